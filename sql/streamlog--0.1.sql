@@ -1,0 +1,162 @@
+-- streamlog 0.1: topics, partitions and their logs, and the SQL API.
+\echo Use "CREATE EXTENSION streamlog" to load this file. \quit
+
+-- Refuse to install where the library was not preloaded: produce(), the
+-- high watermark and retention all live in shared memory set up at startup.
+CREATE FUNCTION streamlog._assert_preloaded() RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_assert_preloaded' LANGUAGE C STRICT;
+SELECT streamlog._assert_preloaded();
+DROP FUNCTION streamlog._assert_preloaded();
+
+-- The catalog.  The C code (src/storage/catalog.h) reads these by column
+-- position: keep the two in step.
+
+CREATE TABLE streamlog.topic (
+	topic_id integer PRIMARY KEY,
+	name text NOT NULL UNIQUE,
+	partition_count integer NOT NULL CHECK (partition_count > 0),
+	config jsonb NOT NULL DEFAULT '{}',		-- only what was set explicitly
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE SEQUENCE streamlog.topic_id_seq OWNED BY streamlog.topic.topic_id;
+
+CREATE TABLE streamlog.partition (
+	topic_id integer NOT NULL REFERENCES streamlog.topic ON DELETE CASCADE,
+	partition integer NOT NULL,
+	log_start_offset bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (topic_id, partition)
+);
+
+-- A partition's log is a chain of segments, each its own table in schema
+-- streamlog_data, so that retention drops whole tables instead of deleting
+-- rows.  base_offset is the first offset a segment may hold; it is NULL for
+-- a segment created but not yet switched to.  max_timestamp is filled in
+-- once a segment is closed and fully committed.
+CREATE TABLE streamlog.segment (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	seq integer NOT NULL,
+	relid oid NOT NULL,
+	base_offset bigint,
+	max_timestamp bigint,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (topic_id, partition, seq),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+
+CREATE SCHEMA streamlog_data;
+COMMENT ON SCHEMA streamlog_data IS 'segment tables of streamlog partitions; managed by streamlog, do not modify';
+
+-- The template of every segment table: one row per Kafka RecordBatch v2,
+-- stored exactly as a fetch will return it.  Segments are created with
+-- CREATE TABLE ... (LIKE streamlog.segment_template INCLUDING ALL).
+CREATE TABLE streamlog.segment_template (
+	base_offset bigint NOT NULL,
+	last_offset bigint NOT NULL,
+	min_timestamp bigint NOT NULL,		-- ms since epoch, over the batch's records
+	max_timestamp bigint NOT NULL,
+	record_count integer NOT NULL,
+	producer_id bigint NOT NULL,
+	producer_epoch smallint NOT NULL,
+	base_sequence integer NOT NULL,
+	batch bytea NOT NULL
+);
+-- The batch is compressed by its producer if at all: never again by TOAST.
+ALTER TABLE streamlog.segment_template ALTER COLUMN batch SET STORAGE EXTERNAL;
+CREATE UNIQUE INDEX ON streamlog.segment_template (last_offset);
+
+-- A record header, as Kafka has them: a text key and a binary value.
+CREATE TYPE streamlog.header AS (key text, value bytea);
+
+-- Topic administration
+
+CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
+									   config jsonb DEFAULT '{}')
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_create_topic' LANGUAGE C;
+
+CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_drop_topic' LANGUAGE C STRICT;
+
+CREATE FUNCTION streamlog.alter_topic(name text, config jsonb)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_alter_topic' LANGUAGE C STRICT;
+
+CREATE FUNCTION streamlog.add_partitions(name text, count integer)
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_add_partitions' LANGUAGE C STRICT;
+
+-- Every config of a topic, explicit or default
+CREATE FUNCTION streamlog.topic_config(topic text,
+		OUT name text, OUT value text, OUT is_default boolean)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'streamlog_topic_config' LANGUAGE C STRICT;
+
+-- Live state of one partition (from shared memory)
+CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
+		OUT log_start_offset bigint, OUT high_watermark bigint)
+	RETURNS record AS 'MODULE_PATHNAME', 'streamlog_partition_state' LANGUAGE C STRICT;
+
+CREATE VIEW streamlog.topics AS
+SELECT t.name AS topic, t.partition_count AS partitions,
+	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c) AS config,
+	   t.created_at
+  FROM streamlog.topic t;
+
+CREATE VIEW streamlog.partitions AS
+SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
+	   s.high_watermark - s.log_start_offset AS records,
+	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
+		  FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
+	   (SELECT count(*) FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s;
+
+-- Producing.  key, value: text, bytea, jsonb or json (or any type, as its
+-- text form).  headers: jsonb ({"k": "v", ...} or [["k", "v"], ...]) or
+-- streamlog.header[].  The record is appended when the transaction commits
+-- and is visible to readers from then on; a rollback leaves no trace.
+-- Returns the partition the record goes to.
+CREATE FUNCTION streamlog.produce(topic text, key "any", value "any",
+								  headers "any" DEFAULT NULL::jsonb,
+								  partition integer DEFAULT NULL,
+								  ts timestamptz DEFAULT NULL)
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_produce' LANGUAGE C;
+
+CREATE FUNCTION streamlog.partition_for(topic text, key "any")
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_partition_for' LANGUAGE C STRICT;
+
+-- Reading
+
+CREATE FUNCTION streamlog.read(topic text, partition integer,
+							   from_offset bigint DEFAULT 0,
+							   max_records integer DEFAULT 1000)
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	AS 'MODULE_PATHNAME', 'streamlog_read' LANGUAGE C STRICT ROWS 1000;
+
+-- A topic's history as a relation.  Each bound is optional; the bounds are
+-- applied to stored batch boundaries first, so only batches that may match
+-- are decoded.
+CREATE FUNCTION streamlog.history(topic text,
+								  partitions integer[] DEFAULT NULL,
+								  from_offset bigint DEFAULT NULL,
+								  to_offset bigint DEFAULT NULL,
+								  from_ts timestamptz DEFAULT NULL,
+								  to_ts timestamptz DEFAULT NULL)
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	AS 'MODULE_PATHNAME', 'streamlog_history' LANGUAGE C ROWS 10000;
+
+-- Earliest offset whose timestamp is at or after ts (Kafka's
+-- offsetsForTimes), NULL if there is none.
+CREATE FUNCTION streamlog.offset_for_time(topic text, partition integer, ts timestamptz)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_offset_for_time' LANGUAGE C STRICT;
+
+-- Keys and values are bytes; these read them as UTF-8 text or JSON.
+CREATE FUNCTION streamlog.as_text(bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'streamlog_as_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION streamlog.as_jsonb(bytea) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$ SELECT streamlog.as_text($1)::jsonb $$;
+
+REVOKE ALL ON SCHEMA streamlog_data FROM PUBLIC;

@@ -1,0 +1,164 @@
+/*
+ * Zig-zag and unsigned base-128 varints, as used by Kafka's RecordBatch v2
+ * and by the flexible versions of the wire protocol.
+ */
+#include "protocol/codec_base.h"
+
+#include "protocol/varint.h"
+
+static inline uint32
+zigzag32(int32 v)
+{
+	return ((uint32) v << 1) ^ (uint32) (v >> 31);
+}
+
+static inline uint64
+zigzag64(int64 v)
+{
+	return ((uint64) v << 1) ^ (uint64) (v >> 63);
+}
+
+static inline int32
+unzigzag32(uint32 u)
+{
+	return (int32) ((u >> 1) ^ (~(u & 1) + 1));
+}
+
+static inline int64
+unzigzag64(uint64 u)
+{
+	return (int64) ((u >> 1) ^ (~(u & 1) + 1));
+}
+
+static inline int
+put_u32(uint8 *p, uint32 u)
+{
+	int			n = 0;
+
+	while (u >= 0x80)
+	{
+		p[n++] = (uint8) (u | 0x80);
+		u >>= 7;
+	}
+	p[n++] = (uint8) u;
+	return n;
+}
+
+static inline int
+put_u64(uint8 *p, uint64 u)
+{
+	int			n = 0;
+
+	while (u >= 0x80)
+	{
+		p[n++] = (uint8) (u | 0x80);
+		u >>= 7;
+	}
+	p[n++] = (uint8) u;
+	return n;
+}
+
+void
+sl_put_uvarint(StringInfo buf, uint32 value)
+{
+	if (buf->maxlen - buf->len <= SL_VARINT_MAX_BYTES)
+		enlargeStringInfo(buf, SL_VARINT_MAX_BYTES);
+	buf->len += put_u32((uint8 *) buf->data + buf->len, value);
+	buf->data[buf->len] = '\0';
+}
+
+void
+sl_put_varint(StringInfo buf, int32 value)
+{
+	sl_put_uvarint(buf, zigzag32(value));
+}
+
+void
+sl_put_varlong(StringInfo buf, int64 value)
+{
+	if (buf->maxlen - buf->len <= SL_VARLONG_MAX_BYTES)
+		enlargeStringInfo(buf, SL_VARLONG_MAX_BYTES);
+	buf->len += put_u64((uint8 *) buf->data + buf->len, zigzag64(value));
+	buf->data[buf->len] = '\0';
+}
+
+int
+sl_varint_size(int32 value)
+{
+	uint32		u = zigzag32(value);
+	int			n = 1;
+
+	while (u >= 0x80)
+	{
+		u >>= 7;
+		n++;
+	}
+	return n;
+}
+
+bool
+sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
+{
+	const uint8 *p = *pos;
+	uint32		result = 0;
+	int			shift;
+
+	for (shift = 0; shift < 7 * SL_VARINT_MAX_BYTES; shift += 7)
+	{
+		uint8		b;
+
+		if (p >= end)
+			return false;
+		b = *p++;
+		result |= (uint32) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+		{
+			*pos = p;
+			*value = result;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+sl_get_varint(const uint8 **pos, const uint8 *end, int32 *value)
+{
+	uint32		u;
+
+	if (*pos < end && (**pos & 0x80) == 0)
+	{
+		*value = unzigzag32(**pos);
+		(*pos)++;
+		return true;
+	}
+	if (!sl_get_uvarint(pos, end, &u))
+		return false;
+	*value = unzigzag32(u);
+	return true;
+}
+
+bool
+sl_get_varlong(const uint8 **pos, const uint8 *end, int64 *value)
+{
+	const uint8 *p = *pos;
+	uint64		result = 0;
+	int			shift;
+
+	for (shift = 0; shift < 7 * SL_VARLONG_MAX_BYTES; shift += 7)
+	{
+		uint8		b;
+
+		if (p >= end)
+			return false;
+		b = *p++;
+		result |= (uint64) (b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+		{
+			*pos = p;
+			*value = unzigzag64(result);
+			return true;
+		}
+	}
+	return false;
+}

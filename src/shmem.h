@@ -1,0 +1,28 @@
+/*
+ * Shared memory of streamlog: requested at startup (the library must be in
+ * shared_preload_libraries), holding the partitions' live state and the
+ * catalog generation that backends check their topic caches against.
+ */
+#ifndef SL_SHMEM_H
+#define SL_SHMEM_H
+
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+
+typedef struct SlShared
+{
+	LWLock	   *partition_map_lock;	/* guards the partition hash's shape */
+	pg_atomic_uint64 catalog_generation;	/* bumped by each committed topic DDL */
+} SlShared;
+
+extern SlShared *sl_shared;
+
+/* True once _PG_init ran from shared_preload_libraries */
+extern bool sl_preloaded;
+
+extern void SlShmemRequest(void);
+
+/* Error out (in a SQL function) when shared memory is not there */
+extern void SlCheckPreloaded(void);
+
+#endif							/* SL_SHMEM_H */

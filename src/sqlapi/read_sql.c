@@ -1,0 +1,296 @@
+/*
+ * SQL: streamlog.read(), history(), offset_for_time(), partition_state()
+ * and as_text().
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lockdefs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "storage/storage.h"
+
+PG_FUNCTION_INFO_V1(streamlog_read);
+PG_FUNCTION_INFO_V1(streamlog_history);
+PG_FUNCTION_INFO_V1(streamlog_offset_for_time);
+PG_FUNCTION_INFO_V1(streamlog_partition_state);
+PG_FUNCTION_INFO_V1(streamlog_as_text);
+
+#define READ_COLUMNS 6
+
+/* Turns records into rows of (partition, offset, ts, key, value, headers) */
+typedef struct RecordRows
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext row_context;	/* reset per record */
+	Oid			header_type;
+	TupleDesc	header_desc;
+	int16		header_typlen;
+	bool		header_typbyval;
+	char		header_typalign;
+} RecordRows;
+
+static void
+record_rows_init(RecordRows *rows, FunctionCallInfo fcinfo)
+{
+	Oid			header_array_type;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	rows->row_context = AllocSetContextCreate(CurrentMemoryContext,
+											  "streamlog record row",
+											  ALLOCSET_SMALL_SIZES);
+	header_array_type = TupleDescAttr(rows->rsinfo->setDesc, READ_COLUMNS - 1)->atttypid;
+	rows->header_type = get_element_type(header_array_type);
+	rows->header_desc = lookup_rowtype_tupdesc_copy(rows->header_type, -1);
+	get_typlenbyvalalign(rows->header_type, &rows->header_typlen,
+						 &rows->header_typbyval, &rows->header_typalign);
+}
+
+static bytea *
+make_bytea(const uint8 *data, int32 len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+static Datum
+headers_array(RecordRows *rows, const SlRecord *rec, SlLogScan *scan)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * rec->header_count);
+	const uint8 *pos = rec->headers;
+	SlRecordHeader h;
+
+	for (int i = 0; i < rec->header_count; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (!sl_record_header_next(&pos, rec->headers_end, &h))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("corrupt header in record at offset %lld", (long long) rec->offset)));
+		values[0] = PointerGetDatum(cstring_to_text_with_len(
+															 pg_any_to_server(h.key, h.key_len, PG_UTF8), h.key_len));
+		if (h.value_len < 0)
+			nulls[1] = true;
+		else
+			values[1] = PointerGetDatum(make_bytea(h.value, h.value_len));
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(rows->header_desc, values, nulls));
+	}
+	return PointerGetDatum(construct_array(elems, rec->header_count, rows->header_type,
+										   rows->header_typlen, rows->header_typbyval,
+										   rows->header_typalign));
+}
+
+static void
+record_rows_put(RecordRows *rows, int32 partition, const SlRecord *rec, SlLogScan *scan)
+{
+	Datum		values[READ_COLUMNS];
+	bool		nulls[READ_COLUMNS] = {0};
+	MemoryContext oldcxt = MemoryContextSwitchTo(rows->row_context);
+
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(rec->offset);
+	values[2] = TimestampTzGetDatum(SlKafkaToTimestamp(rec->timestamp));
+	if (rec->key_len < 0)
+		nulls[3] = true;
+	else
+		values[3] = PointerGetDatum(make_bytea(rec->key, rec->key_len));
+	if (rec->value_len < 0)
+		nulls[4] = true;
+	else
+		values[4] = PointerGetDatum(make_bytea(rec->value, rec->value_len));
+	if (rec->header_count == 0)
+		nulls[5] = true;
+	else
+		values[5] = headers_array(rows, rec, scan);
+
+	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, values, nulls);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(rows->row_context);
+}
+
+/* Emit up to max_records records of one partition; returns how many */
+static int64
+emit_partition(RecordRows *rows, const SlTopic *topic, int32 partition,
+			   const SlLogScanBounds *bounds, int64 max_records)
+{
+	SlLogScan  *scan = SlLogScanBegin(topic, partition, bounds);
+	SlRecord	rec;
+	int64		n = 0;
+
+	while (n < max_records && SlLogScanNext(scan, &rec))
+	{
+		record_rows_put(rows, partition, &rec, scan);
+		n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SlLogScanEnd(scan);
+	return n;
+}
+
+static void
+bounds_init(SlLogScanBounds *bounds)
+{
+	bounds->from_offset = 0;
+	bounds->to_offset = PG_INT64_MAX;
+	bounds->from_ts = PG_INT64_MIN;
+	bounds->to_ts = PG_INT64_MAX;
+	bounds->error_below_start = false;
+}
+
+Datum
+streamlog_read(PG_FUNCTION_ARGS)
+{
+	const SlTopic *topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+												AccessShareLock);
+	int32		partition = PG_GETARG_INT32(1);
+	int64		from_offset = PG_GETARG_INT64(2);
+	int32		max_records = PG_GETARG_INT32(3);
+	SlLogScanBounds bounds;
+	RecordRows	rows;
+
+	SlTopicCheckPartition(topic, partition);
+	if (from_offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_offset must not be negative")));
+	if (max_records < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must not be negative")));
+	bounds_init(&bounds);
+	bounds.from_offset = from_offset;
+	bounds.error_below_start = true;
+	record_rows_init(&rows, fcinfo);
+	emit_partition(&rows, topic, partition, &bounds, max_records);
+	return (Datum) 0;
+}
+
+Datum
+streamlog_history(PG_FUNCTION_ARGS)
+{
+	const SlTopic *topic;
+	SlLogScanBounds bounds;
+	RecordRows	rows;
+	int32	   *partitions;
+	int			npartitions;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be NULL")));
+	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	bounds_init(&bounds);
+	if (!PG_ARGISNULL(2))
+		bounds.from_offset = Max(PG_GETARG_INT64(2), 0);
+	if (!PG_ARGISNULL(3))
+		bounds.to_offset = PG_GETARG_INT64(3);
+	if (!PG_ARGISNULL(4))
+		bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(4));
+	if (!PG_ARGISNULL(5))
+		bounds.to_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(5));
+
+	if (PG_ARGISNULL(1))
+	{
+		npartitions = topic->partition_count;
+		partitions = palloc(sizeof(int32) * npartitions);
+		for (int i = 0; i < npartitions; i++)
+			partitions[i] = i;
+	}
+	else
+	{
+		ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(array, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &npartitions);
+		partitions = palloc(sizeof(int32) * Max(npartitions, 1));
+		for (int i = 0; i < npartitions; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("partitions must not contain NULL")));
+			partitions[i] = DatumGetInt32(elems[i]);
+			SlTopicCheckPartition(topic, partitions[i]);
+		}
+	}
+
+	record_rows_init(&rows, fcinfo);
+	for (int i = 0; i < npartitions; i++)
+		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX);
+	return (Datum) 0;
+}
+
+Datum
+streamlog_offset_for_time(PG_FUNCTION_ARGS)
+{
+	const SlTopic *topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+												AccessShareLock);
+	int32		partition = PG_GETARG_INT32(1);
+	SlLogScanBounds bounds;
+	SlLogScan  *scan;
+	SlRecord	rec;
+	bool		found;
+	int64		offset = 0;
+
+	SlTopicCheckPartition(topic, partition);
+	bounds_init(&bounds);
+	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
+	scan = SlLogScanBegin(topic, partition, &bounds);
+	found = SlLogScanNext(scan, &rec);
+	if (found)
+		offset = rec.offset;
+	SlLogScanEnd(scan);
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(offset);
+}
+
+Datum
+streamlog_partition_state(PG_FUNCTION_ARGS)
+{
+	SlPartitionKey key = {PG_GETARG_INT32(0), PG_GETARG_INT32(1)};
+	SlPartitionSnapshot state;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	SlPartitionStateRead(SlPartitionStateGet(key), &state);
+	values[0] = Int64GetDatum(state.log_start_offset);
+	values[1] = Int64GetDatum(state.high_watermark);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+Datum
+streamlog_as_text(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *data = VARDATA_ANY(b);
+	int			len = VARSIZE_ANY_EXHDR(b);
+	char	   *converted;
+
+	/* Errors out, with the offending bytes, if not valid UTF-8 */
+	pg_verify_mbstr(PG_UTF8, data, len, false);
+	converted = pg_any_to_server(data, len, PG_UTF8);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(converted,
+											  converted == data ? len : (int) strlen(converted)));
+}

@@ -1,0 +1,96 @@
+/*
+ * SQL: topic administration (create_topic, drop_topic, alter_topic,
+ * add_partitions, topic_config).
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "shmem.h"
+#include "storage/storage.h"
+
+PG_FUNCTION_INFO_V1(streamlog_assert_preloaded);
+PG_FUNCTION_INFO_V1(streamlog_create_topic);
+PG_FUNCTION_INFO_V1(streamlog_drop_topic);
+PG_FUNCTION_INFO_V1(streamlog_alter_topic);
+PG_FUNCTION_INFO_V1(streamlog_add_partitions);
+PG_FUNCTION_INFO_V1(streamlog_topic_config);
+
+/* Error out unless argument n is non-null */
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+Datum
+streamlog_assert_preloaded(PG_FUNCTION_ARGS)
+{
+	SlCheckPreloaded();
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog_create_topic(PG_FUNCTION_ARGS)
+{
+	require_arg(fcinfo, 0, "topic name");
+	require_arg(fcinfo, 1, "partitions");
+	SlTopicCreate(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1),
+				  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog_drop_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		if_exists = PG_GETARG_BOOL(1);
+
+	if (!SlTopicDrop(name, if_exists))
+		ereport(NOTICE,
+				(errmsg("topic \"%s\" does not exist, skipping", name)));
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog_alter_topic(PG_FUNCTION_ARGS)
+{
+	SlTopicAlterConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1));
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog_add_partitions(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(SlTopicAddPartitions(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+										 PG_GETARG_INT32(1)));
+}
+
+Datum
+streamlog_topic_config(PG_FUNCTION_ARGS)
+{
+	const SlTopic *topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *explicit_settings = SlTopicExplicitConfig(topic->topic_id);
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, SlTopicConfigDescribe(explicit_settings))
+	{
+		SlConfigEntry *e = lfirst(lc);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(e->name);
+		values[1] = CStringGetTextDatum(e->value);
+		values[2] = BoolGetDatum(e->is_default);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

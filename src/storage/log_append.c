@@ -1,0 +1,431 @@
+/*
+ * Appending to the log from SQL, atomically with the caller's transaction.
+ *
+ * produce() only buffers: records are encoded into RecordBatch v2 batches in
+ * backend memory as they arrive.  At XACT_EVENT_PRE_COMMIT the batches of
+ * each partition get their offsets (SlPartitionStateReserve, in commit
+ * order) and are written to the partition's active segment; once the commit
+ * is durable and visible (XACT_EVENT_COMMIT) or abandoned (XACT_EVENT_ABORT)
+ * the reservation is released and the high watermark moves past it.  So a
+ * record is visible to consumers exactly when its transaction commits (P1),
+ * offsets become visible in order (P2, P3), and an open transaction holds no
+ * offsets and blocks no one (P4).  produce() cannot return the offset: it
+ * does not exist before commit.
+ *
+ * A rolled-back savepoint discards the records produced inside it: the first
+ * record a subtransaction buffers for a partition closes the open batch and
+ * leaves a mark to truncate back to.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "common/pg_prng.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "storage/catalog.h"
+#include "storage/storage.h"
+
+/* A finished batch waiting for its offsets */
+typedef struct PendingBatch
+{
+	StringInfoData data;
+	int32		record_count;
+	int64		min_timestamp;
+	int64		max_timestamp;
+} PendingBatch;
+
+/* Where to truncate back to if a subtransaction aborts */
+typedef struct BufferMark
+{
+	SubTransactionId subid;
+	int			nbatches;
+} BufferMark;
+
+typedef struct PendingPartition
+{
+	SlPartitionKey key;			/* hash key */
+	SlPartitionState *state;
+	int			compression;
+	bool		log_append_time;
+	size_t		batch_target;	/* close a batch at this many record bytes */
+	int32		max_message_bytes;
+	SlBatchBuilder builder;
+	int64		builder_min_ts;
+	List	   *batches;		/* of PendingBatch */
+	List	   *marks;			/* of BufferMark, oldest first */
+} PendingPartition;
+
+/* A reservation to release when the transaction ends */
+typedef struct Reservation
+{
+	SlPartitionState *state;
+	int64		start;
+} Reservation;
+
+static HTAB *pending = NULL;	/* PendingPartition by key; in xact memory */
+static MemoryContext pending_context = NULL;
+static PendingPartition *last_pending = NULL;	/* the one used last */
+
+static Reservation *reservations = NULL;	/* in TopMemoryContext */
+static int	nreservations = 0;
+static int	max_reservations = 0;
+
+static void
+pending_reset(void)
+{
+	pending = NULL;
+	pending_context = NULL;
+	last_pending = NULL;
+}
+
+static PendingPartition *
+pending_partition(const SlTopic *topic, int32 partition)
+{
+	SlPartitionKey key = {topic->topic_id, partition};
+	PendingPartition *pp;
+	bool		found;
+
+	if (last_pending && last_pending->key.topic_id == key.topic_id &&
+		last_pending->key.partition == key.partition)
+		return last_pending;
+
+	if (pending == NULL)
+	{
+		HASHCTL		info;
+
+		pending_context = AllocSetContextCreate(TopTransactionContext,
+												"streamlog produce buffer",
+												ALLOCSET_DEFAULT_SIZES);
+		info.keysize = sizeof(SlPartitionKey);
+		info.entrysize = sizeof(PendingPartition);
+		info.hcxt = pending_context;
+		pending = hash_create("streamlog pending partitions", 16, &info,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	pp = hash_search(pending, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext oldcxt;
+
+		/* Load the shared state now, not in the middle of commit */
+		pp->state = SlPartitionStateGet(key);
+		pp->compression = topic->config.compression < 0 ? SL_COMPRESSION_NONE :
+			topic->config.compression;
+		pp->log_append_time = topic->config.log_append_time;
+		pp->max_message_bytes = topic->config.max_message_bytes;
+		pp->batch_target = Min((size_t) sl_batch_bytes,
+							   (size_t) Max(topic->config.max_message_bytes - SL_BATCH_HEADER_SIZE, 1));
+		oldcxt = MemoryContextSwitchTo(pending_context);
+		sl_batch_builder_init(&pp->builder, pp->compression);
+		MemoryContextSwitchTo(oldcxt);
+		pp->batches = NIL;
+		pp->marks = NIL;
+	}
+	last_pending = pp;
+	return pp;
+}
+
+/* Compress the open batch of pp, if any, into its list of batches */
+static void
+close_batch(PendingPartition *pp)
+{
+	PendingBatch *batch;
+	MemoryContext oldcxt;
+	const char *error;
+
+	if (pp->builder.record_count == 0)
+		return;
+	oldcxt = MemoryContextSwitchTo(pending_context);
+	batch = palloc(sizeof(PendingBatch));
+	initStringInfo(&batch->data);
+	error = sl_batch_builder_finish(&pp->builder, &batch->data);
+	if (error)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compress a record batch with %s: %s",
+						sl_compression_name(pp->compression), error)));
+	batch->record_count = pp->builder.record_count;
+	batch->min_timestamp = pp->builder_min_ts;
+	batch->max_timestamp = pp->builder.max_timestamp;
+	pp->batches = lappend(pp->batches, batch);
+	MemoryContextSwitchTo(oldcxt);
+	sl_batch_builder_reset(&pp->builder);
+}
+
+/* Leave a mark for the current subtransaction if it has none yet */
+static void
+mark_subtransaction(PendingPartition *pp)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	BufferMark *mark;
+	MemoryContext oldcxt;
+
+	if (subid == TopSubTransactionId)
+		return;
+	if (pp->marks != NIL && ((BufferMark *) llast(pp->marks))->subid == subid)
+		return;
+	close_batch(pp);
+	oldcxt = MemoryContextSwitchTo(pending_context);
+	mark = palloc(sizeof(BufferMark));
+	mark->subid = subid;
+	mark->nbatches = list_length(pp->batches);
+	pp->marks = lappend(pp->marks, mark);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Encoded size of a record, near enough to decide on batch boundaries */
+static size_t
+record_size_estimate(const SlProduceRecord *record)
+{
+	size_t		size = 24 + Max(record->key_len, 0) + Max(record->value_len, 0);
+
+	for (int i = 0; i < record->nheaders; i++)
+		size += 10 + record->headers[i].key_len + Max(record->headers[i].value_len, 0);
+	return size;
+}
+
+void
+SlLogBufferRecord(const SlTopic *topic, int32 partition,
+				  const SlProduceRecord *record)
+{
+	PendingPartition *pp = pending_partition(topic, partition);
+	size_t		size = record_size_estimate(record);
+
+	if (size + SL_BATCH_HEADER_SIZE > (size_t) pp->max_message_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("record of %zu bytes is larger than max.message.bytes of topic \"%s\" (%d)",
+						size + SL_BATCH_HEADER_SIZE, topic->name, pp->max_message_bytes),
+				 errhint("Raise it with streamlog.alter_topic('%s', '{\"max.message.bytes\": \"...\"}').",
+						 topic->name)));
+
+	mark_subtransaction(pp);
+	if (pp->builder.record_count > 0 &&
+		sl_batch_builder_records_size(&pp->builder) + size > pp->batch_target)
+		close_batch(pp);
+
+	if (pp->builder.record_count == 0 || record->timestamp < pp->builder_min_ts)
+		pp->builder_min_ts = record->timestamp;
+	sl_batch_builder_add(&pp->builder, record->timestamp,
+						 record->key, record->key_len,
+						 record->value, record->value_len,
+						 record->headers, record->nheaders);
+}
+
+/* Remember a reservation to release at the end of the transaction */
+static void
+remember_reservation(SlPartitionState *state, int64 start)
+{
+	if (nreservations == max_reservations)
+	{
+		int			n = Max(16, max_reservations * 2);
+
+		reservations = reservations == NULL ?
+			MemoryContextAlloc(TopMemoryContext, n * sizeof(Reservation)) :
+			repalloc(reservations, n * sizeof(Reservation));
+		max_reservations = n;
+	}
+	reservations[nreservations].state = state;
+	reservations[nreservations].start = start;
+	nreservations++;
+}
+
+static void
+release_reservations(void)
+{
+	for (int i = 0; i < nreservations; i++)
+		SlPartitionStateRelease(reservations[i].state, reservations[i].start);
+	nreservations = 0;
+}
+
+static int
+compare_pending(const void *a, const void *b)
+{
+	const PendingPartition *pa = *(PendingPartition *const *) a;
+	const PendingPartition *pb = *(PendingPartition *const *) b;
+
+	if (pa->key.topic_id != pb->key.topic_id)
+		return pa->key.topic_id < pb->key.topic_id ? -1 : 1;
+	if (pa->key.partition != pb->key.partition)
+		return pa->key.partition < pb->key.partition ? -1 : 1;
+	return 0;
+}
+
+/* Write one sealed batch as a row of segment rel */
+static void
+insert_batch(Relation rel, Relation index, IndexInfo *index_info,
+			 PendingBatch *batch, int64 base_offset)
+{
+	Datum		values[Natts_segment];
+	bool		nulls[Natts_segment] = {0};
+	HeapTuple	tuple;
+	bytea	   *data;
+	Datum		key[1];
+	bool		key_null[1] = {false};
+	int64		last_offset = base_offset + batch->record_count - 1;
+	const uint8 *raw = (const uint8 *) batch->data.data;
+
+	data = (bytea *) palloc(VARHDRSZ + batch->data.len);
+	SET_VARSIZE(data, VARHDRSZ + batch->data.len);
+	memcpy(VARDATA(data), batch->data.data, batch->data.len);
+
+	values[Anum_segment_base_offset - 1] = Int64GetDatum(base_offset);
+	values[Anum_segment_last_offset - 1] = Int64GetDatum(last_offset);
+	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(batch->min_timestamp);
+	values[Anum_segment_max_timestamp - 1] =
+		Int64GetDatum(sl_read_int64(raw + SL_BATCH_OFFSET_MAX_TIMESTAMP));
+	values[Anum_segment_record_count - 1] = Int32GetDatum(batch->record_count);
+	values[Anum_segment_producer_id - 1] = Int64GetDatum(SL_NO_PRODUCER_ID);
+	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(SL_NO_PRODUCER_EPOCH);
+	values[Anum_segment_base_sequence - 1] = Int32GetDatum(SL_NO_SEQUENCE);
+	values[Anum_segment_batch - 1] = PointerGetDatum(data);
+
+	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	simple_heap_insert(rel, tuple);
+	key[0] = Int64GetDatum(last_offset);
+	index_insert(index, key, key_null, &tuple->t_self, rel,
+				 UNIQUE_CHECK_YES, false, index_info);
+	heap_freetuple(tuple);
+	pfree(data);
+}
+
+/* Append every partition's buffered batches; runs at pre-commit */
+static void
+append_pending(void)
+{
+	HASH_SEQ_STATUS status;
+	PendingPartition *pp;
+	PendingPartition **sorted;
+	int			n = 0;
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+
+	sorted = palloc(sizeof(PendingPartition *) * hash_get_num_entries(pending));
+	hash_seq_init(&status, pending);
+	while ((pp = hash_seq_search(&status)) != NULL)
+	{
+		close_batch(pp);
+		if (pp->batches != NIL)
+			sorted[n++] = pp;
+	}
+	/* Reserve in one global order, so that queued committers cannot deadlock */
+	qsort(sorted, n, sizeof(PendingPartition *), compare_pending);
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < n; i++)
+	{
+		ListCell   *lc;
+		int64		count = 0;
+		int64		bytes = 0;
+		int64		offset;
+		Oid			relid;
+		Relation	rel;
+		Relation	index;
+		IndexInfo  *index_info;
+
+		pp = sorted[i];
+		foreach(lc, pp->batches)
+		{
+			count += ((PendingBatch *) lfirst(lc))->record_count;
+			bytes += ((PendingBatch *) lfirst(lc))->data.len;
+		}
+
+		offset = SlPartitionStateReserve(pp->state, count, bytes, &relid);
+		remember_reservation(pp->state, offset);
+
+		rel = table_open(relid, RowExclusiveLock);
+		index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
+		index_info = BuildIndexInfo(index);
+		foreach(lc, pp->batches)
+		{
+			PendingBatch *batch = lfirst(lc);
+
+			sl_batch_seal((uint8 *) batch->data.data, batch->data.len, offset,
+						  pp->log_append_time ? now_ms : -1);
+			if (pp->log_append_time)
+				batch->min_timestamp = now_ms;
+			insert_batch(rel, index, index_info, batch, offset);
+			offset += batch->record_count;
+		}
+		index_close(index, RowExclusiveLock);
+		table_close(rel, RowExclusiveLock);
+	}
+	PopActiveSnapshot();
+	pfree(sorted);
+}
+
+static void
+log_append_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (pending != NULL)
+				append_pending();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending != NULL && hash_get_num_entries(pending) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that produced to a streamlog topic"),
+						 errdetail("Offsets are assigned at commit, which PREPARE TRANSACTION splits in two.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			release_reservations();
+			pending_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+log_append_subxact_callback(SubXactEvent event, SubTransactionId subid,
+							SubTransactionId parent_subid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	PendingPartition *pp;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || pending == NULL)
+		return;
+	hash_seq_init(&status, pending);
+	while ((pp = hash_seq_search(&status)) != NULL)
+	{
+		ListCell   *lc;
+
+		/* Marks of subid or later, existing now, belong to subid's subtree */
+		foreach(lc, pp->marks)
+		{
+			BufferMark *mark = lfirst(lc);
+
+			if (mark->subid >= subid)
+			{
+				pp->batches = list_truncate(pp->batches, mark->nbatches);
+				pp->marks = list_truncate(pp->marks, foreach_current_index(lc));
+				sl_batch_builder_reset(&pp->builder);
+				break;
+			}
+		}
+	}
+}
+
+void
+SlLogAppendInit(void)
+{
+	RegisterXactCallback(log_append_xact_callback, NULL);
+	RegisterSubXactCallback(log_append_subxact_callback, NULL);
+}

@@ -1,0 +1,251 @@
+/*
+ * Reading a partition: stored batches in offset order, decoded into records.
+ *
+ * A scan reads the high watermark first and only then takes its snapshot,
+ * so every offset below the HWM it saw is visible to it (a commit releases
+ * its reservation only after it is visible to new snapshots); it never
+ * returns offsets at or past that HWM.  Segment rows are filtered on their
+ * offset and timestamp columns before any batch is fetched or decoded.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "storage/catalog.h"
+#include "storage/storage.h"
+
+/* Decompressed batches may not exceed this */
+#define SL_MAX_DECOMPRESSED_BATCH (MaxAllocSize - 1)
+
+struct SlLogScan
+{
+	SlTopic		topic;
+	int32		partition;
+	SlLogScanBounds bounds;
+	int64		high_watermark;
+	Snapshot	snapshot;
+	SlSegment  *segments;
+	int			nsegments;
+	int			next_segment;	/* index of the segment to open next */
+
+	/* the open segment */
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc iscan;
+	TupleTableSlot *slot;
+
+	/* the batch being decoded */
+	MemoryContext batch_context;
+	bool		in_batch;
+	int64		batch_base_offset;
+	SlRecordIter iter;
+	bool		done;
+};
+
+static void
+close_segment(SlLogScan *scan)
+{
+	if (scan->iscan)
+	{
+		index_endscan(scan->iscan);
+		ExecDropSingleTupleTableSlot(scan->slot);
+		index_close(scan->index, AccessShareLock);
+		relation_close(scan->rel, AccessShareLock);
+		scan->iscan = NULL;
+	}
+}
+
+/* Open the next segment that can hold wanted records; false if none */
+static bool
+open_next_segment(SlLogScan *scan)
+{
+	close_segment(scan);
+	while (scan->next_segment < scan->nsegments)
+	{
+		SlSegment  *segment = &scan->segments[scan->next_segment++];
+		ScanKeyData key;
+
+		/* A closed segment whose newest record is too old */
+		if (segment->max_timestamp >= 0 && segment->max_timestamp < scan->bounds.from_ts)
+			continue;
+		if (segment->base_offset > scan->bounds.to_offset ||
+			segment->base_offset >= scan->high_watermark)
+			return false;
+
+		/* Retention may have dropped it since we listed the segments */
+		scan->rel = try_relation_open(segment->relid, AccessShareLock);
+		if (scan->rel == NULL)
+			continue;
+		scan->index = index_open(SlSegmentIndexOid(scan->rel), AccessShareLock);
+		scan->slot = table_slot_create(scan->rel, NULL);
+		ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(scan->bounds.from_offset));
+		scan->iscan = index_beginscan(scan->rel, scan->index, scan->snapshot, 1, 0);
+		index_rescan(scan->iscan, &key, 1, NULL, 0);
+		return true;
+	}
+	return false;
+}
+
+static void
+corrupt_batch(SlLogScan *scan, const char *error)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupt record batch at offset %lld of partition %d of topic \"%s\": %s",
+					(long long) scan->batch_base_offset, scan->partition,
+					scan->topic.name, error)));
+}
+
+/* Move to the next stored batch that can hold wanted records */
+static bool
+next_batch(SlLogScan *scan)
+{
+	for (;;)
+	{
+		Datum	   *values;
+		int64		base_offset;
+		bytea	   *batch;
+		const char *error;
+
+		if (scan->iscan == NULL || !index_getnext_slot(scan->iscan, ForwardScanDirection, scan->slot))
+		{
+			if (!open_next_segment(scan))
+				return false;
+			continue;
+		}
+		slot_getsomeattrs(scan->slot, Anum_segment_max_timestamp);
+		values = scan->slot->tts_values;
+		base_offset = DatumGetInt64(values[Anum_segment_base_offset - 1]);
+		if (base_offset >= scan->high_watermark || base_offset > scan->bounds.to_offset)
+			return false;
+		if (DatumGetInt64(values[Anum_segment_max_timestamp - 1]) < scan->bounds.from_ts ||
+			DatumGetInt64(values[Anum_segment_min_timestamp - 1]) > scan->bounds.to_ts)
+			continue;
+
+		MemoryContextReset(scan->batch_context);
+		scan->batch_base_offset = base_offset;
+		slot_getallattrs(scan->slot);
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(scan->batch_context);
+
+			batch = DatumGetByteaPP(scan->slot->tts_values[Anum_segment_batch - 1]);
+			error = sl_record_iter_init(&scan->iter, (const uint8 *) VARDATA_ANY(batch),
+										VARSIZE_ANY_EXHDR(batch), true,
+										SL_MAX_DECOMPRESSED_BATCH);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		if (error)
+			corrupt_batch(scan, error);
+		if (scan->iter.hdr.base_offset != base_offset)
+			corrupt_batch(scan, "stored base offset differs from the row's");
+		scan->in_batch = true;
+		return true;
+	}
+}
+
+SlLogScan *
+SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bounds)
+{
+	SlLogScan  *scan = palloc0(sizeof(SlLogScan));
+	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionSnapshot state;
+	int64		log_start;
+
+	scan->topic = *topic;
+	scan->partition = partition;
+	scan->bounds = *bounds;
+
+	/* The HWM first, then the snapshot: see the file header */
+	SlPartitionStateRead(SlPartitionStateGet(key), &state);
+	scan->high_watermark = state.high_watermark;
+	scan->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan->segments = SlSegmentList(key, &scan->nsegments, &log_start);
+	log_start = Max(log_start, state.log_start_offset);
+
+	if (scan->bounds.from_offset < log_start)
+	{
+		if (bounds->error_below_start)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset %lld is below the log start offset %lld of partition %d of topic \"%s\"",
+							(long long) bounds->from_offset, (long long) log_start,
+							partition, topic->name),
+					 errdetail("Records before offset %lld were removed by retention.",
+							   (long long) log_start),
+					 errhint("Read from offset %lld or later.", (long long) log_start)));
+		scan->bounds.from_offset = log_start;
+	}
+	if (bounds->error_below_start && scan->bounds.from_offset > scan->high_watermark)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset %lld is past the end of partition %d of topic \"%s\"",
+						(long long) bounds->from_offset, partition, topic->name),
+				 errdetail("The high watermark is %lld.", (long long) scan->high_watermark)));
+
+	/* Start at the last segment that begins at or before from_offset */
+	for (int i = 0; i < scan->nsegments; i++)
+		if (scan->segments[i].base_offset >= 0 &&
+			scan->segments[i].base_offset <= scan->bounds.from_offset)
+			scan->next_segment = i;
+
+	scan->batch_context = AllocSetContextCreate(CurrentMemoryContext,
+												"streamlog batch",
+												ALLOCSET_DEFAULT_SIZES);
+	scan->done = scan->bounds.from_offset >= scan->high_watermark;
+	return scan;
+}
+
+bool
+SlLogScanNext(SlLogScan *scan, SlRecord *rec)
+{
+	while (!scan->done)
+	{
+		if (!scan->in_batch)
+		{
+			if (!next_batch(scan))
+			{
+				scan->done = true;
+				break;
+			}
+		}
+		if (!sl_record_iter_next(&scan->iter, rec))
+		{
+			if (scan->iter.error)
+				corrupt_batch(scan, scan->iter.error);
+			scan->in_batch = false;
+			continue;
+		}
+		if (rec->offset < scan->bounds.from_offset)
+			continue;
+		if (rec->offset >= scan->high_watermark || rec->offset > scan->bounds.to_offset)
+		{
+			scan->done = true;
+			break;
+		}
+		if (rec->timestamp < scan->bounds.from_ts || rec->timestamp > scan->bounds.to_ts)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+void
+SlLogScanEnd(SlLogScan *scan)
+{
+	close_segment(scan);
+	UnregisterSnapshot(scan->snapshot);
+	MemoryContextDelete(scan->batch_context);
+	pfree(scan->segments);
+	pfree(scan);
+}

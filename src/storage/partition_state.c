@@ -1,0 +1,307 @@
+/*
+ * The live state of each partition, in shared memory.
+ *
+ * Offsets are handed out at commit time (see log_append.c), so a partition
+ * can have several reservations whose transactions are still committing.
+ * They sit in a small ring, in offset order; the high watermark advances
+ * over the ring's head as soon as the reservations there are released
+ * (committed, or abandoned by an abort).  A reader that stays below the high
+ * watermark can therefore never skip an offset that becomes visible later
+ * (P2), while an open transaction that has only buffered records reserves
+ * nothing and holds nobody up (P4).
+ *
+ * The state is rebuilt from the segments the first time a partition is
+ * touched after a start: the next offset follows the last stored batch, and
+ * nothing is in flight.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "miscadmin.h"
+#include "storage/condition_variable.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "shmem.h"
+#include "storage/storage.h"
+
+/* Reservations a partition may have in flight before committers queue up */
+#define SL_MAX_INFLIGHT 64
+
+typedef struct SlReservation
+{
+	int64		start;
+	int64		end;
+	bool		done;
+} SlReservation;
+
+struct SlPartitionState
+{
+	SlPartitionKey key;			/* hash key: must be first */
+	slock_t		mutex;			/* guards everything below */
+	bool		loaded;
+	int64		next_offset;
+	int64		high_watermark;
+	int64		log_start_offset;
+	Oid			active_relid;
+	int32		active_seq;
+	int64		active_base;
+	int64		active_bytes;
+	int32		ring_head;
+	int32		ring_count;
+	SlReservation ring[SL_MAX_INFLIGHT];
+	ConditionVariable changed;	/* HWM moved, or a ring slot freed */
+};
+
+static HTAB *partition_map = NULL;
+
+Size
+SlPartitionStateShmemSize(void)
+{
+	return hash_estimate_size(sl_max_partitions, sizeof(SlPartitionState));
+}
+
+void
+SlPartitionStateShmemInit(void)
+{
+	HASHCTL		info;
+
+	info.keysize = sizeof(SlPartitionKey);
+	info.entrysize = sizeof(SlPartitionState);
+	partition_map = ShmemInitHash("streamlog partitions",
+								  sl_max_partitions, sl_max_partitions,
+								  &info, HASH_ELEM | HASH_BLOBS);
+}
+
+/* Find or make the entry for key; not necessarily loaded */
+static SlPartitionState *
+partition_entry(SlPartitionKey key)
+{
+	SlPartitionState *state;
+	bool		found;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_SHARED);
+	state = hash_search(partition_map, &key, HASH_FIND, NULL);
+	LWLockRelease(sl_shared->partition_map_lock);
+	if (state)
+		return state;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_EXCLUSIVE);
+	state = hash_search(partition_map, &key, HASH_ENTER_NULL, &found);
+	if (state && !found)
+	{
+		SpinLockInit(&state->mutex);
+		state->loaded = false;
+		ConditionVariableInit(&state->changed);
+	}
+	LWLockRelease(sl_shared->partition_map_lock);
+
+	if (state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many partitions in use: streamlog.max_partitions is %d",
+						sl_max_partitions),
+				 errhint("Raise streamlog.max_partitions and restart the server.")));
+	return state;
+}
+
+/* Rebuild a partition's state from its catalog rows and segments */
+static void
+partition_load(SlPartitionState *state)
+{
+	SlSegment  *segments;
+	int			nsegments;
+	SlSegment  *active;
+	SlSegmentStats stats;
+	int64		next_offset = 0;
+	int64		active_base;
+	int64		log_start;
+	bool		found_data = false;
+
+	segments = SlSegmentList(state->key, &nsegments, &log_start);
+	if (nsegments == 0)
+		elog(ERROR, "partition %d of topic %d has no segment",
+			 state->key.partition, state->key.topic_id);
+	active = &segments[nsegments - 1];
+
+	next_offset = log_start;
+	for (int i = nsegments - 1; i >= 0; i--)
+	{
+		if (segments[i].base_offset > next_offset)
+			next_offset = segments[i].base_offset;
+		if (!found_data)
+		{
+			SlSegmentGetStats(segments[i].relid, &stats, false);
+			if (!stats.empty)
+			{
+				found_data = true;
+				if (stats.next_offset > next_offset)
+					next_offset = stats.next_offset;
+			}
+		}
+	}
+
+	if (active->base_offset >= 0)
+		active_base = active->base_offset;
+	else
+	{
+		SlSegmentGetStats(active->relid, &stats, false);
+		active_base = stats.empty ? next_offset : stats.first_offset;
+	}
+
+	SpinLockAcquire(&state->mutex);
+	if (!state->loaded)
+	{
+		state->next_offset = next_offset;
+		state->high_watermark = next_offset;
+		state->log_start_offset = log_start;
+		state->active_relid = active->relid;
+		state->active_seq = active->seq;
+		state->active_base = active_base;
+		state->active_bytes = 0;
+		state->ring_head = 0;
+		state->ring_count = 0;
+		state->loaded = true;
+	}
+	SpinLockRelease(&state->mutex);
+	pfree(segments);
+}
+
+SlPartitionState *
+SlPartitionStateGet(SlPartitionKey key)
+{
+	SlPartitionState *state;
+
+	SlCheckPreloaded();
+	state = partition_entry(key);
+	if (!state->loaded)
+		partition_load(state);
+	return state;
+}
+
+void
+SlPartitionStateForgetTopic(int32 topic_id)
+{
+	HASH_SEQ_STATUS status;
+	SlPartitionState *state;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, partition_map);
+	while ((state = hash_seq_search(&status)) != NULL)
+	{
+		if (state->key.topic_id == topic_id)
+			hash_search(partition_map, &state->key, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(sl_shared->partition_map_lock);
+}
+
+void
+SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap)
+{
+	SpinLockAcquire(&state->mutex);
+	snap->log_start_offset = state->log_start_offset;
+	snap->high_watermark = state->high_watermark;
+	snap->next_offset = state->next_offset;
+	snap->active_relid = state->active_relid;
+	snap->active_seq = state->active_seq;
+	snap->active_base = state->active_base;
+	SpinLockRelease(&state->mutex);
+}
+
+int64
+SlPartitionStateReserve(SlPartitionState *state, int64 count, int64 bytes,
+						Oid *relid)
+{
+	int64		start;
+	bool		slept = false;
+
+	Assert(count > 0);
+	for (;;)
+	{
+		SpinLockAcquire(&state->mutex);
+		if (state->ring_count < SL_MAX_INFLIGHT)
+			break;
+		SpinLockRelease(&state->mutex);
+		/* Queue behind the committers already in flight */
+		ConditionVariableSleep(&state->changed, PG_WAIT_EXTENSION);
+		slept = true;
+	}
+	start = state->next_offset;
+	state->next_offset += count;
+	state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
+		(SlReservation) {start, start + count, false};
+	state->ring_count++;
+	state->active_bytes += bytes;
+	*relid = state->active_relid;
+	SpinLockRelease(&state->mutex);
+
+	if (slept)
+		ConditionVariableCancelSleep();
+	return start;
+}
+
+void
+SlPartitionStateRelease(SlPartitionState *state, int64 start)
+{
+	bool		advanced = false;
+
+	SpinLockAcquire(&state->mutex);
+	for (int i = 0; i < state->ring_count; i++)
+	{
+		SlReservation *r = &state->ring[(state->ring_head + i) % SL_MAX_INFLIGHT];
+
+		if (r->start == start)
+		{
+			r->done = true;
+			break;
+		}
+	}
+	while (state->ring_count > 0 && state->ring[state->ring_head].done)
+	{
+		state->high_watermark = state->ring[state->ring_head].end;
+		state->ring_head = (state->ring_head + 1) % SL_MAX_INFLIGHT;
+		state->ring_count--;
+		advanced = true;
+	}
+	SpinLockRelease(&state->mutex);
+
+	if (advanced)
+		ConditionVariableBroadcast(&state->changed);
+}
+
+int64
+SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid, int32 seq)
+{
+	int64		base;
+
+	SpinLockAcquire(&state->mutex);
+	state->active_relid = relid;
+	state->active_seq = seq;
+	state->active_base = base = state->next_offset;
+	state->active_bytes = 0;
+	SpinLockRelease(&state->mutex);
+	return base;
+}
+
+void
+SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start)
+{
+	SpinLockAcquire(&state->mutex);
+	if (log_start > state->log_start_offset)
+		state->log_start_offset = log_start;
+	SpinLockRelease(&state->mutex);
+}
+
+int64
+SlPartitionStateActiveBytes(SlPartitionState *state)
+{
+	int64		bytes;
+
+	SpinLockAcquire(&state->mutex);
+	bytes = state->active_bytes;
+	SpinLockRelease(&state->mutex);
+	return bytes;
+}

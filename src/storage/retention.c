@@ -1,0 +1,165 @@
+/*
+ * Retention: rolling the active segment and dropping whole old segments,
+ * as Kafka rolls and deletes segment files.
+ *
+ * The cleaner (bgworkers/cleaner.c) calls these in two transactions per
+ * partition: SlRetentionPrepareRoll creates the next segment, and once that
+ * table is committed (so producers can open it) SlRetentionApply switches
+ * appends to it and drops the segments retention no longer keeps.  A
+ * segment is only dropped when every offset in it is below the high
+ * watermark, so no reservation still in flight can point into it.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "storage/lockdefs.h"
+
+#include "storage/catalog_query.h"
+#include "storage/storage.h"
+
+/* Bytes of a segment table with its index and TOAST */
+static int64
+segment_bytes(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	int64		bytes;
+
+	SPI_connect();
+	SlCatalogQuery("SELECT coalesce(pg_total_relation_size($1), 0)", 1, types, values, NULL);
+	bytes = SlCatalogInt64(0, 1, 0);
+	SPI_finish();
+	return bytes;
+}
+
+bool
+SlRetentionPrepareRoll(const SlTopic *topic, int32 partition, int64 now_ms,
+					   int32 *seq, Oid *relid)
+{
+	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionSnapshot snap;
+	SlSegment  *segments;
+	SlSegment  *last;
+	SlSegmentStats stats;
+	int			nsegments;
+	int64		log_start;
+	bool		roll;
+
+	SlPartitionStateRead(SlPartitionStateGet(key), &snap);
+	segments = SlSegmentList(key, &nsegments, &log_start);
+	last = &segments[nsegments - 1];
+
+	/* A segment made by a pass that stopped before switching to it */
+	if (last->seq != snap.active_seq)
+	{
+		*seq = last->seq;
+		*relid = last->relid;
+		return true;
+	}
+	if (snap.next_offset == snap.active_base)
+		return false;			/* nothing was appended to the active segment */
+
+	SlSegmentGetStats(last->relid, &stats, topic->config.retention_ms >= 0);
+	if (stats.empty)
+		return false;
+	roll = segment_bytes(last->relid) >= topic->config.segment_bytes ||
+		now_ms - stats.first_timestamp >= topic->config.segment_ms ||
+		(topic->config.retention_ms >= 0 &&
+		 stats.max_timestamp < now_ms - topic->config.retention_ms);
+	if (!roll)
+		return false;
+
+	*seq = last->seq + 1;
+	*relid = SlSegmentCreate(key, *seq, -1);
+	return true;
+}
+
+int
+SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
+				 int32 roll_seq, Oid roll_relid)
+{
+	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionState *state = SlPartitionStateGet(key);
+	SlPartitionSnapshot snap;
+	SlSegment  *segments;
+	int64	   *sizes;
+	int64		total = 0;
+	int64		log_start;
+	int64		new_start = -1;
+	int			nsegments;
+	int			dropped = 0;
+
+	if (OidIsValid(roll_relid))
+	{
+		int64		base = SlPartitionStateSwitchSegment(state, roll_relid, roll_seq);
+
+		SlSegmentSetBase(key, roll_seq, base);
+	}
+
+	SlPartitionStateRead(state, &snap);
+	segments = SlSegmentList(key, &nsegments, &log_start);
+
+	/* Persist the base of the active segment if a crash lost it */
+	if (segments[nsegments - 1].base_offset < 0 &&
+		segments[nsegments - 1].seq == snap.active_seq)
+	{
+		SlSegmentSetBase(key, snap.active_seq, snap.active_base);
+		segments[nsegments - 1].base_offset = snap.active_base;
+	}
+
+	sizes = palloc(sizeof(int64) * nsegments);
+	for (int i = 0; i < nsegments; i++)
+		total += sizes[i] = segment_bytes(segments[i].relid);
+
+	/* Drop from the head, the active segment never */
+	for (int i = 0; i < nsegments - 1; i++)
+	{
+		SlSegment  *segment = &segments[i];
+		int64		next_base = segments[i + 1].base_offset;
+		bool		expired = false;
+
+		if (next_base < 0 || next_base > snap.high_watermark)
+			break;				/* some offsets of it may still be committing */
+		if (topic->config.retention_ms >= 0)
+		{
+			int64		max_ts = segment->max_timestamp;
+
+			if (max_ts < 0)
+			{
+				SlSegmentStats stats;
+
+				SlSegmentGetStats(segment->relid, &stats, true);
+				max_ts = stats.empty ? PG_INT64_MIN : stats.max_timestamp;
+				if (!stats.empty)
+					SlSegmentSetMaxTimestamp(key, segment->seq, max_ts);
+			}
+			expired = max_ts < now_ms - topic->config.retention_ms;
+		}
+		if (topic->config.retention_bytes >= 0 &&
+			total - sizes[i] >= topic->config.retention_bytes)
+			expired = true;
+		if (!expired)
+			break;
+
+		SlSegmentDrop(key, segment->seq, segment->relid);
+		total -= sizes[i];
+		new_start = next_base;
+		dropped++;
+	}
+
+	if (new_start > log_start)
+	{
+		Oid			types[3] = {INT4OID, INT4OID, INT8OID};
+		Datum		values[3] = {Int32GetDatum(key.topic_id), Int32GetDatum(key.partition),
+		Int64GetDatum(new_start)};
+
+		SPI_connect();
+		SlCatalogQuery("UPDATE streamlog.partition SET log_start_offset = $3 "
+					   "WHERE topic_id = $1 AND partition = $2", 3, types, values, NULL);
+		SPI_finish();
+		SlPartitionStateSetLogStart(state, new_start);
+	}
+	pfree(sizes);
+	pfree(segments);
+	return dropped;
+}

@@ -1,0 +1,215 @@
+/*
+ * Segments: the tables that hold a partition's log.
+ *
+ * Segment seq of partition p of topic t is table streamlog_data.t<t>_p<p>_s<seq>,
+ * made LIKE streamlog.segment_template, with a row in streamlog.segment.
+ * The last segment (highest seq) is the active one that appends go to;
+ * retention drops closed segments whole.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "storage/catalog.h"
+#include "storage/catalog_query.h"
+#include "storage/storage.h"
+
+SlSegment *
+SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(key.topic_id), Int32GetDatum(key.partition)};
+	SlSegment  *segments;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT log_start_offset FROM streamlog.partition "
+					   "WHERE topic_id = $1 AND partition = $2",
+					   2, types, values, NULL);
+	*log_start = n > 0 ? SlCatalogInt64(0, 1, 0) : 0;
+
+	n = SlCatalogQuery("SELECT seq, relid, base_offset, max_timestamp "
+					   "FROM streamlog.segment WHERE topic_id = $1 AND partition = $2 "
+					   "ORDER BY seq", 2, types, values, NULL);
+	segments = MemoryContextAlloc(caller, sizeof(SlSegment) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		segments[i].seq = SlCatalogInt32(i, 1, 0);
+		segments[i].relid = (Oid) SlCatalogInt32(i, 2, 0);
+		segments[i].base_offset = SlCatalogInt64(i, 3, -1);
+		segments[i].max_timestamp = SlCatalogInt64(i, 4, -1);
+	}
+	SPI_finish();
+	*count = (int) n;
+	return segments;
+}
+
+Oid
+SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset)
+{
+	char		name[NAMEDATALEN];
+	char	   *sql;
+	Oid			relid;
+	Oid			types[5] = {INT4OID, INT4OID, INT4OID, OIDOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	snprintf(name, sizeof(name), "t%d_p%d_s%d", key.topic_id, key.partition, seq);
+	sql = psprintf("CREATE TABLE streamlog_data.%s "
+				   "(LIKE streamlog.segment_template INCLUDING ALL)", name);
+
+	SPI_connect();
+	SlCatalogExec(sql);
+	relid = get_relname_relid(name, get_namespace_oid("streamlog_data", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "segment table %s was not created", name);
+
+	values[0] = Int32GetDatum(key.topic_id);
+	values[1] = Int32GetDatum(key.partition);
+	values[2] = Int32GetDatum(seq);
+	values[3] = ObjectIdGetDatum(relid);
+	values[4] = Int64GetDatum(base_offset);
+	if (base_offset < 0)
+		nulls[4] = 'n';
+	SlCatalogQuery("INSERT INTO streamlog.segment "
+				   "(topic_id, partition, seq, relid, base_offset) "
+				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, nulls);
+	SPI_finish();
+	pfree(sql);
+	return relid;
+}
+
+/* Update one int8 column of a segment's catalog row */
+static void
+segment_set(SlPartitionKey key, int32 seq, const char *column, int64 value)
+{
+	Oid			types[4] = {INT4OID, INT4OID, INT4OID, INT8OID};
+	Datum		values[4] = {Int32GetDatum(key.topic_id), Int32GetDatum(key.partition),
+	Int32GetDatum(seq), Int64GetDatum(value)};
+	char	   *sql = psprintf("UPDATE streamlog.segment SET %s = $4 "
+							   "WHERE topic_id = $1 AND partition = $2 AND seq = $3",
+							   column);
+
+	SPI_connect();
+	SlCatalogQuery(sql, 4, types, values, NULL);
+	SPI_finish();
+	pfree(sql);
+}
+
+void
+SlSegmentSetBase(SlPartitionKey key, int32 seq, int64 base_offset)
+{
+	segment_set(key, seq, "base_offset", base_offset);
+}
+
+void
+SlSegmentSetMaxTimestamp(SlPartitionKey key, int32 seq, int64 max_ts)
+{
+	segment_set(key, seq, "max_timestamp", max_ts);
+}
+
+void
+SlSegmentDrop(SlPartitionKey key, int32 seq, Oid relid)
+{
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(key.topic_id), Int32GetDatum(key.partition),
+	Int32GetDatum(seq)};
+	char	   *name = get_rel_name(relid);
+
+	SPI_connect();
+	SlCatalogQuery("DELETE FROM streamlog.segment "
+				   "WHERE topic_id = $1 AND partition = $2 AND seq = $3",
+				   3, types, values, NULL);
+	if (name)
+		SlCatalogExec(psprintf("DROP TABLE IF EXISTS streamlog_data.%s",
+							   quote_identifier(name)));
+	SPI_finish();
+}
+
+/* Fetch the first row of relid's batches in the given index direction */
+static bool
+segment_edge(Relation rel, Relation index, Snapshot snapshot, ScanDirection dir,
+			 TupleTableSlot *slot)
+{
+	IndexScanDesc scan;
+	bool		found;
+
+	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	found = index_getnext_slot(scan, dir, slot);
+	index_endscan(scan);
+	return found;
+}
+
+void
+SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_max_timestamp)
+{
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	TableScanDesc scan;
+
+	memset(stats, 0, sizeof(*stats));
+	stats->empty = true;
+
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(SlSegmentIndexOid(rel), AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+
+	if (segment_edge(rel, index, snapshot, ForwardScanDirection, slot))
+	{
+		stats->empty = false;
+		slot_getallattrs(slot);
+		stats->first_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
+		stats->first_timestamp = DatumGetInt64(slot->tts_values[Anum_segment_min_timestamp - 1]);
+		segment_edge(rel, index, snapshot, BackwardScanDirection, slot);
+		slot_getallattrs(slot);
+		stats->next_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]) + 1;
+
+		/* The largest timestamp needs every batch row, but no decoding */
+		stats->max_timestamp = PG_INT64_MIN;
+		if (with_max_timestamp)
+			scan = table_beginscan(rel, snapshot, 0, NULL);
+		while (with_max_timestamp &&
+			   table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			int64		ts;
+
+			slot_getsomeattrs(slot, Anum_segment_max_timestamp);
+			ts = DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]);
+			if (ts > stats->max_timestamp)
+				stats->max_timestamp = ts;
+		}
+		if (with_max_timestamp)
+			table_endscan(scan);
+	}
+
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+Oid
+SlSegmentIndexOid(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+
+	if (list_length(indexes) != 1)
+		elog(ERROR, "segment table \"%s\" has %d indexes, expected 1",
+			 RelationGetRelationName(rel), list_length(indexes));
+	return linitial_oid(indexes);
+}

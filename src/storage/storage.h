@@ -1,0 +1,281 @@
+/*
+ * The storage API: the one seam between the front doors (SQL functions, and
+ * later the Kafka broker) and the relations that hold topics and their logs.
+ *
+ * Vocabulary.  A topic has partitions; a partition is a log of records with
+ * increasing offsets, stored as Kafka RecordBatch v2 batches in a chain of
+ * segment tables.  The high watermark (HWM) is the offset below which every
+ * offset is either committed or known to be abandoned: readers never look at
+ * or past it, which is what keeps a consumer from skipping a record that
+ * commits late.  The log start offset is the first offset retention kept.
+ */
+#ifndef SL_STORAGE_H
+#define SL_STORAGE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
+#include "utils/jsonb.h"
+#include "protocol/records.h"
+#include "storage/partitioner.h"
+
+#define SL_TOPIC_NAME_MAX 249
+
+/* Effective configuration of a topic (Kafka's names in comments) */
+typedef struct SlTopicConfig
+{
+	bool		compact;			/* cleanup.policy */
+	int			compression;		/* compression.type; -1 = producer */
+	int32		max_message_bytes;	/* max.message.bytes */
+	bool		log_append_time;	/* message.timestamp.type */
+	SlPartitioner partitioner;		/* partitioner (streamlog's own) */
+	int64		retention_bytes;	/* retention.bytes; -1 = unlimited */
+	int64		retention_ms;		/* retention.ms; -1 = forever */
+	int64		segment_bytes;		/* segment.bytes */
+	int64		segment_ms;			/* segment.ms */
+} SlTopicConfig;
+
+typedef struct SlTopic
+{
+	int32		topic_id;
+	int32		partition_count;
+	char		name[SL_TOPIC_NAME_MAX + 1];
+	SlTopicConfig config;
+} SlTopic;
+
+/* topics.c */
+
+/*
+ * Find a topic by name through the backend's cache.  Errors out with
+ * undefined_object if missing and !missing_ok.  The result stays valid until
+ * the next call to any SlTopic* function.
+ */
+extern const SlTopic *SlTopicLookup(const char *name, bool missing_ok);
+
+/*
+ * Like SlTopicLookup, and also take the topic's lock in the given mode for
+ * the rest of the transaction (AccessShareLock to read or produce, which
+ * keeps the topic from being dropped or resized under us).
+ */
+extern const SlTopic *SlTopicLookupAndLock(const char *name, LOCKMODE mode);
+
+/* Topic by id (for the cleaner); NULL if gone */
+extern const SlTopic *SlTopicLookupById(int32 topic_id);
+
+extern void SlTopicCreate(const char *name, int32 partitions, Jsonb *config);
+extern bool SlTopicDrop(const char *name, bool missing_ok);
+extern void SlTopicAlterConfig(const char *name, Jsonb *changes);
+extern int32 SlTopicAddPartitions(const char *name, int32 count);
+
+/* Check a topic name against Kafka's rules; errors out if invalid */
+extern void SlTopicValidateName(const char *name);
+
+/* Settings set explicitly on a topic (NULL if none) */
+extern Jsonb *SlTopicExplicitConfig(int32 topic_id);
+
+/* Register the transaction callbacks (from _PG_init) */
+extern void SlTopicsInit(void);
+
+/* Ids of every topic, for the cleaner */
+extern List *SlTopicListIds(void);
+
+/* Error out unless partition is within the topic */
+extern void SlTopicCheckPartition(const SlTopic *topic, int32 partition);
+
+/* topic_config.c */
+
+extern void SlTopicConfigDefaults(SlTopicConfig *config);
+
+/*
+ * Validate explicit settings (jsonb object of Kafka config names to string
+ * or number values) and apply them over config.  Errors out naming the
+ * offending config.  Returns the normalized settings (all values strings).
+ */
+extern Jsonb *SlTopicConfigApply(Jsonb *settings, SlTopicConfig *config);
+
+/* Every config name and its effective value, in name order */
+typedef struct SlConfigEntry
+{
+	const char *name;
+	char	   *value;
+	bool		is_default;
+} SlConfigEntry;
+
+extern List *SlTopicConfigDescribe(Jsonb *explicit_settings);
+
+/* partition_state.c: the shared-memory side of each partition */
+
+typedef struct SlPartitionKey
+{
+	int32		topic_id;
+	int32		partition;
+} SlPartitionKey;
+
+typedef struct SlPartitionState SlPartitionState;
+
+extern Size SlPartitionStateShmemSize(void);
+extern void SlPartitionStateShmemInit(void);
+
+/*
+ * The shared state of a partition, loaded from its segments the first time
+ * it is needed after a start.
+ */
+extern SlPartitionState *SlPartitionStateGet(SlPartitionKey key);
+
+/* Forget the shared state of every partition of a topic (dropped) */
+extern void SlPartitionStateForgetTopic(int32 topic_id);
+
+typedef struct SlPartitionSnapshot
+{
+	int64		log_start_offset;
+	int64		high_watermark;
+	int64		next_offset;
+	Oid			active_relid;
+	int32		active_seq;
+	int64		active_base;
+} SlPartitionSnapshot;
+
+extern void SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap);
+
+/*
+ * Reserve count offsets, in offset order with every other reservation of
+ * the partition; returns the first and the segment to write them to.  Until
+ * SlPartitionStateRelease, the HWM stays at or below the first offset.
+ */
+extern int64 SlPartitionStateReserve(SlPartitionState *state, int64 count,
+									 int64 bytes, Oid *relid);
+
+/* The reservation starting at start is committed or abandoned */
+extern void SlPartitionStateRelease(SlPartitionState *state, int64 start);
+
+/* Make relid (seq) the segment that reservations go to; returns its base */
+extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
+										   int32 seq);
+
+/* Advance the log start offset after retention */
+extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
+
+/* Bytes appended to the active segment since it became active (approx) */
+extern int64 SlPartitionStateActiveBytes(SlPartitionState *state);
+
+/* segments.c */
+
+typedef struct SlSegment
+{
+	int32		seq;
+	Oid			relid;
+	int64		base_offset;	/* -1 if not yet switched to */
+	int64		max_timestamp;	/* -1 if not computed */
+} SlSegment;
+
+/* Segments of a partition in seq order (palloc'd array), and its log start */
+extern SlSegment *SlSegmentList(SlPartitionKey key, int *count, int64 *log_start);
+
+/* Create segment seq of a partition (an empty table); returns its relid */
+extern Oid	SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset);
+
+extern void SlSegmentSetBase(SlPartitionKey key, int32 seq, int64 base_offset);
+extern void SlSegmentSetMaxTimestamp(SlPartitionKey key, int32 seq, int64 max_ts);
+extern void SlSegmentDrop(SlPartitionKey key, int32 seq, Oid relid);
+
+/* Aggregates of a segment's stored batches (no decoding) */
+typedef struct SlSegmentStats
+{
+	bool		empty;
+	int64		first_offset;
+	int64		next_offset;	/* last offset + 1 */
+	int64		first_timestamp;	/* min_timestamp of the first batch */
+	int64		max_timestamp;
+} SlSegmentStats;
+
+extern void SlSegmentGetStats(Oid relid, SlSegmentStats *stats,
+							  bool with_max_timestamp);
+
+/* log_append.c */
+
+/* One record handed to the log */
+typedef struct SlProduceRecord
+{
+	int64		timestamp;		/* ms since epoch */
+	const uint8 *key;
+	int32		key_len;		/* -1 = null */
+	const uint8 *value;
+	int32		value_len;		/* -1 = null */
+	const SlRecordHeader *headers;
+	int			nheaders;
+} SlProduceRecord;
+
+/*
+ * Buffer a record for the current transaction; it is appended to the log at
+ * commit (offsets are assigned then, in commit order).  The caller has
+ * locked the topic (SlTopicLookupAndLock).
+ */
+extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
+							  const SlProduceRecord *record);
+
+/* Register the transaction callbacks (from _PG_init) */
+extern void SlLogAppendInit(void);
+
+/* log_read.c */
+
+/*
+ * A scan over stored batches of one partition, between offsets and
+ * timestamps, up to the HWM seen when the scan started.  The caller has
+ * locked the topic.
+ */
+typedef struct SlLogScan SlLogScan;
+
+typedef struct SlLogScanBounds
+{
+	int64		from_offset;	/* inclusive */
+	int64		to_offset;		/* inclusive; PG_INT64_MAX = no bound */
+	int64		from_ts;		/* ms, inclusive; PG_INT64_MIN = no bound */
+	int64		to_ts;			/* ms, inclusive; PG_INT64_MAX = no bound */
+	bool		error_below_start;	/* from below log start: error, else clamp */
+} SlLogScanBounds;
+
+extern SlLogScan *SlLogScanBegin(const SlTopic *topic, int32 partition,
+								 const SlLogScanBounds *bounds);
+
+/*
+ * Next record within bounds; false at the end.  rec's pointers stay valid
+ * until the next call.
+ */
+extern bool SlLogScanNext(SlLogScan *scan, SlRecord *rec);
+extern void SlLogScanEnd(SlLogScan *scan);
+
+/* retention.c */
+
+/*
+ * In a transaction: if the active segment is due to roll (segment.bytes,
+ * segment.ms, or fully past retention.ms), create the next segment and
+ * return true with its seq and relid.
+ */
+extern bool SlRetentionPrepareRoll(const SlTopic *topic, int32 partition,
+								   int64 now_ms, int32 *seq, Oid *relid);
+
+/*
+ * In a later transaction: switch appends to the segment made by
+ * SlRetentionPrepareRoll (if roll_relid is valid), then drop the segments
+ * past retention.ms / retention.bytes.  Returns how many were dropped.
+ */
+extern int	SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
+							 int32 roll_seq, Oid roll_relid);
+
+/* time helpers */
+static inline int64
+SlTimestampToKafka(TimestampTz ts)
+{
+	/* PostgreSQL counts microseconds from 2000-01-01, Kafka ms from 1970 */
+	return ts / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * 86400000;
+}
+
+static inline TimestampTz
+SlKafkaToTimestamp(int64 ms)
+{
+	return (ms - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * 86400000) * 1000;
+}
+
+#endif							/* SL_STORAGE_H */

@@ -1,0 +1,550 @@
+/*
+ * The topic catalog: create, drop, alter and resize topics, and look them up
+ * through a per-backend cache.
+ *
+ * The cache is flushed whenever the shared catalog generation moved: every
+ * transaction that changed a topic bumps it after it commits.  A topic is
+ * protected by a lock on (streamlog.topic, topic_id): readers and producers
+ * hold AccessShareLock until their transaction ends, schema changes take
+ * AccessExclusiveLock, so a topic cannot be dropped or resized under a
+ * transaction that produced to it.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "guc.h"
+#include "shmem.h"
+#include "storage/catalog_query.h"
+#include "storage/storage.h"
+
+typedef struct TopicCacheEntry
+{
+	char		name[SL_TOPIC_NAME_MAX + 1];	/* hash key */
+	bool		exists;
+	SlTopic		topic;
+} TopicCacheEntry;
+
+/* A dropped topic whose shared state goes when the dropping xact commits */
+typedef struct PendingForget
+{
+	int32		topic_id;
+	SubTransactionId subid;
+} PendingForget;
+
+static HTAB *topic_cache = NULL;
+static uint64 topic_cache_generation = 0;
+static Oid	topic_class_oid = InvalidOid;
+static SlTopic by_id_result;
+
+static List *pending_forgets = NIL;	/* in TopTransactionContext */
+static bool catalog_changed = false;
+
+/* OID of streamlog.topic, the class of the topic locks */
+static Oid
+topic_class(void)
+{
+	if (!OidIsValid(topic_class_oid))
+	{
+		Oid			nsp = get_namespace_oid("streamlog", true);
+
+		if (OidIsValid(nsp))
+			topic_class_oid = get_relname_relid("topic", nsp);
+		if (!OidIsValid(topic_class_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"streamlog\" is not installed in this database"),
+					 errhint("Run CREATE EXTENSION streamlog.")));
+	}
+	return topic_class_oid;
+}
+
+/* Flush the cache if any topic changed since it was filled */
+static void
+topic_cache_check(void)
+{
+	uint64		generation;
+
+	SlCheckPreloaded();
+	generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
+	if (topic_cache != NULL && generation == topic_cache_generation)
+		return;
+	if (topic_cache != NULL)
+		hash_destroy(topic_cache);
+	{
+		HASHCTL		info;
+
+		info.keysize = SL_TOPIC_NAME_MAX + 1;
+		info.entrysize = sizeof(TopicCacheEntry);
+		topic_cache = hash_create("streamlog topics", 64, &info, HASH_ELEM | HASH_STRINGS);
+	}
+	topic_class_oid = InvalidOid;
+	topic_cache_generation = generation;
+}
+
+/* Read one topic row (by name, or by id if name is NULL) into topic */
+static bool
+topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
+{
+	Oid			types[1];
+	Datum		values[1];
+	uint64		n;
+	bool		found = false;
+
+	SPI_connect();
+	if (name)
+	{
+		types[0] = TEXTOID;
+		values[0] = CStringGetTextDatum(name);
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name "
+						   "FROM streamlog.topic WHERE name = $1", 1, types, values, NULL);
+	}
+	else
+	{
+		types[0] = INT4OID;
+		values[0] = Int32GetDatum(topic_id);
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name "
+						   "FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
+	}
+	if (n > 0)
+	{
+		bool		isnull;
+		Jsonb	   *config;
+		char	   *stored_name;
+
+		found = true;
+		topic->topic_id = SlCatalogInt32(0, 1, 0);
+		topic->partition_count = SlCatalogInt32(0, 2, 0);
+		config = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 3, &isnull));
+		SlTopicConfigDefaults(&topic->config);
+		SlTopicConfigApply(config, &topic->config);
+		stored_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+		strlcpy(topic->name, stored_name, sizeof(topic->name));
+	}
+	SPI_finish();
+	return found;
+}
+
+static void
+topic_not_found(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("topic \"%s\" does not exist", name),
+			 errhint("Create it with streamlog.create_topic('%s', partitions).", name)));
+}
+
+const SlTopic *
+SlTopicLookup(const char *name, bool missing_ok)
+{
+	TopicCacheEntry *entry;
+	bool		found;
+
+	if (strlen(name) > SL_TOPIC_NAME_MAX)
+	{
+		if (missing_ok)
+			return NULL;
+		SlTopicValidateName(name);
+	}
+	topic_cache_check();
+	entry = hash_search(topic_cache, name, HASH_ENTER, &found);
+	if (!found)
+		entry->exists = topic_fetch(name, 0, &entry->topic);
+	if (!entry->exists)
+	{
+		if (!missing_ok)
+			topic_not_found(name);
+		return NULL;
+	}
+	return &entry->topic;
+}
+
+const SlTopic *
+SlTopicLookupAndLock(const char *name, LOCKMODE mode)
+{
+	for (;;)
+	{
+		const SlTopic *topic = SlTopicLookup(name, false);
+		int32		topic_id = topic->topic_id;
+		uint64		generation = topic_cache_generation;
+
+		LockDatabaseObject(topic_class(), topic_id, 0, mode);
+		/* A change may have committed while we waited for the lock */
+		if (pg_atomic_read_u64(&sl_shared->catalog_generation) == generation)
+			return topic;
+		topic = SlTopicLookup(name, false);
+		if (topic->topic_id == topic_id)
+			return topic;
+	}
+}
+
+const SlTopic *
+SlTopicLookupById(int32 topic_id)
+{
+	SlCheckPreloaded();
+	if (!topic_fetch(NULL, topic_id, &by_id_result))
+		return NULL;
+	return &by_id_result;
+}
+
+void
+SlTopicValidateName(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("topic name must not be empty")));
+	if (len > SL_TOPIC_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("topic name is %zu characters long, the limit is %d", len,
+						SL_TOPIC_NAME_MAX)));
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("topic name cannot be \".\" or \"..\"")));
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid topic name \"%s\"", name),
+					 errdetail("Topic names may contain only ASCII letters, digits, '.', '_' and '-'.")));
+}
+
+void
+SlTopicCheckPartition(const SlTopic *topic, int32 partition)
+{
+	if (partition < 0 || partition >= topic->partition_count)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition %d of topic \"%s\" does not exist", partition, topic->name),
+				 errhint("Topic \"%s\" has partitions 0 to %d.", topic->name,
+						 topic->partition_count - 1)));
+}
+
+/* Note that this transaction changed the catalog (bump at commit) */
+static void
+catalog_changed_in_xact(void)
+{
+	catalog_changed = true;
+	/* Our own later lookups in this transaction must see the change */
+	topic_cache_generation = 0;
+}
+
+/* Error out unless count more partitions fit in shared memory */
+static void
+check_partition_budget(int32 count)
+{
+	int64		in_use;
+
+	SPI_connect();
+	SlCatalogQuery("SELECT coalesce(sum(partition_count), 0)::int8 FROM streamlog.topic",
+				   0, NULL, NULL, NULL);
+	in_use = SlCatalogInt64(0, 1, 0);
+	SPI_finish();
+	if (in_use + count > sl_max_partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("cannot add %d partitions: %lld of streamlog.max_partitions (%d) are in use",
+						count, (long long) in_use, sl_max_partitions),
+				 errhint("Raise streamlog.max_partitions and restart the server.")));
+}
+
+/* Add partitions [from, to) of a topic, each with its first segment */
+static void
+create_partitions(int32 topic_id, int32 from, int32 to)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+
+	for (int32 p = from; p < to; p++)
+	{
+		Datum		values[2] = {Int32GetDatum(topic_id), Int32GetDatum(p)};
+		SlPartitionKey key = {topic_id, p};
+
+		SPI_connect();
+		SlCatalogQuery("INSERT INTO streamlog.partition (topic_id, partition) VALUES ($1, $2)",
+					   2, types, values, NULL);
+		SPI_finish();
+		SlSegmentCreate(key, 0, 0);
+	}
+}
+
+void
+SlTopicCreate(const char *name, int32 partitions, Jsonb *config)
+{
+	SlTopicConfig effective;
+	Jsonb	   *normalized;
+	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, JSONBOID};
+	Datum		values[4];
+	int32		topic_id;
+	uint64		n;
+
+	SlCheckPreloaded();
+	SlTopicValidateName(name);
+	if (partitions < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a topic needs at least one partition, not %d", partitions)));
+	SlTopicConfigDefaults(&effective);
+	normalized = SlTopicConfigApply(config, &effective);
+	check_partition_budget(partitions);
+
+	SPI_connect();
+	values[0] = CStringGetTextDatum(name);
+	n = SlCatalogQuery("SELECT name FROM streamlog.topic "
+					   "WHERE translate(name, '.', '_') = translate($1, '.', '_')",
+					   1, types + 1, values, NULL);
+	if (n > 0)
+	{
+		char	   *existing = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (strcmp(existing, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("topic \"%s\" already exists", name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("topic name \"%s\" collides with existing topic \"%s\"", name, existing),
+				 errdetail("As in Kafka, '.' and '_' are the same in topic names, since metric names cannot tell them apart.")));
+	}
+	SlCatalogQuery("SELECT nextval('streamlog.topic_id_seq')::int4", 0, NULL, NULL, NULL);
+	topic_id = SlCatalogInt32(0, 1, 0);
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = Int32GetDatum(partitions);
+	values[3] = JsonbPGetDatum(normalized);
+	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config) "
+				   "VALUES ($1, $2, $3, $4)", 4, types, values, NULL);
+	SPI_finish();
+
+	create_partitions(topic_id, 0, partitions);
+	catalog_changed_in_xact();
+}
+
+bool
+SlTopicDrop(const char *name, bool missing_ok)
+{
+	const SlTopic *topic;
+	int32		topic_id;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	uint64		n;
+	List	   *segments = NIL;
+	ListCell   *lc;
+	MemoryContext oldcxt;
+	PendingForget *forget;
+
+	topic = SlTopicLookup(name, missing_ok);
+	if (topic == NULL)
+		return false;
+	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	topic_id = topic->topic_id;
+	values[0] = Int32GetDatum(topic_id);
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1",
+					   1, types, values, NULL);
+	for (uint64 i = 0; i < n; i++)
+	{
+		oldcxt = MemoryContextSwitchTo(CurTransactionContext);
+		segments = lappend_oid(segments, (Oid) SlCatalogInt32(i, 1, 0));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SlCatalogQuery("DELETE FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
+	foreach(lc, segments)
+	{
+		char	   *relname = get_rel_name(lfirst_oid(lc));
+
+		if (relname)
+			SlCatalogExec(psprintf("DROP TABLE streamlog_data.%s", quote_identifier(relname)));
+	}
+	SPI_finish();
+
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	forget = palloc(sizeof(PendingForget));
+	forget->topic_id = topic_id;
+	forget->subid = GetCurrentSubTransactionId();
+	pending_forgets = lappend(pending_forgets, forget);
+	MemoryContextSwitchTo(oldcxt);
+	catalog_changed_in_xact();
+	return true;
+}
+
+void
+SlTopicAlterConfig(const char *name, Jsonb *changes)
+{
+	const SlTopic *topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	SlTopicConfig effective;
+	Jsonb	   *merged;
+	Oid			types[2] = {INT4OID, JSONBOID};
+	Datum		values[2];
+
+	/* Validate the changes alone first, so errors name what was passed */
+	SlTopicConfigDefaults(&effective);
+	SlTopicConfigApply(changes, &effective);
+
+	SPI_connect();
+	values[0] = Int32GetDatum(topic->topic_id);
+	values[1] = JsonbPGetDatum(changes);
+	SlCatalogQuery("SELECT config || $2 FROM streamlog.topic WHERE topic_id = $1",
+				   2, types, values, NULL);
+	{
+		bool		isnull;
+
+		merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SlTopicConfigDefaults(&effective);
+	values[1] = JsonbPGetDatum(SlTopicConfigApply(merged, &effective));
+	SlCatalogQuery("UPDATE streamlog.topic SET config = $2 WHERE topic_id = $1",
+				   2, types, values, NULL);
+	SPI_finish();
+	catalog_changed_in_xact();
+}
+
+int32
+SlTopicAddPartitions(const char *name, int32 count)
+{
+	const SlTopic *topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	int32		topic_id = topic->topic_id;
+	int32		old_count = topic->partition_count;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	if (count < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of partitions to add must be positive, not %d", count),
+				 errhint("Kafka cannot remove partitions from a topic, nor can streamlog.")));
+	if ((int64) old_count + count > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many partitions")));
+	check_partition_budget(count);
+
+	create_partitions(topic_id, old_count, old_count + count);
+	SPI_connect();
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(old_count + count);
+	SlCatalogQuery("UPDATE streamlog.topic SET partition_count = $2 WHERE topic_id = $1",
+				   2, types, values, NULL);
+	SPI_finish();
+	catalog_changed_in_xact();
+	return old_count + count;
+}
+
+List *
+SlTopicListIds(void)
+{
+	List	   *ids = NIL;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT topic_id FROM streamlog.topic ORDER BY topic_id",
+					   0, NULL, NULL, NULL);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
+
+		ids = lappend_int(ids, SlCatalogInt32(i, 1, 0));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+	return ids;
+}
+
+/* After commit: publish the change to every backend's cache */
+static void
+topics_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			foreach(lc, pending_forgets)
+				SlPartitionStateForgetTopic(((PendingForget *) lfirst(lc))->topic_id);
+			if (catalog_changed)
+				pg_atomic_fetch_add_u64(&sl_shared->catalog_generation, 1);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* Our own cache may hold rows that never committed */
+			if (catalog_changed)
+				topic_cache_generation = 0;
+			break;
+		default:
+			return;
+	}
+	pending_forgets = NIL;
+	catalog_changed = false;
+}
+
+/* A rolled-back savepoint takes back the drops made within it */
+static void
+topics_subxact_callback(SubXactEvent event, SubTransactionId subid,
+						SubTransactionId parent_subid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, pending_forgets)
+	{
+		PendingForget *forget = lfirst(lc);
+
+		/* Later subtransactions than subid that exist now are its children */
+		if (forget->subid >= subid)
+			pending_forgets = foreach_delete_current(pending_forgets, lc);
+	}
+	if (catalog_changed)
+		topic_cache_generation = 0;
+}
+
+void
+SlTopicsInit(void)
+{
+	RegisterXactCallback(topics_xact_callback, NULL);
+	RegisterSubXactCallback(topics_subxact_callback, NULL);
+}
+
+Jsonb *
+SlTopicExplicitConfig(int32 topic_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(topic_id)};
+	MemoryContext caller = CurrentMemoryContext;
+	Jsonb	   *config = NULL;
+
+	SPI_connect();
+	if (SlCatalogQuery("SELECT config FROM streamlog.topic WHERE topic_id = $1",
+					   1, types, values, NULL) > 0)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(caller);
+
+			config = DatumGetJsonbPCopy(d);
+			MemoryContextSwitchTo(oldcxt);
+		}
+	}
+	SPI_finish();
+	return config;
+}

@@ -1,0 +1,33 @@
+/*
+ * streamlog: Kafka semantics inside PostgreSQL.  Library entry point.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "guc.h"
+#include "shmem.h"
+#include "storage/storage.h"
+#include "bgworkers/cleaner.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * Loaded by CREATE EXTENSION or a function call without preloading: stay
+	 * inert, so that the install script can report what to set.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	SlDefineGucs();
+	SlShmemRequest();
+	SlTopicsInit();
+	SlLogAppendInit();
+	SlCleanerRegister();
+}

@@ -1,0 +1,135 @@
+#include "protocol/codec_base.h"
+
+#include "port/pg_crc32c.h"
+#include "protocol/records.h"
+#include "unit.h"
+
+static uint32
+crc32c(const void *data, size_t len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, data, len);
+	FIN_CRC32C(crc);
+	return (uint32) crc;
+}
+
+/* Bit-at-a-time CRC32C (Castagnoli, reflected polynomial 0x82F63B78) */
+static uint32
+crc32c_ref(const uint8 *p, size_t len)
+{
+	uint32		crc = 0xffffffffU;
+	size_t		i;
+	int			k;
+
+	for (i = 0; i < len; i++)
+	{
+		crc ^= p[i];
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82F63B78U & (0U - (crc & 1)));
+	}
+	return ~crc;
+}
+
+int
+main(void)
+{
+	uint8		zeros[32];
+	uint8		ones[32];
+	uint8		incr[32];
+	uint8		big[4099];
+	int			i;
+
+	memset(zeros, 0, sizeof(zeros));
+	memset(ones, 0xff, sizeof(ones));
+	for (i = 0; i < 32; i++)
+		incr[i] = (uint8) i;
+	for (i = 0; i < (int) sizeof(big); i++)
+		big[i] = (uint8) (i * 31 + 7);
+
+	CHECK_EQ_UINT(crc32c("123456789", 9), 0xE3069283U);
+	CHECK_EQ_UINT(crc32c("", 0), 0);
+	CHECK_EQ_UINT(crc32c(zeros, 32), 0x8A9136AAU);
+	CHECK_EQ_UINT(crc32c(ones, 32), 0x62A8AB43U);
+	CHECK_EQ_UINT(crc32c(incr, 32), 0x46DD794EU);
+	CHECK_EQ_UINT(crc32c_ref((const uint8 *) "123456789", 9), 0xE3069283U);
+	for (i = 0; i + 13 < (int) sizeof(big); i += 97)
+	{
+		size_t		off = i % 13;
+		size_t		len = sizeof(big) - i - off;
+
+		CHECK_EQ_UINT(crc32c(big + off, len), crc32c_ref(big + off, len));
+	}
+
+	/*
+	 * A one-record batch assembled by hand: key "k", value "v", timestamp
+	 * 1000, no headers, uncompressed.
+	 */
+	{
+		uint8		batch[61 + 11];
+		uint8	   *p = batch;
+		uint32		want;
+		SlBatchHeader hdr;
+
+		memset(batch, 0, sizeof(batch));
+		sl_write_int64(p + 0, 42);	/* base offset */
+		sl_write_int32(p + 8, sizeof(batch) - 12);
+		sl_write_int32(p + 12, 0);	/* leader epoch */
+		p[16] = 2;				/* magic */
+		sl_write_int16(p + 21, 0);	/* attributes */
+		sl_write_int32(p + 23, 0);	/* last offset delta */
+		sl_write_int64(p + 27, 1000);
+		sl_write_int64(p + 35, 1000);
+		sl_write_int64(p + 43, -1);
+		sl_write_int16(p + 51, -1);
+		sl_write_int32(p + 53, -1);
+		sl_write_int32(p + 57, 1);
+		p += 61;
+		*p++ = 0x10;			/* length 8 */
+		*p++ = 0;				/* attributes */
+		*p++ = 0;				/* timestamp delta */
+		*p++ = 0;				/* offset delta */
+		*p++ = 0x02;			/* key length 1 */
+		*p++ = 'k';
+		*p++ = 0x02;			/* value length 1 */
+		*p++ = 'v';
+		*p++ = 0;				/* header count */
+		CHECK_EQ_INT(p - batch, 61 + 9);
+		/* batch buffer has two extra bytes: shrink the length */
+		sl_write_int32(batch + 8, 61 + 9 - 12);
+
+		want = crc32c_ref(batch + 21, 61 + 9 - 21);
+		CHECK_EQ_UINT(sl_batch_compute_crc(batch, 61 + 9), want);
+
+		/* base offset and leader epoch are not covered */
+		sl_write_int64(batch, 123456789);
+		sl_write_int32(batch + 12, 77);
+		CHECK_EQ_UINT(sl_batch_compute_crc(batch, 61 + 9), want);
+
+		/* wrong CRC rejected, right CRC accepted */
+		CHECK(sl_batch_parse_header(batch, 61 + 9, &hdr, true) != NULL);
+		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, false));
+		sl_write_int32(batch + 17, (int32) want);
+		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, true));
+		CHECK_EQ_UINT(hdr.crc, want);
+
+		/* sealing computes the same CRC */
+		sl_write_int32(batch + 17, 0);
+		sl_batch_seal(batch, 61 + 9, 5, -1);
+		CHECK_EQ_UINT((uint32) sl_read_int32(batch + 17), want);
+		CHECK_EQ_INT(sl_read_int64(batch), 5);
+
+		/* any flipped covered byte changes it */
+		for (i = 21; i < 61 + 9; i++)
+		{
+			batch[i] ^= 0x01;
+			CHECK(sl_batch_compute_crc(batch, 61 + 9) != want);
+			CHECK(sl_batch_parse_header(batch, 61 + 9, &hdr, true) != NULL);
+			batch[i] ^= 0x01;
+		}
+		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, true));
+	}
+
+	return UNIT_DONE();
+}

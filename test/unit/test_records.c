@@ -1,0 +1,686 @@
+#include "protocol/codec_base.h"
+
+#include <stdlib.h>
+
+#include "protocol/compression.h"
+#include "protocol/records.h"
+#include "protocol/varint.h"
+#include "unit.h"
+
+static const SlCompression codecs[] = {
+	SL_COMPRESSION_NONE, SL_COMPRESSION_GZIP, SL_COMPRESSION_SNAPPY,
+	SL_COMPRESSION_LZ4, SL_COMPRESSION_ZSTD
+};
+
+#define NCODECS ((int) lengthof(codecs))
+#define MAX_DECOMP (64 * 1024 * 1024)
+#define BASE_TS INT64CONST(1700000000000)
+
+static uint64_t seed = 0x0123456789abcdefULL;
+
+/* Deterministic description of record i of a test batch */
+typedef struct TestRecord
+{
+	int64		ts;
+	uint8		key[40];
+	int32		key_len;
+	uint8		value[300];
+	int32		value_len;
+	int			nheaders;
+	SlRecordHeader headers[4];
+	char		hkeys[4][16];
+	uint8		hvals[4][24];
+} TestRecord;
+
+static void
+make_record(int i, TestRecord *r)
+{
+	int			h;
+
+	memset(r, 0, sizeof(*r));
+	/* timestamps go up and down around the base */
+	r->ts = BASE_TS + (i % 7) * 1000 - (i % 3) * 1500 + i;
+	if (i % 5 == 3)
+		r->key_len = -1;
+	else
+	{
+		r->key_len = snprintf((char *) r->key, sizeof(r->key), "key-%d", i);
+		if (i % 11 == 0)
+			r->key_len = 0;
+	}
+	if (i % 7 == 4)
+		r->value_len = -1;
+	else
+	{
+		int			j;
+
+		r->value_len = (i * 37) % 300;
+		for (j = 0; j < r->value_len; j++)
+			r->value[j] = (uint8) ((i + j) % 13 == 0 ? j : 'a' + (i + j) % 26);
+	}
+	r->nheaders = i % 4;
+	for (h = 0; h < r->nheaders; h++)
+	{
+		SlRecordHeader *hd = &r->headers[h];
+
+		hd->key_len = snprintf(r->hkeys[h], sizeof(r->hkeys[h]), "h%d-%d", h, i);
+		hd->key = r->hkeys[h];
+		if ((i + h) % 3 == 0)
+		{
+			hd->value = NULL;
+			hd->value_len = -1;
+		}
+		else
+		{
+			hd->value_len = snprintf((char *) r->hvals[h], sizeof(r->hvals[h]), "val%d", i * h);
+			if ((i + h) % 5 == 0)
+				hd->value_len = 0;
+			hd->value = r->hvals[h];
+		}
+	}
+}
+
+static void
+add_record(SlBatchBuilder *b, const TestRecord *r)
+{
+	sl_batch_builder_add(b, r->ts,
+						 r->key_len < 0 ? NULL : r->key, r->key_len,
+						 r->value_len < 0 ? NULL : r->value, r->value_len,
+						 r->headers, r->nheaders);
+}
+
+static bool
+same_bytes(const uint8 *a, int32 alen, const uint8 *b, int32 blen)
+{
+	if (alen != blen)
+		return false;
+	if (alen < 0)
+		return a == NULL && b == NULL;
+	return alen == 0 || memcmp(a, b, alen) == 0;
+}
+
+/* Iterate the batch and compare every field with make_record() */
+static void
+verify_batch(const uint8 *buf, size_t len, int n, int64 base_offset,
+			 int64 log_append_time)
+{
+	SlRecordIter it;
+	SlRecord rec;
+	const char *err;
+	int			i = 0;
+	int			bad = 0;
+
+	err = sl_record_iter_init(&it, buf, len, true, MAX_DECOMP);
+	CHECK_MSG(err == NULL, "iter_init: %s", err);
+	if (err)
+		return;
+	CHECK_EQ_INT(it.hdr.record_count, n);
+	while (sl_record_iter_next(&it, &rec))
+	{
+		TestRecord r;
+		const uint8 *hp;
+		int			h;
+
+		make_record(i, &r);
+		if (rec.offset != base_offset + i)
+			bad++;
+		if (log_append_time >= 0 ? rec.timestamp != log_append_time : rec.timestamp != r.ts)
+			bad++;
+		if (rec.attributes != 0)
+			bad++;
+		if (!same_bytes(rec.key, rec.key_len, r.key_len < 0 ? NULL : r.key, r.key_len))
+			bad++;
+		if (!same_bytes(rec.value, rec.value_len, r.value_len < 0 ? NULL : r.value, r.value_len))
+			bad++;
+		if (rec.header_count != r.nheaders)
+			bad++;
+		hp = rec.headers;
+		for (h = 0; h < rec.header_count && h < r.nheaders; h++)
+		{
+			SlRecordHeader got;
+
+			if (!sl_record_header_next(&hp, rec.headers_end, &got))
+			{
+				bad++;
+				break;
+			}
+			if (!same_bytes((const uint8 *) got.key, got.key_len,
+							(const uint8 *) r.headers[h].key, r.headers[h].key_len))
+				bad++;
+			if (!same_bytes(got.value, got.value_len,
+							r.headers[h].value, r.headers[h].value_len))
+				bad++;
+		}
+		if (hp != rec.headers_end)
+			bad++;
+		i++;
+	}
+	CHECK_MSG(it.error == NULL, "iteration stopped: %s", it.error);
+	CHECK_EQ_INT(i, n);
+	CHECK_MSG(bad == 0, "%d field mismatches over %d records", bad, n);
+	sl_record_iter_free(&it);
+}
+
+static void
+build(SlBatchBuilder *b, int n, StringInfo out)
+{
+	int			i;
+
+	sl_batch_builder_reset(b);
+	for (i = 0; i < n; i++)
+	{
+		TestRecord r;
+
+		make_record(i, &r);
+		add_record(b, &r);
+	}
+	resetStringInfo(out);
+	CHECK_NULL_ERR(sl_batch_builder_finish(b, out));
+}
+
+static void
+test_roundtrips(void)
+{
+	static const int counts[] = {0, 1, 2, 3, 17, 100, 5000};
+	int			c;
+	int			k;
+
+	for (c = 0; c < NCODECS; c++)
+	{
+		SlBatchBuilder b;
+		StringInfoData out;
+
+		sl_batch_builder_init(&b, codecs[c]);
+		initStringInfo(&out);
+		for (k = 0; k < (int) lengthof(counts); k++)
+		{
+			int			n = counts[k];
+			SlBatchHeader hdr;
+			int64		min_ts = 0;
+			int64		max_ts = -1;
+			int			i;
+
+			build(&b, n, &out);
+			for (i = 0; i < n; i++)
+			{
+				TestRecord r;
+
+				make_record(i, &r);
+				if (i == 0 || r.ts > max_ts)
+					max_ts = r.ts;
+				if (i == 0)
+					min_ts = r.ts;
+			}
+
+			/* header as written by finish() */
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, false));
+			CHECK_EQ_INT(hdr.base_offset, 0);
+			CHECK_EQ_INT(hdr.crc, 0);
+			CHECK_EQ_INT(sl_batch_size(&hdr), out.len);
+			CHECK_EQ_INT(hdr.partition_leader_epoch, 0);
+			CHECK_EQ_INT(hdr.magic, 2);
+			CHECK_EQ_INT(hdr.attributes, codecs[c]);
+			CHECK_EQ_INT(sl_batch_compression(&hdr), codecs[c]);
+			CHECK_EQ_INT(hdr.last_offset_delta, n - 1);
+			CHECK_EQ_INT(hdr.base_timestamp, n ? min_ts : -1);
+			CHECK_EQ_INT(hdr.max_timestamp, max_ts);
+			CHECK_EQ_INT(hdr.producer_id, -1);
+			CHECK_EQ_INT(hdr.producer_epoch, -1);
+			CHECK_EQ_INT(hdr.base_sequence, -1);
+			CHECK_EQ_INT(hdr.record_count, n);
+			if (n > 0)
+				CHECK(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true) != NULL);
+
+			/* sealed at an offset */
+			sl_batch_seal((uint8 *) out.data, out.len, 1000 + k, -1);
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+			CHECK_EQ_INT(hdr.base_offset, 1000 + k);
+			CHECK_EQ_UINT(hdr.crc, sl_batch_compute_crc((uint8 *) out.data, out.len));
+			verify_batch((uint8 *) out.data, out.len, n, 1000 + k, -1);
+
+			/* LogAppendTime */
+			sl_batch_seal((uint8 *) out.data, out.len, 77, BASE_TS + 999999);
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+			CHECK(hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME);
+			CHECK_EQ_INT(sl_batch_compression(&hdr), codecs[c]);
+			CHECK_EQ_INT(hdr.max_timestamp, BASE_TS + 999999);
+			CHECK_EQ_INT(hdr.base_timestamp, n ? min_ts : -1);
+			verify_batch((uint8 *) out.data, out.len, n, 77, BASE_TS + 999999);
+
+			/* a corrupted byte is caught by the CRC */
+			out.data[out.len - 1] ^= 0x40;
+			CHECK(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true) != NULL);
+			{
+				SlRecordIter it;
+
+				CHECK(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, MAX_DECOMP) != NULL);
+				sl_record_iter_free(&it);
+			}
+			out.data[out.len - 1] ^= 0x40;
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+
+			/* two batches back to back: each parses on its own */
+			{
+				int			first = out.len;
+				SlBatchHeader h2;
+
+				enlargeStringInfo(&out, first);
+				memcpy(out.data + first, out.data, first);
+				out.len += first;
+				CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+				CHECK_EQ_INT(sl_batch_size(&hdr), first);
+				CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data + first, out.len - first, &h2, true));
+				verify_batch((uint8 *) out.data, out.len, n, 77, BASE_TS + 999999);
+			}
+		}
+
+		/* producer fields are carried into the header */
+		sl_batch_builder_reset(&b);
+		b.producer_id = 123456789012LL;
+		b.producer_epoch = 7;
+		b.base_sequence = 42;
+		{
+			TestRecord r;
+			SlBatchHeader hdr;
+
+			make_record(1, &r);
+			add_record(&b, &r);
+			resetStringInfo(&out);
+			CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, false));
+			CHECK_EQ_INT(hdr.producer_id, 123456789012LL);
+			CHECK_EQ_INT(hdr.producer_epoch, 7);
+			CHECK_EQ_INT(hdr.base_sequence, 42);
+		}
+
+		/* finish() appends after what out holds */
+		{
+			SlBatchHeader hdr;
+
+			resetStringInfo(&out);
+			appendStringInfoString(&out, "xyz");
+			CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+			CHECK(memcmp(out.data, "xyz", 3) == 0);
+			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data + 3, out.len - 3, &hdr, false));
+			CHECK_EQ_INT(sl_batch_size(&hdr), out.len - 3);
+		}
+
+		sl_batch_builder_free(&b);
+		pfree(out.data);
+	}
+}
+
+static const uint8 golden[] = {
+	0, 0, 0, 0, 0, 0, 0, 0,		/* base offset */
+	0, 0, 0, 0x3a,				/* batch length 58 */
+	0, 0, 0, 0,					/* partition leader epoch */
+	2,							/* magic */
+	0, 0, 0, 0,					/* crc */
+	0, 0,						/* attributes */
+	0, 0, 0, 0,					/* last offset delta */
+	0, 0, 0, 0, 0, 0, 0x03, 0xe8,	/* base timestamp 1000 */
+	0, 0, 0, 0, 0, 0, 0x03, 0xe8,	/* max timestamp 1000 */
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* producer id */
+	0xff, 0xff,					/* producer epoch */
+	0xff, 0xff, 0xff, 0xff,		/* base sequence */
+	0, 0, 0, 1,					/* record count */
+	0x10,						/* record length 8 */
+	0,							/* attributes */
+	0,							/* timestamp delta */
+	0,							/* offset delta */
+	0x02, 'k',					/* key */
+	0x02, 'v',					/* value */
+	0							/* header count */
+};
+
+static void
+test_golden(void)
+{
+	SlBatchBuilder b;
+	StringInfoData out;
+	uint8		buf[sizeof(golden)];
+	SlRecordIter it;
+	SlRecord rec;
+
+	sl_batch_builder_init(&b, SL_COMPRESSION_NONE);
+	initStringInfo(&out);
+	sl_batch_builder_add(&b, 1000, (const uint8 *) "k", 1, (const uint8 *) "v", 1, NULL, 0);
+	CHECK_EQ_INT(sl_batch_builder_records_size(&b), 9);
+	CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+	CHECK_EQ_INT(out.len, sizeof(golden));
+	CHECK(out.len == sizeof(golden) && memcmp(out.data, golden, sizeof(golden)) == 0);
+
+	/* sealing at offset 0 gives the CRC32C of bytes 21.. */
+	sl_batch_seal((uint8 *) out.data, out.len, 0, -1);
+	CHECK_EQ_UINT((uint32) sl_read_int32((uint8 *) out.data + 17), 0x716a6189U);
+	CHECK(memcmp(out.data + 21, golden + 21, sizeof(golden) - 21) == 0);
+
+	/* the hand-made batch parses */
+	memcpy(buf, golden, sizeof(buf));
+	sl_write_int32(buf + 17, (int32) 0x716a6189U);
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(buf), true, 1024));
+	CHECK(sl_record_iter_next(&it, &rec));
+	CHECK_EQ_INT(rec.offset, 0);
+	CHECK_EQ_INT(rec.timestamp, 1000);
+	CHECK(rec.key_len == 1 && rec.key[0] == 'k');
+	CHECK(rec.value_len == 1 && rec.value[0] == 'v');
+	CHECK_EQ_INT(rec.header_count, 0);
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error == NULL);
+	sl_record_iter_free(&it);
+
+	sl_batch_builder_free(&b);
+	pfree(out.data);
+}
+
+/* Run the iterator over buf, expecting it to stop, cleanly */
+static int
+drain(const uint8 *buf, size_t len, bool verify, size_t max_decomp, bool *ok)
+{
+	SlRecordIter it;
+	SlRecord rec;
+	int			n = 0;
+	const uint8 *lo;
+	const uint8 *hi;
+
+	*ok = false;
+	if (sl_record_iter_init(&it, buf, len, verify, max_decomp) != NULL)
+		return -1;
+	if (it.decompressed.data != NULL)
+		CHECK((size_t) it.decompressed.len <= max_decomp);
+	lo = it.decompressed.data ? (const uint8 *) it.decompressed.data : buf + SL_BATCH_HEADER_SIZE;
+	hi = it.end;
+	while (sl_record_iter_next(&it, &rec))
+	{
+		SlRecordHeader h;
+		const uint8 *hp = rec.headers;
+		int			k;
+
+		/* everything handed out is inside the data */
+		if (rec.key_len > 0 && (rec.key < lo || rec.key + rec.key_len > hi))
+			unit_failed++;
+		if (rec.value_len > 0 && (rec.value < lo || rec.value + rec.value_len > hi))
+			unit_failed++;
+		if (rec.headers < lo || rec.headers_end > hi || rec.headers > rec.headers_end)
+			unit_failed++;
+		for (k = 0; k < rec.header_count; k++)
+		{
+			if (!sl_record_header_next(&hp, rec.headers_end, &h))
+			{
+				unit_failed++;
+				break;
+			}
+		}
+		n++;
+	}
+	*ok = (it.error == NULL);
+	if (*ok)
+		CHECK_EQ_INT(n, it.hdr.record_count);
+	sl_record_iter_free(&it);
+	return n;
+}
+
+static void
+test_hostile(void)
+{
+	int			c;
+
+	for (c = 0; c < NCODECS; c++)
+	{
+		SlBatchBuilder b;
+		StringInfoData out;
+		uint8	   *copy;
+		size_t		cut;
+		int			round;
+		bool		ok;
+		int			n = 40;
+
+		sl_batch_builder_init(&b, codecs[c]);
+		initStringInfo(&out);
+		build(&b, n, &out);
+		sl_batch_seal((uint8 *) out.data, out.len, 500, -1);
+		CHECK_EQ_INT(drain((uint8 *) out.data, out.len, true, MAX_DECOMP, &ok), n);
+		CHECK(ok);
+		copy = malloc(out.len);
+
+		/* truncated input: the header check refuses it */
+		for (cut = 0; cut < (size_t) out.len; cut++)
+		{
+			memcpy(copy, out.data, cut);
+			CHECK_EQ_INT(drain(copy, cut, false, MAX_DECOMP, &ok), -1);
+		}
+
+		/*
+		 * Truncated batch whose length field agrees: the records themselves
+		 * are cut short.  Never a crash; with a valid CRC it is the records
+		 * parser that must notice.
+		 */
+		for (cut = SL_BATCH_HEADER_SIZE; cut < (size_t) out.len; cut++)
+		{
+			int			got;
+
+			memcpy(copy, out.data, cut);
+			sl_write_int32(copy + 8, (int32) (cut - 12));
+			sl_batch_seal(copy, cut, 500, -1);
+			got = drain(copy, cut, true, MAX_DECOMP, &ok);
+			CHECK_MSG(!ok, "codec %d: batch cut at %zu accepted (%d records)",
+					  codecs[c], cut, got);
+		}
+
+		/* random byte flips, CRC unchecked then fixed up */
+		for (round = 0; round < 3000; round++)
+		{
+			int			flips = 1 + unit_rand(&seed) % 3;
+			int			f;
+
+			memcpy(copy, out.data, out.len);
+			for (f = 0; f < flips; f++)
+			{
+				size_t		at = unit_rand(&seed) % out.len;
+
+				/* mostly hit the records, where parsing happens */
+				if (round % 4 != 0 && out.len > SL_BATCH_HEADER_SIZE)
+					at = SL_BATCH_HEADER_SIZE + unit_rand(&seed) % (out.len - SL_BATCH_HEADER_SIZE);
+				copy[at] ^= (uint8) (1 + unit_rand(&seed) % 255);
+			}
+			drain(copy, out.len, false, 1 << 20, &ok);
+			drain(copy, out.len, false, 2000, &ok);
+			if (sl_read_int32(copy + 8) >= 0)
+				sl_batch_seal(copy, out.len, 0, -1);
+			drain(copy, out.len, true, 1 << 20, &ok);
+			PASS();
+		}
+
+		free(copy);
+		sl_batch_builder_free(&b);
+		pfree(out.data);
+	}
+
+	/* random bytes behind a plausible header */
+	{
+		uint8		buf[512];
+		int			round;
+		bool		ok;
+
+		for (round = 0; round < 20000; round++)
+		{
+			size_t		len = SL_BATCH_HEADER_SIZE + unit_rand(&seed) % (sizeof(buf) - SL_BATCH_HEADER_SIZE);
+			size_t		i;
+
+			for (i = 0; i < len; i++)
+				buf[i] = (uint8) unit_rand(&seed);
+			memcpy(buf, golden, SL_BATCH_HEADER_SIZE);
+			sl_write_int32(buf + 8, (int32) (len - 12));
+			sl_write_int16(buf + 21, (int16) (round % 6));
+			sl_write_int32(buf + 57, (int32) (unit_rand(&seed) % 8));
+			drain(buf, len, false, 4096, &ok);
+		}
+		PASS();
+	}
+}
+
+static void
+test_malformed(void)
+{
+	uint8		buf[sizeof(golden) + 16];
+	SlRecordIter it;
+	SlRecord rec;
+	SlBatchHeader hdr;
+
+	/* wrong magic */
+	memcpy(buf, golden, sizeof(golden));
+	buf[16] = 1;
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+
+	/* batch length too small, negative, or past the buffer */
+	memcpy(buf, golden, sizeof(golden));
+	sl_write_int32(buf + 8, 48);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	sl_write_int32(buf + 8, 49);
+	CHECK_NULL_ERR(sl_batch_parse_header(buf, sizeof(golden), &hdr, false));
+	sl_write_int32(buf + 8, -1);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	sl_write_int32(buf + 8, PG_INT32_MIN);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	sl_write_int32(buf + 8, 59);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	sl_write_int32(buf + 8, PG_INT32_MAX);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+
+	/* negative record count */
+	memcpy(buf, golden, sizeof(golden));
+	sl_write_int32(buf + 57, -1);
+	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+
+	/* more records announced than present */
+	memcpy(buf, golden, sizeof(golden));
+	sl_write_int32(buf + 57, 2);
+	if (sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) == NULL)
+	{
+		CHECK(sl_record_iter_next(&it, &rec));
+		CHECK(!sl_record_iter_next(&it, &rec));
+		CHECK(it.error != NULL);
+		sl_record_iter_free(&it);
+	}
+	else
+		PASS();
+	sl_write_int32(buf + 57, 1000);
+	CHECK(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) != NULL);
+
+	/* fewer records announced than present */
+	memcpy(buf, golden, sizeof(golden));
+	sl_write_int32(buf + 57, 0);
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+
+	/* record length that does not match what the record uses */
+	memcpy(buf, golden, sizeof(golden));
+	buf[61] = 0x0e;				/* 7 */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+	buf[61] = 0x12;				/* 9: one byte past the batch */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+	buf[61] = 0x01;				/* -1 */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+
+	/* negative lengths other than -1 */
+	memcpy(buf, golden, sizeof(golden));
+	buf[65] = 0x03;				/* key length -2 */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+	memcpy(buf, golden, sizeof(golden));
+	buf[67] = 0x03;				/* value length -2 */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+	memcpy(buf, golden, sizeof(golden));
+	buf[69] = 0x01;				/* header count -1 */
+	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(it.error != NULL);
+	sl_record_iter_free(&it);
+
+	/* unknown compression codec */
+	memcpy(buf, golden, sizeof(golden));
+	buf[22] = 5;
+	CHECK(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) != NULL);
+
+	/* compressed records over the decompression limit */
+	{
+		SlBatchBuilder b;
+		StringInfoData out;
+		uint8		big[10000];
+
+		memset(big, 'x', sizeof(big));
+		sl_batch_builder_init(&b, SL_COMPRESSION_ZSTD);
+		initStringInfo(&out);
+		sl_batch_builder_add(&b, 1, NULL, -1, big, sizeof(big), NULL, 0);
+		CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+		sl_batch_seal((uint8 *) out.data, out.len, 0, -1);
+		CHECK(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, 5000) != NULL);
+		CHECK_NULL_ERR(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, 20000));
+		sl_record_iter_free(&it);
+		sl_batch_builder_free(&b);
+		pfree(out.data);
+	}
+
+	/* header walking */
+	{
+		StringInfoData h;
+		const uint8 *p;
+		SlRecordHeader hd;
+
+		initStringInfo(&h);
+		sl_put_varint(&h, 2);
+		appendBinaryStringInfo(&h, "ab", 2);
+		sl_put_varint(&h, -1);
+		sl_put_varint(&h, 0);
+		sl_put_varint(&h, 3);
+		appendBinaryStringInfo(&h, "xyz", 3);
+		p = (const uint8 *) h.data;
+		CHECK(sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(hd.key_len == 2 && memcmp(hd.key, "ab", 2) == 0);
+		CHECK(hd.value == NULL && hd.value_len == -1);
+		CHECK(sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(hd.key_len == 0 && hd.value_len == 3 && memcmp(hd.value, "xyz", 3) == 0);
+		CHECK(p == (uint8 *) h.data + h.len);
+		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		/* key lengths are never null */
+		resetStringInfo(&h);
+		sl_put_varint(&h, -1);
+		sl_put_varint(&h, 0);
+		p = (const uint8 *) h.data;
+		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		/* value running past the end */
+		resetStringInfo(&h);
+		sl_put_varint(&h, 0);
+		sl_put_varint(&h, 5);
+		appendBinaryStringInfo(&h, "abcd", 4);
+		p = (const uint8 *) h.data;
+		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		pfree(h.data);
+	}
+}
+
+int
+main(void)
+{
+	test_golden();
+	test_roundtrips();
+	test_malformed();
+	test_hostile();
+	return UNIT_DONE();
+}
