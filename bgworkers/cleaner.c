@@ -111,10 +111,13 @@ clean_all(MemoryContext pass_context)
 	List	   *topics;
 	ListCell   *lc;
 	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
-	MemoryContext oldcxt = MemoryContextSwitchTo(pass_context);
+	MemoryContext oldcxt;
 
+	/* The transaction's memory is gone at commit: keep the list in ours */
 	begin_step();
+	oldcxt = MemoryContextSwitchTo(pass_context);
 	topics = extension_installed() ? SlTopicListIds() : NIL;
+	MemoryContextSwitchTo(oldcxt);
 	end_step();
 
 	foreach(lc, topics)
@@ -132,8 +135,6 @@ clean_all(MemoryContext pass_context)
 
 		for (int32 p = 0; p < npartitions; p++)
 		{
-			MemoryContext partition_cxt = CurrentMemoryContext;
-
 			CHECK_FOR_INTERRUPTS();
 			PG_TRY();
 			{
@@ -142,7 +143,7 @@ clean_all(MemoryContext pass_context)
 			PG_CATCH();
 			{
 				/* Log it, and go on with the next partition */
-				MemoryContextSwitchTo(partition_cxt);
+				MemoryContextSwitchTo(pass_context);
 				EmitErrorReport();
 				FlushErrorState();
 				AbortCurrentTransaction();
@@ -150,7 +151,7 @@ clean_all(MemoryContext pass_context)
 			PG_END_TRY();
 		}
 	}
-	MemoryContextSwitchTo(oldcxt);
+	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextReset(pass_context);
 }
 
