@@ -43,6 +43,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Rebuild objects whose headers changed
+override CFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN += $(OBJS:.o=.d)
+
 # C unit tests of the codecs: frontend code, no server needed
 UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
@@ -58,4 +63,4 @@ test/unit/%: test/unit/%.c test/unit/unit.h $(UNIT_SRCS) $(wildcard src/protocol
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do ./$$t; done
 
-EXTRA_CLEAN = $(UNIT_TESTS)
+EXTRA_CLEAN += $(UNIT_TESTS)

@@ -36,13 +36,20 @@ CREATE TABLE streamlog.segment (
 	topic_id integer NOT NULL,
 	partition integer NOT NULL,
 	seq integer NOT NULL,
-	relid oid NOT NULL,
+	relid regclass NOT NULL,
 	base_offset bigint,
 	max_timestamp bigint,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (topic_id, partition, seq),
 	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
 );
+
+-- pg_dump keeps the topics; segment tables are plain tables it dumps
+-- itself, and relid is a regclass so that it survives the restore.
+SELECT pg_catalog.pg_extension_config_dump('streamlog.topic', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.topic_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.partition', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.segment', '');
 
 CREATE SCHEMA streamlog_data;
 COMMENT ON SCHEMA streamlog_data IS 'segment tables of streamlog partitions; managed by streamlog, do not modify';

@@ -17,6 +17,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "storage/proc.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -65,6 +66,7 @@ typedef struct ProduceCache
 	SlTopic		topic;
 	LocalTransactionId lxid;
 	uint64		generation;
+	uint64		subxact_aborts;
 	/* sticky partition for null keys */
 	int32		sticky_partition;
 	int64		sticky_bytes;
@@ -351,6 +353,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 				 errmsg("topic must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (cache->lxid == MyLocalXid &&
+		cache->subxact_aborts == sl_subxact_aborts &&
 		cache->generation == pg_atomic_read_u64(&sl_shared->catalog_generation) &&
 		strcmp(cache->topic_name, name) == 0)
 		return &cache->topic;
@@ -358,6 +361,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 	cache->topic = *SlTopicLookupAndLock(name, AccessShareLock);
 	strlcpy(cache->topic_name, name, sizeof(cache->topic_name));
 	cache->lxid = MyLocalXid;
+	cache->subxact_aborts = sl_subxact_aborts;
 	cache->generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
 	cache->sticky_partition = -1;
 	return &cache->topic;
@@ -389,10 +393,14 @@ choose_partition(const SlTopic *topic, ProduceCache *cache,
 Datum
 streamlog_produce(PG_FUNCTION_ARGS)
 {
-	ProduceCache *cache = produce_cache(fcinfo);
-	const SlTopic *topic = produce_topic(fcinfo, cache);
+	ProduceCache *cache;
+	const SlTopic *topic;
 	SlProduceRecord record;
 	int32		partition;
+
+	PreventCommandIfReadOnly("produce()");
+	cache = produce_cache(fcinfo);
+	topic = produce_topic(fcinfo, cache);
 
 	record.key = NULL;
 	record.key_len = -1;
@@ -421,9 +429,19 @@ streamlog_produce(PG_FUNCTION_ARGS)
 		else
 			bad_headers();
 	}
-	record.timestamp = (PG_NARGS() > 5 && !PG_ARGISNULL(5)) ?
-		SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(5)) :
-		SlTimestampToKafka(GetCurrentTimestamp());
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+	{
+		TimestampTz ts = PG_GETARG_TIMESTAMPTZ(5);
+
+		/* Kafka timestamps are ms since 1970; negative ones mean "none" */
+		if (TIMESTAMP_NOT_FINITE(ts) || SlTimestampToKafka(ts) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("record timestamp must be a finite time from 1970-01-01 00:00:00+00 on")));
+		record.timestamp = SlTimestampToKafka(ts);
+	}
+	else
+		record.timestamp = SlTimestampToKafka(GetCurrentTimestamp());
 
 	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
 	{

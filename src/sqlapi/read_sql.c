@@ -68,6 +68,16 @@ make_bytea(const uint8 *data, int32 len)
 	return b;
 }
 
+/* Text from UTF-8 bytes, in the database encoding */
+static text *
+utf8_to_text(const char *data, int len)
+{
+	char	   *converted = pg_any_to_server(data, len, PG_UTF8);
+
+	return cstring_to_text_with_len(converted,
+									converted == data ? len : (int) strlen(converted));
+}
+
 static Datum
 headers_array(RecordRows *rows, const SlRecord *rec, SlLogScan *scan)
 {
@@ -84,8 +94,7 @@ headers_array(RecordRows *rows, const SlRecord *rec, SlLogScan *scan)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("corrupt header in record at offset %lld", (long long) rec->offset)));
-		values[0] = PointerGetDatum(cstring_to_text_with_len(
-															 pg_any_to_server(h.key, h.key_len, PG_UTF8), h.key_len));
+		values[0] = PointerGetDatum(utf8_to_text(h.key, h.key_len));
 		if (h.value_len < 0)
 			nulls[1] = true;
 		else
@@ -266,7 +275,7 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 Datum
 streamlog_partition_state(PG_FUNCTION_ARGS)
 {
-	SlPartitionKey key = {PG_GETARG_INT32(0), PG_GETARG_INT32(1)};
+	SlPartitionKey key = SlMakePartitionKey(PG_GETARG_INT32(0), PG_GETARG_INT32(1));
 	SlPartitionSnapshot state;
 	TupleDesc	desc;
 	Datum		values[2];
@@ -286,11 +295,8 @@ streamlog_as_text(PG_FUNCTION_ARGS)
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	const char *data = VARDATA_ANY(b);
 	int			len = VARSIZE_ANY_EXHDR(b);
-	char	   *converted;
 
 	/* Errors out, with the offending bytes, if not valid UTF-8 */
 	pg_verify_mbstr(PG_UTF8, data, len, false);
-	converted = pg_any_to_server(data, len, PG_UTF8);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(converted,
-											  converted == data ? len : (int) strlen(converted)));
+	PG_RETURN_TEXT_P(utf8_to_text(data, len));
 }

@@ -77,6 +77,8 @@ static HTAB *pending = NULL;	/* PendingPartition by key; in xact memory */
 static MemoryContext pending_context = NULL;
 static PendingPartition *last_pending = NULL;	/* the one used last */
 
+uint64		sl_subxact_aborts = 0;
+
 static Reservation *reservations = NULL;	/* in TopMemoryContext */
 static int	nreservations = 0;
 static int	max_reservations = 0;
@@ -92,12 +94,11 @@ pending_reset(void)
 static PendingPartition *
 pending_partition(const SlTopic *topic, int32 partition)
 {
-	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	PendingPartition *pp;
 	bool		found;
 
-	if (last_pending && last_pending->key.topic_id == key.topic_id &&
-		last_pending->key.partition == key.partition)
+	if (last_pending && memcmp(&last_pending->key, &key, sizeof(key)) == 0)
 		return last_pending;
 
 	if (pending == NULL)
@@ -221,6 +222,51 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 						 record->key, record->key_len,
 						 record->value, record->value_len,
 						 record->headers, record->nheaders);
+}
+
+/* Does the transaction still have records to append? */
+static bool
+pending_has_records(void)
+{
+	HASH_SEQ_STATUS status;
+	PendingPartition *pp;
+	bool		found = false;
+
+	if (pending == NULL)
+		return false;
+	hash_seq_init(&status, pending);
+	while ((pp = hash_seq_search(&status)) != NULL)
+	{
+		if (pp->batches != NIL || pp->builder.record_count > 0)
+		{
+			found = true;
+			hash_seq_term(&status);
+			break;
+		}
+	}
+	return found;
+}
+
+void
+SlLogDiscardTopic(SlPartitionKey topic_key)
+{
+	HASH_SEQ_STATUS status;
+	PendingPartition *pp;
+
+	if (pending == NULL)
+		return;
+	hash_seq_init(&status, pending);
+	while ((pp = hash_seq_search(&status)) != NULL)
+	{
+		if (pp->key.topic_id == topic_key.topic_id &&
+			pp->key.database == topic_key.database &&
+			pp->key.catalog == topic_key.catalog)
+		{
+			pp->batches = NIL;
+			pp->marks = NIL;
+			sl_batch_builder_reset(&pp->builder);
+		}
+	}
 }
 
 /* Remember a reservation to release at the end of the transaction */
@@ -374,7 +420,7 @@ log_append_xact_callback(XactEvent event, void *arg)
 				append_pending();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (pending != NULL && hash_get_num_entries(pending) > 0)
+			if (pending_has_records())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that produced to a streamlog topic"),
@@ -400,7 +446,11 @@ log_append_subxact_callback(SubXactEvent event, SubTransactionId subid,
 	HASH_SEQ_STATUS status;
 	PendingPartition *pp;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB || pending == NULL)
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* Locks taken in the subtransaction are gone: callers must retake them */
+	sl_subxact_aborts++;
+	if (pending == NULL)
 		return;
 	hash_seq_init(&status, pending);
 	while ((pp = hash_seq_search(&status)) != NULL)

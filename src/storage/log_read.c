@@ -158,7 +158,7 @@ SlLogScan *
 SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bounds)
 {
 	SlLogScan  *scan = palloc0(sizeof(SlLogScan));
-	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	SlPartitionSnapshot state;
 	int64		log_start;
 

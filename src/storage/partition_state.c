@@ -123,8 +123,10 @@ partition_load(SlPartitionState *state)
 
 	segments = SlSegmentList(state->key, &nsegments, &log_start);
 	if (nsegments == 0)
-		elog(ERROR, "partition %d of topic %d has no segment",
-			 state->key.partition, state->key.topic_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("partition %d of topic id %d does not exist",
+						state->key.partition, state->key.topic_id)));
 	active = &segments[nsegments - 1];
 
 	next_offset = log_start;
@@ -183,7 +185,7 @@ SlPartitionStateGet(SlPartitionKey key)
 }
 
 void
-SlPartitionStateForgetTopic(int32 topic_id)
+SlPartitionStateForget(SlPartitionKey key)
 {
 	HASH_SEQ_STATUS status;
 	SlPartitionState *state;
@@ -192,7 +194,10 @@ SlPartitionStateForgetTopic(int32 topic_id)
 	hash_seq_init(&status, partition_map);
 	while ((state = hash_seq_search(&status)) != NULL)
 	{
-		if (state->key.topic_id == topic_id)
+		if (state->key.topic_id == key.topic_id &&
+			state->key.database == key.database &&
+			state->key.catalog == key.catalog &&
+			state->key.partition >= key.partition)
 			hash_search(partition_map, &state->key, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(sl_shared->partition_map_lock);

@@ -36,7 +36,7 @@ bool
 SlRetentionPrepareRoll(const SlTopic *topic, int32 partition, int64 now_ms,
 					   int32 *seq, Oid *relid)
 {
-	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	SlPartitionSnapshot snap;
 	SlSegment  *segments;
 	SlSegment  *last;
@@ -78,7 +78,7 @@ int
 SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 				 int32 roll_seq, Oid roll_relid)
 {
-	SlPartitionKey key = {topic->topic_id, partition};
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	SlPartitionState *state = SlPartitionStateGet(key);
 	SlPartitionSnapshot snap;
 	SlSegment  *segments;

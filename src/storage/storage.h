@@ -107,11 +107,21 @@ extern List *SlTopicConfigDescribe(Jsonb *explicit_settings);
 
 /* partition_state.c: the shared-memory side of each partition */
 
+/*
+ * Shared state is per database and per installation of the extension
+ * (topic ids restart when it is dropped and created again), hence the
+ * database and the OID of the streamlog.topic table in the key.
+ */
 typedef struct SlPartitionKey
 {
+	Oid			database;
+	Oid			catalog;
 	int32		topic_id;
 	int32		partition;
 } SlPartitionKey;
+
+/* Key of a partition of a topic of this database's streamlog */
+extern SlPartitionKey SlMakePartitionKey(int32 topic_id, int32 partition);
 
 typedef struct SlPartitionState SlPartitionState;
 
@@ -124,8 +134,8 @@ extern void SlPartitionStateShmemInit(void);
  */
 extern SlPartitionState *SlPartitionStateGet(SlPartitionKey key);
 
-/* Forget the shared state of every partition of a topic (dropped) */
-extern void SlPartitionStateForgetTopic(int32 topic_id);
+/* Forget the shared state of key's topic's partitions from key's on */
+extern void SlPartitionStateForget(SlPartitionKey key);
 
 typedef struct SlPartitionSnapshot
 {
@@ -218,6 +228,15 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 /* Register the transaction callbacks (from _PG_init) */
 extern void SlLogAppendInit(void);
 
+/* Forget what this transaction produced to a topic it is dropping */
+extern void SlLogDiscardTopic(SlPartitionKey topic_key);
+
+/*
+ * Count of subtransaction aborts in this backend: a cache of "topic already
+ * locked in this transaction" is stale once it moves.
+ */
+extern uint64 sl_subxact_aborts;
+
 /* log_read.c */
 
 /*
@@ -269,7 +288,9 @@ static inline int64
 SlTimestampToKafka(TimestampTz ts)
 {
 	/* PostgreSQL counts microseconds from 2000-01-01, Kafka ms from 1970 */
-	return ts / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * 86400000;
+	int64		ms = ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000);
+
+	return ms + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * 86400000;
 }
 
 static inline TimestampTz

@@ -14,9 +14,11 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -36,8 +38,10 @@ typedef struct TopicCacheEntry
 /* A dropped topic whose shared state goes when the dropping xact commits */
 typedef struct PendingForget
 {
-	int32		topic_id;
+	SlPartitionKey key;			/* topic, and the first partition to forget */
 	SubTransactionId subid;
+	bool		on_commit;		/* dropped topic: forget at commit; else
+								 * added partitions: forget at abort */
 } PendingForget;
 
 static HTAB *topic_cache = NULL;
@@ -187,6 +191,19 @@ SlTopicLookupAndLock(const char *name, LOCKMODE mode)
 	}
 }
 
+SlPartitionKey
+SlMakePartitionKey(int32 topic_id, int32 partition)
+{
+	SlPartitionKey key;
+
+	memset(&key, 0, sizeof(key));	/* hashed as bytes */
+	key.database = MyDatabaseId;
+	key.catalog = topic_class();
+	key.topic_id = topic_id;
+	key.partition = partition;
+	return key;
+}
+
 const SlTopic *
 SlTopicLookupById(int32 topic_id)
 {
@@ -243,6 +260,25 @@ catalog_changed_in_xact(void)
 	topic_cache_generation = 0;
 }
 
+/*
+ * Forget the shared state of a topic's partitions from first_partition on
+ * when the transaction commits (a dropped topic) or aborts (partitions it
+ * added: shared state loaded for them in this transaction would outlive
+ * their tables).
+ */
+static void
+forget_at_end(int32 topic_id, int32 first_partition, bool on_commit)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PendingForget *forget = palloc(sizeof(PendingForget));
+
+	forget->key = SlMakePartitionKey(topic_id, first_partition);
+	forget->subid = GetCurrentSubTransactionId();
+	forget->on_commit = on_commit;
+	pending_forgets = lappend(pending_forgets, forget);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /* Error out unless count more partitions fit in shared memory */
 static void
 check_partition_budget(int32 count)
@@ -271,7 +307,7 @@ create_partitions(int32 topic_id, int32 from, int32 to)
 	for (int32 p = from; p < to; p++)
 	{
 		Datum		values[2] = {Int32GetDatum(topic_id), Int32GetDatum(p)};
-		SlPartitionKey key = {topic_id, p};
+		SlPartitionKey key = SlMakePartitionKey(topic_id, p);
 
 		SPI_connect();
 		SlCatalogQuery("INSERT INTO streamlog.partition (topic_id, partition) VALUES ($1, $2)",
@@ -344,7 +380,6 @@ SlTopicDrop(const char *name, bool missing_ok)
 	List	   *segments = NIL;
 	ListCell   *lc;
 	MemoryContext oldcxt;
-	PendingForget *forget;
 
 	topic = SlTopicLookup(name, missing_ok);
 	if (topic == NULL)
@@ -372,12 +407,8 @@ SlTopicDrop(const char *name, bool missing_ok)
 	}
 	SPI_finish();
 
-	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	forget = palloc(sizeof(PendingForget));
-	forget->topic_id = topic_id;
-	forget->subid = GetCurrentSubTransactionId();
-	pending_forgets = lappend(pending_forgets, forget);
-	MemoryContextSwitchTo(oldcxt);
+	SlLogDiscardTopic(SlMakePartitionKey(topic_id, 0));
+	forget_at_end(topic_id, 0, true);
 	catalog_changed_in_xact();
 	return true;
 }
@@ -435,6 +466,7 @@ SlTopicAddPartitions(const char *name, int32 count)
 	check_partition_budget(count);
 
 	create_partitions(topic_id, old_count, old_count + count);
+	forget_at_end(topic_id, old_count, false);
 	SPI_connect();
 	values[0] = Int32GetDatum(topic_id);
 	values[1] = Int32GetDatum(old_count + count);
@@ -477,12 +509,30 @@ topics_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			foreach(lc, pending_forgets)
-				SlPartitionStateForgetTopic(((PendingForget *) lfirst(lc))->topic_id);
+			{
+				PendingForget *forget = lfirst(lc);
+
+				if (forget->on_commit)
+					SlPartitionStateForget(forget->key);
+			}
 			if (catalog_changed)
 				pg_atomic_fetch_add_u64(&sl_shared->catalog_generation, 1);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+
+			/*
+			 * Partitions this transaction added are invisible to everyone
+			 * else, so nobody else holds their state; our own reservations
+			 * were released by log_append.c's callback, which runs first.
+			 */
+			foreach(lc, pending_forgets)
+			{
+				PendingForget *forget = lfirst(lc);
+
+				if (!forget->on_commit)
+					SlPartitionStateForget(forget->key);
+			}
 			/* Our own cache may hold rows that never committed */
 			if (catalog_changed)
 				topic_cache_generation = 0;
@@ -509,15 +559,29 @@ topics_subxact_callback(SubXactEvent event, SubTransactionId subid,
 
 		/* Later subtransactions than subid that exist now are its children */
 		if (forget->subid >= subid)
+		{
+			/* A rolled-back drop is off; rolled-back partitions are gone */
+			if (!forget->on_commit)
+				SlPartitionStateForget(forget->key);
 			pending_forgets = foreach_delete_current(pending_forgets, lc);
+		}
 	}
 	if (catalog_changed)
+		topic_cache_generation = 0;
+}
+
+/* streamlog.topic itself was dropped (DROP EXTENSION) or altered */
+static void
+topics_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == topic_class_oid)
 		topic_cache_generation = 0;
 }
 
 void
 SlTopicsInit(void)
 {
+	CacheRegisterRelcacheCallback(topics_relcache_callback, (Datum) 0);
 	RegisterXactCallback(topics_xact_callback, NULL);
 	RegisterSubXactCallback(topics_subxact_callback, NULL);
 }
