@@ -1,0 +1,248 @@
+--
+-- Errors, each with its SQLSTATE.
+--
+CREATE EXTENSION streamlog;
+SET timezone = 'UTC';
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- Run a statement that must fail, and show its SQLSTATE and message
+CREATE PROCEDURE pg_temp.expect_error(statement text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	state text;
+	message text;
+BEGIN
+	EXECUTE statement;
+	RAISE NOTICE 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
+	RAISE NOTICE '%: %', state, message;
+END
+$$;
+
+SELECT streamlog.create_topic('err.one');
+SELECT streamlog.create_topic('err.three', 3);
+SELECT streamlog.produce('err.one', NULL, 'only');
+
+--
+-- A topic that does not exist: 42704 (undefined_object)
+--
+SELECT streamlog.produce('err.missing', NULL, 'x');
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.missing', 'k', 'v', partition => 0)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.missing', 0)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.missing')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.missing', 0, '2024-01-01')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('err.missing')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.missing', '{"retention.ms": 1}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.missing', 1)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.topic_config('err.missing')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.partition_for('err.missing', 'k')$$);
+-- names are case-sensitive
+CALL pg_temp.expect_error($$SELECT streamlog.produce('ERR.ONE', NULL, 'x')$$);
+-- a topic dropped earlier in the same transaction
+BEGIN;
+SELECT streamlog.create_topic('err.short-lived');
+SELECT streamlog.drop_topic('err.short-lived');
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.short-lived', NULL, 'x')$$);
+ROLLBACK;
+
+--
+-- Invalid topic names: 42602 (invalid_name), 42622 (name_too_long)
+--
+SELECT streamlog.create_topic('has space');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('.')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('..')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('has space')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('slash/ed')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('tab' || chr(9))$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('naïve')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic(repeat('a', 250))$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce(repeat('a', 250), NULL, 'x')$$);
+-- 249 characters is the limit; '...' and '.a' are fine
+SELECT streamlog.create_topic(repeat('a', 249));
+SELECT streamlog.create_topic('...');
+SELECT streamlog.create_topic('.a');
+SELECT length(topic), partitions FROM streamlog.topics WHERE topic LIKE 'aaa%';
+SELECT streamlog.drop_topic(repeat('a', 249));
+SELECT streamlog.drop_topic('...');
+SELECT streamlog.drop_topic('.a');
+SELECT count(*) FROM streamlog.topics WHERE topic NOT LIKE 'err.%';
+
+--
+-- Partition counts: 22023 (invalid_parameter_value), 53400 over the budget
+--
+SELECT streamlog.create_topic('err.none', 0);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', 0)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', -1)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', 0)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', -2)$$);
+-- streamlog.max_partitions (4096 by default) bounds the partitions of all topics
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.huge', 5000)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', 5000)$$);
+SELECT topic, partitions FROM streamlog.topics ORDER BY topic COLLATE "C";
+
+--
+-- Partitions out of range: 22023
+--
+SELECT streamlog.produce('err.three', NULL, 'x', partition => 3);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.three', NULL, 'x', partition => -1)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.three', 3)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.three', -1)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,3}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.three', 3, '2024-01-01')$$);
+-- 22004 (null_value_not_allowed) for a NULL partition in history
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,NULL}')$$);
+
+--
+-- Offsets: 22023
+--
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, -1)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, -1)$$);
+-- past the high watermark (1)
+SELECT * FROM streamlog.read('err.one', 0, 2);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 9223372036854775807)$$);
+-- at the high watermark there is nothing yet, and that is no error
+SELECT count(*) FROM streamlog.read('err.one', 0, 1);
+-- history() takes any bounds
+SELECT count(*) FROM streamlog.history('err.one', from_offset => 2);
+
+--
+-- Topic configs: 22023, or 0A000 (feature_not_supported) for compaction
+--
+SELECT streamlog.create_topic('err.config', 1, '{"retention.hours": 1}');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "abc"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "-2"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": 1.5}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "10 "}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": true}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "99999999999999999999"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"max.message.bytes": 3000000000}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.bytes": 13}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.ms": 0}')$$);
+SELECT streamlog.create_topic('err.config', 1, '{"compression.type": "brotli"}');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"compression.type": "brotli"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"message.timestamp.type": "x"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"partitioner": "random"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "delete "}')$$);
+SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact"}');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact,delete"}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '{"cleanup.policy": "compact"}')$$);
+-- config values must be strings or numbers
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": {"v": 1}}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": [1]}')$$);
+-- the config must be an object
+SELECT streamlog.create_topic('err.config', 1, '[]');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '"retention.ms"')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '5')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '[["retention.ms", "1"]]')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '{"retention.hours": 1}')$$);
+-- none of these created or changed a topic
+SELECT count(*) FROM streamlog.topics WHERE topic = 'err.config';
+SELECT name, value FROM streamlog.topic_config('err.one') WHERE NOT is_default;
+
+--
+-- NULL arguments: 22004 (null_value_not_allowed)
+--
+SELECT streamlog.produce(NULL, 'k', 'v');
+CALL pg_temp.expect_error($$SELECT streamlog.produce(NULL::text, NULL, NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic(NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.nullparts', NULL)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.history(NULL)$$);
+-- the strict functions return nothing for NULL input
+SELECT count(*) FROM streamlog.read(NULL, 0);
+SELECT streamlog.partition_for(NULL, 'k') IS NULL AS partition_for,
+	   streamlog.offset_for_time('err.one', NULL, '2024-01-01') IS NULL AS offset_for_time;
+
+--
+-- Bad headers: 22023, 22004 for NULL headers, 22P02 for text that is not JSON
+--
+SELECT streamlog.produce('err.one', NULL, 'x', headers => '5'::jsonb);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '5'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[1,2]'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '"k"'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k"]]'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k", "v", "w"]]'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[[1, "v"]]'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[{"k": "v"}]'::jsonb)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 5)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 'not json')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => ARRAY[NULL::streamlog.header])$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => ARRAY[ROW(NULL, '\x00')::streamlog.header])$$);
+-- nothing was produced
+SELECT high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
+
+--
+-- A record larger than max.message.bytes: 54000 (program_limit_exceeded)
+--
+SELECT streamlog.create_topic('err.small', 1, '{"max.message.bytes": 1000}');
+SELECT streamlog.produce('err.small', NULL, repeat('x', 2000));
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.small', repeat('k', 2000), NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.small', NULL, 'v', headers => jsonb_build_object('h', repeat('x', 2000)))$$);
+-- what fits is produced, and a failed record takes its transaction with it
+SELECT streamlog.produce('err.small', NULL, repeat('x', 900));
+BEGIN;
+SELECT streamlog.produce('err.small', NULL, 'lost with the transaction');
+SELECT streamlog.produce('err.small', NULL, repeat('x', 2000));
+COMMIT;
+SELECT "offset", octet_length(value) FROM streamlog.read('err.small', 0) ORDER BY "offset";
+-- raising the limit lets it through
+SELECT streamlog.alter_topic('err.small', '{"max.message.bytes": 4000}');
+SELECT streamlog.produce('err.small', NULL, repeat('x', 2000));
+SELECT "offset", octet_length(value) FROM streamlog.read('err.small', 0) ORDER BY "offset";
+
+--
+-- Bytes that are not UTF-8 text or JSON: 22021 (character_not_in_repertoire), 22P02
+--
+SELECT streamlog.as_text('\xff'::bytea);
+CALL pg_temp.expect_error($$SELECT streamlog.as_text('\xff'::bytea)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.as_text('\x61c3'::bytea)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.as_text('\x6100'::bytea)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.as_jsonb('\xff'::bytea)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.as_jsonb('not json'::bytea)$$);
+SELECT streamlog.as_text('\x'::bytea) = '' AS empty, streamlog.as_text('\xc3a9'::bytea) = 'é' AS utf8;
+
+--
+-- A topic that exists: 42710 (duplicate_object)
+--
+SELECT streamlog.create_topic('err.one');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.one', 5)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err_one')$$);
+-- created twice in one transaction
+BEGIN;
+SELECT streamlog.create_topic('err.twice');
+SELECT streamlog.create_topic('err.twice');
+ROLLBACK;
+SELECT count(*) FROM streamlog.topics WHERE topic = 'err.twice';
+
+--
+-- PREPARE TRANSACTION after produce: 0A000
+--
+BEGIN;
+SELECT streamlog.produce('err.one', NULL, 'prepared');
+PREPARE TRANSACTION 'err_prepared';
+\set VERBOSITY sqlstate
+BEGIN;
+SELECT streamlog.produce('err.one', NULL, 'prepared');
+PREPARE TRANSACTION 'err_prepared';
+\set VERBOSITY default
+-- the transaction was rolled back, and nothing was prepared or produced
+SELECT count(*) FROM pg_prepared_xacts;
+SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.one', 0) ORDER BY "offset";
+
+--
+-- Producing in a read-only transaction: 25006 (read_only_sql_transaction)
+--
+BEGIN READ ONLY;
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
+COMMIT;
+SET default_transaction_read_only = on;
+CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
+RESET default_transaction_read_only;
+SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.one', 0) ORDER BY "offset";
+
+-- Clean up
+SELECT count(*) FROM (SELECT streamlog.drop_topic(topic) FROM streamlog.topics) s;
+DROP EXTENSION streamlog CASCADE;
