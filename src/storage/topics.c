@@ -92,6 +92,8 @@ topic_cache_check(void)
 	}
 	topic_class_oid = InvalidOid;
 	topic_cache_generation = generation;
+	/* Known from now on, so that dropping the table flushes the cache */
+	(void) topic_class();
 }
 
 /* Read one topic row (by name, or by id if name is NULL) into topic */
