@@ -8,6 +8,9 @@ CODEC_OBJS = \
 	src/protocol/varint.o \
 	src/protocol/compression.o \
 	src/protocol/records.o \
+	src/protocol/wire.o \
+	src/protocol/generated/kmsg.o \
+	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o
 
 OBJS = \
@@ -26,7 +29,17 @@ OBJS = \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
-	bgworkers/cleaner.o
+	src/server/dispatch.o \
+	src/server/handlers.o \
+	src/server/topic_admin.o \
+	src/server/handlers/api_versions.o \
+	src/server/handlers/metadata.o \
+	src/server/handlers/produce.o \
+	src/server/handlers/fetch.o \
+	src/server/handlers/list_offsets.o \
+	bgworkers/cleaner.o \
+	bgworkers/broker.o \
+	bgworkers/conn.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
@@ -64,3 +77,34 @@ unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do ./$$t; done
 
 EXTRA_CLEAN += $(UNIT_TESTS)
+
+# Generated test helpers and headers of the wire codecs
+$(UNIT_TESTS): $(wildcard src/protocol/generated/*.h)
+
+# Kafka message codecs, generated from Apache Kafka's JSON schemas (which
+# stay outside the project).  The output in src/protocol/generated/ is
+# committed, so building needs no Python.
+KAFKA_SCHEMAS ?= ../shared/kafka-protocol
+KAFKAGEN = python3 $(srcdir)/scripts/kafkagen.py
+
+.PHONY: regen check-generated
+regen:
+	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out src/protocol/generated
+
+check-generated:
+	@if [ ! -d "$(KAFKA_SCHEMAS)" ]; then \
+		echo "check-generated: skipped, schema folder $(KAFKA_SCHEMAS) not found"; \
+		exit 0; \
+	fi; \
+	tmp=$$(mktemp -d) || exit 1; \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out "$$tmp" || exit 1; \
+	rc=0; \
+	for f in $$(cd "$$tmp" && ls -A); do \
+		diff -u "src/protocol/generated/$$f" "$$tmp/$$f" || rc=1; \
+	done; \
+	if [ $$rc -ne 0 ]; then \
+		echo "check-generated: src/protocol/generated is stale; run make regen"; \
+		exit 1; \
+	fi; \
+	echo "check-generated: src/protocol/generated is up to date"

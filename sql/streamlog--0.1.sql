@@ -16,7 +16,8 @@ CREATE TABLE streamlog.topic (
 	name text NOT NULL UNIQUE,
 	partition_count integer NOT NULL CHECK (partition_count > 0),
 	config jsonb NOT NULL DEFAULT '{}',		-- only what was set explicitly
-	created_at timestamptz NOT NULL DEFAULT now()
+	created_at timestamptz NOT NULL DEFAULT now(),
+	topic_uuid uuid NOT NULL UNIQUE DEFAULT gen_random_uuid()	-- Kafka's topic id
 );
 CREATE SEQUENCE streamlog.topic_id_seq OWNED BY streamlog.topic.topic_id;
 

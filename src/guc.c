@@ -6,17 +6,53 @@
 #include <limits.h>
 
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 
+char	   *sl_advertised_host = NULL;
+int			sl_advertised_port = 0;
+bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
+int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
+int			sl_default_partitions = 1;
+char	   *sl_listen_addresses = NULL;
+int			sl_max_connections = 1000;
 int			sl_max_partitions = 4096;
+int			sl_max_request_size = 100 * 1024 * 1024;
+int			sl_node_id = 1;
+int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
 
 void
 SlDefineGucs(void)
 {
+	DefineCustomStringVariable("streamlog.advertised_host",
+							   "Host name the broker gives Kafka clients to connect to.",
+							   "Empty: the first of streamlog.listen_addresses, or localhost "
+							   "if that is a wildcard.",
+							   &sl_advertised_host,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.advertised_port",
+							"Port the broker gives Kafka clients to connect to; 0 = streamlog.port.",
+							NULL,
+							&sl_advertised_port,
+							0, 0, 65535,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.auto_create_topics",
+							 "Create unknown topics on Metadata and Produce requests (auto.create.topics.enable).",
+							 NULL,
+							 &sl_auto_create_topics,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.batch_bytes",
 							"Target size of the record batches that SQL produce() writes.",
 							"Records produced by SQL in one transaction are packed into "
@@ -27,6 +63,14 @@ SlDefineGucs(void)
 							PGC_USERSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.broker_workers",
+							"Number of background workers serving the Kafka protocol; they share the port.",
+							NULL,
+							&sl_broker_workers,
+							2, 1, 32,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("streamlog.database",
 							   "Database whose topics the background workers serve.",
 							   NULL,
@@ -35,11 +79,59 @@ SlDefineGucs(void)
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.default_partitions",
+							"Partitions of automatically created topics (num.partitions).",
+							NULL,
+							&sl_default_partitions,
+							1, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.listen_addresses",
+							   "Addresses the Kafka listener binds to (comma-separated; * for all).",
+							   NULL,
+							   &sl_listen_addresses,
+							   "localhost",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_connections",
+							"Most Kafka client connections per broker worker.",
+							NULL,
+							&sl_max_connections,
+							1000, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.max_partitions",
 							"Most partitions, over all topics, whose state is kept in shared memory.",
 							NULL,
 							&sl_max_partitions,
 							4096, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_request_size",
+							"Largest Kafka request accepted (socket.request.max.bytes).",
+							NULL,
+							&sl_max_request_size,
+							100 * 1024 * 1024, 1024, MaxAllocSize / 2,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.node_id",
+							"Broker id of this server in Kafka metadata.",
+							NULL,
+							&sl_node_id,
+							1, 0, INT_MAX,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.port",
+							"TCP port of the Kafka listener; 0 turns it off.",
+							NULL,
+							&sl_port,
+							9092, 0, 65535,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 

@@ -4,9 +4,19 @@
 #ifndef SL_GUC_H
 #define SL_GUC_H
 
+extern char *sl_advertised_host;
+extern int	sl_advertised_port;
+extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
+extern int	sl_broker_workers;
 extern char *sl_database;
+extern int	sl_default_partitions;
+extern char *sl_listen_addresses;
+extern int	sl_max_connections;
 extern int	sl_max_partitions;
+extern int	sl_max_request_size;
+extern int	sl_node_id;
+extern int	sl_port;
 extern int	sl_retention_check_interval;
 
 extern void SlDefineGucs(void);

@@ -9,6 +9,7 @@
 #include "guc.h"
 #include "shmem.h"
 #include "storage/storage.h"
+#include "bgworkers/broker.h"
 #include "bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
@@ -30,4 +31,5 @@ _PG_init(void)
 	SlTopicsInit();
 	SlLogAppendInit();
 	SlCleanerRegister();
+	SlBrokerRegister();
 }

@@ -40,9 +40,13 @@
 typedef struct PendingBatch
 {
 	StringInfoData data;
-	int32		record_count;
+	int32		record_count;	/* offsets it takes: lastOffsetDelta + 1 */
 	int64		min_timestamp;
 	int64		max_timestamp;
+	int64		producer_id;
+	int16		producer_epoch;
+	int32		base_sequence;
+	int64	   *base_offset_out;	/* where to report the offset, or NULL */
 } PendingBatch;
 
 /* Where to truncate back to if a subtransaction aborts */
@@ -159,6 +163,10 @@ close_batch(PendingPartition *pp)
 	batch->record_count = pp->builder.record_count;
 	batch->min_timestamp = pp->builder_min_ts;
 	batch->max_timestamp = pp->builder.max_timestamp;
+	batch->producer_id = SL_NO_PRODUCER_ID;
+	batch->producer_epoch = SL_NO_PRODUCER_EPOCH;
+	batch->base_sequence = SL_NO_SEQUENCE;
+	batch->base_offset_out = NULL;
 	pp->batches = lappend(pp->batches, batch);
 	MemoryContextSwitchTo(oldcxt);
 	sl_batch_builder_reset(&pp->builder);
@@ -222,6 +230,36 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 						 record->key, record->key_len,
 						 record->value, record->value_len,
 						 record->headers, record->nheaders);
+}
+
+void
+SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
+				 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
+				 int64 *base_offset_out)
+{
+	PendingPartition *pp = pending_partition(topic, partition);
+	PendingBatch *batch;
+	MemoryContext oldcxt;
+
+	/* Records buffered by SQL before this batch go first */
+	mark_subtransaction(pp);
+	close_batch(pp);
+
+	oldcxt = MemoryContextSwitchTo(pending_context);
+	batch = palloc(sizeof(PendingBatch));
+	initStringInfo(&batch->data);
+	appendBinaryStringInfo(&batch->data, (const char *) data, len);
+	/* We are the leader of every partition, in epoch 0 */
+	sl_write_int32((uint8 *) batch->data.data + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
+	batch->record_count = hdr->last_offset_delta + 1;
+	batch->min_timestamp = min_timestamp;
+	batch->max_timestamp = hdr->max_timestamp;
+	batch->producer_id = hdr->producer_id;
+	batch->producer_epoch = hdr->producer_epoch;
+	batch->base_sequence = hdr->base_sequence;
+	batch->base_offset_out = base_offset_out;
+	pp->batches = lappend(pp->batches, batch);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /* Does the transaction still have records to append? */
@@ -332,9 +370,9 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	values[Anum_segment_max_timestamp - 1] =
 		Int64GetDatum(sl_read_int64(raw + SL_BATCH_OFFSET_MAX_TIMESTAMP));
 	values[Anum_segment_record_count - 1] = Int32GetDatum(batch->record_count);
-	values[Anum_segment_producer_id - 1] = Int64GetDatum(SL_NO_PRODUCER_ID);
-	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(SL_NO_PRODUCER_EPOCH);
-	values[Anum_segment_base_sequence - 1] = Int32GetDatum(SL_NO_SEQUENCE);
+	values[Anum_segment_producer_id - 1] = Int64GetDatum(batch->producer_id);
+	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(batch->producer_epoch);
+	values[Anum_segment_base_sequence - 1] = Int32GetDatum(batch->base_sequence);
 	values[Anum_segment_batch - 1] = PointerGetDatum(data);
 
 	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
@@ -401,6 +439,8 @@ append_pending(void)
 			if (pp->log_append_time)
 				batch->min_timestamp = now_ms;
 			insert_batch(rel, index, index_info, batch, offset);
+			if (batch->base_offset_out)
+				*batch->base_offset_out = offset;
 			offset += batch->record_count;
 		}
 		index_close(index, RowExclusiveLock);

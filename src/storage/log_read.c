@@ -33,6 +33,7 @@ struct SlLogScan
 	int32		partition;
 	SlLogScanBounds bounds;
 	int64		high_watermark;
+	int64		log_start;
 	Snapshot	snapshot;
 	SlSegment  *segments;
 	int			nsegments;
@@ -172,6 +173,7 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 	scan->snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan->segments = SlSegmentList(key, &scan->nsegments, &log_start);
 	log_start = Max(log_start, state.log_start_offset);
+	scan->log_start = log_start;
 
 	if (scan->bounds.from_offset < log_start)
 	{
@@ -204,6 +206,62 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 												ALLOCSET_DEFAULT_SIZES);
 	scan->done = scan->bounds.from_offset >= scan->high_watermark;
 	return scan;
+}
+
+bool
+SlLogScanNextBatch(SlLogScan *scan, const uint8 **data, size_t *len,
+				   int64 *base_offset, int64 *last_offset)
+{
+	for (;;)
+	{
+		Datum	   *values;
+		int64		base;
+		bytea	   *batch;
+
+		if (scan->done)
+			return false;
+		if (scan->iscan == NULL || !index_getnext_slot(scan->iscan, ForwardScanDirection, scan->slot))
+		{
+			if (!open_next_segment(scan))
+			{
+				scan->done = true;
+				return false;
+			}
+			continue;
+		}
+		slot_getallattrs(scan->slot);
+		values = scan->slot->tts_values;
+		base = DatumGetInt64(values[Anum_segment_base_offset - 1]);
+		if (base >= scan->high_watermark || base > scan->bounds.to_offset)
+		{
+			scan->done = true;
+			return false;
+		}
+		MemoryContextReset(scan->batch_context);
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(scan->batch_context);
+
+			batch = DatumGetByteaPP(values[Anum_segment_batch - 1]);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		*data = (const uint8 *) VARDATA_ANY(batch);
+		*len = VARSIZE_ANY_EXHDR(batch);
+		*base_offset = base;
+		*last_offset = DatumGetInt64(values[Anum_segment_last_offset - 1]);
+		return true;
+	}
+}
+
+int64
+SlLogScanHighWatermark(SlLogScan *scan)
+{
+	return scan->high_watermark;
+}
+
+int64
+SlLogScanLogStart(SlLogScan *scan)
+{
+	return scan->log_start;
 }
 
 bool

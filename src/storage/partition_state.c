@@ -24,6 +24,7 @@
 #include "utils/hsearch.h"
 #include "utils/wait_event.h"
 
+#include "bgworkers/broker.h"
 #include "guc.h"
 #include "shmem.h"
 #include "storage/storage.h"
@@ -274,7 +275,10 @@ SlPartitionStateRelease(SlPartitionState *state, int64 start)
 	SpinLockRelease(&state->mutex);
 
 	if (advanced)
+	{
 		ConditionVariableBroadcast(&state->changed);
+		SlBrokerWakeFetchers();
+	}
 }
 
 int64

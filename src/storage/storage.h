@@ -41,6 +41,7 @@ typedef struct SlTopic
 {
 	int32		topic_id;
 	int32		partition_count;
+	uint8		uuid[16];		/* Kafka's topic id */
 	char		name[SL_TOPIC_NAME_MAX + 1];
 	SlTopicConfig config;
 } SlTopic;
@@ -63,6 +64,12 @@ extern const SlTopic *SlTopicLookupAndLock(const char *name, LOCKMODE mode);
 
 /* Topic by id (for the cleaner); NULL if gone */
 extern const SlTopic *SlTopicLookupById(int32 topic_id);
+
+/* Topic by Kafka topic id (uuid); NULL if none */
+extern const SlTopic *SlTopicLookupByUuid(const uint8 *uuid);
+
+/* Names of every topic, in name order */
+extern List *SlTopicListNames(void);
 
 extern void SlTopicCreate(const char *name, int32 partitions, Jsonb *config);
 extern bool SlTopicDrop(const char *name, bool missing_ok);
@@ -225,6 +232,16 @@ typedef struct SlProduceRecord
 extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 							  const SlProduceRecord *record);
 
+/*
+ * Buffer a whole batch received from a Kafka producer (validated by the
+ * caller: header, CRC, records) for the current transaction.  At commit it
+ * gets its base offset, written to *base_offset_out if not NULL.
+ */
+extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
+							 const uint8 *data, size_t len,
+							 const SlBatchHeader *hdr, int64 min_timestamp,
+							 int64 *base_offset_out);
+
 /* Register the transaction callbacks (from _PG_init) */
 extern void SlLogAppendInit(void);
 
@@ -264,6 +281,18 @@ extern SlLogScan *SlLogScanBegin(const SlTopic *topic, int32 partition,
  */
 extern bool SlLogScanNext(SlLogScan *scan, SlRecord *rec);
 extern void SlLogScanEnd(SlLogScan *scan);
+
+/*
+ * Next stored batch, as stored (for Fetch): the batch that holds
+ * from_offset first, then the following ones below the HWM.  data stays
+ * valid until the next call.
+ */
+extern bool SlLogScanNextBatch(SlLogScan *scan, const uint8 **data, size_t *len,
+							   int64 *base_offset, int64 *last_offset);
+
+/* The HWM and log start offset the scan works with */
+extern int64 SlLogScanHighWatermark(SlLogScan *scan);
+extern int64 SlLogScanLogStart(SlLogScan *scan);
 
 /* retention.c */
 

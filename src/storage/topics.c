@@ -20,6 +20,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/uuid.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -110,14 +111,14 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 	{
 		types[0] = TEXTOID;
 		values[0] = CStringGetTextDatum(name);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
 						   "FROM streamlog.topic WHERE name = $1", 1, types, values, NULL);
 	}
 	else
 	{
 		types[0] = INT4OID;
 		values[0] = Int32GetDatum(topic_id);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
 						   "FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
 	}
 	if (n > 0)
@@ -135,6 +136,9 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 		SlTopicConfigApply(config, &topic->config);
 		stored_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 		strlcpy(topic->name, stored_name, sizeof(topic->name));
+		memcpy(topic->uuid,
+			   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))->data,
+			   16);
 	}
 	SPI_finish();
 	return found;
@@ -477,6 +481,50 @@ SlTopicAddPartitions(const char *name, int32 count)
 	SPI_finish();
 	catalog_changed_in_xact();
 	return old_count + count;
+}
+
+const SlTopic *
+SlTopicLookupByUuid(const uint8 *uuid)
+{
+	pg_uuid_t	key;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	char	   *name = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	memcpy(key.data, uuid, 16);
+	values[0] = UUIDPGetDatum(&key);
+	SPI_connect();
+	if (SlCatalogQuery("SELECT name FROM streamlog.topic WHERE topic_uuid = $1",
+					   1, types, values, NULL) > 0)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
+
+		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+	return name ? SlTopicLookup(name, true) : NULL;
+}
+
+List *
+SlTopicListNames(void)
+{
+	List	   *names = NIL;
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT name FROM streamlog.topic ORDER BY name", 0, NULL, NULL, NULL);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+	return names;
 }
 
 List *

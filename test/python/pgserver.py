@@ -193,6 +193,9 @@ class PgServer:
         self.host = HOST
         self.user = SUPERUSER
         self.port = free_port()
+        # The Kafka listener gets a port of its own too: broker workers of
+        # different servers would otherwise share 9092 through SO_REUSEPORT
+        self.kafka_port = free_port()
         self.conf = dict(conf or {})
         self.create_extension = create_extension
         self.pid = None
@@ -246,6 +249,8 @@ class PgServer:
             "unix_socket_directories": self.sockdir,
             "shared_preload_libraries": "streamlog",
             "streamlog.database": "postgres",
+            "streamlog.port": self.kafka_port,
+            "streamlog.listen_addresses": HOST,
             "logging_collector": False,
         }
         merged.update(self.conf)
@@ -420,6 +425,11 @@ class PgServer:
         self.cleanup()
 
     # -- clients --------------------------------------------------------------
+
+    @property
+    def kafka_bootstrap(self):
+        """bootstrap.servers for Kafka clients of this server."""
+        return f"{HOST}:{self.kafka_port}"
 
     @property
     def dsn(self):

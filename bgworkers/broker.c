@@ -1,0 +1,382 @@
+/*
+ * Broker workers: each one listens on streamlog.port (the workers share it
+ * with SO_REUSEPORT, so the kernel spreads connections over them) and runs
+ * one event loop over its sockets and its latch.
+ *
+ * A loop iteration reads whatever the sockets have, cuts it into frames,
+ * hands complete requests to the server layer, and writes responses back
+ * in request order per connection (clients pipeline).  Produce requests
+ * read in the same iteration are committed together: one transaction, one
+ * WAL flush.  A Fetch that must wait for data is parked with a deadline and
+ * looked at again when a high watermark moves (SlBrokerWakeFetchers sets
+ * our latch) or the deadline passes; no transaction is open while the
+ * worker waits on its sockets.  A frame that cannot be parsed closes only
+ * its own connection, with a log line; a request that fails inside the
+ * server layer gets an error response.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "bgworkers/broker.h"
+#include "bgworkers/conn.h"
+#include "guc.h"
+#include "server/server.h"
+#include "shmem.h"
+
+#define MAX_LISTEN_SOCKETS 8
+
+static pgsocket listen_sockets[MAX_LISTEN_SOCKETS];
+static int	nlisten = 0;
+static int	worker_index = 0;
+
+static SlConn **conns = NULL;	/* open connections */
+static int	nconns = 0;
+static bool wait_set_stale = true;
+static WaitEventSet *wait_set = NULL;
+
+void
+SlBrokerRegister(void)
+{
+	if (sl_port == 0)
+		return;					/* the Kafka listener is off */
+	for (int i = 0; i < sl_broker_workers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 1;
+		worker.bgw_main_arg = Int32GetDatum(i);
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlBrokerMain");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog broker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog broker");
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+void
+SlBrokerWakeFetchers(void)
+{
+	uint32		mask;
+
+	if (sl_shared == NULL)
+		return;
+	mask = pg_atomic_read_u32(&sl_shared->fetch_waiters);
+	for (int i = 0; mask != 0 && i < SL_MAX_BROKERS; i++)
+	{
+		if (mask & (1U << i))
+		{
+			int			procno = sl_shared->broker_procno[i];
+
+			if (procno >= 0)
+				SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+		}
+	}
+}
+
+/* Open one listening socket per address in streamlog.listen_addresses */
+static void
+open_listen_sockets(void)
+{
+	char	   *list = pstrdup(sl_listen_addresses);
+	char	   *saveptr = NULL;
+	char		port[16];
+
+	snprintf(port, sizeof(port), "%d", sl_port);
+	for (char *host = strtok_r(list, ", ", &saveptr); host != NULL;
+		 host = strtok_r(NULL, ", ", &saveptr))
+	{
+		struct addrinfo hints;
+		struct addrinfo *res;
+		int			rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+		if (rc != 0)
+			ereport(FATAL,
+					(errmsg("could not resolve streamlog.listen_addresses entry \"%s\": %s",
+							host, gai_strerror(rc))));
+		for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN_SOCKETS; ai = ai->ai_next)
+		{
+			pgsocket	s = socket(ai->ai_family, SOCK_STREAM, 0);
+			int			one = 1;
+
+			if (s == PGINVALID_SOCKET)
+				continue;
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+			if (ai->ai_family == AF_INET6)
+				setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+			if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 128) < 0 ||
+				!pg_set_noblock(s))
+			{
+				ereport(LOG,
+						(errcode_for_socket_access(),
+						 errmsg("streamlog broker could not listen on %s port %d: %m",
+								host, sl_port)));
+				closesocket(s);
+				continue;
+			}
+			listen_sockets[nlisten++] = s;
+		}
+		freeaddrinfo(res);
+	}
+	if (nlisten == 0)
+		ereport(FATAL,
+				(errmsg("streamlog broker could not listen on any of \"%s\" port %d",
+						sl_listen_addresses, sl_port),
+				 errhint("Check streamlog.listen_addresses and streamlog.port.")));
+}
+
+static void
+add_conn(SlConn *conn)
+{
+	static int	capacity = 0;
+
+	if (nconns == capacity)
+	{
+		capacity = Max(16, capacity * 2);
+		conns = conns ? repalloc(conns, sizeof(SlConn *) * capacity) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(SlConn *) * capacity);
+	}
+	conns[nconns++] = conn;
+	wait_set_stale = true;
+}
+
+static void
+accept_connections(pgsocket listener)
+{
+	for (;;)
+	{
+		struct sockaddr_storage addr;
+		socklen_t	addrlen = sizeof(addr);
+		pgsocket	s = accept(listener, (struct sockaddr *) &addr, &addrlen);
+		char		host[NI_MAXHOST] = "?";
+		char		serv[NI_MAXSERV] = "?";
+		int			one = 1;
+
+		if (s == PGINVALID_SOCKET)
+			return;				/* EAGAIN, or an error: try again later */
+		getnameinfo((struct sockaddr *) &addr, addrlen, host, sizeof(host),
+					serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+		if (nconns >= sl_max_connections || !AcquireExternalFD())
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
+							host, serv)));
+			closesocket(s);
+			continue;
+		}
+		pg_set_noblock(s);
+		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv)));
+	}
+}
+
+static void
+close_conn(int i)
+{
+	SlConn	   *conn = conns[i];
+
+	SlConnClose(conn);
+	ReleaseExternalFD();
+	conns[i] = conns[--nconns];
+	wait_set_stale = true;
+}
+
+/* Positions in the wait set: latch, postmaster death, listeners, conns */
+#define WAIT_POS_LATCH 0
+#define WAIT_POS_PM 1
+#define WAIT_POS_FIRST_LISTENER 2
+
+static void
+rebuild_wait_set(void)
+{
+	if (wait_set)
+		FreeWaitEventSet(wait_set);
+	wait_set = CreateWaitEventSet(TopMemoryContext, 2 + nlisten + nconns);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nlisten; i++)
+		AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, listen_sockets[i], NULL, NULL);
+	for (int i = 0; i < nconns; i++)
+	{
+		conns[i]->wait_pos = AddWaitEventToSet(wait_set, SlConnWaitEvents(conns[i]),
+											   conns[i]->sock, NULL, conns[i]);
+		conns[i]->wait_events = SlConnWaitEvents(conns[i]);
+	}
+	wait_set_stale = false;
+}
+
+/* Update what we wait for on each connection */
+static void
+update_wait_events(void)
+{
+	if (wait_set_stale)
+	{
+		rebuild_wait_set();
+		return;
+	}
+	for (int i = 0; i < nconns; i++)
+	{
+		uint32		events = SlConnWaitEvents(conns[i]);
+
+		if (events != conns[i]->wait_events)
+		{
+			ModifyWaitEvent(wait_set, conns[i]->wait_pos, events, NULL);
+			conns[i]->wait_events = events;
+		}
+	}
+}
+
+/* Hand every new request to the server layer; Produces go together */
+static void
+process_requests(void)
+{
+	SlRequest **produces = NULL;
+	int			nproduces = 0;
+	int			max_produces = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		any_parked = false;
+
+	for (int i = 0; i < nconns; i++)
+	{
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+		{
+			if (req->state == SL_REQUEST_NEW)
+			{
+				if (SlServerIsProduce(req))
+				{
+					if (nproduces == max_produces)
+					{
+						max_produces = Max(16, max_produces * 2);
+						produces = produces ? repalloc(produces, sizeof(SlRequest *) * max_produces) :
+							palloc(sizeof(SlRequest *) * max_produces);
+					}
+					produces[nproduces++] = req;
+				}
+				else
+					SlServerHandle(req);
+			}
+			else if (req->state == SL_REQUEST_PARKED)
+				SlServerRetryParked(req, now >= req->deadline);
+			if (req->state == SL_REQUEST_PARKED)
+				any_parked = true;
+		}
+	}
+	if (nproduces > 0)
+		SlServerHandleProduces(produces, nproduces);
+	if (produces)
+		pfree(produces);
+
+	/* Ask to be woken when a high watermark moves, while fetches wait */
+	if (any_parked)
+		pg_atomic_fetch_or_u32(&sl_shared->fetch_waiters, 1U << worker_index);
+	else
+		pg_atomic_fetch_and_u32(&sl_shared->fetch_waiters, ~(1U << worker_index));
+}
+
+/* Milliseconds until the nearest parked deadline, or -1 */
+static long
+next_timeout(void)
+{
+	TimestampTz nearest = 0;
+	bool		found = false;
+
+	for (int i = 0; i < nconns; i++)
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			if (req->state == SL_REQUEST_PARKED && (!found || req->deadline < nearest))
+			{
+				nearest = req->deadline;
+				found = true;
+			}
+	if (!found)
+		return -1;
+	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
+}
+
+void
+SlBrokerMain(Datum arg)
+{
+	MemoryContext loop_context;
+
+	worker_index = DatumGetInt32(arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	pgstat_report_appname("streamlog broker");
+
+	sl_shared->broker_procno[worker_index] = MyProc->pgprocno;
+	open_listen_sockets();
+	ereport(LOG,
+			(errmsg("streamlog broker %d listening on %s port %d",
+					worker_index, sl_listen_addresses, sl_port)));
+
+	loop_context = AllocSetContextCreate(TopMemoryContext, "streamlog broker loop",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		WaitEvent	events[64];
+		int			nevents;
+
+		update_wait_events();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		nevents = WaitEventSetWait(wait_set, next_timeout(), events, lengthof(events),
+								   PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextSwitchTo(loop_context);
+		for (int e = 0; e < nevents; e++)
+		{
+			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
+				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
+				accept_connections(events[e].fd);
+			else if (events[e].user_data != NULL &&
+					 (events[e].events & WL_SOCKET_READABLE))
+				SlConnRead((SlConn *) events[e].user_data);
+		}
+
+		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
+		process_requests();
+
+		for (int i = nconns - 1; i >= 0; i--)
+		{
+			SlConnFlush(conns[i]);
+			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
+				close_conn(i);
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loop_context);
+	}
+}

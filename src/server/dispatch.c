@@ -1,0 +1,168 @@
+/*
+ * Dispatch: from a request frame to a response, through the handler table.
+ *
+ * Each request runs in its own transaction with an error boundary, so a
+ * failing request cannot take the worker down: its error is logged and its
+ * connection closed (handlers answer every failure a client can cause with
+ * a Kafka error code; what reaches this boundary is unexpected).  A request
+ * for an API or version we do not serve closes the connection, as Kafka
+ * does, except ApiVersions, which answers with UNSUPPORTED_VERSION and the
+ * versions it has so that the client can retry.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "server/handlers.h"
+#include "server/server.h"
+
+bool
+SlServerParseHeader(SlRequest *req)
+{
+	SlReader	r;
+	SlStr		client_id;
+	MemoryContext oldcxt;
+
+	SlReaderInit(&r, req->frame, req->frame_len);
+	req->api_key = SlReadInt16(&r);
+	req->api_version = SlReadInt16(&r);
+	req->correlation_id = SlReadInt32(&r);
+	/* client_id stays a classic nullable string even in header v2 */
+	client_id = SlReadString(&r, false, true);
+	if (SlRequestHeaderVersion(req->api_key, req->api_version) >= 2)
+		SlReadTaggedFields(&r);
+	if (!SlReaderOk(&r))
+	{
+		ereport(LOG,
+				(errmsg("streamlog broker: malformed request header from %s: %s",
+						req->peer, r.error)));
+		return false;
+	}
+	oldcxt = MemoryContextSwitchTo(req->context);
+	req->client_id = client_id.len > 0 ? pnstrdup(client_id.data, client_id.len) : "";
+	MemoryContextSwitchTo(oldcxt);
+	req->header_len = r.pos;
+	return true;
+}
+
+bool
+SlServerIsProduce(const SlRequest *req)
+{
+	const SlHandler *h = SlHandlerFor(req->api_key);
+
+	return req->api_key == SL_API_PRODUCE && h != NULL &&
+		req->api_version >= h->min_version && req->api_version <= h->max_version;
+}
+
+void
+SlWriteResponseHeader(SlRequest *req, SlWriter *out)
+{
+	SlWriteInt32(out, req->correlation_id);
+	if (SlResponseHeaderVersion(req->api_key, req->api_version) >= 1)
+		SlWriteUvarint(out, 0);	/* no tagged fields */
+}
+
+/* Give up on a request: log why and close its connection after it */
+static void
+request_abandon(SlRequest *req, const char *why)
+{
+	const SlApiInfo *api = SlApiLookup(req->api_key);
+
+	ereport(LOG,
+			(errmsg("streamlog broker: closing connection from %s (client \"%s\"): %s request v%d: %s",
+					req->peer, req->client_id, api ? api->name : "unknown",
+					req->api_version, why)));
+	resetStringInfo(&req->response);
+	req->send_response = false;
+	req->close_after = true;
+	req->state = SL_REQUEST_DONE;
+}
+
+/* Run the handler in a transaction with an error boundary */
+static void
+run_handler(SlRequest *req, const SlHandler *h)
+{
+	SlReader	body;
+	SlWriter	out;
+	bool		ok = false;
+	MemoryContext context = req->context;
+
+	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
+	resetStringInfo(&req->response);
+	SlWriterInit(&out, &req->response);
+	SlWriteResponseHeader(req, &out);
+	req->state = SL_REQUEST_DONE;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(context);
+		ok = h->handle(req, &body, &out);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(context);
+		request_abandon(req, psprintf("internal error: %s", edata->message));
+		return;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+
+	if (!ok)
+		request_abandon(req, psprintf("malformed request body: %s%s%s",
+									  body.error ? body.error : "unknown",
+									  body.where ? " in " : "",
+									  body.where ? body.where : ""));
+	else if (out.error)
+		request_abandon(req, psprintf("could not encode the response: %s", out.error));
+}
+
+void
+SlServerHandle(SlRequest *req)
+{
+	const SlHandler *h = SlHandlerFor(req->api_key);
+	MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
+
+	if (h == NULL || req->api_version < h->min_version || req->api_version > h->max_version)
+	{
+		if (req->api_key == SL_API_API_VERSIONS)
+		{
+			SlWriter	out;
+
+			resetStringInfo(&req->response);
+			SlWriterInit(&out, &req->response);
+			SlApiVersionsUnsupported(req, &out);
+			req->state = SL_REQUEST_DONE;
+		}
+		else
+			request_abandon(req, h == NULL ? "API not supported" : "version not supported");
+	}
+	else
+		run_handler(req, h);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+void
+SlServerRetryParked(SlRequest *req, bool deadline_passed)
+{
+	req->final_attempt = deadline_passed;
+	req->state = SL_REQUEST_NEW;
+	SlServerHandle(req);
+}
+
+void
+SlServerHandleProduces(SlRequest **reqs, int n)
+{
+	SlHandleProduceGroup(reqs, n);
+}

@@ -1,0 +1,54 @@
+/*
+ * Which APIs and versions streamlog serves, and small helpers shared by the
+ * handlers.  Every API is served from version 0 up: clients detect features
+ * with old versions (librdkafka) and some ignore the advertised minimum
+ * (KafkaJS).
+ */
+#include "postgres.h"
+
+#include "guc.h"
+#include "server/handlers.h"
+
+static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
+	[SL_API_PRODUCE] = {3, 9, NULL},	/* grouped: see SlHandleProduceGroup */
+	[SL_API_FETCH] = {4, 13, SlHandleFetch},
+	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
+	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
+	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions},
+};
+
+const SlHandler *
+SlHandlerFor(int16 api_key)
+{
+	if (api_key < 0 || api_key > SL_API_KEY_MAX)
+		return NULL;
+	if (handlers[api_key].handle == NULL && api_key != SL_API_PRODUCE)
+		return NULL;
+	return &handlers[api_key];
+}
+
+void
+SlAdvertisedEndpoint(const char **host, int32 *port)
+{
+	static char first[256];
+
+	*port = sl_advertised_port > 0 ? sl_advertised_port : sl_port;
+	if (sl_advertised_host && sl_advertised_host[0])
+	{
+		*host = sl_advertised_host;
+		return;
+	}
+	/* The first listen address, unless it is a wildcard */
+	strlcpy(first, sl_listen_addresses, sizeof(first));
+	first[strcspn(first, ", ")] = '\0';
+	*host = (first[0] == '\0' || strcmp(first, "*") == 0 ||
+			 strcmp(first, "0.0.0.0") == 0 || strcmp(first, "::") == 0) ? "localhost" : first;
+}
+
+char *
+SlTopicNameFromWire(SlStr name)
+{
+	if (name.len <= 0 || name.len > SL_TOPIC_NAME_MAX)
+		return NULL;
+	return pnstrdup(name.data, name.len);
+}

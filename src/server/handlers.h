@@ -1,0 +1,58 @@
+/*
+ * The Kafka API handlers, one file per API family under handlers/, and the
+ * table that says which versions of which API streamlog serves.  That
+ * table is also what ApiVersions advertises, so it cannot claim more than
+ * is implemented.
+ */
+#ifndef SL_HANDLERS_H
+#define SL_HANDLERS_H
+
+#include "protocol/generated/kapi.h"
+#include "protocol/generated/kmsg.h"
+#include "protocol/wire.h"
+#include "server/request.h"
+#include "storage/storage.h"
+
+/*
+ * Decode the body, do the work, encode the response body into out.  Runs
+ * inside a transaction.  Returns false if the body cannot be decoded: the
+ * connection is then closed.
+ */
+typedef bool (*SlHandlerFn) (SlRequest *req, SlReader *body, SlWriter *out);
+
+typedef struct SlHandler
+{
+	int16		min_version;
+	int16		max_version;
+	SlHandlerFn handle;
+} SlHandler;
+
+/* The handler of api_key, or NULL if streamlog does not serve it */
+extern const SlHandler *SlHandlerFor(int16 api_key);
+
+extern bool SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* Produce is handled in groups, see server.h */
+extern void SlHandleProduceGroup(SlRequest **reqs, int n);
+
+/* ApiVersions' answer to a version it does not know: v0 body, error 35 */
+extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);
+
+/* Host and port clients should connect to */
+extern void SlAdvertisedEndpoint(const char **host, int32 *port);
+
+/* Topic name of a wire string; NULL if not a valid name (too long) */
+extern char *SlTopicNameFromWire(SlStr name);
+
+/* Allocate count zeroed items of a generated array field */
+#define SL_ARRAY_ALLOC(array, count) \
+	((array).n = (count), \
+	 (array).items = palloc0(sizeof(*(array).items) * Max((count), 1)))
+
+/* Write the response header for req (correlation id, tagged fields) */
+extern void SlWriteResponseHeader(SlRequest *req, SlWriter *out);
+
+#endif							/* SL_HANDLERS_H */

@@ -1,0 +1,60 @@
+/*
+ * ApiVersions: the versions of every API streamlog serves, straight from
+ * the handler table.  Its response header is always v0, even for the
+ * flexible v3 body.
+ */
+#include "postgres.h"
+
+#include "server/handlers.h"
+
+/* Fill resp's api_keys from the handler table */
+static void
+fill_api_keys(SlApiVersionsResponse *resp)
+{
+	int			n = 0;
+
+	for (int key = 0; key <= SL_API_KEY_MAX; key++)
+		if (SlHandlerFor(key) != NULL)
+			n++;
+	SL_ARRAY_ALLOC(resp->api_keys, n);
+	n = 0;
+	for (int key = 0; key <= SL_API_KEY_MAX; key++)
+	{
+		const SlHandler *h = SlHandlerFor(key);
+
+		if (h == NULL)
+			continue;
+		resp->api_keys.items[n].api_key = key;
+		resp->api_keys.items[n].min_version = h->min_version;
+		resp->api_keys.items[n].max_version = h->max_version;
+		n++;
+	}
+}
+
+bool
+SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlApiVersionsRequest request;
+	SlApiVersionsResponse resp;
+
+	if (!SlApiVersionsRequestDecode(body, req->api_version, &request))
+		return false;
+	SlApiVersionsResponseInit(&resp);
+	resp.error_code = SL_ERR_NONE;
+	fill_api_keys(&resp);
+	SlApiVersionsResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+void
+SlApiVersionsUnsupported(SlRequest *req, SlWriter *out)
+{
+	SlApiVersionsResponse resp;
+
+	/* A v0 body, which every client can read whatever it asked for */
+	SlWriteInt32(out, req->correlation_id);
+	SlApiVersionsResponseInit(&resp);
+	resp.error_code = SL_ERR_UNSUPPORTED_VERSION;
+	fill_api_keys(&resp);
+	SlApiVersionsResponseEncode(out, 0, &resp);
+}

@@ -1,0 +1,156 @@
+/*
+ * Fetch: stored batches, byte for byte, from the batch holding the fetch
+ * offset up to the high watermark, within partition_max_bytes and
+ * max_bytes (the first batch is returned whole even if larger, KIP-74).
+ * With fewer than min_bytes ready the request is parked until a high
+ * watermark moves or max_wait_ms passes.  No transactions are written, so
+ * the last stable offset is the high watermark and no transaction was
+ * aborted, for read_committed consumers too.
+ */
+#include "postgres.h"
+
+#include "utils/timestamp.h"
+
+#include "server/handlers.h"
+
+/* Fill pr with what partition has from fetch_offset; returns bytes added */
+static int64
+fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
+				SlFetchResponsePartitionData *pr, int64 budget, bool first)
+{
+	SlPartitionSnapshot state;
+	SlLogScanBounds bounds;
+	SlLogScan  *scan;
+	StringInfoData records;
+	const uint8 *data;
+	size_t		len;
+	int64		base;
+	int64		last;
+	int64		limit = Min(budget, (int64) fp->partition_max_bytes);
+
+	pr->partition_index = fp->partition;
+	pr->last_stable_offset = -1;
+	pr->log_start_offset = -1;
+	pr->preferred_read_replica = -1;
+	SL_ARRAY_ALLOC(pr->aborted_transactions, 0);
+	pr->records = (SlBytes) {(const uint8 *) "", 0};
+
+	if (fp->partition < 0 || fp->partition >= topic->partition_count)
+	{
+		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		pr->high_watermark = -1;
+		return 0;
+	}
+	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, fp->partition)),
+						 &state);
+	pr->high_watermark = state.high_watermark;
+	pr->last_stable_offset = state.high_watermark;
+	pr->log_start_offset = state.log_start_offset;
+	if (fp->fetch_offset < state.log_start_offset || fp->fetch_offset > state.high_watermark)
+	{
+		pr->error_code = SL_ERR_OFFSET_OUT_OF_RANGE;
+		return 0;
+	}
+	pr->error_code = SL_ERR_NONE;
+	if (fp->fetch_offset == state.high_watermark || limit <= 0)
+		return 0;
+
+	bounds.from_offset = fp->fetch_offset;
+	bounds.to_offset = PG_INT64_MAX;
+	bounds.from_ts = PG_INT64_MIN;
+	bounds.to_ts = PG_INT64_MAX;
+	bounds.error_below_start = false;
+	scan = SlLogScanBegin(topic, fp->partition, &bounds);
+	pr->high_watermark = SlLogScanHighWatermark(scan);
+	pr->last_stable_offset = pr->high_watermark;
+	initStringInfo(&records);
+	while (SlLogScanNextBatch(scan, &data, &len, &base, &last))
+	{
+		if ((int64) (records.len + len) > limit && !(first && records.len == 0))
+			break;
+		appendBinaryStringInfo(&records, (const char *) data, len);
+		if ((int64) records.len >= limit)
+			break;
+	}
+	SlLogScanEnd(scan);
+	pr->records = (SlBytes) {(const uint8 *) records.data, records.len};
+	return records.len;
+}
+
+bool
+SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlFetchRequest request;
+	SlFetchResponse resp;
+	int64		total = 0;
+	int64		budget;
+
+	if (!SlFetchRequestDecode(body, req->api_version, &request))
+		return false;
+	budget = request.max_bytes > 0 ? request.max_bytes : PG_INT32_MAX;
+
+	SlFetchResponseInit(&resp);
+	resp.error_code = SL_ERR_NONE;
+	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
+	SL_ARRAY_ALLOC(resp.responses, request.topics.n);
+	for (int t = 0; t < request.topics.n; t++)
+	{
+		SlFetchRequestFetchTopic *ft = &request.topics.items[t];
+		SlFetchResponseFetchableTopicResponse *tr = &resp.responses.items[t];
+		const SlTopic *topic;
+		int16		topic_error = SL_ERR_NONE;
+
+		tr->topic = ft->topic;
+		tr->topic_id = ft->topic_id;
+		if (req->api_version >= 13)
+		{
+			topic = SlTopicLookupByUuid(ft->topic_id.data);
+			if (topic == NULL)
+				topic_error = SL_ERR_UNKNOWN_TOPIC_ID;
+		}
+		else
+		{
+			char	   *name = SlTopicNameFromWire(ft->topic);
+
+			topic = name ? SlTopicLookup(name, true) : NULL;
+			if (topic == NULL)
+				topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		}
+		if (topic != NULL)
+			topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
+
+		SL_ARRAY_ALLOC(tr->partitions, ft->partitions.n);
+		for (int p = 0; p < ft->partitions.n; p++)
+		{
+			SlFetchResponsePartitionData *pr = &tr->partitions.items[p];
+
+			SlFetchResponsePartitionDataInit(pr);
+			if (topic_error != SL_ERR_NONE)
+			{
+				pr->partition_index = ft->partitions.items[p].partition;
+				pr->error_code = topic_error;
+				pr->high_watermark = -1;
+				SL_ARRAY_ALLOC(pr->aborted_transactions, 0);
+				pr->records = (SlBytes) {(const uint8 *) "", 0};
+				continue;
+			}
+			total += fetch_partition(topic, &ft->partitions.items[p], pr,
+									 budget - total, total == 0);
+		}
+	}
+
+	/* Not enough yet: wait for more, unless this is the last look */
+	if (total < Max(request.min_bytes, 1) && request.max_wait_ms > 0 && !req->final_attempt)
+	{
+		if (req->state != SL_REQUEST_PARKED && req->deadline == 0)
+			req->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														request.max_wait_ms);
+		if (GetCurrentTimestamp() < req->deadline)
+		{
+			req->state = SL_REQUEST_PARKED;
+			return true;
+		}
+	}
+	SlFetchResponseEncode(out, req->api_version, &resp);
+	return true;
+}

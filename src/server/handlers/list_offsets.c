@@ -1,0 +1,112 @@
+/*
+ * ListOffsets: earliest (-2) is the log start offset, latest (-1) the high
+ * watermark, and a timestamp the first offset whose record timestamp is at
+ * or after it (offsetsForTimes), or -1 if there is none.  v0 answers with
+ * an array of offsets, as Kafka did then.
+ */
+#include "postgres.h"
+
+#include "server/handlers.h"
+
+#define LATEST_TIMESTAMP (-1)
+#define EARLIEST_TIMESTAMP (-2)
+
+static void
+list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *lp,
+			   SlListOffsetsResponseListOffsetsPartitionResponse *pr, int16 version)
+{
+	SlPartitionSnapshot state;
+
+	pr->partition_index = lp->partition_index;
+	pr->timestamp = -1;
+	pr->offset = -1;
+	pr->leader_epoch = version >= 4 ? 0 : -1;
+	SL_ARRAY_ALLOC(pr->old_style_offsets, 0);
+	if (lp->partition_index < 0 || lp->partition_index >= topic->partition_count)
+	{
+		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
+	pr->error_code = SL_ERR_NONE;
+	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id,
+																 lp->partition_index)),
+						 &state);
+	if (lp->timestamp == LATEST_TIMESTAMP)
+		pr->offset = state.high_watermark;
+	else if (lp->timestamp == EARLIEST_TIMESTAMP)
+		pr->offset = state.log_start_offset;
+	else if (lp->timestamp >= 0)
+	{
+		SlLogScanBounds bounds;
+		SlLogScan  *scan;
+		SlRecord	rec;
+
+		bounds.from_offset = state.log_start_offset;
+		bounds.to_offset = PG_INT64_MAX;
+		bounds.from_ts = lp->timestamp;
+		bounds.to_ts = PG_INT64_MAX;
+		bounds.error_below_start = false;
+		scan = SlLogScanBegin(topic, lp->partition_index, &bounds);
+		if (SlLogScanNext(scan, &rec))
+		{
+			pr->offset = rec.offset;
+			pr->timestamp = rec.timestamp;
+		}
+		SlLogScanEnd(scan);
+	}
+	else
+	{
+		pr->error_code = SL_ERR_UNSUPPORTED_VERSION;
+		return;
+	}
+
+	if (version == 0)
+	{
+		/* v0: up to max_num_offsets offsets; we have segment-free answers */
+		if (pr->offset >= 0 && lp->max_num_offsets > 0)
+		{
+			SL_ARRAY_ALLOC(pr->old_style_offsets, 1);
+			pr->old_style_offsets.items[0] = pr->offset;
+		}
+	}
+}
+
+bool
+SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlListOffsetsRequest request;
+	SlListOffsetsResponse resp;
+
+	if (!SlListOffsetsRequestDecode(body, req->api_version, &request))
+		return false;
+	SlListOffsetsResponseInit(&resp);
+	SL_ARRAY_ALLOC(resp.topics, request.topics.n);
+	for (int t = 0; t < request.topics.n; t++)
+	{
+		SlListOffsetsRequestListOffsetsTopic *lt = &request.topics.items[t];
+		SlListOffsetsResponseListOffsetsTopicResponse *tr = &resp.topics.items[t];
+		char	   *name = SlTopicNameFromWire(lt->name);
+		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+
+		tr->name = lt->name;
+		if (topic != NULL)
+			topic = SlTopicLookupAndLock(name, AccessShareLock);
+		SL_ARRAY_ALLOC(tr->partitions, lt->partitions.n);
+		for (int p = 0; p < lt->partitions.n; p++)
+		{
+			SlListOffsetsResponseListOffsetsPartitionResponse *pr = &tr->partitions.items[p];
+
+			SlListOffsetsResponseListOffsetsPartitionResponseInit(pr);
+			if (topic == NULL)
+			{
+				pr->partition_index = lt->partitions.items[p].partition_index;
+				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+				SL_ARRAY_ALLOC(pr->old_style_offsets, 0);
+				continue;
+			}
+			list_partition(topic, &lt->partitions.items[p], pr, req->api_version);
+		}
+	}
+	SlListOffsetsResponseEncode(out, req->api_version, &resp);
+	return true;
+}

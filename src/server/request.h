@@ -1,0 +1,52 @@
+/*
+ * One Kafka request as the broker sees it, from the frame read off a socket
+ * to the response bytes written back.  The connection layer
+ * (bgworkers/conn.c) owns the queue of requests; the server layer
+ * (src/server/) fills in the response.  Neither side knows the other's
+ * internals: no sockets here, no decoding there.
+ */
+#ifndef SL_REQUEST_H
+#define SL_REQUEST_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+typedef enum SlRequestState
+{
+	SL_REQUEST_NEW,				/* read, not yet handled */
+	SL_REQUEST_PARKED,			/* waiting for data or a deadline (Fetch) */
+	SL_REQUEST_DONE				/* response ready (or none is due) */
+} SlRequestState;
+
+typedef struct SlRequest
+{
+	struct SlRequest *next;		/* in its connection's queue */
+	MemoryContext context;		/* everything of this request */
+
+	/* the frame, without its size prefix */
+	const uint8 *frame;
+	size_t		frame_len;
+
+	/* from the request header */
+	int16		api_key;
+	int16		api_version;
+	int32		correlation_id;
+	const char *client_id;		/* NUL-terminated copy, "" if null */
+	size_t		header_len;		/* body starts at frame + header_len */
+
+	SlRequestState state;
+	bool		send_response;	/* false for Produce with acks=0 */
+	StringInfoData response;	/* header + body, without size prefix */
+
+	/* a parked request: when to stop waiting; set on the last look */
+	TimestampTz deadline;
+	bool		final_attempt;
+
+	/* set by the server layer: close the connection after this one */
+	bool		close_after;
+	const char *peer;			/* for log lines */
+} SlRequest;
+
+#endif							/* SL_REQUEST_H */

@@ -1,0 +1,37 @@
+/*
+ * The Kafka server layer: turns requests into responses through the
+ * storage API.  Called by the broker workers' event loop.
+ */
+#ifndef SL_SERVER_H
+#define SL_SERVER_H
+
+#include "server/request.h"
+
+/*
+ * Parse the request header of req's frame.  Returns false (with a log
+ * line) if the frame cannot be parsed at all: the connection is closed.
+ */
+extern bool SlServerParseHeader(SlRequest *req);
+
+/* Is req a Produce, to be committed together with others? */
+extern bool SlServerIsProduce(const SlRequest *req);
+
+/*
+ * Handle a request that is not a Produce: its state becomes DONE, or
+ * PARKED with a deadline (a Fetch waiting for data).
+ */
+extern void SlServerHandle(SlRequest *req);
+
+/*
+ * Handle Produce requests together: one transaction, one commit (one WAL
+ * flush), then every response.  All become DONE.
+ */
+extern void SlServerHandleProduces(SlRequest **reqs, int n);
+
+/*
+ * Look again at a parked request (new data may have arrived, or the
+ * deadline passed): it becomes DONE or stays PARKED.
+ */
+extern void SlServerRetryParked(SlRequest *req, bool deadline_passed);
+
+#endif							/* SL_SERVER_H */

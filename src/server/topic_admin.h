@@ -1,0 +1,29 @@
+/*
+ * Topic administration on behalf of Kafka requests: each operation runs in
+ * its own subtransaction, and a failure becomes a Kafka error code (with
+ * the PostgreSQL message) for that topic alone.
+ */
+#ifndef SL_TOPIC_ADMIN_H
+#define SL_TOPIC_ADMIN_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+/*
+ * Run fn(arg) in a subtransaction.  Returns SL_ERR_NONE, or the Kafka
+ * error for the SQLSTATE it failed with (invalid_value_error for
+ * invalid_parameter_value, which means different things per API), with
+ * *message set if message is not NULL.
+ */
+extern int16 SlTopicAdminRun(void (*fn) (void *arg), void *arg,
+							 int16 invalid_value_error, char **message);
+
+/* Create a topic; configs as a jsonb object of Kafka config names, or NULL */
+extern int16 SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
+								char **message);
+
+/* The cluster id given to clients: stable for this database */
+extern const char *SlClusterId(void);
+
+#endif							/* SL_TOPIC_ADMIN_H */
