@@ -8,6 +8,7 @@ CODEC_OBJS = \
 	src/protocol/varint.o \
 	src/protocol/compression.o \
 	src/protocol/records.o \
+	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
@@ -26,6 +27,7 @@ OBJS = \
 	src/storage/log_append.o \
 	src/storage/log_read.o \
 	src/storage/retention.o \
+	src/storage/producers.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -37,6 +39,7 @@ OBJS = \
 	src/server/handlers/produce.o \
 	src/server/handlers/fetch.o \
 	src/server/handlers/list_offsets.o \
+	src/server/handlers/init_producer_id.o \
 	bgworkers/cleaner.o \
 	bgworkers/broker.o \
 	bgworkers/conn.o

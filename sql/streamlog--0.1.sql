@@ -52,6 +52,10 @@ SELECT pg_catalog.pg_extension_config_dump('streamlog.topic_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('streamlog.partition', '');
 SELECT pg_catalog.pg_extension_config_dump('streamlog.segment', '');
 
+-- Ids handed to idempotent Kafka producers (InitProducerId)
+CREATE SEQUENCE streamlog.producer_id_seq MINVALUE 0 START 0;
+SELECT pg_catalog.pg_extension_config_dump('streamlog.producer_id_seq', '');
+
 CREATE SCHEMA streamlog_data;
 COMMENT ON SCHEMA streamlog_data IS 'segment tables of streamlog partitions; managed by streamlog, do not modify';
 

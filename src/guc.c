@@ -20,6 +20,7 @@ int			sl_default_partitions = 1;
 char	   *sl_listen_addresses = NULL;
 int			sl_max_connections = 1000;
 int			sl_max_partitions = 4096;
+int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
@@ -108,6 +109,14 @@ SlDefineGucs(void)
 							NULL,
 							&sl_max_partitions,
 							4096, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_producer_states",
+							"Most (partition, idempotent producer) sequence states kept in shared memory.",
+							NULL,
+							&sl_max_producer_states,
+							16384, 16, 10000000,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 

@@ -14,6 +14,7 @@ extern int	sl_default_partitions;
 extern char *sl_listen_addresses;
 extern int	sl_max_connections;
 extern int	sl_max_partitions;
+extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
 extern int	sl_node_id;
 extern int	sl_port;

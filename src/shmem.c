@@ -28,7 +28,9 @@ sl_shmem_request(void)
 #endif
 	RequestAddinShmemSpace(MAXALIGN(sizeof(SlShared)));
 	RequestAddinShmemSpace(SlPartitionStateShmemSize());
-	RequestNamedLWLockTranche("streamlog", 1);
+	RequestAddinShmemSpace(SlProducersShmemSize());
+	/* 0: the partition map, 1: the producer states */
+	RequestNamedLWLockTranche("streamlog", 2);
 }
 
 static void
@@ -51,6 +53,7 @@ sl_shmem_startup(void)
 		pg_atomic_init_u64(&sl_shared->next_producer_id, 0);
 	}
 	SlPartitionStateShmemInit();
+	SlProducersShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

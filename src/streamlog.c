@@ -30,6 +30,7 @@ _PG_init(void)
 	SlShmemRequest();
 	SlTopicsInit();
 	SlLogAppendInit();
+	SlProducersInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
 }

@@ -15,6 +15,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
 	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions},
+	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
 };
 
 const SlHandler *

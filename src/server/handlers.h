@@ -34,6 +34,7 @@ extern bool SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Produce is handled in groups, see server.h */
 extern void SlHandleProduceGroup(SlRequest **reqs, int n);

@@ -254,6 +254,35 @@ extern void SlLogDiscardTopic(SlPartitionKey topic_key);
  */
 extern uint64 sl_subxact_aborts;
 
+/* producers.c: idempotent producers (P6) */
+
+typedef enum SlSequenceCheck
+{
+	SL_SEQUENCE_OK,				/* the next batch: store it */
+	SL_SEQUENCE_DUPLICATE,		/* a retry of a stored batch: don't */
+	SL_SEQUENCE_OUT_OF_ORDER,	/* a gap or a reordering */
+	SL_SEQUENCE_FENCED			/* an older epoch of the producer */
+} SlSequenceCheck;
+
+extern Size SlProducersShmemSize(void);
+extern void SlProducersShmemInit(void);
+extern void SlProducersInit(void);
+
+/*
+ * Check a batch of producer_id (epoch, sequences first_seq..last_seq)
+ * against what the partition stored and what this transaction buffered.
+ * For a duplicate, *duplicate_offset is the stored batch's base offset (-1
+ * if it is still being committed).
+ */
+extern SlSequenceCheck SlProducerCheck(SlPartitionKey partition, int64 producer_id,
+									   int16 epoch, int32 first_seq, int32 last_seq,
+									   int64 *duplicate_offset);
+
+/* A checked batch was buffered; base_offset is filled in at commit */
+extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
+								int16 epoch, int32 first_seq, int32 last_seq,
+								int64 *base_offset);
+
 /* log_read.c */
 
 /*
@@ -327,5 +356,18 @@ SlKafkaToTimestamp(int64 ms)
 {
 	return (ms - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * 86400000) * 1000;
 }
+
+/* delete_records.c */
+
+/*
+ * Kafka's DeleteRecords: move the log start offset of a partition up to
+ * before_offset (-1 = the high watermark), dropping the segments wholly
+ * below it.  Errors out with invalid_parameter_value for an offset past the
+ * high watermark (or below -1).  Takes the topic's AccessExclusiveLock; the
+ * shared state follows at commit.  Returns the new log start offset (the
+ * low watermark), which never moves backwards.
+ */
+extern int64 SlPartitionDeleteRecords(const SlTopic *topic, int32 partition,
+									  int64 before_offset);
 
 #endif							/* SL_STORAGE_H */

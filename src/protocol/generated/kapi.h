@@ -44,7 +44,7 @@ typedef enum SlApiKey
 /* Versions the schemas define; first_flexible is -1 if none */
 typedef struct SlApiInfo
 {
-	const char *	name;
+	const char *name;
 	int16		min_version;
 	int16		max_version;
 	int16		first_flexible;

@@ -92,7 +92,7 @@ typedef struct SlProduceResponsePartitionProduceResponse
 	int64		log_start_offset;	/* v5+, default -1, ignorable */
 	struct { int32 n; SlProduceResponseBatchIndexAndErrorMessage *items; } record_errors;	/* v8+, ignorable */
 	SlStr		error_message;	/* v8+, nullable, default null, ignorable */
-	SlProduceResponseLeaderIdAndEpoch	current_leader;	/* v10+, tag 0 */
+	SlProduceResponseLeaderIdAndEpoch current_leader;	/* v10+, tag 0 */
 } SlProduceResponsePartitionProduceResponse;
 
 /* ProduceResponse.TopicProduceResponse (v0-11) */
@@ -168,7 +168,7 @@ typedef struct SlFetchRequest
 {
 	SlStr		cluster_id;	/* v12+, nullable, tag 0, default null, ignorable */
 	int32		replica_id;	/* v0-14, default -1 */
-	SlFetchRequestReplicaState	replica_state;	/* v15+, tag 1 */
+	SlFetchRequestReplicaState replica_state;	/* v15+, tag 1 */
 	int32		max_wait_ms;
 	int32		min_bytes;
 	int32		max_bytes;	/* v3+, default 2147483647, ignorable */
@@ -224,9 +224,9 @@ typedef struct SlFetchResponsePartitionData
 	int64		high_watermark;
 	int64		last_stable_offset;	/* v4+, default -1, ignorable */
 	int64		log_start_offset;	/* v5+, default -1, ignorable */
-	SlFetchResponseEpochEndOffset	diverging_epoch;	/* v12+, tag 0 */
-	SlFetchResponseLeaderIdAndEpoch	current_leader;	/* v12+, tag 1 */
-	SlFetchResponseSnapshotId	snapshot_id;	/* v12+, tag 2 */
+	SlFetchResponseEpochEndOffset diverging_epoch;	/* v12+, tag 0 */
+	SlFetchResponseLeaderIdAndEpoch current_leader;	/* v12+, tag 1 */
+	SlFetchResponseSnapshotId snapshot_id;	/* v12+, tag 2 */
 	struct { int32 n; SlFetchResponseAbortedTransaction *items; } aborted_transactions;	/* v4+, nullable, ignorable */
 	int32		preferred_read_replica;	/* v11+, default -1 */
 	SlBytes		records;	/* nullable, default null */

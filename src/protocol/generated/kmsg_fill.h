@@ -14,7 +14,7 @@
 
 typedef struct KgMessage
 {
-	const char *	name;
+	const char *name;
 	int16		api_key;		/* -1 for the headers */
 	int16		min_version;
 	int16		max_version;

@@ -119,6 +119,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	int64		min_ts;
 	int64	   *min_timestamps = NULL;
 	int			capacity = 0;
+	SlPartitionKey key;
 
 	pr->index = pd->index;
 	pr->base_offset = -1;
@@ -160,14 +161,53 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		pos += sl_batch_size(&hdr);
 	}
 
+	/* Idempotent producers: retries are stored once, gaps refused */
+	key = SlMakePartitionKey(topic->topic_id, pd->index);
 	pos = 0;
 	for (int i = 0; i < nbatches; i++)
 	{
-		int64	   *offset_out = i == 0 ? &pr->base_offset : NULL;
+		int64		duplicate_offset = -1;
+
+		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
+		pos += sl_batch_size(&hdr);
+		if (hdr.producer_id < 0)
+			continue;
+		switch (SlProducerCheck(key, hdr.producer_id, hdr.producer_epoch, hdr.base_sequence,
+								hdr.base_sequence + hdr.last_offset_delta, &duplicate_offset))
+		{
+			case SL_SEQUENCE_OK:
+				break;
+			case SL_SEQUENCE_DUPLICATE:
+				if (nbatches == 1)
+				{
+					/* Kafka answers a retry with the first attempt's offset */
+					pr->error_code = duplicate_offset >= 0 ? SL_ERR_NONE :
+						SL_ERR_DUPLICATE_SEQUENCE_NUMBER;
+					pr->base_offset = duplicate_offset;
+					return;
+				}
+				pr->error_code = SL_ERR_DUPLICATE_SEQUENCE_NUMBER;
+				return;
+			case SL_SEQUENCE_OUT_OF_ORDER:
+				pr->error_code = SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+				return;
+			case SL_SEQUENCE_FENCED:
+				pr->error_code = SL_ERR_INVALID_PRODUCER_EPOCH;
+				return;
+		}
+	}
+
+	pos = 0;
+	for (int i = 0; i < nbatches; i++)
+	{
+		int64	   *offset_out = i == 0 ? &pr->base_offset : palloc(sizeof(int64));
 
 		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
 		SlLogBufferBatch(topic, pd->index, data + pos, sl_batch_size(&hdr), &hdr,
 						 min_timestamps[i], offset_out);
+		if (hdr.producer_id >= 0)
+			SlProducerNoteBatch(key, hdr.producer_id, hdr.producer_epoch, hdr.base_sequence,
+								hdr.base_sequence + hdr.last_offset_delta, offset_out);
 		pos += sl_batch_size(&hdr);
 	}
 	if (topic->config.log_append_time)

@@ -1,0 +1,126 @@
+/*
+ * Helpers shared by the admin handlers, see admin.h.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "server/handlers/admin.h"
+
+typedef struct ValidateArgs
+{
+	void		(*fn) (void *arg);
+	void	   *arg;
+} ValidateArgs;
+
+/*
+ * Run fn in a nested subtransaction that is always rolled back.  Errors
+ * are thrown on, after the rollback, to SlTopicAdminRun's boundary, which
+ * maps them to Kafka errors.
+ */
+static void
+run_and_roll_back(void *varg)
+{
+	ValidateArgs *v = varg;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		v->fn(v->arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+}
+
+int16
+SlAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
+		   int16 invalid_value_error, char **message)
+{
+	ValidateArgs v;
+
+	if (!validate_only)
+		return SlTopicAdminRun(fn, arg, invalid_value_error, message);
+	v.fn = fn;
+	v.arg = arg;
+	return SlTopicAdminRun(run_and_roll_back, &v, invalid_value_error, message);
+}
+
+char *
+SlAdminCString(SlStr s)
+{
+	if (SlStrIsNull(s))
+		return NULL;
+	return pnstrdup(s.data, s.len);
+}
+
+Jsonb *
+SlAdminConfigObject(int n, char **names, char **values)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue	key;
+		JsonbValue	val;
+
+		key.type = jbvString;
+		key.val.string.val = names[i];
+		key.val.string.len = strlen(names[i]);
+		pushJsonbValue(&state, WJB_KEY, &key);
+		if (values[i] == NULL)
+			val.type = jbvNull;
+		else
+		{
+			val.type = jbvString;
+			val.val.string.val = values[i];
+			val.val.string.len = strlen(values[i]);
+		}
+		pushJsonbValue(&state, WJB_VALUE, &val);
+	}
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
+int8
+SlAdminTopicConfigType(const char *name)
+{
+	static const struct
+	{
+		const char *name;
+		int8		type;
+	}			types[] = {
+		{"cleanup.policy", SL_CONFIG_TYPE_LIST},
+		{"max.message.bytes", SL_CONFIG_TYPE_INT},
+		{"retention.bytes", SL_CONFIG_TYPE_LONG},
+		{"retention.ms", SL_CONFIG_TYPE_LONG},
+		{"segment.bytes", SL_CONFIG_TYPE_INT},
+		{"segment.ms", SL_CONFIG_TYPE_LONG},
+	};
+
+	for (int i = 0; i < lengthof(types); i++)
+		if (strcmp(types[i].name, name) == 0)
+			return types[i].type;
+	return SL_CONFIG_TYPE_STRING;
+}

@@ -1,0 +1,45 @@
+/*
+ * Helpers shared by the admin handlers (topics, configs, records).
+ */
+#ifndef SL_HANDLERS_ADMIN_H
+#define SL_HANDLERS_ADMIN_H
+
+#include "server/handlers.h"
+#include "server/topic_admin.h"
+
+/* Config resource types (DescribeConfigs, AlterConfigs, ...) */
+#define SL_RESOURCE_TOPIC 2
+#define SL_RESOURCE_BROKER 4
+
+/* Config sources (DescribeConfigs v1+) */
+#define SL_CONFIG_SOURCE_DYNAMIC_TOPIC 1
+#define SL_CONFIG_SOURCE_STATIC_BROKER 4
+#define SL_CONFIG_SOURCE_DEFAULT 5
+
+/* Config types (DescribeConfigs v3+) */
+#define SL_CONFIG_TYPE_BOOLEAN 1
+#define SL_CONFIG_TYPE_STRING 2
+#define SL_CONFIG_TYPE_INT 3
+#define SL_CONFIG_TYPE_LONG 5
+#define SL_CONFIG_TYPE_LIST 7
+
+/*
+ * SlTopicAdminRun, and with validate_only also roll back what fn did when
+ * it succeeded: the checks of the real operation, and nothing changed.
+ */
+extern int16 SlAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
+						int16 invalid_value_error, char **message);
+
+/* NUL-terminated copy of a wire string; NULL for null */
+extern char *SlAdminCString(SlStr s);
+
+/*
+ * A jsonb object of n config names to values, all strings; a NULL value
+ * becomes JSON null (which SlTopicAlterConfig takes as "back to default").
+ */
+extern Jsonb *SlAdminConfigObject(int n, char **names, char **values);
+
+/* Kafka's config type of a topic config */
+extern int8 SlAdminTopicConfigType(const char *name);
+
+#endif							/* SL_HANDLERS_ADMIN_H */

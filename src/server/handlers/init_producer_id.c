@@ -1,0 +1,57 @@
+/*
+ * InitProducerId for idempotent producers: a new producer id (from a
+ * sequence, so ids are never reused, even across restarts) with epoch 0,
+ * or, when a producer asks with its id and epoch (v3+, KIP-360), the same
+ * id with the next epoch.  Transactional producers are not served:
+ * transactions are not implemented.
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+#include "server/handlers.h"
+#include "storage/catalog_query.h"
+
+static int64
+next_producer_id(void)
+{
+	int64		id;
+
+	SPI_connect();
+	SlCatalogQuery("SELECT nextval('streamlog.producer_id_seq')", 0, NULL, NULL, NULL);
+	id = SlCatalogInt64(0, 1, -1);
+	SPI_finish();
+	return id;
+}
+
+bool
+SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlInitProducerIdRequest request;
+	SlInitProducerIdResponse resp;
+
+	if (!SlInitProducerIdRequestDecode(body, req->api_version, &request))
+		return false;
+	SlInitProducerIdResponseInit(&resp);
+	if (!SlStrIsNull(request.transactional_id))
+	{
+		resp.error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		resp.producer_id = -1;
+		resp.producer_epoch = -1;
+	}
+	else if (request.producer_id >= 0 && request.producer_epoch >= 0 &&
+			 request.producer_epoch < PG_INT16_MAX - 1)
+	{
+		resp.error_code = SL_ERR_NONE;
+		resp.producer_id = request.producer_id;
+		resp.producer_epoch = request.producer_epoch + 1;
+	}
+	else
+	{
+		resp.error_code = SL_ERR_NONE;
+		resp.producer_id = next_producer_id();
+		resp.producer_epoch = 0;
+	}
+	SlInitProducerIdResponseEncode(out, req->api_version, &resp);
+	return true;
+}

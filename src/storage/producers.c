@@ -1,0 +1,337 @@
+/*
+ * Idempotent producers (P6): the sequence state of each (partition,
+ * producer id), so that a retried batch is stored once and a gap or a
+ * reordering is refused, as Kafka's ProducerStateManager does.
+ *
+ * The state lives in shared memory: the producer's epoch and its last five
+ * batches (first and last sequence, base offset), Kafka's
+ * max.in.flight.requests.per.connection.  Checks made while a transaction
+ * buffers batches also see that transaction's own earlier batches; what it
+ * buffered reaches shared memory only when it commits, so an abort leaves
+ * no sequence behind that was never stored.  After a restart a partition's
+ * state is rebuilt from the producer columns of its newest stored batches.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/tuptable.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "guc.h"
+#include "shmem.h"
+#include "storage/catalog.h"
+#include "storage/storage.h"
+
+#define SL_PRODUCER_BATCHES 5
+
+/* Stored batches looked at per partition when rebuilding after a start */
+#define REBUILD_SCAN_LIMIT 10000
+
+typedef struct ProducerKey
+{
+	SlPartitionKey partition;
+	int64		producer_id;
+} ProducerKey;
+
+typedef struct ProducerBatch
+{
+	int32		first_seq;
+	int32		last_seq;
+	int64		base_offset;
+} ProducerBatch;
+
+typedef struct ProducerEntry
+{
+	ProducerKey key;			/* hash key: must be first */
+	int16		epoch;
+	int			nbatches;		/* newest last */
+	ProducerBatch batches[SL_PRODUCER_BATCHES];
+} ProducerEntry;
+
+/* A batch this transaction buffered, for shared memory at commit */
+typedef struct PendingNote
+{
+	ProducerKey key;
+	int16		epoch;
+	int32		first_seq;
+	int32		last_seq;
+	int64	   *base_offset;	/* filled in by the log at commit */
+} PendingNote;
+
+/* Partitions whose producers were rebuilt since the start */
+typedef struct RebuiltEntry
+{
+	SlPartitionKey key;
+} RebuiltEntry;
+
+static HTAB *producers = NULL;
+static HTAB *rebuilt = NULL;
+static LWLock *producers_lock = NULL;
+static List *pending_notes = NIL;	/* in TopTransactionContext */
+
+Size
+SlProducersShmemSize(void)
+{
+	return add_size(hash_estimate_size(sl_max_producer_states, sizeof(ProducerEntry)),
+					hash_estimate_size(sl_max_partitions, sizeof(RebuiltEntry)));
+}
+
+void
+SlProducersShmemInit(void)
+{
+	HASHCTL		info;
+
+	info.keysize = sizeof(ProducerKey);
+	info.entrysize = sizeof(ProducerEntry);
+	producers = ShmemInitHash("streamlog producers", sl_max_producer_states,
+							  sl_max_producer_states, &info, HASH_ELEM | HASH_BLOBS);
+	info.keysize = sizeof(SlPartitionKey);
+	info.entrysize = sizeof(RebuiltEntry);
+	rebuilt = ShmemInitHash("streamlog producer partitions", sl_max_partitions,
+							sl_max_partitions, &info, HASH_ELEM | HASH_BLOBS);
+	producers_lock = &(GetNamedLWLockTranche("streamlog"))[1].lock;
+}
+
+static ProducerKey
+make_key(SlPartitionKey partition, int64 producer_id)
+{
+	ProducerKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.partition = partition;
+	key.producer_id = producer_id;
+	return key;
+}
+
+/* Remember a stored batch in entry (oldest goes when full) */
+static void
+entry_add_batch(ProducerEntry *entry, int16 epoch, int32 first_seq, int32 last_seq,
+				int64 base_offset)
+{
+	if (epoch != entry->epoch)
+	{
+		entry->epoch = epoch;
+		entry->nbatches = 0;
+	}
+	if (entry->nbatches == SL_PRODUCER_BATCHES)
+	{
+		memmove(&entry->batches[0], &entry->batches[1],
+				sizeof(ProducerBatch) * (SL_PRODUCER_BATCHES - 1));
+		entry->nbatches--;
+	}
+	entry->batches[entry->nbatches++] = (ProducerBatch) {first_seq, last_seq, base_offset};
+}
+
+/*
+ * Rebuild the producer states of a partition from its newest stored
+ * batches, once per start.  Batches are read newest first; older ones are
+ * put in front of what is already known.
+ */
+static void
+rebuild_partition(SlPartitionKey key)
+{
+	SlPartitionSnapshot snap;
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			seen = 0;
+	bool		found;
+
+	LWLockAcquire(producers_lock, LW_SHARED);
+	found = hash_search(rebuilt, &key, HASH_FIND, NULL) != NULL;
+	LWLockRelease(producers_lock);
+	if (found)
+		return;
+
+	SlPartitionStateRead(SlPartitionStateGet(key), &snap);
+	rel = table_open(snap.active_relid, AccessShareLock);
+	index = index_open(SlSegmentIndexOid(rel), AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+
+	LWLockAcquire(producers_lock, LW_EXCLUSIVE);
+	if (hash_search(rebuilt, &key, HASH_FIND, NULL) == NULL)
+	{
+		while (seen++ < REBUILD_SCAN_LIMIT &&
+			   index_getnext_slot(scan, BackwardScanDirection, slot))
+		{
+			int64		pid;
+			int16		epoch;
+			int32		first_seq;
+			int64		base;
+			int64		last;
+			ProducerEntry *entry;
+			bool		entry_found;
+
+			slot_getsomeattrs(slot, Anum_segment_base_sequence);
+			pid = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
+			if (pid < 0)
+				continue;
+			epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
+			first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);
+			base = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
+			last = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
+			{
+				ProducerKey pkey = make_key(key, pid);
+
+				entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
+			}
+			if (entry == NULL)
+				break;			/* full: the rest stays unknown */
+			if (!entry_found)
+			{
+				entry->epoch = epoch;
+				entry->nbatches = 0;
+			}
+			/* Older than what we have: goes in front, if there is room */
+			if (epoch == entry->epoch && entry->nbatches < SL_PRODUCER_BATCHES)
+			{
+				memmove(&entry->batches[1], &entry->batches[0],
+						sizeof(ProducerBatch) * entry->nbatches);
+				entry->batches[0] = (ProducerBatch) {
+					first_seq, first_seq + (int32) (last - base), base
+				};
+				entry->nbatches++;
+			}
+		}
+		hash_search(rebuilt, &key, HASH_ENTER_NULL, NULL);
+	}
+	LWLockRelease(producers_lock);
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+SlSequenceCheck
+SlProducerCheck(SlPartitionKey partition, int64 producer_id, int16 epoch,
+				int32 first_seq, int32 last_seq, int64 *duplicate_offset)
+{
+	ProducerKey key = make_key(partition, producer_id);
+	ProducerEntry state;
+	ProducerEntry *shared;
+	ListCell   *lc;
+	bool		known = false;
+
+	rebuild_partition(partition);
+
+	LWLockAcquire(producers_lock, LW_SHARED);
+	shared = hash_search(producers, &key, HASH_FIND, NULL);
+	if (shared)
+	{
+		state = *shared;
+		known = true;
+	}
+	LWLockRelease(producers_lock);
+
+	/* This transaction's own batches come after what is shared */
+	foreach(lc, pending_notes)
+	{
+		PendingNote *note = lfirst(lc);
+
+		if (memcmp(&note->key, &key, sizeof(key)) != 0)
+			continue;
+		if (!known)
+		{
+			state.epoch = note->epoch;
+			state.nbatches = 0;
+			known = true;
+		}
+		entry_add_batch(&state, note->epoch, note->first_seq, note->last_seq, -1);
+	}
+
+	if (!known)
+		return first_seq == 0 ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
+	if (epoch < state.epoch)
+		return SL_SEQUENCE_FENCED;
+	if (epoch > state.epoch)
+		return first_seq == 0 ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
+	for (int i = 0; i < state.nbatches; i++)
+	{
+		if (state.batches[i].first_seq == first_seq && state.batches[i].last_seq == last_seq)
+		{
+			*duplicate_offset = state.batches[i].base_offset;
+			return SL_SEQUENCE_DUPLICATE;
+		}
+	}
+	if (state.nbatches == 0)
+		return first_seq == 0 ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
+	{
+		int32		last = state.batches[state.nbatches - 1].last_seq;
+		int32		expected = last == PG_INT32_MAX ? 0 : last + 1;
+
+		return first_seq == expected ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
+	}
+}
+
+void
+SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
+					int32 first_seq, int32 last_seq, int64 *base_offset)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	PendingNote *note = palloc(sizeof(PendingNote));
+
+	note->key = make_key(partition, producer_id);
+	note->epoch = epoch;
+	note->first_seq = first_seq;
+	note->last_seq = last_seq;
+	note->base_offset = base_offset;
+	pending_notes = lappend(pending_notes, note);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* At commit, the buffered batches are stored: publish their sequences */
+static void
+producers_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (pending_notes == NIL)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		LWLockAcquire(producers_lock, LW_EXCLUSIVE);
+		foreach(lc, pending_notes)
+		{
+			PendingNote *note = lfirst(lc);
+			ProducerEntry *entry;
+			bool		found;
+
+			entry = hash_search(producers, &note->key, HASH_ENTER_NULL, &found);
+			if (entry == NULL)
+				continue;		/* full: this producer loses dedup, not data */
+			if (!found)
+			{
+				entry->epoch = note->epoch;
+				entry->nbatches = 0;
+			}
+			entry_add_batch(entry, note->epoch, note->first_seq, note->last_seq,
+							note->base_offset ? *note->base_offset : -1);
+		}
+		LWLockRelease(producers_lock);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		pending_notes = NIL;
+}
+
+void
+SlProducersInit(void)
+{
+	RegisterXactCallback(producers_xact_callback, NULL);
+}
