@@ -39,6 +39,7 @@
 #include "bgworkers/broker.h"
 #include "bgworkers/conn.h"
 #include "guc.h"
+#include "protocol/generated/kapi.h"
 #include "server/server.h"
 #include "shmem.h"
 
@@ -253,15 +254,33 @@ update_wait_events(void)
 	}
 }
 
-/* Hand every new request to the server layer; Produces go together */
+/*
+ * Hand every new request to the server layer; Produces go together.
+ * Parked fetches are looked at again when our latch was set (a high
+ * watermark moved) or their deadline passed.  We ask for those wakeups
+ * before reading any partition, so that a commit landing while we read
+ * still sets the latch and brings us back.
+ */
 static void
-process_requests(void)
+process_requests(bool woken)
 {
 	SlRequest **produces = NULL;
 	int			nproduces = 0;
 	int			max_produces = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	bool		any_parked = false;
+	bool		may_park = false;
+
+	for (int i = 0; i < nconns && !may_park; i++)
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			if (req->state == SL_REQUEST_PARKED ||
+				(req->state == SL_REQUEST_NEW && req->api_key == SL_API_FETCH))
+			{
+				may_park = true;
+				break;
+			}
+	if (may_park)
+		pg_atomic_fetch_or_u32(&sl_shared->fetch_waiters, 1U << worker_index);
 
 	for (int i = 0; i < nconns; i++)
 	{
@@ -282,7 +301,7 @@ process_requests(void)
 				else
 					SlServerHandle(req);
 			}
-			else if (req->state == SL_REQUEST_PARKED)
+			else if (req->state == SL_REQUEST_PARKED && (woken || now >= req->deadline))
 				SlServerRetryParked(req, now >= req->deadline);
 			if (req->state == SL_REQUEST_PARKED)
 				any_parked = true;
@@ -293,10 +312,7 @@ process_requests(void)
 	if (produces)
 		pfree(produces);
 
-	/* Ask to be woken when a high watermark moves, while fetches wait */
-	if (any_parked)
-		pg_atomic_fetch_or_u32(&sl_shared->fetch_waiters, 1U << worker_index);
-	else
+	if (!any_parked)
 		pg_atomic_fetch_and_u32(&sl_shared->fetch_waiters, ~(1U << worker_index));
 }
 
@@ -323,6 +339,7 @@ void
 SlBrokerMain(Datum arg)
 {
 	MemoryContext loop_context;
+	bool		woken;
 
 	worker_index = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -357,8 +374,11 @@ SlBrokerMain(Datum arg)
 		}
 
 		MemoryContextSwitchTo(loop_context);
+		woken = false;
 		for (int e = 0; e < nevents; e++)
 		{
+			if (events[e].pos == WAIT_POS_LATCH)
+				woken = true;
 			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
 				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
 				accept_connections(events[e].fd);
@@ -368,7 +388,7 @@ SlBrokerMain(Datum arg)
 		}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
-		process_requests();
+		process_requests(woken);
 
 		for (int i = nconns - 1; i >= 0; i--)
 		{

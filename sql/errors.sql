@@ -169,8 +169,8 @@ CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', heade
 CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[{"k": "v"}]'::jsonb)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 5)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 'not json')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => ARRAY[NULL::streamlog.header])$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => ARRAY[ROW(NULL, '\x00')::streamlog.header])$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[NULL::streamlog.header])$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[ROW(NULL, '\x00')::streamlog.header])$$);
 -- nothing was produced
 SELECT high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
 

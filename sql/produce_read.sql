@@ -76,18 +76,18 @@ SELECT streamlog.produce('pr.basic', 'h1', 'object',
 SELECT streamlog.produce('pr.basic', 'h2', 'pairs',
 	headers => '[["k", "v1"], ["k", "v2"], ["empty", ""], ["nil", null], ["a", 1]]'::jsonb,
 	ts => '2024-01-01 00:00:12+00');
--- headers: streamlog.header[]
-SELECT streamlog.produce('pr.basic', 'h3', 'header array',
+-- headers: streamlog.header[], through produce_record
+SELECT streamlog.produce_record('pr.basic', 'h3', 'header array',
 	headers => ARRAY[ROW('bin', '\x6869'::bytea)::streamlog.header,
 					 ROW('nil', NULL)::streamlog.header,
 					 ROW('bin', '\x'::bytea)::streamlog.header],
 	ts => '2024-01-01 00:00:13+00');
--- headers: JSON as an untyped literal, as text, and as json
+-- headers: JSON as an untyped literal, and as jsonb
 SELECT streamlog.produce('pr.basic', 'h4', 'literal', headers => '{"lit": "yes"}',
 	ts => '2024-01-01 00:00:14+00');
-SELECT streamlog.produce('pr.basic', 'h5', 'text', headers => '[["t", "x"]]'::text,
+SELECT streamlog.produce('pr.basic', 'h5', 'text', headers => '[["t", "x"]]'::jsonb,
 	ts => '2024-01-01 00:00:15+00');
-SELECT streamlog.produce('pr.basic', 'h6', 'json', headers => '{"j": "y"}'::json,
+SELECT streamlog.produce('pr.basic', 'h6', 'json', headers => '{"j": "y"}'::jsonb,
 	ts => '2024-01-01 00:00:16+00');
 -- no headers: an empty object or array, or NULL
 SELECT streamlog.produce('pr.basic', 'h7', 'none', headers => '{}'::jsonb,

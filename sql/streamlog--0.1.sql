@@ -95,6 +95,12 @@ CREATE FUNCTION streamlog.alter_topic(name text, config jsonb)
 CREATE FUNCTION streamlog.add_partitions(name text, count integer)
 	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_add_partitions' LANGUAGE C STRICT;
 
+-- Kafka's DeleteRecords: records of the partition before before_offset
+-- (-1 = the high watermark) become unreadable, and whole segments below it
+-- are dropped.  Returns the new log start offset; it never moves backwards.
+CREATE FUNCTION streamlog.delete_records(topic text, partition integer, before_offset bigint)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_delete_records' LANGUAGE C STRICT;
+
 -- Every config of a topic, explicit or default
 CREATE FUNCTION streamlog.topic_config(topic text,
 		OUT name text, OUT value text, OUT is_default boolean)
@@ -123,15 +129,31 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
   JOIN streamlog.partition p USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s;
 
--- Producing.  key, value: text, bytea, jsonb or json (or any type, as its
--- text form).  headers: jsonb ({"k": "v", ...} or [["k", "v"], ...]) or
--- streamlog.header[].  The record is appended when the transaction commits
--- and is visible to readers from then on; a rollback leaves no trace.
--- Returns the partition the record goes to.
-CREATE FUNCTION streamlog.produce(topic text, key "any", value "any",
-								  headers "any" DEFAULT NULL::jsonb,
+-- Producing.  The record is appended when the transaction commits and is
+-- visible to readers from then on; a rollback leaves no trace.  Returns the
+-- partition the record goes to.  Keys and values: text (the overload that
+-- unknown literals and untyped driver parameters resolve to), or any other
+-- type through the "any" overload: bytea as is, jsonb and json as their
+-- text, other types as their text form.  Headers: a jsonb object
+-- {"k": "v", ...} or an array of [key, value] pairs.
+CREATE FUNCTION streamlog.produce(topic text, key text, value text,
+								  headers jsonb DEFAULT NULL,
 								  partition integer DEFAULT NULL,
 								  ts timestamptz DEFAULT NULL)
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_produce' LANGUAGE C;
+
+CREATE FUNCTION streamlog.produce(topic text, key "any", value "any",
+								  headers jsonb DEFAULT NULL,
+								  partition integer DEFAULT NULL,
+								  ts timestamptz DEFAULT NULL)
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_produce' LANGUAGE C;
+
+-- Produce a record exactly as streamlog.read() returns one, binary header
+-- values included.
+CREATE FUNCTION streamlog.produce_record(topic text, key bytea, value bytea,
+										 headers streamlog.header[] DEFAULT NULL,
+										 partition integer DEFAULT NULL,
+										 ts timestamptz DEFAULT NULL)
 	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_produce' LANGUAGE C;
 
 CREATE FUNCTION streamlog.partition_for(topic text, key "any")
