@@ -27,10 +27,12 @@ OBJS = \
 	src/storage/log_append.o \
 	src/storage/log_read.o \
 	src/storage/retention.o \
+	src/storage/delete_records.o \
 	src/storage/producers.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
+	src/sqlapi/delete_records_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/topic_admin.o \
@@ -39,6 +41,11 @@ OBJS = \
 	src/server/handlers/produce.o \
 	src/server/handlers/fetch.o \
 	src/server/handlers/list_offsets.o \
+	src/server/handlers/admin.o \
+	src/server/handlers/admin_topics.o \
+	src/server/handlers/admin_configs.o \
+	src/server/handlers/delete_records.o \
+	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
 	bgworkers/cleaner.o \
 	bgworkers/broker.o \

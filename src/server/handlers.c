@@ -10,11 +10,19 @@
 #include "server/handlers.h"
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
-	[SL_API_PRODUCE] = {3, 9, NULL},	/* grouped: see SlHandleProduceGroup */
-	[SL_API_FETCH] = {4, 13, SlHandleFetch},
+	[SL_API_PRODUCE] = {0, 9, NULL},	/* grouped: see SlHandleProduceGroup */
+	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
 	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions},
+	[SL_API_CREATE_TOPICS] = {0, 7, SlHandleCreateTopics},
+	[SL_API_DELETE_TOPICS] = {0, 6, SlHandleDeleteTopics},
+	[SL_API_DELETE_RECORDS] = {0, 2, SlHandleDeleteRecords},
+	[SL_API_DESCRIBE_CONFIGS] = {0, 4, SlHandleDescribeConfigs},
+	[SL_API_ALTER_CONFIGS] = {0, 2, SlHandleAlterConfigs},
+	[SL_API_CREATE_PARTITIONS] = {0, 3, SlHandleCreatePartitions},
+	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
+	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
 };
 

@@ -34,6 +34,16 @@ extern bool SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* Admin: handlers/admin_topics.c, admin_configs.c, delete_records.c, describe_cluster.c */
+extern bool SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteTopics(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeConfigs(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Produce is handled in groups, see server.h */

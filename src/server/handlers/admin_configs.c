@@ -82,11 +82,11 @@ guc_is_default(const char *guc)
 	return true;
 }
 
-/* True if name is among the keys asked for (all when keys is null) */
+/* True if name is among the keys asked for (all when null or empty, as Kafka) */
 static bool
 key_wanted(const SlDescribeConfigsRequestDescribeConfigsResource *res, const char *name)
 {
-	if (res->configuration_keys.n < 0)
+	if (res->configuration_keys.n <= 0)
 		return true;
 	for (int i = 0; i < res->configuration_keys.n; i++)
 		if (SlStrEqualCString(res->configuration_keys.items[i], name))

@@ -197,6 +197,7 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		tr = &resp.topics.items[nresults++];
 		SlCreateTopicsResponseCreatableTopicResultInit(tr);
 		tr->name = ct->name;
+		tr->error_message = SL_STR_NULL;
 
 		if (create_name_is_duplicate(&request, i))
 		{

@@ -3,7 +3,8 @@
  * offset up to the high watermark, within partition_max_bytes and
  * max_bytes (the first batch is returned whole even if larger, KIP-74).
  * With fewer than min_bytes ready the request is parked until a high
- * watermark moves or max_wait_ms passes.  No transactions are written, so
+ * watermark moves or max_wait_ms passes.  Versions 0-3 get the records
+ * down-converted to the legacy message format they read.  No transactions are written, so
  * the last stable offset is the high watermark and no transaction was
  * aborted, for read_committed consumers too.
  */
@@ -11,12 +12,13 @@
 
 #include "utils/timestamp.h"
 
+#include "protocol/legacy_records.h"
 #include "server/handlers.h"
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
 fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
-				SlFetchResponsePartitionData *pr, int64 budget, bool first)
+				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
 {
 	SlPartitionSnapshot state;
 	SlLogScanBounds bounds;
@@ -73,6 +75,24 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 			break;
 	}
 	SlLogScanEnd(scan);
+
+	/* v0-3 readers take magic 0 (v0-1) or magic 1 (v2-3) message sets */
+	if (version < 4 && records.len > 0)
+	{
+		StringInfoData converted;
+		const char *error;
+
+		initStringInfo(&converted);
+		error = sl_batches_to_message_set_from((const uint8 *) records.data, records.len,
+											   version < 2 ? 0 : 1, fp->fetch_offset,
+											   limit, &converted);
+		if (error)
+		{
+			pr->error_code = SL_ERR_CORRUPT_MESSAGE;
+			converted.len = 0;
+		}
+		records = converted;
+	}
 	pr->records = (SlBytes) {(const uint8 *) records.data, records.len};
 	return records.len;
 }
@@ -135,7 +155,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				continue;
 			}
 			total += fetch_partition(topic, &ft->partitions.items[p], pr,
-									 budget - total, total == 0);
+									 budget - total, total == 0, req->api_version);
 		}
 	}
 

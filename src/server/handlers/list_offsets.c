@@ -62,12 +62,14 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 
 	if (version == 0)
 	{
-		/* v0: up to max_num_offsets offsets; we have segment-free answers */
+		/* v0 has a list of offsets instead: the one we found, if any */
 		if (pr->offset >= 0 && lp->max_num_offsets > 0)
 		{
 			SL_ARRAY_ALLOC(pr->old_style_offsets, 1);
 			pr->old_style_offsets.items[0] = pr->offset;
 		}
+		pr->offset = -1;
+		pr->timestamp = -1;
 	}
 }
 

@@ -9,6 +9,8 @@
  * Each batch is checked before it is buffered: magic 2, CRC, size within
  * max.message.bytes, every record well formed, offset deltas 0..n-1; zstd
  * only from v7 on (as Kafka).  A bad batch fails its partition alone.
+ * Versions 0-2 carry legacy message sets (magic 0 and 1), converted to one
+ * v2 batch first.
  */
 #include "postgres.h"
 
@@ -17,6 +19,7 @@
 #include "utils/snapmgr.h"
 
 #include "guc.h"
+#include "protocol/legacy_records.h"
 #include "server/handlers.h"
 #include "server/topic_admin.h"
 
@@ -134,6 +137,25 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		pr->error_code = SL_ERR_CORRUPT_MESSAGE;
 		pr->error_message = SlStrFromCString("no records");
 		return;
+	}
+
+	/* v0-2 carry a legacy message set: store it as one v2 batch */
+	if (job->req->api_version < 3)
+	{
+		StringInfoData converted;
+		int32		count;
+
+		initStringInfo(&converted);
+		why = sl_message_set_to_batch(data, len, MAX_DECOMPRESSED, &converted, &count);
+		if (why)
+		{
+			pr->error_code = SL_ERR_CORRUPT_MESSAGE;
+			pr->error_message = SlStrFromCString(why);
+			return;
+		}
+		sl_batch_seal((uint8 *) converted.data, converted.len, 0, -1);
+		data = (const uint8 *) converted.data;
+		len = converted.len;
 	}
 
 	/* Validate every batch before buffering any */

@@ -1,0 +1,60 @@
+/*
+ * DescribeCluster: the cluster is this broker, which is also its
+ * controller.  Authorized operations are not computed (no ACLs).
+ */
+#include "postgres.h"
+
+#include "guc.h"
+#include "server/handlers.h"
+#include "server/topic_admin.h"
+
+#define ENDPOINT_BROKERS 1
+#define ENDPOINT_CONTROLLERS 2
+
+bool
+SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlDescribeClusterRequest request;
+	SlDescribeClusterResponse resp;
+	const char *host;
+	int32		port;
+
+	if (!SlDescribeClusterRequestDecode(body, req->api_version, &request))
+		return false;
+	SlDescribeClusterResponseInit(&resp);
+	resp.error_message = SL_STR_NULL;
+	resp.cluster_id = SlStrFromCString(SlClusterId());
+	resp.cluster_authorized_operations = PG_INT32_MIN;
+	SL_ARRAY_ALLOC(resp.brokers, 0);
+
+	if (req->api_version >= 1 && request.endpoint_type != ENDPOINT_BROKERS)
+	{
+		resp.endpoint_type = request.endpoint_type;
+		if (request.endpoint_type == ENDPOINT_CONTROLLERS)
+		{
+			resp.error_code = SL_ERR_MISMATCHED_ENDPOINT_TYPE;
+			resp.error_message = SlStrFromCString("The request was sent to an endpoint of type BROKER, "
+												  "but we wanted an endpoint of type CONTROLLER");
+		}
+		else
+		{
+			resp.error_code = SL_ERR_UNSUPPORTED_ENDPOINT_TYPE;
+			resp.error_message = SlStrFromCString(psprintf("Unsupported endpoint type %d",
+														   request.endpoint_type));
+		}
+		SlDescribeClusterResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
+
+	SlAdvertisedEndpoint(&host, &port);
+	resp.error_code = SL_ERR_NONE;
+	resp.controller_id = sl_node_id;
+	SL_ARRAY_ALLOC(resp.brokers, 1);
+	SlDescribeClusterResponseDescribeClusterBrokerInit(&resp.brokers.items[0]);
+	resp.brokers.items[0].broker_id = sl_node_id;
+	resp.brokers.items[0].host = SlStrFromCString(host);
+	resp.brokers.items[0].port = port;
+	resp.brokers.items[0].rack = SL_STR_NULL;
+	SlDescribeClusterResponseEncode(out, req->api_version, &resp);
+	return true;
+}

@@ -1,0 +1,19 @@
+/*
+ * SQL: streamlog.delete_records(), Kafka's DeleteRecords for one partition.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "storage/storage.h"
+
+PG_FUNCTION_INFO_V1(streamlog_delete_records);
+
+Datum
+streamlog_delete_records(PG_FUNCTION_ARGS)
+{
+	const SlTopic *topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+
+	PG_RETURN_INT64(SlPartitionDeleteRecords(topic, PG_GETARG_INT32(1), PG_GETARG_INT64(2)));
+}
