@@ -433,13 +433,6 @@ class Type:
         self.struct = struct
         self.elem = elem
 
-    def describe(self):
-        if self.kind == "prim":
-            return self.prim
-        if self.kind == "struct":
-            return self.struct.name
-        return "[]" + self.elem.describe()
-
 
 class Field:
     pass
@@ -588,6 +581,8 @@ def parse_message(folder, name, expect_type, expect_key):
                 raise SchemaError("%s: ignorable must be a boolean" % where)
             f.tagged = VRange.parse(fj.get("taggedVersions", "none"), where)
             f.tag = fj.get("tag")
+            if isinstance(f.tag, str) and f.tag.isdigit():
+                f.tag = int(f.tag)
             if f.tagged.empty != (f.tag is None):
                 raise SchemaError("%s: tag and taggedVersions go together" % where)
             if f.tag is not None:
@@ -640,14 +635,20 @@ def parse_message(folder, name, expect_type, expect_key):
 
 
 def parse_default(f, raw, where):
-    """Normalised default: int, float, bool, str, None (null) or "" ."""
+    """
+    Normalised default: int, float or bool for scalars; a str, "" or None
+    (null) for strings and bytes; "empty" or "null" for arrays.
+    """
     t = f.type
     if t.kind == "array":
-        if raw is not None and raw != "null":
-            raise SchemaError("%s: arrays have no custom default" % where)
+        if raw is None:
+            return "empty"
         if raw == "null":
-            raise SchemaError("%s: null array defaults are not supported" % where)
-        return None
+            if not f.nullable.covers(f.versions):
+                raise SchemaError("%s: null default on a field not always nullable"
+                                  % where)
+            return "null"
+        raise SchemaError("%s: arrays have no custom default" % where)
     if t.kind == "struct":
         if raw is not None:
             raise SchemaError("%s: structs have no custom default" % where)
@@ -694,10 +695,19 @@ def parse_default(f, raw, where):
         if raw is not None:
             raise SchemaError("%s: records have no custom default" % where)
         return None
-    if p in ("bytes", "uuid"):
+    if p == "bytes":
+        if raw is None:
+            return ""
+        if raw == "null":
+            if not f.nullable.covers(f.versions):
+                raise SchemaError("%s: null default on a field not always nullable"
+                                  % where)
+            return None
+        raise SchemaError("%s: bytes have no custom default" % where)
+    if p == "uuid":
         if raw is not None:
-            raise SchemaError("%s: %s has no custom default" % (where, p))
-        return "" if p == "bytes" else 0
+            raise SchemaError("%s: uuid has no custom default" % where)
+        return 0
     raise SchemaError("%s: no default rule for %s" % (where, p))
 
 
@@ -720,16 +730,25 @@ def c_string(s):
 
 
 def decl(ctype, name, indent=1, comment=None):
-    """A declaration aligned like pgindent's: the name at column 16."""
+    """
+    A declaration aligned like pgindent's: the name at column 16, a
+    pointer's star just before it.
+    """
+    star = ""
+    if ctype.endswith(" *"):
+        ctype = ctype[:-2]
+        star = "*"
     col = 4 * indent + len(ctype)
-    target = 4 * indent + 12
-    tabs = 0
-    while True:
-        col = (col // 4 + 1) * 4
-        tabs += 1
-        if col >= target:
-            break
-    line = "\t" * indent + ctype + "\t" * tabs + name
+    target = 4 * indent + 12 - len(star)
+    if col + 1 > target:
+        pad = " "
+    else:
+        pad = ""
+        while (col // 4 + 1) * 4 <= target:
+            pad += "\t"
+            col = (col // 4 + 1) * 4
+        pad += " " * (target - col)
+    line = "\t" * indent + ctype + pad + star + name
     if comment:
         line += "\t/* %s */" % comment
     return line
@@ -765,7 +784,7 @@ def default_literal(f):
         if d == "":
             return None
         return "(SlStr) {%s, %d}" % (c_string(d), len(d.encode("utf-8")))
-    if p == "records":
+    if p == "records" or (p == "bytes" and d is None):
         return "SL_BYTES_NULL"
     return None
 
@@ -773,8 +792,7 @@ def default_literal(f):
 class Gen:
     """Collects generated C and tracks which static helpers are used."""
 
-    def __init__(self, messages):
-        self.messages = messages
+    def __init__(self):
         self.used_isdefault = set()
 
     # -- expressions ------------------------------------------------------
@@ -792,7 +810,7 @@ class Gen:
         """C expression: the field ref holds a non-default value."""
         t = f.type
         if t.kind == "array":
-            return "%s.n != 0" % ref
+            return "%s.n %s" % (ref, ">= 0" if f.default == "null" else "!= 0")
         if t.kind == "struct":
             self.used_isdefault.add(t.struct)
             return "!IsDefault%s(&%s)" % (t.struct.suffix, ref)
@@ -804,7 +822,7 @@ class Gen:
                 return "%s.len != 0" % ref
             return "!SlStrEqualCString(%s, %s)" % (ref, c_string(f.default))
         if p == "bytes":
-            return "%s.len != 0" % ref
+            return "%s.len %s" % (ref, ">= 0" if f.default is None else "!= 0")
         if p == "records":
             return "%s.len >= 0" % ref
         if p == "uuid":
@@ -1065,6 +1083,8 @@ class Gen:
                 lit = default_literal(f)
                 if lit is not None:
                     lines.append("\tv->%s = %s;" % (f.cname, lit))
+            elif f.default == "null":
+                lines.append("\tv->%s.n = -1;" % f.cname)
         return lines
 
     def gen_isdefault(self, s):
@@ -1094,7 +1114,7 @@ class Gen:
             bits.append("tag %d" % f.tag)
         if f.type.kind == "prim":
             lit = default_literal(f)
-            if f.type.prim == "string" and f.default is None:
+            if f.type.prim in ("string", "bytes") and f.default is None:
                 bits.append("default null")
             elif f.type.prim == "records":
                 bits.append("default null")
@@ -1104,6 +1124,8 @@ class Gen:
                                             if isinstance(d, bool) else
                                             c_string(d) if isinstance(d, str)
                                             else lit))
+        if f.type.kind == "array" and f.default == "null":
+            bits.append("default null")
         if f.ignorable and not f.versions.covers(s.reach):
             bits.append("ignorable")
         return ", ".join(bits) if bits else None
@@ -1243,7 +1265,7 @@ def with_flexible(msg, ctx, body):
 
 
 def generate(messages, apis):
-    g = Gen(messages)
+    g = Gen()
     files = {}
 
     # kmsg.h ------------------------------------------------------------
@@ -1575,7 +1597,8 @@ def generate(messages, apis):
                                                                "#endif\t\t\t\t\t\t\t/* SL_KMSG_FILL_H */"]
     files["kmsg_fill.h"] = f
 
-    files[".clang-format"] = ["DisableFormat: true", "SortIncludes: Never"]
+    files[".clang-format"] = ["# " + HEADER_LINE, "DisableFormat: true",
+                              "SortIncludes: Never"]
     return {name: "\n".join(lines) + "\n" for name, lines in files.items()}
 
 
