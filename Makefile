@@ -79,14 +79,21 @@ PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall -I$(srcdir)/src -I$(srcdir)/test/unit -I$(PG_INCDIR)
 UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
 
-test/unit/%: test/unit/%.c test/unit/unit.h $(UNIT_SRCS) $(wildcard src/protocol/*.h src/storage/partitioner.h)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_SRCS) $(UNIT_LIBS)
+# The codecs compiled once as frontend objects, shared by every test
+UNIT_OBJS = $(patsubst %.o,test/unit/obj/%.o,$(CODEC_OBJS))
+
+test/unit/obj/%.o: %.c $(wildcard src/protocol/*.h src/protocol/generated/*.h src/storage/partitioner.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
+
+test/unit/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_OBJS) $(UNIT_LIBS)
 
 .PHONY: unit
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do ./$$t; done
 
-EXTRA_CLEAN += $(UNIT_TESTS)
+EXTRA_CLEAN += $(UNIT_TESTS) test/unit/obj
 
 # Generated test helpers and headers of the wire codecs
 $(UNIT_TESTS): $(wildcard src/protocol/generated/*.h)

@@ -37,6 +37,11 @@ make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || die "build failed"
 
 failed=()
 
+stage "generated protocol code is up to date (make check-generated)"
+if ! make -s check-generated PG_CONFIG="$PG_CONFIG"; then
+    failed+=("check-generated")
+fi
+
 stage "C unit tests (make unit)"
 if ! make unit PG_CONFIG="$PG_CONFIG"; then
     failed+=("unit")
