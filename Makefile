@@ -125,3 +125,51 @@ check-generated:
 		exit 1; \
 	fi; \
 	echo "check-generated: src/protocol/generated is up to date"
+
+# libFuzzer targets of the codecs (test/fuzz/): frontend code like the unit
+# tests, built with clang, ASan and UBSan into test/fuzz/bin/.
+#
+#   make fuzz                        build them
+#   make fuzz-run FUZZ_SECONDS=30    run each over a copy of its seed corpus
+#   make fuzz-corpus                 regenerate the committed seed corpus
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 30
+FUZZ_DIR = test/fuzz
+FUZZ_BIN = $(FUZZ_DIR)/bin
+FUZZ_LEGACY := $(if $(wildcard $(srcdir)/src/protocol/legacy_records.h),yes)
+FUZZ_SRCS = $(filter src/protocol/%,$(UNIT_SRCS))
+ifeq ($(FUZZ_LEGACY),)
+FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
+endif
+FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
+FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress $(if $(FUZZ_LEGACY),fuzz_legacy)
+FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-Wall -Wno-ignored-attributes -I$(srcdir)/src -I$(srcdir)/$(FUZZ_DIR) \
+	-I$(PG_INCDIR) $(if $(FUZZ_LEGACY),-DSL_FUZZ_LEGACY)
+
+$(FUZZ_BIN)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BIN)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DIR)/fuzz_common.h $(FUZZ_OBJS) \
+		$(wildcard src/protocol/*.h src/protocol/generated/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(UNIT_LIBS)
+
+-include $(FUZZ_OBJS:.o=.d)
+
+# Compressor used by make_corpus.py: the project's own sl_compress
+$(FUZZ_BIN)/compress_tool: $(FUZZ_DIR)/compress_tool.c src/protocol/compression.c src/protocol/compression.h
+	@mkdir -p $(@D)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< src/protocol/compression.c $(UNIT_LIBS)
+
+.PHONY: fuzz fuzz-run fuzz-corpus
+fuzz: $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+
+fuzz-run: fuzz
+	$(FUZZ_DIR)/run.sh -t $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-corpus: $(FUZZ_BIN)/compress_tool
+	/usr/bin/python3 $(FUZZ_DIR)/make_corpus.py --compress-tool $(FUZZ_BIN)/compress_tool
+
+EXTRA_CLEAN += $(FUZZ_BIN)

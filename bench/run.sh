@@ -96,6 +96,8 @@ port = $port
 unix_socket_directories = '$tmp'
 max_connections = 100
 shared_preload_libraries = 'streamlog'
+# the SQL benchmark needs no Kafka listener (9092 may belong to another server)
+streamlog.port = 0
 shared_buffers = 1GB
 max_wal_size = 8GB
 checkpoint_timeout = 30min

@@ -26,6 +26,8 @@ TEST_PKGS=(
     postgresql-15-pgq3
     librdkafka-dev
     clang-14
+    libclang-rt-14-dev
+    libfuzzer-14-dev
 )
 
 usage() {
