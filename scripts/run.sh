@@ -2,10 +2,11 @@
 # Builds and installs streamlog, then runs PostgreSQL 15 with it in the
 # foreground.  Ctrl-C stops the server (fast shutdown).
 #
-#   scripts/run.sh [--port N]
+#   scripts/run.sh [--port N] [--kafka-port N]
 #
-#   --port N    TCP port on 127.0.0.1 (default: $STREAMLOG_PG_PORT or 15432)
-#   -h, --help  show this help
+#   --port N        PostgreSQL port on 127.0.0.1 (default: $STREAMLOG_PG_PORT or 15432)
+#   --kafka-port N  Kafka listener port on 127.0.0.1 (default: $STREAMLOG_KAFKA_PORT or 9092)
+#   -h, --help      show this help
 #
 # The cluster lives in ./data and is kept between runs.  The extension is
 # created in database "postgres" once the server accepts connections.
@@ -14,9 +15,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
 PORT=${STREAMLOG_PG_PORT:-15432}
+KAFKA_PORT=${STREAMLOG_KAFKA_PORT:-9092}
 
 usage() {
-    sed -n '2,11s/^# \{0,1\}//p' "$0"
+    sed -n '2,12s/^# \{0,1\}//p' "$0"
 }
 
 while [ $# -gt 0 ]; do
@@ -25,15 +27,21 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "run.sh: --port needs a value" >&2; exit 2; }
             PORT=$2; shift 2 ;;
         --port=*) PORT=${1#--port=}; shift ;;
+        --kafka-port)
+            [ $# -ge 2 ] || { echo "run.sh: --kafka-port needs a value" >&2; exit 2; }
+            KAFKA_PORT=$2; shift 2 ;;
+        --kafka-port=*) KAFKA_PORT=${1#--kafka-port=}; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 
-if ! [[ "$PORT" =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
-    echo "run.sh: invalid port: $PORT" >&2
-    exit 2
-fi
+for p in "$PORT" "$KAFKA_PORT"; do
+    if ! [[ "$p" =~ ^[0-9]+$ ]] || [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then
+        echo "run.sh: invalid port: $p" >&2
+        exit 2
+    fi
+done
 
 say() { printf 'run.sh: %s\n' "$*"; }
 
@@ -85,6 +93,8 @@ port = $PORT
 unix_socket_directories = ''
 shared_preload_libraries = 'streamlog'
 streamlog.database = 'postgres'
+streamlog.listen_addresses = '127.0.0.1'
+streamlog.port = $KAFKA_PORT
 EOF
 if [ "$(id -u)" -eq 0 ]; then
     chown postgres:postgres "$DATA/streamlog_run.conf"
@@ -99,8 +109,11 @@ cat <<EOF
   listening on     127.0.0.1:$PORT (no Unix socket)
   connect with     ${PSQL[*]}
   connection URI   postgresql://postgres@127.0.0.1:$PORT/postgres
+  Kafka clients    bootstrap.servers=127.0.0.1:$KAFKA_PORT
+                   (e.g. kcat -b 127.0.0.1:$KAFKA_PORT -L)
   settings         shared_preload_libraries = 'streamlog'
                    streamlog.database = 'postgres'
+                   streamlog.port = $KAFKA_PORT
                    (edit $DATA/postgresql.conf for more;
                     $DATA/streamlog_run.conf is rewritten on each run)
   stop with        Ctrl-C
