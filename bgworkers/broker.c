@@ -286,6 +286,9 @@ process_requests(bool woken)
 	{
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
+			/* Answers pile up unsent: this client waits until it reads */
+			if (req->state == SL_REQUEST_NEW && SlConnMuted(conns[i]))
+				continue;
 			if (req->state == SL_REQUEST_NEW)
 			{
 				if (SlServerIsProduce(req))
@@ -316,7 +319,11 @@ process_requests(bool woken)
 		pg_atomic_fetch_and_u32(&sl_shared->fetch_waiters, ~(1U << worker_index));
 }
 
-/* Milliseconds until the nearest parked deadline, or -1 */
+/*
+ * Milliseconds until the nearest parked deadline, or -1; 0 when requests
+ * are waiting to be handled (cut from bytes read earlier, or held while
+ * their connection was muted and now unmuted).
+ */
 static long
 next_timeout(void)
 {
@@ -325,11 +332,15 @@ next_timeout(void)
 
 	for (int i = 0; i < nconns; i++)
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+		{
+			if (req->state == SL_REQUEST_NEW && !SlConnMuted(conns[i]))
+				return 0;
 			if (req->state == SL_REQUEST_PARKED && (!found || req->deadline < nearest))
 			{
 				nearest = req->deadline;
 				found = true;
 			}
+		}
 	if (!found)
 		return -1;
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
@@ -393,6 +404,7 @@ SlBrokerMain(Datum arg)
 		for (int i = nconns - 1; i >= 0; i--)
 		{
 			SlConnFlush(conns[i]);
+			SlConnTakeFrames(conns[i]);
 			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
 				close_conn(i);
 		}

@@ -21,9 +21,15 @@
 #include "guc.h"
 #include "server/server.h"
 
-/* Stop reading from a client with this much unanswered or unsent */
+/*
+ * Stop reading from a client with this many requests queued or this much
+ * output unsent, and stop answering it (as Kafka mutes a connection) while
+ * its answers waiting to go out pass MAX_BACKLOG: a client that does not
+ * read cannot make the worker hold more than about one response for it.
+ */
 #define MAX_QUEUED_REQUESTS 256
 #define MAX_PENDING_OUTPUT (64 * 1024 * 1024)
+#define MAX_BACKLOG (8 * 1024 * 1024)
 
 #define READ_CHUNK 65536
 
@@ -55,13 +61,14 @@ conn_fail(SlConn *conn, const char *why)
 	resetStringInfo(&conn->in);
 }
 
-/* Cut complete frames off the input buffer into requests */
-static void
-conn_take_frames(SlConn *conn)
+void
+SlConnTakeFrames(SlConn *conn)
 {
 	size_t		pos = 0;
+	MemoryContext oldcxt = MemoryContextSwitchTo(conn->context);
 
-	while (!conn->closing && conn->in.len - pos >= 4)
+	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
+		   conn->in.len - pos >= 4)
 	{
 		const uint8 *p = (const uint8 *) conn->in.data + pos;
 		int32		size = (int32) (((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
@@ -74,6 +81,7 @@ conn_take_frames(SlConn *conn)
 		{
 			conn_fail(conn, psprintf("frame size %d is out of range (1 to streamlog.max_request_size = %d)",
 									 size, sl_max_request_size));
+			MemoryContextSwitchTo(oldcxt);
 			return;
 		}
 		if ((size_t) (conn->in.len - pos) < (size_t) size + 4)
@@ -101,6 +109,7 @@ conn_take_frames(SlConn *conn)
 		{
 			MemoryContextDelete(context);
 			conn_fail(conn, "request header cannot be parsed");
+			MemoryContextSwitchTo(oldcxt);
 			return;
 		}
 		{
@@ -124,6 +133,18 @@ conn_take_frames(SlConn *conn)
 		conn->in.len -= pos;
 		conn->in.data[conn->in.len] = '\0';
 	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+bool
+SlConnMuted(SlConn *conn)
+{
+	size_t		backlog = conn->out.len - conn->out_pos;
+
+	for (SlRequest *req = conn->head; req != NULL && backlog <= MAX_BACKLOG; req = req->next)
+		if (req->state == SL_REQUEST_DONE)
+			backlog += req->response.len;
+	return backlog > MAX_BACKLOG;
 }
 
 void
@@ -142,7 +163,7 @@ SlConnRead(SlConn *conn)
 		{
 			conn->in.len += n;
 			conn->in.data[conn->in.len] = '\0';
-			conn_take_frames(conn);
+			SlConnTakeFrames(conn);
 			continue;
 		}
 		if (n == 0)

@@ -35,6 +35,12 @@ extern SlConn *SlConnCreate(pgsocket sock, char *peer);
 /* Read what the socket has and queue the complete requests */
 extern void SlConnRead(SlConn *conn);
 
+/* Cut complete frames read earlier into requests, while the queue has room */
+extern void SlConnTakeFrames(SlConn *conn);
+
+/* Too much answered but unsent: handle no more of its requests for now */
+extern bool SlConnMuted(SlConn *conn);
+
 /* Move answered requests at the head of the queue out, and write */
 extern void SlConnFlush(SlConn *conn);
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages streamlog needs that are not installed yet.
+# Installs the Debian packages streamlog needs that are not installed yet,
+# and the npm packages of the kafkajs tests (test/js/node_modules).
 #
 #   scripts/deps.sh               build, run and test dependencies
 #   scripts/deps.sh --build-only  only what building and running needs
 #
 # Does nothing (quickly) when everything is already installed.
 set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 BUILD_PKGS=(
     build-essential
@@ -55,6 +58,25 @@ if [ "$build_only" -eq 0 ]; then
     fi
 fi
 
+# kafkajs and its lock file live in test/js; node_modules is not tracked.
+# A failure is not fatal: the kafkajs test tries again and skips, saying
+# why, if it cannot install them either.
+install_js_deps() {
+    local js_dir="$ROOT/test/js"
+    if [ "$build_only" -eq 1 ] || [ ! -f "$js_dir/package.json" ] ||
+        [ -d "$js_dir/node_modules" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "deps.sh: warning: no npm, test/js dependencies not installed" >&2
+        return 0
+    fi
+    echo "deps.sh: installing test/js dependencies with npm"
+    if ! npm install --no-audit --no-fund --prefix "$js_dir"; then
+        echo "deps.sh: warning: npm install in test/js failed" >&2
+    fi
+}
+
 missing=()
 for pkg in "${wanted[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -65,6 +87,7 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "deps.sh: all ${#wanted[@]} packages already installed"
+    install_js_deps
     exit 0
 fi
 
@@ -82,3 +105,4 @@ echo "deps.sh: installing ${missing[*]}"
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y --no-install-recommends "${missing[@]}"
+install_js_deps

@@ -373,7 +373,18 @@ SlHandleProduceGroup(SlRequest **reqs, int n)
 			req->close_after = true;
 		}
 		else if (jobs[i].request.acks == 0)
+		{
+			/* No answer is due; as Kafka, an error closes the connection */
 			req->send_response = false;
+			for (int t = 0; t < jobs[i].resp.responses.n; t++)
+				for (int p = 0; p < jobs[i].resp.responses.items[t].partition_responses.n; p++)
+					if (jobs[i].resp.responses.items[t].partition_responses.items[p].error_code != SL_ERR_NONE)
+						req->close_after = true;
+			if (req->close_after)
+				ereport(LOG,
+						(errmsg("streamlog broker: closing connection from %s: an acks=0 Produce request failed",
+								req->peer)));
+		}
 		else
 		{
 			resetStringInfo(&req->response);
