@@ -25,6 +25,9 @@ TEST_PKGS=(
     python3-psycopg
     python3-confluent-kafka
     python3-kafka
+    python3-snappy
+    python3-lz4
+    python3-zstandard
     kcat
     postgresql-15-pgq3
     librdkafka-dev
