@@ -39,8 +39,8 @@ kafka_error_for(int sqlstate, int16 invalid_value_error)
 }
 
 int16
-SlTopicAdminRun(void (*fn) (void *arg), void *arg, int16 invalid_value_error,
-				char **message)
+SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
+				int16 invalid_value_error, char **message)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -51,7 +51,11 @@ SlTopicAdminRun(void (*fn) (void *arg), void *arg, int16 invalid_value_error,
 	PG_TRY();
 	{
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		/* validate_only: it worked, and none of it is kept */
+		if (validate_only)
+			RollbackAndReleaseCurrentSubTransaction();
+		else
+			ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 	}
@@ -99,7 +103,7 @@ SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config, char **mes
 			*message = psprintf("a topic needs at least one partition, not %d", partitions);
 		return SL_ERR_INVALID_PARTITIONS;
 	}
-	return SlTopicAdminRun(create_topic, &args, SL_ERR_INVALID_CONFIG, message);
+	return SlTopicAdminRun(create_topic, &args, false, SL_ERR_INVALID_CONFIG, message);
 }
 
 const char *

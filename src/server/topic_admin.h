@@ -11,12 +11,13 @@
 #include "utils/jsonb.h"
 
 /*
- * Run fn(arg) in a subtransaction.  Returns SL_ERR_NONE, or the Kafka
- * error for the SQLSTATE it failed with (invalid_value_error for
- * invalid_parameter_value, which means different things per API), with
- * *message set if message is not NULL.
+ * Run fn(arg) in a subtransaction, rolled back at the end when
+ * validate_only (Kafka's validateOnly: check everything, keep nothing).
+ * Returns SL_ERR_NONE, or the Kafka error for the SQLSTATE it failed with
+ * (invalid_value_error for invalid_parameter_value, which means different
+ * things per API), with *message set if message is not NULL.
  */
-extern int16 SlTopicAdminRun(void (*fn) (void *arg), void *arg,
+extern int16 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
 							 int16 invalid_value_error, char **message);
 
 /* Create a topic; configs as a jsonb object of Kafka config names, or NULL */

@@ -17,6 +17,7 @@ import subprocess
 import time
 
 import pytest
+from pgserver import wait_until  # noqa: F401  (kh.wait_until)
 
 KCAT = "/usr/bin/kcat"
 
@@ -46,18 +47,6 @@ COMPRESSION_GZIP = 1
 
 
 # -- polling ------------------------------------------------------------------
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Poll predicate() until it returns a true value, which is returned;
-    fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- CRC-32C (Castagnoli), table-driven ---------------------------------------

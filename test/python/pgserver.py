@@ -86,6 +86,21 @@ def port_is_free(port):
 _NOT_TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
 
 
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Poll predicate() until it returns a true value, which is returned;
+    fail the test after timeout seconds."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
 def unique_name(prefix="t"):
     """A fresh name valid as a Kafka topic name ([a-zA-Z0-9._-], <= 249)."""
     prefix = _NOT_TOPIC_CHARS.sub("_", str(prefix))[:236]

@@ -5,22 +5,11 @@ import os
 import random
 import signal
 import threading
-import time
 
 import psycopg
 import pytest
+from pgserver import wait_until
 
-
-def wait_until(predicate, timeout, what):
-    """Poll predicate() until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def read_full(conn, topic, partition, from_offset=0):

@@ -9,7 +9,6 @@ import struct
 import time
 import uuid
 
-import psycopg
 import pytest
 from psycopg import errors
 
@@ -22,6 +21,7 @@ from kafka.admin import ConfigResource as KpConfigResource
 from kafka.admin import ConfigResourceType as KpConfigResourceType
 from kafka.admin import NewPartitions as KpNewPartitions
 from kafka.admin import NewTopic as KpNewTopic
+from pgserver import wait_until
 
 # Kafka error codes
 NONE = 0
@@ -439,16 +439,6 @@ def produce(srv, topic, count, partition=0, prefix="v"):
     srv.sql("SELECT count(streamlog.produce(%s, NULL, %s || g, partition => %s)) "
             "FROM generate_series(1, %s) g", (topic, prefix, partition, count))
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 # --- tests ----------------------------------------------------------------

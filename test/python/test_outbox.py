@@ -9,20 +9,10 @@ import time
 import pytest
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
+from pgserver import wait_until
 
 
 # -- helpers -------------------------------------------------------------------
-
-def wait_until(predicate, timeout, what):
-    """Poll predicate() until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def create_topic(conn, name, partitions=1, config=None):

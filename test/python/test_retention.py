@@ -8,20 +8,10 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
+from pgserver import wait_until
 
 CONF = {"streamlog.retention_check_interval": "200ms"}
 
-
-def wait_until(predicate, timeout, what):
-    """Poll predicate() until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def partition_row(conn, topic, partition=0):

@@ -10,61 +10,6 @@
 
 #include "server/handlers/admin.h"
 
-typedef struct ValidateArgs
-{
-	void		(*fn) (void *arg);
-	void	   *arg;
-} ValidateArgs;
-
-/*
- * Run fn in a nested subtransaction that is always rolled back.  Errors
- * are thrown on, after the rollback, to SlTopicAdminRun's boundary, which
- * maps them to Kafka errors.
- */
-static void
-run_and_roll_back(void *varg)
-{
-	ValidateArgs *v = varg;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		v->fn(v->arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-}
-
-int16
-SlAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
-		   int16 invalid_value_error, char **message)
-{
-	ValidateArgs v;
-
-	if (!validate_only)
-		return SlTopicAdminRun(fn, arg, invalid_value_error, message);
-	v.fn = fn;
-	v.arg = arg;
-	return SlTopicAdminRun(run_and_roll_back, &v, invalid_value_error, message);
-}
-
 char *
 SlAdminCString(SlStr s)
 {

@@ -23,13 +23,6 @@
 #define SL_CONFIG_TYPE_LONG 5
 #define SL_CONFIG_TYPE_LIST 7
 
-/*
- * SlTopicAdminRun, and with validate_only also roll back what fn did when
- * it succeeded: the checks of the real operation, and nothing changed.
- */
-extern int16 SlAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
-						int16 invalid_value_error, char **message);
-
 /* NUL-terminated copy of a wire string; NULL for null */
 extern char *SlAdminCString(SlStr s);
 

@@ -494,7 +494,7 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 		return SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	}
 
-	error = SlAdminRun(alter_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
+	error = SlTopicAdminRun(alter_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
 	if (error == SL_ERR_NONE && args.error != SL_ERR_NONE)
 	{
 		error = args.error;

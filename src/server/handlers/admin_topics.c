@@ -211,7 +211,7 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		else if ((error = create_partition_count(ct, &args.partitions, &message)) == SL_ERR_NONE &&
 				 (error = create_configs(ct, &args.config, &message)) == SL_ERR_NONE)
-			error = SlAdminRun(create_topic, &args, request.validate_only,
+			error = SlTopicAdminRun(create_topic, &args, request.validate_only,
 							   SL_ERR_INVALID_CONFIG, &message);
 
 		tr->error_code = error;
@@ -262,7 +262,7 @@ delete_one(SlDeleteTopicsResponseDeletableTopicResult *tr, char *name, bool by_i
 		return;
 	}
 	memcpy(tr->topic_id.data, topic->uuid, 16);
-	tr->error_code = SlAdminRun(drop_topic, name, false,
+	tr->error_code = SlTopicAdminRun(drop_topic, name, false,
 								SL_ERR_UNKNOWN_SERVER_ERROR, &message);
 	if (tr->error_code != SL_ERR_NONE)
 		tr->error_message = SlStrFromCString(message);
@@ -415,7 +415,7 @@ SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (error == SL_ERR_NONE)
 		{
-			error = SlAdminRun(add_partitions, &args, request.validate_only,
+			error = SlTopicAdminRun(add_partitions, &args, request.validate_only,
 							   SL_ERR_INVALID_PARTITIONS, &message);
 			if (error == SL_ERR_NONE && args.error != SL_ERR_NONE)
 			{

@@ -65,7 +65,7 @@ SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 			args.partition = rp->partition_index;
 			args.offset = rp->offset;
 			args.low_watermark = -1;
-			pr->error_code = SlAdminRun(delete_records, &args, false,
+			pr->error_code = SlTopicAdminRun(delete_records, &args, false,
 										SL_ERR_OFFSET_OUT_OF_RANGE, NULL);
 			if (pr->error_code == SL_ERR_NONE)
 				pr->low_watermark = args.low_watermark;
