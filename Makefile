@@ -29,10 +29,13 @@ OBJS = \
 	src/storage/retention.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
+	src/storage/group_offsets.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
+	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
+	src/sqlapi/consume_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/topic_admin.o \
@@ -60,7 +63,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
 # pg_regress suites in sql/ (expected output in expected/); they need a
 # server with the library preloaded, see scripts/test.sh
-REGRESS = topic_admin produce_read errors
+REGRESS = topic_admin produce_read errors groups
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

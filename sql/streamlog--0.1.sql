@@ -193,4 +193,87 @@ CREATE FUNCTION streamlog.as_jsonb(bytea) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	AS $$ SELECT streamlog.as_text($1)::jsonb $$;
 
+-- Consumer groups.  The committed offsets of every group, Kafka's and
+-- SQL's alike: committed_offset is the next offset the group consumes.
+-- An SQL consumer owns a partition of its group while its transaction
+-- holds the partition's row lock (streamlog.consume() takes it with SKIP
+-- LOCKED).
+CREATE TABLE streamlog.group_offset (
+	group_id text NOT NULL CHECK (group_id <> ''),
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
+	leader_epoch integer NOT NULL DEFAULT -1,
+	metadata text,
+	committed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (group_id, topic_id, partition),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+CREATE INDEX ON streamlog.group_offset (topic_id, partition);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.group_offset', '');
+
+-- The next records of a topic for a group, from its committed offsets,
+-- which advance past them in the caller's transaction: on commit they are
+-- consumed, on rollback they will be returned again.  Concurrent
+-- consumers of a group get different partitions and never wait on each
+-- other.  With a timeout, waits that long for records if there are none.
+CREATE FUNCTION streamlog.consume("group" text, topic text,
+								  max_records integer DEFAULT 100,
+								  timeout interval DEFAULT '0')
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	AS 'MODULE_PATHNAME', 'streamlog_consume' LANGUAGE C ROWS 100;
+
+-- Set a group's committed offset of one partition, from the log start
+-- offset to the high watermark
+CREATE FUNCTION streamlog.seek("group" text, topic text, partition integer, "offset" bigint)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_seek' LANGUAGE C;
+
+-- Set a group's committed offsets of every partition of a topic to the
+-- log start ('earliest'), the high watermark ('latest'), or the first
+-- record at or after a time (the high watermark if none)
+CREATE FUNCTION streamlog.reset_offsets("group" text, topic text, reset_to text)
+	RETURNS TABLE (partition integer, committed_offset bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_reset_offsets' LANGUAGE C;
+CREATE FUNCTION streamlog.reset_offsets("group" text, topic text, reset_to timestamptz)
+	RETURNS TABLE (partition integer, committed_offset bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_reset_offsets_to_time' LANGUAGE C;
+
+-- Forget every committed offset of a group
+CREATE FUNCTION streamlog.delete_group("group" text, if_exists boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_delete_group' LANGUAGE C;
+
+-- Lag per partition: how far each group is behind the high watermark
+CREATE VIEW streamlog.consumer_lag AS
+SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
+	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
+	   o.committed_at
+  FROM streamlog.group_offset o
+  JOIN streamlog.topic t USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s;
+
+CREATE VIEW streamlog.consumer_groups AS
+SELECT l.group_id, array_agg(DISTINCT l.topic ORDER BY l.topic) AS topics,
+	   count(*) AS partitions, sum(l.lag)::bigint AS total_lag,
+	   max(l.committed_at) AS last_commit
+  FROM streamlog.consumer_lag l
+ GROUP BY l.group_id;
+
 REVOKE ALL ON SCHEMA streamlog_data FROM PUBLIC;
+
+-- Kafka consumer groups as the broker's group coordinator sees them now
+-- (membership lives in shared memory; committed offsets are in
+-- streamlog.group_offset)
+CREATE FUNCTION streamlog.kafka_groups()
+	RETURNS TABLE (group_id text, state text, protocol_type text, protocol text,
+				   generation integer, leader text, members integer)
+	AS 'MODULE_PATHNAME', 'streamlog_kafka_groups' LANGUAGE C STRICT VOLATILE;
+
+-- Members of the Kafka consumer groups, with the metadata of the group's
+-- protocol and the assignment the leader gave them
+CREATE FUNCTION streamlog.kafka_group_members()
+	RETURNS TABLE (group_id text, member_id text, group_instance_id text,
+				   client_id text, client_host text, session_timeout_ms integer,
+				   rebalance_timeout_ms integer, last_heartbeat timestamptz,
+				   metadata bytea, assignment bytea)
+	AS 'MODULE_PATHNAME', 'streamlog_kafka_group_members' LANGUAGE C STRICT VOLATILE;

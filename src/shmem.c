@@ -8,6 +8,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "server/group_coordinator.h"
 #include "shmem.h"
 #include "storage/storage.h"
 
@@ -29,8 +30,10 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(SlShared)));
 	RequestAddinShmemSpace(SlPartitionStateShmemSize());
 	RequestAddinShmemSpace(SlProducersShmemSize());
-	/* 0: the partition map, 1: the producer states */
-	RequestNamedLWLockTranche("streamlog", 2);
+	RequestAddinShmemSpace(SlGroupWaitShmemSize());
+	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
+	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
+	RequestNamedLWLockTranche("streamlog", 3);
 }
 
 static void
@@ -54,6 +57,8 @@ sl_shmem_startup(void)
 	}
 	SlPartitionStateShmemInit();
 	SlProducersShmemInit();
+	SlGroupWaitShmemInit();
+	SlGroupCoordinatorShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -19,6 +19,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "sqlapi/record_rows.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_read);
@@ -27,116 +28,9 @@ PG_FUNCTION_INFO_V1(streamlog_offset_for_time);
 PG_FUNCTION_INFO_V1(streamlog_partition_state);
 PG_FUNCTION_INFO_V1(streamlog_as_text);
 
-#define READ_COLUMNS 6
-
-/* Turns records into rows of (partition, offset, ts, key, value, headers) */
-typedef struct RecordRows
-{
-	ReturnSetInfo *rsinfo;
-	MemoryContext row_context;	/* reset per record */
-	Oid			header_type;
-	TupleDesc	header_desc;
-	int16		header_typlen;
-	bool		header_typbyval;
-	char		header_typalign;
-} RecordRows;
-
-static void
-record_rows_init(RecordRows *rows, FunctionCallInfo fcinfo)
-{
-	Oid			header_array_type;
-
-	InitMaterializedSRF(fcinfo, 0);
-	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	rows->row_context = AllocSetContextCreate(CurrentMemoryContext,
-											  "streamlog record row",
-											  ALLOCSET_SMALL_SIZES);
-	header_array_type = TupleDescAttr(rows->rsinfo->setDesc, READ_COLUMNS - 1)->atttypid;
-	rows->header_type = get_element_type(header_array_type);
-	rows->header_desc = lookup_rowtype_tupdesc_copy(rows->header_type, -1);
-	get_typlenbyvalalign(rows->header_type, &rows->header_typlen,
-						 &rows->header_typbyval, &rows->header_typalign);
-}
-
-static bytea *
-make_bytea(const uint8 *data, int32 len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
-}
-
-/* Text from UTF-8 bytes, in the database encoding */
-static text *
-utf8_to_text(const char *data, int len)
-{
-	char	   *converted = pg_any_to_server(data, len, PG_UTF8);
-
-	return cstring_to_text_with_len(converted,
-									converted == data ? len : (int) strlen(converted));
-}
-
-static Datum
-headers_array(RecordRows *rows, const SlRecord *rec, SlLogScan *scan)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * rec->header_count);
-	const uint8 *pos = rec->headers;
-	SlRecordHeader h;
-
-	for (int i = 0; i < rec->header_count; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		if (!sl_record_header_next(&pos, rec->headers_end, &h))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("corrupt header in record at offset %lld", (long long) rec->offset)));
-		values[0] = PointerGetDatum(utf8_to_text(h.key, h.key_len));
-		if (h.value_len < 0)
-			nulls[1] = true;
-		else
-			values[1] = PointerGetDatum(make_bytea(h.value, h.value_len));
-		elems[i] = HeapTupleGetDatum(heap_form_tuple(rows->header_desc, values, nulls));
-	}
-	return PointerGetDatum(construct_array(elems, rec->header_count, rows->header_type,
-										   rows->header_typlen, rows->header_typbyval,
-										   rows->header_typalign));
-}
-
-static void
-record_rows_put(RecordRows *rows, int32 partition, const SlRecord *rec, SlLogScan *scan)
-{
-	Datum		values[READ_COLUMNS];
-	bool		nulls[READ_COLUMNS] = {0};
-	MemoryContext oldcxt = MemoryContextSwitchTo(rows->row_context);
-
-	values[0] = Int32GetDatum(partition);
-	values[1] = Int64GetDatum(rec->offset);
-	values[2] = TimestampTzGetDatum(SlKafkaToTimestamp(rec->timestamp));
-	if (rec->key_len < 0)
-		nulls[3] = true;
-	else
-		values[3] = PointerGetDatum(make_bytea(rec->key, rec->key_len));
-	if (rec->value_len < 0)
-		nulls[4] = true;
-	else
-		values[4] = PointerGetDatum(make_bytea(rec->value, rec->value_len));
-	if (rec->header_count == 0)
-		nulls[5] = true;
-	else
-		values[5] = headers_array(rows, rec, scan);
-
-	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, values, nulls);
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(rows->row_context);
-}
-
 /* Emit up to max_records records of one partition; returns how many */
 static int64
-emit_partition(RecordRows *rows, const SlTopic *topic, int32 partition,
+emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 			   const SlLogScanBounds *bounds, int64 max_records)
 {
 	SlLogScan  *scan = SlLogScanBegin(topic, partition, bounds);
@@ -145,7 +39,7 @@ emit_partition(RecordRows *rows, const SlTopic *topic, int32 partition,
 
 	while (n < max_records && SlLogScanNext(scan, &rec))
 	{
-		record_rows_put(rows, partition, &rec, scan);
+		SlRecordRowsPut(rows, partition, &rec);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -172,7 +66,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	int64		from_offset = PG_GETARG_INT64(2);
 	int32		max_records = PG_GETARG_INT32(3);
 	SlLogScanBounds bounds;
-	RecordRows	rows;
+	SlRecordRows rows;
 
 	SlTopicCheckPartition(topic, partition);
 	if (from_offset < 0)
@@ -186,7 +80,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	bounds_init(&bounds);
 	bounds.from_offset = from_offset;
 	bounds.error_below_start = true;
-	record_rows_init(&rows, fcinfo);
+	SlRecordRowsInit(&rows, fcinfo);
 	emit_partition(&rows, topic, partition, &bounds, max_records);
 	return (Datum) 0;
 }
@@ -196,7 +90,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 {
 	const SlTopic *topic;
 	SlLogScanBounds bounds;
-	RecordRows	rows;
+	SlRecordRows rows;
 	int32	   *partitions;
 	int			npartitions;
 
@@ -241,7 +135,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 		}
 	}
 
-	record_rows_init(&rows, fcinfo);
+	SlRecordRowsInit(&rows, fcinfo);
 	for (int i = 0; i < npartitions; i++)
 		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX);
 	return (Datum) 0;
@@ -298,5 +192,5 @@ streamlog_as_text(PG_FUNCTION_ARGS)
 
 	/* Errors out, with the offending bytes, if not valid UTF-8 */
 	pg_verify_mbstr(PG_UTF8, data, len, false);
-	PG_RETURN_TEXT_P(utf8_to_text(data, len));
+	PG_RETURN_TEXT_P(SlUtf8ToText(data, len));
 }

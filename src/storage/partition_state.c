@@ -278,6 +278,7 @@ SlPartitionStateRelease(SlPartitionState *state, int64 start)
 	{
 		ConditionVariableBroadcast(&state->changed);
 		SlBrokerWakeFetchers();
+		SlGroupWakeConsumers(state->key);
 	}
 }
 

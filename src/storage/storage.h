@@ -370,4 +370,108 @@ SlKafkaToTimestamp(int64 ms)
 extern int64 SlPartitionDeleteRecords(const SlTopic *topic, int32 partition,
 									  int64 before_offset);
 
+/* ------------------------------------------------------------------------
+ * group_offsets.c: committed offsets of consumer groups
+ *
+ * One row per (group, topic, partition) in streamlog.group_offset, shared
+ * by Kafka groups and SQL consumers.  The committed offset is the next
+ * offset the group will consume.  Every function works in the caller's
+ * transaction and reads with the latest snapshot; the caller has an active
+ * snapshot (as for any SPI use).
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct SlGroupOffset
+{
+	int32		topic_id;
+	int32		partition;
+	int64		committed_offset;	/* next offset to consume */
+	int32		leader_epoch;	/* -1 = unknown */
+	char	   *metadata;		/* NULL = none */
+	TimestampTz committed_at;	/* filled in by fetch; ignored by commit */
+} SlGroupOffset;
+
+/* Error out (invalid_parameter_value) for a group name we refuse: empty */
+extern void SlGroupValidateId(const char *group_id);
+
+/*
+ * Store committed offsets of a group (OffsetCommit): insert or overwrite,
+ * metadata and leader epoch included, committed_at set to now.  Duplicate
+ * partitions: the last one wins.  Errors out for a negative offset; the
+ * caller has checked that the topics and partitions exist.  With nowait,
+ * returns false and stores nothing if another transaction holds one of
+ * the rows (an SQL consumer's open transaction, a concurrent commit), so a
+ * broker worker never blocks (locks it took stay until the transaction
+ * ends); otherwise waits for it and returns true.
+ */
+extern bool SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets,
+								 int count, bool nowait);
+
+/*
+ * Committed offsets of a group (OffsetFetch), of one topic or of all
+ * (topic_id -1), ordered by topic id and partition; palloc'd in the
+ * caller's context.  Partitions without a row are not listed (Kafka
+ * answers -1 for them).  Never waits: rows another transaction is
+ * changing are seen as last committed.
+ */
+extern SlGroupOffset *SlGroupOffsetsFetch(const char *group_id, int32 topic_id, int *count);
+
+/*
+ * Delete committed offsets of a group: all (DeleteGroups), of one topic,
+ * or of one partition (OffsetDelete); -1 = any.  Returns how many rows
+ * went.  With nowait, returns -1 and deletes nothing if another
+ * transaction holds one of the rows; otherwise waits for it.
+ */
+extern int64 SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition,
+								  bool nowait);
+
+/* Groups with committed offsets (ListGroups), in name order; List of char * */
+extern List *SlGroupListIds(void);
+extern bool SlGroupExists(const char *group_id);
+
+/* What a group has committed for one partition, read without locking */
+typedef struct SlGroupPosition
+{
+	bool		exists;			/* the group has a row for the partition */
+	int64		committed_offset;
+	TimestampTz committed_at;
+} SlGroupPosition;
+
+/* Positions of a group in every partition of topic (array by partition) */
+extern SlGroupPosition *SlGroupPositions(const char *group_id, const SlTopic *topic);
+
+/*
+ * Claim partitions of a topic for a group in the current transaction
+ * without waiting on anyone: lock the rows no other transaction holds
+ * (SKIP LOCKED).  create_at[i] >= 0 says the group had no row for
+ * partitions[i]: it is created at that offset, unless another transaction
+ * is creating it.  Sets claimed[i], and offsets[i] to the committed offset
+ * of each claimed partition; returns how many were claimed.  Claims last
+ * until the transaction ends.
+ */
+extern int	SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
+						 const int64 *create_at, int count, bool *claimed, int64 *offsets);
+
+/* Set the committed offsets of partitions this transaction claimed */
+extern void SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
+						   const int64 *offsets, int count);
+
+/*
+ * Wait until the high watermark of some partition of topic passes hwms[]
+ * (indexed by partition, as read before), or until deadline; true if one
+ * did.  Interrupts (cancel, statement_timeout) are served while waiting.
+ * The caller has locked the topic.
+ */
+extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
+								  TimestampTz deadline);
+
+/*
+ * Shared memory of the waiters, and the wake-up to call wherever a
+ * partition's high watermark advances.  Without them, waiters re-read the
+ * high watermarks at short intervals.
+ */
+extern Size SlGroupWaitShmemSize(void);
+extern void SlGroupWaitShmemInit(void);
+extern void SlGroupWakeConsumers(SlPartitionKey key);
+
 #endif							/* SL_STORAGE_H */

@@ -1,0 +1,109 @@
+/*
+ * Records as SQL rows, see record_rows.h.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "sqlapi/record_rows.h"
+
+#define RECORD_COLUMNS 6
+
+void
+SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
+{
+	Oid			header_array_type;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	rows->row_context = AllocSetContextCreate(CurrentMemoryContext,
+											  "streamlog record row",
+											  ALLOCSET_SMALL_SIZES);
+	header_array_type = TupleDescAttr(rows->rsinfo->setDesc, RECORD_COLUMNS - 1)->atttypid;
+	rows->header_type = get_element_type(header_array_type);
+	rows->header_desc = lookup_rowtype_tupdesc_copy(rows->header_type, -1);
+	get_typlenbyvalalign(rows->header_type, &rows->header_typlen,
+						 &rows->header_typbyval, &rows->header_typalign);
+}
+
+static bytea *
+make_bytea(const uint8 *data, int32 len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+text *
+SlUtf8ToText(const char *data, int len)
+{
+	char	   *converted = pg_any_to_server(data, len, PG_UTF8);
+
+	return cstring_to_text_with_len(converted,
+									converted == data ? len : (int) strlen(converted));
+}
+
+static Datum
+headers_array(SlRecordRows *rows, const SlRecord *rec)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * rec->header_count);
+	const uint8 *pos = rec->headers;
+	SlRecordHeader h;
+
+	for (int i = 0; i < rec->header_count; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (!sl_record_header_next(&pos, rec->headers_end, &h))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("corrupt header in record at offset %lld", (long long) rec->offset)));
+		values[0] = PointerGetDatum(SlUtf8ToText(h.key, h.key_len));
+		if (h.value_len < 0)
+			nulls[1] = true;
+		else
+			values[1] = PointerGetDatum(make_bytea(h.value, h.value_len));
+		elems[i] = HeapTupleGetDatum(heap_form_tuple(rows->header_desc, values, nulls));
+	}
+	return PointerGetDatum(construct_array(elems, rec->header_count, rows->header_type,
+										   rows->header_typlen, rows->header_typbyval,
+										   rows->header_typalign));
+}
+
+void
+SlRecordRowsPut(SlRecordRows *rows, int32 partition, const SlRecord *rec)
+{
+	Datum		values[RECORD_COLUMNS];
+	bool		nulls[RECORD_COLUMNS] = {0};
+	MemoryContext oldcxt = MemoryContextSwitchTo(rows->row_context);
+
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(rec->offset);
+	values[2] = TimestampTzGetDatum(SlKafkaToTimestamp(rec->timestamp));
+	if (rec->key_len < 0)
+		nulls[3] = true;
+	else
+		values[3] = PointerGetDatum(make_bytea(rec->key, rec->key_len));
+	if (rec->value_len < 0)
+		nulls[4] = true;
+	else
+		values[4] = PointerGetDatum(make_bytea(rec->value, rec->value_len));
+	if (rec->header_count == 0)
+		nulls[5] = true;
+	else
+		values[5] = headers_array(rows, rec);
+
+	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, values, nulls);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(rows->row_context);
+}

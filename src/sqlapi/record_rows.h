@@ -1,0 +1,35 @@
+/*
+ * Records as rows of (partition, "offset", ts, key, value, headers), the
+ * result of streamlog.read(), history() and consume().
+ */
+#ifndef SL_RECORD_ROWS_H
+#define SL_RECORD_ROWS_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+
+#include "storage/storage.h"
+
+typedef struct SlRecordRows
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext row_context;	/* reset per record */
+	Oid			header_type;
+	TupleDesc	header_desc;
+	int16		header_typlen;
+	bool		header_typbyval;
+	char		header_typalign;
+} SlRecordRows;
+
+/* Set up fcinfo's materialized result for records */
+extern void SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo);
+
+/* Add one record of partition as a row */
+extern void SlRecordRowsPut(SlRecordRows *rows, int32 partition, const SlRecord *rec);
+
+/* Text from UTF-8 bytes, in the database encoding */
+extern text *SlUtf8ToText(const char *data, int len);
+
+#endif							/* SL_RECORD_ROWS_H */
