@@ -3,26 +3,73 @@
  */
 #include "postgres.h"
 
+#include "utils/hsearch.h"
 #include "utils/snapmgr.h"
 
 #include "storage/catalog_query.h"
+
+/*
+ * Plans are kept per backend, by query text: the same few queries run on
+ * every produce, fetch and read, and parsing them each time showed in
+ * profiles.  The plan cache revalidates them when the catalog changes.
+ */
+#define PLAN_KEY_SIZE 512
+
+typedef struct PlanEntry
+{
+	char		sql[PLAN_KEY_SIZE];	/* hash key */
+	SPIPlanPtr	plan;
+} PlanEntry;
+
+static HTAB *plans = NULL;
+
+static SPIPlanPtr
+plan_for(const char *sql, int nargs, Oid *types)
+{
+	PlanEntry  *entry = NULL;
+	SPIPlanPtr	plan;
+	bool		found;
+
+	if (strlen(sql) < PLAN_KEY_SIZE)
+	{
+		if (plans == NULL)
+		{
+			HASHCTL		info;
+
+			info.keysize = PLAN_KEY_SIZE;
+			info.entrysize = sizeof(PlanEntry);
+			plans = hash_create("streamlog catalog plans", 32, &info,
+								HASH_ELEM | HASH_STRINGS);
+		}
+		entry = hash_search(plans, sql, HASH_FIND, &found);
+		if (entry)
+			return entry->plan;
+	}
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (strlen(sql) < PLAN_KEY_SIZE && SPI_keepplan(plan) == 0)
+	{
+		entry = hash_search(plans, sql, HASH_ENTER, &found);
+		entry->plan = plan;
+	}
+	return plan;
+}
 
 uint64
 SlCatalogQuery(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls)
 {
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan = plan_for(sql, nargs, types);
 	int			rc;
 
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
 	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
 							  InvalidSnapshot, false, true, 0);
 	if (rc < 0)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
-	SPI_freeplan(plan);
+	if (strlen(sql) >= PLAN_KEY_SIZE)
+		SPI_freeplan(plan);
 	return SPI_processed;
 }
 

@@ -36,10 +36,14 @@
 #include "storage/catalog.h"
 #include "storage/storage.h"
 
-/* A finished batch waiting for its offsets */
+/*
+ * A finished batch waiting for its offsets.  data starts with room for a
+ * varlena header, so that it is stored as the bytea it already is.
+ */
 typedef struct PendingBatch
 {
 	StringInfoData data;
+	bool		client_crc;		/* a producer's valid CRC: keep it */
 	int32		record_count;	/* offsets it takes: lastOffsetDelta + 1 */
 	int64		min_timestamp;
 	int64		max_timestamp;
@@ -69,6 +73,16 @@ typedef struct PendingPartition
 	List	   *batches;		/* of PendingBatch */
 	List	   *marks;			/* of BufferMark, oldest first */
 } PendingPartition;
+
+#define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
+#define batch_len(b) ((size_t) (b)->data.len - VARHDRSZ)
+
+static void
+batch_data_init(PendingBatch *batch)
+{
+	initStringInfo(&batch->data);
+	appendStringInfoSpaces(&batch->data, VARHDRSZ);
+}
 
 /* A reservation to release when the transaction ends */
 typedef struct Reservation
@@ -153,7 +167,8 @@ close_batch(PendingPartition *pp)
 		return;
 	oldcxt = MemoryContextSwitchTo(pending_context);
 	batch = palloc(sizeof(PendingBatch));
-	initStringInfo(&batch->data);
+	batch_data_init(batch);
+	batch->client_crc = false;
 	error = sl_batch_builder_finish(&pp->builder, &batch->data);
 	if (error)
 		ereport(ERROR,
@@ -247,10 +262,11 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 
 	oldcxt = MemoryContextSwitchTo(pending_context);
 	batch = palloc(sizeof(PendingBatch));
-	initStringInfo(&batch->data);
+	batch_data_init(batch);
+	batch->client_crc = true;
 	appendBinaryStringInfo(&batch->data, (const char *) data, len);
 	/* We are the leader of every partition, in epoch 0 */
-	sl_write_int32((uint8 *) batch->data.data + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
+	sl_write_int32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
 	batch->record_count = hdr->last_offset_delta + 1;
 	batch->min_timestamp = min_timestamp;
 	batch->max_timestamp = hdr->max_timestamp;
@@ -354,15 +370,12 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	Datum		values[Natts_segment];
 	bool		nulls[Natts_segment] = {0};
 	HeapTuple	tuple;
-	bytea	   *data;
 	Datum		key[1];
 	bool		key_null[1] = {false};
 	int64		last_offset = base_offset + batch->record_count - 1;
-	const uint8 *raw = (const uint8 *) batch->data.data;
+	const uint8 *raw = batch_bytes(batch);
 
-	data = (bytea *) palloc(VARHDRSZ + batch->data.len);
-	SET_VARSIZE(data, VARHDRSZ + batch->data.len);
-	memcpy(VARDATA(data), batch->data.data, batch->data.len);
+	SET_VARSIZE(batch->data.data, batch->data.len);
 
 	values[Anum_segment_base_offset - 1] = Int64GetDatum(base_offset);
 	values[Anum_segment_last_offset - 1] = Int64GetDatum(last_offset);
@@ -373,7 +386,7 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	values[Anum_segment_producer_id - 1] = Int64GetDatum(batch->producer_id);
 	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(batch->producer_epoch);
 	values[Anum_segment_base_sequence - 1] = Int32GetDatum(batch->base_sequence);
-	values[Anum_segment_batch - 1] = PointerGetDatum(data);
+	values[Anum_segment_batch - 1] = PointerGetDatum(batch->data.data);
 
 	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	simple_heap_insert(rel, tuple);
@@ -381,7 +394,6 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	index_insert(index, key, key_null, &tuple->t_self, rel,
 				 UNIQUE_CHECK_YES, false, index_info);
 	heap_freetuple(tuple);
-	pfree(data);
 }
 
 /* Append every partition's buffered batches; runs at pre-commit */
@@ -421,7 +433,7 @@ append_pending(void)
 		foreach(lc, pp->batches)
 		{
 			count += ((PendingBatch *) lfirst(lc))->record_count;
-			bytes += ((PendingBatch *) lfirst(lc))->data.len;
+			bytes += batch_len((PendingBatch *) lfirst(lc));
 		}
 
 		offset = SlPartitionStateReserve(pp->state, count, bytes, &relid);
@@ -434,8 +446,15 @@ append_pending(void)
 		{
 			PendingBatch *batch = lfirst(lc);
 
-			sl_batch_seal((uint8 *) batch->data.data, batch->data.len, offset,
-						  pp->log_append_time ? now_ms : -1);
+			/*
+			 * The CRC does not cover the base offset: a producer's batch
+			 * keeps its CRC unless LogAppendTime rewrites its timestamps.
+			 */
+			if (batch->client_crc && !pp->log_append_time)
+				sl_write_int64(batch_bytes(batch) + SL_BATCH_OFFSET_BASE_OFFSET, offset);
+			else
+				sl_batch_seal(batch_bytes(batch), batch_len(batch), offset,
+							  pp->log_append_time ? now_ms : -1);
 			if (pp->log_append_time)
 				batch->min_timestamp = now_ms;
 			insert_batch(rel, index, index_info, batch, offset);

@@ -1,0 +1,758 @@
+#!/usr/bin/python3
+"""streamlog Kafka-protocol benchmark: librdkafka clients against the
+streamlog broker, next to librdkafka's mock cluster, SQL COPY and
+LISTEN/NOTIFY, same server, same run.
+
+Started by bench/kafka/run.sh, which provides the server through PGHOST,
+PGPORT, PGUSER and PGDATABASE, its Kafka listener (--brokers) and a built
+slbench (--slbench).  Sections, for 100-byte and 1 KiB values:
+
+  1. produce throughput, acks=all, librdkafka default batching: streamlog,
+     the mock cluster (the client's own ceiling), COPY into a table
+  2. consume throughput from the start of the topics written in 1
+  3. end-to-end latency at a fixed rate, next to INSERT + NOTIFY -> LISTEN
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+
+MB = 1_000_000
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CPU_LEGEND = ("  CPU%        CPU seconds per second of wall time, 100 = one core; server = every PostgreSQL "
+              "process;\n              broker = the broker workers; (a+b) = the busiest worker's time on a "
+              "CPU + time runnable\n              but waiting for a CPU, in % of wall time (a+b near 100: "
+              "the worker is CPU-bound)")
+
+TARGET_PRODUCE = 0.5        # streamlog produce records/s / mock cluster records/s
+TARGET_CONSUME = 2_000_000  # records/s
+TARGET_LATENCY = 3.0        # streamlog p99 / NOTIFY round trip p99
+
+PARTITIONS = 4              # throughput topics
+LAT_RATE = 10_000           # records/s in the latency runs
+NOTIFY_BATCH = 1000         # most records per NOTIFY transaction (grouped peer)
+NOTIFY_CONNS = 32           # connections of the one-transaction-per-record run
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def fmt_mb(x):
+    return f"{x:,.1f}"
+
+
+def fmt_ms(x):
+    return f"{x:.2f}" if x is not None and x >= 0 else "-"
+
+
+def fmt_ratio(x, target=None):
+    """x.xx, or x.xxx when two decimals would hide which side of target it is"""
+    if target is not None and round(x, 2) == round(target, 2) and x != target:
+        return f"{x:.3f}x"
+    return f"{x:.2f}x"
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def table(headers, rows, align=None):
+    """Render rows as a fixed-width text table; align is a string of l/r per column."""
+    cols = len(headers)
+    align = align or ("l" + "r" * (cols - 1))
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(cols)]
+
+    def line(r):
+        out = []
+        for i, c in enumerate(r):
+            out.append(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i]))
+        return "  " + "  ".join(out).rstrip()
+
+    sep = "  " + "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def parse_result(text):
+    """The 'result k=v ...' line of slbench / notify_latency.py, as a dict."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("result "):
+            out = {}
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition("=")
+                try:
+                    out[k] = float(v) if re.fullmatch(r"-?[0-9.]+", v) else v
+                except ValueError:
+                    out[k] = v
+            return out
+    return None
+
+
+def size_label(size):
+    return "1 KiB" if size == 1024 else f"{size} B"
+
+
+class CpuMeter:
+    """CPU seconds of the server's processes (broker workers apart) and of
+    the client processes this script waits for, over one measurement.
+    Server processes are sampled every 0.2 s while a measurement runs, so
+    that backends that come and go within it are counted too (less their
+    last 0.2 s at most)."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, postmaster, brokers):
+        self.postmaster = postmaster
+        self.brokers = brokers
+        self.seen = {}
+        self.sampling = None
+
+    @staticmethod
+    def proc_cpu(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    @staticmethod
+    def sched(pid):
+        """(ns on a CPU, ns runnable but waiting for one)"""
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                on, wait = f.read().split()[:2]
+            return int(on), int(wait)
+        except (OSError, ValueError):
+            return 0, 0
+
+    def server_pids(self):
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.postmaster:
+                pids.append(int(d))
+        return pids + [self.postmaster]
+
+    def sample(self):
+        for pid in self.server_pids():
+            self.seen[pid] = self.proc_cpu(pid)
+
+    def sampler(self, stop):
+        while not stop.wait(0.2):
+            self.sample()
+
+    def snapshot(self):
+        self.seen = {}
+        self.sample()
+        per = dict(self.seen)
+        stop = threading.Event()
+        thread = threading.Thread(target=self.sampler, args=(stop,), daemon=True)
+        thread.start()
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sched = {pid: self.sched(pid) for pid in self.brokers}
+        return time.perf_counter(), per, ru.ru_utime + ru.ru_stime, (stop, thread), sched
+
+    def since(self, snap):
+        t0, per0, client0, (stop, thread), sched0 = snap
+        stop.set()
+        thread.join()
+        self.sample()
+        t1 = time.perf_counter()
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client1 = ru.ru_utime + ru.ru_stime
+        per1 = self.seen
+        wall = max(t1 - t0, 1e-9)
+        server = sum(v - per0.get(p, 0.0) for p, v in per1.items())
+        broker = [per1.get(p, 0.0) - per0.get(p, 0.0) for p in self.brokers]
+        sched = []
+        for p in self.brokers:
+            on, wait = self.sched(p)
+            sched.append(((on - sched0[p][0]) / 1e9, (wait - sched0[p][1]) / 1e9))
+        busiest = max(sched, key=lambda x: x[0], default=(0.0, 0.0))
+        return {"server_pct": 100 * server / wall,
+                "broker_pct": 100 * sum(broker) / wall,
+                "busiest_on_pct": 100 * busiest[0] / wall,
+                "busiest_wait_pct": 100 * busiest[1] / wall,
+                "client_pct": 100 * (client1 - client0) / wall}
+
+    @staticmethod
+    def fmt_broker(c):
+        """'total (busiest worker on CPU + waiting for a CPU)'"""
+        return f"{c['broker_pct']:.0f} ({c['busiest_on_pct']:.0f}+{c['busiest_wait_pct']:.0f})"
+
+
+class Profiler:
+    """perf record on the broker workers while a client runs."""
+
+    def __init__(self, work_dir, pids):
+        self.work_dir = work_dir
+        self.pids = pids
+        self.reports = []
+
+    def start(self, label):
+        path = os.path.join(self.work_dir, f"perf-{len(self.reports)}.data")
+        proc = subprocess.Popen(
+            ["perf", "record", "-q", "-F", "999", "-o", path, "-p", ",".join(map(str, self.pids))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # perf attaches before the client starts
+        return (label, path, proc)
+
+    def stop(self, handle, top=25):
+        label, path, proc = handle
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = "perf record did not stop"
+        rep = subprocess.run(
+            ["perf", "report", "-i", path, "--stdio", "--no-children", "--sort", "dso,sym",
+             "--percent-limit", "0.7"], capture_output=True, text=True)
+        lines = [ln.rstrip() for ln in rep.stdout.splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        samples = re.search(r"# Samples: (\S+)", rep.stdout)
+        head = f"{label} ({samples.group(1) if samples else '?'} samples)"
+        if not lines:
+            lines = [f"(no samples: {err.strip() or rep.stderr.strip()})"]
+        self.reports.append((head, lines[:top]))
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+class KBench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.sizes = (100, 1024)
+        self.records = {100: 1_000_000, 1024: 200_000} if self.quick else \
+            {100: 10_000_000, 1024: 1_000_000}
+        self.lat_secs = 3 if self.quick else 10
+        self.reps = 1 if self.quick else 3
+        self.pause = 0.5 if self.quick else 3.0
+        self.conn = psycopg.connect(autocommit=True)
+        self.out = []
+        self.notes = []
+        self.client_msgs = []
+        self.log_pos = 0
+        self.results = {}
+        if args.server_log:
+            try:
+                self.log_pos = os.path.getsize(args.server_log)
+            except OSError:
+                pass
+
+    # -- helpers ---------------------------------------------------------
+
+    def q(self, sql, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+
+    def q1(self, sql, params=None):
+        return self.q(sql, params)[0][0]
+
+    def emit(self, text=""):
+        self.out.append(text)
+
+    def settle(self):
+        """Leave no background work to the next measurement."""
+        self.q("VACUUM")
+        self.q("CHECKPOINT")
+        time.sleep(self.pause)
+
+    def topic_bytes(self, topic):
+        return float(self.q1(
+            "SELECT coalesce(sum(bytes), 0) FROM streamlog.partitions WHERE topic = %s", (topic,)))
+
+    def wal_lsn(self):
+        return self.q1("SELECT pg_current_wal_insert_lsn()")
+
+    def wal_since(self, lsn):
+        return float(self.q1("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)))
+
+    def server_log_news(self):
+        """Lines the server logged since the last call that say something
+        went wrong (broker errors, closed connections, crashes)."""
+        if not self.args.server_log:
+            return []
+        try:
+            with open(self.args.server_log, errors="replace") as f:
+                f.seek(self.log_pos)
+                text = f.read()
+                self.log_pos = f.tell()
+        except OSError:
+            return []
+        keep = ("ERROR", "FATAL", "PANIC", "WARNING", "terminated by signal", "exited with exit code",
+                "streamlog broker")
+        # the harness's own VACUUM cancels autovacuum workers: not the broker's doing
+        skip = ("listening on", "canceling autovacuum task", "automatic vacuum of table",
+                "automatic analyze of table")
+        return [ln.strip() for ln in text.splitlines()
+                if any(k in ln for k in keep) and not any(s in ln for s in skip)]
+
+    def note_log(self, what):
+        news = self.server_log_news()
+        if news:
+            self.notes.append(f"{what}: the server logged {len(news)} line(s), first: "
+                              + " | ".join(news[:3]))
+
+    def run_client(self, what, cmd, profile=None, check=True):
+        """Run slbench or notify_latency.py; returns (result dict, cpu dict).
+        With check, a client that reports errors gets a note."""
+        prof = self.profiler.start(profile) if profile and self.profiler else None
+        snap = self.cpu.snapshot()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        cpu = self.cpu.since(snap)
+        if prof:
+            self.profiler.stop(prof)
+        res = parse_result(p.stdout)
+        msgs = [ln for ln in p.stderr.splitlines()
+                if ln.strip() and "Mock cluster enabled" not in ln]
+        if msgs and check:
+            self.client_msgs.append((what, msgs))
+        self.note_log(what)
+        if res is None:
+            raise RuntimeError(f"{what}: no result (exit {p.returncode})\n{p.stdout}\n{p.stderr}")
+        if p.returncode != 0 and check:
+            self.notes.append(f"{what}: the client reported errors (exit {p.returncode}): "
+                              + "; ".join(msgs[:3]))
+        res["ok"] = p.returncode == 0
+        return res, cpu
+
+    def slbench(self, *args):
+        return [self.args.slbench, *map(str, args)]
+
+    @staticmethod
+    def stats_summary(path, role, request):
+        """Requests of one type and the broker round trip, from librdkafka's
+        last statistics snapshot (taken up to 1 s before the end of the run)."""
+        try:
+            with open(path) as f:
+                st = json.load(f).get(role)
+        except (OSError, ValueError):
+            return None
+        if not st:
+            return None
+        for b in st.get("brokers", {}).values():
+            if b.get("nodeid", -1) < 0:
+                continue
+            rtt = b.get("rtt", {})
+            return {"requests": b.get("req", {}).get(request, 0),
+                    "txbytes": b.get("txbytes", 0), "rxbytes": b.get("rxbytes", 0),
+                    "rtt_avg_ms": rtt.get("avg", 0) / 1000, "rtt_p99_ms": rtt.get("p99", 0) / 1000,
+                    "rtt_cnt": rtt.get("cnt", 0)}
+        return None
+
+    def median_run(self, runs, key):
+        runs = sorted(runs, key=lambda r: r[key])
+        return runs[len(runs) // 2]
+
+    # -- setup -----------------------------------------------------------
+
+    def setup(self):
+        log("setting up the extension, topics and tables")
+        self.q("CREATE EXTENSION IF NOT EXISTS streamlog")
+        for size in self.sizes:
+            self.q("SELECT streamlog.create_topic(%s, %s)", (f"kb_{size}", PARTITIONS))
+            self.q("SELECT streamlog.create_topic(%s, 1)", (f"kb_lat_{size}",))
+        self.q("CREATE TABLE plain (id bigserial PRIMARY KEY, k text, v text)")
+        self.q("CREATE TABLE notify_events (id bigserial PRIMARY KEY, v text)")
+        brokers = [r[0] for r in self.q(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog broker' ORDER BY pid")]
+        if not brokers:
+            raise RuntimeError("no streamlog broker worker is running (see the server log)")
+        with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        self.brokers = brokers
+        self.cpu = CpuMeter(postmaster, brokers)
+        self.profiler = Profiler(self.args.work_dir, brokers) if self.args.profile else None
+        # wait until the broker answers
+        res, _ = self.run_client("broker check", self.slbench(
+            "produce", "--brokers", self.args.brokers, "--topic", "kb_lat_100", "--records", 1,
+            "--timeout", 30))
+        if not res["ok"]:
+            raise RuntimeError("the broker does not accept a produce request")
+
+    def facts(self):
+        def sh(cmd):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+            except Exception:
+                return "?"
+
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        fs = "?"
+        df = sh(["df", "-PT", self.args.data_dir]).splitlines()
+        if len(df) == 2:
+            p = df[1].split()
+            fs = f"{p[1]} on {p[0]}"
+        repo = os.path.dirname(os.path.dirname(HERE))
+        rev = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+        dirty = sh(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no", "--",
+                    "src", "bgworkers", "sql", "Makefile"])
+        settings = dict(self.q(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+            "('max_wal_size', 'checkpoint_timeout', 'synchronous_commit', 'fsync', 'wal_sync_method', "
+            "'full_page_writes', 'streamlog.broker_workers', 'commit_delay')"))
+        sb = int(self.q1("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"))
+        ext = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'streamlog'")
+        load = os.getloadavg()
+
+        self.emit("streamlog Kafka-protocol benchmark" + (" (--quick: reduced sizes)" if self.quick else ""))
+        self.emit(f"  date        {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')}")
+        self.emit(f"  machine     nproc={os.cpu_count()} ({cpu}), RAM {mem_gb:.0f} GiB, "
+                  f"{platform.system()} {platform.release()}; load average at start "
+                  f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        self.emit(f"  data dir    {fs}")
+        self.emit(f"  server      {self.q1('SELECT version()')}")
+        self.emit(f"  extension   streamlog {ext} (git {rev}{', uncommitted changes' if dirty else ''}), "
+                  f"{settings['streamlog.broker_workers']} broker workers (pids "
+                  f"{', '.join(map(str, self.brokers))})")
+        self.emit(f"  client      librdkafka {sh(['pkg-config', '--modversion', 'rdkafka'])} (slbench), "
+                  f"psycopg {psycopg.__version__}")
+        self.emit(f"  settings    shared_buffers={sb // 2**20}MB max_wal_size={settings['max_wal_size']} "
+                  f"checkpoint_timeout={settings['checkpoint_timeout']} "
+                  f"synchronous_commit={settings['synchronous_commit']} fsync={settings['fsync']} "
+                  f"wal_sync_method={settings['wal_sync_method']} "
+                  f"full_page_writes={settings['full_page_writes']} commit_delay={settings['commit_delay']}")
+        self.emit(f"  sizes       produce/consume {fmt_int(self.records[100])} x 100 B and "
+                  f"{fmt_int(self.records[1024])} x 1 KiB, {PARTITIONS} partitions; latency "
+                  f"{fmt_int(LAT_RATE)} records/s for {self.lat_secs} s (after 1 s warm-up), 1 partition; "
+                  f"consume and latency: median of {self.reps}; MB = 10^6 bytes of value payload")
+        self.emit(CPU_LEGEND)
+        self.emit()
+
+    # -- 1. produce ------------------------------------------------------
+
+    def copy_plain(self, n, size):
+        """COPY n rows of size-byte values into plain in one transaction."""
+        chunk_rows = max(1, (1 << 20) // (size + 4))
+        rnd = random.Random(size)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        pool = "".join(rnd.choice(letters) for _ in range(size + 4096))
+        chunk = "".join("\\N\t" + pool[(i * 7919) % 4096:][:size] + "\n"
+                        for i in range(chunk_rows)).encode()
+        tail = chunk[: (n % chunk_rows) * (size + 4)]
+        with self.conn.cursor() as cur:
+            t0 = time.perf_counter()
+            cur.execute("BEGIN")
+            with cur.copy("COPY plain (k, v) FROM STDIN") as cp:
+                for _ in range(n // chunk_rows):
+                    cp.write(chunk)
+                if tail:
+                    cp.write(tail)
+            rows = cur.rowcount
+            cur.execute("COMMIT")
+            secs = time.perf_counter() - t0
+        if rows != n:
+            raise RuntimeError(f"COPY: {rows} rows, expected {n}")
+        return secs
+
+    def bench_produce(self):
+        rows = []
+        verdicts = []
+        client_rows = []
+        for size in self.sizes:
+            n = self.records[size]
+            stats = os.path.join(self.args.work_dir, f"produce-{size}.json")
+
+            self.settle()
+            log(f"1. produce {fmt_int(n)} x {size_label(size)} to streamlog (acks=all)")
+            lsn = self.wal_lsn()
+            stored0 = self.topic_bytes(f"kb_{size}")
+            sl, sl_cpu = self.run_client(
+                f"produce {size_label(size)}",
+                self.slbench("produce", "--brokers", self.args.brokers, "--topic", f"kb_{size}",
+                             "--records", n, "--size", size, "--acks", "all", "--compression", "none",
+                             "--stats", stats),
+                profile=f"produce, {size_label(size)} values")
+            sl_wal = self.wal_since(lsn) / MB
+            sl_stored = (self.topic_bytes(f"kb_{size}") - stored0) / MB
+            self.results[("produce", size)] = sl
+            st = self.stats_summary(stats, "producer", "Produce")
+
+            self.settle()
+            log(f"1. produce {fmt_int(n)} x {size_label(size)} to the librdkafka mock cluster")
+            mock, mock_cpu = self.run_client(
+                f"produce {size_label(size)} (mock)",
+                self.slbench("produce", "--mock", "--partitions", PARTITIONS, "--topic", f"kb_{size}",
+                             "--records", n, "--size", size, "--acks", "all", "--compression", "none"))
+
+            self.q("TRUNCATE plain RESTART IDENTITY")
+            self.settle()
+            log(f"1. COPY {fmt_int(n)} x {size_label(size)} into a table")
+            lsn = self.wal_lsn()
+            snap = self.cpu.snapshot()
+            secs = self.copy_plain(n, size)
+            copy_cpu = self.cpu.since(snap)
+            copy_wal = self.wal_since(lsn) / MB
+            copy_stored = self.q1("SELECT pg_total_relation_size('plain')") / MB
+            copy_rps = n / secs
+            self.note_log(f"COPY {size_label(size)}")
+
+            ratio = sl["records_per_s"] / mock["records_per_s"]
+            verdicts.append(f"{size_label(size)}: {fmt_ratio(ratio, TARGET_PRODUCE)} "
+                            f"(target >= {TARGET_PRODUCE:.1f}x {verdict(ratio >= TARGET_PRODUCE)})")
+            srv = lambda c: f"{c['server_pct']:.0f}"
+            brk = CpuMeter.fmt_broker
+            rows.append([size_label(size), "streamlog, Kafka Produce", fmt_int(sl["records_per_s"]),
+                         fmt_mb(sl["mb_per_s"]), f"{sl['seconds']:.2f}", srv(sl_cpu), brk(sl_cpu),
+                         f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal), fmt_mb(sl_stored),
+                         fmt_ratio(ratio, TARGET_PRODUCE),
+                         f">= {TARGET_PRODUCE:.1f}x {verdict(ratio >= TARGET_PRODUCE)}"])
+            rows.append([size_label(size), "librdkafka mock cluster", fmt_int(mock["records_per_s"]),
+                         fmt_mb(mock["mb_per_s"]), f"{mock['seconds']:.2f}", "-", "-",
+                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "1.00x", ""])
+            rows.append([size_label(size), "COPY FROM STDIN, 1 transaction", fmt_int(copy_rps),
+                         fmt_mb(copy_rps * size / MB), f"{secs:.2f}", srv(copy_cpu), "-",
+                         f"{copy_cpu['client_pct']:.0f}", fmt_mb(copy_wal), fmt_mb(copy_stored),
+                         fmt_ratio(copy_rps / mock["records_per_s"]), ""])
+            if st and st["requests"]:
+                client_rows.append([size_label(size), fmt_int(st["requests"]),
+                                    fmt_int(n / max(st["requests"], 1)) if st["requests"] else "-",
+                                    fmt_mb(st["txbytes"] / st["requests"] / 1000),
+                                    fmt_ms(st["rtt_avg_ms"]), fmt_ms(st["rtt_p99_ms"]),
+                                    fmt_int(sl["queue_full_waits"])])
+
+        self.emit("1. Produce throughput: acks=all, no compression, librdkafka default batching "
+                  f"(linger.ms=5, batch.size=1000000), one producer, {PARTITIONS} partitions")
+        self.emit(table(["size", "method", "records/s", "MB/s", "s", "server CPU%", "broker CPU% (busiest)",
+                         "client CPU%", "WAL MB", "stored MB", "vs mock", "target"], rows, "ll" + "r" * 10))
+        self.emit("  (stored MB: the topic's segments, streamlog.partitions.bytes, or the table with its "
+                  "TOAST and index, pg_total_relation_size)")
+        self.emit("  streamlog / mock cluster, records/s: " + "; ".join(verdicts))
+        if client_rows:
+            self.emit("  client view of the streamlog runs (librdkafka statistics, last 1 s window "
+                      "for the round trips):")
+            self.emit(table(["size", "Produce requests", "records/request", "kB/request",
+                             "rtt avg ms", "rtt p99 ms", "queue-full waits"], client_rows))
+        self.emit()
+
+    # -- 2. consume ------------------------------------------------------
+
+    def bench_consume(self):
+        rows = []
+        verdicts = []
+        for size in self.sizes:
+            n = self.records[size]
+            runs = []
+            for rep in range(self.reps):
+                stats = os.path.join(self.args.work_dir, f"consume-{size}-{rep}.json")
+                self.settle()
+                log(f"2. consume {fmt_int(n)} x {size_label(size)} from the start"
+                    + (f" [{rep + 1}/{self.reps}]" if self.reps > 1 else ""))
+                res, cpu = self.run_client(
+                    f"consume {size_label(size)}",
+                    self.slbench("consume", "--brokers", self.args.brokers, "--topic", f"kb_{size}",
+                                 "--partitions", PARTITIONS, "--records", n, "--stats", stats),
+                    profile=f"consume, {size_label(size)} values" if rep == 0 else None)
+                res["cpu"] = cpu
+                res["stats"] = self.stats_summary(stats, "consumer", "Fetch")
+                runs.append(res)
+            r = self.median_run(runs, "steady_records_per_s")
+            self.results[("consume", size)] = r
+            st = r["stats"]
+            ok = r["steady_records_per_s"] >= TARGET_CONSUME
+            verdicts.append(f"{size_label(size)}: {fmt_int(r['steady_records_per_s'])} records/s "
+                            f"(target >= {fmt_int(TARGET_CONSUME)} {verdict(ok)})")
+            rows.append([size_label(size), fmt_int(r["consumed"]), fmt_int(r["steady_records_per_s"]),
+                         fmt_mb(r["steady_mb_per_s"]), fmt_int(r["records_per_s"]),
+                         f"{r['seconds']:.2f}", f"{r['first_record_ms']:.0f}",
+                         f"{r['cpu']['server_pct']:.0f}",
+                         CpuMeter.fmt_broker(r["cpu"]),
+                         f"{r['cpu']['client_pct']:.0f}",
+                         fmt_int(st["requests"]) if st else "-",
+                         fmt_mb(st["rxbytes"] / st["requests"] / 1000) if st and st["requests"] else "-",
+                         fmt_ms(st["rtt_avg_ms"]) if st and st["rtt_cnt"] else "-",
+                         f">= {fmt_int(TARGET_CONSUME)} {verdict(ok)}"])
+        self.emit(f"2. Consume throughput from the start of the topics written in 1: one consumer "
+                  f"(manual assignment of all {PARTITIONS} partitions, librdkafka defaults: "
+                  f"fetch.max.bytes 50 MB, 1 MB per partition), warm cache, median of {self.reps}")
+        self.emit(table(["size", "records", "records/s", "MB/s", "incl. start", "s", "1st record ms",
+                         "server CPU%",
+                         "broker CPU% (busiest)", "client CPU%", "Fetch requests", "kB/fetch",
+                         "fetch rtt avg ms", "target"], rows))
+        self.emit("  consume, records/s: " + "; ".join(verdicts))
+        self.emit("  (records/s and MB/s: from the first records handed to the application to the last; "
+                  "'incl. start' and s: from the start of the assignment, with the offset lookups and the "
+                  "first fetch)")
+        self.emit("  (Fetch requests and kB/fetch from librdkafka's last statistics snapshot, taken up "
+                  "to 1 s before the end; '-' when the run was shorter than 1 s)")
+        self.emit()
+
+    # -- 3. latency ------------------------------------------------------
+
+    def bench_latency(self):
+        rows = []
+        verdicts = []
+        for size in self.sizes:
+            sl_runs, nt_runs = [], []
+            for rep in range(self.reps):
+                suffix = f" [{rep + 1}/{self.reps}]" if self.reps > 1 else ""
+                self.settle()
+                log(f"3. latency, streamlog, {size_label(size)}, {fmt_int(LAT_RATE)}/s for "
+                    f"{self.lat_secs} s{suffix}")
+                res, cpu = self.run_client(
+                    f"latency {size_label(size)}",
+                    self.slbench("latency", "--brokers", self.args.brokers, "--topic", f"kb_lat_{size}",
+                                 "--rate", LAT_RATE, "--seconds", self.lat_secs, "--size", size),
+                    profile=f"latency, {size_label(size)} values" if size == 100 and rep == 0 else None)
+                res["cpu"] = cpu
+                sl_runs.append(res)
+
+                self.settle()
+                log(f"3. latency, INSERT + NOTIFY, {size_label(size)}, {fmt_int(LAT_RATE)}/s for "
+                    f"{self.lat_secs} s{suffix}")
+                res, cpu = self.run_client(
+                    f"NOTIFY latency {size_label(size)}",
+                    ["/usr/bin/python3", os.path.join(HERE, "notify_latency.py"), "--rate", str(LAT_RATE),
+                     "--seconds", str(self.lat_secs), "--size", str(size), "--batch", str(NOTIFY_BATCH),
+                     "--connections", "1", "--table", "notify_events", "--channel", "kb_notify"])
+                res["cpu"] = cpu
+                nt_runs.append(res)
+            sl = self.median_run(sl_runs, "p99_ms")
+            nt = self.median_run(nt_runs, "p99_ms")
+            self.results[("latency", size)] = sl
+            ratio = sl["p99_ms"] / nt["p99_ms"] if nt["p99_ms"] > 0 and sl["p99_ms"] >= 0 else float("inf")
+            ok = ratio <= TARGET_LATENCY and sl["lost"] == 0
+            verdicts.append(f"{size_label(size)}: {fmt_ratio(ratio, TARGET_LATENCY)} "
+                            f"(target <= {TARGET_LATENCY:.0f}x {verdict(ok)})")
+            rows.append([size_label(size), "streamlog: Produce (linger.ms=0) -> Fetch",
+                         fmt_int(sl["send_rate"]), fmt_int(sl["received"]), fmt_int(sl["lost"]),
+                         fmt_ms(sl["p50_ms"]), fmt_ms(sl["p99_ms"]), fmt_ms(sl["p999_ms"]),
+                         fmt_ms(sl["max_ms"]), f"{fmt_ms(sl['ack_p50_ms'])} / {fmt_ms(sl['ack_p99_ms'])}",
+                         f"{sl['cpu']['server_pct']:.0f}", CpuMeter.fmt_broker(sl["cpu"]),
+                         f"{sl['cpu']['client_pct']:.0f}",
+                         fmt_ratio(ratio, TARGET_LATENCY), f"<= {TARGET_LATENCY:.0f}x {verdict(ok)}"])
+            rows.append([size_label(size), "INSERT + NOTIFY -> LISTEN, grouped",
+                         fmt_int(nt["send_rate"]), fmt_int(nt["received"]), fmt_int(nt["lost"]),
+                         fmt_ms(nt["p50_ms"]), fmt_ms(nt["p99_ms"]), fmt_ms(nt["p999_ms"]),
+                         fmt_ms(nt["max_ms"]), "-", f"{nt['cpu']['server_pct']:.0f}", "-",
+                         f"{nt['cpu']['client_pct']:.0f}", "1.00x", ""])
+            if sl["late_sends"]:
+                self.notes.append(f"latency {size_label(size)}: the producer thread was late for "
+                                  f"{fmt_int(sl['late_sends'])} sends (by up to {sl['late_max_ms']:.1f} ms): "
+                                  "the client did not get the CPU in time")
+
+        # one transaction per record: how far NOTIFY goes
+        self.settle()
+        log(f"3. INSERT + NOTIFY, one transaction per record, {NOTIFY_CONNS} connections (saturation)")
+        sat, _ = self.run_client(
+            "NOTIFY saturation",
+            ["/usr/bin/python3", os.path.join(HERE, "notify_latency.py"), "--rate", str(LAT_RATE),
+             "--seconds", "3", "--warmup", "0", "--size", "100", "--batch", "1",
+             "--connections", str(NOTIFY_CONNS), "--drain-timeout", "0",
+             "--table", "notify_events", "--channel", "kb_notify_sat"], check=False)
+
+        self.emit(f"3. End-to-end latency at {fmt_int(LAT_RATE)} records/s for {self.lat_secs} s, "
+                  f"ms from the producer handing a record over to the consumer receiving it, "
+                  f"1 partition, median run of {self.reps} by p99")
+        self.emit(table(["size", "path", "sent/s", "received", "lost", "p50", "p99", "p99.9", "max",
+                         "ack p50/p99", "server CPU%", "broker CPU% (busiest)", "client CPU%",
+                         "p99 vs NOTIFY", "target"], rows, "ll" + "r" * 13))
+        self.emit("  streamlog p99 / NOTIFY p99: " + "; ".join(verdicts))
+        self.emit("  streamlog: acks=all, linger.ms=0 producer; consumer on its own connection from the end "
+                  "of the partition, fetch.wait.max.ms=100, fetch.error.backoff.ms=10; 'ack' = produce to "
+                  "delivery report.")
+        self.emit(f"  NOTIFY: autocommit transactions INSERT INTO notify_events (v) VALUES (...)[, ...]; "
+                  f"NOTIFY kb_notify, '<seq> <t>'[; ...], one row and one notification per record, "
+                  f"one sending connection taking every record waiting (up to {NOTIFY_BATCH}) per "
+                  "transaction; LISTEN in another process.")
+        self.emit(f"  One transaction per record does not reach this rate: with {NOTIFY_CONNS} connections "
+                  f"it committed {fmt_int(sat['send_rate'])} records/s (100 B) - committing a transaction "
+                  "that notified holds a database-wide lock until its commit record is flushed, so such "
+                  "commits, and their WAL flushes, go one at a time.")
+        self.emit()
+
+    # -- driver ------------------------------------------------------------
+
+    def run(self):
+        t0 = time.time()
+        self.setup()
+        self.facts()
+        self.bench_produce()
+        self.bench_consume()
+        self.bench_latency()
+        load = os.getloadavg()
+        self.emit(f"targets (reported, not asserted): produce >= {TARGET_PRODUCE}x the mock cluster's "
+                  f"records/s; consume >= {fmt_int(TARGET_CONSUME)} records/s; end-to-end p99 <= "
+                  f"{TARGET_LATENCY:.0f}x the INSERT + NOTIFY round trip p99")
+        self.emit(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+                  f"(nproc={os.cpu_count()}; the machine may be shared: compare figures of the same run)")
+        for what, msgs in self.client_msgs:
+            self.notes.append(f"{what}: client messages: " + " | ".join(msgs[:4])
+                              + (f" (+{len(msgs) - 4} more)" if len(msgs) > 4 else ""))
+        for n in self.notes:
+            self.emit(f"note: {n}")
+        if self.profiler and self.profiler.reports:
+            self.emit()
+            self.emit("Broker profile (perf record -F 999 on the broker workers, flat, by DSO and symbol)")
+            for head, lines in self.profiler.reports:
+                self.emit(f"  {head}")
+                for ln in lines:
+                    self.emit(f"    {ln.strip()}")
+        self.emit(f"total benchmark time {time.time() - t0:.0f} s")
+        text = "\n".join(self.out) + "\n"
+        print(text, end="")
+        if self.args.output:
+            with open(self.args.output, "w") as f:
+                f.write(text)
+            log(f"results written to {self.args.output}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced sizes, for a smoke test")
+    ap.add_argument("--profile", action="store_true", help="perf-sample the broker workers")
+    ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
+    ap.add_argument("--slbench", required=True, help="the built slbench program")
+    ap.add_argument("--work-dir", required=True, help="scratch directory (statistics, profiles)")
+    ap.add_argument("--data-dir", required=True, help="server data directory")
+    ap.add_argument("--server-log", help="server log file (broker errors are reported)")
+    ap.add_argument("--output", help="also write the results table to this file")
+    args = ap.parse_args()
+    if args.profile and not shutil.which("perf"):
+        sys.exit("kbench: --profile needs perf")
+    KBench(args).run()
+
+
+if __name__ == "__main__":
+    main()
