@@ -28,6 +28,7 @@ LIST_OFFSETS = 2
 METADATA = 3
 FIND_COORDINATOR = 10
 API_VERSIONS = 18
+INIT_PRODUCER_ID = 22
 
 API_NAMES = {PRODUCE: "Produce", FETCH: "Fetch", LIST_OFFSETS: "ListOffsets",
              METADATA: "Metadata", FIND_COORDINATOR: "FindCoordinator",
@@ -40,6 +41,8 @@ CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
 MESSAGE_TOO_LARGE = 10
 UNSUPPORTED_VERSION = 35
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
 
 # RecordBatch attributes: compression codec in the low 3 bits
 COMPRESSION_NONE = 0
@@ -153,12 +156,13 @@ def encode_record(offset_delta, timestamp_delta, key, value, headers=()):
 
 
 def record_batch(records, base_timestamp=None, compression=COMPRESSION_NONE,
-                 base_offset=0, corrupt_crc=False):
+                 base_offset=0, corrupt_crc=False, producer=(-1, -1, -1)):
     """A RecordBatch v2 holding records = [(key, value, headers, ts_ms), ...].
 
     compression: COMPRESSION_NONE or COMPRESSION_GZIP (the records section
     is then gzip-compressed, as Kafka does).  corrupt_crc=True stores a CRC
-    that does not match."""
+    that does not match.  producer: (producer id, epoch, base sequence) of
+    an idempotent producer."""
     if base_timestamp is None:
         base_timestamp = records[0][3]
     max_ts = max(r[3] for r in records)
@@ -171,7 +175,8 @@ def record_batch(records, base_timestamp=None, compression=COMPRESSION_NONE,
     elif compression != COMPRESSION_NONE:
         raise ValueError("only none and gzip are implemented here")
     after_crc = (i16(compression) + i32(len(records) - 1) + i64(base_timestamp)
-                 + i64(max_ts) + i64(-1) + i16(-1) + i32(-1) + i32(len(records))
+                 + i64(max_ts) + i64(producer[0]) + i16(producer[1]) + i32(producer[2])
+                 + i32(len(records))
                  + recs)
     crc = crc32c(after_crc)
     if corrupt_crc:
@@ -229,6 +234,25 @@ def fetch_request(correlation_id, topic, partition, offset, max_wait_ms=0, min_b
     body += array([topic], lambda t: string(t) + array(
         [partition], lambda p: i32(p) + i64(offset) + i32(partition_max_bytes)))
     return request_frame(FETCH, 4, correlation_id, body)
+
+
+def init_producer_id_request(correlation_id, version=0, producer_id=-1, epoch=-1):
+    """InitProducerId v0 or v1 (no transactional id); v3 adds the producer
+    id and epoch to bump (flexible, header v2)."""
+    if version >= 2:
+        body = uvarint(0) + i32(60000) + i64(producer_id) + i16(epoch) + uvarint(0)
+        return request_frame(INIT_PRODUCER_ID, version, correlation_id, body,
+                             header_version=2)
+    return request_frame(INIT_PRODUCER_ID, version, correlation_id, string(None) + i32(60000))
+
+
+def parse_init_producer_id(body, version=0):
+    """(error_code, producer_id, epoch)"""
+    r = Reader(body)
+    if version >= 2:
+        r.uvarint()  # the response header's tagged fields (header v1)
+    r.i32()  # throttle_time_ms
+    return r.i16(), r.i64(), r.i16()
 
 
 def list_offsets_request(correlation_id, topic, partition, timestamp):
