@@ -728,3 +728,26 @@ def test_twenty_concurrent_connections(server, unique_name):
     grew = {pid: fds_during.get(pid, 0) - fds_before[pid] for pid in pids}
     assert sum(grew.values()) >= n and all(g > 0 for g in grew.values()), grew
     assert [kh.high_watermark(server, topic, p) for p in range(n)] == [5] * n
+
+
+def test_log_append_time_topic(server, unique_name):
+    """message.timestamp.type=LogAppendTime: the broker's time replaces the
+    producer's, for Kafka consumers (timestamp type 2) and for SQL alike."""
+    import confluent_kafka
+
+    topic = unique_name("logappend")
+    server.sql("SELECT streamlog.create_topic(%s, 1, %s)",
+               (topic, '{"message.timestamp.type": "LogAppendTime"}'))
+    producer_ts = 1_000_000_000_000  # 2001
+    before = kh.now_ms()
+    p = confluent_kafka.Producer({"bootstrap.servers": server.kafka_bootstrap})
+    for i in range(5):
+        p.produce(topic, value=b"v%d" % i, partition=0, timestamp=producer_ts)
+    assert p.flush(20) == 0
+    after = kh.now_ms()
+    got = kh.ck_consume(server.kafka_bootstrap, topic, 0, 5)
+    for _off, _key, _value, _headers, (ts_type, ts) in got:
+        assert ts_type == confluent_kafka.TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= ts <= after + 1000
+    for _off, ts, _k, _v, _h in kh.sql_records(server, topic, 0):
+        assert before - 1000 <= ts <= after + 1000
