@@ -557,6 +557,36 @@ zstd_compress(const uint8 *src, size_t len, StringInfo dst)
 	return NULL;
 }
 
+static bool
+zstd_frames_are_current(const uint8 *src, size_t len)
+{
+	size_t		pos = 0;
+
+	/*
+	 * libzstd also decodes the pre-1.0 formats, with older code that does
+	 * not check a frame's declared size; network input gets the current
+	 * format (and skippable frames) only.
+	 */
+	while (pos < len)
+	{
+		uint32		magic;
+		size_t		size;
+
+		if (len - pos < 4)
+			return false;
+		magic = (uint32) src[pos] | ((uint32) src[pos + 1] << 8) |
+			((uint32) src[pos + 2] << 16) | ((uint32) src[pos + 3] << 24);
+		if (magic != ZSTD_MAGICNUMBER &&
+			(magic & ZSTD_MAGIC_SKIPPABLE_MASK) != ZSTD_MAGIC_SKIPPABLE_START)
+			return false;
+		size = ZSTD_findFrameCompressedSize(src + pos, len - pos);
+		if (ZSTD_isError(size) || size == 0 || size > len - pos)
+			return false;
+		pos += size;
+	}
+	return true;
+}
+
 static const char *
 zstd_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 {
@@ -569,6 +599,8 @@ zstd_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 	int			window_log = 23;
 	const char *err = NULL;
 
+	if (!zstd_frames_are_current(src, len))
+		return "invalid zstd data";
 	if (zstd_dctx == NULL)
 	{
 		zstd_dctx = ZSTD_createDCtx();

@@ -23,8 +23,12 @@
 #include "server/handlers.h"
 #include "server/topic_admin.h"
 
-/* Most bytes a compressed batch may decompress to */
-#define MAX_DECOMPRESSED (MaxAllocSize - 1)
+/*
+ * Most bytes a compressed batch may decompress to: no more than a request
+ * could carry uncompressed, so that a small hostile batch cannot make the
+ * worker allocate a gigabyte.
+ */
+#define MAX_DECOMPRESSED ((size_t) sl_max_request_size)
 
 /* One produce request of the group, decoded */
 typedef struct ProduceJob

@@ -1,0 +1,431 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of the fuzz targets into test/fuzz/corpus/<target>/.
+
+    make fuzz-corpus
+    test/fuzz/make_corpus.py --compress-tool test/fuzz/bin/compress_tool
+
+Every seed is a valid input written by hand from the Kafka protocol guide:
+requests (ApiVersions, Metadata, Produce with real record batches, Fetch,
+ListOffsets), RecordBatch v2 with each codec, compressed blobs, legacy
+message sets and stored batches.  Compression goes through compress_tool
+(built by the Makefile from the project's own sl_compress), so the seeds
+are what the codecs really read.  Output is deterministic.
+
+Seeds are the files named seed-*; this script rewrites them and deletes
+stale ones.  Other files in the corpus (crash reproducers) are kept.
+Running a target with STREAMLOG_FUZZ_EXPECT_VALID=1 on its corpus checks
+that every seed is accepted whole.
+"""
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- primitives ----
+
+
+def i8(v):
+    return struct.pack(">b", v)
+
+
+def i16(v):
+    return struct.pack(">h", v)
+
+
+def i32(v):
+    return struct.pack(">i", v)
+
+
+def i64(v):
+    return struct.pack(">q", v)
+
+
+def u32(v):
+    return struct.pack(">I", v)
+
+
+def uvarint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def varint(v):
+    """Zigzag varint (also used for varlong)."""
+    return uvarint((v << 1) ^ (v >> 63))
+
+
+def string(s, compact=False):
+    """Kafka string; None is null."""
+    if s is None:
+        return uvarint(0) if compact else i16(-1)
+    b = s.encode()
+    return (uvarint(len(b) + 1) if compact else i16(len(b))) + b
+
+
+def kbytes(b, compact=False):
+    if b is None:
+        return uvarint(0) if compact else i32(-1)
+    return (uvarint(len(b) + 1) if compact else i32(len(b))) + b
+
+
+def array(items, compact=False):
+    """items: list of already encoded elements, or None for null."""
+    if items is None:
+        return uvarint(0) if compact else i32(-1)
+    return (uvarint(len(items) + 1) if compact else i32(len(items))) + b"".join(items)
+
+
+NO_TAGS = uvarint(0)
+
+
+def tagged(fields):
+    """A tagged-field section from (tag, encoded value) pairs."""
+    out = uvarint(len(fields))
+    for tag, value in sorted(fields):
+        out += uvarint(tag) + uvarint(len(value)) + value
+    return out
+
+
+# ---- checksums ----
+
+_CRC32C = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC32C.append(_c)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def xxh32(data, seed=0):
+    p1, p2, p3, p4, p5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+    m = 0xFFFFFFFF
+
+    def rotl(x, r):
+        return ((x << r) | (x >> (32 - r))) & m
+
+    def rnd(acc, lane):
+        return (rotl((acc + lane * p2) & m, 13) * p1) & m
+
+    n = len(data)
+    i = 0
+    if n >= 16:
+        v = [(seed + p1 + p2) & m, (seed + p2) & m, seed, (seed - p1) & m]
+        while n - i >= 16:
+            for k in range(4):
+                v[k] = rnd(v[k], int.from_bytes(data[i + 4 * k:i + 4 * k + 4], "little"))
+            i += 16
+        h = (rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)) & m
+    else:
+        h = (seed + p5) & m
+    h = (h + n) & m
+    while n - i >= 4:
+        h = (h + int.from_bytes(data[i:i + 4], "little") * p3) & m
+        h = (rotl(h, 17) * p4) & m
+        i += 4
+    while i < n:
+        h = (h + data[i] * p5) & m
+        h = (rotl(h, 11) * p1) & m
+        i += 1
+    h ^= h >> 15
+    h = (h * p2) & m
+    h ^= h >> 13
+    h = (h * p3) & m
+    h ^= h >> 16
+    return h
+
+
+# ---- compression ----
+
+CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+class Compressor:
+    def __init__(self, tool):
+        self.tool = tool
+
+    def __call__(self, codec, data):
+        if codec == "none":
+            return data
+        r = subprocess.run([self.tool, codec], input=data, stdout=subprocess.PIPE,
+                           check=True)
+        return r.stdout
+
+
+def kafka3160_lz4(frame):
+    """An LZ4 frame with the header checksum computed from the magic on."""
+    flg = frame[4]
+    desc_len = 2 + (8 if flg & 0x08 else 0) + (4 if flg & 0x01 else 0)
+    broken = (xxh32(frame[:4 + desc_len]) >> 8) & 0xFF
+    return frame[:4 + desc_len] + bytes([broken]) + frame[5 + desc_len:]
+
+
+# ---- RecordBatch v2 ----
+
+def record(offset_delta, timestamp_delta, key, value, headers=()):
+    body = i8(0) + varint(timestamp_delta) + varint(offset_delta)
+    body += varint(-1) if key is None else varint(len(key)) + key
+    body += varint(-1) if value is None else varint(len(value)) + value
+    body += varint(len(headers))
+    for hk, hv in headers:
+        body += varint(len(hk)) + hk
+        body += varint(-1) if hv is None else varint(len(hv)) + hv
+    return varint(len(body)) + body
+
+
+def batch(compress, records, base_offset=0, codec="none", base_timestamp=1700000000000,
+          attributes=0, producer_id=-1, producer_epoch=-1, base_sequence=-1,
+          leader_epoch=0):
+    """records: list of (key, value, headers) or raw encoded records."""
+    encoded = []
+    for i, r in enumerate(records):
+        if isinstance(r, bytes):
+            encoded.append(r)
+        else:
+            key, value, headers = r
+            encoded.append(record(i, 10 * i, key, value, headers))
+    payload = compress(codec, b"".join(encoded))
+    n = len(records)
+    after_crc = (i16(attributes | CODECS[codec]) + i32(n - 1) + i64(base_timestamp)
+                 + i64(base_timestamp + 10 * (n - 1)) + i64(producer_id)
+                 + i16(producer_epoch) + i32(base_sequence) + i32(n) + payload)
+    crc = crc32c(after_crc)
+    length = 4 + 1 + 4 + len(after_crc)
+    return i64(base_offset) + i32(length) + i32(leader_epoch) + i8(2) + u32(crc) + after_crc
+
+
+SAMPLE_RECORDS = [
+    (b"user-1", b'{"event":"signup","plan":"free"}', [(b"trace-id", b"0af7651916cd43dd")]),
+    (None, b"a record without a key", []),
+    (b"user-2", None, [(b"tombstone", None), (b"source", b"fuzz")]),
+    (b"user-1", b'{"event":"upgrade","plan":"pro","seats":5}' * 3, []),
+]
+
+
+def control_batch(base_offset, commit=True):
+    key = i16(0) + i16(1 if commit else 0)
+    value = i16(0) + i32(0)
+    return batch(lambda c, d: d, [record(0, 0, key, value)], base_offset=base_offset,
+                 attributes=0x10 | 0x20, producer_id=5, producer_epoch=0)
+
+
+# ---- legacy message sets ----
+
+def message(offset, magic, key, value, attributes=0, timestamp=1700000000000):
+    body = i8(magic) + i8(attributes)
+    if magic == 1:
+        body += i64(timestamp)
+    body += kbytes(key) + kbytes(value)
+    msg = u32(zlib.crc32(body)) + body
+    return i64(offset) + i32(len(msg)) + msg
+
+
+def message_set(magic, pairs, first_offset=0, timestamp=1700000000000):
+    return b"".join(message(first_offset + i, magic, k, v, timestamp=timestamp + i)
+                    for i, (k, v) in enumerate(pairs))
+
+
+LEGACY_PAIRS = [
+    (b"k1", b"first legacy message"),
+    (None, b"second, without a key"),
+    (b"k3", None),
+    (b"k4", b"fourth message " * 4),
+]
+
+
+def wrapper(compress, magic, codec, pairs, offset, attributes=0, fix=None):
+    """A compressed message holding pairs; magic 1 uses relative offsets."""
+    inner = message_set(magic, pairs, first_offset=0 if magic == 1 else offset)
+    value = compress(codec, inner)
+    if fix:
+        value = fix(value)
+    last = offset + len(pairs) - 1
+    return message(last, magic, None, value, attributes=CODECS[codec] | attributes)
+
+
+# ---- requests ----
+
+def request(api_key, version, body, flexible, correlation_id=1, client_id="fuzz-seed"):
+    header = i16(api_key) + i16(version) + i32(correlation_id) + string(client_id)
+    if flexible:
+        header += NO_TAGS
+    frame = header + body
+    return i32(len(frame)) + frame
+
+
+def api_versions(version):
+    if version >= 3:
+        body = string("streamlog-fuzz", True) + string("1.0.0", True) + NO_TAGS
+    else:
+        body = b""
+    return request(18, version, body, version >= 3)
+
+
+def metadata_v1(topics):
+    body = array(None if topics is None else [string(t) for t in topics])
+    return request(3, 1, body, False)
+
+
+def metadata_v12():
+    topics = [bytes(16) + string("orders", True) + NO_TAGS,
+              bytes(range(1, 17)) + string(None, True) + NO_TAGS]
+    body = array(topics, True) + i8(1) + i8(0) + NO_TAGS
+    return request(3, 12, body, True)
+
+
+def produce(version, partitions, acks=-1, transactional_id=None):
+    """partitions: list of (index, records bytes)."""
+    flex = version >= 9
+    parts = [i32(idx) + kbytes(recs, flex) + (NO_TAGS if flex else b"")
+             for idx, recs in partitions]
+    topic = string("orders", flex) + array(parts, flex) + (NO_TAGS if flex else b"")
+    body = b""
+    if version >= 3:
+        body += string(transactional_id, flex)
+    body += i16(acks) + i32(30000) + array([topic], flex)
+    if flex:
+        body += NO_TAGS
+    return request(0, version, body, flex)
+
+
+def fetch_v4():
+    parts = [i32(0) + i64(0) + i32(1048576), i32(1) + i64(42) + i32(65536)]
+    topic = string("orders") + array(parts)
+    body = i32(-1) + i32(500) + i32(1) + i32(52428800) + i8(0) + array([topic])
+    return request(1, 4, body, False)
+
+
+def fetch_v13():
+    part = (i32(0) + i32(-1) + i64(0) + i32(-1) + i64(-1) + i32(1048576) + NO_TAGS)
+    topic = bytes(range(16)) + array([part], True) + NO_TAGS
+    forgotten = bytes(range(16, 32)) + array([i32(3), i32(4)], True) + NO_TAGS
+    body = (i32(-1) + i32(500) + i32(1) + i32(52428800) + i8(1) + i32(0) + i32(-1)
+            + array([topic], True) + array([forgotten], True) + string("rack-a", True)
+            + tagged([(0, string("cluster-1", True))]))
+    return request(1, 13, body, True)
+
+
+def list_offsets_v1():
+    parts = [i32(0) + i64(-1), i32(1) + i64(-2), i32(2) + i64(1700000000000)]
+    body = i32(-1) + array([string("orders") + array(parts)])
+    return request(2, 1, body, False)
+
+
+# ---- the corpus ----
+
+def seeds(compress):
+    out = {}
+    lorem = (b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
+             b"tempor incididunt ut labore et dolore magna aliqua. " * 12
+             + bytes(range(256)) + bytes(300))
+
+    # record batches
+    rb = {}
+    for codec in CODECS:
+        rb["batch_" + codec] = batch(compress, SAMPLE_RECORDS, base_offset=100, codec=codec)
+    rb["batch_two"] = (batch(compress, SAMPLE_RECORDS[:2], base_offset=0)
+                       + batch(compress, SAMPLE_RECORDS[2:], base_offset=2, codec="gzip"))
+    rb["batch_log_append_time"] = batch(compress, SAMPLE_RECORDS[:1], attributes=0x08)
+    rb["batch_idempotent"] = batch(compress, SAMPLE_RECORDS, producer_id=7,
+                                   producer_epoch=0, base_sequence=0)
+    rb["batch_many"] = batch(compress, [(b"k%d" % i, b"v" * i, []) for i in range(40)],
+                             codec="lz4")
+    out["fuzz_record_batch"] = rb
+
+    # compressed blobs
+    dc = {}
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        dc[codec] = compress(codec, lorem)
+        dc[codec + "_small"] = compress(codec, b"streamlog")
+        dc[codec + "_empty"] = compress(codec, b"")
+    dc["snappy_raw"] = compress("snappy-raw", lorem)
+    dc["gzip_two_members"] = compress("gzip", b"first member ") + compress("gzip", b"second")
+    dc["snappy_two_streams"] = compress("snappy", b"first stream ") + compress("snappy", b"x")
+    dc["lz4_two_frames"] = compress("lz4", b"first frame ") + compress("lz4", b"second")
+    dc["zstd_two_frames"] = compress("zstd", b"first frame ") + compress("zstd", b"second")
+    out["fuzz_decompress"] = dc
+
+    # legacy message sets and stored batches
+    lg = {}
+    lg["v0_plain"] = message_set(0, LEGACY_PAIRS[:2])
+    lg["v1_plain"] = message_set(1, LEGACY_PAIRS)
+    for codec in ("gzip", "snappy", "lz4"):
+        lg["v1_" + codec] = wrapper(compress, 1, codec, LEGACY_PAIRS, 0)
+        lg["v0_" + codec] = wrapper(compress, 0, codec, LEGACY_PAIRS, 0)
+    lg["v0_lz4_kafka3160"] = wrapper(compress, 0, "lz4", LEGACY_PAIRS, 0, fix=kafka3160_lz4)
+    lg["v1_log_append_time"] = wrapper(compress, 1, "gzip", LEGACY_PAIRS[:2], 0,
+                                       attributes=0x08)
+    lg["v1_mixed"] = (message_set(1, LEGACY_PAIRS[:1])
+                      + wrapper(compress, 1, "snappy", LEGACY_PAIRS[1:], 1))
+    lg["stored_none"] = batch(compress, SAMPLE_RECORDS, base_offset=100)
+    lg["stored_gzip"] = batch(compress, SAMPLE_RECORDS, base_offset=100, codec="gzip")
+    lg["stored_with_control"] = (batch(compress, SAMPLE_RECORDS[:2], base_offset=10,
+                                       producer_id=5, producer_epoch=0, base_sequence=0,
+                                       attributes=0x10)
+                                 + control_batch(12)
+                                 + batch(compress, SAMPLE_RECORDS[2:], base_offset=13,
+                                         attributes=0x08))
+    out["fuzz_legacy"] = lg
+
+    # requests
+    rq = {}
+    rq["api_versions_v0"] = api_versions(0)
+    rq["api_versions_v3"] = api_versions(3)
+    rq["api_versions_v4"] = api_versions(4)
+    rq["metadata_v1"] = metadata_v1(["orders", "payments"])
+    rq["metadata_v1_all_topics"] = metadata_v1(None)
+    rq["metadata_v12"] = metadata_v12()
+    rq["produce_v3"] = produce(3, [(0, rb["batch_none"])])
+    rq["produce_v9"] = produce(9, [(0, rb["batch_none"]), (1, rb["batch_zstd"]),
+                                   (2, rb["batch_two"])])
+    rq["produce_v2_message_set"] = produce(2, [(0, lg["v1_mixed"])], acks=1)
+    rq["fetch_v4"] = fetch_v4()
+    rq["fetch_v13"] = fetch_v13()
+    rq["list_offsets_v1"] = list_offsets_v1()
+    rq["two_frames"] = api_versions(3) + metadata_v12()
+    out["fuzz_request"] = rq
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--compress-tool", default=os.path.join(HERE, "bin", "compress_tool"),
+                    help="compressor built by the Makefile (make fuzz-corpus)")
+    ap.add_argument("--out", default=os.path.join(HERE, "corpus"),
+                    help="corpus directory (default: %(default)s)")
+    args = ap.parse_args()
+    if not os.access(args.compress_tool, os.X_OK):
+        sys.exit("make_corpus.py: %s not found; run make fuzz-corpus" % args.compress_tool)
+
+    written = 0
+    for target, files in seeds(Compressor(args.compress_tool)).items():
+        folder = os.path.join(args.out, target)
+        os.makedirs(folder, exist_ok=True)
+        wanted = {"seed-" + name for name in files}
+        for old in os.listdir(folder):
+            if old.startswith("seed-") and old not in wanted:
+                os.remove(os.path.join(folder, old))
+        for name, data in sorted(files.items()):
+            with open(os.path.join(folder, "seed-" + name), "wb") as f:
+                f.write(data)
+            written += 1
+    print("make_corpus.py: wrote %d seeds under %s" % (written, args.out))
+
+
+if __name__ == "__main__":
+    main()
