@@ -50,6 +50,9 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
+	src/server/group_coordinator.o \
+	src/server/handlers/groups.o \
+	src/server/handlers/offsets.o \
 	bgworkers/cleaner.o \
 	bgworkers/broker.o \
 	bgworkers/conn.o

@@ -40,6 +40,7 @@
 #include "bgworkers/conn.h"
 #include "guc.h"
 #include "protocol/generated/kapi.h"
+#include "server/group_coordinator.h"
 #include "server/server.h"
 #include "shmem.h"
 
@@ -274,7 +275,11 @@ process_requests(bool woken)
 	for (int i = 0; i < nconns && !may_park; i++)
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 			if (req->state == SL_REQUEST_PARKED ||
-				(req->state == SL_REQUEST_NEW && req->api_key == SL_API_FETCH))
+				(req->state == SL_REQUEST_NEW &&
+				 (req->api_key == SL_API_FETCH ||
+				  /* group requests park too (server/group_coordinator.c) */
+				  req->api_key == SL_API_JOIN_GROUP ||
+				  req->api_key == SL_API_SYNC_GROUP)))
 			{
 				may_park = true;
 				break;
@@ -371,10 +376,15 @@ SlBrokerMain(Datum arg)
 	{
 		WaitEvent	events[64];
 		int			nevents;
+		long		timeout;
 
 		update_wait_events();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		nevents = WaitEventSetWait(wait_set, next_timeout(), events, lengthof(events),
+		timeout = next_timeout();
+		/* Worker 0 runs the consumer groups' timers (session expiry) */
+		if (worker_index == 0)
+			timeout = SlGroupCoordinatorTimers(timeout);
+		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();

@@ -17,8 +17,13 @@ int			sl_batch_bytes = 256 * 1024;
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
+int			sl_group_initial_rebalance_delay = 3000;
+int			sl_group_max_session_timeout = 1800000;
+int			sl_group_min_session_timeout = 6000;
 char	   *sl_listen_addresses = NULL;
 int			sl_max_connections = 1000;
+int			sl_max_group_members = 4096;
+int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
@@ -88,6 +93,33 @@ SlDefineGucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.group_initial_rebalance_delay",
+							"Time the first rebalance of an empty consumer group waits for more members "
+							"(group.initial.rebalance.delay.ms).",
+							NULL,
+							&sl_group_initial_rebalance_delay,
+							3000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.group_max_session_timeout",
+							"Longest session timeout a consumer group member may ask for "
+							"(group.max.session.timeout.ms).",
+							NULL,
+							&sl_group_max_session_timeout,
+							1800000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.group_min_session_timeout",
+							"Shortest session timeout a consumer group member may ask for "
+							"(group.min.session.timeout.ms).",
+							NULL,
+							&sl_group_min_session_timeout,
+							6000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("streamlog.listen_addresses",
 							   "Addresses the Kafka listener binds to (comma-separated; * for all).",
 							   NULL,
@@ -102,6 +134,23 @@ SlDefineGucs(void)
 							&sl_max_connections,
 							1000, 1, 100000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_group_members",
+							"Most members of Kafka consumer groups, over all groups, kept in shared memory.",
+							NULL,
+							&sl_max_group_members,
+							4096, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_groups",
+							"Most Kafka consumer groups whose membership is kept in shared memory.",
+							"Groups without members are forgotten first when it is full; "
+							"their committed offsets stay.",
+							&sl_max_groups,
+							1024, 1, 1000000,
+							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_partitions",

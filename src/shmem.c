@@ -31,6 +31,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlPartitionStateShmemSize());
 	RequestAddinShmemSpace(SlProducersShmemSize());
 	RequestAddinShmemSpace(SlGroupWaitShmemSize());
+	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -57,6 +58,7 @@ sl_shmem_startup(void)
 	SlPartitionStateShmemInit();
 	SlProducersShmemInit();
 	SlGroupWaitShmemInit();
+	SlGroupCoordinatorShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -96,8 +96,7 @@ typedef struct SlGroupJoinResult
  */
 extern void SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *result);
 extern void SlGroupJoinPoll(const char *group_id, const char *member_id,
-							const char *instance_id, bool skip_assignment_allowed,
-							SlGroupJoinResult *result);
+							const char *instance_id, SlGroupJoinResult *result);
 
 typedef struct SlGroupAssignment
 {

@@ -24,6 +24,17 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
 	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
+	[SL_API_OFFSET_COMMIT] = {0, 9, SlHandleOffsetCommit},
+	[SL_API_OFFSET_FETCH] = {0, 9, SlHandleOffsetFetch},
+	[SL_API_FIND_COORDINATOR] = {0, 6, SlHandleFindCoordinator},
+	[SL_API_JOIN_GROUP] = {0, 9, SlHandleJoinGroup},
+	[SL_API_HEARTBEAT] = {0, 4, SlHandleHeartbeat},
+	[SL_API_LEAVE_GROUP] = {0, 5, SlHandleLeaveGroup},
+	[SL_API_SYNC_GROUP] = {0, 5, SlHandleSyncGroup},
+	[SL_API_DESCRIBE_GROUPS] = {0, 5, SlHandleDescribeGroups},
+	[SL_API_LIST_GROUPS] = {0, 5, SlHandleListGroups},
+	[SL_API_DELETE_GROUPS] = {0, 2, SlHandleDeleteGroups},
+	[SL_API_OFFSET_DELETE] = {0, 0, SlHandleOffsetDelete},
 };
 
 const SlHandler *

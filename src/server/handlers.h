@@ -46,6 +46,25 @@ extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
+/* Consumer groups: handlers/groups.c, handlers/offsets.c */
+extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
+
+/*
+ * A group id from the wire as a C string; NULL if Kafka would call it
+ * invalid (empty), or it is too long, holds NUL bytes or is not UTF-8.
+ */
+extern char *SlGroupIdFromWire(SlStr id);
+
 /* Produce is handled in groups, see server.h */
 extern void SlHandleProduceGroup(SlRequest **reqs, int n);
 

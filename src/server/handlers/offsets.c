@@ -1,0 +1,474 @@
+/*-------------------------------------------------------------------------
+ * offsets.c
+ *	  Committed offsets of consumer groups over Kafka: OffsetCommit (8,
+ *	  v0-9), OffsetFetch (9, v0-9) and OffsetDelete (47, v0).  The offsets
+ *	  are rows of streamlog.group_offset (storage/group_offsets.c), the same
+ *	  ones SQL consumers commit and the lag view reads; this file checks the
+ *	  committer against the group coordinator and maps the wire to them.
+ *
+ * OffsetCommit.  A commit with generation -1 and no member id comes from
+ * outside the group's membership (manual assignment, admin tools) and is
+ * accepted while the group has no members; any other is checked against
+ * the coordinator (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+ * FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while the group completes a
+ * rebalance), and then nothing is stored.  Unknown topics and partitions
+ * get UNKNOWN_TOPIC_OR_PARTITION, metadata over 4096 bytes
+ * OFFSET_METADATA_TOO_LARGE, each for its own partition; a negative offset
+ * clears the partition's committed offset (Kafka then answers -1 for it, as
+ * for one never committed).  The rows are written without waiting: if an
+ * SQL consumer's open transaction holds one, the partitions get the
+ * retriable COORDINATOR_LOAD_IN_PROGRESS.  v1 CommitTimestamp and v2-4
+ * RetentionTimeMs are accepted and ignored (offsets are kept until deleted,
+ * or until their topic is).  v9 answers GROUP_ID_NOT_FOUND for a member's
+ * commit to a group the coordinator does not know.
+ *
+ * OffsetFetch.  v0-7 ask for one group, v8+ for several; a null topic list
+ * (v2+) means every partition the group committed.  Partitions without a
+ * committed offset, and unknown topics, answer offset -1.  There are no
+ * pending transactional commits, so RequireStable (v7+) changes nothing.
+ *
+ * OffsetDelete.  Deletes committed offsets of a group without members, or
+ * of the topics no member of a "consumer" group subscribes to
+ * (GROUP_SUBSCRIBED_TO_TOPIC otherwise).
+ *
+ * IDENTIFICATION
+ *	  src/server/handlers/offsets.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+
+#include "server/group_coordinator.h"
+#include "server/handlers.h"
+
+/* Kafka's offset.metadata.max.bytes default */
+#define MAX_METADATA_BYTES 4096
+
+/* A topic of a request, looked up and locked against drops; NULL if unknown */
+static const SlTopic *
+TopicFromWire(SlStr name)
+{
+	char	   *n = SlTopicNameFromWire(name);
+	const SlTopic *topic = n ? SlTopicLookup(n, true) : NULL;
+
+	if (topic == NULL)
+		return NULL;
+	topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
+	if (topic == NULL)
+		return NULL;
+	/* Later SlTopic* calls may reuse the cache entry */
+	{
+		SlTopic    *copy = palloc(sizeof(SlTopic));
+
+		memcpy(copy, topic, sizeof(SlTopic));
+		return copy;
+	}
+}
+
+static char *
+CString(SlStr s)
+{
+	return s.len > 0 ? pnstrdup(s.data, s.len) : pstrdup("");
+}
+
+/* OffsetCommit */
+
+bool
+SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlOffsetCommitRequest request;
+	SlOffsetCommitResponse resp;
+	SlGroupOffset *offsets;
+	SlOffsetCommitResponseOffsetCommitResponsePartition **slots;
+	char	   *group_id;
+	int16		group_error = SL_ERR_NONE;
+	int			total = 0;
+	int			n = 0;
+
+	if (!SlOffsetCommitRequestDecode(body, req->api_version, &request))
+		return false;
+	SlOffsetCommitResponseInit(&resp);
+	resp.throttle_time_ms = 0;
+
+	group_id = SlGroupIdFromWire(request.group_id);
+	if (group_id == NULL)
+		group_error = SL_ERR_INVALID_GROUP_ID;
+	else
+	{
+		char	   *member_id = CString(request.member_id);
+		char	   *instance_id = NULL;
+
+		if (req->api_version >= 7 && !SlStrIsNull(request.group_instance_id))
+			instance_id = CString(request.group_instance_id);
+		if (strlen(member_id) != (size_t) Max(request.member_id.len, 0) ||
+			strlen(member_id) >= SL_GROUP_ID_LEN ||
+			(instance_id && strlen(instance_id) >= SL_GROUP_ID_LEN))
+			group_error = SL_ERR_UNKNOWN_MEMBER_ID;
+		else
+			group_error = SlGroupCheckCommit(group_id, member_id, instance_id,
+											 req->api_version >= 1 ?
+											 request.generation_id_or_member_epoch : -1,
+											 req->api_version);
+	}
+
+	for (int t = 0; t < request.topics.n; t++)
+		total += request.topics.items[t].partitions.n;
+	offsets = palloc0(sizeof(SlGroupOffset) * Max(total, 1));
+	slots = palloc0(sizeof(*slots) * Max(total, 1));
+
+	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
+	for (int t = 0; t < request.topics.n; t++)
+	{
+		SlOffsetCommitRequestOffsetCommitRequestTopic *rt = &request.topics.items[t];
+		SlOffsetCommitResponseOffsetCommitResponseTopic *tr = &resp.topics.items[t];
+		const SlTopic *topic = group_error == SL_ERR_NONE ? TopicFromWire(rt->name) : NULL;
+
+		SlOffsetCommitResponseOffsetCommitResponseTopicInit(tr);
+		tr->name = rt->name;
+		SL_ARRAY_ALLOC(tr->partitions, Max(rt->partitions.n, 0));
+		for (int p = 0; p < rt->partitions.n; p++)
+		{
+			SlOffsetCommitRequestOffsetCommitRequestPartition *rp = &rt->partitions.items[p];
+			SlOffsetCommitResponseOffsetCommitResponsePartition *pr = &tr->partitions.items[p];
+			SlStr		meta = rp->committed_metadata;
+
+			SlOffsetCommitResponseOffsetCommitResponsePartitionInit(pr);
+			pr->partition_index = rp->partition_index;
+			if (group_error != SL_ERR_NONE)
+				pr->error_code = group_error;
+			else if (topic == NULL || rp->partition_index < 0 ||
+					 rp->partition_index >= topic->partition_count)
+				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else if (meta.len > MAX_METADATA_BYTES)
+				pr->error_code = SL_ERR_OFFSET_METADATA_TOO_LARGE;
+			else if (meta.len > 0 && (memchr(meta.data, '\0', meta.len) != NULL ||
+									  !pg_verifymbstr(meta.data, meta.len, true)))
+				pr->error_code = SL_ERR_INVALID_COMMIT_OFFSET_SIZE;
+			else if (rp->committed_offset < 0)
+			{
+				/* No committed offset, as Kafka answers for -1 */
+				if (SlGroupOffsetsDelete(group_id, topic->topic_id, rp->partition_index, true) < 0)
+					pr->error_code = SL_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+				else
+					pr->error_code = SL_ERR_NONE;
+			}
+			else
+			{
+				SlGroupOffset *o = &offsets[n];
+
+				o->topic_id = topic->topic_id;
+				o->partition = rp->partition_index;
+				o->committed_offset = rp->committed_offset;
+				o->leader_epoch = req->api_version >= 6 ? rp->committed_leader_epoch : -1;
+				o->metadata = SlStrIsNull(meta) ? NULL : CString(meta);
+				slots[n++] = pr;
+				pr->error_code = SL_ERR_NONE;
+			}
+		}
+	}
+
+	if (n > 0 && !SlGroupOffsetsCommit(group_id, offsets, n, true))
+	{
+		/* An SQL consumer's transaction holds a row: try again soon */
+		for (int i = 0; i < n; i++)
+			slots[i]->error_code = SL_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+	}
+	SlOffsetCommitResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+/* OffsetFetch */
+
+/* What a group committed, for the partitions asked (or all if topics < 0) */
+typedef struct FetchedTopic
+{
+	SlStr		name;
+	int			npartitions;
+	int32	   *partitions;
+	int64	   *offsets;
+	int32	   *epochs;
+	char	  **metadata;
+} FetchedTopic;
+
+/* The committed offsets of one topic's partitions (asked: NULL = all committed) */
+static void
+FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked,
+		   FetchedTopic *ft)
+{
+	const SlTopic *topic = TopicFromWire(name);
+	SlGroupOffset *rows = NULL;
+	int			nrows = 0;
+
+	ft->name = name;
+	if (topic != NULL && group_id != NULL)
+		rows = SlGroupOffsetsFetch(group_id, topic->topic_id, &nrows);
+	if (asked == NULL)
+		nasked = nrows;
+	ft->npartitions = nasked;
+	ft->partitions = palloc0(sizeof(int32) * Max(nasked, 1));
+	ft->offsets = palloc0(sizeof(int64) * Max(nasked, 1));
+	ft->epochs = palloc0(sizeof(int32) * Max(nasked, 1));
+	ft->metadata = palloc0(sizeof(char *) * Max(nasked, 1));
+	for (int i = 0; i < nasked; i++)
+	{
+		ft->partitions[i] = asked ? asked[i] : rows[i].partition;
+		ft->offsets[i] = -1;
+		ft->epochs[i] = -1;
+		ft->metadata[i] = "";
+		for (int r = 0; r < nrows; r++)
+		{
+			if (rows[r].partition == ft->partitions[i])
+			{
+				ft->offsets[i] = rows[r].committed_offset;
+				ft->epochs[i] = rows[r].leader_epoch;
+				ft->metadata[i] = rows[r].metadata ? rows[r].metadata : "";
+				break;
+			}
+		}
+	}
+}
+
+/* Every partition a group committed, grouped by topic (List of FetchedTopic *) */
+static List *
+FetchAll(const char *group_id)
+{
+	List	   *result = NIL;
+	SlGroupOffset *rows;
+	int			nrows;
+	int			i = 0;
+
+	rows = SlGroupOffsetsFetch(group_id, -1, &nrows);
+	while (i < nrows)
+	{
+		int32		topic_id = rows[i].topic_id;
+		int			j = i;
+		const SlTopic *topic;
+		FetchedTopic *ft;
+
+		while (j < nrows && rows[j].topic_id == topic_id)
+			j++;
+		topic = SlTopicLookupById(topic_id);
+		if (topic != NULL)
+		{
+			ft = palloc0(sizeof(FetchedTopic));
+			ft->name = SlStrFromCString(pstrdup(topic->name));
+			ft->npartitions = j - i;
+			ft->partitions = palloc(sizeof(int32) * (j - i));
+			ft->offsets = palloc(sizeof(int64) * (j - i));
+			ft->epochs = palloc(sizeof(int32) * (j - i));
+			ft->metadata = palloc(sizeof(char *) * (j - i));
+			for (int k = i; k < j; k++)
+			{
+				ft->partitions[k - i] = rows[k].partition;
+				ft->offsets[k - i] = rows[k].committed_offset;
+				ft->epochs[k - i] = rows[k].leader_epoch;
+				ft->metadata[k - i] = rows[k].metadata ? rows[k].metadata : "";
+			}
+			result = lappend(result, ft);
+		}
+		i = j;
+	}
+	return result;
+}
+
+/* The answer for one group in the v0-7 layout */
+static void
+FetchGroupV0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
+			 SlOffsetFetchResponse *resp)
+{
+	List	   *topics = NIL;
+	ListCell   *lc;
+	int			t = 0;
+
+	if (group_id != NULL && request->topics.n < 0)
+		topics = FetchAll(group_id);
+	else
+	{
+		for (int i = 0; i < Max(request->topics.n, 0); i++)
+		{
+			FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
+
+			FetchTopic(group_id, request->topics.items[i].name,
+					   request->topics.items[i].partition_indexes.items,
+					   Max(request->topics.items[i].partition_indexes.n, 0), ft);
+			topics = lappend(topics, ft);
+		}
+	}
+	SL_ARRAY_ALLOC(resp->topics, list_length(topics));
+	foreach(lc, topics)
+	{
+		FetchedTopic *ft = lfirst(lc);
+		SlOffsetFetchResponseOffsetFetchResponseTopic *tr = &resp->topics.items[t++];
+
+		SlOffsetFetchResponseOffsetFetchResponseTopicInit(tr);
+		tr->name = ft->name;
+		SL_ARRAY_ALLOC(tr->partitions, ft->npartitions);
+		for (int p = 0; p < ft->npartitions; p++)
+		{
+			SlOffsetFetchResponseOffsetFetchResponsePartition *pr = &tr->partitions.items[p];
+
+			SlOffsetFetchResponseOffsetFetchResponsePartitionInit(pr);
+			pr->partition_index = ft->partitions[p];
+			pr->committed_offset = ft->offsets[p];
+			pr->committed_leader_epoch = version >= 5 ? ft->epochs[p] : -1;
+			pr->metadata = SlStrFromCString(ft->metadata[p]);
+			/* v0-1 have no group-level error: each partition carries it */
+			pr->error_code = group_id == NULL && version < 2 ?
+				SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
+		}
+	}
+	resp->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
+	if (version < 2)
+		resp->error_code = SL_ERR_NONE;
+}
+
+/* The answer for one group of a v8+ request */
+static void
+FetchGroupV8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
+			 SlOffsetFetchResponseOffsetFetchResponseGroup *gr)
+{
+	char	   *group_id = SlGroupIdFromWire(rg->group_id);
+	List	   *topics = NIL;
+	ListCell   *lc;
+	int			t = 0;
+
+	SlOffsetFetchResponseOffsetFetchResponseGroupInit(gr);
+	gr->group_id = rg->group_id;
+	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
+	if (group_id != NULL && rg->topics.n < 0)
+		topics = FetchAll(group_id);
+	else if (group_id != NULL)
+	{
+		for (int i = 0; i < rg->topics.n; i++)
+		{
+			FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
+
+			FetchTopic(group_id, rg->topics.items[i].name,
+					   rg->topics.items[i].partition_indexes.items,
+					   Max(rg->topics.items[i].partition_indexes.n, 0), ft);
+			topics = lappend(topics, ft);
+		}
+	}
+	SL_ARRAY_ALLOC(gr->topics, list_length(topics));
+	foreach(lc, topics)
+	{
+		FetchedTopic *ft = lfirst(lc);
+		SlOffsetFetchResponseOffsetFetchResponseTopics *tr = &gr->topics.items[t++];
+
+		SlOffsetFetchResponseOffsetFetchResponseTopicsInit(tr);
+		tr->name = ft->name;
+		SL_ARRAY_ALLOC(tr->partitions, ft->npartitions);
+		for (int p = 0; p < ft->npartitions; p++)
+		{
+			SlOffsetFetchResponseOffsetFetchResponsePartitions *pr = &tr->partitions.items[p];
+
+			SlOffsetFetchResponseOffsetFetchResponsePartitionsInit(pr);
+			pr->partition_index = ft->partitions[p];
+			pr->committed_offset = ft->offsets[p];
+			pr->committed_leader_epoch = ft->epochs[p];
+			pr->metadata = SlStrFromCString(ft->metadata[p]);
+			pr->error_code = SL_ERR_NONE;
+		}
+	}
+}
+
+bool
+SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlOffsetFetchRequest request;
+	SlOffsetFetchResponse resp;
+
+	if (!SlOffsetFetchRequestDecode(body, req->api_version, &request))
+		return false;
+	SlOffsetFetchResponseInit(&resp);
+	resp.throttle_time_ms = 0;
+	if (req->api_version < 8)
+	{
+		SL_ARRAY_ALLOC(resp.groups, 0);
+		FetchGroupV0(SlGroupIdFromWire(request.group_id), &request, req->api_version, &resp);
+	}
+	else
+	{
+		SL_ARRAY_ALLOC(resp.topics, 0);
+		resp.error_code = SL_ERR_NONE;
+		SL_ARRAY_ALLOC(resp.groups, Max(request.groups.n, 0));
+		for (int g = 0; g < request.groups.n; g++)
+			FetchGroupV8(&request.groups.items[g], &resp.groups.items[g]);
+	}
+	SlOffsetFetchResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+/* OffsetDelete */
+
+bool
+SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlOffsetDeleteRequest request;
+	SlOffsetDeleteResponse resp;
+	char	   *group_id;
+	SlGroupState state = SL_GROUP_EMPTY;
+	bool		consumer = false;
+	bool		known = false;
+	List	   *subscribed = NIL;
+
+	if (!SlOffsetDeleteRequestDecode(body, req->api_version, &request))
+		return false;
+	SlOffsetDeleteResponseInit(&resp);
+	resp.throttle_time_ms = 0;
+	resp.error_code = SL_ERR_NONE;
+	SL_ARRAY_ALLOC(resp.topics, 0);
+
+	group_id = SlGroupIdFromWire(request.group_id);
+	if (group_id == NULL)
+		resp.error_code = SL_ERR_INVALID_GROUP_ID;
+	else
+	{
+		known = SlGroupSubscriptions(group_id, &state, &consumer, &subscribed);
+		if (!known && !SlGroupExists(group_id))
+			resp.error_code = SL_ERR_GROUP_ID_NOT_FOUND;
+		else if (known && state != SL_GROUP_EMPTY && !consumer)
+			resp.error_code = SL_ERR_NON_EMPTY_GROUP;
+	}
+	if (resp.error_code != SL_ERR_NONE)
+	{
+		SlOffsetDeleteResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
+
+	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
+	for (int t = 0; t < request.topics.n; t++)
+	{
+		SlOffsetDeleteRequestOffsetDeleteRequestTopic *rt = &request.topics.items[t];
+		SlOffsetDeleteResponseOffsetDeleteResponseTopic *tr = &resp.topics.items[t];
+		const SlTopic *topic = TopicFromWire(rt->name);
+		bool		in_use = false;
+		ListCell   *lc;
+
+		SlOffsetDeleteResponseOffsetDeleteResponseTopicInit(tr);
+		tr->name = rt->name;
+		if (known && state != SL_GROUP_EMPTY)
+			foreach(lc, subscribed)
+				in_use = in_use || SlStrEqualCString(rt->name, lfirst(lc));
+		SL_ARRAY_ALLOC(tr->partitions, Max(rt->partitions.n, 0));
+		for (int p = 0; p < rt->partitions.n; p++)
+		{
+			SlOffsetDeleteResponseOffsetDeleteResponsePartition *pr = &tr->partitions.items[p];
+			int32		partition = rt->partitions.items[p].partition_index;
+
+			SlOffsetDeleteResponseOffsetDeleteResponsePartitionInit(pr);
+			pr->partition_index = partition;
+			if (topic == NULL || partition < 0 || partition >= topic->partition_count)
+				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else if (in_use)
+				pr->error_code = SL_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
+			else if (SlGroupOffsetsDelete(group_id, topic->topic_id, partition, true) < 0)
+				pr->error_code = SL_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+			else
+				pr->error_code = SL_ERR_NONE;
+		}
+	}
+	SlOffsetDeleteResponseEncode(out, req->api_version, &resp);
+	return true;
+}
