@@ -241,3 +241,9 @@ CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', -5)
 CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 1, '-1 s')$$);
 -- none of it changed an offset
 SELECT * FROM pg_temp.lag;
+
+-- Kafka "consumer" protocol assignments decode into (topic, partition)
+SELECT * FROM streamlog.consumer_assignment('\x000000000002000174000000020000000000000002000275760000000100000005ffffffff'::bytea);
+-- bytes of another protocol give nothing, not an error
+SELECT count(*) FROM streamlog.consumer_assignment('\x0102'::bytea);
+SELECT count(*) FROM streamlog.group_assignments;

@@ -277,3 +277,54 @@ CREATE FUNCTION streamlog.kafka_group_members()
 				   rebalance_timeout_ms integer, last_heartbeat timestamptz,
 				   metadata bytea, assignment bytea)
 	AS 'MODULE_PATHNAME', 'streamlog_kafka_group_members' LANGUAGE C STRICT VOLATILE;
+
+-- The partitions in a Kafka "consumer" protocol assignment
+-- (ConsumerProtocolAssignment v0-3: topics with their partitions, then
+-- user data); nothing for other protocols' bytes.
+CREATE FUNCTION streamlog.consumer_assignment(assignment bytea)
+	RETURNS TABLE (topic text, partition integer)
+	LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+	pos integer := 3;			-- past the int16 version
+	ntopics integer;
+	nparts integer;
+	len integer;
+	name text;
+	function_len integer := length(assignment);
+BEGIN
+	IF function_len < 6 THEN
+		RETURN;
+	END IF;
+	ntopics := (get_byte(assignment, pos - 1) << 24) | (get_byte(assignment, pos) << 16)
+			 | (get_byte(assignment, pos + 1) << 8) | get_byte(assignment, pos + 2);
+	pos := pos + 4;
+	FOR t IN 1 .. greatest(ntopics, 0) LOOP
+		len := (get_byte(assignment, pos - 1) << 8) | get_byte(assignment, pos);
+		name := convert_from(substring(assignment FROM pos + 2 FOR len), 'UTF8');
+		pos := pos + 2 + len;
+		nparts := (get_byte(assignment, pos - 1) << 24) | (get_byte(assignment, pos) << 16)
+				| (get_byte(assignment, pos + 1) << 8) | get_byte(assignment, pos + 2);
+		pos := pos + 4;
+		FOR p IN 1 .. greatest(nparts, 0) LOOP
+			topic := name;
+			partition := (get_byte(assignment, pos - 1) << 24) | (get_byte(assignment, pos) << 16)
+					   | (get_byte(assignment, pos + 1) << 8) | get_byte(assignment, pos + 2);
+			pos := pos + 4;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+EXCEPTION WHEN OTHERS THEN
+	RETURN;						-- not a consumer protocol assignment
+END;
+$$;
+
+-- Members of Kafka groups, and the partitions each was assigned
+CREATE VIEW streamlog.group_members AS
+SELECT group_id, member_id, group_instance_id, client_id, client_host,
+	   session_timeout_ms, last_heartbeat
+  FROM streamlog.kafka_group_members();
+
+CREATE VIEW streamlog.group_assignments AS
+SELECT m.group_id, m.member_id, a.topic, a.partition
+  FROM streamlog.kafka_group_members() m
+ CROSS JOIN LATERAL streamlog.consumer_assignment(m.assignment) a;
