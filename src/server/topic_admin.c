@@ -93,7 +93,8 @@ create_topic(void *arg)
 }
 
 int16
-SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config, char **message)
+SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
+				   bool validate_only, char **message)
 {
 	CreateArgs	args = {name, partitions, config};
 
@@ -103,7 +104,7 @@ SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config, char **mes
 			*message = psprintf("a topic needs at least one partition, not %d", partitions);
 		return SL_ERR_INVALID_PARTITIONS;
 	}
-	return SlTopicAdminRun(create_topic, &args, false, SL_ERR_INVALID_CONFIG, message);
+	return SlTopicAdminRun(create_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
 }
 
 const char *

@@ -20,9 +20,12 @@
 extern int16 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
 							 int16 invalid_value_error, char **message);
 
-/* Create a topic; configs as a jsonb object of Kafka config names, or NULL */
+/*
+ * Create a topic (or only check that it could be, validate_only); configs
+ * as a jsonb object of Kafka config names, or NULL
+ */
 extern int16 SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
-								char **message);
+								bool validate_only, char **message);
 
 /* The cluster id given to clients: stable for this database */
 extern const char *SlClusterId(void);

@@ -14,21 +14,6 @@
 
 /* CreateTopics */
 
-typedef struct CreateArgs
-{
-	const char *name;
-	int32		partitions;
-	Jsonb	   *config;
-} CreateArgs;
-
-static void
-create_topic(void *arg)
-{
-	CreateArgs *args = arg;
-
-	SlTopicCreate(args->name, args->partitions, args->config);
-}
-
 /* True if topic i's name appears in the request before or after it */
 static bool
 create_name_is_duplicate(const SlCreateTopicsRequest *request, int i)
@@ -188,7 +173,9 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		SlCreateTopicsRequestCreatableTopic *ct = &request.topics.items[i];
 		SlCreateTopicsResponseCreatableTopicResult *tr;
 		char	   *message = NULL;
-		CreateArgs	args = {NULL, 0, NULL};
+		const char *name = NULL;
+		int32		partitions = 0;
+		Jsonb	   *config = NULL;
 		int16		error;
 
 		/* One result per name: a name given twice is an invalid request */
@@ -204,15 +191,14 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 			error = SL_ERR_INVALID_REQUEST;
 			message = pstrdup("Topic is given more than once in the request.");
 		}
-		else if ((args.name = SlTopicNameFromWire(ct->name)) == NULL)
+		else if ((name = SlTopicNameFromWire(ct->name)) == NULL)
 		{
 			error = SL_ERR_INVALID_TOPIC_EXCEPTION;
 			message = psprintf("Topic name must be 1 to %d characters long.", SL_TOPIC_NAME_MAX);
 		}
-		else if ((error = create_partition_count(ct, &args.partitions, &message)) == SL_ERR_NONE &&
-				 (error = create_configs(ct, &args.config, &message)) == SL_ERR_NONE)
-			error = SlTopicAdminRun(create_topic, &args, request.validate_only,
-							   SL_ERR_INVALID_CONFIG, &message);
+		else if ((error = create_partition_count(ct, &partitions, &message)) == SL_ERR_NONE &&
+				 (error = create_configs(ct, &config, &message)) == SL_ERR_NONE)
+			error = SlTopicAdminCreate(name, partitions, config, request.validate_only, &message);
 
 		tr->error_code = error;
 		if (error != SL_ERR_NONE)
@@ -222,13 +208,13 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (version >= 5)
 		{
-			tr->num_partitions = args.partitions;
+			tr->num_partitions = partitions;
 			tr->replication_factor = 1;
-			create_result_configs(tr, args.config);
+			create_result_configs(tr, config);
 		}
 		if (version >= 7 && !request.validate_only)
 		{
-			const SlTopic *topic = SlTopicLookup(args.name, true);
+			const SlTopic *topic = SlTopicLookup(name, true);
 
 			if (topic != NULL)
 				memcpy(tr->topic_id.data, topic->uuid, 16);

@@ -111,7 +111,7 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 			{
 				topic = SlTopicLookup(name, true);
 				if (topic == NULL && auto_create)
-					t->error_code = SlTopicAdminCreate(name, sl_default_partitions, NULL, NULL);
+					t->error_code = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
 				else if (topic == NULL)
 					t->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 				if (t->error_code == SL_ERR_NONE && topic == NULL)

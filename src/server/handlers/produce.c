@@ -262,7 +262,7 @@ produce_request(ProduceJob *job)
 			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
 		else if (topic == NULL && sl_auto_create_topics)
 		{
-			topic_error = SlTopicAdminCreate(name, sl_default_partitions, NULL, NULL);
+			topic_error = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
 			if (topic_error == SL_ERR_TOPIC_ALREADY_EXISTS)
 				topic_error = SL_ERR_NONE;	/* created by someone else meanwhile */
 			if (topic_error == SL_ERR_NONE)
