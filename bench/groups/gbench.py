@@ -1,0 +1,511 @@
+#!/usr/bin/python3
+"""streamlog consumer-group benchmark: SQL group consumption next to PgQ and
+a SKIP LOCKED queue table, and Kafka consumer groups (librdkafka), same
+server, same run.
+
+Started by bench/groups/run.sh, which provides the server through PGHOST,
+PGPORT, PGUSER and PGDATABASE, its Kafka listener (--brokers) and a built
+slgroup (--slgroup).  Sections, for 100-byte values:
+
+  1. SQL group consumption: streamlog.consume in batches of 100 and 1000 by
+     1 and 4 concurrent consumers; PgQ next_batch / get_batch_events /
+     finish_batch with batches of ~100 and ~1000 events; DELETE ... FOR
+     UPDATE SKIP LOCKED in batches of 100 and 1000 by 1 and 4 consumers
+  2. a Kafka consumer group of 3 librdkafka consumers draining a
+     6-partition topic
+  3. rebalance time: a member joins a stable group of 2; a member is killed
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+
+MB = 1_000_000
+
+TARGET_SQL_VS_PGQ = 1.5     # streamlog.consume records/s / PgQ batch records/s
+TARGET_JOIN = 2.0           # join rebalance / the clients' own minimum
+
+SIZE = 100                  # value bytes
+SQL_PARTITIONS = 4          # topic of section 1 (4 concurrent consumers)
+KAFKA_PARTITIONS = 6        # topics of sections 2 and 3
+KAFKA_CONSUMERS = 3
+HEARTBEAT_MS = 500
+SESSION_MS = 6000
+ROUND_TRIPS = 3             # Heartbeat (REBALANCE_IN_PROGRESS), JoinGroup, SyncGroup
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def fmt_ms(x):
+    return f"{x:,.1f}" if x is not None else "-"
+
+
+def fmt_ratio(x, target=None):
+    if target is not None and round(x, 2) == round(target, 2) and x != target:
+        return f"{x:.3f}x"
+    return f"{x:.2f}x"
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def table(headers, rows, align=None):
+    """Render rows as a fixed-width text table; align is a string of l/r per column."""
+    cols = len(headers)
+    align = align or ("l" + "r" * (cols - 1))
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(cols)]
+
+    def line(r):
+        out = []
+        for i, c in enumerate(r):
+            out.append(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i]))
+        return "  " + "  ".join(out).rstrip()
+
+    sep = "  " + "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def parse_kv(line):
+    out = {}
+    for kv in line.split()[1:]:
+        k, _, v = kv.partition("=")
+        out[k] = float(v) if re.fullmatch(r"-?[0-9.]+", v) else v
+    return out
+
+
+class GBench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.sql_records = 50_000 if self.quick else 200_000
+        self.kafka_records = 200_000 if self.quick else 1_000_000
+        self.reps = 2 if self.quick else 5
+        self.pause = 0.5 if self.quick else 3.0
+        self.conn = psycopg.connect(autocommit=True)
+        self.out = []
+        self.notes = []
+        self.log_pos = 0
+        if args.server_log:
+            try:
+                self.log_pos = os.path.getsize(args.server_log)
+            except OSError:
+                pass
+
+    # -- helpers ---------------------------------------------------------
+
+    def q(self, sql, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+
+    def q1(self, sql, params=None):
+        return self.q(sql, params)[0][0]
+
+    def emit(self, text=""):
+        self.out.append(text)
+
+    def settle(self):
+        """Leave no background work to the next measurement."""
+        self.q("VACUUM")
+        self.q("CHECKPOINT")
+        time.sleep(self.pause)
+
+    def server_log_news(self):
+        if not self.args.server_log:
+            return []
+        try:
+            with open(self.args.server_log, errors="replace") as f:
+                f.seek(self.log_pos)
+                text = f.read()
+                self.log_pos = f.tell()
+        except OSError:
+            return []
+        keep = ("ERROR", "FATAL", "PANIC", "WARNING", "terminated by signal", "exited with exit code")
+        skip = ("listening on", "canceling autovacuum task", "automatic vacuum of table",
+                "automatic analyze of table")
+        return [ln.strip() for ln in text.splitlines()
+                if any(k in ln for k in keep) and not any(s in ln for s in skip)]
+
+    def note_log(self, what):
+        news = self.server_log_news()
+        if news:
+            self.notes.append(f"{what}: the server logged {len(news)} line(s), first: "
+                              + " | ".join(news[:3]))
+
+    def slgroup(self, what, *args, timeout=900):
+        cmd = [self.args.slgroup, *map(str, args)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        self.note_log(what)
+        reps = [parse_kv(ln) for ln in p.stdout.splitlines() if ln.startswith("rep ")]
+        res = None
+        for ln in reversed(p.stdout.splitlines()):
+            if ln.startswith("result "):
+                res = parse_kv(ln)
+                break
+        msgs = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        if res is None:
+            raise RuntimeError(f"{what}: no result (exit {p.returncode})\n{p.stdout}\n{p.stderr}")
+        if p.returncode != 0 or msgs:
+            self.notes.append(f"{what}: the client reported errors (exit {p.returncode}): "
+                              + "; ".join(msgs[:3]))
+        return res, reps
+
+    # -- setup -----------------------------------------------------------
+
+    def setup(self):
+        log("setting up the extensions, topics and tables")
+        self.q("CREATE EXTENSION IF NOT EXISTS streamlog")
+        self.q("CREATE EXTENSION IF NOT EXISTS pgq")
+        self.q("SELECT streamlog.create_topic('gb_sql', %s)", (SQL_PARTITIONS,))
+        self.q("SELECT streamlog.create_topic('gb_kafka', %s)", (KAFKA_PARTITIONS,))
+        self.q("SELECT streamlog.create_topic('gb_rebalance', %s)", (KAFKA_PARTITIONS,))
+        self.q("CREATE TABLE skq (id bigserial PRIMARY KEY, v text)")
+        self.brokers = [r[0] for r in self.q(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog broker' ORDER BY pid")]
+        if not self.brokers:
+            raise RuntimeError("no streamlog broker worker is running (see the server log)")
+
+    def facts(self):
+        def sh(cmd):
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+            except Exception:
+                return "?"
+
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        fs = "?"
+        df = sh(["df", "-PT", self.args.data_dir]).splitlines()
+        if len(df) == 2:
+            p = df[1].split()
+            fs = f"{p[1]} on {p[0]}"
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        rev = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+        dirty = sh(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no", "--",
+                    "src", "bgworkers", "sql", "Makefile"])
+        settings = dict(self.q(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+            "('synchronous_commit', 'fsync', 'wal_sync_method', 'streamlog.broker_workers', "
+            "'streamlog.group_initial_rebalance_delay', 'streamlog.group_min_session_timeout')"))
+        sb = int(self.q1("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"))
+        ext = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'streamlog'")
+        pgq = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
+        load = os.getloadavg()
+
+        self.emit("streamlog consumer-group benchmark" + (" (--quick: reduced sizes)" if self.quick else ""))
+        self.emit(f"  date        {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')}")
+        self.emit(f"  machine     nproc={os.cpu_count()} ({cpu}), RAM {mem_gb:.0f} GiB, "
+                  f"{platform.system()} {platform.release()}; load average at start "
+                  f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        self.emit(f"  data dir    {fs}")
+        self.emit(f"  server      {self.q1('SELECT version()')}")
+        self.emit(f"  extension   streamlog {ext} (git {rev}{', uncommitted changes' if dirty else ''}), "
+                  f"{settings['streamlog.broker_workers']} broker workers; pgq {pgq}")
+        self.emit(f"  client      librdkafka {sh(['pkg-config', '--modversion', 'rdkafka'])} (slgroup), "
+                  f"psycopg {psycopg.__version__}")
+        self.emit(f"  settings    shared_buffers={sb // 2**20}MB synchronous_commit={settings['synchronous_commit']} "
+                  f"fsync={settings['fsync']} wal_sync_method={settings['wal_sync_method']} "
+                  f"streamlog.group_initial_rebalance_delay={settings['streamlog.group_initial_rebalance_delay']} "
+                  f"(default 3000ms) streamlog.group_min_session_timeout="
+                  f"{settings['streamlog.group_min_session_timeout']}")
+        self.emit(f"  sizes       SQL {fmt_int(self.sql_records)} x {SIZE} B ({SQL_PARTITIONS}-partition topic); "
+                  f"Kafka group {fmt_int(self.kafka_records)} x {SIZE} B, {KAFKA_PARTITIONS} partitions, "
+                  f"{KAFKA_CONSUMERS} consumers; rebalance: {self.reps} repetitions")
+        self.emit("  noise       2 cores shared with other work: differences under ~15-20% between runs are noise;"
+                  " compare figures of the same run")
+        self.emit()
+
+    # -- 1. SQL group consumption ------------------------------------------
+
+    def drain(self, consumers, step, total):
+        """Run `consumers` threads, each on its own connection, calling
+        step(cur) -> records until `total` records were taken; returns
+        (seconds, records, transactions)."""
+        conns = [psycopg.connect() for _ in range(consumers)]
+        lock = threading.Lock()
+        state = {"taken": 0, "txns": 0, "end": 0.0, "error": None}
+        barrier = threading.Barrier(consumers + 1)
+
+        def worker(conn):
+            try:
+                barrier.wait()
+                last_progress = time.perf_counter()
+                with conn.cursor() as cur:
+                    while True:
+                        with lock:
+                            if state["taken"] >= total:
+                                return
+                        n = step(cur)
+                        conn.commit()
+                        now = time.perf_counter()
+                        with lock:
+                            state["txns"] += 1
+                            state["taken"] += n
+                            if n:
+                                state["end"] = max(state["end"], now)
+                        if n:
+                            last_progress = now
+                        else:
+                            if now - last_progress > 30:
+                                raise RuntimeError("no progress for 30 s")
+                            time.sleep(0.001)
+            except Exception as e:  # reported by the caller
+                state["error"] = e
+                try:
+                    conn.rollback()
+                except Exception:
+                    pass
+
+        threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter()
+        for t in threads:
+            t.join()
+        for c in conns:
+            c.close()
+        if state["error"]:
+            raise RuntimeError(f"consumer failed: {state['error']}")
+        return state["end"] - t0, state["taken"], state["txns"]
+
+    def load_sql_topic(self):
+        n = self.sql_records
+        log(f"1. loading {fmt_int(n)} records into gb_sql")
+        self.q("SELECT count(streamlog.produce('gb_sql', NULL, repeat('x', %s), partition => i %% %s)) "
+               "FROM generate_series(0, %s - 1) i", (SIZE, SQL_PARTITIONS, n))
+
+    def load_pgq(self, queue, batch):
+        n = self.sql_records
+        log(f"1. loading {fmt_int(n)} events into PgQ queue {queue}, a tick every {batch}")
+        self.q("SELECT pgq.create_queue(%s)", (queue,))
+        self.q("SELECT pgq.set_queue_config(%s, 'ticker_max_count', %s)", (queue, str(batch)))
+        self.q("SELECT pgq.set_queue_config(%s, 'ticker_max_lag', '1 hour')", (queue,))
+        self.q("SELECT pgq.set_queue_config(%s, 'ticker_idle_period', '1 hour')", (queue,))
+        self.q("SELECT pgq.register_consumer(%s, 'c')", (queue,))
+        self.q("SELECT pgq.ticker(%s)", (queue,))
+        done = 0
+        while done < n:
+            k = min(batch, n - done)
+            self.q("SELECT count(pgq.insert_event(%s, 'ev', repeat('x', %s))) FROM generate_series(1, %s)",
+                   (queue, SIZE, k))
+            self.q("SELECT pgq.ticker(%s)", (queue,))
+            done += k
+        self.q("SELECT pgq.force_tick(%s)", (queue,))
+        self.q("SELECT pgq.ticker(%s)", (queue,))
+
+    def load_skq(self):
+        self.q("TRUNCATE skq RESTART IDENTITY")
+        self.q("INSERT INTO skq (v) SELECT repeat('x', %s) FROM generate_series(1, %s)",
+               (SIZE, self.sql_records))
+
+    def bench_sql(self):
+        n = self.sql_records
+        rows = []
+        results = {}
+        self.load_sql_topic()
+        for batch in (100, 1000):
+            self.load_pgq(f"gb_q{batch}", batch)
+
+        for batch in (100, 1000):
+            for consumers in (1, 4):
+                group = f"sql_b{batch}_c{consumers}"
+                self.settle()
+                log(f"1. streamlog.consume, batch {batch}, {consumers} consumer(s)")
+                secs, taken, txns = self.drain(
+                    consumers, lambda cur, g=group, b=batch: cur.execute(
+                        "SELECT count(*) FROM streamlog.consume(%s, 'gb_sql', %s)", (g, b)).fetchone()[0], n)
+                self.note_log(f"streamlog.consume {batch}/{consumers}")
+                lag = self.q1("SELECT coalesce(sum(lag), -1) FROM streamlog.consumer_lag WHERE group_id = %s",
+                              (group,))
+                if taken != n or lag != 0:
+                    self.notes.append(f"streamlog.consume batch {batch}, {consumers} consumer(s): "
+                                      f"{taken} records, remaining lag {lag} (expected {n}, 0)")
+                results[("sl", batch, consumers)] = n / secs
+                rows.append((f"streamlog.consume", batch, consumers, taken, txns, secs))
+
+            self.settle()
+            log(f"1. PgQ batches of ~{batch}, 1 consumer")
+            queue = f"gb_q{batch}"
+
+            def pgq_step(cur, q=queue):
+                bid = cur.execute("SELECT pgq.next_batch(%s, 'c')", (q,)).fetchone()[0]
+                if bid is None:
+                    return 0
+                k = cur.execute("SELECT count(*) FROM pgq.get_batch_events(%s)", (bid,)).fetchone()[0]
+                cur.execute("SELECT pgq.finish_batch(%s)", (bid,))
+                return k
+
+            secs, taken, txns = self.drain(1, pgq_step, n)
+            self.note_log(f"PgQ {batch}")
+            if taken != n:
+                self.notes.append(f"PgQ batch {batch}: {taken} events, expected {n}")
+            results[("pgq", batch, 1)] = n / secs
+            rows.append(("PgQ next_batch/get_batch_events/finish_batch", f"~{batch}", 1, taken, txns, secs))
+
+            for consumers in (1, 4):
+                self.load_skq()
+                self.settle()
+                log(f"1. SKIP LOCKED, batch {batch}, {consumers} consumer(s)")
+                secs, taken, txns = self.drain(
+                    consumers, lambda cur, b=batch: cur.execute(
+                        "WITH d AS (DELETE FROM skq WHERE id IN (SELECT id FROM skq ORDER BY id LIMIT %s "
+                        "FOR UPDATE SKIP LOCKED) RETURNING *) SELECT count(*) FROM d", (b,)).fetchone()[0], n)
+                self.note_log(f"SKIP LOCKED {batch}/{consumers}")
+                if taken != n:
+                    self.notes.append(f"SKIP LOCKED batch {batch}, {consumers}: {taken} rows, expected {n}")
+                results[("sk", batch, consumers)] = n / secs
+                rows.append(("SKIP LOCKED DELETE ... RETURNING", batch, consumers, taken, txns, secs))
+
+        out = []
+        for method, batch, consumers, taken, txns, secs in rows:
+            rate = n / secs
+            b = int(str(batch).lstrip("~"))
+            pgq = results[("pgq", b, 1)]
+            target = ""
+            if method == "streamlog.consume":
+                target = f">= {TARGET_SQL_VS_PGQ}x {verdict(rate / pgq >= TARGET_SQL_VS_PGQ)}"
+            out.append((method, batch, consumers, fmt_int(rate), f"{rate * SIZE / MB:.1f}", f"{secs:.2f}",
+                        fmt_int(txns), f"{taken / max(txns, 1):,.0f}", fmt_ratio(rate / pgq, TARGET_SQL_VS_PGQ),
+                        target))
+        self.emit(f"1. SQL group consumption of {fmt_int(n)} x {SIZE} B records: one transaction per batch "
+                  f"(BEGIN; consume; COMMIT), synchronous_commit=on")
+        self.emit(table(["method", "batch", "consumers", "records/s", "MB/s", "s", "transactions",
+                         "records/txn", "vs PgQ", "target"], out, "lrrrrrrrrl"))
+        self.emit("  (vs PgQ: records/s / PgQ's records/s at the same batch size; transactions include the"
+                  " empty polls of consumers that found nothing to take)")
+        ratios = [results[("sl", b, c)] / results[("pgq", b, 1)] for b in (100, 1000) for c in (1, 4)]
+        self.emit("  streamlog.consume / PgQ, records/s: " + "; ".join(
+            f"batch {b}, {c} consumer(s): {fmt_ratio(results[('sl', b, c)] / results[('pgq', b, 1)])}"
+            for b in (100, 1000) for c in (1, 4))
+            + f" (target >= {TARGET_SQL_VS_PGQ}x: {verdict(min(ratios) >= TARGET_SQL_VS_PGQ)} for "
+            f"{sum(r >= TARGET_SQL_VS_PGQ for r in ratios)} of 4)")
+        self.emit()
+
+    # -- 2. Kafka group drain ----------------------------------------------
+
+    def bench_kafka_drain(self):
+        n = self.kafka_records
+        log(f"2. loading {fmt_int(n)} records into gb_kafka ({KAFKA_PARTITIONS} partitions)")
+        self.q("SELECT count(streamlog.produce('gb_kafka', NULL, repeat('x', %s), partition => i %% %s)) "
+               "FROM generate_series(0, %s - 1) i", (SIZE, KAFKA_PARTITIONS, n))
+        self.settle()
+        log(f"2. {KAFKA_CONSUMERS} librdkafka consumers in one group draining gb_kafka")
+        res, _ = self.slgroup("Kafka group drain", "drain", "--brokers", self.args.brokers,
+                              "--topic", "gb_kafka", "--partitions", KAFKA_PARTITIONS, "--records", n,
+                              "--group", "kafka_drain", "--consumers", KAFKA_CONSUMERS, "--timeout", 60)
+        time.sleep(0.5)
+        lag = self.q1("SELECT coalesce(sum(lag), -1) FROM streamlog.consumer_lag WHERE group_id = 'kafka_drain'")
+        per = " / ".join(fmt_int(res.get(f"m{i}_records", 0)) for i in range(KAFKA_CONSUMERS))
+        assigns = " / ".join(str(int(res.get(f"m{i}_assignments", 0))) for i in range(KAFKA_CONSUMERS))
+        self.emit(f"2. Kafka consumer group: {KAFKA_CONSUMERS} librdkafka consumers (threads, one rd_kafka_t "
+                  f"each, enable.auto.commit, auto.offset.reset=earliest, default fetch settings), "
+                  f"{KAFKA_PARTITIONS} partitions")
+        self.emit(table(["records", "records/s", "MB/s", "s", "group ready ms", "first record ms", "delivered",
+                         "duplicates", "per consumer", "assignments", "lag after"],
+                        [(fmt_int(res["records"]), fmt_int(res["records_per_s"]),
+                          f"{res['records_per_s'] * SIZE / MB:.1f}", f"{res['seconds']:.2f}",
+                          fmt_ms(res["group_ready_ms"]), fmt_ms(res["first_record_ms"]),
+                          fmt_int(res["delivered"]),
+                          fmt_int(res["duplicates"]), per, assigns, fmt_int(lag))]))
+        self.emit("  (the consumers hold (pause) their partitions until all 3 have their share, group ready ms after"
+                  " the start, then resume;\n   s: first record received after that -> last distinct record; "
+                  "assignments: rebalance callbacks per consumer while the group formed;\n   lag after: "
+                  "committed lag left in streamlog.consumer_lag once the consumers closed)")
+        if res.get("before_start"):
+            self.notes.append(f"Kafka group drain: {fmt_int(res['before_start'])} records arrived before the "
+                              "pause took effect (counted as consumed)")
+        self.emit()
+        if lag != 0:
+            self.notes.append(f"Kafka group drain: lag {lag} left after the consumers closed")
+
+    # -- 3. rebalance ------------------------------------------------------
+
+    def bench_rebalance(self):
+        self.settle()
+        log(f"3. rebalance: {self.reps} repetitions of join (2 -> 3 members) and kill (3 -> 2)")
+        res, reps = self.slgroup("rebalance", "rebalance", "--brokers", self.args.brokers,
+                                 "--topic", "gb_rebalance", "--group", "rebalance", "--reps", self.reps,
+                                 "--heartbeat", HEARTBEAT_MS, "--session", SESSION_MS, "--timeout", 60)
+        if not reps:
+            raise RuntimeError("rebalance: no repetition completed")
+        rtt = statistics.median(r["rtt_ms"] for r in reps)
+        client_min = HEARTBEAT_MS + ROUND_TRIPS * rtt
+        join = [r["join_ms"] for r in reps]
+        kill = [r["kill_ms"] for r in reps]
+        jm, km = statistics.median(join), statistics.median(kill)
+        rows = [
+            ("a. join: 3rd member's subscribe -> all 3 assigned", fmt_ms(jm), fmt_ms(min(join)),
+             fmt_ms(max(join)), fmt_ms(client_min), fmt_ms(jm - client_min),
+             fmt_ratio(jm / client_min, TARGET_JOIN),
+             f"<= {TARGET_JOIN:.0f}x {verdict(jm / client_min <= TARGET_JOIN)}"),
+            ("b. kill: SIGKILL -> both survivors assigned", fmt_ms(km), fmt_ms(min(kill)), fmt_ms(max(kill)),
+             fmt_ms(SESSION_MS), fmt_ms(km - SESSION_MS), "", ""),
+        ]
+        self.emit(f"3. Rebalance, {KAFKA_PARTITIONS}-partition topic, heartbeat.interval.ms={HEARTBEAT_MS}, "
+                  f"session.timeout.ms={SESSION_MS}, eager protocol (librdkafka default range,roundrobin), "
+                  f"streamlog.group_initial_rebalance_delay=0; member processes; median of {len(reps)}")
+        self.emit(table(["rebalance", "median ms", "min ms", "max ms", "clients' part ms", "broker's part ms",
+                         "vs clients", "target"], rows, "lrrrrrrl"))
+        self.emit(f"  clients' part, join: heartbeat.interval.ms + {ROUND_TRIPS} round trips (Heartbeat answered "
+                  f"REBALANCE_IN_PROGRESS, JoinGroup, SyncGroup) = {HEARTBEAT_MS} + {ROUND_TRIPS} x "
+                  f"{rtt:.2f} ms (median Metadata round trip); kill: session.timeout.ms")
+        self.emit("  per repetition (join ms / kill ms): " + ", ".join(
+            f"{r['join_ms']:.0f}/{r['kill_ms']:.0f}" for r in reps)
+            + "; partitions after join: " + ", ".join(str(r["partitions_after_join"]) for r in reps))
+        self.emit()
+
+    def run(self):
+        self.setup()
+        self.facts()
+        self.bench_sql()
+        self.bench_kafka_drain()
+        self.bench_rebalance()
+        for n in self.notes:
+            self.emit(f"note: {n}")
+        text = "\n".join(self.out).rstrip() + "\n"
+        print(text, end="")
+        if self.args.output:
+            with open(self.args.output, "w") as f:
+                f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced sizes, for a smoke test")
+    ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
+    ap.add_argument("--slgroup", required=True, help="the built slgroup program")
+    ap.add_argument("--work-dir", required=True, help="scratch directory")
+    ap.add_argument("--data-dir", required=True, help="server data directory")
+    ap.add_argument("--server-log", help="server log file (errors are reported)")
+    ap.add_argument("--output", help="also write the results table to this file")
+    GBench(ap.parse_args()).run()
+
+
+if __name__ == "__main__":
+    main()
