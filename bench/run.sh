@@ -21,96 +21,15 @@ for arg in "$@"; do
 	esac
 done
 
-pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
-python=/usr/bin/python3
-for tool in "$pgbin/initdb" "$pgbin/pg_ctl" "$pgbin/postgres" /usr/bin/pgbench "$python"; do
-	[ -x "$tool" ] || { echo "run.sh: $tool not found" >&2; exit 1; }
-done
-"$python" -c 'import psycopg' 2>/dev/null || {
-	echo "run.sh: python3-psycopg is not installed (apt-get install python3-psycopg)" >&2; exit 1; }
-
-pkglibdir=$("$pgbin/pg_config" --pkglibdir)
-sharedir=$("$pgbin/pg_config" --sharedir)
-[ -f "$pkglibdir/streamlog.so" ] || {
-	echo "run.sh: streamlog is not installed; run 'make && make install' in $repo" >&2; exit 1; }
-[ -f "$sharedir/extension/pgq.control" ] || {
+# shellcheck source=bench/server.sh
+. "$here/server.sh"
+bench_server_prepare bench
+[ -x /usr/bin/pgbench ] || { echo "run.sh: /usr/bin/pgbench not found" >&2; exit 1; }
+[ -f "$("$pgbin/pg_config" --sharedir)/extension/pgq.control" ] || {
 	echo "run.sh: PgQ is not installed (apt-get install postgresql-15-pgq3)" >&2; exit 1; }
-if [ -f "$repo/streamlog.so" ] && ! cmp -s "$repo/streamlog.so" "$pkglibdir/streamlog.so"; then
-	echo "run.sh: warning: $pkglibdir/streamlog.so differs from the build in $repo (make install?)" >&2
-fi
-
-# Server processes may not run as root: run them as the postgres user when
-# started by root.
-if [ "$(id -u)" -eq 0 ]; then
-	as_pg=(runuser -u postgres --)
-	pguser=postgres
-else
-	as_pg=()
-	pguser=$(id -un)
-fi
-
-# On the same file system as a normal data directory (not a tmpfs), so that
-# fsync costs what it costs in production.
-tmp=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/streamlog-bench.XXXXXX")
-chmod 755 "$tmp"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$tmp"
-data=$tmp/data
-log=$tmp/server.log
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -f "$data/postmaster.pid" ]; then
-		"${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 ||
-			"${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	if [ $rc -ne 0 ] && [ -f "$log" ]; then
-		echo "run.sh: failed (exit $rc); last lines of the server log:" >&2
-		tail -n 30 "$log" >&2 || true
-	fi
-	rm -rf "$tmp"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port=$("$python" - <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
-)
-
-"${as_pg[@]}" "$pgbin/initdb" -D "$data" -U "$pguser" --auth=trust \
-	--encoding=UTF8 --locale=C >"$tmp/initdb.log" 2>&1 || {
-	cat "$tmp/initdb.log" >&2; exit 1; }
-
-cat >>"$data/postgresql.conf" <<EOF
-
-# streamlog benchmark
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$tmp'
-max_connections = 100
-shared_preload_libraries = 'streamlog'
-# the SQL benchmark needs no Kafka listener (9092 may belong to another server)
-streamlog.port = 0
-shared_buffers = 1GB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-synchronous_commit = on
-fsync = on
-full_page_writes = on
-autovacuum = on
-streamlog.database = 'postgres'
-EOF
-
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null
+# the SQL benchmark needs no Kafka listener
+bench_server_start "streamlog.port = 0"
 
 mkdir -p "$here/results"
-export PGHOST=127.0.0.1 PGPORT=$port PGUSER=$pguser PGDATABASE=postgres
 PGBIN=$pgbin "$python" "$here/bench.py" "${quick[@]}" --data-dir "$data" --server-log "$log" \
 	--output "$here/results/latest.txt"
