@@ -23,6 +23,9 @@ import time
 
 import psycopg
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import fmt_int, fmt_mb, fmt_ratio, verdict, table  # noqa: E402
+
 MB = 1_000_000
 COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip")
 
@@ -39,37 +42,9 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def fmt_int(x):
-    return f"{x:,.0f}"
 
 
-def fmt_mb(x):
-    return f"{x:,.1f}"
 
-
-def fmt_ratio(x):
-    return f"{x:.2f}x"
-
-
-def verdict(ok):
-    return "met" if ok else "MISSED"
-
-
-def table(headers, rows, align=None):
-    """Render rows as a fixed-width text table; align is a string of l/r per column."""
-    cols = len(headers)
-    align = align or ("l" + "r" * (cols - 1))
-    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(cols)]
-
-    def line(r):
-        out = []
-        for i, c in enumerate(r):
-            out.append(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i]))
-        return "  " + "  ".join(out).rstrip()
-
-    sep = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
 
 
 class Bench:
