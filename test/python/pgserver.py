@@ -17,6 +17,7 @@ import atexit
 import ctypes
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -64,11 +65,24 @@ def _chown_to_server_user(path):
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
+# Ports are drawn below the kernel's ephemeral range (ip_local_port_range,
+# 32768-60999 by default): a port taken from that range can be handed to an
+# outgoing client connection at any moment, and two servers picked one after
+# another could even be handed the same one.
+_PORT_RANGE = (20000, 32000)
+_ports_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now and that
+    this process has not handed out before."""
+    for _ in range(1000):
+        port = random.randint(*_PORT_RANGE)
+        if port in _ports_handed_out or not port_is_free(port):
+            continue
+        _ports_handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
 
 def port_is_free(port):

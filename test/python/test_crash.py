@@ -290,7 +290,7 @@ def _pid_alive(pid):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except FileNotFoundError:
+        except OSError:  # gone between open() and read(): ESRCH
             return False
     return alive
 
