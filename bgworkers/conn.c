@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "storage/latch.h"
@@ -33,6 +34,9 @@
 
 #define READ_CHUNK 65536
 
+/* Answers handed to one sendmsg() at most (two iovecs each) */
+#define FLUSH_ANSWERS 32
+
 SlConn *
 SlConnCreate(pgsocket sock, char *peer)
 {
@@ -46,7 +50,6 @@ SlConnCreate(pgsocket sock, char *peer)
 	conn->peer = pstrdup(peer);
 	conn->context = context;
 	initStringInfo(&conn->in);
-	initStringInfo(&conn->out);
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
 }
@@ -136,15 +139,29 @@ SlConnTakeFrames(SlConn *conn)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/* Bytes of a request's answer on the wire: size prefix and response */
+static size_t
+answer_size(const SlRequest *req)
+{
+	return req->send_response ? 4 + (size_t) req->response.len : 0;
+}
+
+/* Bytes answered but not yet written */
+static size_t
+unsent_bytes(SlConn *conn, size_t enough)
+{
+	size_t		backlog = 0;
+
+	for (SlRequest *req = conn->head; req != NULL && backlog <= enough; req = req->next)
+		if (req->state == SL_REQUEST_DONE)
+			backlog += answer_size(req) - (req == conn->head ? conn->head_sent : 0);
+	return backlog;
+}
+
 bool
 SlConnMuted(SlConn *conn)
 {
-	size_t		backlog = conn->out.len - conn->out_pos;
-
-	for (SlRequest *req = conn->head; req != NULL && backlog <= MAX_BACKLOG; req = req->next)
-		if (req->state == SL_REQUEST_DONE)
-			backlog += req->response.len;
-	return backlog > MAX_BACKLOG;
+	return unsent_bytes(conn, MAX_BACKLOG) > MAX_BACKLOG;
 }
 
 void
@@ -170,8 +187,7 @@ SlConnRead(SlConn *conn)
 		{
 			/* The client closed; answer nothing more */
 			conn->closing = true;
-			resetStringInfo(&conn->out);
-			conn->out_pos = 0;
+			conn->peer_gone = true;
 			break;
 		}
 		if (errno == EINTR)
@@ -179,8 +195,7 @@ SlConnRead(SlConn *conn)
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 		{
 			conn_fail(conn, psprintf("could not read: %m"));
-			resetStringInfo(&conn->out);
-			conn->out_pos = 0;
+			conn->peer_gone = true;
 		}
 		break;
 	}
@@ -195,67 +210,133 @@ request_free(SlConn *conn, SlRequest *req)
 	if (conn->head == NULL)
 		conn->tail = NULL;
 	conn->nrequests--;
+	conn->head_sent = 0;
 	MemoryContextDelete(req->context);
+}
+
+/*
+ * Whether the answer of req, an answered request, is still to be written.
+ * Once the connection is closing, only an answer already begun is finished.
+ */
+static bool
+answer_due(SlConn *conn, SlRequest *req)
+{
+	size_t		sent = req == conn->head ? conn->head_sent : 0;
+
+	if (conn->peer_gone || sent == answer_size(req))
+		return false;
+	return !conn->closing || sent > 0;
+}
+
+/* Free the answered requests at the head that owe nothing more */
+static void
+free_answered(SlConn *conn)
+{
+	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE &&
+		   !answer_due(conn, conn->head))
+	{
+		bool		close_after = conn->head->close_after &&
+			conn->head_sent == answer_size(conn->head);
+
+		request_free(conn, conn->head);
+		if (close_after)
+			conn->closing = true;
+	}
 }
 
 void
 SlConnFlush(SlConn *conn)
 {
-	/* Queue the answers that are due, in request order */
+	free_answered(conn);
 	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE)
 	{
-		SlRequest  *req = conn->head;
-		bool		close_after = req->close_after;
+		struct iovec iov[2 * FLUSH_ANSWERS];
+		uint8		prefix[FLUSH_ANSWERS][4];
+		struct msghdr msg = {0};
+		int			nanswers = 0;
+		int			niov = 0;
+		ssize_t		n;
 
-		if (req->send_response && !conn->closing)
+		/* Gather consecutive answers from the head; each one's own bytes */
+		for (SlRequest *req = conn->head;
+			 req != NULL && req->state == SL_REQUEST_DONE && nanswers < FLUSH_ANSWERS;
+			 req = req->next)
 		{
-			uint8		size[4];
-			int32		len = req->response.len;
+			size_t		skip = req == conn->head ? conn->head_sent : 0;
+			uint32		len = (uint32) req->response.len;
 
-			size[0] = (uint8) ((uint32) len >> 24);
-			size[1] = (uint8) ((uint32) len >> 16);
-			size[2] = (uint8) ((uint32) len >> 8);
-			size[3] = (uint8) len;
-			appendBinaryStringInfo(&conn->out, (char *) size, 4);
-			appendBinaryStringInfo(&conn->out, req->response.data, len);
+			if (!answer_due(conn, req))
+			{
+				if (conn->closing)
+					break;
+				continue;		/* nothing to send (acks=0) */
+			}
+			prefix[nanswers][0] = (uint8) (len >> 24);
+			prefix[nanswers][1] = (uint8) (len >> 16);
+			prefix[nanswers][2] = (uint8) (len >> 8);
+			prefix[nanswers][3] = (uint8) len;
+			if (skip < 4)
+			{
+				iov[niov].iov_base = prefix[nanswers] + skip;
+				iov[niov++].iov_len = 4 - skip;
+				skip = 4;
+			}
+			iov[niov].iov_base = req->response.data + (skip - 4);
+			iov[niov++].iov_len = len - (skip - 4);
+			nanswers++;
+			/* Nothing is answered after an answer that closes */
+			if (req->close_after)
+				break;
 		}
-		request_free(conn, req);
-		if (close_after)
-			conn->closing = true;
-	}
+		if (niov == 0)
+			break;
 
-	while (conn->out_pos < (size_t) conn->out.len)
-	{
-		ssize_t		n = send(conn->sock, conn->out.data + conn->out_pos,
-							 conn->out.len - conn->out_pos, MSG_NOSIGNAL);
-
-		if (n > 0)
+		msg.msg_iov = iov;
+		msg.msg_iovlen = niov;
+		n = sendmsg(conn->sock, &msg, MSG_NOSIGNAL);
+		if (n < 0)
 		{
-			conn->out_pos += n;
-			continue;
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			{
+				/* The peer is gone: drop what it was owed */
+				conn->closing = true;
+				conn->peer_gone = true;
+				free_answered(conn);
+			}
+			break;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+
+		/* Account the written bytes to the answers, in order */
+		while (n > 0)
 		{
-			/* The peer is gone: drop what it was owed */
-			conn->closing = true;
-			resetStringInfo(&conn->out);
-			conn->out_pos = 0;
+			size_t		left = answer_size(conn->head) - conn->head_sent;
+
+			if ((size_t) n < left)
+			{
+				conn->head_sent += n;
+				n = 0;
+			}
+			else
+			{
+				n -= left;
+				conn->head_sent += left;
+				free_answered(conn);
+			}
 		}
-		break;
-	}
-	if (conn->out_pos == (size_t) conn->out.len && conn->out.len > 0)
-	{
-		resetStringInfo(&conn->out);
-		conn->out_pos = 0;
+		free_answered(conn);
 	}
 }
 
 bool
 SlConnHasOutput(SlConn *conn)
 {
-	return conn->out_pos < (size_t) conn->out.len;
+	for (SlRequest *req = conn->head; req != NULL && req->state == SL_REQUEST_DONE;
+		 req = req->next)
+		if (answer_due(conn, req))
+			return true;
+	return false;
 }
 
 uint32
@@ -264,7 +345,7 @@ SlConnWaitEvents(SlConn *conn)
 	uint32		events = 0;
 
 	if (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
-		conn->out.len - conn->out_pos < MAX_PENDING_OUTPUT)
+		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT)
 		events |= WL_SOCKET_READABLE;
 	if (SlConnHasOutput(conn))
 		events |= WL_SOCKET_WRITEABLE;

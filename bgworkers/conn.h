@@ -1,7 +1,8 @@
 /*
  * A client connection of a broker worker: non-blocking socket, input
- * buffer cut into size-prefixed frames, a queue of requests answered in
- * order, and an output buffer.
+ * buffer cut into size-prefixed frames, and a queue of requests answered in
+ * order.  Answers are written straight from each request's response
+ * buffer, several at a time with sendmsg(), never copied again.
  */
 #ifndef SL_CONN_H
 #define SL_CONN_H
@@ -18,14 +19,13 @@ typedef struct SlConn
 	MemoryContext context;
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
-	StringInfoData out;			/* bytes to write */
-	size_t		out_pos;		/* written so far */
-
-	SlRequest  *head;			/* oldest request still due an answer */
+	SlRequest  *head;			/* oldest request not yet answered in full */
 	SlRequest  *tail;
 	int			nrequests;
+	size_t		head_sent;		/* bytes of head's answer already written */
 
-	bool		closing;		/* close once out is written */
+	bool		closing;		/* answer nothing new, close once written */
+	bool		peer_gone;		/* nothing more can be written either */
 	int			wait_pos;		/* position in the worker's wait set */
 	uint32		wait_events;	/* events registered there */
 } SlConn;
@@ -41,7 +41,7 @@ extern void SlConnTakeFrames(SlConn *conn);
 /* Too much answered but unsent: handle no more of its requests for now */
 extern bool SlConnMuted(SlConn *conn);
 
-/* Move answered requests at the head of the queue out, and write */
+/* Write the answers that are due, in request order, and free them */
 extern void SlConnFlush(SlConn *conn);
 
 extern bool SlConnHasOutput(SlConn *conn);
