@@ -503,14 +503,69 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 	return error;
 }
 
-/* True if (type, name) is given by some other resource of the request */
+/*
+ * One resource of an AlterConfigs or IncrementalAlterConfigs request, in
+ * the shape both share: ops is NULL for AlterConfigs, which replaces the
+ * whole set of overrides.
+ */
+typedef struct AlterResource
+{
+	int8		type;
+	SlStr		name;
+	int			nconfigs;
+	SlStr	   *names;
+	SlStr	   *values;
+	int8	   *ops;
+	/* the outcome */
+	int16		error_code;
+	SlStr		error_message;
+} AlterResource;
+
+static AlterResource *
+alter_resources_alloc(int n)
+{
+	return palloc0(sizeof(AlterResource) * Max(n, 1));
+}
+
+static void
+alter_resource_alloc_configs(AlterResource *r, int n, bool incremental)
+{
+	r->nconfigs = Max(n, 0);
+	r->names = palloc0(sizeof(SlStr) * Max(n, 1));
+	r->values = palloc0(sizeof(SlStr) * Max(n, 1));
+	r->ops = incremental ? palloc0(sizeof(int8) * Max(n, 1)) : NULL;
+}
+
+/* True if resource i's (type, name) is given by some other resource too */
 static bool
-resource_is_duplicate(int8 *types, SlStr *names, int n, int i)
+resource_is_duplicate(AlterResource *rs, int n, int i)
 {
 	for (int j = 0; j < n; j++)
-		if (j != i && types[j] == types[i] && SlStrEqual(names[j], names[i]))
+		if (j != i && rs[j].type == rs[i].type && SlStrEqual(rs[j].name, rs[i].name))
 			return true;
 	return false;
+}
+
+/* Alter (or validate) each resource in turn, recording each one's outcome */
+static void
+alter_resources(AlterResource *rs, int n, bool validate_only)
+{
+	for (int i = 0; i < n; i++)
+	{
+		AlterResource *r = &rs[i];
+		char	   *message = NULL;
+
+		if (resource_is_duplicate(rs, n, i))
+		{
+			r->error_code = SL_ERR_INVALID_REQUEST;
+			message = pstrdup("Duplicate resource in request.");
+		}
+		else
+			r->error_code = alter_resource(r->type, r->name, r->nconfigs, r->names, r->values,
+										   r->ops, validate_only, &message);
+		r->error_message = r->error_code != SL_ERR_NONE ? SlStrFromCString(message)
+			: SL_STR_NULL;
+	}
 }
 
 bool
@@ -518,49 +573,37 @@ SlHandleAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlAlterConfigsRequest request;
 	SlAlterConfigsResponse resp;
-	int8	   *types;
-	SlStr	   *resource_names;
+	AlterResource *rs;
 
 	if (!SlAlterConfigsRequestDecode(body, req->api_version, &request))
 		return false;
-	SlAlterConfigsResponseInit(&resp);
-	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
-	types = palloc0(sizeof(int8) * Max(request.resources.n, 1));
-	resource_names = palloc0(sizeof(SlStr) * Max(request.resources.n, 1));
-	for (int i = 0; i < request.resources.n; i++)
-	{
-		types[i] = request.resources.items[i].resource_type;
-		resource_names[i] = request.resources.items[i].resource_name;
-	}
+	rs = alter_resources_alloc(request.resources.n);
 	for (int i = 0; i < request.resources.n; i++)
 	{
 		SlAlterConfigsRequestAlterConfigsResource *res = &request.resources.items[i];
+
+		rs[i].type = res->resource_type;
+		rs[i].name = res->resource_name;
+		alter_resource_alloc_configs(&rs[i], res->configs.n, false);
+		for (int c = 0; c < rs[i].nconfigs; c++)
+		{
+			rs[i].names[c] = res->configs.items[c].name;
+			rs[i].values[c] = res->configs.items[c].value;
+		}
+	}
+	alter_resources(rs, request.resources.n, request.validate_only);
+
+	SlAlterConfigsResponseInit(&resp);
+	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
+	for (int i = 0; i < request.resources.n; i++)
+	{
 		SlAlterConfigsResponseAlterConfigsResourceResponse *rr = &resp.responses.items[i];
-		int			n = Max(res->configs.n, 0);
-		SlStr	   *names = palloc0(sizeof(SlStr) * Max(n, 1));
-		SlStr	   *values = palloc0(sizeof(SlStr) * Max(n, 1));
-		char	   *message = NULL;
 
 		SlAlterConfigsResponseAlterConfigsResourceResponseInit(rr);
-		rr->resource_type = res->resource_type;
-		rr->resource_name = res->resource_name;
-		rr->error_message = SL_STR_NULL;
-		for (int c = 0; c < n; c++)
-		{
-			names[c] = res->configs.items[c].name;
-			values[c] = res->configs.items[c].value;
-		}
-		if (resource_is_duplicate(types, resource_names, request.resources.n, i))
-		{
-			rr->error_code = SL_ERR_INVALID_REQUEST;
-			message = pstrdup("Duplicate resource in request.");
-		}
-		else
-			rr->error_code = alter_resource(res->resource_type, res->resource_name, n,
-											names, values, NULL, request.validate_only,
-											&message);
-		if (rr->error_code != SL_ERR_NONE)
-			rr->error_message = SlStrFromCString(message);
+		rr->resource_type = rs[i].type;
+		rr->resource_name = rs[i].name;
+		rr->error_code = rs[i].error_code;
+		rr->error_message = rs[i].error_message;
 	}
 	SlAlterConfigsResponseEncode(out, req->api_version, &resp);
 	return true;
@@ -571,51 +614,38 @@ SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlIncrementalAlterConfigsRequest request;
 	SlIncrementalAlterConfigsResponse resp;
-	int8	   *types;
-	SlStr	   *resource_names;
+	AlterResource *rs;
 
 	if (!SlIncrementalAlterConfigsRequestDecode(body, req->api_version, &request))
 		return false;
-	SlIncrementalAlterConfigsResponseInit(&resp);
-	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
-	types = palloc0(sizeof(int8) * Max(request.resources.n, 1));
-	resource_names = palloc0(sizeof(SlStr) * Max(request.resources.n, 1));
-	for (int i = 0; i < request.resources.n; i++)
-	{
-		types[i] = request.resources.items[i].resource_type;
-		resource_names[i] = request.resources.items[i].resource_name;
-	}
+	rs = alter_resources_alloc(request.resources.n);
 	for (int i = 0; i < request.resources.n; i++)
 	{
 		SlIncrementalAlterConfigsRequestAlterConfigsResource *res = &request.resources.items[i];
+
+		rs[i].type = res->resource_type;
+		rs[i].name = res->resource_name;
+		alter_resource_alloc_configs(&rs[i], res->configs.n, true);
+		for (int c = 0; c < rs[i].nconfigs; c++)
+		{
+			rs[i].names[c] = res->configs.items[c].name;
+			rs[i].values[c] = res->configs.items[c].value;
+			rs[i].ops[c] = res->configs.items[c].config_operation;
+		}
+	}
+	alter_resources(rs, request.resources.n, request.validate_only);
+
+	SlIncrementalAlterConfigsResponseInit(&resp);
+	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
+	for (int i = 0; i < request.resources.n; i++)
+	{
 		SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *rr = &resp.responses.items[i];
-		int			n = Max(res->configs.n, 0);
-		SlStr	   *names = palloc0(sizeof(SlStr) * Max(n, 1));
-		SlStr	   *values = palloc0(sizeof(SlStr) * Max(n, 1));
-		int8	   *ops = palloc0(sizeof(int8) * Max(n, 1));
-		char	   *message = NULL;
 
 		SlIncrementalAlterConfigsResponseAlterConfigsResourceResponseInit(rr);
-		rr->resource_type = res->resource_type;
-		rr->resource_name = res->resource_name;
-		rr->error_message = SL_STR_NULL;
-		for (int c = 0; c < n; c++)
-		{
-			names[c] = res->configs.items[c].name;
-			values[c] = res->configs.items[c].value;
-			ops[c] = res->configs.items[c].config_operation;
-		}
-		if (resource_is_duplicate(types, resource_names, request.resources.n, i))
-		{
-			rr->error_code = SL_ERR_INVALID_REQUEST;
-			message = pstrdup("Duplicate resource in request.");
-		}
-		else
-			rr->error_code = alter_resource(res->resource_type, res->resource_name, n,
-											names, values, ops, request.validate_only,
-											&message);
-		if (rr->error_code != SL_ERR_NONE)
-			rr->error_message = SlStrFromCString(message);
+		rr->resource_type = rs[i].type;
+		rr->resource_name = rs[i].name;
+		rr->error_code = rs[i].error_code;
+		rr->error_message = rs[i].error_message;
 	}
 	SlIncrementalAlterConfigsResponseEncode(out, req->api_version, &resp);
 	return true;
