@@ -10,10 +10,7 @@ PGUSER and PGDATABASE.  Sections:
   c. SQL read throughput (streamlog.read vs a plain-table seq scan)
 """
 
-import argparse
-import datetime
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -24,7 +21,7 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import fmt_int, fmt_mb, fmt_ratio, verdict, table  # noqa: E402
+from benchlib import Driver, driver_arguments, log, fmt_int, fmt_mb, fmt_ratio, verdict, table  # noqa: E402
 
 MB = 1_000_000
 COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip")
@@ -38,69 +35,28 @@ class ServerGone(Exception):
     """The server stopped answering during a measurement."""
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+class Bench(Driver):
+    # a crash is what the server log is read for here: its cause names the
+    # incident under the results
+    LOG_KEEP = ("terminated by signal", "was terminated", "exited with exit code",
+                "PANIC", "server process", "received immediate shutdown")
+    LOG_SKIP = ()
 
-
-
-
-
-
-
-class Bench:
     def __init__(self, args):
-        self.args = args
-        self.quick = args.quick
+        super().__init__(args)
         self.secs = 5 if self.quick else 15
         self.m = 200_000 if self.quick else 1_000_000
         self.m_small = 50_000 if self.quick else 200_000
-        self.pause = 0.5 if self.quick else 3.0
         self.reps = 1 if self.quick else 3
         self.clients = (1, 4, 16)
         self.sizes = (100, 1024)
-        self.conn = psycopg.connect(autocommit=True)
-        self.out = []
         self.tmp = tempfile.mkdtemp(prefix="streamlog-bench-scripts.")
         # first offset of each value size in bench_set partition 0 (set by b)
         self.set_base = {}
         # server crashes survived, reported under the results
         self.incidents = []
-        self.log_pos = 0
-        if args.server_log:
-            try:
-                self.log_pos = os.path.getsize(args.server_log)
-            except OSError:
-                pass
 
     # -- helpers ---------------------------------------------------------
-
-    def q(self, sql, params=None):
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
-
-    def q1(self, sql, params=None):
-        return self.q(sql, params)[0][0]
-
-    def emit(self, text=""):
-        self.out.append(text)
-
-    def settle(self):
-        """Leave no background work to the next measurement: vacuum what the
-        last one wrote (so autovacuum has nothing to start), flush it, wait."""
-        self.q("VACUUM")
-        self.q("CHECKPOINT")
-        time.sleep(self.pause)
-
-    def wal_lsn(self):
-        return self.q1("SELECT pg_current_wal_insert_lsn()")
-
-    def wal_since(self, lsn):
-        return float(self.q1("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)))
-
-    def topic_bytes(self, topic):
-        return float(self.q1(
-            "SELECT coalesce(sum(bytes), 0) FROM streamlog.partitions WHERE topic = %s", (topic,)))
 
     def timed_tx(self, sql, params=None):
         """Run one statement in its own transaction; returns (result,
@@ -134,20 +90,6 @@ class Bench:
             return True
         except psycopg.Error:
             return False
-
-    def server_log_news(self):
-        if not self.args.server_log:
-            return []
-        try:
-            with open(self.args.server_log, errors="replace") as f:
-                f.seek(self.log_pos)
-                text = f.read()
-                self.log_pos = f.tell()
-        except OSError:
-            return []
-        keep = ("terminated by signal", "was terminated", "exited with exit code",
-                "PANIC", "server process", "received immediate shutdown")
-        return [ln.strip() for ln in text.splitlines() if any(k in ln for k in keep)]
 
     def postmaster_running(self):
         try:
@@ -213,46 +155,15 @@ class Bench:
         self.q("CREATE TABLE plain_heap (k text, v text)")
 
     def facts(self):
-        def sh(cmd):
-            try:
-                return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-            except Exception:
-                return "?"
-
-        cpu = "?"
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        fs = "?"
-        if self.args.data_dir:
-            df = sh(["df", "-PT", self.args.data_dir]).splitlines()
-            if len(df) == 2:
-                p = df[1].split()
-                fs = f"{p[1]} on {p[0]}"
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        rev = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
-        settings = dict(self.q(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
-            "('shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'synchronous_commit', "
-            "'fsync', 'wal_level', 'full_page_writes', 'max_parallel_workers_per_gather', "
-            "'streamlog.batch_bytes')"))
-        sb = int(self.q1("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"))
+        settings = self.pg_settings(
+            "max_wal_size", "checkpoint_timeout", "synchronous_commit", "fsync", "wal_level",
+            "full_page_writes", "max_parallel_workers_per_gather", "streamlog.batch_bytes")
         exts = dict(self.q("SELECT extname, extversion FROM pg_extension WHERE extname IN ('streamlog', 'pgq')"))
 
-        self.emit("streamlog benchmark" + (" (--quick: reduced sizes)" if self.quick else ""))
-        self.emit(f"  date        {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')}")
-        self.emit(f"  machine     nproc={os.cpu_count()} ({cpu}), RAM {mem_gb:.0f} GiB, "
-                  f"{platform.system()} {platform.release()}")
-        self.emit(f"  data dir    {fs}")
-        self.emit(f"  server      {self.q1('SELECT version()')}")
-        self.emit(f"  extensions  streamlog {exts.get('streamlog', '?')} (git {rev}), pgq {exts.get('pgq', '?')}")
-        self.emit(f"  settings    shared_buffers={sb // 2**20}MB max_wal_size={settings['max_wal_size']} "
+        facts = self.emit_head("streamlog benchmark", load_at_start=False)
+        self.emit(f"  extensions  streamlog {exts.get('streamlog', '?')} (git {facts['rev']}), "
+                  f"pgq {exts.get('pgq', '?')}")
+        self.emit(f"  settings    shared_buffers={self.shared_buffers_mb()}MB max_wal_size={settings['max_wal_size']} "
                   f"checkpoint_timeout={settings['checkpoint_timeout']} "
                   f"synchronous_commit={settings['synchronous_commit']} fsync={settings['fsync']} "
                   f"full_page_writes={settings['full_page_writes']} wal_level={settings['wal_level']} "
@@ -317,19 +228,7 @@ class Bench:
         chunk_rows = max(1, (1 << 20) // (size + 4))
         chunk = ("\\N\t" + "x" * size + "\n").encode() * chunk_rows
         tail = ("\\N\t" + "x" * size + "\n").encode() * (m % chunk_rows)
-        with self.conn.cursor() as cur:
-            t0 = time.perf_counter()
-            cur.execute("BEGIN")
-            with cur.copy("COPY plain (k, v) FROM STDIN") as cp:
-                for _ in range(m // chunk_rows):
-                    cp.write(chunk)
-                if tail:
-                    cp.write(tail)
-            n = cur.rowcount
-            t1 = time.perf_counter()
-            cur.execute("COMMIT")
-            t2 = time.perf_counter()
-        return n, t2 - t0, t2 - t1
+        return self.timed_copy("COPY plain (k, v) FROM STDIN", chunk, m // chunk_rows, tail)
 
     def measure(self, label, fn, m, size, stored=None, prep=None):
         """Run fn() -> (count, seconds, commit seconds) self.reps times, each
@@ -505,20 +404,12 @@ class Bench:
         for i in self.incidents:
             self.emit(f"note: {i}")
         self.emit(f"total benchmark time {time.time() - t0:.0f} s")
-        text = "\n".join(self.out) + "\n"
-        print(text, end="")
-        if self.args.output:
-            with open(self.args.output, "w") as f:
-                f.write(text)
-            log(f"results written to {self.args.output}")
+        self.publish("\n".join(self.out) + "\n")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="reduced sizes, for a smoke test")
-    ap.add_argument("--data-dir", help="server data directory (for the machine facts)")
-    ap.add_argument("--server-log", help="server log file (to name the cause of a crash)")
-    ap.add_argument("--output", help="also write the results table to this file")
+    ap = driver_arguments(__doc__, "server data directory (for the machine facts)",
+                          "server log file (to name the cause of a crash)", data_dir_required=False)
     args = ap.parse_args()
     Bench(args).run()
 

@@ -12,17 +12,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 
-quick=()
-for arg in "$@"; do
-	case "$arg" in
-		--quick) quick=(--quick) ;;
-		-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-	esac
-done
-
 # shellcheck source=bench/server.sh
 . "$here/server.sh"
+bench_options --quick -- "$@"
 bench_server_prepare bench
 [ -x /usr/bin/pgbench ] || { echo "run.sh: /usr/bin/pgbench not found" >&2; exit 1; }
 [ -f "$("$pgbin/pg_config" --sharedir)/extension/pgq.control" ] || {
@@ -31,5 +23,5 @@ bench_server_prepare bench
 bench_server_start "streamlog.port = 0"
 
 mkdir -p "$here/results"
-PGBIN=$pgbin "$python" "$here/bench.py" "${quick[@]}" --data-dir "$data" --server-log "$log" \
+PGBIN=$pgbin "$python" "$here/bench.py" ${opts[@]+"${opts[@]}"} --data-dir "$data" --server-log "$log" \
 	--output "$here/results/latest.txt"

@@ -1,6 +1,16 @@
-# The private, throw-away PostgreSQL 15 server every benchmark runs on.
-# Sourced by bench/run.sh, bench/kafka/run.sh and bench/groups/run.sh:
+# The private, throw-away PostgreSQL 15 server every benchmark runs on, and
+# what else the three runners (bench/run.sh, bench/kafka/run.sh,
+# bench/groups/run.sh), which source this, do alike:
 #
+#   bench_options OPTION... -- "$@"
+#                               the runner's command line: each OPTION it
+#                               accepts (--quick, --profile) given is
+#                               collected in $opts; -h prints the runner's
+#                               header comment
+#   bench_build_client NAME SOURCE [CC ARGS...]
+#                               checks for a C compiler and librdkafka and
+#                               builds the librdkafka client SOURCE as
+#                               $tmp/NAME (after bench_server_prepare)
 #   bench_server_prepare NAME   checks the tools and the installed extension,
 #                               makes the work directory $tmp (removed on exit,
 #                               with the server stopped, whatever happens),
@@ -110,4 +120,35 @@ EOF
 
 	"${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null
 	export PGHOST=127.0.0.1 PGPORT=$port PGUSER=$pguser PGDATABASE=postgres
+}
+
+bench_options() {
+	local accepted=() arg ok a
+	while [ "$1" != -- ]; do accepted+=("$1"); shift; done
+	shift
+	opts=()
+	for arg in "$@"; do
+		case "$arg" in
+			# the header comment, from below the #! line to the code
+			-h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		esac
+		ok=
+		for a in "${accepted[@]}"; do [ "$arg" = "$a" ] && ok=1; done
+		if [ -z "$ok" ]; then
+			echo "usage: $0$(printf ' [%s]' "${accepted[@]}")" >&2; exit 2
+		fi
+		opts+=("$arg")
+	done
+}
+
+bench_build_client() {
+	local name=$1 src=$2
+	shift 2
+	if ! command -v cc >/dev/null || ! pkg-config --exists rdkafka; then
+		echo "run.sh: a C compiler and librdkafka are needed (apt-get install gcc pkg-config librdkafka-dev)" >&2
+		exit 1
+	fi
+	# shellcheck disable=SC2046  # pkg-config prints several words
+	cc -O2 -Wall -o "$tmp/$name" "$src" $(pkg-config --cflags --libs rdkafka) "$@" || {
+		echo "run.sh: could not build $name" >&2; exit 1; }
 }

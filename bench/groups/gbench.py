@@ -16,11 +16,7 @@ slgroup (--slgroup).  Sections, for 100-byte values:
   3. rebalance time: a member joins a stable group of 2; a member is killed
 """
 
-import argparse
-import datetime
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -30,7 +26,8 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import fmt_int, fmt_ratio, verdict, table  # noqa: E402
+from benchlib import (Driver, driver_arguments, log, parse_kv, parse_result, sh,  # noqa: E402
+                      fmt_int, fmt_ratio, verdict, table)
 
 MB = 1_000_000
 
@@ -46,95 +43,26 @@ SESSION_MS = 6000
 ROUND_TRIPS = 3             # Heartbeat (REBALANCE_IN_PROGRESS), JoinGroup, SyncGroup
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-
 def fmt_ms(x):
+    """Rebalance times to 0.1 ms; the broker's part may be negative."""
     return f"{x:,.1f}" if x is not None else "-"
 
 
-
-
-
-def parse_kv(line):
-    out = {}
-    for kv in line.split()[1:]:
-        k, _, v = kv.partition("=")
-        out[k] = float(v) if re.fullmatch(r"-?[0-9.]+", v) else v
-    return out
-
-
-class GBench:
+class GBench(Driver):
     def __init__(self, args):
-        self.args = args
-        self.quick = args.quick
+        super().__init__(args)
         self.sql_records = 50_000 if self.quick else 200_000
         self.kafka_records = 200_000 if self.quick else 1_000_000
         self.reps = 2 if self.quick else 5
-        self.pause = 0.5 if self.quick else 3.0
-        self.conn = psycopg.connect(autocommit=True)
-        self.out = []
-        self.notes = []
-        self.log_pos = 0
-        if args.server_log:
-            try:
-                self.log_pos = os.path.getsize(args.server_log)
-            except OSError:
-                pass
 
     # -- helpers ---------------------------------------------------------
-
-    def q(self, sql, params=None):
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
-
-    def q1(self, sql, params=None):
-        return self.q(sql, params)[0][0]
-
-    def emit(self, text=""):
-        self.out.append(text)
-
-    def settle(self):
-        """Leave no background work to the next measurement."""
-        self.q("VACUUM")
-        self.q("CHECKPOINT")
-        time.sleep(self.pause)
-
-    def server_log_news(self):
-        if not self.args.server_log:
-            return []
-        try:
-            with open(self.args.server_log, errors="replace") as f:
-                f.seek(self.log_pos)
-                text = f.read()
-                self.log_pos = f.tell()
-        except OSError:
-            return []
-        keep = ("ERROR", "FATAL", "PANIC", "WARNING", "terminated by signal", "exited with exit code")
-        skip = ("listening on", "canceling autovacuum task", "automatic vacuum of table",
-                "automatic analyze of table")
-        return [ln.strip() for ln in text.splitlines()
-                if any(k in ln for k in keep) and not any(s in ln for s in skip)]
-
-    def note_log(self, what):
-        news = self.server_log_news()
-        if news:
-            self.notes.append(f"{what}: the server logged {len(news)} line(s), first: "
-                              + " | ".join(news[:3]))
 
     def slgroup(self, what, *args, timeout=900):
         cmd = [self.args.slgroup, *map(str, args)]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         self.note_log(what)
         reps = [parse_kv(ln) for ln in p.stdout.splitlines() if ln.startswith("rep ")]
-        res = None
-        for ln in reversed(p.stdout.splitlines()):
-            if ln.startswith("result "):
-                res = parse_kv(ln)
-                break
+        res = parse_result(p.stdout)
         msgs = [ln for ln in p.stderr.splitlines() if ln.strip()]
         if res is None:
             raise RuntimeError(f"{what}: no result (exit {p.returncode})\n{p.stdout}\n{p.stderr}")
@@ -153,58 +81,23 @@ class GBench:
         self.q("SELECT streamlog.create_topic('gb_kafka', %s)", (KAFKA_PARTITIONS,))
         self.q("SELECT streamlog.create_topic('gb_rebalance', %s)", (KAFKA_PARTITIONS,))
         self.q("CREATE TABLE skq (id bigserial PRIMARY KEY, v text)")
-        self.brokers = [r[0] for r in self.q(
-            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog broker' ORDER BY pid")]
-        if not self.brokers:
-            raise RuntimeError("no streamlog broker worker is running (see the server log)")
+        self.brokers = self.broker_pids()
 
     def facts(self):
-        def sh(cmd):
-            try:
-                return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-            except Exception:
-                return "?"
-
-        cpu = "?"
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        fs = "?"
-        df = sh(["df", "-PT", self.args.data_dir]).splitlines()
-        if len(df) == 2:
-            p = df[1].split()
-            fs = f"{p[1]} on {p[0]}"
-        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        rev = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
-        dirty = sh(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no", "--",
-                    "src", "bgworkers", "sql", "Makefile"])
-        settings = dict(self.q(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
-            "('synchronous_commit', 'fsync', 'wal_sync_method', 'streamlog.broker_workers', "
-            "'streamlog.group_initial_rebalance_delay', 'streamlog.group_min_session_timeout')"))
-        sb = int(self.q1("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"))
+        settings = self.pg_settings(
+            "synchronous_commit", "fsync", "wal_sync_method", "streamlog.broker_workers",
+            "streamlog.group_initial_rebalance_delay", "streamlog.group_min_session_timeout")
         ext = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'streamlog'")
         pgq = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
-        load = os.getloadavg()
 
-        self.emit("streamlog consumer-group benchmark" + (" (--quick: reduced sizes)" if self.quick else ""))
-        self.emit(f"  date        {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')}")
-        self.emit(f"  machine     nproc={os.cpu_count()} ({cpu}), RAM {mem_gb:.0f} GiB, "
-                  f"{platform.system()} {platform.release()}; load average at start "
-                  f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        self.emit(f"  data dir    {fs}")
-        self.emit(f"  server      {self.q1('SELECT version()')}")
-        self.emit(f"  extension   streamlog {ext} (git {rev}{', uncommitted changes' if dirty else ''}), "
+        facts = self.emit_head("streamlog consumer-group benchmark")
+        self.emit(f"  extension   streamlog {ext} (git {facts['rev']}"
+                  f"{', uncommitted changes' if facts['dirty'] else ''}), "
                   f"{settings['streamlog.broker_workers']} broker workers; pgq {pgq}")
         self.emit(f"  client      librdkafka {sh(['pkg-config', '--modversion', 'rdkafka'])} (slgroup), "
                   f"psycopg {psycopg.__version__}")
-        self.emit(f"  settings    shared_buffers={sb // 2**20}MB synchronous_commit={settings['synchronous_commit']} "
+        self.emit(f"  settings    shared_buffers={self.shared_buffers_mb()}MB "
+                  f"synchronous_commit={settings['synchronous_commit']} "
                   f"fsync={settings['fsync']} wal_sync_method={settings['wal_sync_method']} "
                   f"streamlog.group_initial_rebalance_delay={settings['streamlog.group_initial_rebalance_delay']} "
                   f"(default 3000ms) streamlog.group_min_session_timeout="
@@ -464,22 +357,14 @@ class GBench:
         self.bench_rebalance()
         for n in self.notes:
             self.emit(f"note: {n}")
-        text = "\n".join(self.out).rstrip() + "\n"
-        print(text, end="")
-        if self.args.output:
-            with open(self.args.output, "w") as f:
-                f.write(text)
+        self.publish("\n".join(self.out).rstrip() + "\n", say_where=False)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="reduced sizes, for a smoke test")
+    ap = driver_arguments(__doc__, "server data directory", "server log file (errors are reported)")
     ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
     ap.add_argument("--slgroup", required=True, help="the built slgroup program")
     ap.add_argument("--work-dir", required=True, help="scratch directory")
-    ap.add_argument("--data-dir", required=True, help="server data directory")
-    ap.add_argument("--server-log", help="server log file (errors are reported)")
-    ap.add_argument("--output", help="also write the results table to this file")
     GBench(ap.parse_args()).run()
 
 

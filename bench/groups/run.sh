@@ -16,27 +16,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench=$(dirname "$here")
 repo=$(dirname "$bench")
 
-opts=()
-for arg in "$@"; do
-	case "$arg" in
-		--quick) opts+=(--quick) ;;
-		-h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-	esac
-done
-
 # shellcheck source=bench/server.sh
 . "$bench/server.sh"
+bench_options --quick -- "$@"
 bench_server_prepare gbench
-command -v cc >/dev/null && pkg-config --exists rdkafka || {
-	echo "run.sh: a C compiler and librdkafka are needed (apt-get install gcc pkg-config librdkafka-dev)" >&2
-	exit 1; }
 [ -f "$("$pgbin/pg_config" --sharedir)/extension/pgq.control" ] || {
 	echo "run.sh: PgQ is not installed (apt-get install postgresql-15-pgq3)" >&2; exit 1; }
 
-# shellcheck disable=SC2046  # pkg-config prints several words
-cc -O2 -Wall -o "$tmp/slgroup" "$here/slgroup.c" $(pkg-config --cflags --libs rdkafka) -lpthread || {
-	echo "run.sh: could not build slgroup" >&2; exit 1; }
+bench_build_client slgroup "$here/slgroup.c" -lpthread
 
 # The first rebalance of a new group does not wait for more members, so that
 # the rebalance times measure the protocol, not this delay (default 3 s)

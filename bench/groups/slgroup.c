@@ -37,22 +37,14 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
+#define PROG "slgroup"
+#include "../kafka/slbench_common.h"
 
-#define MAX_SETS 64
 #define MAX_CONSUMERS 64
 #define MAX_PARTITIONS 256
 #define MEMBERS 3
@@ -70,8 +62,6 @@ typedef struct Options
 	int			heartbeat_ms;
 	int			session_ms;
 	double		timeout;
-	const char *sets[MAX_SETS];
-	int			nsets;
 } Options;
 
 static Options opt = {
@@ -83,39 +73,7 @@ static Options opt = {
 	.timeout = 60,
 };
 
-static atomic_long client_errors;
-static volatile sig_atomic_t interrupted;
-
 /* ---------------------------------------------------------------- util */
-
-static void
-die(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "slgroup: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-on_signal(int sig)
-{
-	(void) sig;
-	interrupted = 1;
-}
 
 static void
 usage(void)
@@ -151,13 +109,7 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--heartbeat") == 0) { TAKE(); opt.heartbeat_ms = atoi(v); }
 		else if (strcmp(a, "--session") == 0) { TAKE(); opt.session_ms = atoi(v); }
 		else if (strcmp(a, "--timeout") == 0) { TAKE(); opt.timeout = atof(v); }
-		else if (strcmp(a, "--set") == 0)
-		{
-			TAKE();
-			if (opt.nsets == MAX_SETS)
-				die("too many --set options");
-			opt.sets[opt.nsets++] = v;
-		}
+		else if (strcmp(a, "--set") == 0) { TAKE(); add_set(v); }
 		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) usage();
 		else die("unknown option %s", a);
 #undef TAKE
@@ -174,57 +126,24 @@ parse_args(int argc, char **argv)
 
 /* ------------------------------------------------------- librdkafka glue */
 
-static void
-set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		err[512];
-
-	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		die("%s=%s: %s", name, value, err);
-}
-
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	(void) rk;
-	(void) opaque;
-	atomic_fetch_add(&client_errors, 1);
-	fprintf(stderr, "slgroup: client error: %s: %s\n", rd_kafka_err2name(err), reason);
-}
-
 static rd_kafka_conf_t *
 group_conf(const char *client_id)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = client_conf(client_id);
 
-	set(conf, "client.id", client_id);
 	set(conf, "bootstrap.servers", opt.brokers);
 	set(conf, "group.id", opt.group);
 	set(conf, "enable.auto.commit", "true");
 	set(conf, "auto.offset.reset", "earliest");
-	rd_kafka_conf_set_error_cb(conf, error_cb);
-	for (int i = 0; i < opt.nsets; i++)
-	{
-		char	   *kv = strdup(opt.sets[i]);
-		char	   *eq = strchr(kv, '=');
-
-		if (eq == NULL)
-			die("--set %s: expected key=value", opt.sets[i]);
-		*eq = '\0';
-		set(conf, kv, eq + 1);
-		free(kv);
-	}
+	apply_sets(conf);
 	return conf;
 }
 
 static rd_kafka_t *
 new_consumer(rd_kafka_conf_t *conf)
 {
-	char		err[512];
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	rd_kafka_t *rk = new_handle(RD_KAFKA_CONSUMER, conf);
 
-	if (rk == NULL)
-		die("rd_kafka_new: %s", err);
 	rd_kafka_poll_set_consumer(rk);
 	return rk;
 }
@@ -463,15 +382,6 @@ member_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_assign(rk, NULL);
 		emit("revoke", now_ns(), parts->cnt);
 	}
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t		x = *(const int64_t *) a,
-				y = *(const int64_t *) b;
-
-	return (x > y) - (x < y);
 }
 
 /* A member process: never returns */

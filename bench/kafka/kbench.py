@@ -13,11 +13,8 @@ slbench (--slbench).  Sections, for 100-byte and 1 KiB values:
   3. end-to-end latency at a fixed rate, next to INSERT + NOTIFY -> LISTEN
 """
 
-import argparse
-import datetime
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -31,7 +28,8 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import fmt_int, fmt_mb, fmt_ratio, verdict, table  # noqa: E402
+from benchlib import (Driver, driver_arguments, log, parse_result, sh,  # noqa: E402
+                      fmt_int, fmt_mb, fmt_ratio, verdict, table)
 
 MB = 1_000_000
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,32 +49,9 @@ NOTIFY_BATCH = 1000         # most records per NOTIFY transaction (grouped peer)
 NOTIFY_CONNS = 32           # connections of the one-transaction-per-record run
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-
-
 def fmt_ms(x):
+    """Latencies to 0.01 ms; the clients report -1 for what they could not measure."""
     return f"{x:.2f}" if x is not None and x >= 0 else "-"
-
-
-
-
-
-def parse_result(text):
-    """The 'result k=v ...' line of slbench / notify_latency.py, as a dict."""
-    for line in reversed(text.splitlines()):
-        if line.startswith("result "):
-            out = {}
-            for kv in line.split()[1:]:
-                k, _, v = kv.partition("=")
-                try:
-                    out[k] = float(v) if re.fullmatch(r"-?[0-9.]+", v) else v
-                except ValueError:
-                    out[k] = v
-            return out
-    return None
 
 
 def size_label(size):
@@ -219,82 +194,21 @@ class Profiler:
             pass
 
 
-class KBench:
+class KBench(Driver):
+    # the broker workers' own messages too: what a Kafka client did to them
+    LOG_KEEP = Driver.LOG_KEEP + ("streamlog broker",)
+
     def __init__(self, args):
-        self.args = args
-        self.quick = args.quick
+        super().__init__(args)
         self.sizes = (100, 1024)
         self.records = {100: 1_000_000, 1024: 200_000} if self.quick else \
             {100: 10_000_000, 1024: 1_000_000}
         self.lat_secs = 3 if self.quick else 10
         self.reps = 1 if self.quick else 3
-        self.pause = 0.5 if self.quick else 3.0
-        self.conn = psycopg.connect(autocommit=True)
-        self.out = []
-        self.notes = []
         self.client_msgs = []
-        self.log_pos = 0
         self.results = {}
-        if args.server_log:
-            try:
-                self.log_pos = os.path.getsize(args.server_log)
-            except OSError:
-                pass
 
     # -- helpers ---------------------------------------------------------
-
-    def q(self, sql, params=None):
-        with self.conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
-
-    def q1(self, sql, params=None):
-        return self.q(sql, params)[0][0]
-
-    def emit(self, text=""):
-        self.out.append(text)
-
-    def settle(self):
-        """Leave no background work to the next measurement."""
-        self.q("VACUUM")
-        self.q("CHECKPOINT")
-        time.sleep(self.pause)
-
-    def topic_bytes(self, topic):
-        return float(self.q1(
-            "SELECT coalesce(sum(bytes), 0) FROM streamlog.partitions WHERE topic = %s", (topic,)))
-
-    def wal_lsn(self):
-        return self.q1("SELECT pg_current_wal_insert_lsn()")
-
-    def wal_since(self, lsn):
-        return float(self.q1("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)))
-
-    def server_log_news(self):
-        """Lines the server logged since the last call that say something
-        went wrong (broker errors, closed connections, crashes)."""
-        if not self.args.server_log:
-            return []
-        try:
-            with open(self.args.server_log, errors="replace") as f:
-                f.seek(self.log_pos)
-                text = f.read()
-                self.log_pos = f.tell()
-        except OSError:
-            return []
-        keep = ("ERROR", "FATAL", "PANIC", "WARNING", "terminated by signal", "exited with exit code",
-                "streamlog broker")
-        # the harness's own VACUUM cancels autovacuum workers: not the broker's doing
-        skip = ("listening on", "canceling autovacuum task", "automatic vacuum of table",
-                "automatic analyze of table")
-        return [ln.strip() for ln in text.splitlines()
-                if any(k in ln for k in keep) and not any(s in ln for s in skip)]
-
-    def note_log(self, what):
-        news = self.server_log_news()
-        if news:
-            self.notes.append(f"{what}: the server logged {len(news)} line(s), first: "
-                              + " | ".join(news[:3]))
 
     def run_client(self, what, cmd, profile=None, check=True):
         """Run slbench or notify_latency.py; returns (result dict, cpu dict).
@@ -357,10 +271,7 @@ class KBench:
             self.q("SELECT streamlog.create_topic(%s, 1)", (f"kb_lat_{size}",))
         self.q("CREATE TABLE plain (id bigserial PRIMARY KEY, k text, v text)")
         self.q("CREATE TABLE notify_events (id bigserial PRIMARY KEY, v text)")
-        brokers = [r[0] for r in self.q(
-            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog broker' ORDER BY pid")]
-        if not brokers:
-            raise RuntimeError("no streamlog broker worker is running (see the server log)")
+        brokers = self.broker_pids()
         with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
             postmaster = int(f.readline())
         self.brokers = brokers
@@ -374,52 +285,19 @@ class KBench:
             raise RuntimeError("the broker does not accept a produce request")
 
     def facts(self):
-        def sh(cmd):
-            try:
-                return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-            except Exception:
-                return "?"
-
-        cpu = "?"
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        fs = "?"
-        df = sh(["df", "-PT", self.args.data_dir]).splitlines()
-        if len(df) == 2:
-            p = df[1].split()
-            fs = f"{p[1]} on {p[0]}"
-        repo = os.path.dirname(os.path.dirname(HERE))
-        rev = sh(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
-        dirty = sh(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no", "--",
-                    "src", "bgworkers", "sql", "Makefile"])
-        settings = dict(self.q(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
-            "('max_wal_size', 'checkpoint_timeout', 'synchronous_commit', 'fsync', 'wal_sync_method', "
-            "'full_page_writes', 'streamlog.broker_workers', 'commit_delay')"))
-        sb = int(self.q1("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"))
+        settings = self.pg_settings(
+            "max_wal_size", "checkpoint_timeout", "synchronous_commit", "fsync", "wal_sync_method",
+            "full_page_writes", "streamlog.broker_workers", "commit_delay")
         ext = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'streamlog'")
-        load = os.getloadavg()
 
-        self.emit("streamlog Kafka-protocol benchmark" + (" (--quick: reduced sizes)" if self.quick else ""))
-        self.emit(f"  date        {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')}")
-        self.emit(f"  machine     nproc={os.cpu_count()} ({cpu}), RAM {mem_gb:.0f} GiB, "
-                  f"{platform.system()} {platform.release()}; load average at start "
-                  f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        self.emit(f"  data dir    {fs}")
-        self.emit(f"  server      {self.q1('SELECT version()')}")
-        self.emit(f"  extension   streamlog {ext} (git {rev}{', uncommitted changes' if dirty else ''}), "
+        facts = self.emit_head("streamlog Kafka-protocol benchmark")
+        self.emit(f"  extension   streamlog {ext} (git {facts['rev']}"
+                  f"{', uncommitted changes' if facts['dirty'] else ''}), "
                   f"{settings['streamlog.broker_workers']} broker workers (pids "
                   f"{', '.join(map(str, self.brokers))})")
         self.emit(f"  client      librdkafka {sh(['pkg-config', '--modversion', 'rdkafka'])} (slbench), "
                   f"psycopg {psycopg.__version__}")
-        self.emit(f"  settings    shared_buffers={sb // 2**20}MB max_wal_size={settings['max_wal_size']} "
+        self.emit(f"  settings    shared_buffers={self.shared_buffers_mb()}MB max_wal_size={settings['max_wal_size']} "
                   f"checkpoint_timeout={settings['checkpoint_timeout']} "
                   f"synchronous_commit={settings['synchronous_commit']} fsync={settings['fsync']} "
                   f"wal_sync_method={settings['wal_sync_method']} "
@@ -442,17 +320,7 @@ class KBench:
         chunk = "".join("\\N\t" + pool[(i * 7919) % 4096:][:size] + "\n"
                         for i in range(chunk_rows)).encode()
         tail = chunk[: (n % chunk_rows) * (size + 4)]
-        with self.conn.cursor() as cur:
-            t0 = time.perf_counter()
-            cur.execute("BEGIN")
-            with cur.copy("COPY plain (k, v) FROM STDIN") as cp:
-                for _ in range(n // chunk_rows):
-                    cp.write(chunk)
-                if tail:
-                    cp.write(tail)
-            rows = cur.rowcount
-            cur.execute("COMMIT")
-            secs = time.perf_counter() - t0
+        rows, secs, _ = self.timed_copy("COPY plain (k, v) FROM STDIN", chunk, n // chunk_rows, tail)
         if rows != n:
             raise RuntimeError(f"COPY: {rows} rows, expected {n}")
         return secs
@@ -701,24 +569,15 @@ class KBench:
                 for ln in lines:
                     self.emit(f"    {ln.strip()}")
         self.emit(f"total benchmark time {time.time() - t0:.0f} s")
-        text = "\n".join(self.out) + "\n"
-        print(text, end="")
-        if self.args.output:
-            with open(self.args.output, "w") as f:
-                f.write(text)
-            log(f"results written to {self.args.output}")
+        self.publish("\n".join(self.out) + "\n")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="reduced sizes, for a smoke test")
+    ap = driver_arguments(__doc__, "server data directory", "server log file (broker errors are reported)")
     ap.add_argument("--profile", action="store_true", help="perf-sample the broker workers")
     ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
     ap.add_argument("--slbench", required=True, help="the built slbench program")
     ap.add_argument("--work-dir", required=True, help="scratch directory (statistics, profiles)")
-    ap.add_argument("--data-dir", required=True, help="server data directory")
-    ap.add_argument("--server-log", help="server log file (broker errors are reported)")
-    ap.add_argument("--output", help="also write the results table to this file")
     args = ap.parse_args()
     if args.profile and not shutil.which("perf"):
         sys.exit("kbench: --profile needs perf")

@@ -16,29 +16,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bench=$(dirname "$here")
 repo=$(dirname "$bench")
 
-opts=()
-for arg in "$@"; do
-	case "$arg" in
-		--quick) opts+=(--quick) ;;
-		--profile) opts+=(--profile) ;;
-		-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		*) echo "usage: $0 [--quick] [--profile]" >&2; exit 2 ;;
-	esac
-done
-
 # shellcheck source=bench/server.sh
 . "$bench/server.sh"
+bench_options --quick --profile -- "$@"
 bench_server_prepare kbench
-command -v cc >/dev/null && pkg-config --exists rdkafka || {
-	echo "run.sh: a C compiler and librdkafka are needed (apt-get install gcc pkg-config librdkafka-dev)" >&2
-	exit 1; }
 if [[ " ${opts[*]-} " == *" --profile "* ]] && ! command -v perf >/dev/null; then
 	echo "run.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 1
 fi
 
-# shellcheck disable=SC2046  # pkg-config prints several words
-cc -O2 -Wall -o "$tmp/slbench" "$here/slbench.c" $(pkg-config --cflags --libs rdkafka) || {
-	echo "run.sh: could not build slbench" >&2; exit 1; }
+bench_build_client slbench "$here/slbench.c"
 
 bench_server_start
 

@@ -32,21 +32,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#define MAX_SETS 64
+#define PROG "slbench"
+#include "slbench_common.h"
+
 #define VALUE_POOL (1 << 20)
 #define LAT_MAGIC UINT64_C(0x736c62656e636821)	/* "slbench!" */
 
@@ -67,8 +61,6 @@ typedef struct Options
 	double		warmup;
 	double		timeout;
 	const char *stats;
-	const char *sets[MAX_SETS];
-	int			nsets;
 } Options;
 
 static Options opt = {
@@ -86,8 +78,6 @@ static Options opt = {
 /* Counters shared with librdkafka's threads */
 static atomic_long delivered;
 static atomic_long failed;
-static atomic_long client_errors;
-static volatile sig_atomic_t interrupted;
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *last_stats[2];		/* by rd_kafka_type_t: producer, consumer */
@@ -100,41 +90,12 @@ static long ack_count;
 /* ---------------------------------------------------------------- util */
 
 static void
-die(const char *fmt,...)
-{
-	va_list		ap;
-
-	fprintf(stderr, "slbench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
 sleep_until(int64_t t)
 {
 	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !interrupted)
 		;
-}
-
-static void
-on_signal(int sig)
-{
-	(void) sig;
-	interrupted = 1;
 }
 
 static void
@@ -175,13 +136,7 @@ parse_args(int argc, char **argv)
 		else if (strcmp(a, "--warmup") == 0) { TAKE(); opt.warmup = atof(v); }
 		else if (strcmp(a, "--timeout") == 0) { TAKE(); opt.timeout = atof(v); }
 		else if (strcmp(a, "--stats") == 0) { TAKE(); opt.stats = v; }
-		else if (strcmp(a, "--set") == 0)
-		{
-			TAKE();
-			if (opt.nsets == MAX_SETS)
-				die("too many --set options");
-			opt.sets[opt.nsets++] = v;
-		}
+		else if (strcmp(a, "--set") == 0) { TAKE(); add_set(v); }
 		else if (strcmp(a, "--mock") == 0) opt.mock = true;
 		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) usage();
 		else die("unknown option %s", a);
@@ -200,24 +155,6 @@ parse_args(int argc, char **argv)
 }
 
 /* ------------------------------------------------------- librdkafka glue */
-
-static void
-set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		err[512];
-
-	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		die("%s=%s: %s", name, value, err);
-}
-
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	(void) rk;
-	(void) opaque;
-	atomic_fetch_add(&client_errors, 1);
-	fprintf(stderr, "slbench: client error: %s: %s\n", rd_kafka_err2name(err), reason);
-}
 
 static int
 stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
@@ -255,42 +192,19 @@ write_stats(void)
 static rd_kafka_conf_t *
 base_conf(const char *client_id)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = client_conf(client_id);
 
-	set(conf, "client.id", client_id);
 	if (opt.mock)
 		set(conf, "test.mock.num.brokers", "1");
 	else
 		set(conf, "bootstrap.servers", opt.brokers);
-	rd_kafka_conf_set_error_cb(conf, error_cb);
 	if (opt.stats)
 	{
 		set(conf, "statistics.interval.ms", "1000");
 		rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	}
-	for (int i = 0; i < opt.nsets; i++)
-	{
-		char	   *kv = strdup(opt.sets[i]);
-		char	   *eq = strchr(kv, '=');
-
-		if (eq == NULL)
-			die("--set %s: expected key=value", opt.sets[i]);
-		*eq = '\0';
-		set(conf, kv, eq + 1);
-		free(kv);
-	}
+	apply_sets(conf);
 	return conf;
-}
-
-static rd_kafka_t *
-new_handle(rd_kafka_type_t type, rd_kafka_conf_t *conf)
-{
-	char		err[512];
-	rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
-
-	if (rk == NULL)
-		die("rd_kafka_new: %s", err);
-	return rk;
 }
 
 /* Wait for the topic's metadata: connected, topic known, leaders elected */
@@ -638,15 +552,6 @@ latency_consumer(void *arg)
 	rd_kafka_consume_stop(c->rkt, opt.partition);
 	rd_kafka_queue_destroy(q);
 	return NULL;
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t		x = *(const int64_t *) a,
-				y = *(const int64_t *) b;
-
-	return (x > y) - (x < y);
 }
 
 static double
