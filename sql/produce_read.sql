@@ -31,9 +31,13 @@ BEGIN
 		SELECT g.relid::regclass FROM streamlog.segment g JOIN streamlog.topic t USING (topic_id)
 		 WHERE t.name = topic_name ORDER BY g.partition, g.seq
 	LOOP
+		-- a batch's codec is in its first piece (chunk 0); its bytes in all
 		RETURN QUERY EXECUTE format(
-			'SELECT get_byte(batch, 22) & 7, sum(record_count)::bigint, sum(octet_length(batch))::bigint
-			   FROM %s GROUP BY 1', segment);
+			'SELECT get_byte(f.batch, 22) & 7, sum(f.record_count)::bigint, sum(b.bytes)::bigint
+			   FROM %1$s f
+			   JOIN (SELECT last_offset, sum(octet_length(batch)) AS bytes
+					   FROM %1$s GROUP BY 1) b USING (last_offset)
+			  WHERE f.chunk = 0 GROUP BY 1', segment);
 	END LOOP;
 END
 $$;

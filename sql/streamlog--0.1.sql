@@ -59,8 +59,12 @@ SELECT pg_catalog.pg_extension_config_dump('streamlog.producer_id_seq', '');
 CREATE SCHEMA streamlog_data;
 COMMENT ON SCHEMA streamlog_data IS 'segment tables of streamlog partitions; managed by streamlog, do not modify';
 
--- The template of every segment table: one row per Kafka RecordBatch v2,
--- stored exactly as a fetch will return it.  Segments are created with
+-- The template of every segment table: Kafka RecordBatch v2 batches, stored
+-- exactly as a fetch will return them.  A batch that does not fit in one heap
+-- page is cut into pieces of about a page, one row each (chunk 0, 1, ...,
+-- every row with the batch's columns): a megabyte is 130 rows written and
+-- read in order, where TOAST would make it 500 chunks of 2 kB and as many
+-- entries in a TOAST index.  Segments are created with
 -- CREATE TABLE ... (LIKE streamlog.segment_template INCLUDING ALL).
 CREATE TABLE streamlog.segment_template (
 	base_offset bigint NOT NULL,
@@ -71,11 +75,13 @@ CREATE TABLE streamlog.segment_template (
 	producer_id bigint NOT NULL,
 	producer_epoch smallint NOT NULL,
 	base_sequence integer NOT NULL,
-	batch bytea NOT NULL
+	chunk integer NOT NULL,				-- piece of the batch, 0 first
+	batch bytea NOT NULL				-- the batch's bytes, or this piece of them
 );
--- The batch is compressed by its producer if at all: never again by TOAST.
-ALTER TABLE streamlog.segment_template ALTER COLUMN batch SET STORAGE EXTERNAL;
-CREATE UNIQUE INDEX ON streamlog.segment_template (last_offset);
+-- The batch is compressed by its producer if at all, and its pieces fit in a
+-- page: never compressed or moved out of line by TOAST.
+ALTER TABLE streamlog.segment_template ALTER COLUMN batch SET STORAGE PLAIN;
+CREATE UNIQUE INDEX ON streamlog.segment_template (last_offset, chunk);
 
 -- A record header, as Kafka has them: a text key and a binary value.
 CREATE TYPE streamlog.header AS (key text, value bytea);

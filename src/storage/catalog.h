@@ -5,10 +5,11 @@
 #ifndef SL_CATALOG_H
 #define SL_CATALOG_H
 
+#include "access/htup_details.h"
 #include "utils/rel.h"
 
 /* A segment table (LIKE streamlog.segment_template) */
-#define Natts_segment 9
+#define Natts_segment 10
 #define Anum_segment_base_offset 1
 #define Anum_segment_last_offset 2
 #define Anum_segment_min_timestamp 3
@@ -17,9 +18,18 @@
 #define Anum_segment_producer_id 6
 #define Anum_segment_producer_epoch 7
 #define Anum_segment_base_sequence 8
-#define Anum_segment_batch 9
+#define Anum_segment_chunk 9
+#define Anum_segment_batch 10
 
-/* The unique index on last_offset, a segment's only index */
+/*
+ * The bytes of a batch one segment row holds at most: what is left of the
+ * largest heap tuple after the row's other columns, so that no piece is
+ * ever TOASTed (the batch column is STORAGE PLAIN).
+ */
+#define SL_SEGMENT_ROW_OVERHEAD 128
+#define SL_SEGMENT_CHUNK_BYTES (MaxHeapTupleSize - SL_SEGMENT_ROW_OVERHEAD)
+
+/* The unique index on (last_offset, chunk), a segment's only index */
 extern Oid	SlSegmentIndexOid(Relation rel);
 
 #endif							/* SL_CATALOG_H */

@@ -362,20 +362,22 @@ compare_pending(const void *a, const void *b)
 	return 0;
 }
 
-/* Write one sealed batch as a row of segment rel */
+/*
+ * Write one sealed batch to segment rel: one row, or one row per
+ * SL_SEGMENT_CHUNK_BYTES piece of it (see catalog.h), each with the batch's
+ * columns and its piece number.
+ */
 static void
 insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 			 PendingBatch *batch, int64 base_offset)
 {
 	Datum		values[Natts_segment];
 	bool		nulls[Natts_segment] = {0};
-	HeapTuple	tuple;
-	Datum		key[1];
-	bool		key_null[1] = {false};
+	Datum		key[2];
+	bool		key_null[2] = {false, false};
 	int64		last_offset = base_offset + batch->record_count - 1;
-	const uint8 *raw = batch_bytes(batch);
-
-	SET_VARSIZE(batch->data.data, batch->data.len);
+	uint8	   *raw = batch_bytes(batch);
+	size_t		len = batch_len(batch);
 
 	values[Anum_segment_base_offset - 1] = Int64GetDatum(base_offset);
 	values[Anum_segment_last_offset - 1] = Int64GetDatum(last_offset);
@@ -386,14 +388,33 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	values[Anum_segment_producer_id - 1] = Int64GetDatum(batch->producer_id);
 	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(batch->producer_epoch);
 	values[Anum_segment_base_sequence - 1] = Int32GetDatum(batch->base_sequence);
-	values[Anum_segment_batch - 1] = PointerGetDatum(batch->data.data);
-
-	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	simple_heap_insert(rel, tuple);
 	key[0] = Int64GetDatum(last_offset);
-	index_insert(index, key, key_null, &tuple->t_self, rel,
-				 UNIQUE_CHECK_YES, false, index_info);
-	heap_freetuple(tuple);
+
+	for (size_t pos = 0, chunk = 0; pos < len; pos += SL_SEGMENT_CHUNK_BYTES, chunk++)
+	{
+		size_t		n = Min(len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
+		uint8	   *header = raw + pos - VARHDRSZ;
+		uint8		saved[VARHDRSZ];
+		HeapTuple	tuple;
+
+		/*
+		 * The piece becomes a bytea in place: its length word goes over the
+		 * 4 bytes before it (the end of the previous piece, or the room
+		 * batch_data_init left) until the tuple has copied it.
+		 */
+		memcpy(saved, header, VARHDRSZ);
+		SET_VARSIZE(header, VARHDRSZ + n);
+		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
+		values[Anum_segment_batch - 1] = PointerGetDatum(header);
+		tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+		memcpy(header, saved, VARHDRSZ);
+
+		simple_heap_insert(rel, tuple);
+		key[1] = Int32GetDatum((int32) chunk);
+		index_insert(index, key, key_null, &tuple->t_self, rel,
+					 UNIQUE_CHECK_YES, false, index_info);
+		heap_freetuple(tuple);
+	}
 }
 
 /* Append every partition's buffered batches; runs at pre-commit */

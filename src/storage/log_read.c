@@ -45,6 +45,12 @@ struct SlLogScan
 	IndexScanDesc iscan;
 	TupleTableSlot *slot;
 
+	/* the row that begins the batch found last (next_batch_row) */
+	const uint8 *first_piece;	/* in scan->slot */
+	size_t		first_len;
+	size_t		batch_len;		/* of the whole batch */
+	int64		batch_last_offset;
+
 	/* the batch being decoded */
 	MemoryContext batch_context;
 	bool		in_batch;
@@ -108,16 +114,18 @@ corrupt_batch(SlLogScan *scan, const char *error)
 					scan->topic.name, error)));
 }
 
-/* Move to the next stored batch that can hold wanted records */
+/*
+ * Move to the next row that begins a stored batch (piece 0, see catalog.h)
+ * and can hold wanted records; note the batch's size from its header.
+ */
 static bool
-next_batch(SlLogScan *scan)
+next_batch_row(SlLogScan *scan)
 {
 	for (;;)
 	{
 		Datum	   *values;
 		int64		base_offset;
-		bytea	   *batch;
-		const char *error;
+		bytea	   *piece;
 
 		if (scan->iscan == NULL || !index_getnext_slot(scan->iscan, ForwardScanDirection, scan->slot))
 		{
@@ -125,8 +133,10 @@ next_batch(SlLogScan *scan)
 				return false;
 			continue;
 		}
-		slot_getsomeattrs(scan->slot, Anum_segment_max_timestamp);
+		slot_getallattrs(scan->slot);
 		values = scan->slot->tts_values;
+		if (DatumGetInt32(values[Anum_segment_chunk - 1]) != 0)
+			continue;			/* the rest of a batch passed over */
 		base_offset = DatumGetInt64(values[Anum_segment_base_offset - 1]);
 		if (base_offset >= scan->high_watermark || base_offset > scan->bounds.to_offset)
 			return false;
@@ -134,25 +144,86 @@ next_batch(SlLogScan *scan)
 			DatumGetInt64(values[Anum_segment_min_timestamp - 1]) > scan->bounds.to_ts)
 			continue;
 
-		MemoryContextReset(scan->batch_context);
 		scan->batch_base_offset = base_offset;
-		slot_getallattrs(scan->slot);
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(scan->batch_context);
-
-			batch = DatumGetByteaPP(scan->slot->tts_values[Anum_segment_batch - 1]);
-			error = sl_record_iter_init(&scan->iter, (const uint8 *) VARDATA_ANY(batch),
-										VARSIZE_ANY_EXHDR(batch), true,
-										SL_MAX_DECOMPRESSED_BATCH);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		if (error)
-			corrupt_batch(scan, error);
-		if (scan->iter.hdr.base_offset != base_offset)
-			corrupt_batch(scan, "stored base offset differs from the row's");
-		scan->in_batch = true;
+		scan->batch_last_offset = DatumGetInt64(values[Anum_segment_last_offset - 1]);
+		/* STORAGE PLAIN: the piece is in the row, never compressed */
+		piece = DatumGetByteaPP(values[Anum_segment_batch - 1]);
+		scan->first_piece = (const uint8 *) VARDATA_ANY(piece);
+		scan->first_len = VARSIZE_ANY_EXHDR(piece);
+		if (scan->first_len < SL_BATCH_HEADER_SIZE)
+			corrupt_batch(scan, "stored batch is shorter than a batch header");
+		scan->batch_len = SL_BATCH_OFFSET_LENGTH + sizeof(int32) +
+			(size_t) (uint32) sl_read_int32(scan->first_piece + SL_BATCH_OFFSET_LENGTH);
+		if (scan->batch_len < scan->first_len || scan->batch_len > MaxAllocSize)
+			corrupt_batch(scan, "stored batch length is out of range");
 		return true;
 	}
+}
+
+/*
+ * Copy the batch next_batch_row found to dst, reading the rows of its
+ * further pieces.  The first piece is copied first: reading the next row
+ * replaces it in the slot.
+ */
+static void
+copy_batch(SlLogScan *scan, uint8 *dst)
+{
+	size_t		pos = scan->first_len;
+
+	memcpy(dst, scan->first_piece, scan->first_len);
+	scan->first_piece = NULL;
+	for (int32 chunk = 1; pos < scan->batch_len; chunk++)
+	{
+		Datum	   *values;
+		bytea	   *piece;
+		size_t		len;
+
+		if (!index_getnext_slot(scan->iscan, ForwardScanDirection, scan->slot))
+			corrupt_batch(scan, psprintf("piece %d of the stored batch is missing", chunk));
+		slot_getallattrs(scan->slot);
+		values = scan->slot->tts_values;
+		if (DatumGetInt64(values[Anum_segment_last_offset - 1]) != scan->batch_last_offset ||
+			DatumGetInt32(values[Anum_segment_chunk - 1]) != chunk)
+			corrupt_batch(scan, psprintf("piece %d of the stored batch is missing", chunk));
+		piece = DatumGetByteaPP(values[Anum_segment_batch - 1]);
+		len = VARSIZE_ANY_EXHDR(piece);
+		if (len > scan->batch_len - pos)
+			corrupt_batch(scan, "stored pieces are longer than the batch");
+		memcpy(dst + pos, VARDATA_ANY(piece), len);
+		pos += len;
+	}
+}
+
+/* Move to the next stored batch that can hold wanted records, to decode it */
+static bool
+next_batch(SlLogScan *scan)
+{
+	const uint8 *data;
+	const char *error;
+	MemoryContext oldcxt;
+
+	if (!next_batch_row(scan))
+		return false;
+	MemoryContextReset(scan->batch_context);
+	oldcxt = MemoryContextSwitchTo(scan->batch_context);
+	if (scan->batch_len == scan->first_len)
+		data = scan->first_piece;	/* in the slot, until the next row is read */
+	else
+	{
+		uint8	   *whole = palloc(scan->batch_len);
+
+		copy_batch(scan, whole);
+		data = whole;
+	}
+	error = sl_record_iter_init(&scan->iter, data, scan->batch_len, true,
+								SL_MAX_DECOMPRESSED_BATCH);
+	MemoryContextSwitchTo(oldcxt);
+	if (error)
+		corrupt_batch(scan, error);
+	if (scan->iter.hdr.base_offset != scan->batch_base_offset)
+		corrupt_batch(scan, "stored base offset differs from the row's");
+	scan->in_batch = true;
+	return true;
 }
 
 SlLogScan *
@@ -209,47 +280,24 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 }
 
 bool
-SlLogScanNextBatch(SlLogScan *scan, const uint8 **data, size_t *len,
-				   int64 *base_offset, int64 *last_offset)
+SlLogScanPeekBatch(SlLogScan *scan, size_t *len, int64 *base_offset, int64 *last_offset)
 {
-	for (;;)
+	if (scan->done || !next_batch_row(scan))
 	{
-		Datum	   *values;
-		int64		base;
-		bytea	   *batch;
-
-		if (scan->done)
-			return false;
-		if (scan->iscan == NULL || !index_getnext_slot(scan->iscan, ForwardScanDirection, scan->slot))
-		{
-			if (!open_next_segment(scan))
-			{
-				scan->done = true;
-				return false;
-			}
-			continue;
-		}
-		slot_getallattrs(scan->slot);
-		values = scan->slot->tts_values;
-		base = DatumGetInt64(values[Anum_segment_base_offset - 1]);
-		if (base >= scan->high_watermark || base > scan->bounds.to_offset)
-		{
-			scan->done = true;
-			return false;
-		}
-		MemoryContextReset(scan->batch_context);
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(scan->batch_context);
-
-			batch = DatumGetByteaPP(values[Anum_segment_batch - 1]);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		*data = (const uint8 *) VARDATA_ANY(batch);
-		*len = VARSIZE_ANY_EXHDR(batch);
-		*base_offset = base;
-		*last_offset = DatumGetInt64(values[Anum_segment_last_offset - 1]);
-		return true;
+		scan->done = true;
+		return false;
 	}
+	*len = scan->batch_len;
+	*base_offset = scan->batch_base_offset;
+	*last_offset = scan->batch_last_offset;
+	return true;
+}
+
+void
+SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst)
+{
+	Assert(scan->first_piece != NULL);
+	copy_batch(scan, dst);
 }
 
 int64

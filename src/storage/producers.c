@@ -175,9 +175,10 @@ rebuild_partition(SlPartitionKey key)
 			ProducerEntry *entry;
 			bool		entry_found;
 
-			slot_getsomeattrs(slot, Anum_segment_base_sequence);
+			slot_getsomeattrs(slot, Anum_segment_chunk);
 			pid = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
-			if (pid < 0)
+			/* A batch counts once: by its first piece (catalog.h) */
+			if (pid < 0 || DatumGetInt32(slot->tts_values[Anum_segment_chunk - 1]) != 0)
 				continue;
 			epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
 			first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);

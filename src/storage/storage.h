@@ -312,12 +312,14 @@ extern bool SlLogScanNext(SlLogScan *scan, SlRecord *rec);
 extern void SlLogScanEnd(SlLogScan *scan);
 
 /*
- * Next stored batch, as stored (for Fetch): the batch that holds
- * from_offset first, then the following ones below the HWM.  data stays
- * valid until the next call.
+ * Stored batches, as stored (for Fetch): the batch that holds from_offset
+ * first, then the following ones below the HWM.  SlLogScanPeekBatch finds
+ * the next one and gives its size, without copying it; SlLogScanCopyBatch
+ * then copies it (len bytes) to dst, or the caller stops there.
  */
-extern bool SlLogScanNextBatch(SlLogScan *scan, const uint8 **data, size_t *len,
-							   int64 *base_offset, int64 *last_offset);
+extern bool SlLogScanPeekBatch(SlLogScan *scan, size_t *len, int64 *base_offset,
+							   int64 *last_offset);
+extern void SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst);
 
 /* The HWM and log start offset the scan works with */
 extern int64 SlLogScanHighWatermark(SlLogScan *scan);

@@ -627,16 +627,25 @@ def test_set_based_produce_is_stored_in_few_batches(conn, unique_name):
     conn.execute("SELECT count(streamlog.produce(%s, NULL, 'r' || g, partition => 0)) "
                  "FROM generate_series(1, %s) g", (topic, n))
 
-    stored_rows = 0
+    # A batch is one row, or page-sized pieces 0..k of it when it is larger
+    stored_batches = 0
     stored_records = 0
+    pieces = 0
     for table in segment_tables(conn, topic):
-        [(rows, records)] = conn.execute(
-            sql.SQL("SELECT count(*), coalesce(sum(record_count), 0) FROM {}").format(
+        [(batches, records, rows, whole)] = conn.execute(
+            sql.SQL("SELECT count(*) FILTER (WHERE chunk = 0), "
+                    "coalesce(sum(record_count) FILTER (WHERE chunk = 0), 0), count(*), "
+                    "bool_and(n = max_chunk + 1) "
+                    "FROM (SELECT *, count(*) OVER w AS n, max(chunk) OVER w AS max_chunk "
+                    "      FROM {} WINDOW w AS (PARTITION BY last_offset)) s").format(
                 sql.SQL(table))).fetchall()
-        stored_rows += rows
+        stored_batches += batches
         stored_records += records
+        pieces += rows - batches
+        assert whole, f"{table}: a batch's pieces are not numbered 0..k"
     assert stored_records == n
-    assert 0 < stored_rows < n // 100
+    assert 0 < stored_batches < n // 100
+    assert pieces > 0, "batches of streamlog.batch_bytes are larger than a page"
 
     rows = conn.execute('SELECT "offset", convert_from(value, \'UTF8\') '
                         "FROM streamlog.read(%s, 0, 0, %s)", (topic, n + 10)).fetchall()

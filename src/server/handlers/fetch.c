@@ -10,10 +10,90 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "protocol/legacy_records.h"
 #include "server/handlers.h"
+
+/*
+ * Append the stored batches of partition from the one holding fetch_offset
+ * to records, within limit (the first batch of the response whole, KIP-74);
+ * *hwm is the high watermark the read stopped at.
+ */
+static void
+read_batches(const SlTopic *topic, int32 partition, int64 fetch_offset, int64 limit,
+			 bool first, StringInfo records, int64 *hwm)
+{
+	SlLogScanBounds bounds;
+	SlLogScan  *scan;
+	size_t		len;
+	int64		base;
+	int64		last;
+
+	bounds.from_offset = fetch_offset;
+	bounds.to_offset = PG_INT64_MAX;
+	bounds.from_ts = PG_INT64_MIN;
+	bounds.to_ts = PG_INT64_MAX;
+	bounds.error_below_start = false;
+	scan = SlLogScanBegin(topic, partition, &bounds);
+	*hwm = SlLogScanHighWatermark(scan);
+	while (SlLogScanPeekBatch(scan, &len, &base, &last))
+	{
+		if ((int64) (records->len + len) > limit && !(first && records->len == 0))
+			break;
+		/* Stored pieces go straight into the response's records */
+		enlargeStringInfo(records, len);
+		SlLogScanCopyBatch(scan, (uint8 *) records->data + records->len);
+		records->len += len;
+		records->data[records->len] = '\0';
+		if ((int64) records->len >= limit)
+			break;
+	}
+	SlLogScanEnd(scan);
+}
+
+/*
+ * read_batches in a subtransaction: a stored batch that cannot be read (a
+ * piece missing, a length out of range) fails only its partition, with
+ * KAFKA_STORAGE_ERROR as a Kafka broker answers for a log it cannot read,
+ * and a log line; the rest of the fetch goes on.  False on such a failure.
+ */
+static bool
+read_batches_guarded(const SlTopic *topic, int32 partition, int64 fetch_offset, int64 limit,
+					 bool first, StringInfo records, int64 *hwm)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		read_batches(topic, partition, fetch_offset, limit, first, records, hwm);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(LOG,
+				(errmsg("streamlog broker: fetch from partition %d of topic \"%s\" failed: %s",
+						partition, topic->name, edata->message)));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return ok;
+}
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
@@ -21,13 +101,7 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
 {
 	SlPartitionSnapshot state;
-	SlLogScanBounds bounds;
-	SlLogScan  *scan;
 	StringInfoData records;
-	const uint8 *data;
-	size_t		len;
-	int64		base;
-	int64		last;
 	int64		limit = Min(budget, (int64) fp->partition_max_bytes);
 
 	pr->partition_index = fp->partition;
@@ -57,24 +131,14 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 	if (fp->fetch_offset == state.high_watermark || limit <= 0)
 		return 0;
 
-	bounds.from_offset = fp->fetch_offset;
-	bounds.to_offset = PG_INT64_MAX;
-	bounds.from_ts = PG_INT64_MIN;
-	bounds.to_ts = PG_INT64_MAX;
-	bounds.error_below_start = false;
-	scan = SlLogScanBegin(topic, fp->partition, &bounds);
-	pr->high_watermark = SlLogScanHighWatermark(scan);
-	pr->last_stable_offset = pr->high_watermark;
 	initStringInfo(&records);
-	while (SlLogScanNextBatch(scan, &data, &len, &base, &last))
+	if (!read_batches_guarded(topic, fp->partition, fp->fetch_offset, limit, first,
+							  &records, &pr->high_watermark))
 	{
-		if ((int64) (records.len + len) > limit && !(first && records.len == 0))
-			break;
-		appendBinaryStringInfo(&records, (const char *) data, len);
-		if ((int64) records.len >= limit)
-			break;
+		pr->error_code = SL_ERR_KAFKA_STORAGE_ERROR;
+		records.len = 0;
 	}
-	SlLogScanEnd(scan);
+	pr->last_stable_offset = pr->high_watermark;
 
 	/* v0-3 readers take magic 0 (v0-1) or magic 1 (v2-3) message sets */
 	if (version < 4 && records.len > 0)
