@@ -2,13 +2,12 @@
 (librdkafka 2.0.2), kafka-python 2.0.2 and kafkajs 2.2.4, cross-checked with
 the SQL API.
 
-Consumer groups are not served, so consumers use manual assignment, and
-kafkajs (whose consumer needs a group) only produces and lists offsets.
+Consumers here use manual assignment; consumer groups, kafkajs's consumer
+among them, are tested in test_kafka_groups.py.
 """
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -18,9 +17,7 @@ import pytest
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 import kafka_helpers as kh
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JS_DIR = os.path.join(ROOT, "test", "js")
+from kafkajs import JS_DIR, ensure_kafkajs
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 CODEC_ID = {"none": 0, "producer": 0, "uncompressed": 0,
@@ -145,25 +142,6 @@ def xfail_unless_librdkafka_can_compress(request, bootstrap, codec):
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
             f"the broker does not advertise {', '.join(missing)}, so librdkafka 2.0.2 "
             f"silently sends {codec} batches uncompressed (Kafka advertises them)")))
-
-
-def ensure_kafkajs():
-    """Path of node, with kafkajs installed in test/js (npm install if
-    missing); skips if that is impossible."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    if os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")):
-        return node
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("test/js/node_modules/kafkajs is missing and npm is not installed")
-    res = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", JS_DIR],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode != 0 or not os.path.isdir(os.path.join(JS_DIR, "node_modules", "kafkajs")):
-        pytest.skip("test/js/node_modules/kafkajs is missing and npm install failed: "
-                    + (res.stderr or res.stdout).strip()[-500:])
-    return node
 
 
 # -- kcat -------------------------------------------------------------------------------

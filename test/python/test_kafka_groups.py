@@ -1,5 +1,5 @@
 """Kafka consumer groups against streamlog's group coordinator: real
-confluent-kafka (librdkafka 2.0.2) and kafka-python 2.0.2 consumers, run as
+confluent-kafka (librdkafka 2.0.2), kafka-python 2.0.2 and kafkajs 2.2.4 consumers, run as
 subprocesses so that one can be killed with SIGKILL, and raw requests for
 the error paths.
 
@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import kafka_helpers as kh
+from kafkajs import JS_DIR, ensure_kafkajs
 from kafka_helpers import (array, i8, i16, i32, i64, kbytes, request_frame, string,
                            wait_until)
 
@@ -139,20 +140,26 @@ class EventLog:
 
 class ConsumerProc:
     """A group consumer in a subprocess ("ck": confluent-kafka, "kp":
-    kafka-python) whose events go to log."""
+    kafka-python, "js": kafkajs, test/js/group_consumer.js) whose events go
+    to log."""
 
     def __init__(self, tmp_path, log, kind, bootstrap, topic, group, name, instance=None):
-        script = tmp_path / "group_consumer.py"
-        if not script.exists():
-            script.write_text(CONSUMER_SCRIPT)
+        if kind == "js":
+            assert instance is None, "the kafkajs consumer has no static membership"
+            command = [ensure_kafkajs(), os.path.join(JS_DIR, "group_consumer.js"), bootstrap,
+                       topic, group, name, str(SESSION_TIMEOUT_MS), str(HEARTBEAT_MS)]
+        else:
+            script = tmp_path / "group_consumer.py"
+            if not script.exists():
+                script.write_text(CONSUMER_SCRIPT)
+            command = [PYTHON, str(script), kind, bootstrap, topic, group, instance or "-", name]
         self.name = name
         self.log = log
         self.assignment = None
         self.assign_events = 0
         self.stderr = open(tmp_path / f"{name}.stderr", "w+")
-        self.proc = subprocess.Popen(
-            [PYTHON, str(script), kind, bootstrap, topic, group, instance or "-", name],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -486,6 +493,47 @@ def test_four_consumers_share_partitions_and_take_over_a_killed_one(
                 assert e["o"] >= committed.get(e["p"], 0), \
                     f"{name} consumed {key} again after offset {committed[e['p']]} was committed"
             seen.add(key)
+
+
+def test_kafkajs_consumers_share_a_group_and_take_over_a_killed_one(
+        make_server, unique_name, consumers, tmp_path):
+    """Two kafkajs consumers split 6 partitions; one is killed with SIGKILL
+    and the other takes them all; every record is consumed and committed.
+    kafkajs names its assignor "RoundRobinAssigner", so, as against Apache
+    Kafka, a consumer offering only range/roundrobin cannot join its group."""
+    srv = make_server(conf=GROUP_CONF)
+    topic, group = unique_name("groupsjs"), unique_name("g")
+    create_topic(srv, topic, 6)
+    sql_produce(srv, topic, 6, 120)
+    log = EventLog()
+    procs = [consumers(tmp_path, log, "js", srv.kafka_bootstrap, topic, group, f"js{i}")
+             for i in range(2)]
+    wait_until(lambda: stable_with(srv, group, 2) and covering(procs, 6), 60,
+               "two kafkajs members with disjoint assignments covering 6 partitions")
+    assert sorted(len(p.assignment) for p in procs) == [3, 3]
+
+    def consumed():
+        return {(e["p"], e["o"]) for _, e in log.snapshot() if e["ev"] == "rec"}
+
+    wait_until(lambda: len(consumed()) == 120, 60, "the first 120 records consumed")
+
+    with kh.RawClient(srv.kafka_bootstrap) as x:
+        assert parse_join_group_v5(x.call(join_group_v5, group, "", [topic],
+                                          protocols=("range", "roundrobin")))["error"] == \
+            INCONSISTENT_GROUP_PROTOCOL
+
+    victim, survivor = procs
+    victim.kill()
+    sql_produce(srv, topic, 6, 120, start=120)
+    wait_until(lambda: covering([survivor], 6) and stable_with(srv, group, 1),
+               SESSION_TIMEOUT_MS / 1000 + 20, "the survivor taking every partition")
+    wait_until(lambda: len(consumed()) == 240, 60, "all 240 records consumed")
+    assert consumed() == {(p, o) for p in range(6) for o in range(40)}
+    committed_sql = ("SELECT o.partition, o.committed_offset FROM streamlog.group_offset o "
+                     "JOIN streamlog.topic t USING (topic_id) WHERE o.group_id = %s "
+                     "AND t.name = %s")
+    wait_until(lambda: dict(srv.sql(committed_sql, (group, topic))) == {p: 40 for p in range(6)},
+               30, "every partition committed up to its high watermark")
 
 
 def test_static_member_restart_keeps_its_partitions_without_rebalance(
