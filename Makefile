@@ -38,6 +38,7 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
+	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \

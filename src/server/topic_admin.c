@@ -3,13 +3,11 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "protocol/generated/kapi.h"
+#include "server/subtransaction.h"
 #include "server/topic_admin.h"
 #include "storage/storage.h"
 
@@ -42,39 +40,14 @@ int16
 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
 				int16 invalid_value_error, char **message)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	int16		error = SL_ERR_NONE;
+	/* validate_only: if it works, none of it is kept */
+	ErrorData  *edata = SlRunInSubtransaction(fn, arg, !validate_only);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		/* validate_only: it worked, and none of it is kept */
-		if (validate_only)
-			RollbackAndReleaseCurrentSubTransaction();
-		else
-			ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		error = kafka_error_for(edata->sqlerrcode, invalid_value_error);
-		if (message)
-			*message = edata->message;
-	}
-	PG_END_TRY();
-	return error;
+	if (edata == NULL)
+		return SL_ERR_NONE;
+	if (message)
+		*message = edata->message;
+	return kafka_error_for(edata->sqlerrcode, invalid_value_error);
 }
 
 typedef struct CreateArgs

@@ -10,89 +10,54 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "protocol/legacy_records.h"
 #include "server/handlers.h"
+#include "server/subtransaction.h"
 
-/*
- * Append the stored batches of partition from the one holding fetch_offset
- * to records, within limit (the first batch of the response whole, KIP-74);
- * *hwm is the high watermark the read stopped at.
- */
-static void
-read_batches(const SlTopic *topic, int32 partition, int64 fetch_offset, int64 limit,
-			 bool first, StringInfo records, int64 *hwm)
+/* Where a fetch reads one partition's stored batches to */
+typedef struct ReadBatchesArgs
 {
+	const SlTopic *topic;
+	int32		partition;
+	int64		fetch_offset;
+	int64		limit;			/* bytes at most, but the first batch of the response whole */
+	bool		first;			/* the first batch of the response, KIP-74 */
+	StringInfo	records;		/* appended to */
+	int64		high_watermark; /* that the read stopped at */
+} ReadBatchesArgs;
+
+static void
+read_batches(void *arg)
+{
+	ReadBatchesArgs *a = arg;
 	SlLogScanBounds bounds;
 	SlLogScan  *scan;
 	size_t		len;
 	int64		base;
 	int64		last;
 
-	bounds.from_offset = fetch_offset;
+	bounds.from_offset = a->fetch_offset;
 	bounds.to_offset = PG_INT64_MAX;
 	bounds.from_ts = PG_INT64_MIN;
 	bounds.to_ts = PG_INT64_MAX;
 	bounds.error_below_start = false;
-	scan = SlLogScanBegin(topic, partition, &bounds);
-	*hwm = SlLogScanHighWatermark(scan);
+	scan = SlLogScanBegin(a->topic, a->partition, &bounds);
+	a->high_watermark = SlLogScanHighWatermark(scan);
 	while (SlLogScanPeekBatch(scan, &len, &base, &last))
 	{
-		if ((int64) (records->len + len) > limit && !(first && records->len == 0))
+		if ((int64) (a->records->len + len) > a->limit && !(a->first && a->records->len == 0))
 			break;
 		/* Stored pieces go straight into the response's records */
-		enlargeStringInfo(records, len);
-		SlLogScanCopyBatch(scan, (uint8 *) records->data + records->len);
-		records->len += len;
-		records->data[records->len] = '\0';
-		if ((int64) records->len >= limit)
+		enlargeStringInfo(a->records, len);
+		SlLogScanCopyBatch(scan, (uint8 *) a->records->data + a->records->len);
+		a->records->len += len;
+		a->records->data[a->records->len] = '\0';
+		if ((int64) a->records->len >= a->limit)
 			break;
 	}
 	SlLogScanEnd(scan);
-}
-
-/*
- * read_batches in a subtransaction: a stored batch that cannot be read (a
- * piece missing, a length out of range) fails only its partition, with
- * KAFKA_STORAGE_ERROR as a Kafka broker answers for a log it cannot read,
- * and a log line; the rest of the fetch goes on.  False on such a failure.
- */
-static bool
-read_batches_guarded(const SlTopic *topic, int32 partition, int64 fetch_offset, int64 limit,
-					 bool first, StringInfo records, int64 *hwm)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		read_batches(topic, partition, fetch_offset, limit, first, records, hwm);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ereport(LOG,
-				(errmsg("streamlog broker: fetch from partition %d of topic \"%s\" failed: %s",
-						partition, topic->name, edata->message)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-	return ok;
 }
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
@@ -102,6 +67,8 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 {
 	SlPartitionSnapshot state;
 	StringInfoData records;
+	ReadBatchesArgs args;
+	ErrorData  *edata;
 	int64		limit = Min(budget, (int64) fp->partition_max_bytes);
 
 	pr->partition_index = fp->partition;
@@ -131,13 +98,29 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 	if (fp->fetch_offset == state.high_watermark || limit <= 0)
 		return 0;
 
+	/*
+	 * A stored batch that cannot be read (a piece missing, a length out of
+	 * range) fails only its partition, with KAFKA_STORAGE_ERROR as a Kafka
+	 * broker answers for a log it cannot read, and a log line.
+	 */
 	initStringInfo(&records);
-	if (!read_batches_guarded(topic, fp->partition, fp->fetch_offset, limit, first,
-							  &records, &pr->high_watermark))
+	args.topic = topic;
+	args.partition = fp->partition;
+	args.fetch_offset = fp->fetch_offset;
+	args.limit = limit;
+	args.first = first;
+	args.records = &records;
+	args.high_watermark = pr->high_watermark;
+	edata = SlRunInSubtransaction(read_batches, &args, true);
+	if (edata != NULL)
 	{
+		ereport(LOG,
+				(errmsg("streamlog broker: fetch from partition %d of topic \"%s\" failed: %s",
+						fp->partition, topic->name, edata->message)));
 		pr->error_code = SL_ERR_KAFKA_STORAGE_ERROR;
 		records.len = 0;
 	}
+	pr->high_watermark = args.high_watermark;
 	pr->last_stable_offset = pr->high_watermark;
 
 	/* v0-3 readers take magic 0 (v0-1) or magic 1 (v2-3) message sets */
