@@ -1019,7 +1019,6 @@ class Gen:
             if not f.tagged.empty:
                 continue
             c = cond(f.versions, ctx)
-            absent = absent_cond(f.versions, ctx)
             write = self.encode_field(f, msg, ctx, 2)
             if c == "true":
                 body += [line[1:] for line in write]

@@ -216,7 +216,7 @@ class GBench(Driver):
                     self.notes.append(f"streamlog.consume batch {batch}, {consumers} consumer(s): "
                                       f"{taken} records, remaining lag {lag} (expected {n}, 0)")
                 results[("sl", batch, consumers)] = n / secs
-                rows.append((f"streamlog.consume", batch, consumers, taken, txns, secs))
+                rows.append(("streamlog.consume", batch, consumers, taken, txns, secs))
 
             self.settle()
             log(f"1. PgQ batches of ~{batch}, 1 consumer")

@@ -35,7 +35,6 @@ Connects with the PG* environment variables.  Prints one line:
 import argparse
 import asyncio
 import multiprocessing
-import os
 import sys
 import time
 from array import array

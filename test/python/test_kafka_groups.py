@@ -10,14 +10,12 @@ timeout plus a generous margin.
 import json
 import os
 import signal
-import struct
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import kafka_helpers as kh
@@ -213,6 +211,19 @@ def covering(procs, partitions):
             return False
         seen.extend(p.assignment)
     return sorted(seen) == list(range(partitions))
+
+
+def consumed(log):
+    """{(partition, offset)} of every record the consumers in log received."""
+    return {(e["p"], e["o"]) for _, e in log.snapshot() if e["ev"] == "rec"}
+
+
+def committed_offsets(server, group, topic):
+    """{partition: committed offset} of group for topic, as SQL sees them."""
+    return dict(server.sql(
+        "SELECT o.partition, o.committed_offset FROM streamlog.group_offset o "
+        "JOIN streamlog.topic t USING (topic_id) WHERE o.group_id = %s AND t.name = %s",
+        (group, topic)))
 
 
 def create_topic(server, name, partitions):
@@ -455,10 +466,7 @@ def test_four_consumers_share_partitions_and_take_over_a_killed_one(
                "four members with disjoint assignments covering 6 partitions")
     assert all(1 <= len(p.assignment) <= 2 for p in procs), [p.assignment for p in procs]
 
-    def consumed():
-        return {(e["p"], e["o"]) for _, e in log.snapshot() if e["ev"] == "rec"}
-
-    wait_until(lambda: len(consumed()) == 300, 60, "the first 300 records consumed")
+    wait_until(lambda: len(consumed(log)) == 300, 60, "the first 300 records consumed")
 
     victim = procs[1]
     survivors = [p for p in procs if p is not victim]
@@ -472,13 +480,10 @@ def test_four_consumers_share_partitions_and_take_over_a_killed_one(
     moved_after = time.monotonic() - killed_at
     assert moved_after < SESSION_TIMEOUT_MS / 1000 + 15
 
-    wait_until(lambda: len(consumed()) == 600, 60, "all 600 records consumed")
+    wait_until(lambda: len(consumed(log)) == 600, 60, "all 600 records consumed")
     hwm = {p: 100 for p in range(6)}
-    assert consumed() == {(p, o) for p in range(6) for o in range(hwm[p])}
-    committed_sql = ("SELECT o.partition, o.committed_offset FROM streamlog.group_offset o "
-                     "JOIN streamlog.topic t USING (topic_id) WHERE o.group_id = %s "
-                     "AND t.name = %s")
-    wait_until(lambda: dict(srv.sql(committed_sql, (group, topic))) == hwm, 30,
+    assert consumed(log) == {(p, o) for p in range(6) for o in range(hwm[p])}
+    wait_until(lambda: committed_offsets(srv, group, topic) == hwm, 30,
                "every partition committed up to its high watermark")
 
     # A record consumed again must not have been committed past before
@@ -512,10 +517,7 @@ def test_kafkajs_consumers_share_a_group_and_take_over_a_killed_one(
                "two kafkajs members with disjoint assignments covering 6 partitions")
     assert sorted(len(p.assignment) for p in procs) == [3, 3]
 
-    def consumed():
-        return {(e["p"], e["o"]) for _, e in log.snapshot() if e["ev"] == "rec"}
-
-    wait_until(lambda: len(consumed()) == 120, 60, "the first 120 records consumed")
+    wait_until(lambda: len(consumed(log)) == 120, 60, "the first 120 records consumed")
 
     with kh.RawClient(srv.kafka_bootstrap) as x:
         assert parse_join_group_v5(x.call(join_group_v5, group, "", [topic],
@@ -527,13 +529,10 @@ def test_kafkajs_consumers_share_a_group_and_take_over_a_killed_one(
     sql_produce(srv, topic, 6, 120, start=120)
     wait_until(lambda: covering([survivor], 6) and stable_with(srv, group, 1),
                SESSION_TIMEOUT_MS / 1000 + 20, "the survivor taking every partition")
-    wait_until(lambda: len(consumed()) == 240, 60, "all 240 records consumed")
-    assert consumed() == {(p, o) for p in range(6) for o in range(40)}
-    committed_sql = ("SELECT o.partition, o.committed_offset FROM streamlog.group_offset o "
-                     "JOIN streamlog.topic t USING (topic_id) WHERE o.group_id = %s "
-                     "AND t.name = %s")
-    wait_until(lambda: dict(srv.sql(committed_sql, (group, topic))) == {p: 40 for p in range(6)},
-               30, "every partition committed up to its high watermark")
+    wait_until(lambda: len(consumed(log)) == 240, 60, "all 240 records consumed")
+    assert consumed(log) == {(p, o) for p in range(6) for o in range(40)}
+    wait_until(lambda: committed_offsets(srv, group, topic) == {p: 40 for p in range(6)}, 30,
+               "every partition committed up to its high watermark")
 
 
 def test_static_member_restart_keeps_its_partitions_without_rebalance(

@@ -5,7 +5,6 @@ back together is a clear error that costs only its partition."""
 
 import os
 
-import psycopg
 import pytest
 from confluent_kafka import Producer
 from psycopg import errors, sql
