@@ -32,7 +32,8 @@
 
 #define SL_PRODUCER_BATCHES 5
 
-/* Stored batches looked at per partition when rebuilding after a start */
+/* Segment rows (batches, or pieces of large ones) looked at per partition
+ * when rebuilding after a start */
 #define REBUILD_SCAN_LIMIT 10000
 
 typedef struct ProducerKey
