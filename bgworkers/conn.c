@@ -34,8 +34,8 @@
 
 #define READ_CHUNK 65536
 
-/* Answers handed to one sendmsg() at most (two iovecs each) */
-#define FLUSH_ANSWERS 32
+/* Pieces of answers handed to one sendmsg() at most */
+#define FLUSH_IOVECS 64
 
 SlConn *
 SlConnCreate(pgsocket sock, char *peer)
@@ -143,7 +143,8 @@ SlConnTakeFrames(SlConn *conn)
 static size_t
 answer_size(const SlRequest *req)
 {
-	return req->send_response ? 4 + (size_t) req->response.len : 0;
+	return req->send_response ?
+		4 + (size_t) req->response.len + req->response_ref_bytes : 0;
 }
 
 /* Bytes answered but not yet written */
@@ -244,55 +245,102 @@ free_answered(SlConn *conn)
 	}
 }
 
+/* iovecs being gathered for one sendmsg() */
+typedef struct Gather
+{
+	struct iovec iov[FLUSH_IOVECS];
+	uint8		prefix[FLUSH_IOVECS][4];	/* size prefixes of the answers */
+	int			niov;
+	int			nprefix;
+	size_t		skip;			/* bytes still to pass over (already sent) */
+} Gather;
+
+/* Add n bytes at data, less what is to be skipped; false if g is full */
+static bool
+gather_piece(Gather *g, const void *data, size_t n)
+{
+	if (g->skip >= n)
+	{
+		g->skip -= n;
+		return true;
+	}
+	if (g->niov == FLUSH_IOVECS)
+		return false;
+	g->iov[g->niov].iov_base = (char *) data + g->skip;
+	g->iov[g->niov].iov_len = n - g->skip;
+	g->niov++;
+	g->skip = 0;
+	return true;
+}
+
+/*
+ * Add req's answer to g: its size prefix, then its response with the
+ * records it left in place (SlWriterRef) between the slices.  False if g
+ * filled up before the end of it.
+ */
+static bool
+gather_answer(Gather *g, SlRequest *req)
+{
+	uint8	   *prefix = g->prefix[g->nprefix++];
+	uint32		len = (uint32) answer_size(req) - 4;
+	size_t		pos = 0;
+
+	prefix[0] = (uint8) (len >> 24);
+	prefix[1] = (uint8) (len >> 16);
+	prefix[2] = (uint8) (len >> 8);
+	prefix[3] = (uint8) len;
+	if (!gather_piece(g, prefix, 4))
+		return false;
+	for (int r = 0; r <= req->response_nrefs; r++)
+	{
+		size_t		end = r < req->response_nrefs ?
+			req->response_refs[r].offset : (size_t) req->response.len;
+
+		if (!gather_piece(g, req->response.data + pos, end - pos))
+			return false;
+		pos = end;
+		if (r < req->response_nrefs &&
+			!gather_piece(g, req->response_refs[r].data, req->response_refs[r].len))
+			return false;
+	}
+	return true;
+}
+
 void
 SlConnFlush(SlConn *conn)
 {
 	free_answered(conn);
 	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE)
 	{
-		struct iovec iov[2 * FLUSH_ANSWERS];
-		uint8		prefix[FLUSH_ANSWERS][4];
+		Gather		g;
 		struct msghdr msg = {0};
-		int			nanswers = 0;
-		int			niov = 0;
 		ssize_t		n;
 
-		/* Gather consecutive answers from the head; each one's own bytes */
+		/* Gather consecutive answers from the head, from where it stopped */
+		g.niov = 0;
+		g.nprefix = 0;
+		g.skip = conn->head_sent;
 		for (SlRequest *req = conn->head;
-			 req != NULL && req->state == SL_REQUEST_DONE && nanswers < FLUSH_ANSWERS;
+			 req != NULL && req->state == SL_REQUEST_DONE && g.nprefix < FLUSH_IOVECS;
 			 req = req->next)
 		{
-			size_t		skip = req == conn->head ? conn->head_sent : 0;
-			uint32		len = (uint32) req->response.len;
-
 			if (!answer_due(conn, req))
 			{
 				if (conn->closing)
 					break;
 				continue;		/* nothing to send (acks=0) */
 			}
-			prefix[nanswers][0] = (uint8) (len >> 24);
-			prefix[nanswers][1] = (uint8) (len >> 16);
-			prefix[nanswers][2] = (uint8) (len >> 8);
-			prefix[nanswers][3] = (uint8) len;
-			if (skip < 4)
-			{
-				iov[niov].iov_base = prefix[nanswers] + skip;
-				iov[niov++].iov_len = 4 - skip;
-				skip = 4;
-			}
-			iov[niov].iov_base = req->response.data + (skip - 4);
-			iov[niov++].iov_len = len - (skip - 4);
-			nanswers++;
+			if (!gather_answer(&g, req))
+				break;
 			/* Nothing is answered after an answer that closes */
 			if (req->close_after)
 				break;
 		}
-		if (niov == 0)
+		if (g.niov == 0)
 			break;
 
-		msg.msg_iov = iov;
-		msg.msg_iovlen = niov;
+		msg.msg_iov = g.iov;
+		msg.msg_iovlen = g.niov;
 		n = sendmsg(conn->sock, &msg, MSG_NOSIGNAL);
 		if (n < 0)
 		{

@@ -244,7 +244,7 @@ PRIMS = {
     "uuid": ("SlUuid", "SlReadUuid", "SlWriteUuid", 16),
     "string": ("SlStr", "SlReadString", "SlWriteString", None),
     "bytes": ("SlBytes", "SlReadBytes", "SlWriteBytes", None),
-    "records": ("SlBytes", "SlReadBytes", "SlWriteBytes", None),
+    "records": ("SlBytes", "SlReadBytes", "SlWriteRecords", None),
 }
 
 NULLABLE_KINDS = {"string", "bytes", "records"}

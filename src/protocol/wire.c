@@ -413,6 +413,17 @@ SlWriterInit(SlWriter *w, StringInfo buf)
 {
 	w->buf = buf;
 	w->error = NULL;
+	w->allow_refs = false;
+	w->refs = NULL;
+	w->nrefs = 0;
+	w->maxrefs = 0;
+	w->ref_bytes = 0;
+}
+
+void
+SlWriterAllowRefs(SlWriter *w)
+{
+	w->allow_refs = true;
 }
 
 void
@@ -557,6 +568,32 @@ SlWriteBytes(SlWriter *w, bool compact, bool nullable, SlBytes b)
 		SlWriteInt32(w, b.len < 0 ? -1 : b.len);
 	if (b.len > 0)
 		SlWriteRaw(w, b.data, b.len);
+}
+
+void
+SlWriteRecords(SlWriter *w, bool compact, bool nullable, SlBytes b)
+{
+	if (!w->allow_refs || b.len < SL_WRITER_REF_MIN)
+	{
+		SlWriteBytes(w, compact, nullable, b);
+		return;
+	}
+	/* The length here; the bytes stay where they are (SlWriterAllowRefs) */
+	if (compact)
+		SlWriteUvarint(w, (uint32) b.len + 1);
+	else
+		SlWriteInt32(w, b.len);
+	if (w->nrefs == w->maxrefs)
+	{
+		w->maxrefs = Max(8, w->maxrefs * 2);
+		w->refs = w->refs == NULL ? palloc(sizeof(SlWriterRef) * w->maxrefs) :
+			repalloc(w->refs, sizeof(SlWriterRef) * w->maxrefs);
+	}
+	w->refs[w->nrefs].offset = (size_t) w->buf->len;
+	w->refs[w->nrefs].data = b.data;
+	w->refs[w->nrefs].len = (size_t) b.len;
+	w->nrefs++;
+	w->ref_bytes += (size_t) b.len;
 }
 
 void

@@ -70,11 +70,33 @@ typedef struct SlReader
 								 * when the error happened, if known */
 } SlReader;
 
+/*
+ * A records field a writer left where it was instead of copying it into
+ * its buffer (see SlWriterAllowRefs): its bytes belong in the output at
+ * offset of the buffer, and are to be sent from data.
+ */
+typedef struct SlWriterRef
+{
+	size_t		offset;
+	const uint8 *data;
+	size_t		len;
+} SlWriterRef;
+
 typedef struct SlWriter
 {
 	StringInfo	buf;
 	const char *error;			/* first value that could not be encoded */
+
+	/* records fields left in place, in output order, when allowed */
+	bool		allow_refs;
+	SlWriterRef *refs;
+	int			nrefs;
+	int			maxrefs;
+	size_t		ref_bytes;		/* their total length */
 } SlWriter;
+
+/* Records fields of at least this many bytes are left in place */
+#define SL_WRITER_REF_MIN 4096
 
 /* Reader */
 extern void SlReaderInit(SlReader *r, const uint8 *buf, size_t len);
@@ -158,6 +180,13 @@ extern void SlReadTaggedFields(SlReader *r);
 
 /* Writer */
 extern void SlWriterInit(SlWriter *w, StringInfo buf);
+
+/*
+ * Let the writer leave large records fields in place (SlWriteRecords): the
+ * output is then buf with each of refs inserted at its offset, and the
+ * caller keeps the records' memory until that has been sent.
+ */
+extern void SlWriterAllowRefs(SlWriter *w);
 extern void SlWriterFail(SlWriter *w, const char *error);
 
 /* Bytes written so far (the position of the next write) */
@@ -187,6 +216,8 @@ extern void SlWriteRaw(SlWriter *w, const void *data, size_t n);
  */
 extern void SlWriteString(SlWriter *w, bool compact, bool nullable, SlStr s);
 extern void SlWriteBytes(SlWriter *w, bool compact, bool nullable, SlBytes b);
+/* A records field: as bytes, but left in place if the writer allows it */
+extern void SlWriteRecords(SlWriter *w, bool compact, bool nullable, SlBytes b);
 
 /* An array count; n = -1 is null (written as empty if !nullable) */
 extern void SlWriteArrayLen(SlWriter *w, bool compact, bool nullable, int32 n);

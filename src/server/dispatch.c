@@ -75,6 +75,8 @@ request_abandon(SlRequest *req, const char *why)
 					req->peer, req->client_id, api ? api->name : "unknown",
 					req->api_version, why)));
 	resetStringInfo(&req->response);
+	req->response_nrefs = 0;
+	req->response_ref_bytes = 0;
 	req->send_response = false;
 	req->close_after = true;
 	req->state = SL_REQUEST_DONE;
@@ -91,7 +93,11 @@ run_handler(SlRequest *req, const SlHandler *h)
 
 	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
 	resetStringInfo(&req->response);
+	req->response_nrefs = 0;
+	req->response_ref_bytes = 0;
 	SlWriterInit(&out, &req->response);
+	/* Fetched records are sent from where the handler put them */
+	SlWriterAllowRefs(&out);
 	SlWriteResponseHeader(req, &out);
 	req->state = SL_REQUEST_DONE;
 
@@ -126,6 +132,12 @@ run_handler(SlRequest *req, const SlHandler *h)
 									  body.where ? body.where : ""));
 	else if (out.error)
 		request_abandon(req, psprintf("could not encode the response: %s", out.error));
+	else
+	{
+		req->response_refs = out.refs;
+		req->response_nrefs = out.nrefs;
+		req->response_ref_bytes = out.ref_bytes;
+	}
 }
 
 void

@@ -13,6 +13,8 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
+#include "protocol/wire.h"
+
 typedef enum SlRequestState
 {
 	SL_REQUEST_NEW,				/* read, not yet handled */
@@ -39,6 +41,10 @@ typedef struct SlRequest
 	SlRequestState state;
 	bool		send_response;	/* false for Produce with acks=0 */
 	StringInfoData response;	/* header + body, without size prefix */
+	/* records fields the response leaves in place, to be sent from there */
+	SlWriterRef *response_refs;
+	int			response_nrefs;
+	size_t		response_ref_bytes;
 
 	/* a parked request: when to stop waiting; set on the last look */
 	TimestampTz deadline;

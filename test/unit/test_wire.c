@@ -635,6 +635,57 @@ test_sticky_error(void)
 	CHECK(strcmp(r.where, "Outer.Inner") == 0);
 }
 
+/*
+ * Records fields: copied like bytes unless the writer allows references and
+ * the field is large; then only the length is written and the field is
+ * recorded at its offset, and buf with it inserted there equals the copy.
+ */
+static void
+test_records_left_in_place(void)
+{
+	static uint8 big[SL_WRITER_REF_MIN + 3];
+	StringInfoData copied;
+	StringInfoData ref_buf;
+	StringInfoData joined;
+	SlWriter	w;
+	SlWriter	r;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8) (i * 7);
+	for (int compact = 0; compact <= 1; compact++)
+	{
+		initStringInfo(&copied);
+		initStringInfo(&ref_buf);
+		SlWriterInit(&w, &copied);
+		SlWriterInit(&r, &ref_buf);
+		SlWriterAllowRefs(&r);
+		for (SlWriter *x = &w; x != NULL; x = x == &w ? &r : NULL)
+		{
+			SlWriteInt16(x, 7);
+			SlWriteRecords(x, compact, true, (SlBytes) {(const uint8 *) "small", 5});
+			SlWriteRecords(x, compact, true, (SlBytes) {big, (int32) sizeof(big)});
+			SlWriteRecords(x, compact, true, (SlBytes) {NULL, -1});
+			SlWriteInt32(x, 9);
+		}
+		CHECK_NULL_ERR(w.error);
+		CHECK_NULL_ERR(r.error);
+		CHECK_EQ_INT(w.nrefs, 0);
+		CHECK_EQ_INT(r.nrefs, 1);
+		CHECK(r.refs[0].data == big);
+		CHECK_EQ_UINT(r.refs[0].len, sizeof(big));
+		CHECK_EQ_UINT(r.ref_bytes, sizeof(big));
+		CHECK_EQ_UINT((size_t) ref_buf.len + r.ref_bytes, (size_t) copied.len);
+
+		initStringInfo(&joined);
+		appendBinaryStringInfo(&joined, ref_buf.data, (int) r.refs[0].offset);
+		appendBinaryStringInfo(&joined, (const char *) big, (int) sizeof(big));
+		appendBinaryStringInfo(&joined, ref_buf.data + r.refs[0].offset,
+							   ref_buf.len - (int) r.refs[0].offset);
+		CHECK_EQ_INT(joined.len, copied.len);
+		CHECK_MEM(joined.data, copied.data, copied.len);
+	}
+}
+
 int
 main(void)
 {
@@ -649,5 +700,6 @@ main(void)
 	test_length_prefix();
 	test_truncation();
 	test_sticky_error();
+	test_records_left_in_place();
 	return UNIT_DONE();
 }

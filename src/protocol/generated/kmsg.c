@@ -339,7 +339,7 @@ EncodeProduceRequestPartitionProduceData(SlWriter *w, int16 version, const SlPro
 	bool		flexible = version >= 9;
 
 	SlWriteInt32(w, in->index);
-	SlWriteBytes(w, flexible, true, in->records);
+	SlWriteRecords(w, flexible, true, in->records);
 	if (flexible)
 		SlWriteUvarint(w, 0);
 }
@@ -1286,7 +1286,7 @@ EncodeFetchResponsePartitionData(SlWriter *w, int16 version, const SlFetchRespon
 		SlWriteInt32(w, in->preferred_read_replica);
 	else if (in->preferred_read_replica != -1)
 		SlWriterFail(w, "FetchResponse.PartitionData.PreferredReadReplica: not in this version");
-	SlWriteBytes(w, flexible, true, in->records);
+	SlWriteRecords(w, flexible, true, in->records);
 	if (version < 12 && !IsDefaultFetchResponseEpochEndOffset(&in->diverging_epoch))
 		SlWriterFail(w, "FetchResponse.PartitionData.DivergingEpoch: not in this version");
 	if (version < 12 && !IsDefaultFetchResponseLeaderIdAndEpoch(&in->current_leader))
