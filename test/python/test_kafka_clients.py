@@ -473,6 +473,38 @@ def test_kafka_python_round_trip(server, unique_name, acks):
         assert kh.sql_records(server, topic, p) == expected
 
 
+def test_one_fetch_of_many_partitions_of_large_batches(server, unique_name):
+    """A fetch answer made of more large batches than one sendmsg() takes
+    (each is sent from where it was read, not copied): one consumer of 80
+    partitions of about 10 kB each gets every record, byte for byte."""
+    topic = unique_name("many-parts")
+    create_topic(server, topic, 80)
+    server.sql("SELECT count(streamlog.produce(%s, p::text, repeat(md5(p::text || '.' || i), 32), "
+               "partition => p)) FROM generate_series(0, 79) p, generate_series(1, 10) i",
+               (topic,))
+    rows = server.sql('SELECT r.partition, r."offset", r.key, r.value FROM generate_series(0, 79) p, '
+                      "LATERAL streamlog.read(%s, p, 0, 100) r", (topic,))
+    expected = {(p, o): (bytes(k), bytes(v)) for p, o, k, v in rows}
+    assert len(expected) == 800
+
+    consumer = Consumer({"bootstrap.servers": server.kafka_bootstrap,
+                         "group.id": "streamlog-tests-unused", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 100})
+    got = {}
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(80)])
+        deadline = time.monotonic() + 30
+        while len(got) < 800 and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            assert not msg.error(), msg.error()
+            got[(msg.partition(), msg.offset())] = (msg.key(), msg.value())
+    finally:
+        consumer.close()
+    assert got == expected
+
+
 # -- kafkajs ------------------------------------------------------------------------------
 
 def test_kafkajs_producer_and_offsets(server, unique_name):
