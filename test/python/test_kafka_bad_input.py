@@ -313,7 +313,8 @@ def test_stalled_reader_does_not_hold_up_others(one_worker_server, unique_name):
             start = time.monotonic()
             producer.produce(topic, value=f"m{i}".encode(), partition=0)
             assert producer.flush(5) == 0
-            assert time.monotonic() - start < 1.0, f"produce {i} was held up"
+            # held up, it would fail flush(5); the margin is for a slow fsync
+            assert time.monotonic() - start < 3.0, f"produce {i} was held up"
         got = kh.ck_consume(srv.kafka_bootstrap, topic, 0, 20, timeout=10)
         assert [m[2] for m in got] == [f"m{i}".encode() for i in range(20)]
         assert_still_serving(srv, [pid])

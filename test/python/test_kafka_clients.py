@@ -635,7 +635,8 @@ def test_producer_and_consumer_connections_progress_together(make_server, unique
         body = p.call(kh.produce_request, topic, [(0, kh.record_batch(
             [(b"k", b"raw", [], kh.now_ms())]))])
         assert kh.parse_produce_v3(body)[(topic, 0)] == (kh.NONE, 0)
-        assert time.monotonic() - start < 1.0
+        # not behind the parked fetch's 3 s wait
+        assert time.monotonic() - start < 2.0
         # the parked fetch still gets its (empty) answer at its deadline
         waiting.sock.settimeout(6)
         cid, body = waiting.recv_frame()
@@ -678,7 +679,8 @@ def test_producer_and_consumer_connections_progress_together(make_server, unique
             assert producer.flush(5) == 0
             delivered[value] = time.monotonic()
             took = delivered[value] - start
-            assert took < 1.0, f"produce {i} took {took:.2f}s"
+            # not behind the consumer's 5 s long-poll (margin for a slow fsync)
+            assert took < 2.5, f"produce {i} took {took:.2f}s"
         kh.wait_until(lambda: len(received) == 30, 5, "the consumer to see all 30 records")
     finally:
         stop.set()

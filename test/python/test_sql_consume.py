@@ -322,7 +322,8 @@ def test_waiting_consumer_wakes_on_commit(conn, open_conns, topic_factory, uniqu
     committed = time.monotonic()
     t.join(10)
     assert result["rows"] == [(2, 0, "wake up")]
-    assert result["returned"] - committed < 0.5
+    # woken by the commit, not by its 5 s timeout (margin for a slow machine)
+    assert result["returned"] - committed < 2.0
     assert committed_offsets(conn, group, topic) == {2: 1}
 
 
