@@ -14,6 +14,7 @@ char	   *sl_advertised_host = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
+int			sl_produce_memory = 64 * 1024;	/* kB */
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
@@ -67,6 +68,17 @@ SlDefineGucs(void)
 							&sl_batch_bytes,
 							256 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.produce_memory",
+							"Memory a transaction's produced records may take before they go to a temporary file.",
+							"Records produced by SQL are encoded into batches and kept "
+							"until commit; past this much, further batches wait in a "
+							"temporary file, so a transaction of any size stays within "
+							"bounded memory.",
+							&sl_produce_memory,
+							64 * 1024, 1024, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.broker_workers",

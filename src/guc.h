@@ -8,6 +8,7 @@ extern char *sl_advertised_host;
 extern int	sl_advertised_port;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
+extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
 extern int	sl_default_partitions;

@@ -15,6 +15,10 @@
  * A rolled-back savepoint discards the records produced inside it: the first
  * record a subtransaction buffers for a partition closes the open batch and
  * leaves a mark to truncate back to.
+ *
+ * Sealed batches stay in memory up to streamlog.produce_memory; past that
+ * they wait in a temporary file of the transaction until commit reads them
+ * back one at a time, so a transaction of any size takes bounded memory.
  */
 #include "postgres.h"
 
@@ -25,10 +29,12 @@
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "nodes/execnodes.h"
+#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -38,11 +44,16 @@
 
 /*
  * A finished batch waiting for its offsets.  data starts with room for a
- * varlena header, so that it is stored as the bytea it already is.
+ * varlena header, so that it is stored as the bytea it already is; or the
+ * batch is in the spill file (data empty) until commit loads it back.
  */
 typedef struct PendingBatch
 {
 	StringInfoData data;
+	bool		spilled;		/* in spill_file at spill_fileno/offset */
+	int			spill_fileno;
+	off_t		spill_offset;
+	size_t		len;			/* of the batch, without the room in data */
 	bool		client_crc;		/* a producer's valid CRC: keep it */
 	int32		record_count;	/* offsets it takes: lastOffsetDelta + 1 */
 	int64		min_timestamp;
@@ -75,7 +86,7 @@ typedef struct PendingPartition
 } PendingPartition;
 
 #define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
-#define batch_len(b) ((size_t) (b)->data.len - VARHDRSZ)
+#define batch_len(b) ((b)->len)
 
 static void
 batch_data_init(PendingBatch *batch)
@@ -93,6 +104,8 @@ typedef struct Reservation
 
 static HTAB *pending = NULL;	/* PendingPartition by key; in xact memory */
 static MemoryContext pending_context = NULL;
+static BufFile *spill_file = NULL;	/* in pending_context */
+static size_t pending_memory = 0;	/* bytes of sealed batches in memory */
 static PendingPartition *last_pending = NULL;	/* the one used last */
 
 uint64		sl_subxact_aborts = 0;
@@ -107,6 +120,82 @@ pending_reset(void)
 	pending = NULL;
 	pending_context = NULL;
 	last_pending = NULL;
+	spill_file = NULL;
+	pending_memory = 0;
+}
+
+/*
+ * Queue a sealed batch of pp.  Past streamlog.produce_memory it goes to the
+ * transaction's spill file, owned by the top transaction so that it lives
+ * until commit reads it and is deleted if the transaction aborts.
+ */
+static void
+keep_batch(PendingPartition *pp, PendingBatch *batch)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(pending_context);
+
+	batch->len = (size_t) batch->data.len - VARHDRSZ;
+	batch->spilled = false;
+	if (pending_memory + batch->len > (size_t) sl_produce_memory * 1024)
+	{
+		if (spill_file == NULL)
+		{
+			ResourceOwner oldowner = CurrentResourceOwner;
+
+			CurrentResourceOwner = TopTransactionResourceOwner;
+			spill_file = BufFileCreateTemp(false);
+			CurrentResourceOwner = oldowner;
+		}
+		/* Only written to before commit: the position is the end */
+		BufFileTell(spill_file, &batch->spill_fileno, &batch->spill_offset);
+		BufFileWrite(spill_file, batch_bytes(batch), batch->len);
+		pfree(batch->data.data);
+		batch->data.data = NULL;
+		batch->spilled = true;
+	}
+	else
+		pending_memory += batch->len;
+	pp->batches = lappend(pp->batches, batch);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Drop the batches of pp after the first keep */
+static void
+forget_batches(PendingPartition *pp, int keep)
+{
+	for (int i = keep; i < list_length(pp->batches); i++)
+	{
+		PendingBatch *batch = list_nth(pp->batches, i);
+
+		if (!batch->spilled)
+			pending_memory -= batch->len;
+	}
+	pp->batches = keep == 0 ? NIL : list_truncate(pp->batches, keep);
+}
+
+/* Bring a spilled batch back into memory, to be appended */
+static void
+load_batch(PendingBatch *batch)
+{
+	if (!batch->spilled)
+		return;
+	batch_data_init(batch);
+	enlargeStringInfo(&batch->data, batch->len);
+	if (BufFileSeek(spill_file, batch->spill_fileno, batch->spill_offset, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the temporary file of produced records")));
+#if PG_VERSION_NUM >= 160000
+	BufFileReadExact(spill_file, batch_bytes(batch), batch->len);
+#else
+	if (BufFileRead(spill_file, batch_bytes(batch), batch->len) != batch->len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read %zu bytes from the temporary file of produced records",
+						batch->len)));
+#endif
+	batch->data.len += batch->len;
+	batch->spilled = false;
 }
 
 static PendingPartition *
@@ -182,8 +271,8 @@ close_batch(PendingPartition *pp)
 	batch->producer_epoch = SL_NO_PRODUCER_EPOCH;
 	batch->base_sequence = SL_NO_SEQUENCE;
 	batch->base_offset_out = NULL;
-	pp->batches = lappend(pp->batches, batch);
 	MemoryContextSwitchTo(oldcxt);
+	keep_batch(pp, batch);
 	sl_batch_builder_reset(&pp->builder);
 }
 
@@ -274,8 +363,8 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	batch->producer_epoch = hdr->producer_epoch;
 	batch->base_sequence = hdr->base_sequence;
 	batch->base_offset_out = base_offset_out;
-	pp->batches = lappend(pp->batches, batch);
 	MemoryContextSwitchTo(oldcxt);
+	keep_batch(pp, batch);
 }
 
 /* Does the transaction still have records to append? */
@@ -316,7 +405,7 @@ SlLogDiscardTopic(SlPartitionKey topic_key)
 			pp->key.database == topic_key.database &&
 			pp->key.catalog == topic_key.catalog)
 		{
-			pp->batches = NIL;
+			forget_batches(pp, 0);
 			pp->marks = NIL;
 			sl_batch_builder_reset(&pp->builder);
 		}
@@ -467,6 +556,8 @@ append_pending(void)
 		{
 			PendingBatch *batch = lfirst(lc);
 
+			load_batch(batch);
+
 			/*
 			 * The CRC does not cover the base offset: a producer's batch
 			 * keeps its CRC unless LogAppendTime rewrites its timestamps.
@@ -482,12 +573,21 @@ append_pending(void)
 			if (batch->base_offset_out)
 				*batch->base_offset_out = offset;
 			offset += batch->record_count;
+			/* Written: its memory can go, which bounds a spilled commit's */
+			pfree(batch->data.data);
+			batch->data.data = NULL;
 		}
 		index_close(index, RowExclusiveLock);
 		table_close(rel, RowExclusiveLock);
 	}
 	PopActiveSnapshot();
 	pfree(sorted);
+	/* Read back in full: closing it now spares a leak warning at commit */
+	if (spill_file != NULL)
+	{
+		BufFileClose(spill_file);
+		spill_file = NULL;
+	}
 }
 
 static void
@@ -544,7 +644,7 @@ log_append_subxact_callback(SubXactEvent event, SubTransactionId subid,
 
 			if (mark->subid >= subid)
 			{
-				pp->batches = list_truncate(pp->batches, mark->nbatches);
+				forget_batches(pp, mark->nbatches);
 				pp->marks = list_truncate(pp->marks, foreach_current_index(lc));
 				sl_batch_builder_reset(&pp->builder);
 				break;

@@ -2,6 +2,7 @@
 transaction (P1), become visible without skipping anything (P2) and in
 commit order (P3), and an idle transaction holds nobody up (P4)."""
 
+import hashlib
 import random
 import threading
 import time
@@ -618,6 +619,45 @@ def test_keyed_records_go_to_partition_for(conn, unique_name):
             stored[key] = p
     assert stored == expected
     conn.execute("SELECT streamlog.drop_topic(%s)", (topic,))
+
+
+def test_a_transaction_past_produce_memory_waits_in_a_temporary_file(server, unique_name):
+    """Past streamlog.produce_memory a transaction's batches go to a
+    temporary file until commit; savepoints still discard exactly their
+    records, and everything committed reads back in order."""
+    topic = unique_name("outbox-spill")
+    conn = server.connect(autocommit=False)
+    create_topic(conn, topic, 2)
+    conn.commit()
+    conn.execute("SET streamlog.produce_memory = '1MB'")
+    conn.execute("SET log_temp_files = 0")
+    log_offset = len(server.log_text())
+    # about 6 MB per partition, in batches of 64 kB
+    conn.execute("SET streamlog.batch_bytes = '64kB'")
+    conn.execute("SELECT count(streamlog.produce(%s, NULL, g || ':' || repeat(md5(g::text), 16), "
+                 "partition => g %% 2)) FROM generate_series(1, 20000) g", (topic,))
+    conn.execute("SAVEPOINT doomed")
+    conn.execute("SELECT count(streamlog.produce(%s, NULL, 'doomed ' || g, partition => g %% 2)) "
+                 "FROM generate_series(1, 5000) g", (topic,))
+    conn.execute("ROLLBACK TO SAVEPOINT doomed")
+    conn.execute("SELECT count(streamlog.produce(%s, NULL, 'after ' || g, partition => g %% 2)) "
+                 "FROM generate_series(1, 10) g", (topic,))
+    assert high_watermark(conn, topic, 0) == 0
+    conn.commit()
+
+    temp_files = [line for line in server.log_text()[log_offset:].splitlines()
+                  if "temporary file:" in line]
+    assert temp_files, "no temporary file was written"
+    assert sum(int(line.rsplit("size ", 1)[1]) for line in temp_files) > 8_000_000
+    for p in (0, 1):
+        rows = conn.execute('SELECT "offset", convert_from(value, \'UTF8\') '
+                            "FROM streamlog.read(%s, %s, 0, 20000)", (topic, p)).fetchall()
+        expected = [f"{g}:" + hashlib.md5(str(g).encode()).hexdigest() * 16
+                    for g in range(1, 20001) if g % 2 == p]
+        expected += [f"after {g}" for g in range(1, 11) if g % 2 == p]
+        assert [off for off, _ in rows] == list(range(len(expected)))
+        assert [v for _, v in rows] == expected
+    conn.close()
 
 
 def test_set_based_produce_is_stored_in_few_batches(conn, unique_name):
