@@ -1225,6 +1225,20 @@ JoinOutcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
 	FillJoinResult(g, m, res);
 }
 
+/* Join: m is a new member of g, which now rebalances to take it in */
+static void
+MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+			const ProtoList *list, TimestampTz now, SlGroupJoinResult *res)
+{
+	g->nmembers++;
+	MemberJoined(g, m, args, stored, list, now);
+	if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
+		g->new_member_added = true;
+	MaybePrepareRebalance(g, now);
+	TryCompleteJoin(g, now);
+	JoinOutcome(g, m, res);
+}
+
 void
 SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 {
@@ -1340,13 +1354,7 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 			res->member_id = pstrdup(m->member_id);
 			goto done;
 		}
-		g->nmembers++;
-		MemberJoined(g, m, args, stored, &list, now);
-		if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
-			g->new_member_added = true;
-		MaybePrepareRebalance(g, now);
-		TryCompleteJoin(g, now);
-		JoinOutcome(g, m, res);
+		MemberAdded(g, m, args, stored, &list, now, res);
 		goto done;
 	}
 
@@ -1355,13 +1363,7 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 		/* The second join of KIP-394: a member now */
 		m->pending = false;
 		g->npending--;
-		g->nmembers++;
-		MemberJoined(g, m, args, stored, &list, now);
-		if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
-			g->new_member_added = true;
-		MaybePrepareRebalance(g, now);
-		TryCompleteJoin(g, now);
-		JoinOutcome(g, m, res);
+		MemberAdded(g, m, args, stored, &list, now, res);
 		goto done;
 	}
 

@@ -283,6 +283,31 @@ SlGroupPositions(const char *group_id, const SlTopic *topic)
 	return positions;
 }
 
+/*
+ * Mark the partitions that the n (partition, offset) rows SPI returned
+ * claim, with their offsets; returns how many.
+ */
+static int
+TakeClaimedRows(uint64 n, const int32 *partitions, int count, bool *claimed, int64 *offsets)
+{
+	int			taken = 0;
+
+	for (uint64 r = 0; r < n; r++)
+	{
+		int32		partition = ResultInt32(r, 1);
+
+		for (int i = 0; i < count; i++)
+			if (partitions[i] == partition && !claimed[i])
+			{
+				claimed[i] = true;
+				offsets[i] = ResultInt64(r, 2);
+				taken++;
+				break;
+			}
+	}
+	return taken;
+}
+
 int
 SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 			 const int64 *create_at, int count, bool *claimed, int64 *offsets)
@@ -323,19 +348,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	{
 		values[2] = Int32ArrayDatum(existing, nexisting);
 		n = RunGroupQuery(Q_CLAIM, values, NULL);
-		for (uint64 r = 0; r < n; r++)
-		{
-			int32		partition = ResultInt32(r, 1);
-
-			for (int i = 0; i < count; i++)
-				if (partitions[i] == partition && !claimed[i])
-				{
-					claimed[i] = true;
-					offsets[i] = ResultInt64(r, 2);
-					nclaimed++;
-					break;
-				}
-		}
+		nclaimed += TakeClaimedRows(n, partitions, count, claimed, offsets);
 	}
 	if (nmissing > 0)
 	{
@@ -343,19 +356,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 		values[3] = Int64ArrayDatum(missing_at, nmissing);
 		/* A row created and committed since the caller looked is skipped */
 		n = RunGroupQuery(Q_CREATE, values, NULL);
-		for (uint64 r = 0; r < n; r++)
-		{
-			int32		partition = ResultInt32(r, 1);
-
-			for (int i = 0; i < count; i++)
-				if (partitions[i] == partition && !claimed[i])
-				{
-					claimed[i] = true;
-					offsets[i] = ResultInt64(r, 2);
-					nclaimed++;
-					break;
-				}
-		}
+		nclaimed += TakeClaimedRows(n, partitions, count, claimed, offsets);
 	}
 	SPI_finish();
 	return nclaimed;

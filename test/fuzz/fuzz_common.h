@@ -60,6 +60,17 @@ fuzz_init_common(void)
 	fuzz_expect_valid = v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
+/* The initializer of a target that needs nothing more than the common one */
+#define FUZZ_COMMON_INITIALIZE() \
+	int \
+	LLVMFuzzerInitialize(int *argc, char ***argv) \
+	{ \
+		fuzz_init_common(); \
+		(void) argc; \
+		(void) argv; \
+		return 0; \
+	}
+
 /* Read every byte of a view so that ASan checks its bounds */
 static volatile uint32 fuzz_sink;
 

@@ -15,14 +15,7 @@
 #define PREFIX "pfx"
 #define PREFIX_LEN 3
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_init_common();
-	(void) argc;
-	(void) argv;
-	return 0;
-}
+FUZZ_COMMON_INITIALIZE()
 
 /* Decompress the input with codec; returns whether it was accepted */
 static bool

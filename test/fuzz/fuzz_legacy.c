@@ -25,14 +25,7 @@
 
 #define BASE_OFFSET 1000
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_init_common();
-	(void) argc;
-	(void) argv;
-	return 0;
-}
+FUZZ_COMMON_INITIALIZE()
 
 static uint32
 message_crc(const uint8 *message, size_t size)

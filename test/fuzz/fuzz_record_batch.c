@@ -20,14 +20,7 @@
  */
 #include "fuzz_common.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	fuzz_init_common();
-	(void) argc;
-	(void) argv;
-	return 0;
-}
+FUZZ_COMMON_INITIALIZE()
 
 /* Both records carry the same headers */
 static void

@@ -19,7 +19,6 @@ that every seed is accepted whole.
 
 import argparse
 import os
-import struct
 import subprocess
 import sys
 import zlib
@@ -28,39 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- primitives ----
 
-
-def i8(v):
-    return struct.pack(">b", v)
-
-
-def i16(v):
-    return struct.pack(">h", v)
-
-
-def i32(v):
-    return struct.pack(">i", v)
-
-
-def i64(v):
-    return struct.pack(">q", v)
-
-
-def u32(v):
-    return struct.pack(">I", v)
-
-
-def uvarint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def varint(v):
-    """Zigzag varint (also used for varlong)."""
-    return uvarint((v << 1) ^ (v >> 63))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from kafka_primitives import crc32c, i8, i16, i32, i64, u32, uvarint, varint  # noqa: E402,F401
 
 
 def string(s, compact=False):
@@ -96,21 +64,6 @@ def tagged(fields):
 
 
 # ---- checksums ----
-
-_CRC32C = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC32C.append(_c)
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
 
 def xxh32(data, seed=0):
     p1, p2, p3, p4, p5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393

@@ -66,6 +66,21 @@ def make_server(tmp_path_factory):
 
 
 @pytest.fixture
+def open_conns(server):
+    """Factory of extra connections, closed at the end of the test."""
+    made = []
+
+    def factory(autocommit=True):
+        c = server.connect(autocommit=autocommit)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
 def unique_name():
     return pgserver.unique_name
 

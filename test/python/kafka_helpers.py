@@ -17,6 +17,7 @@ import subprocess
 import time
 
 import pytest
+from kafka_primitives import crc32c, i8, i16, i32, i64, uvarint, varint  # noqa: F401
 from pgserver import wait_until  # noqa: F401  (kh.wait_until)
 
 KCAT = "/usr/bin/kcat"
@@ -53,47 +54,9 @@ COMPRESSION_GZIP = 1
 # -- polling ------------------------------------------------------------------
 
 
-# -- CRC-32C (Castagnoli), table-driven ---------------------------------------
-
-def _crc32c_table():
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data, crc=0):
-    """CRC-32C of data (reflected polynomial 0x82F63B78, as RecordBatch v2)."""
-    crc ^= 0xFFFFFFFF
-    table = _CRC32C_TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
 # -- primitive encoders ---------------------------------------------------------
-
-def i8(v):
-    return struct.pack(">b", v)
-
-
-def i16(v):
-    return struct.pack(">h", v)
-
-
-def i32(v):
-    return struct.pack(">i", v)
-
-
-def i64(v):
-    return struct.pack(">q", v)
-
+# (fixed-width integers, varints and CRC-32C: kafka_primitives, shared with
+# the fuzz corpus writer)
 
 def string(s):
     """Kafka STRING / NULLABLE_STRING (None = null)."""
@@ -115,23 +78,6 @@ def array(items, encode):
     if items is None:
         return i32(-1)
     return i32(len(items)) + b"".join(encode(x) for x in items)
-
-
-def uvarint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def varint(v):
-    """Signed zig-zag varint (records use it for int32 and int64 alike)."""
-    return uvarint((v << 1) ^ (v >> 63))
 
 
 def compact_string(s):

@@ -63,21 +63,6 @@ def topic(conn, unique_name):
     conn.execute("SELECT streamlog.drop_topic(%s, true)", (name,))
 
 
-@pytest.fixture
-def open_conns(server):
-    """Factory of extra connections, closed at the end of the test."""
-    made = []
-
-    def factory(autocommit=True):
-        c = server.connect(autocommit=autocommit)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
-
-
 # -- P1: atomic with the caller's transaction ----------------------------------
 
 def test_records_are_visible_only_after_commit(conn, topic, open_conns):

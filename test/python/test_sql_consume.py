@@ -12,17 +12,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-
-def wait_until(predicate, timeout, what):
-    """Poll predicate() until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+from pgserver import wait_until
 
 
 def consume(conn, group, topic, max_records=100, timeout="0"):
@@ -42,21 +32,6 @@ def committed_offsets(conn, group, topic):
 
 def backend_pid(conn):
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-
-
-@pytest.fixture
-def open_conns(server):
-    """Factory of extra connections, closed at the end of the test."""
-    made = []
-
-    def factory(autocommit=True):
-        c = server.connect(autocommit=autocommit)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
 
 
 @pytest.fixture
