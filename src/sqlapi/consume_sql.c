@@ -68,16 +68,6 @@ GroupArg(FunctionCallInfo fcinfo, int argno)
 	return group_id;
 }
 
-static void
-BoundsInit(SlLogScanBounds *bounds)
-{
-	bounds->from_offset = 0;
-	bounds->to_offset = PG_INT64_MAX;
-	bounds->from_ts = PG_INT64_MIN;
-	bounds->to_ts = PG_INT64_MAX;
-	bounds->error_below_start = false;
-}
-
 /* Least recently served first: never served, then oldest commit, then partition */
 static int
 CompareCandidates(const void *a, const void *b)
@@ -109,7 +99,7 @@ ReadClaimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 com
 	int64		next;
 	bool		exhausted = false;
 
-	BoundsInit(&bounds);
+	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
 	scan = SlLogScanBegin(topic, partition, &bounds);
 	next = Max(committed, SlLogScanLogStart(scan));
@@ -415,7 +405,7 @@ streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 	CheckNotNull(fcinfo, 1, "topic");
 	CheckNotNull(fcinfo, 2, "reset_to");
 	topic = *SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
-	BoundsInit(&bounds);
+	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
 
 	/* The first offset at or after the time, else the end (as Kafka) */

@@ -47,16 +47,6 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	return n;
 }
 
-static void
-bounds_init(SlLogScanBounds *bounds)
-{
-	bounds->from_offset = 0;
-	bounds->to_offset = PG_INT64_MAX;
-	bounds->from_ts = PG_INT64_MIN;
-	bounds->to_ts = PG_INT64_MAX;
-	bounds->error_below_start = false;
-}
-
 Datum
 streamlog_read(PG_FUNCTION_ARGS)
 {
@@ -77,7 +67,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must not be negative")));
-	bounds_init(&bounds);
+	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = from_offset;
 	bounds.error_below_start = true;
 	SlRecordRowsInit(&rows, fcinfo);
@@ -99,7 +89,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("topic must not be NULL")));
 	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
-	bounds_init(&bounds);
+	SlLogScanBoundsInit(&bounds);
 	if (!PG_ARGISNULL(2))
 		bounds.from_offset = Max(PG_GETARG_INT64(2), 0);
 	if (!PG_ARGISNULL(3))
@@ -154,7 +144,7 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 	int64		offset = 0;
 
 	SlTopicCheckPartition(topic, partition);
-	bounds_init(&bounds);
+	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
 	scan = SlLogScanBegin(topic, partition, &bounds);
 	found = SlLogScanNext(scan, &rec);

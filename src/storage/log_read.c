@@ -226,6 +226,16 @@ next_batch(SlLogScan *scan)
 	return true;
 }
 
+void
+SlLogScanBoundsInit(SlLogScanBounds *bounds)
+{
+	bounds->from_offset = 0;
+	bounds->to_offset = PG_INT64_MAX;
+	bounds->from_ts = PG_INT64_MIN;
+	bounds->to_ts = PG_INT64_MAX;
+	bounds->error_below_start = false;
+}
+
 SlLogScan *
 SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bounds)
 {

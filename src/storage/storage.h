@@ -301,6 +301,9 @@ typedef struct SlLogScanBounds
 	bool		error_below_start;	/* from below log start: error, else clamp */
 } SlLogScanBounds;
 
+/* Bounds of the whole log, from offset 0 (clamped to the log start) */
+extern void SlLogScanBoundsInit(SlLogScanBounds *bounds);
+
 extern SlLogScan *SlLogScanBegin(const SlTopic *topic, int32 partition,
 								 const SlLogScanBounds *bounds);
 

@@ -38,11 +38,8 @@ read_batches(void *arg)
 	int64		base;
 	int64		last;
 
+	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = a->fetch_offset;
-	bounds.to_offset = PG_INT64_MAX;
-	bounds.from_ts = PG_INT64_MIN;
-	bounds.to_ts = PG_INT64_MAX;
-	bounds.error_below_start = false;
 	scan = SlLogScanBegin(a->topic, a->partition, &bounds);
 	a->high_watermark = SlLogScanHighWatermark(scan);
 	while (SlLogScanPeekBatch(scan, &len, &base, &last))

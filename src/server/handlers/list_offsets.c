@@ -41,11 +41,9 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		SlLogScan  *scan;
 		SlRecord	rec;
 
+		SlLogScanBoundsInit(&bounds);
 		bounds.from_offset = state.log_start_offset;
-		bounds.to_offset = PG_INT64_MAX;
 		bounds.from_ts = lp->timestamp;
-		bounds.to_ts = PG_INT64_MAX;
-		bounds.error_below_start = false;
 		scan = SlLogScanBegin(topic, lp->partition_index, &bounds);
 		if (SlLogScanNext(scan, &rec))
 		{
