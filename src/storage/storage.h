@@ -30,12 +30,39 @@ typedef struct SlTopicConfig
 	int			compression;		/* compression.type; -1 = producer */
 	int32		max_message_bytes;	/* max.message.bytes */
 	bool		log_append_time;	/* message.timestamp.type */
+	/*
+	 * message.timestamp.before.max.ms, after.max.ms and difference.max.ms as
+	 * set: read them through SlTopicTimestampBeforeMaxMs/AfterMaxMs.
+	 */
+	int64		timestamp_before_max_ms;
+	int64		timestamp_after_max_ms;
+	int64		timestamp_difference_max_ms;
 	SlPartitioner partitioner;		/* partitioner (streamlog's own) */
 	int64		retention_bytes;	/* retention.bytes; -1 = unlimited */
 	int64		retention_ms;		/* retention.ms; -1 = forever */
 	int64		segment_bytes;		/* segment.bytes */
 	int64		segment_ms;			/* segment.ms */
 } SlTopicConfig;
+
+/*
+ * How far a CreateTime record's timestamp may lie before / after the
+ * broker's clock.  As in Kafka 3.6+, the deprecated
+ * message.timestamp.difference.max.ms stands in for a bound left at its
+ * default (Long.MAX_VALUE).
+ */
+static inline int64
+SlTopicTimestampBeforeMaxMs(const SlTopicConfig *config)
+{
+	return config->timestamp_before_max_ms != PG_INT64_MAX ?
+		config->timestamp_before_max_ms : config->timestamp_difference_max_ms;
+}
+
+static inline int64
+SlTopicTimestampAfterMaxMs(const SlTopicConfig *config)
+{
+	return config->timestamp_after_max_ms != PG_INT64_MAX ?
+		config->timestamp_after_max_ms : config->timestamp_difference_max_ms;
+}
 
 typedef struct SlTopic
 {

@@ -40,6 +40,9 @@ static const SlConfigDef config_defs[] = {
 	{"cleanup.policy", "delete", CONFIG_ENUM, 0, cleanup_policies, NULL},
 	{"compression.type", "producer", CONFIG_ENUM, 0, compression_types, NULL},
 	{"max.message.bytes", "1048588", CONFIG_INT, 0, NULL, NULL},
+	{"message.timestamp.after.max.ms", "9223372036854775807", CONFIG_LONG, 0, NULL, NULL},
+	{"message.timestamp.before.max.ms", "9223372036854775807", CONFIG_LONG, 0, NULL, NULL},
+	{"message.timestamp.difference.max.ms", "9223372036854775807", CONFIG_LONG, 0, NULL, NULL},
 	{"message.timestamp.type", "CreateTime", CONFIG_ENUM, 0, timestamp_types, NULL},
 	{"partitioner", "murmur2", CONFIG_ENUM, 0, partitioners, NULL},
 	{"retention.bytes", "-1", CONFIG_LONG, -1, NULL, NULL},
@@ -72,6 +75,12 @@ config_set(SlTopicConfig *config, const SlConfigDef *def, const char *value)
 			sl_compression_from_name(value);
 	else if (strcmp(name, "max.message.bytes") == 0)
 		config->max_message_bytes = (int32) strtol(value, NULL, 10);
+	else if (strcmp(name, "message.timestamp.after.max.ms") == 0)
+		config->timestamp_after_max_ms = strtoll(value, NULL, 10);
+	else if (strcmp(name, "message.timestamp.before.max.ms") == 0)
+		config->timestamp_before_max_ms = strtoll(value, NULL, 10);
+	else if (strcmp(name, "message.timestamp.difference.max.ms") == 0)
+		config->timestamp_difference_max_ms = strtoll(value, NULL, 10);
 	else if (strcmp(name, "message.timestamp.type") == 0)
 		config->log_append_time = strcmp(value, "LogAppendTime") == 0;
 	else if (strcmp(name, "partitioner") == 0)
@@ -202,7 +211,9 @@ SlTopicConfigApply(Jsonb *settings, SlTopicConfig *config)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown topic config \"%s\"", name),
 					 errhint("Known configs: cleanup.policy, compression.type, max.message.bytes, "
-							 "message.timestamp.type, partitioner, retention.bytes, "
+							 "message.timestamp.after.max.ms, message.timestamp.before.max.ms, "
+							 "message.timestamp.difference.max.ms, message.timestamp.type, "
+							 "partitioner, retention.bytes, "
 							 "retention.ms, segment.bytes, segment.ms.")));
 		if (v.type == jbvNull)
 			continue;			/* null: back to the default */
