@@ -358,6 +358,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 		strcmp(cache->topic_name, name) == 0)
 		return &cache->topic;
 
+	SlTopicRefuseInternal(name, "produce to");
 	cache->topic = *SlTopicLookupAndLock(name, AccessShareLock);
 	strlcpy(cache->topic_name, name, sizeof(cache->topic_name));
 	cache->lxid = MyLocalXid;

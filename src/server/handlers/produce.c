@@ -277,12 +277,20 @@ produce_request(ProduceJob *job)
 		SlProduceRequestTopicProduceData *td = &request->topic_data.items[t];
 		SlProduceResponseTopicProduceResponse *tr = &resp->responses.items[t];
 		char	   *name = SlTopicNameFromWire(td->name);
-		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+		bool		internal = name && SlTopicNameIsInternal(name);
+		const SlTopic *topic = name && !internal ? SlTopicLookup(name, true) : NULL;
 		int16		topic_error = SL_ERR_NONE;
+		char	   *topic_message = NULL;
 
 		tr->name = td->name;
 		if (name == NULL)
 			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
+		else if (internal)
+		{
+			/* Only streamlog writes its internal topics, as in Kafka */
+			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
+			topic_message = psprintf("Cannot append to internal topic %s.", name);
+		}
 		else if (topic == NULL && sl_auto_create_topics)
 		{
 			topic_error = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
@@ -307,6 +315,8 @@ produce_request(ProduceJob *job)
 				pr->index = td->partition_data.items[p].index;
 				pr->error_code = topic_error;
 				pr->base_offset = -1;
+				if (topic_message)
+					pr->error_message = SlStrFromCString(topic_message);
 				continue;
 			}
 			produce_partition(job, topic, &td->partition_data.items[p], pr);
