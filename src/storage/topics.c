@@ -502,8 +502,13 @@ SlTopicAddPartitions(const char *name, int32 count)
 	if (count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("number of partitions to add must be positive, not %d", count),
-				 errhint("Kafka cannot remove partitions from a topic, nor can streamlog.")));
+				 errmsg("cannot add %d partitions to topic \"%s\": the number to add must be at least 1",
+						count, name),
+				 errdetail("Topic \"%s\" has %d partitions; the count is how many to add, not the new total.",
+						   name, old_count),
+				 errhint("To have %d partitions, call streamlog.add_partitions('%s', 1).  "
+						 "Partitions cannot be removed, in Kafka or in streamlog.",
+						 old_count + 1, name)));
 	if ((int64) old_count + count > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
