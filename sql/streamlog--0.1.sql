@@ -91,8 +91,10 @@ CREATE TYPE streamlog.header AS (key text, value bytea);
 -- NULL arguments, in every function below: an argument that must have a
 -- value is an error when NULL (null_value_not_allowed, naming it), never a
 -- silent no-op; where NULL has a meaning of its own (a null key or value,
--- no headers, any partition, now, no bound) it is taken as that.  Only the
--- conversions of values, as_text() and as_jsonb(), are STRICT.  Names
+-- no headers, any partition, now, no bound) it is taken as that.  Only
+-- functions that convert values (as_text(), as_jsonb(),
+-- consumer_assignment(), and partition_state() behind the views) are
+-- STRICT.  Names
 -- beginning with "__" are reserved for internal topics, which clients can
 -- read but not create, drop or produce to.
 

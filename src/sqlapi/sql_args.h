@@ -7,8 +7,9 @@
  * nothing, as a STRICT function would, hides it; worse for functions that
  * act, like drop_topic() or delete_records().  Where NULL has a meaning of
  * its own, it is taken as that: a null key or value, no headers, any
- * partition, now, no bound.  Only conversions of values (as_text(),
- * as_jsonb()) are STRICT, NULL in and NULL out, like PostgreSQL's own.
+ * partition, now, no bound.  Only functions that convert values
+ * (as_text(), as_jsonb(), consumer_assignment(), and partition_state()
+ * behind the views) are STRICT, NULL in and NULL out, like PostgreSQL's own.
  */
 #ifndef SL_SQL_ARGS_H
 #define SL_SQL_ARGS_H
