@@ -71,11 +71,33 @@ SELECT streamlog.drop_topic('.a');
 SELECT count(*) FROM streamlog.topics WHERE topic NOT LIKE 'err.%';
 
 --
+-- Names beginning with "__" are reserved for internal topics (Kafka's
+-- __consumer_offsets and __transaction_state): 42939 (reserved_name)
+--
+SELECT streamlog.create_topic('__consumer_offsets');
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__transaction_state')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__foo', 2)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__')$$);
+SELECT streamlog.drop_topic('__consumer_offsets');
+CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('__foo', if_exists => true)$$);
+SELECT streamlog.produce('__consumer_offsets', NULL, 'forged');
+CALL pg_temp.expect_error($$SELECT streamlog.produce('__foo', 'k', 'v', partition => 0)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce_record('__foo', NULL, '\x00')$$);
+-- one underscore, or two further in, are ordinary names
+SELECT streamlog.create_topic('_one');
+SELECT streamlog.create_topic('a__b');
+SELECT streamlog.drop_topic('_one');
+SELECT streamlog.drop_topic('a__b');
+SELECT count(*) FROM streamlog.topics WHERE topic NOT LIKE 'err.%';
+
+--
 -- Partition counts: 22023 (invalid_parameter_value), 53400 over the budget
 --
 SELECT streamlog.create_topic('err.none', 0);
 CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', 0)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', -1)$$);
+-- add_partitions() takes how many to add, and partitions are never removed
+SELECT streamlog.add_partitions('err.three', 0);
 CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', 0)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', -2)$$);
 -- streamlog.max_partitions (4096 by default) bounds the partitions of all topics
@@ -107,6 +129,17 @@ CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 922337203
 SELECT count(*) FROM streamlog.read('err.one', 0, 1);
 -- history() takes any bounds
 SELECT count(*) FROM streamlog.history('err.one', from_offset => 2);
+
+--
+-- Deleting records: 22023 for an offset that is neither -1 nor 0 to the
+-- high watermark (1)
+--
+SELECT streamlog.delete_records('err.one', 0, -2);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 0, -9223372036854775808)$$);
+SELECT streamlog.delete_records('err.one', 0, 2);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 9, 0)$$);
+-- nothing was deleted
+SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
 
 --
 -- Topic configs: 22023, or 0A000 (feature_not_supported) for compaction
@@ -144,17 +177,45 @@ SELECT count(*) FROM streamlog.topics WHERE topic = 'err.config';
 SELECT name, value FROM streamlog.topic_config('err.one') WHERE NOT is_default;
 
 --
--- NULL arguments: 22004 (null_value_not_allowed)
+-- NULL arguments: an argument that is required is an error, 22004
+-- (null_value_not_allowed) naming it; NULL where it has a meaning of its
+-- own (a null key or value, no headers, "any partition", "now", "no
+-- bound") is taken as that.  Conversions of values return NULL for NULL.
 --
 SELECT streamlog.produce(NULL, 'k', 'v');
 CALL pg_temp.expect_error($$SELECT streamlog.produce(NULL::text, NULL, NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.produce_record(NULL, NULL, NULL)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.create_topic(NULL)$$);
 CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.nullparts', NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.drop_topic(NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('err.one', NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic(NULL, '{}')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions(NULL, 1)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_records(NULL, 0, 0)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', NULL, 0)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 0, NULL)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.topic_config(NULL)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read(NULL, 0)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', NULL)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, NULL)$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, NULL)$$);
 CALL pg_temp.expect_error($$SELECT * FROM streamlog.history(NULL)$$);
--- the strict functions return nothing for NULL input
-SELECT count(*) FROM streamlog.read(NULL, 0);
-SELECT streamlog.partition_for(NULL, 'k') IS NULL AS partition_for,
-	   streamlog.offset_for_time('err.one', NULL, '2024-01-01') IS NULL AS offset_for_time;
+CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time(NULL, 0, '2024-01-01')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.one', NULL, '2024-01-01')$$);
+CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.one', 0, NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.partition_for(NULL, 'k')$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume(NULL, 'err.one')$$);
+CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g', 'err.one', NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.seek('g', 'err.one', 0, NULL)$$);
+CALL pg_temp.expect_error($$SELECT streamlog.delete_group('g', NULL)$$);
+-- NULL with a meaning: a null key has no fixed partition, NULL bounds are
+-- no bounds, NULL headers, partition and time are none, any and now
+SELECT streamlog.partition_for('err.one', NULL) IS NULL AS partition_for_null_key;
+SELECT count(*) FROM streamlog.history('err.one', NULL, NULL, NULL, NULL, NULL);
+SELECT streamlog.produce('err.three', NULL, NULL, NULL, NULL, NULL) BETWEEN 0 AND 2 AS produced;
+SELECT streamlog.as_text(NULL) IS NULL AS as_text, streamlog.as_jsonb(NULL) IS NULL AS as_jsonb;
 
 --
 -- Bad headers: 22023, 22004 for NULL headers, 22P02 for text that is not JSON

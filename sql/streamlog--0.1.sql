@@ -86,31 +86,41 @@ CREATE UNIQUE INDEX ON streamlog.segment_template (last_offset, chunk);
 -- A record header, as Kafka has them: a text key and a binary value.
 CREATE TYPE streamlog.header AS (key text, value bytea);
 
--- Topic administration
+-- Topic administration.
+--
+-- NULL arguments, in every function below: an argument that must have a
+-- value is an error when NULL (null_value_not_allowed, naming it), never a
+-- silent no-op; where NULL has a meaning of its own (a null key or value,
+-- no headers, any partition, now, no bound) it is taken as that.  Only
+-- functions that convert values (as_text(), as_jsonb(),
+-- consumer_assignment(), and partition_state() behind the views) are
+-- STRICT.  Names
+-- beginning with "__" are reserved for internal topics, which clients can
+-- read but not create, drop or produce to.
 
 CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
 									   config jsonb DEFAULT '{}')
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_create_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
-	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_drop_topic' LANGUAGE C STRICT;
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_drop_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.alter_topic(name text, config jsonb)
-	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_alter_topic' LANGUAGE C STRICT;
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_alter_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.add_partitions(name text, count integer)
-	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_add_partitions' LANGUAGE C STRICT;
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_add_partitions' LANGUAGE C;
 
 -- Kafka's DeleteRecords: records of the partition before before_offset
 -- (-1 = the high watermark) become unreadable, and whole segments below it
 -- are dropped.  Returns the new log start offset; it never moves backwards.
 CREATE FUNCTION streamlog.delete_records(topic text, partition integer, before_offset bigint)
-	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_delete_records' LANGUAGE C STRICT;
+	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_delete_records' LANGUAGE C;
 
 -- Every config of a topic, explicit or default
 CREATE FUNCTION streamlog.topic_config(topic text,
 		OUT name text, OUT value text, OUT is_default boolean)
-	RETURNS SETOF record AS 'MODULE_PATHNAME', 'streamlog_topic_config' LANGUAGE C STRICT;
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'streamlog_topic_config' LANGUAGE C;
 
 -- Live state of one partition (from shared memory)
 CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
@@ -162,8 +172,10 @@ CREATE FUNCTION streamlog.produce_record(topic text, key bytea, value bytea,
 										 ts timestamptz DEFAULT NULL)
 	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_produce' LANGUAGE C;
 
+-- The partition produce() sends a key to; NULL for a null key, which has
+-- no partition of its own (such records spread over the partitions)
 CREATE FUNCTION streamlog.partition_for(topic text, key "any")
-	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_partition_for' LANGUAGE C STRICT;
+	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_partition_for' LANGUAGE C;
 
 -- Reading
 
@@ -172,7 +184,7 @@ CREATE FUNCTION streamlog.read(topic text, partition integer,
 							   max_records integer DEFAULT 1000)
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
-	AS 'MODULE_PATHNAME', 'streamlog_read' LANGUAGE C STRICT ROWS 1000;
+	AS 'MODULE_PATHNAME', 'streamlog_read' LANGUAGE C ROWS 1000;
 
 -- A topic's history as a relation.  Each bound is optional; the bounds are
 -- applied to stored batch boundaries first, so only batches that may match
@@ -190,7 +202,7 @@ CREATE FUNCTION streamlog.history(topic text,
 -- Earliest offset whose timestamp is at or after ts (Kafka's
 -- offsetsForTimes), NULL if there is none.
 CREATE FUNCTION streamlog.offset_for_time(topic text, partition integer, ts timestamptz)
-	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_offset_for_time' LANGUAGE C STRICT;
+	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_offset_for_time' LANGUAGE C;
 
 -- Keys and values are bytes; these read them as UTF-8 text or JSON.
 CREATE FUNCTION streamlog.as_text(bytea) RETURNS text

@@ -38,7 +38,7 @@ static const char *const codec_names[] = {
 	"none", "gzip", "snappy", "lz4", "zstd"
 };
 
-static const char err_too_large[] = "decompressed data exceeds the size limit";
+const char sl_err_decompressed_too_large[] = "decompressed data exceeds the size limit";
 static const char err_out_too_large[] = "compressed data too large";
 
 /*
@@ -190,7 +190,7 @@ static const char *
 none_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 {
 	if (len > max_out || len > stringinfo_room(dst))
-		return err_too_large;
+		return sl_err_decompressed_too_large;
 	appendBinaryStringInfo(dst, (const char *) src, (int) len);
 	return NULL;
 }
@@ -263,7 +263,7 @@ gzip_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 		written = (size_t) (zs.next_out - out);
 		if (!outwin_commit(&w, written))
 		{
-			err = err_too_large;
+			err = sl_err_decompressed_too_large;
 			break;
 		}
 		produced += written;
@@ -349,7 +349,7 @@ snappy_block(const uint8 *src, size_t len, StringInfo dst, size_t *left)
 	if (snappy_uncompressed_length((const char *) src, len, &ulen) != SNAPPY_OK)
 		return "invalid snappy data";
 	if (ulen > *left)
-		return err_too_large;
+		return sl_err_decompressed_too_large;
 	if (ulen == 0)
 	{
 		/* must still be a well-formed empty block */
@@ -492,7 +492,7 @@ lz4_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 			for (i = 7; i >= 0; i--)
 				csize = (csize << 8) | src[6 + i];
 			if (csize > w.limit)
-				return err_too_large;
+				return sl_err_decompressed_too_large;
 			if (csize > 0)
 				w.hint = (size_t) csize;
 		}
@@ -514,7 +514,7 @@ lz4_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 		pos += src_size;
 		if (!outwin_commit(&w, dst_size))
 		{
-			err = err_too_large;
+			err = sl_err_decompressed_too_large;
 			break;
 		}
 		produced += dst_size;
@@ -624,7 +624,7 @@ zstd_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 		content_size != ZSTD_CONTENTSIZE_ERROR)
 	{
 		if (content_size > w.limit)
-			return err_too_large;
+			return sl_err_decompressed_too_large;
 		if (content_size > 0)
 			w.hint = (size_t) content_size;
 	}
@@ -650,7 +650,7 @@ zstd_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 		}
 		if (!outwin_commit(&w, out.pos))
 		{
-			err = err_too_large;
+			err = sl_err_decompressed_too_large;
 			break;
 		}
 		produced += out.pos;

@@ -46,4 +46,11 @@ extern const char *sl_compress(SlCompression codec, const uint8 *src,
 extern const char *sl_decompress(SlCompression codec, const uint8 *src,
 								 size_t len, StringInfo dst, size_t max_out);
 
+/*
+ * The error sl_decompress returns when the output would exceed max_out
+ * (compare pointers): input that is not corrupt but too large, which the
+ * caller reports naming the limit it passed and what sets it.
+ */
+extern const char sl_err_decompressed_too_large[];
+
 #endif							/* SL_COMPRESSION_H */

@@ -131,7 +131,9 @@ typedef struct SlRecordIter
 
 /*
  * Start iterating over the batch at buf (len bytes, exactly one batch or
- * more).  Returns NULL on success, else a static error message.
+ * more).  Returns NULL on success, else a static error message:
+ * sl_err_decompressed_too_large if the records decompress to more than
+ * max_decompressed bytes.
  */
 extern const char *sl_record_iter_init(SlRecordIter *it, const uint8 *buf,
 									   size_t len, bool verify_crc,

@@ -22,6 +22,9 @@ kafka_error_for(int sqlstate, int16 invalid_value_error)
 		case ERRCODE_INVALID_NAME:
 		case ERRCODE_NAME_TOO_LONG:
 			return SL_ERR_INVALID_TOPIC_EXCEPTION;
+		case ERRCODE_RESERVED_NAME:
+			/* as Kafka refuses to create or delete its internal topics */
+			return SL_ERR_INVALID_REQUEST;
 		case ERRCODE_UNDEFINED_OBJECT:
 			return SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		case ERRCODE_INVALID_PARAMETER_VALUE:

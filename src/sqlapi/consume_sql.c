@@ -30,6 +30,7 @@
 #include "utils/typcache.h"
 
 #include "sqlapi/record_rows.h"
+#include "sqlapi/sql_args.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_consume);
@@ -48,21 +49,12 @@ typedef struct Candidate
 	TimestampTz served_at;		/* its last commit */
 } Candidate;
 
-static void
-CheckNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-}
-
 static char *
 GroupArg(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *group_id;
 
-	CheckNotNull(fcinfo, argno, "group");
+	SlRequireArg(fcinfo, argno, "group");
 	group_id = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	SlGroupValidateId(group_id);
 	return group_id;
@@ -245,9 +237,9 @@ streamlog_consume(PG_FUNCTION_ARGS)
 	MemoryContext round_context;
 	MemoryContext oldcxt;
 
-	CheckNotNull(fcinfo, 1, "topic");
-	CheckNotNull(fcinfo, 2, "max_records");
-	CheckNotNull(fcinfo, 3, "timeout");
+	SlRequireArg(fcinfo, 1, "topic");
+	SlRequireArg(fcinfo, 2, "max_records");
+	SlRequireArg(fcinfo, 3, "timeout");
 	max_records = PG_GETARG_INT32(2);
 	if (max_records < 1)
 		ereport(ERROR,
@@ -283,7 +275,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 static int64
 CheckedOffsetArg(FunctionCallInfo fcinfo, int argno)
 {
-	CheckNotNull(fcinfo, argno, "offset");
+	SlRequireArg(fcinfo, argno, "offset");
 	return PG_GETARG_INT64(argno);
 }
 
@@ -297,8 +289,8 @@ streamlog_seek(PG_FUNCTION_ARGS)
 	SlPartitionSnapshot snap;
 	SlGroupOffset commit;
 
-	CheckNotNull(fcinfo, 1, "topic");
-	CheckNotNull(fcinfo, 2, "partition");
+	SlRequireArg(fcinfo, 1, "topic");
+	SlRequireArg(fcinfo, 2, "partition");
 	offset = CheckedOffsetArg(fcinfo, 3);
 	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
 	partition = PG_GETARG_INT32(2);
@@ -367,8 +359,8 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 	bool		earliest;
 	int64	   *offsets;
 
-	CheckNotNull(fcinfo, 1, "topic");
-	CheckNotNull(fcinfo, 2, "reset_to");
+	SlRequireArg(fcinfo, 1, "topic");
+	SlRequireArg(fcinfo, 2, "reset_to");
 	reset_to = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(reset_to, "earliest") == 0)
 		earliest = true;
@@ -402,8 +394,8 @@ streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 	SlLogScanBounds bounds;
 	int64	   *offsets;
 
-	CheckNotNull(fcinfo, 1, "topic");
-	CheckNotNull(fcinfo, 2, "reset_to");
+	SlRequireArg(fcinfo, 1, "topic");
+	SlRequireArg(fcinfo, 2, "reset_to");
 	topic = *SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
@@ -428,7 +420,7 @@ streamlog_delete_group(PG_FUNCTION_ARGS)
 	char	   *group_id = GroupArg(fcinfo, 0);
 	bool		if_exists;
 
-	CheckNotNull(fcinfo, 1, "if_exists");
+	SlRequireArg(fcinfo, 1, "if_exists");
 	if_exists = PG_GETARG_BOOL(1);
 	if (SlGroupOffsetsDelete(group_id, -1, -1, false) == 0 && !if_exists)
 		ereport(ERROR,

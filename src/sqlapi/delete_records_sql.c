@@ -6,6 +6,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "sqlapi/sql_args.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_delete_records);
@@ -13,7 +14,11 @@ PG_FUNCTION_INFO_V1(streamlog_delete_records);
 Datum
 streamlog_delete_records(PG_FUNCTION_ARGS)
 {
-	const SlTopic *topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	const SlTopic *topic;
 
+	SlRequireArg(fcinfo, 0, "topic");
+	SlRequireArg(fcinfo, 1, "partition");
+	SlRequireArg(fcinfo, 2, "before_offset");
+	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	PG_RETURN_INT64(SlPartitionDeleteRecords(topic, PG_GETARG_INT32(1), PG_GETARG_INT64(2)));
 }

@@ -27,6 +27,7 @@
 
 #include "guc.h"
 #include "shmem.h"
+#include "sqlapi/sql_args.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_produce);
@@ -347,10 +348,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 {
 	char	   *name;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("topic must not be NULL")));
+	SlRequireArg(fcinfo, 0, "topic");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (cache->lxid == MyLocalXid &&
 		cache->subxact_aborts == sl_subxact_aborts &&
@@ -358,6 +356,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 		strcmp(cache->topic_name, name) == 0)
 		return &cache->topic;
 
+	SlTopicRefuseInternal(name, "produce to");
 	cache->topic = *SlTopicLookupAndLock(name, AccessShareLock);
 	strlcpy(cache->topic_name, name, sizeof(cache->topic_name));
 	cache->lxid = MyLocalXid;
@@ -459,11 +458,17 @@ streamlog_produce(PG_FUNCTION_ARGS)
 Datum
 streamlog_partition_for(PG_FUNCTION_ARGS)
 {
-	ProduceCache *cache = produce_cache(fcinfo);
-	const SlTopic *topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	ProduceCache *cache;
+	const SlTopic *topic;
 	const uint8 *key;
 	int32		key_len;
 
+	SlRequireArg(fcinfo, 0, "topic");
+	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	/* A null key has no partition of its own: records without one spread */
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	cache = produce_cache(fcinfo);
 	key = datum_bytes(&cache->key, PG_GETARG_DATUM(1), &key_len);
 	PG_RETURN_INT32(sl_partition_for_key(topic->config.partitioner, key, key_len,
 										 topic->partition_count));

@@ -20,6 +20,7 @@
 #include "utils/typcache.h"
 
 #include "sqlapi/record_rows.h"
+#include "sqlapi/sql_args.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_read);
@@ -50,14 +51,21 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 Datum
 streamlog_read(PG_FUNCTION_ARGS)
 {
-	const SlTopic *topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-												AccessShareLock);
-	int32		partition = PG_GETARG_INT32(1);
-	int64		from_offset = PG_GETARG_INT64(2);
-	int32		max_records = PG_GETARG_INT32(3);
+	const SlTopic *topic;
+	int32		partition;
+	int64		from_offset;
+	int32		max_records;
 	SlLogScanBounds bounds;
 	SlRecordRows rows;
 
+	SlRequireArg(fcinfo, 0, "topic");
+	SlRequireArg(fcinfo, 1, "partition");
+	SlRequireArg(fcinfo, 2, "from_offset");
+	SlRequireArg(fcinfo, 3, "max_records");
+	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	partition = PG_GETARG_INT32(1);
+	from_offset = PG_GETARG_INT64(2);
+	max_records = PG_GETARG_INT32(3);
 	SlTopicCheckPartition(topic, partition);
 	if (from_offset < 0)
 		ereport(ERROR,
@@ -84,10 +92,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 	int32	   *partitions;
 	int			npartitions;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("topic must not be NULL")));
+	SlRequireArg(fcinfo, 0, "topic");
 	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
 	SlLogScanBoundsInit(&bounds);
 	if (!PG_ARGISNULL(2))
@@ -134,15 +139,19 @@ streamlog_history(PG_FUNCTION_ARGS)
 Datum
 streamlog_offset_for_time(PG_FUNCTION_ARGS)
 {
-	const SlTopic *topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-												AccessShareLock);
-	int32		partition = PG_GETARG_INT32(1);
+	const SlTopic *topic;
+	int32		partition;
 	SlLogScanBounds bounds;
 	SlLogScan  *scan;
 	SlRecord	rec;
 	bool		found;
 	int64		offset = 0;
 
+	SlRequireArg(fcinfo, 0, "topic");
+	SlRequireArg(fcinfo, 1, "partition");
+	SlRequireArg(fcinfo, 2, "ts");
+	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	partition = PG_GETARG_INT32(1);
 	SlTopicCheckPartition(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));

@@ -1,6 +1,6 @@
 /*
  * SQL: topic administration (create_topic, drop_topic, alter_topic,
- * add_partitions, topic_config).
+ * add_partitions, topic_config).  NULL arguments: see sql_args.h.
  */
 #include "postgres.h"
 
@@ -10,6 +10,7 @@
 #include "utils/jsonb.h"
 
 #include "shmem.h"
+#include "sqlapi/sql_args.h"
 #include "storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_assert_preloaded);
@@ -18,16 +19,7 @@ PG_FUNCTION_INFO_V1(streamlog_drop_topic);
 PG_FUNCTION_INFO_V1(streamlog_alter_topic);
 PG_FUNCTION_INFO_V1(streamlog_add_partitions);
 PG_FUNCTION_INFO_V1(streamlog_topic_config);
-
-/* Error out unless argument n is non-null */
-static void
-require_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-}
+PG_FUNCTION_INFO_V1(streamlog_create_internal_topic);
 
 Datum
 streamlog_assert_preloaded(PG_FUNCTION_ARGS)
@@ -39,8 +31,8 @@ streamlog_assert_preloaded(PG_FUNCTION_ARGS)
 Datum
 streamlog_create_topic(PG_FUNCTION_ARGS)
 {
-	require_arg(fcinfo, 0, "topic name");
-	require_arg(fcinfo, 1, "partitions");
+	SlRequireArg(fcinfo, 0, "topic name");
+	SlRequireArg(fcinfo, 1, "partitions");
 	SlTopicCreate(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1),
 				  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
@@ -49,9 +41,13 @@ streamlog_create_topic(PG_FUNCTION_ARGS)
 Datum
 streamlog_drop_topic(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	bool		if_exists = PG_GETARG_BOOL(1);
+	char	   *name;
+	bool		if_exists;
 
+	SlRequireArg(fcinfo, 0, "topic name");
+	SlRequireArg(fcinfo, 1, "if_exists");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if_exists = PG_GETARG_BOOL(1);
 	if (!SlTopicDrop(name, if_exists))
 		ereport(NOTICE,
 				(errmsg("topic \"%s\" does not exist, skipping", name)));
@@ -61,6 +57,8 @@ streamlog_drop_topic(PG_FUNCTION_ARGS)
 Datum
 streamlog_alter_topic(PG_FUNCTION_ARGS)
 {
+	SlRequireArg(fcinfo, 0, "topic name");
+	SlRequireArg(fcinfo, 1, "config");
 	SlTopicAlterConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1));
 	PG_RETURN_VOID();
 }
@@ -68,6 +66,8 @@ streamlog_alter_topic(PG_FUNCTION_ARGS)
 Datum
 streamlog_add_partitions(PG_FUNCTION_ARGS)
 {
+	SlRequireArg(fcinfo, 0, "topic name");
+	SlRequireArg(fcinfo, 1, "count");
 	PG_RETURN_INT32(SlTopicAddPartitions(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 										 PG_GETARG_INT32(1)));
 }
@@ -75,11 +75,14 @@ streamlog_add_partitions(PG_FUNCTION_ARGS)
 Datum
 streamlog_topic_config(PG_FUNCTION_ARGS)
 {
-	const SlTopic *topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	const SlTopic *topic;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Jsonb	   *explicit_settings = SlTopicExplicitConfig(topic->topic_id);
+	Jsonb	   *explicit_settings;
 	ListCell   *lc;
 
+	SlRequireArg(fcinfo, 0, "topic");
+	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	explicit_settings = SlTopicExplicitConfig(topic->topic_id);
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, SlTopicConfigDescribe(explicit_settings))
 	{
@@ -93,4 +96,20 @@ streamlog_topic_config(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Create an internal topic (name beginning with "__"), the path streamlog
+ * takes for its own topics.  The extension script does not declare it:
+ * clients cannot create internal topics.  Tests bind it as superusers with
+ * CREATE FUNCTION ... (name text, partitions integer) RETURNS void
+ * AS 'streamlog', 'streamlog_create_internal_topic' LANGUAGE C.
+ */
+Datum
+streamlog_create_internal_topic(PG_FUNCTION_ARGS)
+{
+	SlRequireArg(fcinfo, 0, "topic name");
+	SlRequireArg(fcinfo, 1, "partitions");
+	SlTopicCreateInternal(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1), NULL);
+	PG_RETURN_VOID();
 }

@@ -130,13 +130,23 @@ SlPartitionDeleteRecords(const SlTopic *topic, int32 partition, int64 before_off
 
 	if (before_offset == -1)
 		target = snap.high_watermark;
-	else if (before_offset < 0 || before_offset > snap.high_watermark)
+	else if (before_offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot delete records before offset %lld of partition %d of topic \"%s\": offsets are not negative",
+						(long long) before_offset, partition, name),
+				 errdetail("The only negative offset accepted is -1, which stands for the high watermark (%lld).",
+						   (long long) snap.high_watermark),
+				 errhint("Pass an offset from 0 to %lld, or -1 to delete every record of the partition.",
+						 (long long) snap.high_watermark)));
+	else if (before_offset > snap.high_watermark)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot delete records before offset %lld of partition %d of topic \"%s\": it is past the high watermark %lld",
 						(long long) before_offset, partition, name,
 						(long long) snap.high_watermark),
-				 errhint("Pass an offset from 0 to the high watermark, or -1 for the high watermark.")));
+				 errhint("Pass an offset from 0 to %lld, or -1 to delete every record of the partition.",
+						 (long long) snap.high_watermark)));
 	else
 		target = before_offset;
 

@@ -218,6 +218,14 @@ next_batch(SlLogScan *scan)
 	error = sl_record_iter_init(&scan->iter, data, scan->batch_len, true,
 								SL_MAX_DECOMPRESSED_BATCH);
 	MemoryContextSwitchTo(oldcxt);
+	if (error == sl_err_decompressed_too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("record batch at offset %lld of partition %d of topic \"%s\" decompresses to more than %zu bytes",
+						(long long) scan->batch_base_offset, scan->partition,
+						scan->topic.name, (size_t) SL_MAX_DECOMPRESSED_BATCH),
+				 errdetail("That is the most PostgreSQL can allocate at once, and no setting raises it."),
+				 errhint("Kafka clients can fetch the batch: Fetch returns stored batches without decompressing them.")));
 	if (error)
 		corrupt_batch(scan, error);
 	if (scan->iter.hdr.base_offset != scan->batch_base_offset)

@@ -98,13 +98,35 @@ extern const SlTopic *SlTopicLookupByUuid(const uint8 *uuid);
 /* Names of every topic, in name order */
 extern List *SlTopicListNames(void);
 
+/*
+ * Topics as clients create and drop them.  Names of internal topics are
+ * refused with reserved_name (see SlTopicNameIsInternal).
+ */
 extern void SlTopicCreate(const char *name, int32 partitions, Jsonb *config);
 extern bool SlTopicDrop(const char *name, bool missing_ok);
+
+/* Create one of streamlog's own internal topics ("__" names only) */
+extern void SlTopicCreateInternal(const char *name, int32 partitions, Jsonb *config);
 extern void SlTopicAlterConfig(const char *name, Jsonb *changes);
 extern int32 SlTopicAddPartitions(const char *name, int32 count);
 
 /* Check a topic name against Kafka's rules; errors out if invalid */
 extern void SlTopicValidateName(const char *name);
+
+/*
+ * Names beginning with "__" belong to internal topics, which streamlog
+ * creates and writes itself, as Kafka does its __consumer_offsets and
+ * __transaction_state.  Clients may read them, and nothing more.
+ */
+#define SL_INTERNAL_TOPIC_PREFIX "__"
+
+extern bool SlTopicNameIsInternal(const char *name);
+
+/*
+ * Error out with reserved_name if name is an internal topic's; action is
+ * what a client asked to do with it ("create", "drop", "produce to").
+ */
+extern void SlTopicRefuseInternal(const char *name, const char *action);
 
 /* Settings set explicitly on a topic (NULL if none) */
 extern Jsonb *SlTopicExplicitConfig(int32 topic_id);

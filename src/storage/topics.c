@@ -246,6 +246,27 @@ SlTopicValidateName(const char *name)
 					 errdetail("Topic names may contain only ASCII letters, digits, '.', '_' and '-'.")));
 }
 
+bool
+SlTopicNameIsInternal(const char *name)
+{
+	return strncmp(name, SL_INTERNAL_TOPIC_PREFIX, strlen(SL_INTERNAL_TOPIC_PREFIX)) == 0;
+}
+
+void
+SlTopicRefuseInternal(const char *name, const char *action)
+{
+	if (!SlTopicNameIsInternal(name))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_RESERVED_NAME),
+			 errmsg("cannot %s topic \"%s\": names beginning with \"%s\" are reserved for internal topics",
+					action, name, SL_INTERNAL_TOPIC_PREFIX),
+			 errdetail("Internal topics, such as Kafka's __consumer_offsets and __transaction_state, "
+					   "are created and written by streamlog itself; clients may only read them."),
+			 errhint("Use a topic name that does not begin with \"%s\".",
+					 SL_INTERNAL_TOPIC_PREFIX)));
+}
+
 void
 SlTopicCheckPartition(const SlTopic *topic, int32 partition)
 {
@@ -323,8 +344,9 @@ create_partitions(int32 topic_id, int32 from, int32 to)
 	}
 }
 
-void
-SlTopicCreate(const char *name, int32 partitions, Jsonb *config)
+/* Create a topic; callers have checked whether its name may be used */
+static void
+topic_create(const char *name, int32 partitions, Jsonb *config)
 {
 	SlTopicConfig effective;
 	Jsonb	   *normalized;
@@ -375,6 +397,22 @@ SlTopicCreate(const char *name, int32 partitions, Jsonb *config)
 	catalog_changed_in_xact();
 }
 
+void
+SlTopicCreate(const char *name, int32 partitions, Jsonb *config)
+{
+	SlTopicRefuseInternal(name, "create");
+	topic_create(name, partitions, config);
+}
+
+void
+SlTopicCreateInternal(const char *name, int32 partitions, Jsonb *config)
+{
+	if (!SlTopicNameIsInternal(name))
+		elog(ERROR, "internal topic name \"%s\" does not begin with \"%s\"",
+			 name, SL_INTERNAL_TOPIC_PREFIX);
+	topic_create(name, partitions, config);
+}
+
 bool
 SlTopicDrop(const char *name, bool missing_ok)
 {
@@ -387,6 +425,7 @@ SlTopicDrop(const char *name, bool missing_ok)
 	ListCell   *lc;
 	MemoryContext oldcxt;
 
+	SlTopicRefuseInternal(name, "drop");
 	topic = SlTopicLookup(name, missing_ok);
 	if (topic == NULL)
 		return false;
@@ -463,8 +502,13 @@ SlTopicAddPartitions(const char *name, int32 count)
 	if (count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("number of partitions to add must be positive, not %d", count),
-				 errhint("Kafka cannot remove partitions from a topic, nor can streamlog.")));
+				 errmsg("cannot add %d partitions to topic \"%s\": the number to add must be at least 1",
+						count, name),
+				 errdetail("Topic \"%s\" has %d partitions; the count is how many to add, not the new total.",
+						   name, old_count),
+				 errhint("To have %d partitions, call streamlog.add_partitions('%s', 1).  "
+						 "Partitions cannot be removed, in Kafka or in streamlog.",
+						 old_count + 1, name)));
 	if ((int64) old_count + count > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

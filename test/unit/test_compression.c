@@ -73,7 +73,8 @@ roundtrip(SlCompression codec, const uint8 *data, size_t len, const char *what)
 	{
 		resetStringInfo(&d);
 		err = sl_decompress(codec, (const uint8 *) c.data, c.len, &d, len - 1);
-		CHECK_MSG(err != NULL, "%s %s: max_out not enforced", sl_compression_name(codec), what);
+		CHECK_MSG(err == sl_err_decompressed_too_large, "%s %s: max_out not enforced: %s",
+				  sl_compression_name(codec), what, err ? err : "no error");
 		CHECK(d.len <= (int) len - 1);
 	}
 
@@ -309,12 +310,14 @@ test_bombs(void)
 		initStringInfo(&d);
 		CHECK_NULL_ERR(sl_compress(codecs[i], zeros, big, &c));
 		err = sl_decompress(codecs[i], (const uint8 *) c.data, c.len, &d, 1024 * 1024);
-		CHECK_MSG(err != NULL, "%s bomb not refused", sl_compression_name(codecs[i]));
+		CHECK_MSG(err == sl_err_decompressed_too_large, "%s bomb not refused as too large: %s",
+				  sl_compression_name(codecs[i]), err ? err : "no error");
 		CHECK_MSG(d.maxlen <= 4 * 1024 * 1024, "%s bomb: buffer grew to %d",
 				  sl_compression_name(codecs[i]), d.maxlen);
 		/* zero max_out refuses any output */
 		resetStringInfo(&d);
-		CHECK(sl_decompress(codecs[i], (const uint8 *) c.data, c.len, &d, 0) != NULL);
+		CHECK(sl_decompress(codecs[i], (const uint8 *) c.data, c.len, &d, 0) ==
+			  sl_err_decompressed_too_large);
 		CHECK_EQ_INT(d.len, 0);
 		pfree(c.data);
 		pfree(d.data);

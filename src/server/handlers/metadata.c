@@ -2,7 +2,8 @@
  * Metadata: this broker, and the topics asked for (or all of them), each
  * partition led by this broker in epoch 0.  Unknown topics are created when
  * the request allows it (v4+; earlier versions always do, as Kafka) and
- * streamlog.auto_create_topics is on.
+ * streamlog.auto_create_topics is on, except internal topics ("__" names),
+ * which are also the ones marked is_internal.
  */
 #include "postgres.h"
 
@@ -19,7 +20,7 @@ fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic)
 	t->error_code = SL_ERR_NONE;
 	t->name = SlStrFromCString(pstrdup(topic->name));
 	memcpy(t->topic_id.data, topic->uuid, 16);
-	t->is_internal = false;
+	t->is_internal = SlTopicNameIsInternal(topic->name);
 	t->topic_authorized_operations = PG_INT32_MIN;
 	SL_ARRAY_ALLOC(t->partitions, topic->partition_count);
 	for (int p = 0; p < topic->partition_count; p++)
@@ -110,7 +111,8 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 			else
 			{
 				topic = SlTopicLookup(name, true);
-				if (topic == NULL && auto_create)
+				/* Internal topics are streamlog's to create, not a client's */
+				if (topic == NULL && auto_create && !SlTopicNameIsInternal(name))
 					t->error_code = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
 				else if (topic == NULL)
 					t->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;

@@ -30,6 +30,18 @@
  */
 #define MAX_DECOMPRESSED ((size_t) sl_max_request_size)
 
+/*
+ * Why a batch whose records decompress past MAX_DECOMPRESSED is refused:
+ * not corrupt, too large, and the setting that would let it in.
+ */
+static const char *
+decompressed_too_large(void)
+{
+	return psprintf("Records decompress to more than %d bytes, the limit set by "
+					"streamlog.max_request_size; raise that setting or send smaller batches.",
+					sl_max_request_size);
+}
+
 /* One produce request of the group, decoded */
 typedef struct ProduceJob
 {
@@ -77,6 +89,11 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 	}
 
 	error = sl_record_iter_init(&it, data, len, false, MAX_DECOMPRESSED);
+	if (error == sl_err_decompressed_too_large)
+	{
+		*why = decompressed_too_large();
+		return SL_ERR_MESSAGE_TOO_LARGE;
+	}
 	if (error)
 	{
 		*why = error;
@@ -151,6 +168,12 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 
 		initStringInfo(&converted);
 		why = sl_message_set_to_batch(data, len, MAX_DECOMPRESSED, &converted, &count);
+		if (why == sl_err_decompressed_too_large)
+		{
+			pr->error_code = SL_ERR_MESSAGE_TOO_LARGE;
+			pr->error_message = SlStrFromCString(decompressed_too_large());
+			return;
+		}
 		if (why)
 		{
 			pr->error_code = SL_ERR_CORRUPT_MESSAGE;
@@ -254,12 +277,20 @@ produce_request(ProduceJob *job)
 		SlProduceRequestTopicProduceData *td = &request->topic_data.items[t];
 		SlProduceResponseTopicProduceResponse *tr = &resp->responses.items[t];
 		char	   *name = SlTopicNameFromWire(td->name);
-		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+		bool		internal = name && SlTopicNameIsInternal(name);
+		const SlTopic *topic = name && !internal ? SlTopicLookup(name, true) : NULL;
 		int16		topic_error = SL_ERR_NONE;
+		char	   *topic_message = NULL;
 
 		tr->name = td->name;
 		if (name == NULL)
 			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
+		else if (internal)
+		{
+			/* Only streamlog writes its internal topics, as in Kafka */
+			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
+			topic_message = psprintf("Cannot append to internal topic %s.", name);
+		}
 		else if (topic == NULL && sl_auto_create_topics)
 		{
 			topic_error = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
@@ -284,6 +315,8 @@ produce_request(ProduceJob *job)
 				pr->index = td->partition_data.items[p].index;
 				pr->error_code = topic_error;
 				pr->base_offset = -1;
+				if (topic_message)
+					pr->error_message = SlStrFromCString(topic_message);
 				continue;
 			}
 			produce_partition(job, topic, &td->partition_data.items[p], pr);
