@@ -620,3 +620,18 @@ def kp_consume(bootstrap, topic, partition, count, offset=0, timeout=20.0, **con
     finally:
         consumer.close()
     return out
+
+
+def admin_results(futures, timeout):
+    """{key: None or the KafkaError of the future}, for the futures an
+    AdminClient call returns."""
+    from confluent_kafka import KafkaException
+
+    out = {}
+    for key, f in futures.items():
+        try:
+            f.result(timeout=timeout)
+            out[key] = None
+        except KafkaException as e:
+            out[key] = e.args[0]
+    return out

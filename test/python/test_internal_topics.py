@@ -11,7 +11,6 @@ a temporary SQL function.
 Also here: a compressed batch that inflates past streamlog.max_request_size
 is refused with MESSAGE_TOO_LARGE and a message naming the setting."""
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_helpers as kh
@@ -46,15 +45,7 @@ def admin(srv):
 
 
 def results(futures):
-    """{key: None or the KafkaError of the future}"""
-    out = {}
-    for key, f in futures.items():
-        try:
-            f.result(timeout=TIMEOUT)
-            out[key] = None
-        except KafkaException as e:
-            out[key] = e.args[0]
-    return out
+    return kh.admin_results(futures, TIMEOUT)
 
 
 def metadata_v4_request(correlation_id, topics, allow_auto_topic_creation):

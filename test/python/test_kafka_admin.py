@@ -22,6 +22,7 @@ from kafka.admin import ConfigResourceType as KpConfigResourceType
 from kafka.admin import NewPartitions as KpNewPartitions
 from kafka.admin import NewTopic as KpNewTopic
 from pgserver import wait_until
+import kafka_helpers as kh
 
 # Kafka error codes
 NONE = 0
@@ -404,15 +405,7 @@ def kp_admin(srv):
 
 
 def results(futures):
-    """{key: None or the KafkaError of the future}"""
-    out = {}
-    for key, f in futures.items():
-        try:
-            f.result(timeout=TIMEOUT)
-            out[key] = None
-        except KafkaException as e:
-            out[key] = e.args[0]
-    return out
+    return kh.admin_results(futures, TIMEOUT)
 
 
 def topic_partitions(srv, topic):
