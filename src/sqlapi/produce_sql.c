@@ -416,10 +416,9 @@ check_timestamp_bounds(const SlTopic *topic, TimestampTz ts, int64 ts_ms)
 					   (long long) (too_old ? SlTopicTimestampBeforeMaxMs(&topic->config) :
 									SlTopicTimestampAfterMaxMs(&topic->config)),
 					   too_old ? "before" : "after"),
-			 errhint("Produce with a timestamp in that range, or raise %s "
-					 "(or message.timestamp.difference.max.ms if %s is not set) with "
-					 "streamlog.alter_topic('%s', '{\"%s\": \"...\"}').",
-					 config, config, topic->name, config)));
+			 errhint("Produce with a timestamp within that range, or raise the topic's %s "
+					 "(message.timestamp.difference.max.ms stands in for it when it is not set).",
+					 config)));
 }
 
 Datum
