@@ -175,8 +175,8 @@ SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_newest_timestamp)
 		slot_getallattrs(slot);
 		stats->first_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
 		stats->first_timestamp =
-			SlBatchRetentionTime(DatumGetInt64(slot->tts_values[Anum_segment_min_timestamp - 1]),
-								 DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
+			SlTimestampOrAppendTime(DatumGetInt64(slot->tts_values[Anum_segment_min_timestamp - 1]),
+									DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
 		segment_edge(rel, index, snapshot, BackwardScanDirection, slot);
 		slot_getallattrs(slot);
 		stats->next_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]) + 1;
@@ -191,8 +191,8 @@ SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_newest_timestamp)
 			int64		ts;
 
 			slot_getsomeattrs(slot, Anum_segment_append_time);
-			ts = SlBatchRetentionTime(DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]),
-									  DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
+			ts = SlTimestampOrAppendTime(DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]),
+										 DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
 			if (ts > stats->newest_timestamp)
 				stats->newest_timestamp = ts;
 		}

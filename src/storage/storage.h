@@ -255,19 +255,20 @@ typedef struct SlSegmentStats
 } SlSegmentStats;
 
 /*
- * A batch's time for retention and segment rolling: its largest record
- * timestamp, or its append time if no record has one (timestamp -1, as v0
- * message sets).  So a batch without timestamps ages from when it was
- * appended (Kafka uses the segment file's mtime) and is never taken for one
- * from 1970.
+ * A batch's time for retention and segment rolling: its min_timestamp or
+ * max_timestamp column, or its append time if no record has a timestamp
+ * (-1, as in v0 message sets).  So a batch without timestamps ages from
+ * when it was appended (Kafka uses the segment file's mtime) and is never
+ * taken for one from 1970.
  */
-#define SlBatchRetentionTime(max_timestamp, append_time) \
-	((max_timestamp) >= 0 ? (max_timestamp) : (append_time))
+#define SlTimestampOrAppendTime(timestamp, append_time) \
+	((timestamp) >= 0 ? (timestamp) : (append_time))
 
 /*
  * first_timestamp is the first batch's min_timestamp, or its append time if
  * it has no timestamp; newest_timestamp (only computed if asked for: it
- * reads every row) is the largest SlBatchRetentionTime of the segment.
+ * reads every row) is the largest of its batches' max_timestamp, each
+ * taken through SlTimestampOrAppendTime.
  */
 extern void SlSegmentGetStats(Oid relid, SlSegmentStats *stats,
 							  bool with_newest_timestamp);
