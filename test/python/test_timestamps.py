@@ -178,16 +178,16 @@ def test_max_timestamp_is_computed_and_time_lookups_find_records(make_server, un
     srv = make_server()
     conn = srv.connect()
     topic = unique_name("lookup")
-    create_topic(conn, topic, 3)
+    create_topic(conn, topic, 4)
     t0 = kh.now_ms() - 60000
     stamps = [t0, t0 + 20, t0 + 10]
 
     with kh.RawClient(srv.kafka_bootstrap) as c:
-        for p, wrong in enumerate((-1, 0, t0 - 5000)):
+        for p, wrong in enumerate((-1, 0, t0 - 5000, t0 + 365 * 24 * HOUR)):
             assert produce(c, topic, p, batch_of(["a", "b", "c"], stamps, max_ts=wrong))[:2] == \
                 (kh.NONE, 0)
 
-        for p in range(3):
+        for p in range(4):
             [(header, _raw)] = fetch_batches(c, topic, p)
             # the stored header carries the true maximum, with a CRC to match
             assert header["max_timestamp"] == t0 + 20, f"partition {p}"
@@ -196,7 +196,7 @@ def test_max_timestamp_is_computed_and_time_lookups_find_records(make_server, un
             assert list_offset(c, topic, p, t0 + 15) == (kh.NONE, t0 + 20, 1)
             assert list_offset(c, topic, p, t0 + 21) == (kh.NONE, -1, -1)
 
-    for p in range(3):
+    for p in range(4):
         assert rows(conn, topic, p) == [(0, t0, "a"), (1, t0 + 20, "b"), (2, t0 + 10, "c")]
         assert offset_for_time(conn, topic, p, t0 + 5) == 1
         assert offset_for_time(conn, topic, p, t0 + 10) == 1
@@ -287,6 +287,15 @@ def test_out_of_range_timestamps_are_refused(make_server, unique_name):
         assert produce(c, bounded, 0, batch_of(["ok"], [now - 30 * 60000]))[:2] == (kh.NONE, 0)
         assert produce(c, bounded, 0, batch_of(["none"], [-1]))[:2] == (kh.NONE, 1)
         assert produce_legacy(c, legacy, 0, legacy_message_set(["v0"], 0))[:2] == (kh.NONE, 0)
+
+    # a real client gets the error too (Produce v8+, with the record named)
+    import confluent_kafka
+    reports = []
+    producer = confluent_kafka.Producer({"bootstrap.servers": srv.kafka_bootstrap})
+    producer.produce(bounded, b"ck-old", partition=0, timestamp=now - 2 * HOUR,
+                     on_delivery=lambda err, msg: reports.append(err))
+    assert producer.flush(30) == 0
+    assert [err.code() for err in reports] == [confluent_kafka.KafkaError.INVALID_TIMESTAMP]
 
     with pytest.raises(psycopg.Error) as exc:
         conn.execute("SELECT streamlog.produce(%s, NULL, 'old', ts => now() - interval '2 hours')",
