@@ -56,8 +56,8 @@ typedef struct PendingBatch
 	size_t		len;			/* of the batch, without the room in data */
 	bool		client_crc;		/* a producer's valid CRC: keep it */
 	int32		record_count;	/* offsets it takes: lastOffsetDelta + 1 */
-	int64		min_timestamp;	/* computed from the records, as max: */
-	int64		max_timestamp;	/* both -1 if no record has a timestamp */
+	int64		min_timestamp;	/* of its records; -1 if none has one */
+	int64		max_timestamp;	/* of its records; -1 if none has one */
 	int64		producer_id;
 	int16		producer_epoch;
 	int32		base_sequence;
