@@ -304,6 +304,16 @@ CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only
 RESET default_transaction_read_only;
 SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.one', 0) ORDER BY "offset";
 
+--
+-- A timestamp beyond message.timestamp.before.max.ms / after.max.ms (here
+-- difference.max.ms standing in for it): 22008 (datetime_field_overflow)
+--
+SELECT streamlog.create_topic('err.ts', 1, '{"message.timestamp.before.max.ms": 3600000, "message.timestamp.difference.max.ms": 60000}');
+SELECT streamlog.produce('err.ts', NULL, 'old', ts => '2000-01-01 00:00:00+00');
+SELECT streamlog.produce('err.ts', NULL, 'future', ts => '2999-01-01 00:00:00+00');
+SELECT streamlog.produce('err.ts', NULL, 'recent', ts => now() - interval '30 minutes');
+SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.ts', 0) ORDER BY "offset";
+
 -- Clean up
 SELECT count(*) FROM (SELECT streamlog.drop_topic(topic) FROM streamlog.topics) s;
 DROP EXTENSION streamlog CASCADE;

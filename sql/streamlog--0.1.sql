@@ -32,7 +32,8 @@ CREATE TABLE streamlog.partition (
 -- streamlog_data, so that retention drops whole tables instead of deleting
 -- rows.  base_offset is the first offset a segment may hold; it is NULL for
 -- a segment created but not yet switched to.  max_timestamp is filled in
--- once a segment is closed and fully committed.
+-- once a segment is closed and fully committed: the newest of its batches'
+-- max_timestamp, a batch without timestamps counting at its append_time.
 CREATE TABLE streamlog.segment (
 	topic_id integer NOT NULL,
 	partition integer NOT NULL,
@@ -70,7 +71,8 @@ CREATE TABLE streamlog.segment_template (
 	base_offset bigint NOT NULL,
 	last_offset bigint NOT NULL,
 	min_timestamp bigint NOT NULL,		-- ms since epoch, over the batch's records
-	max_timestamp bigint NOT NULL,
+	max_timestamp bigint NOT NULL,		-- (both -1 if no record has a timestamp)
+	append_time bigint NOT NULL,		-- ms since epoch, when it was committed
 	record_count integer NOT NULL,
 	producer_id bigint NOT NULL,
 	producer_epoch smallint NOT NULL,

@@ -389,6 +389,37 @@ choose_partition(const SlTopic *topic, ProduceCache *cache,
 	return cache->sticky_partition;
 }
 
+/*
+ * Refuse a CreateTime timestamp outside the topic's
+ * message.timestamp.before.max.ms / after.max.ms, as the broker does: one
+ * wrong clock must not make retention drop a partition's records.
+ */
+static void
+check_timestamp_bounds(const SlTopic *topic, TimestampTz ts, int64 ts_ms)
+{
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+	int64		lower;
+	int64		upper;
+	bool		too_old;
+	const char *config;
+
+	if (SlTopicTimestampInRange(&topic->config, ts_ms, now_ms, &lower, &upper))
+		return;
+	too_old = ts_ms < lower;
+	config = too_old ? "message.timestamp.before.max.ms" : "message.timestamp.after.max.ms";
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("record timestamp %s is out of range for topic \"%s\"",
+					timestamptz_to_str(ts), topic->name),
+			 errdetail("Timestamps may lie at most %lld ms %s the current time.",
+					   (long long) (too_old ? SlTopicTimestampBeforeMaxMs(&topic->config) :
+									SlTopicTimestampAfterMaxMs(&topic->config)),
+					   too_old ? "before" : "after"),
+			 errhint("Produce with a timestamp within that range, or raise the topic's %s "
+					 "(message.timestamp.difference.max.ms stands in for it when it is not set).",
+					 config)));
+}
+
 Datum
 streamlog_produce(PG_FUNCTION_ARGS)
 {
@@ -438,6 +469,8 @@ streamlog_produce(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("record timestamp must be a finite time from 1970-01-01 00:00:00+00 on")));
 		record.timestamp = SlTimestampToKafka(ts);
+		if (!topic->config.log_append_time)
+			check_timestamp_bounds(topic, ts, record.timestamp);
 	}
 	else
 		record.timestamp = SlTimestampToKafka(GetCurrentTimestamp());

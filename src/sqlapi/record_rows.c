@@ -89,7 +89,11 @@ SlRecordRowsPut(SlRecordRows *rows, int32 partition, const SlRecord *rec)
 
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(rec->offset);
-	values[2] = TimestampTzGetDatum(SlKafkaToTimestamp(rec->timestamp));
+	/* A record without a timestamp (-1: a v0 message, say) has none */
+	if (rec->timestamp < 0)
+		nulls[2] = true;
+	else
+		values[2] = TimestampTzGetDatum(SlKafkaToTimestamp(rec->timestamp));
 	if (rec->key_len < 0)
 		nulls[3] = true;
 	else

@@ -9,17 +9,18 @@
 #include "utils/rel.h"
 
 /* A segment table (LIKE streamlog.segment_template) */
-#define Natts_segment 10
+#define Natts_segment 11
 #define Anum_segment_base_offset 1
 #define Anum_segment_last_offset 2
 #define Anum_segment_min_timestamp 3
 #define Anum_segment_max_timestamp 4
-#define Anum_segment_record_count 5
-#define Anum_segment_producer_id 6
-#define Anum_segment_producer_epoch 7
-#define Anum_segment_base_sequence 8
-#define Anum_segment_chunk 9
-#define Anum_segment_batch 10
+#define Anum_segment_append_time 5
+#define Anum_segment_record_count 6
+#define Anum_segment_producer_id 7
+#define Anum_segment_producer_epoch 8
+#define Anum_segment_base_sequence 9
+#define Anum_segment_chunk 10
+#define Anum_segment_batch 11
 
 /*
  * The bytes of a batch one segment row holds at most: what is left of the

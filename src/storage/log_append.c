@@ -56,12 +56,13 @@ typedef struct PendingBatch
 	size_t		len;			/* of the batch, without the room in data */
 	bool		client_crc;		/* a producer's valid CRC: keep it */
 	int32		record_count;	/* offsets it takes: lastOffsetDelta + 1 */
-	int64		min_timestamp;
-	int64		max_timestamp;
+	int64		min_timestamp;	/* of its records; -1 if none has one */
+	int64		max_timestamp;	/* of its records; -1 if none has one */
 	int64		producer_id;
 	int16		producer_epoch;
 	int32		base_sequence;
 	int64	   *base_offset_out;	/* where to report the offset, or NULL */
+	int64	   *log_append_time_out;	/* and the LogAppendTime, or NULL */
 } PendingBatch;
 
 /* Where to truncate back to if a subtransaction aborts */
@@ -271,6 +272,7 @@ close_batch(PendingPartition *pp)
 	batch->producer_epoch = SL_NO_PRODUCER_EPOCH;
 	batch->base_sequence = SL_NO_SEQUENCE;
 	batch->base_offset_out = NULL;
+	batch->log_append_time_out = NULL;
 	MemoryContextSwitchTo(oldcxt);
 	keep_batch(pp, batch);
 	sl_batch_builder_reset(&pp->builder);
@@ -339,7 +341,8 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 void
 SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 				 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
-				 int64 *base_offset_out)
+				 int64 max_timestamp, int64 *base_offset_out,
+				 int64 *log_append_time_out)
 {
 	PendingPartition *pp = pending_partition(topic, partition);
 	PendingBatch *batch;
@@ -356,13 +359,25 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	appendBinaryStringInfo(&batch->data, (const char *) data, len);
 	/* We are the leader of every partition, in epoch 0 */
 	sl_write_int32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
+	/*
+	 * Some producers write -1 or a stale value for maxTimestamp: as Kafka's
+	 * log validator, store the one the records have, under a new CRC.  A
+	 * correct header is left alone, so its batch stays byte for byte as the
+	 * producer sent it.
+	 */
+	if (hdr->max_timestamp != max_timestamp)
+	{
+		sl_write_int64(batch_bytes(batch) + SL_BATCH_OFFSET_MAX_TIMESTAMP, max_timestamp);
+		batch->client_crc = false;
+	}
 	batch->record_count = hdr->last_offset_delta + 1;
 	batch->min_timestamp = min_timestamp;
-	batch->max_timestamp = hdr->max_timestamp;
+	batch->max_timestamp = max_timestamp;
 	batch->producer_id = hdr->producer_id;
 	batch->producer_epoch = hdr->producer_epoch;
 	batch->base_sequence = hdr->base_sequence;
 	batch->base_offset_out = base_offset_out;
+	batch->log_append_time_out = log_append_time_out;
 	MemoryContextSwitchTo(oldcxt);
 	keep_batch(pp, batch);
 }
@@ -458,7 +473,7 @@ compare_pending(const void *a, const void *b)
  */
 static void
 insert_batch(Relation rel, Relation index, IndexInfo *index_info,
-			 PendingBatch *batch, int64 base_offset)
+			 PendingBatch *batch, int64 base_offset, int64 append_time)
 {
 	Datum		values[Natts_segment];
 	bool		nulls[Natts_segment] = {0};
@@ -471,8 +486,8 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	values[Anum_segment_base_offset - 1] = Int64GetDatum(base_offset);
 	values[Anum_segment_last_offset - 1] = Int64GetDatum(last_offset);
 	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(batch->min_timestamp);
-	values[Anum_segment_max_timestamp - 1] =
-		Int64GetDatum(sl_read_int64(raw + SL_BATCH_OFFSET_MAX_TIMESTAMP));
+	values[Anum_segment_max_timestamp - 1] = Int64GetDatum(batch->max_timestamp);
+	values[Anum_segment_append_time - 1] = Int64GetDatum(append_time);
 	values[Anum_segment_record_count - 1] = Int32GetDatum(batch->record_count);
 	values[Anum_segment_producer_id - 1] = Int64GetDatum(batch->producer_id);
 	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(batch->producer_epoch);
@@ -506,7 +521,15 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	}
 }
 
-/* Append every partition's buffered batches; runs at pre-commit */
+/*
+ * Append every partition's buffered batches; runs at pre-commit.
+ *
+ * Every batch records when it was appended (now_ms): that is the time a
+ * LogAppendTime topic stamps on it, the time the Produce response reports,
+ * and the time retention goes by for a batch whose records carry no
+ * timestamp.  One column per stored row, written with the row, costs the
+ * append path nothing more.
+ */
 static void
 append_pending(void)
 {
@@ -560,7 +583,8 @@ append_pending(void)
 
 			/*
 			 * The CRC does not cover the base offset: a producer's batch
-			 * keeps its CRC unless LogAppendTime rewrites its timestamps.
+			 * keeps its CRC unless its maxTimestamp was corrected or
+			 * LogAppendTime rewrites it.
 			 */
 			if (batch->client_crc && !pp->log_append_time)
 				sl_write_int64(batch_bytes(batch) + SL_BATCH_OFFSET_BASE_OFFSET, offset);
@@ -568,8 +592,13 @@ append_pending(void)
 				sl_batch_seal(batch_bytes(batch), batch_len(batch), offset,
 							  pp->log_append_time ? now_ms : -1);
 			if (pp->log_append_time)
+			{
 				batch->min_timestamp = now_ms;
-			insert_batch(rel, index, index_info, batch, offset);
+				batch->max_timestamp = now_ms;
+				if (batch->log_append_time_out)
+					*batch->log_append_time_out = now_ms;
+			}
+			insert_batch(rel, index, index_info, batch, offset, now_ms);
 			if (batch->base_offset_out)
 				*batch->base_offset_out = offset;
 			offset += batch->record_count;

@@ -32,6 +32,7 @@ struct SlLogScan
 	SlTopic		topic;
 	int32		partition;
 	SlLogScanBounds bounds;
+	bool		time_bounded;	/* records without a timestamp never match */
 	int64		high_watermark;
 	int64		log_start;
 	Snapshot	snapshot;
@@ -82,7 +83,7 @@ open_next_segment(SlLogScan *scan)
 		SlSegment  *segment = &scan->segments[scan->next_segment++];
 		ScanKeyData key;
 
-		/* A closed segment whose newest record is too old */
+		/* A closed segment whose newest record is too old (see SlSegment) */
 		if (segment->max_timestamp >= 0 && segment->max_timestamp < scan->bounds.from_ts)
 			continue;
 		if (segment->base_offset > scan->bounds.to_offset ||
@@ -255,6 +256,7 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 	scan->topic = *topic;
 	scan->partition = partition;
 	scan->bounds = *bounds;
+	scan->time_bounded = bounds->from_ts != PG_INT64_MIN || bounds->to_ts != PG_INT64_MAX;
 
 	/* The HWM first, then the snapshot: see the file header */
 	SlPartitionStateRead(SlPartitionStateGet(key), &state);
@@ -358,6 +360,9 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 			break;
 		}
 		if (rec->timestamp < scan->bounds.from_ts || rec->timestamp > scan->bounds.to_ts)
+			continue;
+		/* -1 is "no timestamp", not a time in 1969 */
+		if (rec->timestamp < 0 && scan->time_bounded)
 			continue;
 		return true;
 	}

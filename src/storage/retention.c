@@ -65,7 +65,7 @@ SlRetentionPrepareRoll(const SlTopic *topic, int32 partition, int64 now_ms,
 	roll = segment_bytes(last->relid) >= topic->config.segment_bytes ||
 		now_ms - stats.first_timestamp >= topic->config.segment_ms ||
 		(topic->config.retention_ms >= 0 &&
-		 stats.max_timestamp < now_ms - topic->config.retention_ms);
+		 stats.newest_timestamp < now_ms - topic->config.retention_ms);
 	if (!roll)
 		return false;
 
@@ -122,18 +122,22 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 			break;				/* some offsets of it may still be committing */
 		if (topic->config.retention_ms >= 0)
 		{
-			int64		max_ts = segment->max_timestamp;
+			/*
+			 * Batches without timestamps count at their append time, so the
+			 * newest timestamp of a segment with records is never -1.
+			 */
+			int64		newest = segment->max_timestamp;
 
-			if (max_ts < 0)
+			if (newest < 0)
 			{
 				SlSegmentStats stats;
 
 				SlSegmentGetStats(segment->relid, &stats, true);
-				max_ts = stats.empty ? PG_INT64_MIN : stats.max_timestamp;
+				newest = stats.empty ? PG_INT64_MIN : stats.newest_timestamp;
 				if (!stats.empty)
-					SlSegmentSetMaxTimestamp(key, segment->seq, max_ts);
+					SlSegmentSetMaxTimestamp(key, segment->seq, newest);
 			}
-			expired = max_ts < now_ms - topic->config.retention_ms;
+			expired = newest < now_ms - topic->config.retention_ms;
 		}
 		if (topic->config.retention_bytes >= 0 &&
 			total - sizes[i] >= topic->config.retention_bytes)

@@ -153,7 +153,7 @@ segment_edge(Relation rel, Relation index, Snapshot snapshot, ScanDirection dir,
 }
 
 void
-SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_max_timestamp)
+SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_newest_timestamp)
 {
 	Relation	rel;
 	Relation	index;
@@ -174,26 +174,29 @@ SlSegmentGetStats(Oid relid, SlSegmentStats *stats, bool with_max_timestamp)
 		stats->empty = false;
 		slot_getallattrs(slot);
 		stats->first_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
-		stats->first_timestamp = DatumGetInt64(slot->tts_values[Anum_segment_min_timestamp - 1]);
+		stats->first_timestamp =
+			SlTimestampOrAppendTime(DatumGetInt64(slot->tts_values[Anum_segment_min_timestamp - 1]),
+									DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
 		segment_edge(rel, index, snapshot, BackwardScanDirection, slot);
 		slot_getallattrs(slot);
 		stats->next_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]) + 1;
 
-		/* The largest timestamp needs every batch row, but no decoding */
-		stats->max_timestamp = PG_INT64_MIN;
-		if (with_max_timestamp)
+		/* The newest timestamp needs every batch row, but no decoding */
+		stats->newest_timestamp = PG_INT64_MIN;
+		if (with_newest_timestamp)
 			scan = table_beginscan(rel, snapshot, 0, NULL);
-		while (with_max_timestamp &&
+		while (with_newest_timestamp &&
 			   table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			int64		ts;
 
-			slot_getsomeattrs(slot, Anum_segment_max_timestamp);
-			ts = DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]);
-			if (ts > stats->max_timestamp)
-				stats->max_timestamp = ts;
+			slot_getsomeattrs(slot, Anum_segment_append_time);
+			ts = SlTimestampOrAppendTime(DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]),
+										 DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]));
+			if (ts > stats->newest_timestamp)
+				stats->newest_timestamp = ts;
 		}
-		if (with_max_timestamp)
+		if (with_newest_timestamp)
 			table_endscan(scan);
 	}
 

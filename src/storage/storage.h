@@ -64,6 +64,25 @@ SlTopicTimestampAfterMaxMs(const SlTopicConfig *config)
 		config->timestamp_after_max_ms : config->timestamp_difference_max_ms;
 }
 
+/*
+ * Does a CreateTime timestamp lie within the topic's bounds around now_ms?
+ * If not, *lower and *upper say what the bounds are (saturated at the ends
+ * of int64).  Kafka exempts records without a timestamp (-1): the caller
+ * decides whether ts is one.
+ */
+static inline bool
+SlTopicTimestampInRange(const SlTopicConfig *config, int64 ts, int64 now_ms,
+						int64 *lower, int64 *upper)
+{
+	int64		before = SlTopicTimestampBeforeMaxMs(config);
+	int64		after = SlTopicTimestampAfterMaxMs(config);
+
+	/* Both bounds are >= 0 and now_ms is after 1970: only the sums overflow */
+	*lower = now_ms - before;
+	*upper = after > PG_INT64_MAX - now_ms ? PG_INT64_MAX : now_ms + after;
+	return ts >= *lower && ts <= *upper;
+}
+
 typedef struct SlTopic
 {
 	int32		topic_id;
@@ -233,7 +252,8 @@ typedef struct SlSegment
 	int32		seq;
 	Oid			relid;
 	int64		base_offset;	/* -1 if not yet switched to */
-	int64		max_timestamp;	/* -1 if not computed */
+	int64		max_timestamp;	/* newest_timestamp of its stats; -1 if not
+								 * computed yet */
 } SlSegment;
 
 /* Segments of a partition in seq order (palloc'd array), and its log start */
@@ -252,12 +272,28 @@ typedef struct SlSegmentStats
 	bool		empty;
 	int64		first_offset;
 	int64		next_offset;	/* last offset + 1 */
-	int64		first_timestamp;	/* min_timestamp of the first batch */
-	int64		max_timestamp;
+	int64		first_timestamp;	/* of the first batch (see below) */
+	int64		newest_timestamp;	/* largest of its batches' (see below) */
 } SlSegmentStats;
 
+/*
+ * A batch's time for retention and segment rolling: its min_timestamp or
+ * max_timestamp column, or its append time if no record has a timestamp
+ * (-1, as in v0 message sets).  So a batch without timestamps ages from
+ * when it was appended (Kafka uses the segment file's mtime) and is never
+ * taken for one from 1970.
+ */
+#define SlTimestampOrAppendTime(timestamp, append_time) \
+	((timestamp) >= 0 ? (timestamp) : (append_time))
+
+/*
+ * first_timestamp is the first batch's min_timestamp, or its append time if
+ * it has no timestamp; newest_timestamp (only computed if asked for: it
+ * reads every row) is the largest of its batches' max_timestamp, each
+ * taken through SlTimestampOrAppendTime.
+ */
 extern void SlSegmentGetStats(Oid relid, SlSegmentStats *stats,
-							  bool with_max_timestamp);
+							  bool with_newest_timestamp);
 
 /* log_append.c */
 
@@ -283,13 +319,19 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 
 /*
  * Buffer a whole batch received from a Kafka producer (validated by the
- * caller: header, CRC, records) for the current transaction.  At commit it
- * gets its base offset, written to *base_offset_out if not NULL.
+ * caller: header, CRC, records) for the current transaction.  The caller
+ * computed min_timestamp and max_timestamp from the records (-1 if none has
+ * a timestamp; min over those that have one): a header whose maxTimestamp
+ * differs is rewritten, with its CRC, and a well-formed batch is stored
+ * byte for byte.  At commit it gets its base offset, written to
+ * *base_offset_out if not NULL, and on a LogAppendTime topic the append
+ * time it is stamped with, written to *log_append_time_out if not NULL.
  */
 extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
 							 const uint8 *data, size_t len,
 							 const SlBatchHeader *hdr, int64 min_timestamp,
-							 int64 *base_offset_out);
+							 int64 max_timestamp, int64 *base_offset_out,
+							 int64 *log_append_time_out);
 
 /* Register the transaction callbacks (from _PG_init) */
 extern void SlLogAppendInit(void);

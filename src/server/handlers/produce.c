@@ -11,12 +11,21 @@
  * only from v7 on (as Kafka).  A bad batch fails its partition alone.
  * Versions 0-2 carry legacy message sets (magic 0 and 1), converted to one
  * v2 batch first.
+ *
+ * Timestamps are computed, never taken from the batch header: as Kafka's
+ * log validator, the log stores the largest record timestamp as the batch's
+ * maxTimestamp whatever the header says (-1 and 0 are common).  On a
+ * CreateTime topic every record timestamp must lie within
+ * message.timestamp.before.max.ms / after.max.ms of the broker's clock,
+ * else the batch fails with INVALID_TIMESTAMP; records without a timestamp
+ * (-1) are exempt, as in Kafka.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "guc.h"
 #include "protocol/legacy_records.h"
@@ -51,19 +60,59 @@ typedef struct ProduceJob
 	bool		decoded;
 } ProduceJob;
 
+/* What validate_batch found out about a batch's timestamps */
+typedef struct BatchTimestamps
+{
+	int64		min_timestamp;	/* smallest record timestamp >= 0, or -1 */
+	int64		max_timestamp;	/* largest record timestamp, -1 if none */
+	int32		bad_record;		/* index of a record out of range, or -1 */
+} BatchTimestamps;
+
 /*
- * Check one batch; returns SL_ERR_NONE and its smallest record timestamp,
- * or the Kafka error for it.
+ * Check one record's timestamp against the topic's bounds (CreateTime) and
+ * note it in *ts.  Returns SL_ERR_NONE or INVALID_TIMESTAMP with *why.
+ */
+static int16
+check_record_timestamp(const SlRecord *rec, int32 index, const SlTopic *topic,
+					   int64 now_ms, BatchTimestamps *ts, const char **why)
+{
+	int64		lower;
+	int64		upper;
+
+	if (!topic->config.log_append_time && rec->timestamp != -1 &&
+		!SlTopicTimestampInRange(&topic->config, rec->timestamp, now_ms, &lower, &upper))
+	{
+		*why = psprintf("timestamp %lld of record %d of the batch is out of range: "
+						"it must be within [%lld, %lld] (message.timestamp.before.max.ms "
+						"and message.timestamp.after.max.ms around the broker's clock)",
+						(long long) rec->timestamp, index, (long long) lower, (long long) upper);
+		ts->bad_record = index;
+		return SL_ERR_INVALID_TIMESTAMP;
+	}
+	if (rec->timestamp > ts->max_timestamp)
+		ts->max_timestamp = rec->timestamp;
+	if (rec->timestamp >= 0 && (ts->min_timestamp < 0 || rec->timestamp < ts->min_timestamp))
+		ts->min_timestamp = rec->timestamp;
+	return SL_ERR_NONE;
+}
+
+/*
+ * Check one batch; returns SL_ERR_NONE and its records' timestamps, or the
+ * Kafka error for it.
  */
 static int16
 validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 version,
-			   SlBatchHeader *hdr, int64 *min_ts, const char **why)
+			   int64 now_ms, SlBatchHeader *hdr, BatchTimestamps *ts, const char **why)
 {
 	SlRecordIter it;
 	SlRecord	rec;
 	const char *error;
 	int32		expected = 0;
+	int16		err;
 
+	ts->min_timestamp = -1;
+	ts->max_timestamp = -1;
+	ts->bad_record = -1;
 	*why = sl_batch_parse_header(data, len, hdr, true);
 	if (*why)
 		return SL_ERR_CORRUPT_MESSAGE;
@@ -87,6 +136,12 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		*why = "transactional batches are not supported";
 		return SL_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
 	}
+	/* Its records would all take the header's maxTimestamp, unchecked */
+	if (hdr->attributes & SL_BATCH_ATTR_LOG_APPEND_TIME)
+	{
+		*why = "producers must not set the timestamp type to LogAppendTime";
+		return SL_ERR_INVALID_TIMESTAMP;
+	}
 
 	error = sl_record_iter_init(&it, data, len, false, MAX_DECOMPRESSED);
 	if (error == sl_err_decompressed_too_large)
@@ -99,17 +154,21 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		*why = error;
 		return SL_ERR_CORRUPT_MESSAGE;
 	}
-	*min_ts = PG_INT64_MAX;
 	while (sl_record_iter_next(&it, &rec))
 	{
-		if (rec.offset - hdr->base_offset != expected++)
+		if (rec.offset - hdr->base_offset != expected)
 		{
 			sl_record_iter_free(&it);
 			*why = "record offset deltas are not consecutive";
 			return SL_ERR_INVALID_RECORD;
 		}
-		if (rec.timestamp < *min_ts)
-			*min_ts = rec.timestamp;
+		err = check_record_timestamp(&rec, expected, topic, now_ms, ts, why);
+		if (err != SL_ERR_NONE)
+		{
+			sl_record_iter_free(&it);
+			return err;
+		}
+		expected++;
 	}
 	if (it.error || expected != hdr->last_offset_delta + 1)
 	{
@@ -123,8 +182,6 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		*why = "empty batch";
 		return SL_ERR_INVALID_RECORD;
 	}
-	if (*min_ts == PG_INT64_MAX)
-		*min_ts = hdr->base_timestamp;
 	return SL_ERR_NONE;
 }
 
@@ -140,10 +197,11 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	int			nbatches = 0;
 	const char *why = NULL;
 	SlBatchHeader hdr;
-	int64		min_ts;
-	int64	   *min_timestamps = NULL;
+	BatchTimestamps ts;
+	BatchTimestamps *timestamps = NULL;
 	int			capacity = 0;
 	SlPartitionKey key;
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
 
 	pr->index = pd->index;
 	pr->base_offset = -1;
@@ -189,12 +247,19 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	while (pos < len)
 	{
 		int16		err = validate_batch(data + pos, len - pos, topic,
-										 job->req->api_version, &hdr, &min_ts, &why);
+										 job->req->api_version, now_ms, &hdr, &ts, &why);
 
 		if (err != SL_ERR_NONE)
 		{
 			pr->error_code = err;
 			pr->error_message = SlStrFromCString(why);
+			if (ts.bad_record >= 0)
+			{
+				/* Kafka names the record that failed the batch (v8+) */
+				SL_ARRAY_ALLOC(pr->record_errors, 1);
+				pr->record_errors.items[0].batch_index = ts.bad_record;
+				pr->record_errors.items[0].batch_index_error_message = pr->error_message;
+			}
 			ereport(DEBUG1,
 					(errmsg("streamlog broker: rejected batch for %s-%d from %s: %s",
 							topic->name, pd->index, job->req->peer, why)));
@@ -203,10 +268,10 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		if (nbatches == capacity)
 		{
 			capacity = Max(4, capacity * 2);
-			min_timestamps = min_timestamps ? repalloc(min_timestamps, sizeof(int64) * capacity) :
-				palloc(sizeof(int64) * capacity);
+			timestamps = timestamps ? repalloc(timestamps, sizeof(BatchTimestamps) * capacity) :
+				palloc(sizeof(BatchTimestamps) * capacity);
 		}
-		min_timestamps[nbatches++] = min_ts;
+		timestamps[nbatches++] = ts;
 		pos += sl_batch_size(&hdr);
 	}
 
@@ -251,16 +316,16 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	{
 		int64	   *offset_out = i == 0 ? &pr->base_offset : palloc(sizeof(int64));
 
+		/* Every batch of the commit is stamped with the same append time */
 		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
 		SlLogBufferBatch(topic, pd->index, data + pos, sl_batch_size(&hdr), &hdr,
-						 min_timestamps[i], offset_out);
+						 timestamps[i].min_timestamp, timestamps[i].max_timestamp,
+						 offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
 		if (hdr.producer_id >= 0)
 			SlProducerNoteBatch(key, hdr.producer_id, hdr.producer_epoch, hdr.base_sequence,
 								hdr.base_sequence + hdr.last_offset_delta, offset_out);
 		pos += sl_batch_size(&hdr);
 	}
-	if (topic->config.log_append_time)
-		pr->log_append_time_ms = SlTimestampToKafka(GetCurrentTransactionStartTimestamp());
 	pr->error_code = SL_ERR_NONE;
 }
 
@@ -337,6 +402,7 @@ fail_job(ProduceJob *job)
 			{
 				tr->partition_responses.items[p].error_code = SL_ERR_KAFKA_STORAGE_ERROR;
 				tr->partition_responses.items[p].base_offset = -1;
+				tr->partition_responses.items[p].log_append_time_ms = -1;
 			}
 	}
 }
