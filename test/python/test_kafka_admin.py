@@ -316,7 +316,8 @@ def raw_incremental_alter(wire, version, resources, validate_only=False):
     return [(err, msg) for err, msg, _, _ in out]
 
 
-def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms=False):
+def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms=False,
+                         documentation=False):
     """Returns (error, message, {config: entry dict})"""
     flex = version >= 4
     e = Enc(flex)
@@ -325,7 +326,7 @@ def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms
     if version >= 1:
         e.boolean(synonyms)
     if version >= 3:
-        e.boolean(False)
+        e.boolean(documentation)
     e.tags()
     d = wire.call(DESCRIBE_CONFIGS, version, e, flex)
     d.i32()
