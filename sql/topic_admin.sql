@@ -48,8 +48,8 @@ SELECT topic, partition, log_start_offset, high_watermark, records, segments
 --
 -- topic_config(): every config in name order, and whether it is a default
 --
-SELECT * FROM streamlog.topic_config('admin.single') ORDER BY name COLLATE "C";
-SELECT * FROM streamlog.topic_config('admin-multi') ORDER BY name COLLATE "C";
+SELECT name, value, is_default FROM streamlog.topic_config('admin.single') ORDER BY name COLLATE "C";
+SELECT name, value, is_default FROM streamlog.topic_config('admin-multi') ORDER BY name COLLATE "C";
 SELECT name, value FROM streamlog.topic_config('admin_numbers') WHERE NOT is_default ORDER BY name COLLATE "C";
 
 --
