@@ -211,6 +211,7 @@ def test_broker_configs_describe_and_alter(make_server, unique_name, wire_factor
     assert err == NONE
     assert cfg["num.partitions"]["value"] == "3" and not cfg["num.partitions"]["read_only"]
     assert cfg["broker.id"]["read_only"] and cfg["listeners"]["read_only"]
+    assert cfg["advertised.listeners"]["read_only"] and cfg["log.retention.hours"]["read_only"]
     assert cfg["group.min.session.timeout.ms"]["value"] == "6000"
     assert cfg["message.max.bytes"]["value"] == "1048588"
     assert cfg["log.retention.hours"]["value"] == "168"

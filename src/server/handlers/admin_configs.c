@@ -52,6 +52,15 @@ static const BrokerSetting broker_settings[] = {
 	{"socket.request.max.bytes", "streamlog.max_request_size", SL_CONFIG_TYPE_INT},
 };
 
+static const BrokerSetting *
+broker_setting(const char *name)
+{
+	for (int i = 0; i < lengthof(broker_settings); i++)
+		if (strcmp(broker_settings[i].name, name) == 0)
+			return &broker_settings[i];
+	return NULL;
+}
+
 /* Broker configs: Kafka's name, the setting behind it, its value */
 typedef struct BrokerConfig
 {
@@ -296,7 +305,8 @@ describe_broker(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 		if (!key_wanted(res, c->name))
 			continue;
 		e = &rr->configs.items[n++];
-		set_entry(e, version, c->name, c->value, !guc_is_reloadable(c->guc), is_default,
+		set_entry(e, version, c->name, c->value,
+				  broker_setting(c->name) == NULL || !guc_is_reloadable(c->guc), is_default,
 				  source, c->type,
 				  version >= 3 && request->include_documentation && c->guc ?
 				  psprintf("The server setting %s.", c->guc) : NULL);
@@ -530,15 +540,6 @@ typedef struct BrokerChange
 	const char *value;
 } BrokerChange;
 
-static const BrokerSetting *
-broker_setting(const char *name)
-{
-	for (int i = 0; i < lengthof(broker_settings); i++)
-		if (strcmp(broker_settings[i].name, name) == 0)
-			return &broker_settings[i];
-	return NULL;
-}
-
 /* Check a value for a setting without changing it */
 static void
 validate_setting(void *arg)
@@ -597,18 +598,24 @@ alter_broker(SlStr resource_name, int n, SlStr *names, SlStr *values, int8 *ops,
 		char	   *name = SlAdminCString(names[i]);
 		char	   *value = SlAdminCString(values[i]);
 		const BrokerSetting *setting = name ? broker_setting(name) : NULL;
-		bool		is_broker_config = false;
 		ListCell   *lc;
 
 		if (setting == NULL)
 		{
+			const BrokerConfig *known = NULL;
+
 			foreach(lc, broker_configs())
 				if (name && strcmp(((BrokerConfig *) lfirst(lc))->name, name) == 0)
-					is_broker_config = true;
-			*message = is_broker_config ?
-				psprintf("Cannot update these configs dynamically: %s (streamlog fixes it).", name) :
-				psprintf("Unknown broker config \"%s\": streamlog has no setting for it.",
-						 name ? name : "");
+					known = lfirst(lc);
+			if (known == NULL)
+				*message = psprintf("Unknown broker config \"%s\": streamlog has no setting for it.",
+									name ? name : "");
+			else if (known->guc != NULL)
+				*message = psprintf("Cannot update these configs dynamically: %s (change the "
+									"server setting %s in postgresql.conf).", name, known->guc);
+			else
+				*message = psprintf("Cannot update these configs dynamically: %s (streamlog fixes it).",
+									name);
 			return SL_ERR_INVALID_CONFIG;
 		}
 		if (!guc_is_reloadable(setting->guc))
