@@ -119,9 +119,16 @@ CREATE FUNCTION streamlog.add_partitions(name text, count integer)
 CREATE FUNCTION streamlog.delete_records(topic text, partition integer, before_offset bigint)
 	RETURNS bigint AS 'MODULE_PATHNAME', 'streamlog_delete_records' LANGUAGE C;
 
--- Every config of a topic, explicit or default
+-- Every config of a topic, explicit or default, with what Kafka's
+-- DescribeConfigs says of it: its type, source (DYNAMIC_TOPIC_CONFIG or
+-- DEFAULT_CONFIG), flags, the broker config it takes its default from, and
+-- its documentation; enforced is false for the configs streamlog stores
+-- but does not act on
 CREATE FUNCTION streamlog.topic_config(topic text,
-		OUT name text, OUT value text, OUT is_default boolean)
+		OUT name text, OUT value text, OUT is_default boolean,
+		OUT type text, OUT source text, OUT is_read_only boolean,
+		OUT is_sensitive boolean, OUT synonym text, OUT enforced boolean,
+		OUT doc text)
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'streamlog_topic_config' LANGUAGE C;
 
 -- Live state of one partition (from shared memory)

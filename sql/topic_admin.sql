@@ -48,8 +48,8 @@ SELECT topic, partition, log_start_offset, high_watermark, records, segments
 --
 -- topic_config(): every config in name order, and whether it is a default
 --
-SELECT * FROM streamlog.topic_config('admin.single') ORDER BY name COLLATE "C";
-SELECT * FROM streamlog.topic_config('admin-multi') ORDER BY name COLLATE "C";
+SELECT name, value, is_default FROM streamlog.topic_config('admin.single') ORDER BY name COLLATE "C";
+SELECT name, value, is_default FROM streamlog.topic_config('admin-multi') ORDER BY name COLLATE "C";
 SELECT name, value FROM streamlog.topic_config('admin_numbers') WHERE NOT is_default ORDER BY name COLLATE "C";
 
 --
@@ -79,6 +79,45 @@ SELECT config FROM streamlog.topic WHERE name = 'admin.single';
 -- the records already produced are still there
 SELECT topic, partition, high_watermark, records FROM streamlog.partitions
  WHERE topic = 'admin.single';
+
+--
+-- Every topic config of Kafka is accepted, checked as Kafka checks it, and
+-- stored the way Kafka stores it, even the ones streamlog does not act on
+--
+SELECT streamlog.create_topic('admin.kafka-configs', 1,
+	'{"min.insync.replicas": 2, "delete.retention.ms": "3600000", "flush.ms": " 1000",
+	  "message.format.version": "2.8", "min.cleanable.dirty.ratio": ".25",
+	  "preallocate": "TRUE", "unclean.leader.election.enable": false,
+	  "follower.replication.throttled.replicas": "0:1 , 1:1", "local.retention.ms": -2,
+	  "compression.zstd.level": -7, "segment.jitter.ms": 10}');
+SELECT name, value FROM streamlog.topic_config('admin.kafka-configs')
+ WHERE NOT is_default ORDER BY name COLLATE "C";
+-- what Kafka says of each config: its type, source, flags, synonym, and
+-- whether streamlog acts on it
+SELECT name, value, type, source, is_read_only, is_sensitive, synonym, enforced
+  FROM streamlog.topic_config('admin.kafka-configs') ORDER BY name COLLATE "C";
+SELECT count(*) AS configs, count(*) FILTER (WHERE doc <> '') AS documented
+  FROM streamlog.topic_config('admin.kafka-configs');
+SELECT streamlog.alter_topic('admin.kafka-configs',
+	'{"min.insync.replicas": null, "max.compaction.lag.ms": 5000, "min.compaction.lag.ms": 5000,
+	  "leader.replication.throttled.replicas": "*", "message.downconversion.enable": "false"}');
+SELECT name, value FROM streamlog.topic_config('admin.kafka-configs')
+ WHERE NOT is_default ORDER BY name COLLATE "C";
+-- invalid values: type, range, enum; nothing changes
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"min.insync.replicas": 0}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"min.cleanable.dirty.ratio": 1.01}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"min.cleanable.dirty.ratio": "half"}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"message.format.version": "3.10"}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"preallocate": "yes"}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"local.retention.bytes": -3}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"segment.index.bytes": 3}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"compression.gzip.level": 10}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"leader.replication.throttled.replicas": "*,0:1"}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"min.compaction.lag.ms": 5001}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"remote.storage.enable": true}');
+SELECT streamlog.alter_topic('admin.kafka-configs', '{"log.retention.hours": 1}');
+SELECT config FROM streamlog.topic WHERE name = 'admin.kafka-configs';
+SELECT streamlog.drop_topic('admin.kafka-configs');
 
 --
 -- add_partitions(): returns the new partition count

@@ -72,6 +72,30 @@ streamlog_add_partitions(PG_FUNCTION_ARGS)
 										 PG_GETARG_INT32(1)));
 }
 
+/* Kafka's name of a config type, as its admin client spells it */
+static const char *
+config_type_name(SlConfigType type)
+{
+	switch (type)
+	{
+		case SL_CONFIG_TYPE_BOOLEAN:
+			return "boolean";
+		case SL_CONFIG_TYPE_STRING:
+			return "string";
+		case SL_CONFIG_TYPE_INT:
+			return "int";
+		case SL_CONFIG_TYPE_LONG:
+			return "long";
+		case SL_CONFIG_TYPE_DOUBLE:
+			return "double";
+		case SL_CONFIG_TYPE_LIST:
+			return "list";
+		case SL_CONFIG_TYPE_UNKNOWN:
+			break;
+	}
+	return "unknown";
+}
+
 Datum
 streamlog_topic_config(PG_FUNCTION_ARGS)
 {
@@ -87,12 +111,22 @@ streamlog_topic_config(PG_FUNCTION_ARGS)
 	foreach(lc, SlTopicConfigDescribe(explicit_settings))
 	{
 		SlConfigEntry *e = lfirst(lc);
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[10];
+		bool		nulls[10] = {false};
 
 		values[0] = CStringGetTextDatum(e->name);
 		values[1] = CStringGetTextDatum(e->value);
 		values[2] = BoolGetDatum(e->is_default);
+		values[3] = CStringGetTextDatum(config_type_name(e->type));
+		values[4] = CStringGetTextDatum(e->is_default ? "DEFAULT_CONFIG" : "DYNAMIC_TOPIC_CONFIG");
+		values[5] = BoolGetDatum(false);	/* every topic config can be altered */
+		values[6] = BoolGetDatum(false);	/* and none is a secret */
+		if (e->synonym)
+			values[7] = CStringGetTextDatum(e->synonym);
+		else
+			nulls[7] = true;
+		values[8] = BoolGetDatum(e->enforced);
+		values[9] = CStringGetTextDatum(e->doc);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

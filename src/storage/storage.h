@@ -170,15 +170,45 @@ extern void SlTopicConfigDefaults(SlTopicConfig *config);
  */
 extern Jsonb *SlTopicConfigApply(Jsonb *settings, SlTopicConfig *config);
 
-/* Every config name and its effective value, in name order */
+/*
+ * Kafka's config types, with the ids DescribeConfigs gives them (v3+).
+ * Topic configs have no secrets: none is of type password.
+ */
+typedef enum SlConfigType
+{
+	SL_CONFIG_TYPE_UNKNOWN = 0,
+	SL_CONFIG_TYPE_BOOLEAN = 1,
+	SL_CONFIG_TYPE_STRING = 2,
+	SL_CONFIG_TYPE_INT = 3,
+	SL_CONFIG_TYPE_LONG = 5,
+	SL_CONFIG_TYPE_DOUBLE = 6,
+	SL_CONFIG_TYPE_LIST = 7
+} SlConfigType;
+
+/*
+ * Every config name and its effective value, in name order, with what Kafka
+ * says of it: its type, documentation, and the broker config it takes its
+ * default from (its synonym; NULL if none) with the default in that
+ * config's unit (log.retention.hours is 168 where retention.ms is
+ * 604800000).  enforced is false for the configs streamlog accepts and
+ * stores but does not act on.
+ */
 typedef struct SlConfigEntry
 {
 	const char *name;
 	char	   *value;
 	bool		is_default;
+	SlConfigType type;
+	bool		enforced;
+	const char *synonym;
+	const char *synonym_default;
+	const char *doc;
 } SlConfigEntry;
 
 extern List *SlTopicConfigDescribe(Jsonb *explicit_settings);
+
+/* Kafka's type of a topic config; SL_CONFIG_TYPE_UNKNOWN if there is none */
+extern SlConfigType SlTopicConfigTypeOf(const char *name);
 
 /* partition_state.c: the shared-memory side of each partition */
 

@@ -317,7 +317,8 @@ def raw_incremental_alter(wire, version, resources, validate_only=False):
     return [(err, msg) for err, msg, _, _ in out]
 
 
-def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms=False):
+def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms=False,
+                         documentation=False):
     """Returns (error, message, {config: entry dict})"""
     flex = version >= 4
     e = Enc(flex)
@@ -326,7 +327,7 @@ def raw_describe_configs(wire, version, resource_type, name, keys=None, synonyms
     if version >= 1:
         e.boolean(synonyms)
     if version >= 3:
-        e.boolean(False)
+        e.boolean(documentation)
     e.tags()
     d = wire.call(DESCRIBE_CONFIGS, version, e, flex)
     d.i32()
@@ -591,7 +592,8 @@ def test_describe_configs(make_server, unique_name, wire_factory):
     assert exc.value.args[0].code() == UNKNOWN_TOPIC_OR_PARTITION
     broker_cfg = by_name["1"].result(timeout=TIMEOUT)
     assert broker_cfg["num.partitions"].value == "3"
-    assert broker_cfg["num.partitions"].is_read_only
+    assert not broker_cfg["num.partitions"].is_read_only
+    assert broker_cfg["broker.id"].is_read_only
     assert broker_cfg["auto.create.topics.enable"].value == "false"
     assert broker_cfg["socket.request.max.bytes"].value == str(100 * 1024 * 1024)
     assert broker_cfg["log.retention.check.interval.ms"].value == "30000"
@@ -625,12 +627,12 @@ def test_describe_configs(make_server, unique_name, wire_factory):
     assert cfg["max.message.bytes"]["type"] == TYPE_INT
     assert cfg["retention.ms"]["doc"] is None
     assert cfg["retention.ms"]["synonyms"] == [("retention.ms", "7200000", SOURCE_TOPIC),
-                                               ("retention.ms", "604800000", SOURCE_DEFAULT)]
+                                               ("log.retention.hours", "168", SOURCE_DEFAULT)]
     err, _, cfg = raw_describe_configs(w, 4, 4, "", keys=["auto.create.topics.enable"],
                                        synonyms=True)
     assert err == NONE
     entry = cfg["auto.create.topics.enable"]
-    assert (entry["value"], entry["read_only"], entry["type"]) == ("false", True, TYPE_BOOLEAN)
+    assert (entry["value"], entry["read_only"], entry["type"]) == ("false", False, TYPE_BOOLEAN)
     assert entry["synonyms"][0][:2] == ("streamlog.auto_create_topics", "false")
     err, msg, cfg = raw_describe_configs(w, 4, 4, "42")
     assert err == INVALID_REQUEST and cfg == {}
@@ -679,8 +681,8 @@ def test_alter_configs_replaces_explicit_set(make_server, unique_name):
         assert [r[0] for r in resp.resources] == [NONE]
         assert explicit_config(srv, name) == {"max.message.bytes": "4096"}
         resp = kp.alter_configs([KpConfigResource(KpConfigResourceType.BROKER, "1",
-                                                  configs={"num.partitions": "9"})])
-        assert [r[0] for r in resp.resources] == [INVALID_REQUEST]
+                                                  configs={"broker.id": "9"})])
+        assert [r[0] for r in resp.resources] == [INVALID_CONFIG]
     finally:
         kp.close()
     # the topic's new settings are in force for its producers too
@@ -728,8 +730,8 @@ def test_incremental_alter_configs(make_server, unique_name, wire_factory):
                                                   ("segment.bytes", SET, "many")])])
     assert out[0][0] == INVALID_CONFIG and "segment.bytes" in out[0][1]
     assert explicit_config(srv, name) == {"retention.ms": "123456", "cleanup.policy": "delete"}
-    out = raw_incremental_alter(w, 0, [(4, "1", [("num.partitions", SET, "5")])])
-    assert out[0][0] == INVALID_REQUEST
+    out = raw_incremental_alter(w, 0, [(4, "1", [("broker.id", SET, "5")])])
+    assert out[0][0] == INVALID_CONFIG
 
 
 def test_create_partitions(make_server, unique_name):

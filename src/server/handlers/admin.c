@@ -47,25 +47,3 @@ SlAdminConfigObject(int n, char **names, char **values)
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(result);
 }
-
-int8
-SlAdminTopicConfigType(const char *name)
-{
-	static const struct
-	{
-		const char *name;
-		int8		type;
-	}			types[] = {
-		{"cleanup.policy", SL_CONFIG_TYPE_LIST},
-		{"max.message.bytes", SL_CONFIG_TYPE_INT},
-		{"retention.bytes", SL_CONFIG_TYPE_LONG},
-		{"retention.ms", SL_CONFIG_TYPE_LONG},
-		{"segment.bytes", SL_CONFIG_TYPE_INT},
-		{"segment.ms", SL_CONFIG_TYPE_LONG},
-	};
-
-	for (int i = 0; i < lengthof(types); i++)
-		if (strcmp(types[i].name, name) == 0)
-			return types[i].type;
-	return SL_CONFIG_TYPE_STRING;
-}

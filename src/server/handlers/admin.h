@@ -10,18 +10,13 @@
 /* Config resource types (DescribeConfigs, AlterConfigs, ...) */
 #define SL_RESOURCE_TOPIC 2
 #define SL_RESOURCE_BROKER 4
+#define SL_RESOURCE_BROKER_LOGGER 8
 
 /* Config sources (DescribeConfigs v1+) */
 #define SL_CONFIG_SOURCE_DYNAMIC_TOPIC 1
+#define SL_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER 3
 #define SL_CONFIG_SOURCE_STATIC_BROKER 4
 #define SL_CONFIG_SOURCE_DEFAULT 5
-
-/* Config types (DescribeConfigs v3+) */
-#define SL_CONFIG_TYPE_BOOLEAN 1
-#define SL_CONFIG_TYPE_STRING 2
-#define SL_CONFIG_TYPE_INT 3
-#define SL_CONFIG_TYPE_LONG 5
-#define SL_CONFIG_TYPE_LIST 7
 
 /* NUL-terminated copy of a wire string; NULL for null */
 extern char *SlAdminCString(SlStr s);
@@ -31,8 +26,5 @@ extern char *SlAdminCString(SlStr s);
  * becomes JSON null (which SlTopicAlterConfig takes as "back to default").
  */
 extern Jsonb *SlAdminConfigObject(int n, char **names, char **values);
-
-/* Kafka's config type of a topic config */
-extern int8 SlAdminTopicConfigType(const char *name);
 
 #endif							/* SL_HANDLERS_ADMIN_H */

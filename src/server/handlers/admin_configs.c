@@ -1,16 +1,24 @@
 /*
  * Configs: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs.
  *
- * Topic configs are the ones the storage layer knows (Kafka's names), kept
- * in the topic's row as the settings made explicitly; the rest take their
- * defaults.  AlterConfigs replaces the explicit settings of a topic whole,
- * IncrementalAlterConfigs sets, deletes, appends to or subtracts from
- * single ones.  Broker configs are the streamlog.* server settings that
- * have a Kafka counterpart: they are described read-only (change them with
- * ALTER SYSTEM or postgresql.conf), and altering them is refused.
+ * Topic configs are the ones the storage layer knows (every one of Kafka's,
+ * and streamlog's partitioner), kept in the topic's row as the settings
+ * made explicitly; the rest take their defaults.  AlterConfigs replaces the
+ * explicit settings of a topic whole, IncrementalAlterConfigs sets,
+ * deletes, appends to or subtracts from single ones.
+ *
+ * Broker configs are Kafka's names for streamlog.* server settings, and
+ * the broker-wide defaults of the topic configs (fixed).  Those whose
+ * setting takes a reload can be altered: as ALTER SYSTEM does, the new
+ * value goes to postgresql.auto.conf, and the server reloads its
+ * configuration.  The broker logger resource has no configs.
  */
 #include "postgres.h"
 
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/jsonb.h"
@@ -23,6 +31,36 @@
 #define OP_APPEND 2
 #define OP_SUBTRACT 3
 
+/* A streamlog.* setting under Kafka's name for a broker config */
+typedef struct BrokerSetting
+{
+	const char *name;
+	const char *guc;
+	SlConfigType type;
+} BrokerSetting;
+
+static const BrokerSetting broker_settings[] = {
+	{"auto.create.topics.enable", "streamlog.auto_create_topics", SL_CONFIG_TYPE_BOOLEAN},
+	{"broker.id", "streamlog.node_id", SL_CONFIG_TYPE_INT},
+	{"group.initial.rebalance.delay.ms", "streamlog.group_initial_rebalance_delay", SL_CONFIG_TYPE_INT},
+	{"group.max.session.timeout.ms", "streamlog.group_max_session_timeout", SL_CONFIG_TYPE_INT},
+	{"group.min.session.timeout.ms", "streamlog.group_min_session_timeout", SL_CONFIG_TYPE_INT},
+	{"log.retention.check.interval.ms", "streamlog.retention_check_interval", SL_CONFIG_TYPE_LONG},
+	{"node.id", "streamlog.node_id", SL_CONFIG_TYPE_INT},
+	{"num.partitions", "streamlog.default_partitions", SL_CONFIG_TYPE_INT},
+	{"port", "streamlog.port", SL_CONFIG_TYPE_INT},
+	{"socket.request.max.bytes", "streamlog.max_request_size", SL_CONFIG_TYPE_INT},
+};
+
+static const BrokerSetting *
+broker_setting(const char *name)
+{
+	for (int i = 0; i < lengthof(broker_settings); i++)
+		if (strcmp(broker_settings[i].name, name) == 0)
+			return &broker_settings[i];
+	return NULL;
+}
+
 /* Broker configs: Kafka's name, the setting behind it, its value */
 typedef struct BrokerConfig
 {
@@ -32,6 +70,40 @@ typedef struct BrokerConfig
 	char	   *value;
 } BrokerConfig;
 
+static struct config_generic *
+guc_record(const char *guc)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+
+	for (int i = 0; guc != NULL && i < n; i++)
+		if (pg_strcasecmp(vars[i]->name, guc) == 0)
+			return vars[i];
+	return NULL;
+}
+
+/* A setting's current value as Kafka writes it (true/false for booleans) */
+static char *
+guc_value(const char *guc, SlConfigType type)
+{
+	const char *value = GetConfigOption(guc, true, false);
+
+	if (value == NULL)
+		return NULL;
+	if (type == SL_CONFIG_TYPE_BOOLEAN)
+		return pstrdup(strcmp(value, "on") == 0 ? "true" : "false");
+	return pstrdup(value);
+}
+
+/* True if Kafka clients may alter the setting: it takes a reload, not a restart */
+static bool
+guc_is_reloadable(const char *guc)
+{
+	struct config_generic *record = guc_record(guc);
+
+	return record != NULL && record->context == PGC_SIGHUP;
+}
+
 static List *
 broker_configs(void)
 {
@@ -39,47 +111,53 @@ broker_configs(void)
 	const char *host;
 	int32		port;
 	BrokerConfig *c;
+	ListCell   *lc;
 
 #define BROKER_CONFIG(n, g, t, v) \
 	(c = palloc(sizeof(BrokerConfig)), c->name = (n), c->guc = (g), c->type = (t), \
 	 c->value = (v), configs = lappend(configs, c))
 
 	SlAdvertisedEndpoint(&host, &port);
-	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_host", SL_CONFIG_TYPE_LIST,
+	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_host", SL_CONFIG_TYPE_STRING,
 				  psprintf("PLAINTEXT://%s:%d", host, port));
-	BROKER_CONFIG("auto.create.topics.enable", "streamlog.auto_create_topics",
-				  SL_CONFIG_TYPE_BOOLEAN, pstrdup(sl_auto_create_topics ? "true" : "false"));
-	BROKER_CONFIG("broker.id", "streamlog.node_id", SL_CONFIG_TYPE_INT,
-				  psprintf("%d", sl_node_id));
 	BROKER_CONFIG("default.replication.factor", NULL, SL_CONFIG_TYPE_INT, pstrdup("1"));
-	BROKER_CONFIG("log.retention.check.interval.ms", "streamlog.retention_check_interval",
-				  SL_CONFIG_TYPE_LONG, psprintf("%d", sl_retention_check_interval));
-	BROKER_CONFIG("node.id", "streamlog.node_id", SL_CONFIG_TYPE_INT,
-				  psprintf("%d", sl_node_id));
-	BROKER_CONFIG("num.partitions", "streamlog.default_partitions", SL_CONFIG_TYPE_INT,
-				  psprintf("%d", sl_default_partitions));
-	BROKER_CONFIG("port", "streamlog.port", SL_CONFIG_TYPE_INT, psprintf("%d", sl_port));
-	BROKER_CONFIG("socket.request.max.bytes", "streamlog.max_request_size", SL_CONFIG_TYPE_INT,
-				  psprintf("%d", sl_max_request_size));
+	BROKER_CONFIG("listeners", "streamlog.listen_addresses", SL_CONFIG_TYPE_STRING,
+				  psprintf("PLAINTEXT://%s:%d", sl_listen_addresses, sl_port));
+	for (int i = 0; i < lengthof(broker_settings); i++)
+		BROKER_CONFIG(broker_settings[i].name, broker_settings[i].guc, broker_settings[i].type,
+					  guc_value(broker_settings[i].guc, broker_settings[i].type));
+
+	/* The broker-wide defaults of the topic configs, which streamlog fixes */
+	foreach(lc, SlTopicConfigDescribe(NULL))
+	{
+		SlConfigEntry *e = lfirst(lc);
+		bool		hours = e->synonym && strstr(e->synonym, ".hours") != NULL;
+
+		if (e->synonym != NULL)
+			BROKER_CONFIG(e->synonym, NULL, hours ? SL_CONFIG_TYPE_INT : e->type,
+						  pstrdup(e->synonym_default));
+	}
 #undef BROKER_CONFIG
 	return configs;
 }
 
-/* True if the server setting guc still has its built-in default */
-static bool
-guc_is_default(const char *guc)
+/*
+ * Kafka's source of a broker config: the built-in default, a value set as
+ * ALTER SYSTEM does (which Kafka calls a dynamic cluster-wide default), or
+ * one from the server's configuration files.
+ */
+static int8
+guc_source(const char *guc)
 {
-	struct config_generic **vars;
-	int			n;
+	struct config_generic *record = guc_record(guc);
+	const char *file;
 
-	if (guc == NULL)
-		return true;
-	vars = get_guc_variables();
-	n = GetNumConfigOptions();
-	for (int i = 0; i < n; i++)
-		if (pg_strcasecmp(vars[i]->name, guc) == 0)
-			return vars[i]->source == PGC_S_DEFAULT;
-	return true;
+	if (record == NULL || record->source == PGC_S_DEFAULT)
+		return SL_CONFIG_SOURCE_DEFAULT;
+	file = record->sourcefile ? strrchr(record->sourcefile, '/') : NULL;
+	if (file != NULL && strcmp(file + 1, PG_AUTOCONF_FILENAME) == 0)
+		return SL_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER;
+	return SL_CONFIG_SOURCE_STATIC_BROKER;
 }
 
 /* True if name is among the keys asked for (all when null or empty, as Kafka) */
@@ -108,14 +186,14 @@ set_synonym(SlDescribeConfigsResponseDescribeConfigsSynonym *s, const char *name
 static void
 set_entry(SlDescribeConfigsResponseDescribeConfigsResourceResult *e, int16 version,
 		  const char *name, const char *value, bool read_only, bool is_default,
-		  int8 source, int8 type)
+		  int8 source, int8 type, const char *doc)
 {
 	SlDescribeConfigsResponseDescribeConfigsResourceResultInit(e);
 	e->name = SlStrFromCString(name);
 	e->value = SlStrFromCString(value);
 	e->read_only = read_only;
 	e->is_sensitive = false;
-	e->documentation = SL_STR_NULL;
+	e->documentation = doc ? SlStrFromCString(doc) : SL_STR_NULL;
 	SL_ARRAY_ALLOC(e->synonyms, 0);
 	if (version == 0)
 		e->is_default = is_default;
@@ -133,9 +211,7 @@ describe_topic(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 	char	   *name = SlTopicNameFromWire(res->resource_name);
 	const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
 	List	   *entries;
-	List	   *defaults;
 	ListCell   *lc;
-	ListCell   *dc;
 	int			n = 0;
 
 	if (topic == NULL)
@@ -145,32 +221,60 @@ describe_topic(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 		return;
 	}
 	entries = SlTopicConfigDescribe(SlTopicExplicitConfig(topic->topic_id));
-	defaults = SlTopicConfigDescribe(NULL);
 	SL_ARRAY_ALLOC(rr->configs, list_length(entries));
-	forboth(lc, entries, dc, defaults)
+	foreach(lc, entries)
 	{
 		SlConfigEntry *ce = lfirst(lc);
-		SlConfigEntry *de = lfirst(dc);
 		SlDescribeConfigsResponseDescribeConfigsResourceResult *e;
 		int8		source = ce->is_default ? SL_CONFIG_SOURCE_DEFAULT : SL_CONFIG_SOURCE_DYNAMIC_TOPIC;
 
 		if (!key_wanted(res, ce->name))
 			continue;
 		e = &rr->configs.items[n++];
-		set_entry(e, version, ce->name, ce->value, false, ce->is_default, source,
-				  SlAdminTopicConfigType(ce->name));
+		set_entry(e, version, ce->name, ce->value, false, ce->is_default, source, ce->type,
+				  version >= 3 && request->include_documentation ? ce->doc : NULL);
+
+		/*
+		 * As Kafka: the topic's own value, then the broker config it takes
+		 * its default from, if there is one
+		 */
 		if (version >= 1 && request->include_synonyms)
 		{
 			int			s = 0;
 
-			SL_ARRAY_ALLOC(e->synonyms, ce->is_default ? 1 : 2);
+			SL_ARRAY_ALLOC(e->synonyms, (ce->is_default ? 0 : 1) + (ce->synonym ? 1 : 0));
 			if (!ce->is_default)
 				set_synonym(&e->synonyms.items[s++], ce->name, ce->value,
 							SL_CONFIG_SOURCE_DYNAMIC_TOPIC);
-			set_synonym(&e->synonyms.items[s], de->name, de->value, SL_CONFIG_SOURCE_DEFAULT);
+			if (ce->synonym)
+				set_synonym(&e->synonyms.items[s], ce->synonym, ce->synonym_default,
+							SL_CONFIG_SOURCE_DEFAULT);
 		}
 	}
 	rr->configs.n = n;
+}
+
+/* Error out of a broker resource whose name is not this broker's */
+static bool
+broker_name_ok(SlStr resource_name, bool empty_ok, int16 *error, char **message)
+{
+	char	   *node = psprintf("%d", sl_node_id);
+
+	if (resource_name.len == 0 && !empty_ok)
+	{
+		*error = SL_ERR_INVALID_REQUEST;
+		*message = pstrdup("Broker id must not be empty");
+		return false;
+	}
+	if (resource_name.len != 0 && !SlStrEqualCString(resource_name, node))
+	{
+		*error = SL_ERR_INVALID_REQUEST;
+		*message = psprintf("Unexpected broker id, expected %s%s, but received %.*s",
+							node, empty_ok ? " or empty string" : "",
+							resource_name.len, resource_name.data);
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -178,18 +282,15 @@ describe_broker(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 				const SlDescribeConfigsRequestDescribeConfigsResource *res,
 				const SlDescribeConfigsRequest *request, int16 version)
 {
-	char	   *node = psprintf("%d", sl_node_id);
 	List	   *configs;
 	ListCell   *lc;
 	int			n = 0;
+	char	   *message;
 
 	/* "" is the cluster-wide default, else the broker's id */
-	if (res->resource_name.len != 0 && !SlStrEqualCString(res->resource_name, node))
+	if (!broker_name_ok(res->resource_name, true, &rr->error_code, &message))
 	{
-		rr->error_code = SL_ERR_INVALID_REQUEST;
-		rr->error_message = SlStrFromCString(psprintf("Unexpected broker id, expected %s or empty string, but received %.*s",
-													  node, res->resource_name.len,
-													  res->resource_name.data));
+		rr->error_message = SlStrFromCString(message);
 		return;
 	}
 	configs = broker_configs();
@@ -198,19 +299,21 @@ describe_broker(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 	{
 		BrokerConfig *c = lfirst(lc);
 		SlDescribeConfigsResponseDescribeConfigsResourceResult *e;
-		bool		is_default = guc_is_default(c->guc);
+		int8		source = guc_source(c->guc);
+		bool		is_default = source == SL_CONFIG_SOURCE_DEFAULT;
 
 		if (!key_wanted(res, c->name))
 			continue;
 		e = &rr->configs.items[n++];
-		set_entry(e, version, c->name, c->value, true, is_default,
-				  is_default ? SL_CONFIG_SOURCE_DEFAULT : SL_CONFIG_SOURCE_STATIC_BROKER,
-				  c->type);
+		set_entry(e, version, c->name, c->value,
+				  broker_setting(c->name) == NULL || !guc_is_reloadable(c->guc), is_default,
+				  source, c->type,
+				  version >= 3 && request->include_documentation && c->guc ?
+				  psprintf("The server setting %s.", c->guc) : NULL);
 		if (version >= 1 && request->include_synonyms && c->guc != NULL)
 		{
 			SL_ARRAY_ALLOC(e->synonyms, 1);
-			set_synonym(&e->synonyms.items[0], c->guc, c->value,
-						is_default ? SL_CONFIG_SOURCE_DEFAULT : SL_CONFIG_SOURCE_STATIC_BROKER);
+			set_synonym(&e->synonyms.items[0], c->guc, c->value, source);
 		}
 	}
 	rr->configs.n = n;
@@ -241,10 +344,18 @@ SlHandleDescribeConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 			describe_topic(rr, res, &request, version);
 		else if (res->resource_type == SL_RESOURCE_BROKER)
 			describe_broker(rr, res, &request, version);
+		else if (res->resource_type == SL_RESOURCE_BROKER_LOGGER)
+		{
+			char	   *message;
+
+			/* streamlog's loggers are PostgreSQL's: none to show */
+			if (!broker_name_ok(res->resource_name, false, &rr->error_code, &message))
+				rr->error_message = SlStrFromCString(message);
+		}
 		else
 		{
 			rr->error_code = SL_ERR_INVALID_REQUEST;
-			rr->error_message = SlStrFromCString(psprintf("Unsupported resource type %d: streamlog has topic (2) and broker (4) configs.",
+			rr->error_message = SlStrFromCString(psprintf("Unsupported resource type %d: streamlog has topic (2), broker (4) and broker logger (8) configs.",
 														  res->resource_type));
 		}
 	}
@@ -420,6 +531,170 @@ alter_topic(void *arg)
 		SlTopicAlterConfig(args->topic, SlAdminConfigObject(n, names, values));
 }
 
+/* Broker configs */
+
+/* One setting to write as ALTER SYSTEM does: value NULL resets it */
+typedef struct BrokerChange
+{
+	const char *guc;
+	const char *value;
+} BrokerChange;
+
+/* Check a value for a setting without changing it */
+static void
+validate_setting(void *arg)
+{
+	BrokerChange *change = arg;
+
+	if (change->value != NULL)
+		(void) set_config_option(change->guc, change->value, PGC_SIGHUP, PGC_S_FILE,
+								 GUC_ACTION_SET, false, ERROR, false);
+}
+
+/* Write the setting to postgresql.auto.conf, as ALTER SYSTEM does */
+static void
+write_setting(void *arg)
+{
+	BrokerChange *change = arg;
+	AlterSystemStmt *stmt = makeNode(AlterSystemStmt);
+	VariableSetStmt *set = makeNode(VariableSetStmt);
+
+	set->name = pstrdup(change->guc);
+	set->is_local = false;
+	if (change->value == NULL)
+		set->kind = VAR_RESET;
+	else
+	{
+		A_Const    *value = makeNode(A_Const);
+
+		value->val.sval.type = T_String;
+		value->val.sval.sval = pstrdup(change->value);
+		value->location = -1;
+		set->kind = VAR_SET_VALUE;
+		set->args = list_make1(value);
+	}
+	stmt->setstmt = set;
+	AlterSystemSetConfigFile(stmt);
+}
+
+/*
+ * Alter broker configs: the reloadable settings behind them are written
+ * as ALTER SYSTEM does, then the server reloads its configuration.  As in
+ * Kafka, AlterConfigs (ops NULL) sets the whole dynamic configuration:
+ * the alterable settings it does not name go back to the server's own.
+ */
+static int16
+alter_broker(SlStr resource_name, int n, SlStr *names, SlStr *values, int8 *ops,
+			 bool validate_only, char **message)
+{
+	BrokerChange *changes = palloc0(sizeof(BrokerChange) * (n + lengthof(broker_settings)));
+	int			nchanges = 0;
+	int16		error = SL_ERR_NONE;
+
+	if (!broker_name_ok(resource_name, true, &error, message))
+		return error;
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name = SlAdminCString(names[i]);
+		char	   *value = SlAdminCString(values[i]);
+		const BrokerSetting *setting = name ? broker_setting(name) : NULL;
+		ListCell   *lc;
+
+		if (setting == NULL)
+		{
+			const BrokerConfig *known = NULL;
+
+			foreach(lc, broker_configs())
+				if (name && strcmp(((BrokerConfig *) lfirst(lc))->name, name) == 0)
+					known = lfirst(lc);
+			if (known == NULL)
+				*message = psprintf("Unknown broker config \"%s\": streamlog has no setting for it.",
+									name ? name : "");
+			else if (known->guc != NULL)
+				*message = psprintf("Cannot update these configs dynamically: %s (change the "
+									"server setting %s in postgresql.conf).", name, known->guc);
+			else
+				*message = psprintf("Cannot update these configs dynamically: %s (streamlog fixes it).",
+									name);
+			return SL_ERR_INVALID_CONFIG;
+		}
+		if (!guc_is_reloadable(setting->guc))
+		{
+			*message = psprintf("Cannot update these configs dynamically: %s (the server "
+								"setting %s takes a restart: change it in postgresql.conf).",
+								name, setting->guc);
+			return SL_ERR_INVALID_CONFIG;
+		}
+		for (int j = 0; j < i; j++)
+			if (SlStrEqual(names[j], names[i]))
+			{
+				*message = psprintf("Config \"%s\" is given more than once.", name);
+				return SL_ERR_INVALID_REQUEST;
+			}
+		if (ops != NULL && ops[i] == OP_DELETE)
+			value = NULL;
+		else if (ops != NULL && ops[i] != OP_SET)
+		{
+			*message = psprintf("Config \"%s\" is not a list: it cannot be appended to or subtracted from.",
+								name);
+			return SL_ERR_INVALID_REQUEST;
+		}
+		else if (value == NULL)
+		{
+			*message = psprintf("Null value not supported for: %s", name);
+			return SL_ERR_INVALID_REQUEST;
+		}
+		else if (setting->type == SL_CONFIG_TYPE_BOOLEAN &&
+				 pg_strcasecmp(value, "true") != 0 && pg_strcasecmp(value, "false") != 0)
+		{
+			*message = psprintf("Invalid value %s for configuration %s: Expected value to be either true or false",
+								value, name);
+			return SL_ERR_INVALID_CONFIG;
+		}
+		changes[nchanges].guc = setting->guc;
+		changes[nchanges].value = value;
+		if (SlTopicAdminRun(validate_setting, &changes[nchanges], true,
+							SL_ERR_INVALID_CONFIG, message) != SL_ERR_NONE)
+		{
+			*message = psprintf("Invalid value %s for configuration %s: %s", value, name, *message);
+			return SL_ERR_INVALID_CONFIG;
+		}
+		nchanges++;
+	}
+	if (ops == NULL)
+	{
+		for (int s = 0; s < lengthof(broker_settings); s++)
+		{
+			bool		given = false;
+
+			for (int i = 0; i < n; i++)
+				if (SlStrEqualCString(names[i], broker_settings[s].name))
+					given = true;
+			/* broker.id and node.id share a setting: reset it once */
+			for (int c = 0; c < nchanges; c++)
+				if (strcmp(changes[c].guc, broker_settings[s].guc) == 0)
+					given = true;
+			if (!given && guc_is_reloadable(broker_settings[s].guc))
+			{
+				changes[nchanges].guc = broker_settings[s].guc;
+				changes[nchanges++].value = NULL;
+			}
+		}
+	}
+	if (validate_only)
+		return SL_ERR_NONE;
+	for (int c = 0; c < nchanges; c++)
+	{
+		error = SlTopicAdminRun(write_setting, &changes[c], false, SL_ERR_INVALID_CONFIG, message);
+		if (error != SL_ERR_NONE)
+			return error;
+	}
+	/* As pg_reload_conf(): every process rereads the configuration files */
+	if (nchanges > 0 && kill(PostmasterPid, SIGHUP) != 0)
+		elog(WARNING, "could not signal the postmaster to reload the configuration: %m");
+	return SL_ERR_NONE;
+}
+
 /*
  * Alter one resource; returns the error code and sets *message.  ops is
  * NULL for AlterConfigs.
@@ -432,11 +707,7 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 	int16		error;
 
 	if (resource_type == SL_RESOURCE_BROKER)
-	{
-		*message = pstrdup("Broker configs are streamlog.* server settings: change them "
-						   "with ALTER SYSTEM or in postgresql.conf.");
-		return SL_ERR_INVALID_REQUEST;
-	}
+		return alter_broker(resource_name, n, names, values, ops, validate_only, message);
 	if (resource_type != SL_RESOURCE_TOPIC)
 	{
 		*message = psprintf("Unsupported resource type %d: streamlog has topic (2) and broker (4) configs.",
@@ -476,7 +747,7 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 				break;
 			case OP_APPEND:
 			case OP_SUBTRACT:
-				if (SlAdminTopicConfigType(args.names[i]) != SL_CONFIG_TYPE_LIST)
+				if (SlTopicConfigTypeOf(args.names[i]) != SL_CONFIG_TYPE_LIST)
 				{
 					*message = psprintf("Config \"%s\" is not a list: it cannot be appended to or subtracted from.",
 										args.names[i]);
