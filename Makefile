@@ -40,6 +40,8 @@ OBJS = \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
+	src/server/kafka_errors.o \
+	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
 	src/server/handlers/produce.o \

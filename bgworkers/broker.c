@@ -13,6 +13,13 @@
  * worker waits on its sockets.  A frame that cannot be parsed closes only
  * its own connection, with a log line; a request that fails inside the
  * server layer gets an error response.
+ *
+ * As PostgreSQL's own processes, the loop has a recovery point: an ERROR
+ * outside any request (a query cancel between requests, a failure while
+ * reading or writing a connection) is reported, the transaction aborted,
+ * the loop's memory reset, the connection being served when it happened
+ * (if any) closed, and the worker goes on serving everyone else instead of
+ * exiting, which would drop every connection.
  */
 #include "postgres.h"
 
@@ -34,9 +41,13 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "access/xact.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "bgworkers/broker.h"
@@ -57,6 +68,11 @@ static SlConn **conns = NULL;	/* open connections */
 static int	nconns = 0;
 static bool wait_set_stale = true;
 static WaitEventSet *wait_set = NULL;
+
+/* What is being served, to be closed if an ERROR escapes to the loop */
+static SlConn *serving_conn = NULL;
+static SlRequest **serving_produces = NULL;
+static int	serving_nproduces = 0;
 
 void
 SlBrokerRegister(void)
@@ -223,6 +239,7 @@ rebuild_wait_set(void)
 {
 	if (wait_set)
 		FreeWaitEventSet(wait_set);
+	wait_set = NULL;
 	wait_set = CreateWaitEventSet(TopMemoryContext, 2 + nlisten + nconns);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -292,6 +309,7 @@ process_requests(bool woken)
 
 	for (int i = 0; i < nconns; i++)
 	{
+		serving_conn = conns[i];
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
 			/* Answers pile up unsent: this client waits until it reads */
@@ -318,8 +336,15 @@ process_requests(bool woken)
 				any_parked = true;
 		}
 	}
+	serving_conn = NULL;
 	if (nproduces > 0)
+	{
+		serving_produces = produces;
+		serving_nproduces = nproduces;
 		SlServerHandleProduces(produces, nproduces);
+		serving_produces = NULL;
+		serving_nproduces = 0;
+	}
 	if (produces)
 		pfree(produces);
 
@@ -371,11 +396,61 @@ keep_large_allocations(void)
 #endif
 }
 
+/* Does conn hold one of the produce requests being handled? */
+static bool
+serving_produce_of(SlConn *conn)
+{
+	for (SlRequest *req = conn->head; req != NULL; req = req->next)
+		for (int i = 0; i < serving_nproduces; i++)
+			if (serving_produces[i] == req)
+				return true;
+	return false;
+}
+
+/*
+ * Back at the recovery point after an ERROR: clean up as postgres.c does
+ * after a failed query, and close what was being served when it happened
+ * (its requests are half handled and cannot be answered).
+ */
+static void
+recover_from_error(MemoryContext loop_context)
+{
+	/* The context callbacks' data may be gone; the report has them already */
+	error_context_stack = NULL;
+	HOLD_INTERRUPTS();
+	disable_all_timeouts(false);
+	QueryCancelPending = false;
+	EmitErrorReport();
+	AbortCurrentTransaction();
+	LWLockReleaseAll();
+	ConditionVariableCancelSleep();
+	pgstat_report_wait_end();
+	MemoryContextSwitchTo(TopMemoryContext);
+	FlushErrorState();
+
+	for (int i = nconns - 1; i >= 0; i--)
+	{
+		if (conns[i] != serving_conn && !serving_produce_of(conns[i]))
+			continue;
+		ereport(LOG,
+				(errmsg("streamlog broker: closing connection from %s after an error while serving it",
+						conns[i]->peer)));
+		close_conn(i);
+	}
+	serving_conn = NULL;
+	serving_produces = NULL;
+	serving_nproduces = 0;
+	wait_set_stale = true;
+	MemoryContextReset(loop_context);
+	RESUME_INTERRUPTS();
+}
+
 void
 SlBrokerMain(Datum arg)
 {
 	MemoryContext loop_context;
 	bool		woken;
+	sigjmp_buf	local_sigjmp_buf;
 
 	worker_index = DatumGetInt32(arg);
 	keep_large_allocations();
@@ -393,6 +468,11 @@ SlBrokerMain(Datum arg)
 
 	loop_context = AllocSetContextCreate(TopMemoryContext, "streamlog broker loop",
 										 ALLOCSET_DEFAULT_SIZES);
+
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+		recover_from_error(loop_context);
+	PG_exception_stack = &local_sigjmp_buf;
+
 	for (;;)
 	{
 		WaitEvent	events[64];
@@ -426,7 +506,11 @@ SlBrokerMain(Datum arg)
 				accept_connections(events[e].fd);
 			else if (events[e].user_data != NULL &&
 					 (events[e].events & WL_SOCKET_READABLE))
-				SlConnRead((SlConn *) events[e].user_data);
+			{
+				serving_conn = (SlConn *) events[e].user_data;
+				SlConnRead(serving_conn);
+				serving_conn = NULL;
+			}
 		}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
@@ -434,8 +518,10 @@ SlBrokerMain(Datum arg)
 
 		for (int i = nconns - 1; i >= 0; i--)
 		{
+			serving_conn = conns[i];
 			SlConnFlush(conns[i]);
 			SlConnTakeFrames(conns[i]);
+			serving_conn = NULL;
 			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
 				close_conn(i);
 		}

@@ -53,6 +53,11 @@ APIS = [
     (20, "DeleteTopics"),
     (21, "DeleteRecords"),
     (22, "InitProducerId"),
+    (24, "AddPartitionsToTxn"),
+    (25, "AddOffsetsToTxn"),
+    (26, "EndTxn"),
+    (27, "WriteTxnMarkers"),
+    (28, "TxnOffsetCommit"),
     (32, "DescribeConfigs"),
     (33, "AlterConfigs"),
     (37, "CreatePartitions"),
@@ -63,6 +68,85 @@ APIS = [
 ]
 
 HEADERS = ["RequestHeader", "ResponseHeader"]
+
+
+class Mirror:
+    """
+    A response array that mirrors a request array, one element for each:
+    copies lists (response field, request field) to copy into each element,
+    a request field "" meaning the request element itself (an array of
+    strings or ints); children mirror arrays inside the elements.
+    """
+
+    def __init__(self, resp_array, req_array, copies, children=()):
+        self.resp_array = resp_array
+        self.req_array = req_array
+        self.copies = copies
+        self.children = list(children)
+
+
+def _topic_partitions(resp_topics, req_topics, resp_parts, req_parts,
+                      resp_index="PartitionIndex", req_index="PartitionIndex"):
+    copy = [(resp_index, req_index)]
+    return Mirror(resp_topics, req_topics, [("Name", "Name")],
+                  [Mirror(resp_parts, req_parts, copy)])
+
+
+# How the error response of each API mirrors its request (Kafka's
+# AbstractRequest.getErrorResponse): every ErrorCode and ErrorMessage field
+# of the response, top level and inside the mirrored arrays, carries the
+# error.  APIs not listed answer with their top-level fields only.
+ERROR_MIRRORS = {
+    "Produce": [_topic_partitions("Responses", "TopicData", "PartitionResponses",
+                                  "PartitionData", "Index", "Index")],
+    "Fetch": [Mirror("Responses", "Topics", [("Topic", "Topic"), ("TopicId", "TopicId")],
+                     [Mirror("Partitions", "Partitions",
+                             [("PartitionIndex", "Partition")])])],
+    "ListOffsets": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+    "Metadata": [Mirror("Topics", "Topics", [("Name", "Name"), ("TopicId", "TopicId")])],
+    "OffsetCommit": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+    "OffsetFetch": [
+        _topic_partitions("Topics", "Topics", "Partitions", "PartitionIndexes",
+                          req_index=""),
+        Mirror("Groups", "Groups", [("GroupId", "GroupId")],
+               [_topic_partitions("Topics", "Topics", "Partitions", "PartitionIndexes",
+                                  req_index="")]),
+    ],
+    "FindCoordinator": [Mirror("Coordinators", "CoordinatorKeys", [("Key", "")])],
+    "LeaveGroup": [Mirror("Members", "Members", [("MemberId", "MemberId"),
+                                                 ("GroupInstanceId", "GroupInstanceId")])],
+    "DescribeGroups": [Mirror("Groups", "Groups", [("GroupId", "")])],
+    "CreateTopics": [Mirror("Topics", "Topics", [("Name", "Name")])],
+    "DeleteTopics": [Mirror("Responses", "TopicNames", [("Name", "")]),
+                     Mirror("Responses", "Topics", [("Name", "Name"), ("TopicId", "TopicId")])],
+    "DeleteRecords": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+    "DescribeConfigs": [Mirror("Results", "Resources", [("ResourceType", "ResourceType"),
+                                                        ("ResourceName", "ResourceName")])],
+    "AlterConfigs": [Mirror("Responses", "Resources", [("ResourceType", "ResourceType"),
+                                                       ("ResourceName", "ResourceName")])],
+    "CreatePartitions": [Mirror("Results", "Topics", [("Name", "Name")])],
+    "DeleteGroups": [Mirror("Results", "GroupsNames", [("GroupId", "")])],
+    "IncrementalAlterConfigs": [Mirror("Responses", "Resources",
+                                       [("ResourceType", "ResourceType"),
+                                        ("ResourceName", "ResourceName")])],
+    "OffsetDelete": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+    "AddPartitionsToTxn": [
+        _topic_partitions("ResultsByTopicV3AndBelow", "V3AndBelowTopics",
+                          "ResultsByPartition", "Partitions", req_index=""),
+        Mirror("ResultsByTransaction", "Transactions",
+               [("TransactionalId", "TransactionalId")],
+               [_topic_partitions("TopicResults", "Topics", "ResultsByPartition",
+                                  "Partitions", req_index="")]),
+    ],
+    "WriteTxnMarkers": [Mirror("Markers", "Markers", [("ProducerId", "ProducerId")],
+                               [_topic_partitions("Topics", "Topics", "Partitions",
+                                                  "PartitionIndexes", req_index="")])],
+    "TxnOffsetCommit": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+}
+
+# Fields of a response that carry the error of an error response
+ERROR_CODE_FIELDS = ("ErrorCode", "PartitionErrorCode")
+ERROR_MESSAGE_FIELDS = ("ErrorMessage",)
 
 # The API whose responses always use response header v0 (so that a client
 # can read the error of a version it sent and the server does not know).
@@ -1247,6 +1331,112 @@ class Gen:
 # Output files
 # ---------------------------------------------------------------------------
 
+class ErrorResponseGen:
+    """Error responses built from decoded requests, see ERROR_MIRRORS."""
+
+    def __init__(self):
+        self.has_errors = {}
+
+    def carries_errors(self, s):
+        if s in self.has_errors:
+            return self.has_errors[s]
+        self.has_errors[s] = False
+        found = False
+        for f in s.fields:
+            t = f.type.elem if f.type.kind == "array" else f.type
+            if t.kind == "struct":
+                found = self.carries_errors(t.struct) or found
+            elif f.name in ERROR_CODE_FIELDS or f.name in ERROR_MESSAGE_FIELDS:
+                found = True
+        self.has_errors[s] = found
+        return found
+
+    def set_errors(self, s):
+        """Body of SetErrors<Struct>: the error into every error field that
+        the version has (the encoder refuses values in absent fields)."""
+        lines = []
+        for f in s.fields:
+            t = f.type
+            c = cond(f.versions, s.reach)
+            if c == "false":
+                continue
+            guard = [] if c == "true" else ["\tif (%s)" % c]
+            tab = "\t" if c == "true" else "\t\t"
+            if t.kind == "prim" and f.name in ERROR_CODE_FIELDS:
+                if t.prim != "int16":
+                    raise SchemaError("%s: error code is not an int16" % f.where)
+                lines += guard + [tab + "v->%s = error_code;" % f.cname]
+            elif t.kind == "prim" and f.name in ERROR_MESSAGE_FIELDS:
+                if t.prim != "string":
+                    raise SchemaError("%s: error message is not a string" % f.where)
+                lines += guard + [tab + "v->%s = message;" % f.cname]
+            elif t.kind == "struct" and self.carries_errors(t.struct):
+                lines += guard + [tab + "SetErrors%s(&v->%s, version, error_code, message);"
+                                  % (t.struct.suffix, f.cname)]
+            elif (t.kind == "array" and t.elem.kind == "struct" and
+                  self.carries_errors(t.elem.struct)):
+                lines.append("\tfor (int32 i = 0; i < v->%s.n; i++)" % f.cname)
+                lines.append("\t\tSetErrors%s(&v->%s.items[i], version, error_code, message);"
+                             % (t.elem.struct.suffix, f.cname))
+        return lines
+
+    @staticmethod
+    def field(s, name, what):
+        for f in s.fields:
+            if f.name == name:
+                return f
+        raise SchemaError("%s: ERROR_MIRRORS names %s, which it does not have"
+                          % (s.path, name))
+
+    def mirror(self, m, resp_s, req_s, rref, qref, depth):
+        rf = self.field(resp_s, m.resp_array, "response")
+        qf = self.field(req_s, m.req_array, "request")
+        if rf.type.kind != "array" or rf.type.elem.kind != "struct":
+            raise SchemaError("%s: not an array of structs" % rf.where)
+        if qf.type.kind != "array":
+            raise SchemaError("%s: not an array" % qf.where)
+        relem = rf.type.elem.struct
+        qelem = qf.type.elem
+        tab = "\t" * (depth + 1)
+        r = "r%d" % depth
+        q = "q%d" % depth
+        i = "i%d" % depth
+        src = "%s%s" % (qref, qf.cname)
+        dst = "%s%s" % (rref, rf.cname)
+        lines = [tab + "if (%s.n > 0)" % src,
+                 tab + "{",
+                 tab + "\t%s.n = %s.n;" % (dst, src),
+                 tab + "\t%s.items = palloc(sizeof(*%s.items) * %s.n);" % (dst, dst, src),
+                 tab + "\tfor (int32 %s = 0; %s < %s.n; %s++)" % (i, i, src, i),
+                 tab + "\t{",
+                 tab + "\t\t%s *%s = &%s.items[%s];" % (relem.cname, r, dst, i)]
+        if qelem.kind == "struct":
+            lines.append(tab + "\t\tconst %s *%s = &%s.items[%s];"
+                         % (qelem.struct.cname, q, src, i))
+        lines += ["", tab + "\t\t%sInit(%s);" % (relem.cname, r)]
+        for rname, qname in m.copies:
+            rcf = self.field(relem, rname, "response")
+            if qname == "":
+                if qelem.kind != "prim":
+                    raise SchemaError("%s: elements are not scalars" % qf.where)
+                qtype, value = qelem, "%s.items[%s]" % (src, i)
+            else:
+                if qelem.kind != "struct":
+                    raise SchemaError("%s: elements are not structs" % qf.where)
+                qcf = self.field(qelem.struct, qname, "request")
+                qtype, value = qcf.type, "%s->%s" % (q, qcf.cname)
+            if rcf.type.kind != "prim" or qtype.kind != "prim" or rcf.type.prim != qtype.prim:
+                raise SchemaError("%s: type differs from the request's %s"
+                                  % (rcf.where, qname or qf.where))
+            lines.append(tab + "\t\t%s->%s = %s;" % (r, rcf.cname, value))
+        for child in m.children:
+            if qelem.kind != "struct":
+                raise SchemaError("%s: elements are not structs" % qf.where)
+            lines += self.mirror(child, relem, qelem.struct, r + "->", q + "->", depth + 2)
+        lines += [tab + "\t}", tab + "}"]
+        return lines
+
+
 def banner(what):
     return ["/*", " * " + HEADER_LINE, " *"] + \
         [(" * " + line).rstrip() for line in what] + [" */"]
@@ -1292,6 +1482,26 @@ def generate(messages, apis):
         h.append("extern void %sEncode(SlWriter *w, int16 version, const %s *in);"
                  % (msg.root.cname, msg.root.cname))
         h.append("")
+    h += ["/*",
+          " * Error responses (as Kafka's AbstractRequest.getErrorResponse): the",
+          " * response to a request that failed as a whole, mirroring its topics,",
+          " * partitions, groups or resources, with error_code in every error code",
+          " * field and message (not null) in every error message field.",
+          " *",
+          " *  void Sl<Api>ErrorResponse(const Sl<Api>Request *req, int16 version,",
+          " *                            int16 error_code, SlStr message,",
+          " *                            Sl<Api>Response *resp)",
+          " *",
+          " * SlErrorResponseEncode decodes a request body of any generated API and",
+          " * encodes its error response; false if the body cannot be decoded.",
+          " */"]
+    for key, name in apis:
+        h.append("extern void Sl%sErrorResponse(const Sl%sRequest *req, int16 version, "
+                 "int16 error_code," % (name, name))
+        h.append("\t\t\t\t\t\t\t\t SlStr message, Sl%sResponse *resp);" % name)
+    h += ["extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,",
+          "\t\t\t\t\t\t\t\t  int16 version, int16 error_code, SlStr message,",
+          "\t\t\t\t\t\t\t\t  SlWriter *out);", ""]
     h.append("#endif\t\t\t\t\t\t\t/* SL_KMSG_H */")
     files["kmsg.h"] = h
 
@@ -1358,6 +1568,57 @@ def generate(messages, apis):
             args = "const %s *v" % s.cname
             protos.append("static bool %s(%s);" % (name, args))
             isdef += function("static bool", name, args, g.gen_isdefault(s))
+    # Error responses
+    eg = ErrorResponseGen()
+    by_name = {m.name: m for m in messages}
+    errdefs = ["/* Error responses */", ""]
+    for msg in messages:
+        if msg.kind != "response":
+            continue
+        for st in msg.structs:
+            if st.reach.empty or not eg.carries_errors(st):
+                continue
+            name = "SetErrors" + st.suffix
+            args = "%s *v, int16 version, int16 error_code, SlStr message" % st.cname
+            protos.append("static void %s(%s);" % (name, args))
+            errdefs += function("static void", name, args, eg.set_errors(st))
+    for key, name in apis:
+        req = by_name[name + "Request"]
+        resp = by_name[name + "Response"]
+        body = ["\t%sInit(resp);" % resp.root.cname]
+        for m in ERROR_MIRRORS.get(name, []):
+            body += eg.mirror(m, resp.root, req.root, "resp->", "req->", 0)
+        if eg.carries_errors(resp.root):
+            body.append("\tSetErrors%s(resp, version, error_code, message);"
+                        % resp.root.suffix)
+        else:
+            body += ["\t(void) version;", "\t(void) error_code;", "\t(void) message;"]
+        if not ERROR_MIRRORS.get(name):
+            body.insert(0, "\t(void) req;")
+        errdefs += function("void", "Sl%sErrorResponse" % name,
+                            "const Sl%sRequest *req, int16 version, int16 error_code, "
+                            "SlStr message, Sl%sResponse *resp" % (name, name), body)
+    body = ["\tswitch (api_key)", "\t{"]
+    for key, name in apis:
+        body += ["\t\tcase %d:" % key,
+                 "\t\t\t{",
+                 "\t\t\t\tSl%sRequest req;" % name,
+                 "\t\t\t\tSl%sResponse resp;" % name,
+                 "",
+                 "\t\t\t\tif (!Sl%sRequestDecode(request_body, version, &req))" % name,
+                 "\t\t\t\t\treturn false;",
+                 "\t\t\t\tSl%sErrorResponse(&req, version, error_code, message, &resp);"
+                 % name,
+                 "\t\t\t\tSl%sResponseEncode(out, version, &resp);" % name,
+                 "\t\t\t\treturn true;",
+                 "\t\t\t}"]
+    body += ["\t}",
+             "\tSlReaderFail(request_body, \"no such API\");",
+             "\treturn false;"]
+    errdefs += function("bool", "SlErrorResponseEncode",
+                        "SlReader *request_body, int16 api_key, int16 version, "
+                        "int16 error_code, SlStr message, SlWriter *out", body)
+    defs += errdefs
     protos_sorted = sorted(set(protos))
 
     c = banner([

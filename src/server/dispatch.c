@@ -2,12 +2,14 @@
  * Dispatch: from a request frame to a response, through the handler table.
  *
  * Each request runs in its own transaction with an error boundary, so a
- * failing request cannot take the worker down: its error is logged and its
- * connection closed (handlers answer every failure a client can cause with
- * a Kafka error code; what reaches this boundary is unexpected).  A request
- * for an API or version we do not serve closes the connection, as Kafka
- * does, except ApiVersions, which answers with UNSUPPORTED_VERSION and the
- * versions it has so that the client can retry.
+ * failing request cannot take the worker down: an ERROR the handler did not
+ * catch itself (per topic or partition) is logged and answered, as Kafka's
+ * getErrorResponse does, with the Kafka error code of its SQLSTATE in every
+ * topic and partition of the request; the connection stays open.  Only a
+ * frame that cannot be parsed closes it, and a request for an API or
+ * version we do not serve, as Kafka does, except ApiVersions, which answers
+ * with UNSUPPORTED_VERSION and the versions it has so that the client can
+ * retry.
  */
 #include "postgres.h"
 
@@ -16,7 +18,51 @@
 #include "utils/snapmgr.h"
 
 #include "server/handlers.h"
+#include "server/kafka_errors.h"
 #include "server/server.h"
+
+static void
+request_error_context(void *arg)
+{
+	SlRequest  *req = arg;
+	const SlApiInfo *api = SlApiLookup(req->api_key);
+	const char *api_name = api ? api->name : "unknown";
+
+	if (req->log_topic && req->log_partition >= 0)
+		errcontext("Kafka %s v%d request from %s (client \"%s\"), topic \"%s\" partition %d",
+				   api_name, req->api_version, req->peer, req->client_id,
+				   req->log_topic, req->log_partition);
+	else if (req->log_topic)
+		errcontext("Kafka %s v%d request from %s (client \"%s\"), topic \"%s\"",
+				   api_name, req->api_version, req->peer, req->client_id, req->log_topic);
+	else
+		errcontext("Kafka %s v%d request from %s (client \"%s\")",
+				   api_name, req->api_version, req->peer, req->client_id);
+}
+
+void
+SlRequestErrorContextPush(SlRequest *req, ErrorContextCallback *callback)
+{
+	req->log_topic = NULL;
+	req->log_partition = -1;
+	callback->callback = request_error_context;
+	callback->arg = req;
+	callback->previous = error_context_stack;
+	error_context_stack = callback;
+}
+
+void
+SlRequestErrorContextPop(ErrorContextCallback *callback)
+{
+	error_context_stack = callback->previous;
+}
+
+void
+SlRequestNotePartition(SlRequest *req, const char *topic, int32 partition)
+{
+	req->log_topic = topic;
+	req->log_partition = partition;
+}
 
 bool
 SlServerParseHeader(SlRequest *req)
@@ -82,6 +128,32 @@ request_abandon(SlRequest *req, const char *why)
 	req->state = SL_REQUEST_DONE;
 }
 
+/*
+ * Answer req, whose handler failed with edata, with the Kafka error code of
+ * its SQLSTATE in every error field of the response
+ */
+static void
+answer_with_error(SlRequest *req, ErrorData *edata)
+{
+	int16		error = SlKafkaErrorForSqlstate(edata->sqlerrcode, req->api_key);
+	SlReader	body;
+	SlWriter	out;
+
+	ereport(LOG,
+			(errmsg("streamlog broker: request failed, answered with %s: %s",
+					SlKafkaErrorName(error), edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
+	resetStringInfo(&req->response);
+	req->response_nrefs = 0;
+	req->response_ref_bytes = 0;
+	SlWriterInit(&out, &req->response);
+	SlWriteResponseHeader(req, &out);
+	if (!SlErrorResponseEncode(&body, req->api_key, req->api_version, error,
+							   SlStrFromCString(edata->message), &out) || out.error)
+		request_abandon(req, psprintf("internal error: %s", edata->message));
+}
+
 /* Run the handler in a transaction with an error boundary */
 static void
 run_handler(SlRequest *req, const SlHandler *h)
@@ -90,6 +162,7 @@ run_handler(SlRequest *req, const SlHandler *h)
 	SlWriter	out;
 	bool		ok = false;
 	MemoryContext context = req->context;
+	ErrorData  *edata = NULL;
 
 	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
 	resetStringInfo(&req->response);
@@ -112,20 +185,17 @@ run_handler(SlRequest *req, const SlHandler *h)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		MemoryContextSwitchTo(context);
-		request_abandon(req, psprintf("internal error: %s", edata->message));
-		return;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 
-	if (!ok)
+	if (edata)
+		answer_with_error(req, edata);
+	else if (!ok)
 		request_abandon(req, psprintf("malformed request body: %s%s%s",
 									  body.error ? body.error : "unknown",
 									  body.where ? " in " : "",
@@ -145,6 +215,9 @@ SlServerHandle(SlRequest *req)
 {
 	const SlHandler *h = SlHandlerFor(req->api_key);
 	MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
+	ErrorContextCallback callback;
+
+	SlRequestErrorContextPush(req, &callback);
 
 	if (h == NULL || req->api_version < h->min_version || req->api_version > h->max_version)
 	{
@@ -162,6 +235,7 @@ SlServerHandle(SlRequest *req)
 	}
 	else
 		run_handler(req, h);
+	SlRequestErrorContextPop(&callback);
 	MemoryContextSwitchTo(oldcxt);
 }
 

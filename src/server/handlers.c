@@ -24,6 +24,12 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
 	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
+	/* Kafka transactions do not exist yet: a final error, not a hang */
+	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleTransactionApi, true},
+	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleTransactionApi, true},
+	[SL_API_END_TXN] = {0, 4, SlHandleTransactionApi, true},
+	[SL_API_WRITE_TXN_MARKERS] = {0, 1, SlHandleTransactionApi, true},
+	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTransactionApi, true},
 	[SL_API_OFFSET_COMMIT] = {0, 9, SlHandleOffsetCommit},
 	[SL_API_OFFSET_FETCH] = {0, 9, SlHandleOffsetFetch},
 	[SL_API_FIND_COORDINATOR] = {0, 6, SlHandleFindCoordinator},

@@ -25,6 +25,8 @@ typedef struct SlHandler
 	int16		min_version;
 	int16		max_version;
 	SlHandlerFn handle;
+	/* answered (with an error) but not advertised: not implemented */
+	bool		unadvertised;
 } SlHandler;
 
 /* The handler of api_key, or NULL if streamlog does not serve it */
@@ -45,6 +47,9 @@ extern bool SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWr
 extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* The transaction APIs, answered with a final error: handlers/transactions.c */
+extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */
 extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);

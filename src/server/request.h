@@ -53,6 +53,10 @@ typedef struct SlRequest
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */
+
+	/* the partition being worked on, for log lines; NULL / -1 if none */
+	const char *log_topic;
+	int32		log_partition;
 } SlRequest;
 
 #endif							/* SL_REQUEST_H */

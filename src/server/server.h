@@ -8,6 +8,15 @@
 #include "server/request.h"
 
 /*
+ * While req is handled, every log line (and error) names its client, API
+ * and version and, once SlRequestNotePartition says so, the topic and
+ * partition.  Push before handling, pop after.
+ */
+extern void SlRequestErrorContextPush(SlRequest *req, ErrorContextCallback *callback);
+extern void SlRequestErrorContextPop(ErrorContextCallback *callback);
+extern void SlRequestNotePartition(SlRequest *req, const char *topic, int32 partition);
+
+/*
  * Parse the request header of req's frame.  Returns false (with a log
  * line) if the frame cannot be parsed at all: the connection is closed.
  */

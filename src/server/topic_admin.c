@@ -7,37 +7,10 @@
 #include "miscadmin.h"
 
 #include "protocol/generated/kapi.h"
+#include "server/kafka_errors.h"
 #include "server/subtransaction.h"
 #include "server/topic_admin.h"
 #include "storage/storage.h"
-
-/* Kafka's error for a SQLSTATE raised by the storage API */
-static int16
-kafka_error_for(int sqlstate, int16 invalid_value_error)
-{
-	switch (sqlstate)
-	{
-		case ERRCODE_DUPLICATE_OBJECT:
-			return SL_ERR_TOPIC_ALREADY_EXISTS;
-		case ERRCODE_INVALID_NAME:
-		case ERRCODE_NAME_TOO_LONG:
-			return SL_ERR_INVALID_TOPIC_EXCEPTION;
-		case ERRCODE_RESERVED_NAME:
-			/* as Kafka refuses to create or delete its internal topics */
-			return SL_ERR_INVALID_REQUEST;
-		case ERRCODE_UNDEFINED_OBJECT:
-			return SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-		case ERRCODE_INVALID_PARAMETER_VALUE:
-			return invalid_value_error;
-		case ERRCODE_FEATURE_NOT_SUPPORTED:
-			return SL_ERR_INVALID_CONFIG;
-		case ERRCODE_CONFIGURATION_LIMIT_EXCEEDED:
-		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
-			return SL_ERR_POLICY_VIOLATION;
-		default:
-			return SL_ERR_UNKNOWN_SERVER_ERROR;
-	}
-}
 
 int16
 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
@@ -50,7 +23,10 @@ SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,
 		return SL_ERR_NONE;
 	if (message)
 		*message = edata->message;
-	return kafka_error_for(edata->sqlerrcode, invalid_value_error);
+	/* invalid_parameter_value means different things per API */
+	if (edata->sqlerrcode == ERRCODE_INVALID_PARAMETER_VALUE)
+		return invalid_value_error;
+	return SlKafkaErrorForSqlstate(edata->sqlerrcode, SL_API_CREATE_TOPICS);
 }
 
 typedef struct CreateArgs

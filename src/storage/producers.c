@@ -65,6 +65,7 @@ typedef struct PendingNote
 	int32		first_seq;
 	int32		last_seq;
 	int64	   *base_offset;	/* filled in by the log at commit */
+	SubTransactionId subid;		/* dropped if this subtransaction aborts */
 } PendingNote;
 
 /* Partitions whose producers were rebuilt since the start */
@@ -292,6 +293,7 @@ SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 	note->first_seq = first_seq;
 	note->last_seq = last_seq;
 	note->base_offset = base_offset;
+	note->subid = GetCurrentSubTransactionId();
 	pending_notes = lappend(pending_notes, note);
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -332,8 +334,32 @@ producers_xact_callback(XactEvent event, void *arg)
 		pending_notes = NIL;
 }
 
+/*
+ * A subtransaction that aborts took its buffered batches with it (a produce
+ * request that failed alone): forget their sequences, or a retry would be
+ * taken for a duplicate of a batch never stored.  Notes of later
+ * subtransactions than subid are of its children.
+ */
+static void
+producers_subxact_callback(SubXactEvent event, SubTransactionId subid,
+						   SubTransactionId parent_subid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, pending_notes)
+	{
+		PendingNote *note = lfirst(lc);
+
+		if (note->subid >= subid)
+			pending_notes = foreach_delete_current(pending_notes, lc);
+	}
+}
+
 void
 SlProducersInit(void)
 {
 	RegisterXactCallback(producers_xact_callback, NULL);
+	RegisterSubXactCallback(producers_subxact_callback, NULL);
 }

@@ -227,8 +227,8 @@ test_roundtrip_all(void)
 					  m->name, v, unstable);
 		}
 	}
-	/* 54 messages, all their versions */
-	CHECK(nmessages == 2 + 2 * 26);
+	/* 64 messages, all their versions */
+	CHECK(nmessages == 2 + 2 * 31);
 	CHECK(cases > 2000);
 	CHECK(mutations > 10000);
 }
@@ -666,7 +666,7 @@ test_api_table(void)
 		if (strstr(m->name, "Request") != NULL)
 			apis++;
 	}
-	CHECK_EQ_INT(apis, 26);
+	CHECK_EQ_INT(apis, 31);
 
 	/* header versions */
 	CHECK_EQ_INT(SlRequestHeaderVersion(SL_API_API_VERSIONS, 2), 1);
@@ -704,6 +704,80 @@ test_api_table(void)
 		CHECK_MSG(SlKafkaErrorName(code) != NULL, "no name for %d", code);
 }
 
+/*
+ * Error responses: for every API and version, the error response of a
+ * random request encodes and decodes again; a Produce error response
+ * mirrors the request's topics and partitions with the error in each.
+ */
+static void
+test_error_responses(void)
+{
+	int			nmessages = lengthof(kg_messages);
+	uint64		rng = 99;
+
+	for (int i = 0; i < nmessages; i++)
+	{
+		const KgMessage *req = &kg_messages[i];
+		const KgMessage *resp = i + 1 < nmessages ? &kg_messages[i + 1] : NULL;
+
+		if (req->api_key < 0 || strstr(req->name, "Request") == NULL)
+			continue;
+		for (int16 v = req->min_version; v <= req->max_version; v++)
+		{
+			void	   *msg = palloc0(req->size);
+			void	   *back;
+			StringInfoData buf;
+			StringInfoData out;
+			SlReader	r;
+			SlWriter	w;
+
+			req->init(msg);
+			req->fill(msg, v, &rng);
+			CHECK(encode(req, v, msg, &buf) == NULL);
+			SlReaderInit(&r, (const uint8 *) buf.data, buf.len);
+			initStringInfo(&out);
+			SlWriterInit(&w, &out);
+			CHECK_MSG(SlErrorResponseEncode(&r, req->api_key, v, SL_ERR_UNKNOWN_SERVER_ERROR,
+											SlStrFromCString("boom"), &w) && w.error == NULL,
+					  "%s v%d: %s %s", req->name, v, w.error ? w.error : "", r.error ? r.error : "");
+			CHECK_MSG(decode(resp, v, (const uint8 *) out.data, out.len, &back, &r) &&
+					  r.pos == (size_t) out.len, "%s v%d", resp->name, v);
+		}
+	}
+
+	/* Produce v3: two partitions of one topic */
+	{
+		SlProduceRequest req;
+		SlProduceResponse resp;
+		SlProduceRequestPartitionProduceData parts[2];
+		SlProduceRequestTopicProduceData topic;
+
+		SlProduceRequestInit(&req);
+		SlProduceRequestTopicProduceDataInit(&topic);
+		for (int p = 0; p < 2; p++)
+		{
+			SlProduceRequestPartitionProduceDataInit(&parts[p]);
+			parts[p].index = 5 + p;
+		}
+		topic.name = SlStrFromCString("t1");
+		topic.partition_data.n = 2;
+		topic.partition_data.items = parts;
+		req.topic_data.n = 1;
+		req.topic_data.items = &topic;
+		SlProduceErrorResponse(&req, 8, SL_ERR_KAFKA_STORAGE_ERROR, SlStrFromCString("m"), &resp);
+		CHECK_EQ_INT(resp.responses.n, 1);
+		CHECK(SlStrEqualCString(resp.responses.items[0].name, "t1"));
+		CHECK_EQ_INT(resp.responses.items[0].partition_responses.n, 2);
+		for (int p = 0; p < 2; p++)
+		{
+			CHECK_EQ_INT(resp.responses.items[0].partition_responses.items[p].index, 5 + p);
+			CHECK_EQ_INT(resp.responses.items[0].partition_responses.items[p].error_code,
+						 SL_ERR_KAFKA_STORAGE_ERROR);
+			CHECK(SlStrEqualCString(resp.responses.items[0].partition_responses.items[p].error_message, "m"));
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -715,5 +789,6 @@ main(void)
 	test_defaults_and_versions();
 	test_api_table();
 	test_roundtrip_all();
+	test_error_responses();
 	return UNIT_DONE();
 }

@@ -12,6 +12,11 @@ static bool IsDefaultFetchResponseEpochEndOffset(const SlFetchResponseEpochEndOf
 static bool IsDefaultFetchResponseLeaderIdAndEpoch(const SlFetchResponseLeaderIdAndEpoch *v);
 static bool IsDefaultFetchResponseSnapshotId(const SlFetchResponseSnapshotId *v);
 static bool IsDefaultProduceResponseLeaderIdAndEpoch(const SlProduceResponseLeaderIdAndEpoch *v);
+static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *out);
+static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *out);
+static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *out);
+static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *out);
+static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *out);
 static void DecodeAlterConfigsRequestAlterConfigsResource(SlReader *r, int16 version, SlAlterConfigsRequestAlterConfigsResource *out);
 static void DecodeAlterConfigsRequestAlterableConfig(SlReader *r, int16 version, SlAlterConfigsRequestAlterableConfig *out);
 static void DecodeAlterConfigsResponseAlterConfigsResourceResponse(SlReader *r, int16 version, SlAlterConfigsResponseAlterConfigsResourceResponse *out);
@@ -92,6 +97,20 @@ static void DecodeProduceResponseNodeEndpoint(SlReader *r, int16 version, SlProd
 static void DecodeProduceResponsePartitionProduceResponse(SlReader *r, int16 version, SlProduceResponsePartitionProduceResponse *out);
 static void DecodeProduceResponseTopicProduceResponse(SlReader *r, int16 version, SlProduceResponseTopicProduceResponse *out);
 static void DecodeSyncGroupRequestSyncGroupRequestAssignment(SlReader *r, int16 version, SlSyncGroupRequestSyncGroupRequestAssignment *out);
+static void DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlReader *r, int16 version, SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *out);
+static void DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlReader *r, int16 version, SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *out);
+static void DecodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlReader *r, int16 version, SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *out);
+static void DecodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlReader *r, int16 version, SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *out);
+static void DecodeWriteTxnMarkersRequestWritableTxnMarker(SlReader *r, int16 version, SlWriteTxnMarkersRequestWritableTxnMarker *out);
+static void DecodeWriteTxnMarkersRequestWritableTxnMarkerTopic(SlReader *r, int16 version, SlWriteTxnMarkersRequestWritableTxnMarkerTopic *out);
+static void DecodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *out);
+static void DecodeWriteTxnMarkersResponseWritableTxnMarkerResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerResult *out);
+static void DecodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *out);
+static void EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *in);
+static void EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *in);
+static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *in);
+static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *in);
+static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *in);
 static void EncodeAlterConfigsRequestAlterConfigsResource(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterConfigsResource *in);
 static void EncodeAlterConfigsRequestAlterableConfig(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterableConfig *in);
 static void EncodeAlterConfigsResponseAlterConfigsResourceResponse(SlWriter *w, int16 version, const SlAlterConfigsResponseAlterConfigsResourceResponse *in);
@@ -172,6 +191,83 @@ static void EncodeProduceResponseNodeEndpoint(SlWriter *w, int16 version, const 
 static void EncodeProduceResponsePartitionProduceResponse(SlWriter *w, int16 version, const SlProduceResponsePartitionProduceResponse *in);
 static void EncodeProduceResponseTopicProduceResponse(SlWriter *w, int16 version, const SlProduceResponseTopicProduceResponse *in);
 static void EncodeSyncGroupRequestSyncGroupRequestAssignment(SlWriter *w, int16 version, const SlSyncGroupRequestSyncGroupRequestAssignment *in);
+static void EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlWriter *w, int16 version, const SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *in);
+static void EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlWriter *w, int16 version, const SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *in);
+static void EncodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlWriter *w, int16 version, const SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *in);
+static void EncodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlWriter *w, int16 version, const SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *in);
+static void EncodeWriteTxnMarkersRequestWritableTxnMarker(SlWriter *w, int16 version, const SlWriteTxnMarkersRequestWritableTxnMarker *in);
+static void EncodeWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriter *w, int16 version, const SlWriteTxnMarkersRequestWritableTxnMarkerTopic *in);
+static void EncodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *in);
+static void EncodeWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerResult *in);
+static void EncodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *in);
+static void SetErrorsAddOffsetsToTxnResponse(SlAddOffsetsToTxnResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsApiVersionsResponse(SlApiVersionsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreatePartitionsResponse(SlCreatePartitionsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreatePartitionsResponseCreatePartitionsTopicResult(SlCreatePartitionsResponseCreatePartitionsTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreateTopicsResponse(SlCreateTopicsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatableTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteGroupsResponseDeletableGroupResult(SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteRecordsResponse(SlDeleteRecordsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(SlDeleteRecordsResponseDeleteRecordsPartitionResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(SlDeleteRecordsResponseDeleteRecordsTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteTopicsResponseDeletableTopicResult(SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsEndTxnResponse(SlEndTxnResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsFetchResponse(SlFetchResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsFetchResponsePartitionData(SlFetchResponsePartitionData *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsFindCoordinatorResponse(SlFindCoordinatorResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsFindCoordinatorResponseCoordinator(SlFindCoordinatorResponseCoordinator *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsHeartbeatResponse(SlHeartbeatResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsIncrementalAlterConfigsResponse(SlIncrementalAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsInitProducerIdResponse(SlInitProducerIdResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsJoinGroupResponse(SlJoinGroupResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsLeaveGroupResponse(SlLeaveGroupResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsLeaveGroupResponseMemberResponse(SlLeaveGroupResponseMemberResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListGroupsResponse(SlListGroupsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetCommitResponse(SlOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetCommitResponseOffsetCommitResponsePartition(SlOffsetCommitResponseOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetCommitResponseOffsetCommitResponseTopic(SlOffsetCommitResponseOffsetCommitResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetDeleteResponse(SlOffsetDeleteResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(SlOffsetDeleteResponseOffsetDeleteResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(SlOffsetDeleteResponseOffsetDeleteResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponse(SlOffsetFetchResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponseOffsetFetchResponseGroup(SlOffsetFetchResponseOffsetFetchResponseGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponseOffsetFetchResponsePartition(SlOffsetFetchResponseOffsetFetchResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponseOffsetFetchResponsePartitions(SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsSyncGroupResponse(SlSyncGroupResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsWriteTxnMarkersResponse(SlWriteTxnMarkersResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, int16 error_code, SlStr message);
 
 static bool
 IsDefaultFetchRequestReplicaState(const SlFetchRequestReplicaState *v)
@@ -5098,6 +5194,1021 @@ SlInitProducerIdResponseEncode(SlWriter *w, int16 version, const SlInitProducerI
 		SlWriteUvarint(w, 0);
 }
 
+/* AddPartitionsToTxnRequest */
+
+void
+SlAddPartitionsToTxnRequestAddPartitionsToTxnTopicInit(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddPartitionsToTxnRequestAddPartitionsToTxnTransactionInit(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddPartitionsToTxnRequestInit(SlAddPartitionsToTxnRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddPartitionsToTxnRequestAddPartitionsToTxnTopicInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 4, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		out->partitions.items[i] = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnRequest.AddPartitionsToTxnTopic");
+}
+
+static void
+EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		SlWriteInt32(w, in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *out)
+{
+	SlAddPartitionsToTxnRequestAddPartitionsToTxnTransactionInit(out);
+	out->transactional_id = SlReadString(r, true, false);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	out->verify_only = SlReadBool(r);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction");
+}
+
+static void
+EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *in)
+{
+	SlWriteString(w, true, false, in->transactional_id);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	SlWriteBool(w, in->verify_only);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAddPartitionsToTxnRequestDecode(SlReader *r, int16 version, SlAddPartitionsToTxnRequest *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddPartitionsToTxnRequestInit(out);
+	if (version < 0 || version > 5)
+	{
+		SlReaderFail(r, "AddPartitionsToTxnRequest: unsupported version");
+		return false;
+	}
+	if (version >= 4)
+	{
+		out->transactions.items = SlReadArray(r, true, false, 14, sizeof(*out->transactions.items), &out->transactions.n);
+		for (int32 i = 0; i < out->transactions.n && SlReaderOk(r); i++)
+			DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(r, version, &out->transactions.items[i]);
+	}
+	if (version <= 3)
+		out->v3_and_below_transactional_id = SlReadString(r, flexible, false);
+	if (version <= 3)
+		out->v3_and_below_producer_id = SlReadInt64(r);
+	if (version <= 3)
+		out->v3_and_below_producer_epoch = SlReadInt16(r);
+	if (version <= 3)
+	{
+		out->v3_and_below_topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->v3_and_below_topics.items), &out->v3_and_below_topics.n);
+		for (int32 i = 0; i < out->v3_and_below_topics.n && SlReaderOk(r); i++)
+			DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(r, version, &out->v3_and_below_topics.items[i]);
+	}
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAddPartitionsToTxnRequestEncode(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequest *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 5)
+	{
+		SlWriterFail(w, "AddPartitionsToTxnRequest: unsupported version");
+		return;
+	}
+	if (version >= 4)
+	{
+		SlWriteArrayLen(w, true, false, in->transactions.n);
+		for (int32 i = 0; i < in->transactions.n; i++)
+			EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(w, version, &in->transactions.items[i]);
+	}
+	else if (in->transactions.n != 0)
+		SlWriterFail(w, "AddPartitionsToTxnRequest.Transactions: not in this version");
+	if (version <= 3)
+		SlWriteString(w, flexible, false, in->v3_and_below_transactional_id);
+	else if (in->v3_and_below_transactional_id.len != 0)
+		SlWriterFail(w, "AddPartitionsToTxnRequest.V3AndBelowTransactionalId: not in this version");
+	if (version <= 3)
+		SlWriteInt64(w, in->v3_and_below_producer_id);
+	else if (in->v3_and_below_producer_id != 0)
+		SlWriterFail(w, "AddPartitionsToTxnRequest.V3AndBelowProducerId: not in this version");
+	if (version <= 3)
+		SlWriteInt16(w, in->v3_and_below_producer_epoch);
+	else if (in->v3_and_below_producer_epoch != 0)
+		SlWriterFail(w, "AddPartitionsToTxnRequest.V3AndBelowProducerEpoch: not in this version");
+	if (version <= 3)
+	{
+		SlWriteArrayLen(w, flexible, false, in->v3_and_below_topics.n);
+		for (int32 i = 0; i < in->v3_and_below_topics.n; i++)
+			EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(w, version, &in->v3_and_below_topics.items[i]);
+	}
+	else if (in->v3_and_below_topics.n != 0)
+		SlWriterFail(w, "AddPartitionsToTxnRequest.V3AndBelowTopics: not in this version");
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* AddPartitionsToTxnResponse */
+
+void
+SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddPartitionsToTxnResponseAddPartitionsToTxnResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddPartitionsToTxnResponseInit(SlAddPartitionsToTxnResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->partition_error_code = SlReadInt16(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult");
+}
+
+static void
+EncodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->partition_error_code);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->results_by_partition.items = SlReadArray(r, flexible, false, 6, sizeof(*out->results_by_partition.items), &out->results_by_partition.n);
+	for (int32 i = 0; i < out->results_by_partition.n && SlReaderOk(r); i++)
+		DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(r, version, &out->results_by_partition.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult");
+}
+
+static void
+EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->results_by_partition.n);
+	for (int32 i = 0; i < in->results_by_partition.n; i++)
+		EncodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(w, version, &in->results_by_partition.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *out)
+{
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnResultInit(out);
+	out->transactional_id = SlReadString(r, true, false);
+	out->topic_results.items = SlReadArray(r, true, false, 3, sizeof(*out->topic_results.items), &out->topic_results.n);
+	for (int32 i = 0; i < out->topic_results.n && SlReaderOk(r); i++)
+		DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(r, version, &out->topic_results.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnResponse.AddPartitionsToTxnResult");
+}
+
+static void
+EncodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *in)
+{
+	SlWriteString(w, true, false, in->transactional_id);
+	SlWriteArrayLen(w, true, false, in->topic_results.n);
+	for (int32 i = 0; i < in->topic_results.n; i++)
+		EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(w, version, &in->topic_results.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAddPartitionsToTxnResponseDecode(SlReader *r, int16 version, SlAddPartitionsToTxnResponse *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddPartitionsToTxnResponseInit(out);
+	if (version < 0 || version > 5)
+	{
+		SlReaderFail(r, "AddPartitionsToTxnResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	if (version >= 4)
+		out->error_code = SlReadInt16(r);
+	if (version >= 4)
+	{
+		out->results_by_transaction.items = SlReadArray(r, true, false, 3, sizeof(*out->results_by_transaction.items), &out->results_by_transaction.n);
+		for (int32 i = 0; i < out->results_by_transaction.n && SlReaderOk(r); i++)
+			DecodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(r, version, &out->results_by_transaction.items[i]);
+	}
+	if (version <= 3)
+	{
+		out->results_by_topic_v3_and_below.items = SlReadArray(r, flexible, false, 3, sizeof(*out->results_by_topic_v3_and_below.items), &out->results_by_topic_v3_and_below.n);
+		for (int32 i = 0; i < out->results_by_topic_v3_and_below.n && SlReaderOk(r); i++)
+			DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(r, version, &out->results_by_topic_v3_and_below.items[i]);
+	}
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddPartitionsToTxnResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAddPartitionsToTxnResponseEncode(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponse *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 5)
+	{
+		SlWriterFail(w, "AddPartitionsToTxnResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	if (version >= 4)
+		SlWriteInt16(w, in->error_code);
+	if (version >= 4)
+	{
+		SlWriteArrayLen(w, true, false, in->results_by_transaction.n);
+		for (int32 i = 0; i < in->results_by_transaction.n; i++)
+			EncodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(w, version, &in->results_by_transaction.items[i]);
+	}
+	else if (in->results_by_transaction.n != 0)
+		SlWriterFail(w, "AddPartitionsToTxnResponse.ResultsByTransaction: not in this version");
+	if (version <= 3)
+	{
+		SlWriteArrayLen(w, flexible, false, in->results_by_topic_v3_and_below.n);
+		for (int32 i = 0; i < in->results_by_topic_v3_and_below.n; i++)
+			EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(w, version, &in->results_by_topic_v3_and_below.items[i]);
+	}
+	else if (in->results_by_topic_v3_and_below.n != 0)
+		SlWriterFail(w, "AddPartitionsToTxnResponse.ResultsByTopicV3AndBelow: not in this version");
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* AddOffsetsToTxnRequest */
+
+void
+SlAddOffsetsToTxnRequestInit(SlAddOffsetsToTxnRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlAddOffsetsToTxnRequestDecode(SlReader *r, int16 version, SlAddOffsetsToTxnRequest *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddOffsetsToTxnRequestInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "AddOffsetsToTxnRequest: unsupported version");
+		return false;
+	}
+	out->transactional_id = SlReadString(r, flexible, false);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	out->group_id = SlReadString(r, flexible, false);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddOffsetsToTxnRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAddOffsetsToTxnRequestEncode(SlWriter *w, int16 version, const SlAddOffsetsToTxnRequest *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "AddOffsetsToTxnRequest: unsupported version");
+		return;
+	}
+	SlWriteString(w, flexible, false, in->transactional_id);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	SlWriteString(w, flexible, false, in->group_id);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* AddOffsetsToTxnResponse */
+
+void
+SlAddOffsetsToTxnResponseInit(SlAddOffsetsToTxnResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlAddOffsetsToTxnResponseDecode(SlReader *r, int16 version, SlAddOffsetsToTxnResponse *out)
+{
+	bool		flexible = version >= 3;
+
+	SlAddOffsetsToTxnResponseInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "AddOffsetsToTxnResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddOffsetsToTxnResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAddOffsetsToTxnResponseEncode(SlWriter *w, int16 version, const SlAddOffsetsToTxnResponse *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "AddOffsetsToTxnResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* EndTxnRequest */
+
+void
+SlEndTxnRequestInit(SlEndTxnRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlEndTxnRequestDecode(SlReader *r, int16 version, SlEndTxnRequest *out)
+{
+	bool		flexible = version >= 3;
+
+	SlEndTxnRequestInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "EndTxnRequest: unsupported version");
+		return false;
+	}
+	out->transactional_id = SlReadString(r, flexible, false);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	out->committed = SlReadBool(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "EndTxnRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlEndTxnRequestEncode(SlWriter *w, int16 version, const SlEndTxnRequest *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "EndTxnRequest: unsupported version");
+		return;
+	}
+	SlWriteString(w, flexible, false, in->transactional_id);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	SlWriteBool(w, in->committed);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* EndTxnResponse */
+
+void
+SlEndTxnResponseInit(SlEndTxnResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlEndTxnResponseDecode(SlReader *r, int16 version, SlEndTxnResponse *out)
+{
+	bool		flexible = version >= 3;
+
+	SlEndTxnResponseInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "EndTxnResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "EndTxnResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlEndTxnResponseEncode(SlWriter *w, int16 version, const SlEndTxnResponse *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "EndTxnResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* WriteTxnMarkersRequest */
+
+void
+SlWriteTxnMarkersRequestWritableTxnMarkerTopicInit(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlWriteTxnMarkersRequestWritableTxnMarkerInit(SlWriteTxnMarkersRequestWritableTxnMarker *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlWriteTxnMarkersRequestInit(SlWriteTxnMarkersRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeWriteTxnMarkersRequestWritableTxnMarkerTopic(SlReader *r, int16 version, SlWriteTxnMarkersRequestWritableTxnMarkerTopic *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersRequestWritableTxnMarkerTopicInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partition_indexes.items = SlReadArray(r, flexible, false, 4, sizeof(*out->partition_indexes.items), &out->partition_indexes.n);
+	for (int32 i = 0; i < out->partition_indexes.n && SlReaderOk(r); i++)
+		out->partition_indexes.items[i] = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersRequest.WritableTxnMarkerTopic");
+}
+
+static void
+EncodeWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriter *w, int16 version, const SlWriteTxnMarkersRequestWritableTxnMarkerTopic *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partition_indexes.n);
+	for (int32 i = 0; i < in->partition_indexes.n; i++)
+		SlWriteInt32(w, in->partition_indexes.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeWriteTxnMarkersRequestWritableTxnMarker(SlReader *r, int16 version, SlWriteTxnMarkersRequestWritableTxnMarker *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersRequestWritableTxnMarkerInit(out);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	out->transaction_result = SlReadBool(r);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeWriteTxnMarkersRequestWritableTxnMarkerTopic(r, version, &out->topics.items[i]);
+	out->coordinator_epoch = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersRequest.WritableTxnMarker");
+}
+
+static void
+EncodeWriteTxnMarkersRequestWritableTxnMarker(SlWriter *w, int16 version, const SlWriteTxnMarkersRequestWritableTxnMarker *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	SlWriteBool(w, in->transaction_result);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeWriteTxnMarkersRequestWritableTxnMarkerTopic(w, version, &in->topics.items[i]);
+	SlWriteInt32(w, in->coordinator_epoch);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlWriteTxnMarkersRequestDecode(SlReader *r, int16 version, SlWriteTxnMarkersRequest *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersRequestInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "WriteTxnMarkersRequest: unsupported version");
+		return false;
+	}
+	out->markers.items = SlReadArray(r, flexible, false, 17, sizeof(*out->markers.items), &out->markers.n);
+	for (int32 i = 0; i < out->markers.n && SlReaderOk(r); i++)
+		DecodeWriteTxnMarkersRequestWritableTxnMarker(r, version, &out->markers.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlWriteTxnMarkersRequestEncode(SlWriter *w, int16 version, const SlWriteTxnMarkersRequest *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "WriteTxnMarkersRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->markers.n);
+	for (int32 i = 0; i < in->markers.n; i++)
+		EncodeWriteTxnMarkersRequestWritableTxnMarker(w, version, &in->markers.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* WriteTxnMarkersResponse */
+
+void
+SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlWriteTxnMarkersResponseWritableTxnMarkerTopicResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlWriteTxnMarkersResponseWritableTxnMarkerResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlWriteTxnMarkersResponseInit(SlWriteTxnMarkersResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResultInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult");
+}
+
+static void
+EncodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->error_code);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersResponseWritableTxnMarkerTopicResultInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 6, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersResponse.WritableTxnMarkerTopicResult");
+}
+
+static void
+EncodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeWriteTxnMarkersResponseWritableTxnMarkerResult(SlReader *r, int16 version, SlWriteTxnMarkersResponseWritableTxnMarkerResult *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersResponseWritableTxnMarkerResultInit(out);
+	out->producer_id = SlReadInt64(r);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersResponse.WritableTxnMarkerResult");
+}
+
+static void
+EncodeWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriter *w, int16 version, const SlWriteTxnMarkersResponseWritableTxnMarkerResult *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteInt64(w, in->producer_id);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeWriteTxnMarkersResponseWritableTxnMarkerTopicResult(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlWriteTxnMarkersResponseDecode(SlReader *r, int16 version, SlWriteTxnMarkersResponse *out)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteTxnMarkersResponseInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "WriteTxnMarkersResponse: unsupported version");
+		return false;
+	}
+	out->markers.items = SlReadArray(r, flexible, false, 10, sizeof(*out->markers.items), &out->markers.n);
+	for (int32 i = 0; i < out->markers.n && SlReaderOk(r); i++)
+		DecodeWriteTxnMarkersResponseWritableTxnMarkerResult(r, version, &out->markers.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "WriteTxnMarkersResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlWriteTxnMarkersResponseEncode(SlWriter *w, int16 version, const SlWriteTxnMarkersResponse *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "WriteTxnMarkersResponse: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->markers.n);
+	for (int32 i = 0; i < in->markers.n; i++)
+		EncodeWriteTxnMarkersResponseWritableTxnMarkerResult(w, version, &in->markers.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* TxnOffsetCommitRequest */
+
+void
+SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInit(SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->committed_leader_epoch = -1;
+}
+
+void
+SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopicInit(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlTxnOffsetCommitRequestInit(SlTxnOffsetCommitRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->generation_id = -1;
+	v->group_instance_id = SL_STR_NULL;
+}
+
+static void
+DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlReader *r, int16 version, SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->committed_offset = SlReadInt64(r);
+	if (version >= 2)
+		out->committed_leader_epoch = SlReadInt32(r);
+	out->committed_metadata = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition");
+}
+
+static void
+EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlWriter *w, int16 version, const SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt64(w, in->committed_offset);
+	if (version >= 2)
+		SlWriteInt32(w, in->committed_leader_epoch);
+	SlWriteString(w, flexible, true, in->committed_metadata);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlReader *r, int16 version, SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopicInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 14, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic");
+}
+
+static void
+EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlWriter *w, int16 version, const SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlTxnOffsetCommitRequestDecode(SlReader *r, int16 version, SlTxnOffsetCommitRequest *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitRequestInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "TxnOffsetCommitRequest: unsupported version");
+		return false;
+	}
+	out->transactional_id = SlReadString(r, flexible, false);
+	out->group_id = SlReadString(r, flexible, false);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	if (version >= 3)
+		out->generation_id = SlReadInt32(r);
+	if (version >= 3)
+		out->member_id = SlReadString(r, true, false);
+	if (version >= 3)
+		out->group_instance_id = SlReadString(r, true, true);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlTxnOffsetCommitRequestEncode(SlWriter *w, int16 version, const SlTxnOffsetCommitRequest *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "TxnOffsetCommitRequest: unsupported version");
+		return;
+	}
+	SlWriteString(w, flexible, false, in->transactional_id);
+	SlWriteString(w, flexible, false, in->group_id);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	if (version >= 3)
+		SlWriteInt32(w, in->generation_id);
+	else if (in->generation_id != -1)
+		SlWriterFail(w, "TxnOffsetCommitRequest.GenerationId: not in this version");
+	if (version >= 3)
+		SlWriteString(w, true, false, in->member_id);
+	else if (in->member_id.len != 0)
+		SlWriterFail(w, "TxnOffsetCommitRequest.MemberId: not in this version");
+	if (version >= 3)
+		SlWriteString(w, true, true, in->group_instance_id);
+	else if (in->group_instance_id.len >= 0)
+		SlWriterFail(w, "TxnOffsetCommitRequest.GroupInstanceId: not in this version");
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* TxnOffsetCommitResponse */
+
+void
+SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlTxnOffsetCommitResponseInit(SlTxnOffsetCommitResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlReader *r, int16 version, SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition");
+}
+
+static void
+EncodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlWriter *w, int16 version, const SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->error_code);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlReader *r, int16 version, SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 6, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic");
+}
+
+static void
+EncodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlWriter *w, int16 version, const SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *in)
+{
+	bool		flexible = version >= 3;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlTxnOffsetCommitResponseDecode(SlReader *r, int16 version, SlTxnOffsetCommitResponse *out)
+{
+	bool		flexible = version >= 3;
+
+	SlTxnOffsetCommitResponseInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "TxnOffsetCommitResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "TxnOffsetCommitResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlTxnOffsetCommitResponseEncode(SlWriter *w, int16 version, const SlTxnOffsetCommitResponse *in)
+{
+	bool		flexible = version >= 3;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "TxnOffsetCommitResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
 /* DescribeConfigsRequest */
 
 void
@@ -6388,4 +7499,1563 @@ SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClus
 		EncodeDescribeClusterResponseDescribeClusterBroker(w, version, &in->brokers.items[i]);
 	SlWriteInt32(w, in->cluster_authorized_operations);
 	SlWriteUvarint(w, 0);
+}
+
+/* Error responses */
+
+static void
+SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	if (version >= 8)
+		v->error_message = message;
+}
+
+static void
+SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partition_responses.n; i++)
+		SetErrorsProduceResponsePartitionProduceResponse(&v->partition_responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsProduceResponseTopicProduceResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsFetchResponsePartitionData(SlFetchResponsePartitionData *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsFetchResponsePartitionData(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsFetchResponse(SlFetchResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	if (version >= 7)
+		v->error_code = error_code;
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsFetchResponseFetchableTopicResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsListOffsetsResponseListOffsetsPartitionResponse(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsListOffsetsResponseListOffsetsTopicResponse(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsMetadataResponseMetadataResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsMetadataResponseMetadataResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetCommitResponseOffsetCommitResponsePartition(SlOffsetCommitResponseOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetCommitResponseOffsetCommitResponseTopic(SlOffsetCommitResponseOffsetCommitResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsOffsetCommitResponseOffsetCommitResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetCommitResponse(SlOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsOffsetCommitResponseOffsetCommitResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetFetchResponseOffsetFetchResponsePartition(SlOffsetFetchResponseOffsetFetchResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsOffsetFetchResponseOffsetFetchResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetFetchResponseOffsetFetchResponsePartitions(SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsOffsetFetchResponseOffsetFetchResponsePartitions(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetFetchResponseOffsetFetchResponseGroup(SlOffsetFetchResponseOffsetFetchResponseGroup *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(&v->topics.items[i], version, error_code, message);
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetFetchResponse(SlOffsetFetchResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsOffsetFetchResponseOffsetFetchResponseTopic(&v->topics.items[i], version, error_code, message);
+	if (version >= 2 && version <= 7)
+		v->error_code = error_code;
+	for (int32 i = 0; i < v->groups.n; i++)
+		SetErrorsOffsetFetchResponseOffsetFetchResponseGroup(&v->groups.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsFindCoordinatorResponseCoordinator(SlFindCoordinatorResponseCoordinator *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsFindCoordinatorResponse(SlFindCoordinatorResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	if (version <= 3)
+		v->error_code = error_code;
+	if (version >= 1 && version <= 3)
+		v->error_message = message;
+	for (int32 i = 0; i < v->coordinators.n; i++)
+		SetErrorsFindCoordinatorResponseCoordinator(&v->coordinators.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsJoinGroupResponse(SlJoinGroupResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsHeartbeatResponse(SlHeartbeatResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsLeaveGroupResponseMemberResponse(SlLeaveGroupResponseMemberResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsLeaveGroupResponse(SlLeaveGroupResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	for (int32 i = 0; i < v->members.n; i++)
+		SetErrorsLeaveGroupResponseMemberResponse(&v->members.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsSyncGroupResponse(SlSyncGroupResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->groups.n; i++)
+		SetErrorsDescribeGroupsResponseDescribedGroup(&v->groups.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsListGroupsResponse(SlListGroupsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsApiVersionsResponse(SlApiVersionsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatableTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	if (version >= 1)
+		v->error_message = message;
+}
+
+static void
+SetErrorsCreateTopicsResponse(SlCreateTopicsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsCreateTopicsResponseCreatableTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteTopicsResponseDeletableTopicResult(SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	if (version >= 5)
+		v->error_message = message;
+}
+
+static void
+SetErrorsDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsDeleteTopicsResponseDeletableTopicResult(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(SlDeleteRecordsResponseDeleteRecordsPartitionResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(SlDeleteRecordsResponseDeleteRecordsTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteRecordsResponse(SlDeleteRecordsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsInitProducerIdResponse(SlInitProducerIdResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->partition_error_code = error_code;
+}
+
+static void
+SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results_by_partition.n; i++)
+		SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(&v->results_by_partition.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topic_results.n; i++)
+		SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->topic_results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	if (version >= 4)
+		v->error_code = error_code;
+	for (int32 i = 0; i < v->results_by_transaction.n; i++)
+		SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(&v->results_by_transaction.items[i], version, error_code, message);
+	for (int32 i = 0; i < v->results_by_topic_v3_and_below.n; i++)
+		SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->results_by_topic_v3_and_below.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAddOffsetsToTxnResponse(SlAddOffsetsToTxnResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsEndTxnResponse(SlEndTxnResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsWriteTxnMarkersResponse(SlWriteTxnMarkersResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->markers.n; i++)
+		SetErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(&v->markers.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsDescribeConfigsResponseDescribeConfigsResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsCreatePartitionsResponseCreatePartitionsTopicResult(SlCreatePartitionsResponseCreatePartitionsTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsCreatePartitionsResponse(SlCreatePartitionsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsCreatePartitionsResponseCreatePartitionsTopicResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteGroupsResponseDeletableGroupResult(SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsDeleteGroupsResponseDeletableGroupResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsIncrementalAlterConfigsResponse(SlIncrementalAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(SlOffsetDeleteResponseOffsetDeleteResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(SlOffsetDeleteResponseOffsetDeleteResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetDeleteResponse(SlOffsetDeleteResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+void
+SlProduceErrorResponse(const SlProduceRequest *req, int16 version, int16 error_code, SlStr message, SlProduceResponse *resp)
+{
+	SlProduceResponseInit(resp);
+	if (req->topic_data.n > 0)
+	{
+		resp->responses.n = req->topic_data.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->topic_data.n);
+		for (int32 i0 = 0; i0 < req->topic_data.n; i0++)
+		{
+			SlProduceResponseTopicProduceResponse *r0 = &resp->responses.items[i0];
+			const SlProduceRequestTopicProduceData *q0 = &req->topic_data.items[i0];
+
+			SlProduceResponseTopicProduceResponseInit(r0);
+			r0->name = q0->name;
+			if (q0->partition_data.n > 0)
+			{
+				r0->partition_responses.n = q0->partition_data.n;
+				r0->partition_responses.items = palloc(sizeof(*r0->partition_responses.items) * q0->partition_data.n);
+				for (int32 i2 = 0; i2 < q0->partition_data.n; i2++)
+				{
+					SlProduceResponsePartitionProduceResponse *r2 = &r0->partition_responses.items[i2];
+					const SlProduceRequestPartitionProduceData *q2 = &q0->partition_data.items[i2];
+
+					SlProduceResponsePartitionProduceResponseInit(r2);
+					r2->index = q2->index;
+				}
+			}
+		}
+	}
+	SetErrorsProduceResponse(resp, version, error_code, message);
+}
+
+void
+SlFetchErrorResponse(const SlFetchRequest *req, int16 version, int16 error_code, SlStr message, SlFetchResponse *resp)
+{
+	SlFetchResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->responses.n = req->topics.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlFetchResponseFetchableTopicResponse *r0 = &resp->responses.items[i0];
+			const SlFetchRequestFetchTopic *q0 = &req->topics.items[i0];
+
+			SlFetchResponseFetchableTopicResponseInit(r0);
+			r0->topic = q0->topic;
+			r0->topic_id = q0->topic_id;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlFetchResponsePartitionData *r2 = &r0->partitions.items[i2];
+					const SlFetchRequestFetchPartition *q2 = &q0->partitions.items[i2];
+
+					SlFetchResponsePartitionDataInit(r2);
+					r2->partition_index = q2->partition;
+				}
+			}
+		}
+	}
+	SetErrorsFetchResponse(resp, version, error_code, message);
+}
+
+void
+SlListOffsetsErrorResponse(const SlListOffsetsRequest *req, int16 version, int16 error_code, SlStr message, SlListOffsetsResponse *resp)
+{
+	SlListOffsetsResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlListOffsetsResponseListOffsetsTopicResponse *r0 = &resp->topics.items[i0];
+			const SlListOffsetsRequestListOffsetsTopic *q0 = &req->topics.items[i0];
+
+			SlListOffsetsResponseListOffsetsTopicResponseInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlListOffsetsResponseListOffsetsPartitionResponse *r2 = &r0->partitions.items[i2];
+					const SlListOffsetsRequestListOffsetsPartition *q2 = &q0->partitions.items[i2];
+
+					SlListOffsetsResponseListOffsetsPartitionResponseInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsListOffsetsResponse(resp, version, error_code, message);
+}
+
+void
+SlMetadataErrorResponse(const SlMetadataRequest *req, int16 version, int16 error_code, SlStr message, SlMetadataResponse *resp)
+{
+	SlMetadataResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlMetadataResponseMetadataResponseTopic *r0 = &resp->topics.items[i0];
+			const SlMetadataRequestMetadataRequestTopic *q0 = &req->topics.items[i0];
+
+			SlMetadataResponseMetadataResponseTopicInit(r0);
+			r0->name = q0->name;
+			r0->topic_id = q0->topic_id;
+		}
+	}
+	SetErrorsMetadataResponse(resp, version, error_code, message);
+}
+
+void
+SlOffsetCommitErrorResponse(const SlOffsetCommitRequest *req, int16 version, int16 error_code, SlStr message, SlOffsetCommitResponse *resp)
+{
+	SlOffsetCommitResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlOffsetCommitResponseOffsetCommitResponseTopic *r0 = &resp->topics.items[i0];
+			const SlOffsetCommitRequestOffsetCommitRequestTopic *q0 = &req->topics.items[i0];
+
+			SlOffsetCommitResponseOffsetCommitResponseTopicInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlOffsetCommitResponseOffsetCommitResponsePartition *r2 = &r0->partitions.items[i2];
+					const SlOffsetCommitRequestOffsetCommitRequestPartition *q2 = &q0->partitions.items[i2];
+
+					SlOffsetCommitResponseOffsetCommitResponsePartitionInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsOffsetCommitResponse(resp, version, error_code, message);
+}
+
+void
+SlOffsetFetchErrorResponse(const SlOffsetFetchRequest *req, int16 version, int16 error_code, SlStr message, SlOffsetFetchResponse *resp)
+{
+	SlOffsetFetchResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlOffsetFetchResponseOffsetFetchResponseTopic *r0 = &resp->topics.items[i0];
+			const SlOffsetFetchRequestOffsetFetchRequestTopic *q0 = &req->topics.items[i0];
+
+			SlOffsetFetchResponseOffsetFetchResponseTopicInit(r0);
+			r0->name = q0->name;
+			if (q0->partition_indexes.n > 0)
+			{
+				r0->partitions.n = q0->partition_indexes.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partition_indexes.n);
+				for (int32 i2 = 0; i2 < q0->partition_indexes.n; i2++)
+				{
+					SlOffsetFetchResponseOffsetFetchResponsePartition *r2 = &r0->partitions.items[i2];
+
+					SlOffsetFetchResponseOffsetFetchResponsePartitionInit(r2);
+					r2->partition_index = q0->partition_indexes.items[i2];
+				}
+			}
+		}
+	}
+	if (req->groups.n > 0)
+	{
+		resp->groups.n = req->groups.n;
+		resp->groups.items = palloc(sizeof(*resp->groups.items) * req->groups.n);
+		for (int32 i0 = 0; i0 < req->groups.n; i0++)
+		{
+			SlOffsetFetchResponseOffsetFetchResponseGroup *r0 = &resp->groups.items[i0];
+			const SlOffsetFetchRequestOffsetFetchRequestGroup *q0 = &req->groups.items[i0];
+
+			SlOffsetFetchResponseOffsetFetchResponseGroupInit(r0);
+			r0->group_id = q0->group_id;
+			if (q0->topics.n > 0)
+			{
+				r0->topics.n = q0->topics.n;
+				r0->topics.items = palloc(sizeof(*r0->topics.items) * q0->topics.n);
+				for (int32 i2 = 0; i2 < q0->topics.n; i2++)
+				{
+					SlOffsetFetchResponseOffsetFetchResponseTopics *r2 = &r0->topics.items[i2];
+					const SlOffsetFetchRequestOffsetFetchRequestTopics *q2 = &q0->topics.items[i2];
+
+					SlOffsetFetchResponseOffsetFetchResponseTopicsInit(r2);
+					r2->name = q2->name;
+					if (q2->partition_indexes.n > 0)
+					{
+						r2->partitions.n = q2->partition_indexes.n;
+						r2->partitions.items = palloc(sizeof(*r2->partitions.items) * q2->partition_indexes.n);
+						for (int32 i4 = 0; i4 < q2->partition_indexes.n; i4++)
+						{
+							SlOffsetFetchResponseOffsetFetchResponsePartitions *r4 = &r2->partitions.items[i4];
+
+							SlOffsetFetchResponseOffsetFetchResponsePartitionsInit(r4);
+							r4->partition_index = q2->partition_indexes.items[i4];
+						}
+					}
+				}
+			}
+		}
+	}
+	SetErrorsOffsetFetchResponse(resp, version, error_code, message);
+}
+
+void
+SlFindCoordinatorErrorResponse(const SlFindCoordinatorRequest *req, int16 version, int16 error_code, SlStr message, SlFindCoordinatorResponse *resp)
+{
+	SlFindCoordinatorResponseInit(resp);
+	if (req->coordinator_keys.n > 0)
+	{
+		resp->coordinators.n = req->coordinator_keys.n;
+		resp->coordinators.items = palloc(sizeof(*resp->coordinators.items) * req->coordinator_keys.n);
+		for (int32 i0 = 0; i0 < req->coordinator_keys.n; i0++)
+		{
+			SlFindCoordinatorResponseCoordinator *r0 = &resp->coordinators.items[i0];
+
+			SlFindCoordinatorResponseCoordinatorInit(r0);
+			r0->key = req->coordinator_keys.items[i0];
+		}
+	}
+	SetErrorsFindCoordinatorResponse(resp, version, error_code, message);
+}
+
+void
+SlJoinGroupErrorResponse(const SlJoinGroupRequest *req, int16 version, int16 error_code, SlStr message, SlJoinGroupResponse *resp)
+{
+	(void) req;
+	SlJoinGroupResponseInit(resp);
+	SetErrorsJoinGroupResponse(resp, version, error_code, message);
+}
+
+void
+SlHeartbeatErrorResponse(const SlHeartbeatRequest *req, int16 version, int16 error_code, SlStr message, SlHeartbeatResponse *resp)
+{
+	(void) req;
+	SlHeartbeatResponseInit(resp);
+	SetErrorsHeartbeatResponse(resp, version, error_code, message);
+}
+
+void
+SlLeaveGroupErrorResponse(const SlLeaveGroupRequest *req, int16 version, int16 error_code, SlStr message, SlLeaveGroupResponse *resp)
+{
+	SlLeaveGroupResponseInit(resp);
+	if (req->members.n > 0)
+	{
+		resp->members.n = req->members.n;
+		resp->members.items = palloc(sizeof(*resp->members.items) * req->members.n);
+		for (int32 i0 = 0; i0 < req->members.n; i0++)
+		{
+			SlLeaveGroupResponseMemberResponse *r0 = &resp->members.items[i0];
+			const SlLeaveGroupRequestMemberIdentity *q0 = &req->members.items[i0];
+
+			SlLeaveGroupResponseMemberResponseInit(r0);
+			r0->member_id = q0->member_id;
+			r0->group_instance_id = q0->group_instance_id;
+		}
+	}
+	SetErrorsLeaveGroupResponse(resp, version, error_code, message);
+}
+
+void
+SlSyncGroupErrorResponse(const SlSyncGroupRequest *req, int16 version, int16 error_code, SlStr message, SlSyncGroupResponse *resp)
+{
+	(void) req;
+	SlSyncGroupResponseInit(resp);
+	SetErrorsSyncGroupResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeGroupsErrorResponse(const SlDescribeGroupsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeGroupsResponse *resp)
+{
+	SlDescribeGroupsResponseInit(resp);
+	if (req->groups.n > 0)
+	{
+		resp->groups.n = req->groups.n;
+		resp->groups.items = palloc(sizeof(*resp->groups.items) * req->groups.n);
+		for (int32 i0 = 0; i0 < req->groups.n; i0++)
+		{
+			SlDescribeGroupsResponseDescribedGroup *r0 = &resp->groups.items[i0];
+
+			SlDescribeGroupsResponseDescribedGroupInit(r0);
+			r0->group_id = req->groups.items[i0];
+		}
+	}
+	SetErrorsDescribeGroupsResponse(resp, version, error_code, message);
+}
+
+void
+SlListGroupsErrorResponse(const SlListGroupsRequest *req, int16 version, int16 error_code, SlStr message, SlListGroupsResponse *resp)
+{
+	(void) req;
+	SlListGroupsResponseInit(resp);
+	SetErrorsListGroupsResponse(resp, version, error_code, message);
+}
+
+void
+SlSaslHandshakeErrorResponse(const SlSaslHandshakeRequest *req, int16 version, int16 error_code, SlStr message, SlSaslHandshakeResponse *resp)
+{
+	(void) req;
+	SlSaslHandshakeResponseInit(resp);
+	SetErrorsSaslHandshakeResponse(resp, version, error_code, message);
+}
+
+void
+SlApiVersionsErrorResponse(const SlApiVersionsRequest *req, int16 version, int16 error_code, SlStr message, SlApiVersionsResponse *resp)
+{
+	(void) req;
+	SlApiVersionsResponseInit(resp);
+	SetErrorsApiVersionsResponse(resp, version, error_code, message);
+}
+
+void
+SlCreateTopicsErrorResponse(const SlCreateTopicsRequest *req, int16 version, int16 error_code, SlStr message, SlCreateTopicsResponse *resp)
+{
+	SlCreateTopicsResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlCreateTopicsResponseCreatableTopicResult *r0 = &resp->topics.items[i0];
+			const SlCreateTopicsRequestCreatableTopic *q0 = &req->topics.items[i0];
+
+			SlCreateTopicsResponseCreatableTopicResultInit(r0);
+			r0->name = q0->name;
+		}
+	}
+	SetErrorsCreateTopicsResponse(resp, version, error_code, message);
+}
+
+void
+SlDeleteTopicsErrorResponse(const SlDeleteTopicsRequest *req, int16 version, int16 error_code, SlStr message, SlDeleteTopicsResponse *resp)
+{
+	SlDeleteTopicsResponseInit(resp);
+	if (req->topic_names.n > 0)
+	{
+		resp->responses.n = req->topic_names.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->topic_names.n);
+		for (int32 i0 = 0; i0 < req->topic_names.n; i0++)
+		{
+			SlDeleteTopicsResponseDeletableTopicResult *r0 = &resp->responses.items[i0];
+
+			SlDeleteTopicsResponseDeletableTopicResultInit(r0);
+			r0->name = req->topic_names.items[i0];
+		}
+	}
+	if (req->topics.n > 0)
+	{
+		resp->responses.n = req->topics.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlDeleteTopicsResponseDeletableTopicResult *r0 = &resp->responses.items[i0];
+			const SlDeleteTopicsRequestDeleteTopicState *q0 = &req->topics.items[i0];
+
+			SlDeleteTopicsResponseDeletableTopicResultInit(r0);
+			r0->name = q0->name;
+			r0->topic_id = q0->topic_id;
+		}
+	}
+	SetErrorsDeleteTopicsResponse(resp, version, error_code, message);
+}
+
+void
+SlDeleteRecordsErrorResponse(const SlDeleteRecordsRequest *req, int16 version, int16 error_code, SlStr message, SlDeleteRecordsResponse *resp)
+{
+	SlDeleteRecordsResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlDeleteRecordsResponseDeleteRecordsTopicResult *r0 = &resp->topics.items[i0];
+			const SlDeleteRecordsRequestDeleteRecordsTopic *q0 = &req->topics.items[i0];
+
+			SlDeleteRecordsResponseDeleteRecordsTopicResultInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlDeleteRecordsResponseDeleteRecordsPartitionResult *r2 = &r0->partitions.items[i2];
+					const SlDeleteRecordsRequestDeleteRecordsPartition *q2 = &q0->partitions.items[i2];
+
+					SlDeleteRecordsResponseDeleteRecordsPartitionResultInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsDeleteRecordsResponse(resp, version, error_code, message);
+}
+
+void
+SlInitProducerIdErrorResponse(const SlInitProducerIdRequest *req, int16 version, int16 error_code, SlStr message, SlInitProducerIdResponse *resp)
+{
+	(void) req;
+	SlInitProducerIdResponseInit(resp);
+	SetErrorsInitProducerIdResponse(resp, version, error_code, message);
+}
+
+void
+SlAddPartitionsToTxnErrorResponse(const SlAddPartitionsToTxnRequest *req, int16 version, int16 error_code, SlStr message, SlAddPartitionsToTxnResponse *resp)
+{
+	SlAddPartitionsToTxnResponseInit(resp);
+	if (req->v3_and_below_topics.n > 0)
+	{
+		resp->results_by_topic_v3_and_below.n = req->v3_and_below_topics.n;
+		resp->results_by_topic_v3_and_below.items = palloc(sizeof(*resp->results_by_topic_v3_and_below.items) * req->v3_and_below_topics.n);
+		for (int32 i0 = 0; i0 < req->v3_and_below_topics.n; i0++)
+		{
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *r0 = &resp->results_by_topic_v3_and_below.items[i0];
+			const SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *q0 = &req->v3_and_below_topics.items[i0];
+
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->results_by_partition.n = q0->partitions.n;
+				r0->results_by_partition.items = palloc(sizeof(*r0->results_by_partition.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *r2 = &r0->results_by_partition.items[i2];
+
+					SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(r2);
+					r2->partition_index = q0->partitions.items[i2];
+				}
+			}
+		}
+	}
+	if (req->transactions.n > 0)
+	{
+		resp->results_by_transaction.n = req->transactions.n;
+		resp->results_by_transaction.items = palloc(sizeof(*resp->results_by_transaction.items) * req->transactions.n);
+		for (int32 i0 = 0; i0 < req->transactions.n; i0++)
+		{
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *r0 = &resp->results_by_transaction.items[i0];
+			const SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *q0 = &req->transactions.items[i0];
+
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnResultInit(r0);
+			r0->transactional_id = q0->transactional_id;
+			if (q0->topics.n > 0)
+			{
+				r0->topic_results.n = q0->topics.n;
+				r0->topic_results.items = palloc(sizeof(*r0->topic_results.items) * q0->topics.n);
+				for (int32 i2 = 0; i2 < q0->topics.n; i2++)
+				{
+					SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *r2 = &r0->topic_results.items[i2];
+					const SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *q2 = &q0->topics.items[i2];
+
+					SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(r2);
+					r2->name = q2->name;
+					if (q2->partitions.n > 0)
+					{
+						r2->results_by_partition.n = q2->partitions.n;
+						r2->results_by_partition.items = palloc(sizeof(*r2->results_by_partition.items) * q2->partitions.n);
+						for (int32 i4 = 0; i4 < q2->partitions.n; i4++)
+						{
+							SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *r4 = &r2->results_by_partition.items[i4];
+
+							SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(r4);
+							r4->partition_index = q2->partitions.items[i4];
+						}
+					}
+				}
+			}
+		}
+	}
+	SetErrorsAddPartitionsToTxnResponse(resp, version, error_code, message);
+}
+
+void
+SlAddOffsetsToTxnErrorResponse(const SlAddOffsetsToTxnRequest *req, int16 version, int16 error_code, SlStr message, SlAddOffsetsToTxnResponse *resp)
+{
+	(void) req;
+	SlAddOffsetsToTxnResponseInit(resp);
+	SetErrorsAddOffsetsToTxnResponse(resp, version, error_code, message);
+}
+
+void
+SlEndTxnErrorResponse(const SlEndTxnRequest *req, int16 version, int16 error_code, SlStr message, SlEndTxnResponse *resp)
+{
+	(void) req;
+	SlEndTxnResponseInit(resp);
+	SetErrorsEndTxnResponse(resp, version, error_code, message);
+}
+
+void
+SlWriteTxnMarkersErrorResponse(const SlWriteTxnMarkersRequest *req, int16 version, int16 error_code, SlStr message, SlWriteTxnMarkersResponse *resp)
+{
+	SlWriteTxnMarkersResponseInit(resp);
+	if (req->markers.n > 0)
+	{
+		resp->markers.n = req->markers.n;
+		resp->markers.items = palloc(sizeof(*resp->markers.items) * req->markers.n);
+		for (int32 i0 = 0; i0 < req->markers.n; i0++)
+		{
+			SlWriteTxnMarkersResponseWritableTxnMarkerResult *r0 = &resp->markers.items[i0];
+			const SlWriteTxnMarkersRequestWritableTxnMarker *q0 = &req->markers.items[i0];
+
+			SlWriteTxnMarkersResponseWritableTxnMarkerResultInit(r0);
+			r0->producer_id = q0->producer_id;
+			if (q0->topics.n > 0)
+			{
+				r0->topics.n = q0->topics.n;
+				r0->topics.items = palloc(sizeof(*r0->topics.items) * q0->topics.n);
+				for (int32 i2 = 0; i2 < q0->topics.n; i2++)
+				{
+					SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *r2 = &r0->topics.items[i2];
+					const SlWriteTxnMarkersRequestWritableTxnMarkerTopic *q2 = &q0->topics.items[i2];
+
+					SlWriteTxnMarkersResponseWritableTxnMarkerTopicResultInit(r2);
+					r2->name = q2->name;
+					if (q2->partition_indexes.n > 0)
+					{
+						r2->partitions.n = q2->partition_indexes.n;
+						r2->partitions.items = palloc(sizeof(*r2->partitions.items) * q2->partition_indexes.n);
+						for (int32 i4 = 0; i4 < q2->partition_indexes.n; i4++)
+						{
+							SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *r4 = &r2->partitions.items[i4];
+
+							SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResultInit(r4);
+							r4->partition_index = q2->partition_indexes.items[i4];
+						}
+					}
+				}
+			}
+		}
+	}
+	SetErrorsWriteTxnMarkersResponse(resp, version, error_code, message);
+}
+
+void
+SlTxnOffsetCommitErrorResponse(const SlTxnOffsetCommitRequest *req, int16 version, int16 error_code, SlStr message, SlTxnOffsetCommitResponse *resp)
+{
+	SlTxnOffsetCommitResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *r0 = &resp->topics.items[i0];
+			const SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *q0 = &req->topics.items[i0];
+
+			SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *r2 = &r0->partitions.items[i2];
+					const SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *q2 = &q0->partitions.items[i2];
+
+					SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsTxnOffsetCommitResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeConfigsErrorResponse(const SlDescribeConfigsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeConfigsResponse *resp)
+{
+	SlDescribeConfigsResponseInit(resp);
+	if (req->resources.n > 0)
+	{
+		resp->results.n = req->resources.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->resources.n);
+		for (int32 i0 = 0; i0 < req->resources.n; i0++)
+		{
+			SlDescribeConfigsResponseDescribeConfigsResult *r0 = &resp->results.items[i0];
+			const SlDescribeConfigsRequestDescribeConfigsResource *q0 = &req->resources.items[i0];
+
+			SlDescribeConfigsResponseDescribeConfigsResultInit(r0);
+			r0->resource_type = q0->resource_type;
+			r0->resource_name = q0->resource_name;
+		}
+	}
+	SetErrorsDescribeConfigsResponse(resp, version, error_code, message);
+}
+
+void
+SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int16 error_code, SlStr message, SlAlterConfigsResponse *resp)
+{
+	SlAlterConfigsResponseInit(resp);
+	if (req->resources.n > 0)
+	{
+		resp->responses.n = req->resources.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->resources.n);
+		for (int32 i0 = 0; i0 < req->resources.n; i0++)
+		{
+			SlAlterConfigsResponseAlterConfigsResourceResponse *r0 = &resp->responses.items[i0];
+			const SlAlterConfigsRequestAlterConfigsResource *q0 = &req->resources.items[i0];
+
+			SlAlterConfigsResponseAlterConfigsResourceResponseInit(r0);
+			r0->resource_type = q0->resource_type;
+			r0->resource_name = q0->resource_name;
+		}
+	}
+	SetErrorsAlterConfigsResponse(resp, version, error_code, message);
+}
+
+void
+SlCreatePartitionsErrorResponse(const SlCreatePartitionsRequest *req, int16 version, int16 error_code, SlStr message, SlCreatePartitionsResponse *resp)
+{
+	SlCreatePartitionsResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->results.n = req->topics.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlCreatePartitionsResponseCreatePartitionsTopicResult *r0 = &resp->results.items[i0];
+			const SlCreatePartitionsRequestCreatePartitionsTopic *q0 = &req->topics.items[i0];
+
+			SlCreatePartitionsResponseCreatePartitionsTopicResultInit(r0);
+			r0->name = q0->name;
+		}
+	}
+	SetErrorsCreatePartitionsResponse(resp, version, error_code, message);
+}
+
+void
+SlDeleteGroupsErrorResponse(const SlDeleteGroupsRequest *req, int16 version, int16 error_code, SlStr message, SlDeleteGroupsResponse *resp)
+{
+	SlDeleteGroupsResponseInit(resp);
+	if (req->groups_names.n > 0)
+	{
+		resp->results.n = req->groups_names.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->groups_names.n);
+		for (int32 i0 = 0; i0 < req->groups_names.n; i0++)
+		{
+			SlDeleteGroupsResponseDeletableGroupResult *r0 = &resp->results.items[i0];
+
+			SlDeleteGroupsResponseDeletableGroupResultInit(r0);
+			r0->group_id = req->groups_names.items[i0];
+		}
+	}
+	SetErrorsDeleteGroupsResponse(resp, version, error_code, message);
+}
+
+void
+SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *req, int16 version, int16 error_code, SlStr message, SlIncrementalAlterConfigsResponse *resp)
+{
+	SlIncrementalAlterConfigsResponseInit(resp);
+	if (req->resources.n > 0)
+	{
+		resp->responses.n = req->resources.n;
+		resp->responses.items = palloc(sizeof(*resp->responses.items) * req->resources.n);
+		for (int32 i0 = 0; i0 < req->resources.n; i0++)
+		{
+			SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *r0 = &resp->responses.items[i0];
+			const SlIncrementalAlterConfigsRequestAlterConfigsResource *q0 = &req->resources.items[i0];
+
+			SlIncrementalAlterConfigsResponseAlterConfigsResourceResponseInit(r0);
+			r0->resource_type = q0->resource_type;
+			r0->resource_name = q0->resource_name;
+		}
+	}
+	SetErrorsIncrementalAlterConfigsResponse(resp, version, error_code, message);
+}
+
+void
+SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int16 error_code, SlStr message, SlOffsetDeleteResponse *resp)
+{
+	SlOffsetDeleteResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlOffsetDeleteResponseOffsetDeleteResponseTopic *r0 = &resp->topics.items[i0];
+			const SlOffsetDeleteRequestOffsetDeleteRequestTopic *q0 = &req->topics.items[i0];
+
+			SlOffsetDeleteResponseOffsetDeleteResponseTopicInit(r0);
+			r0->name = q0->name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlOffsetDeleteResponseOffsetDeleteResponsePartition *r2 = &r0->partitions.items[i2];
+					const SlOffsetDeleteRequestOffsetDeleteRequestPartition *q2 = &q0->partitions.items[i2];
+
+					SlOffsetDeleteResponseOffsetDeleteResponsePartitionInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsOffsetDeleteResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeClusterResponse *resp)
+{
+	(void) req;
+	SlDescribeClusterResponseInit(resp);
+	SetErrorsDescribeClusterResponse(resp, version, error_code, message);
+}
+
+bool
+SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int16 error_code, SlStr message, SlWriter *out)
+{
+	switch (api_key)
+	{
+		case 0:
+			{
+				SlProduceRequest req;
+				SlProduceResponse resp;
+
+				if (!SlProduceRequestDecode(request_body, version, &req))
+					return false;
+				SlProduceErrorResponse(&req, version, error_code, message, &resp);
+				SlProduceResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 1:
+			{
+				SlFetchRequest req;
+				SlFetchResponse resp;
+
+				if (!SlFetchRequestDecode(request_body, version, &req))
+					return false;
+				SlFetchErrorResponse(&req, version, error_code, message, &resp);
+				SlFetchResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 2:
+			{
+				SlListOffsetsRequest req;
+				SlListOffsetsResponse resp;
+
+				if (!SlListOffsetsRequestDecode(request_body, version, &req))
+					return false;
+				SlListOffsetsErrorResponse(&req, version, error_code, message, &resp);
+				SlListOffsetsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 3:
+			{
+				SlMetadataRequest req;
+				SlMetadataResponse resp;
+
+				if (!SlMetadataRequestDecode(request_body, version, &req))
+					return false;
+				SlMetadataErrorResponse(&req, version, error_code, message, &resp);
+				SlMetadataResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 8:
+			{
+				SlOffsetCommitRequest req;
+				SlOffsetCommitResponse resp;
+
+				if (!SlOffsetCommitRequestDecode(request_body, version, &req))
+					return false;
+				SlOffsetCommitErrorResponse(&req, version, error_code, message, &resp);
+				SlOffsetCommitResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 9:
+			{
+				SlOffsetFetchRequest req;
+				SlOffsetFetchResponse resp;
+
+				if (!SlOffsetFetchRequestDecode(request_body, version, &req))
+					return false;
+				SlOffsetFetchErrorResponse(&req, version, error_code, message, &resp);
+				SlOffsetFetchResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 10:
+			{
+				SlFindCoordinatorRequest req;
+				SlFindCoordinatorResponse resp;
+
+				if (!SlFindCoordinatorRequestDecode(request_body, version, &req))
+					return false;
+				SlFindCoordinatorErrorResponse(&req, version, error_code, message, &resp);
+				SlFindCoordinatorResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 11:
+			{
+				SlJoinGroupRequest req;
+				SlJoinGroupResponse resp;
+
+				if (!SlJoinGroupRequestDecode(request_body, version, &req))
+					return false;
+				SlJoinGroupErrorResponse(&req, version, error_code, message, &resp);
+				SlJoinGroupResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 12:
+			{
+				SlHeartbeatRequest req;
+				SlHeartbeatResponse resp;
+
+				if (!SlHeartbeatRequestDecode(request_body, version, &req))
+					return false;
+				SlHeartbeatErrorResponse(&req, version, error_code, message, &resp);
+				SlHeartbeatResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 13:
+			{
+				SlLeaveGroupRequest req;
+				SlLeaveGroupResponse resp;
+
+				if (!SlLeaveGroupRequestDecode(request_body, version, &req))
+					return false;
+				SlLeaveGroupErrorResponse(&req, version, error_code, message, &resp);
+				SlLeaveGroupResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 14:
+			{
+				SlSyncGroupRequest req;
+				SlSyncGroupResponse resp;
+
+				if (!SlSyncGroupRequestDecode(request_body, version, &req))
+					return false;
+				SlSyncGroupErrorResponse(&req, version, error_code, message, &resp);
+				SlSyncGroupResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 15:
+			{
+				SlDescribeGroupsRequest req;
+				SlDescribeGroupsResponse resp;
+
+				if (!SlDescribeGroupsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeGroupsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeGroupsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 16:
+			{
+				SlListGroupsRequest req;
+				SlListGroupsResponse resp;
+
+				if (!SlListGroupsRequestDecode(request_body, version, &req))
+					return false;
+				SlListGroupsErrorResponse(&req, version, error_code, message, &resp);
+				SlListGroupsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 17:
+			{
+				SlSaslHandshakeRequest req;
+				SlSaslHandshakeResponse resp;
+
+				if (!SlSaslHandshakeRequestDecode(request_body, version, &req))
+					return false;
+				SlSaslHandshakeErrorResponse(&req, version, error_code, message, &resp);
+				SlSaslHandshakeResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 18:
+			{
+				SlApiVersionsRequest req;
+				SlApiVersionsResponse resp;
+
+				if (!SlApiVersionsRequestDecode(request_body, version, &req))
+					return false;
+				SlApiVersionsErrorResponse(&req, version, error_code, message, &resp);
+				SlApiVersionsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 19:
+			{
+				SlCreateTopicsRequest req;
+				SlCreateTopicsResponse resp;
+
+				if (!SlCreateTopicsRequestDecode(request_body, version, &req))
+					return false;
+				SlCreateTopicsErrorResponse(&req, version, error_code, message, &resp);
+				SlCreateTopicsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 20:
+			{
+				SlDeleteTopicsRequest req;
+				SlDeleteTopicsResponse resp;
+
+				if (!SlDeleteTopicsRequestDecode(request_body, version, &req))
+					return false;
+				SlDeleteTopicsErrorResponse(&req, version, error_code, message, &resp);
+				SlDeleteTopicsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 21:
+			{
+				SlDeleteRecordsRequest req;
+				SlDeleteRecordsResponse resp;
+
+				if (!SlDeleteRecordsRequestDecode(request_body, version, &req))
+					return false;
+				SlDeleteRecordsErrorResponse(&req, version, error_code, message, &resp);
+				SlDeleteRecordsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 22:
+			{
+				SlInitProducerIdRequest req;
+				SlInitProducerIdResponse resp;
+
+				if (!SlInitProducerIdRequestDecode(request_body, version, &req))
+					return false;
+				SlInitProducerIdErrorResponse(&req, version, error_code, message, &resp);
+				SlInitProducerIdResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 24:
+			{
+				SlAddPartitionsToTxnRequest req;
+				SlAddPartitionsToTxnResponse resp;
+
+				if (!SlAddPartitionsToTxnRequestDecode(request_body, version, &req))
+					return false;
+				SlAddPartitionsToTxnErrorResponse(&req, version, error_code, message, &resp);
+				SlAddPartitionsToTxnResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 25:
+			{
+				SlAddOffsetsToTxnRequest req;
+				SlAddOffsetsToTxnResponse resp;
+
+				if (!SlAddOffsetsToTxnRequestDecode(request_body, version, &req))
+					return false;
+				SlAddOffsetsToTxnErrorResponse(&req, version, error_code, message, &resp);
+				SlAddOffsetsToTxnResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 26:
+			{
+				SlEndTxnRequest req;
+				SlEndTxnResponse resp;
+
+				if (!SlEndTxnRequestDecode(request_body, version, &req))
+					return false;
+				SlEndTxnErrorResponse(&req, version, error_code, message, &resp);
+				SlEndTxnResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 27:
+			{
+				SlWriteTxnMarkersRequest req;
+				SlWriteTxnMarkersResponse resp;
+
+				if (!SlWriteTxnMarkersRequestDecode(request_body, version, &req))
+					return false;
+				SlWriteTxnMarkersErrorResponse(&req, version, error_code, message, &resp);
+				SlWriteTxnMarkersResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 28:
+			{
+				SlTxnOffsetCommitRequest req;
+				SlTxnOffsetCommitResponse resp;
+
+				if (!SlTxnOffsetCommitRequestDecode(request_body, version, &req))
+					return false;
+				SlTxnOffsetCommitErrorResponse(&req, version, error_code, message, &resp);
+				SlTxnOffsetCommitResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 32:
+			{
+				SlDescribeConfigsRequest req;
+				SlDescribeConfigsResponse resp;
+
+				if (!SlDescribeConfigsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeConfigsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 33:
+			{
+				SlAlterConfigsRequest req;
+				SlAlterConfigsResponse resp;
+
+				if (!SlAlterConfigsRequestDecode(request_body, version, &req))
+					return false;
+				SlAlterConfigsErrorResponse(&req, version, error_code, message, &resp);
+				SlAlterConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 37:
+			{
+				SlCreatePartitionsRequest req;
+				SlCreatePartitionsResponse resp;
+
+				if (!SlCreatePartitionsRequestDecode(request_body, version, &req))
+					return false;
+				SlCreatePartitionsErrorResponse(&req, version, error_code, message, &resp);
+				SlCreatePartitionsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 42:
+			{
+				SlDeleteGroupsRequest req;
+				SlDeleteGroupsResponse resp;
+
+				if (!SlDeleteGroupsRequestDecode(request_body, version, &req))
+					return false;
+				SlDeleteGroupsErrorResponse(&req, version, error_code, message, &resp);
+				SlDeleteGroupsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 44:
+			{
+				SlIncrementalAlterConfigsRequest req;
+				SlIncrementalAlterConfigsResponse resp;
+
+				if (!SlIncrementalAlterConfigsRequestDecode(request_body, version, &req))
+					return false;
+				SlIncrementalAlterConfigsErrorResponse(&req, version, error_code, message, &resp);
+				SlIncrementalAlterConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 47:
+			{
+				SlOffsetDeleteRequest req;
+				SlOffsetDeleteResponse resp;
+
+				if (!SlOffsetDeleteRequestDecode(request_body, version, &req))
+					return false;
+				SlOffsetDeleteErrorResponse(&req, version, error_code, message, &resp);
+				SlOffsetDeleteResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 60:
+			{
+				SlDescribeClusterRequest req;
+				SlDescribeClusterResponse resp;
+
+				if (!SlDescribeClusterRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeClusterErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeClusterResponseEncode(out, version, &resp);
+				return true;
+			}
+	}
+	SlReaderFail(request_body, "no such API");
+	return false;
 }

@@ -1110,6 +1110,249 @@ extern void SlInitProducerIdResponseInit(SlInitProducerIdResponse *v);
 extern bool SlInitProducerIdResponseDecode(SlReader *r, int16 version, SlInitProducerIdResponse *out);
 extern void SlInitProducerIdResponseEncode(SlWriter *w, int16 version, const SlInitProducerIdResponse *in);
 
+/* AddPartitionsToTxnRequest.AddPartitionsToTxnTopic (v0-5) */
+typedef struct SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic
+{
+	SlStr		name;
+	struct { int32 n; int32 *items; } partitions;
+} SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic;
+
+/* AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction (v4-5) */
+typedef struct SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction
+{
+	SlStr		transactional_id;
+	int64		producer_id;
+	int16		producer_epoch;
+	bool		verify_only;
+	struct { int32 n; SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *items; } topics;
+} SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction;
+
+/* AddPartitionsToTxnRequest: api key 24, v0-5, flexible v3+ */
+typedef struct SlAddPartitionsToTxnRequest
+{
+	struct { int32 n; SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *items; } transactions;	/* v4+ */
+	SlStr		v3_and_below_transactional_id;	/* v0-3 */
+	int64		v3_and_below_producer_id;	/* v0-3 */
+	int16		v3_and_below_producer_epoch;	/* v0-3 */
+	struct { int32 n; SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *items; } v3_and_below_topics;	/* v0-3 */
+} SlAddPartitionsToTxnRequest;
+
+extern void SlAddPartitionsToTxnRequestAddPartitionsToTxnTopicInit(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v);
+extern void SlAddPartitionsToTxnRequestAddPartitionsToTxnTransactionInit(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v);
+extern void SlAddPartitionsToTxnRequestInit(SlAddPartitionsToTxnRequest *v);
+extern bool SlAddPartitionsToTxnRequestDecode(SlReader *r, int16 version, SlAddPartitionsToTxnRequest *out);
+extern void SlAddPartitionsToTxnRequestEncode(SlWriter *w, int16 version, const SlAddPartitionsToTxnRequest *in);
+
+/* AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult (v0-5) */
+typedef struct SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult
+{
+	int32		partition_index;
+	int16		partition_error_code;
+} SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult;
+
+/* AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult (v0-5) */
+typedef struct SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult
+{
+	SlStr		name;
+	struct { int32 n; SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *items; } results_by_partition;
+} SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult;
+
+/* AddPartitionsToTxnResponse.AddPartitionsToTxnResult (v4-5) */
+typedef struct SlAddPartitionsToTxnResponseAddPartitionsToTxnResult
+{
+	SlStr		transactional_id;
+	struct { int32 n; SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *items; } topic_results;
+} SlAddPartitionsToTxnResponseAddPartitionsToTxnResult;
+
+/* AddPartitionsToTxnResponse: api key 24, v0-5, flexible v3+ */
+typedef struct SlAddPartitionsToTxnResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;	/* v4+, ignorable */
+	struct { int32 n; SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *items; } results_by_transaction;	/* v4+ */
+	struct { int32 n; SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *items; } results_by_topic_v3_and_below;	/* v0-3 */
+} SlAddPartitionsToTxnResponse;
+
+extern void SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v);
+extern void SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v);
+extern void SlAddPartitionsToTxnResponseAddPartitionsToTxnResultInit(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v);
+extern void SlAddPartitionsToTxnResponseInit(SlAddPartitionsToTxnResponse *v);
+extern bool SlAddPartitionsToTxnResponseDecode(SlReader *r, int16 version, SlAddPartitionsToTxnResponse *out);
+extern void SlAddPartitionsToTxnResponseEncode(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponse *in);
+
+/* AddOffsetsToTxnRequest: api key 25, v0-4, flexible v3+ */
+typedef struct SlAddOffsetsToTxnRequest
+{
+	SlStr		transactional_id;
+	int64		producer_id;
+	int16		producer_epoch;
+	SlStr		group_id;
+} SlAddOffsetsToTxnRequest;
+
+extern void SlAddOffsetsToTxnRequestInit(SlAddOffsetsToTxnRequest *v);
+extern bool SlAddOffsetsToTxnRequestDecode(SlReader *r, int16 version, SlAddOffsetsToTxnRequest *out);
+extern void SlAddOffsetsToTxnRequestEncode(SlWriter *w, int16 version, const SlAddOffsetsToTxnRequest *in);
+
+/* AddOffsetsToTxnResponse: api key 25, v0-4, flexible v3+ */
+typedef struct SlAddOffsetsToTxnResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+} SlAddOffsetsToTxnResponse;
+
+extern void SlAddOffsetsToTxnResponseInit(SlAddOffsetsToTxnResponse *v);
+extern bool SlAddOffsetsToTxnResponseDecode(SlReader *r, int16 version, SlAddOffsetsToTxnResponse *out);
+extern void SlAddOffsetsToTxnResponseEncode(SlWriter *w, int16 version, const SlAddOffsetsToTxnResponse *in);
+
+/* EndTxnRequest: api key 26, v0-4, flexible v3+ */
+typedef struct SlEndTxnRequest
+{
+	SlStr		transactional_id;
+	int64		producer_id;
+	int16		producer_epoch;
+	bool		committed;
+} SlEndTxnRequest;
+
+extern void SlEndTxnRequestInit(SlEndTxnRequest *v);
+extern bool SlEndTxnRequestDecode(SlReader *r, int16 version, SlEndTxnRequest *out);
+extern void SlEndTxnRequestEncode(SlWriter *w, int16 version, const SlEndTxnRequest *in);
+
+/* EndTxnResponse: api key 26, v0-4, flexible v3+ */
+typedef struct SlEndTxnResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+} SlEndTxnResponse;
+
+extern void SlEndTxnResponseInit(SlEndTxnResponse *v);
+extern bool SlEndTxnResponseDecode(SlReader *r, int16 version, SlEndTxnResponse *out);
+extern void SlEndTxnResponseEncode(SlWriter *w, int16 version, const SlEndTxnResponse *in);
+
+/* WriteTxnMarkersRequest.WritableTxnMarkerTopic (v0-1) */
+typedef struct SlWriteTxnMarkersRequestWritableTxnMarkerTopic
+{
+	SlStr		name;
+	struct { int32 n; int32 *items; } partition_indexes;
+} SlWriteTxnMarkersRequestWritableTxnMarkerTopic;
+
+/* WriteTxnMarkersRequest.WritableTxnMarker (v0-1) */
+typedef struct SlWriteTxnMarkersRequestWritableTxnMarker
+{
+	int64		producer_id;
+	int16		producer_epoch;
+	bool		transaction_result;
+	struct { int32 n; SlWriteTxnMarkersRequestWritableTxnMarkerTopic *items; } topics;
+	int32		coordinator_epoch;
+} SlWriteTxnMarkersRequestWritableTxnMarker;
+
+/* WriteTxnMarkersRequest: api key 27, v0-1, flexible v1+ */
+typedef struct SlWriteTxnMarkersRequest
+{
+	struct { int32 n; SlWriteTxnMarkersRequestWritableTxnMarker *items; } markers;
+} SlWriteTxnMarkersRequest;
+
+extern void SlWriteTxnMarkersRequestWritableTxnMarkerTopicInit(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v);
+extern void SlWriteTxnMarkersRequestWritableTxnMarkerInit(SlWriteTxnMarkersRequestWritableTxnMarker *v);
+extern void SlWriteTxnMarkersRequestInit(SlWriteTxnMarkersRequest *v);
+extern bool SlWriteTxnMarkersRequestDecode(SlReader *r, int16 version, SlWriteTxnMarkersRequest *out);
+extern void SlWriteTxnMarkersRequestEncode(SlWriter *w, int16 version, const SlWriteTxnMarkersRequest *in);
+
+/* WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult (v0-1) */
+typedef struct SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult
+{
+	int32		partition_index;
+	int16		error_code;
+} SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult;
+
+/* WriteTxnMarkersResponse.WritableTxnMarkerTopicResult (v0-1) */
+typedef struct SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult
+{
+	SlStr		name;
+	struct { int32 n; SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *items; } partitions;
+} SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult;
+
+/* WriteTxnMarkersResponse.WritableTxnMarkerResult (v0-1) */
+typedef struct SlWriteTxnMarkersResponseWritableTxnMarkerResult
+{
+	int64		producer_id;
+	struct { int32 n; SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *items; } topics;
+} SlWriteTxnMarkersResponseWritableTxnMarkerResult;
+
+/* WriteTxnMarkersResponse: api key 27, v0-1, flexible v1+ */
+typedef struct SlWriteTxnMarkersResponse
+{
+	struct { int32 n; SlWriteTxnMarkersResponseWritableTxnMarkerResult *items; } markers;
+} SlWriteTxnMarkersResponse;
+
+extern void SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v);
+extern void SlWriteTxnMarkersResponseWritableTxnMarkerTopicResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v);
+extern void SlWriteTxnMarkersResponseWritableTxnMarkerResultInit(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v);
+extern void SlWriteTxnMarkersResponseInit(SlWriteTxnMarkersResponse *v);
+extern bool SlWriteTxnMarkersResponseDecode(SlReader *r, int16 version, SlWriteTxnMarkersResponse *out);
+extern void SlWriteTxnMarkersResponseEncode(SlWriter *w, int16 version, const SlWriteTxnMarkersResponse *in);
+
+/* TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition (v0-4) */
+typedef struct SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition
+{
+	int32		partition_index;
+	int64		committed_offset;
+	int32		committed_leader_epoch;	/* v2+, default -1, ignorable */
+	SlStr		committed_metadata;	/* nullable */
+} SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition;
+
+/* TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic (v0-4) */
+typedef struct SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic
+{
+	SlStr		name;
+	struct { int32 n; SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *items; } partitions;
+} SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic;
+
+/* TxnOffsetCommitRequest: api key 28, v0-4, flexible v3+ */
+typedef struct SlTxnOffsetCommitRequest
+{
+	SlStr		transactional_id;
+	SlStr		group_id;
+	int64		producer_id;
+	int16		producer_epoch;
+	int32		generation_id;	/* v3+, default -1 */
+	SlStr		member_id;	/* v3+ */
+	SlStr		group_instance_id;	/* v3+, nullable, default null */
+	struct { int32 n; SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *items; } topics;
+} SlTxnOffsetCommitRequest;
+
+extern void SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInit(SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *v);
+extern void SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopicInit(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v);
+extern void SlTxnOffsetCommitRequestInit(SlTxnOffsetCommitRequest *v);
+extern bool SlTxnOffsetCommitRequestDecode(SlReader *r, int16 version, SlTxnOffsetCommitRequest *out);
+extern void SlTxnOffsetCommitRequestEncode(SlWriter *w, int16 version, const SlTxnOffsetCommitRequest *in);
+
+/* TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition (v0-4) */
+typedef struct SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition
+{
+	int32		partition_index;
+	int16		error_code;
+} SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition;
+
+/* TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic (v0-4) */
+typedef struct SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic
+{
+	SlStr		name;
+	struct { int32 n; SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *items; } partitions;
+} SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic;
+
+/* TxnOffsetCommitResponse: api key 28, v0-4, flexible v3+ */
+typedef struct SlTxnOffsetCommitResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *items; } topics;
+} SlTxnOffsetCommitResponse;
+
+extern void SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v);
+extern void SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v);
+extern void SlTxnOffsetCommitResponseInit(SlTxnOffsetCommitResponse *v);
+extern bool SlTxnOffsetCommitResponseDecode(SlReader *r, int16 version, SlTxnOffsetCommitResponse *out);
+extern void SlTxnOffsetCommitResponseEncode(SlWriter *w, int16 version, const SlTxnOffsetCommitResponse *in);
+
 /* DescribeConfigsRequest.DescribeConfigsResource (v0-4) */
 typedef struct SlDescribeConfigsRequestDescribeConfigsResource
 {
@@ -1444,5 +1687,84 @@ extern void SlDescribeClusterResponseDescribeClusterBrokerInit(SlDescribeCluster
 extern void SlDescribeClusterResponseInit(SlDescribeClusterResponse *v);
 extern bool SlDescribeClusterResponseDecode(SlReader *r, int16 version, SlDescribeClusterResponse *out);
 extern void SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClusterResponse *in);
+
+/*
+ * Error responses (as Kafka's AbstractRequest.getErrorResponse): the
+ * response to a request that failed as a whole, mirroring its topics,
+ * partitions, groups or resources, with error_code in every error code
+ * field and message (not null) in every error message field.
+ *
+ *  void Sl<Api>ErrorResponse(const Sl<Api>Request *req, int16 version,
+ *                            int16 error_code, SlStr message,
+ *                            Sl<Api>Response *resp)
+ *
+ * SlErrorResponseEncode decodes a request body of any generated API and
+ * encodes its error response; false if the body cannot be decoded.
+ */
+extern void SlProduceErrorResponse(const SlProduceRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlProduceResponse *resp);
+extern void SlFetchErrorResponse(const SlFetchRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlFetchResponse *resp);
+extern void SlListOffsetsErrorResponse(const SlListOffsetsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlListOffsetsResponse *resp);
+extern void SlMetadataErrorResponse(const SlMetadataRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlMetadataResponse *resp);
+extern void SlOffsetCommitErrorResponse(const SlOffsetCommitRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlOffsetCommitResponse *resp);
+extern void SlOffsetFetchErrorResponse(const SlOffsetFetchRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlOffsetFetchResponse *resp);
+extern void SlFindCoordinatorErrorResponse(const SlFindCoordinatorRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlFindCoordinatorResponse *resp);
+extern void SlJoinGroupErrorResponse(const SlJoinGroupRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlJoinGroupResponse *resp);
+extern void SlHeartbeatErrorResponse(const SlHeartbeatRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlHeartbeatResponse *resp);
+extern void SlLeaveGroupErrorResponse(const SlLeaveGroupRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlLeaveGroupResponse *resp);
+extern void SlSyncGroupErrorResponse(const SlSyncGroupRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlSyncGroupResponse *resp);
+extern void SlDescribeGroupsErrorResponse(const SlDescribeGroupsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeGroupsResponse *resp);
+extern void SlListGroupsErrorResponse(const SlListGroupsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlListGroupsResponse *resp);
+extern void SlSaslHandshakeErrorResponse(const SlSaslHandshakeRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlSaslHandshakeResponse *resp);
+extern void SlApiVersionsErrorResponse(const SlApiVersionsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlApiVersionsResponse *resp);
+extern void SlCreateTopicsErrorResponse(const SlCreateTopicsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlCreateTopicsResponse *resp);
+extern void SlDeleteTopicsErrorResponse(const SlDeleteTopicsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDeleteTopicsResponse *resp);
+extern void SlDeleteRecordsErrorResponse(const SlDeleteRecordsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDeleteRecordsResponse *resp);
+extern void SlInitProducerIdErrorResponse(const SlInitProducerIdRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlInitProducerIdResponse *resp);
+extern void SlAddPartitionsToTxnErrorResponse(const SlAddPartitionsToTxnRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAddPartitionsToTxnResponse *resp);
+extern void SlAddOffsetsToTxnErrorResponse(const SlAddOffsetsToTxnRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAddOffsetsToTxnResponse *resp);
+extern void SlEndTxnErrorResponse(const SlEndTxnRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlEndTxnResponse *resp);
+extern void SlWriteTxnMarkersErrorResponse(const SlWriteTxnMarkersRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlWriteTxnMarkersResponse *resp);
+extern void SlTxnOffsetCommitErrorResponse(const SlTxnOffsetCommitRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlTxnOffsetCommitResponse *resp);
+extern void SlDescribeConfigsErrorResponse(const SlDescribeConfigsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeConfigsResponse *resp);
+extern void SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAlterConfigsResponse *resp);
+extern void SlCreatePartitionsErrorResponse(const SlCreatePartitionsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlCreatePartitionsResponse *resp);
+extern void SlDeleteGroupsErrorResponse(const SlDeleteGroupsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDeleteGroupsResponse *resp);
+extern void SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlIncrementalAlterConfigsResponse *resp);
+extern void SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlOffsetDeleteResponse *resp);
+extern void SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeClusterResponse *resp);
+extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,
+								  int16 version, int16 error_code, SlStr message,
+								  SlWriter *out);
 
 #endif							/* SL_KMSG_H */

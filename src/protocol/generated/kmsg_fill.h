@@ -105,6 +105,15 @@ KgUuid(uint64 *rng)
 	return u;
 }
 
+static void FillAddOffsetsToTxnRequest(SlAddOffsetsToTxnRequest *v, int16 version, uint64 *rng);
+static void FillAddOffsetsToTxnResponse(SlAddOffsetsToTxnResponse *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnRequest(SlAddPartitionsToTxnRequest *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, uint64 *rng);
+static void FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequest(SlAlterConfigsRequest *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlterConfigsResource *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequestAlterableConfig(SlAlterConfigsRequestAlterableConfig *v, int16 version, uint64 *rng);
@@ -153,6 +162,8 @@ static void FillDescribeGroupsRequest(SlDescribeGroupsRequest *v, int16 version,
 static void FillDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroupMember(SlDescribeGroupsResponseDescribedGroupMember *v, int16 version, uint64 *rng);
+static void FillEndTxnRequest(SlEndTxnRequest *v, int16 version, uint64 *rng);
+static void FillEndTxnResponse(SlEndTxnResponse *v, int16 version, uint64 *rng);
 static void FillFetchRequest(SlFetchRequest *v, int16 version, uint64 *rng);
 static void FillFetchRequestFetchPartition(SlFetchRequestFetchPartition *v, int16 version, uint64 *rng);
 static void FillFetchRequestFetchTopic(SlFetchRequestFetchTopic *v, int16 version, uint64 *rng);
@@ -239,6 +250,23 @@ static void FillSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version,
 static void FillSyncGroupRequest(SlSyncGroupRequest *v, int16 version, uint64 *rng);
 static void FillSyncGroupRequestSyncGroupRequestAssignment(SlSyncGroupRequestSyncGroupRequestAssignment *v, int16 version, uint64 *rng);
 static void FillSyncGroupResponse(SlSyncGroupResponse *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitRequest(SlTxnOffsetCommitRequest *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, uint64 *rng);
+static void FillTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersRequest(SlWriteTxnMarkersRequest *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersRequestWritableTxnMarker(SlWriteTxnMarkersRequestWritableTxnMarker *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersResponse(SlWriteTxnMarkersResponse *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, uint64 *rng);
+static void FillWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, uint64 *rng);
+static void ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v);
+static void ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v);
+static void ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v);
+static void ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v);
 static void ReleaseAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlterConfigsResource *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsAssignment(SlCreatePartitionsRequestCreatePartitionsAssignment *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsTopic(SlCreatePartitionsRequestCreatePartitionsTopic *v);
@@ -274,6 +302,12 @@ static void ReleaseOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchRes
 static void ReleaseProduceRequestTopicProduceData(SlProduceRequestTopicProduceData *v);
 static void ReleaseProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v);
 static void ReleaseProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v);
+static void ReleaseTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v);
+static void ReleaseTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v);
+static void ReleaseWriteTxnMarkersRequestWritableTxnMarker(SlWriteTxnMarkersRequestWritableTxnMarker *v);
+static void ReleaseWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v);
+static void ReleaseWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v);
+static void ReleaseWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v);
 
 static void
 FillRequestHeader(SlRequestHeader *v, int16 version, uint64 *rng)
@@ -3188,6 +3222,705 @@ KgEncodeInitProducerIdResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnRequestAddPartitionsToTxnTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		v->partitions.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnRequestAddPartitionsToTxnTransactionInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	v->verify_only = (KgRand(rng) & 1) != 0;
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillAddPartitionsToTxnRequestAddPartitionsToTxnTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+FillAddPartitionsToTxnRequest(SlAddPartitionsToTxnRequest *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnRequestInit(v);
+	if (version >= 4)
+	{
+		v->transactions.n = KgCount(rng, false);
+		v->transactions.items = KgAlloc(v->transactions.n, sizeof(*v->transactions.items));
+		for (int32 i = 0; i < v->transactions.n; i++)
+			FillAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(&v->transactions.items[i], version, rng);
+	}
+	if (version <= 3)
+		v->v3_and_below_transactional_id = KgStr(rng, false);
+	if (version <= 3)
+		v->v3_and_below_producer_id = (int64) KgRand(rng);
+	if (version <= 3)
+		v->v3_and_below_producer_epoch = (int16) KgRand(rng);
+	if (version <= 3)
+	{
+		v->v3_and_below_topics.n = KgCount(rng, false);
+		v->v3_and_below_topics.items = KgAlloc(v->v3_and_below_topics.n, sizeof(*v->v3_and_below_topics.items));
+		for (int32 i = 0; i < v->v3_and_below_topics.n; i++)
+			FillAddPartitionsToTxnRequestAddPartitionsToTxnTopic(&v->v3_and_below_topics.items[i], version, rng);
+	}
+}
+
+static void
+ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgInitAddPartitionsToTxnRequest(void *v)
+{
+	SlAddPartitionsToTxnRequestInit(v);
+}
+
+static void
+KgReleaseAddPartitionsToTxnRequest(void *p)
+{
+	SlAddPartitionsToTxnRequest *v = p;
+
+	for (int32 i = 0; i < v->transactions.n; i++)
+		ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(&v->transactions.items[i]);
+	if (v->transactions.items != NULL)
+		pfree(v->transactions.items);
+	for (int32 i = 0; i < v->v3_and_below_topics.n; i++)
+		ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTopic(&v->v3_and_below_topics.items[i]);
+	if (v->v3_and_below_topics.items != NULL)
+		pfree(v->v3_and_below_topics.items);
+}
+
+static void
+KgFillAddPartitionsToTxnRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAddPartitionsToTxnRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAddPartitionsToTxnRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAddPartitionsToTxnRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAddPartitionsToTxnRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAddPartitionsToTxnRequestEncode(w, version, in);
+}
+
+static void
+FillAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->partition_error_code = (int16) KgRand(rng);
+}
+
+static void
+FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(v);
+	v->name = KgStr(rng, false);
+	v->results_by_partition.n = KgCount(rng, false);
+	v->results_by_partition.items = KgAlloc(v->results_by_partition.n, sizeof(*v->results_by_partition.items));
+	for (int32 i = 0; i < v->results_by_partition.n; i++)
+		FillAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(&v->results_by_partition.items[i], version, rng);
+}
+
+static void
+FillAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnResponseAddPartitionsToTxnResultInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->topic_results.n = KgCount(rng, false);
+	v->topic_results.items = KgAlloc(v->topic_results.n, sizeof(*v->topic_results.items));
+	for (int32 i = 0; i < v->topic_results.n; i++)
+		FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->topic_results.items[i], version, rng);
+}
+
+static void
+FillAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int16 version, uint64 *rng)
+{
+	SlAddPartitionsToTxnResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	if (version >= 4)
+		v->error_code = (int16) KgRand(rng);
+	if (version >= 4)
+	{
+		v->results_by_transaction.n = KgCount(rng, false);
+		v->results_by_transaction.items = KgAlloc(v->results_by_transaction.n, sizeof(*v->results_by_transaction.items));
+		for (int32 i = 0; i < v->results_by_transaction.n; i++)
+			FillAddPartitionsToTxnResponseAddPartitionsToTxnResult(&v->results_by_transaction.items[i], version, rng);
+	}
+	if (version <= 3)
+	{
+		v->results_by_topic_v3_and_below.n = KgCount(rng, false);
+		v->results_by_topic_v3_and_below.items = KgAlloc(v->results_by_topic_v3_and_below.n, sizeof(*v->results_by_topic_v3_and_below.items));
+		for (int32 i = 0; i < v->results_by_topic_v3_and_below.n; i++)
+			FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->results_by_topic_v3_and_below.items[i], version, rng);
+	}
+}
+
+static void
+ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v)
+{
+	if (v->results_by_partition.items != NULL)
+		pfree(v->results_by_partition.items);
+}
+
+static void
+ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v)
+{
+	for (int32 i = 0; i < v->topic_results.n; i++)
+		ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->topic_results.items[i]);
+	if (v->topic_results.items != NULL)
+		pfree(v->topic_results.items);
+}
+
+static void
+KgInitAddPartitionsToTxnResponse(void *v)
+{
+	SlAddPartitionsToTxnResponseInit(v);
+}
+
+static void
+KgReleaseAddPartitionsToTxnResponse(void *p)
+{
+	SlAddPartitionsToTxnResponse *v = p;
+
+	for (int32 i = 0; i < v->results_by_transaction.n; i++)
+		ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnResult(&v->results_by_transaction.items[i]);
+	if (v->results_by_transaction.items != NULL)
+		pfree(v->results_by_transaction.items);
+	for (int32 i = 0; i < v->results_by_topic_v3_and_below.n; i++)
+		ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->results_by_topic_v3_and_below.items[i]);
+	if (v->results_by_topic_v3_and_below.items != NULL)
+		pfree(v->results_by_topic_v3_and_below.items);
+}
+
+static void
+KgFillAddPartitionsToTxnResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAddPartitionsToTxnResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAddPartitionsToTxnResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAddPartitionsToTxnResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAddPartitionsToTxnResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAddPartitionsToTxnResponseEncode(w, version, in);
+}
+
+static void
+FillAddOffsetsToTxnRequest(SlAddOffsetsToTxnRequest *v, int16 version, uint64 *rng)
+{
+	SlAddOffsetsToTxnRequestInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	v->group_id = KgStr(rng, false);
+}
+
+static void
+KgInitAddOffsetsToTxnRequest(void *v)
+{
+	SlAddOffsetsToTxnRequestInit(v);
+}
+
+static void
+KgReleaseAddOffsetsToTxnRequest(void *p)
+{
+}
+
+static void
+KgFillAddOffsetsToTxnRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAddOffsetsToTxnRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAddOffsetsToTxnRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAddOffsetsToTxnRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAddOffsetsToTxnRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAddOffsetsToTxnRequestEncode(w, version, in);
+}
+
+static void
+FillAddOffsetsToTxnResponse(SlAddOffsetsToTxnResponse *v, int16 version, uint64 *rng)
+{
+	SlAddOffsetsToTxnResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+}
+
+static void
+KgInitAddOffsetsToTxnResponse(void *v)
+{
+	SlAddOffsetsToTxnResponseInit(v);
+}
+
+static void
+KgReleaseAddOffsetsToTxnResponse(void *p)
+{
+}
+
+static void
+KgFillAddOffsetsToTxnResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAddOffsetsToTxnResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAddOffsetsToTxnResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAddOffsetsToTxnResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAddOffsetsToTxnResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAddOffsetsToTxnResponseEncode(w, version, in);
+}
+
+static void
+FillEndTxnRequest(SlEndTxnRequest *v, int16 version, uint64 *rng)
+{
+	SlEndTxnRequestInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	v->committed = (KgRand(rng) & 1) != 0;
+}
+
+static void
+KgInitEndTxnRequest(void *v)
+{
+	SlEndTxnRequestInit(v);
+}
+
+static void
+KgReleaseEndTxnRequest(void *p)
+{
+}
+
+static void
+KgFillEndTxnRequest(void *v, int16 version, uint64 *rng)
+{
+	FillEndTxnRequest(v, version, rng);
+}
+
+static bool
+KgDecodeEndTxnRequest(SlReader *r, int16 version, void *out)
+{
+	return SlEndTxnRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeEndTxnRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlEndTxnRequestEncode(w, version, in);
+}
+
+static void
+FillEndTxnResponse(SlEndTxnResponse *v, int16 version, uint64 *rng)
+{
+	SlEndTxnResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+}
+
+static void
+KgInitEndTxnResponse(void *v)
+{
+	SlEndTxnResponseInit(v);
+}
+
+static void
+KgReleaseEndTxnResponse(void *p)
+{
+}
+
+static void
+KgFillEndTxnResponse(void *v, int16 version, uint64 *rng)
+{
+	FillEndTxnResponse(v, version, rng);
+}
+
+static bool
+KgDecodeEndTxnResponse(SlReader *r, int16 version, void *out)
+{
+	return SlEndTxnResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeEndTxnResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlEndTxnResponseEncode(w, version, in);
+}
+
+static void
+FillWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersRequestWritableTxnMarkerTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partition_indexes.n = KgCount(rng, false);
+	v->partition_indexes.items = KgAlloc(v->partition_indexes.n, sizeof(*v->partition_indexes.items));
+	for (int32 i = 0; i < v->partition_indexes.n; i++)
+		v->partition_indexes.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillWriteTxnMarkersRequestWritableTxnMarker(SlWriteTxnMarkersRequestWritableTxnMarker *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersRequestWritableTxnMarkerInit(v);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	v->transaction_result = (KgRand(rng) & 1) != 0;
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillWriteTxnMarkersRequestWritableTxnMarkerTopic(&v->topics.items[i], version, rng);
+	v->coordinator_epoch = (int32) KgRand(rng);
+}
+
+static void
+FillWriteTxnMarkersRequest(SlWriteTxnMarkersRequest *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersRequestInit(v);
+	v->markers.n = KgCount(rng, false);
+	v->markers.items = KgAlloc(v->markers.n, sizeof(*v->markers.items));
+	for (int32 i = 0; i < v->markers.n; i++)
+		FillWriteTxnMarkersRequestWritableTxnMarker(&v->markers.items[i], version, rng);
+}
+
+static void
+ReleaseWriteTxnMarkersRequestWritableTxnMarkerTopic(SlWriteTxnMarkersRequestWritableTxnMarkerTopic *v)
+{
+	if (v->partition_indexes.items != NULL)
+		pfree(v->partition_indexes.items);
+}
+
+static void
+ReleaseWriteTxnMarkersRequestWritableTxnMarker(SlWriteTxnMarkersRequestWritableTxnMarker *v)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseWriteTxnMarkersRequestWritableTxnMarkerTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgInitWriteTxnMarkersRequest(void *v)
+{
+	SlWriteTxnMarkersRequestInit(v);
+}
+
+static void
+KgReleaseWriteTxnMarkersRequest(void *p)
+{
+	SlWriteTxnMarkersRequest *v = p;
+
+	for (int32 i = 0; i < v->markers.n; i++)
+		ReleaseWriteTxnMarkersRequestWritableTxnMarker(&v->markers.items[i]);
+	if (v->markers.items != NULL)
+		pfree(v->markers.items);
+}
+
+static void
+KgFillWriteTxnMarkersRequest(void *v, int16 version, uint64 *rng)
+{
+	FillWriteTxnMarkersRequest(v, version, rng);
+}
+
+static bool
+KgDecodeWriteTxnMarkersRequest(SlReader *r, int16 version, void *out)
+{
+	return SlWriteTxnMarkersRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeWriteTxnMarkersRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlWriteTxnMarkersRequestEncode(w, version, in);
+}
+
+static void
+FillWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResultInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+}
+
+static void
+FillWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersResponseWritableTxnMarkerTopicResultInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersResponseWritableTxnMarkerResultInit(v);
+	v->producer_id = (int64) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillWriteTxnMarkersResponseWritableTxnMarkerTopicResult(&v->topics.items[i], version, rng);
+}
+
+static void
+FillWriteTxnMarkersResponse(SlWriteTxnMarkersResponse *v, int16 version, uint64 *rng)
+{
+	SlWriteTxnMarkersResponseInit(v);
+	v->markers.n = KgCount(rng, false);
+	v->markers.items = KgAlloc(v->markers.n, sizeof(*v->markers.items));
+	for (int32 i = 0; i < v->markers.n; i++)
+		FillWriteTxnMarkersResponseWritableTxnMarkerResult(&v->markers.items[i], version, rng);
+}
+
+static void
+ReleaseWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+ReleaseWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseWriteTxnMarkersResponseWritableTxnMarkerTopicResult(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgInitWriteTxnMarkersResponse(void *v)
+{
+	SlWriteTxnMarkersResponseInit(v);
+}
+
+static void
+KgReleaseWriteTxnMarkersResponse(void *p)
+{
+	SlWriteTxnMarkersResponse *v = p;
+
+	for (int32 i = 0; i < v->markers.n; i++)
+		ReleaseWriteTxnMarkersResponseWritableTxnMarkerResult(&v->markers.items[i]);
+	if (v->markers.items != NULL)
+		pfree(v->markers.items);
+}
+
+static void
+KgFillWriteTxnMarkersResponse(void *v, int16 version, uint64 *rng)
+{
+	FillWriteTxnMarkersResponse(v, version, rng);
+}
+
+static bool
+KgDecodeWriteTxnMarkersResponse(SlReader *r, int16 version, void *out)
+{
+	return SlWriteTxnMarkersResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeWriteTxnMarkersResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlWriteTxnMarkersResponseEncode(w, version, in);
+}
+
+static void
+FillTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartitionInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->committed_offset = (int64) KgRand(rng);
+	if (version >= 2)
+		v->committed_leader_epoch = (int32) KgRand(rng);
+	v->committed_metadata = KgStr(rng, true);
+}
+
+static void
+FillTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillTxnOffsetCommitRequest(SlTxnOffsetCommitRequest *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitRequestInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->group_id = KgStr(rng, false);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	if (version >= 3)
+		v->generation_id = (int32) KgRand(rng);
+	if (version >= 3)
+		v->member_id = KgStr(rng, false);
+	if (version >= 3)
+		v->group_instance_id = KgStr(rng, true);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitTxnOffsetCommitRequest(void *v)
+{
+	SlTxnOffsetCommitRequestInit(v);
+}
+
+static void
+KgReleaseTxnOffsetCommitRequest(void *p)
+{
+	SlTxnOffsetCommitRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillTxnOffsetCommitRequest(void *v, int16 version, uint64 *rng)
+{
+	FillTxnOffsetCommitRequest(v, version, rng);
+}
+
+static bool
+KgDecodeTxnOffsetCommitRequest(SlReader *r, int16 version, void *out)
+{
+	return SlTxnOffsetCommitRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeTxnOffsetCommitRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlTxnOffsetCommitRequestEncode(w, version, in);
+}
+
+static void
+FillTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+}
+
+static void
+FillTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, uint64 *rng)
+{
+	SlTxnOffsetCommitResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitTxnOffsetCommitResponse(void *v)
+{
+	SlTxnOffsetCommitResponseInit(v);
+}
+
+static void
+KgReleaseTxnOffsetCommitResponse(void *p)
+{
+	SlTxnOffsetCommitResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillTxnOffsetCommitResponse(void *v, int16 version, uint64 *rng)
+{
+	FillTxnOffsetCommitResponse(v, version, rng);
+}
+
+static bool
+KgDecodeTxnOffsetCommitResponse(SlReader *r, int16 version, void *out)
+{
+	return SlTxnOffsetCommitResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeTxnOffsetCommitResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlTxnOffsetCommitResponseEncode(w, version, in);
+}
+
+static void
 FillDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfigsRequestDescribeConfigsResource *v, int16 version, uint64 *rng)
 {
 	SlDescribeConfigsRequestDescribeConfigsResourceInit(v);
@@ -4137,6 +4870,16 @@ static const KgMessage kg_messages[] = {
 	{"DeleteRecordsResponse", 21, 0, 2, sizeof(SlDeleteRecordsResponse), KgInitDeleteRecordsResponse, KgFillDeleteRecordsResponse, KgDecodeDeleteRecordsResponse, KgEncodeDeleteRecordsResponse, KgReleaseDeleteRecordsResponse},
 	{"InitProducerIdRequest", 22, 0, 5, sizeof(SlInitProducerIdRequest), KgInitInitProducerIdRequest, KgFillInitProducerIdRequest, KgDecodeInitProducerIdRequest, KgEncodeInitProducerIdRequest, KgReleaseInitProducerIdRequest},
 	{"InitProducerIdResponse", 22, 0, 5, sizeof(SlInitProducerIdResponse), KgInitInitProducerIdResponse, KgFillInitProducerIdResponse, KgDecodeInitProducerIdResponse, KgEncodeInitProducerIdResponse, KgReleaseInitProducerIdResponse},
+	{"AddPartitionsToTxnRequest", 24, 0, 5, sizeof(SlAddPartitionsToTxnRequest), KgInitAddPartitionsToTxnRequest, KgFillAddPartitionsToTxnRequest, KgDecodeAddPartitionsToTxnRequest, KgEncodeAddPartitionsToTxnRequest, KgReleaseAddPartitionsToTxnRequest},
+	{"AddPartitionsToTxnResponse", 24, 0, 5, sizeof(SlAddPartitionsToTxnResponse), KgInitAddPartitionsToTxnResponse, KgFillAddPartitionsToTxnResponse, KgDecodeAddPartitionsToTxnResponse, KgEncodeAddPartitionsToTxnResponse, KgReleaseAddPartitionsToTxnResponse},
+	{"AddOffsetsToTxnRequest", 25, 0, 4, sizeof(SlAddOffsetsToTxnRequest), KgInitAddOffsetsToTxnRequest, KgFillAddOffsetsToTxnRequest, KgDecodeAddOffsetsToTxnRequest, KgEncodeAddOffsetsToTxnRequest, KgReleaseAddOffsetsToTxnRequest},
+	{"AddOffsetsToTxnResponse", 25, 0, 4, sizeof(SlAddOffsetsToTxnResponse), KgInitAddOffsetsToTxnResponse, KgFillAddOffsetsToTxnResponse, KgDecodeAddOffsetsToTxnResponse, KgEncodeAddOffsetsToTxnResponse, KgReleaseAddOffsetsToTxnResponse},
+	{"EndTxnRequest", 26, 0, 4, sizeof(SlEndTxnRequest), KgInitEndTxnRequest, KgFillEndTxnRequest, KgDecodeEndTxnRequest, KgEncodeEndTxnRequest, KgReleaseEndTxnRequest},
+	{"EndTxnResponse", 26, 0, 4, sizeof(SlEndTxnResponse), KgInitEndTxnResponse, KgFillEndTxnResponse, KgDecodeEndTxnResponse, KgEncodeEndTxnResponse, KgReleaseEndTxnResponse},
+	{"WriteTxnMarkersRequest", 27, 0, 1, sizeof(SlWriteTxnMarkersRequest), KgInitWriteTxnMarkersRequest, KgFillWriteTxnMarkersRequest, KgDecodeWriteTxnMarkersRequest, KgEncodeWriteTxnMarkersRequest, KgReleaseWriteTxnMarkersRequest},
+	{"WriteTxnMarkersResponse", 27, 0, 1, sizeof(SlWriteTxnMarkersResponse), KgInitWriteTxnMarkersResponse, KgFillWriteTxnMarkersResponse, KgDecodeWriteTxnMarkersResponse, KgEncodeWriteTxnMarkersResponse, KgReleaseWriteTxnMarkersResponse},
+	{"TxnOffsetCommitRequest", 28, 0, 4, sizeof(SlTxnOffsetCommitRequest), KgInitTxnOffsetCommitRequest, KgFillTxnOffsetCommitRequest, KgDecodeTxnOffsetCommitRequest, KgEncodeTxnOffsetCommitRequest, KgReleaseTxnOffsetCommitRequest},
+	{"TxnOffsetCommitResponse", 28, 0, 4, sizeof(SlTxnOffsetCommitResponse), KgInitTxnOffsetCommitResponse, KgFillTxnOffsetCommitResponse, KgDecodeTxnOffsetCommitResponse, KgEncodeTxnOffsetCommitResponse, KgReleaseTxnOffsetCommitResponse},
 	{"DescribeConfigsRequest", 32, 0, 4, sizeof(SlDescribeConfigsRequest), KgInitDescribeConfigsRequest, KgFillDescribeConfigsRequest, KgDecodeDescribeConfigsRequest, KgEncodeDescribeConfigsRequest, KgReleaseDescribeConfigsRequest},
 	{"DescribeConfigsResponse", 32, 0, 4, sizeof(SlDescribeConfigsResponse), KgInitDescribeConfigsResponse, KgFillDescribeConfigsResponse, KgDecodeDescribeConfigsResponse, KgEncodeDescribeConfigsResponse, KgReleaseDescribeConfigsResponse},
 	{"AlterConfigsRequest", 33, 0, 2, sizeof(SlAlterConfigsRequest), KgInitAlterConfigsRequest, KgFillAlterConfigsRequest, KgDecodeAlterConfigsRequest, KgEncodeAlterConfigsRequest, KgReleaseAlterConfigsRequest},

@@ -1,6 +1,6 @@
 /*
  * ApiVersions: the versions of every API streamlog serves, straight from
- * the handler table.  Its response header is always v0, even for the
+ * the handler table (less the APIs it only answers with "not supported").  Its response header is always v0, even for the
  * flexible v3 body.
  */
 #include "postgres.h"
@@ -14,7 +14,7 @@ fill_api_keys(SlApiVersionsResponse *resp)
 	int			n = 0;
 
 	for (int key = 0; key <= SL_API_KEY_MAX; key++)
-		if (SlHandlerFor(key) != NULL)
+		if (SlHandlerFor(key) != NULL && !SlHandlerFor(key)->unadvertised)
 			n++;
 	SL_ARRAY_ALLOC(resp->api_keys, n);
 	n = 0;
@@ -22,7 +22,7 @@ fill_api_keys(SlApiVersionsResponse *resp)
 	{
 		const SlHandler *h = SlHandlerFor(key);
 
-		if (h == NULL)
+		if (h == NULL || h->unadvertised)
 			continue;
 		resp->api_keys.items[n].api_key = key;
 		resp->api_keys.items[n].min_version = h->min_version;

@@ -8,8 +8,10 @@
  *	  and encodes.
  *
  * Version notes.  FindCoordinator v4+ batches keys; key type 1
- * (transactions) gets COORDINATOR_NOT_AVAILABLE and other key types
- * INVALID_REQUEST.  JoinGroup v4+ answers a member without an id with
+ * (transactions) gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which every
+ * client takes as final (librdkafka shows the error message), and other
+ * key types INVALID_REQUEST: a retriable error would make a transactional
+ * producer wait for a coordinator that never comes.  JoinGroup v4+ answers a member without an id with
  * MEMBER_ID_REQUIRED and the id to rejoin with (KIP-394); v5+ carries
  * group.instance.id (static membership, KIP-345); v7+ returns the protocol
  * type; v9 says when a static leader rejoined without a rebalance
@@ -36,6 +38,7 @@
 #include "guc.h"
 #include "server/group_coordinator.h"
 #include "server/handlers.h"
+#include "server/kafka_errors.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
@@ -174,10 +177,10 @@ FindKey(int8 key_type, int16 *error, const char **message, int32 *node_id,
 	*message = NULL;
 	if (key_type == KEY_TYPE_GROUP)
 		return;
-	*error = key_type == KEY_TYPE_TRANSACTION ? SL_ERR_COORDINATOR_NOT_AVAILABLE :
+	*error = key_type == KEY_TYPE_TRANSACTION ? SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED :
 		SL_ERR_INVALID_REQUEST;
 	*message = key_type == KEY_TYPE_TRANSACTION ?
-		"streamlog has no transaction coordinator" : "unknown coordinator key type";
+		SL_TRANSACTIONS_UNSUPPORTED : "unknown coordinator key type";
 	*node_id = -1;
 	*host = "";
 	*port = -1;

@@ -1,10 +1,20 @@
 /*
  * Produce.  Requests read in the same loop iteration are committed in one
- * transaction: every valid batch is buffered through the storage API,
- * offsets are assigned at commit, and the responses go out only after the
- * commit is durable (synchronous_commit as configured), so an acknowledged
+ * transaction: every valid batch is buffered through the storage API, each
+ * request in its own subtransaction, so that an ERROR of one request (a
+ * topic it cannot lock in time, anything it alone causes) fails that
+ * request alone, answered with the Kafka error of its SQLSTATE, and the
+ * others commit.  Offsets are assigned at commit, and the responses go
+ * out only after the commit is durable (synchronous_commit as configured), so an acknowledged
  * record survives a crash (P5).  acks=0 requests are committed the same way
  * and get no response.
+ *
+ * An ERROR at commit fails the whole group: every request is answered with
+ * the (retriable) Kafka error of that SQLSTATE, and clients retry.  The
+ * requests are not retried one by one: their content was checked and
+ * buffered already, so a failing commit is the storage's fault (disk
+ * full, lock timeout), which a retry alone would meet again; idempotent
+ * producers' retries are stored once.
  *
  * Each batch is checked before it is buffered: magic 2, CRC, size within
  * max.message.bytes, every record well formed, offset deltas 0..n-1; zstd
@@ -30,6 +40,9 @@
 #include "guc.h"
 #include "protocol/legacy_records.h"
 #include "server/handlers.h"
+#include "server/kafka_errors.h"
+#include "server/server.h"
+#include "server/subtransaction.h"
 #include "server/topic_admin.h"
 
 /*
@@ -206,6 +219,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	pr->index = pd->index;
 	pr->base_offset = -1;
 	pr->log_append_time_ms = -1;
+	SlRequestNotePartition(job->req, topic->name, pd->index);
 	if (pd->index < 0 || pd->index >= topic->partition_count)
 	{
 		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -331,8 +345,9 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 
 /* Buffer everything of one request; errors go into its response */
 static void
-produce_request(ProduceJob *job)
+produce_request(void *arg)
 {
+	ProduceJob *job = arg;
 	SlProduceRequest *request = &job->request;
 	SlProduceResponse *resp = &job->resp;
 
@@ -389,22 +404,36 @@ produce_request(ProduceJob *job)
 	}
 }
 
-/* After a failed commit: every partition that had no error of its own fails */
+/*
+ * A request that failed with edata: every partition of it carries the Kafka
+ * error of that SQLSTATE, or keeps the error of its own it already had
+ * (after a failed commit, when keep_own_errors)
+ */
 static void
-fail_job(ProduceJob *job)
+fail_job(ProduceJob *job, ErrorData *edata, bool keep_own_errors)
 {
-	for (int t = 0; t < job->resp.responses.n; t++)
+	int16		error = SlKafkaErrorForSqlstate(edata->sqlerrcode, SL_API_PRODUCE);
+	SlProduceResponse failed;
+
+	SlProduceErrorResponse(&job->request, job->req->api_version, error,
+						   SlStrFromCString(edata->message), &failed);
+	for (int t = 0; t < failed.responses.n; t++)
 	{
-		SlProduceResponseTopicProduceResponse *tr = &job->resp.responses.items[t];
+		SlProduceResponseTopicProduceResponse *tr = &failed.responses.items[t];
 
 		for (int p = 0; p < tr->partition_responses.n; p++)
-			if (tr->partition_responses.items[p].error_code == SL_ERR_NONE)
-			{
-				tr->partition_responses.items[p].error_code = SL_ERR_KAFKA_STORAGE_ERROR;
-				tr->partition_responses.items[p].base_offset = -1;
-				tr->partition_responses.items[p].log_append_time_ms = -1;
-			}
+		{
+			SlProduceResponsePartitionProduceResponse *pr = &tr->partition_responses.items[p];
+
+			pr->base_offset = -1;
+			pr->log_append_time_ms = -1;
+			if (keep_own_errors && t < job->resp.responses.n &&
+				p < job->resp.responses.items[t].partition_responses.n &&
+				job->resp.responses.items[t].partition_responses.items[p].error_code != SL_ERR_NONE)
+				*pr = job->resp.responses.items[t].partition_responses.items[p];
+		}
 	}
+	job->resp = failed;
 }
 
 void
@@ -437,10 +466,23 @@ SlHandleProduceGroup(SlRequest **reqs, int n)
 	{
 		for (int i = 0; i < n; i++)
 		{
+			ErrorContextCallback callback;
+			ErrorData  *edata;
+
 			if (!jobs[i].decoded)
 				continue;
 			MemoryContextSwitchTo(jobs[i].req->context);
-			produce_request(&jobs[i]);
+			SlRequestErrorContextPush(jobs[i].req, &callback);
+			edata = SlRunInSubtransaction(produce_request, &jobs[i], true);
+			if (edata)
+			{
+				jobs[i].req->log_topic = NULL;
+				ereport(LOG,
+						(errmsg("streamlog broker: produce request failed alone: %s",
+								edata->message)));
+				fail_job(&jobs[i], edata, false);
+			}
+			SlRequestErrorContextPop(&callback);
 		}
 		MemoryContextSwitchTo(context);
 		PopActiveSnapshot();
@@ -458,7 +500,12 @@ SlHandleProduceGroup(SlRequest **reqs, int n)
 				(errmsg("streamlog broker: could not commit %d produce requests: %s",
 						n, edata->message)));
 		for (int i = 0; i < n; i++)
-			fail_job(&jobs[i]);
+			if (jobs[i].decoded)
+			{
+				MemoryContextSwitchTo(jobs[i].req->context);
+				fail_job(&jobs[i], edata, true);
+			}
+		MemoryContextSwitchTo(context);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
