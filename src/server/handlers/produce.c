@@ -271,7 +271,12 @@ produce_request(ProduceJob *job)
 		if (topic_error == SL_ERR_NONE && topic == NULL)
 			topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		if (topic != NULL)
-			topic = SlTopicLookupAndLock(name, AccessShareLock);
+		{
+			/* NULL if dropped while we waited for its lock */
+			topic = SlTopicTryLookupAndLock(name, AccessShareLock);
+			if (topic == NULL)
+				topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		}
 
 		SL_ARRAY_ALLOC(tr->partition_responses, td->partition_data.n);
 		for (int p = 0; p < td->partition_data.n; p++)
