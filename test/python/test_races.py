@@ -132,3 +132,89 @@ def test_offset_commit_waiting_for_a_changing_topic(server, unique_name, change)
             "WHERE o.group_id = %s AND t.name = %s", (group, topic)) == [(1,)]
     assert "internal error" not in kh.log_since(server, log_start)
     kh.assert_server_healthy(server)
+
+
+def test_clients_fetch_and_commit_while_topics_change(make_server, unique_name):
+    """Raw clients fetch and commit offsets, and a real consumer reads a
+    topic, while another connection alters configs, adds partitions, and
+    drops and creates topics again: every request gets a well-formed
+    answer, no connection is closed, no process dies, and the consumer
+    gets every record of the topic that stays."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    srv = make_server(conf={"streamlog.max_partitions": 4096})
+    postmaster = srv.pid
+    brokers = kh.broker_pids(srv)
+    stable = unique_name("stress-stable")
+    churned = [unique_name(f"stress-churn{i}") for i in range(2)]
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (stable,))
+    for t in churned:
+        srv.sql("SELECT streamlog.create_topic(%s, 1)", (t,))
+    log_start = len(srv.log_text())
+    iterations = 25
+    done = threading.Event()
+    failures = []
+    answered = [0]
+
+    def client_loop(n):
+        group = unique_name(f"stress-group{n}")
+        allowed = {kh.NONE, kh.UNKNOWN_TOPIC_OR_PARTITION, kh.OFFSET_OUT_OF_RANGE}
+        try:
+            with kh.RawClient(srv.kafka_bootstrap, timeout=TIMEOUT) as client:
+                while not done.is_set():
+                    for t in [stable] + churned:
+                        body = client.call(kh.fetch_request, t, n % 2, 0)
+                        err = kh.parse_fetch_v4(body)[(t, n % 2)][0]
+                        if err not in allowed:
+                            failures.append(f"Fetch {t}: error {err}")
+                        body = client.call(offset_commit_request, group, t, 0, 0)
+                        err = parse_offset_commit_v2(body)[(t, 0)]
+                        if err not in allowed:
+                            failures.append(f"OffsetCommit {t}: error {err}")
+                        answered[0] += 2
+        except Exception as e:  # a closed connection or a garbled answer
+            failures.append(f"client {n}: {e!r}")
+
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(3)]
+    for th in threads:
+        th.start()
+    consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap,
+                         "group.id": unique_name("stress-consumer"),
+                         "enable.auto.commit": False,
+                         "topic.metadata.refresh.interval.ms": 500})
+    consumer.assign([TopicPartition(stable, 0, 0)])
+    received = []
+    admin = srv.connect()
+    try:
+        for i in range(iterations):
+            admin.execute("SELECT streamlog.alter_topic(%s, jsonb_build_object("
+                          "'retention.ms', %s::text))", (stable, 3600000 + i))
+            admin.execute("SELECT streamlog.add_partitions(%s, 1)", (stable,))
+            admin.execute("SELECT streamlog.produce_record(%s, NULL, %s, NULL, 0)",
+                          (stable, f"r{i}".encode()))
+            for t in churned:
+                admin.execute("SELECT streamlog.drop_topic(%s)", (t,))
+                admin.execute("SELECT streamlog.create_topic(%s, 2)", (t,))
+            msg = consumer.poll(0.05)
+            if msg is not None and msg.error() is None:
+                received.append(msg.value())
+        deadline = time.monotonic() + TIMEOUT
+        while len(received) < iterations and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                received.append(msg.value())
+    finally:
+        done.set()
+        for th in threads:
+            th.join(TIMEOUT)
+        consumer.close()
+        admin.close()
+
+    assert failures == []
+    assert answered[0] > 0
+    assert received == [f"r{i}".encode() for i in range(iterations)]
+    assert srv.pid == postmaster and srv.is_running()
+    assert kh.broker_pids(srv) == brokers
+    log = kh.log_since(srv, log_start)
+    assert "internal error" not in log
+    kh.assert_server_healthy(srv)
