@@ -69,6 +69,11 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # server with the library preloaded, see scripts/test.sh
 REGRESS = topic_admin produce_read errors groups
 
+# isolationtester specs in test/isolation/specs (expected output in
+# test/isolation/expected), run by scripts/test.sh like the REGRESS suites
+ISOLATION = topic_admin_races
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=streamlog
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
