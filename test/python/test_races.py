@@ -218,3 +218,44 @@ def test_clients_fetch_and_commit_while_topics_change(make_server, unique_name):
     log = kh.log_since(srv, log_start)
     assert "internal error" not in log
     kh.assert_server_healthy(srv)
+
+
+def test_created_at_is_when_each_topic_was_created(make_server, unique_name):
+    """Topics created over Kafka (CreateTopics, and auto-created by a
+    produce) show when each was created, not when the broker started."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    srv = make_server(conf={"streamlog.auto_create_topics": True})
+
+    def clock():
+        return srv.sql("SELECT clock_timestamp()")[0][0]
+
+    def created_at(topic):
+        rows = srv.sql("SELECT created_at FROM streamlog.topics WHERE topic = %s", (topic,))
+        return rows[0][0] if rows else None
+
+    def wait_clock_past(t):
+        return wait_until(lambda: (lambda now: now if now > t else None)(clock()),
+                          TIMEOUT, f"the server's clock to pass {t}")
+
+    # The broker has served a request before the window opens
+    kh.assert_server_healthy(srv)
+    window_start = clock()
+    wait_clock_past(window_start)
+
+    by_admin = unique_name("created-admin")
+    admin = AdminClient({"bootstrap.servers": srv.kafka_bootstrap})
+    futures = admin.create_topics([NewTopic(by_admin, 1, 1)], operation_timeout=TIMEOUT)
+    futures[by_admin].result(TIMEOUT)
+    first = created_at(by_admin)
+    wait_clock_past(first)
+
+    auto = unique_name("created-auto")
+    producer = Producer({"bootstrap.servers": srv.kafka_bootstrap})
+    producer.produce(auto, b"v")
+    assert producer.flush(TIMEOUT) == 0
+    second = wait_until(lambda: created_at(auto), TIMEOUT, "the auto-created topic")
+    window_end = clock()
+
+    assert window_start < first < second <= window_end

@@ -337,6 +337,8 @@ SlHandleProduceGroup(SlRequest **reqs, int n)
 		MemoryContextSwitchTo(oldcxt);
 	}
 
+	/* now() of the transaction: a worker has no statements to set it */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
