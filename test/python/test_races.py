@@ -259,3 +259,24 @@ def test_created_at_is_when_each_topic_was_created(make_server, unique_name):
     window_end = clock()
 
     assert window_start < first < second <= window_end
+
+
+def test_drop_extension_releases_partition_slots(make_server, unique_name):
+    """The shared-memory slots of a dropped installation's partitions are
+    released: drop and create the extension again and again, producing to
+    every partition each time, on a server that has slots for only a few
+    partitions."""
+    srv = make_server(conf={"streamlog.max_partitions": 16})
+    partitions = 16
+    for cycle in range(4):
+        if cycle > 0:
+            srv.sql("CREATE EXTENSION streamlog")
+        topic = unique_name(f"cycle{cycle}")
+        srv.sql("SELECT streamlog.create_topic(%s, %s)", (topic, partitions))
+        srv.sql("SELECT streamlog.produce(%s, NULL, 'v', partition => p) "
+                "FROM generate_series(0, %s) p", (topic, partitions - 1))
+        assert srv.sql("SELECT count(*) FROM streamlog.read(%s, %s)",
+                       (topic, partitions - 1)) == [(1,)]
+        srv.sql("DROP EXTENSION streamlog CASCADE")
+    srv.sql("CREATE EXTENSION streamlog")
+    kh.assert_server_healthy(srv)
