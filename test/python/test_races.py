@@ -280,3 +280,24 @@ def test_drop_extension_releases_partition_slots(make_server, unique_name):
         srv.sql("DROP EXTENSION streamlog CASCADE")
     srv.sql("CREATE EXTENSION streamlog")
     kh.assert_server_healthy(srv)
+
+
+def test_drop_extension_with_more_segments_than_locks(make_server, unique_name):
+    """DROP EXTENSION streamlog CASCADE when its segment tables need more
+    locks than the server has: a clear error that names the way out,
+    streamlog.drop_all_topics(), which drops the topics a few per
+    transaction; then DROP EXTENSION works."""
+    from psycopg import errors
+
+    srv = make_server(conf={"max_locks_per_transaction": 10, "max_connections": 10})
+    topics = [unique_name(f"many{i}") for i in range(40)]
+    for t in topics:
+        srv.sql("SELECT streamlog.create_topic(%s, 10)", (t,))
+    with pytest.raises(errors.OutOfMemory) as err:
+        srv.sql("DROP EXTENSION streamlog CASCADE")
+    assert "streamlog.drop_all_topics()" in (err.value.diag.message_hint or "")
+    srv.sql("CALL streamlog.drop_all_topics()")
+    assert srv.sql("SELECT count(*) FROM streamlog.topic") == [(0,)]
+    srv.sql("DROP EXTENSION streamlog")
+    srv.sql("CREATE EXTENSION streamlog")
+    kh.assert_server_healthy(srv)
