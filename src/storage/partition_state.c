@@ -94,13 +94,6 @@ installation_is_gone(Oid database, Oid catalog)
 		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(catalog));
 }
 
-/*
- * Release the slots of partitions of installations that are gone (DROP
- * EXTENSION, DROP DATABASE): nobody can use them any more, since their
- * topic ids are not reached through the live catalog.  Returns how many
- * were released.  Called when the map is full, so that dropping the
- * extension needs no hook and costs nothing until the slots are needed.
- */
 /* Index of key's installation in owners[0..n), or -1 */
 static int
 owner_index(const SlPartitionKey *owners, int n, const SlPartitionKey *key)
@@ -111,6 +104,13 @@ owner_index(const SlPartitionKey *owners, int n, const SlPartitionKey *key)
 	return -1;
 }
 
+/*
+ * Release the slots of partitions of installations that are gone (DROP
+ * EXTENSION, DROP DATABASE): nobody can use them any more, since their
+ * topic ids are not reached through the live catalog.  Returns how many
+ * were released.  Called when the map is full, so that dropping the
+ * extension needs no hook and costs nothing until the slots are needed.
+ */
 static int
 release_gone_installations(void)
 {
