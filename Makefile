@@ -36,6 +36,7 @@ OBJS = \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
 	src/sqlapi/consume_sql.o \
+	src/sqlapi/drop_extension.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
@@ -70,6 +71,11 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # pg_regress suites in sql/ (expected output in expected/); they need a
 # server with the library preloaded, see scripts/test.sh
 REGRESS = topic_admin produce_read errors groups
+
+# isolationtester specs in test/isolation/specs (expected output in
+# test/isolation/expected), run by scripts/test.sh like the REGRESS suites
+ISOLATION = topic_admin_races
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=streamlog
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

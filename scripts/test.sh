@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs missing packages, builds and installs streamlog,
-# then runs the C unit tests, the pg_regress suites (REGRESS in the Makefile)
-# and the pytest suite in test/python.
+# then runs the C unit tests, the pg_regress suites (REGRESS in the Makefile),
+# the isolationtester specs (ISOLATION) and the pytest suite in test/python.
 #
 #   scripts/test.sh [pytest arguments...]     e.g. scripts/test.sh -k retention
 #
@@ -89,6 +89,47 @@ else
         fi
         rm -rf "$regress_dir/instance"
         echo "pg_regress failed; its output is kept in $regress_dir"
+    fi
+fi
+
+stage "pg_isolation_regress"
+# shellcheck disable=SC2016  # $(ISOLATION) is for make, not the shell
+specs=$(make -s --no-print-directory PG_CONFIG="$PG_CONFIG" \
+    --eval='print-ISOLATION: ; @echo $(ISOLATION)' print-ISOLATION)
+if [ -z "$specs" ]; then
+    echo "no ISOLATION specs in the Makefile"
+else
+    # As for pg_regress: a copy readable by the server's user
+    iso_dir=$(mktemp -d /tmp/streamlog-isolation.XXXXXX)
+    cp -R "$ROOT/test/isolation/specs" "$ROOT/test/isolation/expected" "$iso_dir/"
+    cp "$ROOT/test/regress.conf" "$iso_dir/regress.conf"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres:postgres "$iso_dir"
+    fi
+    pg_isolation_regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress"
+    # shellcheck disable=SC2086  # specs is a word list
+    if (cd "$iso_dir" && "${as_pg[@]}" "$pg_isolation_regress" \
+            --temp-instance="$iso_dir/instance" \
+            --temp-config="$iso_dir/regress.conf" \
+            --inputdir="$iso_dir" \
+            --outputdir="$iso_dir" \
+            --bindir="$("$PG_CONFIG" --bindir)" \
+            --dbname=contrib_regression \
+            --load-extension=streamlog \
+            $specs); then
+        rm -rf "$iso_dir"
+    else
+        failed+=("pg_isolation_regress")
+        if [ -s "$iso_dir/regression.diffs" ]; then
+            echo "--- $iso_dir/regression.diffs"
+            cat "$iso_dir/regression.diffs"
+        fi
+        if [ -s "$iso_dir/log/postmaster.log" ]; then
+            echo "--- last lines of $iso_dir/log/postmaster.log"
+            tail -n 50 "$iso_dir/log/postmaster.log"
+        fi
+        rm -rf "$iso_dir/instance"
+        echo "pg_isolation_regress failed; its output is kept in $iso_dir"
     fi
 fi
 

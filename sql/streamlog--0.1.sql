@@ -107,6 +107,23 @@ CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
 CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_drop_topic' LANGUAGE C;
 
+-- Drop every topic, one per transaction, so that each takes only the locks
+-- of its own segment tables: the way to drop an installation whose
+-- segments are more than DROP EXTENSION can lock at once.
+CREATE PROCEDURE streamlog.drop_all_topics()
+LANGUAGE plpgsql AS $$
+DECLARE
+	topic_name text;
+BEGIN
+	-- internal topics (names beginning with "__") go with the extension
+	FOR topic_name IN SELECT name FROM streamlog.topic
+			WHERE name NOT LIKE '\_\_%' ORDER BY name LOOP
+		PERFORM streamlog.drop_topic(topic_name, true);
+		COMMIT;
+	END LOOP;
+END
+$$;
+
 CREATE FUNCTION streamlog.alter_topic(name text, config jsonb)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_alter_topic' LANGUAGE C;
 

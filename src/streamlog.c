@@ -8,6 +8,7 @@
 
 #include "guc.h"
 #include "shmem.h"
+#include "sqlapi/drop_extension.h"
 #include "storage/storage.h"
 #include "bgworkers/broker.h"
 #include "bgworkers/cleaner.h"
@@ -29,6 +30,7 @@ _PG_init(void)
 	SlDefineGucs();
 	SlShmemRequest();
 	SlTopicsInit();
+	SlDropExtensionInit();
 	SlLogAppendInit();
 	SlProducersInit();
 	SlCleanerRegister();

@@ -174,6 +174,8 @@ run_handler(SlRequest *req, const SlHandler *h)
 	SlWriteResponseHeader(req, &out);
 	req->state = SL_REQUEST_DONE;
 
+	/* now() of the transaction: a worker has no statements to set it */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();

@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/hsearch.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 
 #include "bgworkers/broker.h"
@@ -77,7 +78,93 @@ SlPartitionStateShmemInit(void)
 								  &info, HASH_ELEM | HASH_BLOBS);
 }
 
-/* Find or make the entry for key; not necessarily loaded */
+/*
+ * Whether an installation of streamlog that shared state belongs to is gone:
+ * its database was dropped, or (in our own database) the extension was
+ * dropped, taking the streamlog.topic table with it.  Another database's
+ * catalog cannot be read from here; its slots wait for one of its own
+ * backends, or for a restart.
+ */
+static bool
+installation_is_gone(Oid database, Oid catalog)
+{
+	if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(database)))
+		return true;
+	return database == MyDatabaseId &&
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(catalog));
+}
+
+/* Index of key's installation in owners[0..n), or -1 */
+static int
+owner_index(const SlPartitionKey *owners, int n, const SlPartitionKey *key)
+{
+	for (int i = 0; i < n; i++)
+		if (owners[i].database == key->database && owners[i].catalog == key->catalog)
+			return i;
+	return -1;
+}
+
+/*
+ * Release the slots of partitions of installations that are gone (DROP
+ * EXTENSION, DROP DATABASE): nobody can use them any more, since their
+ * topic ids are not reached through the live catalog.  Returns how many
+ * were released.  Called when the map is full, so that dropping the
+ * extension needs no hook and costs nothing until the slots are needed.
+ */
+static int
+release_gone_installations(void)
+{
+	HASH_SEQ_STATUS status;
+	SlPartitionState *state;
+	SlPartitionKey *owners;		/* database and catalog of each installation */
+	bool	   *gone;
+	bool		any_gone = false;
+	int			nowners = 0;
+	int			released = 0;
+
+	owners = palloc(sizeof(SlPartitionKey) * sl_max_partitions);
+	LWLockAcquire(sl_shared->partition_map_lock, LW_SHARED);
+	hash_seq_init(&status, partition_map);
+	while ((state = hash_seq_search(&status)) != NULL)
+		if (nowners < sl_max_partitions &&
+			owner_index(owners, nowners, &state->key) < 0)
+			owners[nowners++] = state->key;
+	LWLockRelease(sl_shared->partition_map_lock);
+
+	/* Catalog lookups may fail: none while holding the LWLock */
+	gone = palloc(sizeof(bool) * Max(nowners, 1));
+	for (int i = 0; i < nowners; i++)
+	{
+		gone[i] = installation_is_gone(owners[i].database, owners[i].catalog);
+		any_gone |= gone[i];
+	}
+
+	if (any_gone)
+	{
+		LWLockAcquire(sl_shared->partition_map_lock, LW_EXCLUSIVE);
+		hash_seq_init(&status, partition_map);
+		while ((state = hash_seq_search(&status)) != NULL)
+		{
+			int			i = owner_index(owners, nowners, &state->key);
+
+			if (i >= 0 && gone[i])
+			{
+				hash_search(partition_map, &state->key, HASH_REMOVE, NULL);
+				released++;
+			}
+		}
+		LWLockRelease(sl_shared->partition_map_lock);
+	}
+	pfree(owners);
+	pfree(gone);
+	return released;
+}
+
+/*
+ * Find or make the entry for key; not necessarily loaded.  The map holds
+ * at most streamlog.max_partitions entries: it was sized for that many, and
+ * growing past it would take shared memory that others count on.
+ */
 static SlPartitionState *
 partition_entry(SlPartitionKey key)
 {
@@ -90,15 +177,24 @@ partition_entry(SlPartitionKey key)
 	if (state)
 		return state;
 
-	LWLockAcquire(sl_shared->partition_map_lock, LW_EXCLUSIVE);
-	state = hash_search(partition_map, &key, HASH_ENTER_NULL, &found);
-	if (state && !found)
+	for (int attempt = 0;; attempt++)
 	{
-		SpinLockInit(&state->mutex);
-		state->loaded = false;
-		ConditionVariableInit(&state->changed);
+		LWLockAcquire(sl_shared->partition_map_lock, LW_EXCLUSIVE);
+		state = hash_search(partition_map, &key, HASH_FIND, NULL);
+		if (state == NULL && hash_get_num_entries(partition_map) < sl_max_partitions)
+		{
+			state = hash_search(partition_map, &key, HASH_ENTER_NULL, &found);
+			if (state && !found)
+			{
+				SpinLockInit(&state->mutex);
+				state->loaded = false;
+				ConditionVariableInit(&state->changed);
+			}
+		}
+		LWLockRelease(sl_shared->partition_map_lock);
+		if (state != NULL || attempt > 0 || release_gone_installations() == 0)
+			break;
 	}
-	LWLockRelease(sl_shared->partition_map_lock);
 
 	if (state == NULL)
 		ereport(ERROR,

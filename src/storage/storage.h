@@ -95,18 +95,31 @@ typedef struct SlTopic
 /* topics.c */
 
 /*
+ * Lookups return a copy of the topic, palloc'd in the current memory
+ * context: it stays valid however the backend's cache changes (any lookup,
+ * and any lock wait, may rebuild it).  A topic that is not locked may be
+ * stale by the time it is used; take the lock (SlTopicLookupAndLock) before
+ * reading or changing the topic's log.
+ */
+
+/*
  * Find a topic by name through the backend's cache.  Errors out with
- * undefined_object if missing and !missing_ok.  The result stays valid until
- * the next call to any SlTopic* function.
+ * undefined_object if missing and !missing_ok.
  */
 extern const SlTopic *SlTopicLookup(const char *name, bool missing_ok);
 
 /*
  * Like SlTopicLookup, and also take the topic's lock in the given mode for
  * the rest of the transaction (AccessShareLock to read or produce, which
- * keeps the topic from being dropped or resized under us).
+ * keeps the topic from being dropped or resized under us).  The result is
+ * the topic as it is once the lock is held: a change that committed while
+ * we waited for the lock is seen.  Errors out if the topic does not exist
+ * (or was dropped while we waited).
  */
 extern const SlTopic *SlTopicLookupAndLock(const char *name, LOCKMODE mode);
+
+/* The same, but NULL if the topic does not exist or was dropped meanwhile */
+extern const SlTopic *SlTopicTryLookupAndLock(const char *name, LOCKMODE mode);
 
 /* Topic by id (for the cleaner); NULL if gone */
 extern const SlTopic *SlTopicLookupById(int32 topic_id);

@@ -48,7 +48,6 @@ typedef struct PendingForget
 static HTAB *topic_cache = NULL;
 static uint64 topic_cache_generation = 0;
 static Oid	topic_class_oid = InvalidOid;
-static SlTopic by_id_result;
 
 static List *pending_forgets = NIL;	/* in TopTransactionContext */
 static bool catalog_changed = false;
@@ -72,7 +71,15 @@ topic_class(void)
 	return topic_class_oid;
 }
 
-/* Flush the cache if any topic changed since it was filled */
+/*
+ * Flush the cache if any topic changed since it was filled.
+ *
+ * Entries are freed here, which is why lookups hand out copies: a caller
+ * may hold a topic across a lock wait (which may bring news of a change)
+ * or across another lookup.  The entries are poisoned before they go, so
+ * that anything still pointing into them reads an obviously wrong name
+ * rather than the one that happened to survive in freed memory.
+ */
 static void
 topic_cache_check(void)
 {
@@ -83,7 +90,15 @@ topic_cache_check(void)
 	if (topic_cache != NULL && generation == topic_cache_generation)
 		return;
 	if (topic_cache != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		TopicCacheEntry *entry;
+
+		hash_seq_init(&seq, topic_cache);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+			memset(entry, 0x7f, sizeof(*entry));
 		hash_destroy(topic_cache);
+	}
 	{
 		HASHCTL		info;
 
@@ -153,9 +168,20 @@ topic_not_found(const char *name)
 			 errhint("Create it with streamlog.create_topic('%s', partitions).", name)));
 }
 
+/* A copy of a topic in the caller's memory context */
+static SlTopic *
+topic_copy(const SlTopic *topic)
+{
+	SlTopic    *copy = palloc(sizeof(SlTopic));
+
+	memcpy(copy, topic, sizeof(SlTopic));
+	return copy;
+}
+
 const SlTopic *
 SlTopicLookup(const char *name, bool missing_ok)
 {
+	char		key[SL_TOPIC_NAME_MAX + 1];
 	TopicCacheEntry *entry;
 	bool		found;
 
@@ -165,36 +191,66 @@ SlTopicLookup(const char *name, bool missing_ok)
 			return NULL;
 		SlTopicValidateName(name);
 	}
+	/* name may point into an entry that the check below frees */
+	strlcpy(key, name, sizeof(key));
 	topic_cache_check();
-	entry = hash_search(topic_cache, name, HASH_ENTER, &found);
+	entry = hash_search(topic_cache, key, HASH_ENTER, &found);
 	if (!found)
-		entry->exists = topic_fetch(name, 0, &entry->topic);
+		entry->exists = topic_fetch(key, 0, &entry->topic);
 	if (!entry->exists)
 	{
 		if (!missing_ok)
-			topic_not_found(name);
+			topic_not_found(key);
 		return NULL;
 	}
-	return &entry->topic;
+	return topic_copy(&entry->topic);
 }
 
-const SlTopic *
-SlTopicLookupAndLock(const char *name, LOCKMODE mode)
+/*
+ * Look a topic up, lock it, and look again if a change committed while we
+ * waited for the lock: the topic may have been altered, resized, dropped,
+ * or dropped and created again under another id (whose lock we take in
+ * turn).  Whatever we return was current once the lock was ours, and
+ * stays so until the transaction ends.
+ */
+static const SlTopic *
+topic_lookup_and_lock(const char *name, LOCKMODE mode, bool missing_ok)
 {
-	for (;;)
+	char		key[SL_TOPIC_NAME_MAX + 1];
+	const SlTopic *topic;
+
+	if (strlen(name) > SL_TOPIC_NAME_MAX)
+		return SlTopicLookup(name, missing_ok);
+	strlcpy(key, name, sizeof(key));
+	topic = SlTopicLookup(key, missing_ok);
+	while (topic != NULL)
 	{
-		const SlTopic *topic = SlTopicLookup(name, false);
 		int32		topic_id = topic->topic_id;
 		uint64		generation = topic_cache_generation;
+		const SlTopic *current;
 
 		LockDatabaseObject(topic_class(), topic_id, 0, mode);
 		/* A change may have committed while we waited for the lock */
 		if (pg_atomic_read_u64(&sl_shared->catalog_generation) == generation)
 			return topic;
-		topic = SlTopicLookup(name, false);
-		if (topic->topic_id == topic_id)
-			return topic;
+		current = SlTopicLookup(key, missing_ok);
+		if (current == NULL || current->topic_id == topic_id)
+			return current;
+		topic = current;
 	}
+	return NULL;
+}
+
+const SlTopic *
+SlTopicLookupAndLock(const char *name, LOCKMODE mode)
+{
+	return topic_lookup_and_lock(name, mode, false);
+}
+
+const SlTopic *
+SlTopicTryLookupAndLock(const char *name, LOCKMODE mode)
+{
+	return topic_lookup_and_lock(name, mode, true);
 }
 
 SlPartitionKey
@@ -213,10 +269,12 @@ SlMakePartitionKey(int32 topic_id, int32 partition)
 const SlTopic *
 SlTopicLookupById(int32 topic_id)
 {
+	SlTopic		topic;
+
 	SlCheckPreloaded();
-	if (!topic_fetch(NULL, topic_id, &by_id_result))
+	if (!topic_fetch(NULL, topic_id, &topic))
 		return NULL;
-	return &by_id_result;
+	return topic_copy(&topic);
 }
 
 void

@@ -181,7 +181,13 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		}
 		if (topic != NULL)
-			topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
+		{
+			/* NULL if dropped while we waited for its lock */
+			topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
+			if (topic == NULL)
+				topic_error = req->api_version >= 13 ?
+					SL_ERR_UNKNOWN_TOPIC_ID : SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		}
 
 		SL_ARRAY_ALLOC(tr->partitions, ft->partitions.n);
 		for (int p = 0; p < ft->partitions.n; p++)

@@ -90,7 +90,7 @@ SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
 
 		tr->name = lt->name;
 		if (topic != NULL)
-			topic = SlTopicLookupAndLock(name, AccessShareLock);
+			topic = SlTopicTryLookupAndLock(name, AccessShareLock);
 		SL_ARRAY_ALLOC(tr->partitions, lt->partitions.n);
 		for (int p = 0; p < lt->partitions.n; p++)
 		{

@@ -54,16 +54,8 @@ TopicFromWire(SlStr name)
 
 	if (topic == NULL)
 		return NULL;
-	topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
-	if (topic == NULL)
-		return NULL;
-	/* Later SlTopic* calls may reuse the cache entry */
-	{
-		SlTopic    *copy = palloc(sizeof(SlTopic));
-
-		memcpy(copy, topic, sizeof(SlTopic));
-		return copy;
-	}
+	/* NULL if dropped while we waited for its lock */
+	return SlTopicTryLookupAndLock(topic->name, AccessShareLock);
 }
 
 static char *

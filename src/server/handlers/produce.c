@@ -382,7 +382,12 @@ produce_request(void *arg)
 		if (topic_error == SL_ERR_NONE && topic == NULL)
 			topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		if (topic != NULL)
-			topic = SlTopicLookupAndLock(name, AccessShareLock);
+		{
+			/* NULL if dropped while we waited for its lock */
+			topic = SlTopicTryLookupAndLock(name, AccessShareLock);
+			if (topic == NULL)
+				topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		}
 
 		SL_ARRAY_ALLOC(tr->partition_responses, td->partition_data.n);
 		for (int p = 0; p < td->partition_data.n; p++)
@@ -460,6 +465,8 @@ SlHandleProduceGroup(SlRequest **reqs, int n)
 		MemoryContextSwitchTo(oldcxt);
 	}
 
+	/* now() of the transaction: a worker has no statements to set it */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
