@@ -44,13 +44,13 @@ OFFSET_DELETE = 47
 
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
-COORDINATOR_NOT_AVAILABLE = 15
 ILLEGAL_GENERATION = 22
 INCONSISTENT_GROUP_PROTOCOL = 23
 INVALID_GROUP_ID = 24
 UNKNOWN_MEMBER_ID = 25
 INVALID_SESSION_TIMEOUT = 26
 REBALANCE_IN_PROGRESS = 27
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 NON_EMPTY_GROUP = 68
 GROUP_ID_NOT_FOUND = 69
 GROUP_SUBSCRIBED_TO_TOPIC = 86
@@ -711,7 +711,8 @@ def test_raw_membership_and_commit_errors(make_server, unique_name):
         fc = parse_find_coordinator_v1(c.call(find_coordinator_v1, group, 0))
         assert fc["error"] == NONE and fc["port"] == srv.kafka_port
         fc = parse_find_coordinator_v1(c.call(find_coordinator_v1, "txn", 1))
-        assert fc["error"] == COORDINATOR_NOT_AVAILABLE and fc["node_id"] == -1
+        # no transaction coordinator yet: a final error, never a retriable one
+        assert fc["error"] == TRANSACTIONAL_ID_AUTHORIZATION_FAILED and fc["node_id"] == -1
         assert parse_join_group_v5(c.call(join_group_v5, "", "", [topic]))["error"] == \
             INVALID_GROUP_ID
         assert parse_join_group_v5(c.call(join_group_v5, group, "", [topic],
