@@ -18,6 +18,7 @@ int			sl_produce_memory = 64 * 1024;	/* kB */
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
+int			sl_fetch_max_bytes = 55 * 1024 * 1024;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
 int			sl_group_min_session_timeout = 6000;
@@ -179,6 +180,20 @@ SlDefineGucs(void)
 							&sl_max_producer_states,
 							16384, 16, 10000000,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	/*
+	 * A response's records are read into memory, so this stays below half
+	 * of what one allocation may hold: the first batch, returned whole even
+	 * past the limit, is at most streamlog.max_request_size more.
+	 */
+	DefineCustomIntVariable("streamlog.fetch_max_bytes",
+							"Most record bytes one Fetch response carries (Kafka's fetch.max.bytes).",
+							"A client asking for more gets this much; the first batch of a "
+							"response is returned whole even if larger.",
+							&sl_fetch_max_bytes,
+							55 * 1024 * 1024, 1024, MaxAllocSize / 2,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_request_size",

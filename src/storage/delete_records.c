@@ -117,6 +117,7 @@ SlPartitionDeleteRecords(const SlTopic *topic, int32 partition, int64 before_off
 	int64		new_start;
 
 	strlcpy(name, topic->name, sizeof(name));
+	SlTopicRefuseInternal(name, "delete records of");
 	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
 	if (topic->topic_id != topic_id)
 		ereport(ERROR,

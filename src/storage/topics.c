@@ -551,12 +551,17 @@ SlTopicAlterConfig(const char *name, Jsonb *changes)
 int32
 SlTopicAddPartitions(const char *name, int32 count)
 {
-	const SlTopic *topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
-	int32		topic_id = topic->topic_id;
-	int32		old_count = topic->partition_count;
+	const SlTopic *topic;
+	int32		topic_id;
+	int32		old_count;
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 
+	/* streamlog hashes groups and transactional ids onto their partitions */
+	SlTopicRefuseInternal(name, "add partitions to");
+	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	topic_id = topic->topic_id;
+	old_count = topic->partition_count;
 	if (count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

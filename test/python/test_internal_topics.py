@@ -11,7 +11,9 @@ a temporary SQL function.
 Also here: a compressed batch that inflates past streamlog.max_request_size
 is refused with MESSAGE_TOO_LARGE and a message naming the setting."""
 
-from confluent_kafka.admin import AdminClient, NewTopic
+import psycopg
+import pytest
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 import kafka_helpers as kh
 from kafka_helpers import RawClient, Reader, array, i8, i16, i32, kbytes, string
@@ -149,6 +151,29 @@ def test_internal_topic_cannot_be_deleted_or_produced_to(make_server, unique_nam
                                       allow_auto_topic_creation=False))
         assert md["__consumer_offsets"][1] is True
         assert md[ordinary][1] is False
+
+
+def test_internal_topic_cannot_be_grown_or_truncated(make_server):
+    """Its partitions belong to streamlog (groups hash onto them) and so do
+    its records: neither door adds partitions or deletes records.  Its
+    configs can be altered, as in Kafka."""
+    srv = make_server()
+    create_internal_topic(srv, "__consumer_offsets", 3)
+
+    a = admin(srv)
+    res = results(a.create_partitions([NewPartitions("__consumer_offsets", 5)],
+                                      request_timeout=TIMEOUT))
+    assert res["__consumer_offsets"].code() == INVALID_REQUEST
+
+    with srv.connect() as c:
+        for call in ("SELECT streamlog.add_partitions('__consumer_offsets', 1)",
+                     "SELECT streamlog.delete_records('__consumer_offsets', 0, -1)"):
+            with pytest.raises(psycopg.errors.ReservedName, match="reserved for internal topics"):
+                c.execute(call)
+        c.execute("""SELECT streamlog.alter_topic('__consumer_offsets', '{"retention.ms": "60000"}')""")
+    assert srv.sql("SELECT partitions FROM streamlog.topics WHERE topic = '__consumer_offsets'") == [(3,)]
+    assert srv.sql("SELECT value FROM streamlog.topic_config('__consumer_offsets') "
+                   "WHERE name = 'retention.ms'") == [("60000",)]
 
 
 def test_metadata_never_auto_creates_internal_topics(make_server, unique_name):

@@ -1,7 +1,8 @@
 /*
  * Fetch: stored batches, byte for byte, from the batch holding the fetch
  * offset up to the high watermark, within partition_max_bytes and
- * max_bytes (the first batch is returned whole even if larger, KIP-74).
+ * max_bytes, and within streamlog.fetch_max_bytes whatever the client asks
+ * for (the first batch is returned whole even if larger, KIP-74).
  * With fewer than min_bytes ready the request is parked until a high
  * watermark moves or max_wait_ms passes.  Versions 0-3 get the records
  * down-converted to the legacy message format they read.  No transactions are written, so
@@ -12,6 +13,7 @@
 
 #include "utils/timestamp.h"
 
+#include "guc.h"
 #include "protocol/legacy_records.h"
 #include "server/handlers.h"
 #include "server/subtransaction.h"
@@ -151,7 +153,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (!SlFetchRequestDecode(body, req->api_version, &request))
 		return false;
-	budget = request.max_bytes > 0 ? request.max_bytes : PG_INT32_MAX;
+	/* what the client asks, within what the broker gives (fetch.max.bytes) */
+	budget = request.max_bytes > 0 ? Min(request.max_bytes, sl_fetch_max_bytes) : sl_fetch_max_bytes;
 
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
