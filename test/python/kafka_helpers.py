@@ -49,6 +49,8 @@ KAFKA_STORAGE_ERROR = 56
 # RecordBatch attributes: compression codec in the low 3 bits
 COMPRESSION_NONE = 0
 COMPRESSION_GZIP = 1
+BATCH_TRANSACTIONAL = 0x10
+BATCH_CONTROL = 0x20
 
 
 # -- polling ------------------------------------------------------------------
@@ -103,13 +105,14 @@ def encode_record(offset_delta, timestamp_delta, key, value, headers=()):
 
 
 def record_batch(records, base_timestamp=None, compression=COMPRESSION_NONE,
-                 base_offset=0, corrupt_crc=False, producer=(-1, -1, -1)):
+                 base_offset=0, corrupt_crc=False, producer=(-1, -1, -1), attributes=0):
     """A RecordBatch v2 holding records = [(key, value, headers, ts_ms), ...].
 
     compression: COMPRESSION_NONE or COMPRESSION_GZIP (the records section
     is then gzip-compressed, as Kafka does).  corrupt_crc=True stores a CRC
     that does not match.  producer: (producer id, epoch, base sequence) of
-    an idempotent producer."""
+    an idempotent producer.  attributes: bits set besides the compression
+    (BATCH_TRANSACTIONAL, BATCH_CONTROL)."""
     if base_timestamp is None:
         base_timestamp = records[0][3]
     max_ts = max(r[3] for r in records)
@@ -121,7 +124,7 @@ def record_batch(records, base_timestamp=None, compression=COMPRESSION_NONE,
         recs = gzip.compress(recs)
     elif compression != COMPRESSION_NONE:
         raise ValueError("only none and gzip are implemented here")
-    after_crc = (i16(compression) + i32(len(records) - 1) + i64(base_timestamp)
+    after_crc = (i16(compression | attributes) + i32(len(records) - 1) + i64(base_timestamp)
                  + i64(max_ts) + i64(producer[0]) + i16(producer[1]) + i32(producer[2])
                  + i32(len(records))
                  + recs)
@@ -172,6 +175,27 @@ def produce_request(correlation_id, topic, partitions, acks=-1, timeout_ms=10000
     body += array([topic], lambda t: string(t) + array(
         partitions, lambda p: i32(p[0]) + kbytes(p[1])))
     return request_frame(PRODUCE, 3, correlation_id, body)
+
+
+def produce_v8_request(correlation_id, topic, partition, records):
+    """Produce v8 (the first version with error messages), one partition."""
+    body = string(None) + i16(-1) + i32(10000)
+    body += array([topic], lambda t: string(t) + array(
+        [partition], lambda p: i32(p) + kbytes(records)))
+    return request_frame(PRODUCE, 8, correlation_id, body)
+
+
+def parse_produce_v8(body):
+    """{(topic, partition): (error_code, base_offset, error_message)}"""
+    r = Reader(body)
+    out = {}
+    for topic, parts in r.array(lambda r: (r.string(), r.array(lambda r: (
+            r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
+            r.array(lambda r: (r.i32(), r.string())), r.string())))):
+        for p, err, base, _append_time, _log_start, _record_errors, message in parts:
+            out[(topic, p)] = (err, base, message)
+    r.i32()  # throttle_time_ms
+    return out
 
 
 def fetch_request(correlation_id, topic, partition, offset, max_wait_ms=0, min_bytes=1,

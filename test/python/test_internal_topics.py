@@ -70,27 +70,6 @@ def parse_metadata_v4(body):
     return {name: (err, bool(internal), len(parts)) for err, name, internal, parts in topics}
 
 
-def produce_v8_request(correlation_id, topic, partition, records):
-    """Produce v8 (the first version with error messages), one partition."""
-    body = string(None) + i16(-1) + i32(10000)
-    body += array([topic], lambda t: string(t) + array(
-        [partition], lambda p: i32(p) + kbytes(records)))
-    return kh.request_frame(kh.PRODUCE, 8, correlation_id, body)
-
-
-def parse_produce_v8(body):
-    """{(topic, partition): (error_code, base_offset, error_message)}"""
-    r = Reader(body)
-    out = {}
-    for topic, parts in r.array(lambda r: (r.string(), r.array(lambda r: (
-            r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
-            r.array(lambda r: (r.i32(), r.string())), r.string())))):
-        for p, err, base, _append_time, _log_start, _record_errors, message in parts:
-            out[(topic, p)] = (err, base, message)
-    r.i32()  # throttle_time_ms
-    return out
-
-
 def one_record_batch(value, compression=kh.COMPRESSION_NONE):
     return kh.record_batch([(None, value, (), kh.now_ms())], compression=compression)
 
@@ -130,13 +109,13 @@ def test_internal_topic_cannot_be_deleted_or_produced_to(make_server, unique_nam
     assert topic_names(srv) == {ordinary, "__consumer_offsets"}
 
     with RawClient(srv.kafka_bootstrap) as c:
-        out = parse_produce_v8(c.call(produce_v8_request, "__consumer_offsets", 0,
+        out = kh.parse_produce_v8(c.call(kh.produce_v8_request, "__consumer_offsets", 0,
                                       one_record_batch(b"forged commit")))
         err, base, message = out[("__consumer_offsets", 0)]
         assert (err, base) == (INVALID_TOPIC_EXCEPTION, -1)
         assert message == "Cannot append to internal topic __consumer_offsets."
         # the same connection goes on with an ordinary topic
-        out = parse_produce_v8(c.call(produce_v8_request, ordinary, 0,
+        out = kh.parse_produce_v8(c.call(kh.produce_v8_request, ordinary, 0,
                                       one_record_batch(b"fine")))
         assert out[(ordinary, 0)][:2] == (NONE, 0)
     assert kh.high_watermark(srv, "__consumer_offsets", 0) == 0
@@ -190,7 +169,7 @@ def test_metadata_never_auto_creates_internal_topics(make_server, unique_name):
         md = kh.parse_metadata_v1(c.call(kh.metadata_request, 1, ["__transaction_state"]))
         assert md["topics"]["__transaction_state"]["error"] == UNKNOWN_TOPIC_OR_PARTITION
         # nor does a produce that would auto-create one
-        out = parse_produce_v8(c.call(produce_v8_request, "__bar", 0, one_record_batch(b"x")))
+        out = kh.parse_produce_v8(c.call(kh.produce_v8_request, "__bar", 0, one_record_batch(b"x")))
         assert out[("__bar", 0)][0] == INVALID_TOPIC_EXCEPTION
     assert topic_names(srv) == {wanted}
 
@@ -203,14 +182,14 @@ def test_gzip_batch_inflating_past_the_limit_names_the_setting(make_server, uniq
     bomb = one_record_batch(bytes(16 * limit), compression=kh.COMPRESSION_GZIP)
     assert len(bomb) < limit // 8          # small on the wire, 16 times the limit inflated
     with RawClient(srv.kafka_bootstrap) as c:
-        out = parse_produce_v8(c.call(produce_v8_request, name, 0, bomb))
+        out = kh.parse_produce_v8(c.call(kh.produce_v8_request, name, 0, bomb))
         err, base, message = out[(name, 0)]
         assert (err, base) == (MESSAGE_TOO_LARGE, -1)
         assert "streamlog.max_request_size" in message, message
         assert str(limit) in message, message
         # a batch that inflates to less than the limit is stored
         fits = one_record_batch(bytes(limit // 2), compression=kh.COMPRESSION_GZIP)
-        out = parse_produce_v8(c.call(produce_v8_request, name, 0, fits))
+        out = kh.parse_produce_v8(c.call(kh.produce_v8_request, name, 0, fits))
         assert out[(name, 0)][:2] == (NONE, 0)
     assert kh.high_watermark(srv, name, 0) == 1
     kh.assert_server_healthy(srv, name)

@@ -19,6 +19,7 @@ from kafkajs import JS_DIR, ensure_kafkajs
 
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 INVALID_REQUEST = 42
+INVALID_RECORD = 87
 
 ADD_PARTITIONS_TO_TXN = 24
 ADD_OFFSETS_TO_TXN = 25
@@ -168,3 +169,31 @@ def test_kafkajs_transactional_producer_fails_at_once(server, unique_name):
     assert result["retriable"] is False
     assert result["brokerErrors"] == ["TRANSACTIONAL_ID_AUTHORIZATION_FAILED"], result
     assert result["retries"] == 0, result
+
+
+def test_transactional_and_control_batches_are_refused_with_a_reason(server, unique_name):
+    """A producer that sends a transactional batch anyway (it cannot have a
+    transactional producer id) is told transactions are not supported;
+    control batches are the broker's own, as Kafka answers."""
+    topic = unique_name("txnbatch")
+    server.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    with kh.RawClient(server.kafka_bootstrap) as c:
+        txn = kh.record_batch([(None, b"in a transaction", (), kh.now_ms())],
+                              producer=(1000, 0, 0), attributes=kh.BATCH_TRANSACTIONAL)
+        err, base, message = kh.parse_produce_v8(
+            c.call(kh.produce_v8_request, topic, 0, txn))[(topic, 0)]
+        assert (err, base) == (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1)
+        assert NOT_SUPPORTED in message
+
+        control = kh.record_batch([(None, b"\x00\x00\x00\x00\x00\x00", (), kh.now_ms())],
+                                  producer=(1000, 0, 0),
+                                  attributes=kh.BATCH_TRANSACTIONAL | kh.BATCH_CONTROL)
+        err, base, message = kh.parse_produce_v8(
+            c.call(kh.produce_v8_request, topic, 0, control))[(topic, 0)]
+        assert (err, base) == (INVALID_RECORD, -1)
+        assert "control" in message
+
+        # nothing was written, and the connection goes on
+        plain = kh.record_batch([(None, b"plain", (), kh.now_ms())])
+        assert kh.parse_produce_v8(
+            c.call(kh.produce_v8_request, topic, 0, plain))[(topic, 0)][:2] == (0, 0)

@@ -144,10 +144,17 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		*why = "zstd needs Produce v7 or later";
 		return SL_ERR_UNSUPPORTED_COMPRESSION_TYPE;
 	}
-	if (hdr->attributes & (SL_BATCH_ATTR_TRANSACTIONAL | SL_BATCH_ATTR_CONTROL))
+	/* Control batches (transaction markers) are written by brokers only */
+	if (hdr->attributes & SL_BATCH_ATTR_CONTROL)
 	{
-		*why = "transactional batches are not supported";
-		return SL_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+		*why = "clients must not write control batches; transaction markers are the broker's";
+		return SL_ERR_INVALID_RECORD;
+	}
+	/* A final error, the one transactional clients get everywhere else */
+	if (hdr->attributes & SL_BATCH_ATTR_TRANSACTIONAL)
+	{
+		*why = SL_TRANSACTIONS_UNSUPPORTED;
+		return SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	}
 	/* Its records would all take the header's maxTimestamp, unchecked */
 	if (hdr->attributes & SL_BATCH_ATTR_LOG_APPEND_TIME)
