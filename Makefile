@@ -57,15 +57,17 @@ OBJS = \
 	src/server/group_coordinator.o \
 	src/server/handlers/groups.o \
 	src/server/handlers/offsets.o \
-	bgworkers/cleaner.o \
-	bgworkers/broker.o \
-	bgworkers/conn.o
+	src/bgworkers/cleaner.o \
+	src/bgworkers/broker.o \
+	src/bgworkers/conn.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
 SHLIB_LINK = $(CODEC_LIBS)
-PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)
+# The project's headers are all under src/include/streamlog/ and included as
+# "streamlog/...", so that none can shadow a PostgreSQL header
+PG_CPPFLAGS = -I$(srcdir)/src/include
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
 # pg_regress suites in sql/ (expected output in expected/); they need a
@@ -86,18 +88,23 @@ override CFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 EXTRA_CLEAN += $(OBJS:.o=.d)
 
+# Where generated code goes: .c next to the codecs, headers with the others
+GENERATED_SRC = src/protocol/generated
+GENERATED_INC = src/include/streamlog/protocol/generated
+PROTOCOL_HEADERS = src/include/streamlog/protocol/*.h $(GENERATED_INC)/*.h
+
 # C unit tests of the codecs: frontend code, no server needed
 UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
-UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall -I$(srcdir)/src -I$(srcdir)/test/unit -I$(PG_INCDIR)
+UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
 UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
 
 # The codecs compiled once as frontend objects, shared by every test
 UNIT_OBJS = $(patsubst %.o,test/unit/obj/%.o,$(CODEC_OBJS))
 
-test/unit/obj/%.o: %.c $(wildcard src/protocol/*.h src/protocol/generated/*.h src/storage/partitioner.h)
+test/unit/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
 
@@ -111,35 +118,38 @@ unit: $(UNIT_TESTS)
 EXTRA_CLEAN += $(UNIT_TESTS) test/unit/obj
 
 # Generated test helpers and headers of the wire codecs
-$(UNIT_TESTS): $(wildcard src/protocol/generated/*.h)
+$(UNIT_TESTS): $(wildcard $(GENERATED_INC)/*.h)
 
 # Kafka message codecs, generated from Apache Kafka's JSON schemas (which
-# stay outside the project).  The output in src/protocol/generated/ is
-# committed, so building needs no Python.
+# stay outside the project).  The output ($(GENERATED_SRC) and
+# $(GENERATED_INC)) is committed, so building needs no Python.
 KAFKA_SCHEMAS ?= ../shared/kafka-protocol
 KAFKAGEN = python3 $(srcdir)/scripts/kafkagen.py
 
 .PHONY: regen check-generated
 regen:
-	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out src/protocol/generated
+	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out $(GENERATED_SRC) --include-out $(GENERATED_INC)
 
 check-generated:
 	@if [ ! -d "$(KAFKA_SCHEMAS)" ]; then \
-		echo "check-generated: skipped, schema folder $(KAFKA_SCHEMAS) not found"; \
-		exit 0; \
+		echo "check-generated: schema folder $(KAFKA_SCHEMAS) not found; set KAFKA_SCHEMAS"; \
+		exit 1; \
 	fi; \
 	tmp=$$(mktemp -d) || exit 1; \
 	trap 'rm -rf "$$tmp"' EXIT; \
-	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out "$$tmp" || exit 1; \
+	$(KAFKAGEN) --schemas $(KAFKA_SCHEMAS) --out "$$tmp/src" --include-out "$$tmp/inc" || exit 1; \
 	rc=0; \
-	for f in $$(cd "$$tmp" && ls -A); do \
-		diff -u "src/protocol/generated/$$f" "$$tmp/$$f" || rc=1; \
+	for f in $$(cd "$$tmp/src" && ls -A); do \
+		diff -u "$(GENERATED_SRC)/$$f" "$$tmp/src/$$f" || rc=1; \
+	done; \
+	for f in $$(cd "$$tmp/inc" && ls -A); do \
+		diff -u "$(GENERATED_INC)/$$f" "$$tmp/inc/$$f" || rc=1; \
 	done; \
 	if [ $$rc -ne 0 ]; then \
-		echo "check-generated: src/protocol/generated is stale; run make regen"; \
+		echo "check-generated: generated code is stale; run make regen"; \
 		exit 1; \
 	fi; \
-	echo "check-generated: src/protocol/generated is up to date"
+	echo "check-generated: $(GENERATED_SRC) and $(GENERATED_INC) are up to date"
 
 # libFuzzer targets of the codecs (test/fuzz/): frontend code like the unit
 # tests, built with clang, ASan and UBSan into test/fuzz/bin/.
@@ -151,7 +161,7 @@ FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 30
 FUZZ_DIR = test/fuzz
 FUZZ_BIN = $(FUZZ_DIR)/bin
-FUZZ_LEGACY := $(if $(wildcard $(srcdir)/src/protocol/legacy_records.h),yes)
+FUZZ_LEGACY := $(if $(wildcard $(srcdir)/src/include/streamlog/protocol/legacy_records.h),yes)
 FUZZ_SRCS = $(filter src/protocol/%,$(UNIT_SRCS))
 ifeq ($(FUZZ_LEGACY),)
 FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
@@ -160,7 +170,7 @@ FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress $(if $(FUZZ_LEGACY),fuzz_legacy)
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	-Wall -Wno-ignored-attributes -I$(srcdir)/src -I$(srcdir)/$(FUZZ_DIR) \
+	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \
 	-I$(PG_INCDIR) $(if $(FUZZ_LEGACY),-DSL_FUZZ_LEGACY)
 
 $(FUZZ_BIN)/obj/%.o: %.c
@@ -168,13 +178,13 @@ $(FUZZ_BIN)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_BIN)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DIR)/fuzz_common.h $(FUZZ_OBJS) \
-		$(wildcard src/protocol/*.h src/protocol/generated/*.h)
+		$(wildcard $(PROTOCOL_HEADERS))
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(UNIT_LIBS)
 
 -include $(FUZZ_OBJS:.o=.d)
 
 # Compressor used by make_corpus.py: the project's own sl_compress
-$(FUZZ_BIN)/compress_tool: $(FUZZ_DIR)/compress_tool.c src/protocol/compression.c src/protocol/compression.h
+$(FUZZ_BIN)/compress_tool: $(FUZZ_DIR)/compress_tool.c src/protocol/compression.c src/include/streamlog/protocol/compression.h
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< src/protocol/compression.c $(UNIT_LIBS)
 

@@ -3,7 +3,8 @@
 Generate streamlog's Kafka wire-protocol codecs from Apache Kafka's JSON
 message schemas.
 
-    scripts/kafkagen.py --schemas ../shared/kafka-protocol --out src/protocol/generated
+    scripts/kafkagen.py --schemas ../shared/kafka-protocol --out src/protocol/generated \
+        --include-out src/include/streamlog/protocol/generated
 
 The schema folder is read, never copied.  Output (all of it deterministic):
 
@@ -14,7 +15,11 @@ The schema folder is read, never copied.  Output (all of it deterministic):
                  response header versions, Kafka error codes
     kmsg_fill.h  test-only: fills every message with pseudo-random values
                  valid for a version (included by test/unit/test_kmsg.c)
-    .clang-format  keeps formatters away from the generated files
+    .clang-format  keeps formatters away from the generated files (in both
+                 folders)
+
+The .c files go to --out, the headers to --include-out (the same folder if
+not given).
 
 Python 3 standard library only.  Anything in a schema the generator does
 not understand is an error, so a schema bump cannot silently produce a
@@ -1470,7 +1475,7 @@ def generate(messages, apis):
         "Strings and bytes point into the decoded buffer; arrays are palloc'd.",
     ])
     h += ["#ifndef SL_KMSG_H", "#define SL_KMSG_H", "",
-          '#include "protocol/wire.h"', ""]
+          '#include "streamlog/protocol/wire.h"', ""]
     for msg in messages:
         for s in msg.structs:
             h += g.gen_struct_decl(s)
@@ -1624,8 +1629,8 @@ def generate(messages, apis):
     c = banner([
         "Init, decode and encode functions of the Kafka messages in kmsg.h.",
     ])
-    c += ['#include "protocol/codec_base.h"', "",
-          '#include "protocol/generated/kmsg.h"', ""]
+    c += ['#include "streamlog/protocol/codec_base.h"', "",
+          '#include "streamlog/protocol/generated/kmsg.h"', ""]
     c += protos_sorted + [""]
     c += isdef
     c += defs
@@ -1640,7 +1645,7 @@ def generate(messages, apis):
         "response header versions, and Kafka error codes.",
     ])
     h += ["#ifndef SL_KAPI_H", "#define SL_KAPI_H", "",
-          '#include "protocol/codec_base.h"', "",
+          '#include "streamlog/protocol/codec_base.h"', "",
           "typedef enum SlApiKey", "{"]
     for i, (key, name) in enumerate(apis):
         h.append("\tSL_API_%s = %d%s" % (upper_snake(name), key,
@@ -1682,8 +1687,8 @@ def generate(messages, apis):
     files["kapi.h"] = h
 
     c = banner(["API version table, header versions and error names."])
-    c += ['#include "protocol/codec_base.h"', "",
-          '#include "protocol/generated/kapi.h"', "",
+    c += ['#include "streamlog/protocol/codec_base.h"', "",
+          '#include "streamlog/protocol/generated/kapi.h"', "",
           "const SlApiInfo sl_kafka_apis[SL_API_KEY_MAX + 1] = {"]
     by_key = {m.api_key: m for m in messages
               if m.api_key is not None and m.kind == "request"}
@@ -1741,7 +1746,7 @@ def generate(messages, apis):
         "Include once, from a unit test.",
     ])
     f += ["#ifndef SL_KMSG_FILL_H", "#define SL_KMSG_FILL_H", "",
-          '#include "protocol/generated/kmsg.h"', "",
+          '#include "streamlog/protocol/generated/kmsg.h"', "",
           "typedef struct KgMessage", "{",
           decl("const char *", "name;"),
           decl("int16", "api_key;\t\t/* -1 for the headers */"),
@@ -1867,8 +1872,12 @@ def main(argv):
     ap.add_argument("--schemas", required=True,
                     help="folder holding Kafka's message schema JSON files")
     ap.add_argument("--out", required=True,
-                    help="output folder (src/protocol/generated)")
+                    help="output folder of the .c files (src/protocol/generated)")
+    ap.add_argument("--include-out",
+                    help="output folder of the headers "
+                         "(src/include/streamlog/protocol/generated); default: --out")
     args = ap.parse_args(argv)
+    include_out = args.include_out or args.out
 
     try:
         keys = [k for k, _ in APIS]
@@ -1888,9 +1897,17 @@ def main(argv):
         print("kafkagen: %s" % e, file=sys.stderr)
         return 1
 
-    os.makedirs(args.out, exist_ok=True)
+    targets = []
     for name in sorted(out):
-        path = os.path.join(args.out, name)
+        if name.endswith(".h"):
+            targets.append((include_out, name))
+        else:
+            targets.append((args.out, name))
+            if name == ".clang-format" and include_out != args.out:
+                targets.append((include_out, name))
+    for folder, name in targets:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name)
         try:
             with open(path, encoding="utf-8") as fh:
                 if fh.read() == out[name]:

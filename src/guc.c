@@ -8,7 +8,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
+#include "streamlog/guc.h"
 
 char	   *sl_advertised_host = NULL;
 int			sl_advertised_port = 0;

@@ -8,9 +8,9 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
-#include "server/group_coordinator.h"
-#include "shmem.h"
-#include "storage/storage.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/storage.h"
 
 SlShared   *sl_shared = NULL;
 bool		sl_preloaded = false;

@@ -6,12 +6,12 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "guc.h"
-#include "shmem.h"
-#include "sqlapi/drop_extension.h"
-#include "storage/storage.h"
-#include "bgworkers/broker.h"
-#include "bgworkers/cleaner.h"
+#include "streamlog/guc.h"
+#include "streamlog/shmem.h"
+#include "streamlog/sqlapi/drop_extension.h"
+#include "streamlog/storage/storage.h"
+#include "streamlog/bgworkers/broker.h"
+#include "streamlog/bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
 

@@ -7,7 +7,7 @@
  * code).  When the output reaches that limit, the decoder is asked for one
  * more byte into a scratch buffer: if it has one, the data is too large.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <limits.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include <lz4frame.h>
 #include <zstd.h>
 
-#include "protocol/compression.h"
+#include "streamlog/protocol/compression.h"
 
 #ifndef FRONTEND
 #include "utils/memutils.h"

@@ -8,15 +8,15 @@
  *	  src/protocol/legacy_records.c
  *-------------------------------------------------------------------------
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <string.h>
 
 #include <zlib.h>
 
-#include "protocol/compression.h"
-#include "protocol/legacy_records.h"
-#include "protocol/records.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/legacy_records.h"
+#include "streamlog/protocol/records.h"
 
 #ifndef FRONTEND
 #include "utils/memutils.h"

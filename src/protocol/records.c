@@ -1,14 +1,14 @@
 /*
  * Kafka RecordBatch v2: header parsing, CRC, record iteration and building.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <string.h>
 
 #include "port/pg_crc32c.h"
-#include "protocol/compression.h"
-#include "protocol/records.h"
-#include "protocol/varint.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/records.h"
+#include "streamlog/protocol/varint.h"
 
 /* Offsets of the remaining header fields (see records.h) */
 #define OFF_LAST_OFFSET_DELTA 23

@@ -2,9 +2,9 @@
  * Zig-zag and unsigned base-128 varints, as used by Kafka's RecordBatch v2
  * and by the flexible versions of the wire protocol.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/varint.h"
+#include "streamlog/protocol/varint.h"
 
 static inline uint32
 zigzag32(int32 v)

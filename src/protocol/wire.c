@@ -10,10 +10,10 @@
  *	  src/protocol/wire.c
  *-------------------------------------------------------------------------
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/varint.h"
-#include "protocol/wire.h"
+#include "streamlog/protocol/varint.h"
+#include "streamlog/protocol/wire.h"
 
 void
 SlReaderInit(SlReader *r, const uint8 *buf, size_t len)

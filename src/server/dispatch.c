@@ -17,9 +17,9 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "server/handlers.h"
-#include "server/kafka_errors.h"
-#include "server/server.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/server.h"
 
 static void
 request_error_context(void *arg)

@@ -75,12 +75,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "bgworkers/broker.h"
-#include "guc.h"
-#include "protocol/generated/kapi.h"
-#include "protocol/wire.h"
-#include "server/group_coordinator.h"
-#include "shmem.h"
+#include "streamlog/bgworkers/broker.h"
+#include "streamlog/guc.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/wire.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/shmem.h"
 
 /* Index of the coordinator's lock in the "streamlog" LWLock tranche */
 #define GROUP_LWLOCK_INDEX 2

@@ -6,8 +6,8 @@
  */
 #include "postgres.h"
 
-#include "guc.h"
-#include "server/handlers.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/handlers.h"
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_PRODUCE] = {0, 9, NULL},	/* grouped: see SlHandleProduceGroup */

@@ -8,8 +8,8 @@
  */
 #include "postgres.h"
 
-#include "protocol/generated/kapi.h"
-#include "server/kafka_errors.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/server/kafka_errors.h"
 
 /* Which kind of API failed: the columns of the table */
 typedef enum ApiFamily

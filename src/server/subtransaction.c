@@ -7,7 +7,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "server/subtransaction.h"
+#include "streamlog/server/subtransaction.h"
 
 ErrorData *
 SlRunInSubtransaction(void (*fn) (void *arg), void *arg, bool keep)

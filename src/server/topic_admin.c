@@ -6,11 +6,11 @@
 #include "access/xlog.h"
 #include "miscadmin.h"
 
-#include "protocol/generated/kapi.h"
-#include "server/kafka_errors.h"
-#include "server/subtransaction.h"
-#include "server/topic_admin.h"
-#include "storage/storage.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/subtransaction.h"
+#include "streamlog/server/topic_admin.h"
+#include "streamlog/storage/storage.h"
 
 int16
 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_only,

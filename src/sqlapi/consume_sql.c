@@ -29,9 +29,9 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "sqlapi/record_rows.h"
-#include "sqlapi/sql_args.h"
-#include "storage/storage.h"
+#include "streamlog/sqlapi/record_rows.h"
+#include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_consume);
 PG_FUNCTION_INFO_V1(streamlog_seek);

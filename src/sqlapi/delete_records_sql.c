@@ -6,8 +6,8 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "sqlapi/sql_args.h"
-#include "storage/storage.h"
+#include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_delete_records);
 

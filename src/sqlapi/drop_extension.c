@@ -11,7 +11,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
-#include "sqlapi/drop_extension.h"
+#include "streamlog/sqlapi/drop_extension.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 

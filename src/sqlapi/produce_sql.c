@@ -25,10 +25,10 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "shmem.h"
-#include "sqlapi/sql_args.h"
-#include "storage/storage.h"
+#include "streamlog/guc.h"
+#include "streamlog/shmem.h"
+#include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_produce);
 PG_FUNCTION_INFO_V1(streamlog_partition_for);

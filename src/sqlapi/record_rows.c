@@ -12,7 +12,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
-#include "sqlapi/record_rows.h"
+#include "streamlog/sqlapi/record_rows.h"
 
 #define RECORD_COLUMNS 6
 

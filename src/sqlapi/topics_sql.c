@@ -9,9 +9,9 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "shmem.h"
-#include "sqlapi/sql_args.h"
-#include "storage/storage.h"
+#include "streamlog/shmem.h"
+#include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_assert_preloaded);
 PG_FUNCTION_INFO_V1(streamlog_create_topic);

@@ -21,8 +21,8 @@
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"
 
-#include "storage/catalog_query.h"
-#include "storage/storage.h"
+#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/storage.h"
 
 /* A log start offset to publish to shared memory at commit */
 typedef struct PendingLogStart

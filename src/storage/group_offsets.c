@@ -44,8 +44,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "shmem.h"
-#include "storage/storage.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/storage.h"
 
 /* The queries, prepared once per backend and kept */
 typedef enum GroupQueryId

@@ -38,9 +38,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "storage/catalog.h"
-#include "storage/storage.h"
+#include "streamlog/guc.h"
+#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/storage.h"
 
 /*
  * A finished batch waiting for its offsets.  data starts with room for a

@@ -21,8 +21,8 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "storage/catalog.h"
-#include "storage/storage.h"
+#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/storage.h"
 
 /* Decompressed batches may not exceed this */
 #define SL_MAX_DECOMPRESSED_BATCH (MaxAllocSize - 1)

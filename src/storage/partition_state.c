@@ -25,10 +25,10 @@
 #include "utils/syscache.h"
 #include "utils/wait_event.h"
 
-#include "bgworkers/broker.h"
-#include "guc.h"
-#include "shmem.h"
-#include "storage/storage.h"
+#include "streamlog/bgworkers/broker.h"
+#include "streamlog/guc.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/storage.h"
 
 /* Reservations a partition may have in flight before committers queue up */
 #define SL_MAX_INFLIGHT 64

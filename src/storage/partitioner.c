@@ -1,11 +1,11 @@
 /*
  * Key hashing compatible with the Kafka clients' partitioners.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <zlib.h>
 
-#include "storage/partitioner.h"
+#include "streamlog/storage/partitioner.h"
 
 int32
 sl_murmur2(const uint8 *data, size_t len)

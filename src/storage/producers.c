@@ -25,10 +25,10 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "guc.h"
-#include "shmem.h"
-#include "storage/catalog.h"
-#include "storage/storage.h"
+#include "streamlog/guc.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/storage.h"
 
 #define SL_PRODUCER_BATCHES 5
 

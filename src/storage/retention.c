@@ -14,8 +14,8 @@
 #include "catalog/pg_type.h"
 #include "storage/lockdefs.h"
 
-#include "storage/catalog_query.h"
-#include "storage/storage.h"
+#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/storage.h"
 
 /* Bytes of a segment table with its index and TOAST */
 static int64

@@ -20,9 +20,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "storage/catalog.h"
-#include "storage/catalog_query.h"
-#include "storage/storage.h"
+#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/storage.h"
 
 SlSegment *
 SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)

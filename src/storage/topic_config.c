@@ -12,8 +12,8 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "protocol/compression.h"
-#include "storage/storage.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/storage/storage.h"
 
 /*
  * How a value is checked and normalized.  Kafka trims every value before it

@@ -24,10 +24,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
-#include "shmem.h"
-#include "storage/catalog_query.h"
-#include "storage/storage.h"
+#include "streamlog/guc.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/storage.h"
 
 typedef struct TopicCacheEntry
 {

@@ -5,14 +5,14 @@
  *   compress_tool none|gzip|snappy|lz4|zstd     sl_compress()
  *   compress_tool snappy-raw                    one raw snappy block
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include <snappy-c.h>
 
-#include "protocol/compression.h"
+#include "streamlog/protocol/compression.h"
 
 int
 main(int argc, char **argv)

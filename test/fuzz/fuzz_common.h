@@ -14,14 +14,14 @@
 #ifndef SL_FUZZ_COMMON_H
 #define SL_FUZZ_COMMON_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/compression.h"
-#include "protocol/records.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/records.h"
 
 /* Bound on decompressed data, as a broker would set it for one batch */
 #define FUZZ_MAX_DECOMPRESSED ((size_t) 1024 * 1024)

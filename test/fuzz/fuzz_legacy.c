@@ -21,7 +21,7 @@
 
 #include <zlib.h>
 
-#include "protocol/legacy_records.h"
+#include "streamlog/protocol/legacy_records.h"
 
 #define BASE_OFFSET 1000
 

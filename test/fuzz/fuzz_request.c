@@ -32,10 +32,10 @@
  */
 #include "fuzz_common.h"
 
-#include "protocol/generated/kapi.h"
-#include "protocol/generated/kmsg_fill.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/generated/kmsg_fill.h"
 #ifdef SL_FUZZ_LEGACY
-#include "protocol/legacy_records.h"
+#include "streamlog/protocol/legacy_records.h"
 #endif
 
 #define MAX_FRAMES 4

@@ -1,4 +1,4 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <stdlib.h>
 #include <zlib.h>
@@ -6,7 +6,7 @@
 #include <lz4frame.h>
 #include <zstd.h>
 
-#include "protocol/compression.h"
+#include "streamlog/protocol/compression.h"
 #include "unit.h"
 
 static const SlCompression codecs[] = {

@@ -1,7 +1,7 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include "port/pg_crc32c.h"
-#include "protocol/records.h"
+#include "streamlog/protocol/records.h"
 #include "unit.h"
 
 static uint32

@@ -9,11 +9,11 @@
  * - byte-exact frames written by hand from the protocol guide;
  * - the API table, header versions and error codes.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/generated/kapi.h"
-#include "protocol/generated/kmsg_fill.h"
-#include "protocol/records.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/generated/kmsg_fill.h"
+#include "streamlog/protocol/records.h"
 #include "unit.h"
 
 #define SEEDS_PER_VERSION 8

@@ -1,13 +1,13 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <stdlib.h>
 
 #include <zlib.h>
 #include <snappy-c.h>
 
-#include "protocol/compression.h"
-#include "protocol/legacy_records.h"
-#include "protocol/records.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/legacy_records.h"
+#include "streamlog/protocol/records.h"
 #include "unit.h"
 
 #define MAX_DECOMP (64 * 1024 * 1024)

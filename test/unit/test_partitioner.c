@@ -1,6 +1,6 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "storage/partitioner.h"
+#include "streamlog/storage/partitioner.h"
 #include "unit.h"
 
 static int32

@@ -1,10 +1,10 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #include <stdlib.h>
 
-#include "protocol/compression.h"
-#include "protocol/records.h"
-#include "protocol/varint.h"
+#include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/records.h"
+#include "streamlog/protocol/varint.h"
 #include "unit.h"
 
 static const SlCompression codecs[] = {

@@ -1,6 +1,6 @@
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/varint.h"
+#include "streamlog/protocol/varint.h"
 #include "unit.h"
 
 static void

@@ -3,9 +3,9 @@
  * every encoding, classic and compact, nulls, and the reader's refusal of
  * truncated input and of lengths or counts the input cannot hold.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/wire.h"
+#include "streamlog/protocol/wire.h"
 #include "unit.h"
 
 /* Bytes written so far, as lower-case hex */

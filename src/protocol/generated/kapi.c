@@ -3,9 +3,9 @@
  *
  * API version table, header versions and error names.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/generated/kapi.h"
+#include "streamlog/protocol/generated/kapi.h"
 
 const SlApiInfo sl_kafka_apis[SL_API_KEY_MAX + 1] = {
 	[SL_API_PRODUCE] = {"Produce", 0, 11, 9},

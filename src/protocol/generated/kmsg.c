@@ -3,9 +3,9 @@
  *
  * Init, decode and encode functions of the Kafka messages in kmsg.h.
  */
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
-#include "protocol/generated/kmsg.h"
+#include "streamlog/protocol/generated/kmsg.h"
 
 static bool IsDefaultFetchRequestReplicaState(const SlFetchRequestReplicaState *v);
 static bool IsDefaultFetchResponseEpochEndOffset(const SlFetchResponseEpochEndOffset *v);

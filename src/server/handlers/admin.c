@@ -8,7 +8,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "server/handlers/admin.h"
+#include "streamlog/server/handlers/admin.h"
 
 char *
 SlAdminCString(SlStr s)

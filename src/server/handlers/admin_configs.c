@@ -23,8 +23,8 @@
 #include "utils/guc_tables.h"
 #include "utils/jsonb.h"
 
-#include "guc.h"
-#include "server/handlers/admin.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/handlers/admin.h"
 
 #define OP_SET 0
 #define OP_DELETE 1

@@ -9,8 +9,8 @@
  */
 #include "postgres.h"
 
-#include "guc.h"
-#include "server/handlers/admin.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/handlers/admin.h"
 
 /* CreateTopics */
 

@@ -5,7 +5,7 @@
  */
 #include "postgres.h"
 
-#include "server/handlers.h"
+#include "streamlog/server/handlers.h"
 
 /* Fill resp's api_keys from the handler table */
 static void

@@ -6,7 +6,7 @@
  */
 #include "postgres.h"
 
-#include "server/handlers/admin.h"
+#include "streamlog/server/handlers/admin.h"
 
 typedef struct DeleteArgs
 {

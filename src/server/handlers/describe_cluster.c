@@ -4,9 +4,9 @@
  */
 #include "postgres.h"
 
-#include "guc.h"
-#include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/topic_admin.h"
 
 #define ENDPOINT_BROKERS 1
 #define ENDPOINT_CONTROLLERS 2

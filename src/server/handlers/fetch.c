@@ -13,10 +13,10 @@
 
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "protocol/legacy_records.h"
-#include "server/handlers.h"
-#include "server/subtransaction.h"
+#include "streamlog/guc.h"
+#include "streamlog/protocol/legacy_records.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/subtransaction.h"
 
 /* Where a fetch reads one partition's stored batches to */
 typedef struct ReadBatchesArgs

@@ -35,10 +35,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "server/group_coordinator.h"
-#include "server/handlers.h"
-#include "server/kafka_errors.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/kafka_errors.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1

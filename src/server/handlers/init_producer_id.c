@@ -9,8 +9,8 @@
 
 #include "executor/spi.h"
 
-#include "server/handlers.h"
-#include "storage/catalog_query.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/storage/catalog_query.h"
 
 static int64
 next_producer_id(void)

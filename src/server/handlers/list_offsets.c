@@ -6,7 +6,7 @@
  */
 #include "postgres.h"
 
-#include "server/handlers.h"
+#include "streamlog/server/handlers.h"
 
 #define LATEST_TIMESTAMP (-1)
 #define EARLIEST_TIMESTAMP (-2)

@@ -10,9 +10,9 @@
 #include "access/xact.h"
 #include "utils/memutils.h"
 
-#include "guc.h"
-#include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/topic_admin.h"
 
 static void
 fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic)

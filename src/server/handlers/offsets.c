@@ -39,8 +39,8 @@
 
 #include "mb/pg_wchar.h"
 
-#include "server/group_coordinator.h"
-#include "server/handlers.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/handlers.h"
 
 /* Kafka's offset.metadata.max.bytes default */
 #define MAX_METADATA_BYTES 4096

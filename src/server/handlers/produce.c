@@ -37,13 +37,13 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "guc.h"
-#include "protocol/legacy_records.h"
-#include "server/handlers.h"
-#include "server/kafka_errors.h"
-#include "server/server.h"
-#include "server/subtransaction.h"
-#include "server/topic_admin.h"
+#include "streamlog/guc.h"
+#include "streamlog/protocol/legacy_records.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/server.h"
+#include "streamlog/server/subtransaction.h"
+#include "streamlog/server/topic_admin.h"
 
 /*
  * Most bytes a compressed batch may decompress to: no more than a request

@@ -9,8 +9,8 @@
  */
 #include "postgres.h"
 
-#include "server/handlers.h"
-#include "server/kafka_errors.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/kafka_errors.h"
 
 bool
 SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out)

@@ -51,7 +51,7 @@
 #ifndef SL_LEGACY_RECORDS_H
 #define SL_LEGACY_RECORDS_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #define SL_LEGACY_MAGIC_V0 0
 #define SL_LEGACY_MAGIC_V1 1

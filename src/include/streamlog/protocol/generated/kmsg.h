@@ -14,7 +14,7 @@
 #ifndef SL_KMSG_H
 #define SL_KMSG_H
 
-#include "protocol/wire.h"
+#include "streamlog/protocol/wire.h"
 
 /* RequestHeader: v0-2, flexible v2+ */
 typedef struct SlRequestHeader

@@ -10,7 +10,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 
-#include "storage/storage.h"
+#include "streamlog/storage/storage.h"
 
 typedef struct SlRecordRows
 {

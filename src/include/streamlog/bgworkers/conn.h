@@ -10,7 +10,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
-#include "server/request.h"
+#include "streamlog/server/request.h"
 
 typedef struct SlConn
 {

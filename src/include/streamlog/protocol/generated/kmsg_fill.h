@@ -10,7 +10,7 @@
 #ifndef SL_KMSG_FILL_H
 #define SL_KMSG_FILL_H
 
-#include "protocol/generated/kmsg.h"
+#include "streamlog/protocol/generated/kmsg.h"
 
 typedef struct KgMessage
 {

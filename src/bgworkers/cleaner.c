@@ -21,9 +21,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "bgworkers/cleaner.h"
-#include "guc.h"
-#include "storage/storage.h"
+#include "streamlog/bgworkers/cleaner.h"
+#include "streamlog/guc.h"
+#include "streamlog/storage/storage.h"
 
 void
 SlCleanerRegister(void)

@@ -7,7 +7,7 @@
 #ifndef SL_KAPI_H
 #define SL_KAPI_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 typedef enum SlApiKey
 {

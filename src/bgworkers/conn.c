@@ -18,9 +18,9 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
-#include "bgworkers/conn.h"
-#include "guc.h"
-#include "server/server.h"
+#include "streamlog/bgworkers/conn.h"
+#include "streamlog/guc.h"
+#include "streamlog/server/server.h"
 
 /*
  * Stop reading from a client with this many requests queued or this much

@@ -4,8 +4,8 @@
 #ifndef SL_HANDLERS_ADMIN_H
 #define SL_HANDLERS_ADMIN_H
 
-#include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "streamlog/server/handlers.h"
+#include "streamlog/server/topic_admin.h"
 
 /* Config resource types (DescribeConfigs, AlterConfigs, ...) */
 #define SL_RESOURCE_TOPIC 2

@@ -7,11 +7,11 @@
 #ifndef SL_HANDLERS_H
 #define SL_HANDLERS_H
 
-#include "protocol/generated/kapi.h"
-#include "protocol/generated/kmsg.h"
-#include "protocol/wire.h"
-#include "server/request.h"
-#include "storage/storage.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/generated/kmsg.h"
+#include "streamlog/protocol/wire.h"
+#include "streamlog/server/request.h"
+#include "streamlog/storage/storage.h"
 
 /*
  * Decode the body, do the work, encode the response body into out.  Runs

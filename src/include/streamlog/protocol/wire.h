@@ -33,7 +33,7 @@
 #ifndef SL_WIRE_H
 #define SL_WIRE_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 /* A string view; len -1 = null (data is then NULL) */
 typedef struct SlStr

@@ -50,13 +50,13 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "bgworkers/broker.h"
-#include "bgworkers/conn.h"
-#include "guc.h"
-#include "protocol/generated/kapi.h"
-#include "server/group_coordinator.h"
-#include "server/server.h"
-#include "shmem.h"
+#include "streamlog/bgworkers/broker.h"
+#include "streamlog/bgworkers/conn.h"
+#include "streamlog/guc.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/server.h"
+#include "streamlog/shmem.h"
 
 #define MAX_LISTEN_SOCKETS 8
 

@@ -6,7 +6,7 @@
 #ifndef SL_VARINT_H
 #define SL_VARINT_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 #define SL_VARINT_MAX_BYTES 5
 #define SL_VARLONG_MAX_BYTES 10

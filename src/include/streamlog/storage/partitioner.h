@@ -5,7 +5,7 @@
 #ifndef SL_PARTITIONER_H
 #define SL_PARTITIONER_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 typedef enum SlPartitioner
 {

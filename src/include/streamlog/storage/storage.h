@@ -18,8 +18,8 @@
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
-#include "protocol/records.h"
-#include "storage/partitioner.h"
+#include "streamlog/protocol/records.h"
+#include "streamlog/storage/partitioner.h"
 
 #define SL_TOPIC_NAME_MAX 249
 

@@ -13,7 +13,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
-#include "protocol/wire.h"
+#include "streamlog/protocol/wire.h"
 
 typedef enum SlRequestState
 {

@@ -24,8 +24,8 @@
 #ifndef SL_RECORDS_H
 #define SL_RECORDS_H
 
-#include "protocol/codec_base.h"
-#include "protocol/compression.h"
+#include "streamlog/protocol/codec_base.h"
+#include "streamlog/protocol/compression.h"
 
 #define SL_BATCH_HEADER_SIZE 61
 #define SL_BATCH_LOG_OVERHEAD 12	/* baseOffset + batchLength */

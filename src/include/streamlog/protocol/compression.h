@@ -10,7 +10,7 @@
 #ifndef SL_COMPRESSION_H
 #define SL_COMPRESSION_H
 
-#include "protocol/codec_base.h"
+#include "streamlog/protocol/codec_base.h"
 
 typedef enum SlCompression
 {

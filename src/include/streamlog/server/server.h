@@ -5,7 +5,7 @@
 #ifndef SL_SERVER_H
 #define SL_SERVER_H
 
-#include "server/request.h"
+#include "streamlog/server/request.h"
 
 /*
  * While req is handled, every log line (and error) names its client, API
