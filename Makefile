@@ -151,6 +151,13 @@ check-generated:
 	fi; \
 	echo "check-generated: $(GENERATED_SRC) and $(GENERATED_INC) are up to date"
 
+# The layering of src/ (rules and reasons in scripts/check_layers.py): no
+# include and no call between the built objects goes up, no include circle.
+# `scripts/check_layers.py --graph` prints the include graph.
+.PHONY: check-layers
+check-layers: $(OBJS)
+	/usr/bin/env python3 $(srcdir)/scripts/check_layers.py --root $(srcdir)
+
 # libFuzzer targets of the codecs (test/fuzz/): frontend code like the unit
 # tests, built with clang, ASan and UBSan into test/fuzz/bin/.
 #
