@@ -417,6 +417,14 @@ extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
 								int16 epoch, int32 first_seq, int32 last_seq,
 								int64 *base_offset);
 
+/* producer_ids.c */
+
+/*
+ * A new producer id for InitProducerId, never given before in this
+ * installation, not even before a restart.  Needs a transaction.
+ */
+extern int64 SlProducerIdAllocate(void);
+
 /* log_read.c */
 
 /*
