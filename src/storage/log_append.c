@@ -380,6 +380,11 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	batch->log_append_time_out = log_append_time_out;
 	MemoryContextSwitchTo(oldcxt);
 	keep_batch(pp, batch);
+	if (hdr->producer_id >= 0)
+		SlProducerNoteBatch(pp->key, hdr->producer_id, hdr->producer_epoch,
+							hdr->base_sequence,
+							hdr->base_sequence + hdr->last_offset_delta,
+							base_offset_out);
 }
 
 /* Does the transaction still have records to append? */

@@ -369,6 +369,10 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
  * byte for byte.  At commit it gets its base offset, written to
  * *base_offset_out if not NULL, and on a LogAppendTime topic the append
  * time it is stamped with, written to *log_append_time_out if not NULL.
+ *
+ * A batch of an idempotent producer (a producer id >= 0) must have passed
+ * SlProducerCheckBatch; its sequences are noted here, with
+ * base_offset_out as where a retry finds its offset.
  */
 extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
 							 const uint8 *data, size_t len,
@@ -403,14 +407,17 @@ extern void SlProducersShmemInit(void);
 extern void SlProducersInit(void);
 
 /*
- * Check a batch of producer_id (epoch, sequences first_seq..last_seq)
- * against what the partition stored and what this transaction buffered.
+ * Check a batch received from a producer (its header, hdr) against what
+ * the partition stored and what this transaction buffered: its producer
+ * id, epoch and sequences.  A batch without a producer id is always OK.
  * For a duplicate, *duplicate_offset is the stored batch's base offset (-1
- * if it is still being committed).
+ * if it is still being committed).  Check every batch of a request before
+ * buffering any with SlLogBufferBatch, which notes each for the checks that
+ * follow (and for other transactions once this one commits).
  */
-extern SlSequenceCheck SlProducerCheck(SlPartitionKey partition, int64 producer_id,
-									   int16 epoch, int32 first_seq, int32 last_seq,
-									   int64 *duplicate_offset);
+extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partition,
+											const SlBatchHeader *hdr,
+											int64 *duplicate_offset);
 
 /* A checked batch was buffered; base_offset is filled in at commit */
 extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
