@@ -30,6 +30,7 @@ OBJS = \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
 	src/storage/producer_ids.o \
+	src/storage/topic_lock_cache.o \
 	src/storage/group_offsets.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \

@@ -172,6 +172,35 @@ extern List *SlTopicListIds(void);
 /* Error out unless partition is within the topic */
 extern void SlTopicCheckPartition(const SlTopic *topic, int32 partition);
 
+/* topic_lock_cache.c */
+
+/*
+ * The fast path of a caller that locks the same topic again and again in
+ * one transaction (SQL produce(), called once per row): a cache of the
+ * topic it last locked, kept by the caller (in fn_extra, zeroed at first).
+ * Its fields are storage's.
+ */
+typedef struct SlTopicLockCache
+{
+	SlTopic		topic;
+	LOCKMODE	mode;
+	LocalTransactionId lxid;	/* transaction that holds the lock */
+	uint64		subxact_aborts; /* its subtransaction aborts then */
+	uint64		generation;		/* catalog generation then */
+} SlTopicLockCache;
+
+/*
+ * SlTopicLookupAndLock(name, mode), without the lookup when the cache
+ * already holds name, locked in mode by this transaction: valid as long as
+ * no subtransaction of the transaction aborted since (which released the
+ * lock) and no topic DDL committed since (which may have changed the
+ * topic).  *refilled (if not NULL) says whether the cache was refilled,
+ * for callers that derive state from the topic.
+ */
+extern const SlTopic *SlTopicLookupAndLockCached(SlTopicLockCache *cache,
+												 const char *name, LOCKMODE mode,
+												 bool *refilled);
+
 /* topic_config.c */
 
 extern void SlTopicConfigDefaults(SlTopicConfig *config);
