@@ -313,6 +313,16 @@ SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap)
 	SpinLockRelease(&state->mutex);
 }
 
+void
+SlPartitionGetOffsets(int32 topic_id, int32 partition, SlPartitionOffsets *offsets)
+{
+	SlPartitionSnapshot snap;
+
+	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic_id, partition)), &snap);
+	offsets->log_start_offset = snap.log_start_offset;
+	offsets->high_watermark = snap.high_watermark;
+}
+
 int64
 SlPartitionStateReserve(SlPartitionState *state, int64 count, int64 bytes,
 						Oid *relid)

@@ -297,6 +297,20 @@ typedef struct SlPartitionSnapshot
 extern void SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap);
 
 /*
+ * The offsets of a partition that readers go by, as they are now: the log
+ * start offset (the first retention kept) and the high watermark.  The
+ * caller has locked the topic.
+ */
+typedef struct SlPartitionOffsets
+{
+	int64		log_start_offset;
+	int64		high_watermark;
+} SlPartitionOffsets;
+
+extern void SlPartitionGetOffsets(int32 topic_id, int32 partition,
+								  SlPartitionOffsets *offsets);
+
+/*
  * Reserve count offsets, in offset order with every other reservation of
  * the partition; returns the first and the segment to write them to.  Until
  * SlPartitionStateRelease, the HWM stays at or below the first offset.
