@@ -13,7 +13,7 @@
 #include "streamlog/shmem.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
-#include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/cleaner.h"
 

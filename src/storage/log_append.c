@@ -39,8 +39,12 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
-#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 /*
  * A finished batch waiting for its offsets.  data starts with room for a

@@ -28,7 +28,11 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/group_wait.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 /* Reservations a partition may have in flight before committers queue up */
 #define SL_MAX_INFLIGHT 64

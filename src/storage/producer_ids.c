@@ -8,7 +8,7 @@
 
 #include "executor/spi.h"
 
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/storage.h"
 
 int64

@@ -27,8 +27,11 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
-#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 #define SL_PRODUCER_BATCHES 5
 

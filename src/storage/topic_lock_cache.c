@@ -12,6 +12,7 @@
 #include "storage/proc.h"
 
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/storage.h"
 
 #if PG_VERSION_NUM >= 170000
