@@ -135,6 +135,17 @@ sl_layers_probe(void)
     assert not any("retention.c" in v for v in violations(lines)), "\n".join(lines)
 
 
+def test_include_without_the_prefix_is_checked_too(tree):
+    # Quoted includes are found next to the includer first
+    insert_include(os.path.join(tree, "src/include/streamlog/storage/internal/segments.h"),
+                   "../../server/kafka_errors.h")
+    rc, lines = check(tree)
+    assert rc != 0
+    assert ("src/include/streamlog/storage/internal/segments.h: includes "
+            "streamlog/server/kafka_errors.h: storage may not use server") \
+        in violations(lines), "\n".join(lines)
+
+
 def test_sql_api_calling_the_kafka_server_fails(tree):
     insert_include(os.path.join(tree, "src/sqlapi/read_sql.c"),
                    "streamlog/server/kafka_errors.h")
