@@ -29,6 +29,8 @@ OBJS = \
 	src/storage/retention.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
+	src/storage/producer_ids.o \
+	src/storage/topic_lock_cache.o \
 	src/storage/group_offsets.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
@@ -150,6 +152,13 @@ check-generated:
 		exit 1; \
 	fi; \
 	echo "check-generated: $(GENERATED_SRC) and $(GENERATED_INC) are up to date"
+
+# The layering of src/ (rules and reasons in scripts/check_layers.py): no
+# include and no call between the built objects goes up, no include circle.
+# `scripts/check_layers.py --graph` prints the include graph.
+.PHONY: check-layers
+check-layers: $(OBJS)
+	/usr/bin/env python3 $(srcdir)/scripts/check_layers.py --root $(srcdir)
 
 # libFuzzer targets of the codecs (test/fuzz/): frontend code like the unit
 # tests, built with clang, ASan and UBSan into test/fuzz/bin/.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs missing packages, builds and installs streamlog,
-# then runs the C unit tests, the pg_regress suites (REGRESS in the Makefile),
-# the isolationtester specs (ISOLATION) and the pytest suite in test/python.
+# checks the layering (make check-layers), then runs the C unit tests, the
+# pg_regress suites (REGRESS in the Makefile), the isolationtester specs
+# (ISOLATION) and the pytest suite in test/python.
 #
 #   scripts/test.sh [pytest arguments...]     e.g. scripts/test.sh -k retention
 #
@@ -14,7 +15,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
 cd "$ROOT" || exit 1
 
 case "${1:-}" in
-    -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
 esac
 
 stage() { printf '\n=== %s\n' "$*"; }
@@ -40,6 +41,11 @@ failed=()
 stage "generated protocol code is up to date (make check-generated)"
 if ! make -s check-generated PG_CONFIG="$PG_CONFIG"; then
     failed+=("check-generated")
+fi
+
+stage "layers (make check-layers)"
+if ! make -s check-layers PG_CONFIG="$PG_CONFIG"; then
+    failed+=("check-layers")
 fi
 
 stage "C unit tests (make unit)"

@@ -1,50 +1,29 @@
 /*
- * Shared memory set-up: sizes requested in shmem_request_hook (PG15+), then
- * initialized under AddinShmemInitLock in shmem_startup_hook.
+ * The struct of shared memory that every layer reads (SlShared).  Each
+ * layer sizes and initializes its own shared memory; the hooks that call
+ * them all are the entry point's (streamlog.c), so that this module, below
+ * every layer, knows none of them.
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
-#include "storage/ipc.h"
 #include "storage/shmem.h"
 
-#include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
-#include "streamlog/storage/storage.h"
 
 SlShared   *sl_shared = NULL;
 bool		sl_preloaded = false;
 
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void
-sl_shmem_request(void)
+Size
+SlSharedShmemSize(void)
 {
-#if PG_VERSION_NUM >= 150000
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
-	RequestAddinShmemSpace(MAXALIGN(sizeof(SlShared)));
-	RequestAddinShmemSpace(SlPartitionStateShmemSize());
-	RequestAddinShmemSpace(SlProducersShmemSize());
-	RequestAddinShmemSpace(SlGroupWaitShmemSize());
-	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
-	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
-	RequestNamedLWLockTranche("streamlog", 3);
+	return MAXALIGN(sizeof(SlShared));
 }
 
-static void
-sl_shmem_startup(void)
+void
+SlSharedShmemInit(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	sl_shared = ShmemInitStruct("streamlog", sizeof(SlShared), &found);
 	if (!found)
 	{
@@ -55,25 +34,6 @@ sl_shmem_startup(void)
 			sl_shared->broker_procno[i] = -1;
 		pg_atomic_init_u64(&sl_shared->next_producer_id, 0);
 	}
-	SlPartitionStateShmemInit();
-	SlProducersShmemInit();
-	SlGroupWaitShmemInit();
-	SlGroupCoordinatorShmemInit();
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-SlShmemRequest(void)
-{
-	sl_preloaded = true;
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = sl_shmem_request;
-#else
-	sl_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = sl_shmem_startup;
 }
 
 void

@@ -5,17 +5,76 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
-#include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Shared memory of every layer: sizes requested in shmem_request_hook
+ * (PG15+), then initialized under AddinShmemInitLock in shmem_startup_hook.
+ * Here rather than in shmem.c, which every layer uses and so may know none.
+ */
+static void
+sl_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(SlSharedShmemSize());
+	RequestAddinShmemSpace(SlPartitionStateShmemSize());
+	RequestAddinShmemSpace(SlProducersShmemSize());
+	RequestAddinShmemSpace(SlGroupWaitShmemSize());
+	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
+	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
+	RequestNamedLWLockTranche("streamlog", 3);
+}
+
+static void
+sl_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	SlSharedShmemInit();
+	SlPartitionStateShmemInit();
+	SlProducersShmemInit();
+	SlGroupWaitShmemInit();
+	SlGroupCoordinatorShmemInit();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+sl_shmem_hooks_install(void)
+{
+	sl_preloaded = true;
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sl_shmem_request;
+#else
+	sl_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sl_shmem_startup;
+}
 
 void
 _PG_init(void)
@@ -28,7 +87,7 @@ _PG_init(void)
 		return;
 
 	SlDefineGucs();
-	SlShmemRequest();
+	sl_shmem_hooks_install();
 	SlTopicsInit();
 	SlDropExtensionInit();
 	SlLogAppendInit();

@@ -143,9 +143,9 @@ ConsumeOnce(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 	/* The high watermarks before the positions: see SlGroupWaitForRecords */
 	for (int32 p = 0; p < nparts; p++)
 	{
-		SlPartitionSnapshot snap;
+		SlPartitionOffsets snap;
 
-		SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, p)), &snap);
+		SlPartitionGetOffsets(topic->topic_id, p, &snap);
 		hwms[p] = snap.high_watermark;
 		log_starts[p] = snap.log_start_offset;
 	}
@@ -286,7 +286,7 @@ streamlog_seek(PG_FUNCTION_ARGS)
 	const SlTopic *topic;
 	int32		partition;
 	int64		offset;
-	SlPartitionSnapshot snap;
+	SlPartitionOffsets snap;
 	SlGroupOffset commit;
 
 	SlRequireArg(fcinfo, 1, "topic");
@@ -296,8 +296,7 @@ streamlog_seek(PG_FUNCTION_ARGS)
 	partition = PG_GETARG_INT32(2);
 	SlTopicCheckPartition(topic, partition);
 
-	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, partition)),
-						 &snap);
+	SlPartitionGetOffsets(topic->topic_id, partition, &snap);
 	if (offset < snap.log_start_offset || offset > snap.high_watermark)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -377,9 +376,9 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 	offsets = palloc(sizeof(int64) * topic->partition_count);
 	for (int32 p = 0; p < topic->partition_count; p++)
 	{
-		SlPartitionSnapshot snap;
+		SlPartitionOffsets snap;
 
-		SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, p)), &snap);
+		SlPartitionGetOffsets(topic->topic_id, p, &snap);
 		offsets[p] = earliest ? snap.log_start_offset : snap.high_watermark;
 	}
 	ResetOffsets(fcinfo, group_id, topic, offsets);

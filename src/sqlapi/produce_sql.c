@@ -16,7 +16,6 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "storage/proc.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -26,7 +25,6 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
-#include "streamlog/shmem.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/storage.h"
 
@@ -49,12 +47,6 @@ typedef enum HeadersKind
 	HEADERS_ARRAY				/* streamlog.header[] */
 } HeadersKind;
 
-#if PG_VERSION_NUM >= 170000
-#define MyLocalXid (MyProc->vxid.lxid)
-#else
-#define MyLocalXid (MyProc->lxid)
-#endif
-
 /* Per call site state, in fn_extra */
 typedef struct ProduceCache
 {
@@ -62,12 +54,8 @@ typedef struct ProduceCache
 	ArgConverter value;
 	HeadersKind headers_kind;
 	bool		headers_type_is_unknown;
-	/* the topic last produced to, valid within one transaction */
-	char		topic_name[SL_TOPIC_NAME_MAX + 1];
-	SlTopic		topic;
-	LocalTransactionId lxid;
-	uint64		generation;
-	uint64		subxact_aborts;
+	/* the topic last produced to, locked in this transaction */
+	SlTopicLockCache topic_lock;
 	/* sticky partition for null keys */
 	int32		sticky_partition;
 	int64		sticky_bytes;
@@ -347,23 +335,17 @@ static const SlTopic *
 produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 {
 	char	   *name;
+	const SlTopic *topic;
+	bool		refilled;
 
 	SlRequireArg(fcinfo, 0, "topic");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (cache->lxid == MyLocalXid &&
-		cache->subxact_aborts == sl_subxact_aborts &&
-		cache->generation == pg_atomic_read_u64(&sl_shared->catalog_generation) &&
-		strcmp(cache->topic_name, name) == 0)
-		return &cache->topic;
-
 	SlTopicRefuseInternal(name, "produce to");
-	cache->topic = *SlTopicLookupAndLock(name, AccessShareLock);
-	strlcpy(cache->topic_name, name, sizeof(cache->topic_name));
-	cache->lxid = MyLocalXid;
-	cache->subxact_aborts = sl_subxact_aborts;
-	cache->generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
-	cache->sticky_partition = -1;
-	return &cache->topic;
+	topic = SlTopicLookupAndLockCached(&cache->topic_lock, name, AccessShareLock,
+									   &refilled);
+	if (refilled)
+		cache->sticky_partition = -1;
+	return topic;
 }
 
 /* Partition for a record without an explicit one */

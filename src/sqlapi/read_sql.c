@@ -168,15 +168,14 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 Datum
 streamlog_partition_state(PG_FUNCTION_ARGS)
 {
-	SlPartitionKey key = SlMakePartitionKey(PG_GETARG_INT32(0), PG_GETARG_INT32(1));
-	SlPartitionSnapshot state;
+	SlPartitionOffsets state;
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	SlPartitionStateRead(SlPartitionStateGet(key), &state);
+	SlPartitionGetOffsets(PG_GETARG_INT32(0), PG_GETARG_INT32(1), &state);
 	values[0] = Int64GetDatum(state.log_start_offset);
 	values[1] = Int64GetDatum(state.high_watermark);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

@@ -6,7 +6,7 @@
 #include "utils/hsearch.h"
 #include "utils/snapmgr.h"
 
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog_query.h"
 
 /*
  * Plans are kept per backend, by query text: the same few queries run on

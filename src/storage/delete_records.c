@@ -21,7 +21,9 @@
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"
 
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
 /* A log start offset to publish to shared memory at commit */

@@ -45,7 +45,10 @@
 #include "utils/wait_event.h"
 
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/group_wait.h"
+#include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 /* The queries, prepared once per backend and kept */
 typedef enum GroupQueryId

@@ -39,8 +39,12 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
-#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 /*
  * A finished batch waiting for its offsets.  data starts with room for a
@@ -380,6 +384,11 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	batch->log_append_time_out = log_append_time_out;
 	MemoryContextSwitchTo(oldcxt);
 	keep_batch(pp, batch);
+	if (hdr->producer_id >= 0)
+		SlProducerNoteBatch(pp->key, hdr->producer_id, hdr->producer_epoch,
+							hdr->base_sequence,
+							hdr->base_sequence + hdr->last_offset_delta,
+							base_offset_out);
 }
 
 /* Does the transaction still have records to append? */

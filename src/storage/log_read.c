@@ -21,7 +21,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
 /* Decompressed batches may not exceed this */

@@ -28,7 +28,11 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/group_wait.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 /* Reservations a partition may have in flight before committers queue up */
 #define SL_MAX_INFLIGHT 64
@@ -311,6 +315,16 @@ SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap)
 	snap->active_seq = state->active_seq;
 	snap->active_base = state->active_base;
 	SpinLockRelease(&state->mutex);
+}
+
+void
+SlPartitionGetOffsets(int32 topic_id, int32 partition, SlPartitionOffsets *offsets)
+{
+	SlPartitionSnapshot snap;
+
+	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic_id, partition)), &snap);
+	offsets->log_start_offset = snap.log_start_offset;
+	offsets->high_watermark = snap.high_watermark;
 }
 
 int64

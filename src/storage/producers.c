@@ -27,8 +27,11 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
-#include "streamlog/storage/catalog.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 #define SL_PRODUCER_BATCHES 5
 
@@ -220,9 +223,9 @@ rebuild_partition(SlPartitionKey key)
 	table_close(rel, AccessShareLock);
 }
 
-SlSequenceCheck
-SlProducerCheck(SlPartitionKey partition, int64 producer_id, int16 epoch,
-				int32 first_seq, int32 last_seq, int64 *duplicate_offset)
+static SlSequenceCheck
+check_sequence(SlPartitionKey partition, int64 producer_id, int16 epoch,
+			   int32 first_seq, int32 last_seq, int64 *duplicate_offset)
 {
 	ProducerKey key = make_key(partition, producer_id);
 	ProducerEntry state;
@@ -279,6 +282,17 @@ SlProducerCheck(SlPartitionKey partition, int64 producer_id, int16 epoch,
 
 		return first_seq == expected ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
 	}
+}
+
+SlSequenceCheck
+SlProducerCheckBatch(const SlTopic *topic, int32 partition, const SlBatchHeader *hdr,
+					 int64 *duplicate_offset)
+{
+	if (hdr->producer_id < 0)
+		return SL_SEQUENCE_OK;
+	return check_sequence(SlMakePartitionKey(topic->topic_id, partition),
+						  hdr->producer_id, hdr->producer_epoch, hdr->base_sequence,
+						  hdr->base_sequence + hdr->last_offset_delta, duplicate_offset);
 }
 
 void

@@ -14,7 +14,9 @@
 #include "catalog/pg_type.h"
 #include "storage/lockdefs.h"
 
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
 /* Bytes of a segment table with its index and TOAST */

@@ -20,8 +20,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "streamlog/storage/catalog.h"
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
 SlSegment *

@@ -26,8 +26,12 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
-#include "streamlog/storage/catalog_query.h"
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/storage_init.h"
 
 typedef struct TopicCacheEntry
 {

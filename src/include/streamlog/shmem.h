@@ -25,7 +25,12 @@ extern SlShared *sl_shared;
 /* True once _PG_init ran from shared_preload_libraries */
 extern bool sl_preloaded;
 
-extern void SlShmemRequest(void);
+/*
+ * Size of SlShared, and its initialization (from shmem_startup_hook, under
+ * AddinShmemInitLock, after the "streamlog" LWLock tranche was requested)
+ */
+extern Size SlSharedShmemSize(void);
+extern void SlSharedShmemInit(void);
 
 /* Error out (in a SQL function) when shared memory is not there */
 extern void SlCheckPreloaded(void);

@@ -64,7 +64,7 @@ static int64
 fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
 {
-	SlPartitionSnapshot state;
+	SlPartitionOffsets state;
 	StringInfoData records;
 	ReadBatchesArgs args;
 	ErrorData  *edata;
@@ -83,8 +83,7 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 		pr->high_watermark = -1;
 		return 0;
 	}
-	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, fp->partition)),
-						 &state);
+	SlPartitionGetOffsets(topic->topic_id, fp->partition, &state);
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
 	pr->log_start_offset = state.log_start_offset;

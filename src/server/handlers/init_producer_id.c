@@ -1,28 +1,14 @@
 /*
- * InitProducerId for idempotent producers: a new producer id (from a
- * sequence, so ids are never reused, even across restarts) with epoch 0,
- * or, when a producer asks with its id and epoch (v3+, KIP-360), the same
- * id with the next epoch.  Transactional producers are not served:
- * transactions are not implemented.
+ * InitProducerId for idempotent producers: a new producer id (storage's,
+ * never reused, even across restarts) with epoch 0, or, when a producer
+ * asks with its id and epoch (v3+, KIP-360), the same id with the next
+ * epoch.  Transactional producers are not served: transactions are not
+ * implemented.
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
-
 #include "streamlog/server/handlers.h"
-#include "streamlog/storage/catalog_query.h"
-
-static int64
-next_producer_id(void)
-{
-	int64		id;
-
-	SPI_connect();
-	SlCatalogQuery("SELECT nextval('streamlog.producer_id_seq')", 0, NULL, NULL, NULL);
-	id = SlCatalogInt64(0, 1, -1);
-	SPI_finish();
-	return id;
-}
+#include "streamlog/storage/storage.h"
 
 bool
 SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
@@ -49,7 +35,7 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 	else
 	{
 		resp.error_code = SL_ERR_NONE;
-		resp.producer_id = next_producer_id();
+		resp.producer_id = SlProducerIdAllocate();
 		resp.producer_epoch = 0;
 	}
 	SlInitProducerIdResponseEncode(out, req->api_version, &resp);

@@ -15,7 +15,7 @@ static void
 list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *lp,
 			   SlListOffsetsResponseListOffsetsPartitionResponse *pr, int16 version)
 {
-	SlPartitionSnapshot state;
+	SlPartitionOffsets state;
 
 	pr->partition_index = lp->partition_index;
 	pr->timestamp = -1;
@@ -28,9 +28,7 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		return;
 	}
 	pr->error_code = SL_ERR_NONE;
-	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id,
-																 lp->partition_index)),
-						 &state);
+	SlPartitionGetOffsets(topic->topic_id, lp->partition_index, &state);
 	if (lp->timestamp == LATEST_TIMESTAMP)
 		pr->offset = state.high_watermark;
 	else if (lp->timestamp == EARLIEST_TIMESTAMP)

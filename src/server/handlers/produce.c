@@ -220,7 +220,6 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	BatchTimestamps ts;
 	BatchTimestamps *timestamps = NULL;
 	int			capacity = 0;
-	SlPartitionKey key;
 	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
 
 	pr->index = pd->index;
@@ -297,7 +296,6 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	}
 
 	/* Idempotent producers: retries are stored once, gaps refused */
-	key = SlMakePartitionKey(topic->topic_id, pd->index);
 	pos = 0;
 	for (int i = 0; i < nbatches; i++)
 	{
@@ -305,10 +303,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 
 		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
 		pos += sl_batch_size(&hdr);
-		if (hdr.producer_id < 0)
-			continue;
-		switch (SlProducerCheck(key, hdr.producer_id, hdr.producer_epoch, hdr.base_sequence,
-								hdr.base_sequence + hdr.last_offset_delta, &duplicate_offset))
+		switch (SlProducerCheckBatch(topic, pd->index, &hdr, &duplicate_offset))
 		{
 			case SL_SEQUENCE_OK:
 				break;
@@ -337,14 +332,14 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	{
 		int64	   *offset_out = i == 0 ? &pr->base_offset : palloc(sizeof(int64));
 
-		/* Every batch of the commit is stamped with the same append time */
+		/*
+		 * Every batch of the commit is stamped with the same append time; a
+		 * retry of an idempotent one finds its offset in offset_out
+		 */
 		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
 		SlLogBufferBatch(topic, pd->index, data + pos, sl_batch_size(&hdr), &hdr,
 						 timestamps[i].min_timestamp, timestamps[i].max_timestamp,
 						 offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
-		if (hdr.producer_id >= 0)
-			SlProducerNoteBatch(key, hdr.producer_id, hdr.producer_epoch, hdr.base_sequence,
-								hdr.base_sequence + hdr.last_offset_delta, offset_out);
 		pos += sl_batch_size(&hdr);
 	}
 	pr->error_code = SL_ERR_NONE;

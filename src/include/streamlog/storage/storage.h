@@ -8,6 +8,12 @@
  * offset is either committed or known to be abandoned: readers never look at
  * or past it, which is what keeps a consumer from skipping a record that
  * commits late.  The log start offset is the first offset retention kept.
+ *
+ * This is storage's public header: what the server, the SQL functions and
+ * the workers may use.  The rest of storage (partition state, segments,
+ * catalog queries, ...) is in storage/internal/, for src/storage/ only;
+ * scripts/check_layers.py enforces it.  The entry point's set-up calls are
+ * in storage_init.h.
  */
 #ifndef SL_STORAGE_H
 #define SL_STORAGE_H
@@ -163,14 +169,40 @@ extern void SlTopicRefuseInternal(const char *name, const char *action);
 /* Settings set explicitly on a topic (NULL if none) */
 extern Jsonb *SlTopicExplicitConfig(int32 topic_id);
 
-/* Register the transaction callbacks (from _PG_init) */
-extern void SlTopicsInit(void);
-
 /* Ids of every topic, for the cleaner */
 extern List *SlTopicListIds(void);
 
 /* Error out unless partition is within the topic */
 extern void SlTopicCheckPartition(const SlTopic *topic, int32 partition);
+
+/* topic_lock_cache.c */
+
+/*
+ * The fast path of a caller that locks the same topic again and again in
+ * one transaction (SQL produce(), called once per row): a cache of the
+ * topic it last locked, kept by the caller (in fn_extra, zeroed at first).
+ * Its fields are storage's.
+ */
+typedef struct SlTopicLockCache
+{
+	SlTopic		topic;
+	LOCKMODE	mode;
+	LocalTransactionId lxid;	/* transaction that holds the lock */
+	uint64		subxact_aborts; /* its subtransaction aborts then */
+	uint64		generation;		/* catalog generation then */
+} SlTopicLockCache;
+
+/*
+ * SlTopicLookupAndLock(name, mode), without the lookup when the cache
+ * already holds name, locked in mode by this transaction: valid as long as
+ * no subtransaction of the transaction aborted since (which released the
+ * lock) and no topic DDL committed since (which may have changed the
+ * topic).  *refilled (if not NULL) says whether the cache was refilled,
+ * for callers that derive state from the topic.
+ */
+extern const SlTopic *SlTopicLookupAndLockCached(SlTopicLockCache *cache,
+												 const char *name, LOCKMODE mode,
+												 bool *refilled);
 
 /* topic_config.c */
 
@@ -223,7 +255,7 @@ extern List *SlTopicConfigDescribe(Jsonb *explicit_settings);
 /* Kafka's type of a topic config; SL_CONFIG_TYPE_UNKNOWN if there is none */
 extern SlConfigType SlTopicConfigTypeOf(const char *name);
 
-/* partition_state.c: the shared-memory side of each partition */
+/* Partitions */
 
 /*
  * Shared state is per database and per installation of the extension
@@ -241,102 +273,21 @@ typedef struct SlPartitionKey
 /* Key of a partition of a topic of this database's streamlog */
 extern SlPartitionKey SlMakePartitionKey(int32 topic_id, int32 partition);
 
-typedef struct SlPartitionState SlPartitionState;
-
-extern Size SlPartitionStateShmemSize(void);
-extern void SlPartitionStateShmemInit(void);
+/* partition_state.c */
 
 /*
- * The shared state of a partition, loaded from its segments the first time
- * it is needed after a start.
+ * The offsets of a partition that readers go by, as they are now: the log
+ * start offset (the first retention kept) and the high watermark.  The
+ * caller has locked the topic.
  */
-extern SlPartitionState *SlPartitionStateGet(SlPartitionKey key);
-
-/* Forget the shared state of key's topic's partitions from key's on */
-extern void SlPartitionStateForget(SlPartitionKey key);
-
-typedef struct SlPartitionSnapshot
+typedef struct SlPartitionOffsets
 {
 	int64		log_start_offset;
 	int64		high_watermark;
-	int64		next_offset;
-	Oid			active_relid;
-	int32		active_seq;
-	int64		active_base;
-} SlPartitionSnapshot;
+} SlPartitionOffsets;
 
-extern void SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap);
-
-/*
- * Reserve count offsets, in offset order with every other reservation of
- * the partition; returns the first and the segment to write them to.  Until
- * SlPartitionStateRelease, the HWM stays at or below the first offset.
- */
-extern int64 SlPartitionStateReserve(SlPartitionState *state, int64 count,
-									 int64 bytes, Oid *relid);
-
-/* The reservation starting at start is committed or abandoned */
-extern void SlPartitionStateRelease(SlPartitionState *state, int64 start);
-
-/* Make relid (seq) the segment that reservations go to; returns its base */
-extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
-										   int32 seq);
-
-/* Advance the log start offset after retention */
-extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
-
-/* Bytes appended to the active segment since it became active (approx) */
-extern int64 SlPartitionStateActiveBytes(SlPartitionState *state);
-
-/* segments.c */
-
-typedef struct SlSegment
-{
-	int32		seq;
-	Oid			relid;
-	int64		base_offset;	/* -1 if not yet switched to */
-	int64		max_timestamp;	/* newest_timestamp of its stats; -1 if not
-								 * computed yet */
-} SlSegment;
-
-/* Segments of a partition in seq order (palloc'd array), and its log start */
-extern SlSegment *SlSegmentList(SlPartitionKey key, int *count, int64 *log_start);
-
-/* Create segment seq of a partition (an empty table); returns its relid */
-extern Oid	SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset);
-
-extern void SlSegmentSetBase(SlPartitionKey key, int32 seq, int64 base_offset);
-extern void SlSegmentSetMaxTimestamp(SlPartitionKey key, int32 seq, int64 max_ts);
-extern void SlSegmentDrop(SlPartitionKey key, int32 seq, Oid relid);
-
-/* Aggregates of a segment's stored batches (no decoding) */
-typedef struct SlSegmentStats
-{
-	bool		empty;
-	int64		first_offset;
-	int64		next_offset;	/* last offset + 1 */
-	int64		first_timestamp;	/* of the first batch (see below) */
-	int64		newest_timestamp;	/* largest of its batches' (see below) */
-} SlSegmentStats;
-
-/*
- * A batch's time for retention and segment rolling: its min_timestamp or
- * max_timestamp column, or its append time if no record has a timestamp
- * (-1, as in v0 message sets).  So a batch without timestamps ages from
- * when it was appended (Kafka uses the segment file's mtime) and is never
- * taken for one from 1970.
- */
-#define SlTimestampOrAppendTime(timestamp, append_time) \
-	((timestamp) >= 0 ? (timestamp) : (append_time))
-
-/*
- * first_timestamp is the first batch's min_timestamp, or its append time if
- * it has no timestamp; newest_timestamp (only computed if asked for: it
- * reads every row) is the largest of its batches' max_timestamp, each
- * taken through SlTimestampOrAppendTime.
- */
-extern void SlSegmentGetStats(Oid relid, SlSegmentStats *stats,
-							  bool with_newest_timestamp);
+extern void SlPartitionGetOffsets(int32 topic_id, int32 partition,
+								  SlPartitionOffsets *offsets);
 
 /* log_append.c */
 
@@ -369,24 +320,16 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
  * byte for byte.  At commit it gets its base offset, written to
  * *base_offset_out if not NULL, and on a LogAppendTime topic the append
  * time it is stamped with, written to *log_append_time_out if not NULL.
+ *
+ * A batch of an idempotent producer (a producer id >= 0) must have passed
+ * SlProducerCheckBatch; its sequences are noted here, with
+ * base_offset_out as where a retry finds its offset.
  */
 extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
 							 const uint8 *data, size_t len,
 							 const SlBatchHeader *hdr, int64 min_timestamp,
 							 int64 max_timestamp, int64 *base_offset_out,
 							 int64 *log_append_time_out);
-
-/* Register the transaction callbacks (from _PG_init) */
-extern void SlLogAppendInit(void);
-
-/* Forget what this transaction produced to a topic it is dropping */
-extern void SlLogDiscardTopic(SlPartitionKey topic_key);
-
-/*
- * Count of subtransaction aborts in this backend: a cache of "topic already
- * locked in this transaction" is stale once it moves.
- */
-extern uint64 sl_subxact_aborts;
 
 /* producers.c: idempotent producers (P6) */
 
@@ -398,24 +341,26 @@ typedef enum SlSequenceCheck
 	SL_SEQUENCE_FENCED			/* an older epoch of the producer */
 } SlSequenceCheck;
 
-extern Size SlProducersShmemSize(void);
-extern void SlProducersShmemInit(void);
-extern void SlProducersInit(void);
+/*
+ * Check a batch received from a producer (its header, hdr) against what
+ * the partition stored and what this transaction buffered: its producer
+ * id, epoch and sequences.  A batch without a producer id is always OK.
+ * For a duplicate, *duplicate_offset is the stored batch's base offset (-1
+ * if it is still being committed).  Check every batch of a request before
+ * buffering any with SlLogBufferBatch, which notes each for the checks that
+ * follow (and for other transactions once this one commits).
+ */
+extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partition,
+											const SlBatchHeader *hdr,
+											int64 *duplicate_offset);
+
+/* producer_ids.c */
 
 /*
- * Check a batch of producer_id (epoch, sequences first_seq..last_seq)
- * against what the partition stored and what this transaction buffered.
- * For a duplicate, *duplicate_offset is the stored batch's base offset (-1
- * if it is still being committed).
+ * A new producer id for InitProducerId, never given before in this
+ * installation, not even before a restart.  Needs a transaction.
  */
-extern SlSequenceCheck SlProducerCheck(SlPartitionKey partition, int64 producer_id,
-									   int16 epoch, int32 first_seq, int32 last_seq,
-									   int64 *duplicate_offset);
-
-/* A checked batch was buffered; base_offset is filled in at commit */
-extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
-								int16 epoch, int32 first_seq, int32 last_seq,
-								int64 *base_offset);
+extern int64 SlProducerIdAllocate(void);
 
 /* log_read.c */
 
@@ -603,14 +548,5 @@ extern void SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *pa
  */
 extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 								  TimestampTz deadline);
-
-/*
- * Shared memory of the waiters, and the wake-up to call wherever a
- * partition's high watermark advances.  Without them, waiters re-read the
- * high watermarks at short intervals.
- */
-extern Size SlGroupWaitShmemSize(void);
-extern void SlGroupWaitShmemInit(void);
-extern void SlGroupWakeConsumers(SlPartitionKey key);
 
 #endif							/* SL_STORAGE_H */

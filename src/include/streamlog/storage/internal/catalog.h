@@ -2,8 +2,8 @@
  * Column numbers of the tables that sql/streamlog--*.sql creates, for the
  * code that reads them directly.  Keep in step with the SQL script.
  */
-#ifndef SL_CATALOG_H
-#define SL_CATALOG_H
+#ifndef SL_STORAGE_INTERNAL_CATALOG_H
+#define SL_STORAGE_INTERNAL_CATALOG_H
 
 #include "access/htup_details.h"
 #include "utils/rel.h"
@@ -33,4 +33,4 @@
 /* The unique index on (last_offset, chunk), a segment's only index */
 extern Oid	SlSegmentIndexOid(Relation rel);
 
-#endif							/* SL_CATALOG_H */
+#endif							/* SL_STORAGE_INTERNAL_CATALOG_H */

@@ -4,8 +4,8 @@
  * even inside a REPEATABLE READ transaction whose snapshot is older, or a
  * reader could miss a segment created since and skip its records.
  */
-#ifndef SL_CATALOG_QUERY_H
-#define SL_CATALOG_QUERY_H
+#ifndef SL_STORAGE_INTERNAL_CATALOG_QUERY_H
+#define SL_STORAGE_INTERNAL_CATALOG_QUERY_H
 
 #include "postgres.h"
 
@@ -25,4 +25,4 @@ extern int32 SlCatalogInt32(uint64 row, int col, int32 dflt);
 /* Run a utility statement (DDL) built by the caller */
 extern void SlCatalogExec(const char *sql);
 
-#endif							/* SL_CATALOG_QUERY_H */
+#endif							/* SL_STORAGE_INTERNAL_CATALOG_QUERY_H */

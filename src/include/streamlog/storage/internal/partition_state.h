@@ -1,0 +1,56 @@
+/*
+ * The shared-memory side of each partition (partition_state.c): the next
+ * offset, the reservations in flight, the high watermark and the active
+ * segment.  Internal to storage: the front doors read a partition's offsets
+ * with SlPartitionGetOffsets.
+ */
+#ifndef SL_STORAGE_INTERNAL_PARTITION_STATE_H
+#define SL_STORAGE_INTERNAL_PARTITION_STATE_H
+
+#include "streamlog/storage/storage.h"
+
+typedef struct SlPartitionState SlPartitionState;
+
+/*
+ * The shared state of a partition, loaded from its segments the first time
+ * it is needed after a start.
+ */
+extern SlPartitionState *SlPartitionStateGet(SlPartitionKey key);
+
+/* Forget the shared state of key's topic's partitions from key's on */
+extern void SlPartitionStateForget(SlPartitionKey key);
+
+typedef struct SlPartitionSnapshot
+{
+	int64		log_start_offset;
+	int64		high_watermark;
+	int64		next_offset;
+	Oid			active_relid;
+	int32		active_seq;
+	int64		active_base;
+} SlPartitionSnapshot;
+
+extern void SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap);
+
+/*
+ * Reserve count offsets, in offset order with every other reservation of
+ * the partition; returns the first and the segment to write them to.  Until
+ * SlPartitionStateRelease, the HWM stays at or below the first offset.
+ */
+extern int64 SlPartitionStateReserve(SlPartitionState *state, int64 count,
+									 int64 bytes, Oid *relid);
+
+/* The reservation starting at start is committed or abandoned */
+extern void SlPartitionStateRelease(SlPartitionState *state, int64 start);
+
+/* Make relid (seq) the segment that reservations go to; returns its base */
+extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
+										   int32 seq);
+
+/* Advance the log start offset after retention */
+extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
+
+/* Bytes appended to the active segment since it became active (approx) */
+extern int64 SlPartitionStateActiveBytes(SlPartitionState *state);
+
+#endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

@@ -1,0 +1,17 @@
+/*
+ * The sequence state of idempotent producers (producers.c), as the log
+ * keeps it in step with what it buffers.  Internal to storage: the front
+ * door checks a batch with SlProducerCheckBatch, and SlLogBufferBatch
+ * notes it.
+ */
+#ifndef SL_STORAGE_INTERNAL_PRODUCERS_H
+#define SL_STORAGE_INTERNAL_PRODUCERS_H
+
+#include "streamlog/storage/storage.h"
+
+/* A checked batch was buffered; base_offset is filled in at commit */
+extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
+								int16 epoch, int32 first_seq, int32 last_seq,
+								int64 *base_offset);
+
+#endif							/* SL_STORAGE_INTERNAL_PRODUCERS_H */
