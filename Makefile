@@ -10,6 +10,7 @@ CODEC_OBJS = \
 	src/protocol/records.o \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
+	src/protocol/consumer_protocol.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o

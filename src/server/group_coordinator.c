@@ -77,8 +77,8 @@
 
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
+#include "streamlog/protocol/consumer_protocol.h"
 #include "streamlog/protocol/generated/kapi.h"
-#include "streamlog/protocol/wire.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
 
@@ -445,32 +445,20 @@ ProtoListEqual(const ProtoList *a, const ProtoList *b)
 }
 
 /*
- * The topics of a consumer-protocol subscription (ConsumerProtocolSubscription:
- * int16 version, then an array of topic names), sorted; NIL if it cannot be
- * read.
+ * The topics of a consumer-protocol subscription (see consumer_protocol.h),
+ * copied; NIL if it cannot be read.
  */
 static List *
 SubscriptionTopics(const uint8 *meta, int32 len, bool *ok)
 {
-	SlReader	r;
-	int32		n;
+	SlConsumerSubscription sub;
 	List	   *topics = NIL;
 
 	*ok = false;
-	if (meta == NULL || len < 6)
+	if (len < 0 || SlConsumerSubscriptionDecode(meta, len, &sub) != NULL)
 		return NIL;
-	SlReaderInit(&r, meta, len);
-	(void) SlReadInt16(&r);
-	n = SlReadArrayLen(&r, false, false, 2);
-	for (int32 i = 0; i < n && SlReaderOk(&r); i++)
-	{
-		SlStr		s = SlReadString(&r, false, false);
-
-		if (SlReaderOk(&r))
-			topics = lappend(topics, pnstrdup(s.data, s.len));
-	}
-	if (!SlReaderOk(&r))
-		return NIL;
+	for (int32 i = 0; i < sub.ntopics; i++)
+		topics = lappend(topics, pnstrdup(sub.topics[i].data, sub.topics[i].len));
 	*ok = true;
 	return topics;
 }
