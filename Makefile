@@ -37,6 +37,7 @@ OBJS = \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
 	src/sqlapi/consume_sql.o \
+	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
