@@ -56,7 +56,13 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
-	src/server/group_coordinator.o \
+	src/server/groups/slots.o \
+	src/server/groups/protocols.o \
+	src/server/groups/rebalance.o \
+	src/server/groups/timers.o \
+	src/server/groups/join.o \
+	src/server/groups/membership.o \
+	src/server/groups/admin.o \
 	src/server/handlers/groups.o \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
