@@ -7,10 +7,15 @@
  * group's rebalance deadline and looks again (SlGroupJoinPoll) when woken;
  * it re-validates everything then, so a member that was removed, fenced or
  * moved to another generation in the meantime gets the error Kafka gives.
- * A static member (with a group.instance.id) that restarts replaces its
- * old member id, which is fenced (FENCED_INSTANCE_ID); if the group is
- * Stable and the member's subscription did not change, nobody else
- * rebalances.
+ *
+ * A join takes one of three paths, as in Redpanda's group: the
+ * unknown-member path (no member id yet: a new member, or the first join
+ * of KIP-394), the known-member path (a member, or a pending one, joining
+ * again), and the static-member path, taken from the unknown-member one
+ * when the instance id is already registered: a static member (with a
+ * group.instance.id) that restarts replaces its old member id, which is
+ * fenced (FENCED_INSTANCE_ID); if the group is Stable and the member's
+ * subscription did not change, nobody else rebalances.
  *
  * IDENTIFICATION
  *	  src/server/groups/join.c
@@ -98,15 +103,48 @@ MemberJoined(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_point
 		g->leader = SlMemberIndex(m);
 }
 
+/* Answer a waiting JoinGroup from the group's state, or say to wait */
+static void
+JoinOutcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
+{
+	if (g->state == SL_GROUP_PREPARING_REBALANCE && m->awaiting_join)
+	{
+		res->wait = true;
+		res->deadline = g->join_deadline;
+		res->member_id = pstrdup(m->member_id);
+		return;
+	}
+	FillJoinResult(g, m, res);
+}
+
+/* Join: m is a new member of g, which now rebalances to take it in */
+static void
+MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+			const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
+{
+	g->nmembers++;
+	MemberJoined(g, m, args, stored, list, now);
+	if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
+		g->new_member_added = true;
+	SlGroupMaybePrepareRebalance(g, now);
+	SlGroupTryCompleteJoin(g, now);
+	JoinOutcome(g, m, res);
+}
+
 /*
  * The static member m restarted with a new member id.  In a Stable group
  * whose protocol and the member's subscription stay the same, it takes over
  * its old assignment without a rebalance; otherwise it rejoins like any
- * member.  Returns true if the join is answered right away.
+ * member.
+ *
+ * The static-member path of a JoinGroup without a member id: its instance
+ * id is registered to m.  Kafka fences the old member id rather than
+ * refusing the new join, because a restarted static member cannot know the
+ * id its previous incarnation had.
  */
-static bool
-ReplaceStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
-					const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
+static void
+JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+				 const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
 {
 	SlMemberGenerateId(args->instance_id, m->member_id);
 	ereport(LOG,
@@ -137,11 +175,12 @@ ReplaceStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, ds
 			{
 				FillJoinResult(g, m, res);
 				res->skip_assignment = g->leader == SlMemberIndex(m);
-				return true;
+				return;
 			}
 			m->awaiting_join = true;
 			SlGroupPrepareRebalance(g, now);
-			return false;
+			JoinOutcome(g, m, res);
+			return;
 		}
 	}
 	MemberJoined(g, m, args, stored, list, now);
@@ -149,46 +188,166 @@ ReplaceStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, ds
 		SlGroupTryCompleteJoin(g, now);
 	else
 		SlGroupPrepareRebalance(g, now);
-	return false;
-}
-
-/* Answer a waiting JoinGroup from the group's state, or say to wait */
-static void
-JoinOutcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
-{
-	if (g->state == SL_GROUP_PREPARING_REBALANCE && m->awaiting_join)
-	{
-		res->wait = true;
-		res->deadline = g->join_deadline;
-		res->member_id = pstrdup(m->member_id);
-		return;
-	}
-	FillJoinResult(g, m, res);
-}
-
-/* Join: m is a new member of g, which now rebalances to take it in */
-static void
-MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
-			const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
-{
-	g->nmembers++;
-	MemberJoined(g, m, args, stored, list, now);
-	if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
-		g->new_member_added = true;
-	SlGroupMaybePrepareRebalance(g, now);
-	SlGroupTryCompleteJoin(g, now);
 	JoinOutcome(g, m, res);
 }
 
+/*
+ * The protocols of a joining member (m, or NULL if it has no slot yet) fit
+ * the group: store them, before anything changes.  False, with the error
+ * in res, if they do not fit or the area is full.
+ */
+static bool
+AcceptProtocols(GroupSlot *g, const MemberSlot *m, const SlGroupJoinArgs *args,
+				const SlProtoList *list, dsa_pointer *stored, SlGroupJoinResult *res)
+{
+	bool		failed = false;
+
+	if (!SlGroupSupportsProtocols(g, m, args->protocol_type, list))
+	{
+		res->error = SL_ERR_INCONSISTENT_GROUP_PROTOCOL;
+		return false;
+	}
+	/* New blobs first: nothing has changed if this fails */
+	*stored = SlGroupBlobStore(list->data, list->len, &failed);
+	if (failed)
+	{
+		res->error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
+		return false;
+	}
+	if (g->nmembers == 0)
+		strlcpy(g->protocol_type, args->protocol_type, SL_GROUP_ID_LEN);
+	return true;
+}
+
+/*
+ * The unknown-member path: a JoinGroup without a member id.  A static
+ * member takes the static-member path; a dynamic one gets a new id, and
+ * with JoinGroup v4+ (KIP-394) must come back with it before it counts as
+ * a member, so that a client that retries joins does not leave members
+ * behind.
+ */
+static void
+JoinUnknownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
+				  TimestampTz now, SlGroupJoinResult *res)
+{
+	dsa_pointer stored;
+	MemberSlot *m;
+	MemberSlot *old;
+
+	if (!AcceptProtocols(g, NULL, args, list, &stored, res))
+		return;
+	old = SlMemberFindStatic(g, args->instance_id);
+	if (old != NULL)
+	{
+		JoinStaticMember(g, old, args, stored, list, now, res);
+		return;
+	}
+	m = SlMemberAlloc(g);
+	if (m == NULL)
+	{
+		SlGroupBlobFree(&stored);
+		res->error = SL_ERR_GROUP_MAX_SIZE_REACHED;
+		return;
+	}
+	SlMemberGenerateId(args->instance_id ? args->instance_id : args->client_id,
+					   m->member_id);
+	if (args->instance_id)
+		strlcpy(m->instance_id, args->instance_id, SL_GROUP_ID_LEN);
+	if (args->require_known_member_id && args->instance_id == NULL)
+	{
+		/* Kafka 2.2+ (KIP-394): rejoin with this id */
+		m->pending = true;
+		g->npending++;
+		SetMemberClient(m, args);
+		m->last_heartbeat = now;
+		SlGroupBlobFree(&stored);
+		res->error = SL_ERR_MEMBER_ID_REQUIRED;
+		res->member_id = pstrdup(m->member_id);
+		return;
+	}
+	MemberAdded(g, m, args, stored, list, now, res);
+}
+
+/*
+ * The known-member path: a JoinGroup with a member id, which must be the
+ * group's (or the one a static instance is registered to).  A pending
+ * member becomes a member; a member that rejoins with what it had while the
+ * group is not rebalancing is given its join again (it missed the answer),
+ * unless it is the leader of a Stable group, whose rejoin means that it
+ * wants a new assignment; anything else starts or joins a rebalance.
+ */
+static void
+JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
+				TimestampTz now, SlGroupJoinResult *res)
+{
+	dsa_pointer stored;
+	MemberSlot *m = SlMemberFind(g, args->member_id);
+
+	if (args->instance_id && SlMemberStaticFenced(g, args->member_id, args->instance_id))
+	{
+		res->error = SL_ERR_FENCED_INSTANCE_ID;
+		return;
+	}
+	if (m == NULL)
+	{
+		res->error = SL_ERR_UNKNOWN_MEMBER_ID;
+		return;
+	}
+	if (!AcceptProtocols(g, m, args, list, &stored, res))
+		return;
+
+	if (m->pending)
+	{
+		/* The second join of KIP-394: a member now */
+		m->pending = false;
+		g->npending--;
+		MemberAdded(g, m, args, stored, list, now, res);
+		return;
+	}
+
+	switch (g->state)
+	{
+		case SL_GROUP_PREPARING_REBALANCE:
+			MemberJoined(g, m, args, stored, list, now);
+			SlGroupTryCompleteJoin(g, now);
+			break;
+		case SL_GROUP_COMPLETING_REBALANCE:
+		case SL_GROUP_STABLE:
+			{
+				SlProtoList current = SlProtoListOf(m);
+
+				if (SlProtoListEqual(&current, list) &&
+					(g->state == SL_GROUP_COMPLETING_REBALANCE || g->leader != SlMemberIndex(m)))
+				{
+					/* It missed the answer to its join: give it again */
+					SlGroupBlobFree(&stored);
+					m->last_heartbeat = now;
+					FillJoinResult(g, m, res);
+					return;
+				}
+				MemberJoined(g, m, args, stored, list, now);
+				SlGroupPrepareRebalance(g, now);
+				break;
+			}
+		default:
+			SlGroupBlobFree(&stored);
+			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
+			return;
+	}
+	JoinOutcome(g, m, res);
+}
+
+/*
+ * SlGroupJoin checks what does not depend on the member, finds (or
+ * creates) the group, and takes the unknown-member or the known-member
+ * path, as Redpanda's group does.
+ */
 void
 SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 {
-	SlProtoList	list;
-	dsa_pointer stored;
-	bool		failed = false;
+	SlProtoList list;
 	TimestampTz now;
 	GroupSlot  *g;
-	MemberSlot *m;
 
 	ResultInit(res, args->member_id);
 	if (args->session_timeout_ms < sl_group_min_session_timeout ||
@@ -231,113 +390,10 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 		res->error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
 		goto done;
 	}
-
-	m = SlMemberFind(g, args->member_id);
-	if (args->member_id[0] != '\0')
-	{
-		if (args->instance_id && SlMemberStaticFenced(g, args->member_id, args->instance_id))
-		{
-			res->error = SL_ERR_FENCED_INSTANCE_ID;
-			goto done;
-		}
-		if (m == NULL)
-		{
-			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
-			goto done;
-		}
-	}
-	if (!SlGroupSupportsProtocols(g, m, args->protocol_type, &list))
-	{
-		res->error = SL_ERR_INCONSISTENT_GROUP_PROTOCOL;
-		goto done;
-	}
-
-	/* New blobs first: nothing has changed if this fails */
-	stored = SlGroupBlobStore(list.data, list.len, &failed);
-	if (failed)
-	{
-		res->error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
-		goto done;
-	}
-	if (g->nmembers == 0)
-		strlcpy(g->protocol_type, args->protocol_type, SL_GROUP_ID_LEN);
-
 	if (args->member_id[0] == '\0')
-	{
-		MemberSlot *old = SlMemberFindStatic(g, args->instance_id);
-
-		if (old != NULL)
-		{
-			if (!ReplaceStaticMember(g, old, args, stored, &list, now, res))
-				JoinOutcome(g, old, res);
-			goto done;
-		}
-		m = SlMemberAlloc(g);
-		if (m == NULL)
-		{
-			SlGroupBlobFree(&stored);
-			res->error = SL_ERR_GROUP_MAX_SIZE_REACHED;
-			goto done;
-		}
-		SlMemberGenerateId(args->instance_id ? args->instance_id : args->client_id,
-						 m->member_id);
-		if (args->instance_id)
-			strlcpy(m->instance_id, args->instance_id, SL_GROUP_ID_LEN);
-		if (args->require_known_member_id && args->instance_id == NULL)
-		{
-			/* Kafka 2.2+ (KIP-394): rejoin with this id */
-			m->pending = true;
-			g->npending++;
-			SetMemberClient(m, args);
-			m->last_heartbeat = now;
-			SlGroupBlobFree(&stored);
-			res->error = SL_ERR_MEMBER_ID_REQUIRED;
-			res->member_id = pstrdup(m->member_id);
-			goto done;
-		}
-		MemberAdded(g, m, args, stored, &list, now, res);
-		goto done;
-	}
-
-	if (m->pending)
-	{
-		/* The second join of KIP-394: a member now */
-		m->pending = false;
-		g->npending--;
-		MemberAdded(g, m, args, stored, &list, now, res);
-		goto done;
-	}
-
-	switch (g->state)
-	{
-		case SL_GROUP_PREPARING_REBALANCE:
-			MemberJoined(g, m, args, stored, &list, now);
-			SlGroupTryCompleteJoin(g, now);
-			break;
-		case SL_GROUP_COMPLETING_REBALANCE:
-		case SL_GROUP_STABLE:
-			{
-				SlProtoList	current = SlProtoListOf(m);
-
-				if (SlProtoListEqual(&current, &list) &&
-					(g->state == SL_GROUP_COMPLETING_REBALANCE || g->leader != SlMemberIndex(m)))
-				{
-					/* It missed the answer to its join: give it again */
-					SlGroupBlobFree(&stored);
-					m->last_heartbeat = now;
-					FillJoinResult(g, m, res);
-					goto done;
-				}
-				MemberJoined(g, m, args, stored, &list, now);
-				SlGroupPrepareRebalance(g, now);
-				break;
-			}
-		default:
-			SlGroupBlobFree(&stored);
-			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
-			goto done;
-	}
-	JoinOutcome(g, m, res);
+		JoinUnknownMember(g, args, &list, now, res);
+	else
+		JoinKnownMember(g, args, &list, now, res);
 
 done:
 	SlGroupUnlock();
