@@ -132,15 +132,13 @@ MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointe
 }
 
 /*
- * The static member m restarted with a new member id.  In a Stable group
- * whose protocol and the member's subscription stay the same, it takes over
- * its old assignment without a rebalance; otherwise it rejoins like any
- * member.
- *
- * The static-member path of a JoinGroup without a member id: its instance
- * id is registered to m.  Kafka fences the old member id rather than
- * refusing the new join, because a restarted static member cannot know the
- * id its previous incarnation had.
+ * The static-member path: a JoinGroup without a member id whose instance id
+ * is registered to m, a static member that restarted.  It gets a new member
+ * id and the old one is fenced: Kafka fences rather than refusing the join,
+ * because a restarted member cannot know the id its previous incarnation
+ * had.  In a Stable group whose protocol and the member's subscription
+ * stay the same, it takes over its old assignment without a rebalance;
+ * otherwise it rejoins like any member.
  */
 static void
 JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
@@ -314,7 +312,7 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 		case SL_GROUP_COMPLETING_REBALANCE:
 		case SL_GROUP_STABLE:
 			{
-				SlProtoList current = SlProtoListOf(m);
+				SlProtoList	current = SlProtoListOf(m);
 
 				if (SlProtoListEqual(&current, list) &&
 					(g->state == SL_GROUP_COMPLETING_REBALANCE || g->leader != SlMemberIndex(m)))
@@ -345,7 +343,7 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 void
 SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 {
-	SlProtoList list;
+	SlProtoList	list;
 	TimestampTz now;
 	GroupSlot  *g;
 
