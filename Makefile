@@ -10,6 +10,7 @@ CODEC_OBJS = \
 	src/protocol/records.o \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
+	src/protocol/consumer_protocol.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o
@@ -38,6 +39,7 @@ OBJS = \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
 	src/sqlapi/consume_sql.o \
+	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
@@ -56,7 +58,13 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
-	src/server/group_coordinator.o \
+	src/server/groups/slots.o \
+	src/server/groups/protocols.o \
+	src/server/groups/rebalance.o \
+	src/server/groups/timers.o \
+	src/server/groups/join.o \
+	src/server/groups/membership.o \
+	src/server/groups/admin.o \
 	src/server/handlers/groups.o \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
@@ -176,7 +184,7 @@ ifeq ($(FUZZ_LEGACY),)
 FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress $(if $(FUZZ_LEGACY),fuzz_legacy)
+FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol $(if $(FUZZ_LEGACY),fuzz_legacy)
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \

@@ -6,10 +6,11 @@
 
 Every seed is a valid input written by hand from the Kafka protocol guide:
 requests (ApiVersions, Metadata, Produce with real record batches, Fetch,
-ListOffsets), RecordBatch v2 with each codec, compressed blobs, legacy
-message sets and stored batches.  Compression goes through compress_tool
-(built by the Makefile from the project's own sl_compress), so the seeds
-are what the codecs really read.  Output is deterministic.
+ListOffsets), consumer-group subscriptions, RecordBatch v2 with each codec,
+compressed blobs, legacy message sets and stored batches.  Compression
+goes through compress_tool (built by the Makefile from the project's own
+sl_compress), so the seeds are what the codecs really read.  Output is
+deterministic.
 
 Seeds are the files named seed-*; this script rewrites them and deletes
 stale ones.  Other files in the corpus (crash reproducers) are kept.
@@ -352,6 +353,18 @@ def seeds(compress):
     rq["list_offsets_v1"] = list_offsets_v1()
     rq["two_frames"] = api_versions(3) + metadata_v12()
     out["fuzz_request"] = rq
+
+    # JoinGroup metadata of consumer groups (ConsumerProtocolSubscription)
+    cp = {}
+    topics = array([string("orders"), string("payments.eu")])
+    owned = array([string("orders") + array([i32(0), i32(3)])])
+    cp["subscription_v0"] = i16(0) + topics + kbytes(None)
+    cp["subscription_v1"] = i16(1) + topics + kbytes(b"user data") + owned
+    cp["subscription_v2"] = i16(2) + topics + kbytes(None) + owned + i32(7)
+    cp["subscription_v3"] = i16(3) + topics + kbytes(None) + owned + i32(7) + string("rack-a")
+    cp["subscription_no_topics"] = i16(3) + array([]) + kbytes(None) + array([]) + i32(-1) \
+        + string(None)
+    out["fuzz_consumer_protocol"] = cp
     return out
 
 

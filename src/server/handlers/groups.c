@@ -3,9 +3,9 @@
  *	  Kafka consumer-group membership APIs: FindCoordinator (10, v0-6),
  *	  JoinGroup (11, v0-9), Heartbeat (12, v0-4), LeaveGroup (13, v0-5),
  *	  SyncGroup (14, v0-5), DescribeGroups (15, v0-5), ListGroups (16,
- *	  v0-5) and DeleteGroups (42, v0-2).  The state machine is in
- *	  server/group_coordinator.c; this file decodes, checks the wire values
- *	  and encodes.
+ *	  v0-5) and DeleteGroups (42, v0-2).  The state machine is the group
+ *	  coordinator (server/groups/); this file decodes, checks the wire
+ *	  values and encodes.
  *
  * Version notes.  FindCoordinator v4+ batches keys; key type 1
  * (transactions) gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which every

@@ -8,8 +8,20 @@
  * touches relations: committed offsets live in streamlog.group_offset
  * (storage/group_offsets.c).  Error results are Kafka error codes.
  *
+ * The coordinator is src/server/groups/, one file per job:
+ *	slots.c			shared-memory slots, the blob area, the lock and wakeups
+ *	protocols.c		members' protocol lists, protocol choice, subscriptions
+ *	rebalance.c		the state machine's transitions
+ *	timers.c		session expiry, rebalance and sync deadlines
+ *	join.c			JoinGroup: unknown-member, known-member and static paths
+ *	membership.c	SyncGroup, Heartbeat, LeaveGroup, commit checks
+ *	admin.c			DescribeGroups, ListGroups, DeleteGroups, OffsetDelete
+ * Their internal headers are in streamlog/server/groups/.  The consumer
+ * protocol's embedded messages are decoded in protocol/consumer_protocol.c,
+ * the SQL functions are in sqlapi/groups_sql.c.
+ *
  * IDENTIFICATION
- *	  src/server/group_coordinator.h
+ *	  src/include/streamlog/server/group_coordinator.h
  *-------------------------------------------------------------------------
  */
 #ifndef SL_GROUP_COORDINATOR_H
