@@ -56,6 +56,19 @@ ALLOWED = {
     "entry": {"protocol", "common", "storage", "server", "sqlapi", "bgworkers"},
 }
 
+# The one way a layer may look up past the table: read-only views.  Kafka
+# group membership is not stored anywhere but in the group coordinator's
+# shared memory (only committed offsets are in storage), so the SQL views of
+# it (streamlog.kafka_groups(), group_members) ask the coordinator, through
+# these functions of its public header, which copy the state under its lock
+# and change nothing.  When group metadata moves into storage, as Kafka keeps
+# it in __consumer_offsets, this entry goes.
+# {(user layer, used layer): (header, {functions})}
+READ_ONLY_VIEWS = {
+    ("sqlapi", "server"): ("src/include/streamlog/server/group_coordinator.h",
+                           {"SlGroupDescribe", "SlGroupList", "SlGroupStateName"}),
+}
+
 # Where each layer's files are, relative to the root: .c files in src/<x>/,
 # headers in src/include/streamlog/<x>/; the two common modules and the
 # entry point are single files.
@@ -170,7 +183,8 @@ def check_includes(root, includes):
             used = layer_of(header)
             if used is None:
                 problems.append(f"{rel}:{line}: includes {name}, which is in no layer")
-            elif used != user and used not in ALLOWED[user]:
+            elif (used != user and used not in ALLOWED[user]
+                  and READ_ONLY_VIEWS.get((user, used), (None,))[0] != header):
                 problems.append(f"{rel}:{line}: includes {name}: "
                                 f"{user} may not use {used}")
             elif is_internal(header) and not (
@@ -269,7 +283,8 @@ def check_calls(edges):
         user, used = layer_of(obj[:-2] + ".c"), layer_of(other[:-2] + ".c")
         if user is None or used is None:
             continue        # reported by the include check
-        if used != user and used not in ALLOWED[user]:
+        if used != user and used not in ALLOWED[user] and \
+                name not in READ_ONLY_VIEWS.get((user, used), (None, set()))[1]:
             problems.append(f"{obj}: calls {name} of {other}: {user} may not use {used}")
     return problems
 
