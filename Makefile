@@ -29,6 +29,7 @@ OBJS = \
 	src/storage/retention.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
+	src/storage/xact.o \
 	src/storage/group_offsets.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \

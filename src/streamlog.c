@@ -10,6 +10,7 @@
 #include "streamlog/shmem.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/xact.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/cleaner.h"
 
@@ -31,8 +32,7 @@ _PG_init(void)
 	SlShmemRequest();
 	SlTopicsInit();
 	SlDropExtensionInit();
-	SlLogAppendInit();
-	SlProducersInit();
+	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
 }

@@ -376,9 +376,6 @@ extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
 							 int64 max_timestamp, int64 *base_offset_out,
 							 int64 *log_append_time_out);
 
-/* Register the transaction callbacks (from _PG_init) */
-extern void SlLogAppendInit(void);
-
 /* Forget what this transaction produced to a topic it is dropping */
 extern void SlLogDiscardTopic(SlPartitionKey topic_key);
 
@@ -400,7 +397,6 @@ typedef enum SlSequenceCheck
 
 extern Size SlProducersShmemSize(void);
 extern void SlProducersShmemInit(void);
-extern void SlProducersInit(void);
 
 /*
  * Check a batch of producer_id (epoch, sequences first_seq..last_seq)
