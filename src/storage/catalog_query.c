@@ -12,8 +12,14 @@
  * Plans are kept per backend, by query text: the same few queries run on
  * every produce, fetch and read, and parsing them each time showed in
  * profiles.  The plan cache revalidates them when the catalog changes.
+ *
+ * This is the one plan cache of streamlog: named queries (SlNamedQuery)
+ * go through it too.  Keyed by text rather than by a name or an index, so
+ * that a caller needs no registration and the same text is prepared once
+ * whoever runs it.  A text of PLAN_KEY_SIZE or more is prepared at each
+ * run: none of ours is that long.
  */
-#define PLAN_KEY_SIZE 512
+#define PLAN_KEY_SIZE 1024
 
 typedef struct PlanEntry
 {
@@ -71,6 +77,12 @@ SlCatalogQuery(const char *sql, int nargs, Oid *types, Datum *values,
 	if (strlen(sql) >= PLAN_KEY_SIZE)
 		SPI_freeplan(plan);
 	return SPI_processed;
+}
+
+uint64
+SlCatalogRun(const SlNamedQuery *q, Datum *values, const char *nulls)
+{
+	return SlCatalogQuery(q->sql, q->nargs, (Oid *) q->types, values, nulls);
 }
 
 int64
