@@ -105,6 +105,18 @@ SlCatalogInt32(uint64 row, int col, int32 dflt)
 	return isnull ? dflt : DatumGetInt32(d);
 }
 
+List *
+SlCatalogTexts(uint64 n, int col, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	List	   *texts = NIL;
+
+	for (uint64 i = 0; i < n; i++)
+		texts = lappend(texts, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col));
+	MemoryContextSwitchTo(oldcxt);
+	return texts;
+}
+
 void
 SlCatalogExec(const char *sql)
 {

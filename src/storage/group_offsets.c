@@ -508,18 +508,12 @@ List *
 SlGroupListIds(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	List	   *groups = NIL;
+	List	   *groups;
 	uint64		n;
 
 	SPI_connect();
 	n = RunGroupQuery(Q_GROUPS, NULL, NULL);
-	for (uint64 i = 0; i < n; i++)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
-
-		groups = lappend(groups, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		MemoryContextSwitchTo(oldcxt);
-	}
+	groups = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return groups;
 }

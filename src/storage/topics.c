@@ -614,19 +614,13 @@ SlTopicLookupByUuid(const uint8 *uuid)
 List *
 SlTopicListNames(void)
 {
-	List	   *names = NIL;
+	List	   *names;
 	MemoryContext caller = CurrentMemoryContext;
 	uint64		n;
 
 	SPI_connect();
 	n = SlCatalogQuery("SELECT name FROM streamlog.topic ORDER BY name", 0, NULL, NULL, NULL);
-	for (uint64 i = 0; i < n; i++)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
-
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		MemoryContextSwitchTo(oldcxt);
-	}
+	names = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return names;
 }

@@ -39,6 +39,9 @@ extern uint64 SlCatalogRun(const SlNamedQuery *q, Datum *values, const char *nul
 extern int64 SlCatalogInt64(uint64 row, int col, int64 dflt);
 extern int32 SlCatalogInt32(uint64 row, int col, int32 dflt);
 
+/* Column col of the first n result rows as a List of strings, made in cxt */
+extern List *SlCatalogTexts(uint64 n, int col, MemoryContext cxt);
+
 /* Run a utility statement (DDL) built by the caller */
 extern void SlCatalogExec(const char *sql);
 
