@@ -5,16 +5,16 @@
  * failing request cannot take the worker down: an ERROR the handler did not
  * catch itself (per topic or partition) is logged and answered, as Kafka's
  * getErrorResponse does, with the Kafka error code of its SQLSTATE in every
- * topic and partition of the request; the connection stays open.
- *
- * Requests of a batchable API (Produce) read together share that one
- * boundary: one transaction, each request in a subtransaction of its own
- * (its ERROR fails it alone), one commit, then the handler's respond
- * answers each, knowing how the commit went.  Only a
+ * topic and partition of the request; the connection stays open.  Only a
  * frame that cannot be parsed closes it, and a request for an API or
  * version we do not serve, as Kafka does, except ApiVersions, which answers
  * with UNSUPPORTED_VERSION and the versions it has so that the client can
  * retry.
+ *
+ * Requests of a batchable API (Produce) read together share that one
+ * boundary: one transaction, each request in a subtransaction of its own
+ * (its ERROR fails it alone), one commit, then the handler's respond
+ * answers each, knowing how the commit went.
  */
 #include "postgres.h"
 
