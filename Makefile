@@ -32,6 +32,7 @@ OBJS = \
 	src/storage/producers.o \
 	src/storage/producer_ids.o \
 	src/storage/topic_lock_cache.o \
+	src/storage/xact.o \
 	src/storage/group_offsets.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
@@ -82,7 +83,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
 # pg_regress suites in sql/ (expected output in expected/); they need a
 # server with the library preloaded, see scripts/test.sh
-REGRESS = topic_admin produce_read errors groups
+REGRESS = regress_setup topic_admin produce_read errors groups
 
 # isolationtester specs in test/isolation/specs (expected output in
 # test/isolation/expected), run by scripts/test.sh like the REGRESS suites

@@ -6,21 +6,6 @@ SET timezone = 'UTC';
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- Run a statement that must fail, and show its SQLSTATE and message
-CREATE PROCEDURE pg_temp.expect_error(statement text)
-LANGUAGE plpgsql AS $$
-DECLARE
-	state text;
-	message text;
-BEGIN
-	EXECUTE statement;
-	RAISE NOTICE 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-	RAISE NOTICE '%: %', state, message;
-END
-$$;
-
 SELECT streamlog.create_topic('err.one');
 SELECT streamlog.create_topic('err.three', 3);
 SELECT streamlog.produce('err.one', NULL, 'only');
@@ -29,37 +14,37 @@ SELECT streamlog.produce('err.one', NULL, 'only');
 -- A topic that does not exist: 42704 (undefined_object)
 --
 SELECT streamlog.produce('err.missing', NULL, 'x');
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.missing', 'k', 'v', partition => 0)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.missing', 0)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.missing')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.missing', 0, '2024-01-01')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('err.missing')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.missing', '{"retention.ms": 1}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.missing', 1)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.topic_config('err.missing')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.partition_for('err.missing', 'k')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.missing', 'k', 'v', partition => 0)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.missing', 0)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.history('err.missing')$$);
+CALL regress.expect_error($$SELECT streamlog.offset_for_time('err.missing', 0, '2024-01-01')$$);
+CALL regress.expect_error($$SELECT streamlog.drop_topic('err.missing')$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic('err.missing', '{"retention.ms": 1}')$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions('err.missing', 1)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.topic_config('err.missing')$$);
+CALL regress.expect_error($$SELECT streamlog.partition_for('err.missing', 'k')$$);
 -- names are case-sensitive
-CALL pg_temp.expect_error($$SELECT streamlog.produce('ERR.ONE', NULL, 'x')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('ERR.ONE', NULL, 'x')$$);
 -- a topic dropped earlier in the same transaction
 BEGIN;
 SELECT streamlog.create_topic('err.short-lived');
 SELECT streamlog.drop_topic('err.short-lived');
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.short-lived', NULL, 'x')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.short-lived', NULL, 'x')$$);
 ROLLBACK;
 
 --
 -- Invalid topic names: 42602 (invalid_name), 42622 (name_too_long)
 --
 SELECT streamlog.create_topic('has space');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('.')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('..')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('has space')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('slash/ed')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('tab' || chr(9))$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('naïve')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic(repeat('a', 250))$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce(repeat('a', 250), NULL, 'x')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('.')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('..')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('has space')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('slash/ed')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('tab' || chr(9))$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('naïve')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic(repeat('a', 250))$$);
+CALL regress.expect_error($$SELECT streamlog.produce(repeat('a', 250), NULL, 'x')$$);
 -- 249 characters is the limit; '...' and '.a' are fine
 SELECT streamlog.create_topic(repeat('a', 249));
 SELECT streamlog.create_topic('...');
@@ -75,14 +60,14 @@ SELECT count(*) FROM streamlog.topics WHERE topic NOT LIKE 'err.%';
 -- __consumer_offsets and __transaction_state): 42939 (reserved_name)
 --
 SELECT streamlog.create_topic('__consumer_offsets');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__transaction_state')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__foo', 2)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('__')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('__transaction_state')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('__foo', 2)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('__')$$);
 SELECT streamlog.drop_topic('__consumer_offsets');
-CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('__foo', if_exists => true)$$);
+CALL regress.expect_error($$SELECT streamlog.drop_topic('__foo', if_exists => true)$$);
 SELECT streamlog.produce('__consumer_offsets', NULL, 'forged');
-CALL pg_temp.expect_error($$SELECT streamlog.produce('__foo', 'k', 'v', partition => 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce_record('__foo', NULL, '\x00')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('__foo', 'k', 'v', partition => 0)$$);
+CALL regress.expect_error($$SELECT streamlog.produce_record('__foo', NULL, '\x00')$$);
 -- one underscore, or two further in, are ordinary names
 SELECT streamlog.create_topic('_one');
 SELECT streamlog.create_topic('a__b');
@@ -94,37 +79,37 @@ SELECT count(*) FROM streamlog.topics WHERE topic NOT LIKE 'err.%';
 -- Partition counts: 22023 (invalid_parameter_value), 53400 over the budget
 --
 SELECT streamlog.create_topic('err.none', 0);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.none', -1)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.none', 0)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.none', -1)$$);
 -- add_partitions() takes how many to add, and partitions are never removed
 SELECT streamlog.add_partitions('err.three', 0);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', -2)$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions('err.one', 0)$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions('err.one', -2)$$);
 -- streamlog.max_partitions (4096 by default) bounds the partitions of all topics
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.huge', 5000)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', 5000)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.huge', 5000)$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions('err.one', 5000)$$);
 SELECT topic, partitions FROM streamlog.topics ORDER BY topic COLLATE "C";
 
 --
 -- Partitions out of range: 22023
 --
 SELECT streamlog.produce('err.three', NULL, 'x', partition => 3);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.three', NULL, 'x', partition => -1)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.three', 3)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.three', -1)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,3}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.three', 3, '2024-01-01')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.three', NULL, 'x', partition => -1)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.three', 3)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.three', -1)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,3}')$$);
+CALL regress.expect_error($$SELECT streamlog.offset_for_time('err.three', 3, '2024-01-01')$$);
 -- 22004 (null_value_not_allowed) for a NULL partition in history
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,NULL}')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.history('err.three', partitions => '{0,NULL}')$$);
 
 --
 -- Offsets: 22023
 --
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, -1)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, -1)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', 0, -1)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, -1)$$);
 -- past the high watermark (1)
 SELECT * FROM streamlog.read('err.one', 0, 2);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 9223372036854775807)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 9223372036854775807)$$);
 -- at the high watermark there is nothing yet, and that is no error
 SELECT count(*) FROM streamlog.read('err.one', 0, 1);
 -- history() takes any bounds
@@ -135,9 +120,9 @@ SELECT count(*) FROM streamlog.history('err.one', from_offset => 2);
 -- high watermark (1)
 --
 SELECT streamlog.delete_records('err.one', 0, -2);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 0, -9223372036854775808)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_records('err.one', 0, -9223372036854775808)$$);
 SELECT streamlog.delete_records('err.one', 0, 2);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 9, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_records('err.one', 9, 0)$$);
 -- nothing was deleted
 SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
 
@@ -145,33 +130,33 @@ SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 
 -- Topic configs: 22023, or 0A000 (feature_not_supported) for compaction
 --
 SELECT streamlog.create_topic('err.config', 1, '{"retention.hours": 1}');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "abc"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "-2"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": 1.5}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": true}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "99999999999999999999"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"max.message.bytes": 3000000000}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.bytes": 13}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.ms": 0}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "abc"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "-2"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": 1.5}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": true}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": "99999999999999999999"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"max.message.bytes": 3000000000}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.bytes": 13}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"segment.ms": 0}')$$);
 SELECT streamlog.create_topic('err.config', 1, '{"compression.type": "brotli"}');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"compression.type": "brotli"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"message.timestamp.type": "x"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"partitioner": "random"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "delete;"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": ""}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"compression.type": "brotli"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"message.timestamp.type": "x"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"partitioner": "random"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "delete;"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": ""}')$$);
 SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact"}');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact,delete"}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '{"cleanup.policy": "compact"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact"}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"cleanup.policy": "compact,delete"}')$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic('err.one', '{"cleanup.policy": "compact"}')$$);
 -- config values must be strings or numbers
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": {"v": 1}}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": [1]}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": {"v": 1}}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '{"retention.ms": [1]}')$$);
 -- the config must be an object
 SELECT streamlog.create_topic('err.config', 1, '[]');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '"retention.ms"')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.config', 1, '5')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '[["retention.ms", "1"]]')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', '{"retention.hours": 1}')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '"retention.ms"')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.config', 1, '5')$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic('err.one', '[["retention.ms", "1"]]')$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic('err.one', '{"retention.hours": 1}')$$);
 -- none of these created or changed a topic
 SELECT count(*) FROM streamlog.topics WHERE topic = 'err.config';
 SELECT name, value FROM streamlog.topic_config('err.one') WHERE NOT is_default;
@@ -183,33 +168,33 @@ SELECT name, value FROM streamlog.topic_config('err.one') WHERE NOT is_default;
 -- bound") is taken as that.  Conversions of values return NULL for NULL.
 --
 SELECT streamlog.produce(NULL, 'k', 'v');
-CALL pg_temp.expect_error($$SELECT streamlog.produce(NULL::text, NULL, NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce_record(NULL, NULL, NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic(NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.nullparts', NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.drop_topic(NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.drop_topic('err.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic(NULL, '{}')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.alter_topic('err.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions(NULL, 1)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.add_partitions('err.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_records(NULL, 0, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', NULL, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_records('err.one', 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.topic_config(NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read(NULL, 0)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.history(NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time(NULL, 0, '2024-01-01')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.one', NULL, '2024-01-01')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.offset_for_time('err.one', 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.partition_for(NULL, 'k')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume(NULL, 'err.one')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g', 'err.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g', 'err.one', 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_group('g', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.produce(NULL::text, NULL, NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.produce_record(NULL, NULL, NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic(NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.nullparts', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.drop_topic(NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.drop_topic('err.one', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic(NULL, '{}')$$);
+CALL regress.expect_error($$SELECT streamlog.alter_topic('err.one', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions(NULL, 1)$$);
+CALL regress.expect_error($$SELECT streamlog.add_partitions('err.one', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_records(NULL, 0, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_records('err.one', NULL, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_records('err.one', 0, NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.topic_config(NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read(NULL, 0)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', 0, NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.read('err.one', 0, 0, NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.history(NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.offset_for_time(NULL, 0, '2024-01-01')$$);
+CALL regress.expect_error($$SELECT streamlog.offset_for_time('err.one', NULL, '2024-01-01')$$);
+CALL regress.expect_error($$SELECT streamlog.offset_for_time('err.one', 0, NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.partition_for(NULL, 'k')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume(NULL, 'err.one')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g', 'err.one', NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g', 'err.one', 0, NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_group('g', NULL)$$);
 -- NULL with a meaning: a null key has no fixed partition, NULL bounds are
 -- no bounds, NULL headers, partition and time are none, any and now
 SELECT streamlog.partition_for('err.one', NULL) IS NULL AS partition_for_null_key;
@@ -221,17 +206,17 @@ SELECT streamlog.as_text(NULL) IS NULL AS as_text, streamlog.as_jsonb(NULL) IS N
 -- Bad headers: 22023, 22004 for NULL headers, 22P02 for text that is not JSON
 --
 SELECT streamlog.produce('err.one', NULL, 'x', headers => '5'::jsonb);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '5'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[1,2]'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '"k"'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k"]]'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k", "v", "w"]]'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[[1, "v"]]'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[{"k": "v"}]'::jsonb)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 5)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 'not json')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[NULL::streamlog.header])$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[ROW(NULL, '\x00')::streamlog.header])$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '5'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[1,2]'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '"k"'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k"]]'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[["k", "v", "w"]]'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[[1, "v"]]'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => '[{"k": "v"}]'::jsonb)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 5)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'x', headers => 'not json')$$);
+CALL regress.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[NULL::streamlog.header])$$);
+CALL regress.expect_error($$SELECT streamlog.produce_record('err.one', NULL, 'x', headers => ARRAY[ROW(NULL, '\x00')::streamlog.header])$$);
 -- nothing was produced
 SELECT high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
 
@@ -240,8 +225,8 @@ SELECT high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
 --
 SELECT streamlog.create_topic('err.small', 1, '{"max.message.bytes": 1000}');
 SELECT streamlog.produce('err.small', NULL, repeat('x', 2000));
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.small', repeat('k', 2000), NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.small', NULL, 'v', headers => jsonb_build_object('h', repeat('x', 2000)))$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.small', repeat('k', 2000), NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.small', NULL, 'v', headers => jsonb_build_object('h', repeat('x', 2000)))$$);
 -- what fits is produced, and a failed record takes its transaction with it
 SELECT streamlog.produce('err.small', NULL, repeat('x', 900));
 BEGIN;
@@ -258,19 +243,19 @@ SELECT "offset", octet_length(value) FROM streamlog.read('err.small', 0) ORDER B
 -- Bytes that are not UTF-8 text or JSON: 22021 (character_not_in_repertoire), 22P02
 --
 SELECT streamlog.as_text('\xff'::bytea);
-CALL pg_temp.expect_error($$SELECT streamlog.as_text('\xff'::bytea)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.as_text('\x61c3'::bytea)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.as_text('\x6100'::bytea)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.as_jsonb('\xff'::bytea)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.as_jsonb('not json'::bytea)$$);
+CALL regress.expect_error($$SELECT streamlog.as_text('\xff'::bytea)$$);
+CALL regress.expect_error($$SELECT streamlog.as_text('\x61c3'::bytea)$$);
+CALL regress.expect_error($$SELECT streamlog.as_text('\x6100'::bytea)$$);
+CALL regress.expect_error($$SELECT streamlog.as_jsonb('\xff'::bytea)$$);
+CALL regress.expect_error($$SELECT streamlog.as_jsonb('not json'::bytea)$$);
 SELECT streamlog.as_text('\x'::bytea) = '' AS empty, streamlog.as_text('\xc3a9'::bytea) = 'é' AS utf8;
 
 --
 -- A topic that exists: 42710 (duplicate_object)
 --
 SELECT streamlog.create_topic('err.one');
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err.one', 5)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.create_topic('err_one')$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err.one', 5)$$);
+CALL regress.expect_error($$SELECT streamlog.create_topic('err_one')$$);
 -- created twice in one transaction
 BEGIN;
 SELECT streamlog.create_topic('err.twice');
@@ -297,10 +282,10 @@ SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.one'
 -- Producing in a read-only transaction: 25006 (read_only_sql_transaction)
 --
 BEGIN READ ONLY;
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
 COMMIT;
 SET default_transaction_read_only = on;
-CALL pg_temp.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
+CALL regress.expect_error($$SELECT streamlog.produce('err.one', NULL, 'read only')$$);
 RESET default_transaction_read_only;
 SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('err.one', 0) ORDER BY "offset";
 

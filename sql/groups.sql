@@ -8,21 +8,6 @@ SET datestyle = 'ISO, YMD';
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- Run a statement that must fail, and show its SQLSTATE and message
-CREATE PROCEDURE pg_temp.expect_error(statement text)
-LANGUAGE plpgsql AS $$
-DECLARE
-	state text;
-	message text;
-BEGIN
-	EXECUTE statement;
-	RAISE NOTICE 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-	RAISE NOTICE '%: %', state, message;
-END
-$$;
-
 -- consume() with keys and values as text, in partition and offset order
 CREATE FUNCTION pg_temp.consume(grp text, topic text, max_records integer DEFAULT 100,
 								timeout interval DEFAULT '0')
@@ -164,11 +149,11 @@ SELECT streamlog.seek('g6', 'grp.one', 0, 0);
 ROLLBACK;
 SELECT committed_offset FROM pg_temp.lag WHERE group_id = 'g6';
 -- out of range: 22023 with the valid range; nothing changes
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 0, -1)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 0, 13)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g6', 'grp.trim', 0, 3)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 1, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g6', 'grp.one', -1, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 0, -1)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 0, 13)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g6', 'grp.trim', 0, 3)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g6', 'grp.one', 1, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g6', 'grp.one', -1, 0)$$);
 SELECT group_id, committed_offset FROM pg_temp.lag WHERE group_id = 'g6';
 
 --
@@ -188,9 +173,9 @@ SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', timestamptz '2024-01-02 
 SELECT * FROM pg_temp.consume('g7', 'grp.time');
 SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', reset_to => timestamptz '2000-01-01 00:00:00+00');
 SELECT * FROM pg_temp.consume('g7', 'grp.time');
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', 'oldest')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', '2024-01-02')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.missing', 'earliest')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', 'oldest')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.time', '2024-01-02')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g7', 'grp.missing', 'earliest')$$);
 
 --
 -- The views, for every group
@@ -206,7 +191,7 @@ SELECT streamlog.delete_group('g2');
 SELECT group_id FROM streamlog.consumer_groups ORDER BY group_id;
 -- a deleted group starts again from the beginning
 SELECT * FROM pg_temp.consume('g2', 'grp.one', 1);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_group('g.missing')$$);
+CALL regress.expect_error($$SELECT streamlog.delete_group('g.missing')$$);
 SELECT streamlog.delete_group('g.missing', if_exists => true);
 -- dropping a topic drops the groups' offsets of it
 SELECT streamlog.drop_topic('grp.trim');
@@ -217,28 +202,28 @@ SELECT group_id, topics FROM streamlog.consumer_groups ORDER BY group_id;
 -- Bad input
 --
 -- unknown topic: 42704
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.missing')$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g1', 'grp.missing', 0, 0)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.missing')$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g1', 'grp.missing', 0, 0)$$);
 -- NULL arguments: 22004
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume(NULL, 'grp.one')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 1, NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek(NULL, 'grp.one', 0, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g1', NULL, 0, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g1', 'grp.one', NULL, 0)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.seek('g1', 'grp.one', 0, NULL)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets(NULL, 'grp.one', 'earliest')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', NULL, 'earliest')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', 'grp.one', NULL::text)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', 'grp.one', NULL::timestamptz)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_group(NULL)$$);
-CALL pg_temp.expect_error($$SELECT streamlog.delete_group('g1', NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume(NULL, 'grp.one')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 1, NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.seek(NULL, 'grp.one', 0, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g1', NULL, 0, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g1', 'grp.one', NULL, 0)$$);
+CALL regress.expect_error($$SELECT streamlog.seek('g1', 'grp.one', 0, NULL)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets(NULL, 'grp.one', 'earliest')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', NULL, 'earliest')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', 'grp.one', NULL::text)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.reset_offsets('g1', 'grp.one', NULL::timestamptz)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_group(NULL)$$);
+CALL regress.expect_error($$SELECT streamlog.delete_group('g1', NULL)$$);
 -- invalid values: 22023
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('', 'grp.one')$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 0)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', -5)$$);
-CALL pg_temp.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 1, '-1 s')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('', 'grp.one')$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 0)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', -5)$$);
+CALL regress.expect_error($$SELECT * FROM streamlog.consume('g1', 'grp.one', 1, '-1 s')$$);
 -- none of it changed an offset
 SELECT * FROM pg_temp.lag;
 

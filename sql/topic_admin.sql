@@ -228,6 +228,32 @@ SELECT partition, "offset", streamlog.as_text(value) AS value
   FROM streamlog.read('admin-multi', 5);
 
 --
+-- End-of-transaction work and savepoints (src/storage/xact.c): a rolled-back
+-- savepoint takes back the deletions and drops made in it, what commits is
+-- published, and records deleted before their topic is dropped in the same
+-- transaction leave nothing to a topic created under that name later
+--
+SELECT streamlog.create_topic('admin.xact');
+SELECT count(streamlog.produce('admin.xact', NULL, 'r' || i)) FROM generate_series(0, 4) i;
+BEGIN;
+SAVEPOINT before_delete;
+SELECT streamlog.delete_records('admin.xact', 0, 3);
+SAVEPOINT before_drop;
+SELECT streamlog.drop_topic('admin.xact');
+ROLLBACK TO SAVEPOINT before_delete;
+SELECT streamlog.delete_records('admin.xact', 0, 1);
+COMMIT;
+SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 'admin.xact';
+SELECT "offset", streamlog.as_text(value) AS value FROM streamlog.read('admin.xact', 0, 1);
+BEGIN;
+SELECT streamlog.delete_records('admin.xact', 0, 4);
+SELECT streamlog.drop_topic('admin.xact');
+COMMIT;
+SELECT streamlog.create_topic('admin.xact');
+SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 'admin.xact';
+SELECT streamlog.drop_topic('admin.xact');
+
+--
 -- Dropping the extension drops every topic with it, and a new install
 -- starts from scratch: in the same session and in new ones
 --

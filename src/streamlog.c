@@ -90,8 +90,7 @@ _PG_init(void)
 	sl_shmem_hooks_install();
 	SlTopicsInit();
 	SlDropExtensionInit();
-	SlLogAppendInit();
-	SlProducersInit();
+	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
 }

@@ -317,7 +317,7 @@ process_requests(bool woken)
 				continue;
 			if (req->state == SL_REQUEST_NEW)
 			{
-				if (SlServerIsProduce(req))
+				if (SlServerIsBatchable(req))
 				{
 					if (nproduces == max_produces)
 					{
@@ -341,7 +341,7 @@ process_requests(bool woken)
 	{
 		serving_produces = produces;
 		serving_nproduces = nproduces;
-		SlServerHandleProduces(produces, nproduces);
+		SlServerHandleBatch(produces, nproduces);
 		serving_produces = NULL;
 		serving_nproduces = 0;
 	}

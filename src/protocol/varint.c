@@ -30,20 +30,7 @@ unzigzag64(uint64 u)
 	return (int64) ((u >> 1) ^ (~(u & 1) + 1));
 }
 
-static inline int
-put_u32(uint8 *p, uint32 u)
-{
-	int			n = 0;
-
-	while (u >= 0x80)
-	{
-		p[n++] = (uint8) (u | 0x80);
-		u >>= 7;
-	}
-	p[n++] = (uint8) u;
-	return n;
-}
-
+/* Write u, unsigned base-128, at p; returns the bytes written (32 or 64 bits) */
 static inline int
 put_u64(uint8 *p, uint64 u)
 {
@@ -63,7 +50,7 @@ sl_put_uvarint(StringInfo buf, uint32 value)
 {
 	if (buf->maxlen - buf->len <= SL_VARINT_MAX_BYTES)
 		enlargeStringInfo(buf, SL_VARINT_MAX_BYTES);
-	buf->len += put_u32((uint8 *) buf->data + buf->len, value);
+	buf->len += put_u64((uint8 *) buf->data + buf->len, value);
 	buf->data[buf->len] = '\0';
 }
 
@@ -96,21 +83,26 @@ sl_varint_size(int32 value)
 	return n;
 }
 
-bool
-sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
+/*
+ * Read an unsigned base-128 value of at most max_bytes bytes: the one loop
+ * of varints (5 bytes) and varlongs (10), which differed only in width.
+ * Bits past 32 of a varint are dropped by the caller's cast, as they were
+ * by a 32-bit shift.
+ */
+static inline bool
+get_u64(const uint8 **pos, const uint8 *end, int max_bytes, uint64 *value)
 {
 	const uint8 *p = *pos;
-	uint32		result = 0;
-	int			shift;
+	uint64		result = 0;
 
-	for (shift = 0; shift < 7 * SL_VARINT_MAX_BYTES; shift += 7)
+	for (int shift = 0; shift < 7 * max_bytes; shift += 7)
 	{
 		uint8		b;
 
 		if (p >= end)
 			return false;
 		b = *p++;
-		result |= (uint32) (b & 0x7f) << shift;
+		result |= (uint64) (b & 0x7f) << shift;
 		if ((b & 0x80) == 0)
 		{
 			*pos = p;
@@ -119,6 +111,17 @@ sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
 		}
 	}
 	return false;
+}
+
+bool
+sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
+{
+	uint64		u;
+
+	if (!get_u64(pos, end, SL_VARINT_MAX_BYTES, &u))
+		return false;
+	*value = (uint32) u;
+	return true;
 }
 
 bool
@@ -141,24 +144,10 @@ sl_get_varint(const uint8 **pos, const uint8 *end, int32 *value)
 bool
 sl_get_varlong(const uint8 **pos, const uint8 *end, int64 *value)
 {
-	const uint8 *p = *pos;
-	uint64		result = 0;
-	int			shift;
+	uint64		u;
 
-	for (shift = 0; shift < 7 * SL_VARLONG_MAX_BYTES; shift += 7)
-	{
-		uint8		b;
-
-		if (p >= end)
-			return false;
-		b = *p++;
-		result |= (uint64) (b & 0x7f) << shift;
-		if ((b & 0x80) == 0)
-		{
-			*pos = p;
-			*value = unzigzag64(result);
-			return true;
-		}
-	}
-	return false;
+	if (!get_u64(pos, end, SL_VARLONG_MAX_BYTES, &u))
+		return false;
+	*value = unzigzag64(u);
+	return true;
 }

@@ -10,6 +10,11 @@
  * version we do not serve, as Kafka does, except ApiVersions, which answers
  * with UNSUPPORTED_VERSION and the versions it has so that the client can
  * retry.
+ *
+ * Requests of a batchable API (Produce) read together share that one
+ * boundary: one transaction, each request in a subtransaction of its own
+ * (its ERROR fails it alone), one commit, then the handler's respond
+ * answers each, knowing how the commit went.
  */
 #include "postgres.h"
 
@@ -20,6 +25,7 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
+#include "streamlog/server/subtransaction.h"
 
 static void
 request_error_context(void *arg)
@@ -93,13 +99,20 @@ SlServerParseHeader(SlRequest *req)
 	return true;
 }
 
+/* Does streamlog serve this API at this version? */
+static bool
+version_served(const SlHandler *h, const SlRequest *req)
+{
+	return h != NULL &&
+		req->api_version >= h->min_version && req->api_version <= h->max_version;
+}
+
 bool
-SlServerIsProduce(const SlRequest *req)
+SlServerIsBatchable(const SlRequest *req)
 {
 	const SlHandler *h = SlHandlerFor(req->api_key);
 
-	return req->api_key == SL_API_PRODUCE && h != NULL &&
-		req->api_version >= h->min_version && req->api_version <= h->max_version;
+	return version_served(h, req) && h->batchable;
 }
 
 void
@@ -154,25 +167,90 @@ answer_with_error(SlRequest *req, ErrorData *edata)
 		request_abandon(req, psprintf("internal error: %s", edata->message));
 }
 
-/* Run the handler in a transaction with an error boundary */
-static void
-run_handler(SlRequest *req, const SlHandler *h)
+/* One request of a run, between its start and its answer */
+typedef struct RequestRun
 {
+	SlRequest  *req;
 	SlReader	body;
 	SlWriter	out;
-	bool		ok = false;
-	MemoryContext context = req->context;
-	ErrorData  *edata = NULL;
+	bool		ok;				/* its body could be decoded */
+	ErrorData  *error;			/* its own ERROR, in a batch */
+} RequestRun;
 
-	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
-	resetStringInfo(&req->response);
-	req->response_nrefs = 0;
-	req->response_ref_bytes = 0;
-	SlWriterInit(&out, &req->response);
-	/* Fetched records are sent from where the handler put them */
-	SlWriterAllowRefs(&out);
-	SlWriteResponseHeader(req, &out);
-	req->state = SL_REQUEST_DONE;
+/* The batch member's part of a batch: its handler, in a subtransaction */
+static void
+handle_in_batch(void *arg)
+{
+	RequestRun *run = arg;
+
+	run->ok = SlHandlerFor(run->req->api_key)->handle(run->req, &run->body, &run->out);
+}
+
+/* After the commit (or its failure): answer, or give up on the connection */
+static void
+finish_request(RequestRun *run, const SlHandler *h, ErrorData *commit_error)
+{
+	SlRequest  *req = run->req;
+
+	if (h->batchable && run->ok)
+	{
+		h->respond(req, &run->out, run->error ? run->error : commit_error,
+				   run->error != NULL);
+		if (!req->send_response)
+			return;
+	}
+	else if (commit_error)
+	{
+		answer_with_error(req, commit_error);
+		return;
+	}
+	if (!run->ok)
+		request_abandon(req, psprintf("malformed request body: %s%s%s",
+									  run->body.error ? run->body.error : "unknown",
+									  run->body.where ? " in " : "",
+									  run->body.where ? run->body.where : ""));
+	else if (run->out.error)
+		request_abandon(req, psprintf("could not encode the response: %s", run->out.error));
+	else
+	{
+		req->response_refs = run->out.refs;
+		req->response_nrefs = run->out.nrefs;
+		req->response_ref_bytes = run->out.ref_bytes;
+	}
+}
+
+/*
+ * Run n requests of handler h in one transaction with an error boundary:
+ * the one place where requests meet transactions.  n is 1 unless h is
+ * batchable; then each request runs in a subtransaction of its own.
+ */
+static void
+run_requests(SlRequest **reqs, int n, const SlHandler *h)
+{
+	RequestRun *runs = palloc0(sizeof(RequestRun) * n);
+	MemoryContext context = CurrentMemoryContext;
+	ErrorData  *commit_error = NULL;
+
+	Assert(n == 1 || h->batchable);
+	for (int i = 0; i < n; i++)
+	{
+		SlRequest  *req = reqs[i];
+		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
+
+		runs[i].req = req;
+		SlReaderInit(&runs[i].body, req->frame + req->header_len,
+					 req->frame_len - req->header_len);
+		resetStringInfo(&req->response);
+		req->response_nrefs = 0;
+		req->response_ref_bytes = 0;
+		req->handler_state = NULL;
+		SlWriterInit(&runs[i].out, &req->response);
+		/* Fetched records are sent from where the handler put them */
+		SlWriterAllowRefs(&runs[i].out);
+		SlWriteResponseHeader(req, &runs[i].out);
+		req->state = SL_REQUEST_DONE;
+		MemoryContextSwitchTo(oldcxt);
+	}
 
 	/* now() of the transaction: a worker has no statements to set it */
 	SetCurrentStatementStartTimestamp();
@@ -180,36 +258,59 @@ run_handler(SlRequest *req, const SlHandler *h)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
+		for (int i = 0; i < n; i++)
+		{
+			RequestRun *run = &runs[i];
+
+			MemoryContextSwitchTo(run->req->context);
+			if (!h->batchable)
+			{
+				run->ok = h->handle(run->req, &run->body, &run->out);
+				continue;
+			}
+			/* Its own error context: the caller pushed none for a batch */
+			{
+				ErrorContextCallback callback;
+
+				SlRequestErrorContextPush(run->req, &callback);
+				run->error = SlRunInSubtransaction(handle_in_batch, run, true);
+				if (run->error)
+				{
+					run->ok = true;
+					run->req->log_topic = NULL;
+					ereport(LOG,
+							(errmsg("streamlog broker: request failed alone: %s",
+									run->error->message)));
+				}
+				SlRequestErrorContextPop(&callback);
+			}
+		}
 		MemoryContextSwitchTo(context);
-		ok = h->handle(req, &body, &out);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
+		commit_error = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		if (h->batchable)
+			ereport(LOG,
+					(errmsg("streamlog broker: could not commit %d requests: %s",
+							n, commit_error->message)));
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 
-	if (edata)
-		answer_with_error(req, edata);
-	else if (!ok)
-		request_abandon(req, psprintf("malformed request body: %s%s%s",
-									  body.error ? body.error : "unknown",
-									  body.where ? " in " : "",
-									  body.where ? body.where : ""));
-	else if (out.error)
-		request_abandon(req, psprintf("could not encode the response: %s", out.error));
-	else
+	for (int i = 0; i < n; i++)
 	{
-		req->response_refs = out.refs;
-		req->response_nrefs = out.nrefs;
-		req->response_ref_bytes = out.ref_bytes;
+		MemoryContext oldcxt = MemoryContextSwitchTo(reqs[i]->context);
+
+		finish_request(&runs[i], h, commit_error);
+		MemoryContextSwitchTo(oldcxt);
 	}
+	pfree(runs);
 }
 
 void
@@ -236,7 +337,7 @@ SlServerHandle(SlRequest *req)
 			request_abandon(req, h == NULL ? "API not supported" : "version not supported");
 	}
 	else
-		run_handler(req, h);
+		run_requests(&req, 1, h);
 	SlRequestErrorContextPop(&callback);
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -250,7 +351,10 @@ SlServerRetryParked(SlRequest *req, bool deadline_passed)
 }
 
 void
-SlServerHandleProduces(SlRequest **reqs, int n)
+SlServerHandleBatch(SlRequest **reqs, int n)
 {
-	SlHandleProduceGroup(reqs, n);
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	run_requests(reqs, n, SlHandlerFor(reqs[0]->api_key));
+	MemoryContextSwitchTo(oldcxt);
 }

@@ -10,7 +10,8 @@
 #include "streamlog/server/handlers.h"
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
-	[SL_API_PRODUCE] = {0, 9, NULL},	/* grouped: see SlHandleProduceGroup */
+	[SL_API_PRODUCE] = {0, 9, SlHandleProduce, .batchable = true,
+	.respond = SlRespondProduce},
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
@@ -48,7 +49,7 @@ SlHandlerFor(int16 api_key)
 {
 	if (api_key < 0 || api_key > SL_API_KEY_MAX)
 		return NULL;
-	if (handlers[api_key].handle == NULL && api_key != SL_API_PRODUCE)
+	if (handlers[api_key].handle == NULL)
 		return NULL;
 	return &handlers[api_key];
 }

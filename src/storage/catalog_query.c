@@ -12,8 +12,14 @@
  * Plans are kept per backend, by query text: the same few queries run on
  * every produce, fetch and read, and parsing them each time showed in
  * profiles.  The plan cache revalidates them when the catalog changes.
+ *
+ * This is the one plan cache of streamlog: named queries (SlNamedQuery)
+ * go through it too.  Keyed by text rather than by a name or an index, so
+ * that a caller needs no registration and the same text is prepared once
+ * whoever runs it.  A text of PLAN_KEY_SIZE or more is prepared at each
+ * run: none of ours is that long.
  */
-#define PLAN_KEY_SIZE 512
+#define PLAN_KEY_SIZE 1024
 
 typedef struct PlanEntry
 {
@@ -73,6 +79,12 @@ SlCatalogQuery(const char *sql, int nargs, Oid *types, Datum *values,
 	return SPI_processed;
 }
 
+uint64
+SlCatalogRun(const SlNamedQuery *q, Datum *values, const char *nulls)
+{
+	return SlCatalogQuery(q->sql, q->nargs, (Oid *) q->types, values, nulls);
+}
+
 int64
 SlCatalogInt64(uint64 row, int col, int64 dflt)
 {
@@ -91,6 +103,18 @@ SlCatalogInt32(uint64 row, int col, int32 dflt)
 								  col, &isnull);
 
 	return isnull ? dflt : DatumGetInt32(d);
+}
+
+List *
+SlCatalogTexts(uint64 n, int col, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	List	   *texts = NIL;
+
+	for (uint64 i = 0; i < n; i++)
+		texts = lappend(texts, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col));
+	MemoryContextSwitchTo(oldcxt);
+	return texts;
 }
 
 void

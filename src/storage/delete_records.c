@@ -25,20 +25,21 @@
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/internal/xact.h"
 
 /* A log start offset to publish to shared memory at commit */
 typedef struct PendingLogStart
 {
+	SlPendingWork work;			/* first: kept in pending */
 	SlPartitionState *state;
 	int64		log_start;
-	SubTransactionId subid;
 } PendingLogStart;
 
 static List *pending = NIL;		/* in TopTransactionContext */
-static bool callbacks_registered = false;
 
-static void
-delete_records_xact_callback(XactEvent event, void *arg)
+/* Called by xact.c, before topics.c may forget the states pointed to */
+void
+SlDeleteRecordsXactEvent(XactEvent event)
 {
 	ListCell   *lc;
 
@@ -65,43 +66,19 @@ delete_records_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-static void
-delete_records_subxact_callback(SubXactEvent event, SubTransactionId subid,
-								SubTransactionId parent_subid, void *arg)
+void
+SlDeleteRecordsSubXactAbort(SubTransactionId subid)
 {
-	ListCell   *lc;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	foreach(lc, pending)
-	{
-		PendingLogStart *p = lfirst(lc);
-
-		/* made in the aborted subtransaction or one of its children */
-		if (p->subid >= subid)
-			pending = foreach_delete_current(pending, lc);
-	}
+	SlPendingWorkAbortSub(&pending, subid, NULL);
 }
 
 static void
 publish_at_commit(SlPartitionState *state, int64 log_start)
 {
-	MemoryContext oldcxt;
-	PendingLogStart *p;
+	PendingLogStart *p = SlPendingWorkAdd(&pending, sizeof(PendingLogStart));
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(delete_records_xact_callback, NULL);
-		RegisterSubXactCallback(delete_records_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
-	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	p = palloc(sizeof(PendingLogStart));
 	p->state = state;
 	p->log_start = log_start;
-	p->subid = GetCurrentSubTransactionId();
-	pending = lappend(pending, p);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 int64

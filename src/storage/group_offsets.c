@@ -45,12 +45,13 @@
 #include "utils/wait_event.h"
 
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/group_wait.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
 
-/* The queries, prepared once per backend and kept */
+/* The queries, by name; their plans are kept by catalog_query.c */
 typedef enum GroupQueryId
 {
 	Q_POSITIONS,
@@ -67,14 +68,7 @@ typedef enum GroupQueryId
 	NUM_GROUP_QUERIES
 } GroupQueryId;
 
-typedef struct GroupQuery
-{
-	const char *sql;
-	int			nargs;
-	Oid			types[6];
-} GroupQuery;
-
-static const GroupQuery group_queries[NUM_GROUP_QUERIES] = {
+static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 	[Q_POSITIONS] = {
 		"SELECT partition, committed_offset, committed_at "
 		"FROM streamlog.group_offset WHERE group_id = $1 AND topic_id = $2",
@@ -148,33 +142,11 @@ static const GroupQuery group_queries[NUM_GROUP_QUERIES] = {
 	},
 };
 
-static SPIPlanPtr group_plans[NUM_GROUP_QUERIES];
-
-/*
- * RunGroupQuery runs one of the queries with the latest snapshot and
- * returns SPI_processed.  The caller is connected to SPI.
- */
+/* Run one of the queries with the latest snapshot; connected to SPI */
 static uint64
 RunGroupQuery(GroupQueryId id, Datum *values, const char *nulls)
 {
-	const GroupQuery *q = &group_queries[id];
-	int			rc;
-
-	if (group_plans[id] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, (Oid *) q->types);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", q->sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		group_plans[id] = plan;
-	}
-	rc = SPI_execute_snapshot(group_plans[id], values, nulls, GetLatestSnapshot(),
-							  InvalidSnapshot, false, true, 0);
-	if (rc < 0)
-		elog(ERROR, "could not run \"%s\": %s", q->sql, SPI_result_code_string(rc));
-	return SPI_processed;
+	return SlCatalogRun(&group_queries[id], values, nulls);
 }
 
 static Datum
@@ -196,24 +168,6 @@ Int64ArrayDatum(const int64 *values, int count)
 		elems[i] = Int64GetDatum(values[i]);
 	return PointerGetDatum(construct_array(elems, count, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
-}
-
-static int64
-ResultInt64(uint64 row, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? -1 : DatumGetInt64(d);
-}
-
-static int32
-ResultInt32(uint64 row, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? -1 : DatumGetInt32(d);
 }
 
 /* OID of streamlog.group_offset, the class of the row-creation locks */
@@ -271,13 +225,13 @@ SlGroupPositions(const char *group_id, const SlTopic *topic)
 	n = RunGroupQuery(Q_POSITIONS, values, NULL);
 	for (uint64 i = 0; i < n; i++)
 	{
-		int32		partition = ResultInt32(i, 1);
+		int32		partition = SlCatalogInt32(i, 1, -1);
 		bool		isnull;
 
 		if (partition < 0 || partition >= topic->partition_count)
 			continue;
 		positions[partition].exists = true;
-		positions[partition].committed_offset = ResultInt64(i, 2);
+		positions[partition].committed_offset = SlCatalogInt64(i, 2, -1);
 		positions[partition].committed_at =
 			DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 											  3, &isnull));
@@ -297,13 +251,13 @@ TakeClaimedRows(uint64 n, const int32 *partitions, int count, bool *claimed, int
 
 	for (uint64 r = 0; r < n; r++)
 	{
-		int32		partition = ResultInt32(r, 1);
+		int32		partition = SlCatalogInt32(r, 1, -1);
 
 		for (int i = 0; i < count; i++)
 			if (partitions[i] == partition && !claimed[i])
 			{
 				claimed[i] = true;
-				offsets[i] = ResultInt64(r, 2);
+				offsets[i] = SlCatalogInt64(r, 2, -1);
 				taken++;
 				break;
 			}
@@ -480,7 +434,7 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	if (nowait)
 	{
 		RunGroupQuery(Q_LOCK_TARGETS, values, NULL);
-		if (ResultInt64(0, 1) != ResultInt64(0, 2))
+		if (SlCatalogInt64(0, 1, -1) != SlCatalogInt64(0, 2, -1))
 		{
 			SPI_finish();
 			return false;
@@ -515,10 +469,10 @@ SlGroupOffsetsFetch(const char *group_id, int32 topic_id, int *count)
 		bool		isnull;
 		Datum		d;
 
-		o->topic_id = ResultInt32(i, 1);
-		o->partition = ResultInt32(i, 2);
-		o->committed_offset = ResultInt64(i, 3);
-		o->leader_epoch = ResultInt32(i, 4);
+		o->topic_id = SlCatalogInt32(i, 1, -1);
+		o->partition = SlCatalogInt32(i, 2, -1);
+		o->committed_offset = SlCatalogInt64(i, 3, -1);
+		o->leader_epoch = SlCatalogInt32(i, 4, -1);
 		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull);
 		o->metadata = isnull ? NULL : MemoryContextStrdup(caller, TextDatumGetCString(d));
 		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 6, &isnull);
@@ -542,7 +496,7 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 	if (nowait)
 	{
 		RunGroupQuery(Q_LOCK_FOR_DELETE, values, NULL);
-		if (ResultInt64(0, 1) != ResultInt64(0, 2))
+		if (SlCatalogInt64(0, 1, -1) != SlCatalogInt64(0, 2, -1))
 		{
 			SPI_finish();
 			return -1;
@@ -557,18 +511,12 @@ List *
 SlGroupListIds(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	List	   *groups = NIL;
+	List	   *groups;
 	uint64		n;
 
 	SPI_connect();
 	n = RunGroupQuery(Q_GROUPS, NULL, NULL);
-	for (uint64 i = 0; i < n; i++)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
-
-		groups = lappend(groups, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		MemoryContextSwitchTo(oldcxt);
-	}
+	groups = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return groups;
 }

@@ -43,8 +43,8 @@
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
-#include "streamlog/storage/storage_init.h"
 
 /*
  * A finished batch waiting for its offsets.  data starts with room for a
@@ -628,8 +628,12 @@ append_pending(void)
 	}
 }
 
-static void
-log_append_xact_callback(XactEvent event, void *arg)
+/*
+ * Append at PRE_COMMIT; at the end, release the reservations, which moves
+ * the high watermark (xact.c calls this after producers.c, before topics.c)
+ */
+void
+SlLogAppendXactEvent(XactEvent event)
 {
 	switch (event)
 	{
@@ -657,15 +661,12 @@ log_append_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-static void
-log_append_subxact_callback(SubXactEvent event, SubTransactionId subid,
-							SubTransactionId parent_subid, void *arg)
+void
+SlLogAppendSubXactAbort(SubTransactionId subid)
 {
 	HASH_SEQ_STATUS status;
 	PendingPartition *pp;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
 	/* Locks taken in the subtransaction are gone: callers must retake them */
 	sl_subxact_aborts++;
 	if (pending == NULL)
@@ -689,11 +690,4 @@ log_append_subxact_callback(SubXactEvent event, SubTransactionId subid,
 			}
 		}
 	}
-}
-
-void
-SlLogAppendInit(void)
-{
-	RegisterXactCallback(log_append_xact_callback, NULL);
-	RegisterSubXactCallback(log_append_subxact_callback, NULL);
 }

@@ -30,6 +30,7 @@
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
 
@@ -63,12 +64,12 @@ typedef struct ProducerEntry
 /* A batch this transaction buffered, for shared memory at commit */
 typedef struct PendingNote
 {
+	SlPendingWork work;			/* first: kept in pending_notes */
 	ProducerKey key;
 	int16		epoch;
 	int32		first_seq;
 	int32		last_seq;
 	int64	   *base_offset;	/* filled in by the log at commit */
-	SubTransactionId subid;		/* dropped if this subtransaction aborts */
 } PendingNote;
 
 /* Partitions whose producers were rebuilt since the start */
@@ -299,22 +300,21 @@ void
 SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 					int32 first_seq, int32 last_seq, int64 *base_offset)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	PendingNote *note = palloc(sizeof(PendingNote));
+	PendingNote *note = SlPendingWorkAdd(&pending_notes, sizeof(PendingNote));
 
 	note->key = make_key(partition, producer_id);
 	note->epoch = epoch;
 	note->first_seq = first_seq;
 	note->last_seq = last_seq;
 	note->base_offset = base_offset;
-	note->subid = GetCurrentSubTransactionId();
-	pending_notes = lappend(pending_notes, note);
-	MemoryContextSwitchTo(oldcxt);
 }
 
-/* At commit, the buffered batches are stored: publish their sequences */
-static void
-producers_xact_callback(XactEvent event, void *arg)
+/*
+ * At commit, the buffered batches are stored: publish their sequences,
+ * before log_append.c moves the high watermark past them (see xact.c)
+ */
+void
+SlProducersXactEvent(XactEvent event)
 {
 	ListCell   *lc;
 
@@ -351,29 +351,10 @@ producers_xact_callback(XactEvent event, void *arg)
 /*
  * A subtransaction that aborts took its buffered batches with it (a produce
  * request that failed alone): forget their sequences, or a retry would be
- * taken for a duplicate of a batch never stored.  Notes of later
- * subtransactions than subid are of its children.
+ * taken for a duplicate of a batch never stored.
  */
-static void
-producers_subxact_callback(SubXactEvent event, SubTransactionId subid,
-						   SubTransactionId parent_subid, void *arg)
-{
-	ListCell   *lc;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	foreach(lc, pending_notes)
-	{
-		PendingNote *note = lfirst(lc);
-
-		if (note->subid >= subid)
-			pending_notes = foreach_delete_current(pending_notes, lc);
-	}
-}
-
 void
-SlProducersInit(void)
+SlProducersSubXactAbort(SubTransactionId subid)
 {
-	RegisterXactCallback(producers_xact_callback, NULL);
-	RegisterSubXactCallback(producers_subxact_callback, NULL);
+	SlPendingWorkAbortSub(&pending_notes, subid, NULL);
 }

@@ -30,6 +30,7 @@
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
 
@@ -43,8 +44,8 @@ typedef struct TopicCacheEntry
 /* A dropped topic whose shared state goes when the dropping xact commits */
 typedef struct PendingForget
 {
+	SlPendingWork work;			/* first: kept in pending_forgets */
 	SlPartitionKey key;			/* topic, and the first partition to forget */
-	SubTransactionId subid;
 	bool		on_commit;		/* dropped topic: forget at commit; else
 								 * added partitions: forget at abort */
 } PendingForget;
@@ -358,14 +359,10 @@ catalog_changed_in_xact(void)
 static void
 forget_at_end(int32 topic_id, int32 first_partition, bool on_commit)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	PendingForget *forget = palloc(sizeof(PendingForget));
+	PendingForget *forget = SlPendingWorkAdd(&pending_forgets, sizeof(PendingForget));
 
 	forget->key = SlMakePartitionKey(topic_id, first_partition);
-	forget->subid = GetCurrentSubTransactionId();
 	forget->on_commit = on_commit;
-	pending_forgets = lappend(pending_forgets, forget);
-	MemoryContextSwitchTo(oldcxt);
 }
 
 /* Error out unless count more partitions fit in shared memory */
@@ -621,19 +618,13 @@ SlTopicLookupByUuid(const uint8 *uuid)
 List *
 SlTopicListNames(void)
 {
-	List	   *names = NIL;
+	List	   *names;
 	MemoryContext caller = CurrentMemoryContext;
 	uint64		n;
 
 	SPI_connect();
 	n = SlCatalogQuery("SELECT name FROM streamlog.topic ORDER BY name", 0, NULL, NULL, NULL);
-	for (uint64 i = 0; i < n; i++)
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
-
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		MemoryContextSwitchTo(oldcxt);
-	}
+	names = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return names;
 }
@@ -659,9 +650,9 @@ SlTopicListIds(void)
 	return ids;
 }
 
-/* After commit: publish the change to every backend's cache */
-static void
-topics_xact_callback(XactEvent event, void *arg)
+/* After commit: publish the change to every backend's cache (see xact.c) */
+void
+SlTopicsXactEvent(XactEvent event)
 {
 	ListCell   *lc;
 
@@ -685,7 +676,7 @@ topics_xact_callback(XactEvent event, void *arg)
 			/*
 			 * Partitions this transaction added are invisible to everyone
 			 * else, so nobody else holds their state; our own reservations
-			 * were released by log_append.c's callback, which runs first.
+			 * were released by log_append.c, which xact.c calls first.
 			 */
 			foreach(lc, pending_forgets)
 			{
@@ -705,28 +696,21 @@ topics_xact_callback(XactEvent event, void *arg)
 	catalog_changed = false;
 }
 
-/* A rolled-back savepoint takes back the drops made within it */
+/* A rolled-back drop is off; rolled-back partitions are gone */
 static void
-topics_subxact_callback(SubXactEvent event, SubTransactionId subid,
-						SubTransactionId parent_subid, void *arg)
+undo_forget(SlPendingWork *work)
 {
-	ListCell   *lc;
+	PendingForget *forget = (PendingForget *) work;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	foreach(lc, pending_forgets)
-	{
-		PendingForget *forget = lfirst(lc);
+	if (!forget->on_commit)
+		SlPartitionStateForget(forget->key);
+}
 
-		/* Later subtransactions than subid that exist now are its children */
-		if (forget->subid >= subid)
-		{
-			/* A rolled-back drop is off; rolled-back partitions are gone */
-			if (!forget->on_commit)
-				SlPartitionStateForget(forget->key);
-			pending_forgets = foreach_delete_current(pending_forgets, lc);
-		}
-	}
+/* A rolled-back savepoint takes back the drops made within it */
+void
+SlTopicsSubXactAbort(SubTransactionId subid)
+{
+	SlPendingWorkAbortSub(&pending_forgets, subid, undo_forget);
 	if (catalog_changed)
 		topic_cache_generation = 0;
 }
@@ -743,8 +727,6 @@ void
 SlTopicsInit(void)
 {
 	CacheRegisterRelcacheCallback(topics_relcache_callback, (Datum) 0);
-	RegisterXactCallback(topics_xact_callback, NULL);
-	RegisterSubXactCallback(topics_subxact_callback, NULL);
 }
 
 Jsonb *

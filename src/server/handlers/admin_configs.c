@@ -840,6 +840,47 @@ alter_resources(AlterResource *rs, int n, bool validate_only)
 	}
 }
 
+/*
+ * AlterConfigs and IncrementalAlterConfigs differ only in their generated
+ * types (and each config's operation in the latter): these two macros are
+ * the one copy of the loops between those types and AlterResource.
+ *
+ * RESOURCES_FROM_REQUEST sets rs to the resources of a decoded request of
+ * either API, without the operations.
+ */
+#define RESOURCES_FROM_REQUEST(rs, request, incremental) \
+	do { \
+		(rs) = alter_resources_alloc((request).resources.n); \
+		for (int i_ = 0; i_ < (request).resources.n; i_++) \
+		{ \
+			AlterResource *r_ = &(rs)[i_]; \
+\
+			r_->type = (request).resources.items[i_].resource_type; \
+			r_->name = (request).resources.items[i_].resource_name; \
+			alter_resource_alloc_configs(r_, (request).resources.items[i_].configs.n, \
+										 (incremental)); \
+			for (int c_ = 0; c_ < r_->nconfigs; c_++) \
+			{ \
+				r_->names[c_] = (request).resources.items[i_].configs.items[c_].name; \
+				r_->values[c_] = (request).resources.items[i_].configs.items[c_].value; \
+			} \
+		} \
+	} while (0)
+
+/* RESPONSE_FROM_RESOURCES fills resp (initialized) with the outcomes in rs */
+#define RESPONSE_FROM_RESOURCES(resp, rs, n, ResourceResponseInit) \
+	do { \
+		SL_ARRAY_ALLOC((resp).responses, (n)); \
+		for (int i_ = 0; i_ < (n); i_++) \
+		{ \
+			ResourceResponseInit(&(resp).responses.items[i_]); \
+			(resp).responses.items[i_].resource_type = (rs)[i_].type; \
+			(resp).responses.items[i_].resource_name = (rs)[i_].name; \
+			(resp).responses.items[i_].error_code = (rs)[i_].error_code; \
+			(resp).responses.items[i_].error_message = (rs)[i_].error_message; \
+		} \
+	} while (0)
+
 bool
 SlHandleAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 {
@@ -849,34 +890,11 @@ SlHandleAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (!SlAlterConfigsRequestDecode(body, req->api_version, &request))
 		return false;
-	rs = alter_resources_alloc(request.resources.n);
-	for (int i = 0; i < request.resources.n; i++)
-	{
-		SlAlterConfigsRequestAlterConfigsResource *res = &request.resources.items[i];
-
-		rs[i].type = res->resource_type;
-		rs[i].name = res->resource_name;
-		alter_resource_alloc_configs(&rs[i], res->configs.n, false);
-		for (int c = 0; c < rs[i].nconfigs; c++)
-		{
-			rs[i].names[c] = res->configs.items[c].name;
-			rs[i].values[c] = res->configs.items[c].value;
-		}
-	}
+	RESOURCES_FROM_REQUEST(rs, request, false);
 	alter_resources(rs, request.resources.n, request.validate_only);
-
 	SlAlterConfigsResponseInit(&resp);
-	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
-	for (int i = 0; i < request.resources.n; i++)
-	{
-		SlAlterConfigsResponseAlterConfigsResourceResponse *rr = &resp.responses.items[i];
-
-		SlAlterConfigsResponseAlterConfigsResourceResponseInit(rr);
-		rr->resource_type = rs[i].type;
-		rr->resource_name = rs[i].name;
-		rr->error_code = rs[i].error_code;
-		rr->error_message = rs[i].error_message;
-	}
+	RESPONSE_FROM_RESOURCES(resp, rs, request.resources.n,
+							SlAlterConfigsResponseAlterConfigsResourceResponseInit);
 	SlAlterConfigsResponseEncode(out, req->api_version, &resp);
 	return true;
 }
@@ -890,35 +908,14 @@ SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (!SlIncrementalAlterConfigsRequestDecode(body, req->api_version, &request))
 		return false;
-	rs = alter_resources_alloc(request.resources.n);
+	RESOURCES_FROM_REQUEST(rs, request, true);
 	for (int i = 0; i < request.resources.n; i++)
-	{
-		SlIncrementalAlterConfigsRequestAlterConfigsResource *res = &request.resources.items[i];
-
-		rs[i].type = res->resource_type;
-		rs[i].name = res->resource_name;
-		alter_resource_alloc_configs(&rs[i], res->configs.n, true);
 		for (int c = 0; c < rs[i].nconfigs; c++)
-		{
-			rs[i].names[c] = res->configs.items[c].name;
-			rs[i].values[c] = res->configs.items[c].value;
-			rs[i].ops[c] = res->configs.items[c].config_operation;
-		}
-	}
+			rs[i].ops[c] = request.resources.items[i].configs.items[c].config_operation;
 	alter_resources(rs, request.resources.n, request.validate_only);
-
 	SlIncrementalAlterConfigsResponseInit(&resp);
-	SL_ARRAY_ALLOC(resp.responses, request.resources.n);
-	for (int i = 0; i < request.resources.n; i++)
-	{
-		SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *rr = &resp.responses.items[i];
-
-		SlIncrementalAlterConfigsResponseAlterConfigsResourceResponseInit(rr);
-		rr->resource_type = rs[i].type;
-		rr->resource_name = rs[i].name;
-		rr->error_code = rs[i].error_code;
-		rr->error_message = rs[i].error_message;
-	}
+	RESPONSE_FROM_RESOURCES(resp, rs, request.resources.n,
+							SlIncrementalAlterConfigsResponseAlterConfigsResourceResponseInit);
 	SlIncrementalAlterConfigsResponseEncode(out, req->api_version, &resp);
 	return true;
 }

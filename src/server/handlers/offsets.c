@@ -184,11 +184,11 @@ typedef struct FetchedTopic
 } FetchedTopic;
 
 /* The committed offsets of one topic's partitions (asked: NULL = all committed) */
-static void
-FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked,
-		   FetchedTopic *ft)
+static FetchedTopic *
+FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked)
 {
 	const SlTopic *topic = TopicFromWire(name);
+	FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
 	SlGroupOffset *rows = NULL;
 	int			nrows = 0;
 
@@ -219,6 +219,7 @@ FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked,
 			}
 		}
 	}
+	return ft;
 }
 
 /* Every partition a group committed, grouped by topic (List of FetchedTopic *) */
@@ -264,52 +265,75 @@ FetchAll(const char *group_id)
 	return result;
 }
 
+/*
+ * v0-7 and v8+ answer the same way in different generated types (v8+
+ * nests topics in groups): these two macros are the one copy of the loops
+ * that go from those types to FetchedTopic and back.
+ *
+ * FETCH_ASKED_TOPICS sets result to the topics a request's array asked
+ * (each a FetchedTopic), or to all the group committed if the array is
+ * null (n < 0).
+ */
+#define FETCH_ASKED_TOPICS(result, group_id, asked) \
+	do { \
+		(result) = NIL; \
+		if ((group_id) != NULL && (asked).n < 0) \
+			(result) = FetchAll(group_id); \
+		else \
+			for (int i_ = 0; i_ < Max((asked).n, 0); i_++) \
+				(result) = lappend((result), \
+								   FetchTopic((group_id), (asked).items[i_].name, \
+											  (asked).items[i_].partition_indexes.items, \
+											  Max((asked).items[i_].partition_indexes.n, 0))); \
+	} while (0)
+
+/*
+ * FILL_FETCHED_TOPICS fills a response's topics array from topics (List of
+ * FetchedTopic), with the generated Init functions of its topic and
+ * partition types; with_epoch says whether the version has leader epochs.
+ */
+#define FILL_FETCHED_TOPICS(array, topics, TopicInit, PartitionInit, with_epoch, partition_error) \
+	do { \
+		ListCell   *lc_; \
+		int			t_ = 0; \
+\
+		SL_ARRAY_ALLOC((array), list_length(topics)); \
+		foreach(lc_, (topics)) \
+		{ \
+			FetchedTopic *ft_ = lfirst(lc_); \
+\
+			TopicInit(&(array).items[t_]); \
+			(array).items[t_].name = ft_->name; \
+			SL_ARRAY_ALLOC((array).items[t_].partitions, ft_->npartitions); \
+			for (int p_ = 0; p_ < ft_->npartitions; p_++) \
+			{ \
+				PartitionInit(&(array).items[t_].partitions.items[p_]); \
+				(array).items[t_].partitions.items[p_].partition_index = ft_->partitions[p_]; \
+				(array).items[t_].partitions.items[p_].committed_offset = ft_->offsets[p_]; \
+				(array).items[t_].partitions.items[p_].committed_leader_epoch = \
+					(with_epoch) ? ft_->epochs[p_] : -1; \
+				(array).items[t_].partitions.items[p_].metadata = \
+					SlStrFromCString(ft_->metadata[p_]); \
+				(array).items[t_].partitions.items[p_].error_code = (partition_error); \
+			} \
+			t_++; \
+		} \
+	} while (0)
+
 /* The answer for one group in the v0-7 layout */
 static void
 FetchGroupV0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
 			 SlOffsetFetchResponse *resp)
 {
-	List	   *topics = NIL;
-	ListCell   *lc;
-	int			t = 0;
+	List	   *topics;
 
-	if (group_id != NULL && request->topics.n < 0)
-		topics = FetchAll(group_id);
-	else
-	{
-		for (int i = 0; i < Max(request->topics.n, 0); i++)
-		{
-			FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
-
-			FetchTopic(group_id, request->topics.items[i].name,
-					   request->topics.items[i].partition_indexes.items,
-					   Max(request->topics.items[i].partition_indexes.n, 0), ft);
-			topics = lappend(topics, ft);
-		}
-	}
-	SL_ARRAY_ALLOC(resp->topics, list_length(topics));
-	foreach(lc, topics)
-	{
-		FetchedTopic *ft = lfirst(lc);
-		SlOffsetFetchResponseOffsetFetchResponseTopic *tr = &resp->topics.items[t++];
-
-		SlOffsetFetchResponseOffsetFetchResponseTopicInit(tr);
-		tr->name = ft->name;
-		SL_ARRAY_ALLOC(tr->partitions, ft->npartitions);
-		for (int p = 0; p < ft->npartitions; p++)
-		{
-			SlOffsetFetchResponseOffsetFetchResponsePartition *pr = &tr->partitions.items[p];
-
-			SlOffsetFetchResponseOffsetFetchResponsePartitionInit(pr);
-			pr->partition_index = ft->partitions[p];
-			pr->committed_offset = ft->offsets[p];
-			pr->committed_leader_epoch = version >= 5 ? ft->epochs[p] : -1;
-			pr->metadata = SlStrFromCString(ft->metadata[p]);
-			/* v0-1 have no group-level error: each partition carries it */
-			pr->error_code = group_id == NULL && version < 2 ?
-				SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
-		}
-	}
+	FETCH_ASKED_TOPICS(topics, group_id, request->topics);
+	/* v0-1 have no group-level error: each partition carries it */
+	FILL_FETCHED_TOPICS(resp->topics, topics,
+						SlOffsetFetchResponseOffsetFetchResponseTopicInit,
+						SlOffsetFetchResponseOffsetFetchResponsePartitionInit,
+						version >= 5,
+						group_id == NULL && version < 2 ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE);
 	resp->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
 	if (version < 2)
 		resp->error_code = SL_ERR_NONE;
@@ -322,47 +346,16 @@ FetchGroupV8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 {
 	char	   *group_id = SlGroupIdFromWire(rg->group_id);
 	List	   *topics = NIL;
-	ListCell   *lc;
-	int			t = 0;
 
 	SlOffsetFetchResponseOffsetFetchResponseGroupInit(gr);
 	gr->group_id = rg->group_id;
 	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
-	if (group_id != NULL && rg->topics.n < 0)
-		topics = FetchAll(group_id);
-	else if (group_id != NULL)
-	{
-		for (int i = 0; i < rg->topics.n; i++)
-		{
-			FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
-
-			FetchTopic(group_id, rg->topics.items[i].name,
-					   rg->topics.items[i].partition_indexes.items,
-					   Max(rg->topics.items[i].partition_indexes.n, 0), ft);
-			topics = lappend(topics, ft);
-		}
-	}
-	SL_ARRAY_ALLOC(gr->topics, list_length(topics));
-	foreach(lc, topics)
-	{
-		FetchedTopic *ft = lfirst(lc);
-		SlOffsetFetchResponseOffsetFetchResponseTopics *tr = &gr->topics.items[t++];
-
-		SlOffsetFetchResponseOffsetFetchResponseTopicsInit(tr);
-		tr->name = ft->name;
-		SL_ARRAY_ALLOC(tr->partitions, ft->npartitions);
-		for (int p = 0; p < ft->npartitions; p++)
-		{
-			SlOffsetFetchResponseOffsetFetchResponsePartitions *pr = &tr->partitions.items[p];
-
-			SlOffsetFetchResponseOffsetFetchResponsePartitionsInit(pr);
-			pr->partition_index = ft->partitions[p];
-			pr->committed_offset = ft->offsets[p];
-			pr->committed_leader_epoch = ft->epochs[p];
-			pr->metadata = SlStrFromCString(ft->metadata[p]);
-			pr->error_code = SL_ERR_NONE;
-		}
-	}
+	if (group_id != NULL)
+		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
+	FILL_FETCHED_TOPICS(gr->topics, topics,
+						SlOffsetFetchResponseOffsetFetchResponseTopicsInit,
+						SlOffsetFetchResponseOffsetFetchResponsePartitionsInit,
+						true, SL_ERR_NONE);
 }
 
 bool

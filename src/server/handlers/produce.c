@@ -1,7 +1,8 @@
 /*
  * Produce.  Requests read in the same loop iteration are committed in one
- * transaction: every valid batch is buffered through the storage API, each
- * request in its own subtransaction, so that an ERROR of one request (a
+ * transaction (the handler is "batchable", see dispatch.c): every valid
+ * batch is buffered through the storage API, each request in its own
+ * subtransaction, so that an ERROR of one request (a
  * topic it cannot lock in time, anything it alone causes) fails that
  * request alone, answered with the Kafka error of its SQLSTATE, and the
  * others commit.  Offsets are assigned at commit, and the responses go
@@ -32,9 +33,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
@@ -42,7 +40,6 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
-#include "streamlog/server/subtransaction.h"
 #include "streamlog/server/topic_admin.h"
 
 /*
@@ -347,9 +344,8 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 
 /* Buffer everything of one request; errors go into its response */
 static void
-produce_request(void *arg)
+produce_request(ProduceJob *job)
 {
-	ProduceJob *job = arg;
 	SlProduceRequest *request = &job->request;
 	SlProduceResponse *resp = &job->resp;
 
@@ -443,115 +439,53 @@ fail_job(ProduceJob *job, ErrorData *edata, bool keep_own_errors)
 	job->resp = failed;
 }
 
-void
-SlHandleProduceGroup(SlRequest **reqs, int n)
+/*
+ * Decode and buffer one request, in the batch's transaction (dispatch.c
+ * runs it in a subtransaction of its own); SlRespondProduce answers it
+ * after the commit, which fills in the base offsets.
+ */
+bool
+SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out)
 {
-	ProduceJob *jobs = palloc0(sizeof(ProduceJob) * n);
-	MemoryContext context = CurrentMemoryContext;
+	ProduceJob *job = palloc0(sizeof(ProduceJob));
 
-	/* Decode outside the transaction: it needs none */
-	for (int i = 0; i < n; i++)
+	job->req = req;
+	SlProduceResponseInit(&job->resp);
+	req->handler_state = job;
+	if (!SlProduceRequestDecode(body, req->api_version, &job->request))
+		return false;
+	job->decoded = true;
+	produce_request(job);
+	return true;
+}
+
+void
+SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error, bool own_error)
+{
+	ProduceJob *job = req->handler_state;
+
+	if (job == NULL || !job->decoded)
 	{
-		SlReader	body;
-		MemoryContext oldcxt = MemoryContextSwitchTo(reqs[i]->context);
-
-		jobs[i].req = reqs[i];
-		SlReaderInit(&body, reqs[i]->frame + reqs[i]->header_len,
-					 reqs[i]->frame_len - reqs[i]->header_len);
-		jobs[i].decoded = SlProduceRequestDecode(&body, reqs[i]->api_version, &jobs[i].request);
-		SlProduceResponseInit(&jobs[i].resp);
-		if (!jobs[i].decoded)
+		/* failed before its body was decoded: nothing to answer */
+		req->send_response = false;
+		req->close_after = true;
+		return;
+	}
+	if (error)
+		fail_job(job, error, !own_error);
+	if (job->request.acks == 0)
+	{
+		/* No answer is due; as Kafka, an error closes the connection */
+		req->send_response = false;
+		for (int t = 0; t < job->resp.responses.n; t++)
+			for (int p = 0; p < job->resp.responses.items[t].partition_responses.n; p++)
+				if (job->resp.responses.items[t].partition_responses.items[p].error_code != SL_ERR_NONE)
+					req->close_after = true;
+		if (req->close_after)
 			ereport(LOG,
-					(errmsg("streamlog broker: closing connection from %s: malformed Produce v%d request: %s",
-							reqs[i]->peer, reqs[i]->api_version, body.error ? body.error : "?")));
-		MemoryContextSwitchTo(oldcxt);
+					(errmsg("streamlog broker: closing connection from %s: an acks=0 Produce request failed",
+							req->peer)));
 	}
-
-	/* now() of the transaction: a worker has no statements to set it */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		for (int i = 0; i < n; i++)
-		{
-			ErrorContextCallback callback;
-			ErrorData  *edata;
-
-			if (!jobs[i].decoded)
-				continue;
-			MemoryContextSwitchTo(jobs[i].req->context);
-			SlRequestErrorContextPush(jobs[i].req, &callback);
-			edata = SlRunInSubtransaction(produce_request, &jobs[i], true);
-			if (edata)
-			{
-				jobs[i].req->log_topic = NULL;
-				ereport(LOG,
-						(errmsg("streamlog broker: produce request failed alone: %s",
-								edata->message)));
-				fail_job(&jobs[i], edata, false);
-			}
-			SlRequestErrorContextPop(&callback);
-		}
-		MemoryContextSwitchTo(context);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG,
-				(errmsg("streamlog broker: could not commit %d produce requests: %s",
-						n, edata->message)));
-		for (int i = 0; i < n; i++)
-			if (jobs[i].decoded)
-			{
-				MemoryContextSwitchTo(jobs[i].req->context);
-				fail_job(&jobs[i], edata, true);
-			}
-		MemoryContextSwitchTo(context);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-
-	for (int i = 0; i < n; i++)
-	{
-		SlRequest  *req = reqs[i];
-		SlWriter	out;
-		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
-
-		req->state = SL_REQUEST_DONE;
-		if (!jobs[i].decoded)
-		{
-			req->send_response = false;
-			req->close_after = true;
-		}
-		else if (jobs[i].request.acks == 0)
-		{
-			/* No answer is due; as Kafka, an error closes the connection */
-			req->send_response = false;
-			for (int t = 0; t < jobs[i].resp.responses.n; t++)
-				for (int p = 0; p < jobs[i].resp.responses.items[t].partition_responses.n; p++)
-					if (jobs[i].resp.responses.items[t].partition_responses.items[p].error_code != SL_ERR_NONE)
-						req->close_after = true;
-			if (req->close_after)
-				ereport(LOG,
-						(errmsg("streamlog broker: closing connection from %s: an acks=0 Produce request failed",
-								req->peer)));
-		}
-		else
-		{
-			resetStringInfo(&req->response);
-			SlWriterInit(&out, &req->response);
-			SlWriteResponseHeader(req, &out);
-			SlProduceResponseEncode(&out, req->api_version, &jobs[i].resp);
-		}
-		MemoryContextSwitchTo(oldcxt);
-	}
-	pfree(jobs);
+	else
+		SlProduceResponseEncode(out, req->api_version, &job->resp);
 }

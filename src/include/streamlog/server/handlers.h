@@ -20,6 +20,15 @@
  */
 typedef bool (*SlHandlerFn) (SlRequest *req, SlReader *body, SlWriter *out);
 
+/*
+ * A batchable handler's second half, after the commit: encode the response
+ * into out (or decide that none is due).  error is NULL if the request's
+ * work committed; else the error of the request alone (own_error) or of
+ * the commit of the whole batch.
+ */
+typedef void (*SlHandlerRespondFn) (SlRequest *req, SlWriter *out,
+									ErrorData *error, bool own_error);
+
 typedef struct SlHandler
 {
 	int16		min_version;
@@ -27,6 +36,16 @@ typedef struct SlHandler
 	SlHandlerFn handle;
 	/* answered (with an error) but not advertised: not implemented */
 	bool		unadvertised;
+
+	/*
+	 * Batchable (Produce): the requests of this API read in one loop of the
+	 * worker run in one transaction, each in its own subtransaction so that
+	 * an ERROR fails that request alone, and are answered after the one
+	 * commit (one WAL flush for all).  handle does the work and keeps what
+	 * the answer needs in req->handler_state; respond writes the answer.
+	 */
+	bool		batchable;
+	SlHandlerRespondFn respond;
 } SlHandler;
 
 /* The handler of api_key, or NULL if streamlog does not serve it */
@@ -70,8 +89,10 @@ extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
  */
 extern char *SlGroupIdFromWire(SlStr id);
 
-/* Produce is handled in groups, see server.h */
-extern void SlHandleProduceGroup(SlRequest **reqs, int n);
+/* Produce, batchable: handlers/produce.c */
+extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
+extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
+							 bool own_error);
 
 /* ApiVersions' answer to a version it does not know: v0 body, error 35 */
 extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);

@@ -57,6 +57,9 @@ typedef struct SlRequest
 	/* the partition being worked on, for log lines; NULL / -1 if none */
 	const char *log_topic;
 	int32		log_partition;
+
+	/* what a batchable handler keeps from its work to its response */
+	void	   *handler_state;
 } SlRequest;
 
 #endif							/* SL_REQUEST_H */

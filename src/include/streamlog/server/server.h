@@ -22,20 +22,23 @@ extern void SlRequestNotePartition(SlRequest *req, const char *topic, int32 part
  */
 extern bool SlServerParseHeader(SlRequest *req);
 
-/* Is req a Produce, to be committed together with others? */
-extern bool SlServerIsProduce(const SlRequest *req);
+/*
+ * Is req of a batchable API (Produce), to be committed together with the
+ * others of its API read at the same time?
+ */
+extern bool SlServerIsBatchable(const SlRequest *req);
 
 /*
- * Handle a request that is not a Produce: its state becomes DONE, or
+ * Handle a request that is not batchable: its state becomes DONE, or
  * PARKED with a deadline (a Fetch waiting for data).
  */
 extern void SlServerHandle(SlRequest *req);
 
 /*
- * Handle Produce requests together: one transaction, one commit (one WAL
- * flush), then every response.  All become DONE.
+ * Handle batchable requests of one API together: one transaction, one
+ * commit (one WAL flush), then every response.  All become DONE.
  */
-extern void SlServerHandleProduces(SlRequest **reqs, int n);
+extern void SlServerHandleBatch(SlRequest **reqs, int n);
 
 /*
  * Look again at a parked request (new data may have arrived, or the

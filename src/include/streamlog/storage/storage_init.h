@@ -8,10 +8,11 @@
 
 #include "postgres.h"
 
-/* Register the transaction callbacks (from _PG_init) */
+/* Register the transaction callbacks, one pair for all of storage (xact.c) */
+extern void SlXactInit(void);
+
+/* Register the topic cache's invalidation callback */
 extern void SlTopicsInit(void);
-extern void SlLogAppendInit(void);
-extern void SlProducersInit(void);
 
 /*
  * Shared memory: the partitions' state, the idempotent producers' state,

@@ -18,9 +18,29 @@
 extern uint64 SlCatalogQuery(const char *sql, int nargs, Oid *types,
 							 Datum *values, const char *nulls);
 
+/*
+ * A query a module names and runs often: a static table of these (see
+ * group_offsets.c) keeps the text, the argument types and the name
+ * together.  Run through SlCatalogQuery, so it shares its plan cache.
+ */
+#define SL_CATALOG_QUERY_MAX_ARGS 8
+
+typedef struct SlNamedQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[SL_CATALOG_QUERY_MAX_ARGS];
+} SlNamedQuery;
+
+/* Run q as SlCatalogQuery does; the caller is connected to SPI */
+extern uint64 SlCatalogRun(const SlNamedQuery *q, Datum *values, const char *nulls);
+
 /* Column col (1-based) of result row row, as int64/int32/bool; NULL -> dflt */
 extern int64 SlCatalogInt64(uint64 row, int col, int64 dflt);
 extern int32 SlCatalogInt32(uint64 row, int col, int32 dflt);
+
+/* Column col of the first n result rows as a List of strings, made in cxt */
+extern List *SlCatalogTexts(uint64 n, int col, MemoryContext cxt);
 
 /* Run a utility statement (DDL) built by the caller */
 extern void SlCatalogExec(const char *sql);
