@@ -42,8 +42,10 @@ if ! make -s check-generated PG_CONFIG="$PG_CONFIG"; then
     failed+=("check-generated")
 fi
 
-stage "C unit tests (make unit)"
-if ! make unit PG_CONFIG="$PG_CONFIG"; then
+stage "C unit tests with ASan and UBSan (make unit UNIT_SANITIZE=1)"
+# Seeded random loops; UNIT_SEED=<n> or UNIT_SEED=random in the environment
+# changes the seed, which each test prints
+if ! make unit UNIT_SANITIZE=1 PG_CONFIG="$PG_CONFIG"; then
     failed+=("unit")
 fi
 
