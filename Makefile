@@ -97,7 +97,7 @@ PROTOCOL_HEADERS = src/include/streamlog/protocol/*.h $(GENERATED_INC)/*.h
 UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
-UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
+UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
 UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
 
 # make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with

@@ -31,8 +31,10 @@ fi
 stage "dependencies"
 "$ROOT/scripts/deps.sh" || die "installing dependencies failed"
 
-stage "build"
-make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || die "build failed"
+stage "build (warnings are errors)"
+# COPT is PostgreSQL's way of adding compiler flags to a PGXS build; the
+# unit tests below take it too
+make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" COPT=-Werror || die "build failed"
 "${as_root[@]}" make install PG_CONFIG="$PG_CONFIG" || die "make install failed"
 
 failed=()
@@ -45,7 +47,7 @@ fi
 stage "C unit tests with ASan and UBSan (make unit UNIT_SANITIZE=1)"
 # Seeded random loops; UNIT_SEED=<n> or UNIT_SEED=random in the environment
 # changes the seed, which each test prints
-if ! make unit UNIT_SANITIZE=1 PG_CONFIG="$PG_CONFIG"; then
+if ! make unit UNIT_SANITIZE=1 COPT=-Werror PG_CONFIG="$PG_CONFIG"; then
     failed+=("unit")
 fi
 
