@@ -70,18 +70,26 @@ SHLIB_LINK = $(CODEC_LIBS)
 PG_CPPFLAGS = -I$(srcdir)/src/include
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
-# pg_regress suites in sql/ (expected output in expected/); they need a
-# server with the library preloaded, see scripts/test.sh
-REGRESS = topic_admin produce_read errors groups
-
+# pg_regress suites in sql/ (expected output in expected/) and
 # isolationtester specs in test/isolation/specs (expected output in
-# test/isolation/expected), run by scripts/test.sh like the REGRESS suites
+# test/isolation/expected).  They need the library preloaded, so
+# `make installcheck` runs them on temporary instances of the installed
+# PostgreSQL started with test/regress.conf (as pg_cron does), never on a
+# running server; scripts/test.sh runs it on a copy the postgres user owns.
+REGRESS = topic_admin produce_read errors groups
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
+
 ISOLATION = topic_admin_races
-ISOLATION_OPTS = --inputdir=test/isolation --load-extension=streamlog
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
+	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The specs use the database that streamlog.database in test/regress.conf
+# names, which the background workers serve (PGXS would use another)
+ISOLATION_TESTDB = contrib_regression
 
 # Rebuild objects whose headers changed
 override CFLAGS += -MMD -MP
