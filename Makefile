@@ -79,7 +79,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 REGRESS = topic_admin produce_read errors groups
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
