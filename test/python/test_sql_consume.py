@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from pgserver import wait_until
+from pgserver import NO_WAIT_GUARD, wait_until
 
 
 def consume(conn, group, topic, max_records=100, timeout="0"):
@@ -129,8 +129,8 @@ def test_concurrent_consumers_process_each_record_once(server, conn, open_conns,
     consumer_conns = []
     for i in range(consumers):
         c = open_conns(autocommit=False)
-        # a consumer blocked behind another would fail here
-        c.execute("SET statement_timeout = '2s'")
+        # a consumer blocked behind another would hang: see NO_WAIT_GUARD
+        c.execute(NO_WAIT_GUARD)
         c.commit()
         pids.append(backend_pid(c))
         c.commit()
@@ -198,7 +198,7 @@ def test_consumers_of_one_group_get_disjoint_partitions(conn, open_conns, topic_
                  "FROM generate_series(0, 39) g", (topic,))
     sessions = [open_conns(autocommit=False) for _ in range(4)]
     for s in sessions:
-        s.execute("SET statement_timeout = '2s'")
+        s.execute(NO_WAIT_GUARD)
     # each asks for one partition's worth, in its own open transaction
     got = [consume(s, group, topic, 10) for s in sessions]
     partitions = [{p for p, _, _ in rows} for rows in got]
@@ -206,7 +206,7 @@ def test_consumers_of_one_group_get_disjoint_partitions(conn, open_conns, topic_
     assert set().union(*partitions) == {0, 1, 2, 3}
     # a fifth session finds every partition taken, and does not wait
     late = open_conns(autocommit=False)
-    late.execute("SET statement_timeout = '2s'")
+    late.execute(NO_WAIT_GUARD)
     assert consume(late, group, topic, 100) == []
     late.rollback()
     for s in sessions:
@@ -226,7 +226,7 @@ def test_rollback_redelivers_to_the_group(conn, open_conns, topic_factory, uniqu
     a = open_conns(autocommit=False)
     b = open_conns(autocommit=False)
     for s in (a, b):
-        s.execute("SET statement_timeout = '2s'")
+        s.execute(NO_WAIT_GUARD)
 
     got_a = consume(a, group, topic, 10)
     assert len(got_a) == 10 and len({p for p, _, _ in got_a}) == 1
@@ -381,7 +381,7 @@ def test_waiting_consumer_leaves_partitions_to_others(conn, open_conns, topic_fa
     t.start()
     wait_for_wait_event(conn, waiter_pid)
     other = open_conns(autocommit=False)
-    other.execute("SET statement_timeout = '2s'")
+    other.execute(NO_WAIT_GUARD)
     other.execute("SELECT streamlog.produce(%s, NULL, 'x', partition => 1)", (topic,))
     other.commit()
     # the waiter and this session race for it; exactly one gets it
