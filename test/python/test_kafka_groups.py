@@ -9,6 +9,7 @@ margin where a session has to expire); no elapsed time is asserted.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -858,10 +859,14 @@ def test_raw_static_member_fencing_and_session_expiry(make_server, unique_name):
             NONE
     assert group_row(srv, group)[:3] == ("Stable", gen, 1)
 
-    # No more heartbeats: the member goes after its session timeout
+    # No more heartbeats: the member goes, and the server says it was for
+    # want of a heartbeat within its session timeout
+    log_offset = len(srv.log_text())
     wait_until(lambda: group_row(srv, group)[0] == "Empty", SESSION_TIMEOUT_MS / 1000 + 60,
                "the silent member's session expiring")
     assert group_row(srv, group)[1] == gen + 1
+    kh.wait_log(srv, log_offset, rf'member "{re.escape(new_id)}" removed, '
+                rf"no heartbeat for {SESSION_TIMEOUT_MS} ms")
 
 
 def test_raw_large_member_metadata_is_shared_by_all_workers(make_server, unique_name):
