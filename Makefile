@@ -81,18 +81,26 @@ SHLIB_LINK = $(CODEC_LIBS)
 PG_CPPFLAGS = -I$(srcdir)/src/include
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
-# pg_regress suites in sql/ (expected output in expected/); they need a
-# server with the library preloaded, see scripts/test.sh
-REGRESS = regress_setup topic_admin produce_read errors groups
-
+# pg_regress suites in sql/ (expected output in expected/) and
 # isolationtester specs in test/isolation/specs (expected output in
-# test/isolation/expected), run by scripts/test.sh like the REGRESS suites
-ISOLATION = topic_admin_races
-ISOLATION_OPTS = --inputdir=test/isolation --load-extension=streamlog
+# test/isolation/expected).  They need the library preloaded, so
+# `make installcheck` runs them on temporary instances of the installed
+# PostgreSQL started with test/regress.conf (as pg_cron does), never on a
+# running server; scripts/test.sh runs it on a copy the postgres user owns.
+REGRESS = regress_setup topic_admin produce_read errors groups
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
+
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
+	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The specs use the database that streamlog.database in test/regress.conf
+# names, which the background workers serve (PGXS would use another)
+ISOLATION_TESTDB = contrib_regression
 
 # Rebuild objects whose headers changed
 override CFLAGS += -MMD -MP
@@ -106,27 +114,42 @@ PROTOCOL_HEADERS = src/include/streamlog/protocol/*.h $(GENERATED_INC)/*.h
 
 # C unit tests of the codecs: frontend code, no server needed
 UNIT_SRCS = $(CODEC_OBJS:.o=.c)
-UNIT_TESTS = $(patsubst %.c,%,$(wildcard test/unit/test_*.c))
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
-UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
+UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
 UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
 
-# The codecs compiled once as frontend objects, shared by every test
-UNIT_OBJS = $(patsubst %.o,test/unit/obj/%.o,$(CODEC_OBJS))
+# make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with
+# AddressSanitizer and UndefinedBehaviorSanitizer, any finding fatal (as
+# scripts/test.sh does).  That build has a tree of its own, test/unit/san,
+# so that switching between the two never links objects of both.
+# Leaks are not looked for: the codecs palloc into memory contexts that the
+# server resets, which the frontend build (palloc = malloc) has not.
+ifneq ($(UNIT_SANITIZE),)
+UNIT_OUT = test/unit/san
+UNIT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+UNIT_RUN_ENV = ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+else
+UNIT_OUT = test/unit
+UNIT_RUN_ENV =
+endif
+UNIT_TESTS = $(patsubst test/unit/%.c,$(UNIT_OUT)/%,$(wildcard test/unit/test_*.c))
 
-test/unit/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h)
+# The codecs compiled once as frontend objects, shared by every test
+UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS))
+
+$(UNIT_OUT)/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
 
-test/unit/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS)
+$(UNIT_OUT)/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_OBJS) $(UNIT_LIBS)
 
 .PHONY: unit
 unit: $(UNIT_TESTS)
-	@set -e; for t in $(UNIT_TESTS); do ./$$t; done
+	@set -e; for t in $(UNIT_TESTS); do $(UNIT_RUN_ENV) ./$$t; done
 
-EXTRA_CLEAN += $(UNIT_TESTS) test/unit/obj
+EXTRA_CLEAN += $(UNIT_TESTS) test/unit/obj test/unit/san
 
 # Generated test helpers and headers of the wire codecs
 $(UNIT_TESTS): $(wildcard $(GENERATED_INC)/*.h)

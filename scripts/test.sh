@@ -32,8 +32,10 @@ fi
 stage "dependencies"
 "$ROOT/scripts/deps.sh" || die "installing dependencies failed"
 
-stage "build"
-make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" || die "build failed"
+stage "build (warnings are errors)"
+# COPT is PostgreSQL's way of adding compiler flags to a PGXS build; the
+# unit tests below take it too
+make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" COPT=-Werror || die "build failed"
 "${as_root[@]}" make install PG_CONFIG="$PG_CONFIG" || die "make install failed"
 
 failed=()
@@ -48,95 +50,44 @@ if ! make -s check-layers PG_CONFIG="$PG_CONFIG"; then
     failed+=("check-layers")
 fi
 
-stage "C unit tests (make unit)"
-if ! make unit PG_CONFIG="$PG_CONFIG"; then
+stage "C unit tests with ASan and UBSan (make unit UNIT_SANITIZE=1)"
+# Seeded random loops; UNIT_SEED=<n> or UNIT_SEED=random in the environment
+# changes the seed, which each test prints
+if ! make unit UNIT_SANITIZE=1 COPT=-Werror PG_CONFIG="$PG_CONFIG"; then
     failed+=("unit")
 fi
 
-stage "pg_regress"
-# shellcheck disable=SC2016  # $(REGRESS) is for make, not the shell
-suites=$(make -s --no-print-directory PG_CONFIG="$PG_CONFIG" \
-    --eval='print-REGRESS: ; @echo $(REGRESS)' print-REGRESS)
-if [ -z "$suites" ]; then
-    echo "no REGRESS suites in the Makefile"
+stage "pg_regress suites and isolation specs (make installcheck)"
+# make installcheck starts temporary instances (REGRESS_OPTS, ISOLATION_OPTS),
+# whose server refuses to run as root: when we are root it runs as postgres,
+# on a copy of what it reads, since the checkout may not be readable by that
+# user.  Otherwise the copy keeps the checkout free of test output.
+check_dir=$(mktemp -d /tmp/streamlog-installcheck.XXXXXX)
+mkdir -p "$check_dir/test"
+cp -R "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$check_dir/"
+cp -R "$ROOT/test/regress.conf" "$ROOT/test/isolation" "$check_dir/test/"
+if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres:postgres "$check_dir"
+fi
+if (cd "$check_dir" && "${as_pg[@]}" make -s --no-print-directory installcheck \
+        PG_CONFIG="$PG_CONFIG"); then
+    rm -rf "$check_dir"
 else
-    # pg_regress and its temporary server run as postgres when we are root,
-    # and the checkout may not be readable by that user: work on a copy.
-    regress_dir=$(mktemp -d /tmp/streamlog-regress.XXXXXX)
-    for d in sql expected input output; do
-        if [ -d "$ROOT/$d" ]; then
-            cp -R "$ROOT/$d" "$regress_dir/"
+    failed+=("installcheck")
+    for f in "$check_dir/regression.diffs" "$check_dir/output_iso/regression.diffs"; do
+        if [ -s "$f" ]; then
+            echo "--- $f"
+            cat "$f"
         fi
     done
-    cp "$ROOT/test/regress.conf" "$regress_dir/regress.conf"
-    if [ "$(id -u)" -eq 0 ]; then
-        chown -R postgres:postgres "$regress_dir"
-    fi
-    pg_regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
-    # shellcheck disable=SC2086  # suites is a word list
-    if (cd "$regress_dir" && "${as_pg[@]}" "$pg_regress" \
-            --temp-instance="$regress_dir/instance" \
-            --temp-config="$regress_dir/regress.conf" \
-            --inputdir="$regress_dir" \
-            --outputdir="$regress_dir" \
-            --bindir="$("$PG_CONFIG" --bindir)" \
-            --dbname=contrib_regression \
-            $suites); then
-        rm -rf "$regress_dir"
-    else
-        failed+=("pg_regress")
-        if [ -s "$regress_dir/regression.diffs" ]; then
-            echo "--- $regress_dir/regression.diffs"
-            cat "$regress_dir/regression.diffs"
+    for f in "$check_dir/log/postmaster.log" "$check_dir/output_iso/log/postmaster.log"; do
+        if [ -s "$f" ]; then
+            echo "--- last lines of $f"
+            tail -n 50 "$f"
         fi
-        if [ -s "$regress_dir/log/postmaster.log" ]; then
-            echo "--- last lines of $regress_dir/log/postmaster.log"
-            tail -n 50 "$regress_dir/log/postmaster.log"
-        fi
-        rm -rf "$regress_dir/instance"
-        echo "pg_regress failed; its output is kept in $regress_dir"
-    fi
-fi
-
-stage "pg_isolation_regress"
-# shellcheck disable=SC2016  # $(ISOLATION) is for make, not the shell
-specs=$(make -s --no-print-directory PG_CONFIG="$PG_CONFIG" \
-    --eval='print-ISOLATION: ; @echo $(ISOLATION)' print-ISOLATION)
-if [ -z "$specs" ]; then
-    echo "no ISOLATION specs in the Makefile"
-else
-    # As for pg_regress: a copy readable by the server's user
-    iso_dir=$(mktemp -d /tmp/streamlog-isolation.XXXXXX)
-    cp -R "$ROOT/test/isolation/specs" "$ROOT/test/isolation/expected" "$iso_dir/"
-    cp "$ROOT/test/regress.conf" "$iso_dir/regress.conf"
-    if [ "$(id -u)" -eq 0 ]; then
-        chown -R postgres:postgres "$iso_dir"
-    fi
-    pg_isolation_regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress"
-    # shellcheck disable=SC2086  # specs is a word list
-    if (cd "$iso_dir" && "${as_pg[@]}" "$pg_isolation_regress" \
-            --temp-instance="$iso_dir/instance" \
-            --temp-config="$iso_dir/regress.conf" \
-            --inputdir="$iso_dir" \
-            --outputdir="$iso_dir" \
-            --bindir="$("$PG_CONFIG" --bindir)" \
-            --dbname=contrib_regression \
-            --load-extension=streamlog \
-            $specs); then
-        rm -rf "$iso_dir"
-    else
-        failed+=("pg_isolation_regress")
-        if [ -s "$iso_dir/regression.diffs" ]; then
-            echo "--- $iso_dir/regression.diffs"
-            cat "$iso_dir/regression.diffs"
-        fi
-        if [ -s "$iso_dir/log/postmaster.log" ]; then
-            echo "--- last lines of $iso_dir/log/postmaster.log"
-            tail -n 50 "$iso_dir/log/postmaster.log"
-        fi
-        rm -rf "$iso_dir/instance"
-        echo "pg_isolation_regress failed; its output is kept in $iso_dir"
-    fi
+    done
+    rm -rf "$check_dir/tmp_check" "$check_dir/tmp_check_iso"
+    echo "make installcheck failed; its output is kept in $check_dir"
 fi
 
 stage "pytest"

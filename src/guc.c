@@ -9,6 +9,7 @@
 #include "utils/memutils.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/shmem.h"
 
 char	   *sl_advertised_host = NULL;
 int			sl_advertised_port = 0;
@@ -86,7 +87,7 @@ SlDefineGucs(void)
 							"Number of background workers serving the Kafka protocol; they share the port.",
 							NULL,
 							&sl_broker_workers,
-							2, 1, 32,
+							2, 1, SL_MAX_BROKERS,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
@@ -182,17 +183,13 @@ SlDefineGucs(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
-	/*
-	 * A response's records are read into memory, so this stays below half
-	 * of what one allocation may hold: the first batch, returned whole even
-	 * past the limit, is at most streamlog.max_request_size more.
-	 */
+	/* bounded so that a response fits in one allocation: see guc.h */
 	DefineCustomIntVariable("streamlog.fetch_max_bytes",
 							"Most record bytes one Fetch response carries (Kafka's fetch.max.bytes).",
 							"A client asking for more gets this much; the first batch of a "
 							"response is returned whole even if larger.",
 							&sl_fetch_max_bytes,
-							55 * 1024 * 1024, 1024, MaxAllocSize / 2,
+							55 * 1024 * 1024, 1024, SL_FETCH_MAX_BYTES_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
@@ -200,7 +197,7 @@ SlDefineGucs(void)
 							"Largest Kafka request accepted (socket.request.max.bytes).",
 							NULL,
 							&sl_max_request_size,
-							100 * 1024 * 1024, 1024, MaxAllocSize / 2,
+							100 * 1024 * 1024, 1024, SL_MAX_REQUEST_SIZE_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 

@@ -404,7 +404,7 @@ class RawClient:
         assert got == cid, f"correlation id {got}, expected {cid}"
         return body
 
-    def wait_closed(self, timeout=5.0):
+    def wait_closed(self, timeout=30.0):
         """True if the broker closes the connection (EOF or reset) within
         timeout; whatever it sends first is ignored."""
         deadline = time.monotonic() + timeout
@@ -466,7 +466,7 @@ def log_since(server, offset):
     return server.log_text()[offset:]
 
 
-def wait_log(server, offset, pattern, timeout=5.0):
+def wait_log(server, offset, pattern, timeout=30.0):
     """Wait for a log line matching regex pattern after offset; return it."""
     rx = re.compile(pattern)
 

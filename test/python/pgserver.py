@@ -100,6 +100,13 @@ def port_is_free(port):
 _NOT_TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
 
 
+# statement_timeout of a session whose statements must not wait for another
+# one: such a wait would last until the test ends the other transaction,
+# which it does only afterwards, so the timeout only turns a hang into a
+# failure; it is generous, so that a slow machine never trips it.
+NO_WAIT_GUARD = "SET statement_timeout = '60s'"
+
+
 def wait_until(predicate, timeout, what, interval=0.05):
     """Poll predicate() until it returns a true value, which is returned;
     fail the test after timeout seconds."""

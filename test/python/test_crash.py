@@ -8,7 +8,7 @@ import threading
 
 import psycopg
 import pytest
-from pgserver import wait_until
+from pgserver import NO_WAIT_GUARD, wait_until
 
 
 
@@ -318,7 +318,7 @@ def test_sigkill_of_backend_with_buffered_records(make_server, unique_name):
     assert high_watermarks(conn, topic) == {0: 5, 1: 0}
     assert [v for _, v in read_values(conn, topic, 0)] == [f"committed {g}" for g in range(1, 6)]
     assert read_values(conn, topic, 1) == []
-    conn.execute("SET statement_timeout = '5s'")
+    conn.execute(NO_WAIT_GUARD)
     produce_one(conn, topic, 0, "after")
     produce_one(conn, topic, 1, "after")
     assert read_values(conn, topic, 0, 5) == [(5, "after")]
@@ -368,7 +368,7 @@ def test_sigkill_of_backend_in_the_middle_of_its_commit(make_server, unique_name
         c.close()
 
     conn = srv.connect()
-    conn.execute("SET statement_timeout = '5s'")
+    conn.execute(NO_WAIT_GUARD)
     assert high_watermarks(conn, topic) == {0: 1, 1: 0}
     assert read_values(conn, topic, 0) == [(0, "committed")]
     assert read_values(conn, topic, 1) == []

@@ -49,7 +49,7 @@ def assert_still_serving(srv, pids):
 def expect_closed_with_log(srv, client, log_offset, reason):
     """The broker closes client's connection and logs why (regex reason)."""
     address = client.local_address
-    assert client.wait_closed(5), "the broker kept the connection open"
+    assert client.wait_closed(30), "the broker kept the connection open"
     return kh.wait_log(srv, log_offset,
                        rf"closing connection from {re.escape(address)}[: ].*{reason}")
 
@@ -95,10 +95,11 @@ def test_out_of_range_size_prefix_closes_at_once(checked, size):
     rss_before = {pid: kh.rss_kb(pid) for pid in pids}
     offset = len(checked.log_text())
     with kh.RawClient(checked.kafka_bootstrap) as c:
-        start = time.monotonic()
         c.send(kh.i32(size) + b"\x00\x12\x00\x00")
+        # "At once" is the reason logged: the broker judged the size prefix
+        # alone.  The rest of the frame never comes, so a broker that waited
+        # for it could only close on some timeout, with another reason.
         expect_closed_with_log(checked, c, offset, f"frame size {size} is out of range")
-        assert time.monotonic() - start < 2.0
     for pid in pids:
         assert kh.rss_kb(pid) - rss_before[pid] < 32 * 1024, "the worker allocated the frame"
 
@@ -243,9 +244,12 @@ def test_acks0_produce_error_closes_connection(checked, unique_name):
     topic = unique_name("acks0err")
     create_topic(checked, topic, 1)
     bad = kh.record_batch([(b"k", b"v", [], kh.now_ms())], corrupt_crc=True)
+    offset = len(checked.log_text())
     with kh.RawClient(checked.kafka_bootstrap) as c:
         c.send(kh.produce_request(1, topic, [(0, bad)], acks=0))
-        assert c.wait_closed(1.5), "connection still open after a failed acks=0 produce"
+        # the only way to tell an acks=0 producer: the broker has no idle
+        # timeout, so the close and its logged reason are this produce's
+        expect_closed_with_log(checked, c, offset, "an acks=0 Produce request failed")
 
 
 # -- clients that misbehave at the socket level ------------------------------------------------
@@ -310,11 +314,10 @@ def test_stalled_reader_does_not_hold_up_others(one_worker_server, unique_name):
                              "linger.ms": 0})
         producer.list_topics(topic, timeout=5)
         for i in range(20):
-            start = time.monotonic()
             producer.produce(topic, value=f"m{i}".encode(), partition=0)
-            assert producer.flush(5) == 0
-            # held up, it would fail flush(5); the margin is for a slow fsync
-            assert time.monotonic() - start < 3.0, f"produce {i} was held up"
+            # The stalled reader never reads, so a worker held up by it
+            # would never answer: a generous deadline tells the two apart.
+            assert producer.flush(30) == 0, f"produce {i} was held up"
         got = kh.ck_consume(srv.kafka_bootstrap, topic, 0, 20, timeout=10)
         assert [m[2] for m in got] == [f"m{i}".encode() for i in range(20)]
         assert_still_serving(srv, [pid])

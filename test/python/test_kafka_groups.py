@@ -3,12 +3,13 @@ confluent-kafka (librdkafka 2.0.2), kafka-python 2.0.2 and kafkajs 2.2.4 consume
 subprocesses so that one can be killed with SIGKILL, and raw requests for
 the error paths.
 
-Every wait polls with a deadline; no timing is asserted beyond the session
-timeout plus a generous margin.
+Every wait polls with a deadline (the session timeout plus a generous
+margin where a session has to expire); no elapsed time is asserted.
 """
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -471,14 +472,11 @@ def test_four_consumers_share_partitions_and_take_over_a_killed_one(
     victim = procs[1]
     survivors = [p for p in procs if p is not victim]
     victim_parts = list(victim.assignment)
-    killed_at = time.monotonic()
     victim.kill()
     sql_produce(srv, topic, 6, 300, start=300)
     wait_until(lambda: covering(survivors, 6) and stable_with(srv, group, 3),
-               SESSION_TIMEOUT_MS / 1000 + 15,
+               SESSION_TIMEOUT_MS / 1000 + 60,
                f"partitions {victim_parts} of the killed consumer moving to the others")
-    moved_after = time.monotonic() - killed_at
-    assert moved_after < SESSION_TIMEOUT_MS / 1000 + 15
 
     wait_until(lambda: len(consumed(log)) == 600, 60, "all 600 records consumed")
     hwm = {p: 100 for p in range(6)}
@@ -854,12 +852,21 @@ def test_raw_static_member_fencing_and_session_expiry(make_server, unique_name):
             {(topic, 0): FENCED_INSTANCE_ID}
         assert group_row(srv, group)[:3] == ("Stable", gen, 1)
 
-    # No more heartbeats: the member goes after its session timeout
-    started = time.monotonic()
-    wait_until(lambda: group_row(srv, group)[0] == "Empty", SESSION_TIMEOUT_MS / 1000 + 10,
+    # A member outlives its connection, as in Kafka: it is still there and
+    # answers a heartbeat sent on another connection
+    with kh.RawClient(boot, timeout=30) as b:
+        assert parse_error_after_throttle(b.call(heartbeat_v3, group, gen, new_id, "i-1")) == \
+            NONE
+    assert group_row(srv, group)[:3] == ("Stable", gen, 1)
+
+    # No more heartbeats: the member goes, and the server says it was for
+    # want of a heartbeat within its session timeout
+    log_offset = len(srv.log_text())
+    wait_until(lambda: group_row(srv, group)[0] == "Empty", SESSION_TIMEOUT_MS / 1000 + 60,
                "the silent member's session expiring")
-    assert time.monotonic() - started >= SESSION_TIMEOUT_MS / 1000 - 2
     assert group_row(srv, group)[1] == gen + 1
+    kh.wait_log(srv, log_offset, rf'member "{re.escape(new_id)}" removed, '
+                rf"no heartbeat for {SESSION_TIMEOUT_MS} ms")
 
 
 def test_raw_large_member_metadata_is_shared_by_all_workers(make_server, unique_name):

@@ -94,7 +94,7 @@ def test_retention_ms_drops_old_segments(make_server, unique_name):
         s = partition_row(conn, topic, 1)
         p1_starts.add(s["log_start"])
         max_segments = max(max_segments, s["segments"])
-        assert time.monotonic() < deadline + 15, "partition 1 was not trimmed"
+        assert time.monotonic() < deadline + 60, "partition 1 was not trimmed"
         time.sleep(0.05)
     assert max_segments <= 8, f"segments kept piling up: {max_segments}"
     assert partition_row(conn, topic, 1)["log_start"] > 0
@@ -182,11 +182,10 @@ def test_records_produced_while_segments_roll_are_all_kept(make_server, unique_n
     t = threading.Thread(target=writer)
     t.start()
     try:
-        started = time.monotonic()
-        # at least ~3 s of writing, and several rolls during it
-        wait_until(lambda: time.monotonic() - started >= 3 and
+        # many commits, and several rolls during them
+        wait_until(lambda: len(produced) >= 500 and
                    partition_row(conn, topic)["segments"] >= 5,
-                   15, "segments to roll while writing")
+                   60, "segments to roll while writing")
     finally:
         stop.set()
         t.join(10)

@@ -118,7 +118,7 @@ main(void)
 		INT64CONST(1) << 62, -(INT64CONST(1) << 62), INT64CONST(1700000000000)
 	};
 	static const uint32 u32s[] = {0, 1, 127, 128, 16383, 16384, 0xffffffffU, 0x80000000U};
-	uint64_t	seed = 0x1234567887654321ULL;
+	uint64_t	seed = unit_seed(UINT64CONST(0x1234567887654321));
 	int			i;
 
 	/* known encodings */

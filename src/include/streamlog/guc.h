@@ -4,6 +4,21 @@
 #ifndef SL_GUC_H
 #define SL_GUC_H
 
+#include "utils/memutils.h"
+
+/*
+ * Upper bounds of streamlog.max_request_size and streamlog.fetch_max_bytes.
+ * A request is read into one allocation, and a Fetch response holds up to
+ * fetch_max_bytes of records plus one whole first batch (KIP-74), itself no
+ * larger than a request: with each bound at half of what one allocation may
+ * hold, the response fits in one too.
+ */
+#define SL_MAX_REQUEST_SIZE_LIMIT	((int) (MaxAllocSize / 2))
+#define SL_FETCH_MAX_BYTES_LIMIT	((int) (MaxAllocSize / 2))
+
+StaticAssertDecl((Size) SL_MAX_REQUEST_SIZE_LIMIT + (Size) SL_FETCH_MAX_BYTES_LIMIT <= MaxAllocSize,
+				 "a Fetch response of fetch_max_bytes plus one request-sized batch must fit in one allocation");
+
 extern char *sl_advertised_host;
 extern int	sl_advertised_port;
 extern bool sl_auto_create_topics;
