@@ -176,24 +176,17 @@ test_hostile_lengths(void)
  * Seeded mutations of valid subscriptions.  Whatever the bytes, a decode
  * that succeeds returns topics lying inside the input and no more of them
  * than the input can hold; a mutation after the topics changes nothing;
- * and decoding is deterministic.  The seed is printed on failure, and
- * STREAMLOG_UNIT_SEED replays one.
+ * and decoding is deterministic.  The rounds run from unit_seed() (UNIT_SEED
+ * in the environment replays them); a failure names its round's seed.
  */
 #define MUTATION_ROUNDS 20000
 
 static void
 test_mutations(void)
 {
-	uint64_t	first_seed = 0x5eed0001;
-	const char *env = getenv("STREAMLOG_UNIT_SEED");
-	int			rounds = MUTATION_ROUNDS;
+	uint64_t	first_seed = unit_seed(0x5eed0001);
 
-	if (env != NULL)
-	{
-		first_seed = strtoull(env, NULL, 0);
-		rounds = 1;
-	}
-	for (int round = 0; round < rounds; round++)
+	for (int round = 0; round < MUTATION_ROUNDS; round++)
 	{
 		uint64_t	seed = first_seed + (uint64_t) round;
 		uint64_t	rng = seed * 0x9e3779b97f4a7c15ULL + 1;
@@ -240,8 +233,8 @@ test_mutations(void)
 		/* decoded twice: the same outcome */
 		ok = (SlConsumerSubscriptionDecode(copy, len, &again) == NULL) == (err == NULL) &&
 			again.ntopics == sub.ntopics && ok;
-		CHECK_MSG(ok, "property broken with seed %" PRIu64 " (replay: STREAMLOG_UNIT_SEED=%" PRIu64 ")",
-				  seed, seed);
+		CHECK_MSG(ok, "property broken in round %d, seed 0x%" PRIx64 " (replay: UNIT_SEED=0x%" PRIx64 ")",
+				  round, seed, first_seed);
 		if (sub.topics)
 			pfree(sub.topics);
 		if (again.topics)
