@@ -375,10 +375,29 @@ class PgServer:
             )
         self._ever_started = True
         self.pid = self._read_pid()
+        self._wait_kafka_listening(START_TIMEOUT)
         if self.create_extension and not self._extension_created:
             self.sql("CREATE EXTENSION IF NOT EXISTS streamlog")
             self._extension_created = True
         return self
+
+    def _wait_kafka_listening(self, timeout):
+        """The broker workers start after the server accepts SQL connections:
+        wait until the Kafka port accepts one too, so that a test can connect
+        right after start() (after a crash and restart as well).  A server
+        without a listener, or one that never listens (a test of a bad
+        setting), is left to the test to judge."""
+        settings = self.settings()
+        if "streamlog" not in str(settings.get("shared_preload_libraries", "")) or \
+                str(settings.get("streamlog.port", "")) in ("0", ""):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.is_running():
+            try:
+                socket.create_connection((HOST, self.kafka_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
 
     def stop(self, mode="fast"):
         """pg_ctl stop with mode 'smart', 'fast' or 'immediate'."""
