@@ -59,6 +59,7 @@ OBJS = \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
+	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql

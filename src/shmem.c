@@ -8,6 +8,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/storage.h"
@@ -32,6 +33,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlProducersShmemSize());
 	RequestAddinShmemSpace(SlGroupWaitShmemSize());
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
+	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -59,6 +61,7 @@ sl_shmem_startup(void)
 	SlProducersShmemInit();
 	SlGroupWaitShmemInit();
 	SlGroupCoordinatorShmemInit();
+	SlBrokerStatsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

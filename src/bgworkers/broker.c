@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/bgworkers/broker.h"
+#include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
 #include "streamlog/protocol/generated/kapi.h"
@@ -331,7 +332,10 @@ process_requests(bool woken)
 					SlServerHandle(req);
 			}
 			else if (req->state == SL_REQUEST_PARKED && (woken || now >= req->deadline))
+			{
+				SlBrokerStatsCountParkedAttempt();
 				SlServerRetryParked(req, now >= req->deadline);
+			}
 			if (req->state == SL_REQUEST_PARKED)
 				any_parked = true;
 		}
@@ -377,6 +381,23 @@ next_timeout(void)
 	if (!found)
 		return -1;
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
+}
+
+/* What streamlog.broker_workers shows of this worker */
+static void
+report_stats(void)
+{
+	uint64		input_bytes = 0;
+	int			parked = 0;
+
+	for (int i = 0; i < nconns; i++)
+	{
+		input_bytes += SlConnInputBufferBytes(conns[i]);
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			if (req->state == SL_REQUEST_PARKED)
+				parked++;
+	}
+	SlBrokerStatsReport(nconns, input_bytes, parked);
 }
 
 /*
@@ -461,6 +482,7 @@ SlBrokerMain(Datum arg)
 	pgstat_report_appname("streamlog broker");
 
 	sl_shared->broker_procno[worker_index] = MyProc->pgprocno;
+	SlBrokerStatsStart(worker_index);
 	open_listen_sockets();
 	ereport(LOG,
 			(errmsg("streamlog broker %d listening on %s port %d",
@@ -525,6 +547,7 @@ SlBrokerMain(Datum arg)
 			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
 				close_conn(i);
 		}
+		report_stats();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);
 	}

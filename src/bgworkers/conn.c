@@ -387,6 +387,12 @@ SlConnHasOutput(SlConn *conn)
 	return false;
 }
 
+size_t
+SlConnInputBufferBytes(SlConn *conn)
+{
+	return (size_t) conn->in.maxlen;
+}
+
 uint32
 SlConnWaitEvents(SlConn *conn)
 {

@@ -46,6 +46,9 @@ extern void SlConnFlush(SlConn *conn);
 
 extern bool SlConnHasOutput(SlConn *conn);
 
+/* Bytes held to read frames into, for streamlog.broker_workers */
+extern size_t SlConnInputBufferBytes(SlConn *conn);
+
 /* What to wait for on this socket: readable unless backed up, writeable
  * while output is pending */
 extern uint32 SlConnWaitEvents(SlConn *conn);
