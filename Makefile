@@ -21,6 +21,7 @@ OBJS = \
 	src/shmem.o \
 	src/storage/catalog_query.o \
 	src/storage/partition_state.o \
+	src/storage/wakeups.o \
 	src/storage/topics.o \
 	src/storage/topic_config.o \
 	src/storage/segments.o \

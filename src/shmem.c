@@ -12,6 +12,7 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/wakeups.h"
 
 SlShared   *sl_shared = NULL;
 bool		sl_preloaded = false;
@@ -34,6 +35,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupWaitShmemSize());
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -52,7 +54,6 @@ sl_shmem_startup(void)
 	{
 		sl_shared->partition_map_lock = &(GetNamedLWLockTranche("streamlog"))->lock;
 		pg_atomic_init_u64(&sl_shared->catalog_generation, 1);
-		pg_atomic_init_u32(&sl_shared->fetch_waiters, 0);
 		for (int i = 0; i < SL_MAX_BROKERS; i++)
 			sl_shared->broker_procno[i] = -1;
 		pg_atomic_init_u64(&sl_shared->next_producer_id, 0);
@@ -62,6 +63,7 @@ sl_shmem_startup(void)
 	SlGroupWaitShmemInit();
 	SlGroupCoordinatorShmemInit();
 	SlBrokerStatsShmemInit();
+	SlWakeupsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

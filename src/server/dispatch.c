@@ -64,6 +64,13 @@ SlRequestNotePartition(SlRequest *req, const char *topic, int32 partition)
 	req->log_partition = partition;
 }
 
+void
+SlRequestWaitOn(SlRequest *req, SlWaitKey key)
+{
+	SlWaitSetAdd(&req->waiting_on, key);
+	SlWaitExpect(key);
+}
+
 bool
 SlServerParseHeader(SlRequest *req)
 {
@@ -163,6 +170,8 @@ run_handler(SlRequest *req, const SlHandler *h)
 	bool		ok = false;
 	MemoryContext context = req->context;
 	ErrorData  *edata = NULL;
+
+	SlWaitSetClear(&req->waiting_on);
 
 	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);
 	resetStringInfo(&req->response);

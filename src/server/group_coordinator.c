@@ -43,11 +43,12 @@
  * Waiting.  JoinGroup and SyncGroup requests that must wait are parked by
  * their broker worker with a deadline (the group's rebalance or sync
  * deadline) and look again when woken.  Any transition a parked request may
- * be waiting for wakes every broker worker that has parked requests
- * (SlBrokerWakeFetchers; the workers register for wakeups before handling
- * a JoinGroup or SyncGroup, see broker.c).  A parked request re-validates
- * everything when it looks again, so a member that was removed, fenced or
- * moved to another generation in the meantime gets the error Kafka gives.
+ * be waiting for notifies the group's wakeup key (storage/wakeups.h); the
+ * JoinGroup and SyncGroup handlers wait on that key before they call in
+ * here, so only the requests parked on that group look again.  A parked
+ * request re-validates everything when it looks again, so a member that
+ * was removed, fenced or moved to another generation in the meantime gets
+ * the error Kafka gives.
  * Timers (session expiry, rebalance and sync deadlines) run when any
  * request touches the group, and every SL_GROUP_TIMER_MS in broker worker
  * 0 while any group has members, so that a group nobody talks to still
@@ -75,12 +76,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/protocol/wire.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/wakeups.h"
 
 /* Index of the coordinator's lock in the "streamlog" LWLock tranche */
 #define GROUP_LWLOCK_INDEX 2
@@ -165,8 +166,8 @@ static MemberSlot *members = NULL;
 static void *area_place = NULL;
 static dsa_area *area = NULL;	/* this process's attachment */
 
-/* A transition happened that parked requests may wait for */
-static bool wake_needed = false;
+/* Groups with a transition that parked requests may wait for */
+static SlWaitSet groups_changed;
 
 /* The first member arrived: broker worker 0 must start running the timers */
 static bool wake_timer_worker = false;
@@ -285,10 +286,10 @@ static void
 CoordinatorUnlock(void)
 {
 	LWLockRelease(coord->lock);
-	if (wake_needed)
+	if (!SlWaitSetIsEmpty(&groups_changed))
 	{
-		wake_needed = false;
-		SlBrokerWakeFetchers();
+		SlWaitNotifySet(&groups_changed);
+		SlWaitSetClear(&groups_changed);
 	}
 	if (wake_timer_worker)
 	{
@@ -673,7 +674,7 @@ FreeMember(GroupSlot *g, MemberSlot *m)
 				break;
 			}
 	}
-	wake_needed = true;
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 }
 
 /* A new member id: "<instance id or client id>-<uuid>", as Kafka makes them */
@@ -871,7 +872,7 @@ CompleteJoin(GroupSlot *g, TimestampTz now)
 	}
 	g->initial_delay = false;
 	g->generation++;
-	wake_needed = true;
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 	if (g->nmembers == 0)
 	{
 		g->state = SL_GROUP_EMPTY;
@@ -914,7 +915,7 @@ TryCompleteJoin(GroupSlot *g, TimestampTz now)
 			g->new_member_added = false;
 			g->initial_remaining_ms -= delay;
 			g->join_deadline = TimestampTzPlusMilliseconds(now, delay);
-			wake_needed = true;
+			SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 			return;
 		}
 	}
@@ -947,7 +948,7 @@ PrepareRebalance(GroupSlot *g, TimestampTz now)
 		g->initial_delay = false;
 		g->join_deadline = TimestampTzPlusMilliseconds(now, timeout);
 	}
-	wake_needed = true;
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 	TryCompleteJoin(g, now);
 }
 
@@ -1171,7 +1172,7 @@ ReplaceStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, ds
 	ereport(LOG,
 			(errmsg("streamlog group \"%s\": static member \"%s\" rejoined as \"%s\"; the old id is fenced",
 					g->group_id, args->instance_id, m->member_id)));
-	wake_needed = true;
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 
 	if (g->state == SL_GROUP_STABLE && g->protocol_name[0] &&
 		strcmp(args->protocol_type, g->protocol_type) == 0)
@@ -1522,7 +1523,7 @@ StoreAssignments(GroupSlot *g, const SlGroupSyncArgs *args, TimestampTz now)
 		m->last_heartbeat = now;
 	}
 	g->state = SL_GROUP_STABLE;
-	wake_needed = true;
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
 	return SL_ERR_NONE;
 }
 

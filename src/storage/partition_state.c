@@ -25,10 +25,10 @@
 #include "utils/syscache.h"
 #include "utils/wait_event.h"
 
-#include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/wakeups.h"
 
 /* Reservations a partition may have in flight before committers queue up */
 #define SL_MAX_INFLIGHT 64
@@ -373,7 +373,7 @@ SlPartitionStateRelease(SlPartitionState *state, int64 start)
 	if (advanced)
 	{
 		ConditionVariableBroadcast(&state->changed);
-		SlBrokerWakeFetchers();
+		SlWaitNotify(SlWaitKeyForPartition(state->key));
 		SlGroupWakeConsumers(state->key);
 	}
 }

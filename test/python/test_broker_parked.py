@@ -48,3 +48,43 @@ def test_broker_workers_lists_each_worker(server):
     rows = server.sql("SELECT worker, pid FROM streamlog.broker_workers ORDER BY worker")
     assert sorted(pid for _, pid in rows) == kh.broker_pids(server)
     assert [w for w, _ in rows] == list(range(len(rows)))
+
+
+def test_parked_fetch_not_looked_at_for_other_partitions(one_worker, unique_name):
+    waited, busy = unique_name("parked-a"), unique_name("busy-b")
+    create_topic(one_worker, waited)
+    create_topic(one_worker, busy)
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=120.0) as c:
+        # Long enough that only a wakeup can answer it within the test
+        c.send(kh.fetch_request(1, waited, 0, 0, max_wait_ms=600_000))
+        kh.wait_until(lambda: worker_stats(one_worker)["parked_requests"] == 1, 60,
+                      "the Fetch to be parked")
+        before = worker_stats(one_worker)["parked_attempts"]
+
+        for i in range(100):
+            produce_sql(one_worker, busy, f"b{i}")
+        produce_sql(one_worker, waited, "a0")
+
+        cid, body = c.recv_frame()
+        assert cid == 1
+        err, hw, records = kh.parse_fetch_v4(body)[(waited, 0)]
+        assert (err, hw) == (kh.NONE, 1) and b"a0" in records
+
+    # One look: the one for the commit to its own partition
+    assert worker_stats(one_worker)["parked_attempts"] - before == 1
+
+
+def test_parked_fetch_answers_when_its_partition_grows(one_worker, unique_name):
+    topic = unique_name("parked-own")
+    create_topic(one_worker, topic, partitions=2)
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=120.0) as c:
+        c.send(kh.fetch_request(1, topic, 1, 0, max_wait_ms=600_000))
+        kh.wait_until(lambda: worker_stats(one_worker)["parked_requests"] == 1, 60,
+                      "the Fetch to be parked")
+        one_worker.sql("SELECT streamlog.produce(%s, NULL, 'other', partition => 0)", (topic,))
+        one_worker.sql("SELECT streamlog.produce(%s, NULL, 'mine', partition => 1)", (topic,))
+        # Answered long before max_wait_ms: the commit woke it
+        cid, body = c.recv_frame()
+        err, hw, records = kh.parse_fetch_v4(body)[(topic, 1)]
+        assert (cid, err, hw) == (1, kh.NONE, 1) and b"mine" in records
+    assert worker_stats(one_worker)["parked_requests"] == 0

@@ -61,9 +61,10 @@ read_batches(void *arg)
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
-fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
+fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
 {
+	SlPartitionKey key;
 	SlPartitionSnapshot state;
 	StringInfoData records;
 	ReadBatchesArgs args;
@@ -83,8 +84,10 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 		pr->high_watermark = -1;
 		return 0;
 	}
-	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id, fp->partition)),
-						 &state);
+	key = SlMakePartitionKey(topic->topic_id, fp->partition);
+	/* Woken when this partition grows, if we park */
+	SlRequestWaitOn(req, SlWaitKeyForPartition(key));
+	SlPartitionStateRead(SlPartitionStateGet(key), &state);
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
 	pr->log_start_offset = state.log_start_offset;
@@ -207,7 +210,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->records = (SlBytes) {(const uint8 *) "", 0};
 				continue;
 			}
-			total += fetch_partition(topic, &ft->partitions.items[p], pr,
+			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
 									 budget - total, total == 0, req->api_version);
 		}
 	}

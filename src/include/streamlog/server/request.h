@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 
 #include "streamlog/protocol/wire.h"
+#include "streamlog/storage/wakeups.h"
 
 typedef enum SlRequestState
 {
@@ -49,6 +50,8 @@ typedef struct SlRequest
 	/* a parked request: when to stop waiting; set on the last look */
 	TimestampTz deadline;
 	bool		final_attempt;
+	/* what it waits on (partitions, groups); refilled by each attempt */
+	SlWaitSet	waiting_on;
 
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
@@ -58,5 +61,12 @@ typedef struct SlRequest
 	const char *log_topic;
 	int32		log_partition;
 } SlRequest;
+
+/*
+ * req will wait on key if it parks: say so before looking at what key
+ * stands for (a partition's high watermark, a group's state), so that a
+ * change after the look wakes it.
+ */
+extern void SlRequestWaitOn(SlRequest *req, SlWaitKey key);
 
 #endif							/* SL_REQUEST_H */
