@@ -324,12 +324,12 @@ CREATE FUNCTION streamlog.kafka_group_members()
 
 -- The broker workers as they are now: connections, the bytes their input
 -- buffers hold, parked requests (Fetch waiting for data, JoinGroup and
--- SyncGroup waiting for the group) and how many times parked requests were
--- looked at again since the worker started
+-- SyncGroup waiting for the group) with the memory they hold, and how many
+-- times parked requests were looked at again since the worker started
 CREATE FUNCTION streamlog.broker_workers()
 	RETURNS TABLE (worker integer, pid integer, connections integer,
 				   input_buffer_bytes bigint, parked_requests integer,
-				   parked_attempts bigint)
+				   parked_request_bytes bigint, parked_attempts bigint)
 	AS 'MODULE_PATHNAME', 'streamlog_broker_workers' LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW streamlog.broker_workers AS

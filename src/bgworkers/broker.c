@@ -361,15 +361,19 @@ report_stats(void)
 {
 	uint64		input_bytes = 0;
 	int			parked = 0;
+	uint64		parked_bytes = 0;
 
 	for (int i = 0; i < nconns; i++)
 	{
 		input_bytes += SlConnInputBufferBytes(conns[i]);
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 			if (req->state == SL_REQUEST_PARKED)
+			{
 				parked++;
+				parked_bytes += MemoryContextMemAllocated(req->context, true);
+			}
 	}
-	SlBrokerStatsReport(nconns, input_bytes, parked);
+	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes);
 }
 
 /*

@@ -25,6 +25,7 @@ typedef struct SlBrokerWorkerStats
 	pg_atomic_uint32 pid;		/* 0 when the worker is not running */
 	pg_atomic_uint32 connections;
 	pg_atomic_uint32 parked_requests;
+	pg_atomic_uint64 parked_request_bytes;
 	pg_atomic_uint64 parked_attempts;
 	pg_atomic_uint64 input_buffer_bytes;
 } SlBrokerWorkerStats;
@@ -50,6 +51,7 @@ SlBrokerStatsShmemInit(void)
 			pg_atomic_init_u32(&worker_stats[i].pid, 0);
 			pg_atomic_init_u32(&worker_stats[i].connections, 0);
 			pg_atomic_init_u32(&worker_stats[i].parked_requests, 0);
+			pg_atomic_init_u64(&worker_stats[i].parked_request_bytes, 0);
 			pg_atomic_init_u64(&worker_stats[i].parked_attempts, 0);
 			pg_atomic_init_u64(&worker_stats[i].input_buffer_bytes, 0);
 		}
@@ -68,6 +70,7 @@ SlBrokerStatsStart(int worker_index)
 	my_stats = &worker_stats[worker_index];
 	pg_atomic_write_u32(&my_stats->connections, 0);
 	pg_atomic_write_u32(&my_stats->parked_requests, 0);
+	pg_atomic_write_u64(&my_stats->parked_request_bytes, 0);
 	pg_atomic_write_u64(&my_stats->parked_attempts, 0);
 	pg_atomic_write_u64(&my_stats->input_buffer_bytes, 0);
 	pg_atomic_write_u32(&my_stats->pid, MyProcPid);
@@ -83,11 +86,13 @@ SlBrokerStatsCountParkedAttempt(void)
 }
 
 void
-SlBrokerStatsReport(int connections, uint64 input_buffer_bytes, int parked_requests)
+SlBrokerStatsReport(int connections, uint64 input_buffer_bytes, int parked_requests,
+					uint64 parked_request_bytes)
 {
 	pg_atomic_write_u32(&my_stats->connections, connections);
 	pg_atomic_write_u64(&my_stats->input_buffer_bytes, input_buffer_bytes);
 	pg_atomic_write_u32(&my_stats->parked_requests, parked_requests);
+	pg_atomic_write_u64(&my_stats->parked_request_bytes, parked_request_bytes);
 }
 
 PG_FUNCTION_INFO_V1(streamlog_broker_workers);
@@ -103,8 +108,8 @@ streamlog_broker_workers(PG_FUNCTION_ARGS)
 	for (int i = 0; i < SL_MAX_BROKERS; i++)
 	{
 		SlBrokerWorkerStats *s = &worker_stats[i];
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
 		uint32		pid = pg_atomic_read_u32(&s->pid);
 
 		if (pid == 0)
@@ -114,7 +119,8 @@ streamlog_broker_workers(PG_FUNCTION_ARGS)
 		values[2] = Int32GetDatum((int32) pg_atomic_read_u32(&s->connections));
 		values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&s->input_buffer_bytes));
 		values[4] = Int32GetDatum((int32) pg_atomic_read_u32(&s->parked_requests));
-		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&s->parked_attempts));
+		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&s->parked_request_bytes));
+		values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&s->parked_attempts));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -33,11 +33,12 @@ def create_topic(srv, name, partitions=1, config=None):
 
 
 def worker_stats(srv):
-    rows = srv.sql("SELECT connections, input_buffer_bytes, parked_requests, parked_attempts "
+    rows = srv.sql("SELECT connections, input_buffer_bytes, parked_requests, "
+                   "       parked_request_bytes, parked_attempts "
                    "  FROM streamlog.broker_workers")
     assert len(rows) == 1, rows
     return dict(zip(("connections", "input_buffer_bytes", "parked_requests",
-                     "parked_attempts"), rows[0]))
+                     "parked_request_bytes", "parked_attempts"), rows[0]))
 
 
 def produce_sql(srv, topic, value="v"):
@@ -88,3 +89,4 @@ def test_parked_fetch_answers_when_its_partition_grows(one_worker, unique_name):
         err, hw, records = kh.parse_fetch_v4(body)[(topic, 1)]
         assert (cid, err, hw) == (1, kh.NONE, 1) and b"mine" in records
     assert worker_stats(one_worker)["parked_requests"] == 0
+

@@ -1,7 +1,8 @@
 /*
  * What each broker worker is doing, in shared memory, for the
  * streamlog.broker_workers view: its connections, the bytes their input
- * buffers hold, its parked requests and how often it looked at them again.
+ * buffers hold, its parked requests, the memory they hold and how often it
+ * looked at them again.
  * Each worker writes only its own slot.
  */
 #ifndef SL_BROKER_STATS_H
@@ -18,8 +19,11 @@ extern void SlBrokerStatsStart(int worker_index);
 /* A parked request was looked at again */
 extern void SlBrokerStatsCountParkedAttempt(void);
 
-/* The worker's connections, their input buffers' bytes, parked requests */
+/*
+ * The worker's connections, their input buffers' bytes, its parked
+ * requests and the memory they hold
+ */
 extern void SlBrokerStatsReport(int connections, uint64 input_buffer_bytes,
-								int parked_requests);
+								int parked_requests, uint64 parked_request_bytes);
 
 #endif							/* SL_BROKER_STATS_H */
