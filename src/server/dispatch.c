@@ -168,9 +168,18 @@ run_handler(SlRequest *req, const SlHandler *h)
 	SlReader	body;
 	SlWriter	out;
 	bool		ok = false;
-	MemoryContext context = req->context;
+	MemoryContext context;
 	ErrorData  *edata = NULL;
 
+	/* Nothing of an earlier look at a parked request is needed any more */
+	if (req->attempt_context == NULL)
+		req->attempt_context = AllocSetContextCreate(req->context,
+													 "streamlog request attempt",
+													 ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(req->attempt_context);
+	context = req->attempt_context;
+	MemoryContextSwitchTo(context);
 	SlWaitSetClear(&req->waiting_on);
 
 	SlReaderInit(&body, req->frame + req->header_len, req->frame_len - req->header_len);

@@ -90,3 +90,25 @@ def test_parked_fetch_answers_when_its_partition_grows(one_worker, unique_name):
         assert (cid, err, hw) == (1, kh.NONE, 1) and b"mine" in records
     assert worker_stats(one_worker)["parked_requests"] == 0
 
+
+def test_parked_fetch_memory_does_not_grow_with_looks(one_worker, unique_name):
+    """Each look at a parked Fetch reads what the partition has; what a look
+    read is given back at the next one, however many looks there are."""
+    topic = unique_name("parked-memory")
+    create_topic(one_worker, topic)
+    one_worker.sql("SELECT streamlog.produce(%s, NULL, repeat('x', 200000)::bytea)", (topic,))
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=120.0) as c:
+        # Waits for more than the partition will hold
+        c.send(kh.fetch_request(1, topic, 0, 0, max_wait_ms=600_000, min_bytes=50_000_000))
+        kh.wait_until(lambda: worker_stats(one_worker)["parked_requests"] == 1, 60,
+                      "the Fetch to be parked")
+        looks = worker_stats(one_worker)["parked_attempts"]
+        for i in range(40):
+            produce_sql(one_worker, topic, f"small{i}")
+            looks += 1
+            kh.wait_until(lambda: worker_stats(one_worker)["parked_attempts"] >= looks, 60,
+                          f"look {i} at the parked Fetch")
+        stats = worker_stats(one_worker)
+        assert stats["parked_requests"] == 1
+        # One look's worth (200 kB read, and the request), not 40
+        assert stats["parked_request_bytes"] < 2 * 1024 * 1024, stats

@@ -146,16 +146,42 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	return records.len;
 }
 
+/*
+ * The request, decoded on the first look and kept with the request (its
+ * strings point into the frame): a parked Fetch looked at again only reads.
+ */
+static SlFetchRequest *
+decoded_request(SlRequest *req, SlReader *body)
+{
+	SlFetchRequest *request = req->handler_state;
+
+	if (request == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
+		bool		ok;
+
+		request = palloc(sizeof(SlFetchRequest));
+		ok = SlFetchRequestDecode(body, req->api_version, request);
+		MemoryContextSwitchTo(oldcxt);
+		if (!ok)
+			return NULL;
+		req->handler_state = request;
+	}
+	return request;
+}
+
 bool
 SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 {
+	SlFetchRequest *decoded = decoded_request(req, body);
 	SlFetchRequest request;
 	SlFetchResponse resp;
 	int64		total = 0;
 	int64		budget;
 
-	if (!SlFetchRequestDecode(body, req->api_version, &request))
+	if (decoded == NULL)
 		return false;
+	request = *decoded;
 	/* what the client asks, within what the broker gives (fetch.max.bytes) */
 	budget = request.max_bytes > 0 ? Min(request.max_bytes, sl_fetch_max_bytes) : sl_fetch_max_bytes;
 

@@ -28,6 +28,13 @@ typedef struct SlRequest
 	struct SlRequest *next;		/* in its connection's queue */
 	MemoryContext context;		/* everything of this request */
 
+	/*
+	 * What one attempt at handling it allocates (the response's pieces
+	 * included), reset when a parked request is looked at again, so that
+	 * a request parked for long does not grow with every look.
+	 */
+	MemoryContext attempt_context;
+
 	/* the frame, without its size prefix */
 	const uint8 *frame;
 	size_t		frame_len;
@@ -52,6 +59,8 @@ typedef struct SlRequest
 	bool		final_attempt;
 	/* what it waits on (partitions, groups); refilled by each attempt */
 	SlWaitSet	waiting_on;
+	/* what its handler keeps between attempts (the decoded request) */
+	void	   *handler_state;
 
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
