@@ -355,7 +355,7 @@ next_timeout(void)
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
 }
 
-/* What streamlog.broker_workers shows of this worker */
+/* What streamlog.broker_stats shows of this worker */
 static void
 report_stats(void)
 {

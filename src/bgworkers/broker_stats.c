@@ -95,11 +95,11 @@ SlBrokerStatsReport(int connections, uint64 input_buffer_bytes, int parked_reque
 	pg_atomic_write_u64(&my_stats->parked_request_bytes, parked_request_bytes);
 }
 
-PG_FUNCTION_INFO_V1(streamlog_broker_workers);
+PG_FUNCTION_INFO_V1(streamlog_broker_stats);
 
-/* streamlog.broker_workers(): one row per running broker worker */
+/* streamlog.broker_stats(): one row per running broker worker */
 Datum
-streamlog_broker_workers(PG_FUNCTION_ARGS)
+streamlog_broker_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 

@@ -1,5 +1,5 @@
 """Parked requests and connection memory in the broker workers, read off
-the streamlog.broker_workers view (server-side counters, no timings).
+the streamlog.broker_stats view (server-side counters, no timings).
 
 A Fetch parked on one partition is looked at again when that partition
 grows, and not for commits elsewhere; a connection's input buffer goes
@@ -35,7 +35,7 @@ def create_topic(srv, name, partitions=1, config=None):
 def worker_stats(srv):
     rows = srv.sql("SELECT connections, input_buffer_bytes, parked_requests, "
                    "       parked_request_bytes, parked_attempts "
-                   "  FROM streamlog.broker_workers")
+                   "  FROM streamlog.broker_stats")
     assert len(rows) == 1, rows
     return dict(zip(("connections", "input_buffer_bytes", "parked_requests",
                      "parked_request_bytes", "parked_attempts"), rows[0]))
@@ -45,8 +45,8 @@ def produce_sql(srv, topic, value="v"):
     srv.sql("SELECT streamlog.produce(%s, NULL, %s)", (topic, value))
 
 
-def test_broker_workers_lists_each_worker(server):
-    rows = server.sql("SELECT worker, pid FROM streamlog.broker_workers ORDER BY worker")
+def test_broker_stats_lists_each_worker(server):
+    rows = server.sql("SELECT worker, pid FROM streamlog.broker_stats ORDER BY worker")
     assert sorted(pid for _, pid in rows) == kh.broker_pids(server)
     assert [w for w, _ in rows] == list(range(len(rows)))
 

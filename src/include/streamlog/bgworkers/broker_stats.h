@@ -1,6 +1,6 @@
 /*
  * What each broker worker is doing, in shared memory, for the
- * streamlog.broker_workers view: its connections, the bytes their input
+ * streamlog.broker_stats view: its connections, the bytes their input
  * buffers hold, its parked requests, the memory they hold and how often it
  * looked at them again.
  * Each worker writes only its own slot.

@@ -46,7 +46,7 @@ extern void SlConnFlush(SlConn *conn);
 
 extern bool SlConnHasOutput(SlConn *conn);
 
-/* Bytes held to read frames into, for streamlog.broker_workers */
+/* Bytes held to read frames into, for streamlog.broker_stats */
 extern size_t SlConnInputBufferBytes(SlConn *conn);
 
 /* What to wait for on this socket: readable unless backed up, writeable
