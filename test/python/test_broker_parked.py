@@ -112,3 +112,37 @@ def test_parked_fetch_memory_does_not_grow_with_looks(one_worker, unique_name):
         assert stats["parked_requests"] == 1
         # One look's worth (200 kB read, and the request), not 40
         assert stats["parked_request_bytes"] < 2 * 1024 * 1024, stats
+
+
+def test_input_buffer_shrinks_after_a_large_produce(one_worker, unique_name):
+    topic = unique_name("large")
+    size = 4 * 1024 * 1024
+    create_topic(one_worker, topic, config={"max.message.bytes": str(2 * size)})
+    batch = kh.record_batch([(None, b"x" * size, [], kh.now_ms())])
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=120.0) as c:
+        body = c.call(kh.produce_v8_request, topic, 0, batch)
+        assert kh.parse_produce_v8(body)[(topic, 0)][0] == kh.NONE
+
+        # The connection stays open, holding no more than a small buffer
+        kh.wait_until(lambda: worker_stats(one_worker)["connections"] == 1 and
+                      worker_stats(one_worker)["input_buffer_bytes"] < 64 * 1024, 60,
+                      "the input buffer to shrink, " + repr(worker_stats(one_worker)))
+        body = c.call(kh.api_versions_request, 0)
+        assert body[:2] == b"\x00\x00"
+    [(offset, _ts, _key, value, _headers)] = kh.sql_records(one_worker, topic, 0)
+    assert (offset, value) == (0, b"x" * size)
+
+
+def test_frames_cut_anywhere_are_answered_in_order(one_worker):
+    """Frames split at every byte boundary, some pipelined in one write, are
+    each read whole (partly into the request itself) and answered in order."""
+    frames = b"".join(kh.api_versions_request(cid, 0) for cid in range(1, 201))
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=120.0) as c:
+        pos = 0
+        for step in (1, 2, 3, 5, 7, 11, 13):
+            c.send(frames[pos:pos + step])
+            pos += step
+        c.send(frames[pos:])
+        for cid in range(1, 201):
+            got, body = c.recv_frame()
+            assert (got, body[:2]) == (cid, b"\x00\x00")
