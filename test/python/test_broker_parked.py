@@ -12,13 +12,16 @@ import json
 import pytest
 
 import kafka_helpers as kh
+import test_kafka_groups as kg
 from pgserver import PgServer
 
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
     """A server with one broker worker: every parked request is its own."""
-    srv = PgServer(tmp_path_factory.getbasetemp(), conf={"streamlog.broker_workers": 1},
+    srv = PgServer(tmp_path_factory.getbasetemp(),
+                   conf={"streamlog.broker_workers": 1,
+                         "streamlog.group_initial_rebalance_delay": 0},
                    name="parked")
     try:
         srv.start()
@@ -112,6 +115,38 @@ def test_parked_fetch_memory_does_not_grow_with_looks(one_worker, unique_name):
         assert stats["parked_requests"] == 1
         # One look's worth (200 kB read, and the request), not 40
         assert stats["parked_request_bytes"] < 2 * 1024 * 1024, stats
+
+
+def test_parked_join_looks_again_for_its_group_not_for_commits(one_worker, unique_name):
+    """A JoinGroup waiting for the other members is woken by its group's
+    transitions, not by records committed meanwhile."""
+    topic, group = unique_name("group-topic"), unique_name("g")
+    create_topic(one_worker, topic)
+    boot = one_worker.kafka_bootstrap
+    a, a_id = kg.raw_join(boot, group, [topic])
+    with a:
+        ja = kg.parse_join_group_v5(a.call(kg.join_group_v5, group, a_id, [topic]))
+        sa = kg.parse_sync_group_v3(a.call(kg.sync_group_v3, group, ja["generation"], a_id,
+                                           [(a_id, kg.consumer_assignment(topic, [0]))]))
+        assert (ja["error"], sa["error"]) == (kh.NONE, kh.NONE)
+        b, b_id = kg.raw_join(boot, group, [topic])
+        with b:
+            # B's join waits for A to join the new generation
+            cid = b.next_correlation_id()
+            b.send(kg.join_group_v5(cid, group, b_id, [topic], rebalance_ms=600_000))
+            kh.wait_until(lambda: worker_stats(one_worker)["parked_requests"] == 1, 60,
+                          "B's JoinGroup to be parked")
+            before = worker_stats(one_worker)["parked_attempts"]
+            for i in range(100):
+                produce_sql(one_worker, topic, f"r{i}")
+            ja = kg.parse_join_group_v5(a.call(kg.join_group_v5, group, a_id, [topic]))
+            got, body = b.recv_frame()
+            jb = kg.parse_join_group_v5(body)
+            assert got == cid and ja["error"] == jb["error"] == kh.NONE
+            assert ja["generation"] == jb["generation"]
+    # Looked at for the group's transitions only, not once per commit as
+    # when every commit woke every parked request
+    assert worker_stats(one_worker)["parked_attempts"] - before <= 3
 
 
 def test_input_buffer_shrinks_after_a_large_produce(one_worker, unique_name):
