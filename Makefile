@@ -22,6 +22,7 @@ OBJS = \
 	src/shmem.o \
 	src/storage/catalog_query.o \
 	src/storage/partition_state.o \
+	src/storage/wakeups.o \
 	src/storage/topics.o \
 	src/storage/topic_config.o \
 	src/storage/segments.o \
@@ -70,6 +71,7 @@ OBJS = \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
+	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql

@@ -322,6 +322,19 @@ CREATE FUNCTION streamlog.kafka_group_members()
 				   metadata bytea, assignment bytea)
 	AS 'MODULE_PATHNAME', 'streamlog_kafka_group_members' LANGUAGE C STRICT VOLATILE;
 
+-- The broker workers as they are now: connections, the bytes their input
+-- buffers hold, parked requests (Fetch waiting for data, JoinGroup and
+-- SyncGroup waiting for the group) with the memory they hold, and how many
+-- times parked requests were looked at again since the worker started
+CREATE FUNCTION streamlog.broker_stats()
+	RETURNS TABLE (worker integer, pid integer, connections integer,
+				   input_buffer_bytes bigint, parked_requests integer,
+				   parked_request_bytes bigint, parked_attempts bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_broker_stats' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.broker_stats AS
+SELECT * FROM streamlog.broker_stats();
+
 -- The partitions in a Kafka "consumer" protocol assignment
 -- (ConsumerProtocolAssignment v0-3: topics with their partitions, then
 -- user data); nothing for other protocols' bytes.

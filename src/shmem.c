@@ -29,7 +29,6 @@ SlSharedShmemInit(void)
 	{
 		sl_shared->partition_map_lock = &(GetNamedLWLockTranche("streamlog"))->lock;
 		pg_atomic_init_u64(&sl_shared->catalog_generation, 1);
-		pg_atomic_init_u32(&sl_shared->fetch_waiters, 0);
 		for (int i = 0; i < SL_MAX_BROKERS; i++)
 			sl_shared->broker_procno[i] = -1;
 		pg_atomic_init_u64(&sl_shared->next_producer_id, 0);

@@ -14,7 +14,9 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/storage/storage_init.h"
+#include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
+#include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
@@ -43,6 +45,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlProducersShmemSize());
 	RequestAddinShmemSpace(SlGroupWaitShmemSize());
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
+	RequestAddinShmemSpace(SlWakeupsShmemSize());
+	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -59,6 +63,8 @@ sl_shmem_startup(void)
 	SlProducersShmemInit();
 	SlGroupWaitShmemInit();
 	SlGroupCoordinatorShmemInit();
+	SlWakeupsShmemInit();
+	SlBrokerStatsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

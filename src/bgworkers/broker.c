@@ -7,10 +7,12 @@
  * hands complete requests to the server layer, and writes responses back
  * in request order per connection (clients pipeline).  Produce requests
  * read in the same iteration are committed together: one transaction, one
- * WAL flush.  A Fetch that must wait for data is parked with a deadline and
- * looked at again when a high watermark moves (SlBrokerWakeFetchers sets
- * our latch) or the deadline passes; no transaction is open while the
- * worker waits on its sockets.  A frame that cannot be parsed closes only
+ * WAL flush.  A Fetch that must wait for data (or a JoinGroup or SyncGroup
+ * that must wait for its group) is parked with a deadline and looked at
+ * again when what it waits on changes or the deadline passes: each worker
+ * subscribes to the wakeups that storage and the group coordinator notify
+ * (storage/wakeups.h), which set our latch; no transaction is open while
+ * the worker waits on its sockets.  A frame that cannot be parsed closes only
  * its own connection, with a log line; a request that fails inside the
  * server layer gets an error response.
  *
@@ -51,12 +53,13 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/bgworkers/broker.h"
+#include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
-#include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/wakeups.h"
 
 #define MAX_LISTEN_SOCKETS 8
 
@@ -93,26 +96,6 @@ SlBrokerRegister(void)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog broker %d", i);
 		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog broker");
 		RegisterBackgroundWorker(&worker);
-	}
-}
-
-void
-SlBrokerWakeFetchers(void)
-{
-	uint32		mask;
-
-	if (sl_shared == NULL)
-		return;
-	mask = pg_atomic_read_u32(&sl_shared->fetch_waiters);
-	for (int i = 0; mask != 0 && i < SL_MAX_BROKERS; i++)
-	{
-		if (mask & (1U << i))
-		{
-			int			procno = sl_shared->broker_procno[i];
-
-			if (procno >= 0)
-				SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-		}
 	}
 }
 
@@ -277,35 +260,24 @@ update_wait_events(void)
 
 /*
  * Hand every new request to the server layer; Produces go together.
- * Parked fetches are looked at again when our latch was set (a high
- * watermark moved) or their deadline passed.  We ask for those wakeups
- * before reading any partition, so that a commit landing while we read
- * still sets the latch and brings us back.
+ * A parked request is looked at again when what it waits on changed (a
+ * partition's high watermark, a group's state: the handler said which with
+ * SlRequestWaitOn before it looked) or its deadline passed; the others
+ * stay as they are, however busy the rest of the server is.
  */
 static void
-process_requests(bool woken)
+process_requests(void)
 {
 	SlRequest **produces = NULL;
 	int			nproduces = 0;
 	int			max_produces = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	bool		any_parked = false;
-	bool		may_park = false;
+	SlWaitSet	changed;
+	SlWaitSet	interest;
 
-	for (int i = 0; i < nconns && !may_park; i++)
-		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
-			if (req->state == SL_REQUEST_PARKED ||
-				(req->state == SL_REQUEST_NEW &&
-				 (req->api_key == SL_API_FETCH ||
-				  /* group requests park too (server/group_coordinator.c) */
-				  req->api_key == SL_API_JOIN_GROUP ||
-				  req->api_key == SL_API_SYNC_GROUP)))
-			{
-				may_park = true;
-				break;
-			}
-	if (may_park)
-		pg_atomic_fetch_or_u32(&sl_shared->fetch_waiters, 1U << worker_index);
+	/* Taken before looking: a change during the looks comes back as new */
+	SlWaitTakeChanges(&changed);
+	SlWaitSetClear(&interest);
 
 	for (int i = 0; i < nconns; i++)
 	{
@@ -330,10 +302,14 @@ process_requests(bool woken)
 				else
 					SlServerHandle(req);
 			}
-			else if (req->state == SL_REQUEST_PARKED && (woken || now >= req->deadline))
+			else if (req->state == SL_REQUEST_PARKED &&
+					 (now >= req->deadline || SlWaitSetOverlaps(&req->waiting_on, &changed)))
+			{
+				SlBrokerStatsCountParkedAttempt();
 				SlServerRetryParked(req, now >= req->deadline);
+			}
 			if (req->state == SL_REQUEST_PARKED)
-				any_parked = true;
+				SlWaitSetUnion(&interest, &req->waiting_on);
 		}
 	}
 	serving_conn = NULL;
@@ -348,8 +324,8 @@ process_requests(bool woken)
 	if (produces)
 		pfree(produces);
 
-	if (!any_parked)
-		pg_atomic_fetch_and_u32(&sl_shared->fetch_waiters, ~(1U << worker_index));
+	/* From now on, be woken only for what the parked requests wait on */
+	SlWaitSetInterest(&interest);
 }
 
 /*
@@ -377,6 +353,27 @@ next_timeout(void)
 	if (!found)
 		return -1;
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
+}
+
+/* What streamlog.broker_stats shows of this worker */
+static void
+report_stats(void)
+{
+	uint64		input_bytes = 0;
+	int			parked = 0;
+	uint64		parked_bytes = 0;
+
+	for (int i = 0; i < nconns; i++)
+	{
+		input_bytes += SlConnInputBufferBytes(conns[i]);
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			if (req->state == SL_REQUEST_PARKED)
+			{
+				parked++;
+				parked_bytes += MemoryContextMemAllocated(req->context, true);
+			}
+	}
+	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes);
 }
 
 /*
@@ -449,7 +446,6 @@ void
 SlBrokerMain(Datum arg)
 {
 	MemoryContext loop_context;
-	bool		woken;
 	sigjmp_buf	local_sigjmp_buf;
 
 	worker_index = DatumGetInt32(arg);
@@ -461,6 +457,8 @@ SlBrokerMain(Datum arg)
 	pgstat_report_appname("streamlog broker");
 
 	sl_shared->broker_procno[worker_index] = MyProc->pgprocno;
+	SlBrokerStatsStart(worker_index);
+	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	ereport(LOG,
 			(errmsg("streamlog broker %d listening on %s port %d",
@@ -496,11 +494,8 @@ SlBrokerMain(Datum arg)
 		}
 
 		MemoryContextSwitchTo(loop_context);
-		woken = false;
 		for (int e = 0; e < nevents; e++)
 		{
-			if (events[e].pos == WAIT_POS_LATCH)
-				woken = true;
 			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
 				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
 				accept_connections(events[e].fd);
@@ -514,7 +509,7 @@ SlBrokerMain(Datum arg)
 		}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
-		process_requests(woken);
+		process_requests();
 
 		for (int i = nconns - 1; i >= 0; i--)
 		{
@@ -525,6 +520,7 @@ SlBrokerMain(Datum arg)
 			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
 				close_conn(i);
 		}
+		report_stats();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);
 	}

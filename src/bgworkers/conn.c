@@ -7,6 +7,16 @@
  * reading is not read from either once its output or request queue is
  * backed up, so it cannot make the worker hold unbounded memory; other
  * connections are not affected.
+ *
+ * The input buffer holds whole frames and the start of the next one.  A
+ * frame not wholly read is read straight into its request (only what was
+ * already buffered, at most one read's worth, is copied), and the buffer
+ * is given back whenever the socket has nothing more to read, so an idle
+ * connection holds about a kilobyte whatever it read before.  Rejected:
+ * growing the buffer to the frame and copying the frame out of it (one
+ * 100 MB produce kept 100 MB for the life of the connection, and was
+ * copied once more), and handing the grown buffer itself to the request
+ * (the frames pipelined behind it would then have to be copied out).
  */
 #include "postgres.h"
 
@@ -33,6 +43,9 @@
 #define MAX_BACKLOG (8 * 1024 * 1024)
 
 #define READ_CHUNK 65536
+
+/* An idle connection's input buffer is given back above this size */
+#define INPUT_BUFFER_IDLE_SIZE 1024
 
 /* Pieces of answers handed to one sendmsg() at most */
 #define FLUSH_IOVECS 64
@@ -62,71 +75,95 @@ conn_fail(SlConn *conn, const char *why)
 	conn->closing = true;
 	/* Nothing more will be answered */
 	resetStringInfo(&conn->in);
+	if (conn->reading)
+	{
+		MemoryContextDelete(conn->reading->context);
+		conn->reading = NULL;
+	}
+}
+
+/* A request for a frame of size bytes, its frame not filled in yet */
+static SlRequest *
+request_create(SlConn *conn, int32 size)
+{
+	MemoryContext context = AllocSetContextCreate(conn->context, "streamlog request",
+												  ALLOCSET_DEFAULT_SIZES);
+	SlRequest  *req = MemoryContextAllocZero(context, sizeof(SlRequest));
+
+	req->context = context;
+	req->frame = MemoryContextAlloc(context, size);
+	req->frame_len = size;
+	req->state = SL_REQUEST_NEW;
+	req->send_response = true;
+	req->peer = conn->peer;
+	return req;
+}
+
+/*
+ * Queue req, whose frame is complete; false, with the connection failed,
+ * if its header cannot be parsed
+ */
+static bool
+request_queue(SlConn *conn, SlRequest *req)
+{
+	MemoryContext oldcxt;
+
+	if (!SlServerParseHeader(req))
+	{
+		MemoryContextDelete(req->context);
+		conn_fail(conn, "request header cannot be parsed");
+		return false;
+	}
+	oldcxt = MemoryContextSwitchTo(req->context);
+	initStringInfo(&req->response);
+	MemoryContextSwitchTo(oldcxt);
+	if (conn->tail)
+		conn->tail->next = req;
+	else
+		conn->head = req;
+	conn->tail = req;
+	conn->nrequests++;
+	return true;
 }
 
 void
 SlConnTakeFrames(SlConn *conn)
 {
 	size_t		pos = 0;
-	MemoryContext oldcxt = MemoryContextSwitchTo(conn->context);
 
-	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
-		   conn->in.len - pos >= 4)
+	while (!conn->closing && conn->reading == NULL &&
+		   conn->nrequests < MAX_QUEUED_REQUESTS && conn->in.len - pos >= 4)
 	{
 		const uint8 *p = (const uint8 *) conn->in.data + pos;
 		int32		size = (int32) (((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
 									((uint32) p[2] << 8) | p[3]);
+		size_t		have = conn->in.len - pos - 4;
 		SlRequest  *req;
-		MemoryContext context;
-		uint8	   *frame;
 
 		if (size <= 0 || size > sl_max_request_size)
 		{
 			conn_fail(conn, psprintf("frame size %d is out of range (1 to streamlog.max_request_size = %d)",
 									 size, sl_max_request_size));
-			MemoryContextSwitchTo(oldcxt);
 			return;
 		}
-		if ((size_t) (conn->in.len - pos) < (size_t) size + 4)
+		req = request_create(conn, size);
+		if (have < (size_t) size)
 		{
-			/* Make room for the rest of this frame in one go */
-			if (pos == 0)
-				enlargeStringInfo(&conn->in, size + 4 - conn->in.len);
+			/*
+			 * The rest of the frame goes straight into the request: the input
+			 * buffer does not grow to the size of the largest frame, and the
+			 * frame is not copied out of it once complete.
+			 */
+			memcpy((uint8 *) req->frame, p + 4, have);
+			conn->reading = req;
+			conn->reading_have = have;
+			pos = conn->in.len;
 			break;
 		}
-
-		context = AllocSetContextCreate(conn->context, "streamlog request",
-										ALLOCSET_DEFAULT_SIZES);
-		req = MemoryContextAllocZero(context, sizeof(SlRequest));
-		frame = MemoryContextAlloc(context, size);
-		memcpy(frame, p + 4, size);
-		req->context = context;
-		req->frame = frame;
-		req->frame_len = size;
-		req->state = SL_REQUEST_NEW;
-		req->send_response = true;
-		req->peer = conn->peer;
+		memcpy((uint8 *) req->frame, p + 4, size);
 		pos += (size_t) size + 4;
-
-		if (!SlServerParseHeader(req))
-		{
-			MemoryContextDelete(context);
-			conn_fail(conn, "request header cannot be parsed");
-			MemoryContextSwitchTo(oldcxt);
+		if (!request_queue(conn, req))
 			return;
-		}
-		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(context);
-
-			initStringInfo(&req->response);
-			MemoryContextSwitchTo(oldcxt);
-		}
-		if (conn->tail)
-			conn->tail->next = req;
-		else
-			conn->head = req;
-		conn->tail = req;
-		conn->nrequests++;
 	}
 
 	/* Drop the consumed bytes */
@@ -136,7 +173,6 @@ SlConnTakeFrames(SlConn *conn)
 		conn->in.len -= pos;
 		conn->in.data[conn->in.len] = '\0';
 	}
-	MemoryContextSwitchTo(oldcxt);
 }
 
 /* Bytes of a request's answer on the wire: size prefix and response */
@@ -165,6 +201,20 @@ SlConnMuted(SlConn *conn)
 	return unsent_bytes(conn, MAX_BACKLOG) > MAX_BACKLOG;
 }
 
+/*
+ * Nothing more to read for now: give back a grown input buffer, so that an
+ * idle connection holds a small one, whatever it read before.
+ */
+static void
+shrink_input(SlConn *conn)
+{
+	if (conn->in.len == 0 && conn->in.maxlen > INPUT_BUFFER_IDLE_SIZE)
+	{
+		pfree(conn->in.data);
+		initStringInfo(&conn->in);
+	}
+}
+
 void
 SlConnRead(SlConn *conn)
 {
@@ -174,15 +224,36 @@ SlConnRead(SlConn *conn)
 	{
 		ssize_t		n;
 
-		enlargeStringInfo(&conn->in, READ_CHUNK);
-		n = recv(conn->sock, conn->in.data + conn->in.len,
-				 conn->in.maxlen - conn->in.len - 1, 0);
-		if (n > 0)
+		if (conn->reading)
 		{
-			conn->in.len += n;
-			conn->in.data[conn->in.len] = '\0';
-			SlConnTakeFrames(conn);
-			continue;
+			SlRequest  *req = conn->reading;
+
+			n = recv(conn->sock, (uint8 *) req->frame + conn->reading_have,
+					 req->frame_len - conn->reading_have, 0);
+			if (n > 0)
+			{
+				conn->reading_have += n;
+				if (conn->reading_have == req->frame_len)
+				{
+					conn->reading = NULL;
+					if (request_queue(conn, req))
+						SlConnTakeFrames(conn);
+				}
+				continue;
+			}
+		}
+		else
+		{
+			enlargeStringInfo(&conn->in, READ_CHUNK);
+			n = recv(conn->sock, conn->in.data + conn->in.len,
+					 conn->in.maxlen - conn->in.len - 1, 0);
+			if (n > 0)
+			{
+				conn->in.len += n;
+				conn->in.data[conn->in.len] = '\0';
+				SlConnTakeFrames(conn);
+				continue;
+			}
 		}
 		if (n == 0)
 		{
@@ -200,6 +271,7 @@ SlConnRead(SlConn *conn)
 		}
 		break;
 	}
+	shrink_input(conn);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -385,6 +457,12 @@ SlConnHasOutput(SlConn *conn)
 		if (answer_due(conn, req))
 			return true;
 	return false;
+}
+
+size_t
+SlConnInputBufferBytes(SlConn *conn)
+{
+	return (size_t) conn->in.maxlen + (conn->reading ? conn->reading->frame_len : 0);
 }
 
 uint32

@@ -70,6 +70,13 @@ SlRequestNotePartition(SlRequest *req, const char *topic, int32 partition)
 	req->log_partition = partition;
 }
 
+void
+SlRequestWaitOn(SlRequest *req, SlWaitKey key)
+{
+	SlWaitSetAdd(&req->waiting_on, key);
+	SlWaitExpect(key);
+}
+
 bool
 SlServerParseHeader(SlRequest *req)
 {
@@ -237,13 +244,22 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		SlRequest  *req = reqs[i];
 		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
 
+		/* Nothing of an earlier look at a parked request is needed any more */
+		if (req->attempt_context == NULL)
+			req->attempt_context = AllocSetContextCreate(req->context,
+														 "streamlog request attempt",
+														 ALLOCSET_DEFAULT_SIZES);
+		else
+			MemoryContextReset(req->attempt_context);
+		MemoryContextSwitchTo(req->attempt_context);
+		SlWaitSetClear(&req->waiting_on);
+
 		runs[i].req = req;
 		SlReaderInit(&runs[i].body, req->frame + req->header_len,
 					 req->frame_len - req->header_len);
 		resetStringInfo(&req->response);
 		req->response_nrefs = 0;
 		req->response_ref_bytes = 0;
-		req->handler_state = NULL;
 		SlWriterInit(&runs[i].out, &req->response);
 		/* Fetched records are sent from where the handler put them */
 		SlWriterAllowRefs(&runs[i].out);
@@ -262,7 +278,7 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		{
 			RequestRun *run = &runs[i];
 
-			MemoryContextSwitchTo(run->req->context);
+			MemoryContextSwitchTo(run->req->attempt_context);
 			if (!h->batchable)
 			{
 				run->ok = h->handle(run->req, &run->body, &run->out);
@@ -305,7 +321,7 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 
 	for (int i = 0; i < n; i++)
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(reqs[i]->context);
+		MemoryContext oldcxt = MemoryContextSwitchTo(reqs[i]->attempt_context);
 
 		finish_request(&runs[i], h, commit_error);
 		MemoryContextSwitchTo(oldcxt);

@@ -25,7 +25,6 @@
 #include "utils/syscache.h"
 #include "utils/wait_event.h"
 
-#include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/group_wait.h"
@@ -33,6 +32,7 @@
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
+#include "streamlog/storage/wakeups.h"
 
 /* Reservations a partition may have in flight before committers queue up */
 #define SL_MAX_INFLIGHT 64
@@ -387,7 +387,7 @@ SlPartitionStateRelease(SlPartitionState *state, int64 start)
 	if (advanced)
 	{
 		ConditionVariableBroadcast(&state->changed);
-		SlBrokerWakeFetchers();
+		SlWaitNotify(SlWaitKeyForPartition(state->key));
 		SlGroupWakeConsumers(state->key);
 	}
 }

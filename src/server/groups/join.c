@@ -148,7 +148,7 @@ JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_p
 	ereport(LOG,
 			(errmsg("streamlog group \"%s\": static member \"%s\" rejoined as \"%s\"; the old id is fenced",
 					g->group_id, args->instance_id, m->member_id)));
-	sl_group_wake_needed = true;
+	SlGroupChanged(g);
 
 	if (g->state == SL_GROUP_STABLE && g->protocol_name[0] &&
 		strcmp(args->protocol_type, g->protocol_type) == 0)

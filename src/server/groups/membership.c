@@ -105,7 +105,7 @@ StoreAssignments(GroupSlot *g, const SlGroupSyncArgs *args, TimestampTz now)
 		m->last_heartbeat = now;
 	}
 	g->state = SL_GROUP_STABLE;
-	sl_group_wake_needed = true;
+	SlGroupChanged(g);
 	return SL_ERR_NONE;
 }
 

@@ -22,9 +22,9 @@
  * arriving, within the rebalance timeout, so that consumers started
  * together do not make one rebalance each.
  *
- * Every transition a parked JoinGroup or SyncGroup may be waiting for sets
- * sl_group_wake_needed; the wake itself happens when the lock is released
- * (slots.c).
+ * Every transition a parked JoinGroup or SyncGroup may be waiting for is
+ * noted with SlGroupChanged; the requests parked on that group are woken
+ * when the lock is released (slots.c).
  *
  * IDENTIFICATION
  *	  src/server/groups/rebalance.c
@@ -82,7 +82,7 @@ CompleteJoin(GroupSlot *g, TimestampTz now)
 	}
 	g->initial_delay = false;
 	g->generation++;
-	sl_group_wake_needed = true;
+	SlGroupChanged(g);
 	if (g->nmembers == 0)
 	{
 		g->state = SL_GROUP_EMPTY;
@@ -125,7 +125,7 @@ SlGroupTryCompleteJoin(GroupSlot *g, TimestampTz now)
 			g->new_member_added = false;
 			g->initial_remaining_ms -= delay;
 			g->join_deadline = TimestampTzPlusMilliseconds(now, delay);
-			sl_group_wake_needed = true;
+			SlGroupChanged(g);
 			return;
 		}
 	}
@@ -158,7 +158,7 @@ SlGroupPrepareRebalance(GroupSlot *g, TimestampTz now)
 		g->initial_delay = false;
 		g->join_deadline = TimestampTzPlusMilliseconds(now, timeout);
 	}
-	sl_group_wake_needed = true;
+	SlGroupChanged(g);
 	SlGroupTryCompleteJoin(g, now);
 }
 

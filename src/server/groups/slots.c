@@ -25,10 +25,12 @@
  * allocated before any state changes, so an error while allocating leaves
  * the state as it was.
  *
- * Releasing the lock wakes every broker worker with parked requests if a
- * transition happened that a parked JoinGroup or SyncGroup may wait for
- * (sl_group_wake_needed), and broker worker 0, which runs the timers (see
- * timers.c), when the first member arrives.
+ * Releasing the lock notifies the wakeup key of each group with a
+ * transition that a parked JoinGroup or SyncGroup may wait for
+ * (SlGroupChanged; storage/wakeups.h: the JoinGroup and SyncGroup handlers
+ * wait on that key before they call in here, so only the requests parked
+ * on that group look again), and wakes broker worker 0, which runs the
+ * timers (see timers.c), when the first member arrives.
  *
  * IDENTIFICATION
  *	  src/server/groups/slots.c
@@ -44,12 +46,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "streamlog/bgworkers/broker.h"
 #include "streamlog/guc.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/server/groups/protocols.h"
 #include "streamlog/server/groups/slots.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/wakeups.h"
 
 /* Index of the coordinator's lock in the "streamlog" LWLock tranche */
 #define GROUP_LWLOCK_INDEX 2
@@ -66,7 +68,9 @@
 GroupCoordinatorShared *sl_group_coord = NULL;
 GroupSlot  *sl_groups = NULL;
 MemberSlot *sl_group_members = NULL;
-bool		sl_group_wake_needed = false;
+
+/* Groups with a transition that parked requests may wait for */
+static SlWaitSet groups_changed;
 
 static void *area_place = NULL;
 static dsa_area *area = NULL;	/* this process's attachment */
@@ -179,15 +183,21 @@ SlGroupLock(void)
 	LWLockAcquire(sl_group_coord->lock, LW_EXCLUSIVE);
 }
 
-/* Release the lock, then wake parked requests if a transition happened */
+void
+SlGroupChanged(const GroupSlot *g)
+{
+	SlWaitSetAdd(&groups_changed, SlWaitKeyForGroup(g->group_id));
+}
+
+/* Release the lock, then wake the requests parked on the groups that changed */
 void
 SlGroupUnlock(void)
 {
 	LWLockRelease(sl_group_coord->lock);
-	if (sl_group_wake_needed)
+	if (!SlWaitSetIsEmpty(&groups_changed))
 	{
-		sl_group_wake_needed = false;
-		SlBrokerWakeFetchers();
+		SlWaitNotifySet(&groups_changed);
+		SlWaitSetClear(&groups_changed);
 	}
 	if (wake_timer_worker)
 	{
@@ -394,7 +404,7 @@ SlMemberFree(GroupSlot *g, MemberSlot *m)
 				break;
 			}
 	}
-	sl_group_wake_needed = true;
+	SlGroupChanged(g);
 }
 
 /* A new member id: "<instance id or client id>-<uuid>", as Kafka makes them */

@@ -61,7 +61,7 @@ read_batches(void *arg)
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
-fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
+fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
 {
 	SlPartitionOffsets state;
@@ -83,6 +83,9 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 		pr->high_watermark = -1;
 		return 0;
 	}
+	/* Woken when this partition grows, if we park */
+	SlRequestWaitOn(req, SlWaitKeyForPartition(SlMakePartitionKey(topic->topic_id,
+																 fp->partition)));
 	SlPartitionGetOffsets(topic->topic_id, fp->partition, &state);
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
@@ -142,16 +145,42 @@ fetch_partition(const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 	return records.len;
 }
 
+/*
+ * The request, decoded on the first look and kept with the request (its
+ * strings point into the frame): a parked Fetch looked at again only reads.
+ */
+static SlFetchRequest *
+decoded_request(SlRequest *req, SlReader *body)
+{
+	SlFetchRequest *request = req->handler_state;
+
+	if (request == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
+		bool		ok;
+
+		request = palloc(sizeof(SlFetchRequest));
+		ok = SlFetchRequestDecode(body, req->api_version, request);
+		MemoryContextSwitchTo(oldcxt);
+		if (!ok)
+			return NULL;
+		req->handler_state = request;
+	}
+	return request;
+}
+
 bool
 SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 {
+	SlFetchRequest *decoded = decoded_request(req, body);
 	SlFetchRequest request;
 	SlFetchResponse resp;
 	int64		total = 0;
 	int64		budget;
 
-	if (!SlFetchRequestDecode(body, req->api_version, &request))
+	if (decoded == NULL)
 		return false;
+	request = *decoded;
 	/* what the client asks, within what the broker gives (fetch.max.bytes) */
 	budget = request.max_bytes > 0 ? Min(request.max_bytes, sl_fetch_max_bytes) : sl_fetch_max_bytes;
 
@@ -206,7 +235,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->records = (SlBytes) {(const uint8 *) "", 0};
 				continue;
 			}
-			total += fetch_partition(topic, &ft->partitions.items[p], pr,
+			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
 									 budget - total, total == 0, req->api_version);
 		}
 	}

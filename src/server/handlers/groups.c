@@ -307,6 +307,9 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		return true;
 	}
 
+	/* Woken by the group's transitions, if we park */
+	SlRequestWaitOn(req, SlWaitKeyForGroup(group_id));
+
 	/* A parked join looks again */
 	note = req->deadline != 0 ? JoinNoteFind(req) : NULL;
 	if (note != NULL)
@@ -423,6 +426,8 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	args.nassignments = n;
 	args.assignments = assignments;
 	args.poll = req->deadline != 0;
+	/* Woken by the group's transitions, if we park */
+	SlRequestWaitOn(req, SlWaitKeyForGroup(group_id));
 	SlGroupSync(&args, &res);
 
 	if (res.wait)

@@ -1,8 +1,10 @@
 /*
  * A client connection of a broker worker: non-blocking socket, input
  * buffer cut into size-prefixed frames, and a queue of requests answered in
- * order.  Answers are written straight from each request's response
- * buffer, several at a time with sendmsg(), never copied again.
+ * order.  A frame not wholly read yet is read straight into the buffer of
+ * its request, so the input buffer stays small whatever the frame size.
+ * Answers are written straight from each request's response buffer,
+ * several at a time with sendmsg(), never copied again.
  */
 #ifndef SL_CONN_H
 #define SL_CONN_H
@@ -19,6 +21,8 @@ typedef struct SlConn
 	MemoryContext context;
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
+	SlRequest  *reading;		/* frame being read straight into its request */
+	size_t		reading_have;	/* bytes of it read so far */
 	SlRequest  *head;			/* oldest request not yet answered in full */
 	SlRequest  *tail;
 	int			nrequests;
@@ -45,6 +49,9 @@ extern bool SlConnMuted(SlConn *conn);
 extern void SlConnFlush(SlConn *conn);
 
 extern bool SlConnHasOutput(SlConn *conn);
+
+/* Bytes held to read frames into, for streamlog.broker_stats */
+extern size_t SlConnInputBufferBytes(SlConn *conn);
 
 /* What to wait for on this socket: readable unless backed up, writeable
  * while output is pending */

@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 
 #include "streamlog/protocol/wire.h"
+#include "streamlog/storage/wakeups.h"
 
 typedef enum SlRequestState
 {
@@ -26,6 +27,13 @@ typedef struct SlRequest
 {
 	struct SlRequest *next;		/* in its connection's queue */
 	MemoryContext context;		/* everything of this request */
+
+	/*
+	 * What one attempt at handling it allocates (the response's pieces
+	 * included), reset when a parked request is looked at again, so that
+	 * a request parked for long does not grow with every look.
+	 */
+	MemoryContext attempt_context;
 
 	/* the frame, without its size prefix */
 	const uint8 *frame;
@@ -49,6 +57,13 @@ typedef struct SlRequest
 	/* a parked request: when to stop waiting; set on the last look */
 	TimestampTz deadline;
 	bool		final_attempt;
+	/* what it waits on (partitions, groups); refilled by each attempt */
+	SlWaitSet	waiting_on;
+	/*
+	 * What its handler keeps: a parked Fetch its decoded request, between
+	 * attempts (in context); a batchable handler its work, for its response
+	 */
+	void	   *handler_state;
 
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
@@ -57,9 +72,13 @@ typedef struct SlRequest
 	/* the partition being worked on, for log lines; NULL / -1 if none */
 	const char *log_topic;
 	int32		log_partition;
-
-	/* what a batchable handler keeps from its work to its response */
-	void	   *handler_state;
 } SlRequest;
+
+/*
+ * req will wait on key if it parks: say so before looking at what key
+ * stands for (a partition's high watermark, a group's state), so that a
+ * change after the look wakes it.
+ */
+extern void SlRequestWaitOn(SlRequest *req, SlWaitKey key);
 
 #endif							/* SL_REQUEST_H */

@@ -94,10 +94,10 @@ extern GroupSlot *sl_groups;
 extern MemberSlot *sl_group_members;
 
 /*
- * A transition happened that parked requests may wait for: SlGroupUnlock
- * wakes them.
+ * Group g had a transition that parked requests may wait for: SlGroupUnlock
+ * wakes the requests parked on it.
  */
-extern bool sl_group_wake_needed;
+extern void SlGroupChanged(const GroupSlot *g);
 
 /* Take the lock (attaching to the area first); release it, then wake */
 extern void SlGroupLock(void);

@@ -1,0 +1,29 @@
+/*
+ * What each broker worker is doing, in shared memory, for the
+ * streamlog.broker_stats view: its connections, the bytes their input
+ * buffers hold, its parked requests, the memory they hold and how often it
+ * looked at them again.
+ * Each worker writes only its own slot.
+ */
+#ifndef SL_BROKER_STATS_H
+#define SL_BROKER_STATS_H
+
+#include "postgres.h"
+
+extern Size SlBrokerStatsShmemSize(void);
+extern void SlBrokerStatsShmemInit(void);
+
+/* This process is broker worker worker_index; its counters start at zero */
+extern void SlBrokerStatsStart(int worker_index);
+
+/* A parked request was looked at again */
+extern void SlBrokerStatsCountParkedAttempt(void);
+
+/*
+ * The worker's connections, their input buffers' bytes, its parked
+ * requests and the memory they hold
+ */
+extern void SlBrokerStatsReport(int connections, uint64 input_buffer_bytes,
+								int parked_requests, uint64 parked_request_bytes);
+
+#endif							/* SL_BROKER_STATS_H */
