@@ -226,7 +226,7 @@ $(FUZZ_BIN)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DIR)/fuzz_common.h $(FUZZ_OBJS) 
 
 -include $(FUZZ_OBJS:.o=.d)
 
-# Compressor used by make_corpus.py: the project's own sl_compress
+# Compressor used by make_corpus.py: the project's own SlCompress
 $(FUZZ_BIN)/compress_tool: $(FUZZ_DIR)/compress_tool.c src/protocol/compression.c src/include/streamlog/protocol/compression.h
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< src/protocol/compression.c $(UNIT_LIBS)

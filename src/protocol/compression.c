@@ -54,7 +54,7 @@ static ZSTD_CCtx *zstd_cctx = NULL;
 static ZSTD_DCtx *zstd_dctx = NULL;
 
 const char *
-sl_compression_name(int codec)
+SlCompressionName(int codec)
 {
 	if (codec < 0 || codec > SL_COMPRESSION_MAX)
 		return NULL;
@@ -62,7 +62,7 @@ sl_compression_name(int codec)
 }
 
 int
-sl_compression_from_name(const char *name)
+SlCompressionFromName(const char *name)
 {
 	int			i;
 
@@ -667,7 +667,7 @@ zstd_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 /* ---- entry points ---- */
 
 const char *
-sl_compress(SlCompression codec, const uint8 *src, size_t len, StringInfo dst)
+SlCompress(SlCompression codec, const uint8 *src, size_t len, StringInfo dst)
 {
 	switch (codec)
 	{
@@ -689,8 +689,8 @@ sl_compress(SlCompression codec, const uint8 *src, size_t len, StringInfo dst)
 }
 
 const char *
-sl_decompress(SlCompression codec, const uint8 *src, size_t len,
-			  StringInfo dst, size_t max_out)
+SlDecompress(SlCompression codec, const uint8 *src, size_t len,
+			 StringInfo dst, size_t max_out)
 {
 	switch (codec)
 	{

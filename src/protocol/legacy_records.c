@@ -76,7 +76,7 @@ read_bytes(const uint8 **pos, const uint8 *end, const uint8 **data,
 
 	if (end - p < 4)
 		return false;
-	n = sl_read_int32(p);
+	n = SlLoadInt32(p);
 	p += 4;
 	if (n < -1 || n > end - p)
 		return false;
@@ -107,8 +107,8 @@ read_message(const uint8 **pos, const uint8 *end, LegacyMessage *m)
 
 	if (end - p < SL_LEGACY_LOG_OVERHEAD)
 		return "truncated message set entry";
-	m->offset = sl_read_int64(p);
-	size = sl_read_int32(p + 8);
+	m->offset = SlLoadInt64(p);
+	size = SlLoadInt32(p + 8);
 	p += SL_LEGACY_LOG_OVERHEAD;
 	if (size < SL_LEGACY_MIN_MESSAGE_SIZE_V0)
 		return "message size too small";
@@ -117,7 +117,7 @@ read_message(const uint8 **pos, const uint8 *end, LegacyMessage *m)
 	message = p;
 	message_end = p + size;
 
-	if (message_crc(message, (size_t) size) != (uint32) sl_read_int32(message))
+	if (message_crc(message, (size_t) size) != (uint32) SlLoadInt32(message))
 		return "message CRC mismatch";
 	m->magic = (int8) message[4];
 	m->attributes = (int8) message[5];
@@ -128,7 +128,7 @@ read_message(const uint8 **pos, const uint8 *end, LegacyMessage *m)
 	{
 		if (size < SL_LEGACY_MIN_MESSAGE_SIZE_V1)
 			return "message size too small";
-		m->timestamp = sl_read_int64(p);
+		m->timestamp = SlLoadInt64(p);
 		p += 8;
 	}
 	else
@@ -262,8 +262,8 @@ add_record(UpConversion *uc, const LegacyMessage *m, int64 timestamp)
 {
 	if (uc->builder.record_count >= SL_LEGACY_MAX_RECORDS)
 		return "too many messages in message set";
-	sl_batch_builder_add(&uc->builder, timestamp, m->key, m->key_len,
-						 m->value, m->value_len, NULL, 0);
+	SlBatchBuilderAdd(&uc->builder, timestamp, m->key, m->key_len,
+					  m->value, m->value_len, NULL, 0);
 	return NULL;
 }
 
@@ -289,8 +289,8 @@ add_wrapper(UpConversion *uc, const LegacyMessage *w, int codec)
 	if (codec == SL_COMPRESSION_LZ4)
 		fix_lz4_header_checksum(&src, src_len, &uc->frame);
 	resetStringInfo(&uc->inner);
-	err = sl_decompress((SlCompression) codec, src, src_len, &uc->inner,
-						uc->budget);
+	err = SlDecompress((SlCompression) codec, src, src_len, &uc->inner,
+					   uc->budget);
 	if (err)
 		return err;
 	uc->budget -= (size_t) uc->inner.len;
@@ -321,9 +321,9 @@ add_wrapper(UpConversion *uc, const LegacyMessage *w, int codec)
 }
 
 const char *
-sl_message_set_to_batch(const uint8 *data, size_t len,
-						size_t max_decompressed, StringInfo out,
-						int32 *record_count)
+SlMessageSetToBatch(const uint8 *data, size_t len,
+					size_t max_decompressed, StringInfo out,
+					int32 *record_count)
 {
 	UpConversion uc;
 	const uint8 *p = data;
@@ -334,7 +334,7 @@ sl_message_set_to_batch(const uint8 *data, size_t len,
 	if (len == 0)
 		return "empty message set";
 
-	sl_batch_builder_init(&uc.builder, SL_COMPRESSION_NONE);
+	SlBatchBuilderInit(&uc.builder, SL_COMPRESSION_NONE);
 	uc.codec = -1;
 	uc.budget = max_decompressed;
 	initStringInfo(&uc.inner);
@@ -361,12 +361,12 @@ sl_message_set_to_batch(const uint8 *data, size_t len,
 	{
 		uc.builder.compression =
 			uc.codec < 0 ? SL_COMPRESSION_NONE : (SlCompression) uc.codec;
-		err = sl_batch_builder_finish(&uc.builder, out);
+		err = SlBatchBuilderFinish(&uc.builder, out);
 	}
 	if (err == NULL && record_count != NULL)
 		*record_count = uc.builder.record_count;
 
-	sl_batch_builder_free(&uc.builder);
+	SlBatchBuilderFree(&uc.builder);
 	pfree(uc.inner.data);
 	pfree(uc.frame.data);
 	if (err)
@@ -393,25 +393,25 @@ write_message(StringInfo out, const SlRecord *rec, int8 magic,
 
 	enlargeStringInfo(out, SL_LEGACY_LOG_OVERHEAD + message_size);
 	entry = (uint8 *) out->data + out->len;
-	sl_write_int64(entry, rec->offset);
-	sl_write_int32(entry + 8, message_size);
+	SlStoreInt64(entry, rec->offset);
+	SlStoreInt32(entry + 8, message_size);
 	message = entry + SL_LEGACY_LOG_OVERHEAD;
 	message[4] = (uint8) magic;
 	message[5] = (uint8) attributes;
 	p = message + SL_LEGACY_PREFIX_SIZE_V0;
 	if (magic == SL_LEGACY_MAGIC_V1)
 	{
-		sl_write_int64(p, rec->timestamp);
+		SlStoreInt64(p, rec->timestamp);
 		p += 8;
 	}
-	sl_write_int32(p, rec->key_len);
+	SlStoreInt32(p, rec->key_len);
 	p += 4;
 	if (rec->key_len > 0)
 	{
 		memcpy(p, rec->key, rec->key_len);
 		p += rec->key_len;
 	}
-	sl_write_int32(p, rec->value_len);
+	SlStoreInt32(p, rec->value_len);
 	p += 4;
 	if (rec->value_len > 0)
 	{
@@ -419,15 +419,15 @@ write_message(StringInfo out, const SlRecord *rec, int8 magic,
 		p += rec->value_len;
 	}
 	Assert(p == message + message_size);
-	sl_write_int32(message, (int32) message_crc(message, (size_t) message_size));
+	SlStoreInt32(message, (int32) message_crc(message, (size_t) message_size));
 	out->len += SL_LEGACY_LOG_OVERHEAD + message_size;
 	out->data[out->len] = '\0';
 }
 
 const char *
-sl_batches_to_message_set_from(const uint8 *batches, size_t len, int8 magic,
-							   int64 first_offset, int64 max_bytes,
-							   StringInfo out)
+SlBatchesToMessageSetFrom(const uint8 *batches, size_t len, int8 magic,
+						  int64 first_offset, int64 max_bytes,
+						  StringInfo out)
 {
 	const uint8 *p = batches;
 	const uint8 *end = batches + len;
@@ -447,7 +447,7 @@ sl_batches_to_message_set_from(const uint8 *batches, size_t len, int8 magic,
 		int64		last_offset;
 		int8		attributes = 0;
 
-		err = sl_batch_parse_header(p, (size_t) (end - p), &hdr, true);
+		err = SlBatchParseHeader(p, (size_t) (end - p), &hdr, true);
 		if (err)
 			break;
 		last_offset = (int64) ((uint64) hdr.base_offset +
@@ -455,18 +455,18 @@ sl_batches_to_message_set_from(const uint8 *batches, size_t len, int8 magic,
 		if ((hdr.attributes & SL_BATCH_ATTR_CONTROL) ||
 			last_offset < first_offset)
 		{
-			p += sl_batch_size(&hdr);
+			p += SlBatchSize(&hdr);
 			continue;
 		}
 		if (magic == SL_LEGACY_MAGIC_V1 &&
 			(hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME))
 			attributes = SL_LEGACY_ATTR_LOG_APPEND_TIME;
 
-		err = sl_record_iter_init(&it, p, sl_batch_size(&hdr), false,
-								  MAX_STORED_DECOMPRESSED);
+		err = SlRecordIterInit(&it, p, SlBatchSize(&hdr), false,
+							   MAX_STORED_DECOMPRESSED);
 		if (err)
 			break;
-		while (sl_record_iter_next(&it, &rec))
+		while (SlRecordIterNext(&it, &rec))
 		{
 			int64		message_size;
 			int64		entry_size;
@@ -494,10 +494,10 @@ sl_batches_to_message_set_from(const uint8 *batches, size_t len, int8 magic,
 		}
 		if (err == NULL && it.error != NULL)
 			err = it.error;
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 		if (err)
 			break;
-		p += sl_batch_size(&hdr);
+		p += SlBatchSize(&hdr);
 	}
 
 	if (err)
@@ -509,9 +509,9 @@ sl_batches_to_message_set_from(const uint8 *batches, size_t len, int8 magic,
 }
 
 const char *
-sl_batches_to_message_set(const uint8 *batches, size_t len, int8 magic,
-						  int64 max_bytes, StringInfo out)
+SlBatchesToMessageSet(const uint8 *batches, size_t len, int8 magic,
+					  int64 max_bytes, StringInfo out)
 {
-	return sl_batches_to_message_set_from(batches, len, magic, PG_INT64_MIN,
-										  max_bytes, out);
+	return SlBatchesToMessageSetFrom(batches, len, magic, PG_INT64_MIN,
+									 max_bytes, out);
 }

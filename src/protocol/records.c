@@ -37,7 +37,7 @@ get_varint(const uint8 **pos, const uint8 *end, int32 *value)
 		p += 2;
 	}
 	else
-		return sl_get_varint(pos, end, value);
+		return SlGetVarint(pos, end, value);
 	*value = (int32) ((u >> 1) ^ (~(u & 1) + 1));
 	*pos = p;
 	return true;
@@ -57,7 +57,7 @@ get_varlong(const uint8 **pos, const uint8 *end, int64 *value)
 		p += 2;
 	}
 	else
-		return sl_get_varlong(pos, end, value);
+		return SlGetVarlong(pos, end, value);
 	*value = (int64) ((u >> 1) ^ (~(u & 1) + 1));
 	*pos = p;
 	return true;
@@ -128,7 +128,7 @@ put_u64(uint8 *p, uint64 u)
 /* ---- header and CRC ---- */
 
 uint32
-sl_batch_compute_crc(const uint8 *batch, size_t len)
+SlBatchComputeCrc(const uint8 *batch, size_t len)
 {
 	pg_crc32c	crc;
 
@@ -141,36 +141,36 @@ sl_batch_compute_crc(const uint8 *batch, size_t len)
 }
 
 const char *
-sl_batch_parse_header(const uint8 *buf, size_t len, SlBatchHeader *hdr,
-					  bool verify_crc)
+SlBatchParseHeader(const uint8 *buf, size_t len, SlBatchHeader *hdr,
+				   bool verify_crc)
 {
 	if (len < SL_BATCH_HEADER_SIZE)
 		return "truncated record batch header";
 
-	hdr->base_offset = sl_read_int64(buf + SL_BATCH_OFFSET_BASE_OFFSET);
-	hdr->batch_length = sl_read_int32(buf + SL_BATCH_OFFSET_LENGTH);
-	hdr->partition_leader_epoch = sl_read_int32(buf + SL_BATCH_OFFSET_LEADER_EPOCH);
+	hdr->base_offset = SlLoadInt64(buf + SL_BATCH_OFFSET_BASE_OFFSET);
+	hdr->batch_length = SlLoadInt32(buf + SL_BATCH_OFFSET_LENGTH);
+	hdr->partition_leader_epoch = SlLoadInt32(buf + SL_BATCH_OFFSET_LEADER_EPOCH);
 	hdr->magic = (int8) buf[SL_BATCH_OFFSET_MAGIC];
-	hdr->crc = (uint32) sl_read_int32(buf + SL_BATCH_OFFSET_CRC);
-	hdr->attributes = sl_read_int16(buf + SL_BATCH_OFFSET_ATTRIBUTES);
-	hdr->last_offset_delta = sl_read_int32(buf + OFF_LAST_OFFSET_DELTA);
-	hdr->base_timestamp = sl_read_int64(buf + OFF_BASE_TIMESTAMP);
-	hdr->max_timestamp = sl_read_int64(buf + SL_BATCH_OFFSET_MAX_TIMESTAMP);
-	hdr->producer_id = sl_read_int64(buf + OFF_PRODUCER_ID);
-	hdr->producer_epoch = sl_read_int16(buf + OFF_PRODUCER_EPOCH);
-	hdr->base_sequence = sl_read_int32(buf + OFF_BASE_SEQUENCE);
-	hdr->record_count = sl_read_int32(buf + OFF_RECORD_COUNT);
+	hdr->crc = (uint32) SlLoadInt32(buf + SL_BATCH_OFFSET_CRC);
+	hdr->attributes = SlLoadInt16(buf + SL_BATCH_OFFSET_ATTRIBUTES);
+	hdr->last_offset_delta = SlLoadInt32(buf + OFF_LAST_OFFSET_DELTA);
+	hdr->base_timestamp = SlLoadInt64(buf + OFF_BASE_TIMESTAMP);
+	hdr->max_timestamp = SlLoadInt64(buf + SL_BATCH_OFFSET_MAX_TIMESTAMP);
+	hdr->producer_id = SlLoadInt64(buf + OFF_PRODUCER_ID);
+	hdr->producer_epoch = SlLoadInt16(buf + OFF_PRODUCER_EPOCH);
+	hdr->base_sequence = SlLoadInt32(buf + OFF_BASE_SEQUENCE);
+	hdr->record_count = SlLoadInt32(buf + OFF_RECORD_COUNT);
 
 	if (hdr->magic != SL_BATCH_MAGIC)
 		return "unsupported record batch magic (only v2 is supported)";
 	if (hdr->batch_length < SL_BATCH_HEADER_SIZE - SL_BATCH_LOG_OVERHEAD)
 		return "record batch length too small";
-	if (sl_batch_size(hdr) > len)
+	if (SlBatchSize(hdr) > len)
 		return "truncated record batch";
 	if (hdr->record_count < 0)
 		return "negative record count in record batch";
 	if (verify_crc &&
-		sl_batch_compute_crc(buf, sl_batch_size(hdr)) != hdr->crc)
+		SlBatchComputeCrc(buf, SlBatchSize(hdr)) != hdr->crc)
 		return "record batch CRC mismatch";
 	return NULL;
 }
@@ -178,8 +178,8 @@ sl_batch_parse_header(const uint8 *buf, size_t len, SlBatchHeader *hdr,
 /* ---- iteration ---- */
 
 const char *
-sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
-					bool verify_crc, size_t max_decompressed)
+SlRecordIterInit(SlRecordIter *it, const uint8 *buf, size_t len,
+				 bool verify_crc, size_t max_decompressed)
 {
 	const char *err;
 	int			codec;
@@ -195,7 +195,7 @@ sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
 	it->decompressed.cursor = 0;
 	it->error = NULL;
 
-	err = sl_batch_parse_header(buf, len, &it->hdr, verify_crc);
+	err = SlBatchParseHeader(buf, len, &it->hdr, verify_crc);
 	if (err)
 	{
 		it->error = err;
@@ -203,8 +203,8 @@ sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
 	}
 
 	records = buf + SL_BATCH_HEADER_SIZE;
-	records_len = sl_batch_size(&it->hdr) - SL_BATCH_HEADER_SIZE;
-	codec = sl_batch_compression(&it->hdr);
+	records_len = SlBatchSize(&it->hdr) - SL_BATCH_HEADER_SIZE;
+	codec = SlBatchCompression(&it->hdr);
 
 	if (codec == SL_COMPRESSION_NONE)
 	{
@@ -219,11 +219,11 @@ sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
 	else
 	{
 		initStringInfo(&it->decompressed);
-		err = sl_decompress((SlCompression) codec, records, records_len,
-							&it->decompressed, max_decompressed);
+		err = SlDecompress((SlCompression) codec, records, records_len,
+						   &it->decompressed, max_decompressed);
 		if (err)
 		{
-			sl_record_iter_free(it);
+			SlRecordIterFree(it);
 			it->error = err;
 			return err;
 		}
@@ -234,7 +234,7 @@ sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
 	/* every record takes at least MIN_RECORD_BODY + 1 bytes */
 	if ((size_t) it->hdr.record_count > (size_t) (it->end - it->pos) / (MIN_RECORD_BODY + 1))
 	{
-		sl_record_iter_free(it);
+		SlRecordIterFree(it);
 		it->error = "record count larger than the records in the batch";
 		return it->error;
 	}
@@ -242,7 +242,7 @@ sl_record_iter_init(SlRecordIter *it, const uint8 *buf, size_t len,
 	return NULL;
 }
 
-/* Parse one header at *pos; shared by iteration and sl_record_header_next */
+/* Parse one header at *pos; shared by iteration and SlRecordHeaderNext */
 static inline bool
 parse_header(const uint8 **pos, const uint8 *end, SlRecordHeader *h)
 {
@@ -278,7 +278,7 @@ iter_fail(SlRecordIter *it, const char *msg)
 }
 
 bool
-sl_record_iter_next(SlRecordIter *it, SlRecord *rec)
+SlRecordIterNext(SlRecordIter *it, SlRecord *rec)
 {
 	const uint8 *p = it->pos;
 	const uint8 *end = it->end;
@@ -364,7 +364,7 @@ sl_record_iter_next(SlRecordIter *it, SlRecord *rec)
 }
 
 void
-sl_record_iter_free(SlRecordIter *it)
+SlRecordIterFree(SlRecordIter *it)
 {
 	if (it->decompressed.data != NULL)
 	{
@@ -378,8 +378,8 @@ sl_record_iter_free(SlRecordIter *it)
 }
 
 bool
-sl_record_header_next(const uint8 **pos, const uint8 *end,
-					  SlRecordHeader *header)
+SlRecordHeaderNext(const uint8 **pos, const uint8 *end,
+				   SlRecordHeader *header)
 {
 	return parse_header(pos, end, header);
 }
@@ -387,7 +387,7 @@ sl_record_header_next(const uint8 **pos, const uint8 *end,
 /* ---- building ---- */
 
 void
-sl_batch_builder_init(SlBatchBuilder *b, SlCompression compression)
+SlBatchBuilderInit(SlBatchBuilder *b, SlCompression compression)
 {
 	b->compression = compression;
 	b->base_timestamp = -1;
@@ -400,7 +400,7 @@ sl_batch_builder_init(SlBatchBuilder *b, SlCompression compression)
 }
 
 void
-sl_batch_builder_free(SlBatchBuilder *b)
+SlBatchBuilderFree(SlBatchBuilder *b)
 {
 	if (b->records.data != NULL)
 		pfree(b->records.data);
@@ -411,7 +411,7 @@ sl_batch_builder_free(SlBatchBuilder *b)
 }
 
 void
-sl_batch_builder_reset(SlBatchBuilder *b)
+SlBatchBuilderReset(SlBatchBuilder *b)
 {
 	resetStringInfo(&b->records);
 	b->record_count = 0;
@@ -420,10 +420,10 @@ sl_batch_builder_reset(SlBatchBuilder *b)
 }
 
 void
-sl_batch_builder_add(SlBatchBuilder *b, int64 timestamp,
-					 const uint8 *key, int32 key_len,
-					 const uint8 *value, int32 value_len,
-					 const SlRecordHeader *headers, int nheaders)
+SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
+				  const uint8 *key, int32 key_len,
+				  const uint8 *value, int32 value_len,
+				  const SlRecordHeader *headers, int nheaders)
 {
 	uint64		zts;
 	uint32		zoff;
@@ -514,7 +514,7 @@ sl_batch_builder_add(SlBatchBuilder *b, int64 timestamp,
 }
 
 const char *
-sl_batch_builder_finish(SlBatchBuilder *b, StringInfo out)
+SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out)
 {
 	int			start = out->len;
 	uint8	   *h;
@@ -534,9 +534,9 @@ sl_batch_builder_finish(SlBatchBuilder *b, StringInfo out)
 	}
 	else
 	{
-		const char *err = sl_compress(b->compression,
-									  (const uint8 *) b->records.data,
-									  (size_t) b->records.len, out);
+		const char *err = SlCompress(b->compression,
+									 (const uint8 *) b->records.data,
+									 (size_t) b->records.len, out);
 
 		if (err)
 		{
@@ -555,46 +555,46 @@ sl_batch_builder_finish(SlBatchBuilder *b, StringInfo out)
 	}
 
 	h = (uint8 *) out->data + start;
-	sl_write_int64(h + SL_BATCH_OFFSET_BASE_OFFSET, 0);
-	sl_write_int32(h + SL_BATCH_OFFSET_LENGTH, (int32) (total - SL_BATCH_LOG_OVERHEAD));
-	sl_write_int32(h + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
+	SlStoreInt64(h + SL_BATCH_OFFSET_BASE_OFFSET, 0);
+	SlStoreInt32(h + SL_BATCH_OFFSET_LENGTH, (int32) (total - SL_BATCH_LOG_OVERHEAD));
+	SlStoreInt32(h + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
 	h[SL_BATCH_OFFSET_MAGIC] = SL_BATCH_MAGIC;
-	sl_write_int32(h + SL_BATCH_OFFSET_CRC, 0);
-	sl_write_int16(h + SL_BATCH_OFFSET_ATTRIBUTES,
-				   (int16) (b->compression & SL_BATCH_ATTR_COMPRESSION_MASK));
-	sl_write_int32(h + OFF_LAST_OFFSET_DELTA, b->record_count - 1);
-	sl_write_int64(h + OFF_BASE_TIMESTAMP, b->base_timestamp);
-	sl_write_int64(h + SL_BATCH_OFFSET_MAX_TIMESTAMP, b->max_timestamp);
-	sl_write_int64(h + OFF_PRODUCER_ID, b->producer_id);
-	sl_write_int16(h + OFF_PRODUCER_EPOCH, b->producer_epoch);
-	sl_write_int32(h + OFF_BASE_SEQUENCE, b->base_sequence);
-	sl_write_int32(h + OFF_RECORD_COUNT, b->record_count);
+	SlStoreInt32(h + SL_BATCH_OFFSET_CRC, 0);
+	SlStoreInt16(h + SL_BATCH_OFFSET_ATTRIBUTES,
+				 (int16) (b->compression & SL_BATCH_ATTR_COMPRESSION_MASK));
+	SlStoreInt32(h + OFF_LAST_OFFSET_DELTA, b->record_count - 1);
+	SlStoreInt64(h + OFF_BASE_TIMESTAMP, b->base_timestamp);
+	SlStoreInt64(h + SL_BATCH_OFFSET_MAX_TIMESTAMP, b->max_timestamp);
+	SlStoreInt64(h + OFF_PRODUCER_ID, b->producer_id);
+	SlStoreInt16(h + OFF_PRODUCER_EPOCH, b->producer_epoch);
+	SlStoreInt32(h + OFF_BASE_SEQUENCE, b->base_sequence);
+	SlStoreInt32(h + OFF_RECORD_COUNT, b->record_count);
 	return NULL;
 }
 
 void
-sl_batch_seal(uint8 *batch, size_t len, int64 base_offset,
-			  int64 log_append_time)
+SlBatchSeal(uint8 *batch, size_t len, int64 base_offset,
+			int64 log_append_time)
 {
 	size_t		size;
 	int32		blen;
 
 	if (len < SL_BATCH_HEADER_SIZE)
 		return;
-	blen = sl_read_int32(batch + SL_BATCH_OFFSET_LENGTH);
+	blen = SlLoadInt32(batch + SL_BATCH_OFFSET_LENGTH);
 	size = (size_t) blen + SL_BATCH_LOG_OVERHEAD;
 	if (blen < 0 || size > len)
 		size = len;
 
-	sl_write_int64(batch + SL_BATCH_OFFSET_BASE_OFFSET, base_offset);
+	SlStoreInt64(batch + SL_BATCH_OFFSET_BASE_OFFSET, base_offset);
 	if (log_append_time >= 0)
 	{
-		int16		attrs = sl_read_int16(batch + SL_BATCH_OFFSET_ATTRIBUTES);
+		int16		attrs = SlLoadInt16(batch + SL_BATCH_OFFSET_ATTRIBUTES);
 
 		attrs |= SL_BATCH_ATTR_LOG_APPEND_TIME;
-		sl_write_int16(batch + SL_BATCH_OFFSET_ATTRIBUTES, attrs);
-		sl_write_int64(batch + SL_BATCH_OFFSET_MAX_TIMESTAMP, log_append_time);
+		SlStoreInt16(batch + SL_BATCH_OFFSET_ATTRIBUTES, attrs);
+		SlStoreInt64(batch + SL_BATCH_OFFSET_MAX_TIMESTAMP, log_append_time);
 	}
-	sl_write_int32(batch + SL_BATCH_OFFSET_CRC,
-				   (int32) sl_batch_compute_crc(batch, size));
+	SlStoreInt32(batch + SL_BATCH_OFFSET_CRC,
+				 (int32) SlBatchComputeCrc(batch, size));
 }

@@ -46,7 +46,7 @@ put_u64(uint8 *p, uint64 u)
 }
 
 void
-sl_put_uvarint(StringInfo buf, uint32 value)
+SlPutUvarint(StringInfo buf, uint32 value)
 {
 	if (buf->maxlen - buf->len <= SL_VARINT_MAX_BYTES)
 		enlargeStringInfo(buf, SL_VARINT_MAX_BYTES);
@@ -55,13 +55,13 @@ sl_put_uvarint(StringInfo buf, uint32 value)
 }
 
 void
-sl_put_varint(StringInfo buf, int32 value)
+SlPutVarint(StringInfo buf, int32 value)
 {
-	sl_put_uvarint(buf, zigzag32(value));
+	SlPutUvarint(buf, zigzag32(value));
 }
 
 void
-sl_put_varlong(StringInfo buf, int64 value)
+SlPutVarlong(StringInfo buf, int64 value)
 {
 	if (buf->maxlen - buf->len <= SL_VARLONG_MAX_BYTES)
 		enlargeStringInfo(buf, SL_VARLONG_MAX_BYTES);
@@ -70,7 +70,7 @@ sl_put_varlong(StringInfo buf, int64 value)
 }
 
 int
-sl_varint_size(int32 value)
+SlVarintSize(int32 value)
 {
 	uint32		u = zigzag32(value);
 	int			n = 1;
@@ -114,7 +114,7 @@ get_u64(const uint8 **pos, const uint8 *end, int max_bytes, uint64 *value)
 }
 
 bool
-sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
+SlGetUvarint(const uint8 **pos, const uint8 *end, uint32 *value)
 {
 	uint64		u;
 
@@ -125,7 +125,7 @@ sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value)
 }
 
 bool
-sl_get_varint(const uint8 **pos, const uint8 *end, int32 *value)
+SlGetVarint(const uint8 **pos, const uint8 *end, int32 *value)
 {
 	uint32		u;
 
@@ -135,14 +135,14 @@ sl_get_varint(const uint8 **pos, const uint8 *end, int32 *value)
 		(*pos)++;
 		return true;
 	}
-	if (!sl_get_uvarint(pos, end, &u))
+	if (!SlGetUvarint(pos, end, &u))
 		return false;
 	*value = unzigzag32(u);
 	return true;
 }
 
 bool
-sl_get_varlong(const uint8 **pos, const uint8 *end, int64 *value)
+SlGetVarlong(const uint8 **pos, const uint8 *end, int64 *value)
 {
 	uint64		u;
 

@@ -38,7 +38,7 @@ SlReaderFail(SlReader *r, const char *error)
  * fail with the given message) if fewer remain.
  */
 static inline const uint8 *
-Take(SlReader *r, size_t n, const char *error)
+take(SlReader *r, size_t n, const char *error)
 {
 	const uint8 *p;
 
@@ -57,7 +57,7 @@ Take(SlReader *r, size_t n, const char *error)
 int8
 SlReadInt8(SlReader *r)
 {
-	const uint8 *p = Take(r, 1, "truncated int8");
+	const uint8 *p = take(r, 1, "truncated int8");
 
 	return p ? (int8) p[0] : 0;
 }
@@ -65,13 +65,13 @@ SlReadInt8(SlReader *r)
 int16
 SlReadInt16(SlReader *r)
 {
-	const uint8 *p = Take(r, 2, "truncated int16");
+	const uint8 *p = take(r, 2, "truncated int16");
 
 	return p ? (int16) (((uint16) p[0] << 8) | p[1]) : 0;
 }
 
 static inline uint32
-GetUint32(const uint8 *p)
+get_uint32(const uint8 *p)
 {
 	return ((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
 		((uint32) p[2] << 8) | p[3];
@@ -80,23 +80,23 @@ GetUint32(const uint8 *p)
 int32
 SlReadInt32(SlReader *r)
 {
-	const uint8 *p = Take(r, 4, "truncated int32");
+	const uint8 *p = take(r, 4, "truncated int32");
 
-	return p ? (int32) GetUint32(p) : 0;
+	return p ? (int32) get_uint32(p) : 0;
 }
 
 int64
 SlReadInt64(SlReader *r)
 {
-	const uint8 *p = Take(r, 8, "truncated int64");
+	const uint8 *p = take(r, 8, "truncated int64");
 
-	return p ? (int64) (((uint64) GetUint32(p) << 32) | GetUint32(p + 4)) : 0;
+	return p ? (int64) (((uint64) get_uint32(p) << 32) | get_uint32(p + 4)) : 0;
 }
 
 uint16
 SlReadUint16(SlReader *r)
 {
-	const uint8 *p = Take(r, 2, "truncated uint16");
+	const uint8 *p = take(r, 2, "truncated uint16");
 
 	return p ? (uint16) (((uint16) p[0] << 8) | p[1]) : 0;
 }
@@ -104,21 +104,21 @@ SlReadUint16(SlReader *r)
 uint32
 SlReadUint32(SlReader *r)
 {
-	const uint8 *p = Take(r, 4, "truncated uint32");
+	const uint8 *p = take(r, 4, "truncated uint32");
 
-	return p ? GetUint32(p) : 0;
+	return p ? get_uint32(p) : 0;
 }
 
 double
 SlReadFloat64(SlReader *r)
 {
-	const uint8 *p = Take(r, 8, "truncated float64");
+	const uint8 *p = take(r, 8, "truncated float64");
 	uint64		bits;
 	double		v;
 
 	if (p == NULL)
 		return 0.0;
-	bits = ((uint64) GetUint32(p) << 32) | GetUint32(p + 4);
+	bits = ((uint64) get_uint32(p) << 32) | get_uint32(p + 4);
 	memcpy(&v, &bits, sizeof(v));
 	return v;
 }
@@ -126,7 +126,7 @@ SlReadFloat64(SlReader *r)
 bool
 SlReadBool(SlReader *r)
 {
-	const uint8 *p = Take(r, 1, "truncated bool");
+	const uint8 *p = take(r, 1, "truncated bool");
 
 	return p ? p[0] != 0 : false;
 }
@@ -134,7 +134,7 @@ SlReadBool(SlReader *r)
 SlUuid
 SlReadUuid(SlReader *r)
 {
-	const uint8 *p = Take(r, 16, "truncated uuid");
+	const uint8 *p = take(r, 16, "truncated uuid");
 	SlUuid		u;
 
 	if (p)
@@ -153,7 +153,7 @@ SlReadUvarint(SlReader *r)
 	if (r->error != NULL)
 		return 0;
 	p = r->buf + r->pos;
-	if (!sl_get_uvarint(&p, r->buf + r->len, &v))
+	if (!SlGetUvarint(&p, r->buf + r->len, &v))
 	{
 		SlReaderFail(r, "truncated or overlong unsigned varint");
 		return 0;
@@ -171,7 +171,7 @@ SlReadVarint(SlReader *r)
 	if (r->error != NULL)
 		return 0;
 	p = r->buf + r->pos;
-	if (!sl_get_varint(&p, r->buf + r->len, &v))
+	if (!SlGetVarint(&p, r->buf + r->len, &v))
 	{
 		SlReaderFail(r, "truncated or overlong varint");
 		return 0;
@@ -189,7 +189,7 @@ SlReadVarlong(SlReader *r)
 	if (r->error != NULL)
 		return 0;
 	p = r->buf + r->pos;
-	if (!sl_get_varlong(&p, r->buf + r->len, &v))
+	if (!SlGetVarlong(&p, r->buf + r->len, &v))
 	{
 		SlReaderFail(r, "truncated or overlong varlong");
 		return 0;
@@ -201,13 +201,13 @@ SlReadVarlong(SlReader *r)
 const uint8 *
 SlReadRaw(SlReader *r, size_t n)
 {
-	return Take(r, n, "truncated data");
+	return take(r, n, "truncated data");
 }
 
 void
 SlReadSkip(SlReader *r, size_t n)
 {
-	(void) Take(r, n, "truncated data");
+	(void) take(r, n, "truncated data");
 }
 
 /*
@@ -216,8 +216,8 @@ SlReadSkip(SlReader *r, size_t n)
  * that fits in the remaining input, or -2 after an error.
  */
 static int64
-ReadLength(SlReader *r, bool compact, bool wide, bool nullable,
-		   const char *what_null, const char *what_long)
+read_length(SlReader *r, bool compact, bool wide, bool nullable,
+			const char *what_null, const char *what_long)
 {
 	int64		len;
 
@@ -255,9 +255,9 @@ SlStr
 SlReadString(SlReader *r, bool compact, bool nullable)
 {
 	SlStr		s = {"", 0};
-	int64		len = ReadLength(r, compact, false, nullable,
-								 "null in a non-nullable string",
-								 "string length exceeds the input");
+	int64		len = read_length(r, compact, false, nullable,
+								  "null in a non-nullable string",
+								  "string length exceeds the input");
 
 	if (len == -1)
 		return SL_STR_NULL;
@@ -274,9 +274,9 @@ SlBytes
 SlReadBytes(SlReader *r, bool compact, bool nullable)
 {
 	SlBytes		b = {NULL, 0};
-	int64		len = ReadLength(r, compact, true, nullable,
-								 "null in non-nullable bytes",
-								 "bytes length exceeds the input");
+	int64		len = read_length(r, compact, true, nullable,
+								  "null in non-nullable bytes",
+								  "bytes length exceeds the input");
 
 	if (len == -1)
 		return SL_BYTES_NULL;
@@ -441,7 +441,7 @@ SlWriteRaw(SlWriter *w, const void *data, size_t n)
 }
 
 static inline void
-PutUint32(uint8 *p, uint32 v)
+put_uint32(uint8 *p, uint32 v)
 {
 	p[0] = (uint8) (v >> 24);
 	p[1] = (uint8) (v >> 16);
@@ -468,7 +468,7 @@ SlWriteInt32(SlWriter *w, int32 v)
 {
 	uint8		b[4];
 
-	PutUint32(b, (uint32) v);
+	put_uint32(b, (uint32) v);
 	SlWriteRaw(w, b, 4);
 }
 
@@ -477,8 +477,8 @@ SlWriteInt64(SlWriter *w, int64 v)
 {
 	uint8		b[8];
 
-	PutUint32(b, (uint32) ((uint64) v >> 32));
-	PutUint32(b + 4, (uint32) v);
+	put_uint32(b, (uint32) ((uint64) v >> 32));
+	put_uint32(b + 4, (uint32) v);
 	SlWriteRaw(w, b, 8);
 }
 
@@ -518,19 +518,19 @@ SlWriteUuid(SlWriter *w, SlUuid v)
 void
 SlWriteUvarint(SlWriter *w, uint32 v)
 {
-	sl_put_uvarint(w->buf, v);
+	SlPutUvarint(w->buf, v);
 }
 
 void
 SlWriteVarint(SlWriter *w, int32 v)
 {
-	sl_put_varint(w->buf, v);
+	SlPutVarint(w->buf, v);
 }
 
 void
 SlWriteVarlong(SlWriter *w, int64 v)
 {
-	sl_put_varlong(w->buf, v);
+	SlPutVarlong(w->buf, v);
 }
 
 void
@@ -644,7 +644,7 @@ void
 SlWriterPatchInt32(SlWriter *w, size_t pos, int32 v)
 {
 	Assert(pos + 4 <= (size_t) w->buf->len);
-	PutUint32((uint8 *) w->buf->data + pos, (uint32) v);
+	put_uint32((uint8 *) w->buf->data + pos, (uint32) v);
 }
 
 size_t

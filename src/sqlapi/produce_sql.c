@@ -354,8 +354,8 @@ choose_partition(const SlTopic *topic, ProduceCache *cache,
 				 const uint8 *key, int32 key_len, size_t record_bytes)
 {
 	if (key != NULL)
-		return sl_partition_for_key(topic->config.partitioner, key, key_len,
-									topic->partition_count);
+		return SlPartitionForKey(topic->config.partitioner, key, key_len,
+								 topic->partition_count);
 
 	/*
 	 * No key: stick to one partition for about a batch's worth of records,
@@ -485,6 +485,6 @@ streamlog_partition_for(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	cache = produce_cache(fcinfo);
 	key = datum_bytes(&cache->key, PG_GETARG_DATUM(1), &key_len);
-	PG_RETURN_INT32(sl_partition_for_key(topic->config.partitioner, key, key_len,
-										 topic->partition_count));
+	PG_RETURN_INT32(SlPartitionForKey(topic->config.partitioner, key, key_len,
+									  topic->partition_count));
 }

@@ -64,7 +64,7 @@ headers_array(SlRecordRows *rows, const SlRecord *rec)
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		if (!sl_record_header_next(&pos, rec->headers_end, &h))
+		if (!SlRecordHeaderNext(&pos, rec->headers_end, &h))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("corrupt header in record at offset %lld", (long long) rec->offset)));

@@ -240,7 +240,7 @@ pending_partition(const SlTopic *topic, int32 partition)
 		pp->batch_target = Min((size_t) sl_batch_bytes,
 							   (size_t) Max(topic->config.max_message_bytes - SL_BATCH_HEADER_SIZE, 1));
 		oldcxt = MemoryContextSwitchTo(pending_context);
-		sl_batch_builder_init(&pp->builder, pp->compression);
+		SlBatchBuilderInit(&pp->builder, pp->compression);
 		MemoryContextSwitchTo(oldcxt);
 		pp->batches = NIL;
 		pp->marks = NIL;
@@ -263,12 +263,12 @@ close_batch(PendingPartition *pp)
 	batch = palloc(sizeof(PendingBatch));
 	batch_data_init(batch);
 	batch->client_crc = false;
-	error = sl_batch_builder_finish(&pp->builder, &batch->data);
+	error = SlBatchBuilderFinish(&pp->builder, &batch->data);
 	if (error)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compress a record batch with %s: %s",
-						sl_compression_name(pp->compression), error)));
+						SlCompressionName(pp->compression), error)));
 	batch->record_count = pp->builder.record_count;
 	batch->min_timestamp = pp->builder_min_ts;
 	batch->max_timestamp = pp->builder.max_timestamp;
@@ -279,7 +279,7 @@ close_batch(PendingPartition *pp)
 	batch->log_append_time_out = NULL;
 	MemoryContextSwitchTo(oldcxt);
 	keep_batch(pp, batch);
-	sl_batch_builder_reset(&pp->builder);
+	SlBatchBuilderReset(&pp->builder);
 }
 
 /* Leave a mark for the current subtransaction if it has none yet */
@@ -331,15 +331,15 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 
 	mark_subtransaction(pp);
 	if (pp->builder.record_count > 0 &&
-		sl_batch_builder_records_size(&pp->builder) + size > pp->batch_target)
+		SlBatchBuilderRecordsSize(&pp->builder) + size > pp->batch_target)
 		close_batch(pp);
 
 	if (pp->builder.record_count == 0 || record->timestamp < pp->builder_min_ts)
 		pp->builder_min_ts = record->timestamp;
-	sl_batch_builder_add(&pp->builder, record->timestamp,
-						 record->key, record->key_len,
-						 record->value, record->value_len,
-						 record->headers, record->nheaders);
+	SlBatchBuilderAdd(&pp->builder, record->timestamp,
+					  record->key, record->key_len,
+					  record->value, record->value_len,
+					  record->headers, record->nheaders);
 }
 
 void
@@ -362,7 +362,7 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	batch->client_crc = true;
 	appendBinaryStringInfo(&batch->data, (const char *) data, len);
 	/* We are the leader of every partition, in epoch 0 */
-	sl_write_int32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
+	SlStoreInt32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
 	/*
 	 * Some producers write -1 or a stale value for maxTimestamp: as Kafka's
 	 * log validator, store the one the records have, under a new CRC.  A
@@ -371,7 +371,7 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	 */
 	if (hdr->max_timestamp != max_timestamp)
 	{
-		sl_write_int64(batch_bytes(batch) + SL_BATCH_OFFSET_MAX_TIMESTAMP, max_timestamp);
+		SlStoreInt64(batch_bytes(batch) + SL_BATCH_OFFSET_MAX_TIMESTAMP, max_timestamp);
 		batch->client_crc = false;
 	}
 	batch->record_count = hdr->last_offset_delta + 1;
@@ -431,7 +431,7 @@ SlLogDiscardTopic(SlPartitionKey topic_key)
 		{
 			forget_batches(pp, 0);
 			pp->marks = NIL;
-			sl_batch_builder_reset(&pp->builder);
+			SlBatchBuilderReset(&pp->builder);
 		}
 	}
 }
@@ -596,10 +596,10 @@ append_pending(void)
 			 * LogAppendTime rewrites it.
 			 */
 			if (batch->client_crc && !pp->log_append_time)
-				sl_write_int64(batch_bytes(batch) + SL_BATCH_OFFSET_BASE_OFFSET, offset);
+				SlStoreInt64(batch_bytes(batch) + SL_BATCH_OFFSET_BASE_OFFSET, offset);
 			else
-				sl_batch_seal(batch_bytes(batch), batch_len(batch), offset,
-							  pp->log_append_time ? now_ms : -1);
+				SlBatchSeal(batch_bytes(batch), batch_len(batch), offset,
+							pp->log_append_time ? now_ms : -1);
 			if (pp->log_append_time)
 			{
 				batch->min_timestamp = now_ms;
@@ -685,7 +685,7 @@ SlLogAppendSubXactAbort(SubTransactionId subid)
 			{
 				forget_batches(pp, mark->nbatches);
 				pp->marks = list_truncate(pp->marks, foreach_current_index(lc));
-				sl_batch_builder_reset(&pp->builder);
+				SlBatchBuilderReset(&pp->builder);
 				break;
 			}
 		}

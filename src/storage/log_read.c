@@ -156,7 +156,7 @@ next_batch_row(SlLogScan *scan)
 		if (scan->first_len < SL_BATCH_HEADER_SIZE)
 			corrupt_batch(scan, "stored batch is shorter than a batch header");
 		scan->batch_len = SL_BATCH_OFFSET_LENGTH + sizeof(int32) +
-			(size_t) (uint32) sl_read_int32(scan->first_piece + SL_BATCH_OFFSET_LENGTH);
+			(size_t) (uint32) SlLoadInt32(scan->first_piece + SL_BATCH_OFFSET_LENGTH);
 		if (scan->batch_len < scan->first_len || scan->batch_len > MaxAllocSize)
 			corrupt_batch(scan, "stored batch length is out of range");
 		return true;
@@ -218,8 +218,8 @@ next_batch(SlLogScan *scan)
 		copy_batch(scan, whole);
 		data = whole;
 	}
-	error = sl_record_iter_init(&scan->iter, data, scan->batch_len, true,
-								SL_MAX_DECOMPRESSED_BATCH);
+	error = SlRecordIterInit(&scan->iter, data, scan->batch_len, true,
+							 SL_MAX_DECOMPRESSED_BATCH);
 	MemoryContextSwitchTo(oldcxt);
 	if (error == sl_err_decompressed_too_large)
 		ereport(ERROR,
@@ -347,7 +347,7 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 				break;
 			}
 		}
-		if (!sl_record_iter_next(&scan->iter, rec))
+		if (!SlRecordIterNext(&scan->iter, rec))
 		{
 			if (scan->iter.error)
 				corrupt_batch(scan, scan->iter.error);

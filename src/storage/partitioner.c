@@ -8,7 +8,7 @@
 #include "streamlog/storage/partitioner.h"
 
 int32
-sl_murmur2(const uint8 *data, size_t len)
+SlMurmur2(const uint8 *data, size_t len)
 {
 	const uint32 m = 0x5bd1e995;
 	const int	r = 24;
@@ -51,7 +51,7 @@ sl_murmur2(const uint8 *data, size_t len)
 }
 
 uint32
-sl_crc32(const uint8 *data, size_t len)
+SlCrc32(const uint8 *data, size_t len)
 {
 	uLong		crc = crc32(0L, Z_NULL, 0);
 
@@ -67,7 +67,7 @@ sl_crc32(const uint8 *data, size_t len)
 }
 
 uint32
-sl_fnv1a(const uint8 *data, size_t len)
+SlFnv1a(const uint8 *data, size_t len)
 {
 	uint32		h = 2166136261U;
 	size_t		i;
@@ -81,8 +81,8 @@ sl_fnv1a(const uint8 *data, size_t len)
 }
 
 int32
-sl_partition_for_key(SlPartitioner partitioner, const uint8 *key, size_t len,
-					 int32 npartitions)
+SlPartitionForKey(SlPartitioner partitioner, const uint8 *key, size_t len,
+				  int32 npartitions)
 {
 	if (npartitions <= 0)
 		return -1;
@@ -90,13 +90,13 @@ sl_partition_for_key(SlPartitioner partitioner, const uint8 *key, size_t len,
 	switch (partitioner)
 	{
 		case SL_PARTITIONER_MURMUR2:
-			return (int32) (((uint32) sl_murmur2(key, len) & 0x7fffffff) %
+			return (int32) (((uint32) SlMurmur2(key, len) & 0x7fffffff) %
 							(uint32) npartitions);
 		case SL_PARTITIONER_CRC32:
-			return (int32) (sl_crc32(key, len) % (uint32) npartitions);
+			return (int32) (SlCrc32(key, len) % (uint32) npartitions);
 		case SL_PARTITIONER_FNV1A:
 			{
-				int32		p = (int32) sl_fnv1a(key, len) % npartitions;
+				int32		p = (int32) SlFnv1a(key, len) % npartitions;
 
 				return p < 0 ? -p : p;
 			}
@@ -105,7 +105,7 @@ sl_partition_for_key(SlPartitioner partitioner, const uint8 *key, size_t len,
 }
 
 int
-sl_partitioner_from_name(const char *name)
+SlPartitionerFromName(const char *name)
 {
 	if (name == NULL)
 		return -1;

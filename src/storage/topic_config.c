@@ -247,7 +247,7 @@ config_set(SlTopicConfig *config, const SlConfigDef *def, const char *value)
 		config->compact = strstr(value, "compact") != NULL;
 	else if (strcmp(name, "compression.type") == 0)
 		config->compression = strcmp(value, "producer") == 0 ? -1 :
-			sl_compression_from_name(value);
+			SlCompressionFromName(value);
 	else if (strcmp(name, "max.message.bytes") == 0)
 		config->max_message_bytes = (int32) strtol(value, NULL, 10);
 	else if (strcmp(name, "message.timestamp.after.max.ms") == 0)
@@ -259,7 +259,7 @@ config_set(SlTopicConfig *config, const SlConfigDef *def, const char *value)
 	else if (strcmp(name, "message.timestamp.type") == 0)
 		config->log_append_time = strcmp(value, "LogAppendTime") == 0;
 	else if (strcmp(name, "partitioner") == 0)
-		config->partitioner = sl_partitioner_from_name(value);
+		config->partitioner = SlPartitionerFromName(value);
 	else if (strcmp(name, "retention.bytes") == 0)
 		config->retention_bytes = strtoll(value, NULL, 10);
 	else if (strcmp(name, "retention.ms") == 0)

@@ -2,7 +2,7 @@
  * Compresses stdin to stdout with the project's own codecs, for
  * make_corpus.py:
  *
- *   compress_tool none|gzip|snappy|lz4|zstd     sl_compress()
+ *   compress_tool none|gzip|snappy|lz4|zstd     SlCompress()
  *   compress_tool snappy-raw                    one raw snappy block
  */
 #include "streamlog/protocol/codec_base.h"
@@ -51,7 +51,7 @@ main(int argc, char **argv)
 	}
 	else
 	{
-		int			codec = sl_compression_from_name(argv[1]);
+		int			codec = SlCompressionFromName(argv[1]);
 		const char *err;
 
 		if (codec < 0)
@@ -59,8 +59,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "compress_tool: unknown codec \"%s\"\n", argv[1]);
 			return 2;
 		}
-		err = sl_compress((SlCompression) codec, (const uint8 *) in.data,
-						  in.len, &out);
+		err = SlCompress((SlCompression) codec, (const uint8 *) in.data,
+						 in.len, &out);
 		if (err)
 		{
 			fprintf(stderr, "compress_tool: %s\n", err);

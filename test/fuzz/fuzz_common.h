@@ -142,7 +142,7 @@ fuzz_check_record(const uint8 *lo, const uint8 *hi, const SlRecord *rec,
 	{
 		SlRecordHeader hdr;
 
-		FUZZ_CHECK(sl_record_header_next(&hp, rec->headers_end, &hdr));
+		FUZZ_CHECK(SlRecordHeaderNext(&hp, rec->headers_end, &hdr));
 		FUZZ_CHECK(hdr.key_len >= 0 && hdr.value_len >= -1);
 		FUZZ_CHECK((hdr.value == NULL) == (hdr.value_len < 0));
 		FUZZ_CHECK(fuzz_within((const uint8 *) hdr.key, hdr.key_len, rec->headers, rec->headers_end));
@@ -176,19 +176,19 @@ fuzz_walk_batches(const uint8 *data, size_t len, bool verify_crc,
 		int32		n = 0;
 		const char *err;
 
-		err = sl_batch_parse_header(data + pos, len - pos, &hdr, verify_crc);
+		err = SlBatchParseHeader(data + pos, len - pos, &hdr, verify_crc);
 		if (err)
 		{
 			w->error = err;
 			break;
 		}
 		FUZZ_CHECK(hdr.magic == SL_BATCH_MAGIC);
-		FUZZ_CHECK(sl_batch_size(&hdr) >= SL_BATCH_HEADER_SIZE);
-		FUZZ_CHECK(sl_batch_size(&hdr) <= len - pos);
+		FUZZ_CHECK(SlBatchSize(&hdr) >= SL_BATCH_HEADER_SIZE);
+		FUZZ_CHECK(SlBatchSize(&hdr) <= len - pos);
 		FUZZ_CHECK(hdr.record_count >= 0);
 
-		err = sl_record_iter_init(&it, data + pos, len - pos, verify_crc,
-								  max_decompressed);
+		err = SlRecordIterInit(&it, data + pos, len - pos, verify_crc,
+							   max_decompressed);
 		if (err)
 		{
 			FUZZ_CHECK(it.decompressed.data == NULL);
@@ -197,18 +197,18 @@ fuzz_walk_batches(const uint8 *data, size_t len, bool verify_crc,
 		}
 		if (it.decompressed.data != NULL)
 		{
-			FUZZ_CHECK(sl_batch_compression(&hdr) != SL_COMPRESSION_NONE);
+			FUZZ_CHECK(SlBatchCompression(&hdr) != SL_COMPRESSION_NONE);
 			FUZZ_CHECK((size_t) it.decompressed.len <= max_decompressed);
 			lo = (const uint8 *) it.decompressed.data;
 			hi = lo + it.decompressed.len;
 		}
 		else
 		{
-			FUZZ_CHECK(sl_batch_compression(&hdr) == SL_COMPRESSION_NONE);
+			FUZZ_CHECK(SlBatchCompression(&hdr) == SL_COMPRESSION_NONE);
 			lo = data + pos + SL_BATCH_HEADER_SIZE;
-			hi = data + pos + sl_batch_size(&hdr);
+			hi = data + pos + SlBatchSize(&hdr);
 		}
-		while (sl_record_iter_next(&it, &rec))
+		while (SlRecordIterNext(&it, &rec))
 		{
 			n++;
 			FUZZ_CHECK(n <= hdr.record_count);
@@ -217,9 +217,9 @@ fuzz_walk_batches(const uint8 *data, size_t len, bool verify_crc,
 		if (it.error == NULL)
 			FUZZ_CHECK(n == hdr.record_count);
 		/* a finished or failed iterator stays finished */
-		FUZZ_CHECK(!sl_record_iter_next(&it, &rec));
+		FUZZ_CHECK(!SlRecordIterNext(&it, &rec));
 		err = it.error;
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 		w->nrecords += n;
 		if (err)
 		{
@@ -227,7 +227,7 @@ fuzz_walk_batches(const uint8 *data, size_t len, bool verify_crc,
 			break;
 		}
 		w->nbatches++;
-		pos += sl_batch_size(&hdr);
+		pos += SlBatchSize(&hdr);
 	}
 	w->consumed = pos;
 }
@@ -242,11 +242,11 @@ fuzz_fix_batch_crcs(uint8 *data, size_t len)
 	{
 		SlBatchHeader hdr;
 
-		if (sl_batch_parse_header(data + pos, len - pos, &hdr, false) != NULL)
+		if (SlBatchParseHeader(data + pos, len - pos, &hdr, false) != NULL)
 			break;
-		sl_write_int32(data + pos + SL_BATCH_OFFSET_CRC,
-					   (int32) sl_batch_compute_crc(data + pos, sl_batch_size(&hdr)));
-		pos += sl_batch_size(&hdr);
+		SlStoreInt32(data + pos + SL_BATCH_OFFSET_CRC,
+					 (int32) SlBatchComputeCrc(data + pos, SlBatchSize(&hdr)));
+		pos += SlBatchSize(&hdr);
 	}
 }
 

@@ -1,13 +1,13 @@
 /*
  * Fuzz target: the five codecs of src/protocol/compression.c.
  *
- * The input goes to sl_decompress of every codec, with max_out 1 MiB and a
- * destination that already holds a few bytes (sl_decompress appends).  The
+ * The input goes to SlDecompress of every codec, with max_out 1 MiB and a
+ * destination that already holds a few bytes (SlDecompress appends).  The
  * output must stay within the bound and leave the existing bytes alone.  When
  * a codec accepts the input, decompressing again with max_out set to the
  * output size must give the same bytes, and with one byte less must fail.
  *
- * The input is also compressed with every codec by sl_compress, and that
+ * The input is also compressed with every codec by SlCompress, and that
  * must decompress (with max_out = input size) to the input.
  */
 #include "fuzz_common.h"
@@ -28,7 +28,7 @@ check_decompress(SlCompression codec, const uint8 *data, size_t size)
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, PREFIX);
-	err = sl_decompress(codec, data, size, &out, FUZZ_MAX_DECOMPRESSED);
+	err = SlDecompress(codec, data, size, &out, FUZZ_MAX_DECOMPRESSED);
 	FUZZ_CHECK(out.len >= PREFIX_LEN && memcmp(out.data, PREFIX, PREFIX_LEN) == 0);
 	FUZZ_CHECK((size_t) out.len - PREFIX_LEN <= FUZZ_MAX_DECOMPRESSED);
 	if (err != NULL)
@@ -44,7 +44,7 @@ check_decompress(SlCompression codec, const uint8 *data, size_t size)
 
 	/* exactly the output size is enough ... */
 	initStringInfo(&again);
-	err = sl_decompress(codec, data, size, &again, n);
+	err = SlDecompress(codec, data, size, &again, n);
 	FUZZ_CHECK(err == NULL);
 	FUZZ_CHECK((size_t) again.len == n);
 	FUZZ_CHECK(memcmp(again.data, out.data + PREFIX_LEN, n) == 0);
@@ -53,7 +53,7 @@ check_decompress(SlCompression codec, const uint8 *data, size_t size)
 	if (n > 0)
 	{
 		resetStringInfo(&again);
-		err = sl_decompress(codec, data, size, &again, n - 1);
+		err = SlDecompress(codec, data, size, &again, n - 1);
 		FUZZ_CHECK(err != NULL);
 		FUZZ_CHECK((size_t) again.len <= n - 1);
 	}
@@ -62,7 +62,7 @@ check_decompress(SlCompression codec, const uint8 *data, size_t size)
 	return true;
 }
 
-/* sl_compress then sl_decompress gives the input back */
+/* SlCompress then SlDecompress gives the input back */
 static void
 check_roundtrip(SlCompression codec, const uint8 *data, size_t size)
 {
@@ -72,16 +72,16 @@ check_roundtrip(SlCompression codec, const uint8 *data, size_t size)
 	const char *err;
 
 	initStringInfo(&z);
-	err = sl_compress(codec, data, size, &z);
+	err = SlCompress(codec, data, size, &z);
 	FUZZ_CHECK(err == NULL);
 	zcopy = fuzz_copy((const uint8 *) z.data, z.len);
 
 	initStringInfo(&back);
-	err = sl_decompress(codec, zcopy, z.len, &back, size);
+	err = SlDecompress(codec, zcopy, z.len, &back, size);
 	if (err != NULL)
 	{
 		fprintf(stderr, "%s: own output of %zu bytes does not decompress: %s\n",
-				sl_compression_name(codec), size, err);
+				SlCompressionName(codec), size, err);
 		abort();
 	}
 	FUZZ_CHECK((size_t) back.len == size);

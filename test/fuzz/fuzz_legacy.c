@@ -4,7 +4,7 @@
  *
  * Every input is tried both ways:
  *
- *   - as a message set for sl_message_set_to_batch (Produce v0-2), both as
+ *   - as a message set for SlMessageSetToBatch (Produce v0-2), both as
  *     it is and normalized: every message CRC recomputed and every
  *     compressed wrapper decompressed, its inner CRCs fixed and compressed
  *     again, so that mutations get past the CRC checks.  An accepted set
@@ -13,7 +13,7 @@
  *     it, one message, from the last offset) must give well-formed message
  *     sets that up-convert again to the same keys, values and timestamps;
  *
- *   - as stored batches for sl_batches_to_message_set (Fetch v0-3), as it
+ *   - as stored batches for SlBatchesToMessageSet (Fetch v0-3), as it
  *     is and, when no batch is compressed, with the batch CRCs recomputed.
  *     The output must be well-formed messages, and up-convert again.
  */
@@ -53,22 +53,22 @@ check_message_set(const uint8 *data, size_t len, int8 magic, int64 first_offset)
 		int32		vlen;
 
 		FUZZ_CHECK(len - pos >= SL_LEGACY_LOG_OVERHEAD);
-		offset = sl_read_int64(data + pos);
-		size = sl_read_int32(data + pos + 8);
+		offset = SlLoadInt64(data + pos);
+		size = SlLoadInt32(data + pos + 8);
 		FUZZ_CHECK(offset >= first_offset);
 		FUZZ_CHECK(size >= (magic == 0 ? SL_LEGACY_MIN_MESSAGE_SIZE_V0 : SL_LEGACY_MIN_MESSAGE_SIZE_V1));
 		FUZZ_CHECK((size_t) size <= len - pos - SL_LEGACY_LOG_OVERHEAD);
 		m = data + pos + SL_LEGACY_LOG_OVERHEAD;
-		FUZZ_CHECK((uint32) sl_read_int32(m) == message_crc(m, size));
+		FUZZ_CHECK((uint32) SlLoadInt32(m) == message_crc(m, size));
 		FUZZ_CHECK(m[4] == (uint8) magic);
 		FUZZ_CHECK((m[5] & ~SL_LEGACY_ATTR_LOG_APPEND_TIME) == 0);
 		FUZZ_CHECK(magic == 1 || m[5] == 0);
 		p = magic == 0 ? SL_LEGACY_PREFIX_SIZE_V0 : SL_LEGACY_PREFIX_SIZE_V1;
-		klen = sl_read_int32(m + p);
+		klen = SlLoadInt32(m + p);
 		FUZZ_CHECK(klen >= -1);
 		p += 4 + (klen > 0 ? klen : 0);
 		FUZZ_CHECK(p + 4 <= (size_t) size);
-		vlen = sl_read_int32(m + p);
+		vlen = SlLoadInt32(m + p);
 		FUZZ_CHECK(vlen >= -1);
 		p += 4 + (vlen > 0 ? vlen : 0);
 		FUZZ_CHECK(p == (size_t) size);
@@ -88,13 +88,13 @@ check_same_records(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 	SlRecord	ra;
 	SlRecord	rb;
 
-	FUZZ_CHECK(sl_record_iter_init(&ia, a, alen, false, SIZE_MAX) == NULL);
-	FUZZ_CHECK(sl_record_iter_init(&ib, b, blen, false, SIZE_MAX) == NULL);
+	FUZZ_CHECK(SlRecordIterInit(&ia, a, alen, false, SIZE_MAX) == NULL);
+	FUZZ_CHECK(SlRecordIterInit(&ib, b, blen, false, SIZE_MAX) == NULL);
 	for (;;)
 	{
-		bool		more = sl_record_iter_next(&ia, &ra);
+		bool		more = SlRecordIterNext(&ia, &ra);
 
-		FUZZ_CHECK(more == sl_record_iter_next(&ib, &rb));
+		FUZZ_CHECK(more == SlRecordIterNext(&ib, &rb));
 		if (!more)
 			break;
 		FUZZ_CHECK(ra.key_len == rb.key_len);
@@ -108,8 +108,8 @@ check_same_records(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 		FUZZ_CHECK(rb.header_count == 0);
 	}
 	FUZZ_CHECK(ia.error == NULL && ib.error == NULL);
-	sl_record_iter_free(&ia);
-	sl_record_iter_free(&ib);
+	SlRecordIterFree(&ia);
+	SlRecordIterFree(&ib);
 }
 
 /*
@@ -128,7 +128,7 @@ up_convert(const uint8 *data, size_t len, size_t *batch_len, int32 *count,
 	initStringInfo(&out);
 	appendStringInfoString(&out, "pfx");
 	*count = -1;
-	err = sl_message_set_to_batch(data, len, FUZZ_MAX_DECOMPRESSED, &out, count);
+	err = SlMessageSetToBatch(data, len, FUZZ_MAX_DECOMPRESSED, &out, count);
 	FUZZ_CHECK(out.len >= 3 && memcmp(out.data, "pfx", 3) == 0);
 	if (error)
 		*error = err;
@@ -143,12 +143,12 @@ up_convert(const uint8 *data, size_t len, size_t *batch_len, int32 *count,
 	pfree(out.data);
 
 	FUZZ_CHECK(*count > 0 && *count <= SL_LEGACY_MAX_RECORDS);
-	FUZZ_CHECK(sl_batch_parse_header(batch, *batch_len, &hdr, false) == NULL);
-	FUZZ_CHECK(sl_batch_size(&hdr) == *batch_len);
+	FUZZ_CHECK(SlBatchParseHeader(batch, *batch_len, &hdr, false) == NULL);
+	FUZZ_CHECK(SlBatchSize(&hdr) == *batch_len);
 	FUZZ_CHECK(hdr.base_offset == 0 && hdr.crc == 0);
 	FUZZ_CHECK(hdr.record_count == *count);
 	FUZZ_CHECK(hdr.last_offset_delta == *count - 1);
-	FUZZ_CHECK(sl_batch_compression(&hdr) <= SL_COMPRESSION_LZ4);
+	FUZZ_CHECK(SlBatchCompression(&hdr) <= SL_COMPRESSION_LZ4);
 	FUZZ_CHECK((hdr.attributes & ~SL_BATCH_ATTR_COMPRESSION_MASK) == 0);
 	return batch;
 }
@@ -162,8 +162,8 @@ down_convert(const uint8 *batches, size_t len, int8 magic, int64 first_offset,
 
 	initStringInfo(out);
 	appendStringInfoString(out, "pfx");
-	err = sl_batches_to_message_set_from(batches, len, magic, first_offset,
-										 max_bytes, out);
+	err = SlBatchesToMessageSetFrom(batches, len, magic, first_offset,
+									max_bytes, out);
 	FUZZ_CHECK(out->len >= 3 && memcmp(out->data, "pfx", 3) == 0);
 	*count = 0;
 	if (err != NULL)
@@ -178,13 +178,13 @@ down_convert(const uint8 *batches, size_t len, int8 magic, int64 first_offset,
 	return NULL;
 }
 
-/* A message set sl_message_set_to_batch accepted, and its batch */
+/* A message set SlMessageSetToBatch accepted, and its batch */
 static void
 check_accepted(uint8 *batch, size_t batch_len, int32 count)
 {
 	FuzzWalk	w;
 
-	sl_batch_seal(batch, batch_len, BASE_OFFSET, -1);
+	SlBatchSeal(batch, batch_len, BASE_OFFSET, -1);
 	fuzz_walk_batches(batch, batch_len, true, SIZE_MAX, &w);
 	FUZZ_CHECK(w.error == NULL && w.nbatches == 1 && w.nrecords == count);
 
@@ -265,7 +265,7 @@ normalize(const uint8 *data, size_t len, StringInfo out, int depth)
 
 	while (len - pos >= SL_LEGACY_LOG_OVERHEAD)
 	{
-		int32		size = sl_read_int32(data + pos + 8);
+		int32		size = SlLoadInt32(data + pos + 8);
 		const uint8 *m = data + pos + SL_LEGACY_LOG_OVERHEAD;
 		size_t		prefix;
 		int32		klen;
@@ -282,9 +282,9 @@ normalize(const uint8 *data, size_t len, StringInfo out, int depth)
 		if (depth == 0 && codec >= SL_COMPRESSION_GZIP &&
 			codec <= SL_COMPRESSION_LZ4 &&
 			(size_t) size >= prefix + 8 &&
-			(klen = sl_read_int32(m + prefix)) >= -1 &&
+			(klen = SlLoadInt32(m + prefix)) >= -1 &&
 			klen <= size - (int32) prefix - 8 &&
-			(vlen = sl_read_int32(m + prefix + 4 + Max(klen, 0))) >= 0 &&
+			(vlen = SlLoadInt32(m + prefix + 4 + Max(klen, 0))) >= 0 &&
 			vlen == size - (int32) prefix - 8 - Max(klen, 0))
 		{
 			const uint8 *value = m + prefix + 8 + Max(klen, 0);
@@ -295,22 +295,22 @@ normalize(const uint8 *data, size_t len, StringInfo out, int depth)
 			initStringInfo(&inner);
 			initStringInfo(&fixed);
 			initStringInfo(&packed);
-			if (sl_decompress((SlCompression) codec, value, vlen, &inner,
-							  FUZZ_MAX_DECOMPRESSED) == NULL)
+			if (SlDecompress((SlCompression) codec, value, vlen, &inner,
+							 FUZZ_MAX_DECOMPRESSED) == NULL)
 			{
 				normalize((const uint8 *) inner.data, inner.len, &fixed, depth + 1);
-				FUZZ_CHECK(sl_compress((SlCompression) codec,
-									   (const uint8 *) fixed.data, fixed.len,
-									   &packed) == NULL);
+				FUZZ_CHECK(SlCompress((SlCompression) codec,
+									  (const uint8 *) fixed.data, fixed.len,
+									  &packed) == NULL);
 				/* the same message with the new value */
 				appendBinaryStringInfo(out, (const char *) data + pos,
 									   SL_LEGACY_LOG_OVERHEAD + prefix + 4 + Max(klen, 0));
 				enlargeStringInfo(out, 4);
-				sl_write_int32((uint8 *) out->data + out->len, packed.len);
+				SlStoreInt32((uint8 *) out->data + out->len, packed.len);
 				out->len += 4;
 				appendBinaryStringInfo(out, packed.data, packed.len);
-				sl_write_int32((uint8 *) out->data + start + 8,
-							   out->len - start - SL_LEGACY_LOG_OVERHEAD);
+				SlStoreInt32((uint8 *) out->data + start + 8,
+							 out->len - start - SL_LEGACY_LOG_OVERHEAD);
 				pfree(inner.data);
 				pfree(fixed.data);
 				pfree(packed.data);
@@ -326,7 +326,7 @@ fix_crc:
 		{
 			uint8	   *msg = (uint8 *) out->data + start + SL_LEGACY_LOG_OVERHEAD;
 
-			sl_write_int32(msg, (int32) message_crc(msg, out->len - start - SL_LEGACY_LOG_OVERHEAD));
+			SlStoreInt32(msg, (int32) message_crc(msg, out->len - start - SL_LEGACY_LOG_OVERHEAD));
 		}
 		pos += SL_LEGACY_LOG_OVERHEAD + size;
 	}
@@ -341,7 +341,7 @@ try_down(const uint8 *data, size_t len)
 	SlBatchHeader hdr;
 	int64		first = PG_INT64_MIN;
 
-	if (sl_batch_parse_header(data, len, &hdr, false) == NULL)
+	if (SlBatchParseHeader(data, len, &hdr, false) == NULL)
 		first = (int64) ((uint64) hdr.base_offset + 1);
 
 	for (int8 magic = 0; magic <= 1; magic++)
@@ -391,11 +391,11 @@ all_uncompressed(const uint8 *data, size_t len)
 	{
 		SlBatchHeader hdr;
 
-		if (sl_batch_parse_header(data + pos, len - pos, &hdr, false) != NULL)
+		if (SlBatchParseHeader(data + pos, len - pos, &hdr, false) != NULL)
 			break;
-		if (sl_batch_compression(&hdr) != SL_COMPRESSION_NONE)
+		if (SlBatchCompression(&hdr) != SL_COMPRESSION_NONE)
 			return false;
-		pos += sl_batch_size(&hdr);
+		pos += SlBatchSize(&hdr);
 	}
 	return true;
 }
@@ -418,7 +418,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* as stored batches for a Fetch v0-3 */
 	copy = fuzz_copy(data, size);
 	initStringInfo(&fixed);
-	FUZZ_CHECK(sl_batches_to_message_set(copy, size, 2, PG_INT64_MAX, &fixed) != NULL);
+	FUZZ_CHECK(SlBatchesToMessageSet(copy, size, 2, PG_INT64_MAX, &fixed) != NULL);
 	FUZZ_CHECK(fixed.len == 0);
 	pfree(fixed.data);
 	accepted |= try_down(copy, size);

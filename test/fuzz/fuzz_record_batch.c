@@ -3,8 +3,8 @@
  *
  * The input is one or more record batches back to back, as in the records
  * of a Produce partition.  It is walked three times, each batch with
- * sl_batch_parse_header, then sl_record_iter_init / sl_record_iter_next
- * over every record and sl_record_header_next over every record header,
+ * SlBatchParseHeader, then SlRecordIterInit / SlRecordIterNext
+ * over every record and SlRecordHeaderNext over every record header,
  * decompressing at most 1 MiB per batch:
  *
  *   - with CRC verification off;
@@ -15,7 +15,7 @@
  *     fuzzer would hardly get past the CRC check.
  *
  * Then every batch that iterated cleanly is rebuilt with SlBatchBuilder
- * (same codec) and must give back the same records, and sl_batch_seal must
+ * (same codec) and must give back the same records, and SlBatchSeal must
  * leave it with a valid CRC.
  */
 #include "fuzz_common.h"
@@ -35,8 +35,8 @@ check_same_headers(const SlRecord *a, const SlRecord *b)
 		SlRecordHeader ha;
 		SlRecordHeader hb;
 
-		FUZZ_CHECK(sl_record_header_next(&pa, a->headers_end, &ha));
-		FUZZ_CHECK(sl_record_header_next(&pb, b->headers_end, &hb));
+		FUZZ_CHECK(SlRecordHeaderNext(&pa, a->headers_end, &ha));
+		FUZZ_CHECK(SlRecordHeaderNext(&pb, b->headers_end, &hb));
 		FUZZ_CHECK(ha.key_len == hb.key_len);
 		FUZZ_CHECK(ha.key_len == 0 || memcmp(ha.key, hb.key, ha.key_len) == 0);
 		FUZZ_CHECK(ha.value_len == hb.value_len);
@@ -61,12 +61,12 @@ check_rebuild(const uint8 *batch, size_t len)
 	uint8	   *rebuilt;
 	int64		i = 0;
 
-	FUZZ_CHECK(sl_batch_parse_header(batch, len, &hdr, false) == NULL);
-	FUZZ_CHECK(sl_batch_size(&hdr) == len);
+	FUZZ_CHECK(SlBatchParseHeader(batch, len, &hdr, false) == NULL);
+	FUZZ_CHECK(SlBatchSize(&hdr) == len);
 
-	sl_batch_builder_init(&b, (SlCompression) sl_batch_compression(&hdr));
-	FUZZ_CHECK(sl_record_iter_init(&it, batch, len, false, FUZZ_MAX_DECOMPRESSED) == NULL);
-	while (sl_record_iter_next(&it, &rec))
+	SlBatchBuilderInit(&b, (SlCompression) SlBatchCompression(&hdr));
+	FUZZ_CHECK(SlRecordIterInit(&it, batch, len, false, FUZZ_MAX_DECOMPRESSED) == NULL);
+	while (SlRecordIterNext(&it, &rec))
 	{
 		SlRecordHeader *headers = NULL;
 		const uint8 *hp = rec.headers;
@@ -74,30 +74,30 @@ check_rebuild(const uint8 *batch, size_t len)
 		if (rec.header_count > 0)
 			headers = palloc(sizeof(SlRecordHeader) * rec.header_count);
 		for (int32 h = 0; h < rec.header_count; h++)
-			FUZZ_CHECK(sl_record_header_next(&hp, rec.headers_end, &headers[h]));
-		sl_batch_builder_add(&b, rec.timestamp, rec.key, rec.key_len,
-							 rec.value, rec.value_len, headers, rec.header_count);
+			FUZZ_CHECK(SlRecordHeaderNext(&hp, rec.headers_end, &headers[h]));
+		SlBatchBuilderAdd(&b, rec.timestamp, rec.key, rec.key_len,
+						  rec.value, rec.value_len, headers, rec.header_count);
 		if (headers)
 			pfree(headers);
 	}
 	FUZZ_CHECK(it.error == NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 
 	initStringInfo(&out);
-	FUZZ_CHECK(sl_batch_builder_finish(&b, &out) == NULL);
-	sl_batch_builder_free(&b);
+	FUZZ_CHECK(SlBatchBuilderFinish(&b, &out) == NULL);
+	SlBatchBuilderFree(&b);
 	rebuilt = fuzz_copy((const uint8 *) out.data, out.len);
-	sl_batch_seal(rebuilt, out.len, hdr.base_offset, -1);
+	SlBatchSeal(rebuilt, out.len, hdr.base_offset, -1);
 
-	FUZZ_CHECK(sl_record_iter_init(&it, batch, len, false, FUZZ_MAX_DECOMPRESSED) == NULL);
-	FUZZ_CHECK(sl_record_iter_init(&again, rebuilt, out.len, true, SIZE_MAX) == NULL);
+	FUZZ_CHECK(SlRecordIterInit(&it, batch, len, false, FUZZ_MAX_DECOMPRESSED) == NULL);
+	FUZZ_CHECK(SlRecordIterInit(&again, rebuilt, out.len, true, SIZE_MAX) == NULL);
 	FUZZ_CHECK(again.hdr.record_count == hdr.record_count);
-	FUZZ_CHECK(sl_batch_size(&again.hdr) == (size_t) out.len);
+	FUZZ_CHECK(SlBatchSize(&again.hdr) == (size_t) out.len);
 	for (;;)
 	{
-		bool		more = sl_record_iter_next(&it, &rec);
+		bool		more = SlRecordIterNext(&it, &rec);
 
-		FUZZ_CHECK(more == sl_record_iter_next(&again, &rec2));
+		FUZZ_CHECK(more == SlRecordIterNext(&again, &rec2));
 		if (!more)
 			break;
 		FUZZ_CHECK(rec2.offset == (int64) ((uint64) hdr.base_offset + (uint64) i));
@@ -111,8 +111,8 @@ check_rebuild(const uint8 *batch, size_t len)
 	}
 	FUZZ_CHECK(it.error == NULL && again.error == NULL);
 	FUZZ_CHECK(i == hdr.record_count);
-	sl_record_iter_free(&it);
-	sl_record_iter_free(&again);
+	SlRecordIterFree(&it);
+	SlRecordIterFree(&again);
 	free(rebuilt);
 	pfree(out.data);
 }
@@ -156,13 +156,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		SlBatchHeader hdr;
 		size_t		n;
 
-		FUZZ_CHECK(sl_batch_parse_header(copy + pos, size - pos, &hdr, true) == NULL);
-		n = sl_batch_size(&hdr);
+		FUZZ_CHECK(SlBatchParseHeader(copy + pos, size - pos, &hdr, true) == NULL);
+		n = SlBatchSize(&hdr);
 		check_rebuild(copy + pos, n);
 
 		/* sealing gives the batch its offset and a CRC that verifies */
-		sl_batch_seal(copy + pos, n, 42, 1234567);
-		FUZZ_CHECK(sl_batch_parse_header(copy + pos, n, &hdr, true) == NULL);
+		SlBatchSeal(copy + pos, n, 42, 1234567);
+		FUZZ_CHECK(SlBatchParseHeader(copy + pos, n, &hdr, true) == NULL);
 		FUZZ_CHECK(hdr.base_offset == 42);
 		FUZZ_CHECK(hdr.max_timestamp == 1234567);
 		FUZZ_CHECK(hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME);

@@ -209,9 +209,9 @@ inspect_produce(int16 version, const void *msg)
 				const char *err;
 
 				initStringInfo(&batch);
-				err = sl_message_set_to_batch(records.data, records.len,
-											  FUZZ_MAX_DECOMPRESSED, &batch,
-											  &count);
+				err = SlMessageSetToBatch(records.data, records.len,
+										  FUZZ_MAX_DECOMPRESSED, &batch,
+										  &count);
 				if (err == NULL)
 				{
 					FuzzWalk	w;
@@ -313,7 +313,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (frames < MAX_FRAMES && size - pos >= 4)
 	{
-		int32		frame_size = sl_read_int32(data + pos);
+		int32		frame_size = SlLoadInt32(data + pos);
 		uint8	   *frame;
 
 		if (frame_size <= 0 || (size_t) frame_size > size - pos - 4)

@@ -9,7 +9,7 @@ requests (ApiVersions, Metadata, Produce with real record batches, Fetch,
 ListOffsets), consumer-group subscriptions, RecordBatch v2 with each codec,
 compressed blobs, legacy message sets and stored batches.  Compression
 goes through compress_tool (built by the Makefile from the project's own
-sl_compress), so the seeds are what the codecs really read.  Output is
+SlCompress), so the seeds are what the codecs really read.  Output is
 deterministic.
 
 Seeds are the files named seed-*; this script rewrites them and deletes

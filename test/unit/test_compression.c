@@ -58,31 +58,31 @@ roundtrip(SlCompression codec, const uint8 *data, size_t len, const char *what)
 
 	initStringInfo(&c);
 	initStringInfo(&d);
-	err = sl_compress(codec, data, len, &c);
-	CHECK_MSG(err == NULL, "%s %s compress: %s", sl_compression_name(codec), what, err);
+	err = SlCompress(codec, data, len, &c);
+	CHECK_MSG(err == NULL, "%s %s compress: %s", SlCompressionName(codec), what, err);
 	CHECK_EQ_INT(c.data[c.len], 0);
 
-	err = sl_decompress(codec, (const uint8 *) c.data, c.len, &d, len);
-	CHECK_MSG(err == NULL, "%s %s decompress: %s", sl_compression_name(codec), what, err);
+	err = SlDecompress(codec, (const uint8 *) c.data, c.len, &d, len);
+	CHECK_MSG(err == NULL, "%s %s decompress: %s", SlCompressionName(codec), what, err);
 	CHECK_EQ_INT(d.len, len);
 	CHECK_MSG(d.len == (int) len && memcmp(d.data, data, len) == 0,
-			  "%s %s: data differs", sl_compression_name(codec), what);
+			  "%s %s: data differs", SlCompressionName(codec), what);
 	CHECK_EQ_INT(d.data[d.len], 0);
 
 	/* one byte short of the size is refused */
 	if (len > 0)
 	{
 		resetStringInfo(&d);
-		err = sl_decompress(codec, (const uint8 *) c.data, c.len, &d, len - 1);
+		err = SlDecompress(codec, (const uint8 *) c.data, c.len, &d, len - 1);
 		CHECK_MSG(err == sl_err_decompressed_too_large, "%s %s: max_out not enforced: %s",
-				  sl_compression_name(codec), what, err ? err : "no error");
+				  SlCompressionName(codec), what, err ? err : "no error");
 		CHECK(d.len <= (int) len - 1);
 	}
 
 	/* appending keeps what dst held */
 	resetStringInfo(&d);
 	appendStringInfoString(&d, "prefix");
-	err = sl_decompress(codec, (const uint8 *) c.data, c.len, &d, len);
+	err = SlDecompress(codec, (const uint8 *) c.data, c.len, &d, len);
 	CHECK_NULL_ERR(err);
 	CHECK(d.len == (int) len + 6 && memcmp(d.data, "prefix", 6) == 0 &&
 		  memcmp(d.data + 6, data, len) == 0);
@@ -99,36 +99,36 @@ decode_hostile(SlCompression codec, const uint8 *data, size_t len, size_t max_ou
 	const char *err;
 
 	initStringInfo(&d);
-	err = sl_decompress(codec, data, len, &d, max_out);
+	err = SlDecompress(codec, data, len, &d, max_out);
 	/* failing or not, never more than max_out: the cap is what bounds memory */
 	CHECK_MSG((size_t) d.len <= max_out, "%s: %d bytes out, max_out %zu (%s)",
-			  sl_compression_name(codec), d.len, max_out, err ? err : "accepted");
+			  SlCompressionName(codec), d.len, max_out, err ? err : "accepted");
 	/* and a failure says why */
 	if (err != NULL)
-		CHECK_MSG(*err != '\0', "%s: empty error message", sl_compression_name(codec));
+		CHECK_MSG(*err != '\0', "%s: empty error message", SlCompressionName(codec));
 	pfree(d.data);
 }
 
 static void
 test_names(void)
 {
-	CHECK(strcmp(sl_compression_name(SL_COMPRESSION_NONE), "none") == 0);
-	CHECK(strcmp(sl_compression_name(SL_COMPRESSION_GZIP), "gzip") == 0);
-	CHECK(strcmp(sl_compression_name(SL_COMPRESSION_SNAPPY), "snappy") == 0);
-	CHECK(strcmp(sl_compression_name(SL_COMPRESSION_LZ4), "lz4") == 0);
-	CHECK(strcmp(sl_compression_name(SL_COMPRESSION_ZSTD), "zstd") == 0);
-	CHECK(sl_compression_name(-1) == NULL);
-	CHECK(sl_compression_name(5) == NULL);
-	CHECK_EQ_INT(sl_compression_from_name("none"), SL_COMPRESSION_NONE);
-	CHECK_EQ_INT(sl_compression_from_name("uncompressed"), SL_COMPRESSION_NONE);
-	CHECK_EQ_INT(sl_compression_from_name("gzip"), SL_COMPRESSION_GZIP);
-	CHECK_EQ_INT(sl_compression_from_name("snappy"), SL_COMPRESSION_SNAPPY);
-	CHECK_EQ_INT(sl_compression_from_name("lz4"), SL_COMPRESSION_LZ4);
-	CHECK_EQ_INT(sl_compression_from_name("zstd"), SL_COMPRESSION_ZSTD);
-	CHECK_EQ_INT(sl_compression_from_name("producer"), -1);
-	CHECK_EQ_INT(sl_compression_from_name("brotli"), -1);
-	CHECK_EQ_INT(sl_compression_from_name(""), -1);
-	CHECK_EQ_INT(sl_compression_from_name(NULL), -1);
+	CHECK(strcmp(SlCompressionName(SL_COMPRESSION_NONE), "none") == 0);
+	CHECK(strcmp(SlCompressionName(SL_COMPRESSION_GZIP), "gzip") == 0);
+	CHECK(strcmp(SlCompressionName(SL_COMPRESSION_SNAPPY), "snappy") == 0);
+	CHECK(strcmp(SlCompressionName(SL_COMPRESSION_LZ4), "lz4") == 0);
+	CHECK(strcmp(SlCompressionName(SL_COMPRESSION_ZSTD), "zstd") == 0);
+	CHECK(SlCompressionName(-1) == NULL);
+	CHECK(SlCompressionName(5) == NULL);
+	CHECK_EQ_INT(SlCompressionFromName("none"), SL_COMPRESSION_NONE);
+	CHECK_EQ_INT(SlCompressionFromName("uncompressed"), SL_COMPRESSION_NONE);
+	CHECK_EQ_INT(SlCompressionFromName("gzip"), SL_COMPRESSION_GZIP);
+	CHECK_EQ_INT(SlCompressionFromName("snappy"), SL_COMPRESSION_SNAPPY);
+	CHECK_EQ_INT(SlCompressionFromName("lz4"), SL_COMPRESSION_LZ4);
+	CHECK_EQ_INT(SlCompressionFromName("zstd"), SL_COMPRESSION_ZSTD);
+	CHECK_EQ_INT(SlCompressionFromName("producer"), -1);
+	CHECK_EQ_INT(SlCompressionFromName("brotli"), -1);
+	CHECK_EQ_INT(SlCompressionFromName(""), -1);
+	CHECK_EQ_INT(SlCompressionFromName(NULL), -1);
 }
 
 static void
@@ -147,12 +147,12 @@ test_formats(const uint8 *text, size_t len)
 	initStringInfo(&d);
 
 	/* gzip container */
-	CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_GZIP, text, len, &c));
+	CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_GZIP, text, len, &c));
 	CHECK((uint8) c.data[0] == 0x1f && (uint8) c.data[1] == 0x8b);
 
 	/* xerial framing, blocks of at most 32 KiB of input */
 	resetStringInfo(&c);
-	CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_SNAPPY, text, len, &c));
+	CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_SNAPPY, text, len, &c));
 	CHECK(c.len >= 16 && memcmp(c.data, xerial, 16) == 0);
 	p = (const uint8 *) c.data + 16;
 	end = (const uint8 *) c.data + c.len;
@@ -174,16 +174,16 @@ test_formats(const uint8 *text, size_t len)
 
 	/* empty input: a header alone, which decodes to nothing */
 	resetStringInfo(&c);
-	CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_SNAPPY, text, 0, &c));
+	CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_SNAPPY, text, 0, &c));
 	CHECK(c.len == 16 && memcmp(c.data, xerial, 16) == 0);
 
 	/* lz4 frame and zstd frame magics */
 	resetStringInfo(&c);
-	CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_LZ4, text, len, &c));
+	CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_LZ4, text, len, &c));
 	CHECK((uint8) c.data[0] == 0x04 && (uint8) c.data[1] == 0x22 &&
 		  (uint8) c.data[2] == 0x4d && (uint8) c.data[3] == 0x18);
 	resetStringInfo(&c);
-	CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_ZSTD, text, len, &c));
+	CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_ZSTD, text, len, &c));
 	CHECK((uint8) c.data[0] == 0x28 && (uint8) c.data[1] == 0xb5 &&
 		  (uint8) c.data[2] == 0x2f && (uint8) c.data[3] == 0xfd);
 
@@ -194,20 +194,20 @@ test_formats(const uint8 *text, size_t len)
 
 		CHECK(snappy_compress((const char *) text, len, raw, &clen) == SNAPPY_OK);
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_SNAPPY, (uint8 *) raw, clen, &d, len));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_SNAPPY, (uint8 *) raw, clen, &d, len));
 		CHECK(d.len == (int) len && memcmp(d.data, text, len) == 0);
 		resetStringInfo(&d);
-		CHECK(sl_decompress(SL_COMPRESSION_SNAPPY, (uint8 *) raw, clen, &d, len - 1) != NULL);
+		CHECK(SlDecompress(SL_COMPRESSION_SNAPPY, (uint8 *) raw, clen, &d, len - 1) != NULL);
 		free(raw);
 	}
 
 	/* two concatenated xerial streams */
 	{
 		resetStringInfo(&c);
-		CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_SNAPPY, text, 1000, &c));
-		CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_SNAPPY, text + 1000, 2000, &c));
+		CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_SNAPPY, text, 1000, &c));
+		CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_SNAPPY, text + 1000, 2000, &c));
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_SNAPPY, (uint8 *) c.data, c.len, &d, 3000));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_SNAPPY, (uint8 *) c.data, c.len, &d, 3000));
 		CHECK(d.len == 3000 && memcmp(d.data, text, 3000) == 0);
 	}
 
@@ -218,7 +218,7 @@ test_formats(const uint8 *text, size_t len)
 
 		CHECK(compress2(z, &zlen, text, len, 6) == Z_OK);
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_GZIP, z, zlen, &d, len));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_GZIP, z, zlen, &d, len));
 		CHECK(d.len == (int) len && memcmp(d.data, text, len) == 0);
 		free(z);
 	}
@@ -226,14 +226,14 @@ test_formats(const uint8 *text, size_t len)
 	/* concatenated gzip members; trailing garbage refused */
 	{
 		resetStringInfo(&c);
-		CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_GZIP, text, 500, &c));
-		CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_GZIP, text + 500, 700, &c));
+		CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_GZIP, text, 500, &c));
+		CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_GZIP, text + 500, 700, &c));
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_GZIP, (uint8 *) c.data, c.len, &d, 1200));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_GZIP, (uint8 *) c.data, c.len, &d, 1200));
 		CHECK(d.len == 1200 && memcmp(d.data, text, 1200) == 0);
 		appendStringInfoString(&c, "junk");
 		resetStringInfo(&d);
-		CHECK(sl_decompress(SL_COMPRESSION_GZIP, (uint8 *) c.data, c.len, &d, 1200) != NULL);
+		CHECK(SlDecompress(SL_COMPRESSION_GZIP, (uint8 *) c.data, c.len, &d, 1200) != NULL);
 	}
 
 	/* zstd frame without a content size (streaming, nothing pledged) */
@@ -257,10 +257,10 @@ test_formats(const uint8 *text, size_t len)
 		CHECK(!ZSTD_isError(rem));
 		CHECK(ZSTD_getFrameContentSize(z, out.pos) == ZSTD_CONTENTSIZE_UNKNOWN);
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_ZSTD, z, out.pos, &d, len));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_ZSTD, z, out.pos, &d, len));
 		CHECK(d.len == (int) len && memcmp(d.data, text, len) == 0);
 		resetStringInfo(&d);
-		CHECK(sl_decompress(SL_COMPRESSION_ZSTD, z, out.pos, &d, len - 1) != NULL);
+		CHECK(SlDecompress(SL_COMPRESSION_ZSTD, z, out.pos, &d, len - 1) != NULL);
 		ZSTD_freeCCtx(cctx);
 		free(z);
 	}
@@ -282,12 +282,12 @@ test_formats(const uint8 *text, size_t len)
 		n = LZ4F_compressFrame(z, cap, text, len, &prefs);
 		CHECK(!LZ4F_isError(n));
 		resetStringInfo(&d);
-		CHECK_NULL_ERR(sl_decompress(SL_COMPRESSION_LZ4, z, n, &d, len));
+		CHECK_NULL_ERR(SlDecompress(SL_COMPRESSION_LZ4, z, n, &d, len));
 		CHECK(d.len == (int) len && memcmp(d.data, text, len) == 0);
 		/* a corrupted content byte fails a checksum */
 		z[n / 2] ^= 0x20;
 		resetStringInfo(&d);
-		CHECK(sl_decompress(SL_COMPRESSION_LZ4, z, n, &d, len) != NULL);
+		CHECK(SlDecompress(SL_COMPRESSION_LZ4, z, n, &d, len) != NULL);
 		free(z);
 	}
 
@@ -311,15 +311,15 @@ test_bombs(void)
 
 		initStringInfo(&c);
 		initStringInfo(&d);
-		CHECK_NULL_ERR(sl_compress(codecs[i], zeros, big, &c));
-		err = sl_decompress(codecs[i], (const uint8 *) c.data, c.len, &d, 1024 * 1024);
+		CHECK_NULL_ERR(SlCompress(codecs[i], zeros, big, &c));
+		err = SlDecompress(codecs[i], (const uint8 *) c.data, c.len, &d, 1024 * 1024);
 		CHECK_MSG(err == sl_err_decompressed_too_large, "%s bomb not refused as too large: %s",
-				  sl_compression_name(codecs[i]), err ? err : "no error");
+				  SlCompressionName(codecs[i]), err ? err : "no error");
 		CHECK_MSG(d.maxlen <= 4 * 1024 * 1024, "%s bomb: buffer grew to %d",
-				  sl_compression_name(codecs[i]), d.maxlen);
+				  SlCompressionName(codecs[i]), d.maxlen);
 		/* zero max_out refuses any output */
 		resetStringInfo(&d);
-		CHECK(sl_decompress(codecs[i], (const uint8 *) c.data, c.len, &d, 0) ==
+		CHECK(SlDecompress(codecs[i], (const uint8 *) c.data, c.len, &d, 0) ==
 			  sl_err_decompressed_too_large);
 		CHECK_EQ_INT(d.len, 0);
 		pfree(c.data);
@@ -381,20 +381,20 @@ test_garbage(const uint8 *text)
 
 		/* every truncation of a valid stream fails */
 		initStringInfo(&c);
-		CHECK_NULL_ERR(sl_compress(codec, text, srclen, &c));
+		CHECK_NULL_ERR(SlCompress(codec, text, srclen, &c));
 		initStringInfo(&d);
 		for (cut = 0; cut < (size_t) c.len; cut++)
 		{
 			const char *err;
 
 			resetStringInfo(&d);
-			err = sl_decompress(codec, (const uint8 *) c.data, cut, &d, srclen);
+			err = SlDecompress(codec, (const uint8 *) c.data, cut, &d, srclen);
 			/* xerial framing cannot tell a stream cut between blocks */
 			if (codec == SL_COMPRESSION_SNAPPY && cut == 16)
 				CHECK(err == NULL && d.len == 0);
 			else
 				CHECK_MSG(err != NULL, "%s truncated at %zu/%d accepted",
-						  sl_compression_name(codec), cut, c.len);
+						  SlCompressionName(codec), cut, c.len);
 		}
 
 		/* random byte flips never crash nor exceed max_out */
@@ -449,8 +449,8 @@ main(void)
 		StringInfoData d;
 
 		initStringInfo(&d);
-		CHECK(sl_compress((SlCompression) 7, text, 10, &d) != NULL);
-		CHECK(sl_decompress((SlCompression) 7, text, 10, &d, 100) != NULL);
+		CHECK(SlCompress((SlCompression) 7, text, 10, &d) != NULL);
+		CHECK(SlDecompress((SlCompression) 7, text, 10, &d, 100) != NULL);
 		pfree(d.data);
 	}
 

@@ -73,18 +73,18 @@ main(void)
 		SlBatchHeader hdr;
 
 		memset(batch, 0, sizeof(batch));
-		sl_write_int64(p + 0, 42);	/* base offset */
-		sl_write_int32(p + 8, sizeof(batch) - 12);
-		sl_write_int32(p + 12, 0);	/* leader epoch */
+		SlStoreInt64(p + 0, 42);	/* base offset */
+		SlStoreInt32(p + 8, sizeof(batch) - 12);
+		SlStoreInt32(p + 12, 0);	/* leader epoch */
 		p[16] = 2;				/* magic */
-		sl_write_int16(p + 21, 0);	/* attributes */
-		sl_write_int32(p + 23, 0);	/* last offset delta */
-		sl_write_int64(p + 27, 1000);
-		sl_write_int64(p + 35, 1000);
-		sl_write_int64(p + 43, -1);
-		sl_write_int16(p + 51, -1);
-		sl_write_int32(p + 53, -1);
-		sl_write_int32(p + 57, 1);
+		SlStoreInt16(p + 21, 0);	/* attributes */
+		SlStoreInt32(p + 23, 0);	/* last offset delta */
+		SlStoreInt64(p + 27, 1000);
+		SlStoreInt64(p + 35, 1000);
+		SlStoreInt64(p + 43, -1);
+		SlStoreInt16(p + 51, -1);
+		SlStoreInt32(p + 53, -1);
+		SlStoreInt32(p + 57, 1);
 		p += 61;
 		*p++ = 0x10;			/* length 8 */
 		*p++ = 0;				/* attributes */
@@ -97,38 +97,38 @@ main(void)
 		*p++ = 0;				/* header count */
 		CHECK_EQ_INT(p - batch, 61 + 9);
 		/* batch buffer has two extra bytes: shrink the length */
-		sl_write_int32(batch + 8, 61 + 9 - 12);
+		SlStoreInt32(batch + 8, 61 + 9 - 12);
 
 		want = crc32c_ref(batch + 21, 61 + 9 - 21);
-		CHECK_EQ_UINT(sl_batch_compute_crc(batch, 61 + 9), want);
+		CHECK_EQ_UINT(SlBatchComputeCrc(batch, 61 + 9), want);
 
 		/* base offset and leader epoch are not covered */
-		sl_write_int64(batch, 123456789);
-		sl_write_int32(batch + 12, 77);
-		CHECK_EQ_UINT(sl_batch_compute_crc(batch, 61 + 9), want);
+		SlStoreInt64(batch, 123456789);
+		SlStoreInt32(batch + 12, 77);
+		CHECK_EQ_UINT(SlBatchComputeCrc(batch, 61 + 9), want);
 
 		/* wrong CRC rejected, right CRC accepted */
-		CHECK(sl_batch_parse_header(batch, 61 + 9, &hdr, true) != NULL);
-		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, false));
-		sl_write_int32(batch + 17, (int32) want);
-		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, true));
+		CHECK(SlBatchParseHeader(batch, 61 + 9, &hdr, true) != NULL);
+		CHECK_NULL_ERR(SlBatchParseHeader(batch, 61 + 9, &hdr, false));
+		SlStoreInt32(batch + 17, (int32) want);
+		CHECK_NULL_ERR(SlBatchParseHeader(batch, 61 + 9, &hdr, true));
 		CHECK_EQ_UINT(hdr.crc, want);
 
 		/* sealing computes the same CRC */
-		sl_write_int32(batch + 17, 0);
-		sl_batch_seal(batch, 61 + 9, 5, -1);
-		CHECK_EQ_UINT((uint32) sl_read_int32(batch + 17), want);
-		CHECK_EQ_INT(sl_read_int64(batch), 5);
+		SlStoreInt32(batch + 17, 0);
+		SlBatchSeal(batch, 61 + 9, 5, -1);
+		CHECK_EQ_UINT((uint32) SlLoadInt32(batch + 17), want);
+		CHECK_EQ_INT(SlLoadInt64(batch), 5);
 
 		/* any flipped covered byte changes it */
 		for (i = 21; i < 61 + 9; i++)
 		{
 			batch[i] ^= 0x01;
-			CHECK(sl_batch_compute_crc(batch, 61 + 9) != want);
-			CHECK(sl_batch_parse_header(batch, 61 + 9, &hdr, true) != NULL);
+			CHECK(SlBatchComputeCrc(batch, 61 + 9) != want);
+			CHECK(SlBatchParseHeader(batch, 61 + 9, &hdr, true) != NULL);
 			batch[i] ^= 0x01;
 		}
-		CHECK_NULL_ERR(sl_batch_parse_header(batch, 61 + 9, &hdr, true));
+		CHECK_NULL_ERR(SlBatchParseHeader(batch, 61 + 9, &hdr, true));
 	}
 
 	return UNIT_DONE();

@@ -264,8 +264,8 @@ frame_read(SlReader *r, const StringInfo buf, SlRequestHeader *h)
 	CHECK_EQ_INT(SlReadInt32(r), buf->len - 4);
 	/* the key and version come first in every header version */
 	CHECK(buf->len >= 8);
-	CHECK(SlRequestHeaderDecode(r, SlRequestHeaderVersion(sl_read_int16((uint8 *) buf->data + 4),
-														  sl_read_int16((uint8 *) buf->data + 6)), h));
+	CHECK(SlRequestHeaderDecode(r, SlRequestHeaderVersion(SlLoadInt16((uint8 *) buf->data + 4),
+														  SlLoadInt16((uint8 *) buf->data + 6)), h));
 }
 
 static void
@@ -428,12 +428,12 @@ test_golden_produce_v3(void)
 	size_t		pos;
 
 	/* a real RecordBatch v2 as the records blob */
-	sl_batch_builder_init(&b, SL_COMPRESSION_NONE);
+	SlBatchBuilderInit(&b, SL_COMPRESSION_NONE);
 	initStringInfo(&batch);
-	sl_batch_builder_add(&b, 1700000000000, (const uint8 *) "k", 1,
-						 (const uint8 *) "hello", 5, NULL, 0);
-	CHECK_NULL_ERR(sl_batch_builder_finish(&b, &batch));
-	sl_batch_seal((uint8 *) batch.data, batch.len, 0, -1);
+	SlBatchBuilderAdd(&b, 1700000000000, (const uint8 *) "k", 1,
+					  (const uint8 *) "hello", 5, NULL, 0);
+	CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &batch));
+	SlBatchSeal((uint8 *) batch.data, batch.len, 0, -1);
 
 	initStringInfo(&buf);
 	SlWriterInit(&w, &buf);
@@ -482,10 +482,10 @@ test_golden_produce_v3(void)
 
 		/* the records are a view into the frame, and parse */
 		CHECK(recs.data == (const uint8 *) buf.data + buf.len - batch.len);
-		CHECK_NULL_ERR(sl_record_iter_init(&it, recs.data, recs.len, true, 1024));
-		CHECK(sl_record_iter_next(&it, &rec));
+		CHECK_NULL_ERR(SlRecordIterInit(&it, recs.data, recs.len, true, 1024));
+		CHECK(SlRecordIterNext(&it, &rec));
 		CHECK(rec.value_len == 5 && memcmp(rec.value, "hello", 5) == 0);
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 	}
 
 	/* the transactional id cannot be sent before v3 */
@@ -500,7 +500,7 @@ test_golden_produce_v3(void)
 		pfree(old.data);
 	}
 
-	sl_batch_builder_free(&b);
+	SlBatchBuilderFree(&b);
 	pfree(batch.data);
 	pfree(buf.data);
 	pfree(want.data);

@@ -35,7 +35,7 @@ put32(StringInfo b, int32 v)
 {
 	uint8		x[4];
 
-	sl_write_int32(x, v);
+	SlStoreInt32(x, v);
 	appendBinaryStringInfo(b, (const char *) x, 4);
 }
 
@@ -44,7 +44,7 @@ put64(StringInfo b, int64 v)
 {
 	uint8		x[8];
 
-	sl_write_int64(x, v);
+	SlStoreInt64(x, v);
 	appendBinaryStringInfo(b, (const char *) x, 8);
 }
 
@@ -107,8 +107,8 @@ compress_set(int codec, const StringInfo src, StringInfo dst)
 		dst->len = (int) n;
 	}
 	else
-		CHECK_NULL_ERR(sl_compress((SlCompression) codec,
-								   (const uint8 *) src->data, src->len, dst));
+		CHECK_NULL_ERR(SlCompress((SlCompression) codec,
+								  (const uint8 *) src->data, src->len, dst));
 }
 
 /* Append a wrapper message holding inner (already a message set) */
@@ -248,20 +248,20 @@ check_batch(const StringInfo out, int start, const Exp *exp, int n, int codec)
 	size_t		len = (size_t) (out->len - start);
 	int			i = 0;
 
-	CHECK_NULL_ERR(sl_batch_parse_header((const uint8 *) out->data + start, len, &hdr, false));
-	CHECK_EQ_INT(sl_batch_size(&hdr), len);
+	CHECK_NULL_ERR(SlBatchParseHeader((const uint8 *) out->data + start, len, &hdr, false));
+	CHECK_EQ_INT(SlBatchSize(&hdr), len);
 	CHECK_EQ_INT(hdr.base_offset, 0);
 	CHECK_EQ_INT(hdr.record_count, n);
 	CHECK_EQ_INT(hdr.last_offset_delta, n - 1);
-	CHECK_EQ_INT(sl_batch_compression(&hdr), codec);
+	CHECK_EQ_INT(SlBatchCompression(&hdr), codec);
 	CHECK_EQ_INT(hdr.attributes & ~SL_BATCH_ATTR_COMPRESSION_MASK, 0);
 	CHECK_EQ_INT(hdr.producer_id, -1);
 
 	copy = malloc(len);
 	memcpy(copy, out->data + start, len);
-	sl_batch_seal(copy, len, 100, -1);
-	CHECK_NULL_ERR(sl_record_iter_init(&it, copy, len, true, MAX_DECOMP));
-	while (sl_record_iter_next(&it, &rec))
+	SlBatchSeal(copy, len, 100, -1);
+	CHECK_NULL_ERR(SlRecordIterInit(&it, copy, len, true, MAX_DECOMP));
+	while (SlRecordIterNext(&it, &rec))
 	{
 		if (i >= n)
 		{
@@ -283,7 +283,7 @@ check_batch(const StringInfo out, int start, const Exp *exp, int n, int codec)
 	}
 	CHECK(it.error == NULL);
 	CHECK_EQ_INT(i, n);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	free(copy);
 }
 
@@ -297,8 +297,8 @@ upconvert_and_check(const StringInfo set, const Exp *exp, int n, int codec)
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "prefix");
-	err = sl_message_set_to_batch((const uint8 *) set->data, set->len,
-								  MAX_DECOMP, &out, &count);
+	err = SlMessageSetToBatch((const uint8 *) set->data, set->len,
+							  MAX_DECOMP, &out, &count);
 	CHECK_NULL_ERR(err);
 	if (err == NULL)
 	{
@@ -320,8 +320,8 @@ expect_upconvert_error(const StringInfo set, size_t max_decomp,
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "keep");
-	err = sl_message_set_to_batch((const uint8 *) set->data, set->len,
-								  max_decomp, &out, &count);
+	err = SlMessageSetToBatch((const uint8 *) set->data, set->len,
+							  max_decomp, &out, &count);
 	CHECK_MSG(err != NULL, "%s was accepted", what);
 	CHECK_EQ_INT(out.len, 4);
 	CHECK(strcmp(out.data, "keep") == 0);
@@ -393,9 +393,9 @@ test_uncompressed_sets(void)
 		SlBatchHeader hdr;
 
 		initStringInfo(&out);
-		CHECK_NULL_ERR(sl_message_set_to_batch((const uint8 *) set.data, set.len,
-											   MAX_DECOMP, &out, NULL));
-		CHECK_NULL_ERR(sl_batch_parse_header((const uint8 *) out.data, out.len, &hdr, false));
+		CHECK_NULL_ERR(SlMessageSetToBatch((const uint8 *) set.data, set.len,
+										   MAX_DECOMP, &out, NULL));
+		CHECK_NULL_ERR(SlBatchParseHeader((const uint8 *) out.data, out.len, &hdr, false));
 		CHECK_EQ_INT(hdr.base_timestamp, BASE_TS);
 		CHECK_EQ_INT(hdr.max_timestamp, BASE_TS + 8);
 		pfree(out.data);
@@ -546,8 +546,8 @@ test_lz4_header_checksums(void)
 
 		appendStringInfoString(&data, "some data to compress, some data to compress ");
 		resetStringInfo(&frame);
-		CHECK_NULL_ERR(sl_compress(SL_COMPRESSION_LZ4, (const uint8 *) data.data,
-								   data.len, &frame));
+		CHECK_NULL_ERR(SlCompress(SL_COMPRESSION_LZ4, (const uint8 *) data.data,
+								  data.len, &frame));
 		desc_len = 2 + ((frame.data[4] & 0x08) ? 8 : 0) + ((frame.data[4] & 0x01) ? 4 : 0);
 		CHECK_EQ_UINT((uint8) frame.data[4 + desc_len],
 					  (uint8) (t_xxh32((const uint8 *) frame.data + 4, desc_len) >> 8));
@@ -587,8 +587,8 @@ test_lz4_header_checksums(void)
 					continue;
 				}
 				resetStringInfo(&out);
-				err = sl_message_set_to_batch((const uint8 *) set.data, set.len,
-											  MAX_DECOMP, &out, NULL);
+				err = SlMessageSetToBatch((const uint8 *) set.data, set.len,
+										  MAX_DECOMP, &out, NULL);
 				CHECK_MSG(err == NULL, "lz4 frame mode %d flags %d magic %d: %s",
 						  mode, flags, magic, err);
 				if (err == NULL)
@@ -599,8 +599,8 @@ test_lz4_header_checksums(void)
 
 					check_batch(&out, 0, exp, 3, SL_COMPRESSION_LZ4);
 					/* the stored batch carries a correct LZ4 frame */
-					CHECK_NULL_ERR(sl_batch_parse_header((const uint8 *) out.data,
-														 out.len, &hdr, false));
+					CHECK_NULL_ERR(SlBatchParseHeader((const uint8 *) out.data,
+													  out.len, &hdr, false));
 					records = (const uint8 *) out.data + SL_BATCH_HEADER_SIZE;
 					rlen = out.len - SL_BATCH_HEADER_SIZE;
 					if (rlen > 7)
@@ -704,7 +704,7 @@ test_upconvert_errors(void)
 		{
 			resetStringInfo(&set);
 			append_message(&set, 0, 0, 0, 0, "k", 1, "v", 1);
-			sl_write_int32((uint8 *) set.data + 8, sizes[i]);
+			SlStoreInt32((uint8 *) set.data + 8, sizes[i]);
 			expect_upconvert_error(&set, MAX_DECOMP, "a wrong message size");
 		}
 	}
@@ -750,8 +750,8 @@ test_upconvert_errors(void)
 		resetStringInfo(&set);
 		append_wrapper(&set, 0, 1, SL_COMPRESSION_ZSTD, 0, BASE_TS, &inner);
 		set.data[12 + 5] = (char) i;
-		sl_write_int32((uint8 *) set.data + 12,
-					   (int32) zcrc(set.data + 16, set.len - 16));
+		SlStoreInt32((uint8 *) set.data + 12,
+					 (int32) zcrc(set.data + 16, set.len - 16));
 		expect_upconvert_error(&set, MAX_DECOMP, "an unknown codec");
 	}
 
@@ -789,13 +789,13 @@ test_upconvert_errors(void)
 		StringInfoData out;
 
 		initStringInfo(&out);
-		CHECK_NULL_ERR(sl_message_set_to_batch((const uint8 *) set.data, set.len,
-											   inner.len, &out, NULL));
+		CHECK_NULL_ERR(SlMessageSetToBatch((const uint8 *) set.data, set.len,
+										   inner.len, &out, NULL));
 		append_wrapper(&set, 19, 1, SL_COMPRESSION_LZ4, 0, BASE_TS, &inner);
 		expect_upconvert_error(&set, inner.len * 2 - 1, "too much decompressed data in total");
 		resetStringInfo(&out);
-		CHECK_NULL_ERR(sl_message_set_to_batch((const uint8 *) set.data, set.len,
-											   inner.len * 2, &out, NULL));
+		CHECK_NULL_ERR(SlMessageSetToBatch((const uint8 *) set.data, set.len,
+										   inner.len * 2, &out, NULL));
 		pfree(out.data);
 	}
 
@@ -826,8 +826,8 @@ test_record_limit(void)
 	pfree(inner.data);
 
 	initStringInfo(&out);
-	CHECK_NULL_ERR(sl_message_set_to_batch((const uint8 *) set.data, set.len,
-										   MAX_DECOMP, &out, &count));
+	CHECK_NULL_ERR(SlMessageSetToBatch((const uint8 *) set.data, set.len,
+									   MAX_DECOMP, &out, &count));
 	CHECK_EQ_INT(count, SL_LEGACY_MAX_RECORDS);
 	pfree(out.data);
 
@@ -896,26 +896,26 @@ append_stored(StringInfo out, SlCompression codec, int first, int n,
 	int			start = out->len;
 	int			i;
 
-	sl_batch_builder_init(&b, codec);
+	SlBatchBuilderInit(&b, codec);
 	for (i = 0; i < n; i++)
 	{
 		TRec		r;
 
 		make_rec(first + i, &r);
-		sl_batch_builder_add(&b, r.ts, r.key_len < 0 ? NULL : (const uint8 *) r.key,
-							 r.key_len, r.value_len < 0 ? NULL : (const uint8 *) r.value,
-							 r.value_len, r.headers, r.nheaders);
+		SlBatchBuilderAdd(&b, r.ts, r.key_len < 0 ? NULL : (const uint8 *) r.key,
+						  r.key_len, r.value_len < 0 ? NULL : (const uint8 *) r.value,
+						  r.value_len, r.headers, r.nheaders);
 	}
-	CHECK_NULL_ERR(sl_batch_builder_finish(&b, out));
-	sl_batch_builder_free(&b);
+	CHECK_NULL_ERR(SlBatchBuilderFinish(&b, out));
+	SlBatchBuilderFree(&b);
 	if (control)
 	{
 		uint8	   *a = (uint8 *) out->data + start + SL_BATCH_OFFSET_ATTRIBUTES;
 
-		sl_write_int16(a, (int16) (sl_read_int16(a) | SL_BATCH_ATTR_CONTROL));
+		SlStoreInt16(a, (int16) (SlLoadInt16(a) | SL_BATCH_ATTR_CONTROL));
 	}
-	sl_batch_seal((uint8 *) out->data + start, out->len - start, base_offset,
-				  log_append_time);
+	SlBatchSeal((uint8 *) out->data + start, out->len - start, base_offset,
+				log_append_time);
 }
 
 typedef struct Msg
@@ -950,13 +950,13 @@ parse_set(const uint8 *p, size_t len, Msg *msgs, int max)
 
 		if (end - p < 12 || n >= max)
 			return -1;
-		m.offset = sl_read_int64(p);
-		size = sl_read_int32(p + 8);
+		m.offset = SlLoadInt64(p);
+		size = SlLoadInt32(p + 8);
 		if (size < 14 || size > end - p - 12)
 			return -1;
 		q = p + 12;
 		mend = q + size;
-		if (zcrc(q + 4, size - 4) != (uint32) sl_read_int32(q))
+		if (zcrc(q + 4, size - 4) != (uint32) SlLoadInt32(q))
 			return -1;
 		m.magic = q[4];
 		m.attributes = q[5];
@@ -968,16 +968,16 @@ parse_set(const uint8 *p, size_t len, Msg *msgs, int max)
 		{
 			if (mend - q < 16)
 				return -1;
-			m.ts = sl_read_int64(q);
+			m.ts = SlLoadInt64(q);
 			q += 8;
 		}
-		m.key_len = sl_read_int32(q);
+		m.key_len = SlLoadInt32(q);
 		q += 4;
 		if (m.key_len < -1 || m.key_len > mend - q - 4)
 			return -1;
 		m.key = m.key_len < 0 ? NULL : q;
 		q += Max(m.key_len, 0);
-		m.value_len = sl_read_int32(q);
+		m.value_len = SlLoadInt32(q);
 		q += 4;
 		if (m.value_len < -1 || m.value_len != (m.value_len < 0 ? -1 : mend - q))
 			return -1;
@@ -1021,26 +1021,26 @@ test_downconvert_golden(void)
 
 	CHECK_EQ_UINT(zcrc(expect_v1 + 16, sizeof(expect_v1) - 16), 0x72b71b2b);
 	CHECK_EQ_UINT(zcrc(expect_v0 + 16, sizeof(expect_v0) - 16), 0xa4cdab3a);
-	CHECK_EQ_INT(sl_read_int64(expect_v1 + 18), INT64CONST(1700000000123));
+	CHECK_EQ_INT(SlLoadInt64(expect_v1 + 18), INT64CONST(1700000000123));
 
 	initStringInfo(&batch);
-	sl_batch_builder_init(&b, SL_COMPRESSION_NONE);
-	sl_batch_builder_add(&b, INT64CONST(1700000000123), (const uint8 *) "k", 1,
-						 (const uint8 *) "hello", 5, &h, 1);
-	CHECK_NULL_ERR(sl_batch_builder_finish(&b, &batch));
-	sl_batch_builder_free(&b);
-	sl_batch_seal((uint8 *) batch.data, batch.len, 42, -1);
+	SlBatchBuilderInit(&b, SL_COMPRESSION_NONE);
+	SlBatchBuilderAdd(&b, INT64CONST(1700000000123), (const uint8 *) "k", 1,
+					  (const uint8 *) "hello", 5, &h, 1);
+	CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &batch));
+	SlBatchBuilderFree(&b);
+	SlBatchSeal((uint8 *) batch.data, batch.len, 42, -1);
 
 	initStringInfo(&out);
-	CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) batch.data, batch.len,
-											 1, NO_LIMIT, &out));
+	CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) batch.data, batch.len,
+										 1, NO_LIMIT, &out));
 	CHECK_EQ_INT(out.len, sizeof(expect_v1));
 	if (out.len == sizeof(expect_v1))
 		CHECK_MEM(out.data, expect_v1, sizeof(expect_v1));
 
 	resetStringInfo(&out);
-	CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) batch.data, batch.len,
-											 0, NO_LIMIT, &out));
+	CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) batch.data, batch.len,
+										 0, NO_LIMIT, &out));
 	CHECK_EQ_INT(out.len, sizeof(expect_v0));
 	if (out.len == sizeof(expect_v0))
 		CHECK_MEM(out.data, expect_v0, sizeof(expect_v0));
@@ -1048,20 +1048,20 @@ test_downconvert_golden(void)
 	/* appended after what out holds; bad magic refused */
 	resetStringInfo(&out);
 	appendStringInfoString(&out, "xy");
-	CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) batch.data, batch.len,
-											 0, NO_LIMIT, &out));
+	CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) batch.data, batch.len,
+										 0, NO_LIMIT, &out));
 	CHECK_EQ_INT(out.len, 2 + sizeof(expect_v0));
 	CHECK_MEM(out.data + 2, expect_v0, sizeof(expect_v0));
 	resetStringInfo(&out);
-	CHECK(sl_batches_to_message_set((const uint8 *) batch.data, batch.len,
-									2, NO_LIMIT, &out) != NULL);
-	CHECK(sl_batches_to_message_set((const uint8 *) batch.data, batch.len,
-									-1, NO_LIMIT, &out) != NULL);
+	CHECK(SlBatchesToMessageSet((const uint8 *) batch.data, batch.len,
+								2, NO_LIMIT, &out) != NULL);
+	CHECK(SlBatchesToMessageSet((const uint8 *) batch.data, batch.len,
+								-1, NO_LIMIT, &out) != NULL);
 	CHECK_EQ_INT(out.len, 0);
 
 	/* nothing in, nothing out */
-	CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) batch.data, 0,
-											 1, NO_LIMIT, &out));
+	CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) batch.data, 0,
+										 1, NO_LIMIT, &out));
 	CHECK_EQ_INT(out.len, 0);
 
 	pfree(batch.data);
@@ -1148,8 +1148,8 @@ test_downconvert_log(void)
 			int64		first;
 
 			resetStringInfo(&out);
-			CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) log.data, log.len,
-													 (int8) magic, NO_LIMIT, &out));
+			CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) log.data, log.len,
+												 (int8) magic, NO_LIMIT, &out));
 			n = parse_set((const uint8 *) out.data, out.len, msgs, lengthof(msgs));
 			CHECK_EQ_INT(n, LOG_RECORDS - 1);
 			if (n != LOG_RECORDS - 1)
@@ -1173,9 +1173,9 @@ test_downconvert_log(void)
 					fit++;
 				}
 				resetStringInfo(&out);
-				CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) log.data,
-														 log.len, (int8) magic,
-														 limit, &out));
+				CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) log.data,
+													 log.len, (int8) magic,
+													 limit, &out));
 				k = parse_set((const uint8 *) out.data, out.len, part, lengthof(part));
 				CHECK_EQ_INT(k, fit);
 				CHECK_EQ_INT(out.len, used);
@@ -1193,18 +1193,18 @@ test_downconvert_log(void)
 				int			expect_n = (int) (LOG_RECORDS - start) - (start <= CONTROL_OFFSET ? 1 : 0);
 
 				resetStringInfo(&out);
-				CHECK_NULL_ERR(sl_batches_to_message_set_from((const uint8 *) log.data,
-															  log.len, (int8) magic,
-															  first, NO_LIMIT, &out));
+				CHECK_NULL_ERR(SlBatchesToMessageSetFrom((const uint8 *) log.data,
+														 log.len, (int8) magic,
+														 first, NO_LIMIT, &out));
 				k = parse_set((const uint8 *) out.data, out.len, part, lengthof(part));
 				CHECK_EQ_INT(k, expect_n);
 				if (k == expect_n)
 					check_log_messages(part, k, magic, start);
 
 				resetStringInfo(&out);
-				CHECK_NULL_ERR(sl_batches_to_message_set_from((const uint8 *) log.data,
-															  log.len, (int8) magic,
-															  first, 1, &out));
+				CHECK_NULL_ERR(SlBatchesToMessageSetFrom((const uint8 *) log.data,
+														 log.len, (int8) magic,
+														 first, 1, &out));
 				k = parse_set((const uint8 *) out.data, out.len, part, lengthof(part));
 				CHECK_EQ_INT(k, expect_n > 0 ? 1 : 0);
 				if (k == 1)
@@ -1242,15 +1242,15 @@ test_round_trip(void)
 
 			resetStringInfo(&set);
 			resetStringInfo(&batch);
-			CHECK_NULL_ERR(sl_batches_to_message_set((const uint8 *) log.data, log.len,
-													 (int8) magic, NO_LIMIT, &set));
-			CHECK_NULL_ERR(sl_message_set_to_batch((const uint8 *) set.data, set.len,
-												   MAX_DECOMP, &batch, &count));
+			CHECK_NULL_ERR(SlBatchesToMessageSet((const uint8 *) log.data, log.len,
+												 (int8) magic, NO_LIMIT, &set));
+			CHECK_NULL_ERR(SlMessageSetToBatch((const uint8 *) set.data, set.len,
+											   MAX_DECOMP, &batch, &count));
 			CHECK_EQ_INT(count, LOG_RECORDS - 1);
-			sl_batch_seal((uint8 *) batch.data, batch.len, 0, -1);
-			CHECK_NULL_ERR(sl_record_iter_init(&it, (const uint8 *) batch.data,
-											   batch.len, true, MAX_DECOMP));
-			while (sl_record_iter_next(&it, &rec))
+			SlBatchSeal((uint8 *) batch.data, batch.len, 0, -1);
+			CHECK_NULL_ERR(SlRecordIterInit(&it, (const uint8 *) batch.data,
+											batch.len, true, MAX_DECOMP));
+			while (SlRecordIterNext(&it, &rec))
 			{
 				TRec		r;
 
@@ -1271,7 +1271,7 @@ test_round_trip(void)
 			}
 			CHECK(it.error == NULL);
 			CHECK_EQ_INT(seen, LOG_RECORDS - 1);
-			sl_record_iter_free(&it);
+			SlRecordIterFree(&it);
 		}
 	}
 	pfree(log.data);
@@ -1291,7 +1291,7 @@ try_upconvert(const uint8 *data, size_t len, int32 *count)
 	initStringInfo(&out);
 	appendStringInfoString(&out, "zz");
 	*count = -7;
-	err = sl_message_set_to_batch(data, len, 1024 * 1024, &out, count);
+	err = SlMessageSetToBatch(data, len, 1024 * 1024, &out, count);
 	if (err)
 	{
 		CHECK(out.len == 2 && strcmp(out.data, "zz") == 0);
@@ -1303,14 +1303,14 @@ try_upconvert(const uint8 *data, size_t len, int32 *count)
 		SlRecord	rec;
 		int			n = 0;
 
-		sl_batch_seal((uint8 *) out.data + 2, out.len - 2, 0, -1);
-		CHECK_NULL_ERR(sl_record_iter_init(&it, (const uint8 *) out.data + 2,
-										   out.len - 2, true, MAX_DECOMP));
-		while (sl_record_iter_next(&it, &rec))
+		SlBatchSeal((uint8 *) out.data + 2, out.len - 2, 0, -1);
+		CHECK_NULL_ERR(SlRecordIterInit(&it, (const uint8 *) out.data + 2,
+										out.len - 2, true, MAX_DECOMP));
+		while (SlRecordIterNext(&it, &rec))
 			n++;
 		CHECK(it.error == NULL);
 		CHECK_EQ_INT(n, *count);
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 	}
 	pfree(out.data);
 	return err;
@@ -1381,7 +1381,7 @@ in_offset_field(const StringInfo set, int pos)
 	{
 		if (pos >= p && pos < p + 8)
 			return true;
-		p += 12 + sl_read_int32((const uint8 *) set->data + p + 8);
+		p += 12 + SlLoadInt32((const uint8 *) set->data + p + 8);
 	}
 	return false;
 }
@@ -1395,7 +1395,7 @@ in_message(const StringInfo set, int pos, int *msg_index)
 
 	while (p + 12 <= set->len)
 	{
-		int			size = sl_read_int32((const uint8 *) set->data + p + 8);
+		int			size = SlLoadInt32((const uint8 *) set->data + p + 8);
 
 		if (pos >= p + 12 && pos < p + 12 + size)
 		{
@@ -1442,7 +1442,7 @@ test_upconvert_malformed(void)
 			else
 				CHECK_MSG(err != NULL, "set %d cut at %d accepted", s, cut);
 			if (cut == next_boundary)
-				next_boundary += 12 + sl_read_int32((const uint8 *) set->data + cut + 8);
+				next_boundary += 12 + SlLoadInt32((const uint8 *) set->data + cut + 8);
 		}
 		CHECK_NULL_ERR(try_upconvert((const uint8 *) set->data, set->len, &count));
 	}
@@ -1517,7 +1517,7 @@ test_upconvert_malformed(void)
 			junk[i] = (uint8) unit_rand(&seed);
 		/* sometimes a plausible size field */
 		if (len >= 12 && iter % 2)
-			sl_write_int32(junk + 8, (int32) (len - 12));
+			SlStoreInt32(junk + 8, (int32) (len - 12));
 		CHECK(try_upconvert(junk, len, &count) != NULL);
 		free(junk);
 	}
@@ -1536,7 +1536,7 @@ try_downconvert(const uint8 *data, size_t len, int magic)
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, "zz");
-	err = sl_batches_to_message_set(data, len, (int8) magic, NO_LIMIT, &out);
+	err = SlBatchesToMessageSet(data, len, (int8) magic, NO_LIMIT, &out);
 	if (err)
 		CHECK(out.len == 2 && strcmp(out.data, "zz") == 0);
 	else
@@ -1571,7 +1571,7 @@ test_downconvert_malformed(void)
 			{
 				CHECK_MSG(err == NULL, "cut at batch boundary %d: %s", cut, err);
 				next_boundary += SL_BATCH_LOG_OVERHEAD +
-					sl_read_int32((const uint8 *) log.data + cut + SL_BATCH_OFFSET_LENGTH);
+					SlLoadInt32((const uint8 *) log.data + cut + SL_BATCH_OFFSET_LENGTH);
 			}
 			else
 				CHECK_MSG(err != NULL, "batch cut at %d accepted", cut);
@@ -1594,7 +1594,7 @@ test_downconvert_malformed(void)
 				while (p < log.len)
 				{
 					int			size = SL_BATCH_LOG_OVERHEAD +
-						sl_read_int32((const uint8 *) log.data + p + SL_BATCH_OFFSET_LENGTH);
+						SlLoadInt32((const uint8 *) log.data + p + SL_BATCH_OFFSET_LENGTH);
 
 					if (pos >= p && pos < p + size &&
 						pos < p + SL_BATCH_OFFSET_MAGIC)

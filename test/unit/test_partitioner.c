@@ -6,7 +6,7 @@
 static int32
 m2(const char *s)
 {
-	return sl_murmur2((const uint8 *) s, strlen(s));
+	return SlMurmur2((const uint8 *) s, strlen(s));
 }
 
 int
@@ -28,29 +28,29 @@ main(void)
 	CHECK_EQ_INT(m2("abc"), 479470107);
 
 	/* CRC-32 (IEEE) */
-	CHECK_EQ_UINT(sl_crc32((const uint8 *) "123456789", 9), 0xCBF43926U);
-	CHECK_EQ_UINT(sl_crc32((const uint8 *) "", 0), 0);
+	CHECK_EQ_UINT(SlCrc32((const uint8 *) "123456789", 9), 0xCBF43926U);
+	CHECK_EQ_UINT(SlCrc32((const uint8 *) "", 0), 0);
 
 	/* 32-bit FNV-1a */
-	CHECK_EQ_UINT(sl_fnv1a((const uint8 *) "", 0), 0x811c9dc5U);
-	CHECK_EQ_UINT(sl_fnv1a((const uint8 *) "a", 1), 0xe40c292cU);
-	CHECK_EQ_UINT(sl_fnv1a((const uint8 *) "foobar", 6), 0xbf9cf968U);
+	CHECK_EQ_UINT(SlFnv1a((const uint8 *) "", 0), 0x811c9dc5U);
+	CHECK_EQ_UINT(SlFnv1a((const uint8 *) "a", 1), 0xe40c292cU);
+	CHECK_EQ_UINT(SlFnv1a((const uint8 *) "foobar", 6), 0xbf9cf968U);
 
 	/* partition choice */
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_MURMUR2, (const uint8 *) "foobar", 6, 6),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_MURMUR2, (const uint8 *) "foobar", 6, 6),
 				 (-790332482 & 0x7fffffff) % 6);
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_MURMUR2, (const uint8 *) "21", 2, 10),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_MURMUR2, (const uint8 *) "21", 2, 10),
 				 (-973932308 & 0x7fffffff) % 10);
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_MURMUR2, (const uint8 *) "abc", 3, 7),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_MURMUR2, (const uint8 *) "abc", 3, 7),
 				 479470107 % 7);
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_CRC32, (const uint8 *) "123456789", 9, 10),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_CRC32, (const uint8 *) "123456789", 9, 10),
 				 0xCBF43926U % 10);
 	/* fnv1a("foobar") is negative as an int32: Go's % keeps the sign, then abs */
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_FNV1A, (const uint8 *) "foobar", 6, 7),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_FNV1A, (const uint8 *) "foobar", 6, 7),
 				 -((int32) 0xbf9cf968U % 7));
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_FNV1A, (const uint8 *) "a", 1, 5),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_FNV1A, (const uint8 *) "a", 1, 5),
 				 -((int32) 0xe40c292cU % 5));
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_FNV1A, (const uint8 *) "", 0, 3),
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_FNV1A, (const uint8 *) "", 0, 3),
 				 -((int32) 0x811c9dc5U % 3));
 
 	for (n = 1; n <= 64; n++)
@@ -63,22 +63,22 @@ main(void)
 			size_t		len = strlen(keys[i]);
 			int32		p;
 
-			p = sl_partition_for_key(SL_PARTITIONER_MURMUR2, k, len, n);
-			in_range &= (p >= 0 && p < n && p == (int32) (((uint32) sl_murmur2(k, len) & 0x7fffffffU) % n));
-			p = sl_partition_for_key(SL_PARTITIONER_CRC32, k, len, n);
-			in_range &= (p >= 0 && p < n && p == (int32) (sl_crc32(k, len) % (uint32) n));
-			p = sl_partition_for_key(SL_PARTITIONER_FNV1A, k, len, n);
+			p = SlPartitionForKey(SL_PARTITIONER_MURMUR2, k, len, n);
+			in_range &= (p >= 0 && p < n && p == (int32) (((uint32) SlMurmur2(k, len) & 0x7fffffffU) % n));
+			p = SlPartitionForKey(SL_PARTITIONER_CRC32, k, len, n);
+			in_range &= (p >= 0 && p < n && p == (int32) (SlCrc32(k, len) % (uint32) n));
+			p = SlPartitionForKey(SL_PARTITIONER_FNV1A, k, len, n);
 			in_range &= (p >= 0 && p < n);
 		}
 		CHECK_MSG(in_range, "partitions out of range for n=%d", n);
 	}
-	CHECK_EQ_INT(sl_partition_for_key(SL_PARTITIONER_MURMUR2, (const uint8 *) "x", 1, 1), 0);
+	CHECK_EQ_INT(SlPartitionForKey(SL_PARTITIONER_MURMUR2, (const uint8 *) "x", 1, 1), 0);
 
-	CHECK_EQ_INT(sl_partitioner_from_name("murmur2"), SL_PARTITIONER_MURMUR2);
-	CHECK_EQ_INT(sl_partitioner_from_name("crc32"), SL_PARTITIONER_CRC32);
-	CHECK_EQ_INT(sl_partitioner_from_name("fnv1a"), SL_PARTITIONER_FNV1A);
-	CHECK_EQ_INT(sl_partitioner_from_name("random"), -1);
-	CHECK_EQ_INT(sl_partitioner_from_name(NULL), -1);
+	CHECK_EQ_INT(SlPartitionerFromName("murmur2"), SL_PARTITIONER_MURMUR2);
+	CHECK_EQ_INT(SlPartitionerFromName("crc32"), SL_PARTITIONER_CRC32);
+	CHECK_EQ_INT(SlPartitionerFromName("fnv1a"), SL_PARTITIONER_FNV1A);
+	CHECK_EQ_INT(SlPartitionerFromName("random"), -1);
+	CHECK_EQ_INT(SlPartitionerFromName(NULL), -1);
 
 	return UNIT_DONE();
 }

@@ -84,10 +84,10 @@ make_record(int i, TestRecord *r)
 static void
 add_record(SlBatchBuilder *b, const TestRecord *r)
 {
-	sl_batch_builder_add(b, r->ts,
-						 r->key_len < 0 ? NULL : r->key, r->key_len,
-						 r->value_len < 0 ? NULL : r->value, r->value_len,
-						 r->headers, r->nheaders);
+	SlBatchBuilderAdd(b, r->ts,
+					  r->key_len < 0 ? NULL : r->key, r->key_len,
+					  r->value_len < 0 ? NULL : r->value, r->value_len,
+					  r->headers, r->nheaders);
 }
 
 static bool
@@ -111,12 +111,12 @@ verify_batch(const uint8 *buf, size_t len, int n, int64 base_offset,
 	int			i = 0;
 	int			bad = 0;
 
-	err = sl_record_iter_init(&it, buf, len, true, MAX_DECOMP);
+	err = SlRecordIterInit(&it, buf, len, true, MAX_DECOMP);
 	CHECK_MSG(err == NULL, "iter_init: %s", err);
 	if (err)
 		return;
 	CHECK_EQ_INT(it.hdr.record_count, n);
-	while (sl_record_iter_next(&it, &rec))
+	while (SlRecordIterNext(&it, &rec))
 	{
 		TestRecord r;
 		const uint8 *hp;
@@ -140,7 +140,7 @@ verify_batch(const uint8 *buf, size_t len, int n, int64 base_offset,
 		{
 			SlRecordHeader got;
 
-			if (!sl_record_header_next(&hp, rec.headers_end, &got))
+			if (!SlRecordHeaderNext(&hp, rec.headers_end, &got))
 			{
 				bad++;
 				break;
@@ -159,7 +159,7 @@ verify_batch(const uint8 *buf, size_t len, int n, int64 base_offset,
 	CHECK_MSG(it.error == NULL, "iteration stopped: %s", it.error);
 	CHECK_EQ_INT(i, n);
 	CHECK_MSG(bad == 0, "%d field mismatches over %d records", bad, n);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 }
 
 static void
@@ -167,7 +167,7 @@ build(SlBatchBuilder *b, int n, StringInfo out)
 {
 	int			i;
 
-	sl_batch_builder_reset(b);
+	SlBatchBuilderReset(b);
 	for (i = 0; i < n; i++)
 	{
 		TestRecord r;
@@ -176,7 +176,7 @@ build(SlBatchBuilder *b, int n, StringInfo out)
 		add_record(b, &r);
 	}
 	resetStringInfo(out);
-	CHECK_NULL_ERR(sl_batch_builder_finish(b, out));
+	CHECK_NULL_ERR(SlBatchBuilderFinish(b, out));
 }
 
 static void
@@ -191,7 +191,7 @@ test_roundtrips(void)
 		SlBatchBuilder b;
 		StringInfoData out;
 
-		sl_batch_builder_init(&b, codecs[c]);
+		SlBatchBuilderInit(&b, codecs[c]);
 		initStringInfo(&out);
 		for (k = 0; k < (int) lengthof(counts); k++)
 		{
@@ -214,14 +214,14 @@ test_roundtrips(void)
 			}
 
 			/* header as written by finish() */
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, false));
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, false));
 			CHECK_EQ_INT(hdr.base_offset, 0);
 			CHECK_EQ_INT(hdr.crc, 0);
-			CHECK_EQ_INT(sl_batch_size(&hdr), out.len);
+			CHECK_EQ_INT(SlBatchSize(&hdr), out.len);
 			CHECK_EQ_INT(hdr.partition_leader_epoch, 0);
 			CHECK_EQ_INT(hdr.magic, 2);
 			CHECK_EQ_INT(hdr.attributes, codecs[c]);
-			CHECK_EQ_INT(sl_batch_compression(&hdr), codecs[c]);
+			CHECK_EQ_INT(SlBatchCompression(&hdr), codecs[c]);
 			CHECK_EQ_INT(hdr.last_offset_delta, n - 1);
 			CHECK_EQ_INT(hdr.base_timestamp, n ? min_ts : -1);
 			CHECK_EQ_INT(hdr.max_timestamp, max_ts);
@@ -230,35 +230,35 @@ test_roundtrips(void)
 			CHECK_EQ_INT(hdr.base_sequence, -1);
 			CHECK_EQ_INT(hdr.record_count, n);
 			if (n > 0)
-				CHECK(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true) != NULL);
+				CHECK(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true) != NULL);
 
 			/* sealed at an offset */
-			sl_batch_seal((uint8 *) out.data, out.len, 1000 + k, -1);
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+			SlBatchSeal((uint8 *) out.data, out.len, 1000 + k, -1);
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
 			CHECK_EQ_INT(hdr.base_offset, 1000 + k);
-			CHECK_EQ_UINT(hdr.crc, sl_batch_compute_crc((uint8 *) out.data, out.len));
+			CHECK_EQ_UINT(hdr.crc, SlBatchComputeCrc((uint8 *) out.data, out.len));
 			verify_batch((uint8 *) out.data, out.len, n, 1000 + k, -1);
 
 			/* LogAppendTime */
-			sl_batch_seal((uint8 *) out.data, out.len, 77, BASE_TS + 999999);
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+			SlBatchSeal((uint8 *) out.data, out.len, 77, BASE_TS + 999999);
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
 			CHECK(hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME);
-			CHECK_EQ_INT(sl_batch_compression(&hdr), codecs[c]);
+			CHECK_EQ_INT(SlBatchCompression(&hdr), codecs[c]);
 			CHECK_EQ_INT(hdr.max_timestamp, BASE_TS + 999999);
 			CHECK_EQ_INT(hdr.base_timestamp, n ? min_ts : -1);
 			verify_batch((uint8 *) out.data, out.len, n, 77, BASE_TS + 999999);
 
 			/* a corrupted byte is caught by the CRC */
 			out.data[out.len - 1] ^= 0x40;
-			CHECK(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true) != NULL);
+			CHECK(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true) != NULL);
 			{
 				SlRecordIter it;
 
-				CHECK(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, MAX_DECOMP) != NULL);
-				sl_record_iter_free(&it);
+				CHECK(SlRecordIterInit(&it, (uint8 *) out.data, out.len, true, MAX_DECOMP) != NULL);
+				SlRecordIterFree(&it);
 			}
 			out.data[out.len - 1] ^= 0x40;
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
 
 			/* two batches back to back: each parses on its own */
 			{
@@ -268,15 +268,15 @@ test_roundtrips(void)
 				enlargeStringInfo(&out, first);
 				memcpy(out.data + first, out.data, first);
 				out.len += first;
-				CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, true));
-				CHECK_EQ_INT(sl_batch_size(&hdr), first);
-				CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data + first, out.len - first, &h2, true));
+				CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
+				CHECK_EQ_INT(SlBatchSize(&hdr), first);
+				CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data + first, out.len - first, &h2, true));
 				verify_batch((uint8 *) out.data, out.len, n, 77, BASE_TS + 999999);
 			}
 		}
 
 		/* producer fields are carried into the header */
-		sl_batch_builder_reset(&b);
+		SlBatchBuilderReset(&b);
 		b.producer_id = 123456789012LL;
 		b.producer_epoch = 7;
 		b.base_sequence = 42;
@@ -287,8 +287,8 @@ test_roundtrips(void)
 			make_record(1, &r);
 			add_record(&b, &r);
 			resetStringInfo(&out);
-			CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data, out.len, &hdr, false));
+			CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, false));
 			CHECK_EQ_INT(hdr.producer_id, 123456789012LL);
 			CHECK_EQ_INT(hdr.producer_epoch, 7);
 			CHECK_EQ_INT(hdr.base_sequence, 42);
@@ -300,13 +300,13 @@ test_roundtrips(void)
 
 			resetStringInfo(&out);
 			appendStringInfoString(&out, "xyz");
-			CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+			CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
 			CHECK(memcmp(out.data, "xyz", 3) == 0);
-			CHECK_NULL_ERR(sl_batch_parse_header((uint8 *) out.data + 3, out.len - 3, &hdr, false));
-			CHECK_EQ_INT(sl_batch_size(&hdr), out.len - 3);
+			CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data + 3, out.len - 3, &hdr, false));
+			CHECK_EQ_INT(SlBatchSize(&hdr), out.len - 3);
 		}
 
-		sl_batch_builder_free(&b);
+		SlBatchBuilderFree(&b);
 		pfree(out.data);
 	}
 }
@@ -343,34 +343,34 @@ test_golden(void)
 	SlRecordIter it;
 	SlRecord rec;
 
-	sl_batch_builder_init(&b, SL_COMPRESSION_NONE);
+	SlBatchBuilderInit(&b, SL_COMPRESSION_NONE);
 	initStringInfo(&out);
-	sl_batch_builder_add(&b, 1000, (const uint8 *) "k", 1, (const uint8 *) "v", 1, NULL, 0);
-	CHECK_EQ_INT(sl_batch_builder_records_size(&b), 9);
-	CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
+	SlBatchBuilderAdd(&b, 1000, (const uint8 *) "k", 1, (const uint8 *) "v", 1, NULL, 0);
+	CHECK_EQ_INT(SlBatchBuilderRecordsSize(&b), 9);
+	CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
 	CHECK_EQ_INT(out.len, sizeof(golden));
 	CHECK(out.len == sizeof(golden) && memcmp(out.data, golden, sizeof(golden)) == 0);
 
 	/* sealing at offset 0 gives the CRC32C of bytes 21.. */
-	sl_batch_seal((uint8 *) out.data, out.len, 0, -1);
-	CHECK_EQ_UINT((uint32) sl_read_int32((uint8 *) out.data + 17), 0x716a6189U);
+	SlBatchSeal((uint8 *) out.data, out.len, 0, -1);
+	CHECK_EQ_UINT((uint32) SlLoadInt32((uint8 *) out.data + 17), 0x716a6189U);
 	CHECK(memcmp(out.data + 21, golden + 21, sizeof(golden) - 21) == 0);
 
 	/* the hand-made batch parses */
 	memcpy(buf, golden, sizeof(buf));
-	sl_write_int32(buf + 17, (int32) 0x716a6189U);
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(buf), true, 1024));
-	CHECK(sl_record_iter_next(&it, &rec));
+	SlStoreInt32(buf + 17, (int32) 0x716a6189U);
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(buf), true, 1024));
+	CHECK(SlRecordIterNext(&it, &rec));
 	CHECK_EQ_INT(rec.offset, 0);
 	CHECK_EQ_INT(rec.timestamp, 1000);
 	CHECK(rec.key_len == 1 && rec.key[0] == 'k');
 	CHECK(rec.value_len == 1 && rec.value[0] == 'v');
 	CHECK_EQ_INT(rec.header_count, 0);
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error == NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 
-	sl_batch_builder_free(&b);
+	SlBatchBuilderFree(&b);
 	pfree(out.data);
 }
 
@@ -385,13 +385,13 @@ drain(const uint8 *buf, size_t len, bool verify, size_t max_decomp, bool *ok)
 	const uint8 *hi;
 
 	*ok = false;
-	if (sl_record_iter_init(&it, buf, len, verify, max_decomp) != NULL)
+	if (SlRecordIterInit(&it, buf, len, verify, max_decomp) != NULL)
 		return -1;
 	if (it.decompressed.data != NULL)
 		CHECK((size_t) it.decompressed.len <= max_decomp);
 	lo = it.decompressed.data ? (const uint8 *) it.decompressed.data : buf + SL_BATCH_HEADER_SIZE;
 	hi = it.end;
-	while (sl_record_iter_next(&it, &rec))
+	while (SlRecordIterNext(&it, &rec))
 	{
 		SlRecordHeader h;
 		const uint8 *hp = rec.headers;
@@ -408,7 +408,7 @@ drain(const uint8 *buf, size_t len, bool verify, size_t max_decomp, bool *ok)
 				  "record %d: headers outside the batch", n);
 		for (k = 0; k < rec.header_count; k++)
 		{
-			bool		got = sl_record_header_next(&hp, rec.headers_end, &h);
+			bool		got = SlRecordHeaderNext(&hp, rec.headers_end, &h);
 
 			CHECK_MSG(got, "record %d: header %d of %d missing", n, k, rec.header_count);
 			if (!got)
@@ -419,7 +419,7 @@ drain(const uint8 *buf, size_t len, bool verify, size_t max_decomp, bool *ok)
 	*ok = (it.error == NULL);
 	if (*ok)
 		CHECK_EQ_INT(n, it.hdr.record_count);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	return n;
 }
 
@@ -438,10 +438,10 @@ test_hostile(void)
 		bool		ok;
 		int			n = 40;
 
-		sl_batch_builder_init(&b, codecs[c]);
+		SlBatchBuilderInit(&b, codecs[c]);
 		initStringInfo(&out);
 		build(&b, n, &out);
-		sl_batch_seal((uint8 *) out.data, out.len, 500, -1);
+		SlBatchSeal((uint8 *) out.data, out.len, 500, -1);
 		CHECK_EQ_INT(drain((uint8 *) out.data, out.len, true, MAX_DECOMP, &ok), n);
 		CHECK(ok);
 		copy = malloc(out.len);
@@ -463,8 +463,8 @@ test_hostile(void)
 			int			got;
 
 			memcpy(copy, out.data, cut);
-			sl_write_int32(copy + 8, (int32) (cut - 12));
-			sl_batch_seal(copy, cut, 500, -1);
+			SlStoreInt32(copy + 8, (int32) (cut - 12));
+			SlBatchSeal(copy, cut, 500, -1);
 			got = drain(copy, cut, true, MAX_DECOMP, &ok);
 			CHECK_MSG(!ok, "codec %d: batch cut at %zu accepted (%d records)",
 					  codecs[c], cut, got);
@@ -493,13 +493,13 @@ test_hostile(void)
 			 */
 			drain(copy, out.len, false, 1 << 20, &ok);
 			drain(copy, out.len, false, 2000, &ok);
-			if (sl_read_int32(copy + 8) >= 0)
-				sl_batch_seal(copy, out.len, 0, -1);
+			if (SlLoadInt32(copy + 8) >= 0)
+				SlBatchSeal(copy, out.len, 0, -1);
 			drain(copy, out.len, true, 1 << 20, &ok);
 		}
 
 		free(copy);
-		sl_batch_builder_free(&b);
+		SlBatchBuilderFree(&b);
 		pfree(out.data);
 	}
 
@@ -517,9 +517,9 @@ test_hostile(void)
 			for (i = 0; i < len; i++)
 				buf[i] = (uint8) unit_rand(&seed);
 			memcpy(buf, golden, SL_BATCH_HEADER_SIZE);
-			sl_write_int32(buf + 8, (int32) (len - 12));
-			sl_write_int16(buf + 21, (int16) (round % 6));
-			sl_write_int32(buf + 57, (int32) (unit_rand(&seed) % 8));
+			SlStoreInt32(buf + 8, (int32) (len - 12));
+			SlStoreInt16(buf + 21, (int16) (round % 6));
+			SlStoreInt32(buf + 57, (int32) (unit_rand(&seed) % 8));
 			/* drain() asserts the records handed out, as above */
 			drain(buf, len, false, 4096, &ok);
 		}
@@ -537,93 +537,93 @@ test_malformed(void)
 	/* wrong magic */
 	memcpy(buf, golden, sizeof(golden));
 	buf[16] = 1;
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
 
 	/* batch length too small, negative, or past the buffer */
 	memcpy(buf, golden, sizeof(golden));
-	sl_write_int32(buf + 8, 48);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
-	sl_write_int32(buf + 8, 49);
-	CHECK_NULL_ERR(sl_batch_parse_header(buf, sizeof(golden), &hdr, false));
-	sl_write_int32(buf + 8, -1);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
-	sl_write_int32(buf + 8, PG_INT32_MIN);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
-	sl_write_int32(buf + 8, 59);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
-	sl_write_int32(buf + 8, PG_INT32_MAX);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 8, 48);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 8, 49);
+	CHECK_NULL_ERR(SlBatchParseHeader(buf, sizeof(golden), &hdr, false));
+	SlStoreInt32(buf + 8, -1);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 8, PG_INT32_MIN);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 8, 59);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 8, PG_INT32_MAX);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
 
 	/* negative record count */
 	memcpy(buf, golden, sizeof(golden));
-	sl_write_int32(buf + 57, -1);
-	CHECK(sl_batch_parse_header(buf, sizeof(golden), &hdr, false) != NULL);
+	SlStoreInt32(buf + 57, -1);
+	CHECK(SlBatchParseHeader(buf, sizeof(golden), &hdr, false) != NULL);
 
 	/* more records announced than present */
 	memcpy(buf, golden, sizeof(golden));
-	sl_write_int32(buf + 57, 2);
-	if (sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) == NULL)
+	SlStoreInt32(buf + 57, 2);
+	if (SlRecordIterInit(&it, buf, sizeof(golden), false, 1024) == NULL)
 	{
-		CHECK(sl_record_iter_next(&it, &rec));
-		CHECK(!sl_record_iter_next(&it, &rec));
+		CHECK(SlRecordIterNext(&it, &rec));
+		CHECK(!SlRecordIterNext(&it, &rec));
 		CHECK(it.error != NULL);
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 	}
 	else
 		PASS();
-	sl_write_int32(buf + 57, 1000);
-	CHECK(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) != NULL);
+	SlStoreInt32(buf + 57, 1000);
+	CHECK(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024) != NULL);
 
 	/* fewer records announced than present */
 	memcpy(buf, golden, sizeof(golden));
-	sl_write_int32(buf + 57, 0);
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	SlStoreInt32(buf + 57, 0);
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 
 	/* record length that does not match what the record uses */
 	memcpy(buf, golden, sizeof(golden));
 	buf[61] = 0x0e;				/* 7 */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	buf[61] = 0x12;				/* 9: one byte past the batch */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	buf[61] = 0x01;				/* -1 */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 
 	/* negative lengths other than -1 */
 	memcpy(buf, golden, sizeof(golden));
 	buf[65] = 0x03;				/* key length -2 */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	memcpy(buf, golden, sizeof(golden));
 	buf[67] = 0x03;				/* value length -2 */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	memcpy(buf, golden, sizeof(golden));
 	buf[69] = 0x01;				/* header count -1 */
-	CHECK_NULL_ERR(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024));
-	CHECK(!sl_record_iter_next(&it, &rec));
+	CHECK_NULL_ERR(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024));
+	CHECK(!SlRecordIterNext(&it, &rec));
 	CHECK(it.error != NULL);
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 
 	/* unknown compression codec */
 	memcpy(buf, golden, sizeof(golden));
 	buf[22] = 5;
-	CHECK(sl_record_iter_init(&it, buf, sizeof(golden), false, 1024) != NULL);
+	CHECK(SlRecordIterInit(&it, buf, sizeof(golden), false, 1024) != NULL);
 
 	/* compressed records over the decompression limit */
 	{
@@ -632,15 +632,15 @@ test_malformed(void)
 		uint8		big[10000];
 
 		memset(big, 'x', sizeof(big));
-		sl_batch_builder_init(&b, SL_COMPRESSION_ZSTD);
+		SlBatchBuilderInit(&b, SL_COMPRESSION_ZSTD);
 		initStringInfo(&out);
-		sl_batch_builder_add(&b, 1, NULL, -1, big, sizeof(big), NULL, 0);
-		CHECK_NULL_ERR(sl_batch_builder_finish(&b, &out));
-		sl_batch_seal((uint8 *) out.data, out.len, 0, -1);
-		CHECK(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, 5000) != NULL);
-		CHECK_NULL_ERR(sl_record_iter_init(&it, (uint8 *) out.data, out.len, true, 20000));
-		sl_record_iter_free(&it);
-		sl_batch_builder_free(&b);
+		SlBatchBuilderAdd(&b, 1, NULL, -1, big, sizeof(big), NULL, 0);
+		CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
+		SlBatchSeal((uint8 *) out.data, out.len, 0, -1);
+		CHECK(SlRecordIterInit(&it, (uint8 *) out.data, out.len, true, 5000) != NULL);
+		CHECK_NULL_ERR(SlRecordIterInit(&it, (uint8 *) out.data, out.len, true, 20000));
+		SlRecordIterFree(&it);
+		SlBatchBuilderFree(&b);
 		pfree(out.data);
 	}
 
@@ -651,33 +651,33 @@ test_malformed(void)
 		SlRecordHeader hd;
 
 		initStringInfo(&h);
-		sl_put_varint(&h, 2);
+		SlPutVarint(&h, 2);
 		appendBinaryStringInfo(&h, "ab", 2);
-		sl_put_varint(&h, -1);
-		sl_put_varint(&h, 0);
-		sl_put_varint(&h, 3);
+		SlPutVarint(&h, -1);
+		SlPutVarint(&h, 0);
+		SlPutVarint(&h, 3);
 		appendBinaryStringInfo(&h, "xyz", 3);
 		p = (const uint8 *) h.data;
-		CHECK(sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(SlRecordHeaderNext(&p, (uint8 *) h.data + h.len, &hd));
 		CHECK(hd.key_len == 2 && memcmp(hd.key, "ab", 2) == 0);
 		CHECK(hd.value == NULL && hd.value_len == -1);
-		CHECK(sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(SlRecordHeaderNext(&p, (uint8 *) h.data + h.len, &hd));
 		CHECK(hd.key_len == 0 && hd.value_len == 3 && memcmp(hd.value, "xyz", 3) == 0);
 		CHECK(p == (uint8 *) h.data + h.len);
-		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(!SlRecordHeaderNext(&p, (uint8 *) h.data + h.len, &hd));
 		/* key lengths are never null */
 		resetStringInfo(&h);
-		sl_put_varint(&h, -1);
-		sl_put_varint(&h, 0);
+		SlPutVarint(&h, -1);
+		SlPutVarint(&h, 0);
 		p = (const uint8 *) h.data;
-		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(!SlRecordHeaderNext(&p, (uint8 *) h.data + h.len, &hd));
 		/* value running past the end */
 		resetStringInfo(&h);
-		sl_put_varint(&h, 0);
-		sl_put_varint(&h, 5);
+		SlPutVarint(&h, 0);
+		SlPutVarint(&h, 5);
 		appendBinaryStringInfo(&h, "abcd", 4);
 		p = (const uint8 *) h.data;
-		CHECK(!sl_record_header_next(&p, (uint8 *) h.data + h.len, &hd));
+		CHECK(!SlRecordHeaderNext(&p, (uint8 *) h.data + h.len, &hd));
 		pfree(h.data);
 	}
 }

@@ -11,12 +11,12 @@ check_varint_bytes(int32 v, const char *hex)
 	int			i;
 
 	initStringInfo(&buf);
-	sl_put_varint(&buf, v);
+	SlPutVarint(&buf, v);
 	got[0] = '\0';
 	for (i = 0; i < buf.len; i++)
 		snprintf(got + 2 * i, sizeof(got) - 2 * i, "%02x", (uint8) buf.data[i]);
 	CHECK_MSG(strcmp(got, hex) == 0, "varint %d: got %s, want %s", v, got, hex);
-	CHECK_EQ_INT(sl_varint_size(v), buf.len);
+	CHECK_EQ_INT(SlVarintSize(v), buf.len);
 	pfree(buf.data);
 }
 
@@ -28,7 +28,7 @@ check_varlong_bytes(int64 v, const char *hex)
 	int			i;
 
 	initStringInfo(&buf);
-	sl_put_varlong(&buf, v);
+	SlPutVarlong(&buf, v);
 	got[0] = '\0';
 	for (i = 0; i < buf.len; i++)
 		snprintf(got + 2 * i, sizeof(got) - 2 * i, "%02x", (uint8) buf.data[i]);
@@ -46,9 +46,9 @@ roundtrip_varint(int32 v)
 	int			cut;
 
 	initStringInfo(&buf);
-	sl_put_varint(&buf, v);
+	SlPutVarint(&buf, v);
 	p = (const uint8 *) buf.data;
-	CHECK(sl_get_varint(&p, p + buf.len, &out));
+	CHECK(SlGetVarint(&p, p + buf.len, &out));
 	CHECK_EQ_INT(out, v);
 	CHECK(p == (const uint8 *) buf.data + buf.len);
 	CHECK(buf.len <= SL_VARINT_MAX_BYTES);
@@ -57,7 +57,7 @@ roundtrip_varint(int32 v)
 	for (cut = 0; cut < buf.len; cut++)
 	{
 		p = (const uint8 *) buf.data;
-		CHECK(!sl_get_varint(&p, p + cut, &out));
+		CHECK(!SlGetVarint(&p, p + cut, &out));
 		CHECK(p == (const uint8 *) buf.data);
 	}
 	pfree(buf.data);
@@ -72,16 +72,16 @@ roundtrip_varlong(int64 v)
 	int			cut;
 
 	initStringInfo(&buf);
-	sl_put_varlong(&buf, v);
+	SlPutVarlong(&buf, v);
 	p = (const uint8 *) buf.data;
-	CHECK(sl_get_varlong(&p, p + buf.len, &out));
+	CHECK(SlGetVarlong(&p, p + buf.len, &out));
 	CHECK_EQ_INT(out, v);
 	CHECK(p == (const uint8 *) buf.data + buf.len);
 	CHECK(buf.len <= SL_VARLONG_MAX_BYTES);
 	for (cut = 0; cut < buf.len; cut++)
 	{
 		p = (const uint8 *) buf.data;
-		CHECK(!sl_get_varlong(&p, p + cut, &out));
+		CHECK(!SlGetVarlong(&p, p + cut, &out));
 		CHECK(p == (const uint8 *) buf.data);
 	}
 	pfree(buf.data);
@@ -95,9 +95,9 @@ roundtrip_uvarint(uint32 v)
 	uint32		out = 0;
 
 	initStringInfo(&buf);
-	sl_put_uvarint(&buf, v);
+	SlPutUvarint(&buf, v);
 	p = (const uint8 *) buf.data;
-	CHECK(sl_get_uvarint(&p, p + buf.len, &out));
+	CHECK(SlGetUvarint(&p, p + buf.len, &out));
 	CHECK_EQ_UINT(out, v);
 	CHECK(p == (const uint8 *) buf.data + buf.len);
 	pfree(buf.data);
@@ -158,7 +158,7 @@ main(void)
 		StringInfoData buf;
 
 		initStringInfo(&buf);
-		sl_put_uvarint(&buf, 300);
+		SlPutUvarint(&buf, 300);
 		CHECK_EQ_INT(buf.len, 2);
 		CHECK_EQ_UINT((uint8) buf.data[0], 0xac);
 		CHECK_EQ_UINT((uint8) buf.data[1], 0x02);
@@ -178,27 +178,27 @@ main(void)
 		uint32		u32;
 
 		p = long6;
-		CHECK(!sl_get_varint(&p, long6 + sizeof(long6), &v32));
+		CHECK(!SlGetVarint(&p, long6 + sizeof(long6), &v32));
 		CHECK(p == long6);
 		p = long6;
-		CHECK(!sl_get_uvarint(&p, long6 + sizeof(long6), &u32));
+		CHECK(!SlGetUvarint(&p, long6 + sizeof(long6), &u32));
 		CHECK(p == long6);
 		/* six bytes are fine for a varlong */
 		p = long6;
-		CHECK(sl_get_varlong(&p, long6 + sizeof(long6), &v64));
+		CHECK(SlGetVarlong(&p, long6 + sizeof(long6), &v64));
 		CHECK_EQ_INT(v64, 0);
 		p = long11;
-		CHECK(!sl_get_varlong(&p, long11 + sizeof(long11), &v64));
+		CHECK(!SlGetVarlong(&p, long11 + sizeof(long11), &v64));
 		CHECK(p == long11);
 		p = ff;
-		CHECK(!sl_get_varint(&p, ff + sizeof(ff), &v32));
+		CHECK(!SlGetVarint(&p, ff + sizeof(ff), &v32));
 		p = ff;
-		CHECK(!sl_get_varlong(&p, ff + sizeof(ff), &v64));
+		CHECK(!SlGetVarlong(&p, ff + sizeof(ff), &v64));
 		/* empty input */
 		p = ff;
-		CHECK(!sl_get_varint(&p, ff, &v32));
-		CHECK(!sl_get_varlong(&p, ff, &v64));
-		CHECK(!sl_get_uvarint(&p, ff, &u32));
+		CHECK(!SlGetVarint(&p, ff, &v32));
+		CHECK(!SlGetVarlong(&p, ff, &v64));
+		CHECK(!SlGetUvarint(&p, ff, &u32));
 	}
 
 	/* a sequence of values decodes in order */
@@ -212,15 +212,15 @@ main(void)
 		initStringInfo(&buf);
 		for (i = -1000; i < 1000; i++)
 		{
-			sl_put_varint(&buf, i * 1000);
-			sl_put_varlong(&buf, (int64) i * 1000000000);
+			SlPutVarint(&buf, i * 1000);
+			SlPutVarlong(&buf, (int64) i * 1000000000);
 		}
 		p = (const uint8 *) buf.data;
 		end = p + buf.len;
 		for (i = -1000; i < 1000; i++)
 		{
-			CHECK(sl_get_varint(&p, end, &v) && v == i * 1000);
-			CHECK(sl_get_varlong(&p, end, &l) && l == (int64) i * 1000000000);
+			CHECK(SlGetVarint(&p, end, &v) && v == i * 1000);
+			CHECK(SlGetVarlong(&p, end, &l) && l == (int64) i * 1000000000);
 		}
 		CHECK(p == end);
 		pfree(buf.data);

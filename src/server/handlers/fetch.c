@@ -131,9 +131,9 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		const char *error;
 
 		initStringInfo(&converted);
-		error = sl_batches_to_message_set_from((const uint8 *) records.data, records.len,
-											   version < 2 ? 0 : 1, fp->fetch_offset,
-											   limit, &converted);
+		error = SlBatchesToMessageSetFrom((const uint8 *) records.data, records.len,
+										  version < 2 ? 0 : 1, fp->fetch_offset,
+										  limit, &converted);
 		if (error)
 		{
 			pr->error_code = SL_ERR_CORRUPT_MESSAGE;

@@ -64,7 +64,7 @@ SlGroupIdFromWire(SlStr id)
  * empty; NULL if it cannot be one of ours (too long, NUL bytes).
  */
 static char *
-MemberIdFromWire(SlStr id)
+member_id_from_wire(SlStr id)
 {
 	if (id.len <= 0)
 		return pstrdup("");
@@ -75,7 +75,7 @@ MemberIdFromWire(SlStr id)
 
 /* A group.instance.id: NULL for null; *bad if not usable */
 static char *
-InstanceIdFromWire(SlStr id, bool *bad)
+instance_id_from_wire(SlStr id, bool *bad)
 {
 	*bad = false;
 	if (SlStrIsNull(id))
@@ -89,14 +89,14 @@ InstanceIdFromWire(SlStr id, bool *bad)
 }
 
 static SlStr
-StrOrEmpty(const char *s)
+str_or_empty(const char *s)
 {
 	return SlStrFromCString(s ? s : "");
 }
 
 /* "/host" of a peer "host:port", as Kafka shows client hosts */
 static char *
-ClientHost(const SlRequest *req)
+request_client_host(const SlRequest *req)
 {
 	const char *peer = req->peer ? req->peer : "";
 	const char *colon = strrchr(peer, ':');
@@ -105,7 +105,7 @@ ClientHost(const SlRequest *req)
 }
 
 static void
-Park(SlRequest *req, TimestampTz deadline)
+park(SlRequest *req, TimestampTz deadline)
 {
 	TimestampTz soonest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), MIN_PARK_MS);
 
@@ -126,7 +126,7 @@ typedef struct JoinNote
 static dlist_head join_notes = DLIST_STATIC_INIT(join_notes);
 
 static void
-JoinNoteForget(void *arg)
+join_note_forget(void *arg)
 {
 	JoinNote   *note = arg;
 
@@ -134,7 +134,7 @@ JoinNoteForget(void *arg)
 }
 
 static JoinNote *
-JoinNoteFind(SlRequest *req)
+join_note_find(SlRequest *req)
 {
 	dlist_iter	iter;
 
@@ -149,15 +149,15 @@ JoinNoteFind(SlRequest *req)
 }
 
 static void
-JoinNoteRemember(SlRequest *req, const char *member_id)
+join_note_remember(SlRequest *req, const char *member_id)
 {
-	JoinNote   *note = JoinNoteFind(req);
+	JoinNote   *note = join_note_find(req);
 
 	if (note == NULL)
 	{
 		note = MemoryContextAllocZero(req->context, sizeof(JoinNote));
 		note->req = req;
-		note->callback.func = JoinNoteForget;
+		note->callback.func = join_note_forget;
 		note->callback.arg = note;
 		MemoryContextRegisterResetCallback(req->context, &note->callback);
 		dlist_push_tail(&join_notes, &note->node);
@@ -168,8 +168,8 @@ JoinNoteRemember(SlRequest *req, const char *member_id)
 /* FindCoordinator */
 
 static void
-FindKey(int8 key_type, int16 *error, const char **message, int32 *node_id,
-		const char **host, int32 *port)
+find_key(int8 key_type, int16 *error, const char **message, int32 *node_id,
+		 const char **host, int32 *port)
 {
 	SlAdvertisedEndpoint(host, port);
 	*node_id = sl_node_id;
@@ -201,8 +201,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 		const char *message;
 		const char *host;
 
-		FindKey(req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
-				&resp.error_code, &message, &resp.node_id, &host, &resp.port);
+		find_key(req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
+				 &resp.error_code, &message, &resp.node_id, &host, &resp.port);
 		resp.host = SlStrFromCString(host);
 		resp.error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
 		SL_ARRAY_ALLOC(resp.coordinators, 0);
@@ -220,7 +220,7 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlFindCoordinatorResponseCoordinatorInit(c);
 			c->key = request.coordinator_keys.items[i];
-			FindKey(request.key_type, &c->error_code, &message, &c->node_id, &host, &c->port);
+			find_key(request.key_type, &c->error_code, &message, &c->node_id, &host, &c->port);
 			c->host = SlStrFromCString(host);
 			c->error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
 		}
@@ -232,7 +232,7 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 /* JoinGroup */
 
 static void
-EncodeJoin(SlRequest *req, SlWriter *out, const SlGroupJoinResult *res)
+encode_join(SlRequest *req, SlWriter *out, const SlGroupJoinResult *res)
 {
 	SlJoinGroupResponse resp;
 	bool		v7 = req->api_version >= 7;
@@ -247,9 +247,9 @@ EncodeJoin(SlRequest *req, SlWriter *out, const SlGroupJoinResult *res)
 		resp.protocol_name = SlStrFromCString(res->protocol_name);
 	else
 		resp.protocol_name = v7 ? SL_STR_NULL : SlStrFromCString("");
-	resp.leader = StrOrEmpty(res->error == SL_ERR_NONE ? res->leader : "");
+	resp.leader = str_or_empty(res->error == SL_ERR_NONE ? res->leader : "");
 	resp.skip_assignment = req->api_version >= 9 && res->skip_assignment;
-	resp.member_id = StrOrEmpty(res->member_id);
+	resp.member_id = str_or_empty(res->member_id);
 	SL_ARRAY_ALLOC(resp.members, res->error == SL_ERR_NONE ? res->nmembers : 0);
 	for (int i = 0; i < resp.members.n; i++)
 	{
@@ -284,26 +284,26 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	res.leader = "";
 
 	group_id = SlGroupIdFromWire(request.group_id);
-	member_id = MemberIdFromWire(request.member_id);
-	instance_id = InstanceIdFromWire(request.group_instance_id, &bad_instance);
+	member_id = member_id_from_wire(request.member_id);
+	instance_id = instance_id_from_wire(request.group_instance_id, &bad_instance);
 	if (group_id == NULL)
 	{
 		res.error = SL_ERR_INVALID_GROUP_ID;
 		res.member_id = member_id ? member_id : "";
-		EncodeJoin(req, out, &res);
+		encode_join(req, out, &res);
 		return true;
 	}
 	if (member_id == NULL)
 	{
 		res.error = SL_ERR_UNKNOWN_MEMBER_ID;
-		EncodeJoin(req, out, &res);
+		encode_join(req, out, &res);
 		return true;
 	}
 	if (bad_instance)
 	{
 		res.error = SL_ERR_INVALID_REQUEST;
 		res.member_id = member_id;
-		EncodeJoin(req, out, &res);
+		encode_join(req, out, &res);
 		return true;
 	}
 
@@ -311,7 +311,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	SlRequestWaitOn(req, SlWaitKeyForGroup(group_id));
 
 	/* A parked join looks again */
-	note = req->deadline != 0 ? JoinNoteFind(req) : NULL;
+	note = req->deadline != 0 ? join_note_find(req) : NULL;
 	if (note != NULL)
 		SlGroupJoinPoll(group_id, note->member_id, instance_id, &res);
 	else
@@ -336,7 +336,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			res.error = SL_ERR_INCONSISTENT_GROUP_PROTOCOL;
 			res.member_id = member_id;
-			EncodeJoin(req, out, &res);
+			encode_join(req, out, &res);
 			return true;
 		}
 		memset(&args, 0, sizeof(args));
@@ -344,7 +344,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		args.member_id = member_id;
 		args.instance_id = req->api_version >= 5 ? instance_id : NULL;
 		args.client_id = req->client_id;
-		args.client_host = ClientHost(req);
+		args.client_host = request_client_host(req);
 		args.session_timeout_ms = request.session_timeout_ms;
 		args.rebalance_timeout_ms = req->api_version >= 1 && request.rebalance_timeout_ms > 0 ?
 			request.rebalance_timeout_ms : request.session_timeout_ms;
@@ -358,11 +358,11 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (res.wait)
 	{
-		JoinNoteRemember(req, res.member_id);
-		Park(req, res.deadline);
+		join_note_remember(req, res.member_id);
+		park(req, res.deadline);
 		return true;
 	}
-	EncodeJoin(req, out, &res);
+	encode_join(req, out, &res);
 	return true;
 }
 
@@ -391,8 +391,8 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.assignment = (SlBytes) {(const uint8 *) "", 0};
 
 	group_id = SlGroupIdFromWire(request.group_id);
-	member_id = MemberIdFromWire(request.member_id);
-	instance_id = InstanceIdFromWire(request.group_instance_id, &bad_instance);
+	member_id = member_id_from_wire(request.member_id);
+	instance_id = instance_id_from_wire(request.group_instance_id, &bad_instance);
 	if (group_id == NULL || member_id == NULL || member_id[0] == '\0' || bad_instance)
 	{
 		resp.error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID :
@@ -404,7 +404,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	assignments = palloc0(sizeof(SlGroupAssignment) * Max(request.assignments.n, 1));
 	for (int i = 0; i < request.assignments.n; i++)
 	{
-		char	   *id = MemberIdFromWire(request.assignments.items[i].member_id);
+		char	   *id = member_id_from_wire(request.assignments.items[i].member_id);
 
 		if (id == NULL || id[0] == '\0')
 			continue;
@@ -432,7 +432,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (res.wait)
 	{
-		Park(req, res.deadline);
+		park(req, res.deadline);
 		return true;
 	}
 	resp.error_code = res.error;
@@ -466,8 +466,8 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 	SlHeartbeatResponseInit(&resp);
 	resp.throttle_time_ms = 0;
 	group_id = SlGroupIdFromWire(request.group_id);
-	member_id = MemberIdFromWire(request.member_id);
-	instance_id = InstanceIdFromWire(request.group_instance_id, &bad_instance);
+	member_id = member_id_from_wire(request.member_id);
+	instance_id = instance_id_from_wire(request.group_instance_id, &bad_instance);
 	if (group_id == NULL)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
 	else if (member_id == NULL || member_id[0] == '\0')
@@ -501,7 +501,7 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (req->api_version < 3)
 	{
-		char	   *member_id = MemberIdFromWire(request.member_id);
+		char	   *member_id = member_id_from_wire(request.member_id);
 
 		SL_ARRAY_ALLOC(resp.members, 0);
 		if (group_id == NULL)
@@ -526,9 +526,9 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlLeaveGroupRequestMemberIdentity *who = &request.members.items[i];
 		SlLeaveGroupResponseMemberResponse *r = &resp.members.items[i];
-		char	   *member_id = MemberIdFromWire(who->member_id);
+		char	   *member_id = member_id_from_wire(who->member_id);
 		bool		bad_instance;
-		char	   *instance_id = InstanceIdFromWire(who->group_instance_id, &bad_instance);
+		char	   *instance_id = instance_id_from_wire(who->group_instance_id, &bad_instance);
 
 		SlLeaveGroupResponseMemberResponseInit(r);
 		r->member_id = who->member_id;
@@ -546,7 +546,7 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 /* ListGroups */
 
 static bool
-InFilter(const SlListGroupsRequest *request, int16 version, const char *state)
+in_filter(const SlListGroupsRequest *request, int16 version, const char *state)
 {
 	bool		type_ok = true;
 	bool		state_ok = true;
@@ -599,7 +599,7 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		SlGroupListing *l = lfirst(lc);
 		SlListGroupsResponseListedGroup *g = &resp.groups.items[n];
 
-		if (!InFilter(&request, req->api_version, SlGroupStateName(l->state)))
+		if (!in_filter(&request, req->api_version, SlGroupStateName(l->state)))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(l->group_id);
@@ -618,7 +618,7 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 
 		foreach(k, known)
 			dup = dup || strcmp(((SlGroupListing *) lfirst(k))->group_id, id) == 0;
-		if (dup || !InFilter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)))
+		if (dup || !in_filter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(id);

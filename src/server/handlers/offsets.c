@@ -47,7 +47,7 @@
 
 /* A topic of a request, looked up and locked against drops; NULL if unknown */
 static const SlTopic *
-TopicFromWire(SlStr name)
+topic_from_wire(SlStr name)
 {
 	char	   *n = SlTopicNameFromWire(name);
 	const SlTopic *topic = n ? SlTopicLookup(n, true) : NULL;
@@ -59,7 +59,7 @@ TopicFromWire(SlStr name)
 }
 
 static char *
-CString(SlStr s)
+cstring_from_wire(SlStr s)
 {
 	return s.len > 0 ? pnstrdup(s.data, s.len) : pstrdup("");
 }
@@ -88,11 +88,11 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else
 	{
-		char	   *member_id = CString(request.member_id);
+		char	   *member_id = cstring_from_wire(request.member_id);
 		char	   *instance_id = NULL;
 
 		if (req->api_version >= 7 && !SlStrIsNull(request.group_instance_id))
-			instance_id = CString(request.group_instance_id);
+			instance_id = cstring_from_wire(request.group_instance_id);
 		if (strlen(member_id) != (size_t) Max(request.member_id.len, 0) ||
 			strlen(member_id) >= SL_GROUP_ID_LEN ||
 			(instance_id && strlen(instance_id) >= SL_GROUP_ID_LEN))
@@ -114,7 +114,7 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlOffsetCommitRequestOffsetCommitRequestTopic *rt = &request.topics.items[t];
 		SlOffsetCommitResponseOffsetCommitResponseTopic *tr = &resp.topics.items[t];
-		const SlTopic *topic = group_error == SL_ERR_NONE ? TopicFromWire(rt->name) : NULL;
+		const SlTopic *topic = group_error == SL_ERR_NONE ? topic_from_wire(rt->name) : NULL;
 
 		SlOffsetCommitResponseOffsetCommitResponseTopicInit(tr);
 		tr->name = rt->name;
@@ -153,7 +153,7 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 				o->partition = rp->partition_index;
 				o->committed_offset = rp->committed_offset;
 				o->leader_epoch = req->api_version >= 6 ? rp->committed_leader_epoch : -1;
-				o->metadata = SlStrIsNull(meta) ? NULL : CString(meta);
+				o->metadata = SlStrIsNull(meta) ? NULL : cstring_from_wire(meta);
 				slots[n++] = pr;
 				pr->error_code = SL_ERR_NONE;
 			}
@@ -185,9 +185,9 @@ typedef struct FetchedTopic
 
 /* The committed offsets of one topic's partitions (asked: NULL = all committed) */
 static FetchedTopic *
-FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked)
+fetch_topic(const char *group_id, SlStr name, const int32 *asked, int nasked)
 {
-	const SlTopic *topic = TopicFromWire(name);
+	const SlTopic *topic = topic_from_wire(name);
 	FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
 	SlGroupOffset *rows = NULL;
 	int			nrows = 0;
@@ -224,7 +224,7 @@ FetchTopic(const char *group_id, SlStr name, const int32 *asked, int nasked)
 
 /* Every partition a group committed, grouped by topic (List of FetchedTopic *) */
 static List *
-FetchAll(const char *group_id)
+fetch_all(const char *group_id)
 {
 	List	   *result = NIL;
 	SlGroupOffset *rows;
@@ -278,13 +278,13 @@ FetchAll(const char *group_id)
 	do { \
 		(result) = NIL; \
 		if ((group_id) != NULL && (asked).n < 0) \
-			(result) = FetchAll(group_id); \
+			(result) = fetch_all(group_id); \
 		else \
 			for (int i_ = 0; i_ < Max((asked).n, 0); i_++) \
 				(result) = lappend((result), \
-								   FetchTopic((group_id), (asked).items[i_].name, \
-											  (asked).items[i_].partition_indexes.items, \
-											  Max((asked).items[i_].partition_indexes.n, 0))); \
+								   fetch_topic((group_id), (asked).items[i_].name, \
+											   (asked).items[i_].partition_indexes.items, \
+											   Max((asked).items[i_].partition_indexes.n, 0))); \
 	} while (0)
 
 /*
@@ -322,8 +322,8 @@ FetchAll(const char *group_id)
 
 /* The answer for one group in the v0-7 layout */
 static void
-FetchGroupV0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
-			 SlOffsetFetchResponse *resp)
+fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
+			   SlOffsetFetchResponse *resp)
 {
 	List	   *topics;
 
@@ -341,8 +341,8 @@ FetchGroupV0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
 
 /* The answer for one group of a v8+ request */
 static void
-FetchGroupV8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
-			 SlOffsetFetchResponseOffsetFetchResponseGroup *gr)
+fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
+			   SlOffsetFetchResponseOffsetFetchResponseGroup *gr)
 {
 	char	   *group_id = SlGroupIdFromWire(rg->group_id);
 	List	   *topics = NIL;
@@ -371,7 +371,7 @@ SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	if (req->api_version < 8)
 	{
 		SL_ARRAY_ALLOC(resp.groups, 0);
-		FetchGroupV0(SlGroupIdFromWire(request.group_id), &request, req->api_version, &resp);
+		fetch_group_v0(SlGroupIdFromWire(request.group_id), &request, req->api_version, &resp);
 	}
 	else
 	{
@@ -379,7 +379,7 @@ SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_NONE;
 		SL_ARRAY_ALLOC(resp.groups, Max(request.groups.n, 0));
 		for (int g = 0; g < request.groups.n; g++)
-			FetchGroupV8(&request.groups.items[g], &resp.groups.items[g]);
+			fetch_group_v8(&request.groups.items[g], &resp.groups.items[g]);
 	}
 	SlOffsetFetchResponseEncode(out, req->api_version, &resp);
 	return true;
@@ -427,7 +427,7 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlOffsetDeleteRequestOffsetDeleteRequestTopic *rt = &request.topics.items[t];
 		SlOffsetDeleteResponseOffsetDeleteResponseTopic *tr = &resp.topics.items[t];
-		const SlTopic *topic = TopicFromWire(rt->name);
+		const SlTopic *topic = topic_from_wire(rt->name);
 		bool		in_use = false;
 		ListCell   *lc;
 

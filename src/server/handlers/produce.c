@@ -123,20 +123,20 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 	ts->min_timestamp = -1;
 	ts->max_timestamp = -1;
 	ts->bad_record = -1;
-	*why = sl_batch_parse_header(data, len, hdr, true);
+	*why = SlBatchParseHeader(data, len, hdr, true);
 	if (*why)
 		return SL_ERR_CORRUPT_MESSAGE;
-	if (sl_batch_size(hdr) > (size_t) topic->config.max_message_bytes)
+	if (SlBatchSize(hdr) > (size_t) topic->config.max_message_bytes)
 	{
 		*why = "batch larger than max.message.bytes";
 		return SL_ERR_MESSAGE_TOO_LARGE;
 	}
-	if (sl_batch_compression(hdr) > SL_COMPRESSION_MAX)
+	if (SlBatchCompression(hdr) > SL_COMPRESSION_MAX)
 	{
 		*why = "unknown compression codec";
 		return SL_ERR_CORRUPT_MESSAGE;
 	}
-	if (sl_batch_compression(hdr) == SL_COMPRESSION_ZSTD && version < 7)
+	if (SlBatchCompression(hdr) == SL_COMPRESSION_ZSTD && version < 7)
 	{
 		*why = "zstd needs Produce v7 or later";
 		return SL_ERR_UNSUPPORTED_COMPRESSION_TYPE;
@@ -160,7 +160,7 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		return SL_ERR_INVALID_TIMESTAMP;
 	}
 
-	error = sl_record_iter_init(&it, data, len, false, MAX_DECOMPRESSED);
+	error = SlRecordIterInit(&it, data, len, false, MAX_DECOMPRESSED);
 	if (error == sl_err_decompressed_too_large)
 	{
 		*why = decompressed_too_large();
@@ -171,18 +171,18 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 		*why = error;
 		return SL_ERR_CORRUPT_MESSAGE;
 	}
-	while (sl_record_iter_next(&it, &rec))
+	while (SlRecordIterNext(&it, &rec))
 	{
 		if (rec.offset - hdr->base_offset != expected)
 		{
-			sl_record_iter_free(&it);
+			SlRecordIterFree(&it);
 			*why = "record offset deltas are not consecutive";
 			return SL_ERR_INVALID_RECORD;
 		}
 		err = check_record_timestamp(&rec, expected, topic, now_ms, ts, why);
 		if (err != SL_ERR_NONE)
 		{
-			sl_record_iter_free(&it);
+			SlRecordIterFree(&it);
 			return err;
 		}
 		expected++;
@@ -190,10 +190,10 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 	if (it.error || expected != hdr->last_offset_delta + 1)
 	{
 		*why = it.error ? it.error : "lastOffsetDelta does not match the records";
-		sl_record_iter_free(&it);
+		SlRecordIterFree(&it);
 		return SL_ERR_CORRUPT_MESSAGE;
 	}
-	sl_record_iter_free(&it);
+	SlRecordIterFree(&it);
 	if (expected == 0)
 	{
 		*why = "empty batch";
@@ -242,7 +242,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		int32		count;
 
 		initStringInfo(&converted);
-		why = sl_message_set_to_batch(data, len, MAX_DECOMPRESSED, &converted, &count);
+		why = SlMessageSetToBatch(data, len, MAX_DECOMPRESSED, &converted, &count);
 		if (why == sl_err_decompressed_too_large)
 		{
 			pr->error_code = SL_ERR_MESSAGE_TOO_LARGE;
@@ -255,7 +255,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 			pr->error_message = SlStrFromCString(why);
 			return;
 		}
-		sl_batch_seal((uint8 *) converted.data, converted.len, 0, -1);
+		SlBatchSeal((uint8 *) converted.data, converted.len, 0, -1);
 		data = (const uint8 *) converted.data;
 		len = converted.len;
 	}
@@ -289,7 +289,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 				palloc(sizeof(BatchTimestamps) * capacity);
 		}
 		timestamps[nbatches++] = ts;
-		pos += sl_batch_size(&hdr);
+		pos += SlBatchSize(&hdr);
 	}
 
 	/* Idempotent producers: retries are stored once, gaps refused */
@@ -298,8 +298,8 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	{
 		int64		duplicate_offset = -1;
 
-		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
-		pos += sl_batch_size(&hdr);
+		SlBatchParseHeader(data + pos, len - pos, &hdr, false);
+		pos += SlBatchSize(&hdr);
 		switch (SlProducerCheckBatch(topic, pd->index, &hdr, &duplicate_offset))
 		{
 			case SL_SEQUENCE_OK:
@@ -333,11 +333,11 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		 * Every batch of the commit is stamped with the same append time; a
 		 * retry of an idempotent one finds its offset in offset_out
 		 */
-		sl_batch_parse_header(data + pos, len - pos, &hdr, false);
-		SlLogBufferBatch(topic, pd->index, data + pos, sl_batch_size(&hdr), &hdr,
+		SlBatchParseHeader(data + pos, len - pos, &hdr, false);
+		SlLogBufferBatch(topic, pd->index, data + pos, SlBatchSize(&hdr), &hdr,
 						 timestamps[i].min_timestamp, timestamps[i].max_timestamp,
 						 offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
-		pos += sl_batch_size(&hdr);
+		pos += SlBatchSize(&hdr);
 	}
 	pr->error_code = SL_ERR_NONE;
 }

@@ -24,18 +24,18 @@ typedef enum SlCompression
 #define SL_COMPRESSION_MAX SL_COMPRESSION_ZSTD
 
 /* Kafka's name for a codec ("none", "gzip", ...), or NULL if out of range */
-extern const char *sl_compression_name(int codec);
+extern const char *SlCompressionName(int codec);
 
 /* Codec for a Kafka name ("none"/"uncompressed", "gzip", ...); -1 if unknown */
-extern int	sl_compression_from_name(const char *name);
+extern int	SlCompressionFromName(const char *name);
 
 /*
  * Compress len bytes at src and append the result to dst.  Returns NULL on
  * success, else a static error message (dst is then left in an unspecified
  * state).
  */
-extern const char *sl_compress(SlCompression codec, const uint8 *src,
-							   size_t len, StringInfo dst);
+extern const char *SlCompress(SlCompression codec, const uint8 *src,
+							  size_t len, StringInfo dst);
 
 /*
  * Decompress len bytes at src and append the result to dst.  Fails, rather
@@ -43,11 +43,11 @@ extern const char *sl_compress(SlCompression codec, const uint8 *src,
  * input comes from the network and must not be able to claim memory at will.
  * Returns NULL on success, else a static error message.
  */
-extern const char *sl_decompress(SlCompression codec, const uint8 *src,
-								 size_t len, StringInfo dst, size_t max_out);
+extern const char *SlDecompress(SlCompression codec, const uint8 *src,
+								size_t len, StringInfo dst, size_t max_out);
 
 /*
- * The error sl_decompress returns when the output would exceed max_out
+ * The error SlDecompress returns when the output would exceed max_out
  * (compare pointers): input that is not corrupt but too large, which the
  * caller reports naming the limit it passed and what sets it.
  */

@@ -81,7 +81,7 @@
 /*
  * Up-convert the message set of a Produce v0-2 partition (len bytes at data)
  * into one RecordBatch v2 appended to out, with base offset 0 and CRC 0,
- * ready for sl_batch_seal().  Every message CRC is checked; bad magic bytes,
+ * ready for SlBatchSeal().  Every message CRC is checked; bad magic bytes,
  * lengths that do not add up, a truncated message, a magic 0 message inside
  * a magic 1 wrapper (or the reverse), compressed messages inside a
  * compressed message, an unknown codec, an empty set and more than
@@ -92,10 +92,10 @@
  * number of records in the batch.  On failure returns a static error
  * message and leaves out as it was.
  */
-extern const char *sl_message_set_to_batch(const uint8 *data, size_t len,
-										   size_t max_decompressed,
-										   StringInfo out,
-										   int32 *record_count);
+extern const char *SlMessageSetToBatch(const uint8 *data, size_t len,
+									   size_t max_decompressed,
+									   StringInfo out,
+									   int32 *record_count);
 
 /*
  * Down-convert stored batches (len bytes at batches: whole v2 batches, base
@@ -107,9 +107,9 @@ extern const char *sl_message_set_to_batch(const uint8 *data, size_t len,
  * Returns NULL on success, else a static error message (out is then left
  * as it was).  A message set with no message is a success.
  */
-extern const char *sl_batches_to_message_set(const uint8 *batches, size_t len,
-											 int8 magic, int64 max_bytes,
-											 StringInfo out);
+extern const char *SlBatchesToMessageSet(const uint8 *batches, size_t len,
+										 int8 magic, int64 max_bytes,
+										 StringInfo out);
 
 /*
  * Same, but leave out the records below first_offset.  A fetch returns the
@@ -117,10 +117,10 @@ extern const char *sl_batches_to_message_set(const uint8 *batches, size_t len,
  * spent on records the consumer already has, and a max_bytes smaller than
  * two messages would return the same stale message forever.
  */
-extern const char *sl_batches_to_message_set_from(const uint8 *batches,
-												  size_t len, int8 magic,
-												  int64 first_offset,
-												  int64 max_bytes,
-												  StringInfo out);
+extern const char *SlBatchesToMessageSetFrom(const uint8 *batches,
+											 size_t len, int8 magic,
+											 int64 first_offset,
+											 int64 max_bytes,
+											 StringInfo out);
 
 #endif							/* SL_LEGACY_RECORDS_H */

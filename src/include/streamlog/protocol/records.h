@@ -80,7 +80,7 @@ typedef struct SlRecordHeader
  * One decoded record.  Pointers point into the batch (or into the
  * iterator's decompression buffer) and live as long as the iterator.
  * key_len / value_len are -1 for null.  The headers are left encoded: walk
- * them with sl_record_header_next().
+ * them with SlRecordHeaderNext().
  */
 typedef struct SlRecord
 {
@@ -97,7 +97,7 @@ typedef struct SlRecord
 } SlRecord;
 
 /* Codec of a parsed batch */
-#define sl_batch_compression(hdr) ((hdr)->attributes & SL_BATCH_ATTR_COMPRESSION_MASK)
+#define SlBatchCompression(hdr) ((hdr)->attributes & SL_BATCH_ATTR_COMPRESSION_MASK)
 
 /*
  * Parse the fixed header of the batch at buf, of which len bytes are
@@ -105,14 +105,14 @@ typedef struct SlRecord
  * whole batch is within len, and (if verify_crc) the CRC32C.  Returns NULL on
  * success, else a static error message.
  */
-extern const char *sl_batch_parse_header(const uint8 *buf, size_t len,
-										 SlBatchHeader *hdr, bool verify_crc);
+extern const char *SlBatchParseHeader(const uint8 *buf, size_t len,
+									  SlBatchHeader *hdr, bool verify_crc);
 
 /* Total size in bytes of the batch whose header is hdr */
-#define sl_batch_size(hdr) ((size_t) (hdr)->batch_length + SL_BATCH_LOG_OVERHEAD)
+#define SlBatchSize(hdr) ((size_t) (hdr)->batch_length + SL_BATCH_LOG_OVERHEAD)
 
 /* CRC32C of a whole batch as it would be stored in its crc field */
-extern uint32 sl_batch_compute_crc(const uint8 *batch, size_t len);
+extern uint32 SlBatchComputeCrc(const uint8 *batch, size_t len);
 
 /*
  * Iterator over the records of one batch.  Decompresses the records into
@@ -135,31 +135,31 @@ typedef struct SlRecordIter
  * sl_err_decompressed_too_large if the records decompress to more than
  * max_decompressed bytes.
  */
-extern const char *sl_record_iter_init(SlRecordIter *it, const uint8 *buf,
-									   size_t len, bool verify_crc,
-									   size_t max_decompressed);
+extern const char *SlRecordIterInit(SlRecordIter *it, const uint8 *buf,
+									size_t len, bool verify_crc,
+									size_t max_decompressed);
 
 /*
  * Fill rec with the next record.  Returns false at the end of the batch, or
  * on malformed input, in which case it->error is set.  Finding fewer or more
  * records than recordCount says is malformed input.
  */
-extern bool sl_record_iter_next(SlRecordIter *it, SlRecord *rec);
+extern bool SlRecordIterNext(SlRecordIter *it, SlRecord *rec);
 
 /* Free what the iterator allocated */
-extern void sl_record_iter_free(SlRecordIter *it);
+extern void SlRecordIterFree(SlRecordIter *it);
 
 /*
  * Read the next encoded header at *pos (not past end).  Advances *pos.
  * Returns false on malformed input.
  */
-extern bool sl_record_header_next(const uint8 **pos, const uint8 *end,
-								  SlRecordHeader *header);
+extern bool SlRecordHeaderNext(const uint8 **pos, const uint8 *end,
+							   SlRecordHeader *header);
 
 /*
  * Builds one batch from records.  The records are encoded as they are
  * added; finish() compresses them and writes the header.  The base offset
- * and CRC are written by sl_batch_seal() once the log assigns the offset.
+ * and CRC are written by SlBatchSeal() once the log assigns the offset.
  */
 typedef struct SlBatchBuilder
 {
@@ -173,33 +173,33 @@ typedef struct SlBatchBuilder
 	StringInfoData records;		/* encoded, uncompressed records */
 } SlBatchBuilder;
 
-extern void sl_batch_builder_init(SlBatchBuilder *b, SlCompression compression);
+extern void SlBatchBuilderInit(SlBatchBuilder *b, SlCompression compression);
 
 /* Free the builder's buffers */
-extern void sl_batch_builder_free(SlBatchBuilder *b);
+extern void SlBatchBuilderFree(SlBatchBuilder *b);
 
 /* Reset a builder to hold no records, keeping its buffers */
-extern void sl_batch_builder_reset(SlBatchBuilder *b);
+extern void SlBatchBuilderReset(SlBatchBuilder *b);
 
 /*
  * Append one record.  key/value may be NULL (with len -1) for null.  The
  * offset delta is the number of records added before it.
  */
-extern void sl_batch_builder_add(SlBatchBuilder *b, int64 timestamp,
-								 const uint8 *key, int32 key_len,
-								 const uint8 *value, int32 value_len,
-								 const SlRecordHeader *headers, int nheaders);
+extern void SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
+							  const uint8 *key, int32 key_len,
+							  const uint8 *value, int32 value_len,
+							  const SlRecordHeader *headers, int nheaders);
 
 /* Bytes of encoded records so far (uncompressed) */
-#define sl_batch_builder_records_size(b) ((size_t) (b)->records.len)
+#define SlBatchBuilderRecordsSize(b) ((size_t) (b)->records.len)
 
 /*
  * Compress the records and append the complete batch to out: header with
- * base offset 0 and CRC 0 (see sl_batch_seal), then the records.  Returns
+ * base offset 0 and CRC 0 (see SlBatchSeal), then the records.  Returns
  * NULL on success, else a static error message.  The builder keeps its
  * records; reset it to start the next batch.
  */
-extern const char *sl_batch_builder_finish(SlBatchBuilder *b, StringInfo out);
+extern const char *SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out);
 
 /*
  * Give a batch its place in the log: write base_offset and, if
@@ -207,39 +207,39 @@ extern const char *sl_batch_builder_finish(SlBatchBuilder *b, StringInfo out);
  * max timestamp.  Then recompute the CRC.  batch must hold a whole batch
  * whose header was validated.
  */
-extern void sl_batch_seal(uint8 *batch, size_t len, int64 base_offset,
-						  int64 log_append_time);
+extern void SlBatchSeal(uint8 *batch, size_t len, int64 base_offset,
+						int64 log_append_time);
 
 /* Big-endian helpers shared by the codecs */
 static inline int16
-sl_read_int16(const uint8 *p)
+SlLoadInt16(const uint8 *p)
 {
 	return (int16) (((uint16) p[0] << 8) | p[1]);
 }
 
 static inline int32
-sl_read_int32(const uint8 *p)
+SlLoadInt32(const uint8 *p)
 {
 	return (int32) (((uint32) p[0] << 24) | ((uint32) p[1] << 16) |
 					((uint32) p[2] << 8) | p[3]);
 }
 
 static inline int64
-sl_read_int64(const uint8 *p)
+SlLoadInt64(const uint8 *p)
 {
-	return (int64) (((uint64) (uint32) sl_read_int32(p) << 32) |
-					(uint32) sl_read_int32(p + 4));
+	return (int64) (((uint64) (uint32) SlLoadInt32(p) << 32) |
+					(uint32) SlLoadInt32(p + 4));
 }
 
 static inline void
-sl_write_int16(uint8 *p, int16 v)
+SlStoreInt16(uint8 *p, int16 v)
 {
 	p[0] = (uint8) ((uint16) v >> 8);
 	p[1] = (uint8) v;
 }
 
 static inline void
-sl_write_int32(uint8 *p, int32 v)
+SlStoreInt32(uint8 *p, int32 v)
 {
 	p[0] = (uint8) ((uint32) v >> 24);
 	p[1] = (uint8) ((uint32) v >> 16);
@@ -248,10 +248,10 @@ sl_write_int32(uint8 *p, int32 v)
 }
 
 static inline void
-sl_write_int64(uint8 *p, int64 v)
+SlStoreInt64(uint8 *p, int64 v)
 {
-	sl_write_int32(p, (int32) ((uint64) v >> 32));
-	sl_write_int32(p + 4, (int32) v);
+	SlStoreInt32(p, (int32) ((uint64) v >> 32));
+	SlStoreInt32(p + 4, (int32) v);
 }
 
 #endif							/* SL_RECORDS_H */

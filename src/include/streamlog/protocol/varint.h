@@ -12,24 +12,24 @@
 #define SL_VARLONG_MAX_BYTES 10
 
 /* Append a zig-zag varint (int32) to buf */
-extern void sl_put_varint(StringInfo buf, int32 value);
+extern void SlPutVarint(StringInfo buf, int32 value);
 
 /* Append a zig-zag varlong (int64) to buf */
-extern void sl_put_varlong(StringInfo buf, int64 value);
+extern void SlPutVarlong(StringInfo buf, int64 value);
 
 /* Append an unsigned varint (no zig-zag) to buf */
-extern void sl_put_uvarint(StringInfo buf, uint32 value);
+extern void SlPutUvarint(StringInfo buf, uint32 value);
 
-/* Number of bytes sl_put_varint would write */
-extern int	sl_varint_size(int32 value);
+/* Number of bytes SlPutVarint would write */
+extern int	SlVarintSize(int32 value);
 
 /*
  * Read a zig-zag varint from *pos, not reading at or past end.  Advances *pos
  * and returns true; returns false (leaving *pos alone) when the input is
  * truncated or the encoding is longer than an int32 allows.
  */
-extern bool sl_get_varint(const uint8 **pos, const uint8 *end, int32 *value);
-extern bool sl_get_varlong(const uint8 **pos, const uint8 *end, int64 *value);
-extern bool sl_get_uvarint(const uint8 **pos, const uint8 *end, uint32 *value);
+extern bool SlGetVarint(const uint8 **pos, const uint8 *end, int32 *value);
+extern bool SlGetVarlong(const uint8 **pos, const uint8 *end, int64 *value);
+extern bool SlGetUvarint(const uint8 **pos, const uint8 *end, uint32 *value);
 
 #endif							/* SL_VARINT_H */

@@ -15,24 +15,24 @@ typedef enum SlPartitioner
 } SlPartitioner;
 
 /* Kafka's murmur2 (seed 0x9747b28c), as org.apache.kafka.common.utils.Utils */
-extern int32 sl_murmur2(const uint8 *data, size_t len);
+extern int32 SlMurmur2(const uint8 *data, size_t len);
 
 /* zlib's CRC-32 (IEEE) */
-extern uint32 sl_crc32(const uint8 *data, size_t len);
+extern uint32 SlCrc32(const uint8 *data, size_t len);
 
 /* 32-bit FNV-1a */
-extern uint32 sl_fnv1a(const uint8 *data, size_t len);
+extern uint32 SlFnv1a(const uint8 *data, size_t len);
 
 /*
  * Partition for a non-null key among npartitions (> 0):
  * murmur2: (murmur2 & 0x7fffffff) % n; crc32: crc32 % n;
  * fnv1a: abs((int32) fnv1a % n), as Sarama computes it.
  */
-extern int32 sl_partition_for_key(SlPartitioner partitioner,
-								  const uint8 *key, size_t len,
-								  int32 npartitions);
+extern int32 SlPartitionForKey(SlPartitioner partitioner,
+							   const uint8 *key, size_t len,
+							   int32 npartitions);
 
 /* Partitioner by config name ("murmur2", "crc32", "fnv1a"); -1 if unknown */
-extern int	sl_partitioner_from_name(const char *name);
+extern int	SlPartitionerFromName(const char *name);
 
 #endif							/* SL_PARTITIONER_H */
