@@ -50,7 +50,7 @@ typedef struct Candidate
 } Candidate;
 
 static char *
-GroupArg(FunctionCallInfo fcinfo, int argno)
+group_arg(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *group_id;
 
@@ -62,7 +62,7 @@ GroupArg(FunctionCallInfo fcinfo, int argno)
 
 /* Least recently served first: never served, then oldest commit, then partition */
 static int
-CompareCandidates(const void *a, const void *b)
+compare_candidates(const void *a, const void *b)
 {
 	const Candidate *x = a;
 	const Candidate *y = b;
@@ -75,15 +75,15 @@ CompareCandidates(const void *a, const void *b)
 }
 
 /*
- * ReadClaimed emits up to *remaining records of a claimed partition from
+ * read_claimed emits up to *remaining records of a claimed partition from
  * its committed offset and returns the offset to commit next: after the
  * last record emitted, at least the log start offset, and the high
  * watermark the scan saw if it read everything below it (records a scan
  * passes over are not for consumers, and must not hold the group back).
  */
 static int64
-ReadClaimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 committed,
-			int64 *remaining)
+read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 committed,
+			 int64 *remaining)
 {
 	SlLogScanBounds bounds;
 	SlLogScan  *scan;
@@ -116,14 +116,14 @@ ReadClaimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 com
 }
 
 /*
- * ConsumeOnce claims partitions with records for the group, emits up to
+ * consume_once claims partitions with records for the group, emits up to
  * max_records of them and advances the claimed partitions' committed
  * offsets.  Returns how many records it emitted; hwms[] gets the high
  * watermarks it started from.
  */
 static int64
-ConsumeOnce(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
-			int64 max_records, int64 *hwms)
+consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
+			 int64 max_records, int64 *hwms)
 {
 	int32		nparts = topic->partition_count;
 	int64	   *log_starts = palloc(sizeof(int64) * nparts);
@@ -170,7 +170,7 @@ ConsumeOnce(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 	}
 	if (ncandidates == 0)
 		return 0;
-	qsort(candidates, ncandidates, sizeof(Candidate), CompareCandidates);
+	qsort(candidates, ncandidates, sizeof(Candidate), compare_candidates);
 
 	/* Claim the fewest partitions that can fill max_records, then more if short */
 	while (remaining > 0 && next < ncandidates)
@@ -195,7 +195,7 @@ ConsumeOnce(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 
 			if (!batch_claimed[i])
 				continue;
-			next_offset = ReadClaimed(rows, topic, batch_parts[i], batch_offsets[i], &remaining);
+			next_offset = read_claimed(rows, topic, batch_parts[i], batch_offsets[i], &remaining);
 			if (next_offset != batch_offsets[i])
 			{
 				advance_parts[nadvance] = batch_parts[i];
@@ -209,7 +209,7 @@ ConsumeOnce(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 
 /* Microseconds of a non-negative interval (a month is 30 days) */
 static int64
-TimeoutMicros(const Interval *timeout)
+timeout_micros(const Interval *timeout)
 {
 	int64		us;
 
@@ -227,7 +227,7 @@ TimeoutMicros(const Interval *timeout)
 Datum
 streamlog_consume(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = GroupArg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0);
 	SlTopic		topic;
 	int32		max_records;
 	int64		timeout_us;
@@ -245,7 +245,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be positive, not %d", max_records)));
-	timeout_us = TimeoutMicros(PG_GETARG_INTERVAL_P(3));
+	timeout_us = timeout_micros(PG_GETARG_INTERVAL_P(3));
 	topic = *SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
 
 	deadline = GetCurrentTimestamp();
@@ -260,7 +260,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 		int64		n;
 
 		oldcxt = MemoryContextSwitchTo(round_context);
-		n = ConsumeOnce(&rows, group_id, &topic, max_records, hwms);
+		n = consume_once(&rows, group_id, &topic, max_records, hwms);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(round_context);
 		if (n > 0 || timeout_us == 0)
@@ -273,7 +273,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 }
 
 static int64
-CheckedOffsetArg(FunctionCallInfo fcinfo, int argno)
+checked_offset_arg(FunctionCallInfo fcinfo, int argno)
 {
 	SlRequireArg(fcinfo, argno, "offset");
 	return PG_GETARG_INT64(argno);
@@ -282,7 +282,7 @@ CheckedOffsetArg(FunctionCallInfo fcinfo, int argno)
 Datum
 streamlog_seek(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = GroupArg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0);
 	const SlTopic *topic;
 	int32		partition;
 	int64		offset;
@@ -291,7 +291,7 @@ streamlog_seek(PG_FUNCTION_ARGS)
 
 	SlRequireArg(fcinfo, 1, "topic");
 	SlRequireArg(fcinfo, 2, "partition");
-	offset = CheckedOffsetArg(fcinfo, 3);
+	offset = checked_offset_arg(fcinfo, 3);
 	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
 	partition = PG_GETARG_INT32(2);
 	SlTopicCheckPartition(topic, partition);
@@ -317,12 +317,12 @@ streamlog_seek(PG_FUNCTION_ARGS)
 }
 
 /*
- * ResetOffsets commits offsets[] for every partition of topic and returns
+ * commit_reset_offsets commits offsets[] for every partition of topic and returns
  * them as rows of (partition, committed_offset).
  */
 static void
-ResetOffsets(FunctionCallInfo fcinfo, const char *group_id, const SlTopic *topic,
-			 const int64 *offsets)
+commit_reset_offsets(FunctionCallInfo fcinfo, const char *group_id, const SlTopic *topic,
+					 const int64 *offsets)
 {
 	ReturnSetInfo *rsinfo;
 	SlGroupOffset *commits = palloc(sizeof(SlGroupOffset) * topic->partition_count);
@@ -352,7 +352,7 @@ ResetOffsets(FunctionCallInfo fcinfo, const char *group_id, const SlTopic *topic
 Datum
 streamlog_reset_offsets(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = GroupArg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0);
 	const SlTopic *topic;
 	char	   *reset_to;
 	bool		earliest;
@@ -381,14 +381,14 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 		SlPartitionGetOffsets(topic->topic_id, p, &snap);
 		offsets[p] = earliest ? snap.log_start_offset : snap.high_watermark;
 	}
-	ResetOffsets(fcinfo, group_id, topic, offsets);
+	commit_reset_offsets(fcinfo, group_id, topic, offsets);
 	return (Datum) 0;
 }
 
 Datum
 streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = GroupArg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0);
 	SlTopic		topic;
 	SlLogScanBounds bounds;
 	int64	   *offsets;
@@ -409,14 +409,14 @@ streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 		offsets[p] = SlLogScanNext(scan, &rec) ? rec.offset : SlLogScanHighWatermark(scan);
 		SlLogScanEnd(scan);
 	}
-	ResetOffsets(fcinfo, group_id, &topic, offsets);
+	commit_reset_offsets(fcinfo, group_id, &topic, offsets);
 	return (Datum) 0;
 }
 
 Datum
 streamlog_delete_group(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = GroupArg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0);
 	bool		if_exists;
 
 	SlRequireArg(fcinfo, 1, "if_exists");

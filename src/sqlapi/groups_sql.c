@@ -65,7 +65,7 @@ streamlog_kafka_groups(PG_FUNCTION_ARGS)
 }
 
 static Datum
-BytesDatum(const uint8 *data, int32 len)
+bytes_datum(const uint8 *data, int32 len)
 {
 	bytea	   *b = palloc(VARHDRSZ + len);
 
@@ -112,8 +112,8 @@ streamlog_kafka_group_members(PG_FUNCTION_ARGS)
 			values[5] = Int32GetDatum(m->session_timeout_ms);
 			values[6] = Int32GetDatum(m->rebalance_timeout_ms);
 			values[7] = TimestampTzGetDatum(m->last_heartbeat);
-			values[8] = BytesDatum(m->metadata, m->metadata_len);
-			values[9] = BytesDatum(m->assignment, m->assignment_len);
+			values[8] = bytes_datum(m->metadata, m->metadata_len);
+			values[9] = bytes_datum(m->assignment, m->assignment_len);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

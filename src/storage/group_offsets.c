@@ -144,13 +144,13 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 
 /* Run one of the queries with the latest snapshot; connected to SPI */
 static uint64
-RunGroupQuery(GroupQueryId id, Datum *values, const char *nulls)
+run_group_query(GroupQueryId id, Datum *values, const char *nulls)
 {
 	return SlCatalogRun(&group_queries[id], values, nulls);
 }
 
 static Datum
-Int32ArrayDatum(const int32 *values, int count)
+int32_array_datum(const int32 *values, int count)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
 
@@ -160,7 +160,7 @@ Int32ArrayDatum(const int32 *values, int count)
 }
 
 static Datum
-Int64ArrayDatum(const int64 *values, int count)
+int64_array_datum(const int64 *values, int count)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
 
@@ -172,7 +172,7 @@ Int64ArrayDatum(const int64 *values, int count)
 
 /* OID of streamlog.group_offset, the class of the row-creation locks */
 static Oid
-GroupOffsetRelid(void)
+group_offset_relid(void)
 {
 	Oid			nsp = get_namespace_oid("streamlog", true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid("group_offset", nsp) : InvalidOid;
@@ -186,13 +186,13 @@ GroupOffsetRelid(void)
 }
 
 /*
- * LockRowCreation takes the lock that guards creating the row of (group,
+ * lock_row_creation takes the lock that guards creating the row of (group,
  * topic, partition), until the transaction ends.  Without wait, returns
  * false if another transaction holds it.
  */
 static bool
-LockRowCreation(Oid relid, const char *group_id, int32 topic_id, int32 partition,
-				bool wait)
+lock_row_creation(Oid relid, const char *group_id, int32 topic_id, int32 partition,
+				  bool wait)
 {
 	LOCKTAG		tag;
 	uint32		h = hash_bytes((const unsigned char *) group_id, strlen(group_id));
@@ -222,7 +222,7 @@ SlGroupPositions(const char *group_id, const SlTopic *topic)
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic->topic_id);
 	SPI_connect();
-	n = RunGroupQuery(Q_POSITIONS, values, NULL);
+	n = run_group_query(Q_POSITIONS, values, NULL);
 	for (uint64 i = 0; i < n; i++)
 	{
 		int32		partition = SlCatalogInt32(i, 1, -1);
@@ -245,7 +245,7 @@ SlGroupPositions(const char *group_id, const SlTopic *topic)
  * claim, with their offsets; returns how many.
  */
 static int
-TakeClaimedRows(uint64 n, const int32 *partitions, int count, bool *claimed, int64 *offsets)
+take_claimed_rows(uint64 n, const int32 *partitions, int count, bool *claimed, int64 *offsets)
 {
 	int			taken = 0;
 
@@ -288,9 +288,9 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 		else
 		{
 			if (!OidIsValid(relid))
-				relid = GroupOffsetRelid();
+				relid = group_offset_relid();
 			/* Someone else is creating it: theirs for now */
-			if (LockRowCreation(relid, group_id, topic_id, partitions[i], false))
+			if (lock_row_creation(relid, group_id, topic_id, partitions[i], false))
 			{
 				missing[nmissing] = partitions[i];
 				missing_at[nmissing++] = create_at[i];
@@ -303,17 +303,17 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	SPI_connect();
 	if (nexisting > 0)
 	{
-		values[2] = Int32ArrayDatum(existing, nexisting);
-		n = RunGroupQuery(Q_CLAIM, values, NULL);
-		nclaimed += TakeClaimedRows(n, partitions, count, claimed, offsets);
+		values[2] = int32_array_datum(existing, nexisting);
+		n = run_group_query(Q_CLAIM, values, NULL);
+		nclaimed += take_claimed_rows(n, partitions, count, claimed, offsets);
 	}
 	if (nmissing > 0)
 	{
-		values[2] = Int32ArrayDatum(missing, nmissing);
-		values[3] = Int64ArrayDatum(missing_at, nmissing);
+		values[2] = int32_array_datum(missing, nmissing);
+		values[3] = int64_array_datum(missing_at, nmissing);
 		/* A row created and committed since the caller looked is skipped */
-		n = RunGroupQuery(Q_CREATE, values, NULL);
-		nclaimed += TakeClaimedRows(n, partitions, count, claimed, offsets);
+		n = run_group_query(Q_CREATE, values, NULL);
+		nclaimed += take_claimed_rows(n, partitions, count, claimed, offsets);
 	}
 	SPI_finish();
 	return nclaimed;
@@ -329,10 +329,10 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 		return;
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
-	values[2] = Int32ArrayDatum(partitions, count);
-	values[3] = Int64ArrayDatum(offsets, count);
+	values[2] = int32_array_datum(partitions, count);
+	values[3] = int64_array_datum(offsets, count);
 	SPI_connect();
-	RunGroupQuery(Q_ADVANCE, values, NULL);
+	run_group_query(Q_ADVANCE, values, NULL);
 	SPI_finish();
 }
 
@@ -344,7 +344,7 @@ typedef struct CommitItem
 } CommitItem;
 
 static int
-CompareCommitItems(const void *a, const void *b)
+compare_commit_items(const void *a, const void *b)
 {
 	const CommitItem *x = a;
 	const CommitItem *y = b;
@@ -390,7 +390,7 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 		items[i].offset = &offsets[i];
 		items[i].index = i;
 	}
-	qsort(items, count, sizeof(CommitItem), CompareCommitItems);
+	qsort(items, count, sizeof(CommitItem), compare_commit_items);
 	for (int i = 0; i < count; i++)
 	{
 		if (n > 0 && items[n - 1].offset->topic_id == items[i].offset->topic_id &&
@@ -422,30 +422,30 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	 * No row of these partitions can be created by anyone else from here on,
 	 * so the upsert below never waits on another transaction's insert.
 	 */
-	relid = GroupOffsetRelid();
+	relid = group_offset_relid();
 	for (int i = 0; i < n; i++)
-		if (!LockRowCreation(relid, group_id, topics[i], parts[i], !nowait))
+		if (!lock_row_creation(relid, group_id, topics[i], parts[i], !nowait))
 			return false;
 
 	values[0] = CStringGetTextDatum(group_id);
-	values[1] = Int32ArrayDatum(topics, n);
-	values[2] = Int32ArrayDatum(parts, n);
+	values[1] = int32_array_datum(topics, n);
+	values[2] = int32_array_datum(parts, n);
 	SPI_connect();
 	if (nowait)
 	{
-		RunGroupQuery(Q_LOCK_TARGETS, values, NULL);
+		run_group_query(Q_LOCK_TARGETS, values, NULL);
 		if (SlCatalogInt64(0, 1, -1) != SlCatalogInt64(0, 2, -1))
 		{
 			SPI_finish();
 			return false;
 		}
 	}
-	values[3] = Int64ArrayDatum(offs, n);
-	values[4] = Int32ArrayDatum(epochs, n);
+	values[3] = int64_array_datum(offs, n);
+	values[4] = int32_array_datum(epochs, n);
 	dims[0] = n;
 	values[5] = PointerGetDatum(construct_md_array(metas, meta_nulls, 1, dims, lbs,
 												   TEXTOID, -1, false, TYPALIGN_INT));
-	RunGroupQuery(Q_UPSERT, values, NULL);
+	run_group_query(Q_UPSERT, values, NULL);
 	SPI_finish();
 	return true;
 }
@@ -461,7 +461,7 @@ SlGroupOffsetsFetch(const char *group_id, int32 topic_id, int *count)
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	SPI_connect();
-	n = RunGroupQuery(Q_FETCH, values, NULL);
+	n = run_group_query(Q_FETCH, values, NULL);
 	result = MemoryContextAllocZero(caller, sizeof(SlGroupOffset) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -495,14 +495,14 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 	SPI_connect();
 	if (nowait)
 	{
-		RunGroupQuery(Q_LOCK_FOR_DELETE, values, NULL);
+		run_group_query(Q_LOCK_FOR_DELETE, values, NULL);
 		if (SlCatalogInt64(0, 1, -1) != SlCatalogInt64(0, 2, -1))
 		{
 			SPI_finish();
 			return -1;
 		}
 	}
-	deleted = (int64) RunGroupQuery(Q_DELETE, values, NULL);
+	deleted = (int64) run_group_query(Q_DELETE, values, NULL);
 	SPI_finish();
 	return deleted;
 }
@@ -515,7 +515,7 @@ SlGroupListIds(void)
 	uint64		n;
 
 	SPI_connect();
-	n = RunGroupQuery(Q_GROUPS, NULL, NULL);
+	n = run_group_query(Q_GROUPS, NULL, NULL);
 	groups = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return groups;
@@ -529,7 +529,7 @@ SlGroupExists(const char *group_id)
 
 	values[0] = CStringGetTextDatum(group_id);
 	SPI_connect();
-	exists = RunGroupQuery(Q_GROUP_EXISTS, values, NULL) > 0;
+	exists = run_group_query(Q_GROUP_EXISTS, values, NULL) > 0;
 	SPI_finish();
 	return exists;
 }
@@ -554,7 +554,7 @@ typedef struct SlGroupWaiters
 static SlGroupWaiters *group_waiters = NULL;
 
 static int
-GroupWaiterSlots(void)
+group_waiter_slots(void)
 {
 	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
 }
@@ -563,7 +563,7 @@ Size
 SlGroupWaitShmemSize(void)
 {
 	return add_size(offsetof(SlGroupWaiters, slots),
-					mul_size(GroupWaiterSlots(), sizeof(SlGroupWaiter)));
+					mul_size(group_waiter_slots(), sizeof(SlGroupWaiter)));
 }
 
 void
@@ -575,7 +575,7 @@ SlGroupWaitShmemInit(void)
 	if (!found)
 	{
 		pg_atomic_init_u32(&group_waiters->count, 0);
-		group_waiters->nslots = GroupWaiterSlots();
+		group_waiters->nslots = group_waiter_slots();
 		for (int i = 0; i < group_waiters->nslots; i++)
 			pg_atomic_init_u32(&group_waiters->slots[i].waiting, 0);
 	}
@@ -605,7 +605,7 @@ SlGroupWakeConsumers(SlPartitionKey key)
 
 /* True if a partition's HWM moved past hwms[] */
 static bool
-HighWatermarksMoved(const SlTopic *topic, const int64 *hwms)
+high_watermarks_moved(const SlTopic *topic, const int64 *hwms)
 {
 	for (int32 p = 0; p < topic->partition_count; p++)
 	{
@@ -646,7 +646,7 @@ SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms, TimestampTz deadl
 			long		timeout_ms;
 
 			ResetLatch(MyLatch);
-			if (HighWatermarksMoved(topic, hwms))
+			if (high_watermarks_moved(topic, hwms))
 			{
 				moved = true;
 				break;

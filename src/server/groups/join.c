@@ -32,7 +32,7 @@
 #include "streamlog/server/groups/slots.h"
 
 static void
-ResultInit(SlGroupJoinResult *res, const char *member_id)
+result_init(SlGroupJoinResult *res, const char *member_id)
 {
 	memset(res, 0, sizeof(*res));
 	res->error = SL_ERR_NONE;
@@ -43,7 +43,7 @@ ResultInit(SlGroupJoinResult *res, const char *member_id)
 
 /* The JoinGroup answer of member m from the group's current generation */
 static void
-FillJoinResult(const GroupSlot *g, const MemberSlot *m, SlGroupJoinResult *res)
+fill_join_result(const GroupSlot *g, const MemberSlot *m, SlGroupJoinResult *res)
 {
 	res->error = SL_ERR_NONE;
 	res->wait = false;
@@ -72,7 +72,7 @@ FillJoinResult(const GroupSlot *g, const MemberSlot *m, SlGroupJoinResult *res)
 }
 
 static void
-SetMemberClient(MemberSlot *m, const SlGroupJoinArgs *args)
+set_member_client(MemberSlot *m, const SlGroupJoinArgs *args)
 {
 	strlcpy(m->client_id, args->client_id ? args->client_id : "", SL_GROUP_CLIENT_ID_LEN);
 	strlcpy(m->client_host, args->client_host ? args->client_host : "", SL_GROUP_CLIENT_HOST_LEN);
@@ -82,7 +82,7 @@ SetMemberClient(MemberSlot *m, const SlGroupJoinArgs *args)
 
 /* Replace a member's protocols with new ones stored in *stored */
 static void
-SetMemberProtocols(MemberSlot *m, dsa_pointer stored, const SlProtoList *list)
+set_member_protocols(MemberSlot *m, dsa_pointer stored, const SlProtoList *list)
 {
 	SlGroupBlobFree(&m->protocols);
 	m->protocols = stored;
@@ -92,11 +92,11 @@ SetMemberProtocols(MemberSlot *m, dsa_pointer stored, const SlProtoList *list)
 
 /* Join: the member rejoined for this rebalance */
 static void
-MemberJoined(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
-			 const SlProtoList *list, TimestampTz now)
+member_joined(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+			  const SlProtoList *list, TimestampTz now)
 {
-	SetMemberClient(m, args);
-	SetMemberProtocols(m, stored, list);
+	set_member_client(m, args);
+	set_member_protocols(m, stored, list);
 	m->awaiting_join = true;
 	m->last_heartbeat = now;
 	if (g->leader < 0)
@@ -105,7 +105,7 @@ MemberJoined(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_point
 
 /* Answer a waiting JoinGroup from the group's state, or say to wait */
 static void
-JoinOutcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
+join_outcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
 {
 	if (g->state == SL_GROUP_PREPARING_REBALANCE && m->awaiting_join)
 	{
@@ -114,21 +114,21 @@ JoinOutcome(GroupSlot *g, MemberSlot *m, SlGroupJoinResult *res)
 		res->member_id = pstrdup(m->member_id);
 		return;
 	}
-	FillJoinResult(g, m, res);
+	fill_join_result(g, m, res);
 }
 
 /* Join: m is a new member of g, which now rebalances to take it in */
 static void
-MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
-			const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
+member_added(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+			 const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
 {
 	g->nmembers++;
-	MemberJoined(g, m, args, stored, list, now);
+	member_joined(g, m, args, stored, list, now);
 	if (g->state == SL_GROUP_PREPARING_REBALANCE && g->initial_delay)
 		g->new_member_added = true;
 	SlGroupMaybePrepareRebalance(g, now);
 	SlGroupTryCompleteJoin(g, now);
-	JoinOutcome(g, m, res);
+	join_outcome(g, m, res);
 }
 
 /*
@@ -141,8 +141,8 @@ MemberAdded(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointe
  * otherwise it rejoins like any member.
  */
 static void
-JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
-				 const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
+join_static_member(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_pointer stored,
+				   const SlProtoList *list, TimestampTz now, SlGroupJoinResult *res)
 {
 	SlMemberGenerateId(args->instance_id, m->member_id);
 	ereport(LOG,
@@ -164,29 +164,29 @@ JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_p
 			SlProtoListFind(list, g->protocol_name, &new_meta, &new_len) &&
 			SlProtoSameSubscription(g->protocol_type, old_meta, old_len, new_meta, new_len))
 		{
-			SetMemberClient(m, args);
-			SetMemberProtocols(m, stored, list);
+			set_member_client(m, args);
+			set_member_protocols(m, stored, list);
 			m->last_heartbeat = now;
 			/* Kafka checks that the group would still choose its protocol */
 			chosen = SlGroupSelectProtocol(g);
 			if (chosen != NULL && strcmp(chosen, g->protocol_name) == 0)
 			{
-				FillJoinResult(g, m, res);
+				fill_join_result(g, m, res);
 				res->skip_assignment = g->leader == SlMemberIndex(m);
 				return;
 			}
 			m->awaiting_join = true;
 			SlGroupPrepareRebalance(g, now);
-			JoinOutcome(g, m, res);
+			join_outcome(g, m, res);
 			return;
 		}
 	}
-	MemberJoined(g, m, args, stored, list, now);
+	member_joined(g, m, args, stored, list, now);
 	if (g->state == SL_GROUP_PREPARING_REBALANCE)
 		SlGroupTryCompleteJoin(g, now);
 	else
 		SlGroupPrepareRebalance(g, now);
-	JoinOutcome(g, m, res);
+	join_outcome(g, m, res);
 }
 
 /*
@@ -195,8 +195,8 @@ JoinStaticMember(GroupSlot *g, MemberSlot *m, const SlGroupJoinArgs *args, dsa_p
  * in res, if they do not fit or the area is full.
  */
 static bool
-AcceptProtocols(GroupSlot *g, const MemberSlot *m, const SlGroupJoinArgs *args,
-				const SlProtoList *list, dsa_pointer *stored, SlGroupJoinResult *res)
+accept_protocols(GroupSlot *g, const MemberSlot *m, const SlGroupJoinArgs *args,
+				 const SlProtoList *list, dsa_pointer *stored, SlGroupJoinResult *res)
 {
 	bool		failed = false;
 
@@ -225,19 +225,19 @@ AcceptProtocols(GroupSlot *g, const MemberSlot *m, const SlGroupJoinArgs *args,
  * behind.
  */
 static void
-JoinUnknownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
-				  TimestampTz now, SlGroupJoinResult *res)
+join_unknown_member(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
+					TimestampTz now, SlGroupJoinResult *res)
 {
 	dsa_pointer stored;
 	MemberSlot *m;
 	MemberSlot *old;
 
-	if (!AcceptProtocols(g, NULL, args, list, &stored, res))
+	if (!accept_protocols(g, NULL, args, list, &stored, res))
 		return;
 	old = SlMemberFindStatic(g, args->instance_id);
 	if (old != NULL)
 	{
-		JoinStaticMember(g, old, args, stored, list, now, res);
+		join_static_member(g, old, args, stored, list, now, res);
 		return;
 	}
 	m = SlMemberAlloc(g);
@@ -256,14 +256,14 @@ JoinUnknownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *
 		/* Kafka 2.2+ (KIP-394): rejoin with this id */
 		m->pending = true;
 		g->npending++;
-		SetMemberClient(m, args);
+		set_member_client(m, args);
 		m->last_heartbeat = now;
 		SlGroupBlobFree(&stored);
 		res->error = SL_ERR_MEMBER_ID_REQUIRED;
 		res->member_id = pstrdup(m->member_id);
 		return;
 	}
-	MemberAdded(g, m, args, stored, list, now, res);
+	member_added(g, m, args, stored, list, now, res);
 }
 
 /*
@@ -275,8 +275,8 @@ JoinUnknownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *
  * wants a new assignment; anything else starts or joins a rebalance.
  */
 static void
-JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
-				TimestampTz now, SlGroupJoinResult *res)
+join_known_member(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *list,
+				  TimestampTz now, SlGroupJoinResult *res)
 {
 	dsa_pointer stored;
 	MemberSlot *m = SlMemberFind(g, args->member_id);
@@ -291,7 +291,7 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 		res->error = SL_ERR_UNKNOWN_MEMBER_ID;
 		return;
 	}
-	if (!AcceptProtocols(g, m, args, list, &stored, res))
+	if (!accept_protocols(g, m, args, list, &stored, res))
 		return;
 
 	if (m->pending)
@@ -299,14 +299,14 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 		/* The second join of KIP-394: a member now */
 		m->pending = false;
 		g->npending--;
-		MemberAdded(g, m, args, stored, list, now, res);
+		member_added(g, m, args, stored, list, now, res);
 		return;
 	}
 
 	switch (g->state)
 	{
 		case SL_GROUP_PREPARING_REBALANCE:
-			MemberJoined(g, m, args, stored, list, now);
+			member_joined(g, m, args, stored, list, now);
 			SlGroupTryCompleteJoin(g, now);
 			break;
 		case SL_GROUP_COMPLETING_REBALANCE:
@@ -320,10 +320,10 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 					/* It missed the answer to its join: give it again */
 					SlGroupBlobFree(&stored);
 					m->last_heartbeat = now;
-					FillJoinResult(g, m, res);
+					fill_join_result(g, m, res);
 					return;
 				}
-				MemberJoined(g, m, args, stored, list, now);
+				member_joined(g, m, args, stored, list, now);
 				SlGroupPrepareRebalance(g, now);
 				break;
 			}
@@ -332,7 +332,7 @@ JoinKnownMember(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *li
 			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
 			return;
 	}
-	JoinOutcome(g, m, res);
+	join_outcome(g, m, res);
 }
 
 /*
@@ -347,7 +347,7 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 	TimestampTz now;
 	GroupSlot  *g;
 
-	ResultInit(res, args->member_id);
+	result_init(res, args->member_id);
 	if (args->session_timeout_ms < sl_group_min_session_timeout ||
 		args->session_timeout_ms > sl_group_max_session_timeout)
 	{
@@ -389,9 +389,9 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 		goto done;
 	}
 	if (args->member_id[0] == '\0')
-		JoinUnknownMember(g, args, &list, now, res);
+		join_unknown_member(g, args, &list, now, res);
 	else
-		JoinKnownMember(g, args, &list, now, res);
+		join_known_member(g, args, &list, now, res);
 
 done:
 	SlGroupUnlock();
@@ -405,7 +405,7 @@ SlGroupJoinPoll(const char *group_id, const char *member_id, const char *instanc
 	GroupSlot  *g;
 	MemberSlot *m;
 
-	ResultInit(res, member_id);
+	result_init(res, member_id);
 	SlGroupLock();
 	now = GetCurrentTimestamp();
 	g = SlGroupFind(group_id);
@@ -427,7 +427,7 @@ SlGroupJoinPoll(const char *group_id, const char *member_id, const char *instanc
 		res->error = SL_ERR_UNKNOWN_MEMBER_ID;
 		goto done;
 	}
-	JoinOutcome(g, m, res);
+	join_outcome(g, m, res);
 
 done:
 	SlGroupUnlock();

@@ -23,7 +23,7 @@
 
 /* Look up a member for SyncGroup, Heartbeat and commits: error or NONE */
 static int16
-CheckMember(const GroupSlot *g, const char *member_id, const char *instance_id, MemberSlot **mp)
+check_member(const GroupSlot *g, const char *member_id, const char *instance_id, MemberSlot **mp)
 {
 	MemberSlot *m;
 
@@ -47,7 +47,7 @@ CheckMember(const GroupSlot *g, const char *member_id, const char *instance_id, 
 }
 
 static void
-SyncAnswer(const GroupSlot *g, const MemberSlot *m, SlGroupSyncResult *res)
+sync_answer(const GroupSlot *g, const MemberSlot *m, SlGroupSyncResult *res)
 {
 	res->error = SL_ERR_NONE;
 	res->wait = false;
@@ -62,7 +62,7 @@ SyncAnswer(const GroupSlot *g, const MemberSlot *m, SlGroupSyncResult *res)
  * out get an empty one) and make the group Stable.
  */
 static int16
-StoreAssignments(GroupSlot *g, const SlGroupSyncArgs *args, TimestampTz now)
+store_assignments(GroupSlot *g, const SlGroupSyncArgs *args, TimestampTz now)
 {
 	int			n = g->nmembers + g->npending;
 	dsa_pointer *blobs = palloc0(sizeof(dsa_pointer) * Max(n, 1));
@@ -127,7 +127,7 @@ SlGroupSync(const SlGroupSyncArgs *args, SlGroupSyncResult *res)
 		goto done;
 	}
 	SlGroupRunTimers(g, now);
-	res->error = CheckMember(g, args->member_id, args->instance_id, &m);
+	res->error = check_member(g, args->member_id, args->instance_id, &m);
 	if (res->error != SL_ERR_NONE)
 		goto done;
 
@@ -135,7 +135,7 @@ SlGroupSync(const SlGroupSyncArgs *args, SlGroupSyncResult *res)
 	{
 		if (m->assignment_generation == args->generation)
 		{
-			SyncAnswer(g, m, res);
+			sync_answer(g, m, res);
 			goto done;
 		}
 		if (args->generation != g->generation)
@@ -169,9 +169,9 @@ SlGroupSync(const SlGroupSyncArgs *args, SlGroupSyncResult *res)
 			m->sync_generation = g->generation;
 			if (!args->poll && g->leader == SlMemberIndex(m))
 			{
-				res->error = StoreAssignments(g, args, now);
+				res->error = store_assignments(g, args, now);
 				if (res->error == SL_ERR_NONE)
-					SyncAnswer(g, m, res);
+					sync_answer(g, m, res);
 				break;
 			}
 			m->awaiting_sync = true;
@@ -181,7 +181,7 @@ SlGroupSync(const SlGroupSyncArgs *args, SlGroupSyncResult *res)
 		case SL_GROUP_STABLE:
 			/* A Stable group keeps its assignment (a static leader's resync) */
 			m->last_heartbeat = now;
-			SyncAnswer(g, m, res);
+			sync_answer(g, m, res);
 			break;
 		default:
 			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
@@ -210,7 +210,7 @@ SlGroupHeartbeat(const char *group_id, const char *member_id, const char *instan
 		goto done;
 	}
 	SlGroupRunTimers(g, now);
-	error = CheckMember(g, member_id, instance_id, &m);
+	error = check_member(g, member_id, instance_id, &m);
 	if (error != SL_ERR_NONE)
 		goto done;
 	if (g->state == SL_GROUP_EMPTY)
@@ -316,7 +316,7 @@ SlGroupCheckCommit(const char *group_id, const char *member_id, const char *inst
 		error = SL_ERR_UNKNOWN_MEMBER_ID;
 		goto done;
 	}
-	error = CheckMember(g, member_id, instance_id, &m);
+	error = check_member(g, member_id, instance_id, &m);
 	if (error != SL_ERR_NONE)
 		goto done;
 	if (generation != g->generation)

@@ -134,7 +134,7 @@ SlProtoSubscriptionTopics(const uint8 *meta, int32 len, bool *ok)
 }
 
 static int
-CompareCStrings(const ListCell *a, const ListCell *b)
+compare_c_strings(const ListCell *a, const ListCell *b)
 {
 	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
 }
@@ -162,8 +162,8 @@ SlProtoSameSubscription(const char *protocol_type, const uint8 *old_meta, int32 
 		{
 			if (list_length(old_topics) != list_length(new_topics))
 				return false;
-			list_sort(old_topics, CompareCStrings);
-			list_sort(new_topics, CompareCStrings);
+			list_sort(old_topics, compare_c_strings);
+			list_sort(new_topics, compare_c_strings);
 			forboth(a, old_topics, b, new_topics)
 			{
 				if (strcmp(lfirst(a), lfirst(b)) != 0)

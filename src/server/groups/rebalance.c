@@ -40,7 +40,7 @@
 #include "streamlog/server/groups/slots.h"
 
 static int32
-MaxRebalanceTimeout(const GroupSlot *g)
+max_rebalance_timeout(const GroupSlot *g)
 {
 	int32		t = 0;
 
@@ -51,7 +51,7 @@ MaxRebalanceTimeout(const GroupSlot *g)
 }
 
 static bool
-AllJoined(const GroupSlot *g)
+all_joined(const GroupSlot *g)
 {
 	if (g->npending > 0)
 		return false;
@@ -62,12 +62,12 @@ AllJoined(const GroupSlot *g)
 }
 
 /*
- * CompleteJoin ends a rebalance: members that did not rejoin go, the
+ * complete_join ends a rebalance: members that did not rejoin go, the
  * generation goes up, and the joined members learn it from their parked
  * JoinGroups.
  */
 static void
-CompleteJoin(GroupSlot *g, TimestampTz now)
+complete_join(GroupSlot *g, TimestampTz now)
 {
 	int			i = g->first;
 	const char *protocol;
@@ -93,7 +93,7 @@ CompleteJoin(GroupSlot *g, TimestampTz now)
 	protocol = SlGroupSelectProtocol(g);
 	strlcpy(g->protocol_name, protocol ? protocol : "", SL_GROUP_ID_LEN);
 	g->state = SL_GROUP_COMPLETING_REBALANCE;
-	g->sync_deadline = TimestampTzPlusMilliseconds(now, MaxRebalanceTimeout(g));
+	g->sync_deadline = TimestampTzPlusMilliseconds(now, max_rebalance_timeout(g));
 	for (i = g->first; i >= 0; i = sl_group_members[i].next)
 	{
 		MemberSlot *m = &sl_group_members[i];
@@ -129,16 +129,16 @@ SlGroupTryCompleteJoin(GroupSlot *g, TimestampTz now)
 			return;
 		}
 	}
-	else if (!AllJoined(g) && now < g->join_deadline)
+	else if (!all_joined(g) && now < g->join_deadline)
 		return;
-	CompleteJoin(g, now);
+	complete_join(g, now);
 }
 
 void
 SlGroupPrepareRebalance(GroupSlot *g, TimestampTz now)
 {
 	bool		was_empty = g->state == SL_GROUP_EMPTY;
-	int32		timeout = MaxRebalanceTimeout(g);
+	int32		timeout = max_rebalance_timeout(g);
 
 	/* Waiting SyncGroups now get REBALANCE_IN_PROGRESS */
 	for (int i = g->first; i >= 0; i = sl_group_members[i].next)

@@ -89,13 +89,13 @@ static const char *const state_names[] = {
 /* Shared memory */
 
 static Size
-GroupsSize(void)
+groups_size(void)
 {
 	return mul_size(sl_max_groups, sizeof(GroupSlot));
 }
 
 static Size
-MembersSize(void)
+members_size(void)
 {
 	return mul_size(sl_max_group_members, sizeof(MemberSlot));
 }
@@ -105,8 +105,8 @@ SlGroupCoordinatorShmemSize(void)
 {
 	Size		size = MAXALIGN(sizeof(GroupCoordinatorShared));
 
-	size = add_size(size, MAXALIGN(GroupsSize()));
-	size = add_size(size, MAXALIGN(MembersSize()));
+	size = add_size(size, MAXALIGN(groups_size()));
+	size = add_size(size, MAXALIGN(members_size()));
 	size = add_size(size, AREA_INPLACE_SIZE);
 	return size;
 }
@@ -125,9 +125,9 @@ SlGroupCoordinatorShmemInit(void)
 							SlGroupCoordinatorShmemSize(), &found);
 	p = (char *) sl_group_coord + MAXALIGN(sizeof(GroupCoordinatorShared));
 	sl_groups = (GroupSlot *) p;
-	p += MAXALIGN(GroupsSize());
+	p += MAXALIGN(groups_size());
 	sl_group_members = (MemberSlot *) p;
-	p += MAXALIGN(MembersSize());
+	p += MAXALIGN(members_size());
 	area_place = p;
 	if (found)
 		return;
@@ -159,7 +159,7 @@ SlGroupCoordinatorShmemInit(void)
 
 /* This process's attachment to the area, made on first use */
 static dsa_area *
-GroupArea(void)
+group_area(void)
 {
 	if (area == NULL)
 	{
@@ -179,7 +179,7 @@ SlGroupLock(void)
 	if (sl_group_coord == NULL)
 		elog(ERROR, "streamlog group coordinator is not initialized");
 	/* Attach first: the area has locks of its own */
-	GroupArea();
+	group_area();
 	LWLockAcquire(sl_group_coord->lock, LW_EXCLUSIVE);
 }
 

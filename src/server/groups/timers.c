@@ -23,7 +23,7 @@
 #include "streamlog/server/groups/slots.h"
 
 static bool
-SessionExpired(const MemberSlot *m, TimestampTz now)
+session_expired(const MemberSlot *m, TimestampTz now)
 {
 	return now >= TimestampTzPlusMilliseconds(m->last_heartbeat, m->session_timeout_ms);
 }
@@ -51,7 +51,7 @@ SlGroupRunTimers(GroupSlot *g, TimestampTz now)
 				((m->awaiting_join && g->state == SL_GROUP_PREPARING_REBALANCE) ||
 				 (m->awaiting_sync && g->state == SL_GROUP_COMPLETING_REBALANCE)))
 				continue;
-			if (SessionExpired(m, now))
+			if (session_expired(m, now))
 			{
 				ereport(LOG,
 						(errmsg("streamlog group \"%s\": member \"%s\" removed, no heartbeat for %d ms",
