@@ -524,6 +524,18 @@ lz4_decompress(const uint8 *src, size_t len, StringInfo dst, size_t max_out)
 			break;
 		}
 	}
+	/*
+	 * After an error liblz4 leaves the context in an undefined state, which
+	 * LZ4F_resetDecompressionContext() does not always undo (a truncated
+	 * frame with a dictionary id made the next, valid frame fail): start
+	 * the next frame with a new one.  Errors are rare; valid frames keep
+	 * reusing the context.
+	 */
+	if (err != NULL)
+	{
+		LZ4F_freeDecompressionContext(lz4_dctx);
+		lz4_dctx = NULL;
+	}
 	terminate(dst);
 	return err;
 }

@@ -328,6 +328,34 @@ test_bombs(void)
 	free(zeros);
 }
 
+/*
+ * A failed decompression leaves nothing behind for the next one.  liblz4
+ * leaves its decompression context in an undefined state after an error,
+ * and LZ4F_resetDecompressionContext() did not undo what this truncated
+ * frame (content size, dictionary id, checksums) left in it: the next
+ * frame, even a valid one, was refused.  Found by fuzz_decompress.
+ */
+static void
+test_context_after_error(void)
+{
+	static const uint8 bad[] = {
+		0x04, 0x22, 0x4d, 0x18, 0x5d, 0x40, 0x7e, 0x82, 0x09, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0xf8, 0xf8, 0xf8, 0xf8, 0xf8, 0xf8, 0xf8, 0xf8, 0xf8, 0x00
+	};
+
+	for (int i = 0; i < NCODECS; i++)
+	{
+		StringInfoData d;
+
+		initStringInfo(&d);
+		/* garbage for every codec but none, which takes any bytes */
+		CHECK((SlDecompress(codecs[i], bad, sizeof(bad), &d, 1024 * 1024) != NULL) ==
+			  (codecs[i] != SL_COMPRESSION_NONE));
+		pfree(d.data);
+		roundtrip(codecs[i], bad, sizeof(bad), "after a failed decompression");
+	}
+}
+
 static void
 test_garbage(const uint8 *text)
 {
@@ -443,6 +471,7 @@ main(void)
 	test_formats(text, mib);
 	test_bombs();
 	test_garbage(text);
+	test_context_after_error();
 
 	/* unknown codec */
 	{
