@@ -19,6 +19,7 @@ int			sl_produce_memory = 64 * 1024;	/* kB */
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
+int			sl_connections_max_idle = 600000;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
@@ -89,6 +90,14 @@ SlDefineGucs(void)
 							&sl_broker_workers,
 							2, 1, SL_MAX_BROKERS,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.connections_max_idle",
+							"Close Kafka client connections idle this long (connections.max.idle.ms); 0 = never.",
+							"Idle: nothing received or sent and no request waiting for its answer.",
+							&sl_connections_max_idle,
+							600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("streamlog.database",

@@ -350,9 +350,47 @@ next_timeout(void)
 				found = true;
 			}
 		}
+	/* An idle connection is closed when it has been idle long enough */
+	if (sl_connections_max_idle > 0)
+		for (int i = 0; i < nconns; i++)
+		{
+			TimestampTz expires = TimestampTzPlusMilliseconds(conns[i]->last_active,
+															  sl_connections_max_idle);
+
+			if (SlConnIdleSince(conns[i], PG_INT64_MAX) && (!found || expires < nearest))
+			{
+				nearest = expires;
+				found = true;
+			}
+		}
 	if (!found)
 		return -1;
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
+}
+
+/*
+ * Close the connections idle for streamlog.connections_max_idle (Kafka's
+ * connections.max.idle.ms): a client that went away without closing, or
+ * one that hoards connections, does not keep a slot of max_connections
+ * forever.  A connection waiting for an answer is never idle, however long
+ * its request is parked.  Kafka clients reconnect when they need to.
+ */
+static void
+close_idle_connections(void)
+{
+	TimestampTz cutoff;
+
+	if (sl_connections_max_idle <= 0)
+		return;
+	cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -sl_connections_max_idle);
+	for (int i = nconns - 1; i >= 0; i--)
+		if (SlConnIdleSince(conns[i], cutoff + 1))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker closed the idle connection from %s: nothing sent or received for %d ms (streamlog.connections_max_idle)",
+							conns[i]->peer, sl_connections_max_idle)));
+			close_conn(i);
+		}
 }
 
 /* What streamlog.broker_stats shows of this worker */
@@ -520,6 +558,7 @@ SlBrokerMain(Datum arg)
 			if (conns[i]->closing && !SlConnHasOutput(conns[i]))
 				close_conn(i);
 		}
+		close_idle_connections();
 		report_stats();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);

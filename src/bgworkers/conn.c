@@ -62,6 +62,7 @@ SlConnCreate(pgsocket sock, char *peer)
 	conn->sock = sock;
 	conn->peer = pstrdup(peer);
 	conn->context = context;
+	conn->last_active = GetCurrentTimestamp();
 	initStringInfo(&conn->in);
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
@@ -219,6 +220,9 @@ void
 SlConnRead(SlConn *conn)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(conn->context);
+
+	/* Called when the socket is readable: the client did something */
+	conn->last_active = GetCurrentTimestamp();
 
 	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS)
 	{
@@ -428,6 +432,8 @@ SlConnFlush(SlConn *conn)
 			break;
 		}
 
+		if (n > 0)
+			conn->last_active = GetCurrentTimestamp();
 		/* Account the written bytes to the answers, in order */
 		while (n > 0)
 		{
@@ -478,6 +484,13 @@ SlConnWaitEvents(SlConn *conn)
 	if (events == 0)
 		events = WL_SOCKET_READABLE;	/* notice the peer closing */
 	return events;
+}
+
+bool
+SlConnIdleSince(SlConn *conn, TimestampTz cutoff)
+{
+	/* a client that stopped in the middle of a frame is idle too */
+	return conn->head == NULL && !conn->closing && conn->last_active < cutoff;
 }
 
 void

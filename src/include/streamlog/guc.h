@@ -26,6 +26,7 @@ extern int	sl_batch_bytes;
 extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
+extern int	sl_connections_max_idle;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
 extern int	sl_group_initial_rebalance_delay;

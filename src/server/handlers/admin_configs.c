@@ -42,6 +42,7 @@ typedef struct BrokerSetting
 static const BrokerSetting broker_settings[] = {
 	{"auto.create.topics.enable", "streamlog.auto_create_topics", SL_CONFIG_TYPE_BOOLEAN},
 	{"broker.id", "streamlog.node_id", SL_CONFIG_TYPE_INT},
+	{"connections.max.idle.ms", "streamlog.connections_max_idle", SL_CONFIG_TYPE_LONG},
 	{"fetch.max.bytes", "streamlog.fetch_max_bytes", SL_CONFIG_TYPE_INT},
 	{"group.initial.rebalance.delay.ms", "streamlog.group_initial_rebalance_delay", SL_CONFIG_TYPE_INT},
 	{"group.max.session.timeout.ms", "streamlog.group_max_session_timeout", SL_CONFIG_TYPE_INT},

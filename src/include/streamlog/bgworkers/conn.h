@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/timestamp.h"
 #include "streamlog/server/request.h"
 
 typedef struct SlConn
@@ -28,6 +29,7 @@ typedef struct SlConn
 	int			nrequests;
 	size_t		head_sent;		/* bytes of head's answer already written */
 
+	TimestampTz last_active;	/* when bytes last came in or went out */
 	bool		closing;		/* answer nothing new, close once written */
 	bool		peer_gone;		/* nothing more can be written either */
 	int			wait_pos;		/* position in the worker's wait set */
@@ -56,6 +58,12 @@ extern size_t SlConnInputBufferBytes(SlConn *conn);
 /* What to wait for on this socket: readable unless backed up, writeable
  * while output is pending */
 extern uint32 SlConnWaitEvents(SlConn *conn);
+
+/*
+ * Has the connection been idle (nothing read or written, no request
+ * waiting for its answer or to be sent) since before cutoff?
+ */
+extern bool SlConnIdleSince(SlConn *conn, TimestampTz cutoff);
 
 extern void SlConnClose(SlConn *conn);
 
