@@ -32,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -156,6 +157,57 @@ open_listen_sockets(void)
 				 errhint("Check streamlog.listen_addresses and streamlog.port.")));
 }
 
+/*
+ * File descriptors for client connections.  PostgreSQL budgets a backend's
+ * descriptors at start (max_safe_fds, from max_files_per_process and the
+ * soft RLIMIT_NOFILE, 1024 by default) and lends a third of them to
+ * sockets like ours (AcquireExternalFD): about 330 connections per worker,
+ * far below streamlog.max_connections.  So each worker raises its own soft
+ * limit by what its connections need, on top of PostgreSQL's budget, which
+ * it leaves whole for relation files.  Where the hard limit does not allow
+ * the setting, the worker serves as many as it does and says so, at start
+ * and after each reload, naming both knobs.
+ */
+#define FDS_SPARE 16			/* listeners, and descriptors opened meanwhile */
+#define FDS_PG_RESERVED 10		/* fd.c's NUM_RESERVED_FDS, kept for system() */
+
+static int	connection_fds = 0;	/* connections the limit has room for */
+
+static void
+reserve_connection_fds(void)
+{
+	struct rlimit rl;
+	rlim_t		base;
+	rlim_t		want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+	{
+		connection_fds = Min(sl_max_connections, max_safe_fds / 3);
+		return;
+	}
+	/* what PostgreSQL counts on, as fd.c computes it, plus its reserve */
+	base = (rlim_t) max_safe_fds + FDS_PG_RESERVED + FDS_SPARE;
+	want = base + (rlim_t) sl_max_connections;
+	if (rl.rlim_cur < want)
+	{
+		struct rlimit raised = rl;
+
+		raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : Min(want, rl.rlim_max);
+		if (raised.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl = raised;
+	}
+	connection_fds = rl.rlim_cur > base ? (int) Min(rl.rlim_cur - base, (rlim_t) sl_max_connections) : 0;
+	if (connection_fds < sl_max_connections)
+		ereport(WARNING,
+				(errmsg("streamlog broker %d can serve %d connections, not streamlog.max_connections = %d",
+						worker_index, connection_fds, sl_max_connections),
+				 errdetail("Its file descriptor limit is %llu (hard limit %llu), and PostgreSQL keeps %llu of them for itself.",
+						   (unsigned long long) rl.rlim_cur,
+						   (unsigned long long) rl.rlim_max,
+						   (unsigned long long) base),
+				 errhint("Raise the hard limit of open files of the server (ulimit -Hn, LimitNOFILE in a systemd unit), or lower streamlog.max_connections.")));
+}
+
 static void
 add_conn(SlConn *conn)
 {
@@ -187,7 +239,7 @@ accept_connections(pgsocket listener)
 			return;				/* EAGAIN, or an error: try again later */
 		getnameinfo((struct sockaddr *) &addr, addrlen, host, sizeof(host),
 					serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (nconns >= sl_max_connections || !AcquireExternalFD())
+		if (nconns >= connection_fds)
 		{
 			ereport(LOG,
 					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
@@ -207,7 +259,6 @@ close_conn(int i)
 	SlConn	   *conn = conns[i];
 
 	SlConnClose(conn);
-	ReleaseExternalFD();
 	conns[i] = conns[--nconns];
 	wait_set_stale = true;
 }
@@ -498,6 +549,7 @@ SlBrokerMain(Datum arg)
 	SlBrokerStatsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
+	reserve_connection_fds();
 	ereport(LOG,
 			(errmsg("streamlog broker %d listening on %s port %d",
 					worker_index, sl_listen_addresses, sl_port)));
@@ -529,6 +581,7 @@ SlBrokerMain(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			reserve_connection_fds();
 		}
 
 		MemoryContextSwitchTo(loop_context);
