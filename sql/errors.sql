@@ -125,6 +125,13 @@ SELECT streamlog.delete_records('err.one', 0, 2);
 CALL regress.expect_error($$SELECT streamlog.delete_records('err.one', 9, 0)$$);
 -- nothing was deleted
 SELECT log_start_offset, high_watermark FROM streamlog.partitions WHERE topic = 'err.one';
+-- reading below records deleted by hand says so, not only retention
+SELECT streamlog.create_topic('err.deleted');
+SELECT streamlog.produce('err.deleted', NULL, 'v' || g, partition => 0) FROM generate_series(1, 3) g;
+SELECT streamlog.delete_records('err.deleted', 0, 2);
+SELECT "offset" FROM streamlog.read('err.deleted', 0, from_offset => 0);
+SELECT "offset" FROM streamlog.read('err.deleted', 0, from_offset => 2);
+SELECT streamlog.drop_topic('err.deleted');
 
 --
 -- Topic configs: 22023, or 0A000 (feature_not_supported) for compaction

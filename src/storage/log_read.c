@@ -276,7 +276,7 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 					 errmsg("offset %lld is below the log start offset %lld of partition %d of topic \"%s\"",
 							(long long) bounds->from_offset, (long long) log_start,
 							partition, topic->name),
-					 errdetail("Records before offset %lld were removed by retention.",
+					 errdetail("Records before offset %lld were removed, by retention or by delete_records().",
 							   (long long) log_start),
 					 errhint("Read from offset %lld or later.", (long long) log_start)));
 		scan->bounds.from_offset = log_start;
