@@ -94,6 +94,30 @@ def test_parked_fetch_answers_when_its_partition_grows(one_worker, unique_name):
     assert worker_stats(one_worker)["parked_requests"] == 0
 
 
+@pytest.mark.parametrize("case", ["unknown partition", "offset out of range",
+                                  "unknown topic"])
+def test_fetch_with_an_error_is_answered_at_once(one_worker, unique_name, case):
+    """As Kafka does: a partition with an error to report is answered
+    without waiting for max_wait_ms, never parked."""
+    topic = unique_name("fetch-error")
+    create_topic(one_worker, topic)
+    partition, offset, expected = 0, 0, kh.NONE
+    if case == "unknown partition":
+        partition, expected = 7, kh.UNKNOWN_TOPIC_OR_PARTITION
+    elif case == "offset out of range":
+        offset, expected = 5, kh.OFFSET_OUT_OF_RANGE
+    else:
+        topic, expected = unique_name("no-such-topic"), kh.UNKNOWN_TOPIC_OR_PARTITION
+    before = worker_stats(one_worker)["parked_attempts"]
+    with kh.RawClient(one_worker.kafka_bootstrap, timeout=60.0) as c:
+        # ten minutes to wait: only an answer at once comes within the test
+        body = c.call(kh.fetch_request, topic, partition, offset, max_wait_ms=600_000)
+        assert kh.parse_fetch_v4(body)[(topic, partition)][0] == expected
+    stats = worker_stats(one_worker)
+    assert stats["parked_requests"] == 0
+    assert stats["parked_attempts"] == before
+
+
 def test_parked_fetch_memory_does_not_grow_with_looks(one_worker, unique_name):
     """Each look at a parked Fetch reads what the partition has; what a look
     read is given back at the next one, however many looks there are."""

@@ -177,6 +177,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	SlFetchResponse resp;
 	int64		total = 0;
 	int64		budget;
+	bool		errored = false;	/* a partition answered with an error */
 
 	if (decoded == NULL)
 		return false;
@@ -233,15 +234,23 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->high_watermark = -1;
 				SL_ARRAY_ALLOC(pr->aborted_transactions, 0);
 				pr->records = (SlBytes) {(const uint8 *) "", 0};
+				errored = true;
 				continue;
 			}
 			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
 									 budget - total, total == 0, req->api_version);
+			errored |= pr->error_code != SL_ERR_NONE;
 		}
 	}
 
-	/* Not enough yet: wait for more, unless this is the last look */
-	if (total < Max(request.min_bytes, 1) && request.max_wait_ms > 0 && !req->final_attempt)
+	/*
+	 * Not enough yet: wait for more, unless this is the last look, or a
+	 * partition has an error to report (an unknown partition, an offset out
+	 * of range), which Kafka answers at once: waiting would only delay what
+	 * the client must act on.
+	 */
+	if (total < Max(request.min_bytes, 1) && request.max_wait_ms > 0 && !errored &&
+		!req->final_attempt)
 	{
 		if (req->state != SL_REQUEST_PARKED && req->deadline == 0)
 			req->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
