@@ -545,7 +545,7 @@ SlBrokerMain(Datum arg)
 	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
 	pgstat_report_appname("streamlog broker");
 
-	sl_shared->broker_procno[worker_index] = MyProc->pgprocno;
+	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();

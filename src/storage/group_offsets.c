@@ -625,11 +625,11 @@ SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms, TimestampTz deadl
 	bool		moved = false;
 
 	SlCheckPreloaded();
-	Assert(MyProc->pgprocno < group_waiters->nslots);
+	Assert(SL_MY_PROCNO < group_waiters->nslots);
 	{
 		SlPartitionKey key = SlMakePartitionKey(topic->topic_id, 0);
 
-		slot = &group_waiters->slots[MyProc->pgprocno];
+		slot = &group_waiters->slots[SL_MY_PROCNO];
 		slot->database = key.database;
 		slot->catalog = key.catalog;
 		slot->topic_id = key.topic_id;

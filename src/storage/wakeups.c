@@ -31,6 +31,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
+#include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
 
 typedef struct SlWaitSubscriber
@@ -168,7 +169,7 @@ SlWaitSubscribe(int slot)
 		pg_atomic_write_u64(&s->interest[w], 0);
 		pg_atomic_write_u64(&s->changed[w], 0);
 	}
-	pg_atomic_write_u32(&s->procno, MyProc->pgprocno);
+	pg_atomic_write_u32(&s->procno, SL_MY_PROCNO);
 	my_slot = slot;
 	before_shmem_exit(unsubscribe, (Datum) 0);
 }

@@ -8,8 +8,20 @@
 
 #include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 
 #define SL_MAX_BROKERS 32
+
+/*
+ * This process's index in ProcGlobal->allProcs, whose latch other processes
+ * set to wake it: MyProc->pgprocno until PostgreSQL 16, MyProcNumber since
+ * 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#define SL_MY_PROCNO ((int) MyProcNumber)
+#else
+#define SL_MY_PROCNO (MyProc->pgprocno)
+#endif
 
 typedef struct SlShared
 {
