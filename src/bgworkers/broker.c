@@ -384,6 +384,18 @@ process_requests(void)
  * are waiting to be handled (cut from bytes read earlier, or held while
  * their connection was muted and now unmuted).
  */
+/*
+ * When conn, if it stays idle, is to be closed for
+ * streamlog.connections_max_idle; 0 if it is not idle or the limit is off
+ */
+static TimestampTz
+idle_expiry(SlConn *conn)
+{
+	if (sl_connections_max_idle <= 0 || !SlConnIsIdle(conn))
+		return 0;
+	return TimestampTzPlusMilliseconds(conn->last_active, sl_connections_max_idle);
+}
+
 static long
 next_timeout(void)
 {
@@ -402,18 +414,16 @@ next_timeout(void)
 			}
 		}
 	/* An idle connection is closed when it has been idle long enough */
-	if (sl_connections_max_idle > 0)
-		for (int i = 0; i < nconns; i++)
-		{
-			TimestampTz expires = TimestampTzPlusMilliseconds(conns[i]->last_active,
-															  sl_connections_max_idle);
+	for (int i = 0; i < nconns; i++)
+	{
+		TimestampTz expires = idle_expiry(conns[i]);
 
-			if (SlConnIdleSince(conns[i], PG_INT64_MAX) && (!found || expires < nearest))
-			{
-				nearest = expires;
-				found = true;
-			}
+		if (expires != 0 && (!found || expires < nearest))
+		{
+			nearest = expires;
+			found = true;
 		}
+	}
 	if (!found)
 		return -1;
 	return Max(0, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), nearest));
@@ -429,19 +439,20 @@ next_timeout(void)
 static void
 close_idle_connections(void)
 {
-	TimestampTz cutoff;
+	TimestampTz now = GetCurrentTimestamp();
 
-	if (sl_connections_max_idle <= 0)
-		return;
-	cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -sl_connections_max_idle);
 	for (int i = nconns - 1; i >= 0; i--)
-		if (SlConnIdleSince(conns[i], cutoff + 1))
+	{
+		TimestampTz expires = idle_expiry(conns[i]);
+
+		if (expires != 0 && expires <= now)
 		{
 			ereport(LOG,
 					(errmsg("streamlog broker closed the idle connection from %s: nothing sent or received for %d ms (streamlog.connections_max_idle)",
 							conns[i]->peer, sl_connections_max_idle)));
 			close_conn(i);
 		}
+	}
 }
 
 /* What streamlog.broker_stats shows of this worker */

@@ -487,10 +487,10 @@ SlConnWaitEvents(SlConn *conn)
 }
 
 bool
-SlConnIdleSince(SlConn *conn, TimestampTz cutoff)
+SlConnIsIdle(SlConn *conn)
 {
 	/* a client that stopped in the middle of a frame is idle too */
-	return conn->head == NULL && !conn->closing && conn->last_active < cutoff;
+	return conn->head == NULL && !conn->closing;
 }
 
 void

@@ -60,10 +60,10 @@ extern size_t SlConnInputBufferBytes(SlConn *conn);
 extern uint32 SlConnWaitEvents(SlConn *conn);
 
 /*
- * Has the connection been idle (nothing read or written, no request
- * waiting for its answer or to be sent) since before cutoff?
+ * Is the connection idle: no request waiting for its answer or to be sent?
+ * (Since when: last_active.)
  */
-extern bool SlConnIdleSince(SlConn *conn, TimestampTz cutoff);
+extern bool SlConnIsIdle(SlConn *conn);
 
 extern void SlConnClose(SlConn *conn);
 
