@@ -31,7 +31,6 @@ SlSharedShmemInit(void)
 		pg_atomic_init_u64(&sl_shared->catalog_generation, 1);
 		for (int i = 0; i < SL_MAX_BROKERS; i++)
 			sl_shared->broker_procno[i] = -1;
-		pg_atomic_init_u64(&sl_shared->next_producer_id, 0);
 	}
 }
 

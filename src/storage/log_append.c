@@ -564,7 +564,6 @@ append_pending(void)
 	{
 		ListCell   *lc;
 		int64		count = 0;
-		int64		bytes = 0;
 		int64		offset;
 		Oid			relid;
 		Relation	rel;
@@ -573,12 +572,9 @@ append_pending(void)
 
 		pp = sorted[i];
 		foreach(lc, pp->batches)
-		{
 			count += ((PendingBatch *) lfirst(lc))->record_count;
-			bytes += batch_len((PendingBatch *) lfirst(lc));
-		}
 
-		offset = SlPartitionStateReserve(pp->state, count, bytes, &relid);
+		offset = SlPartitionStateReserve(pp->state, count, &relid);
 		remember_reservation(pp->state, offset);
 
 		rel = table_open(relid, RowExclusiveLock);

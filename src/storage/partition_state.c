@@ -55,7 +55,6 @@ struct SlPartitionState
 	Oid			active_relid;
 	int32		active_seq;
 	int64		active_base;
-	int64		active_bytes;
 	int32		ring_head;
 	int32		ring_count;
 	SlReservation ring[SL_MAX_INFLIGHT];
@@ -264,8 +263,7 @@ partition_load(SlPartitionState *state)
 		state->active_relid = active->relid;
 		state->active_seq = active->seq;
 		state->active_base = active_base;
-		state->active_bytes = 0;
-		state->ring_head = 0;
+			state->ring_head = 0;
 		state->ring_count = 0;
 		state->loaded = true;
 	}
@@ -328,8 +326,7 @@ SlPartitionGetOffsets(int32 topic_id, int32 partition, SlPartitionOffsets *offse
 }
 
 int64
-SlPartitionStateReserve(SlPartitionState *state, int64 count, int64 bytes,
-						Oid *relid)
+SlPartitionStateReserve(SlPartitionState *state, int64 count, Oid *relid)
 {
 	int64		start;
 	bool		slept = false;
@@ -350,7 +347,6 @@ SlPartitionStateReserve(SlPartitionState *state, int64 count, int64 bytes,
 	state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
 		(SlReservation) {start, start + count, false};
 	state->ring_count++;
-	state->active_bytes += bytes;
 	*relid = state->active_relid;
 	SpinLockRelease(&state->mutex);
 
@@ -401,7 +397,6 @@ SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid, int32 seq)
 	state->active_relid = relid;
 	state->active_seq = seq;
 	state->active_base = base = state->next_offset;
-	state->active_bytes = 0;
 	SpinLockRelease(&state->mutex);
 	return base;
 }
@@ -413,15 +408,4 @@ SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start)
 	if (log_start > state->log_start_offset)
 		state->log_start_offset = log_start;
 	SpinLockRelease(&state->mutex);
-}
-
-int64
-SlPartitionStateActiveBytes(SlPartitionState *state)
-{
-	int64		bytes;
-
-	SpinLockAcquire(&state->mutex);
-	bytes = state->active_bytes;
-	SpinLockRelease(&state->mutex);
-	return bytes;
 }

@@ -28,7 +28,6 @@ typedef struct SlShared
 	LWLock	   *partition_map_lock;	/* guards the partition hash's shape */
 	pg_atomic_uint64 catalog_generation;	/* bumped by each committed topic DDL */
 	int			broker_procno[SL_MAX_BROKERS];	/* -1 if not running */
-	pg_atomic_uint64 next_producer_id;	/* InitProducerId */
 } SlShared;
 
 extern SlShared *sl_shared;

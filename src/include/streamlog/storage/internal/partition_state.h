@@ -38,7 +38,7 @@ extern void SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *s
  * SlPartitionStateRelease, the HWM stays at or below the first offset.
  */
 extern int64 SlPartitionStateReserve(SlPartitionState *state, int64 count,
-									 int64 bytes, Oid *relid);
+									 Oid *relid);
 
 /* The reservation starting at start is committed or abandoned */
 extern void SlPartitionStateRelease(SlPartitionState *state, int64 start);
@@ -49,8 +49,5 @@ extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
 
 /* Advance the log start offset after retention */
 extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
-
-/* Bytes appended to the active segment since it became active (approx) */
-extern int64 SlPartitionStateActiveBytes(SlPartitionState *state);
 
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */
