@@ -63,12 +63,20 @@ APIS = [
     (26, "EndTxn"),
     (27, "WriteTxnMarkers"),
     (28, "TxnOffsetCommit"),
+    (29, "DescribeAcls"),
+    (30, "CreateAcls"),
+    (31, "DeleteAcls"),
     (32, "DescribeConfigs"),
     (33, "AlterConfigs"),
+    (36, "SaslAuthenticate"),
     (37, "CreatePartitions"),
     (42, "DeleteGroups"),
     (44, "IncrementalAlterConfigs"),
     (47, "OffsetDelete"),
+    (48, "DescribeClientQuotas"),
+    (49, "AlterClientQuotas"),
+    (50, "DescribeUserScramCredentials"),
+    (51, "AlterUserScramCredentials"),
     (60, "DescribeCluster"),
 ]
 
@@ -147,6 +155,14 @@ ERROR_MIRRORS = {
                                [_topic_partitions("Topics", "Topics", "Partitions",
                                                   "PartitionIndexes", req_index="")])],
     "TxnOffsetCommit": [_topic_partitions("Topics", "Topics", "Partitions", "Partitions")],
+    "CreateAcls": [Mirror("Results", "Creations", [])],
+    "DeleteAcls": [Mirror("FilterResults", "Filters", [])],
+    "DescribeUserScramCredentials": [Mirror("Results", "Users", [("User", "Name")])],
+    "AlterUserScramCredentials": [Mirror("Results", "Deletions", [("User", "Name")]),
+                                  Mirror("Results", "Upsertions", [("User", "Name")])],
+    "AlterClientQuotas": [Mirror("Entries", "Entries", [],
+                                 [Mirror("Entity", "Entity", [("EntityType", "EntityType"),
+                                                              ("EntityName", "EntityName")])])],
 }
 
 # Fields of a response that carry the error of an error response
@@ -1415,7 +1431,8 @@ class ErrorResponseGen:
                  tab + "\tfor (int32 %s = 0; %s < %s.n; %s++)" % (i, i, src, i),
                  tab + "\t{",
                  tab + "\t\t%s *%s = &%s.items[%s];" % (relem.cname, r, dst, i)]
-        if qelem.kind == "struct":
+        # the request element is named only where something reads it
+        if qelem.kind == "struct" and (m.copies or m.children):
             lines.append(tab + "\t\tconst %s *%s = &%s.items[%s];"
                          % (qelem.struct.cname, q, src, i))
         lines += ["", tab + "\t\t%sInit(%s);" % (relem.cname, r)]

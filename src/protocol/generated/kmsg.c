@@ -17,12 +17,22 @@ static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlReade
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *out);
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *out);
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *out);
+static void DecodeAlterClientQuotasRequestEntityData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntityData *out);
+static void DecodeAlterClientQuotasRequestEntryData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntryData *out);
+static void DecodeAlterClientQuotasRequestOpData(SlReader *r, int16 version, SlAlterClientQuotasRequestOpData *out);
+static void DecodeAlterClientQuotasResponseEntityData(SlReader *r, int16 version, SlAlterClientQuotasResponseEntityData *out);
+static void DecodeAlterClientQuotasResponseEntryData(SlReader *r, int16 version, SlAlterClientQuotasResponseEntryData *out);
 static void DecodeAlterConfigsRequestAlterConfigsResource(SlReader *r, int16 version, SlAlterConfigsRequestAlterConfigsResource *out);
 static void DecodeAlterConfigsRequestAlterableConfig(SlReader *r, int16 version, SlAlterConfigsRequestAlterableConfig *out);
 static void DecodeAlterConfigsResponseAlterConfigsResourceResponse(SlReader *r, int16 version, SlAlterConfigsResponseAlterConfigsResourceResponse *out);
+static void DecodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialDeletion *out);
+static void DecodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialUpsertion *out);
+static void DecodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlReader *r, int16 version, SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *out);
 static void DecodeApiVersionsResponseApiVersion(SlReader *r, int16 version, SlApiVersionsResponseApiVersion *out);
 static void DecodeApiVersionsResponseFinalizedFeatureKey(SlReader *r, int16 version, SlApiVersionsResponseFinalizedFeatureKey *out);
 static void DecodeApiVersionsResponseSupportedFeatureKey(SlReader *r, int16 version, SlApiVersionsResponseSupportedFeatureKey *out);
+static void DecodeCreateAclsRequestAclCreation(SlReader *r, int16 version, SlCreateAclsRequestAclCreation *out);
+static void DecodeCreateAclsResponseAclCreationResult(SlReader *r, int16 version, SlCreateAclsResponseAclCreationResult *out);
 static void DecodeCreatePartitionsRequestCreatePartitionsAssignment(SlReader *r, int16 version, SlCreatePartitionsRequestCreatePartitionsAssignment *out);
 static void DecodeCreatePartitionsRequestCreatePartitionsTopic(SlReader *r, int16 version, SlCreatePartitionsRequestCreatePartitionsTopic *out);
 static void DecodeCreatePartitionsResponseCreatePartitionsTopicResult(SlReader *r, int16 version, SlCreatePartitionsResponseCreatePartitionsTopicResult *out);
@@ -31,6 +41,9 @@ static void DecodeCreateTopicsRequestCreatableTopic(SlReader *r, int16 version, 
 static void DecodeCreateTopicsRequestCreatableTopicConfig(SlReader *r, int16 version, SlCreateTopicsRequestCreatableTopicConfig *out);
 static void DecodeCreateTopicsResponseCreatableTopicConfigs(SlReader *r, int16 version, SlCreateTopicsResponseCreatableTopicConfigs *out);
 static void DecodeCreateTopicsResponseCreatableTopicResult(SlReader *r, int16 version, SlCreateTopicsResponseCreatableTopicResult *out);
+static void DecodeDeleteAclsRequestDeleteAclsFilter(SlReader *r, int16 version, SlDeleteAclsRequestDeleteAclsFilter *out);
+static void DecodeDeleteAclsResponseDeleteAclsFilterResult(SlReader *r, int16 version, SlDeleteAclsResponseDeleteAclsFilterResult *out);
+static void DecodeDeleteAclsResponseDeleteAclsMatchingAcl(SlReader *r, int16 version, SlDeleteAclsResponseDeleteAclsMatchingAcl *out);
 static void DecodeDeleteGroupsResponseDeletableGroupResult(SlReader *r, int16 version, SlDeleteGroupsResponseDeletableGroupResult *out);
 static void DecodeDeleteRecordsRequestDeleteRecordsPartition(SlReader *r, int16 version, SlDeleteRecordsRequestDeleteRecordsPartition *out);
 static void DecodeDeleteRecordsRequestDeleteRecordsTopic(SlReader *r, int16 version, SlDeleteRecordsRequestDeleteRecordsTopic *out);
@@ -38,6 +51,12 @@ static void DecodeDeleteRecordsResponseDeleteRecordsPartitionResult(SlReader *r,
 static void DecodeDeleteRecordsResponseDeleteRecordsTopicResult(SlReader *r, int16 version, SlDeleteRecordsResponseDeleteRecordsTopicResult *out);
 static void DecodeDeleteTopicsRequestDeleteTopicState(SlReader *r, int16 version, SlDeleteTopicsRequestDeleteTopicState *out);
 static void DecodeDeleteTopicsResponseDeletableTopicResult(SlReader *r, int16 version, SlDeleteTopicsResponseDeletableTopicResult *out);
+static void DecodeDescribeAclsResponseAclDescription(SlReader *r, int16 version, SlDescribeAclsResponseAclDescription *out);
+static void DecodeDescribeAclsResponseDescribeAclsResource(SlReader *r, int16 version, SlDescribeAclsResponseDescribeAclsResource *out);
+static void DecodeDescribeClientQuotasRequestComponentData(SlReader *r, int16 version, SlDescribeClientQuotasRequestComponentData *out);
+static void DecodeDescribeClientQuotasResponseEntityData(SlReader *r, int16 version, SlDescribeClientQuotasResponseEntityData *out);
+static void DecodeDescribeClientQuotasResponseEntryData(SlReader *r, int16 version, SlDescribeClientQuotasResponseEntryData *out);
+static void DecodeDescribeClientQuotasResponseValueData(SlReader *r, int16 version, SlDescribeClientQuotasResponseValueData *out);
 static void DecodeDescribeClusterResponseDescribeClusterBroker(SlReader *r, int16 version, SlDescribeClusterResponseDescribeClusterBroker *out);
 static void DecodeDescribeConfigsRequestDescribeConfigsResource(SlReader *r, int16 version, SlDescribeConfigsRequestDescribeConfigsResource *out);
 static void DecodeDescribeConfigsResponseDescribeConfigsResourceResult(SlReader *r, int16 version, SlDescribeConfigsResponseDescribeConfigsResourceResult *out);
@@ -45,6 +64,9 @@ static void DecodeDescribeConfigsResponseDescribeConfigsResult(SlReader *r, int1
 static void DecodeDescribeConfigsResponseDescribeConfigsSynonym(SlReader *r, int16 version, SlDescribeConfigsResponseDescribeConfigsSynonym *out);
 static void DecodeDescribeGroupsResponseDescribedGroup(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroup *out);
 static void DecodeDescribeGroupsResponseDescribedGroupMember(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroupMember *out);
+static void DecodeDescribeUserScramCredentialsRequestUserName(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequestUserName *out);
+static void DecodeDescribeUserScramCredentialsResponseCredentialInfo(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseCredentialInfo *out);
+static void DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *out);
 static void DecodeFetchRequestFetchPartition(SlReader *r, int16 version, SlFetchRequestFetchPartition *out);
 static void DecodeFetchRequestFetchTopic(SlReader *r, int16 version, SlFetchRequestFetchTopic *out);
 static void DecodeFetchRequestForgottenTopic(SlReader *r, int16 version, SlFetchRequestForgottenTopic *out);
@@ -111,12 +133,22 @@ static void EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlWrite
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *in);
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *in);
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *in);
+static void EncodeAlterClientQuotasRequestEntityData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntityData *in);
+static void EncodeAlterClientQuotasRequestEntryData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntryData *in);
+static void EncodeAlterClientQuotasRequestOpData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestOpData *in);
+static void EncodeAlterClientQuotasResponseEntityData(SlWriter *w, int16 version, const SlAlterClientQuotasResponseEntityData *in);
+static void EncodeAlterClientQuotasResponseEntryData(SlWriter *w, int16 version, const SlAlterClientQuotasResponseEntryData *in);
 static void EncodeAlterConfigsRequestAlterConfigsResource(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterConfigsResource *in);
 static void EncodeAlterConfigsRequestAlterableConfig(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterableConfig *in);
 static void EncodeAlterConfigsResponseAlterConfigsResourceResponse(SlWriter *w, int16 version, const SlAlterConfigsResponseAlterConfigsResourceResponse *in);
+static void EncodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialDeletion *in);
+static void EncodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialUpsertion *in);
+static void EncodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *in);
 static void EncodeApiVersionsResponseApiVersion(SlWriter *w, int16 version, const SlApiVersionsResponseApiVersion *in);
 static void EncodeApiVersionsResponseFinalizedFeatureKey(SlWriter *w, int16 version, const SlApiVersionsResponseFinalizedFeatureKey *in);
 static void EncodeApiVersionsResponseSupportedFeatureKey(SlWriter *w, int16 version, const SlApiVersionsResponseSupportedFeatureKey *in);
+static void EncodeCreateAclsRequestAclCreation(SlWriter *w, int16 version, const SlCreateAclsRequestAclCreation *in);
+static void EncodeCreateAclsResponseAclCreationResult(SlWriter *w, int16 version, const SlCreateAclsResponseAclCreationResult *in);
 static void EncodeCreatePartitionsRequestCreatePartitionsAssignment(SlWriter *w, int16 version, const SlCreatePartitionsRequestCreatePartitionsAssignment *in);
 static void EncodeCreatePartitionsRequestCreatePartitionsTopic(SlWriter *w, int16 version, const SlCreatePartitionsRequestCreatePartitionsTopic *in);
 static void EncodeCreatePartitionsResponseCreatePartitionsTopicResult(SlWriter *w, int16 version, const SlCreatePartitionsResponseCreatePartitionsTopicResult *in);
@@ -125,6 +157,9 @@ static void EncodeCreateTopicsRequestCreatableTopic(SlWriter *w, int16 version, 
 static void EncodeCreateTopicsRequestCreatableTopicConfig(SlWriter *w, int16 version, const SlCreateTopicsRequestCreatableTopicConfig *in);
 static void EncodeCreateTopicsResponseCreatableTopicConfigs(SlWriter *w, int16 version, const SlCreateTopicsResponseCreatableTopicConfigs *in);
 static void EncodeCreateTopicsResponseCreatableTopicResult(SlWriter *w, int16 version, const SlCreateTopicsResponseCreatableTopicResult *in);
+static void EncodeDeleteAclsRequestDeleteAclsFilter(SlWriter *w, int16 version, const SlDeleteAclsRequestDeleteAclsFilter *in);
+static void EncodeDeleteAclsResponseDeleteAclsFilterResult(SlWriter *w, int16 version, const SlDeleteAclsResponseDeleteAclsFilterResult *in);
+static void EncodeDeleteAclsResponseDeleteAclsMatchingAcl(SlWriter *w, int16 version, const SlDeleteAclsResponseDeleteAclsMatchingAcl *in);
 static void EncodeDeleteGroupsResponseDeletableGroupResult(SlWriter *w, int16 version, const SlDeleteGroupsResponseDeletableGroupResult *in);
 static void EncodeDeleteRecordsRequestDeleteRecordsPartition(SlWriter *w, int16 version, const SlDeleteRecordsRequestDeleteRecordsPartition *in);
 static void EncodeDeleteRecordsRequestDeleteRecordsTopic(SlWriter *w, int16 version, const SlDeleteRecordsRequestDeleteRecordsTopic *in);
@@ -132,6 +167,12 @@ static void EncodeDeleteRecordsResponseDeleteRecordsPartitionResult(SlWriter *w,
 static void EncodeDeleteRecordsResponseDeleteRecordsTopicResult(SlWriter *w, int16 version, const SlDeleteRecordsResponseDeleteRecordsTopicResult *in);
 static void EncodeDeleteTopicsRequestDeleteTopicState(SlWriter *w, int16 version, const SlDeleteTopicsRequestDeleteTopicState *in);
 static void EncodeDeleteTopicsResponseDeletableTopicResult(SlWriter *w, int16 version, const SlDeleteTopicsResponseDeletableTopicResult *in);
+static void EncodeDescribeAclsResponseAclDescription(SlWriter *w, int16 version, const SlDescribeAclsResponseAclDescription *in);
+static void EncodeDescribeAclsResponseDescribeAclsResource(SlWriter *w, int16 version, const SlDescribeAclsResponseDescribeAclsResource *in);
+static void EncodeDescribeClientQuotasRequestComponentData(SlWriter *w, int16 version, const SlDescribeClientQuotasRequestComponentData *in);
+static void EncodeDescribeClientQuotasResponseEntityData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseEntityData *in);
+static void EncodeDescribeClientQuotasResponseEntryData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseEntryData *in);
+static void EncodeDescribeClientQuotasResponseValueData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseValueData *in);
 static void EncodeDescribeClusterResponseDescribeClusterBroker(SlWriter *w, int16 version, const SlDescribeClusterResponseDescribeClusterBroker *in);
 static void EncodeDescribeConfigsRequestDescribeConfigsResource(SlWriter *w, int16 version, const SlDescribeConfigsRequestDescribeConfigsResource *in);
 static void EncodeDescribeConfigsResponseDescribeConfigsResourceResult(SlWriter *w, int16 version, const SlDescribeConfigsResponseDescribeConfigsResourceResult *in);
@@ -139,6 +180,9 @@ static void EncodeDescribeConfigsResponseDescribeConfigsResult(SlWriter *w, int1
 static void EncodeDescribeConfigsResponseDescribeConfigsSynonym(SlWriter *w, int16 version, const SlDescribeConfigsResponseDescribeConfigsSynonym *in);
 static void EncodeDescribeGroupsResponseDescribedGroup(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroup *in);
 static void EncodeDescribeGroupsResponseDescribedGroupMember(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroupMember *in);
+static void EncodeDescribeUserScramCredentialsRequestUserName(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequestUserName *in);
+static void EncodeDescribeUserScramCredentialsResponseCredentialInfo(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseCredentialInfo *in);
+static void EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *in);
 static void EncodeFetchRequestFetchPartition(SlWriter *w, int16 version, const SlFetchRequestFetchPartition *in);
 static void EncodeFetchRequestFetchTopic(SlWriter *w, int16 version, const SlFetchRequestFetchTopic *in);
 static void EncodeFetchRequestForgottenTopic(SlWriter *w, int16 version, const SlFetchRequestForgottenTopic *in);
@@ -205,13 +249,22 @@ static void SetErrorsAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v,
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsApiVersionsResponse(SlApiVersionsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreateAclsResponse(SlCreateAclsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsCreateAclsResponseAclCreationResult(SlCreateAclsResponseAclCreationResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsCreatePartitionsResponse(SlCreatePartitionsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsCreatePartitionsResponseCreatePartitionsTopicResult(SlCreatePartitionsResponseCreatePartitionsTopicResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsCreateTopicsResponse(SlCreateTopicsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatableTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteAclsResponse(SlDeleteAclsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDeleteAclsResponseDeleteAclsMatchingAcl(SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDeleteGroupsResponseDeletableGroupResult(SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDeleteRecordsResponse(SlDeleteRecordsResponse *v, int16 version, int16 error_code, SlStr message);
@@ -219,11 +272,15 @@ static void SetErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(SlDeleteR
 static void SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(SlDeleteRecordsResponseDeleteRecordsTopicResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDeleteTopicsResponseDeletableTopicResult(SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeAclsResponse(SlDescribeAclsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeClientQuotasResponse(SlDescribeClientQuotasResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsEndTxnResponse(SlEndTxnResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsFetchResponse(SlFetchResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v, int16 version, int16 error_code, SlStr message);
@@ -259,6 +316,7 @@ static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchR
 static void SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsSyncGroupResponse(SlSyncGroupResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message);
@@ -6209,6 +6267,581 @@ SlTxnOffsetCommitResponseEncode(SlWriter *w, int16 version, const SlTxnOffsetCom
 		SlWriteUvarint(w, 0);
 }
 
+/* DescribeAclsRequest */
+
+void
+SlDescribeAclsRequestInit(SlDescribeAclsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->pattern_type_filter = 3;
+}
+
+bool
+SlDescribeAclsRequestDecode(SlReader *r, int16 version, SlDescribeAclsRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeAclsRequestInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "DescribeAclsRequest: unsupported version");
+		return false;
+	}
+	out->resource_type_filter = SlReadInt8(r);
+	out->resource_name_filter = SlReadString(r, flexible, true);
+	if (version >= 1)
+		out->pattern_type_filter = SlReadInt8(r);
+	out->principal_filter = SlReadString(r, flexible, true);
+	out->host_filter = SlReadString(r, flexible, true);
+	out->operation = SlReadInt8(r);
+	out->permission_type = SlReadInt8(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeAclsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeAclsRequestEncode(SlWriter *w, int16 version, const SlDescribeAclsRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "DescribeAclsRequest: unsupported version");
+		return;
+	}
+	SlWriteInt8(w, in->resource_type_filter);
+	SlWriteString(w, flexible, true, in->resource_name_filter);
+	if (version >= 1)
+		SlWriteInt8(w, in->pattern_type_filter);
+	else if (in->pattern_type_filter != 3)
+		SlWriterFail(w, "DescribeAclsRequest.PatternTypeFilter: not in this version");
+	SlWriteString(w, flexible, true, in->principal_filter);
+	SlWriteString(w, flexible, true, in->host_filter);
+	SlWriteInt8(w, in->operation);
+	SlWriteInt8(w, in->permission_type);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DescribeAclsResponse */
+
+void
+SlDescribeAclsResponseAclDescriptionInit(SlDescribeAclsResponseAclDescription *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeAclsResponseDescribeAclsResourceInit(SlDescribeAclsResponseDescribeAclsResource *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->pattern_type = 3;
+}
+
+void
+SlDescribeAclsResponseInit(SlDescribeAclsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeAclsResponseAclDescription(SlReader *r, int16 version, SlDescribeAclsResponseAclDescription *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeAclsResponseAclDescriptionInit(out);
+	out->principal = SlReadString(r, flexible, false);
+	out->host = SlReadString(r, flexible, false);
+	out->operation = SlReadInt8(r);
+	out->permission_type = SlReadInt8(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeAclsResponse.AclDescription");
+}
+
+static void
+EncodeDescribeAclsResponseAclDescription(SlWriter *w, int16 version, const SlDescribeAclsResponseAclDescription *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteString(w, flexible, false, in->principal);
+	SlWriteString(w, flexible, false, in->host);
+	SlWriteInt8(w, in->operation);
+	SlWriteInt8(w, in->permission_type);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeAclsResponseDescribeAclsResource(SlReader *r, int16 version, SlDescribeAclsResponseDescribeAclsResource *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeAclsResponseDescribeAclsResourceInit(out);
+	out->resource_type = SlReadInt8(r);
+	out->resource_name = SlReadString(r, flexible, false);
+	if (version >= 1)
+		out->pattern_type = SlReadInt8(r);
+	out->acls.items = SlReadArray(r, flexible, false, 5, sizeof(*out->acls.items), &out->acls.n);
+	for (int32 i = 0; i < out->acls.n && SlReaderOk(r); i++)
+		DecodeDescribeAclsResponseAclDescription(r, version, &out->acls.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeAclsResponse.DescribeAclsResource");
+}
+
+static void
+EncodeDescribeAclsResponseDescribeAclsResource(SlWriter *w, int16 version, const SlDescribeAclsResponseDescribeAclsResource *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt8(w, in->resource_type);
+	SlWriteString(w, flexible, false, in->resource_name);
+	if (version >= 1)
+		SlWriteInt8(w, in->pattern_type);
+	else if (in->pattern_type != 3)
+		SlWriterFail(w, "DescribeAclsResponse.DescribeAclsResource.PatternType: not in this version");
+	SlWriteArrayLen(w, flexible, false, in->acls.n);
+	for (int32 i = 0; i < in->acls.n; i++)
+		EncodeDescribeAclsResponseAclDescription(w, version, &in->acls.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeAclsResponseDecode(SlReader *r, int16 version, SlDescribeAclsResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeAclsResponseInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "DescribeAclsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->resources.items = SlReadArray(r, flexible, false, 5, sizeof(*out->resources.items), &out->resources.n);
+	for (int32 i = 0; i < out->resources.n && SlReaderOk(r); i++)
+		DecodeDescribeAclsResponseDescribeAclsResource(r, version, &out->resources.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeAclsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeAclsResponseEncode(SlWriter *w, int16 version, const SlDescribeAclsResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "DescribeAclsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteArrayLen(w, flexible, false, in->resources.n);
+	for (int32 i = 0; i < in->resources.n; i++)
+		EncodeDescribeAclsResponseDescribeAclsResource(w, version, &in->resources.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* CreateAclsRequest */
+
+void
+SlCreateAclsRequestAclCreationInit(SlCreateAclsRequestAclCreation *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->resource_pattern_type = 3;
+}
+
+void
+SlCreateAclsRequestInit(SlCreateAclsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeCreateAclsRequestAclCreation(SlReader *r, int16 version, SlCreateAclsRequestAclCreation *out)
+{
+	bool		flexible = version >= 2;
+
+	SlCreateAclsRequestAclCreationInit(out);
+	out->resource_type = SlReadInt8(r);
+	out->resource_name = SlReadString(r, flexible, false);
+	if (version >= 1)
+		out->resource_pattern_type = SlReadInt8(r);
+	out->principal = SlReadString(r, flexible, false);
+	out->host = SlReadString(r, flexible, false);
+	out->operation = SlReadInt8(r);
+	out->permission_type = SlReadInt8(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "CreateAclsRequest.AclCreation");
+}
+
+static void
+EncodeCreateAclsRequestAclCreation(SlWriter *w, int16 version, const SlCreateAclsRequestAclCreation *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt8(w, in->resource_type);
+	SlWriteString(w, flexible, false, in->resource_name);
+	if (version >= 1)
+		SlWriteInt8(w, in->resource_pattern_type);
+	else if (in->resource_pattern_type != 3)
+		SlWriterFail(w, "CreateAclsRequest.AclCreation.ResourcePatternType: not in this version");
+	SlWriteString(w, flexible, false, in->principal);
+	SlWriteString(w, flexible, false, in->host);
+	SlWriteInt8(w, in->operation);
+	SlWriteInt8(w, in->permission_type);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlCreateAclsRequestDecode(SlReader *r, int16 version, SlCreateAclsRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlCreateAclsRequestInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "CreateAclsRequest: unsupported version");
+		return false;
+	}
+	out->creations.items = SlReadArray(r, flexible, false, 8, sizeof(*out->creations.items), &out->creations.n);
+	for (int32 i = 0; i < out->creations.n && SlReaderOk(r); i++)
+		DecodeCreateAclsRequestAclCreation(r, version, &out->creations.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "CreateAclsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlCreateAclsRequestEncode(SlWriter *w, int16 version, const SlCreateAclsRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "CreateAclsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->creations.n);
+	for (int32 i = 0; i < in->creations.n; i++)
+		EncodeCreateAclsRequestAclCreation(w, version, &in->creations.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* CreateAclsResponse */
+
+void
+SlCreateAclsResponseAclCreationResultInit(SlCreateAclsResponseAclCreationResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlCreateAclsResponseInit(SlCreateAclsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeCreateAclsResponseAclCreationResult(SlReader *r, int16 version, SlCreateAclsResponseAclCreationResult *out)
+{
+	bool		flexible = version >= 2;
+
+	SlCreateAclsResponseAclCreationResultInit(out);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "CreateAclsResponse.AclCreationResult");
+}
+
+static void
+EncodeCreateAclsResponseAclCreationResult(SlWriter *w, int16 version, const SlCreateAclsResponseAclCreationResult *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlCreateAclsResponseDecode(SlReader *r, int16 version, SlCreateAclsResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlCreateAclsResponseInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "CreateAclsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->results.items = SlReadArray(r, flexible, false, 4, sizeof(*out->results.items), &out->results.n);
+	for (int32 i = 0; i < out->results.n && SlReaderOk(r); i++)
+		DecodeCreateAclsResponseAclCreationResult(r, version, &out->results.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "CreateAclsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlCreateAclsResponseEncode(SlWriter *w, int16 version, const SlCreateAclsResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "CreateAclsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, flexible, false, in->results.n);
+	for (int32 i = 0; i < in->results.n; i++)
+		EncodeCreateAclsResponseAclCreationResult(w, version, &in->results.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DeleteAclsRequest */
+
+void
+SlDeleteAclsRequestDeleteAclsFilterInit(SlDeleteAclsRequestDeleteAclsFilter *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->pattern_type_filter = 3;
+}
+
+void
+SlDeleteAclsRequestInit(SlDeleteAclsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDeleteAclsRequestDeleteAclsFilter(SlReader *r, int16 version, SlDeleteAclsRequestDeleteAclsFilter *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDeleteAclsRequestDeleteAclsFilterInit(out);
+	out->resource_type_filter = SlReadInt8(r);
+	out->resource_name_filter = SlReadString(r, flexible, true);
+	if (version >= 1)
+		out->pattern_type_filter = SlReadInt8(r);
+	out->principal_filter = SlReadString(r, flexible, true);
+	out->host_filter = SlReadString(r, flexible, true);
+	out->operation = SlReadInt8(r);
+	out->permission_type = SlReadInt8(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DeleteAclsRequest.DeleteAclsFilter");
+}
+
+static void
+EncodeDeleteAclsRequestDeleteAclsFilter(SlWriter *w, int16 version, const SlDeleteAclsRequestDeleteAclsFilter *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt8(w, in->resource_type_filter);
+	SlWriteString(w, flexible, true, in->resource_name_filter);
+	if (version >= 1)
+		SlWriteInt8(w, in->pattern_type_filter);
+	else if (in->pattern_type_filter != 3)
+		SlWriterFail(w, "DeleteAclsRequest.DeleteAclsFilter.PatternTypeFilter: not in this version");
+	SlWriteString(w, flexible, true, in->principal_filter);
+	SlWriteString(w, flexible, true, in->host_filter);
+	SlWriteInt8(w, in->operation);
+	SlWriteInt8(w, in->permission_type);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDeleteAclsRequestDecode(SlReader *r, int16 version, SlDeleteAclsRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDeleteAclsRequestInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "DeleteAclsRequest: unsupported version");
+		return false;
+	}
+	out->filters.items = SlReadArray(r, flexible, false, 8, sizeof(*out->filters.items), &out->filters.n);
+	for (int32 i = 0; i < out->filters.n && SlReaderOk(r); i++)
+		DecodeDeleteAclsRequestDeleteAclsFilter(r, version, &out->filters.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DeleteAclsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDeleteAclsRequestEncode(SlWriter *w, int16 version, const SlDeleteAclsRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "DeleteAclsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->filters.n);
+	for (int32 i = 0; i < in->filters.n; i++)
+		EncodeDeleteAclsRequestDeleteAclsFilter(w, version, &in->filters.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DeleteAclsResponse */
+
+void
+SlDeleteAclsResponseDeleteAclsMatchingAclInit(SlDeleteAclsResponseDeleteAclsMatchingAcl *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->pattern_type = 3;
+}
+
+void
+SlDeleteAclsResponseDeleteAclsFilterResultInit(SlDeleteAclsResponseDeleteAclsFilterResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDeleteAclsResponseInit(SlDeleteAclsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDeleteAclsResponseDeleteAclsMatchingAcl(SlReader *r, int16 version, SlDeleteAclsResponseDeleteAclsMatchingAcl *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDeleteAclsResponseDeleteAclsMatchingAclInit(out);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->resource_type = SlReadInt8(r);
+	out->resource_name = SlReadString(r, flexible, false);
+	if (version >= 1)
+		out->pattern_type = SlReadInt8(r);
+	out->principal = SlReadString(r, flexible, false);
+	out->host = SlReadString(r, flexible, false);
+	out->operation = SlReadInt8(r);
+	out->permission_type = SlReadInt8(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DeleteAclsResponse.DeleteAclsMatchingAcl");
+}
+
+static void
+EncodeDeleteAclsResponseDeleteAclsMatchingAcl(SlWriter *w, int16 version, const SlDeleteAclsResponseDeleteAclsMatchingAcl *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteInt8(w, in->resource_type);
+	SlWriteString(w, flexible, false, in->resource_name);
+	if (version >= 1)
+		SlWriteInt8(w, in->pattern_type);
+	else if (in->pattern_type != 3)
+		SlWriterFail(w, "DeleteAclsResponse.DeleteAclsMatchingAcl.PatternType: not in this version");
+	SlWriteString(w, flexible, false, in->principal);
+	SlWriteString(w, flexible, false, in->host);
+	SlWriteInt8(w, in->operation);
+	SlWriteInt8(w, in->permission_type);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDeleteAclsResponseDeleteAclsFilterResult(SlReader *r, int16 version, SlDeleteAclsResponseDeleteAclsFilterResult *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDeleteAclsResponseDeleteAclsFilterResultInit(out);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->matching_acls.items = SlReadArray(r, flexible, false, 11, sizeof(*out->matching_acls.items), &out->matching_acls.n);
+	for (int32 i = 0; i < out->matching_acls.n && SlReaderOk(r); i++)
+		DecodeDeleteAclsResponseDeleteAclsMatchingAcl(r, version, &out->matching_acls.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DeleteAclsResponse.DeleteAclsFilterResult");
+}
+
+static void
+EncodeDeleteAclsResponseDeleteAclsFilterResult(SlWriter *w, int16 version, const SlDeleteAclsResponseDeleteAclsFilterResult *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteArrayLen(w, flexible, false, in->matching_acls.n);
+	for (int32 i = 0; i < in->matching_acls.n; i++)
+		EncodeDeleteAclsResponseDeleteAclsMatchingAcl(w, version, &in->matching_acls.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDeleteAclsResponseDecode(SlReader *r, int16 version, SlDeleteAclsResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDeleteAclsResponseInit(out);
+	if (version < 0 || version > 3)
+	{
+		SlReaderFail(r, "DeleteAclsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->filter_results.items = SlReadArray(r, flexible, false, 5, sizeof(*out->filter_results.items), &out->filter_results.n);
+	for (int32 i = 0; i < out->filter_results.n && SlReaderOk(r); i++)
+		DecodeDeleteAclsResponseDeleteAclsFilterResult(r, version, &out->filter_results.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DeleteAclsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDeleteAclsResponseEncode(SlWriter *w, int16 version, const SlDeleteAclsResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 3)
+	{
+		SlWriterFail(w, "DeleteAclsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, flexible, false, in->filter_results.n);
+	for (int32 i = 0; i < in->filter_results.n; i++)
+		EncodeDeleteAclsResponseDeleteAclsFilterResult(w, version, &in->filter_results.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
 /* DescribeConfigsRequest */
 
 void
@@ -6676,6 +7309,96 @@ SlAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlAlterConfigsRes
 	SlWriteArrayLen(w, flexible, false, in->responses.n);
 	for (int32 i = 0; i < in->responses.n; i++)
 		EncodeAlterConfigsResponseAlterConfigsResourceResponse(w, version, &in->responses.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* SaslAuthenticateRequest */
+
+void
+SlSaslAuthenticateRequestInit(SlSaslAuthenticateRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlSaslAuthenticateRequestDecode(SlReader *r, int16 version, SlSaslAuthenticateRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlSaslAuthenticateRequestInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "SaslAuthenticateRequest: unsupported version");
+		return false;
+	}
+	out->auth_bytes = SlReadBytes(r, flexible, false);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "SaslAuthenticateRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlSaslAuthenticateRequestEncode(SlWriter *w, int16 version, const SlSaslAuthenticateRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "SaslAuthenticateRequest: unsupported version");
+		return;
+	}
+	SlWriteBytes(w, flexible, false, in->auth_bytes);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* SaslAuthenticateResponse */
+
+void
+SlSaslAuthenticateResponseInit(SlSaslAuthenticateResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlSaslAuthenticateResponseDecode(SlReader *r, int16 version, SlSaslAuthenticateResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlSaslAuthenticateResponseInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "SaslAuthenticateResponse: unsupported version");
+		return false;
+	}
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->auth_bytes = SlReadBytes(r, flexible, false);
+	if (version >= 1)
+		out->session_lifetime_ms = SlReadInt64(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "SaslAuthenticateResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlSaslAuthenticateResponseEncode(SlWriter *w, int16 version, const SlSaslAuthenticateResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "SaslAuthenticateResponse: unsupported version");
+		return;
+	}
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteBytes(w, flexible, false, in->auth_bytes);
+	if (version >= 1)
+		SlWriteInt64(w, in->session_lifetime_ms);
 	if (flexible)
 		SlWriteUvarint(w, 0);
 }
@@ -7369,6 +8092,822 @@ SlOffsetDeleteResponseEncode(SlWriter *w, int16 version, const SlOffsetDeleteRes
 		EncodeOffsetDeleteResponseOffsetDeleteResponseTopic(w, version, &in->topics.items[i]);
 }
 
+/* DescribeClientQuotasRequest */
+
+void
+SlDescribeClientQuotasRequestComponentDataInit(SlDescribeClientQuotasRequestComponentData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeClientQuotasRequestInit(SlDescribeClientQuotasRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeClientQuotasRequestComponentData(SlReader *r, int16 version, SlDescribeClientQuotasRequestComponentData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasRequestComponentDataInit(out);
+	out->entity_type = SlReadString(r, flexible, false);
+	out->match_type = SlReadInt8(r);
+	out->match = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasRequest.ComponentData");
+}
+
+static void
+EncodeDescribeClientQuotasRequestComponentData(SlWriter *w, int16 version, const SlDescribeClientQuotasRequestComponentData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->entity_type);
+	SlWriteInt8(w, in->match_type);
+	SlWriteString(w, flexible, true, in->match);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeClientQuotasRequestDecode(SlReader *r, int16 version, SlDescribeClientQuotasRequest *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasRequestInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "DescribeClientQuotasRequest: unsupported version");
+		return false;
+	}
+	out->components.items = SlReadArray(r, flexible, false, 4, sizeof(*out->components.items), &out->components.n);
+	for (int32 i = 0; i < out->components.n && SlReaderOk(r); i++)
+		DecodeDescribeClientQuotasRequestComponentData(r, version, &out->components.items[i]);
+	out->strict = SlReadBool(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeClientQuotasRequestEncode(SlWriter *w, int16 version, const SlDescribeClientQuotasRequest *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "DescribeClientQuotasRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->components.n);
+	for (int32 i = 0; i < in->components.n; i++)
+		EncodeDescribeClientQuotasRequestComponentData(w, version, &in->components.items[i]);
+	SlWriteBool(w, in->strict);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DescribeClientQuotasResponse */
+
+void
+SlDescribeClientQuotasResponseEntityDataInit(SlDescribeClientQuotasResponseEntityData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeClientQuotasResponseValueDataInit(SlDescribeClientQuotasResponseValueData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeClientQuotasResponseEntryDataInit(SlDescribeClientQuotasResponseEntryData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeClientQuotasResponseInit(SlDescribeClientQuotasResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeClientQuotasResponseEntityData(SlReader *r, int16 version, SlDescribeClientQuotasResponseEntityData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasResponseEntityDataInit(out);
+	out->entity_type = SlReadString(r, flexible, false);
+	out->entity_name = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasResponse.EntityData");
+}
+
+static void
+EncodeDescribeClientQuotasResponseEntityData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseEntityData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->entity_type);
+	SlWriteString(w, flexible, true, in->entity_name);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeClientQuotasResponseValueData(SlReader *r, int16 version, SlDescribeClientQuotasResponseValueData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasResponseValueDataInit(out);
+	out->key = SlReadString(r, flexible, false);
+	out->value = SlReadFloat64(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasResponse.ValueData");
+}
+
+static void
+EncodeDescribeClientQuotasResponseValueData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseValueData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->key);
+	SlWriteFloat64(w, in->value);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeClientQuotasResponseEntryData(SlReader *r, int16 version, SlDescribeClientQuotasResponseEntryData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasResponseEntryDataInit(out);
+	out->entity.items = SlReadArray(r, flexible, false, 3, sizeof(*out->entity.items), &out->entity.n);
+	for (int32 i = 0; i < out->entity.n && SlReaderOk(r); i++)
+		DecodeDescribeClientQuotasResponseEntityData(r, version, &out->entity.items[i]);
+	out->values.items = SlReadArray(r, flexible, false, 10, sizeof(*out->values.items), &out->values.n);
+	for (int32 i = 0; i < out->values.n && SlReaderOk(r); i++)
+		DecodeDescribeClientQuotasResponseValueData(r, version, &out->values.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasResponse.EntryData");
+}
+
+static void
+EncodeDescribeClientQuotasResponseEntryData(SlWriter *w, int16 version, const SlDescribeClientQuotasResponseEntryData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteArrayLen(w, flexible, false, in->entity.n);
+	for (int32 i = 0; i < in->entity.n; i++)
+		EncodeDescribeClientQuotasResponseEntityData(w, version, &in->entity.items[i]);
+	SlWriteArrayLen(w, flexible, false, in->values.n);
+	for (int32 i = 0; i < in->values.n; i++)
+		EncodeDescribeClientQuotasResponseValueData(w, version, &in->values.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeClientQuotasResponseDecode(SlReader *r, int16 version, SlDescribeClientQuotasResponse *out)
+{
+	bool		flexible = version >= 1;
+
+	SlDescribeClientQuotasResponseInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "DescribeClientQuotasResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->entries.items = SlReadArray(r, flexible, true, 3, sizeof(*out->entries.items), &out->entries.n);
+	for (int32 i = 0; i < out->entries.n && SlReaderOk(r); i++)
+		DecodeDescribeClientQuotasResponseEntryData(r, version, &out->entries.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeClientQuotasResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeClientQuotasResponseEncode(SlWriter *w, int16 version, const SlDescribeClientQuotasResponse *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "DescribeClientQuotasResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteArrayLen(w, flexible, true, in->entries.n);
+	for (int32 i = 0; i < in->entries.n; i++)
+		EncodeDescribeClientQuotasResponseEntryData(w, version, &in->entries.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* AlterClientQuotasRequest */
+
+void
+SlAlterClientQuotasRequestEntityDataInit(SlAlterClientQuotasRequestEntityData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterClientQuotasRequestOpDataInit(SlAlterClientQuotasRequestOpData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterClientQuotasRequestEntryDataInit(SlAlterClientQuotasRequestEntryData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterClientQuotasRequestInit(SlAlterClientQuotasRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAlterClientQuotasRequestEntityData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntityData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasRequestEntityDataInit(out);
+	out->entity_type = SlReadString(r, flexible, false);
+	out->entity_name = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasRequest.EntityData");
+}
+
+static void
+EncodeAlterClientQuotasRequestEntityData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntityData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->entity_type);
+	SlWriteString(w, flexible, true, in->entity_name);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterClientQuotasRequestOpData(SlReader *r, int16 version, SlAlterClientQuotasRequestOpData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasRequestOpDataInit(out);
+	out->key = SlReadString(r, flexible, false);
+	out->value = SlReadFloat64(r);
+	out->remove = SlReadBool(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasRequest.OpData");
+}
+
+static void
+EncodeAlterClientQuotasRequestOpData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestOpData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->key);
+	SlWriteFloat64(w, in->value);
+	SlWriteBool(w, in->remove);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterClientQuotasRequestEntryData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntryData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasRequestEntryDataInit(out);
+	out->entity.items = SlReadArray(r, flexible, false, 3, sizeof(*out->entity.items), &out->entity.n);
+	for (int32 i = 0; i < out->entity.n && SlReaderOk(r); i++)
+		DecodeAlterClientQuotasRequestEntityData(r, version, &out->entity.items[i]);
+	out->ops.items = SlReadArray(r, flexible, false, 11, sizeof(*out->ops.items), &out->ops.n);
+	for (int32 i = 0; i < out->ops.n && SlReaderOk(r); i++)
+		DecodeAlterClientQuotasRequestOpData(r, version, &out->ops.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasRequest.EntryData");
+}
+
+static void
+EncodeAlterClientQuotasRequestEntryData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntryData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteArrayLen(w, flexible, false, in->entity.n);
+	for (int32 i = 0; i < in->entity.n; i++)
+		EncodeAlterClientQuotasRequestEntityData(w, version, &in->entity.items[i]);
+	SlWriteArrayLen(w, flexible, false, in->ops.n);
+	for (int32 i = 0; i < in->ops.n; i++)
+		EncodeAlterClientQuotasRequestOpData(w, version, &in->ops.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterClientQuotasRequestDecode(SlReader *r, int16 version, SlAlterClientQuotasRequest *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasRequestInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "AlterClientQuotasRequest: unsupported version");
+		return false;
+	}
+	out->entries.items = SlReadArray(r, flexible, false, 3, sizeof(*out->entries.items), &out->entries.n);
+	for (int32 i = 0; i < out->entries.n && SlReaderOk(r); i++)
+		DecodeAlterClientQuotasRequestEntryData(r, version, &out->entries.items[i]);
+	out->validate_only = SlReadBool(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterClientQuotasRequestEncode(SlWriter *w, int16 version, const SlAlterClientQuotasRequest *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "AlterClientQuotasRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, false, in->entries.n);
+	for (int32 i = 0; i < in->entries.n; i++)
+		EncodeAlterClientQuotasRequestEntryData(w, version, &in->entries.items[i]);
+	SlWriteBool(w, in->validate_only);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* AlterClientQuotasResponse */
+
+void
+SlAlterClientQuotasResponseEntityDataInit(SlAlterClientQuotasResponseEntityData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterClientQuotasResponseEntryDataInit(SlAlterClientQuotasResponseEntryData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterClientQuotasResponseInit(SlAlterClientQuotasResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAlterClientQuotasResponseEntityData(SlReader *r, int16 version, SlAlterClientQuotasResponseEntityData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasResponseEntityDataInit(out);
+	out->entity_type = SlReadString(r, flexible, false);
+	out->entity_name = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasResponse.EntityData");
+}
+
+static void
+EncodeAlterClientQuotasResponseEntityData(SlWriter *w, int16 version, const SlAlterClientQuotasResponseEntityData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteString(w, flexible, false, in->entity_type);
+	SlWriteString(w, flexible, true, in->entity_name);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterClientQuotasResponseEntryData(SlReader *r, int16 version, SlAlterClientQuotasResponseEntryData *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasResponseEntryDataInit(out);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	out->entity.items = SlReadArray(r, flexible, false, 3, sizeof(*out->entity.items), &out->entity.n);
+	for (int32 i = 0; i < out->entity.n && SlReaderOk(r); i++)
+		DecodeAlterClientQuotasResponseEntityData(r, version, &out->entity.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasResponse.EntryData");
+}
+
+static void
+EncodeAlterClientQuotasResponseEntryData(SlWriter *w, int16 version, const SlAlterClientQuotasResponseEntryData *in)
+{
+	bool		flexible = version >= 1;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	SlWriteArrayLen(w, flexible, false, in->entity.n);
+	for (int32 i = 0; i < in->entity.n; i++)
+		EncodeAlterClientQuotasResponseEntityData(w, version, &in->entity.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterClientQuotasResponseDecode(SlReader *r, int16 version, SlAlterClientQuotasResponse *out)
+{
+	bool		flexible = version >= 1;
+
+	SlAlterClientQuotasResponseInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "AlterClientQuotasResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->entries.items = SlReadArray(r, flexible, false, 5, sizeof(*out->entries.items), &out->entries.n);
+	for (int32 i = 0; i < out->entries.n && SlReaderOk(r); i++)
+		DecodeAlterClientQuotasResponseEntryData(r, version, &out->entries.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterClientQuotasResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterClientQuotasResponseEncode(SlWriter *w, int16 version, const SlAlterClientQuotasResponse *in)
+{
+	bool		flexible = version >= 1;
+
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "AlterClientQuotasResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, flexible, false, in->entries.n);
+	for (int32 i = 0; i < in->entries.n; i++)
+		EncodeAlterClientQuotasResponseEntryData(w, version, &in->entries.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DescribeUserScramCredentialsRequest */
+
+void
+SlDescribeUserScramCredentialsRequestUserNameInit(SlDescribeUserScramCredentialsRequestUserName *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeUserScramCredentialsRequestInit(SlDescribeUserScramCredentialsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeUserScramCredentialsRequestUserName(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequestUserName *out)
+{
+	SlDescribeUserScramCredentialsRequestUserNameInit(out);
+	out->name = SlReadString(r, true, false);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeUserScramCredentialsRequest.UserName");
+}
+
+static void
+EncodeDescribeUserScramCredentialsRequestUserName(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequestUserName *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeUserScramCredentialsRequestDecode(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequest *out)
+{
+	SlDescribeUserScramCredentialsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeUserScramCredentialsRequest: unsupported version");
+		return false;
+	}
+	out->users.items = SlReadArray(r, true, true, 2, sizeof(*out->users.items), &out->users.n);
+	for (int32 i = 0; i < out->users.n && SlReaderOk(r); i++)
+		DecodeDescribeUserScramCredentialsRequestUserName(r, version, &out->users.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeUserScramCredentialsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeUserScramCredentialsRequestEncode(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeUserScramCredentialsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, true, in->users.n);
+	for (int32 i = 0; i < in->users.n; i++)
+		EncodeDescribeUserScramCredentialsRequestUserName(w, version, &in->users.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeUserScramCredentialsResponse */
+
+void
+SlDescribeUserScramCredentialsResponseCredentialInfoInit(SlDescribeUserScramCredentialsResponseCredentialInfo *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResultInit(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeUserScramCredentialsResponseInit(SlDescribeUserScramCredentialsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeUserScramCredentialsResponseCredentialInfo(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseCredentialInfo *out)
+{
+	SlDescribeUserScramCredentialsResponseCredentialInfoInit(out);
+	out->mechanism = SlReadInt8(r);
+	out->iterations = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeUserScramCredentialsResponse.CredentialInfo");
+}
+
+static void
+EncodeDescribeUserScramCredentialsResponseCredentialInfo(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseCredentialInfo *in)
+{
+	SlWriteInt8(w, in->mechanism);
+	SlWriteInt32(w, in->iterations);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *out)
+{
+	SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResultInit(out);
+	out->user = SlReadString(r, true, false);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	out->credential_infos.items = SlReadArray(r, true, false, 6, sizeof(*out->credential_infos.items), &out->credential_infos.n);
+	for (int32 i = 0; i < out->credential_infos.n && SlReaderOk(r); i++)
+		DecodeDescribeUserScramCredentialsResponseCredentialInfo(r, version, &out->credential_infos.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult");
+}
+
+static void
+EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *in)
+{
+	SlWriteString(w, true, false, in->user);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->credential_infos.n);
+	for (int32 i = 0; i < in->credential_infos.n; i++)
+		EncodeDescribeUserScramCredentialsResponseCredentialInfo(w, version, &in->credential_infos.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeUserScramCredentialsResponseDecode(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponse *out)
+{
+	SlDescribeUserScramCredentialsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeUserScramCredentialsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	out->results.items = SlReadArray(r, true, false, 6, sizeof(*out->results.items), &out->results.n);
+	for (int32 i = 0; i < out->results.n && SlReaderOk(r); i++)
+		DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(r, version, &out->results.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeUserScramCredentialsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeUserScramCredentialsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->results.n);
+	for (int32 i = 0; i < in->results.n; i++)
+		EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(w, version, &in->results.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* AlterUserScramCredentialsRequest */
+
+void
+SlAlterUserScramCredentialsRequestScramCredentialDeletionInit(SlAlterUserScramCredentialsRequestScramCredentialDeletion *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterUserScramCredentialsRequestScramCredentialUpsertionInit(SlAlterUserScramCredentialsRequestScramCredentialUpsertion *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterUserScramCredentialsRequestInit(SlAlterUserScramCredentialsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialDeletion *out)
+{
+	SlAlterUserScramCredentialsRequestScramCredentialDeletionInit(out);
+	out->name = SlReadString(r, true, false);
+	out->mechanism = SlReadInt8(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterUserScramCredentialsRequest.ScramCredentialDeletion");
+}
+
+static void
+EncodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialDeletion *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteInt8(w, in->mechanism);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialUpsertion *out)
+{
+	SlAlterUserScramCredentialsRequestScramCredentialUpsertionInit(out);
+	out->name = SlReadString(r, true, false);
+	out->mechanism = SlReadInt8(r);
+	out->iterations = SlReadInt32(r);
+	out->salt = SlReadBytes(r, true, false);
+	out->salted_password = SlReadBytes(r, true, false);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterUserScramCredentialsRequest.ScramCredentialUpsertion");
+}
+
+static void
+EncodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialUpsertion *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteInt8(w, in->mechanism);
+	SlWriteInt32(w, in->iterations);
+	SlWriteBytes(w, true, false, in->salt);
+	SlWriteBytes(w, true, false, in->salted_password);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterUserScramCredentialsRequestDecode(SlReader *r, int16 version, SlAlterUserScramCredentialsRequest *out)
+{
+	SlAlterUserScramCredentialsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AlterUserScramCredentialsRequest: unsupported version");
+		return false;
+	}
+	out->deletions.items = SlReadArray(r, true, false, 3, sizeof(*out->deletions.items), &out->deletions.n);
+	for (int32 i = 0; i < out->deletions.n && SlReaderOk(r); i++)
+		DecodeAlterUserScramCredentialsRequestScramCredentialDeletion(r, version, &out->deletions.items[i]);
+	out->upsertions.items = SlReadArray(r, true, false, 9, sizeof(*out->upsertions.items), &out->upsertions.n);
+	for (int32 i = 0; i < out->upsertions.n && SlReaderOk(r); i++)
+		DecodeAlterUserScramCredentialsRequestScramCredentialUpsertion(r, version, &out->upsertions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterUserScramCredentialsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterUserScramCredentialsRequestEncode(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AlterUserScramCredentialsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->deletions.n);
+	for (int32 i = 0; i < in->deletions.n; i++)
+		EncodeAlterUserScramCredentialsRequestScramCredentialDeletion(w, version, &in->deletions.items[i]);
+	SlWriteArrayLen(w, true, false, in->upsertions.n);
+	for (int32 i = 0; i < in->upsertions.n; i++)
+		EncodeAlterUserScramCredentialsRequestScramCredentialUpsertion(w, version, &in->upsertions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* AlterUserScramCredentialsResponse */
+
+void
+SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterUserScramCredentialsResponseInit(SlAlterUserScramCredentialsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlReader *r, int16 version, SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *out)
+{
+	SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(out);
+	out->user = SlReadString(r, true, false);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult");
+}
+
+static void
+EncodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *in)
+{
+	SlWriteString(w, true, false, in->user);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterUserScramCredentialsResponseDecode(SlReader *r, int16 version, SlAlterUserScramCredentialsResponse *out)
+{
+	SlAlterUserScramCredentialsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AlterUserScramCredentialsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->results.items = SlReadArray(r, true, false, 5, sizeof(*out->results.items), &out->results.n);
+	for (int32 i = 0; i < out->results.n && SlReaderOk(r); i++)
+		DecodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(r, version, &out->results.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterUserScramCredentialsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AlterUserScramCredentialsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, true, false, in->results.n);
+	for (int32 i = 0; i < in->results.n; i++)
+		EncodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(w, version, &in->results.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
 /* DescribeClusterRequest */
 
 void
@@ -7881,6 +9420,50 @@ SetErrorsTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, in
 }
 
 static void
+SetErrorsDescribeAclsResponse(SlDescribeAclsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsCreateAclsResponseAclCreationResult(SlCreateAclsResponseAclCreationResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsCreateAclsResponse(SlCreateAclsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsCreateAclsResponseAclCreationResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteAclsResponseDeleteAclsMatchingAcl(SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+	for (int32 i = 0; i < v->matching_acls.n; i++)
+		SetErrorsDeleteAclsResponseDeleteAclsMatchingAcl(&v->matching_acls.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDeleteAclsResponse(SlDeleteAclsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->filter_results.n; i++)
+		SetErrorsDeleteAclsResponseDeleteAclsFilterResult(&v->filter_results.items[i], version, error_code, message);
+}
+
+static void
 SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -7906,6 +9489,13 @@ SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 er
 {
 	for (int32 i = 0; i < v->responses.n; i++)
 		SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
 }
 
 static void
@@ -7968,6 +9558,57 @@ SetErrorsOffsetDeleteResponse(SlOffsetDeleteResponse *v, int16 version, int16 er
 	v->error_code = error_code;
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeClientQuotasResponse(SlDescribeClientQuotasResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->entries.n; i++)
+		SetErrorsAlterClientQuotasResponseEntryData(&v->entries.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(&v->results.items[i], version, error_code, message);
 }
 
 static void
@@ -8567,6 +10208,50 @@ SlTxnOffsetCommitErrorResponse(const SlTxnOffsetCommitRequest *req, int16 versio
 }
 
 void
+SlDescribeAclsErrorResponse(const SlDescribeAclsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeAclsResponse *resp)
+{
+	(void) req;
+	SlDescribeAclsResponseInit(resp);
+	SetErrorsDescribeAclsResponse(resp, version, error_code, message);
+}
+
+void
+SlCreateAclsErrorResponse(const SlCreateAclsRequest *req, int16 version, int16 error_code, SlStr message, SlCreateAclsResponse *resp)
+{
+	SlCreateAclsResponseInit(resp);
+	if (req->creations.n > 0)
+	{
+		resp->results.n = req->creations.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->creations.n);
+		for (int32 i0 = 0; i0 < req->creations.n; i0++)
+		{
+			SlCreateAclsResponseAclCreationResult *r0 = &resp->results.items[i0];
+
+			SlCreateAclsResponseAclCreationResultInit(r0);
+		}
+	}
+	SetErrorsCreateAclsResponse(resp, version, error_code, message);
+}
+
+void
+SlDeleteAclsErrorResponse(const SlDeleteAclsRequest *req, int16 version, int16 error_code, SlStr message, SlDeleteAclsResponse *resp)
+{
+	SlDeleteAclsResponseInit(resp);
+	if (req->filters.n > 0)
+	{
+		resp->filter_results.n = req->filters.n;
+		resp->filter_results.items = palloc(sizeof(*resp->filter_results.items) * req->filters.n);
+		for (int32 i0 = 0; i0 < req->filters.n; i0++)
+		{
+			SlDeleteAclsResponseDeleteAclsFilterResult *r0 = &resp->filter_results.items[i0];
+
+			SlDeleteAclsResponseDeleteAclsFilterResultInit(r0);
+		}
+	}
+	SetErrorsDeleteAclsResponse(resp, version, error_code, message);
+}
+
+void
 SlDescribeConfigsErrorResponse(const SlDescribeConfigsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeConfigsResponse *resp)
 {
 	SlDescribeConfigsResponseInit(resp);
@@ -8606,6 +10291,14 @@ SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int
 		}
 	}
 	SetErrorsAlterConfigsResponse(resp, version, error_code, message);
+}
+
+void
+SlSaslAuthenticateErrorResponse(const SlSaslAuthenticateRequest *req, int16 version, int16 error_code, SlStr message, SlSaslAuthenticateResponse *resp)
+{
+	(void) req;
+	SlSaslAuthenticateResponseInit(resp);
+	SetErrorsSaslAuthenticateResponse(resp, version, error_code, message);
 }
 
 void
@@ -8699,6 +10392,100 @@ SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int
 		}
 	}
 	SetErrorsOffsetDeleteResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeClientQuotasErrorResponse(const SlDescribeClientQuotasRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeClientQuotasResponse *resp)
+{
+	(void) req;
+	SlDescribeClientQuotasResponseInit(resp);
+	SetErrorsDescribeClientQuotasResponse(resp, version, error_code, message);
+}
+
+void
+SlAlterClientQuotasErrorResponse(const SlAlterClientQuotasRequest *req, int16 version, int16 error_code, SlStr message, SlAlterClientQuotasResponse *resp)
+{
+	SlAlterClientQuotasResponseInit(resp);
+	if (req->entries.n > 0)
+	{
+		resp->entries.n = req->entries.n;
+		resp->entries.items = palloc(sizeof(*resp->entries.items) * req->entries.n);
+		for (int32 i0 = 0; i0 < req->entries.n; i0++)
+		{
+			SlAlterClientQuotasResponseEntryData *r0 = &resp->entries.items[i0];
+			const SlAlterClientQuotasRequestEntryData *q0 = &req->entries.items[i0];
+
+			SlAlterClientQuotasResponseEntryDataInit(r0);
+			if (q0->entity.n > 0)
+			{
+				r0->entity.n = q0->entity.n;
+				r0->entity.items = palloc(sizeof(*r0->entity.items) * q0->entity.n);
+				for (int32 i2 = 0; i2 < q0->entity.n; i2++)
+				{
+					SlAlterClientQuotasResponseEntityData *r2 = &r0->entity.items[i2];
+					const SlAlterClientQuotasRequestEntityData *q2 = &q0->entity.items[i2];
+
+					SlAlterClientQuotasResponseEntityDataInit(r2);
+					r2->entity_type = q2->entity_type;
+					r2->entity_name = q2->entity_name;
+				}
+			}
+		}
+	}
+	SetErrorsAlterClientQuotasResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeUserScramCredentialsErrorResponse(const SlDescribeUserScramCredentialsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeUserScramCredentialsResponse *resp)
+{
+	SlDescribeUserScramCredentialsResponseInit(resp);
+	if (req->users.n > 0)
+	{
+		resp->results.n = req->users.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->users.n);
+		for (int32 i0 = 0; i0 < req->users.n; i0++)
+		{
+			SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *r0 = &resp->results.items[i0];
+			const SlDescribeUserScramCredentialsRequestUserName *q0 = &req->users.items[i0];
+
+			SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResultInit(r0);
+			r0->user = q0->name;
+		}
+	}
+	SetErrorsDescribeUserScramCredentialsResponse(resp, version, error_code, message);
+}
+
+void
+SlAlterUserScramCredentialsErrorResponse(const SlAlterUserScramCredentialsRequest *req, int16 version, int16 error_code, SlStr message, SlAlterUserScramCredentialsResponse *resp)
+{
+	SlAlterUserScramCredentialsResponseInit(resp);
+	if (req->deletions.n > 0)
+	{
+		resp->results.n = req->deletions.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->deletions.n);
+		for (int32 i0 = 0; i0 < req->deletions.n; i0++)
+		{
+			SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *r0 = &resp->results.items[i0];
+			const SlAlterUserScramCredentialsRequestScramCredentialDeletion *q0 = &req->deletions.items[i0];
+
+			SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(r0);
+			r0->user = q0->name;
+		}
+	}
+	if (req->upsertions.n > 0)
+	{
+		resp->results.n = req->upsertions.n;
+		resp->results.items = palloc(sizeof(*resp->results.items) * req->upsertions.n);
+		for (int32 i0 = 0; i0 < req->upsertions.n; i0++)
+		{
+			SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *r0 = &resp->results.items[i0];
+			const SlAlterUserScramCredentialsRequestScramCredentialUpsertion *q0 = &req->upsertions.items[i0];
+
+			SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(r0);
+			r0->user = q0->name;
+		}
+	}
+	SetErrorsAlterUserScramCredentialsResponse(resp, version, error_code, message);
 }
 
 void
@@ -8978,6 +10765,39 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 				SlTxnOffsetCommitResponseEncode(out, version, &resp);
 				return true;
 			}
+		case 29:
+			{
+				SlDescribeAclsRequest req;
+				SlDescribeAclsResponse resp;
+
+				if (!SlDescribeAclsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeAclsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeAclsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 30:
+			{
+				SlCreateAclsRequest req;
+				SlCreateAclsResponse resp;
+
+				if (!SlCreateAclsRequestDecode(request_body, version, &req))
+					return false;
+				SlCreateAclsErrorResponse(&req, version, error_code, message, &resp);
+				SlCreateAclsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 31:
+			{
+				SlDeleteAclsRequest req;
+				SlDeleteAclsResponse resp;
+
+				if (!SlDeleteAclsRequestDecode(request_body, version, &req))
+					return false;
+				SlDeleteAclsErrorResponse(&req, version, error_code, message, &resp);
+				SlDeleteAclsResponseEncode(out, version, &resp);
+				return true;
+			}
 		case 32:
 			{
 				SlDescribeConfigsRequest req;
@@ -8998,6 +10818,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlAlterConfigsErrorResponse(&req, version, error_code, message, &resp);
 				SlAlterConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 36:
+			{
+				SlSaslAuthenticateRequest req;
+				SlSaslAuthenticateResponse resp;
+
+				if (!SlSaslAuthenticateRequestDecode(request_body, version, &req))
+					return false;
+				SlSaslAuthenticateErrorResponse(&req, version, error_code, message, &resp);
+				SlSaslAuthenticateResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 37:
@@ -9042,6 +10873,50 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlOffsetDeleteErrorResponse(&req, version, error_code, message, &resp);
 				SlOffsetDeleteResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 48:
+			{
+				SlDescribeClientQuotasRequest req;
+				SlDescribeClientQuotasResponse resp;
+
+				if (!SlDescribeClientQuotasRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeClientQuotasErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeClientQuotasResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 49:
+			{
+				SlAlterClientQuotasRequest req;
+				SlAlterClientQuotasResponse resp;
+
+				if (!SlAlterClientQuotasRequestDecode(request_body, version, &req))
+					return false;
+				SlAlterClientQuotasErrorResponse(&req, version, error_code, message, &resp);
+				SlAlterClientQuotasResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 50:
+			{
+				SlDescribeUserScramCredentialsRequest req;
+				SlDescribeUserScramCredentialsResponse resp;
+
+				if (!SlDescribeUserScramCredentialsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeUserScramCredentialsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeUserScramCredentialsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 51:
+			{
+				SlAlterUserScramCredentialsRequest req;
+				SlAlterUserScramCredentialsResponse resp;
+
+				if (!SlAlterUserScramCredentialsRequestDecode(request_body, version, &req))
+					return false;
+				SlAlterUserScramCredentialsErrorResponse(&req, version, error_code, message, &resp);
+				SlAlterUserScramCredentialsResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 60:

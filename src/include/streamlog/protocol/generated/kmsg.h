@@ -1353,6 +1353,155 @@ extern void SlTxnOffsetCommitResponseInit(SlTxnOffsetCommitResponse *v);
 extern bool SlTxnOffsetCommitResponseDecode(SlReader *r, int16 version, SlTxnOffsetCommitResponse *out);
 extern void SlTxnOffsetCommitResponseEncode(SlWriter *w, int16 version, const SlTxnOffsetCommitResponse *in);
 
+/* DescribeAclsRequest: api key 29, v0-3, flexible v2+ */
+typedef struct SlDescribeAclsRequest
+{
+	int8		resource_type_filter;
+	SlStr		resource_name_filter;	/* nullable */
+	int8		pattern_type_filter;	/* v1+, default 3 */
+	SlStr		principal_filter;	/* nullable */
+	SlStr		host_filter;	/* nullable */
+	int8		operation;
+	int8		permission_type;
+} SlDescribeAclsRequest;
+
+extern void SlDescribeAclsRequestInit(SlDescribeAclsRequest *v);
+extern bool SlDescribeAclsRequestDecode(SlReader *r, int16 version, SlDescribeAclsRequest *out);
+extern void SlDescribeAclsRequestEncode(SlWriter *w, int16 version, const SlDescribeAclsRequest *in);
+
+/* DescribeAclsResponse.AclDescription (v0-3) */
+typedef struct SlDescribeAclsResponseAclDescription
+{
+	SlStr		principal;
+	SlStr		host;
+	int8		operation;
+	int8		permission_type;
+} SlDescribeAclsResponseAclDescription;
+
+/* DescribeAclsResponse.DescribeAclsResource (v0-3) */
+typedef struct SlDescribeAclsResponseDescribeAclsResource
+{
+	int8		resource_type;
+	SlStr		resource_name;
+	int8		pattern_type;	/* v1+, default 3 */
+	struct { int32 n; SlDescribeAclsResponseAclDescription *items; } acls;
+} SlDescribeAclsResponseDescribeAclsResource;
+
+/* DescribeAclsResponse: api key 29, v0-3, flexible v2+ */
+typedef struct SlDescribeAclsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlDescribeAclsResponseDescribeAclsResource *items; } resources;
+} SlDescribeAclsResponse;
+
+extern void SlDescribeAclsResponseAclDescriptionInit(SlDescribeAclsResponseAclDescription *v);
+extern void SlDescribeAclsResponseDescribeAclsResourceInit(SlDescribeAclsResponseDescribeAclsResource *v);
+extern void SlDescribeAclsResponseInit(SlDescribeAclsResponse *v);
+extern bool SlDescribeAclsResponseDecode(SlReader *r, int16 version, SlDescribeAclsResponse *out);
+extern void SlDescribeAclsResponseEncode(SlWriter *w, int16 version, const SlDescribeAclsResponse *in);
+
+/* CreateAclsRequest.AclCreation (v0-3) */
+typedef struct SlCreateAclsRequestAclCreation
+{
+	int8		resource_type;
+	SlStr		resource_name;
+	int8		resource_pattern_type;	/* v1+, default 3 */
+	SlStr		principal;
+	SlStr		host;
+	int8		operation;
+	int8		permission_type;
+} SlCreateAclsRequestAclCreation;
+
+/* CreateAclsRequest: api key 30, v0-3, flexible v2+ */
+typedef struct SlCreateAclsRequest
+{
+	struct { int32 n; SlCreateAclsRequestAclCreation *items; } creations;
+} SlCreateAclsRequest;
+
+extern void SlCreateAclsRequestAclCreationInit(SlCreateAclsRequestAclCreation *v);
+extern void SlCreateAclsRequestInit(SlCreateAclsRequest *v);
+extern bool SlCreateAclsRequestDecode(SlReader *r, int16 version, SlCreateAclsRequest *out);
+extern void SlCreateAclsRequestEncode(SlWriter *w, int16 version, const SlCreateAclsRequest *in);
+
+/* CreateAclsResponse.AclCreationResult (v0-3) */
+typedef struct SlCreateAclsResponseAclCreationResult
+{
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlCreateAclsResponseAclCreationResult;
+
+/* CreateAclsResponse: api key 30, v0-3, flexible v2+ */
+typedef struct SlCreateAclsResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlCreateAclsResponseAclCreationResult *items; } results;
+} SlCreateAclsResponse;
+
+extern void SlCreateAclsResponseAclCreationResultInit(SlCreateAclsResponseAclCreationResult *v);
+extern void SlCreateAclsResponseInit(SlCreateAclsResponse *v);
+extern bool SlCreateAclsResponseDecode(SlReader *r, int16 version, SlCreateAclsResponse *out);
+extern void SlCreateAclsResponseEncode(SlWriter *w, int16 version, const SlCreateAclsResponse *in);
+
+/* DeleteAclsRequest.DeleteAclsFilter (v0-3) */
+typedef struct SlDeleteAclsRequestDeleteAclsFilter
+{
+	int8		resource_type_filter;
+	SlStr		resource_name_filter;	/* nullable */
+	int8		pattern_type_filter;	/* v1+, default 3 */
+	SlStr		principal_filter;	/* nullable */
+	SlStr		host_filter;	/* nullable */
+	int8		operation;
+	int8		permission_type;
+} SlDeleteAclsRequestDeleteAclsFilter;
+
+/* DeleteAclsRequest: api key 31, v0-3, flexible v2+ */
+typedef struct SlDeleteAclsRequest
+{
+	struct { int32 n; SlDeleteAclsRequestDeleteAclsFilter *items; } filters;
+} SlDeleteAclsRequest;
+
+extern void SlDeleteAclsRequestDeleteAclsFilterInit(SlDeleteAclsRequestDeleteAclsFilter *v);
+extern void SlDeleteAclsRequestInit(SlDeleteAclsRequest *v);
+extern bool SlDeleteAclsRequestDecode(SlReader *r, int16 version, SlDeleteAclsRequest *out);
+extern void SlDeleteAclsRequestEncode(SlWriter *w, int16 version, const SlDeleteAclsRequest *in);
+
+/* DeleteAclsResponse.DeleteAclsMatchingAcl (v0-3) */
+typedef struct SlDeleteAclsResponseDeleteAclsMatchingAcl
+{
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	int8		resource_type;
+	SlStr		resource_name;
+	int8		pattern_type;	/* v1+, default 3 */
+	SlStr		principal;
+	SlStr		host;
+	int8		operation;
+	int8		permission_type;
+} SlDeleteAclsResponseDeleteAclsMatchingAcl;
+
+/* DeleteAclsResponse.DeleteAclsFilterResult (v0-3) */
+typedef struct SlDeleteAclsResponseDeleteAclsFilterResult
+{
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlDeleteAclsResponseDeleteAclsMatchingAcl *items; } matching_acls;
+} SlDeleteAclsResponseDeleteAclsFilterResult;
+
+/* DeleteAclsResponse: api key 31, v0-3, flexible v2+ */
+typedef struct SlDeleteAclsResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlDeleteAclsResponseDeleteAclsFilterResult *items; } filter_results;
+} SlDeleteAclsResponse;
+
+extern void SlDeleteAclsResponseDeleteAclsMatchingAclInit(SlDeleteAclsResponseDeleteAclsMatchingAcl *v);
+extern void SlDeleteAclsResponseDeleteAclsFilterResultInit(SlDeleteAclsResponseDeleteAclsFilterResult *v);
+extern void SlDeleteAclsResponseInit(SlDeleteAclsResponse *v);
+extern bool SlDeleteAclsResponseDecode(SlReader *r, int16 version, SlDeleteAclsResponse *out);
+extern void SlDeleteAclsResponseEncode(SlWriter *w, int16 version, const SlDeleteAclsResponse *in);
+
 /* DescribeConfigsRequest.DescribeConfigsResource (v0-4) */
 typedef struct SlDescribeConfigsRequestDescribeConfigsResource
 {
@@ -1468,6 +1617,29 @@ extern void SlAlterConfigsResponseAlterConfigsResourceResponseInit(SlAlterConfig
 extern void SlAlterConfigsResponseInit(SlAlterConfigsResponse *v);
 extern bool SlAlterConfigsResponseDecode(SlReader *r, int16 version, SlAlterConfigsResponse *out);
 extern void SlAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlAlterConfigsResponse *in);
+
+/* SaslAuthenticateRequest: api key 36, v0-2, flexible v2+ */
+typedef struct SlSaslAuthenticateRequest
+{
+	SlBytes		auth_bytes;
+} SlSaslAuthenticateRequest;
+
+extern void SlSaslAuthenticateRequestInit(SlSaslAuthenticateRequest *v);
+extern bool SlSaslAuthenticateRequestDecode(SlReader *r, int16 version, SlSaslAuthenticateRequest *out);
+extern void SlSaslAuthenticateRequestEncode(SlWriter *w, int16 version, const SlSaslAuthenticateRequest *in);
+
+/* SaslAuthenticateResponse: api key 36, v0-2, flexible v2+ */
+typedef struct SlSaslAuthenticateResponse
+{
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	SlBytes		auth_bytes;
+	int64		session_lifetime_ms;	/* v1+, ignorable */
+} SlSaslAuthenticateResponse;
+
+extern void SlSaslAuthenticateResponseInit(SlSaslAuthenticateResponse *v);
+extern bool SlSaslAuthenticateResponseDecode(SlReader *r, int16 version, SlSaslAuthenticateResponse *out);
+extern void SlSaslAuthenticateResponseEncode(SlWriter *w, int16 version, const SlSaslAuthenticateResponse *in);
 
 /* CreatePartitionsRequest.CreatePartitionsAssignment (v0-3) */
 typedef struct SlCreatePartitionsRequestCreatePartitionsAssignment
@@ -1650,6 +1822,225 @@ extern void SlOffsetDeleteResponseInit(SlOffsetDeleteResponse *v);
 extern bool SlOffsetDeleteResponseDecode(SlReader *r, int16 version, SlOffsetDeleteResponse *out);
 extern void SlOffsetDeleteResponseEncode(SlWriter *w, int16 version, const SlOffsetDeleteResponse *in);
 
+/* DescribeClientQuotasRequest.ComponentData (v0-1) */
+typedef struct SlDescribeClientQuotasRequestComponentData
+{
+	SlStr		entity_type;
+	int8		match_type;
+	SlStr		match;	/* nullable */
+} SlDescribeClientQuotasRequestComponentData;
+
+/* DescribeClientQuotasRequest: api key 48, v0-1, flexible v1+ */
+typedef struct SlDescribeClientQuotasRequest
+{
+	struct { int32 n; SlDescribeClientQuotasRequestComponentData *items; } components;
+	bool		strict;
+} SlDescribeClientQuotasRequest;
+
+extern void SlDescribeClientQuotasRequestComponentDataInit(SlDescribeClientQuotasRequestComponentData *v);
+extern void SlDescribeClientQuotasRequestInit(SlDescribeClientQuotasRequest *v);
+extern bool SlDescribeClientQuotasRequestDecode(SlReader *r, int16 version, SlDescribeClientQuotasRequest *out);
+extern void SlDescribeClientQuotasRequestEncode(SlWriter *w, int16 version, const SlDescribeClientQuotasRequest *in);
+
+/* DescribeClientQuotasResponse.EntityData (v0-1) */
+typedef struct SlDescribeClientQuotasResponseEntityData
+{
+	SlStr		entity_type;
+	SlStr		entity_name;	/* nullable */
+} SlDescribeClientQuotasResponseEntityData;
+
+/* DescribeClientQuotasResponse.ValueData (v0-1) */
+typedef struct SlDescribeClientQuotasResponseValueData
+{
+	SlStr		key;
+	double		value;
+} SlDescribeClientQuotasResponseValueData;
+
+/* DescribeClientQuotasResponse.EntryData (v0-1) */
+typedef struct SlDescribeClientQuotasResponseEntryData
+{
+	struct { int32 n; SlDescribeClientQuotasResponseEntityData *items; } entity;
+	struct { int32 n; SlDescribeClientQuotasResponseValueData *items; } values;
+} SlDescribeClientQuotasResponseEntryData;
+
+/* DescribeClientQuotasResponse: api key 48, v0-1, flexible v1+ */
+typedef struct SlDescribeClientQuotasResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlDescribeClientQuotasResponseEntryData *items; } entries;	/* nullable */
+} SlDescribeClientQuotasResponse;
+
+extern void SlDescribeClientQuotasResponseEntityDataInit(SlDescribeClientQuotasResponseEntityData *v);
+extern void SlDescribeClientQuotasResponseValueDataInit(SlDescribeClientQuotasResponseValueData *v);
+extern void SlDescribeClientQuotasResponseEntryDataInit(SlDescribeClientQuotasResponseEntryData *v);
+extern void SlDescribeClientQuotasResponseInit(SlDescribeClientQuotasResponse *v);
+extern bool SlDescribeClientQuotasResponseDecode(SlReader *r, int16 version, SlDescribeClientQuotasResponse *out);
+extern void SlDescribeClientQuotasResponseEncode(SlWriter *w, int16 version, const SlDescribeClientQuotasResponse *in);
+
+/* AlterClientQuotasRequest.EntityData (v0-1) */
+typedef struct SlAlterClientQuotasRequestEntityData
+{
+	SlStr		entity_type;
+	SlStr		entity_name;	/* nullable */
+} SlAlterClientQuotasRequestEntityData;
+
+/* AlterClientQuotasRequest.OpData (v0-1) */
+typedef struct SlAlterClientQuotasRequestOpData
+{
+	SlStr		key;
+	double		value;
+	bool		remove;
+} SlAlterClientQuotasRequestOpData;
+
+/* AlterClientQuotasRequest.EntryData (v0-1) */
+typedef struct SlAlterClientQuotasRequestEntryData
+{
+	struct { int32 n; SlAlterClientQuotasRequestEntityData *items; } entity;
+	struct { int32 n; SlAlterClientQuotasRequestOpData *items; } ops;
+} SlAlterClientQuotasRequestEntryData;
+
+/* AlterClientQuotasRequest: api key 49, v0-1, flexible v1+ */
+typedef struct SlAlterClientQuotasRequest
+{
+	struct { int32 n; SlAlterClientQuotasRequestEntryData *items; } entries;
+	bool		validate_only;
+} SlAlterClientQuotasRequest;
+
+extern void SlAlterClientQuotasRequestEntityDataInit(SlAlterClientQuotasRequestEntityData *v);
+extern void SlAlterClientQuotasRequestOpDataInit(SlAlterClientQuotasRequestOpData *v);
+extern void SlAlterClientQuotasRequestEntryDataInit(SlAlterClientQuotasRequestEntryData *v);
+extern void SlAlterClientQuotasRequestInit(SlAlterClientQuotasRequest *v);
+extern bool SlAlterClientQuotasRequestDecode(SlReader *r, int16 version, SlAlterClientQuotasRequest *out);
+extern void SlAlterClientQuotasRequestEncode(SlWriter *w, int16 version, const SlAlterClientQuotasRequest *in);
+
+/* AlterClientQuotasResponse.EntityData (v0-1) */
+typedef struct SlAlterClientQuotasResponseEntityData
+{
+	SlStr		entity_type;
+	SlStr		entity_name;	/* nullable */
+} SlAlterClientQuotasResponseEntityData;
+
+/* AlterClientQuotasResponse.EntryData (v0-1) */
+typedef struct SlAlterClientQuotasResponseEntryData
+{
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlAlterClientQuotasResponseEntityData *items; } entity;
+} SlAlterClientQuotasResponseEntryData;
+
+/* AlterClientQuotasResponse: api key 49, v0-1, flexible v1+ */
+typedef struct SlAlterClientQuotasResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlAlterClientQuotasResponseEntryData *items; } entries;
+} SlAlterClientQuotasResponse;
+
+extern void SlAlterClientQuotasResponseEntityDataInit(SlAlterClientQuotasResponseEntityData *v);
+extern void SlAlterClientQuotasResponseEntryDataInit(SlAlterClientQuotasResponseEntryData *v);
+extern void SlAlterClientQuotasResponseInit(SlAlterClientQuotasResponse *v);
+extern bool SlAlterClientQuotasResponseDecode(SlReader *r, int16 version, SlAlterClientQuotasResponse *out);
+extern void SlAlterClientQuotasResponseEncode(SlWriter *w, int16 version, const SlAlterClientQuotasResponse *in);
+
+/* DescribeUserScramCredentialsRequest.UserName (v0) */
+typedef struct SlDescribeUserScramCredentialsRequestUserName
+{
+	SlStr		name;
+} SlDescribeUserScramCredentialsRequestUserName;
+
+/* DescribeUserScramCredentialsRequest: api key 50, v0, flexible v0+ */
+typedef struct SlDescribeUserScramCredentialsRequest
+{
+	struct { int32 n; SlDescribeUserScramCredentialsRequestUserName *items; } users;	/* nullable */
+} SlDescribeUserScramCredentialsRequest;
+
+extern void SlDescribeUserScramCredentialsRequestUserNameInit(SlDescribeUserScramCredentialsRequestUserName *v);
+extern void SlDescribeUserScramCredentialsRequestInit(SlDescribeUserScramCredentialsRequest *v);
+extern bool SlDescribeUserScramCredentialsRequestDecode(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequest *out);
+extern void SlDescribeUserScramCredentialsRequestEncode(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequest *in);
+
+/* DescribeUserScramCredentialsResponse.CredentialInfo (v0) */
+typedef struct SlDescribeUserScramCredentialsResponseCredentialInfo
+{
+	int8		mechanism;
+	int32		iterations;
+} SlDescribeUserScramCredentialsResponseCredentialInfo;
+
+/* DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult (v0) */
+typedef struct SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult
+{
+	SlStr		user;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlDescribeUserScramCredentialsResponseCredentialInfo *items; } credential_infos;
+} SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult;
+
+/* DescribeUserScramCredentialsResponse: api key 50, v0, flexible v0+ */
+typedef struct SlDescribeUserScramCredentialsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *items; } results;
+} SlDescribeUserScramCredentialsResponse;
+
+extern void SlDescribeUserScramCredentialsResponseCredentialInfoInit(SlDescribeUserScramCredentialsResponseCredentialInfo *v);
+extern void SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResultInit(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v);
+extern void SlDescribeUserScramCredentialsResponseInit(SlDescribeUserScramCredentialsResponse *v);
+extern bool SlDescribeUserScramCredentialsResponseDecode(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponse *out);
+extern void SlDescribeUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponse *in);
+
+/* AlterUserScramCredentialsRequest.ScramCredentialDeletion (v0) */
+typedef struct SlAlterUserScramCredentialsRequestScramCredentialDeletion
+{
+	SlStr		name;
+	int8		mechanism;
+} SlAlterUserScramCredentialsRequestScramCredentialDeletion;
+
+/* AlterUserScramCredentialsRequest.ScramCredentialUpsertion (v0) */
+typedef struct SlAlterUserScramCredentialsRequestScramCredentialUpsertion
+{
+	SlStr		name;
+	int8		mechanism;
+	int32		iterations;
+	SlBytes		salt;
+	SlBytes		salted_password;
+} SlAlterUserScramCredentialsRequestScramCredentialUpsertion;
+
+/* AlterUserScramCredentialsRequest: api key 51, v0, flexible v0+ */
+typedef struct SlAlterUserScramCredentialsRequest
+{
+	struct { int32 n; SlAlterUserScramCredentialsRequestScramCredentialDeletion *items; } deletions;
+	struct { int32 n; SlAlterUserScramCredentialsRequestScramCredentialUpsertion *items; } upsertions;
+} SlAlterUserScramCredentialsRequest;
+
+extern void SlAlterUserScramCredentialsRequestScramCredentialDeletionInit(SlAlterUserScramCredentialsRequestScramCredentialDeletion *v);
+extern void SlAlterUserScramCredentialsRequestScramCredentialUpsertionInit(SlAlterUserScramCredentialsRequestScramCredentialUpsertion *v);
+extern void SlAlterUserScramCredentialsRequestInit(SlAlterUserScramCredentialsRequest *v);
+extern bool SlAlterUserScramCredentialsRequestDecode(SlReader *r, int16 version, SlAlterUserScramCredentialsRequest *out);
+extern void SlAlterUserScramCredentialsRequestEncode(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequest *in);
+
+/* AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult (v0) */
+typedef struct SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult
+{
+	SlStr		user;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult;
+
+/* AlterUserScramCredentialsResponse: api key 51, v0, flexible v0+ */
+typedef struct SlAlterUserScramCredentialsResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *items; } results;
+} SlAlterUserScramCredentialsResponse;
+
+extern void SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v);
+extern void SlAlterUserScramCredentialsResponseInit(SlAlterUserScramCredentialsResponse *v);
+extern bool SlAlterUserScramCredentialsResponseDecode(SlReader *r, int16 version, SlAlterUserScramCredentialsResponse *out);
+extern void SlAlterUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponse *in);
+
 /* DescribeClusterRequest: api key 60, v0-1, flexible v0+ */
 typedef struct SlDescribeClusterRequest
 {
@@ -1749,10 +2140,18 @@ extern void SlWriteTxnMarkersErrorResponse(const SlWriteTxnMarkersRequest *req, 
 								 SlStr message, SlWriteTxnMarkersResponse *resp);
 extern void SlTxnOffsetCommitErrorResponse(const SlTxnOffsetCommitRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlTxnOffsetCommitResponse *resp);
+extern void SlDescribeAclsErrorResponse(const SlDescribeAclsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeAclsResponse *resp);
+extern void SlCreateAclsErrorResponse(const SlCreateAclsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlCreateAclsResponse *resp);
+extern void SlDeleteAclsErrorResponse(const SlDeleteAclsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDeleteAclsResponse *resp);
 extern void SlDescribeConfigsErrorResponse(const SlDescribeConfigsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeConfigsResponse *resp);
 extern void SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlAlterConfigsResponse *resp);
+extern void SlSaslAuthenticateErrorResponse(const SlSaslAuthenticateRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlSaslAuthenticateResponse *resp);
 extern void SlCreatePartitionsErrorResponse(const SlCreatePartitionsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlCreatePartitionsResponse *resp);
 extern void SlDeleteGroupsErrorResponse(const SlDeleteGroupsRequest *req, int16 version, int16 error_code,
@@ -1761,6 +2160,14 @@ extern void SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfi
 								 SlStr message, SlIncrementalAlterConfigsResponse *resp);
 extern void SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlOffsetDeleteResponse *resp);
+extern void SlDescribeClientQuotasErrorResponse(const SlDescribeClientQuotasRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeClientQuotasResponse *resp);
+extern void SlAlterClientQuotasErrorResponse(const SlAlterClientQuotasRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAlterClientQuotasResponse *resp);
+extern void SlDescribeUserScramCredentialsErrorResponse(const SlDescribeUserScramCredentialsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeUserScramCredentialsResponse *resp);
+extern void SlAlterUserScramCredentialsErrorResponse(const SlAlterUserScramCredentialsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAlterUserScramCredentialsResponse *resp);
 extern void SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeClusterResponse *resp);
 extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,

@@ -114,16 +114,32 @@ static void FillAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int1
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, uint64 *rng);
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, uint64 *rng);
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasRequest(SlAlterClientQuotasRequest *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasRequestEntityData(SlAlterClientQuotasRequestEntityData *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasRequestOpData(SlAlterClientQuotasRequestOpData *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasResponseEntityData(SlAlterClientQuotasResponseEntityData *v, int16 version, uint64 *rng);
+static void FillAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequest(SlAlterConfigsRequest *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlterConfigsResource *v, int16 version, uint64 *rng);
 static void FillAlterConfigsRequestAlterableConfig(SlAlterConfigsRequestAlterableConfig *v, int16 version, uint64 *rng);
 static void FillAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, uint64 *rng);
 static void FillAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, uint64 *rng);
+static void FillAlterUserScramCredentialsRequest(SlAlterUserScramCredentialsRequest *v, int16 version, uint64 *rng);
+static void FillAlterUserScramCredentialsRequestScramCredentialDeletion(SlAlterUserScramCredentialsRequestScramCredentialDeletion *v, int16 version, uint64 *rng);
+static void FillAlterUserScramCredentialsRequestScramCredentialUpsertion(SlAlterUserScramCredentialsRequestScramCredentialUpsertion *v, int16 version, uint64 *rng);
+static void FillAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, uint64 *rng);
+static void FillAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, uint64 *rng);
 static void FillApiVersionsRequest(SlApiVersionsRequest *v, int16 version, uint64 *rng);
 static void FillApiVersionsResponse(SlApiVersionsResponse *v, int16 version, uint64 *rng);
 static void FillApiVersionsResponseApiVersion(SlApiVersionsResponseApiVersion *v, int16 version, uint64 *rng);
 static void FillApiVersionsResponseFinalizedFeatureKey(SlApiVersionsResponseFinalizedFeatureKey *v, int16 version, uint64 *rng);
 static void FillApiVersionsResponseSupportedFeatureKey(SlApiVersionsResponseSupportedFeatureKey *v, int16 version, uint64 *rng);
+static void FillCreateAclsRequest(SlCreateAclsRequest *v, int16 version, uint64 *rng);
+static void FillCreateAclsRequestAclCreation(SlCreateAclsRequestAclCreation *v, int16 version, uint64 *rng);
+static void FillCreateAclsResponse(SlCreateAclsResponse *v, int16 version, uint64 *rng);
+static void FillCreateAclsResponseAclCreationResult(SlCreateAclsResponseAclCreationResult *v, int16 version, uint64 *rng);
 static void FillCreatePartitionsRequest(SlCreatePartitionsRequest *v, int16 version, uint64 *rng);
 static void FillCreatePartitionsRequestCreatePartitionsAssignment(SlCreatePartitionsRequestCreatePartitionsAssignment *v, int16 version, uint64 *rng);
 static void FillCreatePartitionsRequestCreatePartitionsTopic(SlCreatePartitionsRequestCreatePartitionsTopic *v, int16 version, uint64 *rng);
@@ -136,6 +152,11 @@ static void FillCreateTopicsRequestCreatableTopicConfig(SlCreateTopicsRequestCre
 static void FillCreateTopicsResponse(SlCreateTopicsResponse *v, int16 version, uint64 *rng);
 static void FillCreateTopicsResponseCreatableTopicConfigs(SlCreateTopicsResponseCreatableTopicConfigs *v, int16 version, uint64 *rng);
 static void FillCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatableTopicResult *v, int16 version, uint64 *rng);
+static void FillDeleteAclsRequest(SlDeleteAclsRequest *v, int16 version, uint64 *rng);
+static void FillDeleteAclsRequestDeleteAclsFilter(SlDeleteAclsRequestDeleteAclsFilter *v, int16 version, uint64 *rng);
+static void FillDeleteAclsResponse(SlDeleteAclsResponse *v, int16 version, uint64 *rng);
+static void FillDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, uint64 *rng);
+static void FillDeleteAclsResponseDeleteAclsMatchingAcl(SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, uint64 *rng);
 static void FillDeleteGroupsRequest(SlDeleteGroupsRequest *v, int16 version, uint64 *rng);
 static void FillDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDeleteGroupsResponseDeletableGroupResult(SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, uint64 *rng);
@@ -149,6 +170,16 @@ static void FillDeleteTopicsRequest(SlDeleteTopicsRequest *v, int16 version, uin
 static void FillDeleteTopicsRequestDeleteTopicState(SlDeleteTopicsRequestDeleteTopicState *v, int16 version, uint64 *rng);
 static void FillDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, uint64 *rng);
 static void FillDeleteTopicsResponseDeletableTopicResult(SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, uint64 *rng);
+static void FillDescribeAclsRequest(SlDescribeAclsRequest *v, int16 version, uint64 *rng);
+static void FillDescribeAclsResponse(SlDescribeAclsResponse *v, int16 version, uint64 *rng);
+static void FillDescribeAclsResponseAclDescription(SlDescribeAclsResponseAclDescription *v, int16 version, uint64 *rng);
+static void FillDescribeAclsResponseDescribeAclsResource(SlDescribeAclsResponseDescribeAclsResource *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasRequest(SlDescribeClientQuotasRequest *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasRequestComponentData(SlDescribeClientQuotasRequestComponentData *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasResponse(SlDescribeClientQuotasResponse *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasResponseEntityData(SlDescribeClientQuotasResponseEntityData *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasResponseEntryData(SlDescribeClientQuotasResponseEntryData *v, int16 version, uint64 *rng);
+static void FillDescribeClientQuotasResponseValueData(SlDescribeClientQuotasResponseValueData *v, int16 version, uint64 *rng);
 static void FillDescribeClusterRequest(SlDescribeClusterRequest *v, int16 version, uint64 *rng);
 static void FillDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, uint64 *rng);
 static void FillDescribeClusterResponseDescribeClusterBroker(SlDescribeClusterResponseDescribeClusterBroker *v, int16 version, uint64 *rng);
@@ -162,6 +193,11 @@ static void FillDescribeGroupsRequest(SlDescribeGroupsRequest *v, int16 version,
 static void FillDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroupMember(SlDescribeGroupsResponseDescribedGroupMember *v, int16 version, uint64 *rng);
+static void FillDescribeUserScramCredentialsRequest(SlDescribeUserScramCredentialsRequest *v, int16 version, uint64 *rng);
+static void FillDescribeUserScramCredentialsRequestUserName(SlDescribeUserScramCredentialsRequestUserName *v, int16 version, uint64 *rng);
+static void FillDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, uint64 *rng);
+static void FillDescribeUserScramCredentialsResponseCredentialInfo(SlDescribeUserScramCredentialsResponseCredentialInfo *v, int16 version, uint64 *rng);
+static void FillDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, uint64 *rng);
 static void FillEndTxnRequest(SlEndTxnRequest *v, int16 version, uint64 *rng);
 static void FillEndTxnResponse(SlEndTxnResponse *v, int16 version, uint64 *rng);
 static void FillFetchRequest(SlFetchRequest *v, int16 version, uint64 *rng);
@@ -245,6 +281,8 @@ static void FillProduceResponsePartitionProduceResponse(SlProduceResponsePartiti
 static void FillProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, uint64 *rng);
 static void FillRequestHeader(SlRequestHeader *v, int16 version, uint64 *rng);
 static void FillResponseHeader(SlResponseHeader *v, int16 version, uint64 *rng);
+static void FillSaslAuthenticateRequest(SlSaslAuthenticateRequest *v, int16 version, uint64 *rng);
+static void FillSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, uint64 *rng);
 static void FillSaslHandshakeRequest(SlSaslHandshakeRequest *v, int16 version, uint64 *rng);
 static void FillSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, uint64 *rng);
 static void FillSyncGroupRequest(SlSyncGroupRequest *v, int16 version, uint64 *rng);
@@ -267,18 +305,24 @@ static void ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartiti
 static void ReleaseAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *v);
 static void ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v);
 static void ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v);
+static void ReleaseAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v);
+static void ReleaseAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v);
 static void ReleaseAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlterConfigsResource *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsAssignment(SlCreatePartitionsRequestCreatePartitionsAssignment *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsTopic(SlCreatePartitionsRequestCreatePartitionsTopic *v);
 static void ReleaseCreateTopicsRequestCreatableReplicaAssignment(SlCreateTopicsRequestCreatableReplicaAssignment *v);
 static void ReleaseCreateTopicsRequestCreatableTopic(SlCreateTopicsRequestCreatableTopic *v);
 static void ReleaseCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatableTopicResult *v);
+static void ReleaseDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v);
 static void ReleaseDeleteRecordsRequestDeleteRecordsTopic(SlDeleteRecordsRequestDeleteRecordsTopic *v);
 static void ReleaseDeleteRecordsResponseDeleteRecordsTopicResult(SlDeleteRecordsResponseDeleteRecordsTopicResult *v);
+static void ReleaseDescribeAclsResponseDescribeAclsResource(SlDescribeAclsResponseDescribeAclsResource *v);
+static void ReleaseDescribeClientQuotasResponseEntryData(SlDescribeClientQuotasResponseEntryData *v);
 static void ReleaseDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfigsRequestDescribeConfigsResource *v);
 static void ReleaseDescribeConfigsResponseDescribeConfigsResourceResult(SlDescribeConfigsResponseDescribeConfigsResourceResult *v);
 static void ReleaseDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v);
 static void ReleaseDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v);
+static void ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v);
 static void ReleaseFetchRequestFetchTopic(SlFetchRequestFetchTopic *v);
 static void ReleaseFetchRequestForgottenTopic(SlFetchRequestForgottenTopic *v);
 static void ReleaseFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v);
@@ -3921,6 +3965,375 @@ KgEncodeTxnOffsetCommitResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillDescribeAclsRequest(SlDescribeAclsRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeAclsRequestInit(v);
+	v->resource_type_filter = (int8) KgRand(rng);
+	v->resource_name_filter = KgStr(rng, true);
+	if (version >= 1)
+		v->pattern_type_filter = (int8) KgRand(rng);
+	v->principal_filter = KgStr(rng, true);
+	v->host_filter = KgStr(rng, true);
+	v->operation = (int8) KgRand(rng);
+	v->permission_type = (int8) KgRand(rng);
+}
+
+static void
+KgInitDescribeAclsRequest(void *v)
+{
+	SlDescribeAclsRequestInit(v);
+}
+
+static void
+KgReleaseDescribeAclsRequest(void *p)
+{
+}
+
+static void
+KgFillDescribeAclsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeAclsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeAclsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeAclsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeAclsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeAclsRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeAclsResponseAclDescription(SlDescribeAclsResponseAclDescription *v, int16 version, uint64 *rng)
+{
+	SlDescribeAclsResponseAclDescriptionInit(v);
+	v->principal = KgStr(rng, false);
+	v->host = KgStr(rng, false);
+	v->operation = (int8) KgRand(rng);
+	v->permission_type = (int8) KgRand(rng);
+}
+
+static void
+FillDescribeAclsResponseDescribeAclsResource(SlDescribeAclsResponseDescribeAclsResource *v, int16 version, uint64 *rng)
+{
+	SlDescribeAclsResponseDescribeAclsResourceInit(v);
+	v->resource_type = (int8) KgRand(rng);
+	v->resource_name = KgStr(rng, false);
+	if (version >= 1)
+		v->pattern_type = (int8) KgRand(rng);
+	v->acls.n = KgCount(rng, false);
+	v->acls.items = KgAlloc(v->acls.n, sizeof(*v->acls.items));
+	for (int32 i = 0; i < v->acls.n; i++)
+		FillDescribeAclsResponseAclDescription(&v->acls.items[i], version, rng);
+}
+
+static void
+FillDescribeAclsResponse(SlDescribeAclsResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeAclsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->resources.n = KgCount(rng, false);
+	v->resources.items = KgAlloc(v->resources.n, sizeof(*v->resources.items));
+	for (int32 i = 0; i < v->resources.n; i++)
+		FillDescribeAclsResponseDescribeAclsResource(&v->resources.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeAclsResponseDescribeAclsResource(SlDescribeAclsResponseDescribeAclsResource *v)
+{
+	if (v->acls.items != NULL)
+		pfree(v->acls.items);
+}
+
+static void
+KgInitDescribeAclsResponse(void *v)
+{
+	SlDescribeAclsResponseInit(v);
+}
+
+static void
+KgReleaseDescribeAclsResponse(void *p)
+{
+	SlDescribeAclsResponse *v = p;
+
+	for (int32 i = 0; i < v->resources.n; i++)
+		ReleaseDescribeAclsResponseDescribeAclsResource(&v->resources.items[i]);
+	if (v->resources.items != NULL)
+		pfree(v->resources.items);
+}
+
+static void
+KgFillDescribeAclsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeAclsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeAclsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeAclsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeAclsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeAclsResponseEncode(w, version, in);
+}
+
+static void
+FillCreateAclsRequestAclCreation(SlCreateAclsRequestAclCreation *v, int16 version, uint64 *rng)
+{
+	SlCreateAclsRequestAclCreationInit(v);
+	v->resource_type = (int8) KgRand(rng);
+	v->resource_name = KgStr(rng, false);
+	if (version >= 1)
+		v->resource_pattern_type = (int8) KgRand(rng);
+	v->principal = KgStr(rng, false);
+	v->host = KgStr(rng, false);
+	v->operation = (int8) KgRand(rng);
+	v->permission_type = (int8) KgRand(rng);
+}
+
+static void
+FillCreateAclsRequest(SlCreateAclsRequest *v, int16 version, uint64 *rng)
+{
+	SlCreateAclsRequestInit(v);
+	v->creations.n = KgCount(rng, false);
+	v->creations.items = KgAlloc(v->creations.n, sizeof(*v->creations.items));
+	for (int32 i = 0; i < v->creations.n; i++)
+		FillCreateAclsRequestAclCreation(&v->creations.items[i], version, rng);
+}
+
+static void
+KgInitCreateAclsRequest(void *v)
+{
+	SlCreateAclsRequestInit(v);
+}
+
+static void
+KgReleaseCreateAclsRequest(void *p)
+{
+	SlCreateAclsRequest *v = p;
+
+	if (v->creations.items != NULL)
+		pfree(v->creations.items);
+}
+
+static void
+KgFillCreateAclsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillCreateAclsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeCreateAclsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlCreateAclsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeCreateAclsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlCreateAclsRequestEncode(w, version, in);
+}
+
+static void
+FillCreateAclsResponseAclCreationResult(SlCreateAclsResponseAclCreationResult *v, int16 version, uint64 *rng)
+{
+	SlCreateAclsResponseAclCreationResultInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+FillCreateAclsResponse(SlCreateAclsResponse *v, int16 version, uint64 *rng)
+{
+	SlCreateAclsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->results.n = KgCount(rng, false);
+	v->results.items = KgAlloc(v->results.n, sizeof(*v->results.items));
+	for (int32 i = 0; i < v->results.n; i++)
+		FillCreateAclsResponseAclCreationResult(&v->results.items[i], version, rng);
+}
+
+static void
+KgInitCreateAclsResponse(void *v)
+{
+	SlCreateAclsResponseInit(v);
+}
+
+static void
+KgReleaseCreateAclsResponse(void *p)
+{
+	SlCreateAclsResponse *v = p;
+
+	if (v->results.items != NULL)
+		pfree(v->results.items);
+}
+
+static void
+KgFillCreateAclsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillCreateAclsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeCreateAclsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlCreateAclsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeCreateAclsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlCreateAclsResponseEncode(w, version, in);
+}
+
+static void
+FillDeleteAclsRequestDeleteAclsFilter(SlDeleteAclsRequestDeleteAclsFilter *v, int16 version, uint64 *rng)
+{
+	SlDeleteAclsRequestDeleteAclsFilterInit(v);
+	v->resource_type_filter = (int8) KgRand(rng);
+	v->resource_name_filter = KgStr(rng, true);
+	if (version >= 1)
+		v->pattern_type_filter = (int8) KgRand(rng);
+	v->principal_filter = KgStr(rng, true);
+	v->host_filter = KgStr(rng, true);
+	v->operation = (int8) KgRand(rng);
+	v->permission_type = (int8) KgRand(rng);
+}
+
+static void
+FillDeleteAclsRequest(SlDeleteAclsRequest *v, int16 version, uint64 *rng)
+{
+	SlDeleteAclsRequestInit(v);
+	v->filters.n = KgCount(rng, false);
+	v->filters.items = KgAlloc(v->filters.n, sizeof(*v->filters.items));
+	for (int32 i = 0; i < v->filters.n; i++)
+		FillDeleteAclsRequestDeleteAclsFilter(&v->filters.items[i], version, rng);
+}
+
+static void
+KgInitDeleteAclsRequest(void *v)
+{
+	SlDeleteAclsRequestInit(v);
+}
+
+static void
+KgReleaseDeleteAclsRequest(void *p)
+{
+	SlDeleteAclsRequest *v = p;
+
+	if (v->filters.items != NULL)
+		pfree(v->filters.items);
+}
+
+static void
+KgFillDeleteAclsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDeleteAclsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDeleteAclsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDeleteAclsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDeleteAclsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDeleteAclsRequestEncode(w, version, in);
+}
+
+static void
+FillDeleteAclsResponseDeleteAclsMatchingAcl(SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, uint64 *rng)
+{
+	SlDeleteAclsResponseDeleteAclsMatchingAclInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->resource_type = (int8) KgRand(rng);
+	v->resource_name = KgStr(rng, false);
+	if (version >= 1)
+		v->pattern_type = (int8) KgRand(rng);
+	v->principal = KgStr(rng, false);
+	v->host = KgStr(rng, false);
+	v->operation = (int8) KgRand(rng);
+	v->permission_type = (int8) KgRand(rng);
+}
+
+static void
+FillDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, uint64 *rng)
+{
+	SlDeleteAclsResponseDeleteAclsFilterResultInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->matching_acls.n = KgCount(rng, false);
+	v->matching_acls.items = KgAlloc(v->matching_acls.n, sizeof(*v->matching_acls.items));
+	for (int32 i = 0; i < v->matching_acls.n; i++)
+		FillDeleteAclsResponseDeleteAclsMatchingAcl(&v->matching_acls.items[i], version, rng);
+}
+
+static void
+FillDeleteAclsResponse(SlDeleteAclsResponse *v, int16 version, uint64 *rng)
+{
+	SlDeleteAclsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->filter_results.n = KgCount(rng, false);
+	v->filter_results.items = KgAlloc(v->filter_results.n, sizeof(*v->filter_results.items));
+	for (int32 i = 0; i < v->filter_results.n; i++)
+		FillDeleteAclsResponseDeleteAclsFilterResult(&v->filter_results.items[i], version, rng);
+}
+
+static void
+ReleaseDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAclsFilterResult *v)
+{
+	if (v->matching_acls.items != NULL)
+		pfree(v->matching_acls.items);
+}
+
+static void
+KgInitDeleteAclsResponse(void *v)
+{
+	SlDeleteAclsResponseInit(v);
+}
+
+static void
+KgReleaseDeleteAclsResponse(void *p)
+{
+	SlDeleteAclsResponse *v = p;
+
+	for (int32 i = 0; i < v->filter_results.n; i++)
+		ReleaseDeleteAclsResponseDeleteAclsFilterResult(&v->filter_results.items[i]);
+	if (v->filter_results.items != NULL)
+		pfree(v->filter_results.items);
+}
+
+static void
+KgFillDeleteAclsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDeleteAclsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDeleteAclsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDeleteAclsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDeleteAclsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDeleteAclsResponseEncode(w, version, in);
+}
+
+static void
 FillDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfigsRequestDescribeConfigsResource *v, int16 version, uint64 *rng)
 {
 	SlDescribeConfigsRequestDescribeConfigsResourceInit(v);
@@ -4223,6 +4636,82 @@ static void
 KgEncodeAlterConfigsResponse(SlWriter *w, int16 version, const void *in)
 {
 	SlAlterConfigsResponseEncode(w, version, in);
+}
+
+static void
+FillSaslAuthenticateRequest(SlSaslAuthenticateRequest *v, int16 version, uint64 *rng)
+{
+	SlSaslAuthenticateRequestInit(v);
+	v->auth_bytes = KgBytes(rng, false);
+}
+
+static void
+KgInitSaslAuthenticateRequest(void *v)
+{
+	SlSaslAuthenticateRequestInit(v);
+}
+
+static void
+KgReleaseSaslAuthenticateRequest(void *p)
+{
+}
+
+static void
+KgFillSaslAuthenticateRequest(void *v, int16 version, uint64 *rng)
+{
+	FillSaslAuthenticateRequest(v, version, rng);
+}
+
+static bool
+KgDecodeSaslAuthenticateRequest(SlReader *r, int16 version, void *out)
+{
+	return SlSaslAuthenticateRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeSaslAuthenticateRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlSaslAuthenticateRequestEncode(w, version, in);
+}
+
+static void
+FillSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, uint64 *rng)
+{
+	SlSaslAuthenticateResponseInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->auth_bytes = KgBytes(rng, false);
+	if (version >= 1)
+		v->session_lifetime_ms = (int64) KgRand(rng);
+}
+
+static void
+KgInitSaslAuthenticateResponse(void *v)
+{
+	SlSaslAuthenticateResponseInit(v);
+}
+
+static void
+KgReleaseSaslAuthenticateResponse(void *p)
+{
+}
+
+static void
+KgFillSaslAuthenticateResponse(void *v, int16 version, uint64 *rng)
+{
+	FillSaslAuthenticateResponse(v, version, rng);
+}
+
+static bool
+KgDecodeSaslAuthenticateResponse(SlReader *r, int16 version, void *out)
+{
+	return SlSaslAuthenticateResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeSaslAuthenticateResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlSaslAuthenticateResponseEncode(w, version, in);
 }
 
 static void
@@ -4731,6 +5220,552 @@ KgEncodeOffsetDeleteResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillDescribeClientQuotasRequestComponentData(SlDescribeClientQuotasRequestComponentData *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasRequestComponentDataInit(v);
+	v->entity_type = KgStr(rng, false);
+	v->match_type = (int8) KgRand(rng);
+	v->match = KgStr(rng, true);
+}
+
+static void
+FillDescribeClientQuotasRequest(SlDescribeClientQuotasRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasRequestInit(v);
+	v->components.n = KgCount(rng, false);
+	v->components.items = KgAlloc(v->components.n, sizeof(*v->components.items));
+	for (int32 i = 0; i < v->components.n; i++)
+		FillDescribeClientQuotasRequestComponentData(&v->components.items[i], version, rng);
+	v->strict = (KgRand(rng) & 1) != 0;
+}
+
+static void
+KgInitDescribeClientQuotasRequest(void *v)
+{
+	SlDescribeClientQuotasRequestInit(v);
+}
+
+static void
+KgReleaseDescribeClientQuotasRequest(void *p)
+{
+	SlDescribeClientQuotasRequest *v = p;
+
+	if (v->components.items != NULL)
+		pfree(v->components.items);
+}
+
+static void
+KgFillDescribeClientQuotasRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeClientQuotasRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeClientQuotasRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeClientQuotasRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeClientQuotasRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeClientQuotasRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeClientQuotasResponseEntityData(SlDescribeClientQuotasResponseEntityData *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasResponseEntityDataInit(v);
+	v->entity_type = KgStr(rng, false);
+	v->entity_name = KgStr(rng, true);
+}
+
+static void
+FillDescribeClientQuotasResponseValueData(SlDescribeClientQuotasResponseValueData *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasResponseValueDataInit(v);
+	v->key = KgStr(rng, false);
+	v->value = (double) (int32) KgRand(rng) / 8.0;
+}
+
+static void
+FillDescribeClientQuotasResponseEntryData(SlDescribeClientQuotasResponseEntryData *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasResponseEntryDataInit(v);
+	v->entity.n = KgCount(rng, false);
+	v->entity.items = KgAlloc(v->entity.n, sizeof(*v->entity.items));
+	for (int32 i = 0; i < v->entity.n; i++)
+		FillDescribeClientQuotasResponseEntityData(&v->entity.items[i], version, rng);
+	v->values.n = KgCount(rng, false);
+	v->values.items = KgAlloc(v->values.n, sizeof(*v->values.items));
+	for (int32 i = 0; i < v->values.n; i++)
+		FillDescribeClientQuotasResponseValueData(&v->values.items[i], version, rng);
+}
+
+static void
+FillDescribeClientQuotasResponse(SlDescribeClientQuotasResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeClientQuotasResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->entries.n = KgCount(rng, true);
+	v->entries.items = KgAlloc(v->entries.n, sizeof(*v->entries.items));
+	for (int32 i = 0; i < v->entries.n; i++)
+		FillDescribeClientQuotasResponseEntryData(&v->entries.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeClientQuotasResponseEntryData(SlDescribeClientQuotasResponseEntryData *v)
+{
+	if (v->entity.items != NULL)
+		pfree(v->entity.items);
+	if (v->values.items != NULL)
+		pfree(v->values.items);
+}
+
+static void
+KgInitDescribeClientQuotasResponse(void *v)
+{
+	SlDescribeClientQuotasResponseInit(v);
+}
+
+static void
+KgReleaseDescribeClientQuotasResponse(void *p)
+{
+	SlDescribeClientQuotasResponse *v = p;
+
+	for (int32 i = 0; i < v->entries.n; i++)
+		ReleaseDescribeClientQuotasResponseEntryData(&v->entries.items[i]);
+	if (v->entries.items != NULL)
+		pfree(v->entries.items);
+}
+
+static void
+KgFillDescribeClientQuotasResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeClientQuotasResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeClientQuotasResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeClientQuotasResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeClientQuotasResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeClientQuotasResponseEncode(w, version, in);
+}
+
+static void
+FillAlterClientQuotasRequestEntityData(SlAlterClientQuotasRequestEntityData *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasRequestEntityDataInit(v);
+	v->entity_type = KgStr(rng, false);
+	v->entity_name = KgStr(rng, true);
+}
+
+static void
+FillAlterClientQuotasRequestOpData(SlAlterClientQuotasRequestOpData *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasRequestOpDataInit(v);
+	v->key = KgStr(rng, false);
+	v->value = (double) (int32) KgRand(rng) / 8.0;
+	v->remove = (KgRand(rng) & 1) != 0;
+}
+
+static void
+FillAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasRequestEntryDataInit(v);
+	v->entity.n = KgCount(rng, false);
+	v->entity.items = KgAlloc(v->entity.n, sizeof(*v->entity.items));
+	for (int32 i = 0; i < v->entity.n; i++)
+		FillAlterClientQuotasRequestEntityData(&v->entity.items[i], version, rng);
+	v->ops.n = KgCount(rng, false);
+	v->ops.items = KgAlloc(v->ops.n, sizeof(*v->ops.items));
+	for (int32 i = 0; i < v->ops.n; i++)
+		FillAlterClientQuotasRequestOpData(&v->ops.items[i], version, rng);
+}
+
+static void
+FillAlterClientQuotasRequest(SlAlterClientQuotasRequest *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasRequestInit(v);
+	v->entries.n = KgCount(rng, false);
+	v->entries.items = KgAlloc(v->entries.n, sizeof(*v->entries.items));
+	for (int32 i = 0; i < v->entries.n; i++)
+		FillAlterClientQuotasRequestEntryData(&v->entries.items[i], version, rng);
+	v->validate_only = (KgRand(rng) & 1) != 0;
+}
+
+static void
+ReleaseAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v)
+{
+	if (v->entity.items != NULL)
+		pfree(v->entity.items);
+	if (v->ops.items != NULL)
+		pfree(v->ops.items);
+}
+
+static void
+KgInitAlterClientQuotasRequest(void *v)
+{
+	SlAlterClientQuotasRequestInit(v);
+}
+
+static void
+KgReleaseAlterClientQuotasRequest(void *p)
+{
+	SlAlterClientQuotasRequest *v = p;
+
+	for (int32 i = 0; i < v->entries.n; i++)
+		ReleaseAlterClientQuotasRequestEntryData(&v->entries.items[i]);
+	if (v->entries.items != NULL)
+		pfree(v->entries.items);
+}
+
+static void
+KgFillAlterClientQuotasRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAlterClientQuotasRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAlterClientQuotasRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAlterClientQuotasRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterClientQuotasRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterClientQuotasRequestEncode(w, version, in);
+}
+
+static void
+FillAlterClientQuotasResponseEntityData(SlAlterClientQuotasResponseEntityData *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasResponseEntityDataInit(v);
+	v->entity_type = KgStr(rng, false);
+	v->entity_name = KgStr(rng, true);
+}
+
+static void
+FillAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasResponseEntryDataInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->entity.n = KgCount(rng, false);
+	v->entity.items = KgAlloc(v->entity.n, sizeof(*v->entity.items));
+	for (int32 i = 0; i < v->entity.n; i++)
+		FillAlterClientQuotasResponseEntityData(&v->entity.items[i], version, rng);
+}
+
+static void
+FillAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, uint64 *rng)
+{
+	SlAlterClientQuotasResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->entries.n = KgCount(rng, false);
+	v->entries.items = KgAlloc(v->entries.n, sizeof(*v->entries.items));
+	for (int32 i = 0; i < v->entries.n; i++)
+		FillAlterClientQuotasResponseEntryData(&v->entries.items[i], version, rng);
+}
+
+static void
+ReleaseAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v)
+{
+	if (v->entity.items != NULL)
+		pfree(v->entity.items);
+}
+
+static void
+KgInitAlterClientQuotasResponse(void *v)
+{
+	SlAlterClientQuotasResponseInit(v);
+}
+
+static void
+KgReleaseAlterClientQuotasResponse(void *p)
+{
+	SlAlterClientQuotasResponse *v = p;
+
+	for (int32 i = 0; i < v->entries.n; i++)
+		ReleaseAlterClientQuotasResponseEntryData(&v->entries.items[i]);
+	if (v->entries.items != NULL)
+		pfree(v->entries.items);
+}
+
+static void
+KgFillAlterClientQuotasResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAlterClientQuotasResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAlterClientQuotasResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAlterClientQuotasResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterClientQuotasResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterClientQuotasResponseEncode(w, version, in);
+}
+
+static void
+FillDescribeUserScramCredentialsRequestUserName(SlDescribeUserScramCredentialsRequestUserName *v, int16 version, uint64 *rng)
+{
+	SlDescribeUserScramCredentialsRequestUserNameInit(v);
+	v->name = KgStr(rng, false);
+}
+
+static void
+FillDescribeUserScramCredentialsRequest(SlDescribeUserScramCredentialsRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeUserScramCredentialsRequestInit(v);
+	v->users.n = KgCount(rng, true);
+	v->users.items = KgAlloc(v->users.n, sizeof(*v->users.items));
+	for (int32 i = 0; i < v->users.n; i++)
+		FillDescribeUserScramCredentialsRequestUserName(&v->users.items[i], version, rng);
+}
+
+static void
+KgInitDescribeUserScramCredentialsRequest(void *v)
+{
+	SlDescribeUserScramCredentialsRequestInit(v);
+}
+
+static void
+KgReleaseDescribeUserScramCredentialsRequest(void *p)
+{
+	SlDescribeUserScramCredentialsRequest *v = p;
+
+	if (v->users.items != NULL)
+		pfree(v->users.items);
+}
+
+static void
+KgFillDescribeUserScramCredentialsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeUserScramCredentialsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeUserScramCredentialsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeUserScramCredentialsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeUserScramCredentialsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeUserScramCredentialsRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeUserScramCredentialsResponseCredentialInfo(SlDescribeUserScramCredentialsResponseCredentialInfo *v, int16 version, uint64 *rng)
+{
+	SlDescribeUserScramCredentialsResponseCredentialInfoInit(v);
+	v->mechanism = (int8) KgRand(rng);
+	v->iterations = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, uint64 *rng)
+{
+	SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResultInit(v);
+	v->user = KgStr(rng, false);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->credential_infos.n = KgCount(rng, false);
+	v->credential_infos.items = KgAlloc(v->credential_infos.n, sizeof(*v->credential_infos.items));
+	for (int32 i = 0; i < v->credential_infos.n; i++)
+		FillDescribeUserScramCredentialsResponseCredentialInfo(&v->credential_infos.items[i], version, rng);
+}
+
+static void
+FillDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeUserScramCredentialsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->results.n = KgCount(rng, false);
+	v->results.items = KgAlloc(v->results.n, sizeof(*v->results.items));
+	for (int32 i = 0; i < v->results.n; i++)
+		FillDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(&v->results.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v)
+{
+	if (v->credential_infos.items != NULL)
+		pfree(v->credential_infos.items);
+}
+
+static void
+KgInitDescribeUserScramCredentialsResponse(void *v)
+{
+	SlDescribeUserScramCredentialsResponseInit(v);
+}
+
+static void
+KgReleaseDescribeUserScramCredentialsResponse(void *p)
+{
+	SlDescribeUserScramCredentialsResponse *v = p;
+
+	for (int32 i = 0; i < v->results.n; i++)
+		ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(&v->results.items[i]);
+	if (v->results.items != NULL)
+		pfree(v->results.items);
+}
+
+static void
+KgFillDescribeUserScramCredentialsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeUserScramCredentialsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeUserScramCredentialsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeUserScramCredentialsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeUserScramCredentialsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeUserScramCredentialsResponseEncode(w, version, in);
+}
+
+static void
+FillAlterUserScramCredentialsRequestScramCredentialDeletion(SlAlterUserScramCredentialsRequestScramCredentialDeletion *v, int16 version, uint64 *rng)
+{
+	SlAlterUserScramCredentialsRequestScramCredentialDeletionInit(v);
+	v->name = KgStr(rng, false);
+	v->mechanism = (int8) KgRand(rng);
+}
+
+static void
+FillAlterUserScramCredentialsRequestScramCredentialUpsertion(SlAlterUserScramCredentialsRequestScramCredentialUpsertion *v, int16 version, uint64 *rng)
+{
+	SlAlterUserScramCredentialsRequestScramCredentialUpsertionInit(v);
+	v->name = KgStr(rng, false);
+	v->mechanism = (int8) KgRand(rng);
+	v->iterations = (int32) KgRand(rng);
+	v->salt = KgBytes(rng, false);
+	v->salted_password = KgBytes(rng, false);
+}
+
+static void
+FillAlterUserScramCredentialsRequest(SlAlterUserScramCredentialsRequest *v, int16 version, uint64 *rng)
+{
+	SlAlterUserScramCredentialsRequestInit(v);
+	v->deletions.n = KgCount(rng, false);
+	v->deletions.items = KgAlloc(v->deletions.n, sizeof(*v->deletions.items));
+	for (int32 i = 0; i < v->deletions.n; i++)
+		FillAlterUserScramCredentialsRequestScramCredentialDeletion(&v->deletions.items[i], version, rng);
+	v->upsertions.n = KgCount(rng, false);
+	v->upsertions.items = KgAlloc(v->upsertions.n, sizeof(*v->upsertions.items));
+	for (int32 i = 0; i < v->upsertions.n; i++)
+		FillAlterUserScramCredentialsRequestScramCredentialUpsertion(&v->upsertions.items[i], version, rng);
+}
+
+static void
+KgInitAlterUserScramCredentialsRequest(void *v)
+{
+	SlAlterUserScramCredentialsRequestInit(v);
+}
+
+static void
+KgReleaseAlterUserScramCredentialsRequest(void *p)
+{
+	SlAlterUserScramCredentialsRequest *v = p;
+
+	if (v->deletions.items != NULL)
+		pfree(v->deletions.items);
+	if (v->upsertions.items != NULL)
+		pfree(v->upsertions.items);
+}
+
+static void
+KgFillAlterUserScramCredentialsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAlterUserScramCredentialsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAlterUserScramCredentialsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAlterUserScramCredentialsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterUserScramCredentialsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterUserScramCredentialsRequestEncode(w, version, in);
+}
+
+static void
+FillAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, uint64 *rng)
+{
+	SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResultInit(v);
+	v->user = KgStr(rng, false);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+FillAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, uint64 *rng)
+{
+	SlAlterUserScramCredentialsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->results.n = KgCount(rng, false);
+	v->results.items = KgAlloc(v->results.n, sizeof(*v->results.items));
+	for (int32 i = 0; i < v->results.n; i++)
+		FillAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(&v->results.items[i], version, rng);
+}
+
+static void
+KgInitAlterUserScramCredentialsResponse(void *v)
+{
+	SlAlterUserScramCredentialsResponseInit(v);
+}
+
+static void
+KgReleaseAlterUserScramCredentialsResponse(void *p)
+{
+	SlAlterUserScramCredentialsResponse *v = p;
+
+	if (v->results.items != NULL)
+		pfree(v->results.items);
+}
+
+static void
+KgFillAlterUserScramCredentialsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAlterUserScramCredentialsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAlterUserScramCredentialsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAlterUserScramCredentialsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterUserScramCredentialsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterUserScramCredentialsResponseEncode(w, version, in);
+}
+
+static void
 FillDescribeClusterRequest(SlDescribeClusterRequest *v, int16 version, uint64 *rng)
 {
 	SlDescribeClusterRequestInit(v);
@@ -4880,10 +5915,18 @@ static const KgMessage kg_messages[] = {
 	{"WriteTxnMarkersResponse", 27, 0, 1, sizeof(SlWriteTxnMarkersResponse), KgInitWriteTxnMarkersResponse, KgFillWriteTxnMarkersResponse, KgDecodeWriteTxnMarkersResponse, KgEncodeWriteTxnMarkersResponse, KgReleaseWriteTxnMarkersResponse},
 	{"TxnOffsetCommitRequest", 28, 0, 4, sizeof(SlTxnOffsetCommitRequest), KgInitTxnOffsetCommitRequest, KgFillTxnOffsetCommitRequest, KgDecodeTxnOffsetCommitRequest, KgEncodeTxnOffsetCommitRequest, KgReleaseTxnOffsetCommitRequest},
 	{"TxnOffsetCommitResponse", 28, 0, 4, sizeof(SlTxnOffsetCommitResponse), KgInitTxnOffsetCommitResponse, KgFillTxnOffsetCommitResponse, KgDecodeTxnOffsetCommitResponse, KgEncodeTxnOffsetCommitResponse, KgReleaseTxnOffsetCommitResponse},
+	{"DescribeAclsRequest", 29, 0, 3, sizeof(SlDescribeAclsRequest), KgInitDescribeAclsRequest, KgFillDescribeAclsRequest, KgDecodeDescribeAclsRequest, KgEncodeDescribeAclsRequest, KgReleaseDescribeAclsRequest},
+	{"DescribeAclsResponse", 29, 0, 3, sizeof(SlDescribeAclsResponse), KgInitDescribeAclsResponse, KgFillDescribeAclsResponse, KgDecodeDescribeAclsResponse, KgEncodeDescribeAclsResponse, KgReleaseDescribeAclsResponse},
+	{"CreateAclsRequest", 30, 0, 3, sizeof(SlCreateAclsRequest), KgInitCreateAclsRequest, KgFillCreateAclsRequest, KgDecodeCreateAclsRequest, KgEncodeCreateAclsRequest, KgReleaseCreateAclsRequest},
+	{"CreateAclsResponse", 30, 0, 3, sizeof(SlCreateAclsResponse), KgInitCreateAclsResponse, KgFillCreateAclsResponse, KgDecodeCreateAclsResponse, KgEncodeCreateAclsResponse, KgReleaseCreateAclsResponse},
+	{"DeleteAclsRequest", 31, 0, 3, sizeof(SlDeleteAclsRequest), KgInitDeleteAclsRequest, KgFillDeleteAclsRequest, KgDecodeDeleteAclsRequest, KgEncodeDeleteAclsRequest, KgReleaseDeleteAclsRequest},
+	{"DeleteAclsResponse", 31, 0, 3, sizeof(SlDeleteAclsResponse), KgInitDeleteAclsResponse, KgFillDeleteAclsResponse, KgDecodeDeleteAclsResponse, KgEncodeDeleteAclsResponse, KgReleaseDeleteAclsResponse},
 	{"DescribeConfigsRequest", 32, 0, 4, sizeof(SlDescribeConfigsRequest), KgInitDescribeConfigsRequest, KgFillDescribeConfigsRequest, KgDecodeDescribeConfigsRequest, KgEncodeDescribeConfigsRequest, KgReleaseDescribeConfigsRequest},
 	{"DescribeConfigsResponse", 32, 0, 4, sizeof(SlDescribeConfigsResponse), KgInitDescribeConfigsResponse, KgFillDescribeConfigsResponse, KgDecodeDescribeConfigsResponse, KgEncodeDescribeConfigsResponse, KgReleaseDescribeConfigsResponse},
 	{"AlterConfigsRequest", 33, 0, 2, sizeof(SlAlterConfigsRequest), KgInitAlterConfigsRequest, KgFillAlterConfigsRequest, KgDecodeAlterConfigsRequest, KgEncodeAlterConfigsRequest, KgReleaseAlterConfigsRequest},
 	{"AlterConfigsResponse", 33, 0, 2, sizeof(SlAlterConfigsResponse), KgInitAlterConfigsResponse, KgFillAlterConfigsResponse, KgDecodeAlterConfigsResponse, KgEncodeAlterConfigsResponse, KgReleaseAlterConfigsResponse},
+	{"SaslAuthenticateRequest", 36, 0, 2, sizeof(SlSaslAuthenticateRequest), KgInitSaslAuthenticateRequest, KgFillSaslAuthenticateRequest, KgDecodeSaslAuthenticateRequest, KgEncodeSaslAuthenticateRequest, KgReleaseSaslAuthenticateRequest},
+	{"SaslAuthenticateResponse", 36, 0, 2, sizeof(SlSaslAuthenticateResponse), KgInitSaslAuthenticateResponse, KgFillSaslAuthenticateResponse, KgDecodeSaslAuthenticateResponse, KgEncodeSaslAuthenticateResponse, KgReleaseSaslAuthenticateResponse},
 	{"CreatePartitionsRequest", 37, 0, 3, sizeof(SlCreatePartitionsRequest), KgInitCreatePartitionsRequest, KgFillCreatePartitionsRequest, KgDecodeCreatePartitionsRequest, KgEncodeCreatePartitionsRequest, KgReleaseCreatePartitionsRequest},
 	{"CreatePartitionsResponse", 37, 0, 3, sizeof(SlCreatePartitionsResponse), KgInitCreatePartitionsResponse, KgFillCreatePartitionsResponse, KgDecodeCreatePartitionsResponse, KgEncodeCreatePartitionsResponse, KgReleaseCreatePartitionsResponse},
 	{"DeleteGroupsRequest", 42, 0, 2, sizeof(SlDeleteGroupsRequest), KgInitDeleteGroupsRequest, KgFillDeleteGroupsRequest, KgDecodeDeleteGroupsRequest, KgEncodeDeleteGroupsRequest, KgReleaseDeleteGroupsRequest},
@@ -4892,6 +5935,14 @@ static const KgMessage kg_messages[] = {
 	{"IncrementalAlterConfigsResponse", 44, 0, 1, sizeof(SlIncrementalAlterConfigsResponse), KgInitIncrementalAlterConfigsResponse, KgFillIncrementalAlterConfigsResponse, KgDecodeIncrementalAlterConfigsResponse, KgEncodeIncrementalAlterConfigsResponse, KgReleaseIncrementalAlterConfigsResponse},
 	{"OffsetDeleteRequest", 47, 0, 0, sizeof(SlOffsetDeleteRequest), KgInitOffsetDeleteRequest, KgFillOffsetDeleteRequest, KgDecodeOffsetDeleteRequest, KgEncodeOffsetDeleteRequest, KgReleaseOffsetDeleteRequest},
 	{"OffsetDeleteResponse", 47, 0, 0, sizeof(SlOffsetDeleteResponse), KgInitOffsetDeleteResponse, KgFillOffsetDeleteResponse, KgDecodeOffsetDeleteResponse, KgEncodeOffsetDeleteResponse, KgReleaseOffsetDeleteResponse},
+	{"DescribeClientQuotasRequest", 48, 0, 1, sizeof(SlDescribeClientQuotasRequest), KgInitDescribeClientQuotasRequest, KgFillDescribeClientQuotasRequest, KgDecodeDescribeClientQuotasRequest, KgEncodeDescribeClientQuotasRequest, KgReleaseDescribeClientQuotasRequest},
+	{"DescribeClientQuotasResponse", 48, 0, 1, sizeof(SlDescribeClientQuotasResponse), KgInitDescribeClientQuotasResponse, KgFillDescribeClientQuotasResponse, KgDecodeDescribeClientQuotasResponse, KgEncodeDescribeClientQuotasResponse, KgReleaseDescribeClientQuotasResponse},
+	{"AlterClientQuotasRequest", 49, 0, 1, sizeof(SlAlterClientQuotasRequest), KgInitAlterClientQuotasRequest, KgFillAlterClientQuotasRequest, KgDecodeAlterClientQuotasRequest, KgEncodeAlterClientQuotasRequest, KgReleaseAlterClientQuotasRequest},
+	{"AlterClientQuotasResponse", 49, 0, 1, sizeof(SlAlterClientQuotasResponse), KgInitAlterClientQuotasResponse, KgFillAlterClientQuotasResponse, KgDecodeAlterClientQuotasResponse, KgEncodeAlterClientQuotasResponse, KgReleaseAlterClientQuotasResponse},
+	{"DescribeUserScramCredentialsRequest", 50, 0, 0, sizeof(SlDescribeUserScramCredentialsRequest), KgInitDescribeUserScramCredentialsRequest, KgFillDescribeUserScramCredentialsRequest, KgDecodeDescribeUserScramCredentialsRequest, KgEncodeDescribeUserScramCredentialsRequest, KgReleaseDescribeUserScramCredentialsRequest},
+	{"DescribeUserScramCredentialsResponse", 50, 0, 0, sizeof(SlDescribeUserScramCredentialsResponse), KgInitDescribeUserScramCredentialsResponse, KgFillDescribeUserScramCredentialsResponse, KgDecodeDescribeUserScramCredentialsResponse, KgEncodeDescribeUserScramCredentialsResponse, KgReleaseDescribeUserScramCredentialsResponse},
+	{"AlterUserScramCredentialsRequest", 51, 0, 0, sizeof(SlAlterUserScramCredentialsRequest), KgInitAlterUserScramCredentialsRequest, KgFillAlterUserScramCredentialsRequest, KgDecodeAlterUserScramCredentialsRequest, KgEncodeAlterUserScramCredentialsRequest, KgReleaseAlterUserScramCredentialsRequest},
+	{"AlterUserScramCredentialsResponse", 51, 0, 0, sizeof(SlAlterUserScramCredentialsResponse), KgInitAlterUserScramCredentialsResponse, KgFillAlterUserScramCredentialsResponse, KgDecodeAlterUserScramCredentialsResponse, KgEncodeAlterUserScramCredentialsResponse, KgReleaseAlterUserScramCredentialsResponse},
 	{"DescribeClusterRequest", 60, 0, 1, sizeof(SlDescribeClusterRequest), KgInitDescribeClusterRequest, KgFillDescribeClusterRequest, KgDecodeDescribeClusterRequest, KgEncodeDescribeClusterRequest, KgReleaseDescribeClusterRequest},
 	{"DescribeClusterResponse", 60, 0, 1, sizeof(SlDescribeClusterResponse), KgInitDescribeClusterResponse, KgFillDescribeClusterResponse, KgDecodeDescribeClusterResponse, KgEncodeDescribeClusterResponse, KgReleaseDescribeClusterResponse},
 };
