@@ -223,6 +223,22 @@ add_conn(SlConn *conn)
 	wait_set_stale = true;
 }
 
+/* Does addr come from this machine (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
+static bool
+is_loopback(const struct sockaddr_storage *addr)
+{
+	if (addr->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *) addr)->sin_addr.s_addr) >> 24) == 127;
+	if (addr->ss_family == AF_INET6)
+	{
+		const struct in6_addr *a = &((const struct sockaddr_in6 *) addr)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+			(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
 static void
 accept_connections(pgsocket listener)
 {
@@ -249,7 +265,7 @@ accept_connections(pgsocket listener)
 		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv)));
+		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr)));
 	}
 }
 

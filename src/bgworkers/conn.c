@@ -51,7 +51,7 @@
 #define FLUSH_IOVECS 64
 
 SlConn *
-SlConnCreate(pgsocket sock, char *peer)
+SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback)
 {
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "streamlog connection",
@@ -64,6 +64,11 @@ SlConnCreate(pgsocket sock, char *peer)
 	conn->context = context;
 	conn->last_active = GetCurrentTimestamp();
 	initStringInfo(&conn->in);
+	conn->session.listener_name = "PLAINTEXT";
+	conn->session.protocol = SL_PROTOCOL_PLAINTEXT;
+	conn->session.peer = conn->peer;
+	conn->session.peer_is_loopback = peer_is_loopback;
+	conn->session.role = InvalidOid;
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
 }
@@ -97,6 +102,7 @@ request_create(SlConn *conn, int32 size)
 	req->state = SL_REQUEST_NEW;
 	req->send_response = true;
 	req->peer = conn->peer;
+	req->session = &conn->session;
 	return req;
 }
 

@@ -14,12 +14,14 @@
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 #include "streamlog/server/request.h"
+#include "streamlog/server/session.h"
 
 typedef struct SlConn
 {
 	pgsocket	sock;
 	char	   *peer;			/* "host:port", for log lines */
 	MemoryContext context;
+	SlSession	session;		/* the server layer's view of it */
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
 	SlRequest  *reading;		/* frame being read straight into its request */
@@ -36,7 +38,7 @@ typedef struct SlConn
 	uint32		wait_events;	/* events registered there */
 } SlConn;
 
-extern SlConn *SlConnCreate(pgsocket sock, char *peer);
+extern SlConn *SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback);
 
 /* Read what the socket has and queue the complete requests */
 extern void SlConnRead(SlConn *conn);

@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 
 #include "streamlog/protocol/wire.h"
+#include "streamlog/server/session.h"
 #include "streamlog/storage/wakeups.h"
 
 typedef enum SlRequestState
@@ -68,6 +69,7 @@ typedef struct SlRequest
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */
+	SlSession  *session;		/* of its connection, which outlives it */
 
 	/* the partition being worked on, for log lines; NULL / -1 if none */
 	const char *log_topic;
