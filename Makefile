@@ -44,12 +44,16 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/scram_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
+	src/server/auth/sasl.o \
+	src/server/auth/role_sessions.o \
+	src/storage/scram_credentials.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \

@@ -21,6 +21,7 @@ int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
 int			sl_connections_max_idle = 600000;
+int			sl_connections_max_reauth = 0;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
@@ -35,6 +36,7 @@ int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
+bool		sl_sasl_plain_without_tls = false;
 
 void
 SlDefineGucs(void)
@@ -108,6 +110,16 @@ SlDefineGucs(void)
 							"Idle: nothing received or sent and no request waiting for its answer.",
 							&sl_connections_max_idle,
 							600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.connections_max_reauth",
+							"Lifetime of a SASL login before the client must re-authenticate "
+							"(connections.max.reauth.ms, KIP-368); 0 = no limit.",
+							"Clients learn it from SaslAuthenticate v1 and re-authenticate on "
+							"the open connection; a request after it ends closes the connection.",
+							&sl_connections_max_reauth,
+							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -244,6 +256,15 @@ SlDefineGucs(void)
 							30000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.sasl_plain_without_tls",
+							 "Allow SASL PLAIN on listeners without TLS (SASL_PLAINTEXT).",
+							 "PLAIN sends the password itself: off, only SCRAM is offered "
+							 "there.",
+							 &sl_sasl_plain_without_tls,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");
 }

@@ -57,6 +57,7 @@
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
@@ -574,6 +575,7 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlRoleSessionsAttach(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	reserve_connection_fds();

@@ -30,6 +30,7 @@
 
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/server.h"
 
 /*
@@ -504,6 +505,7 @@ SlConnClose(SlConn *conn)
 {
 	while (conn->head != NULL)
 		request_free(conn, conn->head);
+	SlSessionEnd(&conn->session);
 	closesocket(conn->sock);
 	MemoryContextDelete(conn->context);
 }

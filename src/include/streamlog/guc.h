@@ -28,6 +28,7 @@ extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
 extern int	sl_connections_max_idle;
+extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
 extern int	sl_group_initial_rebalance_delay;
@@ -43,6 +44,7 @@ extern int	sl_max_request_size;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
+extern bool sl_sasl_plain_without_tls;
 
 extern void SlDefineGucs(void);
 

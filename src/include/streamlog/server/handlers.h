@@ -97,6 +97,10 @@ extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
  */
 extern char *SlGroupIdFromWire(SlStr id);
 
+/* SASL: auth/sasl.c */
+extern bool SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* Produce, batchable: handlers/produce.c */
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
 extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
