@@ -45,6 +45,7 @@ OBJS = \
 	src/sqlapi/drop_extension.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
+	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \

@@ -12,6 +12,7 @@
 #include "streamlog/shmem.h"
 
 char	   *sl_advertised_host = NULL;
+char	   *sl_advertised_listeners = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
@@ -25,6 +26,8 @@ int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
 int			sl_group_min_session_timeout = 6000;
 char	   *sl_listen_addresses = NULL;
+char	   *sl_listener_security_protocol_map = NULL;
+char	   *sl_listeners = NULL;
 int			sl_max_connections = 1000;
 int			sl_max_group_members = 4096;
 int			sl_max_groups = 1024;
@@ -43,6 +46,16 @@ SlDefineGucs(void)
 							   "Empty: the first of streamlog.listen_addresses, or localhost "
 							   "if that is a wildcard.",
 							   &sl_advertised_host,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.advertised_listeners",
+							   "Addresses Kafka clients are told to connect to, per listener "
+							   "(advertised.listeners): NAME://host:port, comma-separated.",
+							   "A listener not named here advertises its own address "
+							   "(localhost if it binds every interface).",
+							   &sl_advertised_listeners,
 							   "",
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
@@ -151,6 +164,25 @@ SlDefineGucs(void)
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
 
+	DefineCustomStringVariable("streamlog.listener_security_protocol_map",
+							   "Security protocol of each listener name (listener.security.protocol.map): "
+							   "NAME:PROTOCOL, comma-separated.",
+							   "Protocols: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.",
+							   &sl_listener_security_protocol_map,
+							   "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.listeners",
+							   "Kafka listeners (listeners): NAME://host:port, comma-separated; "
+							   "an empty host binds every interface.",
+							   "Empty: one PLAINTEXT listener on streamlog.listen_addresses and "
+							   "streamlog.port.",
+							   &sl_listeners,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.max_connections",
 							"Most Kafka client connections per broker worker.",
 							NULL,
@@ -219,7 +251,7 @@ SlDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.port",
-							"TCP port of the Kafka listener; 0 turns it off.",
+							"TCP port of the Kafka listener when streamlog.listeners is empty; 0 turns it off.",
 							NULL,
 							&sl_port,
 							9092, 0, 65535,

@@ -51,7 +51,7 @@
 #define FLUSH_IOVECS 64
 
 SlConn *
-SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback)
+SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback, const SlListener *listener)
 {
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "streamlog connection",
@@ -64,8 +64,11 @@ SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback)
 	conn->context = context;
 	conn->last_active = GetCurrentTimestamp();
 	initStringInfo(&conn->in);
-	conn->session.listener_name = "PLAINTEXT";
-	conn->session.protocol = SL_PROTOCOL_PLAINTEXT;
+	conn->listener = listener;
+	conn->session.listener_name = listener->name;
+	conn->session.protocol = listener->protocol;
+	conn->session.advertised_host = listener->advertised_host;
+	conn->session.advertised_port = listener->advertised_port;
 	conn->session.peer = conn->peer;
 	conn->session.peer_is_loopback = peer_is_loopback;
 	conn->session.role = InvalidOid;

@@ -20,6 +20,7 @@ StaticAssertDecl((Size) SL_MAX_REQUEST_SIZE_LIMIT + (Size) SL_FETCH_MAX_BYTES_LI
 				 "a Fetch response of fetch_max_bytes plus one request-sized batch must fit in one allocation");
 
 extern char *sl_advertised_host;
+extern char *sl_advertised_listeners;
 extern int	sl_advertised_port;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
@@ -33,6 +34,8 @@ extern int	sl_group_initial_rebalance_delay;
 extern int	sl_group_max_session_timeout;
 extern int	sl_group_min_session_timeout;
 extern char *sl_listen_addresses;
+extern char *sl_listener_security_protocol_map;
+extern char *sl_listeners;
 extern int	sl_max_connections;
 extern int	sl_max_group_members;
 extern int	sl_max_groups;

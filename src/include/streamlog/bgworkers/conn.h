@@ -13,6 +13,7 @@
 
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
+#include "streamlog/server/listeners.h"
 #include "streamlog/server/request.h"
 #include "streamlog/server/session.h"
 
@@ -21,6 +22,7 @@ typedef struct SlConn
 	pgsocket	sock;
 	char	   *peer;			/* "host:port", for log lines */
 	MemoryContext context;
+	const SlListener *listener; /* the one it came in on */
 	SlSession	session;		/* the server layer's view of it */
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
@@ -38,7 +40,8 @@ typedef struct SlConn
 	uint32		wait_events;	/* events registered there */
 } SlConn;
 
-extern SlConn *SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback);
+extern SlConn *SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback,
+							const SlListener *listener);
 
 /* Read what the socket has and queue the complete requests */
 extern void SlConnRead(SlConn *conn);
