@@ -73,12 +73,13 @@ OBJS = \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
-	src/bgworkers/conn.o
+	src/bgworkers/conn.o \
+	src/bgworkers/tls.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
-SHLIB_LINK = $(CODEC_LIBS)
+SHLIB_LINK = $(CODEC_LIBS) -lssl -lcrypto
 # The project's headers are all under src/include/streamlog/ and included as
 # "streamlog/...", so that none can shadow a PostgreSQL header
 PG_CPPFLAGS = -I$(srcdir)/src/include

@@ -37,6 +37,26 @@ int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
+char	   *sl_ssl_ca_file = NULL;
+char	   *sl_ssl_cert_file = NULL;
+char	   *sl_ssl_ciphers = NULL;
+int			sl_ssl_client_auth = SL_SSL_CLIENT_AUTH_NONE;
+char	   *sl_ssl_key_file = NULL;
+int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
+
+static const struct config_enum_entry ssl_client_auth_options[] = {
+	{"none", SL_SSL_CLIENT_AUTH_NONE, false},
+	{"requested", SL_SSL_CLIENT_AUTH_REQUESTED, false},
+	{"required", SL_SSL_CLIENT_AUTH_REQUIRED, false},
+	{NULL, 0, false}
+};
+
+/* PostgreSQL's spellings; nothing older than TLS 1.2 */
+static const struct config_enum_entry ssl_protocol_options[] = {
+	{"TLSv1.2", SL_TLS_VERSION_1_2, false},
+	{"TLSv1.3", SL_TLS_VERSION_1_3, false},
+	{NULL, 0, false}
+};
 
 void
 SlDefineGucs(void)
@@ -265,6 +285,56 @@ SlDefineGucs(void)
 							30000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_ca_file",
+							   "CA certificates that client certificates of the Kafka TLS listeners are checked against.",
+							   "Empty: PostgreSQL's ssl_ca_file.",
+							   &sl_ssl_ca_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_cert_file",
+							   "Certificate of the Kafka TLS listeners (SSL, SASL_SSL).",
+							   "Empty: PostgreSQL's ssl_cert_file, one certificate for both doors.",
+							   &sl_ssl_cert_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_ciphers",
+							   "TLS 1.2 cipher suites the Kafka TLS listeners allow (OpenSSL syntax).",
+							   "Empty: PostgreSQL's ssl_ciphers.",
+							   &sl_ssl_ciphers,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("streamlog.ssl_client_auth",
+							 "Whether Kafka TLS clients must present a certificate (ssl.client.auth).",
+							 "none, requested (checked if presented) or required.",
+							 &sl_ssl_client_auth,
+							 SL_SSL_CLIENT_AUTH_NONE,
+							 ssl_client_auth_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_key_file",
+							   "Private key of the Kafka TLS listeners' certificate.",
+							   "Empty: PostgreSQL's ssl_key_file.",
+							   &sl_ssl_key_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("streamlog.ssl_min_protocol_version",
+							 "Oldest TLS version the Kafka TLS listeners accept.",
+							 NULL,
+							 &sl_ssl_min_protocol_version,
+							 SL_TLS_VERSION_1_2,
+							 ssl_protocol_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");
 }

@@ -57,6 +57,7 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
+#include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/listeners.h"
@@ -82,6 +83,15 @@ static SlConn *serving_conn = NULL;
 static SlRequest **serving_produces = NULL;
 static int	serving_nproduces = 0;
 
+static bool
+any_tls_listener(void)
+{
+	for (int i = 0; i < SlListenerCount(); i++)
+		if (SlSecurityProtocolUsesTls(SlListenerAt(i)->protocol))
+			return true;
+	return false;
+}
+
 void
 SlBrokerRegister(void)
 {
@@ -89,6 +99,9 @@ SlBrokerRegister(void)
 	SlListenersLoad();
 	if (SlListenerCount() == 0)
 		return;					/* the Kafka door is off */
+	/* and so does a certificate that does not load */
+	if (any_tls_listener())
+		SlTlsLoad(true);
 	for (int i = 0; i < sl_broker_workers; i++)
 	{
 		BackgroundWorker worker;
@@ -450,6 +463,10 @@ next_timeout(void)
 	bool		found = false;
 
 	for (int i = 0; i < nconns; i++)
+	{
+		/* Decrypted bytes waiting: the socket will not wake us for them */
+		if (SlConnHasBufferedInput(conns[i]))
+			return 0;
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
 			if (req->state == SL_REQUEST_NEW && !SlConnMuted(conns[i]))
@@ -460,6 +477,7 @@ next_timeout(void)
 				found = true;
 			}
 		}
+	}
 	/* An idle connection is closed when it has been idle long enough */
 	for (int i = 0; i < nconns; i++)
 	{
@@ -623,6 +641,9 @@ SlBrokerMain(Datum arg)
 	SlBrokerStatsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
+	/* The certificate as the files are now, which a reload may have changed */
+	if (any_tls_listener())
+		SlTlsLoad(false);
 	reserve_connection_fds();
 	ereport(LOG,
 			(errmsg("streamlog broker %d listening on %s",
@@ -657,6 +678,8 @@ SlBrokerMain(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			reserve_connection_fds();
 			reload_listeners();
+			if (any_tls_listener())
+				SlTlsLoad(false);
 		}
 
 		MemoryContextSwitchTo(loop_context);
@@ -673,6 +696,14 @@ SlBrokerMain(Datum arg)
 				serving_conn = NULL;
 			}
 		}
+		/* What OpenSSL read ahead of a full queue, now that it has room */
+		for (int i = 0; i < nconns; i++)
+			if (SlConnHasBufferedInput(conns[i]))
+			{
+				serving_conn = conns[i];
+				SlConnRead(serving_conn);
+				serving_conn = NULL;
+			}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
 		process_requests();

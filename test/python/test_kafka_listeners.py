@@ -75,8 +75,10 @@ def test_each_listener_advertises_its_own_address(make_server, unique_name):
 
 
 def test_advertised_listeners_change_on_reload(make_server):
+    # one worker: which one answers must not decide what the test sees
     srv = server_with_listeners(make_server, lambda port: {
         "streamlog.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "streamlog.broker_workers": 1,
     })
     offset = len(srv.log_text())
     srv.update_conf({"streamlog.advertised_listeners": "PLAINTEXT://kafka.example:19092"})

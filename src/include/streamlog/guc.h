@@ -46,6 +46,28 @@ extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
 
+/* streamlog.ssl_client_auth: Kafka's ssl.client.auth */
+typedef enum SlSslClientAuth
+{
+	SL_SSL_CLIENT_AUTH_NONE,
+	SL_SSL_CLIENT_AUTH_REQUESTED,
+	SL_SSL_CLIENT_AUTH_REQUIRED
+} SlSslClientAuth;
+
+/* streamlog.ssl_min_protocol_version */
+typedef enum SlTlsVersion
+{
+	SL_TLS_VERSION_1_2,
+	SL_TLS_VERSION_1_3
+} SlSslProtocolVersion;
+
+extern char *sl_ssl_ca_file;
+extern char *sl_ssl_cert_file;
+extern char *sl_ssl_ciphers;
+extern int	sl_ssl_client_auth;
+extern char *sl_ssl_key_file;
+extern int	sl_ssl_min_protocol_version;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */
