@@ -47,6 +47,7 @@ OBJS = \
 	src/sqlapi/scram_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
+	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
@@ -78,12 +79,13 @@ OBJS = \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
-	src/bgworkers/conn.o
+	src/bgworkers/conn.o \
+	src/bgworkers/tls.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
-SHLIB_LINK = $(CODEC_LIBS)
+SHLIB_LINK = $(CODEC_LIBS) -lssl -lcrypto
 # The project's headers are all under src/include/streamlog/ and included as
 # "streamlog/...", so that none can shadow a PostgreSQL header
 PG_CPPFLAGS = -I$(srcdir)/src/include

@@ -6,7 +6,6 @@
  */
 #include "postgres.h"
 
-#include "streamlog/guc.h"
 #include "streamlog/server/handlers.h"
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
@@ -56,22 +55,15 @@ SlHandlerFor(int16 api_key)
 	return &handlers[api_key];
 }
 
+/*
+ * The endpoint of the listener the session came in on: as Kafka, a client
+ * is told the address of its own listener
+ */
 void
-SlAdvertisedEndpoint(const char **host, int32 *port)
+SlAdvertisedEndpoint(const SlSession *session, const char **host, int32 *port)
 {
-	static char first[256];
-
-	*port = sl_advertised_port > 0 ? sl_advertised_port : sl_port;
-	if (sl_advertised_host && sl_advertised_host[0])
-	{
-		*host = sl_advertised_host;
-		return;
-	}
-	/* The first listen address, unless it is a wildcard */
-	strlcpy(first, sl_listen_addresses, sizeof(first));
-	first[strcspn(first, ", ")] = '\0';
-	*host = (first[0] == '\0' || strcmp(first, "*") == 0 ||
-			 strcmp(first, "0.0.0.0") == 0 || strcmp(first, "::") == 0) ? "localhost" : first;
+	*host = session->advertised_host;
+	*port = session->advertised_port;
 }
 
 char *

@@ -168,10 +168,10 @@ join_note_remember(SlRequest *req, const char *member_id)
 /* FindCoordinator */
 
 static void
-find_key(int8 key_type, int16 *error, const char **message, int32 *node_id,
-		 const char **host, int32 *port)
+find_key(const SlSession *session, int8 key_type, int16 *error, const char **message,
+		 int32 *node_id, const char **host, int32 *port)
 {
-	SlAdvertisedEndpoint(host, port);
+	SlAdvertisedEndpoint(session, host, port);
 	*node_id = sl_node_id;
 	*error = SL_ERR_NONE;
 	*message = NULL;
@@ -201,7 +201,7 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 		const char *message;
 		const char *host;
 
-		find_key(req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
+		find_key(req->session, req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
 				 &resp.error_code, &message, &resp.node_id, &host, &resp.port);
 		resp.host = SlStrFromCString(host);
 		resp.error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
@@ -220,7 +220,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlFindCoordinatorResponseCoordinatorInit(c);
 			c->key = request.coordinator_keys.items[i];
-			find_key(request.key_type, &c->error_code, &message, &c->node_id, &host, &c->port);
+			find_key(req->session, request.key_type, &c->error_code, &message, &c->node_id,
+					 &host, &c->port);
 			c->host = SlStrFromCString(host);
 			c->error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
 		}

@@ -109,8 +109,8 @@ extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
 /* ApiVersions' answer to a version it does not know: v0 body, error 35 */
 extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);
 
-/* Host and port clients should connect to */
-extern void SlAdvertisedEndpoint(const char **host, int32 *port);
+/* Host and port clients of this session's listener should connect to */
+extern void SlAdvertisedEndpoint(const SlSession *session, const char **host, int32 *port);
 
 /* Topic name of a wire string; NULL if not a valid name (too long) */
 extern char *SlTopicNameFromWire(SlStr name);
