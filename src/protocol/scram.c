@@ -457,8 +457,20 @@ SlScramVerifyFinal(const SlScramSecret *secret, const SlScramClientFirst *first,
 	if (final->channel_binding_len != (int) strlen(first->gs2_header) ||
 		memcmp(final->channel_binding, first->gs2_header, final->channel_binding_len) != 0)
 		return "channel binding differs from the gs2 header of client-first-message";
-	if (strcmp(final->nonce, nonce) != 0)
-		return "nonce differs from the one of this exchange";
+	/*
+	 * The nonce must end with the one server-first sent, as Kafka's
+	 * ScramSaslServer checks it: librdkafka (2.0) sends its own nonce
+	 * followed by the whole combined one.  The server's random part is
+	 * there either way, so an exchange cannot be replayed, and the proof
+	 * covers the message as sent.
+	 */
+	{
+		size_t		flen = strlen(final->nonce);
+		size_t		nlen = strlen(nonce);
+
+		if (flen < nlen || strcmp(final->nonce + flen - nlen, nonce) != 0)
+			return "nonce differs from the one of this exchange";
+	}
 	if (final->proof_len != keylen)
 		return "proof has the wrong length";
 

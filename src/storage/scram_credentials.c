@@ -5,10 +5,10 @@
  * A role's row is found by oid and must carry the role's current name:
  * roles are shared by every database but this table lives in one, so a
  * DROP ROLE run elsewhere cannot remove the row, and an oid may be handed
- * to a new role once the old one is gone.  A row whose role is gone or
- * renamed is deleted when it is next looked at (Kafka keys credentials by
- * user name too; PostgreSQL clears an MD5 password on rename for the same
- * reason).
+ * to a new role once the old one is gone.  Rows whose role is gone or
+ * renamed are deleted whenever credentials are set or removed, and when a
+ * login finds none (Kafka keys credentials by user name too; PostgreSQL
+ * clears an MD5 password on rename for the same reason).
  */
 #include "postgres.h"
 
@@ -54,9 +54,9 @@ static const SlNamedQuery scram_queries[NUM_SCRAM_QUERIES] = {
 	},
 	/* rows of roles dropped or renamed since */
 	[Q_FORGET_STALE] = {
-		"DELETE FROM streamlog.scram_credential c WHERE role = $1 AND NOT EXISTS "
+		"DELETE FROM streamlog.scram_credential c WHERE NOT EXISTS "
 		"(SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = c.role AND a.rolname = c.role_name)",
-		1, {OIDOID}
+		0, {InvalidOid}
 	},
 };
 
@@ -128,7 +128,6 @@ SlScramCredentialGet(Oid role, SlScramSecret *secret)
 
 	SPI_connect();
 	values[0] = ObjectIdGetDatum(role);
-	run_as_owner(Q_FORGET_STALE, values);
 	if (name != NULL)
 	{
 		values[1] = CStringGetTextDatum(name);
@@ -153,6 +152,9 @@ SlScramCredentialGet(Oid role, SlScramSecret *secret)
 			}
 		}
 	}
+	/* None: perhaps a row of a role dropped or renamed since, to forget */
+	if (!found)
+		run_as_owner(Q_FORGET_STALE, values);
 	SPI_finish();
 	return found;
 }
@@ -170,6 +172,7 @@ SlScramCredentialSet(Oid role, const SlScramSecret *secret)
 	SPI_connect();
 	values[0] = ObjectIdGetDatum(role);
 	run_as_owner(Q_FORGET_STALE, values);
+	values[0] = ObjectIdGetDatum(role);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(SHA512_MECHANISM);
 	values[3] = Int32GetDatum(secret->iterations);
@@ -190,6 +193,7 @@ SlScramCredentialDelete(Oid role)
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = CStringGetTextDatum(SHA512_MECHANISM);
 	n = run_as_owner(Q_DELETE, values);
+	run_as_owner(Q_FORGET_STALE, values);
 	SPI_finish();
 	return n > 0;
 }
