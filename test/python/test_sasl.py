@@ -453,3 +453,44 @@ def test_scram_credential_apis_need_the_cluster_privilege(sasl_server):
                       "Altering SCRAM credentials needs ALTER on the cluster")}
     with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
         assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+
+
+def kafkajs_sasl(srv, topic, mechanism, user, password, rounds=1, pause_ms=0):
+    import json
+    import os
+    import subprocess
+    from kafkajs import JS_DIR, ensure_kafkajs
+    node = ensure_kafkajs()
+    res = subprocess.run([node, os.path.join(JS_DIR, "sasl.js"), srv.sasl_bootstrap, topic,
+                          mechanism, user, password, str(rounds), str(pause_ms)],
+                         capture_output=True, text=True, timeout=120)
+    return res.returncode, res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("mechanism, password", [
+    ("scram-sha-256", PASSWORD),
+    ("scram-sha-512", PASSWORD + "-512"),
+])
+def test_kafkajs_scram(sasl_server, unique_name, mechanism, password):
+    topic = unique_name("js")
+    sasl_server.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    rc, out, err = kafkajs_sasl(sasl_server, topic, mechanism, "alice", password, rounds=2)
+    assert rc == 0, err
+    assert kh.high_watermark(sasl_server, topic) == 2
+    rc, out, err = kafkajs_sasl(sasl_server, topic, mechanism, "alice", "wrong")
+    assert rc != 0 and "SASL" in err
+
+
+def test_kafkajs_reauthenticates(make_server, unique_name):
+    """kafkajs learns the session lifetime from SaslAuthenticate v1 and
+    logs in again on the open connection before it ends"""
+    srv = sasl_server_with(make_server, **{"streamlog.connections_max_reauth": "2000ms",
+                                           "log_min_messages": "debug1"})
+    topic = unique_name("jsreauth")
+    srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    rc, out, err = kafkajs_sasl(srv, topic, "scram-sha-256", "alice", PASSWORD,
+                                rounds=3, pause_ms=2500)
+    assert rc == 0, err
+    assert kh.high_watermark(srv, topic) == 3
+    kh.wait_log(srv, 0, r"re-authenticated from 127\.0\.0\.1:\d+ as role \"alice\" "
+                        r"with SASL SCRAM-SHA-256")
