@@ -494,3 +494,22 @@ def test_kafkajs_reauthenticates(make_server, unique_name):
     assert kh.high_watermark(srv, topic) == 3
     kh.wait_log(srv, 0, r"re-authenticated from 127\.0\.0\.1:\d+ as role \"alice\" "
                         r"with SASL SCRAM-SHA-256")
+
+
+def test_non_ascii_password(make_server):
+    """PostgreSQL stores the verifier of the SASLprep'd password (a no-break
+    space becomes a space); Kafka clients compute SCRAM from the raw UTF-8:
+    such a password works over SQL and PLAIN, not over SCRAM-SHA-256"""
+    srv = sasl_server_with(make_server, **{"streamlog.sasl_plain_without_tls": True})
+    password = "pass\u00a0word"
+    srv.sql(f"CREATE ROLE nbsp LOGIN PASSWORD '{password}'")
+    import psycopg
+    psycopg.connect(host=srv.host, port=srv.port, user="nbsp", password=password,
+                    dbname="postgres").close()
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.handshake("PLAIN")[0] == kh.NONE
+        assert c.authenticate(sc.plain_token("nbsp", password))[0] == kh.NONE
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.scram_login("nbsp", password)[0] == sc.SASL_AUTHENTICATION_FAILED
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.scram_login("nbsp", "pass word")[0] == kh.NONE
