@@ -328,6 +328,8 @@ SlConnRead(SlConn *conn)
 		return;
 	}
 
+	/* Until OpenSSL says it wants the socket, it may hold bytes read ahead */
+	conn->tls_input_held = true;
 	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS)
 	{
 		ssize_t		n;
@@ -377,6 +379,7 @@ SlConnRead(SlConn *conn)
 			conn_fail(conn, psprintf("could not read: %m"));
 			conn->peer_gone = true;
 		}
+		conn->tls_input_held = false;
 		break;
 	}
 	shrink_input(conn);
@@ -658,8 +661,8 @@ wants_input(SlConn *conn)
 bool
 SlConnHasBufferedInput(SlConn *conn)
 {
-	return conn->tls != NULL && !conn->handshaking && wants_input(conn) &&
-		SlTlsHasBufferedInput(conn->tls);
+	return conn->tls != NULL && conn->tls_input_held && !conn->handshaking &&
+		wants_input(conn) && SlTlsHasBufferedInput(conn->tls);
 }
 
 uint32

@@ -31,6 +31,7 @@ typedef struct SlConn
 	SlTls	   *tls;
 	bool		handshaking;
 	bool		tls_want_write; /* OpenSSL waits for the socket to take bytes */
+	bool		tls_input_held; /* reading stopped before OpenSSL ran dry */
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
 	SlRequest  *reading;		/* frame being read straight into its request */
