@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (Driver, driver_arguments, log, fmt_int, fmt_mb,  # noqa: E402
                       fmt_ratio, verdict, table)
-from kbench import CPU_LEGEND, CpuMeter, KBench, size_label  # noqa: E402
+from kbench import CPU_LEGEND, CpuMeter, KBench, Profiler, size_label  # noqa: E402
 
 TARGET = 0.8            # TLS listener records/s / PLAINTEXT records/s at 100 B
 PARTITIONS = 4
@@ -89,6 +89,7 @@ class SecurityBench(KBench):
         with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
             postmaster = int(f.readline())
         self.cpu = CpuMeter(postmaster, self.brokers)
+        self.profiler = Profiler(self.args.work_dir, self.brokers) if self.args.profile else None
         for protocol, address in self.listeners:
             res, _ = self.run_client(f"{protocol} check", self.slbench(
                 "produce", "--brokers", address, "--topic", self.topic(protocol, 100),
@@ -120,14 +121,16 @@ class SecurityBench(KBench):
         prod, prod_cpu = self.run_client(
             f"{protocol} produce {size_label(size)}",
             self.slbench("produce", "--brokers", address, "--topic", topic, "--records", n,
-                         "--size", size, "--acks", "all", "--compression", "none", *sets))
+                         "--size", size, "--acks", "all", "--compression", "none", *sets),
+            profile=f"{protocol} produce, {size_label(size)} values" if rep == 0 else None)
         self.settle()
         log(f"{protocol}: consume {fmt_int(n)} x {size_label(size)} [{rep + 1}/{self.reps}]")
         # the first n records of the topic: the same work in every round
         cons, cons_cpu = self.run_client(
             f"{protocol} consume {size_label(size)}",
             self.slbench("consume", "--brokers", address, "--topic", topic,
-                         "--partitions", PARTITIONS, "--records", n, *sets))
+                         "--partitions", PARTITIONS, "--records", n, *sets),
+            profile=f"{protocol} consume, {size_label(size)} values" if rep == 0 else None)
         prod["cpu"], cons["cpu"] = prod_cpu, cons_cpu
         cons["per_s"] = cons["steady_records_per_s"] or cons["records_per_s"]
         return prod, cons
@@ -158,14 +161,14 @@ class SecurityBench(KBench):
                                     f"{fmt_ratio(cr, TARGET)} ({verdict(ok)})")
                 rows.append([size_label(size), protocol,
                              fmt_int(prod["records_per_s"]), fmt_mb(prod["mb_per_s"]), f"{pr:.2f}x",
-                             CpuMeter.fmt_broker(prod["cpu"]),
+                             CpuMeter.fmt_broker(prod["cpu"]), f"{prod['cpu']['client_pct']:.0f}",
                              fmt_int(cons["per_s"]), f"{cr:.2f}x", CpuMeter.fmt_broker(cons["cpu"]),
-                             target])
+                             f"{cons['cpu']['client_pct']:.0f}", target])
         self.emit("1. Throughput per listener: one librdkafka producer (acks=all, linger.ms=5, "
                   "no compression), then one consumer reading the topic from the start")
         self.emit(table(["size", "listener", "produce rec/s", "MB/s", "vs PLAINTEXT", "broker CPU%",
-                         "consume rec/s", "vs PLAINTEXT", "broker CPU%", "target (100 B)"], rows,
-                        "ll" + "r" * 8))
+                         "client CPU%", "consume rec/s", "vs PLAINTEXT", "broker CPU%", "client CPU%",
+                         "target (100 B)"], rows, "ll" + "r" * 10))
         self.emit("  (consume rec/s: from the first records handed over to the last)")
         if verdicts:
             self.emit("  vs PLAINTEXT at 100 B: " + "; ".join(verdicts))
@@ -221,12 +224,20 @@ class SecurityBench(KBench):
             self.notes.append(f"{what}: client messages: " + " | ".join(msgs[:4]))
         for n in self.notes:
             self.emit(f"note: {n}")
+        if self.profiler and self.profiler.reports:
+            self.emit()
+            self.emit("Broker profile (perf record -F 999 on the broker workers, flat, by DSO and symbol)")
+            for head, lines in self.profiler.reports:
+                self.emit(f"  {head}")
+                for ln in lines:
+                    self.emit(f"    {ln.strip()}")
         self.emit(f"total benchmark time {time.time() - t0:.0f} s")
         self.publish("\n".join(self.out) + "\n")
 
 
 def main():
     ap = driver_arguments(__doc__, "server data directory", "server log file (broker errors are reported)")
+    ap.add_argument("--profile", action="store_true", help="perf-sample the broker workers")
     ap.add_argument("--listener", action="append", required=True,
                     help="PROTOCOL=host:port, PLAINTEXT first; repeat for each listener")
     ap.add_argument("--ssl-ca", help="CA certificate of the server's certificate")
