@@ -35,6 +35,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/acl.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -43,6 +44,7 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/acl_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
@@ -89,7 +91,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups
+REGRESS = regress_setup topic_admin produce_read errors groups acl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers

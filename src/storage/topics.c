@@ -131,14 +131,14 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 	{
 		types[0] = TEXTOID;
 		values[0] = CStringGetTextDatum(name);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE name = $1", 1, types, values, NULL);
 	}
 	else
 	{
 		types[0] = INT4OID;
 		values[0] = Int32GetDatum(topic_id);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
 	}
 	if (n > 0)
@@ -159,6 +159,8 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 		memcpy(topic->uuid,
 			   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))->data,
 			   16);
+		topic->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 6, &isnull));
 	}
 	SPI_finish();
 	return found;
@@ -409,8 +411,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 {
 	SlTopicConfig effective;
 	Jsonb	   *normalized;
-	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, JSONBOID};
-	Datum		values[4];
+	Oid			types[5] = {INT4OID, TEXTOID, INT4OID, JSONBOID, OIDOID};
+	Datum		values[5];
 	int32		topic_id;
 	uint64		n;
 
@@ -448,8 +450,10 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
 	values[3] = JsonbPGetDatum(normalized);
-	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config) "
-				   "VALUES ($1, $2, $3, $4)", 4, types, values, NULL);
+	/* Its creator owns it, whichever door it came through (storage/acl.h) */
+	values[4] = ObjectIdGetDatum(GetUserId());
+	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
+				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	SPI_finish();
 
 	create_partitions(topic_id, 0, partitions);

@@ -95,6 +95,7 @@ typedef struct SlTopic
 	int32		partition_count;
 	uint8		uuid[16];		/* Kafka's topic id */
 	char		name[SL_TOPIC_NAME_MAX + 1];
+	Oid			owner;			/* the role that created it (storage/acl.h) */
 	SlTopicConfig config;
 } SlTopic;
 
