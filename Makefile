@@ -62,6 +62,7 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
+	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
