@@ -336,15 +336,34 @@ is_streamlog_admin(Oid role)
 	return OidIsValid(admin) && has_privs_of_role(role, admin);
 }
 
-/* Does role own the topic (or have the privileges of its owner)? */
+/*
+ * Does role own the topic (or have the privileges of its owner)?  The topic
+ * is looked up as the owner of the catalogue, so that the check works
+ * whatever the caller may read (as the SQL functions' own lookups must
+ * not depend on SELECT on streamlog.topic).
+ */
 static bool
 owns_topic(Oid role, const char *name)
 {
 	const SlTopic *topic;
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel;
+	Oid			catalog_owner;
 
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return false;
+	rel = table_open(acl_table(), AccessShareLock);
+	catalog_owner = rel->rd_rel->relowner;
+	table_close(rel, AccessShareLock);
+
+	/* An ERROR in between restores the user at (sub)transaction abort */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(catalog_owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	topic = SlTopicLookup(name, true);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	return topic != NULL && OidIsValid(topic->owner) &&
 		has_privs_of_role(role, topic->owner);
 }
