@@ -45,6 +45,7 @@ OBJS = \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
 	src/sqlapi/acl_sql.o \
+	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \

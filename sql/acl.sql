@@ -140,6 +140,17 @@ SELECT streamlog.has_privilege('delete', 'topic', 'acl.super', 'acl_carol');
 ROLLBACK;
 SELECT streamlog.has_privilege('delete', 'topic', 'acl.super', 'acl_carol');
 
+-- Roles: DROP ROLE refuses a role with privileges or topics, REASSIGN
+-- OWNED gives its topics away, DROP OWNED revokes its privileges
+DROP ROLE acl_alice;
+CALL regress.expect_error('DROP ROLE acl_readers');
+REASSIGN OWNED BY acl_alice TO acl_bob;
+SELECT topic, owner FROM streamlog.topics WHERE topic LIKE 'acl.%' ORDER BY topic COLLATE "C";
+DROP OWNED BY acl_readers, acl_carol;
+SELECT principal, count(*) FROM streamlog.acls GROUP BY 1 ORDER BY 1;
+DROP ROLE acl_readers;
+SELECT streamlog.has_privilege('describe', 'topic', 'acl.other', 'acl_carol');
+
 -- Clean up
 SELECT streamlog.drop_topic(t) FROM unnest('{acl.super,acl.alice}'::text[]) t;
 SET client_min_messages = warning;
@@ -147,4 +158,4 @@ DROP EXTENSION streamlog CASCADE;
 RESET client_min_messages;
 DROP FUNCTION regress.acl_check;
 DROP OWNED BY acl_alice, acl_bob, acl_carol;
-DROP ROLE acl_alice, acl_bob, acl_carol, acl_noinherit, acl_readers, acl_admin, acl_super;
+DROP ROLE acl_alice, acl_bob, acl_carol, acl_noinherit, acl_admin, acl_super;
