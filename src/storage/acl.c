@@ -36,6 +36,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -93,6 +94,7 @@ static List *acl_cache = NIL;	/* of AclRow *, in acl_cache_cxt */
 static bool acl_cache_valid = false;
 static bool acl_callback_registered = false;
 static Oid	acl_relid = InvalidOid;
+static Oid	acl_owner = InvalidOid;	/* of streamlog.acl: the catalogue's owner */
 
 const char *
 SlAclOperationName(SlAclOperation op)
@@ -219,7 +221,16 @@ acl_table(void)
 
 		if (OidIsValid(nsp))
 			acl_relid = get_relname_relid("acl", nsp);
-		if (!OidIsValid(acl_relid))
+		if (OidIsValid(acl_relid))
+		{
+			HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(acl_relid));
+
+			if (!HeapTupleIsValid(tuple))
+				elog(ERROR, "cache lookup failed for relation %u", acl_relid);
+			acl_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+			ReleaseSysCache(tuple);
+		}
+		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"streamlog\" is not installed in this database"),
@@ -348,14 +359,12 @@ owns_topic(Oid role, const char *name)
 	const SlTopic *topic;
 	Oid			save_userid;
 	int			save_sec_context;
-	Relation	rel;
 	Oid			catalog_owner;
 
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return false;
-	rel = table_open(acl_table(), AccessShareLock);
-	catalog_owner = rel->rd_rel->relowner;
-	table_close(rel, AccessShareLock);
+	(void) acl_table();
+	catalog_owner = acl_owner;
 
 	/* An ERROR in between restores the user at (sub)transaction abort */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
