@@ -392,3 +392,53 @@ def test_malformed_acl_request_closes_that_connection_only(server, api_key):
                                      header_version=2))
         assert client.wait_closed()
     kh.assert_server_healthy(server)
+
+
+CLUSTER_AUTHORIZATION_FAILED = 31
+
+
+def test_acl_apis_need_privileges_on_the_cluster(server, make_server, unique_name):
+    """CreateAcls and DeleteAcls need ALTER on the cluster, DescribeAcls
+    DESCRIBE, for the role the request runs as.  Kafka requests run as a
+    role other than the bootstrap superuser once streamlog.anonymous_role
+    exists (the SASL work); until then there is no such role to test."""
+    with server.connect() as c:
+        if c.execute("SELECT count(*) FROM pg_settings "
+                     "WHERE name = 'streamlog.anonymous_role'").fetchone()[0] == 0:
+            pytest.skip("Kafka requests run as the bootstrap superuser: "
+                        "streamlog.anonymous_role is not there yet")
+    role = unique_name("acl_anon").replace(".", "_").replace("-", "_").lower()
+    srv = make_server(conf={"streamlog.anonymous_role": role})
+    topic = unique_name("aclauth")
+    with srv.connect() as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        create = create_acls_body(1, [
+            (RT_TOPIC, topic, PT_LITERAL, "User:*", "*", OP_READ, PERM_ALLOW)])
+        describe = filter_body(1, RT_ANY, None, PT_ANY, None, None, OP_ANY, PERM_ANY)
+        delete = i32(1) + filter_body(1, RT_TOPIC, topic, PT_LITERAL, None, None, OP_ANY, PERM_ANY)
+        with kh.RawClient(srv.kafka_bootstrap) as client:
+            assert parse_create(raw(client, CREATE_ACLS, 1, create), False)[0][0] == \
+                CLUSTER_AUTHORIZATION_FAILED
+            assert parse_describe(raw(client, DESCRIBE_ACLS, 1, describe), 1)[0] == \
+                CLUSTER_AUTHORIZATION_FAILED
+            assert parse_delete(raw(client, DELETE_ACLS, 1, delete), 1)[0][0] == \
+                CLUSTER_AUTHORIZATION_FAILED
+            assert sql_acls(conn, topic) == []
+
+            # DESCRIBE on the cluster is enough to describe, not to change
+            conn.execute("SELECT streamlog.grant('describe', 'cluster', NULL, %s)", (role,))
+            code, _, found = parse_describe(raw(client, DESCRIBE_ACLS, 1, describe), 1)
+            assert code == NONE
+            assert (RT_CLUSTER, "kafka-cluster", PT_LITERAL, f"User:{role}", "*",
+                    OP_DESCRIBE, PERM_ALLOW) in found
+            assert parse_create(raw(client, CREATE_ACLS, 1, create), False)[0][0] == \
+                CLUSTER_AUTHORIZATION_FAILED
+
+            # ALTER on the cluster: create and delete, on the same connection
+            conn.execute("SELECT streamlog.grant('alter', 'cluster', NULL, %s)", (role,))
+            assert parse_create(raw(client, CREATE_ACLS, 1, create), False) == [(NONE, None)]
+            assert sql_acls(conn, topic) == [("TOPIC", "LITERAL", topic, "User:*", "READ", "ALLOW")]
+            [(code, _, matches)] = parse_delete(raw(client, DELETE_ACLS, 1, delete), 1)
+            assert code == NONE and len(matches) == 1
+        conn.execute("DROP OWNED BY %s" % f'"{role}"')
+        conn.execute(f'DROP ROLE "{role}"')
