@@ -96,6 +96,16 @@ RESET ROLE;
 SELECT resource_type, pattern_type, name, principal, operation, permission
   FROM streamlog.acls WHERE principal <> 'User:*' ORDER BY 1, 2, 3, 4, 5, 6;
 
+-- The views show the bindings to roles with DESCRIBE on the cluster (as
+-- DescribeAcls): acl_bob has ALTER, which implies it; acl_carol has not
+SET ROLE acl_bob;
+SELECT count(*) > 0 AS bob_sees FROM streamlog.acls;
+SET ROLE acl_carol;
+SELECT count(*) AS carol_sees FROM streamlog.acls;
+SELECT count(*) AS carol_sees FROM streamlog.privileges;
+CALL regress.expect_error('SELECT count(*) FROM streamlog.acl');
+RESET ROLE;
+
 -- The error of the check the functions of both doors make (SlAclCheck)
 CREATE FUNCTION regress.acl_check(privilege text, on_type text, name text)
 	RETURNS void AS 'streamlog', 'streamlog_acl_check' LANGUAGE C;
