@@ -6,7 +6,9 @@
  *
  *	  Answered as Kafka 3.9 does: CreateAcls and DeleteAcls need ALTER on
  *	  the cluster, DescribeAcls DESCRIBE on it (CLUSTER_AUTHORIZATION_FAILED
- *	  otherwise); each creation and each filter has its own result.
+ *	  otherwise); each creation and each filter has its own result, and
+ *	  DeleteAcls matches every filter against the bindings as they were
+ *	  before the request, as Kafka's (KRaft) controller does.
  *	  Principals are PostgreSQL roles: User:<role>, or User:* for every
  *	  role (PUBLIC).  Bindings have no host: creations must say "*" (any
  *	  other host is INVALID_REQUEST), and a filter naming another host
@@ -327,29 +329,21 @@ SlHandleCreateAcls(SlRequest *req, SlReader *body, SlWriter *out)
 
 /* DeleteAcls */
 
-typedef struct RemoveCall
-{
-	const SlAclFilter *filter;
-	List	   *removed;
-} RemoveCall;
-
 static void
 remove_matching(void *arg)
 {
-	RemoveCall *call = arg;
-
-	call->removed = SlAclRemoveMatching(call->filter);
+	(void) SlAclRemoveMatching((const SlAclFilter *) arg);
 }
 
-/* Fill a filter's result with the bindings it removed */
+/* Fill a filter's result with the bindings it matched */
 static void
-delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *removed)
+delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *matched)
 {
 	ListCell   *lc;
 	int			i = 0;
 
-	SL_ARRAY_ALLOC(fr->matching_acls, list_length(removed));
-	foreach(lc, removed)
+	SL_ARRAY_ALLOC(fr->matching_acls, list_length(matched));
+	foreach(lc, matched)
 	{
 		SlAclBinding *b = lfirst(lc);
 		SlDeleteAclsResponseDeleteAclsMatchingAcl *m = &fr->matching_acls.items[i++];
@@ -367,28 +361,34 @@ delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *remo
 	}
 }
 
+/*
+ * As Kafka's controller does, every filter is matched against the
+ * bindings as they were before the request, so a binding two filters match
+ * is listed in both results; then what they matched is removed.
+ */
 bool
 SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlDeleteAclsRequest request;
 	SlDeleteAclsResponse resp;
+	SlAclFilter *filters;
+	bool	   *valid;
 	bool		authorized;
 
 	if (!SlDeleteAclsRequestDecode(body, req->api_version, &request))
 		return false;
 	SlDeleteAclsResponseInit(&resp);
 	SL_ARRAY_ALLOC(resp.filter_results, request.filters.n);
+	filters = palloc0(sizeof(SlAclFilter) * Max(request.filters.n, 1));
+	valid = palloc0(sizeof(bool) * Max(request.filters.n, 1));
 	authorized = cluster_allowed(SL_ACL_ALTER);
 
 	for (int i = 0; i < request.filters.n; i++)
 	{
 		SlDeleteAclsRequestDeleteAclsFilter *rf = &request.filters.items[i];
 		SlDeleteAclsResponseDeleteAclsFilterResult *fr = &resp.filter_results.items[i];
-		SlAclFilter filter;
 		bool		matches_nothing;
 		char	   *message = NULL;
-		RemoveCall	call;
-		ErrorData  *error;
 
 		SlDeleteAclsResponseDeleteAclsFilterResultInit(fr);
 		fr->error_message = SL_STR_NULL;
@@ -403,7 +403,7 @@ SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 		fr->error_code = make_filter(rf->resource_type_filter, rf->resource_name_filter,
 									 rf->pattern_type_filter, rf->principal_filter,
 									 rf->host_filter, rf->operation, rf->permission_type,
-									 &filter, &matches_nothing, &message);
+									 &filters[i], &matches_nothing, &message);
 		if (fr->error_code != SL_ERR_NONE)
 		{
 			fr->error_message = SlStrFromCString(message);
@@ -411,16 +411,24 @@ SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (matches_nothing)
 			continue;
-		call.filter = &filter;
-		call.removed = NIL;
-		error = SlRunInSubtransaction(remove_matching, &call, true);
+		valid[i] = true;
+		delete_result_matches(fr, SlAclMatching(&filters[i]));
+	}
+
+	for (int i = 0; i < request.filters.n; i++)
+	{
+		SlDeleteAclsResponseDeleteAclsFilterResult *fr = &resp.filter_results.items[i];
+		ErrorData  *error;
+
+		if (!valid[i] || fr->matching_acls.n == 0)
+			continue;
+		error = SlRunInSubtransaction(remove_matching, &filters[i], true);
 		if (error != NULL)
 		{
 			fr->error_code = SL_ERR_UNKNOWN_SERVER_ERROR;
 			fr->error_message = SlStrFromCString(error->message);
-			continue;
+			SL_ARRAY_ALLOC(fr->matching_acls, 0);
 		}
-		delete_result_matches(fr, call.removed);
 	}
 	SlDeleteAclsResponseEncode(out, req->api_version, &resp);
 	return true;
