@@ -241,27 +241,29 @@ creation_binding(const SlCreateAclsRequestAclCreation *c, SlAclBinding *b, char 
 	char	   *principal = wire_cstring(c->principal);
 	char	   *host = wire_cstring(c->host);
 
-	if (!resource_type_valid(c->resource_type, false))
-		*message = psprintf("Invalid resourceType %d.", c->resource_type);
+	/* In Kafka's order: the broker's checks, then the controller's */
+	if (c->resource_type == SL_RESOURCE_CLUSTER &&
+		!SlStrEqualCString(c->resource_name, SL_CLUSTER_RESOURCE_NAME))
+		*message = pstrdup("The only valid name for the CLUSTER resource is " SL_CLUSTER_RESOURCE_NAME);
+	else if (SlStrIsNull(c->resource_name) || c->resource_name.len == 0)
+		*message = pstrdup("Invalid empty resource name specified");
+	else if (!resource_type_valid(c->resource_type, false))
+		*message = psprintf("Invalid resourceType %s", SlResourceTypeName(c->resource_type));
 	else if (!pattern_type_valid(c->resource_pattern_type, false))
-		*message = psprintf("Invalid patternType %d.", c->resource_pattern_type);
+		*message = psprintf("Invalid patternType %s", SlPatternTypeName(c->resource_pattern_type));
 	else if (!operation_valid(c->operation, false))
-		*message = psprintf("Invalid operation %d.", c->operation);
+		*message = psprintf("Invalid operation %s", SlAclOperationName(c->operation));
 	else if (!permission_valid(c->permission_type, false) ||
 			 c->permission_type == SL_ACL_PERMISSION_ANY)
-		*message = psprintf("Invalid permissionType %d.", c->permission_type);
-	else if (SlStrIsNull(c->resource_name) || c->resource_name.len == 0)
-		*message = pstrdup("Invalid empty resource name specified.");
-	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
-			 !SlStrEqualCString(c->resource_name, SL_CLUSTER_RESOURCE_NAME))
-		*message = pstrdup("The only valid name for the CLUSTER resource is " SL_CLUSTER_RESOURCE_NAME ".");
+		*message = psprintf("Invalid permissionType %s",
+							c->permission_type == SL_ACL_PERMISSION_ANY ? "ANY" : "UNKNOWN");
 	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
 			 c->resource_pattern_type != SL_PATTERN_LITERAL)
-		*message = pstrdup("The CLUSTER resource can only be named literally.");
+		*message = pstrdup("The CLUSTER resource can only be named literally");
 	else if (principal == NULL ||
 			 parse_principal(principal, &b->grantee) == PRINCIPAL_NOT_A_USER)
 		*message = psprintf("Could not parse principal from `%s`: principals are "
-							"User:<PostgreSQL role> or User:*.",
+							"User:<PostgreSQL role> or User:*",
 							principal ? principal : "null");
 	else if (parse_principal(principal, &b->grantee) == PRINCIPAL_NO_SUCH_ROLE)
 		*message = psprintf("Principal %s is not a PostgreSQL role: principals are "
