@@ -11,6 +11,7 @@ CODEC_OBJS = \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/consumer_protocol.o \
+	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o
@@ -50,6 +51,7 @@ OBJS = \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
+	src/server/auth/session_role.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -121,7 +123,8 @@ UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
-UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
+# libpgcommon's hashes and HMAC (SCRAM) are OpenSSL's in a build --with-openssl
+UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS) -lcrypto
 
 # make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with
 # AddressSanitizer and UndefinedBehaviorSanitizer, any finding fatal (as

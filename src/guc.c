@@ -12,6 +12,7 @@
 #include "streamlog/shmem.h"
 
 char	   *sl_advertised_host = NULL;
+char	   *sl_anonymous_role = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
@@ -54,6 +55,16 @@ SlDefineGucs(void)
 							0, 0, 65535,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.anonymous_role",
+							   "Role that Kafka clients without credentials act as, on listeners without SASL.",
+							   "Empty: clients on this machine act as the bootstrap superuser "
+							   "and others are refused. A client with a verified TLS "
+							   "certificate acts as the role its certificate names instead.",
+							   &sl_anonymous_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("streamlog.auto_create_topics",
 							 "Create unknown topics on Metadata and Produce requests (auto.create.topics.enable).",

@@ -15,7 +15,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
-	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions},
+	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions, .before_auth = true},
 	[SL_API_CREATE_TOPICS] = {0, 7, SlHandleCreateTopics},
 	[SL_API_DELETE_TOPICS] = {0, 6, SlHandleDeleteTopics},
 	[SL_API_DELETE_RECORDS] = {0, 2, SlHandleDeleteRecords},

@@ -21,6 +21,7 @@ StaticAssertDecl((Size) SL_MAX_REQUEST_SIZE_LIMIT + (Size) SL_FETCH_MAX_BYTES_LI
 
 extern char *sl_advertised_host;
 extern int	sl_advertised_port;
+extern char *sl_anonymous_role;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
 extern int	sl_produce_memory;

@@ -46,6 +46,14 @@ typedef struct SlHandler
 	 */
 	bool		batchable;
 	SlHandlerRespondFn respond;
+
+	/*
+	 * Served before authentication (ApiVersions, SaslHandshake,
+	 * SaslAuthenticate), as the worker itself: these need no principal and
+	 * are how a client gets one.  Every other API runs as the session's
+	 * role.
+	 */
+	bool		before_auth;
 } SlHandler;
 
 /* The handler of api_key, or NULL if streamlog does not serve it */
