@@ -37,6 +37,7 @@ OBJS = \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
 	src/storage/acl.o \
+	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \

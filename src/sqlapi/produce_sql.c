@@ -26,6 +26,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_produce);
@@ -340,6 +341,7 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 
 	SlRequireArg(fcinfo, 0, "topic");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_WRITE);
 	SlTopicRefuseInternal(name, "produce to");
 	topic = SlTopicLookupAndLockCached(&cache->topic_lock, name, AccessShareLock,
 									   &refilled);
@@ -478,8 +480,13 @@ streamlog_partition_for(PG_FUNCTION_ARGS)
 	const uint8 *key;
 	int32		key_len;
 
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic");
-	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* It tells the partition count and partitioner: what Metadata tells */
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
+	topic = SlTopicLookup(name, false);
 	/* A null key has no partition of its own: records without one spread */
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
