@@ -53,6 +53,7 @@ OBJS = \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
+	src/server/authorize.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \

@@ -27,6 +27,7 @@ from kafka_primitives import i8, i16, i32, i64
 # Kafka error codes
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
+UNKNOWN_MEMBER_ID = 25
 TOPIC_AUTHORIZATION_FAILED = 29
 GROUP_AUTHORIZATION_FAILED = 30
 CLUSTER_AUTHORIZATION_FAILED = 31
@@ -321,3 +322,478 @@ def test_views_show_what_the_role_may_describe(sql_world):
                         $$BEGIN INSERT INTO seen VALUES ($1); RETURN true; END$$""")
         conn.execute("SELECT * FROM streamlog.topics WHERE pg_temp.leak(topic)")
         assert other not in {r[0] for r in conn.execute("SELECT name FROM seen").fetchall()}
+
+
+# -- the Kafka door ---------------------------------------------------------------
+
+KAFKA_ROLE = "kafka_authz_user"
+
+string, kbytes, array = kh.string, kh.kbytes, kh.array
+
+
+@pytest.fixture(scope="module")
+def kafka_server(tmp_path_factory):
+    """A server whose Kafka clients act as KAFKA_ROLE, a plain role"""
+    from pgserver import PgServer
+
+    srv = PgServer(tmp_path_factory.getbasetemp(), name="authz", conf={
+        "streamlog.anonymous_role": KAFKA_ROLE,
+        "streamlog.group_initial_rebalance_delay": 0,
+    })
+    try:
+        srv.start()
+        srv.sql(f"CREATE ROLE {KAFKA_ROLE} LOGIN")
+    except BaseException:
+        srv.cleanup()
+        raise
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture
+def kworld(kafka_server):
+    """A topic of 2 partitions with a record in partition 0, a group that
+    committed offset 0 of it, and no privilege for KAFKA_ROLE on either
+    (nor on the cluster)"""
+    srv = kafka_server
+    # what earlier tests gave the role: its entries, and the topics it owns
+    for on_type, pattern, name in srv.sql(
+            "SELECT DISTINCT lower(resource_type), lower(pattern_type), name "
+            "FROM streamlog.acls WHERE role = %s::regrole", (KAFKA_ROLE,)):
+        revoke(srv, "all", on_type, None if on_type == "cluster" else name, KAFKA_ROLE, pattern)
+    srv.sql("SELECT streamlog.drop_topic(name) FROM streamlog.topic WHERE owner = %s::regrole",
+            (KAFKA_ROLE,))
+    topic, group = fresh("kt"), fresh("kg")
+    srv.sql("SELECT streamlog.create_topic(%s, 2)", (topic,))
+    srv.sql("SELECT streamlog.produce(%s, 'k', 'v', partition => 0)", (topic,))
+    srv.sql("SELECT streamlog.seek(%s, %s, 0, 0)", (group, topic))
+    return srv, topic, group
+
+
+def kcall(srv, api, version, body):
+    """The body of the response to one request, on a new connection"""
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        return c.call(lambda cid: kh.request_frame(api, version, cid, body))
+
+
+def one_topic_partition_errors(r, decode_partition):
+    """[error of each partition] of a [topic [partition]] answer"""
+    return [decode_partition(r) for _ in range(r.i32()) for _ in [r.string()]][0]
+
+
+# Each case: api key, version, body(topic, group), errors(Reader) -> the
+# error codes of the answer; then the privileges it needs, each with the
+# error code its absence gives.  Topic names are literal, except "*".
+
+def _produce(t, g):
+    batch = kh.record_batch([(b"k", b"v", (), kh.now_ms())])
+    return (string(None) + i16(-1) + i32(10000)
+            + array([t], lambda t: string(t) + array([0], lambda p: i32(p) + kbytes(batch))))
+
+
+def _produce_errors(r):
+    return [e for (_t, _p), (e, _b) in kh.parse_produce_v3(r.data).items()]
+
+
+def _fetch(t, g):
+    return (i32(-1) + i32(0) + i32(1) + i32(1 << 20) + i8(0)
+            + array([t], lambda t: string(t) + array([0], lambda p: i32(p) + i64(0) + i32(1 << 20))))
+
+
+def _fetch_errors(r):
+    return [e for (e, _hw, _rec) in kh.parse_fetch_v4(r.data).values()]
+
+
+def _list_offsets(t, g):
+    return i32(-1) + array([t], lambda t: string(t) + array([0], lambda p: i32(p) + i64(-1)))
+
+
+def _list_offsets_errors(r):
+    return [e for (e, _ts, _off) in kh.parse_list_offsets_v1(r.data).values()]
+
+
+def _metadata(t, g):
+    return array([t], string)
+
+
+def _metadata_errors(r):
+    return [v["error"] for v in kh.parse_metadata_v1(r.data)["topics"].values()]
+
+
+def _create_topics(t, g):
+    name = t + ".new"
+    return array([name], lambda n: string(n) + i32(1) + i16(1) + array([], None)
+                 + array([], None)) + i32(10000)
+
+
+def _name_error_pairs(r):
+    return [e for _n, e in r.array(lambda r: (r.string(), r.i16()))]
+
+
+def _delete_topics(t, g):
+    return array([t], string) + i32(10000)
+
+
+def _create_partitions(t, g):
+    return array([t], lambda t: string(t) + i32(3) + i32(-1)) + i32(10000) + i8(0)
+
+
+def _create_partitions_errors(r):
+    r.i32()
+    return [e for _n, e, _m in r.array(lambda r: (r.string(), r.i16(), r.string()))]
+
+
+def _describe_configs(resource_type, name):
+    """name None: the topic's"""
+    return lambda t, g: array([(resource_type, t if name is None else name)],
+                              lambda x: i8(x[0]) + string(x[1]) + i32(-1))
+
+
+def _describe_configs_errors(r):
+    r.i32()
+    out = []
+    for _ in range(r.i32()):
+        out.append(r.i16())
+        r.string(), r.i8(), r.string()
+        r.array(lambda r: (r.string(), r.string(), r.i8(), r.i8(), r.i8()))
+    return out
+
+
+def _alter_configs(resource_type, name, config, value):
+    return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
+                              + array([(config, value)], lambda c: string(c[0]) + string(c[1]))) + i8(1)
+
+
+def _incremental_alter_configs(resource_type, name, config, value):
+    return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
+                              + array([(config, value)], lambda c: string(c[0]) + i8(0)
+                                      + string(c[1]))) + i8(1)
+
+
+def _alter_configs_errors(r):
+    r.i32()
+    return [e for e, _m, _ty, _n in r.array(lambda r: (r.i16(), r.string(), r.i8(), r.string()))]
+
+
+def _delete_records(t, g):
+    return array([t], lambda t: string(t) + array([0], lambda p: i32(p) + i64(0))) + i32(10000)
+
+
+def _delete_records_errors(r):
+    r.i32()
+    return [e for _n, parts in r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i64(), r.i16())))) for _p, _lw, e in parts]
+
+
+def _find_coordinator(t, g):
+    return string(g)
+
+
+def _first_i16(r):
+    return [r.i16()]
+
+
+def _offset_commit(t, g):
+    return (string(g) + i32(-1) + string("") + i64(-1)
+            + array([t], lambda t: string(t) + array([0], lambda p: i32(p) + i64(0) + string(None))))
+
+
+def _offset_commit_errors(r):
+    return [e for _n, parts in r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16())))) for _p, e in parts]
+
+
+def _offset_fetch(t, g):
+    return string(g) + array([t], lambda t: string(t) + array([0], i32))
+
+
+def _offset_fetch_errors(r):
+    r.i32()
+    parts = [e for _n, ps in r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i64(), r.string(), r.i16())))) for _p, _o, _m, e in ps]
+    group_error = r.i16()
+    return [group_error] + parts
+
+
+def _join_group(t, g):
+    return (string(g) + i32(10000) + string("") + string("consumer")
+            + array(["range"], lambda p: string(p) + kbytes(b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")))
+
+
+def _sync_group(t, g):
+    return string(g) + i32(1) + string("someone") + array([], None)
+
+
+def _heartbeat(t, g):
+    return string(g) + i32(1) + string("someone")
+
+
+def _leave_group(t, g):
+    return string(g) + string("someone")
+
+
+def _describe_groups(t, g):
+    return array([g], string)
+
+
+def _describe_groups_errors(r):
+    return [r.array(lambda r: (r.i16(), r.string(), r.string(), r.string(), r.string(),
+                              r.array(lambda r: (r.string(), r.string(), r.string(),
+                                                 r.bytes(), r.bytes()))))[0][0]]
+
+
+def _delete_groups(t, g):
+    return array([g], string)
+
+
+def _delete_groups_errors(r):
+    r.i32()
+    return [e for _g, e in r.array(lambda r: (r.string(), r.i16()))]
+
+
+def _offset_delete(t, g):
+    return string(g) + array([t], lambda t: string(t) + array([0], i32))
+
+
+def _offset_delete_errors(r):
+    group_error = r.i16()
+    r.i32()
+    parts = [e for _n, ps in r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16())))) for _p, e in ps]
+    return [group_error] + parts
+
+
+def _init_producer_id(t, g):
+    return string(None) + i32(60000)
+
+
+def _init_producer_id_errors(r):
+    r.i32()
+    return [r.i16()]
+
+
+TOPIC, GROUP, CLUSTER = "topic", "group", "cluster"
+T_FAIL, G_FAIL, C_FAIL = TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, \
+    CLUSTER_AUTHORIZATION_FAILED
+
+# Apache Kafka's config resource types (not the ACL ones)
+CONFIG_TOPIC, CONFIG_BROKER = 2, 4
+
+# (id, api key, version, body, errors, [(privilege, on, error without it)])
+KAFKA_MATRIX = [
+    ("Produce", 0, 3, _produce, _produce_errors, [("write", TOPIC, T_FAIL)]),
+    ("Fetch", 1, 4, _fetch, _fetch_errors, [("read", TOPIC, T_FAIL)]),
+    ("ListOffsets", 2, 1, _list_offsets, _list_offsets_errors, [("describe", TOPIC, T_FAIL)]),
+    ("Metadata", 3, 1, _metadata, _metadata_errors, [("describe", TOPIC, T_FAIL)]),
+    ("CreateTopics", 19, 0, _create_topics, _name_error_pairs, [("create", CLUSTER, T_FAIL)]),
+    ("DeleteTopics", 20, 0, _delete_topics, _name_error_pairs, [("delete", TOPIC, T_FAIL)]),
+    ("CreatePartitions", 37, 0, _create_partitions, _create_partitions_errors,
+     [("alter", TOPIC, T_FAIL)]),
+    ("DescribeConfigs-topic", 32, 0, _describe_configs(CONFIG_TOPIC, None),
+     _describe_configs_errors, [("describe_configs", TOPIC, T_FAIL)]),
+    ("DescribeConfigs-broker", 32, 0, _describe_configs(CONFIG_BROKER, ""),
+     _describe_configs_errors, [("describe_configs", CLUSTER, C_FAIL)]),
+    ("AlterConfigs-topic", 33, 0, _alter_configs(CONFIG_TOPIC, None, "retention.ms", "1000000"),
+     _alter_configs_errors, [("alter_configs", TOPIC, T_FAIL)]),
+    ("IncrementalAlterConfigs-topic", 44, 0,
+     _incremental_alter_configs(CONFIG_TOPIC, None, "retention.ms", "1000000"),
+     _alter_configs_errors, [("alter_configs", TOPIC, T_FAIL)]),
+    ("DeleteRecords", 21, 0, _delete_records, _delete_records_errors, [("delete", TOPIC, T_FAIL)]),
+    ("FindCoordinator", 10, 0, _find_coordinator, _first_i16, [("describe", GROUP, G_FAIL)]),
+    ("OffsetCommit", 8, 2, _offset_commit, _offset_commit_errors,
+     [("read", GROUP, G_FAIL), ("read", TOPIC, T_FAIL)]),
+    ("OffsetFetch", 9, 3, _offset_fetch, _offset_fetch_errors,
+     [("describe", GROUP, G_FAIL), ("describe", TOPIC, T_FAIL)]),
+    ("DescribeGroups", 15, 0, _describe_groups, _describe_groups_errors,
+     [("describe", GROUP, G_FAIL)]),
+    ("DeleteGroups", 42, 0, _delete_groups, _delete_groups_errors, [("delete", GROUP, G_FAIL)]),
+    ("OffsetDelete", 47, 0, _offset_delete, _offset_delete_errors,
+     [("delete", GROUP, G_FAIL), ("read", TOPIC, T_FAIL)]),
+    ("InitProducerId", 22, 0, _init_producer_id, _init_producer_id_errors,
+     [("idempotent_write", CLUSTER, C_FAIL)]),
+]
+
+
+def _errors_of(srv, api, version, body, errors):
+    return errors(kh.Reader(kcall(srv, api, version, body)))
+
+
+@pytest.mark.parametrize("api, version, body, errors, needs",
+                         [c[1:] for c in KAFKA_MATRIX], ids=[c[0] for c in KAFKA_MATRIX])
+def test_kafka_api_needs_its_privilege(kworld, api, version, body, errors, needs):
+    srv, topic, group = kworld
+    names = {TOPIC: topic, GROUP: group, CLUSTER: None}
+    request = body(topic, group)
+    # without: the error of the first privilege missing, for every item
+    for i, (privilege, on, error) in enumerate(needs):
+        got = _errors_of(srv, api, version, request, errors)
+        assert got and all(e == error for e in got if e != NONE) and error in got, \
+            f"without {privilege} on {on}: {got}"
+        grant(srv, privilege, on, names[on], KAFKA_ROLE)
+    got = _errors_of(srv, api, version, request, errors)
+    assert all(e == NONE for e in got), f"with {needs}: {got}"
+    # the last privilege alone is not enough when two are needed
+    if len(needs) == 2:
+        privilege, on, error = needs[0]
+        revoke(srv, privilege, on, names[on], KAFKA_ROLE)
+        assert error in _errors_of(srv, api, version, request, errors)
+
+
+@pytest.mark.parametrize("name, body", [
+    ("JoinGroup", _join_group), ("SyncGroup", _sync_group),
+    ("Heartbeat", _heartbeat), ("LeaveGroup", _leave_group)])
+def test_group_membership_needs_read_on_the_group(kworld, name, body):
+    srv, topic, group = kworld
+    api = {"JoinGroup": 11, "SyncGroup": 14, "Heartbeat": 12, "LeaveGroup": 13}[name]
+    request = body(topic, group)
+    assert _errors_of(srv, api, 0, request, _first_i16) == [GROUP_AUTHORIZATION_FAILED]
+    grant(srv, "describe", "group", group, KAFKA_ROLE)
+    assert _errors_of(srv, api, 0, request, _first_i16) == [GROUP_AUTHORIZATION_FAILED]
+    grant(srv, "read", "group", group, KAFKA_ROLE)
+    # past authorization: JoinGroup joins, the others meet an unknown member
+    expected = [NONE] if name == "JoinGroup" else [UNKNOWN_MEMBER_ID]
+    assert _errors_of(srv, api, 0, request, _first_i16) == expected
+
+
+def test_create_topics_on_the_topic_name(kworld):
+    srv, topic, _ = kworld
+    request = _create_topics(topic, None)
+    assert _errors_of(srv, 19, 0, request, _name_error_pairs) == [T_FAIL]
+    grant(srv, "create", "topic", topic + ".new", KAFKA_ROLE)
+    assert _errors_of(srv, 19, 0, request, _name_error_pairs) == [NONE]
+    # its creator owns it
+    assert srv.sql("SELECT owner::regrole::text FROM streamlog.topic WHERE name = %s",
+                   (topic + ".new",)) == [(KAFKA_ROLE,)]
+    assert _errors_of(srv, 20, 0, _delete_topics(topic + ".new", None), _name_error_pairs) == [NONE]
+
+
+def test_broker_configs_need_alter_configs_on_the_cluster(kworld):
+    """Anyone could ALTER SYSTEM through AlterConfigs before"""
+    srv, _, _ = kworld
+    for api, body in ((33, _alter_configs), (44, _incremental_alter_configs)):
+        request = body(CONFIG_BROKER, "", "auto.create.topics.enable", "false")(None, None)
+        assert _errors_of(srv, api, 0, request, _alter_configs_errors) == [C_FAIL]
+    assert "auto_create_topics" not in open(
+        f"{srv.datadir}/postgresql.auto.conf").read()
+
+
+def test_metadata_hides_what_the_role_may_not_describe(kworld):
+    srv, topic, _ = kworld
+    other = fresh("hidden")
+    srv.sql("SELECT streamlog.create_topic(%s)", (other,))
+
+    def listed():
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            return set(kh.parse_metadata_v1(c.call(kh.metadata_request, 1, None))["topics"])
+
+    assert topic not in listed() and other not in listed()
+    grant(srv, "describe", "topic", topic, KAFKA_ROLE)
+    assert topic in listed() and other not in listed()
+
+
+def test_metadata_auto_creation_needs_create(kworld):
+    srv, topic, _ = kworld
+    name = topic + ".auto"
+    request = _metadata(name, None)
+    assert _errors_of(srv, 3, 1, request, _metadata_errors) == [T_FAIL]
+    grant(srv, "describe", "topic", name, KAFKA_ROLE)
+    assert _errors_of(srv, 3, 1, request, _metadata_errors) == [T_FAIL]
+    assert srv.sql("SELECT count(*) FROM streamlog.topic WHERE name = %s", (name,)) == [(0,)]
+    grant(srv, "create", "topic", name, KAFKA_ROLE)
+    assert _errors_of(srv, 3, 1, request, _metadata_errors) == [NONE]
+    assert srv.sql("SELECT count(*) FROM streamlog.topic WHERE name = %s", (name,)) == [(1,)]
+
+
+def test_list_groups_shows_what_the_role_may_describe(kworld):
+    srv, topic, group = kworld
+    other = fresh("kg")
+    srv.sql("SELECT streamlog.seek(%s, %s, 0, 0)", (other, topic))
+
+    def listed():
+        r = kh.Reader(kcall(srv, 16, 0, b""))
+        assert r.i16() == NONE
+        return {g for g, _ in r.array(lambda r: (r.string(), r.string()))}
+
+    assert group not in listed() and other not in listed()
+    grant(srv, "describe", "group", group, KAFKA_ROLE)
+    assert group in listed() and other not in listed()
+    grant(srv, "describe", "cluster", None, KAFKA_ROLE)
+    assert {group, other} <= listed()
+
+
+def test_offset_fetch_of_all_topics_leaves_out_undescribable_ones(kworld):
+    srv, topic, group = kworld
+    grant(srv, "describe", "group", group, KAFKA_ROLE)
+
+    def fetched():
+        r = kh.Reader(kcall(srv, 9, 3, string(group) + i32(-1)))
+        r.i32()
+        topics = {n for n, _ in r.array(lambda r: (r.string(), r.array(
+            lambda r: (r.i32(), r.i64(), r.string(), r.i16()))))}
+        assert r.i16() == NONE
+        return topics
+
+    assert fetched() == set()
+    grant(srv, "describe", "topic", topic, KAFKA_ROLE)
+    assert fetched() == {topic}
+
+
+def test_kafka_deny_prefix_and_inheritance(kworld):
+    """The rules of the SQL door, seen through Produce"""
+    srv, topic, _ = kworld
+    request = _produce(topic, None)
+
+    def produce_error():
+        return _errors_of(srv, 0, 3, request, _produce_errors)
+
+    parent = make_role(srv, login=False)
+    grant(srv, "write", "topic", topic[:4], parent, pattern="prefixed")
+    assert produce_error() == [T_FAIL]
+    srv.sql(f"GRANT {parent} TO {KAFKA_ROLE}")
+    try:
+        assert produce_error() == [NONE]
+        deny(srv, "write", "topic", topic, KAFKA_ROLE)
+        assert produce_error() == [T_FAIL]
+    finally:
+        srv.sql(f"REVOKE {parent} FROM {KAFKA_ROLE}")
+
+
+def test_one_refusal_leaves_the_rest_of_the_request_and_the_connection(kworld):
+    srv, topic, _ = kworld
+    allowed = fresh("kt")
+    srv.sql("SELECT streamlog.create_topic(%s)", (allowed,))
+    grant(srv, "write", "topic", allowed, KAFKA_ROLE)
+    batch = kh.record_batch([(b"k", b"v", (), kh.now_ms())])
+    body = (string(None) + i16(-1) + i32(10000)
+            + array([topic, allowed], lambda t: string(t) + array(
+                [0], lambda p: i32(p) + kbytes(batch))))
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        got = kh.parse_produce_v3(c.call(lambda cid: kh.request_frame(0, 3, cid, body)))
+        assert got[(topic, 0)][0] == T_FAIL
+        assert got[(allowed, 0)][0] == NONE
+        # the connection serves the next request
+        assert kh.parse_metadata_v1(c.call(kh.metadata_request, 1, []))["brokers"]
+
+
+def test_real_clients_act_under_the_same_rules(kworld):
+    """confluent-kafka (librdkafka) producing and kafka-python consuming"""
+    from confluent_kafka import KafkaError, Producer
+
+    srv, topic, group = kworld
+    outcomes = []
+
+    def produce():
+        p = Producer({"bootstrap.servers": srv.kafka_bootstrap, "message.timeout.ms": 20000})
+        p.produce(topic, b"value", partition=0,
+                  on_delivery=lambda err, msg: outcomes.append(err))
+        p.flush(30)
+        return outcomes.pop()
+
+    err = produce()
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    grant(srv, "write", "topic", topic, KAFKA_ROLE)
+    assert produce() is None
+
+    grant(srv, "read", "topic", topic, KAFKA_ROLE)
+    got = kh.kp_consume(srv.kafka_bootstrap, topic, 0, 2)
+    assert [value for _o, _k, value, _h, _ts in got] == [b"v", b"value"]

@@ -4,6 +4,11 @@
  * the request allows it (v4+; earlier versions always do, as Kafka) and
  * streamlog.auto_create_topics is on, except internal topics ("__" names),
  * which are also the ones marked is_internal.
+ *
+ * Authorization as Kafka's: a listing of all topics leaves out those the
+ * role may not DESCRIBE; a topic asked for by name or id that it may not
+ * DESCRIBE is answered with TOPIC_AUTHORIZATION_FAILED, and so is one that
+ * would be created without CREATE on the cluster or on its name.
  */
 #include "postgres.h"
 
@@ -11,6 +16,7 @@
 #include "utils/memutils.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/topic_admin.h"
 
@@ -79,8 +85,8 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			const SlTopic *topic = SlTopicLookup(lfirst(lc), true);
 
-			if (topic == NULL)
-				continue;		/* dropped since */
+			if (topic == NULL || !SlMayTopic(topic->name, SL_ACL_DESCRIBE))
+				continue;		/* dropped since, or not the role's to see */
 			fill_topic(&resp.topics.items[i++], topic);
 		}
 		resp.topics.n = i;
@@ -105,14 +111,25 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 				/* v10+ by topic id */
 				topic = SlTopicLookupByUuid(rt->topic_id.data);
 				t->error_code = topic ? SL_ERR_NONE : SL_ERR_UNKNOWN_TOPIC_ID;
+				/* Kafka: topic ids are not secret, the refusal may say so */
+				if (topic && !SlMayTopic(topic->name, SL_ACL_DESCRIBE))
+				{
+					t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+					topic = NULL;
+				}
 			}
 			else if ((name = SlTopicNameFromWire(rt->name)) == NULL)
 				t->error_code = SL_ERR_INVALID_TOPIC_EXCEPTION;
+			else if (!SlMayTopic(name, SL_ACL_DESCRIBE))
+				t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 			else
 			{
 				topic = SlTopicLookup(name, true);
 				/* Internal topics are streamlog's to create, not a client's */
-				if (topic == NULL && auto_create && !SlTopicNameIsInternal(name))
+				if (topic == NULL && auto_create && !SlTopicNameIsInternal(name) &&
+					!SlMayCreateTopic(name))
+					t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				else if (topic == NULL && auto_create && !SlTopicNameIsInternal(name))
 					t->error_code = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
 				else if (topic == NULL)
 					t->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
