@@ -797,3 +797,61 @@ def test_real_clients_act_under_the_same_rules(kworld):
     grant(srv, "read", "topic", topic, KAFKA_ROLE)
     got = kh.kp_consume(srv.kafka_bootstrap, topic, 0, 2)
     assert [value for _o, _k, value, _h, _ts in got] == [b"v", b"value"]
+
+
+# Kafka's operation codes, as authorized operations (KIP-430) set their bits
+OP_READ, OP_WRITE, OP_DESCRIBE, OP_ALTER = 3, 4, 8, 7
+
+
+def test_metadata_reports_authorized_operations(kworld):
+    srv, topic, _ = kworld
+    # Metadata v8: topics, allow auto-creation, include cluster / topic operations
+    body = array([topic], string) + i8(0) + i8(1) + i8(1)
+
+    def operations():
+        r = kh.Reader(kcall(srv, 3, 8, body))
+        r.i32()
+        r.array(lambda r: (r.i32(), r.string(), r.i32(), r.string()))
+        r.string(), r.i32()
+        topics = r.array(lambda r: (r.i16(), r.string(), r.i8(), r.array(lambda r: (
+            r.i16(), r.i32(), r.i32(), r.i32(), r.array(lambda r: r.i32()),
+            r.array(lambda r: r.i32()), r.array(lambda r: r.i32()))), r.i32()))
+        return topics[0][0], topics[0][4], r.i32()
+
+    assert operations()[0] == T_FAIL
+    grant(srv, "read", "topic", topic, KAFKA_ROLE)
+    error, topic_ops, cluster_ops = operations()
+    assert error == NONE
+    assert topic_ops == (1 << OP_READ) | (1 << OP_DESCRIBE)
+    assert cluster_ops == 0
+    grant(srv, "alter", "cluster", None, KAFKA_ROLE)
+    assert operations()[2] == (1 << OP_ALTER) | (1 << OP_DESCRIBE)
+
+
+def test_describe_cluster_answers_anyone_and_reports_authorized_operations(kworld):
+    """As Kafka 3.9: DESCRIBE on the cluster decides only the operations
+    reported, not whether the cluster is described"""
+    srv, _, _ = kworld
+
+    def describe():
+        # v0 is flexible: header v2, compact fields, tagged fields
+        body = i8(1) + kh.uvarint(0)
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            data = c.call(lambda cid: kh.request_frame(60, 0, cid, body, header_version=2))
+        r = kh.Reader(data)
+        r.uvarint()                 # response header tags
+        r.i32()                     # throttle
+        error = r.i16()
+
+        def compact_string(r):
+            n = r.uvarint()
+            return None if n == 0 else r.take(n - 1).decode()
+
+        compact_string(r), compact_string(r), r.i32()
+        for _ in range(r.uvarint() - 1):
+            r.i32(), compact_string(r), r.i32(), compact_string(r), r.uvarint()
+        return error, r.i32()
+
+    assert describe() == (NONE, 0)
+    grant(srv, "describe", "cluster", None, KAFKA_ROLE)
+    assert describe() == (NONE, 1 << OP_DESCRIBE)
