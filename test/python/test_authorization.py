@@ -855,3 +855,30 @@ def test_describe_cluster_answers_anyone_and_reports_authorized_operations(kworl
     assert describe() == (NONE, 0)
     grant(srv, "describe", "cluster", None, KAFKA_ROLE)
     assert describe() == (NONE, 1 << OP_DESCRIBE)
+
+
+def test_produce_asks_for_each_topic_and_role_of_a_statement(sql_world):
+    """produce() remembers a granted WRITE for the rest of its statement
+    only, and only for that topic and that role"""
+    server, role, topic, _ = sql_world
+    other = fresh("sqlt")
+    server.sql("SELECT streamlog.create_topic(%s)", (other,))
+    grant(server, "write", "topic", topic, role)
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, "SELECT streamlog.produce(t, 'k', 'v') FROM "
+                           "unnest(ARRAY[%s, %s, %s]) t", (topic, topic, other)) == "42501"
+        assert sqlstate_of(conn, "SELECT streamlog.produce(%s, 'k', 'v') FROM "
+                           "generate_series(1, 3)", (topic,)) is None
+        revoke(server, "write", "topic", topic, role)
+        assert sqlstate_of(conn, "SELECT streamlog.produce(%s, 'k', 'v') FROM "
+                           "generate_series(1, 3)", (topic,)) == "42501"
+    # a SECURITY DEFINER function produces as its owner, one row as each
+    owner = make_role(server)
+    grant(server, "write", "topic", topic, owner)
+    server.sql(f"CREATE FUNCTION produce_as_{owner}(t text) RETURNS integer "
+               f"LANGUAGE sql SECURITY DEFINER AS $$SELECT streamlog.produce(t, 'k', 'v')$$")
+    server.sql(f"ALTER FUNCTION produce_as_{owner}(text) OWNER TO {owner}")
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s)", (topic,)) is None
+        assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s), streamlog.produce(%s, 'k', 'v')",
+                           (topic, topic)) == "42501"
