@@ -37,6 +37,7 @@ OBJS = \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
 	src/storage/acl.o \
+	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -58,6 +59,7 @@ OBJS = \
 	src/server/auth/sasl.o \
 	src/server/auth/role_sessions.o \
 	src/storage/scram_credentials.o \
+	src/server/authorize.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \

@@ -117,8 +117,8 @@ DECLARE
 	topic_name text;
 BEGIN
 	-- internal topics (names beginning with "__") go with the extension
-	FOR topic_name IN SELECT name FROM streamlog.topic
-			WHERE name NOT LIKE '\_\_%' ORDER BY name LOOP
+	FOR topic_name IN SELECT topic FROM streamlog.topics
+			WHERE topic NOT LIKE '\_\_%' ORDER BY topic LOOP
 		PERFORM streamlog.drop_topic(topic_name, true);
 		COMMIT;
 	END LOOP;
@@ -504,3 +504,59 @@ SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
 GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
+GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
+	streamlog.acl_operations TO streamlog_admin;
+
+-- Authorization (issue 10, section 3): one set of rules for both doors.
+-- The tables grant nothing to anyone: SELECT on a catalogue table reads
+-- that table and nothing more, and streamlog_data is reachable only
+-- through the functions, which check the caller's privileges
+-- (has_privilege(): produce WRITE, read READ, create_topic CREATE, ...;
+-- README, "Authorization") and then reach the tables as the extension's
+-- owner.  Every role may call the functions and read the views below,
+-- which show only what it may DESCRIBE: security barriers, so that a
+-- condition of the caller's cannot see the rows they leave out.
+REVOKE ALL ON ALL TABLES IN SCHEMA streamlog FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA streamlog FROM PUBLIC;
+GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
+
+-- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
+CREATE OR REPLACE VIEW streamlog.topics WITH (security_barrier) AS
+SELECT t.name AS topic, t.partition_count AS partitions,
+	   CASE WHEN streamlog.has_privilege('describe_configs', 'topic', t.name) THEN
+	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c)
+	   END AS config,
+	   t.created_at, t.owner
+  FROM streamlog.topic t
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+CREATE OR REPLACE VIEW streamlog.partitions WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
+	   s.high_watermark - s.log_start_offset AS records,
+	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
+		  FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
+	   (SELECT count(*) FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+-- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
+-- (consumer_groups is made of these rows)
+CREATE OR REPLACE VIEW streamlog.consumer_lag WITH (security_barrier) AS
+SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
+	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
+	   o.committed_at
+  FROM streamlog.group_offset o
+  JOIN streamlog.topic t USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
+ WHERE streamlog.has_privilege('describe', 'group', o.group_id)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
+
+-- group_members and group_assignments come from kafka_group_members(),
+-- which leaves out the groups the role may not DESCRIBE
+GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
+	TO PUBLIC;
