@@ -325,11 +325,14 @@ CREATE FUNCTION streamlog.kafka_group_members()
 -- The broker workers as they are now: connections, the bytes their input
 -- buffers hold, parked requests (Fetch waiting for data, JoinGroup and
 -- SyncGroup waiting for the group) with the memory they hold, and how many
--- times parked requests were looked at again since the worker started
+-- times parked requests were looked at again since the worker started;
+-- the bytes of answers written but not yet sent, and the connections muted
+-- for holding too many of them (streamlog.max_unsent_bytes_per_worker)
 CREATE FUNCTION streamlog.broker_stats()
 	RETURNS TABLE (worker integer, pid integer, connections integer,
 				   input_buffer_bytes bigint, parked_requests integer,
-				   parked_request_bytes bigint, parked_attempts bigint)
+				   parked_request_bytes bigint, parked_attempts bigint,
+				   unsent_bytes bigint, muted_connections integer)
 	AS 'MODULE_PATHNAME', 'streamlog_broker_stats' LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW streamlog.broker_stats AS

@@ -31,6 +31,7 @@ int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
+int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
@@ -207,6 +208,15 @@ SlDefineGucs(void)
 							NULL,
 							&sl_max_request_size,
 							100 * 1024 * 1024, 1024, SL_MAX_REQUEST_SIZE_LIMIT,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_unsent_bytes_per_worker",
+							"Most bytes of answers a broker worker holds for clients that do not read them.",
+							"Past it, the connections holding unsent answers are muted until they "
+							"drain; the others are still served, with smaller fetches.",
+							&sl_max_unsent_bytes_per_worker,
+							256 * 1024 * 1024, 1024 * 1024, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 

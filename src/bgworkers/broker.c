@@ -326,11 +326,56 @@ update_wait_events(void)
 }
 
 /*
+ * Memory held for answers that clients do not read.  Each connection is
+ * muted past a backlog of its own (conn.c); the worker as a whole past
+ * streamlog.max_unsent_bytes_per_worker: then every connection holding
+ * unsent answers is muted until it drains (it is not read, its requests
+ * are not handled, its parked ones not looked at again), while one that
+ * holds none is still served, its answer trimmed to the room left (a
+ * Fetch returns its first batch whatever the room, KIP-74).  So a few
+ * clients asking for huge fetches and never reading hold about the bound
+ * plus a batch each, and the worker itself never stops serving.
+ */
+static bool
+conn_muted(SlConn *conn, size_t worker_unsent)
+{
+	return SlConnMuted(conn) ||
+		(worker_unsent >= (size_t) sl_max_unsent_bytes_per_worker &&
+		 SlConnUnsentBytes(conn) > 0);
+}
+
+/*
+ * Room left for answers under the worker's bound; one byte at least, for
+ * which a Fetch still returns its first batch (KIP-74), as it must for the
+ * client to make progress
+ */
+static int64
+response_room(size_t worker_unsent)
+{
+	return worker_unsent >= (size_t) sl_max_unsent_bytes_per_worker ? 1 :
+		(int64) sl_max_unsent_bytes_per_worker - (int64) worker_unsent;
+}
+
+/* Mark the muted connections; returns the worker's unsent bytes */
+static size_t
+mark_muted(void)
+{
+	size_t		unsent = 0;
+
+	for (int i = 0; i < nconns; i++)
+		unsent += SlConnUnsentBytes(conns[i]);
+	for (int i = 0; i < nconns; i++)
+		conns[i]->muted = conn_muted(conns[i], unsent);
+	return unsent;
+}
+
+/*
  * Hand every new request to the server layer; Produces go together.
  * A parked request is looked at again when what it waits on changed (a
  * partition's high watermark, a group's state: the handler said which with
  * SlRequestWaitOn before it looked) or its deadline passed; the others
- * stay as they are, however busy the rest of the server is.
+ * stay as they are, however busy the rest of the server is.  A muted
+ * connection's requests wait (see conn_muted).
  */
 static void
 process_requests(void)
@@ -341,6 +386,7 @@ process_requests(void)
 	TimestampTz now = GetCurrentTimestamp();
 	SlWaitSet	changed;
 	SlWaitSet	interest;
+	size_t		unsent = mark_muted();
 
 	/* Taken before looking: a change during the looks comes back as new */
 	SlWaitTakeChanges(&changed);
@@ -348,12 +394,24 @@ process_requests(void)
 
 	for (int i = 0; i < nconns; i++)
 	{
+		size_t		conn_before = SlConnUnsentBytes(conns[i]);
+
 		serving_conn = conns[i];
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
+			/* what this connection's answers so far added */
+			size_t		worker_unsent = unsent - conn_before + SlConnUnsentBytes(conns[i]);
+
+			conns[i]->muted = conn_muted(conns[i], worker_unsent);
 			/* Answers pile up unsent: this client waits until it reads */
-			if (req->state == SL_REQUEST_NEW && SlConnMuted(conns[i]))
+			if (conns[i]->muted &&
+				(req->state == SL_REQUEST_NEW || req->state == SL_REQUEST_PARKED))
+			{
+				if (req->state == SL_REQUEST_PARKED)
+					SlWaitSetUnion(&interest, &req->waiting_on);
 				continue;
+			}
+			req->response_room = response_room(worker_unsent);
 			if (req->state == SL_REQUEST_NEW)
 			{
 				if (SlServerIsBatchable(req))
@@ -378,6 +436,7 @@ process_requests(void)
 			if (req->state == SL_REQUEST_PARKED)
 				SlWaitSetUnion(&interest, &req->waiting_on);
 		}
+		unsent = unsent - conn_before + SlConnUnsentBytes(conns[i]);
 	}
 	serving_conn = NULL;
 	if (nproduces > 0)
@@ -421,7 +480,10 @@ next_timeout(void)
 	for (int i = 0; i < nconns; i++)
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
-			if (req->state == SL_REQUEST_NEW && !SlConnMuted(conns[i]))
+			/* a muted connection waits for its socket to drain */
+			if (conns[i]->muted)
+				break;
+			if (req->state == SL_REQUEST_NEW)
 				return 0;
 			if (req->state == SL_REQUEST_PARKED && (!found || req->deadline < nearest))
 			{
@@ -478,10 +540,14 @@ report_stats(void)
 	uint64		input_bytes = 0;
 	int			parked = 0;
 	uint64		parked_bytes = 0;
+	uint64		unsent = 0;
+	int			muted = 0;
 
 	for (int i = 0; i < nconns; i++)
 	{
 		input_bytes += SlConnInputBufferBytes(conns[i]);
+		unsent += SlConnUnsentBytes(conns[i]);
+		muted += conns[i]->muted ? 1 : 0;
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 			if (req->state == SL_REQUEST_PARKED)
 			{
@@ -489,7 +555,7 @@ report_stats(void)
 				parked_bytes += MemoryContextMemAllocated(req->context, true);
 			}
 	}
-	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes);
+	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes, unsent, muted);
 }
 
 /*
@@ -639,6 +705,8 @@ SlBrokerMain(Datum arg)
 				close_conn(i);
 		}
 		close_idle_connections();
+		/* for the wait: what to read, which deadlines count */
+		mark_muted();
 		report_stats();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);

@@ -101,6 +101,7 @@ request_create(SlConn *conn, int32 size)
 	req->frame_len = size;
 	req->state = SL_REQUEST_NEW;
 	req->send_response = true;
+	req->response_room = -1;
 	req->peer = conn->peer;
 	req->session = &conn->session;
 	return req;
@@ -206,6 +207,12 @@ bool
 SlConnMuted(SlConn *conn)
 {
 	return unsent_bytes(conn, MAX_BACKLOG) > MAX_BACKLOG;
+}
+
+size_t
+SlConnUnsentBytes(SlConn *conn)
+{
+	return unsent_bytes(conn, SIZE_MAX);
 }
 
 /*
@@ -482,7 +489,7 @@ SlConnWaitEvents(SlConn *conn)
 {
 	uint32		events = 0;
 
-	if (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
+	if (!conn->closing && !conn->muted && conn->nrequests < MAX_QUEUED_REQUESTS &&
 		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT)
 		events |= WL_SOCKET_READABLE;
 	if (SlConnHasOutput(conn))

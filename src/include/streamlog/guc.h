@@ -39,6 +39,7 @@ extern int	sl_max_groups;
 extern int	sl_max_partitions;
 extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
+extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;

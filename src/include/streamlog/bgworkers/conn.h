@@ -34,6 +34,12 @@ typedef struct SlConn
 	TimestampTz last_active;	/* when bytes last came in or went out */
 	bool		closing;		/* answer nothing new, close once written */
 	bool		peer_gone;		/* nothing more can be written either */
+	/*
+	 * Set by the worker: too many of its answers (or of the worker's) wait
+	 * to be sent, so it is not read, and its requests are neither handled
+	 * nor, if parked, looked at again, until it drains
+	 */
+	bool		muted;
 	int			wait_pos;		/* position in the worker's wait set */
 	uint32		wait_events;	/* events registered there */
 } SlConn;
@@ -48,6 +54,9 @@ extern void SlConnTakeFrames(SlConn *conn);
 
 /* Too much answered but unsent: handle no more of its requests for now */
 extern bool SlConnMuted(SlConn *conn);
+
+/* Bytes of its answers not yet written */
+extern size_t SlConnUnsentBytes(SlConn *conn);
 
 /* Write the answers that are due, in request order, and free them */
 extern void SlConnFlush(SlConn *conn);

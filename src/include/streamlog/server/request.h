@@ -66,6 +66,14 @@ typedef struct SlRequest
 	 */
 	void	   *handler_state;
 
+	/*
+	 * Bytes of response the worker has room for (the rest of
+	 * streamlog.max_unsent_bytes_per_worker), set before each attempt; a
+	 * Fetch returns no more records than this, but its first batch whole
+	 * (KIP-74).  -1: no bound but the handler's own.
+	 */
+	int64		response_room;
+
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */
