@@ -72,7 +72,8 @@ OBJS = \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
-	src/bgworkers/conn.o
+	src/bgworkers/conn.o \
+	src/bgworkers/conn_limits.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

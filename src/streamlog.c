@@ -17,6 +17,7 @@
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
+#include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
@@ -47,6 +48,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlConnLimitsShmemSize());
+	RequestNamedLWLockTranche("streamlog connections", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -65,6 +68,7 @@ sl_shmem_startup(void)
 	SlGroupCoordinatorShmemInit();
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
+	SlConnLimitsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

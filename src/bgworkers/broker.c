@@ -56,6 +56,7 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
+#include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/guc.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/server.h"
@@ -250,6 +251,9 @@ accept_connections(pgsocket listener)
 		char		host[NI_MAXHOST] = "?";
 		char		serv[NI_MAXSERV] = "?";
 		int			one = 1;
+		int			count;
+		int			limit;
+		SlConn	   *conn;
 
 		if (s == PGINVALID_SOCKET)
 			return;				/* EAGAIN, or an error: try again later */
@@ -263,9 +267,25 @@ accept_connections(pgsocket listener)
 			closesocket(s);
 			continue;
 		}
+		if (!SlConnLimitsAdmit(&addr, &count, &limit))
+		{
+			if (limit < 0)
+				ereport(LOG,
+						(errmsg("streamlog broker refused a connection from %s:%s: too many client addresses to count",
+								host, serv)));
+			else
+				ereport(LOG,
+						(errmsg("streamlog broker refused a connection from %s:%s: %d connections from this address (streamlog.max_connections_per_ip)",
+								host, serv, count),
+						 errhint("Raise streamlog.max_connections_per_ip, or give this address its own limit in streamlog.max_connections_per_ip_overrides.")));
+			closesocket(s);
+			continue;
+		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr)));
+		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr));
+		conn->peer_addr = addr;
+		add_conn(conn);
 	}
 }
 
@@ -274,6 +294,7 @@ close_conn(int i)
 {
 	SlConn	   *conn = conns[i];
 
+	SlConnLimitsRelease(&conn->peer_addr);
 	SlConnClose(conn);
 	conns[i] = conns[--nconns];
 	wait_set_stale = true;
@@ -640,6 +661,7 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlConnLimitsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	reserve_connection_fds();

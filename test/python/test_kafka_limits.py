@@ -86,3 +86,83 @@ def test_unread_huge_fetches_are_bounded_per_worker(make_server, unique_name):
                "the closed connections' answers to be let go")
     assert_serves(srv, other)
     assert kh.broker_pids(srv) == [pid]
+
+
+# -- connections per client address ------------------------------------------------
+
+def connect_from(bootstrap, source):
+    """A Kafka connection from the loopback address source."""
+    host, port = bootstrap.rsplit(":", 1)
+    c = kh.RawClient.__new__(kh.RawClient)
+    c.sock = socket.create_connection((host, int(port)), timeout=30,
+                                      source_address=(source, 0))
+    c.timeout = 30
+    c._correlation = 0
+    return c
+
+
+def served(client):
+    """Does the broker answer an ApiVersions on this connection?"""
+    try:
+        return kh.Reader(client.call(kh.api_versions_request, 0)).i16() == kh.NONE
+    except (ConnectionError, OSError):
+        return False
+
+
+def test_connections_per_ip_are_capped_across_workers(make_server):
+    """streamlog.max_connections_per_ip (Kafka's max.connections.per.ip)
+    counts one address's connections over all broker workers; past it a
+    connection is refused with a log line, while another address, and one
+    with an override, still get in."""
+    srv = make_server(conf={"streamlog.broker_workers": 2,
+                            "streamlog.max_connections_per_ip": 5,
+                            "streamlog.max_connections_per_ip_overrides": "127.0.0.3:8"})
+    offset = len(srv.log_text())
+    clients = []
+    try:
+        # a flood from one address: five are served, whichever worker took them
+        flood = [connect_from(srv.kafka_bootstrap, "127.0.0.1") for _ in range(12)]
+        clients += flood
+        assert sum(served(c) for c in flood) == 5
+        kh.wait_log(srv, offset, r"refused a connection from 127\.0\.0\.1:\d+: "
+                    r"5 connections from this address \(streamlog\.max_connections_per_ip\)")
+        # another address still gets in
+        other = connect_from(srv.kafka_bootstrap, "127.0.0.2")
+        clients.append(other)
+        assert served(other)
+        # an address with an override gets its own number
+        overridden = [connect_from(srv.kafka_bootstrap, "127.0.0.3") for _ in range(10)]
+        clients += overridden
+        assert sum(served(c) for c in overridden) == 8
+    finally:
+        for c in clients:
+            c.close()
+    # closed connections give their places back
+    def one_more_served():
+        with connect_from(srv.kafka_bootstrap, "127.0.0.1") as c:
+            return served(c)
+    wait_until(lambda: all(one_more_served() for _ in range(3)), 30,
+               "the closed connections to be uncounted")
+    # a reload changes the limit for new connections
+    srv.update_conf({"streamlog.max_connections_per_ip": 1})
+    srv.reload()
+    held = connect_from(srv.kafka_bootstrap, "127.0.0.1")
+    try:
+        assert served(held)
+        def second_refused():
+            with connect_from(srv.kafka_bootstrap, "127.0.0.1") as c:
+                return not served(c)
+        wait_until(second_refused, 30, "the workers to apply the new limit")
+    finally:
+        held.close()
+
+
+def test_bad_override_is_refused(make_server):
+    srv = make_server(conf={"streamlog.broker_workers": 1})
+    conn = srv.connect()
+    for bad in ["127.0.0.1", "127.0.0.1:x", "not-an-address:3", "127.0.0.1:-1"]:
+        with pytest.raises(Exception, match="max_connections_per_ip_overrides"):
+            conn.execute("ALTER SYSTEM SET streamlog.max_connections_per_ip_overrides = "
+                         f"'{bad}'")
+    conn.execute("ALTER SYSTEM SET streamlog.max_connections_per_ip_overrides = "
+                 "'127.0.0.1:3, [::1]:4,::1:5'")

@@ -34,6 +34,8 @@ extern int	sl_group_max_session_timeout;
 extern int	sl_group_min_session_timeout;
 extern char *sl_listen_addresses;
 extern int	sl_max_connections;
+extern int	sl_max_connections_per_ip;
+extern char *sl_max_connections_per_ip_overrides;
 extern int	sl_max_group_members;
 extern int	sl_max_groups;
 extern int	sl_max_partitions;
@@ -43,6 +45,25 @@ extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
+
+/* streamlog.max_connections_per_ip_overrides, parsed */
+typedef struct SlConnectionsPerIpOverride
+{
+	uint8		addr[16];		/* IPv6; IPv4 mapped (::ffff:a.b.c.d) */
+	int			max_connections;
+} SlConnectionsPerIpOverride;
+
+typedef struct SlConnectionsPerIpOverrides
+{
+	int			n;
+	SlConnectionsPerIpOverride items[FLEXIBLE_ARRAY_MEMBER];
+} SlConnectionsPerIpOverrides;
+
+/*
+ * Most connections from addr (16 bytes, IPv4 mapped): its override, or
+ * streamlog.max_connections_per_ip
+ */
+extern int	SlMaxConnectionsForAddress(const uint8 *addr);
 
 extern void SlDefineGucs(void);
 

@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include <sys/socket.h>
+
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 #include "streamlog/server/request.h"
@@ -20,6 +22,7 @@ typedef struct SlConn
 {
 	pgsocket	sock;
 	char	   *peer;			/* "host:port", for log lines */
+	struct sockaddr_storage peer_addr;	/* counted per address (conn_limits.h) */
 	MemoryContext context;
 	SlSession	session;		/* the server layer's view of it */
 
