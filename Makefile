@@ -35,6 +35,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/client_quotas.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -48,6 +49,7 @@ OBJS = \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
+	src/server/quotas.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -59,6 +61,7 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \

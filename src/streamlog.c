@@ -12,6 +12,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
@@ -50,6 +51,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
 	RequestAddinShmemSpace(SlConnLimitsShmemSize());
 	RequestNamedLWLockTranche("streamlog connections", 1);
+	RequestAddinShmemSpace(SlQuotasShmemSize());
+	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -69,6 +72,7 @@ sl_shmem_startup(void)
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
 	SlConnLimitsShmemInit();
+	SlQuotasShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -59,6 +59,7 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/guc.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
@@ -360,6 +361,9 @@ update_wait_events(void)
 static bool
 conn_muted(SlConn *conn, size_t worker_unsent)
 {
+	/* over a client quota (server/quotas.h): muted for the throttle time */
+	if (conn->throttled_until != 0 && GetCurrentTimestamp() < conn->throttled_until)
+		return true;
 	return SlConnMuted(conn) ||
 		(worker_unsent >= (size_t) sl_max_unsent_bytes_per_worker &&
 		 SlConnUnsentBytes(conn) > 0);
@@ -391,6 +395,23 @@ mark_muted(void)
 }
 
 /*
+ * An answer over a client quota says for how long (throttle_time_ms); its
+ * connection is muted that long from now, while the answer goes out
+ * (KIP-219)
+ */
+static void
+note_throttle(SlConn *conn, SlRequest *req)
+{
+	if (req->state == SL_REQUEST_DONE && req->throttle_ms > 0)
+	{
+		conn->throttled_until = Max(conn->throttled_until,
+									TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																req->throttle_ms));
+		req->throttle_ms = 0;	/* noted; the answer keeps it */
+	}
+}
+
+/*
  * Hand every new request to the server layer; Produces go together.
  * A parked request is looked at again when what it waits on changed (a
  * partition's high watermark, a group's state: the handler said which with
@@ -408,6 +429,7 @@ process_requests(void)
 	SlWaitSet	changed;
 	SlWaitSet	interest;
 	size_t		unsent = mark_muted();
+	bool		one_produce_each = SlQuotasInForce();
 
 	/* Taken before looking: a change during the looks comes back as new */
 	SlWaitTakeChanges(&changed);
@@ -444,6 +466,9 @@ process_requests(void)
 							palloc(sizeof(SlRequest *) * max_produces);
 					}
 					produces[nproduces++] = req;
+					/* the rest once its quota is known (SlQuotasInForce) */
+					if (one_produce_each)
+						break;
 				}
 				else
 					SlServerHandle(req);
@@ -454,6 +479,7 @@ process_requests(void)
 				SlBrokerStatsCountParkedAttempt();
 				SlServerRetryParked(req, now >= req->deadline);
 			}
+			note_throttle(conns[i], req);
 			if (req->state == SL_REQUEST_PARKED)
 				SlWaitSetUnion(&interest, &req->waiting_on);
 		}
@@ -470,6 +496,11 @@ process_requests(void)
 	}
 	if (produces)
 		pfree(produces);
+
+	/* the produces' throttle times: mute their connections */
+	for (int i = 0; i < nconns; i++)
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			note_throttle(conns[i], req);
 
 	/* From now on, be woken only for what the parked requests wait on */
 	SlWaitSetInterest(&interest);
@@ -499,6 +530,14 @@ next_timeout(void)
 	bool		found = false;
 
 	for (int i = 0; i < nconns; i++)
+	{
+		/* a throttled connection is looked at again when its time is up */
+		if (conns[i]->throttled_until > GetCurrentTimestamp() &&
+			(!found || conns[i]->throttled_until < nearest))
+		{
+			nearest = conns[i]->throttled_until;
+			found = true;
+		}
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
 			/* a muted connection waits for its socket to drain */
@@ -512,6 +551,7 @@ next_timeout(void)
 				found = true;
 			}
 		}
+	}
 	/* An idle connection is closed when it has been idle long enough */
 	for (int i = 0; i < nconns; i++)
 	{

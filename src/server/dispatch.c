@@ -21,9 +21,11 @@
 #include "access/xact.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/subtransaction.h"
 
@@ -184,12 +186,25 @@ typedef struct RequestRun
 	ErrorData  *error;			/* its own ERROR, in a batch */
 } RequestRun;
 
+/*
+ * Answer a request its client's quota does not let through (KIP-599) with
+ * error in every topic of the response; false if its body is malformed
+ */
+static bool
+answer_refused(RequestRun *run, int16 error)
+{
+	return SlErrorResponseEncode(&run->body, run->req->api_key, run->req->api_version,
+								 error, SlStrFromCString("Throttling quota has been exceeded."),
+								 &run->out) && run->out.error == NULL;
+}
+
 /* The batch member's part of a batch: its handler, in a subtransaction */
 static void
 handle_in_batch(void *arg)
 {
 	RequestRun *run = arg;
 
+	SlQuotaBeforeRequest(run->req);
 	run->ok = SlHandlerFor(run->req->api_key)->handle(run->req, &run->body, &run->out);
 }
 
@@ -237,6 +252,9 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 	RequestRun *runs = palloc0(sizeof(RequestRun) * n);
 	MemoryContext context = CurrentMemoryContext;
 	ErrorData  *commit_error = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
 
 	Assert(n == 1 || h->batchable);
 	for (int i = 0; i < n; i++)
@@ -281,7 +299,12 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 			MemoryContextSwitchTo(run->req->attempt_context);
 			if (!h->batchable)
 			{
-				run->ok = h->handle(run->req, &run->body, &run->out);
+				int16		refused = SlQuotaBeforeRequest(run->req);
+
+				if (refused != SL_ERR_NONE)
+					run->ok = answer_refused(run, refused);
+				else
+					run->ok = h->handle(run->req, &run->body, &run->out);
 				continue;
 			}
 			/* Its own error context: the caller pushed none for a batch */
@@ -326,6 +349,10 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		finish_request(&runs[i], h, commit_error);
 		MemoryContextSwitchTo(oldcxt);
 	}
+	/* the time of a batch is shared by its requests */
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	for (int i = 0; i < n; i++)
+		SlQuotaAfterRequest(reqs[i], ((int64) secs * 1000000 + usecs) / n);
 	pfree(runs);
 }
 

@@ -43,6 +43,8 @@ typedef struct SlConn
 	 * nor, if parked, looked at again, until it drains
 	 */
 	bool		muted;
+	/* over a client quota: muted until then (KIP-219) */
+	TimestampTz throttled_until;
 	int			wait_pos;		/* position in the worker's wait set */
 	uint32		wait_events;	/* events registered there */
 } SlConn;

@@ -74,6 +74,15 @@ typedef struct SlRequest
 	 */
 	int64		response_room;
 
+	/*
+	 * Set by the server layer: how long its client is over a quota; the
+	 * answer says so (throttle_time_ms) and the connection is then muted
+	 * for that long (KIP-219).  quota_user: the user its quotas are
+	 * looked up for, set with it.
+	 */
+	int32		throttle_ms;
+	const char *quota_user;
+
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */
