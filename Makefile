@@ -36,6 +36,7 @@ OBJS = \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
 	src/storage/client_quotas.o \
+	src/storage/acl.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -44,6 +45,8 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/acl_sql.o \
+	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
@@ -63,6 +66,7 @@ OBJS = \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
+	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -93,10 +97,10 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups
+REGRESS = regress_setup topic_admin produce_read errors groups acl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -14,6 +14,7 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/quotas.h"
 #include "streamlog/sqlapi/drop_extension.h"
+#include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
@@ -104,6 +105,7 @@ _PG_init(void)
 	sl_shmem_hooks_install();
 	SlTopicsInit();
 	SlDropExtensionInit();
+	SlRoleCommandsInit();
 	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
