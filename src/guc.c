@@ -33,6 +33,8 @@ const SlConnectionsPerIpOverrides *sl_connections_per_ip_overrides = NULL;
 int			sl_max_group_members = 4096;
 int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
+int			sl_max_partitions_per_role = 0;
+int			sl_max_groups_per_role = 0;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
@@ -309,12 +311,28 @@ SlDefineGucs(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.max_groups_per_role",
+							"Most Kafka consumer groups with members that one role created; 0 for no limit.",
+							"Superusers are not counted.",
+							&sl_max_groups_per_role,
+							0, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.max_partitions",
 							"Most partitions, over all topics, whose state is kept in shared memory.",
 							NULL,
 							&sl_max_partitions,
 							4096, 16, 1000000,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_partitions_per_role",
+							"Most partitions of the topics one role owns; 0 for no limit.",
+							"Superusers are not counted.",
+							&sl_max_partitions_per_role,
+							0, 0, 1000000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_producer_states",

@@ -420,3 +420,86 @@ def test_controller_mutation_rate_refuses_new_topics(make_server, unique_name):
         frame = create_topics_v6_request(1, other, 1).replace(b"admin-flood", b"admin-other")
         throttle, error = parse_create_topics_v6(c.call(lambda cid: frame))
         assert (throttle, error) == (0, kh.NONE)
+
+
+# -- resource caps per role --------------------------------------------------------
+
+def test_partitions_per_role_are_capped(make_server, unique_name):
+    """streamlog.max_partitions_per_role counts the partitions of the topics a
+    role owns: past it, creating a topic or adding partitions fails with
+    53400 and says which limit; other roles, and superusers, go on."""
+    srv = make_server(conf={"streamlog.broker_workers": 1,
+                            "streamlog.max_partitions_per_role": 10})
+    admin = srv.connect()
+    for role in ("cap_a", "cap_b"):
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT streamlog_admin TO {role}")
+        # what creating a topic takes of the catalogue's own privileges
+        # for a role that is not a superuser, until the SQL door reaches it
+        # as its owner
+        admin.execute(f"GRANT USAGE, CREATE ON SCHEMA streamlog, streamlog_data TO {role}")
+        admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA streamlog, streamlog_data TO {role}")
+        admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA streamlog TO {role}")
+
+    def as_role(role):
+        return psycopg.connect(host=srv.host, port=srv.port, user=role,
+                               dbname="postgres", autocommit=True)
+    a = as_role("cap_a")
+    first = unique_name("cap")
+    a.execute("SELECT streamlog.create_topic(%s, 6)", (first,))
+    with pytest.raises(psycopg.errors.ConfigurationLimitExceeded,
+                       match=r"max_partitions_per_role"):
+        a.execute("SELECT streamlog.create_topic(%s, 5)", (unique_name("cap"),))
+    with pytest.raises(psycopg.errors.ConfigurationLimitExceeded):
+        a.execute("SELECT streamlog.add_partitions(%s, 5)", (first,))
+    a.execute("SELECT streamlog.add_partitions(%s, 4)", (first,))
+    # another role has its own count; a superuser has none
+    as_role("cap_b").execute("SELECT streamlog.create_topic(%s, 10)", (unique_name("cap"),))
+    admin.execute("SELECT streamlog.create_topic(%s, 20)", (unique_name("cap"),))
+
+
+
+JOIN_GROUP = 11
+POLICY_VIOLATION = 44
+
+
+def join_group_v0_request(correlation_id, group):
+    body = (kh.string(group) + kh.i32(30000) + kh.string("") + kh.string("consumer") +
+            kh.array([("range", b"")], lambda p: kh.string(p[0]) + kh.kbytes(p[1])))
+    return kh.request_frame(JOIN_GROUP, 0, correlation_id, body)
+
+
+def test_groups_and_partitions_per_role_through_kafka(server, make_server, unique_name):
+    """Through the Kafka door, a role past streamlog.max_groups_per_role gets
+    POLICY_VIOLATION for a new group, and past max_partitions_per_role for
+    a new topic; a superuser is not counted.  Kafka requests run as a role
+    other than the bootstrap superuser once streamlog.anonymous_role exists
+    (the SASL work); until then there is no such role to test."""
+    with server.connect() as c:
+        if c.execute("SELECT count(*) FROM pg_settings "
+                     "WHERE name = 'streamlog.anonymous_role'").fetchone()[0] == 0:
+            pytest.skip("Kafka requests run as the bootstrap superuser: "
+                        "streamlog.anonymous_role is not there yet")
+    role = unique_name("cap_anon").replace(".", "_").replace("-", "_").lower()
+    srv = make_server(conf={"streamlog.broker_workers": 1,
+                            "streamlog.anonymous_role": role,
+                            "streamlog.group_initial_rebalance_delay": 0,
+                            "streamlog.max_groups_per_role": 2,
+                            "streamlog.max_partitions_per_role": 3})
+    with srv.connect() as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT streamlog_admin TO "{role}"')
+    clients = []
+    try:
+        errors = []
+        for i in range(3):
+            c = kh.RawClient(srv.kafka_bootstrap, timeout=30)
+            clients.append(c)
+            errors.append(kh.Reader(c.call(join_group_v0_request, f"{role}-g{i}")).i16())
+        assert errors == [kh.NONE, kh.NONE, POLICY_VIOLATION]
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-t", 4))
+            assert error == POLICY_VIOLATION
+    finally:
+        for c in clients:
+            c.close()

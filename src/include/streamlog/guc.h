@@ -39,6 +39,8 @@ extern char *sl_max_connections_per_ip_overrides;
 extern int	sl_max_group_members;
 extern int	sl_max_groups;
 extern int	sl_max_partitions;
+extern int	sl_max_partitions_per_role;
+extern int	sl_max_groups_per_role;
 extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
 extern int	sl_max_unsent_bytes_per_worker;
