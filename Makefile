@@ -36,6 +36,9 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/client_quotas.o \
+	src/storage/acl.o \
+	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -45,6 +48,8 @@ OBJS = \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
 	src/sqlapi/scram_sql.o \
+	src/sqlapi/acl_sql.o \
+	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
@@ -55,6 +60,8 @@ OBJS = \
 	src/server/auth/sasl.o \
 	src/server/auth/role_sessions.o \
 	src/storage/scram_credentials.o \
+	src/server/authorize.o \
+	src/server/quotas.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -66,8 +73,10 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/scram_credentials.o \
+	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -81,7 +90,8 @@ OBJS = \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
-	src/bgworkers/tls.o
+	src/bgworkers/tls.o \
+	src/bgworkers/conn_limits.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
@@ -98,10 +108,10 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups
+REGRESS = regress_setup topic_admin produce_read errors groups acl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -26,6 +26,9 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
 	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
+	[SL_API_DESCRIBE_ACLS] = {0, 3, SlHandleDescribeAcls},
+	[SL_API_CREATE_ACLS] = {0, 3, SlHandleCreateAcls},
+	[SL_API_DELETE_ACLS] = {0, 3, SlHandleDeleteAcls},
 	/* Kafka transactions do not exist yet: a final error, not a hang */
 	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleTransactionApi, true},
 	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleTransactionApi, true},
@@ -45,6 +48,8 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_OFFSET_DELETE] = {0, 0, SlHandleOffsetDelete},
 	[SL_API_DESCRIBE_USER_SCRAM_CREDENTIALS] = {0, 0, SlHandleDescribeUserScramCredentials},
 	[SL_API_ALTER_USER_SCRAM_CREDENTIALS] = {0, 0, SlHandleAlterUserScramCredentials},
+	[SL_API_DESCRIBE_CLIENT_QUOTAS] = {0, 1, SlHandleDescribeClientQuotas},
+	[SL_API_ALTER_CLIENT_QUOTAS] = {0, 1, SlHandleAlterClientQuotas},
 };
 
 const SlHandler *

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -23,6 +24,7 @@
 #include "utils/uuid.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
@@ -131,14 +133,14 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 	{
 		types[0] = TEXTOID;
 		values[0] = CStringGetTextDatum(name);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE name = $1", 1, types, values, NULL);
 	}
 	else
 	{
 		types[0] = INT4OID;
 		values[0] = Int32GetDatum(topic_id);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
 	}
 	if (n > 0)
@@ -159,6 +161,8 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 		memcpy(topic->uuid,
 			   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))->data,
 			   16);
+		topic->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 6, &isnull));
 	}
 	SPI_finish();
 	return found;
@@ -365,16 +369,34 @@ forget_at_end(int32 topic_id, int32 first_partition, bool on_commit)
 	forget->on_commit = on_commit;
 }
 
-/* Error out unless count more partitions fit in shared memory */
+/*
+ * Error out unless count more partitions fit in shared memory and, for
+ * topics owned by owner (InvalidOid: an internal topic, not counted), in
+ * streamlog.max_partitions_per_role: the partitions of the topics a role
+ * owns, so that one role cannot take every partition there is.  Superusers
+ * are not counted, as PostgreSQL does not count them against a role's
+ * CONNECTION LIMIT.
+ */
 static void
-check_partition_budget(int32 count)
+check_partition_budget(int32 count, Oid owner)
 {
 	int64		in_use;
+	int64		owned = 0;
+	bool		capped = OidIsValid(owner) && sl_max_partitions_per_role > 0 &&
+		!superuser_arg(owner);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(owner)};
 
 	SPI_connect();
 	SlCatalogQuery("SELECT coalesce(sum(partition_count), 0)::int8 FROM streamlog.topic",
 				   0, NULL, NULL, NULL);
 	in_use = SlCatalogInt64(0, 1, 0);
+	if (capped)
+	{
+		SlCatalogQuery("SELECT coalesce(sum(partition_count), 0)::int8 FROM streamlog.topic "
+					   "WHERE owner = $1", 1, types, values, NULL);
+		owned = SlCatalogInt64(0, 1, 0);
+	}
 	SPI_finish();
 	if (in_use + count > sl_max_partitions)
 		ereport(ERROR,
@@ -382,6 +404,13 @@ check_partition_budget(int32 count)
 				 errmsg("cannot add %d partitions: %lld of streamlog.max_partitions (%d) are in use",
 						count, (long long) in_use, sl_max_partitions),
 				 errhint("Raise streamlog.max_partitions and restart the server.")));
+	if (capped && owned + count > sl_max_partitions_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("cannot add %d partitions: role \"%s\" owns topics with %lld partitions, and streamlog.max_partitions_per_role is %d",
+						count, GetUserNameFromId(owner, false), (long long) owned,
+						sl_max_partitions_per_role),
+				 errhint("Delete topics the role owns, or ask an administrator to raise streamlog.max_partitions_per_role.")));
 }
 
 /* Add partitions [from, to) of a topic, each with its first segment */
@@ -409,8 +438,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 {
 	SlTopicConfig effective;
 	Jsonb	   *normalized;
-	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, JSONBOID};
-	Datum		values[4];
+	Oid			types[5] = {INT4OID, TEXTOID, INT4OID, JSONBOID, OIDOID};
+	Datum		values[5];
 	int32		topic_id;
 	uint64		n;
 
@@ -422,7 +451,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 				 errmsg("a topic needs at least one partition, not %d", partitions)));
 	SlTopicConfigDefaults(&effective);
 	normalized = SlTopicConfigApply(config, &effective);
-	check_partition_budget(partitions);
+	/* its creator will own it; an internal topic is the server's */
+	check_partition_budget(partitions, SlTopicNameIsInternal(name) ? InvalidOid : GetUserId());
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
@@ -448,8 +478,10 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
 	values[3] = JsonbPGetDatum(normalized);
-	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config) "
-				   "VALUES ($1, $2, $3, $4)", 4, types, values, NULL);
+	/* Its creator owns it, whichever door it came through (storage/acl.h) */
+	values[4] = ObjectIdGetDatum(GetUserId());
+	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
+				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	SPI_finish();
 
 	create_partitions(topic_id, 0, partitions);
@@ -577,7 +609,8 @@ SlTopicAddPartitions(const char *name, int32 count)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many partitions")));
-	check_partition_budget(count);
+	/* the new partitions are the topic owner's, whoever adds them */
+	check_partition_budget(count, topic->owner);
 
 	create_partitions(topic_id, old_count, old_count + count);
 	forget_at_end(topic_id, old_count, false);
@@ -627,6 +660,88 @@ SlTopicListNames(void)
 	names = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return names;
+}
+
+/*
+ * Run fn(arg) as the owner of the catalogue: what DROP ROLE and REASSIGN
+ * OWNED do to topics must not depend on whether the role running them may
+ * read streamlog.topic.  An ERROR restores the user at (sub)transaction
+ * abort.
+ */
+static void
+as_catalog_owner(void (*fn) (void *arg), void *arg)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel = table_open(topic_class(), AccessShareLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	table_close(rel, AccessShareLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	fn(arg);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+typedef struct OwnedTopics
+{
+	Oid			role;
+	Oid			new_owner;
+	MemoryContext caller;
+	List	   *names;
+} OwnedTopics;
+
+static void
+list_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(owned->role)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT name FROM streamlog.topic WHERE owner = $1 ORDER BY name",
+					   1, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+static void
+reassign_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(owned->role), ObjectIdGetDatum(owned->new_owner)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("UPDATE streamlog.topic SET owner = $2 WHERE owner = $1 RETURNING name",
+					   2, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+List *
+SlTopicListOwnedBy(Oid role)
+{
+	OwnedTopics owned = {role, InvalidOid, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(list_owned, &owned);
+	return owned.names;
+}
+
+List *
+SlTopicReassignOwner(Oid from, Oid to)
+{
+	OwnedTopics owned = {from, to, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(reassign_owned, &owned);
+	if (owned.names != NIL)
+		catalog_changed_in_xact();
+	return owned.names;
 }
 
 List *

@@ -66,11 +66,10 @@ def kp_conf(mechanism, user="alice", password=PASSWORD):
             "sasl_plain_username": user, "sasl_plain_password": password}
 
 
-def segment_owners(srv, topic):
-    return {r[0] for r in srv.sql(
-        "SELECT c.relowner::regrole::text FROM streamlog.segment s "
-        "JOIN streamlog.topic t USING (topic_id) JOIN pg_class c ON c.oid = s.relid "
-        "WHERE t.name = %s", (topic,))}
+def topic_owner(srv, topic):
+    """The role that created topic (its owner)"""
+    return srv.sql("SELECT owner::regrole::text FROM streamlog.topic WHERE name = %s",
+                   (topic,))[0][0]
 
 
 def ck_round_trip(srv, topic, conf):
@@ -107,7 +106,7 @@ def test_confluent_kafka_scram(sasl_server, unique_name, mechanism, password):
     topic = unique_name("ck")
     ck_round_trip(sasl_server, topic, ck_conf(mechanism, password=password))
     # the topic was auto-created by a request that ran as alice
-    assert segment_owners(sasl_server, topic) == {"alice"}
+    assert topic_owner(sasl_server, topic) == "alice"
 
 
 @pytest.mark.parametrize("mechanism, password", [
@@ -513,3 +512,22 @@ def test_non_ascii_password(make_server):
         assert c.scram_login("nbsp", password)[0] == sc.SASL_AUTHENTICATION_FAILED
     with sc.SaslClient(srv.sasl_bootstrap) as c:
         assert c.scram_login("nbsp", "pass word")[0] == kh.NONE
+
+
+def test_cluster_privileges_allow_the_scram_credential_apis(sasl_server):
+    """ALTER and DESCRIBE on the cluster (streamlog.grant) are Kafka's
+    rules; still, only a superuser alters a superuser's credentials"""
+    sasl_server.sql(f"CREATE ROLE ops LOGIN PASSWORD '{PASSWORD}'")
+    sasl_server.sql(f"CREATE ROLE ivan LOGIN PASSWORD '{PASSWORD}'")
+    sasl_server.sql("SELECT streamlog.grant('alter, describe', 'cluster', 'kafka-cluster', 'ops')")
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("ops", PASSWORD)[0] == kh.NONE
+        assert sc.alter_scram(c, upsertions=[("ivan", "SCRAM-SHA-512", "ivan-512", 4096)]) == {
+            "ivan": (kh.NONE, None)}
+        assert sc.describe_scram(c, ["ivan"])[2] == {
+            "ivan": (kh.NONE, None, {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 4096})}
+        assert sc.alter_scram(c, upsertions=[("alice", "SCRAM-SHA-256", "x-pw", 4096)]) == {
+            "alice": (CLUSTER_AUTHORIZATION_FAILED,
+                      "Altering SCRAM credentials needs ALTER on the cluster")}
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("ivan", "ivan-512", "SCRAM-SHA-512")[0] == kh.NONE

@@ -75,6 +75,11 @@ extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
+/* Privileges, on the store the SQL door shares: handlers/acls.c */
+extern bool SlHandleDescribeAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleCreateAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* The transaction APIs, answered with a final error: handlers/transactions.c */
 extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
 
@@ -90,6 +95,10 @@ extern bool SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* handlers/client_quotas.c */
+extern bool SlHandleDescribeClientQuotas(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterClientQuotas(SlRequest *req, SlReader *body, SlWriter *out);
 
 /*
  * A group id from the wire as a C string; NULL if Kafka would call it
