@@ -39,6 +39,7 @@
 #include "common/sha2.h"
 #include "libpq/crypt.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -316,6 +317,7 @@ plain_step(const char *token, int len, SaslStep *step)
 	if (shadow == NULL ||
 		plain_crypt_verify(user, shadow, password, &logdetail) != STATUS_OK)
 	{
+		explicit_bzero(password, strlen(password));
 		step_fail(step, user, logdetail);
 		return;
 	}
@@ -567,6 +569,8 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 		MemoryContextReset(state->exchange_context);
 		state->phase = PHASE_START;
 		state->raw = false;
+		/* nothing more is served, not even what was pipelined behind it */
+		session->role = InvalidOid;
 		req->close_after = true;
 		if (req->sasl_raw)
 		{
@@ -590,7 +594,8 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 		session->auth_expiry = sl_connections_max_reauth > 0 ?
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sl_connections_max_reauth) : 0;
 		resp.session_lifetime_ms = sl_connections_max_reauth;
-		ereport(DEBUG1,
+		/* as PostgreSQL's "connection authorized" with log_connections */
+		ereport(Log_connections ? LOG : DEBUG1,
 				(errmsg("streamlog broker: %s from %s as role \"%s\" with SASL %s",
 						reauth ? "re-authenticated" : "authenticated",
 						req->peer, step.user, mechanism_names[state->mechanism])));
