@@ -110,3 +110,27 @@ def test_dropped_role_closes_its_sessions(make_server, unique_name):
         c.send(kh.metadata_request(c.next_correlation_id(), 1, []))
         assert c.wait_closed(timeout=60)
     kh.wait_log(srv, offset, r"closing connection from .*its role \(oid \d+\) was dropped")
+
+
+def test_anonymous_role_connection_limit(make_server):
+    """The anonymous role's CONNECTION LIMIT counts its Kafka connections"""
+    srv = make_server(conf={"streamlog.anonymous_role": "kafka_anon"})
+    srv.sql("CREATE ROLE kafka_anon LOGIN CONNECTION LIMIT 1")
+    with kh.RawClient(srv.kafka_bootstrap) as first:
+        body = first.call(kh.metadata_request, 1, [])
+        assert kh.parse_metadata_v1(body)["brokers"]
+        offset = len(srv.log_text())
+        with kh.RawClient(srv.kafka_bootstrap) as second:
+            second.send(kh.metadata_request(second.next_correlation_id(), 1, []))
+            assert second.wait_closed(timeout=60)
+        kh.wait_log(srv, offset, r'closing connection from .*too many connections for role "kafka_anon"')
+    # once the first closed, its slot is free again
+
+    def another_is_served():
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            try:
+                return bool(kh.parse_metadata_v1(c.call(kh.metadata_request, 1, []))["brokers"])
+            except ConnectionError:
+                return False
+    from pgserver import wait_until
+    wait_until(another_is_served, 60, "a connection once the first one closed")

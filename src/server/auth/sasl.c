@@ -503,13 +503,24 @@ admit(SlRequest *req, SaslState *state, SaslStep *step)
 		}
 		return;
 	}
-	if (!SlRoleSessionAdmit(step->role))
+	if (!SlSessionCountRole(req, step->role))
 	{
 		step->failed = true;
 		step->message = psprintf("too many connections for role \"%s\"", step->user);
 		return;
 	}
-	state->counted_role = step->role;
+}
+
+bool
+SlSessionCountRole(SlRequest *req, Oid role)
+{
+	SaslState  *state = sasl_state(req);
+
+	Assert(!OidIsValid(state->counted_role));
+	if (!SlRoleSessionAdmit(role))
+		return false;
+	state->counted_role = role;
+	return true;
 }
 
 bool

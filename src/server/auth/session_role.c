@@ -201,9 +201,20 @@ SlSessionRole(SlRequest *req, const char **why)
 
 	if (!OidIsValid(session->role))
 	{
+		Oid			role;
+
 		/* On a SASL listener, SlSessionMayServe let nobody through */
 		Assert(!SlSessionUsesSasl(session));
-		session->role = unauthenticated_role(session, why);
+		role = unauthenticated_role(session, why);
+		/* a certificate's or the anonymous role: a login, counted as one */
+		if (OidIsValid(role) && role != BOOTSTRAP_SUPERUSERID &&
+			!SlSessionCountRole(req, role))
+		{
+			*why = psprintf("too many connections for role \"%s\"",
+							GetUserNameFromId(role, false));
+			return InvalidOid;
+		}
+		session->role = role;
 		return session->role;
 	}
 

@@ -57,6 +57,12 @@ extern bool SlRoleMayLogIn(Oid role, const char **why);
  */
 extern bool SlSaslExpectsRawToken(const SlSession *session);
 
+/*
+ * Count req's session as one of role's, for its CONNECTION LIMIT, until
+ * the connection closes; false if the limit is reached.  Once per session.
+ */
+extern bool SlSessionCountRole(SlRequest *req, Oid role);
+
 /* The connection of session closes: give back what its login holds */
 extern void SlSessionEnd(SlSession *session);
 
