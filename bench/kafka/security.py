@@ -85,6 +85,11 @@ class SecurityBench(KBench):
             if not self.q("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.args.sasl_user,)):
                 self.q(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                     sql.Identifier(self.args.sasl_user), sql.Literal(self.args.sasl_password)))
+            # the SASL role produces and consumes the benchmark's topics
+            self.q("SELECT streamlog.grant('read, write, describe', 'topic', 'sec_', %s, "
+                   "pattern => 'prefixed')", (self.args.sasl_user,))
+            self.q("SELECT streamlog.grant('read, describe', 'group', '*', %s)",
+                   (self.args.sasl_user,))
         self.brokers = self.broker_pids()
         with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
             postmaster = int(f.readline())
