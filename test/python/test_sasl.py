@@ -531,3 +531,20 @@ def test_cluster_privileges_allow_the_scram_credential_apis(sasl_server):
                       "Altering SCRAM credentials needs ALTER on the cluster")}
     with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
         assert c.scram_login("ivan", "ivan-512", "SCRAM-SHA-512")[0] == kh.NONE
+
+
+def test_large_frame_before_authentication(sasl_server):
+    """Before logging in, a client may not make the worker read a large
+    frame (Kafka's sasl.server.max.receive.size, 512 KiB)"""
+    import struct
+    offset = len(sasl_server.log_text())
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        c.send(struct.pack(">i", 1024 * 1024) + b"\0" * 1024)
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, offset, r"frame size 1048576 is more than a client may send before "
+                                     r"it authenticates \(524288\)")
+    # once logged in, it may
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
+        body = c.call(lambda cid: kh.request_frame(kh.API_VERSIONS, 0, cid, b"\0" * (1024 * 1024)))
+        assert kh.Reader(body).i16() == kh.NONE

@@ -55,6 +55,14 @@ SlSessionMayServe(const SlSession *session, const char **why)
 	return true;
 }
 
+int32
+SlSessionMaxFrameSize(const SlSession *session)
+{
+	if (SlSessionUsesSasl(session) && !OidIsValid(session->role))
+		return Min(sl_max_request_size, SL_UNAUTHENTICATED_MAX_FRAME);
+	return sl_max_request_size;
+}
+
 bool
 SlRoleMayLogIn(Oid role, const char **why)
 {

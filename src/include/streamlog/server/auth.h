@@ -36,6 +36,17 @@ extern bool SlSessionUsesTls(const SlSession *session);
 extern bool SlSessionMayServe(const SlSession *session, const char **why);
 
 /*
+ * Largest frame a client on a SASL listener may send before it has
+ * authenticated (Kafka's sasl.server.max.receive.size): enough for any
+ * SASL token or ApiVersions request, so that nobody can make the worker
+ * allocate streamlog.max_request_size without logging in
+ */
+#define SL_UNAUTHENTICATED_MAX_FRAME (512 * 1024)
+
+/* The largest frame the connection of session may read now */
+extern int32 SlSessionMaxFrameSize(const SlSession *session);
+
+/*
  * The role req's session acts as, deciding it on the first request of a
  * listener without SASL, and checking that the role still exists.  Runs
  * inside a transaction.  InvalidOid, with *why set, if nobody: the
