@@ -75,13 +75,14 @@ def test_plain_is_offered_over_tls(make_server):
         assert c.authenticate(sc.plain_token("alice", PASSWORD))[0] == kh.NONE
 
 
-def mtls_server(make_server):
+def mtls_server(make_server, conf=None):
     srv = make_server(start=False)
     srv.pki = Pki(srv.base_dir)
     srv.update_conf({
         "ssl_cert_file": srv.pki.server_cert, "ssl_key_file": srv.pki.server_key,
         "ssl_ca_file": srv.pki.ca.cert, "streamlog.ssl_client_auth": "requested",
         "streamlog.listeners": f"SSL://127.0.0.1:{srv.kafka_port}",
+        **(conf or {}),
     })
     return srv.start()
 
@@ -113,3 +114,28 @@ def test_client_certificate_of_no_role_is_refused(make_server, unique_name):
     # a TLS client without a certificate, on this machine: the bootstrap superuser
     with tls_client(srv) as c:
         assert auto_create(c, unique_name("nocert")) == kh.NONE
+
+
+def test_principal_mapping_rules(make_server, unique_name):
+    """streamlog.ssl_principal_mapping_rules, Kafka's syntax: the first rule
+    whose pattern matches the whole subject names the role"""
+    srv = mtls_server(make_server, {"streamlog.ssl_principal_mapping_rules":
+                                    r"RULE:^CN=([a-z]+),OU=Nowhere$/$1/, "
+                                    r"RULE:^CN=(.*?),O=Example$/$1_svc/U, DEFAULT"})
+    srv.sql("CREATE ROLE \"ALICE_SVC\" LOGIN SUPERUSER")
+    topic = unique_name("rules")
+    with tls_client(srv, client_context(srv, srv.pki.alice_cert, srv.pki.alice_key)) as c:
+        assert auto_create(c, topic) == kh.NONE
+    assert srv.sql("SELECT owner::regrole::text FROM streamlog.topic WHERE name = %s",
+                   (topic,)) == [('"ALICE_SVC"',)]
+
+
+def test_principal_mapping_rules_without_a_match(make_server):
+    srv = mtls_server(make_server, {"streamlog.ssl_principal_mapping_rules":
+                                    r"RULE:^CN=bob,.*$/bob/"})
+    offset = len(srv.log_text())
+    with tls_client(srv, client_context(srv, srv.pki.alice_cert, srv.pki.alice_key)) as c:
+        c.send(kh.metadata_request(c.next_correlation_id(), 1, []))
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(srv, offset, r"no rule of streamlog.ssl_principal_mapping_rules matches the "
+                             r'client certificate\'s subject "CN=alice,O=Example"')

@@ -13,8 +13,11 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -138,27 +141,180 @@ subject_attribute(const char *subject, const char *attr)
 }
 
 /*
+ * One rule of streamlog.ssl_principal_mapping_rules, Kafka's
+ * ssl.principal.mapping.rules: "RULE:pattern/replacement/[LU]" or
+ * "DEFAULT".  Parse the rule at *p (moving *p past it and the comma after
+ * it); false if it is not one.
+ */
+typedef struct MappingRule
+{
+	bool		is_default;
+	char	   *pattern;
+	char	   *replacement;
+	char		casing;			/* 'L', 'U' or 0 */
+} MappingRule;
+
+/* Read up to an unescaped '/', keeping the escapes; NULL if none */
+static char *
+rule_part(const char **p)
+{
+	StringInfoData part;
+
+	initStringInfo(&part);
+	for (; **p && **p != '/'; (*p)++)
+	{
+		if (**p == '\\' && (*p)[1])
+			appendStringInfoChar(&part, *(*p)++);
+		appendStringInfoChar(&part, **p);
+	}
+	if (**p != '/')
+		return NULL;
+	(*p)++;
+	return part.data;
+}
+
+static bool
+parse_rule(const char **p, MappingRule *rule)
+{
+	memset(rule, 0, sizeof(*rule));
+	while (**p == ' ' || **p == ',')
+		(*p)++;
+	if (strncmp(*p, "DEFAULT", 7) == 0)
+	{
+		rule->is_default = true;
+		*p += 7;
+	}
+	else if (strncmp(*p, "RULE:", 5) == 0)
+	{
+		*p += 5;
+		if ((rule->pattern = rule_part(p)) == NULL ||
+			(rule->replacement = rule_part(p)) == NULL)
+			return false;
+		if (**p == 'L' || **p == 'U')
+			rule->casing = *(*p)++;
+	}
+	else
+		return false;
+	while (**p == ' ')
+		(*p)++;
+	if (**p != ',' && **p != '\0')
+		return false;
+	return true;
+}
+
+/*
+ * Java's replacement syntax ($1, \$) in PostgreSQL's regexp_replace()
+ * syntax (\1, and & and \ taken literally)
+ */
+static char *
+pg_replacement(const char *java)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (const char *c = java; *c; c++)
+	{
+		if (*c == '$' && isdigit((unsigned char) c[1]))
+			appendStringInfo(&out, "\\%c", *++c);
+		else if (*c == '\\' && c[1])
+		{
+			c++;
+			if (*c == '\\' || *c == '&')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+		else
+		{
+			if (*c == '&')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+	}
+	return out.data;
+}
+
+/*
+ * The principal streamlog.ssl_principal_mapping_rules makes of a
+ * certificate subject (RFC 2253), as Kafka's SslPrincipalMapper: the first
+ * rule whose pattern matches the whole subject gives it (DEFAULT: the
+ * subject itself); NULL, with *why, if none does.
+ */
+static char *
+mapped_principal(const char *subject, const char **why)
+{
+	const char *p = sl_ssl_principal_mapping_rules;
+	MappingRule rule;
+
+	while (*p)
+	{
+		text	   *anchored;
+		text	   *dn = cstring_to_text(subject);
+
+		if (!parse_rule(&p, &rule))
+		{
+			*why = "streamlog.ssl_principal_mapping_rules cannot be parsed: each rule is "
+				"RULE:pattern/replacement/[LU] or DEFAULT, separated by commas";
+			return NULL;
+		}
+		if (rule.is_default)
+			return pstrdup(subject);
+		anchored = cstring_to_text(psprintf("^(?:%s)$", rule.pattern));
+		if (DatumGetBool(DirectFunctionCall2Coll(textregexeq, C_COLLATION_OID,
+												 PointerGetDatum(dn),
+												 PointerGetDatum(anchored))))
+		{
+			char	   *name = TextDatumGetCString(
+				DirectFunctionCall3Coll(textregexreplace_noopt, C_COLLATION_OID,
+										PointerGetDatum(dn), PointerGetDatum(anchored),
+										PointerGetDatum(cstring_to_text(pg_replacement(rule.replacement)))));
+
+			for (char *c = name; *c; c++)
+				*c = rule.casing == 'L' ? pg_ascii_tolower(*c) :
+					rule.casing == 'U' ? pg_ascii_toupper(*c) : *c;
+			return name;
+		}
+		while (*p == ' ' || *p == ',')
+			p++;
+	}
+	*why = psprintf("no rule of streamlog.ssl_principal_mapping_rules matches the client certificate's subject \"%s\"",
+					subject);
+	return NULL;
+}
+
+/*
  * The role a verified client certificate stands for: its subject's CN, as
- * PostgreSQL's cert authentication maps it.  InvalidOid, with *why, if the
- * subject has no CN or no role of that name may log in.
+ * PostgreSQL's cert authentication maps it, or what
+ * streamlog.ssl_principal_mapping_rules makes of the subject.  InvalidOid,
+ * with *why, if no role of that name may log in.
  */
 static Oid
 certificate_role(const SlSession *session, const char **why)
 {
-	char	   *name = subject_attribute(session->tls_subject, "CN");
+	char	   *name;
 	Oid			role;
 	const char *login_why;
 
-	if (name == NULL)
+	if (sl_ssl_principal_mapping_rules && sl_ssl_principal_mapping_rules[0])
+	{
+		name = mapped_principal(session->tls_subject, why);
+		if (name == NULL)
+			return InvalidOid;
+	}
+	else if ((name = subject_attribute(session->tls_subject, "CN")) == NULL)
 	{
 		*why = psprintf("the client certificate's subject \"%s\" has no CN to name a role",
 						session->tls_subject);
 		return InvalidOid;
 	}
+	if (strlen(name) >= NAMEDATALEN)
+	{
+		*why = psprintf("no role \"%s\" for the client certificate", name);
+		return InvalidOid;
+	}
 	role = get_role_oid(name, true);
 	if (!OidIsValid(role))
 	{
-		*why = psprintf("no role \"%s\" for the client certificate's CN", name);
+		*why = psprintf("no role \"%s\" for the client certificate", name);
 		return InvalidOid;
 	}
 	if (!SlRoleMayLogIn(role, &login_why))
