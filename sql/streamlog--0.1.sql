@@ -585,11 +585,10 @@ SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
  CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
   JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
 
+-- (Every role may read acls, privileges and acl_operations: granted with
+-- the other views below, after the tables are taken from PUBLIC.)
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
-GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
-GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
-	streamlog.acl_operations TO streamlog_admin;
 
 -- Authorization (issue 10, section 3): one set of rules for both doors.
 -- The tables grant nothing to anyone: SELECT on a catalogue table reads
@@ -642,5 +641,6 @@ SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
 -- group_members and group_assignments come from kafka_group_members(),
 -- which leaves out the groups the role may not DESCRIBE
 GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
-	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
+	streamlog.acls, streamlog.privileges, streamlog.acl_operations
 	TO PUBLIC;
