@@ -581,7 +581,9 @@ SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
 	   o.operation, x.permission
   FROM streamlog.privileges p
- CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
+ CROSS JOIN LATERAL (VALUES ('ALLOW', CASE WHEN cardinality(p.allow) > 0 THEN p.allow END),
+						   ('DENY', CASE WHEN cardinality(p.deny) > 0 THEN p.deny END))
+	   x(permission, items)	-- aclexplode() refuses the empty array a restore makes
  CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
   JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
 

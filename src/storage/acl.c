@@ -249,13 +249,23 @@ acl_changed(Oid relid)
 	CommandCounterIncrement();
 }
 
-/* An array column as a detoasted Acl in the current memory context */
+/*
+ * An array column as a detoasted Acl in the current memory context.  An
+ * empty array read from text ('{}', as COPY restores a dump) has no
+ * dimension at all, which the acl functions refuse: it becomes the
+ * one-dimensional empty array they expect.
+ */
 static Acl *
 acl_column(Datum *values, bool *nulls, int attnum)
 {
+	Acl		   *acl;
+
 	if (nulls[attnum - 1])
 		return make_empty_acl();
-	return DatumGetAclPCopy(values[attnum - 1]);
+	acl = DatumGetAclPCopy(values[attnum - 1]);
+	if (ARR_NDIM(acl) == 0)
+		return make_empty_acl();
+	return acl;
 }
 
 /* A row of streamlog.acl, copied into the current memory context */
