@@ -457,11 +457,11 @@ SlAclCheck(SlResourceType type, const char *name, SlAclOperation op)
 			 errdetail("Role \"%s\" lacks the %s privilege on it.",
 					   GetUserNameFromId(GetUserId(), false), SlAclOperationName(op)),
 			 errhint("A superuser, a member of %s, %sa role with ALTER on the cluster "
-					 "may grant it: SELECT streamlog.grant('%s', '%s', '%s', '%s');",
+					 "may grant it: SELECT streamlog.grant('%s', '%s', %s, %s);",
 					 SL_ADMIN_ROLE_NAME,
 					 type == SL_RESOURCE_TOPIC ? "the topic's owner or " : "or ",
-					 op_name, type_name, name,
-					 GetUserNameFromId(GetUserId(), false))));
+					 op_name, type_name, quote_literal_cstr(name),
+					 quote_literal_cstr(GetUserNameFromId(GetUserId(), false)))));
 }
 
 void
@@ -483,8 +483,9 @@ SlAclCheckManage(SlResourceType type, const char *name, SlPatternType pattern)
 					   "roles with ALTER on the cluster, and the owner of a topic on that topic's own name.",
 					   SL_ADMIN_ROLE_NAME),
 			 errhint("Ask one of them, or to be granted ALTER on the cluster: "
-					 "SELECT streamlog.grant('alter', 'cluster', '%s', '%s');",
-					 SL_CLUSTER_RESOURCE_NAME, GetUserNameFromId(role, false))));
+					 "SELECT streamlog.grant('alter', 'cluster', '%s', %s);",
+					 SL_CLUSTER_RESOURCE_NAME,
+					 quote_literal_cstr(GetUserNameFromId(role, false)))));
 }
 
 /* Error out unless b is a binding that may be stored */
