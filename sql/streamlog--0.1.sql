@@ -577,7 +577,9 @@ SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
 CREATE VIEW streamlog.acls WITH (security_barrier) AS
 SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 	   CASE WHEN e.grantee = 0 THEN 'User:*'
-			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
+			ELSE 'User:' || coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+									   WHERE r.oid = e.grantee), e.grantee::text)
+	   END AS principal,	-- as DescribeAcls: a dropped role by its OID
 	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
 	   o.operation, x.permission
   FROM streamlog.privileges p
