@@ -92,6 +92,7 @@ typedef struct AclRow
 static MemoryContext acl_cache_cxt = NULL;
 static List *acl_cache = NIL;	/* of AclRow *, in acl_cache_cxt */
 static bool acl_cache_valid = false;
+static uint64 acl_invalidations = 0;	/* counted by the callback */
 static bool acl_callback_registered = false;
 static Oid	acl_relid = InvalidOid;
 static Oid	acl_owner = InvalidOid;	/* of streamlog.acl: the catalogue's owner */
@@ -202,6 +203,7 @@ acl_relcache_callback(Datum arg, Oid relid)
 	if (relid == InvalidOid || relid == acl_relid)
 	{
 		acl_cache_valid = false;
+		acl_invalidations++;
 		acl_relid = InvalidOid;
 	}
 }
@@ -310,6 +312,7 @@ acl_cached_rows(void)
 {
 	Relation	rel;
 	MemoryContext oldcxt;
+	uint64		invalidations;
 
 	rel = table_open(acl_table(), AccessShareLock);
 	/* table_open took in invalidations: valid now means current */
@@ -324,12 +327,17 @@ acl_cached_rows(void)
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(acl_cache_cxt);
 	acl_cache = NIL;
-	/* An invalidation arriving while we read marks it invalid again */
-	acl_cache_valid = true;
+	invalidations = acl_invalidations;
 	oldcxt = MemoryContextSwitchTo(acl_cache_cxt);
 	acl_cache = acl_read_all(rel);
 	MemoryContextSwitchTo(oldcxt);
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * Valid unless a change arrived while we read (then the next call reads
+	 * again); an ERROR while reading leaves it invalid too.
+	 */
+	acl_cache_valid = (invalidations == acl_invalidations);
 	return acl_cache;
 }
 
