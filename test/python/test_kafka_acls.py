@@ -480,7 +480,7 @@ def test_role_dropped_elsewhere_shows_by_oid_and_can_be_deleted(server, conn, un
     other = unique_name("db").replace(".", "_").replace("-", "_").lower()
     conn.execute(f'CREATE ROLE "{role}"')
     oid = conn.execute("SELECT %s::regrole::oid", (role,)).fetchone()[0]
-    conn.execute("SELECT streamlog.grant('read', 'topic', %s, %s)", (topic, role))
+    conn.execute("SELECT streamlog.grant('read, write', 'topic', %s, %s)", (topic, role))
     with pytest.raises(Exception) as exc:
         conn.execute(f'DROP ROLE "{role}"')
     assert exc.value.sqlstate == "2BP01"
@@ -491,7 +491,14 @@ def test_role_dropped_elsewhere_shows_by_oid_and_can_be_deleted(server, conn, un
     finally:
         conn.execute(f'DROP DATABASE "{other}"')
 
-    assert sql_acls(conn, topic) == [("TOPIC", "LITERAL", topic, f"User:{oid}", "READ", "ALLOW")]
+    assert sql_acls(conn, topic) == [("TOPIC", "LITERAL", topic, f"User:{oid}", "READ", "ALLOW"),
+                                     ("TOPIC", "LITERAL", topic, f"User:{oid}", "WRITE", "ALLOW")]
+    # SQL revokes by the OID the view shows; a number that is a live role's OID is refused
+    conn.execute("SELECT streamlog.revoke('write', 'topic', %s, %s)", (topic, f"User:{oid}"))
+    live = conn.execute("SELECT oid FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    with pytest.raises(Exception) as exc:
+        conn.execute("SELECT streamlog.revoke('read', 'topic', %s, %s)", (topic, f"User:{live}"))
+    assert exc.value.sqlstate == "42704"
     with kh.RawClient(server.kafka_bootstrap) as client:
         flt = filter_body(1, RT_TOPIC, topic, PT_LITERAL, None, None, OP_ANY, PERM_ANY)
         assert parse_describe(raw(client, DESCRIBE_ACLS, 1, flt), 1)[2] == [
