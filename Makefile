@@ -47,6 +47,7 @@ OBJS = \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
 	src/sqlapi/acl_sql.o \
+	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/subtransaction.o \
@@ -66,6 +67,7 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
+	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -98,7 +100,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 REGRESS = regress_setup topic_admin produce_read errors groups acl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -424,26 +424,6 @@ VALUES ('ALL', 'ALTER SYSTEM', 'A'), ('READ', 'SELECT', 'r'),
 	   ('DESCRIBE_CONFIGS', 'REFERENCES', 'x'), ('ALTER_CONFIGS', 'TRIGGER', 't'),
 	   ('IDEMPOTENT_WRITE', 'EXECUTE', 'X');
 
--- The stored arrays as \dp shows a table's: one row per resource pattern
-CREATE VIEW streamlog.privileges AS
-SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
-		   WHEN 4 THEN 'CLUSTER' WHEN 5 THEN 'TRANSACTIONAL_ID' END AS resource_type,
-	   CASE a.pattern_type WHEN 3 THEN 'LITERAL' WHEN 4 THEN 'PREFIXED' END AS pattern_type,
-	   a.name, a.allow, a.deny
-  FROM streamlog.acl a;
-
--- One row per binding, as Kafka's DescribeAcls lists them
-CREATE VIEW streamlog.acls AS
-SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
-	   CASE WHEN e.grantee = 0 THEN 'User:*'
-			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
-	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
-	   o.operation, x.permission
-  FROM streamlog.privileges p
- CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
- CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
-  JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
-
 -- Grant, deny and revoke Kafka operations on a topic, group,
 -- transactional_id or the cluster:
 --   privileges: a list of operations ('read, write', 'describe_configs',
@@ -474,9 +454,32 @@ CREATE FUNCTION streamlog.has_privilege(privilege text, on_type text, name text,
 										role regrole DEFAULT NULL)
 	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_has_privilege' LANGUAGE C STABLE;
 
+-- The stored arrays as \dp shows a table's: one row per resource pattern.
+-- As Kafka's DescribeAcls, only for roles with DESCRIBE on the cluster
+-- (the filter is evaluated once, for the role querying the view).
+CREATE VIEW streamlog.privileges WITH (security_barrier) AS
+SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
+		   WHEN 4 THEN 'CLUSTER' WHEN 5 THEN 'TRANSACTIONAL_ID' END AS resource_type,
+	   CASE a.pattern_type WHEN 3 THEN 'LITERAL' WHEN 4 THEN 'PREFIXED' END AS pattern_type,
+	   a.name, a.allow, a.deny
+  FROM streamlog.acl a
+ WHERE streamlog.has_privilege('describe', 'cluster', NULL);
+
+-- One row per binding, as Kafka's DescribeAcls lists them
+CREATE VIEW streamlog.acls WITH (security_barrier) AS
+SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
+	   CASE WHEN e.grantee = 0 THEN 'User:*'
+			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
+	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
+	   o.operation, x.permission
+  FROM streamlog.privileges p
+ CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
+ CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
+  JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
+
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
-GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
-	streamlog.acl_operations TO streamlog_admin;
+GRANT SELECT ON streamlog.acl TO streamlog_admin;
+GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
 
 -- Authorization (issue 10, section 3): one set of rules for both doors.
 -- The tables grant nothing to anyone: SELECT on a catalogue table reads
@@ -487,8 +490,9 @@ GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
 -- owner.  Every role may call the functions and read the views below,
 -- which show only what it may DESCRIBE: security barriers, so that a
 -- condition of the caller's cannot see the rows they leave out.
-REVOKE ALL ON ALL TABLES IN SCHEMA streamlog FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA streamlog FROM PUBLIC;
+REVOKE ALL ON streamlog.topic, streamlog.partition, streamlog.segment,
+	streamlog.segment_template, streamlog.group_offset, streamlog.acl,
+	streamlog.topic_id_seq, streamlog.producer_id_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
 
 -- A topic's config needs DESCRIBE_CONFIGS too: NULL without it

@@ -13,6 +13,7 @@
 #include "streamlog/shmem.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
+#include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
@@ -96,6 +97,7 @@ _PG_init(void)
 	sl_shmem_hooks_install();
 	SlTopicsInit();
 	SlDropExtensionInit();
+	SlRoleCommandsInit();
 	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();

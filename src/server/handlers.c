@@ -25,6 +25,9 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
 	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
+	[SL_API_DESCRIBE_ACLS] = {0, 3, SlHandleDescribeAcls},
+	[SL_API_CREATE_ACLS] = {0, 3, SlHandleCreateAcls},
+	[SL_API_DELETE_ACLS] = {0, 3, SlHandleDeleteAcls},
 	/* Kafka transactions do not exist yet: a final error, not a hang */
 	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleTransactionApi, true},
 	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleTransactionApi, true},

@@ -36,6 +36,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -93,6 +94,7 @@ static List *acl_cache = NIL;	/* of AclRow *, in acl_cache_cxt */
 static bool acl_cache_valid = false;
 static bool acl_callback_registered = false;
 static Oid	acl_relid = InvalidOid;
+static Oid	acl_owner = InvalidOid;	/* of streamlog.acl: the catalogue's owner */
 
 const char *
 SlAclOperationName(SlAclOperation op)
@@ -219,7 +221,16 @@ acl_table(void)
 
 		if (OidIsValid(nsp))
 			acl_relid = get_relname_relid("acl", nsp);
-		if (!OidIsValid(acl_relid))
+		if (OidIsValid(acl_relid))
+		{
+			HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(acl_relid));
+
+			if (!HeapTupleIsValid(tuple))
+				elog(ERROR, "cache lookup failed for relation %u", acl_relid);
+			acl_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+			ReleaseSysCache(tuple);
+		}
+		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"streamlog\" is not installed in this database"),
@@ -336,15 +347,32 @@ is_streamlog_admin(Oid role)
 	return OidIsValid(admin) && has_privs_of_role(role, admin);
 }
 
-/* Does role own the topic (or have the privileges of its owner)? */
+/*
+ * Does role own the topic (or have the privileges of its owner)?  The topic
+ * is looked up as the owner of the catalogue, so that the check works
+ * whatever the caller may read (as the SQL functions' own lookups must
+ * not depend on SELECT on streamlog.topic).
+ */
 static bool
 owns_topic(Oid role, const char *name)
 {
 	const SlTopic *topic;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			catalog_owner;
 
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return false;
+	(void) acl_table();
+	catalog_owner = acl_owner;
+
+	/* An ERROR in between restores the user at (sub)transaction abort */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(catalog_owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	topic = SlTopicLookup(name, true);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	return topic != NULL && OidIsValid(topic->owner) &&
 		has_privs_of_role(role, topic->owner);
 }

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -23,6 +24,7 @@
 #include "utils/uuid.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
@@ -631,6 +633,88 @@ SlTopicListNames(void)
 	names = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return names;
+}
+
+/*
+ * Run fn(arg) as the owner of the catalogue: what DROP ROLE and REASSIGN
+ * OWNED do to topics must not depend on whether the role running them may
+ * read streamlog.topic.  An ERROR restores the user at (sub)transaction
+ * abort.
+ */
+static void
+as_catalog_owner(void (*fn) (void *arg), void *arg)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel = table_open(topic_class(), AccessShareLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	table_close(rel, AccessShareLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	fn(arg);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+typedef struct OwnedTopics
+{
+	Oid			role;
+	Oid			new_owner;
+	MemoryContext caller;
+	List	   *names;
+} OwnedTopics;
+
+static void
+list_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(owned->role)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT name FROM streamlog.topic WHERE owner = $1 ORDER BY name",
+					   1, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+static void
+reassign_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(owned->role), ObjectIdGetDatum(owned->new_owner)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("UPDATE streamlog.topic SET owner = $2 WHERE owner = $1 RETURNING name",
+					   2, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+List *
+SlTopicListOwnedBy(Oid role)
+{
+	OwnedTopics owned = {role, InvalidOid, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(list_owned, &owned);
+	return owned.names;
+}
+
+List *
+SlTopicReassignOwner(Oid from, Oid to)
+{
+	OwnedTopics owned = {from, to, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(reassign_owned, &owned);
+	if (owned.names != NIL)
+		catalog_changed_in_xact();
+	return owned.names;
 }
 
 List *

@@ -75,6 +75,11 @@ extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
+/* Privileges, on the store the SQL door shares: handlers/acls.c */
+extern bool SlHandleDescribeAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleCreateAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* The transaction APIs, answered with a final error: handlers/transactions.c */
 extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
 

@@ -138,6 +138,15 @@ extern const SlTopic *SlTopicLookupByUuid(const uint8 *uuid);
 extern List *SlTopicListNames(void);
 
 /*
+ * Topics by owner, for what DROP ROLE and REASSIGN OWNED do to them
+ * (storage/acl.h): the names of role's topics in name order, and giving
+ * them all to another role (returns their names).  Both work whatever the
+ * caller may read of the catalogue.
+ */
+extern List *SlTopicListOwnedBy(Oid role);
+extern List *SlTopicReassignOwner(Oid from, Oid to);
+
+/*
  * Topics as clients create and drop them.  Names of internal topics are
  * refused with reserved_name (see SlTopicNameIsInternal).
  */
