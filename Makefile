@@ -48,13 +48,18 @@ OBJS = \
 	src/sqlapi/drop_extension.o \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/role_commands.o \
+	src/sqlapi/scram_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
+	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
 	src/server/authorize.o \
+	src/server/auth/sasl.o \
+	src/server/auth/role_sessions.o \
+	src/storage/scram_credentials.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -68,6 +73,7 @@ OBJS = \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \
+	src/server/handlers/scram_credentials.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -80,12 +86,13 @@ OBJS = \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
-	src/bgworkers/conn.o
+	src/bgworkers/conn.o \
+	src/bgworkers/tls.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
-SHLIB_LINK = $(CODEC_LIBS)
+SHLIB_LINK = $(CODEC_LIBS) -lssl -lcrypto
 # The project's headers are all under src/include/streamlog/ and included as
 # "streamlog/...", so that none can shadow a PostgreSQL header
 PG_CPPFLAGS = -I$(srcdir)/src/include

@@ -535,3 +535,28 @@ SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
 GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
 	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
 	TO PUBLIC;
+
+-- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
+-- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
+-- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role
+-- here: never a password, readable by superusers only.  A row counts only
+-- while role and role_name still name the same role (roles are shared by
+-- all databases, so a DROP ROLE elsewhere cannot remove it here).
+CREATE TABLE streamlog.scram_credential (
+	role oid NOT NULL,
+	role_name name NOT NULL,
+	mechanism text NOT NULL CHECK (mechanism = 'SCRAM-SHA-512'),
+	iterations integer NOT NULL CHECK (iterations > 0),
+	salt text NOT NULL,			-- base64, as SCRAM's server-first sends it
+	stored_key bytea NOT NULL,
+	server_key bytea NOT NULL,
+	PRIMARY KEY (role, mechanism)
+);
+-- Not in pg_dump: a row is tied to its role's oid, which a restore changes
+REVOKE ALL ON streamlog.scram_credential FROM PUBLIC;
+
+CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
+													iterations integer DEFAULT 4096)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
+CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;

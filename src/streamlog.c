@@ -11,6 +11,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/sqlapi/role_commands.h"
@@ -48,6 +49,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlRoleSessionsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -66,6 +68,7 @@ sl_shmem_startup(void)
 	SlGroupCoordinatorShmemInit();
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
+	SlRoleSessionsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

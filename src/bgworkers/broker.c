@@ -1,7 +1,8 @@
 /*
- * Broker workers: each one listens on streamlog.port (the workers share it
- * with SO_REUSEPORT, so the kernel spreads connections over them) and runs
- * one event loop over its sockets and its latch.
+ * Broker workers: each one listens on every Kafka listener (server/listeners.h;
+ * the workers share the ports with SO_REUSEPORT, so the kernel spreads
+ * connections over them) and runs one event loop over its sockets and its
+ * latch.
  *
  * A loop iteration reads whatever the sockets have, cuts it into frames,
  * hands complete requests to the server layer, and writes responses back
@@ -56,15 +57,20 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
+#include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/listeners.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
 
-#define MAX_LISTEN_SOCKETS 8
+#define MAX_LISTEN_SOCKETS 32
 
+/* Listening sockets, and the listener (index in SlListenerAt) of each */
 static pgsocket listen_sockets[MAX_LISTEN_SOCKETS];
+static int	listen_listener[MAX_LISTEN_SOCKETS];
 static int	nlisten = 0;
 static int	worker_index = 0;
 
@@ -78,11 +84,25 @@ static SlConn *serving_conn = NULL;
 static SlRequest **serving_produces = NULL;
 static int	serving_nproduces = 0;
 
+static bool
+any_tls_listener(void)
+{
+	for (int i = 0; i < SlListenerCount(); i++)
+		if (SlSecurityProtocolUsesTls(SlListenerAt(i)->protocol))
+			return true;
+	return false;
+}
+
 void
 SlBrokerRegister(void)
 {
-	if (sl_port == 0)
-		return;					/* the Kafka listener is off */
+	/* A bad listener setting stops the postmaster here, with its reason */
+	SlListenersLoad();
+	if (SlListenerCount() == 0)
+		return;					/* the Kafka door is off */
+	/* and so does a certificate that does not load */
+	if (any_tls_listener())
+		SlTlsLoad(true);
 	for (int i = 0; i < sl_broker_workers; i++)
 	{
 		BackgroundWorker worker;
@@ -100,36 +120,49 @@ SlBrokerRegister(void)
 	}
 }
 
-/* Open one listening socket per address in streamlog.listen_addresses */
+/*
+ * Open the sockets of one listener: one per address its host resolves to
+ * (every interface for an empty host or *).  Shared with the other workers
+ * through SO_REUSEPORT.
+ */
 static void
-open_listen_sockets(void)
+open_listener_sockets(int index)
 {
-	char	   *list = pstrdup(sl_listen_addresses);
+	const SlListener *l = SlListenerAt(index);
+	char	   *list = pstrdup(l->bind_hosts);
 	char	   *saveptr = NULL;
 	char		port[16];
+	int			opened = 0;
+	char	   *host = strtok_r(list, ", ", &saveptr);
 
-	snprintf(port, sizeof(port), "%d", sl_port);
-	for (char *host = strtok_r(list, ", ", &saveptr); host != NULL;
-		 host = strtok_r(NULL, ", ", &saveptr))
+	snprintf(port, sizeof(port), "%d", l->port);
+	do
 	{
 		struct addrinfo hints;
 		struct addrinfo *res;
 		int			rc;
+		bool		wildcard = host == NULL || strcmp(host, "*") == 0;
 
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_PASSIVE;
-		rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+		rc = getaddrinfo(wildcard ? NULL : host, port, &hints, &res);
 		if (rc != 0)
 			ereport(FATAL,
-					(errmsg("could not resolve streamlog.listen_addresses entry \"%s\": %s",
-							host, gai_strerror(rc))));
-		for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN_SOCKETS; ai = ai->ai_next)
+					(errmsg("could not resolve the address \"%s\" of Kafka listener %s: %s",
+							host, l->name, gai_strerror(rc))));
+		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
 		{
-			pgsocket	s = socket(ai->ai_family, SOCK_STREAM, 0);
+			pgsocket	s;
 			int			one = 1;
 
+			if (nlisten == MAX_LISTEN_SOCKETS)
+				ereport(FATAL,
+						(errmsg("streamlog broker cannot listen on more than %d sockets",
+								MAX_LISTEN_SOCKETS),
+						 errhint("Name fewer addresses in streamlog.listeners or streamlog.listen_addresses.")));
+			s = socket(ai->ai_family, SOCK_STREAM, 0);
 			if (s == PGINVALID_SOCKET)
 				continue;
 			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -141,20 +174,29 @@ open_listen_sockets(void)
 			{
 				ereport(LOG,
 						(errcode_for_socket_access(),
-						 errmsg("streamlog broker could not listen on %s port %d: %m",
-								host, sl_port)));
+						 errmsg("streamlog broker could not listen on %s port %d for listener %s: %m",
+								wildcard ? "*" : host, l->port, l->name)));
 				closesocket(s);
 				continue;
 			}
+			listen_listener[nlisten] = index;
 			listen_sockets[nlisten++] = s;
+			opened++;
 		}
 		freeaddrinfo(res);
-	}
-	if (nlisten == 0)
+	} while (host != NULL && (host = strtok_r(NULL, ", ", &saveptr)) != NULL);
+	if (opened == 0)
 		ereport(FATAL,
-				(errmsg("streamlog broker could not listen on any of \"%s\" port %d",
-						sl_listen_addresses, sl_port),
-				 errhint("Check streamlog.listen_addresses and streamlog.port.")));
+				(errmsg("streamlog broker could not listen on any address of Kafka listener %s (%s port %d)",
+						l->name, l->bind_hosts[0] ? l->bind_hosts : "*", l->port),
+				 errhint("Check streamlog.listeners (or streamlog.listen_addresses and streamlog.port).")));
+}
+
+static void
+open_listen_sockets(void)
+{
+	for (int i = 0; i < SlListenerCount(); i++)
+		open_listener_sockets(i);
 }
 
 /*
@@ -240,8 +282,11 @@ is_loopback(const struct sockaddr_storage *addr)
 }
 
 static void
-accept_connections(pgsocket listener)
+accept_connections(int listen_pos)
 {
+	pgsocket	listener = listen_sockets[listen_pos];
+	const SlListener *l = SlListenerAt(listen_listener[listen_pos]);
+
 	for (;;)
 	{
 		struct sockaddr_storage addr;
@@ -265,7 +310,7 @@ accept_connections(pgsocket listener)
 		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr)));
+		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l));
 	}
 }
 
@@ -419,6 +464,10 @@ next_timeout(void)
 	bool		found = false;
 
 	for (int i = 0; i < nconns; i++)
+	{
+		/* Decrypted bytes waiting: the socket will not wake us for them */
+		if (SlConnHasBufferedInput(conns[i]))
+			return 0;
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
 			if (req->state == SL_REQUEST_NEW && !SlConnMuted(conns[i]))
@@ -429,6 +478,7 @@ next_timeout(void)
 				found = true;
 			}
 		}
+	}
 	/* An idle connection is closed when it has been idle long enough */
 	for (int i = 0; i < nconns; i++)
 	{
@@ -468,6 +518,22 @@ close_idle_connections(void)
 							conns[i]->peer, sl_connections_max_idle)));
 			close_conn(i);
 		}
+	}
+}
+
+/*
+ * After a reload: the listeners may advertise other addresses, which the
+ * open connections answer from now on too
+ */
+static void
+reload_listeners(void)
+{
+	if (!SlListenersReload())
+		return;
+	for (int i = 0; i < nconns; i++)
+	{
+		conns[i]->session.advertised_host = conns[i]->listener->advertised_host;
+		conns[i]->session.advertised_port = conns[i]->listener->advertised_port;
 	}
 }
 
@@ -574,12 +640,16 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlRoleSessionsAttach(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
+	/* The certificate as the files are now, which a reload may have changed */
+	if (any_tls_listener())
+		SlTlsLoad(false);
 	reserve_connection_fds();
 	ereport(LOG,
-			(errmsg("streamlog broker %d listening on %s port %d",
-					worker_index, sl_listen_addresses, sl_port)));
+			(errmsg("streamlog broker %d listening on %s",
+					worker_index, SlListenersDescribe(false))));
 
 	loop_context = AllocSetContextCreate(TopMemoryContext, "streamlog broker loop",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -609,6 +679,9 @@ SlBrokerMain(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			reserve_connection_fds();
+			reload_listeners();
+			if (any_tls_listener())
+				SlTlsLoad(false);
 		}
 
 		MemoryContextSwitchTo(loop_context);
@@ -616,7 +689,7 @@ SlBrokerMain(Datum arg)
 		{
 			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
 				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
-				accept_connections(events[e].fd);
+				accept_connections(events[e].pos - WAIT_POS_FIRST_LISTENER);
 			else if (events[e].user_data != NULL &&
 					 (events[e].events & WL_SOCKET_READABLE))
 			{
@@ -625,6 +698,14 @@ SlBrokerMain(Datum arg)
 				serving_conn = NULL;
 			}
 		}
+		/* What OpenSSL read ahead of a full queue, now that it has room */
+		for (int i = 0; i < nconns; i++)
+			if (SlConnHasBufferedInput(conns[i]))
+			{
+				serving_conn = conns[i];
+				SlConnRead(serving_conn);
+				serving_conn = NULL;
+			}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
 		process_requests();

@@ -92,6 +92,17 @@ SlServerParseHeader(SlRequest *req)
 	SlStr		client_id;
 	MemoryContext oldcxt;
 
+	if (SlSaslExpectsRawToken(req->session))
+	{
+		/* a token of a SASL exchange begun with SaslHandshake v0 */
+		req->sasl_raw = true;
+		req->api_key = SL_API_SASL_AUTHENTICATE;
+		req->api_version = 0;
+		req->correlation_id = 0;
+		req->client_id = "";
+		req->header_len = 0;
+		return true;
+	}
 	SlReaderInit(&r, req->frame, req->frame_len);
 	req->api_key = SlReadInt16(&r);
 	req->api_version = SlReadInt16(&r);
@@ -170,6 +181,12 @@ answer_with_error(SlRequest *req, ErrorData *edata)
 	SlReader	body;
 	SlWriter	out;
 
+	if (req->sasl_raw)
+	{
+		/* a raw SASL exchange has no way to say it failed */
+		request_abandon(req, psprintf("SASL authentication failed: %s", edata->message));
+		return;
+	}
 	ereport(LOG,
 			(errmsg("streamlog broker: request failed, answered with %s: %s",
 					SlKafkaErrorName(error), edata->message),
@@ -309,7 +326,8 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		SlWriterInit(&runs[i].out, &req->response);
 		/* Fetched records are sent from where the handler put them */
 		SlWriterAllowRefs(&runs[i].out);
-		SlWriteResponseHeader(req, &runs[i].out);
+		if (!req->sasl_raw)
+			SlWriteResponseHeader(req, &runs[i].out);
 		req->state = SL_REQUEST_DONE;
 		MemoryContextSwitchTo(oldcxt);
 	}

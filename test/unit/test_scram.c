@@ -132,6 +132,25 @@ test_verifier_text(void)
 	}
 }
 
+/* Kafka's AlterUserScramCredentials sends SaltedPassword, not the password */
+static void
+test_from_salted_password(void)
+{
+	/* Hi("pencil", RFC salt, 4096) with SHA-256, from Python's hashlib */
+	const char *salted_b64 = "xKSVEDI6tPlSysH6mUQZOeeOp01r6B3fcJbodRPcYV0=";
+	uint8		salted[64];
+	uint8		salt[32];
+	int			saltlen;
+	SlScramSecret secret;
+
+	rfc_salt(salt, &saltlen);
+	CHECK_EQ_INT(pg_b64_decode(salted_b64, strlen(salted_b64), (char *) salted, 64), 32);
+	CHECK_NULL_ERR(SlScramSecretFromSaltedPassword(SL_SCRAM_SHA_256, salted, salt, saltlen,
+												   4096, &secret));
+	CHECK(strcmp(SlScramSecretText(&secret), sha256_verifier) == 0);
+	CHECK(SlScramSecretFromSaltedPassword(SL_SCRAM_SHA_256, salted, salt, 0, 4096, &secret) != NULL);
+}
+
 static void
 test_refusals(void)
 {
@@ -148,6 +167,14 @@ test_refusals(void)
 	/* another exchange's nonce: a replayed client-final */
 	msg = psprintf("c=biws,r=rOprNGfwEbeRWgbNEkqOother,p=%s", sha256_proof);
 	CHECK(strstr(exchange(SL_SCRAM_SHA_256, msg, &server_final), "nonce") != NULL);
+
+	/*
+	 * librdkafka's form: its own nonce before the combined one passes the
+	 * nonce check (as in Kafka); the proof, made for the RFC's message,
+	 * then does not match the message sent
+	 */
+	msg = psprintf("c=biws,r=rOprNGfwEbeRWgbNEkqO%s,p=%s", NONCE, sha256_proof);
+	CHECK(strcmp(exchange(SL_SCRAM_SHA_256, msg, &server_final), "invalid proof") == 0);
 
 	/* channel binding data that is not the gs2 header ("y,,") */
 	msg = psprintf("c=eSws,r=%s,p=%s", NONCE, sha256_proof);
@@ -265,6 +292,7 @@ main(void)
 	test_rfc7677_exchange();
 	test_sha512_exchange();
 	test_verifier_text();
+	test_from_salted_password();
 	test_refusals();
 	test_client_first();
 	test_client_final_truncations();

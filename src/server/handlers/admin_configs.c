@@ -33,6 +33,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
+#include "streamlog/server/listeners.h"
 
 #define OP_SET 0
 #define OP_DELETE 1
@@ -118,8 +119,6 @@ static List *
 broker_configs(void)
 {
 	List	   *configs = NIL;
-	const char *host;
-	int32		port;
 	BrokerConfig *c;
 	ListCell   *lc;
 
@@ -127,12 +126,13 @@ broker_configs(void)
 	(c = palloc(sizeof(BrokerConfig)), c->name = (n), c->guc = (g), c->type = (t), \
 	 c->value = (v), configs = lappend(configs, c))
 
-	SlAdvertisedEndpoint(&host, &port);
-	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_host", SL_CONFIG_TYPE_STRING,
-				  psprintf("PLAINTEXT://%s:%d", host, port));
+	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_listeners", SL_CONFIG_TYPE_STRING,
+				  SlListenersDescribe(true));
 	BROKER_CONFIG("default.replication.factor", NULL, SL_CONFIG_TYPE_INT, pstrdup("1"));
-	BROKER_CONFIG("listeners", "streamlog.listen_addresses", SL_CONFIG_TYPE_STRING,
-				  psprintf("PLAINTEXT://%s:%d", sl_listen_addresses, sl_port));
+	BROKER_CONFIG("listener.security.protocol.map", "streamlog.listener_security_protocol_map",
+				  SL_CONFIG_TYPE_STRING, pstrdup(sl_listener_security_protocol_map));
+	BROKER_CONFIG("listeners", "streamlog.listeners", SL_CONFIG_TYPE_STRING,
+				  SlListenersDescribe(false));
 	for (int i = 0; i < lengthof(broker_settings); i++)
 		BROKER_CONFIG(broker_settings[i].name, broker_settings[i].guc, broker_settings[i].type,
 					  guc_value(broker_settings[i].guc, broker_settings[i].type));

@@ -51,7 +51,7 @@ SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out)
 		return true;
 	}
 
-	SlAdvertisedEndpoint(&host, &port);
+	SlAdvertisedEndpoint(req->session, &host, &port);
 	resp.error_code = SL_ERR_NONE;
 	resp.controller_id = sl_node_id;
 	SL_ARRAY_ALLOC(resp.brokers, 1);

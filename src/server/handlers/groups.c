@@ -187,12 +187,12 @@ join_note_remember(SlRequest *req, const char *member_id)
 /* FindCoordinator */
 
 static void
-find_key(int8 key_type, SlStr key, int16 *error, const char **message, int32 *node_id,
-		 const char **host, int32 *port)
+find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
+		 const char **message, int32 *node_id, const char **host, int32 *port)
 {
 	char	   *group_id = key_type == KEY_TYPE_GROUP ? SlGroupIdFromWire(key) : NULL;
 
-	SlAdvertisedEndpoint(host, port);
+	SlAdvertisedEndpoint(session, host, port);
 	*node_id = sl_node_id;
 	*error = SL_ERR_NONE;
 	*message = NULL;
@@ -232,7 +232,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 		const char *message;
 		const char *host;
 
-		find_key(req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP, request.key,
+		find_key(req->session, req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
+				 request.key,
 				 &resp.error_code, &message, &resp.node_id, &host, &resp.port);
 		resp.host = SlStrFromCString(host);
 		resp.error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
@@ -251,7 +252,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlFindCoordinatorResponseCoordinatorInit(c);
 			c->key = request.coordinator_keys.items[i];
-			find_key(request.key_type, c->key, &c->error_code, &message, &c->node_id, &host, &c->port);
+			find_key(req->session, request.key_type, c->key, &c->error_code, &message,
+					 &c->node_id, &host, &c->port);
 			c->host = SlStrFromCString(host);
 			c->error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
 		}

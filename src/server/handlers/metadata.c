@@ -64,7 +64,7 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 		return false;
 
 	SlMetadataResponseInit(&resp);
-	SlAdvertisedEndpoint(&host, &port);
+	SlAdvertisedEndpoint(req->session, &host, &port);
 	SL_ARRAY_ALLOC(resp.brokers, 1);
 	resp.brokers.items[0].node_id = sl_node_id;
 	resp.brokers.items[0].host = SlStrFromCString(host);

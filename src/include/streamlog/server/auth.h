@@ -50,4 +50,32 @@ extern Oid	SlSessionRole(SlRequest *req, const char **why);
  */
 extern bool SlRoleMayLogIn(Oid role, const char **why);
 
+/*
+ * SASL (server/auth/sasl.c).  Does the session expect its next frame to be
+ * a raw SASL token (after SaslHandshake v0) rather than a Kafka request?
+ * The connection asks when it cuts a frame.
+ */
+extern bool SlSaslExpectsRawToken(const SlSession *session);
+
+/* The connection of session closes: give back what its login holds */
+extern void SlSessionEnd(SlSession *session);
+
+/*
+ * Kafka sessions per role, for CONNECTION LIMIT (server/auth/role_sessions.c):
+ * counted in shared memory by broker worker, beside the role's SQL
+ * backends.  A worker attaches at start, which forgets what an earlier
+ * run of it counted.
+ */
+extern Size SlRoleSessionsShmemSize(void);
+extern void SlRoleSessionsShmemInit(void);
+extern void SlRoleSessionsAttach(int worker_index);
+
+/*
+ * Count a new Kafka session of role, unless that would pass the role's
+ * CONNECTION LIMIT (superusers have none, as in PostgreSQL); false if so.
+ * Inside a transaction.
+ */
+extern bool SlRoleSessionAdmit(Oid role);
+extern void SlRoleSessionRelease(Oid role);
+
 #endif							/* SL_AUTH_H */

@@ -102,6 +102,14 @@ extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
  */
 extern char *SlGroupIdFromWire(SlStr id);
 
+/* SASL: auth/sasl.c */
+extern bool SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* SCRAM credentials of roles: handlers/scram_credentials.c */
+extern bool SlHandleDescribeUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* Produce, batchable: handlers/produce.c */
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
 extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
@@ -110,8 +118,8 @@ extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
 /* ApiVersions' answer to a version it does not know: v0 body, error 35 */
 extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);
 
-/* Host and port clients should connect to */
-extern void SlAdvertisedEndpoint(const char **host, int32 *port);
+/* Host and port clients of this session's listener should connect to */
+extern void SlAdvertisedEndpoint(const SlSession *session, const char **host, int32 *port);
 
 /* Topic name of a wire string; NULL if not a valid name (too long) */
 extern char *SlTopicNameFromWire(SlStr name);
