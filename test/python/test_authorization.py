@@ -883,3 +883,53 @@ def test_produce_asks_for_each_topic_and_role_of_a_statement(sql_world):
         assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s)", (topic,)) is None
         assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s), streamlog.produce(%s, 'k', 'v')",
                            (topic, topic)) == "42501"
+
+
+def test_one_role_one_set_of_rules_over_sasl_and_sql(tmp_path_factory):
+    """Two roles log in with their PostgreSQL passwords, over SCRAM on the
+    Kafka port and over SQL: each may do through both doors exactly what
+    it was granted, and nothing else"""
+    from confluent_kafka import KafkaError, Producer
+    from pgserver import PgServer, free_port
+
+    srv = PgServer(tmp_path_factory.getbasetemp(), name="authz-sasl")
+    sasl_port = free_port()
+    srv.update_conf({"streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+                     "password_encryption": "scram-sha-256"})
+    try:
+        srv.start()
+        topic = fresh("sasl")
+        srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
+        for role in ("writer", "reader"):
+            srv.sql(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'")
+        grant(srv, "write", "topic", topic, "writer")
+        grant(srv, "read", "topic", topic, "reader")
+
+        def kafka_produce(role):
+            outcomes = []
+            p = Producer({"bootstrap.servers": f"127.0.0.1:{sasl_port}",
+                          "security.protocol": "SASL_PLAINTEXT",
+                          "sasl.mechanisms": "SCRAM-SHA-256", "sasl.username": role,
+                          "sasl.password": f"pw-{role}", "message.timeout.ms": 20000})
+            p.produce(topic, b"from " + role.encode(), partition=0,
+                      on_delivery=lambda err, msg: outcomes.append(err))
+            p.flush(30)
+            return outcomes[0]
+
+        def sql_as(role, query):
+            with psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
+                                 autocommit=True, connect_timeout=10) as conn:
+                return sqlstate_of(conn, query, (topic,))
+
+        assert kafka_produce("writer") is None
+        err = kafka_produce("reader")
+        assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert sql_as("writer", "SELECT streamlog.produce(%s, 'k', 'from sql')") is None
+        assert sql_as("reader", "SELECT streamlog.produce(%s, 'k', 'v')") == "42501"
+        assert sql_as("reader", "SELECT * FROM streamlog.read(%s, 0)") is None
+        assert sql_as("writer", "SELECT * FROM streamlog.read(%s, 0)") == "42501"
+        assert [r[0] for r in srv.sql("SELECT value FROM streamlog.read(%s, 0)", (topic,))] == \
+            [b"from writer", b"from sql"]
+    finally:
+        srv.cleanup()
