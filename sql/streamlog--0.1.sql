@@ -536,6 +536,12 @@ GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
 	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
 	TO PUBLIC;
 
+-- The broker workers' state is the operators': streamlog_admin and
+-- pg_monitor, as PostgreSQL's own statistics of other sessions
+REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
+GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;
+
 -- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
 -- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
 -- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role

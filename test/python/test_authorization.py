@@ -933,3 +933,13 @@ def test_one_role_one_set_of_rules_over_sasl_and_sql(tmp_path_factory):
             [b"from writer", b"from sql"]
     finally:
         srv.cleanup()
+
+
+def test_broker_stats_are_for_operators(server):
+    role = make_role(server)
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats") == "42501"
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats()") == "42501"
+    server.sql(f"GRANT pg_monitor TO {role}")
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats") is None
