@@ -36,6 +36,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/client_quotas.o \
 	src/storage/acl.o \
 	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
@@ -46,9 +47,9 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/scram_sql.o \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/role_commands.o \
-	src/sqlapi/scram_sql.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
@@ -56,10 +57,11 @@ OBJS = \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
-	src/server/authorize.o \
 	src/server/auth/sasl.o \
 	src/server/auth/role_sessions.o \
 	src/storage/scram_credentials.o \
+	src/server/authorize.o \
+	src/server/quotas.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -71,6 +73,7 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \
 	src/server/handlers/scram_credentials.o \
@@ -87,7 +90,8 @@ OBJS = \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
-	src/bgworkers/tls.o
+	src/bgworkers/tls.o \
+	src/bgworkers/conn_limits.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -326,11 +326,14 @@ CREATE FUNCTION streamlog.kafka_group_members()
 -- The broker workers as they are now: connections, the bytes their input
 -- buffers hold, parked requests (Fetch waiting for data, JoinGroup and
 -- SyncGroup waiting for the group) with the memory they hold, and how many
--- times parked requests were looked at again since the worker started
+-- times parked requests were looked at again since the worker started;
+-- the bytes of answers written but not yet sent, and the connections muted
+-- for holding too many of them (streamlog.max_unsent_bytes_per_worker)
 CREATE FUNCTION streamlog.broker_stats()
 	RETURNS TABLE (worker integer, pid integer, connections integer,
 				   input_buffer_bytes bigint, parked_requests integer,
-				   parked_request_bytes bigint, parked_attempts bigint)
+				   parked_request_bytes bigint, parked_attempts bigint,
+				   unsent_bytes bigint, muted_connections integer)
 	AS 'MODULE_PATHNAME', 'streamlog_broker_stats' LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW streamlog.broker_stats AS
@@ -386,6 +389,111 @@ CREATE VIEW streamlog.group_assignments AS
 SELECT m.group_id, m.member_id, a.topic, a.partition
   FROM streamlog.kafka_group_members() m
  CROSS JOIN LATERAL streamlog.consumer_assignment(m.assignment) a;
+
+-- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
+-- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
+-- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role
+-- here: never a password, readable by superusers only.  A row counts only
+-- while role and role_name still name the same role (roles are shared by
+-- all databases, so a DROP ROLE elsewhere cannot remove it here).
+CREATE TABLE streamlog.scram_credential (
+	role oid NOT NULL,
+	role_name name NOT NULL,
+	mechanism text NOT NULL CHECK (mechanism = 'SCRAM-SHA-512'),
+	iterations integer NOT NULL CHECK (iterations > 0),
+	salt text NOT NULL,			-- base64, as SCRAM's server-first sends it
+	stored_key bytea NOT NULL,
+	server_key bytea NOT NULL,
+	PRIMARY KEY (role, mechanism)
+);
+-- Not in pg_dump: a row is tied to its role's oid, which a restore changes
+REVOKE ALL ON streamlog.scram_credential FROM PUBLIC;
+
+CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
+													iterations integer DEFAULT 4096)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
+CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;
+-- Client quotas (Kafka's KIP-13, KIP-55, KIP-124, KIP-599): a rate per
+-- entity, the entity being a user (a role name), a client id, or both, as
+-- Kafka's AlterClientQuotas gives it: {"user": "alice", "client-id": "app"};
+-- a null name is the <default> entity of its type.  Read by the broker
+-- workers (each looks again at most a second later), written by
+-- alter_client_quota() from SQL and by AlterClientQuotas from Kafka.
+CREATE TABLE streamlog.client_quota (
+	entity jsonb NOT NULL,
+	quota_key text NOT NULL,
+	value double precision NOT NULL,
+	PRIMARY KEY (entity, quota_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.client_quota', '');
+REVOKE ALL ON streamlog.client_quota FROM PUBLIC;
+
+-- Set (value not null) or remove (value null) one quota of one entity,
+-- checked as Kafka 3.9 checks AlterClientQuotas; validate_only checks and
+-- writes nothing.  Superusers only for now (the table's privileges).
+CREATE FUNCTION streamlog.alter_client_quota(entity jsonb, quota_key text,
+											 value double precision,
+											 validate_only boolean DEFAULT false)
+	RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+	entity_type text;
+BEGIN
+	IF entity IS NULL OR jsonb_typeof(entity) <> 'object' OR entity = '{}' THEN
+		RAISE EXCEPTION 'a quota entity must name a user, a client-id, or both'
+			USING ERRCODE = '22023',
+				  HINT = 'Write it as {"user": "alice"}, {"client-id": "app"} or both; a null name is the default entity.';
+	END IF;
+	FOR entity_type IN SELECT jsonb_object_keys(entity) LOOP
+		IF entity_type NOT IN ('user', 'client-id') THEN
+			RAISE EXCEPTION 'quota entity type "%" is not supported', entity_type
+				USING ERRCODE = '22023',
+					  HINT = 'Quotas are set per "user" and "client-id"; connection rates per "ip" are not supported.';
+		END IF;
+		IF jsonb_typeof(entity -> entity_type) NOT IN ('string', 'null') THEN
+			RAISE EXCEPTION 'the % of a quota entity must be a string, or null for the default', entity_type
+				USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+	IF quota_key IS NULL OR quota_key NOT IN ('producer_byte_rate', 'consumer_byte_rate',
+											 'request_percentage', 'controller_mutation_rate') THEN
+		RAISE EXCEPTION 'invalid quota key "%"', quota_key
+			USING ERRCODE = '22023',
+				  HINT = 'The keys are producer_byte_rate, consumer_byte_rate, request_percentage and controller_mutation_rate.';
+	END IF;
+	IF value IS NOT NULL THEN
+		IF value = 'NaN'::float8 OR value <= 0 OR value = 'Infinity'::float8 THEN
+			RAISE EXCEPTION 'quota % must be a positive number, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+		IF quota_key IN ('producer_byte_rate', 'consumer_byte_rate') AND value <> trunc(value) THEN
+			RAISE EXCEPTION 'quota % must be a whole number of bytes per second, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+	END IF;
+	IF validate_only THEN
+		RETURN;
+	END IF;
+	IF value IS NULL THEN
+		DELETE FROM streamlog.client_quota q
+		 WHERE q.entity = alter_client_quota.entity AND q.quota_key = alter_client_quota.quota_key;
+	ELSE
+		INSERT INTO streamlog.client_quota AS q VALUES (entity, quota_key, value)
+			ON CONFLICT ON CONSTRAINT client_quota_pkey DO UPDATE SET value = excluded.value;
+	END IF;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION streamlog.alter_client_quota(jsonb, text, double precision, boolean) FROM PUBLIC;
+
+-- The quotas as Kafka's tools show them: <default> for a default entity,
+-- NULL where the entity has no part of that type
+CREATE VIEW streamlog.client_quotas AS
+SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>') END AS user_name,
+	   CASE WHEN q.entity ? 'client-id' THEN coalesce(q.entity ->> 'client-id', '<default>') END AS client_id,
+	   q.quota_key, q.value, q.entity
+  FROM streamlog.client_quota q;
+REVOKE ALL ON streamlog.client_quotas FROM PUBLIC;
 
 -- Privileges: one store for both doors (src/storage/acl.c).  Kafka's ACL
 -- bindings, one row per resource pattern, each Kafka operation a bit of an
@@ -477,9 +585,10 @@ SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
  CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
   JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
 
+-- (Every role may read acls, privileges and acl_operations: granted with
+-- the other views below, after the tables are taken from PUBLIC.)
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
-GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
 
 -- Authorization (issue 10, section 3): one set of rules for both doors.
 -- The tables grant nothing to anyone: SELECT on a catalogue table reads
@@ -533,7 +642,8 @@ SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
 -- group_members and group_assignments come from kafka_group_members(),
 -- which leaves out the groups the role may not DESCRIBE
 GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
-	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
+	streamlog.acls, streamlog.privileges, streamlog.acl_operations
 	TO PUBLIC;
 
 -- The broker workers' state is the operators': streamlog_admin and
@@ -541,28 +651,3 @@ GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
 REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
 GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;
-
--- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
--- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
--- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role
--- here: never a password, readable by superusers only.  A row counts only
--- while role and role_name still name the same role (roles are shared by
--- all databases, so a DROP ROLE elsewhere cannot remove it here).
-CREATE TABLE streamlog.scram_credential (
-	role oid NOT NULL,
-	role_name name NOT NULL,
-	mechanism text NOT NULL CHECK (mechanism = 'SCRAM-SHA-512'),
-	iterations integer NOT NULL CHECK (iterations > 0),
-	salt text NOT NULL,			-- base64, as SCRAM's server-first sends it
-	stored_key bytea NOT NULL,
-	server_key bytea NOT NULL,
-	PRIMARY KEY (role, mechanism)
-);
--- Not in pg_dump: a row is tied to its role's oid, which a restore changes
-REVOKE ALL ON streamlog.scram_credential FROM PUBLIC;
-
-CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
-													iterations integer DEFAULT 4096)
-	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
-CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
-	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;

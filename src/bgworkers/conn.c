@@ -195,6 +195,7 @@ request_create(SlConn *conn, int32 size)
 	req->frame_len = size;
 	req->state = SL_REQUEST_NEW;
 	req->send_response = true;
+	req->response_room = -1;
 	req->peer = conn->peer;
 	req->session = &conn->session;
 	return req;
@@ -302,6 +303,12 @@ SlConnMuted(SlConn *conn)
 	return unsent_bytes(conn, MAX_BACKLOG) > MAX_BACKLOG;
 }
 
+size_t
+SlConnUnsentBytes(SlConn *conn)
+{
+	return unsent_bytes(conn, SIZE_MAX);
+}
+
 /*
  * Nothing more to read for now: give back a grown input buffer, so that an
  * idle connection holds a small one, whatever it read before.
@@ -329,6 +336,8 @@ SlConnRead(SlConn *conn)
 		return;
 	}
 
+	/* Until OpenSSL says it wants the socket, it may hold bytes read ahead */
+	conn->tls_input_held = true;
 	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS)
 	{
 		ssize_t		n;
@@ -378,6 +387,7 @@ SlConnRead(SlConn *conn)
 			conn_fail(conn, psprintf("could not read: %m"));
 			conn->peer_gone = true;
 		}
+		conn->tls_input_held = false;
 		break;
 	}
 	shrink_input(conn);
@@ -652,15 +662,15 @@ SlConnInputBufferBytes(SlConn *conn)
 static bool
 wants_input(SlConn *conn)
 {
-	return !conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
+	return !conn->closing && !conn->muted && conn->nrequests < MAX_QUEUED_REQUESTS &&
 		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT;
 }
 
 bool
 SlConnHasBufferedInput(SlConn *conn)
 {
-	return conn->tls != NULL && !conn->handshaking && wants_input(conn) &&
-		SlTlsHasBufferedInput(conn->tls);
+	return conn->tls != NULL && conn->tls_input_held && !conn->handshaking &&
+		wants_input(conn) && SlTlsHasBufferedInput(conn->tls);
 }
 
 uint32

@@ -386,6 +386,9 @@ SlAclAllowed(Oid role, SlResourceType type, const char *name, SlAclOperation op)
 
 	if (is_streamlog_admin(role))
 		return true;
+	/* A null name (from the wire) is no resource anyone was granted */
+	if (name == NULL)
+		return false;
 	if (type == SL_RESOURCE_TOPIC && owns_topic(role, name))
 		return true;
 	if (operation_bit(op) == 0)
@@ -435,6 +438,8 @@ SlAclCheck(SlResourceType type, const char *name, SlAclOperation op)
 
 	if (SlAclAllowed(GetUserId(), type, name, op))
 		return;
+	if (name == NULL)
+		name = "";
 	op_name = asc_tolower(SlAclOperationName(op), strlen(SlAclOperationName(op)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -443,3 +443,29 @@ def test_acl_apis_need_privileges_on_the_cluster(server, make_server, unique_nam
             assert code == NONE and len(matches) == 1
         conn.execute("DROP OWNED BY %s" % f'"{role}"')
         conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_names_that_are_not_text_are_refused(server, conn, roles, unique_name):
+    """A NUL inside a name would cut it short (naming another resource or
+    role), and bytes that are not UTF-8 cannot be text: CreateAcls refuses
+    both, and a filter with them matches nothing."""
+    alice, _ = roles
+    topic = unique_name("aclnul")
+    with kh.RawClient(server.kafka_bootstrap) as client:
+        r = raw(client, CREATE_ACLS, 1, create_acls_body(1, [
+            (RT_TOPIC, topic.encode() + b"\x00junk", PT_LITERAL, f"User:{alice}", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic.encode() + b"\xff\xfe", PT_LITERAL, f"User:{alice}", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{alice}".encode() + b"\x00x", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{alice}", "*", OP_READ, PERM_ALLOW),
+        ]))
+        results = parse_create(r, False)
+        assert [c for c, _ in results] == [INVALID_REQUEST] * 3 + [NONE]
+        assert results[0][1].startswith("Resource names, principals and hosts must be text")
+        # cut at the NUL, the name would match the binding just made
+        r = raw(client, DESCRIBE_ACLS, 1, filter_body(
+            1, RT_TOPIC, topic.encode() + b"\x00junk", PT_MATCH, None, None, OP_ANY, PERM_ANY))
+        assert parse_describe(r, 1) == (NONE, None, [])
+    assert sql_acls(conn, topic + "%") == [("TOPIC", "LITERAL", topic, f"User:{alice}", "READ", "ALLOW")]

@@ -196,6 +196,19 @@ def test_stalled_handshake_stalls_no_one_else(make_server, unique_name):
             s.close()
 
 
+def test_pipelined_requests_buffered_in_tls_are_all_answered(make_server):
+    """More requests at once than a connection queues (256): those that
+    OpenSSL has read ahead, which the socket will not signal again, are
+    served once the queue has room"""
+    srv = tls_server(make_server, {"streamlog.broker_workers": 1})
+    n = 5000    # 125 kB: records that arrive together are read together
+    with tls_client(srv, timeout=60) as c:
+        c.send(b"".join(kh.api_versions_request(cid, 0) for cid in range(1, n + 1)))
+        for cid in range(1, n + 1):
+            got, body = c.recv_frame()
+            assert got == cid and kh.Reader(body).i16() == kh.NONE
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_tls_1_1_client_is_refused(make_server):
     srv = tls_server(make_server)

@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 
@@ -43,6 +44,20 @@ static char *
 wire_cstring(SlStr s)
 {
 	return SlStrIsNull(s) ? NULL : pnstrdup(s.data, s.len);
+}
+
+/*
+ * May a wire string be stored as text?  Not with a NUL inside (a C string
+ * would end there and name something else) nor in another encoding than
+ * the database's: the store is written directly, past the checks of the
+ * text type's input.  Null is fine.
+ */
+static bool
+wire_text_valid(SlStr s)
+{
+	if (SlStrIsNull(s))
+		return true;
+	return memchr(s.data, '\0', s.len) == NULL && pg_verifymbstr(s.data, s.len, true);
 }
 
 /* Kafka's principal of a grantee */
@@ -134,6 +149,12 @@ make_filter(int8 resource_type, SlStr resource_name, int8 pattern_type,
 	{
 		*message = pstrdup("Unknown entryFilter.");
 		return SL_ERR_INVALID_REQUEST;
+	}
+	/* Nothing stored has such a name or principal */
+	if (!wire_text_valid(resource_name) || !wire_text_valid(principal))
+	{
+		*matches_nothing = true;
+		return SL_ERR_NONE;
 	}
 	f->resource_type = resource_type;
 	f->resource_name = wire_cstring(resource_name);
@@ -242,7 +263,11 @@ creation_binding(const SlCreateAclsRequestAclCreation *c, SlAclBinding *b, char 
 	char	   *host = wire_cstring(c->host);
 
 	/* In Kafka's order: the broker's checks, then the controller's */
-	if (c->resource_type == SL_RESOURCE_CLUSTER &&
+	if (!wire_text_valid(c->resource_name) || !wire_text_valid(c->principal) ||
+		!wire_text_valid(c->host))
+		*message = pstrdup("Resource names, principals and hosts must be text in the "
+						   "database's encoding, without NUL characters");
+	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
 		!SlStrEqualCString(c->resource_name, SL_CLUSTER_RESOURCE_NAME))
 		*message = pstrdup("The only valid name for the CLUSTER resource is " SL_CLUSTER_RESOURCE_NAME);
 	else if (SlStrIsNull(c->resource_name) || c->resource_name.len == 0)

@@ -185,6 +185,9 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	request = *decoded;
 	/* what the client asks, within what the broker gives (fetch.max.bytes) */
 	budget = request.max_bytes > 0 ? Min(request.max_bytes, sl_fetch_max_bytes) : sl_fetch_max_bytes;
+	/* and within the room the worker has for answers not yet sent */
+	if (req->response_room >= 0)
+		budget = Min(budget, req->response_room);
 
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;

@@ -40,7 +40,10 @@ extern SlTlsResult SlTlsHandshake(SlTls *tls);
 extern SlTlsResult SlTlsRead(SlTls *tls, void *buf, size_t len, size_t *n);
 extern SlTlsResult SlTlsWrite(SlTls *tls, const void *buf, size_t len, size_t *n);
 
-/* Bytes decrypted already, which the socket will not signal again */
+/*
+ * Bytes read from the socket already, which it will not signal again
+ * (possibly the start of a record only: a read may still want more)
+ */
 extern bool SlTlsHasBufferedInput(SlTls *tls);
 
 /* Why the last call failed (palloc'd) */
