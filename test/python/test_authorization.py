@@ -15,7 +15,6 @@ produce nor read (it could, before the storage layer read them as the
 extension's owner), and one with the streamlog privilege needs no table
 privilege at all."""
 
-import struct
 import uuid
 
 import psycopg
@@ -377,11 +376,6 @@ def kcall(srv, api, version, body):
         return c.call(lambda cid: kh.request_frame(api, version, cid, body))
 
 
-def one_topic_partition_errors(r, decode_partition):
-    """[error of each partition] of a [topic [partition]] answer"""
-    return [decode_partition(r) for _ in range(r.i32()) for _ in [r.string()]][0]
-
-
 # Each case: api key, version, body(topic, group), errors(Reader) -> the
 # error codes of the answer; then the privileges it needs, each with the
 # error code its absence gives.  Topic names are literal, except "*".
@@ -626,7 +620,7 @@ def test_kafka_api_needs_its_privilege(kworld, api, version, body, errors, needs
     names = {TOPIC: topic, GROUP: group, CLUSTER: None}
     request = body(topic, group)
     # without: the error of the first privilege missing, for every item
-    for i, (privilege, on, error) in enumerate(needs):
+    for privilege, on, error in needs:
         got = _errors_of(srv, api, version, request, errors)
         assert got and all(e == error for e in got if e != NONE) and error in got, \
             f"without {privilege} on {on}: {got}"
