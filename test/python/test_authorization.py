@@ -454,15 +454,16 @@ def _describe_configs_errors(r):
     return out
 
 
-def _alter_configs(resource_type, name, config, value):
+def _alter_configs(resource_type, name, config, value, validate_only=True):
     return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
-                              + array([(config, value)], lambda c: string(c[0]) + string(c[1]))) + i8(1)
+                              + array([(config, value)], lambda c: string(c[0]) + string(c[1]))) \
+        + i8(validate_only)
 
 
-def _incremental_alter_configs(resource_type, name, config, value):
+def _incremental_alter_configs(resource_type, name, config, value, validate_only=True):
     return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
                               + array([(config, value)], lambda c: string(c[0]) + i8(0)
-                                      + string(c[1]))) + i8(1)
+                                      + string(c[1]))) + i8(validate_only)
 
 
 def _alter_configs_errors(r):
@@ -665,11 +666,28 @@ def test_create_topics_on_the_topic_name(kworld):
 def test_broker_configs_need_alter_configs_on_the_cluster(kworld):
     """Anyone could ALTER SYSTEM through AlterConfigs before"""
     srv, _, _ = kworld
-    for api, body in ((33, _alter_configs), (44, _incremental_alter_configs)):
-        request = body(CONFIG_BROKER, "", "auto.create.topics.enable", "false")(None, None)
+    # the value the server has already: nothing changes for the other tests
+    requests = [(api, body(CONFIG_BROKER, "", "group.initial.rebalance.delay.ms", "0",
+                           validate_only=False)(None, None))
+                for api, body in ((33, _alter_configs), (44, _incremental_alter_configs))]
+    for api, request in requests:
         assert _errors_of(srv, api, 0, request, _alter_configs_errors) == [C_FAIL]
-    assert "auto_create_topics" not in open(
+    # ALTER_CONFIGS on the cluster is not PostgreSQL's ALTER SYSTEM privilege
+    grant(srv, "alter_configs", "cluster", None, KAFKA_ROLE)
+    for api, request in requests:
+        assert _errors_of(srv, api, 0, request, _alter_configs_errors) == [C_FAIL]
+    assert "group_initial_rebalance_delay" not in open(
         f"{srv.datadir}/postgresql.auto.conf").read()
+    srv.sql(f"GRANT ALTER SYSTEM ON PARAMETER streamlog.group_initial_rebalance_delay "
+            f"TO {KAFKA_ROLE}")
+    try:
+        assert _errors_of(srv, 44, 0, requests[1][1], _alter_configs_errors) == [NONE]
+        assert "group_initial_rebalance_delay" in open(
+            f"{srv.datadir}/postgresql.auto.conf").read()
+    finally:
+        srv.sql("ALTER SYSTEM RESET streamlog.group_initial_rebalance_delay")
+        srv.sql(f"REVOKE ALTER SYSTEM ON PARAMETER streamlog.group_initial_rebalance_delay "
+                f"FROM {KAFKA_ROLE}")
 
 
 def test_metadata_hides_what_the_role_may_not_describe(kworld):
