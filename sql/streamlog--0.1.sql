@@ -603,8 +603,9 @@ GRANT SELECT ON streamlog.acl TO streamlog_admin;
 -- owner.  Every role may call the functions and read the views below,
 -- which show only what it may DESCRIBE: security barriers, so that a
 -- condition of the caller's cannot see the rows they leave out.
-REVOKE ALL ON ALL TABLES IN SCHEMA streamlog FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA streamlog FROM PUBLIC;
+REVOKE ALL ON streamlog.topic, streamlog.partition, streamlog.segment,
+	streamlog.segment_template, streamlog.group_offset, streamlog.acl,
+	streamlog.topic_id_seq, streamlog.producer_id_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
 
 -- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
@@ -648,3 +649,9 @@ GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
 	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
 	streamlog.acls, streamlog.privileges, streamlog.acl_operations
 	TO PUBLIC;
+
+-- The broker workers' state is the operators': streamlog_admin and
+-- pg_monitor, as PostgreSQL's own statistics of other sessions
+REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
+GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;

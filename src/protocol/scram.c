@@ -205,26 +205,42 @@ SlScramParseSecret(const char *text, SlScramSecret *secret)
 }
 
 const char *
-SlScramMakeSecret(SlScramHash hash, const char *password, const uint8 *salt,
-				  int saltlen, int iterations, SlScramSecret *secret)
+SlScramSecretFromSaltedPassword(SlScramHash hash, const uint8 *salted,
+								const uint8 *salt, int saltlen, int iterations,
+								SlScramSecret *secret)
 {
-	uint8		salted[SL_SCRAM_MAX_KEY_LEN];
 	uint8		client_key[SL_SCRAM_MAX_KEY_LEN];
 	int			keylen = SlScramKeyLength(hash);
 	bool		ok;
 
 	if (iterations < 1)
 		return "iteration count must be positive";
+	if (saltlen < 1)
+		return "salt must not be empty";
 	secret->hash = hash;
 	secret->iterations = iterations;
 	secret->salt = b64_encode(salt, saltlen);
-	ok = salted_password(hash, password, salt, saltlen, iterations, salted) &&
-		hmac(hash, salted, keylen, (const uint8 *) "Client Key", 10, client_key) &&
+	ok = hmac(hash, salted, keylen, (const uint8 *) "Client Key", 10, client_key) &&
 		digest(hash, client_key, keylen, secret->stored_key) &&
 		hmac(hash, salted, keylen, (const uint8 *) "Server Key", 10, secret->server_key);
-	explicit_bzero(salted, sizeof(salted));
 	explicit_bzero(client_key, sizeof(client_key));
 	return ok ? NULL : "could not compute the SCRAM keys";
+}
+
+const char *
+SlScramMakeSecret(SlScramHash hash, const char *password, const uint8 *salt,
+				  int saltlen, int iterations, SlScramSecret *secret)
+{
+	uint8		salted[SL_SCRAM_MAX_KEY_LEN];
+	const char *err;
+
+	if (iterations < 1)
+		return "iteration count must be positive";
+	if (!salted_password(hash, password, salt, saltlen, iterations, salted))
+		return "could not compute the SCRAM keys";
+	err = SlScramSecretFromSaltedPassword(hash, salted, salt, saltlen, iterations, secret);
+	explicit_bzero(salted, sizeof(salted));
+	return err;
 }
 
 char *

@@ -18,6 +18,9 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
+#include "catalog/pg_authid.h"
+#include "access/htup_details.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/scram_credentials.h"
@@ -30,6 +33,7 @@ typedef enum ScramQueryId
 	Q_UPSERT,
 	Q_DELETE,
 	Q_FORGET_STALE,
+	Q_LIST,
 	NUM_SCRAM_QUERIES
 } ScramQueryId;
 
@@ -57,6 +61,18 @@ static const SlNamedQuery scram_queries[NUM_SCRAM_QUERIES] = {
 		"DELETE FROM streamlog.scram_credential c WHERE NOT EXISTS "
 		"(SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid = c.role AND a.rolname = c.role_name)",
 		0, {InvalidOid}
+	},
+	/* the iteration count is the first field of PostgreSQL's verifier text */
+	[Q_LIST] = {
+		"SELECT a.rolname::text, 0, split_part(split_part(a.rolpassword, '$', 2), ':', 1)::int "
+		"FROM pg_catalog.pg_authid a WHERE a.rolpassword LIKE 'SCRAM-SHA-256$%' "
+		"AND ($1::text IS NULL OR a.rolname = $1) "
+		"UNION ALL "
+		"SELECT c.role_name::text, 1, c.iterations FROM streamlog.scram_credential c "
+		"JOIN pg_catalog.pg_authid a ON a.oid = c.role AND a.rolname = c.role_name "
+		"WHERE $1::text IS NULL OR c.role_name = $1 "
+		"ORDER BY 1, 2",
+		1, {TEXTOID}
 	},
 };
 
@@ -196,4 +212,92 @@ SlScramCredentialDelete(Oid role)
 	run_as_owner(Q_FORGET_STALE, values);
 	SPI_finish();
 	return n > 0;
+}
+
+/* Run a utility statement as the bootstrap superuser; caller in SPI */
+static void
+exec_as_owner(const char *sql)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SlCatalogExec(sql);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+void
+SlRolePasswordSet(Oid role, const SlScramSecret *secret)
+{
+	char	   *name = role_name(role);
+
+	Assert(secret->hash == SL_SCRAM_SHA_256);
+	if (name == NULL)
+		elog(ERROR, "role with OID %u does not exist", role);
+	/* PostgreSQL stores a verifier given as the password as it is */
+	SPI_connect();
+	exec_as_owner(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(name),
+						   quote_literal_cstr(SlScramSecretText(secret))));
+	SPI_finish();
+}
+
+bool
+SlRolePasswordDrop(Oid role)
+{
+	char	   *name = role_name(role);
+	HeapTuple	tuple;
+	bool		had = false;
+
+	if (name == NULL)
+		return false;
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(AUTHOID, tuple, Anum_pg_authid_rolpassword, &isnull);
+
+		had = !isnull && strncmp(TextDatumGetCString(d), "SCRAM-SHA-256$", 14) == 0;
+		ReleaseSysCache(tuple);
+	}
+	if (!had)
+		return false;
+	SPI_connect();
+	exec_as_owner(psprintf("ALTER ROLE %s PASSWORD NULL", quote_identifier(name)));
+	SPI_finish();
+	return true;
+}
+
+List *
+SlScramCredentialList(const char *user)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *out = NIL;
+	Datum		values[1];
+	char		nulls[1] = {user ? ' ' : 'n'};
+	Oid			save_userid;
+	int			save_sec_context;
+	uint64		n;
+
+	values[0] = user ? CStringGetTextDatum(user) : (Datum) 0;
+	SPI_connect();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	n = SlCatalogRun(&scram_queries[Q_LIST], values, nulls);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
+		SlScramCredentialInfo *info = palloc(sizeof(SlScramCredentialInfo));
+
+		info->user = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		info->hash = SlCatalogInt32(i, 2, 0) == 1 ? SL_SCRAM_SHA_512 : SL_SCRAM_SHA_256;
+		info->iterations = SlCatalogInt32(i, 3, 0);
+		out = lappend(out, info);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+	return out;
 }

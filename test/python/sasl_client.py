@@ -101,3 +101,93 @@ class SaslClient(kh.RawClient):
         if error == kh.NONE:
             scram.check_server_final(server_final)
         return error, lifetime
+
+
+# -- Describe/AlterUserScramCredentials (v0, flexible) --------------------------------
+
+DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+ALTER_USER_SCRAM_CREDENTIALS = 51
+MECHANISM_NUMBERS = {"SCRAM-SHA-256": 1, "SCRAM-SHA-512": 2}
+
+
+def _compact_array(items, encode):
+    if items is None:
+        return kh.uvarint(0)
+    return kh.uvarint(len(items) + 1) + b"".join(encode(i) for i in items)
+
+
+def _compact_bytes(b):
+    return kh.uvarint(len(b) + 1) + b
+
+
+def _read_compact_string(r):
+    n = r.uvarint()
+    return None if n == 0 else r.take(n - 1).decode()
+
+
+def _read_compact_array(r, decode):
+    n = r.uvarint()
+    return None if n == 0 else [decode(r) for _ in range(n - 1)]
+
+
+def _flexible_call(client, api_key, body):
+    cid = client.next_correlation_id()
+    client.send(kh.request_frame(api_key, 0, cid, body, header_version=2))
+    got, payload = client.recv_frame()
+    assert got == cid
+    r = kh.Reader(payload)
+    r.uvarint()  # response header v1 tagged fields
+    return r
+
+
+def describe_scram(client, users):
+    """(error, message, {user: (error, message, {mechanism: iterations})});
+    users None for all"""
+    body = _compact_array(users, lambda u: kh.compact_string(u) + kh.uvarint(0)) + kh.uvarint(0)
+    r = _flexible_call(client, DESCRIBE_USER_SCRAM_CREDENTIALS, body)
+    r.i32()
+    error, message = r.i16(), _read_compact_string(r)
+    names = {v: k for k, v in MECHANISM_NUMBERS.items()}
+
+    def info(r):
+        m, it = r.i8(), r.i32()
+        r.uvarint()
+        return names.get(m, m), it
+
+    def result(r):
+        user, err, msg = _read_compact_string(r), r.i16(), _read_compact_string(r)
+        infos = dict(_read_compact_array(r, info))
+        r.uvarint()
+        return user, (err, msg, infos)
+    results = dict(_read_compact_array(r, result))
+    return error, message, results
+
+
+def salted_password(mechanism, password, salt, iterations):
+    return hashlib.pbkdf2_hmac(HASHES[mechanism], password.encode(), salt, iterations)
+
+
+def alter_scram(client, deletions=(), upsertions=()):
+    """deletions [(user, mechanism)], upsertions [(user, mechanism, password,
+    iterations)]; {user: (error, message)}"""
+    def deletion(d):
+        return kh.compact_string(d[0]) + kh.i8(MECHANISM_NUMBERS.get(d[1], 0)) + kh.uvarint(0)
+
+    def upsertion(u):
+        user, mechanism, password, iterations = u
+        salt = os.urandom(16)
+        return (kh.compact_string(user) + kh.i8(MECHANISM_NUMBERS.get(mechanism, 0)) +
+                kh.i32(iterations) + _compact_bytes(salt) +
+                _compact_bytes(salted_password(mechanism if mechanism in HASHES else
+                                               "SCRAM-SHA-256", password, salt, iterations)) +
+                kh.uvarint(0))
+    body = (_compact_array(list(deletions), deletion) +
+            _compact_array(list(upsertions), upsertion) + kh.uvarint(0))
+    r = _flexible_call(client, ALTER_USER_SCRAM_CREDENTIALS, body)
+    r.i32()
+
+    def result(r):
+        user, err, msg = _read_compact_string(r), r.i16(), _read_compact_string(r)
+        r.uvarint()
+        return user, (err, msg)
+    return dict(_read_compact_array(r, result))

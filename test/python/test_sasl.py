@@ -66,11 +66,11 @@ def kp_conf(mechanism, user="alice", password=PASSWORD):
             "sasl_plain_username": user, "sasl_plain_password": password}
 
 
-def segment_owners(srv, topic):
-    return {r[0] for r in srv.sql(
-        "SELECT c.relowner::regrole::text FROM streamlog.segment s "
-        "JOIN streamlog.topic t USING (topic_id) JOIN pg_class c ON c.oid = s.relid "
-        "WHERE t.name = %s", (topic,))}
+def topic_owner(srv, topic):
+    """The role that created the topic (its segment tables are the
+    extension owner's, whoever creates them)"""
+    return srv.sql("SELECT owner::regrole::text FROM streamlog.topic WHERE name = %s",
+                   (topic,))[0][0]
 
 
 def ck_round_trip(srv, topic, conf):
@@ -107,7 +107,7 @@ def test_confluent_kafka_scram(sasl_server, unique_name, mechanism, password):
     topic = unique_name("ck")
     ck_round_trip(sasl_server, topic, ck_conf(mechanism, password=password))
     # the topic was auto-created by a request that ran as alice
-    assert segment_owners(sasl_server, topic) == {"alice"}
+    assert topic_owner(sasl_server, topic) == "alice"
 
 
 @pytest.mark.parametrize("mechanism, password", [
@@ -383,3 +383,73 @@ def test_reauthentication(make_server):
         c.send(kh.metadata_request(c.next_correlation_id(), 1, []))
         assert c.wait_closed(timeout=60)
     kh.wait_log(srv, offset, r"authentication expired \(streamlog.connections_max_reauth\)")
+
+
+RESOURCE_NOT_FOUND = 91
+DUPLICATE_RESOURCE = 92
+UNACCEPTABLE_CREDENTIAL = 93
+CLUSTER_AUTHORIZATION_FAILED = 31
+
+
+def test_alter_and_describe_user_scram_credentials(sasl_server):
+    """Kafka's admin APIs manage the same credentials: SCRAM-SHA-256 is the
+    role's pg_authid password (the SQL login changes too)"""
+    sasl_server.sql("CREATE ROLE gina LOGIN")
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+        assert sc.alter_scram(c, upsertions=[
+            ("gina", "SCRAM-SHA-256", "gina-256", 4096),
+            ("gina", "SCRAM-SHA-512", "gina-512", 8192),
+        ]) == {"gina": (kh.NONE, None)}
+        assert sc.describe_scram(c, ["gina"]) == (kh.NONE, None, {
+            "gina": (kh.NONE, None, {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 8192})})
+        _, _, everyone = sc.describe_scram(c, None)
+        assert everyone["gina"][2] == {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 8192}
+        assert everyone["alice"][2] == {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 4096}
+        # Kafka's refusals, per user
+        assert sc.alter_scram(c, upsertions=[
+            ("gina", "SCRAM-SHA-256", "x", 100),
+            ("nosuchrole", "SCRAM-SHA-256", "x", 4096),
+            ("hank", "SCRAM-SHA-1", "x", 4096),
+        ], deletions=[("alice", "SCRAM-SHA-512"), ("alice", "SCRAM-SHA-512")]) == {
+            "gina": (UNACCEPTABLE_CREDENTIAL, "Too few iterations"),
+            "nosuchrole": (RESOURCE_NOT_FOUND,
+                           'No role "nosuchrole": SCRAM credentials are for existing '
+                           'PostgreSQL roles'),
+            "hank": (sc.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism"),
+            "alice": (DUPLICATE_RESOURCE,
+                      "A user credential cannot be altered twice in the same request"),
+        }
+        assert sc.describe_scram(c, ["nosuchrole", "gina", "gina"])[2] == {
+            "nosuchrole": (RESOURCE_NOT_FOUND,
+                           "Attempt to describe a user credential that does not exist", {}),
+            "gina": (DUPLICATE_RESOURCE, "Cannot describe SCRAM credentials for the same "
+                                         "user twice in a single request", {}),
+        }
+    # both work, over Kafka and over SQL
+    for mechanism, password in [("SCRAM-SHA-256", "gina-256"), ("SCRAM-SHA-512", "gina-512")]:
+        with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+            assert c.scram_login("gina", password, mechanism)[0] == kh.NONE
+    import psycopg
+    psycopg.connect(host=sasl_server.host, port=sasl_server.port, user="gina",
+                    password="gina-256", dbname="postgres").close()
+    # deletions
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+        assert sc.alter_scram(c, deletions=[("gina", "SCRAM-SHA-256"),
+                                            ("gina", "SCRAM-SHA-512")]) == {"gina": (kh.NONE, None)}
+        assert sc.alter_scram(c, deletions=[("gina", "SCRAM-SHA-512")]) == {
+            "gina": (RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist")}
+    assert sasl_server.sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'gina'") == [(None,)]
+
+
+def test_scram_credential_apis_need_the_cluster_privilege(sasl_server):
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
+        error, message, results = sc.describe_scram(c, None)
+        assert (error, results) == (CLUSTER_AUTHORIZATION_FAILED, {})
+        assert sc.alter_scram(c, upsertions=[("alice", "SCRAM-SHA-256", "taken-over", 4096)]) == {
+            "alice": (CLUSTER_AUTHORIZATION_FAILED,
+                      "Altering SCRAM credentials needs ALTER on the cluster")}
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("alice", PASSWORD)[0] == kh.NONE

@@ -132,6 +132,25 @@ test_verifier_text(void)
 	}
 }
 
+/* Kafka's AlterUserScramCredentials sends SaltedPassword, not the password */
+static void
+test_from_salted_password(void)
+{
+	/* Hi("pencil", RFC salt, 4096) with SHA-256, from Python's hashlib */
+	const char *salted_b64 = "xKSVEDI6tPlSysH6mUQZOeeOp01r6B3fcJbodRPcYV0=";
+	uint8		salted[64];
+	uint8		salt[32];
+	int			saltlen;
+	SlScramSecret secret;
+
+	rfc_salt(salt, &saltlen);
+	CHECK_EQ_INT(pg_b64_decode(salted_b64, strlen(salted_b64), (char *) salted, 64), 32);
+	CHECK_NULL_ERR(SlScramSecretFromSaltedPassword(SL_SCRAM_SHA_256, salted, salt, saltlen,
+												   4096, &secret));
+	CHECK(strcmp(SlScramSecretText(&secret), sha256_verifier) == 0);
+	CHECK(SlScramSecretFromSaltedPassword(SL_SCRAM_SHA_256, salted, salt, 0, 4096, &secret) != NULL);
+}
+
 static void
 test_refusals(void)
 {
@@ -273,6 +292,7 @@ main(void)
 	test_rfc7677_exchange();
 	test_sha512_exchange();
 	test_verifier_text();
+	test_from_salted_password();
 	test_refusals();
 	test_client_first();
 	test_client_final_truncations();

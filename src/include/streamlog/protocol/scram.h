@@ -86,6 +86,15 @@ extern const char *SlScramMakeSecret(SlScramHash hash, const char *password,
 									 const uint8 *salt, int saltlen,
 									 int iterations, SlScramSecret *secret);
 
+/*
+ * Make the verifier from SaltedPassword (what Kafka's
+ * AlterUserScramCredentials sends instead of the password), of
+ * SlScramKeyLength bytes.  NULL on success, else why not.
+ */
+extern const char *SlScramSecretFromSaltedPassword(SlScramHash hash, const uint8 *salted,
+												   const uint8 *salt, int saltlen,
+												   int iterations, SlScramSecret *secret);
+
 /* A verifier in PostgreSQL's text form (the SHA-512 one in the same form) */
 extern char *SlScramSecretText(const SlScramSecret *secret);
 

@@ -110,6 +110,10 @@ extern char *SlGroupIdFromWire(SlStr id);
 extern bool SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out);
 
+/* SCRAM credentials of roles: handlers/scram_credentials.c */
+extern bool SlHandleDescribeUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* Produce, batchable: handlers/produce.c */
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
 extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,

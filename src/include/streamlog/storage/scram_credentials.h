@@ -15,6 +15,8 @@
 
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
+
 #include "streamlog/protocol/scram.h"
 
 /*
@@ -41,5 +43,32 @@ extern void SlScramCredentialSet(Oid role, const SlScramSecret *secret);
 
 /* Remove role's SCRAM-SHA-512 verifier; false if it had none */
 extern bool SlScramCredentialDelete(Oid role);
+
+/*
+ * Set role's own pg_authid verifier to this SCRAM-SHA-256 one, as ALTER
+ * ROLE ... PASSWORD '<verifier>' does: one password for SQL and Kafka
+ */
+extern void SlRolePasswordSet(Oid role, const SlScramSecret *secret);
+
+/*
+ * Remove role's SCRAM-SHA-256 password (ALTER ROLE ... PASSWORD NULL);
+ * false if its password is no SCRAM-SHA-256 verifier
+ */
+extern bool SlRolePasswordDrop(Oid role);
+
+/* A credential as Kafka describes it: no secret in it */
+typedef struct SlScramCredentialInfo
+{
+	char	   *user;
+	SlScramHash hash;
+	int			iterations;
+} SlScramCredentialInfo;
+
+/*
+ * The credentials of every role (user NULL) or of role user, sorted by
+ * user then hash: SCRAM-SHA-256 verifiers of pg_authid and streamlog's
+ * SCRAM-SHA-512 ones.  A List of SlScramCredentialInfo.
+ */
+extern List *SlScramCredentialList(const char *user);
 
 #endif							/* SL_STORAGE_SCRAM_CREDENTIALS_H */
