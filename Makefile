@@ -75,8 +75,8 @@ OBJS = \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
-	src/server/handlers/scram_credentials.o \
 	src/server/handlers/acls.o \
+	src/server/handlers/scram_credentials.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -108,7 +108,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups acl
+REGRESS = regress_setup topic_admin produce_read errors groups acl authz
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants

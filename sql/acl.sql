@@ -111,6 +111,8 @@ CALL regress.expect_error($$SELECT streamlog.grant('read', 'topic', 'acl.super',
 SELECT regress.acl_check('describe', 'topic', 'acl.super');
 SELECT regress.acl_check('write', 'topic', 'acl.super');
 SELECT regress.acl_check('alter', 'cluster', NULL);
+-- the hint quotes what it names
+SELECT regress.acl_check('read', 'group', 'o''brien');
 RESET ROLE;
 
 -- The check reads the catalogue whatever the role may read: acl_carol

@@ -577,19 +577,22 @@ SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
 CREATE VIEW streamlog.acls WITH (security_barrier) AS
 SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 	   CASE WHEN e.grantee = 0 THEN 'User:*'
-			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
+			ELSE 'User:' || coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+									   WHERE r.oid = e.grantee), e.grantee::text)
+	   END AS principal,	-- as DescribeAcls: a dropped role by its OID
 	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
 	   o.operation, x.permission
   FROM streamlog.privileges p
- CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
+ CROSS JOIN LATERAL (VALUES ('ALLOW', CASE WHEN cardinality(p.allow) > 0 THEN p.allow END),
+						   ('DENY', CASE WHEN cardinality(p.deny) > 0 THEN p.deny END))
+	   x(permission, items)	-- aclexplode() refuses the empty array a restore makes
  CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
   JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
 
+-- (Every role may read acls, privileges and acl_operations: granted with
+-- the other views below, after the tables are taken from PUBLIC.)
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
-GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
-GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
-	streamlog.acl_operations TO streamlog_admin;
 
 -- Authorization (issue 10, section 3): one set of rules for both doors.
 -- The tables grant nothing to anyone: SELECT on a catalogue table reads
@@ -600,8 +603,9 @@ GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
 -- owner.  Every role may call the functions and read the views below,
 -- which show only what it may DESCRIBE: security barriers, so that a
 -- condition of the caller's cannot see the rows they leave out.
-REVOKE ALL ON ALL TABLES IN SCHEMA streamlog FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA streamlog FROM PUBLIC;
+REVOKE ALL ON streamlog.topic, streamlog.partition, streamlog.segment,
+	streamlog.segment_template, streamlog.group_offset, streamlog.acl,
+	streamlog.topic_id_seq, streamlog.producer_id_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
 
 -- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
@@ -642,5 +646,12 @@ SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
 -- group_members and group_assignments come from kafka_group_members(),
 -- which leaves out the groups the role may not DESCRIBE
 GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
-	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
+	streamlog.acls, streamlog.privileges, streamlog.acl_operations
 	TO PUBLIC;
+
+-- The broker workers' state is the operators': streamlog_admin and
+-- pg_monitor, as PostgreSQL's own statistics of other sessions
+REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
+GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;

@@ -15,7 +15,6 @@ produce nor read (it could, before the storage layer read them as the
 extension's owner), and one with the streamlog privilege needs no table
 privilege at all."""
 
-import struct
 import uuid
 
 import psycopg
@@ -238,7 +237,8 @@ def test_unauthorized_role_cannot_tell_whether_a_topic_exists(server):
 
 def test_deny_wins_over_allow(sql_world):
     server, role, topic, _ = sql_world
-    grant(server, "read", "topic", "*", role)
+    # (not on "*": the session's server is shared with other tests)
+    grant(server, "read", "topic", topic[:-3], role, pattern="prefixed")
     with connect_as(server, role) as conn:
         assert sqlstate_of(conn, "SELECT * FROM streamlog.read(%s, 0)", (topic,)) is None
         deny(server, "read", "topic", topic, role)
@@ -376,11 +376,6 @@ def kcall(srv, api, version, body):
         return c.call(lambda cid: kh.request_frame(api, version, cid, body))
 
 
-def one_topic_partition_errors(r, decode_partition):
-    """[error of each partition] of a [topic [partition]] answer"""
-    return [decode_partition(r) for _ in range(r.i32()) for _ in [r.string()]][0]
-
-
 # Each case: api key, version, body(topic, group), errors(Reader) -> the
 # error codes of the answer; then the privileges it needs, each with the
 # error code its absence gives.  Topic names are literal, except "*".
@@ -459,15 +454,16 @@ def _describe_configs_errors(r):
     return out
 
 
-def _alter_configs(resource_type, name, config, value):
+def _alter_configs(resource_type, name, config, value, validate_only=True):
     return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
-                              + array([(config, value)], lambda c: string(c[0]) + string(c[1]))) + i8(1)
+                              + array([(config, value)], lambda c: string(c[0]) + string(c[1]))) \
+        + i8(validate_only)
 
 
-def _incremental_alter_configs(resource_type, name, config, value):
+def _incremental_alter_configs(resource_type, name, config, value, validate_only=True):
     return lambda t, g: array([(resource_type, t if name is None else name)], lambda x: i8(x[0]) + string(x[1])
                               + array([(config, value)], lambda c: string(c[0]) + i8(0)
-                                      + string(c[1]))) + i8(1)
+                                      + string(c[1]))) + i8(validate_only)
 
 
 def _alter_configs_errors(r):
@@ -625,7 +621,7 @@ def test_kafka_api_needs_its_privilege(kworld, api, version, body, errors, needs
     names = {TOPIC: topic, GROUP: group, CLUSTER: None}
     request = body(topic, group)
     # without: the error of the first privilege missing, for every item
-    for i, (privilege, on, error) in enumerate(needs):
+    for privilege, on, error in needs:
         got = _errors_of(srv, api, version, request, errors)
         assert got and all(e == error for e in got if e != NONE) and error in got, \
             f"without {privilege} on {on}: {got}"
@@ -670,11 +666,28 @@ def test_create_topics_on_the_topic_name(kworld):
 def test_broker_configs_need_alter_configs_on_the_cluster(kworld):
     """Anyone could ALTER SYSTEM through AlterConfigs before"""
     srv, _, _ = kworld
-    for api, body in ((33, _alter_configs), (44, _incremental_alter_configs)):
-        request = body(CONFIG_BROKER, "", "auto.create.topics.enable", "false")(None, None)
+    # the value the server has already: nothing changes for the other tests
+    requests = [(api, body(CONFIG_BROKER, "", "group.initial.rebalance.delay.ms", "0",
+                           validate_only=False)(None, None))
+                for api, body in ((33, _alter_configs), (44, _incremental_alter_configs))]
+    for api, request in requests:
         assert _errors_of(srv, api, 0, request, _alter_configs_errors) == [C_FAIL]
-    assert "auto_create_topics" not in open(
+    # ALTER_CONFIGS on the cluster is not PostgreSQL's ALTER SYSTEM privilege
+    grant(srv, "alter_configs", "cluster", None, KAFKA_ROLE)
+    for api, request in requests:
+        assert _errors_of(srv, api, 0, request, _alter_configs_errors) == [C_FAIL]
+    assert "group_initial_rebalance_delay" not in open(
         f"{srv.datadir}/postgresql.auto.conf").read()
+    srv.sql(f"GRANT ALTER SYSTEM ON PARAMETER streamlog.group_initial_rebalance_delay "
+            f"TO {KAFKA_ROLE}")
+    try:
+        assert _errors_of(srv, 44, 0, requests[1][1], _alter_configs_errors) == [NONE]
+        assert "group_initial_rebalance_delay" in open(
+            f"{srv.datadir}/postgresql.auto.conf").read()
+    finally:
+        srv.sql("ALTER SYSTEM RESET streamlog.group_initial_rebalance_delay")
+        srv.sql(f"REVOKE ALTER SYSTEM ON PARAMETER streamlog.group_initial_rebalance_delay "
+                f"FROM {KAFKA_ROLE}")
 
 
 def test_metadata_hides_what_the_role_may_not_describe(kworld):
@@ -882,3 +895,63 @@ def test_produce_asks_for_each_topic_and_role_of_a_statement(sql_world):
         assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s)", (topic,)) is None
         assert sqlstate_of(conn, f"SELECT produce_as_{owner}(%s), streamlog.produce(%s, 'k', 'v')",
                            (topic, topic)) == "42501"
+
+
+def test_one_role_one_set_of_rules_over_sasl_and_sql(tmp_path_factory):
+    """Two roles log in with their PostgreSQL passwords, over SCRAM on the
+    Kafka port and over SQL: each may do through both doors exactly what
+    it was granted, and nothing else"""
+    from confluent_kafka import KafkaError, Producer
+    from pgserver import PgServer, free_port
+
+    srv = PgServer(tmp_path_factory.getbasetemp(), name="authz-sasl")
+    sasl_port = free_port()
+    srv.update_conf({"streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+                     "password_encryption": "scram-sha-256"})
+    try:
+        srv.start()
+        topic = fresh("sasl")
+        srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
+        for role in ("writer", "reader"):
+            srv.sql(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'")
+        grant(srv, "write", "topic", topic, "writer")
+        grant(srv, "read", "topic", topic, "reader")
+
+        def kafka_produce(role):
+            outcomes = []
+            p = Producer({"bootstrap.servers": f"127.0.0.1:{sasl_port}",
+                          "security.protocol": "SASL_PLAINTEXT",
+                          "sasl.mechanisms": "SCRAM-SHA-256", "sasl.username": role,
+                          "sasl.password": f"pw-{role}", "message.timeout.ms": 20000})
+            p.produce(topic, b"from " + role.encode(), partition=0,
+                      on_delivery=lambda err, msg: outcomes.append(err))
+            p.flush(30)
+            return outcomes[0]
+
+        def sql_as(role, query):
+            with psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
+                                 autocommit=True, connect_timeout=10) as conn:
+                return sqlstate_of(conn, query, (topic,))
+
+        assert kafka_produce("writer") is None
+        err = kafka_produce("reader")
+        assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert sql_as("writer", "SELECT streamlog.produce(%s, 'k', 'from sql')") is None
+        assert sql_as("reader", "SELECT streamlog.produce(%s, 'k', 'v')") == "42501"
+        assert sql_as("reader", "SELECT * FROM streamlog.read(%s, 0)") is None
+        assert sql_as("writer", "SELECT * FROM streamlog.read(%s, 0)") == "42501"
+        assert [r[0] for r in srv.sql("SELECT value FROM streamlog.read(%s, 0)", (topic,))] == \
+            [b"from writer", b"from sql"]
+    finally:
+        srv.cleanup()
+
+
+def test_broker_stats_are_for_operators(server):
+    role = make_role(server)
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats") == "42501"
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats()") == "42501"
+    server.sql(f"GRANT pg_monitor TO {role}")
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, "SELECT * FROM streamlog.broker_stats") is None

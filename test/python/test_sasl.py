@@ -67,7 +67,8 @@ def kp_conf(mechanism, user="alice", password=PASSWORD):
 
 
 def topic_owner(srv, topic):
-    """The role that created topic (its owner)"""
+    """The role that created the topic (its segment tables are the
+    extension owner's, whoever creates them)"""
     return srv.sql("SELECT owner::regrole::text FROM streamlog.topic WHERE name = %s",
                    (topic,))[0][0]
 
