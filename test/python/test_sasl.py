@@ -549,3 +549,23 @@ def test_large_frame_before_authentication(sasl_server):
         assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
         body = c.call(lambda cid: kh.request_frame(kh.API_VERSIONS, 0, cid, b"\0" * (1024 * 1024)))
         assert kh.Reader(body).i16() == kh.NONE
+
+
+def test_failed_reauthentication_ends_the_login_for_pipelined_requests(sasl_server, unique_name):
+    """A Produce read together with a failing re-authentication behind it
+    runs after it (Produces of a loop are committed together): it must
+    not run then, neither as the role nor as anyone else"""
+    topic = unique_name("pipelined")
+    sasl_server.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+        batch = kh.record_batch([(b"k", b"v", [], kh.now_ms())])
+        frames = (kh.produce_request(c.next_correlation_id(), topic, [(0, batch)]) +
+                  kh.request_frame(sc.SASL_HANDSHAKE, 1, c.next_correlation_id(),
+                                   kh.string("SCRAM-SHA-256")) +
+                  kh.request_frame(sc.SASL_AUTHENTICATE, 1, c.next_correlation_id(),
+                                   kh.kbytes(b"not a client-first message")))
+        c.send(frames)  # one write: read by the worker in one loop
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, 0, r"malformed SASL SCRAM-SHA-256 message")
+    assert kh.high_watermark(sasl_server, topic) == 0

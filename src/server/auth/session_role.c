@@ -363,12 +363,21 @@ SlSessionRole(SlRequest *req, const char **why)
 {
 	SlSession  *session = req->session;
 
-	if (!OidIsValid(session->role))
+	/*
+	 * On a SASL listener only a login gives a role.  Checked again here, not
+	 * only before the request was taken up: a Produce waits for the end of
+	 * the worker's loop to run with the others, and a failed
+	 * re-authentication pipelined before it may have ended the login since.
+	 */
+	if (SlSessionUsesSasl(session))
+	{
+		if (!SlSessionMayServe(session, why))
+			return InvalidOid;
+	}
+	else if (!OidIsValid(session->role))
 	{
 		Oid			role;
 
-		/* On a SASL listener, SlSessionMayServe let nobody through */
-		Assert(!SlSessionUsesSasl(session));
 		role = unauthenticated_role(session, why);
 		/* a certificate's or the anonymous role: a login, counted as one */
 		if (OidIsValid(role) && role != BOOTSTRAP_SUPERUSERID &&
@@ -382,11 +391,14 @@ SlSessionRole(SlRequest *req, const char **why)
 		return session->role;
 	}
 
-	/* A role dropped since the session began has no rights at all */
+	/*
+	 * A role dropped since the session began has no rights at all; the
+	 * session keeps its oid, so that every request after this one is
+	 * refused the same way
+	 */
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(session->role)))
 	{
 		*why = psprintf("its role (oid %u) was dropped", session->role);
-		session->role = InvalidOid;
 		return InvalidOid;
 	}
 	return session->role;
