@@ -569,3 +569,15 @@ def test_failed_reauthentication_ends_the_login_for_pipelined_requests(sasl_serv
         assert c.wait_closed(timeout=60)
     kh.wait_log(sasl_server, 0, r"malformed SASL SCRAM-SHA-256 message")
     assert kh.high_watermark(sasl_server, topic) == 0
+
+
+def test_authenticate_out_of_step_after_login_or_without_sasl(sasl_server):
+    """As Kafka: SaslAuthenticate where there is nothing to authenticate is
+    answered ILLEGAL_SASL_STATE and the connection goes on"""
+    with sc.SaslClient(sasl_server.kafka_bootstrap) as c:
+        assert c.authenticate(b"n,,n=bob,r=abc")[0] == sc.ILLEGAL_SASL_STATE
+        assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
+        assert c.authenticate(b"n,,n=bob,r=abc")[0] == sc.ILLEGAL_SASL_STATE
+        assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE

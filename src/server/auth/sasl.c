@@ -554,12 +554,20 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 	if (!SlSessionUsesSasl(session) || state == NULL ||
 		(state->phase != PHASE_HANDSHAKEN && state->phase != PHASE_SCRAM_FIRST_SENT))
 	{
-		ereport(LOG,
-				(errmsg("streamlog broker: SaslAuthenticate from %s without a SaslHandshake before it, closing the connection",
-						req->peer)));
 		resp.error_code = SL_ERR_ILLEGAL_SASL_STATE;
 		resp.error_message = SlStrFromCString("Unexpected SaslAuthenticate: send SaslHandshake first");
-		req->close_after = true;
+		/*
+		 * As Kafka: answered, and the connection goes on, where there is
+		 * nothing to authenticate or the client already did; before
+		 * authentication, a client out of step is dropped
+		 */
+		if (SlSessionUsesSasl(session) && !OidIsValid(session->role))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker: SaslAuthenticate from %s without a SaslHandshake before it, closing the connection",
+							req->peer)));
+			req->close_after = true;
+		}
 		SlSaslAuthenticateResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
