@@ -581,3 +581,18 @@ def test_authenticate_out_of_step_after_login_or_without_sasl(sasl_server):
         assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
         assert c.authenticate(b"n,,n=bob,r=abc")[0] == sc.ILLEGAL_SASL_STATE
         assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE
+
+
+def test_nothing_after_a_failed_login(sasl_server):
+    """A handshake pipelined behind a failed login starts nothing"""
+    offset = len(sasl_server.log_text())
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        handshake = lambda cid: kh.request_frame(sc.SASL_HANDSHAKE, 1, cid,  # noqa: E731
+                                                 kh.string("SCRAM-SHA-256"))
+        c.send(handshake(c.next_correlation_id()) +
+               kh.request_frame(sc.SASL_AUTHENTICATE, 1, c.next_correlation_id(),
+                                kh.kbytes(b"garbage")) +
+               handshake(c.next_correlation_id()))
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, offset, r"unexpected SaslHandshake from 127\.0\.0\.1:\d+, "
+                                     r"closing the connection")

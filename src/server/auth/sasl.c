@@ -75,7 +75,8 @@ typedef enum SaslPhase
 	PHASE_START,				/* no handshake yet */
 	PHASE_HANDSHAKEN,			/* mechanism chosen, first token expected */
 	PHASE_SCRAM_FIRST_SENT,		/* server-first sent, client-final expected */
-	PHASE_AUTHENTICATED			/* done; a handshake may start a re-authentication */
+	PHASE_AUTHENTICATED,		/* done; a handshake may start a re-authentication */
+	PHASE_FAILED				/* refused: the connection is closing */
 } SaslPhase;
 
 /* A session's SASL state (SlSession.sasl_state), in its connection's context */
@@ -178,6 +179,7 @@ SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out)
 	}
 	state = sasl_state(req);
 	if (state->phase == PHASE_HANDSHAKEN || state->phase == PHASE_SCRAM_FIRST_SENT ||
+		state->phase == PHASE_FAILED ||
 		(state->phase == PHASE_AUTHENTICATED && req->api_version < 1))
 	{
 		/* a second handshake in one exchange; re-authentication needs v1 */
@@ -516,7 +518,14 @@ SlSessionCountRole(SlRequest *req, Oid role)
 {
 	SaslState  *state = sasl_state(req);
 
-	Assert(!OidIsValid(state->counted_role));
+	/* counted once per session, whatever a client out of step sends */
+	if (state->counted_role == role)
+		return true;
+	if (OidIsValid(state->counted_role))
+	{
+		SlRoleSessionRelease(state->counted_role);
+		state->counted_role = InvalidOid;
+	}
 	if (!SlRoleSessionAdmit(role))
 		return false;
 	state->counted_role = role;
@@ -586,7 +595,7 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		log_failure(req, state, &step);
 		MemoryContextReset(state->exchange_context);
-		state->phase = PHASE_START;
+		state->phase = PHASE_FAILED;
 		state->raw = false;
 		/* nothing more is served, not even what was pipelined behind it */
 		session->role = InvalidOid;
