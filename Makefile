@@ -11,6 +11,7 @@ CODEC_OBJS = \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/consumer_protocol.o \
+	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o
@@ -35,6 +36,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/acl.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -43,12 +45,19 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/scram_sql.o \
+	src/sqlapi/acl_sql.o \
+	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
+	src/server/auth/session_role.o \
+	src/server/auth/sasl.o \
+	src/server/auth/role_sessions.o \
+	src/storage/scram_credentials.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -61,6 +70,7 @@ OBJS = \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
 	src/server/handlers/init_producer_id.o \
+	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -91,10 +101,10 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups
+REGRESS = regress_setup topic_admin produce_read errors groups acl
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
@@ -121,7 +131,8 @@ UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
-UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
+# libpgcommon's hashes and HMAC (SCRAM) are OpenSSL's in a build --with-openssl
+UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS) -lcrypto
 
 # make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with
 # AddressSanitizer and UndefinedBehaviorSanitizer, any finding fatal (as

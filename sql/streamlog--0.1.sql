@@ -17,7 +17,8 @@ CREATE TABLE streamlog.topic (
 	partition_count integer NOT NULL CHECK (partition_count > 0),
 	config jsonb NOT NULL DEFAULT '{}',		-- only what was set explicitly
 	created_at timestamptz NOT NULL DEFAULT now(),
-	topic_uuid uuid NOT NULL UNIQUE DEFAULT gen_random_uuid()	-- Kafka's topic id
+	topic_uuid uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),	-- Kafka's topic id
+	owner regrole NOT NULL		-- its creator, who may do anything on it (see Privileges)
 );
 CREATE SEQUENCE streamlog.topic_id_seq OWNED BY streamlog.topic.topic_id;
 
@@ -156,7 +157,7 @@ CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
 CREATE VIEW streamlog.topics AS
 SELECT t.name AS topic, t.partition_count AS partitions,
 	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c) AS config,
-	   t.created_at
+	   t.created_at, t.owner
   FROM streamlog.topic t;
 
 CREATE VIEW streamlog.partitions AS
@@ -385,3 +386,121 @@ CREATE VIEW streamlog.group_assignments AS
 SELECT m.group_id, m.member_id, a.topic, a.partition
   FROM streamlog.kafka_group_members() m
  CROSS JOIN LATERAL streamlog.consumer_assignment(m.assignment) a;
+
+-- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
+-- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
+-- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role
+-- here: never a password, readable by superusers only.  A row counts only
+-- while role and role_name still name the same role (roles are shared by
+-- all databases, so a DROP ROLE elsewhere cannot remove it here).
+CREATE TABLE streamlog.scram_credential (
+	role oid NOT NULL,
+	role_name name NOT NULL,
+	mechanism text NOT NULL CHECK (mechanism = 'SCRAM-SHA-512'),
+	iterations integer NOT NULL CHECK (iterations > 0),
+	salt text NOT NULL,			-- base64, as SCRAM's server-first sends it
+	stored_key bytea NOT NULL,
+	server_key bytea NOT NULL,
+	PRIMARY KEY (role, mechanism)
+);
+-- Not in pg_dump: a row is tied to its role's oid, which a restore changes
+REVOKE ALL ON streamlog.scram_credential FROM PUBLIC;
+
+CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
+													iterations integer DEFAULT 4096)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
+CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;
+-- Privileges: one store for both doors (src/storage/acl.c).  Kafka's ACL
+-- bindings, one row per resource pattern, each Kafka operation a bit of an
+-- aclitem (READ r, WRITE a, ALTER w, DELETE d, CREATE C, DESCRIBE U,
+-- DESCRIBE_CONFIGS x, ALTER_CONFIGS t, CLUSTER_ACTION D, IDEMPOTENT_WRITE X,
+-- ALL A), so that role membership and PUBLIC work as for PostgreSQL's own
+-- objects.  resource_type and pattern_type are Kafka's codes (topic 2,
+-- group 3, cluster 4, transactional_id 5; literal 3, prefixed 4).  The C
+-- code reads the columns by position: keep them in step with acl.c.
+
+-- Superusers and the members of streamlog_admin may do everything
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'streamlog_admin') THEN
+		CREATE ROLE streamlog_admin NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE TABLE streamlog.acl (
+	resource_type smallint NOT NULL CHECK (resource_type BETWEEN 2 AND 5),
+	pattern_type smallint NOT NULL CHECK (pattern_type IN (3, 4)),
+	name text NOT NULL CHECK (name <> ''),
+	allow aclitem[] NOT NULL DEFAULT '{}',
+	deny aclitem[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (resource_type, pattern_type, name)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.acl', '');
+
+-- Kafka's operation of each aclitem privilege, and the reverse
+CREATE VIEW streamlog.acl_operations (operation, privilege, letter) AS
+VALUES ('ALL', 'ALTER SYSTEM', 'A'), ('READ', 'SELECT', 'r'),
+	   ('WRITE', 'INSERT', 'a'), ('CREATE', 'CREATE', 'C'),
+	   ('DELETE', 'DELETE', 'd'), ('ALTER', 'UPDATE', 'w'),
+	   ('DESCRIBE', 'USAGE', 'U'), ('CLUSTER_ACTION', 'TRUNCATE', 'D'),
+	   ('DESCRIBE_CONFIGS', 'REFERENCES', 'x'), ('ALTER_CONFIGS', 'TRIGGER', 't'),
+	   ('IDEMPOTENT_WRITE', 'EXECUTE', 'X');
+
+-- Grant, deny and revoke Kafka operations on a topic, group,
+-- transactional_id or the cluster:
+--   privileges: a list of operations ('read, write', 'describe_configs',
+--     or 'all', Kafka's ALL, which implies every other one);
+--   on_type: 'topic', 'group', 'transactional_id' or 'cluster';
+--   name: the resource's name, or a prefix with pattern => 'prefixed';
+--     '*' (literal) is every resource of the type; NULL for the cluster;
+--   to_role / from_role: a role name, or 'public' (Kafka's User:*).
+-- A DENY wins over every ALLOW; revoke() removes both, and revoke('all',
+-- ...) every operation of the role on that pattern.  Superusers, members
+-- of streamlog_admin, roles with ALTER on the cluster and, for its own
+-- name, a topic's owner may call them.
+CREATE FUNCTION streamlog.grant(privileges text, on_type text, name text,
+								to_role text, pattern text DEFAULT 'literal')
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_grant' LANGUAGE C;
+
+CREATE FUNCTION streamlog.deny(privileges text, on_type text, name text,
+							   to_role text, pattern text DEFAULT 'literal')
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_deny' LANGUAGE C;
+
+CREATE FUNCTION streamlog.revoke(privileges text, on_type text, name text,
+								 from_role text, pattern text DEFAULT 'literal')
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_revoke' LANGUAGE C;
+
+-- May the role (NULL: the current one) do the operation on the
+-- resource?  The check both doors make.
+CREATE FUNCTION streamlog.has_privilege(privilege text, on_type text, name text,
+										role regrole DEFAULT NULL)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_has_privilege' LANGUAGE C STABLE;
+
+-- The stored arrays as \dp shows a table's: one row per resource pattern.
+-- As Kafka's DescribeAcls, only for roles with DESCRIBE on the cluster
+-- (the filter is evaluated once, for the role querying the view).
+CREATE VIEW streamlog.privileges WITH (security_barrier) AS
+SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
+		   WHEN 4 THEN 'CLUSTER' WHEN 5 THEN 'TRANSACTIONAL_ID' END AS resource_type,
+	   CASE a.pattern_type WHEN 3 THEN 'LITERAL' WHEN 4 THEN 'PREFIXED' END AS pattern_type,
+	   a.name, a.allow, a.deny
+  FROM streamlog.acl a
+ WHERE streamlog.has_privilege('describe', 'cluster', NULL);
+
+-- One row per binding, as Kafka's DescribeAcls lists them
+CREATE VIEW streamlog.acls WITH (security_barrier) AS
+SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
+	   CASE WHEN e.grantee = 0 THEN 'User:*'
+			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
+	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
+	   o.operation, x.permission
+  FROM streamlog.privileges p
+ CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
+ CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
+  JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
+
+GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
+GRANT SELECT ON streamlog.acl TO streamlog_admin;
+GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;

@@ -12,6 +12,7 @@
 #include "streamlog/shmem.h"
 
 char	   *sl_advertised_host = NULL;
+char	   *sl_anonymous_role = NULL;
 char	   *sl_advertised_listeners = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
@@ -21,6 +22,7 @@ int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
 int			sl_connections_max_idle = 600000;
+int			sl_connections_max_reauth = 0;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
@@ -37,6 +39,7 @@ int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
+bool		sl_sasl_plain_without_tls = false;
 char	   *sl_ssl_ca_file = NULL;
 char	   *sl_ssl_cert_file = NULL;
 char	   *sl_ssl_ciphers = NULL;
@@ -88,6 +91,16 @@ SlDefineGucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("streamlog.anonymous_role",
+							   "Role that Kafka clients without credentials act as, on listeners without SASL.",
+							   "Empty: clients on this machine act as the bootstrap superuser "
+							   "and others are refused. A client with a verified TLS "
+							   "certificate acts as the role its certificate names instead.",
+							   &sl_anonymous_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("streamlog.auto_create_topics",
 							 "Create unknown topics on Metadata and Produce requests (auto.create.topics.enable).",
 							 NULL,
@@ -130,6 +143,16 @@ SlDefineGucs(void)
 							"Idle: nothing received or sent and no request waiting for its answer.",
 							&sl_connections_max_idle,
 							600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.connections_max_reauth",
+							"Lifetime of a SASL login before the client must re-authenticate "
+							"(connections.max.reauth.ms, KIP-368); 0 = no limit.",
+							"Clients learn it from SaslAuthenticate v1 and re-authenticate on "
+							"the open connection; a request after it ends closes the connection.",
+							&sl_connections_max_reauth,
+							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -285,6 +308,15 @@ SlDefineGucs(void)
 							30000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.sasl_plain_without_tls",
+							 "Allow SASL PLAIN on listeners without TLS (SASL_PLAINTEXT).",
+							 "PLAIN sends the password itself: off, only SCRAM is offered "
+							 "there.",
+							 &sl_sasl_plain_without_tls,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("streamlog.ssl_ca_file",
 							   "CA certificates that client certificates of the Kafka TLS listeners are checked against.",

@@ -11,8 +11,10 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/sqlapi/drop_extension.h"
+#include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
@@ -47,6 +49,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlRoleSessionsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -65,6 +68,7 @@ sl_shmem_startup(void)
 	SlGroupCoordinatorShmemInit();
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
+	SlRoleSessionsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -96,6 +100,7 @@ _PG_init(void)
 	sl_shmem_hooks_install();
 	SlTopicsInit();
 	SlDropExtensionInit();
+	SlRoleCommandsInit();
 	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();

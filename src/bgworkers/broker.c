@@ -59,6 +59,7 @@
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/listeners.h"
 #include "streamlog/server/server.h"
@@ -639,6 +640,7 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlRoleSessionsAttach(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	/* The certificate as the files are now, which a reload may have changed */

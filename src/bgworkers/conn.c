@@ -31,6 +31,7 @@
 
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/server.h"
 
 /*
@@ -694,6 +695,7 @@ SlConnClose(SlConn *conn)
 {
 	while (conn->head != NULL)
 		request_free(conn, conn->head);
+	SlSessionEnd(&conn->session);
 	if (conn->tls)
 		SlTlsFree(conn->tls, !conn->peer_gone);
 	closesocket(conn->sock);

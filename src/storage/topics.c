@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -23,6 +24,7 @@
 #include "utils/uuid.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
@@ -131,14 +133,14 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 	{
 		types[0] = TEXTOID;
 		values[0] = CStringGetTextDatum(name);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE name = $1", 1, types, values, NULL);
 	}
 	else
 	{
 		types[0] = INT4OID;
 		values[0] = Int32GetDatum(topic_id);
-		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid "
+		n = SlCatalogQuery("SELECT topic_id, partition_count, config, name, topic_uuid, owner "
 						   "FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
 	}
 	if (n > 0)
@@ -159,6 +161,8 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 		memcpy(topic->uuid,
 			   DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))->data,
 			   16);
+		topic->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 6, &isnull));
 	}
 	SPI_finish();
 	return found;
@@ -409,8 +413,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 {
 	SlTopicConfig effective;
 	Jsonb	   *normalized;
-	Oid			types[4] = {INT4OID, TEXTOID, INT4OID, JSONBOID};
-	Datum		values[4];
+	Oid			types[5] = {INT4OID, TEXTOID, INT4OID, JSONBOID, OIDOID};
+	Datum		values[5];
 	int32		topic_id;
 	uint64		n;
 
@@ -448,8 +452,10 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
 	values[3] = JsonbPGetDatum(normalized);
-	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config) "
-				   "VALUES ($1, $2, $3, $4)", 4, types, values, NULL);
+	/* Its creator owns it, whichever door it came through (storage/acl.h) */
+	values[4] = ObjectIdGetDatum(GetUserId());
+	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
+				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	SPI_finish();
 
 	create_partitions(topic_id, 0, partitions);
@@ -627,6 +633,88 @@ SlTopicListNames(void)
 	names = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return names;
+}
+
+/*
+ * Run fn(arg) as the owner of the catalogue: what DROP ROLE and REASSIGN
+ * OWNED do to topics must not depend on whether the role running them may
+ * read streamlog.topic.  An ERROR restores the user at (sub)transaction
+ * abort.
+ */
+static void
+as_catalog_owner(void (*fn) (void *arg), void *arg)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel = table_open(topic_class(), AccessShareLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	table_close(rel, AccessShareLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	fn(arg);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+typedef struct OwnedTopics
+{
+	Oid			role;
+	Oid			new_owner;
+	MemoryContext caller;
+	List	   *names;
+} OwnedTopics;
+
+static void
+list_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(owned->role)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("SELECT name FROM streamlog.topic WHERE owner = $1 ORDER BY name",
+					   1, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+static void
+reassign_owned(void *arg)
+{
+	OwnedTopics *owned = arg;
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(owned->role), ObjectIdGetDatum(owned->new_owner)};
+	uint64		n;
+
+	SPI_connect();
+	n = SlCatalogQuery("UPDATE streamlog.topic SET owner = $2 WHERE owner = $1 RETURNING name",
+					   2, types, values, NULL);
+	owned->names = SlCatalogTexts(n, 1, owned->caller);
+	SPI_finish();
+}
+
+List *
+SlTopicListOwnedBy(Oid role)
+{
+	OwnedTopics owned = {role, InvalidOid, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(list_owned, &owned);
+	return owned.names;
+}
+
+List *
+SlTopicReassignOwner(Oid from, Oid to)
+{
+	OwnedTopics owned = {from, to, CurrentMemoryContext, NIL};
+
+	SlCheckPreloaded();
+	as_catalog_owner(reassign_owned, &owned);
+	if (owned.names != NIL)
+		catalog_changed_in_xact();
+	return owned.names;
 }
 
 List *

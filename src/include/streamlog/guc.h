@@ -22,12 +22,14 @@ StaticAssertDecl((Size) SL_MAX_REQUEST_SIZE_LIMIT + (Size) SL_FETCH_MAX_BYTES_LI
 extern char *sl_advertised_host;
 extern char *sl_advertised_listeners;
 extern int	sl_advertised_port;
+extern char *sl_anonymous_role;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
 extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
 extern int	sl_connections_max_idle;
+extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
 extern int	sl_group_initial_rebalance_delay;
@@ -45,6 +47,7 @@ extern int	sl_max_request_size;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
+extern bool sl_sasl_plain_without_tls;
 
 /* streamlog.ssl_client_auth: Kafka's ssl.client.auth */
 typedef enum SlSslClientAuth

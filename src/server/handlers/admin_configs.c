@@ -342,11 +342,11 @@ SlHandleDescribeConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 		rr->resource_name = res->resource_name;
 		rr->error_message = SL_STR_NULL;
 		SL_ARRAY_ALLOC(rr->configs, 0);
-		if (res->resource_type == SL_RESOURCE_TOPIC)
+		if (res->resource_type == SL_CONFIG_RESOURCE_TOPIC)
 			describe_topic(rr, res, &request, version);
-		else if (res->resource_type == SL_RESOURCE_BROKER)
+		else if (res->resource_type == SL_CONFIG_RESOURCE_BROKER)
 			describe_broker(rr, res, &request, version);
-		else if (res->resource_type == SL_RESOURCE_BROKER_LOGGER)
+		else if (res->resource_type == SL_CONFIG_RESOURCE_BROKER_LOGGER)
 		{
 			char	   *message;
 
@@ -708,9 +708,9 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 	AlterArgs	args;
 	int16		error;
 
-	if (resource_type == SL_RESOURCE_BROKER)
+	if (resource_type == SL_CONFIG_RESOURCE_BROKER)
 		return alter_broker(resource_name, n, names, values, ops, validate_only, message);
-	if (resource_type != SL_RESOURCE_TOPIC)
+	if (resource_type != SL_CONFIG_RESOURCE_TOPIC)
 	{
 		*message = psprintf("Unsupported resource type %d: streamlog has topic (2) and broker (4) configs.",
 							resource_type);

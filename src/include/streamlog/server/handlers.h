@@ -46,6 +46,14 @@ typedef struct SlHandler
 	 */
 	bool		batchable;
 	SlHandlerRespondFn respond;
+
+	/*
+	 * Served before authentication (ApiVersions, SaslHandshake,
+	 * SaslAuthenticate), as the worker itself: these need no principal and
+	 * are how a client gets one.  Every other API runs as the session's
+	 * role.
+	 */
+	bool		before_auth;
 } SlHandler;
 
 /* The handler of api_key, or NULL if streamlog does not serve it */
@@ -66,6 +74,11 @@ extern bool SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWr
 extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* Privileges, on the store the SQL door shares: handlers/acls.c */
+extern bool SlHandleDescribeAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleCreateAcls(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* The transaction APIs, answered with a final error: handlers/transactions.c */
 extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
@@ -88,6 +101,10 @@ extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
  * invalid (empty), or it is too long, holds NUL bytes or is not UTF-8.
  */
 extern char *SlGroupIdFromWire(SlStr id);
+
+/* SASL: auth/sasl.c */
+extern bool SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Produce, batchable: handlers/produce.c */
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);

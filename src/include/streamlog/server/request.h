@@ -66,6 +66,12 @@ typedef struct SlRequest
 	 */
 	void	   *handler_state;
 
+	/*
+	 * The frame is a raw SASL token (after SaslHandshake v0), not a Kafka
+	 * request: no header, and answered with a raw token, without one
+	 */
+	bool		sasl_raw;
+
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */

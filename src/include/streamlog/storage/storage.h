@@ -95,6 +95,7 @@ typedef struct SlTopic
 	int32		partition_count;
 	uint8		uuid[16];		/* Kafka's topic id */
 	char		name[SL_TOPIC_NAME_MAX + 1];
+	Oid			owner;			/* the role that created it (storage/acl.h) */
 	SlTopicConfig config;
 } SlTopic;
 
@@ -135,6 +136,15 @@ extern const SlTopic *SlTopicLookupByUuid(const uint8 *uuid);
 
 /* Names of every topic, in name order */
 extern List *SlTopicListNames(void);
+
+/*
+ * Topics by owner, for what DROP ROLE and REASSIGN OWNED do to them
+ * (storage/acl.h): the names of role's topics in name order, and giving
+ * them all to another role (returns their names).  Both work whatever the
+ * caller may read of the catalogue.
+ */
+extern List *SlTopicListOwnedBy(Oid role);
+extern List *SlTopicReassignOwner(Oid from, Oid to);
 
 /*
  * Topics as clients create and drop them.  Names of internal topics are

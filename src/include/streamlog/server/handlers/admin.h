@@ -8,9 +8,9 @@
 #include "streamlog/server/topic_admin.h"
 
 /* Config resource types (DescribeConfigs, AlterConfigs, ...) */
-#define SL_RESOURCE_TOPIC 2
-#define SL_RESOURCE_BROKER 4
-#define SL_RESOURCE_BROKER_LOGGER 8
+#define SL_CONFIG_RESOURCE_TOPIC 2
+#define SL_CONFIG_RESOURCE_BROKER 4
+#define SL_CONFIG_RESOURCE_BROKER_LOGGER 8
 
 /* Config sources (DescribeConfigs v1+) */
 #define SL_CONFIG_SOURCE_DYNAMIC_TOPIC 1
