@@ -173,6 +173,8 @@ def test_mutual_tls_required(make_server, unique_name):
     kh.wait_log(srv, offset, r'TLS connection from 127\.0\.0\.1:\d+ on listener SSL '
                 r'\(TLSv1\.[23], [^)]+\), client certificate "CN=alice,O=Example"')
 
+    # the certificate's CN names the role its requests run as
+    srv.sql("CREATE ROLE alice LOGIN SUPERUSER")
     topic = unique_name("mtls")
     srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
     ck_produce(srv, topic, [b"m"], ck_ssl(srv, pki.alice_cert, pki.alice_key))
