@@ -16,7 +16,9 @@ NAME=host:port, NAME being the protocol), the CA of its certificate
      BrokerConnection, N connections one after the other)
 
 A SASL listener needs --sasl-mechanism, --sasl-user and --sasl-password;
-the role is created (LOGIN PASSWORD) if it does not exist.
+the role is created (LOGIN SUPERUSER PASSWORD, as privileged as the
+bootstrap superuser the loopback PLAINTEXT and SSL clients act as) if it
+does not exist.
 """
 
 import os
@@ -83,7 +85,9 @@ class SecurityBench(KBench):
             if not (self.args.sasl_mechanism and self.args.sasl_user and self.args.sasl_password):
                 sys.exit("security: a SASL listener needs --sasl-mechanism, --sasl-user, --sasl-password")
             if not self.q("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.args.sasl_user,)):
-                self.q(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                # a superuser, as the PLAINTEXT and SSL clients on loopback are:
+                # the comparison is of the transport and login, not of privileges
+                self.q(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
                     sql.Identifier(self.args.sasl_user), sql.Literal(self.args.sasl_password)))
         self.brokers = self.broker_pids()
         with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
