@@ -124,6 +124,8 @@ tls_handshake(SlConn *conn)
 	{
 		case SL_TLS_OK:
 			conn->handshaking = false;
+			/* the client's first requests may have come with its Finished */
+			conn->tls_input_held = true;
 			conn->session.tls_subject = SlTlsPeerSubject(conn->tls);
 			if (Log_connections)
 				ereport(LOG,
@@ -559,6 +561,16 @@ SlConnFlush(SlConn *conn)
 			tls_handshake(conn);
 		if (conn->handshaking)
 			return;
+	}
+
+	/*
+	 * A read that had to write (a TLS 1.3 key update answered) goes on too,
+	 * unless an answer is to be written, which sends OpenSSL's bytes first
+	 */
+	if (conn->tls_want_write && !SlConnHasOutput(conn) && !conn->closing)
+	{
+		conn->tls_want_write = false;
+		SlConnRead(conn);
 	}
 	free_answered(conn);
 	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE)
