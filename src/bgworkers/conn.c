@@ -59,6 +59,9 @@
  */
 #define TLS_WRITE_MAX (256 * 1024)
 
+/* A piece at least a TLS record long is written from where it is */
+#define TLS_DIRECT_MIN (16 * 1024)
+
 SlConn *
 SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback, const SlListener *listener)
 {
@@ -494,9 +497,10 @@ gather_answer(Gather *g, SlRequest *req)
 
 /*
  * Write the gathered pieces through TLS, as one SSL_write of up to
- * TLS_WRITE_MAX bytes: a piece that large goes as it is, smaller ones are
- * copied together first, so that answers and their size prefixes do not
- * become records and syscalls of their own.  A write OpenSSL could not
+ * TLS_WRITE_MAX bytes: a piece of a record or more (fetched records) goes
+ * from where it is, smaller ones (size prefixes, small answers) are copied
+ * together first, so that they do not become records and syscalls of their
+ * own.  A write OpenSSL could not
  * finish is retried with the same bytes from the next flush, which gathers
  * the same pieces again (the buffer may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
  * Returns as sendmsg() does.
@@ -509,10 +513,10 @@ tls_send(SlConn *conn, const Gather *g)
 	size_t		len = 0;
 	size_t		n;
 
-	if (g->iov[0].iov_len >= TLS_WRITE_MAX)
+	if (g->iov[0].iov_len >= TLS_DIRECT_MIN)
 	{
 		data = g->iov[0].iov_base;
-		len = TLS_WRITE_MAX;
+		len = Min(g->iov[0].iov_len, TLS_WRITE_MAX);
 	}
 	else
 	{
@@ -521,6 +525,10 @@ tls_send(SlConn *conn, const Gather *g)
 		for (int i = 0; i < g->niov && len < TLS_WRITE_MAX; i++)
 		{
 			size_t		take = Min(g->iov[i].iov_len, TLS_WRITE_MAX - len);
+
+			/* a large piece goes by itself, from where it is, next */
+			if (i > 0 && g->iov[i].iov_len >= TLS_DIRECT_MIN)
+				break;
 
 			memcpy(staging + len, g->iov[i].iov_base, take);
 			len += take;
