@@ -36,7 +36,9 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/client_quotas.o \
 	src/storage/acl.o \
+	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -58,6 +60,8 @@ OBJS = \
 	src/server/auth/sasl.o \
 	src/server/auth/role_sessions.o \
 	src/storage/scram_credentials.o \
+	src/server/authorize.o \
+	src/server/quotas.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
 	src/server/handlers/metadata.o \
@@ -69,6 +73,7 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \
 	src/server/groups/slots.o \
@@ -84,7 +89,8 @@ OBJS = \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
-	src/bgworkers/tls.o
+	src/bgworkers/tls.o \
+	src/bgworkers/conn_limits.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -117,8 +117,8 @@ DECLARE
 	topic_name text;
 BEGIN
 	-- internal topics (names beginning with "__") go with the extension
-	FOR topic_name IN SELECT name FROM streamlog.topic
-			WHERE name NOT LIKE '\_\_%' ORDER BY name LOOP
+	FOR topic_name IN SELECT topic FROM streamlog.topics
+			WHERE topic NOT LIKE '\_\_%' ORDER BY topic LOOP
 		PERFORM streamlog.drop_topic(topic_name, true);
 		COMMIT;
 	END LOOP;
@@ -326,11 +326,14 @@ CREATE FUNCTION streamlog.kafka_group_members()
 -- The broker workers as they are now: connections, the bytes their input
 -- buffers hold, parked requests (Fetch waiting for data, JoinGroup and
 -- SyncGroup waiting for the group) with the memory they hold, and how many
--- times parked requests were looked at again since the worker started
+-- times parked requests were looked at again since the worker started;
+-- the bytes of answers written but not yet sent, and the connections muted
+-- for holding too many of them (streamlog.max_unsent_bytes_per_worker)
 CREATE FUNCTION streamlog.broker_stats()
 	RETURNS TABLE (worker integer, pid integer, connections integer,
 				   input_buffer_bytes bigint, parked_requests integer,
-				   parked_request_bytes bigint, parked_attempts bigint)
+				   parked_request_bytes bigint, parked_attempts bigint,
+				   unsent_bytes bigint, muted_connections integer)
 	AS 'MODULE_PATHNAME', 'streamlog_broker_stats' LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW streamlog.broker_stats AS
@@ -411,6 +414,87 @@ CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
 CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
 	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;
+-- Client quotas (Kafka's KIP-13, KIP-55, KIP-124, KIP-599): a rate per
+-- entity, the entity being a user (a role name), a client id, or both, as
+-- Kafka's AlterClientQuotas gives it: {"user": "alice", "client-id": "app"};
+-- a null name is the <default> entity of its type.  Read by the broker
+-- workers (each looks again at most a second later), written by
+-- alter_client_quota() from SQL and by AlterClientQuotas from Kafka.
+CREATE TABLE streamlog.client_quota (
+	entity jsonb NOT NULL,
+	quota_key text NOT NULL,
+	value double precision NOT NULL,
+	PRIMARY KEY (entity, quota_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.client_quota', '');
+REVOKE ALL ON streamlog.client_quota FROM PUBLIC;
+
+-- Set (value not null) or remove (value null) one quota of one entity,
+-- checked as Kafka 3.9 checks AlterClientQuotas; validate_only checks and
+-- writes nothing.  Superusers only for now (the table's privileges).
+CREATE FUNCTION streamlog.alter_client_quota(entity jsonb, quota_key text,
+											 value double precision,
+											 validate_only boolean DEFAULT false)
+	RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+	entity_type text;
+BEGIN
+	IF entity IS NULL OR jsonb_typeof(entity) <> 'object' OR entity = '{}' THEN
+		RAISE EXCEPTION 'a quota entity must name a user, a client-id, or both'
+			USING ERRCODE = '22023',
+				  HINT = 'Write it as {"user": "alice"}, {"client-id": "app"} or both; a null name is the default entity.';
+	END IF;
+	FOR entity_type IN SELECT jsonb_object_keys(entity) LOOP
+		IF entity_type NOT IN ('user', 'client-id') THEN
+			RAISE EXCEPTION 'quota entity type "%" is not supported', entity_type
+				USING ERRCODE = '22023',
+					  HINT = 'Quotas are set per "user" and "client-id"; connection rates per "ip" are not supported.';
+		END IF;
+		IF jsonb_typeof(entity -> entity_type) NOT IN ('string', 'null') THEN
+			RAISE EXCEPTION 'the % of a quota entity must be a string, or null for the default', entity_type
+				USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+	IF quota_key IS NULL OR quota_key NOT IN ('producer_byte_rate', 'consumer_byte_rate',
+											 'request_percentage', 'controller_mutation_rate') THEN
+		RAISE EXCEPTION 'invalid quota key "%"', quota_key
+			USING ERRCODE = '22023',
+				  HINT = 'The keys are producer_byte_rate, consumer_byte_rate, request_percentage and controller_mutation_rate.';
+	END IF;
+	IF value IS NOT NULL THEN
+		IF value = 'NaN'::float8 OR value <= 0 OR value = 'Infinity'::float8 THEN
+			RAISE EXCEPTION 'quota % must be a positive number, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+		IF quota_key IN ('producer_byte_rate', 'consumer_byte_rate') AND value <> trunc(value) THEN
+			RAISE EXCEPTION 'quota % must be a whole number of bytes per second, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+	END IF;
+	IF validate_only THEN
+		RETURN;
+	END IF;
+	IF value IS NULL THEN
+		DELETE FROM streamlog.client_quota q
+		 WHERE q.entity = alter_client_quota.entity AND q.quota_key = alter_client_quota.quota_key;
+	ELSE
+		INSERT INTO streamlog.client_quota AS q VALUES (entity, quota_key, value)
+			ON CONFLICT ON CONSTRAINT client_quota_pkey DO UPDATE SET value = excluded.value;
+	END IF;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION streamlog.alter_client_quota(jsonb, text, double precision, boolean) FROM PUBLIC;
+
+-- The quotas as Kafka's tools show them: <default> for a default entity,
+-- NULL where the entity has no part of that type
+CREATE VIEW streamlog.client_quotas AS
+SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>') END AS user_name,
+	   CASE WHEN q.entity ? 'client-id' THEN coalesce(q.entity ->> 'client-id', '<default>') END AS client_id,
+	   q.quota_key, q.value, q.entity
+  FROM streamlog.client_quota q;
+REVOKE ALL ON streamlog.client_quotas FROM PUBLIC;
+
 -- Privileges: one store for both doors (src/storage/acl.c).  Kafka's ACL
 -- bindings, one row per resource pattern, each Kafka operation a bit of an
 -- aclitem (READ r, WRITE a, ALTER w, DELETE d, CREATE C, DESCRIBE U,
@@ -493,14 +577,74 @@ SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
 CREATE VIEW streamlog.acls WITH (security_barrier) AS
 SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 	   CASE WHEN e.grantee = 0 THEN 'User:*'
-			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
+			ELSE 'User:' || coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+									   WHERE r.oid = e.grantee), e.grantee::text)
+	   END AS principal,	-- as DescribeAcls: a dropped role by its OID
 	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
 	   o.operation, x.permission
   FROM streamlog.privileges p
- CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
+ CROSS JOIN LATERAL (VALUES ('ALLOW', CASE WHEN cardinality(p.allow) > 0 THEN p.allow END),
+						   ('DENY', CASE WHEN cardinality(p.deny) > 0 THEN p.deny END))
+	   x(permission, items)	-- aclexplode() refuses the empty array a restore makes
  CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
   JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
 
+-- (Every role may read acls, privileges and acl_operations: granted with
+-- the other views below, after the tables are taken from PUBLIC.)
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
-GRANT SELECT ON streamlog.privileges, streamlog.acls, streamlog.acl_operations TO PUBLIC;
+
+-- Authorization (issue 10, section 3): one set of rules for both doors.
+-- The tables grant nothing to anyone: SELECT on a catalogue table reads
+-- that table and nothing more, and streamlog_data is reachable only
+-- through the functions, which check the caller's privileges
+-- (has_privilege(): produce WRITE, read READ, create_topic CREATE, ...;
+-- README, "Authorization") and then reach the tables as the extension's
+-- owner.  Every role may call the functions and read the views below,
+-- which show only what it may DESCRIBE: security barriers, so that a
+-- condition of the caller's cannot see the rows they leave out.
+REVOKE ALL ON ALL TABLES IN SCHEMA streamlog FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA streamlog FROM PUBLIC;
+GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
+
+-- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
+CREATE OR REPLACE VIEW streamlog.topics WITH (security_barrier) AS
+SELECT t.name AS topic, t.partition_count AS partitions,
+	   CASE WHEN streamlog.has_privilege('describe_configs', 'topic', t.name) THEN
+	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c)
+	   END AS config,
+	   t.created_at, t.owner
+  FROM streamlog.topic t
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+CREATE OR REPLACE VIEW streamlog.partitions WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
+	   s.high_watermark - s.log_start_offset AS records,
+	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
+		  FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
+	   (SELECT count(*) FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+-- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
+-- (consumer_groups is made of these rows)
+CREATE OR REPLACE VIEW streamlog.consumer_lag WITH (security_barrier) AS
+SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
+	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
+	   o.committed_at
+  FROM streamlog.group_offset o
+  JOIN streamlog.topic t USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
+ WHERE streamlog.has_privilege('describe', 'group', o.group_id)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
+
+-- group_members and group_assignments come from kafka_group_members(),
+-- which leaves out the groups the role may not DESCRIBE
+GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
+	streamlog.acls, streamlog.privileges, streamlog.acl_operations
+	TO PUBLIC;

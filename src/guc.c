@@ -3,6 +3,7 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 
 #include "utils/guc.h"
@@ -31,11 +32,17 @@ char	   *sl_listen_addresses = NULL;
 char	   *sl_listener_security_protocol_map = NULL;
 char	   *sl_listeners = NULL;
 int			sl_max_connections = 1000;
+int			sl_max_connections_per_ip = INT_MAX;
+char	   *sl_max_connections_per_ip_overrides = NULL;
+const SlConnectionsPerIpOverrides *sl_connections_per_ip_overrides = NULL;
 int			sl_max_group_members = 4096;
 int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
+int			sl_max_partitions_per_role = 0;
+int			sl_max_groups_per_role = 0;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
+int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
@@ -60,6 +67,117 @@ static const struct config_enum_entry ssl_protocol_options[] = {
 	{"TLSv1.3", SL_TLS_VERSION_1_3, false},
 	{NULL, 0, false}
 };
+
+/*
+ * Parse one address of streamlog.max_connections_per_ip_overrides, an IPv4
+ * or IPv6 address ("[...]" allowed around the latter), as IPv6, IPv4
+ * addresses mapped (::ffff:a.b.c.d), as the broker compares them
+ */
+static bool
+parse_override_address(char *text, uint8 *addr)
+{
+	struct in_addr v4;
+	size_t		len = strlen(text);
+
+	if (len >= 2 && text[0] == '[' && text[len - 1] == ']')
+	{
+		text[len - 1] = '\0';
+		text++;
+	}
+	if (inet_pton(AF_INET, text, &v4) == 1)
+	{
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &v4, 4);
+		return true;
+	}
+	return inet_pton(AF_INET6, text, addr) == 1;
+}
+
+/*
+ * streamlog.max_connections_per_ip_overrides: "address:count, ..." as
+ * Kafka's max.connections.per.ip.overrides, but addresses only (a host name
+ * would be resolved at each reload, and what it resolves to may change
+ * under the counts).  The parsed list is the setting's extra.
+ */
+static bool
+check_connections_per_ip_overrides(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval ? *newval : "");
+	int			max_items = 1;
+	SlConnectionsPerIpOverrides *parsed;
+	char	   *saveptr = NULL;
+
+	for (const char *c = copy; *c; c++)
+		max_items += *c == ',';
+	parsed = malloc(offsetof(SlConnectionsPerIpOverrides, items) +
+					sizeof(SlConnectionsPerIpOverride) * max_items);
+	if (parsed == NULL)
+		return false;
+	parsed->n = 0;
+	for (char *item = strtok_r(copy, ",", &saveptr); item != NULL;
+		 item = strtok_r(NULL, ",", &saveptr))
+	{
+		char	   *colon;
+		char	   *end;
+		long		count;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*item == '\0')
+			continue;
+		colon = strrchr(item, ':');
+		if (colon == NULL)
+		{
+			GUC_check_errdetail("Entry \"%s\" has no count: write address:count.", item);
+			goto fail;
+		}
+		*colon = '\0';
+		errno = 0;
+		count = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || errno != 0 || count < 0 || count > INT_MAX)
+		{
+			GUC_check_errdetail("The count of \"%s\" must be an integer from 0 to %d.",
+								item, INT_MAX);
+			goto fail;
+		}
+		if (!parse_override_address(item, parsed->items[parsed->n].addr))
+		{
+			GUC_check_errdetail("\"%s\" is not an IPv4 or IPv6 address.", item);
+			goto fail;
+		}
+		parsed->items[parsed->n].max_connections = (int) count;
+		parsed->n++;
+	}
+	pfree(copy);
+	*extra = parsed;
+	return true;
+
+fail:
+	pfree(copy);
+	free(parsed);
+	return false;
+}
+
+static void
+assign_connections_per_ip_overrides(const char *newval, void *extra)
+{
+	sl_connections_per_ip_overrides = extra;
+}
+
+int
+SlMaxConnectionsForAddress(const uint8 *addr)
+{
+	const SlConnectionsPerIpOverrides *o = sl_connections_per_ip_overrides;
+
+	for (int i = 0; o != NULL && i < o->n; i++)
+		if (memcmp(o->items[i].addr, addr, 16) == 0)
+			return o->items[i].max_connections;
+	return sl_max_connections_per_ip;
+}
 
 void
 SlDefineGucs(void)
@@ -234,6 +352,23 @@ SlDefineGucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.max_connections_per_ip",
+							"Most Kafka connections from one client address, over all broker workers (max.connections.per.ip).",
+							NULL,
+							&sl_max_connections_per_ip,
+							INT_MAX, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.max_connections_per_ip_overrides",
+							   "Per-address exceptions to streamlog.max_connections_per_ip, as 'address:count, ...' (max.connections.per.ip.overrides).",
+							   NULL,
+							   &sl_max_connections_per_ip_overrides,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_connections_per_ip_overrides,
+							   assign_connections_per_ip_overrides, NULL);
+
 	DefineCustomIntVariable("streamlog.max_group_members",
 							"Most members of Kafka consumer groups, over all groups, kept in shared memory.",
 							NULL,
@@ -251,12 +386,28 @@ SlDefineGucs(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.max_groups_per_role",
+							"Most Kafka consumer groups with members that one role created; 0 for no limit.",
+							"Superusers are not counted.",
+							&sl_max_groups_per_role,
+							0, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.max_partitions",
 							"Most partitions, over all topics, whose state is kept in shared memory.",
 							NULL,
 							&sl_max_partitions,
 							4096, 16, 1000000,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_partitions_per_role",
+							"Most partitions of the topics one role owns; 0 for no limit.",
+							"Superusers are not counted.",
+							&sl_max_partitions_per_role,
+							0, 0, 1000000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_producer_states",
@@ -282,6 +433,15 @@ SlDefineGucs(void)
 							NULL,
 							&sl_max_request_size,
 							100 * 1024 * 1024, 1024, SL_MAX_REQUEST_SIZE_LIMIT,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_unsent_bytes_per_worker",
+							"Most bytes of answers a broker worker holds for clients that do not read them.",
+							"Past it, the connections holding unsent answers are muted until they "
+							"drain; the others are still served, with smaller fetches.",
+							&sl_max_unsent_bytes_per_worker,
+							256 * 1024 * 1024, 1024 * 1024, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 

@@ -13,12 +13,14 @@
 #include "streamlog/shmem.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
+#include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 
 PG_MODULE_MAGIC;
@@ -50,6 +52,10 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
 	RequestAddinShmemSpace(SlRoleSessionsShmemSize());
+	RequestAddinShmemSpace(SlConnLimitsShmemSize());
+	RequestNamedLWLockTranche("streamlog connections", 1);
+	RequestAddinShmemSpace(SlQuotasShmemSize());
+	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -69,6 +75,8 @@ sl_shmem_startup(void)
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
 	SlRoleSessionsShmemInit();
+	SlConnLimitsShmemInit();
+	SlQuotasShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

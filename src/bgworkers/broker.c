@@ -57,11 +57,13 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
+#include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/listeners.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
@@ -295,6 +297,9 @@ accept_connections(int listen_pos)
 		char		host[NI_MAXHOST] = "?";
 		char		serv[NI_MAXSERV] = "?";
 		int			one = 1;
+		int			count;
+		int			limit;
+		SlConn	   *conn;
 
 		if (s == PGINVALID_SOCKET)
 			return;				/* EAGAIN, or an error: try again later */
@@ -308,9 +313,25 @@ accept_connections(int listen_pos)
 			closesocket(s);
 			continue;
 		}
+		if (!SlConnLimitsAdmit(&addr, &count, &limit))
+		{
+			if (limit < 0)
+				ereport(LOG,
+						(errmsg("streamlog broker refused a connection from %s:%s: too many client addresses to count",
+								host, serv)));
+			else
+				ereport(LOG,
+						(errmsg("streamlog broker refused a connection from %s:%s: %d connections from this address (streamlog.max_connections_per_ip)",
+								host, serv, count),
+						 errhint("Raise streamlog.max_connections_per_ip, or give this address its own limit in streamlog.max_connections_per_ip_overrides.")));
+			closesocket(s);
+			continue;
+		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		add_conn(SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l));
+		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
+		conn->peer_addr = addr;
+		add_conn(conn);
 	}
 }
 
@@ -319,6 +340,7 @@ close_conn(int i)
 {
 	SlConn	   *conn = conns[i];
 
+	SlConnLimitsRelease(&conn->peer_addr);
 	SlConnClose(conn);
 	conns[i] = conns[--nconns];
 	wait_set_stale = true;
@@ -371,11 +393,76 @@ update_wait_events(void)
 }
 
 /*
+ * Memory held for answers that clients do not read.  Each connection is
+ * muted past a backlog of its own (conn.c); the worker as a whole past
+ * streamlog.max_unsent_bytes_per_worker: then every connection holding
+ * unsent answers is muted until it drains (it is not read, its requests
+ * are not handled, its parked ones not looked at again), while one that
+ * holds none is still served, its answer trimmed to the room left (a
+ * Fetch returns its first batch whatever the room, KIP-74).  So a few
+ * clients asking for huge fetches and never reading hold about the bound
+ * plus a batch each, and the worker itself never stops serving.
+ */
+static bool
+conn_muted(SlConn *conn, size_t worker_unsent)
+{
+	/* over a client quota (server/quotas.h): muted for the throttle time */
+	if (conn->throttled_until != 0 && GetCurrentTimestamp() < conn->throttled_until)
+		return true;
+	return SlConnMuted(conn) ||
+		(worker_unsent >= (size_t) sl_max_unsent_bytes_per_worker &&
+		 SlConnUnsentBytes(conn) > 0);
+}
+
+/*
+ * Room left for answers under the worker's bound; one byte at least, for
+ * which a Fetch still returns its first batch (KIP-74), as it must for the
+ * client to make progress
+ */
+static int64
+response_room(size_t worker_unsent)
+{
+	return worker_unsent >= (size_t) sl_max_unsent_bytes_per_worker ? 1 :
+		(int64) sl_max_unsent_bytes_per_worker - (int64) worker_unsent;
+}
+
+/* Mark the muted connections; returns the worker's unsent bytes */
+static size_t
+mark_muted(void)
+{
+	size_t		unsent = 0;
+
+	for (int i = 0; i < nconns; i++)
+		unsent += SlConnUnsentBytes(conns[i]);
+	for (int i = 0; i < nconns; i++)
+		conns[i]->muted = conn_muted(conns[i], unsent);
+	return unsent;
+}
+
+/*
+ * An answer over a client quota says for how long (throttle_time_ms); its
+ * connection is muted that long from now, while the answer goes out
+ * (KIP-219)
+ */
+static void
+note_throttle(SlConn *conn, SlRequest *req)
+{
+	if (req->state == SL_REQUEST_DONE && req->throttle_ms > 0)
+	{
+		conn->throttled_until = Max(conn->throttled_until,
+									TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																req->throttle_ms));
+		req->throttle_ms = 0;	/* noted; the answer keeps it */
+	}
+}
+
+/*
  * Hand every new request to the server layer; Produces go together.
  * A parked request is looked at again when what it waits on changed (a
  * partition's high watermark, a group's state: the handler said which with
  * SlRequestWaitOn before it looked) or its deadline passed; the others
- * stay as they are, however busy the rest of the server is.
+ * stay as they are, however busy the rest of the server is.  A muted
+ * connection's requests wait (see conn_muted).
  */
 static void
 process_requests(void)
@@ -386,6 +473,8 @@ process_requests(void)
 	TimestampTz now = GetCurrentTimestamp();
 	SlWaitSet	changed;
 	SlWaitSet	interest;
+	size_t		unsent = mark_muted();
+	bool		one_produce_each = SlQuotasInForce();
 
 	/* Taken before looking: a change during the looks comes back as new */
 	SlWaitTakeChanges(&changed);
@@ -393,12 +482,24 @@ process_requests(void)
 
 	for (int i = 0; i < nconns; i++)
 	{
+		size_t		conn_before = SlConnUnsentBytes(conns[i]);
+
 		serving_conn = conns[i];
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
+			/* what this connection's answers so far added */
+			size_t		worker_unsent = unsent - conn_before + SlConnUnsentBytes(conns[i]);
+
+			conns[i]->muted = conn_muted(conns[i], worker_unsent);
 			/* Answers pile up unsent: this client waits until it reads */
-			if (req->state == SL_REQUEST_NEW && SlConnMuted(conns[i]))
+			if (conns[i]->muted &&
+				(req->state == SL_REQUEST_NEW || req->state == SL_REQUEST_PARKED))
+			{
+				if (req->state == SL_REQUEST_PARKED)
+					SlWaitSetUnion(&interest, &req->waiting_on);
 				continue;
+			}
+			req->response_room = response_room(worker_unsent);
 			if (req->state == SL_REQUEST_NEW)
 			{
 				if (SlServerIsBatchable(req))
@@ -410,6 +511,9 @@ process_requests(void)
 							palloc(sizeof(SlRequest *) * max_produces);
 					}
 					produces[nproduces++] = req;
+					/* the rest once its quota is known (SlQuotasInForce) */
+					if (one_produce_each)
+						break;
 				}
 				else
 					SlServerHandle(req);
@@ -420,9 +524,11 @@ process_requests(void)
 				SlBrokerStatsCountParkedAttempt();
 				SlServerRetryParked(req, now >= req->deadline);
 			}
+			note_throttle(conns[i], req);
 			if (req->state == SL_REQUEST_PARKED)
 				SlWaitSetUnion(&interest, &req->waiting_on);
 		}
+		unsent = unsent - conn_before + SlConnUnsentBytes(conns[i]);
 	}
 	serving_conn = NULL;
 	if (nproduces > 0)
@@ -435,6 +541,11 @@ process_requests(void)
 	}
 	if (produces)
 		pfree(produces);
+
+	/* the produces' throttle times: mute their connections */
+	for (int i = 0; i < nconns; i++)
+		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
+			note_throttle(conns[i], req);
 
 	/* From now on, be woken only for what the parked requests wait on */
 	SlWaitSetInterest(&interest);
@@ -468,9 +579,19 @@ next_timeout(void)
 		/* Decrypted bytes waiting: the socket will not wake us for them */
 		if (SlConnHasBufferedInput(conns[i]))
 			return 0;
+		/* a throttled connection is looked at again when its time is up */
+		if (conns[i]->throttled_until > GetCurrentTimestamp() &&
+			(!found || conns[i]->throttled_until < nearest))
+		{
+			nearest = conns[i]->throttled_until;
+			found = true;
+		}
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 		{
-			if (req->state == SL_REQUEST_NEW && !SlConnMuted(conns[i]))
+			/* a muted connection waits for its socket to drain */
+			if (conns[i]->muted)
+				break;
+			if (req->state == SL_REQUEST_NEW)
 				return 0;
 			if (req->state == SL_REQUEST_PARKED && (!found || req->deadline < nearest))
 			{
@@ -544,10 +665,14 @@ report_stats(void)
 	uint64		input_bytes = 0;
 	int			parked = 0;
 	uint64		parked_bytes = 0;
+	uint64		unsent = 0;
+	int			muted = 0;
 
 	for (int i = 0; i < nconns; i++)
 	{
 		input_bytes += SlConnInputBufferBytes(conns[i]);
+		unsent += SlConnUnsentBytes(conns[i]);
+		muted += conns[i]->muted ? 1 : 0;
 		for (SlRequest *req = conns[i]->head; req != NULL; req = req->next)
 			if (req->state == SL_REQUEST_PARKED)
 			{
@@ -555,7 +680,7 @@ report_stats(void)
 				parked_bytes += MemoryContextMemAllocated(req->context, true);
 			}
 	}
-	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes);
+	SlBrokerStatsReport(nconns, input_bytes, parked, parked_bytes, unsent, muted);
 }
 
 /*
@@ -641,6 +766,7 @@ SlBrokerMain(Datum arg)
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
 	SlRoleSessionsAttach(worker_index);
+	SlConnLimitsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	/* The certificate as the files are now, which a reload may have changed */
@@ -720,6 +846,8 @@ SlBrokerMain(Datum arg)
 				close_conn(i);
 		}
 		close_idle_connections();
+		/* for the wait: what to read, which deadlines count */
+		mark_muted();
 		report_stats();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_context);

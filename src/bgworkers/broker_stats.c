@@ -28,6 +28,8 @@ typedef struct SlBrokerWorkerStats
 	pg_atomic_uint64 parked_request_bytes;
 	pg_atomic_uint64 parked_attempts;
 	pg_atomic_uint64 input_buffer_bytes;
+	pg_atomic_uint64 unsent_bytes;
+	pg_atomic_uint32 muted_connections;
 } SlBrokerWorkerStats;
 
 static SlBrokerWorkerStats *worker_stats = NULL;
@@ -54,6 +56,8 @@ SlBrokerStatsShmemInit(void)
 			pg_atomic_init_u64(&worker_stats[i].parked_request_bytes, 0);
 			pg_atomic_init_u64(&worker_stats[i].parked_attempts, 0);
 			pg_atomic_init_u64(&worker_stats[i].input_buffer_bytes, 0);
+			pg_atomic_init_u64(&worker_stats[i].unsent_bytes, 0);
+			pg_atomic_init_u32(&worker_stats[i].muted_connections, 0);
 		}
 }
 
@@ -73,6 +77,8 @@ SlBrokerStatsStart(int worker_index)
 	pg_atomic_write_u64(&my_stats->parked_request_bytes, 0);
 	pg_atomic_write_u64(&my_stats->parked_attempts, 0);
 	pg_atomic_write_u64(&my_stats->input_buffer_bytes, 0);
+	pg_atomic_write_u64(&my_stats->unsent_bytes, 0);
+	pg_atomic_write_u32(&my_stats->muted_connections, 0);
 	pg_atomic_write_u32(&my_stats->pid, MyProcPid);
 	before_shmem_exit(stats_stop, (Datum) 0);
 }
@@ -87,8 +93,10 @@ SlBrokerStatsCountParkedAttempt(void)
 
 void
 SlBrokerStatsReport(int connections, uint64 input_buffer_bytes, int parked_requests,
-					uint64 parked_request_bytes)
+					uint64 parked_request_bytes, uint64 unsent_bytes, int muted_connections)
 {
+	pg_atomic_write_u64(&my_stats->unsent_bytes, unsent_bytes);
+	pg_atomic_write_u32(&my_stats->muted_connections, muted_connections);
 	pg_atomic_write_u32(&my_stats->connections, connections);
 	pg_atomic_write_u64(&my_stats->input_buffer_bytes, input_buffer_bytes);
 	pg_atomic_write_u32(&my_stats->parked_requests, parked_requests);
@@ -108,8 +116,8 @@ streamlog_broker_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < SL_MAX_BROKERS; i++)
 	{
 		SlBrokerWorkerStats *s = &worker_stats[i];
-		Datum		values[7];
-		bool		nulls[7] = {0};
+		Datum		values[9];
+		bool		nulls[9] = {0};
 		uint32		pid = pg_atomic_read_u32(&s->pid);
 
 		if (pid == 0)
@@ -121,6 +129,8 @@ streamlog_broker_stats(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum((int32) pg_atomic_read_u32(&s->parked_requests));
 		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&s->parked_request_bytes));
 		values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&s->parked_attempts));
+		values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&s->unsent_bytes));
+		values[8] = Int32GetDatum((int32) pg_atomic_read_u32(&s->muted_connections));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -200,6 +200,7 @@ request_create(SlConn *conn, int32 size)
 	req->frame_len = size;
 	req->state = SL_REQUEST_NEW;
 	req->send_response = true;
+	req->response_room = -1;
 	req->peer = conn->peer;
 	req->session = &conn->session;
 	return req;
@@ -305,6 +306,12 @@ bool
 SlConnMuted(SlConn *conn)
 {
 	return unsent_bytes(conn, MAX_BACKLOG) > MAX_BACKLOG;
+}
+
+size_t
+SlConnUnsentBytes(SlConn *conn)
+{
+	return unsent_bytes(conn, SIZE_MAX);
 }
 
 /*
@@ -675,7 +682,7 @@ SlConnInputBufferBytes(SlConn *conn)
 static bool
 wants_input(SlConn *conn)
 {
-	return !conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS &&
+	return !conn->closing && !conn->muted && conn->nrequests < MAX_QUEUED_REQUESTS &&
 		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT;
 }
 

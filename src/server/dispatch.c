@@ -28,10 +28,12 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/server/auth.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/subtransaction.h"
 
@@ -214,9 +216,21 @@ typedef struct RequestRun
 } RequestRun;
 
 /*
+ * Answer a request its client's quota does not let through (KIP-599) with
+ * error in every topic of the response; false if its body is malformed
+ */
+static bool
+answer_refused(RequestRun *run, int16 error)
+{
+	return SlErrorResponseEncode(&run->body, run->req->api_key, run->req->api_version,
+								 error, SlStrFromCString("Throttling quota has been exceeded."),
+								 &run->out) && run->out.error == NULL;
+}
+
+/*
  * Run h's handler for run as its session's role, unless h is served before
- * authentication.  The user id is put back after it; after an ERROR, the
- * abort of the (sub)transaction puts it back.
+ * authentication, and within its client's quotas.  The user id is put back
+ * after it; after an ERROR, the abort of the (sub)transaction puts it back.
  */
 static void
 handle_as_role(RequestRun *run, const SlHandler *h)
@@ -224,6 +238,7 @@ handle_as_role(RequestRun *run, const SlHandler *h)
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			role;
+	int16		refused;
 
 	if (h->before_auth)
 	{
@@ -234,6 +249,13 @@ handle_as_role(RequestRun *run, const SlHandler *h)
 	if (!OidIsValid(role))
 	{
 		run->ok = true;
+		return;
+	}
+	/* quotas are looked up for the session's role, known from here on */
+	refused = SlQuotaBeforeRequest(run->req);
+	if (refused != SL_ERR_NONE)
+	{
+		run->ok = answer_refused(run, refused);
 		return;
 	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -300,6 +322,9 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 	RequestRun *runs = palloc0(sizeof(RequestRun) * n);
 	MemoryContext context = CurrentMemoryContext;
 	ErrorData  *commit_error = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
 
 	Assert(n == 1 || h->batchable);
 	for (int i = 0; i < n; i++)
@@ -390,6 +415,10 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		finish_request(&runs[i], h, commit_error);
 		MemoryContextSwitchTo(oldcxt);
 	}
+	/* the time of a batch is shared by its requests */
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	for (int i = 0; i < n; i++)
+		SlQuotaAfterRequest(reqs[i], ((int64) secs * 1000000 + usecs) / n);
 	pfree(runs);
 }
 

@@ -46,6 +46,8 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_LIST_GROUPS] = {0, 5, SlHandleListGroups},
 	[SL_API_DELETE_GROUPS] = {0, 2, SlHandleDeleteGroups},
 	[SL_API_OFFSET_DELETE] = {0, 0, SlHandleOffsetDelete},
+	[SL_API_DESCRIBE_CLIENT_QUOTAS] = {0, 1, SlHandleDescribeClientQuotas},
+	[SL_API_ALTER_CLIENT_QUOTAS] = {0, 1, SlHandleAlterClientQuotas},
 };
 
 const SlHandler *

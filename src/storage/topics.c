@@ -369,16 +369,34 @@ forget_at_end(int32 topic_id, int32 first_partition, bool on_commit)
 	forget->on_commit = on_commit;
 }
 
-/* Error out unless count more partitions fit in shared memory */
+/*
+ * Error out unless count more partitions fit in shared memory and, for
+ * topics owned by owner (InvalidOid: an internal topic, not counted), in
+ * streamlog.max_partitions_per_role: the partitions of the topics a role
+ * owns, so that one role cannot take every partition there is.  Superusers
+ * are not counted, as PostgreSQL does not count them against a role's
+ * CONNECTION LIMIT.
+ */
 static void
-check_partition_budget(int32 count)
+check_partition_budget(int32 count, Oid owner)
 {
 	int64		in_use;
+	int64		owned = 0;
+	bool		capped = OidIsValid(owner) && sl_max_partitions_per_role > 0 &&
+		!superuser_arg(owner);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(owner)};
 
 	SPI_connect();
 	SlCatalogQuery("SELECT coalesce(sum(partition_count), 0)::int8 FROM streamlog.topic",
 				   0, NULL, NULL, NULL);
 	in_use = SlCatalogInt64(0, 1, 0);
+	if (capped)
+	{
+		SlCatalogQuery("SELECT coalesce(sum(partition_count), 0)::int8 FROM streamlog.topic "
+					   "WHERE owner = $1", 1, types, values, NULL);
+		owned = SlCatalogInt64(0, 1, 0);
+	}
 	SPI_finish();
 	if (in_use + count > sl_max_partitions)
 		ereport(ERROR,
@@ -386,6 +404,13 @@ check_partition_budget(int32 count)
 				 errmsg("cannot add %d partitions: %lld of streamlog.max_partitions (%d) are in use",
 						count, (long long) in_use, sl_max_partitions),
 				 errhint("Raise streamlog.max_partitions and restart the server.")));
+	if (capped && owned + count > sl_max_partitions_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("cannot add %d partitions: role \"%s\" owns topics with %lld partitions, and streamlog.max_partitions_per_role is %d",
+						count, GetUserNameFromId(owner, false), (long long) owned,
+						sl_max_partitions_per_role),
+				 errhint("Delete topics the role owns, or ask an administrator to raise streamlog.max_partitions_per_role.")));
 }
 
 /* Add partitions [from, to) of a topic, each with its first segment */
@@ -426,7 +451,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 				 errmsg("a topic needs at least one partition, not %d", partitions)));
 	SlTopicConfigDefaults(&effective);
 	normalized = SlTopicConfigApply(config, &effective);
-	check_partition_budget(partitions);
+	/* its creator will own it; an internal topic is the server's */
+	check_partition_budget(partitions, SlTopicNameIsInternal(name) ? InvalidOid : GetUserId());
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
@@ -583,7 +609,8 @@ SlTopicAddPartitions(const char *name, int32 count)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many partitions")));
-	check_partition_budget(count);
+	/* the new partitions are the topic owner's, whoever adds them */
+	check_partition_budget(count, topic->owner);
 
 	create_partitions(topic_id, old_count, old_count + count);
 	forget_at_end(topic_id, old_count, false);

@@ -469,3 +469,40 @@ def test_names_that_are_not_text_are_refused(server, conn, roles, unique_name):
             1, RT_TOPIC, topic.encode() + b"\x00junk", PT_MATCH, None, None, OP_ANY, PERM_ANY))
         assert parse_describe(r, 1) == (NONE, None, [])
     assert sql_acls(conn, topic + "%") == [("TOPIC", "LITERAL", topic, f"User:{alice}", "READ", "ALLOW")]
+
+
+def test_role_dropped_elsewhere_shows_by_oid_and_can_be_deleted(server, conn, unique_name):
+    """DROP ROLE is refused while the role has privileges, in the database
+    streamlog is installed in; from another database it goes through, and
+    its bindings stay, shown by OID at both doors until deleted."""
+    role = unique_name("acl_gone").replace(".", "_").replace("-", "_").lower()
+    topic = unique_name("aclgone")
+    other = unique_name("db").replace(".", "_").replace("-", "_").lower()
+    conn.execute(f'CREATE ROLE "{role}"')
+    oid = conn.execute("SELECT %s::regrole::oid", (role,)).fetchone()[0]
+    conn.execute("SELECT streamlog.grant('read, write', 'topic', %s, %s)", (topic, role))
+    with pytest.raises(Exception) as exc:
+        conn.execute(f'DROP ROLE "{role}"')
+    assert exc.value.sqlstate == "2BP01"
+    conn.execute(f'CREATE DATABASE "{other}"')
+    try:
+        with server.connect(dbname=other) as c:
+            c.execute(f'DROP ROLE "{role}"')
+    finally:
+        conn.execute(f'DROP DATABASE "{other}"')
+
+    assert sql_acls(conn, topic) == [("TOPIC", "LITERAL", topic, f"User:{oid}", "READ", "ALLOW"),
+                                     ("TOPIC", "LITERAL", topic, f"User:{oid}", "WRITE", "ALLOW")]
+    # SQL revokes by the OID the view shows; a number that is a live role's OID is refused
+    conn.execute("SELECT streamlog.revoke('write', 'topic', %s, %s)", (topic, f"User:{oid}"))
+    live = conn.execute("SELECT oid FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    with pytest.raises(Exception) as exc:
+        conn.execute("SELECT streamlog.revoke('read', 'topic', %s, %s)", (topic, f"User:{live}"))
+    assert exc.value.sqlstate == "42704"
+    with kh.RawClient(server.kafka_bootstrap) as client:
+        flt = filter_body(1, RT_TOPIC, topic, PT_LITERAL, None, None, OP_ANY, PERM_ANY)
+        assert parse_describe(raw(client, DESCRIBE_ACLS, 1, flt), 1)[2] == [
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{oid}", "*", OP_READ, PERM_ALLOW)]
+        [(code, _, matches)] = parse_delete(raw(client, DELETE_ACLS, 1, i32(1) + flt), 1)
+        assert (code, len(matches)) == (NONE, 1)
+    assert sql_acls(conn, topic) == []

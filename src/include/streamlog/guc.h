@@ -39,11 +39,16 @@ extern char *sl_listen_addresses;
 extern char *sl_listener_security_protocol_map;
 extern char *sl_listeners;
 extern int	sl_max_connections;
+extern int	sl_max_connections_per_ip;
+extern char *sl_max_connections_per_ip_overrides;
 extern int	sl_max_group_members;
 extern int	sl_max_groups;
 extern int	sl_max_partitions;
+extern int	sl_max_partitions_per_role;
+extern int	sl_max_groups_per_role;
 extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
+extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
@@ -70,6 +75,25 @@ extern char *sl_ssl_ciphers;
 extern int	sl_ssl_client_auth;
 extern char *sl_ssl_key_file;
 extern int	sl_ssl_min_protocol_version;
+
+/* streamlog.max_connections_per_ip_overrides, parsed */
+typedef struct SlConnectionsPerIpOverride
+{
+	uint8		addr[16];		/* IPv6; IPv4 mapped (::ffff:a.b.c.d) */
+	int			max_connections;
+} SlConnectionsPerIpOverride;
+
+typedef struct SlConnectionsPerIpOverrides
+{
+	int			n;
+	SlConnectionsPerIpOverride items[FLEXIBLE_ARRAY_MEMBER];
+} SlConnectionsPerIpOverrides;
+
+/*
+ * Most connections from addr (16 bytes, IPv4 mapped): its override, or
+ * streamlog.max_connections_per_ip
+ */
+extern int	SlMaxConnectionsForAddress(const uint8 *addr);
 
 extern void SlDefineGucs(void);
 

@@ -340,6 +340,27 @@ join_known_member(GroupSlot *g, const SlGroupJoinArgs *args, const SlProtoList *
  * creates) the group, and takes the unknown-member or the known-member
  * path, as Redpanda's group does.
  */
+/*
+ * Groups role created that are in use: with members, or not yet Empty.
+ * An Empty group without members may have its slot taken by another
+ * (SlGroupCreate), so it does not count.  Under the coordinator's lock.
+ */
+static int
+groups_created_by(Oid role)
+{
+	int			n = 0;
+
+	for (int i = 0; i < sl_max_groups; i++)
+	{
+		const GroupSlot *g = &sl_groups[i];
+
+		if (g->in_use && g->creator == role &&
+			!(g->state == SL_GROUP_EMPTY && g->first < 0))
+			n++;
+	}
+	return n;
+}
+
 void
 SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 {
@@ -371,7 +392,19 @@ SlGroupJoin(const SlGroupJoinArgs *args, SlGroupJoinResult *res)
 			res->error = SL_ERR_UNKNOWN_MEMBER_ID;
 			goto done;
 		}
+		if (args->role_capped && sl_max_groups_per_role > 0 &&
+			groups_created_by(args->role) >= sl_max_groups_per_role)
+		{
+			ereport(LOG,
+					(errmsg("streamlog group \"%s\" cannot be created: its role already created %d groups that have members (streamlog.max_groups_per_role)",
+							args->group_id, sl_max_groups_per_role),
+					 errhint("Use fewer groups, or raise streamlog.max_groups_per_role.")));
+			res->error = SL_ERR_POLICY_VIOLATION;
+			goto done;
+		}
 		g = SlGroupCreate(args->group_id, now);
+		if (g != NULL)
+			g->creator = args->role;
 		if (g == NULL)
 		{
 			ereport(LOG,

@@ -21,9 +21,11 @@ extern void SlBrokerStatsCountParkedAttempt(void);
 
 /*
  * The worker's connections, their input buffers' bytes, its parked
- * requests and the memory they hold
+ * requests and the memory they hold, the bytes of answers not yet sent and
+ * the connections muted for them
  */
 extern void SlBrokerStatsReport(int connections, uint64 input_buffer_bytes,
-								int parked_requests, uint64 parked_request_bytes);
+								int parked_requests, uint64 parked_request_bytes,
+								uint64 unsent_bytes, int muted_connections);
 
 #endif							/* SL_BROKER_STATS_H */

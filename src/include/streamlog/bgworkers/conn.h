@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include <sys/socket.h>
+
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 #include "streamlog/bgworkers/tls.h"
@@ -23,6 +25,7 @@ typedef struct SlConn
 {
 	pgsocket	sock;
 	char	   *peer;			/* "host:port", for log lines */
+	struct sockaddr_storage peer_addr;	/* counted per address (conn_limits.h) */
 	MemoryContext context;
 	const SlListener *listener; /* the one it came in on */
 	SlSession	session;		/* the server layer's view of it */
@@ -44,6 +47,14 @@ typedef struct SlConn
 	TimestampTz last_active;	/* when bytes last came in or went out */
 	bool		closing;		/* answer nothing new, close once written */
 	bool		peer_gone;		/* nothing more can be written either */
+	/*
+	 * Set by the worker: too many of its answers (or of the worker's) wait
+	 * to be sent, so it is not read, and its requests are neither handled
+	 * nor, if parked, looked at again, until it drains
+	 */
+	bool		muted;
+	/* over a client quota: muted until then (KIP-219) */
+	TimestampTz throttled_until;
 	int			wait_pos;		/* position in the worker's wait set */
 	uint32		wait_events;	/* events registered there */
 } SlConn;
@@ -59,6 +70,9 @@ extern void SlConnTakeFrames(SlConn *conn);
 
 /* Too much answered but unsent: handle no more of its requests for now */
 extern bool SlConnMuted(SlConn *conn);
+
+/* Bytes of its answers not yet written */
+extern size_t SlConnUnsentBytes(SlConn *conn);
 
 /* Write the answers that are due, in request order, and free them */
 extern void SlConnFlush(SlConn *conn);

@@ -68,6 +68,12 @@ typedef struct SlGroupJoinArgs
 	int			nprotocols;
 	const SlGroupProtocol *protocols;
 	bool		require_known_member_id;	/* JoinGroup v4+ */
+	/*
+	 * Who joins: a group it creates counts against its
+	 * streamlog.max_groups_per_role, unless it is a superuser (capped false)
+	 */
+	Oid			role;
+	bool		role_capped;
 } SlGroupJoinArgs;
 
 /* A member as JoinGroup (to the leader) and DescribeGroups show it */

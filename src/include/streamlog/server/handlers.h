@@ -96,6 +96,10 @@ extern bool SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
 
+/* handlers/client_quotas.c */
+extern bool SlHandleDescribeClientQuotas(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterClientQuotas(SlRequest *req, SlReader *body, SlWriter *out);
+
 /*
  * A group id from the wire as a C string; NULL if Kafka would call it
  * invalid (empty), or it is too long, holds NUL bytes or is not UTF-8.

@@ -72,6 +72,23 @@ typedef struct SlRequest
 	 */
 	bool		sasl_raw;
 
+	/*
+	 * Bytes of response the worker has room for (the rest of
+	 * streamlog.max_unsent_bytes_per_worker), set before each attempt; a
+	 * Fetch returns no more records than this, but its first batch whole
+	 * (KIP-74).  -1: no bound but the handler's own.
+	 */
+	int64		response_room;
+
+	/*
+	 * Set by the server layer: how long its client is over a quota; the
+	 * answer says so (throttle_time_ms) and the connection is then muted
+	 * for that long (KIP-219).  quota_user: the user its quotas are
+	 * looked up for, set with it.
+	 */
+	int32		throttle_ms;
+	const char *quota_user;
+
 	/* set by the server layer: close the connection after this one */
 	bool		close_after;
 	const char *peer;			/* for log lines */

@@ -75,6 +75,7 @@ typedef struct GroupSlot
 	TimestampTz sync_deadline;
 
 	TimestampTz empty_since;	/* for reusing slots of Empty groups */
+	Oid			creator;		/* the role whose JoinGroup created it */
 	char		group_id[SL_GROUP_ID_LEN];
 	char		protocol_type[SL_GROUP_ID_LEN];
 	char		protocol_name[SL_GROUP_ID_LEN];	/* "" while none chosen */

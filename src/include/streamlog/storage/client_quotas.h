@@ -1,0 +1,39 @@
+/*
+ * Client quotas as stored in streamlog.client_quota: one rate per entity
+ * (a user, a client id, or both; a NULL name is the <default> entity of its
+ * type) and quota key.  Both doors go through here: the SQL function
+ * streamlog.alter_client_quota() checks and writes, the Kafka handlers and
+ * the broker's enforcement read.
+ */
+#ifndef SL_STORAGE_CLIENT_QUOTAS_H
+#define SL_STORAGE_CLIENT_QUOTAS_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+
+typedef struct SlClientQuota
+{
+	bool		has_user;		/* the entity has a user part */
+	char	   *user;			/* its name, NULL for <default> */
+	bool		has_client_id;
+	char	   *client_id;		/* NULL for <default> */
+	char	   *key;			/* producer_byte_rate, ... */
+	double		value;
+} SlClientQuota;
+
+/*
+ * Every stored quota, as a List of SlClientQuota made in the current
+ * memory context; in a transaction
+ */
+extern List *SlClientQuotasList(void);
+
+/*
+ * Set (remove false) or remove one quota of one entity, checked as
+ * streamlog.alter_client_quota() checks it (ERROR 22023 with what is
+ * wrong); validate_only checks and writes nothing.  In a transaction; runs
+ * with the privileges of the current user.
+ */
+extern void SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only);
+
+#endif							/* SL_STORAGE_CLIENT_QUOTAS_H */
