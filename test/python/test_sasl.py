@@ -596,3 +596,33 @@ def test_nothing_after_a_failed_login(sasl_server):
         assert c.wait_closed(timeout=60)
     kh.wait_log(sasl_server, offset, r"unexpected SaslHandshake from 127\.0\.0\.1:\d+, "
                                      r"closing the connection")
+
+
+def test_sasl_authenticate_v2(sasl_server):
+    """SaslAuthenticate v2, the flexible version (compact bytes, tagged fields)"""
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.handshake("SCRAM-SHA-256")[0] == kh.NONE
+        scram = sc.Scram("bob", PASSWORD)
+
+        def authenticate_v2(token):
+            cid = c.next_correlation_id()
+            c.send(kh.request_frame(sc.SASL_AUTHENTICATE, 2, cid,
+                                    kh.uvarint(len(token) + 1) + token + kh.uvarint(0),
+                                    header_version=2))
+            got, payload = c.recv_frame()
+            assert got == cid
+            r = kh.Reader(payload)
+            r.uvarint()  # response header tagged fields
+            error = r.i16()
+            n = r.uvarint()
+            message = None if n == 0 else r.take(n - 1).decode()
+            auth = r.take(r.uvarint() - 1)
+            lifetime = r.i64()
+            r.uvarint()
+            assert r.at_end()
+            return error, message, auth, lifetime
+        error, _, server_first, _ = authenticate_v2(scram.first())
+        assert error == kh.NONE
+        error, message, server_final, lifetime = authenticate_v2(scram.final(server_first))
+        assert (error, message, lifetime) == (kh.NONE, None, 0)
+        scram.check_server_final(server_final)
