@@ -299,6 +299,7 @@ accept_connections(int listen_pos)
 		int			one = 1;
 		int			count;
 		int			limit;
+		const char *why;
 		SlConn	   *conn;
 
 		if (s == PGINVALID_SOCKET)
@@ -310,6 +311,14 @@ accept_connections(int listen_pos)
 			ereport(LOG,
 					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
 							host, serv)));
+			closesocket(s);
+			continue;
+		}
+		if (!SlPeerMayConnect(l->protocol, is_loopback(&addr), &why))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s on listener %s: %s",
+							host, serv, l->name, why)));
 			closesocket(s);
 			continue;
 		}

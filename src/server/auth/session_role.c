@@ -24,6 +24,12 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/auth.h"
 
+/* Why a client from another machine without credentials is refused */
+#define REMOTE_WITHOUT_CREDENTIALS \
+	"a client from another machine without a certificate, and " \
+	"streamlog.anonymous_role is not set: set it to the role such clients " \
+	"act as, or give them a SASL listener"
+
 bool
 SlSessionUsesSasl(const SlSession *session)
 {
@@ -56,6 +62,16 @@ SlSessionMayServe(const SlSession *session, const char **why)
 		return false;
 	}
 	return true;
+}
+
+bool
+SlPeerMayConnect(SlSecurityProtocol protocol, bool peer_is_loopback, const char **why)
+{
+	if (protocol != SL_PROTOCOL_PLAINTEXT || peer_is_loopback ||
+		(sl_anonymous_role != NULL && sl_anonymous_role[0] != '\0'))
+		return true;
+	*why = REMOTE_WITHOUT_CREDENTIALS;
+	return false;
 }
 
 int32
@@ -352,9 +368,7 @@ unauthenticated_role(const SlSession *session, const char **why)
 	}
 	if (session->peer_is_loopback)
 		return BOOTSTRAP_SUPERUSERID;
-	*why = "a client from another machine without a certificate, and "
-		"streamlog.anonymous_role is not set: set it to the role such clients "
-		"act as, or give them a SASL listener";
+	*why = REMOTE_WITHOUT_CREDENTIALS;
 	return InvalidOid;
 }
 

@@ -28,6 +28,17 @@ extern bool SlSessionUsesSasl(const SlSession *session);
 extern bool SlSessionUsesTls(const SlSession *session);
 
 /*
+ * May a client from this address connect to a listener of this protocol
+ * at all?  False, with *why, where nobody could act for it: a PLAINTEXT
+ * listener, a client from another machine, and no
+ * streamlog.anonymous_role (on SSL a certificate may still name a role,
+ * on SASL a login).  Decided when the connection is accepted, as
+ * pg_hba.conf does.
+ */
+extern bool SlPeerMayConnect(SlSecurityProtocol protocol, bool peer_is_loopback,
+							 const char **why);
+
+/*
  * May a request of an API that needs a principal be served on this
  * session now, before any catalogue lookup?  False, with *why set, if the
  * session must first authenticate (SASL listener) or its authentication
