@@ -626,3 +626,25 @@ def test_sasl_authenticate_v2(sasl_server):
         error, message, server_final, lifetime = authenticate_v2(scram.final(server_first))
         assert (error, message, lifetime) == (kh.NONE, None, 0)
         scram.check_server_final(server_final)
+
+
+def test_connection_limit_counts_kafka_sessions_at_the_sql_door(sasl_server):
+    """One CONNECTION LIMIT for both doors: a Kafka session counts against
+    a SQL login too"""
+    import psycopg
+    sasl_server.sql(f"CREATE ROLE judy LOGIN CONNECTION LIMIT 1 PASSWORD '{PASSWORD}'")
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("judy", PASSWORD)[0] == kh.NONE
+        with pytest.raises(psycopg.OperationalError, match='too many connections for role "judy"'):
+            psycopg.connect(host=sasl_server.host, port=sasl_server.port, user="judy",
+                            password=PASSWORD, dbname="postgres", connect_timeout=10)
+
+    def sql_login_works():
+        try:
+            psycopg.connect(host=sasl_server.host, port=sasl_server.port, user="judy",
+                            password=PASSWORD, dbname="postgres", connect_timeout=10).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+    # once the Kafka session closed
+    wait_until(sql_login_works, 60, "a SQL login once the Kafka session closed")

@@ -106,4 +106,11 @@ extern void SlRoleSessionsAttach(int worker_index);
 extern bool SlRoleSessionAdmit(Oid role);
 extern void SlRoleSessionRelease(Oid role);
 
+/*
+ * From _PG_init: SQL logins count the role's Kafka sessions too
+ * (ClientAuthentication_hook), so that its CONNECTION LIMIT holds for
+ * both doors together
+ */
+extern void SlRoleSessionsInstallHook(void);
+
 #endif							/* SL_AUTH_H */
