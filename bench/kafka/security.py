@@ -97,11 +97,6 @@ class SecurityBench(KBench):
                 # the comparison is of the transport and login, not of privileges
                 self.q(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
                     sql.Identifier(self.args.sasl_user), sql.Literal(self.args.sasl_password)))
-            # the SASL role produces and consumes the benchmark's topics
-            self.q("SELECT streamlog.grant('read, write, describe', 'topic', 'sec_', %s, "
-                   "pattern => 'prefixed')", (self.args.sasl_user,))
-            self.q("SELECT streamlog.grant('read, describe', 'group', '*', %s)",
-                   (self.args.sasl_user,))
         self.brokers = self.broker_pids()
         with open(os.path.join(self.args.data_dir, "postmaster.pid")) as f:
             postmaster = int(f.readline())
