@@ -5,11 +5,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/rel.h"
 
 #include "streamlog/storage/client_quotas.h"
 #include "streamlog/storage/internal/catalog_query.h"
@@ -35,13 +39,30 @@ column_text(uint64 row, int col, MemoryContext cxt)
 	return value ? MemoryContextStrdup(cxt, value) : NULL;
 }
 
+/*
+ * Every stored quota, read as the table's owner: the broker reads them
+ * for whatever role a request runs as, and the table is not readable by
+ * PUBLIC (Kafka's DescribeClientQuotas needs DESCRIBE_CONFIGS on the
+ * cluster).  An ERROR meanwhile puts the user back with the (sub)transaction's
+ * abort.
+ */
 List *
 SlClientQuotasList(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	List	   *quotas = NIL;
 	uint64		n;
+	Oid			save_userid;
+	int			save_sec_context;
+	Relation	rel;
+	Oid			owner;
 
+	rel = table_openrv(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, AccessShareLock);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	n = SlCatalogRun(&list_quotas, NULL, NULL);
 	for (uint64 i = 0; i < n; i++)
@@ -64,6 +85,7 @@ SlClientQuotasList(void)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return quotas;
 }
 

@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid_d.h"
 #include "miscadmin.h"
 
 #include "streamlog/server/handlers.h"
@@ -24,14 +23,11 @@
 #define ENTITY_CLIENT_ID "client-id"
 #define ENTITY_IP "ip"
 
-/* May the session's role see and change the cluster's quotas? */
+/* May the role the request runs as see and change the cluster's quotas? */
 static bool
 may_manage_quotas(SlRequest *req)
 {
-	Oid			role = OidIsValid(req->session->role) ? req->session->role :
-		BOOTSTRAP_SUPERUSERID;
-
-	return superuser_arg(role);
+	return superuser_arg(GetUserId());
 }
 
 static char *
