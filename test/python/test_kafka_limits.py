@@ -370,6 +370,33 @@ def test_consumer_over_its_byte_rate_is_throttled(make_server, unique_name):
         consumer.close()
 
 
+def test_request_percentage_throttles_and_mutes(make_server):
+    """request_percentage: a client whose requests took more of a worker's
+    time than its share is answered with throttle_time_ms, and its
+    connection is not served again before that time is up (KIP-219);
+    another client's is."""
+    srv = make_server(conf={"streamlog.broker_workers": 1})
+    srv.sql("SELECT streamlog.alter_client_quota('{\"client-id\": \"raw-test\"}', "
+            "'request_percentage', 0.0001)")
+    time.sleep(1.1)
+    with kh.RawClient(srv.kafka_bootstrap, timeout=60) as c:
+        # Metadata v3: throttle_time_ms is the first field of its answer
+        first = kh.Reader(c.call(kh.metadata_request, 3, None)).i32()
+        second = kh.Reader(c.call(kh.metadata_request, 3, None)).i32()
+        assert first == 0
+        assert second > 0
+        # the rest of the answer is intact
+        body = c.call(kh.metadata_request, 3, None)
+        r = kh.Reader(body)
+        r.i32()
+        brokers = r.array(lambda r: (r.i32(), r.string(), r.i32(), r.string()))
+        assert len(brokers) == 1
+    # another client id is not throttled
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        frame = kh.metadata_request(1, 3, None).replace(b"raw-test", b"raw-else")
+        assert kh.Reader(c.call(lambda cid: frame)).i32() == 0
+
+
 def create_topics_v6_request(correlation_id, name, partitions):
     """CreateTopics v6 (flexible, header v2): one topic, no configs"""
     def cstr(s):
