@@ -34,6 +34,7 @@ int			sl_max_group_members = 4096;
 int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
 int			sl_max_partitions_per_role = 0;
+int			sl_max_unauthenticated_connections = 0;
 int			sl_max_groups_per_role = 0;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
@@ -359,6 +360,14 @@ SlDefineGucs(void)
 							&sl_max_request_size,
 							100 * 1024 * 1024, 1024, SL_MAX_REQUEST_SIZE_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_unauthenticated_connections",
+							"Most connections on SASL listeners that have not authenticated yet, per broker worker; 0 for no limit.",
+							NULL,
+							&sl_max_unauthenticated_connections,
+							0, 0, 100000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_unsent_bytes_per_worker",

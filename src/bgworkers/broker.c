@@ -241,6 +241,34 @@ is_loopback(const struct sockaddr_storage *addr)
 	return false;
 }
 
+/* Must conn authenticate before it is served (a SASL listener)? */
+static bool
+needs_login(const SlConn *conn)
+{
+	return (conn->session.protocol == SL_PROTOCOL_SASL_PLAINTEXT ||
+			conn->session.protocol == SL_PROTOCOL_SASL_SSL) &&
+		!OidIsValid(conn->session.role);
+}
+
+/*
+ * May conn, just accepted, wait for its login?  A worker keeps at most
+ * streamlog.max_unauthenticated_connections connections that have not
+ * authenticated yet, so that clients that never log in (or cannot) do not
+ * take the places of those that do; the authenticated ones are not
+ * counted.
+ */
+static bool
+admit_unauthenticated(const SlConn *conn)
+{
+	int			waiting = 0;
+
+	if (sl_max_unauthenticated_connections <= 0 || !needs_login(conn))
+		return true;
+	for (int i = 0; i < nconns; i++)
+		waiting += needs_login(conns[i]) ? 1 : 0;
+	return waiting < sl_max_unauthenticated_connections;
+}
+
 static void
 accept_connections(pgsocket listener)
 {
@@ -286,6 +314,15 @@ accept_connections(pgsocket listener)
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr));
 		conn->peer_addr = addr;
+		if (!admit_unauthenticated(conn))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: %d connections are not authenticated yet (streamlog.max_unauthenticated_connections)",
+							host, serv, sl_max_unauthenticated_connections)));
+			SlConnLimitsRelease(&conn->peer_addr);
+			SlConnClose(conn);
+			continue;
+		}
 		add_conn(conn);
 	}
 }

@@ -170,6 +170,38 @@ def test_bad_override_is_refused(make_server):
                  "'127.0.0.1:3, [::1]:4,::1:5'")
 
 
+
+def test_unauthenticated_connections_are_capped(server, make_server):
+    """streamlog.max_unauthenticated_connections: connections on a SASL
+    listener that have not logged in yet are capped per worker; past it a
+    new one is refused with a log line, and the PLAINTEXT listener still
+    serves.  Needs SASL listeners (streamlog.listeners, the SASL work)."""
+    with server.connect() as c:
+        if c.execute("SELECT count(*) FROM pg_settings "
+                     "WHERE name = 'streamlog.listeners'").fetchone()[0] == 0:
+            pytest.skip("no SASL listeners yet: streamlog.listeners is not there")
+    from pgserver import free_port
+    srv = make_server(start=False)
+    sasl_port = free_port()
+    srv.update_conf({"streamlog.broker_workers": 1,
+                     "streamlog.max_unauthenticated_connections": 2,
+                     "streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}"})
+    srv.start()
+    offset = len(srv.log_text())
+    waiting = [kh.RawClient(f"127.0.0.1:{sasl_port}") for _ in range(3)]
+    try:
+        # ApiVersions is served before authentication: the two first are
+        assert served(waiting[0]) and served(waiting[1])
+        assert not served(waiting[2])
+        kh.wait_log(srv, offset, r"connections are not authenticated yet "
+                    r"\(streamlog\.max_unauthenticated_connections\)")
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            assert served(c)
+    finally:
+        for c in waiting:
+            c.close()
+
 # -- client quotas -----------------------------------------------------------------
 
 DESCRIBE_CLIENT_QUOTAS = 48

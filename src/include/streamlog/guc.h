@@ -40,6 +40,7 @@ extern int	sl_max_group_members;
 extern int	sl_max_groups;
 extern int	sl_max_partitions;
 extern int	sl_max_partitions_per_role;
+extern int	sl_max_unauthenticated_connections;
 extern int	sl_max_groups_per_role;
 extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
