@@ -35,6 +35,7 @@ typedef struct AddressEntry
 } AddressEntry;
 
 static HTAB *addresses = NULL;
+static long addresses_max = 0;	/* the size it was made with */
 static LWLock *addresses_lock = NULL;
 static int	my_index = -1;
 
@@ -61,6 +62,7 @@ SlConnLimitsShmemInit(void)
 	info.entrysize = sizeof(AddressEntry);
 	addresses = ShmemInitHash("streamlog connections per address", size, size, &info,
 							  HASH_ELEM | HASH_BLOBS);
+	addresses_max = size;
 	addresses_lock = &(GetNamedLWLockTranche("streamlog connections"))->lock;
 }
 
@@ -123,7 +125,10 @@ SlConnLimitsAdmit(const struct sockaddr_storage *addr, int *count, int *limit)
 		return true;			/* not an IP connection: not counted */
 	*limit = SlMaxConnectionsForAddress(key.addr);
 	LWLockAcquire(addresses_lock, LW_EXCLUSIVE);
-	entry = hash_search(addresses, &key, HASH_ENTER_NULL, &found);
+	entry = hash_search(addresses, &key, HASH_FIND, &found);
+	/* a shared hash table would grow into the rest of shared memory */
+	if (entry == NULL && hash_get_num_entries(addresses) < addresses_max)
+		entry = hash_search(addresses, &key, HASH_ENTER_NULL, &found);
 	if (entry == NULL)
 	{
 		LWLockRelease(addresses_lock);

@@ -268,11 +268,17 @@ record(const SensorKey *key, double quota, double value, bool *over_before)
 	int32		throttle = 0;
 
 	LWLockAcquire(sensors_lock, LW_EXCLUSIVE);
-	s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
+	s = hash_search(sensors, key, HASH_FIND, &found);
 	if (s == NULL)
 	{
-		evict_idle(now);
-		s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
+		/*
+		 * A shared hash table grows into the rest of shared memory: keep
+		 * this one to its size, whatever client ids arrive
+		 */
+		if (hash_get_num_entries(sensors) >= QUOTA_MAX_SENSORS)
+			evict_idle(now);
+		if (hash_get_num_entries(sensors) < QUOTA_MAX_SENSORS)
+			s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
 	}
 	if (s == NULL)
 	{
