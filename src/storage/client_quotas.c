@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -56,8 +57,14 @@ SlClientQuotasList(void)
 	int			save_sec_context;
 	Relation	rel;
 	Oid			owner;
+	Oid			relid;
 
-	rel = table_openrv(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock);
+	/* no extension in this database (yet, or any more): no quotas */
+	relid = RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock,
+							 true);
+	if (!OidIsValid(relid))
+		return NIL;
+	rel = table_open(relid, NoLock);
 	owner = rel->rd_rel->relowner;
 	table_close(rel, AccessShareLock);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
