@@ -11,6 +11,7 @@ CODEC_OBJS = \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/consumer_protocol.o \
+	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
 	src/storage/partitioner.o
@@ -37,6 +38,7 @@ OBJS = \
 	src/storage/group_offsets.o \
 	src/storage/client_quotas.o \
 	src/storage/acl.o \
+	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
@@ -45,13 +47,20 @@ OBJS = \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
+	src/sqlapi/scram_sql.o \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \
+	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
 	src/server/kafka_errors.o \
+	src/server/auth/session_role.o \
+	src/server/auth/sasl.o \
+	src/server/auth/role_sessions.o \
+	src/storage/scram_credentials.o \
+	src/server/authorize.o \
 	src/server/quotas.o \
 	src/server/handlers/transactions.o \
 	src/server/handlers/api_versions.o \
@@ -67,6 +76,7 @@ OBJS = \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \
+	src/server/handlers/scram_credentials.o \
 	src/server/groups/slots.o \
 	src/server/groups/protocols.o \
 	src/server/groups/rebalance.o \
@@ -80,12 +90,13 @@ OBJS = \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
+	src/bgworkers/tls.o \
 	src/bgworkers/conn_limits.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
-SHLIB_LINK = $(CODEC_LIBS)
+SHLIB_LINK = $(CODEC_LIBS) -lssl -lcrypto
 # The project's headers are all under src/include/streamlog/ and included as
 # "streamlog/...", so that none can shadow a PostgreSQL header
 PG_CPPFLAGS = -I$(srcdir)/src/include
@@ -97,7 +108,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups acl
+REGRESS = regress_setup topic_admin produce_read errors groups acl authz
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
@@ -127,7 +138,8 @@ UNIT_SRCS = $(CODEC_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
-UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS)
+# libpgcommon's hashes and HMAC (SCRAM) are OpenSSL's in a build --with-openssl
+UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS) -lcrypto
 
 # make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with
 # AddressSanitizer and UndefinedBehaviorSanitizer, any finding fatal (as

@@ -18,6 +18,7 @@ BUILD_PKGS=(
     liblz4-dev
     libsnappy-dev
     zlib1g-dev
+    libssl-dev
 )
 
 TEST_PKGS=(
@@ -29,6 +30,7 @@ TEST_PKGS=(
     python3-lz4
     python3-zstandard
     kcat
+    openssl
     postgresql-15-pgq3
     librdkafka-dev
     clang-14

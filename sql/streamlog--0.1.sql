@@ -117,8 +117,8 @@ DECLARE
 	topic_name text;
 BEGIN
 	-- internal topics (names beginning with "__") go with the extension
-	FOR topic_name IN SELECT name FROM streamlog.topic
-			WHERE name NOT LIKE '\_\_%' ORDER BY name LOOP
+	FOR topic_name IN SELECT topic FROM streamlog.topics
+			WHERE topic NOT LIKE '\_\_%' ORDER BY topic LOOP
 		PERFORM streamlog.drop_topic(topic_name, true);
 		COMMIT;
 	END LOOP;
@@ -390,6 +390,30 @@ SELECT m.group_id, m.member_id, a.topic, a.partition
   FROM streamlog.kafka_group_members() m
  CROSS JOIN LATERAL streamlog.consumer_assignment(m.assignment) a;
 
+-- SASL logins of Kafka clients as PostgreSQL roles.  SCRAM-SHA-256 and
+-- PLAIN use the role's own verifier in pg_authid (ALTER ROLE ... PASSWORD);
+-- PostgreSQL has no SCRAM-SHA-512 verifier, so streamlog keeps one per role
+-- here: never a password, readable by superusers only.  A row counts only
+-- while role and role_name still name the same role (roles are shared by
+-- all databases, so a DROP ROLE elsewhere cannot remove it here).
+CREATE TABLE streamlog.scram_credential (
+	role oid NOT NULL,
+	role_name name NOT NULL,
+	mechanism text NOT NULL CHECK (mechanism = 'SCRAM-SHA-512'),
+	iterations integer NOT NULL CHECK (iterations > 0),
+	salt text NOT NULL,			-- base64, as SCRAM's server-first sends it
+	stored_key bytea NOT NULL,
+	server_key bytea NOT NULL,
+	PRIMARY KEY (role, mechanism)
+);
+-- Not in pg_dump: a row is tied to its role's oid, which a restore changes
+REVOKE ALL ON streamlog.scram_credential FROM PUBLIC;
+
+CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
+													iterations integer DEFAULT 4096)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
+CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;
 -- Client quotas (Kafka's KIP-13, KIP-55, KIP-124, KIP-599): a rate per
 -- entity, the entity being a user (a role name), a client id, or both, as
 -- Kafka's AlterClientQuotas gives it: {"user": "alice", "client-id": "app"};
@@ -508,26 +532,6 @@ VALUES ('ALL', 'ALTER SYSTEM', 'A'), ('READ', 'SELECT', 'r'),
 	   ('DESCRIBE_CONFIGS', 'REFERENCES', 'x'), ('ALTER_CONFIGS', 'TRIGGER', 't'),
 	   ('IDEMPOTENT_WRITE', 'EXECUTE', 'X');
 
--- The stored arrays as \dp shows a table's: one row per resource pattern
-CREATE VIEW streamlog.privileges AS
-SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
-		   WHEN 4 THEN 'CLUSTER' WHEN 5 THEN 'TRANSACTIONAL_ID' END AS resource_type,
-	   CASE a.pattern_type WHEN 3 THEN 'LITERAL' WHEN 4 THEN 'PREFIXED' END AS pattern_type,
-	   a.name, a.allow, a.deny
-  FROM streamlog.acl a;
-
--- One row per binding, as Kafka's DescribeAcls lists them
-CREATE VIEW streamlog.acls AS
-SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
-	   CASE WHEN e.grantee = 0 THEN 'User:*'
-			ELSE 'User:' || pg_catalog.pg_get_userbyid(e.grantee) END AS principal,
-	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
-	   o.operation, x.permission
-  FROM streamlog.privileges p
- CROSS JOIN LATERAL (VALUES ('ALLOW', p.allow), ('DENY', p.deny)) x(permission, items)
- CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
-  JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
-
 -- Grant, deny and revoke Kafka operations on a topic, group,
 -- transactional_id or the cluster:
 --   privileges: a list of operations ('read, write', 'describe_configs',
@@ -558,6 +562,96 @@ CREATE FUNCTION streamlog.has_privilege(privilege text, on_type text, name text,
 										role regrole DEFAULT NULL)
 	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_has_privilege' LANGUAGE C STABLE;
 
+-- The stored arrays as \dp shows a table's: one row per resource pattern.
+-- As Kafka's DescribeAcls, only for roles with DESCRIBE on the cluster
+-- (the filter is evaluated once, for the role querying the view).
+CREATE VIEW streamlog.privileges WITH (security_barrier) AS
+SELECT CASE a.resource_type WHEN 2 THEN 'TOPIC' WHEN 3 THEN 'GROUP'
+		   WHEN 4 THEN 'CLUSTER' WHEN 5 THEN 'TRANSACTIONAL_ID' END AS resource_type,
+	   CASE a.pattern_type WHEN 3 THEN 'LITERAL' WHEN 4 THEN 'PREFIXED' END AS pattern_type,
+	   a.name, a.allow, a.deny
+  FROM streamlog.acl a
+ WHERE streamlog.has_privilege('describe', 'cluster', NULL);
+
+-- One row per binding, as Kafka's DescribeAcls lists them
+CREATE VIEW streamlog.acls WITH (security_barrier) AS
+SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
+	   CASE WHEN e.grantee = 0 THEN 'User:*'
+			ELSE 'User:' || coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+									   WHERE r.oid = e.grantee), e.grantee::text)
+	   END AS principal,	-- as DescribeAcls: a dropped role by its OID
+	   CASE WHEN e.grantee <> 0 THEN e.grantee::regrole END AS role,
+	   o.operation, x.permission
+  FROM streamlog.privileges p
+ CROSS JOIN LATERAL (VALUES ('ALLOW', CASE WHEN cardinality(p.allow) > 0 THEN p.allow END),
+						   ('DENY', CASE WHEN cardinality(p.deny) > 0 THEN p.deny END))
+	   x(permission, items)	-- aclexplode() refuses the empty array a restore makes
+ CROSS JOIN LATERAL pg_catalog.aclexplode(x.items) e
+  JOIN streamlog.acl_operations o ON o.privilege = e.privilege_type;
+
+-- (Every role may read acls, privileges and acl_operations: granted with
+-- the other views below, after the tables are taken from PUBLIC.)
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
-GRANT SELECT ON streamlog.acl, streamlog.privileges, streamlog.acls,
-	streamlog.acl_operations TO streamlog_admin;
+GRANT SELECT ON streamlog.acl TO streamlog_admin;
+
+-- Authorization (issue 10, section 3): one set of rules for both doors.
+-- The tables grant nothing to anyone: SELECT on a catalogue table reads
+-- that table and nothing more, and streamlog_data is reachable only
+-- through the functions, which check the caller's privileges
+-- (has_privilege(): produce WRITE, read READ, create_topic CREATE, ...;
+-- README, "Authorization") and then reach the tables as the extension's
+-- owner.  Every role may call the functions and read the views below,
+-- which show only what it may DESCRIBE: security barriers, so that a
+-- condition of the caller's cannot see the rows they leave out.
+REVOKE ALL ON streamlog.topic, streamlog.partition, streamlog.segment,
+	streamlog.segment_template, streamlog.group_offset, streamlog.acl,
+	streamlog.topic_id_seq, streamlog.producer_id_seq FROM PUBLIC;
+GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
+
+-- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
+CREATE OR REPLACE VIEW streamlog.topics WITH (security_barrier) AS
+SELECT t.name AS topic, t.partition_count AS partitions,
+	   CASE WHEN streamlog.has_privilege('describe_configs', 'topic', t.name) THEN
+	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c)
+	   END AS config,
+	   t.created_at, t.owner
+  FROM streamlog.topic t
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+CREATE OR REPLACE VIEW streamlog.partitions WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
+	   s.high_watermark - s.log_start_offset AS records,
+	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
+		  FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
+	   (SELECT count(*) FROM streamlog.segment g
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+-- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
+-- (consumer_groups is made of these rows)
+CREATE OR REPLACE VIEW streamlog.consumer_lag WITH (security_barrier) AS
+SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
+	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
+	   o.committed_at
+  FROM streamlog.group_offset o
+  JOIN streamlog.topic t USING (topic_id)
+ CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
+ WHERE streamlog.has_privilege('describe', 'group', o.group_id)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
+
+-- group_members and group_assignments come from kafka_group_members(),
+-- which leaves out the groups the role may not DESCRIBE
+GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
+	streamlog.consumer_groups, streamlog.group_members, streamlog.group_assignments,
+	streamlog.acls, streamlog.privileges, streamlog.acl_operations
+	TO PUBLIC;
+
+-- The broker workers' state is the operators': streamlog_admin and
+-- pg_monitor, as PostgreSQL's own statistics of other sessions
+REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
+GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;

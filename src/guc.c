@@ -13,6 +13,8 @@
 #include "streamlog/shmem.h"
 
 char	   *sl_advertised_host = NULL;
+char	   *sl_anonymous_role = NULL;
+char	   *sl_advertised_listeners = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
@@ -21,11 +23,14 @@ int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
 int			sl_connections_max_idle = 600000;
+int			sl_connections_max_reauth = 0;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
 int			sl_group_min_session_timeout = 6000;
 char	   *sl_listen_addresses = NULL;
+char	   *sl_listener_security_protocol_map = NULL;
+char	   *sl_listeners = NULL;
 int			sl_max_connections = 1000;
 int			sl_max_connections_per_ip = INT_MAX;
 char	   *sl_max_connections_per_ip_overrides = NULL;
@@ -42,6 +47,27 @@ int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
+bool		sl_sasl_plain_without_tls = false;
+char	   *sl_ssl_ca_file = NULL;
+char	   *sl_ssl_cert_file = NULL;
+char	   *sl_ssl_ciphers = NULL;
+int			sl_ssl_client_auth = SL_SSL_CLIENT_AUTH_NONE;
+char	   *sl_ssl_key_file = NULL;
+int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
+
+static const struct config_enum_entry ssl_client_auth_options[] = {
+	{"none", SL_SSL_CLIENT_AUTH_NONE, false},
+	{"requested", SL_SSL_CLIENT_AUTH_REQUESTED, false},
+	{"required", SL_SSL_CLIENT_AUTH_REQUIRED, false},
+	{NULL, 0, false}
+};
+
+/* PostgreSQL's spellings; nothing older than TLS 1.2 */
+static const struct config_enum_entry ssl_protocol_options[] = {
+	{"TLSv1.2", SL_TLS_VERSION_1_2, false},
+	{"TLSv1.3", SL_TLS_VERSION_1_3, false},
+	{NULL, 0, false}
+};
 
 /*
  * Parse one address of streamlog.max_connections_per_ip_overrides, an IPv4
@@ -166,6 +192,16 @@ SlDefineGucs(void)
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 
+	DefineCustomStringVariable("streamlog.advertised_listeners",
+							   "Addresses Kafka clients are told to connect to, per listener "
+							   "(advertised.listeners): NAME://host:port, comma-separated.",
+							   "A listener not named here advertises its own address "
+							   "(localhost if it binds every interface).",
+							   &sl_advertised_listeners,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
 	DefineCustomIntVariable("streamlog.advertised_port",
 							"Port the broker gives Kafka clients to connect to; 0 = streamlog.port.",
 							NULL,
@@ -173,6 +209,16 @@ SlDefineGucs(void)
 							0, 0, 65535,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.anonymous_role",
+							   "Role that Kafka clients without credentials act as, on listeners without SASL.",
+							   "Empty: clients on this machine act as the bootstrap superuser "
+							   "and others are refused. A client with a verified TLS "
+							   "certificate acts as the role its certificate names instead.",
+							   &sl_anonymous_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("streamlog.auto_create_topics",
 							 "Create unknown topics on Metadata and Produce requests (auto.create.topics.enable).",
@@ -216,6 +262,16 @@ SlDefineGucs(void)
 							"Idle: nothing received or sent and no request waiting for its answer.",
 							&sl_connections_max_idle,
 							600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.connections_max_reauth",
+							"Lifetime of a SASL login before the client must re-authenticate "
+							"(connections.max.reauth.ms, KIP-368); 0 = no limit.",
+							"Clients learn it from SaslAuthenticate v1 and re-authenticate on "
+							"the open connection; a request after it ends closes the connection.",
+							&sl_connections_max_reauth,
+							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -267,6 +323,25 @@ SlDefineGucs(void)
 							   NULL,
 							   &sl_listen_addresses,
 							   "localhost",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.listener_security_protocol_map",
+							   "Security protocol of each listener name (listener.security.protocol.map): "
+							   "NAME:PROTOCOL, comma-separated.",
+							   "Protocols: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.",
+							   &sl_listener_security_protocol_map,
+							   "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.listeners",
+							   "Kafka listeners (listeners): NAME://host:port, comma-separated; "
+							   "an empty host binds every interface.",
+							   "Empty: one PLAINTEXT listener on streamlog.listen_addresses and "
+							   "streamlog.port.",
+							   &sl_listeners,
+							   "",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
 
@@ -388,7 +463,7 @@ SlDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.port",
-							"TCP port of the Kafka listener; 0 turns it off.",
+							"TCP port of the Kafka listener when streamlog.listeners is empty; 0 turns it off.",
 							NULL,
 							&sl_port,
 							9092, 0, 65535,
@@ -402,6 +477,65 @@ SlDefineGucs(void)
 							30000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.sasl_plain_without_tls",
+							 "Allow SASL PLAIN on listeners without TLS (SASL_PLAINTEXT).",
+							 "PLAIN sends the password itself: off, only SCRAM is offered "
+							 "there.",
+							 &sl_sasl_plain_without_tls,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_ca_file",
+							   "CA certificates that client certificates of the Kafka TLS listeners are checked against.",
+							   "Empty: PostgreSQL's ssl_ca_file.",
+							   &sl_ssl_ca_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_cert_file",
+							   "Certificate of the Kafka TLS listeners (SSL, SASL_SSL).",
+							   "Empty: PostgreSQL's ssl_cert_file, one certificate for both doors.",
+							   &sl_ssl_cert_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_ciphers",
+							   "TLS 1.2 cipher suites the Kafka TLS listeners allow (OpenSSL syntax).",
+							   "Empty: PostgreSQL's ssl_ciphers.",
+							   &sl_ssl_ciphers,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("streamlog.ssl_client_auth",
+							 "Whether Kafka TLS clients must present a certificate (ssl.client.auth).",
+							 "none, requested (checked if presented) or required.",
+							 &sl_ssl_client_auth,
+							 SL_SSL_CLIENT_AUTH_NONE,
+							 ssl_client_auth_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_key_file",
+							   "Private key of the Kafka TLS listeners' certificate.",
+							   "Empty: PostgreSQL's ssl_key_file.",
+							   &sl_ssl_key_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("streamlog.ssl_min_protocol_version",
+							 "Oldest TLS version the Kafka TLS listeners accept.",
+							 NULL,
+							 &sl_ssl_min_protocol_version,
+							 SL_TLS_VERSION_1_2,
+							 ssl_protocol_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");
 }

@@ -11,6 +11,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/quotas.h"
 #include "streamlog/sqlapi/drop_extension.h"
@@ -50,6 +51,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlRoleSessionsShmemSize());
 	RequestAddinShmemSpace(SlConnLimitsShmemSize());
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
@@ -72,6 +74,7 @@ sl_shmem_startup(void)
 	SlGroupCoordinatorShmemInit();
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
+	SlRoleSessionsShmemInit();
 	SlConnLimitsShmemInit();
 	SlQuotasShmemInit();
 	LWLockRelease(AddinShmemInitLock);

@@ -1,7 +1,8 @@
 /*
- * Broker workers: each one listens on streamlog.port (the workers share it
- * with SO_REUSEPORT, so the kernel spreads connections over them) and runs
- * one event loop over its sockets and its latch.
+ * Broker workers: each one listens on every Kafka listener (server/listeners.h;
+ * the workers share the ports with SO_REUSEPORT, so the kernel spreads
+ * connections over them) and runs one event loop over its sockets and its
+ * latch.
  *
  * A loop iteration reads whatever the sockets have, cuts it into frames,
  * hands complete requests to the server layer, and writes responses back
@@ -57,16 +58,21 @@
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/bgworkers/conn_limits.h"
+#include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/listeners.h"
 #include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
 
-#define MAX_LISTEN_SOCKETS 8
+#define MAX_LISTEN_SOCKETS 32
 
+/* Listening sockets, and the listener (index in SlListenerAt) of each */
 static pgsocket listen_sockets[MAX_LISTEN_SOCKETS];
+static int	listen_listener[MAX_LISTEN_SOCKETS];
 static int	nlisten = 0;
 static int	worker_index = 0;
 
@@ -80,11 +86,25 @@ static SlConn *serving_conn = NULL;
 static SlRequest **serving_produces = NULL;
 static int	serving_nproduces = 0;
 
+static bool
+any_tls_listener(void)
+{
+	for (int i = 0; i < SlListenerCount(); i++)
+		if (SlSecurityProtocolUsesTls(SlListenerAt(i)->protocol))
+			return true;
+	return false;
+}
+
 void
 SlBrokerRegister(void)
 {
-	if (sl_port == 0)
-		return;					/* the Kafka listener is off */
+	/* A bad listener setting stops the postmaster here, with its reason */
+	SlListenersLoad();
+	if (SlListenerCount() == 0)
+		return;					/* the Kafka door is off */
+	/* and so does a certificate that does not load */
+	if (any_tls_listener())
+		SlTlsLoad(true);
 	for (int i = 0; i < sl_broker_workers; i++)
 	{
 		BackgroundWorker worker;
@@ -102,36 +122,49 @@ SlBrokerRegister(void)
 	}
 }
 
-/* Open one listening socket per address in streamlog.listen_addresses */
+/*
+ * Open the sockets of one listener: one per address its host resolves to
+ * (every interface for an empty host or *).  Shared with the other workers
+ * through SO_REUSEPORT.
+ */
 static void
-open_listen_sockets(void)
+open_listener_sockets(int index)
 {
-	char	   *list = pstrdup(sl_listen_addresses);
+	const SlListener *l = SlListenerAt(index);
+	char	   *list = pstrdup(l->bind_hosts);
 	char	   *saveptr = NULL;
 	char		port[16];
+	int			opened = 0;
+	char	   *host = strtok_r(list, ", ", &saveptr);
 
-	snprintf(port, sizeof(port), "%d", sl_port);
-	for (char *host = strtok_r(list, ", ", &saveptr); host != NULL;
-		 host = strtok_r(NULL, ", ", &saveptr))
+	snprintf(port, sizeof(port), "%d", l->port);
+	do
 	{
 		struct addrinfo hints;
 		struct addrinfo *res;
 		int			rc;
+		bool		wildcard = host == NULL || strcmp(host, "*") == 0;
 
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_PASSIVE;
-		rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+		rc = getaddrinfo(wildcard ? NULL : host, port, &hints, &res);
 		if (rc != 0)
 			ereport(FATAL,
-					(errmsg("could not resolve streamlog.listen_addresses entry \"%s\": %s",
-							host, gai_strerror(rc))));
-		for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN_SOCKETS; ai = ai->ai_next)
+					(errmsg("could not resolve the address \"%s\" of Kafka listener %s: %s",
+							host, l->name, gai_strerror(rc))));
+		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
 		{
-			pgsocket	s = socket(ai->ai_family, SOCK_STREAM, 0);
+			pgsocket	s;
 			int			one = 1;
 
+			if (nlisten == MAX_LISTEN_SOCKETS)
+				ereport(FATAL,
+						(errmsg("streamlog broker cannot listen on more than %d sockets",
+								MAX_LISTEN_SOCKETS),
+						 errhint("Name fewer addresses in streamlog.listeners or streamlog.listen_addresses.")));
+			s = socket(ai->ai_family, SOCK_STREAM, 0);
 			if (s == PGINVALID_SOCKET)
 				continue;
 			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -143,20 +176,29 @@ open_listen_sockets(void)
 			{
 				ereport(LOG,
 						(errcode_for_socket_access(),
-						 errmsg("streamlog broker could not listen on %s port %d: %m",
-								host, sl_port)));
+						 errmsg("streamlog broker could not listen on %s port %d for listener %s: %m",
+								wildcard ? "*" : host, l->port, l->name)));
 				closesocket(s);
 				continue;
 			}
+			listen_listener[nlisten] = index;
 			listen_sockets[nlisten++] = s;
+			opened++;
 		}
 		freeaddrinfo(res);
-	}
-	if (nlisten == 0)
+	} while (host != NULL && (host = strtok_r(NULL, ", ", &saveptr)) != NULL);
+	if (opened == 0)
 		ereport(FATAL,
-				(errmsg("streamlog broker could not listen on any of \"%s\" port %d",
-						sl_listen_addresses, sl_port),
-				 errhint("Check streamlog.listen_addresses and streamlog.port.")));
+				(errmsg("streamlog broker could not listen on any address of Kafka listener %s (%s port %d)",
+						l->name, l->bind_hosts[0] ? l->bind_hosts : "*", l->port),
+				 errhint("Check streamlog.listeners (or streamlog.listen_addresses and streamlog.port).")));
+}
+
+static void
+open_listen_sockets(void)
+{
+	for (int i = 0; i < SlListenerCount(); i++)
+		open_listener_sockets(i);
 }
 
 /*
@@ -270,8 +312,11 @@ admit_unauthenticated(const SlConn *conn)
 }
 
 static void
-accept_connections(pgsocket listener)
+accept_connections(int listen_pos)
 {
+	pgsocket	listener = listen_sockets[listen_pos];
+	const SlListener *l = SlListenerAt(listen_listener[listen_pos]);
+
 	for (;;)
 	{
 		struct sockaddr_storage addr;
@@ -312,7 +357,7 @@ accept_connections(pgsocket listener)
 		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr));
+		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
 		conn->peer_addr = addr;
 		if (!admit_unauthenticated(conn))
 		{
@@ -568,6 +613,9 @@ next_timeout(void)
 
 	for (int i = 0; i < nconns; i++)
 	{
+		/* Decrypted bytes waiting: the socket will not wake us for them */
+		if (SlConnHasBufferedInput(conns[i]))
+			return 0;
 		/* a throttled connection is looked at again when its time is up */
 		if (conns[i]->throttled_until > GetCurrentTimestamp() &&
 			(!found || conns[i]->throttled_until < nearest))
@@ -628,6 +676,22 @@ close_idle_connections(void)
 							conns[i]->peer, sl_connections_max_idle)));
 			close_conn(i);
 		}
+	}
+}
+
+/*
+ * After a reload: the listeners may advertise other addresses, which the
+ * open connections answer from now on too
+ */
+static void
+reload_listeners(void)
+{
+	if (!SlListenersReload())
+		return;
+	for (int i = 0; i < nconns; i++)
+	{
+		conns[i]->session.advertised_host = conns[i]->listener->advertised_host;
+		conns[i]->session.advertised_port = conns[i]->listener->advertised_port;
 	}
 }
 
@@ -738,13 +802,17 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlRoleSessionsAttach(worker_index);
 	SlConnLimitsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
+	/* The certificate as the files are now, which a reload may have changed */
+	if (any_tls_listener())
+		SlTlsLoad(false);
 	reserve_connection_fds();
 	ereport(LOG,
-			(errmsg("streamlog broker %d listening on %s port %d",
-					worker_index, sl_listen_addresses, sl_port)));
+			(errmsg("streamlog broker %d listening on %s",
+					worker_index, SlListenersDescribe(false))));
 
 	loop_context = AllocSetContextCreate(TopMemoryContext, "streamlog broker loop",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -774,6 +842,9 @@ SlBrokerMain(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			reserve_connection_fds();
+			reload_listeners();
+			if (any_tls_listener())
+				SlTlsLoad(false);
 		}
 
 		MemoryContextSwitchTo(loop_context);
@@ -781,7 +852,7 @@ SlBrokerMain(Datum arg)
 		{
 			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
 				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
-				accept_connections(events[e].fd);
+				accept_connections(events[e].pos - WAIT_POS_FIRST_LISTENER);
 			else if (events[e].user_data != NULL &&
 					 (events[e].events & WL_SOCKET_READABLE))
 			{
@@ -790,6 +861,14 @@ SlBrokerMain(Datum arg)
 				serving_conn = NULL;
 			}
 		}
+		/* What OpenSSL read ahead of a full queue, now that it has room */
+		for (int i = 0; i < nconns; i++)
+			if (SlConnHasBufferedInput(conns[i]))
+			{
+				serving_conn = conns[i];
+				SlConnRead(serving_conn);
+				serving_conn = NULL;
+			}
 
 		pgstat_report_activity(STATE_RUNNING, "serving Kafka requests");
 		process_requests();

@@ -25,11 +25,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "postmaster/postmaster.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/auth.h"
 #include "streamlog/server/server.h"
 
 /*
@@ -50,8 +52,15 @@
 /* Pieces of answers handed to one sendmsg() at most */
 #define FLUSH_IOVECS 64
 
+/*
+ * Bytes handed to one SSL_write at most: OpenSSL cuts them into records of
+ * 16 kB, each written as it is sealed, so a large write costs few calls
+ * and the copy into it is small beside the encryption
+ */
+#define TLS_WRITE_MAX (256 * 1024)
+
 SlConn *
-SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback)
+SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback, const SlListener *listener)
 {
 	MemoryContext context = AllocSetContextCreate(TopMemoryContext,
 												  "streamlog connection",
@@ -64,11 +73,25 @@ SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback)
 	conn->context = context;
 	conn->last_active = GetCurrentTimestamp();
 	initStringInfo(&conn->in);
-	conn->session.listener_name = "PLAINTEXT";
-	conn->session.protocol = SL_PROTOCOL_PLAINTEXT;
+	conn->listener = listener;
+	conn->session.listener_name = listener->name;
+	conn->session.protocol = listener->protocol;
+	conn->session.advertised_host = listener->advertised_host;
+	conn->session.advertised_port = listener->advertised_port;
 	conn->session.peer = conn->peer;
 	conn->session.peer_is_loopback = peer_is_loopback;
 	conn->session.role = InvalidOid;
+	if (SlSecurityProtocolUsesTls(listener->protocol))
+	{
+		/* No TLS context: closed at once, SlTlsCreate said why */
+		conn->tls = SlTlsCreate(sock);
+		conn->handshaking = true;
+		if (conn->tls == NULL)
+		{
+			conn->closing = true;
+			conn->peer_gone = true;
+		}
+	}
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
 }
@@ -86,6 +109,77 @@ conn_fail(SlConn *conn, const char *why)
 		MemoryContextDelete(conn->reading->context);
 		conn->reading = NULL;
 	}
+}
+
+/*
+ * Go on with the TLS handshake; true once it is done.  A client that
+ * stalls in the middle of it stalls only its own connection (and is
+ * closed when streamlog.connections_max_idle has passed).
+ */
+static bool
+tls_handshake(SlConn *conn)
+{
+	conn->tls_want_write = false;
+	switch (SlTlsHandshake(conn->tls))
+	{
+		case SL_TLS_OK:
+			conn->handshaking = false;
+			conn->session.tls_subject = SlTlsPeerSubject(conn->tls);
+			if (Log_connections)
+				ereport(LOG,
+						(errmsg("streamlog broker: TLS connection from %s on listener %s (%s, %s)%s%s%s",
+								conn->peer, conn->listener->name,
+								SlTlsProtocolName(conn->tls), SlTlsCipher(conn->tls),
+								conn->session.tls_subject ? ", client certificate \"" : "",
+								conn->session.tls_subject ? conn->session.tls_subject : "",
+								conn->session.tls_subject ? "\"" : "")));
+			return true;
+		case SL_TLS_WANT_READ:
+			return false;
+		case SL_TLS_WANT_WRITE:
+			conn->tls_want_write = true;
+			return false;
+		case SL_TLS_CLOSED:
+			conn->closing = true;
+			conn->peer_gone = true;
+			return false;
+		case SL_TLS_ERROR:
+			conn_fail(conn, psprintf("TLS handshake failed: %s", SlTlsError(conn->tls)));
+			conn->peer_gone = true;
+			return false;
+	}
+	return false;
+}
+
+/*
+ * recv() through TLS when the connection has it.  A TLS failure closes the
+ * connection here, with its reason, and reads as EAGAIN.
+ */
+static ssize_t
+conn_recv(SlConn *conn, void *buf, size_t len)
+{
+	size_t		n;
+
+	if (conn->tls == NULL)
+		return recv(conn->sock, buf, len, 0);
+	switch (SlTlsRead(conn->tls, buf, len, &n))
+	{
+		case SL_TLS_OK:
+			return (ssize_t) n;
+		case SL_TLS_CLOSED:
+			return 0;
+		case SL_TLS_WANT_WRITE:
+			conn->tls_want_write = true;
+			break;
+		case SL_TLS_WANT_READ:
+			break;
+		case SL_TLS_ERROR:
+			conn_fail(conn, psprintf("TLS error while reading: %s", SlTlsError(conn->tls)));
+			conn->peer_gone = true;
+			break;
+	}
+	errno = EAGAIN;
+	return -1;
 }
 
 /* A request for a frame of size bytes, its frame not filled in yet */
@@ -236,7 +330,14 @@ SlConnRead(SlConn *conn)
 
 	/* Called when the socket is readable: the client did something */
 	conn->last_active = GetCurrentTimestamp();
+	if (conn->handshaking && !conn->closing && !tls_handshake(conn))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
 
+	/* Until OpenSSL says it wants the socket, it may hold bytes read ahead */
+	conn->tls_input_held = true;
 	while (!conn->closing && conn->nrequests < MAX_QUEUED_REQUESTS)
 	{
 		ssize_t		n;
@@ -245,8 +346,8 @@ SlConnRead(SlConn *conn)
 		{
 			SlRequest  *req = conn->reading;
 
-			n = recv(conn->sock, (uint8 *) req->frame + conn->reading_have,
-					 req->frame_len - conn->reading_have, 0);
+			n = conn_recv(conn, (uint8 *) req->frame + conn->reading_have,
+						  req->frame_len - conn->reading_have);
 			if (n > 0)
 			{
 				conn->reading_have += n;
@@ -262,8 +363,8 @@ SlConnRead(SlConn *conn)
 		else
 		{
 			enlargeStringInfo(&conn->in, READ_CHUNK);
-			n = recv(conn->sock, conn->in.data + conn->in.len,
-					 conn->in.maxlen - conn->in.len - 1, 0);
+			n = conn_recv(conn, conn->in.data + conn->in.len,
+						  conn->in.maxlen - conn->in.len - 1);
 			if (n > 0)
 			{
 				conn->in.len += n;
@@ -286,6 +387,7 @@ SlConnRead(SlConn *conn)
 			conn_fail(conn, psprintf("could not read: %m"));
 			conn->peer_gone = true;
 		}
+		conn->tls_input_held = false;
 		break;
 	}
 	shrink_input(conn);
@@ -395,9 +497,76 @@ gather_answer(Gather *g, SlRequest *req)
 	return true;
 }
 
+/*
+ * Write the gathered pieces through TLS, as one SSL_write of up to
+ * TLS_WRITE_MAX bytes: a piece that large goes as it is, smaller ones are
+ * copied together first, so that answers and their size prefixes do not
+ * become records and syscalls of their own.  A write OpenSSL could not
+ * finish is retried with the same bytes from the next flush, which gathers
+ * the same pieces again (the buffer may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ * Returns as sendmsg() does.
+ */
+static ssize_t
+tls_send(SlConn *conn, const Gather *g)
+{
+	static char *staging = NULL;
+	const char *data;
+	size_t		len = 0;
+	size_t		n;
+
+	if (g->iov[0].iov_len >= TLS_WRITE_MAX)
+	{
+		data = g->iov[0].iov_base;
+		len = TLS_WRITE_MAX;
+	}
+	else
+	{
+		if (staging == NULL)
+			staging = MemoryContextAlloc(TopMemoryContext, TLS_WRITE_MAX);
+		for (int i = 0; i < g->niov && len < TLS_WRITE_MAX; i++)
+		{
+			size_t		take = Min(g->iov[i].iov_len, TLS_WRITE_MAX - len);
+
+			memcpy(staging + len, g->iov[i].iov_base, take);
+			len += take;
+		}
+		data = staging;
+	}
+	conn->tls_want_write = false;
+	switch (SlTlsWrite(conn->tls, data, len, &n))
+	{
+		case SL_TLS_OK:
+			return (ssize_t) n;
+		case SL_TLS_WANT_WRITE:
+			conn->tls_want_write = true;
+			errno = EAGAIN;
+			return -1;
+		case SL_TLS_WANT_READ:
+			errno = EAGAIN;
+			return -1;
+		case SL_TLS_CLOSED:
+			break;
+		case SL_TLS_ERROR:
+			ereport(LOG,
+					(errmsg("streamlog broker closing connection from %s: TLS error while writing: %s",
+							conn->peer, SlTlsError(conn->tls))));
+			break;
+	}
+	errno = EPIPE;
+	return -1;
+}
+
 void
 SlConnFlush(SlConn *conn)
 {
+	/* A handshake waiting to write goes on when the socket takes bytes */
+	if (conn->handshaking)
+	{
+		if (conn->tls_want_write && !conn->closing)
+			tls_handshake(conn);
+		if (conn->handshaking)
+			return;
+	}
 	free_answered(conn);
 	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE)
 	{
@@ -428,9 +597,14 @@ SlConnFlush(SlConn *conn)
 		if (g.niov == 0)
 			break;
 
-		msg.msg_iov = g.iov;
-		msg.msg_iovlen = g.niov;
-		n = sendmsg(conn->sock, &msg, MSG_NOSIGNAL);
+		if (conn->tls)
+			n = tls_send(conn, &g);
+		else
+		{
+			msg.msg_iov = g.iov;
+			msg.msg_iovlen = g.niov;
+			n = sendmsg(conn->sock, &msg, MSG_NOSIGNAL);
+		}
 		if (n < 0)
 		{
 			if (errno == EINTR)
@@ -484,15 +658,32 @@ SlConnInputBufferBytes(SlConn *conn)
 	return (size_t) conn->in.maxlen + (conn->reading ? conn->reading->frame_len : 0);
 }
 
+/* Is there room to read more from the client? */
+static bool
+wants_input(SlConn *conn)
+{
+	return !conn->closing && !conn->muted && conn->nrequests < MAX_QUEUED_REQUESTS &&
+		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT;
+}
+
+bool
+SlConnHasBufferedInput(SlConn *conn)
+{
+	return conn->tls != NULL && conn->tls_input_held && !conn->handshaking &&
+		wants_input(conn) && SlTlsHasBufferedInput(conn->tls);
+}
+
 uint32
 SlConnWaitEvents(SlConn *conn)
 {
 	uint32		events = 0;
 
-	if (!conn->closing && !conn->muted && conn->nrequests < MAX_QUEUED_REQUESTS &&
-		unsent_bytes(conn, MAX_PENDING_OUTPUT) < MAX_PENDING_OUTPUT)
+	/* During the handshake, what OpenSSL waits for */
+	if (conn->handshaking && !conn->closing)
+		return conn->tls_want_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
+	if (wants_input(conn))
 		events |= WL_SOCKET_READABLE;
-	if (SlConnHasOutput(conn))
+	if (SlConnHasOutput(conn) || conn->tls_want_write)
 		events |= WL_SOCKET_WRITEABLE;
 	if (events == 0)
 		events = WL_SOCKET_READABLE;	/* notice the peer closing */
@@ -511,6 +702,9 @@ SlConnClose(SlConn *conn)
 {
 	while (conn->head != NULL)
 		request_free(conn, conn->head);
+	SlSessionEnd(&conn->session);
+	if (conn->tls)
+		SlTlsFree(conn->tls, !conn->peer_gone);
 	closesocket(conn->sock);
 	MemoryContextDelete(conn->context);
 }

@@ -15,14 +15,22 @@
  * boundary: one transaction, each request in a subtransaction of its own
  * (its ERROR fails it alone), one commit, then the handler's respond
  * answers each, knowing how the commit went.
+ *
+ * Every request but those served before authentication runs as its
+ * session's role (server/auth.h): SetUserIdAndSecContext inside the
+ * transaction (or the request's subtransaction), undone after the handler
+ * and, on an ERROR, by the abort.  A batch's commit runs as the worker:
+ * it commits the work of several sessions.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "streamlog/server/auth.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/quotas.h"
@@ -86,6 +94,17 @@ SlServerParseHeader(SlRequest *req)
 	SlStr		client_id;
 	MemoryContext oldcxt;
 
+	if (SlSaslExpectsRawToken(req->session))
+	{
+		/* a token of a SASL exchange begun with SaslHandshake v0 */
+		req->sasl_raw = true;
+		req->api_key = SL_API_SASL_AUTHENTICATE;
+		req->api_version = 0;
+		req->correlation_id = 0;
+		req->client_id = "";
+		req->header_len = 0;
+		return true;
+	}
 	SlReaderInit(&r, req->frame, req->frame_len);
 	req->api_key = SlReadInt16(&r);
 	req->api_version = SlReadInt16(&r);
@@ -120,8 +139,11 @@ bool
 SlServerIsBatchable(const SlRequest *req)
 {
 	const SlHandler *h = SlHandlerFor(req->api_key);
+	const char *why;
 
-	return version_served(h, req) && h->batchable;
+	/* A request that may not be served goes alone, to be refused */
+	return version_served(h, req) && h->batchable &&
+		SlSessionMayServe(req->session, &why);
 }
 
 void
@@ -161,6 +183,12 @@ answer_with_error(SlRequest *req, ErrorData *edata)
 	SlReader	body;
 	SlWriter	out;
 
+	if (req->sasl_raw)
+	{
+		/* a raw SASL exchange has no way to say it failed */
+		request_abandon(req, psprintf("SASL authentication failed: %s", edata->message));
+		return;
+	}
 	ereport(LOG,
 			(errmsg("streamlog broker: request failed, answered with %s: %s",
 					SlKafkaErrorName(error), edata->message),
@@ -184,6 +212,7 @@ typedef struct RequestRun
 	SlWriter	out;
 	bool		ok;				/* its body could be decoded */
 	ErrorData  *error;			/* its own ERROR, in a batch */
+	const char *refused;		/* why its session may not be served */
 } RequestRun;
 
 /*
@@ -198,14 +227,48 @@ answer_refused(RequestRun *run, int16 error)
 								 &run->out) && run->out.error == NULL;
 }
 
+/*
+ * Run h's handler for run as its session's role, unless h is served before
+ * authentication, and within its client's quotas.  The user id is put back
+ * after it; after an ERROR, the abort of the (sub)transaction puts it back.
+ */
+static void
+handle_as_role(RequestRun *run, const SlHandler *h)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			role;
+	int16		refused;
+
+	if (h->before_auth)
+	{
+		run->ok = h->handle(run->req, &run->body, &run->out);
+		return;
+	}
+	role = SlSessionRole(run->req, &run->refused);
+	if (!OidIsValid(role))
+	{
+		run->ok = true;
+		return;
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	/* quotas are looked up for the role it runs as (GetUserId) */
+	refused = SlQuotaBeforeRequest(run->req);
+	if (refused != SL_ERR_NONE)
+		run->ok = answer_refused(run, refused);
+	else
+		run->ok = h->handle(run->req, &run->body, &run->out);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
 /* The batch member's part of a batch: its handler, in a subtransaction */
 static void
 handle_in_batch(void *arg)
 {
 	RequestRun *run = arg;
 
-	SlQuotaBeforeRequest(run->req);
-	run->ok = SlHandlerFor(run->req->api_key)->handle(run->req, &run->body, &run->out);
+	handle_as_role(run, SlHandlerFor(run->req->api_key));
 }
 
 /* After the commit (or its failure): answer, or give up on the connection */
@@ -214,6 +277,11 @@ finish_request(RequestRun *run, const SlHandler *h, ErrorData *commit_error)
 {
 	SlRequest  *req = run->req;
 
+	if (run->refused)
+	{
+		request_abandon(req, run->refused);
+		return;
+	}
 	if (h->batchable && run->ok)
 	{
 		h->respond(req, &run->out, run->error ? run->error : commit_error,
@@ -281,7 +349,8 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		SlWriterInit(&runs[i].out, &req->response);
 		/* Fetched records are sent from where the handler put them */
 		SlWriterAllowRefs(&runs[i].out);
-		SlWriteResponseHeader(req, &runs[i].out);
+		if (!req->sasl_raw)
+			SlWriteResponseHeader(req, &runs[i].out);
 		req->state = SL_REQUEST_DONE;
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -299,12 +368,7 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 			MemoryContextSwitchTo(run->req->attempt_context);
 			if (!h->batchable)
 			{
-				int16		refused = SlQuotaBeforeRequest(run->req);
-
-				if (refused != SL_ERR_NONE)
-					run->ok = answer_refused(run, refused);
-				else
-					run->ok = h->handle(run->req, &run->body, &run->out);
+				handle_as_role(run, h);
 				continue;
 			}
 			/* Its own error context: the caller pushed none for a batch */
@@ -362,10 +426,13 @@ SlServerHandle(SlRequest *req)
 	const SlHandler *h = SlHandlerFor(req->api_key);
 	MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
 	ErrorContextCallback callback;
+	const char *why;
 
 	SlRequestErrorContextPush(req, &callback);
 
-	if (h == NULL || req->api_version < h->min_version || req->api_version > h->max_version)
+	if (h != NULL && !h->before_auth && !SlSessionMayServe(req->session, &why))
+		request_abandon(req, why);
+	else if (h == NULL || req->api_version < h->min_version || req->api_version > h->max_version)
 	{
 		if (req->api_key == SL_API_API_VERSIONS)
 		{

@@ -6,7 +6,6 @@
  */
 #include "postgres.h"
 
-#include "streamlog/guc.h"
 #include "streamlog/server/handlers.h"
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
@@ -15,7 +14,9 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
-	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions},
+	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions, .before_auth = true},
+	[SL_API_SASL_HANDSHAKE] = {0, 1, SlHandleSaslHandshake, .before_auth = true},
+	[SL_API_SASL_AUTHENTICATE] = {0, 2, SlHandleSaslAuthenticate, .before_auth = true},
 	[SL_API_CREATE_TOPICS] = {0, 7, SlHandleCreateTopics},
 	[SL_API_DELETE_TOPICS] = {0, 6, SlHandleDeleteTopics},
 	[SL_API_DELETE_RECORDS] = {0, 2, SlHandleDeleteRecords},
@@ -45,6 +46,8 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_LIST_GROUPS] = {0, 5, SlHandleListGroups},
 	[SL_API_DELETE_GROUPS] = {0, 2, SlHandleDeleteGroups},
 	[SL_API_OFFSET_DELETE] = {0, 0, SlHandleOffsetDelete},
+	[SL_API_DESCRIBE_USER_SCRAM_CREDENTIALS] = {0, 0, SlHandleDescribeUserScramCredentials},
+	[SL_API_ALTER_USER_SCRAM_CREDENTIALS] = {0, 0, SlHandleAlterUserScramCredentials},
 	[SL_API_DESCRIBE_CLIENT_QUOTAS] = {0, 1, SlHandleDescribeClientQuotas},
 	[SL_API_ALTER_CLIENT_QUOTAS] = {0, 1, SlHandleAlterClientQuotas},
 };
@@ -59,22 +62,15 @@ SlHandlerFor(int16 api_key)
 	return &handlers[api_key];
 }
 
+/*
+ * The endpoint of the listener the session came in on: as Kafka, a client
+ * is told the address of its own listener
+ */
 void
-SlAdvertisedEndpoint(const char **host, int32 *port)
+SlAdvertisedEndpoint(const SlSession *session, const char **host, int32 *port)
 {
-	static char first[256];
-
-	*port = sl_advertised_port > 0 ? sl_advertised_port : sl_port;
-	if (sl_advertised_host && sl_advertised_host[0])
-	{
-		*host = sl_advertised_host;
-		return;
-	}
-	/* The first listen address, unless it is a wildcard */
-	strlcpy(first, sl_listen_addresses, sizeof(first));
-	first[strcspn(first, ", ")] = '\0';
-	*host = (first[0] == '\0' || strcmp(first, "*") == 0 ||
-			 strcmp(first, "0.0.0.0") == 0 || strcmp(first, "::") == 0) ? "localhost" : first;
+	*host = session->advertised_host;
+	*port = session->advertised_port;
 }
 
 char *

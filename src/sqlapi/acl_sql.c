@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
@@ -164,9 +165,13 @@ parse_pattern(const char *name)
 	return SL_PATTERN_ANY;		/* keep the compiler quiet */
 }
 
-/* A role as grant() takes it: a name, 'public', or Kafka's User:<name> / User:* */
+/*
+ * A role as grant() takes it: a name, 'public', or Kafka's User:<name> /
+ * User:*.  revoke() also takes User:<OID> for a role dropped from another
+ * database, as the acls view shows its leftover bindings.
+ */
 static Oid
-parse_grantee(const char *name)
+parse_grantee(const char *name, bool dropped_oid_ok)
 {
 	const char *role = name;
 	Oid			oid;
@@ -180,6 +185,17 @@ parse_grantee(const char *name)
 	else if (pg_strcasecmp(name, "public") == 0)
 		return InvalidOid;
 	oid = get_role_oid(role, true);
+	if (!OidIsValid(oid) && dropped_oid_ok && role != name &&
+		role[0] != '\0' && strspn(role, "0123456789") == strlen(role))
+	{
+		unsigned long value;
+
+		errno = 0;
+		value = strtoul(role, NULL, 10);
+		if (errno == 0 && value <= PG_UINT32_MAX && value != InvalidOid &&
+			!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum((Oid) value)))
+			return (Oid) value;
+	}
 	if (!OidIsValid(oid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -215,7 +231,7 @@ add_bindings(FunctionCallInfo fcinfo, bool deny)
 	ops = parse_privileges(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	b.resource_type = parse_resource_type(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	b.resource_name = resource_name_arg(fcinfo, 2, b.resource_type);
-	b.grantee = parse_grantee(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	b.grantee = parse_grantee(text_to_cstring(PG_GETARG_TEXT_PP(3)), false);
 	b.pattern_type = parse_pattern(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	b.deny = deny;
 	SlAclCheckManage(b.resource_type, b.resource_name, b.pattern_type);
@@ -261,7 +277,7 @@ streamlog_revoke(PG_FUNCTION_ARGS)
 	f.resource_type = parse_resource_type(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	f.resource_name = resource_name_arg(fcinfo, 2, f.resource_type);
 	f.any_grantee = false;
-	f.grantee = parse_grantee(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	f.grantee = parse_grantee(text_to_cstring(PG_GETARG_TEXT_PP(3)), true);
 	f.pattern_type = parse_pattern(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	f.permission = SL_ACL_PERMISSION_ANY;
 	SlAclCheckManage(f.resource_type, f.resource_name, f.pattern_type);

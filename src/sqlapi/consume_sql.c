@@ -31,6 +31,7 @@
 
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_consume);
@@ -49,15 +50,36 @@ typedef struct Candidate
 	TimestampTz served_at;		/* its last commit */
 } Candidate;
 
+/*
+ * The group named by argument argno, once the caller may do op on it (as
+ * Kafka's group APIs: READ to consume and commit, DELETE to delete)
+ */
 static char *
-group_arg(FunctionCallInfo fcinfo, int argno)
+group_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op)
 {
 	char	   *group_id;
 
 	SlRequireArg(fcinfo, argno, "group");
 	group_id = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	SlGroupValidateId(group_id);
+	SlAclCheck(SL_RESOURCE_GROUP, group_id, op);
 	return group_id;
+}
+
+/*
+ * The topic named by argument argno, once the caller may do op on it,
+ * locked for reading; checked before the lookup, so that a role without
+ * the privilege cannot tell whether the topic exists
+ */
+static const SlTopic *
+topic_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op)
+{
+	char	   *name;
+
+	SlRequireArg(fcinfo, argno, "topic");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, op);
+	return SlTopicLookupAndLock(name, AccessShareLock);
 }
 
 /* Least recently served first: never served, then oldest commit, then partition */
@@ -227,7 +249,7 @@ timeout_micros(const Interval *timeout)
 Datum
 streamlog_consume(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
 	SlTopic		topic;
 	int32		max_records;
 	int64		timeout_us;
@@ -246,7 +268,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be positive, not %d", max_records)));
 	timeout_us = timeout_micros(PG_GETARG_INTERVAL_P(3));
-	topic = *SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
+	topic = *topic_arg(fcinfo, 1, SL_ACL_READ);
 
 	deadline = GetCurrentTimestamp();
 	if (pg_add_s64_overflow(deadline, timeout_us, &deadline))
@@ -282,7 +304,7 @@ checked_offset_arg(FunctionCallInfo fcinfo, int argno)
 Datum
 streamlog_seek(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
 	const SlTopic *topic;
 	int32		partition;
 	int64		offset;
@@ -292,7 +314,7 @@ streamlog_seek(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "topic");
 	SlRequireArg(fcinfo, 2, "partition");
 	offset = checked_offset_arg(fcinfo, 3);
-	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
+	topic = topic_arg(fcinfo, 1, SL_ACL_DESCRIBE);
 	partition = PG_GETARG_INT32(2);
 	SlTopicCheckPartition(topic, partition);
 
@@ -352,7 +374,7 @@ commit_reset_offsets(FunctionCallInfo fcinfo, const char *group_id, const SlTopi
 Datum
 streamlog_reset_offsets(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
 	const SlTopic *topic;
 	char	   *reset_to;
 	bool		earliest;
@@ -371,7 +393,7 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 				 errmsg("invalid reset_to \"%s\": expected 'earliest', 'latest' or a timestamp",
 						reset_to),
 				 errhint("Pass a timestamp as timestamptz, e.g. reset_to => now() - interval '1 hour'.")));
-	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
+	topic = topic_arg(fcinfo, 1, SL_ACL_DESCRIBE);
 
 	offsets = palloc(sizeof(int64) * topic->partition_count);
 	for (int32 p = 0; p < topic->partition_count; p++)
@@ -388,14 +410,14 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 Datum
 streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
 	SlTopic		topic;
 	SlLogScanBounds bounds;
 	int64	   *offsets;
 
 	SlRequireArg(fcinfo, 1, "topic");
 	SlRequireArg(fcinfo, 2, "reset_to");
-	topic = *SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(1)), AccessShareLock);
+	topic = *topic_arg(fcinfo, 1, SL_ACL_DESCRIBE);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
 
@@ -416,7 +438,7 @@ streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 Datum
 streamlog_delete_group(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_DELETE);
 	bool		if_exists;
 
 	SlRequireArg(fcinfo, 1, "if_exists");

@@ -7,7 +7,9 @@
  * server/group_coordinator.h), so these functions read it through the
  * coordinator's own calls, which copy it out under its lock; committed
  * offsets are in streamlog.group_offset and read with plain SQL.  A group
- * that disappears between the listing and its description is skipped.
+ * that disappears between the listing and its description is skipped, and
+ * so is a group the role may not DESCRIBE (as Kafka's ListGroups and
+ * DescribeGroups leave it out).
  *
  * IDENTIFICATION
  *	  src/sqlapi/groups_sql.c
@@ -17,11 +19,13 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/acl.h"
 
 PG_FUNCTION_INFO_V1(streamlog_kafka_groups);
 PG_FUNCTION_INFO_V1(streamlog_kafka_group_members);
@@ -47,7 +51,8 @@ streamlog_kafka_groups(PG_FUNCTION_ARGS)
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
-		if (!SlGroupDescribe(l->group_id, true, &d))
+		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_GROUP, l->group_id, SL_ACL_DESCRIBE) ||
+			!SlGroupDescribe(l->group_id, true, &d))
 			continue;
 		values[0] = CStringGetTextDatum(l->group_id);
 		values[1] = CStringGetTextDatum(SlGroupStateName(d.state));
@@ -95,7 +100,8 @@ streamlog_kafka_group_members(PG_FUNCTION_ARGS)
 		SlGroupListing *l = lfirst(lc);
 		SlGroupDescription d;
 
-		if (!SlGroupDescribe(l->group_id, true, &d))
+		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_GROUP, l->group_id, SL_ACL_DESCRIBE) ||
+			!SlGroupDescribe(l->group_id, true, &d))
 			continue;
 		for (int i = 0; i < d.nmembers; i++)
 		{

@@ -26,6 +26,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_produce);
@@ -56,6 +57,14 @@ typedef struct ProduceCache
 	bool		headers_type_is_unknown;
 	/* the topic last produced to, locked in this transaction */
 	SlTopicLockCache topic_lock;
+	/*
+	 * The role that was last found to have WRITE on a topic, the topic, and
+	 * the statement it was asked in: asked again in the next statement, by
+	 * another role (SET ROLE, SECURITY DEFINER) or for another topic
+	 */
+	Oid			write_checked_role;
+	TimestampTz write_checked_at;
+	char		write_checked_topic[SL_TOPIC_NAME_MAX + 1];
 	/* sticky partition for null keys */
 	int32		sticky_partition;
 	int64		sticky_bytes;
@@ -340,6 +349,16 @@ produce_topic(FunctionCallInfo fcinfo, ProduceCache *cache)
 
 	SlRequireArg(fcinfo, 0, "topic");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* Once per statement, not per row: it took more than the rest of a row */
+	if (cache->write_checked_role != GetUserId() ||
+		cache->write_checked_at != GetCurrentStatementStartTimestamp() ||
+		strcmp(cache->write_checked_topic, name) != 0)
+	{
+		SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_WRITE);
+		cache->write_checked_role = GetUserId();
+		cache->write_checked_at = GetCurrentStatementStartTimestamp();
+		strlcpy(cache->write_checked_topic, name, sizeof(cache->write_checked_topic));
+	}
 	SlTopicRefuseInternal(name, "produce to");
 	topic = SlTopicLookupAndLockCached(&cache->topic_lock, name, AccessShareLock,
 									   &refilled);
@@ -478,8 +497,13 @@ streamlog_partition_for(PG_FUNCTION_ARGS)
 	const uint8 *key;
 	int32		key_len;
 
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic");
-	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* It tells the partition count and partitioner: what Metadata tells */
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
+	topic = SlTopicLookup(name, false);
 	/* A null key has no partition of its own: records without one spread */
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();

@@ -21,6 +21,7 @@
 
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_read);
@@ -28,6 +29,22 @@ PG_FUNCTION_INFO_V1(streamlog_history);
 PG_FUNCTION_INFO_V1(streamlog_offset_for_time);
 PG_FUNCTION_INFO_V1(streamlog_partition_state);
 PG_FUNCTION_INFO_V1(streamlog_as_text);
+
+/*
+ * The topic named by argument 0, once the caller may do op on it, locked
+ * for reading.  The privilege is checked before the lookup, so that a role
+ * without it cannot tell whether the topic exists.
+ */
+static const SlTopic *
+topic_arg(FunctionCallInfo fcinfo, SlAclOperation op)
+{
+	char	   *name;
+
+	SlRequireArg(fcinfo, 0, "topic");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, op);
+	return SlTopicLookupAndLock(name, AccessShareLock);
+}
 
 /* Emit up to max_records records of one partition; returns how many */
 static int64
@@ -62,7 +79,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "partition");
 	SlRequireArg(fcinfo, 2, "from_offset");
 	SlRequireArg(fcinfo, 3, "max_records");
-	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	topic = topic_arg(fcinfo, SL_ACL_READ);
 	partition = PG_GETARG_INT32(1);
 	from_offset = PG_GETARG_INT64(2);
 	max_records = PG_GETARG_INT32(3);
@@ -92,8 +109,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 	int32	   *partitions;
 	int			npartitions;
 
-	SlRequireArg(fcinfo, 0, "topic");
-	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	topic = topic_arg(fcinfo, SL_ACL_READ);
 	SlLogScanBoundsInit(&bounds);
 	if (!PG_ARGISNULL(2))
 		bounds.from_offset = Max(PG_GETARG_INT64(2), 0);
@@ -150,7 +166,8 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 0, "topic");
 	SlRequireArg(fcinfo, 1, "partition");
 	SlRequireArg(fcinfo, 2, "ts");
-	topic = SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+	/* DESCRIBE, as Kafka's ListOffsets (offsetsForTimes) asks */
+	topic = topic_arg(fcinfo, SL_ACL_DESCRIBE);
 	partition = PG_GETARG_INT32(1);
 	SlTopicCheckPartition(topic, partition);
 	SlLogScanBoundsInit(&bounds);
@@ -173,8 +190,15 @@ streamlog_partition_state(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
+	const SlTopic *topic;
+
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	/* The views call it for the topics they show: those the role may describe */
+	topic = SlTopicLookupById(PG_GETARG_INT32(0));
+	if (topic == NULL)
+		PG_RETURN_NULL();
+	SlAclCheck(SL_RESOURCE_TOPIC, topic->name, SL_ACL_DESCRIBE);
 	SlPartitionGetOffsets(PG_GETARG_INT32(0), PG_GETARG_INT32(1), &state);
 	values[0] = Int64GetDatum(state.log_start_offset);
 	values[1] = Int64GetDatum(state.high_watermark);

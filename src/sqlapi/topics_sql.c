@@ -11,6 +11,8 @@
 
 #include "streamlog/shmem.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
+#include "streamlog/storage/authorize.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog_assert_preloaded);
@@ -31,9 +33,13 @@ streamlog_assert_preloaded(PG_FUNCTION_ARGS)
 Datum
 streamlog_create_topic(PG_FUNCTION_ARGS)
 {
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic name");
 	SlRequireArg(fcinfo, 1, "partitions");
-	SlTopicCreate(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1),
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlCheckCreateTopic(name);
+	SlTopicCreate(name, PG_GETARG_INT32(1),
 				  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
 }
@@ -48,6 +54,7 @@ streamlog_drop_topic(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "if_exists");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if_exists = PG_GETARG_BOOL(1);
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DELETE);
 	if (!SlTopicDrop(name, if_exists))
 		ereport(NOTICE,
 				(errmsg("topic \"%s\" does not exist, skipping", name)));
@@ -57,19 +64,26 @@ streamlog_drop_topic(PG_FUNCTION_ARGS)
 Datum
 streamlog_alter_topic(PG_FUNCTION_ARGS)
 {
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic name");
 	SlRequireArg(fcinfo, 1, "config");
-	SlTopicAlterConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_ALTER_CONFIGS);
+	SlTopicAlterConfig(name, PG_GETARG_JSONB_P(1));
 	PG_RETURN_VOID();
 }
 
 Datum
 streamlog_add_partitions(PG_FUNCTION_ARGS)
 {
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic name");
 	SlRequireArg(fcinfo, 1, "count");
-	PG_RETURN_INT32(SlTopicAddPartitions(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-										 PG_GETARG_INT32(1)));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_ALTER);
+	PG_RETURN_INT32(SlTopicAddPartitions(name, PG_GETARG_INT32(1)));
 }
 
 /* Kafka's name of a config type, as its admin client spells it */
@@ -104,8 +118,12 @@ streamlog_topic_config(PG_FUNCTION_ARGS)
 	Jsonb	   *explicit_settings;
 	ListCell   *lc;
 
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic");
-	topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE_CONFIGS);
+	topic = SlTopicLookup(name, false);
 	explicit_settings = SlTopicExplicitConfig(topic->topic_id);
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, SlTopicConfigDescribe(explicit_settings))

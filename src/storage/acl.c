@@ -92,6 +92,7 @@ typedef struct AclRow
 static MemoryContext acl_cache_cxt = NULL;
 static List *acl_cache = NIL;	/* of AclRow *, in acl_cache_cxt */
 static bool acl_cache_valid = false;
+static uint64 acl_invalidations = 0;	/* counted by the callback */
 static bool acl_callback_registered = false;
 static Oid	acl_relid = InvalidOid;
 static Oid	acl_owner = InvalidOid;	/* of streamlog.acl: the catalogue's owner */
@@ -202,6 +203,7 @@ acl_relcache_callback(Datum arg, Oid relid)
 	if (relid == InvalidOid || relid == acl_relid)
 	{
 		acl_cache_valid = false;
+		acl_invalidations++;
 		acl_relid = InvalidOid;
 	}
 }
@@ -249,13 +251,23 @@ acl_changed(Oid relid)
 	CommandCounterIncrement();
 }
 
-/* An array column as a detoasted Acl in the current memory context */
+/*
+ * An array column as a detoasted Acl in the current memory context.  An
+ * empty array read from text ('{}', as COPY restores a dump) has no
+ * dimension at all, which the acl functions refuse: it becomes the
+ * one-dimensional empty array they expect.
+ */
 static Acl *
 acl_column(Datum *values, bool *nulls, int attnum)
 {
+	Acl		   *acl;
+
 	if (nulls[attnum - 1])
 		return make_empty_acl();
-	return DatumGetAclPCopy(values[attnum - 1]);
+	acl = DatumGetAclPCopy(values[attnum - 1]);
+	if (ARR_NDIM(acl) == 0)
+		return make_empty_acl();
+	return acl;
 }
 
 /* A row of streamlog.acl, copied into the current memory context */
@@ -300,6 +312,7 @@ acl_cached_rows(void)
 {
 	Relation	rel;
 	MemoryContext oldcxt;
+	uint64		invalidations;
 
 	rel = table_open(acl_table(), AccessShareLock);
 	/* table_open took in invalidations: valid now means current */
@@ -314,12 +327,17 @@ acl_cached_rows(void)
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(acl_cache_cxt);
 	acl_cache = NIL;
-	/* An invalidation arriving while we read marks it invalid again */
-	acl_cache_valid = true;
+	invalidations = acl_invalidations;
 	oldcxt = MemoryContextSwitchTo(acl_cache_cxt);
 	acl_cache = acl_read_all(rel);
 	MemoryContextSwitchTo(oldcxt);
 	table_close(rel, AccessShareLock);
+
+	/*
+	 * Valid unless a change arrived while we read (then the next call reads
+	 * again); an ERROR while reading leaves it invalid too.
+	 */
+	acl_cache_valid = (invalidations == acl_invalidations);
 	return acl_cache;
 }
 
@@ -386,6 +404,9 @@ SlAclAllowed(Oid role, SlResourceType type, const char *name, SlAclOperation op)
 
 	if (is_streamlog_admin(role))
 		return true;
+	/* A null name (from the wire) is no resource anyone was granted */
+	if (name == NULL)
+		return false;
 	if (type == SL_RESOURCE_TOPIC && owns_topic(role, name))
 		return true;
 	if (operation_bit(op) == 0)
@@ -435,6 +456,8 @@ SlAclCheck(SlResourceType type, const char *name, SlAclOperation op)
 
 	if (SlAclAllowed(GetUserId(), type, name, op))
 		return;
+	if (name == NULL)
+		name = "";
 	op_name = asc_tolower(SlAclOperationName(op), strlen(SlAclOperationName(op)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -442,11 +465,11 @@ SlAclCheck(SlResourceType type, const char *name, SlAclOperation op)
 			 errdetail("Role \"%s\" lacks the %s privilege on it.",
 					   GetUserNameFromId(GetUserId(), false), SlAclOperationName(op)),
 			 errhint("A superuser, a member of %s, %sa role with ALTER on the cluster "
-					 "may grant it: SELECT streamlog.grant('%s', '%s', '%s', '%s');",
+					 "may grant it: SELECT streamlog.grant('%s', '%s', %s, %s);",
 					 SL_ADMIN_ROLE_NAME,
 					 type == SL_RESOURCE_TOPIC ? "the topic's owner or " : "or ",
-					 op_name, type_name, name,
-					 GetUserNameFromId(GetUserId(), false))));
+					 op_name, type_name, quote_literal_cstr(name),
+					 quote_literal_cstr(GetUserNameFromId(GetUserId(), false)))));
 }
 
 void
@@ -468,8 +491,9 @@ SlAclCheckManage(SlResourceType type, const char *name, SlPatternType pattern)
 					   "roles with ALTER on the cluster, and the owner of a topic on that topic's own name.",
 					   SL_ADMIN_ROLE_NAME),
 			 errhint("Ask one of them, or to be granted ALTER on the cluster: "
-					 "SELECT streamlog.grant('alter', 'cluster', '%s', '%s');",
-					 SL_CLUSTER_RESOURCE_NAME, GetUserNameFromId(role, false))));
+					 "SELECT streamlog.grant('alter', 'cluster', '%s', %s);",
+					 SL_CLUSTER_RESOURCE_NAME,
+					 quote_literal_cstr(GetUserNameFromId(role, false)))));
 }
 
 /* Error out unless b is a binding that may be stored */

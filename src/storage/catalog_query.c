@@ -1,10 +1,26 @@
 /*
  * SPI helpers for the catalog tables, see catalog_query.h.
+ *
+ * Every query runs as the owner of streamlog's catalogue (the role that
+ * created the extension), with a fixed search_path, whoever the caller is.
+ * Who may do what to a topic is decided by the privileges streamlog keeps
+ * (storage/acl.h), checked by the SQL functions and the Kafka handlers
+ * before they call storage; the tables themselves grant nothing to anyone,
+ * so that SELECT on a catalogue table reads that table and nothing more.
+ * The fixed search_path keeps a caller's own operators and functions out
+ * of queries that run with the owner's rights (as PostgreSQL does for
+ * maintenance commands, see RestrictSearchPath in PostgreSQL 17).
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
 
@@ -63,19 +79,100 @@ plan_for(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
+/*
+ * The role that owns streamlog.topic: the one that ran CREATE EXTENSION,
+ * which owns every table of the extension and the segment tables (created
+ * by storage as that role).  Looked up each time through the syscache (a
+ * few hash lookups), so a dropped and re-created extension is followed.
+ */
+static Oid
+catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("streamlog", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("topic", nsp) : InvalidOid;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"streamlog\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION streamlog.")));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * How a catalogue query runs: as the catalogue's owner, in a security-
+ * restricted operation (no SET ROLE, no temporary objects), with
+ * search_path = pg_catalog, pg_temp.  The same search_path every time
+ * also keeps the kept plans valid (a plan is made again when the
+ * search_path differs from the one it was made with).
+ */
+typedef struct CatalogAccess
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} CatalogAccess;
+
+static void
+catalog_access_begin(CatalogAccess *access)
+{
+	Oid			owner = catalog_owner();
+
+	GetUserIdAndSecContext(&access->save_userid, &access->save_sec_context);
+	SetUserIdAndSecContext(owner, access->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	access->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+/*
+ * Back to the caller's role and settings.  Called on error too (before the
+ * error goes up): a caller that catches an error without aborting a
+ * (sub)transaction must not be left running as the owner.
+ */
+static void
+catalog_access_end(CatalogAccess *access, bool ok)
+{
+	AtEOXact_GUC(ok, access->save_nestlevel);
+	SetUserIdAndSecContext(access->save_userid, access->save_sec_context);
+}
+
 uint64
 SlCatalogQuery(const char *sql, int nargs, Oid *types, Datum *values,
 			   const char *nulls)
 {
-	SPIPlanPtr	plan = plan_for(sql, nargs, types);
+	CatalogAccess access;
+	SPIPlanPtr	plan;
 	int			rc;
 
-	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
-							  InvalidSnapshot, false, true, 0);
-	if (rc < 0)
-		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
-	if (strlen(sql) >= PLAN_KEY_SIZE)
-		SPI_freeplan(plan);
+	catalog_access_begin(&access);
+	PG_TRY();
+	{
+		plan = plan_for(sql, nargs, types);
+		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+								  InvalidSnapshot, false, true, 0);
+		if (rc < 0)
+			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+		if (strlen(sql) >= PLAN_KEY_SIZE)
+			SPI_freeplan(plan);
+	}
+	PG_CATCH();
+	{
+		catalog_access_end(&access, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	catalog_access_end(&access, true);
 	return SPI_processed;
 }
 
@@ -120,8 +217,21 @@ SlCatalogTexts(uint64 n, int col, MemoryContext cxt)
 void
 SlCatalogExec(const char *sql)
 {
-	int			rc = SPI_execute(sql, false, 0);
+	CatalogAccess access;
 
-	if (rc < 0)
-		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	catalog_access_begin(&access);
+	PG_TRY();
+	{
+		int			rc = SPI_execute(sql, false, 0);
+
+		if (rc < 0)
+			elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	}
+	PG_CATCH();
+	{
+		catalog_access_end(&access, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	catalog_access_end(&access, true);
 }

@@ -290,16 +290,16 @@ def test_acl_apis_every_version(server, conn, roles, unique_name, version):
             9 if version >= 1 else 8)
         messages = [m for _, m in results]
         assert messages[:3] == [None] * 3
-        assert messages[3] == "Invalid resourceType 1."
-        assert messages[4] == "Invalid operation 1."
-        assert messages[5] == "Invalid permissionType 1."
-        assert messages[6] == "Invalid empty resource name specified."
+        assert messages[3] == "Invalid resourceType ANY"
+        assert messages[4] == "Invalid operation ANY"
+        assert messages[5] == "Invalid permissionType ANY"
+        assert messages[6] == "Invalid empty resource name specified"
         assert messages[7].startswith("Host-based ACLs are not supported")
         assert messages[8].startswith("Principal User:no_such_role_here is not a PostgreSQL role")
         assert messages[9].startswith(f"Could not parse principal from `Group:{alice}`")
-        assert messages[10] == "The only valid name for the CLUSTER resource is kafka-cluster."
+        assert messages[10] == "The only valid name for the CLUSTER resource is kafka-cluster"
         if version >= 1:
-            assert messages[11] == "Invalid patternType 2."
+            assert messages[11] == "Invalid patternType MATCH"
         assert r.at_end() or flex
 
         # MATCH: the literal name, the wildcard and every prefix of the name
@@ -338,8 +338,9 @@ def test_acl_apis_every_version(server, conn, roles, unique_name, version):
              f"User:{bob}", "ALL", "DENY"),
         ])
 
-        # DeleteAcls: one result per filter, in order; a later filter does
-        # not see what an earlier one removed
+        # DeleteAcls: one result per filter, in order, each matched against
+        # the bindings before the request (as Kafka's controller does: a
+        # binding two filters match is in both results)
         flt = [
             filter_body(version, RT_TOPIC, topic, PT_LITERAL, "User:*", None, OP_ANY, PERM_ANY),
             filter_body(version, RT_ANY, None, PT_ANY if version >= 1 else PT_LITERAL,
@@ -356,7 +357,7 @@ def test_acl_apis_every_version(server, conn, roles, unique_name, version):
             (NONE, RT_TOPIC, topic, PT_LITERAL, "User:*", "*", OP_DESCRIBE, PERM_ALLOW)])
         assert results[1] == (NONE, None, [
             (NONE, RT_TOPIC, prefix_name, prefixed, f"User:{bob}", "*", OP_ALL, PERM_DENY)])
-        assert results[2] == (NONE, None, [])
+        assert results[2] == results[0]
         assert results[3][0] == INVALID_REQUEST
         kh.assert_server_healthy(server)
     conn.execute("SELECT streamlog.revoke('all', 'topic', %s, %s)", (topic, alice))
@@ -442,3 +443,66 @@ def test_acl_apis_need_privileges_on_the_cluster(server, make_server, unique_nam
             assert code == NONE and len(matches) == 1
         conn.execute("DROP OWNED BY %s" % f'"{role}"')
         conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_names_that_are_not_text_are_refused(server, conn, roles, unique_name):
+    """A NUL inside a name would cut it short (naming another resource or
+    role), and bytes that are not UTF-8 cannot be text: CreateAcls refuses
+    both, and a filter with them matches nothing."""
+    alice, _ = roles
+    topic = unique_name("aclnul")
+    with kh.RawClient(server.kafka_bootstrap) as client:
+        r = raw(client, CREATE_ACLS, 1, create_acls_body(1, [
+            (RT_TOPIC, topic.encode() + b"\x00junk", PT_LITERAL, f"User:{alice}", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic.encode() + b"\xff\xfe", PT_LITERAL, f"User:{alice}", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{alice}".encode() + b"\x00x", "*", OP_READ,
+             PERM_ALLOW),
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{alice}", "*", OP_READ, PERM_ALLOW),
+        ]))
+        results = parse_create(r, False)
+        assert [c for c, _ in results] == [INVALID_REQUEST] * 3 + [NONE]
+        assert results[0][1].startswith("Resource names, principals and hosts must be text")
+        # cut at the NUL, the name would match the binding just made
+        r = raw(client, DESCRIBE_ACLS, 1, filter_body(
+            1, RT_TOPIC, topic.encode() + b"\x00junk", PT_MATCH, None, None, OP_ANY, PERM_ANY))
+        assert parse_describe(r, 1) == (NONE, None, [])
+    assert sql_acls(conn, topic + "%") == [("TOPIC", "LITERAL", topic, f"User:{alice}", "READ", "ALLOW")]
+
+
+def test_role_dropped_elsewhere_shows_by_oid_and_can_be_deleted(server, conn, unique_name):
+    """DROP ROLE is refused while the role has privileges, in the database
+    streamlog is installed in; from another database it goes through, and
+    its bindings stay, shown by OID at both doors until deleted."""
+    role = unique_name("acl_gone").replace(".", "_").replace("-", "_").lower()
+    topic = unique_name("aclgone")
+    other = unique_name("db").replace(".", "_").replace("-", "_").lower()
+    conn.execute(f'CREATE ROLE "{role}"')
+    oid = conn.execute("SELECT %s::regrole::oid", (role,)).fetchone()[0]
+    conn.execute("SELECT streamlog.grant('read, write', 'topic', %s, %s)", (topic, role))
+    with pytest.raises(Exception) as exc:
+        conn.execute(f'DROP ROLE "{role}"')
+    assert exc.value.sqlstate == "2BP01"
+    conn.execute(f'CREATE DATABASE "{other}"')
+    try:
+        with server.connect(dbname=other) as c:
+            c.execute(f'DROP ROLE "{role}"')
+    finally:
+        conn.execute(f'DROP DATABASE "{other}"')
+
+    assert sql_acls(conn, topic) == [("TOPIC", "LITERAL", topic, f"User:{oid}", "READ", "ALLOW"),
+                                     ("TOPIC", "LITERAL", topic, f"User:{oid}", "WRITE", "ALLOW")]
+    # SQL revokes by the OID the view shows; a number that is a live role's OID is refused
+    conn.execute("SELECT streamlog.revoke('write', 'topic', %s, %s)", (topic, f"User:{oid}"))
+    live = conn.execute("SELECT oid FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    with pytest.raises(Exception) as exc:
+        conn.execute("SELECT streamlog.revoke('read', 'topic', %s, %s)", (topic, f"User:{live}"))
+    assert exc.value.sqlstate == "42704"
+    with kh.RawClient(server.kafka_bootstrap) as client:
+        flt = filter_body(1, RT_TOPIC, topic, PT_LITERAL, None, None, OP_ANY, PERM_ANY)
+        assert parse_describe(raw(client, DESCRIBE_ACLS, 1, flt), 1)[2] == [
+            (RT_TOPIC, topic, PT_LITERAL, f"User:{oid}", "*", OP_READ, PERM_ALLOW)]
+        [(code, _, matches)] = parse_delete(raw(client, DELETE_ACLS, 1, i32(1) + flt), 1)
+        assert (code, len(matches)) == (NONE, 1)
+    assert sql_acls(conn, topic) == []

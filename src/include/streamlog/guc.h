@@ -20,19 +20,24 @@ StaticAssertDecl((Size) SL_MAX_REQUEST_SIZE_LIMIT + (Size) SL_FETCH_MAX_BYTES_LI
 				 "a Fetch response of fetch_max_bytes plus one request-sized batch must fit in one allocation");
 
 extern char *sl_advertised_host;
+extern char *sl_advertised_listeners;
 extern int	sl_advertised_port;
+extern char *sl_anonymous_role;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
 extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
 extern int	sl_connections_max_idle;
+extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
 extern int	sl_group_initial_rebalance_delay;
 extern int	sl_group_max_session_timeout;
 extern int	sl_group_min_session_timeout;
 extern char *sl_listen_addresses;
+extern char *sl_listener_security_protocol_map;
+extern char *sl_listeners;
 extern int	sl_max_connections;
 extern int	sl_max_connections_per_ip;
 extern char *sl_max_connections_per_ip_overrides;
@@ -48,6 +53,29 @@ extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
+extern bool sl_sasl_plain_without_tls;
+
+/* streamlog.ssl_client_auth: Kafka's ssl.client.auth */
+typedef enum SlSslClientAuth
+{
+	SL_SSL_CLIENT_AUTH_NONE,
+	SL_SSL_CLIENT_AUTH_REQUESTED,
+	SL_SSL_CLIENT_AUTH_REQUIRED
+} SlSslClientAuth;
+
+/* streamlog.ssl_min_protocol_version */
+typedef enum SlTlsVersion
+{
+	SL_TLS_VERSION_1_2,
+	SL_TLS_VERSION_1_3
+} SlSslProtocolVersion;
+
+extern char *sl_ssl_ca_file;
+extern char *sl_ssl_cert_file;
+extern char *sl_ssl_ciphers;
+extern int	sl_ssl_client_auth;
+extern char *sl_ssl_key_file;
+extern int	sl_ssl_min_protocol_version;
 
 /* streamlog.max_connections_per_ip_overrides, parsed */
 typedef struct SlConnectionsPerIpOverride

@@ -6,7 +6,9 @@
  *
  *	  Answered as Kafka 3.9 does: CreateAcls and DeleteAcls need ALTER on
  *	  the cluster, DescribeAcls DESCRIBE on it (CLUSTER_AUTHORIZATION_FAILED
- *	  otherwise); each creation and each filter has its own result.
+ *	  otherwise); each creation and each filter has its own result, and
+ *	  DeleteAcls matches every filter against the bindings as they were
+ *	  before the request, as Kafka's (KRaft) controller does.
  *	  Principals are PostgreSQL roles: User:<role>, or User:* for every
  *	  role (PUBLIC).  Bindings have no host: creations must say "*" (any
  *	  other host is INVALID_REQUEST), and a filter naming another host
@@ -18,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 
@@ -41,6 +44,20 @@ static char *
 wire_cstring(SlStr s)
 {
 	return SlStrIsNull(s) ? NULL : pnstrdup(s.data, s.len);
+}
+
+/*
+ * May a wire string be stored as text?  Not with a NUL inside (a C string
+ * would end there and name something else) nor in another encoding than
+ * the database's: the store is written directly, past the checks of the
+ * text type's input.  Null is fine.
+ */
+static bool
+wire_text_valid(SlStr s)
+{
+	if (SlStrIsNull(s))
+		return true;
+	return memchr(s.data, '\0', s.len) == NULL && pg_verifymbstr(s.data, s.len, true);
 }
 
 /* Kafka's principal of a grantee */
@@ -132,6 +149,12 @@ make_filter(int8 resource_type, SlStr resource_name, int8 pattern_type,
 	{
 		*message = pstrdup("Unknown entryFilter.");
 		return SL_ERR_INVALID_REQUEST;
+	}
+	/* Nothing stored has such a name or principal */
+	if (!wire_text_valid(resource_name) || !wire_text_valid(principal))
+	{
+		*matches_nothing = true;
+		return SL_ERR_NONE;
 	}
 	f->resource_type = resource_type;
 	f->resource_name = wire_cstring(resource_name);
@@ -239,27 +262,33 @@ creation_binding(const SlCreateAclsRequestAclCreation *c, SlAclBinding *b, char 
 	char	   *principal = wire_cstring(c->principal);
 	char	   *host = wire_cstring(c->host);
 
-	if (!resource_type_valid(c->resource_type, false))
-		*message = psprintf("Invalid resourceType %d.", c->resource_type);
+	/* In Kafka's order: the broker's checks, then the controller's */
+	if (!wire_text_valid(c->resource_name) || !wire_text_valid(c->principal) ||
+		!wire_text_valid(c->host))
+		*message = pstrdup("Resource names, principals and hosts must be text in the "
+						   "database's encoding, without NUL characters");
+	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
+		!SlStrEqualCString(c->resource_name, SL_CLUSTER_RESOURCE_NAME))
+		*message = pstrdup("The only valid name for the CLUSTER resource is " SL_CLUSTER_RESOURCE_NAME);
+	else if (SlStrIsNull(c->resource_name) || c->resource_name.len == 0)
+		*message = pstrdup("Invalid empty resource name specified");
+	else if (!resource_type_valid(c->resource_type, false))
+		*message = psprintf("Invalid resourceType %s", SlResourceTypeName(c->resource_type));
 	else if (!pattern_type_valid(c->resource_pattern_type, false))
-		*message = psprintf("Invalid patternType %d.", c->resource_pattern_type);
+		*message = psprintf("Invalid patternType %s", SlPatternTypeName(c->resource_pattern_type));
 	else if (!operation_valid(c->operation, false))
-		*message = psprintf("Invalid operation %d.", c->operation);
+		*message = psprintf("Invalid operation %s", SlAclOperationName(c->operation));
 	else if (!permission_valid(c->permission_type, false) ||
 			 c->permission_type == SL_ACL_PERMISSION_ANY)
-		*message = psprintf("Invalid permissionType %d.", c->permission_type);
-	else if (SlStrIsNull(c->resource_name) || c->resource_name.len == 0)
-		*message = pstrdup("Invalid empty resource name specified.");
-	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
-			 !SlStrEqualCString(c->resource_name, SL_CLUSTER_RESOURCE_NAME))
-		*message = pstrdup("The only valid name for the CLUSTER resource is " SL_CLUSTER_RESOURCE_NAME ".");
+		*message = psprintf("Invalid permissionType %s",
+							c->permission_type == SL_ACL_PERMISSION_ANY ? "ANY" : "UNKNOWN");
 	else if (c->resource_type == SL_RESOURCE_CLUSTER &&
 			 c->resource_pattern_type != SL_PATTERN_LITERAL)
-		*message = pstrdup("The CLUSTER resource can only be named literally.");
+		*message = pstrdup("The CLUSTER resource can only be named literally");
 	else if (principal == NULL ||
 			 parse_principal(principal, &b->grantee) == PRINCIPAL_NOT_A_USER)
 		*message = psprintf("Could not parse principal from `%s`: principals are "
-							"User:<PostgreSQL role> or User:*.",
+							"User:<PostgreSQL role> or User:*",
 							principal ? principal : "null");
 	else if (parse_principal(principal, &b->grantee) == PRINCIPAL_NO_SUCH_ROLE)
 		*message = psprintf("Principal %s is not a PostgreSQL role: principals are "
@@ -327,29 +356,21 @@ SlHandleCreateAcls(SlRequest *req, SlReader *body, SlWriter *out)
 
 /* DeleteAcls */
 
-typedef struct RemoveCall
-{
-	const SlAclFilter *filter;
-	List	   *removed;
-} RemoveCall;
-
 static void
 remove_matching(void *arg)
 {
-	RemoveCall *call = arg;
-
-	call->removed = SlAclRemoveMatching(call->filter);
+	(void) SlAclRemoveMatching((const SlAclFilter *) arg);
 }
 
-/* Fill a filter's result with the bindings it removed */
+/* Fill a filter's result with the bindings it matched */
 static void
-delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *removed)
+delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *matched)
 {
 	ListCell   *lc;
 	int			i = 0;
 
-	SL_ARRAY_ALLOC(fr->matching_acls, list_length(removed));
-	foreach(lc, removed)
+	SL_ARRAY_ALLOC(fr->matching_acls, list_length(matched));
+	foreach(lc, matched)
 	{
 		SlAclBinding *b = lfirst(lc);
 		SlDeleteAclsResponseDeleteAclsMatchingAcl *m = &fr->matching_acls.items[i++];
@@ -367,28 +388,34 @@ delete_result_matches(SlDeleteAclsResponseDeleteAclsFilterResult *fr, List *remo
 	}
 }
 
+/*
+ * As Kafka's controller does, every filter is matched against the
+ * bindings as they were before the request, so a binding two filters match
+ * is listed in both results; then what they matched is removed.
+ */
 bool
 SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlDeleteAclsRequest request;
 	SlDeleteAclsResponse resp;
+	SlAclFilter *filters;
+	bool	   *valid;
 	bool		authorized;
 
 	if (!SlDeleteAclsRequestDecode(body, req->api_version, &request))
 		return false;
 	SlDeleteAclsResponseInit(&resp);
 	SL_ARRAY_ALLOC(resp.filter_results, request.filters.n);
+	filters = palloc0(sizeof(SlAclFilter) * Max(request.filters.n, 1));
+	valid = palloc0(sizeof(bool) * Max(request.filters.n, 1));
 	authorized = cluster_allowed(SL_ACL_ALTER);
 
 	for (int i = 0; i < request.filters.n; i++)
 	{
 		SlDeleteAclsRequestDeleteAclsFilter *rf = &request.filters.items[i];
 		SlDeleteAclsResponseDeleteAclsFilterResult *fr = &resp.filter_results.items[i];
-		SlAclFilter filter;
 		bool		matches_nothing;
 		char	   *message = NULL;
-		RemoveCall	call;
-		ErrorData  *error;
 
 		SlDeleteAclsResponseDeleteAclsFilterResultInit(fr);
 		fr->error_message = SL_STR_NULL;
@@ -403,7 +430,7 @@ SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 		fr->error_code = make_filter(rf->resource_type_filter, rf->resource_name_filter,
 									 rf->pattern_type_filter, rf->principal_filter,
 									 rf->host_filter, rf->operation, rf->permission_type,
-									 &filter, &matches_nothing, &message);
+									 &filters[i], &matches_nothing, &message);
 		if (fr->error_code != SL_ERR_NONE)
 		{
 			fr->error_message = SlStrFromCString(message);
@@ -411,16 +438,24 @@ SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (matches_nothing)
 			continue;
-		call.filter = &filter;
-		call.removed = NIL;
-		error = SlRunInSubtransaction(remove_matching, &call, true);
+		valid[i] = true;
+		delete_result_matches(fr, SlAclMatching(&filters[i]));
+	}
+
+	for (int i = 0; i < request.filters.n; i++)
+	{
+		SlDeleteAclsResponseDeleteAclsFilterResult *fr = &resp.filter_results.items[i];
+		ErrorData  *error;
+
+		if (!valid[i] || fr->matching_acls.n == 0)
+			continue;
+		error = SlRunInSubtransaction(remove_matching, &filters[i], true);
 		if (error != NULL)
 		{
 			fr->error_code = SL_ERR_UNKNOWN_SERVER_ERROR;
 			fr->error_message = SlStrFromCString(error->message);
-			continue;
+			SL_ARRAY_ALLOC(fr->matching_acls, 0);
 		}
-		delete_result_matches(fr, call.removed);
 	}
 	SlDeleteAclsResponseEncode(out, req->api_version, &resp);
 	return true;

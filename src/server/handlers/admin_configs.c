@@ -12,6 +12,13 @@
  * setting takes a reload can be altered: as ALTER SYSTEM does, the new
  * value goes to postgresql.auto.conf, and the server reloads its
  * configuration.  The broker logger resource has no configs.
+ *
+ * Authorization, as Kafka's: describing a topic's configs takes
+ * DESCRIBE_CONFIGS on the topic, altering them ALTER_CONFIGS
+ * (TOPIC_AUTHORIZATION_FAILED); broker configs take the same on the
+ * cluster (CLUSTER_AUTHORIZATION_FAILED).  Writing a broker config is also
+ * PostgreSQL's ALTER SYSTEM, which checks its own privilege on the setting
+ * (superuser, or GRANT ALTER SYSTEM ON PARAMETER) for the request's role.
  */
 #include "postgres.h"
 
@@ -24,7 +31,9 @@
 #include "utils/jsonb.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
+#include "streamlog/server/listeners.h"
 
 #define OP_SET 0
 #define OP_DELETE 1
@@ -110,8 +119,6 @@ static List *
 broker_configs(void)
 {
 	List	   *configs = NIL;
-	const char *host;
-	int32		port;
 	BrokerConfig *c;
 	ListCell   *lc;
 
@@ -119,12 +126,13 @@ broker_configs(void)
 	(c = palloc(sizeof(BrokerConfig)), c->name = (n), c->guc = (g), c->type = (t), \
 	 c->value = (v), configs = lappend(configs, c))
 
-	SlAdvertisedEndpoint(&host, &port);
-	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_host", SL_CONFIG_TYPE_STRING,
-				  psprintf("PLAINTEXT://%s:%d", host, port));
+	BROKER_CONFIG("advertised.listeners", "streamlog.advertised_listeners", SL_CONFIG_TYPE_STRING,
+				  SlListenersDescribe(true));
 	BROKER_CONFIG("default.replication.factor", NULL, SL_CONFIG_TYPE_INT, pstrdup("1"));
-	BROKER_CONFIG("listeners", "streamlog.listen_addresses", SL_CONFIG_TYPE_STRING,
-				  psprintf("PLAINTEXT://%s:%d", sl_listen_addresses, sl_port));
+	BROKER_CONFIG("listener.security.protocol.map", "streamlog.listener_security_protocol_map",
+				  SL_CONFIG_TYPE_STRING, pstrdup(sl_listener_security_protocol_map));
+	BROKER_CONFIG("listeners", "streamlog.listeners", SL_CONFIG_TYPE_STRING,
+				  SlListenersDescribe(false));
 	for (int i = 0; i < lengthof(broker_settings); i++)
 		BROKER_CONFIG(broker_settings[i].name, broker_settings[i].guc, broker_settings[i].type,
 					  guc_value(broker_settings[i].guc, broker_settings[i].type));
@@ -211,11 +219,18 @@ describe_topic(SlDescribeConfigsResponseDescribeConfigsResult *rr,
 			   const SlDescribeConfigsRequest *request, int16 version)
 {
 	char	   *name = SlTopicNameFromWire(res->resource_name);
-	const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+	const SlTopic *topic;
 	List	   *entries;
 	ListCell   *lc;
 	int			n = 0;
 
+	if (name != NULL && !SlMayTopic(name, SL_ACL_DESCRIBE_CONFIGS))
+	{
+		rr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+		rr->error_message = SlStrFromCString("Authorization failed: describing a topic's configs takes DESCRIBE_CONFIGS on it.");
+		return;
+	}
+	topic = name ? SlTopicLookup(name, true) : NULL;
 	if (topic == NULL)
 	{
 		rr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -342,7 +357,14 @@ SlHandleDescribeConfigs(SlRequest *req, SlReader *body, SlWriter *out)
 		rr->resource_name = res->resource_name;
 		rr->error_message = SL_STR_NULL;
 		SL_ARRAY_ALLOC(rr->configs, 0);
-		if (res->resource_type == SL_CONFIG_RESOURCE_TOPIC)
+		if ((res->resource_type == SL_CONFIG_RESOURCE_BROKER ||
+			 res->resource_type == SL_CONFIG_RESOURCE_BROKER_LOGGER) &&
+			!SlMayCluster(SL_ACL_DESCRIBE_CONFIGS))
+		{
+			rr->error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
+			rr->error_message = SlStrFromCString("Authorization failed: describing broker configs takes DESCRIBE_CONFIGS on the cluster.");
+		}
+		else if (res->resource_type == SL_CONFIG_RESOURCE_TOPIC)
 			describe_topic(rr, res, &request, version);
 		else if (res->resource_type == SL_CONFIG_RESOURCE_BROKER)
 			describe_broker(rr, res, &request, version);
@@ -708,6 +730,11 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 	AlterArgs	args;
 	int16		error;
 
+	if (resource_type == SL_CONFIG_RESOURCE_BROKER && !SlMayCluster(SL_ACL_ALTER_CONFIGS))
+	{
+		*message = pstrdup("Authorization failed: altering broker configs takes ALTER_CONFIGS on the cluster.");
+		return SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
+	}
 	if (resource_type == SL_CONFIG_RESOURCE_BROKER)
 		return alter_broker(resource_name, n, names, values, ops, validate_only, message);
 	if (resource_type != SL_CONFIG_RESOURCE_TOPIC)
@@ -719,6 +746,11 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 
 	memset(&args, 0, sizeof(args));
 	args.topic = SlTopicNameFromWire(resource_name);
+	if (args.topic != NULL && !SlMayTopic(args.topic, SL_ACL_ALTER_CONFIGS))
+	{
+		*message = pstrdup("Authorization failed: altering a topic's configs takes ALTER_CONFIGS on it.");
+		return SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+	}
 	args.incremental = ops != NULL;
 	args.n = n;
 	args.names = palloc0(sizeof(char *) * Max(n, 1));

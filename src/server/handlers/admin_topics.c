@@ -6,10 +6,16 @@
  * on.  validate_only runs the real operation, checks and all, and rolls it
  * back.  There is one broker, so the only replication factor is 1 and the
  * only replica assignment puts every partition on this node.
+ *
+ * Authorization, as Kafka's, asked before whether the topic exists:
+ * creating takes CREATE on the cluster or on the topic's name, deleting
+ * DELETE, adding partitions ALTER; TOPIC_AUTHORIZATION_FAILED otherwise.
+ * The configs CreateTopics returns (v5+) take DESCRIBE_CONFIGS.
  */
 #include "postgres.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
 
 /* CreateTopics */
@@ -196,6 +202,11 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 			error = SL_ERR_INVALID_TOPIC_EXCEPTION;
 			message = psprintf("Topic name must be 1 to %d characters long.", SL_TOPIC_NAME_MAX);
 		}
+		else if (!SlMayCreateTopic(name))
+		{
+			error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+			message = pstrdup("Authorization failed: creating a topic takes CREATE on the cluster or on the topic.");
+		}
 		else if ((error = create_partition_count(ct, &partitions, &message)) == SL_ERR_NONE &&
 				 (error = create_configs(ct, &config, &message)) == SL_ERR_NONE)
 			error = SlTopicAdminCreate(name, partitions, config, request.validate_only, &message);
@@ -210,7 +221,13 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			tr->num_partitions = partitions;
 			tr->replication_factor = 1;
-			create_result_configs(tr, config);
+			if (SlMayTopic(name, SL_ACL_DESCRIBE_CONFIGS))
+				create_result_configs(tr, config);
+			else
+			{
+				tr->topic_config_error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				SL_ARRAY_ALLOC(tr->configs, 0);
+			}
 		}
 		if (version >= 7 && !request.validate_only)
 		{
@@ -237,9 +254,16 @@ drop_topic(void *arg)
 static void
 delete_one(SlDeleteTopicsResponseDeletableTopicResult *tr, char *name, bool by_id)
 {
-	const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+	const SlTopic *topic;
 	char	   *message = NULL;
 
+	if (name != NULL && !SlMayTopic(name, SL_ACL_DELETE))
+	{
+		tr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+		tr->error_message = SlStrFromCString("Authorization failed: deleting a topic takes DELETE on it.");
+		return;
+	}
+	topic = name ? SlTopicLookup(name, true) : NULL;
 	if (topic == NULL)
 	{
 		tr->error_code = by_id ? SL_ERR_UNKNOWN_TOPIC_ID : SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -393,7 +417,12 @@ SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out)
 		if (error == SL_ERR_NONE)
 		{
 			args.name = SlTopicNameFromWire(pt->name);
-			if (args.name == NULL || SlTopicLookup(args.name, true) == NULL)
+			if (args.name != NULL && !SlMayTopic(args.name, SL_ACL_ALTER))
+			{
+				error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				message = pstrdup("Authorization failed: adding partitions takes ALTER on the topic.");
+			}
+			else if (args.name == NULL || SlTopicLookup(args.name, true) == NULL)
 			{
 				error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 				message = pstrdup("This server does not host this topic-partition.");

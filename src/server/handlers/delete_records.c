@@ -2,10 +2,12 @@
  * DeleteRecords: move the log start offset of partitions up to an offset
  * (-1: the high watermark), see SlPartitionDeleteRecords.  Each partition
  * is its own subtransaction; an offset past the high watermark is
- * OFFSET_OUT_OF_RANGE, and the answer is the new low watermark.
+ * OFFSET_OUT_OF_RANGE, and the answer is the new low watermark.  A topic
+ * needs DELETE (TOPIC_AUTHORIZATION_FAILED for its partitions otherwise).
  */
 #include "postgres.h"
 
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
 
 typedef struct DeleteArgs
@@ -39,6 +41,7 @@ SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 		SlDeleteRecordsRequestDeleteRecordsTopic *rt = &request.topics.items[t];
 		SlDeleteRecordsResponseDeleteRecordsTopicResult *tr = &resp.topics.items[t];
 		char	   *name = SlTopicNameFromWire(rt->name);
+		bool		allowed = name != NULL && SlMayTopic(name, SL_ACL_DELETE);
 
 		SlDeleteRecordsResponseDeleteRecordsTopicResultInit(tr);
 		tr->name = rt->name;
@@ -47,13 +50,18 @@ SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			SlDeleteRecordsRequestDeleteRecordsPartition *rp = &rt->partitions.items[p];
 			SlDeleteRecordsResponseDeleteRecordsPartitionResult *pr = &tr->partitions.items[p];
-			const SlTopic *found = name ? SlTopicLookup(name, true) : NULL;
+			const SlTopic *found = allowed ? SlTopicLookup(name, true) : NULL;
 			SlTopic		topic;
 			DeleteArgs	args;
 
 			SlDeleteRecordsResponseDeleteRecordsPartitionResultInit(pr);
 			pr->partition_index = rp->partition_index;
 			pr->low_watermark = -1;
+			if (name != NULL && !allowed)
+			{
+				pr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				continue;
+			}
 			if (found == NULL || rp->partition_index < 0 ||
 				rp->partition_index >= found->partition_count)
 			{

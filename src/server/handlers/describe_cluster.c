@@ -1,10 +1,13 @@
 /*
  * DescribeCluster: the cluster is this broker, which is also its
- * controller.  Authorized operations are not computed (no ACLs).
+ * controller.  As in Kafka 3.9, anyone gets the answer; DESCRIBE on the
+ * cluster decides only the authorized operations a client asks for (none
+ * without it).
  */
 #include "postgres.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/topic_admin.h"
 
@@ -25,6 +28,8 @@ SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.error_message = SL_STR_NULL;
 	resp.cluster_id = SlStrFromCString(SlClusterId());
 	resp.cluster_authorized_operations = PG_INT32_MIN;
+	if (request.include_cluster_authorized_operations)
+		resp.cluster_authorized_operations = SlClusterAuthorizedOperations();
 	SL_ARRAY_ALLOC(resp.brokers, 0);
 
 	if (req->api_version >= 1 && request.endpoint_type != ENDPOINT_BROKERS)
@@ -46,7 +51,7 @@ SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out)
 		return true;
 	}
 
-	SlAdvertisedEndpoint(&host, &port);
+	SlAdvertisedEndpoint(req->session, &host, &port);
 	resp.error_code = SL_ERR_NONE;
 	resp.controller_id = sl_node_id;
 	SL_ARRAY_ALLOC(resp.brokers, 1);

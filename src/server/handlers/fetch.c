@@ -15,6 +15,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/protocol/legacy_records.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/subtransaction.h"
 
@@ -201,19 +202,33 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 
 		tr->topic = ft->topic;
 		tr->topic_id = ft->topic_id;
+		/* READ on the topic, asked before whether it exists, as Kafka */
 		if (req->api_version >= 13)
 		{
 			topic = SlTopicLookupByUuid(ft->topic_id.data);
 			if (topic == NULL)
 				topic_error = SL_ERR_UNKNOWN_TOPIC_ID;
+			else if (!SlMayTopic(topic->name, SL_ACL_READ))
+			{
+				topic_error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				topic = NULL;
+			}
 		}
 		else
 		{
 			char	   *name = SlTopicNameFromWire(ft->topic);
 
-			topic = name ? SlTopicLookup(name, true) : NULL;
-			if (topic == NULL)
-				topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			if (name && !SlMayTopic(name, SL_ACL_READ))
+			{
+				topic = NULL;
+				topic_error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+			}
+			else
+			{
+				topic = name ? SlTopicLookup(name, true) : NULL;
+				if (topic == NULL)
+					topic_error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			}
 		}
 		if (topic != NULL)
 		{

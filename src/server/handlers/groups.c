@@ -24,6 +24,12 @@
  * remembers the member id it was given in a note that lives in the
  * request's memory context.
  *
+ * Authorization, as Kafka's: FindCoordinator and DescribeGroups take
+ * DESCRIBE on the group, JoinGroup, SyncGroup, Heartbeat and LeaveGroup
+ * READ, DeleteGroups DELETE (GROUP_AUTHORIZATION_FAILED); ListGroups lists
+ * every group to a role with DESCRIBE on the cluster, else those it may
+ * DESCRIBE.
+ *
  * IDENTIFICATION
  *	  src/server/handlers/groups.c
  *-------------------------------------------------------------------------
@@ -37,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
@@ -44,8 +51,20 @@
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
 
-/* ACL operations a group allows (no ACLs: all): READ, DELETE, DESCRIBE */
-#define GROUP_AUTHORIZED_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
+/* The operations Kafka defines for a group: READ, DELETE, DESCRIBE */
+static const SlAclOperation group_operations[] = {SL_ACL_READ, SL_ACL_DELETE, SL_ACL_DESCRIBE};
+
+/* Kafka's authorized operations of a group for the role (KIP-430) */
+static int32
+group_authorized_operations(const char *group_id)
+{
+	int32		bits = 0;
+
+	for (int i = 0; i < lengthof(group_operations); i++)
+		if (SlMayGroup(group_id, group_operations[i]))
+			bits |= 1 << group_operations[i];
+	return bits;
+}
 
 /* Shortest wait of a parked request */
 #define MIN_PARK_MS 10
@@ -169,15 +188,27 @@ join_note_remember(SlRequest *req, const char *member_id)
 /* FindCoordinator */
 
 static void
-find_key(int8 key_type, int16 *error, const char **message, int32 *node_id,
-		 const char **host, int32 *port)
+find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
+		 const char **message, int32 *node_id, const char **host, int32 *port)
 {
-	SlAdvertisedEndpoint(host, port);
+	char	   *group_id = key_type == KEY_TYPE_GROUP ? SlGroupIdFromWire(key) : NULL;
+
+	SlAdvertisedEndpoint(session, host, port);
 	*node_id = sl_node_id;
 	*error = SL_ERR_NONE;
 	*message = NULL;
-	if (key_type == KEY_TYPE_GROUP)
+	if (key_type == KEY_TYPE_GROUP &&
+		(group_id == NULL || SlMayGroup(group_id, SL_ACL_DESCRIBE)))
 		return;
+	if (key_type == KEY_TYPE_GROUP)
+	{
+		*error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+		*message = "Authorization failed: finding a group's coordinator takes DESCRIBE on the group.";
+		*node_id = -1;
+		*host = "";
+		*port = -1;
+		return;
+	}
 	*error = key_type == KEY_TYPE_TRANSACTION ? SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED :
 		SL_ERR_INVALID_REQUEST;
 	*message = key_type == KEY_TYPE_TRANSACTION ?
@@ -202,7 +233,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 		const char *message;
 		const char *host;
 
-		find_key(req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
+		find_key(req->session, req->api_version >= 1 ? request.key_type : KEY_TYPE_GROUP,
+				 request.key,
 				 &resp.error_code, &message, &resp.node_id, &host, &resp.port);
 		resp.host = SlStrFromCString(host);
 		resp.error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
@@ -221,7 +253,8 @@ SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlFindCoordinatorResponseCoordinatorInit(c);
 			c->key = request.coordinator_keys.items[i];
-			find_key(request.key_type, &c->error_code, &message, &c->node_id, &host, &c->port);
+			find_key(req->session, request.key_type, c->key, &c->error_code, &message,
+					 &c->node_id, &host, &c->port);
 			c->host = SlStrFromCString(host);
 			c->error_message = message ? SlStrFromCString(message) : SL_STR_NULL;
 		}
@@ -290,6 +323,13 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	if (group_id == NULL)
 	{
 		res.error = SL_ERR_INVALID_GROUP_ID;
+		res.member_id = member_id ? member_id : "";
+		encode_join(req, out, &res);
+		return true;
+	}
+	if (!SlMayGroup(group_id, SL_ACL_READ))
+	{
+		res.error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 		res.member_id = member_id ? member_id : "";
 		encode_join(req, out, &res);
 		return true;
@@ -404,6 +444,12 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		SlSyncGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
+	if (!SlMayGroup(group_id, SL_ACL_READ))
+	{
+		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+		SlSyncGroupResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
 
 	assignments = palloc0(sizeof(SlGroupAssignment) * Max(request.assignments.n, 1));
 	for (int i = 0; i < request.assignments.n; i++)
@@ -474,6 +520,8 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 	instance_id = instance_id_from_wire(request.group_instance_id, &bad_instance);
 	if (group_id == NULL)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
+	else if (!SlMayGroup(group_id, SL_ACL_READ))
+		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else if (member_id == NULL || member_id[0] == '\0')
 		resp.error_code = SL_ERR_UNKNOWN_MEMBER_ID;
 	else if (bad_instance)
@@ -502,6 +550,13 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.throttle_time_ms = 0;
 	resp.error_code = SL_ERR_NONE;
 	group_id = SlGroupIdFromWire(request.group_id);
+	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_READ))
+	{
+		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+		SL_ARRAY_ALLOC(resp.members, 0);
+		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
 
 	if (req->api_version < 3)
 	{
@@ -588,6 +643,7 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 	List	   *with_offsets;
 	ListCell   *lc;
 	int			n = 0;
+	bool		all;
 
 	if (!SlListGroupsRequestDecode(body, req->api_version, &request))
 		return false;
@@ -595,6 +651,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.throttle_time_ms = 0;
 	resp.error_code = SL_ERR_NONE;
 
+	/* DESCRIBE on the cluster shows every group, else those the role may see */
+	all = SlMayCluster(SL_ACL_DESCRIBE);
 	known = SlGroupList();
 	with_offsets = SlGroupListIds();
 	SL_ARRAY_ALLOC(resp.groups, list_length(known) + list_length(with_offsets));
@@ -603,7 +661,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		SlGroupListing *l = lfirst(lc);
 		SlListGroupsResponseListedGroup *g = &resp.groups.items[n];
 
-		if (!in_filter(&request, req->api_version, SlGroupStateName(l->state)))
+		if (!in_filter(&request, req->api_version, SlGroupStateName(l->state)) ||
+			(!all && !SlMayGroup(l->group_id, SL_ACL_DESCRIBE)))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(l->group_id);
@@ -622,7 +681,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 
 		foreach(k, known)
 			dup = dup || strcmp(((SlGroupListing *) lfirst(k))->group_id, id) == 0;
-		if (dup || !in_filter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)))
+		if (dup || !in_filter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)) ||
+			(!all && !SlMayGroup(id, SL_ACL_DESCRIBE)))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(id);
@@ -661,14 +721,20 @@ SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		d->group_state = SlStrFromCString(SlGroupStateName(SL_GROUP_DEAD));
 		d->protocol_type = SlStrFromCString("");
 		d->protocol_data = SlStrFromCString("");
-		d->authorized_operations = req->api_version >= 3 && request.include_authorized_operations ?
-			GROUP_AUTHORIZED_OPERATIONS : PG_INT32_MIN;
+		d->authorized_operations = PG_INT32_MIN;
 		SL_ARRAY_ALLOC(d->members, 0);
 		if (group_id == NULL)
 		{
 			d->error_code = SL_ERR_INVALID_GROUP_ID;
 			continue;
 		}
+		if (!SlMayGroup(group_id, SL_ACL_DESCRIBE))
+		{
+			d->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+			continue;
+		}
+		if (req->api_version >= 3 && request.include_authorized_operations)
+			d->authorized_operations = group_authorized_operations(group_id);
 		if (!SlGroupDescribe(group_id, false, &desc))
 		{
 			/* Kafka: a group with only offsets is Empty, else Dead */
@@ -724,6 +790,11 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		if (group_id == NULL)
 		{
 			r->error_code = SL_ERR_INVALID_GROUP_ID;
+			continue;
+		}
+		if (!SlMayGroup(group_id, SL_ACL_DELETE))
+		{
+			r->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 			continue;
 		}
 		/* Members first: a group with members keeps its offsets */

@@ -3,10 +3,13 @@
  * never reused, even across restarts) with epoch 0, or, when a producer
  * asks with its id and epoch (v3+, KIP-360), the same id with the next
  * epoch.  Transactional producers are not served: transactions are not
- * implemented.
+ * implemented.  An idempotent producer needs IDEMPOTENT_WRITE on the
+ * cluster or WRITE on a topic (storage/authorize.h), as in Kafka 3.9;
+ * CLUSTER_AUTHORIZATION_FAILED otherwise.
  */
 #include "postgres.h"
 
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/storage/storage.h"
 
@@ -22,6 +25,12 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 	if (!SlStrIsNull(request.transactional_id))
 	{
 		resp.error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		resp.producer_id = -1;
+		resp.producer_epoch = -1;
+	}
+	else if (!SlMayWriteIdempotently())
+	{
+		resp.error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
 		resp.producer_id = -1;
 		resp.producer_epoch = -1;
 	}

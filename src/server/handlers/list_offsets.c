@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 
 #define LATEST_TIMESTAMP (-1)
@@ -84,7 +85,9 @@ SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
 		SlListOffsetsRequestListOffsetsTopic *lt = &request.topics.items[t];
 		SlListOffsetsResponseListOffsetsTopicResponse *tr = &resp.topics.items[t];
 		char	   *name = SlTopicNameFromWire(lt->name);
-		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+		/* DESCRIBE on the topic, asked before whether it exists, as Kafka */
+		bool		allowed = name == NULL || SlMayTopic(name, SL_ACL_DESCRIBE);
+		const SlTopic *topic = name && allowed ? SlTopicLookup(name, true) : NULL;
 
 		tr->name = lt->name;
 		if (topic != NULL)
@@ -98,7 +101,8 @@ SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
 			if (topic == NULL)
 			{
 				pr->partition_index = lt->partitions.items[p].partition_index;
-				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+				pr->error_code = allowed ? SL_ERR_UNKNOWN_TOPIC_OR_PARTITION :
+					SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 				SL_ARRAY_ALLOC(pr->old_style_offsets, 0);
 				continue;
 			}

@@ -4,6 +4,13 @@
  * the request allows it (v4+; earlier versions always do, as Kafka) and
  * streamlog.auto_create_topics is on, except internal topics ("__" names),
  * which are also the ones marked is_internal.
+ *
+ * Authorization as Kafka's: a listing of all topics leaves out those the
+ * role may not DESCRIBE; a topic asked for by name or id that it may not
+ * DESCRIBE is answered with TOPIC_AUTHORIZATION_FAILED, and so is one that
+ * would be created without CREATE on the cluster or on its name.  The
+ * authorized operations of the cluster and of each topic (KIP-430, v8+)
+ * are filled in when the client asks for them.
  */
 #include "postgres.h"
 
@@ -11,17 +18,20 @@
 #include "utils/memutils.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/topic_admin.h"
 
 static void
-fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic)
+fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic,
+		   bool with_operations)
 {
 	t->error_code = SL_ERR_NONE;
 	t->name = SlStrFromCString(pstrdup(topic->name));
 	memcpy(t->topic_id.data, topic->uuid, 16);
 	t->is_internal = SlTopicNameIsInternal(topic->name);
-	t->topic_authorized_operations = PG_INT32_MIN;
+	t->topic_authorized_operations = with_operations ?
+		SlTopicAuthorizedOperations(topic->name) : PG_INT32_MIN;
 	SL_ARRAY_ALLOC(t->partitions, topic->partition_count);
 	for (int p = 0; p < topic->partition_count; p++)
 	{
@@ -48,12 +58,13 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 	int32		port;
 	bool		all_topics;
 	bool		auto_create;
+	bool		topic_operations;
 
 	if (!SlMetadataRequestDecode(body, req->api_version, &request))
 		return false;
 
 	SlMetadataResponseInit(&resp);
-	SlAdvertisedEndpoint(&host, &port);
+	SlAdvertisedEndpoint(req->session, &host, &port);
 	SL_ARRAY_ALLOC(resp.brokers, 1);
 	resp.brokers.items[0].node_id = sl_node_id;
 	resp.brokers.items[0].host = SlStrFromCString(host);
@@ -62,6 +73,10 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.cluster_id = SlStrFromCString(SlClusterId());
 	resp.controller_id = sl_node_id;
 	resp.cluster_authorized_operations = PG_INT32_MIN;
+	if (req->api_version >= 8 && req->api_version <= 10 &&
+		request.include_cluster_authorized_operations)
+		resp.cluster_authorized_operations = SlClusterAuthorizedOperations();
+	topic_operations = req->api_version >= 8 && request.include_topic_authorized_operations;
 
 	/* v0: an empty list means all topics; v1+: null means all */
 	all_topics = request.topics.n < 0 || (req->api_version == 0 && request.topics.n == 0);
@@ -79,9 +94,9 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			const SlTopic *topic = SlTopicLookup(lfirst(lc), true);
 
-			if (topic == NULL)
-				continue;		/* dropped since */
-			fill_topic(&resp.topics.items[i++], topic);
+			if (topic == NULL || !SlMayTopic(topic->name, SL_ACL_DESCRIBE))
+				continue;		/* dropped since, or not the role's to see */
+			fill_topic(&resp.topics.items[i++], topic, topic_operations);
 		}
 		resp.topics.n = i;
 	}
@@ -105,14 +120,25 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 				/* v10+ by topic id */
 				topic = SlTopicLookupByUuid(rt->topic_id.data);
 				t->error_code = topic ? SL_ERR_NONE : SL_ERR_UNKNOWN_TOPIC_ID;
+				/* Kafka: topic ids are not secret, the refusal may say so */
+				if (topic && !SlMayTopic(topic->name, SL_ACL_DESCRIBE))
+				{
+					t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+					topic = NULL;
+				}
 			}
 			else if ((name = SlTopicNameFromWire(rt->name)) == NULL)
 				t->error_code = SL_ERR_INVALID_TOPIC_EXCEPTION;
+			else if (!SlMayTopic(name, SL_ACL_DESCRIBE))
+				t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 			else
 			{
 				topic = SlTopicLookup(name, true);
 				/* Internal topics are streamlog's to create, not a client's */
-				if (topic == NULL && auto_create && !SlTopicNameIsInternal(name))
+				if (topic == NULL && auto_create && !SlTopicNameIsInternal(name) &&
+					!SlMayCreateTopic(name))
+					t->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+				else if (topic == NULL && auto_create && !SlTopicNameIsInternal(name))
 					t->error_code = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);
 				else if (topic == NULL)
 					t->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -127,7 +153,7 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 				}
 			}
 			if (topic != NULL)
-				fill_topic(t, topic);
+				fill_topic(t, topic, topic_operations);
 		}
 	}
 	SlMetadataResponseEncode(out, req->api_version, &resp);

@@ -31,6 +31,14 @@
  * of the topics no member of a "consumer" group subscribes to
  * (GROUP_SUBSCRIBED_TO_TOPIC otherwise).
  *
+ * Authorization, as Kafka's, asked before anything else about the group or
+ * the topic: OffsetCommit takes READ on the group and on each topic,
+ * OffsetFetch DESCRIBE on the group and on each topic asked for (a listing
+ * of every committed topic leaves out those the role may not DESCRIBE),
+ * OffsetDelete DELETE on the group and READ on each topic.  The group's
+ * refusal is GROUP_AUTHORIZATION_FAILED, a topic's
+ * TOPIC_AUTHORIZATION_FAILED for each of its partitions.
+ *
  * IDENTIFICATION
  *	  src/server/handlers/offsets.c
  *-------------------------------------------------------------------------
@@ -39,18 +47,31 @@
 
 #include "mb/pg_wchar.h"
 
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
 
 /* Kafka's offset.metadata.max.bytes default */
 #define MAX_METADATA_BYTES 4096
 
-/* A topic of a request, looked up and locked against drops; NULL if unknown */
+/*
+ * A topic of a request, looked up and locked against drops; NULL if
+ * unknown.  *error is TOPIC_AUTHORIZATION_FAILED (and the result NULL) if
+ * the role may not do op on it, else UNKNOWN_TOPIC_OR_PARTITION.
+ */
 static const SlTopic *
-topic_from_wire(SlStr name)
+topic_from_wire(SlStr name, SlAclOperation op, int16 *error)
 {
 	char	   *n = SlTopicNameFromWire(name);
-	const SlTopic *topic = n ? SlTopicLookup(n, true) : NULL;
+	const SlTopic *topic;
+
+	*error = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+	if (n != NULL && !SlMayTopic(n, op))
+	{
+		*error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+		return NULL;
+	}
+	topic = n ? SlTopicLookup(n, true) : NULL;
 
 	if (topic == NULL)
 		return NULL;
@@ -86,6 +107,8 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	group_id = SlGroupIdFromWire(request.group_id);
 	if (group_id == NULL)
 		group_error = SL_ERR_INVALID_GROUP_ID;
+	else if (!SlMayGroup(group_id, SL_ACL_READ))
+		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else
 	{
 		char	   *member_id = cstring_from_wire(request.member_id);
@@ -114,7 +137,9 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlOffsetCommitRequestOffsetCommitRequestTopic *rt = &request.topics.items[t];
 		SlOffsetCommitResponseOffsetCommitResponseTopic *tr = &resp.topics.items[t];
-		const SlTopic *topic = group_error == SL_ERR_NONE ? topic_from_wire(rt->name) : NULL;
+		int16		topic_error = SL_ERR_NONE;
+		const SlTopic *topic = group_error == SL_ERR_NONE ?
+			topic_from_wire(rt->name, SL_ACL_READ, &topic_error) : NULL;
 
 		SlOffsetCommitResponseOffsetCommitResponseTopicInit(tr);
 		tr->name = rt->name;
@@ -129,7 +154,9 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 			pr->partition_index = rp->partition_index;
 			if (group_error != SL_ERR_NONE)
 				pr->error_code = group_error;
-			else if (topic == NULL || rp->partition_index < 0 ||
+			else if (topic == NULL)
+				pr->error_code = topic_error;
+			else if (rp->partition_index < 0 ||
 					 rp->partition_index >= topic->partition_count)
 				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 			else if (meta.len > MAX_METADATA_BYTES)
@@ -176,6 +203,7 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 typedef struct FetchedTopic
 {
 	SlStr		name;
+	int16		error;			/* of every partition: SL_ERR_NONE or TOPIC_AUTHORIZATION_FAILED */
 	int			npartitions;
 	int32	   *partitions;
 	int64	   *offsets;
@@ -187,12 +215,14 @@ typedef struct FetchedTopic
 static FetchedTopic *
 fetch_topic(const char *group_id, SlStr name, const int32 *asked, int nasked)
 {
-	const SlTopic *topic = topic_from_wire(name);
+	int16		error;
+	const SlTopic *topic = topic_from_wire(name, SL_ACL_DESCRIBE, &error);
 	FetchedTopic *ft = palloc0(sizeof(FetchedTopic));
 	SlGroupOffset *rows = NULL;
 	int			nrows = 0;
 
 	ft->name = name;
+	ft->error = error == SL_ERR_TOPIC_AUTHORIZATION_FAILED ? error : SL_ERR_NONE;
 	if (topic != NULL && group_id != NULL)
 		rows = SlGroupOffsetsFetch(group_id, topic->topic_id, &nrows);
 	if (asked == NULL)
@@ -242,7 +272,7 @@ fetch_all(const char *group_id)
 		while (j < nrows && rows[j].topic_id == topic_id)
 			j++;
 		topic = SlTopicLookupById(topic_id);
-		if (topic != NULL)
+		if (topic != NULL && SlMayTopic(topic->name, SL_ACL_DESCRIBE))
 		{
 			ft = palloc0(sizeof(FetchedTopic));
 			ft->name = SlStrFromCString(pstrdup(topic->name));
@@ -290,7 +320,9 @@ fetch_all(const char *group_id)
 /*
  * FILL_FETCHED_TOPICS fills a response's topics array from topics (List of
  * FetchedTopic), with the generated Init functions of its topic and
- * partition types; with_epoch says whether the version has leader epochs.
+ * partition types; with_epoch says whether the version has leader epochs,
+ * partition_error is the error of every partition (SL_ERR_NONE: each
+ * topic's own).
  */
 #define FILL_FETCHED_TOPICS(array, topics, TopicInit, PartitionInit, with_epoch, partition_error) \
 	do { \
@@ -314,7 +346,8 @@ fetch_all(const char *group_id)
 					(with_epoch) ? ft_->epochs[p_] : -1; \
 				(array).items[t_].partitions.items[p_].metadata = \
 					SlStrFromCString(ft_->metadata[p_]); \
-				(array).items[t_].partitions.items[p_].error_code = (partition_error); \
+				(array).items[t_].partitions.items[p_].error_code = \
+					(partition_error) != SL_ERR_NONE ? (partition_error) : ft_->error; \
 			} \
 			t_++; \
 		} \
@@ -325,18 +358,24 @@ static void
 fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 version,
 			   SlOffsetFetchResponse *resp)
 {
-	List	   *topics;
+	List	   *topics = NIL;
+	int16		group_error = SL_ERR_NONE;
 
-	FETCH_ASKED_TOPICS(topics, group_id, request->topics);
+	if (group_id == NULL)
+		group_error = SL_ERR_INVALID_GROUP_ID;
+	else if (!SlMayGroup(group_id, SL_ACL_DESCRIBE))
+		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	/* Nothing of a group the role may not describe, not even its topics */
+	if (group_error != SL_ERR_GROUP_AUTHORIZATION_FAILED || version < 2)
+		FETCH_ASKED_TOPICS(topics, group_error == SL_ERR_NONE ? group_id : NULL,
+						   request->topics);
 	/* v0-1 have no group-level error: each partition carries it */
 	FILL_FETCHED_TOPICS(resp->topics, topics,
 						SlOffsetFetchResponseOffsetFetchResponseTopicInit,
 						SlOffsetFetchResponseOffsetFetchResponsePartitionInit,
 						version >= 5,
-						group_id == NULL && version < 2 ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE);
-	resp->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
-	if (version < 2)
-		resp->error_code = SL_ERR_NONE;
+						version < 2 ? group_error : SL_ERR_NONE);
+	resp->error_code = version < 2 ? SL_ERR_NONE : group_error;
 }
 
 /* The answer for one group of a v8+ request */
@@ -350,7 +389,9 @@ fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 	SlOffsetFetchResponseOffsetFetchResponseGroupInit(gr);
 	gr->group_id = rg->group_id;
 	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
-	if (group_id != NULL)
+	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_DESCRIBE))
+		gr->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	if (gr->error_code == SL_ERR_NONE)
 		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
 	FILL_FETCHED_TOPICS(gr->topics, topics,
 						SlOffsetFetchResponseOffsetFetchResponseTopicsInit,
@@ -408,6 +449,8 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 	group_id = SlGroupIdFromWire(request.group_id);
 	if (group_id == NULL)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
+	else if (!SlMayGroup(group_id, SL_ACL_DELETE))
+		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else
 	{
 		known = SlGroupSubscriptions(group_id, &state, &consumer, &subscribed);
@@ -427,7 +470,8 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlOffsetDeleteRequestOffsetDeleteRequestTopic *rt = &request.topics.items[t];
 		SlOffsetDeleteResponseOffsetDeleteResponseTopic *tr = &resp.topics.items[t];
-		const SlTopic *topic = topic_from_wire(rt->name);
+		int16		topic_error;
+		const SlTopic *topic = topic_from_wire(rt->name, SL_ACL_READ, &topic_error);
 		bool		in_use = false;
 		ListCell   *lc;
 
@@ -444,7 +488,9 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlOffsetDeleteResponseOffsetDeleteResponsePartitionInit(pr);
 			pr->partition_index = partition;
-			if (topic == NULL || partition < 0 || partition >= topic->partition_count)
+			if (topic == NULL)
+				pr->error_code = topic_error;
+			else if (partition < 0 || partition >= topic->partition_count)
 				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 			else if (in_use)
 				pr->error_code = SL_ERR_GROUP_SUBSCRIBED_TO_TOPIC;

@@ -30,6 +30,11 @@
  * message.timestamp.before.max.ms / after.max.ms of the broker's clock,
  * else the batch fails with INVALID_TIMESTAMP; records without a timestamp
  * (-1) are exempt, as in Kafka.
+ *
+ * Each topic needs WRITE, asked before whether the topic exists (Kafka's
+ * TOPIC_AUTHORIZATION_FAILED for each of its partitions), and a topic
+ * created on the fly (streamlog.auto_create_topics) CREATE on the cluster
+ * or on its name.
  */
 #include "postgres.h"
 
@@ -37,6 +42,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/protocol/legacy_records.h"
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
@@ -355,20 +361,25 @@ produce_request(ProduceJob *job)
 		SlProduceRequestTopicProduceData *td = &request->topic_data.items[t];
 		SlProduceResponseTopicProduceResponse *tr = &resp->responses.items[t];
 		char	   *name = SlTopicNameFromWire(td->name);
+		bool		allowed = name != NULL && SlMayTopic(name, SL_ACL_WRITE);
 		bool		internal = name && SlTopicNameIsInternal(name);
-		const SlTopic *topic = name && !internal ? SlTopicLookup(name, true) : NULL;
+		const SlTopic *topic = allowed && !internal ? SlTopicLookup(name, true) : NULL;
 		int16		topic_error = SL_ERR_NONE;
 		char	   *topic_message = NULL;
 
 		tr->name = td->name;
 		if (name == NULL)
 			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
+		else if (!allowed)
+			topic_error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 		else if (internal)
 		{
 			/* Only streamlog writes its internal topics, as in Kafka */
 			topic_error = SL_ERR_INVALID_TOPIC_EXCEPTION;
 			topic_message = psprintf("Cannot append to internal topic %s.", name);
 		}
+		else if (topic == NULL && sl_auto_create_topics && !SlMayCreateTopic(name))
+			topic_error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 		else if (topic == NULL && sl_auto_create_topics)
 		{
 			topic_error = SlTopicAdminCreate(name, sl_default_partitions, NULL, false, NULL);

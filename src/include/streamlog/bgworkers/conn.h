@@ -4,7 +4,8 @@
  * order.  A frame not wholly read yet is read straight into the buffer of
  * its request, so the input buffer stays small whatever the frame size.
  * Answers are written straight from each request's response buffer,
- * several at a time with sendmsg(), never copied again.
+ * several at a time with sendmsg(), never copied again; over TLS they are
+ * gathered into large writes of SSL_write (bgworkers/tls.h).
  */
 #ifndef SL_CONN_H
 #define SL_CONN_H
@@ -15,6 +16,8 @@
 
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
+#include "streamlog/bgworkers/tls.h"
+#include "streamlog/server/listeners.h"
 #include "streamlog/server/request.h"
 #include "streamlog/server/session.h"
 
@@ -24,7 +27,14 @@ typedef struct SlConn
 	char	   *peer;			/* "host:port", for log lines */
 	struct sockaddr_storage peer_addr;	/* counted per address (conn_limits.h) */
 	MemoryContext context;
+	const SlListener *listener; /* the one it came in on */
 	SlSession	session;		/* the server layer's view of it */
+
+	/* TLS listeners: the TLS state; no request is read before the handshake */
+	SlTls	   *tls;
+	bool		handshaking;
+	bool		tls_want_write; /* OpenSSL waits for the socket to take bytes */
+	bool		tls_input_held; /* reading stopped before OpenSSL ran dry */
 
 	StringInfoData in;			/* bytes read, not yet cut into frames */
 	SlRequest  *reading;		/* frame being read straight into its request */
@@ -49,7 +59,8 @@ typedef struct SlConn
 	uint32		wait_events;	/* events registered there */
 } SlConn;
 
-extern SlConn *SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback);
+extern SlConn *SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback,
+							const SlListener *listener);
 
 /* Read what the socket has and queue the complete requests */
 extern void SlConnRead(SlConn *conn);
@@ -67,6 +78,12 @@ extern size_t SlConnUnsentBytes(SlConn *conn);
 extern void SlConnFlush(SlConn *conn);
 
 extern bool SlConnHasOutput(SlConn *conn);
+
+/*
+ * Bytes already read from the socket and decrypted, that the client is to
+ * be served from before waiting again (the socket will not signal them)
+ */
+extern bool SlConnHasBufferedInput(SlConn *conn);
 
 /* Bytes held to read frames into, for streamlog.broker_stats */
 extern size_t SlConnInputBufferBytes(SlConn *conn);

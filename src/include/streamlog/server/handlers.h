@@ -46,6 +46,14 @@ typedef struct SlHandler
 	 */
 	bool		batchable;
 	SlHandlerRespondFn respond;
+
+	/*
+	 * Served before authentication (ApiVersions, SaslHandshake,
+	 * SaslAuthenticate), as the worker itself: these need no principal and
+	 * are how a client gets one.  Every other API runs as the session's
+	 * role.
+	 */
+	bool		before_auth;
 } SlHandler;
 
 /* The handler of api_key, or NULL if streamlog does not serve it */
@@ -98,6 +106,14 @@ extern bool SlHandleAlterClientQuotas(SlRequest *req, SlReader *body, SlWriter *
  */
 extern char *SlGroupIdFromWire(SlStr id);
 
+/* SASL: auth/sasl.c */
+extern bool SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out);
+
+/* SCRAM credentials of roles: handlers/scram_credentials.c */
+extern bool SlHandleDescribeUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *out);
+
 /* Produce, batchable: handlers/produce.c */
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
 extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
@@ -106,8 +122,8 @@ extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
 /* ApiVersions' answer to a version it does not know: v0 body, error 35 */
 extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);
 
-/* Host and port clients should connect to */
-extern void SlAdvertisedEndpoint(const char **host, int32 *port);
+/* Host and port clients of this session's listener should connect to */
+extern void SlAdvertisedEndpoint(const SlSession *session, const char **host, int32 *port);
 
 /* Topic name of a wire string; NULL if not a valid name (too long) */
 extern char *SlTopicNameFromWire(SlStr name);

@@ -67,6 +67,12 @@ typedef struct SlRequest
 	void	   *handler_state;
 
 	/*
+	 * The frame is a raw SASL token (after SaslHandshake v0), not a Kafka
+	 * request: no header, and answered with a raw token, without one
+	 */
+	bool		sasl_raw;
+
+	/*
 	 * Bytes of response the worker has room for (the rest of
 	 * streamlog.max_unsent_bytes_per_worker), set before each attempt; a
 	 * Fetch returns no more records than this, but its first batch whole

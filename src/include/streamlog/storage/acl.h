@@ -79,7 +79,8 @@ typedef enum SlPatternType
  * imply DESCRIBE; ALTER_CONFIGS implies DESCRIBE_CONFIGS; ALL implies all.
  * Reads the catalogue whatever the caller's table privileges; cheap enough
  * to call per topic of a request (a backend cache, dropped when the store
- * changes).
+ * changes).  A NULL name (a null string from the wire) is allowed to
+ * superusers and streamlog_admin only.
  */
 extern bool SlAclAllowed(Oid role, SlResourceType type, const char *name,
 						 SlAclOperation op);

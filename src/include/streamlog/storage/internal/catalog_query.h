@@ -3,6 +3,11 @@
  * snapshot: the log's shape (topics, segments) must be read as it is now,
  * even inside a REPEATABLE READ transaction whose snapshot is older, or a
  * reader could miss a segment created since and skip its records.
+ *
+ * They run as the owner of the catalogue with search_path pg_catalog,
+ * pg_temp, whatever the caller's role and table privileges: the tables
+ * grant nothing to anyone, and who may do what to a topic is checked
+ * before storage is called (storage/acl.h).
  */
 #ifndef SL_STORAGE_INTERNAL_CATALOG_QUERY_H
 #define SL_STORAGE_INTERNAL_CATALOG_QUERY_H
