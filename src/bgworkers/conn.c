@@ -59,6 +59,9 @@
  */
 #define TLS_WRITE_MAX (256 * 1024)
 
+/* A piece at least a TLS record long is written from where it is */
+#define TLS_DIRECT_MIN (16 * 1024)
+
 SlConn *
 SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback, const SlListener *listener)
 {
@@ -124,6 +127,8 @@ tls_handshake(SlConn *conn)
 	{
 		case SL_TLS_OK:
 			conn->handshaking = false;
+			/* the client's first requests may have come with its Finished */
+			conn->tls_input_held = true;
 			conn->session.tls_subject = SlTlsPeerSubject(conn->tls);
 			if (Log_connections)
 				ereport(LOG,
@@ -499,9 +504,10 @@ gather_answer(Gather *g, SlRequest *req)
 
 /*
  * Write the gathered pieces through TLS, as one SSL_write of up to
- * TLS_WRITE_MAX bytes: a piece that large goes as it is, smaller ones are
- * copied together first, so that answers and their size prefixes do not
- * become records and syscalls of their own.  A write OpenSSL could not
+ * TLS_WRITE_MAX bytes: a piece of a record or more (fetched records) goes
+ * from where it is, smaller ones (size prefixes, small answers) are copied
+ * together first, so that they do not become records and syscalls of their
+ * own.  A write OpenSSL could not
  * finish is retried with the same bytes from the next flush, which gathers
  * the same pieces again (the buffer may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
  * Returns as sendmsg() does.
@@ -514,10 +520,10 @@ tls_send(SlConn *conn, const Gather *g)
 	size_t		len = 0;
 	size_t		n;
 
-	if (g->iov[0].iov_len >= TLS_WRITE_MAX)
+	if (g->iov[0].iov_len >= TLS_DIRECT_MIN)
 	{
 		data = g->iov[0].iov_base;
-		len = TLS_WRITE_MAX;
+		len = Min(g->iov[0].iov_len, TLS_WRITE_MAX);
 	}
 	else
 	{
@@ -526,6 +532,10 @@ tls_send(SlConn *conn, const Gather *g)
 		for (int i = 0; i < g->niov && len < TLS_WRITE_MAX; i++)
 		{
 			size_t		take = Min(g->iov[i].iov_len, TLS_WRITE_MAX - len);
+
+			/* a large piece goes by itself, from where it is, next */
+			if (i > 0 && g->iov[i].iov_len >= TLS_DIRECT_MIN)
+				break;
 
 			memcpy(staging + len, g->iov[i].iov_base, take);
 			len += take;
@@ -566,6 +576,16 @@ SlConnFlush(SlConn *conn)
 			tls_handshake(conn);
 		if (conn->handshaking)
 			return;
+	}
+
+	/*
+	 * A read that had to write (a TLS 1.3 key update answered) goes on too,
+	 * unless an answer is to be written, which sends OpenSSL's bytes first
+	 */
+	if (conn->tls_want_write && !SlConnHasOutput(conn) && !conn->closing)
+	{
+		conn->tls_want_write = false;
+		SlConnRead(conn);
 	}
 	free_answered(conn);
 	while (conn->head != NULL && conn->head->state == SL_REQUEST_DONE)

@@ -4,13 +4,16 @@ least, a handshake that stalls holding up no one, garbage refused, and the
 certificate reloaded on SIGHUP.  Certificates are made by the test with the
 openssl command line tool."""
 
+import json
 import os
 import socket
 import ssl
+import subprocess
 
 import pytest
 
 import kafka_helpers as kh
+from kafkajs import JS_DIR, ensure_kafkajs
 from pgserver import free_port, wait_until
 from tls_certs import CertificateAuthority
 
@@ -125,6 +128,20 @@ def test_confluent_kafka_and_kafka_python_over_ssl(make_server, unique_name):
     assert len(plain) == 200
 
 
+def test_kafkajs_over_ssl(make_server, unique_name):
+    node = ensure_kafkajs()
+    srv = tls_server(make_server)
+    topic = unique_name("tls-js")
+    srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    res = subprocess.run([node, os.path.join(JS_DIR, "produce.js"), srv.kafka_bootstrap, topic, "10"],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, KAFKAJS_SSL_CA=srv.pki.ca.cert))
+    assert res.returncode == 0, res.stderr
+    for send in json.loads(res.stdout)["sent"]:
+        assert all(r["errorCode"] == 0 for r in send), send
+    assert kh.high_watermark(srv, topic) == 10
+
+
 def test_large_fetch_over_tls(make_server, unique_name):
     """Answers of many TLS records, written in pieces as the socket takes them"""
     srv = tls_server(make_server)
@@ -156,6 +173,8 @@ def test_mutual_tls_required(make_server, unique_name):
     kh.wait_log(srv, offset, r'TLS connection from 127\.0\.0\.1:\d+ on listener SSL '
                 r'\(TLSv1\.[23], [^)]+\), client certificate "CN=alice,O=Example"')
 
+    # the certificate's CN names the role its requests run as
+    srv.sql("CREATE ROLE alice LOGIN SUPERUSER")
     topic = unique_name("mtls")
     srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
     ck_produce(srv, topic, [b"m"], ck_ssl(srv, pki.alice_cert, pki.alice_key))
