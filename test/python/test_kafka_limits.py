@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import kafka_helpers as kh
-from pgserver import wait_until
+from pgserver import free_port, wait_until
 
 MIB = 1024 * 1024
 INT32_MAX = 2**31 - 1
@@ -171,16 +171,11 @@ def test_bad_override_is_refused(make_server):
 
 
 
-def test_unauthenticated_connections_are_capped(server, make_server):
+def test_unauthenticated_connections_are_capped(make_server):
     """streamlog.max_unauthenticated_connections: connections on a SASL
     listener that have not logged in yet are capped per worker; past it a
     new one is refused with a log line, and the PLAINTEXT listener still
-    serves.  Needs SASL listeners (streamlog.listeners, the SASL work)."""
-    with server.connect() as c:
-        if c.execute("SELECT count(*) FROM pg_settings "
-                     "WHERE name = 'streamlog.listeners'").fetchone()[0] == 0:
-            pytest.skip("no SASL listeners yet: streamlog.listeners is not there")
-    from pgserver import free_port
+    serves."""
     srv = make_server(start=False)
     sasl_port = free_port()
     srv.update_conf({"streamlog.broker_workers": 1,
@@ -545,13 +540,8 @@ def test_partitions_per_role_are_capped(make_server, unique_name):
     admin = srv.connect()
     for role in ("cap_a", "cap_b"):
         admin.execute(f"CREATE ROLE {role} LOGIN")
+        # may create topics (CREATE on the cluster), and is no superuser
         admin.execute(f"GRANT streamlog_admin TO {role}")
-        # what creating a topic takes of the catalogue's own privileges
-        # for a role that is not a superuser, until the SQL door reaches it
-        # as its owner
-        admin.execute(f"GRANT USAGE, CREATE ON SCHEMA streamlog, streamlog_data TO {role}")
-        admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA streamlog, streamlog_data TO {role}")
-        admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA streamlog TO {role}")
 
     def as_role(role):
         return psycopg.connect(host=srv.host, port=srv.port, user=role,
@@ -581,21 +571,17 @@ def join_group_v0_request(correlation_id, group):
     return kh.request_frame(JOIN_GROUP, 0, correlation_id, body)
 
 
-def test_groups_per_role_through_kafka(server, make_server, unique_name):
+def test_groups_and_partitions_per_role_through_kafka(make_server, unique_name):
     """Through the Kafka door, a role past streamlog.max_groups_per_role gets
-    POLICY_VIOLATION for a new group.  Kafka requests run as a role
-    other than the bootstrap superuser once streamlog.anonymous_role exists
-    (the SASL work); until then there is no such role to test."""
-    with server.connect() as c:
-        if c.execute("SELECT count(*) FROM pg_settings "
-                     "WHERE name = 'streamlog.anonymous_role'").fetchone()[0] == 0:
-            pytest.skip("Kafka requests run as the bootstrap superuser: "
-                        "streamlog.anonymous_role is not there yet")
+    POLICY_VIOLATION for a new group, and past max_partitions_per_role for
+    a new topic.  The clients act as streamlog.anonymous_role, a role that
+    may do everything (streamlog_admin) and is no superuser."""
     role = unique_name("cap_anon").replace(".", "_").replace("-", "_").lower()
     srv = make_server(conf={"streamlog.broker_workers": 1,
                             "streamlog.anonymous_role": role,
                             "streamlog.group_initial_rebalance_delay": 0,
-                            "streamlog.max_groups_per_role": 2})
+                            "streamlog.max_groups_per_role": 2,
+                            "streamlog.max_partitions_per_role": 3})
     with srv.connect() as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute(f'GRANT streamlog_admin TO "{role}"')
@@ -607,6 +593,11 @@ def test_groups_per_role_through_kafka(server, make_server, unique_name):
             clients.append(c)
             errors.append(kh.Reader(c.call(join_group_v0_request, f"{role}-g{i}")).i16())
         assert errors == [kh.NONE, kh.NONE, POLICY_VIOLATION]
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-a", 3))
+            assert error == kh.NONE
+            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-b", 1))
+            assert error == POLICY_VIOLATION
     finally:
         for c in clients:
             c.close()
