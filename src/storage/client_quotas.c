@@ -1,7 +1,7 @@
 /*
  * Client quotas in streamlog.client_quota, see client_quotas.h.  The checks
- * live in one place, the SQL function streamlog.alter_client_quota(), which
- * the Kafka door calls too, so both give the same errors.
+ * live in one place, the SQL function streamlog.client_quota_apply(), which
+ * both doors call, so both give the same errors.
  */
 #include "postgres.h"
 
@@ -26,10 +26,33 @@ static const SlNamedQuery list_quotas = {
 	0, {0}
 };
 
-static const SlNamedQuery alter_quota = {
-	"SELECT streamlog.alter_client_quota($1::jsonb, $2, $3, $4)",
+static const SlNamedQuery apply_quota = {
+	"SELECT streamlog.client_quota_apply($1::jsonb, $2, $3, $4)",
 	4, {TEXTOID, TEXTOID, FLOAT8OID, BOOLOID}
 };
+
+/*
+ * The owner of streamlog.client_quota, whom its reads and writes run as:
+ * the callers checked the privilege (ALTER_CONFIGS or DESCRIBE_CONFIGS on
+ * the cluster), and PUBLIC may not touch the table; InvalidOid if the
+ * table is not there (no extension in this database, yet or any more)
+ */
+static Oid
+table_owner(void)
+{
+	Oid			relid;
+	Relation	rel;
+	Oid			owner;
+
+	relid = RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock,
+							 true);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	rel = table_open(relid, NoLock);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, AccessShareLock);
+	return owner;
+}
 
 /* Column col of row of the last SPI result as a string made in cxt, or NULL */
 static char *
@@ -41,11 +64,9 @@ column_text(uint64 row, int col, MemoryContext cxt)
 }
 
 /*
- * Every stored quota, read as the table's owner: the broker reads them
- * for whatever role a request runs as, and the table is not readable by
- * PUBLIC (Kafka's DescribeClientQuotas needs DESCRIBE_CONFIGS on the
- * cluster).  An ERROR meanwhile puts the user back with the (sub)transaction's
- * abort.
+ * Every stored quota, read as the table's owner: the broker reads them for
+ * whatever role a request runs as.  An ERROR meanwhile puts the user back
+ * with the (sub)transaction's abort.
  */
 List *
 SlClientQuotasList(void)
@@ -55,18 +76,10 @@ SlClientQuotasList(void)
 	uint64		n;
 	Oid			save_userid;
 	int			save_sec_context;
-	Relation	rel;
-	Oid			owner;
-	Oid			relid;
+	Oid			owner = table_owner();
 
-	/* no extension in this database (yet, or any more): no quotas */
-	relid = RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock,
-							 true);
-	if (!OidIsValid(relid))
+	if (!OidIsValid(owner))
 		return NIL;
-	rel = table_open(relid, NoLock);
-	owner = rel->rd_rel->relowner;
-	table_close(rel, AccessShareLock);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
@@ -111,11 +124,40 @@ append_entity_part(StringInfo json, const char *type, const char *name)
 }
 
 void
+SlClientQuotaApply(const char *entity_json, const char *key, double value, bool remove,
+				   bool validate_only)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner = table_owner();
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("client quotas need the streamlog extension in this database"),
+				 errhint("Run CREATE EXTENSION streamlog.")));
+	values[0] = entity_json ? CStringGetTextDatum(entity_json) : (Datum) 0;
+	nulls[0] = entity_json ? ' ' : 'n';
+	values[1] = key ? CStringGetTextDatum(key) : (Datum) 0;
+	nulls[1] = key ? ' ' : 'n';
+	values[2] = Float8GetDatum(value);
+	nulls[2] = remove ? 'n' : ' ';
+	values[3] = BoolGetDatum(validate_only);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	SlCatalogRun(&apply_quota, values, nulls);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+void
 SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only)
 {
 	StringInfoData entity;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	initStringInfo(&entity);
 	appendStringInfoChar(&entity, '{');
@@ -124,14 +166,5 @@ SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only)
 	if (quota->has_client_id)
 		append_entity_part(&entity, "client-id", quota->client_id);
 	appendStringInfoChar(&entity, '}');
-
-	values[0] = CStringGetTextDatum(entity.data);
-	values[1] = CStringGetTextDatum(quota->key ? quota->key : "");
-	values[2] = Float8GetDatum(quota->value);
-	if (remove)
-		nulls[2] = 'n';
-	values[3] = BoolGetDatum(validate_only);
-	SPI_connect();
-	SlCatalogRun(&alter_quota, values, nulls);
-	SPI_finish();
+	SlClientQuotaApply(entity.data, quota->key, quota->value, remove, validate_only);
 }

@@ -203,6 +203,7 @@ DESCRIBE_CLIENT_QUOTAS = 48
 ALTER_CLIENT_QUOTAS = 49
 CREATE_TOPICS = 19
 INVALID_REQUEST = 42
+CLUSTER_AUTHORIZATION_FAILED = 31
 THROTTLING_QUOTA_EXCEEDED = 89
 MATCH_EXACT, MATCH_DEFAULT, MATCH_ANY = 0, 1, 2
 
@@ -313,13 +314,43 @@ def test_quotas_are_one_store_for_sql_and_kafka(make_server):
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
             conn.execute("SELECT streamlog.alter_client_quota(%s, %s, %s)",
                          (entity, key, value))
-    # and only superusers may set quotas from SQL
-    conn.execute("CREATE ROLE quota_nobody LOGIN")
-    other = psycopg.connect(host=srv.host, port=srv.port, user="quota_nobody",
-                            dbname="postgres", autocommit=True)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        other.execute("SELECT streamlog.alter_client_quota('{\"user\": \"x\"}', "
-                      "'producer_byte_rate', 1)")
+
+
+def test_quotas_need_configs_privileges_on_the_cluster(make_server, unique_name):
+    """As in Kafka: setting quotas needs ALTER_CONFIGS on the cluster and
+    seeing them DESCRIBE_CONFIGS, through both doors (the Kafka clients act
+    as streamlog.anonymous_role)."""
+    role = unique_name("quota_role").replace(".", "_").replace("-", "_").lower()
+    srv = make_server(conf={"streamlog.broker_workers": 1, "streamlog.anonymous_role": role})
+    admin = srv.connect()
+    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    admin.execute("SELECT streamlog.alter_client_quota('{\"user\": \"x\"}', "
+                  "'producer_byte_rate', 1000)")
+    sql = psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
+                          autocommit=True)
+    set_quota = ("SELECT streamlog.alter_client_quota('{\"user\": \"y\"}', "
+                 "'producer_byte_rate', 2000)")
+    alter = [([("user", "z")], [("producer_byte_rate", 3000.0)])]
+
+    # without the privileges
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="alter_configs"):
+        sql.execute(set_quota)
+    assert sql.execute("SELECT count(*) FROM streamlog.client_quotas").fetchone()[0] == 0
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        error, _, _ = parse_describe_quotas(c.call(describe_quotas_request, []))
+        assert error == CLUSTER_AUTHORIZATION_FAILED
+        assert parse_alter_quotas(c.call(alter_quotas_request, alter))[0][0] == \
+            CLUSTER_AUTHORIZATION_FAILED
+
+    # with them
+    admin.execute("SELECT streamlog.grant('alter_configs', 'cluster', NULL, %s)", (role,))
+    sql.execute(set_quota)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        assert parse_alter_quotas(c.call(alter_quotas_request, alter)) == [(kh.NONE, None)]
+        # ALTER_CONFIGS implies DESCRIBE_CONFIGS
+        error, _, entries = parse_describe_quotas(c.call(describe_quotas_request, []))
+        assert error == kh.NONE and len(entries) == 3
+    assert sql.execute("SELECT count(*) FROM streamlog.client_quotas").fetchone()[0] == 3
 
 
 def test_producer_over_its_byte_rate_is_throttled(make_server, unique_name):
