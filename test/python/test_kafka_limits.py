@@ -197,6 +197,39 @@ def test_unauthenticated_connections_are_capped(make_server):
         for c in waiting:
             c.close()
 
+
+def test_connections_per_listener_are_capped(make_server):
+    """streamlog.listener_max_connections (Kafka's
+    listener.name.NAME.max.connections): one listener's connections over
+    all workers; past it a new one is refused with a log line, and the
+    other listeners still serve."""
+    srv = make_server(start=False)
+    client_port = free_port()
+    srv.update_conf({"streamlog.broker_workers": 2,
+                     "streamlog.listener_max_connections": "client:2",
+                     "streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"CLIENT://127.0.0.1:{client_port}",
+                     "streamlog.listener_security_protocol_map":
+                         "PLAINTEXT:PLAINTEXT,CLIENT:PLAINTEXT"})
+    srv.start()
+    offset = len(srv.log_text())
+    clients = [kh.RawClient(f"127.0.0.1:{client_port}") for _ in range(4)]
+    try:
+        assert sum(served(c) for c in clients) == 2
+        kh.wait_log(srv, offset, r"2 connections on listener CLIENT "
+                    r"\(streamlog\.listener_max_connections\)")
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            assert served(c)
+    finally:
+        for c in clients:
+            c.close()
+    # closed connections give their places back
+    def one_more_served():
+        with kh.RawClient(f"127.0.0.1:{client_port}") as c:
+            return served(c)
+    wait_until(lambda: all(one_more_served() for _ in range(3)), 30,
+               "the closed connections to be uncounted")
+
 # -- client quotas -----------------------------------------------------------------
 
 DESCRIBE_CLIENT_QUOTAS = 48

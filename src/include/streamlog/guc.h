@@ -90,6 +90,24 @@ typedef struct SlConnectionsPerIpOverrides
 	SlConnectionsPerIpOverride items[FLEXIBLE_ARRAY_MEMBER];
 } SlConnectionsPerIpOverrides;
 
+/* streamlog.listener_max_connections, parsed */
+typedef struct SlListenerLimit
+{
+	char		name[64];		/* upper case */
+	int			max_connections;
+} SlListenerLimit;
+
+typedef struct SlListenerLimits
+{
+	int			n;
+	SlListenerLimit items[FLEXIBLE_ARRAY_MEMBER];
+} SlListenerLimits;
+
+extern char *sl_listener_max_connections;
+
+/* Most connections on the listener of this name, or -1 for no limit */
+extern int	SlListenerMaxConnections(const char *listener);
+
 /*
  * Most connections from addr (16 bytes, IPv4 mapped): its override, or
  * streamlog.max_connections_per_ip
