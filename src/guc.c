@@ -50,6 +50,7 @@ int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
 bool		sl_sasl_plain_without_tls = false;
+char	   *sl_ssl_principal_mapping_rules = NULL;
 char	   *sl_ssl_ca_file = NULL;
 char	   *sl_ssl_cert_file = NULL;
 char	   *sl_ssl_ciphers = NULL;
@@ -610,6 +611,16 @@ SlDefineGucs(void)
 							 ssl_client_auth_options,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.ssl_principal_mapping_rules",
+							   "How a client certificate's subject names its role (ssl.principal.mapping.rules).",
+							   "Kafka's syntax: RULE:pattern/replacement/[LU] or DEFAULT (the whole "
+							   "subject), comma-separated, the first match wins. Empty: the subject's CN, "
+							   "as PostgreSQL's cert authentication.",
+							   &sl_ssl_principal_mapping_rules,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("streamlog.ssl_key_file",
 							   "Private key of the Kafka TLS listeners' certificate.",

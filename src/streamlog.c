@@ -112,4 +112,5 @@ _PG_init(void)
 	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
+	SlRoleSessionsInstallHook();
 }

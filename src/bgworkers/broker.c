@@ -337,6 +337,7 @@ accept_connections(int listen_pos)
 		int			count;
 		int			limit;
 		int			listener_limit;
+		const char *why;
 		SlConn	   *conn;
 
 		if (s == PGINVALID_SOCKET)
@@ -348,6 +349,14 @@ accept_connections(int listen_pos)
 			ereport(LOG,
 					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
 							host, serv)));
+			closesocket(s);
+			continue;
+		}
+		if (!SlPeerMayConnect(l->protocol, is_loopback(&addr), &why))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s on listener %s: %s",
+							host, serv, l->name, why)));
 			closesocket(s);
 			continue;
 		}

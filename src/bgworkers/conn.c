@@ -247,10 +247,14 @@ SlConnTakeFrames(SlConn *conn)
 		size_t		have = conn->in.len - pos - 4;
 		SlRequest  *req;
 
-		if (size <= 0 || size > sl_max_request_size)
+		if (size <= 0 || size > SlSessionMaxFrameSize(&conn->session))
 		{
-			conn_fail(conn, psprintf("frame size %d is out of range (1 to streamlog.max_request_size = %d)",
-									 size, sl_max_request_size));
+			if (size > 0 && size <= sl_max_request_size)
+				conn_fail(conn, psprintf("frame size %d is more than a client may send before it authenticates (%d)",
+										 size, SlSessionMaxFrameSize(&conn->session)));
+			else
+				conn_fail(conn, psprintf("frame size %d is out of range (1 to streamlog.max_request_size = %d)",
+										 size, sl_max_request_size));
 			return;
 		}
 		req = request_create(conn, size);

@@ -167,6 +167,7 @@ SlScramParseSecret(const char *text, SlScramSecret *secret)
 	char	   *salt;
 	int			saltlen;
 
+	secret->salt = NULL;
 	if (strncmp(text, "SCRAM-SHA-256$", 14) == 0)
 		secret->hash = SL_SCRAM_SHA_256;
 	else if (strncmp(text, "SCRAM-SHA-512$", 14) == 0)
@@ -248,12 +249,14 @@ SlScramSecretText(const SlScramSecret *secret)
 {
 	int			keylen = SlScramKeyLength(secret->hash);
 	StringInfoData s;
+	char	   *stored = b64_encode(secret->stored_key, keylen);
+	char	   *server = b64_encode(secret->server_key, keylen);
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "%s$%d:%s$%s:%s", SlScramMechanismName(secret->hash),
-					 secret->iterations, secret->salt,
-					 b64_encode(secret->stored_key, keylen),
-					 b64_encode(secret->server_key, keylen));
+					 secret->iterations, secret->salt, stored, server);
+	pfree(stored);
+	pfree(server);
 	return s.data;
 }
 
@@ -293,7 +296,10 @@ decode_saslname(const char *name)
 			else if (strncmp(p, "=3D", 3) == 0)
 				appendStringInfoChar(&out, '=');
 			else
+			{
+				pfree(out.data);
 				return NULL;
+			}
 			p += 2;
 		}
 		else
@@ -322,8 +328,9 @@ SlScramParseClientFirst(const char *msg, int len, SlScramClientFirst *first)
 	const char *bare;
 	char	   *authzid = NULL;
 	char	   *name;
-	char	   *nonce;
+	const char *err = NULL;
 
+	memset(first, 0, sizeof(*first));
 	if (memchr(msg, '\0', len) != NULL)
 		return "client-first-message holds a NUL byte";
 
@@ -339,43 +346,74 @@ SlScramParseClientFirst(const char *msg, int len, SlScramClientFirst *first)
 	{
 		char	   *raw = read_attribute(&p, end, 'a');
 
-		if (raw == NULL || (authzid = decode_saslname(raw)) == NULL)
+		if (raw == NULL)
+			return "malformed authzid in client-first-message";
+		authzid = decode_saslname(raw);
+		pfree(raw);
+		if (authzid == NULL)
 			return "malformed authzid in client-first-message";
 	}
 	else if (*p == ',')
 		p++;
 	else
 		return "malformed gs2 header in client-first-message";
-	first->gs2_header = pnstrdup(msg, p - msg);
 
 	/* client-first-message-bare: n=<user>,r=<nonce>[,extensions] */
 	bare = p;
 	if (p < end && *p == 'm')
-		return "mandatory extensions are not supported";
-	name = read_attribute(&p, end, 'n');
-	if (name == NULL)
-		return "no user name in client-first-message";
-	first->username = decode_saslname(name);
-	if (first->username == NULL || first->username[0] == '\0')
-		return "malformed user name in client-first-message";
-	nonce = read_attribute(&p, end, 'r');
-	if (nonce == NULL || !is_printable(nonce))
-		return "malformed nonce in client-first-message";
-	first->client_nonce = nonce;
+		err = "mandatory extensions are not supported";
+	else if ((name = read_attribute(&p, end, 'n')) == NULL)
+		err = "no user name in client-first-message";
+	else
+	{
+		first->username = decode_saslname(name);
+		pfree(name);
+		if (first->username == NULL || first->username[0] == '\0')
+			err = "malformed user name in client-first-message";
+	}
+	if (err == NULL)
+	{
+		first->client_nonce = read_attribute(&p, end, 'r');
+		if (first->client_nonce == NULL || !is_printable(first->client_nonce))
+			err = "malformed nonce in client-first-message";
+	}
 	/* Kafka's extensions: tokenauth (delegation tokens) is not served */
-	while (p < end)
+	while (err == NULL && p < end)
 	{
 		const char *stop = memchr(p, ',', end - p);
 		int			n = stop ? stop - p : end - p;
 
 		if (n >= 10 && strncmp(p, "tokenauth=", 10) == 0)
-			return "delegation tokens (tokenauth) are not supported";
+			err = "delegation tokens (tokenauth) are not supported";
 		p += n + (stop ? 1 : 0);
 	}
-	if (authzid != NULL && authzid[0] != '\0' && strcmp(authzid, first->username) != 0)
-		return "authzid differs from the user name";
+	if (err == NULL && authzid != NULL && authzid[0] != '\0' &&
+		strcmp(authzid, first->username) != 0)
+		err = "authzid differs from the user name";
+	if (authzid)
+		pfree(authzid);
+	if (err != NULL)
+	{
+		SlScramClientFirstFree(first);
+		return err;
+	}
+	first->gs2_header = pnstrdup(msg, bare - msg);
 	first->bare = pnstrdup(bare, end - bare);
 	return NULL;
+}
+
+void
+SlScramClientFirstFree(SlScramClientFirst *first)
+{
+	if (first->gs2_header)
+		pfree(first->gs2_header);
+	if (first->bare)
+		pfree(first->bare);
+	if (first->username)
+		pfree(first->username);
+	if (first->client_nonce)
+		pfree(first->client_nonce);
+	memset(first, 0, sizeof(*first));
 }
 
 char *
@@ -393,58 +431,79 @@ SlScramParseClientFinal(const char *msg, int len, SlScramClientFinal *final)
 {
 	const char *p = msg;
 	const char *end = msg + len;
-	const char *proof_at;
+	const char *proof_at = NULL;
+	const char *err = NULL;
 	char	   *cb;
 	char	   *proof;
-	char	   *decoded;
 
+	memset(final, 0, sizeof(*final));
 	if (memchr(msg, '\0', len) != NULL)
 		return "client-final-message holds a NUL byte";
 	cb = read_attribute(&p, end, 'c');
 	if (cb == NULL)
 		return "no channel binding in client-final-message";
-	final->channel_binding_len = b64_decode(cb, strlen(cb), &decoded);
+	final->channel_binding_len = b64_decode(cb, strlen(cb), &final->channel_binding);
+	pfree(cb);
 	if (final->channel_binding_len < 0)
-		return "malformed channel binding in client-final-message";
-	final->channel_binding = decoded;
-	final->nonce = read_attribute(&p, end, 'r');
-	if (final->nonce == NULL)
-		return "no nonce in client-final-message";
+		err = "malformed channel binding in client-final-message";
+	else if ((final->nonce = read_attribute(&p, end, 'r')) == NULL)
+		err = "no nonce in client-final-message";
 
 	/* extensions, then the proof, last */
-	for (;;)
+	while (err == NULL && proof_at == NULL)
 	{
 		const char *stop;
 
 		if (p >= end)
-			return "no proof in client-final-message";
-		if (end - p >= 2 && p[0] == 'p' && p[1] == '=')
-			break;
-		stop = memchr(p, ',', end - p);
-		if (stop == NULL)
-			return "no proof in client-final-message";
-		p = stop + 1;
+			err = "no proof in client-final-message";
+		else if (end - p >= 2 && p[0] == 'p' && p[1] == '=')
+			proof_at = p;
+		else if ((stop = memchr(p, ',', end - p)) == NULL)
+			err = "no proof in client-final-message";
+		else
+			p = stop + 1;
 	}
-	proof_at = p;
-	/* without-proof ends before the ',' that precedes p= */
-	final->without_proof = pnstrdup(msg, proof_at - msg - 1);
-	proof = read_attribute(&p, end, 'p');
-	if (p != end || proof_at[-1] != ',')
-		return "proof is not the last attribute of client-final-message";
+	if (err == NULL)
 	{
-		char	   *buf;
-		int			n = b64_decode(proof, strlen(proof), &buf);
-
-		if (n <= 0 || n > SL_SCRAM_MAX_KEY_LEN)
+		/* without-proof ends before the ',' that precedes p= */
+		proof = read_attribute(&p, end, 'p');
+		if (p != end || proof_at[-1] != ',')
+			err = "proof is not the last attribute of client-final-message";
+		else
 		{
+			char	   *buf;
+			int			n = b64_decode(proof, strlen(proof), &buf);
+
+			if (n <= 0 || n > SL_SCRAM_MAX_KEY_LEN)
+				err = "malformed proof in client-final-message";
+			else
+			{
+				memcpy(final->proof, buf, n);
+				final->proof_len = n;
+			}
 			pfree(buf);
-			return "malformed proof in client-final-message";
 		}
-		memcpy(final->proof, buf, n);
-		final->proof_len = n;
-		pfree(buf);
+		pfree(proof);
 	}
+	if (err != NULL)
+	{
+		SlScramClientFinalFree(final);
+		return err;
+	}
+	final->without_proof = pnstrdup(msg, proof_at - msg - 1);
 	return NULL;
+}
+
+void
+SlScramClientFinalFree(SlScramClientFinal *final)
+{
+	if (final->without_proof)
+		pfree(final->without_proof);
+	if (final->channel_binding)
+		pfree(final->channel_binding);
+	if (final->nonce)
+		pfree(final->nonce);
+	memset(final, 0, sizeof(*final));
 }
 
 /* Compare n bytes in a time that does not depend on where they differ */
@@ -469,6 +528,7 @@ SlScramVerifyFinal(const SlScramSecret *secret, const SlScramClientFirst *first,
 	uint8		client_key[SL_SCRAM_MAX_KEY_LEN];
 	uint8		stored[SL_SCRAM_MAX_KEY_LEN];
 	bool		ok;
+	const char *err = NULL;
 
 	if (final->channel_binding_len != (int) strlen(first->gs2_header) ||
 		memcmp(final->channel_binding, first->gs2_header, final->channel_binding_len) != 0)
@@ -500,14 +560,19 @@ SlScramVerifyFinal(const SlScramSecret *secret, const SlScramClientFirst *first,
 		client_key[i] = final->proof[i] ^ signature[i];
 	ok = ok && digest(secret->hash, client_key, keylen, stored);
 	if (!ok)
-		return "could not compute the SCRAM proof";
-	if (!equal_constant_time(stored, secret->stored_key, keylen))
-		return "invalid proof";
+		err = "could not compute the SCRAM proof";
+	else if (!equal_constant_time(stored, secret->stored_key, keylen))
+		err = "invalid proof";
+	else if (!hmac(secret->hash, secret->server_key, keylen,
+				   (const uint8 *) auth.data, auth.len, signature))
+		err = "could not compute the server signature";
+	else
+	{
+		char	   *b64 = b64_encode(signature, keylen);
 
-	if (!hmac(secret->hash, secret->server_key, keylen,
-			  (const uint8 *) auth.data, auth.len, signature))
-		return "could not compute the server signature";
-	*server_final = psprintf("v=%s", b64_encode(signature, keylen));
+		*server_final = psprintf("v=%s", b64);
+		pfree(b64);
+	}
 	pfree(auth.data);
-	return NULL;
+	return err;
 }

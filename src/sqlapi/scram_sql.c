@@ -33,8 +33,9 @@ check_may_manage(Oid role)
 				 errmsg("permission denied to change the SCRAM-SHA-512 password of role \"%s\"",
 						GetUserNameFromId(role, false)),
 				 errdetail("As with ALTER ROLE ... PASSWORD: a role may change its own, "
-						   "CREATEROLE or membership of streamlog_admin those of roles "
-						   "that are not superusers, a superuser any.")));
+						   "CREATEROLE or ALTER on the Kafka cluster those of roles "
+						   "that are not superusers, a superuser any."),
+				 errhint("Ask for streamlog.grant() of ALTER on the cluster, or CREATEROLE.")));
 }
 
 /* The role of a regrole argument, which must still exist */

@@ -22,6 +22,7 @@
 #include "catalog/pg_authid.h"
 #include "access/htup_details.h"
 
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/scram_credentials.h"
 
@@ -109,15 +110,6 @@ role_name(Oid role)
 	return GetUserNameFromId(role, true);
 }
 
-/* Is user a member of streamlog_admin (when that role exists)? */
-static bool
-is_streamlog_admin(Oid user)
-{
-	Oid			admin = get_role_oid("streamlog_admin", true);
-
-	return OidIsValid(admin) && has_privs_of_role(user, admin);
-}
-
 bool
 SlScramCredentialMayManage(Oid user, Oid role)
 {
@@ -125,13 +117,14 @@ SlScramCredentialMayManage(Oid user, Oid role)
 		return true;
 	if (superuser_arg(role))
 		return false;
-	return has_createrole_privilege(user) || is_streamlog_admin(user);
+	return has_createrole_privilege(user) ||
+		SlAclAllowed(user, SL_RESOURCE_CLUSTER, SL_CLUSTER_RESOURCE_NAME, SL_ACL_ALTER);
 }
 
 bool
 SlScramCredentialMayDescribe(Oid user)
 {
-	return superuser_arg(user) || is_streamlog_admin(user);
+	return SlAclAllowed(user, SL_RESOURCE_CLUSTER, SL_CLUSTER_RESOURCE_NAME, SL_ACL_DESCRIBE);
 }
 
 bool

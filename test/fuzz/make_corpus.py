@@ -365,6 +365,20 @@ def seeds(compress):
     cp["subscription_no_topics"] = i16(3) + array([]) + kbytes(None) + array([]) + i32(-1) \
         + string(None)
     out["fuzz_consumer_protocol"] = cp
+
+    # SCRAM: first byte 0 client-first, 1 client-final, 2 a verifier
+    nonce = b"rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    sc = {}
+    sc["client_first"] = b"\0n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+    sc["client_first_authzid_ext"] = b"\0n,a=us=2Cer,n=us=2Cer,r=abc,ext=1"
+    sc["client_final_rfc7677"] = (b"\1c=biws,r=" + nonce +
+                                  b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+    sc["client_final_wrong_proof"] = (b"\1c=biws,r=" + nonce +
+                                      b",p=eHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+    sc["verifier_sha256"] = (b"\2SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+                             b"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+                             b"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=")
+    out["fuzz_scram"] = sc
     return out
 
 

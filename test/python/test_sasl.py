@@ -453,3 +453,198 @@ def test_scram_credential_apis_need_the_cluster_privilege(sasl_server):
                       "Altering SCRAM credentials needs ALTER on the cluster")}
     with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
         assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+
+
+def kafkajs_sasl(srv, topic, mechanism, user, password, rounds=1, pause_ms=0):
+    import json
+    import os
+    import subprocess
+    from kafkajs import JS_DIR, ensure_kafkajs
+    node = ensure_kafkajs()
+    res = subprocess.run([node, os.path.join(JS_DIR, "sasl.js"), srv.sasl_bootstrap, topic,
+                          mechanism, user, password, str(rounds), str(pause_ms)],
+                         capture_output=True, text=True, timeout=120)
+    return res.returncode, res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("mechanism, password", [
+    ("scram-sha-256", PASSWORD),
+    ("scram-sha-512", PASSWORD + "-512"),
+])
+def test_kafkajs_scram(sasl_server, unique_name, mechanism, password):
+    topic = unique_name("js")
+    sasl_server.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    rc, out, err = kafkajs_sasl(sasl_server, topic, mechanism, "alice", password, rounds=2)
+    assert rc == 0, err
+    assert kh.high_watermark(sasl_server, topic) == 2
+    rc, out, err = kafkajs_sasl(sasl_server, topic, mechanism, "alice", "wrong")
+    assert rc != 0 and "SASL" in err
+
+
+def test_kafkajs_reauthenticates(make_server, unique_name):
+    """kafkajs learns the session lifetime from SaslAuthenticate v1 and
+    logs in again on the open connection before it ends"""
+    srv = sasl_server_with(make_server, **{"streamlog.connections_max_reauth": "2000ms",
+                                           "log_min_messages": "debug1"})
+    topic = unique_name("jsreauth")
+    srv.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    rc, out, err = kafkajs_sasl(srv, topic, "scram-sha-256", "alice", PASSWORD,
+                                rounds=3, pause_ms=2500)
+    assert rc == 0, err
+    assert kh.high_watermark(srv, topic) == 3
+    kh.wait_log(srv, 0, r"re-authenticated from 127\.0\.0\.1:\d+ as role \"alice\" "
+                        r"with SASL SCRAM-SHA-256")
+
+
+def test_non_ascii_password(make_server):
+    """PostgreSQL stores the verifier of the SASLprep'd password (a no-break
+    space becomes a space); Kafka clients compute SCRAM from the raw UTF-8:
+    such a password works over SQL and PLAIN, not over SCRAM-SHA-256"""
+    srv = sasl_server_with(make_server, **{"streamlog.sasl_plain_without_tls": True})
+    password = "pass\u00a0word"
+    srv.sql(f"CREATE ROLE nbsp LOGIN PASSWORD '{password}'")
+    import psycopg
+    psycopg.connect(host=srv.host, port=srv.port, user="nbsp", password=password,
+                    dbname="postgres").close()
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.handshake("PLAIN")[0] == kh.NONE
+        assert c.authenticate(sc.plain_token("nbsp", password))[0] == kh.NONE
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.scram_login("nbsp", password)[0] == sc.SASL_AUTHENTICATION_FAILED
+    with sc.SaslClient(srv.sasl_bootstrap) as c:
+        assert c.scram_login("nbsp", "pass word")[0] == kh.NONE
+
+
+def test_cluster_privileges_allow_the_scram_credential_apis(sasl_server):
+    """ALTER and DESCRIBE on the cluster (streamlog.grant) are Kafka's
+    rules; still, only a superuser alters a superuser's credentials"""
+    sasl_server.sql(f"CREATE ROLE ops LOGIN PASSWORD '{PASSWORD}'")
+    sasl_server.sql(f"CREATE ROLE ivan LOGIN PASSWORD '{PASSWORD}'")
+    sasl_server.sql("SELECT streamlog.grant('alter, describe', 'cluster', 'kafka-cluster', 'ops')")
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("ops", PASSWORD)[0] == kh.NONE
+        assert sc.alter_scram(c, upsertions=[("ivan", "SCRAM-SHA-512", "ivan-512", 4096)]) == {
+            "ivan": (kh.NONE, None)}
+        assert sc.describe_scram(c, ["ivan"])[2] == {
+            "ivan": (kh.NONE, None, {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 4096})}
+        assert sc.alter_scram(c, upsertions=[("alice", "SCRAM-SHA-256", "x-pw", 4096)]) == {
+            "alice": (CLUSTER_AUTHORIZATION_FAILED,
+                      "Altering SCRAM credentials needs ALTER on the cluster")}
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("ivan", "ivan-512", "SCRAM-SHA-512")[0] == kh.NONE
+
+
+def test_large_frame_before_authentication(sasl_server):
+    """Before logging in, a client may not make the worker read a large
+    frame (Kafka's sasl.server.max.receive.size, 512 KiB)"""
+    import struct
+    offset = len(sasl_server.log_text())
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        c.send(struct.pack(">i", 1024 * 1024) + b"\0" * 1024)
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, offset, r"frame size 1048576 is more than a client may send before "
+                                     r"it authenticates \(524288\)")
+    # once logged in, it may
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
+        body = c.call(lambda cid: kh.request_frame(kh.API_VERSIONS, 0, cid, b"\0" * (1024 * 1024)))
+        assert kh.Reader(body).i16() == kh.NONE
+
+
+def test_failed_reauthentication_ends_the_login_for_pipelined_requests(sasl_server, unique_name):
+    """A Produce read together with a failing re-authentication behind it
+    runs after it (Produces of a loop are committed together): it must
+    not run then, neither as the role nor as anyone else"""
+    topic = unique_name("pipelined")
+    sasl_server.sql("SELECT streamlog.create_topic(%s)", (topic,))
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("alice", PASSWORD)[0] == kh.NONE
+        batch = kh.record_batch([(b"k", b"v", [], kh.now_ms())])
+        frames = (kh.produce_request(c.next_correlation_id(), topic, [(0, batch)]) +
+                  kh.request_frame(sc.SASL_HANDSHAKE, 1, c.next_correlation_id(),
+                                   kh.string("SCRAM-SHA-256")) +
+                  kh.request_frame(sc.SASL_AUTHENTICATE, 1, c.next_correlation_id(),
+                                   kh.kbytes(b"not a client-first message")))
+        c.send(frames)  # one write: read by the worker in one loop
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, 0, r"malformed SASL SCRAM-SHA-256 message")
+    assert kh.high_watermark(sasl_server, topic) == 0
+
+
+def test_authenticate_out_of_step_after_login_or_without_sasl(sasl_server):
+    """As Kafka: SaslAuthenticate where there is nothing to authenticate is
+    answered ILLEGAL_SASL_STATE and the connection goes on"""
+    with sc.SaslClient(sasl_server.kafka_bootstrap) as c:
+        assert c.authenticate(b"n,,n=bob,r=abc")[0] == sc.ILLEGAL_SASL_STATE
+        assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("bob", PASSWORD)[0] == kh.NONE
+        assert c.authenticate(b"n,,n=bob,r=abc")[0] == sc.ILLEGAL_SASL_STATE
+        assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE
+
+
+def test_nothing_after_a_failed_login(sasl_server):
+    """A handshake pipelined behind a failed login starts nothing"""
+    offset = len(sasl_server.log_text())
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        handshake = lambda cid: kh.request_frame(sc.SASL_HANDSHAKE, 1, cid,  # noqa: E731
+                                                 kh.string("SCRAM-SHA-256"))
+        c.send(handshake(c.next_correlation_id()) +
+               kh.request_frame(sc.SASL_AUTHENTICATE, 1, c.next_correlation_id(),
+                                kh.kbytes(b"garbage")) +
+               handshake(c.next_correlation_id()))
+        assert c.wait_closed(timeout=60)
+    kh.wait_log(sasl_server, offset, r"unexpected SaslHandshake from 127\.0\.0\.1:\d+, "
+                                     r"closing the connection")
+
+
+def test_sasl_authenticate_v2(sasl_server):
+    """SaslAuthenticate v2, the flexible version (compact bytes, tagged fields)"""
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.handshake("SCRAM-SHA-256")[0] == kh.NONE
+        scram = sc.Scram("bob", PASSWORD)
+
+        def authenticate_v2(token):
+            cid = c.next_correlation_id()
+            c.send(kh.request_frame(sc.SASL_AUTHENTICATE, 2, cid,
+                                    kh.uvarint(len(token) + 1) + token + kh.uvarint(0),
+                                    header_version=2))
+            got, payload = c.recv_frame()
+            assert got == cid
+            r = kh.Reader(payload)
+            r.uvarint()  # response header tagged fields
+            error = r.i16()
+            n = r.uvarint()
+            message = None if n == 0 else r.take(n - 1).decode()
+            auth = r.take(r.uvarint() - 1)
+            lifetime = r.i64()
+            r.uvarint()
+            assert r.at_end()
+            return error, message, auth, lifetime
+        error, _, server_first, _ = authenticate_v2(scram.first())
+        assert error == kh.NONE
+        error, message, server_final, lifetime = authenticate_v2(scram.final(server_first))
+        assert (error, message, lifetime) == (kh.NONE, None, 0)
+        scram.check_server_final(server_final)
+
+
+def test_connection_limit_counts_kafka_sessions_at_the_sql_door(sasl_server):
+    """One CONNECTION LIMIT for both doors: a Kafka session counts against
+    a SQL login too"""
+    import psycopg
+    sasl_server.sql(f"CREATE ROLE judy LOGIN CONNECTION LIMIT 1 PASSWORD '{PASSWORD}'")
+    with sc.SaslClient(sasl_server.sasl_bootstrap) as c:
+        assert c.scram_login("judy", PASSWORD)[0] == kh.NONE
+        with pytest.raises(psycopg.OperationalError, match='too many connections for role "judy"'):
+            psycopg.connect(host=sasl_server.host, port=sasl_server.port, user="judy",
+                            password=PASSWORD, dbname="postgres", connect_timeout=10)
+
+    def sql_login_works():
+        try:
+            psycopg.connect(host=sasl_server.host, port=sasl_server.port, user="judy",
+                            password=PASSWORD, dbname="postgres", connect_timeout=10).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+    # once the Kafka session closed
+    wait_until(sql_login_works, 60, "a SQL login once the Kafka session closed")

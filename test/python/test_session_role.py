@@ -58,14 +58,13 @@ def test_local_client_acts_as_the_bootstrap_superuser(make_server, unique_name):
 
 @needs_remote
 def test_remote_client_without_anonymous_role_is_refused(make_server):
+    """Refused when it connects, as pg_hba.conf would: nobody could act for it"""
     srv = remote_server(make_server)
     offset = len(srv.log_text())
     with kh.RawClient(f"{REMOTE}:{srv.kafka_port}") as c:
-        # ApiVersions needs no principal
-        assert kh.Reader(c.call(kh.api_versions_request, 0)).i16() == kh.NONE
-        c.send(kh.metadata_request(c.next_correlation_id(), 1, []))
         assert c.wait_closed(timeout=60)
-    kh.wait_log(srv, offset, r"closing connection from .*streamlog\.anonymous_role is not set")
+    kh.wait_log(srv, offset, rf"refused a connection from {REMOTE}:\d+ on listener PLAINTEXT: "
+                             r".*streamlog\.anonymous_role is not set")
 
 
 @needs_remote
@@ -110,3 +109,27 @@ def test_dropped_role_closes_its_sessions(make_server, unique_name):
         c.send(kh.metadata_request(c.next_correlation_id(), 1, []))
         assert c.wait_closed(timeout=60)
     kh.wait_log(srv, offset, r"closing connection from .*its role \(oid \d+\) was dropped")
+
+
+def test_anonymous_role_connection_limit(make_server):
+    """The anonymous role's CONNECTION LIMIT counts its Kafka connections"""
+    srv = make_server(conf={"streamlog.anonymous_role": "kafka_anon"})
+    srv.sql("CREATE ROLE kafka_anon LOGIN CONNECTION LIMIT 1")
+    with kh.RawClient(srv.kafka_bootstrap) as first:
+        body = first.call(kh.metadata_request, 1, [])
+        assert kh.parse_metadata_v1(body)["brokers"]
+        offset = len(srv.log_text())
+        with kh.RawClient(srv.kafka_bootstrap) as second:
+            second.send(kh.metadata_request(second.next_correlation_id(), 1, []))
+            assert second.wait_closed(timeout=60)
+        kh.wait_log(srv, offset, r'closing connection from .*too many connections for role "kafka_anon"')
+    # once the first closed, its slot is free again
+
+    def another_is_served():
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            try:
+                return bool(kh.parse_metadata_v1(c.call(kh.metadata_request, 1, []))["brokers"])
+            except ConnectionError:
+                return False
+    from pgserver import wait_until
+    wait_until(another_is_served, 60, "a connection once the first one closed")

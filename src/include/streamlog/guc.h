@@ -54,6 +54,7 @@ extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
 extern bool sl_sasl_plain_without_tls;
+extern char *sl_ssl_principal_mapping_rules;
 
 /* streamlog.ssl_client_auth: Kafka's ssl.client.auth */
 typedef enum SlSslClientAuth

@@ -8,15 +8,28 @@
  * restarted) zeroes its own counters when it attaches again, so nothing it
  * counted before is left behind.  A spinlock guards the table: logins are
  * rare next to requests, and a scan of the table is short.
+ *
+ * The SQL door counts them too: a ClientAuthentication_hook refuses a SQL
+ * login that the role's Kafka sessions would take past its limit, which
+ * PostgreSQL's own check (its backends only) cannot see.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+/*
+ * Port's GSSAPI member is only a pointer, of the same size without GSSAPI
+ * (libpq-be.h keeps the offsets for extensions): read Port without the
+ * GSSAPI headers, which a build machine need not have
+ */
+#undef ENABLE_GSS
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/syscache.h"
 
 #include "streamlog/server/auth.h"
@@ -39,6 +52,7 @@ typedef struct RoleSessions
 
 static RoleSessions *role_sessions = NULL;
 static int	my_worker = -1;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 Size
 SlRoleSessionsShmemSize(void)
@@ -100,6 +114,58 @@ connection_limit(Oid role)
 		ReleaseSysCache(tuple);
 	}
 	return limit;
+}
+
+/* Kafka sessions of role over every worker; the caller holds the mutex */
+static int
+kafka_sessions_locked(Oid role)
+{
+	int			n = 0;
+
+	for (int i = 0; i < ROLE_SESSION_ROWS; i++)
+		if (role_sessions->rows[i].role == role)
+		{
+			for (int w = 0; w < SL_MAX_BROKERS; w++)
+				n += role_sessions->rows[i].sessions[w];
+			break;
+		}
+	return n;
+}
+
+/*
+ * A SQL login that passed authentication: refuse it, as PostgreSQL would,
+ * if the role's SQL backends, its Kafka sessions and this one would pass
+ * its CONNECTION LIMIT (PostgreSQL counts the backends alone, later)
+ */
+static void
+check_sql_login(Port *port, int status)
+{
+	Oid			role;
+	int			limit;
+	int			kafka;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK || role_sessions == NULL || port->user_name == NULL)
+		return;
+	role = get_role_oid(port->user_name, true);
+	if (!OidIsValid(role) || (limit = connection_limit(role)) < 0)
+		return;
+	SpinLockAcquire(&role_sessions->mutex);
+	kafka = kafka_sessions_locked(role);
+	SpinLockRelease(&role_sessions->mutex);
+	if (kafka > 0 && kafka + CountUserBackends(role) + 1 > limit)
+		ereport(FATAL,
+				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+				 errmsg("too many connections for role \"%s\"", port->user_name),
+				 errdetail("%d of its connections are Kafka sessions.", kafka)));
+}
+
+void
+SlRoleSessionsInstallHook(void)
+{
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = check_sql_login;
 }
 
 bool

@@ -39,6 +39,7 @@
 #include "common/sha2.h"
 #include "libpq/crypt.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -74,7 +75,8 @@ typedef enum SaslPhase
 	PHASE_START,				/* no handshake yet */
 	PHASE_HANDSHAKEN,			/* mechanism chosen, first token expected */
 	PHASE_SCRAM_FIRST_SENT,		/* server-first sent, client-final expected */
-	PHASE_AUTHENTICATED			/* done; a handshake may start a re-authentication */
+	PHASE_AUTHENTICATED,		/* done; a handshake may start a re-authentication */
+	PHASE_FAILED				/* refused: the connection is closing */
 } SaslPhase;
 
 /* A session's SASL state (SlSession.sasl_state), in its connection's context */
@@ -177,6 +179,7 @@ SlHandleSaslHandshake(SlRequest *req, SlReader *body, SlWriter *out)
 	}
 	state = sasl_state(req);
 	if (state->phase == PHASE_HANDSHAKEN || state->phase == PHASE_SCRAM_FIRST_SENT ||
+		state->phase == PHASE_FAILED ||
 		(state->phase == PHASE_AUTHENTICATED && req->api_version < 1))
 	{
 		/* a second handshake in one exchange; re-authentication needs v1 */
@@ -316,6 +319,7 @@ plain_step(const char *token, int len, SaslStep *step)
 	if (shadow == NULL ||
 		plain_crypt_verify(user, shadow, password, &logdetail) != STATUS_OK)
 	{
+		explicit_bzero(password, strlen(password));
 		step_fail(step, user, logdetail);
 		return;
 	}
@@ -501,13 +505,31 @@ admit(SlRequest *req, SaslState *state, SaslStep *step)
 		}
 		return;
 	}
-	if (!SlRoleSessionAdmit(step->role))
+	if (!SlSessionCountRole(req, step->role))
 	{
 		step->failed = true;
 		step->message = psprintf("too many connections for role \"%s\"", step->user);
 		return;
 	}
-	state->counted_role = step->role;
+}
+
+bool
+SlSessionCountRole(SlRequest *req, Oid role)
+{
+	SaslState  *state = sasl_state(req);
+
+	/* counted once per session, whatever a client out of step sends */
+	if (state->counted_role == role)
+		return true;
+	if (OidIsValid(state->counted_role))
+	{
+		SlRoleSessionRelease(state->counted_role);
+		state->counted_role = InvalidOid;
+	}
+	if (!SlRoleSessionAdmit(role))
+		return false;
+	state->counted_role = role;
+	return true;
 }
 
 bool
@@ -541,12 +563,20 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 	if (!SlSessionUsesSasl(session) || state == NULL ||
 		(state->phase != PHASE_HANDSHAKEN && state->phase != PHASE_SCRAM_FIRST_SENT))
 	{
-		ereport(LOG,
-				(errmsg("streamlog broker: SaslAuthenticate from %s without a SaslHandshake before it, closing the connection",
-						req->peer)));
 		resp.error_code = SL_ERR_ILLEGAL_SASL_STATE;
 		resp.error_message = SlStrFromCString("Unexpected SaslAuthenticate: send SaslHandshake first");
-		req->close_after = true;
+		/*
+		 * As Kafka: answered, and the connection goes on, where there is
+		 * nothing to authenticate or the client already did; before
+		 * authentication, a client out of step is dropped
+		 */
+		if (SlSessionUsesSasl(session) && !OidIsValid(session->role))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker: SaslAuthenticate from %s without a SaslHandshake before it, closing the connection",
+							req->peer)));
+			req->close_after = true;
+		}
 		SlSaslAuthenticateResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
@@ -565,8 +595,10 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		log_failure(req, state, &step);
 		MemoryContextReset(state->exchange_context);
-		state->phase = PHASE_START;
+		state->phase = PHASE_FAILED;
 		state->raw = false;
+		/* nothing more is served, not even what was pipelined behind it */
+		session->role = InvalidOid;
 		req->close_after = true;
 		if (req->sasl_raw)
 		{
@@ -590,7 +622,8 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 		session->auth_expiry = sl_connections_max_reauth > 0 ?
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sl_connections_max_reauth) : 0;
 		resp.session_lifetime_ms = sl_connections_max_reauth;
-		ereport(DEBUG1,
+		/* as PostgreSQL's "connection authorized" with log_connections */
+		ereport(Log_connections ? LOG : DEBUG1,
 				(errmsg("streamlog broker: %s from %s as role \"%s\" with SASL %s",
 						reauth ? "re-authenticated" : "authenticated",
 						req->peer, step.user, mechanism_names[state->mechanism])));

@@ -13,13 +13,22 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/server/auth.h"
+
+/* Why a client from another machine without credentials is refused */
+#define REMOTE_WITHOUT_CREDENTIALS \
+	"a client from another machine without a certificate, and " \
+	"streamlog.anonymous_role is not set: set it to the role such clients " \
+	"act as, or give them a SASL listener"
 
 bool
 SlSessionUsesSasl(const SlSession *session)
@@ -53,6 +62,24 @@ SlSessionMayServe(const SlSession *session, const char **why)
 		return false;
 	}
 	return true;
+}
+
+bool
+SlPeerMayConnect(SlSecurityProtocol protocol, bool peer_is_loopback, const char **why)
+{
+	if (protocol != SL_PROTOCOL_PLAINTEXT || peer_is_loopback ||
+		(sl_anonymous_role != NULL && sl_anonymous_role[0] != '\0'))
+		return true;
+	*why = REMOTE_WITHOUT_CREDENTIALS;
+	return false;
+}
+
+int32
+SlSessionMaxFrameSize(const SlSession *session)
+{
+	if (SlSessionUsesSasl(session) && !OidIsValid(session->role))
+		return Min(sl_max_request_size, SL_UNAUTHENTICATED_MAX_FRAME);
+	return sl_max_request_size;
 }
 
 bool
@@ -130,27 +157,180 @@ subject_attribute(const char *subject, const char *attr)
 }
 
 /*
+ * One rule of streamlog.ssl_principal_mapping_rules, Kafka's
+ * ssl.principal.mapping.rules: "RULE:pattern/replacement/[LU]" or
+ * "DEFAULT".  Parse the rule at *p (moving *p past it and the comma after
+ * it); false if it is not one.
+ */
+typedef struct MappingRule
+{
+	bool		is_default;
+	char	   *pattern;
+	char	   *replacement;
+	char		casing;			/* 'L', 'U' or 0 */
+} MappingRule;
+
+/* Read up to an unescaped '/', keeping the escapes; NULL if none */
+static char *
+rule_part(const char **p)
+{
+	StringInfoData part;
+
+	initStringInfo(&part);
+	for (; **p && **p != '/'; (*p)++)
+	{
+		if (**p == '\\' && (*p)[1])
+			appendStringInfoChar(&part, *(*p)++);
+		appendStringInfoChar(&part, **p);
+	}
+	if (**p != '/')
+		return NULL;
+	(*p)++;
+	return part.data;
+}
+
+static bool
+parse_rule(const char **p, MappingRule *rule)
+{
+	memset(rule, 0, sizeof(*rule));
+	while (**p == ' ' || **p == ',')
+		(*p)++;
+	if (strncmp(*p, "DEFAULT", 7) == 0)
+	{
+		rule->is_default = true;
+		*p += 7;
+	}
+	else if (strncmp(*p, "RULE:", 5) == 0)
+	{
+		*p += 5;
+		if ((rule->pattern = rule_part(p)) == NULL ||
+			(rule->replacement = rule_part(p)) == NULL)
+			return false;
+		if (**p == 'L' || **p == 'U')
+			rule->casing = *(*p)++;
+	}
+	else
+		return false;
+	while (**p == ' ')
+		(*p)++;
+	if (**p != ',' && **p != '\0')
+		return false;
+	return true;
+}
+
+/*
+ * Java's replacement syntax ($1, \$) in PostgreSQL's regexp_replace()
+ * syntax (\1, and & and \ taken literally)
+ */
+static char *
+pg_replacement(const char *java)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (const char *c = java; *c; c++)
+	{
+		if (*c == '$' && isdigit((unsigned char) c[1]))
+			appendStringInfo(&out, "\\%c", *++c);
+		else if (*c == '\\' && c[1])
+		{
+			c++;
+			if (*c == '\\' || *c == '&')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+		else
+		{
+			if (*c == '&')
+				appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, *c);
+		}
+	}
+	return out.data;
+}
+
+/*
+ * The principal streamlog.ssl_principal_mapping_rules makes of a
+ * certificate subject (RFC 2253), as Kafka's SslPrincipalMapper: the first
+ * rule whose pattern matches the whole subject gives it (DEFAULT: the
+ * subject itself); NULL, with *why, if none does.
+ */
+static char *
+mapped_principal(const char *subject, const char **why)
+{
+	const char *p = sl_ssl_principal_mapping_rules;
+	MappingRule rule;
+
+	while (*p)
+	{
+		text	   *anchored;
+		text	   *dn = cstring_to_text(subject);
+
+		if (!parse_rule(&p, &rule))
+		{
+			*why = "streamlog.ssl_principal_mapping_rules cannot be parsed: each rule is "
+				"RULE:pattern/replacement/[LU] or DEFAULT, separated by commas";
+			return NULL;
+		}
+		if (rule.is_default)
+			return pstrdup(subject);
+		anchored = cstring_to_text(psprintf("^(?:%s)$", rule.pattern));
+		if (DatumGetBool(DirectFunctionCall2Coll(textregexeq, C_COLLATION_OID,
+												 PointerGetDatum(dn),
+												 PointerGetDatum(anchored))))
+		{
+			char	   *name = TextDatumGetCString(
+				DirectFunctionCall3Coll(textregexreplace_noopt, C_COLLATION_OID,
+										PointerGetDatum(dn), PointerGetDatum(anchored),
+										PointerGetDatum(cstring_to_text(pg_replacement(rule.replacement)))));
+
+			for (char *c = name; *c; c++)
+				*c = rule.casing == 'L' ? pg_ascii_tolower(*c) :
+					rule.casing == 'U' ? pg_ascii_toupper(*c) : *c;
+			return name;
+		}
+		while (*p == ' ' || *p == ',')
+			p++;
+	}
+	*why = psprintf("no rule of streamlog.ssl_principal_mapping_rules matches the client certificate's subject \"%s\"",
+					subject);
+	return NULL;
+}
+
+/*
  * The role a verified client certificate stands for: its subject's CN, as
- * PostgreSQL's cert authentication maps it.  InvalidOid, with *why, if the
- * subject has no CN or no role of that name may log in.
+ * PostgreSQL's cert authentication maps it, or what
+ * streamlog.ssl_principal_mapping_rules makes of the subject.  InvalidOid,
+ * with *why, if no role of that name may log in.
  */
 static Oid
 certificate_role(const SlSession *session, const char **why)
 {
-	char	   *name = subject_attribute(session->tls_subject, "CN");
+	char	   *name;
 	Oid			role;
 	const char *login_why;
 
-	if (name == NULL)
+	if (sl_ssl_principal_mapping_rules && sl_ssl_principal_mapping_rules[0])
+	{
+		name = mapped_principal(session->tls_subject, why);
+		if (name == NULL)
+			return InvalidOid;
+	}
+	else if ((name = subject_attribute(session->tls_subject, "CN")) == NULL)
 	{
 		*why = psprintf("the client certificate's subject \"%s\" has no CN to name a role",
 						session->tls_subject);
 		return InvalidOid;
 	}
+	if (strlen(name) >= NAMEDATALEN)
+	{
+		*why = psprintf("no role \"%s\" for the client certificate", name);
+		return InvalidOid;
+	}
 	role = get_role_oid(name, true);
 	if (!OidIsValid(role))
 	{
-		*why = psprintf("no role \"%s\" for the client certificate's CN", name);
+		*why = psprintf("no role \"%s\" for the client certificate", name);
 		return InvalidOid;
 	}
 	if (!SlRoleMayLogIn(role, &login_why))
@@ -188,9 +368,7 @@ unauthenticated_role(const SlSession *session, const char **why)
 	}
 	if (session->peer_is_loopback)
 		return BOOTSTRAP_SUPERUSERID;
-	*why = "a client from another machine without a certificate, and "
-		"streamlog.anonymous_role is not set: set it to the role such clients "
-		"act as, or give them a SASL listener";
+	*why = REMOTE_WITHOUT_CREDENTIALS;
 	return InvalidOid;
 }
 
@@ -199,19 +377,42 @@ SlSessionRole(SlRequest *req, const char **why)
 {
 	SlSession  *session = req->session;
 
-	if (!OidIsValid(session->role))
+	/*
+	 * On a SASL listener only a login gives a role.  Checked again here, not
+	 * only before the request was taken up: a Produce waits for the end of
+	 * the worker's loop to run with the others, and a failed
+	 * re-authentication pipelined before it may have ended the login since.
+	 */
+	if (SlSessionUsesSasl(session))
 	{
-		/* On a SASL listener, SlSessionMayServe let nobody through */
-		Assert(!SlSessionUsesSasl(session));
-		session->role = unauthenticated_role(session, why);
+		if (!SlSessionMayServe(session, why))
+			return InvalidOid;
+	}
+	else if (!OidIsValid(session->role))
+	{
+		Oid			role;
+
+		role = unauthenticated_role(session, why);
+		/* a certificate's or the anonymous role: a login, counted as one */
+		if (OidIsValid(role) && role != BOOTSTRAP_SUPERUSERID &&
+			!SlSessionCountRole(req, role))
+		{
+			*why = psprintf("too many connections for role \"%s\"",
+							GetUserNameFromId(role, false));
+			return InvalidOid;
+		}
+		session->role = role;
 		return session->role;
 	}
 
-	/* A role dropped since the session began has no rights at all */
+	/*
+	 * A role dropped since the session began has no rights at all; the
+	 * session keeps its oid, so that every request after this one is
+	 * refused the same way
+	 */
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(session->role)))
 	{
 		*why = psprintf("its role (oid %u) was dropped", session->role);
-		session->role = InvalidOid;
 		return InvalidOid;
 	}
 	return session->role;

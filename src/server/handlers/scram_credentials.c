@@ -9,10 +9,10 @@
  * is streamlog's verifier of the role.  Credentials are for existing roles
  * only (RESOURCE_NOT_FOUND otherwise).  The rules are Kafka's: iterations
  * 4096 to 16384, one change per user and mechanism in a request, a user
- * described once; altering needs ALTER on the cluster and describing
- * DESCRIBE (until the ACL store lands: a superuser or a member of
- * streamlog_admin, and, for alterations, the rules of ALTER ROLE ...
- * PASSWORD).  Nothing secret is ever answered.
+ * described once; describing needs DESCRIBE on the cluster, altering
+ * ALTER on the cluster or what ALTER ROLE ... PASSWORD allows (a role its
+ * own; never a superuser's but by a superuser).  Nothing secret is ever
+ * answered.
  */
 #include "postgres.h"
 
@@ -69,8 +69,7 @@ SlHandleDescribeUserScramCredentials(SlRequest *req, SlReader *body, SlWriter *o
 	if (!SlScramCredentialMayDescribe(GetUserId()))
 	{
 		resp.error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
-		resp.error_message = SlStrFromCString("Describing SCRAM credentials needs DESCRIBE on the cluster "
-											  "(a superuser or a member of streamlog_admin)");
+		resp.error_message = SlStrFromCString("Describing SCRAM credentials needs DESCRIBE on the cluster");
 		SlDescribeUserScramCredentialsResponseEncode(out, req->api_version, &resp);
 		return true;
 	}

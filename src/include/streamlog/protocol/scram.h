@@ -73,7 +73,7 @@ extern int	SlScramKeyLength(SlScramHash hash);
 /*
  * Read PostgreSQL's verifier text ("SCRAM-SHA-256$<iterations>:<salt>$
  * <StoredKey>:<ServerKey>", keys and salt in base64).  NULL on success,
- * else what is wrong with it.
+ * else what is wrong with it.  secret->salt is palloc'd, or NULL.
  */
 extern const char *SlScramParseSecret(const char *text, SlScramSecret *secret);
 
@@ -98,16 +98,25 @@ extern const char *SlScramSecretFromSaltedPassword(SlScramHash hash, const uint8
 /* A verifier in PostgreSQL's text form (the SHA-512 one in the same form) */
 extern char *SlScramSecretText(const SlScramSecret *secret);
 
-/* Parse client-first-message (len bytes, not NUL-terminated). NULL or why not */
+/*
+ * Parse client-first-message (len bytes, not NUL-terminated).  NULL or why
+ * not; nothing is left allocated when it fails.
+ */
 extern const char *SlScramParseClientFirst(const char *msg, int len,
 										   SlScramClientFirst *first);
+
+/* Free what a parsed client-first holds (palloc'd: also on error) */
+extern void SlScramClientFirstFree(SlScramClientFirst *first);
 
 /* server-first-message for the combined nonce (client's + server's) */
 extern char *SlScramServerFirst(const char *nonce, const SlScramSecret *secret);
 
-/* Parse client-final-message (len bytes). NULL or why not */
+/* Parse client-final-message (len bytes).  NULL or why not, as above */
 extern const char *SlScramParseClientFinal(const char *msg, int len,
 										   SlScramClientFinal *final);
+
+/* Free what a parsed client-final holds */
+extern void SlScramClientFinalFree(SlScramClientFinal *final);
 
 /*
  * Check the client's final message against the exchange: channel binding

@@ -28,12 +28,34 @@ extern bool SlSessionUsesSasl(const SlSession *session);
 extern bool SlSessionUsesTls(const SlSession *session);
 
 /*
+ * May a client from this address connect to a listener of this protocol
+ * at all?  False, with *why, where nobody could act for it: a PLAINTEXT
+ * listener, a client from another machine, and no
+ * streamlog.anonymous_role (on SSL a certificate may still name a role,
+ * on SASL a login).  Decided when the connection is accepted, as
+ * pg_hba.conf does.
+ */
+extern bool SlPeerMayConnect(SlSecurityProtocol protocol, bool peer_is_loopback,
+							 const char **why);
+
+/*
  * May a request of an API that needs a principal be served on this
  * session now, before any catalogue lookup?  False, with *why set, if the
  * session must first authenticate (SASL listener) or its authentication
  * expired (KIP-368): the connection is then closed, as Kafka does.
  */
 extern bool SlSessionMayServe(const SlSession *session, const char **why);
+
+/*
+ * Largest frame a client on a SASL listener may send before it has
+ * authenticated (Kafka's sasl.server.max.receive.size): enough for any
+ * SASL token or ApiVersions request, so that nobody can make the worker
+ * allocate streamlog.max_request_size without logging in
+ */
+#define SL_UNAUTHENTICATED_MAX_FRAME (512 * 1024)
+
+/* The largest frame the connection of session may read now */
+extern int32 SlSessionMaxFrameSize(const SlSession *session);
 
 /*
  * The role req's session acts as, deciding it on the first request of a
@@ -57,6 +79,12 @@ extern bool SlRoleMayLogIn(Oid role, const char **why);
  */
 extern bool SlSaslExpectsRawToken(const SlSession *session);
 
+/*
+ * Count req's session as one of role's, for its CONNECTION LIMIT, until
+ * the connection closes; false if the limit is reached.  Once per session.
+ */
+extern bool SlSessionCountRole(SlRequest *req, Oid role);
+
 /* The connection of session closes: give back what its login holds */
 extern void SlSessionEnd(SlSession *session);
 
@@ -77,5 +105,12 @@ extern void SlRoleSessionsAttach(int worker_index);
  */
 extern bool SlRoleSessionAdmit(Oid role);
 extern void SlRoleSessionRelease(Oid role);
+
+/*
+ * From _PG_init: SQL logins count the role's Kafka sessions too
+ * (ClientAuthentication_hook), so that its CONNECTION LIMIT holds for
+ * both doors together
+ */
+extern void SlRoleSessionsInstallHook(void);
 
 #endif							/* SL_AUTH_H */

@@ -21,17 +21,16 @@
 
 /*
  * May user set or remove role's credentials?  As ALTER ROLE ... PASSWORD:
- * a superuser any role's, a role its own, a role with CREATEROLE (or a
- * member of streamlog_admin, if that role exists) those of roles that are
- * not superusers.  The one rule of both doors (SQL and Kafka's
- * AlterUserScramCredentials).
+ * a superuser any role's, a role its own; for roles that are not
+ * superusers, also a role with CREATEROLE or with ALTER on the cluster
+ * (Kafka's rule for AlterUserScramCredentials: the ACL store, which counts
+ * streamlog_admin in).  The one rule of both doors (SQL and Kafka).
  */
 extern bool SlScramCredentialMayManage(Oid user, Oid role);
 
 /*
- * May user see which roles have credentials (Kafka's
- * DescribeUserScramCredentials: DESCRIBE on the cluster)?  A superuser or
- * a member of streamlog_admin.
+ * May user see which roles have credentials?  Kafka's rule for
+ * DescribeUserScramCredentials: DESCRIBE on the cluster.
  */
 extern bool SlScramCredentialMayDescribe(Oid user);
 
