@@ -49,6 +49,7 @@ OBJS = \
 	src/sqlapi/drop_extension.o \
 	src/sqlapi/scram_sql.o \
 	src/sqlapi/acl_sql.o \
+	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
 	src/server/handlers.o \

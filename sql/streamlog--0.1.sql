@@ -414,87 +414,6 @@ CREATE FUNCTION streamlog.set_scram_sha512_password(role regrole, password text,
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_set_scram_sha512_password' LANGUAGE C;
 CREATE FUNCTION streamlog.drop_scram_sha512_password(role regrole)
 	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_drop_scram_sha512_password' LANGUAGE C;
--- Client quotas (Kafka's KIP-13, KIP-55, KIP-124, KIP-599): a rate per
--- entity, the entity being a user (a role name), a client id, or both, as
--- Kafka's AlterClientQuotas gives it: {"user": "alice", "client-id": "app"};
--- a null name is the <default> entity of its type.  Read by the broker
--- workers (each looks again at most a second later), written by
--- alter_client_quota() from SQL and by AlterClientQuotas from Kafka.
-CREATE TABLE streamlog.client_quota (
-	entity jsonb NOT NULL,
-	quota_key text NOT NULL,
-	value double precision NOT NULL,
-	PRIMARY KEY (entity, quota_key)
-);
-SELECT pg_catalog.pg_extension_config_dump('streamlog.client_quota', '');
-REVOKE ALL ON streamlog.client_quota FROM PUBLIC;
-
--- Set (value not null) or remove (value null) one quota of one entity,
--- checked as Kafka 3.9 checks AlterClientQuotas; validate_only checks and
--- writes nothing.  Superusers only for now (the table's privileges).
-CREATE FUNCTION streamlog.alter_client_quota(entity jsonb, quota_key text,
-											 value double precision,
-											 validate_only boolean DEFAULT false)
-	RETURNS void LANGUAGE plpgsql AS $$
-#variable_conflict use_variable
-DECLARE
-	entity_type text;
-BEGIN
-	IF entity IS NULL OR jsonb_typeof(entity) <> 'object' OR entity = '{}' THEN
-		RAISE EXCEPTION 'a quota entity must name a user, a client-id, or both'
-			USING ERRCODE = '22023',
-				  HINT = 'Write it as {"user": "alice"}, {"client-id": "app"} or both; a null name is the default entity.';
-	END IF;
-	FOR entity_type IN SELECT jsonb_object_keys(entity) LOOP
-		IF entity_type NOT IN ('user', 'client-id') THEN
-			RAISE EXCEPTION 'quota entity type "%" is not supported', entity_type
-				USING ERRCODE = '22023',
-					  HINT = 'Quotas are set per "user" and "client-id"; connection rates per "ip" are not supported.';
-		END IF;
-		IF jsonb_typeof(entity -> entity_type) NOT IN ('string', 'null') THEN
-			RAISE EXCEPTION 'the % of a quota entity must be a string, or null for the default', entity_type
-				USING ERRCODE = '22023';
-		END IF;
-	END LOOP;
-	IF quota_key IS NULL OR quota_key NOT IN ('producer_byte_rate', 'consumer_byte_rate',
-											 'request_percentage', 'controller_mutation_rate') THEN
-		RAISE EXCEPTION 'invalid quota key "%"', quota_key
-			USING ERRCODE = '22023',
-				  HINT = 'The keys are producer_byte_rate, consumer_byte_rate, request_percentage and controller_mutation_rate.';
-	END IF;
-	IF value IS NOT NULL THEN
-		IF value = 'NaN'::float8 OR value <= 0 OR value = 'Infinity'::float8 THEN
-			RAISE EXCEPTION 'quota % must be a positive number, not %', quota_key, value
-				USING ERRCODE = '22023';
-		END IF;
-		IF quota_key IN ('producer_byte_rate', 'consumer_byte_rate') AND value <> trunc(value) THEN
-			RAISE EXCEPTION 'quota % must be a whole number of bytes per second, not %', quota_key, value
-				USING ERRCODE = '22023';
-		END IF;
-	END IF;
-	IF validate_only THEN
-		RETURN;
-	END IF;
-	IF value IS NULL THEN
-		DELETE FROM streamlog.client_quota q
-		 WHERE q.entity = alter_client_quota.entity AND q.quota_key = alter_client_quota.quota_key;
-	ELSE
-		INSERT INTO streamlog.client_quota AS q VALUES (entity, quota_key, value)
-			ON CONFLICT ON CONSTRAINT client_quota_pkey DO UPDATE SET value = excluded.value;
-	END IF;
-END;
-$$;
-REVOKE EXECUTE ON FUNCTION streamlog.alter_client_quota(jsonb, text, double precision, boolean) FROM PUBLIC;
-
--- The quotas as Kafka's tools show them: <default> for a default entity,
--- NULL where the entity has no part of that type
-CREATE VIEW streamlog.client_quotas AS
-SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>') END AS user_name,
-	   CASE WHEN q.entity ? 'client-id' THEN coalesce(q.entity ->> 'client-id', '<default>') END AS client_id,
-	   q.quota_key, q.value, q.entity
-  FROM streamlog.client_quota q;
-REVOKE ALL ON streamlog.client_quotas FROM PUBLIC;
-
 -- Privileges: one store for both doors (src/storage/acl.c).  Kafka's ACL
 -- bindings, one row per resource pattern, each Kafka operation a bit of an
 -- aclitem (READ r, WRITE a, ALTER w, DELETE d, CREATE C, DESCRIBE U,
@@ -655,3 +574,96 @@ GRANT SELECT ON streamlog.topics, streamlog.partitions, streamlog.consumer_lag,
 REVOKE EXECUTE ON FUNCTION streamlog.broker_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION streamlog.broker_stats() TO streamlog_admin, pg_monitor;
 GRANT SELECT ON streamlog.broker_stats TO streamlog_admin, pg_monitor;
+
+-- Client quotas (Kafka's KIP-13, KIP-55, KIP-124, KIP-599): a rate per
+-- entity, the entity being a user (a role name), a client id, or both, as
+-- Kafka's AlterClientQuotas gives it: {"user": "alice", "client-id": "app"};
+-- a null name is the <default> entity of its type.  Read by the broker
+-- workers (each looks again at most a second later), written by
+-- alter_client_quota() from SQL and by AlterClientQuotas from Kafka, both
+-- through client_quota_apply().
+CREATE TABLE streamlog.client_quota (
+	entity jsonb NOT NULL,
+	quota_key text NOT NULL,
+	value double precision NOT NULL,
+	PRIMARY KEY (entity, quota_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.client_quota', '');
+REVOKE ALL ON streamlog.client_quota FROM PUBLIC;
+
+-- What alter_client_quota() and Kafka's AlterClientQuotas do once they
+-- checked the caller's ALTER_CONFIGS on the cluster: check the quota as
+-- Kafka 3.9 checks AlterClientQuotas, and set (value not null) or remove
+-- (value null) it; validate_only checks and writes nothing.  Run as the
+-- catalogue's owner, so nobody else may call it.
+CREATE FUNCTION streamlog.client_quota_apply(entity jsonb, quota_key text,
+											 value double precision,
+											 validate_only boolean)
+	RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_variable
+DECLARE
+	entity_type text;
+BEGIN
+	IF entity IS NULL OR jsonb_typeof(entity) <> 'object' OR entity = '{}' THEN
+		RAISE EXCEPTION 'a quota entity must name a user, a client-id, or both'
+			USING ERRCODE = '22023',
+				  HINT = 'Write it as {"user": "alice"}, {"client-id": "app"} or both; a null name is the default entity.';
+	END IF;
+	FOR entity_type IN SELECT jsonb_object_keys(entity) LOOP
+		IF entity_type NOT IN ('user', 'client-id') THEN
+			RAISE EXCEPTION 'quota entity type "%" is not supported', entity_type
+				USING ERRCODE = '22023',
+					  HINT = 'Quotas are set per "user" and "client-id"; connection rates per "ip" are not supported.';
+		END IF;
+		IF jsonb_typeof(entity -> entity_type) NOT IN ('string', 'null') THEN
+			RAISE EXCEPTION 'the % of a quota entity must be a string, or null for the default', entity_type
+				USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+	IF quota_key IS NULL OR quota_key NOT IN ('producer_byte_rate', 'consumer_byte_rate',
+											 'request_percentage', 'controller_mutation_rate') THEN
+		RAISE EXCEPTION 'invalid quota key "%"', quota_key
+			USING ERRCODE = '22023',
+				  HINT = 'The keys are producer_byte_rate, consumer_byte_rate, request_percentage and controller_mutation_rate.';
+	END IF;
+	IF value IS NOT NULL THEN
+		IF value = 'NaN'::float8 OR value <= 0 OR value = 'Infinity'::float8 THEN
+			RAISE EXCEPTION 'quota % must be a positive number, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+		IF quota_key IN ('producer_byte_rate', 'consumer_byte_rate') AND value <> trunc(value) THEN
+			RAISE EXCEPTION 'quota % must be a whole number of bytes per second, not %', quota_key, value
+				USING ERRCODE = '22023';
+		END IF;
+	END IF;
+	IF validate_only THEN
+		RETURN;
+	END IF;
+	IF value IS NULL THEN
+		DELETE FROM streamlog.client_quota q
+		 WHERE q.entity = client_quota_apply.entity AND q.quota_key = client_quota_apply.quota_key;
+	ELSE
+		INSERT INTO streamlog.client_quota AS q VALUES (entity, quota_key, value)
+			ON CONFLICT ON CONSTRAINT client_quota_pkey DO UPDATE SET value = excluded.value;
+	END IF;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION streamlog.client_quota_apply(jsonb, text, double precision, boolean) FROM PUBLIC;
+
+-- Set (value not null) or remove (value null) one quota of one entity: for
+-- roles with ALTER_CONFIGS on the cluster, as Kafka's AlterClientQuotas
+CREATE FUNCTION streamlog.alter_client_quota(entity jsonb, quota_key text,
+											 value double precision,
+											 validate_only boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_alter_client_quota' LANGUAGE C;
+
+-- The quotas as Kafka's tools show them: <default> for a default entity,
+-- NULL where the entity has no part of that type; for roles with
+-- DESCRIBE_CONFIGS on the cluster, as Kafka's DescribeClientQuotas
+CREATE VIEW streamlog.client_quotas WITH (security_barrier) AS
+SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>') END AS user_name,
+	   CASE WHEN q.entity ? 'client-id' THEN coalesce(q.entity ->> 'client-id', '<default>') END AS client_id,
+	   q.quota_key, q.value, q.entity
+  FROM streamlog.client_quota q
+ WHERE streamlog.has_privilege('describe_configs', 'cluster', NULL);
+GRANT SELECT ON streamlog.client_quotas TO PUBLIC;

@@ -35,10 +35,13 @@ int			sl_max_connections = 1000;
 int			sl_max_connections_per_ip = INT_MAX;
 char	   *sl_max_connections_per_ip_overrides = NULL;
 const SlConnectionsPerIpOverrides *sl_connections_per_ip_overrides = NULL;
+char	   *sl_listener_max_connections = NULL;
+static const SlListenerLimits *listener_limits = NULL;
 int			sl_max_group_members = 4096;
 int			sl_max_groups = 1024;
 int			sl_max_partitions = 4096;
 int			sl_max_partitions_per_role = 0;
+int			sl_max_unauthenticated_connections = 0;
 int			sl_max_groups_per_role = 0;
 int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
@@ -178,6 +181,86 @@ SlMaxConnectionsForAddress(const uint8 *addr)
 		if (memcmp(o->items[i].addr, addr, 16) == 0)
 			return o->items[i].max_connections;
 	return sl_max_connections_per_ip;
+}
+
+/*
+ * streamlog.listener_max_connections: "NAME:count, ..." as Kafka's
+ * listener.name.NAME.max.connections; names compared in upper case, as
+ * listeners are named.  The parsed list is the setting's extra.
+ */
+static bool
+check_listener_max_connections(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval ? *newval : "");
+	int			max_items = 1;
+	SlListenerLimits *parsed;
+	char	   *saveptr = NULL;
+
+	for (const char *c = copy; *c; c++)
+		max_items += *c == ',';
+	parsed = malloc(offsetof(SlListenerLimits, items) + sizeof(SlListenerLimit) * max_items);
+	if (parsed == NULL)
+		return false;
+	parsed->n = 0;
+	for (char *item = strtok_r(copy, ",", &saveptr); item != NULL;
+		 item = strtok_r(NULL, ",", &saveptr))
+	{
+		char	   *colon;
+		char	   *end;
+		long		count;
+		SlListenerLimit *limit = &parsed->items[parsed->n];
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*item == '\0')
+			continue;
+		colon = strchr(item, ':');
+		if (colon == NULL || colon == item || colon - item >= (int) sizeof(limit->name))
+		{
+			GUC_check_errdetail("Entry \"%s\" is not listener:count.", item);
+			goto fail;
+		}
+		*colon = '\0';
+		errno = 0;
+		count = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || errno != 0 || count < 0 || count > INT_MAX)
+		{
+			GUC_check_errdetail("The count of listener \"%s\" must be an integer from 0 to %d.",
+								item, INT_MAX);
+			goto fail;
+		}
+		for (int i = 0; item[i]; i++)
+			limit->name[i] = pg_toupper((unsigned char) item[i]);
+		limit->name[strlen(item)] = '\0';
+		limit->max_connections = (int) count;
+		parsed->n++;
+	}
+	pfree(copy);
+	*extra = parsed;
+	return true;
+
+fail:
+	pfree(copy);
+	free(parsed);
+	return false;
+}
+
+static void
+assign_listener_max_connections(const char *newval, void *extra)
+{
+	listener_limits = extra;
+}
+
+int
+SlListenerMaxConnections(const char *listener)
+{
+	for (int i = 0; listener_limits != NULL && i < listener_limits->n; i++)
+		if (strcmp(listener_limits->items[i].name, listener) == 0)
+			return listener_limits->items[i].max_connections;
+	return -1;
 }
 
 void
@@ -345,6 +428,15 @@ SlDefineGucs(void)
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
 
+	DefineCustomStringVariable("streamlog.listener_max_connections",
+							   "Most Kafka connections on a listener, over all broker workers, as 'NAME:count, ...' (listener.name.NAME.max.connections).",
+							   NULL,
+							   &sl_listener_max_connections,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_listener_max_connections,
+							   assign_listener_max_connections, NULL);
+
 	DefineCustomIntVariable("streamlog.max_connections",
 							"Most Kafka client connections per broker worker.",
 							NULL,
@@ -435,6 +527,14 @@ SlDefineGucs(void)
 							&sl_max_request_size,
 							100 * 1024 * 1024, 1024, SL_MAX_REQUEST_SIZE_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.max_unauthenticated_connections",
+							"Most connections on SASL listeners that have not authenticated yet, per broker worker; 0 for no limit.",
+							NULL,
+							&sl_max_unauthenticated_connections,
+							0, 0, 100000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_unsent_bytes_per_worker",

@@ -283,6 +283,43 @@ is_loopback(const struct sockaddr_storage *addr)
 	return false;
 }
 
+/* conn goes: it no longer counts for its address and listener */
+static void
+release_counts(SlConn *conn)
+{
+	SlConnLimitsRelease(&conn->peer_addr);
+	if (conn->counted_listener >= 0)
+		SlConnLimitsReleaseListener(conn->counted_listener);
+}
+
+/* Must conn authenticate before it is served (a SASL listener)? */
+static bool
+needs_login(const SlConn *conn)
+{
+	return (conn->session.protocol == SL_PROTOCOL_SASL_PLAINTEXT ||
+			conn->session.protocol == SL_PROTOCOL_SASL_SSL) &&
+		!OidIsValid(conn->session.role);
+}
+
+/*
+ * May conn, just accepted, wait for its login?  A worker keeps at most
+ * streamlog.max_unauthenticated_connections connections that have not
+ * authenticated yet, so that clients that never log in (or cannot) do not
+ * take the places of those that do; the authenticated ones are not
+ * counted.
+ */
+static bool
+admit_unauthenticated(const SlConn *conn)
+{
+	int			waiting = 0;
+
+	if (sl_max_unauthenticated_connections <= 0 || !needs_login(conn))
+		return true;
+	for (int i = 0; i < nconns; i++)
+		waiting += needs_login(conns[i]) ? 1 : 0;
+	return waiting < sl_max_unauthenticated_connections;
+}
+
 static void
 accept_connections(int listen_pos)
 {
@@ -299,6 +336,7 @@ accept_connections(int listen_pos)
 		int			one = 1;
 		int			count;
 		int			limit;
+		int			listener_limit;
 		const char *why;
 		SlConn	   *conn;
 
@@ -338,8 +376,29 @@ accept_connections(int listen_pos)
 		}
 		pg_set_noblock(s);
 		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		listener_limit = SlListenerMaxConnections(l->name);
+		if (listener_limit >= 0 &&
+			!SlConnLimitsAdmitListener(listen_listener[listen_pos], listener_limit, &count))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: %d connections on listener %s (streamlog.listener_max_connections)",
+							host, serv, count, l->name)));
+			SlConnLimitsRelease(&addr);
+			closesocket(s);
+			continue;
+		}
 		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
 		conn->peer_addr = addr;
+		conn->counted_listener = listener_limit >= 0 ? listen_listener[listen_pos] : -1;
+		if (!admit_unauthenticated(conn))
+		{
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: %d connections are not authenticated yet (streamlog.max_unauthenticated_connections)",
+							host, serv, sl_max_unauthenticated_connections)));
+			release_counts(conn);
+			SlConnClose(conn);
+			continue;
+		}
 		add_conn(conn);
 	}
 }
@@ -349,7 +408,7 @@ close_conn(int i)
 {
 	SlConn	   *conn = conns[i];
 
-	SlConnLimitsRelease(&conn->peer_addr);
+	release_counts(conn);
 	SlConnClose(conn);
 	conns[i] = conns[--nconns];
 	wait_set_stale = true;

@@ -21,6 +21,7 @@
 
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/guc.h"
+#include "streamlog/server/listeners.h"
 #include "streamlog/shmem.h"
 
 typedef struct AddressKey
@@ -34,7 +35,12 @@ typedef struct AddressEntry
 	int32		count[SL_MAX_BROKERS];	/* per broker worker */
 } AddressEntry;
 
+/* Connections per listener (index in SlListenerAt), per broker worker */
+typedef int32 ListenerCounts[SL_MAX_BROKERS];
+
+static ListenerCounts *listener_counts = NULL;
 static HTAB *addresses = NULL;
+static long addresses_max = 0;	/* the size it was made with */
 static LWLock *addresses_lock = NULL;
 static int	my_index = -1;
 
@@ -47,7 +53,8 @@ table_size(void)
 Size
 SlConnLimitsShmemSize(void)
 {
-	return hash_estimate_size(table_size(), sizeof(AddressEntry));
+	return add_size(hash_estimate_size(table_size(), sizeof(AddressEntry)),
+					MAXALIGN(sizeof(ListenerCounts) * SL_MAX_LISTENERS));
 }
 
 void
@@ -55,13 +62,19 @@ SlConnLimitsShmemInit(void)
 {
 	HASHCTL		info;
 	long		size = table_size();
+	bool		found;
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(AddressKey);
 	info.entrysize = sizeof(AddressEntry);
 	addresses = ShmemInitHash("streamlog connections per address", size, size, &info,
 							  HASH_ELEM | HASH_BLOBS);
+	addresses_max = size;
 	addresses_lock = &(GetNamedLWLockTranche("streamlog connections"))->lock;
+	listener_counts = ShmemInitStruct("streamlog connections per listener",
+									  sizeof(ListenerCounts) * SL_MAX_LISTENERS, &found);
+	if (!found)
+		memset(listener_counts, 0, sizeof(ListenerCounts) * SL_MAX_LISTENERS);
 }
 
 /* addr as the table's key: IPv6, IPv4 mapped; false for other families */
@@ -101,6 +114,8 @@ SlConnLimitsStart(int worker_index)
 
 	my_index = worker_index;
 	LWLockAcquire(addresses_lock, LW_EXCLUSIVE);
+	for (int l = 0; l < SL_MAX_LISTENERS; l++)
+		listener_counts[l][my_index] = 0;
 	hash_seq_init(&seq, addresses);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
@@ -123,7 +138,10 @@ SlConnLimitsAdmit(const struct sockaddr_storage *addr, int *count, int *limit)
 		return true;			/* not an IP connection: not counted */
 	*limit = SlMaxConnectionsForAddress(key.addr);
 	LWLockAcquire(addresses_lock, LW_EXCLUSIVE);
-	entry = hash_search(addresses, &key, HASH_ENTER_NULL, &found);
+	entry = hash_search(addresses, &key, HASH_FIND, &found);
+	/* a shared hash table would grow into the rest of shared memory */
+	if (entry == NULL && hash_get_num_entries(addresses) < addresses_max)
+		entry = hash_search(addresses, &key, HASH_ENTER_NULL, &found);
 	if (entry == NULL)
 	{
 		LWLockRelease(addresses_lock);
@@ -162,5 +180,32 @@ SlConnLimitsRelease(const struct sockaddr_storage *addr)
 		if (total(entry) == 0)
 			hash_search(addresses, &key, HASH_REMOVE, NULL);
 	}
+	LWLockRelease(addresses_lock);
+}
+
+bool
+SlConnLimitsAdmitListener(int listener, int limit, int *count)
+{
+	bool		admitted;
+
+	Assert(listener >= 0 && listener < SL_MAX_LISTENERS);
+	LWLockAcquire(addresses_lock, LW_EXCLUSIVE);
+	*count = 0;
+	for (int i = 0; i < SL_MAX_BROKERS; i++)
+		*count += listener_counts[listener][i];
+	admitted = *count < limit;
+	if (admitted)
+		listener_counts[listener][my_index]++;
+	LWLockRelease(addresses_lock);
+	return admitted;
+}
+
+void
+SlConnLimitsReleaseListener(int listener)
+{
+	Assert(listener >= 0 && listener < SL_MAX_LISTENERS);
+	LWLockAcquire(addresses_lock, LW_EXCLUSIVE);
+	if (listener_counts[listener][my_index] > 0)
+		listener_counts[listener][my_index]--;
 	LWLockRelease(addresses_lock);
 }

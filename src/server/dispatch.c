@@ -251,16 +251,14 @@ handle_as_role(RequestRun *run, const SlHandler *h)
 		run->ok = true;
 		return;
 	}
-	/* quotas are looked up for the session's role, known from here on */
-	refused = SlQuotaBeforeRequest(run->req);
-	if (refused != SL_ERR_NONE)
-	{
-		run->ok = answer_refused(run, refused);
-		return;
-	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	run->ok = h->handle(run->req, &run->body, &run->out);
+	/* quotas are looked up for the role it runs as (GetUserId) */
+	refused = SlQuotaBeforeRequest(run->req);
+	if (refused != SL_ERR_NONE)
+		run->ok = answer_refused(run, refused);
+	else
+		run->ok = h->handle(run->req, &run->body, &run->out);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

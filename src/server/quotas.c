@@ -16,12 +16,11 @@
  * the quota, the throttle time is what brings it back under it, (rate -
  * quota) / quota x the measured window, at most the whole window (11 s).
  *
- * The user is the role of the session (server/session.h), or the bootstrap
- * superuser's name for a session that authenticated as nobody.
+ * The user is the role the request runs as (the session's role once
+ * authenticated, the bootstrap superuser before SASL).
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid_d.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -269,11 +268,17 @@ record(const SensorKey *key, double quota, double value, bool *over_before)
 	int32		throttle = 0;
 
 	LWLockAcquire(sensors_lock, LW_EXCLUSIVE);
-	s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
+	s = hash_search(sensors, key, HASH_FIND, &found);
 	if (s == NULL)
 	{
-		evict_idle(now);
-		s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
+		/*
+		 * A shared hash table grows into the rest of shared memory: keep
+		 * this one to its size, whatever client ids arrive
+		 */
+		if (hash_get_num_entries(sensors) >= QUOTA_MAX_SENSORS)
+			evict_idle(now);
+		if (hash_get_num_entries(sensors) < QUOTA_MAX_SENSORS)
+			s = hash_search(sensors, key, HASH_ENTER_NULL, &found);
 	}
 	if (s == NULL)
 	{
@@ -331,13 +336,14 @@ record_for(SlRequest *req, QuotaType type, double value, bool *over_before)
 	return record(&key, quota, value, over_before);
 }
 
-/* Whom req's quotas are looked up for; in a transaction */
+/*
+ * Whom req's quotas are looked up for: the role it runs as; in its
+ * transaction
+ */
 static const char *
 quota_user(SlRequest *req)
 {
-	Oid			role = OidIsValid(req->session->role) ? req->session->role :
-		BOOTSTRAP_SUPERUSERID;
-	char	   *name = GetUserNameFromId(role, true);
+	char	   *name = GetUserNameFromId(GetUserId(), true);
 
 	return name ? MemoryContextStrdup(req->context, name) : NULL;
 }

@@ -1,15 +1,20 @@
 /*
  * Client quotas in streamlog.client_quota, see client_quotas.h.  The checks
- * live in one place, the SQL function streamlog.alter_client_quota(), which
- * the Kafka door calls too, so both give the same errors.
+ * live in one place, the SQL function streamlog.client_quota_apply(), which
+ * both doors call, so both give the same errors.
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/rel.h"
 
 #include "streamlog/storage/client_quotas.h"
 #include "streamlog/storage/internal/catalog_query.h"
@@ -21,10 +26,33 @@ static const SlNamedQuery list_quotas = {
 	0, {0}
 };
 
-static const SlNamedQuery alter_quota = {
-	"SELECT streamlog.alter_client_quota($1::jsonb, $2, $3, $4)",
+static const SlNamedQuery apply_quota = {
+	"SELECT streamlog.client_quota_apply($1::jsonb, $2, $3, $4)",
 	4, {TEXTOID, TEXTOID, FLOAT8OID, BOOLOID}
 };
+
+/*
+ * The owner of streamlog.client_quota, whom its reads and writes run as:
+ * the callers checked the privilege (ALTER_CONFIGS or DESCRIBE_CONFIGS on
+ * the cluster), and PUBLIC may not touch the table; InvalidOid if the
+ * table is not there (no extension in this database, yet or any more)
+ */
+static Oid
+table_owner(void)
+{
+	Oid			relid;
+	Relation	rel;
+	Oid			owner;
+
+	relid = RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock,
+							 true);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	rel = table_open(relid, NoLock);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, AccessShareLock);
+	return owner;
+}
 
 /* Column col of row of the last SPI result as a string made in cxt, or NULL */
 static char *
@@ -35,13 +63,26 @@ column_text(uint64 row, int col, MemoryContext cxt)
 	return value ? MemoryContextStrdup(cxt, value) : NULL;
 }
 
+/*
+ * Every stored quota, read as the table's owner: the broker reads them for
+ * whatever role a request runs as.  An ERROR meanwhile puts the user back
+ * with the (sub)transaction's abort.
+ */
 List *
 SlClientQuotasList(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	List	   *quotas = NIL;
 	uint64		n;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner = table_owner();
 
+	if (!OidIsValid(owner))
+		return NIL;
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	n = SlCatalogRun(&list_quotas, NULL, NULL);
 	for (uint64 i = 0; i < n; i++)
@@ -64,6 +105,7 @@ SlClientQuotasList(void)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return quotas;
 }
 
@@ -82,11 +124,40 @@ append_entity_part(StringInfo json, const char *type, const char *name)
 }
 
 void
+SlClientQuotaApply(const char *entity_json, const char *key, double value, bool remove,
+				   bool validate_only)
+{
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner = table_owner();
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("client quotas need the streamlog extension in this database"),
+				 errhint("Run CREATE EXTENSION streamlog.")));
+	values[0] = entity_json ? CStringGetTextDatum(entity_json) : (Datum) 0;
+	nulls[0] = entity_json ? ' ' : 'n';
+	values[1] = key ? CStringGetTextDatum(key) : (Datum) 0;
+	nulls[1] = key ? ' ' : 'n';
+	values[2] = Float8GetDatum(value);
+	nulls[2] = remove ? 'n' : ' ';
+	values[3] = BoolGetDatum(validate_only);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	SlCatalogRun(&apply_quota, values, nulls);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+void
 SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only)
 {
 	StringInfoData entity;
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	initStringInfo(&entity);
 	appendStringInfoChar(&entity, '{');
@@ -95,14 +166,5 @@ SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only)
 	if (quota->has_client_id)
 		append_entity_part(&entity, "client-id", quota->client_id);
 	appendStringInfoChar(&entity, '}');
-
-	values[0] = CStringGetTextDatum(entity.data);
-	values[1] = CStringGetTextDatum(quota->key ? quota->key : "");
-	values[2] = Float8GetDatum(quota->value);
-	if (remove)
-		nulls[2] = 'n';
-	values[3] = BoolGetDatum(validate_only);
-	SPI_connect();
-	SlCatalogRun(&alter_quota, values, nulls);
-	SPI_finish();
+	SlClientQuotaApply(entity.data, quota->key, quota->value, remove, validate_only);
 }

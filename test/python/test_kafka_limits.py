@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import kafka_helpers as kh
-from pgserver import wait_until
+from pgserver import free_port, wait_until
 
 MIB = 1024 * 1024
 INT32_MAX = 2**31 - 1
@@ -170,12 +170,73 @@ def test_bad_override_is_refused(make_server):
                  "'127.0.0.1:3, [::1]:4,::1:5'")
 
 
+
+def test_unauthenticated_connections_are_capped(make_server):
+    """streamlog.max_unauthenticated_connections: connections on a SASL
+    listener that have not logged in yet are capped per worker; past it a
+    new one is refused with a log line, and the PLAINTEXT listener still
+    serves."""
+    srv = make_server(start=False)
+    sasl_port = free_port()
+    srv.update_conf({"streamlog.broker_workers": 1,
+                     "streamlog.max_unauthenticated_connections": 2,
+                     "streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}"})
+    srv.start()
+    offset = len(srv.log_text())
+    waiting = [kh.RawClient(f"127.0.0.1:{sasl_port}") for _ in range(3)]
+    try:
+        # ApiVersions is served before authentication: the two first are
+        assert served(waiting[0]) and served(waiting[1])
+        assert not served(waiting[2])
+        kh.wait_log(srv, offset, r"connections are not authenticated yet "
+                    r"\(streamlog\.max_unauthenticated_connections\)")
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            assert served(c)
+    finally:
+        for c in waiting:
+            c.close()
+
+
+def test_connections_per_listener_are_capped(make_server):
+    """streamlog.listener_max_connections (Kafka's
+    listener.name.NAME.max.connections): one listener's connections over
+    all workers; past it a new one is refused with a log line, and the
+    other listeners still serve."""
+    srv = make_server(start=False)
+    client_port = free_port()
+    srv.update_conf({"streamlog.broker_workers": 2,
+                     "streamlog.listener_max_connections": "client:2",
+                     "streamlog.listeners": f"PLAINTEXT://127.0.0.1:{srv.kafka_port},"
+                                            f"CLIENT://127.0.0.1:{client_port}",
+                     "streamlog.listener_security_protocol_map":
+                         "PLAINTEXT:PLAINTEXT,CLIENT:PLAINTEXT"})
+    srv.start()
+    offset = len(srv.log_text())
+    clients = [kh.RawClient(f"127.0.0.1:{client_port}") for _ in range(4)]
+    try:
+        assert sum(served(c) for c in clients) == 2
+        kh.wait_log(srv, offset, r"2 connections on listener CLIENT "
+                    r"\(streamlog\.listener_max_connections\)")
+        with kh.RawClient(srv.kafka_bootstrap) as c:
+            assert served(c)
+    finally:
+        for c in clients:
+            c.close()
+    # closed connections give their places back
+    def one_more_served():
+        with kh.RawClient(f"127.0.0.1:{client_port}") as c:
+            return served(c)
+    wait_until(lambda: all(one_more_served() for _ in range(3)), 30,
+               "the closed connections to be uncounted")
+
 # -- client quotas -----------------------------------------------------------------
 
 DESCRIBE_CLIENT_QUOTAS = 48
 ALTER_CLIENT_QUOTAS = 49
 CREATE_TOPICS = 19
 INVALID_REQUEST = 42
+CLUSTER_AUTHORIZATION_FAILED = 31
 THROTTLING_QUOTA_EXCEEDED = 89
 MATCH_EXACT, MATCH_DEFAULT, MATCH_ANY = 0, 1, 2
 
@@ -286,13 +347,43 @@ def test_quotas_are_one_store_for_sql_and_kafka(make_server):
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
             conn.execute("SELECT streamlog.alter_client_quota(%s, %s, %s)",
                          (entity, key, value))
-    # and only superusers may set quotas from SQL
-    conn.execute("CREATE ROLE quota_nobody LOGIN")
-    other = psycopg.connect(host=srv.host, port=srv.port, user="quota_nobody",
-                            dbname="postgres", autocommit=True)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        other.execute("SELECT streamlog.alter_client_quota('{\"user\": \"x\"}', "
-                      "'producer_byte_rate', 1)")
+
+
+def test_quotas_need_configs_privileges_on_the_cluster(make_server, unique_name):
+    """As in Kafka: setting quotas needs ALTER_CONFIGS on the cluster and
+    seeing them DESCRIBE_CONFIGS, through both doors (the Kafka clients act
+    as streamlog.anonymous_role)."""
+    role = unique_name("quota_role").replace(".", "_").replace("-", "_").lower()
+    srv = make_server(conf={"streamlog.broker_workers": 1, "streamlog.anonymous_role": role})
+    admin = srv.connect()
+    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    admin.execute("SELECT streamlog.alter_client_quota('{\"user\": \"x\"}', "
+                  "'producer_byte_rate', 1000)")
+    sql = psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
+                          autocommit=True)
+    set_quota = ("SELECT streamlog.alter_client_quota('{\"user\": \"y\"}', "
+                 "'producer_byte_rate', 2000)")
+    alter = [([("user", "z")], [("producer_byte_rate", 3000.0)])]
+
+    # without the privileges
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="alter_configs"):
+        sql.execute(set_quota)
+    assert sql.execute("SELECT count(*) FROM streamlog.client_quotas").fetchone()[0] == 0
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        error, _, _ = parse_describe_quotas(c.call(describe_quotas_request, []))
+        assert error == CLUSTER_AUTHORIZATION_FAILED
+        assert parse_alter_quotas(c.call(alter_quotas_request, alter))[0][0] == \
+            CLUSTER_AUTHORIZATION_FAILED
+
+    # with them
+    admin.execute("SELECT streamlog.grant('alter_configs', 'cluster', NULL, %s)", (role,))
+    sql.execute(set_quota)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        assert parse_alter_quotas(c.call(alter_quotas_request, alter)) == [(kh.NONE, None)]
+        # ALTER_CONFIGS implies DESCRIBE_CONFIGS
+        error, _, entries = parse_describe_quotas(c.call(describe_quotas_request, []))
+        assert error == kh.NONE and len(entries) == 3
+    assert sql.execute("SELECT count(*) FROM streamlog.client_quotas").fetchone()[0] == 3
 
 
 def test_producer_over_its_byte_rate_is_throttled(make_server, unique_name):
@@ -370,6 +461,86 @@ def test_consumer_over_its_byte_rate_is_throttled(make_server, unique_name):
         consumer.close()
 
 
+def test_request_percentage_throttles_and_mutes(make_server):
+    """request_percentage: a client whose requests took more of a worker's
+    time than its share is answered with throttle_time_ms, and its
+    connection is not served again before that time is up (KIP-219);
+    another client's is."""
+    srv = make_server(conf={"streamlog.broker_workers": 1})
+    srv.sql("SELECT streamlog.alter_client_quota('{\"client-id\": \"raw-test\"}', "
+            "'request_percentage', 0.0001)")
+    time.sleep(1.1)
+    with kh.RawClient(srv.kafka_bootstrap, timeout=60) as c:
+        # Metadata v3: throttle_time_ms is the first field of its answer
+        first = kh.Reader(c.call(kh.metadata_request, 3, None)).i32()
+        second = kh.Reader(c.call(kh.metadata_request, 3, None)).i32()
+        assert first == 0
+        assert second > 0
+        # the rest of the answer is intact
+        body = c.call(kh.metadata_request, 3, None)
+        r = kh.Reader(body)
+        r.i32()
+        brokers = r.array(lambda r: (r.i32(), r.string(), r.i32(), r.string()))
+        assert len(brokers) == 1
+    # another client id is not throttled
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        frame = kh.metadata_request(1, 3, None).replace(b"raw-test", b"raw-else")
+        assert kh.Reader(c.call(lambda cid: frame)).i32() == 0
+
+
+def test_throttle_time_is_where_each_answer_has_it(make_server, unique_name):
+    """throttle_time_ms is the last field of a Produce answer and the first
+    of most others: an answer that carries one still parses whole."""
+    srv = make_server(conf={"streamlog.broker_workers": 1})
+    topic = unique_name("throttle-field")
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    srv.sql("SELECT streamlog.alter_client_quota('{\"client-id\": \"raw-test\"}', "
+            "'producer_byte_rate', 1)")
+    time.sleep(1.1)
+    batch = kh.record_batch([(None, b"v" * 100, [], kh.now_ms())])
+    with kh.RawClient(srv.kafka_bootstrap, timeout=60) as c:
+        # the first is over the quota already: its own bytes count (Kafka's too)
+        body = c.call(kh.produce_v8_request, topic, 0, batch)
+        r = kh.Reader(body)
+        responses = r.array(lambda r: (r.string(), r.array(lambda r: (
+            r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
+            r.array(lambda r: (r.i32(), r.string())), r.string()))))
+        throttle = r.i32()
+        assert r.at_end()
+        assert responses[0][1][0][1] == kh.NONE
+        assert throttle > 0
+    with kh.RawClient(srv.kafka_bootstrap, timeout=60) as c:
+        # v9, flexible: throttle_time_ms before the answer's tagged fields
+        r = kh.Reader(c.call(produce_v9_request, topic, batch))
+        r.uvarint()  # the response header's tagged fields
+        assert r.uvarint() == 2  # one topic
+        r.take(r.uvarint() - 1)
+        assert r.uvarint() == 2  # one partition
+        index, error = r.i32(), r.i16()
+        r.i64(), r.i64(), r.i64()
+        assert r.uvarint() == 1  # no record errors
+        assert r.uvarint() == 0  # no error message
+        assert r.uvarint() == 0  # tagged fields of the partition
+        assert r.uvarint() == 0  # of the topic
+        throttle = r.i32()
+        assert r.uvarint() == 0 and r.at_end()
+        assert (index, error) == (0, kh.NONE)
+        assert throttle > 0
+    assert kh.high_watermark(srv, topic) == 2
+
+
+def produce_v9_request(correlation_id, topic, records):
+    """Produce v9 (flexible, header v2), acks=all, partition 0"""
+    def cstr(s):
+        b = s.encode()
+        return kh.uvarint(len(b) + 1) + b
+    partition = kh.i32(0) + kh.uvarint(len(records) + 1) + records + kh.uvarint(0)
+    body = (kh.uvarint(0) + kh.i16(-1) + kh.i32(10000) +
+            kh.uvarint(2) + cstr(topic) + kh.uvarint(2) + partition + kh.uvarint(0) +
+            kh.uvarint(0))
+    return kh.request_frame(kh.PRODUCE, 9, correlation_id, body, header_version=2)
+
+
 def create_topics_v6_request(correlation_id, name, partitions):
     """CreateTopics v6 (flexible, header v2): one topic, no configs"""
     def cstr(s):
@@ -433,13 +604,8 @@ def test_partitions_per_role_are_capped(make_server, unique_name):
     admin = srv.connect()
     for role in ("cap_a", "cap_b"):
         admin.execute(f"CREATE ROLE {role} LOGIN")
+        # may create topics (CREATE on the cluster), and is no superuser
         admin.execute(f"GRANT streamlog_admin TO {role}")
-        # what creating a topic takes of the catalogue's own privileges
-        # for a role that is not a superuser, until the SQL door reaches it
-        # as its owner
-        admin.execute(f"GRANT USAGE, CREATE ON SCHEMA streamlog, streamlog_data TO {role}")
-        admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA streamlog, streamlog_data TO {role}")
-        admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA streamlog TO {role}")
 
     def as_role(role):
         return psycopg.connect(host=srv.host, port=srv.port, user=role,
@@ -469,17 +635,11 @@ def join_group_v0_request(correlation_id, group):
     return kh.request_frame(JOIN_GROUP, 0, correlation_id, body)
 
 
-def test_groups_and_partitions_per_role_through_kafka(server, make_server, unique_name):
+def test_groups_and_partitions_per_role_through_kafka(make_server, unique_name):
     """Through the Kafka door, a role past streamlog.max_groups_per_role gets
     POLICY_VIOLATION for a new group, and past max_partitions_per_role for
-    a new topic; a superuser is not counted.  Kafka requests run as a role
-    other than the bootstrap superuser once streamlog.anonymous_role exists
-    (the SASL work); until then there is no such role to test."""
-    with server.connect() as c:
-        if c.execute("SELECT count(*) FROM pg_settings "
-                     "WHERE name = 'streamlog.anonymous_role'").fetchone()[0] == 0:
-            pytest.skip("Kafka requests run as the bootstrap superuser: "
-                        "streamlog.anonymous_role is not there yet")
+    a new topic.  The clients act as streamlog.anonymous_role, a role that
+    may do everything (streamlog_admin) and is no superuser."""
     role = unique_name("cap_anon").replace(".", "_").replace("-", "_").lower()
     srv = make_server(conf={"streamlog.broker_workers": 1,
                             "streamlog.anonymous_role": role,
@@ -498,7 +658,9 @@ def test_groups_and_partitions_per_role_through_kafka(server, make_server, uniqu
             errors.append(kh.Reader(c.call(join_group_v0_request, f"{role}-g{i}")).i16())
         assert errors == [kh.NONE, kh.NONE, POLICY_VIOLATION]
         with kh.RawClient(srv.kafka_bootstrap) as c:
-            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-t", 4))
+            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-a", 3))
+            assert error == kh.NONE
+            _, error = parse_create_topics_v6(c.call(create_topics_v6_request, f"{role}-b", 1))
             assert error == POLICY_VIOLATION
     finally:
         for c in clients:

@@ -45,6 +45,7 @@ extern int	sl_max_group_members;
 extern int	sl_max_groups;
 extern int	sl_max_partitions;
 extern int	sl_max_partitions_per_role;
+extern int	sl_max_unauthenticated_connections;
 extern int	sl_max_groups_per_role;
 extern int	sl_max_producer_states;
 extern int	sl_max_request_size;
@@ -89,6 +90,24 @@ typedef struct SlConnectionsPerIpOverrides
 	int			n;
 	SlConnectionsPerIpOverride items[FLEXIBLE_ARRAY_MEMBER];
 } SlConnectionsPerIpOverrides;
+
+/* streamlog.listener_max_connections, parsed */
+typedef struct SlListenerLimit
+{
+	char		name[64];		/* upper case */
+	int			max_connections;
+} SlListenerLimit;
+
+typedef struct SlListenerLimits
+{
+	int			n;
+	SlListenerLimit items[FLEXIBLE_ARRAY_MEMBER];
+} SlListenerLimits;
+
+extern char *sl_listener_max_connections;
+
+/* Most connections on the listener of this name, or -1 for no limit */
+extern int	SlListenerMaxConnections(const char *listener);
 
 /*
  * Most connections from addr (16 bytes, IPv4 mapped): its override, or

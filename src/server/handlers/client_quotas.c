@@ -4,16 +4,16 @@
  * same that streamlog.alter_client_quota() writes and the view
  * streamlog.client_quotas shows.  Entity types "user" and "client-id"; a
  * null name is the <default> entity.  Reading needs Kafka's
- * DESCRIBE_CONFIGS on the cluster and writing ALTER_CONFIGS: superusers
- * for now.
+ * DESCRIBE_CONFIGS on the cluster and writing ALTER_CONFIGS, as in Kafka
+ * (storage/acl.h).
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid_d.h"
 #include "miscadmin.h"
 
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/client_quotas.h"
 
 #define MATCH_EXACT 0
@@ -24,14 +24,11 @@
 #define ENTITY_CLIENT_ID "client-id"
 #define ENTITY_IP "ip"
 
-/* May the session's role see and change the cluster's quotas? */
+/* May the role the request runs as do op on the cluster? */
 static bool
-may_manage_quotas(SlRequest *req)
+allowed_on_cluster(SlAclOperation op)
 {
-	Oid			role = OidIsValid(req->session->role) ? req->session->role :
-		BOOTSTRAP_SUPERUSERID;
-
-	return superuser_arg(role);
+	return SlAclAllowed(GetUserId(), SL_RESOURCE_CLUSTER, SL_CLUSTER_RESOURCE_NAME, op);
 }
 
 static char *
@@ -150,10 +147,10 @@ SlHandleDescribeClientQuotas(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.entries.n = -1;
 	resp.entries.items = NULL;
 
-	if (!may_manage_quotas(req))
+	if (!allowed_on_cluster(SL_ACL_DESCRIBE_CONFIGS))
 	{
 		resp.error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
-		resp.error_message = SlStrFromCString("Only superusers may describe client quotas.");
+		resp.error_message = SlStrFromCString("Describing client quotas needs DESCRIBE_CONFIGS on the cluster.");
 		SlDescribeClientQuotasResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
@@ -265,7 +262,7 @@ SlHandleAlterClientQuotas(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlAlterClientQuotasRequest request;
 	SlAlterClientQuotasResponse resp;
-	bool		allowed = may_manage_quotas(req);
+	bool		allowed = allowed_on_cluster(SL_ACL_ALTER_CONFIGS);
 
 	if (!SlAlterClientQuotasRequestDecode(body, req->api_version, &request))
 		return false;
@@ -292,7 +289,7 @@ SlHandleAlterClientQuotas(SlRequest *req, SlReader *body, SlWriter *out)
 		if (!allowed)
 		{
 			r->error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
-			r->error_message = SlStrFromCString("Only superusers may alter client quotas.");
+			r->error_message = SlStrFromCString("Altering client quotas needs ALTER_CONFIGS on the cluster.");
 			continue;
 		}
 		if ((error = parse_entity(e, &a.entity)) != NULL)

@@ -36,7 +36,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid_d.h"
 #include "lib/ilist.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -395,8 +394,8 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		args.nprotocols = request.protocols.n;
 		args.protocols = protocols;
 		args.require_known_member_id = req->api_version >= 4;
-		args.role = OidIsValid(req->session->role) ? req->session->role :
-			BOOTSTRAP_SUPERUSERID;
+		/* the role the request runs as */
+		args.role = GetUserId();
 		args.role_capped = !superuser_arg(args.role);
 		SlGroupJoin(&args, &res);
 	}

@@ -26,6 +26,7 @@ typedef struct SlConn
 	pgsocket	sock;
 	char	   *peer;			/* "host:port", for log lines */
 	struct sockaddr_storage peer_addr;	/* counted per address (conn_limits.h) */
+	int			counted_listener;	/* and on this listener; -1 if not */
 	MemoryContext context;
 	const SlListener *listener; /* the one it came in on */
 	SlSession	session;		/* the server layer's view of it */

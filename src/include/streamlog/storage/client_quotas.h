@@ -29,11 +29,18 @@ typedef struct SlClientQuota
 extern List *SlClientQuotasList(void);
 
 /*
- * Set (remove false) or remove one quota of one entity, checked as
- * streamlog.alter_client_quota() checks it (ERROR 22023 with what is
- * wrong); validate_only checks and writes nothing.  In a transaction; runs
- * with the privileges of the current user.
+ * Set (remove false) or remove one quota of one entity, checked as Kafka
+ * checks it (ERROR 22023 with what is wrong); validate_only checks and
+ * writes nothing.  In a transaction; the caller checked the privilege
+ * (ALTER_CONFIGS on the cluster): the table is written as its owner.
  */
 extern void SlClientQuotaAlter(const SlClientQuota *quota, bool remove, bool validate_only);
+
+/*
+ * The same with the entity as JSON ({"user": "alice", "client-id": null});
+ * entity_json and key may be NULL (then refused as invalid)
+ */
+extern void SlClientQuotaApply(const char *entity_json, const char *key, double value,
+							   bool remove, bool validate_only);
 
 #endif							/* SL_STORAGE_CLIENT_QUOTAS_H */
