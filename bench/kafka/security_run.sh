@@ -4,11 +4,12 @@
 # PLAINTEXT and SSL listeners of one throw-away PostgreSQL 15 server, in
 # the same run.
 #
-#   bench/kafka/security_run.sh [--quick] [--profile] [--sasl]
+#   bench/kafka/security_run.sh [--quick] [--profile] [--no-sasl]
 #
 # --quick runs reduced sizes; --profile also samples the broker workers with
-# perf during the first round of each run and prints their top symbols.  --sasl adds a SASL_SSL listener (SCRAM-SHA-256
-# as a role made by the benchmark), for a build that serves SASL.  The
+# perf during the first round of each run and prints their top symbols.  A
+# SASL_SSL listener (SCRAM-SHA-256 as a role made by the benchmark) is
+# measured too, unless --no-sasl.  The
 # certificates (a CA and a server certificate for 127.0.0.1) are made with
 # openssl in the work directory.  The results table is printed and written
 # to bench/results/kafka-security-latest.txt.
@@ -20,16 +21,16 @@ repo=$(dirname "$bench")
 
 # shellcheck source=bench/server.sh
 . "$bench/server.sh"
-bench_options --quick --profile --sasl -- "$@"
+bench_options --quick --profile --no-sasl -- "$@"
 bench_server_prepare ksecurity
 command -v openssl >/dev/null || { echo "security_run.sh: openssl is needed (apt-get install openssl)" >&2; exit 1; }
 "$python" -c 'import kafka' 2>/dev/null || {
 	echo "security_run.sh: python3-kafka is needed (apt-get install python3-kafka)" >&2; exit 1; }
-sasl=
+sasl=1
 driver_opts=()
 for o in ${opts[@]+"${opts[@]}"}; do
 	case "$o" in
-		--sasl) sasl=1 ;;
+		--no-sasl) sasl= ;;
 		*) driver_opts+=("$o") ;;
 	esac
 done
