@@ -620,11 +620,6 @@ process_requests(void)
 }
 
 /*
- * Milliseconds until the nearest parked deadline, or -1; 0 when requests
- * are waiting to be handled (cut from bytes read earlier, or held while
- * their connection was muted and now unmuted).
- */
-/*
  * When conn, if it stays idle, is to be closed for
  * streamlog.connections_max_idle; 0 if it is not idle or the limit is off
  */
@@ -636,6 +631,13 @@ idle_expiry(SlConn *conn)
 	return TimestampTzPlusMilliseconds(conn->last_active, sl_connections_max_idle);
 }
 
+/*
+ * Milliseconds until the nearest deadline (a parked request's, the end of
+ * a connection's throttle time, an idle connection's close), or -1; 0 when
+ * requests are waiting to be handled (cut from bytes read earlier, or held
+ * while their connection was muted and now unmuted) or decrypted bytes
+ * wait inside OpenSSL.
+ */
 static long
 next_timeout(void)
 {
