@@ -154,13 +154,26 @@ CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
 		OUT log_start_offset bigint, OUT high_watermark bigint)
 	RETURNS record AS 'MODULE_PATHNAME', 'streamlog_partition_state' LANGUAGE C STRICT;
 
-CREATE VIEW streamlog.topics AS
-SELECT t.name AS topic, t.partition_count AS partitions,
-	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c) AS config,
-	   t.created_at, t.owner
-  FROM streamlog.topic t;
+-- May the role (NULL: the current one) do the operation on the
+-- resource?  The check both doors make.
+CREATE FUNCTION streamlog.has_privilege(privilege text, on_type text, name text,
+										role regrole DEFAULT NULL)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_has_privilege' LANGUAGE C STABLE;
 
-CREATE VIEW streamlog.partitions AS
+-- The views show only what the querying role may DESCRIBE (its
+-- privileges, see the privilege store below): security barriers, so that
+-- a condition of the caller's cannot see the rows they leave out.  A
+-- topic's config needs DESCRIBE_CONFIGS too: NULL without it.
+CREATE VIEW streamlog.topics WITH (security_barrier) AS
+SELECT t.name AS topic, t.partition_count AS partitions,
+	   CASE WHEN streamlog.has_privilege('describe_configs', 'topic', t.name) THEN
+	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c)
+	   END AS config,
+	   t.created_at, t.owner
+  FROM streamlog.topic t
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+
+CREATE VIEW streamlog.partitions WITH (security_barrier) AS
 SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 	   s.high_watermark - s.log_start_offset AS records,
 	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
@@ -170,7 +183,8 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
   FROM streamlog.topic t
   JOIN streamlog.partition p USING (topic_id)
- CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s;
+ CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
 
 -- Producing.  The record is appended when the transaction commits and is
 -- visible to readers from then on; a rollback leaves no trace.  Returns the
@@ -288,14 +302,18 @@ CREATE FUNCTION streamlog.reset_offsets("group" text, topic text, reset_to times
 CREATE FUNCTION streamlog.delete_group("group" text, if_exists boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_delete_group' LANGUAGE C;
 
--- Lag per partition: how far each group is behind the high watermark
-CREATE VIEW streamlog.consumer_lag AS
+-- Lag per partition: how far each group is behind the high watermark.
+-- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
+-- (consumer_groups is made of these rows)
+CREATE VIEW streamlog.consumer_lag WITH (security_barrier) AS
 SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
 	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
 	   o.committed_at
   FROM streamlog.group_offset o
   JOIN streamlog.topic t USING (topic_id)
- CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s;
+ CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
+ WHERE streamlog.has_privilege('describe', 'group', o.group_id)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
 
 CREATE VIEW streamlog.consumer_groups AS
 SELECT l.group_id, array_agg(DISTINCT l.topic ORDER BY l.topic) AS topics,
@@ -475,12 +493,6 @@ CREATE FUNCTION streamlog.revoke(privileges text, on_type text, name text,
 								 from_role text, pattern text DEFAULT 'literal')
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_revoke' LANGUAGE C;
 
--- May the role (NULL: the current one) do the operation on the
--- resource?  The check both doors make.
-CREATE FUNCTION streamlog.has_privilege(privilege text, on_type text, name text,
-										role regrole DEFAULT NULL)
-	RETURNS boolean AS 'MODULE_PATHNAME', 'streamlog_has_privilege' LANGUAGE C STABLE;
-
 -- The stored arrays as \dp shows a table's: one row per resource pattern.
 -- As Kafka's DescribeAcls, only for roles with DESCRIBE on the cluster
 -- (the filter is evaluated once, for the role querying the view).
@@ -513,54 +525,18 @@ SELECT DISTINCT p.resource_type, p.pattern_type, p.name,
 GRANT USAGE ON SCHEMA streamlog TO streamlog_admin;
 GRANT SELECT ON streamlog.acl TO streamlog_admin;
 
--- Authorization (issue 10, section 3): one set of rules for both doors.
+-- Authorization: one set of rules for both doors.
 -- The tables grant nothing to anyone: SELECT on a catalogue table reads
 -- that table and nothing more, and streamlog_data is reachable only
 -- through the functions, which check the caller's privileges
 -- (has_privilege(): produce WRITE, read READ, create_topic CREATE, ...;
--- README, "Authorization") and then reach the tables as the extension's
--- owner.  Every role may call the functions and read the views below,
--- which show only what it may DESCRIBE: security barriers, so that a
--- condition of the caller's cannot see the rows they leave out.
+-- README, "Privileges") and then reach the tables as the extension's
+-- owner.  Every role may call the functions and read the views, which
+-- show only what it may DESCRIBE.
 REVOKE ALL ON streamlog.topic, streamlog.partition, streamlog.segment,
 	streamlog.segment_template, streamlog.group_offset, streamlog.acl,
 	streamlog.topic_id_seq, streamlog.producer_id_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA streamlog TO PUBLIC;
-
--- A topic's config needs DESCRIBE_CONFIGS too: NULL without it
-CREATE OR REPLACE VIEW streamlog.topics WITH (security_barrier) AS
-SELECT t.name AS topic, t.partition_count AS partitions,
-	   CASE WHEN streamlog.has_privilege('describe_configs', 'topic', t.name) THEN
-	   (SELECT jsonb_object_agg(c.name, c.value) FROM streamlog.topic_config(t.name) c)
-	   END AS config,
-	   t.created_at, t.owner
-  FROM streamlog.topic t
- WHERE streamlog.has_privilege('describe', 'topic', t.name);
-
-CREATE OR REPLACE VIEW streamlog.partitions WITH (security_barrier) AS
-SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
-	   s.high_watermark - s.log_start_offset AS records,
-	   (SELECT coalesce(sum(pg_total_relation_size(g.relid)), 0)::bigint
-		  FROM streamlog.segment g
-		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
-	   (SELECT count(*) FROM streamlog.segment g
-		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
-  FROM streamlog.topic t
-  JOIN streamlog.partition p USING (topic_id)
- CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
- WHERE streamlog.has_privilege('describe', 'topic', t.name);
-
--- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
--- (consumer_groups is made of these rows)
-CREATE OR REPLACE VIEW streamlog.consumer_lag WITH (security_barrier) AS
-SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
-	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
-	   o.committed_at
-  FROM streamlog.group_offset o
-  JOIN streamlog.topic t USING (topic_id)
- CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
- WHERE streamlog.has_privilege('describe', 'group', o.group_id)
-   AND streamlog.has_privilege('describe', 'topic', t.name);
 
 -- group_members and group_assignments come from kafka_group_members(),
 -- which leaves out the groups the role may not DESCRIBE
