@@ -99,27 +99,45 @@ parse_override_address(char *text, uint8 *addr)
 }
 
 /*
- * streamlog.max_connections_per_ip_overrides: "address:count, ..." as
- * Kafka's max.connections.per.ip.overrides, but addresses only (a host name
- * would be resolved at each reload, and what it resolves to may change
- * under the counts).  The parsed list is the setting's extra.
+ * A setting written "key:count, key:count, ...", cut into its entries; the
+ * keys point into text, a copy of the setting
+ */
+typedef struct CountList
+{
+	char	   *text;
+	int			n;
+	struct
+	{
+		char	   *key;
+		int			count;
+	}		   *entries;
+} CountList;
+
+static void
+free_count_list(CountList *list)
+{
+	pfree(list->text);
+	pfree(list->entries);
+}
+
+/*
+ * Cut value into its entries (what is empty is skipped); the count is
+ * after the last colon, since an IPv6 address has colons of its own.
+ * key_name names a key in the messages ("address", "listener").  false,
+ * with GUC_check_errdetail set, if an entry is not key:count.
  */
 static bool
-check_connections_per_ip_overrides(char **newval, void **extra, GucSource source)
+parse_count_list(const char *value, const char *key_name, CountList *list)
 {
-	char	   *copy = pstrdup(*newval ? *newval : "");
-	int			max_items = 1;
-	SlConnectionsPerIpOverrides *parsed;
 	char	   *saveptr = NULL;
+	int			max_items = 1;
 
-	for (const char *c = copy; *c; c++)
+	list->text = pstrdup(value ? value : "");
+	for (const char *c = list->text; *c; c++)
 		max_items += *c == ',';
-	parsed = malloc(offsetof(SlConnectionsPerIpOverrides, items) +
-					sizeof(SlConnectionsPerIpOverride) * max_items);
-	if (parsed == NULL)
-		return false;
-	parsed->n = 0;
-	for (char *item = strtok_r(copy, ",", &saveptr); item != NULL;
+	list->entries = palloc(sizeof(*list->entries) * max_items);
+	list->n = 0;
+	for (char *item = strtok_r(list->text, ",", &saveptr); item != NULL;
 		 item = strtok_r(NULL, ",", &saveptr))
 	{
 		char	   *colon;
@@ -134,36 +152,65 @@ check_connections_per_ip_overrides(char **newval, void **extra, GucSource source
 		if (*item == '\0')
 			continue;
 		colon = strrchr(item, ':');
-		if (colon == NULL)
+		if (colon == NULL || colon == item)
 		{
-			GUC_check_errdetail("Entry \"%s\" has no count: write address:count.", item);
-			goto fail;
+			GUC_check_errdetail("Entry \"%s\" is not %s:count.", item, key_name);
+			free_count_list(list);
+			return false;
 		}
 		*colon = '\0';
 		errno = 0;
 		count = strtol(colon + 1, &end, 10);
 		if (colon[1] == '\0' || *end != '\0' || errno != 0 || count < 0 || count > INT_MAX)
 		{
-			GUC_check_errdetail("The count of \"%s\" must be an integer from 0 to %d.",
-								item, INT_MAX);
-			goto fail;
+			GUC_check_errdetail("The count of %s \"%s\" must be an integer from 0 to %d.",
+								key_name, item, INT_MAX);
+			free_count_list(list);
+			return false;
 		}
-		if (!parse_override_address(item, parsed->items[parsed->n].addr))
-		{
-			GUC_check_errdetail("\"%s\" is not an IPv4 or IPv6 address.", item);
-			goto fail;
-		}
-		parsed->items[parsed->n].max_connections = (int) count;
-		parsed->n++;
+		list->entries[list->n].key = item;
+		list->entries[list->n].count = (int) count;
+		list->n++;
 	}
-	pfree(copy);
+	return true;
+}
+
+/*
+ * streamlog.max_connections_per_ip_overrides: "address:count, ..." as
+ * Kafka's max.connections.per.ip.overrides, but addresses only (a host name
+ * would be resolved at each reload, and what it resolves to may change
+ * under the counts).  The parsed list is the setting's extra.
+ */
+static bool
+check_connections_per_ip_overrides(char **newval, void **extra, GucSource source)
+{
+	CountList	list;
+	SlConnectionsPerIpOverrides *parsed;
+
+	if (!parse_count_list(*newval, "address", &list))
+		return false;
+	parsed = malloc(offsetof(SlConnectionsPerIpOverrides, items) +
+					sizeof(SlConnectionsPerIpOverride) * Max(list.n, 1));
+	if (parsed == NULL)
+	{
+		free_count_list(&list);
+		return false;
+	}
+	parsed->n = list.n;
+	for (int i = 0; i < list.n; i++)
+	{
+		if (!parse_override_address(list.entries[i].key, parsed->items[i].addr))
+		{
+			GUC_check_errdetail("\"%s\" is not an IPv4 or IPv6 address.", list.entries[i].key);
+			free_count_list(&list);
+			free(parsed);
+			return false;
+		}
+		parsed->items[i].max_connections = list.entries[i].count;
+	}
+	free_count_list(&list);
 	*extra = parsed;
 	return true;
-
-fail:
-	pfree(copy);
-	free(parsed);
-	return false;
 }
 
 static void
@@ -191,61 +238,39 @@ SlMaxConnectionsForAddress(const uint8 *addr)
 static bool
 check_listener_max_connections(char **newval, void **extra, GucSource source)
 {
-	char	   *copy = pstrdup(*newval ? *newval : "");
-	int			max_items = 1;
+	CountList	list;
 	SlListenerLimits *parsed;
-	char	   *saveptr = NULL;
 
-	for (const char *c = copy; *c; c++)
-		max_items += *c == ',';
-	parsed = malloc(offsetof(SlListenerLimits, items) + sizeof(SlListenerLimit) * max_items);
-	if (parsed == NULL)
+	if (!parse_count_list(*newval, "listener", &list))
 		return false;
-	parsed->n = 0;
-	for (char *item = strtok_r(copy, ",", &saveptr); item != NULL;
-		 item = strtok_r(NULL, ",", &saveptr))
+	parsed = malloc(offsetof(SlListenerLimits, items) + sizeof(SlListenerLimit) * Max(list.n, 1));
+	if (parsed == NULL)
 	{
-		char	   *colon;
-		char	   *end;
-		long		count;
-		SlListenerLimit *limit = &parsed->items[parsed->n];
-
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = item + strlen(item);
-		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (*item == '\0')
-			continue;
-		colon = strchr(item, ':');
-		if (colon == NULL || colon == item || colon - item >= (int) sizeof(limit->name))
-		{
-			GUC_check_errdetail("Entry \"%s\" is not listener:count.", item);
-			goto fail;
-		}
-		*colon = '\0';
-		errno = 0;
-		count = strtol(colon + 1, &end, 10);
-		if (colon[1] == '\0' || *end != '\0' || errno != 0 || count < 0 || count > INT_MAX)
-		{
-			GUC_check_errdetail("The count of listener \"%s\" must be an integer from 0 to %d.",
-								item, INT_MAX);
-			goto fail;
-		}
-		for (int i = 0; item[i]; i++)
-			limit->name[i] = pg_toupper((unsigned char) item[i]);
-		limit->name[strlen(item)] = '\0';
-		limit->max_connections = (int) count;
-		parsed->n++;
+		free_count_list(&list);
+		return false;
 	}
-	pfree(copy);
+	parsed->n = list.n;
+	for (int i = 0; i < list.n; i++)
+	{
+		SlListenerLimit *limit = &parsed->items[i];
+		const char *key = list.entries[i].key;
+		size_t		len = strlen(key);
+
+		if (len >= sizeof(limit->name))
+		{
+			GUC_check_errdetail("Listener name \"%s\" is too long.", key);
+			free_count_list(&list);
+			free(parsed);
+			return false;
+		}
+		for (size_t k = 0; k < len; k++)
+			limit->name[k] = pg_toupper((unsigned char) key[k]);
+		limit->name[len] = '\0';
+		limit->max_connections = list.entries[i].count;
+	}
+	free_count_list(&list);
 	*extra = parsed;
 	return true;
-
-fail:
-	pfree(copy);
-	free(parsed);
-	return false;
 }
 
 static void
