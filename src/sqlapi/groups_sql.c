@@ -31,6 +31,17 @@ PG_FUNCTION_INFO_V1(streamlog_kafka_groups);
 PG_FUNCTION_INFO_V1(streamlog_kafka_group_members);
 
 /*
+ * Describe group_id into d if the role may DESCRIBE it (and it still
+ * exists): the groups the views show
+ */
+static bool
+describe_visible_group(const char *group_id, SlGroupDescription *d)
+{
+	return SlAclAllowed(GetUserId(), SL_RESOURCE_GROUP, group_id, SL_ACL_DESCRIBE) &&
+		SlGroupDescribe(group_id, true, d);
+}
+
+/*
  * streamlog.kafka_groups(): every group the coordinator knows, with its
  * state, generation, protocol, leader and member count.
  */
@@ -51,8 +62,7 @@ streamlog_kafka_groups(PG_FUNCTION_ARGS)
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
-		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_GROUP, l->group_id, SL_ACL_DESCRIBE) ||
-			!SlGroupDescribe(l->group_id, true, &d))
+		if (!describe_visible_group(l->group_id, &d))
 			continue;
 		values[0] = CStringGetTextDatum(l->group_id);
 		values[1] = CStringGetTextDatum(SlGroupStateName(d.state));
@@ -100,8 +110,7 @@ streamlog_kafka_group_members(PG_FUNCTION_ARGS)
 		SlGroupListing *l = lfirst(lc);
 		SlGroupDescription d;
 
-		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_GROUP, l->group_id, SL_ACL_DESCRIBE) ||
-			!SlGroupDescribe(l->group_id, true, &d))
+		if (!describe_visible_group(l->group_id, &d))
 			continue;
 		for (int i = 0; i < d.nmembers; i++)
 		{
