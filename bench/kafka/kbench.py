@@ -550,10 +550,15 @@ class KBench(Driver):
         self.bench_produce()
         self.bench_consume()
         self.bench_latency()
+        self.finish(t0, f"targets (reported, not asserted): produce >= {TARGET_PRODUCE}x the mock "
+                    f"cluster's records/s; consume >= {fmt_int(TARGET_CONSUME)} records/s; "
+                    f"end-to-end p99 <= {TARGET_LATENCY:.0f}x the INSERT + NOTIFY round trip p99")
+
+    def finish(self, t0, targets):
+        """The report's end: the targets, the load, notes and client
+        messages, the profile if one was taken; then publish it"""
         load = os.getloadavg()
-        self.emit(f"targets (reported, not asserted): produce >= {TARGET_PRODUCE}x the mock cluster's "
-                  f"records/s; consume >= {fmt_int(TARGET_CONSUME)} records/s; end-to-end p99 <= "
-                  f"{TARGET_LATENCY:.0f}x the INSERT + NOTIFY round trip p99")
+        self.emit(targets)
         self.emit(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
                   f"(nproc={os.cpu_count()}; the machine may be shared: compare figures of the same run)")
         for what, msgs in self.client_msgs:

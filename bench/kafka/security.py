@@ -231,24 +231,8 @@ class SecurityBench(KBench):
         self.facts()
         self.bench_throughput()
         self.bench_connect()
-        load = os.getloadavg()
-        self.emit(f"target (reported, not asserted): each TLS listener >= {TARGET}x PLAINTEXT's records/s "
-                  f"at 100 B, produce and consume")
-        self.emit(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-                  f"(nproc={os.cpu_count()}; the machine may be shared: compare figures of the same run)")
-        for what, msgs in self.client_msgs:
-            self.notes.append(f"{what}: client messages: " + " | ".join(msgs[:4]))
-        for n in self.notes:
-            self.emit(f"note: {n}")
-        if self.profiler and self.profiler.reports:
-            self.emit()
-            self.emit("Broker profile (perf record -F 999 on the broker workers, flat, by DSO and symbol)")
-            for head, lines in self.profiler.reports:
-                self.emit(f"  {head}")
-                for ln in lines:
-                    self.emit(f"    {ln.strip()}")
-        self.emit(f"total benchmark time {time.time() - t0:.0f} s")
-        self.publish("\n".join(self.out) + "\n")
+        self.finish(t0, f"target (reported, not asserted): each TLS listener >= {TARGET}x "
+                    f"PLAINTEXT's records/s at 100 B, produce and consume")
 
 
 def main():
