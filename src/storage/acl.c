@@ -95,7 +95,6 @@ static bool acl_cache_valid = false;
 static uint64 acl_invalidations = 0;	/* counted by the callback */
 static bool acl_callback_registered = false;
 static Oid	acl_relid = InvalidOid;
-static Oid	acl_owner = InvalidOid;	/* of streamlog.acl: the catalogue's owner */
 
 const char *
 SlAclOperationName(SlAclOperation op)
@@ -223,16 +222,7 @@ acl_table(void)
 
 		if (OidIsValid(nsp))
 			acl_relid = get_relname_relid("acl", nsp);
-		if (OidIsValid(acl_relid))
-		{
-			HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(acl_relid));
-
-			if (!HeapTupleIsValid(tuple))
-				elog(ERROR, "cache lookup failed for relation %u", acl_relid);
-			acl_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-			ReleaseSysCache(tuple);
-		}
-		else
+		if (!OidIsValid(acl_relid))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"streamlog\" is not installed in this database"),
@@ -375,21 +365,10 @@ static bool
 owns_topic(Oid role, const char *name)
 {
 	const SlTopic *topic;
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			catalog_owner;
 
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return false;
-	(void) acl_table();
-	catalog_owner = acl_owner;
-
-	/* An ERROR in between restores the user at (sub)transaction abort */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(catalog_owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	topic = SlTopicLookup(name, true);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	return topic != NULL && OidIsValid(topic->owner) &&
 		has_privs_of_role(role, topic->owner);

@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
@@ -14,7 +13,6 @@
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "utils/rel.h"
 
 #include "streamlog/storage/client_quotas.h"
 #include "streamlog/storage/internal/catalog_query.h"
@@ -32,26 +30,17 @@ static const SlNamedQuery apply_quota = {
 };
 
 /*
- * The owner of streamlog.client_quota, whom its reads and writes run as:
- * the callers checked the privilege (ALTER_CONFIGS or DESCRIBE_CONFIGS on
- * the cluster), and PUBLIC may not touch the table; InvalidOid if the
- * table is not there (no extension in this database, yet or any more)
+ * Is streamlog.client_quota there?  Not in a database without the
+ * extension (yet or any more), where the broker has no quotas to look up.
+ * Its reads and writes run as the catalogue's owner, as every catalogue
+ * query: the callers checked the privilege (ALTER_CONFIGS or
+ * DESCRIBE_CONFIGS on the cluster), and PUBLIC may not touch the table.
  */
-static Oid
-table_owner(void)
+static bool
+quota_table_exists(void)
 {
-	Oid			relid;
-	Relation	rel;
-	Oid			owner;
-
-	relid = RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1), AccessShareLock,
-							 true);
-	if (!OidIsValid(relid))
-		return InvalidOid;
-	rel = table_open(relid, NoLock);
-	owner = rel->rd_rel->relowner;
-	table_close(rel, AccessShareLock);
-	return owner;
+	return OidIsValid(RangeVarGetRelid(makeRangeVar("streamlog", "client_quota", -1),
+									   NoLock, true));
 }
 
 /* Column col of row of the last SPI result as a string made in cxt, or NULL */
@@ -63,26 +52,16 @@ column_text(uint64 row, int col, MemoryContext cxt)
 	return value ? MemoryContextStrdup(cxt, value) : NULL;
 }
 
-/*
- * Every stored quota, read as the table's owner: the broker reads them for
- * whatever role a request runs as.  An ERROR meanwhile puts the user back
- * with the (sub)transaction's abort.
- */
+/* Every stored quota: the broker reads them for whatever role a request runs as */
 List *
 SlClientQuotasList(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	List	   *quotas = NIL;
 	uint64		n;
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner = table_owner();
 
-	if (!OidIsValid(owner))
+	if (!quota_table_exists())
 		return NIL;
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	n = SlCatalogRun(&list_quotas, NULL, NULL);
 	for (uint64 i = 0; i < n; i++)
@@ -105,7 +84,6 @@ SlClientQuotasList(void)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return quotas;
 }
 
@@ -129,11 +107,8 @@ SlClientQuotaApply(const char *entity_json, const char *key, double value, bool 
 {
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner = table_owner();
 
-	if (!OidIsValid(owner))
+	if (!quota_table_exists())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("client quotas need the streamlog extension in this database"),
@@ -145,13 +120,9 @@ SlClientQuotaApply(const char *entity_json, const char *key, double value, bool 
 	values[2] = Float8GetDatum(value);
 	nulls[2] = remove ? 'n' : ' ';
 	values[3] = BoolGetDatum(validate_only);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	SPI_connect();
 	SlCatalogRun(&apply_quota, values, nulls);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 void

@@ -77,20 +77,14 @@ static const SlNamedQuery scram_queries[NUM_SCRAM_QUERIES] = {
 	},
 };
 
-/* Run q as the bootstrap superuser: the table is readable by no one else */
+/*
+ * Run q; as every catalogue query, as the catalogue's owner (the table is
+ * readable by no one else)
+ */
 static uint64
-run_as_owner(ScramQueryId q, Datum *values)
+run_query(ScramQueryId q, Datum *values)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	uint64		n;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	n = SlCatalogRun(&scram_queries[q], values, NULL);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return n;
+	return SlCatalogRun(&scram_queries[q], values, NULL);
 }
 
 static bytea *
@@ -141,7 +135,7 @@ SlScramCredentialGet(Oid role, SlScramSecret *secret)
 	{
 		values[1] = CStringGetTextDatum(name);
 		values[2] = CStringGetTextDatum(SHA512_MECHANISM);
-		if (run_as_owner(Q_GET, values) == 1)
+		if (run_query(Q_GET, values) == 1)
 		{
 			bool		isnull;
 			HeapTuple	row = SPI_tuptable->vals[0];
@@ -163,7 +157,7 @@ SlScramCredentialGet(Oid role, SlScramSecret *secret)
 	}
 	/* None: perhaps a row of a role dropped or renamed since, to forget */
 	if (!found)
-		run_as_owner(Q_FORGET_STALE, values);
+		run_query(Q_FORGET_STALE, values);
 	SPI_finish();
 	return found;
 }
@@ -180,7 +174,7 @@ SlScramCredentialSet(Oid role, const SlScramSecret *secret)
 		elog(ERROR, "role with OID %u does not exist", role);
 	SPI_connect();
 	values[0] = ObjectIdGetDatum(role);
-	run_as_owner(Q_FORGET_STALE, values);
+	run_query(Q_FORGET_STALE, values);
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(SHA512_MECHANISM);
@@ -188,7 +182,7 @@ SlScramCredentialSet(Oid role, const SlScramSecret *secret)
 	values[4] = CStringGetTextDatum(secret->salt);
 	values[5] = PointerGetDatum(bytes_datum(secret->stored_key, keylen));
 	values[6] = PointerGetDatum(bytes_datum(secret->server_key, keylen));
-	run_as_owner(Q_UPSERT, values);
+	run_query(Q_UPSERT, values);
 	SPI_finish();
 }
 
@@ -201,24 +195,10 @@ SlScramCredentialDelete(Oid role)
 	SPI_connect();
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = CStringGetTextDatum(SHA512_MECHANISM);
-	n = run_as_owner(Q_DELETE, values);
-	run_as_owner(Q_FORGET_STALE, values);
+	n = run_query(Q_DELETE, values);
+	run_query(Q_FORGET_STALE, values);
 	SPI_finish();
 	return n > 0;
-}
-
-/* Run a utility statement as the bootstrap superuser; caller in SPI */
-static void
-exec_as_owner(const char *sql)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	SlCatalogExec(sql);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 void
@@ -231,7 +211,7 @@ SlRolePasswordSet(Oid role, const SlScramSecret *secret)
 		elog(ERROR, "role with OID %u does not exist", role);
 	/* PostgreSQL stores a verifier given as the password as it is */
 	SPI_connect();
-	exec_as_owner(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(name),
+	SlCatalogExec(psprintf("ALTER ROLE %s PASSWORD %s", quote_identifier(name),
 						   quote_literal_cstr(SlScramSecretText(secret))));
 	SPI_finish();
 }
@@ -257,7 +237,7 @@ SlRolePasswordDrop(Oid role)
 	if (!had)
 		return false;
 	SPI_connect();
-	exec_as_owner(psprintf("ALTER ROLE %s PASSWORD NULL", quote_identifier(name)));
+	SlCatalogExec(psprintf("ALTER ROLE %s PASSWORD NULL", quote_identifier(name)));
 	SPI_finish();
 	return true;
 }
@@ -269,17 +249,11 @@ SlScramCredentialList(const char *user)
 	List	   *out = NIL;
 	Datum		values[1];
 	char		nulls[1] = {user ? ' ' : 'n'};
-	Oid			save_userid;
-	int			save_sec_context;
 	uint64		n;
 
 	values[0] = user ? CStringGetTextDatum(user) : (Datum) 0;
 	SPI_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	n = SlCatalogRun(&scram_queries[Q_LIST], values, nulls);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	for (uint64 i = 0; i < n; i++)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(caller);

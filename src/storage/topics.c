@@ -662,28 +662,6 @@ SlTopicListNames(void)
 	return names;
 }
 
-/*
- * Run fn(arg) as the owner of the catalogue: what DROP ROLE and REASSIGN
- * OWNED do to topics must not depend on whether the role running them may
- * read streamlog.topic.  An ERROR restores the user at (sub)transaction
- * abort.
- */
-static void
-as_catalog_owner(void (*fn) (void *arg), void *arg)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	Relation	rel = table_open(topic_class(), AccessShareLock);
-	Oid			owner = rel->rd_rel->relowner;
-
-	table_close(rel, AccessShareLock);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	fn(arg);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
-
 typedef struct OwnedTopics
 {
 	Oid			role;
@@ -728,7 +706,7 @@ SlTopicListOwnedBy(Oid role)
 	OwnedTopics owned = {role, InvalidOid, CurrentMemoryContext, NIL};
 
 	SlCheckPreloaded();
-	as_catalog_owner(list_owned, &owned);
+	list_owned(&owned);
 	return owned.names;
 }
 
@@ -738,7 +716,7 @@ SlTopicReassignOwner(Oid from, Oid to)
 	OwnedTopics owned = {from, to, CurrentMemoryContext, NIL};
 
 	SlCheckPreloaded();
-	as_catalog_owner(reassign_owned, &owned);
+	reassign_owned(&owned);
 	if (owned.names != NIL)
 		catalog_changed_in_xact();
 	return owned.names;
