@@ -77,7 +77,7 @@ static const SlConfigDef config_defs[] = {
 	{"cleanup.policy", CONFIG_LIST, "delete", 0, 0, cleanup_policies, check_cleanup_policy,
 		true, "log.cleanup.policy", NULL,
 	"What happens to old records: \"delete\" removes whole segments past retention.ms or "
-	"retention.bytes; \"compact\" (keep the newest record of each key) is not supported yet."},
+	"retention.bytes; \"compact\" keeps the newest record of each key; \"compact,delete\" does both."},
 	{"compression.gzip.level", CONFIG_INT, "-1", -1, 9, NULL, check_gzip_level,
 		false, "compression.gzip.level", NULL,
 	"Level of gzip compression when compression.type is gzip: 1 to 9, or -1 for the codec's default."},
@@ -92,7 +92,7 @@ static const SlConfigDef config_defs[] = {
 		false, "compression.zstd.level", NULL,
 	"Level of zstd compression when compression.type is zstd, -131072 to 22."},
 	{"delete.retention.ms", CONFIG_LONG, "86400000", INT64_RANGE(0), NULL, NULL,
-		false, "log.cleaner.delete.retention.ms", NULL,
+		true, "log.cleaner.delete.retention.ms", NULL,
 	"How long a compacted topic keeps delete markers (records with a null value)."},
 	{"file.delete.delay.ms", CONFIG_LONG, "60000", INT64_RANGE(0), NULL, NULL,
 		false, "log.segment.delete.delay.ms", NULL,
@@ -111,6 +111,10 @@ static const SlConfigDef config_defs[] = {
 	{"index.interval.bytes", CONFIG_INT, "4096", INT32_RANGE(0), NULL, NULL,
 		false, "log.index.interval.bytes", NULL,
 	"Bytes between two entries of Kafka's offset index; streamlog indexes every batch."},
+	{"key.index", CONFIG_BOOLEAN, "false", 0, 0, NULL, NULL,
+		false, NULL, NULL,
+	"streamlog's own: whether the topic keeps an index of its record keys, so that "
+	"streamlog.latest_value() finds the current value of a key in O(log n)."},
 	{"leader.replication.throttled.replicas", CONFIG_LIST, "", 0, 0, NULL, check_throttled_replicas,
 		false, NULL, NULL,
 	"Replicas whose replication from the leader is throttled: \"*\" or partition:broker pairs."},
@@ -121,7 +125,7 @@ static const SlConfigDef config_defs[] = {
 		false, "log.local.retention.ms", NULL,
 	"Time records of a tiered partition are kept locally; -2 means retention.ms."},
 	{"max.compaction.lag.ms", CONFIG_LONG, LONG_MAX_TEXT, INT64_RANGE(1), NULL, NULL,
-		false, "log.cleaner.max.compaction.lag.ms", NULL,
+		true, "log.cleaner.max.compaction.lag.ms", NULL,
 	"Longest time a record stays uncompacted in a compacted topic."},
 	{"max.message.bytes", CONFIG_INT, "1048588", INT32_RANGE(0), NULL, NULL,
 		true, "message.max.bytes", NULL,
@@ -148,10 +152,10 @@ static const SlConfigDef config_defs[] = {
 	"Timestamp of stored records: the producer's (CreateTime) or the broker's at append "
 	"(LogAppendTime)."},
 	{"min.cleanable.dirty.ratio", CONFIG_DOUBLE, "0.5", 0, 1, NULL, NULL,
-		false, "log.cleaner.min.cleanable.ratio", NULL,
+		true, "log.cleaner.min.cleanable.ratio", NULL,
 	"Share of uncompacted log, 0 to 1, above which a compacted topic is cleaned."},
 	{"min.compaction.lag.ms", CONFIG_LONG, "0", INT64_RANGE(0), NULL, NULL,
-		false, "log.cleaner.min.compaction.lag.ms", NULL,
+		true, "log.cleaner.min.compaction.lag.ms", NULL,
 	"Shortest time a record stays uncompacted in a compacted topic."},
 	{"min.insync.replicas", CONFIG_INT, "1", INT32_RANGE(1), NULL, NULL,
 		false, "min.insync.replicas", NULL,
@@ -244,7 +248,20 @@ config_set(SlTopicConfig *config, const SlConfigDef *def, const char *value)
 	const char *name = def->name;
 
 	if (strcmp(name, "cleanup.policy") == 0)
+	{
 		config->compact = strstr(value, "compact") != NULL;
+		config->delete_policy = strstr(value, "delete") != NULL;
+	}
+	else if (strcmp(name, "delete.retention.ms") == 0)
+		config->delete_retention_ms = strtoll(value, NULL, 10);
+	else if (strcmp(name, "min.compaction.lag.ms") == 0)
+		config->min_compaction_lag_ms = strtoll(value, NULL, 10);
+	else if (strcmp(name, "max.compaction.lag.ms") == 0)
+		config->max_compaction_lag_ms = strtoll(value, NULL, 10);
+	else if (strcmp(name, "min.cleanable.dirty.ratio") == 0)
+		config->min_cleanable_dirty_ratio = strtod(value, NULL);
+	else if (strcmp(name, "key.index") == 0)
+		config->key_index = strcmp(value, "true") == 0;
 	else if (strcmp(name, "compression.type") == 0)
 		config->compression = strcmp(value, "producer") == 0 ? -1 :
 			SlCompressionFromName(value);
@@ -513,16 +530,11 @@ config_validate(const SlConfigDef *def, const char *given)
 static void
 check_cleanup_policy(const SlConfigDef *def, const char *value)
 {
-	if (strstr(value, "compact") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cleanup.policy \"%s\" is not supported yet", value),
-				 errhint("Use cleanup.policy \"delete\".")));
 	if (value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an empty cleanup.policy is not supported"),
-				 errhint("Use cleanup.policy \"delete\".")));
+				 errhint("Use cleanup.policy \"delete\", \"compact\" or \"compact,delete\".")));
 }
 
 /* gzip: 1 to 9, or -1 for the codec's default; not 0 */

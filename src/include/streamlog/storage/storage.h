@@ -32,7 +32,13 @@
 /* Effective configuration of a topic (Kafka's names in comments) */
 typedef struct SlTopicConfig
 {
-	bool		compact;			/* cleanup.policy */
+	bool		compact;			/* cleanup.policy has "compact" */
+	bool		delete_policy;		/* cleanup.policy has "delete" */
+	int64		delete_retention_ms;	/* delete.retention.ms */
+	int64		min_compaction_lag_ms;	/* min.compaction.lag.ms */
+	int64		max_compaction_lag_ms;	/* max.compaction.lag.ms */
+	double		min_cleanable_dirty_ratio;	/* min.cleanable.dirty.ratio */
+	bool		key_index;			/* key.index (streamlog's own) */
 	int			compression;		/* compression.type; -1 = producer */
 	int32		max_message_bytes;	/* max.message.bytes */
 	bool		log_append_time;	/* message.timestamp.type */
