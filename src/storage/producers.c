@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -28,8 +29,8 @@
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/catalog.h"
-#include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
@@ -136,21 +137,87 @@ entry_add_batch(ProducerEntry *entry, int16 epoch, int32 first_seq, int32 last_s
 	entry->batches[entry->nbatches++] = (ProducerBatch) {first_seq, last_seq, base_offset};
 }
 
+/* A stored batch of an idempotent producer, as the rebuild reads it */
+typedef struct StoredBatch
+{
+	int64		producer_id;
+	int16		epoch;
+	int32		first_seq;
+	int64		base_offset;
+	int64		last_offset;
+} StoredBatch;
+
+/*
+ * Read the newest stored batches of idempotent producers in a partition,
+ * newest first, going back through the segments (a roll leaves the active
+ * segment empty, and the producers' last batches in the one before), up to
+ * REBUILD_SCAN_LIMIT rows in all.  Returns how many it put in batches.
+ */
+static int
+read_newest_batches(SlPartitionKey key, StoredBatch *batches)
+{
+	SlSegment  *segments;
+	int			nsegments;
+	int64		log_start;
+	int			seen = 0;
+	int			count = 0;
+	Snapshot	snapshot;
+
+	segments = SlSegmentList(key, &nsegments, &log_start);
+	/* after the list: it may name tables newer than an older snapshot sees */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	for (int i = nsegments - 1; i >= 0 && seen < REBUILD_SCAN_LIMIT; i--)
+	{
+		Relation	rel = try_relation_open(segments[i].relid, AccessShareLock);
+		Relation	index;
+		IndexScanDesc scan;
+		TupleTableSlot *slot;
+
+		if (rel == NULL)
+			continue;			/* dropped since the list was read */
+		index = index_open(SlSegmentIndexOid(rel), AccessShareLock);
+		slot = table_slot_create(rel, NULL);
+		scan = index_beginscan(rel, index, snapshot, 0, 0);
+		index_rescan(scan, NULL, 0, NULL, 0);
+		while (seen < REBUILD_SCAN_LIMIT &&
+			   index_getnext_slot(scan, BackwardScanDirection, slot))
+		{
+			StoredBatch *batch = &batches[count];
+
+			seen++;
+			slot_getsomeattrs(slot, Anum_segment_chunk);
+			batch->producer_id = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
+			/* A batch counts once: by its first piece (catalog.h) */
+			if (batch->producer_id < 0 ||
+				DatumGetInt32(slot->tts_values[Anum_segment_chunk - 1]) != 0)
+				continue;
+			batch->epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
+			batch->first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);
+			batch->base_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
+			batch->last_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
+			count++;
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(index, AccessShareLock);
+		relation_close(rel, AccessShareLock);
+	}
+	UnregisterSnapshot(snapshot);
+	pfree(segments);
+	return count;
+}
+
 /*
  * Rebuild the producer states of a partition from its newest stored
  * batches, once per start.  Batches are read newest first; older ones are
- * put in front of what is already known.
+ * put in front of what is already known, which may include batches
+ * committed since they were read (those are not added twice).
  */
 static void
 rebuild_partition(SlPartitionKey key)
 {
-	SlPartitionSnapshot snap;
-	Relation	rel;
-	Relation	index;
-	Snapshot	snapshot;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	int			seen = 0;
+	StoredBatch *batches;
+	int			count;
 	bool		found;
 
 	LWLockAcquire(producers_lock, LW_SHARED);
@@ -159,56 +226,37 @@ rebuild_partition(SlPartitionKey key)
 	if (found)
 		return;
 
-	SlPartitionStateRead(SlPartitionStateGet(key), &snap);
-	rel = table_open(snap.active_relid, AccessShareLock);
-	index = index_open(SlSegmentIndexOid(rel), AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
+	batches = palloc(sizeof(StoredBatch) * REBUILD_SCAN_LIMIT);
+	count = read_newest_batches(key, batches);
 
 	LWLockAcquire(producers_lock, LW_EXCLUSIVE);
 	if (hash_search(rebuilt, &key, HASH_FIND, NULL) == NULL)
 	{
-		while (seen++ < REBUILD_SCAN_LIMIT &&
-			   index_getnext_slot(scan, BackwardScanDirection, slot))
+		for (int i = 0; i < count; i++)
 		{
-			int64		pid;
-			int16		epoch;
-			int32		first_seq;
-			int64		base;
-			int64		last;
+			StoredBatch *batch = &batches[i];
+			ProducerKey pkey = make_key(key, batch->producer_id);
 			ProducerEntry *entry;
 			bool		entry_found;
 
-			slot_getsomeattrs(slot, Anum_segment_chunk);
-			pid = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
-			/* A batch counts once: by its first piece (catalog.h) */
-			if (pid < 0 || DatumGetInt32(slot->tts_values[Anum_segment_chunk - 1]) != 0)
-				continue;
-			epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
-			first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);
-			base = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
-			last = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
-			{
-				ProducerKey pkey = make_key(key, pid);
-
-				entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
-			}
+			entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
 			if (entry == NULL)
 				break;			/* full: the rest stays unknown */
 			if (!entry_found)
 			{
-				entry->epoch = epoch;
+				entry->epoch = batch->epoch;
 				entry->nbatches = 0;
 			}
 			/* Older than what we have: goes in front, if there is room */
-			if (epoch == entry->epoch && entry->nbatches < SL_PRODUCER_BATCHES)
+			if (batch->epoch == entry->epoch && entry->nbatches < SL_PRODUCER_BATCHES &&
+				(entry->nbatches == 0 || batch->base_offset < entry->batches[0].base_offset))
 			{
 				memmove(&entry->batches[1], &entry->batches[0],
 						sizeof(ProducerBatch) * entry->nbatches);
 				entry->batches[0] = (ProducerBatch) {
-					first_seq, first_seq + (int32) (last - base), base
+					batch->first_seq,
+					batch->first_seq + (int32) (batch->last_offset - batch->base_offset),
+					batch->base_offset
 				};
 				entry->nbatches++;
 			}
@@ -216,12 +264,7 @@ rebuild_partition(SlPartitionKey key)
 		hash_search(rebuilt, &key, HASH_ENTER_NULL, NULL);
 	}
 	LWLockRelease(producers_lock);
-
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	pfree(batches);
 }
 
 static SlSequenceCheck
