@@ -1,0 +1,348 @@
+/*
+ * The key index of a topic (topic config key.index): where each key's
+ * records are, so that the current value of a key is found in O(log n)
+ * instead of by reading the whole log.
+ *
+ * One table per topic, streamlog_data.t<topic id>_keys, with a row
+ * (key_hash, partition, offset) for every keyed record and a btree on all
+ * three: one descent finds a key's entries in every partition, newest
+ * first.  The rows are written by the append, at
+ * commit, in the transaction that writes the batches (log_append.c), so
+ * they are exactly as visible as the records, and a rollback or a crash
+ * leaves none without its record.  The hash is 64 bits of PostgreSQL's
+ * hash_bytes_extended (stable across versions: hash partitioning depends
+ * on it); a lookup reads the record at each candidate offset and compares
+ * the key bytes, so collisions cost a read and nothing else.
+ *
+ * Entries are derived data: compaction and retention remove records and
+ * leave their entries behind, which lookups skip (the offset no longer
+ * holds that key).  Retention's pruning (SlKeyIndexPrune, called by the
+ * cleaner) deletes the entries below a partition's log start.  Replicas
+ * need none of it: the table is not a segment, so the log's stream leaves
+ * it out, and a node that appends batches builds its own.
+ *
+ * Turning key.index on for a live topic builds the index from the log in
+ * the altering transaction (which holds the topic's AccessExclusiveLock,
+ * so no append runs meanwhile); turning it off, or dropping the topic,
+ * drops the table.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/key_index.h"
+#include "streamlog/storage/storage.h"
+
+#define Natts_key_index 3
+#define Anum_key_index_key_hash 1
+#define Anum_key_index_partition 2
+#define Anum_key_index_offset 3
+
+/* Most bytes a stored batch may decompress to while its keys are read */
+#define KEY_INDEX_MAX_DECOMPRESSED (MaxAllocSize - 1)
+
+static void
+key_index_name(int32 topic_id, char *name)
+{
+	snprintf(name, NAMEDATALEN, "t%d_keys", topic_id);
+}
+
+Oid
+SlKeyIndexRelid(int32 topic_id)
+{
+	char		name[NAMEDATALEN];
+	Oid			nsp = get_namespace_oid("streamlog_data", true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	key_index_name(topic_id, name);
+	return get_relname_relid(name, nsp);
+}
+
+static int64
+key_hash(const uint8 *key, int32 key_len)
+{
+	return (int64) DatumGetUInt64(hash_bytes_extended(key, key_len, 0));
+}
+
+/* The btree of a key index table: its only index */
+static Oid
+key_index_btree(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	Oid			oid;
+
+	if (list_length(indexes) != 1)
+		elog(ERROR, "key index table \"%s\" has %d indexes, not 1",
+			 RelationGetRelationName(rel), list_length(indexes));
+	oid = linitial_oid(indexes);
+	list_free(indexes);
+	return oid;
+}
+
+void
+SlKeyIndexOpen(SlKeyIndexWriter *writer, Oid relid)
+{
+	writer->rel = table_open(relid, RowExclusiveLock);
+	writer->index = index_open(key_index_btree(writer->rel), RowExclusiveLock);
+	writer->index_info = BuildIndexInfo(writer->index);
+}
+
+void
+SlKeyIndexClose(SlKeyIndexWriter *writer)
+{
+	index_close(writer->index, RowExclusiveLock);
+	table_close(writer->rel, RowExclusiveLock);
+}
+
+static void
+add_entry(SlKeyIndexWriter *writer, int32 partition, const uint8 *key, int32 key_len,
+		  int64 offset)
+{
+	Datum		values[Natts_key_index];
+	bool		nulls[Natts_key_index] = {false, false, false};
+	HeapTuple	tuple;
+
+	values[Anum_key_index_partition - 1] = Int32GetDatum(partition);
+	values[Anum_key_index_key_hash - 1] = Int64GetDatum(key_hash(key, key_len));
+	values[Anum_key_index_offset - 1] = Int64GetDatum(offset);
+	tuple = heap_form_tuple(RelationGetDescr(writer->rel), values, nulls);
+	simple_heap_insert(writer->rel, tuple);
+	/* The index's columns are the table's: the same values and nulls */
+	index_insert(writer->index, values, nulls, &tuple->t_self, writer->rel,
+				 UNIQUE_CHECK_NO, false, writer->index_info);
+	heap_freetuple(tuple);
+}
+
+void
+SlKeyIndexAddBatch(SlKeyIndexWriter *writer, int32 partition, const uint8 *batch,
+				   size_t len)
+{
+	SlRecordIter it;
+	SlRecord	rec;
+	const char *error;
+
+	/* Checked when it was received or built: no CRC to verify again */
+	error = SlRecordIterInit(&it, batch, len, false, KEY_INDEX_MAX_DECOMPRESSED);
+	if (error)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the keys of a record batch of partition %d: %s",
+						partition, error)));
+	while (SlRecordIterNext(&it, &rec))
+	{
+		if (rec.key_len >= 0)
+			add_entry(writer, partition, rec.key, rec.key_len, rec.offset);
+	}
+	error = it.error;
+	SlRecordIterFree(&it);
+	if (error)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the keys of a record batch of partition %d: %s",
+						partition, error)));
+}
+
+struct SlKeyIndexCandidates
+{
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+};
+
+SlKeyIndexCandidates *
+SlKeyIndexCandidatesBegin(Oid relid, const uint8 *key, int32 key_len, int32 partition)
+{
+	SlKeyIndexCandidates *c = palloc0(sizeof(SlKeyIndexCandidates));
+	ScanKeyData keys[2];
+	int			nkeys = 1;
+
+	c->rel = table_open(relid, AccessShareLock);
+	c->index = index_open(key_index_btree(c->rel), AccessShareLock);
+	c->slot = table_slot_create(c->rel, NULL);
+	/* The latest snapshot, as the log's reads (log_read.c) */
+	c->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(key_hash(key, key_len)));
+	if (partition >= 0)
+	{
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
+		nkeys = 2;
+	}
+	c->scan = index_beginscan(c->rel, c->index, c->snapshot, nkeys, 0);
+	index_rescan(c->scan, keys, nkeys, NULL, 0);
+	return c;
+}
+
+bool
+SlKeyIndexCandidatesNext(SlKeyIndexCandidates *c, int32 *partition, int64 *offset)
+{
+	bool		isnull;
+
+	if (!index_getnext_slot(c->scan, BackwardScanDirection, c->slot))
+		return false;
+	*partition = DatumGetInt32(slot_getattr(c->slot, Anum_key_index_partition, &isnull));
+	*offset = DatumGetInt64(slot_getattr(c->slot, Anum_key_index_offset, &isnull));
+	return true;
+}
+
+void
+SlKeyIndexCandidatesEnd(SlKeyIndexCandidates *c)
+{
+	index_endscan(c->scan);
+	ExecDropSingleTupleTableSlot(c->slot);
+	UnregisterSnapshot(c->snapshot);
+	index_close(c->index, AccessShareLock);
+	table_close(c->rel, AccessShareLock);
+	pfree(c);
+}
+
+/* Fill a new key index from every partition's log */
+static void
+backfill(const SlTopic *topic, Oid relid)
+{
+	SlKeyIndexWriter writer;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "streamlog key index backfill",
+											  ALLOCSET_DEFAULT_SIZES);
+
+	SlKeyIndexOpen(&writer, relid);
+	for (int32 p = 0; p < topic->partition_count; p++)
+	{
+		SlLogScanBounds bounds;
+		SlLogScan  *scan;
+		SlRecord	rec;
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+		SlLogScanBoundsInit(&bounds);
+		scan = SlLogScanBegin(topic, p, &bounds);
+		while (SlLogScanNext(scan, &rec))
+		{
+			if (rec.key_len >= 0)
+				add_entry(&writer, p, rec.key, rec.key_len, rec.offset);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SlLogScanEnd(scan);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(cxt);
+	}
+	SlKeyIndexClose(&writer);
+	MemoryContextDelete(cxt);
+}
+
+void
+SlKeyIndexCreate(int32 topic_id, const SlTopic *fill_from)
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+
+	key_index_name(topic_id, name);
+	SPI_connect();
+	SlCatalogExec(psprintf("CREATE TABLE streamlog_data.%s "
+						   "(key_hash int8 NOT NULL, partition int4 NOT NULL, "
+						   "\"offset\" int8 NOT NULL)", name));
+	SlCatalogExec(psprintf("CREATE INDEX %s_lookup ON streamlog_data.%s "
+						   "(key_hash, partition, \"offset\")", name, name));
+	SPI_finish();
+	CommandCounterIncrement();
+	relid = SlKeyIndexRelid(topic_id);
+	if (!OidIsValid(relid))
+		elog(ERROR, "key index table %s was not created", name);
+	if (fill_from)
+		backfill(fill_from, relid);
+}
+
+void
+SlKeyIndexDrop(int32 topic_id)
+{
+	char		name[NAMEDATALEN];
+
+	/* Looked up first: DROP ... IF EXISTS would tell the client it skipped */
+	if (!OidIsValid(SlKeyIndexRelid(topic_id)))
+		return;
+	key_index_name(topic_id, name);
+	SPI_connect();
+	SlCatalogExec(psprintf("DROP TABLE streamlog_data.%s", name));
+	SPI_finish();
+}
+
+/*
+ * Where pruning of each partition got to, in this process (the cleaner):
+ * the log start it last pruned below.  Forgotten at a restart, which costs
+ * one pruning pass per partition with a log start above 0.
+ */
+typedef struct PrunedPartition
+{
+	SlPartitionKey key;
+	int64		pruned_below;
+} PrunedPartition;
+
+static HTAB *pruned = NULL;
+
+void
+SlKeyIndexPrune(const SlTopic *topic, int32 partition)
+{
+	SlPartitionOffsets offsets;
+	SlPartitionKey key;
+	PrunedPartition *entry;
+	bool		found;
+	Oid			relid;
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2];
+
+	if (!topic->config.key_index)
+		return;
+	relid = SlKeyIndexRelid(topic->topic_id);
+	if (!OidIsValid(relid))
+		return;
+	if (pruned == NULL)
+	{
+		HASHCTL		info;
+
+		info.keysize = sizeof(SlPartitionKey);
+		info.entrysize = sizeof(PrunedPartition);
+		info.hcxt = TopMemoryContext;
+		pruned = hash_create("streamlog key index pruning", 64, &info,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	SlPartitionGetOffsets(topic->topic_id, partition, &offsets);
+	key = SlMakePartitionKey(topic->topic_id, partition);
+	entry = hash_search(pruned, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->pruned_below = 0;
+	if (offsets.log_start_offset <= entry->pruned_below)
+		return;
+
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(offsets.log_start_offset);
+	SPI_connect();
+	SlCatalogQuery(psprintf("DELETE FROM streamlog_data.%s "
+							"WHERE partition = $1 AND \"offset\" < $2",
+							get_rel_name(relid)),
+				   2, types, values, NULL);
+	SPI_finish();
+	/*
+	 * Noted before the commit: if it fails, these entries wait until the
+	 * log start moves again, and lookups skip them meanwhile
+	 */
+	entry->pruned_below = offsets.log_start_offset;
+}
