@@ -33,6 +33,8 @@
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -97,17 +99,107 @@ key_index_btree(Relation rel)
 	return oid;
 }
 
+/*
+ * Entries gathered before they are written: sorted, consecutive entries
+ * fall on the same btree pages, and the heap rows go in with one WAL
+ * record per page (heap_multi_insert) instead of one per row.  Bounds the
+ * memory of a commit of any size.
+ */
+#define KEY_INDEX_FLUSH_ENTRIES 65536
+#define KEY_INDEX_SLOTS 1000
+
 void
 SlKeyIndexOpen(SlKeyIndexWriter *writer, Oid relid)
 {
 	writer->rel = table_open(relid, RowExclusiveLock);
 	writer->index = index_open(key_index_btree(writer->rel), RowExclusiveLock);
 	writer->index_info = BuildIndexInfo(writer->index);
+	writer->entries = NULL;
+	writer->nentries = 0;
+	writer->slots = NULL;
+	writer->nslots = 0;
+	/* Its own: callers may reset theirs between batches */
+	writer->context = AllocSetContextCreate(CurrentMemoryContext, "streamlog key index writer",
+											ALLOCSET_DEFAULT_SIZES);
+}
+
+static int
+compare_entries(const void *a, const void *b)
+{
+	const SlKeyIndexEntry *ea = a;
+	const SlKeyIndexEntry *eb = b;
+
+	if (ea->key_hash != eb->key_hash)
+		return ea->key_hash < eb->key_hash ? -1 : 1;
+	if (ea->partition != eb->partition)
+		return ea->partition < eb->partition ? -1 : 1;
+	if (ea->offset != eb->offset)
+		return ea->offset < eb->offset ? -1 : 1;
+	return 0;
+}
+
+/* Write slots[0..n) to the heap, then their index entries */
+static void
+insert_slots(SlKeyIndexWriter *writer, int n)
+{
+	table_multi_insert(writer->rel, writer->slots, n, GetCurrentCommandId(true), 0, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		TupleTableSlot *slot = writer->slots[i];
+
+		/* The index's columns are the table's: the same values and nulls */
+		index_insert(writer->index, slot->tts_values, slot->tts_isnull, &slot->tts_tid,
+					 writer->rel, UNIQUE_CHECK_NO, false, writer->index_info);
+	}
+}
+
+static void
+flush_entries(SlKeyIndexWriter *writer)
+{
+	int			n = 0;
+
+	MemoryContext oldcxt;
+
+	if (writer->nentries == 0)
+		return;
+	oldcxt = MemoryContextSwitchTo(writer->context);
+	qsort(writer->entries, writer->nentries, sizeof(SlKeyIndexEntry), compare_entries);
+	if (writer->slots == NULL)
+		writer->slots = palloc(sizeof(TupleTableSlot *) * KEY_INDEX_SLOTS);
+	for (int i = 0; i < writer->nentries; i++)
+	{
+		TupleTableSlot *slot;
+
+		/* A small commit (a Kafka request) makes only the slots it fills */
+		if (n == writer->nslots)
+			writer->slots[writer->nslots++] = table_slot_create(writer->rel, NULL);
+		slot = writer->slots[n];
+
+		ExecClearTuple(slot);
+		slot->tts_values[Anum_key_index_key_hash - 1] = Int64GetDatum(writer->entries[i].key_hash);
+		slot->tts_values[Anum_key_index_partition - 1] = Int32GetDatum(writer->entries[i].partition);
+		slot->tts_values[Anum_key_index_offset - 1] = Int64GetDatum(writer->entries[i].offset);
+		memset(slot->tts_isnull, 0, sizeof(bool) * Natts_key_index);
+		ExecStoreVirtualTuple(slot);
+		if (++n == KEY_INDEX_SLOTS)
+		{
+			insert_slots(writer, n);
+			n = 0;
+		}
+	}
+	if (n > 0)
+		insert_slots(writer, n);
+	writer->nentries = 0;
+	MemoryContextSwitchTo(oldcxt);
 }
 
 void
 SlKeyIndexClose(SlKeyIndexWriter *writer)
 {
+	flush_entries(writer);
+	for (int i = 0; i < writer->nslots; i++)
+		ExecDropSingleTupleTableSlot(writer->slots[i]);
+	MemoryContextDelete(writer->context);
 	index_close(writer->index, RowExclusiveLock);
 	table_close(writer->rel, RowExclusiveLock);
 }
@@ -116,19 +208,17 @@ static void
 add_entry(SlKeyIndexWriter *writer, int32 partition, const uint8 *key, int32 key_len,
 		  int64 offset)
 {
-	Datum		values[Natts_key_index];
-	bool		nulls[Natts_key_index] = {false, false, false};
-	HeapTuple	tuple;
+	SlKeyIndexEntry *entry;
 
-	values[Anum_key_index_partition - 1] = Int32GetDatum(partition);
-	values[Anum_key_index_key_hash - 1] = Int64GetDatum(key_hash(key, key_len));
-	values[Anum_key_index_offset - 1] = Int64GetDatum(offset);
-	tuple = heap_form_tuple(RelationGetDescr(writer->rel), values, nulls);
-	simple_heap_insert(writer->rel, tuple);
-	/* The index's columns are the table's: the same values and nulls */
-	index_insert(writer->index, values, nulls, &tuple->t_self, writer->rel,
-				 UNIQUE_CHECK_NO, false, writer->index_info);
-	heap_freetuple(tuple);
+	if (writer->entries == NULL)
+		writer->entries = MemoryContextAlloc(writer->context,
+											 sizeof(SlKeyIndexEntry) * KEY_INDEX_FLUSH_ENTRIES);
+	if (writer->nentries == KEY_INDEX_FLUSH_ENTRIES)
+		flush_entries(writer);
+	entry = &writer->entries[writer->nentries++];
+	entry->key_hash = key_hash(key, key_len);
+	entry->partition = partition;
+	entry->offset = offset;
 }
 
 void

@@ -408,3 +408,23 @@ def test_records_removed_from_the_log_are_not_found(make_server, unique_name):
     produce(conn, topic, 0, b"k3", b"back", None)
     assert lookup(conn, topic, b"k3") == (0, 301, b"back")
     wait_until(lambda: key_index_rows(conn, topic) == 1, 60, "the cleaner to prune the key index")
+
+
+def test_large_commits_and_backfills_index_every_record(make_server, unique_name):
+    """A commit, and a backfill, of more entries than the writer gathers
+    before it writes them"""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("large")
+    create_topic(conn, topic, 2, {"key.index": "true"})
+    conn.execute("SELECT count(streamlog.produce(%s, 'k' || (g %% 50000), 'v' || g)) "
+                 "FROM generate_series(0, 149999) g", (topic,))
+    assert key_index_rows(conn, topic) == 150000
+    alter_topic(conn, topic, {"key.index": "false"})
+    alter_topic(conn, topic, {"key.index": "true"})
+    assert key_index_rows(conn, topic) == 150000
+    for k in (0, 1, 49999, 12345):
+        got = conn.execute("SELECT streamlog.as_text(value) FROM streamlog.latest(%s, %s)",
+                           (topic, f"k{k}")).fetchone()
+        assert got == (f"v{100000 + k}",)
+    assert conn.execute("SELECT count(*) FROM streamlog.latest(%s)", (topic,)).fetchone()[0] == 50000

@@ -14,12 +14,28 @@
 /* The key index table of a topic; InvalidOid if it has none */
 extern Oid	SlKeyIndexRelid(int32 topic_id);
 
-/* An open key index, to add the entries of appended batches */
+/*
+ * An open key index, to add the entries of appended batches.  Entries are
+ * gathered and written sorted by key hash, many rows at a time (see
+ * key_index.c); SlKeyIndexClose writes what is left.
+ */
+typedef struct SlKeyIndexEntry
+{
+	int64		key_hash;
+	int64		offset;
+	int32		partition;
+} SlKeyIndexEntry;
+
 typedef struct SlKeyIndexWriter
 {
 	Relation	rel;
 	Relation	index;
 	IndexInfo  *index_info;
+	SlKeyIndexEntry *entries;
+	int			nentries;
+	struct TupleTableSlot **slots;	/* made as needed */
+	int			nslots;
+	MemoryContext context;		/* of entries and slots */
 } SlKeyIndexWriter;
 
 /* Open (RowExclusiveLock) and close a topic's key index table, relid */
