@@ -655,7 +655,7 @@ GRANT SELECT ON streamlog.client_quotas TO PUBLIC;
 CREATE FUNCTION streamlog.latest(topic text)
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
-	LANGUAGE sql STABLE AS $$
+	LANGUAGE sql AS $$
 SELECT c.partition, c."offset", c.ts, c.key, c.value, c.headers
   FROM (SELECT DISTINCT ON (p.key) p.*
 		  FROM (SELECT DISTINCT ON (h.key, h.partition) h.*
@@ -678,6 +678,6 @@ CREATE FUNCTION streamlog.latest(topic text, key bytea, partition integer DEFAUL
 CREATE FUNCTION streamlog.latest(topic text, key text, partition integer DEFAULT NULL)
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
-	LANGUAGE sql STABLE ROWS 1 AS $$
+	LANGUAGE sql ROWS 1 AS $$
 SELECT * FROM streamlog.latest(latest.topic, convert_to(latest.key, 'UTF8'), latest.partition)
 $$;

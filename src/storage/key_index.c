@@ -257,6 +257,8 @@ struct SlKeyIndexCandidates
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	int64		hash;
+	bool		one_partition;
 };
 
 SlKeyIndexCandidates *
@@ -264,23 +266,35 @@ SlKeyIndexCandidatesBegin(Oid relid, const uint8 *key, int32 key_len, int32 part
 {
 	SlKeyIndexCandidates *c = palloc0(sizeof(SlKeyIndexCandidates));
 	ScanKeyData keys[2];
-	int			nkeys = 1;
 
 	c->rel = table_open(relid, AccessShareLock);
 	c->index = index_open(key_index_btree(c->rel), AccessShareLock);
 	c->slot = table_slot_create(c->rel, NULL);
 	/* The latest snapshot, as the log's reads (log_read.c) */
 	c->snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(key_hash(key, key_len)));
-	if (partition >= 0)
-	{
+	c->hash = key_hash(key, key_len);
+	c->one_partition = partition >= 0;
+	/* Always two keys, the second on the partition, so rescans can move it */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(c->hash));
+	if (c->one_partition)
 		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(partition));
-		nkeys = 2;
-	}
-	c->scan = index_beginscan(c->rel, c->index, c->snapshot, nkeys, 0);
-	index_rescan(c->scan, keys, nkeys, NULL, 0);
+	else
+		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT4GE, Int32GetDatum(0));
+	c->scan = index_beginscan(c->rel, c->index, c->snapshot, 2, 0);
+	index_rescan(c->scan, keys, 2, NULL, 0);
 	return c;
+}
+
+void
+SlKeyIndexCandidatesSkipPartition(SlKeyIndexCandidates *c, int32 partition)
+{
+	ScanKeyData keys[2];
+
+	/* With one partition asked for, nothing is left below it */
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(c->hash));
+	ScanKeyInit(&keys[1], 2, BTLessStrategyNumber, F_INT4LT,
+				Int32GetDatum(c->one_partition ? 0 : partition));
+	index_rescan(c->scan, keys, 2, NULL, 0);
 }
 
 bool

@@ -122,21 +122,17 @@ search_index(const SlTopic *topic, Oid relid, const uint8 *key, int32 key_len,
 	SlKeyIndexCandidates *c = SlKeyIndexCandidatesBegin(relid, key, key_len, partition);
 	int32		p;
 	int64		offset;
-	int32		resolved = -1;
 
 	while (SlKeyIndexCandidatesNext(c, &p, &offset))
 	{
 		Found		candidate = {0};
 
-		/* Older entries of a partition whose current record we have */
-		if (p == resolved)
-			continue;
-		if (p >= topic->partition_count)
-			continue;
-		if (read_at(topic, p, offset, key, key_len, &candidate))
+		if (p < topic->partition_count &&
+			read_at(topic, p, offset, key, key_len, &candidate))
 		{
-			resolved = p;
 			keep_newer(best, &candidate);
+			/* The older entries of p do not count */
+			SlKeyIndexCandidatesSkipPartition(c, p);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}

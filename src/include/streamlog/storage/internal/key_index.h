@@ -62,6 +62,12 @@ extern SlKeyIndexCandidates *SlKeyIndexCandidatesBegin(Oid relid, const uint8 *k
 														int32 key_len, int32 partition);
 extern bool SlKeyIndexCandidatesNext(SlKeyIndexCandidates *c, int32 *partition,
 									 int64 *offset);
+
+/*
+ * Go on below partition: its current record is found, and its older
+ * entries (a hot key may have millions) need not be walked
+ */
+extern void SlKeyIndexCandidatesSkipPartition(SlKeyIndexCandidates *c, int32 partition);
 extern void SlKeyIndexCandidatesEnd(SlKeyIndexCandidates *c);
 
 /*
