@@ -46,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
@@ -412,6 +413,8 @@ SlKeyIndexPrune(const SlTopic *topic, int32 partition)
 	Oid			relid;
 	Oid			types[2] = {INT4OID, INT8OID};
 	Datum		values[2];
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
 
 	if (!topic->config.key_index)
 		return;
@@ -438,15 +441,42 @@ SlKeyIndexPrune(const SlTopic *topic, int32 partition)
 
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(offsets.log_start_offset);
-	SPI_connect();
-	SlCatalogQuery(psprintf("DELETE FROM streamlog_data.%s "
-							"WHERE partition = $1 AND \"offset\" < $2",
-							get_rel_name(relid)),
-				   2, types, values, NULL);
-	SPI_finish();
+
 	/*
-	 * Noted before the commit: if it fails, these entries wait until the
-	 * log start moves again, and lookups skip them meanwhile
+	 * In a subtransaction: a failure here (a lock timeout, a cancel) must
+	 * not undo the retention work of the caller's transaction.  Logged; the
+	 * entries wait for the next time the log start moves, and lookups skip
+	 * them meanwhile.  Noted as pruned before the commit for the same
+	 * reason.
 	 */
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		SPI_connect();
+		SlCatalogQuery(psprintf("DELETE FROM streamlog_data.%s "
+								"WHERE partition = $1 AND \"offset\" < $2",
+								get_rel_name(relid)),
+					   2, types, values, NULL);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(WARNING,
+				(errmsg("could not prune the key index of partition %d of topic \"%s\": %s",
+						partition, topic->name, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
 	entry->pruned_below = offsets.log_start_offset;
 }

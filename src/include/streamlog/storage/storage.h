@@ -455,7 +455,9 @@ extern bool SlLogLatest(const SlTopic *topic, const uint8 *key, int32 key_len,
 /*
  * Delete the key index entries of a partition below its log start (a
  * no-op unless the topic has a key index and the log start moved since);
- * the cleaner calls it after retention.
+ * the cleaner calls it after retention.  A failure is logged as a
+ * warning, in a subtransaction of its own: it never undoes the caller's
+ * work nor errors out.
  */
 extern void SlKeyIndexPrune(const SlTopic *topic, int32 partition);
 
