@@ -428,3 +428,29 @@ def test_large_commits_and_backfills_index_every_record(make_server, unique_name
                            (topic, f"k{k}")).fetchone()
         assert got == (f"v{100000 + k}",)
     assert conn.execute("SELECT count(*) FROM streamlog.latest(%s)", (topic,)).fetchone()[0] == 50000
+
+
+def test_entries_of_another_key_with_the_same_hash_are_skipped(make_server, unique_name):
+    """A 64-bit hash collision cannot be produced on purpose, so entries that
+    look like one are written by hand: the key index hashes a key's bytes as
+    hashtextextended(text, 0) hashes a text's.  The lookup reads the record
+    each entry points to and compares the key bytes."""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("collide")
+    create_topic(conn, topic, 2, {"key.index": "true"})
+    produce(conn, topic, 0, b"k", b"mine", None)            # offset 0
+    produce(conn, topic, 0, b"other", b"not mine", None)    # offset 1
+    produce(conn, topic, 1, b"other", b"not mine", None)    # partition 1, offset 0
+    keys = conn.execute("SELECT format('streamlog_data.t%%s_keys', topic_id) FROM streamlog.topic "
+                        "WHERE name = %s", (topic,)).fetchone()[0]
+    # entries of "k" pointing at "other"'s records, and at offsets never written
+    conn.execute(f"INSERT INTO {keys} VALUES (hashtextextended('k', 0), 0, 1), "
+                 f"(hashtextextended('k', 0), 1, 0), (hashtextextended('k', 0), 0, 1000)")
+    assert lookup(conn, topic, b"k") == (0, 0, b"mine")
+    assert lookup(conn, topic, b"k", 1) is None
+    assert lookup(conn, topic, b"other", 0) == (0, 1, b"not mine")
+    # the entries really are the key's: without the real one, nothing is found
+    conn.execute(f"DELETE FROM {keys} WHERE key_hash = hashtextextended('k', 0) AND \"offset\" = 0 "
+                 "AND partition = 0")
+    assert lookup(conn, topic, b"k") is None
