@@ -584,10 +584,15 @@ SlTopicAlterConfig(const char *name, Jsonb *changes)
 	SPI_finish();
 	catalog_changed_in_xact();
 
-	/* The key index is built from the log in this transaction, or dropped */
-	if (effective.key_index && !topic->config.key_index)
+	/*
+	 * The key index is built from the log in this transaction, or dropped.
+	 * Whether it exists is what counts, not the old setting: setting
+	 * key.index again rebuilds an index that went missing (a restore that
+	 * left it out).
+	 */
+	if (effective.key_index && !OidIsValid(SlKeyIndexRelid(topic->topic_id)))
 		SlKeyIndexCreate(topic->topic_id, topic);
-	else if (!effective.key_index && topic->config.key_index)
+	else if (!effective.key_index)
 		SlKeyIndexDrop(topic->topic_id);
 }
 

@@ -454,3 +454,20 @@ def test_entries_of_another_key_with_the_same_hash_are_skipped(make_server, uniq
     conn.execute(f"DELETE FROM {keys} WHERE key_hash = hashtextextended('k', 0) AND \"offset\" = 0 "
                  "AND partition = 0")
     assert lookup(conn, topic, b"k") is None
+
+
+def test_setting_key_index_again_rebuilds_a_missing_index(make_server, unique_name):
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("rebuild")
+    create_topic(conn, topic, 1, {"key.index": "true"})
+    produce(conn, topic, 0, b"k", b"v", None)
+    keys = conn.execute("SELECT format('streamlog_data.t%%s_keys', topic_id) FROM streamlog.topic "
+                        "WHERE name = %s", (topic,)).fetchone()[0]
+    conn.execute(f"DROP TABLE {keys}")
+    # without its table the lookup reads the log, and produce goes on
+    assert lookup(conn, topic, b"k") == (0, 0, b"v")
+    produce(conn, topic, 0, b"k2", b"v2", None)
+    alter_topic(conn, topic, {"key.index": "true"})
+    assert key_index_rows(conn, topic) == 2
+    assert lookup(conn, topic, b"k2") == (0, 1, b"v2")
