@@ -6,10 +6,12 @@
  * One table per topic, streamlog_data.t<topic id>_keys, with a row
  * (key_hash, partition, offset) for every keyed record and a btree on all
  * three: one descent finds a key's entries in every partition, newest
- * first.  The rows are written by the append, at
- * commit, in the transaction that writes the batches (log_append.c), so
- * they are exactly as visible as the records, and a rollback or a crash
- * leaves none without its record.  The hash is 64 bits of PostgreSQL's
+ * first.  The rows are written by the append, at commit, in the
+ * transaction that writes the batches (log_append.c), so they are exactly
+ * as visible as the records, and a rollback or a crash leaves none without
+ * its record.  They are gathered and written sorted, many at a time (see
+ * SlKeyIndexWriter): one btree insertion per keyed record is nearly all
+ * that the index costs a produce.  The hash is 64 bits of PostgreSQL's
  * hash_bytes_extended (stable across versions: hash partitioning depends
  * on it); a lookup reads the record at each candidate offset and compares
  * the key bytes, so collisions cost a read and nothing else.
@@ -29,7 +31,6 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/heapam.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
