@@ -471,3 +471,46 @@ def test_setting_key_index_again_rebuilds_a_missing_index(make_server, unique_na
     alter_topic(conn, topic, {"key.index": "true"})
     assert key_index_rows(conn, topic) == 2
     assert lookup(conn, topic, b"k2") == (0, 1, b"v2")
+
+
+def test_kill9_while_key_index_is_built_leaves_none(make_server, unique_name):
+    """Turning key.index on is one transaction: a crash in the middle of the
+    backfill leaves the topic as it was, and it can be turned on again"""
+    import threading
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("backfill")
+    create_topic(conn, topic, 2)
+    conn.execute("SELECT count(streamlog.produce(%s, 'k' || g, 'v' || g)) "
+                 "FROM generate_series(1, 400000) g", (topic,))
+    altering = srv.connect()
+    errors = []
+
+    def alter():
+        try:
+            alter_topic(altering, topic, {"key.index": "true"})
+        except psycopg.Error as e:
+            errors.append(e)
+
+    t = threading.Thread(target=alter)
+    t.start()
+    wait_until(lambda: conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND query LIKE 'SELECT streamlog.alter_topic%%'").fetchone()[0] == 1,
+        30, "the alter to run")
+    srv.kill9()
+    t.join(60)
+    srv.start()
+    conn = srv.connect()
+    setting = conn.execute("SELECT value FROM streamlog.topic_config(%s) WHERE name = 'key.index'",
+                           (topic,)).fetchone()[0]
+    if errors:
+        # killed in the middle: nothing of it is left
+        assert (setting, key_index_rows(conn, topic)) == ("false", None)
+    else:
+        # it committed first (a fast machine): all of it is there
+        assert (setting, key_index_rows(conn, topic)) == ("true", 400000)
+    alter_topic(conn, topic, {"key.index": "true"})
+    assert key_index_rows(conn, topic) == 400000
+    assert conn.execute("SELECT streamlog.as_text(value) FROM streamlog.latest(%s, 'k123')",
+                        (topic,)).fetchone() == ("v123",)
