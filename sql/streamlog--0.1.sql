@@ -650,21 +650,13 @@ GRANT SELECT ON streamlog.client_quotas TO PUBLIC;
 -- records in several partitions (producers choose partitions, and added
 -- partitions move keys) the newest timestamp wins, then the higher
 -- partition.  Keys whose current record is a tombstone (null value), and
--- records without a key, are absent.  Set based over history(): PostgreSQL
--- sorts it, spilling to disk past work_mem, so any topic fits.
+-- records without a key, are absent.  Two passes over the log: keys,
+-- offsets and timestamps are sorted (spilling to disk past work_mem, so
+-- any topic fits), then the current records are read.
 CREATE FUNCTION streamlog.latest(topic text)
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
-	LANGUAGE sql AS $$
-SELECT c.partition, c."offset", c.ts, c.key, c.value, c.headers
-  FROM (SELECT DISTINCT ON (p.key) p.*
-		  FROM (SELECT DISTINCT ON (h.key, h.partition) h.*
-				  FROM streamlog.history(latest.topic) h
-				 WHERE h.key IS NOT NULL
-				 ORDER BY h.key, h.partition, h."offset" DESC) p
-		 ORDER BY p.key, p.ts DESC NULLS LAST, p.partition DESC) c
- WHERE c.value IS NOT NULL
-$$;
+	AS 'MODULE_PATHNAME', 'streamlog_latest' LANGUAGE C ROWS 10000;
 
 -- The current record of one key (0 or 1 row), by the same rule: in one
 -- partition, or in all of them (partition NULL).  With the topic's key

@@ -1,8 +1,7 @@
 /*
- * SQL: streamlog.latest(topic, key), the current value of one key of a
- * topic read as a table (storage/latest.c says which record that is).
- * streamlog.latest(topic), every key's, is SQL over history() in the
- * extension script.
+ * SQL: streamlog.latest(topic), the current value of every key of a topic
+ * read as a table, and streamlog.latest(topic, key), of one key
+ * (storage/latest.c says which record that is).
  */
 #include "postgres.h"
 
@@ -16,7 +15,31 @@
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
+PG_FUNCTION_INFO_V1(streamlog_latest);
 PG_FUNCTION_INFO_V1(streamlog_latest_key);
+
+static void
+put_row(void *arg, int32 partition, const SlRecord *rec)
+{
+	SlRecordRowsPut((SlRecordRows *) arg, partition, rec);
+}
+
+/* latest(topic text): a row per key, with the columns of read() */
+Datum
+streamlog_latest(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	const SlTopic *topic;
+	SlRecordRows rows;
+
+	SlRequireArg(fcinfo, 0, "topic");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_READ);
+	topic = SlTopicLookupAndLock(name, AccessShareLock);
+	SlRecordRowsInit(&rows, fcinfo);
+	SlLogLatestAll(topic, put_row, &rows);
+	return (Datum) 0;
+}
 
 /*
  * latest(topic text, key bytea, partition integer): 0 or 1 row, with the

@@ -450,6 +450,16 @@ extern int64 SlLogScanLogStart(SlLogScan *scan);
 extern bool SlLogLatest(const SlTopic *topic, const uint8 *key, int32 key_len,
 						int32 partition, int32 *partition_out, SlRecord *rec_out);
 
+/*
+ * Every key's current record in topic, by the rule of SlLogLatest, handed
+ * to emit one by one (in partition and offset order; rec's pointers stay
+ * valid during the call).  Bounded memory: sorts spill past work_mem.
+ * The caller has locked the topic.
+ */
+typedef void (*SlLatestEmit) (void *arg, int32 partition, const SlRecord *rec);
+
+extern void SlLogLatestAll(const SlTopic *topic, SlLatestEmit emit, void *arg);
+
 /* key_index.c */
 
 /*
