@@ -29,6 +29,8 @@ OBJS = \
 	src/storage/segments.o \
 	src/storage/log_append.o \
 	src/storage/log_read.o \
+	src/storage/key_index.o \
+	src/storage/latest.o \
 	src/storage/retention.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
@@ -42,6 +44,7 @@ OBJS = \
 	src/sqlapi/topics_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
+	src/sqlapi/latest_sql.o \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
 	src/sqlapi/consume_sql.o \
@@ -109,10 +112,10 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials
+REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials latest
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants key_index
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -643,3 +643,33 @@ SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>
   FROM streamlog.client_quota q
  WHERE streamlog.has_privilege('describe_configs', 'cluster', NULL);
 GRANT SELECT ON streamlog.client_quotas TO PUBLIC;
+
+-- Topics as tables: the current value of every key of a topic, as a
+-- relation with the columns of read().  Within a partition the newest
+-- record of a key is current (what compaction keeps); where a key has
+-- records in several partitions (producers choose partitions, and added
+-- partitions move keys) the newest timestamp wins, then the higher
+-- partition.  Keys whose current record is a tombstone (null value), and
+-- records without a key, are absent.  Two passes over the log: keys,
+-- offsets and timestamps are sorted (spilling to disk past work_mem, so
+-- any topic fits), then the current records are read.
+CREATE FUNCTION streamlog.latest(topic text)
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	AS 'MODULE_PATHNAME', 'streamlog_latest' LANGUAGE C ROWS 10000;
+
+-- The current record of one key (0 or 1 row), by the same rule: in one
+-- partition, or in all of them (partition NULL).  With the topic's key
+-- index (topic config key.index) a lookup costs O(log n); without it, the
+-- log is read.  Text keys are looked up as their UTF-8 bytes, as produce()
+-- stores them.
+CREATE FUNCTION streamlog.latest(topic text, key bytea, partition integer DEFAULT NULL)
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	AS 'MODULE_PATHNAME', 'streamlog_latest_key' LANGUAGE C ROWS 1;
+CREATE FUNCTION streamlog.latest(topic text, key text, partition integer DEFAULT NULL)
+	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
+				   key bytea, value bytea, headers streamlog.header[])
+	LANGUAGE sql ROWS 1 AS $$
+SELECT * FROM streamlog.latest(latest.topic, convert_to(latest.key, 'UTF8'), latest.partition)
+$$;

@@ -97,6 +97,7 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 
 		topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
 		dropped = SlRetentionApply(topic, partition, now_ms, roll_seq, roll_relid);
+		SlKeyIndexPrune(topic, partition);
 		if (dropped > 0)
 			elog(DEBUG1, "streamlog cleaner dropped %d segments of partition %d of topic \"%s\"",
 				 dropped, partition, topic->name);

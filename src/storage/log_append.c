@@ -40,6 +40,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
@@ -318,9 +319,18 @@ void
 SlLogBufferRecord(const SlTopic *topic, int32 partition,
 				  const SlProduceRecord *record)
 {
-	PendingPartition *pp = pending_partition(topic, partition);
+	PendingPartition *pp;
 	size_t		size = record_size_estimate(record);
 
+	if (record->key_len < 0 && SlTopicRequiresKeys(&topic->config))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("compacted topic \"%s\" cannot accept a record without a key",
+						topic->name),
+				 errdetail("Its cleanup.policy has \"compact\": compaction keeps the newest record of each key, so every record needs one."),
+				 errhint("Give the record a key, or set cleanup.policy of topic \"%s\" to \"delete\".",
+						 topic->name)));
+	pp = pending_partition(topic, partition);
 	if (size + SL_BATCH_HEADER_SIZE > (size_t) pp->max_message_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -569,6 +579,8 @@ append_pending(void)
 		Relation	rel;
 		Relation	index;
 		IndexInfo  *index_info;
+		SlKeyIndexWriter key_index;
+		Oid			key_index_relid;
 
 		pp = sorted[i];
 		foreach(lc, pp->batches)
@@ -580,6 +592,13 @@ append_pending(void)
 		rel = table_open(relid, RowExclusiveLock);
 		index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
 		index_info = BuildIndexInfo(index);
+		/*
+		 * Looked up now, not when the records were buffered: key.index
+		 * turned on or off later in this transaction counts
+		 */
+		key_index_relid = SlKeyIndexRelid(pp->key.topic_id);
+		if (OidIsValid(key_index_relid))
+			SlKeyIndexOpen(&key_index, key_index_relid);
 		foreach(lc, pp->batches)
 		{
 			PendingBatch *batch = lfirst(lc);
@@ -604,6 +623,10 @@ append_pending(void)
 					*batch->log_append_time_out = now_ms;
 			}
 			insert_batch(rel, index, index_info, batch, offset, now_ms);
+			/* In this transaction: exactly as visible as the records */
+			if (OidIsValid(key_index_relid))
+				SlKeyIndexAddBatch(&key_index, pp->key.partition,
+								   batch_bytes(batch), batch_len(batch));
 			if (batch->base_offset_out)
 				*batch->base_offset_out = offset;
 			offset += batch->record_count;
@@ -611,6 +634,8 @@ append_pending(void)
 			pfree(batch->data.data);
 			batch->data.data = NULL;
 		}
+		if (OidIsValid(key_index_relid))
+			SlKeyIndexClose(&key_index);
 		index_close(index, RowExclusiveLock);
 		table_close(rel, RowExclusiveLock);
 	}

@@ -112,9 +112,9 @@ static const SlConfigDef config_defs[] = {
 		false, "log.index.interval.bytes", NULL,
 	"Bytes between two entries of Kafka's offset index; streamlog indexes every batch."},
 	{"key.index", CONFIG_BOOLEAN, "false", 0, 0, NULL, NULL,
-		false, NULL, NULL,
+		true, NULL, NULL,
 	"streamlog's own: whether the topic keeps an index of its record keys, so that "
-	"streamlog.latest_value() finds the current value of a key in O(log n)."},
+	"streamlog.latest(topic, key) finds the current value of a key in O(log n)."},
 	{"leader.replication.throttled.replicas", CONFIG_LIST, "", 0, 0, NULL, check_throttled_replicas,
 		false, NULL, NULL,
 	"Replicas whose replication from the leader is throttled: \"*\" or partition:broker pairs."},

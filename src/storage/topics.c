@@ -29,6 +29,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
@@ -486,6 +487,8 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 
 	create_partitions(topic_id, 0, partitions);
 	catalog_changed_in_xact();
+	if (effective.key_index)
+		SlKeyIndexCreate(topic_id, NULL);
 }
 
 void
@@ -542,6 +545,7 @@ SlTopicDrop(const char *name, bool missing_ok)
 			SlCatalogExec(psprintf("DROP TABLE streamlog_data.%s", quote_identifier(relname)));
 	}
 	SPI_finish();
+	SlKeyIndexDrop(topic_id);
 
 	SlLogDiscardTopic(SlMakePartitionKey(topic_id, 0));
 	forget_at_end(topic_id, 0, true);
@@ -579,6 +583,17 @@ SlTopicAlterConfig(const char *name, Jsonb *changes)
 				   2, types, values, NULL);
 	SPI_finish();
 	catalog_changed_in_xact();
+
+	/*
+	 * The key index is built from the log in this transaction, or dropped.
+	 * Whether it exists is what counts, not the old setting: setting
+	 * key.index again rebuilds an index that went missing (a restore that
+	 * left it out).
+	 */
+	if (effective.key_index && !OidIsValid(SlKeyIndexRelid(topic->topic_id)))
+		SlKeyIndexCreate(topic->topic_id, topic);
+	else if (!effective.key_index)
+		SlKeyIndexDrop(topic->topic_id);
 }
 
 int32

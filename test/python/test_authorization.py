@@ -113,6 +113,21 @@ def test_segment_tables_are_not_reachable_directly(server):
         assert sqlstate_of(conn, f"SELECT * FROM {relid}") == "42501"
 
 
+def test_key_index_tables_are_not_reachable_directly(server):
+    topic = fresh("keys")
+    server.sql("SELECT streamlog.create_topic(%s, 1, '{\"key.index\": true}')", (topic,))
+    server.sql("SELECT streamlog.produce(%s, 'k', 'v')", (topic,))
+    keys = server.sql("SELECT format('streamlog_data.t%%s_keys', topic_id) FROM streamlog.topic "
+                      "WHERE name = %s", (topic,))[0][0]
+    role = make_role(server)
+    grant(server, "read", "topic", topic, role)
+    with connect_as(server, role) as conn:
+        assert sqlstate_of(conn, f"SELECT * FROM {keys}") == "42501"
+        # the lookup reaches it, as the extension's owner
+        assert conn.execute("SELECT value FROM streamlog.latest(%s, 'k')",
+                            (topic,)).fetchall() == [(b"v",)]
+
+
 def test_a_callers_search_path_does_not_reach_the_catalogue_queries(server):
     """Storage runs its queries as the extension's owner: an operator of
     the caller's, first on its search_path, must not run there."""
@@ -155,6 +170,9 @@ SQL_MATRIX = [
     ("SELECT streamlog.produce_record({t}, 'k'::bytea, 'v'::bytea)", [("write", "topic", "topic")]),
     ("SELECT * FROM streamlog.read({t}, 0)", [("read", "topic", "topic")]),
     ("SELECT * FROM streamlog.history({t})", [("read", "topic", "topic")]),
+    ("SELECT * FROM streamlog.latest({t})", [("read", "topic", "topic")]),
+    ("SELECT * FROM streamlog.latest({t}, 'k'::bytea)", [("read", "topic", "topic")]),
+    ("SELECT * FROM streamlog.latest({t}, 'k'::text, 0)", [("read", "topic", "topic")]),
     ("SELECT streamlog.offset_for_time({t}, 0, now())", [("describe", "topic", "topic")]),
     ("SELECT streamlog.partition_for({t}, 'k'::text)", [("describe", "topic", "topic")]),
     ("SELECT * FROM streamlog.topic_config({t})", [("describe_configs", "topic", "topic")]),

@@ -29,7 +29,9 @@
  * CreateTime topic every record timestamp must lie within
  * message.timestamp.before.max.ms / after.max.ms of the broker's clock,
  * else the batch fails with INVALID_TIMESTAMP; records without a timestamp
- * (-1) are exempt, as in Kafka.
+ * (-1) are exempt, as in Kafka.  On a compacted topic every record needs a
+ * key: a batch with keyless records fails with INVALID_RECORD, each of them
+ * named in record_errors (v8+), as Kafka's log validator does.
  *
  * Each topic needs WRITE, asked before whether the topic exists (Kafka's
  * TOPIC_AUTHORIZATION_FAILED for each of its partitions), and a topic
@@ -85,6 +87,51 @@ typedef struct BatchTimestamps
 } BatchTimestamps;
 
 /*
+ * Records of a batch refused one by one (Kafka's RecordError): their
+ * indexes in the batch and the message each gets
+ */
+typedef struct RecordErrors
+{
+	int32		count;
+	int32		capacity;
+	int32	   *indexes;
+	const char *message;
+} RecordErrors;
+
+static void
+record_errors_add(RecordErrors *errors, int32 index)
+{
+	if (errors->count == errors->capacity)
+	{
+		errors->capacity = Max(8, errors->capacity * 2);
+		errors->indexes = errors->indexes ?
+			repalloc(errors->indexes, sizeof(int32) * errors->capacity) :
+			palloc(sizeof(int32) * errors->capacity);
+	}
+	errors->indexes[errors->count++] = index;
+}
+
+/*
+ * Kafka's error message for a batch with refused records
+ * (LogValidator.processRecordErrors): how many, and the first three
+ */
+static const char *
+record_errors_summary(const RecordErrors *errors)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "One or more records have been rejected due to %d record errors "
+					 "in total, and only showing the first three errors at most: [",
+					 errors->count);
+	for (int i = 0; i < Min(errors->count, 3); i++)
+		appendStringInfo(&buf, "%sRecordError(batchIndex=%d, message='%s')",
+						 i > 0 ? ", " : "", errors->indexes[i], errors->message);
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
  * Check one record's timestamp against the topic's bounds (CreateTime) and
  * note it in *ts.  Returns SL_ERR_NONE or INVALID_TIMESTAMP with *why.
  */
@@ -117,8 +164,9 @@ check_record_timestamp(const SlRecord *rec, int32 index, const SlTopic *topic,
  * Kafka error for it.
  */
 static int16
-validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 version,
-			   int64 now_ms, SlBatchHeader *hdr, BatchTimestamps *ts, const char **why)
+validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partition,
+			   int16 version, int64 now_ms, SlBatchHeader *hdr, BatchTimestamps *ts,
+			   RecordErrors *record_errors, const char **why)
 {
 	SlRecordIter it;
 	SlRecord	rec;
@@ -191,6 +239,9 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 			SlRecordIterFree(&it);
 			return err;
 		}
+		/* As Kafka, every keyless record of the batch is named */
+		if (rec.key_len < 0 && SlTopicRequiresKeys(&topic->config))
+			record_errors_add(record_errors, expected);
 		expected++;
 	}
 	if (it.error || expected != hdr->last_offset_delta + 1)
@@ -203,6 +254,14 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int16 versio
 	if (expected == 0)
 	{
 		*why = "empty batch";
+		return SL_ERR_INVALID_RECORD;
+	}
+	if (record_errors->count > 0)
+	{
+		record_errors->message =
+			psprintf("Compacted topic cannot accept message without key in topic partition %s-%d.",
+					 topic->name, partition);
+		*why = record_errors_summary(record_errors);
 		return SL_ERR_INVALID_RECORD;
 	}
 	return SL_ERR_NONE;
@@ -269,14 +328,27 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	/* Validate every batch before buffering any */
 	while (pos < len)
 	{
-		int16		err = validate_batch(data + pos, len - pos, topic,
-										 job->req->api_version, now_ms, &hdr, &ts, &why);
+		RecordErrors record_errors = {0};
+		int16		err = validate_batch(data + pos, len - pos, topic, pd->index,
+										 job->req->api_version, now_ms, &hdr, &ts,
+										 &record_errors, &why);
 
 		if (err != SL_ERR_NONE)
 		{
 			pr->error_code = err;
 			pr->error_message = SlStrFromCString(why);
-			if (ts.bad_record >= 0)
+			if (record_errors.count > 0)
+			{
+				SlStr		message = SlStrFromCString(record_errors.message);
+
+				SL_ARRAY_ALLOC(pr->record_errors, record_errors.count);
+				for (int i = 0; i < record_errors.count; i++)
+				{
+					pr->record_errors.items[i].batch_index = record_errors.indexes[i];
+					pr->record_errors.items[i].batch_index_error_message = message;
+				}
+			}
+			else if (ts.bad_record >= 0)
 			{
 				/* Kafka names the record that failed the batch (v8+) */
 				SL_ARRAY_ALLOC(pr->record_errors, 1);

@@ -95,6 +95,19 @@ SlTopicTimestampInRange(const SlTopicConfig *config, int64 ts, int64 now_ms,
 	return ts >= *lower && ts <= *upper;
 }
 
+/*
+ * Compacted topics (cleanup.policy has "compact") refuse records without a
+ * key, as Kafka does: compaction keeps the newest record of each key, and a
+ * record without one would have no meaning there.  Each door checks it
+ * where it looks at records: SlLogBufferRecord for SQL, the Produce
+ * handler's batch validation for Kafka.
+ */
+static inline bool
+SlTopicRequiresKeys(const SlTopicConfig *config)
+{
+	return config->compact;
+}
+
 typedef struct SlTopic
 {
 	int32		topic_id;
@@ -322,7 +335,8 @@ typedef struct SlProduceRecord
 /*
  * Buffer a record for the current transaction; it is appended to the log at
  * commit (offsets are assigned then, in commit order).  The caller has
- * locked the topic (SlTopicLookupAndLock).
+ * locked the topic (SlTopicLookupAndLock).  Errors out with
+ * null_value_not_allowed for a record without a key on a compacted topic.
  */
 extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 							  const SlProduceRecord *record);
@@ -422,6 +436,40 @@ extern void SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst);
 /* The HWM and log start offset the scan works with */
 extern int64 SlLogScanHighWatermark(SlLogScan *scan);
 extern int64 SlLogScanLogStart(SlLogScan *scan);
+
+/* latest.c: topics as tables */
+
+/*
+ * The current record of key in topic: the newest record with that key, in
+ * partition or in any (-1; where a key has records in several partitions
+ * the newest timestamp wins).  False if there is none, or if it is a
+ * tombstone (a null value).  Uses the topic's key index if it has one,
+ * else reads the log.  The record's bytes are palloc'd in the caller's
+ * context.  The caller has locked the topic.
+ */
+extern bool SlLogLatest(const SlTopic *topic, const uint8 *key, int32 key_len,
+						int32 partition, int32 *partition_out, SlRecord *rec_out);
+
+/*
+ * Every key's current record in topic, by the rule of SlLogLatest, handed
+ * to emit one by one (in partition and offset order; rec's pointers stay
+ * valid during the call).  Bounded memory: sorts spill past work_mem.
+ * The caller has locked the topic.
+ */
+typedef void (*SlLatestEmit) (void *arg, int32 partition, const SlRecord *rec);
+
+extern void SlLogLatestAll(const SlTopic *topic, SlLatestEmit emit, void *arg);
+
+/* key_index.c */
+
+/*
+ * Delete the key index entries of a partition below its log start (a
+ * no-op unless the topic has a key index and the log start moved since);
+ * the cleaner calls it after retention.  A failure is logged as a
+ * warning, in a subtransaction of its own: it never undoes the caller's
+ * work nor errors out.
+ */
+extern void SlKeyIndexPrune(const SlTopic *topic, int32 partition);
 
 /* retention.c */
 
