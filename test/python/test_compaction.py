@@ -338,3 +338,97 @@ def test_kill9_during_pass_loses_nothing(make_server, unique_name):
         "SELECT * FROM streamlog.clean(%s)", (topic,)).fetchall()
     assert (cleaned, removed) == (600, 550)
     assert history(conn, topic) == sorted((off, k, v) for k, (off, v) in model.items())
+
+
+def test_max_compaction_lag_rolls_and_compacts(make_server, unique_name):
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms"})
+    conn = srv.connect()
+    topic = unique_name("cmp-maxlag")
+    # never dirty enough, segments that would roll in a week: only
+    # max.compaction.lag.ms rolls the active segment and makes it due
+    create_topic(conn, topic, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 1,
+                               "max.compaction.lag.ms": 1000})
+    with conn.transaction():
+        for i in range(10):
+            conn.execute("SELECT streamlog.produce(%s, %s::text, %s::text, partition => 0)",
+                         (topic, "k%d" % (i % 2), "v%d" % i))
+    wait_until(lambda: history(conn, topic) == [(8, "k0", "v8"), (9, "k1", "v9")], 60,
+               "the cleaner to compact past max.compaction.lag.ms")
+
+
+def test_min_compaction_lag_leaves_young_segments(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-minlag")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "min.compaction.lag.ms": 3_600_000})
+    produce_segment(conn, topic, [("k", "v%d" % i) for i in range(5)])
+    assert conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,)).fetchall() == [
+        (0, 0, 0, 0)]
+    assert len(history(conn, topic)) == 5
+    # old enough once the lag is shorter
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"min.compaction.lag.ms": 0})))
+    assert conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,)).fetchall()[0][1:3] == (
+        5, 4)
+
+
+def test_switch_between_delete_and_compact(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-switch")
+    create_topic(conn, topic, {"segment.ms": 1})
+    produce_segment(conn, topic, [("a", "a0"), ("b", "b0"), ("a", "a1")])
+    conn.execute("SELECT streamlog.delete_records(%s, 0, 1)", (topic,))
+    produce_segment(conn, topic, [("b", "b1"), (None, "keyless")])
+    # compact from the log start (1)
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"cleanup.policy": "compact"})))
+    assert conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,)).fetchall()[0][1:3] == (
+        5, 3)
+    assert history(conn, topic) == [(2, "a", "a1"), (3, "b", "b1")]
+    # and back to delete: retention drops whole segments again
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"cleanup.policy": "delete", "retention.ms": 1})))
+    produce_segment(conn, topic, [("c", "c0")])
+    wait_until(lambda: history(conn, topic) == [], 30, "retention to drop every segment")
+
+
+def test_error_in_one_partition_is_shown_and_the_cleaner_goes_on(make_server, unique_name):
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms"})
+    conn = srv.connect()
+    broken = unique_name("cmp-broken")
+    fine = unique_name("cmp-fine")
+    for topic in (broken, fine):
+        create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                                   "min.cleanable.dirty.ratio": 1})
+        produce_segment(conn, topic, [("k%d" % (i % 3), "v%d" % i) for i in range(9)])
+    # one byte of the broken topic's stored batch changes: its CRC fails
+    [(table,)] = conn.execute(
+        "SELECT s.relid::regclass::text FROM streamlog.segment s JOIN streamlog.topic t "
+        "USING (topic_id) WHERE t.name = %s ORDER BY s.seq LIMIT 1", (broken,)).fetchall()
+    conn.execute("UPDATE %s SET batch = set_byte(batch, length(batch) - 2, "
+                 "get_byte(batch, length(batch) - 2) # 1)" % table)
+    for topic in (broken, fine):
+        conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                     (topic, Jsonb({"min.cleanable.dirty.ratio": 0.5})))
+
+    def settled():
+        rows = {topic: (passes, error) for topic, passes, error in conn.execute(
+            "SELECT topic, passes, last_error FROM streamlog.compaction "
+            "WHERE topic IN (%s, %s)", (broken, fine)).fetchall()}
+        return rows if rows.get(broken, (0, None))[1] and rows.get(fine, (0, None))[0] else None
+    rows = wait_until(settled, 60, "the cleaner to fail one partition and clean the other")
+    assert "CRC" in rows[broken][1]
+    assert rows[broken][0] == 0
+    assert history(conn, fine) == [(6, "k0", "v6"), (7, "k1", "v7"), (8, "k2", "v8")]
+    # clean() says what is wrong with the broken one
+    with pytest.raises(psycopg.Error) as exc:
+        conn.execute("SELECT * FROM streamlog.clean(%s)", (broken,))
+    assert exc.value.sqlstate == "XX001"
+    # the cleaner worker itself never restarted
+    [(pids,)] = conn.execute(
+        "SELECT count(DISTINCT pid) FROM pg_stat_activity WHERE backend_type = 'streamlog cleaner'"
+    ).fetchall()
+    assert pids == 1
+    assert "terminated by signal" not in open(srv.logfile).read()
