@@ -432,3 +432,34 @@ def test_error_in_one_partition_is_shown_and_the_cleaner_goes_on(make_server, un
     ).fetchall()
     assert pids == 1
     assert "terminated by signal" not in open(srv.logfile).read()
+
+
+def test_rewritten_batches_take_the_topic_codec(make_server, unique_name):
+    from confluent_kafka import Producer
+    from kafka_helpers import stored_batch_codecs
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-codec")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "compression.type": "producer"})
+    producer = Producer({"bootstrap.servers": srv.kafka_bootstrap,
+                         "compression.type": "lz4", "linger.ms": 50})
+    for round_ in range(2):
+        for i in range(20):
+            producer.produce(topic, key=b"k%d" % (i % 4), value=b"v%d-%d" % (round_, i),
+                             partition=0)
+        assert producer.flush(30) == 0
+        wait_until(lambda: rolled(conn, topic), 30, "the segment to roll")
+    lz4, zstd = 3, 4
+    assert set(stored_batch_codecs(srv, topic)) == {lz4}
+    # "producer": each batch keeps its own codec
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    assert set(stored_batch_codecs(srv, topic)) == {lz4}
+    # a codec of the topic's: every batch a pass keeps is written with it
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"compression.type": "zstd"})))
+    produce_segment(conn, topic, [("k0", "last")])
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    assert set(stored_batch_codecs(srv, topic)) == {zstd}
+    assert history(conn, topic) == [(37, "k1", "v1-17"), (38, "k2", "v1-18"),
+                                    (39, "k3", "v1-19"), (40, "k0", "last")]
