@@ -583,3 +583,21 @@ def test_readers_during_compaction_skip_no_surviving_record(make_server, unique_
         for hwm, seen in passes:
             missed = {off for off in survivors if off < hwm} - seen
             assert not missed, f"a {name} reader up to {hwm} skipped surviving offsets {sorted(missed)[:10]}"
+
+
+def test_log_append_time_batches_keep_their_time(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-lat")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "message.timestamp.type": "LogAppendTime",
+                               "delete.retention.ms": 3_600_000})
+    produce_segment(conn, topic, [("a", "a0"), ("b", "b0"), ("c", "c0")])
+    produce_segment(conn, topic, [("a", "a1"), ("b", None)])
+    before = {off: ts for off, ts in conn.execute(
+        'SELECT "offset", ts FROM streamlog.history(%s)', (topic,)).fetchall()}
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    after = conn.execute('SELECT "offset", ts, streamlog.as_text(value) '
+                         "FROM streamlog.history(%s) ORDER BY 1", (topic,)).fetchall()
+    assert [(off, v) for off, _, v in after] == [(2, "c0"), (3, "a1"), (4, None)]
+    assert all(ts == before[off] for off, ts, _ in after)
