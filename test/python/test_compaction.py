@@ -601,3 +601,33 @@ def test_log_append_time_batches_keep_their_time(make_server, unique_name):
                          "FROM streamlog.history(%s) ORDER BY 1", (topic,)).fetchall()
     assert [(off, v) for off, _, v in after] == [(2, "c0"), (3, "a1"), (4, None)]
     assert all(ts == before[off] for off, ts, _ in after)
+
+
+def test_several_cleaner_threads_share_the_partitions(make_server, unique_name):
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms",
+                            "streamlog.log_cleaner_threads": 3,
+                            "log_min_messages": "debug1"})
+    conn = srv.connect()
+    topic = unique_name("cmp-threads")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1}, partitions=6)
+    for p in range(6):
+        produce_segment(conn, topic, [("k%d" % (i % 2), "v%d" % i) for i in range(6)], p)
+    wait_until(lambda: conn.execute(
+        "SELECT count(*) FROM streamlog.compaction WHERE topic = %s AND passes >= 1 "
+        "AND cleaned_offset = 6", (topic,)).fetchone()[0] == 6, 60,
+        "the cleaners to compact every partition")
+    for p in range(6):
+        assert history(conn, topic, p) == [(4, "k0", "v4"), (5, "k1", "v5")]
+    assert sorted(r[0] for r in conn.execute(
+        "SELECT application_name FROM pg_stat_activity "
+        "WHERE backend_type = 'streamlog cleaner'").fetchall()) == [
+            "streamlog cleaner", "streamlog cleaner 1", "streamlog cleaner 2"]
+    # each partition was compacted by one cleaner, and not all by the same
+    import re
+    by_partition = {}
+    for pid, partition in re.findall(r"\[(\d+)\] DEBUG:  streamlog cleaner compacted partition (\d+) "
+                                     r"of topic \"%s\"" % re.escape(topic), srv.log_text()):
+        by_partition.setdefault(partition, set()).add(pid)
+    assert len(by_partition) == 6
+    assert all(len(pids) == 1 for pids in by_partition.values())
+    assert len(set.union(*by_partition.values())) > 1
