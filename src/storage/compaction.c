@@ -837,8 +837,18 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	pass.next_horizon = -1;
 	pass.io_start = GetCurrentTimestamp();
 
-	/* The dirty part into the map; the pass ends where the map does */
-	SlOffsetMapInit(&pass.map, (size_t) sl_log_cleaner_dedupe_buffer_size * 1024);
+	/*
+	 * The dirty part into the map; the pass ends where the map does.  The
+	 * map needs no more room than for one key per dirty offset, which
+	 * spares a small partition the whole buffer.
+	 */
+	{
+		double		need = ((double) Max(r.end - r.checkpoint, 0) /
+							SL_OFFSET_MAP_LOAD_FACTOR + 2) * SL_OFFSET_MAP_ENTRY_BYTES;
+		size_t		budget = (size_t) sl_log_cleaner_dedupe_buffer_size * 1024;
+
+		SlOffsetMapInit(&pass.map, need < (double) budget ? (size_t) need : budget);
+	}
 	build_offset_map(&pass, r.checkpoint, r.end);
 	if (r.checkpoint >= r.end)
 		pass.map_end = r.checkpoint;
