@@ -17,10 +17,13 @@
  * grouped up to segment.bytes), keeping a record if it is the last of its
  * key, or lies past where the map ends; records without a key are
  * removed.  Each batch becomes one batch with the records it keeps, at
- * their offsets (the base offset stays, so consumers see gaps), with their
- * timestamps and headers, compressed with the topic's compression.type;
- * a batch that keeps everything and needs no change is copied as it is,
- * one that keeps nothing goes.
+ * their offsets (its base and last offsets stay, so consumers see gaps and
+ * move past them), with their timestamps and headers, compressed with the
+ * topic's compression.type; a batch that keeps everything and needs no
+ * change is copied as it is, one that keeps nothing goes.  (Kafka keeps an
+ * empty batch for a producer's last one, whose sequence it must remember;
+ * streamlog rebuilds producer state from the active segment only, which
+ * is never compacted.)
  *
  * Tombstones (a null value) follow KIP-534: the first pass that keeps one
  * marks its batch with a delete horizon (now + delete.retention.ms, in
