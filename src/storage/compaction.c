@@ -435,6 +435,7 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 typedef enum BatchRetention
 {
 	BATCH_KEEP,					/* whole, as it is */
+	BATCH_DISCARD,				/* whole: none of its records is kept */
 	BATCH_FILTER				/* record by record */
 } BatchRetention;
 
@@ -442,8 +443,9 @@ typedef enum BatchRetention
  * The decision on a whole batch before its records: Kafka's
  * checkBatchRetention.  Control batches (transaction markers) are kept
  * whole until transactions exist; then a marker whose transaction is
- * cleaned away goes after its delete horizon, and the batches of an
- * aborted transaction go whole.
+ * cleaned away goes after its delete horizon (BATCH_DISCARD), and the
+ * batches of an aborted transaction go whole (BATCH_DISCARD), which needs
+ * the aborted transactions of the range, collected as the map is built.
  */
 static BatchRetention
 batch_retention(CleanerPass *pass, const SlBatchHeader *hdr)
@@ -561,6 +563,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	int64		horizon;
 	int			codec;
 	BatchRow	row;
+	BatchRetention retention;
 	const char *error;
 
 	error = SlRecordIterInit(&it, data, len, true, SL_MAX_DECOMPRESSED_BATCH);
@@ -575,7 +578,14 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	row.min_timestamp = -1;
 	row.max_timestamp = -1;
 
-	if (batch_retention(pass, &it.hdr) == BATCH_KEEP)
+	retention = batch_retention(pass, &it.hdr);
+	if (retention == BATCH_DISCARD)
+	{
+		pass->records_removed += it.hdr.record_count;
+		SlRecordIterFree(&it);
+		return;
+	}
+	if (retention == BATCH_KEEP)
 	{
 		/* As it is: a control batch is never rewritten nor compressed */
 		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
