@@ -703,6 +703,20 @@ def test_rewritten_batch_keeps_its_last_offset(make_server, unique_name):
         assert got == (3, b"b1")
     finally:
         consumer.close()
+    kp = KafkaConsumer(bootstrap_servers=srv.kafka_bootstrap, group_id=None,
+                       enable_auto_commit=False)
+    try:
+        tp = KpTopicPartition(topic, 0)
+        kp.assign([tp])
+        kp.seek(tp, 1)
+        got = None
+        deadline = time.monotonic() + 30
+        while got is None and time.monotonic() < deadline:
+            for recs in kp.poll(timeout_ms=1000).values():
+                got = got or (recs[0].offset, recs[0].value)
+        assert got == (3, b"b1")
+    finally:
+        kp.close()
 
 
 def test_background_pass_gives_way_to_a_change_of_its_topic(make_server, unique_name):
