@@ -4,6 +4,9 @@ timestamp and headers; tombstones go after delete.retention.ms; readers
 during a pass miss nothing; a crash mid-pass loses nothing."""
 
 import datetime
+import json
+import os
+import subprocess
 import time
 
 import psycopg
@@ -11,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KpTopicPartition
+from kafkajs import JS_DIR, ensure_kafkajs
 from psycopg.types.json import Jsonb
 from pgserver import wait_until
 
@@ -192,6 +196,15 @@ def test_tombstones_kept_until_delete_horizon(make_server, unique_name):
         assert got == want
     finally:
         kp.close()
+
+    node = ensure_kafkajs()
+    res = subprocess.run([node, os.path.join(JS_DIR, "read_partition.js"), srv.kafka_bootstrap,
+                          kept, unique_name("g"), "2"], capture_output=True, text=True,
+                         timeout=90)
+    assert res.returncode == 0, res.stderr
+    got = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(r["o"], r["ts"], r["k"], r["v"]) for r in got] == [
+        (off, ts, k.decode(), None if v is None else v.decode()) for off, ts, k, v in want]
 
     # a later pass keeps the tombstone before its horizon, removes it after
     conn.execute("SELECT * FROM streamlog.clean(%s)", (kept,))
