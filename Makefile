@@ -14,7 +14,8 @@ CODEC_OBJS = \
 	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
-	src/storage/partitioner.o
+	src/storage/partitioner.o \
+	src/storage/offset_map.o
 
 OBJS = \
 	$(CODEC_OBJS) \
@@ -32,6 +33,7 @@ OBJS = \
 	src/storage/key_index.o \
 	src/storage/latest.o \
 	src/storage/retention.o \
+	src/storage/compaction.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
 	src/storage/producer_ids.o \
@@ -47,6 +49,7 @@ OBJS = \
 	src/sqlapi/latest_sql.o \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
+	src/sqlapi/compaction_sql.o \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \
@@ -112,10 +115,12 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # `make installcheck` runs them on temporary instances of the installed
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
-REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials latest
+REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials \
+	latest compaction
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants key_index
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
+	key_index compaction_readers
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -263,6 +263,15 @@ SlTopicTryLookupAndLock(const char *name, LOCKMODE mode)
 	return topic_lookup_and_lock(name, mode, true);
 }
 
+bool
+SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_class(), topic_id, 0);
+	return LockHasWaiters(&tag, held, false);
+}
+
 SlPartitionKey
 SlMakePartitionKey(int32 topic_id, int32 partition)
 {
@@ -528,7 +537,10 @@ SlTopicDrop(const char *name, bool missing_ok)
 	values[0] = Int32GetDatum(topic_id);
 
 	SPI_connect();
-	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1",
+	/* Its segments, and those compaction replaced and not dropped yet */
+	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1 "
+					   "UNION ALL "
+					   "SELECT relid FROM streamlog.retired_segment WHERE topic_id = $1",
 					   1, types, values, NULL);
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -537,12 +549,17 @@ SlTopicDrop(const char *name, bool missing_ok)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SlCatalogQuery("DELETE FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
+	/*
+	 * IF EXISTS: the cleaner may drop a replaced segment's table between our
+	 * look at its name and our DROP (it takes no topic lock to do so)
+	 */
 	foreach(lc, segments)
 	{
 		char	   *relname = get_rel_name(lfirst_oid(lc));
 
 		if (relname)
-			SlCatalogExec(psprintf("DROP TABLE streamlog_data.%s", quote_identifier(relname)));
+			SlCatalogExec(psprintf("DROP TABLE IF EXISTS streamlog_data.%s",
+								   quote_identifier(relname)));
 	}
 	SPI_finish();
 	SlKeyIndexDrop(topic_id);

@@ -147,6 +147,13 @@ extern const SlTopic *SlTopicLookupAndLock(const char *name, LOCKMODE mode);
 /* The same, but NULL if the topic does not exist or was dropped meanwhile */
 extern const SlTopic *SlTopicTryLookupAndLock(const char *name, LOCKMODE mode);
 
+/*
+ * Does a transaction wait for a lock on the topic that conflicts with the
+ * one this transaction holds in mode held?  For long holders that should
+ * give way (the log cleaner).
+ */
+extern bool SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held);
+
 /* Topic by id (for the cleaner); NULL if gone */
 extern const SlTopic *SlTopicLookupById(int32 topic_id);
 
@@ -437,6 +444,9 @@ extern void SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst);
 extern int64 SlLogScanHighWatermark(SlLogScan *scan);
 extern int64 SlLogScanLogStart(SlLogScan *scan);
 
+/* The append time of the batch SlLogScanPeekBatch found last */
+extern int64 SlLogScanBatchAppendTime(SlLogScan *scan);
+
 /* latest.c: topics as tables */
 
 /*
@@ -488,6 +498,58 @@ extern bool SlRetentionPrepareRoll(const SlTopic *topic, int32 partition,
  */
 extern int	SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 							 int32 roll_seq, Oid roll_relid);
+
+/* compaction.c: the log cleaner (cleanup.policy=compact) */
+
+/* What one cleaning pass over a partition did */
+typedef struct SlCompactionResult
+{
+	bool		cleaned;		/* a pass ran (false: nothing to clean) */
+	bool		busy;			/* another cleaner holds the partition */
+	int64		cleaned_offset; /* the checkpoint: first dirty offset */
+	int64		records_removed;
+	int64		bytes_reclaimed;
+} SlCompactionResult;
+
+/*
+ * Run one cleaning pass over a partition of a compacted topic, in the
+ * caller's transaction: its result is visible when that commits, and a
+ * crash before leaves the log as it was.  The caller has locked the topic
+ * (AccessShareLock).  forced: clean whatever is dirty (SQL clean()), else
+ * only if due (min.cleanable.dirty.ratio, max.compaction.lag.ms, or a
+ * tombstone's delete horizon passed).  background (the cleaner): if another
+ * transaction is cleaning the partition, return with result->busy set
+ * instead of waiting; and give way to a transaction that waits for a
+ * stronger lock on the topic, with an error of SQLSTATE lock_not_available
+ * (the caller rolls back, nothing is lost, a later round cleans).
+ */
+extern void SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
+							   bool forced, bool background, SlCompactionResult *result);
+
+/* A pass failed: note the error in the partition's progress (own xact) */
+extern void SlCompactionNoteError(int32 topic_id, int32 partition, const char *message);
+
+/*
+ * Drop tables of segments that compaction replaced, which no one has open
+ * (never waiting for a lock).  Returns how many were dropped.
+ */
+extern int	SlCompactionDropRetired(void);
+
+/* Progress of the cleaner on one partition, for streamlog.compaction */
+typedef struct SlCompactionStatus
+{
+	int64		cleaned_offset;
+	double		dirty_ratio;
+	int64		dirty_bytes;
+	TimestampTz last_run;		/* 0 = never */
+	int64		passes;
+	int64		records_removed;
+	int64		bytes_reclaimed;
+	char	   *last_error;		/* NULL = none */
+} SlCompactionStatus;
+
+extern void SlCompactionGetStatus(const SlTopic *topic, int32 partition, int64 now_ms,
+								  SlCompactionStatus *status);
 
 /* time helpers */
 static inline int64
