@@ -178,8 +178,8 @@ def test_delete_to_compact_and_back_on_a_live_topic(make_server, unique_name):
     conn = srv.connect()
     topic = unique_name("switch")
     create_topic(conn, topic, 1, {"cleanup.policy": "delete", "segment.bytes": 14})
-    conn.execute("SELECT streamlog.produce(%s, CASE WHEN g % 3 = 0 THEN NULL "
-                 "ELSE 'k' || (g % 4) END, 'v' || g) FROM generate_series(1, 60) g", (topic,))
+    conn.execute("SELECT streamlog.produce(%s, CASE WHEN g %% 3 = 0 THEN NULL "
+                 "ELSE 'k' || (g %% 4) END, 'v' || g) FROM generate_series(1, 60) g", (topic,))
     keyed = {}
     for g in range(1, 61):
         if g % 3:
