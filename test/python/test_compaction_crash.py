@@ -1,0 +1,122 @@
+"""kill -9 in the middle of a cleaning pass (issue 11: "kill -9 mid-pass
+loses nothing and leaves no duplicate").  The pass is made long by a large
+partition and a low streamlog.log_cleaner_io_max_bytes_per_second; once the
+cleaner is writing (its transaction has an xid, and every record is already
+in rolled segments, so the write is the pass), the cleaner process or the
+postmaster is killed.  After the restart the log must hold every record it
+held before, each at its offset and unchanged, no offset twice, and the
+cleaner must finish the job."""
+
+import os
+import signal
+
+import pytest
+from compaction_model import (
+    CONF, LogModel, assert_one_record_per_key_below, compaction_view, create_topic,
+    high_watermarks, history, wait_all_rolled, wait_cleaned_to)
+from psycopg.types.json import Jsonb
+from pgserver import wait_until
+
+KEYS = 2000
+RECORDS = 20000
+IO_LIMIT = 100_000      # bytes/s: the pass over ~2.5 MB takes tens of seconds
+
+
+def cleaner_writing(conn):
+    """pid of the cleaner if it is inside a transaction that writes"""
+    row = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog cleaner' "
+        "   AND backend_xid IS NOT NULL").fetchone()
+    return row[0] if row else None
+
+
+def cleaner_pid(conn):
+    row = conn.execute("SELECT pid FROM pg_stat_activity "
+                       " WHERE backend_type = 'streamlog cleaner'").fetchone()
+    return row[0] if row else None
+
+
+def orphan_tables(conn, topic):
+    """Tables of the topic in streamlog_data that no segment row names:
+    what a pass that died may leave behind"""
+    return [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "  JOIN streamlog.topic t ON c.relname LIKE 't' || t.topic_id || '\\_p%%' "
+        " WHERE n.nspname = 'streamlog_data' AND c.relkind = 'r' AND t.name = %s "
+        "   AND c.oid NOT IN (SELECT relid FROM streamlog.segment)", (topic,)).fetchall()]
+
+
+def reconnect(srv):
+    def attempt():
+        try:
+            c = srv.connect()
+            c.execute("SELECT 1")
+            return c
+        except Exception:
+            return None
+    return wait_until(attempt, 120, "the server to accept connections again", interval=0.2)
+
+
+@pytest.mark.parametrize("victim", ["cleaner", "postmaster"])
+def test_kill_9_mid_pass_loses_nothing(make_server, unique_name, victim):
+    srv = make_server(conf=dict(CONF, **{
+        "streamlog.log_cleaner_io_max_bytes_per_second": IO_LIMIT}))
+    conn = srv.connect()
+    topic = unique_name(f"crash-{victim}")
+    # one large segment first (segment.bytes at its default), read as the model
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact",
+                                  "min.cleanable.dirty.ratio": 0.01,
+                                  "delete.retention.ms": 0})
+    conn.execute("SELECT count(streamlog.produce(%s, 'k' || (g %% %s), "
+                 "       CASE WHEN g %% 97 = 0 AND g < %s - %s THEN NULL "
+                 "            ELSE g || ':' || repeat('x', 100) END, "
+                 "       jsonb_build_object('g', g::text))) "
+                 "  FROM generate_series(1, %s) g", (topic, KEYS, RECORDS, KEYS, RECORDS))
+    model = LogModel()
+    before = history(conn, topic)
+    assert len(before) == RECORDS
+    model.produce([r.rec for r in before])
+    model.check(before, "the log before cleaning")
+
+    # now let it roll, and the cleaner start its pass
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)", (topic, Jsonb({"segment.bytes": 14})))
+    wait_all_rolled(conn, topic)
+    pid = wait_until(lambda: cleaner_writing(conn), 60, "the cleaner to start writing a pass",
+                     interval=0.02)
+    view = compaction_view(conn, topic)
+    assert all(v["passes"] == 0 for v in view.values()), \
+        f"a pass finished before the kill could land in one: {view}"
+
+    if victim == "cleaner":
+        os.kill(pid, signal.SIGKILL)
+        conn.close()
+        conn = None
+        # the postmaster restarts every process after a crash of one
+        wait_until(lambda: "terminated by signal 9" in srv.log_text(), 60,
+                   "the postmaster to notice the cleaner's death")
+        conn = reconnect(srv)
+        wait_until(lambda: cleaner_pid(conn) not in (None, pid), 60, "a new cleaner")
+    else:
+        conn.close()
+        srv.kill9()
+        srv.start()
+        conn = reconnect(srv)
+
+    after = history(conn, topic)
+    model.check(after, "the log right after the crash")
+    assert orphan_tables(conn, topic) == [], "the dead pass left tables behind"
+
+    # lift the I/O budget so that the pass finishes quickly
+    srv.update_conf({"streamlog.log_cleaner_io_max_bytes_per_second": None})
+    srv.reload()
+    hwm = high_watermarks(conn, topic)
+    assert hwm == {0: RECORDS}
+    wait_cleaned_to(conn, topic, hwm, timeout=120)
+    rows = history(conn, topic)
+    model.check(rows, "the log after the cleaner finished")
+    assert_one_record_per_key_below(rows, hwm)
+    assert len(rows) == KEYS, f"{len(rows)} records left for {KEYS} keys"
+    assert orphan_tables(conn, topic) == [], "tables left behind after the pass"
+    view = compaction_view(conn, topic)
+    assert view[0]["last_error"] is None, view
+    conn.close()
