@@ -1,0 +1,153 @@
+"""Kafka clients read a compacted topic (issue 11, "Tests"): librdkafka
+(confluent-kafka), kafka-python and kafkajs consume it from the beginning
+and get exactly the surviving records, at their offsets with the gaps
+compaction left, with their values, headers and timestamps; a fetch from an
+offset compaction removed starts at the next survivor; offsets committed
+by Kafka groups and the lag computed from them are right."""
+
+import base64
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from compaction_model import (
+    CONF, LogModel, clean, compacted_config, create_topic, high_watermarks, history,
+    make_rng, now_ms, random_records, sql_produce, wait_all_rolled)
+from kafka_helpers import ck_consume, ck_headers, kp_consume
+from kafkajs import JS_DIR, ensure_kafkajs
+
+DAY_MS = 86_400_000
+CREATE_TIME_CK = 1      # confluent_kafka.TIMESTAMP_CREATE_TIME
+CREATE_TIME_KP = 0      # kafka-python's timestamp_type for CreateTime
+
+
+@pytest.fixture
+def compacted(make_server, unique_name):
+    """A server and a one-partition compacted topic after one pass: (srv,
+    topic, survivors as [(offset, key, value, headers, ts_ms)], hwm);
+    tombstones survive (delete.retention.ms is a day) and the last record
+    is not one."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("clients")
+    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=DAY_MS))
+    rng = make_rng()
+    keys = [f"key{i}" for i in range(30)]
+    model = LogModel()
+    for part in range(4):
+        recs = random_records(rng, keys, 100, 0.1, f"p{part}", now_ms() - 60_000 + part * 1000)
+        sql_produce(conn, topic, recs)
+        model.produce(recs)
+    wait_all_rolled(conn, topic)
+    result = clean(conn, topic)
+    assert result[0][1] > 0, f"the pass removed nothing: {result}"
+    rows = history(conn, topic)
+    model.check(rows)
+    hwm = high_watermarks(conn, topic)[0]
+    assert rows[-1].offset == hwm - 1
+    offsets = [r.offset for r in rows]
+    assert len(offsets) < hwm and offsets != list(range(len(offsets))), "no gaps to read over"
+    survivors = [(r.offset, r.rec.key.encode(), None if r.rec.value is None else r.rec.value.encode(),
+                  list(r.rec.headers), r.rec.ts) for r in rows]
+    conn.close()
+    return srv, topic, survivors, hwm
+
+
+def lag(srv, group, topic):
+    rows = srv.sql("SELECT committed_offset, high_watermark, lag FROM streamlog.consumer_lag "
+                   " WHERE group_id = %s AND topic = %s AND partition = 0", (group, topic))
+    return rows[0] if rows else None
+
+
+def test_librdkafka_and_kafka_python_read_the_survivors(compacted):
+    srv, topic, survivors, _ = compacted
+    got = ck_consume(srv.kafka_bootstrap, topic, 0, len(survivors))
+    assert [(o, k, v, h, ts) for o, k, v, h, (_, ts) in got] == survivors
+    assert {t for *_, (t, _) in got} == {CREATE_TIME_CK}
+
+    got = kp_consume(srv.kafka_bootstrap, topic, 0, len(survivors))
+    assert [(o, k, v, h, ts) for o, k, v, h, (_, ts) in got] == survivors
+    assert {t for *_, (t, _) in got} == {CREATE_TIME_KP}
+
+
+def test_fetch_from_a_removed_offset_starts_at_the_next_survivor(compacted):
+    srv, topic, survivors, _ = compacted
+    offsets = [s[0] for s in survivors]
+    gaps = [o for o in range(offsets[-1]) if o not in set(offsets)]
+    for gap in (gaps[0], gaps[len(gaps) // 2], gaps[-1]):
+        expected = [s for s in survivors if s[0] > gap]
+        got = ck_consume(srv.kafka_bootstrap, topic, 0, len(expected), offset=gap)
+        assert [g[0] for g in got] == [s[0] for s in expected], f"librdkafka from {gap}"
+        got = kp_consume(srv.kafka_bootstrap, topic, 0, len(expected), offset=gap)
+        assert [g[0] for g in got] == [s[0] for s in expected], f"kafka-python from {gap}"
+        sql = srv.sql('SELECT "offset" FROM streamlog.read(%s, 0, %s, 100000)', (topic, gap))
+        assert [r[0] for r in sql] == [s[0] for s in expected], f"read() from {gap}"
+
+
+def test_group_commits_and_lag_over_gaps(compacted, unique_name):
+    """A librdkafka group consumer reads everything and commits: lag 0 at
+    the high watermark.  A group committed into a gap resumes at the next
+    survivor, and its lag counts offsets, gaps included (as Kafka's)."""
+    from confluent_kafka import Consumer, TopicPartition
+    srv, topic, survivors, hwm = compacted
+    group = unique_name("ck-group")
+    consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 100})
+    got = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(got) < len(survivors):
+            assert time.monotonic() < deadline, f"group consumer read {len(got)} records"
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            assert not msg.error(), msg.error()
+            got.append((msg.offset(), msg.key(), msg.value(), ck_headers(msg), msg.timestamp()[1]))
+        consumer.commit(asynchronous=False)
+        [committed] = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        assert committed.offset == hwm
+    finally:
+        consumer.close()
+    assert got == survivors
+    assert lag(srv, group, topic) == (hwm, hwm, 0)
+
+    offsets = {s[0] for s in survivors}
+    gap = next(o for o in range(hwm) if o not in offsets and o > survivors[0][0])
+    resumed = unique_name("ck-gap")
+    srv.sql("SELECT streamlog.seek(%s, %s, 0, %s)", (resumed, topic, gap))
+    assert lag(srv, resumed, topic) == (gap, hwm, hwm - gap)
+    consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": resumed,
+                         "auto.offset.reset": "latest", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 100})
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        msg = None
+        while msg is None or msg.error():
+            assert time.monotonic() < deadline, "the group committed into a gap read nothing"
+            msg = consumer.poll(0.2)
+        assert msg.offset() == min(o for o in offsets if o > gap)
+    finally:
+        consumer.close()
+
+
+def test_kafkajs_reads_the_survivors_and_commits(compacted, unique_name):
+    node = ensure_kafkajs()
+    srv, topic, survivors, hwm = compacted
+    group = unique_name("kafkajs-group")
+    res = subprocess.run([node, os.path.join(JS_DIR, "compacted_consumer.js"),
+                          srv.kafka_bootstrap, topic, group, str(survivors[-1][0])],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    got = []
+    for line in res.stdout.splitlines():
+        r = json.loads(line)
+        dec = (lambda b: None if b is None else base64.b64decode(b))
+        got.append((int(r["o"]), dec(r["k"]), dec(r["v"]),
+                    [(k, dec(v)) for k, v in r["h"]], int(r["ts"])))
+    assert got == survivors
+    assert lag(srv, group, topic) == (hwm, hwm, 0)
