@@ -14,7 +14,8 @@ CODEC_OBJS = \
 	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
-	src/storage/partitioner.o
+	src/storage/partitioner.o \
+	src/storage/offset_map.o
 
 OBJS = \
 	$(CODEC_OBJS) \
@@ -30,6 +31,7 @@ OBJS = \
 	src/storage/log_append.o \
 	src/storage/log_read.o \
 	src/storage/retention.o \
+	src/storage/compaction.o \
 	src/storage/delete_records.o \
 	src/storage/producers.o \
 	src/storage/producer_ids.o \
@@ -44,6 +46,7 @@ OBJS = \
 	src/sqlapi/read_sql.o \
 	src/sqlapi/record_rows.o \
 	src/sqlapi/delete_records_sql.o \
+	src/sqlapi/compaction_sql.o \
 	src/sqlapi/consume_sql.o \
 	src/sqlapi/groups_sql.o \
 	src/sqlapi/drop_extension.o \

@@ -643,3 +643,59 @@ SELECT CASE WHEN q.entity ? 'user' THEN coalesce(q.entity ->> 'user', '<default>
   FROM streamlog.client_quota q
  WHERE streamlog.has_privilege('describe_configs', 'cluster', NULL);
 GRANT SELECT ON streamlog.client_quotas TO PUBLIC;
+
+-- Log compaction (cleanup.policy=compact; README, "Compaction").
+--
+-- The cleaner's progress per partition: cleaned_offset is the checkpoint,
+-- the first offset of the dirty part (records below it were compacted);
+-- delete_horizon the earliest time a tombstone kept by a pass may go.
+CREATE TABLE streamlog.compaction_state (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	cleaned_offset bigint NOT NULL DEFAULT 0,
+	delete_horizon bigint,
+	last_run timestamptz,
+	passes bigint NOT NULL DEFAULT 0,
+	records_removed bigint NOT NULL DEFAULT 0,
+	bytes_reclaimed bigint NOT NULL DEFAULT 0,
+	last_error text,
+	PRIMARY KEY (topic_id, partition),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.compaction_state', '');
+
+-- Segment tables that compaction replaced, which a reader may still have
+-- open: the cleaner drops them once no one does.
+CREATE TABLE streamlog.retired_segment (
+	relid regclass PRIMARY KEY,
+	topic_id integer NOT NULL REFERENCES streamlog.topic ON DELETE CASCADE,
+	retired_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.retired_segment', '');
+REVOKE ALL ON streamlog.compaction_state, streamlog.retired_segment FROM PUBLIC;
+
+-- One cleaning pass over a partition (NULL: every partition) of a
+-- compacted topic, now, in the caller's transaction, however little of it
+-- is dirty; the active segment, the high watermark and
+-- min.compaction.lag.ms still bound it.  Needs ALTER on the topic.
+CREATE FUNCTION streamlog.clean(topic text, partition integer DEFAULT NULL)
+	RETURNS TABLE (partition integer, cleaned_offset bigint,
+				   records_removed bigint, bytes_reclaimed bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_clean' LANGUAGE C;
+
+CREATE FUNCTION streamlog.compaction_status(topic text)
+	RETURNS TABLE (partition integer, cleaned_offset bigint,
+				   dirty_ratio double precision, dirty_bytes bigint,
+				   last_run timestamptz, passes bigint, records_removed bigint,
+				   bytes_reclaimed bigint, last_error text)
+	AS 'MODULE_PATHNAME', 'streamlog_compaction_status' LANGUAGE C STRICT STABLE;
+
+-- The cleaner's progress on every partition of every compacted topic the
+-- role may DESCRIBE
+CREATE VIEW streamlog.compaction WITH (security_barrier) AS
+SELECT t.name AS topic, c.partition, c.cleaned_offset, c.dirty_ratio, c.dirty_bytes,
+	   c.last_run, c.passes, c.records_removed, c.bytes_reclaimed, c.last_error
+  FROM streamlog.topic t
+ CROSS JOIN LATERAL streamlog.compaction_status(t.name) c
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.compaction TO PUBLIC;

@@ -49,6 +49,9 @@ int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
+bool		sl_log_cleaner_enable = true;
+int			sl_log_cleaner_dedupe_buffer_size = 128 * 1024;
+int			sl_log_cleaner_io_max_bytes_per_second = 0;
 bool		sl_sasl_plain_without_tls = false;
 char	   *sl_ssl_principal_mapping_rules = NULL;
 char	   *sl_ssl_ca_file = NULL;
@@ -461,6 +464,30 @@ SlDefineGucs(void)
 							   PGC_SIGHUP, 0,
 							   check_listener_max_connections,
 							   assign_listener_max_connections, NULL);
+
+	DefineCustomBoolVariable("streamlog.log_cleaner_enable",
+							 "Whether the cleaner compacts topics whose cleanup.policy has compact (log.cleaner.enable).",
+							 "Off, compacted topics are only cleaned by streamlog.clean(); retention runs either way.",
+							 &sl_log_cleaner_enable,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.log_cleaner_dedupe_buffer_size",
+							"Memory of the log cleaner's offset map of keys (log.cleaner.dedupe.buffer.size).",
+							"Keys of a compacted partition's dirty part beyond what it holds are cleaned by later passes.",
+							&sl_log_cleaner_dedupe_buffer_size,
+							128 * 1024, 1, (int) ((MaxAllocSize - 1) / 1024),
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.log_cleaner_io_max_bytes_per_second",
+							"Bytes per second the log cleaner reads and writes at most (log.cleaner.io.max.bytes.per.second); 0 is unlimited.",
+							NULL,
+							&sl_log_cleaner_io_max_bytes_per_second,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_connections",
 							"Most Kafka client connections per broker worker.",

@@ -1,9 +1,12 @@
 /*
  * The cleaner: every streamlog.retention_check_interval, roll and trim the
  * segments of every partition in streamlog.database (see
- * src/storage/retention.c).  An error on one partition is logged and the
- * pass goes on with the next; the worker itself only exits on SIGTERM or
- * postmaster death.
+ * src/storage/retention.c), then compact the partitions of compacted topics
+ * that are due (src/storage/compaction.c), one partition at a time, and
+ * drop the segment tables compaction replaced that no one reads any more.
+ * An error on one partition is logged (and, for compaction, noted in
+ * streamlog.compaction's last_error) and the pass goes on with the next;
+ * the worker itself only exits on SIGTERM or postmaster death.
  */
 #include "postgres.h"
 
@@ -69,6 +72,34 @@ end_step(void)
 	CommitTransactionCommand();
 }
 
+/* Set while a compaction pass runs, so that its error is noted */
+static bool compacting = false;
+
+/* Compact one partition if it is due, in a transaction of its own */
+static void
+compact_partition(int32 topic_id, int32 partition, int64 now_ms)
+{
+	const SlTopic *topic;
+
+	begin_step();
+	topic = SlTopicLookupById(topic_id);
+	if (topic != NULL && topic->config.compact && partition < topic->partition_count)
+	{
+		SlCompactionResult result;
+
+		topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
+		compacting = true;
+		pgstat_report_activity(STATE_RUNNING, "compacting");
+		SlCompactPartition(topic, partition, now_ms, false, true, &result);
+		compacting = false;
+		if (result.cleaned)
+			elog(DEBUG1, "streamlog cleaner compacted partition %d of topic \"%s\" up to offset %lld: %lld records removed",
+				 partition, topic->name, (long long) result.cleaned_offset,
+				 (long long) result.records_removed);
+	}
+	end_step();
+}
+
 /* Roll and trim one partition, in two transactions */
 static void
 clean_partition(int32 topic_id, int32 partition, int64 now_ms)
@@ -102,6 +133,46 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 				 dropped, partition, topic->name);
 	}
 	end_step();
+}
+
+/* Note a compaction error in streamlog.compaction; never throws */
+static void
+note_error(int32 topic_id, int32 partition, const char *message)
+{
+	PG_TRY();
+	{
+		begin_step();
+		SlCompactionNoteError(topic_id, partition, message);
+		end_step();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+}
+
+/* Drop the segment tables compaction replaced, if no one reads them */
+static void
+drop_retired(MemoryContext pass_context)
+{
+	PG_TRY();
+	{
+		begin_step();
+		if (extension_installed())
+			(void) SlCompactionDropRetired();
+		end_step();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(pass_context);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
 }
 
 /* One pass over every partition */
@@ -139,18 +210,30 @@ clean_all(MemoryContext pass_context)
 			PG_TRY();
 			{
 				clean_partition(topic_id, p, now_ms);
+				if (sl_log_cleaner_enable)
+					compact_partition(topic_id, p, now_ms);
 			}
 			PG_CATCH();
 			{
 				/* Log it, and go on with the next partition */
+				ErrorData  *edata;
+
 				MemoryContextSwitchTo(pass_context);
+				edata = CopyErrorData();
 				EmitErrorReport();
 				FlushErrorState();
 				AbortCurrentTransaction();
+				if (compacting)
+				{
+					compacting = false;
+					note_error(topic_id, p, edata->message);
+				}
+				FreeErrorData(edata);
 			}
 			PG_END_TRY();
 		}
 	}
+	drop_retired(pass_context);
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextReset(pass_context);
 }

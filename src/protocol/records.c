@@ -396,6 +396,9 @@ SlBatchBuilderInit(SlBatchBuilder *b, SlCompression compression)
 	b->producer_id = SL_NO_PRODUCER_ID;
 	b->producer_epoch = SL_NO_PRODUCER_EPOCH;
 	b->base_sequence = SL_NO_SEQUENCE;
+	b->attributes = 0;
+	b->fixed_base_timestamp = false;
+	b->last_offset_delta = -1;
 	initStringInfo(&b->records);
 }
 
@@ -417,13 +420,32 @@ SlBatchBuilderReset(SlBatchBuilder *b)
 	b->record_count = 0;
 	b->base_timestamp = -1;
 	b->max_timestamp = -1;
+	b->attributes = 0;
+	b->fixed_base_timestamp = false;
+	b->last_offset_delta = -1;
 }
 
 void
-SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
-				  const uint8 *key, int32 key_len,
-				  const uint8 *value, int32 value_len,
-				  const SlRecordHeader *headers, int nheaders)
+SlBatchBuilderSetBase(SlBatchBuilder *b, int16 attributes,
+					  bool fixed_base_timestamp, int64 base_timestamp)
+{
+	b->attributes = attributes & ~SL_BATCH_ATTR_COMPRESSION_MASK;
+	b->fixed_base_timestamp = fixed_base_timestamp;
+	if (fixed_base_timestamp)
+		b->base_timestamp = base_timestamp;
+}
+
+/*
+ * Append one record with the given offset delta.  Headers come either
+ * decoded (headers, nheaders) or already encoded (raw_headers .. raw_end,
+ * nheaders of them), as a record read from another batch has them.
+ */
+static void
+builder_add(SlBatchBuilder *b, int32 offset_delta, int64 timestamp,
+			const uint8 *key, int32 key_len,
+			const uint8 *value, int32 value_len,
+			const SlRecordHeader *headers, int nheaders,
+			const uint8 *raw_headers, const uint8 *raw_end)
 {
 	uint64		zts;
 	uint32		zoff;
@@ -436,32 +458,38 @@ SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
 		key_len = -1;
 	if (value == NULL || value_len < 0)
 		value_len = -1;
-	if (nheaders < 0 || headers == NULL)
+	if (raw_headers == NULL && (nheaders < 0 || headers == NULL))
 		nheaders = 0;
 
 	if (b->record_count == 0)
 	{
-		b->base_timestamp = timestamp;
+		if (!b->fixed_base_timestamp)
+			b->base_timestamp = timestamp;
 		b->max_timestamp = timestamp;
 	}
 	else if (timestamp > b->max_timestamp)
 		b->max_timestamp = timestamp;
 
 	zts = zz64((int64) ((uint64) timestamp - (uint64) b->base_timestamp));
-	zoff = zz32(b->record_count);
+	zoff = zz32(offset_delta);
 
 	body = 1 + size_u64(zts) + size_u32(zoff);
 	body += size_u32(zz32(key_len)) + (key_len > 0 ? key_len : 0);
 	body += size_u32(zz32(value_len)) + (value_len > 0 ? value_len : 0);
 	body += size_u32(zz32(nheaders));
-	for (i = 0; i < nheaders; i++)
+	if (raw_headers != NULL)
+		body += (size_t) (raw_end - raw_headers);
+	else
 	{
-		const SlRecordHeader *h = &headers[i];
-		int32		hk = h->key_len > 0 && h->key != NULL ? h->key_len : 0;
-		int32		hv = (h->value == NULL || h->value_len < 0) ? -1 : h->value_len;
+		for (i = 0; i < nheaders; i++)
+		{
+			const SlRecordHeader *h = &headers[i];
+			int32		hk = h->key_len > 0 && h->key != NULL ? h->key_len : 0;
+			int32		hv = (h->value == NULL || h->value_len < 0) ? -1 : h->value_len;
 
-		body += size_u32(zz32(hk)) + hk;
-		body += size_u32(zz32(hv)) + (hv > 0 ? hv : 0);
+			body += size_u32(zz32(hk)) + hk;
+			body += size_u32(zz32(hv)) + (hv > 0 ? hv : 0);
+		}
 	}
 	total = size_u32(zz32((int32) body)) + body;
 
@@ -487,23 +515,31 @@ SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
 		p += value_len;
 	}
 	p = put_u32(p, zz32(nheaders));
-	for (i = 0; i < nheaders; i++)
+	if (raw_headers != NULL)
 	{
-		const SlRecordHeader *h = &headers[i];
-		int32		hk = h->key_len > 0 && h->key != NULL ? h->key_len : 0;
-		int32		hv = (h->value == NULL || h->value_len < 0) ? -1 : h->value_len;
+		memcpy(p, raw_headers, raw_end - raw_headers);
+		p += raw_end - raw_headers;
+	}
+	else
+	{
+		for (i = 0; i < nheaders; i++)
+		{
+			const SlRecordHeader *h = &headers[i];
+			int32		hk = h->key_len > 0 && h->key != NULL ? h->key_len : 0;
+			int32		hv = (h->value == NULL || h->value_len < 0) ? -1 : h->value_len;
 
-		p = put_u32(p, zz32(hk));
-		if (hk > 0)
-		{
-			memcpy(p, h->key, hk);
-			p += hk;
-		}
-		p = put_u32(p, zz32(hv));
-		if (hv > 0)
-		{
-			memcpy(p, h->value, hv);
-			p += hv;
+			p = put_u32(p, zz32(hk));
+			if (hk > 0)
+			{
+				memcpy(p, h->key, hk);
+				p += hk;
+			}
+			p = put_u32(p, zz32(hv));
+			if (hv > 0)
+			{
+				memcpy(p, h->value, hv);
+				p += hv;
+			}
 		}
 	}
 
@@ -511,6 +547,25 @@ SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
 	b->records.len += (int) total;
 	b->records.data[b->records.len] = '\0';
 	b->record_count++;
+	b->last_offset_delta = offset_delta;
+}
+
+void
+SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
+				  const uint8 *key, int32 key_len,
+				  const uint8 *value, int32 value_len,
+				  const SlRecordHeader *headers, int nheaders)
+{
+	builder_add(b, b->record_count, timestamp, key, key_len, value, value_len,
+				headers, nheaders, NULL, NULL);
+}
+
+void
+SlBatchBuilderAddRecord(SlBatchBuilder *b, int32 offset_delta, const SlRecord *rec)
+{
+	builder_add(b, offset_delta, rec->timestamp, rec->key, rec->key_len,
+				rec->value, rec->value_len, NULL, rec->header_count,
+				rec->headers, rec->headers_end);
 }
 
 const char *
@@ -561,8 +616,8 @@ SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out)
 	h[SL_BATCH_OFFSET_MAGIC] = SL_BATCH_MAGIC;
 	SlStoreInt32(h + SL_BATCH_OFFSET_CRC, 0);
 	SlStoreInt16(h + SL_BATCH_OFFSET_ATTRIBUTES,
-				 (int16) (b->compression & SL_BATCH_ATTR_COMPRESSION_MASK));
-	SlStoreInt32(h + OFF_LAST_OFFSET_DELTA, b->record_count - 1);
+				 (int16) ((b->compression & SL_BATCH_ATTR_COMPRESSION_MASK) | b->attributes));
+	SlStoreInt32(h + OFF_LAST_OFFSET_DELTA, b->last_offset_delta);
 	SlStoreInt64(h + OFF_BASE_TIMESTAMP, b->base_timestamp);
 	SlStoreInt64(h + SL_BATCH_OFFSET_MAX_TIMESTAMP, b->max_timestamp);
 	SlStoreInt64(h + OFF_PRODUCER_ID, b->producer_id);

@@ -1,11 +1,25 @@
 /*
  * Reading a partition: stored batches in offset order, decoded into records.
  *
- * A scan reads the high watermark first and only then takes its snapshot,
- * so every offset below the HWM it saw is visible to it (a commit releases
- * its reservation only after it is visible to new snapshots); it never
- * returns offsets at or past that HWM.  Segment rows are filtered on their
- * offset and timestamp columns before any batch is fetched or decoded.
+ * A scan reads the high watermark first, then lists the segments, and only
+ * then takes its snapshot: every offset below the HWM it saw is visible to
+ * that snapshot (a commit releases its reservation only after it is
+ * visible to new snapshots), and so is every segment table the list names.
+ * That second point matters under compaction, which swaps the catalogue
+ * rows of segments to new tables in the transaction that fills them: a
+ * list naming a new table read with an older snapshot would see it empty.
+ * A list taken before the swap names the old tables, which keep their rows
+ * until a later cleaner pass drops them, and it cannot drop one a scan has
+ * open.  If it dropped one the scan was about to open (or retention
+ * dropped it), the scan lists the segments again, with a new snapshot
+ * taken after that list, and goes on from the next offset it wants: so for
+ * every offset a scan sees either the old segment or the new one, and it
+ * never skips a record that compaction kept (P2).  Records below a new log
+ * start offset were removed by retention: the scan goes on from there.
+ *
+ * The scan never returns offsets at or past the HWM it read.  Segment rows
+ * are filtered on their offset and timestamp columns before any batch is
+ * fetched or decoded.
  */
 #include "postgres.h"
 
@@ -37,6 +51,8 @@ struct SlLogScan
 	bool		time_bounded;	/* records without a timestamp never match */
 	int64		high_watermark;
 	int64		log_start;
+	SlPartitionKey key;
+	int64		next_wanted;	/* offsets below it were passed over */
 	Snapshot	snapshot;
 	SlSegment  *segments;
 	int			nsegments;
@@ -53,6 +69,8 @@ struct SlLogScan
 	size_t		first_len;
 	size_t		batch_len;		/* of the whole batch */
 	int64		batch_last_offset;
+	int64		batch_append_time;
+	bool		have_batch;		/* a batch was found, not yet passed */
 
 	/* the batch being decoded */
 	MemoryContext batch_context;
@@ -75,6 +93,30 @@ close_segment(SlLogScan *scan)
 	}
 }
 
+/*
+ * List the segments, then take the snapshot to read them with (see the
+ * file header for why in that order), and find the last segment that
+ * begins at or before from.  Returns the log start offset.
+ */
+static int64
+list_segments(SlLogScan *scan, int64 from)
+{
+	int64		log_start;
+
+	if (scan->segments)
+		pfree(scan->segments);
+	if (scan->snapshot)
+		UnregisterSnapshot(scan->snapshot);
+	scan->segments = SlSegmentList(scan->key, &scan->nsegments, &log_start);
+	scan->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan->next_segment = 0;
+	for (int i = 0; i < scan->nsegments; i++)
+		if (scan->segments[i].base_offset >= 0 &&
+			scan->segments[i].base_offset <= from)
+			scan->next_segment = i;
+	return log_start;
+}
+
 /* Open the next segment that can hold wanted records; false if none */
 static bool
 open_next_segment(SlLogScan *scan)
@@ -92,14 +134,32 @@ open_next_segment(SlLogScan *scan)
 			segment->base_offset >= scan->high_watermark)
 			return false;
 
-		/* Retention may have dropped it since we listed the segments */
+		/*
+		 * The cleaner dropped it since we listed the segments (compaction
+		 * replaced it, or retention removed it): list them again and go on
+		 * from the next offset we want, or from the new log start.
+		 */
 		scan->rel = try_relation_open(segment->relid, AccessShareLock);
 		if (scan->rel == NULL)
+		{
+			Oid			gone = segment->relid;
+			int64		log_start = list_segments(scan, scan->next_wanted);
+
+			if (log_start > scan->next_wanted)
+			{
+				scan->next_wanted = log_start;
+				(void) list_segments(scan, scan->next_wanted);
+			}
+			/* A catalogue row naming a table that is gone: pass it over */
+			if (scan->next_segment < scan->nsegments &&
+				scan->segments[scan->next_segment].relid == gone)
+				scan->next_segment++;
 			continue;
+		}
 		scan->index = index_open(SlSegmentIndexOid(scan->rel), AccessShareLock);
 		scan->slot = table_slot_create(scan->rel, NULL);
 		ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE,
-					Int64GetDatum(scan->bounds.from_offset));
+					Int64GetDatum(scan->next_wanted));
 		scan->iscan = index_beginscan(scan->rel, scan->index, scan->snapshot, 1, 0);
 		index_rescan(scan->iscan, &key, 1, NULL, 0);
 		return true;
@@ -124,6 +184,12 @@ corrupt_batch(SlLogScan *scan, const char *error)
 static bool
 next_batch_row(SlLogScan *scan)
 {
+	/* The batch found last is passed: no offset below its end is wanted */
+	if (scan->have_batch)
+	{
+		scan->next_wanted = Max(scan->next_wanted, scan->batch_last_offset + 1);
+		scan->have_batch = false;
+	}
 	for (;;)
 	{
 		Datum	   *values;
@@ -149,6 +215,8 @@ next_batch_row(SlLogScan *scan)
 
 		scan->batch_base_offset = base_offset;
 		scan->batch_last_offset = DatumGetInt64(values[Anum_segment_last_offset - 1]);
+		scan->batch_append_time = DatumGetInt64(values[Anum_segment_append_time - 1]);
+		scan->have_batch = true;
 		/* STORAGE PLAIN: the piece is in the row, never compressed */
 		piece = DatumGetByteaPP(values[Anum_segment_batch - 1]);
 		scan->first_piece = (const uint8 *) VARDATA_ANY(piece);
@@ -260,11 +328,11 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 	scan->bounds = *bounds;
 	scan->time_bounded = bounds->from_ts != PG_INT64_MIN || bounds->to_ts != PG_INT64_MAX;
 
-	/* The HWM first, then the snapshot: see the file header */
+	/* The HWM first, then the list, then the snapshot: see the file header */
 	SlPartitionStateRead(SlPartitionStateGet(key), &state);
 	scan->high_watermark = state.high_watermark;
-	scan->snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan->segments = SlSegmentList(key, &scan->nsegments, &log_start);
+	scan->key = key;
+	log_start = list_segments(scan, Max(bounds->from_offset, 0));
 	log_start = Max(log_start, state.log_start_offset);
 	scan->log_start = log_start;
 
@@ -289,6 +357,8 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 				 errdetail("The high watermark is %lld.", (long long) scan->high_watermark)));
 
 	/* Start at the last segment that begins at or before from_offset */
+	scan->next_wanted = scan->bounds.from_offset;
+	scan->next_segment = 0;
 	for (int i = 0; i < scan->nsegments; i++)
 		if (scan->segments[i].base_offset >= 0 &&
 			scan->segments[i].base_offset <= scan->bounds.from_offset)
@@ -323,6 +393,12 @@ SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst)
 }
 
 int64
+SlLogScanBatchAppendTime(SlLogScan *scan)
+{
+	return scan->batch_append_time;
+}
+
+int64
 SlLogScanHighWatermark(SlLogScan *scan)
 {
 	return scan->high_watermark;
@@ -354,7 +430,7 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 			scan->in_batch = false;
 			continue;
 		}
-		if (rec->offset < scan->bounds.from_offset)
+		if (rec->offset < scan->next_wanted)
 			continue;
 		if (rec->offset >= scan->high_watermark || rec->offset > scan->bounds.to_offset)
 		{

@@ -8,6 +8,10 @@
  * appends to it and drops the segments retention no longer keeps.  A
  * segment is only dropped when every offset in it is below the high
  * watermark, so no reservation still in flight can point into it.
+ *
+ * Only cleanup.policy "delete" (alone or with "compact") drops segments: a
+ * topic that is "compact" alone keeps every segment, which the log cleaner
+ * (compaction.c) rewrites instead.
  */
 #include "postgres.h"
 
@@ -15,23 +19,16 @@
 #include "storage/lockdefs.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/compaction.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
-/* Bytes of a segment table with its index and TOAST */
-static int64
-segment_bytes(Oid relid)
+/* Does retention.ms remove old segments of a topic with this config? */
+static inline bool
+retention_by_time(const SlTopicConfig *config)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	int64		bytes;
-
-	SPI_connect();
-	SlCatalogQuery("SELECT coalesce(pg_total_relation_size($1), 0)", 1, types, values, NULL);
-	bytes = SlCatalogInt64(0, 1, 0);
-	SPI_finish();
-	return bytes;
+	return config->delete_policy && config->retention_ms >= 0;
 }
 
 bool
@@ -46,6 +43,7 @@ SlRetentionPrepareRoll(const SlTopic *topic, int32 partition, int64 now_ms,
 	int			nsegments;
 	int64		log_start;
 	bool		roll;
+	bool		time_retention = retention_by_time(&topic->config);
 
 	SlPartitionStateRead(SlPartitionStateGet(key), &snap);
 	segments = SlSegmentList(key, &nsegments, &log_start);
@@ -61,13 +59,23 @@ SlRetentionPrepareRoll(const SlTopic *topic, int32 partition, int64 now_ms,
 	if (snap.next_offset == snap.active_base)
 		return false;			/* nothing was appended to the active segment */
 
-	SlSegmentGetStats(last->relid, &stats, topic->config.retention_ms >= 0);
+	SlSegmentGetStats(last->relid, &stats, time_retention);
 	if (stats.empty)
 		return false;
-	roll = segment_bytes(last->relid) >= topic->config.segment_bytes ||
+	roll = SlSegmentBytes(last->relid) >= topic->config.segment_bytes ||
 		now_ms - stats.first_timestamp >= topic->config.segment_ms ||
-		(topic->config.retention_ms >= 0 &&
+		(time_retention &&
 		 stats.newest_timestamp < now_ms - topic->config.retention_ms);
+
+	/*
+	 * The active segment is never compacted: a compacted topic rolls it
+	 * once its first record is older than max.compaction.lag.ms, so that
+	 * the cleaner may clean that record in time (Kafka does the same).
+	 */
+	if (topic->config.compact &&
+		topic->config.max_compaction_lag_ms < PG_INT64_MAX &&
+		now_ms - stats.first_timestamp >= topic->config.max_compaction_lag_ms)
+		roll = true;
 	if (!roll)
 		return false;
 
@@ -109,9 +117,22 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 		segments[nsegments - 1].base_offset = snap.active_base;
 	}
 
+	/*
+	 * Only cleanup.policy "delete" removes old segments; and never while
+	 * the log cleaner rewrites the partition's segments (the next round
+	 * will).
+	 */
+	if (!topic->config.delete_policy ||
+		(topic->config.retention_ms < 0 && topic->config.retention_bytes < 0) ||
+		!SlCompactionLockPartition(key, true))
+	{
+		pfree(segments);
+		return 0;
+	}
+
 	sizes = palloc(sizeof(int64) * nsegments);
 	for (int i = 0; i < nsegments; i++)
-		total += sizes[i] = segment_bytes(segments[i].relid);
+		total += sizes[i] = SlSegmentBytes(segments[i].relid);
 
 	/* Drop from the head, the active segment never */
 	for (int i = 0; i < nsegments - 1; i++)

@@ -60,21 +60,15 @@ Oid
 SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset)
 {
 	char		name[NAMEDATALEN];
-	char	   *sql;
 	Oid			relid;
 	Oid			types[5] = {INT4OID, INT4OID, INT4OID, OIDOID, INT8OID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	snprintf(name, sizeof(name), "t%d_p%d_s%d", key.topic_id, key.partition, seq);
-	sql = psprintf("CREATE TABLE streamlog_data.%s "
-				   "(LIKE streamlog.segment_template INCLUDING ALL)", name);
+	relid = SlSegmentCreateTable(name);
 
 	SPI_connect();
-	SlCatalogExec(sql);
-	relid = get_relname_relid(name, get_namespace_oid("streamlog_data", false));
-	if (!OidIsValid(relid))
-		elog(ERROR, "segment table %s was not created", name);
 
 	values[0] = Int32GetDatum(key.topic_id);
 	values[1] = Int32GetDatum(key.partition);
@@ -87,8 +81,39 @@ SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset)
 				   "(topic_id, partition, seq, relid, base_offset) "
 				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, nulls);
 	SPI_finish();
+	return relid;
+}
+
+Oid
+SlSegmentCreateTable(const char *name)
+{
+	char	   *sql;
+	Oid			relid;
+
+	sql = psprintf("CREATE TABLE streamlog_data.%s "
+				   "(LIKE streamlog.segment_template INCLUDING ALL)", quote_identifier(name));
+	SPI_connect();
+	SlCatalogExec(sql);
+	relid = get_relname_relid(name, get_namespace_oid("streamlog_data", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "segment table %s was not created", name);
+	SPI_finish();
 	pfree(sql);
 	return relid;
+}
+
+int64
+SlSegmentBytes(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	int64		bytes;
+
+	SPI_connect();
+	SlCatalogQuery("SELECT coalesce(pg_total_relation_size($1), 0)", 1, types, values, NULL);
+	bytes = SlCatalogInt64(0, 1, 0);
+	SPI_finish();
+	return bytes;
 }
 
 /* Update one int8 column of a segment's catalog row */

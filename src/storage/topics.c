@@ -525,7 +525,10 @@ SlTopicDrop(const char *name, bool missing_ok)
 	values[0] = Int32GetDatum(topic_id);
 
 	SPI_connect();
-	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1",
+	/* Its segments, and those compaction replaced and not dropped yet */
+	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1 "
+					   "UNION ALL "
+					   "SELECT relid FROM streamlog.retired_segment WHERE topic_id = $1",
 					   1, types, values, NULL);
 	for (uint64 i = 0; i < n; i++)
 	{

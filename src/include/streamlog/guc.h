@@ -53,6 +53,9 @@ extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
 extern int	sl_port;
 extern int	sl_retention_check_interval;
+extern bool sl_log_cleaner_enable;
+extern int	sl_log_cleaner_dedupe_buffer_size;	/* kB */
+extern int	sl_log_cleaner_io_max_bytes_per_second;	/* 0 = unlimited */
 extern bool sl_sasl_plain_without_tls;
 extern char *sl_ssl_principal_mapping_rules;
 

@@ -45,6 +45,13 @@
 #define SL_BATCH_ATTR_LOG_APPEND_TIME 0x08
 #define SL_BATCH_ATTR_TRANSACTIONAL 0x10
 #define SL_BATCH_ATTR_CONTROL 0x20
+/*
+ * KIP-534: the log cleaner kept tombstones (or transaction markers) of this
+ * batch and will remove them once the clock passes the delete horizon,
+ * which the batch carries as its baseTimestamp (record timestamps are
+ * still baseTimestamp + timestampDelta).
+ */
+#define SL_BATCH_ATTR_DELETE_HORIZON 0x40
 
 #define SL_NO_PRODUCER_ID (-1)
 #define SL_NO_PRODUCER_EPOCH (-1)
@@ -170,6 +177,9 @@ typedef struct SlBatchBuilder
 	int64		producer_id;
 	int16		producer_epoch;
 	int32		base_sequence;
+	int16		attributes;		/* batch attributes besides the codec */
+	bool		fixed_base_timestamp;	/* base_timestamp set by the caller */
+	int32		last_offset_delta;
 	StringInfoData records;		/* encoded, uncompressed records */
 } SlBatchBuilder;
 
@@ -189,6 +199,20 @@ extern void SlBatchBuilderAdd(SlBatchBuilder *b, int64 timestamp,
 							  const uint8 *key, int32 key_len,
 							  const uint8 *value, int32 value_len,
 							  const SlRecordHeader *headers, int nheaders);
+
+/*
+ * The log cleaner's way to rebuild a batch with some of its records: give
+ * the batch header's fields first (producer id, epoch and base sequence as
+ * fields of the builder; attributes such as transactional, control,
+ * LogAppendTime or delete horizon; and a base timestamp of the caller's,
+ * which is the delete horizon when there is one), then add each record kept
+ * with its original offset delta and timestamp, its key, value and headers
+ * copied as they are.  Offset deltas must increase.
+ */
+extern void SlBatchBuilderSetBase(SlBatchBuilder *b, int16 attributes,
+								  bool fixed_base_timestamp, int64 base_timestamp);
+extern void SlBatchBuilderAddRecord(SlBatchBuilder *b, int32 offset_delta,
+									const SlRecord *rec);
 
 /* Bytes of encoded records so far (uncompressed) */
 #define SlBatchBuilderRecordsSize(b) ((size_t) (b)->records.len)

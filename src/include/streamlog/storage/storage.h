@@ -423,6 +423,9 @@ extern void SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst);
 extern int64 SlLogScanHighWatermark(SlLogScan *scan);
 extern int64 SlLogScanLogStart(SlLogScan *scan);
 
+/* The append time of the batch SlLogScanPeekBatch found last */
+extern int64 SlLogScanBatchAppendTime(SlLogScan *scan);
+
 /* retention.c */
 
 /*
@@ -440,6 +443,55 @@ extern bool SlRetentionPrepareRoll(const SlTopic *topic, int32 partition,
  */
 extern int	SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 							 int32 roll_seq, Oid roll_relid);
+
+/* compaction.c: the log cleaner (cleanup.policy=compact) */
+
+/* What one cleaning pass over a partition did */
+typedef struct SlCompactionResult
+{
+	bool		cleaned;		/* a pass ran (false: nothing to clean) */
+	bool		busy;			/* another cleaner holds the partition */
+	int64		cleaned_offset; /* the checkpoint: first dirty offset */
+	int64		records_removed;
+	int64		bytes_reclaimed;
+} SlCompactionResult;
+
+/*
+ * Run one cleaning pass over a partition of a compacted topic, in the
+ * caller's transaction: its result is visible when that commits, and a
+ * crash before leaves the log as it was.  The caller has locked the topic
+ * (AccessShareLock).  forced: clean whatever is dirty (SQL clean()), else
+ * only if due (min.cleanable.dirty.ratio, max.compaction.lag.ms, or a
+ * tombstone's delete horizon passed).  nowait: if another transaction is
+ * cleaning the partition, return with result->busy set instead of waiting.
+ */
+extern void SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
+							   bool forced, bool nowait, SlCompactionResult *result);
+
+/* A pass failed: note the error in the partition's progress (own xact) */
+extern void SlCompactionNoteError(int32 topic_id, int32 partition, const char *message);
+
+/*
+ * Drop tables of segments that compaction replaced, which no one has open
+ * (never waiting for a lock).  Returns how many were dropped.
+ */
+extern int	SlCompactionDropRetired(void);
+
+/* Progress of the cleaner on one partition, for streamlog.compaction */
+typedef struct SlCompactionStatus
+{
+	int64		cleaned_offset;
+	double		dirty_ratio;
+	int64		dirty_bytes;
+	TimestampTz last_run;		/* 0 = never */
+	int64		passes;
+	int64		records_removed;
+	int64		bytes_reclaimed;
+	char	   *last_error;		/* NULL = none */
+} SlCompactionStatus;
+
+extern void SlCompactionGetStatus(const SlTopic *topic, int32 partition, int64 now_ms,
+								  SlCompactionStatus *status);
 
 /* time helpers */
 static inline int64

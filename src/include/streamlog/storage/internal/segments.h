@@ -23,6 +23,15 @@ extern SlSegment *SlSegmentList(SlPartitionKey key, int *count, int64 *log_start
 /* Create segment seq of a partition (an empty table); returns its relid */
 extern Oid	SlSegmentCreate(SlPartitionKey key, int32 seq, int64 base_offset);
 
+/*
+ * Create an empty segment table streamlog_data.<name>, without a catalogue
+ * row (compaction fills it before it replaces others); returns its relid
+ */
+extern Oid	SlSegmentCreateTable(const char *name);
+
+/* Bytes of a segment table with its index */
+extern int64 SlSegmentBytes(Oid relid);
+
 extern void SlSegmentSetBase(SlPartitionKey key, int32 seq, int64 base_offset);
 extern void SlSegmentSetMaxTimestamp(SlPartitionKey key, int32 seq, int64 max_ts);
 extern void SlSegmentDrop(SlPartitionKey key, int32 seq, Oid relid);
