@@ -6,6 +6,7 @@ cleaner; after every round the log must agree with the model
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from compaction_model import (
     CONF, KafkaProducer, LogModel, Rec, assert_one_record_per_key_below, clean,
     compacted_config, compaction_view, create_topic, high_watermarks, history, make_rng,
@@ -144,7 +145,7 @@ def test_active_segment_and_min_compaction_lag_are_left_alone(make_server, uniqu
         assert [r.offset for r in history(conn, topic)] == list(range(100)), topic
 
     conn.execute("SELECT streamlog.alter_topic(%s, %s)",
-                 (lagged, psycopg.types.json.Jsonb({"min.compaction.lag.ms": 0})))
+                 (lagged, Jsonb({"min.compaction.lag.ms": 0})))
     model = LogModel()
     model.produce(recs)
     result = clean(conn, lagged)
@@ -171,9 +172,8 @@ def test_clean_refuses_a_topic_that_is_not_compacted(make_server, unique_name):
 def test_delete_to_compact_and_back_on_a_live_topic(make_server, unique_name):
     """A topic switched from delete to compact is compacted from then on: its
     records without a key go (as Kafka's cleaner drops them), the last
-    record of each key stays; a compacted topic refuses records without a
-    key from both doors; switched back to delete, it takes them again."""
-    from confluent_kafka import Producer
+    record of each key stays; switched back to delete, it takes records
+    without a key again."""
     srv = make_server(conf=CONF)
     conn = srv.connect()
     topic = unique_name("switch")
@@ -185,7 +185,7 @@ def test_delete_to_compact_and_back_on_a_live_topic(make_server, unique_name):
         if g % 3:
             keyed[f"k{g % 4}"] = f"v{g}"
     conn.execute("SELECT streamlog.alter_topic(%s, %s)",
-                 (topic, psycopg.types.json.Jsonb({"cleanup.policy": "compact"})))
+                 (topic, Jsonb({"cleanup.policy": "compact"})))
     wait_all_rolled(conn, topic)
     clean(conn, topic)
     rows = history(conn, topic)
@@ -194,9 +194,35 @@ def test_delete_to_compact_and_back_on_a_live_topic(make_server, unique_name):
     assert len(rows) == len(keyed)
 
     hwm = high_watermarks(conn, topic)[0]
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"cleanup.policy": "delete"})))
+    conn.execute("SELECT streamlog.produce(%s, NULL::text, 'no key again')", (topic,))
+    assert high_watermarks(conn, topic)[0] == hwm + 1
+    conn.close()
+
+
+def test_compacted_topic_refuses_records_without_key_from_sql(make_server, unique_name):
+    """Issue 11: records without a key are refused on compacted topics, with
+    a clear SQL error"""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("nokey-sql")
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact"})
     with pytest.raises(psycopg.Error) as exc:
         conn.execute("SELECT streamlog.produce(%s, NULL::text, 'no key')", (topic,))
     assert exc.value.diag.message_hint, "the error says how to fix it"
+    assert high_watermarks(conn, topic)[0] == 0
+    conn.close()
+
+
+def test_compacted_topic_refuses_records_without_key_from_kafka(make_server, unique_name):
+    """Issue 11 and Kafka: a produce of a record without a key to a
+    compacted topic fails with INVALID_RECORD"""
+    from confluent_kafka import Producer
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("nokey-kafka")
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact"})
     producer = Producer({"bootstrap.servers": srv.kafka_bootstrap, "retries": 0,
                          "message.timeout.ms": 20000})
     errors = []
@@ -204,10 +230,5 @@ def test_delete_to_compact_and_back_on_a_live_topic(make_server, unique_name):
     assert producer.flush(30) == 0
     assert errors and errors[0] is not None, "a record without a key was accepted"
     assert errors[0].code() == 87, errors[0]    # INVALID_RECORD
-    assert high_watermarks(conn, topic)[0] == hwm
-
-    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
-                 (topic, psycopg.types.json.Jsonb({"cleanup.policy": "delete"})))
-    conn.execute("SELECT streamlog.produce(%s, NULL::text, 'no key again')", (topic,))
-    assert high_watermarks(conn, topic)[0] == hwm + 1
+    assert high_watermarks(conn, topic)[0] == 0
     conn.close()
