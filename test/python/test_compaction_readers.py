@@ -23,8 +23,9 @@ MIN_PASSES = 3
 
 class Reader(threading.Thread):
     """Reads the partition from offset 0 again and again until stopped;
-    each pass is kept as (records [(offset, Rec)], bound): the pass covered
-    every offset below bound."""
+    each pass is kept as (records [(offset, Rec)], bound, start, end): the
+    pass covered every offset below bound, between the two monotonic
+    times."""
 
     def __init__(self, name, stop):
         super().__init__(name=name, daemon=True)
@@ -36,7 +37,9 @@ class Reader(threading.Thread):
         try:
             self.setup()
             while not self.stop.is_set():
-                self.passes.append(self.one_pass())
+                start = time.monotonic()
+                records, bound = self.one_pass()
+                self.passes.append((records, bound, start, time.monotonic()))
                 time.sleep(0.02)
         except BaseException as e:  # reported by the test
             self.error = e
@@ -172,16 +175,30 @@ def test_readers_during_compaction_skip_no_survivor(make_server, unique_name):
     for r in readers:
         r.start()
     try:
-        for rnd in range(6):
+        # rounds go on until every reader has had a pass running while a
+        # forced pass committed
+        cleans = []
+
+        def overlapped(reader):
+            return any(s < c1 and e > c0 for *_, s, e in reader.passes for c0, c1 in cleans)
+
+        rnd = 0
+        deadline = time.monotonic() + 120
+        while rnd < 6 or not all(overlapped(r) or r.error for r in readers):
+            assert time.monotonic() < deadline, \
+                f"readers without a pass during a clean(): {[r.name for r in readers if not overlapped(r)]}"
             produce(random_records(rng, keys, 200, 0.1, f"r{rnd}", now_ms()),
                     "sql" if rnd % 2 else "kafka")
             wait_all_rolled(conn, topic)
             if rnd % 2 == 0:
+                c0 = time.monotonic()
                 clean(conn, topic)
+                cleans.append((c0, time.monotonic()))
             else:
                 wait_cleaned_to(conn, topic, high_watermarks(conn, topic))
             for r in history(conn, topic):
                 observed.setdefault(r.offset, r.rec)
+            rnd += 1
         wait_until(lambda: all(len(r.passes) >= MIN_PASSES or r.error for r in readers), 120,
                    f"every reader to make {MIN_PASSES} passes")
     finally:
@@ -196,7 +213,7 @@ def test_readers_during_compaction_skip_no_survivor(make_server, unique_name):
     survivors = {r.offset: r.rec for r in final}
     assert len(survivors) < model.produced, "nothing was compacted"
     for reader in readers:
-        for n, (records, bound) in enumerate(reader.passes):
+        for n, (records, bound, _, _) in enumerate(reader.passes):
             what = f"{reader.name} pass {n}"
             offs = [o for o, _ in records]
             assert all(a < b for a, b in zip(offs, offs[1:])), f"{what}: offsets not increasing"
