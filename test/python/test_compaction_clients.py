@@ -151,3 +151,58 @@ def test_kafkajs_reads_the_survivors_and_commits(compacted, unique_name):
                     [(k, dec(v)) for k, v in r["h"]], int(r["ts"])))
     assert got == survivors
     assert lag(srv, group, topic) == (hwm, hwm, 0)
+
+
+CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(srv, topic):
+    """{codec id} of the batches stored in the topic's segments"""
+    codecs = set()
+    for (relid,) in srv.sql("SELECT g.relid::text FROM streamlog.segment g "
+                            "  JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s",
+                            (topic,)):
+        codecs |= {r[0] for r in srv.sql(
+            f"SELECT DISTINCT get_byte(batch, 22) & 7 FROM {relid} WHERE chunk = 0")}
+    return codecs
+
+
+@pytest.mark.parametrize("topic_codec,producer_codec,stored", [
+    ("producer", "lz4", "lz4"),
+    ("zstd", "none", "zstd"),
+    ("uncompressed", "gzip", "none"),
+])
+def test_cleaned_batches_keep_the_topics_codec(make_server, unique_name,
+                                               topic_codec, producer_codec, stored):
+    """Batches rewritten by the cleaner use the topic's compression.type, or
+    the batch's own codec when it is "producer"; a Kafka consumer reads
+    the survivors from them."""
+    from confluent_kafka import Producer
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name(f"codec-{topic_codec}")
+    create_topic(conn, topic, 1, compacted_config(compression_type=topic_codec))
+    producer = Producer({"bootstrap.servers": srv.kafka_bootstrap,
+                         "compression.codec": producer_codec, "linger.ms": 20})
+    model = LogModel()
+    rng = make_rng()
+    for part in range(3):
+        recs = random_records(rng, [f"k{i}" for i in range(10)], 100, 0.1, f"c{part}", now_ms())
+        for r in recs:
+            producer.produce(topic, key=r.key.encode(),
+                             value=None if r.value is None else r.value.encode(),
+                             headers=list(r.headers), timestamp=r.ts)
+        assert producer.flush(30) == 0
+        model.produce(recs)
+    wait_all_rolled(conn, topic)
+    result = clean(conn, topic)
+    assert result[0][0] == high_watermarks(conn, topic)[0], result
+    rows = history(conn, topic)
+    model.check(rows)
+    assert len(rows) < model.produced
+    assert stored_codecs(srv, topic) == {CODECS[stored]}
+    got = ck_consume(srv.kafka_bootstrap, topic, 0, len(rows))
+    assert [(o, k.decode(), None if v is None else v.decode(), tuple(h), ts)
+            for o, k, v, h, (_, ts) in got] == \
+        [(r.offset, r.rec.key, r.rec.value, r.rec.headers, r.rec.ts) for r in rows]
+    conn.close()
