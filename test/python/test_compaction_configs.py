@@ -1,0 +1,138 @@
+"""What the compaction configs do (issue 11 §1, Kafka's meaning):
+max.compaction.lag.ms rolls and cleans a partition whose dirty ratio is
+below min.cleanable.dirty.ratio; cleanup.policy=compact alone never deletes
+by time, compact,delete does both; a dedupe buffer too small for the dirty
+keys cleans in several passes, each one correct."""
+
+from compaction_model import (
+    CONF, LogModel, Rec, assert_one_record_per_key_below, clean, compacted_config,
+    compaction_view, create_topic, high_watermarks, history, make_rng, now_ms,
+    random_records, sql_produce, wait_all_rolled, wait_cleaned_to)
+from pgserver import wait_until
+
+HOUR_MS = 3_600_000
+
+
+def partition_row(conn, topic):
+    return conn.execute("SELECT log_start_offset, high_watermark FROM streamlog.partitions "
+                        "WHERE topic = %s AND partition = 0", (topic,)).fetchone()
+
+
+def test_max_compaction_lag_cleans_below_the_dirty_ratio(make_server, unique_name):
+    """Both topics keep their active segment (segment.bytes and segment.ms
+    at their defaults) and clean only at a dirty ratio of 0.9; the one with
+    max.compaction.lag.ms = 1.5 s has its segment rolled and cleaned anyway,
+    first when all of it is dirty, then when a few updates are; the other
+    is never cleaned meanwhile."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    lagged = unique_name("maxlag")
+    control = unique_name("nolag")
+    base = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.9}
+    create_topic(conn, lagged, 1, dict(base, **{"max.compaction.lag.ms": 1500}))
+    create_topic(conn, control, 1, base)
+    model = LogModel()
+    first = [Rec(f"k{i:03d}", f"v{i}", (), now_ms()) for i in range(200)]
+    for topic in (lagged, control):
+        sql_produce(conn, topic, first)
+    model.produce(first)
+    wait_cleaned_to(conn, lagged, {0: 200})
+
+    updates = [Rec(f"k{i:03d}", f"w{i}", (), now_ms()) for i in range(10)]
+    for topic in (lagged, control):
+        sql_produce(conn, topic, updates)
+    model.produce(updates)
+    wait_cleaned_to(conn, lagged, {0: 210})
+    rows = history(conn, lagged)
+    model.check(rows)
+    assert len(rows) == 200, "the updated keys' old records are still there"
+
+    view = compaction_view(conn, control)
+    assert view[0]["cleaned_offset"] == 0 and view[0]["passes"] == 0, view
+    assert len(history(conn, control)) == 210
+    conn.close()
+
+
+def test_compact_alone_never_deletes_by_time_compact_delete_does(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    compact = unique_name("compact-only")
+    both = unique_name("compact-delete")
+    create_topic(conn, compact, 1, compacted_config(retention_ms=1000))
+    create_topic(conn, both, 1, compacted_config(retention_ms=1000,
+                                                 cleanup_policy="compact,delete"))
+    # records an hour old, over 50 keys
+    old = [Rec(f"k{i % 50}", f"v{i}", (), now_ms() - HOUR_MS + i) for i in range(200)]
+    model = LogModel()
+    model.produce(old)
+    for topic in (compact, both):
+        sql_produce(conn, topic, old)
+        wait_all_rolled(conn, topic)
+
+    wait_until(lambda: partition_row(conn, both)[0] == 200, 60,
+               "retention to delete the old segments of the compact,delete topic")
+    assert history(conn, both) == []
+
+    wait_cleaned_to(conn, compact, {0: 200})
+    rows = history(conn, compact)
+    model.check(rows)
+    assert len(rows) == 50
+    assert partition_row(conn, compact)[0] == 0, "compact alone deleted by retention.ms"
+    conn.close()
+
+
+def test_small_dedupe_buffer_cleans_in_several_correct_passes(make_server, unique_name):
+    """With a 1 kB offset map, a pass holds only some of 300 dirty keys: it
+    ends where the map fills, with everything below its checkpoint
+    compacted; repeated passes get to the high watermark."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.log_cleaner_dedupe_buffer_size": "1kB",
+                                         "streamlog.log_cleaner_enable": False}))
+    conn = srv.connect()
+    rng = make_rng()
+    topic = unique_name("small-map")
+    create_topic(conn, topic, 1, compacted_config())
+    model = LogModel()
+    keys = [f"key{i:03d}" for i in range(300)]
+    for part in range(3):
+        recs = random_records(rng, keys, 400, 0.05, f"m{part}", now_ms())
+        sql_produce(conn, topic, recs)
+        model.produce(recs)
+    wait_all_rolled(conn, topic)
+    hwm = high_watermarks(conn, topic)[0]
+
+    checkpoints = []
+    while not checkpoints or checkpoints[-1] < hwm:
+        assert len(checkpoints) < 200, f"no end to the passes: {checkpoints[-10:]}"
+        cleaned = clean(conn, topic)[0][0]
+        assert not checkpoints or cleaned > checkpoints[-1], \
+            f"a pass did not advance the checkpoint: {checkpoints[-5:]} then {cleaned}"
+        checkpoints.append(cleaned)
+        rows = history(conn, topic)
+        model.check(rows, f"after pass {len(checkpoints)}")
+        assert_one_record_per_key_below(rows, {0: cleaned})
+    assert len(checkpoints) > 1, f"one pass cleaned all 300 keys with a 1 kB map: {checkpoints}"
+    assert compaction_view(conn, topic)[0]["cleaned_offset"] == hwm
+    conn.close()
+
+
+def test_cleaner_enable_off_leaves_cleaning_to_clean(make_server, unique_name):
+    """streamlog.log_cleaner_enable = off: segments still roll, but only
+    streamlog.clean() compacts; turned on (reload), the cleaner does."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.log_cleaner_enable": False}))
+    conn = srv.connect()
+    a, b = unique_name("manual"), unique_name("auto")
+    recs = [Rec(f"k{i % 10}", f"v{i}", (), now_ms()) for i in range(100)]
+    for topic in (a, b):
+        create_topic(conn, topic, 1, compacted_config())
+        sql_produce(conn, topic, recs)
+        wait_all_rolled(conn, topic)
+    assert clean(conn, a)[0][:2] == (100, 90)
+    assert len(history(conn, a)) == 10
+    view = compaction_view(conn, b)
+    assert view[0]["passes"] == 0 and len(history(conn, b)) == 100, view
+
+    srv.update_conf({"streamlog.log_cleaner_enable": True})
+    srv.reload()
+    wait_cleaned_to(conn, b, {0: 100})
+    assert len(history(conn, b)) == 10
+    conn.close()
