@@ -123,3 +123,55 @@ def test_kill_9_mid_pass_loses_nothing(make_server, unique_name, victim):
     view = compaction_view(conn, topic)
     assert view[0]["last_error"] is None, view
     conn.close()
+
+
+def test_idempotent_producer_state_survives_compaction_and_a_crash(make_server, unique_name):
+    """Compaction removes every record of an idempotent producer's batches
+    (another producer wrote their key since); its sequence state must stay,
+    as Kafka keeps it: a retry of its last batch is still recognised, before
+    and after kill -9, and a gap still refused."""
+    import kafka_helpers as kh
+    from test_kafka_idempotence import batch, init_producer, produce
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("idem-compact")
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact", "segment.bytes": 14,
+                                  "min.cleanable.dirty.ratio": 0.01})
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        pid, epoch = init_producer(c)
+        assert produce(c, topic, batch(pid, epoch, 0, 3, "a")) == (kh.NONE, 0)
+        last = batch(pid, epoch, 3, 2, "b")
+        assert produce(c, topic, last) == (kh.NONE, 3)
+        other, other_epoch = init_producer(c)
+        assert produce(c, topic, batch(other, other_epoch, 0, 1, "other")) == (kh.NONE, 5)
+    wait_all_rolled(conn, topic)
+    wait_cleaned_to(conn, topic, {0: 6})
+    rows = history(conn, topic)
+    assert [(r.offset, r.rec.value) for r in rows] == [(5, "other-0")], \
+        "the cleaner kept records of a key written again since"
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        assert produce(c, topic, last) == (kh.NONE, 3), "a retry after compaction was stored again"
+        err, _ = produce(c, topic, batch(pid, epoch, 9, 1, "gap"))
+        assert err == kh.OUT_OF_ORDER_SEQUENCE_NUMBER
+        after = batch(pid, epoch, 5, 1, "c")
+        assert produce(c, topic, after) == (kh.NONE, 6)
+        assert produce(c, topic, batch(other, other_epoch, 1, 1, "other")) == (kh.NONE, 7)
+    wait_all_rolled(conn, topic)
+    wait_cleaned_to(conn, topic, {0: 8})
+    conn.close()
+
+    srv.kill9()
+    srv.start()
+    conn = reconnect(srv)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        # Kafka's cleaner keeps each producer's last batch, emptied, so
+        # that the producer's state outlives its records
+        assert produce(c, topic, after) == (kh.NONE, 6), \
+            "after compaction and a crash, the retry of the producer's last batch is not " \
+            "recognised: its sequence state went with its records"
+        err, _ = produce(c, topic, batch(pid, epoch, 9, 1, "gap"))
+        assert err == kh.OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce(c, topic, batch(pid, epoch, 6, 1, "d")) == (kh.NONE, 8)
+    assert high_watermarks(conn, topic) == {0: 9}
+    conn.close()
