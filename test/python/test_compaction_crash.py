@@ -11,10 +11,10 @@ import os
 import signal
 
 import pytest
+from psycopg.types.json import Jsonb
 from compaction_model import (
     CONF, LogModel, assert_one_record_per_key_below, compaction_view, create_topic,
     high_watermarks, history, wait_all_rolled, wait_cleaned_to)
-from psycopg.types.json import Jsonb
 from pgserver import wait_until
 
 KEYS = 2000
@@ -174,4 +174,57 @@ def test_idempotent_producer_state_survives_compaction_and_a_crash(make_server, 
         assert err == kh.OUT_OF_ORDER_SEQUENCE_NUMBER
         assert produce(c, topic, batch(pid, epoch, 6, 1, "d")) == (kh.NONE, 8)
     assert high_watermarks(conn, topic) == {0: 9}
+    conn.close()
+
+
+@pytest.mark.parametrize("change", ["drop_topic", "to_delete", "add_partitions"])
+def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name, change):
+    """The topic a pass is writing is dropped, switched to delete, or grows
+    partitions: the cleaner process lives on (no crash, no restart of the
+    server), the log is right, and it cleans another topic afterwards."""
+    srv = make_server(conf=dict(CONF, **{
+        "streamlog.log_cleaner_io_max_bytes_per_second": IO_LIMIT}))
+    conn = srv.connect()
+    topic = unique_name(f"mid-{change}")
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01})
+    conn.execute("SELECT count(streamlog.produce(%s, 'k' || (g %% 1000), "
+                 "       g || ':' || repeat('x', 100))) FROM generate_series(1, 3000) g", (topic,))
+    model = LogModel()
+    before = history(conn, topic)
+    model.produce([r.rec for r in before])
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)", (topic, Jsonb({"segment.bytes": 14})))
+    wait_all_rolled(conn, topic)
+    pid = wait_until(lambda: cleaner_writing(conn), 60, "the cleaner to start writing a pass",
+                     interval=0.02)
+    log_start = len(srv.log_text())
+
+    conn.execute("SET statement_timeout = '60s'")
+    if change == "drop_topic":
+        conn.execute("SELECT streamlog.drop_topic(%s)", (topic,))
+    elif change == "to_delete":
+        conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                     (topic, Jsonb({"cleanup.policy": "delete", "retention.ms": -1})))
+    else:
+        conn.execute("SELECT streamlog.add_partitions(%s, 3)", (topic,))
+    conn.execute("RESET statement_timeout")
+    srv.update_conf({"streamlog.log_cleaner_io_max_bytes_per_second": None})
+    srv.reload()
+
+    if change != "drop_topic":
+        model.check(history(conn, topic), f"the log after {change} mid-pass")
+    other = unique_name("after")
+    create_topic(conn, other, 1, {"cleanup.policy": "compact", "segment.bytes": 14,
+                                  "min.cleanable.dirty.ratio": 0.01})
+    conn.execute("SELECT streamlog.produce(%s, 'k', 'v' || g) FROM generate_series(1, 10) g",
+                 (other,))
+    wait_all_rolled(conn, other)
+    wait_cleaned_to(conn, other, {0: 10})
+    assert [r.rec.value for r in history(conn, other)] == ["v10"]
+    if change == "add_partitions":
+        wait_cleaned_to(conn, topic, {0: 3000})
+        model.check(history(conn, topic), "the log after the pass")
+
+    news = srv.log_text()[log_start:]
+    assert "terminated by signal" not in news and "exited with exit code" not in news, news[-2000:]
+    assert cleaner_pid(conn) == pid, "the cleaner was restarted"
     conn.close()
