@@ -465,14 +465,6 @@ SlDefineGucs(void)
 							   check_listener_max_connections,
 							   assign_listener_max_connections, NULL);
 
-	DefineCustomBoolVariable("streamlog.log_cleaner_enable",
-							 "Whether the cleaner compacts topics whose cleanup.policy has compact (log.cleaner.enable).",
-							 "Off, compacted topics are only cleaned by streamlog.clean(); retention runs either way.",
-							 &sl_log_cleaner_enable,
-							 true,
-							 PGC_SIGHUP, 0,
-							 NULL, NULL, NULL);
-
 	DefineCustomIntVariable("streamlog.log_cleaner_dedupe_buffer_size",
 							"Memory of the log cleaner's offset map of keys (log.cleaner.dedupe.buffer.size).",
 							"Keys of a compacted partition's dirty part beyond what it holds are cleaned by later passes.",
@@ -480,6 +472,14 @@ SlDefineGucs(void)
 							128 * 1024, 1, (int) ((MaxAllocSize - 1) / 1024),
 							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.log_cleaner_enable",
+							 "Whether the cleaner compacts topics whose cleanup.policy has compact (log.cleaner.enable).",
+							 "Off, compacted topics are only cleaned by streamlog.clean(); retention runs either way.",
+							 &sl_log_cleaner_enable,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.log_cleaner_io_max_bytes_per_second",
 							"Bytes per second the log cleaner reads and writes at most (log.cleaner.io.max.bytes.per.second); 0 is unlimited.",

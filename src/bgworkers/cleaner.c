@@ -92,6 +92,7 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 		pgstat_report_activity(STATE_RUNNING, "compacting");
 		SlCompactPartition(topic, partition, now_ms, false, true, &result);
 		compacting = false;
+		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		if (result.cleaned)
 			elog(DEBUG1, "streamlog cleaner compacted partition %d of topic \"%s\" up to offset %lld: %lld records removed",
 				 partition, topic->name, (long long) result.cleaned_offset,

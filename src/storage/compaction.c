@@ -299,7 +299,8 @@ pass_due(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 		return true;
 	if (r->checkpoint >= r->end || r->dirty_bytes <= 0)
 		return false;
-	if (dirty_ratio(r) >= topic->config.min_cleanable_dirty_ratio)
+	/* Strictly more, as Kafka: a ratio of 1 leaves it to the other reasons */
+	if (dirty_ratio(r) > topic->config.min_cleanable_dirty_ratio)
 		return true;
 	if (topic->config.max_compaction_lag_ms < PG_INT64_MAX)
 	{

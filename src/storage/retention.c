@@ -98,6 +98,7 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 	int64		new_start = -1;
 	int			nsegments;
 	int			dropped = 0;
+	bool		may_drop;
 
 	if (OidIsValid(roll_relid))
 	{
@@ -105,6 +106,16 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 
 		SlSegmentSetBase(key, roll_seq, base);
 	}
+
+	/*
+	 * Only cleanup.policy "delete" removes old segments; and not while the
+	 * log cleaner rewrites the partition's segments (the next round will).
+	 * The lock comes before the list, so that the list shows what a pass
+	 * that just ended made.
+	 */
+	may_drop = topic->config.delete_policy &&
+		(topic->config.retention_ms >= 0 || topic->config.retention_bytes >= 0) &&
+		SlCompactionLockPartition(key, true);
 
 	SlPartitionStateRead(state, &snap);
 	segments = SlSegmentList(key, &nsegments, &log_start);
@@ -117,14 +128,7 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 		segments[nsegments - 1].base_offset = snap.active_base;
 	}
 
-	/*
-	 * Only cleanup.policy "delete" removes old segments; and never while
-	 * the log cleaner rewrites the partition's segments (the next round
-	 * will).
-	 */
-	if (!topic->config.delete_policy ||
-		(topic->config.retention_ms < 0 && topic->config.retention_bytes < 0) ||
-		!SlCompactionLockPartition(key, true))
+	if (!may_drop)
 	{
 		pfree(segments);
 		return 0;

@@ -682,6 +682,107 @@ test_malformed(void)
 	}
 }
 
+/*
+ * The log cleaner's rebuild: every third record of a batch kept, at its
+ * offset, with its timestamp, key, value and headers, under a delete
+ * horizon in baseTimestamp (KIP-534), in every codec, from every codec.
+ */
+static void
+test_rebuild_with_horizon(void)
+{
+	const int	n = 40;
+	const int64 horizon = BASE_TS + 86400000;
+
+	for (int from = 0; from < NCODECS; from++)
+	{
+		for (int to = 0; to < NCODECS; to++)
+		{
+			SlBatchBuilder b;
+			SlBatchBuilder rb;
+			StringInfoData out;
+			StringInfoData rebuilt;
+			TestRecord	r;
+			SlRecordIter it;
+			SlRecordIter rit;
+			SlRecord	rec;
+			SlRecord	kept[40];
+			int			nkept = 0;
+			int			i;
+
+			SlBatchBuilderInit(&b, codecs[from]);
+			b.producer_id = 77;
+			b.producer_epoch = 3;
+			b.base_sequence = 1000;
+			for (i = 0; i < n; i++)
+			{
+				make_record(i, &r);
+				add_record(&b, &r);
+			}
+			initStringInfo(&out);
+			CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
+			SlBatchSeal((uint8 *) out.data, out.len, 5000, -1);
+
+			CHECK_NULL_ERR(SlRecordIterInit(&it, (uint8 *) out.data, out.len, true, MAX_DECOMP));
+			while (SlRecordIterNext(&it, &rec))
+				if ((rec.offset - 5000) % 3 == 1)
+					kept[nkept++] = rec;
+			CHECK(it.error == NULL);
+
+			SlBatchBuilderInit(&rb, codecs[to]);
+			rb.producer_id = it.hdr.producer_id;
+			rb.producer_epoch = it.hdr.producer_epoch;
+			rb.base_sequence = it.hdr.base_sequence;
+			SlBatchBuilderSetBase(&rb, SL_BATCH_ATTR_DELETE_HORIZON, true, horizon);
+			for (i = 0; i < nkept; i++)
+				SlBatchBuilderAddRecord(&rb, (int32) (kept[i].offset - 5000), &kept[i]);
+			initStringInfo(&rebuilt);
+			CHECK_NULL_ERR(SlBatchBuilderFinish(&rb, &rebuilt));
+			SlBatchSeal((uint8 *) rebuilt.data, rebuilt.len, 5000, -1);
+
+			CHECK_NULL_ERR(SlRecordIterInit(&rit, (uint8 *) rebuilt.data, rebuilt.len, true,
+											MAX_DECOMP));
+			CHECK_EQ_INT(rit.hdr.base_offset, 5000);
+			CHECK_EQ_INT(rit.hdr.base_timestamp, horizon);
+			CHECK_EQ_INT(rit.hdr.attributes, SL_BATCH_ATTR_DELETE_HORIZON | codecs[to]);
+			CHECK_EQ_INT(rit.hdr.record_count, nkept);
+			CHECK_EQ_INT(rit.hdr.last_offset_delta, kept[nkept - 1].offset - 5000);
+			CHECK_EQ_INT(rit.hdr.producer_id, 77);
+			CHECK_EQ_INT(rit.hdr.producer_epoch, 3);
+			CHECK_EQ_INT(rit.hdr.base_sequence, 1000);
+			for (i = 0; SlRecordIterNext(&rit, &rec); i++)
+			{
+				const uint8 *hp = rec.headers;
+
+				make_record((int) (rec.offset - 5000), &r);
+				CHECK_EQ_INT(rec.offset, kept[i].offset);
+				CHECK_EQ_INT(rec.timestamp, r.ts);
+				CHECK(same_bytes(rec.key, rec.key_len, r.key_len < 0 ? NULL : r.key, r.key_len));
+				CHECK(same_bytes(rec.value, rec.value_len,
+								 r.value_len < 0 ? NULL : r.value, r.value_len));
+				CHECK_EQ_INT(rec.header_count, r.nheaders);
+				for (int h = 0; h < rec.header_count; h++)
+				{
+					SlRecordHeader hd;
+
+					CHECK(SlRecordHeaderNext(&hp, rec.headers_end, &hd));
+					CHECK(same_bytes((const uint8 *) hd.key, hd.key_len,
+									 (const uint8 *) r.headers[h].key, r.headers[h].key_len));
+					CHECK(same_bytes(hd.value, hd.value_len,
+									 r.headers[h].value, r.headers[h].value_len));
+				}
+			}
+			CHECK(rit.error == NULL);
+			CHECK_EQ_INT(i, nkept);
+			SlRecordIterFree(&rit);
+			SlRecordIterFree(&it);
+			SlBatchBuilderFree(&b);
+			SlBatchBuilderFree(&rb);
+			pfree(out.data);
+			pfree(rebuilt.data);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -690,5 +791,6 @@ main(void)
 	test_roundtrips();
 	test_malformed();
 	test_hostile();
+	test_rebuild_with_horizon();
 	return UNIT_DONE();
 }
