@@ -27,7 +27,10 @@ def kafka_rebuild(bootstrap, topic):
         consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
         deadline = time.monotonic() + 60
         while len(at_end) < PARTITIONS:
-            assert time.monotonic() < deadline, f"partitions {at_end} read to the end in 60 s"
+            assert time.monotonic() < deadline, (
+                f"partitions {sorted(set(range(PARTITIONS)) - at_end)} never reached partition "
+                f"EOF in 60 s (last offsets read {last}, high watermarks "
+                f"{high_watermarks_of(bootstrap, topic, consumer)})")
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
@@ -44,6 +47,12 @@ def kafka_rebuild(bootstrap, topic):
     finally:
         consumer.close()
     return state
+
+
+def high_watermarks_of(bootstrap, topic, consumer):
+    from confluent_kafka import TopicPartition
+    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(PARTITIONS)}
 
 
 def sql_group_rebuild(conn, topic, group):

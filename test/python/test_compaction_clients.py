@@ -13,7 +13,7 @@ import time
 
 import pytest
 from compaction_model import (
-    CONF, LogModel, clean, compacted_config, create_topic, high_watermarks, history,
+    CONF, LogModel, Rec, clean, compacted_config, create_topic, high_watermarks, history,
     make_rng, now_ms, random_records, sql_produce, wait_all_rolled)
 from kafka_helpers import ck_consume, ck_headers, kp_consume
 from kafkajs import JS_DIR, ensure_kafkajs
@@ -205,4 +205,49 @@ def test_cleaned_batches_keep_the_topics_codec(make_server, unique_name,
     assert [(o, k.decode(), None if v is None else v.decode(), tuple(h), ts)
             for o, k, v, h, (_, ts) in got] == \
         [(r.offset, r.rec.key, r.rec.value, r.rec.headers, r.rec.ts) for r in rows]
+    conn.close()
+
+
+def test_a_partition_whose_tail_was_removed_is_read_to_its_end(make_server, unique_name):
+    """The last records of a partition are tombstones that compaction
+    removed (delete.retention.ms = 0): a consumer must still reach the
+    partition's end, as in Kafka, where the last batch stays in the active
+    segment until the next append.  librdkafka signals EOF only when its
+    position reaches the high watermark."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("tail-gap")
+    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=0))
+    sql_produce(conn, topic, [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()),
+                              Rec("b", None, (), now_ms())])
+    wait_all_rolled(conn, topic)
+    clean(conn, topic)
+    clean(conn, topic)
+    rows = history(conn, topic)
+    assert [(r.offset, r.rec.key) for r in rows] == [(0, "a")], rows
+    assert high_watermarks(conn, topic) == {0: 3}
+
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": "unused",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "fetch.wait.max.ms": 100})
+    got, eof = [], None
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + 20
+        while eof is None and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
+                eof = msg.offset()
+            else:
+                got.append(msg.offset())
+        position = consumer.position([TopicPartition(topic, 0)])[0].offset
+    finally:
+        consumer.close()
+    assert got == [0]
+    assert eof == 3, (f"librdkafka never reached the end of the partition: its position "
+                      f"stays at {position}, below the high watermark 3")
     conn.close()
