@@ -251,3 +251,68 @@ def test_a_partition_whose_tail_was_removed_is_read_to_its_end(make_server, uniq
     assert eof == 3, (f"librdkafka never reached the end of the partition: its position "
                       f"stays at {position}, below the high watermark 3")
     conn.close()
+
+
+def test_log_append_time_survives_the_rewrite(make_server, unique_name):
+    """On a LogAppendTime topic the broker's append time is the records'
+    timestamp; batches the cleaner rewrites keep it, and keep saying it is
+    one, rather than falling back to the producer's CreateTime."""
+    from confluent_kafka import Producer
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("append-time")
+    create_topic(conn, topic, 1, compacted_config(message_timestamp_type="LogAppendTime"))
+    producer = Producer({"bootstrap.servers": srv.kafka_bootstrap, "linger.ms": 5})
+    old = now_ms() - 86_400_000
+    for i in range(60):
+        producer.produce(topic, key=f"k{i % 6}".encode(), value=f"v{i}".encode(), timestamp=old + i)
+        if i % 20 == 19:
+            assert producer.flush(30) == 0
+    before = ck_consume(srv.kafka_bootstrap, topic, 0, 60)
+    assert {t for *_, (t, _) in before} == {2}          # TIMESTAMP_LOG_APPEND_TIME
+    assert all(ts > old + 3_600_000 for *_, (_, ts) in before)
+    wait_all_rolled(conn, topic)
+    clean(conn, topic)
+    rows = history(conn, topic)
+    assert [r.offset for r in rows] == list(range(54, 60))
+    after = ck_consume(srv.kafka_bootstrap, topic, 0, 6)
+    assert after == [b for b in before if b[0] >= 54]
+    by_offset = {o: ts for o, *_, (_, ts) in before}
+    assert [r.rec.ts for r in rows] == [by_offset[r.offset] for r in rows], "history() timestamps"
+    conn.close()
+
+
+def test_large_records_and_null_header_values_survive(make_server, unique_name):
+    """Values of tens of kB (batches stored in several pieces) and header
+    values that are null come out of the rewrite as they went in."""
+    import random
+    from confluent_kafka import Producer
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("large")
+    create_topic(conn, topic, 1, compacted_config())
+    producer = Producer({"bootstrap.servers": srv.kafka_bootstrap, "linger.ms": 20,
+                         "message.max.bytes": 2_000_000})
+    rng = random.Random(7)
+    model = LogModel()
+    for rnd in range(3):
+        recs = []
+        for i in range(20):
+            value = rng.randbytes(rng.randrange(1, 30_000)).hex()
+            recs.append(Rec(f"k{i % 8}", value, (("n", None), ("r", str(rnd).encode())),
+                            now_ms()))
+        for r in recs:
+            producer.produce(topic, key=r.key.encode(), value=r.value.encode(),
+                             headers=list(r.headers), timestamp=r.ts)
+        assert producer.flush(30) == 0
+        model.produce(recs)
+    model.check(history(conn, topic), "before cleaning")
+    wait_all_rolled(conn, topic)
+    clean(conn, topic)
+    rows = history(conn, topic)
+    model.check(rows, "after cleaning")
+    assert len(rows) == 8
+    got = ck_consume(srv.kafka_bootstrap, topic, 0, 8, conf={"fetch.message.max.bytes": 100_000})
+    assert [(o, k.decode(), v.decode(), tuple(h)) for o, k, v, h, _ in got] == \
+        [(r.offset, r.rec.key, r.rec.value, r.rec.headers) for r in rows]
+    conn.close()
