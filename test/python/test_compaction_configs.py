@@ -136,3 +136,50 @@ def test_cleaner_enable_off_leaves_cleaning_to_clean(make_server, unique_name):
     wait_cleaned_to(conn, b, {0: 100})
     assert len(history(conn, b)) == 10
     conn.close()
+
+
+def test_min_cleanable_dirty_ratio_decides_when_the_cleaner_runs(make_server, unique_name):
+    """Below min.cleanable.dirty.ratio (0.5) the background cleaner leaves a
+    partition alone, and the view shows its dirty part; above it, the
+    partition is cleaned.  The cleaner's later rounds are seen through a
+    marker topic it cleans meanwhile.  Values of 1 kB, so that the sizes
+    are the records' rather than a table's first pages."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("ratio")
+    create_topic(conn, topic, 1, {"cleanup.policy": "compact", "segment.bytes": 14,
+                                  "min.cleanable.dirty.ratio": 0.5})
+    model = LogModel()
+
+    def produce(recs):
+        sql_produce(conn, topic, recs)
+        model.produce(recs)
+        wait_all_rolled(conn, topic)
+
+    def value(tag, i):
+        return f"{tag}{i}:" + "x" * 1000
+
+    produce([Rec(f"k{i:03d}", value("first", i), (), now_ms()) for i in range(100)])
+    wait_cleaned_to(conn, topic, {0: 100})
+    passes = compaction_view(conn, topic)[0]["passes"]
+
+    produce([Rec(f"k{i:03d}", value("second", i), (), now_ms()) for i in range(20)])
+    marker = unique_name("marker")
+    create_topic(conn, marker, 1, compacted_config())
+    sql_produce(conn, marker, [Rec("m", "1", (), now_ms()), Rec("m", "2", (), now_ms())])
+    wait_all_rolled(conn, marker)
+    wait_cleaned_to(conn, marker, {0: 2})
+    view = compaction_view(conn, topic)[0]
+    assert view["passes"] == passes and view["cleaned_offset"] == 100, \
+        f"cleaned at a dirty ratio below 0.5: {view}"
+    assert 0 < view["dirty_ratio"] < 0.5 and view["dirty_bytes"] > 0, view
+    assert len(history(conn, topic)) == 120
+
+    produce([Rec(f"k{i % 100:03d}", value("third", i), (), now_ms()) for i in range(20, 200)])
+    wait_cleaned_to(conn, topic, {0: 300})
+    rows = history(conn, topic)
+    model.check(rows)
+    assert len(rows) == 100
+    view = compaction_view(conn, topic)[0]
+    assert view["dirty_ratio"] == 0 and view["dirty_bytes"] == 0, view
+    conn.close()
