@@ -52,6 +52,7 @@ int			sl_retention_check_interval = 30000;
 bool		sl_log_cleaner_enable = true;
 int			sl_log_cleaner_dedupe_buffer_size = 128 * 1024;
 int			sl_log_cleaner_io_max_bytes_per_second = 0;
+int			sl_log_cleaner_threads = 1;
 bool		sl_sasl_plain_without_tls = false;
 char	   *sl_ssl_principal_mapping_rules = NULL;
 char	   *sl_ssl_ca_file = NULL;
@@ -487,6 +488,14 @@ SlDefineGucs(void)
 							&sl_log_cleaner_io_max_bytes_per_second,
 							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.log_cleaner_threads",
+							"Background workers that compact topics (log.cleaner.threads), each one partition at a time.",
+							NULL,
+							&sl_log_cleaner_threads,
+							1, 1, 32,
+							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_connections",

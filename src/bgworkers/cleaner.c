@@ -4,6 +4,9 @@
  * src/storage/retention.c), then compact the partitions of compacted topics
  * that are due (src/storage/compaction.c), one partition at a time, and
  * drop the segment tables compaction replaced that no one reads any more.
+ * With streamlog.log_cleaner_threads above 1, the first cleaner does the
+ * retention and the dropping, and the partitions to compact are shared
+ * among all by a hash of their topic and number.
  * An error on one partition is logged (and, for compaction, noted in
  * streamlog.compaction's last_error) and the pass goes on with the next;
  * the worker itself only exits on SIGTERM or postmaster death.
@@ -11,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -31,17 +35,39 @@
 void
 SlCleanerRegister(void)
 {
-	BackgroundWorker worker;
+	for (int i = 0; i < sl_log_cleaner_threads; i++)
+	{
+		BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlCleanerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog cleaner");
-	RegisterBackgroundWorker(&worker);
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 5;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlCleanerMain");
+		if (i == 0)
+			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner");
+		else
+			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog cleaner");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+/*
+ * Which cleaner compacts a partition: partitions are shared among the
+ * streamlog.log_cleaner_threads cleaners by a hash, so that each is
+ * compacted by one of them, one partition at a time per cleaner.
+ */
+static int	cleaner_index = 0;
+
+static bool
+compacts_partition(int32 topic_id, int32 partition)
+{
+	uint32		h = hash_combine(hash_uint32((uint32) topic_id), hash_uint32((uint32) partition));
+
+	return (int) (h % (uint32) sl_log_cleaner_threads) == cleaner_index;
 }
 
 /* Is the extension installed in this database? */
@@ -210,8 +236,10 @@ clean_all(MemoryContext pass_context)
 			CHECK_FOR_INTERRUPTS();
 			PG_TRY();
 			{
-				clean_partition(topic_id, p, now_ms);
-				if (sl_log_cleaner_enable)
+				/* Retention is the first cleaner's, compaction each one's share */
+				if (cleaner_index == 0)
+					clean_partition(topic_id, p, now_ms);
+				if (sl_log_cleaner_enable && compacts_partition(topic_id, p))
 					compact_partition(topic_id, p, now_ms);
 			}
 			PG_CATCH();
@@ -234,7 +262,8 @@ clean_all(MemoryContext pass_context)
 			PG_END_TRY();
 		}
 	}
-	drop_retired(pass_context);
+	if (cleaner_index == 0)
+		drop_retired(pass_context);
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextReset(pass_context);
 }
@@ -244,11 +273,12 @@ SlCleanerMain(Datum arg)
 {
 	MemoryContext pass_context;
 
+	cleaner_index = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname("streamlog cleaner");
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 
 	pass_context = AllocSetContextCreate(TopMemoryContext, "streamlog cleaner pass",
 										 ALLOCSET_DEFAULT_SIZES);

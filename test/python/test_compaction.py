@@ -463,3 +463,171 @@ def test_rewritten_batches_take_the_topic_codec(make_server, unique_name):
     assert set(stored_batch_codecs(srv, topic)) == {zstd}
     assert history(conn, topic) == [(37, "k1", "v1-17"), (38, "k2", "v1-18"),
                                     (39, "k3", "v1-19"), (40, "k0", "last")]
+
+
+def test_background_cleaner_removes_tombstones_past_their_horizon(make_server, unique_name):
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms"})
+    conn = srv.connect()
+    topic = unique_name("cmp-bg-tomb")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "delete.retention.ms": 500})
+    produce_segment(conn, topic, [("a", "a0"), ("b", "b0"), ("a", None)])
+    # the first pass keeps the tombstone; once nothing is dirty any more, its
+    # horizon alone makes the partition due again
+    wait_until(lambda: history(conn, topic) == [(1, "b", "b0")], 60,
+               "the cleaner to remove the tombstone past its horizon")
+    [(passes, cleaned)] = conn.execute(
+        "SELECT passes, cleaned_offset FROM streamlog.compaction WHERE topic = %s",
+        (topic,)).fetchall()
+    assert passes >= 2 and cleaned == 3
+
+
+def test_readers_during_compaction_skip_no_surviving_record(make_server, unique_name):
+    """P2 under compaction: a reader going through the log in small reads
+    (SQL read() and a Kafka consumer) while producers append and passes
+    commit sees every record that survives to the end below the high
+    watermark it started with: compaction only ever removes records."""
+    import threading
+    srv = make_server(conf={"streamlog.retention_check_interval": "100ms"})
+    conn = srv.connect()
+    topic = unique_name("cmp-p2")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "min.cleanable.dirty.ratio": 0.01})
+    stop = threading.Event()
+    errors = []
+    sql_passes = []
+    kafka_passes = []
+
+    def producer():
+        c = srv.connect()
+        i = 0
+        while not stop.is_set():
+            with c.transaction():
+                for _ in range(20):
+                    c.execute("SELECT streamlog.produce(%s, %s::text, %s::text, partition => 0)",
+                              (topic, "k%d" % (i % 15), "v%d" % i))
+                    i += 1
+            time.sleep(0.02)
+        c.close()
+
+    def cleaner():
+        c = srv.connect()
+        while not stop.is_set():
+            try:
+                c.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        c.close()
+
+    def sql_reader():
+        c = srv.connect()
+        while not stop.is_set():
+            hwm = c.execute("SELECT high_watermark FROM streamlog.partitions WHERE topic = %s",
+                            (topic,)).fetchone()[0]
+            seen, pos = set(), 0
+            while pos < hwm:
+                rows = c.execute('SELECT "offset" FROM streamlog.read(%s, 0, %s, 7)',
+                                 (topic, pos)).fetchall()
+                if not rows:
+                    break
+                seen.update(r[0] for r in rows)
+                pos = rows[-1][0] + 1
+            sql_passes.append((hwm, seen))
+        c.close()
+
+    def kafka_reader():
+        consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": "unused",
+                             "enable.auto.commit": False,
+                             "max.partition.fetch.bytes": 2000})
+        try:
+            while not stop.is_set():
+                _, hwm = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+                consumer.assign([TopicPartition(topic, 0, 0)])
+                seen, pos = set(), 0
+                deadline = time.monotonic() + 30
+                while pos < hwm and time.monotonic() < deadline:
+                    m = consumer.poll(0.5)
+                    if m is not None and m.error() is None:
+                        seen.add(m.offset())
+                        pos = m.offset() + 1
+                consumer.unassign()
+                kafka_passes.append((hwm, seen))
+        finally:
+            consumer.close()
+
+    def guarded(f):
+        def run():
+            try:
+                f()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+                stop.set()
+        return run
+
+    threads = [threading.Thread(target=guarded(f))
+               for f in (producer, cleaner, sql_reader, kafka_reader)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: errors or len(sql_passes) >= 20 and len(kafka_passes) >= 5 and
+                   conn.execute("SELECT passes FROM streamlog.compaction WHERE topic = %s",
+                                (topic,)).fetchone()[0] >= 20, 120,
+                   "readers and passes to interleave")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not errors
+    survivors = {off for off, _, _ in history(conn, topic)}
+    for name, passes in (("SQL", sql_passes), ("Kafka", kafka_passes)):
+        for hwm, seen in passes:
+            missed = {off for off in survivors if off < hwm} - seen
+            assert not missed, f"a {name} reader up to {hwm} skipped surviving offsets {sorted(missed)[:10]}"
+
+
+def test_log_append_time_batches_keep_their_time(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-lat")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "message.timestamp.type": "LogAppendTime",
+                               "delete.retention.ms": 3_600_000})
+    produce_segment(conn, topic, [("a", "a0"), ("b", "b0"), ("c", "c0")])
+    produce_segment(conn, topic, [("a", "a1"), ("b", None)])
+    before = {off: ts for off, ts in conn.execute(
+        'SELECT "offset", ts FROM streamlog.history(%s)', (topic,)).fetchall()}
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    after = conn.execute('SELECT "offset", ts, streamlog.as_text(value) '
+                         "FROM streamlog.history(%s) ORDER BY 1", (topic,)).fetchall()
+    assert [(off, v) for off, _, v in after] == [(2, "c0"), (3, "a1"), (4, None)]
+    assert all(ts == before[off] for off, ts, _ in after)
+
+
+def test_several_cleaner_threads_share_the_partitions(make_server, unique_name):
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms",
+                            "streamlog.log_cleaner_threads": 3,
+                            "log_min_messages": "debug1"})
+    conn = srv.connect()
+    topic = unique_name("cmp-threads")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1}, partitions=6)
+    for p in range(6):
+        produce_segment(conn, topic, [("k%d" % (i % 2), "v%d" % i) for i in range(6)], p)
+    wait_until(lambda: conn.execute(
+        "SELECT count(*) FROM streamlog.compaction WHERE topic = %s AND passes >= 1 "
+        "AND cleaned_offset = 6", (topic,)).fetchone()[0] == 6, 60,
+        "the cleaners to compact every partition")
+    for p in range(6):
+        assert history(conn, topic, p) == [(4, "k0", "v4"), (5, "k1", "v5")]
+    assert sorted(r[0] for r in conn.execute(
+        "SELECT application_name FROM pg_stat_activity "
+        "WHERE backend_type = 'streamlog cleaner'").fetchall()) == [
+            "streamlog cleaner", "streamlog cleaner 1", "streamlog cleaner 2"]
+    # each partition was compacted by one cleaner, and not all by the same
+    import re
+    by_partition = {}
+    for pid, partition in re.findall(r"\[(\d+)\] DEBUG:  streamlog cleaner compacted partition (\d+) "
+                                     r"of topic \"%s\"" % re.escape(topic), srv.log_text()):
+        by_partition.setdefault(partition, set()).add(pid)
+    assert len(by_partition) == 6
+    assert all(len(pids) == 1 for pids in by_partition.values())
+    assert len(set.union(*by_partition.values())) > 1

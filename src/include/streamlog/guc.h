@@ -56,6 +56,7 @@ extern int	sl_retention_check_interval;
 extern bool sl_log_cleaner_enable;
 extern int	sl_log_cleaner_dedupe_buffer_size;	/* kB */
 extern int	sl_log_cleaner_io_max_bytes_per_second;	/* 0 = unlimited */
+extern int	sl_log_cleaner_threads;
 extern bool sl_sasl_plain_without_tls;
 extern char *sl_ssl_principal_mapping_rules;
 
