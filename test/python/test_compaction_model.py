@@ -21,12 +21,14 @@ def tombstones(rows, below=None):
             and (below is None or r.offset < below.get(r.partition, 0))]
 
 
-def test_compaction_matches_model(make_server, unique_name):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compaction_matches_model(make_server, unique_name, threads):
     """Six rounds of produce (SQL and Kafka, tombstones included) and
     cleaning (forced, then background, in turn), on two topics that differ
     only in delete.retention.ms: 0 (tombstones go at the pass after the one
-    that cleaned them) and a day (tombstones stay)."""
-    srv = make_server(conf=CONF)
+    that cleaned them) and a day (tombstones stay); with one cleaner, and
+    with two sharing the partitions."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.log_cleaner_threads": threads}))
     conn = srv.connect()
     rng = make_rng()
     topics = {unique_name("model-tomb0"): 0, unique_name("model-tombday"): DAY_MS}
