@@ -11,9 +11,10 @@ import time
 import psycopg
 import pytest
 from compaction_model import (
-    CONF, LogModel, Rec, assert_one_record_per_key_below, clean, compacted_config,
+    CONF, KafkaProducer, LogModel, Rec, assert_one_record_per_key_below, clean, compacted_config,
     compaction_view, create_topic, high_watermarks, history, now_ms, sql_produce,
     wait_all_rolled)
+from kafka_helpers import ck_consume
 from pgserver import NO_WAIT_GUARD
 
 # the background cleaner stays out of the way: every pass is ours
@@ -68,6 +69,12 @@ def test_an_uncommitted_pass_blocks_neither_producers_nor_readers(make_server, u
     seen = history(other, topic)                         # nor does a reader
     assert [r.offset for r in seen] == list(range(105)), "a reader saw the uncommitted pass"
     model.check(seen)
+    # nor Kafka producers and consumers
+    kafka = [Rec(f"k{i:02d}", f"kafka{i}", (), now_ms()) for i in range(5)]
+    KafkaProducer(srv.kafka_bootstrap).produce(topic, kafka)
+    model.produce(kafka)
+    got = ck_consume(srv.kafka_bootstrap, topic, 0, 110)
+    assert [g[0] for g in got] == list(range(110)), "a Kafka consumer saw the uncommitted pass"
 
     # a second pass of the same partition while the first is open: it may
     # wait for the first, fail, or clean, but the log ends up right
