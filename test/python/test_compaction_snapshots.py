@@ -115,3 +115,45 @@ def test_cursor_over_history_across_a_pass(make_server, unique_name):
                "the cleaner to drop the segment tables the pass replaced")
     model.check(history(conn, topic), "the log at the end")
     conn.close()
+
+
+def test_drop_topic_takes_the_replaced_tables_a_reader_holds(make_server, unique_name):
+    """A topic dropped while a reader still holds segment tables a pass
+    replaced leaves no table behind once the reader is gone."""
+    import threading
+    srv = make_server(conf=CONF)
+    conn, rng, keys, topic, model, before = setup_topic(srv, unique_name, "drop-retired")
+    [(topic_id,)] = conn.execute("SELECT topic_id FROM streamlog.topic WHERE name = %s",
+                                 (topic,)).fetchall()
+    reader = srv.connect(autocommit=False)
+    cur = reader.cursor(name="holding")
+    cur.execute(HISTORY_QUERY, (topic,))
+    assert len(cur.fetchmany(5)) == 5
+    next_round(conn, rng, keys, topic, model)
+
+    dropped = {}
+
+    def drop():
+        try:
+            with srv.connect() as c:
+                c.execute("SET statement_timeout = '60s'")
+                c.execute("SELECT streamlog.drop_topic(%s)", (topic,))
+            dropped["ok"] = True
+        except Exception as e:  # reported below
+            dropped["error"] = e
+    t = threading.Thread(target=drop)
+    t.start()
+    t.join(1)
+    cur.close()
+    reader.commit()
+    reader.close()
+    t.join(90)
+    assert dropped.get("ok"), dropped
+
+    def leftovers():
+        return [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            " WHERE n.nspname = 'streamlog_data' AND c.relname LIKE %s",
+            (f"t{topic_id}\\_p%",)).fetchall()]
+    wait_until(lambda: not leftovers(), 30, "the dropped topic's tables to go")
+    conn.close()
