@@ -120,14 +120,12 @@ typedef struct CleanerPass
 {
 	const SlTopic *topic;
 	int32		partition;
-	SlPartitionKey key;
 	int64		now_ms;
 	int			target_codec;	/* -1: each batch keeps its own */
 	SlOffsetMap map;
 	int64		map_end;		/* records from here on are kept unread */
 
 	/* output of the pass */
-	int64		records_read;
 	int64		records_removed;
 	int64		next_horizon;	/* earliest horizon of kept tombstones; -1 */
 
@@ -408,7 +406,6 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 					continue;
 				if (rec.offset >= to)
 					break;
-				pass->records_read++;
 				if (!SlOffsetMapPut(&pass->map,
 									SlOffsetMapHash(rec.key, rec.key_len), rec.offset))
 				{
@@ -575,6 +572,18 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	row.min_timestamp = -1;
 	row.max_timestamp = -1;
 
+	if (batch_retention(pass, &it.hdr) == BATCH_KEEP)
+	{
+		/* As it is: a control batch is never rewritten nor compressed */
+		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
+		row.offsets = it.hdr.last_offset_delta + 1;
+		row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
+		write_batch(w, &row, data, len);
+		throttle(pass, (int64) len * 2);
+		SlRecordIterFree(&it);
+		return;
+	}
+
 	has_horizon = (it.hdr.attributes & SL_BATCH_ATTR_DELETE_HORIZON) != 0;
 	horizon = has_horizon ? it.hdr.base_timestamp : -1;
 	retain_deletes = !has_horizon || pass->now_ms < horizon;
@@ -583,8 +592,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	while (SlRecordIterNext(&it, &rec))
 	{
 		nrecords++;
-		if (batch_retention(pass, &it.hdr) == BATCH_FILTER &&
-			!record_retained(pass, &rec, retain_deletes))
+		if (!record_retained(pass, &rec, retain_deletes))
 			continue;
 		if (rec.value == NULL)
 			tombstones = true;
@@ -608,7 +616,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	}
 
 	/* The first pass that keeps a tombstone sets the horizon (KIP-534) */
-	if (tombstones && !has_horizon && !(it.hdr.attributes & SL_BATCH_ATTR_CONTROL))
+	if (tombstones && !has_horizon)
 	{
 		horizon = pass->now_ms + pass->topic->config.delete_retention_ms;
 		if (horizon < pass->now_ms)
@@ -658,15 +666,11 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not compress a record batch with %s: %s",
 							SlCompressionName((SlCompression) codec), error)));
+		/*
+		 * The records of a LogAppendTime batch all read as its append time
+		 * (maxTimestamp), so the builder's maxTimestamp is that time again
+		 */
 		SlBatchSeal((uint8 *) out.data, out.len, it.hdr.base_offset, -1);
-		if (attrs & SL_BATCH_ATTR_LOG_APPEND_TIME)
-		{
-			/* The append time stays the batch's maxTimestamp */
-			SlStoreInt64((uint8 *) out.data + SL_BATCH_OFFSET_MAX_TIMESTAMP,
-						 it.hdr.max_timestamp);
-			SlBatchSeal((uint8 *) out.data, out.len, it.hdr.base_offset, -1);
-			row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
-		}
 		row.last_offset = it.hdr.base_offset + b.last_offset_delta;
 		row.offsets = b.last_offset_delta + 1;
 		write_batch(w, &row, (const uint8 *) out.data, out.len);
@@ -820,7 +824,6 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	memset(&pass, 0, sizeof(pass));
 	pass.topic = topic;
 	pass.partition = partition;
-	pass.key = key;
 	pass.now_ms = now_ms;
 	pass.target_codec = topic->config.compression;
 	pass.next_horizon = -1;

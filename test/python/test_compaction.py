@@ -631,3 +631,38 @@ def test_several_cleaner_threads_share_the_partitions(make_server, unique_name):
     assert len(by_partition) == 6
     assert all(len(pids) == 1 for pids in by_partition.values())
     assert len(set.union(*by_partition.values())) > 1
+
+
+def test_throttled_pass_ends_at_shutdown(make_server, unique_name):
+    """A pass sleeping on its I/O budget (1 kB/s: minutes for this log)
+    serves SIGTERM at once: a fast shutdown ends, the pass leaves no trace,
+    and the cleaner is not counted as crashed."""
+    conf = {"streamlog.retention_check_interval": "200ms",
+            "streamlog.log_cleaner_io_max_bytes_per_second": "1kB"}
+    srv = make_server(conf=conf)
+    conn = srv.connect()
+    topic = unique_name("cmp-sigterm")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "min.cleanable.dirty.ratio": 1})
+    value = "x" * 200
+    for round_ in range(2):
+        produce_segment(conn, topic, [("k%d" % (i % 50), "%s-%d" % (value, i))
+                                      for i in range(300)])
+    before = history(conn, topic)
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"min.cleanable.dirty.ratio": 0.1})))
+    wait_until(lambda: conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'streamlog cleaner' "
+        "AND query = 'compacting' AND state = 'active' AND wait_event_type = 'Extension'"
+    ).fetchone(), 60, "the cleaner to sleep on its I/O budget in a pass")
+    conn.close()
+    log_offset = len(srv.log_text())
+    srv.stop("fast")          # fails the test if the cleaner holds it up
+    log = srv.log_text()[log_offset:]
+    assert "terminated by signal" not in log
+    srv.update_conf({"streamlog.log_cleaner_enable": "off"})
+    srv.start()
+    conn = srv.connect()
+    assert history(conn, topic) == before
+    assert conn.execute("SELECT passes FROM streamlog.compaction WHERE topic = %s",
+                        (topic,)).fetchone()[0] == 0
