@@ -13,8 +13,9 @@ import signal
 import pytest
 from psycopg.types.json import Jsonb
 from compaction_model import (
-    CONF, LogModel, assert_one_record_per_key_below, compaction_view, create_topic,
-    high_watermarks, history, wait_all_rolled, wait_cleaned_to)
+    CONF, KafkaProducer, LogModel, Rec, assert_one_record_per_key_below, compaction_view,
+    create_topic, high_watermarks, history, now_ms, sql_produce, wait_all_rolled,
+    wait_cleaned_to)
 from pgserver import wait_until
 
 KEYS = 2000
@@ -177,9 +178,10 @@ def test_idempotent_producer_state_survives_compaction_and_a_crash(make_server, 
     conn.close()
 
 
-@pytest.mark.parametrize("change", ["drop_topic", "to_delete", "add_partitions"])
+@pytest.mark.parametrize("change", ["produce", "drop_topic", "to_delete", "add_partitions"])
 def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name, change):
-    """The topic a pass is writing is dropped, switched to delete, or grows
+    """The topic a pass is writing gets records (SQL and Kafka, without
+    waiting for the pass), is dropped, switched to delete, or grows
     partitions: the cleaner process lives on (no crash, no restart of the
     server), the log is right, and it cleans another topic afterwards."""
     srv = make_server(conf=dict(CONF, **{
@@ -199,7 +201,14 @@ def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name
     log_start = len(srv.log_text())
 
     conn.execute("SET statement_timeout = '60s'")
-    if change == "drop_topic":
+    if change == "produce":
+        conn.execute("SET statement_timeout = '20s'")
+        more = [Rec(f"k{i}", f"during{i}", (), now_ms()) for i in range(0, 1000, 10)]
+        sql_produce(conn, topic, more[:50])
+        KafkaProducer(srv.kafka_bootstrap).produce(topic, more[50:])
+        model.produce(more)
+        assert cleaner_writing(conn) == pid, "the pass ended before the records were in"
+    elif change == "drop_topic":
         conn.execute("SELECT streamlog.drop_topic(%s)", (topic,))
     elif change == "to_delete":
         conn.execute("SELECT streamlog.alter_topic(%s, %s)",
@@ -220,7 +229,7 @@ def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name
     wait_all_rolled(conn, other)
     wait_cleaned_to(conn, other, {0: 10})
     assert [r.rec.value for r in history(conn, other)] == ["v10"]
-    if change == "add_partitions":
+    if change in ("add_partitions", "produce"):
         wait_cleaned_to(conn, topic, {0: 3000})
         model.check(history(conn, topic), "the log after the pass")
 
