@@ -316,3 +316,28 @@ def test_large_records_and_null_header_values_survive(make_server, unique_name):
     assert [(o, k.decode(), v.decode(), tuple(h)) for o, k, v, h, _ in got] == \
         [(r.offset, r.rec.key, r.rec.value, r.rec.headers) for r in rows]
     conn.close()
+
+
+def test_sql_group_reaches_the_end_of_a_partition_whose_tail_was_removed(make_server,
+                                                                           unique_name):
+    """An SQL consumer group that consumed every surviving record of a
+    partition whose last records compaction removed is at the end: its
+    committed offset is the high watermark and its lag 0."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("tail-gap-sql")
+    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=0))
+    sql_produce(conn, topic, [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()),
+                              Rec("b", None, (), now_ms())])
+    wait_all_rolled(conn, topic)
+    clean(conn, topic)
+    clean(conn, topic)
+    assert [r.offset for r in history(conn, topic)] == [0]
+    group = unique_name("sql-group")
+    got = [r[0] for r in conn.execute('SELECT "offset" FROM streamlog.consume(%s, %s, 100)',
+                                      (group, topic)).fetchall()]
+    assert got == [0]
+    assert conn.execute('SELECT count(*) FROM streamlog.consume(%s, %s, 100)',
+                        (group, topic)).fetchone()[0] == 0
+    assert lag(srv, group, topic) == (3, 3, 0), "the group is stuck before the removed tail"
+    conn.close()

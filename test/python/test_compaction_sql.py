@@ -143,6 +143,11 @@ def test_offset_lookups_over_gaps(make_server, unique_name):
     finally:
         consumer.close()
 
+    # history()'s bounds fall in gaps as well
+    bounded = conn.execute('SELECT "offset" FROM streamlog.history(%s, NULL, 50, 85)',
+                           (topic,)).fetchall()
+    assert [r[0] for r in bounded] == list(range(80, 86))
+
     [(start,)] = conn.execute("SELECT streamlog.delete_records(%s, 0, 50)", (topic,)).fetchall()
     assert start == 50
     assert [r.offset for r in history(conn, topic)] == survivors
