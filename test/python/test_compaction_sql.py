@@ -161,3 +161,28 @@ def test_offset_lookups_over_gaps(make_server, unique_name):
     assert [r.offset for r in rows] == list(range(100, 120))
     assert high_watermarks(conn, topic) == {0: 120}
     conn.close()
+
+
+def test_clean_of_one_partition(make_server, unique_name):
+    """clean(topic, p) cleans partition p only; a partition the topic does
+    not have, or a topic that does not exist, is a clear error, not an
+    internal one."""
+    srv = make_server(conf=QUIET)
+    conn = srv.connect()
+    topic = unique_name("one-partition")
+    create_topic(conn, topic, 2, compacted_config())
+    recs = [Rec(f"k{i % 20:02d}", f"v{i}", (), now_ms()) for i in range(200)]
+    sql_produce(conn, topic, recs)
+    wait_all_rolled(conn, topic)
+    hwm = high_watermarks(conn, topic)
+    assert hwm[0] > 0 and hwm[1] > 0, hwm
+    result = clean(conn, topic, 1)
+    assert set(result) == {1} and result[1][0] == hwm[1], result
+    rows = history(conn, topic)
+    assert len([r for r in rows if r.partition == 0]) == hwm[0], "partition 0 was cleaned too"
+    assert_one_record_per_key_below([r for r in rows if r.partition == 1], {1: hwm[1]})
+    for args in ((topic, 2), (topic, -1), (unique_name("missing"), None)):
+        with pytest.raises(psycopg.Error) as exc:
+            clean(conn, *args)
+        assert not exc.value.sqlstate.startswith("XX"), (args, exc.value)
+    conn.close()
