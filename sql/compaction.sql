@@ -2,8 +2,11 @@
 -- Log compaction: streamlog.clean(), its errors, and the view
 -- streamlog.compaction.  What a pass keeps is tested against real segments
 -- in test/python/test_compaction.py and test/isolation/specs/compaction_readers.spec.
+-- (The suite before may have left the extension installed.)
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamlog;
+RESET client_min_messages;
 SET timezone = 'UTC';
 \set VERBOSITY default
 \set SHOW_CONTEXT never

@@ -659,6 +659,14 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 		for (int i = 0; i < nkept; i++)
 			SlBatchBuilderAddRecord(&b, (int32) (kept[i].offset - it.hdr.base_offset),
 									&kept[i]);
+
+		/*
+		 * The batch keeps its last offset, as Kafka's cleaner keeps it: an
+		 * idempotent producer's last sequence (baseSequence +
+		 * lastOffsetDelta) stays what it was, and a consumer moves past the
+		 * whole batch even if its last records went
+		 */
+		b.last_offset_delta = it.hdr.last_offset_delta;
 		initStringInfo(&out);
 		error = SlBatchBuilderFinish(&b, &out);
 		if (error)

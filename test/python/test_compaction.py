@@ -666,3 +666,38 @@ def test_throttled_pass_ends_at_shutdown(make_server, unique_name):
     assert history(conn, topic) == before
     assert conn.execute("SELECT passes FROM streamlog.compaction WHERE topic = %s",
                         (topic,)).fetchone()[0] == 0
+
+
+def test_rewritten_batch_keeps_its_last_offset(make_server, unique_name):
+    """As Kafka's cleaner: a batch that loses its last records keeps its
+    last offset, so that a consumer moves past it, and an idempotent
+    producer's last sequence stays."""
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-last")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1})
+    produce_segment(conn, topic, [("a", "a0"), ("b", "b0"), ("c", "c0")])
+    produce_segment(conn, topic, [("b", "b1"), ("c", "c1")])
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    assert history(conn, topic) == [(0, "a", "a0"), (3, "b", "b1"), (4, "c", "c1")]
+    batches = []
+    for (table,) in conn.execute(
+            "SELECT s.relid::regclass::text FROM streamlog.segment s JOIN streamlog.topic t "
+            "USING (topic_id) WHERE t.name = %s ORDER BY s.seq", (topic,)).fetchall():
+        batches += conn.execute("SELECT base_offset, last_offset FROM %s "
+                                "WHERE chunk = 0 ORDER BY 1" % table).fetchall()
+    assert batches == [(0, 2), (3, 4)]
+    # a consumer at offset 1 (removed) gets the next record, 3
+    consumer = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": "unused",
+                         "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 1)])
+        got = None
+        deadline = time.monotonic() + 30
+        while got is None and time.monotonic() < deadline:
+            m = consumer.poll(1)
+            if m is not None and m.error() is None:
+                got = (m.offset(), m.value())
+        assert got == (3, b"b1")
+    finally:
+        consumer.close()
