@@ -208,18 +208,25 @@ def test_cleaned_batches_keep_the_topics_codec(make_server, unique_name,
     conn.close()
 
 
-def test_a_partition_whose_tail_was_removed_is_read_to_its_end(make_server, unique_name):
+@pytest.mark.parametrize("batches", ["one batch", "a batch of its own"])
+def test_a_partition_whose_tail_was_removed_is_read_to_its_end(make_server, unique_name,
+                                                               batches):
     """The last records of a partition are tombstones that compaction
-    removed (delete.retention.ms = 0): a consumer must still reach the
-    partition's end, as in Kafka, where the last batch stays in the active
-    segment until the next append.  librdkafka signals EOF only when its
-    position reaches the high watermark."""
+    removed (delete.retention.ms = 0), in the batch of the last survivor or
+    in a batch of their own: a consumer must still reach the partition's
+    end, as in Kafka, where the last batch stays in the active segment
+    until the next append.  librdkafka signals EOF only when its position
+    reaches the high watermark."""
     srv = make_server(conf=CONF)
     conn = srv.connect()
     topic = unique_name("tail-gap")
     create_topic(conn, topic, 1, compacted_config(delete_retention_ms=0))
-    sql_produce(conn, topic, [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()),
-                              Rec("b", None, (), now_ms())])
+    recs = [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()), Rec("b", None, (), now_ms())]
+    if batches == "one batch":
+        sql_produce(conn, topic, recs)
+    else:
+        sql_produce(conn, topic, recs[:1])
+        sql_produce(conn, topic, recs[1:])
     wait_all_rolled(conn, topic)
     clean(conn, topic)
     clean(conn, topic)
@@ -318,8 +325,9 @@ def test_large_records_and_null_header_values_survive(make_server, unique_name):
     conn.close()
 
 
+@pytest.mark.parametrize("batches", ["one batch", "a batch of its own"])
 def test_sql_group_reaches_the_end_of_a_partition_whose_tail_was_removed(make_server,
-                                                                           unique_name):
+                                                                           unique_name, batches):
     """An SQL consumer group that consumed every surviving record of a
     partition whose last records compaction removed is at the end: its
     committed offset is the high watermark and its lag 0."""
@@ -327,8 +335,12 @@ def test_sql_group_reaches_the_end_of_a_partition_whose_tail_was_removed(make_se
     conn = srv.connect()
     topic = unique_name("tail-gap-sql")
     create_topic(conn, topic, 1, compacted_config(delete_retention_ms=0))
-    sql_produce(conn, topic, [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()),
-                              Rec("b", None, (), now_ms())])
+    recs = [Rec("a", "1", (), now_ms()), Rec("b", "1", (), now_ms()), Rec("b", None, (), now_ms())]
+    if batches == "one batch":
+        sql_produce(conn, topic, recs)
+    else:
+        sql_produce(conn, topic, recs[:1])
+        sql_produce(conn, topic, recs[1:])
     wait_all_rolled(conn, topic)
     clean(conn, topic)
     clean(conn, topic)
