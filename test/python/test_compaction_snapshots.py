@@ -119,16 +119,20 @@ def test_cursor_over_history_across_a_pass(make_server, unique_name):
 
 def test_drop_topic_takes_the_replaced_tables_a_reader_holds(make_server, unique_name):
     """A topic dropped while a reader still holds segment tables a pass
-    replaced leaves no table behind once the reader is gone."""
+    replaced leaves no table behind once the reader is gone.  (A finished
+    history() scan lets go of its tables at once, even in an open
+    transaction: the reader here holds locks on them, as a running scan
+    does.)"""
     import threading
     srv = make_server(conf=CONF)
     conn, rng, keys, topic, model, before = setup_topic(srv, unique_name, "drop-retired")
     [(topic_id,)] = conn.execute("SELECT topic_id FROM streamlog.topic WHERE name = %s",
                                  (topic,)).fetchall()
+    # the reader holds the segment tables as a scan does
     reader = srv.connect(autocommit=False)
-    cur = reader.cursor(name="holding")
-    cur.execute(HISTORY_QUERY, (topic,))
-    assert len(cur.fetchmany(5)) == 5
+    for relid in segment_relids(conn, topic):
+        name = reader.execute("SELECT %s::oid::regclass::text", (relid,)).fetchone()[0]
+        reader.execute(f"LOCK TABLE {name} IN ACCESS SHARE MODE")
     next_round(conn, rng, keys, topic, model)
 
     dropped = {}
@@ -144,7 +148,6 @@ def test_drop_topic_takes_the_replaced_tables_a_reader_holds(make_server, unique
     t = threading.Thread(target=drop)
     t.start()
     t.join(1)
-    cur.close()
     reader.commit()
     reader.close()
     t.join(90)
@@ -156,4 +159,28 @@ def test_drop_topic_takes_the_replaced_tables_a_reader_holds(make_server, unique
             " WHERE n.nspname = 'streamlog_data' AND c.relname LIKE %s",
             (f"t{topic_id}\\_p%",)).fetchall()]
     wait_until(lambda: not leftovers(), 30, "the dropped topic's tables to go")
+    conn.close()
+
+
+def test_replaced_tables_held_at_a_crash_go_after_the_restart(make_server, unique_name):
+    """Tables a pass replaced while a reader held them (here: a transaction
+    holding a lock on them, as a scan does), when the server stops before
+    the reader lets go, are dropped after the restart."""
+    srv = make_server(conf=CONF)
+    conn, rng, keys, topic, model, before = setup_topic(srv, unique_name, "crash-retired")
+    old = segment_relids(conn, topic)
+    reader = srv.connect(autocommit=False)
+    for relid in old:
+        name = reader.execute("SELECT %s::oid::regclass::text", (relid,)).fetchone()[0]
+        reader.execute(f"LOCK TABLE {name} IN ACCESS SHARE MODE")
+    next_round(conn, rng, keys, topic, model)
+    assert tables_left(conn, old), "the tables went while the reader held them"
+    conn.close()
+    srv.stop("immediate")
+    srv.start()
+    reader.close()
+    conn = srv.connect()
+    wait_until(lambda: not tables_left(conn, old), 60,
+               "the cleaner to drop the tables replaced before the crash")
+    model.check(history(conn, topic), "the log after the restart")
     conn.close()

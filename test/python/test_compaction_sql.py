@@ -103,9 +103,13 @@ def test_clean_needs_alter_on_the_topic(make_server, unique_name):
     conn, topic, _, _ = loaded_topic(srv, unique_name, "privilege")
     role = "cleaner_" + unique_name("r").split("-")[1]
     conn.execute(f"CREATE ROLE {role} LOGIN")
-    conn.execute("SELECT streamlog.grant('read, write, describe', 'topic', %s, %s)", (topic, role))
     with psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
                          autocommit=True) as as_role:
+        # the view shows only the topics the role may describe
+        assert compaction_view(as_role, topic) == {}
+        conn.execute("SELECT streamlog.grant('read, write, describe', 'topic', %s, %s)",
+                     (topic, role))
+        assert set(compaction_view(as_role, topic)) == {0}
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as exc:
             clean(as_role, topic)
         assert exc.value.diag.message_hint, "the error says how to get the privilege"
