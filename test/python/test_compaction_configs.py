@@ -4,6 +4,7 @@ below min.cleanable.dirty.ratio; cleanup.policy=compact alone never deletes
 by time, compact,delete does both; a dedupe buffer too small for the dirty
 keys cleans in several passes, each one correct."""
 
+import pytest
 from compaction_model import (
     CONF, LogModel, Rec, assert_one_record_per_key_below, clean, compacted_config,
     compaction_view, create_topic, high_watermarks, history, make_rng, now_ms,
@@ -11,6 +12,7 @@ from compaction_model import (
 from pgserver import wait_until
 
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 
 def partition_row(conn, topic):
@@ -81,36 +83,56 @@ def test_compact_alone_never_deletes_by_time_compact_delete_does(make_server, un
     conn.close()
 
 
-def test_small_dedupe_buffer_cleans_in_several_correct_passes(make_server, unique_name):
+@pytest.mark.parametrize("tombstones_kept_ms", [DAY_MS, 0])
+def test_small_dedupe_buffer_cleans_in_several_correct_passes(make_server, unique_name,
+                                                              tombstones_kept_ms):
     """With a 1 kB offset map, a pass holds only some of 300 dirty keys: it
     ends where the map fills, with everything below its checkpoint
-    compacted; repeated passes get to the high watermark."""
+    compacted; repeated passes get to the high watermark.  Two rounds, the
+    second produced when the first is half cleaned, tombstones kept a day
+    or not at all: no deleted key may come back."""
     srv = make_server(conf=dict(CONF, **{"streamlog.log_cleaner_dedupe_buffer_size": "1kB",
                                          "streamlog.log_cleaner_enable": False}))
     conn = srv.connect()
     rng = make_rng()
     topic = unique_name("small-map")
-    create_topic(conn, topic, 1, compacted_config())
+    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=tombstones_kept_ms))
     model = LogModel()
     keys = [f"key{i:03d}" for i in range(300)]
-    for part in range(3):
-        recs = random_records(rng, keys, 400, 0.05, f"m{part}", now_ms())
-        sql_produce(conn, topic, recs)
-        model.produce(recs)
-    wait_all_rolled(conn, topic)
-    hwm = high_watermarks(conn, topic)[0]
+
+    def produce_round(tag):
+        for part in range(3):
+            recs = random_records(rng, keys, 400, 0.2, f"{tag}{part}", now_ms())
+            sql_produce(conn, topic, recs)
+            model.produce(recs)
+        wait_all_rolled(conn, topic)
+        return high_watermarks(conn, topic)[0]
 
     checkpoints = []
-    while not checkpoints or checkpoints[-1] < hwm:
-        assert len(checkpoints) < 200, f"no end to the passes: {checkpoints[-10:]}"
-        cleaned = clean(conn, topic)[0][0]
-        assert not checkpoints or cleaned > checkpoints[-1], \
-            f"a pass did not advance the checkpoint: {checkpoints[-5:]} then {cleaned}"
-        checkpoints.append(cleaned)
-        rows = history(conn, topic)
-        model.check(rows, f"after pass {len(checkpoints)}")
-        assert_one_record_per_key_below(rows, {0: cleaned})
-    assert len(checkpoints) > 1, f"one pass cleaned all 300 keys with a 1 kB map: {checkpoints}"
+
+    def clean_to(target, passes_at_most=200):
+        while not checkpoints or checkpoints[-1] < target:
+            assert len(checkpoints) < passes_at_most, f"no end to the passes: {checkpoints[-10:]}"
+            cleaned = clean(conn, topic)[0][0]
+            assert not checkpoints or cleaned > checkpoints[-1], \
+                f"a pass did not advance the checkpoint: {checkpoints[-5:]} then {cleaned}"
+            checkpoints.append(cleaned)
+            rows = history(conn, topic)
+            model.check(rows, f"after pass {len(checkpoints)}")
+            assert_one_record_per_key_below(rows, {0: cleaned})
+
+    hwm = produce_round("m")
+    clean_to(hwm // 2)
+    hwm = produce_round("n")
+    clean_to(hwm)
+    assert len(checkpoints) > 2, f"few passes for 300 keys with a 1 kB map: {checkpoints}"
+    # more passes over the clean log: tombstones go or stay, nothing comes back
+    for _ in range(3):
+        checkpoints.clear()
+        clean_to(hwm)
+    rows = history(conn, topic)
+    if tombstones_kept_ms:
+        assert any(r.rec.value is None for r in rows)
     assert compaction_view(conn, topic)[0]["cleaned_offset"] == hwm
     conn.close()
 
