@@ -10,6 +10,8 @@ and every record any reader saw at an offset must be the one produced there
 import threading
 import time
 
+import pytest
+
 from compaction_model import (
     CONF, HISTORY_QUERY, KafkaProducer, LogModel, Rec, clean, compacted_config,
     create_topic, high_watermarks, history, make_rng, now_ms, random_records, read_page,
@@ -145,8 +147,11 @@ class KafkaReader(Reader):
         raise AssertionError("a Kafka pass did not reach the end of the partition in 60 s")
 
 
-def test_readers_during_compaction_skip_no_survivor(make_server, unique_name):
-    srv = make_server(conf=CONF)
+@pytest.mark.parametrize("dedupe_buffer", ["128MB", "1kB"])
+def test_readers_during_compaction_skip_no_survivor(make_server, unique_name, dedupe_buffer):
+    """With the default dedupe buffer, and with one so small that every
+    round takes many partial passes (many more swaps under the readers)."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.log_cleaner_dedupe_buffer_size": dedupe_buffer}))
     conn = srv.connect()
     rng = make_rng()
     topic = unique_name("readers")
