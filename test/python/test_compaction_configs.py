@@ -5,6 +5,7 @@ by time, compact,delete does both; a dedupe buffer too small for the dirty
 keys cleans in several passes, each one correct."""
 
 import pytest
+from psycopg.types.json import Jsonb
 from compaction_model import (
     CONF, LogModel, Rec, assert_one_record_per_key_below, clean, compacted_config,
     compaction_view, create_topic, high_watermarks, history, make_rng, now_ms,
@@ -80,6 +81,13 @@ def test_compact_alone_never_deletes_by_time_compact_delete_does(make_server, un
     model.check(rows)
     assert len(rows) == 50
     assert partition_row(conn, compact)[0] == 0, "compact alone deleted by retention.ms"
+
+    # switched to delete on the live topic, retention.ms applies again
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (compact, Jsonb({"cleanup.policy": "delete"})))
+    wait_until(lambda: partition_row(conn, compact)[0] == 200, 60,
+               "retention to delete the old segments once the topic is delete again")
+    assert history(conn, compact) == []
     conn.close()
 
 
