@@ -205,9 +205,9 @@ def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name
         conn.execute("SET statement_timeout = '20s'")
         more = [Rec(f"k{i}", f"during{i}", (), now_ms()) for i in range(0, 1000, 10)]
         sql_produce(conn, topic, more[:50])
+        assert cleaner_writing(conn) == pid, "the pass ended before the records were in"
         KafkaProducer(srv.kafka_bootstrap).produce(topic, more[50:])
         model.produce(more)
-        assert cleaner_writing(conn) == pid, "the pass ended before the records were in"
     elif change == "drop_topic":
         conn.execute("SELECT streamlog.drop_topic(%s)", (topic,))
     elif change == "to_delete":
