@@ -23,16 +23,18 @@ CREATE_TIME_CK = 1      # confluent_kafka.TIMESTAMP_CREATE_TIME
 CREATE_TIME_KP = 0      # kafka-python's timestamp_type for CreateTime
 
 
-@pytest.fixture
-def compacted(make_server, unique_name):
+@pytest.fixture(params=["uncompressed", "gzip"])
+def compacted(request, make_server, unique_name):
     """A server and a one-partition compacted topic after one pass: (srv,
     topic, survivors as [(offset, key, value, headers, ts_ms)], hwm);
     tombstones survive (delete.retention.ms is a day) and the last record
-    is not one."""
+    is not one.  Its batches are uncompressed, or gzip (the codec every
+    client decodes without a plugin)."""
     srv = make_server(conf=CONF)
     conn = srv.connect()
     topic = unique_name("clients")
-    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=DAY_MS))
+    create_topic(conn, topic, 1, compacted_config(delete_retention_ms=DAY_MS,
+                                                  compression_type=request.param))
     rng = make_rng()
     keys = [f"key{i}" for i in range(30)]
     model = LogModel()
@@ -49,6 +51,8 @@ def compacted(make_server, unique_name):
     assert rows[-1].offset == hwm - 1
     offsets = [r.offset for r in rows]
     assert len(offsets) < hwm and offsets != list(range(len(offsets))), "no gaps to read over"
+    codec = {"uncompressed": "none"}.get(request.param, request.param)
+    assert stored_codecs(srv, topic) == {CODECS[codec]}
     survivors = [(r.offset, r.rec.key.encode(), None if r.rec.value is None else r.rec.value.encode(),
                   list(r.rec.headers), r.rec.ts) for r in rows]
     conn.close()
