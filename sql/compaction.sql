@@ -33,9 +33,7 @@ SELECT topic, partition, cleaned_offset, dirty_ratio, dirty_bytes,
 -- Errors: a topic that is not compacted (22023, with how to make it one),
 -- a partition or topic that does not exist, a NULL topic
 CALL regress.expect_error($$SELECT * FROM streamlog.clean('cmp.plain')$$);
-\set VERBOSITY verbose
 SELECT * FROM streamlog.clean('cmp.plain');
-\set VERBOSITY default
 CALL regress.expect_error($$SELECT * FROM streamlog.clean('cmp.changelog', 2)$$);
 CALL regress.expect_error($$SELECT * FROM streamlog.clean('cmp.missing')$$);
 CALL regress.expect_error($$SELECT * FROM streamlog.clean(NULL)$$);

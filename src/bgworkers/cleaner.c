@@ -246,17 +246,21 @@ clean_all(MemoryContext pass_context)
 			{
 				/* Log it, and go on with the next partition */
 				ErrorData  *edata;
+				bool		gave_way;
 
 				MemoryContextSwitchTo(pass_context);
 				edata = CopyErrorData();
-				EmitErrorReport();
+				/* A pass that gave way to a change of its topic did not fail */
+				gave_way = compacting && edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+				if (!gave_way)
+					EmitErrorReport();
 				FlushErrorState();
 				AbortCurrentTransaction();
-				if (compacting)
-				{
-					compacting = false;
+				if (gave_way)
+					elog(LOG, "%s", edata->message);
+				else if (compacting)
 					note_error(topic_id, p, edata->message);
-				}
+				compacting = false;
 				FreeErrorData(edata);
 			}
 			PG_END_TRY();

@@ -17,10 +17,13 @@
  * grouped up to segment.bytes), keeping a record if it is the last of its
  * key, or lies past where the map ends; records without a key are
  * removed.  Each batch becomes one batch with the records it keeps, at
- * their offsets (the base offset stays, so consumers see gaps), with their
- * timestamps and headers, compressed with the topic's compression.type;
- * a batch that keeps everything and needs no change is copied as it is,
- * one that keeps nothing goes.
+ * their offsets (its base and last offsets stay, so consumers see gaps and
+ * move past them), with their timestamps and headers, compressed with the
+ * topic's compression.type; a batch that keeps everything and needs no
+ * change is copied as it is, one that keeps nothing goes.  (Kafka keeps an
+ * empty batch for a producer's last one, whose sequence it must remember;
+ * streamlog rebuilds producer state from the active segment only, which
+ * is never compacted.)
  *
  * Tombstones (a null value) follow KIP-534: the first pass that keeps one
  * marks its batch with a delete horizon (now + delete.retention.ms, in
@@ -121,6 +124,7 @@ typedef struct CleanerPass
 	const SlTopic *topic;
 	int32		partition;
 	int64		now_ms;
+	bool		give_way;		/* to a transaction waiting for the topic */
 	int			target_codec;	/* -1: each batch keeps its own */
 	SlOffsetMap map;
 	int64		map_end;		/* records from here on are kept unread */
@@ -317,7 +321,24 @@ pass_due(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 	return false;
 }
 
-/* ---- the I/O budget ---- */
+/* ---- giving way, and the I/O budget ---- */
+
+/*
+ * A background pass holds the topic's lock for as long as it runs; a
+ * transaction that waits for a stronger one (alter, drop, delete records)
+ * would hold up every producer and reader queued behind it.  So the pass
+ * gives way: it ends with lock_not_available, its transaction rolls back
+ * and leaves the log as it was, and a later round cleans the partition.
+ */
+static void
+give_way_if_waited_for(CleanerPass *pass)
+{
+	if (pass->give_way && SlTopicLockHasWaiters(pass->topic->topic_id, AccessShareLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("compaction of partition %d of topic \"%s\" gave way to a transaction waiting for the topic",
+						pass->partition, pass->topic->name)));
+}
 
 /*
  * Sleep as long as it takes to keep read + written bytes within
@@ -329,6 +350,7 @@ throttle(CleanerPass *pass, int64 bytes)
 {
 	double		rate = (double) sl_log_cleaner_io_max_bytes_per_second;
 
+	give_way_if_waited_for(pass);
 	pass->io_bytes += bytes;
 	if (rate <= 0)
 		return;
@@ -344,9 +366,10 @@ throttle(CleanerPass *pass, int64 bytes)
 		if (elapsed_ms >= due_ms)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (long) Min(due_ms - elapsed_ms + 1, 1000.0), PG_WAIT_EXTENSION);
+						 (long) Min(due_ms - elapsed_ms + 1, 100.0), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		give_way_if_waited_for(pass);
 	}
 }
 
@@ -432,6 +455,7 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 typedef enum BatchRetention
 {
 	BATCH_KEEP,					/* whole, as it is */
+	BATCH_DISCARD,				/* whole: none of its records is kept */
 	BATCH_FILTER				/* record by record */
 } BatchRetention;
 
@@ -439,8 +463,9 @@ typedef enum BatchRetention
  * The decision on a whole batch before its records: Kafka's
  * checkBatchRetention.  Control batches (transaction markers) are kept
  * whole until transactions exist; then a marker whose transaction is
- * cleaned away goes after its delete horizon, and the batches of an
- * aborted transaction go whole.
+ * cleaned away goes after its delete horizon (BATCH_DISCARD), and the
+ * batches of an aborted transaction go whole (BATCH_DISCARD), which needs
+ * the aborted transactions of the range, collected as the map is built.
  */
 static BatchRetention
 batch_retention(CleanerPass *pass, const SlBatchHeader *hdr)
@@ -541,9 +566,9 @@ write_batch(SegmentWriter *w, const BatchRow *row, const uint8 *data, size_t len
 
 /*
  * Clean one stored batch into w: keep it, rebuild it with the records it
- * keeps, or leave it out.
+ * keeps, or leave it out.  Returns the bytes written.
  */
-static void
+static size_t
 clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 			int64 append_time)
 {
@@ -558,6 +583,8 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	int64		horizon;
 	int			codec;
 	BatchRow	row;
+	BatchRetention retention;
+	size_t		written;
 	const char *error;
 
 	error = SlRecordIterInit(&it, data, len, true, SL_MAX_DECOMPRESSED_BATCH);
@@ -572,16 +599,22 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	row.min_timestamp = -1;
 	row.max_timestamp = -1;
 
-	if (batch_retention(pass, &it.hdr) == BATCH_KEEP)
+	retention = batch_retention(pass, &it.hdr);
+	if (retention == BATCH_DISCARD)
+	{
+		pass->records_removed += it.hdr.record_count;
+		SlRecordIterFree(&it);
+		return 0;
+	}
+	if (retention == BATCH_KEEP)
 	{
 		/* As it is: a control batch is never rewritten nor compressed */
 		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
 		row.offsets = it.hdr.last_offset_delta + 1;
 		row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
 		write_batch(w, &row, data, len);
-		throttle(pass, (int64) len * 2);
 		SlRecordIterFree(&it);
-		return;
+		return len;
 	}
 
 	has_horizon = (it.hdr.attributes & SL_BATCH_ATTR_DELETE_HORIZON) != 0;
@@ -612,7 +645,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	{
 		SlRecordIterFree(&it);
 		pfree(kept);
-		return;
+		return 0;
 	}
 
 	/* The first pass that keeps a tombstone sets the horizon (KIP-534) */
@@ -635,7 +668,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 		if (it.hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME)
 			row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
 		write_batch(w, &row, data, len);
-		throttle(pass, (int64) len * 2);
+		written = len;
 	}
 	else
 	{
@@ -682,12 +715,13 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 		row.last_offset = it.hdr.base_offset + b.last_offset_delta;
 		row.offsets = b.last_offset_delta + 1;
 		write_batch(w, &row, (const uint8 *) out.data, out.len);
-		throttle(pass, (int64) len + out.len);
+		written = out.len;
 		pfree(out.data);
 		SlBatchBuilderFree(&b);
 	}
 	SlRecordIterFree(&it);
 	pfree(kept);
+	return written;
 }
 
 /*
@@ -723,6 +757,7 @@ rewrite_segments(CleanerPass *pass, const char *name, int64 from, int64 to,
 	{
 		MemoryContext oldcxt;
 		uint8	   *data;
+		size_t		written;
 
 		CHECK_FOR_INTERRUPTS();
 		if (base >= to)
@@ -730,9 +765,10 @@ rewrite_segments(CleanerPass *pass, const char *name, int64 from, int64 to,
 		oldcxt = MemoryContextSwitchTo(batch_cxt);
 		data = palloc(len);
 		SlLogScanCopyBatch(scan, data);
-		clean_batch(pass, &w, data, len, SlLogScanBatchAppendTime(scan));
+		written = clean_batch(pass, &w, data, len, SlLogScanBatchAppendTime(scan));
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(batch_cxt);
+		throttle(pass, (int64) (len + written));
 	}
 	SlLogScanEnd(scan);
 	MemoryContextDelete(batch_cxt);
@@ -786,7 +822,7 @@ swap_segments(SlPartitionKey key, const SlSegment *segments, int first, int last
 
 void
 SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
-				   bool forced, bool nowait, SlCompactionResult *result)
+				   bool forced, bool background, SlCompactionResult *result)
 {
 	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	CleanerState st;
@@ -806,7 +842,7 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 				 errmsg("topic \"%s\" is not compacted", topic->name),
 				 errhint("Set its cleanup.policy to \"compact\" or \"compact,delete\" with streamlog.alter_topic().")));
 	SlTopicCheckPartition(topic, partition);
-	if (!SlCompactionLockPartition(key, nowait))
+	if (!SlCompactionLockPartition(key, background))
 	{
 		result->busy = true;
 		return;
@@ -833,12 +869,23 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	pass.topic = topic;
 	pass.partition = partition;
 	pass.now_ms = now_ms;
+	pass.give_way = background;
 	pass.target_codec = topic->config.compression;
 	pass.next_horizon = -1;
 	pass.io_start = GetCurrentTimestamp();
 
-	/* The dirty part into the map; the pass ends where the map does */
-	SlOffsetMapInit(&pass.map, (size_t) sl_log_cleaner_dedupe_buffer_size * 1024);
+	/*
+	 * The dirty part into the map; the pass ends where the map does.  The
+	 * map needs no more room than for one key per dirty offset, which
+	 * spares a small partition the whole buffer.
+	 */
+	{
+		double		need = ((double) Max(r.end - r.checkpoint, 0) /
+							SL_OFFSET_MAP_LOAD_FACTOR + 2) * SL_OFFSET_MAP_ENTRY_BYTES;
+		size_t		budget = (size_t) sl_log_cleaner_dedupe_buffer_size * 1024;
+
+		SlOffsetMapInit(&pass.map, need < (double) budget ? (size_t) need : budget);
+	}
 	build_offset_map(&pass, r.checkpoint, r.end);
 	if (r.checkpoint >= r.end)
 		pass.map_end = r.checkpoint;

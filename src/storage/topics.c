@@ -262,6 +262,15 @@ SlTopicTryLookupAndLock(const char *name, LOCKMODE mode)
 	return topic_lookup_and_lock(name, mode, true);
 }
 
+bool
+SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_class(), topic_id, 0);
+	return LockHasWaiters(&tag, held, false);
+}
+
 SlPartitionKey
 SlMakePartitionKey(int32 topic_id, int32 partition)
 {

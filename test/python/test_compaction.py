@@ -446,8 +446,10 @@ def test_rewritten_batches_take_the_topic_codec(make_server, unique_name):
                          "compression.type": "lz4", "linger.ms": 50})
     for round_ in range(2):
         for i in range(20):
-            producer.produce(topic, key=b"k%d" % (i % 4), value=b"v%d-%d" % (round_, i),
-                             partition=0)
+            # compressible, so that librdkafka never sends a batch
+            # uncompressed for being smaller so
+            producer.produce(topic, key=b"k%d" % (i % 4),
+                             value=b"v%d-%d " % (round_, i) + b"x" * 200, partition=0)
         assert producer.flush(30) == 0
         wait_until(lambda: rolled(conn, topic), 30, "the segment to roll")
     lz4, zstd = 3, 4
@@ -461,8 +463,8 @@ def test_rewritten_batches_take_the_topic_codec(make_server, unique_name):
     produce_segment(conn, topic, [("k0", "last")])
     conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
     assert set(stored_batch_codecs(srv, topic)) == {zstd}
-    assert history(conn, topic) == [(37, "k1", "v1-17"), (38, "k2", "v1-18"),
-                                    (39, "k3", "v1-19"), (40, "k0", "last")]
+    assert [(off, k, v.split(" ")[0]) for off, k, v in history(conn, topic)] == [
+        (37, "k1", "v1-17"), (38, "k2", "v1-18"), (39, "k3", "v1-19"), (40, "k0", "last")]
 
 
 def test_background_cleaner_removes_tombstones_past_their_horizon(make_server, unique_name):
@@ -701,3 +703,49 @@ def test_rewritten_batch_keeps_its_last_offset(make_server, unique_name):
         assert got == (3, b"b1")
     finally:
         consumer.close()
+
+
+def test_background_pass_gives_way_to_a_change_of_its_topic(make_server, unique_name):
+    """A pass of the cleaner (slowed to minutes by its I/O budget) that an
+    alter_topic() waits for gives way at once: the alteration commits, the
+    producers queued behind it go on, the pass leaves no trace and is not
+    taken for a failure."""
+    import threading
+    conf = {"streamlog.retention_check_interval": "200ms",
+            "streamlog.log_cleaner_io_max_bytes_per_second": "1kB"}
+    srv = make_server(conf=conf)
+    conn = srv.connect()
+    topic = unique_name("cmp-giveway")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1,
+                               "min.cleanable.dirty.ratio": 1})
+    value = "x" * 200
+    for _ in range(2):
+        produce_segment(conn, topic, [("k%d" % (i % 50), "%s-%d" % (value, i))
+                                      for i in range(300)])
+    before = history(conn, topic)
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"min.cleanable.dirty.ratio": 0.1})))
+    wait_until(lambda: conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'streamlog cleaner' "
+        "AND query = 'compacting' AND state = 'active' AND wait_event_type = 'Extension'"
+    ).fetchone(), 60, "the cleaner to sleep on its I/O budget in a pass")
+
+    done = []
+
+    def alter_then_produce():
+        c = srv.connect()
+        c.execute("SELECT streamlog.alter_topic(%s, %s)",
+                  (topic, Jsonb({"min.cleanable.dirty.ratio": 1})))
+        c.execute("SELECT streamlog.produce(%s, 'after', 'alter', partition => 0)", (topic,))
+        done.append(True)
+        c.close()
+    t = threading.Thread(target=alter_then_produce)
+    t.start()
+    t.join(60)
+    assert done, "the alteration waited for the pass"
+    assert history(conn, topic)[:len(before)] == before
+    [(passes, error)] = conn.execute(
+        "SELECT passes, last_error FROM streamlog.compaction WHERE topic = %s",
+        (topic,)).fetchall()
+    assert (passes, error) == (0, None)
+    assert "gave way to a transaction waiting for the topic" in srv.log_text()

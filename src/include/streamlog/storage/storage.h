@@ -134,6 +134,13 @@ extern const SlTopic *SlTopicLookupAndLock(const char *name, LOCKMODE mode);
 /* The same, but NULL if the topic does not exist or was dropped meanwhile */
 extern const SlTopic *SlTopicTryLookupAndLock(const char *name, LOCKMODE mode);
 
+/*
+ * Does a transaction wait for a lock on the topic that conflicts with the
+ * one this transaction holds in mode held?  For long holders that should
+ * give way (the log cleaner).
+ */
+extern bool SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held);
+
 /* Topic by id (for the cleaner); NULL if gone */
 extern const SlTopic *SlTopicLookupById(int32 topic_id);
 
@@ -462,11 +469,14 @@ typedef struct SlCompactionResult
  * crash before leaves the log as it was.  The caller has locked the topic
  * (AccessShareLock).  forced: clean whatever is dirty (SQL clean()), else
  * only if due (min.cleanable.dirty.ratio, max.compaction.lag.ms, or a
- * tombstone's delete horizon passed).  nowait: if another transaction is
- * cleaning the partition, return with result->busy set instead of waiting.
+ * tombstone's delete horizon passed).  background (the cleaner): if another
+ * transaction is cleaning the partition, return with result->busy set
+ * instead of waiting; and give way to a transaction that waits for a
+ * stronger lock on the topic, with an error of SQLSTATE lock_not_available
+ * (the caller rolls back, nothing is lost, a later round cleans).
  */
 extern void SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
-							   bool forced, bool nowait, SlCompactionResult *result);
+							   bool forced, bool background, SlCompactionResult *result);
 
 /* A pass failed: note the error in the partition's progress (own xact) */
 extern void SlCompactionNoteError(int32 topic_id, int32 partition, const char *message);
