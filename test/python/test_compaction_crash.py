@@ -237,3 +237,37 @@ def test_cleaner_survives_changes_to_the_topic_mid_pass(make_server, unique_name
     assert "terminated by signal" not in news and "exited with exit code" not in news, news[-2000:]
     assert pid in cleaner_pids(conn), "the cleaner was restarted"
     conn.close()
+
+
+@pytest.mark.parametrize("policy", ["delete", "compact"])
+def test_idempotent_producer_state_survives_a_roll_and_a_crash(make_server, unique_name,
+                                                               policy):
+    """The root of the test above, without any cleaning: an idempotent
+    producer's batches are in a segment the cleaner rolled (not compacted:
+    min.compaction.lag.ms is a day), then the server is killed.  A retry of
+    its last batch must be recognised (P6), not stored a second time, and
+    its next sequence accepted after it."""
+    import kafka_helpers as kh
+    from test_kafka_idempotence import batch, init_producer, produce
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name(f"idem-roll-{policy}")
+    create_topic(conn, topic, 1, {"cleanup.policy": policy, "segment.bytes": 14,
+                                  "min.compaction.lag.ms": 86_400_000})
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        pid, epoch = init_producer(c)
+        last = batch(pid, epoch, 0, 3, "a")
+        assert produce(c, topic, last) == (kh.NONE, 0)
+    wait_all_rolled(conn, topic)
+    conn.close()
+
+    srv.kill9()
+    srv.start()
+    conn = reconnect(srv)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        retry = produce(c, topic, last)
+        assert retry == (kh.NONE, 0), \
+            f"the retry after a roll and a crash was answered {retry} (stored again at a new offset?)"
+        assert produce(c, topic, batch(pid, epoch, 3, 1, "b")) == (kh.NONE, 3)
+    assert high_watermarks(conn, topic) == {0: 4}
+    conn.close()
