@@ -260,6 +260,8 @@ clean_all(MemoryContext pass_context)
 					elog(LOG, "%s", edata->message);
 				else if (compacting)
 					note_error(topic_id, p, edata->message);
+				if (compacting)
+					pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 				compacting = false;
 				FreeErrorData(edata);
 			}

@@ -37,7 +37,9 @@
  * dropped by a later cleaner round only if no one has them open
  * (ConditionalLockRelationOid), so a reader that listed them before the
  * swap reads them to the end; log_read.c lists again if one is gone.  No
- * lock a producer or reader takes is ever waited for.
+ * lock a producer or reader takes is ever waited for, and a background
+ * pass gives way to a transaction that waits for its topic (see
+ * give_way_if_waited_for).
  *
  * One transaction at a time changes a partition's closed segments: the
  * partition lock (SlCompactionLockPartition), which retention takes too.
@@ -294,8 +296,8 @@ dirty_ratio(const CleanableRange *r)
  * delete horizon (Kafka's LogCleanerManager asks the same).
  */
 static bool
-pass_due(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
-		 const CleanerState *st, CleanableRange *r)
+pass_due(const SlTopic *topic, int64 now_ms, const CleanerState *st,
+		 const CleanableRange *r)
 {
 	if (st->delete_horizon >= 0 && st->delete_horizon <= now_ms && r->ncleanable > 0)
 		return true;
@@ -858,7 +860,7 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	horizon_due = st.delete_horizon >= 0 && st.delete_horizon <= now_ms;
 	if (r.ncleanable == 0 ||
 		(r.checkpoint >= r.end && !horizon_due) ||
-		(!forced && !pass_due(topic, key, now_ms, &st, &r)))
+		(!forced && !pass_due(topic, now_ms, &st, &r)))
 	{
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(pass_cxt);

@@ -546,12 +546,17 @@ SlTopicDrop(const char *name, bool missing_ok)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	SlCatalogQuery("DELETE FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
+	/*
+	 * IF EXISTS: the cleaner may drop a replaced segment's table between our
+	 * look at its name and our DROP (it takes no topic lock to do so)
+	 */
 	foreach(lc, segments)
 	{
 		char	   *relname = get_rel_name(lfirst_oid(lc));
 
 		if (relname)
-			SlCatalogExec(psprintf("DROP TABLE streamlog_data.%s", quote_identifier(relname)));
+			SlCatalogExec(psprintf("DROP TABLE IF EXISTS streamlog_data.%s",
+								   quote_identifier(relname)));
 	}
 	SPI_finish();
 

@@ -703,6 +703,20 @@ def test_rewritten_batch_keeps_its_last_offset(make_server, unique_name):
         assert got == (3, b"b1")
     finally:
         consumer.close()
+    kp = KafkaConsumer(bootstrap_servers=srv.kafka_bootstrap, group_id=None,
+                       enable_auto_commit=False)
+    try:
+        tp = KpTopicPartition(topic, 0)
+        kp.assign([tp])
+        kp.seek(tp, 1)
+        got = None
+        deadline = time.monotonic() + 30
+        while got is None and time.monotonic() < deadline:
+            for recs in kp.poll(timeout_ms=1000).values():
+                got = got or (recs[0].offset, recs[0].value)
+        assert got == (3, b"b1")
+    finally:
+        kp.close()
 
 
 def test_background_pass_gives_way_to_a_change_of_its_topic(make_server, unique_name):
@@ -749,3 +763,27 @@ def test_background_pass_gives_way_to_a_change_of_its_topic(make_server, unique_
         (topic,)).fetchall()
     assert (passes, error) == (0, None)
     assert "gave way to a transaction waiting for the topic" in srv.log_text()
+
+
+def test_drop_topic_drops_replaced_segments_too(make_server, unique_name):
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("cmp-drop")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1})
+    produce_segment(conn, topic, [("k", "v%d" % i) for i in range(3)])
+    produce_segment(conn, topic, [("k", "last")])
+    [(topic_id,)] = conn.execute("SELECT topic_id FROM streamlog.topic WHERE name = %s",
+                                 (topic,)).fetchall()
+    # in one transaction, so that the cleaner cannot drop the replaced
+    # tables first
+    with conn.transaction():
+        conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+        retired = conn.execute("SELECT relid::oid FROM streamlog.retired_segment "
+                               "WHERE topic_id = %s", (topic_id,)).fetchall()
+        assert retired
+        conn.execute("SELECT streamlog.drop_topic(%s)", (topic,))
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE oid = ANY(%s)",
+                        ([r[0] for r in retired],)).fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE n.nspname = 'streamlog_data' "
+                        "AND c.relname LIKE %s", ("t%d\\_%%" % topic_id,)).fetchone()[0] == 0
