@@ -11,6 +11,7 @@ CODEC_OBJS = \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/consumer_protocol.o \
+	src/protocol/offsets_records.o \
 	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
