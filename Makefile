@@ -37,6 +37,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/offsets_topic.o \
 	src/storage/client_quotas.o \
 	src/storage/acl.o \
 	src/storage/authorize.o \

@@ -14,6 +14,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -478,8 +479,12 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
 	values[3] = JsonbPGetDatum(normalized);
-	/* Its creator owns it, whichever door it came through (storage/acl.h) */
-	values[4] = ObjectIdGetDatum(GetUserId());
+	/*
+	 * Its creator owns it, whichever door it came through (storage/acl.h);
+	 * an internal topic, created by whichever role first needed it, is the
+	 * bootstrap superuser's, so that nobody gets its owner's rights by chance
+	 */
+	values[4] = ObjectIdGetDatum(SlTopicNameIsInternal(name) ? BOOTSTRAP_SUPERUSERID : GetUserId());
 	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
 				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	SPI_finish();

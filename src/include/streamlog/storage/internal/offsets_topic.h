@@ -1,0 +1,33 @@
+/*
+ * Writing __consumer_offsets from storage (see src/storage/offsets_topic.c):
+ * the records that go with every change of streamlog.group_offset, in the
+ * same transaction.  Internal to src/storage/.
+ */
+#ifndef SL_STORAGE_OFFSETS_TOPIC_H
+#define SL_STORAGE_OFFSETS_TOPIC_H
+
+#include "streamlog/storage/storage.h"
+
+/*
+ * __consumer_offsets, locked for the transaction, created if it does not
+ * exist yet.  NULL if streamlog.offsets_topic is off, or (with nowait, then
+ * *busy is set) if another transaction is creating it.
+ */
+extern const SlTopic *SlOffsetsTopicOpen(bool nowait, bool *busy);
+
+/* An OffsetCommit record of a group's committed offset */
+extern void SlOffsetsTopicWriteCommit(const SlTopic *offsets_topic, const char *group_id,
+									  int32 topic_id, int32 partition, int64 offset,
+									  int32 leader_epoch, const char *metadata,
+									  TimestampTz committed_at);
+
+/* The tombstone of a group's committed offset of a partition */
+extern void SlOffsetsTopicWriteOffsetTombstone(const SlTopic *offsets_topic,
+											   const char *group_id, int32 topic_id,
+											   int32 partition);
+
+/* The tombstone of a group's metadata: the group is gone */
+extern void SlOffsetsTopicWriteGroupTombstone(const SlTopic *offsets_topic,
+											  const char *group_id);
+
+#endif							/* SL_STORAGE_OFFSETS_TOPIC_H */
