@@ -54,6 +54,7 @@ OBJS = \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
+	src/server/group_metadata.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
@@ -90,6 +91,7 @@ OBJS = \
 	src/server/handlers/groups.o \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
+	src/bgworkers/offsets_expiry.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \

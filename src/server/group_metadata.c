@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ * group_metadata.c
+ *	  The group coordinator's metadata in __consumer_offsets: what Kafka's
+ *	  GroupMetadataManager stores, a GroupMetadataValue with the group's
+ *	  protocol, generation, leader and every member with its subscription
+ *	  and assignment, after the leader's SyncGroup and when the group
+ *	  empties; the tombstone when the group is deleted is written with its
+ *	  offsets' (storage/group_offsets.c, handlers/groups.c).
+ *
+ * The coordinator's state is in shared memory, not in a transaction: it
+ * counts the changes to store (group_coordinator.h), and whoever has a
+ * transaction stores them, the group's own requests first, broker worker 0
+ * for changes no request saw (expired sessions).  A change is marked
+ * stored once its record is buffered in the request's transaction; if
+ * that transaction then fails, the group's next change stores it again.
+ *
+ * IDENTIFICATION
+ *	  src/server/group_metadata.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "streamlog/guc.h"
+#include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/group_metadata.h"
+#include "streamlog/storage/storage.h"
+
+static char *
+null_if_empty(char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* Buffer the record of one change; false if the topic is being created */
+static bool
+store_change(const SlGroupMetadataChange *c)
+{
+	const SlGroupDescription *d = &c->desc;
+	SlGroupMetadataMember *members = palloc0(sizeof(SlGroupMetadataMember) * Max(d->nmembers, 1));
+	SlGroupMetadataValue value;
+
+	for (int i = 0; i < d->nmembers; i++)
+	{
+		const SlGroupMemberInfo *m = &d->members[i];
+
+		members[i].member_id = m->member_id;
+		members[i].instance_id = m->instance_id;
+		members[i].client_id = m->client_id;
+		members[i].client_host = m->client_host;
+		members[i].rebalance_timeout_ms = m->rebalance_timeout_ms;
+		members[i].session_timeout_ms = m->session_timeout_ms;
+		members[i].subscription = m->metadata;
+		members[i].subscription_len = m->metadata_len;
+		members[i].assignment = m->assignment;
+		members[i].assignment_len = m->assignment_len;
+	}
+	value.protocol_type = d->protocol_type;
+	value.generation = d->generation;
+	/* An empty group has neither, as Kafka stores it */
+	value.protocol = d->nmembers > 0 ? null_if_empty(d->protocol_name) : NULL;
+	value.leader = d->nmembers > 0 ? null_if_empty(d->leader) : NULL;
+	value.current_state_timestamp = SlTimestampToKafka(c->state_since);
+	value.nmembers = d->nmembers;
+	value.members = members;
+	return SlOffsetsTopicStoreGroup(c->group_id, &value, true);
+}
+
+void
+SlGroupMetadataStore(const char *group_id)
+{
+	List	   *changes;
+	ListCell   *lc;
+
+	if (!sl_offsets_topic || group_id == NULL)
+		return;
+	changes = SlGroupMetadataChanges(group_id);
+	foreach(lc, changes)
+	{
+		SlGroupMetadataChange *c = lfirst(lc);
+
+		if (store_change(c))
+			SlGroupMetadataStored(c->group_id, c->change);
+	}
+}
+
+void
+SlGroupMetadataStoreChanged(void)
+{
+	static TimestampTz next_run = 0;
+	static MemoryContext context = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext oldcxt;
+	List	   *changes;
+	List	   *stored = NIL;
+	ListCell   *lc;
+
+	if (!sl_offsets_topic || now < next_run)
+		return;
+	next_run = TimestampTzPlusMilliseconds(now, SL_GROUP_TIMER_MS);
+	if (context == NULL)
+		context = AllocSetContextCreate(TopMemoryContext, "streamlog group metadata",
+										ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(context);
+	changes = SlGroupMetadataChanges(NULL);
+	if (changes == NIL)
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(context);
+		return;
+	}
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		MemoryContextSwitchTo(context);
+		foreach(lc, changes)
+		{
+			SlGroupMetadataChange *c = lfirst(lc);
+
+			if (store_change(c))
+				stored = lappend(stored, c);
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		/* Durable now: the groups are clean unless they changed again */
+		foreach(lc, stored)
+		{
+			SlGroupMetadataChange *c = lfirst(lc);
+
+			SlGroupMetadataStored(c->group_id, c->change);
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(context);
+}
