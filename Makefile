@@ -92,6 +92,7 @@ OBJS = \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/offsets_expiry.o \
+	src/bgworkers/offsets_topic_creator.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \

@@ -471,7 +471,7 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 		metas[i] = meta_nulls[i] ? (Datum) 0 : CStringGetTextDatum(o->metadata);
 	}
 
-	/* First, as it may wait for (or find busy) a transaction creating it */
+	/* First: taking no row lock yet, it may have to create the topic */
 	offsets_topic = SlOffsetsTopicOpen(nowait, &busy);
 	if (busy)
 		return false;

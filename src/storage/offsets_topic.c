@@ -13,18 +13,23 @@
  * until delete.retention.ms.
  *
  * The topic is created on first use, as Kafka creates it on the first
- * FindCoordinator: a commit that finds no topic creates it in its own
- * transaction, under a lock that makes concurrent first commits wait for
- * the first (or, for a broker worker that must not wait, report that they
- * are busy).  If that transaction rolls back, the topic goes with it and
- * the next commit creates it again.  The topic belongs to the bootstrap
- * superuser, so that only superusers, streamlog_admin and roles granted
- * READ on it may read it.
+ * FindCoordinator.  Not in the caller's transaction: concurrent first
+ * commits would then wait for that transaction to end (a SQL consumer's
+ * may last long, and consumers must never wait on each other), and a
+ * rollback would take the topic with it.  A short-lived background worker
+ * creates it and commits (bgworkers/offsets_topic_creator.c); SQL callers
+ * wait for that worker, a broker worker that must not wait answers busy
+ * (COORDINATOR_LOAD_IN_PROGRESS, which clients retry) meanwhile.  Workers
+ * that race create it once: SlOffsetsTopicCreate takes a lock first.  The
+ * topic belongs to the bootstrap superuser, so that only superusers,
+ * streamlog_admin and roles granted READ on it may read it.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -108,11 +113,52 @@ lock_topic_creation(bool nowait)
 	return LockAcquire(&tag, ExclusiveLock, false, nowait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+void
+SlOffsetsTopicCreate(void)
+{
+	Jsonb	   *config;
+
+	lock_topic_creation(false);
+	/* Whoever held the lock may have created it meanwhile */
+	if (SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
+		return;
+	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(OFFSETS_TOPIC_CONFIG)));
+	SlTopicCreateInternal(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, config);
+}
+
+/*
+ * Start the worker that creates the topic and wait until it is done;
+ * false if no worker could be started.
+ */
+static bool
+start_creator(void)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlOffsetsTopicCreatorMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog %s creator", SL_OFFSETS_TOPIC_NAME);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog topic creator");
+	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	(void) WaitForBackgroundWorkerShutdown(handle);
+	/* The wait may have eaten a wakeup meant for the caller's own loop */
+	SetLatch(MyLatch);
+	return true;
+}
+
 const SlTopic *
 SlOffsetsTopicOpen(bool nowait, bool *busy)
 {
 	const SlTopic *topic;
-	Jsonb	   *config;
 
 	*busy = false;
 	if (!sl_offsets_topic)
@@ -121,20 +167,25 @@ SlOffsetsTopicOpen(bool nowait, bool *busy)
 	if (topic != NULL)
 		return topic;
 
-	if (!lock_topic_creation(nowait))
-	{
-		*busy = true;
-		return NULL;
-	}
-	/* Whoever held the lock may have created it meanwhile */
+	/*
+	 * Even a caller that must not wait on other transactions waits for the
+	 * worker: its transaction waits only for other creators', as short.
+	 */
+	if (!start_creator())
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a worker to create %s", SL_OFFSETS_TOPIC_NAME),
+				 errhint("Raise max_worker_processes, or set streamlog.offsets_topic to off.")));
 	topic = SlTopicTryLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
-	if (topic != NULL)
-		return topic;
-
-	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum(OFFSETS_TOPIC_CONFIG)));
-	SlTopicCreateInternal(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, config);
-	return SlTopicLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
+	if (topic == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not create %s", SL_OFFSETS_TOPIC_NAME),
+				 errdetail("The worker that creates it failed: the server log says why."),
+				 errhint("Commits need the topic while streamlog.offsets_topic is on; "
+						 "fix the cause (such as streamlog.max_partitions), or set "
+						 "streamlog.offsets_topic to off.")));
+	return topic;
 }
 
 /* Buffer one record (value NULL: a tombstone) in the group's partition */

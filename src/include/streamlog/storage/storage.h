@@ -578,6 +578,13 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 #define SL_OFFSETS_TOPIC_NAME "__consumer_offsets"
 
 /*
+ * Create __consumer_offsets unless it exists, in the current transaction
+ * (for the worker that creates it on first use: its transaction commits
+ * at once).  Concurrent calls create it once.
+ */
+extern void SlOffsetsTopicCreate(void);
+
+/*
  * Store a Kafka group's metadata (value NULL: its tombstone, the group is
  * gone) in the current transaction, as Kafka's coordinator does after a
  * rebalance completes or the group empties.  Does nothing if

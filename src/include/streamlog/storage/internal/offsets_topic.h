@@ -9,9 +9,10 @@
 #include "streamlog/storage/storage.h"
 
 /*
- * __consumer_offsets, locked for the transaction, created if it does not
- * exist yet.  NULL if streamlog.offsets_topic is off, or (with nowait, then
- * *busy is set) if another transaction is creating it.
+ * __consumer_offsets, locked for the transaction, created (and committed at
+ * once, by a worker the caller waits for) if it does not exist yet.  NULL
+ * if streamlog.offsets_topic is off.  *busy says the caller should try
+ * again (with nowait; nothing sets it today, the creation being short).
  */
 extern const SlTopic *SlOffsetsTopicOpen(bool nowait, bool *busy);
 
