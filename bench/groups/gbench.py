@@ -14,6 +14,11 @@ slgroup (--slgroup).  Sections, for 100-byte values:
   2. a Kafka consumer group of 3 librdkafka consumers draining a
      6-partition topic
   3. rebalance time: a member joins a stable group of 2; a member is killed
+  4. the cost of __consumer_offsets: offset commits with
+     streamlog.offsets_topic on and off, alternating, same server: SQL
+     streamlog.consume (batches of 100, 1 consumer), SQL streamlog.seek()
+     commits by 4 clients, and Kafka OffsetCommit by 4 librdkafka clients
+     (--offsets-topic-only runs this section alone)
 """
 
 import os
@@ -33,6 +38,7 @@ MB = 1_000_000
 
 TARGET_SQL_VS_PGQ = 1.5     # streamlog.consume records/s / PgQ batch records/s
 TARGET_JOIN = 2.0           # join rebalance / the clients' own minimum
+TARGET_OFFSETS_TOPIC = 0.90  # commit rate with __consumer_offsets / without
 
 SIZE = 100                  # value bytes
 SQL_PARTITIONS = 4          # topic of section 1 (4 concurrent consumers)
@@ -80,6 +86,7 @@ class GBench(Driver):
         self.q("SELECT streamlog.create_topic('gb_sql', %s)", (SQL_PARTITIONS,))
         self.q("SELECT streamlog.create_topic('gb_kafka', %s)", (KAFKA_PARTITIONS,))
         self.q("SELECT streamlog.create_topic('gb_rebalance', %s)", (KAFKA_PARTITIONS,))
+        self.q("SELECT streamlog.create_topic('gb_commit', %s)", (SQL_PARTITIONS,))
         self.q("CREATE TABLE skq (id bigserial PRIMARY KEY, v text)")
         self.brokers = self.broker_pids()
 
@@ -349,12 +356,142 @@ class GBench(Driver):
             + "; partitions after join: " + ", ".join(str(r["partitions_after_join"]) for r in reps))
         self.emit()
 
+    # -- 4. the cost of __consumer_offsets ---------------------------------
+
+    def set_offsets_topic(self, on):
+        self.q("ALTER SYSTEM SET streamlog.offsets_topic = %s" % ("on" if on else "off"))
+        self.q("SELECT pg_reload_conf()")
+        # The broker workers read it when their latch wakes them: give them a moment
+        time.sleep(1.0)
+        with psycopg.connect() as c:
+            got = c.execute("SHOW streamlog.offsets_topic").fetchone()[0]
+        if got != ("on" if on else "off"):
+            raise RuntimeError(f"streamlog.offsets_topic is {got}")
+
+    def offsets_topic_records(self):
+        return self.q1("SELECT coalesce(sum(s.high_watermark), 0) FROM streamlog.topic t "
+                       "JOIN streamlog.partition p USING (topic_id) "
+                       "CROSS JOIN LATERAL streamlog.partition_state(t.topic_id, p.partition) s "
+                       "WHERE t.name = '__consumer_offsets'")
+
+    def timed_loop(self, clients, step, secs):
+        """clients threads call step(i, k) (the k-th call of client i) for
+        secs seconds; returns calls/s."""
+        count = [0] * clients
+        stop = time.perf_counter() + secs
+        errors = []
+        barrier = threading.Barrier(clients)
+
+        def worker(i):
+            try:
+                barrier.wait()
+                while time.perf_counter() < stop:
+                    step(i, count[i])
+                    count[i] += 1
+            except Exception as e:
+                errors.append(e)
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError(f"commit loop failed: {errors[0]}")
+        return sum(count) / (time.perf_counter() - t0)
+
+    def sql_seek_rate(self, secs, tag):
+        conns = [psycopg.connect(autocommit=True) for _ in range(4)]
+        try:
+            return self.timed_loop(4, lambda i, k: conns[i].execute(
+                "SELECT streamlog.seek(%s, 'gb_commit', %s, %s)",
+                (f"seek_{tag}_{i}", i % SQL_PARTITIONS, k % 1000)), secs)
+        finally:
+            for c in conns:
+                c.close()
+
+    def kafka_commit_rate(self, secs, tag):
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumers = [Consumer({"bootstrap.servers": self.args.brokers, "group.id": f"commit_{tag}_{i}",
+                               "enable.auto.commit": False}) for i in range(4)]
+        try:
+            for c in consumers:    # the first commit finds the coordinator
+                c.commit(offsets=[TopicPartition("gb_commit", 0, 0)], asynchronous=False)
+            return self.timed_loop(4, lambda i, k: consumers[i].commit(
+                offsets=[TopicPartition("gb_commit", p, k) for p in range(SQL_PARTITIONS)],
+                asynchronous=False), secs)
+        finally:
+            for c in consumers:
+                c.close()
+
+    def sql_consume_rate(self, tag, n):
+        secs, taken, _ = self.drain(
+            1, lambda cur: cur.execute("SELECT count(*) FROM streamlog.consume(%s, 'gb_commit', 100)",
+                                       (f"consume_{tag}",)).fetchone()[0], n)
+        if taken != n:
+            self.notes.append(f"offsets topic, consume {tag}: {taken} records, expected {n}")
+        return n / secs
+
+    def bench_offsets_topic(self):
+        n = 20_000 if self.quick else 100_000
+        secs = 5 if self.quick else 15
+        reps = 2 if self.quick else 3
+        log(f"4. loading {fmt_int(n)} records into gb_commit")
+        self.q("SELECT count(streamlog.produce('gb_commit', NULL, repeat('x', %s), partition => i %% %s)) "
+               "FROM generate_series(0, %s - 1) i", (SIZE, SQL_PARTITIONS, n))
+        rates = {}
+        for rep in range(reps):
+            for on in ((True, False) if rep % 2 == 0 else (False, True)):
+                self.set_offsets_topic(on)
+                tag = f"{'on' if on else 'off'}{rep}"
+                for what, run in (("consume", lambda: self.sql_consume_rate(tag, n)),
+                                  ("seek", lambda: self.sql_seek_rate(secs, tag)),
+                                  ("kafka", lambda: self.kafka_commit_rate(secs, tag))):
+                    self.settle()
+                    log(f"4. {what}, offsets topic {'on' if on else 'off'}, repetition {rep + 1}")
+                    before = self.offsets_topic_records()
+                    rates.setdefault((what, on), []).append(run())
+                    self.note_log(f"offsets topic {what} {tag}")
+                    written = self.offsets_topic_records() - before
+                    if on and written == 0:
+                        self.notes.append(f"offsets topic {what} {tag}: no record written while on")
+                    if not on and written != 0:
+                        self.notes.append(f"offsets topic {what} {tag}: {written} records written while off")
+        self.set_offsets_topic(True)
+        rows = []
+        for what, label, unit in (
+                ("consume", "SQL streamlog.consume(group, topic, 100), 1 consumer, a transaction each",
+                 "records/s"),
+                ("seek", "SQL streamlog.seek(), 4 clients, autocommit (one offset per commit)", "commits/s"),
+                ("kafka", f"Kafka OffsetCommit of {SQL_PARTITIONS} partitions, 4 librdkafka clients, sync",
+                 "commits/s")):
+            on = statistics.median(rates[(what, True)])
+            off = statistics.median(rates[(what, False)])
+            rows.append((label, unit, fmt_int(off), fmt_int(on), fmt_ratio(on / off),
+                         f">= {TARGET_OFFSETS_TOPIC:.2f}x {verdict(on / off >= TARGET_OFFSETS_TOPIC)}"))
+        self.emit(f"4. Offset commits with and without __consumer_offsets (streamlog.offsets_topic on/off, "
+                  f"alternating, median of {reps}; {secs} s per commit loop, {fmt_int(n)} records per consume run)")
+        self.emit(table(["commits", "unit", "off", "on", "on / off", "target"], rows, "llrrrl"))
+        self.emit("  per run (off / on): " + "; ".join(
+            f"{what}: " + ", ".join(fmt_int(x) for x in rates[(what, False)]) + " / "
+            + ", ".join(fmt_int(x) for x in rates[(what, True)]) for what in ("consume", "seek", "kafka")))
+        self.emit()
+
     def run(self):
         self.setup()
         self.facts()
+        if self.args.offsets_topic_only:
+            self.bench_offsets_topic()
+            for n in self.notes:
+                self.emit(f"note: {n}")
+            self.publish("\n".join(self.out).rstrip() + "\n", say_where=False)
+            return
         self.bench_sql()
         self.bench_kafka_drain()
         self.bench_rebalance()
+        self.bench_offsets_topic()
         for n in self.notes:
             self.emit(f"note: {n}")
         self.publish("\n".join(self.out).rstrip() + "\n", say_where=False)
@@ -365,6 +502,8 @@ def main():
     ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
     ap.add_argument("--slgroup", required=True, help="the built slgroup program")
     ap.add_argument("--work-dir", required=True, help="scratch directory")
+    ap.add_argument("--offsets-topic-only", action="store_true",
+                    help="run only section 4, the cost of __consumer_offsets")
     GBench(ap.parse_args()).run()
 
 

@@ -66,6 +66,7 @@ typedef enum GroupQueryId
 	Q_LOCK_FOR_DELETE,
 	Q_DELETE,
 	Q_EXPIRE,
+	Q_DELETE_TOPIC,
 	Q_GROUPS,
 	Q_GROUP_EXISTS,
 	NUM_GROUP_QUERIES
@@ -146,6 +147,10 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 		"WHERE (o.group_id, o.topic_id, o.partition) = (e.group_id, e.topic_id, e.partition) "
 		"RETURNING o.group_id, o.topic_id, o.partition",
 		3, {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID}
+	},
+	[Q_DELETE_TOPIC] = {
+		"DELETE FROM streamlog.group_offset WHERE topic_id = $1 RETURNING group_id, partition",
+		1, {INT4OID}
 	},
 	[Q_GROUPS] = {
 		"SELECT DISTINCT group_id FROM streamlog.group_offset ORDER BY group_id",
@@ -614,6 +619,27 @@ SlGroupExists(const char *group_id)
 	exists = run_group_query(Q_GROUP_EXISTS, values, NULL) > 0;
 	SPI_finish();
 	return exists;
+}
+
+void
+SlGroupOffsetsForgetTopic(int32 topic_id)
+{
+	Datum		values[1];
+	const SlTopic *offsets_topic;
+	bool		busy;
+	uint64		n;
+
+	values[0] = Int32GetDatum(topic_id);
+	SPI_connect();
+	n = run_group_query(Q_DELETE_TOPIC, values, NULL);
+	/* Only if there were offsets: dropping a topic creates no topic */
+	offsets_topic = n > 0 ? SlOffsetsTopicOpen(false, &busy) : NULL;
+	for (uint64 r = 0; offsets_topic != NULL && r < n; r++)
+		SlOffsetsTopicWriteOffsetTombstone(offsets_topic,
+										   SPI_getvalue(SPI_tuptable->vals[r],
+														SPI_tuptable->tupdesc, 1),
+										   topic_id, SlCatalogInt32(r, 2, -1));
+	SPI_finish();
 }
 
 static Datum

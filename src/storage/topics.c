@@ -31,6 +31,7 @@
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/offsets_topic.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/internal/xact.h"
@@ -528,6 +529,8 @@ SlTopicDrop(const char *name, bool missing_ok)
 	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
 	topic_id = topic->topic_id;
 	values[0] = Int32GetDatum(topic_id);
+	/* Its committed offsets go with tombstones in __consumer_offsets */
+	SlGroupOffsetsForgetTopic(topic_id);
 
 	SPI_connect();
 	n = SlCatalogQuery("SELECT relid FROM streamlog.segment WHERE topic_id = $1",

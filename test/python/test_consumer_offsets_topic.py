@@ -534,3 +534,24 @@ def test_who_may_read_it(make_server, unique_name):
     # clients cannot write to it
     with pytest.raises(psycopg.Error, match="reserved for internal topics"):
         srv.sql("SELECT streamlog.produce(%s, 'k', 'v')", (OFFSETS,))
+
+
+def test_dropped_topic_leaves_tombstones_of_its_offsets(make_server, unique_name):
+    """As Kafka cleans up the offsets of deleted partitions: dropping a topic
+    deletes every group's offsets of it, with their tombstones."""
+    srv = make_server()
+    gone = unique_name("gone")
+    kept = unique_name("kept")
+    srv.sql("SELECT streamlog.create_topic(%s, 2)", (gone,))
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (kept,))
+    for g in ("d1", "d2"):
+        srv.sql("SELECT streamlog.seek(%s, %s, 0, 0)", (g, gone))
+        srv.sql("SELECT streamlog.seek(%s, %s, 1, 0)", (g, gone))
+    srv.sql("SELECT streamlog.seek('d1', %s, 0, 0)", (kept,))
+    srv.sql("SELECT streamlog.drop_topic(%s)", (gone,))
+    latest = latest_per_key(read_offsets_topic(srv))
+    for g in ("d1", "d2"):
+        for p in (0, 1):
+            assert latest[("offset", g, gone, p)] is None
+    assert latest[("offset", "d1", kept, 0)]["offset"] == 0
+    assert_topic_matches_table(srv, latest)

@@ -31,4 +31,11 @@ extern void SlOffsetsTopicWriteOffsetTombstone(const SlTopic *offsets_topic,
 extern void SlOffsetsTopicWriteGroupTombstone(const SlTopic *offsets_topic,
 											  const char *group_id);
 
+/*
+ * A topic is being dropped (its lock held exclusively): delete every
+ * group's committed offsets of it, with their tombstones, as Kafka cleans
+ * up the offsets of deleted partitions (group_offsets.c).
+ */
+extern void SlGroupOffsetsForgetTopic(int32 topic_id);
+
 #endif							/* SL_STORAGE_OFFSETS_TOPIC_H */
