@@ -117,7 +117,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
-ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants
+ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants offsets_topic
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

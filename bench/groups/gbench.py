@@ -17,7 +17,8 @@ slgroup (--slgroup).  Sections, for 100-byte values:
   4. the cost of __consumer_offsets: offset commits with
      streamlog.offsets_topic on and off, alternating, same server: SQL
      streamlog.consume (batches of 100, 1 consumer), SQL streamlog.seek()
-     commits by 4 clients, and Kafka OffsetCommit by 4 librdkafka clients
+     commits by 4 clients, and Kafka OffsetCommit by 4 librdkafka clients;
+     commits/s, and the server's CPU and WAL bytes per commit
      (--offsets-topic-only runs this section alone)
 """
 
@@ -374,13 +375,27 @@ class GBench(Driver):
                        "CROSS JOIN LATERAL streamlog.partition_state(t.topic_id, p.partition) s "
                        "WHERE t.name = '__consumer_offsets'")
 
-    def timed_loop(self, clients, step, secs):
+    @staticmethod
+    def cpu_seconds(pids):
+        """user + system CPU seconds the processes used so far"""
+        tck = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / tck
+
+    def wal_lsn(self):
+        return self.q1("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+
+    def timed_loop(self, clients, step, secs, pids):
         """clients threads call step(i, k) (the k-th call of client i) for
-        secs seconds; returns calls/s."""
+        secs seconds; returns (calls/s, server CPU us per call, WAL bytes per
+        call), the CPU being that of the server processes pids."""
         count = [0] * clients
-        stop = time.perf_counter() + secs
         errors = []
-        barrier = threading.Barrier(clients)
+        barrier = threading.Barrier(clients + 1)
 
         def worker(i):
             try:
@@ -391,25 +406,45 @@ class GBench(Driver):
             except Exception as e:
                 errors.append(e)
 
-        t0 = time.perf_counter()
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
         for t in threads:
             t.start()
+        cpu0, wal0 = self.cpu_seconds(pids), self.wal_lsn()
+        t0 = time.perf_counter()
+        stop = t0 + secs
+        barrier.wait()
         for t in threads:
             t.join()
+        elapsed = time.perf_counter() - t0
+        cpu, wal = self.cpu_seconds(pids) - cpu0, self.wal_lsn() - wal0
         if errors:
             raise RuntimeError(f"commit loop failed: {errors[0]}")
-        return sum(count) / (time.perf_counter() - t0)
+        n = max(sum(count), 1)
+        return n / elapsed, cpu / n * 1e6, float(wal) / n
+
+    def backend_pids(self, conns):
+        return [c.execute("SELECT pg_backend_pid()").fetchone()[0] for c in conns]
 
     def sql_seek_rate(self, secs, tag):
         conns = [psycopg.connect(autocommit=True) for _ in range(4)]
         try:
             return self.timed_loop(4, lambda i, k: conns[i].execute(
                 "SELECT streamlog.seek(%s, 'gb_commit', %s, %s)",
-                (f"seek_{tag}_{i}", i % SQL_PARTITIONS, k % 1000)), secs)
+                (f"seek_{tag}_{i}", i % SQL_PARTITIONS, k % 1000)), secs, self.backend_pids(conns))
         finally:
             for c in conns:
                 c.close()
+
+    def sql_consume_rate(self, secs, tag):
+        """One consumer taking batches of 100, a transaction each; the topic
+        holds more than it can take in secs (the figure is transactions/s)"""
+        conns = [psycopg.connect(autocommit=True)]
+        try:
+            return self.timed_loop(1, lambda i, k: conns[0].execute(
+                "SELECT count(*) FROM streamlog.consume(%s, 'gb_commit', 100)",
+                (f"consume_{tag}",)), secs, self.backend_pids(conns))
+        finally:
+            conns[0].close()
 
     def kafka_commit_rate(self, secs, tag):
         from confluent_kafka import Consumer, TopicPartition
@@ -421,38 +456,31 @@ class GBench(Driver):
                 c.commit(offsets=[TopicPartition("gb_commit", 0, 0)], asynchronous=False)
             return self.timed_loop(4, lambda i, k: consumers[i].commit(
                 offsets=[TopicPartition("gb_commit", p, k) for p in range(SQL_PARTITIONS)],
-                asynchronous=False), secs)
+                asynchronous=False), secs, self.brokers)
         finally:
             for c in consumers:
                 c.close()
 
-    def sql_consume_rate(self, tag, n):
-        secs, taken, _ = self.drain(
-            1, lambda cur: cur.execute("SELECT count(*) FROM streamlog.consume(%s, 'gb_commit', 100)",
-                                       (f"consume_{tag}",)).fetchone()[0], n)
-        if taken != n:
-            self.notes.append(f"offsets topic, consume {tag}: {taken} records, expected {n}")
-        return n / secs
-
     def bench_offsets_topic(self):
-        n = 20_000 if self.quick else 100_000
-        secs = 5 if self.quick else 15
-        reps = 2 if self.quick else 3
+        secs = 5 if self.quick else 10
+        reps = 3 if self.quick else 5
+        # More than one consumer takes in secs at any speed seen here
+        n = 1_000_000 if self.quick else 2_000_000
         log(f"4. loading {fmt_int(n)} records into gb_commit")
         self.q("SELECT count(streamlog.produce('gb_commit', NULL, repeat('x', %s), partition => i %% %s)) "
                "FROM generate_series(0, %s - 1) i", (SIZE, SQL_PARTITIONS, n))
-        rates = {}
+        runs = {}
         for rep in range(reps):
             for on in ((True, False) if rep % 2 == 0 else (False, True)):
                 self.set_offsets_topic(on)
                 tag = f"{'on' if on else 'off'}{rep}"
-                for what, run in (("consume", lambda: self.sql_consume_rate(tag, n)),
+                for what, run in (("consume", lambda: self.sql_consume_rate(secs, tag)),
                                   ("seek", lambda: self.sql_seek_rate(secs, tag)),
                                   ("kafka", lambda: self.kafka_commit_rate(secs, tag))):
                     self.settle()
                     log(f"4. {what}, offsets topic {'on' if on else 'off'}, repetition {rep + 1}")
                     before = self.offsets_topic_records()
-                    rates.setdefault((what, on), []).append(run())
+                    runs.setdefault((what, on), []).append(run())
                     self.note_log(f"offsets topic {what} {tag}")
                     written = self.offsets_topic_records() - before
                     if on and written == 0:
@@ -460,23 +488,29 @@ class GBench(Driver):
                     if not on and written != 0:
                         self.notes.append(f"offsets topic {what} {tag}: {written} records written while off")
         self.set_offsets_topic(True)
+
+        def med(what, on, i):
+            return statistics.median(r[i] for r in runs[(what, on)])
+
         rows = []
-        for what, label, unit in (
-                ("consume", "SQL streamlog.consume(group, topic, 100), 1 consumer, a transaction each",
-                 "records/s"),
-                ("seek", "SQL streamlog.seek(), 4 clients, autocommit (one offset per commit)", "commits/s"),
-                ("kafka", f"Kafka OffsetCommit of {SQL_PARTITIONS} partitions, 4 librdkafka clients, sync",
-                 "commits/s")):
-            on = statistics.median(rates[(what, True)])
-            off = statistics.median(rates[(what, False)])
-            rows.append((label, unit, fmt_int(off), fmt_int(on), fmt_ratio(on / off),
-                         f">= {TARGET_OFFSETS_TOPIC:.2f}x {verdict(on / off >= TARGET_OFFSETS_TOPIC)}"))
-        self.emit(f"4. Offset commits with and without __consumer_offsets (streamlog.offsets_topic on/off, "
-                  f"alternating, median of {reps}; {secs} s per commit loop, {fmt_int(n)} records per consume run)")
-        self.emit(table(["commits", "unit", "off", "on", "on / off", "target"], rows, "llrrrl"))
-        self.emit("  per run (off / on): " + "; ".join(
-            f"{what}: " + ", ".join(fmt_int(x) for x in rates[(what, False)]) + " / "
-            + ", ".join(fmt_int(x) for x in rates[(what, True)]) for what in ("consume", "seek", "kafka")))
+        for what, label in (
+                ("consume", "SQL consume(group, topic, 100), 1 consumer, a transaction each"),
+                ("seek", "SQL seek(), 4 clients, autocommit (one offset per commit)"),
+                ("kafka", f"Kafka OffsetCommit of {SQL_PARTITIONS} partitions, 4 librdkafka clients")):
+            off, on = med(what, False, 0), med(what, True, 0)
+            rows.append((label, fmt_int(off), fmt_int(on), fmt_ratio(on / off, TARGET_OFFSETS_TOPIC),
+                         f">= {TARGET_OFFSETS_TOPIC:.2f}x {verdict(on / off >= TARGET_OFFSETS_TOPIC)}",
+                         f"{med(what, False, 1):,.0f}", f"{med(what, True, 1):,.0f}",
+                         f"{med(what, False, 2):,.0f}", f"{med(what, True, 2):,.0f}"))
+        self.emit(f"4. Offset commits with and without __consumer_offsets (streamlog.offsets_topic off/on, "
+                  f"alternating, median of {reps}; {secs} s per run)")
+        self.emit(table(["commits (transactions)", "off /s", "on /s", "on / off", "target",
+                         "CPU us off", "CPU us on", "WAL B off", "WAL B on"], rows, "lrrrlrrrr"))
+        self.emit("  CPU us: CPU of the server processes that commit (the SQL backends, or the broker workers)"
+                  " per commit; WAL B: WAL bytes per commit")
+        self.emit("  per run, commits/s (off / on): " + "; ".join(
+            f"{what}: " + ", ".join(fmt_int(r[0]) for r in runs[(what, False)]) + " / "
+            + ", ".join(fmt_int(r[0]) for r in runs[(what, True)]) for what in ("consume", "seek", "kafka")))
         self.emit()
 
     def run(self):

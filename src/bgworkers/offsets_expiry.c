@@ -89,7 +89,7 @@ SlOffsetsExpire(void)
 			expired = SlGroupOffsetsExpire(cutoff, keep, expire);
 			/* Expired Kafka groups go, metadata and all */
 			foreach(lc, expire)
-				(void) SlOffsetsTopicStoreGroup(lfirst(lc), NULL, false);
+				SlOffsetsTopicStoreGroup(lfirst(lc), NULL);
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

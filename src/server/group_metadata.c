@@ -36,8 +36,8 @@ null_if_empty(char *s)
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-/* Buffer the record of one change; false if the topic is being created */
-static bool
+/* Buffer the record of one change */
+static void
 store_change(const SlGroupMetadataChange *c)
 {
 	const SlGroupDescription *d = &c->desc;
@@ -67,7 +67,7 @@ store_change(const SlGroupMetadataChange *c)
 	value.current_state_timestamp = SlTimestampToKafka(c->state_since);
 	value.nmembers = d->nmembers;
 	value.members = members;
-	return SlOffsetsTopicStoreGroup(c->group_id, &value, true);
+	SlOffsetsTopicStoreGroup(c->group_id, &value);
 }
 
 void
@@ -83,8 +83,8 @@ SlGroupMetadataStore(const char *group_id)
 	{
 		SlGroupMetadataChange *c = lfirst(lc);
 
-		if (store_change(c))
-			SlGroupMetadataStored(c->group_id, c->change);
+		store_change(c);
+		SlGroupMetadataStored(c->group_id, c->change);
 	}
 }
 
@@ -96,7 +96,6 @@ SlGroupMetadataStoreChanged(void)
 	TimestampTz now = GetCurrentTimestamp();
 	MemoryContext oldcxt;
 	List	   *changes;
-	List	   *stored = NIL;
 	ListCell   *lc;
 
 	if (!sl_offsets_topic || now < next_run)
@@ -121,16 +120,11 @@ SlGroupMetadataStoreChanged(void)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(context);
 		foreach(lc, changes)
-		{
-			SlGroupMetadataChange *c = lfirst(lc);
-
-			if (store_change(c))
-				stored = lappend(stored, c);
-		}
+			store_change(lfirst(lc));
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		/* Durable now: the groups are clean unless they changed again */
-		foreach(lc, stored)
+		foreach(lc, changes)
 		{
 			SlGroupMetadataChange *c = lfirst(lc);
 

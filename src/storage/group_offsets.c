@@ -19,6 +19,11 @@
  * transaction claims rows as they are now instead of failing on rows other
  * consumers advanced since its snapshot was taken.
  *
+ * __consumer_offsets.  Every change of a row here buffers its record in
+ * Kafka's internal topic in the same transaction (offsets_topic.c): the
+ * queries that change rows return what they changed, and each returned row
+ * becomes an OffsetCommit record, each deleted one a tombstone.
+ *
  * Waiting.  A consumer that finds nothing to read may wait for a high
  * watermark of the topic to move.  Waiting backends register in a small
  * shared array (one slot per PGPROC) that SlGroupWakeConsumers() scans
@@ -322,7 +327,6 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	Datum		values[4];
 	uint64		n;
 	const SlTopic *offsets_topic = NULL;
-	bool		busy;
 
 	for (int i = 0; i < count; i++)
 	{
@@ -345,7 +349,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 
 	/* Rows created here are commits of their first offset */
 	if (nmissing > 0)
-		offsets_topic = SlOffsetsTopicOpen(false, &busy);
+		offsets_topic = SlOffsetsTopicOpen();
 
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
@@ -375,12 +379,11 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 {
 	Datum		values[4];
 	const SlTopic *offsets_topic;
-	bool		busy;
 	uint64		n;
 
 	if (count == 0)
 		return;
-	offsets_topic = SlOffsetsTopicOpen(false, &busy);
+	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	values[2] = int32_array_datum(partitions, count);
@@ -428,7 +431,6 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	int			dims[1];
 	int			lbs[1] = {1};
 	const SlTopic *offsets_topic;
-	bool		busy;
 	uint64		stored;
 
 	SlGroupValidateId(group_id);
@@ -476,10 +478,8 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 		metas[i] = meta_nulls[i] ? (Datum) 0 : CStringGetTextDatum(o->metadata);
 	}
 
-	/* First: taking no row lock yet, it may have to create the topic */
-	offsets_topic = SlOffsetsTopicOpen(nowait, &busy);
-	if (busy)
-		return false;
+	/* First, holding no row lock yet: it may have to create the topic */
+	offsets_topic = SlOffsetsTopicOpen();
 
 	/*
 	 * No row of these partitions can be created by anyone else from here on,
@@ -565,11 +565,8 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 	Datum		values[3];
 	int64		deleted;
 	const SlTopic *offsets_topic;
-	bool		busy;
 
-	offsets_topic = SlOffsetsTopicOpen(nowait, &busy);
-	if (busy)
-		return -1;
+	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	values[2] = Int32GetDatum(partition);
@@ -626,14 +623,13 @@ SlGroupOffsetsForgetTopic(int32 topic_id)
 {
 	Datum		values[1];
 	const SlTopic *offsets_topic;
-	bool		busy;
 	uint64		n;
 
 	values[0] = Int32GetDatum(topic_id);
 	SPI_connect();
 	n = run_group_query(Q_DELETE_TOPIC, values, NULL);
 	/* Only if there were offsets: dropping a topic creates no topic */
-	offsets_topic = n > 0 ? SlOffsetsTopicOpen(false, &busy) : NULL;
+	offsets_topic = n > 0 ? SlOffsetsTopicOpen() : NULL;
 	for (uint64 r = 0; offsets_topic != NULL && r < n; r++)
 		SlOffsetsTopicWriteOffsetTombstone(offsets_topic,
 										   SPI_getvalue(SPI_tuptable->vals[r],
@@ -660,13 +656,12 @@ SlGroupOffsetsExpire(TimestampTz cutoff, List *keep_groups, List *expire_groups)
 {
 	Datum		values[3];
 	const SlTopic *offsets_topic;
-	bool		busy;
 	int64		deleted;
 	List	   *emptied = NIL;
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
 
-	offsets_topic = SlOffsetsTopicOpen(false, &busy);
+	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = TimestampTzGetDatum(cutoff);
 	values[1] = text_array_datum(keep_groups);
 	values[2] = text_array_datum(expire_groups);

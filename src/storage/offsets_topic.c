@@ -17,12 +17,11 @@
  * commits would then wait for that transaction to end (a SQL consumer's
  * may last long, and consumers must never wait on each other), and a
  * rollback would take the topic with it.  A short-lived background worker
- * creates it and commits (bgworkers/offsets_topic_creator.c); SQL callers
- * wait for that worker, a broker worker that must not wait answers busy
- * (COORDINATOR_LOAD_IN_PROGRESS, which clients retry) meanwhile.  Workers
- * that race create it once: SlOffsetsTopicCreate takes a lock first.  The
- * topic belongs to the bootstrap superuser, so that only superusers,
- * streamlog_admin and roles granted READ on it may read it.
+ * creates it and commits (bgworkers/offsets_topic_creator.c) while the
+ * caller waits for it, once per installation; workers that race create it
+ * once, as SlOffsetsTopicCreate takes a lock first.  The topic belongs to
+ * the bootstrap superuser, so that only superusers, streamlog_admin and
+ * roles granted READ on it may read it.
  */
 #include "postgres.h"
 
@@ -47,7 +46,11 @@
 	"{\"cleanup.policy\": \"compact\", \"compression.type\": \"producer\", " \
 	"\"segment.bytes\": \"104857600\"}"
 
-/* objsubid of the lock that serializes creating the topic (no topic uses 0) */
+/*
+ * The lock that serializes creating the topic: an object lock of the class
+ * of the topic locks (storage/topics.c), with an objid no topic has (topic
+ * ids start at 1)
+ */
 #define OFFSETS_TOPIC_CREATE_LOCK_OBJID 0
 #define OFFSETS_TOPIC_CREATE_LOCK_SUBID 0x0ff5
 
@@ -156,11 +159,10 @@ start_creator(void)
 }
 
 const SlTopic *
-SlOffsetsTopicOpen(bool nowait, bool *busy)
+SlOffsetsTopicOpen(void)
 {
 	const SlTopic *topic;
 
-	*busy = false;
 	if (!sl_offsets_topic)
 		return NULL;
 	topic = SlTopicTryLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
@@ -168,8 +170,8 @@ SlOffsetsTopicOpen(bool nowait, bool *busy)
 		return topic;
 
 	/*
-	 * Even a caller that must not wait on other transactions waits for the
-	 * worker: its transaction waits only for other creators', as short.
+	 * Even a broker worker, which must not wait on other transactions, waits
+	 * for this one: it waits only for other creators', as short.
 	 */
 	if (!start_creator())
 		ereport(ERROR,
@@ -273,21 +275,19 @@ SlOffsetsTopicWriteGroupTombstone(const SlTopic *offsets_topic, const char *grou
 	pfree(key.data);
 }
 
-bool
-SlOffsetsTopicStoreGroup(const char *group_id, const SlGroupMetadataValue *value,
-						 bool nowait)
+void
+SlOffsetsTopicStoreGroup(const char *group_id, const SlGroupMetadataValue *value)
 {
-	bool		busy;
-	const SlTopic *offsets_topic = SlOffsetsTopicOpen(nowait, &busy);
+	const SlTopic *offsets_topic = SlOffsetsTopicOpen();
 	StringInfoData key;
 	StringInfoData buf;
 
 	if (offsets_topic == NULL)
-		return !busy;
+		return;
 	if (value == NULL)
 	{
 		SlOffsetsTopicWriteGroupTombstone(offsets_topic, group_id);
-		return true;
+		return;
 	}
 	initStringInfo(&key);
 	initStringInfo(&buf);
@@ -297,5 +297,4 @@ SlOffsetsTopicStoreGroup(const char *group_id, const SlGroupMetadataValue *value
 				 SlTimestampToKafka(GetCurrentTimestamp()));
 	pfree(key.data);
 	pfree(buf.data);
-	return true;
 }

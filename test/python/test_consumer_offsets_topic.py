@@ -520,9 +520,12 @@ def test_who_may_read_it(make_server, unique_name):
     srv.sql("SELECT streamlog.seek('g', %s, 0, 0)", (topic,))
     srv.sql("CREATE ROLE reader LOGIN")
     srv.sql("CREATE ROLE monitor LOGIN")
+    srv.sql("CREATE ROLE lagwatch LOGIN")
     srv.sql("GRANT streamlog_admin TO monitor")
+    # As in Kafka: READ on the topic through an ACL
+    srv.sql("SELECT streamlog.grant('read', 'topic', %s, 'lagwatch')", (OFFSETS,))
     p = partition_for("g")
-    for role, allowed in (("reader", False), ("monitor", True)):
+    for role, allowed in (("reader", False), ("monitor", True), ("lagwatch", True)):
         with psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
                              autocommit=True) as c:
             if allowed:

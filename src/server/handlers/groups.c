@@ -818,7 +818,7 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 			r->error_code = SL_ERR_NON_EMPTY_GROUP;	/* an SQL consumer holds rows */
 		else if (!has_offsets)
 			/* Its metadata goes too (with offsets, their deletion wrote this) */
-			(void) SlOffsetsTopicStoreGroup(group_id, NULL, true);
+			SlOffsetsTopicStoreGroup(group_id, NULL);
 	}
 	SlDeleteGroupsResponseEncode(out, req->api_version, &resp);
 	return true;

@@ -588,11 +588,10 @@ extern void SlOffsetsTopicCreate(void);
  * Store a Kafka group's metadata (value NULL: its tombstone, the group is
  * gone) in the current transaction, as Kafka's coordinator does after a
  * rebalance completes or the group empties.  Does nothing if
- * streamlog.offsets_topic is off.  With nowait, returns false, storing
- * nothing, if another transaction is creating the topic.
+ * streamlog.offsets_topic is off.
  */
-extern bool SlOffsetsTopicStoreGroup(const char *group_id,
-									 const SlGroupMetadataValue *value, bool nowait);
+extern void SlOffsetsTopicStoreGroup(const char *group_id,
+									 const SlGroupMetadataValue *value);
 
 /*
  * Expire committed offsets (offsets.retention.minutes): delete the rows of

@@ -11,10 +11,9 @@
 /*
  * __consumer_offsets, locked for the transaction, created (and committed at
  * once, by a worker the caller waits for) if it does not exist yet.  NULL
- * if streamlog.offsets_topic is off.  *busy says the caller should try
- * again (with nowait; nothing sets it today, the creation being short).
+ * if streamlog.offsets_topic is off.
  */
-extern const SlTopic *SlOffsetsTopicOpen(bool nowait, bool *busy);
+extern const SlTopic *SlOffsetsTopicOpen(void);
 
 /* An OffsetCommit record of a group's committed offset */
 extern void SlOffsetsTopicWriteCommit(const SlTopic *offsets_topic, const char *group_id,
