@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 import kafka_helpers as kh
 from pgserver import wait_until
+from test_internal_topics import metadata_v4_request, parse_metadata_v4
 from test_kafka_groups import (delete_groups_v1, offset_delete_v0, parse_delete_groups_v1,
                                parse_offset_delete_v0)
 
@@ -266,8 +267,18 @@ def test_topic_created_on_first_commit_internal_and_compacted(make_server, uniqu
     (boot,), = srv.sql("SELECT rolname FROM pg_authid WHERE oid = 10")
     assert owner == boot
     # Kafka's Metadata marks it internal
-    md = AdminClient({"bootstrap.servers": srv.kafka_bootstrap}).list_topics(timeout=TIMEOUT)
-    assert OFFSETS in md.topics and len(md.topics[OFFSETS].partitions) == 50
+    with kh.RawClient(srv.kafka_bootstrap) as x:
+        md = parse_metadata_v4(x.call(metadata_v4_request, [OFFSETS], False))
+    assert md[OFFSETS] == (0, True, 50)
+    # ListOffsets: the group's partition holds its one record
+    c = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": "wm"})
+    try:
+        assert c.get_watermark_offsets(TopicPartition(OFFSETS, partition_for("g1")),
+                                       timeout=TIMEOUT) == (0, 1)
+        assert c.get_watermark_offsets(TopicPartition(OFFSETS, (partition_for("g1") + 1) % 50),
+                                       timeout=TIMEOUT) == (0, 0)
+    finally:
+        c.close()
 
 
 def test_num_partitions_setting(make_server, unique_name):
@@ -558,3 +569,53 @@ def test_dropped_topic_leaves_tombstones_of_its_offsets(make_server, unique_name
             assert latest[("offset", g, gone, p)] is None
     assert latest[("offset", "d1", kept, 0)]["offset"] == 0
     assert_topic_matches_table(srv, latest)
+
+
+def test_empty_kafka_group_expires_whole_and_is_forgotten(make_server, unique_name):
+    """KIP-211: a Kafka consumer group's offsets expire once the group has
+    been Empty for offsets.retention.minutes (1, the least Kafka allows:
+    this test waits that long), all of them, and the group goes with its
+    metadata; a group with a member keeps its offsets however old."""
+    srv = make_server(conf={**GROUP_CONF,
+                            "streamlog.offsets_retention_minutes": 1,
+                            "streamlog.offsets_retention_check_interval": 500,
+                            "streamlog.retention_check_interval": 500})
+    topic = unique_name("kexp")
+    srv.sql("SELECT streamlog.create_topic(%s, 2)", (topic,))
+    produce_sql(srv, topic, 4, 2)
+    live = kafka_consumer(srv, "kexp-live", "live")
+    live.subscribe([topic])
+    try:
+        consume_n(live, 4)
+        live.commit(asynchronous=False)
+        gone = kafka_consumer(srv, "kexp-gone", "gone")
+        gone.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])
+        consume_n(gone, 4)
+        gone.commit(asynchronous=False)
+        gone.close()
+        # Both committed a day ago, as far as the table says.  kexp-gone
+        # committed without joining: a standalone group, whose offsets
+        # expire one by one by commit time; kexp-live keeps its own, having
+        # a member, through the same pass
+        srv.sql("UPDATE streamlog.group_offset SET committed_at = now() - interval '1 day' "
+                "WHERE group_id IN ('kexp-live', 'kexp-gone')")
+        wait_until(lambda: srv.sql("SELECT count(*) FROM streamlog.group_offset "
+                                   "WHERE group_id = 'kexp-gone'")[0][0] == 0,
+                   TIMEOUT, "the standalone group's offsets to expire")
+        assert srv.sql("SELECT count(*) FROM streamlog.group_offset "
+                       "WHERE group_id = 'kexp-live'")[0][0] == 2
+    finally:
+        live.close()
+    # Now kexp-live is Empty: a minute later it goes, offsets and metadata
+    wait_until(lambda: srv.sql("SELECT count(*) FROM streamlog.group_offset "
+                               "WHERE group_id = 'kexp-live'")[0][0] == 0,
+               180, "the empty Kafka group's offsets to expire")
+    wait_until(lambda: not srv.sql("SELECT 1 FROM streamlog.kafka_groups() "
+                                   "WHERE group_id = 'kexp-live'"),
+               TIMEOUT, "the coordinator to forget the expired group")
+    latest = latest_per_key(read_offsets_topic(srv))
+    for g in ("kexp-live", "kexp-gone"):
+        for p in (0, 1):
+            assert latest[("offset", g, topic, p)] is None
+    assert latest[("group", "kexp-live")] is None
+    assert_topic_matches_table(srv, latest, check_times=False)
