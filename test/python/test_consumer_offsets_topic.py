@@ -13,6 +13,7 @@ the members and assignment the clients used.
 """
 
 import struct
+import threading
 import time
 
 import psycopg
@@ -619,3 +620,44 @@ def test_empty_kafka_group_expires_whole_and_is_forgotten(make_server, unique_na
             assert latest[("offset", g, topic, p)] is None
     assert latest[("group", "kexp-live")] is None
     assert_topic_matches_table(srv, latest, check_times=False)
+
+
+def test_table_and_topic_agree_after_kill9(make_server, unique_name):
+    """Commits under way when the server is killed with SIGKILL: after the
+    restart, the latest record of each key is the table's row, for every
+    offset that survived, and the topic takes commits again."""
+    srv = make_server()
+    topic = unique_name("crash")
+    srv.sql("SELECT streamlog.create_topic(%s, 4)", (topic,))
+    produce_sql(srv, topic, 400, 4)
+    stop = threading.Event()
+    errors = []
+
+    def consumer(i):
+        try:
+            with srv.connect() as c:
+                while not stop.is_set():
+                    c.execute("SELECT count(*) FROM streamlog.consume(%s, %s, 3)",
+                              (f"crash-{i % 2}", topic))
+                    c.execute("SELECT streamlog.seek(%s, %s, %s, %s)",
+                              (f"crash-seek-{i}", topic, i % 4, int(time.time() * 1000) % 100))
+        except psycopg.Error as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=consumer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: sum(offsets_topic_end(srv).values()) > 200, TIMEOUT,
+               "commits under way")
+    srv.kill9()
+    stop.set()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert errors, "the consumers saw the server go"
+    srv.start()
+    latest = latest_per_key(read_offsets_topic(srv))
+    assert_topic_matches_table(srv, latest)
+    srv.sql("SELECT streamlog.seek('after-crash', %s, 0, 1)", (topic,))
+    latest = latest_per_key(read_offsets_topic(srv))
+    assert latest[("offset", "after-crash", topic, 0)]["offset"] == 1
+    assert_topic_matches_table(srv, latest)
