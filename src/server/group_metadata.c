@@ -11,8 +11,8 @@
  * counts the changes to store (group_coordinator.h), and whoever has a
  * transaction stores them, the group's own requests first, broker worker 0
  * for changes no request saw (expired sessions).  A change is marked
- * stored once its record is buffered in the request's transaction; if
- * that transaction then fails, the group's next change stores it again.
+ * stored when the transaction that wrote its record commits; if that
+ * transaction fails, worker 0 stores it on its next round.
  *
  * IDENTIFICATION
  *	  src/server/group_metadata.c
@@ -29,6 +29,35 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/group_metadata.h"
 #include "streamlog/storage/storage.h"
+
+/* Changes written by the current transaction, marked stored at its commit */
+typedef struct StoredChange
+{
+	char		group_id[SL_GROUP_ID_LEN];
+	uint32		change;
+} StoredChange;
+
+static List *written = NIL;		/* of StoredChange, in TopMemoryContext */
+static bool callback_registered = false;
+
+static void
+mark_at_commit(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT)
+		foreach(lc, written)
+		{
+			StoredChange *c = lfirst(lc);
+
+			SlGroupMetadataStored(c->group_id, c->change);
+		}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
+		list_free_deep(written);
+		written = NIL;
+	}
+}
 
 static char *
 null_if_empty(char *s)
@@ -82,9 +111,21 @@ SlGroupMetadataStore(const char *group_id)
 	foreach(lc, changes)
 	{
 		SlGroupMetadataChange *c = lfirst(lc);
+		StoredChange *w;
+		MemoryContext oldcxt;
 
 		store_change(c);
-		SlGroupMetadataStored(c->group_id, c->change);
+		if (!callback_registered)
+		{
+			RegisterXactCallback(mark_at_commit, NULL);
+			callback_registered = true;
+		}
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		w = palloc0(sizeof(StoredChange));
+		strlcpy(w->group_id, c->group_id, sizeof(w->group_id));
+		w->change = c->change;
+		written = lappend(written, w);
+		MemoryContextSwitchTo(oldcxt);
 	}
 }
 
