@@ -661,3 +661,45 @@ def test_table_and_topic_agree_after_kill9(make_server, unique_name):
     latest = latest_per_key(read_offsets_topic(srv))
     assert latest[("offset", "after-crash", topic, 0)]["offset"] == 1
     assert_topic_matches_table(srv, latest)
+
+
+def test_kafka_readers_need_read_on_the_topic(make_server, unique_name):
+    """Through the Kafka door the same rule holds: Metadata answers
+    TOPIC_AUTHORIZATION_FAILED for __consumer_offsets to a client whose role
+    was granted nothing on it, and a consumer reads it once the role is
+    granted READ on the topic by an ACL."""
+    from confluent_kafka import KafkaError
+
+    srv = make_server(conf={"streamlog.anonymous_role": "offsets_anon"})
+    srv.sql("CREATE ROLE offsets_anon LOGIN")
+    # librdkafka looks up its group's coordinator even for an assign()
+    srv.sql("SELECT streamlog.grant('read', 'group', 'kpriv-reader', 'offsets_anon')")
+    topic = unique_name("kpriv")
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    srv.sql("SELECT streamlog.seek('kpriv-group', %s, 0, 0)", (topic,))
+    p = partition_for("kpriv-group")
+
+    def first_event():
+        c = Consumer({"bootstrap.servers": srv.kafka_bootstrap, "group.id": "kpriv-reader",
+                      "enable.auto.commit": False})
+        try:
+            c.assign([TopicPartition(OFFSETS, p, 0)])
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None:
+                    return m
+            pytest.fail("no record and no error")
+        finally:
+            c.close()
+
+    def metadata_error():
+        with kh.RawClient(srv.kafka_bootstrap) as x:
+            return parse_metadata_v4(x.call(metadata_v4_request, [OFFSETS], False))[OFFSETS][0]
+
+    assert metadata_error() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    srv.sql("SELECT streamlog.grant('read', 'topic', %s, 'offsets_anon')", (OFFSETS,))
+    assert metadata_error() == 0
+    m = first_event()
+    assert m.error() is None, m.error()
+    assert decode_key(m.key()) == ("offset", "kpriv-group", topic, 0)
