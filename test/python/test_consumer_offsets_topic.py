@@ -703,3 +703,44 @@ def test_kafka_readers_need_read_on_the_topic(make_server, unique_name):
     m = first_event()
     assert m.error() is None, m.error()
     assert decode_key(m.key()) == ("offset", "kpriv-group", topic, 0)
+
+
+def test_group_metadata_has_every_member_and_its_assignment(make_server, unique_name):
+    """Two members: the stored GroupMetadataValue names both, with the
+    client ids, subscriptions and the partitions each client was given."""
+    srv = make_server(conf=GROUP_CONF)
+    topic = unique_name("two")
+    srv.sql("SELECT streamlog.create_topic(%s, 4)", (topic,))
+    cs = {name: kafka_consumer(srv, "two-members", name) for name in ("member-a", "member-b")}
+    try:
+        for c in cs.values():
+            c.subscribe([topic])
+
+        def settled():
+            for c in cs.values():
+                c.poll(0.2)
+            got = {name: sorted(tp.partition for tp in c.assignment()) for name, c in cs.items()}
+            return (all(got.values()) and sorted(sum(got.values(), [])) == [0, 1, 2, 3]
+                    and got)
+        assigned = wait_until(settled, TIMEOUT, "both members to get their partitions")
+
+        def stored():
+            v = latest_per_key(read_offsets_topic(srv)).get(("group", "two-members"))
+            if v is None or len(v["members"]) != 2:
+                return None
+            mine = {m["client_id"]: decode_assignment(m["assignment"]).get(topic, [])
+                    for m in v["members"]}
+            return mine == assigned and v
+        # (no commit here: the leader's SyncGroup created the topic)
+        v = wait_until(stored, TIMEOUT, "the group's metadata with both assignments")
+        assert v["leader"] in {m["member_id"] for m in v["members"]}
+        for m in v["members"]:
+            # ConsumerProtocolSubscription: version, then the topics
+            b = Buf(m["subscription"])
+            b.i16()
+            assert [b.string() for _ in range(b.i32())] == [topic]
+            assert m["group_instance_id"] is None
+            assert m["rebalance_timeout"] > 0 and m["session_timeout"] == 6000
+    finally:
+        for c in cs.values():
+            c.close()
