@@ -35,6 +35,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/protocol/offsets_records.h"
@@ -130,6 +131,10 @@ SlOffsetsTopicCreate(void)
 	SlTopicCreateInternal(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, config);
 }
 
+/* Without a free worker slot: try this often, this many times (10 s) */
+#define CREATOR_RETRY_MS 100
+#define CREATOR_ATTEMPTS 100
+
 /*
  * Start the worker that creates the topic and wait until it is done;
  * false if no worker could be started.
@@ -171,13 +176,28 @@ SlOffsetsTopicOpen(void)
 
 	/*
 	 * Even a broker worker, which must not wait on other transactions, waits
-	 * for this one: it waits only for other creators', as short.
+	 * for this one: it waits only for other creators', as short.  With no
+	 * worker slot free (many first commits at once each start one), wait
+	 * for the others to create it, and try again.
 	 */
-	if (!start_creator())
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a worker to create %s", SL_OFFSETS_TOPIC_NAME),
-				 errhint("Raise max_worker_processes, or set streamlog.offsets_topic to off.")));
+	for (int attempt = 0; !start_creator(); attempt++)
+	{
+		if (attempt >= CREATOR_ATTEMPTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a worker to create %s", SL_OFFSETS_TOPIC_NAME),
+					 errhint("Raise max_worker_processes, or set streamlog.offsets_topic to off.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 CREATOR_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		topic = SlTopicTryLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
+		if (topic != NULL)
+		{
+			SetLatch(MyLatch);
+			return topic;
+		}
+	}
 	topic = SlTopicTryLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
 	if (topic == NULL)
 		ereport(ERROR,

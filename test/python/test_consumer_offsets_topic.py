@@ -744,3 +744,35 @@ def test_group_metadata_has_every_member_and_its_assignment(make_server, unique_
     finally:
         for c in cs.values():
             c.close()
+
+
+def test_first_commits_share_one_free_worker_slot(make_server, unique_name):
+    """Concurrent first commits each start a worker to create the topic; with
+    one worker slot free (the cleaner, two brokers and PostgreSQL's logical
+    replication launcher take four), those that find no slot wait for the
+    others' topic instead of failing."""
+    srv = make_server(conf={"max_worker_processes": 5})
+    topic = unique_name("slots")
+    srv.sql("SELECT streamlog.create_topic(%s, 4)", (topic,))
+    conns = [srv.connect() for _ in range(6)]
+    errors = []
+    barrier = threading.Barrier(len(conns))
+
+    def commit(i):
+        try:
+            barrier.wait()
+            conns[i].execute("SELECT streamlog.seek(%s, %s, %s, 0)", (f"slot-{i}", topic, i % 4))
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(len(conns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    for c in conns:
+        c.close()
+    assert not errors, errors
+    latest = latest_per_key(read_offsets_topic(srv))
+    assert len(live_offsets(latest)) == 6
+    assert_topic_matches_table(srv, latest)
