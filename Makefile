@@ -11,6 +11,7 @@ CODEC_OBJS = \
 	src/protocol/legacy_records.o \
 	src/protocol/wire.o \
 	src/protocol/consumer_protocol.o \
+	src/protocol/offsets_records.o \
 	src/protocol/scram.o \
 	src/protocol/generated/kmsg.o \
 	src/protocol/generated/kapi.o \
@@ -40,6 +41,7 @@ OBJS = \
 	src/storage/topic_lock_cache.o \
 	src/storage/xact.o \
 	src/storage/group_offsets.o \
+	src/storage/offsets_topic.o \
 	src/storage/client_quotas.o \
 	src/storage/acl.o \
 	src/storage/authorize.o \
@@ -58,6 +60,7 @@ OBJS = \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
 	src/server/dispatch.o \
+	src/server/group_metadata.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
@@ -94,6 +97,8 @@ OBJS = \
 	src/server/handlers/groups.o \
 	src/server/handlers/offsets.o \
 	src/bgworkers/cleaner.o \
+	src/bgworkers/offsets_expiry.o \
+	src/bgworkers/offsets_topic_creator.o \
 	src/bgworkers/broker.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
@@ -120,7 +125,7 @@ REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_c
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
-	key_index compaction_readers
+	key_index compaction_readers offsets_topic
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

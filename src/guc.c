@@ -47,6 +47,10 @@ int			sl_max_producer_states = 16384;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
+bool		sl_offsets_topic = true;
+int			sl_offsets_topic_num_partitions = 50;
+int			sl_offsets_retention_minutes = 10080;
+int			sl_offsets_retention_check_interval = 600000;
 int			sl_port = 9092;
 int			sl_retention_check_interval = 30000;
 bool		sl_log_cleaner_enable = true;
@@ -605,6 +609,40 @@ SlDefineGucs(void)
 							&sl_max_unsent_bytes_per_worker,
 							256 * 1024 * 1024, 1024 * 1024, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	/* __consumer_offsets (storage/offsets_topic.c) */
+	DefineCustomBoolVariable("streamlog.offsets_topic",
+							 "Write committed offsets and group metadata to the internal topic __consumer_offsets.",
+							 "Off, commits only update streamlog.group_offset: Kafka tools that "
+							 "read __consumer_offsets miss the changes made meanwhile.",
+							 &sl_offsets_topic,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.offsets_topic_num_partitions",
+							"Partitions of __consumer_offsets when it is created (offsets.topic.num.partitions).",
+							"Read once, when the first commit creates the topic.",
+							&sl_offsets_topic_num_partitions,
+							50, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.offsets_retention_minutes",
+							"How long committed offsets of a group without members are kept (offsets.retention.minutes).",
+							NULL,
+							&sl_offsets_retention_minutes,
+							10080, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.offsets_retention_check_interval",
+							"Time between two passes that expire committed offsets (offsets.retention.check.interval.ms).",
+							NULL,
+							&sl_offsets_retention_check_interval,
+							600000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.node_id",

@@ -14,6 +14,12 @@ slgroup (--slgroup).  Sections, for 100-byte values:
   2. a Kafka consumer group of 3 librdkafka consumers draining a
      6-partition topic
   3. rebalance time: a member joins a stable group of 2; a member is killed
+  4. the cost of __consumer_offsets: offset commits with
+     streamlog.offsets_topic on and off, alternating, same server: SQL
+     streamlog.consume (batches of 100, 1 consumer), SQL streamlog.seek()
+     commits by 4 clients, and Kafka OffsetCommit by 4 librdkafka clients;
+     commits/s, and the server's CPU and WAL bytes per commit
+     (--offsets-topic-only runs this section alone)
 """
 
 import os
@@ -33,6 +39,7 @@ MB = 1_000_000
 
 TARGET_SQL_VS_PGQ = 1.5     # streamlog.consume records/s / PgQ batch records/s
 TARGET_JOIN = 2.0           # join rebalance / the clients' own minimum
+TARGET_OFFSETS_TOPIC = 0.90  # commit rate with __consumer_offsets / without
 
 SIZE = 100                  # value bytes
 SQL_PARTITIONS = 4          # topic of section 1 (4 concurrent consumers)
@@ -80,6 +87,7 @@ class GBench(Driver):
         self.q("SELECT streamlog.create_topic('gb_sql', %s)", (SQL_PARTITIONS,))
         self.q("SELECT streamlog.create_topic('gb_kafka', %s)", (KAFKA_PARTITIONS,))
         self.q("SELECT streamlog.create_topic('gb_rebalance', %s)", (KAFKA_PARTITIONS,))
+        self.q("SELECT streamlog.create_topic('gb_commit', %s)", (SQL_PARTITIONS,))
         self.q("CREATE TABLE skq (id bigserial PRIMARY KEY, v text)")
         self.brokers = self.broker_pids()
 
@@ -349,12 +357,183 @@ class GBench(Driver):
             + "; partitions after join: " + ", ".join(str(r["partitions_after_join"]) for r in reps))
         self.emit()
 
+    # -- 4. the cost of __consumer_offsets ---------------------------------
+
+    def set_offsets_topic(self, on):
+        self.q("ALTER SYSTEM SET streamlog.offsets_topic = %s" % ("on" if on else "off"))
+        self.q("SELECT pg_reload_conf()")
+        # The broker workers read it when their latch wakes them: give them a moment
+        time.sleep(0.3)
+        with psycopg.connect() as c:
+            got = c.execute("SHOW streamlog.offsets_topic").fetchone()[0]
+        if got != ("on" if on else "off"):
+            raise RuntimeError(f"streamlog.offsets_topic is {got}")
+
+    def offsets_topic_records(self):
+        return self.q1("SELECT coalesce(sum(s.high_watermark), 0) FROM streamlog.topic t "
+                       "JOIN streamlog.partition p USING (topic_id) "
+                       "CROSS JOIN LATERAL streamlog.partition_state(t.topic_id, p.partition) s "
+                       "WHERE t.name = '__consumer_offsets'")
+
+    @staticmethod
+    def cpu_seconds(pids):
+        """user + system CPU seconds the processes used so far"""
+        tck = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / tck
+
+    def wal_lsn(self):
+        return self.q1("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+
+    def timed_loop(self, clients, step, secs, pids):
+        """clients threads call step(i, k) (the k-th call of client i) for
+        secs seconds; returns (calls/s, server CPU us per call, WAL bytes per
+        call), the CPU being that of the server processes pids."""
+        count = [0] * clients
+        errors = []
+        barrier = threading.Barrier(clients + 1)
+
+        def worker(i):
+            try:
+                barrier.wait()
+                while time.perf_counter() < stop:
+                    step(i, count[i])
+                    count[i] += 1
+            except Exception as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        cpu0, wal0 = self.cpu_seconds(pids), self.wal_lsn()
+        t0 = time.perf_counter()
+        stop = t0 + secs
+        barrier.wait()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        cpu, wal = self.cpu_seconds(pids) - cpu0, self.wal_lsn() - wal0
+        if errors:
+            raise RuntimeError(f"commit loop failed: {errors[0]}")
+        n = max(sum(count), 1)
+        return n / elapsed, cpu / n * 1e6, float(wal) / n
+
+    def backend_pids(self, conns):
+        return [c.execute("SELECT pg_backend_pid()").fetchone()[0] for c in conns]
+
+    def sql_seek_rate(self, secs, tag):
+        conns = [psycopg.connect(autocommit=True) for _ in range(4)]
+        try:
+            return self.timed_loop(4, lambda i, k: conns[i].execute(
+                "SELECT streamlog.seek(%s, 'gb_commit', %s, %s)",
+                (f"seek_{tag}_{i}", i % SQL_PARTITIONS, k % 1000)), secs, self.backend_pids(conns))
+        finally:
+            for c in conns:
+                c.close()
+
+    def sql_consume_rate(self, secs, tag):
+        """One consumer taking batches of 100, a transaction each; the topic
+        holds more than it can take in secs (the figure is transactions/s)"""
+        conns = [psycopg.connect(autocommit=True)]
+        try:
+            return self.timed_loop(1, lambda i, k: conns[0].execute(
+                "SELECT count(*) FROM streamlog.consume(%s, 'gb_commit', 100)",
+                (f"consume_{tag}",)), secs, self.backend_pids(conns))
+        finally:
+            conns[0].close()
+
+    def kafka_commit_rate(self, secs, tag):
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumers = [Consumer({"bootstrap.servers": self.args.brokers, "group.id": f"commit_{tag}_{i}",
+                               "enable.auto.commit": False}) for i in range(4)]
+        try:
+            for c in consumers:    # the first commit finds the coordinator
+                c.commit(offsets=[TopicPartition("gb_commit", 0, 0)], asynchronous=False)
+            return self.timed_loop(4, lambda i, k: consumers[i].commit(
+                offsets=[TopicPartition("gb_commit", p, k) for p in range(SQL_PARTITIONS)],
+                asynchronous=False), secs, self.brokers)
+        finally:
+            for c in consumers:
+                c.close()
+
+    def bench_offsets_topic(self):
+        """Short runs of each setting, alternating (on, off, off, on, ...),
+        so that the load of a shared machine falls on both alike; a setting's
+        figure is its commits over its time, summed over its runs."""
+        secs = 2 if self.quick else 3
+        pairs = 4 if self.quick else 10
+        # More than one consumer takes in all its runs at any speed seen here
+        n = 1_000_000 if self.quick else 3_000_000
+        log(f"4. loading {fmt_int(n)} records into gb_commit")
+        self.q("SELECT count(streamlog.produce('gb_commit', NULL, repeat('x', %s), partition => i %% %s)) "
+               "FROM generate_series(0, %s - 1) i", (SIZE, SQL_PARTITIONS, n))
+        self.settle()
+        runs = {}
+        for what, run in (("consume", self.sql_consume_rate), ("seek", self.sql_seek_rate),
+                          ("kafka", self.kafka_commit_rate)):
+            log(f"4. {what}: {pairs} pairs of {secs} s runs, offsets topic on and off")
+            for pair in range(pairs):
+                for on in ((True, False) if pair % 2 == 0 else (False, True)):
+                    self.set_offsets_topic(on)
+                    # one group per setting, so that consume keeps finding records
+                    tag = "on" if on else "off"
+                    before = self.offsets_topic_records()
+                    runs.setdefault((what, on), []).append(run(secs, tag))
+                    written = self.offsets_topic_records() - before
+                    if on and written == 0:
+                        self.notes.append(f"offsets topic {what} {tag}: no record written while on")
+                    if not on and written != 0:
+                        self.notes.append(f"offsets topic {what} {tag}: {written} records written while off")
+            self.note_log(f"offsets topic {what}")
+        self.set_offsets_topic(True)
+
+        def total(what, on):
+            """(commits/s, CPU us per commit, WAL B per commit) over all runs"""
+            rs = runs[(what, on)]
+            commits = sum(r[0] * secs for r in rs)
+            return (commits / (secs * len(rs)),
+                    sum(r[1] * r[0] * secs for r in rs) / commits,
+                    sum(r[2] * r[0] * secs for r in rs) / commits)
+
+        rows = []
+        for what, label in (
+                ("consume", "SQL consume(group, topic, 100), 1 consumer, a transaction each"),
+                ("seek", "SQL seek(), 4 clients, autocommit (one offset per commit)"),
+                ("kafka", f"Kafka OffsetCommit of {SQL_PARTITIONS} partitions, 4 librdkafka clients")):
+            off, on = total(what, False), total(what, True)
+            rows.append((label, fmt_int(off[0]), fmt_int(on[0]),
+                         fmt_ratio(on[0] / off[0], TARGET_OFFSETS_TOPIC),
+                         f">= {TARGET_OFFSETS_TOPIC:.2f}x {verdict(on[0] / off[0] >= TARGET_OFFSETS_TOPIC)}",
+                         f"{off[1]:,.0f}", f"{on[1]:,.0f}", f"{off[2]:,.0f}", f"{on[2]:,.0f}"))
+        self.emit(f"4. Offset commits with and without __consumer_offsets (streamlog.offsets_topic off/on: "
+                  f"{pairs} runs of {secs} s each, alternating)")
+        self.emit(table(["commits (transactions)", "off /s", "on /s", "on / off", "target",
+                         "CPU us off", "CPU us on", "WAL B off", "WAL B on"], rows, "lrrrlrrrr"))
+        self.emit("  CPU us: CPU of the server processes that commit (the SQL backends, or the broker workers)"
+                  " per commit; WAL B: WAL bytes per commit")
+        self.emit("  per run, commits/s (off / on): " + "; ".join(
+            f"{what}: " + ", ".join(fmt_int(r[0]) for r in runs[(what, False)]) + " / "
+            + ", ".join(fmt_int(r[0]) for r in runs[(what, True)]) for what in ("consume", "seek", "kafka")))
+        self.emit()
+
     def run(self):
         self.setup()
         self.facts()
+        if self.args.offsets_topic_only:
+            self.bench_offsets_topic()
+            for n in self.notes:
+                self.emit(f"note: {n}")
+            self.publish("\n".join(self.out).rstrip() + "\n", say_where=False)
+            return
         self.bench_sql()
         self.bench_kafka_drain()
         self.bench_rebalance()
+        self.bench_offsets_topic()
         for n in self.notes:
             self.emit(f"note: {n}")
         self.publish("\n".join(self.out).rstrip() + "\n", say_where=False)
@@ -365,6 +544,8 @@ def main():
     ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
     ap.add_argument("--slgroup", required=True, help="the built slgroup program")
     ap.add_argument("--work-dir", required=True, help="scratch directory")
+    ap.add_argument("--offsets-topic-only", action="store_true",
+                    help="run only section 4, the cost of __consumer_offsets")
     GBench(ap.parse_args()).run()
 
 

@@ -3,9 +3,10 @@
 # and a SKIP LOCKED queue table; librdkafka consumer groups: drain rate and
 # rebalance times) on a private, throw-away PostgreSQL 15 server.
 #
-#   bench/groups/run.sh [--quick]
+#   bench/groups/run.sh [--quick] [--offsets-topic-only]
 #
-# --quick runs reduced sizes.  The server is initialised in a temporary
+# --quick runs reduced sizes; --offsets-topic-only runs only the section
+# that measures offset commits with and without __consumer_offsets.  The server is initialised in a temporary
 # directory, listens (SQL and Kafka) on free loopback ports, runs with
 # streamlog.group_initial_rebalance_delay = 0, and is stopped and removed on
 # exit, whatever happens.  The results table is printed and written to
@@ -18,7 +19,7 @@ repo=$(dirname "$bench")
 
 # shellcheck source=bench/server.sh
 . "$bench/server.sh"
-bench_options --quick -- "$@"
+bench_options --quick --offsets-topic-only -- "$@"
 bench_server_prepare gbench
 [ -f "$("$pgbin/pg_config" --sharedir)/extension/pgq.control" ] || {
 	echo "run.sh: PgQ is not installed (apt-get install postgresql-15-pgq3)" >&2; exit 1; }

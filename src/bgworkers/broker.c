@@ -62,6 +62,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/group_metadata.h"
 #include "streamlog/server/listeners.h"
 #include "streamlog/server/quotas.h"
 #include "streamlog/server/server.h"
@@ -865,7 +866,10 @@ SlBrokerMain(Datum arg)
 		timeout = next_timeout();
 		/* Worker 0 runs the consumer groups' timers (session expiry) */
 		if (worker_index == 0)
+		{
 			timeout = SlGroupCoordinatorTimers(timeout);
+			SlGroupMetadataStoreChanged();
+		}
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

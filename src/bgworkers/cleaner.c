@@ -29,6 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/bgworkers/cleaner.h"
+#include "streamlog/bgworkers/offsets_expiry.h"
 #include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
 
@@ -302,6 +303,7 @@ SlCleanerMain(Datum arg)
 		}
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
+		SlOffsetsExpire();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 }

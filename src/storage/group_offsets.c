@@ -19,6 +19,11 @@
  * transaction claims rows as they are now instead of failing on rows other
  * consumers advanced since its snapshot was taken.
  *
+ * __consumer_offsets.  Every change of a row here buffers its record in
+ * Kafka's internal topic in the same transaction (offsets_topic.c): the
+ * queries that change rows return what they changed, and each returned row
+ * becomes an OffsetCommit record, each deleted one a tombstone.
+ *
  * Waiting.  A consumer that finds nothing to read may wait for a high
  * watermark of the topic to move.  Waiting backends register in a small
  * shared array (one slot per PGPROC) that SlGroupWakeConsumers() scans
@@ -32,6 +37,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -47,6 +53,7 @@
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/group_wait.h"
+#include "streamlog/storage/internal/offsets_topic.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
@@ -63,6 +70,8 @@ typedef enum GroupQueryId
 	Q_FETCH,
 	Q_LOCK_FOR_DELETE,
 	Q_DELETE,
+	Q_EXPIRE,
+	Q_DELETE_TOPIC,
 	Q_GROUPS,
 	Q_GROUP_EXISTS,
 	NUM_GROUP_QUERIES
@@ -83,14 +92,15 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 	[Q_CREATE] = {
 		"INSERT INTO streamlog.group_offset (group_id, topic_id, partition, committed_offset) "
 		"SELECT $1, $2, u.p, u.o FROM unnest($3::int4[], $4::int8[]) AS u(p, o) "
-		"ON CONFLICT DO NOTHING RETURNING partition, committed_offset",
+		"ON CONFLICT DO NOTHING RETURNING partition, committed_offset, committed_at",
 		4, {TEXTOID, INT4OID, INT4ARRAYOID, INT8ARRAYOID}
 	},
 	[Q_ADVANCE] = {
 		"UPDATE streamlog.group_offset o SET committed_offset = u.o, leader_epoch = -1, "
 		"metadata = NULL, committed_at = clock_timestamp() "
 		"FROM unnest($3::int4[], $4::int8[]) AS u(p, o) "
-		"WHERE o.group_id = $1 AND o.topic_id = $2 AND o.partition = u.p",
+		"WHERE o.group_id = $1 AND o.topic_id = $2 AND o.partition = u.p "
+		"RETURNING o.partition, o.committed_offset, o.committed_at",
 		4, {TEXTOID, INT4OID, INT4ARRAYOID, INT8ARRAYOID}
 	},
 	[Q_LOCK_TARGETS] = {
@@ -109,7 +119,8 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 		"  FROM unnest($2::int4[], $3::int4[], $4::int8[], $5::int4[], $6::text[]) AS u(t, p, o, e, m) "
 		"ON CONFLICT (group_id, topic_id, partition) DO UPDATE SET "
 		"  committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, "
-		"  metadata = excluded.metadata, committed_at = excluded.committed_at",
+		"  metadata = excluded.metadata, committed_at = excluded.committed_at "
+		"RETURNING topic_id, partition, committed_offset, leader_epoch, metadata, committed_at",
 		6, {TEXTOID, INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID}
 	},
 	[Q_FETCH] = {
@@ -129,8 +140,22 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 	},
 	[Q_DELETE] = {
 		"DELETE FROM streamlog.group_offset WHERE group_id = $1 "
-		"AND ($2 < 0 OR topic_id = $2) AND ($3 < 0 OR partition = $3)",
+		"AND ($2 < 0 OR topic_id = $2) AND ($3 < 0 OR partition = $3) "
+		"RETURNING topic_id, partition",
 		3, {TEXTOID, INT4OID, INT4OID}
+	},
+	[Q_EXPIRE] = {
+		"DELETE FROM streamlog.group_offset o USING ("
+		"  SELECT group_id, topic_id, partition FROM streamlog.group_offset "
+		"   WHERE (committed_at < $1 AND group_id <> ALL ($2)) OR group_id = ANY ($3) "
+		"   FOR UPDATE SKIP LOCKED) e "
+		"WHERE (o.group_id, o.topic_id, o.partition) = (e.group_id, e.topic_id, e.partition) "
+		"RETURNING o.group_id, o.topic_id, o.partition",
+		3, {TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID}
+	},
+	[Q_DELETE_TOPIC] = {
+		"DELETE FROM streamlog.group_offset WHERE topic_id = $1 RETURNING group_id, partition",
+		1, {INT4OID}
 	},
 	[Q_GROUPS] = {
 		"SELECT DISTINCT group_id FROM streamlog.group_offset ORDER BY group_id",
@@ -265,6 +290,29 @@ take_claimed_rows(uint64 n, const int32 *partitions, int count, bool *claimed, i
 	return taken;
 }
 
+/*
+ * Write the OffsetCommit records of the n (partition, committed_offset,
+ * committed_at) rows SPI returned for one topic of a group.
+ */
+static void
+write_topic_commits(const SlTopic *offsets_topic, const char *group_id, int32 topic_id,
+					uint64 n)
+{
+	if (offsets_topic == NULL)
+		return;
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc,
+														   3, &isnull));
+
+		SlOffsetsTopicWriteCommit(offsets_topic, group_id, topic_id,
+								  SlCatalogInt32(r, 1, -1), SlCatalogInt64(r, 2, -1),
+								  -1, NULL, at);
+	}
+}
+
 int
 SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 			 const int64 *create_at, int count, bool *claimed, int64 *offsets)
@@ -278,6 +326,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	Oid			relid = InvalidOid;
 	Datum		values[4];
 	uint64		n;
+	const SlTopic *offsets_topic = NULL;
 
 	for (int i = 0; i < count; i++)
 	{
@@ -298,6 +347,10 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 		}
 	}
 
+	/* Rows created here are commits of their first offset */
+	if (nmissing > 0)
+		offsets_topic = SlOffsetsTopicOpen();
+
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	SPI_connect();
@@ -314,6 +367,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 		/* A row created and committed since the caller looked is skipped */
 		n = run_group_query(Q_CREATE, values, NULL);
 		nclaimed += take_claimed_rows(n, partitions, count, claimed, offsets);
+		write_topic_commits(offsets_topic, group_id, topic_id, n);
 	}
 	SPI_finish();
 	return nclaimed;
@@ -324,15 +378,19 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 			   const int64 *offsets, int count)
 {
 	Datum		values[4];
+	const SlTopic *offsets_topic;
+	uint64		n;
 
 	if (count == 0)
 		return;
+	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	values[2] = int32_array_datum(partitions, count);
 	values[3] = int64_array_datum(offsets, count);
 	SPI_connect();
-	run_group_query(Q_ADVANCE, values, NULL);
+	n = run_group_query(Q_ADVANCE, values, NULL);
+	write_topic_commits(offsets_topic, group_id, topic_id, n);
 	SPI_finish();
 }
 
@@ -372,6 +430,8 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	Oid			relid;
 	int			dims[1];
 	int			lbs[1] = {1};
+	const SlTopic *offsets_topic;
+	uint64		stored;
 
 	SlGroupValidateId(group_id);
 	if (count == 0)
@@ -418,6 +478,9 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 		metas[i] = meta_nulls[i] ? (Datum) 0 : CStringGetTextDatum(o->metadata);
 	}
 
+	/* First, holding no row lock yet: it may have to create the topic */
+	offsets_topic = SlOffsetsTopicOpen();
+
 	/*
 	 * No row of these partitions can be created by anyone else from here on,
 	 * so the upsert below never waits on another transaction's insert.
@@ -445,7 +508,20 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	dims[0] = n;
 	values[5] = PointerGetDatum(construct_md_array(metas, meta_nulls, 1, dims, lbs,
 												   TEXTOID, -1, false, TYPALIGN_INT));
-	run_group_query(Q_UPSERT, values, NULL);
+	stored = run_group_query(Q_UPSERT, values, NULL);
+	for (uint64 r = 0; offsets_topic != NULL && r < stored; r++)
+	{
+		bool		isnull;
+		Datum		meta = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 5, &isnull);
+		char	   *metadata = isnull ? NULL : TextDatumGetCString(meta);
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 6,
+														   &isnull));
+
+		SlOffsetsTopicWriteCommit(offsets_topic, group_id, SlCatalogInt32(r, 1, -1),
+								  SlCatalogInt32(r, 2, -1), SlCatalogInt64(r, 3, -1),
+								  SlCatalogInt32(r, 4, -1), metadata, at);
+	}
 	SPI_finish();
 	return true;
 }
@@ -488,7 +564,9 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 {
 	Datum		values[3];
 	int64		deleted;
+	const SlTopic *offsets_topic;
 
+	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	values[2] = Int32GetDatum(partition);
@@ -503,6 +581,12 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 		}
 	}
 	deleted = (int64) run_group_query(Q_DELETE, values, NULL);
+	for (int64 r = 0; offsets_topic != NULL && r < deleted; r++)
+		SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_id, SlCatalogInt32(r, 1, -1),
+										   SlCatalogInt32(r, 2, -1));
+	/* The whole group goes: so does its metadata, as DeleteGroups does in Kafka */
+	if (offsets_topic != NULL && deleted > 0 && topic_id < 0 && partition < 0)
+		SlOffsetsTopicWriteGroupTombstone(offsets_topic, group_id);
 	SPI_finish();
 	return deleted;
 }
@@ -532,6 +616,84 @@ SlGroupExists(const char *group_id)
 	exists = run_group_query(Q_GROUP_EXISTS, values, NULL) > 0;
 	SPI_finish();
 	return exists;
+}
+
+void
+SlGroupOffsetsForgetTopic(int32 topic_id)
+{
+	Datum		values[1];
+	const SlTopic *offsets_topic;
+	uint64		n;
+
+	values[0] = Int32GetDatum(topic_id);
+	SPI_connect();
+	n = run_group_query(Q_DELETE_TOPIC, values, NULL);
+	/* Only if there were offsets: dropping a topic creates no topic */
+	offsets_topic = n > 0 ? SlOffsetsTopicOpen() : NULL;
+	for (uint64 r = 0; offsets_topic != NULL && r < n; r++)
+		SlOffsetsTopicWriteOffsetTombstone(offsets_topic,
+										   SPI_getvalue(SPI_tuptable->vals[r],
+														SPI_tuptable->tupdesc, 1),
+										   topic_id, SlCatalogInt32(r, 2, -1));
+	SPI_finish();
+}
+
+static Datum
+text_array_datum(List *texts)
+{
+	int			n = list_length(texts);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, texts)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+int64
+SlGroupOffsetsExpire(TimestampTz cutoff, List *keep_groups, List *expire_groups)
+{
+	Datum		values[3];
+	const SlTopic *offsets_topic;
+	int64		deleted;
+	List	   *emptied = NIL;
+	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+
+	offsets_topic = SlOffsetsTopicOpen();
+	values[0] = TimestampTzGetDatum(cutoff);
+	values[1] = text_array_datum(keep_groups);
+	values[2] = text_array_datum(expire_groups);
+	SPI_connect();
+	deleted = (int64) run_group_query(Q_EXPIRE, values, NULL);
+	for (int64 r = 0; r < deleted; r++)
+	{
+		char	   *group_id = MemoryContextStrdup(caller,
+													 SPI_getvalue(SPI_tuptable->vals[r],
+																  SPI_tuptable->tupdesc, 1));
+		MemoryContext oldcxt;
+
+		if (offsets_topic != NULL)
+			SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_id,
+											   SlCatalogInt32(r, 2, -1),
+											   SlCatalogInt32(r, 3, -1));
+		oldcxt = MemoryContextSwitchTo(caller);
+		if (!list_member(emptied, makeString(group_id)))
+			emptied = lappend(emptied, makeString(group_id));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+
+	/* A group whose last offsets expired is gone: its metadata too */
+	foreach(lc, emptied)
+	{
+		const char *group_id = strVal(lfirst(lc));
+
+		if (offsets_topic != NULL && !SlGroupExists(group_id))
+			SlOffsetsTopicWriteGroupTombstone(offsets_topic, group_id);
+	}
+	return deleted;
 }
 
 /* Waiting for records */

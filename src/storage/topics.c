@@ -14,6 +14,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -31,6 +32,7 @@
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/offsets_topic.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/internal/xact.h"
@@ -488,8 +490,12 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
 	values[3] = JsonbPGetDatum(normalized);
-	/* Its creator owns it, whichever door it came through (storage/acl.h) */
-	values[4] = ObjectIdGetDatum(GetUserId());
+	/*
+	 * Its creator owns it, whichever door it came through (storage/acl.h);
+	 * an internal topic, created by whichever role first needed it, is the
+	 * bootstrap superuser's, so that nobody gets its owner's rights by chance
+	 */
+	values[4] = ObjectIdGetDatum(SlTopicNameIsInternal(name) ? BOOTSTRAP_SUPERUSERID : GetUserId());
 	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
 				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
 	SPI_finish();
@@ -535,6 +541,8 @@ SlTopicDrop(const char *name, bool missing_ok)
 	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
 	topic_id = topic->topic_id;
 	values[0] = Int32GetDatum(topic_id);
+	/* Its committed offsets go with tombstones in __consumer_offsets */
+	SlGroupOffsetsForgetTopic(topic_id);
 
 	SPI_connect();
 	/* Its segments, and those compaction replaced and not dropped yet */

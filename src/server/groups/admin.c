@@ -23,21 +23,13 @@
 #include "streamlog/server/groups/rebalance.h"
 #include "streamlog/server/groups/slots.h"
 
-bool
-SlGroupDescribe(const char *group_id, bool all_details, SlGroupDescription *desc)
+/* Copy out the description of g; the lock is held */
+static void
+describe_locked(const GroupSlot *g, bool all_details, SlGroupDescription *desc)
 {
-	GroupSlot  *g;
 	bool		stable;
 
 	memset(desc, 0, sizeof(*desc));
-	SlGroupLock();
-	g = SlGroupFind(group_id);
-	if (g == NULL)
-	{
-		SlGroupUnlock();
-		return false;
-	}
-	SlGroupRunTimers(g, GetCurrentTimestamp());
 	stable = g->state == SL_GROUP_STABLE;
 	desc->state = g->state;
 	desc->generation = g->generation;
@@ -52,8 +44,66 @@ SlGroupDescribe(const char *group_id, bool all_details, SlGroupDescription *desc
 		SlMemberCopyInfo(g, &sl_group_members[i], &desc->members[desc->nmembers++],
 					   stable || all_details, stable || all_details);
 	}
+}
+
+bool
+SlGroupDescribe(const char *group_id, bool all_details, SlGroupDescription *desc)
+{
+	GroupSlot  *g;
+
+	memset(desc, 0, sizeof(*desc));
+	SlGroupLock();
+	g = SlGroupFind(group_id);
+	if (g == NULL)
+	{
+		SlGroupUnlock();
+		return false;
+	}
+	SlGroupRunTimers(g, GetCurrentTimestamp());
+	describe_locked(g, all_details, desc);
 	SlGroupUnlock();
 	return true;
+}
+
+List *
+SlGroupMetadataChanges(const char *group_id)
+{
+	List	   *result = NIL;
+
+	GroupSlot  *one;
+
+	SlGroupLock();
+	one = group_id != NULL ? SlGroupFind(group_id) : NULL;
+	for (int i = 0; i < sl_max_groups; i++)
+	{
+		GroupSlot  *g = group_id != NULL ? one : &sl_groups[i];
+		SlGroupMetadataChange *c;
+
+		if (group_id != NULL && i > 0)
+			break;
+		if (g == NULL || !g->in_use || g->metadata_changes == g->metadata_stored)
+			continue;
+		c = palloc(sizeof(SlGroupMetadataChange));
+		c->group_id = pstrdup(g->group_id);
+		c->change = g->metadata_changes;
+		c->state_since = g->state_since;
+		describe_locked(g, true, &c->desc);
+		result = lappend(result, c);
+	}
+	SlGroupUnlock();
+	return result;
+}
+
+void
+SlGroupMetadataStored(const char *group_id, uint32 change)
+{
+	GroupSlot  *g;
+
+	SlGroupLock();
+	g = SlGroupFind(group_id);
+	if (g != NULL && g->metadata_changes == change)
+		g->metadata_stored = change;
+	SlGroupUnlock();
 }
 
 List *
@@ -72,6 +122,7 @@ SlGroupList(void)
 		l = palloc(sizeof(SlGroupListing));
 		l->group_id = pstrdup(g->group_id);
 		l->state = g->state;
+		l->empty_since = g->empty_since;
 		l->protocol_type = pstrdup(g->protocol_type);
 		result = lappend(result, l);
 	}

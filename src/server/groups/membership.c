@@ -105,6 +105,8 @@ store_assignments(GroupSlot *g, const SlGroupSyncArgs *args, TimestampTz now)
 		m->last_heartbeat = now;
 	}
 	g->state = SL_GROUP_STABLE;
+	/* Kafka stores the group with its assignment when the leader syncs */
+	g->metadata_changes++;
 	SlGroupChanged(g);
 	return SL_ERR_NONE;
 }

@@ -82,12 +82,15 @@ complete_join(GroupSlot *g, TimestampTz now)
 	}
 	g->initial_delay = false;
 	g->generation++;
+	g->state_since = now;
 	SlGroupChanged(g);
 	if (g->nmembers == 0)
 	{
 		g->state = SL_GROUP_EMPTY;
 		g->protocol_name[0] = '\0';
 		g->empty_since = now;
+		/* Kafka stores the emptied group (its generation, no members) */
+		g->metadata_changes++;
 		return;
 	}
 	protocol = SlGroupSelectProtocol(g);

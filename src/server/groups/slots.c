@@ -301,6 +301,7 @@ SlGroupCreate(const char *group_id, TimestampTz now)
 	g->first = g->last = -1;
 	g->leader = -1;
 	g->empty_since = now;
+	g->state_since = now;
 	strlcpy(g->group_id, group_id, SL_GROUP_ID_LEN);
 	return g;
 }

@@ -45,6 +45,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
+#include "streamlog/server/group_metadata.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 
@@ -399,6 +400,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		args.role_capped = !superuser_arg(args.role);
 		SlGroupJoin(&args, &res);
 	}
+	SlGroupMetadataStore(group_id);
 
 	if (res.wait)
 	{
@@ -479,6 +481,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	/* Woken by the group's transitions, if we park */
 	SlRequestWaitOn(req, SlWaitKeyForGroup(group_id));
 	SlGroupSync(&args, &res);
+	SlGroupMetadataStore(group_id);
 
 	if (res.wait)
 	{
@@ -527,9 +530,12 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 	else if (bad_instance)
 		resp.error_code = SL_ERR_INVALID_REQUEST;
 	else
+	{
 		resp.error_code = SlGroupHeartbeat(group_id, member_id,
 										   req->api_version >= 3 ? instance_id : NULL,
 										   request.generation_id);
+		SlGroupMetadataStore(group_id);
+	}
 	SlHeartbeatResponseEncode(out, req->api_version, &resp);
 	return true;
 }
@@ -568,7 +574,10 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		else if (member_id == NULL || member_id[0] == '\0')
 			resp.error_code = SL_ERR_UNKNOWN_MEMBER_ID;
 		else
+		{
 			resp.error_code = SlGroupLeave(group_id, member_id, NULL, &found);
+			SlGroupMetadataStore(group_id);
+		}
 		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
@@ -598,6 +607,7 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		else
 			r->error_code = SlGroupLeave(group_id, member_id, instance_id, &found);
 	}
+	SlGroupMetadataStore(group_id);
 	SlLeaveGroupResponseEncode(out, req->api_version, &resp);
 	return true;
 }
@@ -806,6 +816,9 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 			r->error_code = SL_ERR_GROUP_ID_NOT_FOUND;
 		else if (has_offsets && SlGroupOffsetsDelete(group_id, -1, -1, true) < 0)
 			r->error_code = SL_ERR_NON_EMPTY_GROUP;	/* an SQL consumer holds rows */
+		else if (!has_offsets)
+			/* Its metadata goes too (with offsets, their deletion wrote this) */
+			SlOffsetsTopicStoreGroup(group_id, NULL);
 	}
 	SlDeleteGroupsResponseEncode(out, req->api_version, &resp);
 	return true;

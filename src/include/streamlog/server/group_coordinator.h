@@ -189,6 +189,7 @@ typedef struct SlGroupListing
 	char	   *group_id;
 	SlGroupState state;
 	char	   *protocol_type;
+	TimestampTz empty_since;	/* if Empty: since when */
 } SlGroupListing;
 
 extern List *SlGroupList(void);
@@ -206,6 +207,26 @@ extern int16 SlGroupForget(const char *group_id, bool *found);
  */
 extern bool SlGroupSubscriptions(const char *group_id, SlGroupState *state,
 								 bool *consumer_protocol, List **topics);
+
+/*
+ * Group metadata to store in __consumer_offsets, as Kafka's coordinator
+ * stores it: after a rebalance completes (the leader's SyncGroup) and when
+ * the group empties.  SlGroupMetadataChanges lists the groups that changed
+ * since they were last stored (only group_id's, unless NULL), with their
+ * state now, every detail included; once a change is written, pass its
+ * count to SlGroupMetadataStored, which marks the group clean unless it
+ * changed again meanwhile.
+ */
+typedef struct SlGroupMetadataChange
+{
+	char	   *group_id;
+	uint32		change;
+	TimestampTz state_since;	/* when the group entered its state */
+	SlGroupDescription desc;
+} SlGroupMetadataChange;
+
+extern List *SlGroupMetadataChanges(const char *group_id);
+extern void SlGroupMetadataStored(const char *group_id, uint32 change);
 
 /*
  * Broker worker 0 calls this each time round its loop: it runs the due

@@ -24,6 +24,7 @@
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "utils/jsonb.h"
+#include "streamlog/protocol/offsets_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/partitioner.h"
 
@@ -674,5 +675,43 @@ extern void SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *pa
  */
 extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 								  TimestampTz deadline);
+
+/* ------------------------------------------------------------------------
+ * offsets_topic.c: Kafka's __consumer_offsets
+ *
+ * An internal compacted topic that group_offsets.c writes in the same
+ * transaction as every change of the committed offsets, created on first
+ * use (streamlog.offsets_topic_num_partitions partitions).
+ * ------------------------------------------------------------------------
+ */
+
+#define SL_OFFSETS_TOPIC_NAME "__consumer_offsets"
+
+/*
+ * Create __consumer_offsets unless it exists, in the current transaction
+ * (for the worker that creates it on first use: its transaction commits
+ * at once).  Concurrent calls create it once.
+ */
+extern void SlOffsetsTopicCreate(void);
+
+/*
+ * Store a Kafka group's metadata (value NULL: its tombstone, the group is
+ * gone) in the current transaction, as Kafka's coordinator does after a
+ * rebalance completes or the group empties.  Does nothing if
+ * streamlog.offsets_topic is off.
+ */
+extern void SlOffsetsTopicStoreGroup(const char *group_id,
+									 const SlGroupMetadataValue *value);
+
+/*
+ * Expire committed offsets (offsets.retention.minutes): delete the rows of
+ * groups not in keep_groups (List of char *: Kafka groups with members,
+ * whose offsets never expire) committed before cutoff, and whole groups of
+ * expire_groups (Kafka groups empty since before the cutoff), with their
+ * tombstones, and the group's when it has no offsets left.  Rows an SQL
+ * consumer holds are left for the next pass.  Returns how many rows went.
+ */
+extern int64 SlGroupOffsetsExpire(TimestampTz cutoff, List *keep_groups,
+								  List *expire_groups);
 
 #endif							/* SL_STORAGE_H */

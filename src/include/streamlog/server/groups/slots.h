@@ -75,6 +75,14 @@ typedef struct GroupSlot
 	TimestampTz sync_deadline;
 
 	TimestampTz empty_since;	/* for reusing slots of Empty groups */
+	/*
+	 * What Kafka stores in __consumer_offsets: the state's start (its
+	 * currentStateTimestamp), and a count of the changes to store (a
+	 * rebalance completed, or the group emptied) against the count stored
+	 */
+	TimestampTz state_since;
+	uint32		metadata_changes;
+	uint32		metadata_stored;
 	Oid			creator;		/* the role whose JoinGroup created it */
 	char		group_id[SL_GROUP_ID_LEN];
 	char		protocol_type[SL_GROUP_ID_LEN];
