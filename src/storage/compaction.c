@@ -4,8 +4,7 @@
  *
  * Vocabulary (Kafka's).  The cleanable range of a partition is its closed
  * segments wholly below the high watermark, up to the first one younger
- * than min.compaction.lag.ms; neither the active segment nor the one that
- * holds the log end (the newest batch) is ever in it.  The
+ * than min.compaction.lag.ms; the active segment is never in it.  The
  * checkpoint (cleaned_offset) splits it: below, the clean part, where each
  * key has at most one record; from it on, the dirty part.
  *
@@ -25,7 +24,12 @@
  * last batch of an idempotent producer appended within
  * streamlog.producer_id_expiration_ms: that one stays as an empty batch
  * (no records, its offsets and producer fields), as Kafka keeps it, since
- * producer state is rebuilt from the stored batches after a restart.
+ * producer state is rebuilt from the stored batches after a restart.  The
+ * batch that holds the log end (the high watermark's last offset) stays
+ * too, emptied if its records go: in Kafka it is in the active segment,
+ * which is never cleaned, but streamlog's cleaner rolls segments without
+ * an append, and without it consumers could not move past the removed
+ * tail up to the high watermark.
  *
  * Tombstones (a null value) follow KIP-534: the first pass that keeps one
  * marks its batch with a delete horizon (now + delete.retention.ms, in
@@ -122,6 +126,7 @@ typedef struct CleanableRange
 	int64	   *sizes;			/* bytes of each cleanable segment */
 	int64		log_start;
 	int64		end;			/* first offset past the cleanable segments */
+	int64		high_watermark;
 	int64		checkpoint;		/* in [log_start, end] or past end */
 	int64		clean_bytes;
 	int64		dirty_bytes;
@@ -138,6 +143,8 @@ typedef struct CleanerPass
 	SlOffsetMap map;
 	int64		map_end;		/* records from here on are kept unread */
 	HTAB	   *last_batches;	/* ProducerLastBatch by producer id */
+	int64		log_end;		/* the high watermark if the pass reaches it,
+								 * else -1 */
 
 	/* output of the pass */
 	int64		records_removed;
@@ -255,23 +262,13 @@ cleanable_range(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 			break;				/* never the active segment */
 		if (next_base < 0 || next_base > snap.high_watermark)
 			break;				/* some offsets of it may still be committing */
-
-		/*
-		 * Never the segment that holds the log end either (its newest
-		 * batch), as in Kafka, where it is the active one.  The cleaner
-		 * rolls segments without an append, so the newest batch can sit in
-		 * a closed segment with only empty ones after it; cleaned, its
-		 * removed last records would leave no batch reaching the high
-		 * watermark, and consumers would wait below it for ever.
-		 */
-		if (next_base == snap.high_watermark)
-			break;
 		if (topic->config.min_compaction_lag_ms > 0 &&
 			segment_newest(key, &r->segments[i]) > now_ms - topic->config.min_compaction_lag_ms)
 			break;				/* too young: min.compaction.lag.ms */
 		r->ncleanable = i + 1;
 	}
 	r->end = r->ncleanable > 0 ? r->segments[r->ncleanable].base_offset : r->log_start;
+	r->high_watermark = snap.high_watermark;
 
 	/* From the log start: a topic switched to compact starts there */
 	r->checkpoint = Max(st->exists ? st->cleaned_offset : r->log_start, r->log_start);
@@ -792,7 +789,8 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	if (nkept == 0)
 	{
 		written = 0;
-		if (is_producers_last_batch(pass, &it.hdr, append_time))
+		if (is_producers_last_batch(pass, &it.hdr, append_time) ||
+			it.hdr.base_offset + it.hdr.last_offset_delta + 1 == pass->log_end)
 			written = write_empty_batch(w, &row, &it.hdr);
 		SlRecordIterFree(&it);
 		pfree(kept);
@@ -1039,6 +1037,7 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	}
 	build_offset_map(&pass, r.checkpoint, r.end);
 	pass.last_batches = producers_last_batches(&r);
+	pass.log_end = r.end == r.high_watermark ? r.end : -1;
 	if (r.checkpoint >= r.end)
 		pass.map_end = r.checkpoint;
 
