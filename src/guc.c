@@ -375,7 +375,7 @@ SlDefineGucs(void)
 							"(producer.id.expiration.ms).",
 							"Compaction keeps each producer's last batch, emptied if its records go, "
 							"so that its sequence state outlives them, unless it was appended longer "
-							"ago than this.",
+							"ago than this; 0 keeps none.",
 							&sl_producer_id_expiration_ms,
 							86400000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,

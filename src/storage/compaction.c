@@ -1036,7 +1036,8 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 		SlOffsetMapInit(&pass.map, need < (double) budget ? (size_t) need : budget);
 	}
 	build_offset_map(&pass, r.checkpoint, r.end);
-	pass.last_batches = producers_last_batches(&r);
+	/* 0: every producer's state counts as expired, none is looked for */
+	pass.last_batches = sl_producer_id_expiration_ms > 0 ? producers_last_batches(&r) : NULL;
 	pass.log_end = r.end == r.high_watermark ? r.end : -1;
 	if (r.checkpoint >= r.end)
 		pass.map_end = r.checkpoint;
