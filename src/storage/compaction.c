@@ -64,8 +64,8 @@
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_type.h"
-#include "miscadmin.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -670,9 +670,11 @@ write_batch(SegmentWriter *w, const BatchRow *row, const uint8 *data, size_t len
 }
 
 /*
- * Write the empty batch that stands for a producer's last batch whose
- * records all went (Kafka's writeEmptyHeader): no records, its base and
- * last offsets, producer id, epoch, base sequence and timestamps.
+ * Write the empty batch that stands for a batch whose records all went but
+ * which must stay (a producer's last, or the one that holds the log end),
+ * as Kafka's writeEmptyHeader: no records, uncompressed, its base and last
+ * offsets, producer id, epoch, base sequence and timestamps.  Its row has
+ * no record timestamps (-1), so that time lookups pass it by.
  */
 static size_t
 write_empty_batch(SegmentWriter *w, BatchRow *row, const SlBatchHeader *hdr)
