@@ -44,6 +44,7 @@ int			sl_max_partitions_per_role = 0;
 int			sl_max_unauthenticated_connections = 0;
 int			sl_max_groups_per_role = 0;
 int			sl_max_producer_states = 16384;
+int			sl_producer_id_expiration_ms = 86400000;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_node_id = 1;
@@ -371,6 +372,17 @@ SlDefineGucs(void)
 							&sl_broker_workers,
 							2, 1, SL_MAX_BROKERS,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.producer_id_expiration_ms",
+							"How long the log cleaner keeps an idle idempotent producer's last batch "
+							"(producer.id.expiration.ms).",
+							"Compaction keeps each producer's last batch, emptied if its records go, "
+							"so that its sequence state outlives them, unless it was appended longer "
+							"ago than this; 0 keeps none.",
+							&sl_producer_id_expiration_ms,
+							86400000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.connections_max_idle",

@@ -20,10 +20,16 @@
  * their offsets (its base and last offsets stay, so consumers see gaps and
  * move past them), with their timestamps and headers, compressed with the
  * topic's compression.type; a batch that keeps everything and needs no
- * change is copied as it is, one that keeps nothing goes.  (Kafka keeps an
- * empty batch for a producer's last one, whose sequence it must remember;
- * streamlog rebuilds producer state from the active segment only, which
- * is never compacted.)
+ * change is copied as it is, one that keeps nothing goes, unless it is the
+ * last batch of an idempotent producer appended within
+ * streamlog.producer_id_expiration_ms: that one stays as an empty batch
+ * (no records, its offsets and producer fields), as Kafka keeps it, since
+ * producer state is rebuilt from the stored batches after a restart.  The
+ * batch that holds the log end (the high watermark's last offset) stays
+ * too, emptied if its records go: in Kafka it is in the active segment,
+ * which is never cleaned, but streamlog's cleaner rolls segments without
+ * an append, and without it consumers could not move past the removed
+ * tail up to the high watermark.
  *
  * Tombstones (a null value) follow KIP-534: the first pass that keeps one
  * marks its batch with a delete horizon (now + delete.retention.ms, in
@@ -53,9 +59,12 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/relation.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "pgstat.h"
@@ -63,9 +72,11 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -115,6 +126,7 @@ typedef struct CleanableRange
 	int64	   *sizes;			/* bytes of each cleanable segment */
 	int64		log_start;
 	int64		end;			/* first offset past the cleanable segments */
+	int64		high_watermark;
 	int64		checkpoint;		/* in [log_start, end] or past end */
 	int64		clean_bytes;
 	int64		dirty_bytes;
@@ -130,6 +142,9 @@ typedef struct CleanerPass
 	int			target_codec;	/* -1: each batch keeps its own */
 	SlOffsetMap map;
 	int64		map_end;		/* records from here on are kept unread */
+	HTAB	   *last_batches;	/* ProducerLastBatch by producer id */
+	int64		log_end;		/* the high watermark if the pass reaches it,
+								 * else -1 */
 
 	/* output of the pass */
 	int64		records_removed;
@@ -253,6 +268,7 @@ cleanable_range(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 		r->ncleanable = i + 1;
 	}
 	r->end = r->ncleanable > 0 ? r->segments[r->ncleanable].base_offset : r->log_start;
+	r->high_watermark = snap.high_watermark;
 
 	/* From the log start: a topic switched to compact starts there */
 	r->checkpoint = Max(st->exists ? st->cleaned_offset : r->log_start, r->log_start);
@@ -321,6 +337,93 @@ pass_due(const SlTopic *topic, int64 now_ms, const CleanerState *st,
 		}
 	}
 	return false;
+}
+
+/* ---- idempotent producers' last batches ---- */
+
+/* The last batch of an idempotent producer in the partition */
+typedef struct ProducerLastBatch
+{
+	int64		producer_id;	/* hash key: must be first */
+	int64		last_offset;
+	int64		append_time;
+} ProducerLastBatch;
+
+/*
+ * Find the last batch of every idempotent producer of the partition, in
+ * all its segments, from the producer columns of the segment rows (no
+ * decoding).  The pass keeps these batches, emptied if their records go,
+ * as Kafka's cleaner keeps the last batch of each active producer
+ * (BatchRetention RETAIN_EMPTY): producer state is rebuilt after a restart
+ * from the stored batches (producers.c), and without its last batch a
+ * producer's retry or next sequence would be refused as out of order.
+ */
+static HTAB *
+producers_last_batches(const CleanableRange *r)
+{
+	HASHCTL		info;
+	HTAB	   *last_batches;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(ProducerLastBatch);
+	info.hcxt = CurrentMemoryContext;
+	last_batches = hash_create("streamlog cleaner producers", 64, &info,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < r->nsegments; i++)
+	{
+		Relation	rel = try_relation_open(r->segments[i].relid, AccessShareLock);
+		TupleTableSlot *slot;
+		TableScanDesc scan;
+
+		if (rel == NULL)
+			continue;			/* dropped since the list was read */
+		slot = table_slot_create(rel, NULL);
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			int64		producer_id;
+			int64		last_offset;
+			ProducerLastBatch *entry;
+			bool		found;
+
+			slot_getsomeattrs(slot, Anum_segment_producer_id);
+			producer_id = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
+			if (producer_id < 0)
+				continue;
+			last_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
+			entry = hash_search(last_batches, &producer_id, HASH_ENTER, &found);
+			if (!found || last_offset > entry->last_offset)
+			{
+				entry->last_offset = last_offset;
+				entry->append_time =
+					DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]);
+			}
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		relation_close(rel, AccessShareLock);
+	}
+	UnregisterSnapshot(snapshot);
+	return last_batches;
+}
+
+/*
+ * Is this batch the last of a producer whose state has not expired
+ * (streamlog.producer_id_expiration_ms since it was appended, Kafka's
+ * producer.id.expiration.ms)?
+ */
+static bool
+is_producers_last_batch(CleanerPass *pass, const SlBatchHeader *hdr, int64 append_time)
+{
+	ProducerLastBatch *entry;
+
+	if (hdr->producer_id < 0 || pass->last_batches == NULL)
+		return false;
+	entry = hash_search(pass->last_batches, &hdr->producer_id, HASH_FIND, NULL);
+	if (entry == NULL || entry->last_offset != hdr->base_offset + hdr->last_offset_delta)
+		return false;
+	return append_time >= pass->now_ms - sl_producer_id_expiration_ms;
 }
 
 /* ---- giving way, and the I/O budget ---- */
@@ -567,6 +670,48 @@ write_batch(SegmentWriter *w, const BatchRow *row, const uint8 *data, size_t len
 }
 
 /*
+ * Write the empty batch that stands for a batch whose records all went but
+ * which must stay (a producer's last, or the one that holds the log end),
+ * as Kafka's writeEmptyHeader: no records, uncompressed, its base and last
+ * offsets, producer id, epoch, base sequence and timestamps.  Its row has
+ * no record timestamps (-1), so that time lookups pass it by.
+ */
+static size_t
+write_empty_batch(SegmentWriter *w, BatchRow *row, const SlBatchHeader *hdr)
+{
+	SlBatchBuilder b;
+	StringInfoData out;
+	int16		attrs = hdr->attributes &
+		~(SL_BATCH_ATTR_COMPRESSION_MASK | SL_BATCH_ATTR_DELETE_HORIZON);
+	const char *error;
+	size_t		written;
+
+	SlBatchBuilderInit(&b, SL_COMPRESSION_NONE);
+	b.producer_id = hdr->producer_id;
+	b.producer_epoch = hdr->producer_epoch;
+	b.base_sequence = hdr->base_sequence;
+	SlBatchBuilderSetBase(&b, attrs, true,
+						  (hdr->attributes & SL_BATCH_ATTR_DELETE_HORIZON) ?
+						  hdr->max_timestamp : hdr->base_timestamp);
+	b.max_timestamp = hdr->max_timestamp;
+	b.last_offset_delta = hdr->last_offset_delta;
+	initStringInfo(&out);
+	error = SlBatchBuilderFinish(&b, &out);
+	if (error)
+		elog(ERROR, "could not write an empty record batch: %s", error);
+	SlBatchSeal((uint8 *) out.data, out.len, hdr->base_offset, -1);
+	row->last_offset = hdr->base_offset + hdr->last_offset_delta;
+	row->offsets = hdr->last_offset_delta + 1;
+	row->min_timestamp = -1;
+	row->max_timestamp = -1;
+	write_batch(w, row, (const uint8 *) out.data, out.len);
+	written = out.len;
+	pfree(out.data);
+	SlBatchBuilderFree(&b);
+	return written;
+}
+
+/*
  * Clean one stored batch into w: keep it, rebuild it with the records it
  * keeps, or leave it out.  Returns the bytes written.
  */
@@ -645,9 +790,13 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 
 	if (nkept == 0)
 	{
+		written = 0;
+		if (is_producers_last_batch(pass, &it.hdr, append_time) ||
+			it.hdr.base_offset + it.hdr.last_offset_delta + 1 == pass->log_end)
+			written = write_empty_batch(w, &row, &it.hdr);
 		SlRecordIterFree(&it);
 		pfree(kept);
-		return 0;
+		return written;
 	}
 
 	/* The first pass that keeps a tombstone sets the horizon (KIP-534) */
@@ -889,6 +1038,9 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 		SlOffsetMapInit(&pass.map, need < (double) budget ? (size_t) need : budget);
 	}
 	build_offset_map(&pass, r.checkpoint, r.end);
+	/* 0: every producer's state counts as expired, none is looked for */
+	pass.last_batches = sl_producer_id_expiration_ms > 0 ? producers_last_batches(&r) : NULL;
+	pass.log_end = r.end == r.high_watermark ? r.end : -1;
 	if (r.checkpoint >= r.end)
 		pass.map_end = r.checkpoint;
 

@@ -48,6 +48,7 @@ extern int	sl_max_partitions_per_role;
 extern int	sl_max_unauthenticated_connections;
 extern int	sl_max_groups_per_role;
 extern int	sl_max_producer_states;
+extern int	sl_producer_id_expiration_ms;
 extern int	sl_max_request_size;
 extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_node_id;
