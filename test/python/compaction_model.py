@@ -191,7 +191,7 @@ def compaction_view(conn, topic):
     return {r[names.index("partition")]: dict(zip(names, r)) for r in cur.fetchall()}
 
 
-def wait_cleaned_to(conn, topic, offsets, timeout=60):
+def wait_cleaned_to(conn, topic, offsets, timeout=180):
     """Wait until the background cleaner's checkpoint of every partition
     (streamlog.compaction.cleaned_offset) reaches offsets[partition]."""
     def done():
