@@ -14,8 +14,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -71,17 +71,11 @@ compacts_partition(int32 topic_id, int32 partition)
 	return (int) (h % (uint32) sl_log_cleaner_threads) == cleaner_index;
 }
 
-/* Is the extension installed in this database? */
+/* Is the extension installed in this database?  (a syscache lookup) */
 static bool
 extension_installed(void)
 {
-	bool		installed;
-
-	SPI_connect();
-	SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'streamlog'", true, 1);
-	installed = SPI_processed > 0;
-	SPI_finish();
-	return installed;
+	return OidIsValid(get_extension_oid("streamlog", true));
 }
 
 static void

@@ -20,7 +20,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "executor/spi.h"
+#include "commands/extension.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -30,16 +30,11 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/storage/storage.h"
 
+/* Is the extension installed in this database?  (a syscache lookup) */
 static bool
 extension_installed(void)
 {
-	bool		installed;
-
-	SPI_connect();
-	SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'streamlog'", true, 1);
-	installed = SPI_processed > 0;
-	SPI_finish();
-	return installed;
+	return OidIsValid(get_extension_oid("streamlog", true));
 }
 
 void
