@@ -18,8 +18,13 @@ CODEC_OBJS = \
 	src/storage/partitioner.o \
 	src/storage/offset_map.o
 
+# The cluster's metadata (src/cluster/): pure code like the codecs, also
+# compiled as frontend code for the unit tests, linked with libraft
+CLUSTER_OBJS =
+
 OBJS = \
 	$(CODEC_OBJS) \
+	$(CLUSTER_OBJS) \
 	src/streamlog.o \
 	src/guc.o \
 	src/shmem.o \
@@ -108,10 +113,13 @@ OBJS = \
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
-SHLIB_LINK = $(CODEC_LIBS) -lssl -lcrypto
+RAFT_LIBS = -lraft -luv
+SHLIB_LINK = $(CODEC_LIBS) $(RAFT_LIBS) -lssl -lcrypto
+# libpq: a node forwards requests to the controller's SQL (as dblink links it)
+SHLIB_LINK_INTERNAL = $(libpq)
 # The project's headers are all under src/include/streamlog/ and included as
 # "streamlog/...", so that none can shadow a PostgreSQL header
-PG_CPPFLAGS = -I$(srcdir)/src/include
+PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
 PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 
 # pg_regress suites in sql/ (expected output in expected/) and
@@ -148,12 +156,12 @@ GENERATED_INC = src/include/streamlog/protocol/generated
 PROTOCOL_HEADERS = src/include/streamlog/protocol/*.h $(GENERATED_INC)/*.h
 
 # C unit tests of the codecs: frontend code, no server needed
-UNIT_SRCS = $(CODEC_OBJS:.o=.c)
+UNIT_SRCS = $(CODEC_OBJS:.o=.c) $(CLUSTER_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
 # libpgcommon's hashes and HMAC (SCRAM) are OpenSSL's in a build --with-openssl
-UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS) -lcrypto
+UNIT_LIBS = $(PG_LIBDIR)/libpgcommon.a $(PG_LIBDIR)/libpgport.a $(CODEC_LIBS) $(RAFT_LIBS) -lcrypto
 
 # make unit UNIT_SANITIZE=1 builds the tests and the codecs they link with
 # AddressSanitizer and UndefinedBehaviorSanitizer, any finding fatal (as
@@ -172,7 +180,7 @@ endif
 UNIT_TESTS = $(patsubst test/unit/%.c,$(UNIT_OUT)/%,$(wildcard test/unit/test_*.c))
 
 # The codecs compiled once as frontend objects, shared by every test
-UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS))
+UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS) $(CLUSTER_OBJS))
 
 $(UNIT_OUT)/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h)
 	@mkdir -p $(dir $@)

@@ -41,19 +41,31 @@ ALLOWED = {
     # bytes the codecs define (record batches), and reads settings and
     # shared memory; it knows nothing of who calls it (DESIGN section 1:
     # "nothing below it knows about sockets or the Kafka framing").
-    "storage": {"protocol", "common"},
+    "storage": {"protocol", "common", "cluster"},
+    # The cluster's metadata (CLUSTER.md section 2): the records of the
+    # Raft log, the image they build, the controller's decisions and the
+    # wrapper of the Raft library.  Pure code that runs inside libraft's
+    # callbacks and in the unit tests: it knows nothing of ours.
+    "cluster": set(),
+    # The cluster as the doors use it: the view the Raft worker publishes
+    # in shared memory, and requests handed to the controller (locally or
+    # forwarded to it over libpq), waited on until the local catalog
+    # applied them.  Storage below it writes that catalog.
+    "metadata": {"cluster", "storage", "common"},
     # The Kafka front door: decodes requests with protocol, serves them
     # through the storage API.
-    "server": {"protocol", "storage", "common"},
+    "server": {"protocol", "storage", "common", "cluster", "metadata"},
     # The SQL front door: one storage API for both doors (DESIGN section
     # 1), never the Kafka server; record types come from the codecs.
-    "sqlapi": {"protocol", "storage", "common"},
+    "sqlapi": {"protocol", "storage", "common", "cluster", "metadata"},
     # Worker main loops: the broker runs the server's dispatch, the cleaner
-    # runs storage's retention.  Nothing calls into them.
-    "bgworkers": {"server", "storage", "protocol", "common"},
+    # runs storage's retention, the Raft worker runs the quorum and the
+    # controller.  Nothing calls into them.
+    "bgworkers": {"server", "storage", "protocol", "common", "cluster", "metadata"},
     # _PG_init: wires every layer's settings, shared memory, callbacks and
     # workers, so it may use all of them; nothing may use it.
-    "entry": {"protocol", "common", "storage", "server", "sqlapi", "bgworkers"},
+    "entry": {"protocol", "common", "storage", "server", "sqlapi", "bgworkers",
+              "cluster", "metadata"},
 }
 
 # The one way a layer may look up past the table: read-only views.  Kafka
@@ -72,7 +84,7 @@ READ_ONLY_VIEWS = {
 # Where each layer's files are, relative to the root: .c files in src/<x>/,
 # headers in src/include/streamlog/<x>/; the two common modules and the
 # entry point are single files.
-LAYER_DIRS = ("protocol", "storage", "server", "sqlapi", "bgworkers")
+LAYER_DIRS = ("protocol", "cluster", "storage", "metadata", "server", "sqlapi", "bgworkers")
 LAYER_FILES = {
     "src/guc.c": "common",
     "src/shmem.c": "common",

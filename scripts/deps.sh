@@ -19,6 +19,8 @@ BUILD_PKGS=(
     libsnappy-dev
     zlib1g-dev
     libssl-dev
+    libraft-dev
+    libuv1-dev
 )
 
 TEST_PKGS=(

@@ -1,0 +1,104 @@
+/*
+ * The controller's decisions (CLUSTER.md section 2), as pure functions of
+ * the image: what records to propose for a request, and what liveness asks
+ * for.  The Raft worker of the node whose committed CONTROLLER record names
+ * it (P10: being Raft leader is not enough) calls them and proposes their
+ * records; everything here is deterministic, so the unit tests drive it
+ * with seeds.
+ */
+#ifndef SL_CLUSTER_CONTROLLER_H
+#define SL_CLUSTER_CONTROLLER_H
+
+#include "streamlog/cluster/metadata_records.h"
+
+/* What the doors ask the controller for (forwarded from any node) */
+typedef enum SlControllerRequestType
+{
+	SL_CTRL_CREATE_TOPIC = 1,
+	SL_CTRL_DELETE_TOPIC = 2,
+	SL_CTRL_CREATE_PARTITIONS = 3,
+	SL_CTRL_ALTER_TOPIC_CONFIG = 4,
+	SL_CTRL_ELECT_LEADERS = 5,	/* preferred-leader election */
+	SL_CTRL_ALLOCATE_PRODUCER_IDS = 6,
+	SL_CTRL_UNREGISTER_NODE = 7
+} SlControllerRequestType;
+
+typedef struct SlControllerRequest
+{
+	SlControllerRequestType type;
+	char	   *topic_name;		/* CREATE_TOPIC, DELETE_TOPIC,
+								 * CREATE_PARTITIONS, ALTER_TOPIC_CONFIG */
+	int32_t		partition_count;	/* CREATE_TOPIC: count; CREATE_PARTITIONS:
+									 * the new total */
+	int32_t		replication_factor; /* CREATE_TOPIC, CREATE_PARTITIONS; 1 today */
+	char	   *config_json;	/* CREATE_TOPIC, ALTER_TOPIC_CONFIG: the whole
+								 * explicit set, validated by the door */
+	char	   *owner;			/* CREATE_TOPIC: role name */
+	bool		internal;		/* CREATE_TOPIC of a "__" topic */
+	int32_t		nassignments;	/* CREATE_TOPIC, CREATE_PARTITIONS: manual
+								 * replica assignment of the new partitions,
+								 * or 0 to let the controller spread them */
+	int32_t	   *assignment_sizes;	/* [nassignments] replicas each */
+	int32_t   **assignments;	/* [nassignments][size] node ids */
+	int32_t		npartitions;	/* ELECT_LEADERS: (topic_id, partition) */
+	int32_t    *election_topic_ids; /* pairs, or 0 = every partition */
+	int32_t    *election_partitions;
+	int32_t		node_id;		/* ALLOCATE_PRODUCER_IDS, UNREGISTER_NODE */
+	uint8_t		topic_uuid[16]; /* CREATE_TOPIC: chosen by the door (random) */
+} SlControllerRequest;
+
+/* Request encoding, for forwarding between nodes (hostile bytes) */
+extern bool SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *len);
+extern bool SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len);
+extern void SlControllerRequestFree(SlControllerRequest *req);
+
+/*
+ * Records that carry out req on image, added to out; or a Kafka error code
+ * (protocol/generated kafka error numbers: TOPIC_ALREADY_EXISTS,
+ * UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
+ * INVALID_REPLICA_ASSIGNMENT, BROKER_NOT_AVAILABLE...) with a message in
+ * errbuf.  Returns 0 on success.
+ */
+extern int16_t SlControllerHandleRequest(const SlMetaImage *image,
+										 const SlControllerRequest *req,
+										 SlMetaBatch *out,
+										 char *errbuf, size_t errbuf_len);
+
+/* A node's heartbeat as the controller last received it */
+typedef struct SlHeartbeat
+{
+	SlMetaNode	node;			/* id, incarnation, endpoints, rack */
+	int64_t		received_ms;	/* controller's clock */
+	bool		want_shutdown;	/* controlled shutdown asked */
+} SlHeartbeat;
+
+/*
+ * Liveness, once per controller tick: register nodes heard from with a new
+ * incarnation (refusing a second live claimant of a node id: it is not
+ * registered while the registered incarnation still heartbeats), unfence
+ * registered nodes that heartbeat, fence those silent for longer than
+ * session_timeout_ms, move leaderships off fenced and shutting-down nodes
+ * (elect only from the ISR; with no other replica in the ISR the partition
+ * goes offline, leader -1), and give back leaderships to nodes that
+ * returned (a partition offline whose ISR member is back).
+ */
+extern void SlControllerTick(const SlMetaImage *image,
+							 const SlHeartbeat *heartbeats, int nheartbeats,
+							 int64_t now_ms, int64_t session_timeout_ms,
+							 SlMetaBatch *out);
+
+/* Has a node's controlled shutdown finished (it leads nothing any more)? */
+extern bool SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id);
+
+/*
+ * Rack-aware spread of new partitions over unfenced nodes, as Kafka's
+ * AdminUtils.assignReplicasToBrokers: a start index and shift from seed,
+ * replicas of a partition on different racks when there are enough.
+ * assignment must hold count * replication_factor entries.  false if fewer
+ * unfenced nodes than replication_factor.
+ */
+extern bool SlControllerAssign(const SlMetaImage *image, int32_t count,
+							   int32_t replication_factor, int32_t first_partition,
+							   uint64_t seed, int32_t *assignment);
+
+#endif							/* SL_CLUSTER_CONTROLLER_H */
