@@ -5,6 +5,15 @@
  * it (P10: being Raft leader is not enough) calls them and proposes their
  * records; everything here is deterministic, so the unit tests drive it
  * with seeds.
+ *
+ * A decision holds for the image it was made on.  The controller decides
+ * on an image that includes everything proposed before: it proposes one
+ * batch at a time and decides the next once that one is applied (or
+ * failed), as KRaft's controller decides on its state with the records in
+ * flight already in it.  Applying refuses the decisions that went stale
+ * anyway where it matters (a leadership given to a node fenced meanwhile,
+ * a producer-id block handed out twice): the batch changes nothing and the
+ * request fails, to be retried.
  */
 #ifndef SL_CLUSTER_CONTROLLER_H
 #define SL_CLUSTER_CONTROLLER_H
