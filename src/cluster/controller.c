@@ -707,7 +707,8 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 			if (cur == NULL)
 				cur = hbs[i];
 		}
-		else if (alive && claimant == NULL)
+		/* endpoints no record can carry: a bad heartbeat registers nothing */
+		else if (alive && claimant == NULL && SlMetaNodeValid(&hbs[i]->node))
 			claimant = hbs[i];
 	}
 	v = view_add(views, node_id);

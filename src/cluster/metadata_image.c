@@ -189,6 +189,21 @@ SlMetaNodeDecode(SlWireReader *r, SlMetaNode *node)
 	SlWireGetString(r, &node->rack, true);
 }
 
+/* A string a record can carry (NULL is none) */
+static bool
+carriable(const char *s)
+{
+	return s == NULL || strlen(s) <= SL_WIRE_MAX_STRING;
+}
+
+bool
+SlMetaNodeValid(const SlMetaNode *node)
+{
+	return node->node_id >= 0 && node->kafka_port >= 0 && node->kafka_port <= 65535 &&
+		carriable(node->kafka_host) && carriable(node->sql_conninfo) &&
+		carriable(node->raft_address) && carriable(node->rack);
+}
+
 bool
 SlMetaPartitionValid(const SlMetaPartition *part)
 {
@@ -526,7 +541,7 @@ apply_register(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	bool		found;
 	int32_t		pos;
 
-	if (rec->node.node_id < 0 || rec->node.kafka_port < 0 || rec->node.kafka_port > 65535)
+	if (!SlMetaNodeValid(&rec->node))
 		return false;
 	if (!save_part(undo, image, false, rec->node.node_id))
 		return false;
@@ -1010,7 +1025,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		SlMetaNodeDecode(&r, node);
 		node->fenced = get_flag(&r);
 		node->shutting_down = get_flag(&r);
-		if (r.failed || node->node_id < 0 ||
+		if (r.failed || !SlMetaNodeValid(node) ||
 			(i > 0 && node->node_id <= image->nodes[i - 1].node_id))
 			goto bad;
 	}

@@ -478,6 +478,19 @@ test_incarnations(void)
 	CHECK(SlMetaImageNode(&img, 5) != NULL);
 	CHECK(SlMetaImageNode(&img, 6) == NULL);
 	CHECK(strcmp(SlMetaImageNode(&img, 5)->rack, "r") == 0);
+	/*
+	 * a claimant whose endpoints no record can carry registers nothing,
+	 * and does not keep the tick from fencing the others
+	 */
+	hbs[0] = hb(8, 1, 7100 + SESSION + 1, NULL);
+	hbs[0].node.kafka_port = 70000;
+	hbs[1] = hb(5, 1, 7100, "r");
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 2, 7100 + SESSION + 1, SESSION, &out);
+	CHECK(out.nrecords > 0);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 8) == NULL);
+	CHECK(SlMetaImageNode(&img, 5)->fenced);
 	/* nodes without a heartbeat entry are left alone */
 	SlMetaBatchInit(&out);
 	SlControllerTick(&img, NULL, 0, 1000000, SESSION, &out);
