@@ -505,7 +505,7 @@ test_controlled_shutdown(void)
 	SlMetaImage img;
 	SlControllerRequest req;
 	SlMetaBatch out;
-	SlHeartbeat hbs[3];
+	SlHeartbeat hbs[4];
 	char		err[256];
 
 	cluster_of(&img, 3, NULL);
@@ -554,13 +554,19 @@ test_controlled_shutdown(void)
 	SlControllerTick(&img, hbs, 3, 1500, SESSION, &out);
 	CHECK_EQ_INT(out.nrecords, 0);
 	SlMetaBatchFree(&out);
-	/* it restarts: a new incarnation, its single partitions come back */
-	hbs[2] = hb(3, 555, 9000, NULL);
-	hbs[0].received_ms = hbs[1].received_ms = 9000;
+	/*
+	 * it restarts at once: a new incarnation while the old one's last
+	 * heartbeat (asking to stop) is still within the session; its
+	 * shutdown was done, so the new one registers without waiting, and
+	 * its single partitions come back
+	 */
+	hbs[3] = hb(3, 555, 1600, NULL);
+	hbs[0].received_ms = hbs[1].received_ms = 1600;
 	SlMetaBatchInit(&out);
-	SlControllerTick(&img, hbs, 3, 9000, SESSION, &out);
+	SlControllerTick(&img, hbs, 4, 1600, SESSION, &out);
 	CHECK(commit(&img, &out));
 	CHECK(!SlMetaImageNode(&img, 3)->shutting_down);
+	CHECK_EQ_UINT(SlMetaImageNode(&img, 3)->incarnation, 555);
 	CHECK_EQ_INT(count_led_by(&img, 3), 2);
 	SlMetaImageFree(&img);
 }
