@@ -50,6 +50,23 @@
 
 /* ---- parts: copy, free, encode ---- */
 
+/*
+ * Room allocated for a topic's partitions: count rounded up to a power of
+ * two (at least 4), everywhere an array of partitions is allocated, so
+ * that adding partitions one PARTITION record at a time grows the array
+ * geometrically (a topic of 20,000 partitions would otherwise copy its
+ * array 20,000 times).  SlMetaTopic has no capacity field: this rule is it.
+ */
+static size_t
+partitions_room(int32_t count)
+{
+	size_t		room = 4;
+
+	while (room < (size_t) count)
+		room *= 2;
+	return room;
+}
+
 bool
 SlMetaIntsCopy(int32_t **dst, const int32_t *src, int32_t n)
 {
@@ -151,7 +168,7 @@ SlMetaTopicCopy(SlMetaTopic *dst, const SlMetaTopic *src)
 	ok = SlWireStrdup(&dst->owner, src->owner) && ok;
 	if (ok && src->partition_count > 0 && src->partitions != NULL)
 	{
-		dst->partitions = calloc((size_t) src->partition_count, sizeof(SlMetaPartition));
+		dst->partitions = calloc(partitions_room(src->partition_count), sizeof(SlMetaPartition));
 		ok = dst->partitions != NULL;
 		for (int32_t i = 0; ok && i < src->partition_count; i++)
 		{
@@ -697,14 +714,18 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 		return false;
 	if (!SlMetaPartitionCopy(&part, &rec->partition))
 		return false;
-	grown = realloc(topic->partitions,
-					sizeof(SlMetaPartition) * ((size_t) topic->partition_count + 1));
-	if (grown == NULL)
+	if (topic->partitions == NULL ||
+		partitions_room(topic->partition_count + 1) > partitions_room(topic->partition_count))
 	{
-		SlMetaPartitionFree(&part);
-		return false;
+		grown = realloc(topic->partitions,
+						sizeof(SlMetaPartition) * partitions_room(topic->partition_count + 1));
+		if (grown == NULL)
+		{
+			SlMetaPartitionFree(&part);
+			return false;
+		}
+		topic->partitions = grown;
 	}
-	topic->partitions = grown;
 	topic->partitions[topic->partition_count++] = part;
 	return true;
 }
@@ -964,7 +985,7 @@ decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_
 		return false;
 	if (count == 0)
 		return true;
-	topic->partitions = calloc(count, sizeof(SlMetaPartition));
+	topic->partitions = calloc(partitions_room((int32_t) count), sizeof(SlMetaPartition));
 	if (topic->partitions == NULL)
 		return false;
 	for (uint32_t p = 0; p < count; p++)

@@ -164,6 +164,46 @@ test_create_topic(void)
 	SlMetaImageFree(&img);
 }
 
+/* A topic of many partitions: created, grown, copied, snapshotted */
+static void
+test_many_partitions(void)
+{
+	SlMetaImage img,
+				copy,
+				back;
+	SlControllerRequest req;
+	char		err[256];
+	void	   *data;
+	size_t		len;
+	const SlMetaTopic *t;
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("wide", 20000, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_CREATE_PARTITIONS;
+	req.topic_name = (char *) "wide";
+	req.partition_count = 30001;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "wide");
+	CHECK_EQ_INT(t->partition_count, 30001);
+	CHECK_EQ_INT(t->partitions[30000].partition, 30000);
+	CHECK_EQ_INT(t->partitions[30000].nreplicas, 2);
+	/* a copy and a decoded snapshot grow like the original */
+	CHECK(SlMetaImageCopy(&copy, &img));
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK(SlMetaImageDecode(&back, data, len));
+	free(data);
+	req.partition_count = 30007;
+	CHECK_EQ_INT(handle(&copy, &req, err), 0);
+	CHECK_EQ_INT(handle(&back, &req, err), 0);
+	CHECK(meta_images_equal(&copy, &back));
+	CHECK_EQ_INT(SlMetaImageTopicByName(&back, "wide")->partitions[30006].partition, 30006);
+	SlMetaImageFree(&back);
+	SlMetaImageFree(&copy);
+	SlMetaImageFree(&img);
+}
+
 static void
 test_manual_assignment(void)
 {
@@ -768,6 +808,7 @@ main(void)
 	uint64_t	rng = unit_seed(0xc0417011e5);
 
 	test_create_topic();
+	test_many_partitions();
 	test_manual_assignment();
 	test_other_requests();
 	test_elect_leaders();
