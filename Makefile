@@ -110,6 +110,10 @@ OBJS = \
 	src/bgworkers/tls.o \
 	src/bgworkers/conn_limits.o
 
+# The Raft worker, the cluster state it publishes, its heartbeats
+CLUSTER_OBJS += src/cluster/heartbeat.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o
+
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
