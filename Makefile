@@ -115,8 +115,8 @@ OBJS = \
 	src/bgworkers/conn_limits.o
 
 # The Raft worker, the cluster state it publishes, its heartbeats
-CLUSTER_OBJS += src/cluster/heartbeat.o
-OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o
+CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/sqlapi/cluster_views_sql.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -145,7 +145,8 @@ static uint64 controller_proposed_term = 0;
 static bool was_controller = false;
 static int64 next_tick_ms = 0;
 static int64 next_heartbeat_ms = 0;
-static uint64 catalog_synced = 0;
+static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
+static uint64 synced_image_index = 0;	/* image index written to it */
 static int64 next_sync_attempt_ms = 0;
 static int64 shutdown_deadline_ms = 0;
 static char last_refusal_logged[256];
@@ -1080,11 +1081,21 @@ read_catalog_synced(void)
  * error is logged and the next round tries again (a second later)
  */
 static void
-sync_catalog(const SlMetaImage *image, int64 now)
+sync_catalog(const SlMetaImage *image, uint64 raft_applied, int64 now)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	if (image->applied_index <= catalog_synced || now < next_sync_attempt_ms)
+	/*
+	 * Entries that are not records (membership changes) leave the image as
+	 * it was: the catalog covers them as soon as it matches the image
+	 */
+	if (image->applied_index <= synced_image_index)
+	{
+		if (raft_applied > catalog_synced)
+			catalog_synced = raft_applied;
+		return;
+	}
+	if (now < next_sync_attempt_ms)
 		return;
 	pgstat_report_activity(STATE_RUNNING, "writing the cluster metadata to the catalog");
 	PG_TRY();
@@ -1100,7 +1111,10 @@ sync_catalog(const SlMetaImage *image, int64 now)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		if (installed)
-			catalog_synced = image->applied_index;
+		{
+			synced_image_index = image->applied_index;
+			catalog_synced = Max(raft_applied, image->applied_index);
+		}
 		else
 			next_sync_attempt_ms = now + 1000;
 	}
@@ -1227,7 +1241,7 @@ SlRaftWorkerMain(Datum arg)
 		refuse(rejoin_hint(psprintf("%s/%s", DataDir, RAFT_DIR_NAME)),
 			   "the Raft directory does not load: %s", errbuf);
 
-	catalog_synced = read_catalog_synced();
+	catalog_synced = synced_image_index = read_catalog_synced();
 	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
 	sl_cluster->raft_worker_procno = MY_PROCNO;
 	sl_cluster->started_ms = now_ms();
@@ -1281,7 +1295,7 @@ SlRaftWorkerMain(Datum arg)
 		}
 		(void) act(&st, image, now);
 		publish(&st, image);
-		sync_catalog(image, now);
+		sync_catalog(image, st.applied_index, now);
 
 		if (shutdown_requested)
 		{
@@ -1307,4 +1321,86 @@ SlRaftWorkerMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(round_context);
 	}
+}
+
+/*
+ * TEMPORARY: weak stand-ins for the controller (cluster/controller.c) and
+ * the catalog sync (storage/cluster_catalog.c) until those land; the real
+ * definitions replace them at link time.  Registration only: every node
+ * heard with a new incarnation is registered and unfenced.
+ */
+extern bool SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len) __attribute__((weak));
+bool
+SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	return false;
+}
+
+extern void SlControllerRequestFree(SlControllerRequest *req) __attribute__((weak));
+void
+SlControllerRequestFree(SlControllerRequest *req)
+{
+}
+
+extern int16_t SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
+										 SlMetaBatch *out, char *errbuf, size_t errbuf_len) __attribute__((weak));
+int16_t
+SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
+						  SlMetaBatch *out, char *errbuf, size_t errbuf_len)
+{
+	snprintf(errbuf, errbuf_len, "the controller is not built yet");
+	return -1;
+}
+
+extern void SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
+							 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out) __attribute__((weak));
+void
+SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
+				 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out)
+{
+	for (int i = 0; i < nheartbeats; i++)
+	{
+		const SlMetaNode *node = SlMetaImageNode(image, heartbeats[i].node.node_id);
+		SlMetaRecord rec;
+
+		if (now_ms - heartbeats[i].received_ms > session_timeout_ms)
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		if (node == NULL || node->incarnation != heartbeats[i].node.incarnation)
+		{
+			rec.type = SL_META_REGISTER_NODE;
+			rec.node = heartbeats[i].node;
+			(void) SlMetaBatchAdd(out, &rec);
+			return;
+		}
+		if (node->fenced)
+		{
+			rec.type = SL_META_UNFENCE_NODE;
+			rec.node.node_id = node->node_id;
+			rec.node.incarnation = node->incarnation;
+			(void) SlMetaBatchAdd(out, &rec);
+			return;
+		}
+	}
+}
+
+extern bool SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id) __attribute__((weak));
+bool
+SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id)
+{
+	return true;
+}
+
+extern void SlClusterCatalogSync(const SlMetaImage *image) __attribute__((weak));
+void
+SlClusterCatalogSync(const SlMetaImage *image)
+{
+}
+
+extern uint64 SlClusterCatalogSyncedIndex(void) __attribute__((weak));
+uint64
+SlClusterCatalogSyncedIndex(void)
+{
+	return 0;
 }

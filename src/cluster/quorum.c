@@ -280,6 +280,7 @@ SlQuorumOpen(const SlQuorumOptions *opts, char *errbuf, size_t errlen)
 	}
 	q->raft_inited = true;
 	q->raft.data = q;
+	SlMetaFsmSetRaft(&q->fsm, &q->raft);
 	raft_set_election_timeout(&q->raft, opts->election_timeout_ms);
 	raft_set_heartbeat_timeout(&q->raft, opts->heartbeat_timeout_ms);
 	raft_set_snapshot_threshold(&q->raft, opts->snapshot_threshold);
