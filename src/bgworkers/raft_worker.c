@@ -537,11 +537,10 @@ take_reply(const SlHeartbeatReply *reply, int64 now)
 {
 	if (reply->node_id != sl_node_id || reply->incarnation != my_heartbeat.incarnation)
 		return;
-	if (reply->status != SL_HB_REFUSED)
-	{
+	if (reply->status == SL_HB_REGISTERED)
 		last_refusal_logged[0] = '\0';
+	if (reply->status != SL_HB_REFUSED)
 		return;
-	}
 	/* Once per message, then every 30 s while it lasts */
 	if (strcmp(last_refusal_logged, reply->message) != 0 ||
 		now - last_refusal_logged_ms >= 30000)
