@@ -75,6 +75,20 @@ catalog_topics(void)
 	return topics;
 }
 
+/*
+ * The image's topic by id, NULL if none.  The image keeps its topics
+ * sorted by id, but this copy of it is not trusted to: a linear look,
+ * once per catalog topic and sync, costs nothing next to the sync.
+ */
+static const SlMetaTopic *
+image_topic(const SlMetaImage *image, int32 topic_id)
+{
+	for (int32 i = 0; i < image->ntopics; i++)
+		if (image->topics[i].topic_id == topic_id)
+			return &image->topics[i];
+	return NULL;
+}
+
 /* Lock a topic for a change, or fail so that the sync is tried again */
 static void
 lock_for_change(int32 topic_id, const char *name)
@@ -348,7 +362,7 @@ SlClusterCatalogSync(const SlMetaImage *image)
 	foreach(lc, catalog_topics())
 	{
 		CatalogTopic *c = lfirst(lc);
-		const SlMetaTopic *t = SlMetaImageTopicById(image, c->topic_id);
+		const SlMetaTopic *t = image_topic(image, c->topic_id);
 
 		if (t == NULL || memcmp(t->uuid, c->uuid, 16) != 0)
 		{
