@@ -52,6 +52,7 @@ OBJS = \
 	src/storage/acl.o \
 	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
+	src/sqlapi/cluster_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
 	src/sqlapi/latest_sql.o \
@@ -65,12 +66,14 @@ OBJS = \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
+	src/metadata/cluster_topics.o \
 	src/server/dispatch.o \
 	src/server/group_metadata.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
+	src/server/partition_leader.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
 	src/server/auth/sasl.o \

@@ -744,6 +744,12 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 extern void SlOffsetsTopicCreate(void);
 
 /*
+ * The topic's explicit config as it is created with, for a node of a
+ * cluster, which has the controller create it instead
+ */
+extern Jsonb *SlOffsetsTopicConfig(void);
+
+/*
  * Store a Kafka group's metadata (value NULL: its tombstone, the group is
  * gone) in the current transaction, as Kafka's coordinator does after a
  * rebalance completes or the group empties.  Does nothing if
