@@ -32,6 +32,7 @@ OBJS = \
 	src/storage/partition_state.o \
 	src/storage/wakeups.o \
 	src/storage/topics.o \
+	src/storage/cluster_catalog.o \
 	src/storage/topic_config.o \
 	src/storage/segments.o \
 	src/storage/log_append.o \
@@ -129,7 +130,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
 REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials \
-	latest compaction
+	latest compaction partition_leadership
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
