@@ -753,3 +753,37 @@ CREATE TABLE streamlog.cluster_sync (
 );
 INSERT INTO streamlog.cluster_sync DEFAULT VALUES;
 REVOKE ALL ON streamlog.cluster_sync FROM PUBLIC;
+
+-- Cluster: the nodes, the metadata quorum and its members as this node
+-- sees them (what the Raft worker last published; a standalone node shows
+-- itself, its own controller)
+CREATE FUNCTION streamlog.cluster_nodes()
+	RETURNS TABLE (node_id integer, kafka_host text, kafka_port integer,
+				   sql_conninfo text, raft_address text, rack text, state text,
+				   last_heartbeat timestamptz, is_controller boolean,
+				   is_voter boolean, is_observer boolean, incarnation bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_cluster_nodes' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.nodes AS
+SELECT * FROM streamlog.cluster_nodes() ORDER BY node_id;
+
+CREATE FUNCTION streamlog.raft_status()
+	RETURNS TABLE (node_id integer, role text, term bigint, leader_id integer,
+				   commit_index bigint, applied_index bigint, last_index bigint,
+				   catalog_synced_index bigint, controller_id integer,
+				   controller_epoch bigint, cluster_id text, refused text)
+	AS 'MODULE_PATHNAME', 'streamlog_raft_status' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.raft_status AS
+SELECT * FROM streamlog.raft_status();
+
+CREATE FUNCTION streamlog.raft_members()
+	RETURNS TABLE (node_id integer, address text, role text, match_index bigint,
+				   last_contact_ms bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_raft_members' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.raft_members AS
+SELECT * FROM streamlog.raft_members() ORDER BY node_id;
+
+-- Like Kafka's DescribeCluster and DescribeQuorum, open to every client
+GRANT SELECT ON streamlog.nodes, streamlog.raft_status, streamlog.raft_members TO PUBLIC;
