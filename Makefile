@@ -71,6 +71,13 @@ OBJS = \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
 	src/metadata/cluster_topics.o \
+	src/sqlapi/cluster_submit_sql.o \
+	src/sqlapi/cluster_admin_sql.o \
+	src/metadata/cluster_submit.o \
+	src/metadata/membership.o \
+	src/metadata/producer_id_blocks.o \
+	src/metadata/leader_election.o \
+	src/metadata/group_placement.o \
 	src/server/dispatch.o \
 	src/server/group_metadata.o \
 	src/server/handlers.o \
@@ -96,6 +103,8 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/quorum.o \
+	src/server/handlers/elect_leaders.o \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \

@@ -321,3 +321,9 @@ SlOffsetsTopicStoreGroup(const char *group_id, const SlGroupMetadataValue *value
 	pfree(key.data);
 	pfree(buf.data);
 }
+
+int32
+SlOffsetsGroupPartition(const char *group_id, int32 partitions)
+{
+	return SlOffsetsPartitionFor(group_id, partitions);
+}
