@@ -20,7 +20,11 @@ CODEC_OBJS = \
 
 # The cluster's metadata (src/cluster/): pure code like the codecs, also
 # compiled as frontend code for the unit tests, linked with libraft
-CLUSTER_OBJS =
+CLUSTER_OBJS = \
+	src/cluster/metadata_wire.o \
+	src/cluster/metadata_records.o \
+	src/cluster/metadata_image.o \
+	src/cluster/metadata_fsm.o
 
 OBJS = \
 	$(CODEC_OBJS) \
@@ -32,6 +36,7 @@ OBJS = \
 	src/storage/partition_state.o \
 	src/storage/wakeups.o \
 	src/storage/topics.o \
+	src/storage/cluster_catalog.o \
 	src/storage/topic_config.o \
 	src/storage/segments.o \
 	src/storage/log_append.o \
@@ -110,6 +115,10 @@ OBJS = \
 	src/bgworkers/tls.o \
 	src/bgworkers/conn_limits.o
 
+# The Raft worker, the cluster state it publishes, its heartbeats
+CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/sqlapi/cluster_views_sql.o
+
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
@@ -129,7 +138,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
 REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials \
-	latest compaction
+	latest compaction partition_leadership
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
@@ -182,11 +191,13 @@ UNIT_TESTS = $(patsubst test/unit/%.c,$(UNIT_OUT)/%,$(wildcard test/unit/test_*.
 # The codecs compiled once as frontend objects, shared by every test
 UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS) $(CLUSTER_OBJS))
 
-$(UNIT_OUT)/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h)
+CLUSTER_HEADERS = $(wildcard src/include/streamlog/cluster/*.h src/include/streamlog/cluster/internal/*.h)
+
+$(UNIT_OUT)/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/storage/partitioner.h) $(CLUSTER_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
 
-$(UNIT_OUT)/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS)
+$(UNIT_OUT)/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS) $(CLUSTER_HEADERS)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_OBJS) $(UNIT_LIBS)
 
 .PHONY: unit

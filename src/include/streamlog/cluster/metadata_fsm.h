@@ -22,4 +22,14 @@ extern int	SlMetaFsmInit(struct raft_fsm *fsm, SlMetaImage *image,
 						  SlMetaAppliedHook applied_hook, void *hook_arg);
 extern void SlMetaFsmClose(struct raft_fsm *fsm);
 
+/*
+ * The Raft instance that applies entries to fsm (call after raft_init):
+ * libraft's apply callback is not told the entry's index, so the fsm reads
+ * it there (raft_last_applied() + 1 while an entry is applied).  Without
+ * it, entries are numbered on from the image's applied index, which is
+ * right only while every entry of the log is a command (no membership
+ * change, no barrier).
+ */
+extern void SlMetaFsmSetRaft(struct raft_fsm *fsm, struct raft *raft);
+
 #endif							/* SL_CLUSTER_METADATA_FSM_H */

@@ -1,0 +1,1406 @@
+/*
+ * The Raft worker (CLUSTER.md section 2): one per node of a cluster.
+ *
+ * It runs the metadata quorum (cluster/quorum.c, libraft) in its
+ * WaitEventSet next to its latch, postmaster death and its heartbeat
+ * socket; libraft's callbacks only record, and the worker acts after each
+ * SlQuorumRun:
+ *
+ *	 - controller: when this node is the Raft leader and the applied image
+ *	   does not name it controller in this term, it proposes CONTROLLER{self,
+ *	   term}; it acts as controller only once that record is applied and it
+ *	   still leads in that term (P10).  As controller it runs
+ *	   SlControllerTick over the heartbeats it heard, carries out the
+ *	   requests backends queue in shared memory (controller requests become
+ *	   record batches; membership changes go to libraft), one proposal at a
+ *	   time so that each is decided on the image the previous one left, and
+ *	   adds nodes it hears from that are not Raft members as observers.
+ *	 - heartbeats: a UDP datagram (cluster/heartbeat.h) every
+ *	   streamlog.broker_heartbeat_interval_ms from the Raft address to the
+ *	   Raft address of every voter; every voter keeps what it hears, so that
+ *	   a new controller knows who is alive; the controller answers each, and
+ *	   a node logs the answers that refuse it.
+ *	 - publish: after each round the nodes, the controller and Raft's status
+ *	   go to shared memory (metadata/cluster_state.c), and an image applied
+ *	   past the catalog's index is written to the local catalog in a
+ *	   transaction of its own (storage/cluster_catalog.c).
+ *
+ * Identity: the Raft directory $PGDATA/streamlog_raft holds the log (log/)
+ * and an identity file naming the cluster id, the node id and the data
+ * directory (st_dev, st_ino) it was made in.  A directory of another
+ * cluster or node, or copied from another data directory (a pg_basebackup
+ * clone), or a log that does not load, makes the worker refuse: it logs why
+ * and how to rejoin, puts the reason in shared memory for the views, and
+ * exits with 0 so that the postmaster does not start it again; the server
+ * stays up.
+ *
+ * SIGTERM (pg_ctl stop -m fast or smart) is a controlled shutdown: the
+ * heartbeats ask for it, the worker waits (at most ~5 s) until the applied
+ * image shows the controller moved this node's leaderships, hands Raft
+ * leadership to another voter if it has it, and exits.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "streamlog/guc.h"
+#include "streamlog/cluster/controller.h"
+#include "streamlog/cluster/heartbeat.h"
+#include "streamlog/cluster/metadata_records.h"
+#include "streamlog/cluster/quorum.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/storage/cluster_catalog.h"
+#include "streamlog/server/listeners.h"
+#include "streamlog/bgworkers/raft_worker.h"
+
+/* Kafka error codes of slot results */
+#define KAFKA_UNKNOWN_SERVER_ERROR (-1)
+#define KAFKA_BROKER_NOT_AVAILABLE 8
+#define KAFKA_NOT_CONTROLLER 41
+#define KAFKA_INVALID_REQUEST 42
+
+/* How long a controlled shutdown waits for the controller, at most */
+#define SHUTDOWN_WAIT_MS 5000
+/* Heartbeats kept per (node, incarnation): twice the nodes there can be */
+#define MAX_HEARTBEATS (2 * SL_MAX_NODES)
+
+#define RAFT_DIR_NAME "streamlog_raft"
+
+#if PG_VERSION_NUM >= 170000
+#define MY_PROCNO MyProcNumber
+#else
+#define MY_PROCNO (MyProc->pgprocno)
+#endif
+
+void
+SlRaftWorkerRegister(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlRaftWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog raft");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog raft");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* A heartbeat as heard, and from where (for the answer) */
+typedef struct HeardHeartbeat
+{
+	bool		used;
+	SlHeartbeatMsg msg;
+	int64		received_ms;
+	struct sockaddr_storage from;
+	socklen_t	fromlen;
+} HeardHeartbeat;
+
+/* What the one proposal in flight is for */
+typedef enum InflightKind
+{
+	INFLIGHT_NONE = 0,
+	INFLIGHT_CONTROLLER,		/* CONTROLLER{self, term} */
+	INFLIGHT_TICK,				/* SlControllerTick's records */
+	INFLIGHT_REQUEST			/* a slot's controller request */
+} InflightKind;
+
+static volatile sig_atomic_t shutdown_requested = false;
+
+static SlQuorum *quorum = NULL;
+static pgsocket udp_sock = PGINVALID_SOCKET;
+static struct sockaddr_storage voter_addrs[SL_MAX_QUORUM_VOTERS];
+static socklen_t voter_addrlens[SL_MAX_QUORUM_VOTERS];
+static int	nvoter_addrs = 0;
+static SlHeartbeatMsg my_heartbeat;
+static HeardHeartbeat heard[MAX_HEARTBEATS];
+
+static InflightKind inflight = INFLIGHT_NONE;
+static uint64 inflight_token = 0;
+static int	inflight_slot = -1;
+static uint64 change_token = 0;	/* membership change under way, 0 none */
+static int	change_slot = -1;
+static uint64 controller_proposed_term = 0;
+static bool was_controller = false;
+static int64 next_tick_ms = 0;
+static int64 next_heartbeat_ms = 0;
+static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
+static uint64 synced_image_index = 0;	/* image index written to it */
+static int64 next_sync_attempt_ms = 0;
+static int64 shutdown_deadline_ms = 0;
+static char last_refusal_logged[256];
+static int64 last_refusal_logged_ms = 0;
+
+static void
+raft_worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* Milliseconds since the Unix epoch, as the heartbeats count time */
+static int64
+now_ms(void)
+{
+	return GetCurrentTimestamp() / 1000 +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+static void
+publish_refusal(const char *why)
+{
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	strlcpy(sl_cluster->refused, why, sizeof(sl_cluster->refused));
+	sl_cluster->raft_worker_procno = -1;
+	LWLockRelease(&sl_cluster->lock);
+	ConditionVariableBroadcast(&sl_cluster->changed);
+}
+
+/*
+ * Refuse to take part in the cluster: log why and how to rejoin, leave the
+ * reason for the views, and exit so that the postmaster does not retry.
+ */
+static void
+refuse(const char *hint, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+refuse(const char *hint, const char *fmt,...)
+{
+	char		why[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	publish_refusal(why);
+	ereport(LOG,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("streamlog raft worker refuses to join the cluster: %s", why),
+			 hint ? errhint("%s", hint) : 0));
+	if (quorum)
+		SlQuorumClose(quorum, false);
+	quorum = NULL;
+	proc_exit(0);
+}
+
+static const char *
+rejoin_hint(const char *raft_dir)
+{
+	return psprintf("Remove \"%s\" and restart the server to join the cluster as a new member "
+					"(a voter must first be removed from the quorum with streamlog.remove_voter "
+					"on the controller, then added back).", raft_dir);
+}
+
+/*
+ * The identity file: cluster id, node id and the data directory it was
+ * made in.  Written once, when the Raft directory is created.
+ */
+static void
+write_identity(const char *path, const struct stat *data_dir)
+{
+	char	   *tmp = psprintf("%s.tmp", path);
+	char	   *text = psprintf("cluster_id=%s\nnode_id=%d\ndata_dir_dev=%llu\ndata_dir_ino=%llu\n",
+								sl_cluster_id, sl_node_id,
+								(unsigned long long) data_dir->st_dev,
+								(unsigned long long) data_dir->st_ino);
+	int			fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", tmp)));
+	if (write(fd, text, strlen(text)) != (ssize_t) strlen(text) || pg_fsync(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmp)));
+	CloseTransientFile(fd);
+	durable_rename(tmp, path, ERROR);
+}
+
+/*
+ * Check the Raft directory's identity, creating the directory if there is
+ * none; refuses (never returns) on a mismatch.  Returns the log's path.
+ */
+static char *
+check_identity(void)
+{
+	char	   *raft_dir = psprintf("%s/%s", DataDir, RAFT_DIR_NAME);
+	char	   *log_dir = psprintf("%s/log", raft_dir);
+	char	   *identity = psprintf("%s/identity", raft_dir);
+	struct stat data_st;
+	struct stat st;
+	FILE	   *f;
+	char		line[256];
+	char		cluster_id[128] = "";
+	int			node_id = -1;
+	unsigned long long dev = 0;
+	unsigned long long ino = 0;
+
+	if (stat(DataDir, &data_st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat data directory \"%s\": %m", DataDir)));
+	if (stat(raft_dir, &st) != 0)
+	{
+		if (errno != ENOENT)
+			refuse(rejoin_hint(raft_dir), "could not stat \"%s\": %m", raft_dir);
+		if (MakePGDirectory(raft_dir) != 0 || MakePGDirectory(log_dir) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", log_dir)));
+		write_identity(identity, &data_st);
+		fsync_fname(raft_dir, true);
+		ereport(LOG,
+				(errmsg("streamlog created the Raft directory \"%s\" for node %d of cluster \"%s\"",
+						raft_dir, sl_node_id, sl_cluster_id)));
+		return log_dir;
+	}
+
+	f = AllocateFile(identity, "r");
+	if (f == NULL)
+		refuse(rejoin_hint(raft_dir), "the Raft directory \"%s\" has no identity file (%m): it is not one this node made",
+			   raft_dir);
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "cluster_id=", 11) == 0)
+			strlcpy(cluster_id, line + 11, sizeof(cluster_id));
+		else if (strncmp(line, "node_id=", 8) == 0)
+			node_id = atoi(line + 8);
+		else if (strncmp(line, "data_dir_dev=", 13) == 0)
+			dev = strtoull(line + 13, NULL, 10);
+		else if (strncmp(line, "data_dir_ino=", 13) == 0)
+			ino = strtoull(line + 13, NULL, 10);
+	}
+	FreeFile(f);
+
+	if (strcmp(cluster_id, sl_cluster_id) != 0)
+		refuse(psprintf("Set streamlog.cluster_id to '%s' to start this node in its cluster, or %s",
+						cluster_id, rejoin_hint(raft_dir)),
+			   "the Raft directory \"%s\" belongs to cluster \"%s\", not to \"%s\" (streamlog.cluster_id)",
+			   raft_dir, cluster_id, sl_cluster_id);
+	if (node_id != sl_node_id)
+		refuse(rejoin_hint(raft_dir),
+			   "the Raft directory \"%s\" belongs to node %d, not to node %d (streamlog.node_id)",
+			   raft_dir, node_id, sl_node_id);
+	if (dev != (unsigned long long) data_st.st_dev || ino != (unsigned long long) data_st.st_ino)
+		refuse(rejoin_hint(raft_dir),
+			   "the Raft directory \"%s\" was copied from another data directory (a pg_basebackup clone?): "
+			   "a copy must not join as its source",
+			   raft_dir);
+	if (stat(log_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		refuse(rejoin_hint(raft_dir), "the Raft directory \"%s\" has lost its log", raft_dir);
+	return log_dir;
+}
+
+/* Split host:port (host may be [IPv6]); false if it is not that */
+static bool
+split_address(const char *address, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon = strrchr(address, ':');
+	size_t		n;
+
+	if (colon == NULL || colon == address)
+		return false;
+	n = colon - address;
+	if (address[0] == '[' && n >= 2 && address[n - 1] == ']')
+	{
+		address++;
+		n -= 2;
+	}
+	if (n >= hostlen || strlen(colon + 1) >= portlen)
+		return false;
+	memcpy(host, address, n);
+	host[n] = '\0';
+	strlcpy(port, colon + 1, portlen);
+	return true;
+}
+
+static bool
+resolve(const char *address, struct sockaddr_storage *addr, socklen_t *len)
+{
+	char		host[256];
+	char		port[16];
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+
+	if (!split_address(address, host, sizeof(host), port, sizeof(port)))
+		return false;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
+		return false;
+	memcpy(addr, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+/* The heartbeat socket, bound to this node's Raft address (UDP) */
+static void
+open_heartbeat_socket(const char *address)
+{
+	struct sockaddr_storage addr;
+	socklen_t	len;
+	const SlQuorumVoters *voters = SlQuorumVotersGet();
+
+	if (!resolve(address, &addr, &len))
+		refuse(NULL, "cannot resolve this node's Raft address \"%s\"", address);
+	udp_sock = socket(addr.ss_family, SOCK_DGRAM, 0);
+	if (udp_sock == PGINVALID_SOCKET)
+		refuse(NULL, "could not create the heartbeat socket: %m");
+	if (bind(udp_sock, (struct sockaddr *) &addr, len) != 0)
+		refuse("Another process uses the port; give this node another streamlog.raft_listen_address.",
+			   "could not bind the heartbeat socket to %s (UDP): %m", address);
+	if (!pg_set_noblock(udp_sock))
+		refuse(NULL, "could not make the heartbeat socket non-blocking: %m");
+	ReserveExternalFD();
+
+	for (int i = 0; i < voters->n; i++)
+	{
+		if (!resolve(voters->items[i].address, &voter_addrs[nvoter_addrs],
+					 &voter_addrlens[nvoter_addrs]))
+		{
+			ereport(LOG,
+					(errmsg("streamlog cannot resolve the Raft address \"%s\" of voter %d; no heartbeats go there",
+							voters->items[i].address, voters->items[i].node_id)));
+			continue;
+		}
+		nvoter_addrs++;
+	}
+}
+
+/* What this node says of itself in its heartbeats */
+static void
+fill_my_heartbeat(const char *raft_address)
+{
+	memset(&my_heartbeat, 0, sizeof(my_heartbeat));
+	strlcpy(my_heartbeat.cluster_id, sl_cluster_id, sizeof(my_heartbeat.cluster_id));
+	my_heartbeat.node_id = sl_node_id;
+	my_heartbeat.incarnation = sl_cluster->incarnation;
+	PG_TRY();
+	{
+		SlListenersLoad();
+		if (SlListenerCount() > 0)
+		{
+			strlcpy(my_heartbeat.kafka_host, SlListenerAt(0)->advertised_host,
+					sizeof(my_heartbeat.kafka_host));
+			my_heartbeat.kafka_port = SlListenerAt(0)->advertised_port;
+		}
+	}
+	PG_CATCH();
+	{
+		/* The broker reports bad listener settings; heartbeats go on without */
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	SlClusterSqlConninfo(my_heartbeat.sql_conninfo, sizeof(my_heartbeat.sql_conninfo));
+	strlcpy(my_heartbeat.raft_address, raft_address, sizeof(my_heartbeat.raft_address));
+	strlcpy(my_heartbeat.rack, sl_broker_rack ? sl_broker_rack : "", sizeof(my_heartbeat.rack));
+}
+
+static void
+send_heartbeats(void)
+{
+	uint8		buf[SL_HEARTBEAT_MAX_SIZE];
+	size_t		len;
+
+	my_heartbeat.want_shutdown = shutdown_requested;
+	len = SlHeartbeatEncode(&my_heartbeat, buf, sizeof(buf));
+	if (len == 0)
+		return;
+	for (int i = 0; i < nvoter_addrs; i++)
+		(void) sendto(udp_sock, buf, len, 0, (struct sockaddr *) &voter_addrs[i], voter_addrlens[i]);
+}
+
+/* Keep a heartbeat heard: one entry per (node, incarnation) */
+static HeardHeartbeat *
+keep_heartbeat(const SlHeartbeatMsg *msg, int64 at)
+{
+	HeardHeartbeat *free_entry = NULL;
+	HeardHeartbeat *oldest = NULL;
+	HeardHeartbeat *e;
+
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		e = &heard[i];
+		if (!e->used)
+		{
+			if (free_entry == NULL)
+				free_entry = e;
+			continue;
+		}
+		if (e->msg.node_id == msg->node_id && e->msg.incarnation == msg->incarnation)
+		{
+			e->msg = *msg;
+			e->received_ms = Max(e->received_ms, at);
+			return e;
+		}
+		if (oldest == NULL || e->received_ms < oldest->received_ms)
+			oldest = e;
+	}
+	e = free_entry ? free_entry : oldest;
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->msg = *msg;
+	e->received_ms = at;
+	return e;
+}
+
+/* The newest heartbeat heard of node (any incarnation), NULL if none */
+static HeardHeartbeat *
+newest_heartbeat(int32 node_id, uint64 incarnation, bool any_incarnation)
+{
+	HeardHeartbeat *best = NULL;
+
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		HeardHeartbeat *e = &heard[i];
+
+		if (e->used && e->msg.node_id == node_id &&
+			(any_incarnation || e->msg.incarnation == incarnation) &&
+			(best == NULL || e->received_ms > best->received_ms))
+			best = e;
+	}
+	return best;
+}
+
+/* The controller's answer to a heartbeat */
+static void
+answer_heartbeat(const HeardHeartbeat *e, const SlMetaImage *image, int64 now)
+{
+	SlHeartbeatReply reply;
+	const SlMetaNode *node = SlMetaImageNode(image, e->msg.node_id);
+	uint8		buf[SL_HEARTBEAT_MAX_SIZE];
+	size_t		len;
+
+	memset(&reply, 0, sizeof(reply));
+	strlcpy(reply.cluster_id, sl_cluster_id, sizeof(reply.cluster_id));
+	reply.controller_id = sl_node_id;
+	reply.node_id = e->msg.node_id;
+	reply.incarnation = e->msg.incarnation;
+	reply.status = SL_HB_PENDING;
+	if (node && node->incarnation == e->msg.incarnation)
+	{
+		reply.status = SL_HB_REGISTERED;
+		snprintf(reply.message, sizeof(reply.message), "%s",
+				 node->fenced ? "registered, fenced" : "registered");
+	}
+	else if (node && !node->fenced)
+	{
+		HeardHeartbeat *other = newest_heartbeat(node->node_id, node->incarnation, false);
+
+		if (other && now - other->received_ms <= sl_broker_session_timeout_ms)
+		{
+			reply.status = SL_HB_REFUSED;
+			snprintf(reply.message, sizeof(reply.message),
+					 "node id %d is alive with another incarnation (heard from %s): "
+					 "give this node another streamlog.node_id",
+					 node->node_id, node->raft_address ? node->raft_address : "?");
+		}
+	}
+	len = SlHeartbeatReplyEncode(&reply, buf, sizeof(buf));
+	if (len > 0 && e->fromlen > 0)
+		(void) sendto(udp_sock, buf, len, 0, (const struct sockaddr *) &e->from, e->fromlen);
+}
+
+/* A reply to our heartbeat: log it when it refuses us */
+static void
+take_reply(const SlHeartbeatReply *reply, int64 now)
+{
+	if (reply->node_id != sl_node_id || reply->incarnation != my_heartbeat.incarnation)
+		return;
+	if (reply->status != SL_HB_REFUSED)
+	{
+		last_refusal_logged[0] = '\0';
+		return;
+	}
+	/* Once per message, then every 30 s while it lasts */
+	if (strcmp(last_refusal_logged, reply->message) != 0 ||
+		now - last_refusal_logged_ms >= 30000)
+	{
+		ereport(LOG,
+				(errmsg("streamlog controller %d refuses this node: %s",
+						reply->controller_id, reply->message)));
+		strlcpy(last_refusal_logged, reply->message, sizeof(last_refusal_logged));
+		last_refusal_logged_ms = now;
+	}
+}
+
+/* Read every datagram waiting; hostile ones are dropped */
+static void
+receive_datagrams(bool controller, const SlMetaImage *image)
+{
+	int64		now = now_ms();
+
+	for (int n = 0; n < 1000; n++)
+	{
+		uint8		buf[SL_HEARTBEAT_MAX_SIZE + 1];
+		struct sockaddr_storage from;
+		socklen_t	fromlen = sizeof(from);
+		ssize_t		len = recvfrom(udp_sock, buf, sizeof(buf), 0,
+								   (struct sockaddr *) &from, &fromlen);
+
+		if (len < 0)
+			break;
+		switch (SlHeartbeatKindOf(buf, len))
+		{
+			case SL_HB_HEARTBEAT:
+				{
+					SlHeartbeatMsg msg;
+					HeardHeartbeat *e;
+
+					if (!SlHeartbeatDecode(buf, len, &msg) ||
+						strcmp(msg.cluster_id, sl_cluster_id) != 0)
+					{
+						elog(DEBUG1, "streamlog dropped a heartbeat of %zd bytes that is malformed or of another cluster",
+							 len);
+						break;
+					}
+					e = keep_heartbeat(&msg, now);
+					memcpy(&e->from, &from, fromlen);
+					e->fromlen = fromlen;
+					if (controller)
+						answer_heartbeat(e, image, now);
+					break;
+				}
+			case SL_HB_REPLY:
+				{
+					SlHeartbeatReply reply;
+
+					if (SlHeartbeatReplyDecode(buf, len, &reply) &&
+						strcmp(reply.cluster_id, sl_cluster_id) == 0)
+						take_reply(&reply, now);
+					break;
+				}
+			default:
+				elog(DEBUG1, "streamlog dropped a datagram of %zd bytes that is not a heartbeat", len);
+				break;
+		}
+	}
+}
+
+/*
+ * A controller taking office counts every unfenced registered node as heard
+ * now (as Kafka's controller does on activation), so that it does not
+ * fence at once the nodes it has not heard from yet.
+ */
+static void
+touch_registered_nodes(const SlMetaImage *image, int64 now)
+{
+	for (int i = 0; i < image->nnodes; i++)
+	{
+		const SlMetaNode *node = &image->nodes[i];
+		SlHeartbeatMsg msg;
+
+		if (node->fenced || newest_heartbeat(node->node_id, node->incarnation, false) != NULL)
+			continue;
+		memset(&msg, 0, sizeof(msg));
+		strlcpy(msg.cluster_id, sl_cluster_id, sizeof(msg.cluster_id));
+		msg.node_id = node->node_id;
+		msg.incarnation = node->incarnation;
+		strlcpy(msg.kafka_host, node->kafka_host ? node->kafka_host : "", sizeof(msg.kafka_host));
+		msg.kafka_port = node->kafka_port;
+		strlcpy(msg.sql_conninfo, node->sql_conninfo ? node->sql_conninfo : "", sizeof(msg.sql_conninfo));
+		strlcpy(msg.raft_address, node->raft_address ? node->raft_address : "", sizeof(msg.raft_address));
+		strlcpy(msg.rack, node->rack ? node->rack : "", sizeof(msg.rack));
+		(void) keep_heartbeat(&msg, now);
+	}
+}
+
+/* Forget heartbeats far older than the session timeout */
+static void
+expire_heartbeats(int64 now)
+{
+	int64		horizon = now - 10 * (int64) sl_broker_session_timeout_ms;
+
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+		if (heard[i].used && heard[i].received_ms < horizon)
+			heard[i].used = false;
+}
+
+/* Propose a batch; false if it could not be */
+static bool
+propose_batch(const SlMetaBatch *batch, InflightKind kind, int slot)
+{
+	void	   *data = NULL;
+	size_t		len = 0;
+	uint64_t	token = 0;
+	bool		ok;
+
+	if (!SlMetaBatchEncode(batch, &data, &len))
+		return false;
+	ok = SlQuorumPropose(quorum, data, len, &token);
+	free(data);
+	if (ok)
+	{
+		inflight = kind;
+		inflight_token = token;
+		inflight_slot = slot;
+	}
+	return ok;
+}
+
+static void
+propose_controller(uint64 term)
+{
+	SlMetaBatch batch;
+	SlMetaRecord rec;
+
+	SlMetaBatchInit(&batch);
+	memset(&rec, 0, sizeof(rec));
+	rec.type = SL_META_CONTROLLER;
+	rec.node_id = sl_node_id;
+	rec.controller_epoch = term;
+	if (SlMetaBatchAdd(&batch, &rec) && propose_batch(&batch, INFLIGHT_CONTROLLER, -1))
+		controller_proposed_term = term;
+	SlMetaBatchFree(&batch);
+}
+
+/* Liveness: SlControllerTick over the heartbeats heard */
+static void
+controller_tick(const SlMetaImage *image, int64 now)
+{
+	SlHeartbeat hbs[MAX_HEARTBEATS];
+	int			n = 0;
+	SlMetaBatch batch;
+
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		HeardHeartbeat *e = &heard[i];
+		SlHeartbeat *h;
+
+		if (!e->used)
+			continue;
+		h = &hbs[n++];
+		memset(h, 0, sizeof(*h));
+		h->node.node_id = e->msg.node_id;
+		h->node.incarnation = e->msg.incarnation;
+		h->node.kafka_host = e->msg.kafka_host;
+		h->node.kafka_port = e->msg.kafka_port;
+		h->node.sql_conninfo = e->msg.sql_conninfo;
+		h->node.raft_address = e->msg.raft_address;
+		h->node.rack = e->msg.rack[0] ? e->msg.rack : NULL;
+		h->received_ms = e->received_ms;
+		h->want_shutdown = e->msg.want_shutdown;
+	}
+	SlMetaBatchInit(&batch);
+	SlControllerTick(image, hbs, n, now, sl_broker_session_timeout_ms, &batch);
+	if (batch.nrecords > 0)
+		(void) propose_batch(&batch, INFLIGHT_TICK, -1);
+	SlMetaBatchFree(&batch);
+}
+
+/* Fill in a slot's result (the lock is not held); frees it if abandoned */
+static void
+finish_slot(int i, int16 error_code, const char *message, uint64 index)
+{
+	SlClusterSlot *slot = &sl_cluster->slots[i];
+
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	if (slot->abandoned)
+	{
+		slot->abandoned = false;
+		slot->state = SL_SLOT_FREE;
+	}
+	else
+	{
+		slot->error_code = error_code;
+		strlcpy(slot->message, message ? message : "", sizeof(slot->message));
+		slot->index = index;
+		slot->state = SL_SLOT_DONE;
+	}
+	LWLockRelease(&sl_cluster->lock);
+	ConditionVariableBroadcast(&sl_cluster->changed);
+}
+
+/* Take the first queued slot whose kind passes; -1 if none */
+static int
+take_slot(bool requests, bool changes)
+{
+	int			taken = -1;
+
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < SL_CLUSTER_QUEUE_SLOTS; i++)
+	{
+		SlClusterSlot *slot = &sl_cluster->slots[i];
+		bool		is_request = slot->kind == SL_SLOT_CONTROLLER_REQUEST;
+
+		if (slot->state == SL_SLOT_QUEUED && (is_request ? requests : changes))
+		{
+			slot->state = SL_SLOT_WORKING;
+			taken = i;
+			break;
+		}
+	}
+	LWLockRelease(&sl_cluster->lock);
+	return taken;
+}
+
+/* Refuse every queued slot: this node is not the controller */
+static void
+refuse_queued_slots(int32 controller_id)
+{
+	int			i;
+	char		message[128];
+
+	snprintf(message, sizeof(message), "node %d is not the controller (the controller is %d)",
+			 sl_node_id, controller_id);
+	while ((i = take_slot(true, true)) >= 0)
+		finish_slot(i, KAFKA_NOT_CONTROLLER, message, 0);
+}
+
+/* Carry out a controller request: records proposed, or an error */
+static void
+start_request(int i, const SlMetaImage *image)
+{
+	SlClusterSlot *slot = &sl_cluster->slots[i];
+	SlControllerRequest req;
+	SlMetaBatch batch;
+	char		errbuf[256] = "";
+	int16		err;
+
+	/* The bytes are the slot owner's until DONE; we own it while WORKING */
+	if (!SlControllerRequestDecode(&req, slot->request, slot->request_len))
+	{
+		finish_slot(i, KAFKA_INVALID_REQUEST, "the cluster request does not decode", 0);
+		return;
+	}
+	SlMetaBatchInit(&batch);
+	err = SlControllerHandleRequest(image, &req, &batch, errbuf, sizeof(errbuf));
+	if (err != 0)
+		finish_slot(i, err, errbuf, 0);
+	else if (batch.nrecords == 0)
+		finish_slot(i, 0, NULL, image->applied_index);	/* nothing to change */
+	else if (!propose_batch(&batch, INFLIGHT_REQUEST, i))
+		finish_slot(i, KAFKA_NOT_CONTROLLER, "this node lost the Raft leadership", 0);
+	SlMetaBatchFree(&batch);
+	SlControllerRequestFree(&req);
+}
+
+/* Carry out a membership slot */
+static void
+start_change(int i, const SlMetaImage *image)
+{
+	SlClusterSlot *slot = &sl_cluster->slots[i];
+	const SlMetaNode *node = SlMetaImageNode(image, slot->node_id);
+	uint64_t	token = 0;
+	bool		ok = false;
+	char		message[256];
+
+	switch (slot->kind)
+	{
+		case SL_SLOT_ADD_VOTER:
+		case SL_SLOT_ADD_OBSERVER:
+			if (node == NULL || node->raft_address == NULL || node->raft_address[0] == '\0')
+			{
+				snprintf(message, sizeof(message), "node %d has not registered with the controller",
+						 slot->node_id);
+				finish_slot(i, KAFKA_BROKER_NOT_AVAILABLE, message, 0);
+				return;
+			}
+			ok = SlQuorumAddMember(quorum, slot->node_id, node->raft_address,
+								   slot->kind == SL_SLOT_ADD_VOTER ? SL_QUORUM_VOTER : SL_QUORUM_OBSERVER,
+								   &token);
+			break;
+		case SL_SLOT_REMOVE_MEMBER:
+			ok = SlQuorumRemoveMember(quorum, slot->node_id, &token);
+			break;
+		case SL_SLOT_TRANSFER_LEADERSHIP:
+			if (SlQuorumTransferLeadership(quorum, slot->node_id))
+				finish_slot(i, 0, NULL, 0);
+			else
+				finish_slot(i, KAFKA_INVALID_REQUEST, "leadership cannot be transferred there", 0);
+			return;
+		default:
+			finish_slot(i, KAFKA_INVALID_REQUEST, "unknown kind of cluster request", 0);
+			return;
+	}
+	if (!ok)
+	{
+		snprintf(message, sizeof(message), "the membership of node %d cannot change that way now",
+				 slot->node_id);
+		finish_slot(i, KAFKA_INVALID_REQUEST, message, 0);
+		return;
+	}
+	change_token = token;
+	change_slot = i;
+}
+
+/* Add one node we hear from that is not a Raft member, as an observer */
+static void
+add_observers(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
+{
+	for (int i = 0; i < image->nnodes; i++)
+	{
+		const SlMetaNode *node = &image->nodes[i];
+		HeardHeartbeat *e;
+		bool		member = false;
+		uint64_t	token;
+
+		if (node->fenced || node->raft_address == NULL || node->raft_address[0] == '\0')
+			continue;
+		for (int m = 0; m < st->nmembers; m++)
+			member |= st->members[m].node_id == node->node_id;
+		if (member)
+			continue;
+		e = newest_heartbeat(node->node_id, node->incarnation, false);
+		if (e == NULL || now - e->received_ms > sl_broker_session_timeout_ms)
+			continue;
+		if (SlQuorumAddMember(quorum, node->node_id, node->raft_address, SL_QUORUM_OBSERVER, &token))
+		{
+			change_token = token;
+			change_slot = -1;
+			ereport(LOG,
+					(errmsg("streamlog controller adds node %d (%s) to the metadata quorum as an observer",
+							node->node_id, node->raft_address)));
+		}
+		return;					/* one at a time */
+	}
+}
+
+/* Finished proposals and changes: their slots get their results */
+static void
+take_done(void)
+{
+	SlQuorumDone done[32];
+	int			n;
+
+	while ((n = SlQuorumTakeDone(quorum, done, lengthof(done))) > 0)
+		for (int k = 0; k < n; k++)
+		{
+			if (inflight != INFLIGHT_NONE && done[k].token == inflight_token)
+			{
+				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
+					finish_slot(inflight_slot,
+								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
+								done[k].ok ? NULL : "the proposal was not committed (leadership lost, or it no longer applied)",
+								done[k].index);
+				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
+					controller_proposed_term = 0;	/* try again */
+				inflight = INFLIGHT_NONE;
+				inflight_slot = -1;
+			}
+			else if (change_token != 0 && done[k].token == change_token)
+			{
+				if (change_slot >= 0)
+					finish_slot(change_slot, done[k].ok ? 0 : KAFKA_INVALID_REQUEST,
+								done[k].ok ? NULL : "the membership change failed",
+								done[k].index);
+				change_token = 0;
+				change_slot = -1;
+			}
+		}
+}
+
+/* Act on the round: controller duties, or refusing requests */
+static bool
+act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
+{
+	bool		controller = st->is_leader && image->controller_id == sl_node_id &&
+		image->controller_epoch == st->term;
+
+	take_done();
+
+	/* P10: Raft leadership alone is not enough; take office by a record */
+	if (st->is_leader && !controller && inflight == INFLIGHT_NONE &&
+		controller_proposed_term != st->term)
+		propose_controller(st->term);
+
+	if (controller && !was_controller)
+	{
+		ereport(LOG,
+				(errmsg("streamlog node %d is the controller (epoch %llu)",
+						sl_node_id, (unsigned long long) st->term)));
+		touch_registered_nodes(image, now);
+		next_tick_ms = now;
+	}
+	was_controller = controller;
+
+	if (!controller)
+	{
+		if (!st->is_leader)
+			inflight = INFLIGHT_NONE;	/* libraft fails what was in flight */
+		refuse_queued_slots(image->controller_id);
+		return false;
+	}
+
+	if (inflight == INFLIGHT_NONE && now >= next_tick_ms)
+	{
+		controller_tick(image, now);
+		next_tick_ms = now + sl_broker_heartbeat_interval_ms;
+	}
+	if (inflight == INFLIGHT_NONE)
+	{
+		int			i = take_slot(true, false);
+
+		if (i >= 0)
+			start_request(i, image);
+	}
+	if (change_token == 0 && !SlQuorumChangeBusy(quorum))
+	{
+		int			i = take_slot(false, true);
+
+		if (i >= 0)
+			start_change(i, image);
+		else
+			add_observers(st, image, now);
+	}
+	return true;
+}
+
+/* Write what this node knows into shared memory */
+static void
+publish(const SlQuorumStatus *st, const SlMetaImage *image)
+{
+	bool		changed;
+	int			n = 0;
+	SlClusterNode *nodes = palloc0(sizeof(SlClusterNode) * SL_MAX_NODES);
+
+	for (int i = 0; i < image->nnodes && n < SL_MAX_NODES; i++)
+	{
+		const SlMetaNode *src = &image->nodes[i];
+		SlClusterNode *dst = &nodes[n++];
+		HeardHeartbeat *e = newest_heartbeat(src->node_id, src->incarnation, false);
+
+		dst->node_id = src->node_id;
+		dst->incarnation = src->incarnation;
+		strlcpy(dst->kafka_host, src->kafka_host ? src->kafka_host : "", sizeof(dst->kafka_host));
+		dst->kafka_port = src->kafka_port;
+		strlcpy(dst->sql_conninfo, src->sql_conninfo ? src->sql_conninfo : "", sizeof(dst->sql_conninfo));
+		strlcpy(dst->raft_address, src->raft_address ? src->raft_address : "", sizeof(dst->raft_address));
+		strlcpy(dst->rack, src->rack ? src->rack : "", sizeof(dst->rack));
+		dst->fenced = src->fenced;
+		dst->shutting_down = src->shutting_down;
+		dst->last_heartbeat_ms = e ? e->received_ms : 0;
+	}
+	/* Raft members not registered (yet) are shown too, fenced */
+	for (int m = 0; m < st->nmembers && n < SL_MAX_NODES; m++)
+	{
+		bool		known = false;
+
+		for (int i = 0; i < n; i++)
+			known |= nodes[i].node_id == st->members[m].node_id;
+		if (known)
+			continue;
+		nodes[n].node_id = st->members[m].node_id;
+		strlcpy(nodes[n].raft_address, st->members[m].address, sizeof(nodes[n].raft_address));
+		nodes[n].fenced = true;
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		for (int m = 0; m < st->nmembers; m++)
+			if (st->members[m].node_id == nodes[i].node_id)
+			{
+				nodes[i].voter = st->members[m].role == SL_QUORUM_VOTER;
+				nodes[i].observer = st->members[m].role == SL_QUORUM_OBSERVER;
+			}
+
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	changed = sl_cluster->applied_index != image->applied_index ||
+		sl_cluster->controller_id != image->controller_id ||
+		sl_cluster->raft.term != st->term ||
+		sl_cluster->raft.leader_id != st->leader_id ||
+		sl_cluster->raft.nmembers != st->nmembers ||
+		sl_cluster->catalog_synced_index != catalog_synced;
+	sl_cluster->raft = *st;
+	sl_cluster->controller_id = image->controller_id;
+	sl_cluster->controller_epoch = image->controller_epoch;
+	sl_cluster->applied_index = image->applied_index;
+	sl_cluster->catalog_synced_index = catalog_synced;
+	sl_cluster->nnodes = n;
+	memcpy(sl_cluster->nodes, nodes, sizeof(SlClusterNode) * n);
+	sl_cluster->generation++;
+	LWLockRelease(&sl_cluster->lock);
+	pfree(nodes);
+	if (changed)
+		ConditionVariableBroadcast(&sl_cluster->changed);
+}
+
+static bool
+extension_installed(void)
+{
+	return OidIsValid(get_extension_oid("streamlog", true));
+}
+
+/* The catalog's synced index, at start (0 without the extension) */
+static uint64
+read_catalog_synced(void)
+{
+	uint64		index = 0;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (extension_installed())
+			index = SlClusterCatalogSyncedIndex();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	return index;
+}
+
+/*
+ * Bring the local catalog to the image, in a transaction of its own; an
+ * error is logged and the next round tries again (a second later)
+ */
+static void
+sync_catalog(const SlMetaImage *image, uint64 raft_applied, int64 now)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	/*
+	 * Entries that are not records (membership changes) leave the image as
+	 * it was: the catalog covers them as soon as it matches the image
+	 */
+	if (image->applied_index <= synced_image_index)
+	{
+		if (raft_applied > catalog_synced)
+			catalog_synced = raft_applied;
+		return;
+	}
+	if (now < next_sync_attempt_ms)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "writing the cluster metadata to the catalog");
+	PG_TRY();
+	{
+		bool		installed;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		installed = extension_installed();
+		if (installed)
+			SlClusterCatalogSync(image);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (installed)
+		{
+			synced_image_index = image->applied_index;
+			catalog_synced = Max(raft_applied, image->applied_index);
+		}
+		else
+			next_sync_attempt_ms = now + 1000;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		next_sync_attempt_ms = now + 1000;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+detach_shmem(int code, Datum arg)
+{
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	if (sl_cluster->raft_worker_procno == MY_PROCNO)
+		sl_cluster->raft_worker_procno = -1;
+	/* Results of requests it will never finish */
+	for (int i = 0; i < SL_CLUSTER_QUEUE_SLOTS; i++)
+	{
+		SlClusterSlot *slot = &sl_cluster->slots[i];
+
+		if (slot->state == SL_SLOT_WORKING || slot->state == SL_SLOT_QUEUED)
+		{
+			if (slot->abandoned)
+				slot->state = SL_SLOT_FREE;
+			else
+			{
+				slot->error_code = KAFKA_NOT_CONTROLLER;
+				strlcpy(slot->message, "the Raft worker stopped", sizeof(slot->message));
+				slot->state = SL_SLOT_DONE;
+			}
+			slot->abandoned = false;
+		}
+	}
+	sl_cluster->controller_id = -1;
+	sl_cluster->raft.is_leader = false;
+	LWLockRelease(&sl_cluster->lock);
+	ConditionVariableBroadcast(&sl_cluster->changed);
+}
+
+static WaitEventSet *
+make_wait_set(void)
+{
+	WaitEventSet *set;
+
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, 4);
+#else
+	set = CreateWaitEventSet(TopMemoryContext, 4);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, SlQuorumFd(quorum), NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, udp_sock, NULL, NULL);
+	return set;
+}
+
+void
+SlRaftWorkerMain(Datum arg)
+{
+	const SlQuorumVoters *voters = SlQuorumVotersGet();
+	SlQuorumMember members[SL_MAX_QUORUM_VOTERS];
+	SlQuorumOptions opts;
+	char		errbuf[512];
+	char	   *log_dir;
+	const char *raft_address;
+	WaitEventSet *wait_set;
+	MemoryContext round_context;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, raft_worker_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	pgstat_report_appname("streamlog raft");
+
+	/* A new incarnation per start of the server, kept over worker restarts */
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	sl_cluster->refused[0] = '\0';
+	while (sl_cluster->incarnation == 0)
+	{
+		if (!pg_strong_random(&sl_cluster->incarnation, sizeof(sl_cluster->incarnation)))
+			sl_cluster->incarnation = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	}
+	strlcpy(sl_cluster->cluster_id, sl_cluster_id, sizeof(sl_cluster->cluster_id));
+	LWLockRelease(&sl_cluster->lock);
+
+	if (sl_cluster_id == NULL || sl_cluster_id[0] == '\0')
+		refuse("Set streamlog.cluster_id to the same value on every node of the cluster.",
+			   "streamlog.cluster_id is not set");
+	raft_address = SlClusterRaftAddress();
+	if (raft_address[0] == '\0')
+		refuse("Set streamlog.raft_listen_address to host:port on a node that is not a voter.",
+			   "node %d is not among the voters of streamlog.controller_quorum_voters and has no streamlog.raft_listen_address",
+			   sl_node_id);
+
+	log_dir = check_identity();
+	open_heartbeat_socket(raft_address);
+	fill_my_heartbeat(raft_address);
+
+	memset(&opts, 0, sizeof(opts));
+	for (int i = 0; i < voters->n; i++)
+	{
+		memset(&members[i], 0, sizeof(members[i]));
+		members[i].node_id = voters->items[i].node_id;
+		strlcpy(members[i].address, voters->items[i].address, sizeof(members[i].address));
+		members[i].role = SL_QUORUM_VOTER;
+	}
+	opts.node_id = sl_node_id;
+	opts.address = raft_address;
+	opts.dir = log_dir;
+	opts.nvoters = voters->n;
+	opts.voters = members;
+	opts.election_timeout_ms = sl_raft_election_timeout_ms;
+	opts.heartbeat_timeout_ms = sl_raft_heartbeat_interval_ms;
+	opts.snapshot_threshold = sl_metadata_snapshot_entries;
+	quorum = SlQuorumOpen(&opts, errbuf, sizeof(errbuf));
+	if (quorum == NULL)
+		refuse(rejoin_hint(psprintf("%s/%s", DataDir, RAFT_DIR_NAME)),
+			   "the Raft directory does not load: %s", errbuf);
+
+	catalog_synced = synced_image_index = read_catalog_synced();
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	sl_cluster->raft_worker_procno = MY_PROCNO;
+	sl_cluster->started_ms = now_ms();
+	sl_cluster->catalog_synced_index = catalog_synced;
+	LWLockRelease(&sl_cluster->lock);
+	before_shmem_exit(detach_shmem, 0);
+	ereport(LOG,
+			(errmsg("streamlog raft worker of node %d started on %s (cluster \"%s\", %d voters)",
+					sl_node_id, raft_address, sl_cluster_id, voters->n)));
+
+	wait_set = make_wait_set();
+	round_context = AllocSetContextCreate(TopMemoryContext, "streamlog raft round",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		WaitEvent	events[4];
+		int64		now = now_ms();
+		long		timeout = SlQuorumTimeoutMs(quorum);
+		long		to_heartbeat = Max(next_heartbeat_ms - now, 0);
+		SlQuorumStatus st;
+		const SlMetaImage *image;
+		bool		controller;
+
+		if (timeout < 0 || timeout > to_heartbeat)
+			timeout = to_heartbeat;
+		if (shutdown_requested)
+			timeout = Min(timeout, 50);
+		(void) WaitEventSetWait(wait_set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			fill_my_heartbeat(raft_address);
+		}
+		MemoryContextSwitchTo(round_context);
+
+		SlQuorumRun(quorum);
+		now = now_ms();
+		SlQuorumGetStatus(quorum, &st);
+		image = SlQuorumImage(quorum);
+		controller = st.is_leader && image->controller_id == sl_node_id &&
+			image->controller_epoch == st.term;
+		receive_datagrams(controller, image);
+		if (now >= next_heartbeat_ms || (shutdown_requested && shutdown_deadline_ms == 0))
+		{
+			send_heartbeats();
+			expire_heartbeats(now);
+			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
+		}
+		(void) act(&st, image, now);
+		publish(&st, image);
+		sync_catalog(image, st.applied_index, now);
+
+		if (shutdown_requested)
+		{
+			if (shutdown_deadline_ms == 0)
+			{
+				shutdown_deadline_ms = now + SHUTDOWN_WAIT_MS;
+				ereport(LOG, (errmsg("streamlog node %d asks the controller for a controlled shutdown",
+									 sl_node_id)));
+			}
+			if (SlControllerShutdownDone(image, sl_node_id) || now >= shutdown_deadline_ms)
+			{
+				bool		done = SlControllerShutdownDone(image, sl_node_id);
+
+				ereport(LOG,
+						(errmsg("streamlog node %d leaves the cluster: %s", sl_node_id,
+								done ? "the controller moved its leaderships" :
+								"the controller did not finish its controlled shutdown in time")));
+				SlQuorumClose(quorum, true);
+				quorum = NULL;
+				proc_exit(0);
+			}
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(round_context);
+	}
+}
+
+/*
+ * TEMPORARY: weak stand-ins for the controller (cluster/controller.c) and
+ * the catalog sync (storage/cluster_catalog.c) until those land; the real
+ * definitions replace them at link time.  Registration only: every node
+ * heard with a new incarnation is registered and unfenced.
+ */
+extern bool SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len) __attribute__((weak));
+bool
+SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len)
+{
+	memset(req, 0, sizeof(*req));
+	return false;
+}
+
+extern void SlControllerRequestFree(SlControllerRequest *req) __attribute__((weak));
+void
+SlControllerRequestFree(SlControllerRequest *req)
+{
+}
+
+extern int16_t SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
+										 SlMetaBatch *out, char *errbuf, size_t errbuf_len) __attribute__((weak));
+int16_t
+SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
+						  SlMetaBatch *out, char *errbuf, size_t errbuf_len)
+{
+	snprintf(errbuf, errbuf_len, "the controller is not built yet");
+	return -1;
+}
+
+extern void SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
+							 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out) __attribute__((weak));
+void
+SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
+				 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out)
+{
+	for (int i = 0; i < nheartbeats; i++)
+	{
+		const SlMetaNode *node = SlMetaImageNode(image, heartbeats[i].node.node_id);
+		SlMetaRecord rec;
+
+		if (now_ms - heartbeats[i].received_ms > session_timeout_ms)
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		if (node == NULL || node->incarnation != heartbeats[i].node.incarnation)
+		{
+			rec.type = SL_META_REGISTER_NODE;
+			rec.node = heartbeats[i].node;
+			(void) SlMetaBatchAdd(out, &rec);
+			return;
+		}
+		if (node->fenced)
+		{
+			rec.type = SL_META_UNFENCE_NODE;
+			rec.node.node_id = node->node_id;
+			rec.node.incarnation = node->incarnation;
+			(void) SlMetaBatchAdd(out, &rec);
+			return;
+		}
+	}
+}
+
+extern bool SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id) __attribute__((weak));
+bool
+SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id)
+{
+	return true;
+}
+
+extern void SlClusterCatalogSync(const SlMetaImage *image) __attribute__((weak));
+void
+SlClusterCatalogSync(const SlMetaImage *image)
+{
+}
+
+extern uint64 SlClusterCatalogSyncedIndex(void) __attribute__((weak));
+uint64
+SlClusterCatalogSyncedIndex(void)
+{
+	return 0;
+}
