@@ -81,6 +81,16 @@ typedef struct SlHeartbeat
  * (elect only from the ISR; with no other replica in the ISR the partition
  * goes offline, leader -1), and give back leaderships to nodes that
  * returned (a partition offline whose ISR member is back).
+ *
+ * heartbeats may hold several entries of one node id (a second claimant
+ * besides the registered incarnation).  A registered node with no entry at
+ * all is left as it is: a controller taking office knows no heartbeat yet,
+ * so it starts with one entry per registered node of the image (node_id and
+ * incarnation, received_ms = the time it took office), which gives every
+ * node a fresh session as KRaft's BrokerHeartbeatManager does on
+ * activation; a node that stays silent is then fenced a session later.
+ * A new incarnation is registered and unfenced in one batch (fenced if it
+ * asks to shut down).  All records of one tick are one batch.
  */
 extern void SlControllerTick(const SlMetaImage *image,
 							 const SlHeartbeat *heartbeats, int nheartbeats,
