@@ -68,6 +68,7 @@
 #include "streamlog/cluster/metadata_records.h"
 #include "streamlog/cluster/quorum.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/storage/cluster_catalog.h"
 #include "streamlog/server/listeners.h"
 #include "streamlog/bgworkers/raft_worker.h"
@@ -139,6 +140,8 @@ static HeardHeartbeat heard[MAX_HEARTBEATS];
 static InflightKind inflight = INFLIGHT_NONE;
 static uint64 inflight_token = 0;
 static int	inflight_slot = -1;
+/* the answer of the request in flight once committed ("" for none) */
+static char inflight_answer[128];
 static uint64 change_token = 0;	/* membership change under way, 0 none */
 static int	change_slot = -1;
 static uint64 controller_proposed_term = 0;
@@ -800,6 +803,8 @@ start_request(int i, const SlMetaImage *image)
 		finish_slot(i, 0, NULL, image->applied_index);	/* nothing to change */
 	else if (!propose_batch(&batch, INFLIGHT_REQUEST, i))
 		finish_slot(i, KAFKA_NOT_CONTROLLER, "this node lost the Raft leadership", 0);
+	else if (!SlProducerIdBlockFormat(&batch, inflight_answer, sizeof(inflight_answer)))
+		inflight_answer[0] = '\0';	/* the block, for who asked for producer ids */
 	SlMetaBatchFree(&batch);
 	SlControllerRequestFree(&req);
 }
@@ -900,7 +905,8 @@ take_done(void)
 				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
 					finish_slot(inflight_slot,
 								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
-								done[k].ok ? NULL : "the proposal was not committed (leadership lost, or it no longer applied)",
+								done[k].ok ? (inflight_answer[0] ? inflight_answer : NULL) :
+								"the proposal was not committed (leadership lost, or it no longer applied)",
 								done[k].index);
 				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
 					controller_proposed_term = 0;	/* try again */
