@@ -24,7 +24,10 @@ CLUSTER_OBJS = \
 	src/cluster/metadata_wire.o \
 	src/cluster/metadata_records.o \
 	src/cluster/metadata_image.o \
-	src/cluster/metadata_fsm.o
+	src/cluster/metadata_fsm.o \
+	src/cluster/controller_request.o \
+	src/cluster/replica_placement.o \
+	src/cluster/controller.o
 
 OBJS = \
 	$(CODEC_OBJS) \
