@@ -59,6 +59,7 @@ OBJS = \
 	src/storage/acl.o \
 	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
+	src/sqlapi/cluster_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
 	src/sqlapi/latest_sql.o \
@@ -72,6 +73,7 @@ OBJS = \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
+	src/metadata/cluster_topics.o \
 	src/sqlapi/cluster_submit_sql.o \
 	src/sqlapi/cluster_admin_sql.o \
 	src/metadata/cluster_submit.o \
@@ -85,6 +87,7 @@ OBJS = \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
+	src/server/partition_leader.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
 	src/server/auth/sasl.o \

@@ -32,6 +32,7 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
 #include "streamlog/sqlapi/record_rows.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -149,6 +150,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	int64		next;
 	bool		exhausted = false;
 
+	SlSqlCheckPartitionLeader(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
 	scan = SlLogScanBegin(topic, partition, &bounds);

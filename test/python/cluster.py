@@ -38,7 +38,7 @@ import uuid
 import psycopg
 
 import pgserver
-from pgserver import HOST, IS_ROOT, PgServer, _alive, _processes_in
+from pgserver import HOST, IS_ROOT, PgServer, _alive, _proc_state, _processes_in
 
 FREEZER_ROOT = "/sys/fs/cgroup/freezer"
 
@@ -80,6 +80,33 @@ def pause_method():
     if IS_ROOT and os.path.isdir(FREEZER_ROOT) and os.access(FREEZER_ROOT, os.W_OK):
         return PAUSE_FREEZER
     return PAUSE_SIGSTOP
+
+
+def shared_cluster(tmp_path_factory, n=3, **kwargs):
+    """A started, ready cluster for the tests of a module (a generator for
+    a module-scoped fixture: `yield from shared_cluster(...)`); removed
+    afterwards.  Skips the module where this streamlog has no cluster mode
+    (no streamlog.controller_quorum_voters setting)."""
+    import pytest
+
+    c = Cluster(n, tmp_path_factory.getbasetemp(), **kwargs)
+    try:
+        c.start()
+        require_cluster_mode(c.node(1))
+        c.wait_ready()
+        yield c
+    finally:
+        c.cleanup()
+
+
+def require_cluster_mode(node):
+    """Skip the test where the installed streamlog has no cluster mode."""
+    import pytest
+
+    rows = node.sql("SELECT count(*) FROM pg_settings "
+                    "WHERE name = 'streamlog.controller_quorum_voters'")
+    if rows != [(1,)]:
+        pytest.skip("this streamlog has no cluster mode (streamlog.controller_quorum_voters)")
 
 
 class ClusterNode(PgServer):
@@ -215,6 +242,13 @@ class ClusterNode(PgServer):
                 except ProcessLookupError:
                     pass
         self._stopped_pids = stopped
+        # a signal reaches a process running on another CPU a moment later
+        deadline = time.monotonic() + 30
+        for pid in stopped:
+            while _proc_state(pid) not in (None, "T", "t", "Z", "X"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"process {pid} of node {self.node_id} did not stop")
+                time.sleep(0.005)
 
     def _remove_cgroup(self):
         if self._cgroup is None:
@@ -524,6 +558,44 @@ class Cluster:
         """{partition: leader node id} for a topic as `via` sees it."""
         return {p: r.get("leader_id") for p, r in self.partitions(topic, via).items()}
 
+    def topic_state(self, name, via=None):
+        """A topic as node `via`'s catalog holds it, or None: (topic_id,
+        topic_uuid, partition_count, config, {partition: (leader_id,
+        leader_epoch, partition_epoch, replicas, isr)}).  Equal on every
+        node once the topic's records are applied everywhere."""
+        node = self._via(via)
+        rows = node.sql("SELECT topic_id, topic_uuid, partition_count, config "
+                        "FROM streamlog.topic WHERE name = %s", (name,))
+        if not rows:
+            return None
+        (topic_id, topic_uuid, count, config), = rows
+        parts = node.sql("SELECT partition, leader_id, leader_epoch, partition_epoch, "
+                         "replicas, isr FROM streamlog.partition WHERE topic_id = %s "
+                         "ORDER BY partition", (topic_id,))
+        return (topic_id, topic_uuid, count, config,
+                {p[0]: tuple(p[1:]) for p in parts})
+
+    def wait_topic_everywhere(self, name, node_ids=None, deadline=60, check=None):
+        """Wait until every given node (default: all reachable) holds the
+        same state of the topic (topic_state), check(state) true if
+        given; return that state."""
+        ids = self.reachable() if node_ids is None else list(node_ids)
+
+        def same():
+            states = [self.topic_state(name, i) for i in ids]
+            first = states[0]
+            if first is None or any(s != first for s in states[1:]):
+                return None
+            if check is not None and not check(first):
+                return None
+            return first
+        return self.wait_for(same, deadline, f"topic {name} alike on nodes {ids}")
+
+    def wait_topic_gone_everywhere(self, name, node_ids=None, deadline=60):
+        ids = self.reachable() if node_ids is None else list(node_ids)
+        self.wait_for(lambda: all(self.topic_state(name, i) is None for i in ids),
+                      deadline, f"topic {name} gone from nodes {ids}")
+
     def logs(self, lines=60):
         """The tail of every node's server log, for failure reports."""
         return "\n".join(f"--- node {n.node_id} ({n.logfile})\n{n.log_tail(lines)}"
@@ -532,3 +604,92 @@ class Cluster:
     def __repr__(self):
         return f"<Cluster {self.name} nodes={self.node_ids} voters={self.voter_ids}>"
 
+
+
+# -- Kafka's view of the cluster (raw requests, so that every field is seen) --
+
+METADATA_V7 = 7
+LEADER_NOT_AVAILABLE = 5
+NOT_LEADER_OR_FOLLOWER = 6
+NOT_CONTROLLER = 41
+
+
+def kafka_metadata(node, topics=None, timeout=10.0):
+    """Metadata v7 from one node: {"brokers": {id: (host, port, rack)},
+    "cluster_id", "controller", "topics": {name: {"error", "topic_id"
+    (None before v10), "partitions": {p: {"error", "leader", "leader_epoch",
+    "replicas", "isr", "offline"}}}}}.  topics None: every topic."""
+    import kafka_helpers as kh
+
+    body = kh.array(topics, kh.string) + kh.i8(0)  # allow_auto_topic_creation
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout) as client:
+        r = kh.Reader(client.call(
+            lambda cid: kh.request_frame(kh.METADATA, METADATA_V7, cid, body)))
+    r.i32()  # throttle_time_ms
+    brokers = {}
+    for _ in range(r.i32()):
+        node_id, host, port, rack = r.i32(), r.string(), r.i32(), r.string()
+        brokers[node_id] = (host, port, rack)
+    cluster_id = r.string()
+    controller = r.i32()
+    out_topics = {}
+    for _ in range(r.i32()):
+        error, name, _internal = r.i16(), r.string(), r.i8()
+        parts = {}
+        for _ in range(r.i32()):
+            p = {"error": r.i16()}
+            index = r.i32()
+            p["leader"] = r.i32()
+            p["leader_epoch"] = r.i32()
+            p["replicas"] = r.array(lambda r: r.i32())
+            p["isr"] = r.array(lambda r: r.i32())
+            p["offline"] = r.array(lambda r: r.i32())
+            parts[index] = p
+        out_topics[name] = {"error": error, "partitions": parts}
+    return {"brokers": brokers, "cluster_id": cluster_id, "controller": controller,
+            "topics": out_topics}
+
+
+def kafka_describe_cluster(node, timeout=10.0):
+    """DescribeCluster v0 from one node: {"error", "cluster_id",
+    "controller", "brokers": {id: (host, port, rack)}}."""
+    import kafka_helpers as kh
+
+    body = kh.i8(0) + kh.uvarint(0)
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout) as client:
+        r = kh.Reader(client.call(
+            lambda cid: kh.request_frame(60, 0, cid, body, header_version=2)))
+
+    def compact_string(r):
+        n = r.uvarint() - 1
+        return None if n < 0 else r.take(n).decode()
+
+    r.uvarint()  # response header's tagged fields
+    r.i32()  # throttle_time_ms
+    error = r.i16()
+    compact_string(r)  # error_message
+    cluster_id = compact_string(r)
+    controller = r.i32()
+    brokers = {}
+    for _ in range(r.uvarint() - 1):
+        node_id, host, port, rack = r.i32(), compact_string(r), r.i32(), compact_string(r)
+        r.uvarint()
+        brokers[node_id] = (host, port, rack)
+    return {"error": error, "cluster_id": cluster_id, "controller": controller,
+            "brokers": brokers}
+
+
+def kafka_create_topic(node, name, partitions, replication_factor=-1, timeout_ms=30000):
+    """CreateTopics v2 sent to one node (whichever it is: a node that is
+    not the controller forwards it); returns (error_code, error_message)."""
+    import kafka_helpers as kh
+
+    body = kh.array([name], lambda t: kh.string(t) + kh.i32(partitions)
+                    + kh.i16(replication_factor) + kh.i32(0) + kh.i32(0))
+    body += kh.i32(timeout_ms) + kh.i8(0)  # validate_only
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout_ms / 1000 + 30) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(19, 2, cid, body)))
+    r.i32()  # throttle_time_ms
+    [(topic, error, message)] = r.array(lambda r: (r.string(), r.i16(), r.string()))
+    assert topic == name
+    return error, message

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pgserver  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, require_cluster_mode  # noqa: E402
 from pgserver import PgServer  # noqa: E402
 
 
@@ -81,8 +81,10 @@ def make_cluster(tmp_path_factory):
         made.append(c)
         if start:
             c.start()
-            if ready:
-                c.wait_ready()
+            if c.voter_ids:
+                require_cluster_mode(c.node(1))
+                if ready:
+                    c.wait_ready()
         return c
 
     factory.clusters = made
