@@ -511,18 +511,3 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	}
 	return 0;
 }
-
-/*
- * TEMPORARY: a weak stand-in for the request encoder of the controller
- * (cluster/controller.c) until it lands; the real definition replaces it
- * at link time.  Until then nothing can be encoded for the controller.
- */
-extern bool SlControllerRequestEncode(const SlControllerRequest *req, void **data,
-									  size_t *len) __attribute__((weak));
-bool
-SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *len)
-{
-	*data = NULL;
-	*len = 0;
-	return false;
-}
