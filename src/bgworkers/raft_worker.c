@@ -495,6 +495,27 @@ newest_heartbeat(int32 node_id, uint64 incarnation, bool any_incarnation)
 	return best;
 }
 
+/*
+ * A node back with a new incarnation after a controlled shutdown: the old
+ * incarnation said it was going and the controller let it go, so its
+ * session is over (as Kafka fences a broker whose controlled shutdown is
+ * done) and the new one registers at once, not a session timeout later.
+ */
+static void
+forget_shut_down_incarnations(const SlHeartbeatMsg *msg, const SlMetaImage *image)
+{
+	if (!SlControllerShutdownDone(image, msg->node_id))
+		return;
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		HeardHeartbeat *e = &heard[i];
+
+		if (e->used && e->msg.node_id == msg->node_id &&
+			e->msg.incarnation != msg->incarnation && e->msg.want_shutdown)
+			e->used = false;
+	}
+}
+
 /* The controller's answer to a heartbeat */
 static void
 answer_heartbeat(const HeardHeartbeat *e, const SlMetaImage *image, int64 now)
@@ -587,6 +608,7 @@ receive_datagrams(bool controller, const SlMetaImage *image)
 						break;
 					}
 					e = keep_heartbeat(&msg, now);
+					forget_shut_down_incarnations(&msg, image);
 					memcpy(&e->from, &from, fromlen);
 					e->fromlen = fromlen;
 					if (controller)
