@@ -925,11 +925,24 @@ take_done(void)
 			if (inflight != INFLIGHT_NONE && done[k].token == inflight_token)
 			{
 				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
-					finish_slot(inflight_slot,
-								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
-								done[k].ok ? (inflight_answer[0] ? inflight_answer : NULL) :
-								"the proposal was not committed (leadership lost, or it no longer applied)",
-								done[k].index);
+				{
+					SlQuorumStatus st;
+
+					SlQuorumGetStatus(quorum, &st);
+					if (done[k].ok)
+						finish_slot(inflight_slot, 0,
+									inflight_answer[0] ? inflight_answer : NULL,
+									done[k].index);
+					else if (!st.is_leader)
+						finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
+									"this node lost the Raft leadership before the change was committed",
+									0);
+					else
+						/* committed, but it no longer applied: no use retrying */
+						finish_slot(inflight_slot, KAFKA_UNKNOWN_SERVER_ERROR,
+									"the change was committed but did not apply to the metadata",
+									done[k].index);
+				}
 				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
 					controller_proposed_term = 0;	/* try again */
 				inflight = INFLIGHT_NONE;
