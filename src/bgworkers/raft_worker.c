@@ -15,7 +15,7 @@
  *	   record batches; membership changes go to libraft), one proposal at a
  *	   time so that each is decided on the image the previous one left, and
  *	   adds nodes it hears from that are not Raft members as observers.
- *	 - heartbeats: a UDP datagram (cluster/heartbeat.h) every
+ *	 - heartbeats (bgworkers/heartbeats.c): a UDP datagram every
  *	   streamlog.broker_heartbeat_interval_ms from the Raft address to the
  *	   Raft address of every voter; every voter keeps what it hears, so that
  *	   a new controller knows who is alive; the controller answers each, and
