@@ -196,6 +196,31 @@ def test_create_topic_through_non_controller_kafka(trio, unique_name):
     wait_same_everywhere(trio, topic, 4)
 
 
+def test_cluster_submit_refuses_hostile_bytes(trio):
+    """Bytes that are not a controller request are refused with an error,
+    on the controller and elsewhere, and nothing is queued."""
+    for node_id in trio.node_ids:
+        for junk in ("\\x", "\\xdeadbeef", "\\x" + "ff" * 300):
+            with pytest.raises(psycopg.errors.InvalidBinaryRepresentation,
+                               match="malformed controller request"):
+                trio.node(node_id).sql("SELECT * FROM streamlog._cluster_submit(%s::bytea)",
+                                       (junk,))
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match="unknown membership action"):
+            trio.node(node_id).sql("SELECT * FROM streamlog._cluster_membership('grow', 2)")
+    # the cluster still takes requests
+    trio.wait_for_controller(deadline=DEADLINE)
+
+
+def test_cluster_submit_elsewhere_answers_not_controller(trio):
+    controller = trio.wait_for_controller(deadline=DEADLINE)
+    other = next(n for n in trio.node_ids if n != controller)
+    [(code, message, index)] = trio.node(other).sql(
+        "SELECT * FROM streamlog._cluster_membership('transfer_leadership', 0)")
+    assert code == 41 and index is None
+    assert f"the controller is node {controller}" in message
+
+
 def test_producer_ids_unique_across_nodes(trio):
     seen = {}
     for node_id in trio.node_ids:
