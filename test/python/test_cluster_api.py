@@ -263,6 +263,36 @@ def test_elect_leaders_on_cluster(trio, unique_name):
     assert {v[0] for v in results.values()} == {car.ELECTION_NOT_NEEDED}
 
 
+def test_elect_leaders_preferred_not_available(make_cluster):
+    """A preferred replica that left the ISR (its node stopped: controlled
+    shutdown moved the leadership to the other replica) cannot be elected:
+    PREFERRED_LEADER_NOT_AVAILABLE for its partition, ELECTION_NOT_NEEDED
+    for the partition its node does not prefer, from both doors."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    c = make_cluster(3)
+    admin = AdminClient({"bootstrap.servers": c.node(1).kafka_bootstrap})
+    futures = admin.create_topics([NewTopic("preferred", 2, replica_assignment=[[2, 1], [1, 2]])],
+                                  operation_timeout=30)
+    futures["preferred"].result(timeout=60)
+    c.wait_for(lambda: [r[1] for r in assignment(c.node(3), "preferred")] == [2, 1],
+               DEADLINE, "partition 0 led by node 2, partition 1 by node 1")
+    c.stop(2, "fast")
+    c.wait_for(lambda: [r[1] for r in assignment(c.node(3), "preferred")] == [1, 1],
+               DEADLINE, "node 1 leading both partitions")
+    rows = c.node(3).sql("SELECT partition, error_code, message FROM streamlog.elect_leaders("
+                         "'preferred') ORDER BY partition")
+    assert [r[:2] for r in rows] == [(0, car.PREFERRED_LEADER_NOT_AVAILABLE),
+                                     (1, car.ELECTION_NOT_NEEDED)]
+    assert "preferred-0" in rows[0][2]
+    with kh.RawClient(c.node(1).kafka_bootstrap) as k:
+        error, results = car.parse_elect_leaders(
+            k.call(car.elect_leaders_request, {"preferred": [0, 1]}, version=2), 2)
+    assert error == 0
+    assert results[("preferred", 0)][0] == car.PREFERRED_LEADER_NOT_AVAILABLE
+    assert results[("preferred", 1)][0] == car.ELECTION_NOT_NEEDED
+
+
 def test_find_coordinator_same_from_every_node(trio):
     for group in ("g-alpha", "g-beta", "g-gamma", "g-delta"):
         answers = set()
