@@ -495,6 +495,27 @@ newest_heartbeat(int32 node_id, uint64 incarnation, bool any_incarnation)
 	return best;
 }
 
+/*
+ * A node back with a new incarnation after a controlled shutdown: the old
+ * incarnation said it was going and the controller let it go, so its
+ * session is over (as Kafka fences a broker whose controlled shutdown is
+ * done) and the new one registers at once, not a session timeout later.
+ */
+static void
+forget_shut_down_incarnations(const SlHeartbeatMsg *msg, const SlMetaImage *image)
+{
+	if (!SlControllerShutdownDone(image, msg->node_id))
+		return;
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		HeardHeartbeat *e = &heard[i];
+
+		if (e->used && e->msg.node_id == msg->node_id &&
+			e->msg.incarnation != msg->incarnation && e->msg.want_shutdown)
+			e->used = false;
+	}
+}
+
 /* The controller's answer to a heartbeat */
 static void
 answer_heartbeat(const HeardHeartbeat *e, const SlMetaImage *image, int64 now)
@@ -540,11 +561,10 @@ take_reply(const SlHeartbeatReply *reply, int64 now)
 {
 	if (reply->node_id != sl_node_id || reply->incarnation != my_heartbeat.incarnation)
 		return;
-	if (reply->status != SL_HB_REFUSED)
-	{
+	if (reply->status == SL_HB_REGISTERED)
 		last_refusal_logged[0] = '\0';
+	if (reply->status != SL_HB_REFUSED)
 		return;
-	}
 	/* Once per message, then every 30 s while it lasts */
 	if (strcmp(last_refusal_logged, reply->message) != 0 ||
 		now - last_refusal_logged_ms >= 30000)
@@ -588,6 +608,7 @@ receive_datagrams(bool controller, const SlMetaImage *image)
 						break;
 					}
 					e = keep_heartbeat(&msg, now);
+					forget_shut_down_incarnations(&msg, image);
 					memcpy(&e->from, &from, fromlen);
 					e->fromlen = fromlen;
 					if (controller)
@@ -904,11 +925,24 @@ take_done(void)
 			if (inflight != INFLIGHT_NONE && done[k].token == inflight_token)
 			{
 				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
-					finish_slot(inflight_slot,
-								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
-								done[k].ok ? (inflight_answer[0] ? inflight_answer : NULL) :
-								"the proposal was not committed (leadership lost, or it no longer applied)",
-								done[k].index);
+				{
+					SlQuorumStatus st;
+
+					SlQuorumGetStatus(quorum, &st);
+					if (done[k].ok)
+						finish_slot(inflight_slot, 0,
+									inflight_answer[0] ? inflight_answer : NULL,
+									done[k].index);
+					else if (!st.is_leader)
+						finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
+									"this node lost the Raft leadership before the change was committed",
+									0);
+					else
+						/* committed, but it no longer applied: no use retrying */
+						finish_slot(inflight_slot, KAFKA_UNKNOWN_SERVER_ERROR,
+									"the change was committed but did not apply to the metadata",
+									done[k].index);
+				}
 				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
 					controller_proposed_term = 0;	/* try again */
 				inflight = INFLIGHT_NONE;
@@ -1328,3 +1362,4 @@ SlRaftWorkerMain(Datum arg)
 		MemoryContextReset(round_context);
 	}
 }
+

@@ -90,8 +90,11 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, fp->partition);
 
 		/* v12+: where the partition is now, so the client needs no Metadata */
-		pr->current_leader.leader_id = l->leader;
-		pr->current_leader.leader_epoch = l->leader_epoch;
+		if (version >= 12)
+		{
+			pr->current_leader.leader_id = l->leader;
+			pr->current_leader.leader_epoch = l->leader_epoch;
+		}
 		pr->high_watermark = -1;
 		return 0;
 	}
