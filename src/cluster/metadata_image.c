@@ -50,6 +50,23 @@
 
 /* ---- parts: copy, free, encode ---- */
 
+/*
+ * Room allocated for a topic's partitions: count rounded up to a power of
+ * two (at least 4), everywhere an array of partitions is allocated, so
+ * that adding partitions one PARTITION record at a time grows the array
+ * geometrically (a topic of 20,000 partitions would otherwise copy its
+ * array 20,000 times).  SlMetaTopic has no capacity field: this rule is it.
+ */
+static size_t
+partitions_room(int32_t count)
+{
+	size_t		room = 4;
+
+	while (room < (size_t) count)
+		room *= 2;
+	return room;
+}
+
 bool
 SlMetaIntsCopy(int32_t **dst, const int32_t *src, int32_t n)
 {
@@ -151,7 +168,7 @@ SlMetaTopicCopy(SlMetaTopic *dst, const SlMetaTopic *src)
 	ok = SlWireStrdup(&dst->owner, src->owner) && ok;
 	if (ok && src->partition_count > 0 && src->partitions != NULL)
 	{
-		dst->partitions = calloc((size_t) src->partition_count, sizeof(SlMetaPartition));
+		dst->partitions = calloc(partitions_room(src->partition_count), sizeof(SlMetaPartition));
 		ok = dst->partitions != NULL;
 		for (int32_t i = 0; ok && i < src->partition_count; i++)
 		{
@@ -187,6 +204,21 @@ SlMetaNodeDecode(SlWireReader *r, SlMetaNode *node)
 	SlWireGetString(r, &node->sql_conninfo, true);
 	SlWireGetString(r, &node->raft_address, true);
 	SlWireGetString(r, &node->rack, true);
+}
+
+/* A string a record can carry (NULL is none) */
+static bool
+carriable(const char *s)
+{
+	return s == NULL || strlen(s) <= SL_WIRE_MAX_STRING;
+}
+
+bool
+SlMetaNodeValid(const SlMetaNode *node)
+{
+	return node->node_id >= 0 && node->kafka_port >= 0 && node->kafka_port <= 65535 &&
+		carriable(node->kafka_host) && carriable(node->sql_conninfo) &&
+		carriable(node->raft_address) && carriable(node->rack);
 }
 
 bool
@@ -526,7 +558,7 @@ apply_register(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	bool		found;
 	int32_t		pos;
 
-	if (rec->node.node_id < 0 || rec->node.kafka_port < 0 || rec->node.kafka_port > 65535)
+	if (!SlMetaNodeValid(&rec->node))
 		return false;
 	if (!save_part(undo, image, false, rec->node.node_id))
 		return false;
@@ -682,14 +714,18 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 		return false;
 	if (!SlMetaPartitionCopy(&part, &rec->partition))
 		return false;
-	grown = realloc(topic->partitions,
-					sizeof(SlMetaPartition) * ((size_t) topic->partition_count + 1));
-	if (grown == NULL)
+	if (topic->partitions == NULL ||
+		partitions_room(topic->partition_count + 1) > partitions_room(topic->partition_count))
 	{
-		SlMetaPartitionFree(&part);
-		return false;
+		grown = realloc(topic->partitions,
+						sizeof(SlMetaPartition) * partitions_room(topic->partition_count + 1));
+		if (grown == NULL)
+		{
+			SlMetaPartitionFree(&part);
+			return false;
+		}
+		topic->partitions = grown;
 	}
-	topic->partitions = grown;
 	topic->partitions[topic->partition_count++] = part;
 	return true;
 }
@@ -949,7 +985,7 @@ decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_
 		return false;
 	if (count == 0)
 		return true;
-	topic->partitions = calloc(count, sizeof(SlMetaPartition));
+	topic->partitions = calloc(partitions_room((int32_t) count), sizeof(SlMetaPartition));
 	if (topic->partitions == NULL)
 		return false;
 	for (uint32_t p = 0; p < count; p++)
@@ -1010,7 +1046,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		SlMetaNodeDecode(&r, node);
 		node->fenced = get_flag(&r);
 		node->shutting_down = get_flag(&r);
-		if (r.failed || node->node_id < 0 ||
+		if (r.failed || !SlMetaNodeValid(node) ||
 			(i > 0 && node->node_id <= image->nodes[i - 1].node_id))
 			goto bad;
 	}
