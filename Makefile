@@ -24,7 +24,10 @@ CLUSTER_OBJS = \
 	src/cluster/metadata_wire.o \
 	src/cluster/metadata_records.o \
 	src/cluster/metadata_image.o \
-	src/cluster/metadata_fsm.o
+	src/cluster/metadata_fsm.o \
+	src/cluster/controller_request.o \
+	src/cluster/replica_placement.o \
+	src/cluster/controller.o
 
 OBJS = \
 	$(CODEC_OBJS) \
@@ -56,6 +59,7 @@ OBJS = \
 	src/storage/acl.o \
 	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
+	src/sqlapi/cluster_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
 	src/sqlapi/latest_sql.o \
@@ -69,12 +73,21 @@ OBJS = \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
+	src/metadata/cluster_topics.o \
+	src/sqlapi/cluster_submit_sql.o \
+	src/sqlapi/cluster_admin_sql.o \
+	src/metadata/cluster_submit.o \
+	src/metadata/membership.o \
+	src/metadata/producer_id_blocks.o \
+	src/metadata/leader_election.o \
+	src/metadata/group_placement.o \
 	src/server/dispatch.o \
 	src/server/group_metadata.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
+	src/server/partition_leader.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
 	src/server/auth/sasl.o \
@@ -93,6 +106,8 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/quorum.o \
+	src/server/handlers/elect_leaders.o \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \

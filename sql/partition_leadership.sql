@@ -1,9 +1,12 @@
 --
 -- Partition leadership on a node of its own: it leads every partition it
 -- has, their only replica and in-sync replica, in epoch 0; and its catalog
--- was never synced from a cluster.
+-- was never synced from a cluster.  (The suite before may have left the
+-- extension installed.)
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS streamlog;
+RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 

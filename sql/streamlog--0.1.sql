@@ -787,3 +787,41 @@ SELECT * FROM streamlog.raft_members() ORDER BY node_id;
 
 -- Like Kafka's DescribeCluster and DescribeQuorum, open to every client
 GRANT SELECT ON streamlog.nodes, streamlog.raft_status, streamlog.raft_members TO PUBLIC;
+
+-- Cluster administration (clusterapi): the controller's entry points that
+-- other nodes call over libpq, and the quorum's membership.
+--
+-- _cluster_submit and _cluster_membership act for the whole cluster
+-- without the Kafka authorization of the request (the forwarding node
+-- checked it at its door): only superusers and streamlog_admin may call
+-- them, and nodes connect as the role of their advertised SQL conninfo.
+CREATE FUNCTION streamlog._cluster_submit(request bytea, timeout_ms integer DEFAULT 30000,
+										  OUT error_code integer, OUT message text,
+										  OUT raft_index bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__cluster_submit' LANGUAGE C VOLATILE;
+CREATE FUNCTION streamlog._cluster_membership(action text, node_id integer,
+											  timeout_ms integer DEFAULT 30000,
+											  OUT error_code integer, OUT message text,
+											  OUT raft_index bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__cluster_membership' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._cluster_submit(bytea, integer),
+	streamlog._cluster_membership(text, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._cluster_submit(bytea, integer),
+	streamlog._cluster_membership(text, integer, integer) TO streamlog_admin;
+
+-- Add a registered node to the metadata quorum as a voter, or remove a
+-- voter, one at a time (Kafka's AddRaftVoter / RemoveRaftVoter).  Needs
+-- ALTER on the cluster.
+CREATE FUNCTION streamlog.add_voter(node_id integer) RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_add_voter' LANGUAGE C;
+CREATE FUNCTION streamlog.remove_voter(node_id integer) RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_remove_voter' LANGUAGE C;
+
+-- Preferred leader election (Kafka's ElectLeaders): of one partition, of
+-- every partition of a topic (partition NULL) or of every partition (topic
+-- NULL); a row per partition with Kafka's error code (0 elected, 84
+-- ELECTION_NOT_NEEDED, 80 PREFERRED_LEADER_NOT_AVAILABLE).  Needs ALTER
+-- on the cluster.
+CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL)
+	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
+	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;

@@ -11,6 +11,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/quotas.h"
@@ -58,6 +59,7 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
 	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
@@ -79,6 +81,7 @@ sl_shmem_startup(void)
 	SlBrokerStatsShmemInit();
 	SlRoleSessionsShmemInit();
 	SlConnLimitsShmemInit();
+	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
 	LWLockRelease(AddinShmemInitLock);

@@ -68,6 +68,7 @@
 #include "streamlog/cluster/metadata_records.h"
 #include "streamlog/cluster/quorum.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/storage/cluster_catalog.h"
 #include "streamlog/server/listeners.h"
 #include "streamlog/bgworkers/raft_worker.h"
@@ -139,6 +140,8 @@ static HeardHeartbeat heard[MAX_HEARTBEATS];
 static InflightKind inflight = INFLIGHT_NONE;
 static uint64 inflight_token = 0;
 static int	inflight_slot = -1;
+/* the answer of the request in flight once committed ("" for none) */
+static char inflight_answer[128];
 static uint64 change_token = 0;	/* membership change under way, 0 none */
 static int	change_slot = -1;
 static uint64 controller_proposed_term = 0;
@@ -537,11 +540,10 @@ take_reply(const SlHeartbeatReply *reply, int64 now)
 {
 	if (reply->node_id != sl_node_id || reply->incarnation != my_heartbeat.incarnation)
 		return;
-	if (reply->status != SL_HB_REFUSED)
-	{
+	if (reply->status == SL_HB_REGISTERED)
 		last_refusal_logged[0] = '\0';
+	if (reply->status != SL_HB_REFUSED)
 		return;
-	}
 	/* Once per message, then every 30 s while it lasts */
 	if (strcmp(last_refusal_logged, reply->message) != 0 ||
 		now - last_refusal_logged_ms >= 30000)
@@ -801,6 +803,8 @@ start_request(int i, const SlMetaImage *image)
 		finish_slot(i, 0, NULL, image->applied_index);	/* nothing to change */
 	else if (!propose_batch(&batch, INFLIGHT_REQUEST, i))
 		finish_slot(i, KAFKA_NOT_CONTROLLER, "this node lost the Raft leadership", 0);
+	else if (!SlProducerIdBlockFormat(&batch, inflight_answer, sizeof(inflight_answer)))
+		inflight_answer[0] = '\0';	/* the block, for who asked for producer ids */
 	SlMetaBatchFree(&batch);
 	SlControllerRequestFree(&req);
 }
@@ -901,7 +905,8 @@ take_done(void)
 				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
 					finish_slot(inflight_slot,
 								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
-								done[k].ok ? NULL : "the proposal was not committed (leadership lost, or it no longer applied)",
+								done[k].ok ? (inflight_answer[0] ? inflight_answer : NULL) :
+								"the proposal was not committed (leadership lost, or it no longer applied)",
 								done[k].index);
 				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
 					controller_proposed_term = 0;	/* try again */
@@ -1323,84 +1328,3 @@ SlRaftWorkerMain(Datum arg)
 	}
 }
 
-/*
- * TEMPORARY: weak stand-ins for the controller (cluster/controller.c) and
- * the catalog sync (storage/cluster_catalog.c) until those land; the real
- * definitions replace them at link time.  Registration only: every node
- * heard with a new incarnation is registered and unfenced.
- */
-extern bool SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len) __attribute__((weak));
-bool
-SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len)
-{
-	memset(req, 0, sizeof(*req));
-	return false;
-}
-
-extern void SlControllerRequestFree(SlControllerRequest *req) __attribute__((weak));
-void
-SlControllerRequestFree(SlControllerRequest *req)
-{
-}
-
-extern int16_t SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
-										 SlMetaBatch *out, char *errbuf, size_t errbuf_len) __attribute__((weak));
-int16_t
-SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *req,
-						  SlMetaBatch *out, char *errbuf, size_t errbuf_len)
-{
-	snprintf(errbuf, errbuf_len, "the controller is not built yet");
-	return -1;
-}
-
-extern void SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
-							 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out) __attribute__((weak));
-void
-SlControllerTick(const SlMetaImage *image, const SlHeartbeat *heartbeats, int nheartbeats,
-				 int64_t now_ms, int64_t session_timeout_ms, SlMetaBatch *out)
-{
-	for (int i = 0; i < nheartbeats; i++)
-	{
-		const SlMetaNode *node = SlMetaImageNode(image, heartbeats[i].node.node_id);
-		SlMetaRecord rec;
-
-		if (now_ms - heartbeats[i].received_ms > session_timeout_ms)
-			continue;
-		memset(&rec, 0, sizeof(rec));
-		if (node == NULL || node->incarnation != heartbeats[i].node.incarnation)
-		{
-			rec.type = SL_META_REGISTER_NODE;
-			rec.node = heartbeats[i].node;
-			(void) SlMetaBatchAdd(out, &rec);
-			return;
-		}
-		if (node->fenced)
-		{
-			rec.type = SL_META_UNFENCE_NODE;
-			rec.node.node_id = node->node_id;
-			rec.node.incarnation = node->incarnation;
-			(void) SlMetaBatchAdd(out, &rec);
-			return;
-		}
-	}
-}
-
-extern bool SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id) __attribute__((weak));
-bool
-SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id)
-{
-	return true;
-}
-
-extern void SlClusterCatalogSync(const SlMetaImage *image) __attribute__((weak));
-void
-SlClusterCatalogSync(const SlMetaImage *image)
-{
-}
-
-extern uint64 SlClusterCatalogSyncedIndex(void) __attribute__((weak));
-uint64
-SlClusterCatalogSyncedIndex(void)
-{
-	return 0;
-}

@@ -20,7 +20,8 @@
  *	- TOPIC ids are new and names unique; next_topic_id passes the largest.
  *	- PARTITION adds the next partition of a topic, PARTITION_CHANGE sets
  *	  leader and/or ISR: the ISR is a subset of the replicas, the leader is
- *	  in the ISR or none; a new leader bumps the leader epoch, any change
+ *	  in the ISR or none; a new leader is a registered node, unfenced and
+ *	  not shutting down; a new leader bumps the leader epoch, any change
  *	  the partition epoch.
  *	- PRODUCER_IDS hands out the block starting at next_producer_id, no
  *	  other (a block decided on a stale image is refused).
@@ -627,6 +628,20 @@ apply_topic(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	return true;
 }
 
+/*
+ * May node_id take a leadership now: registered, unfenced, not shutting
+ * down?  A controller only elects such nodes; a decision made on an image
+ * that has moved on since (a node fenced meanwhile) is refused here, so
+ * that no leadership ever lands on a fenced node.
+ */
+static bool
+may_lead(const SlMetaImage *image, int32_t node_id)
+{
+	const SlMetaNode *node = SlMetaImageNode(image, node_id);
+
+	return node != NULL && !node->fenced && !node->shutting_down;
+}
+
 /* The topic a record names, saved for undo first; NULL if none */
 static SlMetaTopic *
 touch_topic(SlMetaImage *image, Undo *undo, int32_t topic_id)
@@ -662,6 +677,8 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	if (topic == NULL || rec->partition.partition != topic->partition_count ||
 		topic->partition_count == INT32_MAX ||
 		!SlMetaPartitionValid(&rec->partition))
+		return false;
+	if (rec->partition.leader != SL_META_NO_LEADER && !may_lead(image, rec->partition.leader))
 		return false;
 	if (!SlMetaPartitionCopy(&part, &rec->partition))
 		return false;
@@ -706,6 +723,8 @@ apply_partition_change(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	if (next.leader != cur->leader)
 	{
 		if (cur->leader_epoch == INT32_MAX)
+			return false;
+		if (next.leader != SL_META_NO_LEADER && !may_lead(image, next.leader))
 			return false;
 		next.leader_epoch = cur->leader_epoch + 1;
 	}

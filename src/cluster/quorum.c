@@ -11,8 +11,18 @@
  *
  * Ids: libraft refuses server id 0, which Kafka's node.id allows, so a
  * node's libraft id is its node id + 1; no one outside this file sees it.
+ *
+ * Entries: libraft 0.15 sends several entries in one AppendEntries message
+ * with each entry's data padded to 8 bytes on one side and not on the
+ * other, so that every entry after one whose length is not a multiple of 8
+ * arrives shifted (seen here: a node catching up applied garbage).  Its
+ * main user, dqlite, only ever proposes multiples of 8.  So do we: each
+ * entry is an envelope, "SLQ1", the record batch's length (u32, little
+ * endian), the batch, zeros up to a multiple of 8; the state machine is
+ * handed the batch alone.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,12 +51,17 @@ typedef enum ChangeStage
 	CHANGE_REMOVING
 } ChangeStage;
 
+#define ENTRY_MAGIC "SLQ1"
+#define ENTRY_HEADER 8
+
 struct SlQuorum
 {
 	uv_loop_t	loop;
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft_fsm fsm;
+	int			(*fsm_apply) (struct raft_fsm *fsm, const struct raft_buffer *buf,
+							  void **result);	/* the metadata fsm's own */
 	struct raft raft;
 	SlMetaImage image;
 	int32_t		node_id;
@@ -103,6 +118,32 @@ note_done(SlQuorum *q, uint64_t token, bool ok, uint64_t index)
 	q->done[q->ndone].ok = ok;
 	q->done[q->ndone].index = index;
 	q->ndone++;
+}
+
+/*
+ * Apply an entry: the record batch inside its envelope.  An entry that is
+ * not an envelope (it cannot be one of ours) goes to the fsm as it is,
+ * which counts it as invalid.
+ */
+static int
+envelope_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	SlQuorum   *q = (SlQuorum *) ((char *) fsm - offsetof(SlQuorum, fsm));
+	const uint8_t *p = buf->base;
+	struct raft_buffer inner = *buf;
+
+	if (buf->len >= ENTRY_HEADER && memcmp(p, ENTRY_MAGIC, 4) == 0)
+	{
+		size_t		len = (size_t) p[4] | ((size_t) p[5] << 8) |
+			((size_t) p[6] << 16) | ((size_t) p[7] << 24);
+
+		if (len <= buf->len - ENTRY_HEADER)
+		{
+			inner.base = (uint8_t *) buf->base + ENTRY_HEADER;
+			inner.len = len;
+		}
+	}
+	return q->fsm_apply(fsm, &inner, result);
 }
 
 /* The fsm's hook: remember whether each entry changed the image */
@@ -273,6 +314,8 @@ SlQuorumOpen(const SlQuorumOptions *opts, char *errbuf, size_t errlen)
 		goto fail;
 	}
 	q->fsm_inited = true;
+	q->fsm_apply = q->fsm.apply;
+	q->fsm.apply = envelope_apply;
 	if ((rv = raft_init(&q->raft, &q->io, &q->fsm, RAFT_ID(opts->node_id), opts->address)) != 0)
 	{
 		snprintf(errbuf, errlen, "could not initialise Raft: %s", raft_errmsg(&q->raft));
@@ -381,19 +424,27 @@ SlQuorumPropose(SlQuorum *q, const void *data, size_t len, uint64_t *token)
 {
 	Proposal   *p;
 	struct raft_buffer buf;
+	uint8_t    *e;
 
-	if (raft_state(&q->raft) != RAFT_LEADER || len == 0)
+	if (raft_state(&q->raft) != RAFT_LEADER || len == 0 || len > UINT32_MAX - 16)
 		return false;
 	p = calloc(1, sizeof(Proposal));
-	buf.base = raft_malloc(len);
-	buf.len = len;
+	buf.len = (ENTRY_HEADER + len + 7) & ~(size_t) 7;
+	buf.base = raft_malloc(buf.len);
 	if (p == NULL || buf.base == NULL)
 	{
 		free(p);
 		raft_free(buf.base);
 		return false;
 	}
-	memcpy(buf.base, data, len);
+	e = buf.base;
+	memset(e, 0, buf.len);
+	memcpy(e, ENTRY_MAGIC, 4);
+	e[4] = (uint8_t) len;
+	e[5] = (uint8_t) (len >> 8);
+	e[6] = (uint8_t) (len >> 16);
+	e[7] = (uint8_t) (len >> 24);
+	memcpy(e + ENTRY_HEADER, data, len);
 	p->q = q;
 	p->token = q->next_token++;
 	p->req.data = p;

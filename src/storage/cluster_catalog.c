@@ -17,10 +17,19 @@
  * lock_not_available, and the worker tries again after its next round.
  * Leadership changes take no lock: the log does not change with them, and
  * the doors read leadership from the topic they look up.
+ *
+ * A sync follows every committed change, and most change one topic or a
+ * few partitions: what the calling process (the Raft worker) last wrote
+ * and committed is remembered (the synced cache), and only topics and
+ * partitions that differ from it are looked at again.  The cache is
+ * replaced when a sync commits, kept as it was when one aborts, and
+ * forgotten when streamlog.topic is another table (the extension was
+ * created again).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -29,6 +38,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -40,6 +50,131 @@
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/topics.h"
 #include "streamlog/storage/storage.h"
+
+/*
+ * A topic as the last committed sync of this process wrote it: enough to
+ * tell whether the image changed it since.  Partitions' leadership is
+ * told by their epochs, since any change bumps the partition epoch.
+ */
+typedef struct SyncedTopic
+{
+	int32		topic_id;		/* hash key */
+	uint8		uuid[16];
+	int32		partition_count;
+	uint32		config_hash;	/* of the image's config text */
+	int32	   *leader;			/* [partition_count] */
+	int32	   *leader_epoch;
+	int32	   *partition_epoch;
+} SyncedTopic;
+
+static HTAB *synced = NULL;		/* committed */
+static MemoryContext synced_context = NULL;
+static Oid	synced_catalog = InvalidOid;	/* streamlog.topic it is of */
+static HTAB *pending = NULL;	/* written by the sync under way */
+static MemoryContext pending_context = NULL;
+static bool xact_callback_registered = false;
+
+static HTAB *
+synced_create(MemoryContext cxt)
+{
+	HASHCTL		info;
+
+	info.keysize = sizeof(int32);
+	info.entrysize = sizeof(SyncedTopic);
+	info.hcxt = cxt;
+	return hash_create("streamlog synced topics", 256, &info,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* The sync's transaction ended: what it wrote is the cache, or nothing */
+static void
+synced_xact_callback(XactEvent event, void *arg)
+{
+	if (pending == NULL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (synced_context != NULL)
+				MemoryContextDelete(synced_context);
+			synced = pending;
+			synced_context = pending_context;
+			break;
+		case XACT_EVENT_ABORT:
+			MemoryContextDelete(pending_context);
+			break;
+		default:
+			return;
+	}
+	pending = NULL;
+	pending_context = NULL;
+}
+
+static uint32
+config_hash(const SlMetaTopic *t)
+{
+	const char *config = t->config_json ? t->config_json : "{}";
+
+	return hash_bytes((const unsigned char *) config, strlen(config));
+}
+
+/* Is the image's topic as the cache says the catalog has it? */
+static bool
+topic_unchanged(const SlMetaTopic *t)
+{
+	SyncedTopic *s = synced ? hash_search(synced, &t->topic_id, HASH_FIND, NULL) : NULL;
+
+	return s != NULL && memcmp(s->uuid, t->uuid, 16) == 0 &&
+		s->partition_count == t->partition_count && s->config_hash == config_hash(t);
+}
+
+/* Is partition p of the image's topic as the cache says? */
+static bool
+partition_unchanged(const SlMetaTopic *t, int32 p)
+{
+	SyncedTopic *s = synced ? hash_search(synced, &t->topic_id, HASH_FIND, NULL) : NULL;
+	const SlMetaPartition *mp = &t->partitions[p];
+
+	return s != NULL && memcmp(s->uuid, t->uuid, 16) == 0 && p < s->partition_count &&
+		s->leader[p] == mp->leader && s->leader_epoch[p] == mp->leader_epoch &&
+		s->partition_epoch[p] == mp->partition_epoch;
+}
+
+/* What this sync leaves in the catalog, for the cache once it commits */
+static void
+pending_note(const SlMetaImage *image)
+{
+	if (pending_context != NULL)
+		MemoryContextDelete(pending_context);
+	pending_context = AllocSetContextCreate(TopMemoryContext, "streamlog synced topics",
+											ALLOCSET_DEFAULT_SIZES);
+	pending = synced_create(pending_context);
+	for (int32 i = 0; i < image->ntopics; i++)
+	{
+		const SlMetaTopic *t = &image->topics[i];
+		SyncedTopic *s;
+		int32		n = t->partition_count;
+
+		s = hash_search(pending, &t->topic_id, HASH_ENTER, NULL);
+		memcpy(s->uuid, t->uuid, 16);
+		s->partition_count = n;
+		s->config_hash = config_hash(t);
+		s->leader = MemoryContextAlloc(pending_context, sizeof(int32) * Max(n, 1));
+		s->leader_epoch = MemoryContextAlloc(pending_context, sizeof(int32) * Max(n, 1));
+		s->partition_epoch = MemoryContextAlloc(pending_context, sizeof(int32) * Max(n, 1));
+		for (int32 p = 0; p < n; p++)
+		{
+			s->leader[p] = t->partitions[p].leader;
+			s->leader_epoch[p] = t->partitions[p].leader_epoch;
+			s->partition_epoch[p] = t->partitions[p].partition_epoch;
+		}
+	}
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(synced_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
 
 /* A topic of the catalog, as the sync compares it to the image */
 typedef struct CatalogTopic
@@ -303,7 +438,9 @@ sync_leadership(const SlMetaImage *image)
 
 	for (int32 i = 0; i < image->ntopics; i++)
 		if (image_topic_sane(&image->topics[i]))
-			total += image->topics[i].partition_count;
+			for (int32 p = 0; p < image->topics[i].partition_count; p++)
+				if (!partition_unchanged(&image->topics[i], p))
+					total++;
 	if (total == 0)
 		return 0;
 	if (total > MaxAllocSize / sizeof(Datum))
@@ -320,6 +457,8 @@ sync_leadership(const SlMetaImage *image)
 		{
 			const SlMetaPartition *mp = &t->partitions[p];
 
+			if (partition_unchanged(t, p))
+				continue;
 			cols[0][n] = Int32GetDatum(t->topic_id);
 			cols[1][n] = Int32GetDatum(p);
 			cols[2][n] = Int32GetDatum(mp->leader);
@@ -357,6 +496,13 @@ SlClusterCatalogSync(const SlMetaImage *image)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		snapshot_pushed = true;
 	}
+	if (synced != NULL && synced_catalog != SlMakePartitionKey(0, 0).catalog)
+	{
+		MemoryContextDelete(synced_context);
+		synced = NULL;
+		synced_context = NULL;
+	}
+	synced_catalog = SlMakePartitionKey(0, 0).catalog;
 
 	/* Drops first: a name may come back under a new id */
 	foreach(lc, catalog_topics())
@@ -379,7 +525,8 @@ SlClusterCatalogSync(const SlMetaImage *image)
 		}
 	}
 	for (int32 i = 0; i < image->ntopics; i++)
-		sync_topic(&image->topics[i]);
+		if (!topic_unchanged(&image->topics[i]))
+			sync_topic(&image->topics[i]);
 	if (sync_leadership(image) > 0)
 		SlTopicsCatalogChanged();
 
@@ -387,6 +534,7 @@ SlClusterCatalogSync(const SlMetaImage *image)
 	SPI_connect();
 	SlCatalogRun(&set_index, values, NULL);
 	SPI_finish();
+	pending_note(image);
 
 	if (snapshot_pushed)
 		PopActiveSnapshot();

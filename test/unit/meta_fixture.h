@@ -33,7 +33,7 @@ typedef struct MetaHookArg
 
 static MetaHookArg meta_hook_args[RAFT_FIXTURE_MAX_SERVERS];
 
-static void
+static inline void
 meta_applied_hook(void *arg, uint64_t index, bool valid)
 {
 	MetaHookArg *a = arg;
@@ -48,7 +48,7 @@ meta_applied_hook(void *arg, uint64_t index, bool valid)
 }
 
 /* n servers, the first nvoting of them voters, all started */
-static void
+static inline void
 meta_cluster_init(MetaCluster *c, unsigned n, unsigned nvoting, unsigned snapshot_threshold)
 {
 	struct raft_configuration conf;
@@ -81,7 +81,7 @@ meta_cluster_init(MetaCluster *c, unsigned n, unsigned nvoting, unsigned snapsho
 		abort();
 }
 
-static void
+static inline void
 meta_cluster_close(MetaCluster *c)
 {
 	raft_fixture_close(&c->f);
@@ -92,7 +92,7 @@ meta_cluster_close(MetaCluster *c)
 	}
 }
 
-static void
+static inline void
 meta_apply_cb(struct raft_apply *req, int status, void *result)
 {
 	MetaCluster *c = req->data;
@@ -106,7 +106,7 @@ meta_apply_cb(struct raft_apply *req, int status, void *result)
 }
 
 /* Propose a batch on server i; false if it is not the leader */
-static bool
+static inline bool
 meta_propose(MetaCluster *c, unsigned i, const SlMetaBatch *batch)
 {
 	struct raft_apply *req;
@@ -133,22 +133,30 @@ meta_propose(MetaCluster *c, unsigned i, const SlMetaBatch *batch)
 	return true;
 }
 
-/* The index of a live leader, or c->n */
-static unsigned
+/*
+ * The index of the live leader of the newest term, or c->n.  A deposed
+ * leader that has not heard of its successor yet (or was revived) still
+ * believes it leads: the newest term tells them apart.
+ */
+static inline unsigned
 meta_leader(MetaCluster *c)
 {
+	unsigned	best = c->n;
+
 	for (unsigned i = 0; i < c->n; i++)
 		if (raft_fixture_alive(&c->f, i) &&
-			raft_state(raft_fixture_get(&c->f, i)) == RAFT_LEADER)
-			return i;
-	return c->n;
+			raft_state(raft_fixture_get(&c->f, i)) == RAFT_LEADER &&
+			(best == c->n ||
+			 raft_fixture_get(&c->f, i)->current_term > raft_fixture_get(&c->f, best)->current_term))
+			best = i;
+	return best;
 }
 
 /*
  * Servers that applied up to the same index hold the same image (and every
  * image is what libraft says it applied up to, or a command entry before).
  */
-static bool
+static inline bool
 meta_images_agree(MetaCluster *c)
 {
 	for (unsigned i = 0; i < c->n; i++)

@@ -62,6 +62,7 @@ test_nodes(void)
 	SlMetaImageFree(&img);
 }
 
+
 static void
 test_topics_and_partitions(void)
 {
@@ -71,6 +72,11 @@ test_topics_and_partitions(void)
 	SlMetaRecord rec;
 
 	SlMetaImageInit(&img);
+	for (int32_t n = 1; n <= 4; n++)
+	{
+		CHECK(meta_apply1(&img, 100 + n, meta_register(n, 1, NULL)));
+		CHECK(meta_apply1(&img, 200 + n, meta_node_state(SL_META_UNFENCE_NODE, n, 1)));
+	}
 	CHECK(meta_apply1(&img, 1, meta_topic(7, "orders")));
 	CHECK_EQ_INT(img.next_topic_id, 8);
 	CHECK(!meta_apply1(&img, 2, meta_topic(7, "other")));	/* id taken */
@@ -110,6 +116,18 @@ test_topics_and_partitions(void)
 	CHECK(!meta_apply1(&img, 18, meta_change(7, 0, 2, r4, 1)));
 	CHECK(!meta_apply1(&img, 19, meta_change(7, 5, 2, NULL, -1)));
 	CHECK(!meta_apply1(&img, 20, meta_change(7, 0, -7, NULL, -1)));
+	/* a fenced node, or one shutting down, takes no leadership */
+	CHECK(meta_apply1(&img, 300, meta_node_state(SL_META_FENCE_NODE, 1, 1)));
+	CHECK(!meta_apply1(&img, 301, meta_change(7, 0, 1, NULL, -1)));
+	CHECK(!meta_apply1(&img, 302, meta_partition(7, 2, r1, 1, r1, 1, 1)));
+	CHECK(meta_apply1(&img, 303, meta_node_state(SL_META_UNFENCE_NODE, 1, 1)));
+	CHECK(meta_apply1(&img, 304, meta_node_state(SL_META_SHUTDOWN_NODE, 1, 1)));
+	CHECK(!meta_apply1(&img, 305, meta_change(7, 0, 1, NULL, -1)));
+	CHECK(meta_apply1(&img, 306, meta_register(1, 2, NULL)));
+	CHECK(meta_apply1(&img, 307, meta_node_state(SL_META_UNFENCE_NODE, 1, 2)));
+	/* unknown nodes neither */
+	CHECK(meta_apply1(&img, 308, meta_node_state(SL_META_UNREGISTER_NODE, 4, 0)));
+	CHECK(!meta_apply1(&img, 309, meta_partition(7, 2, r4, 1, r4, 1, 4)));
 	/* both at once; then offline */
 	CHECK(meta_apply1(&img, 21, meta_change(7, 0, 1, r1, 1)));
 	CHECK(meta_apply1(&img, 22, meta_change(7, 0, SL_META_NO_LEADER, NULL, -1)));
@@ -188,12 +206,15 @@ test_batch_atomic(void)
 
 	SlMetaImageInit(&img);
 	CHECK(meta_apply1(&img, 1, meta_register(1, 1, NULL)));
+	CHECK(meta_apply1(&img, 2, meta_node_state(SL_META_UNFENCE_NODE, 1, 1)));
 	CHECK(meta_apply1(&img, 2, meta_topic(1, "a")));
 	CHECK(meta_apply1(&img, 3, meta_partition(1, 0, r1, 1, r1, 1, 1)));
 	CHECK(SlMetaImageCopy(&before, &img));
 
 	SlMetaBatchInit(&batch);
 	rec = meta_register(1, 2, "new");
+	SlMetaBatchAdd(&batch, &rec);
+	rec = meta_node_state(SL_META_UNFENCE_NODE, 1, 2);
 	SlMetaBatchAdd(&batch, &rec);
 	rec = meta_register(5, 2, NULL);
 	SlMetaBatchAdd(&batch, &rec);

@@ -5,6 +5,15 @@
  * it (P10: being Raft leader is not enough) calls them and proposes their
  * records; everything here is deterministic, so the unit tests drive it
  * with seeds.
+ *
+ * A decision holds for the image it was made on.  The controller decides
+ * on an image that includes everything proposed before: it proposes one
+ * batch at a time and decides the next once that one is applied (or
+ * failed), as KRaft's controller decides on its state with the records in
+ * flight already in it.  Applying refuses the decisions that went stale
+ * anyway where it matters (a leadership given to a node fenced meanwhile,
+ * a producer-id block handed out twice): the batch changes nothing and the
+ * request fails, to be retried.
  */
 #ifndef SL_CLUSTER_CONTROLLER_H
 #define SL_CLUSTER_CONTROLLER_H
@@ -81,6 +90,16 @@ typedef struct SlHeartbeat
  * (elect only from the ISR; with no other replica in the ISR the partition
  * goes offline, leader -1), and give back leaderships to nodes that
  * returned (a partition offline whose ISR member is back).
+ *
+ * heartbeats may hold several entries of one node id (a second claimant
+ * besides the registered incarnation).  A registered node with no entry at
+ * all is left as it is: a controller taking office knows no heartbeat yet,
+ * so it starts with one entry per registered node of the image (node_id and
+ * incarnation, received_ms = the time it took office), which gives every
+ * node a fresh session as KRaft's BrokerHeartbeatManager does on
+ * activation; a node that stays silent is then fenced a session later.
+ * A new incarnation is registered and unfenced in one batch (fenced if it
+ * asks to shut down).  All records of one tick are one batch.
  */
 extern void SlControllerTick(const SlMetaImage *image,
 							 const SlHeartbeat *heartbeats, int nheartbeats,

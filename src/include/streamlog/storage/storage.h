@@ -744,6 +744,18 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 extern void SlOffsetsTopicCreate(void);
 
 /*
+ * The topic's explicit config as it is created with, for a node of a
+ * cluster, which has the controller create it instead
+ */
+extern Jsonb *SlOffsetsTopicConfig(void);
+
+/*
+ * The partition of __consumer_offsets (of partitions partitions) that holds
+ * group_id's records, as Kafka places it: its leader coordinates the group
+ */
+extern int32 SlOffsetsGroupPartition(const char *group_id, int32 partitions);
+
+/*
  * Store a Kafka group's metadata (value NULL: its tombstone, the group is
  * gone) in the current transaction, as Kafka's coordinator does after a
  * rebalance completes or the group empties.  Does nothing if

@@ -1,0 +1,763 @@
+/*
+ * The controller's decisions: requests (topic DDL, elections, producer
+ * ids, unregistering), liveness ticks (registration, fencing, leaderships
+ * moved and given back, controlled shutdown), Kafka's replica placement,
+ * and the request codec against hostile bytes.  Every batch the
+ * controller builds is applied to the image and must be valid.
+ */
+#include "streamlog/cluster/controller.h"
+#include "meta_testlib.h"
+#include "unit.h"
+
+#define SESSION 6000
+
+static bool
+ints_contain(const int32_t *ids, int32_t n, int32_t id)
+{
+	for (int32_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Apply what the controller decided; true if the image took it */
+static bool
+commit(SlMetaImage *img, SlMetaBatch *out)
+{
+	bool		ok = true;
+
+	if (out->nrecords > 0)
+		ok = meta_apply_batch(img, img->applied_index + 1, out);
+	SlMetaBatchFree(out);
+	return ok;
+}
+
+static SlHeartbeat
+hb(int32_t node_id, uint64_t incarnation, int64_t at, const char *rack)
+{
+	SlHeartbeat h;
+
+	memset(&h, 0, sizeof(h));
+	h.node = meta_register(node_id, incarnation, rack).node;
+	h.received_ms = at;
+	return h;
+}
+
+/* nodes 1..n registered and unfenced through ticks; racks if given */
+static void
+cluster_of(SlMetaImage *img, int n, const char *const *racks)
+{
+	SlHeartbeat hbs[16];
+	SlMetaBatch out;
+
+	SlMetaImageInit(img);
+	for (int i = 0; i < n; i++)
+		hbs[i] = hb(i + 1, 100 + i, 0, racks ? racks[i] : NULL);
+	SlMetaBatchInit(&out);
+	SlControllerTick(img, hbs, n, 0, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 2 * n);	/* register + unfence each */
+	CHECK(commit(img, &out));
+	for (int i = 0; i < n; i++)
+		CHECK(!SlMetaImageNode(img, i + 1)->fenced);
+}
+
+static SlControllerRequest
+create_req(const char *name, int32_t partitions, int32_t rf)
+{
+	SlControllerRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_CREATE_TOPIC;
+	req.topic_name = (char *) name;
+	req.partition_count = partitions;
+	req.replication_factor = rf;
+	req.config_json = (char *) "{}";
+	req.owner = (char *) "alice";
+	for (int i = 0; i < 16; i++)
+		req.topic_uuid[i] = (uint8_t) (name[0] + i);
+	return req;
+}
+
+static int16_t
+handle(SlMetaImage *img, const SlControllerRequest *req, char *err)
+{
+	SlMetaBatch out;
+	int16_t		code;
+
+	SlMetaBatchInit(&out);
+	code = SlControllerHandleRequest(img, req, &out, err, 256);
+	if (code != 0)
+		CHECK_EQ_INT(out.nrecords, 0);
+	CHECK(commit(img, &out));
+	return code;
+}
+
+static void
+test_create_topic(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+	const SlMetaTopic *t;
+	int			leaders[4] = {0};
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("orders", 6, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "orders");
+	CHECK(t != NULL);
+	CHECK_EQ_INT(t->topic_id, 1);
+	CHECK_EQ_INT(img.next_topic_id, 2);
+	CHECK_EQ_INT(t->partition_count, 6);
+	CHECK(strcmp(t->owner, "alice") == 0);
+	CHECK_EQ_INT(t->uuid[3], 'o' + 3);
+	for (int32_t p = 0; p < 6; p++)
+	{
+		const SlMetaPartition *part = &t->partitions[p];
+
+		CHECK_EQ_INT(part->nreplicas, 1);
+		CHECK_EQ_INT(part->nisr, 1);
+		CHECK_EQ_INT(part->leader, part->replicas[0]);
+		CHECK_EQ_INT(part->leader_epoch, 0);
+		leaders[part->leader]++;
+	}
+	/* spread evenly over the three nodes */
+	CHECK(leaders[1] == 2 && leaders[2] == 2 && leaders[3] == 2);
+
+	CHECK_EQ_INT(handle(&img, &req, err), 36);	/* TOPIC_ALREADY_EXISTS */
+	CHECK(strstr(err, "orders") != NULL);
+	req = create_req("x", 0, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 37);	/* INVALID_PARTITIONS */
+	req = create_req("x", 3, 4);
+	CHECK_EQ_INT(handle(&img, &req, err), 38);	/* INVALID_REPLICATION_FACTOR */
+	CHECK(strstr(err, "3 available") != NULL);
+	req = create_req("x", 3, 0);
+	CHECK_EQ_INT(handle(&img, &req, err), 38);
+	req = create_req("", 3, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 17);
+
+	/* replication factor 3: every node once per partition, all in the ISR */
+	req = create_req("triple", 4, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "triple");
+	CHECK_EQ_INT(t->topic_id, 2);
+	for (int32_t p = 0; p < 4; p++)
+	{
+		CHECK_EQ_INT(t->partitions[p].nreplicas, 3);
+		CHECK_EQ_INT(t->partitions[p].nisr, 3);
+		CHECK_EQ_INT(t->partitions[p].leader, t->partitions[p].replicas[0]);
+	}
+
+	/* a fenced node gets nothing and does not count */
+	{
+		SlMetaRecord fence = meta_node_state(SL_META_FENCE_NODE, 2, 101);
+
+		CHECK(meta_apply1(&img, img.applied_index + 1, fence));
+	}
+	req = create_req("y", 3, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 38);
+	req = create_req("y", 10, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "y");
+	for (int32_t p = 0; p < 10; p++)
+		CHECK(t->partitions[p].replicas[0] != 2);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_manual_assignment(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+	int32_t		a0[] = {2, 1};
+	int32_t		a1[] = {3, 2};
+	int32_t		bad_dup[] = {1, 1};
+	int32_t		bad_node[] = {1, 9};
+	int32_t		one[] = {3};
+	int32_t    *as[2];
+	int32_t		sizes[2];
+	const SlMetaTopic *t;
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("m", 2, -1);
+	req.nassignments = 2;
+	req.assignments = as;
+	req.assignment_sizes = sizes;
+	as[0] = a0;
+	as[1] = a1;
+	sizes[0] = sizes[1] = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "m");
+	CHECK_EQ_INT(t->partitions[0].replicas[0], 2);
+	CHECK_EQ_INT(t->partitions[0].leader, 2);
+	CHECK_EQ_INT(t->partitions[1].replicas[1], 2);
+	CHECK_EQ_INT(t->partitions[1].leader, 3);
+
+	req.topic_name = (char *) "m2";
+	as[1] = bad_dup;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	CHECK(strstr(err, "twice") != NULL);
+	as[1] = bad_node;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	CHECK(strstr(err, "not registered") != NULL);
+	as[1] = one;
+	sizes[1] = 1;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);	/* sizes differ */
+	req.nassignments = 1;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);	/* 1 assignment, 2 partitions */
+	CHECK(SlMetaImageTopicByName(&img, "m2") == NULL);
+
+	/* a fenced replica is not in the ISR and does not lead */
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_node_state(SL_META_FENCE_NODE, 2, 101)));
+	req.nassignments = 2;
+	as[1] = a1;
+	sizes[1] = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "m2");
+	CHECK_EQ_INT(t->partitions[0].leader, 1);
+	CHECK_EQ_INT(t->partitions[0].nisr, 1);
+	CHECK_EQ_INT(t->partitions[1].leader, 3);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_node_state(SL_META_FENCE_NODE, 3, 102)));
+	req.topic_name = (char *) "m3";
+	as[0] = one;
+	as[1] = one;
+	sizes[0] = sizes[1] = 1;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	CHECK(strstr(err, "fenced") != NULL);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_other_requests(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+	const SlMetaTopic *t;
+
+	cluster_of(&img, 2, NULL);
+	req = create_req("t", 2, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+
+	/* create partitions: more than today, at the topic's replication factor */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_CREATE_PARTITIONS;
+	req.topic_name = (char *) "t";
+	req.partition_count = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 37);
+	CHECK(strstr(err, "has 2 partitions") != NULL);
+	req.partition_count = 5;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "t");
+	CHECK_EQ_INT(t->partition_count, 5);
+	CHECK_EQ_INT(t->partitions[4].nreplicas, 2);
+	req.topic_name = (char *) "nope";
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+
+	/* configs */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ALTER_TOPIC_CONFIG;
+	req.topic_name = (char *) "t";
+	req.config_json = (char *) "{\"retention.ms\": \"5\"}";
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(strcmp(SlMetaImageTopicByName(&img, "t")->config_json, req.config_json) == 0);
+	req.topic_name = (char *) "nope";
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+
+	/* producer ids: consecutive blocks of 1000 */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ALLOCATE_PRODUCER_IDS;
+	req.node_id = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK_EQ_INT(img.next_producer_id, 1000);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK_EQ_INT(img.next_producer_id, 2000);
+	req.node_id = 7;
+	CHECK_EQ_INT(handle(&img, &req, err), 102);
+
+	/* delete */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_DELETE_TOPIC;
+	req.topic_name = (char *) "t";
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(SlMetaImageTopicByName(&img, "t") == NULL);
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+
+	/* an unknown request type */
+	req.type = (SlControllerRequestType) 42;
+	CHECK_EQ_INT(handle(&img, &req, err), 42);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_elect_leaders(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	char		err[256];
+	int32_t		reps[] = {1, 2};
+	int32_t		tids[] = {1, 1, 1, 9};
+	int32_t		parts[] = {0, 0, 1, 0};
+
+	cluster_of(&img, 2, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "e")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 2, reps, 2, 2)));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 1, reps, 2, reps + 1, 1, 2)));
+	img.next_topic_id = 2;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ELECT_LEADERS;
+	req.npartitions = 4;
+	req.election_topic_ids = tids;
+	req.election_partitions = parts;
+	SlMetaBatchInit(&out);
+	CHECK_EQ_INT(SlControllerHandleRequest(&img, &req, &out, err, sizeof(err)), 0);
+	/* partition 0 once (named twice); partition 1: preferred not in ISR */
+	CHECK_EQ_INT(out.nrecords, 1);
+	CHECK(commit(&img, &out));
+	CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[0].leader, 1);
+	CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[0].leader_epoch, 1);
+	CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[1].leader, 2);
+	/* again: nothing to do, no record */
+	SlMetaBatchInit(&out);
+	req.npartitions = 0;
+	CHECK_EQ_INT(SlControllerHandleRequest(&img, &req, &out, err, sizeof(err)), 0);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+	SlMetaImageFree(&img);
+}
+
+/* Leaders of every partition of topic 1 */
+static int
+count_led_by(const SlMetaImage *img, int32_t node)
+{
+	int			n = 0;
+
+	for (int32_t t = 0; t < img->ntopics; t++)
+		for (int32_t p = 0; p < img->topics[t].partition_count; p++)
+			n += img->topics[t].partitions[p].leader == node;
+	return n;
+}
+
+static void
+test_fencing_and_return(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	SlHeartbeat hbs[4];
+	char		err[256];
+	const SlMetaTopic *one,
+			   *three;
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("one", 6, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	req = create_req("three", 3, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(count_led_by(&img, 2) > 0);
+
+	/* everyone heartbeats at 1000: nothing to do */
+	for (int i = 0; i < 3; i++)
+		hbs[i] = hb(i + 1, 100 + i, 1000, NULL);
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 1000, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+
+	/* node 2 falls silent; at 1000 + SESSION it is still within */
+	hbs[0].received_ms = hbs[2].received_ms = 7001;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 7000, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 7001, SESSION, &out);
+	CHECK(out.nrecords > 1);
+	CHECK_EQ_INT(out.records[0].type, SL_META_FENCE_NODE);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 2)->fenced);
+	CHECK_EQ_INT(count_led_by(&img, 2), 0);
+	one = SlMetaImageTopicByName(&img, "one");
+	three = SlMetaImageTopicByName(&img, "three");
+	for (int32_t p = 0; p < one->partition_count; p++)
+	{
+		const SlMetaPartition *part = &one->partitions[p];
+
+		if (part->replicas[0] == 2)
+		{
+			/* one replica: offline, the ISR keeps its last member */
+			CHECK_EQ_INT(part->leader, -1);
+			CHECK_EQ_INT(part->nisr, 1);
+			CHECK_EQ_INT(part->isr[0], 2);
+			CHECK_EQ_INT(part->leader_epoch, 1);
+		}
+		else
+			CHECK_EQ_INT(part->leader_epoch, 0);
+	}
+	for (int32_t p = 0; p < three->partition_count; p++)
+	{
+		const SlMetaPartition *part = &three->partitions[p];
+
+		/* three replicas: node 2 left the ISR, a leader from the ISR */
+		CHECK_EQ_INT(part->nisr, 2);
+		CHECK(!ints_contain(part->isr, part->nisr, 2));
+		CHECK(part->leader != 2 && part->leader != -1);
+	}
+	/* a tick later, nothing more */
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 7002, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+
+	/* node 2 comes back (same incarnation): unfenced, leads its partitions again */
+	hbs[1].received_ms = 8000;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 8000, SESSION, &out);
+	CHECK_EQ_INT(out.records[0].type, SL_META_UNFENCE_NODE);
+	CHECK(commit(&img, &out));
+	one = SlMetaImageTopicByName(&img, "one");
+	for (int32_t p = 0; p < one->partition_count; p++)
+		if (one->partitions[p].replicas[0] == 2)
+		{
+			CHECK_EQ_INT(one->partitions[p].leader, 2);
+			CHECK_EQ_INT(one->partitions[p].leader_epoch, 2);
+		}
+	/* it is not back in the ISR of "three": that is its leaders' call */
+	three = SlMetaImageTopicByName(&img, "three");
+	CHECK_EQ_INT(three->partitions[0].nisr, 2);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_incarnations(void)
+{
+	SlMetaImage img;
+	SlMetaBatch out;
+	SlHeartbeat hbs[3];
+	const SlMetaNode *n;
+
+	cluster_of(&img, 2, NULL);
+	/* a second claimant of id 2 while 100+1 heartbeats: refused */
+	hbs[0] = hb(1, 100, 500, NULL);
+	hbs[1] = hb(2, 101, 500, NULL);
+	hbs[2] = hb(2, 999, 600, NULL);
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 700, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+	CHECK_EQ_UINT(SlMetaImageNode(&img, 2)->incarnation, 101);
+
+	/* once the registered one is silent past the session: the claimant */
+	hbs[0].received_ms = 7000;
+	hbs[2].received_ms = 7000;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 7000, SESSION, &out);
+	CHECK_EQ_INT(out.records[0].type, SL_META_REGISTER_NODE);
+	CHECK_EQ_INT(out.records[1].type, SL_META_UNFENCE_NODE);
+	CHECK(commit(&img, &out));
+	n = SlMetaImageNode(&img, 2);
+	CHECK_EQ_UINT(n->incarnation, 999);
+	CHECK(!n->fenced);
+	/* the old incarnation heartbeating again changes nothing */
+	hbs[1].received_ms = 7100;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 7100, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+
+	/* a node never heard of registers; a dead one never does */
+	hbs[0] = hb(5, 1, 7100, "r");
+	hbs[1] = hb(6, 1, 0, NULL);
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 2, 7100, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 2);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 5) != NULL);
+	CHECK(SlMetaImageNode(&img, 6) == NULL);
+	CHECK(strcmp(SlMetaImageNode(&img, 5)->rack, "r") == 0);
+	/* nodes without a heartbeat entry are left alone */
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, NULL, 0, 1000000, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_controlled_shutdown(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	SlHeartbeat hbs[3];
+	char		err[256];
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("single", 6, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	req = create_req("double", 6, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(count_led_by(&img, 3) > 0);
+	CHECK(!SlControllerShutdownDone(&img, 3));
+
+	for (int i = 0; i < 3; i++)
+		hbs[i] = hb(i + 1, 100 + i, 1000, NULL);
+	hbs[2].want_shutdown = true;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 1000, SESSION, &out);
+	CHECK_EQ_INT(out.records[0].type, SL_META_SHUTDOWN_NODE);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 3)->shutting_down);
+	CHECK_EQ_INT(count_led_by(&img, 3), 0);
+	CHECK(SlControllerShutdownDone(&img, 3));
+	CHECK(!SlControllerShutdownDone(&img, 1));
+	/* "single" partitions of node 3 are offline: nothing else holds them */
+	{
+		const SlMetaTopic *t = SlMetaImageTopicByName(&img, "single");
+		const SlMetaTopic *d = SlMetaImageTopicByName(&img, "double");
+		int			offline = 0;
+
+		for (int32_t p = 0; p < 6; p++)
+		{
+			if (t->partitions[p].replicas[0] == 3)
+			{
+				CHECK_EQ_INT(t->partitions[p].leader, -1);
+				offline++;
+			}
+			/* two replicas: the other one leads */
+			CHECK(d->partitions[p].leader != -1 && d->partitions[p].leader != 3);
+		}
+		CHECK_EQ_INT(offline, 2);
+	}
+	/* new partitions avoid the node shutting down */
+	req = create_req("later", 4, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK_EQ_INT(count_led_by(&img, 3), 0);
+	/* the next tick repeats nothing */
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 1500, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+	/* it restarts: a new incarnation, its single partitions come back */
+	hbs[2] = hb(3, 555, 9000, NULL);
+	hbs[0].received_ms = hbs[1].received_ms = 9000;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 9000, SESSION, &out);
+	CHECK(commit(&img, &out));
+	CHECK(!SlMetaImageNode(&img, 3)->shutting_down);
+	CHECK_EQ_INT(count_led_by(&img, 3), 2);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_unregister(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+
+	cluster_of(&img, 2, NULL);
+	req = create_req("u", 4, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_UNREGISTER_NODE;
+	req.node_id = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(SlMetaImageNode(&img, 2) == NULL);
+	CHECK_EQ_INT(count_led_by(&img, 2), 0);
+	CHECK_EQ_INT(count_led_by(&img, 1), 4);
+	CHECK_EQ_INT(handle(&img, &req, err), 102);
+	SlMetaImageFree(&img);
+}
+
+/* Kafka's AdminUtilsTest.testReplicaAssignment: 5 brokers, fixed start 0 */
+static void
+test_assign_kafka_vectors(void)
+{
+	SlMetaImage img;
+	int32_t		got[30];
+	static const int32_t expected[10][3] = {
+		{0, 1, 2}, {1, 2, 3}, {2, 3, 4}, {3, 4, 0}, {4, 0, 1},
+		{0, 2, 3}, {1, 3, 4}, {2, 4, 0}, {3, 0, 1}, {4, 1, 2}
+	};
+
+	SlMetaImageInit(&img);
+	for (int32_t i = 0; i < 5; i++)
+	{
+		CHECK(meta_apply1(&img, i * 2 + 1, meta_register(i, 1, NULL)));
+		CHECK(meta_apply1(&img, i * 2 + 2, meta_node_state(SL_META_UNFENCE_NODE, i, 1)));
+	}
+	CHECK(SlControllerAssign(&img, 10, 3, 0, 0, got));
+	for (int p = 0; p < 10; p++)
+		for (int r = 0; r < 3; r++)
+			CHECK_EQ_INT(got[p * 3 + r], expected[p][r]);
+	CHECK(!SlControllerAssign(&img, 1, 6, 0, 0, got));
+	CHECK(SlControllerAssign(&img, 0, 5, 0, 0, got));
+	SlMetaImageFree(&img);
+}
+
+/*
+ * Rack-aware: with as many racks as replicas, every partition has one
+ * replica per rack; leaders and replicas spread evenly (Kafka's
+ * checkReplicaDistribution).
+ */
+static void
+test_assign_racks(uint64_t *rng)
+{
+	static const char *const racks[] = {"rack1", "rack2", "rack2", "rack3", "rack3", "rack1"};
+	SlMetaImage img;
+	int32_t		got[36 * 3];
+
+	cluster_of(&img, 6, racks);
+	for (int round = 0; round < 50; round++)
+	{
+		uint64_t	seed = unit_rand(rng);
+		int			leaders[7] = {0};
+		int			replicas[7] = {0};
+
+		CHECK(SlControllerAssign(&img, 36, 3, 0, seed, got));
+		for (int p = 0; p < 36; p++)
+		{
+			bool		rack_seen[4] = {false};
+
+			for (int r = 0; r < 3; r++)
+			{
+				int32_t		node = got[p * 3 + r];
+				int			rack = racks[node - 1][4] - '0';
+
+				CHECK(node >= 1 && node <= 6);
+				CHECK(!rack_seen[rack]);
+				rack_seen[rack] = true;
+				replicas[node]++;
+			}
+			leaders[got[p * 3]]++;
+		}
+		for (int n = 1; n <= 6; n++)
+		{
+			CHECK_EQ_INT(leaders[n], 6);
+			CHECK_EQ_INT(replicas[n], 18);
+		}
+	}
+	/* fewer racks than replicas: distinct nodes still, racks reused evenly */
+	CHECK(SlControllerAssign(&img, 12, 5, 0, 7, got));
+	for (int p = 0; p < 12; p++)
+		for (int r = 0; r < 5; r++)
+			for (int k = 0; k < r; k++)
+				CHECK(got[p * 5 + r] != got[p * 5 + k]);
+	SlMetaImageFree(&img);
+}
+
+static void
+test_request_codec(uint64_t *rng)
+{
+	SlControllerRequest req,
+				back;
+	int32_t		a0[] = {1, 2, 3};
+	int32_t		a1[] = {4};
+	int32_t    *as[] = {a0, a1};
+	int32_t		sizes[] = {3, 1};
+	int32_t		tids[] = {5, 6};
+	int32_t		parts[] = {0, 7};
+	void	   *data,
+			   *again;
+	size_t		len,
+				againlen;
+	int			decoded = 0,
+				canonical = 0;
+
+	req = create_req("codec", 2, 3);
+	req.internal = true;
+	req.nassignments = 2;
+	req.assignments = as;
+	req.assignment_sizes = sizes;
+	req.npartitions = 2;
+	req.election_topic_ids = tids;
+	req.election_partitions = parts;
+	req.node_id = 42;
+	CHECK(SlControllerRequestEncode(&req, &data, &len));
+	CHECK(SlControllerRequestDecode(&back, data, len));
+	CHECK_EQ_INT(back.type, SL_CTRL_CREATE_TOPIC);
+	CHECK(strcmp(back.topic_name, "codec") == 0);
+	CHECK(strcmp(back.owner, "alice") == 0);
+	CHECK(strcmp(back.config_json, "{}") == 0);
+	CHECK_EQ_INT(back.partition_count, 2);
+	CHECK_EQ_INT(back.replication_factor, 3);
+	CHECK(back.internal);
+	CHECK_EQ_INT(back.nassignments, 2);
+	CHECK_EQ_INT(back.assignment_sizes[0], 3);
+	CHECK_EQ_INT(back.assignments[0][2], 3);
+	CHECK_EQ_INT(back.assignments[1][0], 4);
+	CHECK_EQ_INT(back.npartitions, 2);
+	CHECK_EQ_INT(back.election_partitions[1], 7);
+	CHECK_EQ_INT(back.node_id, 42);
+	CHECK_MEM(back.topic_uuid, req.topic_uuid, 16);
+	CHECK(SlControllerRequestEncode(&back, &again, &againlen));
+	CHECK(againlen == len && memcmp(again, data, len) == 0);
+	free(again);
+	SlControllerRequestFree(&back);
+
+	for (size_t n = 0; n < len; n++)
+	{
+		uint8_t    *cut = malloc(n > 0 ? n : 1);
+
+		memcpy(cut, data, n);
+		CHECK(!SlControllerRequestDecode(&back, cut, n));
+		CHECK(back.topic_name == NULL && back.assignments == NULL);
+		free(cut);
+	}
+	for (int iter = 0; iter < 20000; iter++)
+	{
+		uint8_t    *buf = malloc(len);
+		int			edits = 1 + (int) (unit_rand(rng) % 3);
+
+		memcpy(buf, data, len);
+		for (int e = 0; e < edits; e++)
+			buf[unit_rand(rng) % len] ^= (uint8_t) (1 + unit_rand(rng) % 255);
+		if (SlControllerRequestDecode(&back, buf, len))
+		{
+			decoded++;
+			if (SlControllerRequestEncode(&back, &again, &againlen))
+			{
+				if (againlen == len && memcmp(again, buf, len) == 0)
+					canonical++;
+				free(again);
+			}
+			SlControllerRequestFree(&back);
+		}
+		free(buf);
+	}
+	CHECK_EQ_INT(canonical, decoded);
+	free(data);
+
+	/* an assignment count that lies */
+	{
+		static const uint8_t lie[] = {
+			'S', 'L', 'C', 'R', 1, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 1,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x7f, 0xff, 0xff, 0xff
+		};
+
+		CHECK(!SlControllerRequestDecode(&back, lie, sizeof(lie)));
+	}
+}
+
+int
+main(void)
+{
+	uint64_t	rng = unit_seed(0xc0417011e5);
+
+	test_create_topic();
+	test_manual_assignment();
+	test_other_requests();
+	test_elect_leaders();
+	test_fencing_and_return();
+	test_incarnations();
+	test_controlled_shutdown();
+	test_unregister();
+	test_assign_kafka_vectors();
+	test_assign_racks(&rng);
+	test_request_codec(&rng);
+	return UNIT_DONE();
+}
