@@ -223,10 +223,11 @@ write_identity(const char *path, const struct stat *data_dir)
 
 /*
  * Check the Raft directory's identity, creating the directory if there is
- * none; refuses (never returns) on a mismatch.  Returns the log's path.
+ * none (then *created is set); refuses (never returns) on a mismatch.
+ * Returns the log's path.
  */
 static char *
-check_identity(void)
+check_identity(bool *created)
 {
 	char	   *raft_dir = psprintf("%s/%s", DataDir, RAFT_DIR_NAME);
 	char	   *log_dir = psprintf("%s/log", raft_dir);
@@ -254,6 +255,7 @@ check_identity(void)
 					 errmsg("could not create directory \"%s\": %m", log_dir)));
 		write_identity(identity, &data_st);
 		fsync_fname(raft_dir, true);
+		*created = true;
 		ereport(LOG,
 				(errmsg("streamlog created the Raft directory \"%s\" for node %d of cluster \"%s\"",
 						raft_dir, sl_node_id, sl_cluster_id)));
@@ -836,6 +838,7 @@ SlRaftWorkerMain(Datum arg)
 	const char *raft_address;
 	WaitEventSet *wait_set;
 	pgsocket	heartbeat_sock;
+	bool		new_log = false;
 	MemoryContext round_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -864,7 +867,7 @@ SlRaftWorkerMain(Datum arg)
 			   "node %d is not among the voters of streamlog.controller_quorum_voters and has no streamlog.raft_listen_address",
 			   sl_node_id);
 
-	log_dir = check_identity();
+	log_dir = check_identity(&new_log);
 	heartbeat_sock = SlHeartbeatsOpen(raft_address, errbuf, sizeof(errbuf));
 	if (heartbeat_sock == PGINVALID_SOCKET)
 		refuse("Give this node a Raft address of its own (streamlog.raft_listen_address), free for TCP and UDP.",
@@ -892,7 +895,12 @@ SlRaftWorkerMain(Datum arg)
 		refuse(rejoin_hint(psprintf("%s/%s", DataDir, RAFT_DIR_NAME)),
 			   "the Raft directory does not load: %s", errbuf);
 
-	catalog_synced = synced_image_index = read_catalog_synced();
+	/*
+	 * The catalog says up to which index of the log it was written; a new
+	 * log (a member that joins afresh, its old directory wiped) starts from
+	 * nothing, and the catalog is written again from its first image
+	 */
+	catalog_synced = synced_image_index = new_log ? 0 : read_catalog_synced();
 	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
 	sl_cluster->raft_worker_procno = MY_PROCNO;
 	sl_cluster->started_ms = now_ms();
