@@ -843,18 +843,23 @@ SlRaftWorkerMain(Datum arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, raft_worker_sigterm);
+	/* no statement here to cancel: a cancel must not end the worker */
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
 	pgstat_report_appname("streamlog raft");
 
-	/* A new incarnation per start of the server, kept over worker restarts */
+	/*
+	 * A new incarnation per start of the worker: to the cluster a worker
+	 * that starts again (after a crash, or after pg_terminate_backend went
+	 * through a controlled shutdown) is a node that starts again
+	 */
 	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
 	sl_cluster->refused[0] = '\0';
-	while (sl_cluster->incarnation == 0)
-	{
-		if (!pg_strong_random(&sl_cluster->incarnation, sizeof(sl_cluster->incarnation)))
-			sl_cluster->incarnation = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
-	}
+	if (!pg_strong_random(&sl_cluster->incarnation, sizeof(sl_cluster->incarnation)))
+		sl_cluster->incarnation = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	if (sl_cluster->incarnation == 0)
+		sl_cluster->incarnation = 1;
 	strlcpy(sl_cluster->cluster_id, sl_cluster_id, sizeof(sl_cluster->cluster_id));
 	LWLockRelease(&sl_cluster->lock);
 
@@ -974,7 +979,12 @@ SlRaftWorkerMain(Datum arg)
 								"the controller did not finish its controlled shutdown in time")));
 				SlQuorumClose(quorum, true);
 				quorum = NULL;
-				proc_exit(0);
+
+				/*
+				 * 1, not 0: when the server goes on (pg_terminate_backend of
+				 * this worker) the postmaster starts it again
+				 */
+				proc_exit(1);
 			}
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
