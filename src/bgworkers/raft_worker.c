@@ -597,7 +597,23 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	if (!controller)
 	{
 		if (!st->is_leader)
-			inflight = INFLIGHT_NONE;	/* libraft fails what was in flight */
+		{
+			/*
+			 * What was in flight will not commit through us: its slots are
+			 * answered now (libraft's late failure callbacks carry tokens no
+			 * longer waited for), and the requester retries elsewhere
+			 */
+			if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
+				finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
+							"this node lost the Raft leadership before the change was committed", 0);
+			if (change_token != 0 && change_slot >= 0)
+				finish_slot(change_slot, KAFKA_NOT_CONTROLLER,
+							"this node lost the Raft leadership before the membership change was committed", 0);
+			inflight = INFLIGHT_NONE;
+			inflight_slot = -1;
+			change_token = 0;
+			change_slot = -1;
+		}
 		refuse_queued_slots(image->controller_id);
 		return false;
 	}
