@@ -132,7 +132,7 @@ OBJS = \
 
 # The Raft worker, the cluster state it publishes, its heartbeats
 CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
-OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/sqlapi/cluster_views_sql.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -51,14 +51,15 @@
 /* ---- parts: copy, free, encode ---- */
 
 /*
- * Room allocated for a topic's partitions: count rounded up to a power of
- * two (at least 4), everywhere an array of partitions is allocated, so
- * that adding partitions one PARTITION record at a time grows the array
- * geometrically (a topic of 20,000 partitions would otherwise copy its
- * array 20,000 times).  SlMetaTopic has no capacity field: this rule is it.
+ * Room allocated for an array of count elements (a topic's partitions, the
+ * image's nodes and topics): count rounded up to a power of two, at least
+ * 4, wherever such an array is allocated, so that adding elements one
+ * record at a time grows it geometrically (a topic of 20,000 partitions
+ * would otherwise copy its array 20,000 times).  The structs have no
+ * capacity field: this rule is it.
  */
 static size_t
-partitions_room(int32_t count)
+array_room(int32_t count)
 {
 	size_t		room = 4;
 
@@ -168,7 +169,7 @@ SlMetaTopicCopy(SlMetaTopic *dst, const SlMetaTopic *src)
 	ok = SlWireStrdup(&dst->owner, src->owner) && ok;
 	if (ok && src->partition_count > 0 && src->partitions != NULL)
 	{
-		dst->partitions = calloc(partitions_room(src->partition_count), sizeof(SlMetaPartition));
+		dst->partitions = calloc(array_room(src->partition_count), sizeof(SlMetaPartition));
 		ok = dst->partitions != NULL;
 		for (int32_t i = 0; ok && i < src->partition_count; i++)
 		{
@@ -279,7 +280,7 @@ SlMetaImageCopy(SlMetaImage *dst, const SlMetaImage *src)
 	dst->ntopics = 0;
 	if (src->nnodes > 0)
 	{
-		dst->nodes = calloc((size_t) src->nnodes, sizeof(SlMetaNode));
+		dst->nodes = calloc(array_room(src->nnodes), sizeof(SlMetaNode));
 		if (dst->nodes == NULL)
 			goto oom;
 		for (int32_t i = 0; i < src->nnodes; i++)
@@ -293,7 +294,7 @@ SlMetaImageCopy(SlMetaImage *dst, const SlMetaImage *src)
 	}
 	if (src->ntopics > 0)
 	{
-		dst->topics = calloc((size_t) src->ntopics, sizeof(SlMetaTopic));
+		dst->topics = calloc(array_room(src->ntopics), sizeof(SlMetaTopic));
 		if (dst->topics == NULL)
 			goto oom;
 		for (int32_t i = 0; i < src->ntopics; i++)
@@ -391,10 +392,14 @@ insert_node(SlMetaImage *image, SlMetaNode *node)
 	int32_t		pos = node_pos(image, node->node_id, &found);
 	SlMetaNode *grown;
 
-	grown = realloc(image->nodes, sizeof(SlMetaNode) * ((size_t) image->nnodes + 1));
-	if (grown == NULL)
-		return false;
-	image->nodes = grown;
+	if (image->nodes == NULL ||
+		array_room(image->nnodes + 1) > array_room(image->nnodes))
+	{
+		grown = realloc(image->nodes, sizeof(SlMetaNode) * array_room(image->nnodes + 1));
+		if (grown == NULL)
+			return false;
+		image->nodes = grown;
+	}
 	memmove(&image->nodes[pos + 1], &image->nodes[pos],
 			sizeof(SlMetaNode) * (size_t) (image->nnodes - pos));
 	image->nodes[pos] = *node;
@@ -419,10 +424,14 @@ insert_topic(SlMetaImage *image, SlMetaTopic *topic)
 	int32_t		pos = topic_pos(image, topic->topic_id, &found);
 	SlMetaTopic *grown;
 
-	grown = realloc(image->topics, sizeof(SlMetaTopic) * ((size_t) image->ntopics + 1));
-	if (grown == NULL)
-		return false;
-	image->topics = grown;
+	if (image->topics == NULL ||
+		array_room(image->ntopics + 1) > array_room(image->ntopics))
+	{
+		grown = realloc(image->topics, sizeof(SlMetaTopic) * array_room(image->ntopics + 1));
+		if (grown == NULL)
+			return false;
+		image->topics = grown;
+	}
 	memmove(&image->topics[pos + 1], &image->topics[pos],
 			sizeof(SlMetaTopic) * (size_t) (image->ntopics - pos));
 	image->topics[pos] = *topic;
@@ -715,10 +724,10 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	if (!SlMetaPartitionCopy(&part, &rec->partition))
 		return false;
 	if (topic->partitions == NULL ||
-		partitions_room(topic->partition_count + 1) > partitions_room(topic->partition_count))
+		array_room(topic->partition_count + 1) > array_room(topic->partition_count))
 	{
 		grown = realloc(topic->partitions,
-						sizeof(SlMetaPartition) * partitions_room(topic->partition_count + 1));
+						sizeof(SlMetaPartition) * array_room(topic->partition_count + 1));
 		if (grown == NULL)
 		{
 			SlMetaPartitionFree(&part);
@@ -985,7 +994,7 @@ decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_
 		return false;
 	if (count == 0)
 		return true;
-	topic->partitions = calloc(partitions_room((int32_t) count), sizeof(SlMetaPartition));
+	topic->partitions = calloc(array_room((int32_t) count), sizeof(SlMetaPartition));
 	if (topic->partitions == NULL)
 		return false;
 	for (uint32_t p = 0; p < count; p++)
@@ -1034,7 +1043,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		goto bad;
 	if (count > 0)
 	{
-		image->nodes = calloc(count, sizeof(SlMetaNode));
+		image->nodes = calloc(array_room((int32_t) count), sizeof(SlMetaNode));
 		if (image->nodes == NULL)
 			goto bad;
 	}
@@ -1056,7 +1065,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		goto bad;
 	if (count > 0)
 	{
-		image->topics = calloc(count, sizeof(SlMetaTopic));
+		image->topics = calloc(array_room((int32_t) count), sizeof(SlMetaTopic));
 		if (image->topics == NULL)
 			goto bad;
 	}

@@ -541,7 +541,7 @@ class Cluster:
                 view = self.nodes_view(via)
                 for node_id in ids:
                     n = view.get(node_id)
-                    if n is None or str(n["state"]).lower() in ("fenced", "unknown"):
+                    if n is None or n["state"] != "running":
                         return None
             return cid
         return self.wait_for(ready, deadline, f"nodes {ids} registered with one controller")
@@ -556,7 +556,7 @@ class Cluster:
 
     def leaders(self, topic, via=None):
         """{partition: leader node id} for a topic as `via` sees it."""
-        return {p: r.get("leader_id") for p, r in self.partitions(topic, via).items()}
+        return {p: r.get("leader", r.get("leader_id")) for p, r in self.partitions(topic, via).items()}
 
     def topic_state(self, name, via=None):
         """A topic as node `via`'s catalog holds it, or None: (topic_id,
@@ -614,17 +614,22 @@ NOT_LEADER_OR_FOLLOWER = 6
 NOT_CONTROLLER = 41
 
 
-def kafka_metadata(node, topics=None, timeout=10.0):
-    """Metadata v7 from one node: {"brokers": {id: (host, port, rack)},
-    "cluster_id", "controller", "topics": {name: {"error", "topic_id"
-    (None before v10), "partitions": {p: {"error", "leader", "leader_epoch",
-    "replicas", "isr", "offline"}}}}}.  topics None: every topic."""
+def metadata_v7_request(correlation_id, topics=None):
+    """Metadata v7 for the given topics (None: every topic), no
+    auto-creation."""
     import kafka_helpers as kh
 
     body = kh.array(topics, kh.string) + kh.i8(0)  # allow_auto_topic_creation
-    with kh.RawClient(node.kafka_bootstrap, timeout=timeout) as client:
-        r = kh.Reader(client.call(
-            lambda cid: kh.request_frame(kh.METADATA, METADATA_V7, cid, body)))
+    return kh.request_frame(kh.METADATA, METADATA_V7, correlation_id, body)
+
+
+def parse_metadata_v7(body):
+    """{"brokers": {id: (host, port, rack)}, "cluster_id", "controller",
+    "topics": {name: {"error", "partitions": {p: {"error", "leader",
+    "leader_epoch", "replicas", "isr", "offline"}}}}}"""
+    import kafka_helpers as kh
+
+    r = kh.Reader(body)
     r.i32()  # throttle_time_ms
     brokers = {}
     for _ in range(r.i32()):
@@ -648,6 +653,15 @@ def kafka_metadata(node, topics=None, timeout=10.0):
         out_topics[name] = {"error": error, "partitions": parts}
     return {"brokers": brokers, "cluster_id": cluster_id, "controller": controller,
             "topics": out_topics}
+
+
+def kafka_metadata(node, topics=None, timeout=10.0):
+    """Metadata v7 from one node, on a connection of its own (see
+    parse_metadata_v7)."""
+    import kafka_helpers as kh
+
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout) as client:
+        return parse_metadata_v7(client.call(metadata_v7_request, topics))
 
 
 def kafka_describe_cluster(node, timeout=10.0):

@@ -123,7 +123,7 @@ def unique_name():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if not rep.failed or rep.when not in ("setup", "call"):
+    if not rep.failed or rep.when not in ("setup", "call", "teardown"):
         return
     funcargs = getattr(item, "funcargs", {})
     servers = []

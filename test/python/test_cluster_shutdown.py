@@ -38,11 +38,34 @@ def whole(cluster):
     heal()
 
 
-def waiting_clients(c, node_id, topic, partition, end_offset):
+def topic_and_group_of(c, node_id, unique_name):
+    """An empty one-partition topic led by node_id and a consumer group
+    node_id coordinates, for a SQL consumer there (SQL consumers use the
+    group's coordinator)."""
+    node = c.node(node_id)
+    for _ in range(50):
+        name = unique_name("waitfor")
+        node.sql("SELECT streamlog.create_topic(%s, 1)", (name,))
+        if c.wait_topic_everywhere(name)[4][0][0] == node_id:
+            break
+    else:
+        pytest.fail(f"no one-partition topic placed on node {node_id} in 50 tries")
+    for i in range(200):
+        group = f"{name}-g{i}"
+        try:
+            node.sql("SELECT count(*) FROM streamlog.consume(%s, %s, 10, '0')", (group, name))
+            return name, group
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            continue    # coordinated by another node
+    pytest.fail(f"no group coordinated by node {node_id} among 200")
+
+
+def waiting_clients(c, node_id, topic, partition, end_offset, unique_name):
     """A raw long-poll Fetch (5 minutes) at the log end of a partition the
     node leads, and a SQL session waiting in streamlog.consume (5
     minutes), both on node_id.  Returns (raw client, thread, outcome)."""
     node = c.node(node_id)
+    wait_topic, group = topic_and_group_of(c, node_id, unique_name)
     raw = kh.RawClient(node.kafka_bootstrap, timeout=DEADLINE)
     raw.send(kh.fetch_request(raw.next_correlation_id(), topic, partition, end_offset,
                               max_wait_ms=300000))
@@ -54,8 +77,8 @@ def waiting_clients(c, node_id, topic, partition, end_offset):
             with node.connect() as conn:
                 conn.execute("SET statement_timeout = '10min'")
                 started.set()
-                conn.execute("SELECT * FROM streamlog.consume('shutdown-group', %s, 10, "
-                             "'5 min')", (topic,)).fetchall()
+                conn.execute("SELECT * FROM streamlog.consume(%s, %s, 10, '5 min')",
+                             (group, wait_topic)).fetchall()
             outcome["sql"] = "returned"
         except psycopg.Error as e:
             outcome["sql"] = e
@@ -94,7 +117,8 @@ def check_controlled_shutdown(c, victim, unique_name):
         c.node(before[p][0]).sql(
             "SELECT streamlog.produce(%s, NULL, 'r' || g, partition => %s) "
             "FROM generate_series(1, 10) g", (name, p))
-    raw, consumer, outcome = waiting_clients(c, victim, name, led_by_victim[0], 10)
+    raw, consumer, outcome = waiting_clients(c, victim, name, led_by_victim[0], 10,
+                                            unique_name)
 
     c.stop(victim, "fast")     # fails the test if it does not finish
 
