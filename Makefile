@@ -132,7 +132,7 @@ OBJS = \
 
 # The Raft worker, the cluster state it publishes, its heartbeats
 CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
-OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/sqlapi/cluster_views_sql.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
@@ -273,12 +273,12 @@ FUZZ_SECONDS ?= 30
 FUZZ_DIR = test/fuzz
 FUZZ_BIN = $(FUZZ_DIR)/bin
 FUZZ_LEGACY := $(if $(wildcard $(srcdir)/src/include/streamlog/protocol/legacy_records.h),yes)
-FUZZ_SRCS = $(filter src/protocol/%,$(UNIT_SRCS))
+FUZZ_SRCS = $(filter src/protocol/% src/cluster/%,$(UNIT_SRCS))
 ifeq ($(FUZZ_LEGACY),)
 FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram $(if $(FUZZ_LEGACY),fuzz_legacy)
+FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata $(if $(FUZZ_LEGACY),fuzz_legacy)
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \
@@ -289,7 +289,7 @@ $(FUZZ_BIN)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_BIN)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DIR)/fuzz_common.h $(FUZZ_OBJS) \
-		$(wildcard $(PROTOCOL_HEADERS))
+		$(wildcard $(PROTOCOL_HEADERS)) $(CLUSTER_HEADERS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(UNIT_LIBS)
 
 -include $(FUZZ_OBJS:.o=.d)

@@ -15,7 +15,7 @@
  *	   record batches; membership changes go to libraft), one proposal at a
  *	   time so that each is decided on the image the previous one left, and
  *	   adds nodes it hears from that are not Raft members as observers.
- *	 - heartbeats: a UDP datagram (cluster/heartbeat.h) every
+ *	 - heartbeats (bgworkers/heartbeats.c): a UDP datagram every
  *	   streamlog.broker_heartbeat_interval_ms from the Raft address to the
  *	   Raft address of every voter; every voter keeps what it hears, so that
  *	   a new controller knows who is alive; the controller answers each, and
@@ -42,8 +42,6 @@
 #include "postgres.h"
 
 #include <fcntl.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,13 +62,12 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/cluster/controller.h"
-#include "streamlog/cluster/heartbeat.h"
 #include "streamlog/cluster/metadata_records.h"
 #include "streamlog/cluster/quorum.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/storage/cluster_catalog.h"
-#include "streamlog/server/listeners.h"
+#include "streamlog/bgworkers/heartbeats.h"
 #include "streamlog/bgworkers/raft_worker.h"
 
 /* Kafka error codes of slot results */
@@ -81,8 +78,6 @@
 
 /* How long a controlled shutdown waits for the controller, at most */
 #define SHUTDOWN_WAIT_MS 5000
-/* Heartbeats kept per (node, incarnation): twice the nodes there can be */
-#define MAX_HEARTBEATS (2 * SL_MAX_NODES)
 
 #define RAFT_DIR_NAME "streamlog_raft"
 
@@ -108,16 +103,6 @@ SlRaftWorkerRegister(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* A heartbeat as heard, and from where (for the answer) */
-typedef struct HeardHeartbeat
-{
-	bool		used;
-	SlHeartbeatMsg msg;
-	int64		received_ms;
-	struct sockaddr_storage from;
-	socklen_t	fromlen;
-} HeardHeartbeat;
-
 /* What the one proposal in flight is for */
 typedef enum InflightKind
 {
@@ -130,12 +115,6 @@ typedef enum InflightKind
 static volatile sig_atomic_t shutdown_requested = false;
 
 static SlQuorum *quorum = NULL;
-static pgsocket udp_sock = PGINVALID_SOCKET;
-static struct sockaddr_storage voter_addrs[SL_MAX_QUORUM_VOTERS];
-static socklen_t voter_addrlens[SL_MAX_QUORUM_VOTERS];
-static int	nvoter_addrs = 0;
-static SlHeartbeatMsg my_heartbeat;
-static HeardHeartbeat heard[MAX_HEARTBEATS];
 
 static InflightKind inflight = INFLIGHT_NONE;
 static uint64 inflight_token = 0;
@@ -152,8 +131,6 @@ static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
 static uint64 synced_image_index = 0;	/* image index written to it */
 static int64 next_sync_attempt_ms = 0;
 static int64 shutdown_deadline_ms = 0;
-static char last_refusal_logged[256];
-static int64 last_refusal_logged_ms = 0;
 
 static void
 raft_worker_sigterm(SIGNAL_ARGS)
@@ -320,334 +297,6 @@ check_identity(void)
 	return log_dir;
 }
 
-/* Split host:port (host may be [IPv6]); false if it is not that */
-static bool
-split_address(const char *address, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon = strrchr(address, ':');
-	size_t		n;
-
-	if (colon == NULL || colon == address)
-		return false;
-	n = colon - address;
-	if (address[0] == '[' && n >= 2 && address[n - 1] == ']')
-	{
-		address++;
-		n -= 2;
-	}
-	if (n >= hostlen || strlen(colon + 1) >= portlen)
-		return false;
-	memcpy(host, address, n);
-	host[n] = '\0';
-	strlcpy(port, colon + 1, portlen);
-	return true;
-}
-
-static bool
-resolve(const char *address, struct sockaddr_storage *addr, socklen_t *len)
-{
-	char		host[256];
-	char		port[16];
-	struct addrinfo hints;
-	struct addrinfo *res = NULL;
-
-	if (!split_address(address, host, sizeof(host), port, sizeof(port)))
-		return false;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_DGRAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0 || res == NULL)
-		return false;
-	memcpy(addr, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return true;
-}
-
-/* The heartbeat socket, bound to this node's Raft address (UDP) */
-static void
-open_heartbeat_socket(const char *address)
-{
-	struct sockaddr_storage addr;
-	socklen_t	len;
-	const SlQuorumVoters *voters = SlQuorumVotersGet();
-
-	if (!resolve(address, &addr, &len))
-		refuse(NULL, "cannot resolve this node's Raft address \"%s\"", address);
-	udp_sock = socket(addr.ss_family, SOCK_DGRAM, 0);
-	if (udp_sock == PGINVALID_SOCKET)
-		refuse(NULL, "could not create the heartbeat socket: %m");
-	if (bind(udp_sock, (struct sockaddr *) &addr, len) != 0)
-		refuse("Another process uses the port; give this node another streamlog.raft_listen_address.",
-			   "could not bind the heartbeat socket to %s (UDP): %m", address);
-	if (!pg_set_noblock(udp_sock))
-		refuse(NULL, "could not make the heartbeat socket non-blocking: %m");
-	ReserveExternalFD();
-
-	for (int i = 0; i < voters->n; i++)
-	{
-		if (!resolve(voters->items[i].address, &voter_addrs[nvoter_addrs],
-					 &voter_addrlens[nvoter_addrs]))
-		{
-			ereport(LOG,
-					(errmsg("streamlog cannot resolve the Raft address \"%s\" of voter %d; no heartbeats go there",
-							voters->items[i].address, voters->items[i].node_id)));
-			continue;
-		}
-		nvoter_addrs++;
-	}
-}
-
-/* What this node says of itself in its heartbeats */
-static void
-fill_my_heartbeat(const char *raft_address)
-{
-	memset(&my_heartbeat, 0, sizeof(my_heartbeat));
-	strlcpy(my_heartbeat.cluster_id, sl_cluster_id, sizeof(my_heartbeat.cluster_id));
-	my_heartbeat.node_id = sl_node_id;
-	my_heartbeat.incarnation = sl_cluster->incarnation;
-	PG_TRY();
-	{
-		SlListenersLoad();
-		if (SlListenerCount() > 0)
-		{
-			strlcpy(my_heartbeat.kafka_host, SlListenerAt(0)->advertised_host,
-					sizeof(my_heartbeat.kafka_host));
-			my_heartbeat.kafka_port = SlListenerAt(0)->advertised_port;
-		}
-	}
-	PG_CATCH();
-	{
-		/* The broker reports bad listener settings; heartbeats go on without */
-		EmitErrorReport();
-		FlushErrorState();
-	}
-	PG_END_TRY();
-	SlClusterSqlConninfo(my_heartbeat.sql_conninfo, sizeof(my_heartbeat.sql_conninfo));
-	strlcpy(my_heartbeat.raft_address, raft_address, sizeof(my_heartbeat.raft_address));
-	strlcpy(my_heartbeat.rack, sl_broker_rack ? sl_broker_rack : "", sizeof(my_heartbeat.rack));
-}
-
-static void
-send_heartbeats(void)
-{
-	uint8		buf[SL_HEARTBEAT_MAX_SIZE];
-	size_t		len;
-
-	my_heartbeat.want_shutdown = shutdown_requested;
-	len = SlHeartbeatEncode(&my_heartbeat, buf, sizeof(buf));
-	if (len == 0)
-		return;
-	for (int i = 0; i < nvoter_addrs; i++)
-		(void) sendto(udp_sock, buf, len, 0, (struct sockaddr *) &voter_addrs[i], voter_addrlens[i]);
-}
-
-/* Keep a heartbeat heard: one entry per (node, incarnation) */
-static HeardHeartbeat *
-keep_heartbeat(const SlHeartbeatMsg *msg, int64 at)
-{
-	HeardHeartbeat *free_entry = NULL;
-	HeardHeartbeat *oldest = NULL;
-	HeardHeartbeat *e;
-
-	for (int i = 0; i < MAX_HEARTBEATS; i++)
-	{
-		e = &heard[i];
-		if (!e->used)
-		{
-			if (free_entry == NULL)
-				free_entry = e;
-			continue;
-		}
-		if (e->msg.node_id == msg->node_id && e->msg.incarnation == msg->incarnation)
-		{
-			e->msg = *msg;
-			e->received_ms = Max(e->received_ms, at);
-			return e;
-		}
-		if (oldest == NULL || e->received_ms < oldest->received_ms)
-			oldest = e;
-	}
-	e = free_entry ? free_entry : oldest;
-	memset(e, 0, sizeof(*e));
-	e->used = true;
-	e->msg = *msg;
-	e->received_ms = at;
-	return e;
-}
-
-/* The newest heartbeat heard of node (any incarnation), NULL if none */
-static HeardHeartbeat *
-newest_heartbeat(int32 node_id, uint64 incarnation, bool any_incarnation)
-{
-	HeardHeartbeat *best = NULL;
-
-	for (int i = 0; i < MAX_HEARTBEATS; i++)
-	{
-		HeardHeartbeat *e = &heard[i];
-
-		if (e->used && e->msg.node_id == node_id &&
-			(any_incarnation || e->msg.incarnation == incarnation) &&
-			(best == NULL || e->received_ms > best->received_ms))
-			best = e;
-	}
-	return best;
-}
-
-/* The controller's answer to a heartbeat */
-static void
-answer_heartbeat(const HeardHeartbeat *e, const SlMetaImage *image, int64 now)
-{
-	SlHeartbeatReply reply;
-	const SlMetaNode *node = SlMetaImageNode(image, e->msg.node_id);
-	uint8		buf[SL_HEARTBEAT_MAX_SIZE];
-	size_t		len;
-
-	memset(&reply, 0, sizeof(reply));
-	strlcpy(reply.cluster_id, sl_cluster_id, sizeof(reply.cluster_id));
-	reply.controller_id = sl_node_id;
-	reply.node_id = e->msg.node_id;
-	reply.incarnation = e->msg.incarnation;
-	reply.status = SL_HB_PENDING;
-	if (node && node->incarnation == e->msg.incarnation)
-	{
-		reply.status = SL_HB_REGISTERED;
-		snprintf(reply.message, sizeof(reply.message), "%s",
-				 node->fenced ? "registered, fenced" : "registered");
-	}
-	else if (node && !node->fenced)
-	{
-		HeardHeartbeat *other = newest_heartbeat(node->node_id, node->incarnation, false);
-
-		if (other && now - other->received_ms <= sl_broker_session_timeout_ms)
-		{
-			reply.status = SL_HB_REFUSED;
-			snprintf(reply.message, sizeof(reply.message),
-					 "node id %d is alive with another incarnation (heard from %s): "
-					 "give this node another streamlog.node_id",
-					 node->node_id, node->raft_address ? node->raft_address : "?");
-		}
-	}
-	len = SlHeartbeatReplyEncode(&reply, buf, sizeof(buf));
-	if (len > 0 && e->fromlen > 0)
-		(void) sendto(udp_sock, buf, len, 0, (const struct sockaddr *) &e->from, e->fromlen);
-}
-
-/* A reply to our heartbeat: log it when it refuses us */
-static void
-take_reply(const SlHeartbeatReply *reply, int64 now)
-{
-	if (reply->node_id != sl_node_id || reply->incarnation != my_heartbeat.incarnation)
-		return;
-	if (reply->status == SL_HB_REGISTERED)
-		last_refusal_logged[0] = '\0';
-	if (reply->status != SL_HB_REFUSED)
-		return;
-	/* Once per message, then every 30 s while it lasts */
-	if (strcmp(last_refusal_logged, reply->message) != 0 ||
-		now - last_refusal_logged_ms >= 30000)
-	{
-		ereport(LOG,
-				(errmsg("streamlog controller %d refuses this node: %s",
-						reply->controller_id, reply->message)));
-		strlcpy(last_refusal_logged, reply->message, sizeof(last_refusal_logged));
-		last_refusal_logged_ms = now;
-	}
-}
-
-/* Read every datagram waiting; hostile ones are dropped */
-static void
-receive_datagrams(bool controller, const SlMetaImage *image)
-{
-	int64		now = now_ms();
-
-	for (int n = 0; n < 1000; n++)
-	{
-		uint8		buf[SL_HEARTBEAT_MAX_SIZE + 1];
-		struct sockaddr_storage from;
-		socklen_t	fromlen = sizeof(from);
-		ssize_t		len = recvfrom(udp_sock, buf, sizeof(buf), 0,
-								   (struct sockaddr *) &from, &fromlen);
-
-		if (len < 0)
-			break;
-		switch (SlHeartbeatKindOf(buf, len))
-		{
-			case SL_HB_HEARTBEAT:
-				{
-					SlHeartbeatMsg msg;
-					HeardHeartbeat *e;
-
-					if (!SlHeartbeatDecode(buf, len, &msg) ||
-						strcmp(msg.cluster_id, sl_cluster_id) != 0)
-					{
-						elog(DEBUG1, "streamlog dropped a heartbeat of %zd bytes that is malformed or of another cluster",
-							 len);
-						break;
-					}
-					e = keep_heartbeat(&msg, now);
-					memcpy(&e->from, &from, fromlen);
-					e->fromlen = fromlen;
-					if (controller)
-						answer_heartbeat(e, image, now);
-					break;
-				}
-			case SL_HB_REPLY:
-				{
-					SlHeartbeatReply reply;
-
-					if (SlHeartbeatReplyDecode(buf, len, &reply) &&
-						strcmp(reply.cluster_id, sl_cluster_id) == 0)
-						take_reply(&reply, now);
-					break;
-				}
-			default:
-				elog(DEBUG1, "streamlog dropped a datagram of %zd bytes that is not a heartbeat", len);
-				break;
-		}
-	}
-}
-
-/*
- * A controller taking office counts every unfenced registered node as heard
- * now (as Kafka's controller does on activation), so that it does not
- * fence at once the nodes it has not heard from yet.
- */
-static void
-touch_registered_nodes(const SlMetaImage *image, int64 now)
-{
-	for (int i = 0; i < image->nnodes; i++)
-	{
-		const SlMetaNode *node = &image->nodes[i];
-		SlHeartbeatMsg msg;
-
-		if (node->fenced || newest_heartbeat(node->node_id, node->incarnation, false) != NULL)
-			continue;
-		memset(&msg, 0, sizeof(msg));
-		strlcpy(msg.cluster_id, sl_cluster_id, sizeof(msg.cluster_id));
-		msg.node_id = node->node_id;
-		msg.incarnation = node->incarnation;
-		strlcpy(msg.kafka_host, node->kafka_host ? node->kafka_host : "", sizeof(msg.kafka_host));
-		msg.kafka_port = node->kafka_port;
-		strlcpy(msg.sql_conninfo, node->sql_conninfo ? node->sql_conninfo : "", sizeof(msg.sql_conninfo));
-		strlcpy(msg.raft_address, node->raft_address ? node->raft_address : "", sizeof(msg.raft_address));
-		strlcpy(msg.rack, node->rack ? node->rack : "", sizeof(msg.rack));
-		(void) keep_heartbeat(&msg, now);
-	}
-}
-
-/* Forget heartbeats far older than the session timeout */
-static void
-expire_heartbeats(int64 now)
-{
-	int64		horizon = now - 10 * (int64) sl_broker_session_timeout_ms;
-
-	for (int i = 0; i < MAX_HEARTBEATS; i++)
-		if (heard[i].used && heard[i].received_ms < horizon)
-			heard[i].used = false;
-}
-
 /* Propose a batch; false if it could not be */
 static bool
 propose_batch(const SlMetaBatch *batch, InflightKind kind, int slot)
@@ -690,29 +339,10 @@ propose_controller(uint64 term)
 static void
 controller_tick(const SlMetaImage *image, int64 now)
 {
-	SlHeartbeat hbs[MAX_HEARTBEATS];
-	int			n = 0;
+	SlHeartbeat hbs[SL_MAX_HEARD_HEARTBEATS];
+	int			n = SlHeartbeatsCollect(hbs, lengthof(hbs));
 	SlMetaBatch batch;
 
-	for (int i = 0; i < MAX_HEARTBEATS; i++)
-	{
-		HeardHeartbeat *e = &heard[i];
-		SlHeartbeat *h;
-
-		if (!e->used)
-			continue;
-		h = &hbs[n++];
-		memset(h, 0, sizeof(*h));
-		h->node.node_id = e->msg.node_id;
-		h->node.incarnation = e->msg.incarnation;
-		h->node.kafka_host = e->msg.kafka_host;
-		h->node.kafka_port = e->msg.kafka_port;
-		h->node.sql_conninfo = e->msg.sql_conninfo;
-		h->node.raft_address = e->msg.raft_address;
-		h->node.rack = e->msg.rack[0] ? e->msg.rack : NULL;
-		h->received_ms = e->received_ms;
-		h->want_shutdown = e->msg.want_shutdown;
-	}
 	SlMetaBatchInit(&batch);
 	SlControllerTick(image, hbs, n, now, sl_broker_session_timeout_ms, &batch);
 	if (batch.nrecords > 0)
@@ -865,7 +495,7 @@ add_observers(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	for (int i = 0; i < image->nnodes; i++)
 	{
 		const SlMetaNode *node = &image->nodes[i];
-		HeardHeartbeat *e;
+		int64		heard_ms;
 		bool		member = false;
 		uint64_t	token;
 
@@ -875,8 +505,8 @@ add_observers(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 			member |= st->members[m].node_id == node->node_id;
 		if (member)
 			continue;
-		e = newest_heartbeat(node->node_id, node->incarnation, false);
-		if (e == NULL || now - e->received_ms > sl_broker_session_timeout_ms)
+		heard_ms = SlHeartbeatsLastHeard(node->node_id, node->incarnation);
+		if (heard_ms == 0 || now - heard_ms > sl_broker_session_timeout_ms)
 			continue;
 		if (SlQuorumAddMember(quorum, node->node_id, node->raft_address, SL_QUORUM_OBSERVER, &token))
 		{
@@ -903,11 +533,24 @@ take_done(void)
 			if (inflight != INFLIGHT_NONE && done[k].token == inflight_token)
 			{
 				if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
-					finish_slot(inflight_slot,
-								done[k].ok ? 0 : KAFKA_NOT_CONTROLLER,
-								done[k].ok ? (inflight_answer[0] ? inflight_answer : NULL) :
-								"the proposal was not committed (leadership lost, or it no longer applied)",
-								done[k].index);
+				{
+					SlQuorumStatus st;
+
+					SlQuorumGetStatus(quorum, &st);
+					if (done[k].ok)
+						finish_slot(inflight_slot, 0,
+									inflight_answer[0] ? inflight_answer : NULL,
+									done[k].index);
+					else if (!st.is_leader)
+						finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
+									"this node lost the Raft leadership before the change was committed",
+									0);
+					else
+						/* committed, but it no longer applied: no use retrying */
+						finish_slot(inflight_slot, KAFKA_UNKNOWN_SERVER_ERROR,
+									"the change was committed but did not apply to the metadata",
+									done[k].index);
+				}
 				if (inflight == INFLIGHT_CONTROLLER && !done[k].ok)
 					controller_proposed_term = 0;	/* try again */
 				inflight = INFLIGHT_NONE;
@@ -944,7 +587,7 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 		ereport(LOG,
 				(errmsg("streamlog node %d is the controller (epoch %llu)",
 						sl_node_id, (unsigned long long) st->term)));
-		touch_registered_nodes(image, now);
+		SlHeartbeatsTouchRegistered(image, now);
 		next_tick_ms = now;
 	}
 	was_controller = controller;
@@ -993,7 +636,6 @@ publish(const SlQuorumStatus *st, const SlMetaImage *image)
 	{
 		const SlMetaNode *src = &image->nodes[i];
 		SlClusterNode *dst = &nodes[n++];
-		HeardHeartbeat *e = newest_heartbeat(src->node_id, src->incarnation, false);
 
 		dst->node_id = src->node_id;
 		dst->incarnation = src->incarnation;
@@ -1004,7 +646,7 @@ publish(const SlQuorumStatus *st, const SlMetaImage *image)
 		strlcpy(dst->rack, src->rack ? src->rack : "", sizeof(dst->rack));
 		dst->fenced = src->fenced;
 		dst->shutting_down = src->shutting_down;
-		dst->last_heartbeat_ms = e ? e->received_ms : 0;
+		dst->last_heartbeat_ms = SlHeartbeatsLastHeard(src->node_id, src->incarnation);
 	}
 	/* Raft members not registered (yet) are shown too, fenced */
 	for (int m = 0; m < st->nmembers && n < SL_MAX_NODES; m++)
@@ -1167,7 +809,7 @@ detach_shmem(int code, Datum arg)
 }
 
 static WaitEventSet *
-make_wait_set(void)
+make_wait_set(pgsocket heartbeat_sock)
 {
 	WaitEventSet *set;
 
@@ -1179,7 +821,7 @@ make_wait_set(void)
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(set, WL_SOCKET_READABLE, SlQuorumFd(quorum), NULL, NULL);
-	AddWaitEventToSet(set, WL_SOCKET_READABLE, udp_sock, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, heartbeat_sock, NULL, NULL);
 	return set;
 }
 
@@ -1193,6 +835,7 @@ SlRaftWorkerMain(Datum arg)
 	char	   *log_dir;
 	const char *raft_address;
 	WaitEventSet *wait_set;
+	pgsocket	heartbeat_sock;
 	MemoryContext round_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -1222,8 +865,11 @@ SlRaftWorkerMain(Datum arg)
 			   sl_node_id);
 
 	log_dir = check_identity();
-	open_heartbeat_socket(raft_address);
-	fill_my_heartbeat(raft_address);
+	heartbeat_sock = SlHeartbeatsOpen(raft_address, errbuf, sizeof(errbuf));
+	if (heartbeat_sock == PGINVALID_SOCKET)
+		refuse("Give this node a Raft address of its own (streamlog.raft_listen_address), free for TCP and UDP.",
+			   "%s", errbuf);
+	SlHeartbeatsDescribeSelf(raft_address);
 
 	memset(&opts, 0, sizeof(opts));
 	for (int i = 0; i < voters->n; i++)
@@ -1257,7 +903,7 @@ SlRaftWorkerMain(Datum arg)
 			(errmsg("streamlog raft worker of node %d started on %s (cluster \"%s\", %d voters)",
 					sl_node_id, raft_address, sl_cluster_id, voters->n)));
 
-	wait_set = make_wait_set();
+	wait_set = make_wait_set(heartbeat_sock);
 	round_context = AllocSetContextCreate(TopMemoryContext, "streamlog raft round",
 										  ALLOCSET_DEFAULT_SIZES);
 	for (;;)
@@ -1281,7 +927,7 @@ SlRaftWorkerMain(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			fill_my_heartbeat(raft_address);
+			SlHeartbeatsDescribeSelf(raft_address);
 		}
 		MemoryContextSwitchTo(round_context);
 
@@ -1291,11 +937,11 @@ SlRaftWorkerMain(Datum arg)
 		image = SlQuorumImage(quorum);
 		controller = st.is_leader && image->controller_id == sl_node_id &&
 			image->controller_epoch == st.term;
-		receive_datagrams(controller, image);
+		SlHeartbeatsReceive(controller, image, now);
 		if (now >= next_heartbeat_ms || (shutdown_requested && shutdown_deadline_ms == 0))
 		{
-			send_heartbeats();
-			expire_heartbeats(now);
+			SlHeartbeatsSend(shutdown_requested);
+			SlHeartbeatsExpire(now);
 			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
 		}
 		(void) act(&st, image, now);

@@ -707,12 +707,21 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 			if (cur == NULL)
 				cur = hbs[i];
 		}
-		else if (alive && claimant == NULL)
+		/* endpoints no record can carry: a bad heartbeat registers nothing */
+		else if (alive && claimant == NULL && SlMetaNodeValid(&hbs[i]->node))
 			claimant = hbs[i];
 	}
 	v = view_add(views, node_id);
 
-	if (cur != NULL && now_ms - cur->received_ms <= session_timeout_ms)
+	/*
+	 * The registered incarnation holds the id while it heartbeats, unless
+	 * its controlled shutdown is done: then it is going, and a new
+	 * incarnation (the node restarted) takes over at once, as Kafka fences
+	 * a broker whose controlled shutdown completed
+	 */
+	if (cur != NULL && now_ms - cur->received_ms <= session_timeout_ms &&
+		!(claimant != NULL && cur->want_shutdown && reg->shutting_down &&
+		  SlControllerShutdownDone(image, node_id)))
 	{
 		/* the registered incarnation is alive: any other claimant waits */
 		if (cur->want_shutdown)

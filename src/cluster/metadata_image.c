@@ -50,6 +50,24 @@
 
 /* ---- parts: copy, free, encode ---- */
 
+/*
+ * Room allocated for an array of count elements (a topic's partitions, the
+ * image's nodes and topics): count rounded up to a power of two, at least
+ * 4, wherever such an array is allocated, so that adding elements one
+ * record at a time grows it geometrically (a topic of 20,000 partitions
+ * would otherwise copy its array 20,000 times).  The structs have no
+ * capacity field: this rule is it.
+ */
+static size_t
+array_room(int32_t count)
+{
+	size_t		room = 4;
+
+	while (room < (size_t) count)
+		room *= 2;
+	return room;
+}
+
 bool
 SlMetaIntsCopy(int32_t **dst, const int32_t *src, int32_t n)
 {
@@ -151,7 +169,7 @@ SlMetaTopicCopy(SlMetaTopic *dst, const SlMetaTopic *src)
 	ok = SlWireStrdup(&dst->owner, src->owner) && ok;
 	if (ok && src->partition_count > 0 && src->partitions != NULL)
 	{
-		dst->partitions = calloc((size_t) src->partition_count, sizeof(SlMetaPartition));
+		dst->partitions = calloc(array_room(src->partition_count), sizeof(SlMetaPartition));
 		ok = dst->partitions != NULL;
 		for (int32_t i = 0; ok && i < src->partition_count; i++)
 		{
@@ -187,6 +205,21 @@ SlMetaNodeDecode(SlWireReader *r, SlMetaNode *node)
 	SlWireGetString(r, &node->sql_conninfo, true);
 	SlWireGetString(r, &node->raft_address, true);
 	SlWireGetString(r, &node->rack, true);
+}
+
+/* A string a record can carry (NULL is none) */
+static bool
+carriable(const char *s)
+{
+	return s == NULL || strlen(s) <= SL_WIRE_MAX_STRING;
+}
+
+bool
+SlMetaNodeValid(const SlMetaNode *node)
+{
+	return node->node_id >= 0 && node->kafka_port >= 0 && node->kafka_port <= 65535 &&
+		carriable(node->kafka_host) && carriable(node->sql_conninfo) &&
+		carriable(node->raft_address) && carriable(node->rack);
 }
 
 bool
@@ -247,7 +280,7 @@ SlMetaImageCopy(SlMetaImage *dst, const SlMetaImage *src)
 	dst->ntopics = 0;
 	if (src->nnodes > 0)
 	{
-		dst->nodes = calloc((size_t) src->nnodes, sizeof(SlMetaNode));
+		dst->nodes = calloc(array_room(src->nnodes), sizeof(SlMetaNode));
 		if (dst->nodes == NULL)
 			goto oom;
 		for (int32_t i = 0; i < src->nnodes; i++)
@@ -261,7 +294,7 @@ SlMetaImageCopy(SlMetaImage *dst, const SlMetaImage *src)
 	}
 	if (src->ntopics > 0)
 	{
-		dst->topics = calloc((size_t) src->ntopics, sizeof(SlMetaTopic));
+		dst->topics = calloc(array_room(src->ntopics), sizeof(SlMetaTopic));
 		if (dst->topics == NULL)
 			goto oom;
 		for (int32_t i = 0; i < src->ntopics; i++)
@@ -359,10 +392,14 @@ insert_node(SlMetaImage *image, SlMetaNode *node)
 	int32_t		pos = node_pos(image, node->node_id, &found);
 	SlMetaNode *grown;
 
-	grown = realloc(image->nodes, sizeof(SlMetaNode) * ((size_t) image->nnodes + 1));
-	if (grown == NULL)
-		return false;
-	image->nodes = grown;
+	if (image->nodes == NULL ||
+		array_room(image->nnodes + 1) > array_room(image->nnodes))
+	{
+		grown = realloc(image->nodes, sizeof(SlMetaNode) * array_room(image->nnodes + 1));
+		if (grown == NULL)
+			return false;
+		image->nodes = grown;
+	}
 	memmove(&image->nodes[pos + 1], &image->nodes[pos],
 			sizeof(SlMetaNode) * (size_t) (image->nnodes - pos));
 	image->nodes[pos] = *node;
@@ -387,10 +424,14 @@ insert_topic(SlMetaImage *image, SlMetaTopic *topic)
 	int32_t		pos = topic_pos(image, topic->topic_id, &found);
 	SlMetaTopic *grown;
 
-	grown = realloc(image->topics, sizeof(SlMetaTopic) * ((size_t) image->ntopics + 1));
-	if (grown == NULL)
-		return false;
-	image->topics = grown;
+	if (image->topics == NULL ||
+		array_room(image->ntopics + 1) > array_room(image->ntopics))
+	{
+		grown = realloc(image->topics, sizeof(SlMetaTopic) * array_room(image->ntopics + 1));
+		if (grown == NULL)
+			return false;
+		image->topics = grown;
+	}
 	memmove(&image->topics[pos + 1], &image->topics[pos],
 			sizeof(SlMetaTopic) * (size_t) (image->ntopics - pos));
 	image->topics[pos] = *topic;
@@ -526,7 +567,7 @@ apply_register(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	bool		found;
 	int32_t		pos;
 
-	if (rec->node.node_id < 0 || rec->node.kafka_port < 0 || rec->node.kafka_port > 65535)
+	if (!SlMetaNodeValid(&rec->node))
 		return false;
 	if (!save_part(undo, image, false, rec->node.node_id))
 		return false;
@@ -682,14 +723,18 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 		return false;
 	if (!SlMetaPartitionCopy(&part, &rec->partition))
 		return false;
-	grown = realloc(topic->partitions,
-					sizeof(SlMetaPartition) * ((size_t) topic->partition_count + 1));
-	if (grown == NULL)
+	if (topic->partitions == NULL ||
+		array_room(topic->partition_count + 1) > array_room(topic->partition_count))
 	{
-		SlMetaPartitionFree(&part);
-		return false;
+		grown = realloc(topic->partitions,
+						sizeof(SlMetaPartition) * array_room(topic->partition_count + 1));
+		if (grown == NULL)
+		{
+			SlMetaPartitionFree(&part);
+			return false;
+		}
+		topic->partitions = grown;
 	}
-	topic->partitions = grown;
 	topic->partitions[topic->partition_count++] = part;
 	return true;
 }
@@ -949,7 +994,7 @@ decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_
 		return false;
 	if (count == 0)
 		return true;
-	topic->partitions = calloc(count, sizeof(SlMetaPartition));
+	topic->partitions = calloc(array_room((int32_t) count), sizeof(SlMetaPartition));
 	if (topic->partitions == NULL)
 		return false;
 	for (uint32_t p = 0; p < count; p++)
@@ -998,7 +1043,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		goto bad;
 	if (count > 0)
 	{
-		image->nodes = calloc(count, sizeof(SlMetaNode));
+		image->nodes = calloc(array_room((int32_t) count), sizeof(SlMetaNode));
 		if (image->nodes == NULL)
 			goto bad;
 	}
@@ -1010,7 +1055,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		SlMetaNodeDecode(&r, node);
 		node->fenced = get_flag(&r);
 		node->shutting_down = get_flag(&r);
-		if (r.failed || node->node_id < 0 ||
+		if (r.failed || !SlMetaNodeValid(node) ||
 			(i > 0 && node->node_id <= image->nodes[i - 1].node_id))
 			goto bad;
 	}
@@ -1020,7 +1065,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		goto bad;
 	if (count > 0)
 	{
-		image->topics = calloc(count, sizeof(SlMetaTopic));
+		image->topics = calloc(array_room((int32_t) count), sizeof(SlMetaTopic));
 		if (image->topics == NULL)
 			goto bad;
 	}

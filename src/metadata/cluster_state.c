@@ -258,6 +258,12 @@ SlClusterSubmitLocal(SlClusterSlotKind kind, int32 node_id,
 			*message = pstrdup("this node is not part of a cluster");
 		return KAFKA_NOT_CONTROLLER;
 	}
+	if (sl_cluster->refused[0])
+	{
+		if (message)
+			*message = psprintf("this node's Raft worker refused to start: %s", sl_cluster->refused);
+		return KAFKA_NOT_CONTROLLER;
+	}
 	if (request_len < 0 || request_len > SL_CLUSTER_REQUEST_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

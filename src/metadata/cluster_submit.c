@@ -22,7 +22,9 @@
  *
  * A request that timed out may still be committed by the controller
  * afterwards (as in Kafka): each controller request is a whole record batch,
- * so it is carried out entirely or not at all, never in part.
+ * so it is carried out entirely or not at all, never in part.  A creation
+ * retried after its answer was lost finds its own topic already there:
+ * recognised by the topic id the door chose, it is answered as done.
  *
  * IDENTIFICATION
  *	  src/metadata/cluster_submit.c
@@ -40,6 +42,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/storage/storage.h"
 
 /* How long to wait for a new controller before trying the same one again */
 #define RETRY_PAUSE_MS 200
@@ -394,10 +397,15 @@ wait_for_new_controller(int32 tried, TimestampTz deadline)
 	ConditionVariableCancelSleep();
 }
 
-int16
-SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
-							const void *request, int32 request_len,
-							int timeout_ms, char **message, uint64 *index)
+/*
+ * SlClusterSubmitToController; *attempts says how many times the request
+ * was handed to a controller (more than one: an earlier attempt may have
+ * been carried out although its answer was lost)
+ */
+static int16
+submit_to_controller(SlClusterSlotKind kind, int32 node_id,
+					 const void *request, int32 request_len,
+					 int timeout_ms, char **message, uint64 *index, int *attempts)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	int32		tried = -1;
@@ -405,6 +413,7 @@ SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
 
 	*message = NULL;
 	*index = 0;
+	*attempts = 0;
 	for (;;)
 	{
 		int32		controller = SlClusterControllerId();
@@ -422,6 +431,7 @@ SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
 			continue;
 		}
 		tried = controller;
+		(*attempts)++;
 		if (controller == sl_node_id)
 		{
 			error_code = SlClusterSubmitLocal(kind, node_id, request, request_len,
@@ -471,6 +481,38 @@ SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
 }
 
 int16
+SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
+							const void *request, int32 request_len,
+							int timeout_ms, char **message, uint64 *index)
+{
+	int			attempts;
+
+	return submit_to_controller(kind, node_id, request, request_len, timeout_ms,
+								message, index, &attempts);
+}
+
+/*
+ * After a creation was retried and answered TOPIC_ALREADY_EXISTS: is the
+ * topic there the one this request asked for (the same topic id, which the
+ * door chose at random), created by an earlier attempt whose answer was
+ * lost?  Waits until this node's catalog holds what its image applied.
+ */
+static bool
+created_by_earlier_attempt(const SlControllerRequest *req, TimestampTz deadline)
+{
+	const SlTopic *topic;
+	uint64		applied;
+
+	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
+	applied = sl_cluster->applied_index;
+	LWLockRelease(&sl_cluster->lock);
+	if (!SlClusterWaitSynced(applied, (int) Max(ms_left(deadline), 1)))
+		return false;
+	topic = SlTopicLookup(req->topic_name, true);
+	return topic != NULL && memcmp(topic->uuid, req->topic_uuid, sizeof(topic->uuid)) == 0;
+}
+
+int16
 SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
@@ -479,6 +521,7 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	char	   *copy;
 	uint64		index;
 	int16		error_code;
+	int			attempts;
 
 	*message = NULL;
 	if (!SlControllerRequestEncode(req, &data, &len))
@@ -497,9 +540,15 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	memcpy(copy, data, len);
 	free(data);
 
-	error_code = SlClusterSubmitToController(SL_SLOT_CONTROLLER_REQUEST, 0, copy, (int32) len,
-											 timeout_ms, message, &index);
+	error_code = submit_to_controller(SL_SLOT_CONTROLLER_REQUEST, 0, copy, (int32) len,
+									  timeout_ms, message, &index, &attempts);
 	pfree(copy);
+	if (error_code == SL_CLUSTER_ERR_TOPIC_ALREADY_EXISTS && attempts > 1 &&
+		req->type == SL_CTRL_CREATE_TOPIC && created_by_earlier_attempt(req, deadline))
+	{
+		*message = NULL;
+		return 0;
+	}
 	if (error_code != 0)
 		return error_code;
 	if (!SlClusterWaitSynced(index, (int) Max(ms_left(deadline), 1)))

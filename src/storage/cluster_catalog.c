@@ -211,9 +211,9 @@ catalog_topics(void)
 }
 
 /*
- * The image's topic by id, NULL if none.  The image keeps its topics
- * sorted by id, but this copy of it is not trusted to: a linear look,
- * once per catalog topic and sync, costs nothing next to the sync.
+ * The image's topic by id, NULL if none: a linear look, so that storage
+ * needs none of the image's own functions (the cluster layer's objects);
+ * once per catalog topic and sync, it costs nothing next to the sync.
  */
 static const SlMetaTopic *
 image_topic(const SlMetaImage *image, int32 topic_id)

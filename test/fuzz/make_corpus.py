@@ -7,7 +7,8 @@
 Every seed is a valid input written by hand from the Kafka protocol guide:
 requests (ApiVersions, Metadata, Produce with real record batches, Fetch,
 ListOffsets), consumer-group subscriptions, RecordBatch v2 with each codec,
-compressed blobs, legacy message sets and stored batches.  Compression
+compressed blobs, legacy message sets and stored batches, and the cluster
+layer's metadata record batches, image snapshots and controller requests.  Compression
 goes through compress_tool (built by the Makefile from the project's own
 SlCompress), so the seeds are what the codecs really read.  Output is
 deterministic.
@@ -280,6 +281,103 @@ def list_offsets_v1():
     return request(2, 1, body, False)
 
 
+# ---- the cluster layer's formats (src/cluster/, see its .c files) ----
+
+def u8(v):
+    return bytes([v])
+
+
+def u64(v):
+    return i64(v - (1 << 64) if v >= 1 << 63 else v)
+
+
+def mstring(s):
+    """A metadata string: int32 length, -1 for none"""
+    if s is None:
+        return i32(-1)
+    b = s.encode()
+    return i32(len(b)) + b
+
+
+def mints(xs):
+    """An int32 array: int32 count, -1 for none"""
+    if xs is None:
+        return i32(-1)
+    return i32(len(xs)) + b"".join(i32(x) for x in xs)
+
+
+def meta_node(node_id, incarnation, rack=None):
+    return (i32(node_id) + u64(incarnation) + mstring("127.0.0.1") + i32(9092 + node_id)
+            + mstring("host=127.0.0.1 port=5432") + mstring("127.0.0.1:7000") + mstring(rack))
+
+
+def meta_batch(records):
+    """magic SLMB, format 1, count, then type + version 1 + fields each"""
+    return b"SLMB" + u8(1) + u32(len(records)) + b"".join(records)
+
+
+def rec(rtype, fields):
+    return u8(rtype) + u8(1) + fields
+
+
+UUID = bytes(range(16))
+
+
+def meta_seeds():
+    register = rec(1, meta_node(4, 77, "c"))
+    unfence = rec(3, i32(4) + u64(77))
+    topic = rec(5, i32(2) + UUID + mstring("payments") + mstring("{}") + mstring("alice"))
+    part = rec(7, i32(2) + i32(0) + mints([1, 2]) + mints([1, 2]) + i32(1) + i32(0) + i32(0))
+    out = {}
+    out["batch_register"] = b"\0" + meta_batch([register, unfence])
+    out["batch_topic"] = b"\0" + meta_batch([topic, part])
+    out["batch_change"] = b"\0" + meta_batch([rec(8, i32(1) + i32(0) + i32(-2) + mints([2]))])
+    out["batch_fence"] = b"\0" + meta_batch([rec(2, i32(2) + u64(2000)),
+                                            rec(8, i32(1) + i32(1) + i32(-1) + mints(None))])
+    out["batch_misc"] = b"\0" + meta_batch([
+        rec(9, i32(1) + mstring('{"retention.ms": "1"}')),
+        rec(10, i32(1) + i64(0) + i32(1000)),
+        rec(11, i32(2) + u64(5)),
+        rec(12, i32(3) + u64(3000)),
+        rec(6, i32(1)),
+        rec(4, i32(3))])
+    out["batch_empty"] = b"\0" + meta_batch([])
+
+    # an image: three nodes (one fenced, one shutting down), two topics
+    nodes = [(1, 1000, "a", 0, 0), (2, 2000, "b", 1, 0), (3, 3000, None, 0, 1)]
+    image = (b"SLMI" + u8(1) + u64(40) + i32(1) + u64(3) + i32(8) + i64(3000) + u64(0)
+             + u32(len(nodes))
+             + b"".join(meta_node(n, inc, rack) + u8(f) + u8(s) for n, inc, rack, f, s in nodes)
+             + u32(2)
+             + i32(1) + UUID + mstring("orders") + mstring("{}") + mstring("alice") + u32(2)
+             + i32(0) + mints([1, 2]) + mints([1]) + i32(1) + i32(3) + i32(5)
+             + i32(1) + mints([2]) + mints([2]) + i32(-1) + i32(1) + i32(1)
+             + i32(7) + UUID + mstring("t7") + mstring(None) + mstring(None) + u32(1)
+             + i32(0) + mints([3, 1]) + mints([3, 1]) + i32(1) + i32(0) + i32(0))
+    out["image"] = b"\1" + image
+    out["image_empty"] = (b"\1" + b"SLMI" + u8(1) + u64(0) + i32(-1) + u64(0) + i32(1)
+                          + i64(0) + u64(0) + u32(0) + u32(0))
+
+    def request(rtype, name=None, count=0, rf=0, config=None, owner=None, internal=0,
+                assignments=(), elections=(), node=0):
+        return (b"\2" + b"SLCR" + u8(1) + u8(rtype) + mstring(name) + i32(count) + i32(rf)
+                + mstring(config) + mstring(owner) + u8(internal)
+                + i32(len(assignments)) + b"".join(mints(a) for a in assignments)
+                + i32(len(elections)) + b"".join(i32(t) + i32(p) for t, p in elections)
+                + i32(node) + UUID)
+    out["request_create"] = request(1, "fresh", 6, 2, "{}", "alice")
+    out["request_create_manual"] = request(1, "manual", 2, -1, None, "bob",
+                                           assignments=([2, 1], [3, 2]))
+    out["request_delete"] = request(2, "orders")
+    out["request_partitions"] = request(3, "orders", 5)
+    out["request_config"] = request(4, "orders", config='{"cleanup.policy": "compact"}')
+    out["request_elect"] = request(5, elections=((1, 0), (1, 2)))
+    out["request_elect_all"] = request(5)
+    out["request_producer_ids"] = request(6, node=2)
+    out["request_unregister"] = request(7, node=3)
+    return out
+
+
 # ---- the corpus ----
 
 def seeds(compress):
@@ -379,6 +477,9 @@ def seeds(compress):
                              b"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
                              b"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=")
     out["fuzz_scram"] = sc
+
+    # the cluster layer: 0 a record batch, 1 an image snapshot, 2 a request
+    out["fuzz_metadata"] = meta_seeds()
     return out
 
 

@@ -164,3 +164,49 @@ def test_standalone_node_shows_itself(make_server):
     assert st["role"] == "standalone" and st["controller_id"] == 1 and st["refused"] is None
     assert srv.sql("SELECT node_id, role FROM streamlog.raft_members") == [(1, "voter")]
     assert raft_worker_pid(srv) is None
+
+
+def test_a_node_that_is_not_a_voter_joins_as_an_observer(make_cluster):
+    c = make_cluster(4, voters=3)
+    cid = c.wait_for_controller()
+    # the controller adds it to the quorum as a non-voting member
+    wait_until(lambda: (4, "observer") in c.node(cid).sql(
+        "SELECT node_id, role FROM streamlog.raft_members"), "node 4 as an observer")
+    view = c.nodes_view(4)
+    assert view[4]["row"]["is_observer"] and not view[4]["voter"]
+    assert sorted(i for i, n in view.items() if n["voter"]) == [1, 2, 3]
+    # and it follows the log: the same entries applied as the controller
+    wait_until(lambda: raft_status(c.node(4))["role"] == "observer"
+               and raft_status(c.node(4))["applied_index"] >= raft_status(c.node(cid))["applied_index"] > 0,
+               "node 4 to follow the log")
+
+
+def test_a_second_node_with_the_id_of_a_live_one_is_refused(make_cluster):
+    # node 4 of the harness, started as node id 2 (not a voter, its own
+    # Raft address): node 2 is alive, so the controller refuses it
+    c = make_cluster(4, voters=3, start=False, node_conf={4: {"streamlog.node_id": 2}})
+    c.start([1, 2, 3])
+    c.wait_ready([1, 2, 3])
+    incarnation = c.nodes_view(1)[2]["row"]["incarnation"]
+    c.start([4])
+    wait_until(lambda: "node id 2 is alive with another incarnation" in c.node(4).log_text(),
+               "the controller's refusal in the log of the second node 2")
+    # the first node 2 keeps its registration
+    view = c.nodes_view(1)
+    assert view[2]["row"]["incarnation"] == incarnation
+    assert view[2]["state"] == "running"
+
+
+def test_controlled_shutdown_of_the_controller_hands_over(make_cluster):
+    c = make_cluster(3)
+    old = c.wait_for_controller()
+    others = [i for i in c.node_ids if i != old]
+    c.stop(old, "fast")
+    log = c.node(old).log_text()
+    assert "asks the controller for a controlled shutdown" in log
+    assert "leaves the cluster: the controller moved its leaderships" in log
+    new = c.wait_for_controller(exclude=[old], node_ids=others)
+    # back, it registers again at once (not a session timeout later)
+    c.start([old])
+    c.wait_ready()
+    assert c.agreed_controller() == new

@@ -164,6 +164,46 @@ test_create_topic(void)
 	SlMetaImageFree(&img);
 }
 
+/* A topic of many partitions: created, grown, copied, snapshotted */
+static void
+test_many_partitions(void)
+{
+	SlMetaImage img,
+				copy,
+				back;
+	SlControllerRequest req;
+	char		err[256];
+	void	   *data;
+	size_t		len;
+	const SlMetaTopic *t;
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("wide", 20000, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_CREATE_PARTITIONS;
+	req.topic_name = (char *) "wide";
+	req.partition_count = 30001;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	t = SlMetaImageTopicByName(&img, "wide");
+	CHECK_EQ_INT(t->partition_count, 30001);
+	CHECK_EQ_INT(t->partitions[30000].partition, 30000);
+	CHECK_EQ_INT(t->partitions[30000].nreplicas, 2);
+	/* a copy and a decoded snapshot grow like the original */
+	CHECK(SlMetaImageCopy(&copy, &img));
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK(SlMetaImageDecode(&back, data, len));
+	free(data);
+	req.partition_count = 30007;
+	CHECK_EQ_INT(handle(&copy, &req, err), 0);
+	CHECK_EQ_INT(handle(&back, &req, err), 0);
+	CHECK(meta_images_equal(&copy, &back));
+	CHECK_EQ_INT(SlMetaImageTopicByName(&back, "wide")->partitions[30006].partition, 30006);
+	SlMetaImageFree(&back);
+	SlMetaImageFree(&copy);
+	SlMetaImageFree(&img);
+}
+
 static void
 test_manual_assignment(void)
 {
@@ -478,6 +518,19 @@ test_incarnations(void)
 	CHECK(SlMetaImageNode(&img, 5) != NULL);
 	CHECK(SlMetaImageNode(&img, 6) == NULL);
 	CHECK(strcmp(SlMetaImageNode(&img, 5)->rack, "r") == 0);
+	/*
+	 * a claimant whose endpoints no record can carry registers nothing,
+	 * and does not keep the tick from fencing the others
+	 */
+	hbs[0] = hb(8, 1, 7100 + SESSION + 1, NULL);
+	hbs[0].node.kafka_port = 70000;
+	hbs[1] = hb(5, 1, 7100, "r");
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 2, 7100 + SESSION + 1, SESSION, &out);
+	CHECK(out.nrecords > 0);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 8) == NULL);
+	CHECK(SlMetaImageNode(&img, 5)->fenced);
 	/* nodes without a heartbeat entry are left alone */
 	SlMetaBatchInit(&out);
 	SlControllerTick(&img, NULL, 0, 1000000, SESSION, &out);
@@ -492,7 +545,7 @@ test_controlled_shutdown(void)
 	SlMetaImage img;
 	SlControllerRequest req;
 	SlMetaBatch out;
-	SlHeartbeat hbs[3];
+	SlHeartbeat hbs[4];
 	char		err[256];
 
 	cluster_of(&img, 3, NULL);
@@ -541,13 +594,19 @@ test_controlled_shutdown(void)
 	SlControllerTick(&img, hbs, 3, 1500, SESSION, &out);
 	CHECK_EQ_INT(out.nrecords, 0);
 	SlMetaBatchFree(&out);
-	/* it restarts: a new incarnation, its single partitions come back */
-	hbs[2] = hb(3, 555, 9000, NULL);
-	hbs[0].received_ms = hbs[1].received_ms = 9000;
+	/*
+	 * it restarts at once: a new incarnation while the old one's last
+	 * heartbeat (asking to stop) is still within the session; its
+	 * shutdown was done, so the new one registers without waiting, and
+	 * its single partitions come back
+	 */
+	hbs[3] = hb(3, 555, 1600, NULL);
+	hbs[0].received_ms = hbs[1].received_ms = 1600;
 	SlMetaBatchInit(&out);
-	SlControllerTick(&img, hbs, 3, 9000, SESSION, &out);
+	SlControllerTick(&img, hbs, 4, 1600, SESSION, &out);
 	CHECK(commit(&img, &out));
 	CHECK(!SlMetaImageNode(&img, 3)->shutting_down);
+	CHECK_EQ_UINT(SlMetaImageNode(&img, 3)->incarnation, 555);
 	CHECK_EQ_INT(count_led_by(&img, 3), 2);
 	SlMetaImageFree(&img);
 }
@@ -749,6 +808,7 @@ main(void)
 	uint64_t	rng = unit_seed(0xc0417011e5);
 
 	test_create_topic();
+	test_many_partitions();
 	test_manual_assignment();
 	test_other_requests();
 	test_elect_leaders();

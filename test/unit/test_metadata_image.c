@@ -382,6 +382,14 @@ test_snapshot_inconsistent(uint64_t *rng)
 	free(data);
 	SlMetaImageFree(&img);
 
+	/* a node no registration could have made */
+	sample_image(&img);
+	img.nodes[0].kafka_port = 65536;
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK(!SlMetaImageDecode(&back, data, len));
+	free(data);
+	SlMetaImageFree(&img);
+
 	/* a topic id at or past next_topic_id */
 	sample_image(&img);
 	img.next_topic_id = 4;

@@ -15,6 +15,7 @@
 /* Kafka error codes the forwarding answers with itself */
 #define SL_CLUSTER_ERR_UNKNOWN_SERVER_ERROR (-1)
 #define SL_CLUSTER_ERR_REQUEST_TIMED_OUT 7
+#define SL_CLUSTER_ERR_TOPIC_ALREADY_EXISTS 36
 #define SL_CLUSTER_ERR_NOT_CONTROLLER 41
 #define SL_CLUSTER_ERR_INVALID_REQUEST 42
 

@@ -30,6 +30,12 @@ extern void SlMetaNodeDecode(SlWireReader *r, SlMetaNode *node);
  */
 extern bool SlMetaPartitionValid(const SlMetaPartition *part);
 
+/*
+ * Could a node register as it is described: node id >= 0, a port in
+ * 0..65535, endpoints that a record can carry?
+ */
+extern bool SlMetaNodeValid(const SlMetaNode *node);
+
 /* Is id in ids[0..n)? */
 extern bool SlMetaIntsContain(const int32_t *ids, int32_t n, int32_t id);
 
