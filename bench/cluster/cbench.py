@@ -254,7 +254,8 @@ class ClusterDriver(benchlib.Driver):
 
     def note_cluster_logs(self, what):
         keep = ("ERROR", "FATAL", "PANIC", "WARNING", "terminated by signal")
-        skip = ("terminated by signal 9",)
+        # what a kill -9 makes the killed node say of itself
+        skip = ("terminated by signal 9", "unexpected postmaster exit")
         lines = []
         for n in self.cluster:
             text = n.log_text()
