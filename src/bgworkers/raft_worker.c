@@ -223,10 +223,11 @@ write_identity(const char *path, const struct stat *data_dir)
 
 /*
  * Check the Raft directory's identity, creating the directory if there is
- * none; refuses (never returns) on a mismatch.  Returns the log's path.
+ * none (then *created is set); refuses (never returns) on a mismatch.
+ * Returns the log's path.
  */
 static char *
-check_identity(void)
+check_identity(bool *created)
 {
 	char	   *raft_dir = psprintf("%s/%s", DataDir, RAFT_DIR_NAME);
 	char	   *log_dir = psprintf("%s/log", raft_dir);
@@ -254,6 +255,7 @@ check_identity(void)
 					 errmsg("could not create directory \"%s\": %m", log_dir)));
 		write_identity(identity, &data_st);
 		fsync_fname(raft_dir, true);
+		*created = true;
 		ereport(LOG,
 				(errmsg("streamlog created the Raft directory \"%s\" for node %d of cluster \"%s\"",
 						raft_dir, sl_node_id, sl_cluster_id)));
@@ -595,7 +597,23 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	if (!controller)
 	{
 		if (!st->is_leader)
-			inflight = INFLIGHT_NONE;	/* libraft fails what was in flight */
+		{
+			/*
+			 * What was in flight will not commit through us: its slots are
+			 * answered now (libraft's late failure callbacks carry tokens no
+			 * longer waited for), and the requester retries elsewhere
+			 */
+			if (inflight == INFLIGHT_REQUEST && inflight_slot >= 0)
+				finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
+							"this node lost the Raft leadership before the change was committed", 0);
+			if (change_token != 0 && change_slot >= 0)
+				finish_slot(change_slot, KAFKA_NOT_CONTROLLER,
+							"this node lost the Raft leadership before the membership change was committed", 0);
+			inflight = INFLIGHT_NONE;
+			inflight_slot = -1;
+			change_token = 0;
+			change_slot = -1;
+		}
 		refuse_queued_slots(image->controller_id);
 		return false;
 	}
@@ -836,22 +854,28 @@ SlRaftWorkerMain(Datum arg)
 	const char *raft_address;
 	WaitEventSet *wait_set;
 	pgsocket	heartbeat_sock;
+	bool		new_log = false;
 	MemoryContext round_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, raft_worker_sigterm);
+	/* no statement here to cancel: a cancel must not end the worker */
+	pqsignal(SIGINT, SIG_IGN);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
 	pgstat_report_appname("streamlog raft");
 
-	/* A new incarnation per start of the server, kept over worker restarts */
+	/*
+	 * A new incarnation per start of the worker: to the cluster a worker
+	 * that starts again (after a crash, or after pg_terminate_backend went
+	 * through a controlled shutdown) is a node that starts again
+	 */
 	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
 	sl_cluster->refused[0] = '\0';
-	while (sl_cluster->incarnation == 0)
-	{
-		if (!pg_strong_random(&sl_cluster->incarnation, sizeof(sl_cluster->incarnation)))
-			sl_cluster->incarnation = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
-	}
+	if (!pg_strong_random(&sl_cluster->incarnation, sizeof(sl_cluster->incarnation)))
+		sl_cluster->incarnation = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	if (sl_cluster->incarnation == 0)
+		sl_cluster->incarnation = 1;
 	strlcpy(sl_cluster->cluster_id, sl_cluster_id, sizeof(sl_cluster->cluster_id));
 	LWLockRelease(&sl_cluster->lock);
 
@@ -864,7 +888,7 @@ SlRaftWorkerMain(Datum arg)
 			   "node %d is not among the voters of streamlog.controller_quorum_voters and has no streamlog.raft_listen_address",
 			   sl_node_id);
 
-	log_dir = check_identity();
+	log_dir = check_identity(&new_log);
 	heartbeat_sock = SlHeartbeatsOpen(raft_address, errbuf, sizeof(errbuf));
 	if (heartbeat_sock == PGINVALID_SOCKET)
 		refuse("Give this node a Raft address of its own (streamlog.raft_listen_address), free for TCP and UDP.",
@@ -892,7 +916,12 @@ SlRaftWorkerMain(Datum arg)
 		refuse(rejoin_hint(psprintf("%s/%s", DataDir, RAFT_DIR_NAME)),
 			   "the Raft directory does not load: %s", errbuf);
 
-	catalog_synced = synced_image_index = read_catalog_synced();
+	/*
+	 * The catalog says up to which index of the log it was written; a new
+	 * log (a member that joins afresh, its old directory wiped) starts from
+	 * nothing, and the catalog is written again from its first image
+	 */
+	catalog_synced = synced_image_index = new_log ? 0 : read_catalog_synced();
 	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
 	sl_cluster->raft_worker_procno = MY_PROCNO;
 	sl_cluster->started_ms = now_ms();
@@ -966,7 +995,12 @@ SlRaftWorkerMain(Datum arg)
 								"the controller did not finish its controlled shutdown in time")));
 				SlQuorumClose(quorum, true);
 				quorum = NULL;
-				proc_exit(0);
+
+				/*
+				 * 1, not 0: when the server goes on (pg_terminate_backend of
+				 * this worker) the postmaster starts it again
+				 */
+				proc_exit(1);
 			}
 		}
 		MemoryContextSwitchTo(TopMemoryContext);

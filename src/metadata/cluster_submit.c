@@ -480,15 +480,30 @@ submit_to_controller(SlClusterSlotKind kind, int32 node_id,
 	return SL_CLUSTER_ERR_REQUEST_TIMED_OUT;
 }
 
+/*
+ * The waits above reset the process latch, which may have been set for the
+ * caller's own loop (a broker worker's wakeups): set it again, as core's
+ * WaitForReplicationWorkerAttach does, so that no wakeup is lost.  A
+ * spurious wakeup costs one turn of that loop.
+ */
+static void
+rearm_latch(void)
+{
+	SetLatch(MyLatch);
+}
+
 int16
 SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
 							const void *request, int32 request_len,
 							int timeout_ms, char **message, uint64 *index)
 {
 	int			attempts;
+	int16		error_code;
 
-	return submit_to_controller(kind, node_id, request, request_len, timeout_ms,
-								message, index, &attempts);
+	error_code = submit_to_controller(kind, node_id, request, request_len, timeout_ms,
+									  message, index, &attempts);
+	rearm_latch();
+	return error_code;
 }
 
 /*
@@ -502,11 +517,14 @@ created_by_earlier_attempt(const SlControllerRequest *req, TimestampTz deadline)
 {
 	const SlTopic *topic;
 	uint64		applied;
+	bool		synced;
 
 	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
 	applied = sl_cluster->applied_index;
 	LWLockRelease(&sl_cluster->lock);
-	if (!SlClusterWaitSynced(applied, (int) Max(ms_left(deadline), 1)))
+	synced = SlClusterWaitSynced(applied, (int) Max(ms_left(deadline), 1));
+	rearm_latch();
+	if (!synced)
 		return false;
 	topic = SlTopicLookup(req->topic_name, true);
 	return topic != NULL && memcmp(topic->uuid, req->topic_uuid, sizeof(topic->uuid)) == 0;
@@ -543,6 +561,7 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	error_code = submit_to_controller(SL_SLOT_CONTROLLER_REQUEST, 0, copy, (int32) len,
 									  timeout_ms, message, &index, &attempts);
 	pfree(copy);
+	rearm_latch();
 	if (error_code == SL_CLUSTER_ERR_TOPIC_ALREADY_EXISTS && attempts > 1 &&
 		req->type == SL_CTRL_CREATE_TOPIC && created_by_earlier_attempt(req, deadline))
 	{
@@ -553,10 +572,12 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 		return error_code;
 	if (!SlClusterWaitSynced(index, (int) Max(ms_left(deadline), 1)))
 	{
+		rearm_latch();
 		*message = psprintf("committed at Raft index " UINT64_FORMAT
 							" but not yet applied to this node's catalog within %d ms",
 							index, timeout_ms);
 		return SL_CLUSTER_ERR_REQUEST_TIMED_OUT;
 	}
+	rearm_latch();
 	return 0;
 }

@@ -210,3 +210,19 @@ def test_controlled_shutdown_of_the_controller_hands_over(make_cluster):
     c.start([old])
     c.wait_ready()
     assert c.agreed_controller() == new
+
+
+def test_cancel_leaves_the_worker_and_terminate_restarts_it(make_cluster):
+    c = make_cluster(3)
+    cid = c.wait_for_controller()
+    node = c.node(next(i for i in c.node_ids if i != cid))
+    pid = raft_worker_pid(node)
+    node.sql("SELECT pg_cancel_backend(%s)", (pid,))
+    c.wait_ready()
+    assert raft_worker_pid(node) == pid
+    # a terminated worker goes the way of a controlled shutdown, and the
+    # postmaster starts it again: the node is back in the cluster
+    node.sql("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_until(lambda: raft_worker_pid(node) not in (None, pid), "a new Raft worker", timeout=90)
+    c.wait_ready()
+    assert "leaves the cluster" in node.log_text()

@@ -86,7 +86,8 @@ typedef struct SlClusterShared
 	uint64		applied_index;	/* image applied in memory */
 	uint64		catalog_synced_index;	/* image written to the catalog */
 	char		cluster_id[64];
-	uint64		incarnation;	/* this node's, random per postmaster start */
+	uint64		incarnation;	/* this node's, random per start of its Raft
+								 * worker */
 	int64		started_ms;		/* when the Raft worker opened the quorum */
 	char		refused[512];	/* why the Raft worker refused to start, "" if
 								 * it did not (the node then runs alone) */
