@@ -205,14 +205,7 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
         lambda: kafka_metadata(survivor, [name])["topics"][name]["partitions"][p]["leader"]
         == victim, DEADLINE, f"partition {p} led by node {victim} again")
     # the node that was away has every topic again, as every other node
-    try:
-        cluster.wait_topic_everywhere(name, deadline=DEADLINE)
-    except pytest.fail.Exception:
-        # Seen on this branch: after kill -9 and a restart, the node's
-        # metadata image (Raft worker, replaying its log) lacks the topics
-        # the others have, and its catalog follows the image
-        pytest.xfail("a node restarted after kill -9 replays a metadata image "
-                     "without the topics (Raft worker / image replay)")
+    cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     back = cluster.node(victim)
     back.sql("SELECT streamlog.produce(%s, 'k', 'after', partition => %s)", (name, p))
     assert [r[0] for r in back.sql(
