@@ -11,6 +11,7 @@ One cluster for the module; the test that stops a node comes last."""
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 import kafka_helpers as kh
 from cluster import kafka_metadata, shared_cluster
@@ -74,6 +75,28 @@ def test_metadata_names_each_partitions_leader_from_every_node(cluster, unique_n
             assert m["replicas"] == [leaders[p]] and m["isr"] == [leaders[p]]
             assert m["offline"] == []
         assert sorted(md["brokers"]) == [1, 2, 3]
+
+
+def test_replica_assignments_naming_other_nodes_are_taken(cluster, unique_name):
+    # a node of its own takes only itself; on a cluster the client's
+    # assignment goes to the controller, from any node
+    name = unique_name("assigned")
+    admin = AdminClient({"bootstrap.servers": cluster.node(1).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 3, replica_assignment=[[2], [3], [2]])]), 60) == {name: None}
+    parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE)[4]
+    assert {p: v[0] for p, v in parts.items()} == {0: 2, 1: 3, 2: 2}
+    assert kh.admin_results(admin.create_partitions(
+        [NewPartitions(name, 4, replica_assignment=[[3]])]), 60) == {name: None}
+    parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE,
+                                          check=lambda s: s[2] == 4)[4]
+    assert parts[3][0] == 3 and parts[3][3] == [3]
+    # an assignment naming a node the cluster does not have is refused
+    bad = unique_name("badassign")
+    result = kh.admin_results(admin.create_topics(
+        [NewTopic(bad, 1, replica_assignment=[[7]])]), 60)
+    assert result[bad] is not None
+    assert cluster.topic_state(bad, 1) is None
 
 
 def test_sql_errors_name_the_leader_and_its_addresses(cluster, unique_name):
@@ -181,6 +204,8 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
     cluster.wait_for(
         lambda: kafka_metadata(survivor, [name])["topics"][name]["partitions"][p]["leader"]
         == victim, DEADLINE, f"partition {p} led by node {victim} again")
+    # the node that was away has every topic again, as every other node
+    cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     back = cluster.node(victim)
     back.sql("SELECT streamlog.produce(%s, 'k', 'after', partition => %s)", (name, p))
     assert [r[0] for r in back.sql(
