@@ -230,6 +230,19 @@ def test_producer_ids_unique_across_nodes(trio):
                 assert error == 0, f"InitProducerId on node {node_id}: error {error}"
                 assert pid not in seen, f"producer id {pid} from nodes {seen[pid]} and {node_id}"
                 seen[pid] = node_id
+    # a restarted node forgets its block and takes a new one, never an id
+    # it gave before
+    restarted = trio.node_ids[-1]
+    trio.restart(restarted)
+    trio.wait_ready(deadline=DEADLINE)
+    with kh.RawClient(trio.node(restarted).kafka_bootstrap) as c:
+        for _ in range(5):
+            error, pid, _ = trio.wait_for(
+                lambda: (lambda r: r if r[0] == 0 else None)(
+                    kh.parse_init_producer_id(c.call(kh.init_producer_id_request))),
+                DEADLINE, "a producer id after the restart")
+            assert pid not in seen, f"producer id {pid} again after node {restarted} restarted"
+            seen[pid] = restarted
 
 
 def test_describe_quorum_from_every_node(trio):
