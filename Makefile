@@ -39,6 +39,7 @@ OBJS = \
 	src/storage/partition_state.o \
 	src/storage/wakeups.o \
 	src/storage/topics.o \
+	src/storage/cluster_catalog.o \
 	src/storage/topic_config.o \
 	src/storage/segments.o \
 	src/storage/log_append.o \
@@ -58,6 +59,7 @@ OBJS = \
 	src/storage/acl.o \
 	src/storage/authorize.o \
 	src/sqlapi/topics_sql.o \
+	src/sqlapi/cluster_sql.o \
 	src/sqlapi/produce_sql.o \
 	src/sqlapi/read_sql.o \
 	src/sqlapi/latest_sql.o \
@@ -71,12 +73,21 @@ OBJS = \
 	src/sqlapi/acl_sql.o \
 	src/sqlapi/client_quotas_sql.o \
 	src/sqlapi/role_commands.o \
+	src/metadata/cluster_topics.o \
+	src/sqlapi/cluster_submit_sql.o \
+	src/sqlapi/cluster_admin_sql.o \
+	src/metadata/cluster_submit.o \
+	src/metadata/membership.o \
+	src/metadata/producer_id_blocks.o \
+	src/metadata/leader_election.o \
+	src/metadata/group_placement.o \
 	src/server/dispatch.o \
 	src/server/group_metadata.o \
 	src/server/handlers.o \
 	src/server/listeners.o \
 	src/server/subtransaction.o \
 	src/server/topic_admin.o \
+	src/server/partition_leader.o \
 	src/server/kafka_errors.o \
 	src/server/auth/session_role.o \
 	src/server/auth/sasl.o \
@@ -95,6 +106,8 @@ OBJS = \
 	src/server/handlers/admin_configs.o \
 	src/server/handlers/delete_records.o \
 	src/server/handlers/describe_cluster.o \
+	src/server/handlers/quorum.o \
+	src/server/handlers/elect_leaders.o \
 	src/server/handlers/client_quotas.o \
 	src/server/handlers/init_producer_id.o \
 	src/server/handlers/acls.o \
@@ -117,6 +130,10 @@ OBJS = \
 	src/bgworkers/tls.o \
 	src/bgworkers/conn_limits.o
 
+# The Raft worker, the cluster state it publishes, its heartbeats
+CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
+OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
+
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz
@@ -136,7 +153,7 @@ PG_CFLAGS = -Wall -Wmissing-prototypes -Wno-declaration-after-statement
 # PostgreSQL started with test/regress.conf (as pg_cron does), never on a
 # running server; scripts/test.sh runs it on a copy the postgres user owns.
 REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_credentials \
-	latest compaction
+	latest compaction partition_leadership
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \

@@ -22,10 +22,20 @@ CREATE TABLE streamlog.topic (
 );
 CREATE SEQUENCE streamlog.topic_id_seq OWNED BY streamlog.topic.topic_id;
 
+-- Leadership, as the cluster's metadata quorum last decided it (KRaft's
+-- PartitionRecord): the replicas (the first is the preferred leader), the
+-- in-sync replicas, the leader (-1: offline) and its epoch (+1 on every
+-- leader change), and the partition epoch (+1 on any change).  A node on
+-- its own leads every partition it has: leader and only replica, epochs 0.
 CREATE TABLE streamlog.partition (
 	topic_id integer NOT NULL REFERENCES streamlog.topic ON DELETE CASCADE,
 	partition integer NOT NULL,
 	log_start_offset bigint NOT NULL DEFAULT 0,
+	leader_id integer NOT NULL,
+	leader_epoch integer NOT NULL DEFAULT 0,
+	partition_epoch integer NOT NULL DEFAULT 0,
+	replicas integer[] NOT NULL,
+	isr integer[] NOT NULL,
 	PRIMARY KEY (topic_id, partition)
 );
 
@@ -180,7 +190,9 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 		  FROM streamlog.segment g
 		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS bytes,
 	   (SELECT count(*) FROM streamlog.segment g
-		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments
+		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments,
+	   p.leader_id AS leader, p.leader_epoch, p.partition_epoch, p.replicas, p.isr,
+	   p.leader_id < 0 AS offline
   FROM streamlog.topic t
   JOIN streamlog.partition p USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
@@ -728,3 +740,88 @@ SELECT t.name AS topic, c.partition, c.cleaned_offset, c.dirty_ratio, c.dirty_by
  CROSS JOIN LATERAL streamlog.compaction_status(t.name) c
  WHERE streamlog.has_privilege('describe', 'topic', t.name);
 GRANT SELECT ON streamlog.compaction TO PUBLIC;
+
+-- Topics on a cluster (README, "Topics on a cluster").  The catalog of a
+-- node in a cluster is a copy of the cluster's metadata, which the Raft
+-- worker writes after each change it applies; applied_index is the Raft
+-- index of the metadata the catalog matches (0: never synced, as on a
+-- node of its own).  Not dumped: a restored node syncs again from the
+-- cluster.
+CREATE TABLE streamlog.cluster_sync (
+	applied_index bigint NOT NULL DEFAULT 0,
+	single_row boolean PRIMARY KEY DEFAULT true CHECK (single_row)
+);
+INSERT INTO streamlog.cluster_sync DEFAULT VALUES;
+REVOKE ALL ON streamlog.cluster_sync FROM PUBLIC;
+
+-- Cluster: the nodes, the metadata quorum and its members as this node
+-- sees them (what the Raft worker last published; a standalone node shows
+-- itself, its own controller)
+CREATE FUNCTION streamlog.cluster_nodes()
+	RETURNS TABLE (node_id integer, kafka_host text, kafka_port integer,
+				   sql_conninfo text, raft_address text, rack text, state text,
+				   last_heartbeat timestamptz, is_controller boolean,
+				   is_voter boolean, is_observer boolean, incarnation bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_cluster_nodes' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.nodes AS
+SELECT * FROM streamlog.cluster_nodes() ORDER BY node_id;
+
+CREATE FUNCTION streamlog.raft_status()
+	RETURNS TABLE (node_id integer, role text, term bigint, leader_id integer,
+				   commit_index bigint, applied_index bigint, last_index bigint,
+				   catalog_synced_index bigint, controller_id integer,
+				   controller_epoch bigint, cluster_id text, refused text)
+	AS 'MODULE_PATHNAME', 'streamlog_raft_status' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.raft_status AS
+SELECT * FROM streamlog.raft_status();
+
+CREATE FUNCTION streamlog.raft_members()
+	RETURNS TABLE (node_id integer, address text, role text, match_index bigint,
+				   last_contact_ms bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_raft_members' LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW streamlog.raft_members AS
+SELECT * FROM streamlog.raft_members() ORDER BY node_id;
+
+-- Like Kafka's DescribeCluster and DescribeQuorum, open to every client
+GRANT SELECT ON streamlog.nodes, streamlog.raft_status, streamlog.raft_members TO PUBLIC;
+
+-- Cluster administration (clusterapi): the controller's entry points that
+-- other nodes call over libpq, and the quorum's membership.
+--
+-- _cluster_submit and _cluster_membership act for the whole cluster
+-- without the Kafka authorization of the request (the forwarding node
+-- checked it at its door): only superusers and streamlog_admin may call
+-- them, and nodes connect as the role of their advertised SQL conninfo.
+CREATE FUNCTION streamlog._cluster_submit(request bytea, timeout_ms integer DEFAULT 30000,
+										  OUT error_code integer, OUT message text,
+										  OUT raft_index bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__cluster_submit' LANGUAGE C VOLATILE;
+CREATE FUNCTION streamlog._cluster_membership(action text, node_id integer,
+											  timeout_ms integer DEFAULT 30000,
+											  OUT error_code integer, OUT message text,
+											  OUT raft_index bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__cluster_membership' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._cluster_submit(bytea, integer),
+	streamlog._cluster_membership(text, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._cluster_submit(bytea, integer),
+	streamlog._cluster_membership(text, integer, integer) TO streamlog_admin;
+
+-- Add a registered node to the metadata quorum as a voter, or remove a
+-- voter, one at a time (Kafka's AddRaftVoter / RemoveRaftVoter).  Needs
+-- ALTER on the cluster.
+CREATE FUNCTION streamlog.add_voter(node_id integer) RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_add_voter' LANGUAGE C;
+CREATE FUNCTION streamlog.remove_voter(node_id integer) RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_remove_voter' LANGUAGE C;
+
+-- Preferred leader election (Kafka's ElectLeaders): of one partition, of
+-- every partition of a topic (partition NULL) or of every partition (topic
+-- NULL); a row per partition with Kafka's error code (0 elected, 84
+-- ELECTION_NOT_NEEDED, 80 PREFERRED_LEADER_NOT_AVAILABLE).  Needs ALTER
+-- on the cluster.
+CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL)
+	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
+	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;

@@ -4,6 +4,7 @@
 #include "postgres.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <limits.h>
 
 #include "utils/guc.h"
@@ -18,6 +19,13 @@ char	   *sl_advertised_listeners = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
+char	   *sl_advertised_sql_conninfo = NULL;
+int			sl_broker_heartbeat_interval_ms = 500;
+char	   *sl_broker_rack = NULL;
+int			sl_broker_session_timeout_ms = 6000;
+char	   *sl_cluster_id = NULL;
+char	   *sl_controller_quorum_voters = NULL;
+static const SlQuorumVoters *quorum_voters = NULL;
 int			sl_produce_memory = 64 * 1024;	/* kB */
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
@@ -47,12 +55,16 @@ int			sl_max_producer_states = 16384;
 int			sl_producer_id_expiration_ms = 86400000;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
+int			sl_metadata_snapshot_entries = 1024;
 int			sl_node_id = 1;
 bool		sl_offsets_topic = true;
 int			sl_offsets_topic_num_partitions = 50;
 int			sl_offsets_retention_minutes = 10080;
 int			sl_offsets_retention_check_interval = 600000;
 int			sl_port = 9092;
+int			sl_raft_election_timeout_ms = 1000;
+int			sl_raft_heartbeat_interval_ms = 100;
+char	   *sl_raft_listen_address = NULL;
 int			sl_retention_check_interval = 30000;
 bool		sl_log_cleaner_enable = true;
 int			sl_log_cleaner_dedupe_buffer_size = 128 * 1024;
@@ -297,6 +309,141 @@ SlListenerMaxConnections(const char *listener)
 	return -1;
 }
 
+/*
+ * Is text a Raft address, host:port with a port from 1 to 65535?  (An IPv6
+ * host is written in brackets.)
+ */
+static bool
+valid_raft_address(const char *text)
+{
+	const char *colon = strrchr(text, ':');
+	char	   *end;
+	long		port;
+
+	if (colon == NULL || colon == text || strlen(text) >= SL_RAFT_ADDRESS_MAX)
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return colon[1] != '\0' && *end == '\0' && errno == 0 && port >= 1 && port <= 65535;
+}
+
+/*
+ * streamlog.controller_quorum_voters: "id@host:port, ..." as Kafka's
+ * controller.quorum.voters; the parsed list is the setting's extra.  Ids
+ * unique, at most SL_MAX_QUORUM_VOTERS.
+ */
+static bool
+check_quorum_voters(char **newval, void **extra, GucSource source)
+{
+	SlQuorumVoters *parsed = calloc(1, sizeof(SlQuorumVoters));
+	char	   *text;
+	char	   *saveptr = NULL;
+
+	if (parsed == NULL)
+		return false;
+	text = pstrdup(*newval ? *newval : "");
+	for (char *item = strtok_r(text, ",", &saveptr); item != NULL;
+		 item = strtok_r(NULL, ",", &saveptr))
+	{
+		char	   *at;
+		char	   *end;
+		long		id;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*item == '\0')
+			continue;
+		at = strchr(item, '@');
+		if (at == NULL)
+		{
+			GUC_check_errdetail("Voter \"%s\" is not id@host:port.", item);
+			goto fail;
+		}
+		*at = '\0';
+		errno = 0;
+		id = strtol(item, &end, 10);
+		if (item[0] == '\0' || *end != '\0' || errno != 0 || id < 0 || id > INT_MAX)
+		{
+			GUC_check_errdetail("Voter id \"%s\" is not an integer from 0 to %d.", item, INT_MAX);
+			goto fail;
+		}
+		if (!valid_raft_address(at + 1))
+		{
+			GUC_check_errdetail("Address \"%s\" of voter %ld is not host:port.", at + 1, id);
+			goto fail;
+		}
+		for (int i = 0; i < parsed->n; i++)
+			if (parsed->items[i].node_id == (int32) id)
+			{
+				GUC_check_errdetail("Voter %ld is named twice.", id);
+				goto fail;
+			}
+		if (parsed->n == SL_MAX_QUORUM_VOTERS)
+		{
+			GUC_check_errdetail("At most %d voters are allowed.", SL_MAX_QUORUM_VOTERS);
+			goto fail;
+		}
+		parsed->items[parsed->n].node_id = (int32) id;
+		strlcpy(parsed->items[parsed->n].address, at + 1, SL_RAFT_ADDRESS_MAX);
+		parsed->n++;
+	}
+	pfree(text);
+	*extra = parsed;
+	return true;
+
+fail:
+	pfree(text);
+	free(parsed);
+	return false;
+}
+
+static void
+assign_quorum_voters(const char *newval, void *extra)
+{
+	quorum_voters = extra;
+}
+
+const SlQuorumVoters *
+SlQuorumVotersGet(void)
+{
+	static const SlQuorumVoters none = {0};
+
+	return quorum_voters ? quorum_voters : &none;
+}
+
+/* streamlog.raft_listen_address: empty or host:port */
+static bool
+check_raft_listen_address(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || valid_raft_address(*newval))
+		return true;
+	GUC_check_errdetail("\"%s\" is not host:port.", *newval);
+	return false;
+}
+
+/* streamlog.cluster_id: what fits the Raft directory's identity file */
+static bool
+check_cluster_id(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL)
+		return true;
+	if (strlen(*newval) >= 64)
+	{
+		GUC_check_errdetail("A cluster id has at most 63 characters.");
+		return false;
+	}
+	for (const char *c = *newval; *c; c++)
+		if (!(isalnum((unsigned char) *c) || *c == '-' || *c == '_'))
+		{
+			GUC_check_errdetail("A cluster id is made of letters, digits, '-' and '_'.");
+			return false;
+		}
+	return true;
+}
+
 void
 SlDefineGucs(void)
 {
@@ -327,6 +474,15 @@ SlDefineGucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("streamlog.advertised_sql_conninfo",
+							   "How other nodes of a cluster reach this node's SQL (libpq conninfo).",
+							   "Empty: host=<first of listen_addresses or 127.0.0.1> port=<port> "
+							   "dbname=<streamlog.database>.",
+							   &sl_advertised_sql_conninfo,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
 	DefineCustomStringVariable("streamlog.anonymous_role",
 							   "Role that Kafka clients without credentials act as, on listeners without SASL.",
 							   "Empty: clients on this machine act as the bootstrap superuser "
@@ -353,6 +509,30 @@ SlDefineGucs(void)
 							&sl_batch_bytes,
 							256 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.broker_heartbeat_interval_ms",
+							"Time between two heartbeats of this node to the controller (broker.heartbeat.interval.ms).",
+							NULL,
+							&sl_broker_heartbeat_interval_ms,
+							500, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.broker_rack",
+							   "Rack of this node (broker.rack), for the rack-aware spread of replicas.",
+							   NULL,
+							   &sl_broker_rack,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.broker_session_timeout_ms",
+							"A node the controller has not heard from for this long is fenced (broker.session.timeout.ms).",
+							NULL,
+							&sl_broker_session_timeout_ms,
+							6000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.produce_memory",
@@ -402,6 +582,25 @@ SlDefineGucs(void)
 							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.cluster_id",
+							   "Id of the cluster this node belongs to; required with "
+							   "streamlog.controller_quorum_voters.",
+							   "Stored in the Raft directory on first start; a node whose "
+							   "directory names another cluster refuses to join.",
+							   &sl_cluster_id,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   check_cluster_id, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.controller_quorum_voters",
+							   "Raft voters of the metadata quorum, as 'id@host:port, ...' "
+							   "(controller.quorum.voters); empty: a standalone node.",
+							   "Every node of a cluster sets the same list.",
+							   &sl_controller_quorum_voters,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   check_quorum_voters, assign_quorum_voters, NULL);
 
 	DefineCustomStringVariable("streamlog.database",
 							   "Database whose topics the background workers serve.",
@@ -623,6 +822,14 @@ SlDefineGucs(void)
 							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("streamlog.metadata_snapshot_entries",
+							"Entries of the metadata log between two snapshots of the metadata image.",
+							NULL,
+							&sl_metadata_snapshot_entries,
+							1024, 16, INT_MAX,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
 	/* __consumer_offsets (storage/offsets_topic.c) */
 	DefineCustomBoolVariable("streamlog.offsets_topic",
 							 "Write committed offsets and group metadata to the internal topic __consumer_offsets.",
@@ -672,6 +879,31 @@ SlDefineGucs(void)
 							9092, 0, 65535,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.raft_election_timeout_ms",
+							"Time a Raft follower waits for the leader before it starts an election.",
+							"Randomised between one and two times this.",
+							&sl_raft_election_timeout_ms,
+							1000, 50, 600000,
+							PGC_POSTMASTER, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.raft_heartbeat_interval_ms",
+							"Time between two heartbeats of the Raft leader to its followers.",
+							NULL,
+							&sl_raft_heartbeat_interval_ms,
+							100, 10, 600000,
+							PGC_POSTMASTER, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("streamlog.raft_listen_address",
+							   "host:port of this node's Raft listener (TCP for Raft, UDP for heartbeats).",
+							   "Empty: this node's entry in streamlog.controller_quorum_voters; "
+							   "required for a node that is not a voter.",
+							   &sl_raft_listen_address,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   check_raft_listen_address, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.retention_check_interval",
 							"Time between two retention passes of the cleaner (log.retention.check.interval.ms).",

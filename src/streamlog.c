@@ -11,9 +11,11 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/quotas.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
@@ -22,6 +24,7 @@
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
+#include "streamlog/bgworkers/raft_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -55,6 +58,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlConnLimitsShmemSize());
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
+	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
@@ -76,7 +81,9 @@ sl_shmem_startup(void)
 	SlBrokerStatsShmemInit();
 	SlRoleSessionsShmemInit();
 	SlConnLimitsShmemInit();
+	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
+	SlClusterShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -112,5 +119,7 @@ _PG_init(void)
 	SlXactInit();
 	SlCleanerRegister();
 	SlBrokerRegister();
+	if (SlClusterEnabled())
+		SlRaftWorkerRegister();
 	SlRoleSessionsInstallHook();
 }

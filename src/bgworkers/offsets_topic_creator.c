@@ -5,6 +5,9 @@
  * make others wait on its transaction, nor take the topic with it if it
  * rolls back.  Started by the backend that needs the topic, for its
  * database (bgw_main_arg); an error is logged and the worker exits.
+ *
+ * On a cluster the controller creates it, for every node (the creators of
+ * several nodes may ask at once: one wins, the others find it exists).
  */
 #include "postgres.h"
 
@@ -14,9 +17,35 @@
 #include "postmaster/bgworker.h"
 #include "utils/snapmgr.h"
 
+#include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/cluster_topics.h"
+#include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/storage/storage.h"
 
 extern PGDLLEXPORT void SlOffsetsTopicCreatorMain(Datum arg);
+
+/* Have the cluster's controller create the topic unless it exists */
+static void
+create_on_cluster(void)
+{
+	Jsonb	   *config;
+	char	   *message = NULL;
+	int16		error;
+
+	if (SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
+		return;
+	config = SlTopicCheckCreate(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions,
+								SlOffsetsTopicConfig(), true);
+	error = SlClusterCreateTopic(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, 1,
+								 config, true, NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+	if (error != SL_ERR_NONE && error != SL_ERR_TOPIC_ALREADY_EXISTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the cluster's controller did not create %s: Kafka error %d",
+						SL_OFFSETS_TOPIC_NAME, error),
+				 message ? errdetail("%s", message) : 0));
+}
 
 void
 SlOffsetsTopicCreatorMain(Datum arg)
@@ -28,7 +57,10 @@ SlOffsetsTopicCreatorMain(Datum arg)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	SlOffsetsTopicCreate();
+	if (SlClusterEnabled())
+		create_on_cluster();
+	else
+		SlOffsetsTopicCreate();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }

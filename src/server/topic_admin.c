@@ -6,6 +6,7 @@
 #include "access/xlog.h"
 #include "miscadmin.h"
 
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/subtransaction.h"
@@ -34,6 +35,7 @@ typedef struct CreateArgs
 	const char *name;
 	int32		partitions;
 	Jsonb	   *config;
+	Jsonb	   *normalized;		/* cluster: the config as checked */
 } CreateArgs;
 
 static void
@@ -44,11 +46,29 @@ create_topic(void *arg)
 	SlTopicCreate(args->name, args->partitions, args->config);
 }
 
+static void
+check_create_topic(void *arg)
+{
+	CreateArgs *args = arg;
+
+	args->normalized = SlTopicCheckCreate(args->name, args->partitions, args->config, false);
+}
+
 int16
 SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
 				   bool validate_only, char **message)
 {
-	CreateArgs	args = {name, partitions, config};
+	return SlTopicAdminCreateReplicas(name, partitions, 1, NULL, config, validate_only,
+									  SL_CLUSTER_TOPIC_TIMEOUT_MS, message);
+}
+
+int16
+SlTopicAdminCreateReplicas(const char *name, int32 partitions, int32 replication_factor,
+						   const SlReplicaAssignment *assignment, Jsonb *config,
+						   bool validate_only, int timeout_ms, char **message)
+{
+	CreateArgs	args = {name, partitions, config, NULL};
+	int16		error;
 
 	if (partitions < 1)
 	{
@@ -56,7 +76,15 @@ SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
 			*message = psprintf("a topic needs at least one partition, not %d", partitions);
 		return SL_ERR_INVALID_PARTITIONS;
 	}
-	return SlTopicAdminRun(create_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
+	if (!SlClusterEnabled())
+		return SlTopicAdminRun(create_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
+
+	/* On a cluster: the same checks here, then the controller's */
+	error = SlTopicAdminRun(check_create_topic, &args, true, SL_ERR_INVALID_CONFIG, message);
+	if (error != SL_ERR_NONE || validate_only)
+		return error;
+	return SlClusterCreateTopic(name, partitions, replication_factor, args.normalized, false,
+								assignment, timeout_ms, message);
 }
 
 const char *
@@ -64,6 +92,14 @@ SlClusterId(void)
 {
 	static char id[64];
 
+	/* A cluster's id is the one its nodes were started with */
+	if (SlClusterEnabled() && sl_cluster != NULL && sl_cluster->cluster_id[0] != '\0')
+	{
+		LWLockAcquire(&sl_cluster->lock, LW_SHARED);
+		strlcpy(id, sl_cluster->cluster_id, sizeof(id));
+		LWLockRelease(&sl_cluster->lock);
+		return id;
+	}
 	if (id[0] == '\0')
 		snprintf(id, sizeof(id), "streamlog-%llx-%u",
 				 (unsigned long long) GetSystemIdentifier(), MyDatabaseId);

@@ -29,7 +29,10 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/sqlapi/record_rows.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -51,6 +54,39 @@ typedef struct Candidate
 } Candidate;
 
 /*
+ * On a cluster, a group's offsets live on the node that coordinates it
+ * (metadata/group_placement.h), for both doors: elsewhere, an error that
+ * names that node and how to reach it.
+ */
+static void
+check_coordinator(const char *group_id)
+{
+	int32		coordinator;
+	SlClusterNode node;
+
+	if (SlGroupCoordinatedHere(group_id))
+		return;
+	coordinator = SlGroupCoordinatorNode(group_id);
+	if (coordinator < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer group \"%s\" has no coordinator available", group_id),
+				 errdetail("The partition of %s that holds the group has no leader.",
+						   SL_OFFSETS_TOPIC_NAME),
+				 errhint("Retry once the node that leads it is back (streamlog.nodes).")));
+	if (!SlClusterGetNode(coordinator, &node))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer group \"%s\" is coordinated by node %d", group_id, coordinator),
+				 errhint("Connect to node %d to use this group.", coordinator)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("consumer group \"%s\" is coordinated by node %d", group_id, coordinator),
+			 errhint("Connect to node %d to use this group: %s (Kafka %s:%d).",
+					 coordinator, node.sql_conninfo, node.kafka_host, node.kafka_port)));
+}
+
+/*
  * The group named by argument argno, once the caller may do op on it (as
  * Kafka's group APIs: READ to consume and commit, DELETE to delete)
  */
@@ -63,6 +99,7 @@ group_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op)
 	group_id = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	SlGroupValidateId(group_id);
 	SlAclCheck(SL_RESOURCE_GROUP, group_id, op);
+	check_coordinator(group_id);
 	return group_id;
 }
 
@@ -113,6 +150,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	int64		next;
 	bool		exhausted = false;
 
+	SlSqlCheckPartitionLeader(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
 	scan = SlLogScanBegin(topic, partition, &bounds);

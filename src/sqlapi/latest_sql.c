@@ -10,6 +10,7 @@
 #include "storage/lockdefs.h"
 #include "utils/builtins.h"
 
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
@@ -36,6 +37,7 @@ streamlog_latest(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_READ);
 	topic = SlTopicLookupAndLock(name, AccessShareLock);
+	SlSqlCheckTopicLeader(topic);
 	SlRecordRowsInit(&rows, fcinfo);
 	SlLogLatestAll(topic, put_row, &rows);
 	return (Datum) 0;
@@ -64,7 +66,12 @@ streamlog_latest_key(PG_FUNCTION_ARGS)
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_READ);
 	topic = SlTopicLookupAndLock(name, AccessShareLock);
 	if (!PG_ARGISNULL(2))
+	{
 		partition = PG_GETARG_INT32(2);
+		SlSqlCheckPartitionLeader(topic, partition);
+	}
+	else
+		SlSqlCheckTopicLeader(topic);
 
 	SlRecordRowsInit(&rows, fcinfo);
 	if (SlLogLatest(topic, (const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -485,6 +486,8 @@ streamlog_produce(PG_FUNCTION_ARGS)
 		partition = choose_partition(topic, cache, record.key, record.key_len,
 									 Max(record.key_len, 0) + Max(record.value_len, 0) + 24);
 
+	/* On a cluster, only the partition's leader takes it (the chosen one too) */
+	SlSqlCheckPartitionLeader(topic, partition);
 	SlLogBufferRecord(topic, partition, &record);
 	PG_RETURN_INT32(partition);
 }

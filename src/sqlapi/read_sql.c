@@ -20,6 +20,7 @@
 #include "utils/typcache.h"
 
 #include "streamlog/sqlapi/record_rows.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -51,9 +52,12 @@ static int64
 emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 			   const SlLogScanBounds *bounds, int64 max_records)
 {
-	SlLogScan  *scan = SlLogScanBegin(topic, partition, bounds);
+	SlLogScan  *scan;
 	SlRecord	rec;
 	int64		n = 0;
+
+	SlSqlCheckPartitionLeader(topic, partition);
+	scan = SlLogScanBegin(topic, partition, bounds);
 
 	while (n < max_records && SlLogScanNext(scan, &rec))
 	{
@@ -170,6 +174,7 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 	topic = topic_arg(fcinfo, SL_ACL_DESCRIBE);
 	partition = PG_GETARG_INT32(1);
 	SlTopicCheckPartition(topic, partition);
+	SlSqlCheckPartitionLeader(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
 	scan = SlLogScanBegin(topic, partition, &bounds);

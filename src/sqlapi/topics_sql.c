@@ -1,6 +1,10 @@
 /*
  * SQL: topic administration (create_topic, drop_topic, alter_topic,
  * add_partitions, topic_config).  NULL arguments: see sql_args.h.
+ *
+ * On a cluster the change is checked here as on a node of its own, then
+ * carried out by the controller (metadata/cluster_topics.h), outside the
+ * caller's transaction, as Kafka's topic administration.
  */
 #include "postgres.h"
 
@@ -9,7 +13,10 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/cluster_topics.h"
 #include "streamlog/shmem.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/authorize.h"
@@ -39,6 +46,18 @@ streamlog_create_topic(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "partitions");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SlCheckCreateTopic(name);
+	if (SlClusterEnabled())
+	{
+		Jsonb	   *config = SlTopicCheckCreate(name, PG_GETARG_INT32(1),
+												PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+												false);
+		char	   *message;
+		int16		error = SlClusterCreateTopic(name, PG_GETARG_INT32(1), 1, config, false,
+												 NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+
+		SlSqlClusterTopicResult(error, message, name);
+		PG_RETURN_VOID();
+	}
 	SlTopicCreate(name, PG_GETARG_INT32(1),
 				  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
@@ -55,6 +74,24 @@ streamlog_drop_topic(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if_exists = PG_GETARG_BOOL(1);
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DELETE);
+	if (SlClusterEnabled())
+	{
+		char	   *message = NULL;
+
+		SlTopicRefuseInternal(name, "drop");
+		if (SlTopicLookup(name, if_exists) != NULL)
+		{
+			/* message is set by the call: not in the same argument list */
+			int16		error = SlClusterDeleteTopic(name, SL_CLUSTER_TOPIC_TIMEOUT_MS,
+													 &message);
+
+			SlSqlClusterTopicResult(error, message, name);
+			PG_RETURN_VOID();
+		}
+		ereport(NOTICE,
+				(errmsg("topic \"%s\" does not exist, skipping", name)));
+		PG_RETURN_VOID();
+	}
 	if (!SlTopicDrop(name, if_exists))
 		ereport(NOTICE,
 				(errmsg("topic \"%s\" does not exist, skipping", name)));
@@ -70,6 +107,17 @@ streamlog_alter_topic(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "config");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_ALTER_CONFIGS);
+	if (SlClusterEnabled())
+	{
+		Jsonb	   *config = SlTopicCheckAlterConfig(SlTopicLookup(name, false),
+													 PG_GETARG_JSONB_P(1));
+		char	   *message;
+		int16		error = SlClusterAlterTopicConfig(name, config,
+													  SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+
+		SlSqlClusterTopicResult(error, message, name);
+		PG_RETURN_VOID();
+	}
 	SlTopicAlterConfig(name, PG_GETARG_JSONB_P(1));
 	PG_RETURN_VOID();
 }
@@ -83,6 +131,23 @@ streamlog_add_partitions(PG_FUNCTION_ARGS)
 	SlRequireArg(fcinfo, 1, "count");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_ALTER);
+	if (SlClusterEnabled())
+	{
+		const SlTopic *topic;
+		int32		total;
+		char	   *message = NULL;
+		int16		error;
+
+		SlTopicRefuseInternal(name, "add partitions to");
+		topic = SlTopicLookup(name, false);
+		SlTopicCheckAddPartitions(topic, PG_GETARG_INT32(1));
+		total = topic->partition_count + PG_GETARG_INT32(1);
+		/* message is set by the call: not in the same argument list */
+		error = SlClusterCreatePartitions(name, total, NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS,
+										  &message);
+		SlSqlClusterTopicResult(error, message, name);
+		PG_RETURN_INT32(total);
+	}
 	PG_RETURN_INT32(SlTopicAddPartitions(name, PG_GETARG_INT32(1)));
 }
 
@@ -160,8 +225,21 @@ streamlog_topic_config(PG_FUNCTION_ARGS)
 Datum
 streamlog_create_internal_topic(PG_FUNCTION_ARGS)
 {
+	char	   *name;
+
 	SlRequireArg(fcinfo, 0, "topic name");
 	SlRequireArg(fcinfo, 1, "partitions");
-	SlTopicCreateInternal(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1), NULL);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SlClusterEnabled())
+	{
+		Jsonb	   *config = SlTopicCheckCreate(name, PG_GETARG_INT32(1), NULL, true);
+		char	   *message;
+		int16		error = SlClusterCreateTopic(name, PG_GETARG_INT32(1), 1, config, true,
+												 NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+
+		SlSqlClusterTopicResult(error, message, name);
+		PG_RETURN_VOID();
+	}
+	SlTopicCreateInternal(name, PG_GETARG_INT32(1), NULL);
 	PG_RETURN_VOID();
 }

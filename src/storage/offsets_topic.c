@@ -117,18 +117,21 @@ lock_topic_creation(bool nowait)
 	return LockAcquire(&tag, ExclusiveLock, false, nowait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+Jsonb *
+SlOffsetsTopicConfig(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(OFFSETS_TOPIC_CONFIG)));
+}
+
 void
 SlOffsetsTopicCreate(void)
 {
-	Jsonb	   *config;
-
 	lock_topic_creation(false);
 	/* Whoever held the lock may have created it meanwhile */
 	if (SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
 		return;
-	config = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												CStringGetDatum(OFFSETS_TOPIC_CONFIG)));
-	SlTopicCreateInternal(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, config);
+	SlTopicCreateInternal(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions,
+						  SlOffsetsTopicConfig());
 }
 
 /* Without a free worker slot: try this often, this many times (10 s) */
@@ -317,4 +320,10 @@ SlOffsetsTopicStoreGroup(const char *group_id, const SlGroupMetadataValue *value
 				 SlTimestampToKafka(GetCurrentTimestamp()));
 	pfree(key.data);
 	pfree(buf.data);
+}
+
+int32
+SlOffsetsGroupPartition(const char *group_id, int32 partitions)
+{
+	return SlOffsetsPartitionFor(group_id, partitions);
 }

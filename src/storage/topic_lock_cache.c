@@ -10,9 +10,11 @@
 #include "postgres.h"
 
 #include "storage/proc.h"
+#include "utils/memutils.h"
 
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/topics.h"
 #include "streamlog/storage/storage.h"
 
 #if PG_VERSION_NUM >= 170000
@@ -25,6 +27,7 @@ const SlTopic *
 SlTopicLookupAndLockCached(SlTopicLockCache *cache, const char *name, LOCKMODE mode,
 						   bool *refilled)
 {
+	const SlTopic *topic;
 	bool		valid;
 
 	valid = cache->lxid == MyLocalXid &&
@@ -37,7 +40,15 @@ SlTopicLookupAndLockCached(SlTopicLockCache *cache, const char *name, LOCKMODE m
 	if (valid)
 		return &cache->topic;
 
-	cache->topic = *SlTopicLookupAndLock(name, mode);
+	topic = SlTopicLookupAndLock(name, mode);
+	cache->topic = *topic;
+
+	/*
+	 * The cache is valid in this transaction only, and so is the copy of
+	 * the leadership it keeps (the lookup's is the caller's, maybe a
+	 * context reset per row)
+	 */
+	cache->topic.partitions = SlTopicCopyLeadership(topic, TopTransactionContext);
 	cache->mode = mode;
 	cache->lxid = MyLocalXid;
 	cache->subxact_aborts = sl_subxact_aborts;

@@ -17,7 +17,9 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "port.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -35,6 +37,7 @@
 #include "streamlog/storage/internal/offsets_topic.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/topics.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
@@ -56,6 +59,8 @@ typedef struct PendingForget
 } PendingForget;
 
 static HTAB *topic_cache = NULL;
+/* Where the cached topics' leadership lives; reset with the cache */
+static MemoryContext topic_cache_context = NULL;
 static uint64 topic_cache_generation = 0;
 static Oid	topic_class_oid = InvalidOid;
 
@@ -108,7 +113,12 @@ topic_cache_check(void)
 		while ((entry = hash_seq_search(&seq)) != NULL)
 			memset(entry, 0x7f, sizeof(*entry));
 		hash_destroy(topic_cache);
+		MemoryContextReset(topic_cache_context);
 	}
+	if (topic_cache_context == NULL)
+		topic_cache_context = AllocSetContextCreate(CacheMemoryContext,
+													"streamlog topic leadership",
+													ALLOCSET_SMALL_SIZES);
 	{
 		HASHCTL		info;
 
@@ -122,9 +132,141 @@ topic_cache_check(void)
 	(void) topic_class();
 }
 
-/* Read one topic row (by name, or by id if name is NULL) into topic */
+/*
+ * One allocation in cxt for the leadership of count partitions: the array,
+ * then the nids node ids its replicas and ISRs point into
+ */
+static SlPartitionLeadership *
+leadership_alloc(int32 count, int64 nids, MemoryContext cxt, int32 **ids)
+{
+	Size		head = MAXALIGN(sizeof(SlPartitionLeadership) * Max(count, 1));
+	char	   *chunk = MemoryContextAllocZero(cxt, head + sizeof(int32) * Max(nids, 1));
+
+	*ids = (int32 *) (chunk + head);
+	return (SlPartitionLeadership *) chunk;
+}
+
+/* A copy of topic's leadership, allocated in cxt */
+const SlPartitionLeadership *
+SlTopicCopyLeadership(const SlTopic *topic, MemoryContext cxt)
+{
+	SlPartitionLeadership *copy;
+	int64		nids = 0;
+	int32	   *ids;
+
+	if (topic->partitions == NULL)
+		return NULL;
+	for (int32 p = 0; p < topic->partition_count; p++)
+		nids += topic->partitions[p].nreplicas + topic->partitions[p].nisr;
+	copy = leadership_alloc(topic->partition_count, nids, cxt, &ids);
+	for (int32 p = 0; p < topic->partition_count; p++)
+	{
+		const SlPartitionLeadership *src = &topic->partitions[p];
+
+		copy[p] = *src;
+		memcpy(ids, src->replicas, sizeof(int32) * src->nreplicas);
+		copy[p].replicas = ids;
+		ids += src->nreplicas;
+		memcpy(ids, src->isr, sizeof(int32) * src->nisr);
+		copy[p].isr = ids;
+		ids += src->nisr;
+	}
+	return copy;
+}
+
+/* The elements of an int4[] without nulls */
+static const int32 *
+node_array_items(Datum d, int32 *n)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+
+	if (ARR_NDIM(arr) == 0)
+	{
+		*n = 0;
+		return NULL;
+	}
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != INT4OID)
+		elog(ERROR, "streamlog.partition holds a malformed node id array");
+	*n = ARR_DIMS(arr)[0];
+	return (const int32 *) ARR_DATA_PTR(arr);
+}
+
+Datum
+SlTopicNodeArray(const int32 *ids, int32 n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int32 i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32), true,
+										   TYPALIGN_INT));
+}
+
+/*
+ * Read the leadership of partitions [0, count) of a topic into cxt.  The
+ * caller is connected to SPI.  A partition without its row (none should
+ * be) reads as offline, with no replicas.
+ */
+static const SlPartitionLeadership *
+leadership_fetch(int32 topic_id, int32 count, MemoryContext cxt)
+{
+	static const SlNamedQuery q = {
+		"SELECT partition, leader_id, leader_epoch, partition_epoch, replicas, isr "
+		"FROM streamlog.partition WHERE topic_id = $1 AND partition < $2",
+		2, {INT4OID, INT4OID}
+	};
+	Datum		values[2] = {Int32GetDatum(topic_id), Int32GetDatum(count)};
+	uint64		n = SlCatalogRun(&q, values, NULL);
+	int64		nids = 0;
+	int32	   *ids;
+	SlPartitionLeadership *leadership;
+
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		int32		nr,
+					ni;
+
+		node_array_items(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 5, &isnull), &nr);
+		node_array_items(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull), &ni);
+		nids += nr + ni;
+	}
+	leadership = leadership_alloc(count, nids, cxt, &ids);
+	for (int32 p = 0; p < count; p++)
+		leadership[p].leader = SL_NO_LEADER;
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int32		p = SlCatalogInt32(r, 1, -1);
+		SlPartitionLeadership *l;
+		const int32 *items;
+		bool		isnull;
+
+		if (p < 0 || p >= count)
+			continue;
+		l = &leadership[p];
+		l->leader = SlCatalogInt32(r, 2, SL_NO_LEADER);
+		l->leader_epoch = SlCatalogInt32(r, 3, 0);
+		l->partition_epoch = SlCatalogInt32(r, 4, 0);
+		items = node_array_items(SPI_getbinval(tuple, desc, 5, &isnull), &l->nreplicas);
+		memcpy(ids, items, sizeof(int32) * l->nreplicas);
+		l->replicas = ids;
+		ids += l->nreplicas;
+		items = node_array_items(SPI_getbinval(tuple, desc, 6, &isnull), &l->nisr);
+		memcpy(ids, items, sizeof(int32) * l->nisr);
+		l->isr = ids;
+		ids += l->nisr;
+	}
+	return leadership;
+}
+
+/*
+ * Read one topic row (by name, or by id if name is NULL) into topic, its
+ * partitions' leadership allocated in cxt
+ */
 static bool
-topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
+topic_fetch(const char *name, int32 topic_id, SlTopic *topic, MemoryContext cxt)
 {
 	Oid			types[1];
 	Datum		values[1];
@@ -166,6 +308,7 @@ topic_fetch(const char *name, int32 topic_id, SlTopic *topic)
 			   16);
 		topic->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 6, &isnull));
+		topic->partitions = leadership_fetch(topic->topic_id, topic->partition_count, cxt);
 	}
 	SPI_finish();
 	return found;
@@ -187,6 +330,7 @@ topic_copy(const SlTopic *topic)
 	SlTopic    *copy = palloc(sizeof(SlTopic));
 
 	memcpy(copy, topic, sizeof(SlTopic));
+	copy->partitions = SlTopicCopyLeadership(topic, CurrentMemoryContext);
 	return copy;
 }
 
@@ -208,7 +352,7 @@ SlTopicLookup(const char *name, bool missing_ok)
 	topic_cache_check();
 	entry = hash_search(topic_cache, key, HASH_ENTER, &found);
 	if (!found)
-		entry->exists = topic_fetch(key, 0, &entry->topic);
+		entry->exists = topic_fetch(key, 0, &entry->topic, topic_cache_context);
 	if (!entry->exists)
 	{
 		if (!missing_ok)
@@ -290,12 +434,15 @@ SlMakePartitionKey(int32 topic_id, int32 partition)
 const SlTopic *
 SlTopicLookupById(int32 topic_id)
 {
-	SlTopic		topic;
+	SlTopic    *topic = palloc(sizeof(SlTopic));
 
 	SlCheckPreloaded();
-	if (!topic_fetch(NULL, topic_id, &topic))
+	if (!topic_fetch(NULL, topic_id, topic, CurrentMemoryContext))
+	{
+		pfree(topic);
 		return NULL;
-	return topic_copy(&topic);
+	}
+	return topic;
 }
 
 void
@@ -425,34 +572,54 @@ check_partition_budget(int32 count, Oid owner)
 				 errhint("Delete topics the role owns, or ask an administrator to raise streamlog.max_partitions_per_role.")));
 }
 
-/* Add partitions [from, to) of a topic, each with its first segment */
+/*
+ * Add partitions [from, to) of a topic, each with its first segment and
+ * its leadership, leadership[p - from] (NULL: this node alone)
+ */
 static void
-create_partitions(int32 topic_id, int32 from, int32 to)
+create_partitions(int32 topic_id, int32 from, int32 to,
+				  const SlPartitionLeadership *leadership)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
+	static const SlNamedQuery insert_partition = {
+		"INSERT INTO streamlog.partition (topic_id, partition, leader_id, leader_epoch, "
+		"partition_epoch, replicas, isr) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		7, {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4ARRAYOID, INT4ARRAYOID}
+	};
+	int32		self = sl_node_id;
+	SlPartitionLeadership alone = {self, 0, 0, 1, 1, &self, &self};
 
 	for (int32 p = from; p < to; p++)
 	{
-		Datum		values[2] = {Int32GetDatum(topic_id), Int32GetDatum(p)};
+		const SlPartitionLeadership *l = leadership ? &leadership[p - from] : &alone;
+		Datum		values[7];
 		SlPartitionKey key = SlMakePartitionKey(topic_id, p);
 
+		values[0] = Int32GetDatum(topic_id);
+		values[1] = Int32GetDatum(p);
+		values[2] = Int32GetDatum(l->leader);
+		values[3] = Int32GetDatum(l->leader_epoch);
+		values[4] = Int32GetDatum(l->partition_epoch);
+		values[5] = SlTopicNodeArray(l->replicas, l->nreplicas);
+		values[6] = SlTopicNodeArray(l->isr, l->nisr);
 		SPI_connect();
-		SlCatalogQuery("INSERT INTO streamlog.partition (topic_id, partition) VALUES ($1, $2)",
-					   2, types, values, NULL);
+		SlCatalogRun(&insert_partition, values, NULL);
 		SPI_finish();
 		SlSegmentCreate(key, 0, 0);
 	}
 }
 
-/* Create a topic; callers have checked whether its name may be used */
-static void
-topic_create(const char *name, int32 partitions, Jsonb *config)
+/*
+ * Check that a topic called name could be created with partitions and
+ * config, its partitions counted against owner's budget; returns the
+ * config normalized
+ */
+static Jsonb *
+topic_check_create(const char *name, int32 partitions, Jsonb *config, Oid owner)
 {
 	SlTopicConfig effective;
 	Jsonb	   *normalized;
-	Oid			types[5] = {INT4OID, TEXTOID, INT4OID, JSONBOID, OIDOID};
-	Datum		values[5];
-	int32		topic_id;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
 	uint64		n;
 
 	SlCheckPreloaded();
@@ -463,14 +630,13 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 				 errmsg("a topic needs at least one partition, not %d", partitions)));
 	SlTopicConfigDefaults(&effective);
 	normalized = SlTopicConfigApply(config, &effective);
-	/* its creator will own it; an internal topic is the server's */
-	check_partition_budget(partitions, SlTopicNameIsInternal(name) ? InvalidOid : GetUserId());
+	check_partition_budget(partitions, owner);
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
 	n = SlCatalogQuery("SELECT name FROM streamlog.topic "
 					   "WHERE translate(name, '.', '_') = translate($1, '.', '_')",
-					   1, types + 1, values, NULL);
+					   1, types, values, NULL);
 	if (n > 0)
 	{
 		char	   *existing = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -484,49 +650,126 @@ topic_create(const char *name, int32 partitions, Jsonb *config)
 				 errmsg("topic name \"%s\" collides with existing topic \"%s\"", name, existing),
 				 errdetail("As in Kafka, '.' and '_' are the same in topic names, since metric names cannot tell them apart.")));
 	}
-	SlCatalogQuery("SELECT nextval('streamlog.topic_id_seq')::int4", 0, NULL, NULL, NULL);
-	topic_id = SlCatalogInt32(0, 1, 0);
+	SPI_finish();
+	return normalized;
+}
+
+/*
+ * Who owns a new topic: its creator, whichever door it came through
+ * (storage/acl.h); an internal topic, created by whichever role first
+ * needed it, is the bootstrap superuser's, so that nobody gets its owner's
+ * rights by chance.  InvalidOid for an internal topic's budget, which is
+ * not counted.
+ */
+static Oid
+new_topic_owner(const char *name)
+{
+	return SlTopicNameIsInternal(name) ? BOOTSTRAP_SUPERUSERID : GetUserId();
+}
+
+Jsonb *
+SlTopicCheckCreate(const char *name, int32 partitions, Jsonb *config, bool internal)
+{
+	if (!internal)
+		SlTopicRefuseInternal(name, "create");
+	else if (!SlTopicNameIsInternal(name))
+		elog(ERROR, "internal topic name \"%s\" does not begin with \"%s\"",
+			 name, SL_INTERNAL_TOPIC_PREFIX);
+	return topic_check_create(name, partitions, config,
+							  internal ? InvalidOid : new_topic_owner(name));
+}
+
+void
+SlTopicCreateWithId(int32 topic_id, const uint8 *uuid, const char *name, int32 partitions,
+					Oid owner, Jsonb *config, const SlPartitionLeadership *leadership)
+{
+	static const SlNamedQuery insert_topic = {
+		"INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner, topic_uuid) "
+		"VALUES ($1, $2, $3, $4, $5, $6)",
+		6, {INT4OID, TEXTOID, INT4OID, JSONBOID, OIDOID, UUIDOID}
+	};
+	SlTopicConfig effective;
+	pg_uuid_t	id;
+	Datum		values[6];
+
+	SlTopicConfigDefaults(&effective);
+	SlTopicConfigApply(config, &effective);
+	memcpy(id.data, uuid, 16);
 	values[0] = Int32GetDatum(topic_id);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = Int32GetDatum(partitions);
-	values[3] = JsonbPGetDatum(normalized);
-	/*
-	 * Its creator owns it, whichever door it came through (storage/acl.h);
-	 * an internal topic, created by whichever role first needed it, is the
-	 * bootstrap superuser's, so that nobody gets its owner's rights by chance
-	 */
-	values[4] = ObjectIdGetDatum(SlTopicNameIsInternal(name) ? BOOTSTRAP_SUPERUSERID : GetUserId());
-	SlCatalogQuery("INSERT INTO streamlog.topic (topic_id, name, partition_count, config, owner) "
-				   "VALUES ($1, $2, $3, $4, $5)", 5, types, values, NULL);
+	values[3] = JsonbPGetDatum(config);
+	values[4] = ObjectIdGetDatum(owner);
+	values[5] = UUIDPGetDatum(&id);
+	SPI_connect();
+	SlCatalogRun(&insert_topic, values, NULL);
 	SPI_finish();
 
-	create_partitions(topic_id, 0, partitions);
+	create_partitions(topic_id, 0, partitions, leadership);
 	catalog_changed_in_xact();
 	if (effective.key_index)
 		SlKeyIndexCreate(topic_id, NULL);
 }
 
+/* A random Kafka topic id (a version 4 uuid, as gen_random_uuid()) */
+static void
+random_topic_uuid(uint8 *uuid)
+{
+	if (!pg_strong_random(uuid, 16))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random topic id")));
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;
+}
+
+/* Create a topic on a node of its own; name checked as internal or not */
+static void
+topic_create(const char *name, int32 partitions, Jsonb *config, bool internal)
+{
+	Jsonb	   *normalized = SlTopicCheckCreate(name, partitions, config, internal);
+	uint8		uuid[16];
+	int32		topic_id;
+
+	SPI_connect();
+	SlCatalogQuery("SELECT nextval('streamlog.topic_id_seq')::int4", 0, NULL, NULL, NULL);
+	topic_id = SlCatalogInt32(0, 1, 0);
+	SPI_finish();
+	random_topic_uuid(uuid);
+	SlTopicCreateWithId(topic_id, uuid, name, partitions, new_topic_owner(name),
+						normalized, NULL);
+}
+
 void
 SlTopicCreate(const char *name, int32 partitions, Jsonb *config)
 {
-	SlTopicRefuseInternal(name, "create");
-	topic_create(name, partitions, config);
+	topic_create(name, partitions, config, false);
 }
 
 void
 SlTopicCreateInternal(const char *name, int32 partitions, Jsonb *config)
 {
-	if (!SlTopicNameIsInternal(name))
-		elog(ERROR, "internal topic name \"%s\" does not begin with \"%s\"",
-			 name, SL_INTERNAL_TOPIC_PREFIX);
-	topic_create(name, partitions, config);
+	topic_create(name, partitions, config, true);
 }
 
 bool
 SlTopicDrop(const char *name, bool missing_ok)
 {
 	const SlTopic *topic;
-	int32		topic_id;
+
+	SlTopicRefuseInternal(name, "drop");
+	topic = SlTopicLookup(name, missing_ok);
+	if (topic == NULL)
+		return false;
+	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	SlTopicDropLocked(topic, true);
+	return true;
+}
+
+void
+SlTopicDropLocked(const SlTopic *topic, bool tombstones)
+{
+	int32		topic_id = topic->topic_id;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 	uint64		n;
@@ -534,15 +777,10 @@ SlTopicDrop(const char *name, bool missing_ok)
 	ListCell   *lc;
 	MemoryContext oldcxt;
 
-	SlTopicRefuseInternal(name, "drop");
-	topic = SlTopicLookup(name, missing_ok);
-	if (topic == NULL)
-		return false;
-	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
-	topic_id = topic->topic_id;
 	values[0] = Int32GetDatum(topic_id);
 	/* Its committed offsets go with tombstones in __consumer_offsets */
-	SlGroupOffsetsForgetTopic(topic_id);
+	if (tombstones)
+		SlGroupOffsetsForgetTopic(topic_id);
 
 	SPI_connect();
 	/* Its segments, and those compaction replaced and not dropped yet */
@@ -556,6 +794,7 @@ SlTopicDrop(const char *name, bool missing_ok)
 		segments = lappend_oid(segments, (Oid) SlCatalogInt32(i, 1, 0));
 		MemoryContextSwitchTo(oldcxt);
 	}
+	/* group offsets of it go by cascade when there are no tombstones */
 	SlCatalogQuery("DELETE FROM streamlog.topic WHERE topic_id = $1", 1, types, values, NULL);
 	/*
 	 * IF EXISTS: the cleaner may drop a replaced segment's table between our
@@ -575,17 +814,16 @@ SlTopicDrop(const char *name, bool missing_ok)
 	SlLogDiscardTopic(SlMakePartitionKey(topic_id, 0));
 	forget_at_end(topic_id, 0, true);
 	catalog_changed_in_xact();
-	return true;
 }
 
-void
-SlTopicAlterConfig(const char *name, Jsonb *changes)
+Jsonb *
+SlTopicCheckAlterConfig(const SlTopic *topic, Jsonb *changes)
 {
-	const SlTopic *topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
 	SlTopicConfig effective;
 	Jsonb	   *merged;
 	Oid			types[2] = {INT4OID, JSONBOID};
 	Datum		values[2];
+	MemoryContext caller = CurrentMemoryContext;
 
 	/* Validate the changes alone first, so errors name what was passed */
 	SlTopicConfigDefaults(&effective);
@@ -594,16 +832,34 @@ SlTopicAlterConfig(const char *name, Jsonb *changes)
 	SPI_connect();
 	values[0] = Int32GetDatum(topic->topic_id);
 	values[1] = JsonbPGetDatum(changes);
-	SlCatalogQuery("SELECT config || $2 FROM streamlog.topic WHERE topic_id = $1",
-				   2, types, values, NULL);
+	if (SlCatalogQuery("SELECT config || $2 FROM streamlog.topic WHERE topic_id = $1",
+					   2, types, values, NULL) == 0)
+		topic_not_found(topic->name);
 	{
 		bool		isnull;
+		MemoryContext oldcxt = MemoryContextSwitchTo(caller);
 
-		merged = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
+		merged = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContextSwitchTo(oldcxt);
 	}
+	SPI_finish();
 	SlTopicConfigDefaults(&effective);
-	values[1] = JsonbPGetDatum(SlTopicConfigApply(merged, &effective));
+	return SlTopicConfigApply(merged, &effective);
+}
+
+void
+SlTopicSetConfigLocked(const SlTopic *topic, Jsonb *config)
+{
+	SlTopicConfig effective;
+	Oid			types[2] = {INT4OID, JSONBOID};
+	Datum		values[2];
+
+	SlTopicConfigDefaults(&effective);
+	SlTopicConfigApply(config, &effective);
+	SPI_connect();
+	values[0] = Int32GetDatum(topic->topic_id);
+	values[1] = JsonbPGetDatum(config);
 	SlCatalogQuery("UPDATE streamlog.topic SET config = $2 WHERE topic_id = $1",
 				   2, types, values, NULL);
 	SPI_finish();
@@ -621,47 +877,79 @@ SlTopicAlterConfig(const char *name, Jsonb *changes)
 		SlKeyIndexDrop(topic->topic_id);
 }
 
-int32
-SlTopicAddPartitions(const char *name, int32 count)
+void
+SlTopicAlterConfig(const char *name, Jsonb *changes)
 {
-	const SlTopic *topic;
-	int32		topic_id;
-	int32		old_count;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
+	const SlTopic *topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
 
-	/* streamlog hashes groups and transactional ids onto their partitions */
-	SlTopicRefuseInternal(name, "add partitions to");
-	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
-	topic_id = topic->topic_id;
-	old_count = topic->partition_count;
+	SlTopicSetConfigLocked(topic, SlTopicCheckAlterConfig(topic, changes));
+}
+
+void
+SlTopicCheckAddPartitions(const SlTopic *topic, int32 count)
+{
+	int32		old_count = topic->partition_count;
+
 	if (count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot add %d partitions to topic \"%s\": the number to add must be at least 1",
-						count, name),
+						count, topic->name),
 				 errdetail("Topic \"%s\" has %d partitions; the count is how many to add, not the new total.",
-						   name, old_count),
+						   topic->name, old_count),
 				 errhint("To have %d partitions, call streamlog.add_partitions('%s', 1).  "
 						 "Partitions cannot be removed, in Kafka or in streamlog.",
-						 old_count + 1, name)));
+						 old_count + 1, topic->name)));
 	if ((int64) old_count + count > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many partitions")));
 	/* the new partitions are the topic owner's, whoever adds them */
 	check_partition_budget(count, topic->owner);
+}
 
-	create_partitions(topic_id, old_count, old_count + count);
-	forget_at_end(topic_id, old_count, false);
+void
+SlTopicAddPartitionsLocked(const SlTopic *topic, int32 new_count,
+						   const SlPartitionLeadership *leadership)
+{
+	int32		old_count = topic->partition_count;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	create_partitions(topic->topic_id, old_count, new_count, leadership);
+	forget_at_end(topic->topic_id, old_count, false);
 	SPI_connect();
-	values[0] = Int32GetDatum(topic_id);
-	values[1] = Int32GetDatum(old_count + count);
+	values[0] = Int32GetDatum(topic->topic_id);
+	values[1] = Int32GetDatum(new_count);
 	SlCatalogQuery("UPDATE streamlog.topic SET partition_count = $2 WHERE topic_id = $1",
 				   2, types, values, NULL);
 	SPI_finish();
 	catalog_changed_in_xact();
-	return old_count + count;
+}
+
+int32
+SlTopicAddPartitions(const char *name, int32 count)
+{
+	const SlTopic *topic;
+
+	/* streamlog hashes groups and transactional ids onto their partitions */
+	SlTopicRefuseInternal(name, "add partitions to");
+	topic = SlTopicLookupAndLock(name, AccessExclusiveLock);
+	SlTopicCheckAddPartitions(topic, count);
+	SlTopicAddPartitionsLocked(topic, topic->partition_count + count, NULL);
+	return topic->partition_count + count;
+}
+
+bool
+SlTopicTryLock(int32 topic_id, LOCKMODE mode)
+{
+	return ConditionalLockDatabaseObject(topic_class(), topic_id, 0, mode);
+}
+
+void
+SlTopicsCatalogChanged(void)
+{
+	catalog_changed_in_xact();
 }
 
 const SlTopic *

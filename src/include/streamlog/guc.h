@@ -25,6 +25,12 @@ extern int	sl_advertised_port;
 extern char *sl_anonymous_role;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
+extern char *sl_advertised_sql_conninfo;
+extern int	sl_broker_heartbeat_interval_ms;
+extern char *sl_broker_rack;
+extern int	sl_broker_session_timeout_ms;
+extern char *sl_cluster_id;
+extern char *sl_controller_quorum_voters;
 extern int	sl_produce_memory;
 extern int	sl_broker_workers;
 extern char *sl_database;
@@ -51,12 +57,16 @@ extern int	sl_max_producer_states;
 extern int	sl_producer_id_expiration_ms;
 extern int	sl_max_request_size;
 extern int	sl_max_unsent_bytes_per_worker;
+extern int	sl_metadata_snapshot_entries;
 extern int	sl_node_id;
 extern bool sl_offsets_topic;
 extern int	sl_offsets_topic_num_partitions;
 extern int	sl_offsets_retention_minutes;
 extern int	sl_offsets_retention_check_interval;
 extern int	sl_port;
+extern int	sl_raft_election_timeout_ms;
+extern int	sl_raft_heartbeat_interval_ms;
+extern char *sl_raft_listen_address;
 extern int	sl_retention_check_interval;
 extern bool sl_log_cleaner_enable;
 extern int	sl_log_cleaner_dedupe_buffer_size;	/* kB */
@@ -123,6 +133,28 @@ extern int	SlListenerMaxConnections(const char *listener);
  * streamlog.max_connections_per_ip
  */
 extern int	SlMaxConnectionsForAddress(const uint8 *addr);
+
+/*
+ * streamlog.controller_quorum_voters, parsed: "id@host:port, ..." as
+ * Kafka's controller.quorum.voters (empty: standalone)
+ */
+#define SL_MAX_QUORUM_VOTERS 16
+#define SL_RAFT_ADDRESS_MAX 128
+
+typedef struct SlQuorumVoter
+{
+	int32		node_id;
+	char		address[SL_RAFT_ADDRESS_MAX];	/* host:port */
+} SlQuorumVoter;
+
+typedef struct SlQuorumVoters
+{
+	int			n;
+	SlQuorumVoter items[SL_MAX_QUORUM_VOTERS];
+} SlQuorumVoters;
+
+/* The parsed voters (n = 0 when standalone) */
+extern const SlQuorumVoters *SlQuorumVotersGet(void);
 
 extern void SlDefineGucs(void);
 

@@ -40,13 +40,17 @@ const SlApiInfo sl_kafka_apis[SL_API_KEY_MAX + 1] = {
 	[SL_API_SASL_AUTHENTICATE] = {"SaslAuthenticate", 0, 2, 2},
 	[SL_API_CREATE_PARTITIONS] = {"CreatePartitions", 0, 3, 2},
 	[SL_API_DELETE_GROUPS] = {"DeleteGroups", 0, 2, 2},
+	[SL_API_ELECT_LEADERS] = {"ElectLeaders", 0, 2, 2},
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {"IncrementalAlterConfigs", 0, 1, 1},
 	[SL_API_OFFSET_DELETE] = {"OffsetDelete", 0, 0, -1},
 	[SL_API_DESCRIBE_CLIENT_QUOTAS] = {"DescribeClientQuotas", 0, 1, 1},
 	[SL_API_ALTER_CLIENT_QUOTAS] = {"AlterClientQuotas", 0, 1, 1},
 	[SL_API_DESCRIBE_USER_SCRAM_CREDENTIALS] = {"DescribeUserScramCredentials", 0, 0, 0},
 	[SL_API_ALTER_USER_SCRAM_CREDENTIALS] = {"AlterUserScramCredentials", 0, 0, 0},
+	[SL_API_DESCRIBE_QUORUM] = {"DescribeQuorum", 0, 2, 0},
 	[SL_API_DESCRIBE_CLUSTER] = {"DescribeCluster", 0, 1, 0},
+	[SL_API_ADD_RAFT_VOTER] = {"AddRaftVoter", 0, 0, 0},
+	[SL_API_REMOVE_RAFT_VOTER] = {"RemoveRaftVoter", 0, 0, 0},
 };
 
 const SlApiInfo *

@@ -17,6 +17,7 @@ static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlReade
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *out);
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *out);
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *out);
+static void DecodeAddRaftVoterRequestListener(SlReader *r, int16 version, SlAddRaftVoterRequestListener *out);
 static void DecodeAlterClientQuotasRequestEntityData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntityData *out);
 static void DecodeAlterClientQuotasRequestEntryData(SlReader *r, int16 version, SlAlterClientQuotasRequestEntryData *out);
 static void DecodeAlterClientQuotasRequestOpData(SlReader *r, int16 version, SlAlterClientQuotasRequestOpData *out);
@@ -64,9 +65,19 @@ static void DecodeDescribeConfigsResponseDescribeConfigsResult(SlReader *r, int1
 static void DecodeDescribeConfigsResponseDescribeConfigsSynonym(SlReader *r, int16 version, SlDescribeConfigsResponseDescribeConfigsSynonym *out);
 static void DecodeDescribeGroupsResponseDescribedGroup(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroup *out);
 static void DecodeDescribeGroupsResponseDescribedGroupMember(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroupMember *out);
+static void DecodeDescribeQuorumRequestPartitionData(SlReader *r, int16 version, SlDescribeQuorumRequestPartitionData *out);
+static void DecodeDescribeQuorumRequestTopicData(SlReader *r, int16 version, SlDescribeQuorumRequestTopicData *out);
+static void DecodeDescribeQuorumResponseListener(SlReader *r, int16 version, SlDescribeQuorumResponseListener *out);
+static void DecodeDescribeQuorumResponseNode(SlReader *r, int16 version, SlDescribeQuorumResponseNode *out);
+static void DecodeDescribeQuorumResponsePartitionData(SlReader *r, int16 version, SlDescribeQuorumResponsePartitionData *out);
+static void DecodeDescribeQuorumResponseReplicaState(SlReader *r, int16 version, SlDescribeQuorumResponseReplicaState *out);
+static void DecodeDescribeQuorumResponseTopicData(SlReader *r, int16 version, SlDescribeQuorumResponseTopicData *out);
 static void DecodeDescribeUserScramCredentialsRequestUserName(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequestUserName *out);
 static void DecodeDescribeUserScramCredentialsResponseCredentialInfo(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseCredentialInfo *out);
 static void DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *out);
+static void DecodeElectLeadersRequestTopicPartitions(SlReader *r, int16 version, SlElectLeadersRequestTopicPartitions *out);
+static void DecodeElectLeadersResponsePartitionResult(SlReader *r, int16 version, SlElectLeadersResponsePartitionResult *out);
+static void DecodeElectLeadersResponseReplicaElectionResult(SlReader *r, int16 version, SlElectLeadersResponseReplicaElectionResult *out);
 static void DecodeFetchRequestFetchPartition(SlReader *r, int16 version, SlFetchRequestFetchPartition *out);
 static void DecodeFetchRequestFetchTopic(SlReader *r, int16 version, SlFetchRequestFetchTopic *out);
 static void DecodeFetchRequestForgottenTopic(SlReader *r, int16 version, SlFetchRequestForgottenTopic *out);
@@ -133,6 +144,7 @@ static void EncodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlWrite
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *in);
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *in);
 static void EncodeAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlWriter *w, int16 version, const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *in);
+static void EncodeAddRaftVoterRequestListener(SlWriter *w, int16 version, const SlAddRaftVoterRequestListener *in);
 static void EncodeAlterClientQuotasRequestEntityData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntityData *in);
 static void EncodeAlterClientQuotasRequestEntryData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestEntryData *in);
 static void EncodeAlterClientQuotasRequestOpData(SlWriter *w, int16 version, const SlAlterClientQuotasRequestOpData *in);
@@ -180,9 +192,19 @@ static void EncodeDescribeConfigsResponseDescribeConfigsResult(SlWriter *w, int1
 static void EncodeDescribeConfigsResponseDescribeConfigsSynonym(SlWriter *w, int16 version, const SlDescribeConfigsResponseDescribeConfigsSynonym *in);
 static void EncodeDescribeGroupsResponseDescribedGroup(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroup *in);
 static void EncodeDescribeGroupsResponseDescribedGroupMember(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroupMember *in);
+static void EncodeDescribeQuorumRequestPartitionData(SlWriter *w, int16 version, const SlDescribeQuorumRequestPartitionData *in);
+static void EncodeDescribeQuorumRequestTopicData(SlWriter *w, int16 version, const SlDescribeQuorumRequestTopicData *in);
+static void EncodeDescribeQuorumResponseListener(SlWriter *w, int16 version, const SlDescribeQuorumResponseListener *in);
+static void EncodeDescribeQuorumResponseNode(SlWriter *w, int16 version, const SlDescribeQuorumResponseNode *in);
+static void EncodeDescribeQuorumResponsePartitionData(SlWriter *w, int16 version, const SlDescribeQuorumResponsePartitionData *in);
+static void EncodeDescribeQuorumResponseReplicaState(SlWriter *w, int16 version, const SlDescribeQuorumResponseReplicaState *in);
+static void EncodeDescribeQuorumResponseTopicData(SlWriter *w, int16 version, const SlDescribeQuorumResponseTopicData *in);
 static void EncodeDescribeUserScramCredentialsRequestUserName(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequestUserName *in);
 static void EncodeDescribeUserScramCredentialsResponseCredentialInfo(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseCredentialInfo *in);
 static void EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *in);
+static void EncodeElectLeadersRequestTopicPartitions(SlWriter *w, int16 version, const SlElectLeadersRequestTopicPartitions *in);
+static void EncodeElectLeadersResponsePartitionResult(SlWriter *w, int16 version, const SlElectLeadersResponsePartitionResult *in);
+static void EncodeElectLeadersResponseReplicaElectionResult(SlWriter *w, int16 version, const SlElectLeadersResponseReplicaElectionResult *in);
 static void EncodeFetchRequestFetchPartition(SlWriter *w, int16 version, const SlFetchRequestFetchPartition *in);
 static void EncodeFetchRequestFetchTopic(SlWriter *w, int16 version, const SlFetchRequestFetchTopic *in);
 static void EncodeFetchRequestForgottenTopic(SlWriter *w, int16 version, const SlFetchRequestForgottenTopic *in);
@@ -249,6 +271,7 @@ static void SetErrorsAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v,
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAddRaftVoterResponse(SlAddRaftVoterResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message);
@@ -279,8 +302,14 @@ static void SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16
 static void SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsElectLeadersResponse(SlElectLeadersResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResult *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsEndTxnResponse(SlEndTxnResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsFetchResponse(SlFetchResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v, int16 version, int16 error_code, SlStr message);
@@ -316,6 +345,7 @@ static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchR
 static void SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsRemoveRaftVoterResponse(SlRemoveRaftVoterResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsSyncGroupResponse(SlSyncGroupResponse *v, int16 version, int16 error_code, SlStr message);
@@ -7722,6 +7752,213 @@ SlDeleteGroupsResponseEncode(SlWriter *w, int16 version, const SlDeleteGroupsRes
 		SlWriteUvarint(w, 0);
 }
 
+/* ElectLeadersRequest */
+
+void
+SlElectLeadersRequestTopicPartitionsInit(SlElectLeadersRequestTopicPartitions *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlElectLeadersRequestInit(SlElectLeadersRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->timeout_ms = 60000;
+}
+
+static void
+DecodeElectLeadersRequestTopicPartitions(SlReader *r, int16 version, SlElectLeadersRequestTopicPartitions *out)
+{
+	bool		flexible = version >= 2;
+
+	SlElectLeadersRequestTopicPartitionsInit(out);
+	out->topic = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 4, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		out->partitions.items[i] = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ElectLeadersRequest.TopicPartitions");
+}
+
+static void
+EncodeElectLeadersRequestTopicPartitions(SlWriter *w, int16 version, const SlElectLeadersRequestTopicPartitions *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteString(w, flexible, false, in->topic);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		SlWriteInt32(w, in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlElectLeadersRequestDecode(SlReader *r, int16 version, SlElectLeadersRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlElectLeadersRequestInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "ElectLeadersRequest: unsupported version");
+		return false;
+	}
+	if (version >= 1)
+		out->election_type = SlReadInt8(r);
+	out->topic_partitions.items = SlReadArray(r, flexible, true, 3, sizeof(*out->topic_partitions.items), &out->topic_partitions.n);
+	for (int32 i = 0; i < out->topic_partitions.n && SlReaderOk(r); i++)
+		DecodeElectLeadersRequestTopicPartitions(r, version, &out->topic_partitions.items[i]);
+	out->timeout_ms = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ElectLeadersRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlElectLeadersRequestEncode(SlWriter *w, int16 version, const SlElectLeadersRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "ElectLeadersRequest: unsupported version");
+		return;
+	}
+	if (version >= 1)
+		SlWriteInt8(w, in->election_type);
+	else if (in->election_type != 0)
+		SlWriterFail(w, "ElectLeadersRequest.ElectionType: not in this version");
+	SlWriteArrayLen(w, flexible, true, in->topic_partitions.n);
+	for (int32 i = 0; i < in->topic_partitions.n; i++)
+		EncodeElectLeadersRequestTopicPartitions(w, version, &in->topic_partitions.items[i]);
+	SlWriteInt32(w, in->timeout_ms);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* ElectLeadersResponse */
+
+void
+SlElectLeadersResponsePartitionResultInit(SlElectLeadersResponsePartitionResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlElectLeadersResponseReplicaElectionResultInit(SlElectLeadersResponseReplicaElectionResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlElectLeadersResponseInit(SlElectLeadersResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeElectLeadersResponsePartitionResult(SlReader *r, int16 version, SlElectLeadersResponsePartitionResult *out)
+{
+	bool		flexible = version >= 2;
+
+	SlElectLeadersResponsePartitionResultInit(out);
+	out->partition_id = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, flexible, true);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ElectLeadersResponse.PartitionResult");
+}
+
+static void
+EncodeElectLeadersResponsePartitionResult(SlWriter *w, int16 version, const SlElectLeadersResponsePartitionResult *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt32(w, in->partition_id);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, true, in->error_message);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeElectLeadersResponseReplicaElectionResult(SlReader *r, int16 version, SlElectLeadersResponseReplicaElectionResult *out)
+{
+	bool		flexible = version >= 2;
+
+	SlElectLeadersResponseReplicaElectionResultInit(out);
+	out->topic = SlReadString(r, flexible, false);
+	out->partition_result.items = SlReadArray(r, flexible, false, 8, sizeof(*out->partition_result.items), &out->partition_result.n);
+	for (int32 i = 0; i < out->partition_result.n && SlReaderOk(r); i++)
+		DecodeElectLeadersResponsePartitionResult(r, version, &out->partition_result.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ElectLeadersResponse.ReplicaElectionResult");
+}
+
+static void
+EncodeElectLeadersResponseReplicaElectionResult(SlWriter *w, int16 version, const SlElectLeadersResponseReplicaElectionResult *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteString(w, flexible, false, in->topic);
+	SlWriteArrayLen(w, flexible, false, in->partition_result.n);
+	for (int32 i = 0; i < in->partition_result.n; i++)
+		EncodeElectLeadersResponsePartitionResult(w, version, &in->partition_result.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlElectLeadersResponseDecode(SlReader *r, int16 version, SlElectLeadersResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlElectLeadersResponseInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "ElectLeadersResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	if (version >= 1)
+		out->error_code = SlReadInt16(r);
+	out->replica_election_results.items = SlReadArray(r, flexible, false, 3, sizeof(*out->replica_election_results.items), &out->replica_election_results.n);
+	for (int32 i = 0; i < out->replica_election_results.n && SlReaderOk(r); i++)
+		DecodeElectLeadersResponseReplicaElectionResult(r, version, &out->replica_election_results.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ElectLeadersResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlElectLeadersResponseEncode(SlWriter *w, int16 version, const SlElectLeadersResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "ElectLeadersResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	if (version >= 1)
+		SlWriteInt16(w, in->error_code);
+	else if (in->error_code != 0)
+		SlWriterFail(w, "ElectLeadersResponse.ErrorCode: not in this version");
+	SlWriteArrayLen(w, flexible, false, in->replica_election_results.n);
+	for (int32 i = 0; i < in->replica_election_results.n; i++)
+		EncodeElectLeadersResponseReplicaElectionResult(w, version, &in->replica_election_results.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
 /* IncrementalAlterConfigsRequest */
 
 void
@@ -8908,6 +9145,322 @@ SlAlterUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlAl
 	SlWriteUvarint(w, 0);
 }
 
+/* DescribeQuorumRequest */
+
+void
+SlDescribeQuorumRequestPartitionDataInit(SlDescribeQuorumRequestPartitionData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumRequestTopicDataInit(SlDescribeQuorumRequestTopicData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumRequestInit(SlDescribeQuorumRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeQuorumRequestPartitionData(SlReader *r, int16 version, SlDescribeQuorumRequestPartitionData *out)
+{
+	SlDescribeQuorumRequestPartitionDataInit(out);
+	out->partition_index = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumRequest.PartitionData");
+}
+
+static void
+EncodeDescribeQuorumRequestPartitionData(SlWriter *w, int16 version, const SlDescribeQuorumRequestPartitionData *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeQuorumRequestTopicData(SlReader *r, int16 version, SlDescribeQuorumRequestTopicData *out)
+{
+	SlDescribeQuorumRequestTopicDataInit(out);
+	out->topic_name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 5, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumRequestPartitionData(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumRequest.TopicData");
+}
+
+static void
+EncodeDescribeQuorumRequestTopicData(SlWriter *w, int16 version, const SlDescribeQuorumRequestTopicData *in)
+{
+	SlWriteString(w, true, false, in->topic_name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeDescribeQuorumRequestPartitionData(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeQuorumRequestDecode(SlReader *r, int16 version, SlDescribeQuorumRequest *out)
+{
+	SlDescribeQuorumRequestInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "DescribeQuorumRequest: unsupported version");
+		return false;
+	}
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumRequestTopicData(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeQuorumRequestEncode(SlWriter *w, int16 version, const SlDescribeQuorumRequest *in)
+{
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "DescribeQuorumRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeQuorumRequestTopicData(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeQuorumResponse */
+
+void
+SlDescribeQuorumResponseReplicaStateInit(SlDescribeQuorumResponseReplicaState *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->last_fetch_timestamp = -1;
+	v->last_caught_up_timestamp = -1;
+}
+
+void
+SlDescribeQuorumResponsePartitionDataInit(SlDescribeQuorumResponsePartitionData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumResponseTopicDataInit(SlDescribeQuorumResponseTopicData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumResponseListenerInit(SlDescribeQuorumResponseListener *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumResponseNodeInit(SlDescribeQuorumResponseNode *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeQuorumResponseInit(SlDescribeQuorumResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeQuorumResponseReplicaState(SlReader *r, int16 version, SlDescribeQuorumResponseReplicaState *out)
+{
+	SlDescribeQuorumResponseReplicaStateInit(out);
+	out->replica_id = SlReadInt32(r);
+	if (version >= 2)
+		out->replica_directory_id = SlReadUuid(r);
+	out->log_end_offset = SlReadInt64(r);
+	if (version >= 1)
+		out->last_fetch_timestamp = SlReadInt64(r);
+	if (version >= 1)
+		out->last_caught_up_timestamp = SlReadInt64(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse.ReplicaState");
+}
+
+static void
+EncodeDescribeQuorumResponseReplicaState(SlWriter *w, int16 version, const SlDescribeQuorumResponseReplicaState *in)
+{
+	SlWriteInt32(w, in->replica_id);
+	if (version >= 2)
+		SlWriteUuid(w, in->replica_directory_id);
+	else if (!SlUuidIsZero(in->replica_directory_id))
+		SlWriterFail(w, "DescribeQuorumResponse.ReplicaState.ReplicaDirectoryId: not in this version");
+	SlWriteInt64(w, in->log_end_offset);
+	if (version >= 1)
+		SlWriteInt64(w, in->last_fetch_timestamp);
+	if (version >= 1)
+		SlWriteInt64(w, in->last_caught_up_timestamp);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeQuorumResponsePartitionData(SlReader *r, int16 version, SlDescribeQuorumResponsePartitionData *out)
+{
+	SlDescribeQuorumResponsePartitionDataInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	if (version >= 2)
+		out->error_message = SlReadString(r, true, true);
+	out->leader_id = SlReadInt32(r);
+	out->leader_epoch = SlReadInt32(r);
+	out->high_watermark = SlReadInt64(r);
+	out->current_voters.items = SlReadArray(r, true, false, 13, sizeof(*out->current_voters.items), &out->current_voters.n);
+	for (int32 i = 0; i < out->current_voters.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumResponseReplicaState(r, version, &out->current_voters.items[i]);
+	out->observers.items = SlReadArray(r, true, false, 13, sizeof(*out->observers.items), &out->observers.n);
+	for (int32 i = 0; i < out->observers.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumResponseReplicaState(r, version, &out->observers.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse.PartitionData");
+}
+
+static void
+EncodeDescribeQuorumResponsePartitionData(SlWriter *w, int16 version, const SlDescribeQuorumResponsePartitionData *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->error_code);
+	if (version >= 2)
+		SlWriteString(w, true, true, in->error_message);
+	SlWriteInt32(w, in->leader_id);
+	SlWriteInt32(w, in->leader_epoch);
+	SlWriteInt64(w, in->high_watermark);
+	SlWriteArrayLen(w, true, false, in->current_voters.n);
+	for (int32 i = 0; i < in->current_voters.n; i++)
+		EncodeDescribeQuorumResponseReplicaState(w, version, &in->current_voters.items[i]);
+	SlWriteArrayLen(w, true, false, in->observers.n);
+	for (int32 i = 0; i < in->observers.n; i++)
+		EncodeDescribeQuorumResponseReplicaState(w, version, &in->observers.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeQuorumResponseTopicData(SlReader *r, int16 version, SlDescribeQuorumResponseTopicData *out)
+{
+	SlDescribeQuorumResponseTopicDataInit(out);
+	out->topic_name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 25, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumResponsePartitionData(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse.TopicData");
+}
+
+static void
+EncodeDescribeQuorumResponseTopicData(SlWriter *w, int16 version, const SlDescribeQuorumResponseTopicData *in)
+{
+	SlWriteString(w, true, false, in->topic_name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeDescribeQuorumResponsePartitionData(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeQuorumResponseListener(SlReader *r, int16 version, SlDescribeQuorumResponseListener *out)
+{
+	SlDescribeQuorumResponseListenerInit(out);
+	out->name = SlReadString(r, true, false);
+	out->host = SlReadString(r, true, false);
+	out->port = SlReadUint16(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse.Listener");
+}
+
+static void
+EncodeDescribeQuorumResponseListener(SlWriter *w, int16 version, const SlDescribeQuorumResponseListener *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteString(w, true, false, in->host);
+	SlWriteUint16(w, in->port);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeQuorumResponseNode(SlReader *r, int16 version, SlDescribeQuorumResponseNode *out)
+{
+	SlDescribeQuorumResponseNodeInit(out);
+	out->node_id = SlReadInt32(r);
+	out->listeners.items = SlReadArray(r, true, false, 5, sizeof(*out->listeners.items), &out->listeners.n);
+	for (int32 i = 0; i < out->listeners.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumResponseListener(r, version, &out->listeners.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse.Node");
+}
+
+static void
+EncodeDescribeQuorumResponseNode(SlWriter *w, int16 version, const SlDescribeQuorumResponseNode *in)
+{
+	SlWriteInt32(w, in->node_id);
+	SlWriteArrayLen(w, true, false, in->listeners.n);
+	for (int32 i = 0; i < in->listeners.n; i++)
+		EncodeDescribeQuorumResponseListener(w, version, &in->listeners.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeQuorumResponseDecode(SlReader *r, int16 version, SlDescribeQuorumResponse *out)
+{
+	SlDescribeQuorumResponseInit(out);
+	if (version < 0 || version > 2)
+	{
+		SlReaderFail(r, "DescribeQuorumResponse: unsupported version");
+		return false;
+	}
+	out->error_code = SlReadInt16(r);
+	if (version >= 2)
+		out->error_message = SlReadString(r, true, true);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeQuorumResponseTopicData(r, version, &out->topics.items[i]);
+	if (version >= 2)
+	{
+		out->nodes.items = SlReadArray(r, true, false, 6, sizeof(*out->nodes.items), &out->nodes.n);
+		for (int32 i = 0; i < out->nodes.n && SlReaderOk(r); i++)
+			DecodeDescribeQuorumResponseNode(r, version, &out->nodes.items[i]);
+	}
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeQuorumResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeQuorumResponseEncode(SlWriter *w, int16 version, const SlDescribeQuorumResponse *in)
+{
+	if (version < 0 || version > 2)
+	{
+		SlWriterFail(w, "DescribeQuorumResponse: unsupported version");
+		return;
+	}
+	SlWriteInt16(w, in->error_code);
+	if (version >= 2)
+		SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeQuorumResponseTopicData(w, version, &in->topics.items[i]);
+	if (version >= 2)
+	{
+		SlWriteArrayLen(w, true, false, in->nodes.n);
+		for (int32 i = 0; i < in->nodes.n; i++)
+			EncodeDescribeQuorumResponseNode(w, version, &in->nodes.items[i]);
+	}
+	else if (in->nodes.n != 0)
+		SlWriterFail(w, "DescribeQuorumResponse.Nodes: not in this version");
+	SlWriteUvarint(w, 0);
+}
+
 /* DescribeClusterRequest */
 
 void
@@ -9037,6 +9590,196 @@ SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClus
 	for (int32 i = 0; i < in->brokers.n; i++)
 		EncodeDescribeClusterResponseDescribeClusterBroker(w, version, &in->brokers.items[i]);
 	SlWriteInt32(w, in->cluster_authorized_operations);
+	SlWriteUvarint(w, 0);
+}
+
+/* AddRaftVoterRequest */
+
+void
+SlAddRaftVoterRequestListenerInit(SlAddRaftVoterRequestListener *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAddRaftVoterRequestInit(SlAddRaftVoterRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAddRaftVoterRequestListener(SlReader *r, int16 version, SlAddRaftVoterRequestListener *out)
+{
+	SlAddRaftVoterRequestListenerInit(out);
+	out->name = SlReadString(r, true, false);
+	out->host = SlReadString(r, true, false);
+	out->port = SlReadUint16(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddRaftVoterRequest.Listener");
+}
+
+static void
+EncodeAddRaftVoterRequestListener(SlWriter *w, int16 version, const SlAddRaftVoterRequestListener *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteString(w, true, false, in->host);
+	SlWriteUint16(w, in->port);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAddRaftVoterRequestDecode(SlReader *r, int16 version, SlAddRaftVoterRequest *out)
+{
+	SlAddRaftVoterRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AddRaftVoterRequest: unsupported version");
+		return false;
+	}
+	out->cluster_id = SlReadString(r, true, true);
+	out->timeout_ms = SlReadInt32(r);
+	out->voter_id = SlReadInt32(r);
+	out->voter_directory_id = SlReadUuid(r);
+	out->listeners.items = SlReadArray(r, true, false, 5, sizeof(*out->listeners.items), &out->listeners.n);
+	for (int32 i = 0; i < out->listeners.n && SlReaderOk(r); i++)
+		DecodeAddRaftVoterRequestListener(r, version, &out->listeners.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddRaftVoterRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAddRaftVoterRequestEncode(SlWriter *w, int16 version, const SlAddRaftVoterRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AddRaftVoterRequest: unsupported version");
+		return;
+	}
+	SlWriteString(w, true, true, in->cluster_id);
+	SlWriteInt32(w, in->timeout_ms);
+	SlWriteInt32(w, in->voter_id);
+	SlWriteUuid(w, in->voter_directory_id);
+	SlWriteArrayLen(w, true, false, in->listeners.n);
+	for (int32 i = 0; i < in->listeners.n; i++)
+		EncodeAddRaftVoterRequestListener(w, version, &in->listeners.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* AddRaftVoterResponse */
+
+void
+SlAddRaftVoterResponseInit(SlAddRaftVoterResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlAddRaftVoterResponseDecode(SlReader *r, int16 version, SlAddRaftVoterResponse *out)
+{
+	SlAddRaftVoterResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AddRaftVoterResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AddRaftVoterResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAddRaftVoterResponseEncode(SlWriter *w, int16 version, const SlAddRaftVoterResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AddRaftVoterResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteUvarint(w, 0);
+}
+
+/* RemoveRaftVoterRequest */
+
+void
+SlRemoveRaftVoterRequestInit(SlRemoveRaftVoterRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlRemoveRaftVoterRequestDecode(SlReader *r, int16 version, SlRemoveRaftVoterRequest *out)
+{
+	SlRemoveRaftVoterRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "RemoveRaftVoterRequest: unsupported version");
+		return false;
+	}
+	out->cluster_id = SlReadString(r, true, true);
+	out->voter_id = SlReadInt32(r);
+	out->voter_directory_id = SlReadUuid(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "RemoveRaftVoterRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlRemoveRaftVoterRequestEncode(SlWriter *w, int16 version, const SlRemoveRaftVoterRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "RemoveRaftVoterRequest: unsupported version");
+		return;
+	}
+	SlWriteString(w, true, true, in->cluster_id);
+	SlWriteInt32(w, in->voter_id);
+	SlWriteUuid(w, in->voter_directory_id);
+	SlWriteUvarint(w, 0);
+}
+
+/* RemoveRaftVoterResponse */
+
+void
+SlRemoveRaftVoterResponseInit(SlRemoveRaftVoterResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlRemoveRaftVoterResponseDecode(SlReader *r, int16 version, SlRemoveRaftVoterResponse *out)
+{
+	SlRemoveRaftVoterResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "RemoveRaftVoterResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "RemoveRaftVoterResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlRemoveRaftVoterResponseEncode(SlWriter *w, int16 version, const SlRemoveRaftVoterResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "RemoveRaftVoterResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
 	SlWriteUvarint(w, 0);
 }
 
@@ -9526,6 +10269,29 @@ SetErrorsDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, int16 er
 }
 
 static void
+SetErrorsElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partition_result.n; i++)
+		SetErrorsElectLeadersResponsePartitionResult(&v->partition_result.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsElectLeadersResponse(SlElectLeadersResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	if (version >= 1)
+		v->error_code = error_code;
+	for (int32 i = 0; i < v->replica_election_results.n; i++)
+		SetErrorsElectLeadersResponseReplicaElectionResult(&v->replica_election_results.items[i], version, error_code, message);
+}
+
+static void
 SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -9612,7 +10378,46 @@ SetErrorsAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *
 }
 
 static void
+SetErrorsDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	if (version >= 2)
+		v->error_message = message;
+}
+
+static void
+SetErrorsDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsDescribeQuorumResponsePartitionData(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	if (version >= 2)
+		v->error_message = message;
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsDescribeQuorumResponseTopicData(&v->topics.items[i], version, error_code, message);
+}
+
+static void
 SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAddRaftVoterResponse(SlAddRaftVoterResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsRemoveRaftVoterResponse(SlRemoveRaftVoterResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
@@ -10341,6 +11146,38 @@ SlDeleteGroupsErrorResponse(const SlDeleteGroupsRequest *req, int16 version, int
 }
 
 void
+SlElectLeadersErrorResponse(const SlElectLeadersRequest *req, int16 version, int16 error_code, SlStr message, SlElectLeadersResponse *resp)
+{
+	SlElectLeadersResponseInit(resp);
+	if (req->topic_partitions.n > 0)
+	{
+		resp->replica_election_results.n = req->topic_partitions.n;
+		resp->replica_election_results.items = palloc(sizeof(*resp->replica_election_results.items) * req->topic_partitions.n);
+		for (int32 i0 = 0; i0 < req->topic_partitions.n; i0++)
+		{
+			SlElectLeadersResponseReplicaElectionResult *r0 = &resp->replica_election_results.items[i0];
+			const SlElectLeadersRequestTopicPartitions *q0 = &req->topic_partitions.items[i0];
+
+			SlElectLeadersResponseReplicaElectionResultInit(r0);
+			r0->topic = q0->topic;
+			if (q0->partitions.n > 0)
+			{
+				r0->partition_result.n = q0->partitions.n;
+				r0->partition_result.items = palloc(sizeof(*r0->partition_result.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlElectLeadersResponsePartitionResult *r2 = &r0->partition_result.items[i2];
+
+					SlElectLeadersResponsePartitionResultInit(r2);
+					r2->partition_id = q0->partitions.items[i2];
+				}
+			}
+		}
+	}
+	SetErrorsElectLeadersResponse(resp, version, error_code, message);
+}
+
+void
 SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *req, int16 version, int16 error_code, SlStr message, SlIncrementalAlterConfigsResponse *resp)
 {
 	SlIncrementalAlterConfigsResponseInit(resp);
@@ -10489,11 +11326,60 @@ SlAlterUserScramCredentialsErrorResponse(const SlAlterUserScramCredentialsReques
 }
 
 void
+SlDescribeQuorumErrorResponse(const SlDescribeQuorumRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeQuorumResponse *resp)
+{
+	SlDescribeQuorumResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlDescribeQuorumResponseTopicData *r0 = &resp->topics.items[i0];
+			const SlDescribeQuorumRequestTopicData *q0 = &req->topics.items[i0];
+
+			SlDescribeQuorumResponseTopicDataInit(r0);
+			r0->topic_name = q0->topic_name;
+			if (q0->partitions.n > 0)
+			{
+				r0->partitions.n = q0->partitions.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partitions.n);
+				for (int32 i2 = 0; i2 < q0->partitions.n; i2++)
+				{
+					SlDescribeQuorumResponsePartitionData *r2 = &r0->partitions.items[i2];
+					const SlDescribeQuorumRequestPartitionData *q2 = &q0->partitions.items[i2];
+
+					SlDescribeQuorumResponsePartitionDataInit(r2);
+					r2->partition_index = q2->partition_index;
+				}
+			}
+		}
+	}
+	SetErrorsDescribeQuorumResponse(resp, version, error_code, message);
+}
+
+void
 SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeClusterResponse *resp)
 {
 	(void) req;
 	SlDescribeClusterResponseInit(resp);
 	SetErrorsDescribeClusterResponse(resp, version, error_code, message);
+}
+
+void
+SlAddRaftVoterErrorResponse(const SlAddRaftVoterRequest *req, int16 version, int16 error_code, SlStr message, SlAddRaftVoterResponse *resp)
+{
+	(void) req;
+	SlAddRaftVoterResponseInit(resp);
+	SetErrorsAddRaftVoterResponse(resp, version, error_code, message);
+}
+
+void
+SlRemoveRaftVoterErrorResponse(const SlRemoveRaftVoterRequest *req, int16 version, int16 error_code, SlStr message, SlRemoveRaftVoterResponse *resp)
+{
+	(void) req;
+	SlRemoveRaftVoterResponseInit(resp);
+	SetErrorsRemoveRaftVoterResponse(resp, version, error_code, message);
 }
 
 bool
@@ -10853,6 +11739,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 				SlDeleteGroupsResponseEncode(out, version, &resp);
 				return true;
 			}
+		case 43:
+			{
+				SlElectLeadersRequest req;
+				SlElectLeadersResponse resp;
+
+				if (!SlElectLeadersRequestDecode(request_body, version, &req))
+					return false;
+				SlElectLeadersErrorResponse(&req, version, error_code, message, &resp);
+				SlElectLeadersResponseEncode(out, version, &resp);
+				return true;
+			}
 		case 44:
 			{
 				SlIncrementalAlterConfigsRequest req;
@@ -10919,6 +11816,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 				SlAlterUserScramCredentialsResponseEncode(out, version, &resp);
 				return true;
 			}
+		case 55:
+			{
+				SlDescribeQuorumRequest req;
+				SlDescribeQuorumResponse resp;
+
+				if (!SlDescribeQuorumRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeQuorumErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeQuorumResponseEncode(out, version, &resp);
+				return true;
+			}
 		case 60:
 			{
 				SlDescribeClusterRequest req;
@@ -10928,6 +11836,28 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlDescribeClusterErrorResponse(&req, version, error_code, message, &resp);
 				SlDescribeClusterResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 80:
+			{
+				SlAddRaftVoterRequest req;
+				SlAddRaftVoterResponse resp;
+
+				if (!SlAddRaftVoterRequestDecode(request_body, version, &req))
+					return false;
+				SlAddRaftVoterErrorResponse(&req, version, error_code, message, &resp);
+				SlAddRaftVoterResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 81:
+			{
+				SlRemoveRaftVoterRequest req;
+				SlRemoveRaftVoterResponse resp;
+
+				if (!SlRemoveRaftVoterRequestDecode(request_body, version, &req))
+					return false;
+				SlRemoveRaftVoterErrorResponse(&req, version, error_code, message, &resp);
+				SlRemoveRaftVoterResponseEncode(out, version, &resp);
 				return true;
 			}
 	}

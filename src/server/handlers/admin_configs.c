@@ -31,6 +31,8 @@
 #include "utils/jsonb.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/cluster_topics.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
 #include "streamlog/server/listeners.h"
@@ -399,6 +401,8 @@ typedef struct AlterArgs
 	int8	   *ops;			/* incremental only */
 	int16		error;			/* set by alter_topic for checks of its own */
 	char	   *message;
+	bool		cluster;		/* check only, into config: the controller sets it */
+	Jsonb	   *config;			/* cluster: the whole explicit config to set */
 } AlterArgs;
 
 /* The explicit settings of a topic as parallel arrays of names and values */
@@ -551,7 +555,9 @@ alter_topic(void *arg)
 			}
 		}
 	}
-	if (n > 0)
+	if (n > 0 && args->cluster)
+		args->config = SlTopicCheckAlterConfig(topic, SlAdminConfigObject(n, names, values));
+	else if (n > 0)
 		SlTopicAlterConfig(args->topic, SlAdminConfigObject(n, names, values));
 }
 
@@ -799,12 +805,19 @@ alter_resource(int8 resource_type, SlStr resource_name, int n, SlStr *names, SlS
 		return SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 	}
 
-	error = SlTopicAdminRun(alter_topic, &args, validate_only, SL_ERR_INVALID_CONFIG, message);
+	/* On a cluster: checked here, set by the controller */
+	args.cluster = SlClusterEnabled();
+	args.config = NULL;
+	error = SlTopicAdminRun(alter_topic, &args, validate_only || args.cluster,
+							SL_ERR_INVALID_CONFIG, message);
 	if (error == SL_ERR_NONE && args.error != SL_ERR_NONE)
 	{
 		error = args.error;
 		*message = args.message;
 	}
+	if (error == SL_ERR_NONE && args.cluster && !validate_only && args.config != NULL)
+		error = SlClusterAlterTopicConfig(args.topic, args.config,
+										  SL_CLUSTER_TOPIC_TIMEOUT_MS, message);
 	return error;
 }
 

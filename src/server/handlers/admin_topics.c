@@ -4,8 +4,14 @@
  * Each topic of a request is handled in its own subtransaction, so one
  * failure becomes that topic's error code and message and the others go
  * on.  validate_only runs the real operation, checks and all, and rolls it
- * back.  There is one broker, so the only replication factor is 1 and the
- * only replica assignment puts every partition on this node.
+ * back.  A node of its own is the only broker, so the only replication
+ * factor is 1 and the only replica assignment puts every partition on it.
+ *
+ * On a cluster each change is checked here the same way, then carried out
+ * by the controller (metadata/cluster_topics.h), which spreads new
+ * partitions over the nodes or takes the client's assignment, and judges
+ * the replication factor; the answer comes once this node's catalog has
+ * the change.
  *
  * Authorization, as Kafka's, asked before whether the topic exists:
  * creating takes CREATE on the cluster or on the topic's name, deleting
@@ -15,7 +21,10 @@
 #include "postgres.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/cluster_topics.h"
 #include "streamlog/server/authorize.h"
+#include "streamlog/server/topic_admin.h"
 #include "streamlog/server/handlers/admin.h"
 
 /* CreateTopics */
@@ -41,16 +50,24 @@ create_name_seen_before(const SlCreateTopicsRequest *request, int i)
 
 /*
  * The partition count of a topic to create, from num_partitions or its
- * assignments; checks the replication factor and assignments.
+ * assignments; checks the replication factor and assignments.  On a
+ * cluster, *replication_factor (-1: the default, 1) and *assignment (NULL
+ * if none) are what the controller gets.
  */
 static int16
 create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *partitions,
+					   int32 *replication_factor, SlReplicaAssignment **assignment,
 					   char **message)
 {
+	bool		cluster = SlClusterEnabled();
+
+	*replication_factor = ct->replication_factor == -1 ? 1 : ct->replication_factor;
+	*assignment = NULL;
 	if (ct->assignments.n > 0)
 	{
 		int32		n = ct->assignments.n;
 		bool	   *seen = palloc0(sizeof(bool) * n);
+		SlReplicaAssignment *given = palloc(sizeof(SlReplicaAssignment));
 
 		if (ct->num_partitions != -1 || ct->replication_factor != -1)
 		{
@@ -58,6 +75,9 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 							   "use either.");
 			return SL_ERR_INVALID_REQUEST;
 		}
+		given->count = n;
+		given->sizes = palloc0(sizeof(int32) * n);
+		given->nodes = palloc0(sizeof(int32 *) * n);
 		for (int i = 0; i < n; i++)
 		{
 			const SlCreateTopicsRequestCreatableReplicaAssignment *a = &ct->assignments.items[i];
@@ -68,6 +88,19 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 				return SL_ERR_INVALID_REQUEST;
 			}
 			seen[a->partition_index] = true;
+			if (cluster)
+			{
+				/* The controller judges the nodes; in partition order */
+				if (a->broker_ids.n < 1)
+				{
+					*message = psprintf("Partition %d has no replicas in the assignment.",
+										a->partition_index);
+					return SL_ERR_INVALID_REPLICA_ASSIGNMENT;
+				}
+				given->sizes[a->partition_index] = a->broker_ids.n;
+				given->nodes[a->partition_index] = a->broker_ids.items;
+				continue;
+			}
 			if (a->broker_ids.n != 1 || a->broker_ids.items[0] != sl_node_id)
 			{
 				*message = psprintf("This cluster has one broker (node %d): the replicas of "
@@ -77,6 +110,11 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 			}
 		}
 		*partitions = n;
+		if (cluster)
+		{
+			*assignment = given;
+			*replication_factor = given->sizes[0];
+		}
 		return SL_ERR_NONE;
 	}
 
@@ -96,7 +134,8 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 							ct->replication_factor);
 		return SL_ERR_INVALID_REPLICATION_FACTOR;
 	}
-	if (ct->replication_factor > 1)
+	/* a cluster's controller knows how many nodes there are */
+	if (ct->replication_factor > 1 && !cluster)
 	{
 		*message = psprintf("Replication factor: %d larger than available brokers: 1.",
 							ct->replication_factor);
@@ -181,6 +220,8 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		char	   *message = NULL;
 		const char *name = NULL;
 		int32		partitions = 0;
+		int32		replication_factor = 1;
+		SlReplicaAssignment *assignment = NULL;
 		Jsonb	   *config = NULL;
 		int16		error;
 
@@ -207,9 +248,13 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 			error = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 			message = pstrdup("Authorization failed: creating a topic takes CREATE on the cluster or on the topic.");
 		}
-		else if ((error = create_partition_count(ct, &partitions, &message)) == SL_ERR_NONE &&
+		else if ((error = create_partition_count(ct, &partitions, &replication_factor,
+												 &assignment, &message)) == SL_ERR_NONE &&
 				 (error = create_configs(ct, &config, &message)) == SL_ERR_NONE)
-			error = SlTopicAdminCreate(name, partitions, config, request.validate_only, &message);
+			error = SlTopicAdminCreateReplicas(name, partitions, replication_factor, assignment,
+											   config, request.validate_only,
+											   request.timeout_ms > 0 ? request.timeout_ms :
+											   SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
 
 		tr->error_code = error;
 		if (error != SL_ERR_NONE)
@@ -220,7 +265,7 @@ SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out)
 		if (version >= 5)
 		{
 			tr->num_partitions = partitions;
-			tr->replication_factor = 1;
+			tr->replication_factor = replication_factor;
 			if (SlMayTopic(name, SL_ACL_DESCRIBE_CONFIGS))
 				create_result_configs(tr, config);
 			else
@@ -250,9 +295,17 @@ drop_topic(void *arg)
 	SlTopicDrop((const char *) arg, false);
 }
 
+/* The checks of drop_topic, for a cluster's controller to drop it */
+static void
+check_drop_topic(void *arg)
+{
+	SlTopicRefuseInternal((const char *) arg, "drop");
+}
+
 /* Delete the topic called name (NULL: none by the id asked for) */
 static void
-delete_one(SlDeleteTopicsResponseDeletableTopicResult *tr, char *name, bool by_id)
+delete_one(SlDeleteTopicsResponseDeletableTopicResult *tr, char *name, bool by_id,
+		   int timeout_ms)
 {
 	const SlTopic *topic;
 	char	   *message = NULL;
@@ -272,8 +325,16 @@ delete_one(SlDeleteTopicsResponseDeletableTopicResult *tr, char *name, bool by_i
 		return;
 	}
 	memcpy(tr->topic_id.data, topic->uuid, 16);
-	tr->error_code = SlTopicAdminRun(drop_topic, name, false,
-								SL_ERR_UNKNOWN_SERVER_ERROR, &message);
+	if (SlClusterEnabled())
+	{
+		tr->error_code = SlTopicAdminRun(check_drop_topic, name, true,
+										 SL_ERR_UNKNOWN_SERVER_ERROR, &message);
+		if (tr->error_code == SL_ERR_NONE)
+			tr->error_code = SlClusterDeleteTopic(name, timeout_ms, &message);
+	}
+	else
+		tr->error_code = SlTopicAdminRun(drop_topic, name, false,
+										 SL_ERR_UNKNOWN_SERVER_ERROR, &message);
 	if (tr->error_code != SL_ERR_NONE)
 		tr->error_message = SlStrFromCString(message);
 }
@@ -284,9 +345,11 @@ SlHandleDeleteTopics(SlRequest *req, SlReader *body, SlWriter *out)
 	SlDeleteTopicsRequest request;
 	SlDeleteTopicsResponse resp;
 	int16		version = req->api_version;
+	int			timeout_ms;
 
 	if (!SlDeleteTopicsRequestDecode(body, version, &request))
 		return false;
+	timeout_ms = request.timeout_ms > 0 ? request.timeout_ms : SL_CLUSTER_TOPIC_TIMEOUT_MS;
 	SlDeleteTopicsResponseInit(&resp);
 
 	if (version >= 6)
@@ -312,10 +375,10 @@ SlHandleDeleteTopics(SlRequest *req, SlReader *body, SlWriter *out)
 
 				if (name)
 					tr->name = SlStrFromCString(name);
-				delete_one(tr, name, true);
+				delete_one(tr, name, true, timeout_ms);
 			}
 			else
-				delete_one(tr, SlTopicNameFromWire(ts->name), false);
+				delete_one(tr, SlTopicNameFromWire(ts->name), false, timeout_ms);
 		}
 	}
 	else
@@ -327,7 +390,7 @@ SlHandleDeleteTopics(SlRequest *req, SlReader *body, SlWriter *out)
 
 			SlDeleteTopicsResponseDeletableTopicResultInit(tr);
 			tr->name = request.topic_names.items[i];
-			delete_one(tr, SlTopicNameFromWire(tr->name), false);
+			delete_one(tr, SlTopicNameFromWire(tr->name), false, timeout_ms);
 		}
 	}
 	SlDeleteTopicsResponseEncode(out, version, &resp);
@@ -343,6 +406,7 @@ typedef struct AddPartitionsArgs
 	int32		nassignments;	/* -1: none given */
 	int16		error;			/* set by add_partitions for checks of its own */
 	char	   *message;
+	bool		cluster;		/* check only: the controller adds them */
 } AddPartitionsArgs;
 
 static void
@@ -372,6 +436,12 @@ add_partitions(void *arg)
 								 args->count - current, args->nassignments);
 		return;
 	}
+	if (args->cluster)
+	{
+		SlTopicRefuseInternal(args->name, "add partitions to");
+		SlTopicCheckAddPartitions(topic, args->count - current);
+		return;
+	}
 	SlTopicAddPartitions(args->name, args->count - current);
 }
 
@@ -390,7 +460,9 @@ SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlCreatePartitionsRequestCreatePartitionsTopic *pt = &request.topics.items[i];
 		SlCreatePartitionsResponseCreatePartitionsTopicResult *tr = &resp.results.items[i];
-		AddPartitionsArgs args = {NULL, pt->count, pt->assignments.n, SL_ERR_NONE, NULL};
+		AddPartitionsArgs args = {NULL, pt->count, pt->assignments.n, SL_ERR_NONE, NULL,
+		SlClusterEnabled()};
+		SlReplicaAssignment assignment = {0, NULL, NULL};
 		char	   *message = NULL;
 		int16		error = SL_ERR_NONE;
 
@@ -407,6 +479,24 @@ SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out)
 		{
 			const SlCreatePartitionsRequestCreatePartitionsAssignment *as = &pt->assignments.items[a];
 
+			if (args.cluster)
+			{
+				/* the controller judges the nodes */
+				if (a == 0)
+				{
+					assignment.count = pt->assignments.n;
+					assignment.sizes = palloc0(sizeof(int32) * pt->assignments.n);
+					assignment.nodes = palloc0(sizeof(int32 *) * pt->assignments.n);
+				}
+				assignment.sizes[a] = as->broker_ids.n;
+				assignment.nodes[a] = as->broker_ids.items;
+				if (as->broker_ids.n < 1)
+				{
+					error = SL_ERR_INVALID_REPLICA_ASSIGNMENT;
+					message = pstrdup("A new partition has no replicas in the assignment.");
+				}
+				continue;
+			}
 			if (as->broker_ids.n != 1 || as->broker_ids.items[0] != sl_node_id)
 			{
 				error = SL_ERR_INVALID_REPLICA_ASSIGNMENT;
@@ -430,13 +520,18 @@ SlHandleCreatePartitions(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (error == SL_ERR_NONE)
 		{
-			error = SlTopicAdminRun(add_partitions, &args, request.validate_only,
-							   SL_ERR_INVALID_PARTITIONS, &message);
+			error = SlTopicAdminRun(add_partitions, &args, request.validate_only || args.cluster,
+									SL_ERR_INVALID_PARTITIONS, &message);
 			if (error == SL_ERR_NONE && args.error != SL_ERR_NONE)
 			{
 				error = args.error;
 				message = args.message;
 			}
+			if (error == SL_ERR_NONE && args.cluster && !request.validate_only)
+				error = SlClusterCreatePartitions(args.name, args.count,
+												  assignment.count > 0 ? &assignment : NULL,
+												  request.timeout_ms > 0 ? request.timeout_ms :
+												  SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
 		}
 		tr->error_code = error;
 		if (error != SL_ERR_NONE)

@@ -9,6 +9,7 @@
 
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers/admin.h"
+#include "streamlog/server/partition_leader.h"
 
 typedef struct DeleteArgs
 {
@@ -68,6 +69,8 @@ SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 				continue;
 			}
+			if ((pr->error_code = SlPartitionLeaderError(found, rp->partition_index)) != SL_ERR_NONE)
+				continue;
 			topic = *found;
 			args.topic = &topic;
 			args.partition = rp->partition_index;

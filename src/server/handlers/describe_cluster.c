@@ -1,12 +1,14 @@
 /*
- * DescribeCluster: the cluster is this broker, which is also its
- * controller.  As in Kafka 3.9, anyone gets the answer; DESCRIBE on the
+ * DescribeCluster: on a node of its own the cluster is this broker, which
+ * is also its controller; on a cluster, every registered broker that is
+ * not fenced, and the controller the metadata quorum names.  As in Kafka 3.9, anyone gets the answer; DESCRIBE on the
  * cluster decides only the authorized operations a client asks for (none
  * without it).
  */
 #include "postgres.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/topic_admin.h"
@@ -53,6 +55,33 @@ SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out)
 
 	SlAdvertisedEndpoint(req->session, &host, &port);
 	resp.error_code = SL_ERR_NONE;
+	if (SlClusterEnabled())
+	{
+		SlClusterNode *nodes = palloc(sizeof(SlClusterNode) * SL_MAX_NODES);
+		int			nnodes = SlClusterGetNodes(nodes, SL_MAX_NODES);
+		int			n = 0;
+
+		resp.controller_id = SlClusterControllerId();
+		SL_ARRAY_ALLOC(resp.brokers, nnodes);
+		for (int i = 0; i < nnodes; i++)
+		{
+			SlDescribeClusterResponseDescribeClusterBroker *b = &resp.brokers.items[n];
+
+			if (nodes[i].fenced)
+				continue;
+			SlDescribeClusterResponseDescribeClusterBrokerInit(b);
+			b->broker_id = nodes[i].node_id;
+			/* this node as the client's listener advertises it */
+			b->host = SlStrFromCString(nodes[i].node_id == sl_node_id ? host :
+									   pstrdup(nodes[i].kafka_host));
+			b->port = nodes[i].node_id == sl_node_id ? port : nodes[i].kafka_port;
+			b->rack = nodes[i].rack[0] ? SlStrFromCString(pstrdup(nodes[i].rack)) : SL_STR_NULL;
+			n++;
+		}
+		resp.brokers.n = n;
+		SlDescribeClusterResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
 	resp.controller_id = sl_node_id;
 	SL_ARRAY_ALLOC(resp.brokers, 1);
 	SlDescribeClusterResponseDescribeClusterBrokerInit(&resp.brokers.items[0]);

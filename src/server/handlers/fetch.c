@@ -17,6 +17,7 @@
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/partition_leader.h"
 #include "streamlog/server/subtransaction.h"
 
 /* Where a fetch reads one partition's stored batches to */
@@ -81,6 +82,19 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	if (fp->partition < 0 || fp->partition >= topic->partition_count)
 	{
 		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+		pr->high_watermark = -1;
+		return 0;
+	}
+	if ((pr->error_code = SlPartitionLeaderError(topic, fp->partition)) != SL_ERR_NONE)
+	{
+		const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, fp->partition);
+
+		/* v12+: where the partition is now, so the client needs no Metadata */
+		if (version >= 12)
+		{
+			pr->current_leader.leader_id = l->leader;
+			pr->current_leader.leader_epoch = l->leader_epoch;
+		}
 		pr->high_watermark = -1;
 		return 0;
 	}

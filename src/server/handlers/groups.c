@@ -43,6 +43,8 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/group_metadata.h"
@@ -188,6 +190,42 @@ join_note_remember(SlRequest *req, const char *member_id)
 
 /* FindCoordinator */
 
+/*
+ * The coordinator of a group on a cluster: this node (its endpoint as the
+ * client sees it, already in *host and *port), another node with its
+ * advertised Kafka endpoint, or COORDINATOR_NOT_AVAILABLE while none is
+ * (the group's partition of __consumer_offsets is offline), which clients
+ * retry.
+ */
+static void
+coordinator_of(const char *group_id, int16 *error, const char **message,
+			   int32 *node_id, const char **host, int32 *port)
+{
+	int32		coordinator = SlGroupCoordinatorNode(group_id);
+	SlClusterNode node;
+
+	if (coordinator == sl_node_id)
+		return;
+	if (coordinator >= 0 && SlClusterGetNode(coordinator, &node) && !node.fenced)
+	{
+		*node_id = coordinator;
+		*host = pstrdup(node.kafka_host);
+		*port = node.kafka_port;
+		return;
+	}
+	*error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
+	*message = "The coordinator is not available.";
+	*node_id = -1;
+	*host = "";
+	*port = -1;
+}
+
+/*
+ * Kafka's answer to a group request sent to a node that does not
+ * coordinate the group: the client finds the coordinator again
+ */
+#define NOT_COORDINATOR(group_id) (!SlGroupCoordinatedHere(group_id))
+
 static void
 find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 		 const char **message, int32 *node_id, const char **host, int32 *port)
@@ -198,8 +236,13 @@ find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 	*node_id = sl_node_id;
 	*error = SL_ERR_NONE;
 	*message = NULL;
-	if (key_type == KEY_TYPE_GROUP &&
-		(group_id == NULL || SlMayGroup(group_id, SL_ACL_DESCRIBE)))
+	if (key_type == KEY_TYPE_GROUP && group_id != NULL &&
+		SlMayGroup(group_id, SL_ACL_DESCRIBE))
+	{
+		coordinator_of(group_id, error, message, node_id, host, port);
+		return;
+	}
+	if (key_type == KEY_TYPE_GROUP && group_id == NULL)
 		return;
 	if (key_type == KEY_TYPE_GROUP)
 	{
@@ -335,6 +378,13 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		encode_join(req, out, &res);
 		return true;
 	}
+	if (NOT_COORDINATOR(group_id))
+	{
+		res.error = SL_ERR_NOT_COORDINATOR;
+		res.member_id = member_id ? member_id : "";
+		encode_join(req, out, &res);
+		return true;
+	}
 	if (member_id == NULL)
 	{
 		res.error = SL_ERR_UNKNOWN_MEMBER_ID;
@@ -452,6 +502,12 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		SlSyncGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
+	if (NOT_COORDINATOR(group_id))
+	{
+		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		SlSyncGroupResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
 
 	assignments = palloc0(sizeof(SlGroupAssignment) * Max(request.assignments.n, 1));
 	for (int i = 0; i < request.assignments.n; i++)
@@ -525,6 +581,8 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else if (NOT_COORDINATOR(group_id))
+		resp.error_code = SL_ERR_NOT_COORDINATOR;
 	else if (member_id == NULL || member_id[0] == '\0')
 		resp.error_code = SL_ERR_UNKNOWN_MEMBER_ID;
 	else if (bad_instance)
@@ -559,6 +617,13 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_READ))
 	{
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+		SL_ARRAY_ALLOC(resp.members, 0);
+		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
+	if (group_id != NULL && NOT_COORDINATOR(group_id))
+	{
+		resp.error_code = SL_ERR_NOT_COORDINATOR;
 		SL_ARRAY_ALLOC(resp.members, 0);
 		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
 		return true;
@@ -743,6 +808,11 @@ SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out)
 			d->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 			continue;
 		}
+		if (NOT_COORDINATOR(group_id))
+		{
+			d->error_code = SL_ERR_NOT_COORDINATOR;
+			continue;
+		}
 		if (req->api_version >= 3 && request.include_authorized_operations)
 			d->authorized_operations = group_authorized_operations(group_id);
 		if (!SlGroupDescribe(group_id, false, &desc))
@@ -805,6 +875,11 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		if (!SlMayGroup(group_id, SL_ACL_DELETE))
 		{
 			r->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+			continue;
+		}
+		if (NOT_COORDINATOR(group_id))
+		{
+			r->error_code = SL_ERR_NOT_COORDINATOR;
 			continue;
 		}
 		/* Members first: a group with members keeps its offsets */

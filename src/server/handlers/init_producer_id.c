@@ -1,6 +1,8 @@
 /*
- * InitProducerId for idempotent producers: a new producer id (storage's,
- * never reused, even across restarts) with epoch 0, or, when a producer
+ * InitProducerId for idempotent producers: a new producer id (never
+ * reused, even across restarts: from the local sequence standalone, from
+ * a block the controller allocated in cluster mode, so that no two nodes
+ * hand out the same id) with epoch 0, or, when a producer
  * asks with its id and epoch (v3+, KIP-360), the same id with the next
  * epoch.  Transactional producers are not served: transactions are not
  * implemented.  An idempotent producer needs IDEMPOTENT_WRITE on the
@@ -9,9 +11,9 @@
  */
 #include "postgres.h"
 
+#include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
-#include "streamlog/storage/storage.h"
 
 bool
 SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
@@ -43,9 +45,13 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 	}
 	else
 	{
-		resp.error_code = SL_ERR_NONE;
-		resp.producer_id = SlProducerIdAllocate();
-		resp.producer_epoch = 0;
+		char	   *message;
+
+		resp.producer_id = SlProducerIdNext(&resp.error_code, &message);
+		resp.producer_epoch = resp.producer_id >= 0 ? 0 : -1;
+		if (message != NULL)
+			ereport(LOG,
+					(errmsg("streamlog: InitProducerId from %s: %s", req->peer, message)));
 	}
 	SlInitProducerIdResponseEncode(out, req->api_version, &resp);
 	return true;

@@ -8,6 +8,7 @@
 
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/partition_leader.h"
 
 #define LATEST_TIMESTAMP (-1)
 #define EARLIEST_TIMESTAMP (-2)
@@ -28,6 +29,10 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
+	if ((pr->error_code = SlPartitionLeaderError(topic, lp->partition_index)) != SL_ERR_NONE)
+		return;
+	if (version >= 4)
+		pr->leader_epoch = SlPartitionLeaderEpoch(topic, lp->partition_index);
 	pr->error_code = SL_ERR_NONE;
 	SlPartitionGetOffsets(topic->topic_id, lp->partition_index, &state);
 	if (lp->timestamp == LATEST_TIMESTAMP)

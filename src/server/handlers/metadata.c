@@ -1,6 +1,10 @@
 /*
  * Metadata: this broker, and the topics asked for (or all of them), each
- * partition led by this broker in epoch 0.  Unknown topics are created when
+ * partition led by this broker in epoch 0.  On a cluster: every registered
+ * broker that is not fenced, the controller, and each partition's leader
+ * (-1 with LEADER_NOT_AVAILABLE while it has none), leader epoch,
+ * replicas, ISR and the replicas on fenced nodes, as the metadata quorum
+ * last said (this node's catalog).  Unknown topics are created when
  * the request allows it (v4+; earlier versions always do, as Kafka) and
  * streamlog.auto_create_topics is on, except internal topics ("__" names),
  * which are also the ones marked is_internal.
@@ -18,13 +22,51 @@
 #include "utils/memutils.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/topic_admin.h"
 
+/* The cluster's nodes, for the brokers and offline replicas (cluster mode) */
+typedef struct ClusterView
+{
+	int			nnodes;
+	SlClusterNode *nodes;
+} ClusterView;
+
+static bool
+node_is_up(const ClusterView *view, int32 node_id)
+{
+	for (int i = 0; i < view->nnodes; i++)
+		if (view->nodes[i].node_id == node_id)
+			return !view->nodes[i].fenced;
+	return false;
+}
+
+/* A partition as the cluster's metadata has it */
+static void
+fill_cluster_partition(SlMetadataResponseMetadataResponsePartition *part,
+					   const SlPartitionLeadership *l, const ClusterView *view)
+{
+	int			noffline = 0;
+
+	part->leader_id = l->leader;
+	part->leader_epoch = l->leader_epoch;
+	part->error_code = l->leader == SL_NO_LEADER ? SL_ERR_LEADER_NOT_AVAILABLE : SL_ERR_NONE;
+	SL_ARRAY_ALLOC(part->replica_nodes, l->nreplicas);
+	memcpy(part->replica_nodes.items, l->replicas, sizeof(int32) * l->nreplicas);
+	SL_ARRAY_ALLOC(part->isr_nodes, l->nisr);
+	memcpy(part->isr_nodes.items, l->isr, sizeof(int32) * l->nisr);
+	SL_ARRAY_ALLOC(part->offline_replicas, l->nreplicas);
+	for (int r = 0; r < l->nreplicas; r++)
+		if (!node_is_up(view, l->replicas[r]))
+			part->offline_replicas.items[noffline++] = l->replicas[r];
+	part->offline_replicas.n = noffline;
+}
+
 static void
 fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic,
-		   bool with_operations)
+		   bool with_operations, const ClusterView *view)
 {
 	t->error_code = SL_ERR_NONE;
 	t->name = SlStrFromCString(pstrdup(topic->name));
@@ -37,8 +79,13 @@ fill_topic(SlMetadataResponseMetadataResponseTopic *t, const SlTopic *topic,
 	{
 		SlMetadataResponseMetadataResponsePartition *part = &t->partitions.items[p];
 
-		part->error_code = SL_ERR_NONE;
 		part->partition_index = p;
+		if (view != NULL && topic->partitions != NULL)
+		{
+			fill_cluster_partition(part, SlTopicPartitionLeadership(topic, p), view);
+			continue;
+		}
+		part->error_code = SL_ERR_NONE;
 		part->leader_id = sl_node_id;
 		part->leader_epoch = 0;
 		SL_ARRAY_ALLOC(part->replica_nodes, 1);
@@ -59,19 +106,50 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 	bool		all_topics;
 	bool		auto_create;
 	bool		topic_operations;
+	ClusterView cluster_view;
+	ClusterView *view = NULL;
 
 	if (!SlMetadataRequestDecode(body, req->api_version, &request))
 		return false;
 
 	SlMetadataResponseInit(&resp);
 	SlAdvertisedEndpoint(req->session, &host, &port);
-	SL_ARRAY_ALLOC(resp.brokers, 1);
-	resp.brokers.items[0].node_id = sl_node_id;
-	resp.brokers.items[0].host = SlStrFromCString(host);
-	resp.brokers.items[0].port = port;
-	resp.brokers.items[0].rack = SL_STR_NULL;
+	if (SlClusterEnabled())
+	{
+		int			n = 0;
+
+		view = &cluster_view;
+		view->nodes = palloc(sizeof(SlClusterNode) * SL_MAX_NODES);
+		view->nnodes = SlClusterGetNodes(view->nodes, SL_MAX_NODES);
+		SL_ARRAY_ALLOC(resp.brokers, view->nnodes + 1);
+		for (int i = 0; i < view->nnodes; i++)
+		{
+			const SlClusterNode *node = &view->nodes[i];
+			SlMetadataResponseMetadataResponseBroker *b = &resp.brokers.items[n];
+
+			if (node->fenced)
+				continue;
+			b->node_id = node->node_id;
+			/* this node as the client's listener advertises it */
+			b->host = SlStrFromCString(node->node_id == sl_node_id ? host :
+									   pstrdup(node->kafka_host));
+			b->port = node->node_id == sl_node_id ? port : node->kafka_port;
+			b->rack = node->rack[0] ? SlStrFromCString(pstrdup(node->rack)) : SL_STR_NULL;
+			n++;
+		}
+		resp.brokers.n = n;
+		resp.controller_id = SlClusterControllerId();
+	}
+	else
+	{
+		SL_ARRAY_ALLOC(resp.brokers, 1);
+		resp.brokers.items[0].node_id = sl_node_id;
+		resp.brokers.items[0].host = SlStrFromCString(host);
+		resp.brokers.items[0].port = port;
+		resp.brokers.items[0].rack = SL_STR_NULL;
+		resp.controller_id = sl_node_id;
+	}
 	resp.cluster_id = SlStrFromCString(SlClusterId());
-	resp.controller_id = sl_node_id;
 	resp.cluster_authorized_operations = PG_INT32_MIN;
 	if (req->api_version >= 8 && req->api_version <= 10 &&
 		request.include_cluster_authorized_operations)
@@ -96,7 +174,7 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 
 			if (topic == NULL || !SlMayTopic(topic->name, SL_ACL_DESCRIBE))
 				continue;		/* dropped since, or not the role's to see */
-			fill_topic(&resp.topics.items[i++], topic, topic_operations);
+			fill_topic(&resp.topics.items[i++], topic, topic_operations, view);
 		}
 		resp.topics.n = i;
 	}
@@ -153,7 +231,7 @@ SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out)
 				}
 			}
 			if (topic != NULL)
-				fill_topic(t, topic, topic_operations);
+				fill_topic(t, topic, topic_operations, view);
 		}
 	}
 	SlMetadataResponseEncode(out, req->api_version, &resp);

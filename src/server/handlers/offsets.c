@@ -47,6 +47,7 @@
 
 #include "mb/pg_wchar.h"
 
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
@@ -109,6 +110,8 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else if (!SlGroupCoordinatedHere(group_id))
+		group_error = SL_ERR_NOT_COORDINATOR;
 	else
 	{
 		char	   *member_id = cstring_from_wire(request.member_id);
@@ -365,6 +368,8 @@ fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 versio
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else if (!SlGroupCoordinatedHere(group_id))
+		group_error = SL_ERR_NOT_COORDINATOR;
 	/* Nothing of a group the role may not describe, not even its topics */
 	if (group_error != SL_ERR_GROUP_AUTHORIZATION_FAILED || version < 2)
 		FETCH_ASKED_TOPICS(topics, group_error == SL_ERR_NONE ? group_id : NULL,
@@ -391,6 +396,8 @@ fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
 	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		gr->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else if (group_id != NULL && !SlGroupCoordinatedHere(group_id))
+		gr->error_code = SL_ERR_NOT_COORDINATOR;
 	if (gr->error_code == SL_ERR_NONE)
 		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
 	FILL_FETCHED_TOPICS(gr->topics, topics,
@@ -451,6 +458,8 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DELETE))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else if (!SlGroupCoordinatedHere(group_id))
+		resp.error_code = SL_ERR_NOT_COORDINATOR;
 	else
 	{
 		known = SlGroupSubscriptions(group_id, &state, &consumer, &subscribed);

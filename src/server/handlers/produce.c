@@ -46,6 +46,7 @@
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/partition_leader.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/topic_admin.h"
@@ -293,6 +294,8 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		return;
 	}
+	if ((pr->error_code = SlPartitionLeaderError(topic, pd->index)) != SL_ERR_NONE)
+		return;
 	if (len == 0)
 	{
 		pr->error_code = SL_ERR_CORRUPT_MESSAGE;

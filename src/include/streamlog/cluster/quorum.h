@@ -63,6 +63,14 @@ extern void SlQuorumRun(SlQuorum *q);
  */
 extern bool SlQuorumPropose(SlQuorum *q, const void *data, size_t len, uint64_t *token);
 
+/*
+ * Tell the followers the commit index now rather than at the next
+ * heartbeat (leader only): libraft sends it with the next append, so this
+ * appends a barrier entry, which changes nothing in the image.  For a
+ * change that other nodes wait to apply.
+ */
+extern bool SlQuorumAnnounceCommit(SlQuorum *q);
+
 /* A finished proposal: its index once committed and applied, or failure */
 typedef struct SlQuorumDone
 {
@@ -76,10 +84,18 @@ extern int	SlQuorumTakeDone(SlQuorum *q, SlQuorumDone *done, int max);
 /* The image as applied so far (valid until the next SlQuorumRun) */
 extern const SlMetaImage *SlQuorumImage(SlQuorum *q);
 
-/* Membership, one change at a time (leader only; false otherwise) */
-extern bool SlQuorumAddMember(SlQuorum *q, int32_t node_id, const char *address, SlQuorumRole role);
-extern bool SlQuorumRemoveMember(SlQuorum *q, int32_t node_id);
+/*
+ * Membership, one change at a time (leader only; false otherwise).  Adding
+ * a member that is there already changes its role.  *token (may be NULL)
+ * identifies the change in SlQuorumTakeDone, with the index of the
+ * configuration entry that carried it.
+ */
+extern bool SlQuorumAddMember(SlQuorum *q, int32_t node_id, const char *address,
+							  SlQuorumRole role, uint64_t *token);
+extern bool SlQuorumRemoveMember(SlQuorum *q, int32_t node_id, uint64_t *token);
 extern bool SlQuorumTransferLeadership(SlQuorum *q, int32_t to_node_id);	/* 0: any */
+/* Is a membership change or a leadership transfer under way? */
+extern bool SlQuorumChangeBusy(SlQuorum *q);
 
 typedef struct SlQuorumStatus
 {
@@ -93,7 +109,10 @@ typedef struct SlQuorumStatus
 	int			nmembers;
 	SlQuorumMember members[16];
 	uint64_t	match_index[16];	/* leader only: each member's progress */
-	int64_t		last_contact_ms[16];	/* leader only: ms since last heard */
+	int64_t		last_contact_ms[16];	/* leader only: ms since it last
+										 * sent to a member that answered
+										 * within an election timeout; -1
+										 * otherwise */
 } SlQuorumStatus;
 extern void SlQuorumGetStatus(SlQuorum *q, SlQuorumStatus *status);
 

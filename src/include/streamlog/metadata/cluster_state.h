@@ -64,6 +64,8 @@ typedef struct SlClusterSlot
 	int32		node_id;
 	int32		request_len;
 	char		request[SL_CLUSTER_REQUEST_MAX];
+	bool		abandoned;		/* its requester gave up waiting: the Raft
+								 * worker frees it when done */
 	/* result */
 	int16		error_code;		/* Kafka error code, 0 = done */
 	char		message[512];
@@ -84,6 +86,11 @@ typedef struct SlClusterShared
 	uint64		applied_index;	/* image applied in memory */
 	uint64		catalog_synced_index;	/* image written to the catalog */
 	char		cluster_id[64];
+	uint64		incarnation;	/* this node's, random per start of its Raft
+								 * worker */
+	int64		started_ms;		/* when the Raft worker opened the quorum */
+	char		refused[512];	/* why the Raft worker refused to start, "" if
+								 * it did not (the node then runs alone) */
 	int			nnodes;
 	SlClusterNode nodes[SL_MAX_NODES];
 	SlClusterSlot slots[SL_CLUSTER_QUEUE_SLOTS];
@@ -119,6 +126,20 @@ extern int16 SlClusterSubmit(const SlControllerRequest *req, int timeout_ms,
 extern int16 SlClusterSubmitLocal(SlClusterSlotKind kind, int32 node_id,
 								  const void *request, int32 request_len,
 								  int timeout_ms, char **message, uint64 *index);
+
+/*
+ * This node's Raft address (streamlog.raft_listen_address, or its entry in
+ * the voters), "" if it has none
+ */
+extern const char *SlClusterRaftAddress(void);
+/*
+ * How other nodes reach this node's SQL: streamlog.advertised_sql_conninfo
+ * or host=<first of listen_addresses or 127.0.0.1> port=<port>
+ * dbname=<streamlog.database>
+ */
+extern void SlClusterSqlConninfo(char *out, size_t size);
+/* Why the Raft worker refused to start (palloc'd), NULL if it did not */
+extern char *SlClusterRefusal(void);
 
 /* Wait until this node's catalog has applied index; false at timeout */
 extern bool SlClusterWaitSynced(uint64 index, int timeout_ms);

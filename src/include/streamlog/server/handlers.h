@@ -73,6 +73,12 @@ extern bool SlHandleAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleIncrementalAlterConfigs(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
+/* handlers/elect_leaders.c: preferred leader election (KIP-460) */
+extern bool SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out);
+/* handlers/quorum.c: the metadata quorum (KIP-595, KIP-853) */
+extern bool SlHandleDescribeQuorum(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAddRaftVoter(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleRemoveRaftVoter(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Privileges, on the store the SQL door shares: handlers/acls.c */

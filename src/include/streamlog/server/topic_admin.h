@@ -10,6 +10,8 @@
 
 #include "utils/jsonb.h"
 
+#include "streamlog/metadata/cluster_topics.h"
+
 /*
  * Run fn(arg) in a subtransaction, rolled back at the end when
  * validate_only (Kafka's validateOnly: check everything, keep nothing).
@@ -26,6 +28,18 @@ extern int16 SlTopicAdminRun(void (*fn) (void *arg), void *arg, bool validate_on
  */
 extern int16 SlTopicAdminCreate(const char *name, int32 partitions, Jsonb *config,
 								bool validate_only, char **message);
+
+/*
+ * The same with the replicas a client asked for, which only a cluster's
+ * controller takes (standalone: replication factor 1 and no assignment
+ * only).  On a cluster the topic is checked here, then created by the
+ * controller within timeout_ms, outside the caller's transaction.
+ */
+extern int16 SlTopicAdminCreateReplicas(const char *name, int32 partitions,
+										int32 replication_factor,
+										const SlReplicaAssignment *assignment,
+										Jsonb *config, bool validate_only,
+										int timeout_ms, char **message);
 
 /* The cluster id given to clients: stable for this database */
 extern const char *SlClusterId(void);

@@ -109,6 +109,26 @@ SlTopicRequiresKeys(const SlTopicConfig *config)
 	return config->compact;
 }
 
+/* A partition's leader when it has none (offline) */
+#define SL_NO_LEADER (-1)
+
+/*
+ * Who leads a partition, as the cluster's metadata last said (streamlog.
+ * partition; README, "Running a cluster").  A node on its own leads all
+ * its partitions, the only replica, in epoch 0.  replicas and isr are node
+ * ids; the first replica is the preferred leader.
+ */
+typedef struct SlPartitionLeadership
+{
+	int32		leader;			/* node id, or SL_NO_LEADER */
+	int32		leader_epoch;	/* +1 on every change of leader */
+	int32		partition_epoch;	/* +1 on any change */
+	int32		nreplicas;
+	int32		nisr;
+	const int32 *replicas;
+	const int32 *isr;
+} SlPartitionLeadership;
+
 typedef struct SlTopic
 {
 	int32		topic_id;
@@ -117,7 +137,22 @@ typedef struct SlTopic
 	char		name[SL_TOPIC_NAME_MAX + 1];
 	Oid			owner;			/* the role that created it (storage/acl.h) */
 	SlTopicConfig config;
+
+	/*
+	 * [partition_count], by partition, allocated with the copy of the topic
+	 * the lookup returned (and replicas and isr with it): a plain struct
+	 * copy of an SlTopic shares them, and lives no longer than the original.
+	 */
+	const SlPartitionLeadership *partitions;
 } SlTopic;
+
+/* Partition partition's leadership; the caller has checked the number */
+static inline const SlPartitionLeadership *
+SlTopicPartitionLeadership(const SlTopic *topic, int32 partition)
+{
+	Assert(partition >= 0 && partition < topic->partition_count);
+	return &topic->partitions[partition];
+}
 
 /* topics.c */
 
@@ -184,6 +219,20 @@ extern bool SlTopicDrop(const char *name, bool missing_ok);
 extern void SlTopicCreateInternal(const char *name, int32 partitions, Jsonb *config);
 extern void SlTopicAlterConfig(const char *name, Jsonb *changes);
 extern int32 SlTopicAddPartitions(const char *name, int32 count);
+
+/*
+ * The checks of the calls above without their change, for a door that
+ * hands the change to the cluster's controller instead (cluster mode):
+ * the same errors, for the same reasons.  Create: name (free, no internal
+ * name unless internal), partitions, config, the partition budget of the
+ * caller; returns the config normalized as it would be stored.  Alter:
+ * returns the topic's whole explicit config with changes applied,
+ * normalized.  Add partitions: count and the budget of the topic's owner.
+ */
+extern Jsonb *SlTopicCheckCreate(const char *name, int32 partitions, Jsonb *config,
+								 bool internal);
+extern Jsonb *SlTopicCheckAlterConfig(const SlTopic *topic, Jsonb *changes);
+extern void SlTopicCheckAddPartitions(const SlTopic *topic, int32 count);
 
 /* Check a topic name against Kafka's rules; errors out if invalid */
 extern void SlTopicValidateName(const char *name);
@@ -693,6 +742,18 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
  * at once).  Concurrent calls create it once.
  */
 extern void SlOffsetsTopicCreate(void);
+
+/*
+ * The topic's explicit config as it is created with, for a node of a
+ * cluster, which has the controller create it instead
+ */
+extern Jsonb *SlOffsetsTopicConfig(void);
+
+/*
+ * The partition of __consumer_offsets (of partitions partitions) that holds
+ * group_id's records, as Kafka places it: its leader coordinates the group
+ */
+extern int32 SlOffsetsGroupPartition(const char *group_id, int32 partitions);
 
 /*
  * Store a Kafka group's metadata (value NULL: its tombstone, the group is

@@ -1718,6 +1718,55 @@ extern void SlDeleteGroupsResponseInit(SlDeleteGroupsResponse *v);
 extern bool SlDeleteGroupsResponseDecode(SlReader *r, int16 version, SlDeleteGroupsResponse *out);
 extern void SlDeleteGroupsResponseEncode(SlWriter *w, int16 version, const SlDeleteGroupsResponse *in);
 
+/* ElectLeadersRequest.TopicPartitions (v0-2) */
+typedef struct SlElectLeadersRequestTopicPartitions
+{
+	SlStr		topic;
+	struct { int32 n; int32 *items; } partitions;
+} SlElectLeadersRequestTopicPartitions;
+
+/* ElectLeadersRequest: api key 43, v0-2, flexible v2+ */
+typedef struct SlElectLeadersRequest
+{
+	int8		election_type;	/* v1+ */
+	struct { int32 n; SlElectLeadersRequestTopicPartitions *items; } topic_partitions;	/* nullable */
+	int32		timeout_ms;	/* default 60000 */
+} SlElectLeadersRequest;
+
+extern void SlElectLeadersRequestTopicPartitionsInit(SlElectLeadersRequestTopicPartitions *v);
+extern void SlElectLeadersRequestInit(SlElectLeadersRequest *v);
+extern bool SlElectLeadersRequestDecode(SlReader *r, int16 version, SlElectLeadersRequest *out);
+extern void SlElectLeadersRequestEncode(SlWriter *w, int16 version, const SlElectLeadersRequest *in);
+
+/* ElectLeadersResponse.PartitionResult (v0-2) */
+typedef struct SlElectLeadersResponsePartitionResult
+{
+	int32		partition_id;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlElectLeadersResponsePartitionResult;
+
+/* ElectLeadersResponse.ReplicaElectionResult (v0-2) */
+typedef struct SlElectLeadersResponseReplicaElectionResult
+{
+	SlStr		topic;
+	struct { int32 n; SlElectLeadersResponsePartitionResult *items; } partition_result;
+} SlElectLeadersResponseReplicaElectionResult;
+
+/* ElectLeadersResponse: api key 43, v0-2, flexible v2+ */
+typedef struct SlElectLeadersResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;	/* v1+ */
+	struct { int32 n; SlElectLeadersResponseReplicaElectionResult *items; } replica_election_results;
+} SlElectLeadersResponse;
+
+extern void SlElectLeadersResponsePartitionResultInit(SlElectLeadersResponsePartitionResult *v);
+extern void SlElectLeadersResponseReplicaElectionResultInit(SlElectLeadersResponseReplicaElectionResult *v);
+extern void SlElectLeadersResponseInit(SlElectLeadersResponse *v);
+extern bool SlElectLeadersResponseDecode(SlReader *r, int16 version, SlElectLeadersResponse *out);
+extern void SlElectLeadersResponseEncode(SlWriter *w, int16 version, const SlElectLeadersResponse *in);
+
 /* IncrementalAlterConfigsRequest.AlterableConfig (v0-1) */
 typedef struct SlIncrementalAlterConfigsRequestAlterableConfig
 {
@@ -2041,6 +2090,94 @@ extern void SlAlterUserScramCredentialsResponseInit(SlAlterUserScramCredentialsR
 extern bool SlAlterUserScramCredentialsResponseDecode(SlReader *r, int16 version, SlAlterUserScramCredentialsResponse *out);
 extern void SlAlterUserScramCredentialsResponseEncode(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponse *in);
 
+/* DescribeQuorumRequest.PartitionData (v0-2) */
+typedef struct SlDescribeQuorumRequestPartitionData
+{
+	int32		partition_index;
+} SlDescribeQuorumRequestPartitionData;
+
+/* DescribeQuorumRequest.TopicData (v0-2) */
+typedef struct SlDescribeQuorumRequestTopicData
+{
+	SlStr		topic_name;
+	struct { int32 n; SlDescribeQuorumRequestPartitionData *items; } partitions;
+} SlDescribeQuorumRequestTopicData;
+
+/* DescribeQuorumRequest: api key 55, v0-2, flexible v0+ */
+typedef struct SlDescribeQuorumRequest
+{
+	struct { int32 n; SlDescribeQuorumRequestTopicData *items; } topics;
+} SlDescribeQuorumRequest;
+
+extern void SlDescribeQuorumRequestPartitionDataInit(SlDescribeQuorumRequestPartitionData *v);
+extern void SlDescribeQuorumRequestTopicDataInit(SlDescribeQuorumRequestTopicData *v);
+extern void SlDescribeQuorumRequestInit(SlDescribeQuorumRequest *v);
+extern bool SlDescribeQuorumRequestDecode(SlReader *r, int16 version, SlDescribeQuorumRequest *out);
+extern void SlDescribeQuorumRequestEncode(SlWriter *w, int16 version, const SlDescribeQuorumRequest *in);
+
+/* DescribeQuorumResponse.ReplicaState (v0-2) */
+typedef struct SlDescribeQuorumResponseReplicaState
+{
+	int32		replica_id;
+	SlUuid		replica_directory_id;	/* v2+ */
+	int64		log_end_offset;
+	int64		last_fetch_timestamp;	/* v1+, default -1, ignorable */
+	int64		last_caught_up_timestamp;	/* v1+, default -1, ignorable */
+} SlDescribeQuorumResponseReplicaState;
+
+/* DescribeQuorumResponse.PartitionData (v0-2) */
+typedef struct SlDescribeQuorumResponsePartitionData
+{
+	int32		partition_index;
+	int16		error_code;
+	SlStr		error_message;	/* v2+, nullable, ignorable */
+	int32		leader_id;
+	int32		leader_epoch;
+	int64		high_watermark;
+	struct { int32 n; SlDescribeQuorumResponseReplicaState *items; } current_voters;
+	struct { int32 n; SlDescribeQuorumResponseReplicaState *items; } observers;
+} SlDescribeQuorumResponsePartitionData;
+
+/* DescribeQuorumResponse.TopicData (v0-2) */
+typedef struct SlDescribeQuorumResponseTopicData
+{
+	SlStr		topic_name;
+	struct { int32 n; SlDescribeQuorumResponsePartitionData *items; } partitions;
+} SlDescribeQuorumResponseTopicData;
+
+/* DescribeQuorumResponse.Listener (v2) */
+typedef struct SlDescribeQuorumResponseListener
+{
+	SlStr		name;
+	SlStr		host;
+	uint16		port;
+} SlDescribeQuorumResponseListener;
+
+/* DescribeQuorumResponse.Node (v2) */
+typedef struct SlDescribeQuorumResponseNode
+{
+	int32		node_id;
+	struct { int32 n; SlDescribeQuorumResponseListener *items; } listeners;
+} SlDescribeQuorumResponseNode;
+
+/* DescribeQuorumResponse: api key 55, v0-2, flexible v0+ */
+typedef struct SlDescribeQuorumResponse
+{
+	int16		error_code;
+	SlStr		error_message;	/* v2+, nullable, ignorable */
+	struct { int32 n; SlDescribeQuorumResponseTopicData *items; } topics;
+	struct { int32 n; SlDescribeQuorumResponseNode *items; } nodes;	/* v2+ */
+} SlDescribeQuorumResponse;
+
+extern void SlDescribeQuorumResponseReplicaStateInit(SlDescribeQuorumResponseReplicaState *v);
+extern void SlDescribeQuorumResponsePartitionDataInit(SlDescribeQuorumResponsePartitionData *v);
+extern void SlDescribeQuorumResponseTopicDataInit(SlDescribeQuorumResponseTopicData *v);
+extern void SlDescribeQuorumResponseListenerInit(SlDescribeQuorumResponseListener *v);
+extern void SlDescribeQuorumResponseNodeInit(SlDescribeQuorumResponseNode *v);
+extern void SlDescribeQuorumResponseInit(SlDescribeQuorumResponse *v);
+extern bool SlDescribeQuorumResponseDecode(SlReader *r, int16 version, SlDescribeQuorumResponse *out);
+extern void SlDescribeQuorumResponseEncode(SlWriter *w, int16 version, const SlDescribeQuorumResponse *in);
+
 /* DescribeClusterRequest: api key 60, v0-1, flexible v0+ */
 typedef struct SlDescribeClusterRequest
 {
@@ -2078,6 +2215,65 @@ extern void SlDescribeClusterResponseDescribeClusterBrokerInit(SlDescribeCluster
 extern void SlDescribeClusterResponseInit(SlDescribeClusterResponse *v);
 extern bool SlDescribeClusterResponseDecode(SlReader *r, int16 version, SlDescribeClusterResponse *out);
 extern void SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClusterResponse *in);
+
+/* AddRaftVoterRequest.Listener (v0) */
+typedef struct SlAddRaftVoterRequestListener
+{
+	SlStr		name;
+	SlStr		host;
+	uint16		port;
+} SlAddRaftVoterRequestListener;
+
+/* AddRaftVoterRequest: api key 80, v0, flexible v0+ */
+typedef struct SlAddRaftVoterRequest
+{
+	SlStr		cluster_id;	/* nullable */
+	int32		timeout_ms;
+	int32		voter_id;
+	SlUuid		voter_directory_id;
+	struct { int32 n; SlAddRaftVoterRequestListener *items; } listeners;
+} SlAddRaftVoterRequest;
+
+extern void SlAddRaftVoterRequestListenerInit(SlAddRaftVoterRequestListener *v);
+extern void SlAddRaftVoterRequestInit(SlAddRaftVoterRequest *v);
+extern bool SlAddRaftVoterRequestDecode(SlReader *r, int16 version, SlAddRaftVoterRequest *out);
+extern void SlAddRaftVoterRequestEncode(SlWriter *w, int16 version, const SlAddRaftVoterRequest *in);
+
+/* AddRaftVoterResponse: api key 80, v0, flexible v0+ */
+typedef struct SlAddRaftVoterResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlAddRaftVoterResponse;
+
+extern void SlAddRaftVoterResponseInit(SlAddRaftVoterResponse *v);
+extern bool SlAddRaftVoterResponseDecode(SlReader *r, int16 version, SlAddRaftVoterResponse *out);
+extern void SlAddRaftVoterResponseEncode(SlWriter *w, int16 version, const SlAddRaftVoterResponse *in);
+
+/* RemoveRaftVoterRequest: api key 81, v0, flexible v0+ */
+typedef struct SlRemoveRaftVoterRequest
+{
+	SlStr		cluster_id;	/* nullable */
+	int32		voter_id;
+	SlUuid		voter_directory_id;
+} SlRemoveRaftVoterRequest;
+
+extern void SlRemoveRaftVoterRequestInit(SlRemoveRaftVoterRequest *v);
+extern bool SlRemoveRaftVoterRequestDecode(SlReader *r, int16 version, SlRemoveRaftVoterRequest *out);
+extern void SlRemoveRaftVoterRequestEncode(SlWriter *w, int16 version, const SlRemoveRaftVoterRequest *in);
+
+/* RemoveRaftVoterResponse: api key 81, v0, flexible v0+ */
+typedef struct SlRemoveRaftVoterResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlRemoveRaftVoterResponse;
+
+extern void SlRemoveRaftVoterResponseInit(SlRemoveRaftVoterResponse *v);
+extern bool SlRemoveRaftVoterResponseDecode(SlReader *r, int16 version, SlRemoveRaftVoterResponse *out);
+extern void SlRemoveRaftVoterResponseEncode(SlWriter *w, int16 version, const SlRemoveRaftVoterResponse *in);
 
 /*
  * Error responses (as Kafka's AbstractRequest.getErrorResponse): the
@@ -2156,6 +2352,8 @@ extern void SlCreatePartitionsErrorResponse(const SlCreatePartitionsRequest *req
 								 SlStr message, SlCreatePartitionsResponse *resp);
 extern void SlDeleteGroupsErrorResponse(const SlDeleteGroupsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDeleteGroupsResponse *resp);
+extern void SlElectLeadersErrorResponse(const SlElectLeadersRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlElectLeadersResponse *resp);
 extern void SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlIncrementalAlterConfigsResponse *resp);
 extern void SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int16 error_code,
@@ -2168,8 +2366,14 @@ extern void SlDescribeUserScramCredentialsErrorResponse(const SlDescribeUserScra
 								 SlStr message, SlDescribeUserScramCredentialsResponse *resp);
 extern void SlAlterUserScramCredentialsErrorResponse(const SlAlterUserScramCredentialsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlAlterUserScramCredentialsResponse *resp);
+extern void SlDescribeQuorumErrorResponse(const SlDescribeQuorumRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeQuorumResponse *resp);
 extern void SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeClusterResponse *resp);
+extern void SlAddRaftVoterErrorResponse(const SlAddRaftVoterRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAddRaftVoterResponse *resp);
+extern void SlRemoveRaftVoterErrorResponse(const SlRemoveRaftVoterRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlRemoveRaftVoterResponse *resp);
 extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,
 								  int16 version, int16 error_code, SlStr message,
 								  SlWriter *out);

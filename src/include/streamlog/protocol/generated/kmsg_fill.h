@@ -114,6 +114,9 @@ static void FillAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int1
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, uint64 *rng);
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, uint64 *rng);
 static void FillAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, uint64 *rng);
+static void FillAddRaftVoterRequest(SlAddRaftVoterRequest *v, int16 version, uint64 *rng);
+static void FillAddRaftVoterRequestListener(SlAddRaftVoterRequestListener *v, int16 version, uint64 *rng);
+static void FillAddRaftVoterResponse(SlAddRaftVoterResponse *v, int16 version, uint64 *rng);
 static void FillAlterClientQuotasRequest(SlAlterClientQuotasRequest *v, int16 version, uint64 *rng);
 static void FillAlterClientQuotasRequestEntityData(SlAlterClientQuotasRequestEntityData *v, int16 version, uint64 *rng);
 static void FillAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v, int16 version, uint64 *rng);
@@ -193,11 +196,25 @@ static void FillDescribeGroupsRequest(SlDescribeGroupsRequest *v, int16 version,
 static void FillDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroupMember(SlDescribeGroupsResponseDescribedGroupMember *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumRequest(SlDescribeQuorumRequest *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumRequestPartitionData(SlDescribeQuorumRequestPartitionData *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponseListener(SlDescribeQuorumResponseListener *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponseReplicaState(SlDescribeQuorumResponseReplicaState *v, int16 version, uint64 *rng);
+static void FillDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequest(SlDescribeUserScramCredentialsRequest *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequestUserName(SlDescribeUserScramCredentialsRequestUserName *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsResponseCredentialInfo(SlDescribeUserScramCredentialsResponseCredentialInfo *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, uint64 *rng);
+static void FillElectLeadersRequest(SlElectLeadersRequest *v, int16 version, uint64 *rng);
+static void FillElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v, int16 version, uint64 *rng);
+static void FillElectLeadersResponse(SlElectLeadersResponse *v, int16 version, uint64 *rng);
+static void FillElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResult *v, int16 version, uint64 *rng);
+static void FillElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v, int16 version, uint64 *rng);
 static void FillEndTxnRequest(SlEndTxnRequest *v, int16 version, uint64 *rng);
 static void FillEndTxnResponse(SlEndTxnResponse *v, int16 version, uint64 *rng);
 static void FillFetchRequest(SlFetchRequest *v, int16 version, uint64 *rng);
@@ -279,6 +296,8 @@ static void FillProduceResponseLeaderIdAndEpoch(SlProduceResponseLeaderIdAndEpoc
 static void FillProduceResponseNodeEndpoint(SlProduceResponseNodeEndpoint *v, int16 version, uint64 *rng);
 static void FillProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, uint64 *rng);
 static void FillProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, uint64 *rng);
+static void FillRemoveRaftVoterRequest(SlRemoveRaftVoterRequest *v, int16 version, uint64 *rng);
+static void FillRemoveRaftVoterResponse(SlRemoveRaftVoterResponse *v, int16 version, uint64 *rng);
 static void FillRequestHeader(SlRequestHeader *v, int16 version, uint64 *rng);
 static void FillResponseHeader(SlResponseHeader *v, int16 version, uint64 *rng);
 static void FillSaslAuthenticateRequest(SlSaslAuthenticateRequest *v, int16 version, uint64 *rng);
@@ -322,7 +341,13 @@ static void ReleaseDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfi
 static void ReleaseDescribeConfigsResponseDescribeConfigsResourceResult(SlDescribeConfigsResponseDescribeConfigsResourceResult *v);
 static void ReleaseDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v);
 static void ReleaseDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v);
+static void ReleaseDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v);
+static void ReleaseDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v);
+static void ReleaseDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v);
+static void ReleaseDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v);
 static void ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v);
+static void ReleaseElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v);
+static void ReleaseElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v);
 static void ReleaseFetchRequestFetchTopic(SlFetchRequestFetchTopic *v);
 static void ReleaseFetchRequestForgottenTopic(SlFetchRequestForgottenTopic *v);
 static void ReleaseFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicResponse *v);
@@ -4948,6 +4973,147 @@ KgEncodeDeleteGroupsResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v, int16 version, uint64 *rng)
+{
+	SlElectLeadersRequestTopicPartitionsInit(v);
+	v->topic = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		v->partitions.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillElectLeadersRequest(SlElectLeadersRequest *v, int16 version, uint64 *rng)
+{
+	SlElectLeadersRequestInit(v);
+	if (version >= 1)
+		v->election_type = (int8) KgRand(rng);
+	v->topic_partitions.n = KgCount(rng, true);
+	v->topic_partitions.items = KgAlloc(v->topic_partitions.n, sizeof(*v->topic_partitions.items));
+	for (int32 i = 0; i < v->topic_partitions.n; i++)
+		FillElectLeadersRequestTopicPartitions(&v->topic_partitions.items[i], version, rng);
+	v->timeout_ms = (int32) KgRand(rng);
+}
+
+static void
+ReleaseElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitElectLeadersRequest(void *v)
+{
+	SlElectLeadersRequestInit(v);
+}
+
+static void
+KgReleaseElectLeadersRequest(void *p)
+{
+	SlElectLeadersRequest *v = p;
+
+	for (int32 i = 0; i < v->topic_partitions.n; i++)
+		ReleaseElectLeadersRequestTopicPartitions(&v->topic_partitions.items[i]);
+	if (v->topic_partitions.items != NULL)
+		pfree(v->topic_partitions.items);
+}
+
+static void
+KgFillElectLeadersRequest(void *v, int16 version, uint64 *rng)
+{
+	FillElectLeadersRequest(v, version, rng);
+}
+
+static bool
+KgDecodeElectLeadersRequest(SlReader *r, int16 version, void *out)
+{
+	return SlElectLeadersRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeElectLeadersRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlElectLeadersRequestEncode(w, version, in);
+}
+
+static void
+FillElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResult *v, int16 version, uint64 *rng)
+{
+	SlElectLeadersResponsePartitionResultInit(v);
+	v->partition_id = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+FillElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v, int16 version, uint64 *rng)
+{
+	SlElectLeadersResponseReplicaElectionResultInit(v);
+	v->topic = KgStr(rng, false);
+	v->partition_result.n = KgCount(rng, false);
+	v->partition_result.items = KgAlloc(v->partition_result.n, sizeof(*v->partition_result.items));
+	for (int32 i = 0; i < v->partition_result.n; i++)
+		FillElectLeadersResponsePartitionResult(&v->partition_result.items[i], version, rng);
+}
+
+static void
+FillElectLeadersResponse(SlElectLeadersResponse *v, int16 version, uint64 *rng)
+{
+	SlElectLeadersResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	if (version >= 1)
+		v->error_code = (int16) KgRand(rng);
+	v->replica_election_results.n = KgCount(rng, false);
+	v->replica_election_results.items = KgAlloc(v->replica_election_results.n, sizeof(*v->replica_election_results.items));
+	for (int32 i = 0; i < v->replica_election_results.n; i++)
+		FillElectLeadersResponseReplicaElectionResult(&v->replica_election_results.items[i], version, rng);
+}
+
+static void
+ReleaseElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v)
+{
+	if (v->partition_result.items != NULL)
+		pfree(v->partition_result.items);
+}
+
+static void
+KgInitElectLeadersResponse(void *v)
+{
+	SlElectLeadersResponseInit(v);
+}
+
+static void
+KgReleaseElectLeadersResponse(void *p)
+{
+	SlElectLeadersResponse *v = p;
+
+	for (int32 i = 0; i < v->replica_election_results.n; i++)
+		ReleaseElectLeadersResponseReplicaElectionResult(&v->replica_election_results.items[i]);
+	if (v->replica_election_results.items != NULL)
+		pfree(v->replica_election_results.items);
+}
+
+static void
+KgFillElectLeadersResponse(void *v, int16 version, uint64 *rng)
+{
+	FillElectLeadersResponse(v, version, rng);
+}
+
+static bool
+KgDecodeElectLeadersResponse(SlReader *r, int16 version, void *out)
+{
+	return SlElectLeadersResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeElectLeadersResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlElectLeadersResponseEncode(w, version, in);
+}
+
+static void
 FillIncrementalAlterConfigsRequestAlterableConfig(SlIncrementalAlterConfigsRequestAlterableConfig *v, int16 version, uint64 *rng)
 {
 	SlIncrementalAlterConfigsRequestAlterableConfigInit(v);
@@ -5766,6 +5932,226 @@ KgEncodeAlterUserScramCredentialsResponse(SlWriter *w, int16 version, const void
 }
 
 static void
+FillDescribeQuorumRequestPartitionData(SlDescribeQuorumRequestPartitionData *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumRequestPartitionDataInit(v);
+	v->partition_index = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumRequestTopicDataInit(v);
+	v->topic_name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillDescribeQuorumRequestPartitionData(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillDescribeQuorumRequest(SlDescribeQuorumRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumRequestInit(v);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeQuorumRequestTopicData(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitDescribeQuorumRequest(void *v)
+{
+	SlDescribeQuorumRequestInit(v);
+}
+
+static void
+KgReleaseDescribeQuorumRequest(void *p)
+{
+	SlDescribeQuorumRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeQuorumRequestTopicData(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeQuorumRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeQuorumRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeQuorumRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeQuorumRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeQuorumRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeQuorumRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeQuorumResponseReplicaState(SlDescribeQuorumResponseReplicaState *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponseReplicaStateInit(v);
+	v->replica_id = (int32) KgRand(rng);
+	if (version >= 2)
+		v->replica_directory_id = KgUuid(rng);
+	v->log_end_offset = (int64) KgRand(rng);
+	if (version >= 1)
+		v->last_fetch_timestamp = (int64) KgRand(rng);
+	if (version >= 1)
+		v->last_caught_up_timestamp = (int64) KgRand(rng);
+}
+
+static void
+FillDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponsePartitionDataInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	if (version >= 2)
+		v->error_message = KgStr(rng, true);
+	v->leader_id = (int32) KgRand(rng);
+	v->leader_epoch = (int32) KgRand(rng);
+	v->high_watermark = (int64) KgRand(rng);
+	v->current_voters.n = KgCount(rng, false);
+	v->current_voters.items = KgAlloc(v->current_voters.n, sizeof(*v->current_voters.items));
+	for (int32 i = 0; i < v->current_voters.n; i++)
+		FillDescribeQuorumResponseReplicaState(&v->current_voters.items[i], version, rng);
+	v->observers.n = KgCount(rng, false);
+	v->observers.items = KgAlloc(v->observers.n, sizeof(*v->observers.items));
+	for (int32 i = 0; i < v->observers.n; i++)
+		FillDescribeQuorumResponseReplicaState(&v->observers.items[i], version, rng);
+}
+
+static void
+FillDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponseTopicDataInit(v);
+	v->topic_name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillDescribeQuorumResponsePartitionData(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillDescribeQuorumResponseListener(SlDescribeQuorumResponseListener *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponseListenerInit(v);
+	v->name = KgStr(rng, false);
+	v->host = KgStr(rng, false);
+	v->port = (uint16) KgRand(rng);
+}
+
+static void
+FillDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponseNodeInit(v);
+	v->node_id = (int32) KgRand(rng);
+	v->listeners.n = KgCount(rng, false);
+	v->listeners.items = KgAlloc(v->listeners.n, sizeof(*v->listeners.items));
+	for (int32 i = 0; i < v->listeners.n; i++)
+		FillDescribeQuorumResponseListener(&v->listeners.items[i], version, rng);
+}
+
+static void
+FillDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeQuorumResponseInit(v);
+	v->error_code = (int16) KgRand(rng);
+	if (version >= 2)
+		v->error_message = KgStr(rng, true);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeQuorumResponseTopicData(&v->topics.items[i], version, rng);
+	if (version >= 2)
+	{
+		v->nodes.n = KgCount(rng, false);
+		v->nodes.items = KgAlloc(v->nodes.n, sizeof(*v->nodes.items));
+		for (int32 i = 0; i < v->nodes.n; i++)
+			FillDescribeQuorumResponseNode(&v->nodes.items[i], version, rng);
+	}
+}
+
+static void
+ReleaseDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v)
+{
+	if (v->current_voters.items != NULL)
+		pfree(v->current_voters.items);
+	if (v->observers.items != NULL)
+		pfree(v->observers.items);
+}
+
+static void
+ReleaseDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		ReleaseDescribeQuorumResponsePartitionData(&v->partitions.items[i]);
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+ReleaseDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v)
+{
+	if (v->listeners.items != NULL)
+		pfree(v->listeners.items);
+}
+
+static void
+KgInitDescribeQuorumResponse(void *v)
+{
+	SlDescribeQuorumResponseInit(v);
+}
+
+static void
+KgReleaseDescribeQuorumResponse(void *p)
+{
+	SlDescribeQuorumResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeQuorumResponseTopicData(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+	for (int32 i = 0; i < v->nodes.n; i++)
+		ReleaseDescribeQuorumResponseNode(&v->nodes.items[i]);
+	if (v->nodes.items != NULL)
+		pfree(v->nodes.items);
+}
+
+static void
+KgFillDescribeQuorumResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeQuorumResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeQuorumResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeQuorumResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeQuorumResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeQuorumResponseEncode(w, version, in);
+}
+
+static void
 FillDescribeClusterRequest(SlDescribeClusterRequest *v, int16 version, uint64 *rng)
 {
 	SlDescribeClusterRequestInit(v);
@@ -5864,6 +6250,176 @@ KgEncodeDescribeClusterResponse(SlWriter *w, int16 version, const void *in)
 	SlDescribeClusterResponseEncode(w, version, in);
 }
 
+static void
+FillAddRaftVoterRequestListener(SlAddRaftVoterRequestListener *v, int16 version, uint64 *rng)
+{
+	SlAddRaftVoterRequestListenerInit(v);
+	v->name = KgStr(rng, false);
+	v->host = KgStr(rng, false);
+	v->port = (uint16) KgRand(rng);
+}
+
+static void
+FillAddRaftVoterRequest(SlAddRaftVoterRequest *v, int16 version, uint64 *rng)
+{
+	SlAddRaftVoterRequestInit(v);
+	v->cluster_id = KgStr(rng, true);
+	v->timeout_ms = (int32) KgRand(rng);
+	v->voter_id = (int32) KgRand(rng);
+	v->voter_directory_id = KgUuid(rng);
+	v->listeners.n = KgCount(rng, false);
+	v->listeners.items = KgAlloc(v->listeners.n, sizeof(*v->listeners.items));
+	for (int32 i = 0; i < v->listeners.n; i++)
+		FillAddRaftVoterRequestListener(&v->listeners.items[i], version, rng);
+}
+
+static void
+KgInitAddRaftVoterRequest(void *v)
+{
+	SlAddRaftVoterRequestInit(v);
+}
+
+static void
+KgReleaseAddRaftVoterRequest(void *p)
+{
+	SlAddRaftVoterRequest *v = p;
+
+	if (v->listeners.items != NULL)
+		pfree(v->listeners.items);
+}
+
+static void
+KgFillAddRaftVoterRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAddRaftVoterRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAddRaftVoterRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAddRaftVoterRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAddRaftVoterRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAddRaftVoterRequestEncode(w, version, in);
+}
+
+static void
+FillAddRaftVoterResponse(SlAddRaftVoterResponse *v, int16 version, uint64 *rng)
+{
+	SlAddRaftVoterResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+KgInitAddRaftVoterResponse(void *v)
+{
+	SlAddRaftVoterResponseInit(v);
+}
+
+static void
+KgReleaseAddRaftVoterResponse(void *p)
+{
+}
+
+static void
+KgFillAddRaftVoterResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAddRaftVoterResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAddRaftVoterResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAddRaftVoterResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAddRaftVoterResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAddRaftVoterResponseEncode(w, version, in);
+}
+
+static void
+FillRemoveRaftVoterRequest(SlRemoveRaftVoterRequest *v, int16 version, uint64 *rng)
+{
+	SlRemoveRaftVoterRequestInit(v);
+	v->cluster_id = KgStr(rng, true);
+	v->voter_id = (int32) KgRand(rng);
+	v->voter_directory_id = KgUuid(rng);
+}
+
+static void
+KgInitRemoveRaftVoterRequest(void *v)
+{
+	SlRemoveRaftVoterRequestInit(v);
+}
+
+static void
+KgReleaseRemoveRaftVoterRequest(void *p)
+{
+}
+
+static void
+KgFillRemoveRaftVoterRequest(void *v, int16 version, uint64 *rng)
+{
+	FillRemoveRaftVoterRequest(v, version, rng);
+}
+
+static bool
+KgDecodeRemoveRaftVoterRequest(SlReader *r, int16 version, void *out)
+{
+	return SlRemoveRaftVoterRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeRemoveRaftVoterRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlRemoveRaftVoterRequestEncode(w, version, in);
+}
+
+static void
+FillRemoveRaftVoterResponse(SlRemoveRaftVoterResponse *v, int16 version, uint64 *rng)
+{
+	SlRemoveRaftVoterResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+KgInitRemoveRaftVoterResponse(void *v)
+{
+	SlRemoveRaftVoterResponseInit(v);
+}
+
+static void
+KgReleaseRemoveRaftVoterResponse(void *p)
+{
+}
+
+static void
+KgFillRemoveRaftVoterResponse(void *v, int16 version, uint64 *rng)
+{
+	FillRemoveRaftVoterResponse(v, version, rng);
+}
+
+static bool
+KgDecodeRemoveRaftVoterResponse(SlReader *r, int16 version, void *out)
+{
+	return SlRemoveRaftVoterResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeRemoveRaftVoterResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlRemoveRaftVoterResponseEncode(w, version, in);
+}
+
 static const KgMessage kg_messages[] = {
 	{"RequestHeader", -1, 0, 2, sizeof(SlRequestHeader), KgInitRequestHeader, KgFillRequestHeader, KgDecodeRequestHeader, KgEncodeRequestHeader, KgReleaseRequestHeader},
 	{"ResponseHeader", -1, 0, 1, sizeof(SlResponseHeader), KgInitResponseHeader, KgFillResponseHeader, KgDecodeResponseHeader, KgEncodeResponseHeader, KgReleaseResponseHeader},
@@ -5931,6 +6487,8 @@ static const KgMessage kg_messages[] = {
 	{"CreatePartitionsResponse", 37, 0, 3, sizeof(SlCreatePartitionsResponse), KgInitCreatePartitionsResponse, KgFillCreatePartitionsResponse, KgDecodeCreatePartitionsResponse, KgEncodeCreatePartitionsResponse, KgReleaseCreatePartitionsResponse},
 	{"DeleteGroupsRequest", 42, 0, 2, sizeof(SlDeleteGroupsRequest), KgInitDeleteGroupsRequest, KgFillDeleteGroupsRequest, KgDecodeDeleteGroupsRequest, KgEncodeDeleteGroupsRequest, KgReleaseDeleteGroupsRequest},
 	{"DeleteGroupsResponse", 42, 0, 2, sizeof(SlDeleteGroupsResponse), KgInitDeleteGroupsResponse, KgFillDeleteGroupsResponse, KgDecodeDeleteGroupsResponse, KgEncodeDeleteGroupsResponse, KgReleaseDeleteGroupsResponse},
+	{"ElectLeadersRequest", 43, 0, 2, sizeof(SlElectLeadersRequest), KgInitElectLeadersRequest, KgFillElectLeadersRequest, KgDecodeElectLeadersRequest, KgEncodeElectLeadersRequest, KgReleaseElectLeadersRequest},
+	{"ElectLeadersResponse", 43, 0, 2, sizeof(SlElectLeadersResponse), KgInitElectLeadersResponse, KgFillElectLeadersResponse, KgDecodeElectLeadersResponse, KgEncodeElectLeadersResponse, KgReleaseElectLeadersResponse},
 	{"IncrementalAlterConfigsRequest", 44, 0, 1, sizeof(SlIncrementalAlterConfigsRequest), KgInitIncrementalAlterConfigsRequest, KgFillIncrementalAlterConfigsRequest, KgDecodeIncrementalAlterConfigsRequest, KgEncodeIncrementalAlterConfigsRequest, KgReleaseIncrementalAlterConfigsRequest},
 	{"IncrementalAlterConfigsResponse", 44, 0, 1, sizeof(SlIncrementalAlterConfigsResponse), KgInitIncrementalAlterConfigsResponse, KgFillIncrementalAlterConfigsResponse, KgDecodeIncrementalAlterConfigsResponse, KgEncodeIncrementalAlterConfigsResponse, KgReleaseIncrementalAlterConfigsResponse},
 	{"OffsetDeleteRequest", 47, 0, 0, sizeof(SlOffsetDeleteRequest), KgInitOffsetDeleteRequest, KgFillOffsetDeleteRequest, KgDecodeOffsetDeleteRequest, KgEncodeOffsetDeleteRequest, KgReleaseOffsetDeleteRequest},
@@ -5943,8 +6501,14 @@ static const KgMessage kg_messages[] = {
 	{"DescribeUserScramCredentialsResponse", 50, 0, 0, sizeof(SlDescribeUserScramCredentialsResponse), KgInitDescribeUserScramCredentialsResponse, KgFillDescribeUserScramCredentialsResponse, KgDecodeDescribeUserScramCredentialsResponse, KgEncodeDescribeUserScramCredentialsResponse, KgReleaseDescribeUserScramCredentialsResponse},
 	{"AlterUserScramCredentialsRequest", 51, 0, 0, sizeof(SlAlterUserScramCredentialsRequest), KgInitAlterUserScramCredentialsRequest, KgFillAlterUserScramCredentialsRequest, KgDecodeAlterUserScramCredentialsRequest, KgEncodeAlterUserScramCredentialsRequest, KgReleaseAlterUserScramCredentialsRequest},
 	{"AlterUserScramCredentialsResponse", 51, 0, 0, sizeof(SlAlterUserScramCredentialsResponse), KgInitAlterUserScramCredentialsResponse, KgFillAlterUserScramCredentialsResponse, KgDecodeAlterUserScramCredentialsResponse, KgEncodeAlterUserScramCredentialsResponse, KgReleaseAlterUserScramCredentialsResponse},
+	{"DescribeQuorumRequest", 55, 0, 2, sizeof(SlDescribeQuorumRequest), KgInitDescribeQuorumRequest, KgFillDescribeQuorumRequest, KgDecodeDescribeQuorumRequest, KgEncodeDescribeQuorumRequest, KgReleaseDescribeQuorumRequest},
+	{"DescribeQuorumResponse", 55, 0, 2, sizeof(SlDescribeQuorumResponse), KgInitDescribeQuorumResponse, KgFillDescribeQuorumResponse, KgDecodeDescribeQuorumResponse, KgEncodeDescribeQuorumResponse, KgReleaseDescribeQuorumResponse},
 	{"DescribeClusterRequest", 60, 0, 1, sizeof(SlDescribeClusterRequest), KgInitDescribeClusterRequest, KgFillDescribeClusterRequest, KgDecodeDescribeClusterRequest, KgEncodeDescribeClusterRequest, KgReleaseDescribeClusterRequest},
 	{"DescribeClusterResponse", 60, 0, 1, sizeof(SlDescribeClusterResponse), KgInitDescribeClusterResponse, KgFillDescribeClusterResponse, KgDecodeDescribeClusterResponse, KgEncodeDescribeClusterResponse, KgReleaseDescribeClusterResponse},
+	{"AddRaftVoterRequest", 80, 0, 0, sizeof(SlAddRaftVoterRequest), KgInitAddRaftVoterRequest, KgFillAddRaftVoterRequest, KgDecodeAddRaftVoterRequest, KgEncodeAddRaftVoterRequest, KgReleaseAddRaftVoterRequest},
+	{"AddRaftVoterResponse", 80, 0, 0, sizeof(SlAddRaftVoterResponse), KgInitAddRaftVoterResponse, KgFillAddRaftVoterResponse, KgDecodeAddRaftVoterResponse, KgEncodeAddRaftVoterResponse, KgReleaseAddRaftVoterResponse},
+	{"RemoveRaftVoterRequest", 81, 0, 0, sizeof(SlRemoveRaftVoterRequest), KgInitRemoveRaftVoterRequest, KgFillRemoveRaftVoterRequest, KgDecodeRemoveRaftVoterRequest, KgEncodeRemoveRaftVoterRequest, KgReleaseRemoveRaftVoterRequest},
+	{"RemoveRaftVoterResponse", 81, 0, 0, sizeof(SlRemoveRaftVoterResponse), KgInitRemoveRaftVoterResponse, KgFillRemoveRaftVoterResponse, KgDecodeRemoveRaftVoterResponse, KgEncodeRemoveRaftVoterResponse, KgReleaseRemoveRaftVoterResponse},
 };
 
 #endif							/* SL_KMSG_FILL_H */

@@ -1,0 +1,28 @@
+/*
+ * The SQL door on a cluster: topic DDL answered by the controller, and
+ * partitions that another node leads.
+ */
+#ifndef SL_SQLAPI_CLUSTER_SQL_H
+#define SL_SQLAPI_CLUSTER_SQL_H
+
+#include "postgres.h"
+
+#include "streamlog/storage/storage.h"
+
+/*
+ * Error out for a Kafka error code the controller answered a change of
+ * topic name with (0: return), message being what it said
+ */
+extern void SlSqlClusterTopicResult(int16 error, const char *message, const char *name);
+
+/*
+ * Error out (object_not_in_prerequisite_state) unless this node leads
+ * partition of topic, naming its leader and how to reach it.  Standalone,
+ * every partition is this node's.
+ */
+extern void SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition);
+
+/* The same for every partition of topic, for calls that read them all */
+extern void SlSqlCheckTopicLeader(const SlTopic *topic);
+
+#endif							/* SL_SQLAPI_CLUSTER_SQL_H */

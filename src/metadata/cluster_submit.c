@@ -1,0 +1,583 @@
+/*-------------------------------------------------------------------------
+ * cluster_submit.c
+ *	  Requests to the controller from any node: SlClusterSubmit and the
+ *	  membership changes (cluster_submit.h).
+ *
+ * Only the controller's Raft worker proposes entries (CLUSTER.md section 2,
+ * rule 4: libraft does not forward).  On the controller a request goes into
+ * a slot of the local Raft worker's queue; elsewhere it goes over libpq to
+ * the SQL entry point the controller's node serves, with the conninfo its
+ * registration advertised.  A refusal because that node is not the
+ * controller any more (NOT_CONTROLLER), or a connection that fails, is
+ * retried against whichever node the view names next, until the deadline;
+ * then the caller gets REQUEST_TIMED_OUT naming the controller tried, as
+ * Kafka's forwarding manager answers.
+ *
+ * Waiting is always on the latch (WaitLatchOrSocket for the socket, the
+ * cluster state's condition variable for a new controller), so a cancel
+ * or a shutdown interrupts it, and every wait is bounded by the deadline.
+ * The libpq connection is kept per process (backend or broker worker) for
+ * the next request to the same node, and dropped on any error: a
+ * connection in an unknown state is never reused.
+ *
+ * A request that timed out may still be committed by the controller
+ * afterwards (as in Kafka): each controller request is a whole record batch,
+ * so it is carried out entirely or not at all, never in part.  A creation
+ * retried after its answer was lost finds its own topic already there:
+ * recognised by the topic id the door chose, it is answered as done.
+ *
+ * IDENTIFICATION
+ *	  src/metadata/cluster_submit.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/storage/storage.h"
+
+/* How long to wait for a new controller before trying the same one again */
+#define RETRY_PAUSE_MS 200
+
+static const char *const submit_query =
+"SELECT error_code, message, raft_index FROM streamlog._cluster_submit($1::bytea, $2::integer)";
+static const char *const membership_query =
+"SELECT error_code, message, raft_index FROM streamlog._cluster_membership($1::text, $2::integer, $3::integer)";
+
+/* The connection kept to the controller node */
+static PGconn *fwd_conn = NULL;
+static int32 fwd_node_id = -1;
+static char fwd_conninfo[sizeof(((SlClusterNode *) 0)->sql_conninfo)];
+
+/* Result of one attempt against one node */
+typedef enum AttemptOutcome
+{
+	ATTEMPT_ANSWERED,			/* the node answered: error_code is final */
+	ATTEMPT_RETRY,				/* not the controller, or unreachable */
+	ATTEMPT_TIMED_OUT			/* the deadline passed */
+} AttemptOutcome;
+
+static const struct
+{
+	SlClusterSlotKind kind;
+	const char *name;
+}			membership_actions[] =
+{
+	{SL_SLOT_ADD_VOTER, "add_voter"},
+	{SL_SLOT_ADD_OBSERVER, "add_observer"},
+	{SL_SLOT_REMOVE_MEMBER, "remove"},
+	{SL_SLOT_TRANSFER_LEADERSHIP, "transfer_leadership"},
+};
+
+const char *
+SlClusterMembershipActionName(SlClusterSlotKind kind)
+{
+	for (int i = 0; i < lengthof(membership_actions); i++)
+		if (membership_actions[i].kind == kind)
+			return membership_actions[i].name;
+	return NULL;
+}
+
+bool
+SlClusterMembershipActionFromName(const char *name, SlClusterSlotKind *kind)
+{
+	for (int i = 0; i < lengthof(membership_actions); i++)
+		if (strcmp(membership_actions[i].name, name) == 0)
+		{
+			*kind = membership_actions[i].kind;
+			return true;
+		}
+	return false;
+}
+
+void
+SlClusterForwardingDisconnect(void)
+{
+	if (fwd_conn == NULL)
+		return;
+	PQfinish(fwd_conn);
+	ReleaseExternalFD();
+	fwd_conn = NULL;
+	fwd_node_id = -1;
+	fwd_conninfo[0] = '\0';
+}
+
+/* Milliseconds left until deadline, 0 once it passed */
+static long
+ms_left(TimestampTz deadline)
+{
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+}
+
+/*
+ * Wait until the socket is ready for events or the deadline passes
+ * (false); interrupts are served meanwhile.
+ */
+static bool
+wait_socket(pgsocket sock, int events, TimestampTz deadline)
+{
+	for (;;)
+	{
+		long		left = ms_left(deadline);
+		int			rc;
+
+		if (left <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
+							   sock, left, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return true;
+	}
+}
+
+/*
+ * The connection to node (conninfo), made now if the cached one is for
+ * another node or broken.  NULL and *why on failure.
+ */
+static PGconn *
+connect_node(int32 node_id, const char *conninfo, TimestampTz deadline, char **why)
+{
+	static const char *const keywords[] = {"dbname", "application_name", NULL};
+	const char *values[3];
+	PostgresPollingStatusType poll;
+	PGconn	   *conn;
+
+	if (fwd_conn != NULL && fwd_node_id == node_id &&
+		strcmp(fwd_conninfo, conninfo) == 0 && PQstatus(fwd_conn) == CONNECTION_OK &&
+		PQtransactionStatus(fwd_conn) == PQTRANS_IDLE)
+		return fwd_conn;
+	SlClusterForwardingDisconnect();
+
+	if (!AcquireExternalFD())
+	{
+		*why = pstrdup("out of file descriptors for a connection to the controller");
+		return NULL;
+	}
+	values[0] = conninfo;
+	values[1] = psprintf("streamlog node %d", sl_node_id);
+	values[2] = NULL;
+	conn = PQconnectStartParams(keywords, values, 1);
+	if (conn == NULL)
+	{
+		ReleaseExternalFD();
+		*why = pstrdup("out of memory");
+		return NULL;
+	}
+	/* From here on, SlClusterForwardingDisconnect releases both */
+	fwd_conn = conn;
+	fwd_node_id = node_id;
+	strlcpy(fwd_conninfo, conninfo, sizeof(fwd_conninfo));
+
+	poll = PGRES_POLLING_WRITING;
+	while (PQstatus(conn) != CONNECTION_BAD &&
+		   poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED)
+	{
+		int			events = poll == PGRES_POLLING_READING ?
+			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+
+		if (PQsocket(conn) < 0)
+			break;
+		if (!wait_socket(PQsocket(conn), events, deadline))
+		{
+			*why = pstrdup("connecting timed out");
+			SlClusterForwardingDisconnect();
+			return NULL;
+		}
+		poll = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		*why = pchomp(PQerrorMessage(conn));
+		SlClusterForwardingDisconnect();
+		return NULL;
+	}
+	return conn;
+}
+
+/* A binary int of width bytes (4 or 8) from a result column */
+static bool
+result_int(const PGresult *res, int col, int width, int64 *out)
+{
+	const unsigned char *p;
+	uint64		v = 0;
+
+	if (PQgetisnull(res, 0, col))
+		return false;
+	if (PQgetlength(res, 0, col) != width)
+		return false;
+	p = (const unsigned char *) PQgetvalue(res, 0, col);
+	for (int i = 0; i < width; i++)
+		v = (v << 8) | p[i];
+	*out = width == 4 ? (int64) (int32) (uint32) v : (int64) v;
+	return true;
+}
+
+/*
+ * Run the entry point on the connection and read its one row (error_code,
+ * message, raft_index), the answer in binary.  The answer is treated as
+ * hostile: anything but one row of the three expected columns is a failed
+ * attempt.
+ */
+static AttemptOutcome
+run_remote(PGconn *conn, const char *query, int nparams, const char *const *values,
+		   const int *lengths, const int *formats, TimestampTz deadline,
+		   int16 *error_code, char **message, uint64 *index, char **why)
+{
+	PGresult   *res;
+	PGresult   *last = NULL;
+	int			rc;
+
+	if (!PQsendQueryParams(conn, query, nparams, NULL, values, lengths, formats, 1))
+	{
+		*why = pchomp(PQerrorMessage(conn));
+		return ATTEMPT_RETRY;
+	}
+	while ((rc = PQflush(conn)) == 1)
+	{
+		if (!wait_socket(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
+			return ATTEMPT_TIMED_OUT;
+		if (!PQconsumeInput(conn))
+		{
+			*why = pchomp(PQerrorMessage(conn));
+			return ATTEMPT_RETRY;
+		}
+	}
+	if (rc < 0)
+	{
+		*why = pchomp(PQerrorMessage(conn));
+		return ATTEMPT_RETRY;
+	}
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			if (!wait_socket(PQsocket(conn), WL_SOCKET_READABLE, deadline))
+			{
+				PQclear(last);
+				return ATTEMPT_TIMED_OUT;
+			}
+			if (!PQconsumeInput(conn))
+			{
+				PQclear(last);
+				*why = pchomp(PQerrorMessage(conn));
+				return ATTEMPT_RETRY;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		PQclear(last);
+		last = res;
+	}
+	if (last == NULL)
+	{
+		*why = pstrdup("no answer");
+		return ATTEMPT_RETRY;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK)
+	{
+		const char *sqlstate = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+		char	   *msg = pchomp(PQresultErrorMessage(last));
+
+		PQclear(last);
+		/* A server shutting down or starting up: another node may take over */
+		if (sqlstate != NULL &&
+			(strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0))
+		{
+			*why = msg;
+			return ATTEMPT_RETRY;
+		}
+		*error_code = SL_CLUSTER_ERR_UNKNOWN_SERVER_ERROR;
+		*message = msg;
+		return ATTEMPT_ANSWERED;
+	}
+	{
+		int64		code;
+		int64		idx = 0;
+
+		if (PQntuples(last) != 1 || PQnfields(last) != 3 ||
+			!result_int(last, 0, 4, &code) || code < PG_INT16_MIN || code > PG_INT16_MAX ||
+			(!PQgetisnull(last, 0, 2) && !result_int(last, 2, 8, &idx)))
+		{
+			PQclear(last);
+			*why = pstrdup("malformed answer");
+			return ATTEMPT_RETRY;
+		}
+		*error_code = (int16) code;
+		*index = (uint64) idx;
+		*message = PQgetisnull(last, 0, 1) ? NULL :
+			pnstrdup(PQgetvalue(last, 0, 1), PQgetlength(last, 0, 1));
+		PQclear(last);
+	}
+	return *error_code == SL_CLUSTER_ERR_NOT_CONTROLLER ? ATTEMPT_RETRY : ATTEMPT_ANSWERED;
+}
+
+/* One attempt against node, the controller as this node's view has it */
+static AttemptOutcome
+attempt_remote(const SlClusterNode *node, SlClusterSlotKind kind, int32 node_id,
+			   const void *request, int32 request_len, TimestampTz deadline,
+			   int16 *error_code, char **message, uint64 *index, char **why)
+{
+	PGconn	   *conn;
+	char		timeout_text[16];
+	char		node_text[16];
+	AttemptOutcome outcome;
+
+	if (node->sql_conninfo[0] == '\0')
+	{
+		*why = psprintf("node %d advertised no SQL conninfo", node->node_id);
+		return ATTEMPT_RETRY;
+	}
+	conn = connect_node(node->node_id, node->sql_conninfo, deadline, why);
+	if (conn == NULL)
+		return ms_left(deadline) > 0 ? ATTEMPT_RETRY : ATTEMPT_TIMED_OUT;
+
+	/* The controller waits a little less than we do, to answer in time */
+	snprintf(timeout_text, sizeof(timeout_text), "%ld",
+			 Max(ms_left(deadline) - 100, 1));
+	if (kind == SL_SLOT_CONTROLLER_REQUEST)
+	{
+		const char *values[2] = {request, timeout_text};
+		int			lengths[2] = {request_len, 0};
+		int			formats[2] = {1, 0};
+
+		outcome = run_remote(conn, submit_query, 2, values, lengths, formats, deadline,
+							 error_code, message, index, why);
+	}
+	else
+	{
+		const char *values[3] = {SlClusterMembershipActionName(kind), node_text, timeout_text};
+		int			lengths[3] = {0, 0, 0};
+		int			formats[3] = {0, 0, 0};
+
+		snprintf(node_text, sizeof(node_text), "%d", node_id);
+		outcome = run_remote(conn, membership_query, 3, values, lengths, formats, deadline,
+							 error_code, message, index, why);
+	}
+	if (outcome != ATTEMPT_ANSWERED)
+		SlClusterForwardingDisconnect();
+	else if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		SlClusterForwardingDisconnect();
+	return outcome;
+}
+
+/*
+ * Wait (at most RETRY_PAUSE_MS, never past deadline) for the view to name
+ * a controller other than tried
+ */
+static void
+wait_for_new_controller(int32 tried, TimestampTz deadline)
+{
+	TimestampTz until = Min(deadline,
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RETRY_PAUSE_MS));
+
+	ConditionVariablePrepareToSleep(&sl_cluster->changed);
+	while (SlClusterControllerId() == tried)
+	{
+		long		left = ms_left(until);
+
+		if (left <= 0)
+			break;
+		(void) ConditionVariableTimedSleep(&sl_cluster->changed, left, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * SlClusterSubmitToController; *attempts says how many times the request
+ * was handed to a controller (more than one: an earlier attempt may have
+ * been carried out although its answer was lost)
+ */
+static int16
+submit_to_controller(SlClusterSlotKind kind, int32 node_id,
+					 const void *request, int32 request_len,
+					 int timeout_ms, char **message, uint64 *index, int *attempts)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	int32		tried = -1;
+	char	   *why = NULL;
+
+	*message = NULL;
+	*index = 0;
+	*attempts = 0;
+	for (;;)
+	{
+		int32		controller = SlClusterControllerId();
+		int16		error_code = 0;
+		char	   *answer = NULL;
+		AttemptOutcome outcome;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ms_left(deadline) <= 0)
+			break;
+		if (controller < 0)
+		{
+			why = pstrdup("no controller is known yet");
+			wait_for_new_controller(controller, deadline);
+			continue;
+		}
+		tried = controller;
+		(*attempts)++;
+		if (controller == sl_node_id)
+		{
+			error_code = SlClusterSubmitLocal(kind, node_id, request, request_len,
+											  (int) Max(ms_left(deadline), 1),
+											  &answer, index);
+			if (error_code == SL_CLUSTER_ERR_NOT_CONTROLLER)
+				outcome = ATTEMPT_RETRY;
+			else if (error_code == SL_CLUSTER_ERR_REQUEST_TIMED_OUT && ms_left(deadline) <= 0)
+				outcome = ATTEMPT_TIMED_OUT;
+			else
+				outcome = ATTEMPT_ANSWERED;
+			if (outcome != ATTEMPT_ANSWERED)
+				why = answer;
+		}
+		else
+		{
+			SlClusterNode node;
+
+			if (!SlClusterGetNode(controller, &node))
+			{
+				why = psprintf("controller node %d is not registered here yet", controller);
+				outcome = ATTEMPT_RETRY;
+			}
+			else
+				outcome = attempt_remote(&node, kind, node_id, request, request_len,
+										 deadline, &error_code, &answer, index, &why);
+		}
+		if (outcome == ATTEMPT_ANSWERED)
+		{
+			*message = answer;
+			return error_code;
+		}
+		if (outcome == ATTEMPT_TIMED_OUT)
+			break;
+		ereport(DEBUG1,
+				(errmsg("streamlog: retrying a request to the controller (node %d): %s",
+						controller, why ? why : "not the controller")));
+		wait_for_new_controller(controller, deadline);
+	}
+	if (tried < 0)
+		*message = psprintf("timed out after %d ms waiting for a controller: %s",
+							timeout_ms, why ? why : "none elected");
+	else
+		*message = psprintf("timed out after %d ms waiting for the controller (last tried node %d%s%s)",
+							timeout_ms, tried, why ? ": " : "", why ? why : "");
+	return SL_CLUSTER_ERR_REQUEST_TIMED_OUT;
+}
+
+/*
+ * The waits above reset the process latch, which may have been set for the
+ * caller's own loop (a broker worker's wakeups): set it again, as core's
+ * WaitForReplicationWorkerAttach does, so that no wakeup is lost.  A
+ * spurious wakeup costs one turn of that loop.
+ */
+static void
+rearm_latch(void)
+{
+	SetLatch(MyLatch);
+}
+
+int16
+SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
+							const void *request, int32 request_len,
+							int timeout_ms, char **message, uint64 *index)
+{
+	int			attempts;
+	int16		error_code;
+
+	error_code = submit_to_controller(kind, node_id, request, request_len, timeout_ms,
+									  message, index, &attempts);
+	rearm_latch();
+	return error_code;
+}
+
+/*
+ * After a creation was retried and answered TOPIC_ALREADY_EXISTS: is the
+ * topic there the one this request asked for (the same topic id, which the
+ * door chose at random), created by an earlier attempt whose answer was
+ * lost?  Waits until this node's catalog holds what its image applied.
+ */
+static bool
+created_by_earlier_attempt(const SlControllerRequest *req, TimestampTz deadline)
+{
+	const SlTopic *topic;
+	uint64		applied;
+	bool		synced;
+
+	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
+	applied = sl_cluster->applied_index;
+	LWLockRelease(&sl_cluster->lock);
+	synced = SlClusterWaitSynced(applied, (int) Max(ms_left(deadline), 1));
+	rearm_latch();
+	if (!synced)
+		return false;
+	topic = SlTopicLookup(req->topic_name, true);
+	return topic != NULL && memcmp(topic->uuid, req->topic_uuid, sizeof(topic->uuid)) == 0;
+}
+
+int16
+SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	void	   *data;
+	size_t		len;
+	char	   *copy;
+	uint64		index;
+	int16		error_code;
+	int			attempts;
+
+	*message = NULL;
+	if (!SlControllerRequestEncode(req, &data, &len))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory encoding a request to the controller")));
+	if (len > SL_CLUSTER_REQUEST_MAX)
+	{
+		free(data);
+		*message = psprintf("the request takes %zu bytes, more than the %d a controller request may",
+							len, SL_CLUSTER_REQUEST_MAX);
+		return SL_CLUSTER_ERR_INVALID_REQUEST;
+	}
+	/* into palloc'd memory, so that an ERROR while waiting leaks nothing */
+	copy = palloc(len);
+	memcpy(copy, data, len);
+	free(data);
+
+	error_code = submit_to_controller(SL_SLOT_CONTROLLER_REQUEST, 0, copy, (int32) len,
+									  timeout_ms, message, &index, &attempts);
+	pfree(copy);
+	rearm_latch();
+	if (error_code == SL_CLUSTER_ERR_TOPIC_ALREADY_EXISTS && attempts > 1 &&
+		req->type == SL_CTRL_CREATE_TOPIC && created_by_earlier_attempt(req, deadline))
+	{
+		*message = NULL;
+		return 0;
+	}
+	if (error_code != 0)
+		return error_code;
+	if (!SlClusterWaitSynced(index, (int) Max(ms_left(deadline), 1)))
+	{
+		rearm_latch();
+		*message = psprintf("committed at Raft index " UINT64_FORMAT
+							" but not yet applied to this node's catalog within %d ms",
+							index, timeout_ms);
+		return SL_CLUSTER_ERR_REQUEST_TIMED_OUT;
+	}
+	rearm_latch();
+	return 0;
+}
