@@ -23,6 +23,7 @@ typedef struct MetaCluster
 	bool		index_ok;		/* hook indexes grew and matched libraft's */
 	int			proposals_done;
 	int			proposals_failed;
+	int			restores;		/* snapshots restored (installed) */
 } MetaCluster;
 
 typedef struct MetaHookArg
@@ -32,6 +33,20 @@ typedef struct MetaHookArg
 } MetaHookArg;
 
 static MetaHookArg meta_hook_args[RAFT_FIXTURE_MAX_SERVERS];
+
+/* The metadata fsm's restore, wrapped to count the snapshots installed */
+static int	(*meta_fsm_restore) (struct raft_fsm *fsm, struct raft_buffer *buf);
+static MetaCluster *meta_restore_cluster;
+
+static inline int
+meta_counting_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	int			rv = meta_fsm_restore(fsm, buf);
+
+	if (rv == 0 && meta_restore_cluster != NULL)
+		meta_restore_cluster->restores++;
+	return rv;
+}
 
 static inline void
 meta_applied_hook(void *arg, uint64_t index, bool valid)
@@ -63,8 +78,12 @@ meta_cluster_init(MetaCluster *c, unsigned n, unsigned nvoting, unsigned snapsho
 		SlMetaImageInit(&c->images[i]);
 		meta_hook_args[i].c = c;
 		meta_hook_args[i].i = i;
-		if (SlMetaFsmInit(&c->fsms[i], &c->images[i], meta_applied_hook, &meta_hook_args[i]) != 0 ||
-			raft_fixture_grow(&c->f, &c->fsms[i]) != 0)
+		if (SlMetaFsmInit(&c->fsms[i], &c->images[i], meta_applied_hook, &meta_hook_args[i]) != 0)
+			abort();
+		meta_fsm_restore = c->fsms[i].restore;
+		c->fsms[i].restore = meta_counting_restore;
+		meta_restore_cluster = c;
+		if (raft_fixture_grow(&c->f, &c->fsms[i]) != 0)
 			abort();
 		SlMetaFsmSetRaft(&c->fsms[i], raft_fixture_get(&c->f, i));
 		if (snapshot_threshold > 0)
@@ -159,15 +178,22 @@ meta_leader(MetaCluster *c)
 static inline bool
 meta_images_agree(MetaCluster *c)
 {
+	void	   *data[RAFT_FIXTURE_MAX_SERVERS];
+	size_t		len[RAFT_FIXTURE_MAX_SERVERS];
+	bool		agree = true;
+
+	/* each image encoded once, then compared with the others */
+	for (unsigned i = 0; i < c->n; i++)
+		if (!SlMetaImageEncode(&c->images[i], &data[i], &len[i]))
+			abort();
 	for (unsigned i = 0; i < c->n; i++)
 		for (unsigned j = i + 1; j < c->n; j++)
-		{
-			if (c->images[i].applied_index != c->images[j].applied_index)
-				continue;
-			if (!meta_images_equal(&c->images[i], &c->images[j]))
-				return false;
-		}
-	return true;
+			if (c->images[i].applied_index == c->images[j].applied_index &&
+				(len[i] != len[j] || memcmp(data[i], data[j], len[i]) != 0))
+				agree = false;
+	for (unsigned i = 0; i < c->n; i++)
+		free(data[i]);
+	return agree;
 }
 
 #endif							/* SL_META_FIXTURE_H */

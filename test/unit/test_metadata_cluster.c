@@ -17,8 +17,10 @@
  * with identical images, every node unfenced, every partition led.
  *
  * UNIT_CLUSTER_SEEDS sets how many seeds (default below), UNIT_SEED the
- * first one, UNIT_CLUSTER_SERVERS forces 3 or 5 servers; a failure prints
- * the line that replays its seed alone, UNIT_CLUSTER_TRACE=1 the faults.
+ * first one, UNIT_CLUSTER_SERVERS forces 3 or 5 servers and
+ * UNIT_CLUSTER_INSTALLS=0/1 the mode (one seed in four installs snapshots
+ * on crashed followers); a failure prints the line that replays its seed
+ * alone, UNIT_CLUSTER_TRACE=1 the faults.
  *
  * Three settings below work around bugs of libraft 0.15's fixture (not of
  * libraft's real I/O) that this test ran into; each says which.
@@ -38,6 +40,7 @@ typedef struct Sim
 	MetaCluster c;
 	uint64_t	rng;
 	unsigned	n;
+	bool		installs;		/* snapshots installed: follower crashes only */
 
 	/* brokers: node id = server index + 1 */
 	uint64_t	incarnation[MAX_NODES];
@@ -77,6 +80,7 @@ static long total_decisions;
 static long total_topics;
 static long total_terms;
 static long total_membership_changes;
+static long total_restores;
 
 static uint64_t
 rnd(Sim *s, uint64_t n)
@@ -456,6 +460,22 @@ fault(Sim *s)
 	for (unsigned k = 0; k < s->n; k++)
 		alive += raft_fixture_alive(&s->c.f, k);
 	int			what = (int) rnd(s, 8);
+	unsigned	leader = meta_leader(&s->c);
+
+	/*
+	 * With snapshots installed, only followers crash or stop, and the
+	 * network and membership stay whole: the leader never changes, so that
+	 * no follower truncates its log (see run_seed)
+	 */
+	if (s->installs)
+	{
+		static const int follower_faults[] = {0, 1, 6};
+
+		what = follower_faults[rnd(s, 3)];
+		/* one server down at a time keeps a majority of any three voters */
+		if ((i == leader && what != 1) || (what != 1 && alive < s->n))
+			return;
+	}
 
 	if (getenv("UNIT_CLUSTER_TRACE"))
 		fprintf(stderr, "t=%llu fault %d i=%u j=%u\n",
@@ -512,12 +532,22 @@ fault(Sim *s)
 	}
 }
 
+static bool
+all_alive(Sim *s)
+{
+	for (unsigned k = 0; k < s->n; k++)
+		if (!raft_fixture_alive(&s->c.f, k))
+			return false;
+	return true;
+}
+
 /* Nodes whose controlled shutdown is done (in their own image) stop */
 static void
 finish_shutdowns(Sim *s)
 {
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->want_shutdown[i] && raft_fixture_alive(&s->c.f, i) &&
+			!(s->installs && (i == meta_leader(&s->c) || !all_alive(s))) &&
 			SlMetaImageNode(&s->c.images[i], (int32_t) i + 1) != NULL &&
 			SlControllerShutdownDone(&s->c.images[i], (int32_t) i + 1))
 			raft_fixture_kill(&s->c.f, i);
@@ -656,7 +686,7 @@ describe(Sim *s)
 }
 
 static void
-run_seed(uint64_t seed, unsigned n, int rounds)
+run_seed(uint64_t seed, unsigned n, int rounds, bool installs)
 {
 	Sim		   *s = calloc(1, sizeof(Sim));
 	int			r;
@@ -664,6 +694,7 @@ run_seed(uint64_t seed, unsigned n, int rounds)
 
 	s->rng = seed;
 	s->n = n;
+	s->installs = installs;
 	/* the last server of five starts outside the configuration (a spare) */
 	meta_cluster_init(&s->c, n, n == 5 ? 3 : 3, 16);
 	for (unsigned i = 0; i < n; i++)
@@ -678,10 +709,10 @@ run_seed(uint64_t seed, unsigned n, int rounds)
 		 * (libraft 0.15 src/fixture.c, ioMethodTruncate) assumes its first
 		 * entry is index 1 and overflows when a follower that installed a
 		 * snapshot later truncates conflicting entries (found by this
-		 * test).  Installing is tested without conflicts in
-		 * test_metadata_fsm.
+		 * test).  Seeds that install snapshots keep their leader, so that
+		 * no follower ever truncates.
 		 */
-		raft_set_snapshot_trailing(R(s, i), 1u << 20);
+		raft_set_snapshot_trailing(R(s, i), installs ? 4 : 1u << 20);
 		/*
 		 * The same function also assumes that every append reached its
 		 * array before a truncation comes: disk writes complete at once
@@ -733,6 +764,7 @@ run_seed(uint64_t seed, unsigned n, int rounds)
 	total_decisions += s->decisions;
 	total_topics += s->c.images[leader < n ? leader : 0].next_topic_id - 1;
 	total_terms += (long) R(s, leader < n ? leader : 0)->current_term;
+	total_restores += s->c.restores;
 	meta_cluster_close(&s->c);
 	free(s);
 }
@@ -740,7 +772,11 @@ run_seed(uint64_t seed, unsigned n, int rounds)
 int
 main(void)
 {
-	uint64_t	seed = unit_seed(0xc1a57e55);
+	uint64_t	seed;
+
+	/* a crash inside libraft must still leave the seed in the log */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	seed = unit_seed(0xc1a57e55);
 	const char *env = getenv("UNIT_CLUSTER_SEEDS");
 	int			seeds = env ? atoi(env) : 1500;
 
@@ -753,19 +789,26 @@ main(void)
 		unsigned	n = getenv("UNIT_CLUSTER_SERVERS") ? (unsigned) atoi(getenv("UNIT_CLUSTER_SERVERS"))
 			: (k % 2) ? 5 : 3;
 
+		/* one seed in four installs snapshots on followers that crashed */
+		bool		installs = getenv("UNIT_CLUSTER_INSTALLS") ? atoi(getenv("UNIT_CLUSTER_INSTALLS")) != 0
+			: k % 4 == 3;
+
 		if (getenv("UNIT_CLUSTER_TRACE"))
-			fprintf(stderr, "UNIT_CLUSTER_SEEDS=1 UNIT_CLUSTER_SERVERS=%u UNIT_SEED=0x%" PRIx64 "\n",
-					n, this_seed);
-		run_seed(this_seed, n, 100);
+			fprintf(stderr, "UNIT_CLUSTER_SEEDS=1 UNIT_CLUSTER_SERVERS=%u UNIT_CLUSTER_INSTALLS=%d UNIT_SEED=0x%" PRIx64 "\n",
+					n, installs, this_seed);
+		run_seed(this_seed, n, 100, installs);
 		if (unit_failed > 0)
 		{
-			printf("first failing seed: UNIT_CLUSTER_SEEDS=1 UNIT_CLUSTER_SERVERS=%u UNIT_SEED=0x%" PRIx64 "\n",
-				   n, this_seed);
+			printf("first failing seed: UNIT_CLUSTER_SEEDS=1 UNIT_CLUSTER_SERVERS=%u UNIT_CLUSTER_INSTALLS=%d UNIT_SEED=0x%" PRIx64 "\n",
+				   n, installs, this_seed);
 			seeds = k + 1;
 			break;
 		}
 	}
-	printf("%d seeds: %ld decisions proposed, %ld topics, %ld terms, %ld membership changes\n",
-		   seeds, total_decisions, total_topics, total_terms, total_membership_changes);
+	printf("%d seeds: %ld decisions proposed, %ld topics, %ld terms, %ld membership changes, %ld snapshots installed\n",
+		   seeds, total_decisions, total_topics, total_terms, total_membership_changes,
+		   total_restores);
+	/* the seeds did what they are for */
+	CHECK(seeds < 100 || (total_restores > 0 && total_membership_changes > 0 && total_terms > seeds));
 	return UNIT_DONE();
 }

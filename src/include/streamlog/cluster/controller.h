@@ -110,11 +110,13 @@ extern void SlControllerTick(const SlMetaImage *image,
 extern bool SlControllerShutdownDone(const SlMetaImage *image, int32_t node_id);
 
 /*
- * Rack-aware spread of new partitions over unfenced nodes, as Kafka's
- * AdminUtils.assignReplicasToBrokers: a start index and shift from seed,
- * replicas of a partition on different racks when there are enough.
+ * Rack-aware spread of new partitions over the usable nodes (unfenced, not
+ * shutting down), as Kafka's AdminUtils.assignReplicasToBrokers: a start
+ * index and shift from seed (its low and high halves; seed 0 is Kafka's
+ * fixed start 0), replicas of a partition on different racks when there
+ * are enough (racks count only when every usable node has one).
  * assignment must hold count * replication_factor entries.  false if fewer
- * unfenced nodes than replication_factor.
+ * usable nodes than replication_factor.
  */
 extern bool SlControllerAssign(const SlMetaImage *image, int32_t count,
 							   int32_t replication_factor, int32_t first_partition,
