@@ -540,9 +540,13 @@ take_done(void)
 
 					SlQuorumGetStatus(quorum, &st);
 					if (done[k].ok)
+					{
 						finish_slot(inflight_slot, 0,
 									inflight_answer[0] ? inflight_answer : NULL,
 									done[k].index);
+						/* the requester may wait for its node to apply it */
+						(void) SlQuorumAnnounceCommit(quorum);
+					}
 					else if (!st.is_leader)
 						finish_slot(inflight_slot, KAFKA_NOT_CONTROLLER,
 									"this node lost the Raft leadership before the change was committed",
@@ -974,8 +978,9 @@ SlRaftWorkerMain(Datum arg)
 			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
 		}
 		(void) act(&st, image, now);
-		publish(&st, image);
+		/* the catalog first, so that its index is published in this round */
 		sync_catalog(image, st.applied_index, now);
+		publish(&st, image);
 
 		if (shutdown_requested)
 		{

@@ -475,6 +475,31 @@ SlQuorumImage(SlQuorum *q)
 	return &q->image;
 }
 
+static void
+barrier_cb(struct raft_barrier *req, int status)
+{
+	(void) status;
+	free(req);
+}
+
+bool
+SlQuorumAnnounceCommit(SlQuorum *q)
+{
+	struct raft_barrier *req;
+
+	if (raft_state(&q->raft) != RAFT_LEADER)
+		return false;
+	req = calloc(1, sizeof(struct raft_barrier));
+	if (req == NULL)
+		return false;
+	if (raft_barrier(&q->raft, req, barrier_cb) != 0)
+	{
+		free(req);
+		return false;
+	}
+	return true;
+}
+
 bool
 SlQuorumAddMember(SlQuorum *q, int32_t node_id, const char *address,
 				  SlQuorumRole role, uint64_t *token)

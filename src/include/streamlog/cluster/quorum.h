@@ -63,6 +63,14 @@ extern void SlQuorumRun(SlQuorum *q);
  */
 extern bool SlQuorumPropose(SlQuorum *q, const void *data, size_t len, uint64_t *token);
 
+/*
+ * Tell the followers the commit index now rather than at the next
+ * heartbeat (leader only): libraft sends it with the next append, so this
+ * appends a barrier entry, which changes nothing in the image.  For a
+ * change that other nodes wait to apply.
+ */
+extern bool SlQuorumAnnounceCommit(SlQuorum *q);
+
 /* A finished proposal: its index once committed and applied, or failure */
 typedef struct SlQuorumDone
 {
