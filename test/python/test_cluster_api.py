@@ -256,9 +256,9 @@ def test_describe_quorum_from_every_node(trio):
         assert sorted(p["voters"]) == [1, 2, 3]
         assert p["high_watermark"] > 0
         assert sorted(q["nodes"]) == [1, 2, 3]
-        if node_id == controller:
-            # the leader knows every voter's progress
-            assert all(leo >= 0 for leo in p["voters"].values())
+        # the leader knows every voter's progress, and the others ask it
+        assert all(leo >= 0 for leo in p["voters"].values()), (node_id, p)
+        assert p["voters"][controller] >= p["high_watermark"]
 
 
 def test_elect_leaders_on_cluster(trio, unique_name):
