@@ -15,6 +15,11 @@
  *		it re-encodes to the same bytes, and what the controller decides
  *		for it on the sample image applies, or it is refused with nothing
  *		decided
+ *	 3  a sequence of record batches, each a big-endian u16 length and its
+ *		bytes, applied in turn to the sample image: each either applies or
+ *		leaves the image as it was before it (but the counters), which
+ *		exercises the undo of a batch that fails half-way on states that
+ *		earlier batches built
  *
  * The cluster layer allocates with malloc: everything is freed before
  * returning (LeakSanitizer).
@@ -90,6 +95,29 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK(apply_batch(&sample, &batch));
 	SlMetaBatchFree(&batch);
 	return 0;
+}
+
+/* Are two images the same but for the counters of what was applied? */
+static bool
+same_but_counters(const SlMetaImage *a, const SlMetaImage *b)
+{
+	SlMetaImage x;
+	void	   *da,
+			   *db;
+	size_t		la,
+				lb;
+	bool		same;
+
+	FUZZ_CHECK(SlMetaImageCopy(&x, b));
+	x.applied_index = a->applied_index;
+	x.invalid_batches = a->invalid_batches;
+	FUZZ_CHECK(SlMetaImageEncode(a, &da, &la));
+	FUZZ_CHECK(SlMetaImageEncode(&x, &db, &lb));
+	same = la == lb && memcmp(da, db, la) == 0;
+	free(da);
+	free(db);
+	SlMetaImageFree(&x);
+	return same;
 }
 
 /* Does an image hold its invariants (and round-trip as a snapshot)? */
@@ -199,6 +227,40 @@ fuzz_image(const uint8_t *data, size_t size)
 }
 
 static void
+fuzz_sequence(const uint8_t *data, size_t size)
+{
+	SlMetaImage img;
+	size_t		at = 0;
+
+	FUZZ_CHECK(SlMetaImageCopy(&img, &sample));
+	while (size - at >= 2)
+	{
+		size_t		len = ((size_t) data[at] << 8) | data[at + 1];
+		SlMetaImage before;
+		uint8_t    *batch;
+
+		at += 2;
+		if (len > size - at)
+			len = size - at;
+		/* an exactly sized copy, so that ASan sees any overread */
+		batch = malloc(len > 0 ? len : 1);
+		FUZZ_CHECK(batch != NULL);
+		memcpy(batch, data + at, len);
+		at += len;
+		FUZZ_CHECK(SlMetaImageCopy(&before, &img));
+		if (!SlMetaImageApply(&img, img.applied_index + 1, batch, len))
+		{
+			FUZZ_CHECK(img.invalid_batches == before.invalid_batches + 1);
+			FUZZ_CHECK(same_but_counters(&img, &before));
+		}
+		SlMetaImageFree(&before);
+		free(batch);
+	}
+	check_image(&img);
+	SlMetaImageFree(&img);
+}
+
+static void
 fuzz_request(const uint8_t *data, size_t size)
 {
 	SlControllerRequest req;
@@ -252,6 +314,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 2:
 			fuzz_request(copy, size - 1);
+			break;
+		case 3:
+			fuzz_sequence(copy, size - 1);
 			break;
 		default:
 			break;

@@ -375,6 +375,14 @@ def meta_seeds():
     out["request_elect_all"] = request(5)
     out["request_producer_ids"] = request(6, node=2)
     out["request_unregister"] = request(7, node=3)
+
+    # sequences: each batch a u16 length and its bytes
+    def sequence(*batches):
+        return b"\3" + b"".join(len(b).to_bytes(2, "big") + b for b in batches)
+    b = {k: v[1:] for k, v in out.items() if k.startswith("batch_")}
+    out["sequence_topic_then_fence"] = sequence(b["batch_register"], b["batch_topic"],
+                                                b["batch_fence"], b["batch_change"])
+    out["sequence_misc_twice"] = sequence(b["batch_misc"], b["batch_misc"], b["batch_empty"])
     return out
 
 
@@ -478,7 +486,8 @@ def seeds(compress):
                              b"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=")
     out["fuzz_scram"] = sc
 
-    # the cluster layer: 0 a record batch, 1 an image snapshot, 2 a request
+    # the cluster layer: 0 a record batch, 1 an image snapshot, 2 a request,
+    # 3 a sequence of batches
     out["fuzz_metadata"] = meta_seeds()
     return out
 
