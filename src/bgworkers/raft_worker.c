@@ -978,8 +978,9 @@ SlRaftWorkerMain(Datum arg)
 			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
 		}
 		(void) act(&st, image, now);
-		publish(&st, image);
+		/* the catalog first, so that its index is published in this round */
 		sync_catalog(image, st.applied_index, now);
+		publish(&st, image);
 
 		if (shutdown_requested)
 		{
