@@ -553,6 +553,31 @@ created_by_earlier_attempt(const SlControllerRequest *req, TimestampTz deadline)
 	return topic != NULL && memcmp(topic->uuid, req->topic_uuid, sizeof(topic->uuid)) == 0;
 }
 
+/*
+ * A change of a topic this transaction holds (it produced to, read or
+ * changed it) would be committed by the cluster and then wait for this
+ * transaction's end to be applied here, which the caller waits for: refuse
+ * it before anything is asked of the controller.
+ */
+static bool
+topic_held_here(const SlControllerRequest *req, char **message)
+{
+	const SlTopic *topic;
+
+	if (req->type != SL_CTRL_DELETE_TOPIC && req->type != SL_CTRL_CREATE_PARTITIONS &&
+		req->type != SL_CTRL_ALTER_TOPIC_CONFIG)
+		return false;
+	if (req->topic_name == NULL ||
+		(topic = SlTopicLookup(req->topic_name, true)) == NULL ||
+		!SlTopicLockedByMe(topic->topic_id))
+		return false;
+	*message = psprintf("this transaction holds topic \"%s\" (it produced to, read or changed it): "
+						"the cluster's change of the topic could not be applied on this node "
+						"before the transaction ends; change the topic in a transaction of its own",
+						req->topic_name);
+	return true;
+}
+
 int16
 SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 {
@@ -565,6 +590,8 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	int			attempts;
 
 	*message = NULL;
+	if (topic_held_here(req, message))
+		return SL_CLUSTER_ERR_INVALID_REQUEST;
 	if (!SlControllerRequestEncode(req, &data, &len))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
