@@ -6,14 +6,16 @@
 # topics x 6 partitions through one node.
 #
 #   bench/cluster/run.sh [--quick] [--only failover|propagation|topics]
+#                        [--set NAME=VALUE]...
 #
 # --quick runs reduced sizes (5 failovers, 20 topics propagated, 100 topics
-# created).  The servers are made by the multi-node test harness
-# (test/python/cluster.py) with the installed streamlog of $PG_CONFIG
-# (default /usr/bin/pg_config), in a directory under /var/tmp
-# (BENCH_TMPDIR), on free loopback ports, and are stopped and removed on
-# exit, whatever happens.  The results table is printed and written to
-# bench/results/cluster-latest.txt.
+# created); --set gives every server a setting (e.g.
+# streamlog.raft_heartbeat_interval_ms=20).  The servers are made by the
+# multi-node test harness (test/python/cluster.py) with the installed
+# streamlog of $PG_CONFIG (default /usr/bin/pg_config), in a directory under
+# /var/tmp (BENCH_TMPDIR), on free loopback ports, and are stopped and
+# removed on exit, whatever happens.  The results table is printed and
+# written to bench/results/cluster-latest.txt.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +31,10 @@ while [ $# -gt 0 ]; do
 		--only) [ $# -ge 2 ] || { echo "run.sh: --only needs a value" >&2; exit 2; }
 			opts+=(--only "$2"); shift 2 ;;
 		--only=*) opts+=(--only "${1#--only=}"); shift ;;
-		-h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+		--set) [ $# -ge 2 ] || { echo "run.sh: --set needs NAME=VALUE" >&2; exit 2; }
+			opts+=(--set "$2"); shift 2 ;;
+		--set=*) opts+=(--set "${1#--set=}"); shift ;;
+		-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
 		*) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done

@@ -139,11 +139,19 @@ SlElectPreferredLeaders(List *elections, int timeout_ms)
 	{
 		SlElection *e = lfirst(lc);
 		const SlTopic *topic = SlTopicLookup(e->topic, false);
+		bool		duplicate = false;
 
+		/* a partition named twice is elected once, and answered twice */
+		for (int i = 0; i < n; i++)
+			duplicate |= req.election_topic_ids[i] == topic->topic_id &&
+				req.election_partitions[i] == e->partition;
+		if (duplicate)
+			continue;
 		req.election_topic_ids[n] = topic->topic_id;
 		req.election_partitions[n] = e->partition;
 		n++;
 	}
+	req.npartitions = n;
 	error_code = SlClusterSubmit(&req, timeout_ms, &message);
 
 	/* The catalog as the controller's answer left it (a new generation) */

@@ -33,6 +33,14 @@
 /* What a node tells a client when no block can be had (retriable) */
 #define KAFKA_COORDINATOR_LOAD_IN_PROGRESS 14
 
+/*
+ * How long InitProducerId waits for a block: short, since the broker worker
+ * that asks serves nothing else meanwhile, and the client retries a
+ * COORDINATOR_LOAD_IN_PROGRESS (Kafka's broker answers it at once while
+ * its next block is being fetched)
+ */
+#define BLOCK_REQUEST_TIMEOUT_MS 5000
+
 typedef struct SlProducerIdBlock
 {
 	slock_t		mutex;
@@ -135,7 +143,7 @@ SlProducerIdNext(int16 *error_code, char **message)
 		memcpy(copy, data, len);
 		free(data);
 		rc = SlClusterSubmitToController(SL_SLOT_CONTROLLER_REQUEST, 0, copy, (int32) len,
-										 SL_CLUSTER_SUBMIT_TIMEOUT_MS, &answer, &index);
+										 BLOCK_REQUEST_TIMEOUT_MS, &answer, &index);
 		pfree(copy);
 		if (rc != 0)
 		{

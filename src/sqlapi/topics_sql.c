@@ -76,14 +76,16 @@ streamlog_drop_topic(PG_FUNCTION_ARGS)
 	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DELETE);
 	if (SlClusterEnabled())
 	{
-		char	   *message;
+		char	   *message = NULL;
 
 		SlTopicRefuseInternal(name, "drop");
 		if (SlTopicLookup(name, if_exists) != NULL)
 		{
-			SlSqlClusterTopicResult(SlClusterDeleteTopic(name, SL_CLUSTER_TOPIC_TIMEOUT_MS,
-														 &message),
-									message, name);
+			/* message is set by the call: not in the same argument list */
+			int16		error = SlClusterDeleteTopic(name, SL_CLUSTER_TOPIC_TIMEOUT_MS,
+													 &message);
+
+			SlSqlClusterTopicResult(error, message, name);
 			PG_RETURN_VOID();
 		}
 		ereport(NOTICE,
@@ -133,15 +135,17 @@ streamlog_add_partitions(PG_FUNCTION_ARGS)
 	{
 		const SlTopic *topic;
 		int32		total;
-		char	   *message;
+		char	   *message = NULL;
+		int16		error;
 
 		SlTopicRefuseInternal(name, "add partitions to");
 		topic = SlTopicLookup(name, false);
 		SlTopicCheckAddPartitions(topic, PG_GETARG_INT32(1));
 		total = topic->partition_count + PG_GETARG_INT32(1);
-		SlSqlClusterTopicResult(SlClusterCreatePartitions(name, total, NULL,
-														  SL_CLUSTER_TOPIC_TIMEOUT_MS, &message),
-								message, name);
+		/* message is set by the call: not in the same argument list */
+		error = SlClusterCreatePartitions(name, total, NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS,
+										  &message);
+		SlSqlClusterTopicResult(error, message, name);
 		PG_RETURN_INT32(total);
 	}
 	PG_RETURN_INT32(SlTopicAddPartitions(name, PG_GETARG_INT32(1)));

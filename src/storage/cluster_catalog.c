@@ -496,6 +496,18 @@ SlClusterCatalogSync(const SlMetaImage *image)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		snapshot_pushed = true;
 	}
+	/*
+	 * Never back: an image older than the catalog (a node replaying its
+	 * log after a restart) would undo changes the catalog already has
+	 */
+	if (image->applied_index < SlClusterCatalogSyncedIndex())
+	{
+		if (snapshot_pushed)
+			PopActiveSnapshot();
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(sync_context);
+		return;
+	}
 	if (synced != NULL && synced_catalog != SlMakePartitionKey(0, 0).catalog)
 	{
 		MemoryContextDelete(synced_context);
@@ -517,6 +529,11 @@ SlClusterCatalogSync(const SlMetaImage *image)
 			if (topic == NULL)
 				continue;
 			lock_for_change(topic->topic_id, topic->name);
+			ereport(LOG,
+					(errmsg("dropping topic \"%s\" (id %d): the cluster's metadata at index %llu %s",
+							topic->name, topic->topic_id,
+							(unsigned long long) image->applied_index,
+							t == NULL ? "does not have it" : "has another topic of that id")));
 			/*
 			 * No tombstones in __consumer_offsets: its partitions' leaders
 			 * write them, never a node that applies the metadata

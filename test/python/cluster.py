@@ -13,7 +13,7 @@ the superuser (trust on loopback).
     c = Cluster(3).start()          # nodes 1..3, all voters
     c.wait_ready()                  # a controller, every node registered
     c.node(2).sql("select 1")
-    c.kill9(c.controller()); c.start(old)
+    old = c.controller(); c.kill9(old); c.start(old)
     c.pause(3); ...; c.resume(3)    # freezer cgroup, else SIGSTOP
     c.cleanup()
 
@@ -42,8 +42,8 @@ from pgserver import HOST, IS_ROOT, PgServer, _alive, _proc_state, _processes_in
 
 FREEZER_ROOT = "/sys/fs/cgroup/freezer"
 
-# Faults the harness can cause, for tests that want to skip cleanly when
-# one is not available here
+# The two ways pause() can stop a node (pause_method() says which one works
+# here; a test may ask for either)
 PAUSE_FREEZER = "freezer"
 PAUSE_SIGSTOP = "sigstop"
 
@@ -611,6 +611,8 @@ class Cluster:
 METADATA_V7 = 7
 LEADER_NOT_AVAILABLE = 5
 NOT_LEADER_OR_FOLLOWER = 6
+REQUEST_TIMED_OUT = 7
+TOPIC_ALREADY_EXISTS = 36
 NOT_CONTROLLER = 41
 
 

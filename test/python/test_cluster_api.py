@@ -221,6 +221,29 @@ def test_cluster_submit_elsewhere_answers_not_controller(trio):
     assert f"the controller is node {controller}" in message
 
 
+def test_topic_change_in_a_transaction_that_holds_the_topic(trio, unique_name):
+    """A transaction that produced to a topic cannot have the cluster change
+    it (this node could apply the change only once the transaction ends):
+    refused at once, nothing committed; alone, the same change works."""
+    topic = unique_name("held")
+    node = trio.node(1)
+    node.sql("SELECT streamlog.create_topic(%s, 6)", (topic,))
+    wait_same_everywhere(trio, topic, 6)
+    local = [p for p, leader, _ in assignment(node, topic) if leader == 1]
+    assert local, "the placement gave node 1 no partition of six"
+    with node.connect(autocommit=False) as conn:
+        conn.execute("SELECT streamlog.produce(%s, 'k', 'v', partition => %s)", (topic, local[0]))
+        t = time.monotonic()
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
+            conn.execute("SELECT streamlog.add_partitions(%s, 2)", (topic,))
+        assert time.monotonic() - t < 10
+        assert "holds topic" in e.value.diag.message_detail
+        conn.rollback()
+    assert {topic_row(trio.node(n), topic)[2] for n in trio.node_ids} == {6}
+    node.sql("SELECT streamlog.add_partitions(%s, 2)", (topic,))
+    wait_same_everywhere(trio, topic, 8)
+
+
 def test_producer_ids_unique_across_nodes(trio):
     seen = {}
     for node_id in trio.node_ids:
@@ -230,6 +253,19 @@ def test_producer_ids_unique_across_nodes(trio):
                 assert error == 0, f"InitProducerId on node {node_id}: error {error}"
                 assert pid not in seen, f"producer id {pid} from nodes {seen[pid]} and {node_id}"
                 seen[pid] = node_id
+    # a restarted node forgets its block and takes a new one, never an id
+    # it gave before
+    restarted = trio.node_ids[-1]
+    trio.restart(restarted)
+    trio.wait_ready(deadline=DEADLINE)
+    with kh.RawClient(trio.node(restarted).kafka_bootstrap) as c:
+        for _ in range(5):
+            error, pid, _ = trio.wait_for(
+                lambda: (lambda r: r if r[0] == 0 else None)(
+                    kh.parse_init_producer_id(c.call(kh.init_producer_id_request))),
+                DEADLINE, "a producer id after the restart")
+            assert pid not in seen, f"producer id {pid} again after node {restarted} restarted"
+            seen[pid] = restarted
 
 
 def test_describe_quorum_from_every_node(trio):
@@ -243,9 +279,9 @@ def test_describe_quorum_from_every_node(trio):
         assert sorted(p["voters"]) == [1, 2, 3]
         assert p["high_watermark"] > 0
         assert sorted(q["nodes"]) == [1, 2, 3]
-        if node_id == controller:
-            # the leader knows every voter's progress
-            assert all(leo >= 0 for leo in p["voters"].values())
+        # the leader knows every voter's progress, and the others ask it
+        assert all(leo >= 0 for leo in p["voters"].values()), (node_id, p)
+        assert p["voters"][controller] >= p["high_watermark"]
 
 
 def test_elect_leaders_on_cluster(trio, unique_name):
@@ -389,9 +425,8 @@ def test_controller_killed_while_forwarding(trio, unique_name):
             # failed: absent, or (committed before the answer was lost) whole
             rows = {topic_row(trio.node(n), name) for n in survivors}
             assert all(r is None or r[2] == 3 for r in rows), (name, result, rows)
-    # the last test of the trio: the killed node comes back without being
-    # waited for (its return is test_cluster_failover's concern)
     trio.start(controller)
+    trio.wait_ready(deadline=DEADLINE)
 
 
 # -- membership: one change at a time ------------------------------------------------------
@@ -403,7 +438,7 @@ def quad(tmp_path_factory):
     c = Cluster(4, tmp_path_factory.mktemp("api4"), voters=3, name="api4")
     try:
         c.start()
-        c.wait_ready(node_ids=[1, 2, 3], deadline=DEADLINE)
+        c.wait_ready(deadline=DEADLINE)
         yield c
     finally:
         c.cleanup()
@@ -429,9 +464,9 @@ def test_add_and_remove_voters_one_at_a_time(quad):
     with pytest.raises(psycopg.errors.DuplicateObject, match="already a voter"):
         quad.node(via).sql("SELECT streamlog.add_voter(4)")
 
-    # Kafka RemoveRaftVoter, from a node that is not the controller
+    # Kafka RemoveRaftVoter, from the new voter
     victim = next(n for n in (1, 2, 3) if n not in (controller, via))
-    with kh.RawClient(quad.node(via).kafka_bootstrap, timeout=60) as c:
+    with kh.RawClient(quad.node(4).kafka_bootstrap, timeout=60) as c:
         code, message = car.parse_raft_voter_response(
             c.call(car.remove_raft_voter_request, victim, quad.cluster_id))
         assert code == 0, message
@@ -448,7 +483,7 @@ def test_add_and_remove_voters_one_at_a_time(quad):
 
     # metadata still commits with the new voter set
     topic = "after_membership_%d" % int(time.time())
-    quad.node(via).sql("SELECT streamlog.create_topic(%s, 2)", (topic,))
+    quad.node(4).sql("SELECT streamlog.create_topic(%s, 2)", (topic,))
 
     # and back: the removed node returns as a voter through Kafka AddRaftVoter
     quad.wait_for(lambda: members(quad.node(controller)).get(victim) in ("observer", None),

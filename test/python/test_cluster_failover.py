@@ -1,7 +1,9 @@
 """Faults on a three-node cluster: kill -9 of the controller (another
 takes over, administration keeps working), kill -9 of a broker (fenced,
 its partitions offline until it returns, nothing lost), a paused node
-(fenced, rejoins), a paused controller (replaced, steps down).
+(fenced, rejoins), a paused controller (replaced, steps down), a lost
+quorum (administration times out, the data path goes on), and kill -9 of
+every node at once.
 
 The tests share one cluster with a short session timeout; each one leaves
 every node running and registered again (the `whole` fixture checks it)."""
@@ -12,7 +14,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import LEADER_NOT_AVAILABLE, kafka_metadata, shared_cluster
+from cluster import (LEADER_NOT_AVAILABLE, REQUEST_TIMED_OUT, TOPIC_ALREADY_EXISTS,
+                     kafka_create_topic, kafka_metadata, shared_cluster)
 import kafka_helpers as kh
 
 SESSION_TIMEOUT_MS = 3000
@@ -196,3 +199,53 @@ def test_paused_node_is_fenced_and_rejoins(whole, unique_name, who):
     assert c.agreed_controller() in c.node_ids
     for p in range(6):
         assert read_values(c, after[p][0], name, p) == sent[p]
+
+
+def test_lost_quorum_times_admin_out_and_comes_back(whole, unique_name):
+    """Two of three voters killed: no controller can be chosen, so topic
+    administration is answered REQUEST_TIMED_OUT at its deadline (never
+    left hanging), while the survivor goes on serving the partitions it
+    leads; one voter back, administration works again."""
+    c = whole
+    name = unique_name("quorum")
+    c.node(1).sql("SELECT streamlog.create_topic(%s, 6)", (name,))
+    parts = c.wait_topic_everywhere(name)[4]
+    survivor = c.wait_for_controller()
+    killed = [i for i in c.node_ids if i != survivor]
+    c.kill9(killed[0])
+    c.kill9(killed[1])
+
+    error, _message = kafka_create_topic(c.node(survivor), unique_name("noquorum"), 1,
+                                         timeout_ms=3000)
+    assert error == REQUEST_TIMED_OUT
+    own = sorted(p for p, v in parts.items() if v[0] == survivor)
+    assert own, parts
+    for p in own:
+        c.node(survivor).sql("SELECT streamlog.produce(%s, 'k', 'without a quorum', "
+                             "partition => %s)", (name, p))
+        assert read_values(c, survivor, name, p) == [b"without a quorum"]
+
+    c.start(killed[0])
+    again = unique_name("quorumback")
+    c.wait_for(lambda: kafka_create_topic(c.node(survivor), again, 1, timeout_ms=5000)[0]
+               in (0, TOPIC_ALREADY_EXISTS), 90, "a topic creation with the quorum back")
+    c.wait_topic_everywhere(again, node_ids=[survivor, killed[0]])
+
+
+def test_whole_cluster_killed_and_restarted_keeps_everything(whole, unique_name):
+    c = whole
+    name = unique_name("powerloss")
+    c.node(2).sql("SELECT streamlog.create_topic(%s, 6)", (name,))
+    before = c.wait_topic_everywhere(name)
+    sent = produce_all(c.bootstrap_servers(), name, range(6), 10, "before")
+    for node_id in c.node_ids:
+        c.kill9(node_id)
+    c.start()
+    c.wait_ready()
+    after = c.wait_topic_everywhere(
+        name, check=lambda s: all(v[0] == before[4][p][0] for p, v in s[4].items()))
+    # the same topic (ids), the same replicas; every record still there
+    assert after[:4] == before[:4]
+    for p, v in after[4].items():
+        assert v[3] == before[4][p][3]
+        assert read_values(c, v[0], name, p) == sent[p]

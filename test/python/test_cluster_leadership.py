@@ -4,13 +4,15 @@ Kafka's Produce, Fetch, ListOffsets and DeleteRecords with
 NOT_LEADER_OR_FOLLOWER, and SQL calls with SQLSTATE 55000 naming the leader
 and how to reach it; a partition whose only replica's node is down is
 offline (leader -1, LEADER_NOT_AVAILABLE, "is offline" in SQL) and comes
-back with the node.  The catalog sync never waits behind a transaction that
+back with the node, and a client naming an old leader epoch is fenced
+(KIP-320).  The catalog sync never waits behind a transaction that
 holds a topic: the change is applied once the transaction ends.
 
 One cluster for the module; the test that stops a node comes last."""
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 import kafka_helpers as kh
 from cluster import kafka_metadata, shared_cluster
@@ -18,6 +20,8 @@ from cluster import kafka_metadata, shared_cluster
 DEADLINE = 90
 NOT_LEADER_OR_FOLLOWER = 6
 LEADER_NOT_AVAILABLE = 5
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +34,42 @@ def spread_topic(cluster, name, partitions=3, via=1):
     cluster.node(via).sql("SELECT streamlog.create_topic(%s, %s)", (name, partitions))
     _id, _uuid, _n, _config, parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     return {p: v[0] for p, v in parts.items()}
+
+
+def fetch_v9(cid, topic, partition, current_leader_epoch):
+    """Fetch v9 (the first with the client's current leader epoch), one
+    partition from offset 0."""
+    body = kh.i32(-1) + kh.i32(0) + kh.i32(1) + kh.i32(1 << 20) + kh.i8(0)
+    body += kh.i32(0) + kh.i32(-1)  # no fetch session
+    body += kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i32(current_leader_epoch) + kh.i64(0)
+        + kh.i64(-1) + kh.i32(1 << 20)))
+    body += kh.array([], None)  # forgotten topics
+    return kh.request_frame(kh.FETCH, 9, cid, body)
+
+
+def fetch_v9_error(body):
+    r = kh.Reader(body)
+    r.i32(), r.i16(), r.i32()
+    [(_topic, [(_p, error, *_rest)])] = r.array(lambda r: (r.string(), r.array(lambda r: (
+        r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
+        r.array(lambda r: (r.i64(), r.i64())), r.bytes()))))
+    return error
+
+
+def list_offsets_v4(cid, topic, partition, current_leader_epoch):
+    body = kh.i32(-1) + kh.i8(0) + kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i32(current_leader_epoch) + kh.i64(-1)))
+    return kh.request_frame(kh.LIST_OFFSETS, 4, cid, body)
+
+
+def list_offsets_v4_result(body):
+    """(error_code, offset, leader_epoch)"""
+    r = kh.Reader(body)
+    r.i32()
+    [(_topic, [(_p, error, _ts, offset, epoch)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64(), r.i32()))))
+    return error, offset, epoch
 
 
 def one_record():
@@ -74,6 +114,28 @@ def test_metadata_names_each_partitions_leader_from_every_node(cluster, unique_n
             assert m["replicas"] == [leaders[p]] and m["isr"] == [leaders[p]]
             assert m["offline"] == []
         assert sorted(md["brokers"]) == [1, 2, 3]
+
+
+def test_replica_assignments_naming_other_nodes_are_taken(cluster, unique_name):
+    # a node of its own takes only itself; on a cluster the client's
+    # assignment goes to the controller, from any node
+    name = unique_name("assigned")
+    admin = AdminClient({"bootstrap.servers": cluster.node(1).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 3, replica_assignment=[[2], [3], [2]])]), 60) == {name: None}
+    parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE)[4]
+    assert {p: v[0] for p, v in parts.items()} == {0: 2, 1: 3, 2: 2}
+    assert kh.admin_results(admin.create_partitions(
+        [NewPartitions(name, 4, replica_assignment=[[3]])]), 60) == {name: None}
+    parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE,
+                                          check=lambda s: s[2] == 4)[4]
+    assert parts[3][0] == 3 and parts[3][3] == [3]
+    # an assignment naming a node the cluster does not have is refused
+    bad = unique_name("badassign")
+    result = kh.admin_results(admin.create_topics(
+        [NewTopic(bad, 1, replica_assignment=[[7]])]), 60)
+    assert result[bad] is not None
+    assert cluster.topic_state(bad, 1) is None
 
 
 def test_sql_errors_name_the_leader_and_its_addresses(cluster, unique_name):
@@ -181,8 +243,23 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
     cluster.wait_for(
         lambda: kafka_metadata(survivor, [name])["topics"][name]["partitions"][p]["leader"]
         == victim, DEADLINE, f"partition {p} led by node {victim} again")
+    # the node that was away has every topic again, as every other node
+    cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     back = cluster.node(victim)
     back.sql("SELECT streamlog.produce(%s, 'k', 'after', partition => %s)", (name, p))
     assert [r[0] for r in back.sql(
         "SELECT convert_from(value, 'UTF8') FROM streamlog.read(%s, %s)", (name, p))] == \
         ["before", "after"]
+
+    # its leader changed twice (away, back): a client that names the old
+    # leader epoch is fenced, one ahead of the node is told it is unknown
+    epoch = kafka_metadata(back, [name])["topics"][name]["partitions"][p]["leader_epoch"]
+    assert epoch >= 2
+    with kh.RawClient(back.kafka_bootstrap) as c:
+        assert fetch_v9_error(c.call(fetch_v9, name, p, 0)) == FENCED_LEADER_EPOCH
+        assert fetch_v9_error(c.call(fetch_v9, name, p, epoch + 1)) == UNKNOWN_LEADER_EPOCH
+        assert fetch_v9_error(c.call(fetch_v9, name, p, epoch)) == 0
+        assert fetch_v9_error(c.call(fetch_v9, name, p, -1)) == 0
+        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, 0))[0] == \
+            FENCED_LEADER_EPOCH
+        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, epoch)) == (0, 2, epoch)

@@ -16,7 +16,12 @@
  * does not (with the image's topic id, uuid, owner and config, and every
  * partition's segment tables), drop those it no longer has, add
  * partitions, replace configs, and write each partition's replicas, ISR,
- * leader and epochs.  Runs in the caller's transaction.
+ * leader and epochs.  Runs in the caller's transaction.  An image older
+ * than the catalog (applied_index below SlClusterCatalogSyncedIndex)
+ * changes nothing.  Errors out with lock_not_available, changing nothing,
+ * when a topic it must drop, resize or reconfigure is held by a
+ * transaction: call it again later (it never waits, so that the Raft
+ * worker does not).
  */
 extern void SlClusterCatalogSync(const SlMetaImage *image);
 
