@@ -881,8 +881,9 @@ SlDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.raft_election_timeout_ms",
-							"Time a Raft follower waits for the leader before it starts an election.",
-							"Randomised between one and two times this.",
+							"Time a Raft follower waits for the leader before it starts an election, on average.",
+							"Each wait is drawn between 2/3 and 4/3 of this, so that a dead leader "
+							"is replaced within about 4/3 of it.",
 							&sl_raft_election_timeout_ms,
 							1000, 50, 600000,
 							PGC_POSTMASTER, GUC_UNIT_MS,

@@ -15,7 +15,9 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "storage/latch.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
@@ -24,6 +26,35 @@
 #include "streamlog/storage/storage.h"
 
 extern PGDLLEXPORT void SlOffsetsTopicCreatorMain(Datum arg);
+
+/* How often a creator looks for a topic another node's creator made */
+#define CREATOR_POLL_MS 20
+
+/*
+ * Wait until this node's catalog has the topic, which another node's
+ * creator had the controller create: the one that asked for it here looks
+ * it up as soon as this worker exits
+ */
+static void
+wait_for_topic(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   SL_CLUSTER_TOPIC_TIMEOUT_MS);
+
+	while (SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) == NULL)
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s exists on the cluster but not yet on this node",
+							SL_OFFSETS_TOPIC_NAME),
+					 errhint("See streamlog.raft_status: this node's catalog_synced_index lags.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 CREATOR_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
 
 /* Have the cluster's controller create the topic unless it exists */
 static void
@@ -39,7 +70,9 @@ create_on_cluster(void)
 								SlOffsetsTopicConfig(), true);
 	error = SlClusterCreateTopic(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, 1,
 								 config, true, NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
-	if (error != SL_ERR_NONE && error != SL_ERR_TOPIC_ALREADY_EXISTS)
+	if (error == SL_ERR_TOPIC_ALREADY_EXISTS)
+		wait_for_topic();
+	else if (error != SL_ERR_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the cluster's controller did not create %s: Kafka error %d",

@@ -324,7 +324,13 @@ SlQuorumOpen(const SlQuorumOptions *opts, char *errbuf, size_t errlen)
 	q->raft_inited = true;
 	q->raft.data = q;
 	SlMetaFsmSetRaft(&q->fsm, &q->raft);
-	raft_set_election_timeout(&q->raft, opts->election_timeout_ms);
+	/*
+	 * libraft waits between one and two times its election timeout: with
+	 * two thirds of ours, a follower stands between 2/3 and 4/3 of it, on
+	 * average after it, and a dead leader is replaced within about 4/3 of it
+	 */
+	raft_set_election_timeout(&q->raft, opts->election_timeout_ms * 2 / 3 > opts->heartbeat_timeout_ms * 2 ?
+							  opts->election_timeout_ms * 2 / 3 : opts->heartbeat_timeout_ms * 2);
 	raft_set_heartbeat_timeout(&q->raft, opts->heartbeat_timeout_ms);
 	raft_set_snapshot_threshold(&q->raft, opts->snapshot_threshold);
 	raft_set_snapshot_trailing(&q->raft, opts->snapshot_threshold / 2 < 128 ?

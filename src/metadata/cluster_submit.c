@@ -227,21 +227,22 @@ result_int(const PGresult *res, int col, int width, int64 *out)
 }
 
 /*
- * Run the entry point on the connection and read its one row (error_code,
- * message, raft_index), the answer in binary.  The answer is treated as
- * hostile: anything but one row of the three expected columns is a failed
- * attempt.
+ * Send query on the connection and collect its last result (*result, for
+ * the caller to PQclear): ATTEMPT_ANSWERED when there is one, whatever its
+ * status; ATTEMPT_RETRY (with *why) when the connection failed.
  */
 static AttemptOutcome
-run_remote(PGconn *conn, const char *query, int nparams, const char *const *values,
-		   const int *lengths, const int *formats, TimestampTz deadline,
-		   int16 *error_code, char **message, uint64 *index, char **why)
+collect_result(PGconn *conn, const char *query, int nparams, const char *const *values,
+			   const int *lengths, const int *formats, int result_format,
+			   TimestampTz deadline, PGresult **result, char **why)
 {
 	PGresult   *res;
 	PGresult   *last = NULL;
 	int			rc;
 
-	if (!PQsendQueryParams(conn, query, nparams, NULL, values, lengths, formats, 1))
+	*result = NULL;
+	if (!PQsendQueryParams(conn, query, nparams, NULL, values, lengths, formats,
+						   result_format))
 	{
 		*why = pchomp(PQerrorMessage(conn));
 		return ATTEMPT_RETRY;
@@ -288,6 +289,28 @@ run_remote(PGconn *conn, const char *query, int nparams, const char *const *valu
 		*why = pstrdup("no answer");
 		return ATTEMPT_RETRY;
 	}
+	*result = last;
+	return ATTEMPT_ANSWERED;
+}
+
+/*
+ * Run the entry point on the connection and read its one row (error_code,
+ * message, raft_index), the answer in binary.  The answer is treated as
+ * hostile: anything but one row of the three expected columns is a failed
+ * attempt.
+ */
+static AttemptOutcome
+run_remote(PGconn *conn, const char *query, int nparams, const char *const *values,
+		   const int *lengths, const int *formats, TimestampTz deadline,
+		   int16 *error_code, char **message, uint64 *index, char **why)
+{
+	PGresult   *last;
+	AttemptOutcome outcome;
+
+	outcome = collect_result(conn, query, nparams, values, lengths, formats, 1, deadline,
+							 &last, why);
+	if (outcome != ATTEMPT_ANSWERED)
+		return outcome;
 	if (PQresultStatus(last) != PGRES_TUPLES_OK)
 	{
 		const char *sqlstate = PQresultErrorField(last, PG_DIAG_SQLSTATE);
@@ -530,6 +553,31 @@ created_by_earlier_attempt(const SlControllerRequest *req, TimestampTz deadline)
 	return topic != NULL && memcmp(topic->uuid, req->topic_uuid, sizeof(topic->uuid)) == 0;
 }
 
+/*
+ * A change of a topic this transaction holds (it produced to, read or
+ * changed it) would be committed by the cluster and then wait for this
+ * transaction's end to be applied here, which the caller waits for: refuse
+ * it before anything is asked of the controller.
+ */
+static bool
+topic_held_here(const SlControllerRequest *req, char **message)
+{
+	const SlTopic *topic;
+
+	if (req->type != SL_CTRL_DELETE_TOPIC && req->type != SL_CTRL_CREATE_PARTITIONS &&
+		req->type != SL_CTRL_ALTER_TOPIC_CONFIG)
+		return false;
+	if (req->topic_name == NULL ||
+		(topic = SlTopicLookup(req->topic_name, true)) == NULL ||
+		!SlTopicLockedByMe(topic->topic_id))
+		return false;
+	*message = psprintf("this transaction holds topic \"%s\" (it produced to, read or changed it): "
+						"the cluster's change of the topic could not be applied on this node "
+						"before the transaction ends; change the topic in a transaction of its own",
+						req->topic_name);
+	return true;
+}
+
 int16
 SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 {
@@ -542,6 +590,8 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	int			attempts;
 
 	*message = NULL;
+	if (topic_held_here(req, message))
+		return SL_CLUSTER_ERR_INVALID_REQUEST;
 	if (!SlControllerRequestEncode(req, &data, &len))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -580,4 +630,103 @@ SlClusterSubmit(const SlControllerRequest *req, int timeout_ms, char **message)
 	}
 	rearm_latch();
 	return 0;
+}
+
+/* A text column as a non-negative int64, or -1 for NULL; false if neither */
+static bool
+text_int64(const PGresult *res, int row, int col, int64 *out)
+{
+	const char *s;
+	char	   *end;
+	long long	v;
+
+	if (PQgetisnull(res, row, col))
+	{
+		*out = -1;
+		return true;
+	}
+	s = PQgetvalue(res, row, col);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		return false;
+	*out = (int64) v;
+	return true;
+}
+
+bool
+SlClusterLeaderQuorumStatus(int32 leader_id, SlQuorumStatus *status, int timeout_ms)
+{
+	static const char *const query =
+		"SELECT s.term, s.commit_index, s.last_index, m.node_id, m.address, m.role, "
+		"m.match_index, m.last_contact_ms "
+		"FROM streamlog.raft_status s, streamlog.raft_members m "
+		"WHERE s.role = 'leader' AND s.node_id = $1::integer ORDER BY m.node_id";
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	SlClusterNode node;
+	SlQuorumStatus got;
+	PGconn	   *conn;
+	PGresult   *res;
+	char	   *why = NULL;
+	char		leader_text[16];
+	const char *values[1] = {leader_text};
+	bool		ok = true;
+
+	if (leader_id <= 0 || !SlClusterGetNode(leader_id, &node) || node.sql_conninfo[0] == '\0')
+		return false;
+	conn = connect_node(node.node_id, node.sql_conninfo, deadline, &why);
+	if (conn == NULL)
+		return false;
+	snprintf(leader_text, sizeof(leader_text), "%d", leader_id);
+	if (collect_result(conn, query, 1, values, NULL, NULL, 0, deadline, &res, &why) !=
+		ATTEMPT_ANSWERED)
+	{
+		SlClusterForwardingDisconnect();
+		rearm_latch();
+		return false;
+	}
+	rearm_latch();
+
+	/* What the leader says is as hostile as any answer: check every field */
+	memset(&got, 0, sizeof(got));
+	got.node_id = leader_id;
+	got.is_leader = true;
+	got.leader_id = leader_id;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 8 ||
+		PQntuples(res) < 1 || PQntuples(res) > (int) lengthof(got.members))
+		ok = false;
+	for (int i = 0; ok && i < PQntuples(res); i++)
+	{
+		int64		term,
+					commit,
+					last,
+					id,
+					match,
+					contact;
+		const char *role = PQgetvalue(res, i, 5);
+
+		if (!text_int64(res, i, 0, &term) || !text_int64(res, i, 1, &commit) ||
+			!text_int64(res, i, 2, &last) || !text_int64(res, i, 3, &id) ||
+			!text_int64(res, i, 6, &match) || !text_int64(res, i, 7, &contact) ||
+			id <= 0 || id > PG_INT32_MAX || PQgetisnull(res, i, 4) ||
+			(strcmp(role, "voter") != 0 && strcmp(role, "observer") != 0))
+		{
+			ok = false;
+			break;
+		}
+		got.term = (uint64) Max(term, 0);
+		got.commit_index = (uint64) Max(commit, 0);
+		got.last_index = (uint64) Max(last, 0);
+		got.applied_index = got.commit_index;
+		got.members[i].node_id = (int32) id;
+		strlcpy(got.members[i].address, PQgetvalue(res, i, 4), sizeof(got.members[i].address));
+		got.members[i].role = strcmp(role, "voter") == 0 ? SL_QUORUM_VOTER : SL_QUORUM_OBSERVER;
+		got.match_index[i] = (uint64) Max(match, 0);
+		got.last_contact_ms[i] = contact;
+		got.nmembers = i + 1;
+	}
+	PQclear(res);
+	if (ok)
+		*status = got;
+	return ok;
 }

@@ -28,6 +28,21 @@ SlPartitionLeaderError(const SlTopic *topic, int32 partition)
 	return l->leader == SL_NO_LEADER ? SL_ERR_LEADER_NOT_AVAILABLE : SL_ERR_NOT_LEADER_OR_FOLLOWER;
 }
 
+int16
+SlPartitionLeaderEpochError(const SlTopic *topic, int32 partition, int32 current_leader_epoch)
+{
+	int32		epoch;
+
+	if (current_leader_epoch < 0 || !SlClusterEnabled() || topic->partitions == NULL)
+		return SL_ERR_NONE;
+	epoch = SlTopicPartitionLeadership(topic, partition)->leader_epoch;
+	if (current_leader_epoch < epoch)
+		return SL_ERR_FENCED_LEADER_EPOCH;
+	if (current_leader_epoch > epoch)
+		return SL_ERR_UNKNOWN_LEADER_EPOCH;
+	return SL_ERR_NONE;
+}
+
 int32
 SlPartitionLeaderEpoch(const SlTopic *topic, int32 partition)
 {

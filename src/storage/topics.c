@@ -418,6 +418,18 @@ SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held)
 	return LockHasWaiters(&tag, held, false);
 }
 
+bool
+SlTopicLockedByMe(int32 topic_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_class(), topic_id, 0);
+	for (LOCKMODE mode = AccessShareLock; mode <= MaxLockMode; mode++)
+		if (LockHeldByMe(&tag, mode))
+			return true;
+	return false;
+}
+
 SlPartitionKey
 SlMakePartitionKey(int32 topic_id, int32 partition)
 {

@@ -221,6 +221,29 @@ def test_cluster_submit_elsewhere_answers_not_controller(trio):
     assert f"the controller is node {controller}" in message
 
 
+def test_topic_change_in_a_transaction_that_holds_the_topic(trio, unique_name):
+    """A transaction that produced to a topic cannot have the cluster change
+    it (this node could apply the change only once the transaction ends):
+    refused at once, nothing committed; alone, the same change works."""
+    topic = unique_name("held")
+    node = trio.node(1)
+    node.sql("SELECT streamlog.create_topic(%s, 6)", (topic,))
+    wait_same_everywhere(trio, topic, 6)
+    local = [p for p, leader, _ in assignment(node, topic) if leader == 1]
+    assert local, "the placement gave node 1 no partition of six"
+    with node.connect(autocommit=False) as conn:
+        conn.execute("SELECT streamlog.produce(%s, 'k', 'v', partition => %s)", (topic, local[0]))
+        t = time.monotonic()
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
+            conn.execute("SELECT streamlog.add_partitions(%s, 2)", (topic,))
+        assert time.monotonic() - t < 10
+        assert "holds topic" in e.value.diag.message_detail
+        conn.rollback()
+    assert {topic_row(trio.node(n), topic)[2] for n in trio.node_ids} == {6}
+    node.sql("SELECT streamlog.add_partitions(%s, 2)", (topic,))
+    wait_same_everywhere(trio, topic, 8)
+
+
 def test_producer_ids_unique_across_nodes(trio):
     seen = {}
     for node_id in trio.node_ids:
@@ -256,9 +279,9 @@ def test_describe_quorum_from_every_node(trio):
         assert sorted(p["voters"]) == [1, 2, 3]
         assert p["high_watermark"] > 0
         assert sorted(q["nodes"]) == [1, 2, 3]
-        if node_id == controller:
-            # the leader knows every voter's progress
-            assert all(leo >= 0 for leo in p["voters"].values())
+        # the leader knows every voter's progress, and the others ask it
+        assert all(leo >= 0 for leo in p["voters"].values()), (node_id, p)
+        assert p["voters"][controller] >= p["high_watermark"]
 
 
 def test_elect_leaders_on_cluster(trio, unique_name):

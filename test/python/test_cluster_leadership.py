@@ -4,7 +4,8 @@ Kafka's Produce, Fetch, ListOffsets and DeleteRecords with
 NOT_LEADER_OR_FOLLOWER, and SQL calls with SQLSTATE 55000 naming the leader
 and how to reach it; a partition whose only replica's node is down is
 offline (leader -1, LEADER_NOT_AVAILABLE, "is offline" in SQL) and comes
-back with the node.  The catalog sync never waits behind a transaction that
+back with the node, and a client naming an old leader epoch is fenced
+(KIP-320).  The catalog sync never waits behind a transaction that
 holds a topic: the change is applied once the transaction ends.
 
 One cluster for the module; the test that stops a node comes last."""
@@ -19,6 +20,8 @@ from cluster import kafka_metadata, shared_cluster
 DEADLINE = 90
 NOT_LEADER_OR_FOLLOWER = 6
 LEADER_NOT_AVAILABLE = 5
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,42 @@ def spread_topic(cluster, name, partitions=3, via=1):
     cluster.node(via).sql("SELECT streamlog.create_topic(%s, %s)", (name, partitions))
     _id, _uuid, _n, _config, parts = cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     return {p: v[0] for p, v in parts.items()}
+
+
+def fetch_v9(cid, topic, partition, current_leader_epoch):
+    """Fetch v9 (the first with the client's current leader epoch), one
+    partition from offset 0."""
+    body = kh.i32(-1) + kh.i32(0) + kh.i32(1) + kh.i32(1 << 20) + kh.i8(0)
+    body += kh.i32(0) + kh.i32(-1)  # no fetch session
+    body += kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i32(current_leader_epoch) + kh.i64(0)
+        + kh.i64(-1) + kh.i32(1 << 20)))
+    body += kh.array([], None)  # forgotten topics
+    return kh.request_frame(kh.FETCH, 9, cid, body)
+
+
+def fetch_v9_error(body):
+    r = kh.Reader(body)
+    r.i32(), r.i16(), r.i32()
+    [(_topic, [(_p, error, *_rest)])] = r.array(lambda r: (r.string(), r.array(lambda r: (
+        r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
+        r.array(lambda r: (r.i64(), r.i64())), r.bytes()))))
+    return error
+
+
+def list_offsets_v4(cid, topic, partition, current_leader_epoch):
+    body = kh.i32(-1) + kh.i8(0) + kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i32(current_leader_epoch) + kh.i64(-1)))
+    return kh.request_frame(kh.LIST_OFFSETS, 4, cid, body)
+
+
+def list_offsets_v4_result(body):
+    """(error_code, offset, leader_epoch)"""
+    r = kh.Reader(body)
+    r.i32()
+    [(_topic, [(_p, error, _ts, offset, epoch)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64(), r.i32()))))
+    return error, offset, epoch
 
 
 def one_record():
@@ -211,3 +250,16 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
     assert [r[0] for r in back.sql(
         "SELECT convert_from(value, 'UTF8') FROM streamlog.read(%s, %s)", (name, p))] == \
         ["before", "after"]
+
+    # its leader changed twice (away, back): a client that names the old
+    # leader epoch is fenced, one ahead of the node is told it is unknown
+    epoch = kafka_metadata(back, [name])["topics"][name]["partitions"][p]["leader_epoch"]
+    assert epoch >= 2
+    with kh.RawClient(back.kafka_bootstrap) as c:
+        assert fetch_v9_error(c.call(fetch_v9, name, p, 0)) == FENCED_LEADER_EPOCH
+        assert fetch_v9_error(c.call(fetch_v9, name, p, epoch + 1)) == UNKNOWN_LEADER_EPOCH
+        assert fetch_v9_error(c.call(fetch_v9, name, p, epoch)) == 0
+        assert fetch_v9_error(c.call(fetch_v9, name, p, -1)) == 0
+        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, 0))[0] == \
+            FENCED_LEADER_EPOCH
+        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, epoch)) == (0, 2, epoch)

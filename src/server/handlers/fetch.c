@@ -98,6 +98,13 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		pr->high_watermark = -1;
 		return 0;
 	}
+	if (version >= 9 &&
+		(pr->error_code = SlPartitionLeaderEpochError(topic, fp->partition,
+													  fp->current_leader_epoch)) != SL_ERR_NONE)
+	{
+		pr->high_watermark = -1;
+		return 0;
+	}
 	/* Woken when this partition grows, if we park */
 	SlRequestWaitOn(req, SlWaitKeyForPartition(SlMakePartitionKey(topic->topic_id,
 																 fp->partition)));

@@ -31,6 +31,10 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 	}
 	if ((pr->error_code = SlPartitionLeaderError(topic, lp->partition_index)) != SL_ERR_NONE)
 		return;
+	if (version >= 4 &&
+		(pr->error_code = SlPartitionLeaderEpochError(topic, lp->partition_index,
+													  lp->current_leader_epoch)) != SL_ERR_NONE)
+		return;
 	if (version >= 4)
 		pr->leader_epoch = SlPartitionLeaderEpoch(topic, lp->partition_index);
 	pr->error_code = SL_ERR_NONE;

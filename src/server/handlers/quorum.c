@@ -6,10 +6,13 @@
  *
  * The quorum is the one partition "__cluster_metadata" 0, as in KRaft; its
  * leader epoch is the Raft term and its high watermark the commit index.
- * Any node answers DescribeQuorum from its own view: the voters' and
- * observers' log end offsets are known only on the Raft leader (-1 elsewhere,
- * as Kafka says for an unknown one); a client that wants them asks the
- * controller.  Standalone, the quorum is this node alone, leader at epoch 0.
+ * The voters' and observers' log end offsets are known only on the Raft
+ * leader: a node that is not the leader asks it over libpq (its
+ * streamlog.raft_status and raft_members), as Kafka's brokers forward
+ * DescribeQuorum to the active controller, and answers from its own view
+ * (-1 for the offsets it does not know, as Kafka says of an unknown one)
+ * when the leader does not answer within 2 s.  Standalone, the quorum is
+ * this node alone, leader at epoch 0.
  *
  * AddRaftVoter and RemoveRaftVoter go to the controller (forwarded over
  * libpq when it is another node, metadata/membership.c); the new voter's
@@ -38,6 +41,9 @@
 
 #define METADATA_TOPIC "__cluster_metadata"
 #define CONTROLLER_LISTENER "CONTROLLER"
+
+/* How long a node waits for the Raft leader's view before giving its own */
+#define LEADER_STATUS_TIMEOUT_MS 2000
 
 /* One voter's or observer's state */
 static void
@@ -132,6 +138,9 @@ SlHandleDescribeQuorum(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.error_message = SL_STR_NULL;
 	authorized = SlMayCluster(SL_ACL_DESCRIBE);
 	SlClusterGetQuorumStatus(&status);
+	/* Only the leader knows the others' progress: ask it, as Kafka does */
+	if (authorized && SlClusterEnabled() && !status.is_leader && status.leader_id > 0)
+		(void) SlClusterLeaderQuorumStatus(status.leader_id, &status, LEADER_STATUS_TIMEOUT_MS);
 
 	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
 	for (int t = 0; t < request.topics.n; t++)

@@ -37,7 +37,9 @@ typedef struct SlQuorumOptions
 	const char *dir;			/* its Raft directory */
 	int			nvoters;		/* initial voters (bootstrap of a new log) */
 	const SlQuorumMember *voters;
-	unsigned	election_timeout_ms;
+	unsigned	election_timeout_ms;	/* on average, a follower that hears no
+										 * leader this long stands (each wait
+										 * is drawn from 2/3 to 4/3 of it) */
 	unsigned	heartbeat_timeout_ms;
 	unsigned	snapshot_threshold; /* entries between snapshots */
 } SlQuorumOptions;

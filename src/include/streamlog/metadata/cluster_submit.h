@@ -42,6 +42,15 @@ extern int16 SlClusterSubmitToController(SlClusterSlotKind kind, int32 node_id,
 extern const char *SlClusterMembershipActionName(SlClusterSlotKind kind);
 extern bool SlClusterMembershipActionFromName(const char *name, SlClusterSlotKind *kind);
 
+/*
+ * The quorum as its Raft leader leader_id sees it (the members' progress is
+ * known only there), read over libpq from its streamlog.raft_status and
+ * raft_members, as Kafka's brokers forward DescribeQuorum to the active
+ * controller.  false (status untouched) if it cannot be had in timeout_ms.
+ */
+extern bool SlClusterLeaderQuorumStatus(int32 leader_id, SlQuorumStatus *status,
+										int timeout_ms);
+
 /* Drop the cached connection to the controller, if any */
 extern void SlClusterForwardingDisconnect(void);
 

@@ -190,6 +190,13 @@ extern const SlTopic *SlTopicTryLookupAndLock(const char *name, LOCKMODE mode);
  */
 extern bool SlTopicLockHasWaiters(int32 topic_id, LOCKMODE held);
 
+/*
+ * Does this transaction hold the topic's lock, in any mode (it produced to,
+ * read or changed the topic)?  A change of the topic that only another
+ * process can apply would then wait for this transaction's end.
+ */
+extern bool SlTopicLockedByMe(int32 topic_id);
+
 /* Topic by id (for the cleaner); NULL if gone */
 extern const SlTopic *SlTopicLookupById(int32 topic_id);
 
