@@ -368,14 +368,16 @@ SlQuorumOpen(const SlQuorumOptions *opts, char *errbuf, size_t errlen)
 		raft_configuration_close(&conf);
 		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
 		{
-			snprintf(errbuf, errlen, "could not bootstrap the Raft log: %s",
-					 raft_errmsg(&q->raft));
+			snprintf(errbuf, errlen, "could not bootstrap the Raft log: %s (%s)",
+					 raft_errmsg(&q->raft), raft_strerror(rv));
 			goto fail;
 		}
 	}
 	if ((rv = raft_start(&q->raft)) != 0)
 	{
-		snprintf(errbuf, errlen, "could not load the Raft log: %s", raft_errmsg(&q->raft));
+		/* raft_errmsg can be empty: the error code always says something */
+		snprintf(errbuf, errlen, "could not load the Raft log: %s (%s)",
+				 raft_errmsg(&q->raft), raft_strerror(rv));
 		goto fail;
 	}
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
