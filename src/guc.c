@@ -134,6 +134,20 @@ typedef struct CountList
 	}		   *entries;
 } CountList;
 
+/* An item of a comma-separated setting without its surrounding blanks */
+static char *
+trim_list_item(char *item)
+{
+	char	   *end;
+
+	while (*item == ' ' || *item == '\t')
+		item++;
+	end = item + strlen(item);
+	while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return item;
+}
+
 static void
 free_count_list(CountList *list)
 {
@@ -165,11 +179,7 @@ parse_count_list(const char *value, const char *key_name, CountList *list)
 		char	   *end;
 		long		count;
 
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = item + strlen(item);
-		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
+		item = trim_list_item(item);
 		if (*item == '\0')
 			continue;
 		colon = strrchr(item, ':');
@@ -349,11 +359,7 @@ check_quorum_voters(char **newval, void **extra, GucSource source)
 		char	   *end;
 		long		id;
 
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = item + strlen(item);
-		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
+		item = trim_list_item(item);
 		if (*item == '\0')
 			continue;
 		at = strchr(item, '@');
