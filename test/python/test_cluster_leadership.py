@@ -201,7 +201,9 @@ def test_catalog_sync_waits_for_a_transaction_that_holds_the_topic(cluster, uniq
         # and its Raft worker goes on (it is not stuck behind the lock)
         assert cluster.topic_state(name, asker.node_id) is None
         synced_before = cluster.raft_status(holder_id)["catalog_synced_index"]
-        cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1)", (name + ".other",))
+        # asked of a node other than the holder: the holder's own call would
+        # wait for its catalog, which waits for the transaction held here
+        asker.sql("SELECT streamlog.create_topic(%s, 1)", (name + ".other",))
         assert holder.sql("SELECT count(*) FROM streamlog.topic WHERE name = %s",
                           (name,)) == [(1,)]
         assert cluster.raft_status(holder_id)["catalog_synced_index"] == synced_before
