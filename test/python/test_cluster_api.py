@@ -233,10 +233,10 @@ def test_topic_change_in_a_transaction_that_holds_the_topic(trio, unique_name):
     assert local, "the placement gave node 1 no partition of six"
     with node.connect(autocommit=False) as conn:
         conn.execute("SELECT streamlog.produce(%s, 'k', 'v', partition => %s)", (topic, local[0]))
-        t = time.monotonic()
         with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
             conn.execute("SELECT streamlog.add_partitions(%s, 2)", (topic,))
-        assert time.monotonic() - t < 10
+        # refused before the request reached the controller: a refusal
+        # after it would be the wait for this node's catalog timing out
         assert "holds topic" in e.value.diag.message_detail
         conn.rollback()
     assert {topic_row(trio.node(n), topic)[2] for n in trio.node_ids} == {6}
