@@ -14,6 +14,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/membership.h"
 
 /* Unix ms as a timestamptz */
 static Datum
@@ -80,31 +81,21 @@ static void
 read_status(SlQuorumStatus *st, uint64 *synced, int32 *controller_id,
 			uint64 *controller_epoch, char **refused)
 {
-	memset(st, 0, sizeof(*st));
+	SlClusterGetQuorumStatus(st);
+	st->node_id = sl_node_id;
 	*refused = NULL;
+	*synced = 0;
+	*controller_id = sl_node_id;
+	*controller_epoch = 0;
 	if (!SlClusterEnabled() || sl_cluster == NULL)
-	{
-		st->node_id = sl_node_id;
-		st->is_leader = true;
-		st->leader_id = sl_node_id;
-		st->nmembers = 1;
-		st->members[0].node_id = sl_node_id;
-		st->members[0].role = SL_QUORUM_VOTER;
-		st->last_contact_ms[0] = 0;
-		*synced = 0;
-		*controller_id = sl_node_id;
-		*controller_epoch = 0;
 		return;
-	}
 	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
-	*st = sl_cluster->raft;
 	*synced = sl_cluster->catalog_synced_index;
 	*controller_id = sl_cluster->controller_id;
 	*controller_epoch = sl_cluster->controller_epoch;
 	if (sl_cluster->refused[0])
 		*refused = pstrdup(sl_cluster->refused);
 	LWLockRelease(&sl_cluster->lock);
-	st->node_id = sl_node_id;
 }
 
 /* This node's part in the quorum, in KIP-595's words */
