@@ -134,6 +134,20 @@ OBJS = \
 CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
 OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
 
+# Replicated partitions, one line per area (keep the blank lines between)
+REPLICA_LOG_OBJS =
+
+REPLICA_PROGRESS_OBJS =
+
+REPLICA_STREAM_OBJS =
+
+PARTITION_CHANGE_OBJS =
+
+PRODUCE_FORWARD_OBJS =
+
+OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
+	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)
+
 DATA = sql/streamlog--$(EXTVERSION).sql
 
 CODEC_LIBS = -lzstd -llz4 -lsnappy -lz

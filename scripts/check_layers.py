@@ -58,14 +58,20 @@ ALLOWED = {
     # The SQL front door: one storage API for both doors (DESIGN section
     # 1), never the Kafka server; record types come from the codecs.
     "sqlapi": {"protocol", "storage", "common", "cluster", "metadata"},
+    # Partition data between nodes (CLUSTER.md section 3): the output
+    # plugin that decodes appends from the WAL, the apply side that writes
+    # them on a follower through storage, and SQL produce forwarded to a
+    # leader.  The doors do not call it; its workers run it.
+    "replication": {"protocol", "storage", "common", "cluster", "metadata"},
     # Worker main loops: the broker runs the server's dispatch, the cleaner
     # runs storage's retention, the Raft worker runs the quorum and the
     # controller.  Nothing calls into them.
-    "bgworkers": {"server", "storage", "protocol", "common", "cluster", "metadata"},
+    "bgworkers": {"server", "storage", "protocol", "common", "cluster", "metadata",
+                  "replication"},
     # _PG_init: wires every layer's settings, shared memory, callbacks and
     # workers, so it may use all of them; nothing may use it.
     "entry": {"protocol", "common", "storage", "server", "sqlapi", "bgworkers",
-              "cluster", "metadata"},
+              "cluster", "metadata", "replication"},
 }
 
 # The one way a layer may look up past the table: read-only views.  Kafka
@@ -84,7 +90,8 @@ READ_ONLY_VIEWS = {
 # Where each layer's files are, relative to the root: .c files in src/<x>/,
 # headers in src/include/streamlog/<x>/; the two common modules and the
 # entry point are single files.
-LAYER_DIRS = ("protocol", "cluster", "storage", "metadata", "server", "sqlapi", "bgworkers")
+LAYER_DIRS = ("protocol", "cluster", "storage", "metadata", "server", "sqlapi", "bgworkers",
+              "replication")
 LAYER_FILES = {
     "src/guc.c": "common",
     "src/shmem.c": "common",

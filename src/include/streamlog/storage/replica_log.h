@@ -1,0 +1,109 @@
+/*
+ * A partition's log as replication sees it (CLUSTER.md sections 3 and 4):
+ * the leader epochs stored in its batches, appending batches a leader
+ * already gave offsets to, truncating to where an epoch ended, and reading
+ * stored batches for a follower catching up.
+ *
+ * Every stored batch carries the leader epoch it was appended in, in its
+ * partitionLeaderEpoch field (bytes 12-15 of a RecordBatch v2; outside its
+ * CRC, like the base offset): the leader stamps its current epoch when it
+ * appends (0 on a node of its own), a follower keeps the leader's.  So a
+ * log answers "where did epoch E end?" (Kafka's OffsetForLeaderEpoch,
+ * KIP-101/279) from its batches alone, and every replica holds the same
+ * bytes (P9).
+ *
+ * The caller has locked the topic (SlTopicLookupAndLock) in every function
+ * below; a follower's append and truncation take RowExclusiveLock like a
+ * produce, so they do not wait for readers.
+ */
+#ifndef SL_STORAGE_REPLICA_LOG_H
+#define SL_STORAGE_REPLICA_LOG_H
+
+#include "streamlog/storage/storage.h"
+
+/* A batch as a leader stored it, with the offsets and epoch it gave it */
+typedef struct SlReplicaBatch
+{
+	int64		base_offset;
+	int64		last_offset;
+	int32		leader_epoch;	/* as stored in the batch's bytes */
+	int64		append_time;	/* the leader's, ms since epoch */
+	const uint8 *data;			/* the whole RecordBatch v2, as stored */
+	size_t		len;
+} SlReplicaBatch;
+
+/* replica_append.c (owner: replstream) */
+
+/*
+ * Append a batch the partition's leader stored, at the offsets it gave it,
+ * in the caller's transaction: only if it starts exactly at this log's end
+ * (returns SL_REPLICA_APPENDED; the end moves past it at commit), never
+ * assigning offsets.  A batch below the end is SL_REPLICA_HAVE (already
+ * held: skipped), one above it SL_REPLICA_GAP (catch up first).  The batch
+ * is validated as a produce's would be (magic 2, CRC, offset deltas, the
+ * stored epoch equal to leader_epoch) and SL_REPLICA_INVALID changes
+ * nothing.  Idempotent-producer state follows the appended batches, so a
+ * follower that becomes leader deduplicates retries as its predecessor did.
+ */
+typedef enum SlReplicaAppendResult
+{
+	SL_REPLICA_APPENDED,
+	SL_REPLICA_HAVE,
+	SL_REPLICA_GAP,
+	SL_REPLICA_INVALID
+} SlReplicaAppendResult;
+
+extern SlReplicaAppendResult SlReplicaAppend(const SlTopic *topic, int32 partition,
+											 const SlReplicaBatch *batch);
+
+/* leader_epochs.c (owner: replicalog) */
+
+/* The log end offset: the offset the next batch gets (committed batches) */
+extern int64 SlPartitionLogEnd(const SlTopic *topic, int32 partition);
+
+/* The leader epoch of the last batch of the log, -1 if it holds none */
+extern int32 SlPartitionLastEpoch(const SlTopic *topic, int32 partition);
+
+/*
+ * Kafka's OffsetForLeaderEpoch on this log: the largest epoch <= epoch that
+ * the log holds batches of (*end_epoch), and the offset where it ended: the
+ * base offset of the first batch of a larger epoch, or the log end if none.
+ * epoch larger than every stored one but not above current_epoch (this
+ * node's leader epoch of the partition) answers (current_epoch, log end).
+ * No batch of any epoch <= epoch: (*end_epoch -1, *end_offset -1), Kafka's
+ * UNDEFINED answer.
+ */
+extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
+									  int32 epoch, int32 current_epoch,
+									  int32 *end_epoch, int64 *end_offset);
+
+/* replica_truncate.c (owner: replicalog) */
+
+/*
+ * Remove every batch at or above offset (a follower truncating to where its
+ * leader's epoch ended), in the caller's transaction: the partition's shared
+ * state (log end, high watermark, active segment), its idempotent-producer
+ * state and key index follow.  A batch that straddles offset is removed
+ * whole (batches are the unit of replication; the caller truncates to a
+ * batch boundary the leader gave).  offset at or above the log end changes
+ * nothing; below the log start offset it empties the log and moves the log
+ * start offset to offset.  Not replicated: each replica truncates its own
+ * log.  Returns the number of batches removed.
+ */
+extern int64 SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset);
+
+/* replica_read.c (owner: replicalog) */
+
+/*
+ * Stored batches from offset on (the batch holding offset first), up to
+ * max_bytes (at least one batch), up to the log end (not only the high
+ * watermark: followers replicate what the leader holds); emit is called
+ * with each.  Returns the number emitted; 0 at the end.  For a follower's
+ * catch-up of history older than its replication slot.
+ */
+typedef void (*SlReplicaBatchEmit) (const SlReplicaBatch *batch, void *arg);
+
+extern int	SlReplicaRead(const SlTopic *topic, int32 partition, int64 offset,
+						  int32 max_bytes, SlReplicaBatchEmit emit, void *arg);
+
+#endif							/* SL_STORAGE_REPLICA_LOG_H */
