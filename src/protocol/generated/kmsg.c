@@ -26,6 +26,10 @@ static void DecodeAlterClientQuotasResponseEntryData(SlReader *r, int16 version,
 static void DecodeAlterConfigsRequestAlterConfigsResource(SlReader *r, int16 version, SlAlterConfigsRequestAlterConfigsResource *out);
 static void DecodeAlterConfigsRequestAlterableConfig(SlReader *r, int16 version, SlAlterConfigsRequestAlterableConfig *out);
 static void DecodeAlterConfigsResponseAlterConfigsResourceResponse(SlReader *r, int16 version, SlAlterConfigsResponseAlterConfigsResourceResponse *out);
+static void DecodeAlterPartitionReassignmentsRequestReassignablePartition(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequestReassignablePartition *out);
+static void DecodeAlterPartitionReassignmentsRequestReassignableTopic(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequestReassignableTopic *out);
+static void DecodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *out);
+static void DecodeAlterPartitionReassignmentsResponseReassignableTopicResponse(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponseReassignableTopicResponse *out);
 static void DecodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialDeletion *out);
 static void DecodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlReader *r, int16 version, SlAlterUserScramCredentialsRequestScramCredentialUpsertion *out);
 static void DecodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlReader *r, int16 version, SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *out);
@@ -102,6 +106,9 @@ static void DecodeListOffsetsRequestListOffsetsPartition(SlReader *r, int16 vers
 static void DecodeListOffsetsRequestListOffsetsTopic(SlReader *r, int16 version, SlListOffsetsRequestListOffsetsTopic *out);
 static void DecodeListOffsetsResponseListOffsetsPartitionResponse(SlReader *r, int16 version, SlListOffsetsResponseListOffsetsPartitionResponse *out);
 static void DecodeListOffsetsResponseListOffsetsTopicResponse(SlReader *r, int16 version, SlListOffsetsResponseListOffsetsTopicResponse *out);
+static void DecodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlReader *r, int16 version, SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *out);
+static void DecodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingPartitionReassignment *out);
+static void DecodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingTopicReassignment *out);
 static void DecodeMetadataRequestMetadataRequestTopic(SlReader *r, int16 version, SlMetadataRequestMetadataRequestTopic *out);
 static void DecodeMetadataResponseMetadataResponseBroker(SlReader *r, int16 version, SlMetadataResponseMetadataResponseBroker *out);
 static void DecodeMetadataResponseMetadataResponsePartition(SlReader *r, int16 version, SlMetadataResponseMetadataResponsePartition *out);
@@ -122,6 +129,10 @@ static void DecodeOffsetFetchResponseOffsetFetchResponsePartition(SlReader *r, i
 static void DecodeOffsetFetchResponseOffsetFetchResponsePartitions(SlReader *r, int16 version, SlOffsetFetchResponseOffsetFetchResponsePartitions *out);
 static void DecodeOffsetFetchResponseOffsetFetchResponseTopic(SlReader *r, int16 version, SlOffsetFetchResponseOffsetFetchResponseTopic *out);
 static void DecodeOffsetFetchResponseOffsetFetchResponseTopics(SlReader *r, int16 version, SlOffsetFetchResponseOffsetFetchResponseTopics *out);
+static void DecodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlReader *r, int16 version, SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *out);
+static void DecodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlReader *r, int16 version, SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *out);
+static void DecodeOffsetForLeaderEpochResponseEpochEndOffset(SlReader *r, int16 version, SlOffsetForLeaderEpochResponseEpochEndOffset *out);
+static void DecodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlReader *r, int16 version, SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *out);
 static void DecodeProduceRequestPartitionProduceData(SlReader *r, int16 version, SlProduceRequestPartitionProduceData *out);
 static void DecodeProduceRequestTopicProduceData(SlReader *r, int16 version, SlProduceRequestTopicProduceData *out);
 static void DecodeProduceResponseBatchIndexAndErrorMessage(SlReader *r, int16 version, SlProduceResponseBatchIndexAndErrorMessage *out);
@@ -153,6 +164,10 @@ static void EncodeAlterClientQuotasResponseEntryData(SlWriter *w, int16 version,
 static void EncodeAlterConfigsRequestAlterConfigsResource(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterConfigsResource *in);
 static void EncodeAlterConfigsRequestAlterableConfig(SlWriter *w, int16 version, const SlAlterConfigsRequestAlterableConfig *in);
 static void EncodeAlterConfigsResponseAlterConfigsResourceResponse(SlWriter *w, int16 version, const SlAlterConfigsResponseAlterConfigsResourceResponse *in);
+static void EncodeAlterPartitionReassignmentsRequestReassignablePartition(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequestReassignablePartition *in);
+static void EncodeAlterPartitionReassignmentsRequestReassignableTopic(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequestReassignableTopic *in);
+static void EncodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *in);
+static void EncodeAlterPartitionReassignmentsResponseReassignableTopicResponse(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponseReassignableTopicResponse *in);
 static void EncodeAlterUserScramCredentialsRequestScramCredentialDeletion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialDeletion *in);
 static void EncodeAlterUserScramCredentialsRequestScramCredentialUpsertion(SlWriter *w, int16 version, const SlAlterUserScramCredentialsRequestScramCredentialUpsertion *in);
 static void EncodeAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlWriter *w, int16 version, const SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *in);
@@ -229,6 +244,9 @@ static void EncodeListOffsetsRequestListOffsetsPartition(SlWriter *w, int16 vers
 static void EncodeListOffsetsRequestListOffsetsTopic(SlWriter *w, int16 version, const SlListOffsetsRequestListOffsetsTopic *in);
 static void EncodeListOffsetsResponseListOffsetsPartitionResponse(SlWriter *w, int16 version, const SlListOffsetsResponseListOffsetsPartitionResponse *in);
 static void EncodeListOffsetsResponseListOffsetsTopicResponse(SlWriter *w, int16 version, const SlListOffsetsResponseListOffsetsTopicResponse *in);
+static void EncodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlWriter *w, int16 version, const SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *in);
+static void EncodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingPartitionReassignment *in);
+static void EncodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingTopicReassignment *in);
 static void EncodeMetadataRequestMetadataRequestTopic(SlWriter *w, int16 version, const SlMetadataRequestMetadataRequestTopic *in);
 static void EncodeMetadataResponseMetadataResponseBroker(SlWriter *w, int16 version, const SlMetadataResponseMetadataResponseBroker *in);
 static void EncodeMetadataResponseMetadataResponsePartition(SlWriter *w, int16 version, const SlMetadataResponseMetadataResponsePartition *in);
@@ -249,6 +267,10 @@ static void EncodeOffsetFetchResponseOffsetFetchResponsePartition(SlWriter *w, i
 static void EncodeOffsetFetchResponseOffsetFetchResponsePartitions(SlWriter *w, int16 version, const SlOffsetFetchResponseOffsetFetchResponsePartitions *in);
 static void EncodeOffsetFetchResponseOffsetFetchResponseTopic(SlWriter *w, int16 version, const SlOffsetFetchResponseOffsetFetchResponseTopic *in);
 static void EncodeOffsetFetchResponseOffsetFetchResponseTopics(SlWriter *w, int16 version, const SlOffsetFetchResponseOffsetFetchResponseTopics *in);
+static void EncodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *in);
+static void EncodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *in);
+static void EncodeOffsetForLeaderEpochResponseEpochEndOffset(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponseEpochEndOffset *in);
+static void EncodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *in);
 static void EncodeProduceRequestPartitionProduceData(SlWriter *w, int16 version, const SlProduceRequestPartitionProduceData *in);
 static void EncodeProduceRequestTopicProduceData(SlWriter *w, int16 version, const SlProduceRequestTopicProduceData *in);
 static void EncodeProduceResponseBatchIndexAndErrorMessage(SlWriter *w, int16 version, const SlProduceResponseBatchIndexAndErrorMessage *in);
@@ -276,6 +298,9 @@ static void SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, i
 static void SetErrorsAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterPartitionReassignmentsResponse(SlAlterPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsApiVersionsResponse(SlApiVersionsResponse *v, int16 version, int16 error_code, SlStr message);
@@ -327,6 +352,7 @@ static void SetErrorsListGroupsResponse(SlListGroupsResponse *v, int16 version, 
 static void SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataResponseTopic *v, int16 version, int16 error_code, SlStr message);
@@ -342,6 +368,9 @@ static void SetErrorsOffsetFetchResponseOffsetFetchResponsePartition(SlOffsetFet
 static void SetErrorsOffsetFetchResponseOffsetFetchResponsePartitions(SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetForLeaderEpochResponseEpochEndOffset(SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message);
@@ -5282,6 +5311,246 @@ SlInitProducerIdResponseEncode(SlWriter *w, int16 version, const SlInitProducerI
 		SlWriteUvarint(w, 0);
 }
 
+/* OffsetForLeaderEpochRequest */
+
+void
+SlOffsetForLeaderEpochRequestOffsetForLeaderPartitionInit(SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->current_leader_epoch = -1;
+}
+
+void
+SlOffsetForLeaderEpochRequestOffsetForLeaderTopicInit(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlOffsetForLeaderEpochRequestInit(SlOffsetForLeaderEpochRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->replica_id = -2;
+}
+
+static void
+DecodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlReader *r, int16 version, SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochRequestOffsetForLeaderPartitionInit(out);
+	out->partition = SlReadInt32(r);
+	if (version >= 2)
+		out->current_leader_epoch = SlReadInt32(r);
+	out->leader_epoch = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochRequest.OffsetForLeaderPartition");
+}
+
+static void
+EncodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *in)
+{
+	bool		flexible = version >= 4;
+
+	SlWriteInt32(w, in->partition);
+	if (version >= 2)
+		SlWriteInt32(w, in->current_leader_epoch);
+	SlWriteInt32(w, in->leader_epoch);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlReader *r, int16 version, SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochRequestOffsetForLeaderTopicInit(out);
+	out->topic = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 8, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochRequest.OffsetForLeaderTopic");
+}
+
+static void
+EncodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *in)
+{
+	bool		flexible = version >= 4;
+
+	SlWriteString(w, flexible, false, in->topic);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeOffsetForLeaderEpochRequestOffsetForLeaderPartition(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlOffsetForLeaderEpochRequestDecode(SlReader *r, int16 version, SlOffsetForLeaderEpochRequest *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochRequestInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "OffsetForLeaderEpochRequest: unsupported version");
+		return false;
+	}
+	if (version >= 3)
+		out->replica_id = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlOffsetForLeaderEpochRequestEncode(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequest *in)
+{
+	bool		flexible = version >= 4;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "OffsetForLeaderEpochRequest: unsupported version");
+		return;
+	}
+	if (version >= 3)
+		SlWriteInt32(w, in->replica_id);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeOffsetForLeaderEpochRequestOffsetForLeaderTopic(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* OffsetForLeaderEpochResponse */
+
+void
+SlOffsetForLeaderEpochResponseEpochEndOffsetInit(SlOffsetForLeaderEpochResponseEpochEndOffset *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->leader_epoch = -1;
+	v->end_offset = -1;
+}
+
+void
+SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResultInit(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlOffsetForLeaderEpochResponseInit(SlOffsetForLeaderEpochResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeOffsetForLeaderEpochResponseEpochEndOffset(SlReader *r, int16 version, SlOffsetForLeaderEpochResponseEpochEndOffset *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochResponseEpochEndOffsetInit(out);
+	out->error_code = SlReadInt16(r);
+	out->partition = SlReadInt32(r);
+	if (version >= 1)
+		out->leader_epoch = SlReadInt32(r);
+	out->end_offset = SlReadInt64(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochResponse.EpochEndOffset");
+}
+
+static void
+EncodeOffsetForLeaderEpochResponseEpochEndOffset(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponseEpochEndOffset *in)
+{
+	bool		flexible = version >= 4;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteInt32(w, in->partition);
+	if (version >= 1)
+		SlWriteInt32(w, in->leader_epoch);
+	SlWriteInt64(w, in->end_offset);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlReader *r, int16 version, SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResultInit(out);
+	out->topic = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 14, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeOffsetForLeaderEpochResponseEpochEndOffset(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult");
+}
+
+static void
+EncodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *in)
+{
+	bool		flexible = version >= 4;
+
+	SlWriteString(w, flexible, false, in->topic);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeOffsetForLeaderEpochResponseEpochEndOffset(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlOffsetForLeaderEpochResponseDecode(SlReader *r, int16 version, SlOffsetForLeaderEpochResponse *out)
+{
+	bool		flexible = version >= 4;
+
+	SlOffsetForLeaderEpochResponseInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "OffsetForLeaderEpochResponse: unsupported version");
+		return false;
+	}
+	if (version >= 2)
+		out->throttle_time_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "OffsetForLeaderEpochResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlOffsetForLeaderEpochResponseEncode(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponse *in)
+{
+	bool		flexible = version >= 4;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "OffsetForLeaderEpochResponse: unsupported version");
+		return;
+	}
+	if (version >= 2)
+		SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
 /* AddPartitionsToTxnRequest */
 
 void
@@ -8155,6 +8424,388 @@ SlIncrementalAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlIncr
 		SlWriteUvarint(w, 0);
 }
 
+/* AlterPartitionReassignmentsRequest */
+
+void
+SlAlterPartitionReassignmentsRequestReassignablePartitionInit(SlAlterPartitionReassignmentsRequestReassignablePartition *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->replicas.n = -1;
+}
+
+void
+SlAlterPartitionReassignmentsRequestReassignableTopicInit(SlAlterPartitionReassignmentsRequestReassignableTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterPartitionReassignmentsRequestInit(SlAlterPartitionReassignmentsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->timeout_ms = 60000;
+}
+
+static void
+DecodeAlterPartitionReassignmentsRequestReassignablePartition(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequestReassignablePartition *out)
+{
+	SlAlterPartitionReassignmentsRequestReassignablePartitionInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->replicas.items = SlReadArray(r, true, true, 4, sizeof(*out->replicas.items), &out->replicas.n);
+	for (int32 i = 0; i < out->replicas.n && SlReaderOk(r); i++)
+		out->replicas.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsRequest.ReassignablePartition");
+}
+
+static void
+EncodeAlterPartitionReassignmentsRequestReassignablePartition(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequestReassignablePartition *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteArrayLen(w, true, true, in->replicas.n);
+	for (int32 i = 0; i < in->replicas.n; i++)
+		SlWriteInt32(w, in->replicas.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterPartitionReassignmentsRequestReassignableTopic(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequestReassignableTopic *out)
+{
+	SlAlterPartitionReassignmentsRequestReassignableTopicInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 6, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeAlterPartitionReassignmentsRequestReassignablePartition(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsRequest.ReassignableTopic");
+}
+
+static void
+EncodeAlterPartitionReassignmentsRequestReassignableTopic(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequestReassignableTopic *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeAlterPartitionReassignmentsRequestReassignablePartition(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterPartitionReassignmentsRequestDecode(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequest *out)
+{
+	SlAlterPartitionReassignmentsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AlterPartitionReassignmentsRequest: unsupported version");
+		return false;
+	}
+	out->timeout_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeAlterPartitionReassignmentsRequestReassignableTopic(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterPartitionReassignmentsRequestEncode(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AlterPartitionReassignmentsRequest: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->timeout_ms);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeAlterPartitionReassignmentsRequestReassignableTopic(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* AlterPartitionReassignmentsResponse */
+
+void
+SlAlterPartitionReassignmentsResponseReassignablePartitionResponseInit(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterPartitionReassignmentsResponseReassignableTopicResponseInit(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlAlterPartitionReassignmentsResponseInit(SlAlterPartitionReassignmentsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *out)
+{
+	SlAlterPartitionReassignmentsResponseReassignablePartitionResponseInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsResponse.ReassignablePartitionResponse");
+}
+
+static void
+EncodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeAlterPartitionReassignmentsResponseReassignableTopicResponse(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponseReassignableTopicResponse *out)
+{
+	SlAlterPartitionReassignmentsResponseReassignableTopicResponseInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 8, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsResponse.ReassignableTopicResponse");
+}
+
+static void
+EncodeAlterPartitionReassignmentsResponseReassignableTopicResponse(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponseReassignableTopicResponse *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeAlterPartitionReassignmentsResponseReassignablePartitionResponse(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlAlterPartitionReassignmentsResponseDecode(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponse *out)
+{
+	SlAlterPartitionReassignmentsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "AlterPartitionReassignmentsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	out->responses.items = SlReadArray(r, true, false, 3, sizeof(*out->responses.items), &out->responses.n);
+	for (int32 i = 0; i < out->responses.n && SlReaderOk(r); i++)
+		DecodeAlterPartitionReassignmentsResponseReassignableTopicResponse(r, version, &out->responses.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "AlterPartitionReassignmentsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlAlterPartitionReassignmentsResponseEncode(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "AlterPartitionReassignmentsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->responses.n);
+	for (int32 i = 0; i < in->responses.n; i++)
+		EncodeAlterPartitionReassignmentsResponseReassignableTopicResponse(w, version, &in->responses.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* ListPartitionReassignmentsRequest */
+
+void
+SlListPartitionReassignmentsRequestListPartitionReassignmentsTopicsInit(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlListPartitionReassignmentsRequestInit(SlListPartitionReassignmentsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->timeout_ms = 60000;
+	v->topics.n = -1;
+}
+
+static void
+DecodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlReader *r, int16 version, SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *out)
+{
+	SlListPartitionReassignmentsRequestListPartitionReassignmentsTopicsInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partition_indexes.items = SlReadArray(r, true, false, 4, sizeof(*out->partition_indexes.items), &out->partition_indexes.n);
+	for (int32 i = 0; i < out->partition_indexes.n && SlReaderOk(r); i++)
+		out->partition_indexes.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics");
+}
+
+static void
+EncodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlWriter *w, int16 version, const SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partition_indexes.n);
+	for (int32 i = 0; i < in->partition_indexes.n; i++)
+		SlWriteInt32(w, in->partition_indexes.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlListPartitionReassignmentsRequestDecode(SlReader *r, int16 version, SlListPartitionReassignmentsRequest *out)
+{
+	SlListPartitionReassignmentsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "ListPartitionReassignmentsRequest: unsupported version");
+		return false;
+	}
+	out->timeout_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, true, true, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListPartitionReassignmentsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlListPartitionReassignmentsRequestEncode(SlWriter *w, int16 version, const SlListPartitionReassignmentsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "ListPartitionReassignmentsRequest: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->timeout_ms);
+	SlWriteArrayLen(w, true, true, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* ListPartitionReassignmentsResponse */
+
+void
+SlListPartitionReassignmentsResponseOngoingPartitionReassignmentInit(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlListPartitionReassignmentsResponseOngoingTopicReassignmentInit(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlListPartitionReassignmentsResponseInit(SlListPartitionReassignmentsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingPartitionReassignment *out)
+{
+	SlListPartitionReassignmentsResponseOngoingPartitionReassignmentInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->replicas.items = SlReadArray(r, true, false, 4, sizeof(*out->replicas.items), &out->replicas.n);
+	for (int32 i = 0; i < out->replicas.n && SlReaderOk(r); i++)
+		out->replicas.items[i] = SlReadInt32(r);
+	out->adding_replicas.items = SlReadArray(r, true, false, 4, sizeof(*out->adding_replicas.items), &out->adding_replicas.n);
+	for (int32 i = 0; i < out->adding_replicas.n && SlReaderOk(r); i++)
+		out->adding_replicas.items[i] = SlReadInt32(r);
+	out->removing_replicas.items = SlReadArray(r, true, false, 4, sizeof(*out->removing_replicas.items), &out->removing_replicas.n);
+	for (int32 i = 0; i < out->removing_replicas.n && SlReaderOk(r); i++)
+		out->removing_replicas.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListPartitionReassignmentsResponse.OngoingPartitionReassignment");
+}
+
+static void
+EncodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingPartitionReassignment *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteArrayLen(w, true, false, in->replicas.n);
+	for (int32 i = 0; i < in->replicas.n; i++)
+		SlWriteInt32(w, in->replicas.items[i]);
+	SlWriteArrayLen(w, true, false, in->adding_replicas.n);
+	for (int32 i = 0; i < in->adding_replicas.n; i++)
+		SlWriteInt32(w, in->adding_replicas.items[i]);
+	SlWriteArrayLen(w, true, false, in->removing_replicas.n);
+	for (int32 i = 0; i < in->removing_replicas.n; i++)
+		SlWriteInt32(w, in->removing_replicas.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingTopicReassignment *out)
+{
+	SlListPartitionReassignmentsResponseOngoingTopicReassignmentInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 8, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeListPartitionReassignmentsResponseOngoingPartitionReassignment(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListPartitionReassignmentsResponse.OngoingTopicReassignment");
+}
+
+static void
+EncodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingTopicReassignment *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeListPartitionReassignmentsResponseOngoingPartitionReassignment(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlListPartitionReassignmentsResponseDecode(SlReader *r, int16 version, SlListPartitionReassignmentsResponse *out)
+{
+	SlListPartitionReassignmentsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "ListPartitionReassignmentsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeListPartitionReassignmentsResponseOngoingTopicReassignment(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListPartitionReassignmentsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlListPartitionReassignmentsResponseEncode(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "ListPartitionReassignmentsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeListPartitionReassignmentsResponseOngoingTopicReassignment(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
 /* OffsetDeleteRequest */
 
 void
@@ -10073,6 +10724,26 @@ SetErrorsInitProducerIdResponse(SlInitProducerIdResponse *v, int16 version, int1
 }
 
 static void
+SetErrorsOffsetForLeaderEpochResponseEpochEndOffset(SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsOffsetForLeaderEpochResponseEpochEndOffset(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
 SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->partition_error_code = error_code;
@@ -10303,6 +10974,36 @@ SetErrorsIncrementalAlterConfigsResponse(SlIncrementalAlterConfigsResponse *v, i
 {
 	for (int32 i = 0; i < v->responses.n; i++)
 		SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsAlterPartitionReassignmentsResponse(SlAlterPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+	for (int32 i = 0; i < v->responses.n; i++)
+		SetErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(&v->responses.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
 }
 
 static void
@@ -10849,6 +11550,14 @@ SlInitProducerIdErrorResponse(const SlInitProducerIdRequest *req, int16 version,
 }
 
 void
+SlOffsetForLeaderEpochErrorResponse(const SlOffsetForLeaderEpochRequest *req, int16 version, int16 error_code, SlStr message, SlOffsetForLeaderEpochResponse *resp)
+{
+	(void) req;
+	SlOffsetForLeaderEpochResponseInit(resp);
+	SetErrorsOffsetForLeaderEpochResponse(resp, version, error_code, message);
+}
+
+void
 SlAddPartitionsToTxnErrorResponse(const SlAddPartitionsToTxnRequest *req, int16 version, int16 error_code, SlStr message, SlAddPartitionsToTxnResponse *resp)
 {
 	SlAddPartitionsToTxnResponseInit(resp);
@@ -11196,6 +11905,22 @@ SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *r
 		}
 	}
 	SetErrorsIncrementalAlterConfigsResponse(resp, version, error_code, message);
+}
+
+void
+SlAlterPartitionReassignmentsErrorResponse(const SlAlterPartitionReassignmentsRequest *req, int16 version, int16 error_code, SlStr message, SlAlterPartitionReassignmentsResponse *resp)
+{
+	(void) req;
+	SlAlterPartitionReassignmentsResponseInit(resp);
+	SetErrorsAlterPartitionReassignmentsResponse(resp, version, error_code, message);
+}
+
+void
+SlListPartitionReassignmentsErrorResponse(const SlListPartitionReassignmentsRequest *req, int16 version, int16 error_code, SlStr message, SlListPartitionReassignmentsResponse *resp)
+{
+	(void) req;
+	SlListPartitionReassignmentsResponseInit(resp);
+	SetErrorsListPartitionReassignmentsResponse(resp, version, error_code, message);
 }
 
 void
@@ -11596,6 +12321,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 				SlInitProducerIdResponseEncode(out, version, &resp);
 				return true;
 			}
+		case 23:
+			{
+				SlOffsetForLeaderEpochRequest req;
+				SlOffsetForLeaderEpochResponse resp;
+
+				if (!SlOffsetForLeaderEpochRequestDecode(request_body, version, &req))
+					return false;
+				SlOffsetForLeaderEpochErrorResponse(&req, version, error_code, message, &resp);
+				SlOffsetForLeaderEpochResponseEncode(out, version, &resp);
+				return true;
+			}
 		case 24:
 			{
 				SlAddPartitionsToTxnRequest req;
@@ -11759,6 +12495,28 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlIncrementalAlterConfigsErrorResponse(&req, version, error_code, message, &resp);
 				SlIncrementalAlterConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 45:
+			{
+				SlAlterPartitionReassignmentsRequest req;
+				SlAlterPartitionReassignmentsResponse resp;
+
+				if (!SlAlterPartitionReassignmentsRequestDecode(request_body, version, &req))
+					return false;
+				SlAlterPartitionReassignmentsErrorResponse(&req, version, error_code, message, &resp);
+				SlAlterPartitionReassignmentsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 46:
+			{
+				SlListPartitionReassignmentsRequest req;
+				SlListPartitionReassignmentsResponse resp;
+
+				if (!SlListPartitionReassignmentsRequestDecode(request_body, version, &req))
+					return false;
+				SlListPartitionReassignmentsErrorResponse(&req, version, error_code, message, &resp);
+				SlListPartitionReassignmentsResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 47:

@@ -1110,6 +1110,63 @@ extern void SlInitProducerIdResponseInit(SlInitProducerIdResponse *v);
 extern bool SlInitProducerIdResponseDecode(SlReader *r, int16 version, SlInitProducerIdResponse *out);
 extern void SlInitProducerIdResponseEncode(SlWriter *w, int16 version, const SlInitProducerIdResponse *in);
 
+/* OffsetForLeaderEpochRequest.OffsetForLeaderPartition (v0-4) */
+typedef struct SlOffsetForLeaderEpochRequestOffsetForLeaderPartition
+{
+	int32		partition;
+	int32		current_leader_epoch;	/* v2+, default -1, ignorable */
+	int32		leader_epoch;
+} SlOffsetForLeaderEpochRequestOffsetForLeaderPartition;
+
+/* OffsetForLeaderEpochRequest.OffsetForLeaderTopic (v0-4) */
+typedef struct SlOffsetForLeaderEpochRequestOffsetForLeaderTopic
+{
+	SlStr		topic;
+	struct { int32 n; SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *items; } partitions;
+} SlOffsetForLeaderEpochRequestOffsetForLeaderTopic;
+
+/* OffsetForLeaderEpochRequest: api key 23, v0-4, flexible v4+ */
+typedef struct SlOffsetForLeaderEpochRequest
+{
+	int32		replica_id;	/* v3+, default -2, ignorable */
+	struct { int32 n; SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *items; } topics;
+} SlOffsetForLeaderEpochRequest;
+
+extern void SlOffsetForLeaderEpochRequestOffsetForLeaderPartitionInit(SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *v);
+extern void SlOffsetForLeaderEpochRequestOffsetForLeaderTopicInit(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v);
+extern void SlOffsetForLeaderEpochRequestInit(SlOffsetForLeaderEpochRequest *v);
+extern bool SlOffsetForLeaderEpochRequestDecode(SlReader *r, int16 version, SlOffsetForLeaderEpochRequest *out);
+extern void SlOffsetForLeaderEpochRequestEncode(SlWriter *w, int16 version, const SlOffsetForLeaderEpochRequest *in);
+
+/* OffsetForLeaderEpochResponse.EpochEndOffset (v0-4) */
+typedef struct SlOffsetForLeaderEpochResponseEpochEndOffset
+{
+	int16		error_code;
+	int32		partition;
+	int32		leader_epoch;	/* v1+, default -1, ignorable */
+	int64		end_offset;	/* default -1 */
+} SlOffsetForLeaderEpochResponseEpochEndOffset;
+
+/* OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult (v0-4) */
+typedef struct SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult
+{
+	SlStr		topic;
+	struct { int32 n; SlOffsetForLeaderEpochResponseEpochEndOffset *items; } partitions;
+} SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult;
+
+/* OffsetForLeaderEpochResponse: api key 23, v0-4, flexible v4+ */
+typedef struct SlOffsetForLeaderEpochResponse
+{
+	int32		throttle_time_ms;	/* v2+, ignorable */
+	struct { int32 n; SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *items; } topics;
+} SlOffsetForLeaderEpochResponse;
+
+extern void SlOffsetForLeaderEpochResponseEpochEndOffsetInit(SlOffsetForLeaderEpochResponseEpochEndOffset *v);
+extern void SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResultInit(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v);
+extern void SlOffsetForLeaderEpochResponseInit(SlOffsetForLeaderEpochResponse *v);
+extern bool SlOffsetForLeaderEpochResponseDecode(SlReader *r, int16 version, SlOffsetForLeaderEpochResponse *out);
+extern void SlOffsetForLeaderEpochResponseEncode(SlWriter *w, int16 version, const SlOffsetForLeaderEpochResponse *in);
+
 /* AddPartitionsToTxnRequest.AddPartitionsToTxnTopic (v0-5) */
 typedef struct SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic
 {
@@ -1817,6 +1874,113 @@ extern void SlIncrementalAlterConfigsResponseInit(SlIncrementalAlterConfigsRespo
 extern bool SlIncrementalAlterConfigsResponseDecode(SlReader *r, int16 version, SlIncrementalAlterConfigsResponse *out);
 extern void SlIncrementalAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlIncrementalAlterConfigsResponse *in);
 
+/* AlterPartitionReassignmentsRequest.ReassignablePartition (v0) */
+typedef struct SlAlterPartitionReassignmentsRequestReassignablePartition
+{
+	int32		partition_index;
+	struct { int32 n; int32 *items; } replicas;	/* nullable, default null */
+} SlAlterPartitionReassignmentsRequestReassignablePartition;
+
+/* AlterPartitionReassignmentsRequest.ReassignableTopic (v0) */
+typedef struct SlAlterPartitionReassignmentsRequestReassignableTopic
+{
+	SlStr		name;
+	struct { int32 n; SlAlterPartitionReassignmentsRequestReassignablePartition *items; } partitions;
+} SlAlterPartitionReassignmentsRequestReassignableTopic;
+
+/* AlterPartitionReassignmentsRequest: api key 45, v0, flexible v0+ */
+typedef struct SlAlterPartitionReassignmentsRequest
+{
+	int32		timeout_ms;	/* default 60000 */
+	struct { int32 n; SlAlterPartitionReassignmentsRequestReassignableTopic *items; } topics;
+} SlAlterPartitionReassignmentsRequest;
+
+extern void SlAlterPartitionReassignmentsRequestReassignablePartitionInit(SlAlterPartitionReassignmentsRequestReassignablePartition *v);
+extern void SlAlterPartitionReassignmentsRequestReassignableTopicInit(SlAlterPartitionReassignmentsRequestReassignableTopic *v);
+extern void SlAlterPartitionReassignmentsRequestInit(SlAlterPartitionReassignmentsRequest *v);
+extern bool SlAlterPartitionReassignmentsRequestDecode(SlReader *r, int16 version, SlAlterPartitionReassignmentsRequest *out);
+extern void SlAlterPartitionReassignmentsRequestEncode(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsRequest *in);
+
+/* AlterPartitionReassignmentsResponse.ReassignablePartitionResponse (v0) */
+typedef struct SlAlterPartitionReassignmentsResponseReassignablePartitionResponse
+{
+	int32		partition_index;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+} SlAlterPartitionReassignmentsResponseReassignablePartitionResponse;
+
+/* AlterPartitionReassignmentsResponse.ReassignableTopicResponse (v0) */
+typedef struct SlAlterPartitionReassignmentsResponseReassignableTopicResponse
+{
+	SlStr		name;
+	struct { int32 n; SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *items; } partitions;
+} SlAlterPartitionReassignmentsResponseReassignableTopicResponse;
+
+/* AlterPartitionReassignmentsResponse: api key 45, v0, flexible v0+ */
+typedef struct SlAlterPartitionReassignmentsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlAlterPartitionReassignmentsResponseReassignableTopicResponse *items; } responses;
+} SlAlterPartitionReassignmentsResponse;
+
+extern void SlAlterPartitionReassignmentsResponseReassignablePartitionResponseInit(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v);
+extern void SlAlterPartitionReassignmentsResponseReassignableTopicResponseInit(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v);
+extern void SlAlterPartitionReassignmentsResponseInit(SlAlterPartitionReassignmentsResponse *v);
+extern bool SlAlterPartitionReassignmentsResponseDecode(SlReader *r, int16 version, SlAlterPartitionReassignmentsResponse *out);
+extern void SlAlterPartitionReassignmentsResponseEncode(SlWriter *w, int16 version, const SlAlterPartitionReassignmentsResponse *in);
+
+/* ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics (v0) */
+typedef struct SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics
+{
+	SlStr		name;
+	struct { int32 n; int32 *items; } partition_indexes;
+} SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics;
+
+/* ListPartitionReassignmentsRequest: api key 46, v0, flexible v0+ */
+typedef struct SlListPartitionReassignmentsRequest
+{
+	int32		timeout_ms;	/* default 60000 */
+	struct { int32 n; SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *items; } topics;	/* nullable, default null */
+} SlListPartitionReassignmentsRequest;
+
+extern void SlListPartitionReassignmentsRequestListPartitionReassignmentsTopicsInit(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v);
+extern void SlListPartitionReassignmentsRequestInit(SlListPartitionReassignmentsRequest *v);
+extern bool SlListPartitionReassignmentsRequestDecode(SlReader *r, int16 version, SlListPartitionReassignmentsRequest *out);
+extern void SlListPartitionReassignmentsRequestEncode(SlWriter *w, int16 version, const SlListPartitionReassignmentsRequest *in);
+
+/* ListPartitionReassignmentsResponse.OngoingPartitionReassignment (v0) */
+typedef struct SlListPartitionReassignmentsResponseOngoingPartitionReassignment
+{
+	int32		partition_index;
+	struct { int32 n; int32 *items; } replicas;
+	struct { int32 n; int32 *items; } adding_replicas;
+	struct { int32 n; int32 *items; } removing_replicas;
+} SlListPartitionReassignmentsResponseOngoingPartitionReassignment;
+
+/* ListPartitionReassignmentsResponse.OngoingTopicReassignment (v0) */
+typedef struct SlListPartitionReassignmentsResponseOngoingTopicReassignment
+{
+	SlStr		name;
+	struct { int32 n; SlListPartitionReassignmentsResponseOngoingPartitionReassignment *items; } partitions;
+} SlListPartitionReassignmentsResponseOngoingTopicReassignment;
+
+/* ListPartitionReassignmentsResponse: api key 46, v0, flexible v0+ */
+typedef struct SlListPartitionReassignmentsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	SlStr		error_message;	/* nullable */
+	struct { int32 n; SlListPartitionReassignmentsResponseOngoingTopicReassignment *items; } topics;
+} SlListPartitionReassignmentsResponse;
+
+extern void SlListPartitionReassignmentsResponseOngoingPartitionReassignmentInit(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v);
+extern void SlListPartitionReassignmentsResponseOngoingTopicReassignmentInit(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v);
+extern void SlListPartitionReassignmentsResponseInit(SlListPartitionReassignmentsResponse *v);
+extern bool SlListPartitionReassignmentsResponseDecode(SlReader *r, int16 version, SlListPartitionReassignmentsResponse *out);
+extern void SlListPartitionReassignmentsResponseEncode(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponse *in);
+
 /* OffsetDeleteRequest.OffsetDeleteRequestPartition (v0) */
 typedef struct SlOffsetDeleteRequestOffsetDeleteRequestPartition
 {
@@ -2326,6 +2490,8 @@ extern void SlDeleteRecordsErrorResponse(const SlDeleteRecordsRequest *req, int1
 								 SlStr message, SlDeleteRecordsResponse *resp);
 extern void SlInitProducerIdErrorResponse(const SlInitProducerIdRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlInitProducerIdResponse *resp);
+extern void SlOffsetForLeaderEpochErrorResponse(const SlOffsetForLeaderEpochRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlOffsetForLeaderEpochResponse *resp);
 extern void SlAddPartitionsToTxnErrorResponse(const SlAddPartitionsToTxnRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlAddPartitionsToTxnResponse *resp);
 extern void SlAddOffsetsToTxnErrorResponse(const SlAddOffsetsToTxnRequest *req, int16 version, int16 error_code,
@@ -2356,6 +2522,10 @@ extern void SlElectLeadersErrorResponse(const SlElectLeadersRequest *req, int16 
 								 SlStr message, SlElectLeadersResponse *resp);
 extern void SlIncrementalAlterConfigsErrorResponse(const SlIncrementalAlterConfigsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlIncrementalAlterConfigsResponse *resp);
+extern void SlAlterPartitionReassignmentsErrorResponse(const SlAlterPartitionReassignmentsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlAlterPartitionReassignmentsResponse *resp);
+extern void SlListPartitionReassignmentsErrorResponse(const SlListPartitionReassignmentsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlListPartitionReassignmentsResponse *resp);
 extern void SlOffsetDeleteErrorResponse(const SlOffsetDeleteRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlOffsetDeleteResponse *resp);
 extern void SlDescribeClientQuotasErrorResponse(const SlDescribeClientQuotasRequest *req, int16 version, int16 error_code,

@@ -129,6 +129,12 @@ static void FillAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlt
 static void FillAlterConfigsRequestAlterableConfig(SlAlterConfigsRequestAlterableConfig *v, int16 version, uint64 *rng);
 static void FillAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, uint64 *rng);
 static void FillAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsRequest(SlAlterPartitionReassignmentsRequest *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsRequestReassignablePartition(SlAlterPartitionReassignmentsRequestReassignablePartition *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsRequestReassignableTopic(SlAlterPartitionReassignmentsRequestReassignableTopic *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsResponse(SlAlterPartitionReassignmentsResponse *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, uint64 *rng);
+static void FillAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, uint64 *rng);
 static void FillAlterUserScramCredentialsRequest(SlAlterUserScramCredentialsRequest *v, int16 version, uint64 *rng);
 static void FillAlterUserScramCredentialsRequestScramCredentialDeletion(SlAlterUserScramCredentialsRequestScramCredentialDeletion *v, int16 version, uint64 *rng);
 static void FillAlterUserScramCredentialsRequestScramCredentialUpsertion(SlAlterUserScramCredentialsRequestScramCredentialUpsertion *v, int16 version, uint64 *rng);
@@ -259,6 +265,11 @@ static void FillListOffsetsRequestListOffsetsTopic(SlListOffsetsRequestListOffse
 static void FillListOffsetsResponse(SlListOffsetsResponse *v, int16 version, uint64 *rng);
 static void FillListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, uint64 *rng);
 static void FillListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, uint64 *rng);
+static void FillListPartitionReassignmentsRequest(SlListPartitionReassignmentsRequest *v, int16 version, uint64 *rng);
+static void FillListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v, int16 version, uint64 *rng);
+static void FillListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, uint64 *rng);
+static void FillListPartitionReassignmentsResponseOngoingPartitionReassignment(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v, int16 version, uint64 *rng);
+static void FillListPartitionReassignmentsResponseOngoingTopicReassignment(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v, int16 version, uint64 *rng);
 static void FillMetadataRequest(SlMetadataRequest *v, int16 version, uint64 *rng);
 static void FillMetadataRequestMetadataRequestTopic(SlMetadataRequestMetadataRequestTopic *v, int16 version, uint64 *rng);
 static void FillMetadataResponse(SlMetadataResponse *v, int16 version, uint64 *rng);
@@ -287,6 +298,12 @@ static void FillOffsetFetchResponseOffsetFetchResponsePartition(SlOffsetFetchRes
 static void FillOffsetFetchResponseOffsetFetchResponsePartitions(SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, uint64 *rng);
 static void FillOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, uint64 *rng);
 static void FillOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochRequest(SlOffsetForLeaderEpochRequest *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochResponseEpochEndOffset(SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, uint64 *rng);
+static void FillOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, uint64 *rng);
 static void FillProduceRequest(SlProduceRequest *v, int16 version, uint64 *rng);
 static void FillProduceRequestPartitionProduceData(SlProduceRequestPartitionProduceData *v, int16 version, uint64 *rng);
 static void FillProduceRequestTopicProduceData(SlProduceRequestTopicProduceData *v, int16 version, uint64 *rng);
@@ -327,6 +344,9 @@ static void ReleaseAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAdd
 static void ReleaseAlterClientQuotasRequestEntryData(SlAlterClientQuotasRequestEntryData *v);
 static void ReleaseAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData *v);
 static void ReleaseAlterConfigsRequestAlterConfigsResource(SlAlterConfigsRequestAlterConfigsResource *v);
+static void ReleaseAlterPartitionReassignmentsRequestReassignablePartition(SlAlterPartitionReassignmentsRequestReassignablePartition *v);
+static void ReleaseAlterPartitionReassignmentsRequestReassignableTopic(SlAlterPartitionReassignmentsRequestReassignableTopic *v);
+static void ReleaseAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsAssignment(SlCreatePartitionsRequestCreatePartitionsAssignment *v);
 static void ReleaseCreatePartitionsRequestCreatePartitionsTopic(SlCreatePartitionsRequestCreatePartitionsTopic *v);
 static void ReleaseCreateTopicsRequestCreatableReplicaAssignment(SlCreateTopicsRequestCreatableReplicaAssignment *v);
@@ -356,6 +376,9 @@ static void ReleaseIncrementalAlterConfigsRequestAlterConfigsResource(SlIncremen
 static void ReleaseListOffsetsRequestListOffsetsTopic(SlListOffsetsRequestListOffsetsTopic *v);
 static void ReleaseListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v);
 static void ReleaseListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v);
+static void ReleaseListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v);
+static void ReleaseListPartitionReassignmentsResponseOngoingPartitionReassignment(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v);
+static void ReleaseListPartitionReassignmentsResponseOngoingTopicReassignment(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v);
 static void ReleaseMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v);
 static void ReleaseMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataResponseTopic *v);
 static void ReleaseOffsetCommitRequestOffsetCommitRequestTopic(SlOffsetCommitRequestOffsetCommitRequestTopic *v);
@@ -368,6 +391,8 @@ static void ReleaseOffsetFetchRequestOffsetFetchRequestTopics(SlOffsetFetchReque
 static void ReleaseOffsetFetchResponseOffsetFetchResponseGroup(SlOffsetFetchResponseOffsetFetchResponseGroup *v);
 static void ReleaseOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffsetFetchResponseTopic *v);
 static void ReleaseOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffsetFetchResponseTopics *v);
+static void ReleaseOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v);
+static void ReleaseOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v);
 static void ReleaseProduceRequestTopicProduceData(SlProduceRequestTopicProduceData *v);
 static void ReleaseProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProduceResponse *v);
 static void ReleaseProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v);
@@ -3291,6 +3316,157 @@ KgEncodeInitProducerIdResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillOffsetForLeaderEpochRequestOffsetForLeaderPartition(SlOffsetForLeaderEpochRequestOffsetForLeaderPartition *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochRequestOffsetForLeaderPartitionInit(v);
+	v->partition = (int32) KgRand(rng);
+	if (version >= 2)
+		v->current_leader_epoch = (int32) KgRand(rng);
+	v->leader_epoch = (int32) KgRand(rng);
+}
+
+static void
+FillOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochRequestOffsetForLeaderTopicInit(v);
+	v->topic = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillOffsetForLeaderEpochRequestOffsetForLeaderPartition(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillOffsetForLeaderEpochRequest(SlOffsetForLeaderEpochRequest *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochRequestInit(v);
+	if (version >= 3)
+		v->replica_id = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillOffsetForLeaderEpochRequestOffsetForLeaderTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseOffsetForLeaderEpochRequestOffsetForLeaderTopic(SlOffsetForLeaderEpochRequestOffsetForLeaderTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitOffsetForLeaderEpochRequest(void *v)
+{
+	SlOffsetForLeaderEpochRequestInit(v);
+}
+
+static void
+KgReleaseOffsetForLeaderEpochRequest(void *p)
+{
+	SlOffsetForLeaderEpochRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseOffsetForLeaderEpochRequestOffsetForLeaderTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillOffsetForLeaderEpochRequest(void *v, int16 version, uint64 *rng)
+{
+	FillOffsetForLeaderEpochRequest(v, version, rng);
+}
+
+static bool
+KgDecodeOffsetForLeaderEpochRequest(SlReader *r, int16 version, void *out)
+{
+	return SlOffsetForLeaderEpochRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeOffsetForLeaderEpochRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlOffsetForLeaderEpochRequestEncode(w, version, in);
+}
+
+static void
+FillOffsetForLeaderEpochResponseEpochEndOffset(SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochResponseEpochEndOffsetInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->partition = (int32) KgRand(rng);
+	if (version >= 1)
+		v->leader_epoch = (int32) KgRand(rng);
+	v->end_offset = (int64) KgRand(rng);
+}
+
+static void
+FillOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResultInit(v);
+	v->topic = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillOffsetForLeaderEpochResponseEpochEndOffset(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 version, uint64 *rng)
+{
+	SlOffsetForLeaderEpochResponseInit(v);
+	if (version >= 2)
+		v->throttle_time_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitOffsetForLeaderEpochResponse(void *v)
+{
+	SlOffsetForLeaderEpochResponseInit(v);
+}
+
+static void
+KgReleaseOffsetForLeaderEpochResponse(void *p)
+{
+	SlOffsetForLeaderEpochResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillOffsetForLeaderEpochResponse(void *v, int16 version, uint64 *rng)
+{
+	FillOffsetForLeaderEpochResponse(v, version, rng);
+}
+
+static bool
+KgDecodeOffsetForLeaderEpochResponse(SlReader *r, int16 version, void *out)
+{
+	return SlOffsetForLeaderEpochResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeOffsetForLeaderEpochResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlOffsetForLeaderEpochResponseEncode(w, version, in);
+}
+
+static void
 FillAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *v, int16 version, uint64 *rng)
 {
 	SlAddPartitionsToTxnRequestAddPartitionsToTxnTopicInit(v);
@@ -5242,6 +5418,327 @@ KgEncodeIncrementalAlterConfigsResponse(SlWriter *w, int16 version, const void *
 }
 
 static void
+FillAlterPartitionReassignmentsRequestReassignablePartition(SlAlterPartitionReassignmentsRequestReassignablePartition *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsRequestReassignablePartitionInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->replicas.n = KgCount(rng, true);
+	v->replicas.items = KgAlloc(v->replicas.n, sizeof(*v->replicas.items));
+	for (int32 i = 0; i < v->replicas.n; i++)
+		v->replicas.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillAlterPartitionReassignmentsRequestReassignableTopic(SlAlterPartitionReassignmentsRequestReassignableTopic *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsRequestReassignableTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillAlterPartitionReassignmentsRequestReassignablePartition(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillAlterPartitionReassignmentsRequest(SlAlterPartitionReassignmentsRequest *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsRequestInit(v);
+	v->timeout_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillAlterPartitionReassignmentsRequestReassignableTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseAlterPartitionReassignmentsRequestReassignablePartition(SlAlterPartitionReassignmentsRequestReassignablePartition *v)
+{
+	if (v->replicas.items != NULL)
+		pfree(v->replicas.items);
+}
+
+static void
+ReleaseAlterPartitionReassignmentsRequestReassignableTopic(SlAlterPartitionReassignmentsRequestReassignableTopic *v)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		ReleaseAlterPartitionReassignmentsRequestReassignablePartition(&v->partitions.items[i]);
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitAlterPartitionReassignmentsRequest(void *v)
+{
+	SlAlterPartitionReassignmentsRequestInit(v);
+}
+
+static void
+KgReleaseAlterPartitionReassignmentsRequest(void *p)
+{
+	SlAlterPartitionReassignmentsRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseAlterPartitionReassignmentsRequestReassignableTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillAlterPartitionReassignmentsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillAlterPartitionReassignmentsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeAlterPartitionReassignmentsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlAlterPartitionReassignmentsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterPartitionReassignmentsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterPartitionReassignmentsRequestEncode(w, version, in);
+}
+
+static void
+FillAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsResponseReassignablePartitionResponseInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+}
+
+static void
+FillAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsResponseReassignableTopicResponseInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillAlterPartitionReassignmentsResponseReassignablePartitionResponse(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillAlterPartitionReassignmentsResponse(SlAlterPartitionReassignmentsResponse *v, int16 version, uint64 *rng)
+{
+	SlAlterPartitionReassignmentsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->responses.n = KgCount(rng, false);
+	v->responses.items = KgAlloc(v->responses.n, sizeof(*v->responses.items));
+	for (int32 i = 0; i < v->responses.n; i++)
+		FillAlterPartitionReassignmentsResponseReassignableTopicResponse(&v->responses.items[i], version, rng);
+}
+
+static void
+ReleaseAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitAlterPartitionReassignmentsResponse(void *v)
+{
+	SlAlterPartitionReassignmentsResponseInit(v);
+}
+
+static void
+KgReleaseAlterPartitionReassignmentsResponse(void *p)
+{
+	SlAlterPartitionReassignmentsResponse *v = p;
+
+	for (int32 i = 0; i < v->responses.n; i++)
+		ReleaseAlterPartitionReassignmentsResponseReassignableTopicResponse(&v->responses.items[i]);
+	if (v->responses.items != NULL)
+		pfree(v->responses.items);
+}
+
+static void
+KgFillAlterPartitionReassignmentsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillAlterPartitionReassignmentsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeAlterPartitionReassignmentsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlAlterPartitionReassignmentsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeAlterPartitionReassignmentsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlAlterPartitionReassignmentsResponseEncode(w, version, in);
+}
+
+static void
+FillListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v, int16 version, uint64 *rng)
+{
+	SlListPartitionReassignmentsRequestListPartitionReassignmentsTopicsInit(v);
+	v->name = KgStr(rng, false);
+	v->partition_indexes.n = KgCount(rng, false);
+	v->partition_indexes.items = KgAlloc(v->partition_indexes.n, sizeof(*v->partition_indexes.items));
+	for (int32 i = 0; i < v->partition_indexes.n; i++)
+		v->partition_indexes.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillListPartitionReassignmentsRequest(SlListPartitionReassignmentsRequest *v, int16 version, uint64 *rng)
+{
+	SlListPartitionReassignmentsRequestInit(v);
+	v->timeout_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, true);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillListPartitionReassignmentsRequestListPartitionReassignmentsTopics(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *v)
+{
+	if (v->partition_indexes.items != NULL)
+		pfree(v->partition_indexes.items);
+}
+
+static void
+KgInitListPartitionReassignmentsRequest(void *v)
+{
+	SlListPartitionReassignmentsRequestInit(v);
+}
+
+static void
+KgReleaseListPartitionReassignmentsRequest(void *p)
+{
+	SlListPartitionReassignmentsRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseListPartitionReassignmentsRequestListPartitionReassignmentsTopics(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillListPartitionReassignmentsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillListPartitionReassignmentsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeListPartitionReassignmentsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlListPartitionReassignmentsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeListPartitionReassignmentsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlListPartitionReassignmentsRequestEncode(w, version, in);
+}
+
+static void
+FillListPartitionReassignmentsResponseOngoingPartitionReassignment(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v, int16 version, uint64 *rng)
+{
+	SlListPartitionReassignmentsResponseOngoingPartitionReassignmentInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->replicas.n = KgCount(rng, false);
+	v->replicas.items = KgAlloc(v->replicas.n, sizeof(*v->replicas.items));
+	for (int32 i = 0; i < v->replicas.n; i++)
+		v->replicas.items[i] = (int32) KgRand(rng);
+	v->adding_replicas.n = KgCount(rng, false);
+	v->adding_replicas.items = KgAlloc(v->adding_replicas.n, sizeof(*v->adding_replicas.items));
+	for (int32 i = 0; i < v->adding_replicas.n; i++)
+		v->adding_replicas.items[i] = (int32) KgRand(rng);
+	v->removing_replicas.n = KgCount(rng, false);
+	v->removing_replicas.items = KgAlloc(v->removing_replicas.n, sizeof(*v->removing_replicas.items));
+	for (int32 i = 0; i < v->removing_replicas.n; i++)
+		v->removing_replicas.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillListPartitionReassignmentsResponseOngoingTopicReassignment(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v, int16 version, uint64 *rng)
+{
+	SlListPartitionReassignmentsResponseOngoingTopicReassignmentInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillListPartitionReassignmentsResponseOngoingPartitionReassignment(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, uint64 *rng)
+{
+	SlListPartitionReassignmentsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillListPartitionReassignmentsResponseOngoingTopicReassignment(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseListPartitionReassignmentsResponseOngoingPartitionReassignment(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v)
+{
+	if (v->replicas.items != NULL)
+		pfree(v->replicas.items);
+	if (v->adding_replicas.items != NULL)
+		pfree(v->adding_replicas.items);
+	if (v->removing_replicas.items != NULL)
+		pfree(v->removing_replicas.items);
+}
+
+static void
+ReleaseListPartitionReassignmentsResponseOngoingTopicReassignment(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		ReleaseListPartitionReassignmentsResponseOngoingPartitionReassignment(&v->partitions.items[i]);
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitListPartitionReassignmentsResponse(void *v)
+{
+	SlListPartitionReassignmentsResponseInit(v);
+}
+
+static void
+KgReleaseListPartitionReassignmentsResponse(void *p)
+{
+	SlListPartitionReassignmentsResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseListPartitionReassignmentsResponseOngoingTopicReassignment(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillListPartitionReassignmentsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillListPartitionReassignmentsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeListPartitionReassignmentsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlListPartitionReassignmentsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeListPartitionReassignmentsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlListPartitionReassignmentsResponseEncode(w, version, in);
+}
+
+static void
 FillOffsetDeleteRequestOffsetDeleteRequestPartition(SlOffsetDeleteRequestOffsetDeleteRequestPartition *v, int16 version, uint64 *rng)
 {
 	SlOffsetDeleteRequestOffsetDeleteRequestPartitionInit(v);
@@ -6461,6 +6958,8 @@ static const KgMessage kg_messages[] = {
 	{"DeleteRecordsResponse", 21, 0, 2, sizeof(SlDeleteRecordsResponse), KgInitDeleteRecordsResponse, KgFillDeleteRecordsResponse, KgDecodeDeleteRecordsResponse, KgEncodeDeleteRecordsResponse, KgReleaseDeleteRecordsResponse},
 	{"InitProducerIdRequest", 22, 0, 5, sizeof(SlInitProducerIdRequest), KgInitInitProducerIdRequest, KgFillInitProducerIdRequest, KgDecodeInitProducerIdRequest, KgEncodeInitProducerIdRequest, KgReleaseInitProducerIdRequest},
 	{"InitProducerIdResponse", 22, 0, 5, sizeof(SlInitProducerIdResponse), KgInitInitProducerIdResponse, KgFillInitProducerIdResponse, KgDecodeInitProducerIdResponse, KgEncodeInitProducerIdResponse, KgReleaseInitProducerIdResponse},
+	{"OffsetForLeaderEpochRequest", 23, 0, 4, sizeof(SlOffsetForLeaderEpochRequest), KgInitOffsetForLeaderEpochRequest, KgFillOffsetForLeaderEpochRequest, KgDecodeOffsetForLeaderEpochRequest, KgEncodeOffsetForLeaderEpochRequest, KgReleaseOffsetForLeaderEpochRequest},
+	{"OffsetForLeaderEpochResponse", 23, 0, 4, sizeof(SlOffsetForLeaderEpochResponse), KgInitOffsetForLeaderEpochResponse, KgFillOffsetForLeaderEpochResponse, KgDecodeOffsetForLeaderEpochResponse, KgEncodeOffsetForLeaderEpochResponse, KgReleaseOffsetForLeaderEpochResponse},
 	{"AddPartitionsToTxnRequest", 24, 0, 5, sizeof(SlAddPartitionsToTxnRequest), KgInitAddPartitionsToTxnRequest, KgFillAddPartitionsToTxnRequest, KgDecodeAddPartitionsToTxnRequest, KgEncodeAddPartitionsToTxnRequest, KgReleaseAddPartitionsToTxnRequest},
 	{"AddPartitionsToTxnResponse", 24, 0, 5, sizeof(SlAddPartitionsToTxnResponse), KgInitAddPartitionsToTxnResponse, KgFillAddPartitionsToTxnResponse, KgDecodeAddPartitionsToTxnResponse, KgEncodeAddPartitionsToTxnResponse, KgReleaseAddPartitionsToTxnResponse},
 	{"AddOffsetsToTxnRequest", 25, 0, 4, sizeof(SlAddOffsetsToTxnRequest), KgInitAddOffsetsToTxnRequest, KgFillAddOffsetsToTxnRequest, KgDecodeAddOffsetsToTxnRequest, KgEncodeAddOffsetsToTxnRequest, KgReleaseAddOffsetsToTxnRequest},
@@ -6491,6 +6990,10 @@ static const KgMessage kg_messages[] = {
 	{"ElectLeadersResponse", 43, 0, 2, sizeof(SlElectLeadersResponse), KgInitElectLeadersResponse, KgFillElectLeadersResponse, KgDecodeElectLeadersResponse, KgEncodeElectLeadersResponse, KgReleaseElectLeadersResponse},
 	{"IncrementalAlterConfigsRequest", 44, 0, 1, sizeof(SlIncrementalAlterConfigsRequest), KgInitIncrementalAlterConfigsRequest, KgFillIncrementalAlterConfigsRequest, KgDecodeIncrementalAlterConfigsRequest, KgEncodeIncrementalAlterConfigsRequest, KgReleaseIncrementalAlterConfigsRequest},
 	{"IncrementalAlterConfigsResponse", 44, 0, 1, sizeof(SlIncrementalAlterConfigsResponse), KgInitIncrementalAlterConfigsResponse, KgFillIncrementalAlterConfigsResponse, KgDecodeIncrementalAlterConfigsResponse, KgEncodeIncrementalAlterConfigsResponse, KgReleaseIncrementalAlterConfigsResponse},
+	{"AlterPartitionReassignmentsRequest", 45, 0, 0, sizeof(SlAlterPartitionReassignmentsRequest), KgInitAlterPartitionReassignmentsRequest, KgFillAlterPartitionReassignmentsRequest, KgDecodeAlterPartitionReassignmentsRequest, KgEncodeAlterPartitionReassignmentsRequest, KgReleaseAlterPartitionReassignmentsRequest},
+	{"AlterPartitionReassignmentsResponse", 45, 0, 0, sizeof(SlAlterPartitionReassignmentsResponse), KgInitAlterPartitionReassignmentsResponse, KgFillAlterPartitionReassignmentsResponse, KgDecodeAlterPartitionReassignmentsResponse, KgEncodeAlterPartitionReassignmentsResponse, KgReleaseAlterPartitionReassignmentsResponse},
+	{"ListPartitionReassignmentsRequest", 46, 0, 0, sizeof(SlListPartitionReassignmentsRequest), KgInitListPartitionReassignmentsRequest, KgFillListPartitionReassignmentsRequest, KgDecodeListPartitionReassignmentsRequest, KgEncodeListPartitionReassignmentsRequest, KgReleaseListPartitionReassignmentsRequest},
+	{"ListPartitionReassignmentsResponse", 46, 0, 0, sizeof(SlListPartitionReassignmentsResponse), KgInitListPartitionReassignmentsResponse, KgFillListPartitionReassignmentsResponse, KgDecodeListPartitionReassignmentsResponse, KgEncodeListPartitionReassignmentsResponse, KgReleaseListPartitionReassignmentsResponse},
 	{"OffsetDeleteRequest", 47, 0, 0, sizeof(SlOffsetDeleteRequest), KgInitOffsetDeleteRequest, KgFillOffsetDeleteRequest, KgDecodeOffsetDeleteRequest, KgEncodeOffsetDeleteRequest, KgReleaseOffsetDeleteRequest},
 	{"OffsetDeleteResponse", 47, 0, 0, sizeof(SlOffsetDeleteResponse), KgInitOffsetDeleteResponse, KgFillOffsetDeleteResponse, KgDecodeOffsetDeleteResponse, KgEncodeOffsetDeleteResponse, KgReleaseOffsetDeleteResponse},
 	{"DescribeClientQuotasRequest", 48, 0, 1, sizeof(SlDescribeClientQuotasRequest), KgInitDescribeClientQuotasRequest, KgFillDescribeClientQuotasRequest, KgDecodeDescribeClientQuotasRequest, KgEncodeDescribeClientQuotasRequest, KgReleaseDescribeClientQuotasRequest},
