@@ -13,10 +13,17 @@
  * The state is rebuilt from the segments the first time a partition is
  * touched after a start: the next offset follows the last stored batch, and
  * nothing is in flight.
+ *
+ * A hot standby appends nothing itself: its segments grow by WAL replay,
+ * which knows nothing of this state.  There the state is read again from
+ * the segments at every use, so that readers see what was replayed, and a
+ * state read during recovery is read once more after promotion, before
+ * the promoted server hands out its first offset.
  */
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/condition_variable.h"
 #include "storage/shmem.h"
@@ -49,6 +56,7 @@ struct SlPartitionState
 	SlPartitionKey key;			/* hash key: must be first */
 	slock_t		mutex;			/* guards everything below */
 	bool		loaded;
+	bool		loaded_in_recovery; /* from a standby's segments: stale */
 	int64		next_offset;
 	int64		high_watermark;
 	int64		log_start_offset;
@@ -191,6 +199,7 @@ partition_entry(SlPartitionKey key)
 			{
 				SpinLockInit(&state->mutex);
 				state->loaded = false;
+				state->loaded_in_recovery = false;
 				ConditionVariableInit(&state->changed);
 			}
 		}
@@ -208,9 +217,14 @@ partition_entry(SlPartitionKey key)
 	return state;
 }
 
-/* Rebuild a partition's state from its catalog rows and segments */
+/*
+ * Rebuild a partition's state from its catalog rows and segments.  On a
+ * standby (in_recovery) a state loaded before is refreshed, never moved
+ * backwards by a reader whose snapshot is older than another's; a state
+ * loaded during recovery is replaced once recovery has ended.
+ */
 static void
-partition_load(SlPartitionState *state)
+partition_load(SlPartitionState *state, bool in_recovery)
 {
 	SlSegment  *segments;
 	int			nsegments;
@@ -255,7 +269,20 @@ partition_load(SlPartitionState *state)
 	}
 
 	SpinLockAcquire(&state->mutex);
-	if (!state->loaded)
+	if (state->loaded && state->loaded_in_recovery && in_recovery)
+	{
+		if (next_offset > state->next_offset)
+			state->next_offset = state->high_watermark = next_offset;
+		if (log_start > state->log_start_offset)
+			state->log_start_offset = log_start;
+		if (active->seq >= state->active_seq)
+		{
+			state->active_relid = active->relid;
+			state->active_seq = active->seq;
+			state->active_base = active_base;
+		}
+	}
+	else if (!state->loaded || state->loaded_in_recovery)
 	{
 		state->next_offset = next_offset;
 		state->high_watermark = next_offset;
@@ -263,8 +290,9 @@ partition_load(SlPartitionState *state)
 		state->active_relid = active->relid;
 		state->active_seq = active->seq;
 		state->active_base = active_base;
-			state->ring_head = 0;
+		state->ring_head = 0;
 		state->ring_count = 0;
+		state->loaded_in_recovery = in_recovery;
 		state->loaded = true;
 	}
 	SpinLockRelease(&state->mutex);
@@ -278,8 +306,8 @@ SlPartitionStateGet(SlPartitionKey key)
 
 	SlCheckPreloaded();
 	state = partition_entry(key);
-	if (!state->loaded)
-		partition_load(state);
+	if (!state->loaded || state->loaded_in_recovery)
+		partition_load(state, RecoveryInProgress());
 	return state;
 }
 
