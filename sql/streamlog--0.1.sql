@@ -825,3 +825,19 @@ CREATE FUNCTION streamlog.remove_voter(node_id integer) RETURNS void
 CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL)
 	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
 	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;
+
+-- Replicated partitions, the controller's side (README, "Replicas and the
+-- controller").
+--
+-- Kafka's AlterPartition (KIP-497) from SQL: what a partition leader's ISR
+-- manager asks the controller, as this node, with the epochs it knows.
+-- One row with Kafka's error code (0: done and applied here; 74
+-- FENCED_LEADER_EPOCH, 95 INVALID_UPDATE_VERSION, 107 INELIGIBLE_REPLICA,
+-- 42 INVALID_REQUEST...).  Superuser only: it speaks for the leader.
+CREATE FUNCTION streamlog._alter_partition_isr(topic text, partition integer,
+		leader_epoch integer, partition_epoch integer, isr integer[],
+		timeout_ms integer DEFAULT 30000,
+		OUT error_code integer, OUT message text)
+	AS 'MODULE_PATHNAME', 'streamlog__alter_partition_isr' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._alter_partition_isr(text, integer, integer, integer,
+	integer[], integer) FROM PUBLIC;
