@@ -111,8 +111,11 @@ CREATE TYPE streamlog.header AS (key text, value bytea);
 -- beginning with "__" are reserved for internal topics, which clients can
 -- read but not create, drop or produce to.
 
+-- replication_factor: replicas of each partition on a cluster (NULL:
+-- streamlog.default_replication_factor); a node of its own has one.
 CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
-									   config jsonb DEFAULT '{}')
+									   config jsonb DEFAULT '{}',
+									   replication_factor integer DEFAULT NULL)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_create_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
@@ -192,7 +195,8 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 	   (SELECT count(*) FROM streamlog.segment g
 		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments,
 	   p.leader_id AS leader, p.leader_epoch, p.partition_epoch, p.replicas, p.isr,
-	   p.leader_id < 0 AS offline
+	   p.leader_id < 0 AS offline,
+	   cardinality(p.isr) < cardinality(p.replicas) AS under_replicated
   FROM streamlog.topic t
   JOIN streamlog.partition p USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s

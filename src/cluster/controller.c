@@ -137,6 +137,10 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 		if (size <= 0)
 			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 						"the manual assignment of partition %d is empty", (int) p);
+		if (size > SL_CTRL_MAX_REPLICAS)
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+									"the manual assignment of partition %d has %d replicas, more than the %d a partition may have",
+									(int) p, (int) size, SL_CTRL_MAX_REPLICAS);
 		if (p == 0 && *replication_factor <= 0)
 			*replication_factor = size;
 		if (size != *replication_factor)
@@ -204,6 +208,10 @@ add_partitions(const SlMetaImage *image, const SlControllerRequest *req,
 	if (replication_factor <= 0)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 					"replication factor must be larger than 0, not %d", (int) replication_factor);
+	if (replication_factor > SL_CTRL_MAX_REPLICAS)
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
+								"replication factor %d is larger than the %d replicas a partition may have",
+								(int) replication_factor, SL_CTRL_MAX_REPLICAS);
 	if (replication_factor > usable_count(image))
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 					"replication factor %d is larger than the %d available nodes",

@@ -31,6 +31,12 @@
 #define KAFKA_BROKER_ID_NOT_REGISTERED 102
 #define KAFKA_INELIGIBLE_REPLICA 107
 
+/*
+ * Most replicas of a partition: the leader keeps each follower's progress
+ * in shared memory (storage/replica_progress.h, SL_MAX_REPLICAS)
+ */
+#define SL_CTRL_MAX_REPLICAS 8
+
 /* Report code with a message in errbuf (which may be NULL); returns code */
 extern int16_t SlControllerFail(char *errbuf, size_t errbuf_len, int16_t code,
 								const char *fmt,...)
