@@ -142,7 +142,7 @@ REPLICA_PROGRESS_OBJS =
 REPLICA_STREAM_OBJS =
 
 PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_change_sql.o
-CLUSTER_OBJS += src/cluster/controller_alter_partition.o
+CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o
 
 PRODUCE_FORWARD_OBJS =
 

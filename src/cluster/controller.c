@@ -16,7 +16,10 @@
  *	  everything acknowledged, as KRaft's ELR idea), so that the partition
  *	  comes back with it;
  *	- a partition offline whose ISR member is usable again gets it as
- *	  leader.
+ *	  leader;
+ *	- a partition whose topic sets unclean.leader.election.enable and
+ *	  whose ISR has no usable member is led by its first usable replica,
+ *	  alone in the ISR (an unclean election: what it lacks is lost).
  *
  * IDENTIFICATION
  *	  src/cluster/controller.c
@@ -518,9 +521,11 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 			int32_t		leader = SL_META_NO_LEADER;
 			bool		isr_changed;
 
-			if (part->nisr > cap)
+			/* room for the ISR, and for the one member an unclean election sets */
+			if (part->nisr > cap || cap == 0)
 			{
-				int32_t    *grown = realloc(isr, sizeof(int32_t) * (size_t) part->nisr);
+				int32_t		room = part->nisr > 1 ? part->nisr : 1;
+				int32_t    *grown = realloc(isr, sizeof(int32_t) * (size_t) room);
 
 				if (grown == NULL)
 				{
@@ -528,7 +533,7 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 					break;
 				}
 				isr = grown;
-				cap = part->nisr;
+				cap = room;
 			}
 			for (int32_t i = 0; i < part->nisr; i++)
 				if (view_usable(views, part->isr[i]))
@@ -557,6 +562,23 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 						view_usable(views, part->replicas[r]))
 					{
 						leader = part->replicas[r];
+						break;
+					}
+
+			/*
+			 * Unclean election (the topic's unclean.leader.election.enable,
+			 * as KRaft's PartitionChangeBuilder): no ISR member can lead, so
+			 * the first usable replica does, alone in the ISR, and whatever
+			 * it lacks of the log is lost
+			 */
+			if (leader == SL_META_NO_LEADER &&
+				SlMetaTopicConfigFlag(topic, "unclean.leader.election.enable"))
+				for (int32_t r = 0; r < part->nreplicas; r++)
+					if (view_usable(views, part->replicas[r]))
+					{
+						leader = part->replicas[r];
+						isr[0] = leader;
+						nisr = 1;
 						break;
 					}
 			isr_changed = nisr != part->nisr ||

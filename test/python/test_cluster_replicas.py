@@ -188,3 +188,47 @@ def test_leader_killed_moves_to_an_isr_member_with_the_next_epoch(whole, unique_
                      "the old leader follows the new one")
     assert alter_isr(cluster.node(new_leader), name, 0, new_le, new_pe,
                      new_isr + [leader]) == (0, None)
+
+
+def test_unclean_leader_election_on_and_off(whole, unique_name):
+    """Both topics' ISR shrinks to the leader alone (as when its followers
+    lag), then the leader dies: the clean topic stays offline until it
+    returns, the unclean one is led by a live replica outside the ISR."""
+    cluster = whole
+    clean, unclean = unique_name("clean"), unique_name("unclean")
+    # one partition each, both led by node 1 (manual assignment, Kafka's)
+    admin = AdminClient({"bootstrap.servers": cluster.node(2).kafka_bootstrap})
+    topics = [NewTopic(clean, 1, replica_assignment=[[1, 2, 3]]),
+              NewTopic(unclean, 1, replica_assignment=[[1, 2, 3]],
+                       config={"unclean.leader.election.enable": "true"})]
+    assert kh.admin_results(admin.create_topics(topics), 60) == {clean: None, unclean: None}
+    for name in (clean, unclean):
+        leader, le, pe, replicas, _ = cluster.wait_topic_everywhere(name)[4][0]
+        assert leader == 1
+        assert alter_isr(cluster.node(1), name, 0, le, pe, [1]) == (0, None)
+    survivors = [2, 3]
+    cluster.wait_topic_everywhere(unclean, node_ids=survivors,
+                                  check=lambda s: s[4][0][4] == [1])
+
+    cluster.kill9(1)
+    moved = cluster.wait_topic_everywhere(
+        unclean, node_ids=survivors, check=lambda s: s[4][0][0] in survivors)[4][0]
+    assert moved[4] == [moved[0]] and moved[1] == 1    # alone in the ISR, next epoch
+    offline = cluster.wait_topic_everywhere(
+        clean, node_ids=survivors, check=lambda s: s[4][0][0] == -1)[4][0]
+    assert offline[4] == [1]                           # it keeps its last member
+    rows = cluster.node(2).sql(
+        "SELECT topic, leader, offline, under_replicated FROM streamlog.partitions "
+        "WHERE topic IN (%s, %s)", (clean, unclean))
+    assert {r[0]: r[1:] for r in rows} == {clean: (-1, True, True),
+                                           unclean: (moved[0], False, True)}
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="offline"):
+        cluster.node(2).sql("SELECT streamlog.produce(%s, NULL, 'v', partition => 0)", (clean,))
+
+    # node 1 returns: the clean topic comes back with it; the unclean one
+    # stays with its new leader
+    cluster.start([1])
+    cluster.wait_ready()
+    back = cluster.wait_topic_everywhere(clean, check=lambda s: s[4][0][0] == 1)[4][0]
+    assert back[1] == 2
+    assert cluster.wait_topic_everywhere(unclean)[4][0][0] == moved[0]

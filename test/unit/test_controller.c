@@ -842,6 +842,113 @@ test_alter_partition_seeded(uint64_t *rng)
 	}
 }
 
+/*
+ * Unclean election: a partition whose ISR members are all gone stays
+ * offline, unless its topic sets unclean.leader.election.enable; then the
+ * first usable replica leads, alone in the ISR, with the next epoch
+ */
+static void
+test_unclean_election(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	SlHeartbeat hbs[3];
+	char		err[256];
+	int32_t		reps[] = {1, 2, 3};
+	int32_t		only1[] = {1};
+	SlMetaRecord topic;
+	const SlMetaPartition *clean,
+			   *unclean;
+
+	cluster_of(&img, 3, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "clean")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, only1, 1, 1)));
+	topic = meta_topic(2, "unclean");
+	topic.topic.config_json = (char *) "{\"retention.ms\": \"5\", \"unclean.leader.election.enable\": \"true\"}";
+	CHECK(meta_apply1(&img, img.applied_index + 1, topic));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(2, 0, reps, 3, only1, 1, 1)));
+	img.next_topic_id = 3;
+
+	/* node 1, the only ISR member, falls silent */
+	for (int i = 0; i < 3; i++)
+		hbs[i] = hb(i + 1, 100 + i, 10000, NULL);
+	hbs[0].received_ms = 0;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 10000, SESSION, &out);
+	CHECK(commit(&img, &out));
+	clean = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	unclean = &SlMetaImageTopicById(&img, 2)->partitions[0];
+	CHECK_EQ_INT(clean->leader, -1);
+	CHECK_EQ_INT(clean->nisr, 1);
+	CHECK_EQ_INT(clean->isr[0], 1);
+	CHECK_EQ_INT(unclean->leader, 2);
+	CHECK_EQ_INT(unclean->nisr, 1);
+	CHECK_EQ_INT(unclean->isr[0], 2);
+	CHECK_EQ_INT(unclean->leader_epoch, 1);
+
+	/* turning it on for the clean topic elects at the next tick */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ALTER_TOPIC_CONFIG;
+	req.topic_name = (char *) "clean";
+	req.config_json = (char *) "{\"unclean.leader.election.enable\": \"true\"}";
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	hbs[1].received_ms = hbs[2].received_ms = 10100;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 10100, SESSION, &out);
+	CHECK(commit(&img, &out));
+	clean = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(clean->leader, 2);
+	CHECK_EQ_INT(clean->leader_epoch, 2);	/* offline was epoch 1 */
+	SlMetaImageFree(&img);
+}
+
+/* The config flag reader against good and hostile JSON */
+static void
+test_config_flag(uint64_t *rng)
+{
+	static const struct
+	{
+		const char *json;
+		bool		set;
+	}			cases[] = {
+		{"{\"u\": \"true\"}", true},
+		{"{\"u\":\"true\"}", true},
+		{" { \"a\" : \"x\\\"y\" , \"u\" : true } ", true},
+		{"{\"u\": \"false\"}", false},
+		{"{\"u\": \"true\", \"u\": \"false\"}", false},
+		{"{\"uu\": \"true\"}", false},
+		{"{}", false},
+		{"", false},
+		{"{\"u\": \"true\"", false},
+		{"{\"u\": {\"x\": 1}}", false},
+		{"[\"u\", \"true\"]", false},
+		{"{\"u\" \"true\"}", false},
+		{"{\"u\": \"tru", false},
+	};
+	SlMetaTopic topic;
+	char		buf[64];
+
+	memset(&topic, 0, sizeof(topic));
+	CHECK(!SlMetaTopicConfigFlag(&topic, "u"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		topic.config_json = (char *) cases[i].json;
+		CHECK_EQ_INT(SlMetaTopicConfigFlag(&topic, "u"), cases[i].set);
+	}
+	/* random bytes never crash it */
+	for (int iter = 0; iter < 20000; iter++)
+	{
+		size_t		n = unit_rand(rng) % (sizeof(buf) - 1);
+
+		for (size_t k = 0; k < n; k++)
+			buf[k] = "{}\":, \\tuer"[unit_rand(rng) % 12];
+		buf[n] = '\0';
+		topic.config_json = buf;
+		(void) SlMetaTopicConfigFlag(&topic, "u");
+	}
+}
+
 /* Kafka's AdminUtilsTest.testReplicaAssignment: 5 brokers, fixed start 0 */
 static void
 test_assign_kafka_vectors(void)
@@ -1040,6 +1147,8 @@ main(void)
 	test_unregister();
 	test_alter_partition();
 	test_alter_partition_seeded(&rng);
+	test_unclean_election();
+	test_config_flag(&rng);
 	test_assign_kafka_vectors();
 	test_assign_racks(&rng);
 	test_request_codec(&rng);
