@@ -111,8 +111,11 @@ CREATE TYPE streamlog.header AS (key text, value bytea);
 -- beginning with "__" are reserved for internal topics, which clients can
 -- read but not create, drop or produce to.
 
+-- replication_factor: replicas of each partition on a cluster (NULL:
+-- streamlog.default_replication_factor); a node of its own has one.
 CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
-									   config jsonb DEFAULT '{}')
+									   config jsonb DEFAULT '{}',
+									   replication_factor integer DEFAULT NULL)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_create_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
@@ -192,7 +195,8 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 	   (SELECT count(*) FROM streamlog.segment g
 		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments,
 	   p.leader_id AS leader, p.leader_epoch, p.partition_epoch, p.replicas, p.isr,
-	   p.leader_id < 0 AS offline
+	   p.leader_id < 0 AS offline,
+	   cardinality(p.isr) < cardinality(p.replicas) AS under_replicated
   FROM streamlog.topic t
   JOIN streamlog.partition p USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
@@ -857,3 +861,19 @@ SELECT r.* FROM streamlog.replica_states() r
  WHERE streamlog.has_privilege('describe', 'topic', r.topic)
  ORDER BY r.topic, r.partition, r.node_id;
 GRANT SELECT ON streamlog.replicas TO PUBLIC;
+
+-- Replicated partitions, the controller's side (README, "Replicas and the
+-- controller").
+--
+-- Kafka's AlterPartition (KIP-497) from SQL: what a partition leader's ISR
+-- manager asks the controller, as this node, with the epochs it knows.
+-- One row with Kafka's error code (0: done and applied here; 74
+-- FENCED_LEADER_EPOCH, 95 INVALID_UPDATE_VERSION, 107 INELIGIBLE_REPLICA,
+-- 42 INVALID_REQUEST...).  Superuser only: it speaks for the leader.
+CREATE FUNCTION streamlog._alter_partition_isr(topic text, partition integer,
+		leader_epoch integer, partition_epoch integer, isr integer[],
+		timeout_ms integer DEFAULT 30000,
+		OUT error_code integer, OUT message text)
+	AS 'MODULE_PATHNAME', 'streamlog__alter_partition_isr' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._alter_partition_isr(text, integer, integer, integer,
+	integer[], integer) FROM PUBLIC;

@@ -199,8 +199,9 @@ static const SlConfigDef config_defs[] = {
 		true, "log.roll.hours", "168",
 	"Age at which a partition starts a new segment even if it is not full."},
 	{"unclean.leader.election.enable", CONFIG_BOOLEAN, "false", 0, 0, NULL, NULL,
-		false, "unclean.leader.election.enable", NULL,
-	"Whether a replica out of sync may become leader, at the price of lost records."},
+		true, "unclean.leader.election.enable", NULL,
+	"Whether a replica out of sync may become leader when no in-sync replica is alive, "
+	"at the price of the records it lacks."},
 };
 
 #define NUM_CONFIGS lengthof(config_defs)
