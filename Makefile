@@ -138,7 +138,7 @@ OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/h
 REPLICA_LOG_OBJS =
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
-	src/sqlapi/replica_progress_sql.o
+	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
 
 REPLICA_STREAM_OBJS =
 

@@ -26,6 +26,7 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/bgworkers/isr_manager.h"
 
 PG_MODULE_MAGIC;
 
@@ -124,5 +125,8 @@ _PG_init(void)
 	SlBrokerRegister();
 	if (SlClusterEnabled())
 		SlRaftWorkerRegister();
+	/* the ISR of the partitions this node leads (issue 13) */
+	if (SlClusterEnabled())
+		SlIsrManagerRegister();
 	SlRoleSessionsInstallHook();
 }

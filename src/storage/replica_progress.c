@@ -281,13 +281,20 @@ SlIsrChangeAsking(const SlIsrChange *change)
 }
 
 void
-SlIsrChangeAnswered(const SlIsrChange *change)
+SlIsrChangeAnswered(const SlIsrChange *change, bool refused)
 {
 	AskArg		arg = {change, true};
+	SlPartitionState *state;
 
-	SlPartitionStateUpdateView(SlPartitionStateGet(SlMakePartitionKey(change->topic_id,
-																	   change->partition)),
-							   ask_update, &arg);
+	/*
+	 * Taken: the committed ISR has the additions, and the new partition
+	 * epoch, read here if the catalog has it, forgets the pending ones.
+	 * Refused: they are not in the ISR.  Otherwise (no answer in time) they
+	 * may be: they keep counting until the catalog says.
+	 */
+	state = SlPartitionStateGet(SlMakePartitionKey(change->topic_id, change->partition));
+	if (refused)
+		SlPartitionStateUpdateView(state, ask_update, &arg);
 }
 
 void
