@@ -357,8 +357,7 @@ partition_load(SlPartitionState *state)
 		state->loaded = true;
 	}
 	SpinLockRelease(&state->mutex);
-	if (replicated || !in_cluster())
-		pg_atomic_write_u64(&state->view_generation, generation);
+	pg_atomic_write_u64(&state->view_generation, generation);
 	pfree(segments);
 }
 
@@ -375,11 +374,13 @@ refresh_leadership(SlPartitionState *state)
 
 	if (pg_atomic_read_u64(&state->view_generation) == generation)
 		return;
+	/*
+	 * A partition without a row yet gets one in a commit that moves the
+	 * generation again: no need to look before that
+	 */
 	if (catalog_leadership(state->key, &leadership))
-	{
 		SlPartitionStateSetLeadership(state, &leadership);
-		pg_atomic_write_u64(&state->view_generation, generation);
-	}
+	pg_atomic_write_u64(&state->view_generation, generation);
 }
 
 SlPartitionState *
