@@ -100,6 +100,13 @@ extern const SlMetaTopic *SlMetaImageTopicById(const SlMetaImage *image, int32_t
 extern const SlMetaTopic *SlMetaImageTopicByName(const SlMetaImage *image, const char *name);
 
 /*
+ * Is the boolean topic config name set to true in the topic's config_json
+ * (topic_config_flag.c)?  false when absent, or when the text is not a
+ * flat JSON object.
+ */
+extern bool SlMetaTopicConfigFlag(const SlMetaTopic *topic, const char *name);
+
+/*
  * Snapshots bound the Raft log: the whole image as bytes (malloc'd; free()
  * it), and back.  Decode refuses (false, image left empty) whatever is not
  * a snapshot this code wrote.

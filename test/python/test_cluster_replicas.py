@@ -1,0 +1,234 @@
+"""The controller's side of replicated partitions on three nodes: topics
+with a replication factor from both doors (replicas on three nodes, an
+ISR of three), the cluster default, a factor larger than the cluster
+refused; AlterPartition (KIP-497) fenced by stale epochs; a leader killed
+with kill -9 replaced by an ISR member with the next leader epoch.
+
+The tests share one cluster with a short session timeout and change only
+their own topics; each leaves every node running."""
+
+import psycopg
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.admin import KafkaAdminClient, NewTopic as KpNewTopic
+
+from cluster import kafka_create_topic, shared_cluster
+import kafka_helpers as kh
+
+SESSION_TIMEOUT_MS = 3000
+
+FENCED_LEADER_EPOCH = 74
+INVALID_REQUEST = 42
+INVALID_UPDATE_VERSION = 95
+INELIGIBLE_REPLICA = 107
+INVALID_REPLICATION_FACTOR = 38
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    yield from shared_cluster(tmp_path_factory, 3, name="replicas",
+                              conf={"streamlog.broker_session_timeout_ms": SESSION_TIMEOUT_MS})
+
+
+@pytest.fixture
+def whole(cluster):
+    """The cluster with every node up and registered, before and after."""
+    def heal():
+        stopped = [n.node_id for n in cluster if not n.is_running()]
+        if stopped:
+            cluster.start(stopped)
+        cluster.wait_ready()
+    heal()
+    yield cluster
+    heal()
+
+
+def partition_rows(cluster, name, via):
+    """{partition: (leader, leader_epoch, partition_epoch, replicas, isr)}"""
+    state = cluster.topic_state(name, via)
+    return None if state is None else state[4]
+
+
+def assert_fully_replicated(state, partitions, rf=3):
+    _tid, _uuid, count, _config, parts = state
+    assert count == partitions
+    for leader, leader_epoch, _pepoch, replicas, isr in parts.values():
+        assert len(replicas) == rf and len(set(replicas)) == rf, parts
+        assert sorted(isr) == sorted(replicas), parts
+        assert leader == replicas[0] and leader_epoch == 0, parts
+
+
+def test_replication_factor_from_sql(whole, unique_name):
+    cluster = whole
+    name = unique_name("rfsql")
+    cluster.node(2).sql("SELECT streamlog.create_topic(%s, 3, '{}', 3)", (name,))
+    state = cluster.wait_topic_everywhere(name)
+    assert_fully_replicated(state, 3)
+    # leaders spread: each node leads one partition (Kafka's assignment)
+    assert sorted(p[0] for p in state[4].values()) == [1, 2, 3]
+    rows = cluster.node(1).sql(
+        "SELECT partition, replicas, isr, under_replicated, offline FROM streamlog.partitions "
+        "WHERE topic = %s ORDER BY partition", (name,))
+    assert [(r[3], r[4]) for r in rows] == [(False, False)] * 3
+
+    # the cluster default (1) when none is given
+    name1 = unique_name("rfdefault")
+    cluster.node(3).sql("SELECT streamlog.create_topic(%s, 2)", (name1,))
+    state1 = cluster.wait_topic_everywhere(name1)
+    assert all(len(p[3]) == 1 for p in state1[4].values())
+
+
+def test_replication_factor_from_kafka_clients(whole, unique_name):
+    cluster = whole
+    name = unique_name("rfconfluent")
+    admin = AdminClient({"bootstrap.servers": cluster.node(1).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics([NewTopic(name, 4, 3)]), 60) == {name: None}
+    assert_fully_replicated(cluster.wait_topic_everywhere(name), 4)
+
+    name2 = unique_name("rfkafkapython")
+    kp = KafkaAdminClient(bootstrap_servers=cluster.node(3).kafka_bootstrap)
+    try:
+        kp.create_topics([KpNewTopic(name2, 2, 3)], timeout_ms=30000)
+    finally:
+        kp.close()
+    assert_fully_replicated(cluster.wait_topic_everywhere(name2), 2)
+
+    # -1 is the cluster default
+    name3 = unique_name("rfminusone")
+    assert kafka_create_topic(cluster.node(2), name3, 2, replication_factor=-1) == (0, None)
+    state = cluster.wait_topic_everywhere(name3)
+    assert all(len(p[3]) == 1 for p in state[4].values())
+
+
+def test_replication_factor_larger_than_the_cluster(whole, unique_name):
+    cluster = whole
+    name = unique_name("rftoolarge")
+    error, message = kafka_create_topic(cluster.node(2), name, 2, replication_factor=4)
+    assert error == INVALID_REPLICATION_FACTOR
+    assert "3 available nodes" in message
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
+        cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 4)", (name,))
+    assert "3 available nodes" in e.value.diag.message_detail
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 0)", (name,))
+    assert cluster.topic_state(name, 1) is None
+
+
+def alter_isr(node, name, partition, leader_epoch, partition_epoch, isr):
+    [(code, message)] = node.sql(
+        "SELECT * FROM streamlog._alter_partition_isr(%s, %s, %s, %s, %s)",
+        (name, partition, leader_epoch, partition_epoch, isr))
+    return code, message
+
+
+def test_alter_partition_is_fenced_by_stale_epochs(whole, unique_name):
+    cluster = whole
+    name = unique_name("alterisr")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 3)", (name,))
+    state = cluster.wait_topic_everywhere(name)
+    leader, le, pe, replicas, isr = state[4][0]
+    follower = next(r for r in replicas if r != leader)
+    shrunk = [r for r in replicas if r != follower]
+
+    # a node that does not lead the partition
+    code, message = alter_isr(cluster.node(follower), name, 0, le, pe, shrunk)
+    assert code == INVALID_REQUEST and "does not lead" in message
+    # the leader, with an ISR leaving itself out
+    code, _ = alter_isr(cluster.node(leader), name, 0, le, pe, [follower])
+    assert code == INVALID_REQUEST
+    # the leader, with the current epochs: done, and applied where it asked
+    assert alter_isr(cluster.node(leader), name, 0, le, pe, shrunk) == (0, None)
+    after = partition_rows(cluster, name, leader)[0]
+    assert sorted(after[4]) == sorted(shrunk) and after[2] == pe + 1 and after[1] == le
+    cluster.wait_topic_everywhere(name, check=lambda s: s[4][0] == after)
+    row = cluster.node(follower).sql(
+        "SELECT under_replicated FROM streamlog.partitions WHERE topic = %s", (name,))
+    assert row == [(True,)]
+    # the same request again: its partition epoch is stale now
+    code, message = alter_isr(cluster.node(leader), name, 0, le, pe, replicas)
+    assert code == INVALID_UPDATE_VERSION and "stale" in message
+    # an older leader epoch is fenced
+    if le > 0:
+        code, _ = alter_isr(cluster.node(leader), name, 0, le - 1, pe + 1, replicas)
+        assert code == FENCED_LEADER_EPOCH
+    # back to three with the new partition epoch
+    assert alter_isr(cluster.node(leader), name, 0, le, pe + 1, replicas) == (0, None)
+    assert sorted(partition_rows(cluster, name, leader)[0][4]) == sorted(replicas)
+    # only superusers
+    node = cluster.node(1)
+    node.sql("DROP ROLE IF EXISTS isr_plain")
+    node.sql("CREATE ROLE isr_plain")
+    with node.connect() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SET ROLE isr_plain")
+        conn.execute("SELECT * FROM streamlog._alter_partition_isr(%s, 0, 0, 0, '{1}')", (name,))
+
+
+def test_leader_killed_moves_to_an_isr_member_with_the_next_epoch(whole, unique_name):
+    cluster = whole
+    name = unique_name("failover")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 3)", (name,))
+    state = cluster.wait_topic_everywhere(name)
+    leader, le, pe, replicas, isr = state[4][0]
+    # the stale leader epoch once the leader changed: FENCED_LEADER_EPOCH
+    cluster.kill9(leader)
+    survivors = [i for i in cluster.node_ids if i != leader]
+    moved = cluster.wait_topic_everywhere(
+        name, node_ids=survivors,
+        check=lambda s: s[4][0][0] not in (leader, -1))[4][0]
+    new_leader, new_le, new_pe, new_replicas, new_isr = moved
+    assert new_leader in isr and new_le == le + 1 and new_replicas == replicas
+    assert leader not in new_isr
+    code, _ = alter_isr(cluster.node(new_leader), name, 0, le, new_pe, new_isr)
+    assert code == FENCED_LEADER_EPOCH
+    cluster.start([leader])
+    cluster.wait_ready()
+    # it returns as a follower outside the ISR: the leader's to add back
+    cluster.wait_for(lambda: partition_rows(cluster, name, leader) is not None and
+                     partition_rows(cluster, name, leader)[0][0] == new_leader, 60,
+                     "the old leader follows the new one")
+    assert alter_isr(cluster.node(new_leader), name, 0, new_le, new_pe,
+                     new_isr + [leader]) == (0, None)
+
+
+def test_unclean_leader_election_on_and_off(whole, unique_name):
+    """Both topics' ISR shrinks to the leader alone (as when its followers
+    lag), then the leader dies: the clean topic stays offline until it
+    returns, the unclean one is led by a live replica outside the ISR."""
+    cluster = whole
+    clean, unclean = unique_name("clean"), unique_name("unclean")
+    # one partition each, both led by node 1 (manual assignment, Kafka's)
+    admin = AdminClient({"bootstrap.servers": cluster.node(2).kafka_bootstrap})
+    topics = [NewTopic(clean, 1, replica_assignment=[[1, 2, 3]]),
+              NewTopic(unclean, 1, replica_assignment=[[1, 2, 3]],
+                       config={"unclean.leader.election.enable": "true"})]
+    assert kh.admin_results(admin.create_topics(topics), 60) == {clean: None, unclean: None}
+    for name in (clean, unclean):
+        leader, le, pe, replicas, _ = cluster.wait_topic_everywhere(name)[4][0]
+        assert leader == 1
+        assert alter_isr(cluster.node(1), name, 0, le, pe, [1]) == (0, None)
+    survivors = [2, 3]
+    cluster.wait_topic_everywhere(unclean, node_ids=survivors,
+                                  check=lambda s: s[4][0][4] == [1])
+
+    cluster.kill9(1)
+    moved = cluster.wait_topic_everywhere(
+        unclean, node_ids=survivors, check=lambda s: s[4][0][0] in survivors)[4][0]
+    assert moved[4] == [moved[0]] and moved[1] == 1    # alone in the ISR, next epoch
+    offline = cluster.wait_topic_everywhere(
+        clean, node_ids=survivors, check=lambda s: s[4][0][0] == -1)[4][0]
+    assert offline[4] == [1]                           # it keeps its last member
+    rows = cluster.node(2).sql(
+        "SELECT topic, leader, offline, under_replicated FROM streamlog.partitions "
+        "WHERE topic IN (%s, %s)", (clean, unclean))
+    assert {r[0]: r[1:] for r in rows} == {clean: (-1, True, True),
+                                           unclean: (moved[0], False, True)}
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="offline"):
+        cluster.node(2).sql("SELECT streamlog.produce(%s, NULL, 'v', partition => 0)", (clean,))
+
+    # node 1 returns: the clean topic comes back with it; the unclean one
+    # stays with its new leader
+    cluster.start([1])
+    cluster.wait_ready()
+    back = cluster.wait_topic_everywhere(clean, check=lambda s: s[4][0][0] == 1)[4][0]
+    assert back[1] == 2
+    assert cluster.wait_topic_everywhere(unclean)[4][0][0] == moved[0]
