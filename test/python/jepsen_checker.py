@@ -602,13 +602,14 @@ class Workload:
         for p, records in got.items():
             self.history.final_read("kafka", p, records)
 
-    def run(self, schedule, nemesis):
-        """The whole run: start the clients, play the schedule, heal, read
-        back.  Returns the history."""
+    def run(self, schedule, nemesis, until=None):
+        """The whole run: start the clients, play the schedule (until a
+        time.monotonic() value, if given), heal, read back.  Returns the
+        history."""
         self.create_topic()
         self.start()
         try:
-            nemesis.play(schedule)
+            nemesis.play(schedule, until)
         finally:
             nemesis.heal()
         self.wait_healed()
@@ -659,8 +660,12 @@ class Nemesis:
         self.workload.history.fault(text)
         self.log(f"nemesis: {text}")
 
-    def play(self, schedule):
+    def play(self, schedule, until=None):
+        """Play the schedule; until (a time.monotonic() value) ends it
+        early, between two faults."""
         for fault, arg, faulty, healthy in schedule:
+            if until is not None and time.monotonic() >= until:
+                break
             victims = self._inject(fault, arg, faulty)
             time.sleep(faulty)
             self._heal(victims)
