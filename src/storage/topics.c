@@ -385,6 +385,15 @@ topic_lookup_and_lock(const char *name, LOCKMODE mode, bool missing_ok)
 	char		key[SL_TOPIC_NAME_MAX + 1];
 	const SlTopic *topic;
 
+	/*
+	 * A standby's topics change only by replay, and PostgreSQL refuses it
+	 * the stronger locks: say so in our words
+	 */
+	if (mode > RowExclusiveLock && RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change topic \"%s\" on a standby", name),
+				 errhint("Change it on the primary: a standby replays its topics.")));
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return SlTopicLookup(name, missing_ok);
 	strlcpy(key, name, sizeof(key));

@@ -13,6 +13,7 @@ import os
 import re
 import threading
 
+import psycopg
 import pytest
 from pgserver import wait_until
 from standby import StandbyServer, make_synchronous, wait_replayed
@@ -83,9 +84,16 @@ def test_standby_readers_follow_replay(primary_and_standby, unique_name):
         wait_replayed(primary, standby)
         assert [bytes(v).decode() for v, in session.execute(read, (topic, 0))] == ["d0"]
 
-    # A read-only server refuses a produce with PostgreSQL's own error
-    with pytest.raises(Exception, match="read-only transaction"):
-        standby.sql("SELECT streamlog.produce(%s, NULL, 'x'::text)", (topic,))
+    # A read-only server refuses what writes with PostgreSQL's own error
+    for statement in ("SELECT streamlog.produce(%s, NULL, 'x'::text)",
+                      "SELECT * FROM streamlog.consume('g', %s)",
+                      "SELECT streamlog.seek('g', %s, 0, 0)",
+                      "SELECT streamlog.create_topic(%s || '-new', 1)",
+                      "SELECT streamlog.add_partitions(%s, 1)",
+                      "SELECT streamlog.delete_records(%s, 0, 1)",
+                      "SELECT streamlog.drop_topic(%s)"):
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            standby.sql(statement, (topic,))
     assert not WORKER_DIED.search(standby.log_text())
 
 
