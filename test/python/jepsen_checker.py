@@ -25,6 +25,9 @@ Three parts, usable on their own:
     leader-conflict      two leaders named for one partition and epoch
     replica-divergence   two replicas of a partition holding different
                          batches (bytes or offsets)
+    epoch-regress        a replica's batches whose partition leader epochs
+                         go down along the offsets (a batch of a deposed
+                         leader kept after its successor's)
     wrong-partition      a value read in another partition than it was
                          sent to
 - Workload and Nemesis: the run on a cluster.Cluster: idempotent acks=all
@@ -118,12 +121,17 @@ class History:
             self.final_reads.setdefault(source, {})[partition] = list(records)
 
     def replica(self, node, partition, batches):
-        """batches: [(base_offset, batch bytes or their digest)] of one
-        replica, in offset order."""
-        digests = [(base, b if isinstance(b, str) else hashlib.sha256(b).hexdigest())
-                   for base, b in batches]
+        """batches: [(base_offset, batch bytes or their digest[, leader
+        epoch])] of one replica, in offset order.  Without an epoch, a
+        RecordBatch v2's own partitionLeaderEpoch is used."""
+        entries = []
+        for item in batches:
+            base, b = item[0], item[1]
+            epoch = item[2] if len(item) > 2 else batch_leader_epoch(b)
+            digest = b if isinstance(b, str) else hashlib.sha256(b).hexdigest()
+            entries.append((base, digest, epoch))
         with self._lock:
-            self.replica_batches.setdefault(node, {})[partition] = digests
+            self.replica_batches.setdefault(node, {})[partition] = entries
 
     def fault(self, description):
         with self._lock:
@@ -134,13 +142,21 @@ class History:
             self.info[kind] += 1
 
 
+def batch_leader_epoch(batch):
+    """The partitionLeaderEpoch of a RecordBatch v2 (bytes 12-15 after the
+    base offset and length; magic 2 at byte 16), or None."""
+    if isinstance(batch, (bytes, bytearray)) and len(batch) >= 17 and batch[16] == 2:
+        return int.from_bytes(batch[12:16], "big", signed=True)
+    return None
+
+
 # ---------------------------------------------------------------------------
 # The analysis
 # ---------------------------------------------------------------------------
 
 ANOMALIES = ("lost-write", "duplicate", "inconsistent-offset", "gap", "poll-skip",
              "nonmonotonic-poll", "aborted-read", "unexpected-read", "leader-conflict",
-             "replica-divergence", "wrong-partition")
+             "replica-divergence", "epoch-regress", "wrong-partition")
 
 # How many examples of each anomaly a report shows
 EXAMPLES = 10
@@ -306,6 +322,22 @@ def check(history):
                 found["replica-divergence"].append(
                     {"partition": partition, "nodes": (nodes[0], node),
                      "batches": (len(first), len(other)), "first_difference": where})
+
+    # Leader epochs never go down along a replica's log (KIP-101: a new
+    # leader's batches follow its predecessors'); -1 is a batch of a node
+    # that stamps none
+    for node, parts in sorted(h.replica_batches.items()):
+        for partition, batches in sorted(parts.items()):
+            highest = None
+            for base, _, epoch in batches:
+                if epoch is None or epoch < 0:
+                    continue
+                if highest is not None and epoch < highest[1]:
+                    found["epoch-regress"].append(
+                        {"node": node, "partition": partition, "offset": base,
+                         "epoch": epoch, "after": highest})
+                    break
+                highest = (base, epoch)
 
     stats = {
         "sent": len(sends),

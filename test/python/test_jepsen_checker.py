@@ -152,6 +152,25 @@ def test_a_replica_missing_its_tail_diverges():
     assert found[0]["batches"] == (5, 4)
 
 
+def batch_v2(base_offset, epoch, payload=b"records"):
+    """Enough of a RecordBatch v2 header for the epoch to be read."""
+    return (base_offset.to_bytes(8, "big") + (len(payload) + 9).to_bytes(4, "big")
+            + epoch.to_bytes(4, "big", signed=True) + b"\x02" + payload)
+
+
+def test_leader_epochs_going_down_along_a_replica_are_an_epoch_regress():
+    h, logs = clean_history()
+    good = [(o, batch_v2(o, e)) for o, e in ((0, 1), (1, 1), (2, 3))]
+    bad = [(o, batch_v2(o, e)) for o, e in ((0, 1), (1, 3), (2, 2))]
+    h.replica(1, 1, good)
+    h.replica(2, 1, good)
+    assert check(h).valid
+    h.replica(1, 1, bad)
+    h.replica(2, 1, bad)
+    found = only(check(h), "epoch-regress")
+    assert [(f["node"], f["offset"], f["epoch"]) for f in found] == [(1, 2, 2), (2, 2, 2)]
+
+
 def test_a_value_read_in_another_partition_is_reported():
     h, logs = clean_history()
     h.poll("consumer-1", 1, 3, "a0")
@@ -174,6 +193,7 @@ def test_every_anomaly_has_a_test():
              "poll_skip": "poll_skip", "nonmonotonic_poll": "nonmonotonic_poll",
              "aborted_read": "aborted_read", "unexpected_read": "unexpected_read",
              "leader_conflict": "leader_conflict", "replica_divergence": "diverge",
+             "epoch_regress": "epoch_regress",
              "wrong_partition": "another_partition"}
     assert set(words) == names
     for name, word in words.items():
