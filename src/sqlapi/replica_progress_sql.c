@@ -30,6 +30,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/storage.h"
 
@@ -144,8 +145,9 @@ unix_ms_to_timestamptz(int64 ms)
 
 /*
  * streamlog.replica_states(): for each partition this node leads (every
- * partition, on a node of its own), a row per replica as the leader sees
- * it.  Behind the view streamlog.replicas.
+ * partition, on a node of its own) of the topics the caller may describe,
+ * a row per replica as the leader sees it.  Behind the view
+ * streamlog.replicas.
  */
 Datum
 streamlog_replica_states(PG_FUNCTION_ARGS)
@@ -158,8 +160,12 @@ streamlog_replica_states(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, SlTopicListNames())
 	{
-		const SlTopic *topic = SlTopicTryLookupAndLock(lfirst(lc), AccessShareLock);
+		const SlTopic *topic;
 
+		/* only the topics the caller may describe, as the view says */
+		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_TOPIC, lfirst(lc), SL_ACL_DESCRIBE))
+			continue;
+		topic = SlTopicTryLookupAndLock(lfirst(lc), AccessShareLock);
 		if (topic == NULL)
 			continue;
 		for (int32 p = 0; p < topic->partition_count; p++)

@@ -384,6 +384,17 @@ refresh_leadership(SlPartitionState *state)
 }
 
 SlPartitionState *
+SlPartitionStateFind(SlPartitionKey key)
+{
+	SlPartitionState *state;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_SHARED);
+	state = hash_search(partition_map, &key, HASH_FIND, NULL);
+	LWLockRelease(sl_shared->partition_map_lock);
+	return state != NULL && state->loaded ? state : NULL;
+}
+
+SlPartitionState *
 SlPartitionStateGet(SlPartitionKey key)
 {
 	SlPartitionState *state;
