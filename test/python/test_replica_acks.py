@@ -219,3 +219,46 @@ def test_partitions_without_other_replicas_answer_at_once(cluster, unique_name):
     assert kh.high_watermark(leader, name) == 2
     assert sql_count(leader, name) == 2
     assert replicas(leader, name) == {1: (2, True, True)}
+
+
+def test_a_node_of_its_own_takes_no_reports(server, unique_name):
+    """Standalone: the node is the only replica of everything, its high
+    watermark is its log end, reports are answered NOT_LEADER_OR_FOLLOWER
+    and change nothing, acks=all answers at once whatever
+    min.insync.replicas says; only superusers report, with arrays of one
+    length and no NULLs."""
+    import psycopg
+
+    name = unique_name("alone")
+    server.sql("SELECT streamlog.create_topic(%s, 1, '{\"min.insync.replicas\": 2}')", (name,))
+    (topic_id,), = server.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (name,))
+    with kh.RawClient(server.kafka_bootstrap) as c:
+        assert kh.parse_produce_v3(c.call(kh.produce_request, name, [(0, records(2, "s"))],
+                                          acks=-1))[(name, 0)] == (0, 0)
+    assert report(server, 2, topic_id, 0, 2) == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert kh.high_watermark(server, name) == 2
+    assert server.sql("SELECT node_id, is_leader, log_end_offset, lag, in_isr, in_maximal_isr "
+                      "FROM streamlog.replicas WHERE topic = %s", (name,)) == [
+        (1, True, 2, 0, True, True)]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="same length"):
+        server.sql("SELECT * FROM streamlog._replica_progress(2, ARRAY[1, 2], ARRAY[0], "
+                   "ARRAY[0], ARRAY[0]::bigint[])")
+    with pytest.raises(psycopg.errors.NullValueNotAllowed, match="log_ends"):
+        server.sql("SELECT * FROM streamlog._replica_progress(2, ARRAY[1], ARRAY[0], "
+                   "ARRAY[0], ARRAY[NULL]::bigint[])")
+    role = unique_name("nosuper").replace("-", "_")
+    server.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        server.sql(f"GRANT EXECUTE ON FUNCTION streamlog._replica_progress(integer, integer[], "
+                   f"integer[], integer[], bigint[]) TO {role}")
+        with psycopg.connect(host=server.host, port=server.port, user=role, dbname="postgres",
+                             autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="replica progress"):
+                conn.execute("SELECT * FROM streamlog._replica_progress(2, ARRAY[%s], ARRAY[0], "
+                             "ARRAY[0], ARRAY[2]::bigint[])", (topic_id,))
+            # nor does it see topics it may not describe
+            assert conn.execute("SELECT count(*) FROM streamlog.replica_states() "
+                                "WHERE topic = %s", (name,)).fetchone() == (0,)
+    finally:
+        server.sql(f"DROP OWNED BY {role}")
+        server.sql(f"DROP ROLE {role}")
