@@ -236,7 +236,10 @@ SlIsrChangesNeeded(int64 lag_ms, SlIsrChange *out, int max)
 		SlPartitionSnapshot snap;
 		SlIsrChange *c = &out[n];
 
-		/* only what this node leads with others, as the catalog says now */
+		/*
+		 * Only what this node leads with others, as the catalog says now:
+		 * reading it also tells a deposed leader's waiting produces
+		 */
 		if (state == NULL)
 			continue;
 		SlPartitionStateReadView(state, &view, &snap);

@@ -262,3 +262,39 @@ def test_a_node_of_its_own_takes_no_reports(server, unique_name):
     finally:
         server.sql(f"DROP OWNED BY {role}")
         server.sql(f"DROP ROLE {role}")
+
+
+def test_a_deposed_leader_acknowledges_nothing(cluster, unique_name):
+    """P8: node 1 leads (node 2, the preferred leader, stopped), an acks=all
+    produce waits there; node 2 comes back, catches up and is elected
+    again: node 1 answers the waiting produce NOT_LEADER_OR_FOLLOWER, never
+    success, and takes no more reports.  Stops a node: the module's last
+    test."""
+    name = unique_name("deposed")
+    topic_id, _ = replicated_topic(cluster, name, replicas=(2, 1, 3))
+    cluster.stop(2, "fast")
+    cluster.wait_for(lambda: cluster.partitions(name, via=1)[0]["leader"] == 1, DEADLINE,
+                     "node 1 leading once node 2 stopped")
+    epoch = cluster.partitions(name, via=1)[0]["leader_epoch"]
+    old = cluster.node(1)
+    with kh.RawClient(old.kafka_bootstrap, timeout=DEADLINE) as c:
+        cid = c.next_correlation_id()
+        c.send(kh.produce_request(cid, name, [(0, records(1, "d"))], acks=-1,
+                                  timeout_ms=DEADLINE * 2000))
+        cluster.wait_for(lambda: leader_log_end(old, name) == 1, DEADLINE,
+                         "the produce committed on node 1")
+        cluster.start(2)
+        cluster.wait_ready(deadline=DEADLINE)
+        # node 2 reports what it would hold; node 3 stays silent, so the
+        # high watermark cannot pass the produce
+        cluster.wait_for(lambda: report(old, 2, topic_id, epoch, 1) == (0, 0) and
+                         2 in cluster.partitions(name, via=1)[0]["isr"], DEADLINE,
+                         "node 2 back in the ISR")
+        assert kh.high_watermark(old, name) == 0
+        rows = old.sql("SELECT error_code FROM streamlog.elect_leaders(%s, 0)", (name,))
+        assert rows == [(0,)]
+        got, body = c.recv_frame()
+        assert got == cid
+        assert kh.parse_produce_v3(body)[(name, 0)] == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert report(old, 3, topic_id, epoch, 1) == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert cluster.partitions(name, via=1)[0]["leader"] == 2
