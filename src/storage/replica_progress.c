@@ -35,6 +35,8 @@
 
 StaticAssertDecl(SL_REPLICA_VIEW_MAX == SL_MAX_REPLICAS,
 				 "the view tracks as many replicas as a partition may have");
+StaticAssertDecl(SL_MAX_REPLICAS_GUC == SL_MAX_REPLICAS,
+				 "streamlog.min_insync_replicas goes up to the most replicas");
 
 #define NO_PROCNO ((uint32) -1)
 
