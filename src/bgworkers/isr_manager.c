@@ -136,20 +136,25 @@ ask(const SlIsrChange *c)
 {
 	char	   *message = NULL;
 	int16		error;
+	/* the round's: a commit leaves TopMemoryContext current */
+	MemoryContext round = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SlIsrChangeAsking(c);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
 	PG_TRY();
 	{
 		StartTransactionCommand();
+		MemoryContextSwitchTo(round);
 		error = SlClusterAlterPartition(c->topic_id, c->partition, c->leader_epoch,
 										c->partition_epoch, c->isr, c->nisr,
 										ALTER_TIMEOUT_MS, &message);
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(round);
 	}
 	PG_CATCH();
 	{
@@ -165,6 +170,7 @@ ask(const SlIsrChange *c)
 						error != SL_ALTER_NO_ANSWER_NOT_CONTROLLER);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
 	if (error != 0)
 		note_refusal(c);
@@ -183,6 +189,7 @@ ask(const SlIsrChange *c)
 static void
 manage(bool *loaded, uint64 *generation)
 {
+	MemoryContext round = CurrentMemoryContext;
 	SlIsrChange *changes = palloc(sizeof(SlIsrChange) * MAX_CHANGES);
 	int			n = 0;
 	uint64		now_generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
@@ -201,6 +208,7 @@ manage(bool *loaded, uint64 *generation)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
 	for (int i = 0; i < n; i++)
 	{
