@@ -173,6 +173,23 @@ SlReplicaAcked(const SlTopic *topic, int32 partition, int32 leader_epoch, int64 
 }
 
 int
+SlReplicaMaximalIsrSize(const SlTopic *topic, int32 partition)
+{
+	SlPartitionState *state = partition_state(topic, partition);
+	SlReplicaView view;
+	SlPartitionSnapshot snap;
+	int			n = 0;
+
+	SlPartitionStateReadView(state, &view, &snap);
+	if (view.role == SL_ROLE_ALONE)
+		return 1;
+	for (int32 i = 0; i < view.nreplicas; i++)
+		if (SlReplicaViewInMaximalIsr(&view, sl_node_id, view.replicas[i].node_id))
+			n++;
+	return n;
+}
+
+int
 SlReplicaStates(const SlTopic *topic, int32 partition, SlReplicaState *out, int max)
 {
 	SlPartitionState *state = partition_state(topic, partition);
