@@ -142,7 +142,8 @@ REPLICA_PROGRESS_OBJS =
 REPLICA_STREAM_OBJS =
 
 PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_change_sql.o
-CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o
+CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o \
+	src/cluster/partition_change_builder.o src/cluster/controller_reassign.o
 
 PRODUCE_FORWARD_OBJS =
 
