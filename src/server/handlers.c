@@ -28,6 +28,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_ELECT_LEADERS] = {0, 2, SlHandleElectLeaders},
 	[SL_API_ALTER_PARTITION_REASSIGNMENTS] = {0, 0, SlHandleAlterPartitionReassignments},
 	[SL_API_LIST_PARTITION_REASSIGNMENTS] = {0, 0, SlHandleListPartitionReassignments},
+	[SL_API_DESCRIBE_TOPIC_PARTITIONS] = {0, 0, SlHandleDescribeTopicPartitions},
 	[SL_API_DESCRIBE_QUORUM] = {0, 2, SlHandleDescribeQuorum},
 	[SL_API_ADD_RAFT_VOTER] = {0, 0, SlHandleAddRaftVoter},
 	[SL_API_REMOVE_RAFT_VOTER] = {0, 0, SlHandleRemoveRaftVoter},

@@ -417,3 +417,131 @@ def test_reassignment_from_sql_pending_and_cancelled(whole, unique_name):
     cluster.node(1).sql("SELECT streamlog.reassign_partition(%s, 0, %s)", (name, [keep]))
     one = cluster.topic_state(name, 1)[4][0]
     assert one[3] == [keep] and one[4] == [keep] and one[0] == keep
+
+
+# -- DescribeTopicPartitions (KIP-966) -------------------------------------
+
+DESCRIBE_TOPIC_PARTITIONS = 75
+UNKNOWN_TOPIC_OR_PARTITION = 3
+LEADER_NOT_AVAILABLE = 5
+
+
+def describe_topic_partitions_request(correlation_id, topics, limit=2000, cursor=None):
+    body = car.compact_array(topics, lambda t: car.compact_string(t) + kh.uvarint(0))
+    body += kh.i32(limit)
+    if cursor is None:
+        body += kh.i8(-1)
+    else:
+        body += kh.i8(1) + car.compact_string(cursor[0]) + kh.i32(cursor[1]) + kh.uvarint(0)
+    body += kh.uvarint(0)
+    return kh.request_frame(DESCRIBE_TOPIC_PARTITIONS, 0, correlation_id, body,
+                            header_version=2)
+
+
+def parse_describe_topic_partitions(body):
+    """([(error, name, [partition dicts])], next cursor or None)"""
+    r = kh.Reader(body)
+    car.skip_tags(r)
+    r.i32()
+
+    def ints(r):
+        return car.read_compact_array(r, lambda r: r.i32())
+
+    def partition(r):
+        p = {"error": r.i16(), "partition": r.i32(), "leader": r.i32(),
+             "leader_epoch": r.i32(), "replicas": ints(r), "isr": ints(r),
+             "elr": ints(r), "last_known_elr": ints(r), "offline": ints(r)}
+        car.skip_tags(r)
+        return p
+
+    def topic(r):
+        error, name = r.i16(), car.read_compact_string(r)
+        r.take(16)
+        r.i8()
+        parts = car.read_compact_array(r, partition)
+        r.i32()
+        car.skip_tags(r)
+        return error, name, parts
+    topics = car.read_compact_array(r, topic)
+    cursor = None
+    if r.i8() >= 0:
+        cursor = (car.read_compact_string(r), r.i32())
+        car.skip_tags(r)
+    car.skip_tags(r)
+    assert r.at_end()
+    return topics, cursor
+
+
+def kafka_describe_partitions(node, topics, limit=2000, cursor=None):
+    with kh.RawClient(node.kafka_bootstrap, timeout=30) as c:
+        return parse_describe_topic_partitions(
+            c.call(describe_topic_partitions_request, topics, limit, cursor))
+
+
+def test_describe_topic_partitions_pages_and_offline_replicas(whole, unique_name):
+    cluster = whole
+    a, b = unique_name("dtpa"), unique_name("dtpb")
+    a, b = sorted([a, b])
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 3, '{}', 3)", (a,))
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 2, '{}', 2)", (b,))
+    state_a = cluster.wait_topic_everywhere(a)[4]
+    cluster.wait_topic_everywhere(b)
+
+    topics, cursor = kafka_describe_partitions(cluster.node(2), [b, a, "no-such-topic"])
+    assert cursor is None
+    assert [(e, n) for e, n, _ in topics] == [(0, a), (0, b),
+                                             (UNKNOWN_TOPIC_OR_PARTITION, "no-such-topic")]
+    for p in topics[0][2]:
+        leader, le, _pe, replicas, isr = state_a[p["partition"]]
+        assert (p["error"], p["leader"], p["leader_epoch"], p["replicas"], p["isr"]) == \
+            (0, leader, le, replicas, isr)
+        assert p["elr"] == [] and p["last_known_elr"] == [] and p["offline"] == []
+    assert [len(t[2]) for t in topics] == [3, 2, 0]
+
+    # pages of two partitions, following the cursor
+    seen = []
+    cursor = None
+    for _ in range(5):
+        topics, cursor = kafka_describe_partitions(cluster.node(3), [a, b], limit=2,
+                                                   cursor=cursor)
+        seen += [(n, p["partition"]) for _e, n, parts in topics for p in parts]
+        if cursor is None:
+            break
+    assert seen == [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
+    # a cursor on a topic not asked for
+    topics, _ = kafka_describe_partitions(cluster.node(3), [a], cursor=(b, 0))
+    assert [e for e, _n, _p in topics] == [42]
+
+    # a node down: its replicas are offline, the partitions under-replicated
+    victim = 3
+    cluster.kill9(victim)
+    try:
+        def fenced():
+            topics, _ = kafka_describe_partitions(cluster.node(1), [a])
+            parts = topics[0][2]
+            if all(victim in p["offline"] and victim not in p["isr"] for p in parts):
+                return parts
+            return None
+        parts = cluster.wait_for(fenced, 60, "node 3 offline in DescribeTopicPartitions")
+        assert all(p["leader"] not in (victim, -1) for p in parts)
+        assert cluster.node(1).sql(
+            "SELECT bool_and(under_replicated) FROM streamlog.partitions WHERE topic = %s",
+            (a,)) == [(True,)]
+    finally:
+        cluster.start([victim])
+
+
+def test_describe_topic_partitions_on_a_node_of_its_own(server, unique_name):
+    name = unique_name("dtpone")
+    server.sql("SELECT streamlog.create_topic(%s, 2)", (name,))
+    topics, cursor = kafka_describe_partitions(server, [name])
+    assert cursor is None
+    [(error, got, parts)] = topics
+    assert (error, got) == (0, name)
+    node = server.sql("SHOW streamlog.node_id")[0][0]
+    assert [(p["partition"], p["leader"], p["leader_epoch"], p["replicas"], p["isr"])
+            for p in parts] == [(0, int(node), 0, [int(node)], [int(node)]),
+                                (1, int(node), 0, [int(node)], [int(node)])]
+    # every topic when none is named: ours among them
+    topics, _ = kafka_describe_partitions(server, [])
+    assert name in [n for _e, n, _p in topics]

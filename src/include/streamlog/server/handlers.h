@@ -77,6 +77,7 @@ extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *ou
 extern bool SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAlterPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeTopicPartitions(SlRequest *req, SlReader *body, SlWriter *out);
 /* handlers/quorum.c: the metadata quorum (KIP-595, KIP-853) */
 extern bool SlHandleDescribeQuorum(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAddRaftVoter(SlRequest *req, SlReader *body, SlWriter *out);
