@@ -294,8 +294,13 @@ create_partitions(const SlMetaImage *image, const SlControllerRequest *req, SlMe
 	if (req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
 					"a topic has at most %d partitions", SL_CTRL_MAX_TOPIC_PARTITIONS);
-	/* new partitions have the topic's replication factor, as in Kafka */
-	rf = topic->partition_count > 0 ? topic->partitions[0].nreplicas : req->replication_factor;
+	/*
+	 * new partitions have the topic's replication factor, as in Kafka: that
+	 * of partition 0's target, should a reassignment be under way
+	 */
+	rf = topic->partition_count > 0 ?
+		topic->partitions[0].nreplicas - topic->partitions[0].nremoving :
+		req->replication_factor;
 	return add_partitions(image, req, topic->topic_id, topic->uuid, topic->partition_count,
 						  req->partition_count - topic->partition_count, rf,
 						  out, errbuf, errbuf_len);

@@ -1116,6 +1116,23 @@ test_reassignment(void)
 	CHECK_EQ_INT(part->nadding + part->nremoving, 0);
 	CHECK_EQ_INT(part->leader, 3);
 	CHECK_EQ_INT(handle(&img, &req, err), 85);
+
+	/* new partitions take the target's replication factor, not 2 + 1 */
+	{
+		int32_t		to24[] = {2, 4};
+
+		targets[0] = to24;
+		sizes[0] = 2;
+		req = reassign_req(tid, pid, targets, sizes, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[0].nreplicas, 3);
+		memset(&req, 0, sizeof(req));
+		req.type = SL_CTRL_CREATE_PARTITIONS;
+		req.topic_name = (char *) "move";
+		req.partition_count = 2;
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[1].nreplicas, 2);
+	}
 	SlMetaImageFree(&img);
 }
 
