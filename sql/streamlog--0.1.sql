@@ -877,3 +877,29 @@ CREATE FUNCTION streamlog._alter_partition_isr(topic text, partition integer,
 	AS 'MODULE_PATHNAME', 'streamlog__alter_partition_isr' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION streamlog._alter_partition_isr(text, integer, integer, integer,
 	integer[], integer) FROM PUBLIC;
+
+-- A reassignment under way (KIP-455), as the cluster's metadata has it:
+-- the replicas being added (they catch up, then join the ISR) and those
+-- being removed once they have.  Empty on a node of its own and when none.
+ALTER TABLE streamlog.partition
+	ADD COLUMN adding_replicas integer[] NOT NULL DEFAULT '{}',
+	ADD COLUMN removing_replicas integer[] NOT NULL DEFAULT '{}';
+
+-- Move a partition's replicas (Kafka's AlterPartitionReassignments): the
+-- new replicas are added, catch up and join the ISR, then the replicas
+-- not in the target leave (and a leader among them hands over); replicas
+-- NULL cancels the reassignment under way.  Returns once the controller
+-- committed the start and this node applied it, not at completion: see
+-- streamlog.reassignments.  Needs ALTER on the cluster.
+CREATE FUNCTION streamlog.reassign_partition(topic text, partition integer, replicas integer[])
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_reassign_partition' LANGUAGE C;
+
+-- Reassignments under way (Kafka's ListPartitionReassignments)
+CREATE VIEW streamlog.reassignments WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, p.replicas, p.adding_replicas, p.removing_replicas,
+	   p.isr, p.leader_id AS leader
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ WHERE (cardinality(p.adding_replicas) > 0 OR cardinality(p.removing_replicas) > 0)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.reassignments TO PUBLIC;
