@@ -20,11 +20,13 @@
 #include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
+#include "streamlog/storage/isr_changes.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/bgworkers/isr_manager.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,6 +61,7 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
 	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlReplicaProgressShmemSize());
 	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
@@ -84,6 +87,7 @@ sl_shmem_startup(void)
 	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
+	SlReplicaProgressShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -121,5 +125,8 @@ _PG_init(void)
 	SlBrokerRegister();
 	if (SlClusterEnabled())
 		SlRaftWorkerRegister();
+	/* the ISR of the partitions this node leads (issue 13) */
+	if (SlClusterEnabled())
+		SlIsrManagerRegister();
 	SlRoleSessionsInstallHook();
 }
