@@ -143,7 +143,8 @@ REPLICA_STREAM_OBJS =
 
 PARTITION_CHANGE_OBJS =
 
-PRODUCE_FORWARD_OBJS =
+PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
+	src/replication/produce_forward.o src/bgworkers/forwarder.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)

@@ -40,6 +40,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/forward_queue.h"
 #include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
@@ -89,6 +90,7 @@ typedef struct PendingPartition
 	int64		builder_min_ts;
 	List	   *batches;		/* of PendingBatch */
 	List	   *marks;			/* of BufferMark, oldest first */
+	bool		forward;		/* another node leads it: to the forward queue */
 } PendingPartition;
 
 #define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
@@ -245,6 +247,7 @@ pending_partition(const SlTopic *topic, int32 partition)
 		MemoryContextSwitchTo(oldcxt);
 		pp->batches = NIL;
 		pp->marks = NIL;
+		pp->forward = false;
 	}
 	last_pending = pp;
 	return pp;
@@ -315,9 +318,14 @@ record_size_estimate(const SlProduceRecord *record)
 	return size;
 }
 
-void
-SlLogBufferRecord(const SlTopic *topic, int32 partition,
-				  const SlProduceRecord *record)
+/*
+ * Buffer a record for SlLogBufferRecord (forward false) or
+ * SlLogForwardRecord (true).  The last call decides where a partition's
+ * records go at commit: the leadership as last seen.
+ */
+static void
+buffer_record(const SlTopic *topic, int32 partition,
+			  const SlProduceRecord *record, bool forward)
 {
 	PendingPartition *pp;
 	size_t		size = record_size_estimate(record);
@@ -339,6 +347,7 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 				 errhint("Raise it with streamlog.alter_topic('%s', '{\"max.message.bytes\": \"...\"}').",
 						 topic->name)));
 
+	pp->forward = forward;
 	mark_subtransaction(pp);
 	if (pp->builder.record_count > 0 &&
 		SlBatchBuilderRecordsSize(&pp->builder) + size > pp->batch_target)
@@ -350,6 +359,20 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 					  record->key, record->key_len,
 					  record->value, record->value_len,
 					  record->headers, record->nheaders);
+}
+
+void
+SlLogBufferRecord(const SlTopic *topic, int32 partition,
+				  const SlProduceRecord *record)
+{
+	buffer_record(topic, partition, record, false);
+}
+
+void
+SlLogForwardRecord(const SlTopic *topic, int32 partition,
+				   const SlProduceRecord *record)
+{
+	buffer_record(topic, partition, record, true);
 }
 
 void
@@ -541,6 +564,44 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 }
 
 /*
+ * The batches of partitions another node leads go to the forward queue
+ * (storage/forward_queue.h), in the caller's transaction, at positions
+ * taken now: the order of commits, as offsets are for a local append.
+ */
+static void
+queue_forwarded(PendingPartition **sorted, int n)
+{
+	int			nbatches = 0;
+	int64		position;
+
+	for (int i = 0; i < n; i++)
+		if (sorted[i]->forward)
+			nbatches += list_length(sorted[i]->batches);
+	if (nbatches == 0)
+		return;
+	position = SlForwardQueueReserve(nbatches);
+	for (int i = 0; i < n; i++)
+	{
+		PendingPartition *pp = sorted[i];
+		ListCell   *lc;
+
+		if (!pp->forward)
+			continue;
+		foreach(lc, pp->batches)
+		{
+			PendingBatch *batch = lfirst(lc);
+
+			load_batch(batch);
+			SET_VARSIZE(batch->data.data, VARHDRSZ + batch_len(batch));
+			SlForwardQueueInsert(position++, pp->key.topic_id, pp->key.partition,
+								 batch->record_count, (bytea *) batch->data.data);
+			pfree(batch->data.data);
+			batch->data.data = NULL;
+		}
+	}
+}
+
+/*
  * Append every partition's buffered batches; runs at pre-commit.
  *
  * Every batch records when it was appended (now_ms): that is the time a
@@ -570,6 +631,7 @@ append_pending(void)
 	qsort(sorted, n, sizeof(PendingPartition *), compare_pending);
 
 	PushActiveSnapshot(GetTransactionSnapshot());
+	queue_forwarded(sorted, n);
 	for (int i = 0; i < n; i++)
 	{
 		ListCell   *lc;
@@ -583,6 +645,8 @@ append_pending(void)
 		Oid			key_index_relid;
 
 		pp = sorted[i];
+		if (pp->forward)
+			continue;
 		foreach(lc, pp->batches)
 			count += ((PendingBatch *) lfirst(lc))->record_count;
 
@@ -675,6 +739,8 @@ SlLogAppendXactEvent(XactEvent event)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			release_reservations();
+			SlForwardQueueEndXact(event == XACT_EVENT_COMMIT ||
+								  event == XACT_EVENT_PARALLEL_COMMIT);
 			pending_reset();
 			break;
 		default:

@@ -406,6 +406,15 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 							  const SlProduceRecord *record);
 
 /*
+ * The same for a partition that another node leads: at commit its batches
+ * go to this node's forward queue (storage/forward_queue.h), which the
+ * forwarder delivers to the leader after the commit, exactly once and in
+ * commit order.
+ */
+extern void SlLogForwardRecord(const SlTopic *topic, int32 partition,
+							   const SlProduceRecord *record);
+
+/*
  * Buffer a whole batch received from a Kafka producer (validated by the
  * caller: header, CRC, records) for the current transaction.  The caller
  * computed min_timestamp and max_timestamp from the records (-1 if none has

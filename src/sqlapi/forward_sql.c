@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ * forward_sql.c
+ *	  streamlog._forward_append(source_node, topic_id, partition, VARIADIC
+ *	  batches bytea[]): on a partition's leader, the batches another node's
+ *	  SQL producers committed there, which its forwarder sends
+ *	  (replication/produce_forward.c).
+ *
+ * Each batch is stamped with the sending node's producer id, an epoch and
+ * sequences, and goes through the idempotent producer's check as a Kafka
+ * producer's batch does (SlProducerCheckBatch): a batch resent after a
+ * crash of either node is a duplicate and is not stored again; a gap or
+ * an older epoch is refused.  The batches are stored at the commit of the
+ * caller's transaction, so the answer counts only once that commit is
+ * done (the forwarder commits before it takes the answer).
+ *
+ * Kafka's refusals come back as errors with SQLSTATE "SL" followed by the
+ * three digits of the Kafka error code (SL006: NOT_LEADER_OR_FOLLOWER,
+ * SL045: OUT_OF_ORDER_SEQUENCE_NUMBER, ...): the whole call is undone, and
+ * the forwarder decides by the code.  The bytes are hostile (they came
+ * over the network): a batch that does not validate is CORRUPT_MESSAGE,
+ * nothing stored.
+ *
+ * Security: it acts without the authorization of the producing role,
+ * which its node checked; EXECUTE is revoked from PUBLIC (superusers and
+ * streamlog_admin, the role nodes connect as, may call it).
+ *
+ * IDENTIFICATION
+ *	  src/sqlapi/forward_sql.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/records.h"
+#include "streamlog/storage/storage.h"
+
+PG_FUNCTION_INFO_V1(streamlog__forward_append);
+
+/* SQLSTATE SLnnn for Kafka error code nnn */
+#define SL_KAFKA_SQLSTATE(code) \
+	MAKE_SQLSTATE('S', 'L', '0' + ((code) / 100) % 10, '0' + ((code) / 10) % 10, \
+				  '0' + (code) % 10)
+
+static void
+refuse(int16 code, const char *what, int32 source_node, int32 topic_id, int32 partition)
+{
+	ereport(ERROR,
+			(errcode(SL_KAFKA_SQLSTATE(code)),
+			 errmsg("batches forwarded by node %d to partition %d of topic %d refused: %s",
+					source_node, partition, topic_id, what),
+			 errdetail("Kafka error code %d.", code)));
+}
+
+/*
+ * Check a forwarded batch as the Produce handler checks a client's:
+ * returns NULL and the records' timestamps, or what is wrong with it
+ */
+static const char *
+validate_forwarded(const uint8 *data, size_t len, const SlTopic *topic,
+				   SlBatchHeader *hdr, int64 *min_ts, int64 *max_ts, int16 *code)
+{
+	SlRecordIter it;
+	SlRecord	rec;
+	const char *why;
+	int32		expected = 0;
+
+	*code = SL_ERR_CORRUPT_MESSAGE;
+	*min_ts = -1;
+	*max_ts = -1;
+	why = SlBatchParseHeader(data, len, hdr, true);
+	if (why)
+		return why;
+	if (SlBatchSize(hdr) != len)
+		return "bytes after the batch";
+	if (SlBatchCompression(hdr) > SL_COMPRESSION_MAX)
+		return "unknown compression codec";
+	if (hdr->attributes & (SL_BATCH_ATTR_CONTROL | SL_BATCH_ATTR_TRANSACTIONAL |
+						   SL_BATCH_ATTR_LOG_APPEND_TIME))
+		return "a forwarded batch is neither a control nor a transactional batch and has CreateTime";
+	if (hdr->producer_id < 0 || hdr->producer_epoch < 0 || hdr->base_sequence < 0)
+		return "a forwarded batch carries its node's producer id, epoch and sequence";
+	if (SlBatchSize(hdr) > (size_t) topic->config.max_message_bytes)
+	{
+		*code = SL_ERR_MESSAGE_TOO_LARGE;
+		return "batch larger than max.message.bytes";
+	}
+	why = SlRecordIterInit(&it, data, len, false, (size_t) sl_max_request_size);
+	if (why)
+		return why;
+	while (SlRecordIterNext(&it, &rec))
+	{
+		if (rec.offset - hdr->base_offset != expected)
+		{
+			SlRecordIterFree(&it);
+			return "record offset deltas are not consecutive";
+		}
+		if (rec.key_len < 0 && SlTopicRequiresKeys(&topic->config))
+		{
+			SlRecordIterFree(&it);
+			*code = SL_ERR_INVALID_RECORD;
+			return "a record without a key for a compacted topic";
+		}
+		if (rec.timestamp >= 0)
+		{
+			if (*min_ts < 0 || rec.timestamp < *min_ts)
+				*min_ts = rec.timestamp;
+			if (rec.timestamp > *max_ts)
+				*max_ts = rec.timestamp;
+		}
+		expected++;
+	}
+	why = it.error;
+	SlRecordIterFree(&it);
+	if (why)
+		return why;
+	if (expected != hdr->last_offset_delta + 1 || expected == 0)
+		return "lastOffsetDelta does not match the records";
+	*code = SL_ERR_NONE;
+	return NULL;
+}
+
+/* The error for a partition this node does not lead, or none */
+static int16
+leader_error(const SlTopic *topic, int32 partition)
+{
+	const SlPartitionLeadership *l;
+
+	if (!SlClusterEnabled() || topic->partitions == NULL)
+		return SL_ERR_NONE;
+	l = SlTopicPartitionLeadership(topic, partition);
+	if (l->leader == sl_node_id)
+		return SL_ERR_NONE;
+	return l->leader == SL_NO_LEADER ? SL_ERR_LEADER_NOT_AVAILABLE :
+		SL_ERR_NOT_LEADER_OR_FOLLOWER;
+}
+
+/* Returns how many of the batches this call stored (the rest were duplicates) */
+Datum
+streamlog__forward_append(PG_FUNCTION_ARGS)
+{
+	int32		source_node = PG_GETARG_INT32(0);
+	int32		topic_id = PG_GETARG_INT32(1);
+	int32		partition = PG_GETARG_INT32(2);
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(3);
+	const SlTopic *topic;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			stored = 0;
+	int16		code;
+
+	PreventCommandIfReadOnly("_forward_append()");
+	topic = SlTopicLookupById(topic_id);
+	if (topic != NULL)
+		topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
+	if (topic == NULL || topic->topic_id != topic_id ||
+		partition < 0 || partition >= topic->partition_count)
+		refuse(SL_ERR_UNKNOWN_TOPIC_OR_PARTITION, "no such partition here",
+			   source_node, topic_id, partition);
+	if ((code = leader_error(topic, partition)) != SL_ERR_NONE)
+		refuse(code, "this node does not lead it", source_node, topic_id, partition);
+
+	deconstruct_array(array, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+	{
+		bytea	   *b;
+		const uint8 *data;
+		size_t		len;
+		SlBatchHeader hdr;
+		int64		min_ts;
+		int64		max_ts;
+		int64		duplicate_offset = -1;
+		const char *why;
+
+		if (nulls[i])
+			refuse(SL_ERR_CORRUPT_MESSAGE, "a batch is NULL", source_node, topic_id, partition);
+		b = DatumGetByteaPP(elems[i]);
+		data = (const uint8 *) VARDATA_ANY(b);
+		len = VARSIZE_ANY_EXHDR(b);
+		why = validate_forwarded(data, len, topic, &hdr, &min_ts, &max_ts, &code);
+		if (why)
+			refuse(code, why, source_node, topic_id, partition);
+		/*
+		 * One at a time: SlLogBufferBatch notes each batch for the check of
+		 * the next, which follows it in sequence
+		 */
+		switch (SlProducerCheckBatch(topic, partition, &hdr, &duplicate_offset))
+		{
+			case SL_SEQUENCE_OK:
+				SlLogBufferBatch(topic, partition, data, len, &hdr, min_ts, max_ts,
+								 NULL, NULL);
+				stored++;
+				break;
+			case SL_SEQUENCE_DUPLICATE:
+				break;
+			case SL_SEQUENCE_OUT_OF_ORDER:
+				refuse(SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+					   psprintf("sequence %d of producer %lld (epoch %d) does not follow",
+								hdr.base_sequence, (long long) hdr.producer_id,
+								hdr.producer_epoch),
+					   source_node, topic_id, partition);
+				break;
+			case SL_SEQUENCE_FENCED:
+				refuse(SL_ERR_INVALID_PRODUCER_EPOCH,
+					   psprintf("epoch %d of producer %lld is older than the one stored",
+								hdr.producer_epoch, (long long) hdr.producer_id),
+					   source_node, topic_id, partition);
+				break;
+		}
+	}
+	PG_RETURN_INT32(stored);
+}
