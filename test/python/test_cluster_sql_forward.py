@@ -243,3 +243,72 @@ def test_concurrent_producers_on_two_nodes_keep_each_ones_order(cluster, unique_
     # each producer's records in the order it committed them
     for tag, sent in streams.items():
         assert [v for v in values if v.startswith(tag + "-")] == sent
+
+
+def test_a_resent_batch_is_stored_once_and_a_gap_refused(cluster, unique_name):
+    # the leader's side alone, called as the forwarder calls it: the same
+    # stamped batch twice (an answer lost, a crash before the queue was
+    # emptied) is stored once; a sequence that does not follow is refused
+    # with SQLSTATE SL045 and stores nothing
+    import kafka_helpers as kh
+
+    name = unique_name("fwddup")
+    leaders = spread_topic(cluster, name, 1)
+    leader = cluster.node(leaders[0])
+    (topic_id,), = leader.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (name,))
+    producer_id = 987654321
+    first = kh.record_batch([(b"k", b"one", (), kh.now_ms()), (b"k", b"two", (), kh.now_ms())],
+                            producer=(producer_id, 0, 0))
+    second = kh.record_batch([(b"k", b"three", (), kh.now_ms())], producer=(producer_id, 0, 2))
+    call = "SELECT streamlog._forward_append(9, %s, 0, VARIADIC %s::bytea[])"
+    assert leader.sql(call, (topic_id, [first])) == [(1,)]
+    assert leader.sql(call, (topic_id, [first])) == [(0,)]
+    assert leader.sql(call, (topic_id, [first, second])) == [(1,)]
+    gap = kh.record_batch([(b"k", b"gap", (), kh.now_ms())], producer=(producer_id, 0, 7))
+    with pytest.raises(psycopg.Error) as err:
+        leader.sql(call, (topic_id, [gap]))
+    assert err.value.sqlstate == "SL045"
+    assert values_on(leader, name, 0) == ["one", "two", "three"]
+
+
+def test_hostile_or_misdirected_batches_are_refused_not_stored(cluster, unique_name):
+    import kafka_helpers as kh
+
+    name = unique_name("fwdbad")
+    leaders = spread_topic(cluster, name, 1)
+    leader = cluster.node(leaders[0])
+    other = cluster.node(next(n for n in cluster.node_ids if n != leaders[0]))
+    (topic_id,), = leader.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (name,))
+    good = kh.record_batch([(b"k", b"v", (), kh.now_ms())], producer=(4242, 0, 0))
+    call = "SELECT streamlog._forward_append(9, %s, %s, VARIADIC %s::bytea[])"
+    cases = [
+        ((topic_id, 0, [b"\x00garbage"]), "SL002"),
+        ((topic_id, 0, [kh.record_batch([(b"k", b"v", (), kh.now_ms())],
+                                        producer=(4242, 0, 0), corrupt_crc=True)]), "SL002"),
+        # not an idempotent producer's batch
+        ((topic_id, 0, [kh.record_batch([(b"k", b"v", (), kh.now_ms())])]), "SL002"),
+        ((topic_id, 0, [good + b"trailing"]), "SL002"),
+        ((topic_id, 5, [good]), "SL003"),
+        ((topic_id + 100000, 0, [good]), "SL003"),
+    ]
+    for args, sqlstate in cases:
+        with pytest.raises(psycopg.Error) as err:
+            leader.sql(call, args)
+        assert err.value.sqlstate == sqlstate, (args[:2], err.value)
+    # a node that does not lead the partition refuses it (the forwarder
+    # then asks the metadata again)
+    with pytest.raises(psycopg.Error) as err:
+        other.sql(call, (topic_id, 0, [good]))
+    assert err.value.sqlstate == "SL006"
+    assert values_on(leader, name, 0) == []
+    # only superusers and streamlog_admin may call it
+    role = unique_name("fwdrole").replace(".", "_").replace("-", "_")
+    leader.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        with leader.connect() as conn:
+            conn.execute(f"SET ROLE {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call, (topic_id, 0, [good]))
+    finally:
+        leader.sql(f"DROP ROLE {role}")
+    assert values_on(leader, name, 0) == []
