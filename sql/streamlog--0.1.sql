@@ -890,3 +890,16 @@ REVOKE ALL ON streamlog.forward_queue_status FROM PUBLIC;
 GRANT SELECT ON streamlog.forward_queue_status TO streamlog_admin;
 GRANT EXECUTE ON FUNCTION streamlog._forward_append(integer, integer, integer, bytea[])
 	TO streamlog_admin;
+-- On the leader: wait until the high watermark passes a batch that
+-- _forward_append stored (acks=all for forwarded batches); returns the
+-- offset after it.  SL007 at timeout_ms.
+CREATE FUNCTION streamlog._forward_acked(source_node integer, topic_id integer,
+										 partition integer, producer_id bigint,
+										 producer_epoch smallint, base_sequence integer,
+										 record_count integer, timeout_ms integer DEFAULT 30000)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__forward_acked' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) TO streamlog_admin;

@@ -12,7 +12,9 @@
  *	   here) and call streamlog._forward_append() on it over libpq, at most
  *	   SL_FORWARD_MAX_BATCHES batches at a time (what a leader remembers of
  *	   a producer), in one statement that commits there before it answers;
- *	3. on success remove them from the queue.
+ *	3. on a partition with other replicas, wait there until its high
+ *	   watermark passes them (streamlog._forward_acked(), acks=all);
+ *	4. then remove them from the queue.
  *
  * A crash of either node anywhere in between leaves the batches queued and
  * stamped: the next pass sends them again, and the leader's idempotent-
@@ -214,20 +216,17 @@ drop_conn(int32 node_id)
 }
 
 /*
- * Send part's batches to leader and wait for the answer: CALL_STORED, or
- * CALL_REFUSED with the Kafka error code in *code, or CALL_FAILED
+ * Run one statement on leader and wait for its answer: CALL_STORED when it
+ * succeeded, CALL_REFUSED with the Kafka error code of an SLnnn SQLSTATE
+ * in *code, or CALL_FAILED (logged; the connection is dropped if it broke)
  */
 static CallOutcome
-call_leader(int32 leader, const char *conninfo, const SlForwardPartition *part, int16 *code)
+run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part,
+			  const char *sql, int nparams, const Oid *types, const char *const *values,
+			  const int *lengths, const int *formats, int16 *code)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   FORWARD_CALL_TIMEOUT_MS);
-	StringInfoData sql;
-	const char *values[3 + SL_FORWARD_MAX_BATCHES];
-	int			lengths[3 + SL_FORWARD_MAX_BATCHES];
-	int			formats[3 + SL_FORWARD_MAX_BATCHES];
-	Oid			types[3 + SL_FORWARD_MAX_BATCHES];
-	int			nparams = 3 + part->nbatches;
 	PGconn	   *conn;
 	PGresult   *res;
 	PGresult   *last = NULL;
@@ -236,32 +235,7 @@ call_leader(int32 leader, const char *conninfo, const SlForwardPartition *part, 
 	conn = connect_leader(leader, conninfo, deadline);
 	if (conn == NULL)
 		return CALL_FAILED;
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "SELECT streamlog._forward_append($1, $2, $3, VARIADIC ARRAY[");
-	values[0] = psprintf("%d", sl_node_id);
-	values[1] = psprintf("%d", part->topic_id);
-	values[2] = psprintf("%d", part->partition);
-	for (int i = 0; i < 3; i++)
-	{
-		lengths[i] = 0;
-		formats[i] = 0;
-		types[i] = INT4OID;
-	}
-	for (int i = 0; i < part->nbatches; i++)
-	{
-		bytea	   *b = part->batches[i].batch;
-
-		appendStringInfo(&sql, "%s$%d", i ? ", " : "", 4 + i);
-		values[3 + i] = VARDATA(b);
-		lengths[3 + i] = VARSIZE(b) - VARHDRSZ;
-		formats[3 + i] = 1;
-		types[3 + i] = BYTEAOID;
-	}
-	appendStringInfoString(&sql, "]::bytea[])");
-
-	if (!PQsendQueryParams(conn, sql.data, nparams, types, values, lengths, formats, 0))
+	if (!PQsendQueryParams(conn, sql, nparams, types, values, lengths, formats, 0))
 		goto failed;
 	for (;;)
 	{
@@ -306,7 +280,7 @@ call_leader(int32 leader, const char *conninfo, const SlForwardPartition *part, 
 		}
 		else
 			ereport(LOG,
-					(errmsg("streamlog forwarder: node %d failed to take batches for partition %d of topic %d: %s",
+					(errmsg("streamlog forwarder: node %d failed a call for partition %d of topic %d: %s",
 							leader, part->partition, part->topic_id,
 							last ? pchomp(PQresultErrorMessage(last)) : "no answer")));
 	}
@@ -320,6 +294,70 @@ failed:
 	/* whatever it did, the stamp makes the resend safe */
 	drop_conn(leader);
 	return CALL_FAILED;
+}
+
+/* Send part's batches to leader, which stores them when it commits */
+static CallOutcome
+append_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part,
+				 int16 *code)
+{
+	StringInfoData sql;
+	const char *values[3 + SL_FORWARD_MAX_BATCHES];
+	int			lengths[3 + SL_FORWARD_MAX_BATCHES];
+	int			formats[3 + SL_FORWARD_MAX_BATCHES];
+	Oid			types[3 + SL_FORWARD_MAX_BATCHES];
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "SELECT streamlog._forward_append($1, $2, $3, VARIADIC ARRAY[");
+	values[0] = psprintf("%d", sl_node_id);
+	values[1] = psprintf("%d", part->topic_id);
+	values[2] = psprintf("%d", part->partition);
+	for (int i = 0; i < 3; i++)
+	{
+		lengths[i] = 0;
+		formats[i] = 0;
+		types[i] = INT4OID;
+	}
+	for (int i = 0; i < part->nbatches; i++)
+	{
+		bytea	   *b = part->batches[i].batch;
+
+		appendStringInfo(&sql, "%s$%d", i ? ", " : "", 4 + i);
+		values[3 + i] = VARDATA(b);
+		lengths[3 + i] = VARSIZE(b) - VARHDRSZ;
+		formats[3 + i] = 1;
+		types[3 + i] = BYTEAOID;
+	}
+	appendStringInfoString(&sql, "]::bytea[])");
+	return run_on_leader(leader, conninfo, part, sql.data, 3 + part->nbatches, types,
+						 values, lengths, formats, code);
+}
+
+/*
+ * Wait on leader until the high watermark passes part's batches (the last
+ * one: offsets grow), as an acks=all produce is answered
+ */
+static CallOutcome
+acked_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part,
+				int64 producer_id, int16 *code)
+{
+	const SlForwardBatch *last = &part->batches[part->nbatches - 1];
+	const char *values[8];
+	Oid			types[8] = {INT4OID, INT4OID, INT4OID, INT8OID, INT2OID, INT4OID, INT4OID,
+		INT4OID};
+
+	values[0] = psprintf("%d", sl_node_id);
+	values[1] = psprintf("%d", part->topic_id);
+	values[2] = psprintf("%d", part->partition);
+	values[3] = psprintf(INT64_FORMAT, producer_id);
+	values[4] = psprintf("%d", last->producer_epoch);
+	values[5] = psprintf("%d", last->base_sequence);
+	values[6] = psprintf("%d", last->record_count);
+	values[7] = psprintf("%d", FORWARD_CALL_TIMEOUT_MS - 5000);
+	return run_on_leader(leader, conninfo, part,
+						 "SELECT streamlog._forward_acked($1, $2, $3, $4, $5, $6, $7, $8)",
+						 8, types, values, NULL, NULL, code);
 }
 
 /* This node's producer id for forwarding, obtained once and kept */
@@ -355,6 +393,7 @@ forward_producer_id(void)
 typedef struct LeaderAddress
 {
 	bool		topic_exists;
+	bool		replicated;		/* other replicas: wait for acks=all */
 	int32		leader;
 	char		conninfo[sizeof(((SlClusterNode *) 0)->sql_conninfo)];
 } LeaderAddress;
@@ -362,7 +401,7 @@ typedef struct LeaderAddress
 static LeaderAddress
 leader_of(int32 topic_id, int32 partition)
 {
-	LeaderAddress addr = {false, SL_NO_LEADER, ""};
+	LeaderAddress addr = {false, false, SL_NO_LEADER, ""};
 	const SlTopic *topic = SlTopicLookupById(topic_id);
 	SlClusterNode node;
 
@@ -372,6 +411,7 @@ leader_of(int32 topic_id, int32 partition)
 	if (partition >= topic->partition_count || topic->partitions == NULL)
 		return addr;
 	addr.leader = SlTopicPartitionLeadership(topic, partition)->leader;
+	addr.replicated = SlTopicPartitionLeadership(topic, partition)->nreplicas > 1;
 	if (addr.leader != SL_NO_LEADER)
 	{
 		if (SlClusterGetNode(addr.leader, &node) && !node.fenced)
@@ -390,6 +430,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 	bool		unstamped = false;
 	int16		code = 0;
 	int64		positions[SL_FORWARD_MAX_BATCHES];
+	CallOutcome outcome;
 
 	for (int i = 0; i < part->nbatches; i++)
 		if (part->batches[i].producer_epoch < 0)
@@ -420,7 +461,24 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 	if (addr.leader == SL_NO_LEADER)
 		return false;			/* offline: the next pass looks again */
 
-	switch (call_leader(addr.leader, addr.conninfo, part, &code))
+	outcome = append_on_leader(addr.leader, addr.conninfo, part, &code);
+	/*
+	 * Delivered once the in-sync replicas hold it, as acks=all.  Any
+	 * refusal of the wait (timed out, leader moved, batch forgotten) only
+	 * means: send again, which the leader takes as a duplicate.
+	 */
+	if (outcome == CALL_STORED && addr.replicated)
+	{
+		outcome = acked_on_leader(addr.leader, addr.conninfo, part, producer_id, &code);
+		if (outcome == CALL_REFUSED)
+		{
+			ereport(LOG,
+					(errmsg("streamlog forwarder: node %d stored batches for partition %d of topic %d but did not see them replicated (Kafka error %d); they are sent again",
+							addr.leader, part->partition, part->topic_id, code)));
+			return false;
+		}
+	}
+	switch (outcome)
 	{
 		case CALL_STORED:
 			for (int i = 0; i < part->nbatches; i++)
@@ -442,6 +500,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 			}
 			else if (code != SL_ERR_NOT_LEADER_OR_FOLLOWER &&
 					 code != SL_ERR_LEADER_NOT_AVAILABLE &&
+					 code != SL_ERR_REQUEST_TIMED_OUT &&
 					 code != SL_ERR_UNKNOWN_TOPIC_OR_PARTITION)
 				ereport(WARNING,
 						(errmsg("streamlog forwarder: node %d refused batches for partition %d of topic %d with Kafka error %d; they stay queued",

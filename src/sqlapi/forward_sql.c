@@ -13,6 +13,12 @@
  * caller's transaction, so the answer counts only once that commit is
  * done (the forwarder commits before it takes the answer).
  *
+ * streamlog._forward_acked(source_node, topic_id, partition, producer_id,
+ * producer_epoch, base_sequence, record_count, timeout_ms) then waits, as
+ * an acks=all Produce does, until the partition's high watermark passes
+ * that batch (stored by an earlier call): on a replicated partition, until
+ * the in-sync replicas hold it; with one replica, at once.
+ *
  * Kafka's refusals come back as errors with SQLSTATE "SL" followed by the
  * three digits of the Kafka error code (SL006: NOT_LEADER_OR_FOLLOWER,
  * SL045: OUT_OF_ORDER_SEQUENCE_NUMBER, ...): the whole call is undone, and
@@ -36,6 +42,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
@@ -44,6 +52,7 @@
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog__forward_append);
+PG_FUNCTION_INFO_V1(streamlog__forward_acked);
 
 /* SQLSTATE SLnnn for Kafka error code nnn */
 #define SL_KAFKA_SQLSTATE(code) \
@@ -196,8 +205,13 @@ streamlog__forward_append(PG_FUNCTION_ARGS)
 		switch (SlProducerCheckBatch(topic, partition, &hdr, &duplicate_offset))
 		{
 			case SL_SEQUENCE_OK:
+				/*
+				 * Where the batch lands, filled in at commit: the producer
+				 * state keeps it for _forward_acked and for duplicates
+				 */
 				SlLogBufferBatch(topic, partition, data, len, &hdr, min_ts, max_ts,
-								 NULL, NULL);
+								 MemoryContextAllocZero(TopTransactionContext, sizeof(int64)),
+								 NULL);
 				stored++;
 				break;
 			case SL_SEQUENCE_DUPLICATE:
@@ -218,4 +232,78 @@ streamlog__forward_append(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_INT32(stored);
+}
+
+/*
+ * Returns the offset after the batch once the high watermark reached it.
+ * REQUEST_TIMED_OUT (SL007) at timeout_ms, NOT_LEADER_OR_FOLLOWER if this
+ * node stopped leading meanwhile, OUT_OF_ORDER_SEQUENCE_NUMBER if it does
+ * not remember the batch (the forwarder sends it again).
+ */
+Datum
+streamlog__forward_acked(PG_FUNCTION_ARGS)
+{
+	int32		source_node = PG_GETARG_INT32(0);
+	int32		topic_id = PG_GETARG_INT32(1);
+	int32		partition = PG_GETARG_INT32(2);
+	SlBatchHeader hdr;
+	int32		record_count = PG_GETARG_INT32(6);
+	int32		timeout_ms = PG_GETARG_INT32(7);
+	TimestampTz deadline;
+	const SlTopic *topic;
+	int64		base_offset = -1;
+	int64		end;
+	int64	   *hwms;
+	int16		code;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.producer_id = PG_GETARG_INT64(3);
+	hdr.producer_epoch = PG_GETARG_INT16(4);
+	hdr.base_sequence = PG_GETARG_INT32(5);
+	if (record_count <= 0 || hdr.producer_id < 0 || hdr.base_sequence < 0 ||
+		(int64) hdr.base_sequence + record_count - 1 > PG_INT32_MAX)
+		refuse(SL_ERR_INVALID_REQUEST, "no such batch", source_node, topic_id, partition);
+	hdr.last_offset_delta = record_count - 1;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 0));
+
+	topic = SlTopicLookupById(topic_id);
+	if (topic != NULL)
+		topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
+	if (topic == NULL || topic->topic_id != topic_id ||
+		partition < 0 || partition >= topic->partition_count)
+		refuse(SL_ERR_UNKNOWN_TOPIC_OR_PARTITION, "no such partition here",
+			   source_node, topic_id, partition);
+	if (SlProducerCheckBatch(topic, partition, &hdr, &base_offset) != SL_SEQUENCE_DUPLICATE ||
+		base_offset < 0)
+		refuse(SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "this node does not remember the batch",
+			   source_node, topic_id, partition);
+	end = base_offset + record_count;
+
+	hwms = palloc(sizeof(int64) * topic->partition_count);
+	for (int32 p = 0; p < topic->partition_count; p++)
+		hwms[p] = PG_INT64_MAX;
+	for (;;)
+	{
+		SlPartitionOffsets offsets;
+		const SlTopic *now;
+
+		/* the leadership as the metadata says now */
+		now = SlTopicLookupById(topic_id);
+		if (now == NULL || partition >= now->partition_count)
+			refuse(SL_ERR_UNKNOWN_TOPIC_OR_PARTITION, "the topic is gone",
+				   source_node, topic_id, partition);
+		if ((code = leader_error(now, partition)) != SL_ERR_NONE)
+			refuse(code, "this node no longer leads it", source_node, topic_id, partition);
+		SlPartitionGetOffsets(topic_id, partition, &offsets);
+		if (offsets.high_watermark >= end)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+			refuse(SL_ERR_REQUEST_TIMED_OUT, "the in-sync replicas did not get it in time",
+				   source_node, topic_id, partition);
+		hwms[partition] = offsets.high_watermark;
+		/* at least once a second: a change of leader wakes no one */
+		(void) SlGroupWaitForRecords(topic, hwms,
+									 Min(deadline, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000)));
+	}
+	PG_RETURN_INT64(end);
 }

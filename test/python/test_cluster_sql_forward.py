@@ -269,6 +269,15 @@ def test_a_resent_batch_is_stored_once_and_a_gap_refused(cluster, unique_name):
         leader.sql(call, (topic_id, [gap]))
     assert err.value.sqlstate == "SL045"
     assert values_on(leader, name, 0) == ["one", "two", "three"]
+    # acks=all for forwarded batches: the offset after a stored batch once
+    # the high watermark passed it (at once here: one replica); a batch
+    # the leader does not remember is refused, and sent again
+    acked = "SELECT streamlog._forward_acked(9, %s, 0, %s, 0::int2, %s, %s, 5000)"
+    assert leader.sql(acked, (topic_id, producer_id, 2, 1)) == [(3,)]
+    assert leader.sql(acked, (topic_id, producer_id, 0, 2)) == [(2,)]
+    with pytest.raises(psycopg.Error) as err:
+        leader.sql(acked, (topic_id, producer_id, 3, 1))
+    assert err.value.sqlstate == "SL045"
 
 
 def test_hostile_or_misdirected_batches_are_refused_not_stored(cluster, unique_name):
