@@ -9,9 +9,9 @@
  *	   sequences) in a transaction of their own, committed before anything
  *	   is sent: a resend carries the same stamp;
  *	2. look up the leader in the local catalog (the metadata as applied
- *	   here) and call streamlog._forward_append() on it over libpq, at most
- *	   SL_FORWARD_MAX_BATCHES batches at a time (what a leader remembers of
- *	   a producer), in one statement that commits there before it answers;
+ *	   here) and call streamlog._forward_append() on it over libpq, up to
+ *	   SL_FORWARD_MAX_BATCHES batches or SL_FORWARD_MAX_BYTES at a time, in
+ *	   one statement that commits there before it answers;
  *	3. on a partition with other replicas, wait there until its high
  *	   watermark passes them (streamlog._forward_acked(), acks=all);
  *	4. then remove them from the queue.

@@ -137,6 +137,25 @@ validate_forwarded(const uint8 *data, size_t len, const SlTopic *topic,
 	return NULL;
 }
 
+/*
+ * A batch older than the newest of its producer that this node stored: a
+ * forwarder never skips a sequence and the check takes none out of order,
+ * so it was stored, longer ago than the last few batches the check
+ * remembers (a resend of a long run of batches)
+ */
+static bool
+stored_before(const SlTopic *topic, int32 partition, const SlBatchHeader *hdr)
+{
+	int16		epoch;
+	int32		last_seq;
+	int64		end_offset;
+
+	return SlProducerNewestBatch(topic, partition, hdr->producer_id, &epoch, &last_seq,
+								 &end_offset) &&
+		epoch == hdr->producer_epoch &&
+		(int64) hdr->base_sequence + hdr->last_offset_delta <= last_seq;
+}
+
 /* The error for a partition this node does not lead, or none */
 static int16
 leader_error(const SlTopic *topic, int32 partition)
@@ -217,6 +236,8 @@ streamlog__forward_append(PG_FUNCTION_ARGS)
 			case SL_SEQUENCE_DUPLICATE:
 				break;
 			case SL_SEQUENCE_OUT_OF_ORDER:
+				if (stored_before(topic, partition, &hdr))
+					break;
 				refuse(SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
 					   psprintf("sequence %d of producer %lld (epoch %d) does not follow",
 								hdr.base_sequence, (long long) hdr.producer_id,
@@ -273,11 +294,21 @@ streamlog__forward_acked(PG_FUNCTION_ARGS)
 		partition < 0 || partition >= topic->partition_count)
 		refuse(SL_ERR_UNKNOWN_TOPIC_OR_PARTITION, "no such partition here",
 			   source_node, topic_id, partition);
-	if (SlProducerCheckBatch(topic, partition, &hdr, &base_offset) != SL_SEQUENCE_DUPLICATE ||
-		base_offset < 0)
-		refuse(SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "this node does not remember the batch",
-			   source_node, topic_id, partition);
-	end = base_offset + record_count;
+	if (SlProducerCheckBatch(topic, partition, &hdr, &base_offset) == SL_SEQUENCE_DUPLICATE &&
+		base_offset >= 0)
+		end = base_offset + record_count;
+	else
+	{
+		int16		epoch;
+		int32		last_seq;
+
+		/* stored longer ago: the newest batch's end is past it */
+		if (!stored_before(topic, partition, &hdr) ||
+			!SlProducerNewestBatch(topic, partition, hdr.producer_id, &epoch, &last_seq,
+								   &end) || end < 0)
+			refuse(SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "this node does not remember the batch",
+				   source_node, topic_id, partition);
+	}
 
 	hwms = palloc(sizeof(int64) * topic->partition_count);
 	for (int32 p = 0; p < topic->partition_count; p++)

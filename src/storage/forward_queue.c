@@ -301,7 +301,8 @@ SlForwardQueueHeads(int64 horizon)
 			part->partition = partition;
 			heads = lappend(heads, part);
 		}
-		if (part->nbatches < SL_FORWARD_MAX_BATCHES)
+		if (part->nbatches < SL_FORWARD_MAX_BATCHES &&
+			(part->nbatches == 0 || part->bytes < SL_FORWARD_MAX_BYTES))
 		{
 			b = &part->batches[part->nbatches++];
 			b->position = SlCatalogInt64(i, 1, -1);
@@ -311,6 +312,8 @@ SlForwardQueueHeads(int64 horizon)
 			d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 7, &isnull);
 			/* a copy of our own, detoasted, to stamp in place */
 			b->batch = isnull ? NULL : DatumGetByteaPCopy(d);
+			if (b->batch)
+				part->bytes += VARSIZE(b->batch);
 		}
 		MemoryContextSwitchTo(oldcxt);
 	}

@@ -278,6 +278,15 @@ def test_a_resent_batch_is_stored_once_and_a_gap_refused(cluster, unique_name):
     with pytest.raises(psycopg.Error) as err:
         leader.sql(acked, (topic_id, producer_id, 3, 1))
     assert err.value.sqlstate == "SL045"
+    # a resend of a long run: batches older than the few the leader
+    # remembers per producer are duplicates too, not a gap
+    more = [kh.record_batch([(b"k", f"m{s}".encode(), (), kh.now_ms())],
+                            producer=(producer_id, 0, s)) for s in range(3, 11)]
+    assert leader.sql(call, (topic_id, more)) == [(8,)]
+    assert leader.sql(call, (topic_id, [first, second] + more)) == [(0,)]
+    assert len(values_on(leader, name, 0)) == 11
+    # and waited for as the newest batch is
+    assert leader.sql(acked, (topic_id, producer_id, 2, 1)) == [(11,)]
 
 
 def test_hostile_or_misdirected_batches_are_refused_not_stored(cluster, unique_name):

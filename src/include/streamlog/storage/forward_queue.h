@@ -26,9 +26,14 @@
 
 #include "nodes/pg_list.h"
 
-/* Most batches sent to a leader in one call: Kafka's in-flight limit, the
- * number of batches a leader remembers per producer (producers.c) */
-#define SL_FORWARD_MAX_BATCHES 5
+/*
+ * Most batches, and bytes of them (past the first), sent to a leader in
+ * one call.  More than the few batches a leader remembers per producer
+ * (producers.c): the leader takes an older sequence of a forwarding node
+ * for a duplicate (forward_sql.c)
+ */
+#define SL_FORWARD_MAX_BATCHES 64
+#define SL_FORWARD_MAX_BYTES (1024 * 1024)
 
 /* Shared memory: the position counter and what is in flight */
 extern Size SlForwardQueueShmemSize(void);
@@ -60,11 +65,12 @@ typedef struct SlForwardPartition
 	int32		topic_id;
 	int32		partition;
 	int			nbatches;
+	size_t		bytes;			/* of the batches */
 	SlForwardBatch batches[SL_FORWARD_MAX_BATCHES];
 } SlForwardPartition;
 
 /*
- * The first SL_FORWARD_MAX_BATCHES batches of each partition that has
+ * The first SL_FORWARD_MAX_BATCHES batches (SL_FORWARD_MAX_BYTES) of each partition that has
  * final batches below horizon, in position order (a List of
  * SlForwardPartition, in the current memory context).  Needs a
  * transaction and a snapshot taken after horizon was read.

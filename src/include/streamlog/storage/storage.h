@@ -457,6 +457,16 @@ extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partitio
 											const SlBatchHeader *hdr,
 											int64 *duplicate_offset);
 
+/*
+ * The newest stored batch of producer_id in partition, as the checks above
+ * know it: its epoch, last sequence and the offset after it (-1 if not
+ * known).  False if the producer is not known there.  For forwarded
+ * batches (sqlapi/forward_sql.c), whose producer never skips a sequence:
+ * a batch of that epoch ending at or below last_seq was stored.
+ */
+extern bool SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
+								  int16 *epoch, int32 *last_seq, int64 *end_offset);
+
 /* producer_ids.c */
 
 /*
