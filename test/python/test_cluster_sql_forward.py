@@ -106,6 +106,35 @@ def test_rollback_and_savepoint_rollback_deliver_nothing(cluster, unique_name):
     assert wait_delivered(cluster, [2], leader, name, p, 2) == ["b", "d", "e"]
 
 
+def test_a_commit_that_fails_after_queueing_leaves_a_gap_that_is_passed(cluster, unique_name):
+    # a serialization failure is raised after the records were queued (and
+    # their queue positions taken): nothing of it arrives, and what
+    # commits after it is not held up by the position it left unused
+    name = unique_name("fwdssi")
+    leaders = spread_topic(cluster, name)
+    p, leader = led_elsewhere(cluster, leaders, 1)
+    producer = cluster.node(1)
+    table = name.replace(".", "_").replace("-", "_")
+    producer.sql(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
+    producer.sql(f"INSERT INTO {table} VALUES (1, 0), (2, 0)")
+    produce = "SELECT streamlog.produce(%s, NULL, %s, partition => %s)"
+    with producer.connect(autocommit=False) as a, producer.connect(autocommit=False) as b:
+        a.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        b.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        a.execute(f"SELECT sum(v) FROM {table} WHERE id = 1")
+        b.execute(f"SELECT sum(v) FROM {table} WHERE id = 2")
+        a.execute(f"UPDATE {table} SET v = 1 WHERE id = 2")
+        b.execute(f"UPDATE {table} SET v = 1 WHERE id = 1")
+        a.execute(produce, (name, "a", p))
+        b.execute(produce, (name, "b, which fails at commit", p))
+        a.commit()
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            b.commit()
+    producer.sql(produce, (name, "after", p))
+    assert wait_delivered(cluster, [1], leader, name, p, 2) == ["a", "after"]
+    producer.sql(f"DROP TABLE {table}")
+
+
 def test_keyed_produce_without_a_partition_goes_where_the_key_hashes(cluster, unique_name):
     name = unique_name("fwdkeys")
     spread_topic(cluster, name)
