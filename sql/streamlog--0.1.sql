@@ -845,6 +845,7 @@ CREATE TABLE streamlog.forward_queue (
 	batch bytea NOT NULL
 );
 ALTER TABLE streamlog.forward_queue ALTER COLUMN batch SET STORAGE EXTERNAL;
+CREATE INDEX forward_queue_partition ON streamlog.forward_queue (topic_id, partition, position);
 -- The next sequence of this node's producer per partition it forwards to
 CREATE TABLE streamlog.forward_sequence (
 	topic_id integer NOT NULL,

@@ -57,6 +57,8 @@
 
 /* How long one call to a leader may take, connecting included */
 #define FORWARD_CALL_TIMEOUT_MS 30000
+/* How long connecting may take (a paused node holds the whole pass) */
+#define FORWARD_CONNECT_TIMEOUT_MS 5000
 
 /* A connection to one leader's SQL */
 typedef struct LeaderConn
@@ -232,7 +234,9 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 	PGresult   *last = NULL;
 	CallOutcome outcome;
 
-	conn = connect_leader(leader, conninfo, deadline);
+	conn = connect_leader(leader, conninfo,
+						  Min(deadline, TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																	FORWARD_CONNECT_TIMEOUT_MS)));
 	if (conn == NULL)
 		return CALL_FAILED;
 	if (!PQsendQueryParams(conn, sql, nparams, types, values, lengths, formats, 0))
@@ -422,6 +426,19 @@ leader_of(int32 topic_id, int32 partition)
 	return addr;
 }
 
+/* Leaders that gave no answer in this pass: not asked again until the next */
+static int32 failed_leaders[SL_MAX_NODES];
+static int	nfailed_leaders = 0;
+
+static bool
+leader_failed(int32 leader)
+{
+	for (int i = 0; i < nfailed_leaders; i++)
+		if (failed_leaders[i] == leader)
+			return true;
+	return false;
+}
+
 /* Deliver one partition's head; true if the leader stored it */
 static bool
 forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pass_context)
@@ -458,8 +475,8 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 	/* the stamp is durable before it goes out */
 	end_step();
 
-	if (addr.leader == SL_NO_LEADER)
-		return false;			/* offline: the next pass looks again */
+	if (addr.leader == SL_NO_LEADER || leader_failed(addr.leader))
+		return false;			/* offline, or away: the next pass looks again */
 
 	outcome = append_on_leader(addr.leader, addr.conninfo, part, &code);
 	/*
@@ -507,6 +524,8 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 								addr.leader, part->partition, part->topic_id, code)));
 			return false;
 		case CALL_FAILED:
+			if (nfailed_leaders < SL_MAX_NODES)
+				failed_leaders[nfailed_leaders++] = addr.leader;
 			return false;
 	}
 	return false;
@@ -522,6 +541,7 @@ SlForwardPass(MemoryContext pass_context)
 	ListCell   *lc;
 	MemoryContext oldcxt;
 
+	nfailed_leaders = 0;
 	/* Before the snapshot: every batch below it is visible or gone */
 	horizon = SlForwardQueueHorizon();
 	begin_step();

@@ -76,12 +76,27 @@ static const SlNamedQuery forward_queries[NUM_FORWARD_QUERIES] = {
 		"enqueued_at, batch) VALUES ($1, $2, $3, $4, $5, $6)",
 		6, {INT8OID, INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID, BYTEAOID}
 	},
+	/*
+	 * The partitions with queued batches by a skip scan of the partition
+	 * index (a step per partition, not per batch: the queue may be long
+	 * while a leader is away), then the head of each
+	 */
 	[Q_HEADS] = {
-		"SELECT position, topic_id, partition, record_count, "
-		"coalesce(producer_epoch, -1), coalesce(base_sequence, -1), batch "
-		"FROM (SELECT q.*, row_number() OVER (PARTITION BY topic_id, partition "
-		"ORDER BY position) AS n FROM streamlog.forward_queue q WHERE position < $1) h "
-		"WHERE n <= $2 ORDER BY topic_id, partition, position",
+		"WITH RECURSIVE parts AS ("
+		" (SELECT topic_id, partition FROM streamlog.forward_queue"
+		"  ORDER BY topic_id, partition LIMIT 1)"
+		" UNION ALL"
+		" SELECT n.topic_id, n.partition FROM parts p, LATERAL"
+		"  (SELECT q.topic_id, q.partition FROM streamlog.forward_queue q"
+		"   WHERE (q.topic_id, q.partition) > (p.topic_id, p.partition)"
+		"   ORDER BY q.topic_id, q.partition LIMIT 1) n)"
+		" SELECT h.position, h.topic_id, h.partition, h.record_count,"
+		" coalesce(h.producer_epoch, -1), coalesce(h.base_sequence, -1), h.batch"
+		" FROM parts p, LATERAL"
+		"  (SELECT * FROM streamlog.forward_queue q"
+		"   WHERE q.topic_id = p.topic_id AND q.partition = p.partition AND q.position < $1"
+		"   ORDER BY q.position LIMIT $2) h"
+		" ORDER BY h.topic_id, h.partition, h.position",
 		2, {INT8OID, INT4OID}
 	},
 	[Q_SEQUENCE] = {
