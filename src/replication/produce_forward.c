@@ -535,6 +535,7 @@ bool
 SlForwardPass(MemoryContext pass_context)
 {
 	int64		horizon;
+	int64		next_position;
 	List	   *heads = NIL;
 	int64		producer_id;
 	bool		delivered = false;
@@ -543,7 +544,7 @@ SlForwardPass(MemoryContext pass_context)
 
 	nfailed_leaders = 0;
 	/* Before the snapshot: every batch below it is visible or gone */
-	horizon = SlForwardQueueHorizon();
+	horizon = SlForwardQueueHorizon(&next_position);
 	begin_step();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
@@ -553,7 +554,12 @@ SlForwardPass(MemoryContext pass_context)
 	}
 	end_step();
 	if (heads == NIL)
+	{
+		/* nothing in flight, nothing committed: the queue is empty */
+		if (horizon >= next_position)
+			SlForwardQueueFoundEmpty(next_position);
 		return false;
+	}
 
 	producer_id = forward_producer_id();
 	if (producer_id < 0)

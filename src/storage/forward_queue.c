@@ -34,14 +34,28 @@
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/forward_queue.h"
 
+/* What a transaction queues between its pre-commit and its end */
+typedef struct InFlight
+{
+	int64		first;			/* its first position; 0 = none */
+	int32		topic_id;		/* a partition it queues to */
+	int32		partition;
+	bool		several;		/* and others besides */
+} InFlight;
+
 typedef struct ForwardShared
 {
 	LWLock	   *lock;
 	bool		ready;			/* next_position was read from the table */
 	int64		next_position;
+	/*
+	 * The queue may hold batches: it did at the start or something was
+	 * queued since, and the forwarder has not found it empty since then
+	 */
+	bool		maybe_queued;
 	int			forwarder_procno;	/* -1 when not running */
 	int			nslots;
-	int64		in_flight[FLEXIBLE_ARRAY_MEMBER];	/* by procno; 0 = none */
+	InFlight	in_flight[FLEXIBLE_ARRAY_MEMBER];	/* by procno */
 } ForwardShared;
 
 static ForwardShared *forward = NULL;
@@ -53,6 +67,7 @@ typedef enum ForwardQueryId
 {
 	Q_MAX_POSITION,
 	Q_INSERT,
+	Q_HOLDS,
 	Q_HEADS,
 	Q_SEQUENCE,
 	Q_STAMP,
@@ -81,6 +96,10 @@ static const SlNamedQuery forward_queries[NUM_FORWARD_QUERIES] = {
 	 * index (a step per partition, not per batch: the queue may be long
 	 * while a leader is away), then the head of each
 	 */
+	[Q_HOLDS] = {
+		"SELECT 1 FROM streamlog.forward_queue WHERE topic_id = $1 AND partition = $2 LIMIT 1",
+		2, {INT4OID, INT4OID}
+	},
 	[Q_HEADS] = {
 		"WITH RECURSIVE parts AS ("
 		" (SELECT topic_id, partition FROM streamlog.forward_queue"
@@ -154,7 +173,7 @@ Size
 SlForwardQueueShmemSize(void)
 {
 	return add_size(offsetof(ForwardShared, in_flight),
-					mul_size(sizeof(int64), MaxBackends));
+					mul_size(sizeof(InFlight), MaxBackends));
 }
 
 void
@@ -167,10 +186,11 @@ SlForwardQueueShmemInit(void)
 	{
 		forward->lock = &(GetNamedLWLockTranche("streamlog forward"))->lock;
 		forward->ready = false;
+		forward->maybe_queued = true;
 		forward->next_position = 1;
 		forward->forwarder_procno = -1;
 		forward->nslots = MaxBackends;
-		memset(forward->in_flight, 0, sizeof(int64) * MaxBackends);
+		memset(forward->in_flight, 0, sizeof(InFlight) * MaxBackends);
 	}
 }
 
@@ -195,41 +215,104 @@ max_position(void)
 	return max;
 }
 
-int64
-SlForwardQueueReserve(int n)
+/*
+ * After each start, once: the position counter goes on after the largest
+ * position in the table (every one there is final: no one reserved
+ * before), and the queue may hold batches if it has any
+ */
+static void
+ensure_ready(void)
 {
-	int64		start;
-	int64		max = 0;
-	int			slot = SL_MY_PROCNO;
 	bool		ready;
-
-	Assert(n > 0);
-	if (slot < 0 || slot >= forward->nslots)
-		elog(ERROR, "process number %d has no slot in the forward queue", slot);
+	int64		max;
 
 	LWLockAcquire(forward->lock, LW_SHARED);
 	ready = forward->ready;
 	LWLockRelease(forward->lock);
-	/*
-	 * First reservation since the start: every position in the table is
-	 * final (no one reserved before), so its largest is where to go on
-	 */
-	if (!ready)
-		max = max_position();
-
+	if (ready)
+		return;
+	max = max_position();
 	LWLockAcquire(forward->lock, LW_EXCLUSIVE);
 	if (!forward->ready)
 	{
 		forward->next_position = max + 1;
+		forward->maybe_queued = max > 0;
 		forward->ready = true;
 	}
+	LWLockRelease(forward->lock);
+}
+
+int64
+SlForwardQueueReserve(int n, int32 topic_id, int32 partition, bool several)
+{
+	int64		start;
+	int			slot = SL_MY_PROCNO;
+
+	Assert(n > 0);
+	if (slot < 0 || slot >= forward->nslots)
+		elog(ERROR, "process number %d has no slot in the forward queue", slot);
+	ensure_ready();
+
+	LWLockAcquire(forward->lock, LW_EXCLUSIVE);
 	start = forward->next_position;
 	forward->next_position += n;
-	if (forward->in_flight[slot] == 0)
-		forward->in_flight[slot] = start;
+	forward->maybe_queued = true;
+	if (forward->in_flight[slot].first == 0)
+	{
+		forward->in_flight[slot].first = start;
+		forward->in_flight[slot].topic_id = topic_id;
+		forward->in_flight[slot].partition = partition;
+		forward->in_flight[slot].several = several;
+	}
+	else
+		forward->in_flight[slot].several = true;
 	LWLockRelease(forward->lock);
 	reserved = true;
 	return start;
+}
+
+bool
+SlForwardQueueHolds(int32 topic_id, int32 partition)
+{
+	bool		holds = false;
+	Datum		values[2];
+
+	ensure_ready();
+	LWLockAcquire(forward->lock, LW_SHARED);
+	if (forward->maybe_queued)
+	{
+		for (int i = 0; i < forward->nslots && !holds; i++)
+		{
+			InFlight   *f = &forward->in_flight[i];
+
+			holds = f->first > 0 && i != SL_MY_PROCNO &&
+				(f->several || (f->topic_id == topic_id && f->partition == partition));
+		}
+	}
+	else
+	{
+		LWLockRelease(forward->lock);
+		return false;
+	}
+	LWLockRelease(forward->lock);
+	if (holds)
+		return true;
+	/* committed batches, after the in-flight ones were looked at */
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	SPI_connect();
+	holds = run(Q_HOLDS, values) > 0;
+	SPI_finish();
+	return holds;
+}
+
+void
+SlForwardQueueFoundEmpty(int64 next_position)
+{
+	LWLockAcquire(forward->lock, LW_EXCLUSIVE);
+	if (forward->ready && forward->next_position == next_position)
+		forward->maybe_queued = false;
+	LWLockRelease(forward->lock);
 }
 
 void
@@ -258,7 +341,7 @@ SlForwardQueueEndXact(bool committed)
 		return;
 	reserved = false;
 	LWLockAcquire(forward->lock, LW_EXCLUSIVE);
-	forward->in_flight[SL_MY_PROCNO] = 0;
+	forward->in_flight[SL_MY_PROCNO].first = 0;
 	procno = forward->forwarder_procno;
 	LWLockRelease(forward->lock);
 	if (committed && procno >= 0)
@@ -266,11 +349,12 @@ SlForwardQueueEndXact(bool committed)
 }
 
 int64
-SlForwardQueueHorizon(void)
+SlForwardQueueHorizon(int64 *next_position)
 {
 	int64		horizon;
 
 	LWLockAcquire(forward->lock, LW_SHARED);
+	*next_position = forward->next_position;
 	if (!forward->ready)
 		horizon = PG_INT64_MAX; /* nothing reserved since the start */
 	else
@@ -278,8 +362,10 @@ SlForwardQueueHorizon(void)
 		horizon = forward->next_position;
 		for (int i = 0; i < forward->nslots; i++)
 		{
-			if (forward->in_flight[i] > 0 && forward->in_flight[i] < horizon)
-				horizon = forward->in_flight[i];
+			int64		first = forward->in_flight[i].first;
+
+			if (first > 0 && first < horizon)
+				horizon = first;
 		}
 	}
 	LWLockRelease(forward->lock);

@@ -572,14 +572,31 @@ static void
 queue_forwarded(PendingPartition **sorted, int n)
 {
 	int			nbatches = 0;
+	int			npartitions = 0;
+	PendingPartition *first = NULL;
 	int64		position;
 
 	for (int i = 0; i < n; i++)
+	{
+		/*
+		 * A partition this node leads now, whose queue still holds records
+		 * committed before: behind them, through the queue
+		 */
+		if (!sorted[i]->forward &&
+			SlForwardQueueHolds(sorted[i]->key.topic_id, sorted[i]->key.partition))
+			sorted[i]->forward = true;
 		if (sorted[i]->forward)
+		{
 			nbatches += list_length(sorted[i]->batches);
+			npartitions++;
+			if (first == NULL)
+				first = sorted[i];
+		}
+	}
 	if (nbatches == 0)
 		return;
-	position = SlForwardQueueReserve(nbatches);
+	position = SlForwardQueueReserve(nbatches, first->key.topic_id, first->key.partition,
+									 npartitions > 1);
 	for (int i = 0; i < n; i++)
 	{
 		PendingPartition *pp = sorted[i];

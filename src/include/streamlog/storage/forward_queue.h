@@ -46,8 +46,18 @@ extern void SlForwardQueueSetForwarder(int procno);
  * The first position that may still be in flight: every queued batch
  * below it is final (committed and visible, or gone with its
  * transaction).  Call before taking the snapshot the queue is read with.
+ * *next_position is the next position to be handed out, for
+ * SlForwardQueueFoundEmpty.
  */
-extern int64 SlForwardQueueHorizon(void);
+extern int64 SlForwardQueueHorizon(int64 *next_position);
+
+/*
+ * The forwarder read the queue (with a snapshot taken after
+ * SlForwardQueueHorizon said next_position and nothing in flight) and
+ * found it empty: local appends need not look at it until a commit queues
+ * again (see internal/forward_queue.h, SlForwardQueueHolds).
+ */
+extern void SlForwardQueueFoundEmpty(int64 next_position);
 
 /* One queued batch, as the forwarder reads it */
 typedef struct SlForwardBatch

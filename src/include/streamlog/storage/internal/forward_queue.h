@@ -9,10 +9,20 @@
 
 /*
  * Reserve n consecutive queue positions for batches this transaction
- * queues at pre-commit; returns the first.  They are in flight until
+ * queues at pre-commit, to partition of topic_id (and others, if
+ * several); returns the first.  They are in flight until
  * SlForwardQueueEndXact.
  */
-extern int64 SlForwardQueueReserve(int n);
+extern int64 SlForwardQueueReserve(int n, int32 topic_id, int32 partition, bool several);
+
+/*
+ * Does the queue hold batches for partition of topic_id, or may another
+ * transaction be queueing some now?  Then a local append to it (this node
+ * leads it now) must queue too, behind them, or it would pass records
+ * committed before it (P1: commit order per producing node).  Cheap while
+ * the queue is known to be empty.
+ */
+extern bool SlForwardQueueHolds(int32 topic_id, int32 partition);
 
 /*
  * Queue one batch at position, in the current transaction.  batch is a
