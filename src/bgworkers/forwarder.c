@@ -17,6 +17,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "streamlog/bgworkers/forwarder.h"
@@ -62,6 +63,8 @@ SlForwarderMain(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	/* see SlForwardPass for why its commits need not wait for the flush */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SlForwardQueueSetForwarder(SL_MY_PROCNO);
 	before_shmem_exit(forwarder_detach, 0);
 

@@ -379,6 +379,8 @@ forward_producer_id(void)
 		id = SlProducerIdNext(&error, &message);
 		if (id >= 0)
 		{
+			/* the one step that must be durable (see SlForwardPass) */
+			ForceSyncCommit();
 			SlForwardProducerSet(id);
 			/* someone else's if two raced: the stored one counts */
 			CommandCounterIncrement();
@@ -531,6 +533,16 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 	return false;
 }
 
+/*
+ * The forwarder's own transactions (stamping, removing delivered batches)
+ * need not wait for their WAL flush: stamping is a function of the queue
+ * and of streamlog.forward_sequence, so a stamp lost in a crash is made
+ * again the same, and a removal lost makes a resend the leader takes as a
+ * duplicate (a crash loses a suffix of such commits, never one in the
+ * middle).  Only the producer id must be durable before it is used: a new
+ * one would make resends new batches.  The leader's commit is durable
+ * (its connection sets synchronous_commit = on).
+ */
 bool
 SlForwardPass(MemoryContext pass_context)
 {
