@@ -91,6 +91,7 @@ typedef struct PendingPartition
 	List	   *batches;		/* of PendingBatch */
 	List	   *marks;			/* of BufferMark, oldest first */
 	bool		forward;		/* another node leads it: to the forward queue */
+	bool		given_batches;	/* SlLogBufferBatch's: a leader's, never queued */
 } PendingPartition;
 
 #define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
@@ -248,6 +249,7 @@ pending_partition(const SlTopic *topic, int32 partition)
 		pp->batches = NIL;
 		pp->marks = NIL;
 		pp->forward = false;
+		pp->given_batches = false;
 	}
 	last_pending = pp;
 	return pp;
@@ -385,6 +387,7 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	PendingBatch *batch;
 	MemoryContext oldcxt;
 
+	pp->given_batches = true;
 	/* Records buffered by SQL before this batch go first */
 	mark_subtransaction(pp);
 	close_batch(pp);
@@ -580,9 +583,11 @@ queue_forwarded(PendingPartition **sorted, int n)
 	{
 		/*
 		 * A partition this node leads now, whose queue still holds records
-		 * committed before: behind them, through the queue
+		 * committed before: SQL's records go behind them, through the
+		 * queue.  Batches given to append (a Kafka producer's, or the
+		 * queue's own being delivered here) are the leader's to store.
 		 */
-		if (!sorted[i]->forward &&
+		if (!sorted[i]->forward && !sorted[i]->given_batches &&
 			SlForwardQueueHolds(sorted[i]->key.topic_id, sorted[i]->key.partition))
 			sorted[i]->forward = true;
 		if (sorted[i]->forward)
