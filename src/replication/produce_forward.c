@@ -555,11 +555,16 @@ SlForwardPass(MemoryContext pass_context)
 	MemoryContext oldcxt;
 
 	nfailed_leaders = 0;
-	/* Before the snapshot: every batch below it is visible or gone */
-	horizon = SlForwardQueueHorizon(&next_position);
+	horizon = -1;
+	next_position = 0;
 	begin_step();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
+		/*
+		 * Before the queue is read (with a snapshot of its own, taken
+		 * later): every batch below it is visible by then, or gone
+		 */
+		horizon = SlForwardQueueHorizon(&next_position);
 		oldcxt = MemoryContextSwitchTo(pass_context);
 		heads = SlForwardQueueHeads(horizon);
 		MemoryContextSwitchTo(oldcxt);

@@ -353,20 +353,20 @@ SlForwardQueueHorizon(int64 *next_position)
 {
 	int64		horizon;
 
+	/*
+	 * Ready first: a counter not yet read from the table would say nothing
+	 * of reservations that come before the queue is read
+	 */
+	ensure_ready();
 	LWLockAcquire(forward->lock, LW_SHARED);
 	*next_position = forward->next_position;
-	if (!forward->ready)
-		horizon = PG_INT64_MAX; /* nothing reserved since the start */
-	else
+	horizon = forward->next_position;
+	for (int i = 0; i < forward->nslots; i++)
 	{
-		horizon = forward->next_position;
-		for (int i = 0; i < forward->nslots; i++)
-		{
-			int64		first = forward->in_flight[i].first;
+		int64		first = forward->in_flight[i].first;
 
-			if (first > 0 && first < horizon)
-				horizon = first;
-		}
+		if (first > 0 && first < horizon)
+			horizon = first;
 	}
 	LWLockRelease(forward->lock);
 	return horizon;

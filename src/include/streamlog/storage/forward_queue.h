@@ -45,7 +45,8 @@ extern void SlForwardQueueSetForwarder(int procno);
 /*
  * The first position that may still be in flight: every queued batch
  * below it is final (committed and visible, or gone with its
- * transaction).  Call before taking the snapshot the queue is read with.
+ * transaction).  Call in a transaction, before the queue is read (its
+ * queries take the latest snapshot).
  * *next_position is the next position to be handed out, for
  * SlForwardQueueFoundEmpty.
  */
