@@ -71,6 +71,9 @@ typedef struct LeaderConn
 static LeaderConn conns[SL_MAX_NODES];
 static int	nconns = 0;
 
+/* The pass's memory, where the work between transactions allocates */
+static MemoryContext pass_cxt = NULL;
+
 /* What a call to a leader came to */
 typedef enum CallOutcome
 {
@@ -111,6 +114,8 @@ end_step(void)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* not TopMemoryContext, where a commit leaves us */
+	MemoryContextSwitchTo(pass_cxt);
 }
 
 /*
@@ -554,6 +559,8 @@ SlForwardPass(MemoryContext pass_context)
 	ListCell   *lc;
 	MemoryContext oldcxt;
 
+	pass_cxt = pass_context;
+	MemoryContextSwitchTo(pass_context);
 	nfailed_leaders = 0;
 	horizon = -1;
 	next_position = 0;
