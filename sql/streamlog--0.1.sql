@@ -854,10 +854,13 @@ CREATE TABLE streamlog.forward_sequence (
 	next_sequence integer NOT NULL,
 	PRIMARY KEY (topic_id, partition)
 );
--- This node's producer id for what it forwards (one row)
+-- This node's producer id for what it forwards (one row), and the node id
+-- it was taken as: a copy of the node's data under another id (a clone
+-- joining as a new node) takes its own and leaves the queue to the original
 CREATE TABLE streamlog.forward_producer (
 	one boolean PRIMARY KEY DEFAULT true CHECK (one),
-	producer_id bigint NOT NULL
+	producer_id bigint NOT NULL,
+	node_id integer NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_sequence', '');

@@ -377,8 +377,27 @@ forward_producer_id(void)
 	int16		error = 0;
 	char	   *message = NULL;
 
+	int32		node_id;
+
 	begin_step();
-	id = SlForwardProducerGet();
+	id = SlForwardProducerGet(&node_id);
+	if (id >= 0 && node_id != sl_node_id)
+	{
+		/*
+		 * This data was node node_id's (a copy of it started as another
+		 * node): its queue is that node's to deliver, and its producer id
+		 * that node's to use; sending either would duplicate records, or
+		 * have new ones taken for that node's duplicates
+		 */
+		int64		discarded = SlForwardProducerForget();
+
+		ereport(WARNING,
+				(errmsg("streamlog forwarder: the forward queue was node %d's, this is node %d: %lld queued batches left to node %d",
+						node_id, sl_node_id, (long long) discarded, node_id)));
+		end_step();
+		/* what this pass read of the queue is gone: the next reads again */
+		return -1;
+	}
 	if (id < 0)
 	{
 		id = SlProducerIdNext(&error, &message);
@@ -386,10 +405,10 @@ forward_producer_id(void)
 		{
 			/* the one step that must be durable (see SlForwardPass) */
 			ForceSyncCommit();
-			SlForwardProducerSet(id);
+			SlForwardProducerSet(id, sl_node_id);
 			/* someone else's if two raced: the stored one counts */
 			CommandCounterIncrement();
-			id = SlForwardProducerGet();
+			id = SlForwardProducerGet(&node_id);
 		}
 		else
 			ereport(LOG,

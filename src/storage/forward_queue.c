@@ -79,6 +79,9 @@ typedef enum ForwardQueryId
 	Q_REMOVE_TOPIC_SEQUENCES,
 	Q_PRODUCER,
 	Q_SET_PRODUCER,
+	Q_FORGET_PRODUCER,
+	Q_FORGET_SEQUENCES,
+	Q_FORGET_QUEUE,
 	NUM_FORWARD_QUERIES
 } ForwardQueryId;
 
@@ -154,12 +157,21 @@ static const SlNamedQuery forward_queries[NUM_FORWARD_QUERIES] = {
 		"DELETE FROM streamlog.forward_sequence WHERE topic_id = $1", 1, {INT4OID}
 	},
 	[Q_PRODUCER] = {
-		"SELECT producer_id FROM streamlog.forward_producer", 0, {0}
+		"SELECT producer_id, node_id FROM streamlog.forward_producer", 0, {0}
 	},
 	[Q_SET_PRODUCER] = {
-		"INSERT INTO streamlog.forward_producer (producer_id) VALUES ($1) "
+		"INSERT INTO streamlog.forward_producer (producer_id, node_id) VALUES ($1, $2) "
 		"ON CONFLICT DO NOTHING",
-		1, {INT8OID}
+		2, {INT8OID, INT4OID}
+	},
+	[Q_FORGET_PRODUCER] = {
+		"DELETE FROM streamlog.forward_producer", 0, {0}
+	},
+	[Q_FORGET_SEQUENCES] = {
+		"DELETE FROM streamlog.forward_sequence", 0, {0}
+	},
+	[Q_FORGET_QUEUE] = {
+		"DELETE FROM streamlog.forward_queue", 0, {0}
 	},
 };
 
@@ -524,23 +536,42 @@ SlForwardQueueRemoveTopic(int32 topic_id)
 }
 
 int64
-SlForwardProducerGet(void)
+SlForwardProducerGet(int32 *node_id)
 {
 	int64		id = -1;
 
+	*node_id = -1;
 	SPI_connect();
 	if (run(Q_PRODUCER, NULL) > 0)
+	{
 		id = SlCatalogInt64(0, 1, -1);
+		*node_id = SlCatalogInt32(0, 2, -1);
+	}
 	SPI_finish();
 	return id;
 }
 
 void
-SlForwardProducerSet(int64 producer_id)
+SlForwardProducerSet(int64 producer_id, int32 node_id)
 {
-	Datum		value = Int64GetDatum(producer_id);
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(producer_id);
+	values[1] = Int32GetDatum(node_id);
+	SPI_connect();
+	run(Q_SET_PRODUCER, values);
+	SPI_finish();
+}
+
+int64
+SlForwardProducerForget(void)
+{
+	int64		discarded;
 
 	SPI_connect();
-	run(Q_SET_PRODUCER, &value);
+	run(Q_FORGET_PRODUCER, NULL);
+	run(Q_FORGET_SEQUENCES, NULL);
+	discarded = (int64) run(Q_FORGET_QUEUE, NULL);
 	SPI_finish();
+	return discarded;
 }

@@ -188,6 +188,41 @@ def test_queue_waits_for_a_dead_leader_across_kill9_of_the_producing_node(cluste
     assert values == ["before"] + [f"queued-{i}" for i in range(10)]
 
 
+def test_a_queue_copied_to_another_node_id_is_left_to_its_node(cluster, unique_name):
+    # the data directory of a node started as another node (a copy joining
+    # as a new member) holds the first node's queue and producer id: it
+    # must send neither (the records are the first node's to deliver, and
+    # the producer id's sequences are its own), so it drops its queue and
+    # takes a producer id of its own.  Simulated by renaming the node the
+    # producer id was taken as.
+    name = unique_name("fwdclone")
+    leaders = spread_topic(cluster, name)
+    controller = cluster.controller()
+    p, leader = next(((p, leader) for p, leader in sorted(leaders.items())
+                      if leader != controller), (None, None))
+    assert p is not None, leaders
+    producer_id = next(n for n in cluster.node_ids if n != leader)
+    producer = cluster.node(producer_id)
+    producer.sql("SELECT streamlog.produce(%s, NULL, 'delivered', partition => %s)", (name, p))
+    wait_delivered(cluster, [producer_id], leader, name, p, 1)
+    (old_id, node_id), = producer.sql(
+        "SELECT producer_id, node_id FROM streamlog.forward_producer")
+    assert node_id == producer_id
+    cluster.kill9(leader)
+    try:
+        producer.sql("SELECT streamlog.produce(%s, NULL, 'left', partition => %s)", (name, p))
+        assert queue_depth(producer) == 1
+        producer.sql("UPDATE streamlog.forward_producer SET node_id = 99")
+        cluster.wait_for(lambda: queue_depth(producer) == 0, DEADLINE, "the copied queue dropped")
+    finally:
+        cluster.start([leader])
+    producer.sql("SELECT streamlog.produce(%s, NULL, 'new', partition => %s)", (name, p))
+    assert wait_delivered(cluster, [producer_id], leader, name, p, 2) == ["delivered", "new"]
+    (new_id, node_id), = producer.sql(
+        "SELECT producer_id, node_id FROM streamlog.forward_producer")
+    assert node_id == producer_id and new_id != old_id
+
+
 def produce_each(node, name, p, values, errors):
     """One transaction per value, in order, on a connection of its own"""
     try:

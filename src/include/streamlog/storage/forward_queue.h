@@ -111,10 +111,18 @@ extern int64 SlForwardQueueRemoveTopic(int32 topic_id);
 
 /*
  * This node's producer id for forwarded batches, kept in
- * streamlog.forward_producer; -1 if none yet.  SlForwardProducerSet
- * stores the one the caller obtained.
+ * streamlog.forward_producer with the node id it was taken as (*node_id);
+ * -1 if none yet.  SlForwardProducerSet stores the one the caller
+ * obtained.
  */
-extern int64 SlForwardProducerGet(void);
-extern void SlForwardProducerSet(int64 producer_id);
+extern int64 SlForwardProducerGet(int32 *node_id);
+extern void SlForwardProducerSet(int64 producer_id, int32 node_id);
+
+/*
+ * The data is another node's (copied, then started under another node
+ * id): forget its producer, its sequences and its queue, which that node
+ * delivers.  Returns how many queued batches were discarded.
+ */
+extern int64 SlForwardProducerForget(void);
 
 #endif							/* SL_STORAGE_FORWARD_QUEUE_H */
