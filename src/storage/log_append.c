@@ -16,6 +16,11 @@
  * record a subtransaction buffers for a partition closes the open batch and
  * leaves a mark to truncate back to.
  *
+ * On a cluster, a partition another node leads (SlLogForwardRecord) has
+ * its batches go to this node's forward queue at pre-commit instead, in the
+ * same transaction (storage/forward_queue.h); so do SQL's records for a
+ * partition this node leads while its queue still holds some for it.
+ *
  * Sealed batches stay in memory up to streamlog.produce_memory; past that
  * they wait in a temporary file of the transaction until commit reads them
  * back one at a time, so a transaction of any size takes bounded memory.
