@@ -21,12 +21,14 @@
 #include "streamlog/storage/forward_queue.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
+#include "streamlog/storage/isr_changes.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/bgworkers/isr_manager.h"
 
 PG_MODULE_MAGIC;
 
@@ -61,6 +63,7 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
 	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlReplicaProgressShmemSize());
 	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	RequestAddinShmemSpace(SlForwardQueueShmemSize());
@@ -89,6 +92,7 @@ sl_shmem_startup(void)
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
 	SlForwardQueueShmemInit();
+	SlReplicaProgressShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -129,5 +133,8 @@ _PG_init(void)
 		SlRaftWorkerRegister();
 		SlForwarderRegister();
 	}
+	/* the ISR of the partitions this node leads (issue 13) */
+	if (SlClusterEnabled())
+		SlIsrManagerRegister();
 	SlRoleSessionsInstallHook();
 }

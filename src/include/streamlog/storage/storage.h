@@ -42,6 +42,8 @@ typedef struct SlTopicConfig
 	bool		key_index;			/* key.index (streamlog's own) */
 	int			compression;		/* compression.type; -1 = producer */
 	int32		max_message_bytes;	/* max.message.bytes */
+	/* min.insync.replicas; -1: the server's (SlTopicMinInsyncReplicas) */
+	int32		min_insync_replicas;
 	bool		log_append_time;	/* message.timestamp.type */
 	/*
 	 * message.timestamp.before.max.ms, after.max.ms and difference.max.ms as
@@ -56,6 +58,9 @@ typedef struct SlTopicConfig
 	int64		segment_bytes;		/* segment.bytes */
 	int64		segment_ms;			/* segment.ms */
 } SlTopicConfig;
+
+/* Fewest in-sync replicas an acks=all produce needs (min.insync.replicas) */
+extern int32 SlTopicMinInsyncReplicas(const SlTopicConfig *config);
 
 /*
  * How far a CreateTime record's timestamp may lie before / after the
@@ -377,6 +382,11 @@ typedef struct SlPartitionOffsets
 {
 	int64		log_start_offset;
 	int64		high_watermark;
+	/*
+	 * The committed log end: the high watermark, but on a replicated
+	 * partition (replica_progress.h), where it may be ahead
+	 */
+	int64		log_end_offset;
 } SlPartitionOffsets;
 
 extern void SlPartitionGetOffsets(int32 topic_id, int32 partition,
