@@ -541,6 +541,10 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 				SlForwardQueueNewEpoch(part->topic_id, part->partition);
 				end_step();
 			}
+			else if (code == SL_ERR_NOT_ENOUGH_REPLICAS)
+				ereport(LOG,
+						(errmsg("streamlog forwarder: partition %d of topic %d has too few in-sync replicas on node %d; its batches wait",
+								part->partition, part->topic_id, addr.leader)));
 			else if (code != SL_ERR_NOT_LEADER_OR_FOLLOWER &&
 					 code != SL_ERR_LEADER_NOT_AVAILABLE &&
 					 code != SL_ERR_REQUEST_TIMED_OUT &&

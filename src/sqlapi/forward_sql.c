@@ -19,6 +19,9 @@
  * that batch (stored by an earlier call): on a replicated partition, until
  * the in-sync replicas hold it; with one replica, at once.
  *
+ * Like an acks=all Produce, a partition with other replicas whose ISR is
+ * smaller than its min.insync.replicas takes nothing (NOT_ENOUGH_REPLICAS).
+ *
  * Kafka's refusals come back as errors with SQLSTATE "SL" followed by the
  * three digits of the Kafka error code (SL006: NOT_LEADER_OR_FOLLOWER,
  * SL045: OUT_OF_ORDER_SEQUENCE_NUMBER, ...): the whole call is undone, and
@@ -196,6 +199,19 @@ streamlog__forward_append(PG_FUNCTION_ARGS)
 			   source_node, topic_id, partition);
 	if ((code = leader_error(topic, partition)) != SL_ERR_NONE)
 		refuse(code, "this node does not lead it", source_node, topic_id, partition);
+	/*
+	 * As an acks=all Produce: too few in-sync replicas, nothing written
+	 * (the batches wait in the sending node's queue)
+	 */
+	if (SlClusterEnabled() && topic->partitions != NULL &&
+		SlTopicPartitionLeadership(topic, partition)->nreplicas > 1 &&
+		SlTopicPartitionLeadership(topic, partition)->nisr <
+		SlTopicMinInsyncReplicas(&topic->config))
+		refuse(SL_ERR_NOT_ENOUGH_REPLICAS,
+			   psprintf("%d in-sync replicas, min.insync.replicas is %d",
+						SlTopicPartitionLeadership(topic, partition)->nisr,
+						SlTopicMinInsyncReplicas(&topic->config)),
+			   source_node, topic_id, partition);
 
 	deconstruct_array(array, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 	for (int i = 0; i < nelems; i++)

@@ -68,3 +68,33 @@ def test_records_queued_for_a_dead_leader_come_before_the_new_leaders_own(cluste
     finally:
         cluster.start([leader])
         cluster.wait_ready()
+
+
+def test_too_few_in_sync_replicas_keep_the_records_queued(cluster, unique_name):
+    # as an acks=all produce: the leader of a partition whose ISR is
+    # smaller than its min.insync.replicas takes nothing; the records wait
+    # in the producing node's queue
+    has_rf = cluster.node(1).sql(
+        "SELECT count(*) FROM pg_proc WHERE proname = '_alter_partition_isr'")
+    if has_rf != [(1,)]:
+        pytest.skip("no AlterPartition here")
+    cluster.wait_ready()
+    name = unique_name("fwdminisr")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{\"min.insync.replicas\": \"2\"}', 3)",
+                        (name,))
+    leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
+    [(code, message)] = cluster.node(leader).sql(
+        "SELECT * FROM streamlog._alter_partition_isr(%s, 0, %s, %s, %s)",
+        (name, le, pe, [leader]))
+    assert code == 0, message
+    cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][4] == [leader])
+    producer = cluster.node(next(n for n in cluster.node_ids if n != leader))
+    producer.sql("SELECT streamlog.produce(%s, NULL, 'waits', partition => 0)", (name,))
+    cluster.wait_for(lambda: "too few in-sync replicas" in producer.log_tail(400), DEADLINE,
+                     "the forwarder told NOT_ENOUGH_REPLICAS")
+    assert producer.sql("SELECT count(*) FROM streamlog.forward_queue") == [(1,)]
+    assert values_on(cluster.node(leader), name, 0) == []
+    # a dropped topic's queued records go
+    cluster.node(1).sql("SELECT streamlog.drop_topic(%s)", (name,))
+    cluster.wait_for(lambda: producer.sql("SELECT count(*) FROM streamlog.forward_queue")
+                     == [(0,)], DEADLINE, "the queue of a dropped topic discarded")
