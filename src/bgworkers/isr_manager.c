@@ -15,8 +15,12 @@
  * removal counts only once committed, so acks=all never relies on a
  * follower the controller has not yet let go.
  *
- * A failed round is logged and the next one starts afresh; the worker
- * only exits on SIGTERM or postmaster death.
+ * A refused change is not asked again for the same partition epoch
+ * before REFUSAL_BACKOFF_MS (the controller refuses a fenced or
+ * shutting-down follower, INELIGIBLE_REPLICA, until that changes), so that
+ * neither the controller nor the log is flooded.  A failed round is logged
+ * and the next one starts afresh; the worker only exits on SIGTERM or
+ * postmaster death.
  */
 #include "postgres.h"
 
@@ -31,6 +35,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/bgworkers/isr_manager.h"
 #include "streamlog/guc.h"
@@ -47,6 +52,47 @@
  */
 #define SL_ALTER_NO_ANSWER_TIMED_OUT 7
 #define SL_ALTER_NO_ANSWER_NOT_CONTROLLER 41
+
+/* How long a refused change waits before it is asked again */
+#define REFUSAL_BACKOFF_MS 5000
+
+/* Changes the controller refused lately, by partition and partition epoch */
+typedef struct Refusal
+{
+	int32		topic_id;
+	int32		partition;
+	int32		partition_epoch;
+	TimestampTz until;
+} Refusal;
+
+static Refusal refusals[MAX_CHANGES];
+
+static bool
+refused_lately(const SlIsrChange *c, TimestampTz now)
+{
+	for (int i = 0; i < MAX_CHANGES; i++)
+		if (refusals[i].until > now && refusals[i].topic_id == c->topic_id &&
+			refusals[i].partition == c->partition &&
+			refusals[i].partition_epoch == c->partition_epoch)
+			return true;
+	return false;
+}
+
+static void
+note_refusal(const SlIsrChange *c)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			slot = 0;
+
+	/* a free slot, else the one that expires first */
+	for (int i = 0; i < MAX_CHANGES; i++)
+		if (refusals[i].until < refusals[slot].until)
+			slot = i;
+	refusals[slot].topic_id = c->topic_id;
+	refusals[slot].partition = c->partition;
+	refusals[slot].partition_epoch = c->partition_epoch;
+	refusals[slot].until = TimestampTzPlusMilliseconds(now, REFUSAL_BACKOFF_MS);
+}
 
 /* How long one AlterPartition may wait for the controller */
 #define ALTER_TIMEOUT_MS 10000
@@ -90,20 +136,25 @@ ask(const SlIsrChange *c)
 {
 	char	   *message = NULL;
 	int16		error;
+	/* the round's: a commit leaves TopMemoryContext current */
+	MemoryContext round = CurrentMemoryContext;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SlIsrChangeAsking(c);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
 	PG_TRY();
 	{
 		StartTransactionCommand();
+		MemoryContextSwitchTo(round);
 		error = SlClusterAlterPartition(c->topic_id, c->partition, c->leader_epoch,
 										c->partition_epoch, c->isr, c->nisr,
 										ALTER_TIMEOUT_MS, &message);
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(round);
 	}
 	PG_CATCH();
 	{
@@ -119,7 +170,10 @@ ask(const SlIsrChange *c)
 						error != SL_ALTER_NO_ANSWER_NOT_CONTROLLER);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
+	if (error != 0)
+		note_refusal(c);
 	if (error == 0)
 		ereport(LOG,
 				(errmsg("streamlog: the ISR of partition %d of topic id %d is now [%s] (leader epoch %d)",
@@ -135,6 +189,7 @@ ask(const SlIsrChange *c)
 static void
 manage(bool *loaded, uint64 *generation)
 {
+	MemoryContext round = CurrentMemoryContext;
 	SlIsrChange *changes = palloc(sizeof(SlIsrChange) * MAX_CHANGES);
 	int			n = 0;
 	uint64		now_generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
@@ -153,11 +208,13 @@ manage(bool *loaded, uint64 *generation)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(round);
 
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		ask(&changes[i]);
+		if (!refused_lately(&changes[i], GetCurrentTimestamp()))
+			ask(&changes[i]);
 	}
 }
 

@@ -84,6 +84,8 @@ SlControllerNewRecord(SlMetaRecordType type)
 	rec.type = type;
 	rec.partition.leader = SL_META_UNCHANGED;
 	rec.partition.nisr = -1;
+	rec.partition.nadding = -1;
+	rec.partition.nremoving = -1;
 	return rec;
 }
 
@@ -292,8 +294,13 @@ create_partitions(const SlMetaImage *image, const SlControllerRequest *req, SlMe
 	if (req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
 					"a topic has at most %d partitions", SL_CTRL_MAX_TOPIC_PARTITIONS);
-	/* new partitions have the topic's replication factor, as in Kafka */
-	rf = topic->partition_count > 0 ? topic->partitions[0].nreplicas : req->replication_factor;
+	/*
+	 * new partitions have the topic's replication factor, as in Kafka: that
+	 * of partition 0's target, should a reassignment be under way
+	 */
+	rf = topic->partition_count > 0 ?
+		topic->partitions[0].nreplicas - topic->partitions[0].nremoving :
+		req->replication_factor;
 	return add_partitions(image, req, topic->topic_id, topic->uuid, topic->partition_count,
 						  req->partition_count - topic->partition_count, rf,
 						  out, errbuf, errbuf_len);
@@ -496,6 +503,13 @@ view_usable(NodeViews *views, int32_t node_id)
 	return v != NULL && v->registered && !v->fenced && !v->shutting_down;
 }
 
+/* view_usable as a SlNodeUsableFn */
+static bool
+view_usable_fn(void *arg, int32_t node_id)
+{
+	return view_usable((NodeViews *) arg, node_id);
+}
+
 /*
  * The PARTITION_CHANGE records that the node views ask for: members that
  * are not usable leave the ISR unless they are its last (the leader is kept
@@ -581,6 +595,25 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 						nisr = 1;
 						break;
 					}
+			/*
+			 * A reassignment under way completes here too when the change
+			 * leaves its adding replicas all in the ISR
+			 */
+			if ((part->nadding > 0 || part->nremoving > 0) && nisr <= SL_CTRL_MAX_TARGET)
+			{
+				SlPartitionTarget target;
+
+				if (SlPartitionTargetInit(&target, part))
+				{
+					memcpy(target.isr, isr, sizeof(int32_t) * (size_t) nisr);
+					target.nisr = nisr;
+					target.leader = leader;
+					if (SlPartitionTargetCompleteReassignment(&target))
+						SlPartitionTargetElect(&target, view_usable_fn, views);
+					ok = SlPartitionTargetRecord(&target, topic->topic_id, part, out);
+					continue;
+				}
+			}
 			isr_changed = nisr != part->nisr ||
 				(nisr > 0 && memcmp(isr, part->isr, sizeof(int32_t) * (size_t) nisr) != 0);
 			if (isr_changed || leader != part->leader)
@@ -663,6 +696,9 @@ SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *r
 			break;
 		case SL_CTRL_ALTER_PARTITION:
 			err = SlControllerAlterPartition(image, req, out, errbuf, errbuf_len);
+			break;
+		case SL_CTRL_REASSIGN_PARTITIONS:
+			err = SlControllerReassignPartitions(image, req, out, errbuf, errbuf_len);
 			break;
 		default:
 			err = SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REQUEST,

@@ -41,7 +41,7 @@ SlControllerAlterPartition(const SlMetaImage *image, const SlControllerRequest *
 {
 	const SlMetaTopic *topic = SlMetaImageTopicById(image, req->topic_id);
 	const SlMetaPartition *part;
-	SlMetaRecord rec;
+	SlPartitionTarget target;
 
 	if (topic == NULL || req->partition < 0 || req->partition >= topic->partition_count)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
@@ -99,12 +99,21 @@ SlControllerAlterPartition(const SlMetaImage *image, const SlControllerRequest *
 
 	if (same_members(req->isr, req->nisr, part->isr, part->nisr))
 		return 0;
-	rec = SlControllerNewRecord(SL_META_PARTITION_CHANGE);
-	rec.topic_id = topic->topic_id;
-	rec.partition.partition = part->partition;
-	rec.partition.isr = req->isr;
-	rec.partition.nisr = req->nisr;
-	if (!SlMetaBatchAdd(out, &rec))
+
+	/*
+	 * The new ISR, and what follows from it: a reassignment whose new
+	 * replicas are now all in sync completes, and if that removes the
+	 * leader, an ISR member of the target leads
+	 */
+	if (!SlPartitionTargetInit(&target, part) || req->nisr > SL_CTRL_MAX_TARGET)
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REQUEST,
+								"%s-%d has more replicas than a partition may have",
+								topic->name, (int) req->partition);
+	memcpy(target.isr, req->isr, sizeof(int32_t) * (size_t) req->nisr);
+	target.nisr = req->nisr;
+	if (SlPartitionTargetCompleteReassignment(&target))
+		SlPartitionTargetElect(&target, SlControllerImageNodeUsable, (void *) image);
+	if (!SlPartitionTargetRecord(&target, topic->topic_id, part, out))
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }

@@ -219,3 +219,82 @@ def test_partitions_without_other_replicas_answer_at_once(cluster, unique_name):
     assert kh.high_watermark(leader, name) == 2
     assert sql_count(leader, name) == 2
     assert replicas(leader, name) == {1: (2, True, True)}
+
+
+def test_a_node_of_its_own_takes_no_reports(server, unique_name):
+    """Standalone: the node is the only replica of everything, its high
+    watermark is its log end, reports are answered NOT_LEADER_OR_FOLLOWER
+    and change nothing, acks=all answers at once whatever
+    min.insync.replicas says; only superusers report, with arrays of one
+    length and no NULLs."""
+    import psycopg
+
+    name = unique_name("alone")
+    server.sql("SELECT streamlog.create_topic(%s, 1, '{\"min.insync.replicas\": 2}')", (name,))
+    (topic_id,), = server.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (name,))
+    with kh.RawClient(server.kafka_bootstrap) as c:
+        assert kh.parse_produce_v3(c.call(kh.produce_request, name, [(0, records(2, "s"))],
+                                          acks=-1))[(name, 0)] == (0, 0)
+    assert report(server, 2, topic_id, 0, 2) == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert kh.high_watermark(server, name) == 2
+    assert server.sql("SELECT node_id, is_leader, log_end_offset, lag, in_isr, in_maximal_isr "
+                      "FROM streamlog.replicas WHERE topic = %s", (name,)) == [
+        (1, True, 2, 0, True, True)]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="same length"):
+        server.sql("SELECT * FROM streamlog._replica_progress(2, ARRAY[1, 2], ARRAY[0], "
+                   "ARRAY[0], ARRAY[0]::bigint[])")
+    with pytest.raises(psycopg.errors.NullValueNotAllowed, match="log_ends"):
+        server.sql("SELECT * FROM streamlog._replica_progress(2, ARRAY[1], ARRAY[0], "
+                   "ARRAY[0], ARRAY[NULL]::bigint[])")
+    role = unique_name("nosuper").replace("-", "_")
+    server.sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        server.sql(f"GRANT EXECUTE ON FUNCTION streamlog._replica_progress(integer, integer[], "
+                   f"integer[], integer[], bigint[]) TO {role}")
+        with psycopg.connect(host=server.host, port=server.port, user=role, dbname="postgres",
+                             autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="replica progress"):
+                conn.execute("SELECT * FROM streamlog._replica_progress(2, ARRAY[%s], ARRAY[0], "
+                             "ARRAY[0], ARRAY[2]::bigint[])", (topic_id,))
+            # nor does it see topics it may not describe
+            assert conn.execute("SELECT count(*) FROM streamlog.replica_states() "
+                                "WHERE topic = %s", (name,)).fetchone() == (0,)
+    finally:
+        server.sql(f"DROP OWNED BY {role}")
+        server.sql(f"DROP ROLE {role}")
+
+
+def test_a_deposed_leader_acknowledges_nothing(cluster, unique_name):
+    """P8: node 1 leads (node 2, the preferred leader, stopped), an acks=all
+    produce waits there; node 2 comes back, catches up and is elected
+    again: node 1 answers the waiting produce NOT_LEADER_OR_FOLLOWER, never
+    success, and takes no more reports.  Stops a node: the module's last
+    test."""
+    name = unique_name("deposed")
+    topic_id, _ = replicated_topic(cluster, name, replicas=(2, 1, 3))
+    cluster.stop(2, "fast")
+    cluster.wait_for(lambda: cluster.partitions(name, via=1)[0]["leader"] == 1, DEADLINE,
+                     "node 1 leading once node 2 stopped")
+    epoch = cluster.partitions(name, via=1)[0]["leader_epoch"]
+    old = cluster.node(1)
+    with kh.RawClient(old.kafka_bootstrap, timeout=DEADLINE) as c:
+        cid = c.next_correlation_id()
+        c.send(kh.produce_request(cid, name, [(0, records(1, "d"))], acks=-1,
+                                  timeout_ms=DEADLINE * 2000))
+        cluster.wait_for(lambda: leader_log_end(old, name) == 1, DEADLINE,
+                         "the produce committed on node 1")
+        cluster.start(2)
+        cluster.wait_ready(deadline=DEADLINE)
+        # node 2 reports what it would hold; node 3 stays silent, so the
+        # high watermark cannot pass the produce
+        cluster.wait_for(lambda: report(old, 2, topic_id, epoch, 1) == (0, 0) and
+                         2 in cluster.partitions(name, via=1)[0]["isr"], DEADLINE,
+                         "node 2 back in the ISR")
+        assert kh.high_watermark(old, name) == 0
+        rows = old.sql("SELECT error_code FROM streamlog.elect_leaders(%s, 0)", (name,))
+        assert rows == [(0,)]
+        got, body = c.recv_frame()
+        assert got == cid
+        assert kh.parse_produce_v3(body)[(name, 0)] == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert report(old, 3, topic_id, epoch, 1) == (NOT_LEADER_OR_FOLLOWER, -1)
+    assert cluster.partitions(name, via=1)[0]["leader"] == 2

@@ -16,6 +16,7 @@ from cluster import shared_cluster
 from test_replica_acks import (DEADLINE, NOT_ENOUGH_REPLICAS, leader_log_end, records,
                                replicas, replicated_topic, report, sql_count)
 
+NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
 LAG_MS = 4000
 
 
@@ -86,3 +87,21 @@ def test_lagging_followers_leave_and_caught_up_ones_rejoin(cluster, unique_name)
     assert part["leader_epoch"] == epoch
     assert part["partition_epoch"] >= partition_epoch + 3
     assert sql_count(leader, name) == 4
+
+
+def test_waiting_produce_when_the_isr_shrinks_below_min_insync(cluster, unique_name):
+    """An acks=all produce waits for node 2, which never gets there and
+    leaves the ISR: the high watermark then passes the produce with the
+    leader alone in the ISR, fewer than min.insync.replicas, and the answer
+    is Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records stay)."""
+    name = unique_name("afterappend")
+    topic_id, epoch = replicated_topic(cluster, name, min_isr=2)
+    leader = cluster.node(1)
+    assert report(leader, 2, topic_id, epoch, 0) == (0, 0)
+    wait_isr(cluster, name, [1, 2])
+    with kh.RawClient(leader.kafka_bootstrap, timeout=DEADLINE) as c:
+        reply = kh.parse_produce_v3(c.call(kh.produce_request, name, [(0, records(1, "a"))],
+                                           acks=-1, timeout_ms=DEADLINE * 1000))
+    assert reply[(name, 0)] == (NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
+    assert isr_everywhere(cluster, name) == (1,)
+    assert sql_count(leader, name) == 1

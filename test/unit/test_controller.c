@@ -949,6 +949,305 @@ test_config_flag(uint64_t *rng)
 	}
 }
 
+static SlControllerRequest
+reassign_req(int32_t *tid, int32_t *part, int32_t **targets, int32_t *sizes, int32_t n)
+{
+	SlControllerRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_REASSIGN_PARTITIONS;
+	req.npartitions = n;
+	req.election_topic_ids = tid;
+	req.election_partitions = part;
+	req.nassignments = n;
+	req.assignments = targets;
+	req.assignment_sizes = sizes;
+	return req;
+}
+
+static bool
+ints_equal(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, sizeof(int32_t) * (size_t) na) == 0);
+}
+
+/* KIP-455: a reassignment adds, waits for the ISR, completes, moves the leader */
+static void
+test_reassignment(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+	int32_t		reps[] = {1, 2, 3};
+	int32_t		tid[] = {1};
+	int32_t		pid[] = {0};
+	int32_t		to234[] = {2, 3, 4};
+	int32_t		want_replicas[] = {2, 3, 4, 1};
+	int32_t		isr1234[] = {1, 2, 3, 4};
+	int32_t		to12[] = {1, 2};
+	int32_t		bad_dup[] = {2, 2};
+	int32_t		bad_node[] = {2, 9};
+	int32_t		nine[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+	int32_t    *targets[1];
+	int32_t		sizes[1];
+	const SlMetaPartition *part;
+	void	   *data;
+	size_t		len;
+	SlMetaImage back;
+
+	cluster_of(&img, 4, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "move")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+	img.next_topic_id = 2;
+
+	/* refusals */
+	sizes[0] = 0;
+	targets[0] = NULL;
+	req = reassign_req(tid, pid, targets, sizes, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 85);	/* nothing to cancel */
+	targets[0] = bad_dup;
+	sizes[0] = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	targets[0] = bad_node;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	CHECK(strstr(err, "not registered") != NULL);
+	targets[0] = nine;
+	sizes[0] = 9;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	pid[0] = 5;
+	targets[0] = to234;
+	sizes[0] = 3;
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+	pid[0] = 0;
+
+	/* start: node 4 added, node 1 being removed, still leading */
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK(ints_equal(part->replicas, part->nreplicas, want_replicas, 4));
+	CHECK_EQ_INT(part->nadding, 1);
+	CHECK_EQ_INT(part->adding[0], 4);
+	CHECK_EQ_INT(part->nremoving, 1);
+	CHECK_EQ_INT(part->removing[0], 1);
+	CHECK_EQ_INT(part->nisr, 3);
+	CHECK_EQ_INT(part->leader, 1);
+	CHECK_EQ_INT(part->partition_epoch, 1);
+	/* the same again changes nothing */
+	{
+		SlMetaBatch out;
+
+		SlMetaBatchInit(&out);
+		CHECK_EQ_INT(SlControllerHandleRequest(&img, &req, &out, err, sizeof(err)), 0);
+		CHECK_EQ_INT(out.nrecords, 0);
+		SlMetaBatchFree(&out);
+	}
+	/* a snapshot keeps the reassignment */
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK_EQ_INT(((uint8_t *) data)[4], 2);
+	CHECK(SlMetaImageDecode(&back, data, len));
+	free(data);
+	CHECK(meta_images_equal(&img, &back));
+	SlMetaImageFree(&back);
+	/* a tick with everyone alive changes nothing: node 4 is not in sync */
+	{
+		SlHeartbeat hbs[4];
+		SlMetaBatch out;
+
+		for (int i = 0; i < 4; i++)
+			hbs[i] = hb(i + 1, 100 + i, 100, NULL);
+		SlMetaBatchInit(&out);
+		SlControllerTick(&img, hbs, 4, 100, SESSION, &out);
+		CHECK_EQ_INT(out.nrecords, 0);
+		SlMetaBatchFree(&out);
+	}
+
+	/* the leader adds node 4 to the ISR: the reassignment completes */
+	req = alter_req(1, 1, 0, 0, 1, isr1234, 4);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK(ints_equal(part->replicas, part->nreplicas, to234, 3));
+	CHECK_EQ_INT(part->nadding, 0);
+	CHECK_EQ_INT(part->nremoving, 0);
+	CHECK_EQ_INT(part->nisr, 3);
+	CHECK(!ints_contain(part->isr, part->nisr, 1));
+	CHECK_EQ_INT(part->leader, 2);
+	CHECK_EQ_INT(part->leader_epoch, 1);
+	CHECK_EQ_INT(part->partition_epoch, 2);
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK_EQ_INT(((uint8_t *) data)[4], 1);	/* no reassignment: format 1 */
+	free(data);
+
+	/* a target that adds nobody completes at once, the leader moving */
+	{
+		int32_t		to34[] = {3, 4};
+
+		targets[0] = to34;
+		sizes[0] = 2;
+		req = reassign_req(tid, pid, targets, sizes, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+		CHECK(ints_equal(part->replicas, part->nreplicas, to34, 2));
+		CHECK_EQ_INT(part->nadding + part->nremoving, 0);
+		CHECK_EQ_INT(part->leader, 3);
+		CHECK_EQ_INT(part->nisr, 2);
+	}
+
+	/* pending, then replaced by another target, then cancelled */
+	targets[0] = to12;
+	sizes[0] = 2;
+	req = reassign_req(tid, pid, targets, sizes, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nadding, 2);
+	CHECK_EQ_INT(part->nremoving, 2);
+	CHECK_EQ_INT(part->leader, 3);
+	targets[0] = to234;
+	sizes[0] = 3;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nadding, 1);
+	CHECK_EQ_INT(part->adding[0], 2);
+	CHECK_EQ_INT(part->nremoving, 0);
+	CHECK_EQ_INT(part->nreplicas, 3);
+	sizes[0] = 0;
+	targets[0] = NULL;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nreplicas, 2);
+	CHECK_EQ_INT(part->nadding + part->nremoving, 0);
+	CHECK_EQ_INT(part->leader, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 85);
+
+	/* new partitions take the target's replication factor, not 2 + 1 */
+	{
+		int32_t		to24[] = {2, 4};
+
+		targets[0] = to24;
+		sizes[0] = 2;
+		req = reassign_req(tid, pid, targets, sizes, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[0].nreplicas, 3);
+		memset(&req, 0, sizeof(req));
+		req.type = SL_CTRL_CREATE_PARTITIONS;
+		req.topic_name = (char *) "move";
+		req.partition_count = 2;
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[1].nreplicas, 2);
+	}
+	SlMetaImageFree(&img);
+}
+
+/*
+ * Seeded: reassignments, AlterPartitions from the leader and ticks that
+ * fence and bring back nodes, in random order.  Every batch applies, the
+ * ISR stays within the replicas with the leader in it, and once the
+ * leader puts every adding replica in the ISR the reassignment is over,
+ * with the replicas its target.
+ */
+static void
+test_reassignment_seeded(uint64_t *rng)
+{
+	for (int round = 0; round < 200; round++)
+	{
+		SlMetaImage img;
+		SlControllerRequest req;
+		char		err[256];
+		int32_t		reps[] = {1, 2, 3};
+		int32_t		tid[] = {1};
+		int32_t		pid[] = {0};
+		int32_t		target[5];
+		int32_t    *targets[1] = {target};
+		int32_t		sizes[1];
+		int64_t		now = 0;
+
+		cluster_of(&img, 5, NULL);
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "r")));
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+		img.next_topic_id = 2;
+		for (int step = 0; step < 40; step++)
+		{
+			const SlMetaPartition *part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			uint64_t	r = unit_rand(rng) % 4;
+
+			if (r == 0)
+			{
+				/* a random target of 1 to 3 distinct nodes */
+				int32_t		n = 1 + (int32_t) (unit_rand(rng) % 3);
+
+				sizes[0] = 0;
+				while (sizes[0] < n)
+				{
+					int32_t		node = 1 + (int32_t) (unit_rand(rng) % 5);
+
+					if (!ints_contain(target, sizes[0], node))
+						target[sizes[0]++] = node;
+				}
+				req = reassign_req(tid, pid, targets, sizes, 1);
+				(void) handle(&img, &req, err);
+			}
+			else if (r == 1 && part->leader >= 0)
+			{
+				/* the leader takes every live replica into the ISR */
+				int32_t		isr[16];
+				int32_t		nisr = 0;
+				int32_t		target_replicas[16];
+				int32_t		ntarget = 0;
+				bool		all_live = true;
+				int16_t		code;
+
+				bool		kept_member = false;
+
+				for (int32_t i = 0; i < part->nreplicas; i++)
+				{
+					if (!SlMetaImageNode(&img, part->replicas[i])->fenced)
+					{
+						isr[nisr++] = part->replicas[i];
+						kept_member |= !ints_contain(part->removing, part->nremoving,
+													 part->replicas[i]);
+					}
+					else if (ints_contain(part->adding, part->nadding, part->replicas[i]))
+						all_live = false;
+					if (!ints_contain(part->removing, part->nremoving, part->replicas[i]))
+						target_replicas[ntarget++] = part->replicas[i];
+				}
+				/* KIP-455 completes only with an ISR member left in the target */
+				all_live &= kept_member;
+				req = alter_req(part->leader, 1, 0, part->leader_epoch,
+								part->partition_epoch, isr, nisr);
+				code = handle(&img, &req, err);
+				CHECK_EQ_INT(code, 0);
+				part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+				if (all_live)
+				{
+					CHECK_EQ_INT(part->nadding, 0);
+					CHECK_EQ_INT(part->nremoving, 0);
+					CHECK(ints_equal(part->replicas, part->nreplicas, target_replicas, ntarget));
+				}
+			}
+			else
+			{
+				/* a tick: one node silent or everyone back */
+				SlHeartbeat hbs[5];
+				SlMetaBatch out;
+
+				now += SESSION + 1;
+				for (int i = 0; i < 5; i++)
+					hbs[i] = hb(i + 1, 100 + i, now, NULL);
+				if (r == 2)
+					hbs[unit_rand(rng) % 5].received_ms = 0;
+				SlMetaBatchInit(&out);
+				SlControllerTick(&img, hbs, 5, now, SESSION, &out);
+				CHECK(commit(&img, &out));
+			}
+			part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			CHECK(part->leader == -1 || ints_contain(part->isr, part->nisr, part->leader));
+			for (int32_t i = 0; i < part->nisr; i++)
+				CHECK(ints_contain(part->replicas, part->nreplicas, part->isr[i]));
+			CHECK(part->nreplicas - part->nremoving >= 1);
+		}
+		SlMetaImageFree(&img);
+	}
+}
+
 /* Kafka's AdminUtilsTest.testReplicaAssignment: 5 brokers, fixed start 0 */
 static void
 test_assign_kafka_vectors(void)
@@ -1148,6 +1447,8 @@ main(void)
 	test_alter_partition();
 	test_alter_partition_seeded(&rng);
 	test_unclean_election();
+	test_reassignment();
+	test_reassignment_seeded(&rng);
 	test_config_flag(&rng);
 	test_assign_kafka_vectors();
 	test_assign_racks(&rng);

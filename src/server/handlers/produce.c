@@ -45,7 +45,8 @@
  * has other replicas is parked (Kafka's DelayedProduce) until the high
  * watermark of each such partition passes the request's last batch there:
  * the dispatcher looks again (SlRecheckProduce) whenever one of those high
- * watermarks moves, and at the request's timeout_ms the partitions still
+ * watermarks moves (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR then has
+ * fewer than min.insync.replicas), and at the request's timeout_ms the partitions still
  * waiting answer REQUEST_TIMED_OUT (the records stay: an idempotent
  * producer's retry is answered as a duplicate, and waits the same way).
  * A partition whose leadership moved meanwhile answers
@@ -64,6 +65,7 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/topic_admin.h"
+#include "streamlog/storage/isr_changes.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/wakeups.h"
 
@@ -710,7 +712,16 @@ SlRecheckProduce(SlRequest *req, SlWriter *out)
 																	  w->partition)));
 		if (SlReplicaAcked(w->topic, w->partition, w->leader_epoch,
 						   w->pr->base_offset + w->records, &still_leader))
+		{
+			/* replicated, but the ISR shrank below min.insync.replicas */
+			if (SlReplicaMaximalIsrSize(w->topic, w->partition) <
+				SlTopicMinInsyncReplicas(&w->topic->config))
+			{
+				w->pr->error_code = SL_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+				w->pr->base_offset = -1;
+			}
 			w->done = true;
+		}
 		else if (!still_leader)
 		{
 			w->pr->error_code = SL_ERR_NOT_LEADER_OR_FOLLOWER;

@@ -52,6 +52,17 @@ typedef struct SlMetaPartition
 	int32_t		leader;			/* SL_META_NO_LEADER when offline */
 	int32_t		leader_epoch;	/* +1 on every leader change */
 	int32_t		partition_epoch;	/* +1 on every change */
+
+	/*
+	 * A reassignment under way (KIP-455): replicas is the target followed
+	 * by the replicas being removed; adding are the targets that were not
+	 * replicas before.  Both empty when none.  In a PARTITION_CHANGE record
+	 * a count of -1 leaves them (and nreplicas 0 the replicas) unchanged.
+	 */
+	int32_t		nadding;
+	int32_t    *adding;
+	int32_t		nremoving;
+	int32_t    *removing;
 } SlMetaPartition;
 
 /* A topic (TopicRecord and its partitions) */

@@ -84,6 +84,9 @@ extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 /* handlers/elect_leaders.c: preferred leader election (KIP-460) */
 extern bool SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleListPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeTopicPartitions(SlRequest *req, SlReader *body, SlWriter *out);
 /* handlers/quorum.c: the metadata quorum (KIP-595, KIP-853) */
 extern bool SlHandleDescribeQuorum(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAddRaftVoter(SlRequest *req, SlReader *body, SlWriter *out);

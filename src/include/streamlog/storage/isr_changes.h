@@ -44,6 +44,12 @@ extern void SlIsrChangeAnswered(const SlIsrChange *change, bool refused);
  */
 extern void SlIsrLoadLeaderships(void);
 
+/*
+ * Members of the partition's maximal ISR as this node's view has it (1 on
+ * a node of its own), for Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ */
+extern int	SlReplicaMaximalIsrSize(const SlTopic *topic, int32 partition);
+
 /* The ISR manager's latch, woken when a follower may join (-1: none) */
 extern void SlIsrManagerSetProcno(int procno);
 

@@ -416,6 +416,15 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 							  const SlProduceRecord *record);
 
 /*
+ * The same for a partition that another node leads: at commit its batches
+ * go to this node's forward queue (storage/forward_queue.h), which the
+ * forwarder delivers to the leader after the commit, exactly once and in
+ * commit order.
+ */
+extern void SlLogForwardRecord(const SlTopic *topic, int32 partition,
+							   const SlProduceRecord *record);
+
+/*
  * Buffer a whole batch received from a Kafka producer (validated by the
  * caller: header, CRC, records) for the current transaction.  The caller
  * computed min_timestamp and max_timestamp from the records (-1 if none has
@@ -457,6 +466,16 @@ typedef enum SlSequenceCheck
 extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partition,
 											const SlBatchHeader *hdr,
 											int64 *duplicate_offset);
+
+/*
+ * The newest stored batch of producer_id in partition, as the checks above
+ * know it: its epoch, last sequence and the offset after it (-1 if not
+ * known).  False if the producer is not known there.  For forwarded
+ * batches (sqlapi/forward_sql.c), whose producer never skips a sequence:
+ * a batch of that epoch ending at or below last_seq was stored.
+ */
+extern bool SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
+								  int16 *epoch, int32 *last_seq, int64 *end_offset);
 
 /* producer_ids.c */
 

@@ -49,10 +49,69 @@ extern bool SlControllerNodeUsable(const SlMetaNode *node);
 /* A record of type with every PARTITION_CHANGE field "unchanged" */
 extern SlMetaRecord SlControllerNewRecord(SlMetaRecordType type);
 
+/*
+ * A partition's state being decided (KRaft's PartitionChangeBuilder):
+ * start from the image's partition, set what the decision changes, let
+ * the rules follow (a reassignment completes once its adding replicas are
+ * in the ISR; a leader outside the ISR gives way), and write the one
+ * PARTITION_CHANGE record that takes the image there.  During a
+ * reassignment a partition has its targets and the replicas being
+ * removed: twice the most a partition may have.
+ */
+#define SL_CTRL_MAX_TARGET (2 * SL_CTRL_MAX_REPLICAS)
+
+typedef struct SlPartitionTarget
+{
+	int32_t		nreplicas;
+	int32_t		replicas[SL_CTRL_MAX_TARGET];
+	int32_t		nisr;
+	int32_t		isr[SL_CTRL_MAX_TARGET];
+	int32_t		nadding;
+	int32_t		adding[SL_CTRL_MAX_TARGET];
+	int32_t		nremoving;
+	int32_t		removing[SL_CTRL_MAX_TARGET];
+	int32_t		leader;
+} SlPartitionTarget;
+
+/* Whether a node may lead or join an ISR, as the decision sees nodes */
+typedef bool (*SlNodeUsableFn) (void *arg, int32_t node_id);
+
+/* The partition as it is; false if it has more replicas than a target holds */
+extern bool SlPartitionTargetInit(SlPartitionTarget *t, const SlMetaPartition *part);
+
+/*
+ * KIP-455: a reassignment whose adding replicas are all in the ISR (and
+ * whose ISR keeps a member once the removing ones leave it) is complete:
+ * the removing replicas leave the replicas and the ISR.  Returns whether
+ * it completed.
+ */
+extern bool SlPartitionTargetCompleteReassignment(SlPartitionTarget *t);
+
+/*
+ * A leader that is not in the ISR, not a replica or not usable gives way
+ * to the first usable ISR member in replica order, or to none
+ */
+extern void SlPartitionTargetElect(SlPartitionTarget *t, SlNodeUsableFn usable, void *arg);
+
+/*
+ * Add to out the PARTITION_CHANGE record that takes part (of topic_id) to
+ * t, if they differ; false if out of memory
+ */
+extern bool SlPartitionTargetRecord(const SlPartitionTarget *t, int32_t topic_id,
+									const SlMetaPartition *part, SlMetaBatch *out);
+
+/* SlNodeUsableFn over an image (arg): SlControllerNodeUsable of the node */
+extern bool SlControllerImageNodeUsable(void *arg, int32_t node_id);
+
 /* The request decisions of their own files */
 extern int16_t SlControllerAlterPartition(const SlMetaImage *image,
 										  const SlControllerRequest *req,
 										  SlMetaBatch *out,
 										  char *errbuf, size_t errbuf_len);
+
+extern int16_t SlControllerReassignPartitions(const SlMetaImage *image,
+											  const SlControllerRequest *req,
+											  SlMetaBatch *out,
+											  char *errbuf, size_t errbuf_len);
 
 #endif							/* SL_CLUSTER_INTERNAL_CONTROLLER_PARTS_H */
