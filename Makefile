@@ -136,7 +136,8 @@ OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/h
 
 # Replicated partitions, one line per area (keep the blank lines between)
 REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/storage/replica_truncate.o \
-	src/storage/replica_read.o src/sqlapi/replica_log_sql.o
+	src/storage/replica_read.o src/sqlapi/replica_log_sql.o \
+	src/server/handlers/offset_for_leader_epoch.o
 # its pure part: the epoch search, unit-tested as frontend code
 CODEC_OBJS += src/storage/epoch_search.o
 

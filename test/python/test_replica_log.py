@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import kafka_helpers as kh
+import offset_for_leader_epoch as ofle
 
 
 def new_topic(srv, name, config="{}"):
@@ -259,3 +260,33 @@ def test_side_channel_is_for_superusers_and_bounded(make_server, unique_name):
                      "SELECT streamlog._truncate_partition(%s, 0, 0)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute(call, (topic_id,))
+
+
+def test_offset_for_leader_epoch_answers_every_version(make_server, unique_name):
+    srv = make_server()
+    topic, other = unique_name("ofle"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    # epochs 2 at [0, 2), 5 at [2, 3); the node leads in 5
+    for epoch, vals in ((2, ["a", "b"]), (5, ["c"])):
+        set_leader_epoch(srv, topic, epoch, other)
+        produce_sql(srv, topic, vals)
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        asked = {topic: [(0, -1, 1), (0, -1, 2), (0, -1, 3), (0, -1, 5), (0, -1, 6),
+                         (0, -1, -1)]}
+        for version in range(5):
+            got = [ofle.ask(c, version, {topic: [p]})[(topic, 0)] for p in asked[topic]]
+            want = [(0, 1, 0), (0, 2, 2), (0, 2, 2), (0, 5, 3), (0, -1, -1), (0, -1, -1)]
+            if version == 0:
+                want = [(e, None, o) for e, _ep, o in want]
+            assert got == want, f"v{version}"
+        # unknown topic and partition; the current leader epoch is not
+        # checked on a node of its own (as Fetch and ListOffsets)
+        got = ofle.ask(c, 3, {topic: [(1, -1, 2), (0, 99, 2)], "no-such-topic": [(0, -1, 2)]})
+        assert got[(topic, 1)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        assert got[(topic, 0)] == (0, 2, 2)
+        assert got[("no-such-topic", 0)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        # ApiVersions advertises it
+        assert kh.advertised_versions(srv.kafka_bootstrap)[ofle.OFFSET_FOR_LEADER_EPOCH] == (0, 4)
+
