@@ -175,7 +175,7 @@ REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_c
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
-	key_index compaction_readers offsets_topic
+	key_index compaction_readers offsets_topic replica_truncate
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
