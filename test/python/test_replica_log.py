@@ -290,3 +290,32 @@ def test_offset_for_leader_epoch_answers_every_version(make_server, unique_name)
         # ApiVersions advertises it
         assert kh.advertised_versions(srv.kafka_bootstrap)[ofle.OFFSET_FOR_LEADER_EPOCH] == (0, 4)
 
+
+
+def test_an_append_waits_for_a_truncation_and_lands_at_its_offset(make_server, unique_name):
+    """A commit that would append while a truncation is open waits for it
+    (else its offsets, reserved before, would land above the new end)"""
+    import threading
+
+    srv = make_server()
+    topic = unique_name("fence")
+    topic_id = new_topic(srv, topic)
+    for v in ("v0", "v1", "v2", "v3"):
+        produce_sql(srv, topic, [v])                           # a batch each
+    with srv.connect(autocommit=False) as t, srv.connect(autocommit=False) as p:
+        t.execute("SELECT streamlog._truncate_partition(%s, 0, 2)", (topic_id,))
+        p.execute("SELECT streamlog.produce(%s, NULL, 'late'::bytea, partition => 0)", (topic,))
+        pid = p.info.backend_pid
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (p.commit(), done.set()))
+        thread.start()
+        try:
+            kh.wait_until(lambda: srv.sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+                == [("Extension",)], 30, "the append to wait for the truncation")
+            assert not done.is_set()
+        finally:
+            t.commit()
+            thread.join(30)
+        assert done.is_set()
+    assert values(srv, topic) == [(0, "v0"), (1, "v1"), (2, "late")]
