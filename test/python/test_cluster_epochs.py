@@ -69,3 +69,34 @@ def test_epochs_survive_a_leader_change_and_clients_are_fenced(cluster, unique_n
         assert unknown[0] == UNKNOWN_LEADER_EPOCH
     with kh.RawClient(survivor.kafka_bootstrap) as c:
         assert ofle.ask(c, 3, {name: [(p, -1, 0)]})[(name, p)][0] == NOT_LEADER_OR_FOLLOWER
+
+
+def test_sql_reads_go_to_any_node_holding_a_replica(cluster, unique_name):
+    """read() and history() on a follower read its own copy (a prefix of
+    the leader's, below its high watermark); a node without a replica is
+    told where the replicas are"""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    import psycopg
+
+    name = unique_name("nearest")
+    leader, follower, outsider = cluster.node_ids[1], cluster.node_ids[0], cluster.node_ids[2]
+    admin = AdminClient({"bootstrap.servers": cluster.node(1).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 1, replica_assignment=[[leader, follower]])]), 60) == {name: None}
+    cluster.wait_topic_everywhere(name, deadline=DEADLINE)
+    cluster.node(leader).sql("SELECT streamlog.produce(%s, 'k', 'v0', partition => 0)", (name,))
+    on_leader = cluster.node(leader).sql(
+        "SELECT \"offset\", value FROM streamlog.read(%s, 0)", (name,))
+    assert len(on_leader) == 1
+
+    node = cluster.node(follower)
+    copy = node.sql("SELECT \"offset\", value FROM streamlog.read(%s, 0)", (name,))
+    assert copy == on_leader[:len(copy)]
+    history = node.sql("SELECT \"offset\" FROM streamlog.history(%s)", (name,))
+    assert [r[0] for r in history] == [r[0] for r in copy]
+
+    with cluster.node(outsider).connect() as conn:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as err:
+            conn.execute("SELECT * FROM streamlog.read(%s, 0)", (name,))
+    assert f"is led by node {leader}" in err.value.diag.message_primary
+    assert f"nodes {leader}, {follower}" in err.value.diag.message_detail

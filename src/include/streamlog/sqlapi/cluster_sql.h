@@ -22,6 +22,12 @@ extern void SlSqlClusterTopicResult(int16 error, const char *message, const char
  */
 extern void SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition);
 
+/*
+ * Error out the same way unless this node holds a replica of partition
+ * (leads or follows it): reads go to the nearest copy
+ */
+extern void SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition);
+
 /* The same for every partition of topic, for calls that read them all */
 extern void SlSqlCheckTopicLeader(const SlTopic *topic);
 
