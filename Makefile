@@ -141,13 +141,20 @@ REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/
 # its pure part: the epoch search, unit-tested as frontend code
 CODEC_OBJS += src/storage/epoch_search.o
 
-REPLICA_PROGRESS_OBJS =
+REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
+	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
 
 REPLICA_STREAM_OBJS =
 
-PARTITION_CHANGE_OBJS =
+PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_change_sql.o \
+	src/metadata/partition_reassignment.o src/sqlapi/reassignment_sql.o \
+	src/storage/partition_reassignments.o src/server/handlers/partition_reassignments.o \
+	src/server/handlers/describe_topic_partitions.o
+CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o \
+	src/cluster/partition_change_builder.o src/cluster/controller_reassign.o
 
-PRODUCE_FORWARD_OBJS =
+PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
+	src/replication/produce_forward.o src/bgworkers/forwarder.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)

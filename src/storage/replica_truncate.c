@@ -201,6 +201,7 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	/* The state of the log that is left (partition_load's rules) */
 	after = before;
 	after.next_offset = offset;
+	after.log_end = offset;
 	after.high_watermark = Min(before.high_watermark, offset);
 	if (empty)
 		after.log_start_offset = offset;

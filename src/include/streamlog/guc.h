@@ -38,6 +38,7 @@ extern int	sl_connections_max_idle;
 extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
+extern int	sl_default_replication_factor;
 extern int	sl_group_initial_rebalance_delay;
 extern int	sl_group_max_session_timeout;
 extern int	sl_group_min_session_timeout;
@@ -155,6 +156,11 @@ typedef struct SlQuorumVoters
 
 /* The parsed voters (n = 0 when standalone) */
 extern const SlQuorumVoters *SlQuorumVotersGet(void);
+
+/* Replicated partitions, the leader's side (replica_progress.h) */
+#define SL_MAX_REPLICAS_GUC 8	/* SL_MAX_REPLICAS */
+extern int	sl_min_insync_replicas;
+extern int	sl_replica_lag_time_max_ms;
 
 extern void SlDefineGucs(void);
 
