@@ -18,6 +18,32 @@ FENCED_LEADER_EPOCH = 74
 UNKNOWN_LEADER_EPOCH = 75
 
 
+def fetch_request(cid, version, topic, partition, replica_id=-1, rack=""):
+    """Fetch v10 or v11 (the first with client metadata: rack_id), one
+    partition from offset 0, without a session"""
+    body = kh.i32(replica_id) + kh.i32(0) + kh.i32(1) + kh.i32(1 << 20) + kh.i8(0)
+    body += kh.i32(0) + kh.i32(-1)
+    body += kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i32(-1) + kh.i64(0) + kh.i64(-1)
+        + kh.i32(1 << 20)))
+    body += kh.array([], None)
+    if version >= 11:
+        body += kh.string(rack)
+    return kh.request_frame(kh.FETCH, version, cid, body)
+
+
+def fetch_result(body, version):
+    """(error_code, high_watermark, preferred_read_replica, records)"""
+    r = kh.Reader(body)
+    r.i32(), r.i16(), r.i32()
+    [(_t, [part])] = r.array(lambda r: (r.string(), r.array(lambda r: (
+        r.i32(), r.i16(), r.i64(), r.i64(), r.i64(),
+        r.array(lambda r: (r.i64(), r.i64())),
+        r.i32() if version >= 11 else -1, r.bytes()))))
+    _p, err, hw, _lso, _start, _aborted, preferred, records = part
+    return err, hw, preferred, records or b""
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     yield from shared_cluster(tmp_path_factory, 3, name="epochs")
@@ -71,10 +97,10 @@ def test_epochs_survive_a_leader_change_and_clients_are_fenced(cluster, unique_n
         assert ofle.ask(c, 3, {name: [(p, -1, 0)]})[(name, p)][0] == NOT_LEADER_OR_FOLLOWER
 
 
-def test_sql_reads_go_to_any_node_holding_a_replica(cluster, unique_name):
+def test_reads_go_to_any_node_holding_a_replica(cluster, unique_name):
     """read() and history() on a follower read its own copy (a prefix of
-    the leader's, below its high watermark); a node without a replica is
-    told where the replicas are"""
+    the leader's, below its high watermark), and so does a consumer's Fetch
+    v11+; a node without a replica is told where the replicas are"""
     from confluent_kafka.admin import AdminClient, NewTopic
     import psycopg
 
@@ -95,6 +121,18 @@ def test_sql_reads_go_to_any_node_holding_a_replica(cluster, unique_name):
     assert copy == on_leader[:len(copy)]
     history = node.sql("SELECT \"offset\" FROM streamlog.history(%s)", (name,))
     assert [r[0] for r in history] == [r[0] for r in copy]
+
+    # a consumer's Fetch v11+ is served by the follower from its copy
+    # (KIP-392); older versions, and another follower's fetch, go to the leader
+    with kh.RawClient(node.kafka_bootstrap) as c:
+        err, hw, preferred, _records = fetch_result(c.call(fetch_request, 11, name, 0), 11)
+        assert (err, preferred) == (0, -1)
+        assert len(copy) <= hw <= 1, "its own high watermark, never above its copy"
+        assert fetch_result(c.call(fetch_request, 10, name, 0), 10)[0] == NOT_LEADER_OR_FOLLOWER
+        assert fetch_result(c.call(fetch_request, 11, name, 0, replica_id=outsider), 11)[0] \
+            == NOT_LEADER_OR_FOLLOWER
+    with kh.RawClient(cluster.node(outsider).kafka_bootstrap) as c:
+        assert fetch_result(c.call(fetch_request, 11, name, 0), 11)[0] == NOT_LEADER_OR_FOLLOWER
 
     with cluster.node(outsider).connect() as conn:
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as err:

@@ -96,10 +96,33 @@ fetch_diverged(const SlTopic *topic, const SlFetchRequestFetchPartition *fp,
 	return false;
 }
 
+/*
+ * Reads from the nearest replica (KIP-392): a follower serves a consumer's
+ * Fetch v11+ (the first with client metadata) from its own copy, below its
+ * own high watermark, as Kafka's followers do; older versions and other
+ * followers' fetches go to the leader.
+ */
+static bool
+served_by_follower(const SlTopic *topic, int32 partition, bool from_consumer, int16 version)
+{
+	const SlPartitionLeadership *l;
+
+	if (!from_consumer || version < 11 || topic->partitions == NULL)
+		return false;
+	l = SlTopicPartitionLeadership(topic, partition);
+	if (l->leader == SL_NO_LEADER)
+		return false;
+	for (int32 i = 0; i < l->nreplicas; i++)
+		if (l->replicas[i] == sl_node_id)
+			return true;
+	return false;
+}
+
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
 fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
-				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
+				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version,
+				bool from_consumer)
 {
 	SlPartitionOffsets state;
 	StringInfoData records;
@@ -120,7 +143,8 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		pr->high_watermark = -1;
 		return 0;
 	}
-	if ((pr->error_code = SlPartitionLeaderError(topic, fp->partition)) != SL_ERR_NONE)
+	if ((pr->error_code = SlPartitionLeaderError(topic, fp->partition)) != SL_ERR_NONE &&
+		!served_by_follower(topic, fp->partition, from_consumer, version))
 	{
 		const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, fp->partition);
 
@@ -244,6 +268,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	int64		total = 0;
 	int64		budget;
 	bool		errored = false;	/* a partition answered with an error */
+	bool		from_consumer;
 
 	if (decoded == NULL)
 		return false;
@@ -254,6 +279,9 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	if (req->response_room >= 0)
 		budget = Min(budget, req->response_room);
 
+	/* a consumer's fetch: no replica id (v15+: in the replica state) */
+	from_consumer = (req->api_version >= 15 ? request.replica_state.replica_id :
+					 request.replica_id) < 0;
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
 	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
@@ -321,7 +349,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				continue;
 			}
 			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
-									 budget - total, total == 0, req->api_version);
+									 budget - total, total == 0, req->api_version,
+									 from_consumer);
 			errored |= pr->error_code != SL_ERR_NONE;
 		}
 	}
