@@ -319,3 +319,23 @@ def test_an_append_waits_for_a_truncation_and_lands_at_its_offset(make_server, u
             thread.join(30)
         assert done.is_set()
     assert values(srv, topic) == [(0, "v0"), (1, "v1"), (2, "late")]
+
+
+def test_offset_for_leader_epoch_is_authorized_as_kafka_does(make_server, unique_name):
+    """A consumer needs DESCRIBE on the topic, a follower (replica_id >= 0)
+    CLUSTER_ACTION on the cluster (Kafka's KafkaApis)"""
+    role = "ofle_client"
+    srv = make_server(conf={"streamlog.anonymous_role": role})
+    srv.sql(f"CREATE ROLE {role} LOGIN")
+    topic = unique_name("ofle_acl")
+    new_topic(srv, topic)
+    produce_sql(srv, topic, ["a"])
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]})[(topic, 0)][0] == 29
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)][0] == 31
+        srv.sql("SELECT streamlog.grant('describe', 'topic', %s, %s, 'literal')", (topic, role))
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]})[(topic, 0)] == (0, 0, 1)
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)][0] == 31
+        srv.sql("SELECT streamlog.grant('cluster_action', 'cluster', NULL, %s, 'literal')",
+                (role,))
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)] == (0, 0, 1)
