@@ -339,3 +339,37 @@ def test_offset_for_leader_epoch_is_authorized_as_kafka_does(make_server, unique
         srv.sql("SELECT streamlog.grant('cluster_action', 'cluster', NULL, %s, 'literal')",
                 (role,))
         assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)] == (0, 0, 1)
+
+
+def list_offsets_v4(cid, topic, timestamp):
+    body = kh.i32(-1) + kh.i8(0) + kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [0], lambda p: kh.i32(p) + kh.i32(-1) + kh.i64(timestamp)))
+    return kh.request_frame(kh.LIST_OFFSETS, 4, cid, body)
+
+
+def list_offsets_v4_result(body):
+    """(error_code, offset, leader_epoch)"""
+    r = kh.Reader(body)
+    r.i32()
+    [(_topic, [(_p, error, _ts, offset, epoch)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64(), r.i32()))))
+    return error, offset, epoch
+
+
+def test_list_offsets_gives_the_epoch_of_the_offset_it_found(make_server, unique_name):
+    """As Kafka's leader: the log start's and a timestamp's offsets come
+    with the epoch of the batch that holds them"""
+    srv = make_server()
+    topic, other = unique_name("lo_epochs"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        for epoch, ts in ((2, 1_000_000), (5, 2_000_000)):
+            set_leader_epoch(srv, topic, epoch, other)
+            batch = kh.record_batch([(b"k", str(ts).encode(), [], ts)])
+            assert produce_kafka(c, topic, batch)[0] == kh.NONE
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 0, 2)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_000_000)) == (0, 0, 2)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_500_000)) == (0, 1, 5)
+        srv.sql("SELECT streamlog.delete_records(%s, 0, 1)", (topic,))
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 1, 5)

@@ -80,6 +80,13 @@ extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
 									  int32 epoch, int32 current_epoch,
 									  int32 *end_epoch, int64 *end_offset);
 
+/*
+ * The leader epoch of the batch holding offset (or of the first batch
+ * after it, past a gap), -1 if the log holds none there: what ListOffsets
+ * answers for the log start and for a record found by its timestamp
+ */
+extern int32 SlPartitionEpochAt(const SlTopic *topic, int32 partition, int64 offset);
+
 /* replica_truncate.c (owner: replicalog) */
 
 /*
