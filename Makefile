@@ -139,7 +139,7 @@ REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/
 	src/storage/replica_read.o src/sqlapi/replica_log_sql.o \
 	src/server/handlers/offset_for_leader_epoch.o
 # its pure part: the epoch search, unit-tested as frontend code
-CODEC_OBJS += src/storage/epoch_search.o
+CODEC_OBJS += src/storage/epoch_search.o src/storage/read_replica.o
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
 	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o

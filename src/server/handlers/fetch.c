@@ -14,12 +14,15 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/storage/read_replica.h"
 #include "streamlog/storage/replica_log.h"
+#include "streamlog/storage/replica_progress.h"
 
 /* Where a fetch reads one partition's stored batches to */
 typedef struct ReadBatchesArgs
@@ -118,11 +121,45 @@ served_by_follower(const SlTopic *topic, int32 partition, bool from_consumer, in
 	return false;
 }
 
+/*
+ * On the leader, with streamlog.replica_selector = rack-aware: the follower
+ * a consumer in client_rack should fetch from instead (KIP-392), or -1.
+ */
+static int32
+preferred_read_replica(const SlTopic *topic, int32 partition, const char *client_rack,
+					   int64 fetch_offset)
+{
+	SlReplicaState states[SL_MAX_REPLICAS];
+	SlReadReplicaCandidate candidates[SL_MAX_REPLICAS];
+	SlClusterNode nodes[SL_MAX_REPLICAS];
+	int			n;
+	int			ncandidates = 0;
+
+	if (sl_replica_selector != SL_REPLICA_SELECTOR_RACK_AWARE ||
+		client_rack == NULL || client_rack[0] == '\0' || !SlClusterEnabled())
+		return -1;
+	n = SlReplicaStates(topic, partition, states, SL_MAX_REPLICAS);
+	for (int i = 0; i < n; i++)
+	{
+		if (states[i].node_id == sl_node_id ||
+			!SlClusterGetNode(states[i].node_id, &nodes[ncandidates]) ||
+			nodes[ncandidates].fenced)
+			continue;
+		candidates[ncandidates] = (SlReadReplicaCandidate) {
+			states[i].node_id, nodes[ncandidates].rack, states[i].in_maximal_isr,
+			states[i].log_end, states[i].last_caught_up_ms
+		};
+		ncandidates++;
+	}
+	return SlPreferredReadReplica(client_rack, sl_broker_rack ? sl_broker_rack : "",
+								  candidates, ncandidates, fetch_offset);
+}
+
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
 fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version,
-				bool from_consumer)
+				bool from_consumer, const char *client_rack)
 {
 	SlPartitionOffsets state;
 	StringInfoData records;
@@ -186,6 +223,12 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		return 0;
 	}
 	pr->error_code = SL_ERR_NONE;
+	/* A leader may send a consumer to a follower in its rack (KIP-392) */
+	if (from_consumer && version >= 11 &&
+		SlPartitionLeaderError(topic, fp->partition) == SL_ERR_NONE &&
+		(pr->preferred_read_replica = preferred_read_replica(topic, fp->partition, client_rack,
+															 fp->fetch_offset)) >= 0)
+		return 0;
 	if (fp->fetch_offset >= state.high_watermark || limit <= 0)
 		return 0;
 
@@ -269,6 +312,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	int64		budget;
 	bool		errored = false;	/* a partition answered with an error */
 	bool		from_consumer;
+	char	   *client_rack;
 
 	if (decoded == NULL)
 		return false;
@@ -282,6 +326,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	/* a consumer's fetch: no replica id (v15+: in the replica state) */
 	from_consumer = (req->api_version >= 15 ? request.replica_state.replica_id :
 					 request.replica_id) < 0;
+	client_rack = req->api_version >= 11 ? SlTopicNameFromWire(request.rack_id) : NULL;
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
 	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
@@ -350,7 +395,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 			}
 			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
 									 budget - total, total == 0, req->api_version,
-									 from_consumer);
+									 from_consumer, client_rack);
 			errored |= pr->error_code != SL_ERR_NONE;
 		}
 	}
