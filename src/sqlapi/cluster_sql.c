@@ -121,8 +121,9 @@ SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition)
 /*
  * Reads from the nearest replica (README, "The replicated log"): a node
  * holding a copy of the partition, its leader or a follower, reads it
- * below its own high watermark.  Another node is told where the copies
- * are.
+ * below its own high watermark while the partition has a leader.  Another
+ * node is told where the copies are; an offline partition is refused as
+ * by SlSqlCheckPartitionLeader.
  */
 void
 SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition)
@@ -133,13 +134,15 @@ SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition)
 		partition < 0 || partition >= topic->partition_count)
 		return;
 	l = SlTopicPartitionLeadership(topic, partition);
+	/* Offline: no copy is known to be current (as Fetch from a follower) */
+	if (l->leader == SL_NO_LEADER || l->leader == sl_node_id)
+	{
+		SlSqlCheckPartitionLeader(topic, partition);
+		return;
+	}
 	for (int32 i = 0; i < l->nreplicas; i++)
 		if (l->replicas[i] == sl_node_id)
 			return;
-	if (l->leader == sl_node_id)
-		return;
-	if (l->leader == SL_NO_LEADER)
-		SlSqlCheckPartitionLeader(topic, partition);	/* offline: says so */
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("partition %d of topic \"%s\" is led by node %d and has no replica on this node (%d)",
