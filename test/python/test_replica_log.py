@@ -373,3 +373,38 @@ def test_list_offsets_gives_the_epoch_of_the_offset_it_found(make_server, unique
         assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_500_000)) == (0, 1, 5)
         srv.sql("SELECT streamlog.delete_records(%s, 0, 1)", (topic,))
         assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 1, 5)
+
+
+def test_truncation_drops_the_segments_past_it(make_server, unique_name):
+    """Segments wholly at or past the offset go; the one holding it is the
+    active segment again, and the state is the same after a restart"""
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms"})
+    topic = unique_name("segs")
+    topic_id = new_topic(srv, topic, '{"segment.ms": "1", "retention.ms": "-1"}')
+
+    def segment_count():
+        return srv.sql("SELECT count(*) FROM streamlog.segment WHERE topic_id = %s",
+                       (topic_id,))[0][0]
+
+    for i in range(4):                      # one record per segment
+        produce_sql(srv, topic, [f"r{i}"])
+        kh.wait_until(lambda: segment_count() >= i + 2, 60, f"segment roll {i}")
+    srv.sql("SELECT streamlog.alter_topic(%s, '{\"segment.ms\": \"604800000\"}')", (topic,))
+    before = srv.sql("SELECT seq, relid::text FROM streamlog.segment WHERE topic_id = %s "
+                     "ORDER BY seq", (topic_id,))
+    assert len(before) == 5
+
+    assert truncate(srv, topic_id, 1) == 3
+    after = srv.sql("SELECT seq, relid::text, base_offset FROM streamlog.segment "
+                    "WHERE topic_id = %s ORDER BY seq", (topic_id,))
+    assert [(s, r) for s, r, _b in after] == before[:2]
+    assert after[1][2] == 1
+    for _seq, relid in before[2:]:
+        assert srv.sql("SELECT to_regclass(%s)", (relid,)) == [(None,)]
+    produce_sql(srv, topic, ["w1"])
+    assert values(srv, topic) == [(0, "r0"), (1, "w1")]
+    assert srv.sql(f"SELECT count(*) FROM {before[1][1]}")[0][0] == 1
+    srv.restart()
+    produce_sql(srv, topic, ["w2"])
+    assert values(srv, topic) == [(0, "r0"), (1, "w1"), (2, "w2")]
+    assert srv.sql(f"SELECT count(*) FROM {before[1][1]}")[0][0] == 2
