@@ -408,3 +408,67 @@ def test_truncation_drops_the_segments_past_it(make_server, unique_name):
     produce_sql(srv, topic, ["w2"])
     assert values(srv, topic) == [(0, "r0"), (1, "w1"), (2, "w2")]
     assert srv.sql(f"SELECT count(*) FROM {before[1][1]}")[0][0] == 2
+
+
+def fetch_v12(cid, topic, offset, last_fetched_epoch):
+    """Fetch v12 (flexible, the first with last_fetched_epoch), one
+    partition, no session"""
+    from kafka_primitives import uvarint
+    part = (kh.i32(0) + kh.i32(-1) + kh.i64(offset) + kh.i32(last_fetched_epoch)
+            + kh.i64(-1) + kh.i32(1 << 20) + uvarint(0))
+    body = kh.i32(-1) + kh.i32(0) + kh.i32(1) + kh.i32(1 << 20) + kh.i8(0)
+    body += kh.i32(0) + kh.i32(-1)
+    body += uvarint(2) + kh.compact_string(topic) + uvarint(2) + part + uvarint(0)
+    body += uvarint(1) + kh.compact_string("") + uvarint(0)
+    return kh.request_frame(kh.FETCH, 12, cid, body, header_version=2)
+
+
+def fetch_v12_result(body):
+    """(error_code, diverging (epoch, end_offset) or None, record bytes)"""
+    r = kh.Reader(body)
+    r.uvarint()                                     # response header tags
+    r.i32(), r.i16(), r.i32()
+    assert r.uvarint() == 2                         # one topic
+    r.take(r.uvarint() - 1)
+    assert r.uvarint() == 2                         # one partition
+    r.i32()
+    err = r.i16()
+    r.i64(), r.i64(), r.i64()
+    aborted = r.uvarint()
+    for _ in range(max(aborted - 1, 0)):
+        r.i64(), r.i64(), r.uvarint()
+    r.i32()                                         # preferred_read_replica
+    n = r.uvarint()
+    records = r.take(n - 1) if n > 0 else b""
+    diverging = None
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        data = kh.Reader(r.take(size))
+        if tag == 0:
+            diverging = (data.i32(), data.i64())
+    return err, diverging, records
+
+
+def test_fetch_names_the_diverging_epoch(make_server, unique_name):
+    """A Fetch v12+ with the epoch of the last batch the client read gets,
+    when that epoch ended before its fetch offset here, no records but
+    the epoch and offset to truncate to (KIP-320, Kafka's fetchRecords)"""
+    srv = make_server()
+    topic, other = unique_name("diverge"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    for epoch, vals in ((2, ["a", "b"]), (5, ["c"])):          # 2 at [0, 2), 5 at [2, 3)
+        set_leader_epoch(srv, topic, epoch, other)
+        produce_sql(srv, topic, vals)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        # it read epoch 3, which this log never had: epoch 2 ended at 2
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 3))[:2] == (0, (2, 2))
+        # it read epoch 2 up to 3, past where epoch 2 ended here
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 2))[:2] == (0, (2, 2))
+        # in step: records
+        err, diverging, records = fetch_v12_result(c.call(fetch_v12, topic, 2, 2))
+        assert (err, diverging) == (0, None) and len(records) > 0
+        # without the field (-1), as consumers send it: as before
+        assert fetch_v12_result(c.call(fetch_v12, topic, 0, -1))[:2] == (0, None)
+        # an epoch newer than this log knows
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 9))[0] == 1  # OFFSET_OUT_OF_RANGE
