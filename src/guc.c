@@ -84,6 +84,15 @@ int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
 int			sl_min_insync_replicas = 1;
 int			sl_replica_lag_time_max_ms = 10000;
 
+/* streamlog.replica_selector (reads from the nearest replica) */
+static const struct config_enum_entry replica_selector_options[] = {
+	{"none", SL_REPLICA_SELECTOR_NONE, false},
+	{"rack-aware", SL_REPLICA_SELECTOR_RACK_AWARE, false},
+	{NULL, 0, false}
+};
+
+int			sl_replica_selector = SL_REPLICA_SELECTOR_NONE;
+
 static const struct config_enum_entry ssl_client_auth_options[] = {
 	{"none", SL_SSL_CLIENT_AUTH_NONE, false},
 	{"requested", SL_SSL_CLIENT_AUTH_REQUESTED, false},
@@ -1013,6 +1022,19 @@ SlDefineGucs(void)
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/* Replicated partitions, reads from the nearest replica (KIP-392) */
+	DefineCustomEnumVariable("streamlog.replica_selector",
+							 "How a leader points consumers to a follower (replica.selector.class).",
+							 "none: every consumer reads from the leader unless it fetches from a "
+							 "follower itself; rack-aware: a consumer whose client.rack holds an "
+							 "in-sync follower and not the leader is told to fetch from it "
+							 "(Kafka's RackAwareReplicaSelector).",
+							 &sl_replica_selector,
+							 SL_REPLICA_SELECTOR_NONE,
+							 replica_selector_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	/* Replicated partitions, the controller's side */
 	DefineCustomIntVariable("streamlog.default_replication_factor",
