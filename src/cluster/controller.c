@@ -363,6 +363,46 @@ elect_preferred(const SlMetaImage *image, const SlMetaTopic *topic,
 	return SlMetaBatchAdd(out, &rec);
 }
 
+/*
+ * Unclean election of one partition (Kafka's ElectionType.UNCLEAN): one
+ * that has a live leader is left alone; else its first live ISR member
+ * in replica order leads, or, if none, its first live replica, alone in
+ * the ISR.  Nothing if no replica is alive.
+ */
+static bool
+elect_unclean(const SlMetaImage *image, const SlMetaTopic *topic,
+			  const SlMetaPartition *part, SlMetaBatch *out)
+{
+	SlPartitionTarget target;
+
+	if (part->leader != SL_META_NO_LEADER &&
+		SlControllerNodeUsable(SlMetaImageNode(image, part->leader)))
+		return true;
+	if (!SlPartitionTargetInit(&target, part))
+		return true;
+	SlPartitionTargetElect(&target, SlControllerImageNodeUsable, (void *) image);
+	if (target.leader == SL_META_NO_LEADER)
+		for (int32_t r = 0; r < target.nreplicas; r++)
+			if (SlControllerNodeUsable(SlMetaImageNode(image, target.replicas[r])))
+			{
+				target.leader = target.replicas[r];
+				target.isr[0] = target.leader;
+				target.nisr = 1;
+				break;
+			}
+	return SlPartitionTargetRecord(&target, topic->topic_id, part, out);
+}
+
+/* The election req asks for, of one partition */
+static bool
+elect_one(const SlMetaImage *image, const SlControllerRequest *req, const SlMetaTopic *topic,
+		  const SlMetaPartition *part, SlMetaBatch *out)
+{
+	if (req->election_type == SL_ELECTION_UNCLEAN)
+		return elect_unclean(image, topic, part, out);
+	return elect_preferred(image, topic, part, out);
+}
+
 static int16_t
 elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBatch *out,
 			  char *errbuf, size_t errbuf_len)
@@ -373,8 +413,8 @@ elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBa
 	{
 		for (int32_t t = 0; t < image->ntopics; t++)
 			for (int32_t p = 0; p < image->topics[t].partition_count; p++)
-				ok = ok && elect_preferred(image, &image->topics[t],
-										   &image->topics[t].partitions[p], out);
+				ok = ok && elect_one(image, req, &image->topics[t],
+									 &image->topics[t].partitions[p], out);
 	}
 	else
 	{
@@ -392,7 +432,7 @@ elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBa
 				seen = req->election_topic_ids[k] == topic->topic_id &&
 					req->election_partitions[k] == p;
 			if (!seen)
-				ok = ok && elect_preferred(image, topic, &topic->partitions[p], out);
+				ok = ok && elect_one(image, req, topic, &topic->partitions[p], out);
 		}
 	}
 	if (!ok)

@@ -234,6 +234,24 @@ def test_unclean_leader_election_on_and_off(whole, unique_name):
     assert back[1] == 2
     assert cluster.wait_topic_everywhere(unclean)[4][0][0] == moved[0]
 
+    # Kafka's ElectLeaders of type UNCLEAN: a topic without the config,
+    # offline the same way, gets its first live replica on request
+    forced = unique_name("forced")
+    admin = AdminClient({"bootstrap.servers": cluster.node(2).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(forced, 1, replica_assignment=[[3, 2, 1]])]), 60) == {forced: None}
+    leader, le, pe, _r, _i = cluster.wait_topic_everywhere(forced)[4][0]
+    assert alter_isr(cluster.node(3), forced, 0, le, pe, [3]) == (0, None)
+    cluster.kill9(3)
+    cluster.wait_topic_everywhere(forced, node_ids=[1, 2], check=lambda s: s[4][0][0] == -1)
+    with kh.RawClient(cluster.node(2).kafka_bootstrap, timeout=60) as c:
+        _, results = car.parse_elect_leaders(
+            c.call(car.elect_leaders_request, {forced: [0], unclean: [0]}, election_type=1), 1)
+    assert results[(forced, 0)] == (0, None)
+    assert results[(unclean, 0)][0] == car.ELECTION_NOT_NEEDED
+    elected = cluster.topic_state(forced, 2)[4][0]
+    assert elected[0] == 2 and elected[4] == [2] and elected[1] == le + 2
+
 
 # -- partition reassignment (KIP-455) --------------------------------------
 

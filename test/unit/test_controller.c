@@ -887,6 +887,37 @@ test_unclean_election(void)
 	CHECK_EQ_INT(unclean->isr[0], 2);
 	CHECK_EQ_INT(unclean->leader_epoch, 1);
 
+	/* ElectLeaders UNCLEAN on a copy: the offline partition gets node 2 */
+	{
+		SlMetaImage copy;
+		int32_t		tids[] = {1, 2};
+		int32_t		parts[] = {0, 0};
+		SlMetaBatch o;
+
+		CHECK(SlMetaImageCopy(&copy, &img));
+		memset(&req, 0, sizeof(req));
+		req.type = SL_CTRL_ELECT_LEADERS;
+		req.election_type = SL_ELECTION_UNCLEAN;
+		req.npartitions = 2;
+		req.election_topic_ids = tids;
+		req.election_partitions = parts;
+		SlMetaBatchInit(&o);
+		CHECK_EQ_INT(SlControllerHandleRequest(&copy, &req, &o, err, sizeof(err)), 0);
+		CHECK_EQ_INT(o.nrecords, 1);	/* the unclean topic has a leader */
+		CHECK(commit(&copy, &o));
+		clean = &SlMetaImageTopicById(&copy, 1)->partitions[0];
+		CHECK_EQ_INT(clean->leader, 2);
+		CHECK_EQ_INT(clean->nisr, 1);
+		CHECK_EQ_INT(clean->isr[0], 2);
+		/* preferred election of it: node 1 is not alive, nothing */
+		req.election_type = SL_ELECTION_PREFERRED;
+		SlMetaBatchInit(&o);
+		CHECK_EQ_INT(SlControllerHandleRequest(&copy, &req, &o, err, sizeof(err)), 0);
+		CHECK_EQ_INT(o.nrecords, 0);
+		SlMetaBatchFree(&o);
+		SlMetaImageFree(&copy);
+	}
+
 	/* turning it on for the clean topic elects at the next tick */
 	memset(&req, 0, sizeof(req));
 	req.type = SL_CTRL_ALTER_TOPIC_CONFIG;
@@ -1358,6 +1389,7 @@ test_request_codec(uint64_t *rng)
 	req.partition_epoch = 6;
 	req.isr = a0;
 	req.nisr = 3;
+	req.election_type = SL_ELECTION_UNCLEAN;
 	CHECK(SlControllerRequestEncode(&req, &data, &len));
 	CHECK(SlControllerRequestDecode(&back, data, len));
 	CHECK_EQ_INT(back.type, SL_CTRL_CREATE_TOPIC);
@@ -1380,6 +1412,7 @@ test_request_codec(uint64_t *rng)
 	CHECK_EQ_INT(back.partition_epoch, 6);
 	CHECK_EQ_INT(back.nisr, 3);
 	CHECK_EQ_INT(back.isr[2], 3);
+	CHECK_EQ_INT(back.election_type, SL_ELECTION_UNCLEAN);
 	CHECK_MEM(back.topic_uuid, req.topic_uuid, 16);
 	CHECK(SlControllerRequestEncode(&back, &again, &againlen));
 	CHECK(againlen == len && memcmp(again, data, len) == 0);
