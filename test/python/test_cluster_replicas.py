@@ -394,6 +394,9 @@ def test_reassignment_through_kafka_waits_for_the_isr_then_completes(whole, uniq
         INVALID_REPLICA_ASSIGNMENT
     assert kafka_reassign(cluster.node(2), {(name, 0): [2, 9]})[1][(name, 0)][0] == \
         INVALID_REPLICA_ASSIGNMENT
+    assert kafka_reassign(cluster.node(2), {(name, 0): list(range(1, 10000))})[1][(name, 0)] \
+        == (INVALID_REPLICA_ASSIGNMENT,
+            f"the target of {name}-0 has 9999 replicas, more than the 8 a partition may have")
 
 
 def test_reassignment_from_sql_pending_and_cancelled(whole, unique_name):
