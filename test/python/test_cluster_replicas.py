@@ -251,6 +251,9 @@ def test_unclean_leader_election_on_and_off(whole, unique_name):
     assert results[(unclean, 0)][0] == car.ELECTION_NOT_NEEDED
     elected = cluster.topic_state(forced, 2)[4][0]
     assert elected[0] == 2 and elected[4] == [2] and elected[1] == le + 2
+    # the same from SQL: nothing left to do
+    assert cluster.node(1).sql("SELECT error_code FROM streamlog.elect_leaders(%s, 0, true)",
+                               (forced,)) == [(car.ELECTION_NOT_NEEDED,)]
 
 
 # -- partition reassignment (KIP-455) --------------------------------------
