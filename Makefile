@@ -137,7 +137,8 @@ OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/h
 # Replicated partitions, one line per area (keep the blank lines between)
 REPLICA_LOG_OBJS =
 
-REPLICA_PROGRESS_OBJS =
+REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
+	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
 
 REPLICA_STREAM_OBJS =
 
@@ -148,7 +149,8 @@ PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_cha
 CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o \
 	src/cluster/partition_change_builder.o src/cluster/controller_reassign.o
 
-PRODUCE_FORWARD_OBJS =
+PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
+	src/replication/produce_forward.o src/bgworkers/forwarder.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)

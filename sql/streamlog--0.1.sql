@@ -833,6 +833,119 @@ CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integ
 	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
 	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;
 
+-- SQL produce forwarded to the partition's leader (sqlforward; README, "SQL
+-- produce on any node").  produce() to a partition another node leads
+-- queues its batches here, in the caller's transaction; the forwarder
+-- worker sends them to the leader in queue order and removes them once
+-- the leader stored them.  position orders the queue as offsets order a
+-- log (the order transactions reached their commit); producer_epoch and
+-- base_sequence are NULL until the forwarder stamps the batch with them
+-- and this node's producer id.
+CREATE TABLE streamlog.forward_queue (
+	position bigint PRIMARY KEY,
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	record_count integer NOT NULL,
+	enqueued_at timestamptz NOT NULL,
+	producer_epoch smallint,
+	base_sequence integer,
+	batch bytea NOT NULL
+);
+ALTER TABLE streamlog.forward_queue ALTER COLUMN batch SET STORAGE EXTERNAL;
+CREATE INDEX forward_queue_partition ON streamlog.forward_queue (topic_id, partition, position);
+-- The next sequence of this node's producer per partition it forwards to
+CREATE TABLE streamlog.forward_sequence (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_epoch smallint NOT NULL,
+	next_sequence integer NOT NULL,
+	PRIMARY KEY (topic_id, partition)
+);
+-- This node's producer id for what it forwards (one row), and the node id
+-- it was taken as: a copy of the node's data under another id (a clone
+-- joining as a new node) takes its own and leaves the queue to the original
+CREATE TABLE streamlog.forward_producer (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	producer_id bigint NOT NULL,
+	node_id integer NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_sequence', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_producer', '');
+REVOKE ALL ON streamlog.forward_queue, streamlog.forward_sequence,
+	streamlog.forward_producer FROM PUBLIC;
+
+-- On the leader: append batches a node forwarded (stamped by its
+-- producer, checked as an idempotent producer's: a resend is stored
+-- once).  Kafka's refusals come back as SQLSTATE SLnnn, nnn the Kafka
+-- error code.  Acts without the producer's authorization (its node
+-- checked it): superusers only.
+CREATE FUNCTION streamlog._forward_append(source_node integer, topic_id integer,
+										  partition integer, VARIADIC batches bytea[])
+	RETURNS integer
+	AS 'MODULE_PATHNAME', 'streamlog__forward_append' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION streamlog._forward_append(integer, integer, integer, bytea[])
+	FROM PUBLIC;
+
+-- What waits to be forwarded, per partition: batches, records, the oldest
+-- and how long it has waited, and the partition's leader now
+CREATE VIEW streamlog.forward_queue_status AS
+	SELECT t.name AS topic, q.partition, p.leader_id AS leader,
+		   count(*) AS batches, sum(q.record_count) AS records,
+		   min(q.enqueued_at) AS oldest, now() - min(q.enqueued_at) AS oldest_age
+	  FROM streamlog.forward_queue q
+	  LEFT JOIN streamlog.topic t ON t.topic_id = q.topic_id
+	  LEFT JOIN streamlog.partition p ON p.topic_id = q.topic_id AND p.partition = q.partition
+	 GROUP BY t.name, q.topic_id, q.partition, p.leader_id;
+REVOKE ALL ON streamlog.forward_queue_status FROM PUBLIC;
+GRANT SELECT ON streamlog.forward_queue_status TO streamlog_admin;
+GRANT EXECUTE ON FUNCTION streamlog._forward_append(integer, integer, integer, bytea[])
+	TO streamlog_admin;
+-- On the leader: wait until the high watermark passes a batch that
+-- _forward_append stored (acks=all for forwarded batches); returns the
+-- offset after it.  SL007 at timeout_ms.
+CREATE FUNCTION streamlog._forward_acked(source_node integer, topic_id integer,
+										 partition integer, producer_id bigint,
+										 producer_epoch smallint, base_sequence integer,
+										 record_count integer, timeout_ms integer DEFAULT 30000)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__forward_acked' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) TO streamlog_admin;
+-- Replicated partitions, the leader's side (leaderside): followers report
+-- the log end they hold durably, one row per partition reported; the
+-- leader's high watermark follows (the smallest log end over the maximal
+-- ISR, Kafka's rules) and is answered.  Superusers only: a report
+-- acknowledges records.
+CREATE FUNCTION streamlog._replica_progress(follower_id integer, topic_ids integer[],
+											partitions integer[], leader_epochs integer[],
+											log_ends bigint[])
+	RETURNS TABLE (topic_id integer, partition integer, error smallint,
+				   high_watermark bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__replica_progress' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._replica_progress(integer, integer[], integer[],
+														integer[], bigint[]) FROM PUBLIC;
+
+-- The leader's view of each replica of the partitions this node leads
+-- (every partition, on a node of its own): the log end each reported, how
+-- far behind the leader's log end it is, when it was last caught up, and
+-- whether it is in the ISR the metadata committed and in the maximal ISR
+-- the high watermark waits for (which also counts followers the leader
+-- asked to add).
+CREATE FUNCTION streamlog.replica_states()
+	RETURNS TABLE (topic text, partition integer, node_id integer, is_leader boolean,
+				   log_end_offset bigint, lag bigint, last_caught_up timestamptz,
+				   in_isr boolean, in_maximal_isr boolean)
+	AS 'MODULE_PATHNAME', 'streamlog_replica_states' LANGUAGE C VOLATILE;
+
+CREATE VIEW streamlog.replicas WITH (security_barrier) AS
+SELECT r.* FROM streamlog.replica_states() r
+ WHERE streamlog.has_privilege('describe', 'topic', r.topic)
+ ORDER BY r.topic, r.partition, r.node_id;
+GRANT SELECT ON streamlog.replicas TO PUBLIC;
+
 -- Replicated partitions, the controller's side (README, "Replicas and the
 -- controller").
 --

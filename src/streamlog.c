@@ -18,13 +18,17 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/sqlapi/role_commands.h"
+#include "streamlog/storage/forward_queue.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
+#include "streamlog/storage/isr_changes.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
+#include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/bgworkers/isr_manager.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,8 +63,11 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
 	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlReplicaProgressShmemSize());
 	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
+	RequestAddinShmemSpace(SlForwardQueueShmemSize());
+	RequestNamedLWLockTranche("streamlog forward", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -84,6 +91,8 @@ sl_shmem_startup(void)
 	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
+	SlForwardQueueShmemInit();
+	SlReplicaProgressShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -120,6 +129,12 @@ _PG_init(void)
 	SlCleanerRegister();
 	SlBrokerRegister();
 	if (SlClusterEnabled())
+	{
 		SlRaftWorkerRegister();
+		SlForwarderRegister();
+	}
+	/* the ISR of the partitions this node leads (issue 13) */
+	if (SlClusterEnabled())
+		SlIsrManagerRegister();
 	SlRoleSessionsInstallHook();
 }

@@ -10,7 +10,7 @@
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_PRODUCE] = {0, 9, SlHandleProduce, .batchable = true,
-	.respond = SlRespondProduce},
+	.respond = SlRespondProduce, .recheck = SlRecheckProduce},
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},

@@ -300,63 +300,69 @@ def kafka_list_reassignments(node, topics=None):
 def test_reassignment_through_kafka_waits_for_the_isr_then_completes(whole, unique_name):
     cluster = whole
     name = unique_name("move")
-    admin = AdminClient({"bootstrap.servers": cluster.node(3).kafka_bootstrap})
+    # the new replica goes to a node that is not the controller, paused
+    # while the reassignment waits (a paused controller would hold up the
+    # requests forwarded to it); x is the replica that leaves, y stays
+    new = next(n for n in cluster.node_ids if n != cluster.wait_for_controller())
+    x, y = [n for n in cluster.node_ids if n != new]
+    admin = AdminClient({"bootstrap.servers": cluster.node(y).kafka_bootstrap})
     assert kh.admin_results(admin.create_topics(
-        [NewTopic(name, 1, replica_assignment=[[1, 2]])]), 60) == {name: None}
+        [NewTopic(name, 1, replica_assignment=[[x, y]])]), 60) == {name: None}
     leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
-    assert (leader, replicas) == (1, [1, 2])
-    ensure_isr(cluster, name, [1, 2])
+    assert (leader, replicas) == (x, [x, y])
+    ensure_isr(cluster, name, [x, y])
     pe = partition_rows(cluster, name, 1)[0][2]
+    moving = [y, new, x]
 
-    # move it from nodes 1, 2 to nodes 2, 3, asked of node 2: node 3 is
-    # paused, so it cannot catch up and the reassignment waits for it
-    cluster.node(3).pause()
+    # move it from nodes x, y to nodes y, new: the new one is paused, so
+    # it cannot catch up and the reassignment waits for it
+    cluster.node(new).pause()
     try:
-        assert kafka_reassign(cluster.node(2), {(name, 0): [2, 3]}) == \
+        assert kafka_reassign(cluster.node(y), {(name, 0): [y, new]}) == \
             (0, {(name, 0): (0, None)})
         pending = cluster.wait_topic_everywhere(
-            name, node_ids=[1, 2], check=lambda s: s[4][0][3] == [2, 3, 1])[4][0]
-        assert pending[0] == 1 and 3 not in pending[4] and pending[2] > pe
-        for n in (cluster.node(1), cluster.node(2)):
+            name, node_ids=[x, y], check=lambda s: s[4][0][3] == moving)[4][0]
+        assert pending[0] == x and new not in pending[4] and pending[2] > pe
+        for n in (cluster.node(x), cluster.node(y)):
             error, listed = kafka_list_reassignments(n)
-            assert error == 0 and listed[(name, 0)] == ([2, 3, 1], [3], [1])
+            assert error == 0 and listed[(name, 0)] == (moving, [new], [x])
             assert kafka_list_reassignments(n, {name: [0, 5]}) == \
-                (0, {(name, 0): ([2, 3, 1], [3], [1])})
+                (0, {(name, 0): (moving, [new], [x])})
             assert n.sql("SELECT replicas, adding_replicas, removing_replicas FROM "
                          "streamlog.reassignments WHERE topic = %s", (name,)) == \
-                [([2, 3, 1], [3], [1])]
+                [(moving, [new], [x])]
         # the same target again changes nothing; an unknown partition is named
-        assert kafka_reassign(cluster.node(1), {(name, 0): [2, 3], (name, 7): [1]})[1] == \
+        assert kafka_reassign(cluster.node(x), {(name, 0): [y, new], (name, 7): [1]})[1] == \
             {(name, 0): (0, None),
              (name, 7): (3, "This server does not host this topic-partition.")}
-        assert partition_rows(cluster, name, 1)[0][3] == [2, 3, 1]
+        assert partition_rows(cluster, name, x)[0][3] == moving
     finally:
-        cluster.node(3).resume()
+        cluster.node(new).resume()
 
-    # node 3 back: once it is in the ISR the reassignment completes.  The
-    # leader's ISR manager asks for it when node 3 caught up through the
-    # replication stream; where that does not run, the test asks as the
-    # leader would
+    # the new node back: once it is in the ISR the reassignment completes.
+    # The leader's ISR manager asks for it when the node caught up through
+    # the replication stream; where that does not run, the test asks as
+    # the leader would
     cluster.wait_ready()
 
     def completed():
         leader, le_now, pe_now, replicas_now, _isr = partition_rows(cluster, name, 1)[0]
-        if replicas_now == [2, 3]:
+        if replicas_now == [y, new]:
             return True
-        alter_isr(cluster.node(leader), name, 0, le_now, pe_now, [1, 2, 3])
+        alter_isr(cluster.node(leader), name, 0, le_now, pe_now, [x, y, new])
         return None
     cluster.wait_for(completed, 60, f"the reassignment of {name}-0 to complete")
-    done = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == [2, 3])[4][0]
-    # node 1 left the replicas and the ISR, and handed the leadership over
-    assert done[0] == 2 and sorted(done[4]) == [2, 3] and done[1] == le + 1
+    done = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == [y, new])[4][0]
+    # x left the replicas and the ISR, and handed the leadership over
+    assert done[0] == y and sorted(done[4]) == sorted([y, new]) and done[1] == le + 1
     for n in cluster:
         assert (name, 0) not in kafka_list_reassignments(n)[1]
-    rows = cluster.node(2).sql("SELECT replicas, under_replicated FROM streamlog.partitions "
+    rows = cluster.node(y).sql("SELECT replicas, under_replicated FROM streamlog.partitions "
                                "WHERE topic = %s", (name,))
-    assert rows == [([2, 3], False)]
+    assert rows == [([y, new], False)]
 
     # cancelling when nothing is under way
-    assert kafka_reassign(cluster.node(2), {(name, 0): None})[1][(name, 0)][0] == \
+    assert kafka_reassign(cluster.node(y), {(name, 0): None})[1][(name, 0)][0] == \
         NO_REASSIGNMENT_IN_PROGRESS
     # a target naming a node twice, or one not registered
     assert kafka_reassign(cluster.node(2), {(name, 0): [2, 2]})[1][(name, 0)][0] == \
@@ -371,10 +377,17 @@ def test_reassignment_through_kafka_waits_for_the_isr_then_completes(whole, uniq
 def test_reassignment_from_sql_pending_and_cancelled(whole, unique_name):
     cluster = whole
     name = unique_name("sqlmove")
-    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 2)", (name,))
-    leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
-    spare = next(i for i in cluster.node_ids if i not in replicas)
+    # two replicas, the node left out not the controller (it is paused
+    # below, and a paused controller would hold up the requests forwarded
+    # to it)
+    controller = cluster.wait_for_controller()
+    spare = next(i for i in cluster.node_ids if i != controller)
     others = [i for i in cluster.node_ids if i != spare]
+    admin = AdminClient({"bootstrap.servers": cluster.node(others[0]).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 1, replica_assignment=[others])]), 60) == {name: None}
+    leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
+    assert replicas == others
 
     # a third replica, on a node that is paused: pending until it is in
     # sync, shown on every node
