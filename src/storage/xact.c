@@ -23,6 +23,8 @@
  * 3. log_append: release the offset reservations, which moves the high
  *    watermark (XACT_EVENT_PRE_COMMIT is where it appends and fills in
  *    the base offsets that producers.c publishes in 2).
+ *    replica_append does the same for a follower's appends (and takes back
+ *    an aborted one's reservation).
  * 4. topics: forget the shared state of dropped (at commit) or added (at
  *    abort) partitions, once log_append has released its reservations on
  *    them, and publish the catalog generation.
@@ -50,6 +52,7 @@ storage_xact_callback(XactEvent event, void *arg)
 	SlDeleteRecordsXactEvent(event);
 	SlProducersXactEvent(event);
 	SlLogAppendXactEvent(event);
+	SlReplicaAppendXactEvent(event);
 	SlTopicsXactEvent(event);
 }
 
@@ -62,6 +65,7 @@ storage_subxact_callback(SubXactEvent event, SubTransactionId subid,
 	SlDeleteRecordsSubXactAbort(subid);
 	SlProducersSubXactAbort(subid);
 	SlLogAppendSubXactAbort(subid);
+	SlReplicaAppendSubXactAbort(subid);
 	SlTopicsSubXactAbort(subid);
 }
 

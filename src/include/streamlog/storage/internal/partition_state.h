@@ -50,4 +50,15 @@ extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
 /* Advance the log start offset after retention */
 extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
 
+/*
+ * A follower's append (replica_append.c): reserve count offsets from start
+ * only if the next offset is start (*next_offset says what it is either
+ * way); and take back an aborted append's reservation if it is still the
+ * partition's last one (false if not: release it then, leaving a hole).
+ */
+extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
+									  int64 count, Oid *relid, int64 *next_offset);
+extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
+									  int64 end);
+
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

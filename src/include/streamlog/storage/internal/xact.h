@@ -44,5 +44,7 @@ extern void SlProducersXactEvent(XactEvent event);
 extern void SlProducersSubXactAbort(SubTransactionId subid);
 extern void SlDeleteRecordsXactEvent(XactEvent event);
 extern void SlDeleteRecordsSubXactAbort(SubTransactionId subid);
+extern void SlReplicaAppendXactEvent(XactEvent event);
+extern void SlReplicaAppendSubXactAbort(SubTransactionId subid);
 
 #endif							/* SL_STORAGE_XACT_H */
