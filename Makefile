@@ -137,7 +137,8 @@ OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/h
 # Replicated partitions, one line per area (keep the blank lines between)
 REPLICA_LOG_OBJS =
 
-REPLICA_PROGRESS_OBJS =
+REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
+	src/sqlapi/replica_progress_sql.o
 
 # the stream's message codec is pure: unit tests and fuzzers link it too
 REPLICA_STREAM_CODEC_OBJS = src/replication/stream_message.o

@@ -825,3 +825,35 @@ CREATE FUNCTION streamlog.remove_voter(node_id integer) RETURNS void
 CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL)
 	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
 	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;
+
+-- Replicated partitions, the leader's side (leaderside): followers report
+-- the log end they hold durably, one row per partition reported; the
+-- leader's high watermark follows (the smallest log end over the maximal
+-- ISR, Kafka's rules) and is answered.  Superusers only: a report
+-- acknowledges records.
+CREATE FUNCTION streamlog._replica_progress(follower_id integer, topic_ids integer[],
+											partitions integer[], leader_epochs integer[],
+											log_ends bigint[])
+	RETURNS TABLE (topic_id integer, partition integer, error smallint,
+				   high_watermark bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__replica_progress' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._replica_progress(integer, integer[], integer[],
+														integer[], bigint[]) FROM PUBLIC;
+
+-- The leader's view of each replica of the partitions this node leads
+-- (every partition, on a node of its own): the log end each reported, how
+-- far behind the leader's log end it is, when it was last caught up, and
+-- whether it is in the ISR the metadata committed and in the maximal ISR
+-- the high watermark waits for (which also counts followers the leader
+-- asked to add).
+CREATE FUNCTION streamlog.replica_states()
+	RETURNS TABLE (topic text, partition integer, node_id integer, is_leader boolean,
+				   log_end_offset bigint, lag bigint, last_caught_up timestamptz,
+				   in_isr boolean, in_maximal_isr boolean)
+	AS 'MODULE_PATHNAME', 'streamlog_replica_states' LANGUAGE C VOLATILE;
+
+CREATE VIEW streamlog.replicas WITH (security_barrier) AS
+SELECT r.* FROM streamlog.replica_states() r
+ WHERE streamlog.has_privilege('describe', 'topic', r.topic)
+ ORDER BY r.topic, r.partition, r.node_id;
+GRANT SELECT ON streamlog.replicas TO PUBLIC;

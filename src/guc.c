@@ -78,6 +78,9 @@ char	   *sl_ssl_ciphers = NULL;
 int			sl_ssl_client_auth = SL_SSL_CLIENT_AUTH_NONE;
 char	   *sl_ssl_key_file = NULL;
 int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
+/* Replicated partitions, the leader's side */
+int			sl_min_insync_replicas = 1;
+int			sl_replica_lag_time_max_ms = 10000;
 
 static const struct config_enum_entry ssl_client_auth_options[] = {
 	{"none", SL_SSL_CLIENT_AUTH_NONE, false},
@@ -988,6 +991,26 @@ SlDefineGucs(void)
 							 ssl_protocol_options,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+
+	/* Replicated partitions, the leader's side (issue 13) */
+	DefineCustomIntVariable("streamlog.min_insync_replicas",
+							"Fewest in-sync replicas an acks=all produce needs (min.insync.replicas).",
+							"The default of topics that do not set min.insync.replicas; with fewer "
+							"replicas in sync, acks=all produces are refused with NOT_ENOUGH_REPLICAS "
+							"and nothing is written.",
+							&sl_min_insync_replicas,
+							1, 1, SL_MAX_REPLICAS_GUC,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.replica_lag_time_max_ms",
+							"How long a follower may stay behind before it leaves the ISR (replica.lag.time.max.ms).",
+							"A follower that has not caught up with the leader's log end for this "
+							"long is removed from the in-sync replicas.",
+							&sl_replica_lag_time_max_ms,
+							10000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");
 }

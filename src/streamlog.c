@@ -20,6 +20,7 @@
 #include "streamlog/sqlapi/role_commands.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
+#include "streamlog/storage/isr_changes.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
@@ -59,6 +60,7 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog connections", 1);
 	RequestAddinShmemSpace(SlQuotasShmemSize());
 	RequestAddinShmemSpace(SlClusterShmemSize());
+	RequestAddinShmemSpace(SlReplicaProgressShmemSize());
 	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
@@ -84,6 +86,7 @@ sl_shmem_startup(void)
 	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
+	SlReplicaProgressShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -13,6 +13,16 @@
  * The state is rebuilt from the segments the first time a partition is
  * touched after a start: the next offset follows the last stored batch, and
  * nothing is in flight.
+ *
+ * On a cluster, the committed log end and the high watermark part: a
+ * partition with replicas has its high watermark where every member of its
+ * ISR holds the log (replica_view.c has the rules, replica_progress.c the
+ * reports that move it), and readers read below that.  The view of the
+ * partition's leadership that decides it is refreshed from the catalog
+ * whenever the catalog generation moved since it was read, so that a
+ * committed leader or ISR change reaches the high watermark without
+ * waiting for the next report.  A node of its own, and a partition without
+ * other replicas, keep the high watermark at the log end, as before.
  */
 #include "postgres.h"
 
@@ -23,12 +33,14 @@
 #include "storage/spin.h"
 #include "utils/hsearch.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/group_wait.h"
 #include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/replica_view.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
@@ -50,7 +62,8 @@ struct SlPartitionState
 	slock_t		mutex;			/* guards everything below */
 	bool		loaded;
 	int64		next_offset;
-	int64		high_watermark;
+	int64		log_end;		/* end of the committed reservations */
+	int64		high_watermark; /* what readers get: log_end unless replicated */
 	int64		log_start_offset;
 	Oid			active_relid;
 	int32		active_seq;
@@ -59,6 +72,9 @@ struct SlPartitionState
 	int32		ring_count;
 	SlReservation ring[SL_MAX_INFLIGHT];
 	ConditionVariable changed;	/* HWM moved, or a ring slot freed */
+	/* catalog generation the view's leadership was read at; 0 never */
+	pg_atomic_uint64 view_generation;
+	SlReplicaView view;			/* guarded by mutex */
 };
 
 static HTAB *partition_map = NULL;
@@ -192,6 +208,8 @@ partition_entry(SlPartitionKey key)
 				SpinLockInit(&state->mutex);
 				state->loaded = false;
 				ConditionVariableInit(&state->changed);
+				pg_atomic_init_u64(&state->view_generation, 0);
+				SlReplicaViewInit(&state->view);
 			}
 		}
 		LWLockRelease(sl_shared->partition_map_lock);
@@ -208,6 +226,60 @@ partition_entry(SlPartitionKey key)
 	return state;
 }
 
+/* Is this node part of a cluster (streamlog.controller_quorum_voters)? */
+static bool
+in_cluster(void)
+{
+	return SlQuorumVotersGet()->n > 0;
+}
+
+static int64
+now_ms(void)
+{
+	return SlTimestampToKafka(GetCurrentTimestamp());
+}
+
+static void
+leadership_from(const SlPartitionLeadership *l, SlReplicaLeadership *out)
+{
+	out->leader = l->leader;
+	out->leader_epoch = l->leader_epoch;
+	out->partition_epoch = l->partition_epoch;
+	out->nreplicas = l->nreplicas;
+	out->replicas = l->replicas;
+	out->nisr = l->nisr;
+	out->isr = l->isr;
+}
+
+/*
+ * The leadership the catalog gives key's partition; false if it has none
+ * (yet: a partition whose row the catalog sync has not written)
+ */
+static bool
+catalog_leadership(SlPartitionKey key, SlReplicaLeadership *out)
+{
+	const SlTopic *topic = SlTopicLookupById(key.topic_id);
+	const SlPartitionLeadership *l;
+
+	if (topic == NULL || topic->partitions == NULL ||
+		key.partition >= topic->partition_count)
+		return false;
+	l = &topic->partitions[key.partition];
+	if (l->leader == SL_NO_LEADER && l->nreplicas == 0)
+		return false;
+	leadership_from(l, out);
+	return true;
+}
+
+/* Wake whoever waits for the high watermark of state to move */
+static void
+high_watermark_moved(SlPartitionState *state)
+{
+	ConditionVariableBroadcast(&state->changed);
+	SlWaitNotify(SlWaitKeyForPartition(state->key));
+	SlGroupWakeConsumers(state->key);
+}
+
 /* Rebuild a partition's state from its catalog rows and segments */
 static void
 partition_load(SlPartitionState *state)
@@ -220,6 +292,9 @@ partition_load(SlPartitionState *state)
 	int64		active_base;
 	int64		log_start;
 	bool		found_data = false;
+	uint64		generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
+	SlReplicaLeadership leadership;
+	bool		replicated = in_cluster() && catalog_leadership(state->key, &leadership);
 
 	segments = SlSegmentList(state->key, &nsegments, &log_start);
 	if (nsegments == 0)
@@ -258,8 +333,22 @@ partition_load(SlPartitionState *state)
 	if (!state->loaded)
 	{
 		state->next_offset = next_offset;
+		state->log_end = next_offset;
 		state->high_watermark = next_offset;
 		state->log_start_offset = log_start;
+		if (replicated)
+		{
+			/*
+			 * What the followers held before the start is not known: until
+			 * they report, readers of a replicated partition get no more
+			 * than the log start (Kafka keeps a checkpoint of it; a stale
+			 * one is as good).  Without other members it is the log end.
+			 */
+			SlReplicaViewSetLeadership(&state->view, sl_node_id, &leadership,
+									   next_offset, now_ms());
+			state->high_watermark = SlReplicaViewHighWatermark(&state->view, next_offset,
+															   log_start);
+		}
 		state->active_relid = active->relid;
 		state->active_seq = active->seq;
 		state->active_base = active_base;
@@ -268,7 +357,29 @@ partition_load(SlPartitionState *state)
 		state->loaded = true;
 	}
 	SpinLockRelease(&state->mutex);
+	if (replicated || !in_cluster())
+		pg_atomic_write_u64(&state->view_generation, generation);
 	pfree(segments);
+}
+
+/*
+ * The catalog changed since state's leadership was read: read it again.
+ * Cheap when nothing changed (an atomic read); one catalog lookup per
+ * partition and change otherwise, by whichever process comes first.
+ */
+static void
+refresh_leadership(SlPartitionState *state)
+{
+	uint64		generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
+	SlReplicaLeadership leadership;
+
+	if (pg_atomic_read_u64(&state->view_generation) == generation)
+		return;
+	if (catalog_leadership(state->key, &leadership))
+	{
+		SlPartitionStateSetLeadership(state, &leadership);
+		pg_atomic_write_u64(&state->view_generation, generation);
+	}
 }
 
 SlPartitionState *
@@ -280,6 +391,8 @@ SlPartitionStateGet(SlPartitionKey key)
 	state = partition_entry(key);
 	if (!state->loaded)
 		partition_load(state);
+	else if (in_cluster())
+		refresh_leadership(state);
 	return state;
 }
 
@@ -308,6 +421,7 @@ SlPartitionStateRead(SlPartitionState *state, SlPartitionSnapshot *snap)
 	SpinLockAcquire(&state->mutex);
 	snap->log_start_offset = state->log_start_offset;
 	snap->high_watermark = state->high_watermark;
+	snap->log_end = state->log_end;
 	snap->next_offset = state->next_offset;
 	snap->active_relid = state->active_relid;
 	snap->active_seq = state->active_seq;
@@ -323,6 +437,7 @@ SlPartitionGetOffsets(int32 topic_id, int32 partition, SlPartitionOffsets *offse
 	SlPartitionStateRead(SlPartitionStateGet(SlMakePartitionKey(topic_id, partition)), &snap);
 	offsets->log_start_offset = snap.log_start_offset;
 	offsets->high_watermark = snap.high_watermark;
+	offsets->log_end_offset = snap.log_end;
 }
 
 int64
@@ -359,6 +474,7 @@ void
 SlPartitionStateRelease(SlPartitionState *state, int64 start)
 {
 	bool		advanced = false;
+	bool		hw_moved = false;
 
 	SpinLockAcquire(&state->mutex);
 	for (int i = 0; i < state->ring_count; i++)
@@ -373,19 +489,25 @@ SlPartitionStateRelease(SlPartitionState *state, int64 start)
 	}
 	while (state->ring_count > 0 && state->ring[state->ring_head].done)
 	{
-		state->high_watermark = state->ring[state->ring_head].end;
+		state->log_end = state->ring[state->ring_head].end;
 		state->ring_head = (state->ring_head + 1) % SL_MAX_INFLIGHT;
 		state->ring_count--;
 		advanced = true;
 	}
-	SpinLockRelease(&state->mutex);
-
 	if (advanced)
 	{
-		ConditionVariableBroadcast(&state->changed);
-		SlWaitNotify(SlWaitKeyForPartition(state->key));
-		SlGroupWakeConsumers(state->key);
+		int64		hw = SlReplicaViewHighWatermark(&state->view, state->log_end,
+													state->high_watermark);
+
+		hw_moved = hw != state->high_watermark;
+		state->high_watermark = hw;
 	}
+	SpinLockRelease(&state->mutex);
+
+	if (hw_moved)
+		high_watermark_moved(state);
+	else if (advanced)
+		ConditionVariableBroadcast(&state->changed);	/* a ring slot freed */
 }
 
 int64
@@ -410,6 +532,86 @@ SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start)
 	SpinLockRelease(&state->mutex);
 }
 
+/* Replication: the view of the partition's leadership and followers */
+
+int64
+SlPartitionStateUpdateView(SlPartitionState *state, SlReplicaViewUpdate update, void *arg)
+{
+	int64		hw;
+	bool		moved;
+
+	SpinLockAcquire(&state->mutex);
+	update(&state->view, state->log_end, arg);
+	hw = SlReplicaViewHighWatermark(&state->view, state->log_end, state->high_watermark);
+	moved = hw != state->high_watermark;
+	state->high_watermark = hw;
+	SpinLockRelease(&state->mutex);
+	if (moved)
+		high_watermark_moved(state);
+	return hw;
+}
+
+void
+SlPartitionStateReadView(SlPartitionState *state, SlReplicaView *view,
+						 SlPartitionSnapshot *snap)
+{
+	SpinLockAcquire(&state->mutex);
+	*view = state->view;
+	SpinLockRelease(&state->mutex);
+	SlPartitionStateRead(state, snap);
+}
+
+typedef struct SetLeadershipArg
+{
+	const SlReplicaLeadership *leadership;
+	int64		now_ms;
+} SetLeadershipArg;
+
+static void
+set_leadership(SlReplicaView *view, int64 log_end, void *arg)
+{
+	SetLeadershipArg *a = arg;
+
+	SlReplicaViewSetLeadership(view, sl_node_id, a->leadership, log_end, a->now_ms);
+}
+
+void
+SlPartitionStateSetLeadership(SlPartitionState *state, const SlReplicaLeadership *leadership)
+{
+	SetLeadershipArg arg = {leadership, now_ms()};
+
+	if (!in_cluster())
+		return;
+	SlPartitionStateUpdateView(state, set_leadership, &arg);
+}
+
+void
+SlPartitionStateNoteLeadership(SlPartitionState *state, const SlPartitionLeadership *l)
+{
+	SlReplicaLeadership leadership;
+
+	if (l == NULL || (l->leader == SL_NO_LEADER && l->nreplicas == 0))
+		return;
+	leadership_from(l, &leadership);
+	SlPartitionStateSetLeadership(state, &leadership);
+}
+
+int
+SlPartitionStateListLoaded(SlPartitionKey *keys, int max)
+{
+	HASH_SEQ_STATUS status;
+	SlPartitionState *state;
+	int			n = 0;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_SHARED);
+	hash_seq_init(&status, partition_map);
+	while ((state = hash_seq_search(&status)) != NULL)
+	{
+		if (n < max && state->loaded && state->key.database == MyDatabaseId)
+			keys[n++] = state->key;
+	}
+	LWLockRelease(sl_shared->partition_map_lock);
+	return n;
 /*
  * Replication (replica_append.c): a follower appends at the offsets its
  * leader gave, so it reserves exactly where the log ends or not at all.

@@ -156,6 +156,11 @@ typedef struct SlQuorumVoters
 /* The parsed voters (n = 0 when standalone) */
 extern const SlQuorumVoters *SlQuorumVotersGet(void);
 
+/* Replicated partitions, the leader's side (replica_progress.h) */
+#define SL_MAX_REPLICAS_GUC 8	/* SL_MAX_REPLICAS */
+extern int	sl_min_insync_replicas;
+extern int	sl_replica_lag_time_max_ms;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */

@@ -377,6 +377,11 @@ typedef struct SlPartitionOffsets
 {
 	int64		log_start_offset;
 	int64		high_watermark;
+	/*
+	 * The committed log end: the high watermark, but on a replicated
+	 * partition (replica_progress.h), where it may be ahead
+	 */
+	int64		log_end_offset;
 } SlPartitionOffsets;
 
 extern void SlPartitionGetOffsets(int32 topic_id, int32 partition,

@@ -8,6 +8,7 @@
 #define SL_STORAGE_INTERNAL_PARTITION_STATE_H
 
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/internal/replica_view.h"
 
 typedef struct SlPartitionState SlPartitionState;
 
@@ -23,7 +24,9 @@ extern void SlPartitionStateForget(SlPartitionKey key);
 typedef struct SlPartitionSnapshot
 {
 	int64		log_start_offset;
-	int64		high_watermark;
+	int64		high_watermark; /* what readers get */
+	int64		log_end;		/* committed log end: high_watermark unless
+								 * replicated */
 	int64		next_offset;
 	Oid			active_relid;
 	int32		active_seq;
@@ -49,6 +52,33 @@ extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
 
 /* Advance the log start offset after retention */
 extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
+
+/*
+ * Replication (replica_progress.c, replica_view.h).  update runs on the
+ * partition's view under its spinlock, with the committed log end, so it
+ * must be pure; then the high watermark is recomputed and, if it moved, its
+ * waiters woken.  Returns the high watermark.
+ */
+typedef void (*SlReplicaViewUpdate) (SlReplicaView *view, int64 log_end, void *arg);
+
+extern int64 SlPartitionStateUpdateView(SlPartitionState *state,
+										SlReplicaViewUpdate update, void *arg);
+
+/* A copy of the view, and of the offsets */
+extern void SlPartitionStateReadView(SlPartitionState *state, SlReplicaView *view,
+									 SlPartitionSnapshot *snap);
+
+/*
+ * The partition's leadership as a caller holding a fresh topic sees it
+ * (older ones are ignored); nothing on a node of its own
+ */
+extern void SlPartitionStateSetLeadership(SlPartitionState *state,
+										  const SlReplicaLeadership *leadership);
+extern void SlPartitionStateNoteLeadership(SlPartitionState *state,
+										   const SlPartitionLeadership *l);
+
+/* Keys of the partitions of this database whose state is loaded (up to max) */
+extern int	SlPartitionStateListLoaded(SlPartitionKey *keys, int max);
 
 /*
  * A follower's append (replica_append.c): reserve count offsets from start
