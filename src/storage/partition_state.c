@@ -612,6 +612,8 @@ SlPartitionStateListLoaded(SlPartitionKey *keys, int max)
 	}
 	LWLockRelease(sl_shared->partition_map_lock);
 	return n;
+}
+
 /*
  * Replication (replica_append.c): a follower appends at the offsets its
  * leader gave, so it reserves exactly where the log ends or not at all.
