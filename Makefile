@@ -135,7 +135,10 @@ CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
 OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
 
 # Replicated partitions, one line per area (keep the blank lines between)
-REPLICA_LOG_OBJS =
+REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/storage/replica_truncate.o \
+	src/storage/replica_read.o src/sqlapi/replica_log_sql.o
+# its pure part: the epoch search, unit-tested as frontend code
+CODEC_OBJS += src/storage/epoch_search.o
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
 	src/sqlapi/replica_progress_sql.o
