@@ -146,7 +146,8 @@ REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.
 # the stream's message codec is pure: unit tests and fuzzers link it too
 REPLICA_STREAM_CODEC_OBJS = src/replication/stream_message.o
 REPLICA_STREAM_OBJS = $(REPLICA_STREAM_CODEC_OBJS) src/replication/output_plugin.o \
-	src/storage/replica_append.o
+	src/storage/replica_append.o src/storage/replica_followed.o \
+	src/replication/leader_link.o src/replication/apply_worker.o src/replication/launcher.o
 
 PARTITION_CHANGE_OBJS =
 

@@ -26,6 +26,7 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/replication/apply_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -123,6 +124,9 @@ _PG_init(void)
 	SlCleanerRegister();
 	SlBrokerRegister();
 	if (SlClusterEnabled())
+	{
 		SlRaftWorkerRegister();
+		SlReplicationLauncherRegister();
+	}
 	SlRoleSessionsInstallHook();
 }

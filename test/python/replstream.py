@@ -60,3 +60,39 @@ def stored_batches(node, topic, partition=0):
 def batch_epoch(batch):
     """The partitionLeaderEpoch stored in a RecordBatch v2."""
     return struct.unpack_from(">i", batch, 12)[0]
+
+
+def create_topic_with_assignment(node, name, assignment, timeout_ms=30000):
+    """CreateTopics v2 with a manual replica assignment ({partition:
+    [node ids]}, the first the preferred leader), sent to node; returns
+    (error_code, error_message)."""
+    import kafka_helpers as kh
+
+    def encode_assignment(item):
+        partition, replicas = item
+        return kh.i32(partition) + kh.array(replicas, kh.i32)
+
+    body = kh.array([name], lambda t: kh.string(t) + kh.i32(-1) + kh.i16(-1)
+                    + kh.array(sorted(assignment.items()), encode_assignment)
+                    + kh.i32(0))
+    body += kh.i32(timeout_ms) + kh.i8(0)
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout_ms / 1000 + 30) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(19, 2, cid, body)))
+    r.i32()  # throttle_time_ms
+    [(topic, error, message)] = r.array(lambda r: (r.string(), r.i16(), r.string()))
+    assert topic == name
+    return error, message
+
+
+def wait_replicas_identical(cluster, topic, partition, node_ids, deadline=90, min_batches=1):
+    """Wait until every given node stores the same batches, byte for byte,
+    at the same offsets (at least min_batches of them); return them."""
+    def same():
+        logs = [stored_batches(cluster.node(i), topic, partition) for i in node_ids]
+        first = logs[0]
+        if len(first) < min_batches or any(log != first for log in logs[1:]):
+            return None
+        return first
+    return cluster.wait_for(same, deadline,
+                            f"partition {partition} of {topic} identical on nodes {node_ids}",
+                            interval=0.5)
