@@ -167,3 +167,39 @@ def test_returning_old_leader_truncates_what_its_successor_never_had(cluster, un
     # the new leader's batches carry its newer epoch
     epochs = [batch_epoch(logs[b]) for b in sorted(logs)]
     assert epochs == sorted(epochs) and epochs[-1] > epochs[0]
+
+
+def test_invalid_stream_message_stops_the_stream_and_is_never_applied(cluster, unique_name):
+    """A batch whose bytes do not match their CRC, written into the leader's
+    segment table behind storage's back (what a damaged or hostile stream
+    would carry): each follower logs it, applies nothing of it, and keeps
+    retrying from where it was."""
+    topic = unique_name("repl")
+    make_topic(cluster, topic)
+    leader = leader_of(cluster, topic)
+    node = cluster.node(leader)
+    kafka_produce(node, topic, [f"good-{i}".encode() for i in range(5)])
+    good = wait_replicas_identical(cluster, topic, 0, [1, 2, 3],
+                                   min_batches=len(stored_batches(node, topic)))
+    last = max(good)
+    template = bytearray(good[last])
+    end = last + int.from_bytes(template[23:27], "big") + 1
+    template[0:8] = end.to_bytes(8, "big")
+    template[-1] ^= 0xFF            # inside the CRC: the check must fail
+    rel = node.sql("SELECT relid::regclass::text FROM streamlog.segment s "
+                   "JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s "
+                   "ORDER BY seq DESC LIMIT 1", (topic,))[0][0]
+    marks = {i: len(cluster.node(i).log_text()) for i in (1, 2, 3) if i != leader}
+    node.sql(f"INSERT INTO {rel} (base_offset, last_offset, min_timestamp, max_timestamp, "
+             f"append_time, record_count, producer_id, producer_epoch, base_sequence, "
+             f"chunk, batch) VALUES (%s, %s, -1, -1, 0, 1, -1, -1, -1, 0, %s)",
+             (end, end + int.from_bytes(template[23:27], "big"), bytes(template)))
+
+    def refused_twice(i):
+        text = cluster.node(i).log_text()[marks[i]:]
+        return text.count("invalid message: record batch CRC mismatch") >= 2
+
+    for i in marks:
+        cluster.wait_for(lambda: refused_twice(i), 60,
+                         f"node {i} refusing the damaged batch, then retrying", interval=0.5)
+        assert stored_batches(cluster.node(i), topic) == good
