@@ -141,7 +141,7 @@ REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/
 CODEC_OBJS += src/storage/epoch_search.o
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
-	src/sqlapi/replica_progress_sql.o
+	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
 
 # the stream's message codec is pure: unit tests and fuzzers link it too
 REPLICA_STREAM_CODEC_OBJS = src/replication/stream_message.o
@@ -149,9 +149,15 @@ REPLICA_STREAM_OBJS = $(REPLICA_STREAM_CODEC_OBJS) src/replication/output_plugin
 	src/storage/replica_append.o src/storage/replica_followed.o \
 	src/replication/leader_link.o src/replication/apply_worker.o src/replication/launcher.o
 
-PARTITION_CHANGE_OBJS =
+PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_change_sql.o \
+	src/metadata/partition_reassignment.o src/sqlapi/reassignment_sql.o \
+	src/storage/partition_reassignments.o src/server/handlers/partition_reassignments.o \
+	src/server/handlers/describe_topic_partitions.o
+CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_config_flag.o \
+	src/cluster/partition_change_builder.o src/cluster/controller_reassign.o
 
-PRODUCE_FORWARD_OBJS =
+PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
+	src/replication/produce_forward.o src/bgworkers/forwarder.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)

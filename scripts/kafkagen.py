@@ -83,6 +83,7 @@ APIS = [
     (51, "AlterUserScramCredentials"),
     (55, "DescribeQuorum"),
     (60, "DescribeCluster"),
+    (75, "DescribeTopicPartitions"),
     (80, "AddRaftVoter"),
     (81, "RemoveRaftVoter"),
 ]
@@ -688,8 +689,9 @@ def parse_message(folder, name, expect_type, expect_key):
             f.versions = VRange.parse(fj["versions"], where)
             f.nullable = VRange.parse(fj.get("nullableVersions", "none"), where)
             if not f.nullable.empty:
-                if f.type.kind == "struct":
-                    raise SchemaError("%s: nullable structs are not supported" % where)
+                # a nullable struct is the struct and a flag, <name>_null
+                if f.type.kind == "struct" and (f.cname + "_null") in seen:
+                    raise SchemaError("%s: duplicate C name %s_null" % (where, f.cname))
                 if f.type.kind == "prim" and f.type.prim not in NULLABLE_KINDS:
                     raise SchemaError("%s: type %s cannot be nullable"
                                       % (where, f.type.prim))
@@ -767,6 +769,11 @@ def parse_default(f, raw, where):
             return "null"
         raise SchemaError("%s: arrays have no custom default" % where)
     if t.kind == "struct":
+        if raw == "null":
+            if not f.nullable.covers(f.versions):
+                raise SchemaError("%s: null default on a field not always nullable"
+                                  % where)
+            return "null"
         if raw is not None:
             raise SchemaError("%s: structs have no custom default" % where)
         return None
@@ -929,7 +936,11 @@ class Gen:
         if t.kind == "array":
             return "%s.n %s" % (ref, ">= 0" if f.default == "null" else "!= 0")
         if t.kind == "struct":
+            if f.default == "null":
+                return "!%s_null" % ref
             self.used_isdefault.add(t.struct)
+            if not f.nullable.empty:
+                return "(%s_null || !IsDefault%s(&%s))" % (ref, t.struct.suffix, ref)
             return "!IsDefault%s(&%s)" % (t.struct.suffix, ref)
         p = t.prim
         if p == "string":
@@ -972,6 +983,8 @@ class Gen:
         return 2 if p == "string" else 4
 
     def field_min_size(self, f, v, msg):
+        if f.type.kind == "struct" and f.nullable.contains(v):
+            return 1            # the presence byte alone
         compact = None
         if f.flex_override is not None:
             compact = f.flex_override.contains(v) and msg.flex.contains(v)
@@ -991,7 +1004,16 @@ class Gen:
         """Lines that read one value of type t into target."""
         tab = "\t" * ind
         if t.kind == "struct":
-            return [tab + "Decode%s(r, version, &%s);" % (t.struct.suffix, target)]
+            read = "Decode%s(r, version, &%s);" % (t.struct.suffix, target)
+            if nullable == "false":
+                return [tab + read]
+            # a presence byte: negative for null, as Kafka writes -1 or 1
+            flag = "%s_null" % target
+            if nullable == "true":
+                lines = [tab + "%s = SlReadInt8(r) < 0;" % flag]
+            else:
+                lines = [tab + "%s = (%s) && SlReadInt8(r) < 0;" % (flag, nullable)]
+            return lines + [tab + "if (!%s)" % flag, tab + "\t" + read]
         if t.kind == "prim":
             p = t.prim
             fn = PRIMS[p][1]
@@ -1097,7 +1119,24 @@ class Gen:
     def encode_value(self, t, ref, f, msg, ctx, compact, nullable, ind):
         tab = "\t" * ind
         if t.kind == "struct":
-            return [tab + "Encode%s(w, version, &%s);" % (t.struct.suffix, ref)]
+            write = "Encode%s(w, version, &%s);" % (t.struct.suffix, ref)
+            if f is None or f.nullable.empty or t is not f.type:
+                return [tab + write]
+            flag = "%s_null" % ref
+            lines = []
+            if nullable == "true":
+                lines.append(tab + "SlWriteInt8(w, %s ? -1 : 1);" % flag)
+            else:
+                if nullable != "false":
+                    lines.append(tab + "if (%s)" % nullable)
+                    lines.append(tab + "\tSlWriteInt8(w, %s ? -1 : 1);" % flag)
+                    lines.append(tab + "else if (%s)" % flag)
+                else:
+                    lines.append(tab + "if (%s)" % flag)
+                lines.append(tab + "\tSlWriterFail(w, %s);"
+                             % c_string("%s: null in a version that cannot carry it"
+                                        % f.where))
+            return lines + [tab + "if (!%s)" % flag, tab + "\t" + write]
         if t.kind == "prim":
             p = t.prim
             fn = PRIMS[p][2]
@@ -1195,6 +1234,8 @@ class Gen:
         for f in s.fields:
             if f.type.kind == "struct":
                 lines.append("\t%sInit(&v->%s);" % (f.type.struct.cname, f.cname))
+                if f.default == "null":
+                    lines.append("\tv->%s_null = true;" % f.cname)
             elif f.type.kind == "prim":
                 lit = default_literal(f)
                 if lit is not None:
@@ -1280,6 +1321,9 @@ class Gen:
             else:
                 lines.append(decl(self.elem_ctype(f.type), f.cname + ";",
                                   comment=comment))
+            if f.type.kind == "struct" and not f.nullable.empty:
+                lines.append(decl("bool", f.cname + "_null;",
+                                  comment="%s is null" % f.cname))
         lines.append("} %s;" % s.cname)
         return lines
 
@@ -1288,7 +1332,12 @@ class Gen:
     def fill_value(self, t, target, nullable, ind):
         tab = "\t" * ind
         if t.kind == "struct":
-            return [tab + "Fill%s(&%s, version, rng);" % (t.struct.suffix, target)]
+            fill = "Fill%s(&%s, version, rng);" % (t.struct.suffix, target)
+            if nullable == "false":
+                return [tab + fill]
+            flag = "%s_null" % target
+            return [tab + "%s = (%s) && (KgRand(rng) & 1) != 0;" % (flag, nullable),
+                    tab + "if (!%s)" % flag, tab + "\t" + fill]
         if t.kind == "prim":
             p = t.prim
             if p == "string":

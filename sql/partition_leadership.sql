@@ -44,3 +44,19 @@ SELECT partition, leader, replicas, isr, offline
 SELECT streamlog.drop_topic('lead.three');
 SELECT count(*) FROM streamlog.partition p JOIN streamlog.topic t USING (topic_id)
  WHERE t.name = 'lead.three';
+
+-- Replication factor: a node of its own holds one replica of each
+-- partition; 1 (or the default, 1) is fine, more is refused with a hint
+SELECT streamlog.create_topic('lead.rf1', 1, '{}', 1);
+SELECT streamlog.create_topic('lead.rfnull', 1, '{}', NULL);
+SELECT partition, replicas, isr, offline, under_replicated
+  FROM streamlog.partitions WHERE topic IN ('lead.rf1', 'lead.rfnull') ORDER BY topic, partition;
+\set VERBOSITY default
+SELECT streamlog.create_topic('lead.rf2', 1, '{}', 2);
+SELECT streamlog.create_topic('lead.rf0', 1, '{}', 0);
+\set VERBOSITY terse
+SELECT count(*) FROM streamlog.topic WHERE name LIKE 'lead.rf_';
+-- no ISR to change on a node of its own
+SELECT * FROM streamlog._alter_partition_isr('lead.rf1', 0, 0, 0, '{0}');
+SELECT streamlog.drop_topic('lead.rf1');
+SELECT streamlog.drop_topic('lead.rfnull');

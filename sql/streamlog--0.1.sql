@@ -111,8 +111,11 @@ CREATE TYPE streamlog.header AS (key text, value bytea);
 -- beginning with "__" are reserved for internal topics, which clients can
 -- read but not create, drop or produce to.
 
+-- replication_factor: replicas of each partition on a cluster (NULL:
+-- streamlog.default_replication_factor); a node of its own has one.
 CREATE FUNCTION streamlog.create_topic(name text, partitions integer DEFAULT 1,
-									   config jsonb DEFAULT '{}')
+									   config jsonb DEFAULT '{}',
+									   replication_factor integer DEFAULT NULL)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_create_topic' LANGUAGE C;
 
 CREATE FUNCTION streamlog.drop_topic(name text, if_exists boolean DEFAULT false)
@@ -192,7 +195,8 @@ SELECT t.name AS topic, p.partition, s.log_start_offset, s.high_watermark,
 	   (SELECT count(*) FROM streamlog.segment g
 		 WHERE g.topic_id = p.topic_id AND g.partition = p.partition) AS segments,
 	   p.leader_id AS leader, p.leader_epoch, p.partition_epoch, p.replicas, p.isr,
-	   p.leader_id < 0 AS offline
+	   p.leader_id < 0 AS offline,
+	   cardinality(p.isr) < cardinality(p.replicas) AS under_replicated
   FROM streamlog.topic t
   JOIN streamlog.partition p USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(p.topic_id, p.partition) s
@@ -826,6 +830,87 @@ CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integ
 	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
 	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;
 
+-- SQL produce forwarded to the partition's leader (sqlforward; README, "SQL
+-- produce on any node").  produce() to a partition another node leads
+-- queues its batches here, in the caller's transaction; the forwarder
+-- worker sends them to the leader in queue order and removes them once
+-- the leader stored them.  position orders the queue as offsets order a
+-- log (the order transactions reached their commit); producer_epoch and
+-- base_sequence are NULL until the forwarder stamps the batch with them
+-- and this node's producer id.
+CREATE TABLE streamlog.forward_queue (
+	position bigint PRIMARY KEY,
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	record_count integer NOT NULL,
+	enqueued_at timestamptz NOT NULL,
+	producer_epoch smallint,
+	base_sequence integer,
+	batch bytea NOT NULL
+);
+ALTER TABLE streamlog.forward_queue ALTER COLUMN batch SET STORAGE EXTERNAL;
+CREATE INDEX forward_queue_partition ON streamlog.forward_queue (topic_id, partition, position);
+-- The next sequence of this node's producer per partition it forwards to
+CREATE TABLE streamlog.forward_sequence (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_epoch smallint NOT NULL,
+	next_sequence integer NOT NULL,
+	PRIMARY KEY (topic_id, partition)
+);
+-- This node's producer id for what it forwards (one row), and the node id
+-- it was taken as: a copy of the node's data under another id (a clone
+-- joining as a new node) takes its own and leaves the queue to the original
+CREATE TABLE streamlog.forward_producer (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	producer_id bigint NOT NULL,
+	node_id integer NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_sequence', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.forward_producer', '');
+REVOKE ALL ON streamlog.forward_queue, streamlog.forward_sequence,
+	streamlog.forward_producer FROM PUBLIC;
+
+-- On the leader: append batches a node forwarded (stamped by its
+-- producer, checked as an idempotent producer's: a resend is stored
+-- once).  Kafka's refusals come back as SQLSTATE SLnnn, nnn the Kafka
+-- error code.  Acts without the producer's authorization (its node
+-- checked it): superusers only.
+CREATE FUNCTION streamlog._forward_append(source_node integer, topic_id integer,
+										  partition integer, VARIADIC batches bytea[])
+	RETURNS integer
+	AS 'MODULE_PATHNAME', 'streamlog__forward_append' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION streamlog._forward_append(integer, integer, integer, bytea[])
+	FROM PUBLIC;
+
+-- What waits to be forwarded, per partition: batches, records, the oldest
+-- and how long it has waited, and the partition's leader now
+CREATE VIEW streamlog.forward_queue_status AS
+	SELECT t.name AS topic, q.partition, p.leader_id AS leader,
+		   count(*) AS batches, sum(q.record_count) AS records,
+		   min(q.enqueued_at) AS oldest, now() - min(q.enqueued_at) AS oldest_age
+	  FROM streamlog.forward_queue q
+	  LEFT JOIN streamlog.topic t ON t.topic_id = q.topic_id
+	  LEFT JOIN streamlog.partition p ON p.topic_id = q.topic_id AND p.partition = q.partition
+	 GROUP BY t.name, q.topic_id, q.partition, p.leader_id;
+REVOKE ALL ON streamlog.forward_queue_status FROM PUBLIC;
+GRANT SELECT ON streamlog.forward_queue_status TO streamlog_admin;
+GRANT EXECUTE ON FUNCTION streamlog._forward_append(integer, integer, integer, bytea[])
+	TO streamlog_admin;
+-- On the leader: wait until the high watermark passes a batch that
+-- _forward_append stored (acks=all for forwarded batches); returns the
+-- offset after it.  SL007 at timeout_ms.
+CREATE FUNCTION streamlog._forward_acked(source_node integer, topic_id integer,
+										 partition integer, producer_id bigint,
+										 producer_epoch smallint, base_sequence integer,
+										 record_count integer, timeout_ms integer DEFAULT 30000)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__forward_acked' LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._forward_acked(integer, integer, integer, bigint,
+	smallint, integer, integer, integer) TO streamlog_admin;
 -- Replicated partitions, the leader's side (leaderside): followers report
 -- the log end they hold durably, one row per partition reported; the
 -- leader's high watermark follows (the smallest log end over the maximal
@@ -857,6 +942,48 @@ SELECT r.* FROM streamlog.replica_states() r
  WHERE streamlog.has_privilege('describe', 'topic', r.topic)
  ORDER BY r.topic, r.partition, r.node_id;
 GRANT SELECT ON streamlog.replicas TO PUBLIC;
+
+-- Replicated partitions, the controller's side (README, "Replicas and the
+-- controller").
+--
+-- Kafka's AlterPartition (KIP-497) from SQL: what a partition leader's ISR
+-- manager asks the controller, as this node, with the epochs it knows.
+-- One row with Kafka's error code (0: done and applied here; 74
+-- FENCED_LEADER_EPOCH, 95 INVALID_UPDATE_VERSION, 107 INELIGIBLE_REPLICA,
+-- 42 INVALID_REQUEST...).  Superuser only: it speaks for the leader.
+CREATE FUNCTION streamlog._alter_partition_isr(topic text, partition integer,
+		leader_epoch integer, partition_epoch integer, isr integer[],
+		timeout_ms integer DEFAULT 30000,
+		OUT error_code integer, OUT message text)
+	AS 'MODULE_PATHNAME', 'streamlog__alter_partition_isr' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._alter_partition_isr(text, integer, integer, integer,
+	integer[], integer) FROM PUBLIC;
+
+-- A reassignment under way (KIP-455), as the cluster's metadata has it:
+-- the replicas being added (they catch up, then join the ISR) and those
+-- being removed once they have.  Empty on a node of its own and when none.
+ALTER TABLE streamlog.partition
+	ADD COLUMN adding_replicas integer[] NOT NULL DEFAULT '{}',
+	ADD COLUMN removing_replicas integer[] NOT NULL DEFAULT '{}';
+
+-- Move a partition's replicas (Kafka's AlterPartitionReassignments): the
+-- new replicas are added, catch up and join the ISR, then the replicas
+-- not in the target leave (and a leader among them hands over); replicas
+-- NULL cancels the reassignment under way.  Returns once the controller
+-- committed the start and this node applied it, not at completion: see
+-- streamlog.reassignments.  Needs ALTER on the cluster.
+CREATE FUNCTION streamlog.reassign_partition(topic text, partition integer, replicas integer[])
+	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_reassign_partition' LANGUAGE C;
+
+-- Reassignments under way (Kafka's ListPartitionReassignments)
+CREATE VIEW streamlog.reassignments WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, p.replicas, p.adding_replicas, p.removing_replicas,
+	   p.isr, p.leader_id AS leader
+  FROM streamlog.topic t
+  JOIN streamlog.partition p USING (topic_id)
+ WHERE (cardinality(p.adding_replicas) > 0 OR cardinality(p.removing_replicas) > 0)
+   AND streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.reassignments TO PUBLIC;
 
 -- Replicated log storage (README, "The replicated log"): the side channel
 -- a follower calls on its leader, and the truncation a replica does to

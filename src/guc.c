@@ -30,6 +30,8 @@ int			sl_produce_memory = 64 * 1024;	/* kB */
 int			sl_broker_workers = 2;
 char	   *sl_database = NULL;
 int			sl_default_partitions = 1;
+/* replicated partitions, the controller's side */
+int			sl_default_replication_factor = 1;
 int			sl_connections_max_idle = 600000;
 int			sl_connections_max_reauth = 0;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
@@ -1010,6 +1012,17 @@ SlDefineGucs(void)
 							&sl_replica_lag_time_max_ms,
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* Replicated partitions, the controller's side */
+	DefineCustomIntVariable("streamlog.default_replication_factor",
+							"Replicas of each partition of a topic created without a replication "
+							"factor (default.replication.factor).",
+							"CreateTopics with replication_factor -1 and create_topic() without one "
+							"take it; set it alike on every node of a cluster.",
+							&sl_default_replication_factor,
+							1, 1, 8,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");

@@ -18,6 +18,7 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/sqlapi/drop_extension.h"
 #include "streamlog/sqlapi/role_commands.h"
+#include "streamlog/storage/forward_queue.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
 #include "streamlog/storage/isr_changes.h"
@@ -25,7 +26,9 @@
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
+#include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
+#include "streamlog/bgworkers/isr_manager.h"
 #include "streamlog/replication/apply_worker.h"
 
 PG_MODULE_MAGIC;
@@ -64,6 +67,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlReplicaProgressShmemSize());
 	RequestAddinShmemSpace(SlProducerIdBlocksShmemSize());
 	RequestNamedLWLockTranche("streamlog quotas", 1);
+	RequestAddinShmemSpace(SlForwardQueueShmemSize());
+	RequestNamedLWLockTranche("streamlog forward", 1);
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -87,6 +92,7 @@ sl_shmem_startup(void)
 	SlProducerIdBlocksShmemInit();
 	SlQuotasShmemInit();
 	SlClusterShmemInit();
+	SlForwardQueueShmemInit();
 	SlReplicaProgressShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -126,7 +132,11 @@ _PG_init(void)
 	if (SlClusterEnabled())
 	{
 		SlRaftWorkerRegister();
+		SlForwarderRegister();
 		SlReplicationLauncherRegister();
 	}
+	/* the ISR of the partitions this node leads (issue 13) */
+	if (SlClusterEnabled())
+		SlIsrManagerRegister();
 	SlRoleSessionsInstallHook();
 }

@@ -607,6 +607,10 @@ process_requests(void)
 		SlServerHandleBatch(produces, nproduces);
 		serving_produces = NULL;
 		serving_nproduces = 0;
+		/* acks=all produces wait for their replicas' high watermarks */
+		for (int i = 0; i < nproduces; i++)
+			if (produces[i]->state == SL_REQUEST_PARKED)
+				SlWaitSetUnion(&interest, &produces[i]->waiting_on);
 	}
 	if (produces)
 		pfree(produces);

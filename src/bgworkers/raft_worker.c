@@ -65,6 +65,7 @@
 #include "streamlog/cluster/metadata_records.h"
 #include "streamlog/cluster/quorum.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/storage/cluster_catalog.h"
 #include "streamlog/bgworkers/heartbeats.h"
@@ -646,8 +647,8 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	return true;
 }
 
-/* Write what this node knows into shared memory */
-static void
+/* Write what this node knows into shared memory; true if it changed */
+static bool
 publish(const SlQuorumStatus *st, const SlMetaImage *image)
 {
 	bool		changed;
@@ -711,6 +712,7 @@ publish(const SlQuorumStatus *st, const SlMetaImage *image)
 	pfree(nodes);
 	if (changed)
 		ConditionVariableBroadcast(&sl_cluster->changed);
+	return changed;
 }
 
 static bool
@@ -980,7 +982,11 @@ SlRaftWorkerMain(Datum arg)
 		(void) act(&st, image, now);
 		/* the catalog first, so that its index is published in this round */
 		sync_catalog(image, st.applied_index, now);
-		publish(&st, image);
+		if (publish(&st, image))
+		{
+			/* after the catalog and the view: what a woken request reads */
+			SlGroupPlacementMayHaveChanged();
+		}
 
 		if (shutdown_requested)
 		{

@@ -16,7 +16,10 @@
  *	  everything acknowledged, as KRaft's ELR idea), so that the partition
  *	  comes back with it;
  *	- a partition offline whose ISR member is usable again gets it as
- *	  leader.
+ *	  leader;
+ *	- a partition whose topic sets unclean.leader.election.enable and
+ *	  whose ISR has no usable member is led by its first usable replica,
+ *	  alone in the ISR (an unclean election: what it lacks is lost).
  *
  * IDENTIFICATION
  *	  src/cluster/controller.c
@@ -28,20 +31,8 @@
 #include <string.h>
 
 #include "streamlog/cluster/controller.h"
+#include "streamlog/cluster/internal/controller_parts.h"
 #include "streamlog/cluster/internal/metadata_parts.h"
-
-/* Kafka's error codes (protocol/generated/kapi.h has them; this layer may
- * not include it) */
-#define KAFKA_UNKNOWN_SERVER_ERROR (-1)
-#define KAFKA_UNKNOWN_TOPIC_OR_PARTITION 3
-#define KAFKA_BROKER_NOT_AVAILABLE 8
-#define KAFKA_INVALID_TOPIC_EXCEPTION 17
-#define KAFKA_TOPIC_ALREADY_EXISTS 36
-#define KAFKA_INVALID_PARTITIONS 37
-#define KAFKA_INVALID_REPLICATION_FACTOR 38
-#define KAFKA_INVALID_REPLICA_ASSIGNMENT 39
-#define KAFKA_INVALID_REQUEST 42
-#define KAFKA_BROKER_ID_NOT_REGISTERED 102
 
 /* Kafka's AllocateProducerIds hands out blocks of this many */
 #define SL_CTRL_PRODUCER_ID_BLOCK 1000
@@ -52,12 +43,9 @@
 /* Kafka's limit on a topic name */
 #define SL_CTRL_MAX_TOPIC_NAME 249
 
-static int16_t fail(char *errbuf, size_t errbuf_len, int16_t code, const char *fmt,...)
-			__attribute__((format(printf, 4, 5)));
-
 /* Report code with a message in errbuf */
-static int16_t
-fail(char *errbuf, size_t errbuf_len, int16_t code, const char *fmt,...)
+int16_t
+SlControllerFail(char *errbuf, size_t errbuf_len, int16_t code, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -70,8 +58,8 @@ fail(char *errbuf, size_t errbuf_len, int16_t code, const char *fmt,...)
 	return code;
 }
 
-static bool
-node_usable(const SlMetaNode *node)
+bool
+SlControllerNodeUsable(const SlMetaNode *node)
 {
 	return node != NULL && !node->fenced && !node->shutting_down;
 }
@@ -82,13 +70,13 @@ usable_count(const SlMetaImage *image)
 	int32_t		n = 0;
 
 	for (int32_t i = 0; i < image->nnodes; i++)
-		if (node_usable(&image->nodes[i]))
+		if (SlControllerNodeUsable(&image->nodes[i]))
 			n++;
 	return n;
 }
 
-static SlMetaRecord
-new_record(SlMetaRecordType type)
+SlMetaRecord
+SlControllerNewRecord(SlMetaRecordType type)
 {
 	SlMetaRecord rec;
 
@@ -96,6 +84,8 @@ new_record(SlMetaRecordType type)
 	rec.type = type;
 	rec.partition.leader = SL_META_UNCHANGED;
 	rec.partition.nisr = -1;
+	rec.partition.nadding = -1;
+	rec.partition.nremoving = -1;
 	return rec;
 }
 
@@ -108,7 +98,7 @@ static bool
 add_new_partition(const SlMetaImage *image, SlMetaBatch *out, int32_t topic_id,
 				  int32_t partition, const int32_t *replicas, int32_t nreplicas)
 {
-	SlMetaRecord rec = new_record(SL_META_PARTITION);
+	SlMetaRecord rec = SlControllerNewRecord(SL_META_PARTITION);
 	int32_t    *isr = malloc(sizeof(int32_t) * (size_t) nreplicas);
 	bool		ok;
 
@@ -121,7 +111,7 @@ add_new_partition(const SlMetaImage *image, SlMetaBatch *out, int32_t topic_id,
 	rec.partition.isr = isr;
 	rec.partition.nisr = 0;
 	for (int32_t i = 0; i < nreplicas; i++)
-		if (node_usable(SlMetaImageNode(image, replicas[i])))
+		if (SlControllerNodeUsable(SlMetaImageNode(image, replicas[i])))
 			isr[rec.partition.nisr++] = replicas[i];
 	rec.partition.leader = rec.partition.nisr > 0 ? isr[0] : SL_META_NO_LEADER;
 	ok = SlMetaBatchAdd(out, &rec);
@@ -140,7 +130,7 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 						char *errbuf, size_t errbuf_len)
 {
 	if (req->nassignments != count)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 					"the manual assignment names %d partitions, %d are being created",
 					(int) req->nassignments, (int) count);
 	for (int32_t p = 0; p < count; p++)
@@ -150,12 +140,16 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 		bool		any_usable = false;
 
 		if (size <= 0)
-			return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 						"the manual assignment of partition %d is empty", (int) p);
+		if (size > SL_CTRL_MAX_REPLICAS)
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+									"the manual assignment of partition %d has %d replicas, more than the %d a partition may have",
+									(int) p, (int) size, SL_CTRL_MAX_REPLICAS);
 		if (p == 0 && *replication_factor <= 0)
 			*replication_factor = size;
 		if (size != *replication_factor)
-			return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 						"the manual assignment of partition %d has %d replicas, not %d as the others",
 						(int) p, (int) size, (int) *replication_factor);
 		for (int32_t i = 0; i < size; i++)
@@ -164,17 +158,17 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 
 			for (int32_t k = 0; k < i; k++)
 				if (reps[k] == reps[i])
-					return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+					return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 								"the manual assignment of partition %d names node %d twice",
 								(int) p, (int) reps[i]);
 			if (node == NULL)
-				return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+				return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 							"the manual assignment of partition %d names node %d, which is not registered",
 							(int) p, (int) reps[i]);
-			any_usable |= node_usable(node);
+			any_usable |= SlControllerNodeUsable(node);
 		}
 		if (!any_usable)
-			return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 						"every node of the manual assignment of partition %d is fenced or shutting down",
 						(int) p);
 	}
@@ -213,23 +207,27 @@ add_partitions(const SlMetaImage *image, const SlControllerRequest *req,
 		for (int32_t p = 0; p < count; p++)
 			if (!add_new_partition(image, out, topic_id, first + p,
 								   req->assignments[p], req->assignment_sizes[p]))
-				return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+				return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 		return 0;
 	}
 	if (replication_factor <= 0)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 					"replication factor must be larger than 0, not %d", (int) replication_factor);
+	if (replication_factor > SL_CTRL_MAX_REPLICAS)
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
+								"replication factor %d is larger than the %d replicas a partition may have",
+								(int) replication_factor, SL_CTRL_MAX_REPLICAS);
 	if (replication_factor > usable_count(image))
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 					"replication factor %d is larger than the %d available nodes",
 					(int) replication_factor, (int) usable_count(image));
 	placed = malloc(sizeof(int32_t) * (size_t) count * (size_t) replication_factor);
 	if (placed == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	if (!SlControllerAssign(image, count, replication_factor, first, uuid_seed(uuid), placed))
 	{
 		free(placed);
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 					"replication factor %d is larger than the %d available nodes",
 					(int) replication_factor, (int) usable_count(image));
 	}
@@ -239,7 +237,7 @@ add_partitions(const SlMetaImage *image, const SlControllerRequest *req,
 							   replication_factor))
 		{
 			free(placed);
-			return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+			return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 		}
 	free(placed);
 	return 0;
@@ -253,26 +251,26 @@ create_topic(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 	size_t		namelen = req->topic_name ? strlen(req->topic_name) : 0;
 
 	if (namelen == 0 || namelen > SL_CTRL_MAX_TOPIC_NAME)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_TOPIC_EXCEPTION,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_TOPIC_EXCEPTION,
 					"a topic name has 1 to %d characters", SL_CTRL_MAX_TOPIC_NAME);
 	if (SlMetaImageTopicByName(image, req->topic_name) != NULL)
-		return fail(errbuf, errbuf_len, KAFKA_TOPIC_ALREADY_EXISTS,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_TOPIC_ALREADY_EXISTS,
 					"topic \"%s\" already exists", req->topic_name);
 	if (req->partition_count <= 0 || req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
 					"a topic has 1 to %d partitions, not %d",
 					SL_CTRL_MAX_TOPIC_PARTITIONS, (int) req->partition_count);
 	if (image->next_topic_id <= 0 || image->next_topic_id == INT32_MAX)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "no topic id left");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "no topic id left");
 
-	rec = new_record(SL_META_TOPIC);
+	rec = SlControllerNewRecord(SL_META_TOPIC);
 	rec.topic.topic_id = image->next_topic_id;
 	memcpy(rec.topic.uuid, req->topic_uuid, 16);
 	rec.topic.name = req->topic_name;
 	rec.topic.config_json = req->config_json;
 	rec.topic.owner = req->owner;
 	if (!SlMetaBatchAdd(out, &rec))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return add_partitions(image, req, rec.topic.topic_id, req->topic_uuid, 0,
 						  req->partition_count,
 						  req->nassignments > 0 ? -1 : req->replication_factor,
@@ -287,17 +285,22 @@ create_partitions(const SlMetaImage *image, const SlControllerRequest *req, SlMe
 	int32_t		rf;
 
 	if (topic == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
 					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
 	if (req->partition_count <= topic->partition_count)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
 					"topic \"%s\" has %d partitions, which is not fewer than the requested %d",
 					topic->name, (int) topic->partition_count, (int) req->partition_count);
 	if (req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
-		return fail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
 					"a topic has at most %d partitions", SL_CTRL_MAX_TOPIC_PARTITIONS);
-	/* new partitions have the topic's replication factor, as in Kafka */
-	rf = topic->partition_count > 0 ? topic->partitions[0].nreplicas : req->replication_factor;
+	/*
+	 * new partitions have the topic's replication factor, as in Kafka: that
+	 * of partition 0's target, should a reassignment be under way
+	 */
+	rf = topic->partition_count > 0 ?
+		topic->partitions[0].nreplicas - topic->partitions[0].nremoving :
+		req->replication_factor;
 	return add_partitions(image, req, topic->topic_id, topic->uuid, topic->partition_count,
 						  req->partition_count - topic->partition_count, rf,
 						  out, errbuf, errbuf_len);
@@ -311,12 +314,12 @@ delete_topic(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 	SlMetaRecord rec;
 
 	if (topic == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
 					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
-	rec = new_record(SL_META_REMOVE_TOPIC);
+	rec = SlControllerNewRecord(SL_META_REMOVE_TOPIC);
 	rec.topic.topic_id = topic->topic_id;
 	if (!SlMetaBatchAdd(out, &rec))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }
 
@@ -328,13 +331,13 @@ alter_config(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 	SlMetaRecord rec;
 
 	if (topic == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
 					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
-	rec = new_record(SL_META_TOPIC_CONFIG);
+	rec = SlControllerNewRecord(SL_META_TOPIC_CONFIG);
 	rec.topic.topic_id = topic->topic_id;
 	rec.topic.config_json = req->config_json;
 	if (!SlMetaBatchAdd(out, &rec))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }
 
@@ -351,9 +354,9 @@ elect_preferred(const SlMetaImage *image, const SlMetaTopic *topic,
 
 	if (part->leader == preferred ||
 		!SlMetaIntsContain(part->isr, part->nisr, preferred) ||
-		!node_usable(SlMetaImageNode(image, preferred)))
+		!SlControllerNodeUsable(SlMetaImageNode(image, preferred)))
 		return true;
-	rec = new_record(SL_META_PARTITION_CHANGE);
+	rec = SlControllerNewRecord(SL_META_PARTITION_CHANGE);
 	rec.topic_id = topic->topic_id;
 	rec.partition.partition = part->partition;
 	rec.partition.leader = preferred;
@@ -393,7 +396,7 @@ elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBa
 		}
 	}
 	if (!ok)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }
 
@@ -404,18 +407,18 @@ allocate_producer_ids(const SlMetaImage *image, const SlControllerRequest *req,
 	SlMetaRecord rec;
 
 	if (SlMetaImageNode(image, req->node_id) == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
 					"node %d is not registered", (int) req->node_id);
 	if (image->next_producer_id < 0 ||
 		image->next_producer_id > INT64_MAX - SL_CTRL_PRODUCER_ID_BLOCK)
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR,
 					"every producer id has been handed out");
-	rec = new_record(SL_META_PRODUCER_IDS);
+	rec = SlControllerNewRecord(SL_META_PRODUCER_IDS);
 	rec.node_id = req->node_id;
 	rec.first_producer_id = image->next_producer_id;
 	rec.producer_id_count = SL_CTRL_PRODUCER_ID_BLOCK;
 	if (!SlMetaBatchAdd(out, &rec))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }
 
@@ -500,6 +503,13 @@ view_usable(NodeViews *views, int32_t node_id)
 	return v != NULL && v->registered && !v->fenced && !v->shutting_down;
 }
 
+/* view_usable as a SlNodeUsableFn */
+static bool
+view_usable_fn(void *arg, int32_t node_id)
+{
+	return view_usable((NodeViews *) arg, node_id);
+}
+
 /*
  * The PARTITION_CHANGE records that the node views ask for: members that
  * are not usable leave the ISR unless they are its last (the leader is kept
@@ -525,9 +535,11 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 			int32_t		leader = SL_META_NO_LEADER;
 			bool		isr_changed;
 
-			if (part->nisr > cap)
+			/* room for the ISR, and for the one member an unclean election sets */
+			if (part->nisr > cap || cap == 0)
 			{
-				int32_t    *grown = realloc(isr, sizeof(int32_t) * (size_t) part->nisr);
+				int32_t		room = part->nisr > 1 ? part->nisr : 1;
+				int32_t    *grown = realloc(isr, sizeof(int32_t) * (size_t) room);
 
 				if (grown == NULL)
 				{
@@ -535,7 +547,7 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 					break;
 				}
 				isr = grown;
-				cap = part->nisr;
+				cap = room;
 			}
 			for (int32_t i = 0; i < part->nisr; i++)
 				if (view_usable(views, part->isr[i]))
@@ -566,11 +578,47 @@ reassess_partitions(const SlMetaImage *image, NodeViews *views, SlMetaBatch *out
 						leader = part->replicas[r];
 						break;
 					}
+
+			/*
+			 * Unclean election (the topic's unclean.leader.election.enable,
+			 * as KRaft's PartitionChangeBuilder): no ISR member can lead, so
+			 * the first usable replica does, alone in the ISR, and whatever
+			 * it lacks of the log is lost
+			 */
+			if (leader == SL_META_NO_LEADER &&
+				SlMetaTopicConfigFlag(topic, "unclean.leader.election.enable"))
+				for (int32_t r = 0; r < part->nreplicas; r++)
+					if (view_usable(views, part->replicas[r]))
+					{
+						leader = part->replicas[r];
+						isr[0] = leader;
+						nisr = 1;
+						break;
+					}
+			/*
+			 * A reassignment under way completes here too when the change
+			 * leaves its adding replicas all in the ISR
+			 */
+			if ((part->nadding > 0 || part->nremoving > 0) && nisr <= SL_CTRL_MAX_TARGET)
+			{
+				SlPartitionTarget target;
+
+				if (SlPartitionTargetInit(&target, part))
+				{
+					memcpy(target.isr, isr, sizeof(int32_t) * (size_t) nisr);
+					target.nisr = nisr;
+					target.leader = leader;
+					if (SlPartitionTargetCompleteReassignment(&target))
+						SlPartitionTargetElect(&target, view_usable_fn, views);
+					ok = SlPartitionTargetRecord(&target, topic->topic_id, part, out);
+					continue;
+				}
+			}
 			isr_changed = nisr != part->nisr ||
 				(nisr > 0 && memcmp(isr, part->isr, sizeof(int32_t) * (size_t) nisr) != 0);
 			if (isr_changed || leader != part->leader)
 			{
-				SlMetaRecord rec = new_record(SL_META_PARTITION_CHANGE);
+				SlMetaRecord rec = SlControllerNewRecord(SL_META_PARTITION_CHANGE);
 
 				rec.topic_id = topic->topic_id;
 				rec.partition.partition = part->partition;
@@ -598,19 +646,19 @@ unregister_node(const SlMetaImage *image, const SlControllerRequest *req, SlMeta
 	bool		ok;
 
 	if (SlMetaImageNode(image, req->node_id) == NULL)
-		return fail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
 					"node %d is not registered", (int) req->node_id);
 	if (!views_init(&views, image, 0))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	v = view_of(&views, req->node_id);
 	v->registered = false;
 	/* its leaderships move first, as when it is fenced */
 	ok = reassess_partitions(image, &views, out);
 	free(views.v);
-	rec = new_record(SL_META_UNREGISTER_NODE);
+	rec = SlControllerNewRecord(SL_META_UNREGISTER_NODE);
 	rec.node.node_id = req->node_id;
 	if (!ok || !SlMetaBatchAdd(out, &rec))
-		return fail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	return 0;
 }
 
@@ -646,8 +694,14 @@ SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *r
 		case SL_CTRL_UNREGISTER_NODE:
 			err = unregister_node(image, req, out, errbuf, errbuf_len);
 			break;
+		case SL_CTRL_ALTER_PARTITION:
+			err = SlControllerAlterPartition(image, req, out, errbuf, errbuf_len);
+			break;
+		case SL_CTRL_REASSIGN_PARTITIONS:
+			err = SlControllerReassignPartitions(image, req, out, errbuf, errbuf_len);
+			break;
 		default:
-			err = fail(errbuf, errbuf_len, KAFKA_INVALID_REQUEST,
+			err = SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REQUEST,
 					   "unknown controller request type %d", (int) req->type);
 			break;
 	}
@@ -660,7 +714,7 @@ SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *r
 static SlMetaRecord
 node_record(SlMetaRecordType type, int32_t node_id, uint64_t incarnation)
 {
-	SlMetaRecord rec = new_record(type);
+	SlMetaRecord rec = SlControllerNewRecord(type);
 
 	rec.node.node_id = node_id;
 	rec.node.incarnation = incarnation;
@@ -746,7 +800,7 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 	if (claimant != NULL)
 	{
 		/* nobody registered, or its session expired: the newest claimant */
-		rec = new_record(SL_META_REGISTER_NODE);
+		rec = SlControllerNewRecord(SL_META_REGISTER_NODE);
 		rec.node = claimant->node;
 		rec.node.fenced = true;
 		rec.node.shutting_down = false;

@@ -21,7 +21,7 @@
 #include "streamlog/cluster/internal/metadata_wire.h"
 
 #define SL_CTRL_REQUEST_MAGIC 0x534c4352	/* "SLCR" */
-#define SL_CTRL_REQUEST_FORMAT 1
+#define SL_CTRL_REQUEST_FORMAT 2
 
 /* Most partitions one request may assign by hand or elect */
 #define SL_CTRL_MAX_PARTITIONS 100000
@@ -39,6 +39,7 @@ SlControllerRequestFree(SlControllerRequest *req)
 	free(req->assignment_sizes);
 	free(req->election_topic_ids);
 	free(req->election_partitions);
+	free(req->isr);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -51,7 +52,8 @@ SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *l
 	if (req->nassignments < 0 || req->nassignments > SL_CTRL_MAX_PARTITIONS ||
 		req->npartitions < 0 || req->npartitions > SL_CTRL_MAX_PARTITIONS ||
 		(req->nassignments > 0 && (req->assignments == NULL || req->assignment_sizes == NULL)) ||
-		(req->npartitions > 0 && (req->election_topic_ids == NULL || req->election_partitions == NULL)))
+		(req->npartitions > 0 && (req->election_topic_ids == NULL || req->election_partitions == NULL)) ||
+		(req->nisr > 0 && req->isr == NULL))
 	{
 		*data = NULL;
 		*len = 0;
@@ -77,6 +79,12 @@ SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *l
 	}
 	SlWirePutI32(&w, req->node_id);
 	SlWirePutBytes(&w, req->topic_uuid, 16);
+	SlWirePutI32(&w, req->topic_id);
+	SlWirePutI32(&w, req->partition);
+	SlWirePutI32(&w, req->leader_epoch);
+	SlWirePutI32(&w, req->partition_epoch);
+	/* an ISR is absent (-1) but where ALTER_PARTITION gives one */
+	SlWirePutI32Array(&w, req->isr, req->nisr < 0 ? -1 : req->nisr);
 	return SlWireWriterFinish(&w, data, len);
 }
 
@@ -96,7 +104,7 @@ SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len
 	format = SlWireGetU8(&r);
 	type = SlWireGetU8(&r);
 	if (r.failed || magic != SL_CTRL_REQUEST_MAGIC || format != SL_CTRL_REQUEST_FORMAT ||
-		type < SL_CTRL_CREATE_TOPIC || type > SL_CTRL_UNREGISTER_NODE)
+		type < SL_CTRL_CREATE_TOPIC || type > SL_CTRL_REQUEST_TYPE_MAX)
 		return false;
 	req->type = (SlControllerRequestType) type;
 	SlWireGetString(&r, &req->topic_name, true);
@@ -143,6 +151,11 @@ SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len
 	}
 	req->node_id = SlWireGetI32(&r);
 	SlWireGetBytes(&r, req->topic_uuid, 16);
+	req->topic_id = SlWireGetI32(&r);
+	req->partition = SlWireGetI32(&r);
+	req->leader_epoch = SlWireGetI32(&r);
+	req->partition_epoch = SlWireGetI32(&r);
+	SlWireGetI32Array(&r, &req->isr, &req->nisr, true);
 	if (r.failed || SlWireRemaining(&r) != 0)
 		goto bad;
 	return true;

@@ -40,7 +40,24 @@
 #include "streamlog/cluster/internal/metadata_wire.h"
 
 #define SL_META_IMAGE_MAGIC 0x534c4d49	/* "SLMI" */
-#define SL_META_IMAGE_FORMAT 1
+/*
+ * Format 2 adds each partition's reassignment (adding, removing), written
+ * only when some partition has one: an image without is at format 1, so
+ * that each image has one encoding
+ */
+#define SL_META_IMAGE_FORMAT 2
+
+/* Does some partition of the image have a reassignment under way? */
+static bool
+any_reassignment(const SlMetaImage *image)
+{
+	for (int32_t i = 0; i < image->ntopics; i++)
+		for (int32_t p = 0; p < image->topics[i].partition_count; p++)
+			if (image->topics[i].partitions[p].nadding > 0 ||
+				image->topics[i].partitions[p].nremoving > 0)
+				return true;
+	return false;
+}
 
 /* Kafka's limit on a topic name's length */
 #define SL_META_MAX_TOPIC_NAME 249
@@ -120,9 +137,13 @@ SlMetaPartitionFree(SlMetaPartition *part)
 {
 	free(part->replicas);
 	free(part->isr);
-	part->replicas = part->isr = NULL;
+	free(part->adding);
+	free(part->removing);
+	part->replicas = part->isr = part->adding = part->removing = NULL;
 	part->nreplicas = 0;
 	part->nisr = 0;
+	part->nadding = 0;
+	part->nremoving = 0;
 }
 
 bool
@@ -133,6 +154,8 @@ SlMetaPartitionCopy(SlMetaPartition *dst, const SlMetaPartition *src)
 	*dst = *src;
 	ok = SlMetaIntsCopy(&dst->replicas, src->replicas, src->nreplicas);
 	ok = SlMetaIntsCopy(&dst->isr, src->isr, src->nisr) && ok;
+	ok = SlMetaIntsCopy(&dst->adding, src->adding, src->nadding) && ok;
+	ok = SlMetaIntsCopy(&dst->removing, src->removing, src->nremoving) && ok;
 	if (!ok)
 	{
 		SlMetaPartitionFree(dst);
@@ -245,6 +268,21 @@ SlMetaPartitionValid(const SlMetaPartition *part)
 	if (part->leader != SL_META_NO_LEADER &&
 		!SlMetaIntsContain(part->isr, part->nisr, part->leader))
 		return false;
+	/* a reassignment's adding and removing replicas: disjoint replicas */
+	if (part->nadding < 0 || part->nremoving < 0 ||
+		(part->nadding > 0 && part->adding == NULL) ||
+		(part->nremoving > 0 && part->removing == NULL) ||
+		part->nadding + part->nremoving > part->nreplicas)
+		return false;
+	for (int32_t i = 0; i < part->nadding; i++)
+		if (!SlMetaIntsContain(part->replicas, part->nreplicas, part->adding[i]) ||
+			SlMetaIntsContain(part->adding, i, part->adding[i]))
+			return false;
+	for (int32_t i = 0; i < part->nremoving; i++)
+		if (!SlMetaIntsContain(part->replicas, part->nreplicas, part->removing[i]) ||
+			SlMetaIntsContain(part->removing, i, part->removing[i]) ||
+			SlMetaIntsContain(part->adding, part->nadding, part->removing[i]))
+			return false;
 	return true;
 }
 
@@ -739,6 +777,24 @@ apply_partition(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	return true;
 }
 
+/*
+ * For a field a PARTITION_CHANGE gives (n >= 0): a copy of src[0..n) in
+ * *copy, set as *next; the caller frees the old array once every copy is
+ * made.  A field not given (n < 0) keeps *next as it is.  false if out of
+ * memory.
+ */
+static bool
+replace_ints(int32_t **next, const int32_t *src, int32_t n, int32_t **copy)
+{
+	*copy = NULL;
+	if (n < 0)
+		return true;
+	if (!SlMetaIntsCopy(copy, src, n))
+		return false;
+	*next = *copy;
+	return true;
+}
+
 static bool
 apply_partition_change(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 {
@@ -746,6 +802,9 @@ apply_partition_change(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	SlMetaPartition *cur;
 	SlMetaPartition next;
 	int32_t    *isr = NULL;
+	int32_t    *replicas = NULL;
+	int32_t    *adding = NULL;
+	int32_t    *removing = NULL;
 
 	if (topic == NULL || rec->partition.partition < 0 ||
 		rec->partition.partition >= topic->partition_count)
@@ -763,6 +822,21 @@ apply_partition_change(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 		next.nisr = rec->partition.nisr;
 		next.isr = rec->partition.isr;
 	}
+	if (rec->partition.nreplicas > 0)
+	{
+		next.nreplicas = rec->partition.nreplicas;
+		next.replicas = rec->partition.replicas;
+	}
+	if (rec->partition.nadding >= 0)
+	{
+		next.nadding = rec->partition.nadding;
+		next.adding = rec->partition.adding;
+	}
+	if (rec->partition.nremoving >= 0)
+	{
+		next.nremoving = rec->partition.nremoving;
+		next.removing = rec->partition.removing;
+	}
 	if (!SlMetaPartitionValid(&next))
 		return false;
 	if (next.leader != cur->leader)
@@ -776,13 +850,29 @@ apply_partition_change(SlMetaImage *image, Undo *undo, const SlMetaRecord *rec)
 	if (cur->partition_epoch == INT32_MAX)
 		return false;
 	next.partition_epoch = cur->partition_epoch + 1;
-	if (rec->partition.nisr >= 0)
+	/* the new arrays are copies; the replaced ones are freed once all are */
+	if (!replace_ints(&next.isr, rec->partition.isr, rec->partition.nisr, &isr) ||
+		!replace_ints(&next.replicas, rec->partition.replicas,
+					  rec->partition.nreplicas > 0 ? rec->partition.nreplicas : -1, &replicas) ||
+		!replace_ints(&next.adding, rec->partition.adding,
+					  rec->partition.nadding, &adding) ||
+		!replace_ints(&next.removing, rec->partition.removing,
+					  rec->partition.nremoving, &removing))
 	{
-		if (!SlMetaIntsCopy(&isr, rec->partition.isr, rec->partition.nisr))
-			return false;
-		free(cur->isr);
-		next.isr = isr;
+		free(isr);
+		free(replicas);
+		free(adding);
+		free(removing);
+		return false;
 	}
+	if (rec->partition.nisr >= 0)
+		free(cur->isr);
+	if (rec->partition.nreplicas > 0)
+		free(cur->replicas);
+	if (rec->partition.nadding >= 0)
+		free(cur->adding);
+	if (rec->partition.nremoving >= 0)
+		free(cur->removing);
 	*cur = next;
 	return true;
 }
@@ -889,10 +979,11 @@ bool
 SlMetaImageEncode(const SlMetaImage *image, void **data, size_t *len)
 {
 	SlWireWriter w;
+	uint8_t		format = any_reassignment(image) ? SL_META_IMAGE_FORMAT : 1;
 
 	SlWireWriterInit(&w);
 	SlWirePutU32(&w, SL_META_IMAGE_MAGIC);
-	SlWirePutU8(&w, SL_META_IMAGE_FORMAT);
+	SlWirePutU8(&w, format);
 	SlWirePutU64(&w, image->applied_index);
 	SlWirePutI32(&w, image->controller_id);
 	SlWirePutU64(&w, image->controller_epoch);
@@ -929,6 +1020,11 @@ SlMetaImageEncode(const SlMetaImage *image, void **data, size_t *len)
 			SlWirePutI32(&w, part->leader);
 			SlWirePutI32(&w, part->leader_epoch);
 			SlWirePutI32(&w, part->partition_epoch);
+			if (format >= 2)
+			{
+				SlWirePutI32Array(&w, part->adding, part->nadding);
+				SlWirePutI32Array(&w, part->removing, part->nremoving);
+			}
 		}
 	}
 	return SlWireWriterFinish(&w, data, len);
@@ -973,7 +1069,8 @@ names_unique(const SlMetaImage *image)
 }
 
 static bool
-decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_topic_id)
+decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_topic_id,
+			 uint8_t format)
 {
 	uint32_t	count;
 	size_t		namelen;
@@ -1008,6 +1105,11 @@ decode_topic(SlWireReader *r, SlMetaTopic *topic, int32_t prev_id, int32_t next_
 		part->leader = SlWireGetI32(r);
 		part->leader_epoch = SlWireGetI32(r);
 		part->partition_epoch = SlWireGetI32(r);
+		if (format >= 2)
+		{
+			SlWireGetI32Array(r, &part->adding, &part->nadding, false);
+			SlWireGetI32Array(r, &part->removing, &part->nremoving, false);
+		}
 		if (r->failed || part->partition != (int32_t) p || !SlMetaPartitionValid(part))
 			return false;
 	}
@@ -1026,7 +1128,7 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 	SlWireReaderInit(&r, data, len);
 	magic = SlWireGetU32(&r);
 	format = SlWireGetU8(&r);
-	if (r.failed || magic != SL_META_IMAGE_MAGIC || format != SL_META_IMAGE_FORMAT)
+	if (r.failed || magic != SL_META_IMAGE_MAGIC || format < 1 || format > SL_META_IMAGE_FORMAT)
 		return false;
 	image->applied_index = SlWireGetU64(&r);
 	image->controller_id = SlWireGetI32(&r);
@@ -1074,10 +1176,11 @@ SlMetaImageDecode(SlMetaImage *image, const void *data, size_t len)
 		image->ntopics = (int32_t) i + 1;
 		if (!decode_topic(&r, &image->topics[i],
 						  i > 0 ? image->topics[i - 1].topic_id : 0,
-						  image->next_topic_id))
+						  image->next_topic_id, format))
 			goto bad;
 	}
-	if (SlWireRemaining(&r) != 0 || r.failed || !names_unique(image))
+	if (SlWireRemaining(&r) != 0 || r.failed || !names_unique(image) ||
+		(format >= 2 && !any_reassignment(image)))
 		goto bad;
 	return true;
 

@@ -22,6 +22,20 @@
 #define SL_META_BATCH_MAGIC 0x534c4d42	/* "SLMB" */
 #define SL_META_BATCH_FORMAT 1
 #define SL_META_RECORD_VERSION 1
+/*
+ * A PARTITION_CHANGE that also sets the replicas or a reassignment's
+ * adding and removing replicas is at version 2 (the three arrays follow
+ * the ISR, each -1 when unchanged); one that sets none of them stays at
+ * version 1, so that each change has one encoding
+ */
+#define SL_META_PARTITION_CHANGE_VERSION 2
+
+static bool
+changes_replicas(const SlMetaRecord *rec)
+{
+	return rec->partition.nreplicas > 0 || rec->partition.nadding >= 0 ||
+		rec->partition.nremoving >= 0;
+}
 
 /*
  * Most records in one batch.  A topic with all its partitions is one batch,
@@ -136,7 +150,8 @@ static void
 encode_record(SlWireWriter *w, const SlMetaRecord *rec)
 {
 	SlWirePutU8(w, (uint8_t) rec->type);
-	SlWirePutU8(w, SL_META_RECORD_VERSION);
+	SlWirePutU8(w, rec->type == SL_META_PARTITION_CHANGE && changes_replicas(rec) ?
+				SL_META_PARTITION_CHANGE_VERSION : SL_META_RECORD_VERSION);
 	switch (rec->type)
 	{
 		case SL_META_REGISTER_NODE:
@@ -176,6 +191,14 @@ encode_record(SlWireWriter *w, const SlMetaRecord *rec)
 			SlWirePutI32(w, rec->partition.leader);
 			SlWirePutI32Array(w, rec->partition.isr,
 							  rec->partition.nisr < 0 ? -1 : rec->partition.nisr);
+			if (!changes_replicas(rec))
+				break;
+			SlWirePutI32Array(w, rec->partition.replicas,
+							  rec->partition.nreplicas <= 0 ? -1 : rec->partition.nreplicas);
+			SlWirePutI32Array(w, rec->partition.adding,
+							  rec->partition.nadding < 0 ? -1 : rec->partition.nadding);
+			SlWirePutI32Array(w, rec->partition.removing,
+							  rec->partition.nremoving < 0 ? -1 : rec->partition.nremoving);
 			break;
 		case SL_META_TOPIC_CONFIG:
 			SlWirePutI32(w, rec->topic.topic_id);
@@ -218,7 +241,9 @@ decode_record(SlWireReader *r, SlMetaRecord *rec)
 	uint8_t		type = SlWireGetU8(r);
 	uint8_t		version = SlWireGetU8(r);
 
-	if (r->failed || version != SL_META_RECORD_VERSION)
+	if (r->failed || (version != SL_META_RECORD_VERSION &&
+					  !(type == SL_META_PARTITION_CHANGE &&
+						version == SL_META_PARTITION_CHANGE_VERSION)))
 		return false;
 	rec->type = (SlMetaRecordType) type;
 	rec->partition.leader = SL_META_NO_LEADER;
@@ -260,6 +285,21 @@ decode_record(SlWireReader *r, SlMetaRecord *rec)
 			rec->partition.partition = SlWireGetI32(r);
 			rec->partition.leader = SlWireGetI32(r);
 			SlWireGetI32Array(r, &rec->partition.isr, &rec->partition.nisr, true);
+			rec->partition.nadding = -1;
+			rec->partition.nremoving = -1;
+			if (version >= 2)
+			{
+				SlWireGetI32Array(r, &rec->partition.replicas, &rec->partition.nreplicas, true);
+				SlWireGetI32Array(r, &rec->partition.adding, &rec->partition.nadding, true);
+				SlWireGetI32Array(r, &rec->partition.removing, &rec->partition.nremoving, true);
+				/* "unchanged" is written -1: an empty replica set is malformed */
+				if (rec->partition.nreplicas == 0)
+					return false;
+				if (rec->partition.nreplicas < 0)
+					rec->partition.nreplicas = 0;
+				if (!changes_replicas(rec))
+					return false;	/* written at version 1 */
+			}
 			break;
 		case SL_META_TOPIC_CONFIG:
 			rec->topic.topic_id = SlWireGetI32(r);

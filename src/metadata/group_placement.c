@@ -11,6 +11,13 @@
  * at the group's hash among their ids: deterministic for a given set of
  * live nodes, so every node names the same one while the view agrees.
  *
+ * A group can move while a member's JoinGroup or SyncGroup is parked on
+ * its old coordinator: the parked request also waits on the placement key,
+ * which the Raft worker notifies with every change of its view, and looks
+ * again (answering NOT_COORDINATOR).  Without it the request waited for
+ * the rebalance deadline (minutes) for members that had gone to the new
+ * coordinator and formed the group there without it.
+ *
  * The group coordinator's state stays in each node's shared memory, and
  * committed offsets are in each node's catalog: a group that moves starts
  * over there (its members rejoin), as in Kafka before the coordinator
@@ -21,6 +28,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "common/hashfn.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
@@ -73,4 +82,18 @@ bool
 SlGroupCoordinatedHere(const char *group_id)
 {
 	return !SlClusterEnabled() || SlGroupCoordinatorNode(group_id) == sl_node_id;
+}
+
+SlWaitKey
+SlGroupPlacementWaitKey(void)
+{
+	static const char salt[] = "streamlog group placement";
+
+	return hash_bytes((const unsigned char *) salt, sizeof(salt) - 1) % SL_WAIT_FILTER_BITS;
+}
+
+void
+SlGroupPlacementMayHaveChanged(void)
+{
+	SlWaitNotify(SlGroupPlacementWaitKey());
 }

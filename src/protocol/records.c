@@ -653,3 +653,24 @@ SlBatchSeal(uint8 *batch, size_t len, int64 base_offset,
 	SlStoreInt32(batch + SL_BATCH_OFFSET_CRC,
 				 (int32) SlBatchComputeCrc(batch, size));
 }
+
+void
+SlBatchSetProducer(uint8 *batch, size_t len, int64 producer_id,
+				   int16 producer_epoch, int32 base_sequence)
+{
+	size_t		size;
+	int32		blen;
+
+	if (len < SL_BATCH_HEADER_SIZE)
+		return;
+	blen = SlLoadInt32(batch + SL_BATCH_OFFSET_LENGTH);
+	size = (size_t) blen + SL_BATCH_LOG_OVERHEAD;
+	if (blen < 0 || size > len)
+		size = len;
+
+	SlStoreInt64(batch + SL_BATCH_OFFSET_PRODUCER_ID, producer_id);
+	SlStoreInt16(batch + SL_BATCH_OFFSET_PRODUCER_EPOCH, producer_epoch);
+	SlStoreInt32(batch + SL_BATCH_OFFSET_BASE_SEQUENCE, base_sequence);
+	SlStoreInt32(batch + SL_BATCH_OFFSET_CRC,
+				 (int32) SlBatchComputeCrc(batch, size));
+}

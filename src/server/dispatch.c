@@ -16,6 +16,12 @@
  * (its ERROR fails it alone), one commit, then the handler's respond
  * answers each, knowing how the commit went.
  *
+ * A batchable request can park after its commit (an acks=all Produce
+ * waiting for its replicas): its handler's recheck looks again, in a
+ * transaction of its own with an error boundary, at once and then each
+ * time what it waits on changes, until it answers.  The work it committed
+ * is never done again.
+ *
  * Every request but those served before authentication runs as its
  * session's role (server/auth.h): SetUserIdAndSecContext inside the
  * transaction (or the request's subtransaction), undone after the handler
@@ -204,6 +210,57 @@ answer_with_error(SlRequest *req, ErrorData *edata)
 		request_abandon(req, psprintf("internal error: %s", edata->message));
 }
 
+/*
+ * Look again at a batchable request parked after its commit (see the
+ * header comment): its work committed, so only its answer is pending.
+ * What the look allocates goes with it; the handler's state stays.
+ */
+static void
+recheck_parked(SlRequest *req, const SlHandler *h)
+{
+	MemoryContext look = AllocSetContextCreate(req->context, "streamlog request recheck",
+											   ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(look);
+	ErrorData  *edata = NULL;
+	SlWriter	out;
+
+	SlWaitSetClear(&req->waiting_on);
+	resetStringInfo(&req->response);
+	req->response_nrefs = 0;
+	req->response_ref_bytes = 0;
+	SlWriterInit(&out, &req->response);
+	SlWriteResponseHeader(req, &out);
+	req->state = SL_REQUEST_DONE;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		h->recheck(req, &out);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(look);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(req->attempt_context);
+	if (edata != NULL)
+	{
+		req->state = SL_REQUEST_DONE;
+		answer_with_error(req, edata);
+	}
+	else if (req->state == SL_REQUEST_DONE && out.error)
+		request_abandon(req, psprintf("could not encode the response: %s", out.error));
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(look);
+}
+
 /* One request of a run, between its start and its answer */
 typedef struct RequestRun
 {
@@ -286,6 +343,12 @@ finish_request(RequestRun *run, const SlHandler *h, ErrorData *commit_error)
 	{
 		h->respond(req, &run->out, run->error ? run->error : commit_error,
 				   run->error != NULL);
+		/* parked after its commit: look at once, then when woken */
+		if (req->state == SL_REQUEST_PARKED && h->recheck != NULL)
+		{
+			recheck_parked(req, h);
+			return;
+		}
 		if (!req->send_response)
 			return;
 	}
@@ -455,7 +518,18 @@ SlServerHandle(SlRequest *req)
 void
 SlServerRetryParked(SlRequest *req, bool deadline_passed)
 {
+	const SlHandler *h = SlHandlerFor(req->api_key);
+
 	req->final_attempt = deadline_passed;
+	if (h != NULL && h->batchable && h->recheck != NULL)
+	{
+		ErrorContextCallback callback;
+
+		SlRequestErrorContextPush(req, &callback);
+		recheck_parked(req, h);
+		SlRequestErrorContextPop(&callback);
+		return;
+	}
 	req->state = SL_REQUEST_NEW;
 	SlServerHandle(req);
 }

@@ -10,7 +10,7 @@
 
 static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_PRODUCE] = {0, 9, SlHandleProduce, .batchable = true,
-	.respond = SlRespondProduce},
+	.respond = SlRespondProduce, .recheck = SlRecheckProduce},
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
@@ -26,6 +26,9 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_INCREMENTAL_ALTER_CONFIGS] = {0, 1, SlHandleIncrementalAlterConfigs},
 	[SL_API_DESCRIBE_CLUSTER] = {0, 1, SlHandleDescribeCluster},
 	[SL_API_ELECT_LEADERS] = {0, 2, SlHandleElectLeaders},
+	[SL_API_ALTER_PARTITION_REASSIGNMENTS] = {0, 0, SlHandleAlterPartitionReassignments},
+	[SL_API_LIST_PARTITION_REASSIGNMENTS] = {0, 0, SlHandleListPartitionReassignments},
+	[SL_API_DESCRIBE_TOPIC_PARTITIONS] = {0, 0, SlHandleDescribeTopicPartitions},
 	[SL_API_DESCRIBE_QUORUM] = {0, 2, SlHandleDescribeQuorum},
 	[SL_API_ADD_RAFT_VOTER] = {0, 0, SlHandleAddRaftVoter},
 	[SL_API_REMOVE_RAFT_VOTER] = {0, 0, SlHandleRemoveRaftVoter},

@@ -118,6 +118,15 @@ SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition)
 			 errhint("Connect to node %d: %s.", l->leader, node_addresses(l->leader))));
 }
 
+bool
+SlSqlPartitionLedElsewhere(const SlTopic *topic, int32 partition)
+{
+	if (!SlClusterEnabled() || topic->partitions == NULL ||
+		partition < 0 || partition >= topic->partition_count)
+		return false;
+	return SlTopicPartitionLeadership(topic, partition)->leader != sl_node_id;
+}
+
 void
 SlSqlCheckTopicLeader(const SlTopic *topic)
 {

@@ -357,7 +357,7 @@ streamlog_seek(PG_FUNCTION_ARGS)
 	SlTopicCheckPartition(topic, partition);
 
 	SlPartitionGetOffsets(topic->topic_id, partition, &snap);
-	if (offset < snap.log_start_offset || offset > snap.high_watermark)
+	if (offset < snap.log_start_offset || offset > snap.log_end_offset)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("offset %lld is out of range for partition %d of topic \"%s\": valid offsets are %lld to %lld",

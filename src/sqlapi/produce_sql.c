@@ -486,9 +486,14 @@ streamlog_produce(PG_FUNCTION_ARGS)
 		partition = choose_partition(topic, cache, record.key, record.key_len,
 									 Max(record.key_len, 0) + Max(record.value_len, 0) + 24);
 
-	/* On a cluster, only the partition's leader takes it (the chosen one too) */
-	SlSqlCheckPartitionLeader(topic, partition);
-	SlLogBufferRecord(topic, partition, &record);
+	/*
+	 * On a cluster, a partition another node leads (or none, for now) gets
+	 * the record through this node's forward queue after the commit
+	 */
+	if (SlSqlPartitionLedElsewhere(topic, partition))
+		SlLogForwardRecord(topic, partition, &record);
+	else
+		SlLogBufferRecord(topic, partition, &record);
 	PG_RETURN_INT32(partition);
 }
 

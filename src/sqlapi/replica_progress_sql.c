@@ -24,12 +24,15 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/storage.h"
 
@@ -39,6 +42,64 @@ PG_FUNCTION_INFO_V1(streamlog_replica_states);
 /* Kafka's codes of the answers the storage layer does not give */
 #define ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define ERR_INVALID_REQUEST 42
+
+/*
+ * Topics by id, as reports name them, kept by this backend (a follower's
+ * side channel calls again and again) until the catalog generation moves:
+ * a leadership change moves it too, so a cached topic is never staler than
+ * a lookup would be.
+ */
+typedef struct CachedTopic
+{
+	int32		topic_id;		/* hash key */
+	SlTopic    *topic;			/* NULL: no such topic */
+} CachedTopic;
+
+static HTAB *topic_cache = NULL;
+static MemoryContext topic_cache_context = NULL;
+static uint64 topic_cache_generation = 0;
+static Oid	topic_cache_catalog = InvalidOid;	/* of this installation */
+
+static const SlTopic *
+topic_by_id(int32 topic_id)
+{
+	uint64		generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
+	Oid			catalog = SlMakePartitionKey(topic_id, 0).catalog;
+	CachedTopic *entry;
+	bool		found;
+
+	/* the extension dropped and made again restarts topic ids */
+	if (topic_cache == NULL || generation != topic_cache_generation ||
+		catalog != topic_cache_catalog)
+	{
+		HASHCTL		info;
+
+		if (topic_cache_context == NULL)
+			topic_cache_context = AllocSetContextCreate(CacheMemoryContext,
+														"streamlog replica progress topics",
+														ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(topic_cache_context);
+		info.keysize = sizeof(int32);
+		info.entrysize = sizeof(CachedTopic);
+		info.hcxt = topic_cache_context;
+		topic_cache = hash_create("streamlog replica progress topics", 16, &info,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		topic_cache_generation = generation;
+		topic_cache_catalog = catalog;
+	}
+	entry = hash_search(topic_cache, &topic_id, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(topic_cache_context);
+		/* looked up first: an error leaves no half-made entry */
+		SlTopic    *topic = (SlTopic *) SlTopicLookupById(topic_id);
+
+		MemoryContextSwitchTo(oldcxt);
+		entry = hash_search(topic_cache, &topic_id, HASH_ENTER, &found);
+		entry->topic = topic;
+	}
+	return entry->topic;
+}
 
 /* The items of a one-dimensional array argument without NULLs */
 static Datum *
@@ -117,9 +178,8 @@ streamlog__replica_progress(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {0};
 
-		/* reports come grouped by topic: one lookup per topic */
 		if (topic == NULL || topic->topic_id != topic_id)
-			topic = SlTopicLookupById(topic_id);
+			topic = topic_by_id(topic_id);
 		if (topic == NULL || partition < 0 || partition >= topic->partition_count)
 			error = ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		else if (log_end < 0)
@@ -144,8 +204,9 @@ unix_ms_to_timestamptz(int64 ms)
 
 /*
  * streamlog.replica_states(): for each partition this node leads (every
- * partition, on a node of its own), a row per replica as the leader sees
- * it.  Behind the view streamlog.replicas.
+ * partition, on a node of its own) of the topics the caller may describe,
+ * a row per replica as the leader sees it.  Behind the view
+ * streamlog.replicas.
  */
 Datum
 streamlog_replica_states(PG_FUNCTION_ARGS)
@@ -158,8 +219,12 @@ streamlog_replica_states(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, SlTopicListNames())
 	{
-		const SlTopic *topic = SlTopicTryLookupAndLock(lfirst(lc), AccessShareLock);
+		const SlTopic *topic;
 
+		/* only the topics the caller may describe, as the view says */
+		if (!SlAclAllowed(GetUserId(), SL_RESOURCE_TOPIC, lfirst(lc), SL_ACL_DESCRIBE))
+			continue;
+		topic = SlTopicTryLookupAndLock(lfirst(lc), AccessShareLock);
 		if (topic == NULL)
 			continue;
 		for (int32 p = 0; p < topic->partition_count; p++)

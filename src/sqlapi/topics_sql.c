@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/cluster_topics.h"
 #include "streamlog/shmem.h"
@@ -37,23 +38,55 @@ streamlog_assert_preloaded(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The replication factor of a new topic: -1 (none given) is
+ * streamlog.default_replication_factor.  A node of its own holds one
+ * replica of each partition; on a cluster the controller judges it
+ * against the nodes it has.
+ */
+static int32
+check_replication_factor(int32 replication_factor)
+{
+	int32		rf = replication_factor == -1 ? sl_default_replication_factor : replication_factor;
+
+	if (rf < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("replication factor must be at least 1, not %d", rf)));
+	if (rf > 1 && !SlClusterEnabled())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("replication factor %d is larger than the 1 node this server has", rf),
+				 errdetail("A node of its own holds one replica of each partition%s.",
+						   replication_factor == -1 ?
+						   " (the replication factor came from streamlog.default_replication_factor)" : ""),
+				 errhint("Create the topic with replication factor 1, or on a cluster of at least %d nodes.",
+						 rf)));
+	return rf;
+}
+
 Datum
 streamlog_create_topic(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 
+	int32		replication_factor;
+
 	SlRequireArg(fcinfo, 0, "topic name");
 	SlRequireArg(fcinfo, 1, "partitions");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SlCheckCreateTopic(name);
+	replication_factor = check_replication_factor(PG_NARGS() > 3 && !PG_ARGISNULL(3) ?
+												  PG_GETARG_INT32(3) : -1);
 	if (SlClusterEnabled())
 	{
 		Jsonb	   *config = SlTopicCheckCreate(name, PG_GETARG_INT32(1),
 												PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
 												false);
 		char	   *message;
-		int16		error = SlClusterCreateTopic(name, PG_GETARG_INT32(1), 1, config, false,
-												 NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+		int16		error = SlClusterCreateTopic(name, PG_GETARG_INT32(1), replication_factor,
+												 config, false, NULL,
+												 SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
 
 		SlSqlClusterTopicResult(error, message, name);
 		PG_RETURN_VOID();

@@ -135,9 +135,14 @@ partition_unchanged(const SlMetaTopic *t, int32 p)
 	SyncedTopic *s = synced ? hash_search(synced, &t->topic_id, HASH_FIND, NULL) : NULL;
 	const SlMetaPartition *mp = &t->partitions[p];
 
+	/*
+	 * a partition under reassignment is always written: a topic created
+	 * here from an image takes its replicas, not its reassignment
+	 */
 	return s != NULL && memcmp(s->uuid, t->uuid, 16) == 0 && p < s->partition_count &&
 		s->leader[p] == mp->leader && s->leader_epoch[p] == mp->leader_epoch &&
-		s->partition_epoch[p] == mp->partition_epoch;
+		s->partition_epoch[p] == mp->partition_epoch &&
+		mp->nadding == 0 && mp->nremoving == 0;
 }
 
 /* What this sync leaves in the catalog, for the cache once it commits */
@@ -334,7 +339,8 @@ image_topic_sane(const SlMetaTopic *t)
 		return false;
 	for (int32 p = 0; p < t->partition_count; p++)
 		if (t->partitions[p].partition != p ||
-			t->partitions[p].nreplicas < 0 || t->partitions[p].nisr < 0)
+			t->partitions[p].nreplicas < 0 || t->partitions[p].nisr < 0 ||
+			t->partitions[p].nadding < 0 || t->partitions[p].nremoving < 0)
 			return false;
 	return true;
 }
@@ -421,18 +427,20 @@ sync_leadership(const SlMetaImage *image)
 {
 	static const SlNamedQuery update = {
 		"UPDATE streamlog.partition p SET leader_id = u.l, leader_epoch = u.le, "
-		"partition_epoch = u.pe, replicas = u.r::int4[], isr = u.i::int4[] "
+		"partition_epoch = u.pe, replicas = u.r::int4[], isr = u.i::int4[], "
+		"adding_replicas = u.a::int4[], removing_replicas = u.d::int4[] "
 		"FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::int4[], $5::int4[], "
-		"$6::text[], $7::text[]) AS u(t, p, l, le, pe, r, i) "
+		"$6::text[], $7::text[], $8::text[], $9::text[]) AS u(t, p, l, le, pe, r, i, a, d) "
 		"WHERE p.topic_id = u.t AND p.partition = u.p "
-		"AND (p.leader_id, p.leader_epoch, p.partition_epoch, p.replicas, p.isr) "
-		"IS DISTINCT FROM (u.l, u.le, u.pe, u.r::int4[], u.i::int4[])",
-		7, {INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID}
+		"AND (p.leader_id, p.leader_epoch, p.partition_epoch, p.replicas, p.isr, "
+		"p.adding_replicas, p.removing_replicas) "
+		"IS DISTINCT FROM (u.l, u.le, u.pe, u.r::int4[], u.i::int4[], u.a::int4[], u.d::int4[])",
+		9, {INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID}
 	};
 	int64		total = 0;
-	Datum	   *cols[7];
-	Datum		values[7];
+	Datum	   *cols[9];
+	Datum		values[9];
 	int			n = 0;
 	uint64		changed;
 
@@ -445,7 +453,7 @@ sync_leadership(const SlMetaImage *image)
 		return 0;
 	if (total > MaxAllocSize / sizeof(Datum))
 		elog(ERROR, "too many partitions in the cluster's metadata");
-	for (int c = 0; c < 7; c++)
+	for (int c = 0; c < 9; c++)
 		cols[c] = palloc(sizeof(Datum) * total);
 	for (int32 i = 0; i < image->ntopics; i++)
 	{
@@ -466,10 +474,12 @@ sync_leadership(const SlMetaImage *image)
 			cols[4][n] = Int32GetDatum(mp->partition_epoch);
 			cols[5][n] = node_list_text(mp->replicas, mp->nreplicas);
 			cols[6][n] = node_list_text(mp->isr, mp->nisr);
+			cols[7][n] = node_list_text(mp->adding, mp->nadding);
+			cols[8][n] = node_list_text(mp->removing, mp->nremoving);
 			n++;
 		}
 	}
-	for (int c = 0; c < 7; c++)
+	for (int c = 0; c < 9; c++)
 		values[c] = datum_array(cols[c], n, c < 5 ? INT4OID : TEXTOID);
 	SPI_connect();
 	changed = SlCatalogRun(&update, values, NULL);

@@ -288,12 +288,15 @@ cleanable_range(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 			r->dirty_bytes += r->sizes[i];
 		else
 		{
-			/* The checkpoint is inside: split by offsets */
-			double		dirty = (double) (next - r->checkpoint) / (double) (next - base);
-			int64		d = (int64) (r->sizes[i] * dirty);
-
-			r->dirty_bytes += d;
-			r->clean_bytes += r->sizes[i] - d;
+			/*
+			 * The checkpoint is inside, where a pass stopped with a full
+			 * offset map: the segment counts whole on both sides, as in
+			 * Kafka (LogToClean).  A share by offsets would make the few
+			 * records such a pass left look too clean to be due among many
+			 * segments, and they would wait for the next append.
+			 */
+			r->dirty_bytes += r->sizes[i];
+			r->clean_bytes += r->sizes[i];
 		}
 	}
 }

@@ -16,6 +16,11 @@
  * record a subtransaction buffers for a partition closes the open batch and
  * leaves a mark to truncate back to.
  *
+ * On a cluster, a partition another node leads (SlLogForwardRecord) has
+ * its batches go to this node's forward queue at pre-commit instead, in the
+ * same transaction (storage/forward_queue.h); so do SQL's records for a
+ * partition this node leads while its queue still holds some for it.
+ *
  * Sealed batches stay in memory up to streamlog.produce_memory; past that
  * they wait in a temporary file of the transaction until commit reads them
  * back one at a time, so a transaction of any size takes bounded memory.
@@ -40,6 +45,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/forward_queue.h"
 #include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
@@ -90,6 +96,8 @@ typedef struct PendingPartition
 	int64		builder_min_ts;
 	List	   *batches;		/* of PendingBatch */
 	List	   *marks;			/* of BufferMark, oldest first */
+	bool		forward;		/* another node leads it: to the forward queue */
+	bool		given_batches;	/* SlLogBufferBatch's: a leader's, never queued */
 } PendingPartition;
 
 #define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
@@ -249,6 +257,8 @@ pending_partition(const SlTopic *topic, int32 partition)
 		MemoryContextSwitchTo(oldcxt);
 		pp->batches = NIL;
 		pp->marks = NIL;
+		pp->forward = false;
+		pp->given_batches = false;
 	}
 	last_pending = pp;
 	return pp;
@@ -319,9 +329,14 @@ record_size_estimate(const SlProduceRecord *record)
 	return size;
 }
 
-void
-SlLogBufferRecord(const SlTopic *topic, int32 partition,
-				  const SlProduceRecord *record)
+/*
+ * Buffer a record for SlLogBufferRecord (forward false) or
+ * SlLogForwardRecord (true).  The last call decides where a partition's
+ * records go at commit: the leadership as last seen.
+ */
+static void
+buffer_record(const SlTopic *topic, int32 partition,
+			  const SlProduceRecord *record, bool forward)
 {
 	PendingPartition *pp;
 	size_t		size = record_size_estimate(record);
@@ -343,6 +358,7 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 				 errhint("Raise it with streamlog.alter_topic('%s', '{\"max.message.bytes\": \"...\"}').",
 						 topic->name)));
 
+	pp->forward = forward;
 	mark_subtransaction(pp);
 	if (pp->builder.record_count > 0 &&
 		SlBatchBuilderRecordsSize(&pp->builder) + size > pp->batch_target)
@@ -357,6 +373,20 @@ SlLogBufferRecord(const SlTopic *topic, int32 partition,
 }
 
 void
+SlLogBufferRecord(const SlTopic *topic, int32 partition,
+				  const SlProduceRecord *record)
+{
+	buffer_record(topic, partition, record, false);
+}
+
+void
+SlLogForwardRecord(const SlTopic *topic, int32 partition,
+				   const SlProduceRecord *record)
+{
+	buffer_record(topic, partition, record, true);
+}
+
+void
 SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 				 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
 				 int64 max_timestamp, int64 *base_offset_out,
@@ -366,6 +396,7 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	PendingBatch *batch;
 	MemoryContext oldcxt;
 
+	pp->given_batches = true;
 	/* Records buffered by SQL before this batch go first */
 	mark_subtransaction(pp);
 	close_batch(pp);
@@ -543,6 +574,63 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 }
 
 /*
+ * The batches of partitions another node leads go to the forward queue
+ * (storage/forward_queue.h), in the caller's transaction, at positions
+ * taken now: the order of commits, as offsets are for a local append.
+ */
+static void
+queue_forwarded(PendingPartition **sorted, int n)
+{
+	int			nbatches = 0;
+	int			npartitions = 0;
+	PendingPartition *first = NULL;
+	int64		position;
+
+	for (int i = 0; i < n; i++)
+	{
+		/*
+		 * A partition this node leads now, whose queue still holds records
+		 * committed before: SQL's records go behind them, through the
+		 * queue.  Batches given to append (a Kafka producer's, or the
+		 * queue's own being delivered here) are the leader's to store.
+		 */
+		if (!sorted[i]->forward && !sorted[i]->given_batches &&
+			SlForwardQueueHolds(sorted[i]->key.topic_id, sorted[i]->key.partition))
+			sorted[i]->forward = true;
+		if (sorted[i]->forward)
+		{
+			nbatches += list_length(sorted[i]->batches);
+			npartitions++;
+			if (first == NULL)
+				first = sorted[i];
+		}
+	}
+	if (nbatches == 0)
+		return;
+	position = SlForwardQueueReserve(nbatches, first->key.topic_id, first->key.partition,
+									 npartitions > 1);
+	for (int i = 0; i < n; i++)
+	{
+		PendingPartition *pp = sorted[i];
+		ListCell   *lc;
+
+		if (!pp->forward)
+			continue;
+		foreach(lc, pp->batches)
+		{
+			PendingBatch *batch = lfirst(lc);
+
+			load_batch(batch);
+			SET_VARSIZE(batch->data.data, VARHDRSZ + batch_len(batch));
+			SlForwardQueueInsert(position++, pp->key.topic_id, pp->key.partition,
+								 batch->record_count, (bytea *) batch->data.data);
+			pfree(batch->data.data);
+			batch->data.data = NULL;
+		}
+	}
+}
+
+/*
  * Append every partition's buffered batches; runs at pre-commit.
  *
  * Every batch records when it was appended (now_ms): that is the time a
@@ -572,6 +660,7 @@ append_pending(void)
 	qsort(sorted, n, sizeof(PendingPartition *), compare_pending);
 
 	PushActiveSnapshot(GetTransactionSnapshot());
+	queue_forwarded(sorted, n);
 	for (int i = 0; i < n; i++)
 	{
 		ListCell   *lc;
@@ -585,6 +674,8 @@ append_pending(void)
 		Oid			key_index_relid;
 
 		pp = sorted[i];
+		if (pp->forward)
+			continue;
 		foreach(lc, pp->batches)
 			count += ((PendingBatch *) lfirst(lc))->record_count;
 
@@ -684,6 +775,8 @@ SlLogAppendXactEvent(XactEvent event)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			release_reservations();
+			SlForwardQueueEndXact(event == XACT_EVENT_COMMIT ||
+								  event == XACT_EVENT_PARALLEL_COMMIT);
 			pending_reset();
 			break;
 		default:

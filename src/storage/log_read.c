@@ -349,7 +349,8 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 					 errhint("Read from offset %lld or later.", (long long) log_start)));
 		scan->bounds.from_offset = log_start;
 	}
-	if (bounds->error_below_start && scan->bounds.from_offset > scan->high_watermark)
+	/* between the high watermark and the log end: nothing to read yet */
+	if (bounds->error_below_start && scan->bounds.from_offset > state.log_end)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("offset %lld is past the end of partition %d of topic \"%s\"",

@@ -359,8 +359,7 @@ partition_load(SlPartitionState *state)
 		state->loaded = true;
 	}
 	SpinLockRelease(&state->mutex);
-	if (replicated || !in_cluster())
-		pg_atomic_write_u64(&state->view_generation, generation);
+	pg_atomic_write_u64(&state->view_generation, generation);
 	pfree(segments);
 }
 
@@ -377,11 +376,24 @@ refresh_leadership(SlPartitionState *state)
 
 	if (pg_atomic_read_u64(&state->view_generation) == generation)
 		return;
+	/*
+	 * A partition without a row yet gets one in a commit that moves the
+	 * generation again: no need to look before that
+	 */
 	if (catalog_leadership(state->key, &leadership))
-	{
 		SlPartitionStateSetLeadership(state, &leadership);
-		pg_atomic_write_u64(&state->view_generation, generation);
-	}
+	pg_atomic_write_u64(&state->view_generation, generation);
+}
+
+SlPartitionState *
+SlPartitionStateFind(SlPartitionKey key)
+{
+	SlPartitionState *state;
+
+	LWLockAcquire(sl_shared->partition_map_lock, LW_SHARED);
+	state = hash_search(partition_map, &key, HASH_FIND, NULL);
+	LWLockRelease(sl_shared->partition_map_lock);
+	return state != NULL && state->loaded ? state : NULL;
 }
 
 SlPartitionState *
@@ -568,24 +580,32 @@ typedef struct SetLeadershipArg
 {
 	const SlReplicaLeadership *leadership;
 	int64		now_ms;
+	bool		lost_leadership;	/* led before, not in this epoch now */
 } SetLeadershipArg;
 
 static void
 set_leadership(SlReplicaView *view, int64 log_end, void *arg)
 {
 	SetLeadershipArg *a = arg;
+	SlReplicaRole role = view->role;
+	int32		epoch = view->leader_epoch;
 
-	SlReplicaViewSetLeadership(view, sl_node_id, a->leadership, log_end, a->now_ms);
+	if (SlReplicaViewSetLeadership(view, sl_node_id, a->leadership, log_end, a->now_ms))
+		a->lost_leadership = role == SL_ROLE_LEADER &&
+			(view->role != SL_ROLE_LEADER || view->leader_epoch != epoch);
 }
 
 void
 SlPartitionStateSetLeadership(SlPartitionState *state, const SlReplicaLeadership *leadership)
 {
-	SetLeadershipArg arg = {leadership, now_ms()};
+	SetLeadershipArg arg = {leadership, now_ms(), false};
 
 	if (!in_cluster())
 		return;
 	SlPartitionStateUpdateView(state, set_leadership, &arg);
+	/* what waits for this leader's high watermark learns it is deposed */
+	if (arg.lost_leadership)
+		high_watermark_moved(state);
 }
 
 void

@@ -339,6 +339,32 @@ SlProducerCheckBatch(const SlTopic *topic, int32 partition, const SlBatchHeader 
 						  hdr->base_sequence + hdr->last_offset_delta, duplicate_offset);
 }
 
+bool
+SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
+					  int16 *epoch, int32 *last_seq, int64 *end_offset)
+{
+	SlPartitionKey pkey = SlMakePartitionKey(topic->topic_id, partition);
+	ProducerKey key = make_key(pkey, producer_id);
+	ProducerEntry *shared;
+	bool		known = false;
+
+	rebuild_partition(pkey);
+	LWLockAcquire(producers_lock, LW_SHARED);
+	shared = hash_search(producers, &key, HASH_FIND, NULL);
+	if (shared && shared->nbatches > 0)
+	{
+		ProducerBatch *newest = &shared->batches[shared->nbatches - 1];
+
+		*epoch = shared->epoch;
+		*last_seq = newest->last_seq;
+		*end_offset = newest->base_offset < 0 ? -1 :
+			newest->base_offset + (newest->last_seq - newest->first_seq) + 1;
+		known = true;
+	}
+	LWLockRelease(producers_lock);
+	return known;
+}
+
 void
 SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 					int32 first_seq, int32 last_seq, int64 *base_offset)

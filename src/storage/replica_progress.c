@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
@@ -24,6 +26,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/shmem.h"
+#include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/replica_view.h"
 #include "streamlog/storage/isr_changes.h"
@@ -32,6 +35,8 @@
 
 StaticAssertDecl(SL_REPLICA_VIEW_MAX == SL_MAX_REPLICAS,
 				 "the view tracks as many replicas as a partition may have");
+StaticAssertDecl(SL_MAX_REPLICAS_GUC == SL_MAX_REPLICAS,
+				 "streamlog.min_insync_replicas goes up to the most replicas");
 
 #define NO_PROCNO ((uint32) -1)
 
@@ -168,6 +173,23 @@ SlReplicaAcked(const SlTopic *topic, int32 partition, int32 leader_epoch, int64 
 }
 
 int
+SlReplicaMaximalIsrSize(const SlTopic *topic, int32 partition)
+{
+	SlPartitionState *state = partition_state(topic, partition);
+	SlReplicaView view;
+	SlPartitionSnapshot snap;
+	int			n = 0;
+
+	SlPartitionStateReadView(state, &view, &snap);
+	if (view.role == SL_ROLE_ALONE)
+		return 1;
+	for (int32 i = 0; i < view.nreplicas; i++)
+		if (SlReplicaViewInMaximalIsr(&view, sl_node_id, view.replicas[i].node_id))
+			n++;
+	return n;
+}
+
+int
 SlReplicaStates(const SlTopic *topic, int32 partition, SlReplicaState *out, int max)
 {
 	SlPartitionState *state = partition_state(topic, partition);
@@ -228,11 +250,21 @@ SlIsrChangesNeeded(int64 lag_ms, SlIsrChange *out, int max)
 
 	for (int i = 0; i < nkeys && n < max; i++)
 	{
-		SlPartitionState *state = SlPartitionStateGet(keys[i]);
+		SlPartitionState *state = SlPartitionStateFind(keys[i]);
 		SlReplicaView view;
 		SlPartitionSnapshot snap;
 		SlIsrChange *c = &out[n];
 
+		/*
+		 * Only what this node leads with others, as the catalog says now:
+		 * reading it also tells a deposed leader's waiting produces
+		 */
+		if (state == NULL)
+			continue;
+		SlPartitionStateReadView(state, &view, &snap);
+		if (view.role != SL_ROLE_LEADER || view.nreplicas < 2)
+			continue;
+		state = SlPartitionStateGet(keys[i]);
 		SlPartitionStateReadView(state, &view, &snap);
 		if (view.role != SL_ROLE_LEADER || view.nreplicas < 2)
 			continue;
@@ -281,32 +313,42 @@ SlIsrChangeAsking(const SlIsrChange *change)
 }
 
 void
-SlIsrChangeAnswered(const SlIsrChange *change)
+SlIsrChangeAnswered(const SlIsrChange *change, bool refused)
 {
 	AskArg		arg = {change, true};
+	SlPartitionState *state;
 
-	SlPartitionStateUpdateView(SlPartitionStateGet(SlMakePartitionKey(change->topic_id,
-																	   change->partition)),
-							   ask_update, &arg);
+	/*
+	 * Taken: the committed ISR has the additions, and the new partition
+	 * epoch, read here if the catalog has it, forgets the pending ones.
+	 * Refused: they are not in the ISR.  Otherwise (no answer in time) they
+	 * may be: they keep counting until the catalog says.
+	 */
+	state = SlPartitionStateGet(SlMakePartitionKey(change->topic_id, change->partition));
+	if (refused)
+		SlPartitionStateUpdateView(state, ask_update, &arg);
 }
 
 void
 SlIsrLoadLeaderships(void)
 {
-	ListCell   *lc;
+	static const SlNamedQuery q = {
+		"SELECT topic_id, partition FROM streamlog.partition "
+		"WHERE leader_id = $1 AND cardinality(replicas) > 1",
+		1, {INT4OID}
+	};
+	Datum		values[1] = {Int32GetDatum(sl_node_id)};
+	SlPartitionKey *keys;
+	uint64		n;
 
-	foreach(lc, SlTopicListIds())
-	{
-		const SlTopic *topic = SlTopicLookupById(lfirst_int(lc));
-
-		if (topic == NULL || topic->partitions == NULL)
-			continue;
-		for (int32 p = 0; p < topic->partition_count; p++)
-		{
-			const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, p);
-
-			if (l->leader == sl_node_id && l->nreplicas > 1)
-				(void) partition_state(topic, p);
-		}
-	}
+	SPI_connect();
+	n = SlCatalogRun(&q, values, NULL);
+	keys = MemoryContextAlloc(TopTransactionContext, sizeof(SlPartitionKey) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		keys[i] = SlMakePartitionKey(SlCatalogInt32(i, 1, 0), SlCatalogInt32(i, 2, 0));
+	SPI_finish();
+	/* loaded with the leadership the catalog gives, or refreshed from it */
+	for (uint64 i = 0; i < n; i++)
+		(void) SlPartitionStateGet(keys[i]);
+	pfree(keys);
 }

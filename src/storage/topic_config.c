@@ -12,6 +12,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "streamlog/guc.h"
 #include "streamlog/protocol/compression.h"
 #include "streamlog/storage/storage.h"
 
@@ -158,8 +159,10 @@ static const SlConfigDef config_defs[] = {
 		true, "log.cleaner.min.compaction.lag.ms", NULL,
 	"Shortest time a record stays uncompacted in a compacted topic."},
 	{"min.insync.replicas", CONFIG_INT, "1", INT32_RANGE(1), NULL, NULL,
-		false, "min.insync.replicas", NULL,
-	"Replicas that must have a batch before a produce with acks=all succeeds."},
+		true, "min.insync.replicas", NULL,
+	"Fewest in-sync replicas a produce with acks=all needs: with fewer, it is refused "
+	"(NOT_ENOUGH_REPLICAS) and nothing is written.  Its default is the server's "
+	"streamlog.min_insync_replicas."},
 	{"partitioner", CONFIG_ENUM, "murmur2", 0, 0, partitioners, NULL,
 		true, NULL, NULL,
 	"streamlog's own: the hash that picks the partition of a keyed record produced by SQL "
@@ -196,8 +199,9 @@ static const SlConfigDef config_defs[] = {
 		true, "log.roll.hours", "168",
 	"Age at which a partition starts a new segment even if it is not full."},
 	{"unclean.leader.election.enable", CONFIG_BOOLEAN, "false", 0, 0, NULL, NULL,
-		false, "unclean.leader.election.enable", NULL,
-	"Whether a replica out of sync may become leader, at the price of lost records."},
+		true, "unclean.leader.election.enable", NULL,
+	"Whether a replica out of sync may become leader when no in-sync replica is alive, "
+	"at the price of the records it lacks."},
 };
 
 #define NUM_CONFIGS lengthof(config_defs)
@@ -267,6 +271,8 @@ config_set(SlTopicConfig *config, const SlConfigDef *def, const char *value)
 			SlCompressionFromName(value);
 	else if (strcmp(name, "max.message.bytes") == 0)
 		config->max_message_bytes = (int32) strtol(value, NULL, 10);
+	else if (strcmp(name, "min.insync.replicas") == 0)
+		config->min_insync_replicas = (int32) strtol(value, NULL, 10);
 	else if (strcmp(name, "message.timestamp.after.max.ms") == 0)
 		config->timestamp_after_max_ms = strtoll(value, NULL, 10);
 	else if (strcmp(name, "message.timestamp.before.max.ms") == 0)
@@ -294,6 +300,8 @@ SlTopicConfigDefaults(SlTopicConfig *config)
 	memset(config, 0, sizeof(*config));
 	for (int i = 0; i < NUM_CONFIGS; i++)
 		config_set(config, &config_defs[i], config_defs[i].default_value);
+	/* the server's streamlog.min_insync_replicas, read when it is used */
+	config->min_insync_replicas = -1;
 }
 
 static void
@@ -743,13 +751,25 @@ SlTopicConfigDescribe(Jsonb *explicit_settings)
 		e->name = config_defs[i].name;
 		e->is_default = (v == NULL);
 		e->value = v ? config_value_text(e->name, v) : pstrdup(config_defs[i].default_value);
+		/* a default taken from a setting of the server says its value */
+		if (v == NULL && strcmp(e->name, "min.insync.replicas") == 0)
+			e->value = psprintf("%d", sl_min_insync_replicas);
 		e->type = config_type(&config_defs[i]);
 		e->enforced = config_defs[i].enforced;
 		e->synonym = config_defs[i].synonym;
 		e->synonym_default = config_defs[i].synonym_default ? config_defs[i].synonym_default
 			: config_defs[i].default_value;
+		if (strcmp(e->name, "min.insync.replicas") == 0)
+			e->synonym_default = psprintf("%d", sl_min_insync_replicas);
 		e->doc = config_defs[i].doc;
 		entries = lappend(entries, e);
 	}
 	return entries;
+}
+
+int32
+SlTopicMinInsyncReplicas(const SlTopicConfig *config)
+{
+	return config->min_insync_replicas > 0 ? config->min_insync_replicas :
+		sl_min_insync_replicas;
 }

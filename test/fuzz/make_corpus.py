@@ -359,12 +359,15 @@ def meta_seeds():
                           + i64(0) + u64(0) + u32(0) + u32(0))
 
     def request(rtype, name=None, count=0, rf=0, config=None, owner=None, internal=0,
-                assignments=(), elections=(), node=0):
-        return (b"\2" + b"SLCR" + u8(1) + u8(rtype) + mstring(name) + i32(count) + i32(rf)
+                assignments=(), elections=(), node=0, alter=(0, 0, 0, 0, [])):
+        """format 2: AlterPartition's topic id, partition, epochs, ISR last"""
+        topic_id, partition, leader_epoch, partition_epoch, isr = alter
+        return (b"\2" + b"SLCR" + u8(2) + u8(rtype) + mstring(name) + i32(count) + i32(rf)
                 + mstring(config) + mstring(owner) + u8(internal)
                 + i32(len(assignments)) + b"".join(mints(a) for a in assignments)
                 + i32(len(elections)) + b"".join(i32(t) + i32(p) for t, p in elections)
-                + i32(node) + UUID)
+                + i32(node) + UUID + i32(topic_id) + i32(partition) + i32(leader_epoch)
+                + i32(partition_epoch) + mints(isr))
     out["request_create"] = request(1, "fresh", 6, 2, "{}", "alice")
     out["request_create_manual"] = request(1, "manual", 2, -1, None, "bob",
                                            assignments=([2, 1], [3, 2]))
@@ -375,6 +378,23 @@ def meta_seeds():
     out["request_elect_all"] = request(5)
     out["request_producer_ids"] = request(6, node=2)
     out["request_unregister"] = request(7, node=3)
+    out["request_alter_partition"] = request(8, node=1, alter=(1, 0, 3, 5, [1, 2]))
+    out["request_reassign"] = request(9, elections=((1, 0), (1, 1)),
+                                      assignments=([2, 3], []))
+    # a reassignment under way: PARTITION_CHANGE version 2 (replicas,
+    # adding, removing), and an image at format 2 holding one
+    out["batch_reassign"] = b"\0" + meta_batch([
+        u8(8) + u8(2) + i32(1) + i32(0) + i32(-2) + mints(None)
+        + mints([2, 3, 1]) + mints([3]) + mints([1])])
+    out["image_reassign"] = (b"\1" + b"SLMI" + u8(2) + u64(40) + i32(1) + u64(3) + i32(2)
+                             + i64(0) + u64(0) + u32(3)
+                             + b"".join(meta_node(n, n * 10, None) + u8(0) + u8(0)
+                                        for n in (1, 2, 3))
+                             + u32(1)
+                             + i32(1) + UUID + mstring("moving") + mstring("{}")
+                             + mstring("alice") + u32(1)
+                             + i32(0) + mints([2, 3, 1]) + mints([1, 2]) + i32(1) + i32(0)
+                             + i32(1) + mints([3]) + mints([1]))
 
     # sequences: each batch a u16 length and its bytes
     def sequence(*batches):

@@ -15,9 +15,12 @@ import pytest
 
 import cluster_api_requests as car
 import kafka_helpers as kh
+import test_kafka_groups as kg
 from cluster import Cluster
+from test_consumer_offsets_topic import partition_for
 
 DEADLINE = 90
+NOT_COORDINATOR = 16
 
 
 # -- standalone: one node is a cluster of one ----------------------------------------
@@ -387,6 +390,69 @@ def test_group_members_from_different_nodes_form_one_group(trio, unique_name):
     finally:
         for con in consumers:
             con.close()
+
+
+def test_parked_join_is_answered_when_its_group_moves(make_cluster, unique_name):
+    """A JoinGroup parked on its group's coordinator, waiting for the other
+    member to join again, is answered NOT_COORDINATOR as soon as the group
+    moves to another node, as Kafka answers the waiting members of a group
+    it unloads; it does not wait out the rebalance timeout (10 minutes
+    here) while the others form the group on the new coordinator without
+    it.  Without __consumer_offsets (streamlog.offsets_topic off) the
+    coordinator is the group's hash over the live nodes, so stopping a node
+    moves the group chosen here."""
+    c = make_cluster(3, conf={"streamlog.offsets_topic": False,
+                              "streamlog.group_initial_rebalance_delay": 0})
+    controller = c.wait_for_controller(deadline=DEADLINE)
+    stopped = max(n for n in c.node_ids if n != controller)
+    everyone = sorted(c.node_ids)
+    rest = [n for n in everyone if n != stopped]
+
+    def coordinator(group, live):
+        return live[partition_for(group, len(live))]
+    group = next(g for g in (unique_name("moving") for _ in range(1000))
+                 if coordinator(g, everyone) != stopped and
+                 coordinator(g, rest) != coordinator(g, everyone))
+    old, new = coordinator(group, everyone), coordinator(group, rest)
+
+    def find_coordinator(via):
+        with kh.RawClient(c.node(via).kafka_bootstrap) as k:
+            error, node_id, _, _ = car.parse_find_coordinator(
+                k.call(car.find_coordinator_request, group))
+        return node_id if error == 0 else None
+    assert c.wait_for(lambda: find_coordinator(old), DEADLINE, "a coordinator") == old
+
+    def parked():
+        return sum(r[0] for r in c.node(old).sql(
+            "SELECT parked_requests FROM streamlog.broker_stats"))
+    minutes = {"session_ms": 600_000, "rebalance_ms": 600_000}
+    topic = "moving-topic"
+    a, a_id = kg.raw_join(c.node(old).kafka_bootstrap, group, [topic], **minutes)
+    with a:
+        ja = kg.parse_join_group_v5(a.call(kg.join_group_v5, group, a_id, [topic], **minutes))
+        assert ja["error"] == kh.NONE, ja
+        sa = kg.parse_sync_group_v3(a.call(kg.sync_group_v3, group, ja["generation"], a_id,
+                                           [(a_id, kg.consumer_assignment(topic, [0]))]))
+        assert sa["error"] == kh.NONE, sa
+        b, b_id = kg.raw_join(c.node(old).kafka_bootstrap, group, [topic], **minutes)
+        # B's join waits for A, who never joins again
+        cid = b.next_correlation_id()
+        b.send(kg.join_group_v5(cid, group, b_id, [topic], **minutes))
+        c.wait_for(lambda: parked() == 1, DEADLINE, "B's JoinGroup to be parked")
+
+        c.stop(stopped, "fast")
+        with b:
+            b.sock.settimeout(DEADLINE)
+            got, body = b.recv_frame()
+        jb = kg.parse_join_group_v5(body)
+        assert got == cid and jb["error"] == NOT_COORDINATOR, jb
+    # B finds the new coordinator and forms the group there
+    assert c.wait_for(lambda: find_coordinator(rest[0]) if find_coordinator(rest[0]) == new
+                      else None, DEADLINE, f"node {new} to coordinate the group") == new
+    b, b_id = kg.raw_join(c.node(new).kafka_bootstrap, group, [topic])
+    with b:
+        jb = kg.parse_join_group_v5(b.call(kg.join_group_v5, group, b_id, [topic]))
+        assert jb["error"] == kh.NONE and jb["leader"] == b_id, jb
 
 
 def test_controller_killed_while_forwarding(trio, unique_name):

@@ -139,13 +139,14 @@ def test_replica_assignments_naming_other_nodes_are_taken(cluster, unique_name):
 
 
 def test_sql_errors_name_the_leader_and_its_addresses(cluster, unique_name):
+    # (produce is not among them: it is forwarded to the leader, see
+    # test_cluster_sql_forward.py)
     name = unique_name("sqlleader")
     leaders = spread_topic(cluster, name)
     p, leader = next(iter(leaders.items()))
     other = cluster.node(next(i for i in cluster.node_ids if i != leader))
     lnode = cluster.node(leader)
     calls = [
-        ("SELECT streamlog.produce(%s, 'k', 'v', partition => %s)", (name, p)),
         ("SELECT * FROM streamlog.read(%s, %s)", (name, p)),
         ("SELECT * FROM streamlog.history(%s)", (name,)),
         ("SELECT * FROM streamlog.latest(%s, 'k'::text, %s)", (name, p)),
@@ -167,24 +168,21 @@ def test_sql_errors_name_the_leader_and_its_addresses(cluster, unique_name):
 
 
 def test_sql_produce_without_a_partition_chooses_among_all(cluster, unique_name):
-    # a keyed record goes where the key hashes, as everywhere: to a
-    # partition of another node it is refused, to this node's it is taken
+    # a keyed record goes where the key hashes, as everywhere: to this
+    # node's partition directly, to another node's through the forwarder
     name = unique_name("keyed")
     leaders = spread_topic(cluster, name)
     node = cluster.node(1)
-    outcomes = set()
+    expected = {p: 0 for p in leaders}
     for i in range(40):
         key = f"key-{i}"
         (p,), = node.sql("SELECT streamlog.partition_for(%s, %s::text)", (name, key))
-        try:
-            node.sql("SELECT streamlog.produce(%s, %s, 'v')", (name, key))
-            outcomes.add("taken")
-            assert leaders[p] == 1
-        except psycopg.errors.ObjectNotInPrerequisiteState as e:
-            outcomes.add("refused")
-            assert leaders[p] != 1
-            assert f"is led by node {leaders[p]}" in str(e)
-    assert outcomes == {"taken", "refused"}
+        assert node.sql("SELECT streamlog.produce(%s, %s, 'v')", (name, key)) == [(p,)]
+        expected[p] += 1
+    assert {leaders[p] for p, n in expected.items() if n} - {1}, "no key went elsewhere"
+    cluster.wait_for(lambda: {p: kh.high_watermark(cluster.node(leaders[p]), name, p)
+                              for p in leaders} == expected,
+                     DEADLINE, "every record on its partition's leader")
 
 
 def test_catalog_sync_waits_for_a_transaction_that_holds_the_topic(cluster, unique_name):
@@ -235,9 +233,11 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
             produced = kh.parse_produce_v3(
                 c.call(kh.produce_request, name, [(p, one_record())]))[(name, p)]
         assert produced[0] == LEADER_NOT_AVAILABLE
+        # SQL produce is taken and waits in the survivor's forward queue
+        survivor.sql("SELECT streamlog.produce(%s, 'k', 'queued', partition => %s)", (name, p))
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
                            match=f"partition {p} of topic \"{name}\" is offline"):
-            survivor.sql("SELECT streamlog.produce(%s, 'k', 'v', partition => %s)", (name, p))
+            survivor.sql("SELECT count(*) FROM streamlog.read(%s, %s)", (name, p))
         assert survivor.sql("SELECT offline FROM streamlog.partitions "
                             "WHERE topic = %s AND partition = %s", (name, p)) == [(True,)]
     finally:
@@ -248,10 +248,12 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
     # the node that was away has every topic again, as every other node
     cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     back = cluster.node(victim)
+    cluster.wait_for(lambda: survivor.sql("SELECT count(*) FROM streamlog.forward_queue")
+                     == [(0,)], DEADLINE, "the queued record delivered")
     back.sql("SELECT streamlog.produce(%s, 'k', 'after', partition => %s)", (name, p))
     assert [r[0] for r in back.sql(
         "SELECT convert_from(value, 'UTF8') FROM streamlog.read(%s, %s)", (name, p))] == \
-        ["before", "after"]
+        ["before", "queued", "after"]
 
     # its leader changed twice (away, back): a client that names the old
     # leader epoch is fenced, one ahead of the node is told it is unknown
@@ -264,4 +266,4 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
         assert fetch_v9_error(c.call(fetch_v9, name, p, -1)) == 0
         assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, 0))[0] == \
             FENCED_LEADER_EPOCH
-        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, epoch)) == (0, 2, epoch)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, name, p, epoch)) == (0, 3, epoch)

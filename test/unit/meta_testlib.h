@@ -20,6 +20,8 @@ meta_rec(SlMetaRecordType type)
 	rec.type = type;
 	rec.partition.leader = SL_META_UNCHANGED;
 	rec.partition.nisr = -1;
+	rec.partition.nadding = -1;
+	rec.partition.nremoving = -1;
 	return rec;
 }
 

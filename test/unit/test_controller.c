@@ -632,6 +632,622 @@ test_unregister(void)
 	SlMetaImageFree(&img);
 }
 
+static SlControllerRequest
+alter_req(int32_t asker, int32_t topic_id, int32_t partition, int32_t leader_epoch,
+		  int32_t partition_epoch, int32_t *isr, int32_t nisr)
+{
+	SlControllerRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ALTER_PARTITION;
+	req.node_id = asker;
+	req.topic_id = topic_id;
+	req.partition = partition;
+	req.leader_epoch = leader_epoch;
+	req.partition_epoch = partition_epoch;
+	req.isr = isr;
+	req.nisr = nisr;
+	return req;
+}
+
+/* AlterPartition (KIP-497): each of Kafka's refusals, then the changes */
+static void
+test_alter_partition(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	char		err[256];
+	int32_t		reps[] = {1, 2, 3};
+	int32_t		shrunk[] = {1, 3};
+	int32_t		no_leader[] = {2, 3};
+	int32_t		dup[] = {1, 1};
+	int32_t		stranger[] = {1, 4};
+	int32_t		all[] = {3, 1, 2};
+	const SlMetaPartition *part;
+
+	cluster_of(&img, 4, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "isr")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+	img.next_topic_id = 2;
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->leader_epoch, 0);
+	CHECK_EQ_INT(part->partition_epoch, 0);
+
+	req = alter_req(1, 1, 1, 0, 0, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 3);	/* no such partition */
+	req = alter_req(1, 9, 0, 0, 0, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+	req = alter_req(1, 1, 0, 1, 0, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 41);	/* epochs the controller lacks */
+	req = alter_req(1, 1, 0, 0, 1, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 41);
+	req = alter_req(2, 1, 0, 0, 0, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);	/* not the leader */
+	CHECK(strstr(err, "does not lead") != NULL);
+	req = alter_req(1, 1, 0, 0, 0, no_leader, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);	/* the leader left out */
+	req = alter_req(1, 1, 0, 0, 0, dup, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);
+	req = alter_req(1, 1, 0, 0, 0, stranger, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);	/* not a replica */
+	req = alter_req(1, 1, 0, 0, 0, NULL, 0);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);
+
+	/* the same ISR in another order: accepted, nothing to write */
+	req = alter_req(1, 1, 0, 0, 0, all, 3);
+	SlMetaBatchInit(&out);
+	CHECK_EQ_INT(SlControllerHandleRequest(&img, &req, &out, err, sizeof(err)), 0);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+
+	/* shrink: partition epoch +1, leader epoch kept */
+	req = alter_req(1, 1, 0, 0, 0, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nisr, 2);
+	CHECK_EQ_INT(part->leader, 1);
+	CHECK_EQ_INT(part->leader_epoch, 0);
+	CHECK_EQ_INT(part->partition_epoch, 1);
+
+	/* the same request again names a stale partition epoch */
+	CHECK_EQ_INT(handle(&img, &req, err), 95);	/* INVALID_UPDATE_VERSION */
+	CHECK(strstr(err, "stale") != NULL);
+
+	/* expand with a fenced member: INELIGIBLE_REPLICA */
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_node_state(SL_META_FENCE_NODE, 2, 101)));
+	req = alter_req(1, 1, 0, 0, 1, all, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 107);
+	CHECK(strstr(err, "node 2") != NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_node_state(SL_META_UNFENCE_NODE, 2, 101)));
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nisr, 3);
+	CHECK_EQ_INT(part->partition_epoch, 2);
+
+	/* a new leader (node 1 fenced): the old one's request is fenced */
+	{
+		SlHeartbeat hbs[4];
+
+		for (int i = 0; i < 4; i++)
+			hbs[i] = hb(i + 1, 100 + i, 10000, NULL);
+		hbs[0].received_ms = 0;
+		SlMetaBatchInit(&out);
+		SlControllerTick(&img, hbs, 4, 10000, SESSION, &out);
+		CHECK(commit(&img, &out));
+	}
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK(part->leader != 1 && part->leader != -1);
+	CHECK_EQ_INT(part->leader_epoch, 1);
+	req = alter_req(1, 1, 0, 0, 2, shrunk, 2);
+	CHECK_EQ_INT(handle(&img, &req, err), 42);	/* it leads no more */
+	{
+		int32_t		leader = part->leader;
+		int32_t		only[1];
+		int32_t		pe = part->partition_epoch;
+
+		only[0] = leader;
+		req = alter_req(leader, 1, 0, 0, pe, only, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 74);	/* FENCED_LEADER_EPOCH */
+		req = alter_req(leader, 1, 0, 1, pe, only, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+		CHECK_EQ_INT(part->nisr, 1);
+		CHECK_EQ_INT(part->isr[0], leader);
+		CHECK_EQ_INT(part->partition_epoch, pe + 1);
+	}
+	SlMetaImageFree(&img);
+}
+
+/*
+ * Seeded: leaders and strangers ask for random ISRs with epochs near the
+ * current ones while nodes are fenced and return.  An accepted change
+ * always named the current epochs and came from the leader, the leader
+ * stays in the ISR, every member is usable at the time, and the image
+ * takes every batch the controller builds.
+ */
+static void
+test_alter_partition_seeded(uint64_t *rng)
+{
+	for (int round = 0; round < 200; round++)
+	{
+		SlMetaImage img;
+		SlControllerRequest req;
+		char		err[256];
+		int32_t		reps[] = {1, 2, 3, 4};
+		int32_t		isr[5];
+
+		cluster_of(&img, 4, NULL);
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "s")));
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 4, reps, 4, 1)));
+		img.next_topic_id = 2;
+		for (int step = 0; step < 60; step++)
+		{
+			const SlMetaPartition *part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			int32_t		le = part->leader_epoch,
+						pe = part->partition_epoch,
+						leader = part->leader;
+			int32_t		nisr = 0;
+			int32_t		asker;
+			int16_t		code;
+			uint64_t	r = unit_rand(rng);
+
+			if (r % 7 == 0)
+			{
+				/* a node is fenced or comes back, through a tick */
+				SlHeartbeat hbs[4];
+				SlMetaBatch out;
+				int32_t		silent = 1 + (int32_t) (unit_rand(rng) % 4);
+				int64_t		now = (int64_t) (step + 2) * (SESSION + 1);
+
+				for (int i = 0; i < 4; i++)
+					hbs[i] = hb(i + 1, 100 + i, now, NULL);
+				if (r % 2 == 0)
+					hbs[silent - 1].received_ms = 0;
+				SlMetaBatchInit(&out);
+				SlControllerTick(&img, hbs, 4, now, SESSION, &out);
+				CHECK(commit(&img, &out));
+				continue;
+			}
+			for (int32_t n = 1; n <= 4; n++)
+				if (unit_rand(rng) % 2 == 0)
+					isr[nisr++] = n;
+			if (unit_rand(rng) % 3 != 0 && leader >= 0 && !ints_contain(isr, nisr, leader))
+				isr[nisr++] = leader;
+			asker = unit_rand(rng) % 4 == 0 ? 1 + (int32_t) (unit_rand(rng) % 4) : leader;
+			req = alter_req(asker, 1, 0, le + (int32_t) (unit_rand(rng) % 3) - 1,
+							pe + (int32_t) (unit_rand(rng) % 3) - 1, isr, nisr);
+			code = handle(&img, &req, err);
+			part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			if (code == 0)
+			{
+				CHECK_EQ_INT(req.leader_epoch, le);
+				CHECK_EQ_INT(req.partition_epoch, pe);
+				CHECK_EQ_INT(asker, leader);
+				CHECK_EQ_INT(part->nisr, nisr);
+				CHECK_EQ_INT(part->leader, leader);
+				CHECK_EQ_INT(part->leader_epoch, le);
+				for (int32_t i = 0; i < nisr; i++)
+					CHECK(!SlMetaImageNode(&img, isr[i])->fenced);
+			}
+			else
+			{
+				CHECK_EQ_INT(part->partition_epoch, pe);
+				CHECK(code == 3 || code == 41 || code == 42 || code == 74 ||
+					  code == 95 || code == 107);
+			}
+			CHECK(part->leader == -1 || ints_contain(part->isr, part->nisr, part->leader));
+		}
+		SlMetaImageFree(&img);
+	}
+}
+
+/*
+ * Unclean election: a partition whose ISR members are all gone stays
+ * offline, unless its topic sets unclean.leader.election.enable; then the
+ * first usable replica leads, alone in the ISR, with the next epoch
+ */
+static void
+test_unclean_election(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	SlHeartbeat hbs[3];
+	char		err[256];
+	int32_t		reps[] = {1, 2, 3};
+	int32_t		only1[] = {1};
+	SlMetaRecord topic;
+	const SlMetaPartition *clean,
+			   *unclean;
+
+	cluster_of(&img, 3, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "clean")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, only1, 1, 1)));
+	topic = meta_topic(2, "unclean");
+	topic.topic.config_json = (char *) "{\"retention.ms\": \"5\", \"unclean.leader.election.enable\": \"true\"}";
+	CHECK(meta_apply1(&img, img.applied_index + 1, topic));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(2, 0, reps, 3, only1, 1, 1)));
+	img.next_topic_id = 3;
+
+	/* node 1, the only ISR member, falls silent */
+	for (int i = 0; i < 3; i++)
+		hbs[i] = hb(i + 1, 100 + i, 10000, NULL);
+	hbs[0].received_ms = 0;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 10000, SESSION, &out);
+	CHECK(commit(&img, &out));
+	clean = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	unclean = &SlMetaImageTopicById(&img, 2)->partitions[0];
+	CHECK_EQ_INT(clean->leader, -1);
+	CHECK_EQ_INT(clean->nisr, 1);
+	CHECK_EQ_INT(clean->isr[0], 1);
+	CHECK_EQ_INT(unclean->leader, 2);
+	CHECK_EQ_INT(unclean->nisr, 1);
+	CHECK_EQ_INT(unclean->isr[0], 2);
+	CHECK_EQ_INT(unclean->leader_epoch, 1);
+
+	/* turning it on for the clean topic elects at the next tick */
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_ALTER_TOPIC_CONFIG;
+	req.topic_name = (char *) "clean";
+	req.config_json = (char *) "{\"unclean.leader.election.enable\": \"true\"}";
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	hbs[1].received_ms = hbs[2].received_ms = 10100;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 10100, SESSION, &out);
+	CHECK(commit(&img, &out));
+	clean = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(clean->leader, 2);
+	CHECK_EQ_INT(clean->leader_epoch, 2);	/* offline was epoch 1 */
+	SlMetaImageFree(&img);
+}
+
+/* The config flag reader against good and hostile JSON */
+static void
+test_config_flag(uint64_t *rng)
+{
+	static const struct
+	{
+		const char *json;
+		bool		set;
+	}			cases[] = {
+		{"{\"u\": \"true\"}", true},
+		{"{\"u\":\"true\"}", true},
+		{" { \"a\" : \"x\\\"y\" , \"u\" : true } ", true},
+		{"{\"u\": \"false\"}", false},
+		{"{\"u\": \"true\", \"u\": \"false\"}", false},
+		{"{\"uu\": \"true\"}", false},
+		{"{}", false},
+		{"", false},
+		{"{\"u\": \"true\"", false},
+		{"{\"u\": {\"x\": 1}}", false},
+		{"[\"u\", \"true\"]", false},
+		{"{\"u\" \"true\"}", false},
+		{"{\"u\": \"tru", false},
+	};
+	SlMetaTopic topic;
+	char		buf[64];
+
+	memset(&topic, 0, sizeof(topic));
+	CHECK(!SlMetaTopicConfigFlag(&topic, "u"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		topic.config_json = (char *) cases[i].json;
+		CHECK_EQ_INT(SlMetaTopicConfigFlag(&topic, "u"), cases[i].set);
+	}
+	/* random bytes never crash it */
+	for (int iter = 0; iter < 20000; iter++)
+	{
+		size_t		n = unit_rand(rng) % (sizeof(buf) - 1);
+
+		for (size_t k = 0; k < n; k++)
+			buf[k] = "{}\":, \\tuer"[unit_rand(rng) % 12];
+		buf[n] = '\0';
+		topic.config_json = buf;
+		(void) SlMetaTopicConfigFlag(&topic, "u");
+	}
+}
+
+static SlControllerRequest
+reassign_req(int32_t *tid, int32_t *part, int32_t **targets, int32_t *sizes, int32_t n)
+{
+	SlControllerRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = SL_CTRL_REASSIGN_PARTITIONS;
+	req.npartitions = n;
+	req.election_topic_ids = tid;
+	req.election_partitions = part;
+	req.nassignments = n;
+	req.assignments = targets;
+	req.assignment_sizes = sizes;
+	return req;
+}
+
+static bool
+ints_equal(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, sizeof(int32_t) * (size_t) na) == 0);
+}
+
+/* KIP-455: a reassignment adds, waits for the ISR, completes, moves the leader */
+static void
+test_reassignment(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	char		err[256];
+	int32_t		reps[] = {1, 2, 3};
+	int32_t		tid[] = {1};
+	int32_t		pid[] = {0};
+	int32_t		to234[] = {2, 3, 4};
+	int32_t		want_replicas[] = {2, 3, 4, 1};
+	int32_t		isr1234[] = {1, 2, 3, 4};
+	int32_t		to12[] = {1, 2};
+	int32_t		bad_dup[] = {2, 2};
+	int32_t		bad_node[] = {2, 9};
+	int32_t		nine[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+	int32_t    *targets[1];
+	int32_t		sizes[1];
+	const SlMetaPartition *part;
+	void	   *data;
+	size_t		len;
+	SlMetaImage back;
+
+	cluster_of(&img, 4, NULL);
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "move")));
+	CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+	img.next_topic_id = 2;
+
+	/* refusals */
+	sizes[0] = 0;
+	targets[0] = NULL;
+	req = reassign_req(tid, pid, targets, sizes, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 85);	/* nothing to cancel */
+	targets[0] = bad_dup;
+	sizes[0] = 2;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	targets[0] = bad_node;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	CHECK(strstr(err, "not registered") != NULL);
+	targets[0] = nine;
+	sizes[0] = 9;
+	CHECK_EQ_INT(handle(&img, &req, err), 39);
+	pid[0] = 5;
+	targets[0] = to234;
+	sizes[0] = 3;
+	CHECK_EQ_INT(handle(&img, &req, err), 3);
+	pid[0] = 0;
+
+	/* start: node 4 added, node 1 being removed, still leading */
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK(ints_equal(part->replicas, part->nreplicas, want_replicas, 4));
+	CHECK_EQ_INT(part->nadding, 1);
+	CHECK_EQ_INT(part->adding[0], 4);
+	CHECK_EQ_INT(part->nremoving, 1);
+	CHECK_EQ_INT(part->removing[0], 1);
+	CHECK_EQ_INT(part->nisr, 3);
+	CHECK_EQ_INT(part->leader, 1);
+	CHECK_EQ_INT(part->partition_epoch, 1);
+	/* the same again changes nothing */
+	{
+		SlMetaBatch out;
+
+		SlMetaBatchInit(&out);
+		CHECK_EQ_INT(SlControllerHandleRequest(&img, &req, &out, err, sizeof(err)), 0);
+		CHECK_EQ_INT(out.nrecords, 0);
+		SlMetaBatchFree(&out);
+	}
+	/* a snapshot keeps the reassignment */
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK_EQ_INT(((uint8_t *) data)[4], 2);
+	CHECK(SlMetaImageDecode(&back, data, len));
+	free(data);
+	CHECK(meta_images_equal(&img, &back));
+	SlMetaImageFree(&back);
+	/* a tick with everyone alive changes nothing: node 4 is not in sync */
+	{
+		SlHeartbeat hbs[4];
+		SlMetaBatch out;
+
+		for (int i = 0; i < 4; i++)
+			hbs[i] = hb(i + 1, 100 + i, 100, NULL);
+		SlMetaBatchInit(&out);
+		SlControllerTick(&img, hbs, 4, 100, SESSION, &out);
+		CHECK_EQ_INT(out.nrecords, 0);
+		SlMetaBatchFree(&out);
+	}
+
+	/* the leader adds node 4 to the ISR: the reassignment completes */
+	req = alter_req(1, 1, 0, 0, 1, isr1234, 4);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK(ints_equal(part->replicas, part->nreplicas, to234, 3));
+	CHECK_EQ_INT(part->nadding, 0);
+	CHECK_EQ_INT(part->nremoving, 0);
+	CHECK_EQ_INT(part->nisr, 3);
+	CHECK(!ints_contain(part->isr, part->nisr, 1));
+	CHECK_EQ_INT(part->leader, 2);
+	CHECK_EQ_INT(part->leader_epoch, 1);
+	CHECK_EQ_INT(part->partition_epoch, 2);
+	CHECK(SlMetaImageEncode(&img, &data, &len));
+	CHECK_EQ_INT(((uint8_t *) data)[4], 1);	/* no reassignment: format 1 */
+	free(data);
+
+	/* a target that adds nobody completes at once, the leader moving */
+	{
+		int32_t		to34[] = {3, 4};
+
+		targets[0] = to34;
+		sizes[0] = 2;
+		req = reassign_req(tid, pid, targets, sizes, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+		CHECK(ints_equal(part->replicas, part->nreplicas, to34, 2));
+		CHECK_EQ_INT(part->nadding + part->nremoving, 0);
+		CHECK_EQ_INT(part->leader, 3);
+		CHECK_EQ_INT(part->nisr, 2);
+	}
+
+	/* pending, then replaced by another target, then cancelled */
+	targets[0] = to12;
+	sizes[0] = 2;
+	req = reassign_req(tid, pid, targets, sizes, 1);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nadding, 2);
+	CHECK_EQ_INT(part->nremoving, 2);
+	CHECK_EQ_INT(part->leader, 3);
+	targets[0] = to234;
+	sizes[0] = 3;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nadding, 1);
+	CHECK_EQ_INT(part->adding[0], 2);
+	CHECK_EQ_INT(part->nremoving, 0);
+	CHECK_EQ_INT(part->nreplicas, 3);
+	sizes[0] = 0;
+	targets[0] = NULL;
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+	CHECK_EQ_INT(part->nreplicas, 2);
+	CHECK_EQ_INT(part->nadding + part->nremoving, 0);
+	CHECK_EQ_INT(part->leader, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 85);
+
+	/* new partitions take the target's replication factor, not 2 + 1 */
+	{
+		int32_t		to24[] = {2, 4};
+
+		targets[0] = to24;
+		sizes[0] = 2;
+		req = reassign_req(tid, pid, targets, sizes, 1);
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[0].nreplicas, 3);
+		memset(&req, 0, sizeof(req));
+		req.type = SL_CTRL_CREATE_PARTITIONS;
+		req.topic_name = (char *) "move";
+		req.partition_count = 2;
+		CHECK_EQ_INT(handle(&img, &req, err), 0);
+		CHECK_EQ_INT(SlMetaImageTopicById(&img, 1)->partitions[1].nreplicas, 2);
+	}
+	SlMetaImageFree(&img);
+}
+
+/*
+ * Seeded: reassignments, AlterPartitions from the leader and ticks that
+ * fence and bring back nodes, in random order.  Every batch applies, the
+ * ISR stays within the replicas with the leader in it, and once the
+ * leader puts every adding replica in the ISR the reassignment is over,
+ * with the replicas its target.
+ */
+static void
+test_reassignment_seeded(uint64_t *rng)
+{
+	for (int round = 0; round < 200; round++)
+	{
+		SlMetaImage img;
+		SlControllerRequest req;
+		char		err[256];
+		int32_t		reps[] = {1, 2, 3};
+		int32_t		tid[] = {1};
+		int32_t		pid[] = {0};
+		int32_t		target[5];
+		int32_t    *targets[1] = {target};
+		int32_t		sizes[1];
+		int64_t		now = 0;
+
+		cluster_of(&img, 5, NULL);
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "r")));
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+		img.next_topic_id = 2;
+		for (int step = 0; step < 40; step++)
+		{
+			const SlMetaPartition *part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			uint64_t	r = unit_rand(rng) % 4;
+
+			if (r == 0)
+			{
+				/* a random target of 1 to 3 distinct nodes */
+				int32_t		n = 1 + (int32_t) (unit_rand(rng) % 3);
+
+				sizes[0] = 0;
+				while (sizes[0] < n)
+				{
+					int32_t		node = 1 + (int32_t) (unit_rand(rng) % 5);
+
+					if (!ints_contain(target, sizes[0], node))
+						target[sizes[0]++] = node;
+				}
+				req = reassign_req(tid, pid, targets, sizes, 1);
+				(void) handle(&img, &req, err);
+			}
+			else if (r == 1 && part->leader >= 0)
+			{
+				/* the leader takes every live replica into the ISR */
+				int32_t		isr[16];
+				int32_t		nisr = 0;
+				int32_t		target_replicas[16];
+				int32_t		ntarget = 0;
+				bool		all_live = true;
+				int16_t		code;
+
+				bool		kept_member = false;
+
+				for (int32_t i = 0; i < part->nreplicas; i++)
+				{
+					if (!SlMetaImageNode(&img, part->replicas[i])->fenced)
+					{
+						isr[nisr++] = part->replicas[i];
+						kept_member |= !ints_contain(part->removing, part->nremoving,
+													 part->replicas[i]);
+					}
+					else if (ints_contain(part->adding, part->nadding, part->replicas[i]))
+						all_live = false;
+					if (!ints_contain(part->removing, part->nremoving, part->replicas[i]))
+						target_replicas[ntarget++] = part->replicas[i];
+				}
+				/* KIP-455 completes only with an ISR member left in the target */
+				all_live &= kept_member;
+				req = alter_req(part->leader, 1, 0, part->leader_epoch,
+								part->partition_epoch, isr, nisr);
+				code = handle(&img, &req, err);
+				CHECK_EQ_INT(code, 0);
+				part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+				if (all_live)
+				{
+					CHECK_EQ_INT(part->nadding, 0);
+					CHECK_EQ_INT(part->nremoving, 0);
+					CHECK(ints_equal(part->replicas, part->nreplicas, target_replicas, ntarget));
+				}
+			}
+			else
+			{
+				/* a tick: one node silent or everyone back */
+				SlHeartbeat hbs[5];
+				SlMetaBatch out;
+
+				now += SESSION + 1;
+				for (int i = 0; i < 5; i++)
+					hbs[i] = hb(i + 1, 100 + i, now, NULL);
+				if (r == 2)
+					hbs[unit_rand(rng) % 5].received_ms = 0;
+				SlMetaBatchInit(&out);
+				SlControllerTick(&img, hbs, 5, now, SESSION, &out);
+				CHECK(commit(&img, &out));
+			}
+			part = &SlMetaImageTopicById(&img, 1)->partitions[0];
+			CHECK(part->leader == -1 || ints_contain(part->isr, part->nisr, part->leader));
+			for (int32_t i = 0; i < part->nisr; i++)
+				CHECK(ints_contain(part->replicas, part->nreplicas, part->isr[i]));
+			CHECK(part->nreplicas - part->nremoving >= 1);
+		}
+		SlMetaImageFree(&img);
+	}
+}
+
 /* Kafka's AdminUtilsTest.testReplicaAssignment: 5 brokers, fixed start 0 */
 static void
 test_assign_kafka_vectors(void)
@@ -736,6 +1352,12 @@ test_request_codec(uint64_t *rng)
 	req.election_topic_ids = tids;
 	req.election_partitions = parts;
 	req.node_id = 42;
+	req.topic_id = 9;
+	req.partition = 4;
+	req.leader_epoch = 5;
+	req.partition_epoch = 6;
+	req.isr = a0;
+	req.nisr = 3;
 	CHECK(SlControllerRequestEncode(&req, &data, &len));
 	CHECK(SlControllerRequestDecode(&back, data, len));
 	CHECK_EQ_INT(back.type, SL_CTRL_CREATE_TOPIC);
@@ -752,6 +1374,12 @@ test_request_codec(uint64_t *rng)
 	CHECK_EQ_INT(back.npartitions, 2);
 	CHECK_EQ_INT(back.election_partitions[1], 7);
 	CHECK_EQ_INT(back.node_id, 42);
+	CHECK_EQ_INT(back.topic_id, 9);
+	CHECK_EQ_INT(back.partition, 4);
+	CHECK_EQ_INT(back.leader_epoch, 5);
+	CHECK_EQ_INT(back.partition_epoch, 6);
+	CHECK_EQ_INT(back.nisr, 3);
+	CHECK_EQ_INT(back.isr[2], 3);
 	CHECK_MEM(back.topic_uuid, req.topic_uuid, 16);
 	CHECK(SlControllerRequestEncode(&back, &again, &againlen));
 	CHECK(againlen == len && memcmp(again, data, len) == 0);
@@ -794,7 +1422,7 @@ test_request_codec(uint64_t *rng)
 	/* an assignment count that lies */
 	{
 		static const uint8_t lie[] = {
-			'S', 'L', 'C', 'R', 1, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 1,
+			'S', 'L', 'C', 'R', 2, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 1,
 			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x7f, 0xff, 0xff, 0xff
 		};
 
@@ -816,6 +1444,12 @@ main(void)
 	test_incarnations();
 	test_controlled_shutdown();
 	test_unregister();
+	test_alter_partition();
+	test_alter_partition_seeded(&rng);
+	test_unclean_election();
+	test_reassignment();
+	test_reassignment_seeded(&rng);
+	test_config_flag(&rng);
 	test_assign_kafka_vectors();
 	test_assign_racks(&rng);
 	test_request_codec(&rng);

@@ -308,6 +308,73 @@ test_type_names(void)
 	CHECK(strcmp(SlMetaRecordTypeName((SlMetaRecordType) 99), "Unknown") == 0);
 }
 
+/*
+ * A PARTITION_CHANGE that moves replicas (a reassignment) is at version 2
+ * with the replicas, adding and removing; one that does not stays at
+ * version 1; either way one encoding per change
+ */
+static void
+test_partition_change_versions(void)
+{
+	SlMetaBatch batch,
+				back;
+	SlMetaRecord rec;
+	int32_t		replicas[] = {2, 3, 4, 1};
+	int32_t		adding[] = {4};
+	int32_t		removing[] = {1};
+	void	   *data,
+			   *again;
+	size_t		len,
+				againlen;
+	const SlMetaRecord *r;
+
+	SlMetaBatchInit(&batch);
+	rec = meta_change(5, 0, SL_META_UNCHANGED, NULL, -1);
+	rec.partition.replicas = replicas;
+	rec.partition.nreplicas = 4;
+	rec.partition.adding = adding;
+	rec.partition.nadding = 1;
+	rec.partition.removing = removing;
+	rec.partition.nremoving = 1;
+	CHECK(SlMetaBatchAdd(&batch, &rec));
+	rec = meta_change(5, 0, 3, isr2, 2);
+	CHECK(SlMetaBatchAdd(&batch, &rec));
+	CHECK(SlMetaBatchEncode(&batch, &data, &len));
+	/* magic, format, count, then the first record's type and version */
+	CHECK_EQ_INT(((uint8_t *) data)[9], SL_META_PARTITION_CHANGE);
+	CHECK_EQ_INT(((uint8_t *) data)[10], 2);
+	CHECK(SlMetaBatchDecode(&back, data, len));
+	r = &back.records[0];
+	CHECK_EQ_INT(r->partition.nreplicas, 4);
+	CHECK_EQ_INT(r->partition.replicas[3], 1);
+	CHECK_EQ_INT(r->partition.nadding, 1);
+	CHECK_EQ_INT(r->partition.adding[0], 4);
+	CHECK_EQ_INT(r->partition.nremoving, 1);
+	CHECK_EQ_INT(r->partition.nisr, -1);
+	r = &back.records[1];
+	CHECK_EQ_INT(r->partition.nreplicas, 0);
+	CHECK_EQ_INT(r->partition.nadding, -1);
+	CHECK_EQ_INT(r->partition.nremoving, -1);
+	CHECK_EQ_INT(r->partition.leader, 3);
+	CHECK(SlMetaBatchEncode(&back, &again, &againlen));
+	CHECK(againlen == len && memcmp(again, data, len) == 0);
+	free(again);
+	SlMetaBatchFree(&back);
+	SlMetaBatchFree(&batch);
+	free(data);
+
+	/* version 2 that moves nothing is not how a change is written */
+	{
+		static const uint8_t v2_nothing[] = {
+			'S', 'L', 'M', 'B', 1, 0, 0, 0, 1, SL_META_PARTITION_CHANGE, 2,
+			0, 0, 0, 5, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+		};
+
+		CHECK(!SlMetaBatchDecode(&back, v2_nothing, sizeof(v2_nothing)));
+	}
+}
+
 int
 main(void)
 {
@@ -319,5 +386,6 @@ main(void)
 	test_hostile();
 	test_random_corruption(&rng);
 	test_type_names();
+	test_partition_change_versions();
 	return UNIT_DONE();
 }

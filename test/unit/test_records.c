@@ -783,6 +783,71 @@ test_rebuild_with_horizon(void)
 	}
 }
 
+/*
+ * A forwarded batch is stamped with the node's producer fields after it
+ * was built: the header parses with a valid CRC, says what was written,
+ * and the records are untouched, whatever the codec
+ */
+static void
+test_set_producer(void)
+{
+	for (int c = 0; c < NCODECS; c++)
+	{
+		SlBatchBuilder b;
+		StringInfoData out;
+		TestRecord	r;
+		SlBatchHeader hdr;
+		SlRecordIter it;
+		SlRecord	rec;
+		int			i;
+
+		SlBatchBuilderInit(&b, codecs[c]);
+		for (i = 0; i < 7; i++)
+		{
+			make_record(i, &r);
+			add_record(&b, &r);
+		}
+		initStringInfo(&out);
+		CHECK_NULL_ERR(SlBatchBuilderFinish(&b, &out));
+		SlBatchSeal((uint8 *) out.data, out.len, 0, -1);
+		CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
+		CHECK_EQ_INT(hdr.producer_id, -1);
+		CHECK_EQ_INT(hdr.base_sequence, -1);
+
+		SlBatchSetProducer((uint8 *) out.data, out.len, INT64CONST(1234567890123), 9,
+						   PG_INT32_MAX - 3);
+		CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
+		CHECK_EQ_INT(hdr.producer_id, INT64CONST(1234567890123));
+		CHECK_EQ_INT(hdr.producer_epoch, 9);
+		CHECK_EQ_INT(hdr.base_sequence, PG_INT32_MAX - 3);
+		CHECK_EQ_INT(hdr.record_count, 7);
+		CHECK_EQ_INT(hdr.base_offset, 0);
+
+		/* stamped again (a new epoch): still valid, the new values */
+		SlBatchSetProducer((uint8 *) out.data, out.len, INT64CONST(1234567890123), 10, 0);
+		CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
+		CHECK_EQ_INT(hdr.producer_epoch, 10);
+		CHECK_EQ_INT(hdr.base_sequence, 0);
+
+		CHECK_NULL_ERR(SlRecordIterInit(&it, (uint8 *) out.data, out.len, true, MAX_DECOMP));
+		for (i = 0; SlRecordIterNext(&it, &rec); i++)
+		{
+			make_record(i, &r);
+			CHECK(same_bytes(rec.value, rec.value_len,
+							 r.value_len < 0 ? NULL : r.value, r.value_len));
+		}
+		CHECK(it.error == NULL);
+		CHECK_EQ_INT(i, 7);
+
+		/* a short buffer is left alone */
+		SlBatchSetProducer((uint8 *) out.data, 10, 1, 1, 1);
+		CHECK_NULL_ERR(SlBatchParseHeader((uint8 *) out.data, out.len, &hdr, true));
+		SlRecordIterFree(&it);
+		SlBatchBuilderFree(&b);
+		pfree(out.data);
+	}
+}
+
 int
 main(void)
 {
@@ -792,5 +857,6 @@ main(void)
 	test_malformed();
 	test_hostile();
 	test_rebuild_with_horizon();
+	test_set_producer();
 	return UNIT_DONE();
 }

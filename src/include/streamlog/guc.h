@@ -38,6 +38,7 @@ extern int	sl_connections_max_idle;
 extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
 extern int	sl_default_partitions;
+extern int	sl_default_replication_factor;
 extern int	sl_group_initial_rebalance_delay;
 extern int	sl_group_max_session_timeout;
 extern int	sl_group_min_session_timeout;

@@ -52,6 +52,7 @@ const SlApiInfo sl_kafka_apis[SL_API_KEY_MAX + 1] = {
 	[SL_API_ALTER_USER_SCRAM_CREDENTIALS] = {"AlterUserScramCredentials", 0, 0, 0},
 	[SL_API_DESCRIBE_QUORUM] = {"DescribeQuorum", 0, 2, 0},
 	[SL_API_DESCRIBE_CLUSTER] = {"DescribeCluster", 0, 1, 0},
+	[SL_API_DESCRIBE_TOPIC_PARTITIONS] = {"DescribeTopicPartitions", 0, 0, 0},
 	[SL_API_ADD_RAFT_VOTER] = {"AddRaftVoter", 0, 0, 0},
 	[SL_API_REMOVE_RAFT_VOTER] = {"RemoveRaftVoter", 0, 0, 0},
 };

@@ -76,6 +76,11 @@ static void DecodeDescribeQuorumResponseNode(SlReader *r, int16 version, SlDescr
 static void DecodeDescribeQuorumResponsePartitionData(SlReader *r, int16 version, SlDescribeQuorumResponsePartitionData *out);
 static void DecodeDescribeQuorumResponseReplicaState(SlReader *r, int16 version, SlDescribeQuorumResponseReplicaState *out);
 static void DecodeDescribeQuorumResponseTopicData(SlReader *r, int16 version, SlDescribeQuorumResponseTopicData *out);
+static void DecodeDescribeTopicPartitionsRequestCursor(SlReader *r, int16 version, SlDescribeTopicPartitionsRequestCursor *out);
+static void DecodeDescribeTopicPartitionsRequestTopicRequest(SlReader *r, int16 version, SlDescribeTopicPartitionsRequestTopicRequest *out);
+static void DecodeDescribeTopicPartitionsResponseCursor(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseCursor *out);
+static void DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *out);
+static void DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *out);
 static void DecodeDescribeUserScramCredentialsRequestUserName(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequestUserName *out);
 static void DecodeDescribeUserScramCredentialsResponseCredentialInfo(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseCredentialInfo *out);
 static void DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *out);
@@ -214,6 +219,11 @@ static void EncodeDescribeQuorumResponseNode(SlWriter *w, int16 version, const S
 static void EncodeDescribeQuorumResponsePartitionData(SlWriter *w, int16 version, const SlDescribeQuorumResponsePartitionData *in);
 static void EncodeDescribeQuorumResponseReplicaState(SlWriter *w, int16 version, const SlDescribeQuorumResponseReplicaState *in);
 static void EncodeDescribeQuorumResponseTopicData(SlWriter *w, int16 version, const SlDescribeQuorumResponseTopicData *in);
+static void EncodeDescribeTopicPartitionsRequestCursor(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequestCursor *in);
+static void EncodeDescribeTopicPartitionsRequestTopicRequest(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequestTopicRequest *in);
+static void EncodeDescribeTopicPartitionsResponseCursor(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseCursor *in);
+static void EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *in);
+static void EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *in);
 static void EncodeDescribeUserScramCredentialsRequestUserName(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequestUserName *in);
 static void EncodeDescribeUserScramCredentialsResponseCredentialInfo(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseCredentialInfo *in);
 static void EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *in);
@@ -330,6 +340,9 @@ static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsRespon
 static void SetErrorsDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsElectLeadersResponse(SlElectLeadersResponse *v, int16 version, int16 error_code, SlStr message);
@@ -10244,6 +10257,273 @@ SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClus
 	SlWriteUvarint(w, 0);
 }
 
+/* DescribeTopicPartitionsRequest */
+
+void
+SlDescribeTopicPartitionsRequestTopicRequestInit(SlDescribeTopicPartitionsRequestTopicRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeTopicPartitionsRequestCursorInit(SlDescribeTopicPartitionsRequestCursor *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeTopicPartitionsRequestInit(SlDescribeTopicPartitionsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->response_partition_limit = 2000;
+	SlDescribeTopicPartitionsRequestCursorInit(&v->cursor);
+	v->cursor_null = true;
+}
+
+static void
+DecodeDescribeTopicPartitionsRequestTopicRequest(SlReader *r, int16 version, SlDescribeTopicPartitionsRequestTopicRequest *out)
+{
+	SlDescribeTopicPartitionsRequestTopicRequestInit(out);
+	out->name = SlReadString(r, true, false);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsRequest.TopicRequest");
+}
+
+static void
+EncodeDescribeTopicPartitionsRequestTopicRequest(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequestTopicRequest *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeTopicPartitionsRequestCursor(SlReader *r, int16 version, SlDescribeTopicPartitionsRequestCursor *out)
+{
+	SlDescribeTopicPartitionsRequestCursorInit(out);
+	out->topic_name = SlReadString(r, true, false);
+	out->partition_index = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsRequest.Cursor");
+}
+
+static void
+EncodeDescribeTopicPartitionsRequestCursor(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequestCursor *in)
+{
+	SlWriteString(w, true, false, in->topic_name);
+	SlWriteInt32(w, in->partition_index);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeTopicPartitionsRequestDecode(SlReader *r, int16 version, SlDescribeTopicPartitionsRequest *out)
+{
+	SlDescribeTopicPartitionsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeTopicPartitionsRequest: unsupported version");
+		return false;
+	}
+	out->topics.items = SlReadArray(r, true, false, 2, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeTopicPartitionsRequestTopicRequest(r, version, &out->topics.items[i]);
+	out->response_partition_limit = SlReadInt32(r);
+	out->cursor_null = SlReadInt8(r) < 0;
+	if (!out->cursor_null)
+		DecodeDescribeTopicPartitionsRequestCursor(r, version, &out->cursor);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeTopicPartitionsRequestEncode(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeTopicPartitionsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeTopicPartitionsRequestTopicRequest(w, version, &in->topics.items[i]);
+	SlWriteInt32(w, in->response_partition_limit);
+	SlWriteInt8(w, in->cursor_null ? -1 : 1);
+	if (!in->cursor_null)
+		EncodeDescribeTopicPartitionsRequestCursor(w, version, &in->cursor);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeTopicPartitionsResponse */
+
+void
+SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInit(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->leader_epoch = -1;
+	v->eligible_leader_replicas.n = -1;
+	v->last_known_elr.n = -1;
+}
+
+void
+SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInit(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->topic_authorized_operations = PG_INT32_MIN;
+}
+
+void
+SlDescribeTopicPartitionsResponseCursorInit(SlDescribeTopicPartitionsResponseCursor *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeTopicPartitionsResponseInit(SlDescribeTopicPartitionsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+	SlDescribeTopicPartitionsResponseCursorInit(&v->next_cursor);
+	v->next_cursor_null = true;
+}
+
+static void
+DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *out)
+{
+	SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInit(out);
+	out->error_code = SlReadInt16(r);
+	out->partition_index = SlReadInt32(r);
+	out->leader_id = SlReadInt32(r);
+	out->leader_epoch = SlReadInt32(r);
+	out->replica_nodes.items = SlReadArray(r, true, false, 4, sizeof(*out->replica_nodes.items), &out->replica_nodes.n);
+	for (int32 i = 0; i < out->replica_nodes.n && SlReaderOk(r); i++)
+		out->replica_nodes.items[i] = SlReadInt32(r);
+	out->isr_nodes.items = SlReadArray(r, true, false, 4, sizeof(*out->isr_nodes.items), &out->isr_nodes.n);
+	for (int32 i = 0; i < out->isr_nodes.n && SlReaderOk(r); i++)
+		out->isr_nodes.items[i] = SlReadInt32(r);
+	out->eligible_leader_replicas.items = SlReadArray(r, true, true, 4, sizeof(*out->eligible_leader_replicas.items), &out->eligible_leader_replicas.n);
+	for (int32 i = 0; i < out->eligible_leader_replicas.n && SlReaderOk(r); i++)
+		out->eligible_leader_replicas.items[i] = SlReadInt32(r);
+	out->last_known_elr.items = SlReadArray(r, true, true, 4, sizeof(*out->last_known_elr.items), &out->last_known_elr.n);
+	for (int32 i = 0; i < out->last_known_elr.n && SlReaderOk(r); i++)
+		out->last_known_elr.items[i] = SlReadInt32(r);
+	out->offline_replicas.items = SlReadArray(r, true, false, 4, sizeof(*out->offline_replicas.items), &out->offline_replicas.n);
+	for (int32 i = 0; i < out->offline_replicas.n && SlReaderOk(r); i++)
+		out->offline_replicas.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition");
+}
+
+static void
+EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *in)
+{
+	SlWriteInt16(w, in->error_code);
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt32(w, in->leader_id);
+	SlWriteInt32(w, in->leader_epoch);
+	SlWriteArrayLen(w, true, false, in->replica_nodes.n);
+	for (int32 i = 0; i < in->replica_nodes.n; i++)
+		SlWriteInt32(w, in->replica_nodes.items[i]);
+	SlWriteArrayLen(w, true, false, in->isr_nodes.n);
+	for (int32 i = 0; i < in->isr_nodes.n; i++)
+		SlWriteInt32(w, in->isr_nodes.items[i]);
+	SlWriteArrayLen(w, true, true, in->eligible_leader_replicas.n);
+	for (int32 i = 0; i < in->eligible_leader_replicas.n; i++)
+		SlWriteInt32(w, in->eligible_leader_replicas.items[i]);
+	SlWriteArrayLen(w, true, true, in->last_known_elr.n);
+	for (int32 i = 0; i < in->last_known_elr.n; i++)
+		SlWriteInt32(w, in->last_known_elr.items[i]);
+	SlWriteArrayLen(w, true, false, in->offline_replicas.n);
+	for (int32 i = 0; i < in->offline_replicas.n; i++)
+		SlWriteInt32(w, in->offline_replicas.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *out)
+{
+	SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInit(out);
+	out->error_code = SlReadInt16(r);
+	out->name = SlReadString(r, true, true);
+	out->topic_id = SlReadUuid(r);
+	out->is_internal = SlReadBool(r);
+	out->partitions.items = SlReadArray(r, true, false, 20, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r, version, &out->partitions.items[i]);
+	out->topic_authorized_operations = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic");
+}
+
+static void
+EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *in)
+{
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->name);
+	SlWriteUuid(w, in->topic_id);
+	SlWriteBool(w, in->is_internal);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w, version, &in->partitions.items[i]);
+	SlWriteInt32(w, in->topic_authorized_operations);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeTopicPartitionsResponseCursor(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseCursor *out)
+{
+	SlDescribeTopicPartitionsResponseCursorInit(out);
+	out->topic_name = SlReadString(r, true, false);
+	out->partition_index = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsResponse.Cursor");
+}
+
+static void
+EncodeDescribeTopicPartitionsResponseCursor(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseCursor *in)
+{
+	SlWriteString(w, true, false, in->topic_name);
+	SlWriteInt32(w, in->partition_index);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeTopicPartitionsResponseDecode(SlReader *r, int16 version, SlDescribeTopicPartitionsResponse *out)
+{
+	SlDescribeTopicPartitionsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeTopicPartitionsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, true, false, 26, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r, version, &out->topics.items[i]);
+	out->next_cursor_null = SlReadInt8(r) < 0;
+	if (!out->next_cursor_null)
+		DecodeDescribeTopicPartitionsResponseCursor(r, version, &out->next_cursor);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTopicPartitionsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeTopicPartitionsResponseEncode(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeTopicPartitionsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w, version, &in->topics.items[i]);
+	SlWriteInt8(w, in->next_cursor_null ? -1 : 1);
+	if (!in->next_cursor_null)
+		EncodeDescribeTopicPartitionsResponseCursor(w, version, &in->next_cursor);
+	SlWriteUvarint(w, 0);
+}
+
 /* AddRaftVoterRequest */
 
 void
@@ -11108,6 +11388,27 @@ SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, in
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(&v->topics.items[i], version, error_code, message);
 }
 
 static void
@@ -12092,6 +12393,14 @@ SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 versio
 }
 
 void
+SlDescribeTopicPartitionsErrorResponse(const SlDescribeTopicPartitionsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeTopicPartitionsResponse *resp)
+{
+	(void) req;
+	SlDescribeTopicPartitionsResponseInit(resp);
+	SetErrorsDescribeTopicPartitionsResponse(resp, version, error_code, message);
+}
+
+void
 SlAddRaftVoterErrorResponse(const SlAddRaftVoterRequest *req, int16 version, int16 error_code, SlStr message, SlAddRaftVoterResponse *resp)
 {
 	(void) req;
@@ -12594,6 +12903,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlDescribeClusterErrorResponse(&req, version, error_code, message, &resp);
 				SlDescribeClusterResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 75:
+			{
+				SlDescribeTopicPartitionsRequest req;
+				SlDescribeTopicPartitionsResponse resp;
+
+				if (!SlDescribeTopicPartitionsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeTopicPartitionsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeTopicPartitionsResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 80:

@@ -51,7 +51,8 @@ create_name_seen_before(const SlCreateTopicsRequest *request, int i)
 /*
  * The partition count of a topic to create, from num_partitions or its
  * assignments; checks the replication factor and assignments.  On a
- * cluster, *replication_factor (-1: the default, 1) and *assignment (NULL
+ * cluster, *replication_factor (-1: streamlog.default_replication_factor,
+ * Kafka's default.replication.factor) and *assignment (NULL
  * if none) are what the controller gets.
  */
 static int16
@@ -61,7 +62,8 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 {
 	bool		cluster = SlClusterEnabled();
 
-	*replication_factor = ct->replication_factor == -1 ? 1 : ct->replication_factor;
+	*replication_factor = ct->replication_factor == -1 ?
+		sl_default_replication_factor : ct->replication_factor;
 	*assignment = NULL;
 	if (ct->assignments.n > 0)
 	{
@@ -135,10 +137,10 @@ create_partition_count(const SlCreateTopicsRequestCreatableTopic *ct, int32 *par
 		return SL_ERR_INVALID_REPLICATION_FACTOR;
 	}
 	/* a cluster's controller knows how many nodes there are */
-	if (ct->replication_factor > 1 && !cluster)
+	if (*replication_factor > 1 && !cluster)
 	{
 		*message = psprintf("Replication factor: %d larger than available brokers: 1.",
-							ct->replication_factor);
+							*replication_factor);
 		return SL_ERR_INVALID_REPLICATION_FACTOR;
 	}
 	return SL_ERR_NONE;

@@ -112,13 +112,18 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
 	pr->log_start_offset = state.log_start_offset;
-	if (fp->fetch_offset < state.log_start_offset || fp->fetch_offset > state.high_watermark)
+	/*
+	 * As a Kafka leader: out of range past the log end; between the high
+	 * watermark and the log end (records not yet on every in-sync replica)
+	 * there is nothing to read yet
+	 */
+	if (fp->fetch_offset < state.log_start_offset || fp->fetch_offset > state.log_end_offset)
 	{
 		pr->error_code = SL_ERR_OFFSET_OUT_OF_RANGE;
 		return 0;
 	}
 	pr->error_code = SL_ERR_NONE;
-	if (fp->fetch_offset == state.high_watermark || limit <= 0)
+	if (fp->fetch_offset >= state.high_watermark || limit <= 0)
 		return 0;
 
 	/*

@@ -226,6 +226,18 @@ coordinator_of(const char *group_id, int16 *error, const char **message,
  */
 #define NOT_COORDINATOR(group_id) (!SlGroupCoordinatedHere(group_id))
 
+/*
+ * A request that may park says so before it asks NOT_COORDINATOR, so that a
+ * move of its group while it is parked makes it look again
+ * (group_placement.h)
+ */
+static void
+wait_on_group_placement(SlRequest *req)
+{
+	if (SlClusterEnabled())
+		SlRequestWaitOn(req, SlGroupPlacementWaitKey());
+}
+
 static void
 find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 		 const char **message, int32 *node_id, const char **host, int32 *port)
@@ -378,6 +390,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		encode_join(req, out, &res);
 		return true;
 	}
+	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
 		res.error = SL_ERR_NOT_COORDINATOR;
@@ -502,6 +515,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 		SlSyncGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
+	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
 		resp.error_code = SL_ERR_NOT_COORDINATOR;

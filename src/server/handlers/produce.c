@@ -37,6 +37,21 @@
  * TOPIC_AUTHORIZATION_FAILED for each of its partitions), and a topic
  * created on the fly (streamlog.auto_create_topics) CREATE on the cluster
  * or on its name.
+ *
+ * Replicated partitions (CLUSTER.md section 4).  With acks=all, a
+ * partition whose committed ISR is smaller than its min.insync.replicas
+ * is refused with NOT_ENOUGH_REPLICAS before anything of it is buffered.
+ * After the commit, an acks=all request with a batch in a partition that
+ * has other replicas is parked (Kafka's DelayedProduce) until the high
+ * watermark of each such partition passes the request's last batch there:
+ * the dispatcher looks again (SlRecheckProduce) whenever one of those high
+ * watermarks moves (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR then has
+ * fewer than min.insync.replicas), and at the request's timeout_ms the partitions still
+ * waiting answer REQUEST_TIMED_OUT (the records stay: an idempotent
+ * producer's retry is answered as a duplicate, and waits the same way).
+ * A partition whose leadership moved meanwhile answers
+ * NOT_LEADER_OR_FOLLOWER.  A node of its own and partitions without other
+ * replicas answer right after the commit, as before.
  */
 #include "postgres.h"
 
@@ -50,6 +65,9 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/topic_admin.h"
+#include "streamlog/storage/isr_changes.h"
+#include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/wakeups.h"
 
 /*
  * Most bytes a compressed batch may decompress to: no more than a request
@@ -70,6 +88,21 @@ decompressed_too_large(void)
 					sl_max_request_size);
 }
 
+/*
+ * A partition of an acks=all request that waits, after the commit, for
+ * its replicas: acknowledged once the high watermark reaches the end of
+ * the request's batches there
+ */
+typedef struct AckWait
+{
+	const SlTopic *topic;		/* as locked for the produce */
+	int32		partition;
+	int32		leader_epoch;	/* this node led the partition in it */
+	int64		records;		/* offsets the request's batches take */
+	SlProduceResponsePartitionProduceResponse *pr;	/* its answer */
+	bool		done;
+} AckWait;
+
 /* One produce request of the group, decoded */
 typedef struct ProduceJob
 {
@@ -77,6 +110,7 @@ typedef struct ProduceJob
 	SlProduceRequest request;
 	SlProduceResponse resp;
 	bool		decoded;
+	List	   *ack_waits;		/* of AckWait, acks=all on replicated partitions */
 } ProduceJob;
 
 /* What validate_batch found out about a batch's timestamps */
@@ -268,6 +302,57 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partit
 	return SL_ERR_NONE;
 }
 
+/* Does partition have other replicas, which an acks=all produce waits for? */
+static bool
+replicated(const SlTopic *topic, int32 partition)
+{
+	return topic->partitions != NULL && SlQuorumVotersGet()->n > 0 &&
+		SlTopicPartitionLeadership(topic, partition)->nreplicas > 1;
+}
+
+/*
+ * Kafka's check before an acks=all append: the committed ISR has at least
+ * min.insync.replicas members, else NOT_ENOUGH_REPLICAS and nothing is
+ * written.  A node of its own has no ISR to speak of: it takes them all.
+ */
+static bool
+enough_replicas(const SlTopic *topic, int32 partition,
+				SlProduceResponsePartitionProduceResponse *pr)
+{
+	const SlPartitionLeadership *l;
+	int32		min_isr = SlTopicMinInsyncReplicas(&topic->config);
+
+	if (topic->partitions == NULL || SlQuorumVotersGet()->n == 0)
+		return true;
+	l = SlTopicPartitionLeadership(topic, partition);
+	if (l->nisr >= min_isr)
+		return true;
+	pr->error_code = SL_ERR_NOT_ENOUGH_REPLICAS;
+	pr->error_message = SlStrFromCString(psprintf("The size of the current ISR [%d] is "
+												  "insufficient to satisfy the min.isr requirement of %d "
+												  "for partition %s-%d",
+												  l->nisr, min_isr, topic->name, partition));
+	return false;
+}
+
+/* An acks=all request waits for the replicas of partition after its commit */
+static void
+wait_for_replicas(ProduceJob *job, const SlTopic *topic, int32 partition,
+				  SlProduceResponsePartitionProduceResponse *pr, int64 records)
+{
+	AckWait    *w;
+
+	if (job->request.acks != -1 || !replicated(topic, partition))
+		return;
+	w = palloc0(sizeof(AckWait));
+	w->topic = topic;
+	w->partition = partition;
+	w->leader_epoch = SlPartitionLeaderEpoch(topic, partition);
+	w->records = records;
+	w->pr = pr;
+	job->ack_waits = lappend(job->ack_waits, w);
+}
+
 /* Buffer the batches of one partition, or set its error */
 static void
 produce_partition(ProduceJob *job, const SlTopic *topic,
@@ -283,6 +368,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	BatchTimestamps ts;
 	BatchTimestamps *timestamps = NULL;
 	int			capacity = 0;
+	int64		records;
 	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
 
 	pr->index = pd->index;
@@ -295,6 +381,8 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		return;
 	}
 	if ((pr->error_code = SlPartitionLeaderError(topic, pd->index)) != SL_ERR_NONE)
+		return;
+	if (job->request.acks == -1 && !enough_replicas(topic, pd->index, pr))
 		return;
 	if (len == 0)
 	{
@@ -392,6 +480,10 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 					pr->error_code = duplicate_offset >= 0 ? SL_ERR_NONE :
 						SL_ERR_DUPLICATE_SEQUENCE_NUMBER;
 					pr->base_offset = duplicate_offset;
+					/* acknowledged as the first attempt would have been */
+					if (duplicate_offset >= 0)
+						wait_for_replicas(job, topic, pd->index, pr,
+										  (int64) hdr.last_offset_delta + 1);
 					return;
 				}
 				pr->error_code = SL_ERR_DUPLICATE_SEQUENCE_NUMBER;
@@ -406,6 +498,7 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	}
 
 	pos = 0;
+	records = 0;
 	for (int i = 0; i < nbatches; i++)
 	{
 		int64	   *offset_out = i == 0 ? &pr->base_offset : palloc(sizeof(int64));
@@ -419,8 +512,14 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 						 timestamps[i].min_timestamp, timestamps[i].max_timestamp,
 						 offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
 		pos += SlBatchSize(&hdr);
+		records += (int64) hdr.last_offset_delta + 1;
 	}
 	pr->error_code = SL_ERR_NONE;
+	/*
+	 * The batches of one request to one partition are buffered together,
+	 * so they get consecutive offsets from pr->base_offset on
+	 */
+	wait_for_replicas(job, topic, pd->index, pr, records);
 }
 
 /* Buffer everything of one request; errors go into its response */
@@ -558,7 +657,18 @@ SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error, bool own_error
 		return;
 	}
 	if (error)
+	{
 		fail_job(job, error, !own_error);
+		job->ack_waits = NIL;
+	}
+	if (job->ack_waits != NIL)
+	{
+		/* SlRecheckProduce looks, in a transaction of its own */
+		req->state = SL_REQUEST_PARKED;
+		req->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Max(job->request.timeout_ms, 0));
+		return;
+	}
 	if (job->request.acks == 0)
 	{
 		/* No answer is due; as Kafka, an error closes the connection */
@@ -574,4 +684,68 @@ SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error, bool own_error
 	}
 	else
 		SlProduceResponseEncode(out, req->api_version, &job->resp);
+}
+
+/*
+ * Kafka's DelayedProduce.tryComplete: each waiting partition is done once
+ * the high watermark passed the request's batches, or once this node no
+ * longer leads it in the epoch it appended in (NOT_LEADER_OR_FOLLOWER);
+ * at the deadline, what still waits answers REQUEST_TIMED_OUT.  Says what
+ * it waits on before it looks (SlRequestWaitOn), so that a high watermark
+ * moving after the look wakes it.
+ */
+void
+SlRecheckProduce(SlRequest *req, SlWriter *out)
+{
+	ProduceJob *job = req->handler_state;
+	ListCell   *lc;
+	bool		waiting = false;
+
+	foreach(lc, job->ack_waits)
+	{
+		AckWait    *w = lfirst(lc);
+		bool		still_leader;
+
+		if (w->done)
+			continue;
+		SlRequestWaitOn(req, SlWaitKeyForPartition(SlMakePartitionKey(w->topic->topic_id,
+																	  w->partition)));
+		if (SlReplicaAcked(w->topic, w->partition, w->leader_epoch,
+						   w->pr->base_offset + w->records, &still_leader))
+		{
+			/* replicated, but the ISR shrank below min.insync.replicas */
+			if (SlReplicaMaximalIsrSize(w->topic, w->partition) <
+				SlTopicMinInsyncReplicas(&w->topic->config))
+			{
+				w->pr->error_code = SL_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+				w->pr->base_offset = -1;
+			}
+			w->done = true;
+		}
+		else if (!still_leader)
+		{
+			w->pr->error_code = SL_ERR_NOT_LEADER_OR_FOLLOWER;
+			w->pr->base_offset = -1;
+			w->done = true;
+		}
+		else if (req->final_attempt)
+		{
+			w->pr->error_code = SL_ERR_REQUEST_TIMED_OUT;
+			w->pr->error_message =
+				SlStrFromCString("The in-sync replicas did not all hold the records "
+								 "within the request's timeout.");
+			w->pr->base_offset = -1;
+			w->done = true;
+		}
+		else
+			waiting = true;
+	}
+	if (waiting && !req->final_attempt)
+	{
+		req->state = SL_REQUEST_PARKED;
+		return;
+	}
+	SlWaitSetClear(&req->waiting_on);
+	req->state = SL_REQUEST_DONE;
+	SlProduceResponseEncode(out, req->api_version, &job->resp);
 }

@@ -29,8 +29,12 @@ typedef enum SlControllerRequestType
 	SL_CTRL_ALTER_TOPIC_CONFIG = 4,
 	SL_CTRL_ELECT_LEADERS = 5,	/* preferred-leader election */
 	SL_CTRL_ALLOCATE_PRODUCER_IDS = 6,
-	SL_CTRL_UNREGISTER_NODE = 7
+	SL_CTRL_UNREGISTER_NODE = 7,
+	SL_CTRL_ALTER_PARTITION = 8,	/* a leader's ISR change (KIP-497) */
+	SL_CTRL_REASSIGN_PARTITIONS = 9 /* move replicas (KIP-455) */
 } SlControllerRequestType;
+
+#define SL_CTRL_REQUEST_TYPE_MAX SL_CTRL_REASSIGN_PARTITIONS
 
 typedef struct SlControllerRequest
 {
@@ -49,11 +53,26 @@ typedef struct SlControllerRequest
 								 * or 0 to let the controller spread them */
 	int32_t	   *assignment_sizes;	/* [nassignments] replicas each */
 	int32_t   **assignments;	/* [nassignments][size] node ids */
-	int32_t		npartitions;	/* ELECT_LEADERS: (topic_id, partition) */
+	int32_t		npartitions;	/* ELECT_LEADERS, REASSIGN_PARTITIONS:
+								 * (topic_id, partition) */
 	int32_t    *election_topic_ids; /* pairs, or 0 = every partition */
 	int32_t    *election_partitions;
-	int32_t		node_id;		/* ALLOCATE_PRODUCER_IDS, UNREGISTER_NODE */
+	int32_t		node_id;		/* ALLOCATE_PRODUCER_IDS, UNREGISTER_NODE;
+								 * ALTER_PARTITION: the leader asking */
 	uint8_t		topic_uuid[16]; /* CREATE_TOPIC: chosen by the door (random) */
+
+	/*
+	 * ALTER_PARTITION: the partition, the epochs its leader knows, the ISR
+	 * it asks for.  REASSIGN_PARTITIONS uses the pairs above, with the
+	 * target replicas of pair i in assignments[i] (assignment_sizes[i]
+	 * nodes; 0 cancels the partition's reassignment).
+	 */
+	int32_t		topic_id;
+	int32_t		partition;
+	int32_t		leader_epoch;
+	int32_t		partition_epoch;
+	int32_t		nisr;
+	int32_t    *isr;
 } SlControllerRequest;
 
 /* Request encoding, for forwarding between nodes (hostile bytes) */
@@ -67,6 +86,16 @@ extern void SlControllerRequestFree(SlControllerRequest *req);
  * UNKNOWN_TOPIC_OR_PARTITION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
  * INVALID_REPLICA_ASSIGNMENT, BROKER_NOT_AVAILABLE...) with a message in
  * errbuf.  Returns 0 on success.
+ *
+ * ALTER_PARTITION is KRaft's AlterPartition with KIP-497's checks, in
+ * Kafka's order: an unknown partition is UNKNOWN_TOPIC_OR_PARTITION;
+ * epochs newer than the image's NOT_CONTROLLER (this controller is
+ * behind); an asker that does not lead the partition INVALID_REQUEST; an
+ * older leader epoch FENCED_LEADER_EPOCH; an older partition epoch
+ * INVALID_UPDATE_VERSION; an ISR that is not a subset of the replicas
+ * without duplicates, or leaves the leader out, INVALID_REQUEST; a member
+ * that is not registered, fenced or shutting down INELIGIBLE_REPLICA.  An
+ * accepted change that changes nothing adds no record.
  */
 extern int16_t SlControllerHandleRequest(const SlMetaImage *image,
 										 const SlControllerRequest *req,

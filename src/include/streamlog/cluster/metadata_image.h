@@ -52,6 +52,17 @@ typedef struct SlMetaPartition
 	int32_t		leader;			/* SL_META_NO_LEADER when offline */
 	int32_t		leader_epoch;	/* +1 on every leader change */
 	int32_t		partition_epoch;	/* +1 on every change */
+
+	/*
+	 * A reassignment under way (KIP-455): replicas is the target followed
+	 * by the replicas being removed; adding are the targets that were not
+	 * replicas before.  Both empty when none.  In a PARTITION_CHANGE record
+	 * a count of -1 leaves them (and nreplicas 0 the replicas) unchanged.
+	 */
+	int32_t		nadding;
+	int32_t    *adding;
+	int32_t		nremoving;
+	int32_t    *removing;
 } SlMetaPartition;
 
 /* A topic (TopicRecord and its partitions) */
@@ -98,6 +109,13 @@ extern bool SlMetaImageApply(SlMetaImage *image, uint64_t index,
 extern const SlMetaNode *SlMetaImageNode(const SlMetaImage *image, int32_t node_id);
 extern const SlMetaTopic *SlMetaImageTopicById(const SlMetaImage *image, int32_t topic_id);
 extern const SlMetaTopic *SlMetaImageTopicByName(const SlMetaImage *image, const char *name);
+
+/*
+ * Is the boolean topic config name set to true in the topic's config_json
+ * (topic_config_flag.c)?  false when absent, or when the text is not a
+ * flat JSON object.
+ */
+extern bool SlMetaTopicConfigFlag(const SlMetaTopic *topic, const char *name);
 
 /*
  * Snapshots bound the Raft log: the whole image as bytes (malloc'd; free()

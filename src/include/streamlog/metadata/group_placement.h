@@ -7,6 +7,8 @@
 #ifndef SL_METADATA_GROUP_PLACEMENT_H
 #define SL_METADATA_GROUP_PLACEMENT_H
 
+#include "streamlog/storage/wakeups.h"
+
 /*
  * The coordinator of group_id: the leader of the partition of
  * __consumer_offsets that holds the group (Kafka's Utils.abs(hashCode) %
@@ -18,5 +20,17 @@ extern int32 SlGroupCoordinatorNode(const char *group_id);
 
 /* Does this node coordinate group_id?  Always true standalone */
 extern bool SlGroupCoordinatedHere(const char *group_id);
+
+/*
+ * A group request that may park (JoinGroup, SyncGroup) waits on this key
+ * too, said before it asks whether this node coordinates the group; the
+ * Raft worker notifies it each time it publishes a changed view of the
+ * cluster (__consumer_offsets created, its leaders moved, a node fenced or
+ * stopping), so that a request parked here while its group moved away is
+ * answered NOT_COORDINATOR at once, as Kafka answers the waiting members of
+ * a group it unloads, rather than at the rebalance deadline.
+ */
+extern SlWaitKey SlGroupPlacementWaitKey(void);
+extern void SlGroupPlacementMayHaveChanged(void);
 
 #endif							/* SL_METADATA_GROUP_PLACEMENT_H */

@@ -12,7 +12,6 @@
 #ifndef SL_METADATA_PARTITION_CHANGE_H
 #define SL_METADATA_PARTITION_CHANGE_H
 
-
 extern int16 SlClusterAlterPartition(int32 topic_id, int32 partition,
 									 int32 leader_epoch, int32 partition_epoch,
 									 const int32 *isr, int nisr,

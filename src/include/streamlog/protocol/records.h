@@ -234,6 +234,20 @@ extern const char *SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out);
 extern void SlBatchSeal(uint8 *batch, size_t len, int64 base_offset,
 						int64 log_append_time);
 
+/* Byte positions of the idempotent producer's fields */
+#define SL_BATCH_OFFSET_PRODUCER_ID 43
+#define SL_BATCH_OFFSET_PRODUCER_EPOCH 51
+#define SL_BATCH_OFFSET_BASE_SEQUENCE 53
+
+/*
+ * Make a batch an idempotent producer's: write its producer id, epoch and
+ * base sequence, then recompute the CRC (which covers them).  For batches
+ * a node forwards to a partition's leader on behalf of SQL producers.
+ * batch must hold a whole batch whose header was validated.
+ */
+extern void SlBatchSetProducer(uint8 *batch, size_t len, int64 producer_id,
+							   int16 producer_epoch, int32 base_sequence);
+
 /* Big-endian helpers shared by the codecs */
 static inline int16
 SlLoadInt16(const uint8 *p)

@@ -48,6 +48,15 @@ typedef struct SlHandler
 	SlHandlerRespondFn respond;
 
 	/*
+	 * A batchable request that respond parked after the commit (an
+	 * acks=all Produce waiting for its replicas): look again, in a
+	 * transaction of its own, when what it waits on changed or its
+	 * deadline passed.  It writes the answer into out and becomes DONE,
+	 * or stays PARKED.
+	 */
+	void		(*recheck) (SlRequest *req, SlWriter *out);
+
+	/*
 	 * Served before authentication (ApiVersions, SaslHandshake,
 	 * SaslAuthenticate), as the worker itself: these need no principal and
 	 * are how a client gets one.  Every other API runs as the session's
@@ -75,6 +84,9 @@ extern bool SlHandleDeleteRecords(SlRequest *req, SlReader *body, SlWriter *out)
 extern bool SlHandleDescribeCluster(SlRequest *req, SlReader *body, SlWriter *out);
 /* handlers/elect_leaders.c: preferred leader election (KIP-460) */
 extern bool SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAlterPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleListPartitionReassignments(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeTopicPartitions(SlRequest *req, SlReader *body, SlWriter *out);
 /* handlers/quorum.c: the metadata quorum (KIP-595, KIP-853) */
 extern bool SlHandleDescribeQuorum(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAddRaftVoter(SlRequest *req, SlReader *body, SlWriter *out);
@@ -124,6 +136,7 @@ extern bool SlHandleAlterUserScramCredentials(SlRequest *req, SlReader *body, Sl
 extern bool SlHandleProduce(SlRequest *req, SlReader *body, SlWriter *out);
 extern void SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error,
 							 bool own_error);
+extern void SlRecheckProduce(SlRequest *req, SlWriter *out);
 
 /* ApiVersions' answer to a version it does not know: v0 body, error 35 */
 extern void SlApiVersionsUnsupported(SlRequest *req, SlWriter *out);

@@ -22,6 +22,12 @@ extern void SlSqlClusterTopicResult(int16 error, const char *message, const char
  */
 extern void SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition);
 
+/*
+ * Is partition of topic led by another node, or by none (offline)?  Never
+ * on a standalone node.  SQL produce forwards such a partition's records.
+ */
+extern bool SlSqlPartitionLedElsewhere(const SlTopic *topic, int32 partition);
+
 /* The same for every partition of topic, for calls that read them all */
 extern void SlSqlCheckTopicLeader(const SlTopic *topic);
 

@@ -31,16 +31,24 @@ extern int	SlIsrChangesNeeded(int64 lag_ms, SlIsrChange *out, int max);
 
 /*
  * About to ask for change: the followers it adds count in the high
- * watermark from now on (KIP-497's maximal ISR), until it is answered
+ * watermark from now on (KIP-497's maximal ISR), until the metadata has
+ * them in the ISR or the controller refused them (refused: a definite
+ * no; after a timeout they keep counting, the change may have been taken)
  */
 extern void SlIsrChangeAsking(const SlIsrChange *change);
-extern void SlIsrChangeAnswered(const SlIsrChange *change);
+extern void SlIsrChangeAnswered(const SlIsrChange *change, bool refused);
 
 /*
  * Load the state of every partition this node leads with other replicas,
  * so that their followers are watched even before anyone touched them
  */
 extern void SlIsrLoadLeaderships(void);
+
+/*
+ * Members of the partition's maximal ISR as this node's view has it (1 on
+ * a node of its own), for Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ */
+extern int	SlReplicaMaximalIsrSize(const SlTopic *topic, int32 partition);
 
 /* The ISR manager's latch, woken when a follower may join (-1: none) */
 extern void SlIsrManagerSetProcno(int procno);

@@ -42,6 +42,8 @@ typedef struct SlTopicConfig
 	bool		key_index;			/* key.index (streamlog's own) */
 	int			compression;		/* compression.type; -1 = producer */
 	int32		max_message_bytes;	/* max.message.bytes */
+	/* min.insync.replicas; -1: the server's (SlTopicMinInsyncReplicas) */
+	int32		min_insync_replicas;
 	bool		log_append_time;	/* message.timestamp.type */
 	/*
 	 * message.timestamp.before.max.ms, after.max.ms and difference.max.ms as
@@ -56,6 +58,9 @@ typedef struct SlTopicConfig
 	int64		segment_bytes;		/* segment.bytes */
 	int64		segment_ms;			/* segment.ms */
 } SlTopicConfig;
+
+/* Fewest in-sync replicas an acks=all produce needs (min.insync.replicas) */
+extern int32 SlTopicMinInsyncReplicas(const SlTopicConfig *config);
 
 /*
  * How far a CreateTime record's timestamp may lie before / after the
@@ -411,6 +416,15 @@ extern void SlLogBufferRecord(const SlTopic *topic, int32 partition,
 							  const SlProduceRecord *record);
 
 /*
+ * The same for a partition that another node leads: at commit its batches
+ * go to this node's forward queue (storage/forward_queue.h), which the
+ * forwarder delivers to the leader after the commit, exactly once and in
+ * commit order.
+ */
+extern void SlLogForwardRecord(const SlTopic *topic, int32 partition,
+							   const SlProduceRecord *record);
+
+/*
  * Buffer a whole batch received from a Kafka producer (validated by the
  * caller: header, CRC, records) for the current transaction.  The caller
  * computed min_timestamp and max_timestamp from the records (-1 if none has
@@ -452,6 +466,16 @@ typedef enum SlSequenceCheck
 extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partition,
 											const SlBatchHeader *hdr,
 											int64 *duplicate_offset);
+
+/*
+ * The newest stored batch of producer_id in partition, as the checks above
+ * know it: its epoch, last sequence and the offset after it (-1 if not
+ * known).  False if the producer is not known there.  For forwarded
+ * batches (sqlapi/forward_sql.c), whose producer never skips a sequence:
+ * a batch of that epoch ending at or below last_seq was stored.
+ */
+extern bool SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
+								  int16 *epoch, int32 *last_seq, int64 *end_offset);
 
 /* producer_ids.c */
 

@@ -2380,6 +2380,82 @@ extern void SlDescribeClusterResponseInit(SlDescribeClusterResponse *v);
 extern bool SlDescribeClusterResponseDecode(SlReader *r, int16 version, SlDescribeClusterResponse *out);
 extern void SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClusterResponse *in);
 
+/* DescribeTopicPartitionsRequest.TopicRequest (v0) */
+typedef struct SlDescribeTopicPartitionsRequestTopicRequest
+{
+	SlStr		name;
+} SlDescribeTopicPartitionsRequestTopicRequest;
+
+/* DescribeTopicPartitionsRequest.Cursor (v0) */
+typedef struct SlDescribeTopicPartitionsRequestCursor
+{
+	SlStr		topic_name;
+	int32		partition_index;
+} SlDescribeTopicPartitionsRequestCursor;
+
+/* DescribeTopicPartitionsRequest: api key 75, v0, flexible v0+ */
+typedef struct SlDescribeTopicPartitionsRequest
+{
+	struct { int32 n; SlDescribeTopicPartitionsRequestTopicRequest *items; } topics;
+	int32		response_partition_limit;	/* default 2000 */
+	SlDescribeTopicPartitionsRequestCursor cursor;	/* nullable */
+	bool		cursor_null;	/* cursor is null */
+} SlDescribeTopicPartitionsRequest;
+
+extern void SlDescribeTopicPartitionsRequestTopicRequestInit(SlDescribeTopicPartitionsRequestTopicRequest *v);
+extern void SlDescribeTopicPartitionsRequestCursorInit(SlDescribeTopicPartitionsRequestCursor *v);
+extern void SlDescribeTopicPartitionsRequestInit(SlDescribeTopicPartitionsRequest *v);
+extern bool SlDescribeTopicPartitionsRequestDecode(SlReader *r, int16 version, SlDescribeTopicPartitionsRequest *out);
+extern void SlDescribeTopicPartitionsRequestEncode(SlWriter *w, int16 version, const SlDescribeTopicPartitionsRequest *in);
+
+/* DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition (v0) */
+typedef struct SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition
+{
+	int16		error_code;
+	int32		partition_index;
+	int32		leader_id;
+	int32		leader_epoch;	/* default -1 */
+	struct { int32 n; int32 *items; } replica_nodes;
+	struct { int32 n; int32 *items; } isr_nodes;
+	struct { int32 n; int32 *items; } eligible_leader_replicas;	/* nullable, default null */
+	struct { int32 n; int32 *items; } last_known_elr;	/* nullable, default null */
+	struct { int32 n; int32 *items; } offline_replicas;
+} SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition;
+
+/* DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic (v0) */
+typedef struct SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
+{
+	int16		error_code;
+	SlStr		name;	/* nullable */
+	SlUuid		topic_id;
+	bool		is_internal;
+	struct { int32 n; SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *items; } partitions;
+	int32		topic_authorized_operations;	/* default PG_INT32_MIN */
+} SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic;
+
+/* DescribeTopicPartitionsResponse.Cursor (v0) */
+typedef struct SlDescribeTopicPartitionsResponseCursor
+{
+	SlStr		topic_name;
+	int32		partition_index;
+} SlDescribeTopicPartitionsResponseCursor;
+
+/* DescribeTopicPartitionsResponse: api key 75, v0, flexible v0+ */
+typedef struct SlDescribeTopicPartitionsResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *items; } topics;
+	SlDescribeTopicPartitionsResponseCursor next_cursor;	/* nullable */
+	bool		next_cursor_null;	/* next_cursor is null */
+} SlDescribeTopicPartitionsResponse;
+
+extern void SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInit(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v);
+extern void SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInit(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v);
+extern void SlDescribeTopicPartitionsResponseCursorInit(SlDescribeTopicPartitionsResponseCursor *v);
+extern void SlDescribeTopicPartitionsResponseInit(SlDescribeTopicPartitionsResponse *v);
+extern bool SlDescribeTopicPartitionsResponseDecode(SlReader *r, int16 version, SlDescribeTopicPartitionsResponse *out);
+extern void SlDescribeTopicPartitionsResponseEncode(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponse *in);
+
 /* AddRaftVoterRequest.Listener (v0) */
 typedef struct SlAddRaftVoterRequestListener
 {
@@ -2540,6 +2616,8 @@ extern void SlDescribeQuorumErrorResponse(const SlDescribeQuorumRequest *req, in
 								 SlStr message, SlDescribeQuorumResponse *resp);
 extern void SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeClusterResponse *resp);
+extern void SlDescribeTopicPartitionsErrorResponse(const SlDescribeTopicPartitionsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeTopicPartitionsResponse *resp);
 extern void SlAddRaftVoterErrorResponse(const SlAddRaftVoterRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlAddRaftVoterResponse *resp);
 extern void SlRemoveRaftVoterErrorResponse(const SlRemoveRaftVoterRequest *req, int16 version, int16 error_code,

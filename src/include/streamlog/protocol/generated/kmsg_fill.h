@@ -211,6 +211,13 @@ static void FillDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v, int1
 static void FillDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, uint64 *rng);
 static void FillDescribeQuorumResponseReplicaState(SlDescribeQuorumResponseReplicaState *v, int16 version, uint64 *rng);
 static void FillDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsRequest(SlDescribeTopicPartitionsRequest *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsRequestCursor(SlDescribeTopicPartitionsRequestCursor *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsRequestTopicRequest(SlDescribeTopicPartitionsRequestTopicRequest *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsResponseCursor(SlDescribeTopicPartitionsResponseCursor *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, uint64 *rng);
+static void FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequest(SlDescribeUserScramCredentialsRequest *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequestUserName(SlDescribeUserScramCredentialsRequestUserName *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, uint64 *rng);
@@ -365,6 +372,8 @@ static void ReleaseDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicDa
 static void ReleaseDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v);
 static void ReleaseDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v);
 static void ReleaseDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v);
+static void ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v);
+static void ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v);
 static void ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v);
 static void ReleaseElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v);
 static void ReleaseElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v);
@@ -6748,6 +6757,194 @@ KgEncodeDescribeClusterResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillDescribeTopicPartitionsRequestTopicRequest(SlDescribeTopicPartitionsRequestTopicRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsRequestTopicRequestInit(v);
+	v->name = KgStr(rng, false);
+}
+
+static void
+FillDescribeTopicPartitionsRequestCursor(SlDescribeTopicPartitionsRequestCursor *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsRequestCursorInit(v);
+	v->topic_name = KgStr(rng, false);
+	v->partition_index = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeTopicPartitionsRequest(SlDescribeTopicPartitionsRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsRequestInit(v);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeTopicPartitionsRequestTopicRequest(&v->topics.items[i], version, rng);
+	v->response_partition_limit = (int32) KgRand(rng);
+	v->cursor_null = (true) && (KgRand(rng) & 1) != 0;
+	if (!v->cursor_null)
+		FillDescribeTopicPartitionsRequestCursor(&v->cursor, version, rng);
+}
+
+static void
+KgInitDescribeTopicPartitionsRequest(void *v)
+{
+	SlDescribeTopicPartitionsRequestInit(v);
+}
+
+static void
+KgReleaseDescribeTopicPartitionsRequest(void *p)
+{
+	SlDescribeTopicPartitionsRequest *v = p;
+
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeTopicPartitionsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeTopicPartitionsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeTopicPartitionsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeTopicPartitionsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeTopicPartitionsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeTopicPartitionsRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartitionInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->partition_index = (int32) KgRand(rng);
+	v->leader_id = (int32) KgRand(rng);
+	v->leader_epoch = (int32) KgRand(rng);
+	v->replica_nodes.n = KgCount(rng, false);
+	v->replica_nodes.items = KgAlloc(v->replica_nodes.n, sizeof(*v->replica_nodes.items));
+	for (int32 i = 0; i < v->replica_nodes.n; i++)
+		v->replica_nodes.items[i] = (int32) KgRand(rng);
+	v->isr_nodes.n = KgCount(rng, false);
+	v->isr_nodes.items = KgAlloc(v->isr_nodes.n, sizeof(*v->isr_nodes.items));
+	for (int32 i = 0; i < v->isr_nodes.n; i++)
+		v->isr_nodes.items[i] = (int32) KgRand(rng);
+	v->eligible_leader_replicas.n = KgCount(rng, true);
+	v->eligible_leader_replicas.items = KgAlloc(v->eligible_leader_replicas.n, sizeof(*v->eligible_leader_replicas.items));
+	for (int32 i = 0; i < v->eligible_leader_replicas.n; i++)
+		v->eligible_leader_replicas.items[i] = (int32) KgRand(rng);
+	v->last_known_elr.n = KgCount(rng, true);
+	v->last_known_elr.items = KgAlloc(v->last_known_elr.n, sizeof(*v->last_known_elr.items));
+	for (int32 i = 0; i < v->last_known_elr.n; i++)
+		v->last_known_elr.items[i] = (int32) KgRand(rng);
+	v->offline_replicas.n = KgCount(rng, false);
+	v->offline_replicas.items = KgAlloc(v->offline_replicas.n, sizeof(*v->offline_replicas.items));
+	for (int32 i = 0; i < v->offline_replicas.n; i++)
+		v->offline_replicas.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopicInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->name = KgStr(rng, true);
+	v->topic_id = KgUuid(rng);
+	v->is_internal = (KgRand(rng) & 1) != 0;
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(&v->partitions.items[i], version, rng);
+	v->topic_authorized_operations = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeTopicPartitionsResponseCursor(SlDescribeTopicPartitionsResponseCursor *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsResponseCursorInit(v);
+	v->topic_name = KgStr(rng, false);
+	v->partition_index = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeTopicPartitionsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(&v->topics.items[i], version, rng);
+	v->next_cursor_null = (true) && (KgRand(rng) & 1) != 0;
+	if (!v->next_cursor_null)
+		FillDescribeTopicPartitionsResponseCursor(&v->next_cursor, version, rng);
+}
+
+static void
+ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v)
+{
+	if (v->replica_nodes.items != NULL)
+		pfree(v->replica_nodes.items);
+	if (v->isr_nodes.items != NULL)
+		pfree(v->isr_nodes.items);
+	if (v->eligible_leader_replicas.items != NULL)
+		pfree(v->eligible_leader_replicas.items);
+	if (v->last_known_elr.items != NULL)
+		pfree(v->last_known_elr.items);
+	if (v->offline_replicas.items != NULL)
+		pfree(v->offline_replicas.items);
+}
+
+static void
+ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(&v->partitions.items[i]);
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitDescribeTopicPartitionsResponse(void *v)
+{
+	SlDescribeTopicPartitionsResponseInit(v);
+}
+
+static void
+KgReleaseDescribeTopicPartitionsResponse(void *p)
+{
+	SlDescribeTopicPartitionsResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeTopicPartitionsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeTopicPartitionsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeTopicPartitionsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeTopicPartitionsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeTopicPartitionsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeTopicPartitionsResponseEncode(w, version, in);
+}
+
+static void
 FillAddRaftVoterRequestListener(SlAddRaftVoterRequestListener *v, int16 version, uint64 *rng)
 {
 	SlAddRaftVoterRequestListenerInit(v);
@@ -7008,6 +7205,8 @@ static const KgMessage kg_messages[] = {
 	{"DescribeQuorumResponse", 55, 0, 2, sizeof(SlDescribeQuorumResponse), KgInitDescribeQuorumResponse, KgFillDescribeQuorumResponse, KgDecodeDescribeQuorumResponse, KgEncodeDescribeQuorumResponse, KgReleaseDescribeQuorumResponse},
 	{"DescribeClusterRequest", 60, 0, 1, sizeof(SlDescribeClusterRequest), KgInitDescribeClusterRequest, KgFillDescribeClusterRequest, KgDecodeDescribeClusterRequest, KgEncodeDescribeClusterRequest, KgReleaseDescribeClusterRequest},
 	{"DescribeClusterResponse", 60, 0, 1, sizeof(SlDescribeClusterResponse), KgInitDescribeClusterResponse, KgFillDescribeClusterResponse, KgDecodeDescribeClusterResponse, KgEncodeDescribeClusterResponse, KgReleaseDescribeClusterResponse},
+	{"DescribeTopicPartitionsRequest", 75, 0, 0, sizeof(SlDescribeTopicPartitionsRequest), KgInitDescribeTopicPartitionsRequest, KgFillDescribeTopicPartitionsRequest, KgDecodeDescribeTopicPartitionsRequest, KgEncodeDescribeTopicPartitionsRequest, KgReleaseDescribeTopicPartitionsRequest},
+	{"DescribeTopicPartitionsResponse", 75, 0, 0, sizeof(SlDescribeTopicPartitionsResponse), KgInitDescribeTopicPartitionsResponse, KgFillDescribeTopicPartitionsResponse, KgDecodeDescribeTopicPartitionsResponse, KgEncodeDescribeTopicPartitionsResponse, KgReleaseDescribeTopicPartitionsResponse},
 	{"AddRaftVoterRequest", 80, 0, 0, sizeof(SlAddRaftVoterRequest), KgInitAddRaftVoterRequest, KgFillAddRaftVoterRequest, KgDecodeAddRaftVoterRequest, KgEncodeAddRaftVoterRequest, KgReleaseAddRaftVoterRequest},
 	{"AddRaftVoterResponse", 80, 0, 0, sizeof(SlAddRaftVoterResponse), KgInitAddRaftVoterResponse, KgFillAddRaftVoterResponse, KgDecodeAddRaftVoterResponse, KgEncodeAddRaftVoterResponse, KgReleaseAddRaftVoterResponse},
 	{"RemoveRaftVoterRequest", 81, 0, 0, sizeof(SlRemoveRaftVoterRequest), KgInitRemoveRaftVoterRequest, KgFillRemoveRaftVoterRequest, KgDecodeRemoveRaftVoterRequest, KgEncodeRemoveRaftVoterRequest, KgReleaseRemoveRaftVoterRequest},

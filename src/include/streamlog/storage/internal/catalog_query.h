@@ -28,7 +28,7 @@ extern uint64 SlCatalogQuery(const char *sql, int nargs, Oid *types,
  * group_offsets.c) keeps the text, the argument types and the name
  * together.  Run through SlCatalogQuery, so it shares its plan cache.
  */
-#define SL_CATALOG_QUERY_MAX_ARGS 8
+#define SL_CATALOG_QUERY_MAX_ARGS 10
 
 typedef struct SlNamedQuery
 {

@@ -18,6 +18,12 @@ typedef struct SlPartitionState SlPartitionState;
  */
 extern SlPartitionState *SlPartitionStateGet(SlPartitionKey key);
 
+/*
+ * The shared state of key if it is loaded, as it is (its leadership not
+ * refreshed from the catalog); NULL if not.  Needs no transaction.
+ */
+extern SlPartitionState *SlPartitionStateFind(SlPartitionKey key);
+
 /* Forget the shared state of key's topic's partitions from key's on */
 extern void SlPartitionStateForget(SlPartitionKey key);
 

@@ -1,0 +1,104 @@
+/*
+ * The forwarder's loop: run a pass over the forward queue
+ * (replication/produce_forward.c) whenever a commit queued batches (it
+ * sets this worker's latch), and at least every FORWARD_IDLE_MS for
+ * batches waiting on a leader that was away; right again after a pass
+ * that delivered, as more may wait.  An error in a pass is logged, its
+ * transaction aborted and its connections closed; the worker goes on (an
+ * ERROR reaching the top would restart the whole server).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "streamlog/bgworkers/forwarder.h"
+#include "streamlog/guc.h"
+#include "streamlog/replication/produce_forward.h"
+#include "streamlog/shmem.h"
+#include "streamlog/storage/forward_queue.h"
+
+/* Longest wait between passes while nothing wakes the worker */
+#define FORWARD_IDLE_MS 1000
+
+void
+SlForwarderRegister(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlForwarderMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog forwarder");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog forwarder");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+forwarder_detach(int code, Datum arg)
+{
+	SlForwardQueueSetForwarder(-1);
+	SlForwardDisconnect();
+}
+
+void
+SlForwarderMain(Datum arg)
+{
+	MemoryContext pass_context;
+	bool		more = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	/* see SlForwardPass for why its commits need not wait for the flush */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SlForwardQueueSetForwarder(SL_MY_PROCNO);
+	before_shmem_exit(forwarder_detach, 0);
+
+	pass_context = AllocSetContextCreate(TopMemoryContext, "streamlog forwarder pass",
+										 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		if (!more)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 FORWARD_IDLE_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		pgstat_report_activity(STATE_RUNNING, "forwarding");
+		PG_TRY();
+		{
+			more = SlForwardPass(pass_context);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(pass_context);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			SlForwardDisconnect();
+			more = false;
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(pass_context);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+}
