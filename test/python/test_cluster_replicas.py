@@ -559,3 +559,38 @@ def test_describe_topic_partitions_on_a_node_of_its_own(server, unique_name):
     # every topic when none is named: ours among them
     topics, _ = kafka_describe_partitions(server, [])
     assert name in [n for _e, n, _p in topics]
+
+
+def test_reassignment_moves_the_log_and_completes_on_its_own(whole, unique_name):
+    """With the replication stream: a partition moved to another node
+    completes without any hand on the ISR (the new replica catches up,
+    the leader's ISR manager takes it in, the controller completes the
+    reassignment), and the new replica holds the old one's batches byte
+    for byte."""
+    from replstream import stored_batches, wait_replicas_identical
+
+    cluster = whole
+    name = unique_name("carry")
+    x = next(n for n in cluster.node_ids if n != cluster.wait_for_controller())
+    new = next(n for n in cluster.node_ids if n != x)
+    admin = AdminClient({"bootstrap.servers": cluster.node(x).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 1, replica_assignment=[[x]])]), 60) == {name: None}
+    cluster.wait_topic_everywhere(name)
+    with cluster.node(x).connect() as conn:
+        for i in range(20):
+            conn.execute("SELECT streamlog.produce(%s, %s, %s)", (name, f"k{i}", f"v{i}"))
+    before = stored_batches(cluster.node(x), name)
+    assert len(before) == 20
+
+    cluster.node(x).sql("SELECT streamlog.reassign_partition(%s, 0, %s)", (name, [new]))
+    done = cluster.wait_topic_everywhere(
+        name, deadline=120, check=lambda s: s[4][0][3] == [new])[4][0]
+    assert done[0] == new and done[4] == [new]
+    moved = wait_replicas_identical(cluster, name, 0, [new], min_batches=20)
+    assert {base: moved[base] for base in before} == before
+    # the new leader takes what comes next
+    cluster.node(new).sql("SELECT streamlog.produce(%s, 'after', 'move')", (name,))
+    rows = cluster.node(new).sql(
+        "SELECT count(*) FROM streamlog.read(%s, 0)", (name,))
+    assert rows == [(21,)]
