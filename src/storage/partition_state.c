@@ -666,6 +666,71 @@ SlPartitionStateListLoaded(SlPartitionKey *keys, int max)
 }
 
 /*
+ * Replication (replica_append.c): a follower appends at the offsets its
+ * leader gave, so it reserves exactly where the log ends or not at all.
+ */
+bool
+SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
+						  Oid *relid, int64 *next_offset)
+{
+	bool		slept = false;
+	bool		reserved = false;
+
+	Assert(count > 0);
+	for (;;)
+	{
+		SpinLockAcquire(&state->mutex);
+		/* Full ring or a truncation under way: wait, as a produce does */
+		if (state->next_offset != start ||
+			(state->ring_count < SL_MAX_INFLIGHT &&
+			 (state->truncating_pid == 0 || state->truncating_pid == MyProcPid)))
+			break;
+		SpinLockRelease(&state->mutex);
+		ConditionVariableSleep(&state->changed, PG_WAIT_EXTENSION);
+		slept = true;
+	}
+	*next_offset = state->next_offset;
+	if (state->next_offset == start)
+	{
+		state->next_offset += count;
+		state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
+			(SlReservation) {start, start + count, false};
+		state->ring_count++;
+		*relid = state->active_relid;
+		reserved = true;
+	}
+	SpinLockRelease(&state->mutex);
+
+	if (slept)
+		ConditionVariableCancelSleep();
+	return reserved;
+}
+
+bool
+SlPartitionStateUnreserve(SlPartitionState *state, int64 start, int64 end)
+{
+	bool		done = false;
+
+	SpinLockAcquire(&state->mutex);
+	if (state->ring_count > 0 && state->next_offset == end)
+	{
+		SlReservation *last =
+			&state->ring[(state->ring_head + state->ring_count - 1) % SL_MAX_INFLIGHT];
+
+		if (last->start == start && last->end == end && !last->done)
+		{
+			state->ring_count--;
+			state->next_offset = start;
+			done = true;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+	if (done)
+		ConditionVariableBroadcast(&state->changed);
+	return done;
+}
+
+/*
  * Truncation (replica_truncate.c).  A replica truncating its log must not
  * race an append: a reservation made before the truncation but written
  * after it would land above the new end and leave a hole below it.  So the

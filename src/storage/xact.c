@@ -23,6 +23,8 @@
  * 3. log_append: release the offset reservations, which moves the high
  *    watermark (XACT_EVENT_PRE_COMMIT is where it appends and fills in
  *    the base offsets that producers.c publishes in 2).
+ *    replica_append does the same for a follower's appends (and takes back
+ *    an aborted one's reservation).
  * 3b. replica_truncate: unfence the partitions a truncation fenced, and
  *    forget their producers' state (rebuilt from the log that is left);
  *    at abort, put back the partition state it changed, after log_append
@@ -54,6 +56,7 @@ storage_xact_callback(XactEvent event, void *arg)
 	SlDeleteRecordsXactEvent(event);
 	SlProducersXactEvent(event);
 	SlLogAppendXactEvent(event);
+	SlReplicaAppendXactEvent(event);
 	SlReplicaTruncateXactEvent(event);
 	SlTopicsXactEvent(event);
 }
@@ -67,6 +70,7 @@ storage_subxact_callback(SubXactEvent event, SubTransactionId subid,
 	SlDeleteRecordsSubXactAbort(subid);
 	SlProducersSubXactAbort(subid);
 	SlLogAppendSubXactAbort(subid);
+	SlReplicaAppendSubXactAbort(subid);
 	SlReplicaTruncateSubXactAbort(subid);
 	SlTopicsSubXactAbort(subid);
 }

@@ -100,4 +100,15 @@ extern void SlPartitionStateNoteLeadership(SlPartitionState *state,
 /* Keys of the partitions of this database whose state is loaded (up to max) */
 extern int	SlPartitionStateListLoaded(SlPartitionKey *keys, int max);
 
+/*
+ * A follower's append (replica_append.c): reserve count offsets from start
+ * only if the next offset is start (*next_offset says what it is either
+ * way); and take back an aborted append's reservation if it is still the
+ * partition's last one (false if not: release it then, leaving a hole).
+ */
+extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
+									  int64 count, Oid *relid, int64 *next_offset);
+extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
+									  int64 end);
+
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

@@ -46,5 +46,7 @@ extern void SlReplicaTruncateXactEvent(XactEvent event);
 extern void SlReplicaTruncateSubXactAbort(SubTransactionId subid);
 extern void SlDeleteRecordsXactEvent(XactEvent event);
 extern void SlDeleteRecordsSubXactAbort(SubTransactionId subid);
+extern void SlReplicaAppendXactEvent(XactEvent event);
+extern void SlReplicaAppendSubXactAbort(SubTransactionId subid);
 
 #endif							/* SL_STORAGE_XACT_H */
