@@ -212,8 +212,8 @@ ensure_offsets_topic(void *arg)
  * NOT_COORDINATOR in the middle of their first rebalance (librdkafka tells
  * the application, for its OffsetFetch).  The wait is once per node (a
  * creator started here waits for the topic another node's made).  false
- * if it could not be created: logged, and the client is told
- * COORDINATOR_NOT_AVAILABLE, which it retries.
+ * if it could not be created (logged) or no controller is known: the
+ * client is told COORDINATOR_NOT_AVAILABLE, which it retries.
  */
 static bool
 offsets_topic_ready(void)
@@ -223,6 +223,9 @@ offsets_topic_ready(void)
 	if (!SlClusterEnabled() || !sl_offsets_topic ||
 		SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
 		return true;
+	/* No controller to create it: not worth a worker's wait */
+	if (SlClusterControllerId() < 0)
+		return false;
 	edata = SlRunInSubtransaction(ensure_offsets_topic, NULL, true);
 	if (edata == NULL)
 		return true;
