@@ -135,12 +135,19 @@ CLUSTER_OBJS += src/cluster/heartbeat.o src/cluster/quorum.o
 OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/heartbeats.o src/sqlapi/cluster_views_sql.o
 
 # Replicated partitions, one line per area (keep the blank lines between)
-REPLICA_LOG_OBJS =
+REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/storage/replica_truncate.o \
+	src/storage/replica_read.o src/sqlapi/replica_log_sql.o
+# its pure part: the epoch search, unit-tested as frontend code
+CODEC_OBJS += src/storage/epoch_search.o
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
 	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
 
-REPLICA_STREAM_OBJS =
+# the stream's message codec is pure: unit tests and fuzzers link it too
+REPLICA_STREAM_CODEC_OBJS = src/replication/stream_message.o
+REPLICA_STREAM_OBJS = $(REPLICA_STREAM_CODEC_OBJS) src/replication/output_plugin.o \
+	src/storage/replica_append.o src/storage/replica_followed.o \
+	src/replication/leader_link.o src/replication/apply_worker.o src/replication/launcher.o
 
 PARTITION_CHANGE_OBJS = src/metadata/partition_change.o src/sqlapi/partition_change_sql.o \
 	src/metadata/partition_reassignment.o src/sqlapi/reassignment_sql.o \
@@ -201,7 +208,7 @@ GENERATED_INC = src/include/streamlog/protocol/generated
 PROTOCOL_HEADERS = src/include/streamlog/protocol/*.h $(GENERATED_INC)/*.h
 
 # C unit tests of the codecs: frontend code, no server needed
-UNIT_SRCS = $(CODEC_OBJS:.o=.c) $(CLUSTER_OBJS:.o=.c)
+UNIT_SRCS = $(CODEC_OBJS:.o=.c) $(CLUSTER_OBJS:.o=.c) $(REPLICA_STREAM_CODEC_OBJS:.o=.c)
 PG_LIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
 PG_INCDIR := $(shell $(PG_CONFIG) --includedir-server)
 UNIT_CFLAGS = -DFRONTEND -O2 -g -Wall $(COPT) -I$(srcdir)/src/include -I$(srcdir)/test/unit -I$(PG_INCDIR)
@@ -225,7 +232,7 @@ endif
 UNIT_TESTS = $(patsubst test/unit/%.c,$(UNIT_OUT)/%,$(wildcard test/unit/test_*.c))
 
 # The codecs compiled once as frontend objects, shared by every test
-UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS) $(CLUSTER_OBJS))
+UNIT_OBJS = $(patsubst %.o,$(UNIT_OUT)/obj/%.o,$(CODEC_OBJS) $(CLUSTER_OBJS) $(REPLICA_STREAM_CODEC_OBJS))
 
 CLUSTER_HEADERS = $(wildcard src/include/streamlog/cluster/*.h src/include/streamlog/cluster/internal/*.h)
 
@@ -294,12 +301,12 @@ FUZZ_SECONDS ?= 30
 FUZZ_DIR = test/fuzz
 FUZZ_BIN = $(FUZZ_DIR)/bin
 FUZZ_LEGACY := $(if $(wildcard $(srcdir)/src/include/streamlog/protocol/legacy_records.h),yes)
-FUZZ_SRCS = $(filter src/protocol/% src/cluster/%,$(UNIT_SRCS))
+FUZZ_SRCS = $(filter src/protocol/% src/cluster/% src/replication/%,$(UNIT_SRCS))
 ifeq ($(FUZZ_LEGACY),)
 FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata $(if $(FUZZ_LEGACY),fuzz_legacy)
+FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata fuzz_stream_message $(if $(FUZZ_LEGACY),fuzz_legacy)
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \

@@ -135,6 +135,12 @@ listen_addresses = '$HOST'
 port = $(pg_port "$i")
 unix_socket_directories = ''
 shared_preload_libraries = 'streamlog'
+# partition data flows to followers by logical decoding: a walsender and a
+# slot per (leader, follower) pair, an apply worker per leader
+wal_level = logical
+max_replication_slots = 16
+max_wal_senders = 16
+max_worker_processes = 24
 streamlog.database = 'postgres'
 streamlog.listen_addresses = '$HOST'
 streamlog.port = $(kafka_port "$i")
@@ -144,6 +150,11 @@ streamlog.raft_listen_address = '$HOST:$(raft_port "$i")'
 streamlog.cluster_id = '$CLUSTER_ID'
 streamlog.advertised_sql_conninfo = 'host=$HOST port=$(pg_port "$i") user=postgres dbname=postgres'
 EOF
+    # a PostgreSQL that lists the output plugins replication may use must
+    # list streamlog's
+    if "$BINDIR/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
+        echo "output_plugin_libraries = 'pgoutput, test_decoding, streamlog'" >>"$d/streamlog_cluster.conf"
+    fi
     [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$d/streamlog_cluster.conf"
     return 0
 }

@@ -984,3 +984,36 @@ SELECT t.name AS topic, p.partition, p.replicas, p.adding_replicas, p.removing_r
  WHERE (cardinality(p.adding_replicas) > 0 OR cardinality(p.removing_replicas) > 0)
    AND streamlog.has_privilege('describe', 'topic', t.name);
 GRANT SELECT ON streamlog.reassignments TO PUBLIC;
+
+-- Replicated log storage (README, "The replicated log"): the side channel
+-- a follower calls on its leader, and the truncation a replica does to
+-- itself.  Superuser only (checked in C, and not granted): they read and
+-- change a partition's log beneath every privilege and the high watermark.
+--
+-- Stored batches from from_offset on (the batch holding it first, or the
+-- first kept if retention removed it), as stored, up to the committed log
+-- end and max_bytes (at least one batch): a follower's catch-up of history
+-- older than its replication slot.
+CREATE FUNCTION streamlog._replica_read(topic_id integer, partition integer,
+										from_offset bigint, max_bytes integer)
+	RETURNS TABLE (base_offset bigint, last_offset bigint, leader_epoch integer,
+				   append_time bigint, batch bytea)
+	AS 'MODULE_PATHNAME', 'streamlog__replica_read' LANGUAGE C STRICT VOLATILE;
+-- Where leader_epoch ended in this node's log (Kafka's OffsetForLeaderEpoch):
+-- the largest epoch <= it that the log holds and the offset where the next
+-- one began, or (-1, -1) if this node knows no such epoch.
+CREATE FUNCTION streamlog._epoch_end_offset(topic_id integer, partition integer,
+											leader_epoch integer)
+	RETURNS TABLE (end_epoch integer, end_offset bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__epoch_end_offset' LANGUAGE C STRICT VOLATILE;
+-- Remove every batch at or above offset from this node's copy of a
+-- partition, in the caller's transaction; returns how many batches went.
+-- For a replica following a new leader, and for repair: it is not
+-- replicated, and the high watermark follows it down.
+CREATE FUNCTION streamlog._truncate_partition(topic_id integer, partition integer,
+											  "offset" bigint)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__truncate_partition' LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._replica_read(integer, integer, bigint, integer),
+	streamlog._epoch_end_offset(integer, integer, integer),
+	streamlog._truncate_partition(integer, integer, bigint) FROM PUBLIC;

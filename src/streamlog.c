@@ -29,6 +29,7 @@
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
 #include "streamlog/bgworkers/isr_manager.h"
+#include "streamlog/replication/apply_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -132,6 +133,7 @@ _PG_init(void)
 	{
 		SlRaftWorkerRegister();
 		SlForwarderRegister();
+		SlReplicationLauncherRegister();
 	}
 	/* the ISR of the partitions this node leads (issue 13) */
 	if (SlClusterEnabled())

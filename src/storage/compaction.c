@@ -703,6 +703,9 @@ write_empty_batch(SegmentWriter *w, BatchRow *row, const SlBatchHeader *hdr)
 	if (error)
 		elog(ERROR, "could not write an empty record batch: %s", error);
 	SlBatchSeal((uint8 *) out.data, out.len, hdr->base_offset, -1);
+	/* Its leader epoch stays (Kafka's cleaner keeps partitionLeaderEpoch) */
+	SlStoreInt32((uint8 *) out.data + SL_BATCH_OFFSET_LEADER_EPOCH,
+				 hdr->partition_leader_epoch);
 	row->last_offset = hdr->base_offset + hdr->last_offset_delta;
 	row->offsets = hdr->last_offset_delta + 1;
 	row->min_timestamp = -1;
@@ -866,6 +869,9 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 		 * (maxTimestamp), so the builder's maxTimestamp is that time again
 		 */
 		SlBatchSeal((uint8 *) out.data, out.len, it.hdr.base_offset, -1);
+		/* The epoch it was appended in, outside the CRC (replica_log.h) */
+		SlStoreInt32((uint8 *) out.data + SL_BATCH_OFFSET_LEADER_EPOCH,
+					 it.hdr.partition_leader_epoch);
 		row.last_offset = it.hdr.base_offset + b.last_offset_delta;
 		row.offsets = b.last_offset_delta + 1;
 		write_batch(w, &row, (const uint8 *) out.data, out.len);

@@ -91,6 +91,7 @@ typedef struct PendingPartition
 	bool		log_append_time;
 	size_t		batch_target;	/* close a batch at this many record bytes */
 	int32		max_message_bytes;
+	int32		leader_epoch;	/* stamped in every batch (replica_log.h) */
 	SlBatchBuilder builder;
 	int64		builder_min_ts;
 	List	   *batches;		/* of PendingBatch */
@@ -246,6 +247,9 @@ pending_partition(const SlTopic *topic, int32 partition)
 			topic->config.compression;
 		pp->log_append_time = topic->config.log_append_time;
 		pp->max_message_bytes = topic->config.max_message_bytes;
+		/* The epoch this node leads the partition in; 0 on a node of its own */
+		pp->leader_epoch = topic->partitions != NULL ?
+			SlTopicPartitionLeadership(topic, partition)->leader_epoch : 0;
 		pp->batch_target = Min((size_t) sl_batch_bytes,
 							   (size_t) Max(topic->config.max_message_bytes - SL_BATCH_HEADER_SIZE, 1));
 		oldcxt = MemoryContextSwitchTo(pending_context);
@@ -402,8 +406,6 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	batch_data_init(batch);
 	batch->client_crc = true;
 	appendBinaryStringInfo(&batch->data, (const char *) data, len);
-	/* We are the leader of every partition, in epoch 0 */
-	SlStoreInt32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH, 0);
 	/*
 	 * Some producers write -1 or a stale value for maxTimestamp: as Kafka's
 	 * log validator, store the one the records have, under a new CRC.  A
@@ -706,6 +708,13 @@ append_pending(void)
 			else
 				SlBatchSeal(batch_bytes(batch), batch_len(batch), offset,
 							pp->log_append_time ? now_ms : -1);
+			/*
+			 * The leader epoch it is appended in, like the base offset
+			 * outside the CRC: what OffsetForLeaderEpoch and a follower's
+			 * truncation go by (KIP-101), whatever the producer sent there
+			 */
+			SlStoreInt32(batch_bytes(batch) + SL_BATCH_OFFSET_LEADER_EPOCH,
+						 pp->leader_epoch);
 			if (pp->log_append_time)
 			{
 				batch->min_timestamp = now_ms;

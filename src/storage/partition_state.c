@@ -75,6 +75,7 @@ struct SlPartitionState
 	/* catalog generation the view's leadership was read at; 0 never */
 	pg_atomic_uint64 view_generation;
 	SlReplicaView view;			/* guarded by mutex */
+	int			truncating_pid; /* a truncation's backend, or 0 (below) */
 };
 
 static HTAB *partition_map = NULL;
@@ -207,6 +208,7 @@ partition_entry(SlPartitionKey key)
 			{
 				SpinLockInit(&state->mutex);
 				state->loaded = false;
+				state->truncating_pid = 0;
 				ConditionVariableInit(&state->changed);
 				pg_atomic_init_u64(&state->view_generation, 0);
 				SlReplicaViewInit(&state->view);
@@ -462,7 +464,8 @@ SlPartitionStateReserve(SlPartitionState *state, int64 count, Oid *relid)
 	for (;;)
 	{
 		SpinLockAcquire(&state->mutex);
-		if (state->ring_count < SL_MAX_INFLIGHT)
+		if (state->ring_count < SL_MAX_INFLIGHT &&
+			(state->truncating_pid == 0 || state->truncating_pid == MyProcPid))
 			break;
 		SpinLockRelease(&state->mutex);
 		/* Queue behind the committers already in flight */
@@ -632,4 +635,150 @@ SlPartitionStateListLoaded(SlPartitionKey *keys, int max)
 	}
 	LWLockRelease(sl_shared->partition_map_lock);
 	return n;
+}
+
+/*
+ * Replication (replica_append.c): a follower appends at the offsets its
+ * leader gave, so it reserves exactly where the log ends or not at all.
+ */
+bool
+SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
+						  Oid *relid, int64 *next_offset)
+{
+	bool		slept = false;
+	bool		reserved = false;
+
+	Assert(count > 0);
+	for (;;)
+	{
+		SpinLockAcquire(&state->mutex);
+		/* Full ring or a truncation under way: wait, as a produce does */
+		if (state->next_offset != start ||
+			(state->ring_count < SL_MAX_INFLIGHT &&
+			 (state->truncating_pid == 0 || state->truncating_pid == MyProcPid)))
+			break;
+		SpinLockRelease(&state->mutex);
+		ConditionVariableSleep(&state->changed, PG_WAIT_EXTENSION);
+		slept = true;
+	}
+	*next_offset = state->next_offset;
+	if (state->next_offset == start)
+	{
+		state->next_offset += count;
+		state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
+			(SlReservation) {start, start + count, false};
+		state->ring_count++;
+		*relid = state->active_relid;
+		reserved = true;
+	}
+	SpinLockRelease(&state->mutex);
+
+	if (slept)
+		ConditionVariableCancelSleep();
+	return reserved;
+}
+
+bool
+SlPartitionStateUnreserve(SlPartitionState *state, int64 start, int64 end)
+{
+	bool		done = false;
+
+	SpinLockAcquire(&state->mutex);
+	if (state->ring_count > 0 && state->next_offset == end)
+	{
+		SlReservation *last =
+			&state->ring[(state->ring_head + state->ring_count - 1) % SL_MAX_INFLIGHT];
+
+		if (last->start == start && last->end == end && !last->done)
+		{
+			state->ring_count--;
+			state->next_offset = start;
+			done = true;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+	if (done)
+		ConditionVariableBroadcast(&state->changed);
+	return done;
+}
+
+/*
+ * Truncation (replica_truncate.c).  A replica truncating its log must not
+ * race an append: a reservation made before the truncation but written
+ * after it would land above the new end and leave a hole below it.  So the
+ * truncating backend first waits until no reservation is in flight, then
+ * keeps other backends from reserving (SlPartitionStateReserve waits) until
+ * its transaction ends; readers never wait.
+ */
+void
+SlPartitionStateFence(SlPartitionState *state)
+{
+	bool		slept = false;
+
+	for (;;)
+	{
+		SpinLockAcquire(&state->mutex);
+		if (state->ring_count == 0 &&
+			(state->truncating_pid == 0 || state->truncating_pid == MyProcPid))
+		{
+			state->truncating_pid = MyProcPid;
+			SpinLockRelease(&state->mutex);
+			break;
+		}
+		SpinLockRelease(&state->mutex);
+		ConditionVariableSleep(&state->changed, PG_WAIT_EXTENSION);
+		slept = true;
+	}
+	if (slept)
+		ConditionVariableCancelSleep();
+}
+
+void
+SlPartitionStateUnfence(SlPartitionState *state)
+{
+	SpinLockAcquire(&state->mutex);
+	if (state->truncating_pid == MyProcPid)
+		state->truncating_pid = 0;
+	SpinLockRelease(&state->mutex);
+	ConditionVariableBroadcast(&state->changed);
+}
+
+/*
+ * The log now ends at snap->next_offset, in the segment snap names, with
+ * snap's log start and high watermark: after a truncation (or to put back
+ * what an aborted one changed).  Only under the fence, so nothing is in
+ * flight but this backend's own reservations.
+ */
+void
+SlPartitionStateReset(SlPartitionState *state, const SlPartitionSnapshot *snap)
+{
+	SpinLockAcquire(&state->mutex);
+	Assert(state->truncating_pid == MyProcPid);
+	state->next_offset = snap->next_offset;
+	state->log_end = snap->next_offset;	/* nothing is in flight */
+	state->high_watermark = snap->high_watermark;
+	state->log_start_offset = snap->log_start_offset;
+	state->active_relid = snap->active_relid;
+	state->active_seq = snap->active_seq;
+	state->active_base = snap->active_base;
+	state->ring_head = 0;
+	state->ring_count = 0;
+	SpinLockRelease(&state->mutex);
+	ConditionVariableBroadcast(&state->changed);
+}
+
+/*
+ * The end of the committed log: where the first reservation still in
+ * flight starts, else the next offset.  Not the high watermark, which on a
+ * replicated partition waits for the followers.
+ */
+int64
+SlPartitionStateLogEnd(SlPartitionState *state)
+{
+	int64		end;
+
+	SpinLockAcquire(&state->mutex);
+	end = state->ring_count > 0 ? state->ring[state->ring_head].start : state->next_offset;
+	SpinLockRelease(&state->mutex);
+	return end;
 }

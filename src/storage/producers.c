@@ -427,3 +427,24 @@ SlProducersSubXactAbort(SubTransactionId subid)
 {
 	SlPendingWorkAbortSub(&pending_notes, subid, NULL);
 }
+
+/*
+ * A replica truncated its log (replica_truncate.c): forget every producer
+ * state of the partition, so that the next check rebuilds it from the
+ * batches that are left.  A retried batch the truncation removed is then
+ * stored again instead of being answered as a duplicate of nothing.
+ */
+void
+SlProducersForgetPartition(SlPartitionKey key)
+{
+	HASH_SEQ_STATUS status;
+	ProducerEntry *entry;
+
+	LWLockAcquire(producers_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, producers);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (memcmp(&entry->key.partition, &key, sizeof(key)) == 0)
+			hash_search(producers, &entry->key, HASH_REMOVE, NULL);
+	hash_search(rebuilt, &key, HASH_REMOVE, NULL);
+	LWLockRelease(producers_lock);
+}

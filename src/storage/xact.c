@@ -23,6 +23,12 @@
  * 3. log_append: release the offset reservations, which moves the high
  *    watermark (XACT_EVENT_PRE_COMMIT is where it appends and fills in
  *    the base offsets that producers.c publishes in 2).
+ *    replica_append does the same for a follower's appends (and takes back
+ *    an aborted one's reservation).
+ * 3b. replica_truncate: unfence the partitions a truncation fenced, and
+ *    forget their producers' state (rebuilt from the log that is left);
+ *    at abort, put back the partition state it changed, after log_append
+ *    released this transaction's own reservations.
  * 4. topics: forget the shared state of dropped (at commit) or added (at
  *    abort) partitions, once log_append has released its reservations on
  *    them, and publish the catalog generation.
@@ -50,6 +56,8 @@ storage_xact_callback(XactEvent event, void *arg)
 	SlDeleteRecordsXactEvent(event);
 	SlProducersXactEvent(event);
 	SlLogAppendXactEvent(event);
+	SlReplicaAppendXactEvent(event);
+	SlReplicaTruncateXactEvent(event);
 	SlTopicsXactEvent(event);
 }
 
@@ -62,6 +70,8 @@ storage_subxact_callback(SubXactEvent event, SubTransactionId subid,
 	SlDeleteRecordsSubXactAbort(subid);
 	SlProducersSubXactAbort(subid);
 	SlLogAppendSubXactAbort(subid);
+	SlReplicaAppendSubXactAbort(subid);
+	SlReplicaTruncateSubXactAbort(subid);
 	SlTopicsSubXactAbort(subid);
 }
 

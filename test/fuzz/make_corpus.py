@@ -509,6 +509,25 @@ def seeds(compress):
     # the cluster layer: 0 a record batch, 1 an image snapshot, 2 a request,
     # 3 a sequence of batches
     out["fuzz_metadata"] = meta_seeds()
+
+    # the replication stream: a batch message (the batch as a leader
+    # stored it, stamped with its epoch) and a commit message
+    def stream_batch(topic_id, partition, b, epoch, append_time):
+        base = int.from_bytes(b[0:8], "big")
+        last = base + int.from_bytes(b[23:27], "big")
+        return (b"B\x01" + i32(topic_id) + i32(partition) + i64(base) + i64(last)
+                + i32(epoch) + i64(append_time) + i32(len(b)) + b)
+
+    sm = {}
+    sm["batch_plain"] = stream_batch(1, 0, batch(compress, SAMPLE_RECORDS, base_offset=42,
+                                                 leader_epoch=3), 3, 1700000000123)
+    sm["batch_lz4"] = stream_batch(7, 2, batch(compress, SAMPLE_RECORDS, codec="lz4",
+                                               leader_epoch=0), 0, 1700000000000)
+    sm["batch_idempotent"] = stream_batch(
+        2, 1, batch(compress, SAMPLE_RECORDS[:2], base_offset=1000, producer_id=77,
+                    producer_epoch=1, base_sequence=5, leader_epoch=9), 9, 1)
+    sm["commit"] = b"C\x01" + i64(0x16B3A28) + i64(0x16B3A60) + i64(1700000000999)
+    out["fuzz_stream_message"] = sm
     return out
 
 

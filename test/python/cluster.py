@@ -82,6 +82,39 @@ def pause_method():
     return PAUSE_SIGSTOP
 
 
+_known_settings = None
+
+
+def server_knows_setting(name):
+    """Whether the PostgreSQL under test has a setting of that name (read
+    once from postgres --describe-config)."""
+    global _known_settings
+    if _known_settings is None:
+        import subprocess
+
+        out = subprocess.run([os.path.join(pgserver.bindir(), "postgres"), "--describe-config"],
+                             capture_output=True, text=True, check=True).stdout
+        _known_settings = {line.split("\t", 1)[0] for line in out.splitlines()}
+    return name in _known_settings
+
+
+def replication_settings():
+    """What a node needs to replicate partitions by logical decoding
+    (CLUSTER.md section 3): wal_level logical, a walsender and a slot per
+    follower on a leader, an apply worker per leader on a follower; and,
+    where this PostgreSQL restricts output plugins to a list
+    (output_plugin_libraries), streamlog's plugin in it."""
+    settings = {
+        "wal_level": "logical",
+        "max_replication_slots": 16,
+        "max_wal_senders": 16,
+        "max_worker_processes": 24,
+    }
+    if server_knows_setting("output_plugin_libraries"):
+        settings["output_plugin_libraries"] = "pgoutput, test_decoding, streamlog"
+    return settings
+
+
 def shared_cluster(tmp_path_factory, n=3, **kwargs):
     """A started, ready cluster for the tests of a module (a generator for
     a module-scoped fixture: `yield from shared_cluster(...)`); removed
@@ -138,6 +171,7 @@ class ClusterNode(PgServer):
         if not c.voter_ids:
             return {"streamlog.node_id": self.node_id}
         return {
+            **replication_settings(),
             "streamlog.node_id": self.node_id,
             "streamlog.controller_quorum_voters": c.voters_setting(),
             "streamlog.cluster_id": c.cluster_id,

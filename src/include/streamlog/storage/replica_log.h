@@ -65,13 +65,16 @@ extern int64 SlPartitionLogEnd(const SlTopic *topic, int32 partition);
 extern int32 SlPartitionLastEpoch(const SlTopic *topic, int32 partition);
 
 /*
- * Kafka's OffsetForLeaderEpoch on this log: the largest epoch <= epoch that
- * the log holds batches of (*end_epoch), and the offset where it ended: the
- * base offset of the first batch of a larger epoch, or the log end if none.
- * epoch larger than every stored one but not above current_epoch (this
- * node's leader epoch of the partition) answers (current_epoch, log end).
- * No batch of any epoch <= epoch: (*end_epoch -1, *end_offset -1), Kafka's
- * UNDEFINED answer.
+ * Kafka's OffsetForLeaderEpoch on this log (LeaderEpochFileCache.
+ * endOffsetFor; epoch_search.h): the largest epoch <= epoch that the log
+ * holds batches of (*end_epoch), and the offset where it ended: the base
+ * offset of the first batch of a larger epoch, or the log end if none.
+ * current_epoch is this node's leader epoch of the partition if it leads
+ * it (a leader knows its epoch before writing in it), else -1: epoch equal
+ * to the latest of it and the stored ones answers (epoch, log end).  As
+ * Kafka: no batch of any epoch <= epoch (retention took them) answers
+ * (epoch, start of the first larger one); epoch -1 or above the latest
+ * answers (*end_epoch -1, *end_offset -1), UNDEFINED.
  */
 extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
 									  int32 epoch, int32 current_epoch,
@@ -88,18 +91,22 @@ extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
  * batch boundary the leader gave).  offset at or above the log end changes
  * nothing; below the log start offset it empties the log and moves the log
  * start offset to offset.  Not replicated: each replica truncates its own
- * log.  Returns the number of batches removed.
+ * log.  Returns the number of batches removed.  Appends to the partition
+ * by other transactions wait until the caller's transaction ends (one in
+ * flight is waited for first); the caller's own may follow at offset.
  */
 extern int64 SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset);
 
 /* replica_read.c (owner: replicalog) */
 
 /*
- * Stored batches from offset on (the batch holding offset first), up to
- * max_bytes (at least one batch), up to the log end (not only the high
- * watermark: followers replicate what the leader holds); emit is called
- * with each.  Returns the number emitted; 0 at the end.  For a follower's
- * catch-up of history older than its replication slot.
+ * Stored batches from offset on (the batch holding offset first; below the
+ * log start, the first batch kept, which tells the caller where the log
+ * starts now), up to max_bytes (at least one batch), up to the committed
+ * log end (not only the high watermark: followers replicate what the
+ * leader holds); emit is called with each.  Returns the number emitted; 0
+ * at the end.  For a follower's catch-up of history older than its
+ * replication slot.
  */
 typedef void (*SlReplicaBatchEmit) (const SlReplicaBatch *batch, void *arg);
 

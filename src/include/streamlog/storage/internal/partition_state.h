@@ -86,4 +86,29 @@ extern void SlPartitionStateNoteLeadership(SlPartitionState *state,
 /* Keys of the partitions of this database whose state is loaded (up to max) */
 extern int	SlPartitionStateListLoaded(SlPartitionKey *keys, int max);
 
+/*
+ * A follower's append (replica_append.c): reserve count offsets from start
+ * only if the next offset is start (*next_offset says what it is either
+ * way); and take back an aborted append's reservation if it is still the
+ * partition's last one (false if not: release it then, leaving a hole).
+ */
+extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
+									  int64 count, Oid *relid, int64 *next_offset);
+extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
+									  int64 end);
+
+/*
+ * Truncation of a replica's log (replica_truncate.c): fence the partition
+ * (wait until no reservation is in flight, then hold off other backends'
+ * until unfenced, at the end of the truncating transaction), and set its
+ * state to what the truncated log is.
+ */
+extern void SlPartitionStateFence(SlPartitionState *state);
+extern void SlPartitionStateUnfence(SlPartitionState *state);
+extern void SlPartitionStateReset(SlPartitionState *state,
+								  const SlPartitionSnapshot *snap);
+
+/* The end of the committed log (the first offset still in flight) */
+extern int64 SlPartitionStateLogEnd(SlPartitionState *state);
+
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

@@ -14,4 +14,10 @@ extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
 								int16 epoch, int32 first_seq, int32 last_seq,
 								int64 *base_offset);
 
+/*
+ * Forget the producer states of a partition whose log was truncated; they
+ * are rebuilt from its stored batches when next needed
+ */
+extern void SlProducersForgetPartition(SlPartitionKey partition);
+
 #endif							/* SL_STORAGE_INTERNAL_PRODUCERS_H */

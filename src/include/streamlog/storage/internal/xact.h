@@ -42,7 +42,11 @@ extern void SlLogAppendXactEvent(XactEvent event);
 extern void SlLogAppendSubXactAbort(SubTransactionId subid);
 extern void SlProducersXactEvent(XactEvent event);
 extern void SlProducersSubXactAbort(SubTransactionId subid);
+extern void SlReplicaTruncateXactEvent(XactEvent event);
+extern void SlReplicaTruncateSubXactAbort(SubTransactionId subid);
 extern void SlDeleteRecordsXactEvent(XactEvent event);
 extern void SlDeleteRecordsSubXactAbort(SubTransactionId subid);
+extern void SlReplicaAppendXactEvent(XactEvent event);
+extern void SlReplicaAppendSubXactAbort(SubTransactionId subid);
 
 #endif							/* SL_STORAGE_XACT_H */

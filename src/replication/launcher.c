@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ * launcher.c
+ *	  The replication launcher: one apply worker per leader this node
+ *	  follows partitions of, as the catalog's leadership says.
+ *
+ * Every SL_LAUNCHER_INTERVAL_MS (and when a worker it started stops) it
+ * reads which leaders this node follows (SlFollowedPartitions), starts a
+ * dynamic apply worker for each that has none, and stops the workers of
+ * leaders it no longer follows.  A worker that exits (nothing left to
+ * follow, or an error) is started again at the next round if still needed.
+ * Only on a node of a cluster: a node of its own leads everything.
+ *
+ * IDENTIFICATION
+ *	  src/replication/launcher.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
+#include "streamlog/replication/apply_worker.h"
+#include "streamlog/storage/replica_followed.h"
+
+#define SL_LAUNCHER_INTERVAL_MS 500
+
+typedef struct ApplyWorker
+{
+	int32		leader;
+	BackgroundWorkerHandle *handle;
+} ApplyWorker;
+
+static ApplyWorker workers[SL_MAX_NODES];
+static int	nworkers = 0;
+
+void
+SlReplicationLauncherRegister(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlReplicationLauncherMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog replication launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog replication launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* The distinct leaders of the partitions this node follows */
+static int
+followed_leaders(int32 *leaders, int max)
+{
+	List	   *list;
+	ListCell   *lc;
+	int			n = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(get_extension_oid("streamlog", true)))
+	{
+		list = SlFollowedPartitions(sl_node_id, -1);
+		foreach(lc, list)
+		{
+			SlFollowedPartition *p = lfirst(lc);
+			bool		seen = false;
+
+			for (int i = 0; i < n; i++)
+				if (leaders[i] == p->leader)
+					seen = true;
+			if (!seen && n < max)
+				leaders[n++] = p->leader;
+		}
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return n;
+}
+
+static bool
+start_worker(int32 leader, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlApplyWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog apply from node %d", leader);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog apply");
+	worker.bgw_main_arg = Int32GetDatum(leader);
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/* One round: start and stop workers to match the followed leaders */
+static void
+launch_round(void)
+{
+	int32		leaders[SL_MAX_NODES];
+	int			nleaders = followed_leaders(leaders, SL_MAX_NODES);
+	int			keep = 0;
+
+	/* Forget stopped workers; stop those of leaders no longer followed */
+	for (int i = 0; i < nworkers; i++)
+	{
+		pid_t		pid;
+		bool		wanted = false;
+
+		for (int j = 0; j < nleaders; j++)
+			if (leaders[j] == workers[i].leader)
+				wanted = true;
+		if (GetBackgroundWorkerPid(workers[i].handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(workers[i].handle);
+			continue;
+		}
+		if (!wanted)
+			TerminateBackgroundWorker(workers[i].handle);
+		workers[keep++] = workers[i];
+	}
+	nworkers = keep;
+
+	for (int j = 0; j < nleaders; j++)
+	{
+		bool		running = false;
+		BackgroundWorkerHandle *handle;
+		MemoryContext oldcxt;
+
+		for (int i = 0; i < nworkers; i++)
+			if (workers[i].leader == leaders[j])
+				running = true;
+		if (running || nworkers >= SL_MAX_NODES)
+			continue;
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		if (start_worker(leaders[j], &handle))
+		{
+			workers[nworkers].leader = leaders[j];
+			workers[nworkers].handle = handle;
+			nworkers++;
+		}
+		else
+			ereport(WARNING,
+					(errmsg("could not start the apply worker for leader %d", leaders[j]),
+					 errhint("Raise max_worker_processes.")));
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+void
+SlReplicationLauncherMain(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	pgstat_report_appname("streamlog replication launcher");
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		/* An error (the catalog not there yet) costs a round, never the workers' handles */
+		PG_TRY();
+		{
+			launch_round();
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 SL_LAUNCHER_INTERVAL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ * replica_append.c
+ *	  A follower appends the batches its leader stored, at the leader's
+ *	  offsets (SlReplicaAppend, replica_log.h).
+ *
+ * A follower never assigns offsets: a batch is written only if it starts
+ * exactly at the log's next offset, checked and reserved in one step under
+ * the partition's lock in shared memory (SlPartitionStateReserveAt), so
+ * that two appliers racing for one partition cannot both write there.  The
+ * reservation is released at the end of the transaction like a produce's
+ * (xact.c); one whose transaction or subtransaction aborts is taken back
+ * if nothing was reserved after it, so that an apply that failed leaves
+ * the log's end where the stored batches end and the retry appends at the
+ * same offsets.
+ *
+ * The batch is checked as a produce's would be (magic 2, CRC32C, length,
+ * offsets, records decodable) and stored as it came: the same bytes at the
+ * same offsets on every replica (P9).
+ *
+ * IDENTIFICATION
+ *	  src/storage/replica_append.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "nodes/execnodes.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "streamlog/protocol/records.h"
+#include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/key_index.h"
+#include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/xact.h"
+#include "streamlog/storage/replica_log.h"
+#include "streamlog/storage/storage.h"
+
+/* Largest decompressed batch the check walks through */
+#define REPLICA_MAX_DECOMPRESSED (MaxAllocSize - 1)
+
+/* A reservation of this transaction, released at its end */
+typedef struct ReplicaReservation
+{
+	SlPartitionState *state;
+	int64		start;
+	int64		end;
+	SubTransactionId subid;
+	int64		base_offset;	/* for producers.c, filled in at commit */
+} ReplicaReservation;
+
+static List *reservations = NIL;	/* of ReplicaReservation, in TopTransactionContext */
+
+/* What a batch's rows say of it besides its bytes */
+typedef struct BatchColumns
+{
+	int32		offsets;		/* lastOffsetDelta + 1 */
+	int64		min_timestamp;	/* of its records, -1 if none has one */
+	int64		max_timestamp;
+	int64		producer_id;
+	int16		producer_epoch;
+	int32		base_sequence;
+} BatchColumns;
+
+/*
+ * Check a batch as a produce's would be and gather its columns; NULL if it
+ * is valid, else what is wrong.
+ */
+static const char *
+check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
+{
+	SlRecordIter it;
+	SlRecord	rec;
+	const char *err;
+	int32		nrecords = 0;
+
+	if (batch->base_offset < 0 || batch->last_offset < batch->base_offset)
+		return "invalid offsets";
+	err = SlRecordIterInit(&it, batch->data, batch->len, true, REPLICA_MAX_DECOMPRESSED);
+	if (err)
+		return err;
+	if (SlBatchSize(&it.hdr) != batch->len)
+		err = "its length differs from its header's";
+	else if (it.hdr.base_offset != batch->base_offset)
+		err = "its base offset differs from its header's";
+	else if (it.hdr.last_offset_delta < 0 ||
+			 (int64) it.hdr.last_offset_delta != batch->last_offset - batch->base_offset)
+		err = "its last offset differs from its header's";
+	else if (it.hdr.partition_leader_epoch != batch->leader_epoch)
+		err = "its leader epoch differs from its header's";
+	if (err)
+	{
+		SlRecordIterFree(&it);
+		return err;
+	}
+	cols->offsets = it.hdr.last_offset_delta + 1;
+	cols->producer_id = it.hdr.producer_id;
+	cols->producer_epoch = it.hdr.producer_epoch;
+	cols->base_sequence = it.hdr.base_sequence;
+	cols->min_timestamp = -1;
+	cols->max_timestamp = -1;
+	while (SlRecordIterNext(&it, &rec))
+	{
+		nrecords++;
+		if (rec.offset > batch->last_offset)
+		{
+			SlRecordIterFree(&it);
+			return "a record's offset is past the batch's last offset";
+		}
+		if (rec.timestamp >= 0)
+		{
+			cols->min_timestamp = cols->min_timestamp < 0 ? rec.timestamp :
+				Min(cols->min_timestamp, rec.timestamp);
+			cols->max_timestamp = Max(cols->max_timestamp, rec.timestamp);
+		}
+	}
+	if (it.error)
+		err = it.error;
+	else if (nrecords != it.hdr.record_count)
+		err = "its record count differs from its records";
+	/* As the leader stored it: LogAppendTime batches carry that time */
+	if ((it.hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME) != 0)
+		cols->min_timestamp = cols->max_timestamp = it.hdr.max_timestamp;
+	SlRecordIterFree(&it);
+	return err;
+}
+
+/*
+ * Write the batch to segment rel as log_append.c does: one row per
+ * SL_SEGMENT_CHUNK_BYTES piece, each with the batch's columns.
+ */
+static void
+insert_rows(Relation rel, const SlReplicaBatch *batch, const BatchColumns *cols)
+{
+	Relation	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
+	IndexInfo  *index_info = BuildIndexInfo(index);
+	Datum		values[Natts_segment];
+	bool		nulls[Natts_segment] = {0};
+	Datum		key[2];
+	bool		key_null[2] = {false, false};
+	bytea	   *piece = palloc(VARHDRSZ + Min(batch->len, (size_t) SL_SEGMENT_CHUNK_BYTES));
+
+	values[Anum_segment_base_offset - 1] = Int64GetDatum(batch->base_offset);
+	values[Anum_segment_last_offset - 1] = Int64GetDatum(batch->last_offset);
+	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(cols->min_timestamp);
+	values[Anum_segment_max_timestamp - 1] = Int64GetDatum(cols->max_timestamp);
+	values[Anum_segment_append_time - 1] = Int64GetDatum(batch->append_time);
+	values[Anum_segment_record_count - 1] = Int32GetDatum(cols->offsets);
+	values[Anum_segment_producer_id - 1] = Int64GetDatum(cols->producer_id);
+	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(cols->producer_epoch);
+	values[Anum_segment_base_sequence - 1] = Int32GetDatum(cols->base_sequence);
+	key[0] = Int64GetDatum(batch->last_offset);
+
+	for (size_t pos = 0, chunk = 0; pos < batch->len; pos += SL_SEGMENT_CHUNK_BYTES, chunk++)
+	{
+		size_t		n = Min(batch->len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
+		HeapTuple	tuple;
+
+		SET_VARSIZE(piece, VARHDRSZ + n);
+		memcpy(VARDATA(piece), batch->data + pos, n);
+		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
+		values[Anum_segment_batch - 1] = PointerGetDatum(piece);
+		tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+		simple_heap_insert(rel, tuple);
+		key[1] = Int32GetDatum((int32) chunk);
+		index_insert(index, key, key_null, &tuple->t_self, rel,
+					 UNIQUE_CHECK_YES, false, index_info);
+		heap_freetuple(tuple);
+	}
+	pfree(piece);
+	index_close(index, RowExclusiveLock);
+}
+
+SlReplicaAppendResult
+SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *batch)
+{
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
+	SlPartitionState *state;
+	BatchColumns cols;
+	ReplicaReservation *r;
+	const char *err;
+	int64		next_offset;
+	Oid			relid;
+	Oid			key_index_relid;
+	Relation	rel;
+
+	err = check_batch(batch, &cols);
+	if (err)
+	{
+		ereport(LOG,
+				(errmsg("replicated batch at offset " INT64_FORMAT " of topic \"%s\" partition %d is invalid: %s",
+						batch->base_offset, topic->name, partition, err)));
+		return SL_REPLICA_INVALID;
+	}
+
+	state = SlPartitionStateGet(key);
+	if (!SlPartitionStateReserveAt(state, batch->base_offset, cols.offsets, &relid,
+								   &next_offset))
+		return batch->base_offset < next_offset ? SL_REPLICA_HAVE : SL_REPLICA_GAP;
+
+	r = MemoryContextAlloc(TopTransactionContext, sizeof(ReplicaReservation));
+	r->state = state;
+	r->start = batch->base_offset;
+	r->end = batch->last_offset + 1;
+	r->subid = GetCurrentSubTransactionId();
+	r->base_offset = batch->base_offset;
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+		reservations = lappend(reservations, r);
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(relid, RowExclusiveLock);
+	insert_rows(rel, batch, &cols);
+	table_close(rel, RowExclusiveLock);
+
+	key_index_relid = SlKeyIndexRelid(topic->topic_id);
+	if (OidIsValid(key_index_relid))
+	{
+		SlKeyIndexWriter writer;
+
+		SlKeyIndexOpen(&writer, key_index_relid);
+		SlKeyIndexAddBatch(&writer, partition, batch->data, batch->len);
+		SlKeyIndexClose(&writer);
+	}
+	PopActiveSnapshot();
+
+	/* So that this node, once leader, deduplicates retries as its leader did */
+	if (cols.producer_id >= 0)
+		SlProducerNoteBatch(key, cols.producer_id, cols.producer_epoch,
+							cols.base_sequence,
+							cols.base_sequence + (int32) (cols.offsets - 1),
+							&r->base_offset);
+	return SL_REPLICA_APPENDED;
+}
+
+/* Take back (or, if others follow it, give up) the reservations of aborted work */
+static void
+unreserve(ReplicaReservation *r)
+{
+	if (!SlPartitionStateUnreserve(r->state, r->start, r->end))
+	{
+		ereport(WARNING,
+				(errmsg("offsets " INT64_FORMAT " to " INT64_FORMAT " of a replicated batch were reserved after an aborted append",
+						r->start, r->end - 1),
+				 errdetail("The partition's next offset stays past them until the server restarts.")));
+		SlPartitionStateRelease(r->state, r->start);
+	}
+}
+
+void
+SlReplicaAppendXactEvent(XactEvent event)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			foreach(lc, reservations)
+			{
+				ReplicaReservation *r = lfirst(lc);
+
+				SlPartitionStateRelease(r->state, r->start);
+			}
+			reservations = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* Newest first: each is then the last one of its partition */
+			for (int i = list_length(reservations) - 1; i >= 0; i--)
+				unreserve(list_nth(reservations, i));
+			reservations = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+SlReplicaAppendSubXactAbort(SubTransactionId subid)
+{
+	int			keep = list_length(reservations);
+
+	/* Reservations of subid and its children are the newest ones */
+	for (int i = list_length(reservations) - 1; i >= 0; i--)
+	{
+		ReplicaReservation *r = list_nth(reservations, i);
+
+		if (r->subid < subid)
+			break;
+		unreserve(r);
+		keep = i;
+	}
+	reservations = keep == 0 ? NIL : list_truncate(reservations, keep);
+}
