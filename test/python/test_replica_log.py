@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import kafka_helpers as kh
+import offset_for_leader_epoch as ofle
 
 
 def new_topic(srv, name, config="{}"):
@@ -259,3 +260,62 @@ def test_side_channel_is_for_superusers_and_bounded(make_server, unique_name):
                      "SELECT streamlog._truncate_partition(%s, 0, 0)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute(call, (topic_id,))
+
+
+def test_offset_for_leader_epoch_answers_every_version(make_server, unique_name):
+    srv = make_server()
+    topic, other = unique_name("ofle"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    # epochs 2 at [0, 2), 5 at [2, 3); the node leads in 5
+    for epoch, vals in ((2, ["a", "b"]), (5, ["c"])):
+        set_leader_epoch(srv, topic, epoch, other)
+        produce_sql(srv, topic, vals)
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        asked = {topic: [(0, -1, 1), (0, -1, 2), (0, -1, 3), (0, -1, 5), (0, -1, 6),
+                         (0, -1, -1)]}
+        for version in range(5):
+            got = [ofle.ask(c, version, {topic: [p]})[(topic, 0)] for p in asked[topic]]
+            want = [(0, 1, 0), (0, 2, 2), (0, 2, 2), (0, 5, 3), (0, -1, -1), (0, -1, -1)]
+            if version == 0:
+                want = [(e, None, o) for e, _ep, o in want]
+            assert got == want, f"v{version}"
+        # unknown topic and partition; the current leader epoch is not
+        # checked on a node of its own (as Fetch and ListOffsets)
+        got = ofle.ask(c, 3, {topic: [(1, -1, 2), (0, 99, 2)], "no-such-topic": [(0, -1, 2)]})
+        assert got[(topic, 1)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        assert got[(topic, 0)] == (0, 2, 2)
+        assert got[("no-such-topic", 0)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        # ApiVersions advertises it
+        assert kh.advertised_versions(srv.kafka_bootstrap)[ofle.OFFSET_FOR_LEADER_EPOCH] == (0, 4)
+
+
+
+def test_an_append_waits_for_a_truncation_and_lands_at_its_offset(make_server, unique_name):
+    """A commit that would append while a truncation is open waits for it
+    (else its offsets, reserved before, would land above the new end)"""
+    import threading
+
+    srv = make_server()
+    topic = unique_name("fence")
+    topic_id = new_topic(srv, topic)
+    for v in ("v0", "v1", "v2", "v3"):
+        produce_sql(srv, topic, [v])                           # a batch each
+    with srv.connect(autocommit=False) as t, srv.connect(autocommit=False) as p:
+        t.execute("SELECT streamlog._truncate_partition(%s, 0, 2)", (topic_id,))
+        p.execute("SELECT streamlog.produce(%s, NULL, 'late'::bytea, partition => 0)", (topic,))
+        pid = p.info.backend_pid
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (p.commit(), done.set()))
+        thread.start()
+        try:
+            kh.wait_until(lambda: srv.sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+                == [("Extension",)], 30, "the append to wait for the truncation")
+            assert not done.is_set()
+        finally:
+            t.commit()
+            thread.join(30)
+        assert done.is_set()
+    assert values(srv, topic) == [(0, "v0"), (1, "v1"), (2, "late")]

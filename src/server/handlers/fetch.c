@@ -19,6 +19,7 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/storage/replica_log.h"
 
 /* Where a fetch reads one partition's stored batches to */
 typedef struct ReadBatchesArgs
@@ -59,6 +60,40 @@ read_batches(void *arg)
 			break;
 	}
 	SlLogScanEnd(scan);
+}
+
+/*
+ * Fetch v12+ with the epoch of the last batch the client fetched (KIP-320,
+ * KIP-595; Kafka's Partition.fetchRecords): if this log's epoch ended
+ * before the fetch offset, or that epoch is unknown here, the client's log
+ * diverged from this one.  The answer then carries no records but the
+ * diverging epoch, (largest epoch <= it here, where that ended), for the
+ * client to truncate to.  An epoch this log cannot place is
+ * OFFSET_OUT_OF_RANGE.  Returns true if pr is the answer.
+ */
+static bool
+fetch_diverged(const SlTopic *topic, const SlFetchRequestFetchPartition *fp,
+			   SlFetchResponsePartitionData *pr)
+{
+	int32		end_epoch;
+	int64		end_offset;
+
+	SlPartitionEpochEndOffset(topic, fp->partition, fp->last_fetched_epoch,
+							  SlPartitionLeaderEpoch(topic, fp->partition),
+							  &end_epoch, &end_offset);
+	if (end_epoch < 0 || end_offset < 0)
+	{
+		pr->error_code = SL_ERR_OFFSET_OUT_OF_RANGE;
+		return true;
+	}
+	if (end_epoch < fp->last_fetched_epoch || end_offset < fp->fetch_offset)
+	{
+		pr->error_code = SL_ERR_NONE;
+		pr->diverging_epoch.epoch = end_epoch;
+		pr->diverging_epoch.end_offset = end_offset;
+		return true;
+	}
+	return false;
 }
 
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
@@ -112,6 +147,10 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
 	pr->log_start_offset = state.log_start_offset;
+	if (version >= 12 && fp->last_fetched_epoch >= 0 &&
+		fp->fetch_offset >= state.log_start_offset &&
+		fetch_diverged(topic, fp, pr))
+		return 0;
 	/*
 	 * As a Kafka leader: out of range past the log end; between the high
 	 * watermark and the log end (records not yet on every in-sync replica)

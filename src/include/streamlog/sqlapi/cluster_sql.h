@@ -28,6 +28,12 @@ extern void SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition);
  */
 extern bool SlSqlPartitionLedElsewhere(const SlTopic *topic, int32 partition);
 
+/*
+ * Error out the same way unless this node holds a replica of partition
+ * (leads or follows it): reads go to the nearest copy
+ */
+extern void SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition);
+
 /* The same for every partition of topic, for calls that read them all */
 extern void SlSqlCheckTopicLeader(const SlTopic *topic);
 
