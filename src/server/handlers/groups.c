@@ -222,9 +222,14 @@ coordinator_of(const char *group_id, int16 *error, const char **message,
 
 /*
  * Kafka's answer to a group request sent to a node that does not
- * coordinate the group: the client finds the coordinator again
+ * coordinate the group (NOT_COORDINATOR: the client finds the coordinator
+ * again), or that still loads the group's committed offsets
+ * (COORDINATOR_LOAD_IN_PROGRESS: the client retries); the answer is left
+ * in coordinator_error
  */
-#define NOT_COORDINATOR(group_id) (!SlGroupCoordinatedHere(group_id))
+static int16 coordinator_error;
+#define NOT_COORDINATOR(group_id) \
+	((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
 
 /*
  * A request that may park says so before it asks NOT_COORDINATOR, so that a
@@ -393,7 +398,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
-		res.error = SL_ERR_NOT_COORDINATOR;
+		res.error = coordinator_error;
 		res.member_id = member_id ? member_id : "";
 		encode_join(req, out, &res);
 		return true;
@@ -518,7 +523,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 		SlSyncGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
@@ -596,7 +601,7 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else if (NOT_COORDINATOR(group_id))
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 	else if (member_id == NULL || member_id[0] == '\0')
 		resp.error_code = SL_ERR_UNKNOWN_MEMBER_ID;
 	else if (bad_instance)
@@ -637,7 +642,7 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	}
 	if (group_id != NULL && NOT_COORDINATOR(group_id))
 	{
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 		SL_ARRAY_ALLOC(resp.members, 0);
 		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
 		return true;
@@ -824,7 +829,7 @@ SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (NOT_COORDINATOR(group_id))
 		{
-			d->error_code = SL_ERR_NOT_COORDINATOR;
+			d->error_code = coordinator_error;
 			continue;
 		}
 		if (req->api_version >= 3 && request.include_authorized_operations)
@@ -893,7 +898,7 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (NOT_COORDINATOR(group_id))
 		{
-			r->error_code = SL_ERR_NOT_COORDINATOR;
+			r->error_code = coordinator_error;
 			continue;
 		}
 		/* Members first: a group with members keeps its offsets */

@@ -52,6 +52,12 @@
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
 
+/*
+ * NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS, when the group's
+ * coordinator is asked and this node cannot answer for it (group_placement.h)
+ */
+static int16 coordinator_error;
+
 /* Kafka's offset.metadata.max.bytes default */
 #define MAX_METADATA_BYTES 4096
 
@@ -110,8 +116,8 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		group_error = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		group_error = coordinator_error;
 	else
 	{
 		char	   *member_id = cstring_from_wire(request.member_id);
@@ -368,8 +374,8 @@ fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 versio
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		group_error = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		group_error = coordinator_error;
 	/* Nothing of a group the role may not describe, not even its topics */
 	if (group_error != SL_ERR_GROUP_AUTHORIZATION_FAILED || version < 2)
 		FETCH_ASKED_TOPICS(topics, group_error == SL_ERR_NONE ? group_id : NULL,
@@ -396,8 +402,8 @@ fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
 	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		gr->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (group_id != NULL && !SlGroupCoordinatedHere(group_id))
-		gr->error_code = SL_ERR_NOT_COORDINATOR;
+	else if (group_id != NULL && (coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		gr->error_code = coordinator_error;
 	if (gr->error_code == SL_ERR_NONE)
 		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
 	FILL_FETCHED_TOPICS(gr->topics, topics,
@@ -458,8 +464,8 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DELETE))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		resp.error_code = coordinator_error;
 	else
 	{
 		known = SlGroupSubscriptions(group_id, &state, &consumer, &subscribed);
