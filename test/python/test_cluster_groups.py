@@ -289,3 +289,64 @@ def test_not_coordinator_and_load_in_progress_answers(cluster, unique_name):
     assert answers[-1] == (3, NONE)
     assert set(e for _, e in answers) <= {NONE, COORDINATOR_LOAD_IN_PROGRESS}
     assert answers[0][1] == COORDINATOR_LOAD_IN_PROGRESS, answers
+
+
+OFFSET_COMMIT = 8
+COORDINATOR_NOT_AVAILABLE = 15
+
+
+def offset_commit_v2(correlation_id, group, topic, offset, partition=0):
+    """A commit from outside the group's membership (generation -1)."""
+    body = (kh.string(group) + struct.pack(">i", -1) + kh.string("")
+            + struct.pack(">q", -1) + struct.pack(">i", 1) + kh.string(topic)
+            + struct.pack(">i", 1) + struct.pack(">iq", partition, offset) + kh.string(""))
+    return kh.request_frame(OFFSET_COMMIT, 2, correlation_id, body)
+
+
+def parse_offset_commit_v2(body):
+    """[(partition, error)] of the one topic committed"""
+    r = kh.Reader(body)
+    out = []
+    for _ in range(r.i32()):
+        r.string()
+        for _ in range(r.i32()):
+            out.append((r.i32(), r.i16()))
+    return out
+
+
+def raw_commit(node, group, topic, offset, timeout=30.0):
+    with kh.RawClient(node.kafka_bootstrap, timeout=timeout) as client:
+        [(_, error)] = parse_offset_commit_v2(
+            client.call(offset_commit_v2, group, topic, offset))
+    return error
+
+
+def test_commit_is_answered_once_replicated(cluster, unique_name):
+    """With both followers of the group's offsets partition gone (and with
+    them the metadata quorum, so the ISR cannot shrink), a commit is
+    written on the coordinator but never acknowledged: the answer is
+    COORDINATOR_NOT_AVAILABLE at Kafka's 5 s offsets.commit.timeout.ms.
+    Once they are back and caught up, a commit is answered."""
+    topic = unique_name("acked")
+    group = unique_name("ackg")
+    create_topic(cluster, topic)
+    ensure_offsets_topic(cluster, group)
+    coordinator = coordinator_of(cluster, group)
+    node = cluster.node(coordinator)
+    cluster.wait_for(lambda: raw_commit(node, group, topic, 1) == NONE, 60,
+                     "a first commit on every in-sync replica")
+
+    followers = [i for i in cluster.node_ids if i != coordinator]
+    for i in followers:
+        cluster.kill9(i)
+    assert raw_commit(node, group, topic, 2) == COORDINATOR_NOT_AVAILABLE
+    # written all the same (as in Kafka, the record may still arrive)
+    rows = node.sql("SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s",
+                    (group,))
+    assert rows == [(2,)]
+
+    cluster.start(followers)
+    cluster.wait_ready()
+    cluster.wait_for(lambda: raw_commit(cluster.node(coordinator_of(cluster, group)),
+                                        group, topic, 3) == NONE, 90,
+                     "a commit acknowledged once the followers are back")

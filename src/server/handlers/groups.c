@@ -223,13 +223,27 @@ coordinator_of(const char *group_id, int16 *error, const char **message,
 /*
  * Kafka's answer to a group request sent to a node that does not
  * coordinate the group (NOT_COORDINATOR: the client finds the coordinator
- * again), or that still loads the group's committed offsets
- * (COORDINATOR_LOAD_IN_PROGRESS: the client retries); the answer is left
- * in coordinator_error
+ * again), left in coordinator_error.  A new coordinator still loading the
+ * group's committed offsets (group_placement.h) serves the membership
+ * APIs all the same: a group's members and generation are not loaded from
+ * the log (members rejoin a new coordinator), only its offsets, which the
+ * APIs that read or delete them wait for (COORDINATOR_LOAD_IN_PROGRESS:
+ * OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups).  Asking starts
+ * the load, so that the members' first commit finds it done or under way.
  */
 static int16 coordinator_error;
 #define NOT_COORDINATOR(group_id) \
+	((coordinator_error = membership_coordinator_error(group_id)) != SL_ERR_NONE)
+#define NOT_COORDINATOR_OR_LOADING(group_id) \
 	((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+
+static int16
+membership_coordinator_error(const char *group_id)
+{
+	int16		error = SlGroupCoordinatorError(group_id);
+
+	return error == SL_ERR_COORDINATOR_LOAD_IN_PROGRESS ? SL_ERR_NONE : error;
+}
 
 /*
  * A request that may park says so before it asks NOT_COORDINATOR, so that a
@@ -896,7 +910,7 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 			r->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 			continue;
 		}
-		if (NOT_COORDINATOR(group_id))
+		if (NOT_COORDINATOR_OR_LOADING(group_id))
 		{
 			r->error_code = coordinator_error;
 			continue;
