@@ -160,8 +160,10 @@ CLUSTER_OBJS += src/cluster/controller_alter_partition.o src/cluster/topic_confi
 PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
 	src/replication/produce_forward.o src/bgworkers/forwarder.o
 
+GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loader.o
+
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
-	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS)
+	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS)
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -29,6 +29,7 @@
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
 #include "streamlog/bgworkers/isr_manager.h"
+#include "streamlog/storage/group_load.h"
 #include "streamlog/replication/apply_worker.h"
 
 PG_MODULE_MAGIC;
@@ -69,6 +70,7 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog quotas", 1);
 	RequestAddinShmemSpace(SlForwardQueueShmemSize());
 	RequestNamedLWLockTranche("streamlog forward", 1);
+	RequestAddinShmemSpace(SlGroupLoadShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -94,6 +96,7 @@ sl_shmem_startup(void)
 	SlClusterShmemInit();
 	SlForwardQueueShmemInit();
 	SlReplicaProgressShmemInit();
+	SlGroupLoadShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

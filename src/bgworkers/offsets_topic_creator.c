@@ -7,7 +7,13 @@
  * database (bgw_main_arg); an error is logged and the worker exits.
  *
  * On a cluster the controller creates it, for every node (the creators of
- * several nodes may ask at once: one wins, the others find it exists).
+ * several nodes may ask at once: one wins, the others find it exists),
+ * replicated as Kafka replicates it (offsets.topic.replication.factor):
+ * the cluster's default replication factor, capped by the live nodes so
+ * that a young cluster can still coordinate groups, and the broker default
+ * min.insync.replicas, capped by that factor.  Committed offsets then
+ * survive the loss of min.insync.replicas - 1 nodes (README, "Consumer
+ * groups on a cluster").
  */
 #include "postgres.h"
 
@@ -16,6 +22,8 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -56,6 +64,38 @@ wait_for_topic(void)
 	}
 }
 
+/* Nodes that can take a replica now: registered, not fenced, not leaving */
+static int
+live_node_count(void)
+{
+	SlClusterNode *nodes = palloc(sizeof(SlClusterNode) * SL_MAX_NODES);
+	int			nnodes = SlClusterGetNodes(nodes, SL_MAX_NODES);
+	int			nlive = 0;
+
+	for (int i = 0; i < nnodes; i++)
+		if (!nodes[i].fenced && !nodes[i].shutting_down)
+			nlive++;
+	pfree(nodes);
+	return nlive;
+}
+
+/*
+ * The topic's configs on a cluster: Kafka's, and min.insync.replicas at
+ * most the replication factor (more could never take a commit)
+ */
+static Jsonb *
+cluster_offsets_config(int replication_factor)
+{
+	Jsonb	   *base = SlOffsetsTopicConfig();
+	char	   *text = JsonbToCString(NULL, &base->root, VARSIZE(base));
+	int			min_insync = Min(sl_min_insync_replicas, replication_factor);
+
+	Assert(text[strlen(text) - 1] == '}');
+	text[strlen(text) - 1] = '\0';
+	text = psprintf("%s, \"min.insync.replicas\": \"%d\"}", text, Max(min_insync, 1));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
 /* Have the cluster's controller create the topic unless it exists */
 static void
 create_on_cluster(void)
@@ -63,13 +103,16 @@ create_on_cluster(void)
 	Jsonb	   *config;
 	char	   *message = NULL;
 	int16		error;
+	int			replication_factor;
 
 	if (SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
 		return;
+	replication_factor = Max(Min(sl_default_replication_factor, live_node_count()), 1);
 	config = SlTopicCheckCreate(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions,
-								SlOffsetsTopicConfig(), true);
-	error = SlClusterCreateTopic(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions, 1,
-								 config, true, NULL, SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
+								cluster_offsets_config(replication_factor), true);
+	error = SlClusterCreateTopic(SL_OFFSETS_TOPIC_NAME, sl_offsets_topic_num_partitions,
+								 replication_factor, config, true, NULL,
+								 SL_CLUSTER_TOPIC_TIMEOUT_MS, &message);
 	if (error == SL_ERR_TOPIC_ALREADY_EXISTS)
 		wait_for_topic();
 	else if (error != SL_ERR_NONE)

@@ -18,10 +18,12 @@
  * the rebalance deadline (minutes) for members that had gone to the new
  * coordinator and formed the group there without it.
  *
- * The group coordinator's state stays in each node's shared memory, and
- * committed offsets are in each node's catalog: a group that moves starts
- * over there (its members rejoin), as in Kafka before the coordinator
- * loaded the group from its partition.
+ * The group coordinator's state stays in each node's shared memory: a
+ * group that moves starts over there (its members rejoin).  Its committed
+ * offsets move with the partition: a node that starts leading a partition
+ * of __consumer_offsets loads them from its replica of the partition
+ * before it answers for the partition's groups (SlGroupCoordinatorError,
+ * storage/group_load.h), as Kafka's coordinator does.
  *
  * IDENTIFICATION
  *	  src/metadata/group_placement.c
@@ -34,6 +36,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
+#include "streamlog/storage/group_load.h"
 #include "streamlog/storage/storage.h"
 
 static int
@@ -82,6 +85,30 @@ bool
 SlGroupCoordinatedHere(const char *group_id)
 {
 	return !SlClusterEnabled() || SlGroupCoordinatorNode(group_id) == sl_node_id;
+}
+
+/* Kafka's error codes */
+#define ERR_COORDINATOR_LOAD_IN_PROGRESS 14
+#define ERR_NOT_COORDINATOR 16
+
+int16
+SlGroupCoordinatorError(const char *group_id)
+{
+	const SlTopic *offsets_topic;
+	const SlPartitionLeadership *l;
+	int32		p;
+
+	if (!SlClusterEnabled())
+		return 0;
+	offsets_topic = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
+	if (offsets_topic == NULL || offsets_topic->partition_count <= 0)
+		return SlGroupCoordinatedHere(group_id) ? 0 : ERR_NOT_COORDINATOR;
+	p = SlOffsetsGroupPartition(group_id, offsets_topic->partition_count);
+	l = SlTopicPartitionLeadership(offsets_topic, p);
+	if (l->leader != sl_node_id)
+		return ERR_NOT_COORDINATOR;
+	return SlGroupOffsetsLoaded(offsets_topic, p, l->leader_epoch) ?
+		0 : ERR_COORDINATOR_LOAD_IN_PROGRESS;
 }
 
 SlWaitKey

@@ -183,3 +183,66 @@ SlEncodeGroupMetadataValue(StringInfo buf, const SlGroupMetadataValue *value)
 	}
 	return w.error;
 }
+
+const char *
+SlDecodeOffsetsKey(const uint8 *buf, size_t len, SlOffsetsKey *key)
+{
+	SlReader	r;
+	int16		version;
+
+	memset(key, 0, sizeof(*key));
+	key->kind = SL_OFFSETS_KEY_INVALID;
+	if (buf == NULL)
+		return "no key";
+	SlReaderInit(&r, buf, len);
+	version = SlReadInt16(&r);
+	key->group_id = SlReadString(&r, false, false);
+	if (version == 0 || version == 1)
+	{
+		key->topic = SlReadString(&r, false, false);
+		key->partition = SlReadInt32(&r);
+		key->kind = SL_OFFSETS_KEY_OFFSET_COMMIT;
+	}
+	else if (version == 2)
+		key->kind = SL_OFFSETS_KEY_GROUP_METADATA;
+	else if (r.error == NULL)
+		return "unknown key version";
+	if (r.error != NULL)
+	{
+		key->kind = SL_OFFSETS_KEY_INVALID;
+		return r.error;
+	}
+	return NULL;
+}
+
+const char *
+SlDecodeOffsetCommitValue(const uint8 *buf, size_t len, SlOffsetCommitValue *value,
+						  int32 *metadata_len)
+{
+	SlReader	r;
+	int16		version;
+	SlStr		metadata;
+
+	memset(value, 0, sizeof(*value));
+	value->leader_epoch = -1;
+	value->commit_timestamp = -1;
+	*metadata_len = 0;
+	if (buf == NULL)
+		return "no value";
+	SlReaderInit(&r, buf, len);
+	version = SlReadInt16(&r);
+	if (r.error == NULL && (version < 0 || version > SL_OFFSET_COMMIT_VALUE_VERSION))
+		return "unknown value version";
+	value->offset = SlReadInt64(&r);
+	if (version >= 3)
+		value->leader_epoch = SlReadInt32(&r);
+	metadata = SlReadString(&r, false, false);
+	value->commit_timestamp = SlReadInt64(&r);
+	if (version == 1)
+		(void) SlReadInt64(&r);	/* expire timestamp */
+	if (r.error != NULL)
+		return r.error;
+	value->metadata = metadata.data;
+	*metadata_len = metadata.len;
+	return NULL;
+}

@@ -601,7 +601,27 @@ void
 SlServerHandleBatch(SlRequest **reqs, int n)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
+	SlRequest **same = palloc(sizeof(SlRequest *) * n);
+	bool	   *taken = palloc0(sizeof(bool) * n);
 
-	run_requests(reqs, n, SlHandlerFor(reqs[0]->api_key));
-	MemoryContextSwitchTo(oldcxt);
+	/* one transaction per API (Produce, OffsetCommit), in arrival order */
+	for (int i = 0; i < n; i++)
+	{
+		int			m = 0;
+
+		if (taken[i])
+			continue;
+		for (int j = i; j < n; j++)
+		{
+			if (!taken[j] && reqs[j]->api_key == reqs[i]->api_key)
+			{
+				same[m++] = reqs[j];
+				taken[j] = true;
+			}
+		}
+		run_requests(same, m, SlHandlerFor(reqs[i]->api_key));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	pfree(same);
+	pfree(taken);
 }

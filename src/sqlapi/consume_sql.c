@@ -21,6 +21,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lockdefs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -28,9 +29,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/wait_event.h"
 
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
+#include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/sql_args.h"
@@ -53,10 +56,45 @@ typedef struct Candidate
 	TimestampTz served_at;		/* its last commit */
 } Candidate;
 
+/* How long a SQL consumer waits for its new coordinator to load the group */
+#define GROUP_LOAD_WAIT_MS 30000
+#define GROUP_LOAD_POLL_MS 10
+
+/*
+ * This node coordinates group_id: wait while it loads the group's
+ * committed offsets (a new leader of its partition of __consumer_offsets,
+ * group_placement.h); false if it stopped coordinating meanwhile
+ */
+static bool
+wait_for_group_load(const char *group_id)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   GROUP_LOAD_WAIT_MS);
+	int16		error;
+
+	while ((error = SlGroupCoordinatorError(group_id)) == SL_ERR_COORDINATOR_LOAD_IN_PROGRESS)
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the committed offsets of consumer group \"%s\" are still being loaded on this node",
+							group_id),
+					 errdetail("This node became the leader of the group's partition of %s and loads it.",
+							   SL_OFFSETS_TOPIC_NAME),
+					 errhint("Retry; the server log says why if the load failed.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 GROUP_LOAD_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return error == SL_ERR_NONE;
+}
+
 /*
  * On a cluster, a group's offsets live on the node that coordinates it
  * (metadata/group_placement.h), for both doors: elsewhere, an error that
- * names that node and how to reach it.
+ * names that node and how to reach it.  A new coordinator answers once it
+ * loaded them.
  */
 static void
 check_coordinator(const char *group_id)
@@ -64,7 +102,7 @@ check_coordinator(const char *group_id)
 	int32		coordinator;
 	SlClusterNode node;
 
-	if (SlGroupCoordinatedHere(group_id))
+	if (SlGroupCoordinatedHere(group_id) && wait_for_group_load(group_id))
 		return;
 	coordinator = SlGroupCoordinatorNode(group_id);
 	if (coordinator < 0)

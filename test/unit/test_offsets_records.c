@@ -164,6 +164,71 @@ test_too_long(void)
 	pfree(huge);
 }
 
+/*
+ * What a new coordinator reads back when it loads a partition: every key
+ * and value the encoders write, the versions Kafka wrote before, and
+ * bytes that are none of them (refused, never read past their end)
+ */
+static void
+test_decode(void)
+{
+	StringInfoData buf;
+	SlOffsetsKey k;
+	SlOffsetCommitValue v;
+	SlOffsetCommitValue out;
+	int32		mlen;
+	static const uint8 v1_value[] = {
+		0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 1, 'm',
+		0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 10
+	};
+	static const uint8 bad_version[] = {0, 9, 0, 1, 'g'};
+
+	initStringInfo(&buf);
+	CHECK(SlEncodeOffsetCommitKey(&buf, "grp", "topic", 7) == NULL);
+	CHECK(SlDecodeOffsetsKey((const uint8 *) buf.data, buf.len, &k) == NULL);
+	CHECK_EQ_INT(k.kind, SL_OFFSETS_KEY_OFFSET_COMMIT);
+	CHECK_EQ_INT(k.group_id.len, 3);
+	CHECK(memcmp(k.group_id.data, "grp", 3) == 0);
+	CHECK_EQ_INT(k.topic.len, 5);
+	CHECK(memcmp(k.topic.data, "topic", 5) == 0);
+	CHECK_EQ_INT(k.partition, 7);
+	/* every shorter prefix is refused */
+	for (int len = 0; len < buf.len; len++)
+		CHECK(SlDecodeOffsetsKey((const uint8 *) buf.data, len, &k) != NULL);
+
+	resetStringInfo(&buf);
+	CHECK(SlEncodeGroupMetadataKey(&buf, "grp") == NULL);
+	CHECK(SlDecodeOffsetsKey((const uint8 *) buf.data, buf.len, &k) == NULL);
+	CHECK_EQ_INT(k.kind, SL_OFFSETS_KEY_GROUP_METADATA);
+	CHECK_EQ_INT(k.group_id.len, 3);
+	CHECK(SlDecodeOffsetsKey(bad_version, sizeof(bad_version), &k) != NULL);
+	CHECK_EQ_INT(k.kind, SL_OFFSETS_KEY_INVALID);
+	CHECK(SlDecodeOffsetsKey(NULL, 0, &k) != NULL);
+
+	resetStringInfo(&buf);
+	v.offset = 42;
+	v.leader_epoch = 5;
+	v.metadata = "md";
+	v.commit_timestamp = 1700000000123LL;
+	CHECK(SlEncodeOffsetCommitValue(&buf, &v) == NULL);
+	CHECK(SlDecodeOffsetCommitValue((const uint8 *) buf.data, buf.len, &out, &mlen) == NULL);
+	CHECK(out.offset == 42);
+	CHECK_EQ_INT(out.leader_epoch, 5);
+	CHECK_EQ_INT(mlen, 2);
+	CHECK(memcmp(out.metadata, "md", 2) == 0);
+	CHECK(out.commit_timestamp == 1700000000123LL);
+	for (int len = 0; len < buf.len; len++)
+		CHECK(SlDecodeOffsetCommitValue((const uint8 *) buf.data, len, &out, &mlen) != NULL);
+
+	/* version 1: offset 7, metadata "m", commit 9, expiry 10; no epoch */
+	CHECK(SlDecodeOffsetCommitValue(v1_value, sizeof(v1_value), &out, &mlen) == NULL);
+	CHECK(out.offset == 7);
+	CHECK_EQ_INT(out.leader_epoch, -1);
+	CHECK(out.commit_timestamp == 9);
+	CHECK(SlDecodeOffsetCommitValue(bad_version, sizeof(bad_version), &out, &mlen) != NULL);
+	pfree(buf.data);
+}
+
 int
 main(void)
 {
@@ -172,5 +237,6 @@ main(void)
 	test_offset_commit();
 	test_group_metadata();
 	test_too_long();
+	test_decode();
 	return UNIT_DONE();
 }

@@ -261,9 +261,28 @@ coordinator_of(const char *group_id, int16 *error, const char **message,
 
 /*
  * Kafka's answer to a group request sent to a node that does not
- * coordinate the group: the client finds the coordinator again
+ * coordinate the group (NOT_COORDINATOR: the client finds the coordinator
+ * again), left in coordinator_error.  A new coordinator still loading the
+ * group's committed offsets (group_placement.h) serves the membership
+ * APIs all the same: a group's members and generation are not loaded from
+ * the log (members rejoin a new coordinator), only its offsets, which the
+ * APIs that read or delete them wait for (COORDINATOR_LOAD_IN_PROGRESS:
+ * OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups).  Asking starts
+ * the load, so that the members' first commit finds it done or under way.
  */
-#define NOT_COORDINATOR(group_id) (!SlGroupCoordinatedHere(group_id))
+static int16 coordinator_error;
+#define NOT_COORDINATOR(group_id) \
+	((coordinator_error = membership_coordinator_error(group_id)) != SL_ERR_NONE)
+#define NOT_COORDINATOR_OR_LOADING(group_id) \
+	((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+
+static int16
+membership_coordinator_error(const char *group_id)
+{
+	int16		error = SlGroupCoordinatorError(group_id);
+
+	return error == SL_ERR_COORDINATOR_LOAD_IN_PROGRESS ? SL_ERR_NONE : error;
+}
 
 /*
  * A request that may park says so before it asks NOT_COORDINATOR, so that a
@@ -432,7 +451,7 @@ SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
-		res.error = SL_ERR_NOT_COORDINATOR;
+		res.error = coordinator_error;
 		res.member_id = member_id ? member_id : "";
 		encode_join(req, out, &res);
 		return true;
@@ -557,7 +576,7 @@ SlHandleSyncGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	wait_on_group_placement(req);
 	if (NOT_COORDINATOR(group_id))
 	{
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 		SlSyncGroupResponseEncode(out, req->api_version, &resp);
 		return true;
 	}
@@ -635,7 +654,7 @@ SlHandleHeartbeat(SlRequest *req, SlReader *body, SlWriter *out)
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else if (NOT_COORDINATOR(group_id))
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 	else if (member_id == NULL || member_id[0] == '\0')
 		resp.error_code = SL_ERR_UNKNOWN_MEMBER_ID;
 	else if (bad_instance)
@@ -676,7 +695,7 @@ SlHandleLeaveGroup(SlRequest *req, SlReader *body, SlWriter *out)
 	}
 	if (group_id != NULL && NOT_COORDINATOR(group_id))
 	{
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+		resp.error_code = coordinator_error;
 		SL_ARRAY_ALLOC(resp.members, 0);
 		SlLeaveGroupResponseEncode(out, req->api_version, &resp);
 		return true;
@@ -863,7 +882,7 @@ SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 		if (NOT_COORDINATOR(group_id))
 		{
-			d->error_code = SL_ERR_NOT_COORDINATOR;
+			d->error_code = coordinator_error;
 			continue;
 		}
 		if (req->api_version >= 3 && request.include_authorized_operations)
@@ -930,9 +949,9 @@ SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out)
 			r->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 			continue;
 		}
-		if (NOT_COORDINATOR(group_id))
+		if (NOT_COORDINATOR_OR_LOADING(group_id))
 		{
-			r->error_code = SL_ERR_NOT_COORDINATOR;
+			r->error_code = coordinator_error;
 			continue;
 		}
 		/* Members first: a group with members keeps its offsets */

@@ -46,11 +46,25 @@
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "utils/timestamp.h"
 
+#include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/kafka_errors.h"
+#include "streamlog/storage/isr_changes.h"
+#include "streamlog/storage/replica_log.h"
+#include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/wakeups.h"
+
+/*
+ * NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS, when the group's
+ * coordinator is asked and this node cannot answer for it (group_placement.h)
+ */
+static int16 coordinator_error;
 
 /* Kafka's offset.metadata.max.bytes default */
 #define MAX_METADATA_BYTES 4096
@@ -88,9 +102,81 @@ cstring_from_wire(SlStr s)
 
 /* OffsetCommit */
 
+/*
+ * Kafka's offsets.commit.timeout.ms: how long a commit waits for the
+ * in-sync replicas of its offsets partition
+ */
+#define OFFSET_COMMIT_TIMEOUT_MS 5000
+
+/*
+ * A commit between its handler and its answer (batchable, as Produce): on
+ * a replicated __consumer_offsets it waits after the commit until the
+ * partition's high watermark passed the records it wrote (Kafka's
+ * acks=all append of the coordinator), so that an answered commit
+ * survives the loss of min.insync.replicas - 1 nodes.
+ */
+typedef struct CommitJob
+{
+	SlOffsetCommitResponse resp;
+	int16		api_version;
+	bool		decoded;
+	int			nwritten;		/* partitions whose offset this commit wrote */
+	SlOffsetCommitResponseOffsetCommitResponsePartition **written;
+	/* the group's offsets partition, when replicated (else partition -1) */
+	int32		offsets_topic_id;
+	int32		offsets_partition;
+	int32		leader_epoch;
+	int64		target;			/* acknowledged once the high watermark is here;
+								 * -1 until the first look after the commit */
+} CommitJob;
+
+/* Kafka's answers for a commit whose append failed (GroupMetadataManager) */
+static void
+fail_written(CommitJob *job, int16 error)
+{
+	for (int i = 0; i < job->nwritten; i++)
+		job->written[i]->error_code = error;
+}
+
+/*
+ * The group's partition of __consumer_offsets when it is replicated
+ * (more than one replica), else NULL
+ */
+static const SlTopic *
+replicated_offsets_partition(const char *group_id, int32 *partition)
+{
+	const SlTopic *topic;
+
+	if (!SlClusterEnabled())
+		return NULL;
+	topic = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
+	if (topic == NULL || topic->partition_count <= 0)
+		return NULL;
+	*partition = SlOffsetsGroupPartition(group_id, topic->partition_count);
+	if (SlTopicPartitionLeadership(topic, *partition)->nreplicas <= 1)
+		return NULL;
+	return topic;
+}
+
+/*
+ * Fewer in-sync replicas of the group's offsets partition than its
+ * min.insync.replicas: Kafka's coordinator gets NOT_ENOUGH_REPLICAS for its
+ * append and answers COORDINATOR_NOT_AVAILABLE; nothing is written
+ */
+static bool
+offsets_isr_too_small(const char *group_id)
+{
+	int32		p;
+	const SlTopic *topic = replicated_offsets_partition(group_id, &p);
+
+	return topic != NULL &&
+		SlReplicaMaximalIsrSize(topic, p) < SlTopicMinInsyncReplicas(&topic->config);
+}
+
 bool
 SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 {
+	CommitJob  *job = palloc0(sizeof(CommitJob));
 	SlOffsetCommitRequest request;
 	SlOffsetCommitResponse resp;
 	SlGroupOffset *offsets;
@@ -100,8 +186,11 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	int			total = 0;
 	int			n = 0;
 
+	job->api_version = req->api_version;
+	req->handler_state = job;
 	if (!SlOffsetCommitRequestDecode(body, req->api_version, &request))
 		return false;
+	job->decoded = true;
 	SlOffsetCommitResponseInit(&resp);
 	resp.throttle_time_ms = 0;
 
@@ -110,8 +199,10 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		group_error = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		group_error = coordinator_error;
+	else if (offsets_isr_too_small(group_id))
+		group_error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
 	else
 	{
 		char	   *member_id = cstring_from_wire(request.member_id);
@@ -196,8 +287,106 @@ SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		for (int i = 0; i < n; i++)
 			slots[i]->error_code = SL_ERR_COORDINATOR_LOAD_IN_PROGRESS;
 	}
-	SlOffsetCommitResponseEncode(out, req->api_version, &resp);
+	else if (n > 0)
+	{
+		job->nwritten = n;
+		job->written = slots;
+		job->offsets_partition = -1;
+		if (group_id != NULL)
+		{
+			int32		p;
+			const SlTopic *topic = replicated_offsets_partition(group_id, &p);
+
+			if (topic != NULL)
+			{
+				job->offsets_topic_id = topic->topic_id;
+				job->offsets_partition = p;
+				job->leader_epoch = SlTopicPartitionLeadership(topic, p)->leader_epoch;
+				job->target = -1;
+			}
+		}
+	}
+	job->resp = resp;
 	return true;
+}
+
+/*
+ * After the commit: answer, or wait for the in-sync replicas of the
+ * group's offsets partition (SlRecheckOffsetCommit)
+ */
+void
+SlRespondOffsetCommit(SlRequest *req, SlWriter *out, ErrorData *error, bool own_error)
+{
+	CommitJob  *job = req->handler_state;
+
+	if (job == NULL || !job->decoded)
+	{
+		req->send_response = false;
+		req->close_after = true;
+		return;
+	}
+	if (error)
+	{
+		int16		code = SlKafkaErrorForSqlstate(error->sqlerrcode, SL_API_OFFSET_COMMIT);
+
+		for (int t = 0; t < job->resp.topics.n; t++)
+			for (int p = 0; p < job->resp.topics.items[t].partitions.n; p++)
+				job->resp.topics.items[t].partitions.items[p].error_code = code;
+		SlOffsetCommitResponseEncode(out, job->api_version, &job->resp);
+		return;
+	}
+	if (job->nwritten > 0 && job->offsets_partition >= 0)
+	{
+		/* outside a transaction here: SlRecheckOffsetCommit looks at once */
+		req->state = SL_REQUEST_PARKED;
+		req->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													OFFSET_COMMIT_TIMEOUT_MS);
+		return;
+	}
+	SlOffsetCommitResponseEncode(out, job->api_version, &job->resp);
+}
+
+/*
+ * A parked commit: answered once the high watermark of its offsets
+ * partition reached the records it wrote; NOT_COORDINATOR if this node
+ * stopped leading the partition meanwhile, COORDINATOR_NOT_AVAILABLE at
+ * the timeout, as Kafka maps NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT
+ * of the coordinator's append
+ */
+void
+SlRecheckOffsetCommit(SlRequest *req, SlWriter *out)
+{
+	CommitJob  *job = req->handler_state;
+	const SlTopic *topic = SlTopicLookupById(job->offsets_topic_id);
+	bool		still_leader = false;
+
+	if (topic != NULL && job->offsets_partition >= topic->partition_count)
+		topic = NULL;
+	if (topic != NULL)
+	{
+		/* the first look, right after the commit: the log end holds its records */
+		if (job->target < 0)
+			job->target = SlPartitionLogEnd(topic, job->offsets_partition);
+		SlRequestWaitOn(req, SlWaitKeyForPartition(SlMakePartitionKey(topic->topic_id,
+																	  job->offsets_partition)));
+		if (SlReplicaAcked(topic, job->offsets_partition, job->leader_epoch, job->target,
+						   &still_leader))
+		{
+			SlWaitSetClear(&req->waiting_on);
+			req->state = SL_REQUEST_DONE;
+			SlOffsetCommitResponseEncode(out, job->api_version, &job->resp);
+			return;
+		}
+	}
+	if (topic != NULL && still_leader && !req->final_attempt)
+	{
+		req->state = SL_REQUEST_PARKED;
+		return;
+	}
+	fail_written(job, still_leader ? SL_ERR_COORDINATOR_NOT_AVAILABLE : SL_ERR_NOT_COORDINATOR);
+	SlWaitSetClear(&req->waiting_on);
+	req->state = SL_REQUEST_DONE;
+	SlOffsetCommitResponseEncode(out, job->api_version, &job->resp);
 }
 
 /* OffsetFetch */
@@ -368,8 +557,8 @@ fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 versio
 		group_error = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		group_error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		group_error = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		group_error = coordinator_error;
 	/* Nothing of a group the role may not describe, not even its topics */
 	if (group_error != SL_ERR_GROUP_AUTHORIZATION_FAILED || version < 2)
 		FETCH_ASKED_TOPICS(topics, group_error == SL_ERR_NONE ? group_id : NULL,
@@ -396,8 +585,8 @@ fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 	gr->error_code = group_id == NULL ? SL_ERR_INVALID_GROUP_ID : SL_ERR_NONE;
 	if (group_id != NULL && !SlMayGroup(group_id, SL_ACL_DESCRIBE))
 		gr->error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (group_id != NULL && !SlGroupCoordinatedHere(group_id))
-		gr->error_code = SL_ERR_NOT_COORDINATOR;
+	else if (group_id != NULL && (coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		gr->error_code = coordinator_error;
 	if (gr->error_code == SL_ERR_NONE)
 		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
 	FILL_FETCHED_TOPICS(gr->topics, topics,
@@ -458,8 +647,8 @@ SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_INVALID_GROUP_ID;
 	else if (!SlMayGroup(group_id, SL_ACL_DELETE))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	else if (!SlGroupCoordinatedHere(group_id))
-		resp.error_code = SL_ERR_NOT_COORDINATOR;
+	else if ((coordinator_error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		resp.error_code = coordinator_error;
 	else
 	{
 		known = SlGroupSubscriptions(group_id, &state, &consumer, &subscribed);

@@ -22,6 +22,15 @@ extern int32 SlGroupCoordinatorNode(const char *group_id);
 extern bool SlGroupCoordinatedHere(const char *group_id);
 
 /*
+ * Can this node answer for group_id now?  0 if so; NOT_COORDINATOR (16)
+ * if another node (or none) coordinates it; COORDINATOR_LOAD_IN_PROGRESS
+ * (14) while this node, new leader of the group's partition of
+ * __consumer_offsets, loads that partition's committed offsets
+ * (storage/group_load.h; the first call starts the load).
+ */
+extern int16 SlGroupCoordinatorError(const char *group_id);
+
+/*
  * A group request that may park (JoinGroup, SyncGroup) waits on this key
  * too, said before it asks whether this node coordinates the group; the
  * Raft worker notifies it each time it publishes a changed view of the

@@ -32,6 +32,8 @@
 #ifndef SL_OFFSETS_RECORDS_H
 #define SL_OFFSETS_RECORDS_H
 
+#include "streamlog/protocol/wire.h"
+
 #include "streamlog/protocol/codec_base.h"
 
 #define SL_OFFSET_COMMIT_KEY_VERSION	1
@@ -97,5 +99,41 @@ extern const char *SlEncodeOffsetCommitValue(StringInfo buf,
 extern const char *SlEncodeGroupMetadataKey(StringInfo buf, const char *group_id);
 extern const char *SlEncodeGroupMetadataValue(StringInfo buf,
 											  const SlGroupMetadataValue *value);
+
+/*
+ * What a coordinator loading a partition of the topic needs from a record
+ * key: an offset commit's group, topic and partition (key versions 0 and
+ * 1), or a group's metadata (version 2; only the group).  The strings are
+ * views into the key (not terminated).
+ */
+typedef enum SlOffsetsKeyKind
+{
+	SL_OFFSETS_KEY_INVALID,
+	SL_OFFSETS_KEY_OFFSET_COMMIT,
+	SL_OFFSETS_KEY_GROUP_METADATA
+} SlOffsetsKeyKind;
+
+typedef struct SlOffsetsKey
+{
+	SlOffsetsKeyKind kind;
+	SlStr		group_id;
+	SlStr		topic;			/* offset commits only */
+	int32		partition;		/* offset commits only */
+} SlOffsetsKey;
+
+/*
+ * Decode a key; returns NULL, or a static message (kind then
+ * SL_OFFSETS_KEY_INVALID) for bytes that are no key Kafka writes.
+ */
+extern const char *SlDecodeOffsetsKey(const uint8 *buf, size_t len, SlOffsetsKey *key);
+
+/*
+ * Decode an offset commit value, versions 0 to 3 (the fields a version
+ * lacks are -1); metadata is a view, metadata_len its length.  NULL, or a
+ * static message.
+ */
+extern const char *SlDecodeOffsetCommitValue(const uint8 *buf, size_t len,
+											 SlOffsetCommitValue *value,
+											 int32 *metadata_len);
 
 #endif							/* SL_OFFSETS_RECORDS_H */

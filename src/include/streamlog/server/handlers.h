@@ -112,6 +112,10 @@ extern bool SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeGroups(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDeleteGroups(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
+/* batchable: answered once its offsets are on the in-sync replicas */
+extern void SlRespondOffsetCommit(SlRequest *req, SlWriter *out, ErrorData *error,
+								  bool own_error);
+extern void SlRecheckOffsetCommit(SlRequest *req, SlWriter *out);
 extern bool SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleOffsetDelete(SlRequest *req, SlReader *body, SlWriter *out);
 

@@ -35,8 +35,9 @@ extern bool SlServerIsBatchable(const SlRequest *req);
 extern void SlServerHandle(SlRequest *req);
 
 /*
- * Handle batchable requests of one API together: one transaction, one
- * commit (one WAL flush), then every response.  All become DONE.
+ * Handle batchable requests together, those of one API (Produce,
+ * OffsetCommit) in one transaction: one commit (one WAL flush), then every
+ * response.  Each becomes DONE, or PARKED until its replicas have it.
  */
 extern void SlServerHandleBatch(SlRequest **reqs, int n);
 
