@@ -136,9 +136,10 @@ OBJS += src/metadata/cluster_state.o src/bgworkers/raft_worker.o src/bgworkers/h
 
 # Replicated partitions, one line per area (keep the blank lines between)
 REPLICA_LOG_OBJS = src/storage/stored_batches.o src/storage/leader_epochs.o src/storage/replica_truncate.o \
-	src/storage/replica_read.o src/sqlapi/replica_log_sql.o
+	src/storage/replica_read.o src/sqlapi/replica_log_sql.o \
+	src/server/handlers/offset_for_leader_epoch.o
 # its pure part: the epoch search, unit-tested as frontend code
-CODEC_OBJS += src/storage/epoch_search.o
+CODEC_OBJS += src/storage/epoch_search.o src/storage/read_replica.o
 
 REPLICA_PROGRESS_OBJS = src/storage/replica_view.o src/storage/replica_progress.o \
 	src/sqlapi/replica_progress_sql.o src/bgworkers/isr_manager.o
@@ -185,7 +186,7 @@ REGRESS = regress_setup topic_admin produce_read errors groups acl authz scram_c
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
-	key_index compaction_readers offsets_topic
+	key_index compaction_readers offsets_topic replica_truncate
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

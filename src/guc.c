@@ -87,6 +87,15 @@ int			sl_replica_lag_time_max_ms = 10000;
 /* Replicated partitions, the follower's side */
 bool		sl_replica_apply = true;
 
+/* streamlog.replica_selector (reads from the nearest replica) */
+static const struct config_enum_entry replica_selector_options[] = {
+	{"none", SL_REPLICA_SELECTOR_NONE, false},
+	{"rack-aware", SL_REPLICA_SELECTOR_RACK_AWARE, false},
+	{NULL, 0, false}
+};
+
+int			sl_replica_selector = SL_REPLICA_SELECTOR_NONE;
+
 static const struct config_enum_entry ssl_client_auth_options[] = {
 	{"none", SL_SSL_CLIENT_AUTH_NONE, false},
 	{"requested", SL_SSL_CLIENT_AUTH_REQUESTED, false},
@@ -1024,6 +1033,19 @@ SlDefineGucs(void)
 							 "leaves their ISRs; on again, it catches up.",
 							 &sl_replica_apply,
 							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	/* Replicated partitions, reads from the nearest replica (KIP-392) */
+	DefineCustomEnumVariable("streamlog.replica_selector",
+							 "How a leader points consumers to a follower (replica.selector.class).",
+							 "none: every consumer reads from the leader unless it fetches from a "
+							 "follower itself; rack-aware: a consumer whose client.rack holds an "
+							 "in-sync follower and not the leader is told to fetch from it "
+							 "(Kafka's RackAwareReplicaSelector).",
+							 &sl_replica_selector,
+							 SL_REPLICA_SELECTOR_NONE,
+							 replica_selector_options,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 

@@ -31,7 +31,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
+#include "replication/syncrep.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/lwlock.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -372,6 +377,62 @@ finish_request(RequestRun *run, const SlHandler *h, ErrorData *commit_error)
 	}
 }
 
+/* Minor releases of 2025 and later turned the flag into bits */
+#ifdef SYNC_STANDBY_DEFINED
+#define SYNC_STANDBYS_DEFINED() \
+	((WalSndCtl->sync_standbys_status & SYNC_STANDBY_DEFINED) != 0)
+#else
+#define SYNC_STANDBYS_DEFINED() (WalSndCtl->sync_standbys_defined)
+#endif
+
+/*
+ * Exit, answering nothing, if the commit just made did not reach the
+ * synchronous standbys that synchronous_commit waits for.  The wait is given
+ * up when the postmaster dies (kill -9 of the primary), when the worker is
+ * told to stop or its wait is canceled, and the commit then returns as if
+ * it had been replicated: a backend's client gets no answer (PostgreSQL
+ * stops its output), but a worker must see to that itself, or a failover to
+ * the standby loses what was acknowledged (P5 with a standby).
+ * commit_end_before is XactLastCommitEnd before the commit: a transaction
+ * that wrote nothing leaves it as it was, and has nothing to wait for.
+ */
+static void
+exit_unless_commit_replicated(XLogRecPtr commit_end_before)
+{
+	int			mode;
+	bool		replicated;
+
+	switch (synchronous_commit)
+	{
+		case SYNCHRONOUS_COMMIT_REMOTE_WRITE:
+			mode = SYNC_REP_WAIT_WRITE;
+			break;
+		case SYNCHRONOUS_COMMIT_REMOTE_FLUSH:
+			mode = SYNC_REP_WAIT_FLUSH;
+			break;
+		case SYNCHRONOUS_COMMIT_REMOTE_APPLY:
+			mode = SYNC_REP_WAIT_APPLY;
+			break;
+		default:
+			return;				/* no standby waited for */
+	}
+	if (max_wal_senders == 0 || XactLastCommitEnd == commit_end_before)
+		return;
+
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	replicated = !SYNC_STANDBYS_DEFINED() ||
+		WalSndCtl->lsn[mode] >= XactLastCommitEnd;
+	LWLockRelease(SyncRepLock);
+	if (replicated && !ProcDiePending)
+		return;
+	ereport(FATAL,
+			(errcode(ERRCODE_ADMIN_SHUTDOWN),
+			 errmsg("streamlog broker exits without answering: its commit at %X/%X may not have reached the synchronous standby",
+					LSN_FORMAT_ARGS(XactLastCommitEnd)),
+			 errdetail("The wait for synchronous replication was given up (the postmaster died, or the worker was stopped or canceled)."),
+			 errhint("Clients retry; an idempotent producer's retry is stored once.")));
+}
+
 /*
  * Run n requests of handler h in one transaction with an error boundary:
  * the one place where requests meet transactions.  n is 1 unless h is
@@ -383,6 +444,7 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 	RequestRun *runs = palloc0(sizeof(RequestRun) * n);
 	MemoryContext context = CurrentMemoryContext;
 	ErrorData  *commit_error = NULL;
+	XLogRecPtr	commit_end_before = XactLastCommitEnd;
 	TimestampTz started = GetCurrentTimestamp();
 	long		secs;
 	int			usecs;
@@ -454,6 +516,7 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 		MemoryContextSwitchTo(context);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		exit_unless_commit_replicated(commit_end_before);
 	}
 	PG_CATCH();
 	{

@@ -13,6 +13,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	.respond = SlRespondProduce, .recheck = SlRecheckProduce},
 	[SL_API_FETCH] = {0, 13, SlHandleFetch},
 	[SL_API_LIST_OFFSETS] = {0, 6, SlHandleListOffsets},
+	[SL_API_OFFSET_FOR_LEADER_EPOCH] = {0, 4, SlHandleOffsetForLeaderEpoch},
 	[SL_API_METADATA] = {0, 12, SlHandleMetadata},
 	[SL_API_API_VERSIONS] = {0, 3, SlHandleApiVersions, .before_auth = true},
 	[SL_API_SASL_HANDSHAKE] = {0, 1, SlHandleSaslHandshake, .before_auth = true},

@@ -118,6 +118,40 @@ SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition)
 			 errhint("Connect to node %d: %s.", l->leader, node_addresses(l->leader))));
 }
 
+/*
+ * Reads from the nearest replica (README, "The replicated log"): a node
+ * holding a copy of the partition, its leader or a follower, reads it
+ * below its own high watermark while the partition has a leader.  Another
+ * node is told where the copies are; an offline partition is refused as
+ * by SlSqlCheckPartitionLeader.
+ */
+void
+SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition)
+{
+	const SlPartitionLeadership *l;
+
+	if (!SlClusterEnabled() || topic->partitions == NULL ||
+		partition < 0 || partition >= topic->partition_count)
+		return;
+	l = SlTopicPartitionLeadership(topic, partition);
+	/* Offline: no copy is known to be current (as Fetch from a follower) */
+	if (l->leader == SL_NO_LEADER || l->leader == sl_node_id)
+	{
+		SlSqlCheckPartitionLeader(topic, partition);
+		return;
+	}
+	for (int32 i = 0; i < l->nreplicas; i++)
+		if (l->replicas[i] == sl_node_id)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("partition %d of topic \"%s\" is led by node %d and has no replica on this node (%d)",
+					partition, topic->name, l->leader, sl_node_id),
+			 errdetail("It is read on a node that holds a replica: nodes %s.",
+					   node_list(l->replicas, l->nreplicas)),
+			 errhint("Connect to node %d: %s.", l->leader, node_addresses(l->leader))));
+}
+
 bool
 SlSqlPartitionLedElsewhere(const SlTopic *topic, int32 partition)
 {

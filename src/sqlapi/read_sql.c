@@ -56,7 +56,7 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	SlRecord	rec;
 	int64		n = 0;
 
-	SlSqlCheckPartitionLeader(topic, partition);
+	SlSqlCheckPartitionReplica(topic, partition);
 	scan = SlLogScanBegin(topic, partition, bounds);
 
 	while (n < max_records && SlLogScanNext(scan, &rec))
@@ -174,7 +174,7 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 	topic = topic_arg(fcinfo, SL_ACL_DESCRIBE);
 	partition = PG_GETARG_INT32(1);
 	SlTopicCheckPartition(topic, partition);
-	SlSqlCheckPartitionLeader(topic, partition);
+	SlSqlCheckPartitionReplica(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
 	scan = SlLogScanBegin(topic, partition, &bounds);

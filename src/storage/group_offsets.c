@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/twophase.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -211,6 +212,20 @@ group_offset_relid(void)
 }
 
 /*
+ * A standby's group offsets change only by replaying the primary's: say so,
+ * rather than let PostgreSQL refuse a lock or a row lock in its own words.
+ */
+static void
+refuse_on_standby(const char *group_id)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot move the offsets of group \"%s\" on a standby", group_id),
+				 errhint("Consume, seek and commit on the primary: a standby replays its groups' offsets.")));
+}
+
+/*
  * lock_row_creation takes the lock that guards creating the row of (group,
  * topic, partition), until the transaction ends.  Without wait, returns
  * false if another transaction holds it.
@@ -328,6 +343,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	uint64		n;
 	const SlTopic *offsets_topic = NULL;
 
+	refuse_on_standby(group_id);
 	for (int i = 0; i < count; i++)
 	{
 		claimed[i] = false;
@@ -381,6 +397,7 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 	const SlTopic *offsets_topic;
 	uint64		n;
 
+	refuse_on_standby(group_id);
 	if (count == 0)
 		return;
 	offsets_topic = SlOffsetsTopicOpen();
@@ -433,6 +450,7 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	const SlTopic *offsets_topic;
 	uint64		stored;
 
+	refuse_on_standby(group_id);
 	SlGroupValidateId(group_id);
 	if (count == 0)
 		return true;
@@ -566,6 +584,7 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 	int64		deleted;
 	const SlTopic *offsets_topic;
 
+	refuse_on_standby(group_id);
 	offsets_topic = SlOffsetsTopicOpen();
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);

@@ -82,6 +82,21 @@ SlPartitionLastEpoch(const SlTopic *topic, int32 partition)
 	return epoch;
 }
 
+int32
+SlPartitionEpochAt(const SlTopic *topic, int32 partition, int64 offset)
+{
+	SlEpochLog	log;
+	SlStoredBatches *sb = epoch_log_open(topic, partition, &log);
+	SlEpochBatch batch;
+	int32		epoch = -1;
+
+	if (offset < log.log_end && probe_first(Max(offset, log.log_start), &batch, sb) &&
+		batch.base_offset < log.log_end)
+		epoch = batch.epoch;
+	SlStoredBatchesClose(sb);
+	return epoch;
+}
+
 void
 SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition, int32 epoch,
 						  int32 current_epoch, int32 *end_epoch, int64 *end_offset)

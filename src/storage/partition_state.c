@@ -23,10 +23,17 @@
  * committed leader or ISR change reaches the high watermark without
  * waiting for the next report.  A node of its own, and a partition without
  * other replicas, keep the high watermark at the log end, as before.
+ *
+ * A hot standby appends nothing itself: its segments grow by WAL replay,
+ * which knows nothing of this state.  There the state is read again from
+ * the segments at every use, so that readers see what was replayed, and a
+ * state read during recovery is read once more after promotion, before
+ * the promoted server hands out its first offset.
  */
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/condition_variable.h"
 #include "storage/shmem.h"
@@ -61,6 +68,7 @@ struct SlPartitionState
 	SlPartitionKey key;			/* hash key: must be first */
 	slock_t		mutex;			/* guards everything below */
 	bool		loaded;
+	bool		loaded_in_recovery; /* from a standby's segments: stale */
 	int64		next_offset;
 	int64		log_end;		/* end of the committed reservations */
 	int64		high_watermark; /* what readers get: log_end unless replicated */
@@ -208,6 +216,7 @@ partition_entry(SlPartitionKey key)
 			{
 				SpinLockInit(&state->mutex);
 				state->loaded = false;
+				state->loaded_in_recovery = false;
 				state->truncating_pid = 0;
 				ConditionVariableInit(&state->changed);
 				pg_atomic_init_u64(&state->view_generation, 0);
@@ -282,9 +291,14 @@ high_watermark_moved(SlPartitionState *state)
 	SlGroupWakeConsumers(state->key);
 }
 
-/* Rebuild a partition's state from its catalog rows and segments */
+/*
+ * Rebuild a partition's state from its catalog rows and segments.  On a
+ * standby (in_recovery) a state loaded before is refreshed, never moved
+ * backwards by a reader whose snapshot is older than another's; a state
+ * loaded during recovery is replaced once recovery has ended.
+ */
 static void
-partition_load(SlPartitionState *state)
+partition_load(SlPartitionState *state, bool in_recovery)
 {
 	SlSegment  *segments;
 	int			nsegments;
@@ -332,7 +346,20 @@ partition_load(SlPartitionState *state)
 	}
 
 	SpinLockAcquire(&state->mutex);
-	if (!state->loaded)
+	if (state->loaded && state->loaded_in_recovery && in_recovery)
+	{
+		if (next_offset > state->next_offset)
+			state->next_offset = state->log_end = state->high_watermark = next_offset;
+		if (log_start > state->log_start_offset)
+			state->log_start_offset = log_start;
+		if (active->seq >= state->active_seq)
+		{
+			state->active_relid = active->relid;
+			state->active_seq = active->seq;
+			state->active_base = active_base;
+		}
+	}
+	else if (!state->loaded || state->loaded_in_recovery)
 	{
 		state->next_offset = next_offset;
 		state->log_end = next_offset;
@@ -354,8 +381,9 @@ partition_load(SlPartitionState *state)
 		state->active_relid = active->relid;
 		state->active_seq = active->seq;
 		state->active_base = active_base;
-			state->ring_head = 0;
+		state->ring_head = 0;
 		state->ring_count = 0;
+		state->loaded_in_recovery = in_recovery;
 		state->loaded = true;
 	}
 	SpinLockRelease(&state->mutex);
@@ -403,8 +431,8 @@ SlPartitionStateGet(SlPartitionKey key)
 
 	SlCheckPreloaded();
 	state = partition_entry(key);
-	if (!state->loaded)
-		partition_load(state);
+	if (!state->loaded || state->loaded_in_recovery)
+		partition_load(state, RecoveryInProgress());
 	else if (in_cluster())
 		refresh_leadership(state);
 	return state;
@@ -755,7 +783,7 @@ SlPartitionStateReset(SlPartitionState *state, const SlPartitionSnapshot *snap)
 	SpinLockAcquire(&state->mutex);
 	Assert(state->truncating_pid == MyProcPid);
 	state->next_offset = snap->next_offset;
-	state->log_end = snap->next_offset;	/* nothing is in flight */
+	state->log_end = snap->log_end;
 	state->high_watermark = snap->high_watermark;
 	state->log_start_offset = snap->log_start_offset;
 	state->active_relid = snap->active_relid;
@@ -768,9 +796,9 @@ SlPartitionStateReset(SlPartitionState *state, const SlPartitionSnapshot *snap)
 }
 
 /*
- * The end of the committed log: where the first reservation still in
- * flight starts, else the next offset.  Not the high watermark, which on a
- * replicated partition waits for the followers.
+ * The end of the committed log (log_end: where the first reservation still
+ * in flight starts).  Not the high watermark, which on a replicated
+ * partition waits for the followers.
  */
 int64
 SlPartitionStateLogEnd(SlPartitionState *state)
@@ -778,7 +806,7 @@ SlPartitionStateLogEnd(SlPartitionState *state)
 	int64		end;
 
 	SpinLockAcquire(&state->mutex);
-	end = state->ring_count > 0 ? state->ring[state->ring_head].start : state->next_offset;
+	end = state->log_end;
 	SpinLockRelease(&state->mutex);
 	return end;
 }

@@ -70,7 +70,7 @@ static List *truncations = NIL;	/* in TopTransactionContext */
  * start are gone already, for readers).
  */
 static int64
-delete_rows(Oid relid, int64 from, bool delete, int64 count_from)
+delete_rows(Oid relid, int64 from, bool do_delete, int64 count_from)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
 	Relation	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
@@ -89,7 +89,7 @@ delete_rows(Oid relid, int64 from, bool delete, int64 count_from)
 		if (DatumGetInt32(slot->tts_values[Anum_segment_chunk - 1]) == 0 &&
 			DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]) >= count_from)
 			batches++;
-		if (delete)
+		if (do_delete)
 			simple_heap_delete(rel, &slot->tts_tid);
 	}
 	index_endscan(scan);
@@ -201,6 +201,7 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	/* The state of the log that is left (partition_load's rules) */
 	after = before;
 	after.next_offset = offset;
+	after.log_end = offset;
 	after.high_watermark = Min(before.high_watermark, offset);
 	if (empty)
 		after.log_start_offset = offset;

@@ -13,6 +13,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -62,6 +63,13 @@ static HTAB *topic_cache = NULL;
 /* Where the cached topics' leadership lives; reset with the cache */
 static MemoryContext topic_cache_context = NULL;
 static uint64 topic_cache_generation = 0;
+
+/*
+ * Filled on a hot standby, whose catalog changes by WAL replay: no commit
+ * of its own bumps the generation there, so such a cache is used for one
+ * lookup only, also after promotion.
+ */
+static bool topic_cache_in_recovery = false;
 static Oid	topic_class_oid = InvalidOid;
 
 static List *pending_forgets = NIL;	/* in TopTransactionContext */
@@ -102,7 +110,8 @@ topic_cache_check(void)
 
 	SlCheckPreloaded();
 	generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
-	if (topic_cache != NULL && generation == topic_cache_generation)
+	if (topic_cache != NULL && generation == topic_cache_generation &&
+		!topic_cache_in_recovery)
 		return;
 	if (topic_cache != NULL)
 	{
@@ -128,6 +137,7 @@ topic_cache_check(void)
 	}
 	topic_class_oid = InvalidOid;
 	topic_cache_generation = generation;
+	topic_cache_in_recovery = RecoveryInProgress();
 	/* Known from now on, so that dropping the table flushes the cache */
 	(void) topic_class();
 }
@@ -375,6 +385,15 @@ topic_lookup_and_lock(const char *name, LOCKMODE mode, bool missing_ok)
 	char		key[SL_TOPIC_NAME_MAX + 1];
 	const SlTopic *topic;
 
+	/*
+	 * A standby's topics change only by replay, and PostgreSQL refuses it
+	 * the stronger locks: say so in our words
+	 */
+	if (mode > RowExclusiveLock && RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change topic \"%s\" on a standby", name),
+				 errhint("Change it on the primary: a standby replays its topics.")));
 	if (strlen(name) > SL_TOPIC_NAME_MAX)
 		return SlTopicLookup(name, missing_ok);
 	strlcpy(key, name, sizeof(key));

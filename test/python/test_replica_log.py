@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import kafka_helpers as kh
+import offset_for_leader_epoch as ofle
 
 
 def new_topic(srv, name, config="{}"):
@@ -259,3 +260,215 @@ def test_side_channel_is_for_superusers_and_bounded(make_server, unique_name):
                      "SELECT streamlog._truncate_partition(%s, 0, 0)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute(call, (topic_id,))
+
+
+def test_offset_for_leader_epoch_answers_every_version(make_server, unique_name):
+    srv = make_server()
+    topic, other = unique_name("ofle"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    # epochs 2 at [0, 2), 5 at [2, 3); the node leads in 5
+    for epoch, vals in ((2, ["a", "b"]), (5, ["c"])):
+        set_leader_epoch(srv, topic, epoch, other)
+        produce_sql(srv, topic, vals)
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        asked = {topic: [(0, -1, 1), (0, -1, 2), (0, -1, 3), (0, -1, 5), (0, -1, 6),
+                         (0, -1, -1)]}
+        for version in range(5):
+            got = [ofle.ask(c, version, {topic: [p]})[(topic, 0)] for p in asked[topic]]
+            want = [(0, 1, 0), (0, 2, 2), (0, 2, 2), (0, 5, 3), (0, -1, -1), (0, -1, -1)]
+            if version == 0:
+                want = [(e, None, o) for e, _ep, o in want]
+            assert got == want, f"v{version}"
+        # unknown topic and partition; the current leader epoch is not
+        # checked on a node of its own (as Fetch and ListOffsets)
+        got = ofle.ask(c, 3, {topic: [(1, -1, 2), (0, 99, 2)], "no-such-topic": [(0, -1, 2)]})
+        assert got[(topic, 1)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        assert got[(topic, 0)] == (0, 2, 2)
+        assert got[("no-such-topic", 0)][0] == kh.UNKNOWN_TOPIC_OR_PARTITION
+        # ApiVersions advertises it
+        assert kh.advertised_versions(srv.kafka_bootstrap)[ofle.OFFSET_FOR_LEADER_EPOCH] == (0, 4)
+
+
+
+def test_an_append_waits_for_a_truncation_and_lands_at_its_offset(make_server, unique_name):
+    """A commit that would append while a truncation is open waits for it
+    (else its offsets, reserved before, would land above the new end)"""
+    import threading
+
+    srv = make_server()
+    topic = unique_name("fence")
+    topic_id = new_topic(srv, topic)
+    for v in ("v0", "v1", "v2", "v3"):
+        produce_sql(srv, topic, [v])                           # a batch each
+    with srv.connect(autocommit=False) as t, srv.connect(autocommit=False) as p:
+        t.execute("SELECT streamlog._truncate_partition(%s, 0, 2)", (topic_id,))
+        p.execute("SELECT streamlog.produce(%s, NULL, 'late'::bytea, partition => 0)", (topic,))
+        pid = p.info.backend_pid
+        done = threading.Event()
+        thread = threading.Thread(target=lambda: (p.commit(), done.set()))
+        thread.start()
+        try:
+            kh.wait_until(lambda: srv.sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+                == [("Extension",)], 30, "the append to wait for the truncation")
+            assert not done.is_set()
+        finally:
+            t.commit()
+            thread.join(30)
+        assert done.is_set()
+    assert values(srv, topic) == [(0, "v0"), (1, "v1"), (2, "late")]
+
+
+def test_offset_for_leader_epoch_is_authorized_as_kafka_does(make_server, unique_name):
+    """A consumer needs DESCRIBE on the topic, a follower (replica_id >= 0)
+    CLUSTER_ACTION on the cluster (Kafka's KafkaApis)"""
+    role = "ofle_client"
+    srv = make_server(conf={"streamlog.anonymous_role": role})
+    srv.sql(f"CREATE ROLE {role} LOGIN")
+    topic = unique_name("ofle_acl")
+    new_topic(srv, topic)
+    produce_sql(srv, topic, ["a"])
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]})[(topic, 0)][0] == 29
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)][0] == 31
+        srv.sql("SELECT streamlog.grant('describe', 'topic', %s, %s, 'literal')", (topic, role))
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]})[(topic, 0)] == (0, 0, 1)
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)][0] == 31
+        srv.sql("SELECT streamlog.grant('cluster_action', 'cluster', NULL, %s, 'literal')",
+                (role,))
+        assert ofle.ask(c, 3, {topic: [(0, -1, 0)]}, replica_id=2)[(topic, 0)] == (0, 0, 1)
+
+
+def list_offsets_v4(cid, topic, timestamp):
+    body = kh.i32(-1) + kh.i8(0) + kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [0], lambda p: kh.i32(p) + kh.i32(-1) + kh.i64(timestamp)))
+    return kh.request_frame(kh.LIST_OFFSETS, 4, cid, body)
+
+
+def list_offsets_v4_result(body):
+    """(error_code, offset, leader_epoch)"""
+    r = kh.Reader(body)
+    r.i32()
+    [(_topic, [(_p, error, _ts, offset, epoch)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64(), r.i32()))))
+    return error, offset, epoch
+
+
+def test_list_offsets_gives_the_epoch_of_the_offset_it_found(make_server, unique_name):
+    """As Kafka's leader: the log start's and a timestamp's offsets come
+    with the epoch of the batch that holds them"""
+    srv = make_server()
+    topic, other = unique_name("lo_epochs"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        for epoch, ts in ((2, 1_000_000), (5, 2_000_000)):
+            set_leader_epoch(srv, topic, epoch, other)
+            batch = kh.record_batch([(b"k", str(ts).encode(), [], ts)])
+            assert produce_kafka(c, topic, batch)[0] == kh.NONE
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 0, 2)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_000_000)) == (0, 0, 2)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_500_000)) == (0, 1, 5)
+        srv.sql("SELECT streamlog.delete_records(%s, 0, 1)", (topic,))
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 1, 5)
+
+
+def test_truncation_drops_the_segments_past_it(make_server, unique_name):
+    """Segments wholly at or past the offset go; the one holding it is the
+    active segment again, and the state is the same after a restart"""
+    srv = make_server(conf={"streamlog.retention_check_interval": "200ms"})
+    topic = unique_name("segs")
+    topic_id = new_topic(srv, topic, '{"segment.ms": "1", "retention.ms": "-1"}')
+
+    def segment_count():
+        return srv.sql("SELECT count(*) FROM streamlog.segment WHERE topic_id = %s",
+                       (topic_id,))[0][0]
+
+    for i in range(4):                      # one record per segment
+        produce_sql(srv, topic, [f"r{i}"])
+        kh.wait_until(lambda: segment_count() >= i + 2, 60, f"segment roll {i}")
+    srv.sql("SELECT streamlog.alter_topic(%s, '{\"segment.ms\": \"604800000\"}')", (topic,))
+    before = srv.sql("SELECT seq, relid::text FROM streamlog.segment WHERE topic_id = %s "
+                     "ORDER BY seq", (topic_id,))
+    assert len(before) == 5
+
+    assert truncate(srv, topic_id, 1) == 3
+    after = srv.sql("SELECT seq, relid::text, base_offset FROM streamlog.segment "
+                    "WHERE topic_id = %s ORDER BY seq", (topic_id,))
+    assert [(s, r) for s, r, _b in after] == before[:2]
+    assert after[1][2] == 1
+    for _seq, relid in before[2:]:
+        assert srv.sql("SELECT to_regclass(%s)", (relid,)) == [(None,)]
+    produce_sql(srv, topic, ["w1"])
+    assert values(srv, topic) == [(0, "r0"), (1, "w1")]
+    assert srv.sql(f"SELECT count(*) FROM {before[1][1]}")[0][0] == 1
+    srv.restart()
+    produce_sql(srv, topic, ["w2"])
+    assert values(srv, topic) == [(0, "r0"), (1, "w1"), (2, "w2")]
+    assert srv.sql(f"SELECT count(*) FROM {before[1][1]}")[0][0] == 2
+
+
+def fetch_v12(cid, topic, offset, last_fetched_epoch):
+    """Fetch v12 (flexible, the first with last_fetched_epoch), one
+    partition, no session"""
+    from kafka_primitives import uvarint
+    part = (kh.i32(0) + kh.i32(-1) + kh.i64(offset) + kh.i32(last_fetched_epoch)
+            + kh.i64(-1) + kh.i32(1 << 20) + uvarint(0))
+    body = kh.i32(-1) + kh.i32(0) + kh.i32(1) + kh.i32(1 << 20) + kh.i8(0)
+    body += kh.i32(0) + kh.i32(-1)
+    body += uvarint(2) + kh.compact_string(topic) + uvarint(2) + part + uvarint(0)
+    body += uvarint(1) + kh.compact_string("") + uvarint(0)
+    return kh.request_frame(kh.FETCH, 12, cid, body, header_version=2)
+
+
+def fetch_v12_result(body):
+    """(error_code, diverging (epoch, end_offset) or None, record bytes)"""
+    r = kh.Reader(body)
+    r.uvarint()                                     # response header tags
+    r.i32(), r.i16(), r.i32()
+    assert r.uvarint() == 2                         # one topic
+    r.take(r.uvarint() - 1)
+    assert r.uvarint() == 2                         # one partition
+    r.i32()
+    err = r.i16()
+    r.i64(), r.i64(), r.i64()
+    aborted = r.uvarint()
+    for _ in range(max(aborted - 1, 0)):
+        r.i64(), r.i64(), r.uvarint()
+    r.i32()                                         # preferred_read_replica
+    n = r.uvarint()
+    records = r.take(n - 1) if n > 0 else b""
+    diverging = None
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        data = kh.Reader(r.take(size))
+        if tag == 0:
+            diverging = (data.i32(), data.i64())
+    return err, diverging, records
+
+
+def test_fetch_names_the_diverging_epoch(make_server, unique_name):
+    """A Fetch v12+ with the epoch of the last batch the client read gets,
+    when that epoch ended before its fetch offset here, no records but
+    the epoch and offset to truncate to (KIP-320, Kafka's fetchRecords)"""
+    srv = make_server()
+    topic, other = unique_name("diverge"), unique_name("other")
+    new_topic(srv, topic)
+    new_topic(srv, other)
+    for epoch, vals in ((2, ["a", "b"]), (5, ["c"])):          # 2 at [0, 2), 5 at [2, 3)
+        set_leader_epoch(srv, topic, epoch, other)
+        produce_sql(srv, topic, vals)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        # it read epoch 3, which this log never had: epoch 2 ended at 2
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 3))[:2] == (0, (2, 2))
+        # it read epoch 2 up to 3, past where epoch 2 ended here
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 2))[:2] == (0, (2, 2))
+        # in step: records
+        err, diverging, records = fetch_v12_result(c.call(fetch_v12, topic, 2, 2))
+        assert (err, diverging) == (0, None) and len(records) > 0
+        # without the field (-1), as consumers send it: as before
+        assert fetch_v12_result(c.call(fetch_v12, topic, 0, -1))[:2] == (0, None)
+        # an epoch newer than this log knows
+        assert fetch_v12_result(c.call(fetch_v12, topic, 3, 9))[0] == 1  # OFFSET_OUT_OF_RANGE

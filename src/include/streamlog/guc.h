@@ -76,6 +76,15 @@ extern int	sl_log_cleaner_threads;
 extern bool sl_sasl_plain_without_tls;
 extern char *sl_ssl_principal_mapping_rules;
 
+/* streamlog.replica_selector: Kafka's replica.selector.class (KIP-392) */
+typedef enum SlReplicaSelector
+{
+	SL_REPLICA_SELECTOR_NONE,
+	SL_REPLICA_SELECTOR_RACK_AWARE
+} SlReplicaSelector;
+
+extern int	sl_replica_selector;
+
 /* streamlog.ssl_client_auth: Kafka's ssl.client.auth */
 typedef enum SlSslClientAuth
 {

@@ -14,11 +14,15 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/storage/read_replica.h"
+#include "streamlog/storage/replica_log.h"
+#include "streamlog/storage/replica_progress.h"
 
 /* Where a fetch reads one partition's stored batches to */
 typedef struct ReadBatchesArgs
@@ -61,10 +65,101 @@ read_batches(void *arg)
 	SlLogScanEnd(scan);
 }
 
+/*
+ * Fetch v12+ with the epoch of the last batch the client fetched (KIP-320,
+ * KIP-595; Kafka's Partition.fetchRecords): if this log's epoch ended
+ * before the fetch offset, or that epoch is unknown here, the client's log
+ * diverged from this one.  The answer then carries no records but the
+ * diverging epoch, (largest epoch <= it here, where that ended), for the
+ * client to truncate to.  An epoch this log cannot place is
+ * OFFSET_OUT_OF_RANGE.  Returns true if pr is the answer.
+ */
+static bool
+fetch_diverged(const SlTopic *topic, const SlFetchRequestFetchPartition *fp,
+			   SlFetchResponsePartitionData *pr)
+{
+	int32		end_epoch;
+	int64		end_offset;
+
+	SlPartitionEpochEndOffset(topic, fp->partition, fp->last_fetched_epoch,
+							  SlPartitionLeaderEpoch(topic, fp->partition),
+							  &end_epoch, &end_offset);
+	if (end_epoch < 0 || end_offset < 0)
+	{
+		pr->error_code = SL_ERR_OFFSET_OUT_OF_RANGE;
+		return true;
+	}
+	if (end_epoch < fp->last_fetched_epoch || end_offset < fp->fetch_offset)
+	{
+		pr->error_code = SL_ERR_NONE;
+		pr->diverging_epoch.epoch = end_epoch;
+		pr->diverging_epoch.end_offset = end_offset;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Reads from the nearest replica (KIP-392): a follower serves a consumer's
+ * Fetch v11+ (the first with client metadata) from its own copy, below its
+ * own high watermark, as Kafka's followers do; older versions and other
+ * followers' fetches go to the leader.
+ */
+static bool
+served_by_follower(const SlTopic *topic, int32 partition, bool from_consumer, int16 version)
+{
+	const SlPartitionLeadership *l;
+
+	if (!from_consumer || version < 11 || topic->partitions == NULL)
+		return false;
+	l = SlTopicPartitionLeadership(topic, partition);
+	if (l->leader == SL_NO_LEADER)
+		return false;
+	for (int32 i = 0; i < l->nreplicas; i++)
+		if (l->replicas[i] == sl_node_id)
+			return true;
+	return false;
+}
+
+/*
+ * On the leader, with streamlog.replica_selector = rack-aware: the follower
+ * a consumer in client_rack should fetch from instead (KIP-392), or -1.
+ */
+static int32
+preferred_read_replica(const SlTopic *topic, int32 partition, const char *client_rack,
+					   int64 fetch_offset)
+{
+	SlReplicaState states[SL_MAX_REPLICAS];
+	SlReadReplicaCandidate candidates[SL_MAX_REPLICAS];
+	SlClusterNode nodes[SL_MAX_REPLICAS];
+	int			n;
+	int			ncandidates = 0;
+
+	if (sl_replica_selector != SL_REPLICA_SELECTOR_RACK_AWARE ||
+		client_rack == NULL || client_rack[0] == '\0' || !SlClusterEnabled())
+		return -1;
+	n = SlReplicaStates(topic, partition, states, SL_MAX_REPLICAS);
+	for (int i = 0; i < n; i++)
+	{
+		if (states[i].node_id == sl_node_id ||
+			!SlClusterGetNode(states[i].node_id, &nodes[ncandidates]) ||
+			nodes[ncandidates].fenced)
+			continue;
+		candidates[ncandidates] = (SlReadReplicaCandidate) {
+			states[i].node_id, nodes[ncandidates].rack, states[i].in_maximal_isr,
+			states[i].log_end, states[i].last_caught_up_ms
+		};
+		ncandidates++;
+	}
+	return SlPreferredReadReplica(client_rack, sl_broker_rack ? sl_broker_rack : "",
+								  candidates, ncandidates, fetch_offset);
+}
+
 /* Fill pr with what partition has from fetch_offset; returns bytes added */
 static int64
 fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
-				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version)
+				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version,
+				bool from_consumer, const char *client_rack)
 {
 	SlPartitionOffsets state;
 	StringInfoData records;
@@ -85,7 +180,8 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		pr->high_watermark = -1;
 		return 0;
 	}
-	if ((pr->error_code = SlPartitionLeaderError(topic, fp->partition)) != SL_ERR_NONE)
+	if ((pr->error_code = SlPartitionLeaderError(topic, fp->partition)) != SL_ERR_NONE &&
+		!served_by_follower(topic, fp->partition, from_consumer, version))
 	{
 		const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, fp->partition);
 
@@ -112,6 +208,10 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	pr->high_watermark = state.high_watermark;
 	pr->last_stable_offset = state.high_watermark;
 	pr->log_start_offset = state.log_start_offset;
+	if (version >= 12 && fp->last_fetched_epoch >= 0 &&
+		fp->fetch_offset >= state.log_start_offset &&
+		fetch_diverged(topic, fp, pr))
+		return 0;
 	/*
 	 * As a Kafka leader: out of range past the log end; between the high
 	 * watermark and the log end (records not yet on every in-sync replica)
@@ -123,6 +223,12 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		return 0;
 	}
 	pr->error_code = SL_ERR_NONE;
+	/* A leader may send a consumer to a follower in its rack (KIP-392) */
+	if (from_consumer && version >= 11 &&
+		SlPartitionLeaderError(topic, fp->partition) == SL_ERR_NONE &&
+		(pr->preferred_read_replica = preferred_read_replica(topic, fp->partition, client_rack,
+															 fp->fetch_offset)) >= 0)
+		return 0;
 	if (fp->fetch_offset >= state.high_watermark || limit <= 0)
 		return 0;
 
@@ -205,6 +311,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	int64		total = 0;
 	int64		budget;
 	bool		errored = false;	/* a partition answered with an error */
+	bool		from_consumer;
+	char	   *client_rack;
 
 	if (decoded == NULL)
 		return false;
@@ -215,6 +323,10 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	if (req->response_room >= 0)
 		budget = Min(budget, req->response_room);
 
+	/* a consumer's fetch: no replica id (v15+: in the replica state) */
+	from_consumer = (req->api_version >= 15 ? request.replica_state.replica_id :
+					 request.replica_id) < 0;
+	client_rack = req->api_version >= 11 ? SlTopicNameFromWire(request.rack_id) : NULL;
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
 	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
@@ -282,7 +394,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 				continue;
 			}
 			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
-									 budget - total, total == 0, req->api_version);
+									 budget - total, total == 0, req->api_version,
+									 from_consumer, client_rack);
 			errored |= pr->error_code != SL_ERR_NONE;
 		}
 	}

@@ -9,6 +9,7 @@
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
+#include "streamlog/storage/replica_log.h"
 
 #define LATEST_TIMESTAMP (-1)
 #define EARLIEST_TIMESTAMP (-2)
@@ -39,10 +40,25 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		pr->leader_epoch = SlPartitionLeaderEpoch(topic, lp->partition_index);
 	pr->error_code = SL_ERR_NONE;
 	SlPartitionGetOffsets(topic->topic_id, lp->partition_index, &state);
+	/*
+	 * The epoch of the offset answered, as Kafka's leader: the current one
+	 * for the end, the stored batch's for the log start and for a record
+	 * found by its timestamp (KIP-320: a consumer that resets there checks
+	 * its position against that epoch)
+	 */
 	if (lp->timestamp == LATEST_TIMESTAMP)
 		pr->offset = state.high_watermark;
 	else if (lp->timestamp == EARLIEST_TIMESTAMP)
+	{
 		pr->offset = state.log_start_offset;
+		if (version >= 4)
+		{
+			int32		epoch = SlPartitionEpochAt(topic, lp->partition_index, pr->offset);
+
+			if (epoch >= 0)
+				pr->leader_epoch = epoch;
+		}
+	}
 	else if (lp->timestamp >= 0)
 	{
 		SlLogScanBounds bounds;
@@ -59,6 +75,13 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 			pr->timestamp = rec.timestamp;
 		}
 		SlLogScanEnd(scan);
+		if (version >= 4 && pr->offset >= 0)
+		{
+			int32		epoch = SlPartitionEpochAt(topic, lp->partition_index, pr->offset);
+
+			if (epoch >= 0)
+				pr->leader_epoch = epoch;
+		}
 	}
 	else
 	{

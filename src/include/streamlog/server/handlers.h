@@ -72,6 +72,7 @@ extern bool SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleMetadata(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleOffsetForLeaderEpoch(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Admin: handlers/admin_topics.c, admin_configs.c, delete_records.c, describe_cluster.c */
 extern bool SlHandleCreateTopics(SlRequest *req, SlReader *body, SlWriter *out);

@@ -23,6 +23,12 @@ extern void SlSqlClusterTopicResult(int16 error, const char *message, const char
 extern void SlSqlCheckPartitionLeader(const SlTopic *topic, int32 partition);
 
 /*
+ * Error out the same way unless this node holds a replica of partition
+ * (leads or follows it): reads go to the nearest copy
+ */
+extern void SlSqlCheckPartitionReplica(const SlTopic *topic, int32 partition);
+
+/*
  * Is partition of topic led by another node, or by none (offline)?  Never
  * on a standalone node.  SQL produce forwards such a partition's records.
  */

@@ -80,6 +80,13 @@ extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
 									  int32 epoch, int32 current_epoch,
 									  int32 *end_epoch, int64 *end_offset);
 
+/*
+ * The leader epoch of the batch holding offset (or of the first batch
+ * after it, past a gap), -1 if the log holds none there: what ListOffsets
+ * answers for the log start and for a record found by its timestamp
+ */
+extern int32 SlPartitionEpochAt(const SlTopic *topic, int32 partition, int64 offset);
+
 /* replica_truncate.c (owner: replicalog) */
 
 /*
@@ -94,6 +101,11 @@ extern void SlPartitionEpochEndOffset(const SlTopic *topic, int32 partition,
  * log.  Returns the number of batches removed.  Appends to the partition
  * by other transactions wait until the caller's transaction ends (one in
  * flight is waited for first); the caller's own may follow at offset.
+ * Truncate before appending to the partition in a transaction, not after:
+ * a reservation in flight is waited for, the caller's own too (it ends
+ * with the transaction), and an appender that reserves without
+ * SlPartitionStateReserve must wait while another backend holds the
+ * partition's truncation fence (partition_state.c) as that one does.
  */
 extern int64 SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset);
 

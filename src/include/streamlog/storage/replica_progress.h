@@ -29,7 +29,7 @@
 #define SL_REPLICA_OK 0
 #define SL_REPLICA_NOT_LEADER 6		/* NOT_LEADER_OR_FOLLOWER */
 #define SL_REPLICA_FENCED_EPOCH 74	/* FENCED_LEADER_EPOCH: the follower is behind */
-#define SL_REPLICA_UNKNOWN_EPOCH 76 /* UNKNOWN_LEADER_EPOCH: this node is behind */
+#define SL_REPLICA_UNKNOWN_EPOCH 75 /* UNKNOWN_LEADER_EPOCH: this node is behind */
 
 /*
  * On the leader: follower_id holds this partition durably up to log_end

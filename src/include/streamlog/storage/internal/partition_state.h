@@ -60,6 +60,20 @@ extern int64 SlPartitionStateSwitchSegment(SlPartitionState *state, Oid relid,
 extern void SlPartitionStateSetLogStart(SlPartitionState *state, int64 log_start);
 
 /*
+ * Truncation of a replica's log (replica_truncate.c): fence the partition
+ * (wait until no reservation is in flight, then hold off other backends'
+ * until unfenced, at the end of the truncating transaction), and set its
+ * state to what the truncated log is.
+ */
+extern void SlPartitionStateFence(SlPartitionState *state);
+extern void SlPartitionStateUnfence(SlPartitionState *state);
+extern void SlPartitionStateReset(SlPartitionState *state,
+								  const SlPartitionSnapshot *snap);
+
+/* The end of the committed log (the first offset still in flight) */
+extern int64 SlPartitionStateLogEnd(SlPartitionState *state);
+
+/*
  * Replication (replica_progress.c, replica_view.h).  update runs on the
  * partition's view under its spinlock, with the committed log end, so it
  * must be pure; then the high watermark is recomputed and, if it moved, its
@@ -96,19 +110,5 @@ extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
 									  int64 count, Oid *relid, int64 *next_offset);
 extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
 									  int64 end);
-
-/*
- * Truncation of a replica's log (replica_truncate.c): fence the partition
- * (wait until no reservation is in flight, then hold off other backends'
- * until unfenced, at the end of the truncating transaction), and set its
- * state to what the truncated log is.
- */
-extern void SlPartitionStateFence(SlPartitionState *state);
-extern void SlPartitionStateUnfence(SlPartitionState *state);
-extern void SlPartitionStateReset(SlPartitionState *state,
-								  const SlPartitionSnapshot *snap);
-
-/* The end of the committed log (the first offset still in flight) */
-extern int64 SlPartitionStateLogEnd(SlPartitionState *state);
 
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

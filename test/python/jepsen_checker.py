@@ -1,0 +1,774 @@
+"""A Jepsen-style checker for streamlog clusters (CLUSTER.md section 5).
+
+Three parts, usable on their own:
+
+- History: what the clients did and saw, recorded from many threads:
+  sends of unique values and their outcome (acknowledged at an offset,
+  failed for sure, or maybe written), the records each consumer polled in
+  order, the leaders and epochs the nodes' catalogs named, and at the end
+  every partition read in full from every replica through SQL and through
+  Kafka, with the digests of each replica's stored batches.
+- check(history): the analysis, a pure function of the history (unit-tested
+  on hand-made histories in test_jepsen_checker.py).  Anomalies, named as in
+  Jepsen's Kafka workload:
+    lost-write           an acknowledged value missing from a final read
+    duplicate            one value at two offsets of a partition
+    inconsistent-offset  one offset of a partition holding two values
+                         (across acknowledgements, polls and replicas)
+    gap                  a final read skips offsets between its first and
+                         last one
+    poll-skip            a consumer's next record jumps over records that
+                         the final log holds between the two
+    nonmonotonic-poll    a consumer's next offset is not after its last
+    aborted-read         a value whose send failed for sure is read
+    unexpected-read      a value nobody sent is read
+    leader-conflict      two leaders named for one partition and epoch
+    replica-divergence   two replicas of a partition holding different
+                         batches (bytes or offsets)
+    epoch-regress        a replica's batches whose partition leader epochs
+                         go down along the offsets (a batch of a deposed
+                         leader kept after its successor's)
+    wrong-partition      a value read in another partition than it was
+                         sent to
+- Workload and Nemesis: the run on a cluster.Cluster: idempotent acks=all
+  producers of unique values on every partition, one consumer per
+  partition, a sampler of the catalogs' leaders, and a seeded schedule of
+  faults (kill -9 of a partition leader, of the controller, of two nodes
+  one after another, a paused node, kill -9 of every node); then heal,
+  wait for every partition to have its leader (and its full ISR when
+  replicas exist), and read everything back.
+
+    history = History()
+    wl = Workload(cluster, history, topic, partitions=6, seed=seed)
+    wl.run(Nemesis(cluster, wl, seed).schedule(steps=4))
+    result = check(history)
+    assert result.valid, result.report()
+
+A seed replays a schedule: the same faults in the same order with the same
+pauses between them (which node a "leader of partition p" is depends on the
+run).
+"""
+
+import collections
+import hashlib
+import random
+import threading
+import time
+
+# ---------------------------------------------------------------------------
+# The history
+# ---------------------------------------------------------------------------
+
+# Outcomes of a send
+ACKED = "acked"
+FAILED = "failed"            # definitely not written
+INDEFINITE = "indefinite"    # may or may not have been written (timeouts)
+
+
+class History:
+    """What happened, recorded thread-safely.  Values are strings, unique
+    per send; partitions and offsets are ints."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.sends = {}           # value -> partition
+        self.outcomes = {}        # value -> (ACKED, offset) | (FAILED, why) | (INDEFINITE, why)
+        self.polls = []           # (consumer, partition, offset, value) | (consumer, partition, "seek", offset)
+        self.leaders = []         # (observer, partition, epoch, leader)
+        self.final_reads = {}     # source -> {partition: [(offset, value)]}
+        self.replica_batches = {}  # node -> {partition: [(base_offset, digest)]}
+        self.faults = []          # (time, description), for the report
+        self.info = collections.Counter()  # errors seen by clients, by kind
+
+    # -- producers -------------------------------------------------------------
+
+    def send(self, value, partition):
+        with self._lock:
+            if value in self.sends:
+                raise ValueError(f"value {value!r} sent twice: values must be unique")
+            self.sends[value] = partition
+
+    def ack(self, value, offset):
+        with self._lock:
+            self.outcomes[value] = (ACKED, offset)
+
+    def fail(self, value, why, definite=False):
+        with self._lock:
+            self.outcomes[value] = (FAILED if definite else INDEFINITE, why)
+
+    # -- consumers -------------------------------------------------------------
+
+    def poll(self, consumer, partition, offset, value):
+        with self._lock:
+            self.polls.append((consumer, partition, offset, value))
+
+    def seek(self, consumer, partition, offset):
+        """The consumer moved on purpose: its next record need not follow
+        the last one."""
+        with self._lock:
+            self.polls.append((consumer, partition, "seek", offset))
+
+    # -- the cluster -------------------------------------------------------------
+
+    def leader(self, observer, partition, epoch, leader):
+        with self._lock:
+            self.leaders.append((observer, partition, epoch, leader))
+
+    def final_read(self, source, partition, records):
+        """records: [(offset, value)] of one partition read from one source
+        (e.g. "sql@1", "kafka"), in the order read."""
+        with self._lock:
+            self.final_reads.setdefault(source, {})[partition] = list(records)
+
+    def replica(self, node, partition, batches):
+        """batches: [(base_offset, batch bytes or their digest[, leader
+        epoch])] of one replica, in offset order.  Without an epoch, a
+        RecordBatch v2's own partitionLeaderEpoch is used."""
+        entries = []
+        for item in batches:
+            base, b = item[0], item[1]
+            epoch = item[2] if len(item) > 2 else batch_leader_epoch(b)
+            digest = b if isinstance(b, str) else hashlib.sha256(b).hexdigest()
+            entries.append((base, digest, epoch))
+        with self._lock:
+            self.replica_batches.setdefault(node, {})[partition] = entries
+
+    def fault(self, description):
+        with self._lock:
+            self.faults.append((time.time(), description))
+
+    def note(self, kind):
+        with self._lock:
+            self.info[kind] += 1
+
+
+def batch_leader_epoch(batch):
+    """The partitionLeaderEpoch of a RecordBatch v2 (bytes 12-15 after the
+    base offset and length; magic 2 at byte 16), or None."""
+    if isinstance(batch, (bytes, bytearray)) and len(batch) >= 17 and batch[16] == 2:
+        return int.from_bytes(batch[12:16], "big", signed=True)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The analysis
+# ---------------------------------------------------------------------------
+
+ANOMALIES = ("lost-write", "duplicate", "inconsistent-offset", "gap", "poll-skip",
+             "nonmonotonic-poll", "aborted-read", "unexpected-read", "leader-conflict",
+             "replica-divergence", "epoch-regress", "wrong-partition")
+
+# How many examples of each anomaly a report shows
+EXAMPLES = 10
+
+
+class Result:
+    """The anomalies found: {name: [example, ...]}; valid if none."""
+
+    def __init__(self, anomalies, stats):
+        self.anomalies = {k: v for k, v in anomalies.items() if v}
+        self.stats = stats
+
+    @property
+    def valid(self):
+        return not self.anomalies
+
+    def report(self):
+        lines = [f"{'valid' if self.valid else 'INVALID'}: "
+                 + ", ".join(f"{k}={v}" for k, v in sorted(self.stats.items()))]
+        for name in ANOMALIES:
+            found = self.anomalies.get(name)
+            if found:
+                lines.append(f"  {name}: {len(found)}, e.g. {found[:EXAMPLES]}")
+        return "\n".join(lines)
+
+
+def check(history):
+    """Analyse a History (see the module docstring); returns a Result."""
+    h = history
+    found = {name: [] for name in ANOMALIES}
+    sends = dict(h.sends)
+    outcomes = dict(h.outcomes)
+    acked = {v: o for v, (kind, o) in outcomes.items() if kind == ACKED}
+    definitely_failed = {v for v, (kind, _) in outcomes.items() if kind == FAILED}
+
+    # Every observation of (partition, offset, value), and where it came from
+    observations = []
+    for value, offset in acked.items():
+        observations.append((sends.get(value), offset, value, "ack"))
+    for entry in h.polls:
+        consumer, partition, offset, value = entry
+        if offset != "seek":
+            observations.append((partition, offset, value, f"poll:{consumer}"))
+    for source, parts in h.final_reads.items():
+        for partition, records in parts.items():
+            for offset, value in records:
+                observations.append((partition, offset, value, source))
+
+    # One offset, one value; one value, one offset
+    by_offset = collections.defaultdict(dict)   # (partition, offset) -> {value: source}
+    by_value = collections.defaultdict(dict)    # (partition, value) -> {offset: source}
+    for partition, offset, value, source in observations:
+        by_offset[(partition, offset)].setdefault(value, source)
+        by_value[(partition, value)].setdefault(offset, source)
+    for (partition, offset), values in sorted(by_offset.items(), key=lambda kv: (
+            str(kv[0][0]), kv[0][1])):
+        if len(values) > 1:
+            found["inconsistent-offset"].append(
+                {"partition": partition, "offset": offset, "values": dict(values)})
+    for (partition, value), offsets in sorted(by_value.items(), key=lambda kv: (
+            str(kv[0][0]), str(kv[0][1]))):
+        if len(offsets) > 1:
+            found["duplicate"].append(
+                {"partition": partition, "value": value, "offsets": dict(offsets)})
+    # Twice in one read is a duplicate even at one offset's worth of sources
+    for source, parts in h.final_reads.items():
+        for partition, records in parts.items():
+            counts = collections.Counter(v for _, v in records)
+            for value, n in counts.items():
+                if n > 1 and len(by_value[(partition, value)]) == 1:
+                    found["duplicate"].append(
+                        {"partition": partition, "value": value, "source": source, "times": n})
+
+    # Read values: sent, to that partition, and not failed for sure
+    read_values = [(p, o, v, s) for p, o, v, s in observations if s != "ack"]
+    seen_wrong = set()
+    for partition, offset, value, source in read_values:
+        if value not in sends:
+            found["unexpected-read"].append(
+                {"partition": partition, "offset": offset, "value": value, "source": source})
+            continue
+        if sends[value] != partition and (value, partition) not in seen_wrong:
+            seen_wrong.add((value, partition))
+            found["wrong-partition"].append(
+                {"value": value, "sent_to": sends[value], "read_in": partition,
+                 "source": source})
+        if value in definitely_failed:
+            found["aborted-read"].append(
+                {"partition": partition, "offset": offset, "value": value, "source": source,
+                 "failure": outcomes[value][1]})
+
+    # Lost writes: every final read of a partition holds its acknowledged values
+    for source, parts in h.final_reads.items():
+        for partition, records in parts.items():
+            present = {v for _, v in records}
+            for value, offset in acked.items():
+                if sends.get(value) == partition and value not in present:
+                    found["lost-write"].append(
+                        {"partition": partition, "value": value, "acked_offset": offset,
+                         "source": source})
+
+    # Final reads are contiguous: a log without compaction or transactions
+    # has a record at every offset between its first and last one
+    final_logs = collections.defaultdict(set)   # partition -> offsets held
+    for source, parts in h.final_reads.items():
+        for partition, records in parts.items():
+            offsets = [o for o, _ in records]
+            final_logs[partition].update(offsets)
+            if offsets != sorted(offsets):
+                found["gap"].append({"partition": partition, "source": source,
+                                     "unordered": True})
+            if offsets:
+                missing = sorted(set(range(min(offsets), max(offsets) + 1)) - set(offsets))
+                if missing:
+                    found["gap"].append({"partition": partition, "source": source,
+                                         "missing": missing[:EXAMPLES],
+                                         "count": len(missing)})
+
+    # Polls: each consumer's records of a partition follow one another
+    last = {}   # (consumer, partition) -> offset
+    for consumer, partition, offset, value in h.polls:
+        key = (consumer, partition)
+        if offset == "seek":
+            last.pop(key, None)
+            continue
+        if key in last:
+            prev = last[key]
+            if offset <= prev:
+                found["nonmonotonic-poll"].append(
+                    {"consumer": consumer, "partition": partition, "after": prev,
+                     "offset": offset, "value": value})
+            elif offset > prev + 1:
+                skipped = [o for o in range(prev + 1, offset) if o in final_logs[partition]]
+                if skipped:
+                    found["poll-skip"].append(
+                        {"consumer": consumer, "partition": partition, "after": prev,
+                         "offset": offset, "skipped": skipped[:EXAMPLES]})
+        last[key] = offset
+
+    # One leader per partition and epoch
+    leaders = collections.defaultdict(set)
+    for observer, partition, epoch, leader in h.leaders:
+        if leader is not None and leader >= 0:
+            leaders[(partition, epoch)].add(leader)
+    for (partition, epoch), names in sorted(leaders.items()):
+        if len(names) > 1:
+            found["leader-conflict"].append(
+                {"partition": partition, "epoch": epoch, "leaders": sorted(names)})
+
+    # Replicas hold the same batches at the same offsets, byte for byte
+    by_partition = collections.defaultdict(dict)
+    for node, parts in h.replica_batches.items():
+        for partition, batches in parts.items():
+            by_partition[partition][node] = batches
+    for partition, replicas in sorted(by_partition.items()):
+        nodes = sorted(replicas)
+        first = replicas[nodes[0]]
+        for node in nodes[1:]:
+            other = replicas[node]
+            if other != first:
+                where = next((i for i, (a, b) in enumerate(zip(first, other)) if a != b),
+                             min(len(first), len(other)))
+                found["replica-divergence"].append(
+                    {"partition": partition, "nodes": (nodes[0], node),
+                     "batches": (len(first), len(other)), "first_difference": where})
+
+    # Leader epochs never go down along a replica's log (KIP-101: a new
+    # leader's batches follow its predecessors'); -1 is a batch of a node
+    # that stamps none
+    for node, parts in sorted(h.replica_batches.items()):
+        for partition, batches in sorted(parts.items()):
+            highest = None
+            for base, _, epoch in batches:
+                if epoch is None or epoch < 0:
+                    continue
+                if highest is not None and epoch < highest[1]:
+                    found["epoch-regress"].append(
+                        {"node": node, "partition": partition, "offset": base,
+                         "epoch": epoch, "after": highest})
+                    break
+                highest = (base, epoch)
+
+    stats = {
+        "sent": len(sends),
+        "acked": len(acked),
+        "failed": len(definitely_failed),
+        "indefinite": sum(1 for kind, _ in outcomes.values() if kind == INDEFINITE),
+        "polled": sum(1 for e in h.polls if e[2] != "seek"),
+        "final_sources": len(h.final_reads),
+        "faults": len(h.faults),
+    }
+    return Result(found, stats)
+
+
+# ---------------------------------------------------------------------------
+# The workload
+# ---------------------------------------------------------------------------
+
+# librdkafka errors after which the record was certainly not written: it
+# never left the client, or the broker refused it as it stands
+_DEFINITE_FAILURES = {"_PURGE_QUEUE", "MSG_SIZE_TOO_LARGE", "INVALID_RECORD",
+                      "CORRUPT_MESSAGE", "RECORD_LIST_TOO_LARGE", "_MSG_SIZE_TOO_LARGE",
+                      "TOPIC_AUTHORIZATION_FAILED", "_INVALID_ARG"}
+
+
+def _error_name(err):
+    try:
+        return err.name()
+    except Exception:
+        return str(err)
+
+
+class Workload:
+    """Producers, consumers and a leader sampler on one topic of a
+    cluster.Cluster, recording into a History.  rate: records per second
+    per producer (the machine is shared: keep it modest)."""
+
+    def __init__(self, cluster, history, topic, partitions=6, replication_factor=1,
+                 producers=2, rate=150, log=print):
+        self.cluster = cluster
+        self.history = history
+        self.topic = topic
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.nproducers = producers
+        self.rate = rate
+        self.log = log
+        self._stop_producing = threading.Event()
+        self._stop_consuming = threading.Event()
+        self._stop_sampling = threading.Event()
+        self._threads = []
+        self._consumed = collections.Counter()   # partition -> next offset polled
+        self.errors = []                          # exceptions of the workload's threads
+
+    # -- set-up -------------------------------------------------------------------
+
+    def create_topic(self, via=None):
+        from cluster import kafka_create_topic
+        node = self.cluster.node(via or self.cluster.reachable()[0])
+        error, message = kafka_create_topic(node, self.topic, self.partitions,
+                                            self.replication_factor)
+        if error != 0:
+            raise RuntimeError(f"CreateTopics {self.topic}: error {error} {message}")
+        self.cluster.wait_topic_everywhere(self.topic)
+
+    def bootstrap(self):
+        return self.cluster.bootstrap_servers()
+
+    # -- threads --------------------------------------------------------------------
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except BaseException as e:  # reported by stop(): a thread must not die quietly
+            self.errors.append(e)
+
+    def start(self):
+        for n in range(self.nproducers):
+            self._spawn(self._produce, f"p{n}")
+        for p in range(self.partitions):
+            self._spawn(self._consume, p)
+        self._spawn(self._sample_leaders)
+
+    def _spawn(self, fn, *args):
+        t = threading.Thread(target=self._guard, args=(fn,) + args, daemon=True)
+        t.start()
+        self._threads.append((fn.__name__, t))
+
+    def _new_producer(self, name):
+        from confluent_kafka import Producer
+        return Producer({
+            "bootstrap.servers": self.bootstrap(),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "message.timeout.ms": 20000,
+            "client.id": f"jepsen-{name}",
+        })
+
+    def _produce(self, name):
+        h = self.history
+        producer = self._new_producer(name)
+        fatal = []
+
+        def report(err, msg, value):
+            if err is None:
+                h.ack(value, msg.offset())
+                return
+            kind = _error_name(err)
+            h.note(f"produce:{kind}")
+            h.fail(value, kind, definite=kind in _DEFINITE_FAILURES)
+            if err.fatal():
+                fatal.append(err)
+
+        i = 0
+        interval = 1.0 / self.rate
+        next_send = time.monotonic()
+        while not self._stop_producing.is_set():
+            if fatal:
+                # an idempotent producer's fatal error: its queue is lost;
+                # a new producer (a new producer id) carries on
+                producer.purge()
+                producer.flush(5)
+                h.note("producer-recreated")
+                fatal.clear()
+                producer = self._new_producer(name)
+            value = f"{name}-{i}"
+            partition = i % self.partitions
+            h.send(value, partition)
+            try:
+                producer.produce(self.topic, value=value.encode(), partition=partition,
+                                 on_delivery=lambda err, msg, v=value: report(err, msg, v))
+            except BufferError:
+                h.fail(value, "queue full", definite=True)
+            except Exception as e:  # a fatal producer refuses new records
+                h.fail(value, type(e).__name__, definite=True)
+                fatal.append(e)
+            i += 1
+            next_send += interval
+            delay = next_send - time.monotonic()
+            producer.poll(max(0.0, delay))
+        left = producer.flush(60)
+        if left:
+            h.note("unflushed-at-end")
+
+    def _consume(self, partition):
+        from confluent_kafka import Consumer, KafkaError, TopicPartition
+        h = self.history
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap(),
+            "group.id": f"jepsen-unused-{self.topic}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            # an out-of-range offset is an anomaly to see, never a silent jump
+            "auto.offset.reset": "error",
+            "fetch.wait.max.ms": 200,
+        })
+        name = f"c{partition}"
+        try:
+            consumer.assign([TopicPartition(self.topic, partition, 0)])
+            h.seek(name, partition, 0)
+            while not self._stop_consuming.is_set():
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        h.note(f"consume:{_error_name(msg.error())}")
+                    continue
+                h.poll(name, msg.partition(), msg.offset(), msg.value().decode())
+                self._consumed[partition] = msg.offset() + 1
+        finally:
+            consumer.close()
+
+    def _sample_leaders(self):
+        while not self._stop_sampling.wait(0.5):
+            self.sample_leaders()
+
+    def sample_leaders(self):
+        """Each reachable node's catalog: leader and epoch of every
+        partition of the topic."""
+        for node_id in self.cluster.reachable():
+            try:
+                rows = self.cluster.node(node_id).sql(
+                    "SELECT p.partition, p.leader_epoch, p.leader_id "
+                    "FROM streamlog.partition p JOIN streamlog.topic t USING (topic_id) "
+                    "WHERE t.name = %s", (self.topic,))
+            except Exception:
+                continue        # starting, stopping or paused meanwhile
+            for partition, epoch, leader in rows:
+                self.history.leader(node_id, partition, epoch, leader)
+
+    # -- the end ----------------------------------------------------------------------
+
+    def stop_producing(self):
+        self._stop_producing.set()
+        for name, t in self._threads:
+            if name == "_produce":
+                t.join(120)
+
+    def replicas(self):
+        """{partition: [node ids holding a replica]} per the catalog."""
+        rows = self.cluster.node(self.cluster.reachable()[0]).sql(
+            "SELECT p.partition, p.replicas FROM streamlog.partition p "
+            "JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s", (self.topic,))
+        return {p: list(r) for p, r in rows}
+
+    def wait_healed(self, deadline=180):
+        """Every partition has a leader on every node's catalog, and (with
+        replicas) its whole replica set in the ISR."""
+        def healed():
+            for node_id in self.cluster.reachable():
+                rows = self.cluster.node(node_id).sql(
+                    "SELECT p.leader_id, p.replicas, p.isr FROM streamlog.partition p "
+                    "JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s",
+                    (self.topic,))
+                if len(rows) != self.partitions:
+                    return False
+                for leader, replicas, isr in rows:
+                    if leader is None or leader < 0 or sorted(replicas) != sorted(isr or []):
+                        return False
+            return True
+        self.cluster.wait_for(healed, deadline, f"every partition of {self.topic} led, full ISR")
+
+    def high_watermarks(self):
+        """{partition: high watermark} from the partitions' leaders."""
+        out = {}
+        leaders = self.cluster.leaders(self.topic)
+        for p, leader in leaders.items():
+            rows = self.cluster.node(leader).sql(
+                "SELECT high_watermark FROM streamlog.partitions "
+                "WHERE topic = %s AND partition = %s", (self.topic, p))
+            out[p] = rows[0][0]
+        return out
+
+    def stop_consuming(self, deadline=180):
+        """Let the consumers reach the high watermarks, then stop them."""
+        ends = self.high_watermarks()
+        self.cluster.wait_for(
+            lambda: all(self._consumed[p] >= ends[p] for p in ends), deadline,
+            f"the consumers to reach the high watermarks {ends}")
+        self._stop_consuming.set()
+        self._stop_sampling.set()
+        for _, t in self._threads:
+            t.join(120)
+        self.sample_leaders()
+
+    def final_reads(self):
+        """Every partition in full: through SQL on every replica (its
+        stored batches too), and through Kafka."""
+        h = self.history
+        for partition, nodes in sorted(self.replicas().items()):
+            for node_id in nodes:
+                node = self.cluster.node(node_id)
+                rows = node.sql('SELECT "offset", value FROM streamlog.read(%s, %s, 0, 100000000)',
+                                (self.topic, partition))
+                h.final_read(f"sql@{node_id}", partition,
+                             [(o, bytes(v).decode()) for o, v in rows])
+                h.replica(node_id, partition, self.stored_batches(node, partition))
+        self._kafka_final_read()
+
+    def stored_batches(self, node, partition):
+        """[(base_offset, batch bytes)] of one replica, chunks joined."""
+        segments = node.sql(
+            "SELECT g.relid::text FROM streamlog.segment g JOIN streamlog.topic t "
+            "USING (topic_id) WHERE t.name = %s AND g.partition = %s ORDER BY g.seq",
+            (self.topic, partition))
+        batches = collections.OrderedDict()
+        for (relid,) in segments:
+            for base, chunk, data in node.sql(
+                    f"SELECT base_offset, chunk, batch FROM {relid} "
+                    "ORDER BY base_offset, chunk"):
+                batches.setdefault(base, bytearray()).extend(bytes(data))
+        return [(base, bytes(b)) for base, b in batches.items()]
+
+    def _kafka_final_read(self, deadline=120):
+        from confluent_kafka import Consumer, TopicPartition
+        ends = self.high_watermarks()
+        consumer = Consumer({"bootstrap.servers": self.bootstrap(),
+                             "group.id": f"jepsen-final-{self.topic}",
+                             "enable.auto.commit": False,
+                             "auto.offset.reset": "error"})
+        got = {p: [] for p in ends}
+        try:
+            consumer.assign([TopicPartition(self.topic, p, 0) for p in ends])
+
+            def done():
+                msg = consumer.poll(0.2)
+                if msg is not None and not msg.error():
+                    got[msg.partition()].append((msg.offset(), msg.value().decode()))
+                return all(len(got[p]) >= ends[p] for p in ends)
+            self.cluster.wait_for(done, deadline, "the final Kafka read", interval=0)
+        finally:
+            consumer.close()
+        for p, records in got.items():
+            self.history.final_read("kafka", p, records)
+
+    def run(self, schedule, nemesis, until=None):
+        """The whole run: start the clients, play the schedule (until a
+        time.monotonic() value, if given), heal, read back.  Returns the
+        history."""
+        self.create_topic()
+        self.start()
+        try:
+            nemesis.play(schedule, until)
+        finally:
+            nemesis.heal()
+        self.wait_healed()
+        self.stop_producing()
+        self.stop_consuming()
+        self.final_reads()
+        if self.errors:
+            raise RuntimeError(f"workload thread failed: {self.errors[0]!r}") from self.errors[0]
+        return self.history
+
+
+# ---------------------------------------------------------------------------
+# The nemesis
+# ---------------------------------------------------------------------------
+
+# The faults a schedule draws from
+KILL_LEADER = "kill-leader"          # kill -9 of the leader of a partition
+KILL_CONTROLLER = "kill-controller"  # kill -9 of the controller
+KILL_TWO = "kill-two"                # kill -9 of two nodes, one after another
+PAUSE = "pause"                      # freeze a node (freezer cgroup or SIGSTOP)
+RESTART_ALL = "restart-all"          # kill -9 of every node, then start them
+FAULTS = (KILL_LEADER, KILL_CONTROLLER, KILL_TWO, PAUSE, RESTART_ALL)
+
+
+class Nemesis:
+    """Plays a seeded schedule of faults on a cluster, each followed by its
+    heal.  schedule(steps) is a pure function of the seed."""
+
+    def __init__(self, cluster, workload, seed, log=print):
+        self.cluster = cluster
+        self.workload = workload
+        self.seed = seed
+        self.log = log
+
+    def schedule(self, steps):
+        """[(fault, argument, seconds faulty, seconds healthy after)]"""
+        rng = random.Random(self.seed)
+        out = []
+        for _ in range(steps):
+            fault = rng.choice(FAULTS)
+            arg = rng.randrange(self.workload.partitions) if fault == KILL_LEADER else \
+                rng.randrange(1, len(self.cluster) + 1)
+            out.append((fault, arg, round(rng.uniform(1.0, 6.0), 1),
+                        round(rng.uniform(2.0, 5.0), 1)))
+        return out
+
+    def _note(self, text):
+        self.workload.history.fault(text)
+        self.log(f"nemesis: {text}")
+
+    def play(self, schedule, until=None):
+        """Play the schedule; until (a time.monotonic() value) ends it
+        early, between two faults."""
+        for fault, arg, faulty, healthy in schedule:
+            if until is not None and time.monotonic() >= until:
+                break
+            victims = self._inject(fault, arg, faulty)
+            time.sleep(faulty)
+            self._heal(victims)
+            time.sleep(healthy)
+
+    def _leader_of(self, partition):
+        try:
+            leader = self.cluster.leaders(self.workload.topic).get(partition)
+        except Exception:
+            leader = None
+        if leader is None or leader < 0 or leader not in self.cluster.reachable():
+            return self.cluster.reachable()[0]
+        return leader
+
+    def _inject(self, fault, arg, faulty):
+        c = self.cluster
+        if fault == KILL_LEADER:
+            node = self._leader_of(arg)
+            self._note(f"kill -9 node {node} (leader of partition {arg})")
+            c.kill9(node)
+            return [("start", node)]
+        if fault == KILL_CONTROLLER:
+            try:
+                node = c.controller() or arg
+            except Exception:
+                node = arg
+            if node not in c.reachable():
+                node = c.reachable()[0]
+            self._note(f"kill -9 node {node} (controller)")
+            c.kill9(node)
+            return [("start", node)]
+        if fault == KILL_TWO:
+            first = arg if arg in c.reachable() else c.reachable()[0]
+            second = next(n for n in c.reachable() if n != first)
+            self._note(f"kill -9 node {first}, then node {second}")
+            c.kill9(first)
+            time.sleep(faulty / 2)
+            c.kill9(second)
+            return [("start", first), ("start", second)]
+        if fault == PAUSE:
+            node = arg if arg in c.reachable() else c.reachable()[0]
+            self._note(f"pause node {node}")
+            c.pause(node)
+            return [("resume", node)]
+        if fault == RESTART_ALL:
+            self._note("kill -9 every node")
+            for n in list(c.running()):
+                c.kill9(n)
+            return [("start-all", None)]
+        raise ValueError(f"unknown fault {fault}")
+
+    def _heal(self, victims):
+        c = self.cluster
+        for action, node in victims:
+            if action == "resume":
+                self._note(f"resume node {node}")
+                c.resume(node)
+            elif action == "start":
+                self._note(f"start node {node}")
+                c.start(node)
+            else:
+                self._note("start every node")
+                c.start([n.node_id for n in c if not n.is_running()])
+
+    def heal(self):
+        """Everything up again, whatever happened."""
+        c = self.cluster
+        for n in c:
+            n.resume()
+        stopped = [n.node_id for n in c if not n.is_running()]
+        if stopped:
+            self._note(f"start nodes {stopped}")
+            c.start(stopped)
+        c.wait_ready()
