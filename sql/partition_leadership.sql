@@ -58,5 +58,7 @@ SELECT streamlog.create_topic('lead.rf0', 1, '{}', 0);
 SELECT count(*) FROM streamlog.topic WHERE name LIKE 'lead.rf_';
 -- no ISR to change on a node of its own
 SELECT * FROM streamlog._alter_partition_isr('lead.rf1', 0, 0, 0, '{0}');
+-- every partition has its leader: an unclean election is not needed
+SELECT * FROM streamlog.elect_leaders('lead.rf1', 0, true);
 SELECT streamlog.drop_topic('lead.rf1');
 SELECT streamlog.drop_topic('lead.rfnull');

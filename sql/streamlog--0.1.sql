@@ -824,9 +824,12 @@ CREATE FUNCTION streamlog.remove_voter(node_id integer) RETURNS void
 -- Preferred leader election (Kafka's ElectLeaders): of one partition, of
 -- every partition of a topic (partition NULL) or of every partition (topic
 -- NULL); a row per partition with Kafka's error code (0 elected, 84
--- ELECTION_NOT_NEEDED, 80 PREFERRED_LEADER_NOT_AVAILABLE).  Needs ALTER
--- on the cluster.
-CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL)
+-- ELECTION_NOT_NEEDED, 80 PREFERRED_LEADER_NOT_AVAILABLE).  unclean: an
+-- unclean election of the partitions without a leader instead (an ISR
+-- member if one is alive, else any live replica; 83
+-- ELIGIBLE_LEADERS_NOT_AVAILABLE when none is).  Needs ALTER on the cluster.
+CREATE FUNCTION streamlog.elect_leaders(topic text DEFAULT NULL, partition integer DEFAULT NULL,
+										unclean boolean DEFAULT false)
 	RETURNS TABLE (topic text, partition integer, error_code integer, message text)
 	AS 'MODULE_PATHNAME', 'streamlog_elect_leaders' LANGUAGE C;
 

@@ -131,8 +131,8 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 {
 	if (req->nassignments != count)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-					"the manual assignment names %d partitions, %d are being created",
-					(int) req->nassignments, (int) count);
+								"the manual assignment names %d partitions, %d are being created",
+								(int) req->nassignments, (int) count);
 	for (int32_t p = 0; p < count; p++)
 	{
 		const int32_t *reps = req->assignments[p];
@@ -141,7 +141,7 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 
 		if (size <= 0)
 			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-						"the manual assignment of partition %d is empty", (int) p);
+									"the manual assignment of partition %d is empty", (int) p);
 		if (size > SL_CTRL_MAX_REPLICAS)
 			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
 									"the manual assignment of partition %d has %d replicas, more than the %d a partition may have",
@@ -150,8 +150,8 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 			*replication_factor = size;
 		if (size != *replication_factor)
 			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-						"the manual assignment of partition %d has %d replicas, not %d as the others",
-						(int) p, (int) size, (int) *replication_factor);
+									"the manual assignment of partition %d has %d replicas, not %d as the others",
+									(int) p, (int) size, (int) *replication_factor);
 		for (int32_t i = 0; i < size; i++)
 		{
 			const SlMetaNode *node = SlMetaImageNode(image, reps[i]);
@@ -159,18 +159,18 @@ check_manual_assignment(const SlMetaImage *image, const SlControllerRequest *req
 			for (int32_t k = 0; k < i; k++)
 				if (reps[k] == reps[i])
 					return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-								"the manual assignment of partition %d names node %d twice",
-								(int) p, (int) reps[i]);
+											"the manual assignment of partition %d names node %d twice",
+											(int) p, (int) reps[i]);
 			if (node == NULL)
 				return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-							"the manual assignment of partition %d names node %d, which is not registered",
-							(int) p, (int) reps[i]);
+										"the manual assignment of partition %d names node %d, which is not registered",
+										(int) p, (int) reps[i]);
 			any_usable |= SlControllerNodeUsable(node);
 		}
 		if (!any_usable)
 			return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICA_ASSIGNMENT,
-						"every node of the manual assignment of partition %d is fenced or shutting down",
-						(int) p);
+									"every node of the manual assignment of partition %d is fenced or shutting down",
+									(int) p);
 	}
 	return 0;
 }
@@ -212,15 +212,15 @@ add_partitions(const SlMetaImage *image, const SlControllerRequest *req,
 	}
 	if (replication_factor <= 0)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
-					"replication factor must be larger than 0, not %d", (int) replication_factor);
+								"replication factor must be larger than 0, not %d", (int) replication_factor);
 	if (replication_factor > SL_CTRL_MAX_REPLICAS)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
 								"replication factor %d is larger than the %d replicas a partition may have",
 								(int) replication_factor, SL_CTRL_MAX_REPLICAS);
 	if (replication_factor > usable_count(image))
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
-					"replication factor %d is larger than the %d available nodes",
-					(int) replication_factor, (int) usable_count(image));
+								"replication factor %d is larger than the %d available nodes",
+								(int) replication_factor, (int) usable_count(image));
 	placed = malloc(sizeof(int32_t) * (size_t) count * (size_t) replication_factor);
 	if (placed == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
@@ -228,8 +228,8 @@ add_partitions(const SlMetaImage *image, const SlControllerRequest *req,
 	{
 		free(placed);
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REPLICATION_FACTOR,
-					"replication factor %d is larger than the %d available nodes",
-					(int) replication_factor, (int) usable_count(image));
+								"replication factor %d is larger than the %d available nodes",
+								(int) replication_factor, (int) usable_count(image));
 	}
 	for (int32_t p = 0; p < count; p++)
 		if (!add_new_partition(image, out, topic_id, first + p,
@@ -252,14 +252,14 @@ create_topic(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 
 	if (namelen == 0 || namelen > SL_CTRL_MAX_TOPIC_NAME)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_TOPIC_EXCEPTION,
-					"a topic name has 1 to %d characters", SL_CTRL_MAX_TOPIC_NAME);
+								"a topic name has 1 to %d characters", SL_CTRL_MAX_TOPIC_NAME);
 	if (SlMetaImageTopicByName(image, req->topic_name) != NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_TOPIC_ALREADY_EXISTS,
-					"topic \"%s\" already exists", req->topic_name);
+								"topic \"%s\" already exists", req->topic_name);
 	if (req->partition_count <= 0 || req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
-					"a topic has 1 to %d partitions, not %d",
-					SL_CTRL_MAX_TOPIC_PARTITIONS, (int) req->partition_count);
+								"a topic has 1 to %d partitions, not %d",
+								SL_CTRL_MAX_TOPIC_PARTITIONS, (int) req->partition_count);
 	if (image->next_topic_id <= 0 || image->next_topic_id == INT32_MAX)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "no topic id left");
 
@@ -286,14 +286,14 @@ create_partitions(const SlMetaImage *image, const SlControllerRequest *req, SlMe
 
 	if (topic == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
-					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
+								"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
 	if (req->partition_count <= topic->partition_count)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
-					"topic \"%s\" has %d partitions, which is not fewer than the requested %d",
-					topic->name, (int) topic->partition_count, (int) req->partition_count);
+								"topic \"%s\" has %d partitions, which is not fewer than the requested %d",
+								topic->name, (int) topic->partition_count, (int) req->partition_count);
 	if (req->partition_count > SL_CTRL_MAX_TOPIC_PARTITIONS)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_PARTITIONS,
-					"a topic has at most %d partitions", SL_CTRL_MAX_TOPIC_PARTITIONS);
+								"a topic has at most %d partitions", SL_CTRL_MAX_TOPIC_PARTITIONS);
 	/*
 	 * new partitions have the topic's replication factor, as in Kafka: that
 	 * of partition 0's target, should a reassignment be under way
@@ -315,7 +315,7 @@ delete_topic(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 
 	if (topic == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
-					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
+								"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
 	rec = SlControllerNewRecord(SL_META_REMOVE_TOPIC);
 	rec.topic.topic_id = topic->topic_id;
 	if (!SlMetaBatchAdd(out, &rec))
@@ -332,7 +332,7 @@ alter_config(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBat
 
 	if (topic == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
-					"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
+								"topic \"%s\" does not exist", req->topic_name ? req->topic_name : "");
 	rec = SlControllerNewRecord(SL_META_TOPIC_CONFIG);
 	rec.topic.topic_id = topic->topic_id;
 	rec.topic.config_json = req->config_json;
@@ -363,6 +363,46 @@ elect_preferred(const SlMetaImage *image, const SlMetaTopic *topic,
 	return SlMetaBatchAdd(out, &rec);
 }
 
+/*
+ * Unclean election of one partition (Kafka's ElectionType.UNCLEAN): one
+ * that has a live leader is left alone; else its first live ISR member
+ * in replica order leads, or, if none, its first live replica, alone in
+ * the ISR.  Nothing if no replica is alive.
+ */
+static bool
+elect_unclean(const SlMetaImage *image, const SlMetaTopic *topic,
+			  const SlMetaPartition *part, SlMetaBatch *out)
+{
+	SlPartitionTarget target;
+
+	if (part->leader != SL_META_NO_LEADER &&
+		SlControllerNodeUsable(SlMetaImageNode(image, part->leader)))
+		return true;
+	if (!SlPartitionTargetInit(&target, part))
+		return true;
+	SlPartitionTargetElect(&target, SlControllerImageNodeUsable, (void *) image);
+	if (target.leader == SL_META_NO_LEADER)
+		for (int32_t r = 0; r < target.nreplicas; r++)
+			if (SlControllerNodeUsable(SlMetaImageNode(image, target.replicas[r])))
+			{
+				target.leader = target.replicas[r];
+				target.isr[0] = target.leader;
+				target.nisr = 1;
+				break;
+			}
+	return SlPartitionTargetRecord(&target, topic->topic_id, part, out);
+}
+
+/* The election req asks for, of one partition */
+static bool
+elect_one(const SlMetaImage *image, const SlControllerRequest *req, const SlMetaTopic *topic,
+		  const SlMetaPartition *part, SlMetaBatch *out)
+{
+	if (req->election_type == SL_ELECTION_UNCLEAN)
+		return elect_unclean(image, topic, part, out);
+	return elect_preferred(image, topic, part, out);
+}
+
 static int16_t
 elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBatch *out,
 			  char *errbuf, size_t errbuf_len)
@@ -373,8 +413,8 @@ elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBa
 	{
 		for (int32_t t = 0; t < image->ntopics; t++)
 			for (int32_t p = 0; p < image->topics[t].partition_count; p++)
-				ok = ok && elect_preferred(image, &image->topics[t],
-										   &image->topics[t].partitions[p], out);
+				ok = ok && elect_one(image, req, &image->topics[t],
+									 &image->topics[t].partitions[p], out);
 	}
 	else
 	{
@@ -392,7 +432,7 @@ elect_leaders(const SlMetaImage *image, const SlControllerRequest *req, SlMetaBa
 				seen = req->election_topic_ids[k] == topic->topic_id &&
 					req->election_partitions[k] == p;
 			if (!seen)
-				ok = ok && elect_preferred(image, topic, &topic->partitions[p], out);
+				ok = ok && elect_one(image, req, topic, &topic->partitions[p], out);
 		}
 	}
 	if (!ok)
@@ -408,11 +448,11 @@ allocate_producer_ids(const SlMetaImage *image, const SlControllerRequest *req,
 
 	if (SlMetaImageNode(image, req->node_id) == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
-					"node %d is not registered", (int) req->node_id);
+								"node %d is not registered", (int) req->node_id);
 	if (image->next_producer_id < 0 ||
 		image->next_producer_id > INT64_MAX - SL_CTRL_PRODUCER_ID_BLOCK)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR,
-					"every producer id has been handed out");
+								"every producer id has been handed out");
 	rec = SlControllerNewRecord(SL_META_PRODUCER_IDS);
 	rec.node_id = req->node_id;
 	rec.first_producer_id = image->next_producer_id;
@@ -647,7 +687,7 @@ unregister_node(const SlMetaImage *image, const SlControllerRequest *req, SlMeta
 
 	if (SlMetaImageNode(image, req->node_id) == NULL)
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_BROKER_ID_NOT_REGISTERED,
-					"node %d is not registered", (int) req->node_id);
+								"node %d is not registered", (int) req->node_id);
 	if (!views_init(&views, image, 0))
 		return SlControllerFail(errbuf, errbuf_len, KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
 	v = view_of(&views, req->node_id);
@@ -702,7 +742,7 @@ SlControllerHandleRequest(const SlMetaImage *image, const SlControllerRequest *r
 			break;
 		default:
 			err = SlControllerFail(errbuf, errbuf_len, KAFKA_INVALID_REQUEST,
-					   "unknown controller request type %d", (int) req->type);
+								   "unknown controller request type %d", (int) req->type);
 			break;
 	}
 	/* a refused request adds nothing, not even the records made so far */

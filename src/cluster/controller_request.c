@@ -50,6 +50,7 @@ SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *l
 
 	SlWireWriterInit(&w);
 	if (req->nassignments < 0 || req->nassignments > SL_CTRL_MAX_PARTITIONS ||
+		(req->election_type != SL_ELECTION_PREFERRED && req->election_type != SL_ELECTION_UNCLEAN) ||
 		req->npartitions < 0 || req->npartitions > SL_CTRL_MAX_PARTITIONS ||
 		(req->nassignments > 0 && (req->assignments == NULL || req->assignment_sizes == NULL)) ||
 		(req->npartitions > 0 && (req->election_topic_ids == NULL || req->election_partitions == NULL)) ||
@@ -85,6 +86,7 @@ SlControllerRequestEncode(const SlControllerRequest *req, void **data, size_t *l
 	SlWirePutI32(&w, req->partition_epoch);
 	/* an ISR is absent (-1) but where ALTER_PARTITION gives one */
 	SlWirePutI32Array(&w, req->isr, req->nisr < 0 ? -1 : req->nisr);
+	SlWirePutU8(&w, (uint8_t) req->election_type);
 	return SlWireWriterFinish(&w, data, len);
 }
 
@@ -96,6 +98,7 @@ SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len
 	uint8_t		format;
 	uint8_t		type;
 	uint8_t		internal;
+	uint8_t		election_type;
 	int32_t		n;
 
 	memset(req, 0, sizeof(*req));
@@ -156,6 +159,10 @@ SlControllerRequestDecode(SlControllerRequest *req, const void *data, size_t len
 	req->leader_epoch = SlWireGetI32(&r);
 	req->partition_epoch = SlWireGetI32(&r);
 	SlWireGetI32Array(&r, &req->isr, &req->nisr, true);
+	election_type = SlWireGetU8(&r);
+	if (election_type != SL_ELECTION_PREFERRED && election_type != SL_ELECTION_UNCLEAN)
+		r.failed = true;
+	req->election_type = (int8_t) election_type;
 	if (r.failed || SlWireRemaining(&r) != 0)
 		goto bad;
 	return true;

@@ -97,8 +97,32 @@ SlElectionsForAllPartitions(void)
 	return result;
 }
 
+/* Kafka's message for a partition no replica of which can lead */
+static char *
+no_eligible_message(const SlElection *e)
+{
+	return psprintf("Failed to elect leader for partition %s-%d under strategy UncleanLeaderElectionStrategy",
+					e->topic, e->partition);
+}
+
+/* Can any replica of the partition lead (alive as this node sees it)? */
+static bool
+any_replica_alive(const SlPartitionLeadership *l)
+{
+	for (int i = 0; i < l->nreplicas; i++)
+		if (node_alive(l->replicas[i]))
+			return true;
+	return false;
+}
+
 void
 SlElectPreferredLeaders(List *elections, int timeout_ms)
+{
+	SlElectLeaders(elections, SL_ELECTION_PREFERRED, timeout_ms);
+}
+
+void
+SlElectLeaders(List *elections, int election_type, int timeout_ms)
 {
 	SlControllerRequest req;
 	List	   *pending = NIL;
@@ -114,6 +138,19 @@ SlElectPreferredLeaders(List *elections, int timeout_ms)
 
 		if (l == NULL)
 			continue;
+		if (election_type == SL_ELECTION_UNCLEAN)
+		{
+			/* standalone, every partition has its leader */
+			if (!SlClusterEnabled() || l->leader != SL_NO_LEADER)
+				set_result(e, SL_ELECTION_ERR_ELECTION_NOT_NEEDED,
+						   "Leader election not needed for topic partition.");
+			else if (!any_replica_alive(l))
+				set_result(e, SL_ELECTION_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE,
+						   no_eligible_message(e));
+			else
+				pending = lappend(pending, e);
+			continue;
+		}
 		if (l->nreplicas == 0)
 			set_result(e, SL_ELECTION_ERR_PREFERRED_LEADER_NOT_AVAILABLE,
 					   not_available_message(e));
@@ -132,6 +169,7 @@ SlElectPreferredLeaders(List *elections, int timeout_ms)
 
 	memset(&req, 0, sizeof(req));
 	req.type = SL_CTRL_ELECT_LEADERS;
+	req.election_type = (int8_t) election_type;
 	req.npartitions = list_length(pending);
 	req.election_topic_ids = palloc(sizeof(int32) * req.npartitions);
 	req.election_partitions = palloc(sizeof(int32) * req.npartitions);
@@ -168,7 +206,15 @@ SlElectPreferredLeaders(List *elections, int timeout_ms)
 		l = lookup_partition(e);
 		if (l == NULL)
 			continue;
-		if (l->nreplicas > 0 && l->leader == l->replicas[0])
+		if (election_type == SL_ELECTION_UNCLEAN)
+		{
+			if (l->leader != SL_NO_LEADER)
+				set_result(e, 0, NULL);
+			else
+				set_result(e, SL_ELECTION_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE,
+						   no_eligible_message(e));
+		}
+		else if (l->nreplicas > 0 && l->leader == l->replicas[0])
 			set_result(e, 0, NULL);
 		else
 			set_result(e, SL_ELECTION_ERR_PREFERRED_LEADER_NOT_AVAILABLE,

@@ -19,7 +19,11 @@
 #include "streamlog/cluster/controller.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/partition_reassignment.h"
+#include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/storage.h"
+
+/* Most replicas of a partition (the leader tracks each in shared memory) */
+#define SL_REASSIGN_MAX_REPLICAS SL_MAX_REPLICAS
 
 /* A node of its own: its partitions have one replica, this node */
 static int16
@@ -57,6 +61,13 @@ SlReassignPartition(const char *topic_name, int32 partition, const int32 *replic
 	if (nreplicas == 0)
 	{
 		*message = psprintf("the target replicas of %s-%d are empty", topic->name, partition);
+		return SL_REASSIGN_ERR_INVALID_REPLICA_ASSIGNMENT;
+	}
+	/* the controller refuses more too; a client's list stops here */
+	if (nreplicas > SL_REASSIGN_MAX_REPLICAS)
+	{
+		*message = psprintf("the target of %s-%d has %d replicas, more than the %d a partition may have",
+							topic->name, partition, nreplicas, SL_REASSIGN_MAX_REPLICAS);
 		return SL_REASSIGN_ERR_INVALID_REPLICA_ASSIGNMENT;
 	}
 	if (!SlClusterEnabled())

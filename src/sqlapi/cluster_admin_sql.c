@@ -16,6 +16,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "streamlog/cluster/controller.h"
 #include "streamlog/metadata/cluster_submit.h"
 #include "streamlog/metadata/leader_election.h"
 #include "streamlog/metadata/membership.h"
@@ -93,12 +94,14 @@ streamlog_remove_voter(PG_FUNCTION_ARGS)
 }
 
 /*
- * streamlog.elect_leaders(topic, partition): preferred leader election of
- * one partition, of every partition of a topic (partition NULL), or of
- * every partition (topic NULL); one row per partition, as Kafka's
- * ElectLeaders answers each: error_code 0 (its preferred replica leads
- * now), ELECTION_NOT_NEEDED (84) or PREFERRED_LEADER_NOT_AVAILABLE (80),
- * with Kafka's message.
+ * streamlog.elect_leaders(topic, partition, unclean): preferred leader
+ * election of one partition, of every partition of a topic (partition
+ * NULL), or of every partition (topic NULL); one row per partition, as
+ * Kafka's ElectLeaders answers each: error_code 0 (its preferred replica
+ * leads now), ELECTION_NOT_NEEDED (84) or PREFERRED_LEADER_NOT_AVAILABLE
+ * (80), with Kafka's message.  unclean: Kafka's unclean election instead,
+ * for partitions without a leader (0, 84, or ELIGIBLE_LEADERS_NOT_AVAILABLE
+ * (83) when no replica is alive).
  */
 Datum
 streamlog_elect_leaders(PG_FUNCTION_ARGS)
@@ -137,7 +140,11 @@ streamlog_elect_leaders(PG_FUNCTION_ARGS)
 		if (elections == NIL)
 			SlTopicCheckPartition(topic, PG_GETARG_INT32(1));
 	}
-	SlElectPreferredLeaders(elections, SL_CLUSTER_SUBMIT_TIMEOUT_MS);
+	/* unclean (Kafka's election type 1): for partitions without a leader */
+	SlElectLeaders(elections,
+				   PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2) ?
+				   SL_ELECTION_UNCLEAN : SL_ELECTION_PREFERRED,
+				   SL_CLUSTER_SUBMIT_TIMEOUT_MS);
 
 	foreach(lc, elections)
 	{

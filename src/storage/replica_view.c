@@ -11,7 +11,7 @@
 /* Kafka's error codes, as replica_progress.h names them */
 #define ERR_NOT_LEADER 6
 #define ERR_FENCED_EPOCH 74
-#define ERR_UNKNOWN_EPOCH 76
+#define ERR_UNKNOWN_EPOCH 75
 
 static bool
 contains(const int32 *ids, int32 n, int32 id)

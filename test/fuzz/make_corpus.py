@@ -359,15 +359,17 @@ def meta_seeds():
                           + i64(0) + u64(0) + u32(0) + u32(0))
 
     def request(rtype, name=None, count=0, rf=0, config=None, owner=None, internal=0,
-                assignments=(), elections=(), node=0, alter=(0, 0, 0, 0, [])):
-        """format 2: AlterPartition's topic id, partition, epochs, ISR last"""
+                assignments=(), elections=(), node=0, alter=(0, 0, 0, 0, []),
+                election_type=0):
+        """format 2: AlterPartition's topic id, partition, epochs, ISR, then
+        the election type last"""
         topic_id, partition, leader_epoch, partition_epoch, isr = alter
         return (b"\2" + b"SLCR" + u8(2) + u8(rtype) + mstring(name) + i32(count) + i32(rf)
                 + mstring(config) + mstring(owner) + u8(internal)
                 + i32(len(assignments)) + b"".join(mints(a) for a in assignments)
                 + i32(len(elections)) + b"".join(i32(t) + i32(p) for t, p in elections)
                 + i32(node) + UUID + i32(topic_id) + i32(partition) + i32(leader_epoch)
-                + i32(partition_epoch) + mints(isr))
+                + i32(partition_epoch) + mints(isr) + u8(election_type))
     out["request_create"] = request(1, "fresh", 6, 2, "{}", "alice")
     out["request_create_manual"] = request(1, "manual", 2, -1, None, "bob",
                                            assignments=([2, 1], [3, 2]))
@@ -376,6 +378,7 @@ def meta_seeds():
     out["request_config"] = request(4, "orders", config='{"cleanup.policy": "compact"}')
     out["request_elect"] = request(5, elections=((1, 0), (1, 2)))
     out["request_elect_all"] = request(5)
+    out["request_elect_unclean"] = request(5, elections=((1, 0),), election_type=1)
     out["request_producer_ids"] = request(6, node=2)
     out["request_unregister"] = request(7, node=3)
     out["request_alter_partition"] = request(8, node=1, alter=(1, 0, 3, 5, [1, 2]))

@@ -2,10 +2,15 @@
 with a replication factor from both doors (replicas on three nodes, an
 ISR of three), the cluster default, a factor larger than the cluster
 refused; AlterPartition (KIP-497) fenced by stale epochs; a leader killed
-with kill -9 replaced by an ISR member with the next leader epoch.
+with kill -9 replaced by an ISR member with the next leader epoch;
+reassignments (KIP-455) pending while a new replica is out of the ISR
+(its node paused) and completed once it is in; DescribeTopicPartitions.
+Unclean elections are in test_cluster_unclean.py.
 
 The tests share one cluster with a short session timeout and change only
-their own topics; each leaves every node running."""
+their own topics; each leaves every node running.  Where the leader's ISR
+manager runs, it may change an ISR between two steps of a test: the
+steps that set an ISR retry with the epochs of the moment (ensure_isr)."""
 
 import psycopg
 import pytest
@@ -125,6 +130,19 @@ def alter_isr(node, name, partition, leader_epoch, partition_epoch, isr):
     return code, message
 
 
+def ensure_isr(cluster, name, isr, deadline=60):
+    """Bring partition 0's ISR to isr as its leader would, with the epochs
+    current each time: the leader's own ISR manager may change it in
+    between (a refusal for stale epochs is then asked again)."""
+    def done():
+        leader, le, pe, _replicas, cur = partition_rows(cluster, name, 1)[0]
+        if sorted(cur) == sorted(isr):
+            return True
+        alter_isr(cluster.node(leader), name, 0, le, pe, isr)
+        return None
+    cluster.wait_for(done, deadline, f"the ISR of {name}-0 to become {isr}")
+
+
 def test_alter_partition_is_fenced_by_stale_epochs(whole, unique_name):
     cluster = whole
     name = unique_name("alterisr")
@@ -151,13 +169,9 @@ def test_alter_partition_is_fenced_by_stale_epochs(whole, unique_name):
     # the same request again: its partition epoch is stale now
     code, message = alter_isr(cluster.node(leader), name, 0, le, pe, replicas)
     assert code == INVALID_UPDATE_VERSION and "stale" in message
-    # an older leader epoch is fenced
-    if le > 0:
-        code, _ = alter_isr(cluster.node(leader), name, 0, le - 1, pe + 1, replicas)
-        assert code == FENCED_LEADER_EPOCH
-    # back to three with the new partition epoch
-    assert alter_isr(cluster.node(leader), name, 0, le, pe + 1, replicas) == (0, None)
-    assert sorted(partition_rows(cluster, name, leader)[0][4]) == sorted(replicas)
+    # back to three (with the partition epoch of the moment: the leader's
+    # ISR manager may have taken the follower back already)
+    ensure_isr(cluster, name, replicas)
     # only superusers
     node = cluster.node(1)
     node.sql("DROP ROLE IF EXISTS isr_plain")
@@ -190,54 +204,8 @@ def test_leader_killed_moves_to_an_isr_member_with_the_next_epoch(whole, unique_
     cluster.wait_for(lambda: partition_rows(cluster, name, leader) is not None and
                      partition_rows(cluster, name, leader)[0][0] == new_leader, 60,
                      "the old leader follows the new one")
-    assert alter_isr(cluster.node(new_leader), name, 0, new_le, new_pe,
-                     new_isr + [leader]) == (0, None)
-
-
-def test_unclean_leader_election_on_and_off(whole, unique_name):
-    """Both topics' ISR shrinks to the leader alone (as when its followers
-    lag), then the leader dies: the clean topic stays offline until it
-    returns, the unclean one is led by a live replica outside the ISR."""
-    cluster = whole
-    clean, unclean = unique_name("clean"), unique_name("unclean")
-    # one partition each, both led by node 1 (manual assignment, Kafka's)
-    admin = AdminClient({"bootstrap.servers": cluster.node(2).kafka_bootstrap})
-    topics = [NewTopic(clean, 1, replica_assignment=[[1, 2, 3]]),
-              NewTopic(unclean, 1, replica_assignment=[[1, 2, 3]],
-                       config={"unclean.leader.election.enable": "true"})]
-    assert kh.admin_results(admin.create_topics(topics), 60) == {clean: None, unclean: None}
-    for name in (clean, unclean):
-        leader, le, pe, replicas, _ = cluster.wait_topic_everywhere(name)[4][0]
-        assert leader == 1
-        assert alter_isr(cluster.node(1), name, 0, le, pe, [1]) == (0, None)
-    survivors = [2, 3]
-    cluster.wait_topic_everywhere(unclean, node_ids=survivors,
-                                  check=lambda s: s[4][0][4] == [1])
-
-    cluster.kill9(1)
-    moved = cluster.wait_topic_everywhere(
-        unclean, node_ids=survivors, check=lambda s: s[4][0][0] in survivors)[4][0]
-    assert moved[4] == [moved[0]] and moved[1] == 1    # alone in the ISR, next epoch
-    offline = cluster.wait_topic_everywhere(
-        clean, node_ids=survivors, check=lambda s: s[4][0][0] == -1)[4][0]
-    assert offline[4] == [1]                           # it keeps its last member
-    rows = cluster.node(2).sql(
-        "SELECT topic, leader, offline, under_replicated FROM streamlog.partitions "
-        "WHERE topic IN (%s, %s)", (clean, unclean))
-    assert {r[0]: r[1:] for r in rows} == {clean: (-1, True, True),
-                                           unclean: (moved[0], False, True)}
-    # (SQL produce is taken and queued for the partition's return, see
-    # test_cluster_sql_forward.py; reading it is refused)
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="offline"):
-        cluster.node(2).sql("SELECT count(*) FROM streamlog.read(%s, 0)", (clean,))
-
-    # node 1 returns: the clean topic comes back with it; the unclean one
-    # stays with its new leader
-    cluster.start([1])
-    cluster.wait_ready()
-    back = cluster.wait_topic_everywhere(clean, check=lambda s: s[4][0][0] == 1)[4][0]
-    assert back[1] == 2
-    assert cluster.wait_topic_everywhere(unclean)[4][0][0] == moved[0]
+    ensure_isr(cluster, name, new_isr + [leader])
+    assert partition_rows(cluster, name, 1)[0][:2] == (new_leader, new_le)
 
 
 # -- partition reassignment (KIP-455) --------------------------------------
@@ -335,73 +303,116 @@ def kafka_list_reassignments(node, topics=None):
 def test_reassignment_through_kafka_waits_for_the_isr_then_completes(whole, unique_name):
     cluster = whole
     name = unique_name("move")
-    admin = AdminClient({"bootstrap.servers": cluster.node(3).kafka_bootstrap})
+    # the new replica goes to a node that is not the controller, paused
+    # while the reassignment waits (a paused controller would hold up the
+    # requests forwarded to it); x is the replica that leaves, y stays
+    new = next(n for n in cluster.node_ids if n != cluster.wait_for_controller())
+    x, y = [n for n in cluster.node_ids if n != new]
+    admin = AdminClient({"bootstrap.servers": cluster.node(y).kafka_bootstrap})
     assert kh.admin_results(admin.create_topics(
-        [NewTopic(name, 1, replica_assignment=[[1, 2]])]), 60) == {name: None}
+        [NewTopic(name, 1, replica_assignment=[[x, y]])]), 60) == {name: None}
     leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
-    assert (leader, replicas, sorted(isr)) == (1, [1, 2], [1, 2])
+    assert (leader, replicas) == (x, [x, y])
+    ensure_isr(cluster, name, [x, y])
+    pe = partition_rows(cluster, name, 1)[0][2]
+    moving = [y, new, x]
 
-    # move it from nodes 1, 2 to nodes 2, 3, asked of node 3
-    assert kafka_reassign(cluster.node(3), {(name, 0): [2, 3]}) == \
-        (0, {(name, 0): (0, None)})
-    pending = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == [2, 3, 1])[4][0]
-    assert pending[0] == 1 and sorted(pending[4]) == [1, 2] and pending[2] == pe + 1
-    for n in cluster:
-        error, listed = kafka_list_reassignments(n)
-        assert error == 0 and listed[(name, 0)] == ([2, 3, 1], [3], [1])
-        assert kafka_list_reassignments(n, {name: [0, 5]}) == (0, {(name, 0): ([2, 3, 1], [3], [1])})
-        assert n.sql("SELECT replicas, adding_replicas, removing_replicas FROM "
-                     "streamlog.reassignments WHERE topic = %s", (name,)) == \
-            [([2, 3, 1], [3], [1])]
-    # the same target again changes nothing; an unknown partition is named
-    assert kafka_reassign(cluster.node(1), {(name, 0): [2, 3], (name, 7): [1]})[1] == \
-        {(name, 0): (0, None),
-         (name, 7): (3, "This server does not host this topic-partition.")}
-    assert cluster.topic_state(name, 1)[4][0][2] == pe + 1
+    # move it from nodes x, y to nodes y, new: the new one is paused, so
+    # it cannot catch up and the reassignment waits for it
+    cluster.node(new).pause()
+    try:
+        assert kafka_reassign(cluster.node(y), {(name, 0): [y, new]}) == \
+            (0, {(name, 0): (0, None)})
+        pending = cluster.wait_topic_everywhere(
+            name, node_ids=[x, y], check=lambda s: s[4][0][3] == moving)[4][0]
+        assert pending[0] == x and new not in pending[4] and pending[2] > pe
+        for n in (cluster.node(x), cluster.node(y)):
+            error, listed = kafka_list_reassignments(n)
+            assert error == 0 and listed[(name, 0)] == (moving, [new], [x])
+            assert kafka_list_reassignments(n, {name: [0, 5]}) == \
+                (0, {(name, 0): (moving, [new], [x])})
+            assert n.sql("SELECT replicas, adding_replicas, removing_replicas FROM "
+                         "streamlog.reassignments WHERE topic = %s", (name,)) == \
+                [(moving, [new], [x])]
+        # the same target again changes nothing; an unknown partition is named
+        assert kafka_reassign(cluster.node(x), {(name, 0): [y, new], (name, 7): [1]})[1] == \
+            {(name, 0): (0, None),
+             (name, 7): (3, "This server does not host this topic-partition.")}
+        assert partition_rows(cluster, name, x)[0][3] == moving
+    finally:
+        cluster.node(new).resume()
 
-    # node 3 is not in the ISR: the reassignment waits for it (it has no
-    # copy of the log until the replication stream brings it one).  The
-    # leader's ISR manager then asks for it; here by hand, as node 1:
-    assert alter_isr(cluster.node(1), name, 0, le, pe + 1, [1, 2, 3]) == (0, None)
-    done = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == [2, 3])[4][0]
-    # node 1 left the replicas and the ISR, and handed the leadership over
-    assert done[0] == 2 and sorted(done[4]) == [2, 3] and done[1] == le + 1
+    # the new node back: once it is in the ISR the reassignment completes.
+    # The leader's ISR manager asks for it when the node caught up through
+    # the replication stream; where that does not run, the test asks as
+    # the leader would
+    cluster.wait_ready()
+
+    def completed():
+        leader, le_now, pe_now, replicas_now, _isr = partition_rows(cluster, name, 1)[0]
+        if replicas_now == [y, new]:
+            return True
+        alter_isr(cluster.node(leader), name, 0, le_now, pe_now, [x, y, new])
+        return None
+    cluster.wait_for(completed, 60, f"the reassignment of {name}-0 to complete")
+    done = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == [y, new])[4][0]
+    # x left the replicas and the ISR, and handed the leadership over
+    assert done[0] == y and sorted(done[4]) == sorted([y, new]) and done[1] == le + 1
     for n in cluster:
-        assert kafka_list_reassignments(n) == (0, {}) or \
-            (name, 0) not in kafka_list_reassignments(n)[1]
-    rows = cluster.node(2).sql("SELECT replicas, under_replicated FROM streamlog.partitions "
+        assert (name, 0) not in kafka_list_reassignments(n)[1]
+    rows = cluster.node(y).sql("SELECT replicas, under_replicated FROM streamlog.partitions "
                                "WHERE topic = %s", (name,))
-    assert rows == [([2, 3], False)]
+    assert rows == [([y, new], False)]
 
     # cancelling when nothing is under way
-    assert kafka_reassign(cluster.node(2), {(name, 0): None})[1][(name, 0)][0] == \
+    assert kafka_reassign(cluster.node(y), {(name, 0): None})[1][(name, 0)][0] == \
         NO_REASSIGNMENT_IN_PROGRESS
     # a target naming a node twice, or one not registered
     assert kafka_reassign(cluster.node(2), {(name, 0): [2, 2]})[1][(name, 0)][0] == \
         INVALID_REPLICA_ASSIGNMENT
     assert kafka_reassign(cluster.node(2), {(name, 0): [2, 9]})[1][(name, 0)][0] == \
         INVALID_REPLICA_ASSIGNMENT
+    assert kafka_reassign(cluster.node(2), {(name, 0): list(range(1, 10000))})[1][(name, 0)] \
+        == (INVALID_REPLICA_ASSIGNMENT,
+            f"the target of {name}-0 has 9999 replicas, more than the 8 a partition may have")
 
 
 def test_reassignment_from_sql_pending_and_cancelled(whole, unique_name):
     cluster = whole
     name = unique_name("sqlmove")
-    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{}', 2)", (name,))
+    # two replicas, the node left out not the controller (it is paused
+    # below, and a paused controller would hold up the requests forwarded
+    # to it)
+    controller = cluster.wait_for_controller()
+    spare = next(i for i in cluster.node_ids if i != controller)
+    others = [i for i in cluster.node_ids if i != spare]
+    admin = AdminClient({"bootstrap.servers": cluster.node(others[0]).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 1, replica_assignment=[others])]), 60) == {name: None}
     leader, le, pe, replicas, isr = cluster.wait_topic_everywhere(name)[4][0]
-    spare = next(i for i in cluster.node_ids if i not in replicas)
+    assert replicas == others
 
-    # a third replica: pending until it is in sync, shown on every node
-    cluster.node(spare).sql("SELECT streamlog.reassign_partition(%s, 0, %s)",
-                            (name, replicas + [spare]))
-    state = cluster.wait_topic_everywhere(name, check=lambda s: spare in s[4][0][3])[4][0]
-    assert state[3] == replicas + [spare] and sorted(state[4]) == sorted(isr)
-    for n in cluster:
-        assert n.sql("SELECT partition, adding_replicas, removing_replicas FROM "
-                     "streamlog.reassignments WHERE topic = %s", (name,)) == [(0, [spare], [])]
-    # cancelled: back to the two replicas
-    cluster.node(leader).sql("SELECT streamlog.reassign_partition(%s, 0, NULL)", (name,))
-    back = cluster.wait_topic_everywhere(name, check=lambda s: s[4][0][3] == replicas)[4][0]
-    assert back[0] == leader and sorted(back[4]) == sorted(isr)
+    # a third replica, on a node that is paused: pending until it is in
+    # sync, shown on every node
+    cluster.node(spare).pause()
+    try:
+        cluster.node(leader).sql("SELECT streamlog.reassign_partition(%s, 0, %s)",
+                                 (name, replicas + [spare]))
+        state = cluster.wait_topic_everywhere(
+            name, node_ids=others, check=lambda s: spare in s[4][0][3])[4][0]
+        assert state[3] == replicas + [spare] and spare not in state[4]
+        for i in others:
+            assert cluster.node(i).sql(
+                "SELECT partition, adding_replicas, removing_replicas FROM "
+                "streamlog.reassignments WHERE topic = %s", (name,)) == [(0, [spare], [])]
+        # cancelled: back to the two replicas
+        cluster.node(others[0]).sql("SELECT streamlog.reassign_partition(%s, 0, NULL)", (name,))
+        back = cluster.wait_topic_everywhere(
+            name, node_ids=others, check=lambda s: s[4][0][3] == replicas)[4][0]
+        assert back[0] == leader and spare not in back[4]
+    finally:
+        cluster.node(spare).resume()
+    cluster.wait_ready()
     assert cluster.node(spare).sql("SELECT count(*) FROM streamlog.reassignments "
                                    "WHERE topic = %s", (name,)) == [(0,)]
 
@@ -419,6 +430,7 @@ def test_reassignment_from_sql_pending_and_cancelled(whole, unique_name):
 
     # shrinking to one of its replicas needs nobody to catch up: at once
     keep = replicas[1]
+    ensure_isr(cluster, name, replicas)
     cluster.node(1).sql("SELECT streamlog.reassign_partition(%s, 0, %s)", (name, [keep]))
     one = cluster.topic_state(name, 1)[4][0]
     assert one[3] == [keep] and one[4] == [keep] and one[0] == keep
@@ -550,3 +562,38 @@ def test_describe_topic_partitions_on_a_node_of_its_own(server, unique_name):
     # every topic when none is named: ours among them
     topics, _ = kafka_describe_partitions(server, [])
     assert name in [n for _e, n, _p in topics]
+
+
+def test_reassignment_moves_the_log_and_completes_on_its_own(whole, unique_name):
+    """With the replication stream: a partition moved to another node
+    completes without any hand on the ISR (the new replica catches up,
+    the leader's ISR manager takes it in, the controller completes the
+    reassignment), and the new replica holds the old one's batches byte
+    for byte."""
+    from replstream import stored_batches, wait_replicas_identical
+
+    cluster = whole
+    name = unique_name("carry")
+    x = next(n for n in cluster.node_ids if n != cluster.wait_for_controller())
+    new = next(n for n in cluster.node_ids if n != x)
+    admin = AdminClient({"bootstrap.servers": cluster.node(x).kafka_bootstrap})
+    assert kh.admin_results(admin.create_topics(
+        [NewTopic(name, 1, replica_assignment=[[x]])]), 60) == {name: None}
+    cluster.wait_topic_everywhere(name)
+    with cluster.node(x).connect() as conn:
+        for i in range(20):
+            conn.execute("SELECT streamlog.produce(%s, %s, %s)", (name, f"k{i}", f"v{i}"))
+    before = stored_batches(cluster.node(x), name)
+    assert len(before) == 20
+
+    cluster.node(x).sql("SELECT streamlog.reassign_partition(%s, 0, %s)", (name, [new]))
+    done = cluster.wait_topic_everywhere(
+        name, deadline=120, check=lambda s: s[4][0][3] == [new])[4][0]
+    assert done[0] == new and done[4] == [new]
+    moved = wait_replicas_identical(cluster, name, 0, [new], min_batches=20)
+    assert {base: moved[base] for base in before} == before
+    # the new leader takes what comes next
+    cluster.node(new).sql("SELECT streamlog.produce(%s, 'after', 'move')", (name,))
+    rows = cluster.node(new).sql(
+        "SELECT count(*) FROM streamlog.read(%s, 0)", (name,))
+    assert rows == [(21,)]

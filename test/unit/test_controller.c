@@ -887,6 +887,37 @@ test_unclean_election(void)
 	CHECK_EQ_INT(unclean->isr[0], 2);
 	CHECK_EQ_INT(unclean->leader_epoch, 1);
 
+	/* ElectLeaders UNCLEAN on a copy: the offline partition gets node 2 */
+	{
+		SlMetaImage copy;
+		int32_t		tids[] = {1, 2};
+		int32_t		parts[] = {0, 0};
+		SlMetaBatch o;
+
+		CHECK(SlMetaImageCopy(&copy, &img));
+		memset(&req, 0, sizeof(req));
+		req.type = SL_CTRL_ELECT_LEADERS;
+		req.election_type = SL_ELECTION_UNCLEAN;
+		req.npartitions = 2;
+		req.election_topic_ids = tids;
+		req.election_partitions = parts;
+		SlMetaBatchInit(&o);
+		CHECK_EQ_INT(SlControllerHandleRequest(&copy, &req, &o, err, sizeof(err)), 0);
+		CHECK_EQ_INT(o.nrecords, 1);	/* the unclean topic has a leader */
+		CHECK(commit(&copy, &o));
+		clean = &SlMetaImageTopicById(&copy, 1)->partitions[0];
+		CHECK_EQ_INT(clean->leader, 2);
+		CHECK_EQ_INT(clean->nisr, 1);
+		CHECK_EQ_INT(clean->isr[0], 2);
+		/* preferred election of it: node 1 is not alive, nothing */
+		req.election_type = SL_ELECTION_PREFERRED;
+		SlMetaBatchInit(&o);
+		CHECK_EQ_INT(SlControllerHandleRequest(&copy, &req, &o, err, sizeof(err)), 0);
+		CHECK_EQ_INT(o.nrecords, 0);
+		SlMetaBatchFree(&o);
+		SlMetaImageFree(&copy);
+	}
+
 	/* turning it on for the clean topic elects at the next tick */
 	memset(&req, 0, sizeof(req));
 	req.type = SL_CTRL_ALTER_TOPIC_CONFIG;
@@ -1248,6 +1279,170 @@ test_reassignment_seeded(uint64_t *rng)
 	}
 }
 
+/* A partition's state before a step, to judge the step's change */
+typedef struct PartSnap
+{
+	int32_t		leader;
+	int32_t		leader_epoch;
+	int32_t		partition_epoch;
+	int32_t		nisr;
+	int32_t		isr[16];
+	int32_t		nreplicas;
+	int32_t		replicas[16];
+} PartSnap;
+
+static void
+snap_partition(PartSnap *s, const SlMetaPartition *p)
+{
+	s->leader = p->leader;
+	s->leader_epoch = p->leader_epoch;
+	s->partition_epoch = p->partition_epoch;
+	s->nisr = p->nisr;
+	memcpy(s->isr, p->isr, sizeof(int32_t) * (size_t) p->nisr);
+	s->nreplicas = p->nreplicas;
+	memcpy(s->replicas, p->replicas, sizeof(int32_t) * (size_t) p->nreplicas);
+}
+
+/*
+ * Seeded model of everything that moves leaders and ISRs, on two topics
+ * of five nodes (one with unclean.leader.election.enable): ticks that
+ * fence and bring back nodes, AlterPartitions from leaders (and from
+ * others, with stale epochs), reassignments, preferred and unclean
+ * ElectLeaders.  After every step, for every partition: the leader is in
+ * the ISR, the ISR within the replicas; a leader is never a fenced node;
+ * the leader epoch moves by one exactly when the leader changes, the
+ * partition epoch by one on any change; and a new leader comes from the
+ * ISR before the step, unless the step was an unclean election (the
+ * topic's config on a tick, or an UNCLEAN ElectLeaders) or a reassignment
+ * that completed (it comes from the ISR after).
+ */
+static void
+test_controller_model_seeded(uint64_t *rng)
+{
+	for (int round = 0; round < 300; round++)
+	{
+		SlMetaImage img;
+		char		err[256];
+		int32_t		reps[] = {1, 2, 3};
+		int32_t		reps2[] = {3, 4, 5};
+		SlMetaRecord topic;
+		int64_t		now = 0;
+		bool		silent[6] = {false};
+
+		cluster_of(&img, 5, NULL);
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_topic(1, "clean")));
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(1, 0, reps, 3, reps, 3, 1)));
+		topic = meta_topic(2, "unclean");
+		topic.topic.config_json = (char *) "{\"unclean.leader.election.enable\": \"true\"}";
+		CHECK(meta_apply1(&img, img.applied_index + 1, topic));
+		CHECK(meta_apply1(&img, img.applied_index + 1, meta_partition(2, 0, reps2, 3, reps2, 3, 3)));
+		img.next_topic_id = 3;
+
+		for (int step = 0; step < 50; step++)
+		{
+			PartSnap	before[2];
+			uint64_t	r = unit_rand(rng) % 6;
+			bool		unclean_step = false;
+			SlControllerRequest req;
+
+			for (int t = 0; t < 2; t++)
+				snap_partition(&before[t], &SlMetaImageTopicById(&img, t + 1)->partitions[0]);
+			if (r == 0)
+			{
+				/* a tick: a node falls silent or comes back */
+				SlHeartbeat hbs[5];
+				SlMetaBatch out;
+				int			n = 1 + (int) (unit_rand(rng) % 5);
+
+				silent[n] = !silent[n];
+				now += SESSION + 1;
+				for (int i = 0; i < 5; i++)
+					hbs[i] = hb(i + 1, 100 + i, silent[i + 1] ? 0 : now, NULL);
+				SlMetaBatchInit(&out);
+				SlControllerTick(&img, hbs, 5, now, SESSION, &out);
+				CHECK(commit(&img, &out));
+				unclean_step = true;	/* for the unclean topic only */
+			}
+			else if (r == 1 || r == 2)
+			{
+				/* an AlterPartition, usually from the leader */
+				int32_t		t = 1 + (int32_t) (unit_rand(rng) % 2);
+				const SlMetaPartition *p = &SlMetaImageTopicById(&img, t)->partitions[0];
+				int32_t		isr[16];
+				int32_t		nisr = 0;
+				int32_t		asker = unit_rand(rng) % 4 == 0 ?
+					1 + (int32_t) (unit_rand(rng) % 5) : p->leader;
+
+				for (int32_t i = 0; i < p->nreplicas; i++)
+					if (p->replicas[i] == p->leader || unit_rand(rng) % 2 == 0)
+						isr[nisr++] = p->replicas[i];
+				req = alter_req(asker, t, 0, p->leader_epoch - (int32_t) (unit_rand(rng) % 2),
+								p->partition_epoch, isr, nisr);
+				(void) handle(&img, &req, err);
+			}
+			else if (r == 3)
+			{
+				/* a reassignment to 1-4 random nodes, or a cancel */
+				int32_t		tid[1] = {1 + (int32_t) (unit_rand(rng) % 2)};
+				int32_t		pid[1] = {0};
+				int32_t		target[4];
+				int32_t    *targets[1] = {target};
+				int32_t		sizes[1] = {0};
+				int32_t		n = (int32_t) (unit_rand(rng) % 5);
+
+				while (sizes[0] < n)
+				{
+					int32_t		node = 1 + (int32_t) (unit_rand(rng) % 5);
+
+					if (!ints_contain(target, sizes[0], node))
+						target[sizes[0]++] = node;
+				}
+				req = reassign_req(tid, pid, targets, sizes, 1);
+				(void) handle(&img, &req, err);
+			}
+			else
+			{
+				/* an election of both partitions, preferred or unclean */
+				int32_t		tids[] = {1, 2};
+				int32_t		parts[] = {0, 0};
+
+				memset(&req, 0, sizeof(req));
+				req.type = SL_CTRL_ELECT_LEADERS;
+				req.election_type = r == 5 ? SL_ELECTION_UNCLEAN : SL_ELECTION_PREFERRED;
+				req.npartitions = 2;
+				req.election_topic_ids = tids;
+				req.election_partitions = parts;
+				CHECK_EQ_INT(handle(&img, &req, err), 0);
+				unclean_step = r == 5;
+			}
+
+			for (int t = 0; t < 2; t++)
+			{
+				const SlMetaPartition *p = &SlMetaImageTopicById(&img, t + 1)->partitions[0];
+				const PartSnap *b = &before[t];
+				bool		changed = p->partition_epoch != b->partition_epoch;
+				bool		reassigned = p->nreplicas != b->nreplicas ||
+					memcmp(p->replicas, b->replicas, sizeof(int32_t) * (size_t) p->nreplicas) != 0;
+
+				CHECK(p->leader == -1 || ints_contain(p->isr, p->nisr, p->leader));
+				for (int32_t i = 0; i < p->nisr; i++)
+					CHECK(ints_contain(p->replicas, p->nreplicas, p->isr[i]));
+				CHECK(p->leader == -1 || !SlMetaImageNode(&img, p->leader)->fenced);
+				CHECK_EQ_INT(p->leader_epoch, b->leader_epoch + (p->leader != b->leader ? 1 : 0));
+				CHECK(p->partition_epoch == b->partition_epoch ||
+					  p->partition_epoch == b->partition_epoch + 1);
+				if (!changed)
+					CHECK_EQ_INT(p->leader, b->leader);
+				/* elections only from the ISR, but for unclean ones */
+				if (p->leader != b->leader && p->leader != -1 && !reassigned &&
+					!(unclean_step && (t == 1 || r == 5)))
+					CHECK(ints_contain(b->isr, b->nisr, p->leader));
+			}
+		}
+		SlMetaImageFree(&img);
+	}
+}
+
 /* Kafka's AdminUtilsTest.testReplicaAssignment: 5 brokers, fixed start 0 */
 static void
 test_assign_kafka_vectors(void)
@@ -1358,6 +1553,7 @@ test_request_codec(uint64_t *rng)
 	req.partition_epoch = 6;
 	req.isr = a0;
 	req.nisr = 3;
+	req.election_type = SL_ELECTION_UNCLEAN;
 	CHECK(SlControllerRequestEncode(&req, &data, &len));
 	CHECK(SlControllerRequestDecode(&back, data, len));
 	CHECK_EQ_INT(back.type, SL_CTRL_CREATE_TOPIC);
@@ -1380,6 +1576,7 @@ test_request_codec(uint64_t *rng)
 	CHECK_EQ_INT(back.partition_epoch, 6);
 	CHECK_EQ_INT(back.nisr, 3);
 	CHECK_EQ_INT(back.isr[2], 3);
+	CHECK_EQ_INT(back.election_type, SL_ELECTION_UNCLEAN);
 	CHECK_MEM(back.topic_uuid, req.topic_uuid, 16);
 	CHECK(SlControllerRequestEncode(&back, &again, &againlen));
 	CHECK(againlen == len && memcmp(again, data, len) == 0);
@@ -1449,6 +1646,7 @@ main(void)
 	test_unclean_election();
 	test_reassignment();
 	test_reassignment_seeded(&rng);
+	test_controller_model_seeded(&rng);
 	test_config_flag(&rng);
 	test_assign_kafka_vectors();
 	test_assign_racks(&rng);

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  * elect_leaders.c
  *	  Kafka ElectLeaders (API key 43, v0-2; v1 adds the election type and
- *	  a top-level error code, v2 is flexible).  Preferred elections only
- *	  (type 0, KIP-460): with the ISR rule of the controller, an unclean
- *	  election (type 1) is refused per partition with INVALID_REQUEST.
+ *	  a top-level error code, v2 is flexible).  Preferred elections (type
+ *	  0) and unclean ones (type 1, KIP-460: for partitions without a
+ *	  leader, an ISR member if one is alive, else any live replica); any
+ *	  other type is refused per partition with INVALID_REQUEST.
  *
  * The work is metadata/leader_election.c's, shared with
  * streamlog.elect_leaders().  As in Kafka: ALTER on the cluster is needed
@@ -18,11 +19,13 @@
  */
 #include "postgres.h"
 
+#include "streamlog/cluster/controller.h"
 #include "streamlog/metadata/leader_election.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 
 #define ELECTION_TYPE_PREFERRED 0
+#define ELECTION_TYPE_UNCLEAN 1
 
 /* Results grouped by topic, in the order the elections came */
 static void
@@ -122,10 +125,11 @@ SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out)
 		if (req->api_version >= 1)
 			resp.error_code = SL_ERR_CLUSTER_AUTHORIZATION_FAILED;
 	}
-	else if (req->api_version >= 1 && request.election_type != ELECTION_TYPE_PREFERRED)
+	else if (req->api_version >= 1 && request.election_type != ELECTION_TYPE_PREFERRED &&
+			 request.election_type != ELECTION_TYPE_UNCLEAN)
 	{
 		refusal = SL_ERR_INVALID_REQUEST;
-		refusal_message = psprintf("election type %d is not supported: streamlog elects preferred leaders (type 0) only",
+		refusal_message = psprintf("election type %d is not one of Kafka's: 0 (preferred) or 1 (unclean)",
 								   request.election_type);
 	}
 	foreach(lc, elections)
@@ -143,7 +147,10 @@ SlHandleElectLeaders(SlRequest *req, SlReader *body, SlWriter *out)
 			to_elect = lappend(to_elect, e);
 	}
 	if (to_elect != NIL)
-		SlElectPreferredLeaders(to_elect, request.timeout_ms > 0 ? request.timeout_ms : 60000);
+		SlElectLeaders(to_elect,
+					   req->api_version >= 1 && request.election_type == ELECTION_TYPE_UNCLEAN ?
+					   SL_ELECTION_UNCLEAN : SL_ELECTION_PREFERRED,
+					   request.timeout_ms > 0 ? request.timeout_ms : 60000);
 
 	encode_results(&resp, elections, all);
 	SlElectLeadersResponseEncode(out, req->api_version, &resp);

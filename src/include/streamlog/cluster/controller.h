@@ -36,6 +36,14 @@ typedef enum SlControllerRequestType
 
 #define SL_CTRL_REQUEST_TYPE_MAX SL_CTRL_REASSIGN_PARTITIONS
 
+/*
+ * Kinds of leader election (Kafka's ElectionType): the preferred replica
+ * if it is in sync and alive; or, for a partition without a leader, an
+ * ISR member, else any live replica (unclean: alone in the ISR)
+ */
+#define SL_ELECTION_PREFERRED 0
+#define SL_ELECTION_UNCLEAN 1
+
 typedef struct SlControllerRequest
 {
 	SlControllerRequestType type;
@@ -53,6 +61,8 @@ typedef struct SlControllerRequest
 								 * or 0 to let the controller spread them */
 	int32_t	   *assignment_sizes;	/* [nassignments] replicas each */
 	int32_t   **assignments;	/* [nassignments][size] node ids */
+	int8_t		election_type;	/* ELECT_LEADERS: SL_ELECTION_PREFERRED or
+								 * SL_ELECTION_UNCLEAN (Kafka's, KIP-460) */
 	int32_t		npartitions;	/* ELECT_LEADERS, REASSIGN_PARTITIONS:
 								 * (topic_id, partition) */
 	int32_t    *election_topic_ids; /* pairs, or 0 = every partition */

@@ -11,6 +11,7 @@
 /* Kafka error codes of an election (Kafka 3.9's Errors) */
 #define SL_ELECTION_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define SL_ELECTION_ERR_PREFERRED_LEADER_NOT_AVAILABLE 80
+#define SL_ELECTION_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE 83
 #define SL_ELECTION_ERR_ELECTION_NOT_NEEDED 84
 
 /* A partition to elect for, and what came of it */
@@ -32,6 +33,16 @@ typedef struct SlElection
  * its only replica: nothing to elect.  The caller checked authorization.
  */
 extern void SlElectPreferredLeaders(List *elections, int timeout_ms);
+
+/*
+ * Elect leaders by election_type (cluster/controller.h's
+ * SL_ELECTION_PREFERRED, as SlElectPreferredLeaders, or
+ * SL_ELECTION_UNCLEAN): an unclean election is for partitions without a
+ * leader (others get ELECTION_NOT_NEEDED); the controller takes an ISR
+ * member if one is alive, else any live replica, alone in the ISR; with
+ * no live replica, ELIGIBLE_LEADERS_NOT_AVAILABLE.
+ */
+extern void SlElectLeaders(List *elections, int election_type, int timeout_ms);
 
 /* Every partition of every topic, as a List of SlElection * */
 extern List *SlElectionsForAllPartitions(void);

@@ -99,7 +99,7 @@ extern int64 SlReplicaViewHighWatermark(const SlReplicaView *view, int64 log_end
  * to follower_end in leader_epoch.  Returns SL_REPLICA_OK (0) and records
  * it, or a Kafka error code and changes nothing: NOT_LEADER_OR_FOLLOWER
  * (6) if this node does not lead or follower_id is not a replica,
- * FENCED_LEADER_EPOCH (74) for an older epoch, UNKNOWN_LEADER_EPOCH (76)
+ * FENCED_LEADER_EPOCH (74) for an older epoch, UNKNOWN_LEADER_EPOCH (75)
  * for a newer one.  Caught-up time as Kafka's Replica: caught up now if at
  * the leader's log end, else as of its previous report if it reached the
  * leader's log end of then.
