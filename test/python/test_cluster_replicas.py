@@ -33,10 +33,7 @@ INVALID_REPLICATION_FACTOR = 38
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     yield from shared_cluster(tmp_path_factory, 3, name="replicas",
-                              conf={"streamlog.broker_session_timeout_ms": SESSION_TIMEOUT_MS,
-                                    # the tests set the ISR by hand (AlterPartition):
-                                    # no follower catches up and rejoins on its own
-                                    "streamlog.replica_apply": "off"})
+                              conf={"streamlog.broker_session_timeout_ms": SESSION_TIMEOUT_MS})
 
 
 @pytest.fixture
