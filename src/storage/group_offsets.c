@@ -680,29 +680,47 @@ SlGroupOffsetsExpire(TimestampTz cutoff, List *keep_groups, List *expire_groups)
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
 
-	offsets_topic = SlOffsetsTopicOpen();
+	char	  **group_ids;
+	int32	   *topic_ids;
+	int32	   *partitions;
+
 	values[0] = TimestampTzGetDatum(cutoff);
 	values[1] = text_array_datum(keep_groups);
 	values[2] = text_array_datum(expire_groups);
 	SPI_connect();
 	deleted = (int64) run_group_query(Q_EXPIRE, values, NULL);
+	group_ids = MemoryContextAlloc(caller, sizeof(char *) * Max(deleted, 1));
+	topic_ids = MemoryContextAlloc(caller, sizeof(int32) * Max(deleted, 1));
+	partitions = MemoryContextAlloc(caller, sizeof(int32) * Max(deleted, 1));
 	for (int64 r = 0; r < deleted; r++)
 	{
-		char	   *group_id = MemoryContextStrdup(caller,
-													 SPI_getvalue(SPI_tuptable->vals[r],
-																  SPI_tuptable->tupdesc, 1));
+		group_ids[r] = MemoryContextStrdup(caller,
+										   SPI_getvalue(SPI_tuptable->vals[r],
+														SPI_tuptable->tupdesc, 1));
+		topic_ids[r] = SlCatalogInt32(r, 2, -1);
+		partitions[r] = SlCatalogInt32(r, 3, -1);
+	}
+	SPI_finish();
+
+	/*
+	 * The topic only when there is something to write in it: opening it
+	 * creates it, and an installation whose groups never committed anything
+	 * has no __consumer_offsets, as in Kafka (drop_all_topics() leaves the
+	 * internal topics to DROP EXTENSION)
+	 */
+	offsets_topic = deleted > 0 ? SlOffsetsTopicOpen() : NULL;
+	for (int64 r = 0; r < deleted; r++)
+	{
 		MemoryContext oldcxt;
 
 		if (offsets_topic != NULL)
-			SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_id,
-											   SlCatalogInt32(r, 2, -1),
-											   SlCatalogInt32(r, 3, -1));
+			SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_ids[r],
+											   topic_ids[r], partitions[r]);
 		oldcxt = MemoryContextSwitchTo(caller);
-		if (!list_member(emptied, makeString(group_id)))
-			emptied = lappend(emptied, makeString(group_id));
+		if (!list_member(emptied, makeString(group_ids[r])))
+			emptied = lappend(emptied, makeString(group_ids[r]));
 		MemoryContextSwitchTo(oldcxt);
 	}
-	SPI_finish();
 
 	/* A group whose last offsets expired is gone: its metadata too */
 	foreach(lc, emptied)

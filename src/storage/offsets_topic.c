@@ -213,6 +213,12 @@ SlOffsetsTopicOpen(void)
 	return topic;
 }
 
+bool
+SlOffsetsTopicEnsure(void)
+{
+	return SlOffsetsTopicOpen() != NULL;
+}
+
 /* Buffer one record (value NULL: a tombstone) in the group's partition */
 static void
 write_record(const SlTopic *offsets_topic, const char *group_id, StringInfo key,

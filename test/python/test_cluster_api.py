@@ -397,6 +397,33 @@ def test_group_members_from_different_nodes_form_one_group(trio, unique_name):
             con.close()
 
 
+def test_find_coordinator_creates_the_offsets_topic(make_cluster, unique_name):
+    """As in Kafka, the first FindCoordinator of a group on a cluster
+    creates __consumer_offsets and names the leader of the group's
+    partition, from every node: the coordinator no longer moves from the
+    node at the group's hash over the live nodes once the group's first
+    generation is stored (its members, mid-rebalance, saw NOT_COORDINATOR).
+    The cleaner, which also opens the topic, waits an hour here."""
+    c = make_cluster(3, conf={"streamlog.retention_check_interval": 3_600_000})
+    offsets_partitions = "SELECT partition, leader FROM streamlog.partitions " \
+                         "WHERE topic = '__consumer_offsets'"
+    assert all(c.node(n).sql(offsets_partitions) == [] for n in c.node_ids)
+    group = unique_name("first")
+
+    def find_coordinator(via):
+        with kh.RawClient(c.node(via).kafka_bootstrap, timeout=DEADLINE) as k:
+            error, node_id, _, _ = car.parse_find_coordinator(
+                k.call(car.find_coordinator_request, group))
+        return node_id if error == 0 else None
+    coordinator = c.wait_for(lambda: find_coordinator(2), DEADLINE, "a coordinator")
+    leaders = dict(c.node(2).sql(offsets_partitions))
+    assert len(leaders) == 50, "FindCoordinator did not create __consumer_offsets"
+    assert coordinator == leaders[partition_for(group)], (coordinator, leaders)
+    for n in c.node_ids:
+        assert c.wait_for(lambda: find_coordinator(n), DEADLINE, "a coordinator") == \
+            coordinator
+
+
 def test_parked_join_is_answered_when_its_group_moves(make_cluster, unique_name):
     """A JoinGroup parked on its group's coordinator, waiting for the other
     member to join again, is answered NOT_COORDINATOR as soon as the group

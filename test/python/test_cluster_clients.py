@@ -6,6 +6,7 @@ that rides through the restart of a partition leader.
 The tests share one cluster and use topics of their own."""
 
 import collections
+import threading
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -106,6 +107,54 @@ def test_kafka_python_produces_and_librdkafka_consumes_across_nodes(cluster, uni
     assert sorted(got_values) == sorted(values)
 
 
+class GroupMember(threading.Thread):
+    """One consumer of a group polled in a thread of its own until told to
+    stop, then committed and closed there.  Two members cannot share a
+    thread: kafka-python's poll() blocks until a rebalance it takes part
+    in completes (ensure_active_group ignores the timeout), and the
+    rebalance waits for the librdkafka member, which rejoins only from its
+    own poll(); one thread polling both stalls the group for
+    max.poll.interval.ms (5 minutes), then the librdkafka member is
+    dropped and kafka-python has every partition."""
+
+    def __init__(self, who, make, poll, assignment, commit):
+        super().__init__(name=who, daemon=True)
+        self.who, self._make, self._poll = who, make, poll
+        self._assignment, self._commit = assignment, commit
+        self.lock = threading.Lock()
+        self.assigned = set()
+        self.seen = []
+        self.errors = []
+        self.retried = []
+        self.error = None
+        self.stop = threading.Event()
+        self.commit_on_stop = False
+        self.done = threading.Event()
+
+    def run(self):
+        consumer = None
+        try:
+            consumer = self._make()
+            while not self.stop.is_set():
+                got = self._poll(consumer, self)
+                assigned = self._assignment(consumer)
+                with self.lock:
+                    self.seen.extend(got)
+                    self.assigned = assigned
+            if self.commit_on_stop:
+                self._commit(consumer)
+        except BaseException as e:  # reported by the test
+            self.error = e
+        finally:
+            if consumer is not None:
+                consumer.close()
+            self.done.set()
+
+    def snapshot(self):
+        with self.lock:
+            return set(self.assigned), list(self.seen)
+
+
 def test_consumer_group_across_nodes(cluster, unique_name):
     """One group, a librdkafka member bootstrapped from node 2 and a
     kafka-python member bootstrapped from node 3, share the partitions of a
@@ -118,64 +167,79 @@ def test_consumer_group_across_nodes(cluster, unique_name):
     group = unique_name("g")
     spread_topic(cluster, name, 2)
 
-    ck = Consumer({"bootstrap.servers": cluster.node(2).kafka_bootstrap,
-                   "group.id": group, "auto.offset.reset": "earliest",
-                   "enable.auto.commit": False, "session.timeout.ms": 30000})
-    kp = KafkaConsumer(name, bootstrap_servers=cluster.node(3).kafka_bootstrap,
-                       group_id=group, auto_offset_reset="earliest",
-                       enable_auto_commit=False, session_timeout_ms=30000,
-                       fetch_max_wait_ms=100)
-    seen = []
-    errors = []
-    retried = []
-    try:
+    def make_ck():
+        ck = Consumer({"bootstrap.servers": cluster.node(2).kafka_bootstrap,
+                       "group.id": group, "auto.offset.reset": "earliest",
+                       "enable.auto.commit": False, "session.timeout.ms": 30000})
         ck.subscribe([name])
+        return ck
 
-        def poll_both():
-            msg = ck.poll(0.1)
-            if msg is not None:
-                # retriable errors (NOT_COORDINATOR while the group's
-                # coordinator is being settled) are retried by librdkafka
-                # itself, as they would be against Kafka
-                if msg.error() and not msg.error().retriable():
-                    errors.append(msg.error())
-                elif msg.error():
-                    retried.append(str(msg.error()))
-                else:
-                    seen.append(("ck", msg.partition(), msg.value()))
-            for records in kp.poll(timeout_ms=100).values():
-                seen.extend(("kp", r.partition, r.value) for r in records)
+    def poll_ck(ck, member):
+        msg = ck.poll(0.1)
+        if msg is None:
+            return []
+        # retriable errors (NOT_COORDINATOR while the group's coordinator
+        # is being settled) are retried by librdkafka itself, as they would
+        # be against Kafka
+        if msg.error() and not msg.error().retriable():
+            member.errors.append(msg.error())
+        elif msg.error():
+            member.retried.append(str(msg.error()))
+        else:
+            return [("ck", msg.partition(), msg.value())]
+        return []
 
+    def make_kp():
+        return KafkaConsumer(name, bootstrap_servers=cluster.node(3).kafka_bootstrap,
+                             group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False, session_timeout_ms=30000,
+                             fetch_max_wait_ms=100)
+
+    def poll_kp(kp, member):
+        return [("kp", r.partition, r.value)
+                for records in kp.poll(timeout_ms=100).values() for r in records]
+
+    ck = GroupMember("ck", make_ck, poll_ck,
+                     lambda c: {tp.partition for tp in c.assignment()},
+                     lambda c: c.commit(asynchronous=False))
+    kp = GroupMember("kp", make_kp, poll_kp,
+                     lambda c: {tp.partition for tp in c.assignment()},
+                     lambda c: c.commit())
+    members = (ck, kp)
+    for m in members:
+        m.start()
+    try:
         def stable():
-            poll_both()
-            mine = {tp.partition for tp in ck.assignment()}
-            theirs = {tp.partition for tp in kp.assignment()}
+            assert not any(m.error for m in members), [m.error for m in members]
+            mine, theirs = ck.snapshot()[0], kp.snapshot()[0]
             return mine and theirs and not mine & theirs and \
                 mine | theirs == set(range(PARTITIONS))
         try:
             cluster.wait_for(stable, 120, "both members assigned, every partition once",
-                             interval=0)
+                             interval=0.1)
         except pytest.fail.Exception as e:
-            pytest.fail(f"{e}; librdkafka member has {ck.assignment()}, kafka-python "
-                        f"member {kp.assignment()}; librdkafka's retried errors: "
-                        f"{retried[:5]} ({len(retried)} in all)")
-        assert errors == []
-        assert seen == []
+            pytest.fail(f"{e}; librdkafka member has {ck.snapshot()[0]}, kafka-python "
+                        f"member {kp.snapshot()[0]}; librdkafka's retried errors: "
+                        f"{ck.retried[:5]} ({len(ck.retried)} in all)")
+        assert ck.errors == []
+        assert ck.snapshot()[1] == [] and kp.snapshot()[1] == []
         values = [f"g-{i}".encode() for i in range(COUNT)]
         ck_produce(cluster.bootstrap_servers(), name, values)
 
-        def all_seen():
-            poll_both()
-            return len(seen) >= COUNT
-        cluster.wait_for(all_seen, 180, "the group consuming every record", interval=0)
-        ck.commit(asynchronous=False)
-        kp.commit()
-        owners = {"ck": {tp.partition for tp in ck.assignment()},
-                  "kp": {tp.partition for tp in kp.assignment()}}
+        cluster.wait_for(lambda: sum(len(m.snapshot()[1]) for m in members) >= COUNT, 180,
+                         "the group consuming every record", interval=0.1)
+        owners = {m.who: m.snapshot()[0] for m in members}
     finally:
-        ck.close()
-        kp.close()
-    assert errors == []
+        for m in members:
+            m.commit_on_stop = True
+            m.stop.set()
+        for m in members:
+            m.join(120)
+    for m in members:
+        assert m.error is None, f"{m.who}: {m.error!r}"
+        assert not m.is_alive(), f"{m.who} did not stop"
+    assert ck.errors == []
+    seen = ck.snapshot()[1] + kp.snapshot()[1]
     assert sorted(v for _, _, v in seen) == sorted(values)
     # each member read the partitions assigned to it, and both read some
     for who, p, _ in seen:

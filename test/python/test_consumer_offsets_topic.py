@@ -282,6 +282,28 @@ def test_topic_created_on_first_commit_internal_and_compacted(make_server, uniqu
         c.close()
 
 
+def test_offsets_expiry_creates_no_topic_without_commits(make_server, unique_name):
+    """The cleaner's passes that expire committed offsets (every 100 ms
+    here) leave __consumer_offsets uncreated while nothing was committed:
+    the first pass after CREATE EXTENSION created it, which
+    drop_all_topics() then left behind (it leaves internal topics to DROP
+    EXTENSION).  Five rolls of a topic's segment, each by a round of the
+    cleaner, take longer than the expiry interval."""
+    from compaction_model import Rec, create_topic, now_ms, sql_produce, wait_all_rolled
+    srv = make_server(conf={"streamlog.retention_check_interval": 100,
+                            "streamlog.offsets_retention_check_interval": 100})
+    conn = srv.connect()
+    topic = unique_name("rolling")
+    create_topic(conn, topic, 1, {"segment.bytes": 14})
+    for i in range(5):
+        sql_produce(conn, topic, [Rec("k", f"v{i}", (), now_ms())])
+        wait_all_rolled(conn, topic)
+    assert offsets_topic_end(srv) == {}, "__consumer_offsets without a commit"
+    conn.close()
+    srv.sql("SELECT streamlog.seek('g1', %s, 0, 0)", (topic,))
+    assert offsets_topic_end(srv) != {}, "no __consumer_offsets after a commit"
+
+
 def test_num_partitions_setting(make_server, unique_name):
     srv = make_server(conf={"streamlog.offsets_topic_num_partitions": 3})
     topic = unique_name("np")

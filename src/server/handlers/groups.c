@@ -50,6 +50,7 @@
 #include "streamlog/server/group_metadata.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/subtransaction.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
@@ -198,10 +199,48 @@ join_note_remember(SlRequest *req, const char *member_id)
  * retry.
  */
 static void
+ensure_offsets_topic(void *arg)
+{
+	(void) SlOffsetsTopicEnsure();
+}
+
+/*
+ * Kafka creates __consumer_offsets at the first FindCoordinator, so that
+ * the coordinator it names stays.  Without it, a group's first coordinator
+ * was the node at its hash over the live nodes, and the group moved as
+ * soon as its first generation, stored, created the topic: its members saw
+ * NOT_COORDINATOR in the middle of their first rebalance (librdkafka tells
+ * the application, for its OffsetFetch).  The wait is once per node (a
+ * creator started here waits for the topic another node's made).  false
+ * if it could not be created (logged) or no controller is known: the
+ * client is told COORDINATOR_NOT_AVAILABLE, which it retries.
+ */
+static bool
+offsets_topic_ready(void)
+{
+	ErrorData  *edata;
+
+	if (!SlClusterEnabled() || !sl_offsets_topic ||
+		SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
+		return true;
+	/* No controller to create it: not worth a worker's wait */
+	if (SlClusterControllerId() < 0)
+		return false;
+	edata = SlRunInSubtransaction(ensure_offsets_topic, NULL, true);
+	if (edata == NULL)
+		return true;
+	ereport(LOG,
+			(errmsg("streamlog broker: FindCoordinator could not create %s: %s",
+					SL_OFFSETS_TOPIC_NAME, edata->message)));
+	FreeErrorData(edata);
+	return false;
+}
+
+static void
 coordinator_of(const char *group_id, int16 *error, const char **message,
 			   int32 *node_id, const char **host, int32 *port)
 {
-	int32		coordinator = SlGroupCoordinatorNode(group_id);
+	int32		coordinator = offsets_topic_ready() ? SlGroupCoordinatorNode(group_id) : -1;
 	SlClusterNode node;
 
 	if (coordinator == sl_node_id)

@@ -780,6 +780,14 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 extern void SlOffsetsTopicCreate(void);
 
 /*
+ * Make sure __consumer_offsets exists, creating it as on first use (by a
+ * worker the caller waits for); false if streamlog.offsets_topic is off.
+ * For FindCoordinator on a cluster, which names the leader of a group's
+ * partition of the topic, as Kafka creates it there.
+ */
+extern bool SlOffsetsTopicEnsure(void);
+
+/*
  * The topic's explicit config as it is created with, for a node of a
  * cluster, which has the controller create it instead
  */
