@@ -84,6 +84,9 @@ int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
 int			sl_min_insync_replicas = 1;
 int			sl_replica_lag_time_max_ms = 10000;
 
+/* Replicated partitions, the follower's side */
+bool		sl_replica_apply = true;
+
 /* streamlog.replica_selector (reads from the nearest replica) */
 static const struct config_enum_entry replica_selector_options[] = {
 	{"none", SL_REPLICA_SELECTOR_NONE, false},
@@ -1022,6 +1025,16 @@ SlDefineGucs(void)
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/* Replicated partitions, the follower's side (issue 13) */
+	DefineCustomBoolVariable("streamlog.replica_apply",
+							 "Follow the leaders of this node's replicas: stream and apply their appends.",
+							 "Off stops this node's apply workers: it falls behind its leaders and "
+							 "leaves their ISRs; on again, it catches up.",
+							 &sl_replica_apply,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	/* Replicated partitions, reads from the nearest replica (KIP-392) */
 	DefineCustomEnumVariable("streamlog.replica_selector",

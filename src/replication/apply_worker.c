@@ -23,10 +23,12 @@
  *	  high watermark.  Idle, progress is still reported every
  *	  replica_lag_time_max_ms / 3.
  *
- * A batch is applied only if the catalog says L leads its partition, in an
- * epoch not older than the batch's, and this node is a replica; a batch of
- * a newer epoch than the catalog knows waits for the catalog (the stream
- * stops and resumes from the origin).  A batch below the log end is held
+ * A batch is applied only if the catalog says L leads its partition in the
+ * batch's epoch and this node is a replica.  A batch of a newer epoch than
+ * the catalog knows waits for the catalog (the stream stops and resumes
+ * from the origin); one of an older epoch was decoded from the WAL of L's
+ * earlier term, which L may have truncated since, so it is never applied
+ * from the stream: what L holds now is read through the side channel.  A batch below the log end is held
  * already; one above it is a gap, caught up through the side channel, never
  * appended.  A message that fails validation stops the stream with a log
  * line and nothing of it applied; the session is retried from the origin.
@@ -102,6 +104,7 @@ typedef struct Followed
 typedef struct PendingBatch
 {
 	SlStreamBatch batch;		/* data copied into txn_context */
+	bool		skip;			/* of an earlier term, replaced by a catch-up */
 } PendingBatch;
 
 static int32 leader_id = -1;
@@ -761,6 +764,26 @@ apply_transaction(const char *conninfo, const SlStreamCommit *commit)
 				redo = true;
 				break;
 			}
+			if (pb->skip)
+				continue;
+			if (b->leader_epoch < l->leader_epoch)
+			{
+				/*
+				 * Decoded from the WAL of the leader's earlier term: it may
+				 * have truncated that batch away since (it led, lost the
+				 * lead, truncated, and leads again).  Only its log as it is
+				 * now counts: held already, or read through the side
+				 * channel instead of this copy.
+				 */
+				if (b->base_offset < SlPartitionLogEnd(topic, b->partition))
+					continue;
+				abort_txn();
+				if (!catch_up(conninfo, f))
+					return false;
+				pb->skip = true;
+				redo = true;
+				break;
+			}
 			rb.base_offset = b->base_offset;
 			rb.last_offset = b->last_offset;
 			rb.leader_epoch = b->leader_epoch;
@@ -823,6 +846,7 @@ handle_message(const char *conninfo, const uint8 *data, size_t len)
 		memcpy(copy, msg.u.batch.data, msg.u.batch.len);
 		pb = palloc(sizeof(PendingBatch));
 		pb->batch = msg.u.batch;
+		pb->skip = false;
 		pb->batch.data = copy;
 		pending = lappend(pending, pb);
 		MemoryContextSwitchTo(oldcxt);

@@ -8,7 +8,8 @@
  * dynamic apply worker for each that has none, and stops the workers of
  * leaders it no longer follows.  A worker that exits (nothing left to
  * follow, or an error) is started again at the next round if still needed.
- * Only on a node of a cluster: a node of its own leads everything.
+ * Only on a node of a cluster: a node of its own leads everything.  With
+ * streamlog.replica_apply off it stops every worker and starts none.
  *
  * IDENTIFICATION
  *	  src/replication/launcher.c
@@ -114,7 +115,7 @@ static void
 launch_round(void)
 {
 	int32		leaders[SL_MAX_NODES];
-	int			nleaders = followed_leaders(leaders, SL_MAX_NODES);
+	int			nleaders = sl_replica_apply ? followed_leaders(leaders, SL_MAX_NODES) : 0;
 	int			keep = 0;
 
 	/* Forget stopped workers; stop those of leaders no longer followed */

@@ -28,7 +28,9 @@ UNKNOWN_LEADER_EPOCH = 75
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     yield from shared_cluster(tmp_path_factory, 3, name="acks",
-                              conf={"streamlog.replica_lag_time_max_ms": "3600000"})
+                              conf={"streamlog.replica_lag_time_max_ms": "3600000",
+                                    # the test reports for the followers
+                                    "streamlog.replica_apply": "off"})
 
 
 def replicated_topic(cluster, name, min_isr=2, replicas=(1, 2, 3)):

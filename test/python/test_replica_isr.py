@@ -23,7 +23,9 @@ LAG_MS = 4000
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     yield from shared_cluster(tmp_path_factory, 3, name="isr",
-                              conf={"streamlog.replica_lag_time_max_ms": str(LAG_MS)})
+                              conf={"streamlog.replica_lag_time_max_ms": str(LAG_MS),
+                                    # the test reports for the followers
+                                    "streamlog.replica_apply": "off"})
 
 
 def isr_everywhere(cluster, name):

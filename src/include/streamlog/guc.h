@@ -171,6 +171,9 @@ extern const SlQuorumVoters *SlQuorumVotersGet(void);
 extern int	sl_min_insync_replicas;
 extern int	sl_replica_lag_time_max_ms;
 
+/* Replicated partitions, the follower's side (replstream) */
+extern bool sl_replica_apply;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */
