@@ -77,6 +77,13 @@
 #define SL_APPLY_REFRESH_MS 1000
 #define SL_APPLY_FEEDBACK_MS 10000
 #define SL_APPLY_CATCH_UP_BYTES (1024 * 1024)
+/*
+ * Batches appended per catch-up transaction: each holds one of the
+ * partition's in-flight reservations (64, partition_state.c) until the
+ * transaction ends, and a transaction waiting for a free one would wait on
+ * itself.
+ */
+#define SL_APPLY_CATCH_UP_BATCHES 32
 
 /* How a session ended */
 typedef enum SessionEnd
@@ -342,7 +349,8 @@ truncate_to_leader(const char *conninfo, const Followed *f)
 
 /*
  * Read the leader's log from this log's end until it has nothing more,
- * appending in transactions of SL_APPLY_CATCH_UP_BYTES: what is older than
+ * appending what it sends in transactions of at most SL_APPLY_CATCH_UP_BATCHES
+ * batches (reads of SL_APPLY_CATCH_UP_BYTES): what is older than
  * the slot, or a gap the stream showed.  Returns false if a batch was
  * invalid (nothing of it applied).
  */
@@ -441,8 +449,12 @@ catch_up(const char *conninfo, const Followed *f)
 						 errhint("Its older records were deleted on the leader; this replica cannot catch up by reading them.")));
 				return false;
 			}
-			if (r == SL_REPLICA_APPENDED)
-				appended++;
+			if (r == SL_REPLICA_APPENDED && ++appended % SL_APPLY_CATCH_UP_BATCHES == 0)
+			{
+				commit_txn();
+				begin_txn();
+				topic = lock_followed(f->key.topic_id, f->key.partition, &l);
+			}
 		}
 		PQclear(res);
 		commit_txn();

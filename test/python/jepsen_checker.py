@@ -588,7 +588,9 @@ class Workload:
         """Every partition in full: through SQL on every replica (its
         stored batches too), and through Kafka."""
         h = self.history
-        for partition, nodes in sorted(self.replicas().items()):
+        replicas = self.replicas()
+        self.wait_replica_high_watermarks(replicas)
+        for partition, nodes in sorted(replicas.items()):
             for node_id in nodes:
                 node = self.cluster.node(node_id)
                 rows = node.sql('SELECT "offset", value FROM streamlog.read(%s, %s, 0, 100000000)',
@@ -597,6 +599,25 @@ class Workload:
                              [(o, bytes(v).decode()) for o, v in rows])
                 h.replica(node_id, partition, self.stored_batches(node, partition))
         self._kafka_final_read()
+
+    def wait_replica_high_watermarks(self, replicas, deadline=60):
+        """Every replica's own high watermark up to its leader's: a
+        follower learns it from the answer to its next progress report
+        (as a Kafka follower from its next fetch), and SQL reads on a node
+        stop at that node's high watermark."""
+        ends = self.high_watermarks()
+
+        def caught_up():
+            for partition, nodes in replicas.items():
+                for node_id in nodes:
+                    rows = self.cluster.node(node_id).sql(
+                        "SELECT high_watermark FROM streamlog.partitions "
+                        "WHERE topic = %s AND partition = %s", (self.topic, partition))
+                    if not rows or rows[0][0] < ends[partition]:
+                        return False
+            return True
+        self.cluster.wait_for(caught_up, deadline,
+                              f"every replica's high watermark at its leader's {ends}")
 
     def stored_batches(self, node, partition):
         """[(base_offset, batch bytes)] of one replica, chunks joined."""

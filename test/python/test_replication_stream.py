@@ -122,6 +122,28 @@ def test_replica_started_late_catches_up_the_history(make_cluster, unique_name):
     assert all(batch_epoch(b) >= 0 for b in logs.values())
 
 
+def test_replica_catches_up_more_batches_than_a_partition_has_in_flight(make_cluster,
+                                                                         unique_name):
+    """Catch-up appends in transactions of a few batches: each holds one of
+    the partition's 64 in-flight reservations until it commits, and one
+    transaction of more would wait on itself forever."""
+    cluster = make_cluster(3)
+    topic = unique_name("repl")
+    cluster.stop(3)
+    error, message = create_topic_with_assignment(cluster.node(1), topic, {0: [1, 2, 3]})
+    assert error == 0, message
+    cluster.wait_topic_everywhere(topic, node_ids=[1, 2])
+    leader = leader_of(cluster, topic)
+    with cluster.node(leader).connect() as c:
+        for i in range(200):   # one batch each
+            c.execute("SELECT streamlog.produce(%s, NULL, %s)", (topic, f"b-{i}"))
+    expected = stored_batches(cluster.node(leader), topic)
+    assert len(expected) >= 200
+    cluster.start(3)
+    logs = wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=len(expected))
+    assert logs == expected
+
+
 def test_returning_old_leader_truncates_what_its_successor_never_had(cluster, unique_name):
     topic = unique_name("repl")
     make_topic(cluster, topic)
