@@ -706,6 +706,40 @@ SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
 	return reserved;
 }
 
+/*
+ * A follower applying one leader transaction of many batches to one
+ * partition extends its own reservation instead of taking one of the
+ * partition's SL_MAX_INFLIGHT slots per batch: past that many it would
+ * wait for a slot only its own commit frees.  Only the partition's last
+ * reservation, ending where the next batch starts, is extended; no other
+ * backend can hold the truncation fence meanwhile (it waits for an empty
+ * ring).
+ */
+bool
+SlPartitionStateExtend(SlPartitionState *state, int64 start, int64 end,
+					   int64 count, Oid *relid)
+{
+	bool		done = false;
+
+	Assert(count > 0);
+	SpinLockAcquire(&state->mutex);
+	if (state->ring_count > 0 && state->next_offset == end)
+	{
+		SlReservation *last =
+			&state->ring[(state->ring_head + state->ring_count - 1) % SL_MAX_INFLIGHT];
+
+		if (last->start == start && last->end == end && !last->done)
+		{
+			last->end += count;
+			state->next_offset += count;
+			*relid = state->active_relid;
+			done = true;
+		}
+	}
+	SpinLockRelease(&state->mutex);
+	return done;
+}
+
 bool
 SlPartitionStateUnreserve(SlPartitionState *state, int64 start, int64 end)
 {

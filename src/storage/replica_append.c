@@ -52,7 +52,6 @@ typedef struct ReplicaReservation
 	int64		start;
 	int64		end;
 	SubTransactionId subid;
-	int64		base_offset;	/* for producers.c, filled in at commit */
 } ReplicaReservation;
 
 static List *reservations = NIL;	/* of ReplicaReservation, in TopTransactionContext */
@@ -186,6 +185,7 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 	ReplicaReservation *r;
 	const char *err;
 	int64		next_offset;
+	int64	   *base_offset;	/* where producers.c finds the batch */
 	Oid			relid;
 	Oid			key_index_relid;
 	Relation	rel;
@@ -200,21 +200,31 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 	}
 
 	state = SlPartitionStateGet(key);
-	if (!SlPartitionStateReserveAt(state, batch->base_offset, cols.offsets, &relid,
-								   &next_offset))
-		return batch->base_offset < next_offset ? SL_REPLICA_HAVE : SL_REPLICA_GAP;
-
-	r = MemoryContextAlloc(TopTransactionContext, sizeof(ReplicaReservation));
-	r->state = state;
-	r->start = batch->base_offset;
-	r->end = batch->last_offset + 1;
-	r->subid = GetCurrentSubTransactionId();
-	r->base_offset = batch->base_offset;
+	r = reservations != NIL ? llast(reservations) : NULL;
+	if (r != NULL && r->state == state && r->end == batch->base_offset &&
+		r->subid == GetCurrentSubTransactionId() &&
+		SlPartitionStateExtend(state, r->start, r->end, cols.offsets, &relid))
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+		/* The next batch of this transaction's run: one in-flight slot */
+		r->end = batch->last_offset + 1;
+	}
+	else
+	{
+		if (!SlPartitionStateReserveAt(state, batch->base_offset, cols.offsets, &relid,
+									   &next_offset))
+			return batch->base_offset < next_offset ? SL_REPLICA_HAVE : SL_REPLICA_GAP;
 
-		reservations = lappend(reservations, r);
-		MemoryContextSwitchTo(oldcxt);
+		r = MemoryContextAlloc(TopTransactionContext, sizeof(ReplicaReservation));
+		r->state = state;
+		r->start = batch->base_offset;
+		r->end = batch->last_offset + 1;
+		r->subid = GetCurrentSubTransactionId();
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+			reservations = lappend(reservations, r);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -235,10 +245,14 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 
 	/* So that this node, once leader, deduplicates retries as its leader did */
 	if (cols.producer_id >= 0)
+	{
+		base_offset = MemoryContextAlloc(TopTransactionContext, sizeof(int64));
+		*base_offset = batch->base_offset;
 		SlProducerNoteBatch(key, cols.producer_id, cols.producer_epoch,
 							cols.base_sequence,
 							cols.base_sequence + (int32) (cols.offsets - 1),
-							&r->base_offset);
+							base_offset);
+	}
 	return SL_REPLICA_APPENDED;
 }
 

@@ -225,3 +225,28 @@ def test_invalid_stream_message_stops_the_stream_and_is_never_applied(cluster, u
         cluster.wait_for(lambda: refused_twice(i), 60,
                          f"node {i} refusing the damaged batch, then retrying", interval=0.5)
         assert stored_batches(cluster.node(i), topic) == good
+
+
+def test_leader_transaction_of_more_batches_than_a_partition_has_in_flight(cluster, unique_name):
+    """One leader transaction may store many batches in one partition (a
+    SQL produce of many records, a group commit of many producers): the
+    follower applies them in one transaction too, and must not take one of
+    the partition's 64 in-flight reservations per batch, or it would wait on
+    itself forever at the 65th."""
+    topic = unique_name("repl")
+    with cluster.node(1).connect() as c:
+        c.execute("SELECT streamlog.create_topic(%s, 1, %s, 3)",
+                  (topic, '{"max.message.bytes": "1024"}'))
+    cluster.wait_topic_everywhere(topic)
+    leader = leader_of(cluster, topic)
+    with cluster.node(leader).connect() as c:
+        # followed already, so that the big transaction comes by the stream
+        c.execute("SELECT streamlog.produce(%s, NULL, 'first')", (topic,))
+        wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=1)
+        with c.transaction():
+            for i in range(150):   # about one batch each: 700 B in a batch of at most 1 kB
+                c.execute("SELECT streamlog.produce(%s, NULL, %s)", (topic, f"{i:03}" + "x" * 697))
+    expected = stored_batches(cluster.node(leader), topic)
+    assert len(expected) > 64
+    logs = wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=len(expected))
+    assert logs == expected

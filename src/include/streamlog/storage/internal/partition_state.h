@@ -111,4 +111,12 @@ extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
 extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
 									  int64 end);
 
+/*
+ * Extend this backend's reservation [start, end), the partition's last, by
+ * count offsets (false if it is not the last one): one leader transaction
+ * of many batches takes one in-flight slot on a follower.
+ */
+extern bool SlPartitionStateExtend(SlPartitionState *state, int64 start, int64 end,
+								   int64 count, Oid *relid);
+
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */
