@@ -9,6 +9,7 @@ cluster's metadata would set it on a leader change) and the topic cache
 is made to reload it by an ALTER of another topic."""
 
 import struct
+import time
 
 import psycopg
 import pytest
@@ -363,14 +364,17 @@ def test_list_offsets_gives_the_epoch_of_the_offset_it_found(make_server, unique
     topic, other = unique_name("lo_epochs"), unique_name("other")
     new_topic(srv, topic)
     new_topic(srv, other)
+    # an hour ago and half an hour later: within retention.ms, so that the
+    # cleaner does not remove the first batch under the test
+    first = int(time.time() * 1000) - 3_600_000
     with kh.RawClient(srv.kafka_bootstrap) as c:
-        for epoch, ts in ((2, 1_000_000), (5, 2_000_000)):
+        for epoch, ts in ((2, first), (5, first + 1_800_000)):
             set_leader_epoch(srv, topic, epoch, other)
             batch = kh.record_batch([(b"k", str(ts).encode(), [], ts)])
             assert produce_kafka(c, topic, batch)[0] == kh.NONE
         assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 0, 2)
-        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_000_000)) == (0, 0, 2)
-        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, 1_500_000)) == (0, 1, 5)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, first)) == (0, 0, 2)
+        assert list_offsets_v4_result(c.call(list_offsets_v4, topic, first + 900_000)) == (0, 1, 5)
         srv.sql("SELECT streamlog.delete_records(%s, 0, 1)", (topic,))
         assert list_offsets_v4_result(c.call(list_offsets_v4, topic, -2)) == (0, 1, 5)
 
