@@ -79,6 +79,22 @@ def test_too_few_in_sync_replicas_keep_the_records_queued(cluster, unique_name):
     if has_rf != [(1,)]:
         pytest.skip("no AlterPartition here")
     cluster.wait_ready()
+    # Followers that replicate would be taken back into the ISR at once by
+    # the leader's ISR manager: they stay still while this test shrinks it
+    set_replica_apply(cluster, "off")
+    try:
+        too_few_in_sync_replicas(cluster, unique_name)
+    finally:
+        set_replica_apply(cluster, "on")
+
+
+def set_replica_apply(cluster, value):
+    for node in cluster:
+        node.sql(f"ALTER SYSTEM SET streamlog.replica_apply = {value}")
+        node.sql("SELECT pg_reload_conf()")
+
+
+def too_few_in_sync_replicas(cluster, unique_name):
     name = unique_name("fwdminisr")
     cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, '{\"min.insync.replicas\": \"2\"}', 3)",
                         (name,))
