@@ -222,9 +222,12 @@ def test_partitions_of_a_dead_node_are_offline_until_it_returns(cluster, unique_
 
     cluster.kill9(victim)
     try:
+        # The partition's leadership (the catalog) and the nodes' state (the
+        # published view) are written one after the other by the Raft
+        # worker: wait for both to show the victim gone
         def offline():
             parts = kafka_metadata(survivor, [name])["topics"][name]["partitions"]
-            return parts[p] if parts[p]["leader"] == -1 else None
+            return parts[p] if parts[p]["leader"] == -1 and parts[p]["offline"] else None
         part = cluster.wait_for(offline, DEADLINE, f"partition {p} offline")
         assert part["error"] == LEADER_NOT_AVAILABLE
         assert part["offline"] == [victim]
