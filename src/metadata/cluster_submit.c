@@ -117,12 +117,8 @@ ms_left(TimestampTz deadline)
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 }
 
-/*
- * Wait until the socket is ready for events or the deadline passes
- * (false); interrupts are served meanwhile.
- */
-static bool
-wait_socket(pgsocket sock, int events, TimestampTz deadline)
+bool
+SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
 {
 	for (;;)
 	{
@@ -191,7 +187,7 @@ connect_node(int32 node_id, const char *conninfo, TimestampTz deadline, char **w
 
 		if (PQsocket(conn) < 0)
 			break;
-		if (!wait_socket(PQsocket(conn), events, deadline))
+		if (!SlWaitSocketUntil(PQsocket(conn), events, deadline))
 		{
 			*why = pstrdup("connecting timed out");
 			SlClusterForwardingDisconnect();
@@ -249,7 +245,7 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 	}
 	while ((rc = PQflush(conn)) == 1)
 	{
-		if (!wait_socket(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
+		if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
 			return ATTEMPT_TIMED_OUT;
 		if (!PQconsumeInput(conn))
 		{
@@ -266,7 +262,7 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 	{
 		while (PQisBusy(conn))
 		{
-			if (!wait_socket(PQsocket(conn), WL_SOCKET_READABLE, deadline))
+			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline))
 			{
 				PQclear(last);
 				return ATTEMPT_TIMED_OUT;

@@ -15,13 +15,8 @@
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 
+#include "streamlog/metadata/cluster_submit.h"
 #include "streamlog/replication/leader_link.h"
-
-static long
-ms_left(TimestampTz deadline)
-{
-	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-}
 
 int
 SlLeaderWait(PGconn *conn, int events, long timeout_ms)
@@ -37,21 +32,6 @@ SlLeaderWait(PGconn *conn, int events, long timeout_ms)
 		CHECK_FOR_INTERRUPTS();
 	}
 	return rc;
-}
-
-/* Wait for events until the deadline; false once it passed */
-static bool
-wait_until(PGconn *conn, int events, TimestampTz deadline)
-{
-	for (;;)
-	{
-		long		left = ms_left(deadline);
-
-		if (left <= 0)
-			return false;
-		if (SlLeaderWait(conn, events, left) & events)
-			return true;
-	}
 }
 
 PGconn *
@@ -98,7 +78,7 @@ SlLeaderConnect(const char *conninfo, bool replication,
 
 		if (PQsocket(conn) < 0)
 			break;
-		if (!wait_until(conn, events, deadline))
+		if (!SlWaitSocketUntil(PQsocket(conn), events, deadline))
 		{
 			*why = pstrdup("connecting timed out");
 			SlLeaderDisconnect(conn);
@@ -149,7 +129,7 @@ SlLeaderQuery(PGconn *conn, const char *query, int nparams,
 	}
 	while ((rc = PQflush(conn)) == 1)
 	{
-		if (!wait_until(conn, WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
+		if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
 		{
 			*why = pstrdup("sending the query timed out");
 			return NULL;
@@ -171,7 +151,7 @@ SlLeaderQuery(PGconn *conn, const char *query, int nparams,
 
 		while (PQisBusy(conn))
 		{
-			if (!wait_until(conn, WL_SOCKET_READABLE, deadline))
+			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline))
 			{
 				PQclear(last);
 				*why = pstrdup("the leader did not answer in time");

@@ -49,6 +49,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metadata/cluster_submit.h"
 #include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/replication/produce_forward.h"
@@ -118,33 +119,6 @@ end_step(void)
 	MemoryContextSwitchTo(pass_cxt);
 }
 
-/*
- * Wait until the socket is ready for events or the deadline passes
- * (false); interrupts are served meanwhile
- */
-static bool
-wait_socket(pgsocket sock, int events, TimestampTz deadline)
-{
-	for (;;)
-	{
-		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-		int			rc;
-
-		if (left <= 0)
-			return false;
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
-							   sock, left, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-			return true;
-	}
-}
-
 /* The connection to node_id at conninfo, made now if needed; NULL on failure */
 static PGconn *
 connect_leader(int32 node_id, const char *conninfo, TimestampTz deadline)
@@ -198,7 +172,7 @@ connect_leader(int32 node_id, const char *conninfo, TimestampTz deadline)
 			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
 
 		if (PQsocket(lc->conn) < 0 ||
-			!wait_socket(PQsocket(lc->conn), events, deadline))
+			!SlWaitSocketUntil(PQsocket(lc->conn), events, deadline))
 			break;
 		poll = PQconnectPoll(lc->conn);
 	}
@@ -252,7 +226,7 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 
 		if (rc == 0)
 			break;
-		if (rc < 0 || !wait_socket(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE,
+		if (rc < 0 || !SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE,
 								   deadline) || !PQconsumeInput(conn))
 			goto failed;
 	}
@@ -260,7 +234,7 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 	{
 		while (PQisBusy(conn))
 		{
-			if (!wait_socket(PQsocket(conn), WL_SOCKET_READABLE, deadline) ||
+			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline) ||
 				!PQconsumeInput(conn))
 			{
 				PQclear(last);
