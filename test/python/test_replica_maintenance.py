@@ -1,0 +1,88 @@
+"""Replication housekeeping (README, "Replication housekeeping"): a
+leader drops the slot of a follower that no longer follows any partition
+it leads, and keeps the others'.  Three real nodes; slots are read from
+pg_replication_slots on the leader."""
+
+import pytest
+
+from replstream import create_topic_with_assignment, stored_batches, wait_replicas_identical
+
+SLOT_OF = "streamlog_follower_{}"
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    return make_cluster(3)
+
+
+def make_topic(cluster, name, assignment):
+    error, message = create_topic_with_assignment(cluster.node(1), name, assignment)
+    assert error == 0, message
+    return cluster.wait_topic_everywhere(name)
+
+
+def leader_of(cluster, topic, partition=0):
+    return cluster.wait_for(lambda: cluster.leaders(topic).get(partition), 60,
+                            f"a leader of {topic}")
+
+
+def sql_produce(node, topic, values):
+    """One batch per value (each produce its own transaction)."""
+    with node.connect() as c:
+        for v in values:
+            c.execute("SELECT streamlog.produce(%s, NULL, %s)", (topic, v))
+
+
+def slots(node):
+    return {name: active for name, active in node.sql(
+        "SELECT slot_name, active FROM pg_replication_slots "
+        "WHERE slot_name LIKE 'streamlog\\_follower\\_%'")}
+
+
+def test_slot_of_a_follower_that_stopped_following_is_dropped(cluster, unique_name):
+    """Node 1 leads two topics: one followed by node 2, one by node 3.
+    The second moves away from node 3 (reassignment): node 3's slot on
+    node 1 goes, node 2's stays.  Then the first topic is deleted: node 2's
+    slot goes too."""
+    kept = unique_name("kept")
+    moved = unique_name("moved")
+    make_topic(cluster, kept, {0: [1, 2]})
+    make_topic(cluster, moved, {0: [1, 3]})
+    assert leader_of(cluster, kept) == 1 and leader_of(cluster, moved) == 1
+    leader = cluster.node(1)
+    sql_produce(leader, kept, ["k-1", "k-2"])
+    sql_produce(leader, moved, ["m-1", "m-2"])
+    wait_replicas_identical(cluster, kept, 0, [1, 2], min_batches=2)
+    wait_replicas_identical(cluster, moved, 0, [1, 3], min_batches=2)
+    # each follower syncs through the side channel first, then makes its slot
+    cluster.wait_for(lambda: set(slots(leader)) == {SLOT_OF.format(2), SLOT_OF.format(3)},
+                     60, "both followers' slots on node 1")
+
+    # node 3 no longer replicates anything node 1 leads
+    leader.sql("SELECT streamlog.reassign_partition(%s, 0, '{1,2}')", (moved,))
+    cluster.wait_topic_everywhere(moved, check=lambda s: s[4][0][3] == [1, 2], deadline=90)
+    cluster.wait_for(lambda: SLOT_OF.format(3) not in slots(leader), 60,
+                     "node 3's slot dropped on node 1")
+    assert SLOT_OF.format(2) in slots(leader)
+    # node 2 follows both topics through its slot, which still streams
+    sql_produce(leader, moved, ["m-3"])
+    sql_produce(leader, kept, ["k-3"])
+    wait_replicas_identical(cluster, moved, 0, [1, 2], min_batches=3)
+    wait_replicas_identical(cluster, kept, 0, [1, 2], min_batches=3)
+    assert set(slots(leader)) == {SLOT_OF.format(2)}
+
+    # nothing left in common with node 2 either
+    leader.sql("SELECT streamlog.drop_topic(%s)", (kept,))
+    leader.sql("SELECT streamlog.drop_topic(%s)", (moved,))
+    cluster.wait_topic_gone_everywhere(kept)
+    cluster.wait_topic_gone_everywhere(moved)
+    cluster.wait_for(lambda: slots(leader) == {}, 60, "node 2's slot dropped on node 1")
+
+    # a follower that comes back creates its slot again and catches up
+    again = unique_name("again")
+    make_topic(cluster, again, {0: [1, 3]})
+    assert leader_of(cluster, again) == 1
+    sql_produce(leader, again, ["a-1", "a-2"])
+    expected = stored_batches(leader, again)
+    assert wait_replicas_identical(cluster, again, 0, [1, 3], min_batches=2) == expected
+    cluster.wait_for(lambda: SLOT_OF.format(3) in slots(leader), 60, "node 3's new slot")
