@@ -348,6 +348,64 @@ truncate_to_leader(const char *conninfo, const Followed *f)
 }
 
 /*
+ * The leader's log start offset of a followed partition (what retention
+ * and DeleteRecords left it); ERROR if it gives none
+ */
+static int64
+leader_log_start(const char *conninfo, const Followed *f)
+{
+	char		args[2][16];
+	const char *values[2];
+	PGresult   *res;
+	int64		start;
+
+	snprintf(args[0], sizeof(args[0]), "%d", f->key.topic_id);
+	snprintf(args[1], sizeof(args[1]), "%d", f->key.partition);
+	values[0] = args[0];
+	values[1] = args[1];
+	res = side_query(conninfo,
+					 "SELECT log_start_offset FROM streamlog.partition_state($1, $2)",
+					 2, values);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+		!SlLeaderResultInt(res, 0, 0, 8, &start) || start < 0)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("leader %d gave no usable log start offset of topic id %d partition %d%s%s",
+						leader_id, f->key.topic_id, f->key.partition,
+						*msg ? ": " : "", msg)));
+	}
+	PQclear(res);
+	return start;
+}
+
+/*
+ * Kafka's truncateFullyAndStartAt, in the caller's transaction before it
+ * appends to the partition: the leader's log starts at leader_start, above
+ * this log's end, so what this log lacks is gone there.  This log is
+ * emptied to take next the leader's first batch, at next_offset (which
+ * holds leader_start, or is where the leader's log ends), and starts at
+ * leader_start, within that batch.
+ */
+static void
+start_at_leader_log_start(const SlTopic *topic, const Followed *f, int64 log_end,
+						  int64 next_offset, int64 leader_start)
+{
+	int64		removed = SlPartitionTruncateFullyAndStartAt(topic, f->key.partition,
+															 next_offset, leader_start);
+
+	ereport(LOG,
+			(errmsg("emptied partition %d of topic \"%s\" (" INT64_FORMAT " batches) to go on at offset "
+					INT64_FORMAT " with log start offset " INT64_FORMAT
+					": the log of leader %d starts above this log's end " INT64_FORMAT,
+					f->key.partition, topic->name, removed, next_offset, leader_start,
+					leader_id, log_end)));
+}
+
+/*
  * Read the leader's log from this log's end until it has nothing more,
  * appending what it sends in transactions of at most SL_APPLY_CATCH_UP_BATCHES
  * batches (reads of SL_APPLY_CATCH_UP_BYTES): what is older than
@@ -357,6 +415,13 @@ truncate_to_leader(const char *conninfo, const Followed *f)
 static bool
 catch_up(const char *conninfo, const Followed *f)
 {
+	/*
+	 * What lies below the leader's log start is deleted there, even while
+	 * its rows are still stored: a log that ends below it starts over at
+	 * the leader's batch holding it
+	 */
+	int64		leader_start = leader_log_start(conninfo, f);
+
 	for (;;)
 	{
 		const SlPartitionLeadership *l;
@@ -380,7 +445,7 @@ catch_up(const char *conninfo, const Followed *f)
 
 		snprintf(args[0], sizeof(args[0]), "%d", f->key.topic_id);
 		snprintf(args[1], sizeof(args[1]), "%d", f->key.partition);
-		snprintf(args[2], sizeof(args[2]), INT64_FORMAT, log_end);
+		snprintf(args[2], sizeof(args[2]), INT64_FORMAT, Max(log_end, leader_start));
 		snprintf(args[3], sizeof(args[3]), "%d", SL_APPLY_CATCH_UP_BYTES);
 		for (int i = 0; i < 4; i++)
 			values[i] = args[i];
@@ -402,6 +467,14 @@ catch_up(const char *conninfo, const Followed *f)
 		if (nrows == 0)
 		{
 			PQclear(res);
+			/* Nothing from there on: held, or every record is deleted there */
+			if (leader_start <= log_end)
+				return true;
+			begin_txn();
+			topic = lock_followed(f->key.topic_id, f->key.partition, &l);
+			if (topic != NULL && SlPartitionLogEnd(topic, f->key.partition) == log_end)
+				start_at_leader_log_start(topic, f, log_end, leader_start, leader_start);
+			commit_txn();
 			return true;
 		}
 
@@ -430,6 +503,26 @@ catch_up(const char *conninfo, const Followed *f)
 			b.data = (const uint8 *) PQgetvalue(res, i, 4);
 			b.len = PQgetlength(res, i, 4);
 			r = SlReplicaAppend(topic, f->key.partition, &b);
+			if (r == SL_REPLICA_GAP && i == 0)
+			{
+				/*
+				 * The first batch the leader has from log_end on starts
+				 * above it: if its log starts above log_end (now), what
+				 * this log lacks was deleted there, and this log starts
+				 * over at that batch (nothing appended yet in this
+				 * transaction)
+				 */
+				if (leader_start <= log_end)
+					leader_start = leader_log_start(conninfo, f);
+				if (leader_start > log_end &&
+					SlPartitionLogEnd(topic, f->key.partition) == log_end)
+				{
+					start_at_leader_log_start(topic, f, log_end, b.base_offset,
+											  Max(b.base_offset,
+												  Min(leader_start, b.last_offset + 1)));
+					r = SlReplicaAppend(topic, f->key.partition, &b);
+				}
+			}
 			if (r == SL_REPLICA_INVALID)
 			{
 				PQclear(res);
@@ -438,7 +531,7 @@ catch_up(const char *conninfo, const Followed *f)
 			}
 			if (r == SL_REPLICA_GAP)
 			{
-				/* The leader's log starts above ours: not ours to bridge */
+				/* A hole in the leader's log above its start: not ours to bridge */
 				PQclear(res);
 				abort_txn();
 				ereport(WARNING,
@@ -446,7 +539,7 @@ catch_up(const char *conninfo, const Followed *f)
 								INT64_FORMAT ", above this log's end " INT64_FORMAT,
 								leader_id, f->key.topic_id, f->key.partition,
 								b.base_offset, log_end),
-						 errhint("Its older records were deleted on the leader; this replica cannot catch up by reading them.")));
+						 errhint("The leader's log has no batch there above its log start offset; this replica cannot take a batch that does not start at its log end.")));
 				return false;
 			}
 			if (r == SL_REPLICA_APPENDED && ++appended % SL_APPLY_CATCH_UP_BATCHES == 0)

@@ -86,3 +86,56 @@ def test_slot_of_a_follower_that_stopped_following_is_dropped(cluster, unique_na
     expected = stored_batches(leader, again)
     assert wait_replicas_identical(cluster, again, 0, [1, 3], min_batches=2) == expected
     cluster.wait_for(lambda: SLOT_OF.format(3) in slots(leader), 60, "node 3's new slot")
+
+
+def partition_row(node, topic):
+    [row] = node.sql("SELECT log_start_offset, high_watermark, isr FROM streamlog.partitions "
+                     "WHERE topic = %s AND partition = 0", (topic,))
+    return row
+
+
+def test_follower_behind_the_leaders_log_start_starts_over_there(make_cluster, unique_name):
+    """A follower down while its leader deletes the records it lacks
+    (DeleteRecords, inside a batch): back, it empties its log and goes on
+    at the leader's first batch, with the leader's log start offset, as
+    Kafka's truncateFullyAndStartAt; the replicas are byte-identical from
+    there and it rejoins the ISR."""
+    cluster = make_cluster(3, conf={"streamlog.replica_lag_time_max_ms": 2000})
+    topic = unique_name("behind")
+    make_topic(cluster, topic, {0: [1, 2, 3]})
+    assert leader_of(cluster, topic) == 1
+    leader = cluster.node(1)
+    sql_produce(leader, topic, [f"before-{i}" for i in range(20)])
+    wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=20)
+
+    cluster.stop(3)
+    sql_produce(leader, topic, [f"down-{i}" for i in range(10)])
+    with leader.connect() as c:
+        with c.transaction():     # offsets 30-34, one batch
+            for i in range(5):
+                c.execute("SELECT streamlog.produce(%s, NULL, %s)", (topic, f"tx-{i}"))
+    sql_produce(leader, topic, [f"late-{i}" for i in range(5)])
+    # node 3 leaves the ISR, so that the high watermark reaches the end
+    cluster.wait_for(lambda: partition_row(leader, topic)[1:] == (40, [1, 2]), 60,
+                     "node 3 out of the ISR, the high watermark at 40")
+    assert leader.sql("SELECT streamlog.delete_records(%s, 0, 32)", (topic,)) == [(32,)]
+    first_kept = max(b for b in stored_batches(leader, topic) if b <= 32)
+    assert first_kept == 30
+
+    cluster.start(3)
+    follower = cluster.node(3)
+    cluster.wait_for(lambda: partition_row(leader, topic)[2] == [1, 2, 3], 90,
+                     "node 3 back in the ISR")
+    expected = {b: v for b, v in stored_batches(leader, topic).items() if b >= first_kept}
+    cluster.wait_for(lambda: stored_batches(follower, topic) == expected, 60,
+                     "node 3 holding the leader's batches from its log start")
+    assert partition_row(follower, topic)[0] == 32 == partition_row(leader, topic)[0]
+    assert "emptied partition 0" in follower.log_tail(400)
+
+    # and it goes on following
+    sql_produce(leader, topic, [f"after-{i}" for i in range(5)])
+    expected = {b: v for b, v in stored_batches(leader, topic).items() if b >= first_kept}
+    cluster.wait_for(lambda: stored_batches(follower, topic) == expected, 60,
+                     "node 3 following after the restart")
+    cluster.wait_for(lambda: partition_row(follower, topic)[1] == 45, 60,
+                     "node 3's high watermark")
