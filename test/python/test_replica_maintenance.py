@@ -1,9 +1,16 @@
 """Replication housekeeping (README, "Replication housekeeping"): a
 leader drops the slot of a follower that no longer follows any partition
-it leads, and keeps the others'.  Three real nodes; slots are read from
-pg_replication_slots on the leader."""
+it leads, and keeps the others'; a follower whose log ends below its
+leader's log start starts over there; FindCoordinator has
+__consumer_offsets created in the background.  Three real nodes; slots
+are read from pg_replication_slots on the leader, logs from the segment
+tables of each node."""
 
 import pytest
+
+import cluster_api_requests as car
+import kafka_helpers as kh
+from test_consumer_offsets_topic import partition_for
 
 from replstream import create_topic_with_assignment, stored_batches, wait_replicas_identical
 
@@ -139,3 +146,31 @@ def test_follower_behind_the_leaders_log_start_starts_over_there(make_cluster, u
                      "node 3 following after the restart")
     cluster.wait_for(lambda: partition_row(follower, topic)[1] == 45, 60,
                      "node 3's high watermark")
+
+
+COORDINATOR_NOT_AVAILABLE = 15
+
+
+def test_find_coordinator_has_the_offsets_topic_created_in_the_background(make_cluster,
+                                                                          unique_name):
+    """As Kafka: the first FindCoordinator of a cluster without
+    __consumer_offsets answers COORDINATOR_NOT_AVAILABLE at once, the
+    topic being created by a worker of its own (not by the broker worker,
+    whose every connection would wait); once it exists, the answer names
+    the leader of the group's partition, the same from every node."""
+    c = make_cluster(3, conf={"streamlog.offsets_topic_num_partitions": 5})
+    group = unique_name("bg")
+
+    def find_coordinator(via):
+        with kh.RawClient(c.node(via).kafka_bootstrap, timeout=60) as k:
+            return car.parse_find_coordinator(k.call(car.find_coordinator_request, group))
+    c.wait_for_controller()
+    error, node_id, _, _ = find_coordinator(2)
+    assert (error, node_id) == (COORDINATOR_NOT_AVAILABLE, -1)
+    state = c.wait_topic_everywhere("__consumer_offsets", deadline=90,
+                                    check=lambda s: all(p[0] >= 1 for p in s[4].values()))
+    assert state[2] == 5
+    answers = {n: c.wait_for(lambda: (lambda a: a[1] if a[0] == 0 else None)(
+        find_coordinator(n)), 60, f"a coordinator from node {n}") for n in c.node_ids}
+    assert len(set(answers.values())) == 1, answers
+    assert set(answers.values()) == {state[4][partition_for(group, 5)][0]}
