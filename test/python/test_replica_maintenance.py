@@ -174,3 +174,71 @@ def test_find_coordinator_has_the_offsets_topic_created_in_the_background(make_c
         find_coordinator(n)), 60, f"a coordinator from node {n}") for n in c.node_ids}
     assert len(set(answers.values())) == 1, answers
     assert set(answers.values()) == {state[4][partition_for(group, 5)][0]}
+
+
+# -- a group coordinator that resigns ------------------------------------------
+
+GROUPS_CONF = {
+    "streamlog.default_replication_factor": 3,
+    "streamlog.min_insync_replicas": 2,
+    "streamlog.offsets_topic_num_partitions": 5,   # as test_cluster_groups
+}
+
+
+def move_offsets_leadership(cluster, partition, leader):
+    """Make leader the preferred (first) replica of the partition of
+    __consumer_offsets and elect it."""
+    offsets = "__consumer_offsets"
+    replicas = cluster.topic_state(offsets)[4][partition][3]
+    order = [leader] + [r for r in replicas if r != leader]
+    cluster.node(leader).sql("SELECT streamlog.reassign_partition(%s, %s, %s)",
+                             (offsets, partition, order))
+    cluster.wait_topic_everywhere(offsets, check=lambda s: s[4][partition][3] == order)
+
+    def elected():
+        cluster.node(leader).sql("SELECT * FROM streamlog.elect_leaders(%s, %s)",
+                                 (offsets, partition))
+        return all(cluster.leaders(offsets, via=i).get(partition) == leader
+                   for i in cluster.node_ids)
+    cluster.wait_for(elected, 60, f"node {leader} leading {offsets}-{partition}", interval=0.5)
+
+
+def kafka_groups(node):
+    return {g for (g,) in node.sql("SELECT group_id FROM streamlog.kafka_groups()")}
+
+
+def test_group_unloaded_from_a_node_that_stops_coordinating(make_cluster, unique_name):
+    """Kafka's onResignation: a node whose partition of __consumer_offsets
+    is led elsewhere drops the state of that partition's groups; when it
+    leads it again, after another node took a commit, it serves the newer
+    offset, not the one it had."""
+    import test_cluster_groups as cg
+
+    cluster = make_cluster(3, conf=GROUPS_CONF)
+    topic = unique_name("resign")
+    group = unique_name("rg")
+    cg.create_topic(cluster, topic)
+    cg.ensure_offsets_topic(cluster, group)
+    cg.produce(cluster, topic, [b"x"] * 10)
+    cg.consume_kafka(cluster.bootstrap_servers(), topic, group, 3)   # commits 3
+    first = cg.coordinator_of(cluster, group)
+    assert group in kafka_groups(cluster.node(first))
+    second = next(n for n in cluster.node_ids if n != first)
+    p = cg.offsets_partition(group)
+
+    move_offsets_leadership(cluster, p, second)
+    assert cg.coordinator_of(cluster, group) == second
+    cluster.wait_for(lambda: group not in kafka_groups(cluster.node(first)), 30,
+                     f"{group} unloaded from node {first}")
+    cluster.wait_for(lambda: cg.raw_commit(cluster.node(second), group, topic, 9) == cg.NONE,
+                     60, "a commit on the new coordinator")
+
+    move_offsets_leadership(cluster, p, first)
+    assert cg.coordinator_of(cluster, group) == first
+
+    def fetched():
+        with kh.RawClient(cluster.node(first).kafka_bootstrap) as client:
+            [(_, offset, error)] = cg.parse_offset_fetch_v1(
+                client.call(cg.offset_fetch_v1, group, topic))
+        return (offset, error) if error == cg.NONE else None
+    assert cluster.wait_for(fetched, 60, "the offset from the first node again") == (9, cg.NONE)

@@ -767,6 +767,13 @@ in_filter(const SlListGroupsRequest *request, int16 version, const char *state)
 	return state_ok && type_ok;
 }
 
+/*
+ * ListGroups: the groups this node coordinates, as Kafka's broker lists
+ * its own (clients ask every broker and merge): on a cluster, a group
+ * another node coordinates is left out, both one with state here not yet
+ * unloaded (server/groups/resign.c) and one with offsets left in this
+ * node's table from when it led the group's partition.
+ */
 bool
 SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 {
@@ -795,7 +802,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		SlListGroupsResponseListedGroup *g = &resp.groups.items[n];
 
 		if (!in_filter(&request, req->api_version, SlGroupStateName(l->state)) ||
-			(!all && !SlMayGroup(l->group_id, SL_ACL_DESCRIBE)))
+			(!all && !SlMayGroup(l->group_id, SL_ACL_DESCRIBE)) ||
+			!SlGroupCoordinatedHere(l->group_id))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(l->group_id);
@@ -815,7 +823,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		foreach(k, known)
 			dup = dup || strcmp(((SlGroupListing *) lfirst(k))->group_id, id) == 0;
 		if (dup || !in_filter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)) ||
-			(!all && !SlMayGroup(id, SL_ACL_DESCRIBE)))
+			(!all && !SlMayGroup(id, SL_ACL_DESCRIBE)) ||
+			!SlGroupCoordinatedHere(id))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(id);
