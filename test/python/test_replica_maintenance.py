@@ -242,3 +242,76 @@ def test_group_unloaded_from_a_node_that_stops_coordinating(make_cluster, unique
                 client.call(cg.offset_fetch_v1, group, topic))
         return (offset, error) if error == cg.NONE else None
     assert cluster.wait_for(fetched, 60, "the offset from the first node again") == (9, cg.NONE)
+
+
+# -- a follower's disk full ------------------------------------------------------
+
+def test_disk_full_on_a_follower_drops_it_from_the_isr_not_the_leader(make_cluster,
+                                                                       unique_name):
+    """A follower whose segment tables live on a tablespace that fills up
+    (a 1 MB tmpfs): its apply worker fails to append, logs it and retries,
+    the server does not restart, the leader drops it from the ISR and goes
+    on acknowledging acks=all; once there is room again it catches up and
+    rejoins.  Needs root (mount)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from confluent_kafka import Producer
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    # where the server's OS user can reach it
+    tiny = tempfile.mkdtemp(prefix="streamlog-tiny-")
+    os.chmod(tiny, 0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tiny)]).returncode:
+        os.rmdir(tiny)
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        subprocess.run(["chown", "postgres:postgres", str(tiny)], check=True)
+        cluster = make_cluster(3, conf={"streamlog.replica_lag_time_max_ms": 2000,
+                                        "streamlog.min_insync_replicas": 2})
+        follower = cluster.node(3)
+        follower.sql(f"CREATE TABLESPACE tiny LOCATION '{tiny}'")
+        follower.sql("ALTER SYSTEM SET default_tablespace = 'tiny'")
+        follower.sql("SELECT pg_reload_conf()")
+        topic = unique_name("full")
+        make_topic(cluster, topic, {0: [1, 2, 3]})
+        assert leader_of(cluster, topic) == 1
+        assert follower.sql(
+            "SELECT DISTINCT s.spcname FROM streamlog.segment g JOIN streamlog.topic t "
+            "USING (topic_id) JOIN pg_class c ON c.oid = g.relid "
+            "JOIN pg_tablespace s ON s.oid = c.reltablespace WHERE t.name = %s",
+            (topic,)) == [("tiny",)]
+        started = follower.sql("SELECT pg_postmaster_start_time()")
+
+        def produce(n, tag):
+            producer = Producer({"bootstrap.servers": cluster.node(1).kafka_bootstrap,
+                                 "acks": "all", "enable.idempotence": True,
+                                 "linger.ms": 5, "message.timeout.ms": 60000})
+            errors = []
+            for i in range(n):
+                producer.produce(topic, value=f"{tag}-{i}".encode() * 100, partition=0,
+                                 on_delivery=lambda err, msg: errors.append(err))
+            assert producer.flush(90) == 0
+            assert errors == [None] * n, set(map(str, errors))
+
+        produce(2000, "fill")     # about 2 MB: more than the follower has
+        cluster.wait_for(lambda: partition_row(cluster.node(1), topic)[2] == [1, 2], 60,
+                         "the full follower out of the ISR")
+        assert "No space left on device" in follower.log_tail(2000)
+        produce(200, "after")      # the leader goes on with the other follower
+        assert follower.sql("SELECT pg_postmaster_start_time()") == started
+        log = follower.log_tail(5000)
+        assert "terminated by signal" not in log and "reinitializing" not in log
+
+        subprocess.run(["mount", "-o", "remount,size=256m", str(tiny)], check=True)
+        cluster.wait_for(lambda: partition_row(cluster.node(1), topic)[2] == [1, 2, 3], 120,
+                         "the follower back in the ISR")
+        expected = stored_batches(cluster.node(1), topic)
+        assert wait_replicas_identical(cluster, topic, 0, [1, 2, 3],
+                                       min_batches=len(expected)) == expected
+        assert follower.sql("SELECT pg_postmaster_start_time()") == started
+    finally:
+        subprocess.run(["umount", "-l", str(tiny)])
+        os.rmdir(tiny)
