@@ -176,6 +176,38 @@ def test_find_coordinator_has_the_offsets_topic_created_in_the_background(make_c
     assert set(answers.values()) == {state[4][partition_for(group, 5)][0]}
 
 
+def test_follower_behind_a_leader_that_deleted_every_record(make_cluster, unique_name):
+    """The leader deleted every record (DeleteRecords to the high
+    watermark) while a follower was down: it has no batch to send, and the
+    follower's log starts over empty at the leader's log start, then takes
+    what comes next."""
+    cluster = make_cluster(3, conf={"streamlog.replica_lag_time_max_ms": 2000})
+    topic = unique_name("emptied")
+    make_topic(cluster, topic, {0: [1, 2, 3]})
+    assert leader_of(cluster, topic) == 1
+    leader = cluster.node(1)
+    sql_produce(leader, topic, [f"before-{i}" for i in range(5)])
+    wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=5)
+
+    cluster.stop(3)
+    sql_produce(leader, topic, [f"down-{i}" for i in range(5)])
+    cluster.wait_for(lambda: partition_row(leader, topic)[1:] == (10, [1, 2]), 60,
+                     "node 3 out of the ISR, the high watermark at 10")
+    assert leader.sql("SELECT streamlog.delete_records(%s, 0, -1)", (topic,)) == [(10,)]
+
+    cluster.start(3)
+    follower = cluster.node(3)
+    cluster.wait_for(lambda: partition_row(follower, topic)[:2] == (10, 10), 60,
+                     "node 3's log starting at 10")
+    assert stored_batches(follower, topic) == {}
+    sql_produce(leader, topic, [f"after-{i}" for i in range(3)])
+    expected = {b: v for b, v in stored_batches(leader, topic).items() if b >= 10}
+    cluster.wait_for(lambda: stored_batches(follower, topic) == expected, 60,
+                     "node 3 following from the leader's log start")
+    cluster.wait_for(lambda: partition_row(leader, topic)[2] == [1, 2, 3], 60,
+                     "node 3 back in the ISR")
+
+
 # -- a group coordinator that resigns ------------------------------------------
 
 GROUPS_CONF = {
