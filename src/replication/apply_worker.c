@@ -77,6 +77,7 @@
 #define SL_APPLY_REFRESH_MS 1000
 #define SL_APPLY_FEEDBACK_MS 10000
 #define SL_APPLY_CATCH_UP_BYTES (1024 * 1024)
+#define SL_APPLY_LOG_START_MS 2000
 /*
  * Batches appended per catch-up transaction: each holds one of the
  * partition's in-flight reservations (64, partition_state.c) until the
@@ -133,6 +134,7 @@ static XLogRecPtr last_flushed = InvalidXLogRecPtr;
 static TimestampTz last_feedback = 0;
 static TimestampTz last_progress = 0;
 static TimestampTz last_refresh = 0;
+static TimestampTz last_log_start = 0;
 static bool progress_missing_logged = false;
 static bool progress_due = false;	/* applied since the last report */
 
@@ -756,6 +758,112 @@ done:
 	MemoryContextReset(work_context);
 }
 
+/* ---- the leader's log start ---------------------------------------------- */
+
+/*
+ * Move this log's start up to the leader's where it is past it: records
+ * the leader deleted (DeleteRecords, its retention) must not come back
+ * from this replica, were it to lead (Kafka's follower takes the log
+ * start offset of each fetch response).  Up to the local high watermark
+ * only, as DeleteRecords; internal topics are left to their own
+ * retention and compaction.  A failure is logged and tried again later.
+ */
+static void
+follow_leader_log_start(const char *conninfo)
+{
+	HASH_SEQ_STATUS status;
+	Followed   *f;
+	StringInfoData topics,
+				partitions;
+	const char *values[2];
+	PGresult   *res;
+	int			n = 0;
+	MemoryContext oldcxt;
+
+	last_log_start = GetCurrentTimestamp();
+	oldcxt = MemoryContextSwitchTo(work_context);
+	initStringInfo(&topics);
+	initStringInfo(&partitions);
+	hash_seq_init(&status, followed);
+	while ((f = hash_seq_search(&status)) != NULL)
+	{
+		if (f->synced_epoch != f->leader_epoch)
+			continue;
+		appendStringInfo(&topics, "%s%d", n ? "," : "{", f->key.topic_id);
+		appendStringInfo(&partitions, "%s%d", n ? "," : "{", f->key.partition);
+		n++;
+	}
+	if (n == 0)
+		goto done;
+	appendStringInfoChar(&topics, '}');
+	appendStringInfoChar(&partitions, '}');
+	values[0] = topics.data;
+	values[1] = partitions.data;
+	res = side_query(conninfo,
+					 "SELECT u.t, u.p, s.log_start_offset "
+					 "FROM unnest($1::integer[], $2::integer[]) AS u(t, p), "
+					 "LATERAL streamlog.partition_state(u.t, u.p) s", 2, values);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 3)
+	{
+		/* A topic dropped on the leader meanwhile: the next round */
+		ereport(DEBUG1,
+				(errmsg("could not read the log start offsets of leader %d: %s",
+						leader_id, pchomp(PQresultErrorMessage(res)))));
+		PQclear(res);
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		int64		topic_id,
+					partition,
+					leader_start;
+		MemoryContext loopcxt = CurrentMemoryContext;
+
+		if (!SlLeaderResultInt(res, i, 0, 4, &topic_id) ||
+			!SlLeaderResultInt(res, i, 1, 4, &partition) ||
+			!SlLeaderResultInt(res, i, 2, 8, &leader_start))
+			continue;
+		begin_txn();
+		PG_TRY();
+		{
+			const SlTopic *topic = SlTopicLookupById((int32) topic_id);
+			SlPartitionOffsets offsets;
+			int64		target;
+
+			if (topic != NULL && !SlTopicNameIsInternal(topic->name) &&
+				partition >= 0 && partition < topic->partition_count)
+			{
+				SlPartitionGetOffsets((int32) topic_id, (int32) partition, &offsets);
+				target = Min(leader_start, offsets.high_watermark);
+				if (target > offsets.log_start_offset)
+				{
+					int64		start = SlPartitionDeleteRecords(topic, (int32) partition,
+																 target);
+
+					ereport(DEBUG1,
+							(errmsg("log start offset of partition %d of topic id %d moved to "
+									INT64_FORMAT " as on leader %d",
+									(int) partition, (int) topic_id, start, leader_id)));
+				}
+			}
+			commit_txn();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(loopcxt);
+			EmitErrorReport();
+			FlushErrorState();
+			abort_txn();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(loopcxt);
+	}
+	PQclear(res);
+done:
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(work_context);
+}
+
 /* ---- the stream ---------------------------------------------------------- */
 
 static void
@@ -1184,6 +1292,9 @@ run_session(void)
 			return SESSION_RETRY;
 		if (pending == NIL && TimestampDifferenceExceeds(last_progress, now, progress_ms))
 			report_progress(conninfo);
+		if (pending == NIL &&
+			TimestampDifferenceExceeds(last_log_start, now, SL_APPLY_LOG_START_MS))
+			follow_leader_log_start(conninfo);
 
 		(void) SlLeaderWait(repl_conn, WL_SOCKET_READABLE, Min(progress_ms, SL_APPLY_REFRESH_MS));
 		if (!PQconsumeInput(repl_conn))
@@ -1232,7 +1343,7 @@ SlApplyWorkerMain(Datum arg)
 		info.hcxt = session_context;
 		followed = hash_create("streamlog followed partitions", 64, &info,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		last_refresh = last_progress = last_feedback = 0;
+		last_refresh = last_progress = last_feedback = last_log_start = 0;
 		progress_due = false;
 
 		PG_TRY();

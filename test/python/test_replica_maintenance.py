@@ -6,6 +6,7 @@ __consumer_offsets created in the background.  Three real nodes; slots
 are read from pg_replication_slots on the leader, logs from the segment
 tables of each node."""
 
+import psycopg
 import pytest
 
 import cluster_api_requests as car
@@ -206,6 +207,38 @@ def test_follower_behind_a_leader_that_deleted_every_record(make_cluster, unique
                      "node 3 following from the leader's log start")
     cluster.wait_for(lambda: partition_row(leader, topic)[2] == [1, 2, 3], 60,
                      "node 3 back in the ISR")
+
+
+def test_followers_take_the_leaders_log_start(cluster, unique_name):
+    """Records deleted on the leader (DeleteRecords) go on its followers
+    too, as a Kafka follower takes the log start offset of each fetch:
+    they would come back if a follower led.  Then the leader is killed: its
+    successor's log starts where the deletion left it."""
+    topic = unique_name("start")
+    make_topic(cluster, topic, {0: [1, 2, 3]})
+    assert leader_of(cluster, topic) == 1
+    leader = cluster.node(1)
+    sql_produce(leader, topic, [f"v-{i}" for i in range(10)])
+    wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=10)
+    cluster.wait_for(lambda: all(partition_row(cluster.node(i), topic)[1] == 10
+                                 for i in (1, 2, 3)), 60, "every high watermark at 10")
+    assert leader.sql("SELECT streamlog.delete_records(%s, 0, 6)", (topic,)) == [(6,)]
+    cluster.wait_for(lambda: all(partition_row(cluster.node(i), topic)[0] == 6
+                                 for i in (2, 3)), 60, "the followers' log start at 6")
+
+    cluster.kill9(1)
+    successor = cluster.wait_for(lambda: (cluster.leaders(topic, via=2).get(0) or 0) > 1
+                                 and cluster.leaders(topic, via=2)[0], 60, "a new leader")
+
+    def read():
+        rows = cluster.node(successor).sql(
+            "SELECT \"offset\" FROM streamlog.read(%s, 0, 6, 100)", (topic,))
+        return [o for (o,) in rows]
+    cluster.wait_for(lambda: read() == list(range(6, 10)), 60,
+                     f"offsets 6 to 9 read on node {successor}")
+    assert partition_row(cluster.node(successor), topic)[0] == 6
+    with pytest.raises(psycopg.Error, match="below the log start offset 6"):
+        cluster.node(successor).sql("SELECT * FROM streamlog.read(%s, 0, 0, 100)", (topic,))
 
 
 # -- a group coordinator that resigns ------------------------------------------
