@@ -1361,6 +1361,10 @@ SlApplyWorkerMain(Datum arg)
 			AbortCurrentTransaction();
 			replorigin_session_origin_lsn = InvalidXLogRecPtr;
 			replorigin_session_origin_timestamp = 0;
+			/* Say whose stream failed (a local failure, disk full, says not) */
+			ereport(LOG,
+					(errmsg("the stream from leader %d stopped on the error above; retrying in %d ms",
+							leader_id, SL_APPLY_RETRY_MS)));
 		}
 		PG_END_TRY();
 		disconnect_all();

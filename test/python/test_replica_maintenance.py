@@ -364,7 +364,9 @@ def test_disk_full_on_a_follower_drops_it_from_the_isr_not_the_leader(make_clust
         produce(2000, "fill")     # about 2 MB: more than the follower has
         cluster.wait_for(lambda: partition_row(cluster.node(1), topic)[2] == [1, 2], 60,
                          "the full follower out of the ISR")
-        assert "No space left on device" in follower.log_tail(2000)
+        log = follower.log_tail(2000)
+        assert "No space left on device" in log
+        assert "the stream from leader 1 stopped on the error above; retrying" in log
         produce(200, "after")      # the leader goes on with the other follower
         assert follower.sql("SELECT pg_postmaster_start_time()") == started
         log = follower.log_tail(5000)
