@@ -19,11 +19,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
 #include "storage/lmgr.h"
-#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -32,6 +28,7 @@
 #include "streamlog/bgworkers/offsets_expiry.h"
 #include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 void
 SlCleanerRegister(void)
@@ -40,17 +37,9 @@ SlCleanerRegister(void)
 	{
 		BackgroundWorker worker;
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = 5;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlCleanerMain");
-		if (i == 0)
-			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner");
-		else
+		SlWorkerDescribe(&worker, "SlCleanerMain", "streamlog cleaner", SL_WORKER_RESTART_S);
+		if (i > 0)
 			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner %d", i);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog cleaner");
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
@@ -170,9 +159,7 @@ note_error(int32 topic_id, int32 partition, const char *message)
 	}
 	PG_CATCH();
 	{
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(NULL);
 	}
 	PG_END_TRY();
 }
@@ -190,10 +177,7 @@ drop_retired(MemoryContext pass_context)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(pass_context);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(pass_context);
 	}
 	PG_END_TRY();
 }
@@ -276,25 +260,13 @@ SlCleanerMain(Datum arg)
 	MemoryContext pass_context;
 
 	cleaner_index = DatumGetInt32(arg);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	SlWorkerStart(NULL);
 
 	pass_context = AllocSetContextCreate(TopMemoryContext, "streamlog cleaner pass",
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sl_retention_check_interval, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		SlWorkerWait(sl_retention_check_interval);
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
 		SlOffsetsExpire();

@@ -29,6 +29,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 /* Is the extension installed in this database?  (a syscache lookup) */
 static bool
@@ -101,10 +102,7 @@ SlOffsetsExpire(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(pass);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(pass);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
