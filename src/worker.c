@@ -18,6 +18,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
@@ -69,6 +70,21 @@ SlWorkerWait(long timeout_ms)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
+}
+
+void
+SlWorkerBeginTransaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+SlWorkerCommitTransaction(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }
 
 void

@@ -67,21 +67,6 @@ extension_installed(void)
 	return OidIsValid(get_extension_oid("streamlog", true));
 }
 
-static void
-begin_step(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_step(void)
-{
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
-
 /* Set while a compaction pass runs, so that its error is noted */
 static bool compacting = false;
 
@@ -91,7 +76,7 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 {
 	const SlTopic *topic;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic != NULL && topic->config.compact && partition < topic->partition_count)
 	{
@@ -108,7 +93,7 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 				 partition, topic->name, (long long) result.cleaned_offset,
 				 (long long) result.records_removed);
 	}
-	end_step();
+	SlWorkerCommitTransaction();
 }
 
 /* Roll and trim one partition, in two transactions */
@@ -119,19 +104,19 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 	int32		roll_seq = 0;
 	Oid			roll_relid = InvalidOid;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic == NULL || partition >= topic->partition_count)
 	{
-		end_step();
+		SlWorkerCommitTransaction();
 		return;
 	}
 	topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
 	if (!SlRetentionPrepareRoll(topic, partition, now_ms, &roll_seq, &roll_relid))
 		roll_relid = InvalidOid;
-	end_step();
+	SlWorkerCommitTransaction();
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic != NULL)
 	{
@@ -144,7 +129,7 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 			elog(DEBUG1, "streamlog cleaner dropped %d segments of partition %d of topic \"%s\"",
 				 dropped, partition, topic->name);
 	}
-	end_step();
+	SlWorkerCommitTransaction();
 }
 
 /* Note a compaction error in streamlog.compaction; never throws */
@@ -153,9 +138,9 @@ note_error(int32 topic_id, int32 partition, const char *message)
 {
 	PG_TRY();
 	{
-		begin_step();
+		SlWorkerBeginTransaction();
 		SlCompactionNoteError(topic_id, partition, message);
-		end_step();
+		SlWorkerCommitTransaction();
 	}
 	PG_CATCH();
 	{
@@ -170,10 +155,10 @@ drop_retired(MemoryContext pass_context)
 {
 	PG_TRY();
 	{
-		begin_step();
+		SlWorkerBeginTransaction();
 		if (extension_installed())
 			(void) SlCompactionDropRetired();
-		end_step();
+		SlWorkerCommitTransaction();
 	}
 	PG_CATCH();
 	{
@@ -192,24 +177,24 @@ clean_all(MemoryContext pass_context)
 	MemoryContext oldcxt;
 
 	/* The transaction's memory is gone at commit: keep the list in ours */
-	begin_step();
+	SlWorkerBeginTransaction();
 	oldcxt = MemoryContextSwitchTo(pass_context);
 	topics = extension_installed() ? SlTopicListIds() : NIL;
 	MemoryContextSwitchTo(oldcxt);
-	end_step();
+	SlWorkerCommitTransaction();
 
 	foreach(lc, topics)
 	{
 		int32		topic_id = lfirst_int(lc);
 		int32		npartitions = 0;
 
-		begin_step();
+		SlWorkerBeginTransaction();
 		{
 			const SlTopic *topic = SlTopicLookupById(topic_id);
 
 			npartitions = topic ? topic->partition_count : 0;
 		}
-		end_step();
+		SlWorkerCommitTransaction();
 
 		for (int32 p = 0; p < npartitions; p++)
 		{

@@ -181,9 +181,7 @@ manage(bool *loaded, uint64 *generation)
 	int			n = 0;
 	uint64		now_generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		/* partitions this node came to lead are watched from the start */
@@ -193,8 +191,7 @@ manage(bool *loaded, uint64 *generation)
 		*generation = now_generation;
 		n = SlIsrChangesNeeded(sl_replica_lag_time_max_ms, changes, MAX_CHANGES);
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	MemoryContextSwitchTo(round);
 
 	for (int i = 0; i < n; i++)

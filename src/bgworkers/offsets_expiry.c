@@ -76,9 +76,7 @@ SlOffsetsExpire(void)
 	{
 		int64		expired = 0;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		SlWorkerBeginTransaction();
 		MemoryContextSwitchTo(pass);
 		if (extension_installed())
 		{
@@ -87,8 +85,7 @@ SlOffsetsExpire(void)
 			foreach(lc, expire)
 				SlOffsetsTopicStoreGroup(lfirst(lc), NULL);
 		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		SlWorkerCommitTransaction();
 		MemoryContextSwitchTo(pass);
 		foreach(lc, expire)
 		{

@@ -150,16 +150,13 @@ static void
 begin_txn(void)
 {
 	txn_caller_context = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 }
 
 static void
 commit_txn(void)
 {
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	MemoryContextSwitchTo(txn_caller_context);
 }
 

@@ -56,9 +56,7 @@ followed_leaders(int32 *leaders, int max)
 	ListCell   *lc;
 	int			n = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		list = SlFollowedPartitions(sl_node_id, -1);
@@ -74,8 +72,7 @@ followed_leaders(int32 *leaders, int max)
 				leaders[n++] = p->leader;
 		}
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	return n;
 }
 

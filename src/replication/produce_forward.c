@@ -54,6 +54,7 @@
 #include "streamlog/replication/produce_forward.h"
 #include "streamlog/storage/forward_queue.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 /* How long one call to a leader may take, connecting included */
 #define FORWARD_CALL_TIMEOUT_MS 30000
@@ -84,18 +85,9 @@ SlForwardDisconnect(void)
 }
 
 static void
-begin_step(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
 end_step(void)
 {
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	/* not TopMemoryContext, where a commit leaves us */
 	MemoryContextSwitchTo(pass_cxt);
 }
@@ -267,7 +259,7 @@ forward_producer_id(void)
 
 	int32		node_id;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	id = SlForwardProducerGet(&node_id);
 	if (id >= 0 && node_id != sl_node_id)
 	{
@@ -367,7 +359,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 		if (part->batches[i].producer_epoch < 0)
 			unstamped = true;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	addr = leader_of(part->topic_id, part->partition);
 	if (!addr.topic_exists)
 	{
@@ -414,7 +406,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 		case CALL_STORED:
 			for (int i = 0; i < part->nbatches; i++)
 				positions[i] = part->batches[i].position;
-			begin_step();
+			SlWorkerBeginTransaction();
 			SlForwardQueueRemove(positions, part->nbatches);
 			end_step();
 			return true;
@@ -425,7 +417,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 				ereport(WARNING,
 						(errmsg("streamlog forwarder: node %d does not know where this node's producer is in partition %d of topic %d (Kafka error %d): the queue starts over in a new producer epoch",
 								addr.leader, part->partition, part->topic_id, code)));
-				begin_step();
+				SlWorkerBeginTransaction();
 				SlForwardQueueNewEpoch(part->topic_id, part->partition);
 				end_step();
 			}
@@ -475,7 +467,7 @@ SlForwardPass(MemoryContext pass_context)
 	nfailed_leaders = 0;
 	horizon = -1;
 	next_position = 0;
-	begin_step();
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		/*

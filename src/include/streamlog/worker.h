@@ -48,6 +48,14 @@ extern void SlWorkerStart(const char *appname);
 extern void SlWorkerWait(long timeout_ms);
 
 /*
+ * A transaction of the worker's own with a snapshot for its reads, begun
+ * and committed.  As CommitTransactionCommand, the commit leaves
+ * TopMemoryContext current: switch back to where the worker allocates.
+ */
+extern void SlWorkerBeginTransaction(void);
+extern void SlWorkerCommitTransaction(void);
+
+/*
  * In the PG_CATCH of a worker's round: log the error, forget it and abort
  * the transaction the round left, in context (NULL: the current one), so
  * that the worker goes on with its next round.
