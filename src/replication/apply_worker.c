@@ -70,6 +70,7 @@
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 #define SL_APPLY_RETRY_MS 1000
 #define SL_APPLY_CONNECT_TIMEOUT_MS 10000
@@ -151,16 +152,13 @@ static void
 begin_txn(void)
 {
 	txn_caller_context = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 }
 
 static void
 commit_txn(void)
 {
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	MemoryContextSwitchTo(txn_caller_context);
 }
 
@@ -1314,13 +1312,9 @@ SlApplyWorkerMain(Datum arg)
 	snprintf(slot_name, sizeof(slot_name), SL_REPLICATION_SLOT_FORMAT, sl_node_id);
 	snprintf(origin_name, sizeof(origin_name), SL_REPLICATION_ORIGIN_FORMAT, leader_id);
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	SlWorkerStart("streamlog apply");
 	/* An acknowledgement to the leader means durable here */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("streamlog apply");
 
 	session_context = AllocSetContextCreate(TopMemoryContext, "streamlog apply session",
 											ALLOCSET_DEFAULT_SIZES);
@@ -1355,10 +1349,7 @@ SlApplyWorkerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(TopMemoryContext);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+			SlWorkerRecover(TopMemoryContext);
 			replorigin_session_origin_lsn = InvalidXLogRecPtr;
 			replorigin_session_origin_timestamp = 0;
 			/* Say whose stream failed (a local failure, disk full, says not) */
