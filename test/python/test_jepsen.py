@@ -28,6 +28,7 @@ def test_jepsen_bounded_run(make_cluster, unique_name):
     seed = int(os.environ.get("STREAMLOG_JEPSEN_SEED", random.randrange(1 << 31)))
     steps = int(os.environ.get("STREAMLOG_JEPSEN_STEPS", "4"))
     rf = int(os.environ.get("STREAMLOG_JEPSEN_RF", "1"))
+    message_timeout_ms = int(os.environ.get("STREAMLOG_JEPSEN_MESSAGE_TIMEOUT_MS", "300000"))
     print(f"jepsen seed {seed} (replay: STREAMLOG_JEPSEN_SEED={seed}), {steps} faults, "
           f"replication factor {rf}, pause by {pause_method()}")
     conf = {"streamlog.broker_session_timeout_ms": SESSION_TIMEOUT_MS}
@@ -36,7 +37,7 @@ def test_jepsen_bounded_run(make_cluster, unique_name):
     cluster = make_cluster(3, conf=conf)
     history = History()
     workload = Workload(cluster, history, unique_name("jepsen"), partitions=6,
-                        replication_factor=rf)
+                        replication_factor=rf, message_timeout_ms=message_timeout_ms)
     nemesis = Nemesis(cluster, workload, seed)
     schedule = nemesis.schedule(steps)
     print(f"schedule: {schedule}")
@@ -44,6 +45,16 @@ def test_jepsen_bounded_run(make_cluster, unique_name):
     result = check(history)
     print(result.report())
     print(f"client errors: {dict(history.info)}")
+    print_client_events(history)
     assert result.valid, f"seed {seed}: {result.report()}\nfaults: {history.faults}"
     # the run did something: records were acknowledged across the faults
     assert result.stats["acked"] > 0 and result.stats["faults"] >= steps
+
+
+def print_client_events(history, limit=40):
+    """The producers' epoch bumps and the first errors brokers answered
+    them, with the time: what a duplicate's copies are checked against."""
+    for when, client, text in history.client_events[:limit]:
+        print(f"{when:.3f} {client}: {text}")
+    if len(history.client_events) > limit:
+        print(f"... {len(history.client_events) - limit} more client events")
