@@ -47,7 +47,9 @@ Three parts, usable on their own:
   producers of unique values on every partition, one consumer per
   partition, a sampler of the catalogs' leaders, and a seeded schedule of
   faults (kill -9 of a partition leader, of the controller, of two nodes
-  one after another, a paused node, kill -9 of every node); then heal,
+  one after another, a paused node, kill -9 of every node; with the
+  nodes in network namespaces, a leader or the controller cut from the
+  other nodes: jepsen_network.py); then heal,
   wait for every partition to have its leader (and its full ISR when
   replicas exist), and read everything back.
 
@@ -106,6 +108,11 @@ class History:
             self.sends[value] = partition
 
     def ack(self, value, offset):
+        """offset None: acknowledged at an offset the client was not told
+        (librdkafka acknowledges a request whose answer it lost once a
+        later request of the producer succeeds); negative means the same."""
+        if offset is not None and offset < 0:
+            offset = None
         with self._lock:
             self.outcomes[value] = (ACKED, offset)
 
@@ -349,7 +356,8 @@ def check(history):
     # Every observation of (partition, offset, value), and where it came from
     observations = []
     for value, offset in acked.items():
-        observations.append((sends.get(value), offset, value, "ack"))
+        if offset is not None:
+            observations.append((sends.get(value), offset, value, "ack"))
     for entry in h.polls:
         consumer, partition, offset, value = entry
         if offset != "seek":
@@ -904,26 +912,37 @@ KILL_TWO = "kill-two"                # kill -9 of two nodes, one after another
 PAUSE = "pause"                      # freeze a node (freezer cgroup or SIGSTOP)
 RESTART_ALL = "restart-all"          # kill -9 of every node, then start them
 FAULTS = (KILL_LEADER, KILL_CONTROLLER, KILL_TWO, PAUSE, RESTART_ALL)
+# With the nodes in network namespaces (jepsen_network.NetworkCuts)
+CUT_LEADER = "cut-leader"            # the leader of a partition cut from the other nodes
+CUT_CONTROLLER = "cut-controller"    # the controller cut from the other nodes
+NETWORK_FAULTS = (CUT_LEADER, CUT_CONTROLLER)
 
 
 class Nemesis:
     """Plays a seeded schedule of faults on a cluster, each followed by its
-    heal.  schedule(steps) is a pure function of the seed."""
+    heal.  schedule(steps) is a pure function of the seed (and of whether
+    there is a network to cut: network, a jepsen_network.NetworkCuts the
+    cluster was placed with, adds NETWORK_FAULTS to the draw)."""
 
-    def __init__(self, cluster, workload, seed, log=print):
+    def __init__(self, cluster, workload, seed, log=print, network=None):
         self.cluster = cluster
         self.workload = workload
         self.seed = seed
         self.log = log
+        self.network = network
+
+    def faults(self):
+        return FAULTS + (NETWORK_FAULTS if self.network is not None else ())
 
     def schedule(self, steps):
         """[(fault, argument, seconds faulty, seconds healthy after)]"""
         rng = random.Random(self.seed)
         out = []
+        faults = self.faults()
         for _ in range(steps):
-            fault = rng.choice(FAULTS)
-            arg = rng.randrange(self.workload.partitions) if fault == KILL_LEADER else \
-                rng.randrange(1, len(self.cluster) + 1)
+            fault = rng.choice(faults)
+            arg = rng.randrange(self.workload.partitions) if fault in (KILL_LEADER, CUT_LEADER) \
+                else rng.randrange(1, len(self.cluster) + 1)
             out.append((fault, arg, round(rng.uniform(1.0, 6.0), 1),
                         round(rng.uniform(2.0, 5.0), 1)))
         return out
@@ -987,6 +1006,18 @@ class Nemesis:
             for n in list(c.running()):
                 c.kill9(n)
             return [("start-all", None)]
+        if fault in NETWORK_FAULTS:
+            if fault == CUT_LEADER:
+                node, why = self._leader_of(arg), f"leader of partition {arg}"
+            else:
+                try:
+                    node = c.controller() or arg
+                except Exception:
+                    node = arg
+                why = "controller"
+            self._note(f"cut node {node} ({why}) from the other nodes")
+            self.network.cut(node)
+            return [("reconnect", node)]
         raise ValueError(f"unknown fault {fault}")
 
     def _heal(self, victims):
@@ -995,6 +1026,9 @@ class Nemesis:
             if action == "resume":
                 self._note(f"resume node {node}")
                 c.resume(node)
+            elif action == "reconnect":
+                self._note(f"reconnect node {node}")
+                self.network.heal()
             elif action == "start":
                 self._note(f"start node {node}")
                 c.start(node)
@@ -1005,6 +1039,8 @@ class Nemesis:
     def heal(self):
         """Everything up again, whatever happened."""
         c = self.cluster
+        if self.network is not None:
+            self.network.heal()
         for n in c:
             n.resume()
         stopped = [n.node_id for n in c if not n.is_running()]

@@ -70,6 +70,17 @@ def test_an_acknowledged_value_missing_from_one_replica_is_a_lost_write():
     assert found["lost-write"][0]["source"] == "sql@2"
 
 
+def test_an_acknowledgement_without_an_offset_still_needs_its_value_read():
+    h, logs = clean_history()
+    h.ack("c0", None)       # c0 was maybe-written: now acknowledged, offset unknown
+    h.ack("a2", -1)
+    assert check(h).valid, check(h).report()
+    h.send("e0", 1)
+    h.ack("e0", None)
+    found = only(check(h), "lost-write")
+    assert {f["value"] for f in found} == {"e0"}
+
+
 def test_a_value_at_two_offsets_is_a_duplicate():
     h, logs = clean_history()
     h.final_read("kafka", 1, list(enumerate(logs[1] + ["b1"])))
