@@ -924,14 +924,20 @@ class Nemesis:
     there is a network to cut: network, a jepsen_network.NetworkCuts the
     cluster was placed with, adds NETWORK_FAULTS to the draw)."""
 
-    def __init__(self, cluster, workload, seed, log=print, network=None):
+    def __init__(self, cluster, workload, seed, log=print, network=None, faults=None):
         self.cluster = cluster
         self.workload = workload
         self.seed = seed
         self.log = log
         self.network = network
+        self._faults = tuple(faults) if faults else None
+        if self.network is None and set(self.faults()) & set(NETWORK_FAULTS):
+            raise ValueError("network faults need the cluster placed with a NetworkCuts")
 
     def faults(self):
+        """The faults the schedule draws from (all it can play by default)."""
+        if self._faults:
+            return self._faults
         return FAULTS + (NETWORK_FAULTS if self.network is not None else ())
 
     def schedule(self, steps):
@@ -943,7 +949,10 @@ class Nemesis:
             fault = rng.choice(faults)
             arg = rng.randrange(self.workload.partitions) if fault in (KILL_LEADER, CUT_LEADER) \
                 else rng.randrange(1, len(self.cluster) + 1)
-            out.append((fault, arg, round(rng.uniform(1.0, 6.0), 1),
+            # a cut lasts longer: past the session timeout (the controller
+            # fences the cut node) and, now and then, replica.lag.time.max.ms
+            low, high = (3.0, 12.0) if fault in NETWORK_FAULTS else (1.0, 6.0)
+            out.append((fault, arg, round(rng.uniform(low, high), 1),
                         round(rng.uniform(2.0, 5.0), 1)))
         return out
 
