@@ -639,9 +639,17 @@ class Workload:
         t.start()
         self._threads.append((fn.__name__, t))
 
-    def _new_producer(self, name):
+    def _new_producer(self, name, fatal):
         from confluent_kafka import Producer
+
+        def error(err):
+            # librdkafka's own errors; a fatal one ends this producer
+            self.history.note(f"producer-error:{_error_name(err)}")
+            if err.fatal():
+                self.history.client_event(name, f"FATAL {err.str()}", "producer-fatal")
+                fatal.append(err)
         return Producer({
+            "error_cb": error,
             "bootstrap.servers": self.bootstrap(),
             "enable.idempotence": True,
             "acks": "all",
@@ -664,9 +672,10 @@ class Workload:
         })
 
     def _produce(self, name):
+        from confluent_kafka import KafkaException
         h = self.history
-        producer = self._new_producer(name)
         fatal = []
+        producer = self._new_producer(name, fatal)
 
         def report(err, msg, value):
             if err is None:
@@ -685,11 +694,14 @@ class Workload:
             if fatal:
                 # an idempotent producer's fatal error: its queue is lost;
                 # a new producer (a new producer id) carries on
-                producer.purge()
-                producer.flush(5)
+                try:
+                    producer.purge()
+                    producer.flush(5)
+                except KafkaException:
+                    pass        # the same fatal error, raised again
                 h.note("producer-recreated")
                 fatal.clear()
-                producer = self._new_producer(name)
+                producer = self._new_producer(name, fatal)
             value = f"{name}-{i}"
             partition = i % self.partitions
             h.send(value, partition)
@@ -704,8 +716,14 @@ class Workload:
             i += 1
             next_send += interval
             delay = next_send - time.monotonic()
-            producer.poll(max(0.0, delay))
-        left = producer.flush(60)
+            try:
+                producer.poll(max(0.0, delay))
+            except KafkaException as e:     # a fatal error raised from a callback
+                fatal.append(e)
+        try:
+            left = producer.flush(60)
+        except KafkaException:
+            left = len(producer)
         if left:
             h.note("unflushed-at-end")
 
