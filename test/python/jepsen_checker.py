@@ -530,6 +530,9 @@ def check(history):
         "final_sources": len(h.final_reads),
         "faults": len(h.faults),
         "resent_after_epoch_bump": len(classified["resent-after-epoch-bump"]),
+        # librdkafka's fatal idempotence errors (a producer recreated): not
+        # an anomaly of the data, but a sign to read the client events for
+        "producer_fatal": h.info.get("producer-fatal", 0),
     }
     return Result(found, stats, classified)
 
