@@ -820,12 +820,24 @@ class Workload:
             out[p] = rows[0][0]
         return out
 
-    def stop_consuming(self, deadline=180):
-        """Let the consumers reach the high watermarks, then stop them."""
+    def stop_consuming(self, stall=120):
+        """Let the consumers reach the high watermarks, then stop them.
+        A long run leaves them a backlog: they get as long as they move,
+        and fail (saying where each one stands, and the errors consumers
+        saw) once none has moved for stall seconds."""
         ends = self.high_watermarks()
-        self.cluster.wait_for(
-            lambda: all(self._consumed[p] >= ends[p] for p in ends), deadline,
-            f"the consumers to reach the high watermarks {ends}")
+        last = None
+        moved = time.monotonic()
+        while not all(self._consumed[p] >= ends[p] for p in ends):
+            now = dict(self._consumed)
+            if now != last:
+                last, moved = now, time.monotonic()
+            elif time.monotonic() - moved > stall:
+                errors = {k: v for k, v in self.history.info.items() if k.startswith("consume:")}
+                raise AssertionError(
+                    f"the consumers stopped short of the high watermarks {ends}: "
+                    f"at {dict(sorted(now.items()))} for {stall} s; consumer errors {errors}")
+            time.sleep(0.2)
         self._stop_consuming.set()
         self._stop_sampling.set()
         for _, t in self._threads:
