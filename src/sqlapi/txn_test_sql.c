@@ -89,8 +89,11 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	}
 	initStringInfo(&data);
 	error = SlBatchBuilderFinish(&builder, &data);
+	/* With its CRC, as a producer sends it: the log keeps a producer's CRC */
 	if (error == NULL)
-		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, false);
+		SlBatchSeal((uint8 *) data.data, data.len, 0, -1);
+	if (error == NULL)
+		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, true);
 	if (error)
 		elog(ERROR, "could not build a transactional batch: %s", error);
 

@@ -156,3 +156,83 @@ def test_drop_topic_removes_transaction_state(conn, unique_name):
                         (tid,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM streamlog.txn_aborted WHERE topic_id = %s",
                         (tid,)).fetchone()[0] == 0
+
+
+def values_read(conn, topic, isolation=None, from_offset=0):
+    if isolation is None:
+        rows = conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.read(%s, 0, %s)", (topic, from_offset))
+    else:
+        rows = conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.read(%s, 0, %s, isolation => %s)",
+                            (topic, from_offset, isolation))
+    return rows.fetchall()
+
+
+def history(conn, topic, isolation="read_committed"):
+    return conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                        "FROM streamlog.history(%s, isolation => %s)",
+                        (topic, isolation)).fetchall()
+
+
+def mixed_log(conn, topic):
+    """0 plain; 1-2 txn A (aborted at 6); 3 txn B (committed at 5); 4 plain;
+    5 COMMIT B; 6 ABORT A; 7 txn C (open); 8 plain."""
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(conn, topic, "p0")
+    append(conn, topic, 0, 100, 0, 0, ["a1", "a2"])
+    append(conn, topic, 0, 200, 0, 0, ["b1"])
+    produce(conn, topic, "p4")
+    assert marker(conn, topic, 0, 200, 0, True) == 5
+    assert marker(conn, topic, 0, 100, 0, False) == 6
+    append(conn, topic, 0, 300, 0, 0, ["c1"])
+    produce(conn, topic, "p8")
+
+
+def test_sql_readers_skip_markers_and_aborted_records(conn, unique_name):
+    topic = unique_name("txn")
+    mixed_log(conn, topic)
+    assert lso(conn, topic) == 7 and hwm(conn, topic) == 9
+    committed = [(0, "p0"), (3, "b1"), (4, "p4")]
+    assert values_read(conn, topic) == committed
+    assert values_read(conn, topic, "read_committed") == committed
+    assert history(conn, topic) == committed
+    # Aborted records are there for read_uncommitted, markers never are
+    uncommitted = [(0, "p0"), (1, "a1"), (2, "a2"), (3, "b1"), (4, "p4"), (7, "c1"), (8, "p8")]
+    assert values_read(conn, topic, "read_uncommitted") == uncommitted
+    assert history(conn, topic, "read_uncommitted") == uncommitted
+    # Starting inside the aborted transaction still skips the rest of it
+    assert values_read(conn, topic, from_offset=2) == [(3, "b1"), (4, "p4")]
+    # Once C commits, the reader goes on past it
+    assert marker(conn, topic, 0, 300, 0, True) == 9
+    assert values_read(conn, topic, from_offset=5) == [(7, "c1"), (8, "p8")]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="read_uncommitted"):
+        values_read(conn, topic, "serializable")
+
+
+def test_consume_stops_at_the_lso_and_lag_uses_it(conn, unique_name):
+    topic = unique_name("txn")
+    mixed_log(conn, topic)
+    group = unique_name("g")
+
+    def consume(isolation="read_committed"):
+        return conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.consume(%s, %s, 100, isolation => %s)",
+                            (group, topic, isolation)).fetchall()
+
+    def lag():
+        return conn.execute("SELECT committed_offset, high_watermark, last_stable_offset, lag "
+                            "FROM streamlog.consumer_lag WHERE group_id = %s",
+                            (group,)).fetchone()
+
+    assert consume() == [(0, "p0"), (3, "b1"), (4, "p4")]
+    # The group stops at the open transaction, not past it
+    assert lag() == (7, 9, 7, 0)
+    assert consume() == []
+    assert marker(conn, topic, 0, 300, 0, False) == 9    # abort C
+    assert lag() == (7, 10, 10, 3)
+    assert consume() == [(8, "p8")]
+    assert lag() == (10, 10, 10, 0)
+    # read_uncommitted reads to the high watermark, aborted records included
+    append(conn, topic, 0, 400, 0, 0, ["d1"])
+    assert consume("read_uncommitted") == [(10, "d1")]
