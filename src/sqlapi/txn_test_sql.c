@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/protocol/records.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
@@ -40,6 +41,8 @@ locked_topic(FunctionCallInfo fcinfo, int32 partition)
 		SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
 
 	SlTopicCheckPartition(topic, partition);
+	/* Markers and transactional batches are the leader's to write */
+	SlSqlCheckPartitionLeader(topic, partition);
 	return topic;
 }
 
