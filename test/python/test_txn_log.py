@@ -158,6 +158,27 @@ def test_drop_topic_removes_transaction_state(conn, unique_name):
                         (tid,)).fetchone()[0] == 0
 
 
+def test_log_start_removes_aborted_transactions_below_it(conn, unique_name):
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    append(conn, topic, 0, 1, 0, 0, ["a"])                # 0, aborted at 1
+    marker(conn, topic, 0, 1, 0, False)
+    append(conn, topic, 0, 2, 0, 0, ["b"])                # 2, aborted at 4
+    append(conn, topic, 0, 3, 0, 0, ["c"])                # 3, open
+    marker(conn, topic, 0, 2, 0, False)
+    assert aborted(conn, topic) == [(1, 0, 1), (2, 2, 4)]
+    # A transaction that ends at or past the log start stays indexed
+    conn.execute("SELECT streamlog.delete_records(%s, 0, 4)", (topic,))
+    assert aborted(conn, topic) == [(2, 2, 4)]
+    conn.execute("SELECT streamlog.delete_records(%s, 0, 5)", (topic,))
+    assert aborted(conn, topic) == []
+    # Transaction 3 is still open, but its start is gone: readers wait at
+    # the log start, not below it (Kafka's updateFirstUnstableOffset)
+    assert lso(conn, topic) == hwm(conn, topic) == 5
+    append(conn, topic, 0, 4, 0, 0, ["d"])                # 5, open
+    assert lso(conn, topic) == 5
+
+
 def values_read(conn, topic, isolation=None, from_offset=0):
     if isolation is None:
         rows = conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
