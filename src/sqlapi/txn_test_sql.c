@@ -53,15 +53,17 @@ locked_topic(FunctionCallInfo fcinfo, int32 partition)
 Datum
 streamlog__txn_test_append(PG_FUNCTION_ARGS)
 {
-	int32		partition = PG_GETARG_INT32(1);
-	int64		producer_id = PG_GETARG_INT64(2);
-	int16		epoch = PG_GETARG_INT16(3);
-	int32		base_sequence = PG_GETARG_INT32(4);
-	ArrayType  *values = PG_GETARG_ARRAYTYPE_P(5);
+	int32		partition;
+	int64		producer_id;
+	int16		epoch;
+	int32		base_sequence;
 	const SlTopic *topic;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nelems;
+	Datum	   *key_elems = NULL;
+	bool	   *key_nulls = NULL;
+	int			nkeys = 0;
 	SlBatchBuilder builder;
 	StringInfoData data;
 	SlBatchHeader hdr;
@@ -70,8 +72,25 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	const char *error;
 
 	require_superuser("_txn_test_append");
+	for (int i = 0; i <= 5; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("only keys may be NULL")));
+	partition = PG_GETARG_INT32(1);
+	producer_id = PG_GETARG_INT64(2);
+	epoch = PG_GETARG_INT16(3);
+	base_sequence = PG_GETARG_INT32(4);
 	topic = locked_topic(fcinfo, partition);
-	deconstruct_array(values, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(5), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	if (!PG_ARGISNULL(6))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), TEXTOID, -1, false, TYPALIGN_INT,
+						  &key_elems, &key_nulls, &nkeys);
+	if (nkeys != 0 && nkeys != nelems)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keys must have one element per value")));
 	if (nelems == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -85,8 +104,11 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nelems; i++)
 	{
 		text	   *t = nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+		text	   *k = nkeys == 0 || key_nulls[i] ? NULL : DatumGetTextPP(key_elems[i]);
 
-		SlBatchBuilderAdd(&builder, now_ms, NULL, -1,
+		SlBatchBuilderAdd(&builder, now_ms,
+						  k ? (const uint8 *) VARDATA_ANY(k) : NULL,
+						  k ? (int32) VARSIZE_ANY_EXHDR(k) : -1,
 						  t ? (const uint8 *) VARDATA_ANY(t) : NULL,
 						  t ? (int32) VARSIZE_ANY_EXHDR(t) : -1, NULL, 0);
 	}

@@ -360,3 +360,43 @@ def test_parked_read_committed_fetch_wakes_on_the_marker(server, conn, unique_na
         err, hw, lso_, aborted_, batches = parse_fetch_v4(body)
         assert (err, hw, lso_) == (0, 2, 2)
         assert [b[0] for b in batches] == [0, 1]
+
+
+def test_compaction_stops_at_the_lso_and_keeps_aborted_records_out_of_the_map(
+        make_server, unique_name):
+    from psycopg.types.json import Jsonb
+    from test_compaction import CONF, produce_segment, rolled
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1, %s)",
+                 (topic, Jsonb({"cleanup.policy": "compact", "segment.ms": 1})))
+
+    def txn(pid, keys, values):
+        conn.execute("SELECT streamlog._txn_test_append(%s, 0, %s, 0::smallint, 0, %s, %s)",
+                     (topic, pid, values, keys))
+
+    def kv(isolation):
+        return [(o, bytes(k).decode(), bytes(v).decode()) for o, k, v in conn.execute(
+            "SELECT \"offset\", key, value FROM streamlog.read(%s, 0, isolation => %s)",
+            (topic, isolation)).fetchall()]
+
+    produce_segment(conn, topic, [("k", "v1")])           # 0
+    txn(10, ["k"], ["aborted"])                           # 1
+    marker(conn, topic, 0, 10, 0, False)                  # 2
+    produce_segment(conn, topic, [("x", "x1")])           # 3, then a roll
+    txn(11, ["k"], ["open"])                              # 4, open
+    produce_segment(conn, topic, [("k", "v2")])           # 5, then a roll
+    assert rolled(conn, topic)
+    assert lso(conn, topic) == 4
+    partition, cleaned_offset, _removed, _ = conn.execute(
+        "SELECT * FROM streamlog.clean(%s)", (topic,)).fetchone()
+    # Not past the open transaction: its record at 4 is still there
+    assert cleaned_offset == 4
+    assert (4, "k", "open") in kv("read_uncommitted")
+    # The aborted record did not count as k's last: v1 stays for readers
+    assert kv("read_committed") == [(0, "k", "v1"), (3, "x", "x1")]
+    marker(conn, topic, 0, 11, 0, True)                   # 6
+    produce_segment(conn, topic, [("y", "y1")])           # 7, then a roll
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    assert kv("read_committed") == [(3, "x", "x1"), (5, "k", "v2"), (7, "y", "y1")]
