@@ -4,6 +4,8 @@ batches open a producer's transaction on a partition, markers close it,
 the last stable offset (LSO) stops at the oldest open one, and aborted
 transactions are indexed."""
 
+import time
+
 import psycopg
 import pytest
 
@@ -400,3 +402,43 @@ def test_compaction_stops_at_the_lso_and_keeps_aborted_records_out_of_the_map(
     produce_segment(conn, topic, [("y", "y1")])           # 7, then a roll
     conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
     assert kv("read_committed") == [(3, "x", "x1"), (5, "k", "v2"), (7, "y", "y1")]
+
+
+def test_kafka_read_committed_consumer_skips_aborted_and_stalls_at_open(
+        server, conn, unique_name):
+    """librdkafka's read_committed consumer filters with the aborted list
+    and stops at the LSO; its read_uncommitted one reads everything but
+    markers"""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = unique_name("txn")
+    mixed_log(conn, topic)          # LSO 7 (transaction C open at 7), HWM 9
+
+    def consumer(isolation):
+        c = Consumer({"bootstrap.servers": server.kafka_bootstrap, "group.id": unique_name("g"),
+                      "enable.auto.commit": False, "isolation.level": isolation})
+        c.assign([TopicPartition(topic, 0, 0)])
+        return c
+
+    def take(c, got, until):
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            for m in c.consume(10, timeout=0.2):
+                assert m.error() is None, m.error()
+                got.append((m.offset(), m.value().decode()))
+
+    committed, uncommitted = consumer("read_committed"), consumer("read_uncommitted")
+    try:
+        seen_c, seen_u = [], []
+        take(uncommitted, seen_u, lambda: len(seen_u) >= 7)
+        assert seen_u == [(0, "p0"), (1, "a1"), (2, "a2"), (3, "b1"), (4, "p4"),
+                          (7, "c1"), (8, "p8")]
+        take(committed, seen_c, lambda: len(seen_c) >= 3)
+        # Below the open transaction only, and no aborted record
+        assert seen_c == [(0, "p0"), (3, "b1"), (4, "p4")]
+        assert marker(conn, topic, 0, 300, 0, True) == 9
+        take(committed, seen_c, lambda: len(seen_c) >= 5)
+        assert seen_c == [(0, "p0"), (3, "b1"), (4, "p4"), (7, "c1"), (8, "p8")]
+    finally:
+        committed.close()
+        uncommitted.close()
