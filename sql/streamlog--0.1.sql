@@ -1087,5 +1087,21 @@ CREATE FUNCTION streamlog._txn_test_marker(topic text, partition integer,
 CREATE FUNCTION streamlog.last_stable_offset(topic text, partition integer)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'streamlog_last_stable_offset' LANGUAGE C STRICT STABLE;
+-- The open transactions of the partitions whose topic the role may
+-- describe: where each starts holds the last stable offset back
+CREATE VIEW streamlog.open_transactions WITH (security_barrier) AS
+SELECT t.name AS topic, o.partition, o.producer_id, o.producer_epoch, o.first_offset
+  FROM streamlog.txn_open o
+  JOIN streamlog.topic t USING (topic_id)
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.open_transactions TO PUBLIC;
+-- Abort a hanging transaction (Kafka's kafka-transactions.sh abort): the
+-- open transaction of a partition starting at start_offset gets its
+-- producer's ABORT marker; returns the marker's offset.  Needs
+-- CLUSTER_ACTION on the cluster, run on the partition's leader.
+CREATE FUNCTION streamlog.abort_transaction(topic text, partition integer,
+											start_offset bigint)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog_abort_transaction' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[], text[]),
 	streamlog._txn_test_marker(text, integer, bigint, smallint, boolean, integer) FROM PUBLIC;

@@ -1,8 +1,8 @@
 /*
- * SQL: the last stable offset of a partition, and the internal door that
- * tests drive the partition side of transactions through until the
- * transaction coordinator opens the Kafka one (transactions.h,
- * SL_TXN_PRODUCE_ACCEPTED): _txn_test_append and _txn_test_marker.
+ * SQL: the internal door that tests drive the partition side of
+ * transactions through until the transaction coordinator opens the Kafka
+ * one (transactions.h, SL_TXN_PRODUCE_ACCEPTED): _txn_test_append and
+ * _txn_test_marker.
  */
 #include "postgres.h"
 
@@ -15,13 +15,11 @@
 
 #include "streamlog/protocol/records.h"
 #include "streamlog/sqlapi/cluster_sql.h"
-#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
 
 PG_FUNCTION_INFO_V1(streamlog__txn_test_append);
 PG_FUNCTION_INFO_V1(streamlog__txn_test_marker);
-PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
 
 static void
 require_superuser(const char *function)
@@ -157,17 +155,4 @@ streamlog__txn_test_marker(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, PG_GETARG_INT64(2),
 									 PG_GETARG_INT16(3), PG_GETARG_BOOL(4),
 									 PG_GETARG_INT32(5)));
-}
-
-Datum
-streamlog_last_stable_offset(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int32		partition = PG_GETARG_INT32(1);
-	const SlTopic *topic;
-
-	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
-	topic = SlTopicLookupAndLock(name, AccessShareLock);
-	SlTopicCheckPartition(topic, partition);
-	PG_RETURN_INT64(SlPartitionLastStableOffset(topic->topic_id, partition));
 }

@@ -442,3 +442,32 @@ def test_kafka_read_committed_consumer_skips_aborted_and_stalls_at_open(
     finally:
         committed.close()
         uncommitted.close()
+
+
+def test_abort_a_hanging_transaction(conn, unique_name):
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(conn, topic, "p0")
+    append(conn, topic, 0, 500, 3, 0, ["h1", "h2"])          # 1-2, hanging
+    produce(conn, topic, "p3")
+    assert conn.execute("SELECT partition, producer_id, producer_epoch, first_offset "
+                        "FROM streamlog.open_transactions WHERE topic = %s",
+                        (topic,)).fetchall() == [(0, 500, 3, 1)]
+    assert values_read(conn, topic) == [(0, "p0")]
+    with pytest.raises(psycopg.errors.UndefinedObject, match="open_transactions"):
+        conn.execute("SELECT streamlog.abort_transaction(%s, 0, 2)", (topic,))
+    role = unique_name("r")
+    conn.execute(f'CREATE ROLE "{role}"')
+    try:
+        with conn.transaction():
+            conn.execute(f'SET LOCAL ROLE "{role}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT streamlog.abort_transaction(%s, 0, 1)", (topic,))
+    finally:
+        conn.execute(f'DROP ROLE "{role}"')
+    assert conn.execute("SELECT streamlog.abort_transaction(%s, 0, 1)",
+                        (topic,)).fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM streamlog.open_transactions WHERE topic = %s",
+                        (topic,)).fetchone()[0] == 0
+    assert aborted(conn, topic) == [(500, 1, 4)]
+    assert values_read(conn, topic) == [(0, "p0"), (3, "p3")]
