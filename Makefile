@@ -200,6 +200,8 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_c
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
 	key_index compaction_readers offsets_topic replica_truncate
+# Transactions, partition side (issue 14)
+ISOLATION += txn_markers
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
