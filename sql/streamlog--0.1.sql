@@ -164,7 +164,8 @@ CREATE FUNCTION streamlog.topic_config(topic text,
 
 -- Live state of one partition (from shared memory)
 CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
-		OUT log_start_offset bigint, OUT high_watermark bigint)
+		OUT log_start_offset bigint, OUT high_watermark bigint,
+		OUT last_stable_offset bigint)
 	RETURNS record AS 'MODULE_PATHNAME', 'streamlog_partition_state' LANGUAGE C STRICT;
 
 -- May the role (NULL: the current one) do the operation on the
@@ -234,11 +235,15 @@ CREATE FUNCTION streamlog.produce_record(topic text, key bytea, value bytea,
 CREATE FUNCTION streamlog.partition_for(topic text, key "any")
 	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_partition_for' LANGUAGE C;
 
--- Reading
+-- Reading.  Readers skip transaction markers; by default (isolation
+-- 'read_committed') they stop at the last stable offset and skip the
+-- records of aborted Kafka transactions, with 'read_uncommitted' they read
+-- to the high watermark, aborted records included.
 
 CREATE FUNCTION streamlog.read(topic text, partition integer,
 							   from_offset bigint DEFAULT 0,
-							   max_records integer DEFAULT 1000)
+							   max_records integer DEFAULT 1000,
+							   isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_read' LANGUAGE C ROWS 1000;
@@ -251,7 +256,8 @@ CREATE FUNCTION streamlog.history(topic text,
 								  from_offset bigint DEFAULT NULL,
 								  to_offset bigint DEFAULT NULL,
 								  from_ts timestamptz DEFAULT NULL,
-								  to_ts timestamptz DEFAULT NULL)
+								  to_ts timestamptz DEFAULT NULL,
+								  isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_history' LANGUAGE C ROWS 10000;
@@ -294,7 +300,8 @@ SELECT pg_catalog.pg_extension_config_dump('streamlog.group_offset', '');
 -- other.  With a timeout, waits that long for records if there are none.
 CREATE FUNCTION streamlog.consume("group" text, topic text,
 								  max_records integer DEFAULT 100,
-								  timeout interval DEFAULT '0')
+								  timeout interval DEFAULT '0',
+								  isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_consume' LANGUAGE C ROWS 100;
@@ -318,13 +325,14 @@ CREATE FUNCTION streamlog.reset_offsets("group" text, topic text, reset_to times
 CREATE FUNCTION streamlog.delete_group("group" text, if_exists boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_delete_group' LANGUAGE C;
 
--- Lag per partition: how far each group is behind the high watermark.
+-- Lag per partition: how far each group is behind the last stable offset
+-- (the high watermark unless a Kafka transaction is open there).
 -- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
 -- (consumer_groups is made of these rows)
 CREATE VIEW streamlog.consumer_lag WITH (security_barrier) AS
 SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
-	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
-	   o.committed_at
+	   s.high_watermark, s.last_stable_offset - o.committed_offset AS lag,
+	   o.committed_at, s.last_stable_offset
   FROM streamlog.group_offset o
   JOIN streamlog.topic t USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s
@@ -1020,3 +1028,80 @@ CREATE FUNCTION streamlog._truncate_partition(topic_id integer, partition intege
 REVOKE EXECUTE ON FUNCTION streamlog._replica_read(integer, integer, bigint, integer),
 	streamlog._epoch_end_offset(integer, integer, integer),
 	streamlog._truncate_partition(integer, integer, bigint) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Transactions, the partition side (issue 14): open transactions, the
+-- aborted-transaction index, and the internal test door.
+-- ---------------------------------------------------------------------------
+
+-- The open transaction of each transactional producer on a partition: the
+-- offset of its first batch there.  Written in the same transaction as the
+-- append that opens it, deleted by the marker (COMMIT or ABORT) that closes
+-- it.  The last stable offset is the smallest first_offset, or the high
+-- watermark if there is none.
+CREATE TABLE streamlog.txn_open (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_id bigint NOT NULL,
+	producer_epoch smallint NOT NULL,
+	first_offset bigint NOT NULL,
+	PRIMARY KEY (topic_id, partition, producer_id),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+CREATE INDEX ON streamlog.txn_open (topic_id, partition, first_offset);
+
+-- The aborted transactions of a partition (Kafka's transaction index):
+-- from its producer's first batch to the ABORT marker (last_offset), for
+-- read_committed Fetch and the SQL readers.  Rows below the log start
+-- offset are removed with the segments that held them.
+CREATE TABLE streamlog.txn_aborted (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_id bigint NOT NULL,
+	first_offset bigint NOT NULL,
+	last_offset bigint NOT NULL,
+	PRIMARY KEY (topic_id, partition, last_offset),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_open', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_aborted', '');
+
+-- Internal, for tests until the transaction coordinator opens the Kafka
+-- door: append a transactional batch of values (one record each, with the
+-- keys if given) for a producer, and write a COMMIT or ABORT marker, in the
+-- caller's transaction.
+-- Superuser only (checked in C, and not granted).
+CREATE FUNCTION streamlog._txn_test_append(topic text, partition integer,
+										   producer_id bigint, producer_epoch smallint,
+										   base_sequence integer, "values" text[],
+										   keys text[] DEFAULT NULL)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog__txn_test_append' LANGUAGE C VOLATILE;
+CREATE FUNCTION streamlog._txn_test_marker(topic text, partition integer,
+										   producer_id bigint, producer_epoch smallint,
+										   commit boolean, coordinator_epoch integer DEFAULT 0)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__txn_test_marker' LANGUAGE C STRICT VOLATILE;
+-- The last stable offset of a partition (the high watermark when no
+-- transaction is open there)
+CREATE FUNCTION streamlog.last_stable_offset(topic text, partition integer)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog_last_stable_offset' LANGUAGE C STRICT STABLE;
+-- The open transactions of the partitions whose topic the role may
+-- describe: where each starts holds the last stable offset back
+CREATE VIEW streamlog.open_transactions WITH (security_barrier) AS
+SELECT t.name AS topic, o.partition, o.producer_id, o.producer_epoch, o.first_offset
+  FROM streamlog.txn_open o
+  JOIN streamlog.topic t USING (topic_id)
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.open_transactions TO PUBLIC;
+-- Abort a hanging transaction (Kafka's kafka-transactions.sh abort): the
+-- open transaction of a partition starting at start_offset gets its
+-- producer's ABORT marker; returns the marker's offset.  Needs
+-- CLUSTER_ACTION on the cluster, run on the partition's leader.
+CREATE FUNCTION streamlog.abort_transaction(topic text, partition integer,
+											start_offset bigint)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog_abort_transaction' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[], text[]),
+	streamlog._txn_test_marker(text, integer, bigint, smallint, boolean, integer) FROM PUBLIC;
