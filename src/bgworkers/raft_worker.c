@@ -338,6 +338,33 @@ propose_controller(uint64 term)
 	SlMetaBatchFree(&batch);
 }
 
+/*
+ * Say why each node the tick fences is fenced: the server log is where a
+ * failover's timeline is read (and the tests check which rule fired)
+ */
+static void
+log_fences(const SlMetaBatch *batch, int64 now)
+{
+	for (int i = 0; i < batch->nrecords; i++)
+	{
+		const SlMetaRecord *rec = &batch->records[i];
+		int64		heard;
+
+		if (rec->type != SL_META_FENCE_NODE)
+			continue;
+		heard = SlHeartbeatsLastHeard(rec->node.node_id, rec->node.incarnation);
+		if (SlHeartbeatsGone(rec->node.node_id, rec->node.incarnation))
+			ereport(LOG,
+					(errmsg("streamlog controller fences node %d: it is gone (its Raft address refused a connection, last heartbeat %lld ms ago)",
+							rec->node.node_id, (long long) (now - heard))));
+		else
+			ereport(LOG,
+					(errmsg("streamlog controller fences node %d: no heartbeat for %lld ms (session timeout %d ms)",
+							rec->node.node_id, (long long) (now - heard),
+							sl_broker_session_timeout_ms)));
+	}
+}
+
 /* Liveness: SlControllerTick over the heartbeats heard */
 static void
 controller_tick(const SlMetaImage *image, int64 now)
@@ -348,8 +375,8 @@ controller_tick(const SlMetaImage *image, int64 now)
 
 	SlMetaBatchInit(&batch);
 	SlControllerTick(image, hbs, n, now, sl_broker_session_timeout_ms, &batch);
-	if (batch.nrecords > 0)
-		(void) propose_batch(&batch, INFLIGHT_TICK, -1);
+	if (batch.nrecords > 0 && propose_batch(&batch, INFLIGHT_TICK, -1))
+		log_fences(&batch, now);
 	SlMetaBatchFree(&batch);
 }
 
@@ -623,6 +650,9 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 		return false;
 	}
 
+	/* a node found gone is fenced now, not at the next tick */
+	if (SlHeartbeatsProbe(image, now))
+		next_tick_ms = now;
 	if (inflight == INFLIGHT_NONE && now >= next_tick_ms)
 	{
 		controller_tick(image, now);
@@ -955,6 +985,9 @@ SlRaftWorkerMain(Datum arg)
 			timeout = to_heartbeat;
 		if (shutdown_requested)
 			timeout = Min(timeout, 50);
+		/* probes of late nodes are polled, not waited on */
+		if (SlHeartbeatsProbing())
+			timeout = Min(timeout, 10);
 		(void) WaitEventSetWait(wait_set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();

@@ -1,0 +1,109 @@
+"""Death detection with the default session timeout (6 s) on three nodes:
+a node killed with kill -9 is not silent (its Raft port refuses), so the
+controller fences it as soon as its heartbeat is late and a probe is
+refused, and its partitions get new leaders from the ISR; a paused node
+(its kernel still accepts connections) is fenced only after the session
+timeout.
+
+The assertions read what the servers record (the controller's reason for
+each fence), never the wall clock."""
+
+import pytest
+
+from cluster import replication_settings, shared_cluster
+
+DEADLINE = 90
+GONE = "it is gone (its Raft address refused a connection"
+SILENT = "no heartbeat for"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    yield from shared_cluster(tmp_path_factory, 3, name="death", conf=replication_settings())
+
+
+@pytest.fixture
+def whole(cluster):
+    """Every node up and registered, before and after"""
+    def heal():
+        for n in cluster:
+            n.resume()
+        stopped = [n.node_id for n in cluster if not n.is_running()]
+        if stopped:
+            cluster.start(stopped)
+        cluster.wait_ready(deadline=DEADLINE)
+    heal()
+    yield cluster
+    heal()
+
+
+def log_marks(cluster):
+    """Where each node's log ends now"""
+    return {n.node_id: len(n.log_text()) for n in cluster}
+
+
+def fence_lines(cluster, marks, victim):
+    """The controllers' fence lines about victim logged since marks"""
+    lines = []
+    for n in cluster:
+        if n.node_id == victim:
+            continue
+        new = n.log_text()[marks[n.node_id]:]
+        lines += [line for line in new.splitlines()
+                  if f"streamlog controller fences node {victim}:" in line]
+    return lines
+
+
+def replicated_topic(cluster, name):
+    """A topic of 3 partitions, 3 replicas each, alike everywhere"""
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 3, replication_factor => 3)",
+                        (name,))
+    return cluster.wait_topic_everywhere(name, deadline=DEADLINE)[4]
+
+
+@pytest.mark.parametrize("who", ["broker", "controller"])
+def test_killed_leader_is_fenced_as_gone_and_replaced(whole, unique_name, who):
+    c = whole
+    controller = c.wait_for_controller()
+    name = unique_name(f"killed-{who}")
+    parts = replicated_topic(c, name)
+    leaders = {v[0] for v in parts.values()}
+    candidates = [i for i in c.node_ids if i in leaders and (i == controller) == (who == "controller")]
+    if not candidates:
+        # move a leadership where the test needs it
+        candidates = [controller] if who == "controller" else \
+            [next(i for i in c.node_ids if i != controller)]
+    victim = candidates[0]
+    led = sorted(p for p, v in parts.items() if v[0] == victim)
+    survivors = [i for i in c.node_ids if i != victim]
+    marks = log_marks(c)
+
+    c.kill9(victim)
+    c.wait_for(lambda: fence_lines(c, marks, victim), DEADLINE, f"node {victim} fenced")
+    lines = fence_lines(c, marks, victim)
+    # the probe, not the session timeout, fenced it
+    assert GONE in lines[0], lines
+    # its partitions are led by survivors from the ISR, with a new epoch
+    after = c.wait_topic_everywhere(
+        name, node_ids=survivors, deadline=DEADLINE,
+        check=lambda s: all(s[4][p][0] in survivors for p in parts))[4]
+    for p in led:
+        assert after[p][1] > parts[p][1], (p, parts[p], after[p])
+        assert victim not in after[p][4]
+
+
+def test_paused_node_is_fenced_only_after_the_session_timeout(whole, unique_name):
+    c = whole
+    controller = c.wait_for_controller()
+    victim = next(i for i in c.node_ids if i != controller)
+    marks = log_marks(c)
+
+    c.pause(victim)
+    c.wait_for(lambda: fence_lines(c, marks, victim), DEADLINE, f"paused node {victim} fenced")
+    lines = fence_lines(c, marks, victim)
+    # its kernel accepted the probes: silence alone fenced it, a session late
+    assert SILENT in lines[0] and GONE not in lines[0], lines
+    silent_ms = int(lines[0].split(SILENT)[1].split()[0])
+    assert silent_ms > 6000, lines
+    c.resume(victim)
+
