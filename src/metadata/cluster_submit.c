@@ -11,7 +11,11 @@
  * controller any more (NOT_CONTROLLER), or a connection that fails, is
  * retried against whichever node the view names next, until the deadline;
  * then the caller gets REQUEST_TIMED_OUT naming the controller tried, as
- * Kafka's forwarding manager answers.
+ * Kafka's forwarding manager answers.  A controller that stops answering
+ * (paused, cut off) is left as soon as the view names another one: the
+ * request is sent again to the new controller, as Kafka's
+ * NodeToControllerChannelManager requeues the requests in flight to a
+ * controller it disconnects from, rather than wait out the deadline.
  *
  * Waiting is always on the latch (WaitLatchOrSocket for the socket, the
  * cluster state's condition variable for a new controller), so a cancel
@@ -20,11 +24,17 @@
  * the next request to the same node, and dropped on any error: a
  * connection in an unknown state is never reused.
  *
- * A request that timed out may still be committed by the controller
- * afterwards (as in Kafka): each controller request is a whole record batch,
- * so it is carried out entirely or not at all, never in part.  A creation
- * retried after its answer was lost finds its own topic already there:
- * recognised by the topic id the door chose, it is answered as done.
+ * A request that timed out, or was sent again to a new controller, may
+ * still be committed by the old one (its entry reached a majority before
+ * it stopped), as in Kafka: each controller request is a whole record
+ * batch, so it is carried out entirely or not at all, never in part, and
+ * the second attempt is decided on the image the first left.  So the
+ * requests are safe to send twice: a creation finds its own topic already
+ * there (recognised by the topic id the door chose, answered as done); an
+ * AlterPartition names the partition epoch it saw, so the second is
+ * refused as stale and its sender reads the result of the first; a
+ * deletion or an election finds its work done; a producer id block is
+ * only wasted.
  *
  * IDENTIFICATION
  *	  src/metadata/cluster_submit.c
@@ -47,6 +57,12 @@
 /* How long to wait for a new controller before trying the same one again */
 #define RETRY_PAUSE_MS 200
 
+/*
+ * While waiting on the controller's answer, how often to look whether the
+ * view names another controller (the answer may never come)
+ */
+#define CONTROLLER_CHECK_MS 50
+
 static const char *const submit_query =
 "SELECT error_code, message, raft_index FROM streamlog._cluster_submit($1::bytea, $2::integer)";
 static const char *const membership_query =
@@ -64,6 +80,20 @@ typedef enum AttemptOutcome
 	ATTEMPT_RETRY,				/* not the controller, or unreachable */
 	ATTEMPT_TIMED_OUT			/* the deadline passed */
 } AttemptOutcome;
+
+/* Result of a wait on the connection to a node */
+typedef enum SocketWait
+{
+	SOCKET_READY,
+	SOCKET_TIMED_OUT,			/* the deadline passed */
+	SOCKET_LEFT					/* the view names another controller */
+} SocketWait;
+
+/*
+ * The controller the attempt under way was sent to, as the view named it;
+ * -1 when the connection is not to a controller (a status query)
+ */
+static int32 attempt_controller = -1;
 
 static const struct
 {
@@ -141,6 +171,40 @@ SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
 }
 
 /*
+ * Wait for the connection's socket like SlWaitSocketUntil; while the
+ * attempt is one to a controller, give up as soon as the view names
+ * another controller (this one may never answer: paused, or cut off)
+ */
+static SocketWait
+wait_socket(pgsocket sock, int events, TimestampTz deadline)
+{
+	for (;;)
+	{
+		TimestampTz slice = deadline;
+		int32		controller;
+
+		if (attempt_controller >= 0)
+			slice = Min(deadline, TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															  CONTROLLER_CHECK_MS));
+		if (SlWaitSocketUntil(sock, events, slice))
+			return SOCKET_READY;
+		if (ms_left(deadline) <= 0)
+			return SOCKET_TIMED_OUT;
+		controller = SlClusterControllerId();
+		if (controller >= 0 && controller != attempt_controller)
+			return SOCKET_LEFT;
+	}
+}
+
+/* Why an attempt was left for a new controller */
+static char *
+left_for_new_controller(void)
+{
+	return psprintf("node %d did not answer, and node %d is the controller now",
+					attempt_controller, SlClusterControllerId());
+}
+
+/*
  * The connection to node (conninfo), made now if the cached one is for
  * another node or broken.  NULL and *why on failure.
  */
@@ -187,11 +251,18 @@ connect_node(int32 node_id, const char *conninfo, TimestampTz deadline, char **w
 
 		if (PQsocket(conn) < 0)
 			break;
-		if (!SlWaitSocketUntil(PQsocket(conn), events, deadline))
+		switch (wait_socket(PQsocket(conn), events, deadline))
 		{
-			*why = pstrdup("connecting timed out");
-			SlClusterForwardingDisconnect();
-			return NULL;
+			case SOCKET_READY:
+				break;
+			case SOCKET_TIMED_OUT:
+				*why = pstrdup("connecting timed out");
+				SlClusterForwardingDisconnect();
+				return NULL;
+			case SOCKET_LEFT:
+				*why = left_for_new_controller();
+				SlClusterForwardingDisconnect();
+				return NULL;
 		}
 		poll = PQconnectPoll(conn);
 	}
@@ -245,8 +316,16 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 	}
 	while ((rc = PQflush(conn)) == 1)
 	{
-		if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
+		SocketWait	w = wait_socket(PQsocket(conn),
+									WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline);
+
+		if (w == SOCKET_TIMED_OUT)
 			return ATTEMPT_TIMED_OUT;
+		if (w == SOCKET_LEFT)
+		{
+			*why = left_for_new_controller();
+			return ATTEMPT_RETRY;
+		}
 		if (!PQconsumeInput(conn))
 		{
 			*why = pchomp(PQerrorMessage(conn));
@@ -262,10 +341,15 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 	{
 		while (PQisBusy(conn))
 		{
-			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline))
+			SocketWait	w = wait_socket(PQsocket(conn), WL_SOCKET_READABLE, deadline);
+
+			if (w != SOCKET_READY)
 			{
 				PQclear(last);
-				return ATTEMPT_TIMED_OUT;
+				if (w == SOCKET_TIMED_OUT)
+					return ATTEMPT_TIMED_OUT;
+				*why = left_for_new_controller();
+				return ATTEMPT_RETRY;
 			}
 			if (!PQconsumeInput(conn))
 			{
@@ -475,8 +559,17 @@ submit_to_controller(SlClusterSlotKind kind, int32 node_id,
 				outcome = ATTEMPT_RETRY;
 			}
 			else
+			{
+				attempt_controller = controller;
 				outcome = attempt_remote(&node, kind, node_id, request, request_len,
 										 deadline, &error_code, &answer, index, &why);
+				attempt_controller = -1;
+				if (outcome == ATTEMPT_RETRY && SlClusterControllerId() >= 0 &&
+					SlClusterControllerId() != controller)
+					ereport(LOG,
+							(errmsg("streamlog sends a request to the controller again, to node %d: %s",
+									SlClusterControllerId(), why ? why : "no answer")));
+			}
 		}
 		if (outcome == ATTEMPT_ANSWERED)
 		{
@@ -670,6 +763,7 @@ SlClusterLeaderQuorumStatus(int32 leader_id, SlQuorumStatus *status, int timeout
 
 	if (leader_id <= 0 || !SlClusterGetNode(leader_id, &node) || node.sql_conninfo[0] == '\0')
 		return false;
+	attempt_controller = -1;	/* a query, not a request: no controller to follow */
 	conn = connect_node(node.node_id, node.sql_conninfo, deadline, &why);
 	if (conn == NULL)
 		return false;

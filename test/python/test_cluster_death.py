@@ -3,10 +3,12 @@ a node killed with kill -9 is not silent (its Raft port refuses), so the
 controller fences it as soon as its heartbeat is late and a probe is
 refused, and its partitions get new leaders from the ISR; a paused node
 (its kernel still accepts connections) is fenced only after the session
-timeout.
+timeout.  A request forwarded to a controller that stops answering is
+sent again to the controller the quorum chose next, not left to wait for
+its deadline.
 
 The assertions read what the servers record (the controller's reason for
-each fence), never the wall clock."""
+each fence, the forwarder's resend), never the wall clock."""
 
 import pytest
 
@@ -107,3 +109,23 @@ def test_paused_node_is_fenced_only_after_the_session_timeout(whole, unique_name
     assert silent_ms > 6000, lines
     c.resume(victim)
 
+
+def test_request_to_a_paused_controller_goes_to_the_next(whole, unique_name):
+    """The survivor's create_topic goes to the controller, which is paused
+    before it can answer; the view names a new controller about a second
+    later, and the request is sent again there: it succeeds (before, it
+    waited out its 30 s deadline and failed with REQUEST_TIMED_OUT)."""
+    c = whole
+    controller = c.wait_for_controller()
+    survivors = [i for i in c.node_ids if i != controller]
+    marks = log_marks(c)
+    name = unique_name("afterpause")
+
+    c.pause(controller)
+    c.node(survivors[0]).sql("SELECT streamlog.create_topic(%s, 1)", (name,))
+    new = c.wait_for_controller(exclude={controller}, node_ids=survivors, deadline=DEADLINE)
+    assert new in survivors
+    c.wait_topic_everywhere(name, node_ids=survivors, deadline=DEADLINE)
+    log = c.node(survivors[0]).log_text()[marks[survivors[0]]:]
+    assert f"did not answer, and node {new} is the controller now" in log, log[-3000:]
+    c.resume(controller)
