@@ -131,6 +131,14 @@ static int64 next_heartbeat_ms = 0;
 static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
 static uint64 synced_image_index = 0;	/* image index written to it */
 static int64 next_sync_attempt_ms = 0;
+
+/*
+ * The nodes fenced in the image the catalog was last written from (valid
+ * once a sync succeeded): see publish()
+ */
+static int32 catalog_fenced[SL_MAX_NODES];
+static int	ncatalog_fenced = 0;
+static bool catalog_fenced_known = false;
 static int64 shutdown_deadline_ms = 0;
 
 static void
@@ -677,9 +685,31 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	return true;
 }
 
-/* Write what this node knows into shared memory; true if it changed */
+/* Was node fenced in the image the catalog holds? */
 static bool
-publish(const SlQuorumStatus *st, const SlMetaImage *image)
+fenced_in_catalog(int32 node_id)
+{
+	for (int i = 0; i < ncatalog_fenced; i++)
+		if (catalog_fenced[i] == node_id)
+			return true;
+	return false;
+}
+
+/*
+ * Write what this node knows into shared memory; true if it changed.
+ *
+ * The catalog (leaderships) and this view (which nodes are fenced) are
+ * written one after the other, and a broker answers Metadata from both:
+ * the leaders from the catalog, the offline replicas from the view.  A
+ * fence moves leaderships away (leader -1 where no other replica is in
+ * the ISR), an unfence gives them back, so either order alone would let
+ * a broker see a partition without a leader and without an offline
+ * replica.  So while the catalog is behind the image (catalog_behind), a
+ * node fenced in either is shown fenced: the view is published that way
+ * before the catalog is written, and as the image has it only after.
+ */
+static bool
+publish(const SlQuorumStatus *st, const SlMetaImage *image, bool catalog_behind)
 {
 	bool		changed;
 	int			n = 0;
@@ -697,7 +727,8 @@ publish(const SlQuorumStatus *st, const SlMetaImage *image)
 		strlcpy(dst->sql_conninfo, src->sql_conninfo ? src->sql_conninfo : "", sizeof(dst->sql_conninfo));
 		strlcpy(dst->raft_address, src->raft_address ? src->raft_address : "", sizeof(dst->raft_address));
 		strlcpy(dst->rack, src->rack ? src->rack : "", sizeof(dst->rack));
-		dst->fenced = src->fenced;
+		dst->fenced = src->fenced ||
+			(catalog_behind && catalog_fenced_known && fenced_in_catalog(src->node_id));
 		dst->shutting_down = src->shutting_down;
 		dst->last_heartbeat_ms = SlHeartbeatsLastHeard(src->node_id, src->incarnation);
 	}
@@ -815,6 +846,11 @@ sync_catalog(const SlMetaImage *image, uint64 raft_applied, int64 now)
 		{
 			synced_image_index = image->applied_index;
 			catalog_synced = Max(raft_applied, image->applied_index);
+			ncatalog_fenced = 0;
+			for (int i = 0; i < image->nnodes && ncatalog_fenced < SL_MAX_NODES; i++)
+				if (image->nodes[i].fenced)
+					catalog_fenced[ncatalog_fenced++] = image->nodes[i].node_id;
+			catalog_fenced_known = true;
 		}
 		else
 			next_sync_attempt_ms = now + 1000;
@@ -980,6 +1016,7 @@ SlRaftWorkerMain(Datum arg)
 		SlQuorumStatus st;
 		const SlMetaImage *image;
 		bool		controller;
+		bool		published;
 
 		if (timeout < 0 || timeout > to_heartbeat)
 			timeout = to_heartbeat;
@@ -1013,9 +1050,12 @@ SlRaftWorkerMain(Datum arg)
 			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
 		}
 		(void) act(&st, image, now);
-		/* the catalog first, so that its index is published in this round */
+		/* nodes the catalog is about to fence or unfence: shown fenced first */
+		published = image->applied_index > synced_image_index &&
+			publish(&st, image, true);
+		/* the catalog, so that its index is published in this round */
 		sync_catalog(image, st.applied_index, now);
-		if (publish(&st, image))
+		if (publish(&st, image, image->applied_index > synced_image_index) || published)
 		{
 			/* after the catalog and the view: what a woken request reads */
 			SlGroupPlacementMayHaveChanged();

@@ -129,3 +129,59 @@ def test_request_to_a_paused_controller_goes_to_the_next(whole, unique_name):
     log = c.node(survivors[0]).log_text()[marks[survivors[0]]:]
     assert f"did not answer, and node {new} is the controller now" in log, log[-3000:]
     c.resume(controller)
+
+
+def test_metadata_never_shows_a_leaderless_partition_without_an_offline_replica(
+        whole, unique_name):
+    """Metadata asked of a survivor over and over while a node is killed
+    (fenced: its partitions go offline) and started again (unfenced: it
+    leads them again).  The leaderships come from the catalog and the
+    fenced nodes from the view the Raft worker publishes, written one
+    after the other; no answer may show a partition with leader -1 and no
+    offline replica, in either direction."""
+    import threading
+
+    import kafka_helpers as kh
+    from cluster import metadata_v7_request, parse_metadata_v7
+
+    c = whole
+    controller = c.wait_for_controller()
+    victim = next(i for i in c.node_ids if i != controller)
+    survivor = controller
+    name = unique_name("invariant")
+    # one replica each, on every node: the victim's go offline
+    c.node(1).sql("SELECT streamlog.create_topic(%s, 6)", (name,))
+    parts = c.wait_topic_everywhere(name, deadline=DEADLINE)[4]
+    led = sorted(p for p, v in parts.items() if v[0] == victim)
+    assert led, parts
+
+    stop = threading.Event()
+    bad, answers, seen = [], [0], set()
+
+    def ask():
+        with kh.RawClient(c.node(survivor).kafka_bootstrap, timeout=30) as client:
+            while not stop.is_set():
+                md = parse_metadata_v7(client.call(metadata_v7_request, [name]))
+                answers[0] += 1
+                for p, part in md["topics"][name]["partitions"].items():
+                    seen.add((p, part["leader"]))
+                    if part["leader"] == -1 and not part["offline"]:
+                        bad.append((p, part))
+                    if part["leader"] != -1 and part["leader"] not in md["brokers"] and \
+                            part["leader"] not in part["offline"]:
+                        bad.append((p, part, md["brokers"]))
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    try:
+        c.kill9(victim)
+        c.wait_for(lambda: all((p, -1) in seen for p in led), DEADLINE,
+                   f"partitions {led} offline in Metadata")
+        c.start([victim])
+        c.wait_for(lambda: all(c.topic_state(name, survivor)[4][p][0] == victim for p in led),
+                   DEADLINE, f"partitions {led} led by node {victim} again")
+        n = answers[0]
+        c.wait_for(lambda: answers[0] > n + 10, DEADLINE, "more Metadata answers")
+    finally:
+        stop.set()
+        t.join(30)
+    assert not bad, bad[:5]
