@@ -130,6 +130,7 @@ static int64 next_tick_ms = 0;
 static int64 next_heartbeat_ms = 0;
 static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
 static uint64 synced_image_index = 0;	/* image index written to it */
+static uint64 woken_image_index = 0;	/* the catalog watchers were woken for */
 static int64 next_sync_attempt_ms = 0;
 
 /*
@@ -1059,6 +1060,12 @@ SlRaftWorkerMain(Datum arg)
 		{
 			/* after the catalog and the view: what a woken request reads */
 			SlGroupPlacementMayHaveChanged();
+		}
+		/* the workers that follow leaderships act on the new ones now */
+		if (synced_image_index != woken_image_index)
+		{
+			woken_image_index = synced_image_index;
+			SlClusterWakeCatalogWatchers();
 		}
 
 		if (shutdown_requested)
