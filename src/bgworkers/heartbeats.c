@@ -508,7 +508,7 @@ start_probe(HeardHeartbeat *e, int64 now)
 }
 
 bool
-SlHeartbeatsProbe(const SlMetaImage *image, int64 now)
+SlHeartbeatsProbe(const SlMetaImage *image, int64 now, int32 only_node)
 {
 	int64		late_ms = sl_broker_heartbeat_interval_ms + sl_broker_heartbeat_interval_ms / 4;
 	bool		found_gone = false;
@@ -546,6 +546,7 @@ SlHeartbeatsProbe(const SlMetaImage *image, int64 now)
 		 * a late one is probed, once per heartbeat interval
 		 */
 		if (e->gone || e->msg.node_id == sl_node_id ||
+			(only_node >= 0 && e->msg.node_id != only_node) ||
 			now - e->received_ms <= late_ms ||
 			now - e->probe_started_ms < sl_broker_heartbeat_interval_ms)
 			continue;

@@ -131,6 +131,7 @@ static int64 next_heartbeat_ms = 0;
 static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
 static uint64 synced_image_index = 0;	/* image index written to it */
 static uint64 woken_image_index = 0;	/* the catalog watchers were woken for */
+static int32 hurried_against = 0;	/* the gone Raft leader an election was hurried for */
 static int64 next_sync_attempt_ms = 0;
 
 /*
@@ -611,6 +612,40 @@ take_done(void)
 		}
 }
 
+/*
+ * A follower watches its Raft leader as the controller watches every node:
+ * when the leader's heartbeat is late and its Raft address refuses, the
+ * leader is gone, and the election is called at once rather than a whole
+ * election timeout after its last message (a dead controller is replaced,
+ * and fences the dead node, that much sooner).  Back to the usual timeout
+ * once a leader is known again, or the leader heartbeats after all.
+ */
+static void
+watch_raft_leader(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
+{
+	const SlMetaNode *leader = st->leader_id > 0 ? SlMetaImageNode(image, st->leader_id) : NULL;
+
+	if (hurried_against != 0 &&
+		(st->is_leader || (st->leader_id > 0 && st->leader_id != hurried_against) ||
+		 (st->leader_id == hurried_against && leader != NULL &&
+		  !SlHeartbeatsGone(leader->node_id, leader->incarnation))))
+	{
+		SlQuorumElectionAsUsual(quorum);
+		hurried_against = 0;
+	}
+	if (st->is_leader || leader == NULL || leader->node_id == sl_node_id)
+		return;
+	(void) SlHeartbeatsProbe(image, now, leader->node_id);
+	if (hurried_against == 0 && SlHeartbeatsGone(leader->node_id, leader->incarnation))
+	{
+		ereport(LOG,
+				(errmsg("streamlog node %d calls a Raft election: leader %d is gone (its Raft address refused a connection)",
+						sl_node_id, leader->node_id)));
+		SlQuorumHurryElection(quorum);
+		hurried_against = leader->node_id;
+	}
+}
+
 /* Act on the round: controller duties, or refusing requests */
 static bool
 act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
@@ -619,6 +654,7 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 		image->controller_epoch == st->term;
 
 	take_done();
+	watch_raft_leader(st, image, now);
 
 	/* P10: Raft leadership alone is not enough; take office by a record */
 	if (st->is_leader && !controller && inflight == INFLIGHT_NONE &&
@@ -660,7 +696,7 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	}
 
 	/* a node found gone is fenced now, not at the next tick */
-	if (SlHeartbeatsProbe(image, now))
+	if (SlHeartbeatsProbe(image, now, -1))
 		next_tick_ms = now;
 	if (inflight == INFLIGHT_NONE && now >= next_tick_ms)
 	{

@@ -53,9 +53,11 @@ extern int	SlHeartbeatsCollect(SlHeartbeat *out, int max);
  * SlHeartbeat.gone): every registered, unfenced node whose heartbeat is
  * late by a quarter of an interval is probed, with a TCP connect to its
  * Raft address, once per interval; probes under way are polled.  True if
- * a node was found gone in this call (its connect refused).
+ * a node was found gone in this call (its connect refused).  only_node
+ * restricts the new probes to one node (a follower watching its Raft
+ * leader), -1 probes every late node (the controller).
  */
-extern bool SlHeartbeatsProbe(const SlMetaImage *image, int64 now);
+extern bool SlHeartbeatsProbe(const SlMetaImage *image, int64 now, int32 only_node);
 
 /* Is a probe under way (to be polled again soon)? */
 extern bool SlHeartbeatsProbing(void);
