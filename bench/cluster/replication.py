@@ -290,9 +290,11 @@ def failover_once(c, name, rep, partition=0):
             f"last ack before {max(before) - t_kill:+.3f}, first after "
             f"{min(after) - t_kill:+.3f}, {len(before)} before, {len(after)} after")
         debug_timeline(c, kill_wall, kill_wall + (min(after) - t_kill) + 0.5)
-    # the next repetition starts with every replica in the ISR again
+    # the next repetition starts with every replica in the ISR again, of
+    # every partition of the topic (the next one may use another)
     if replicated:
-        c.wait_for(lambda: sorted(c.partitions(name)[partition].get("isr") or []) == replicas,
+        c.wait_for(lambda: all(sorted(r.get("isr") or []) == sorted(r.get("replicas") or [])
+                               for r in c.partitions(name).values()),
                    120, f"every replica of {name} back in its ISR")
     return min(after) - max(before)
 
