@@ -45,23 +45,17 @@
 #include "libpq-fe.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/metadata/node_link.h"
 #include "streamlog/storage/storage.h"
 
 /* How long to wait for a new controller before trying the same one again */
 #define RETRY_PAUSE_MS 200
-
-/*
- * While waiting on the controller's answer, how often to look whether the
- * view names another controller (the answer may never come)
- */
-#define CONTROLLER_CHECK_MS 50
 
 static const char *const submit_query =
 "SELECT error_code, message, raft_index FROM streamlog._cluster_submit($1::bytea, $2::integer)";
@@ -69,9 +63,13 @@ static const char *const membership_query =
 "SELECT error_code, message, raft_index FROM streamlog._cluster_membership($1::text, $2::integer, $3::integer)";
 
 /* The connection kept to the controller node */
-static PGconn *fwd_conn = NULL;
-static int32 fwd_node_id = -1;
-static char fwd_conninfo[sizeof(((SlClusterNode *) 0)->sql_conninfo)];
+static SlNodeLink fwd_link = SL_NODE_LINK_INIT;
+
+/*
+ * The controller the attempt under way was sent to, as the view named it:
+ * its waits give up once the view names another (controller_replaced)
+ */
+static int32 attempt_controller = -1;
 
 /* Result of one attempt against one node */
 typedef enum AttemptOutcome
@@ -80,20 +78,6 @@ typedef enum AttemptOutcome
 	ATTEMPT_RETRY,				/* not the controller, or unreachable */
 	ATTEMPT_TIMED_OUT			/* the deadline passed */
 } AttemptOutcome;
-
-/* Result of a wait on the connection to a node */
-typedef enum SocketWait
-{
-	SOCKET_READY,
-	SOCKET_TIMED_OUT,			/* the deadline passed */
-	SOCKET_LEFT					/* the view names another controller */
-} SocketWait;
-
-/*
- * The controller the attempt under way was sent to, as the view named it;
- * -1 when the connection is not to a controller (a status query)
- */
-static int32 attempt_controller = -1;
 
 static const struct
 {
@@ -131,13 +115,7 @@ SlClusterMembershipActionFromName(const char *name, SlClusterSlotKind *kind)
 void
 SlClusterForwardingDisconnect(void)
 {
-	if (fwd_conn == NULL)
-		return;
-	PQfinish(fwd_conn);
-	ReleaseExternalFD();
-	fwd_conn = NULL;
-	fwd_node_id = -1;
-	fwd_conninfo[0] = '\0';
+	SlNodeLinkDrop(&fwd_link);
 }
 
 /* Milliseconds left until deadline, 0 once it passed */
@@ -147,53 +125,13 @@ ms_left(TimestampTz deadline)
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 }
 
-bool
-SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
+/* Does the view name a controller other than the one the attempt went to? */
+static bool
+controller_replaced(void *arg)
 {
-	for (;;)
-	{
-		long		left = ms_left(deadline);
-		int			rc;
+	int32		controller = SlClusterControllerId();
 
-		if (left <= 0)
-			return false;
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
-							   sock, left, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-			return true;
-	}
-}
-
-/*
- * Wait for the connection's socket like SlWaitSocketUntil; while the
- * attempt is one to a controller, give up as soon as the view names
- * another controller (this one may never answer: paused, or cut off)
- */
-static SocketWait
-wait_socket(pgsocket sock, int events, TimestampTz deadline)
-{
-	for (;;)
-	{
-		TimestampTz slice = deadline;
-		int32		controller;
-
-		if (attempt_controller >= 0)
-			slice = Min(deadline, TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-															  CONTROLLER_CHECK_MS));
-		if (SlWaitSocketUntil(sock, events, slice))
-			return SOCKET_READY;
-		if (ms_left(deadline) <= 0)
-			return SOCKET_TIMED_OUT;
-		controller = SlClusterControllerId();
-		if (controller >= 0 && controller != attempt_controller)
-			return SOCKET_LEFT;
-	}
+	return attempt_controller >= 0 && controller >= 0 && controller != attempt_controller;
 }
 
 /* Why an attempt was left for a new controller */
@@ -211,86 +149,9 @@ left_for_new_controller(void)
 static PGconn *
 connect_node(int32 node_id, const char *conninfo, TimestampTz deadline, char **why)
 {
-	static const char *const keywords[] = {"dbname", "application_name", NULL};
-	const char *values[3];
-	PostgresPollingStatusType poll;
-	PGconn	   *conn;
-
-	if (fwd_conn != NULL && fwd_node_id == node_id &&
-		strcmp(fwd_conninfo, conninfo) == 0 && PQstatus(fwd_conn) == CONNECTION_OK &&
-		PQtransactionStatus(fwd_conn) == PQTRANS_IDLE)
-		return fwd_conn;
-	SlClusterForwardingDisconnect();
-
-	if (!AcquireExternalFD())
-	{
-		*why = pstrdup("out of file descriptors for a connection to the controller");
-		return NULL;
-	}
-	values[0] = conninfo;
-	values[1] = psprintf("streamlog node %d", sl_node_id);
-	values[2] = NULL;
-	conn = PQconnectStartParams(keywords, values, 1);
-	if (conn == NULL)
-	{
-		ReleaseExternalFD();
-		*why = pstrdup("out of memory");
-		return NULL;
-	}
-	/* From here on, SlClusterForwardingDisconnect releases both */
-	fwd_conn = conn;
-	fwd_node_id = node_id;
-	strlcpy(fwd_conninfo, conninfo, sizeof(fwd_conninfo));
-
-	poll = PGRES_POLLING_WRITING;
-	while (PQstatus(conn) != CONNECTION_BAD &&
-		   poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED)
-	{
-		int			events = poll == PGRES_POLLING_READING ?
-			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-
-		if (PQsocket(conn) < 0)
-			break;
-		switch (wait_socket(PQsocket(conn), events, deadline))
-		{
-			case SOCKET_READY:
-				break;
-			case SOCKET_TIMED_OUT:
-				*why = pstrdup("connecting timed out");
-				SlClusterForwardingDisconnect();
-				return NULL;
-			case SOCKET_LEFT:
-				*why = left_for_new_controller();
-				SlClusterForwardingDisconnect();
-				return NULL;
-		}
-		poll = PQconnectPoll(conn);
-	}
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		*why = pchomp(PQerrorMessage(conn));
-		SlClusterForwardingDisconnect();
-		return NULL;
-	}
-	return conn;
-}
-
-/* A binary int of width bytes (4 or 8) from a result column */
-static bool
-result_int(const PGresult *res, int col, int width, int64 *out)
-{
-	const unsigned char *p;
-	uint64		v = 0;
-
-	if (PQgetisnull(res, 0, col))
-		return false;
-	if (PQgetlength(res, 0, col) != width)
-		return false;
-	p = (const unsigned char *) PQgetvalue(res, 0, col);
-	for (int i = 0; i < width; i++)
-		v = (v << 8) | p[i];
-	*out = width == 4 ? (int64) (int32) (uint32) v : (int64) v;
-	return true;
+	return SlNodeLinkOpen(&fwd_link, node_id, conninfo,
+						  psprintf("streamlog node %d", sl_node_id), NULL, NULL,
+						  deadline, why);
 }
 
 /*
@@ -303,74 +164,25 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 			   const int *lengths, const int *formats, int result_format,
 			   TimestampTz deadline, PGresult **result, char **why)
 {
-	PGresult   *res;
-	PGresult   *last = NULL;
-	int			rc;
+	char	   *reason = NULL;
 
-	*result = NULL;
-	if (!PQsendQueryParams(conn, query, nparams, NULL, values, lengths, formats,
-						   result_format))
+	switch (SlNodeLinkQuery(conn, query, nparams, NULL, values, lengths, formats,
+							result_format, deadline, result, &reason))
 	{
-		*why = pchomp(PQerrorMessage(conn));
-		return ATTEMPT_RETRY;
-	}
-	while ((rc = PQflush(conn)) == 1)
-	{
-		SocketWait	w = wait_socket(PQsocket(conn),
-									WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline);
-
-		if (w == SOCKET_TIMED_OUT)
-			return ATTEMPT_TIMED_OUT;
-		if (w == SOCKET_LEFT)
-		{
-			*why = left_for_new_controller();
+		case SL_NODE_LINK_ANSWERED:
+			return ATTEMPT_ANSWERED;
+		case SL_NODE_LINK_BROKEN:
+			*why = reason;
 			return ATTEMPT_RETRY;
-		}
-		if (!PQconsumeInput(conn))
-		{
-			*why = pchomp(PQerrorMessage(conn));
-			return ATTEMPT_RETRY;
-		}
-	}
-	if (rc < 0)
-	{
-		*why = pchomp(PQerrorMessage(conn));
-		return ATTEMPT_RETRY;
-	}
-	for (;;)
-	{
-		while (PQisBusy(conn))
-		{
-			SocketWait	w = wait_socket(PQsocket(conn), WL_SOCKET_READABLE, deadline);
-
-			if (w != SOCKET_READY)
-			{
-				PQclear(last);
-				if (w == SOCKET_TIMED_OUT)
-					return ATTEMPT_TIMED_OUT;
-				*why = left_for_new_controller();
-				return ATTEMPT_RETRY;
-			}
-			if (!PQconsumeInput(conn))
-			{
-				PQclear(last);
-				*why = pchomp(PQerrorMessage(conn));
-				return ATTEMPT_RETRY;
-			}
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
+		case SL_NODE_LINK_TIMED_OUT:
 			break;
-		PQclear(last);
-		last = res;
 	}
-	if (last == NULL)
+	if (ms_left(deadline) > 0 && controller_replaced(NULL))
 	{
-		*why = pstrdup("no answer");
+		*why = left_for_new_controller();
 		return ATTEMPT_RETRY;
 	}
-	*result = last;
-	return ATTEMPT_ANSWERED;
+	return ATTEMPT_TIMED_OUT;
 }
 
 /*
@@ -413,8 +225,8 @@ run_remote(PGconn *conn, const char *query, int nparams, const char *const *valu
 		int64		idx = 0;
 
 		if (PQntuples(last) != 1 || PQnfields(last) != 3 ||
-			!result_int(last, 0, 4, &code) || code < PG_INT16_MIN || code > PG_INT16_MAX ||
-			(!PQgetisnull(last, 0, 2) && !result_int(last, 2, 8, &idx)))
+			!SlNodeLinkResultInt(last, 0, 0, 4, &code) || code < PG_INT16_MIN || code > PG_INT16_MAX ||
+			(!PQgetisnull(last, 0, 2) && !SlNodeLinkResultInt(last, 0, 2, 8, &idx)))
 		{
 			PQclear(last);
 			*why = pstrdup("malformed answer");
@@ -447,7 +259,11 @@ attempt_remote(const SlClusterNode *node, SlClusterSlotKind kind, int32 node_id,
 	}
 	conn = connect_node(node->node_id, node->sql_conninfo, deadline, why);
 	if (conn == NULL)
+	{
+		if (ms_left(deadline) > 0 && controller_replaced(NULL))
+			*why = left_for_new_controller();
 		return ms_left(deadline) > 0 ? ATTEMPT_RETRY : ATTEMPT_TIMED_OUT;
+	}
 
 	/* The controller waits a little less than we do, to answer in time */
 	snprintf(timeout_text, sizeof(timeout_text), "%ld",
@@ -560,10 +376,20 @@ submit_to_controller(SlClusterSlotKind kind, int32 node_id,
 			}
 			else
 			{
+				/* a controller replaced meanwhile is left, not waited for */
 				attempt_controller = controller;
-				outcome = attempt_remote(&node, kind, node_id, request, request_len,
-										 deadline, &error_code, &answer, index, &why);
-				attempt_controller = -1;
+				SlNodeLinkGiveUpWhen(controller_replaced, NULL);
+				PG_TRY();
+				{
+					outcome = attempt_remote(&node, kind, node_id, request, request_len,
+											 deadline, &error_code, &answer, index, &why);
+				}
+				PG_FINALLY();
+				{
+					SlNodeLinkGiveUpWhen(NULL, NULL);
+					attempt_controller = -1;
+				}
+				PG_END_TRY();
 				if (outcome == ATTEMPT_RETRY && SlClusterControllerId() >= 0 &&
 					SlClusterControllerId() != controller)
 					ereport(LOG,
@@ -763,7 +589,6 @@ SlClusterLeaderQuorumStatus(int32 leader_id, SlQuorumStatus *status, int timeout
 
 	if (leader_id <= 0 || !SlClusterGetNode(leader_id, &node) || node.sql_conninfo[0] == '\0')
 		return false;
-	attempt_controller = -1;	/* a query, not a request: no controller to follow */
 	conn = connect_node(node.node_id, node.sql_conninfo, deadline, &why);
 	if (conn == NULL)
 		return false;
