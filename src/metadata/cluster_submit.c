@@ -32,9 +32,11 @@
  * requests are safe to send twice: a creation finds its own topic already
  * there (recognised by the topic id the door chose, answered as done); an
  * AlterPartition names the partition epoch it saw, so the second is
- * refused as stale and its sender reads the result of the first; a
- * deletion or an election finds its work done; a producer id block is
- * only wasted.
+ * refused as stale and its sender reads the result of the first; an
+ * election finds its work done; a producer id block is only wasted.  A
+ * deletion or a partition increase is never carried out twice, but the
+ * second attempt is answered as Kafka's would be (UNKNOWN_TOPIC_OR_PARTITION,
+ * INVALID_PARTITIONS) although the first succeeded.
  *
  * IDENTIFICATION
  *	  src/metadata/cluster_submit.c
