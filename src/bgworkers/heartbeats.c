@@ -7,10 +7,19 @@
  * controller knows at once who is alive; the controller answers each, and
  * a node logs the answers that refuse it.  Every datagram is hostile until
  * it decodes and names this cluster.
+ *
+ * Death where it is certain: a node killed with kill -9 is not silent, its
+ * ports refuse.  The controller probes each registered node whose heartbeat
+ * is late (a TCP connect to its Raft address, where its Raft worker
+ * listens while it lives); a connection refused after the last heartbeat
+ * marks that incarnation gone, and the controller fences it at once.  A
+ * paused node's kernel still accepts the connection, and a node cut off
+ * by the network does not answer: both wait for the session timeout.
  */
 #include "postgres.h"
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +33,12 @@
 
 #define MAX_HEARTBEATS SL_MAX_HEARD_HEARTBEATS
 
+/*
+ * A probe that neither connects nor is refused within this long (a node
+ * cut off by the network) tells nothing; it is given up
+ */
+#define PROBE_TIMEOUT_MS 1000
+
 /* A heartbeat as heard, and from where (for the answer) */
 typedef struct HeardHeartbeat
 {
@@ -32,6 +47,10 @@ typedef struct HeardHeartbeat
 	int64		received_ms;
 	struct sockaddr_storage from;
 	socklen_t	fromlen;
+	/* the probe of a late node (controller only) */
+	pgsocket	probe_sock;		/* connect under way, or PGINVALID_SOCKET */
+	int64		probe_started_ms;	/* of the last probe, 0 none yet */
+	bool		gone;			/* refused after received_ms */
 } HeardHeartbeat;
 
 static pgsocket udp_sock = PGINVALID_SOCKET;
@@ -173,6 +192,19 @@ SlHeartbeatsSend(bool want_shutdown)
 		(void) sendto(udp_sock, buf, len, 0, (struct sockaddr *) &voter_addrs[i], voter_addrlens[i]);
 }
 
+/* Forget an entry, closing its probe */
+static void
+drop_entry(HeardHeartbeat *e)
+{
+	if (e->used && e->probe_sock != PGINVALID_SOCKET)
+	{
+		closesocket(e->probe_sock);
+		ReleaseExternalFD();
+	}
+	e->probe_sock = PGINVALID_SOCKET;
+	e->used = false;
+}
+
 /* Keep a heartbeat heard: one entry per (node, incarnation) */
 static HeardHeartbeat *
 keep_heartbeat(const SlHeartbeatMsg *msg, int64 at)
@@ -194,13 +226,17 @@ keep_heartbeat(const SlHeartbeatMsg *msg, int64 at)
 		{
 			e->msg = *msg;
 			e->received_ms = Max(e->received_ms, at);
+			/* it speaks: whatever refused a probe was not this incarnation */
+			e->gone = false;
 			return e;
 		}
 		if (oldest == NULL || e->received_ms < oldest->received_ms)
 			oldest = e;
 	}
 	e = free_entry ? free_entry : oldest;
+	drop_entry(e);
 	memset(e, 0, sizeof(*e));
+	e->probe_sock = PGINVALID_SOCKET;
 	e->used = true;
 	e->msg = *msg;
 	e->received_ms = at;
@@ -242,7 +278,7 @@ forget_shut_down_incarnations(const SlHeartbeatMsg *msg, const SlMetaImage *imag
 
 		if (e->used && e->msg.node_id == msg->node_id &&
 			e->msg.incarnation != msg->incarnation && e->msg.want_shutdown)
-			e->used = false;
+			drop_entry(e);
 	}
 }
 
@@ -388,7 +424,7 @@ SlHeartbeatsExpire(int64 now)
 
 	for (int i = 0; i < MAX_HEARTBEATS; i++)
 		if (heard[i].used && heard[i].received_ms < horizon)
-			heard[i].used = false;
+			drop_entry(&heard[i]);
 }
 
 int
@@ -414,6 +450,7 @@ SlHeartbeatsCollect(SlHeartbeat *out, int max)
 		h->node.rack = e->msg.rack[0] ? e->msg.rack : NULL;
 		h->received_ms = e->received_ms;
 		h->want_shutdown = e->msg.want_shutdown;
+		h->gone = e->gone;
 	}
 	return n;
 }
@@ -424,4 +461,117 @@ SlHeartbeatsLastHeard(int32 node_id, uint64 incarnation)
 	HeardHeartbeat *e = newest_heartbeat(node_id, incarnation, false);
 
 	return e ? e->received_ms : 0;
+}
+
+/* A probe's end: gone if refused with no heartbeat heard since it began */
+static bool
+finish_probe(HeardHeartbeat *e, int error)
+{
+	bool		found_gone = false;
+
+	closesocket(e->probe_sock);
+	ReleaseExternalFD();
+	e->probe_sock = PGINVALID_SOCKET;
+	if (error == ECONNREFUSED && e->received_ms <= e->probe_started_ms)
+	{
+		e->gone = true;
+		found_gone = true;
+	}
+	return found_gone;
+}
+
+/* Begin a connect to the Raft address of e; true if the node was found gone already */
+static bool
+start_probe(HeardHeartbeat *e, int64 now)
+{
+	struct sockaddr_storage addr;
+	socklen_t	len;
+	pgsocket	sock;
+
+	e->probe_started_ms = now;
+	if (!resolve(e->msg.raft_address, &addr, &len) || !AcquireExternalFD())
+		return false;
+	sock = socket(addr.ss_family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+	{
+		ReleaseExternalFD();
+		return false;
+	}
+	e->probe_sock = sock;
+	if (!pg_set_noblock(sock))
+		return finish_probe(e, 0);
+	if (connect(sock, (struct sockaddr *) &addr, len) == 0)
+		return finish_probe(e, 0);
+	if (errno == EINPROGRESS || errno == EINTR)
+		return false;			/* SlHeartbeatsProbe polls it */
+	return finish_probe(e, errno);
+}
+
+bool
+SlHeartbeatsProbe(const SlMetaImage *image, int64 now, int32 only_node)
+{
+	int64		late_ms = sl_broker_heartbeat_interval_ms + sl_broker_heartbeat_interval_ms / 4;
+	bool		found_gone = false;
+
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+	{
+		HeardHeartbeat *e = &heard[i];
+		const SlMetaNode *node;
+
+		if (!e->used)
+			continue;
+		if (e->probe_sock != PGINVALID_SOCKET)
+		{
+			struct pollfd pfd;
+
+			pfd.fd = e->probe_sock;
+			pfd.events = POLLOUT;
+			pfd.revents = 0;
+			if (poll(&pfd, 1, 0) > 0)
+			{
+				int			error = 0;
+				socklen_t	errlen = sizeof(error);
+
+				if (getsockopt(e->probe_sock, SOL_SOCKET, SO_ERROR, &error, &errlen) != 0)
+					error = errno;
+				found_gone |= finish_probe(e, error);
+			}
+			else if (now - e->probe_started_ms >= PROBE_TIMEOUT_MS)
+				(void) finish_probe(e, 0);
+			continue;
+		}
+
+		/*
+		 * Only the registered, unfenced incarnation of another node matters:
+		 * a late one is probed, once per heartbeat interval
+		 */
+		if (e->gone || e->msg.node_id == sl_node_id ||
+			(only_node >= 0 && e->msg.node_id != only_node) ||
+			now - e->received_ms <= late_ms ||
+			now - e->probe_started_ms < sl_broker_heartbeat_interval_ms)
+			continue;
+		node = SlMetaImageNode(image, e->msg.node_id);
+		if (node == NULL || node->fenced || node->incarnation != e->msg.incarnation ||
+			e->msg.raft_address[0] == '\0')
+			continue;
+		found_gone |= start_probe(e, now);
+	}
+	return found_gone;
+}
+
+bool
+SlHeartbeatsProbing(void)
+{
+	for (int i = 0; i < MAX_HEARTBEATS; i++)
+		if (heard[i].used && heard[i].probe_sock != PGINVALID_SOCKET)
+			return true;
+	return false;
+}
+
+bool
+SlHeartbeatsGone(int32 node_id, uint64 incarnation)
+{
+	HeardHeartbeat *e = newest_heartbeat(node_id, incarnation, false);
+
+	return e != NULL && e->gone;
 }

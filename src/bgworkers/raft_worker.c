@@ -130,7 +130,17 @@ static int64 next_tick_ms = 0;
 static int64 next_heartbeat_ms = 0;
 static uint64 catalog_synced = 0;	/* Raft index the catalog covers */
 static uint64 synced_image_index = 0;	/* image index written to it */
+static uint64 woken_image_index = 0;	/* the catalog watchers were woken for */
+static int32 hurried_against = 0;	/* the gone Raft leader an election was hurried for */
 static int64 next_sync_attempt_ms = 0;
+
+/*
+ * The nodes fenced in the image the catalog was last written from (valid
+ * once a sync succeeded): see publish()
+ */
+static int32 catalog_fenced[SL_MAX_NODES];
+static int	ncatalog_fenced = 0;
+static bool catalog_fenced_known = false;
 static int64 shutdown_deadline_ms = 0;
 
 static void
@@ -338,6 +348,33 @@ propose_controller(uint64 term)
 	SlMetaBatchFree(&batch);
 }
 
+/*
+ * Say why each node the tick fences is fenced: the server log is where a
+ * failover's timeline is read (and the tests check which rule fired)
+ */
+static void
+log_fences(const SlMetaBatch *batch, int64 now)
+{
+	for (int i = 0; i < batch->nrecords; i++)
+	{
+		const SlMetaRecord *rec = &batch->records[i];
+		int64		heard;
+
+		if (rec->type != SL_META_FENCE_NODE)
+			continue;
+		heard = SlHeartbeatsLastHeard(rec->node.node_id, rec->node.incarnation);
+		if (SlHeartbeatsGone(rec->node.node_id, rec->node.incarnation))
+			ereport(LOG,
+					(errmsg("streamlog controller fences node %d: it is gone (its Raft address refused a connection, last heartbeat %lld ms ago)",
+							rec->node.node_id, (long long) (now - heard))));
+		else
+			ereport(LOG,
+					(errmsg("streamlog controller fences node %d: no heartbeat for %lld ms (session timeout %d ms)",
+							rec->node.node_id, (long long) (now - heard),
+							sl_broker_session_timeout_ms)));
+	}
+}
+
 /* Liveness: SlControllerTick over the heartbeats heard */
 static void
 controller_tick(const SlMetaImage *image, int64 now)
@@ -348,8 +385,8 @@ controller_tick(const SlMetaImage *image, int64 now)
 
 	SlMetaBatchInit(&batch);
 	SlControllerTick(image, hbs, n, now, sl_broker_session_timeout_ms, &batch);
-	if (batch.nrecords > 0)
-		(void) propose_batch(&batch, INFLIGHT_TICK, -1);
+	if (batch.nrecords > 0 && propose_batch(&batch, INFLIGHT_TICK, -1))
+		log_fences(&batch, now);
 	SlMetaBatchFree(&batch);
 }
 
@@ -575,6 +612,40 @@ take_done(void)
 		}
 }
 
+/*
+ * A follower watches its Raft leader as the controller watches every node:
+ * when the leader's heartbeat is late and its Raft address refuses, the
+ * leader is gone, and the election is called at once rather than a whole
+ * election timeout after its last message (a dead controller is replaced,
+ * and fences the dead node, that much sooner).  Back to the usual timeout
+ * once a leader is known again, or the leader heartbeats after all.
+ */
+static void
+watch_raft_leader(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
+{
+	const SlMetaNode *leader = st->leader_id > 0 ? SlMetaImageNode(image, st->leader_id) : NULL;
+
+	if (hurried_against != 0 &&
+		(st->is_leader || (st->leader_id > 0 && st->leader_id != hurried_against) ||
+		 (st->leader_id == hurried_against && leader != NULL &&
+		  !SlHeartbeatsGone(leader->node_id, leader->incarnation))))
+	{
+		SlQuorumElectionAsUsual(quorum);
+		hurried_against = 0;
+	}
+	if (st->is_leader || leader == NULL || leader->node_id == sl_node_id)
+		return;
+	(void) SlHeartbeatsProbe(image, now, leader->node_id);
+	if (hurried_against == 0 && SlHeartbeatsGone(leader->node_id, leader->incarnation))
+	{
+		ereport(LOG,
+				(errmsg("streamlog node %d calls a Raft election: leader %d is gone (its Raft address refused a connection)",
+						sl_node_id, leader->node_id)));
+		SlQuorumHurryElection(quorum);
+		hurried_against = leader->node_id;
+	}
+}
+
 /* Act on the round: controller duties, or refusing requests */
 static bool
 act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
@@ -583,6 +654,7 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 		image->controller_epoch == st->term;
 
 	take_done();
+	watch_raft_leader(st, image, now);
 
 	/* P10: Raft leadership alone is not enough; take office by a record */
 	if (st->is_leader && !controller && inflight == INFLIGHT_NONE &&
@@ -623,6 +695,9 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 		return false;
 	}
 
+	/* a node found gone is fenced now, not at the next tick */
+	if (SlHeartbeatsProbe(image, now, -1))
+		next_tick_ms = now;
 	if (inflight == INFLIGHT_NONE && now >= next_tick_ms)
 	{
 		controller_tick(image, now);
@@ -647,9 +722,31 @@ act(const SlQuorumStatus *st, const SlMetaImage *image, int64 now)
 	return true;
 }
 
-/* Write what this node knows into shared memory; true if it changed */
+/* Was node fenced in the image the catalog holds? */
 static bool
-publish(const SlQuorumStatus *st, const SlMetaImage *image)
+fenced_in_catalog(int32 node_id)
+{
+	for (int i = 0; i < ncatalog_fenced; i++)
+		if (catalog_fenced[i] == node_id)
+			return true;
+	return false;
+}
+
+/*
+ * Write what this node knows into shared memory; true if it changed.
+ *
+ * The catalog (leaderships) and this view (which nodes are fenced) are
+ * written one after the other, and a broker answers Metadata from both:
+ * the leaders from the catalog, the offline replicas from the view.  A
+ * fence moves leaderships away (leader -1 where no other replica is in
+ * the ISR), an unfence gives them back, so either order alone would let
+ * a broker see a partition without a leader and without an offline
+ * replica.  So while the catalog is behind the image (catalog_behind), a
+ * node fenced in either is shown fenced: the view is published that way
+ * before the catalog is written, and as the image has it only after.
+ */
+static bool
+publish(const SlQuorumStatus *st, const SlMetaImage *image, bool catalog_behind)
 {
 	bool		changed;
 	int			n = 0;
@@ -667,7 +764,8 @@ publish(const SlQuorumStatus *st, const SlMetaImage *image)
 		strlcpy(dst->sql_conninfo, src->sql_conninfo ? src->sql_conninfo : "", sizeof(dst->sql_conninfo));
 		strlcpy(dst->raft_address, src->raft_address ? src->raft_address : "", sizeof(dst->raft_address));
 		strlcpy(dst->rack, src->rack ? src->rack : "", sizeof(dst->rack));
-		dst->fenced = src->fenced;
+		dst->fenced = src->fenced ||
+			(catalog_behind && catalog_fenced_known && fenced_in_catalog(src->node_id));
 		dst->shutting_down = src->shutting_down;
 		dst->last_heartbeat_ms = SlHeartbeatsLastHeard(src->node_id, src->incarnation);
 	}
@@ -785,6 +883,11 @@ sync_catalog(const SlMetaImage *image, uint64 raft_applied, int64 now)
 		{
 			synced_image_index = image->applied_index;
 			catalog_synced = Max(raft_applied, image->applied_index);
+			ncatalog_fenced = 0;
+			for (int i = 0; i < image->nnodes && ncatalog_fenced < SL_MAX_NODES; i++)
+				if (image->nodes[i].fenced)
+					catalog_fenced[ncatalog_fenced++] = image->nodes[i].node_id;
+			catalog_fenced_known = true;
 		}
 		else
 			next_sync_attempt_ms = now + 1000;
@@ -950,11 +1053,15 @@ SlRaftWorkerMain(Datum arg)
 		SlQuorumStatus st;
 		const SlMetaImage *image;
 		bool		controller;
+		bool		published;
 
 		if (timeout < 0 || timeout > to_heartbeat)
 			timeout = to_heartbeat;
 		if (shutdown_requested)
 			timeout = Min(timeout, 50);
+		/* probes of late nodes are polled, not waited on */
+		if (SlHeartbeatsProbing())
+			timeout = Min(timeout, 10);
 		(void) WaitEventSetWait(wait_set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -980,12 +1087,21 @@ SlRaftWorkerMain(Datum arg)
 			next_heartbeat_ms = now + sl_broker_heartbeat_interval_ms;
 		}
 		(void) act(&st, image, now);
-		/* the catalog first, so that its index is published in this round */
+		/* nodes the catalog is about to fence or unfence: shown fenced first */
+		published = image->applied_index > synced_image_index &&
+			publish(&st, image, true);
+		/* the catalog, so that its index is published in this round */
 		sync_catalog(image, st.applied_index, now);
-		if (publish(&st, image))
+		if (publish(&st, image, image->applied_index > synced_image_index) || published)
 		{
 			/* after the catalog and the view: what a woken request reads */
 			SlGroupPlacementMayHaveChanged();
+		}
+		/* the workers that follow leaderships act on the new ones now */
+		if (synced_image_index != woken_image_index)
+		{
+			woken_image_index = synced_image_index;
+			SlClusterWakeCatalogWatchers();
 		}
 
 		if (shutdown_requested)

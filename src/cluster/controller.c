@@ -794,7 +794,8 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 
 	for (int i = 0; i < n; i++)
 	{
-		bool		alive = now_ms - hbs[i]->received_ms <= session_timeout_ms;
+		bool		alive = now_ms - hbs[i]->received_ms <= session_timeout_ms &&
+			!hbs[i]->gone;
 
 		if (reg != NULL && hbs[i]->node.incarnation == reg->incarnation)
 		{
@@ -813,7 +814,7 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 	 * incarnation (the node restarted) takes over at once, as Kafka fences
 	 * a broker whose controlled shutdown completed
 	 */
-	if (cur != NULL && now_ms - cur->received_ms <= session_timeout_ms &&
+	if (cur != NULL && now_ms - cur->received_ms <= session_timeout_ms && !cur->gone &&
 		!(claimant != NULL && cur->want_shutdown && reg->shutting_down &&
 		  SlControllerShutdownDone(image, node_id)))
 	{
@@ -861,7 +862,7 @@ tick_node(const SlMetaImage *image, NodeViews *views, const SlHeartbeat *const *
 	}
 	if (cur != NULL && !reg->fenced)
 	{
-		/* silent for longer than the session timeout */
+		/* silent for longer than the session timeout, or gone */
 		rec = node_record(SL_META_FENCE_NODE, node_id, reg->incarnation);
 		if (!SlMetaBatchAdd(out, &rec))
 			return false;

@@ -65,6 +65,9 @@ struct SlQuorum
 	struct raft raft;
 	SlMetaImage image;
 	int32_t		node_id;
+	unsigned	election_timeout_ms;	/* as set at open */
+	unsigned	heartbeat_timeout_ms;
+	bool		hurried;		/* SlQuorumHurryElection in force */
 	bool		transport_inited;
 	bool		io_inited;
 	bool		fsm_inited;
@@ -329,8 +332,10 @@ SlQuorumOpen(const SlQuorumOptions *opts, char *errbuf, size_t errlen)
 	 * two thirds of ours, a follower stands between 2/3 and 4/3 of it, on
 	 * average after it, and a dead leader is replaced within about 4/3 of it
 	 */
-	raft_set_election_timeout(&q->raft, opts->election_timeout_ms * 2 / 3 > opts->heartbeat_timeout_ms * 2 ?
-							  opts->election_timeout_ms * 2 / 3 : opts->heartbeat_timeout_ms * 2);
+	q->election_timeout_ms = opts->election_timeout_ms * 2 / 3 > opts->heartbeat_timeout_ms * 2 ?
+		opts->election_timeout_ms * 2 / 3 : opts->heartbeat_timeout_ms * 2;
+	q->heartbeat_timeout_ms = opts->heartbeat_timeout_ms;
+	raft_set_election_timeout(&q->raft, q->election_timeout_ms);
 	raft_set_heartbeat_timeout(&q->raft, opts->heartbeat_timeout_ms);
 	raft_set_snapshot_threshold(&q->raft, opts->snapshot_threshold);
 	raft_set_snapshot_trailing(&q->raft, opts->snapshot_threshold / 2 < 128 ?
@@ -635,4 +640,23 @@ SlQuorumGetStatus(SlQuorum *q, SlQuorumStatus *status)
 				status->last_contact_ms[k] = now >= p->last_send ? (int64_t) (now - p->last_send) : 0;
 		}
 	}
+}
+
+void
+SlQuorumHurryElection(SlQuorum *q)
+{
+	if (q->hurried)
+		return;
+	/* two heartbeats: as soon as libraft allows without racing its own */
+	raft_set_election_timeout(&q->raft, q->heartbeat_timeout_ms * 2);
+	q->hurried = true;
+}
+
+void
+SlQuorumElectionAsUsual(SlQuorum *q)
+{
+	if (!q->hurried)
+		return;
+	raft_set_election_timeout(&q->raft, q->election_timeout_ms);
+	q->hurried = false;
 }

@@ -381,3 +381,71 @@ SlClusterWaitSynced(uint64 index, int timeout_ms)
 	ConditionVariableCancelSleep();
 	return synced;
 }
+
+#if PG_VERSION_NUM >= 170000
+#define SL_MY_PROCNO MyProcNumber
+#else
+#define SL_MY_PROCNO (MyProc->pgprocno)
+#endif
+
+static void
+unwatch_catalog(int code, Datum arg)
+{
+	int			slot = DatumGetInt32(arg);
+
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	if (sl_cluster->catalog_watchers[slot] == SL_MY_PROCNO + 1)
+		sl_cluster->catalog_watchers[slot] = 0;
+	LWLockRelease(&sl_cluster->lock);
+}
+
+bool
+SlClusterWatchCatalog(void)
+{
+	int			slot = -1;
+
+	if (sl_cluster == NULL)
+		return false;
+	LWLockAcquire(&sl_cluster->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < SL_CLUSTER_CATALOG_WATCHERS; i++)
+		if (sl_cluster->catalog_watchers[i] == 0)
+		{
+			sl_cluster->catalog_watchers[i] = SL_MY_PROCNO + 1;
+			slot = i;
+			break;
+		}
+	LWLockRelease(&sl_cluster->lock);
+	if (slot < 0)
+		return false;
+	before_shmem_exit(unwatch_catalog, Int32GetDatum(slot));
+	return true;
+}
+
+void
+SlClusterWakeCatalogWatchers(void)
+{
+	int			procnos[SL_CLUSTER_CATALOG_WATCHERS];
+	int			n = 0;
+
+	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
+	for (int i = 0; i < SL_CLUSTER_CATALOG_WATCHERS; i++)
+		if (sl_cluster->catalog_watchers[i] > 0)
+			procnos[n++] = sl_cluster->catalog_watchers[i] - 1;
+	LWLockRelease(&sl_cluster->lock);
+	/* a watcher gone since only costs its successor a spurious wakeup */
+	for (int i = 0; i < n; i++)
+		SetLatch(&GetPGProcByNumber(procnos[i])->procLatch);
+}
+
+uint64
+SlClusterCatalogIndex(void)
+{
+	uint64		index;
+
+	if (sl_cluster == NULL)
+		return 0;
+	LWLockAcquire(&sl_cluster->lock, LW_SHARED);
+	index = sl_cluster->catalog_synced_index;
+	LWLockRelease(&sl_cluster->lock);
+	return index;
+}

@@ -11,7 +11,11 @@
  * controller any more (NOT_CONTROLLER), or a connection that fails, is
  * retried against whichever node the view names next, until the deadline;
  * then the caller gets REQUEST_TIMED_OUT naming the controller tried, as
- * Kafka's forwarding manager answers.
+ * Kafka's forwarding manager answers.  A controller that stops answering
+ * (paused, cut off) is left as soon as the view names another one: the
+ * request is sent again to the new controller, as Kafka's
+ * NodeToControllerChannelManager requeues the requests in flight to a
+ * controller it disconnects from, rather than wait out the deadline.
  *
  * Waiting is always on the latch (WaitLatchOrSocket for the socket, the
  * cluster state's condition variable for a new controller), so a cancel
@@ -20,11 +24,19 @@
  * the next request to the same node, and dropped on any error: a
  * connection in an unknown state is never reused.
  *
- * A request that timed out may still be committed by the controller
- * afterwards (as in Kafka): each controller request is a whole record batch,
- * so it is carried out entirely or not at all, never in part.  A creation
- * retried after its answer was lost finds its own topic already there:
- * recognised by the topic id the door chose, it is answered as done.
+ * A request that timed out, or was sent again to a new controller, may
+ * still be committed by the old one (its entry reached a majority before
+ * it stopped), as in Kafka: each controller request is a whole record
+ * batch, so it is carried out entirely or not at all, never in part, and
+ * the second attempt is decided on the image the first left.  So the
+ * requests are safe to send twice: a creation finds its own topic already
+ * there (recognised by the topic id the door chose, answered as done); an
+ * AlterPartition names the partition epoch it saw, so the second is
+ * refused as stale and its sender reads the result of the first; an
+ * election finds its work done; a producer id block is only wasted.  A
+ * deletion or a partition increase is never carried out twice, but the
+ * second attempt is answered as Kafka's would be (UNKNOWN_TOPIC_OR_PARTITION,
+ * INVALID_PARTITIONS) although the first succeeded.
  *
  * IDENTIFICATION
  *	  src/metadata/cluster_submit.c
@@ -54,6 +66,12 @@ static const char *const membership_query =
 
 /* The connection kept to the controller node */
 static SlNodeLink fwd_link = SL_NODE_LINK_INIT;
+
+/*
+ * The controller the attempt under way was sent to, as the view named it:
+ * its waits give up once the view names another (controller_replaced)
+ */
+static int32 attempt_controller = -1;
 
 /* Result of one attempt against one node */
 typedef enum AttemptOutcome
@@ -109,6 +127,23 @@ ms_left(TimestampTz deadline)
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 }
 
+/* Does the view name a controller other than the one the attempt went to? */
+static bool
+controller_replaced(void *arg)
+{
+	int32		controller = SlClusterControllerId();
+
+	return attempt_controller >= 0 && controller >= 0 && controller != attempt_controller;
+}
+
+/* Why an attempt was left for a new controller */
+static char *
+left_for_new_controller(void)
+{
+	return psprintf("node %d did not answer, and node %d is the controller now",
+					attempt_controller, SlClusterControllerId());
+}
+
 /*
  * The connection to node (conninfo), made now if the cached one is for
  * another node or broken.  NULL and *why on failure.
@@ -143,6 +178,11 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 			return ATTEMPT_RETRY;
 		case SL_NODE_LINK_TIMED_OUT:
 			break;
+	}
+	if (ms_left(deadline) > 0 && controller_replaced(NULL))
+	{
+		*why = left_for_new_controller();
+		return ATTEMPT_RETRY;
 	}
 	return ATTEMPT_TIMED_OUT;
 }
@@ -221,7 +261,11 @@ attempt_remote(const SlClusterNode *node, SlClusterSlotKind kind, int32 node_id,
 	}
 	conn = connect_node(node->node_id, node->sql_conninfo, deadline, why);
 	if (conn == NULL)
+	{
+		if (ms_left(deadline) > 0 && controller_replaced(NULL))
+			*why = left_for_new_controller();
 		return ms_left(deadline) > 0 ? ATTEMPT_RETRY : ATTEMPT_TIMED_OUT;
+	}
 
 	/* The controller waits a little less than we do, to answer in time */
 	snprintf(timeout_text, sizeof(timeout_text), "%ld",
@@ -333,8 +377,27 @@ submit_to_controller(SlClusterSlotKind kind, int32 node_id,
 				outcome = ATTEMPT_RETRY;
 			}
 			else
-				outcome = attempt_remote(&node, kind, node_id, request, request_len,
-										 deadline, &error_code, &answer, index, &why);
+			{
+				/* a controller replaced meanwhile is left, not waited for */
+				attempt_controller = controller;
+				SlNodeLinkGiveUpWhen(controller_replaced, NULL);
+				PG_TRY();
+				{
+					outcome = attempt_remote(&node, kind, node_id, request, request_len,
+											 deadline, &error_code, &answer, index, &why);
+				}
+				PG_FINALLY();
+				{
+					SlNodeLinkGiveUpWhen(NULL, NULL);
+					attempt_controller = -1;
+				}
+				PG_END_TRY();
+				if (outcome == ATTEMPT_RETRY && SlClusterControllerId() >= 0 &&
+					SlClusterControllerId() != controller)
+					ereport(LOG,
+							(errmsg("streamlog sends a request to the controller again, to node %d: %s",
+									SlClusterControllerId(), why ? why : "no answer")));
+			}
 		}
 		if (outcome == ATTEMPT_ANSWERED)
 		{

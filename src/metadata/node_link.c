@@ -26,6 +26,17 @@
 StaticAssertDecl(sizeof(((SlClusterNode *) 0)->sql_conninfo) == SL_NODE_LINK_CONNINFO_MAX,
 				 "a link keeps a node's whole conninfo");
 
+/* SlNodeLinkGiveUpWhen's check, NULL for none */
+static SlNodeLinkGiveUpFn give_up_fn = NULL;
+static void *give_up_arg = NULL;
+
+void
+SlNodeLinkGiveUpWhen(SlNodeLinkGiveUpFn give_up, void *arg)
+{
+	give_up_fn = give_up;
+	give_up_arg = arg;
+}
+
 bool
 SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
 {
@@ -36,6 +47,12 @@ SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
 
 		if (left <= 0)
 			return false;
+		if (give_up_fn != NULL)
+		{
+			if (give_up_fn(give_up_arg))
+				return false;
+			left = Min(left, SL_NODE_LINK_CHECK_MS);
+		}
 		rc = WaitLatchOrSocket(MyLatch,
 							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
 							   sock, left, PG_WAIT_EXTENSION);

@@ -135,6 +135,8 @@ static XLogRecPtr last_flushed = InvalidXLogRecPtr;
 static TimestampTz last_feedback = 0;
 static TimestampTz last_progress = 0;
 static TimestampTz last_refresh = 0;
+/* the catalog's index at the last refresh: a newer one may move leaderships */
+static uint64 refreshed_catalog = 0;
 static TimestampTz last_log_start = 0;
 static bool progress_missing_logged = false;
 static bool progress_due = false;	/* applied since the last report */
@@ -600,6 +602,8 @@ refresh_followed(const char *conninfo, int *count)
 	ListCell   *lc;
 	bool		ok = true;
 
+	uint64		catalog_seen = SlClusterCatalogIndex();
+
 	hash_seq_init(&status, followed);
 	while ((f = hash_seq_search(&status)) != NULL)
 		f->present = false;
@@ -618,6 +622,7 @@ refresh_followed(const char *conninfo, int *count)
 	}
 	*count = list_length(list);
 	commit_txn();
+	refreshed_catalog = catalog_seen;
 
 	/*
 	 * Syncing runs transactions, which a hash scan may not span: take the
@@ -1278,7 +1283,8 @@ run_session(void)
 		/* Nothing buffered: the periodic work, then wait */
 		now = GetCurrentTimestamp();
 		if (pending == NIL &&
-			TimestampDifferenceExceeds(last_refresh, now, SL_APPLY_REFRESH_MS))
+			(TimestampDifferenceExceeds(last_refresh, now, SL_APPLY_REFRESH_MS) ||
+			 SlClusterCatalogIndex() != refreshed_catalog))
 		{
 			if (!refresh_followed(conninfo, &count))
 				return SESSION_RETRY;
@@ -1315,6 +1321,8 @@ SlApplyWorkerMain(Datum arg)
 	SlWorkerStart("streamlog apply");
 	/* An acknowledgement to the leader means durable here */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a leadership that moves to or from our leader is followed at once */
+	(void) SlClusterWatchCatalog();
 
 	session_context = AllocSetContextCreate(TopMemoryContext, "streamlog apply session",
 											ALLOCSET_DEFAULT_SIZES);

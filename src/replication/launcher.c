@@ -3,7 +3,8 @@
  *	  The replication launcher: one apply worker per leader this node
  *	  follows partitions of, as the catalog's leadership says.
  *
- * Every SL_LAUNCHER_INTERVAL_MS (and when a worker it started stops) it
+ * Every SL_LAUNCHER_INTERVAL_MS (and when a worker it started stops, or
+ * the Raft worker writes new leaderships to the catalog) it
  * reads which leaders this node follows (SlFollowedPartitions), starts a
  * dynamic apply worker for each that has none, and stops the workers of
  * leaders it no longer follows.  A worker that exits (nothing left to
@@ -149,6 +150,8 @@ void
 SlReplicationLauncherMain(Datum arg)
 {
 	SlWorkerStart(NULL);
+	/* woken when a leadership moves, not a round later */
+	(void) SlClusterWatchCatalog();
 	for (;;)
 	{
 		/* An error (the catalog not there yet) costs a round, never the workers' handles */

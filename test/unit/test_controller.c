@@ -471,6 +471,66 @@ test_fencing_and_return(void)
 	SlMetaImageFree(&img);
 }
 
+/*
+ * A node whose incarnation is known gone (its Raft port refused a
+ * connection after its last heartbeat) is fenced at the next tick, well
+ * within its session; a new incarnation of it registers at once.
+ */
+static void
+test_gone_is_fenced_at_once(void)
+{
+	SlMetaImage img;
+	SlControllerRequest req;
+	SlMetaBatch out;
+	SlHeartbeat hbs[4];
+	char		err[256];
+	const SlMetaTopic *three;
+
+	cluster_of(&img, 3, NULL);
+	req = create_req("three", 3, 3);
+	CHECK_EQ_INT(handle(&img, &req, err), 0);
+	CHECK(count_led_by(&img, 2) > 0);
+	for (int i = 0; i < 3; i++)
+		hbs[i] = hb(i + 1, 100 + i, 1000, NULL);
+
+	/* late by less than a session, but gone: fenced, leaderships moved */
+	hbs[1].gone = true;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 3, 1500, SESSION, &out);
+	CHECK(out.nrecords > 1);
+	CHECK_EQ_INT(out.records[0].type, SL_META_FENCE_NODE);
+	CHECK_EQ_INT(out.records[0].node.node_id, 2);
+	CHECK(commit(&img, &out));
+	CHECK(SlMetaImageNode(&img, 2)->fenced);
+	CHECK_EQ_INT(count_led_by(&img, 2), 0);
+	three = SlMetaImageTopicByName(&img, "three");
+	for (int32_t p = 0; p < three->partition_count; p++)
+	{
+		CHECK(!ints_contain(three->partitions[p].isr, three->partitions[p].nisr, 2));
+		CHECK(three->partitions[p].leader != 2 && three->partitions[p].leader != -1);
+	}
+
+	/* a gone entry registers nothing, even as a claimant */
+	hbs[3] = hb(2, 999, 1600, NULL);
+	hbs[3].gone = true;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 4, 1600, SESSION, &out);
+	CHECK_EQ_INT(out.nrecords, 0);
+	SlMetaBatchFree(&out);
+
+	/* the node restarted: its new incarnation registers and is unfenced */
+	hbs[3].gone = false;
+	SlMetaBatchInit(&out);
+	SlControllerTick(&img, hbs, 4, 1700, SESSION, &out);
+	CHECK(out.nrecords >= 2);
+	CHECK_EQ_INT(out.records[0].type, SL_META_REGISTER_NODE);
+	CHECK_EQ_INT(out.records[1].type, SL_META_UNFENCE_NODE);
+	CHECK(commit(&img, &out));
+	CHECK(!SlMetaImageNode(&img, 2)->fenced);
+	CHECK(SlMetaImageNode(&img, 2)->incarnation == 999);
+	SlMetaImageFree(&img);
+}
+
 static void
 test_incarnations(void)
 {
@@ -1638,6 +1698,7 @@ main(void)
 	test_other_requests();
 	test_elect_leaders();
 	test_fencing_and_return();
+	test_gone_is_fenced_at_once();
 	test_incarnations();
 	test_controlled_shutdown();
 	test_unregister();

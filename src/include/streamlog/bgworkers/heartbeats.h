@@ -48,6 +48,23 @@ extern void SlHeartbeatsExpire(int64 now);
 /* The heartbeats heard, for SlControllerTick (strings valid until the next receive) */
 extern int	SlHeartbeatsCollect(SlHeartbeat *out, int max);
 
+/*
+ * The controller's probes of late nodes (cluster/controller.h,
+ * SlHeartbeat.gone): every registered, unfenced node whose heartbeat is
+ * late by a quarter of an interval is probed, with a TCP connect to its
+ * Raft address, once per interval; probes under way are polled.  True if
+ * a node was found gone in this call (its connect refused).  only_node
+ * restricts the new probes to one node (a follower watching its Raft
+ * leader), -1 probes every late node (the controller).
+ */
+extern bool SlHeartbeatsProbe(const SlMetaImage *image, int64 now, int32 only_node);
+
+/* Is a probe under way (to be polled again soon)? */
+extern bool SlHeartbeatsProbing(void);
+
+/* Was a node's incarnation found gone (its Raft address refused)? */
+extern bool SlHeartbeatsGone(int32 node_id, uint64 incarnation);
+
 /* When a node's incarnation was last heard (unix ms), 0 if never */
 extern int64 SlHeartbeatsLastHeard(int32 node_id, uint64 incarnation);
 

@@ -118,6 +118,14 @@ typedef struct SlHeartbeat
 	SlMetaNode	node;			/* id, incarnation, endpoints, rack */
 	int64_t		received_ms;	/* controller's clock */
 	bool		want_shutdown;	/* controlled shutdown asked */
+
+	/*
+	 * The incarnation is gone for certain, not merely silent: after this
+	 * heartbeat, a connection to its Raft address was refused (nothing
+	 * listens there: its process is gone).  Such a node is fenced at once;
+	 * silence alone waits for the session timeout.
+	 */
+	bool		gone;
 } SlHeartbeat;
 
 /*
@@ -125,7 +133,7 @@ typedef struct SlHeartbeat
  * incarnation (refusing a second live claimant of a node id: it is not
  * registered while the registered incarnation still heartbeats), unfence
  * registered nodes that heartbeat, fence those silent for longer than
- * session_timeout_ms, move leaderships off fenced and shutting-down nodes
+ * session_timeout_ms or known gone (SlHeartbeat.gone) at once, move leaderships off fenced and shutting-down nodes
  * (elect only from the ISR; with no other replica in the ISR the partition
  * goes offline, leader -1), and give back leaderships to nodes that
  * returned (a partition offline whose ISR member is back).

@@ -118,4 +118,15 @@ typedef struct SlQuorumStatus
 } SlQuorumStatus;
 extern void SlQuorumGetStatus(SlQuorum *q, SlQuorumStatus *status);
 
+/*
+ * A follower that knows its leader is gone (not merely silent) calls an
+ * election within two Raft heartbeats from now instead of a whole election
+ * timeout after the leader's last message; SlQuorumElectionAsUsual undoes
+ * it once a leader is known again (the short timeout must not outlive the
+ * emergency: it would make elections out of a slow round).  Liveness only:
+ * votes are granted by the same rules.
+ */
+extern void SlQuorumHurryElection(SlQuorum *q);
+extern void SlQuorumElectionAsUsual(SlQuorum *q);
+
 #endif							/* SL_CLUSTER_QUORUM_H */

@@ -72,6 +72,9 @@ typedef struct SlClusterSlot
 	uint64		index;			/* Raft index that carried it out */
 } SlClusterSlot;
 
+/* Processes that may watch the catalog (SlClusterWatchCatalog) */
+#define SL_CLUSTER_CATALOG_WATCHERS 32
+
 typedef struct SlClusterShared
 {
 	LWLock		lock;			/* guards everything below but the slots'
@@ -94,6 +97,8 @@ typedef struct SlClusterShared
 	int			nnodes;
 	SlClusterNode nodes[SL_MAX_NODES];
 	SlClusterSlot slots[SL_CLUSTER_QUEUE_SLOTS];
+	/* processes whose latch is set when the catalog changes: procno + 1, 0 free */
+	int			catalog_watchers[SL_CLUSTER_CATALOG_WATCHERS];
 } SlClusterShared;
 
 extern SlClusterShared *sl_cluster;
@@ -143,5 +148,19 @@ extern char *SlClusterRefusal(void);
 
 /* Wait until this node's catalog has applied index; false at timeout */
 extern bool SlClusterWaitSynced(uint64 index, int timeout_ms);
+
+/*
+ * Have this process's latch set each time the Raft worker writes a new
+ * image to the catalog (until the process exits), for workers that act
+ * on leaderships and would otherwise notice them only at their next poll;
+ * false if every watcher slot is taken (then they poll as before)
+ */
+extern bool SlClusterWatchCatalog(void);
+
+/* The Raft worker: set the latches of the catalog's watchers */
+extern void SlClusterWakeCatalogWatchers(void);
+
+/* The Raft index this node's catalog covers (0 before any) */
+extern uint64 SlClusterCatalogIndex(void);
 
 #endif							/* SL_METADATA_CLUSTER_STATE_H */

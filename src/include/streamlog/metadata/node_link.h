@@ -28,6 +28,18 @@
 extern bool SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline);
 
 /*
+ * While set (not NULL), every SlWaitSocketUntil of this process asks
+ * give_up(arg) every SL_NODE_LINK_CHECK_MS and, if it says so, ends its
+ * wait as if the deadline had passed: the caller stops waiting on a node
+ * that may never answer once it knows another node should be asked
+ * (forwarding to a controller that was replaced).  Set it around one
+ * exchange, and set it back to NULL after.
+ */
+#define SL_NODE_LINK_CHECK_MS 50
+typedef bool (*SlNodeLinkGiveUpFn) (void *arg);
+extern void SlNodeLinkGiveUpWhen(SlNodeLinkGiveUpFn give_up, void *arg);
+
+/*
  * Connect to conninfo (a conninfo string or a database name) as
  * application_name, with one more connection keyword (extra_keyword and
  * extra_value, or NULL for none), waiting until deadline.  The connection
