@@ -168,6 +168,9 @@ REPLICA_MAINTENANCE_OBJS =
 SHARED_HELPER_OBJS =
 TXN_LOG_OBJS =
 TXN_COORDINATOR_OBJS =
+# the transaction coordinator's pure part: __transaction_state records and
+# its state machine, unit-tested as frontend code
+CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \
