@@ -167,7 +167,7 @@ SQL_CONSUME_CLUSTER_OBJS =
 REPLICA_MAINTENANCE_OBJS =
 SHARED_HELPER_OBJS =
 TXN_LOG_OBJS =
-TXN_COORDINATOR_OBJS =
+TXN_COORDINATOR_OBJS = src/storage/txn_state.o
 # the transaction coordinator's pure part: __transaction_state records and
 # its state machine, unit-tested as frontend code
 CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o

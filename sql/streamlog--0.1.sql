@@ -1020,3 +1020,42 @@ CREATE FUNCTION streamlog._truncate_partition(topic_id integer, partition intege
 REVOKE EXECUTE ON FUNCTION streamlog._replica_read(integer, integer, bigint, integer),
 	streamlog._epoch_end_offset(integer, integer, integer),
 	streamlog._truncate_partition(integer, integer, bigint) FROM PUBLIC;
+
+-- Kafka transactions: the transaction coordinator (issue 14).
+-- One row per transactional id this node coordinates: its producer id and
+-- epoch, the state of its transaction in Kafka's names (status numbers of
+-- __transaction_state: 0 Empty, 1 Ongoing, 2 PrepareCommit, 3 PrepareAbort,
+-- 4 CompleteCommit, 5 CompleteAbort) and the partitions in it.  Every
+-- change also appends the id's record to __transaction_state in the same
+-- transaction, as group_offset does to __consumer_offsets.
+CREATE TABLE streamlog.txn_state (
+	transactional_id text PRIMARY KEY CHECK (transactional_id <> ''),
+	producer_id bigint NOT NULL,
+	last_producer_id bigint NOT NULL DEFAULT -1,
+	producer_epoch smallint NOT NULL,
+	last_producer_epoch smallint NOT NULL DEFAULT -1,
+	timeout_ms integer NOT NULL CHECK (timeout_ms > 0),
+	state smallint NOT NULL CHECK (state BETWEEN 0 AND 7),
+	topic_ids integer[] NOT NULL DEFAULT '{}',
+	partitions integer[] NOT NULL DEFAULT '{}',
+	groups text[] NOT NULL DEFAULT '{}',
+	started_at timestamptz,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (cardinality(topic_ids) = cardinality(partitions))
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_state', '');
+REVOKE ALL ON streamlog.txn_state FROM PUBLIC;
+
+-- The transactional ids and their transactions, with topic names
+CREATE VIEW streamlog.transactions AS
+SELECT s.transactional_id, s.producer_id, s.producer_epoch,
+	   (ARRAY['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit',
+			  'CompleteAbort', 'Dead', 'PrepareEpochFence'])[s.state + 1] AS state,
+	   s.timeout_ms, s.started_at, s.updated_at,
+	   ARRAY(SELECT t.name || '-' || u.p
+			   FROM unnest(s.topic_ids, s.partitions) WITH ORDINALITY AS u(t, p, i)
+			   JOIN streamlog.topic t ON t.topic_id = u.t
+			  ORDER BY u.i) AS partitions,
+	   s.groups
+  FROM streamlog.txn_state s;
+REVOKE ALL ON streamlog.transactions FROM PUBLIC;
