@@ -166,7 +166,8 @@ GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loade
 SQL_CONSUME_CLUSTER_OBJS =
 REPLICA_MAINTENANCE_OBJS =
 SHARED_HELPER_OBJS =
-TXN_LOG_OBJS =
+TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o
+CODEC_OBJS += src/protocol/control_records.o src/storage/txn_filter.o
 TXN_COORDINATOR_OBJS = src/storage/txn_state.o
 # the transaction coordinator's pure part: __transaction_state records and
 # its state machine, unit-tested as frontend code

@@ -1021,6 +1021,64 @@ REVOKE EXECUTE ON FUNCTION streamlog._replica_read(integer, integer, bigint, int
 	streamlog._epoch_end_offset(integer, integer, integer),
 	streamlog._truncate_partition(integer, integer, bigint) FROM PUBLIC;
 
+-- ---------------------------------------------------------------------------
+-- Transactions, the partition side (issue 14): open transactions, the
+-- aborted-transaction index, and the internal test door.
+-- ---------------------------------------------------------------------------
+
+-- The open transaction of each transactional producer on a partition: the
+-- offset of its first batch there.  Written in the same transaction as the
+-- append that opens it, deleted by the marker (COMMIT or ABORT) that closes
+-- it.  The last stable offset is the smallest first_offset, or the high
+-- watermark if there is none.
+CREATE TABLE streamlog.txn_open (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_id bigint NOT NULL,
+	producer_epoch smallint NOT NULL,
+	first_offset bigint NOT NULL,
+	PRIMARY KEY (topic_id, partition, producer_id),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+CREATE INDEX ON streamlog.txn_open (topic_id, partition, first_offset);
+
+-- The aborted transactions of a partition (Kafka's transaction index):
+-- from its producer's first batch to the ABORT marker (last_offset), for
+-- read_committed Fetch and the SQL readers.  Rows below the log start
+-- offset are removed with the segments that held them.
+CREATE TABLE streamlog.txn_aborted (
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	producer_id bigint NOT NULL,
+	first_offset bigint NOT NULL,
+	last_offset bigint NOT NULL,
+	PRIMARY KEY (topic_id, partition, last_offset),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_open', '');
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_aborted', '');
+
+-- Internal, for tests until the transaction coordinator opens the Kafka
+-- door: append a transactional batch of values (one record each) for a
+-- producer, and write a COMMIT or ABORT marker, in the caller's transaction.
+-- Superuser only (checked in C, and not granted).
+CREATE FUNCTION streamlog._txn_test_append(topic text, partition integer,
+										   producer_id bigint, producer_epoch smallint,
+										   base_sequence integer, "values" text[])
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog__txn_test_append' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION streamlog._txn_test_marker(topic text, partition integer,
+										   producer_id bigint, producer_epoch smallint,
+										   commit boolean, coordinator_epoch integer DEFAULT 0)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog__txn_test_marker' LANGUAGE C STRICT VOLATILE;
+-- The last stable offset of a partition (the high watermark when no
+-- transaction is open there)
+CREATE FUNCTION streamlog.last_stable_offset(topic text, partition integer)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog_last_stable_offset' LANGUAGE C STRICT STABLE;
+REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[]),
+	streamlog._txn_test_marker(text, integer, bigint, smallint, boolean, integer) FROM PUBLIC;
 -- Kafka transactions: the transaction coordinator (issue 14).
 -- One row per transactional id this node coordinates: its producer id and
 -- epoch, the state of its transaction in Kafka's names (status numbers of

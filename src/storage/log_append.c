@@ -50,6 +50,7 @@
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 
@@ -672,6 +673,7 @@ append_pending(void)
 		IndexInfo  *index_info;
 		SlKeyIndexWriter key_index;
 		Oid			key_index_relid;
+		int64		noted_producer;
 
 		pp = sorted[i];
 		if (pp->forward)
@@ -692,6 +694,7 @@ append_pending(void)
 		key_index_relid = SlKeyIndexRelid(pp->key.topic_id);
 		if (OidIsValid(key_index_relid))
 			SlKeyIndexOpen(&key_index, key_index_relid);
+		noted_producer = SL_NO_PRODUCER_ID;
 		foreach(lc, pp->batches)
 		{
 			PendingBatch *batch = lfirst(lc);
@@ -729,6 +732,18 @@ append_pending(void)
 								   batch_bytes(batch), batch_len(batch));
 			if (batch->base_offset_out)
 				*batch->base_offset_out = offset;
+			/*
+			 * A transactional batch opens its producer's transaction here
+			 * (transactions.h), once per producer and partition is enough
+			 */
+			if ((SlLoadInt16(batch_bytes(batch) + SL_BATCH_OFFSET_ATTRIBUTES) &
+				 SL_BATCH_ATTR_TRANSACTIONAL) && batch->producer_id >= 0 &&
+				batch->producer_id != noted_producer)
+			{
+				SlTxnNoteAppend(pp->key.topic_id, pp->key.partition, batch->producer_id,
+								batch->producer_epoch, offset);
+				noted_producer = batch->producer_id;
+			}
 			offset += batch->record_count;
 			/* Written: its memory can go, which bounds a spilled commit's */
 			pfree(batch->data.data);
@@ -749,6 +764,60 @@ append_pending(void)
 	}
 }
 
+int64
+SlLogAppendControlBatch(const SlTopic *topic, int32 partition, const uint8 *data,
+						size_t len, int64 producer_id, int16 producer_epoch,
+						int64 timestamp)
+{
+	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
+	SlPartitionState *state = SlPartitionStateGet(key);
+	PendingBatch batch;
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+	int64		offset;
+	Oid			relid;
+	Relation	rel;
+	Relation	index;
+	IndexInfo  *index_info;
+	int32		leader_epoch = topic->partitions != NULL ?
+		SlTopicPartitionLeadership(topic, partition)->leader_epoch : 0;
+
+	memset(&batch, 0, sizeof(batch));
+	batch_data_init(&batch);
+	appendBinaryStringInfo(&batch.data, (const char *) data, len);
+	batch.len = len;
+	batch.record_count = 1;
+	batch.min_timestamp = timestamp;
+	batch.max_timestamp = timestamp;
+	batch.producer_id = producer_id;
+	batch.producer_epoch = producer_epoch;
+	batch.base_sequence = SL_NO_SEQUENCE;
+
+	/*
+	 * Reserved now: the caller wants the offset.  Remembered first, so that
+	 * an error below still releases it at abort.
+	 */
+	offset = SlPartitionStateReserve(state, 1, &relid);
+	remember_reservation(state, offset);
+
+	SlBatchSeal(batch_bytes(&batch), len, offset,
+				topic->config.log_append_time ? now_ms : -1);
+	SlStoreInt32(batch_bytes(&batch) + SL_BATCH_OFFSET_LEADER_EPOCH, leader_epoch);
+	if (topic->config.log_append_time)
+	{
+		batch.min_timestamp = now_ms;
+		batch.max_timestamp = now_ms;
+	}
+	rel = table_open(relid, RowExclusiveLock);
+	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
+	index_info = BuildIndexInfo(index);
+	/* Never in the key index: a marker's key is no record's */
+	insert_batch(rel, index, index_info, &batch, offset, now_ms);
+	index_close(index, RowExclusiveLock);
+	table_close(rel, RowExclusiveLock);
+	pfree(batch.data.data);
+	return offset;
+}
+
 /*
  * Append at PRE_COMMIT; at the end, release the reservations, which moves
  * the high watermark (xact.c calls this after producers.c, before topics.c)
@@ -763,7 +832,8 @@ SlLogAppendXactEvent(XactEvent event)
 				append_pending();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
-			if (pending_has_records())
+			/* A marker (SlLogAppendControlBatch) holds its offset too */
+			if (pending_has_records() || nreservations > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that produced to a streamlog topic"),

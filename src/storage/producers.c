@@ -193,6 +193,9 @@ read_newest_batches(SlPartitionKey key, StoredBatch *batches)
 				continue;
 			batch->epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
 			batch->first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);
+			/* A transaction marker has no sequence: the producer's go on */
+			if (batch->first_seq < 0)
+				continue;
 			batch->base_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
 			batch->last_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
 			count++;

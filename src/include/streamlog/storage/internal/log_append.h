@@ -16,4 +16,15 @@ extern void SlLogDiscardTopic(SlPartitionKey topic_key);
  */
 extern uint64 sl_subxact_aborts;
 
+/*
+ * Append a control batch (a transaction marker, len bytes at data, built
+ * by the caller without offsets) to a partition now, in the caller's
+ * transaction: its offset is reserved at once and returned, and the high
+ * watermark waits for the transaction's end (transactions.h).
+ */
+extern int64 SlLogAppendControlBatch(const SlTopic *topic, int32 partition,
+									 const uint8 *data, size_t len,
+									 int64 producer_id, int16 producer_epoch,
+									 int64 timestamp);
+
 #endif							/* SL_STORAGE_INTERNAL_LOG_APPEND_H */

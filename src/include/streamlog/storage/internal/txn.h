@@ -1,0 +1,29 @@
+/*
+ * What the log (log_append.c, retention) tells the transaction state of
+ * its partitions (txn_index.c).  Internal to storage.
+ */
+#ifndef SL_STORAGE_INTERNAL_TXN_H
+#define SL_STORAGE_INTERNAL_TXN_H
+
+#include "streamlog/storage/storage.h"
+
+/*
+ * A transactional batch of producer_id was appended at first_offset, in
+ * this transaction: it opens the producer's transaction on the partition
+ * unless one is open (which keeps the smaller first offset).  Needs an
+ * active snapshot.
+ */
+extern void SlTxnNoteAppend(int32 topic_id, int32 partition, int64 producer_id,
+							int16 producer_epoch, int64 first_offset);
+
+/*
+ * A marker of producer_id was appended at marker_offset: close its open
+ * transaction, and index it if the marker aborts it
+ */
+extern void SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id,
+							bool commit, int64 marker_offset);
+
+/* Forget aborted transactions that end below the log start offset */
+extern void SlTxnPruneBelow(int32 topic_id, int32 partition, int64 log_start);
+
+#endif							/* SL_STORAGE_INTERNAL_TXN_H */

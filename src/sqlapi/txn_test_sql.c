@@ -1,0 +1,145 @@
+/*
+ * SQL: the last stable offset of a partition, and the internal door that
+ * tests drive the partition side of transactions through until the
+ * transaction coordinator opens the Kafka one (transactions.h,
+ * SL_TXN_PRODUCE_ACCEPTED): _txn_test_append and _txn_test_marker.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "streamlog/protocol/records.h"
+#include "streamlog/storage/acl.h"
+#include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
+
+PG_FUNCTION_INFO_V1(streamlog__txn_test_append);
+PG_FUNCTION_INFO_V1(streamlog__txn_test_marker);
+PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
+
+static void
+require_superuser(const char *function)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may call streamlog.%s()", function),
+				 errdetail("It is an internal function for tests of transactions."),
+				 errhint("Kafka's transactional producers write transactions; SQL's produce() writes in the caller's transaction.")));
+}
+
+static const SlTopic *
+locked_topic(FunctionCallInfo fcinfo, int32 partition)
+{
+	const SlTopic *topic =
+		SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
+
+	SlTopicCheckPartition(topic, partition);
+	return topic;
+}
+
+/*
+ * A transactional batch of producer (id, epoch) from base_sequence on, one
+ * record per value, checked as a Produce request's batch is
+ */
+Datum
+streamlog__txn_test_append(PG_FUNCTION_ARGS)
+{
+	int32		partition = PG_GETARG_INT32(1);
+	int64		producer_id = PG_GETARG_INT64(2);
+	int16		epoch = PG_GETARG_INT16(3);
+	int32		base_sequence = PG_GETARG_INT32(4);
+	ArrayType  *values = PG_GETARG_ARRAYTYPE_P(5);
+	const SlTopic *topic;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	SlBatchBuilder builder;
+	StringInfoData data;
+	SlBatchHeader hdr;
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+	int64		duplicate_offset;
+	const char *error;
+
+	require_superuser("_txn_test_append");
+	topic = locked_topic(fcinfo, partition);
+	deconstruct_array(values, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	if (nelems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transactional batch needs at least one value")));
+
+	SlBatchBuilderInit(&builder, SL_COMPRESSION_NONE);
+	builder.producer_id = producer_id;
+	builder.producer_epoch = epoch;
+	builder.base_sequence = base_sequence;
+	SlBatchBuilderSetBase(&builder, SL_BATCH_ATTR_TRANSACTIONAL, false, 0);
+	for (int i = 0; i < nelems; i++)
+	{
+		text	   *t = nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+
+		SlBatchBuilderAdd(&builder, now_ms, NULL, -1,
+						  t ? (const uint8 *) VARDATA_ANY(t) : NULL,
+						  t ? (int32) VARSIZE_ANY_EXHDR(t) : -1, NULL, 0);
+	}
+	initStringInfo(&data);
+	error = SlBatchBuilderFinish(&builder, &data);
+	if (error == NULL)
+		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, false);
+	if (error)
+		elog(ERROR, "could not build a transactional batch: %s", error);
+
+	switch (SlProducerCheckBatch(topic, partition, &hdr, &duplicate_offset))
+	{
+		case SL_SEQUENCE_OK:
+			break;
+		case SL_SEQUENCE_DUPLICATE:
+			PG_RETURN_VOID();
+		case SL_SEQUENCE_OUT_OF_ORDER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sequence %d of producer %lld is out of order",
+							base_sequence, (long long) producer_id)));
+			break;
+		case SL_SEQUENCE_FENCED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("epoch %d of producer %lld is fenced", epoch,
+							(long long) producer_id)));
+			break;
+	}
+	SlLogBufferBatch(topic, partition, (const uint8 *) data.data, data.len, &hdr,
+					 now_ms, now_ms, NULL, NULL);
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog__txn_test_marker(PG_FUNCTION_ARGS)
+{
+	int32		partition = PG_GETARG_INT32(1);
+	const SlTopic *topic;
+
+	require_superuser("_txn_test_marker");
+	topic = locked_topic(fcinfo, partition);
+	PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, PG_GETARG_INT64(2),
+									 PG_GETARG_INT16(3), PG_GETARG_BOOL(4),
+									 PG_GETARG_INT32(5)));
+}
+
+Datum
+streamlog_last_stable_offset(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		partition = PG_GETARG_INT32(1);
+	const SlTopic *topic;
+
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
+	topic = SlTopicLookupAndLock(name, AccessShareLock);
+	SlTopicCheckPartition(topic, partition);
+	PG_RETURN_INT64(SlPartitionLastStableOffset(topic->topic_id, partition));
+}

@@ -1,0 +1,226 @@
+/*
+ * The transaction state of partitions (transactions.h): open transactions
+ * (streamlog.txn_open), the aborted-transaction index
+ * (streamlog.txn_aborted), and the last stable offset they give.
+ *
+ * Both are tables written in the transaction that appends (the first
+ * batch of a transaction opens it) or writes the marker (which closes it),
+ * so they are exactly as durable and as visible as the log they describe:
+ * a kill -9 between a transactional append and its marker leaves the
+ * transaction open after restart, and the LSO stops at it.  Kafka instead
+ * rebuilds this state from the log tail and keeps .txnindex files beside
+ * its segments; a table needs no rebuild and no scan.
+ *
+ * The LSO reads the high watermark first, then the open transactions with
+ * the latest snapshot: the high watermark moves past an append only once
+ * its transaction is visible, so every transaction below the high
+ * watermark read is seen.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/memutils.h"
+
+#include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/txn.h"
+#include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
+
+enum
+{
+	Q_OPEN_NOTE,
+	Q_OPEN_MIN,
+	Q_OPEN_CLOSE,
+	Q_ABORTED_ADD,
+	Q_ABORTED_RANGE,
+	Q_OPEN_LIST,
+	Q_ABORTED_PRUNE,
+	NUM_TXN_QUERIES
+};
+
+static const SlNamedQuery txn_queries[NUM_TXN_QUERIES] = {
+	/*
+	 * Two appends of one producer may commit out of offset order: the
+	 * first offset is the smaller, whichever committed first
+	 */
+	[Q_OPEN_NOTE] = {
+		"INSERT INTO streamlog.txn_open AS t "
+		"(topic_id, partition, producer_id, producer_epoch, first_offset) "
+		"VALUES ($1, $2, $3, $4, $5) "
+		"ON CONFLICT (topic_id, partition, producer_id) DO UPDATE "
+		"SET first_offset = least(t.first_offset, excluded.first_offset), "
+		"producer_epoch = greatest(t.producer_epoch, excluded.producer_epoch) "
+		"WHERE excluded.first_offset < t.first_offset "
+		"OR excluded.producer_epoch > t.producer_epoch",
+		5, {INT4OID, INT4OID, INT8OID, INT2OID, INT8OID}
+	},
+	[Q_OPEN_MIN] = {
+		"SELECT min(first_offset) FROM streamlog.txn_open "
+		"WHERE topic_id = $1 AND partition = $2",
+		2, {INT4OID, INT4OID}
+	},
+	[Q_OPEN_CLOSE] = {
+		"DELETE FROM streamlog.txn_open "
+		"WHERE topic_id = $1 AND partition = $2 AND producer_id = $3 "
+		"RETURNING first_offset",
+		3, {INT4OID, INT4OID, INT8OID}
+	},
+	[Q_ABORTED_ADD] = {
+		"INSERT INTO streamlog.txn_aborted "
+		"(topic_id, partition, producer_id, first_offset, last_offset) "
+		"VALUES ($1, $2, $3, $4, $5)",
+		5, {INT4OID, INT4OID, INT8OID, INT8OID, INT8OID}
+	},
+	[Q_ABORTED_RANGE] = {
+		"SELECT producer_id, first_offset, last_offset FROM streamlog.txn_aborted "
+		"WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 "
+		"AND first_offset < $4 ORDER BY first_offset, last_offset",
+		4, {INT4OID, INT4OID, INT8OID, INT8OID}
+	},
+	[Q_OPEN_LIST] = {
+		"SELECT producer_id, producer_epoch, first_offset FROM streamlog.txn_open "
+		"WHERE topic_id = $1 AND partition = $2 ORDER BY first_offset",
+		2, {INT4OID, INT4OID}
+	},
+	[Q_ABORTED_PRUNE] = {
+		"DELETE FROM streamlog.txn_aborted "
+		"WHERE topic_id = $1 AND partition = $2 AND last_offset < $3",
+		3, {INT4OID, INT4OID, INT8OID}
+	},
+};
+
+static uint64
+run_txn_query(int q, Datum *values)
+{
+	return SlCatalogRun(&txn_queries[q], values, NULL);
+}
+
+void
+SlTxnNoteAppend(int32 topic_id, int32 partition, int64 producer_id, int16 producer_epoch,
+				int64 first_offset)
+{
+	Datum		values[5];
+
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(producer_id);
+	values[3] = Int16GetDatum(producer_epoch);
+	values[4] = Int64GetDatum(first_offset);
+	SPI_connect();
+	run_txn_query(Q_OPEN_NOTE, values);
+	SPI_finish();
+}
+
+void
+SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id, bool commit,
+				int64 marker_offset)
+{
+	Datum		values[5];
+	uint64		n;
+
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(producer_id);
+	SPI_connect();
+	n = run_txn_query(Q_OPEN_CLOSE, values);
+	/* An abort of a transaction that wrote nothing here aborts nothing */
+	if (n > 0 && !commit)
+	{
+		values[3] = Int64GetDatum(SlCatalogInt64(0, 1, marker_offset));
+		values[4] = Int64GetDatum(marker_offset);
+		run_txn_query(Q_ABORTED_ADD, values);
+	}
+	SPI_finish();
+}
+
+int64
+SlPartitionLastStableOffset(int32 topic_id, int32 partition)
+{
+	SlPartitionOffsets offsets;
+	Datum		values[2];
+	int64		first_open;
+
+	/* The high watermark first: see the head comment */
+	SlPartitionGetOffsets(topic_id, partition, &offsets);
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	SPI_connect();
+	run_txn_query(Q_OPEN_MIN, values);
+	first_open = SlCatalogInt64(0, 1, PG_INT64_MAX);
+	SPI_finish();
+	return Min(first_open, offsets.high_watermark);
+}
+
+SlAbortedTxn *
+SlTxnAbortedInRange(int32 topic_id, int32 partition, int64 from_offset, int64 to_offset,
+					int *count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SlAbortedTxn *txns = NULL;
+	Datum		values[4];
+	uint64		n;
+
+	*count = 0;
+	if (from_offset >= to_offset)
+		return NULL;
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(from_offset);
+	values[3] = Int64GetDatum(to_offset);
+	SPI_connect();
+	n = run_txn_query(Q_ABORTED_RANGE, values);
+	if (n > 0)
+	{
+		txns = MemoryContextAlloc(cxt, sizeof(SlAbortedTxn) * n);
+		for (uint64 i = 0; i < n; i++)
+		{
+			txns[i].producer_id = SlCatalogInt64(i, 1, -1);
+			txns[i].first_offset = SlCatalogInt64(i, 2, -1);
+			txns[i].last_offset = SlCatalogInt64(i, 3, -1);
+		}
+	}
+	SPI_finish();
+	*count = (int) n;
+	return txns;
+}
+
+SlOpenTxn *
+SlTxnOpenList(int32 topic_id, int32 partition, int *count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SlOpenTxn  *txns = NULL;
+	Datum		values[2];
+	uint64		n;
+
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	SPI_connect();
+	n = run_txn_query(Q_OPEN_LIST, values);
+	if (n > 0)
+	{
+		txns = MemoryContextAlloc(cxt, sizeof(SlOpenTxn) * n);
+		for (uint64 i = 0; i < n; i++)
+		{
+			txns[i].producer_id = SlCatalogInt64(i, 1, -1);
+			txns[i].producer_epoch = (int16) SlCatalogInt32(i, 2, -1);
+			txns[i].first_offset = SlCatalogInt64(i, 3, -1);
+		}
+	}
+	SPI_finish();
+	*count = (int) n;
+	return txns;
+}
+
+void
+SlTxnPruneBelow(int32 topic_id, int32 partition, int64 log_start)
+{
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(log_start);
+	SPI_connect();
+	run_txn_query(Q_ABORTED_PRUNE, values);
+	SPI_finish();
+}
