@@ -30,6 +30,7 @@
 
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/offsets_expiry.h"
+#include "streamlog/bgworkers/txn_expiry.h"
 #include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
 
@@ -298,6 +299,7 @@ SlCleanerMain(Datum arg)
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
 		SlOffsetsExpire();
+		SlTransactionsExpire();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 }

@@ -1,16 +1,29 @@
 /*
- * The transaction APIs (AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
- * WriteTxnMarkers, TxnOffsetCommit) until Kafka transactions exist: not
- * advertised, so clients do not send them, but a client that does gets a
- * final error in every partition of its request rather than a closed
- * connection.  TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what librdkafka
- * and kafkajs give up on at once; WriteTxnMarkers, which only brokers
- * send, gets CLUSTER_AUTHORIZATION_FAILED, as Kafka answers a non-broker.
+ * The transaction APIs of the coordinator: AddPartitionsToTxn (24),
+ * AddOffsetsToTxn (25) and EndTxn (26), served by server/txn/coordinator.c
+ * while streamlog.transaction_coordinator is on, on a node of its own.
+ *
+ * AddPartitionsToTxn v0-3 is what producers send; v4+ (KIP-890, batched
+ * by brokers, verify_only) is a broker's call and gets
+ * CLUSTER_AUTHORIZATION_FAILED, as Kafka answers a client.  PRODUCER_FENCED
+ * (90) exists from v2 of these APIs: older versions get
+ * INVALID_PRODUCER_EPOCH, as Kafka maps it.
+ *
+ * Otherwise (the door closed, and always for WriteTxnMarkers and
+ * TxnOffsetCommit, not done yet) a final error in every partition of the
+ * request rather than a closed connection.
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what librdkafka and kafkajs
+ * give up on at once; WriteTxnMarkers, which only brokers send, gets
+ * CLUSTER_AUTHORIZATION_FAILED, as Kafka answers a non-broker.
  */
 #include "postgres.h"
 
+#include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/txn/coordinator.h"
+#include "streamlog/storage/storage.h"
+#include "streamlog/storage/txn_state.h"
 
 bool
 SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out)
@@ -20,4 +33,171 @@ SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out)
 
 	return SlErrorResponseEncode(body, req->api_key, req->api_version, error,
 								 SlStrFromCString(SL_TRANSACTIONS_UNSUPPORTED), out);
+}
+
+/* PRODUCER_FENCED as the request's version knows it */
+static int16
+fenced_for_version(int16 error, int16 version)
+{
+	return error == SL_ERR_PRODUCER_FENCED && version < 2 ? SL_ERR_INVALID_PRODUCER_EPOCH : error;
+}
+
+/* A transactional id from the wire, or NULL if empty or too long */
+static char *
+transactional_id_from_wire(SlStr s)
+{
+	if (s.len <= 0 || s.len > SL_TRANSACTIONAL_ID_MAX)
+		return NULL;
+	return pnstrdup(s.data, s.len);
+}
+
+/*
+ * AddPartitionsToTxn v0-3: every partition is checked first (it exists,
+ * the producer may WRITE its topic); if one fails, it says why and the
+ * others get OPERATION_NOT_ATTEMPTED, as in Kafka.  Then the coordinator's
+ * answer goes to every partition.
+ */
+bool
+SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlAddPartitionsToTxnRequest request;
+	SlAddPartitionsToTxnResponse resp;
+	char	   *tid;
+	SlTxnPartitionRef *parts;
+	int16	  **errors;
+	int			nparts = 0;
+	int			total = 0;
+	bool		failed = false;
+	int16		answer = SL_ERR_NONE;
+
+	if (!SlTxnCoordinatorEnabled() || req->api_version >= 4)
+	{
+		if (req->api_version >= 4)
+			return SlErrorResponseEncode(body, req->api_key, req->api_version,
+										 SL_ERR_CLUSTER_AUTHORIZATION_FAILED,
+										 SlStrFromCString("AddPartitionsToTxn v4+ is for brokers"),
+										 out);
+		return SlHandleTransactionApi(req, body, out);
+	}
+	if (!SlAddPartitionsToTxnRequestDecode(body, req->api_version, &request))
+		return false;
+	SlAddPartitionsToTxnResponseInit(&resp);
+	tid = transactional_id_from_wire(request.v3_and_below_transactional_id);
+	SL_ARRAY_ALLOC(resp.results_by_topic_v3_and_below, Max(request.v3_and_below_topics.n, 0));
+	errors = palloc0(sizeof(int16 *) * Max(request.v3_and_below_topics.n, 1));
+	for (int i = 0; i < request.v3_and_below_topics.n; i++)
+		total += Max(request.v3_and_below_topics.items[i].partitions.n, 0);
+	parts = palloc(sizeof(SlTxnPartitionRef) * Max(total, 1));
+
+	for (int i = 0; i < request.v3_and_below_topics.n; i++)
+	{
+		SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *t = &request.v3_and_below_topics.items[i];
+		SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *r =
+			&resp.results_by_topic_v3_and_below.items[i];
+		char	   *name = SlTopicNameFromWire(t->name);
+		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+		bool		allowed = name != NULL && SlMayTopic(name, SL_ACL_WRITE);
+
+		SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResultInit(r);
+		r->name = t->name;
+		SL_ARRAY_ALLOC(r->results_by_partition, Max(t->partitions.n, 0));
+		errors[i] = palloc0(sizeof(int16) * Max(t->partitions.n, 1));
+		for (int j = 0; j < t->partitions.n; j++)
+		{
+			int32		p = t->partitions.items[j];
+
+			if (!allowed)
+				errors[i][j] = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+			else if (topic == NULL || p < 0 || p >= topic->partition_count)
+				errors[i][j] = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else
+			{
+				parts[nparts].topic_id = topic->topic_id;
+				parts[nparts].partition = p;
+				nparts++;
+				continue;
+			}
+			failed = true;
+		}
+	}
+
+	/* One answer for every partition */
+	if (!failed)
+		answer = tid == NULL ? SL_ERR_INVALID_REQUEST :
+			fenced_for_version(SlTxnAddPartitions(tid, request.v3_and_below_producer_id,
+												  request.v3_and_below_producer_epoch,
+												  parts, nparts),
+							   req->api_version);
+	for (int i = 0; i < request.v3_and_below_topics.n; i++)
+	{
+		SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *r =
+			&resp.results_by_topic_v3_and_below.items[i];
+
+		for (int j = 0; j < r->results_by_partition.n; j++)
+		{
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *pr =
+				&r->results_by_partition.items[j];
+
+			SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResultInit(pr);
+			pr->partition_index = request.v3_and_below_topics.items[i].partitions.items[j];
+			if (failed)
+				pr->partition_error_code = errors[i][j] != SL_ERR_NONE ? errors[i][j] :
+					SL_ERR_OPERATION_NOT_ATTEMPTED;
+			else
+				pr->partition_error_code = answer;
+		}
+	}
+	SlAddPartitionsToTxnResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+bool
+SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlAddOffsetsToTxnRequest request;
+	SlAddOffsetsToTxnResponse resp;
+	char	   *tid;
+	char	   *group_id;
+
+	if (!SlTxnCoordinatorEnabled())
+		return SlHandleTransactionApi(req, body, out);
+	if (!SlAddOffsetsToTxnRequestDecode(body, req->api_version, &request))
+		return false;
+	SlAddOffsetsToTxnResponseInit(&resp);
+	tid = transactional_id_from_wire(request.transactional_id);
+	group_id = SlGroupIdFromWire(request.group_id);
+	if (tid == NULL || group_id == NULL)
+		resp.error_code = SL_ERR_INVALID_REQUEST;
+	else if (!SlMayGroup(group_id, SL_ACL_READ))
+		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else
+		resp.error_code = fenced_for_version(SlTxnAddOffsets(tid, request.producer_id,
+															 request.producer_epoch, group_id),
+											 req->api_version);
+	SlAddOffsetsToTxnResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+bool
+SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlEndTxnRequest request;
+	SlEndTxnResponse resp;
+	char	   *tid;
+
+	if (!SlTxnCoordinatorEnabled())
+		return SlHandleTransactionApi(req, body, out);
+	if (!SlEndTxnRequestDecode(body, req->api_version, &request))
+		return false;
+	SlEndTxnResponseInit(&resp);
+	tid = transactional_id_from_wire(request.transactional_id);
+	if (tid == NULL)
+		resp.error_code = SL_ERR_INVALID_REQUEST;
+	else
+		resp.error_code = fenced_for_version(SlTxnEnd(tid, request.producer_id,
+													  request.producer_epoch,
+													  request.committed),
+											 req->api_version);
+	SlEndTxnResponseEncode(out, req->api_version, &resp);
+	return true;
 }

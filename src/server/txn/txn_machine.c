@@ -124,7 +124,8 @@ SlTxnDecideInit(const SlTxnMeta *cur, int64 expected_id, int16 expected_epoch,
 			out->action = SL_TXN_INIT_FENCE_AND_ABORT;
 			out->error = SL_ERR_CONCURRENT_TRANSACTIONS;
 			out->next.producer_epoch = SlTxnFenceEpoch(cur);
-			out->next.last_producer_epoch = cur->producer_epoch;
+			/* As Kafka's fence: no retry of the old epoch's init after it */
+			out->next.last_producer_epoch = SL_TXN_NO_PRODUCER_EPOCH;
 			return;
 		case SL_TXN_DEAD:
 		case SL_TXN_PREPARE_EPOCH_FENCE:

@@ -101,6 +101,10 @@ extern bool SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* The transaction APIs, answered with a final error: handlers/transactions.c */
 extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
+/* ... and served by the transaction coordinator when it is on (server/txn/) */
+extern bool SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */
 extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);
