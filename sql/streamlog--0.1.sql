@@ -1104,6 +1104,23 @@ CREATE TABLE streamlog.txn_state (
 SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_state', '');
 REVOKE ALL ON streamlog.txn_state FROM PUBLIC;
 
+-- Offsets a transactional producer committed for a group (TxnOffsetCommit),
+-- pending until its transaction ends: moved to group_offset by a commit,
+-- dropped by an abort (Kafka's pending transactional offsets, KIP-98)
+CREATE TABLE streamlog.txn_pending_offset (
+	producer_id bigint NOT NULL,
+	group_id text NOT NULL,
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
+	leader_epoch integer NOT NULL DEFAULT -1,
+	metadata text,
+	PRIMARY KEY (producer_id, group_id, topic_id, partition),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_pending_offset', '');
+REVOKE ALL ON streamlog.txn_pending_offset FROM PUBLIC;
+
 -- The transactional ids and their transactions, with topic names
 CREATE VIEW streamlog.transactions AS
 SELECT s.transactional_id, s.producer_id, s.producer_epoch,

@@ -45,7 +45,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleAddOffsetsToTxn, true},
 	[SL_API_END_TXN] = {0, 4, SlHandleEndTxn, true},
 	[SL_API_WRITE_TXN_MARKERS] = {0, 1, SlHandleTransactionApi, true},
-	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTransactionApi, true},
+	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTxnOffsetCommit, true},
 	[SL_API_OFFSET_COMMIT] = {0, 9, SlHandleOffsetCommit, .batchable = true,
 	.respond = SlRespondOffsetCommit, .recheck = SlRecheckOffsetCommit},
 	[SL_API_OFFSET_FETCH] = {0, 9, SlHandleOffsetFetch},

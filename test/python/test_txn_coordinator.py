@@ -357,3 +357,58 @@ def test_state_survives_kill9(make_server, unique_name):
     assert lso(srv, topic) == hwm(srv, topic)
     assert txn_log(srv, tid) == [0, 1, 3, 5]
     i.close()
+
+
+TXN_OFFSET_COMMIT = 28
+OFFSET_FETCH = 9
+
+
+def txn_offset_commit_request(cid, tid, group, pid, epoch, topic, offsets, version=2):
+    body = string(tid) + string(group) + i64(pid) + i16(epoch) + array(
+        [topic], lambda t: string(t) + array(
+            sorted(offsets.items()), lambda po: i32(po[0]) + i64(po[1]) + i32(-1) + string("")))
+    return kh.request_frame(TXN_OFFSET_COMMIT, version, cid, body)
+
+
+def txn_offset_commit(t, group, topic, offsets, epoch=None):
+    r = kh.Reader(t.client.call(txn_offset_commit_request, t.tid, group, t.pid,
+                                t.epoch if epoch is None else epoch, topic, offsets))
+    r.i32()
+    return {(name, p): e for name, parts in
+            r.array(lambda r: (r.string(), r.array(lambda r: (r.i32(), r.i16()))))
+            for p, e in parts}
+
+
+def group_offsets(server, group):
+    return server.sql("SELECT t.name, o.partition, o.committed_offset FROM streamlog.group_offset o "
+                      "JOIN streamlog.topic t USING (topic_id) WHERE o.group_id = %s "
+                      "ORDER BY 1, 2", (group,))
+
+
+def test_txn_offsets_are_the_groups_only_once_committed(txn_server, unique_name):
+    topic, tid, group = unique_name("t"), unique_name("tx"), unique_name("g")
+    create_topic(txn_server, topic, 2)
+    t = Txn(txn_server, tid)
+    assert t.init() == NONE
+    # before AddOffsetsToTxn the group is not in the transaction
+    assert txn_offset_commit(t, group, topic, {0: 5}) == {(topic, 0): INVALID_TXN_STATE}
+    assert t.add_offsets(group) == NONE
+    assert txn_offset_commit(t, group, topic, {0: 5, 1: 7, 9: 1}) == {
+        (topic, 0): NONE, (topic, 1): NONE, (topic, 9): UNKNOWN_TOPIC_OR_PARTITION}
+    assert txn_offset_commit(t, group, topic, {0: 6}) == {(topic, 0): NONE}
+    # a fenced epoch
+    assert txn_offset_commit(t, group, topic, {0: 9}, epoch=t.epoch - 1) == {
+        (topic, 0): INVALID_PRODUCER_EPOCH}
+    assert group_offsets(txn_server, group) == []
+    assert t.end(True) == NONE
+    assert group_offsets(txn_server, group) == [(topic, 0, 6), (topic, 1, 7)]
+
+    # an aborted transaction's offsets never show
+    assert t.add_offsets(group) == NONE
+    assert txn_offset_commit(t, group, topic, {0: 100}) == {(topic, 0): NONE}
+    assert t.end(False) == NONE
+    assert group_offsets(txn_server, group) == [(topic, 0, 6), (topic, 1, 7)]
+    assert t.add_offsets(group) == NONE
+    assert t.end(True) == NONE
+    assert group_offsets(txn_server, group) == [(topic, 0, 6), (topic, 1, 7)]
+    t.close()

@@ -1,6 +1,7 @@
 /*
  * The transaction APIs of the coordinator: AddPartitionsToTxn (24),
- * AddOffsetsToTxn (25) and EndTxn (26), served by server/txn/coordinator.c
+ * AddOffsetsToTxn (25), EndTxn (26) and TxnOffsetCommit (28), served by
+ * server/txn/coordinator.c
  * while streamlog.transaction_coordinator is on, on a node of its own.
  *
  * AddPartitionsToTxn v0-3 is what producers send; v4+ (KIP-890, batched
@@ -9,9 +10,11 @@
  * (90) exists from v2 of these APIs: older versions get
  * INVALID_PRODUCER_EPOCH, as Kafka maps it.
  *
- * Otherwise (the door closed, and always for WriteTxnMarkers and
- * TxnOffsetCommit, not done yet) a final error in every partition of the
- * request rather than a closed connection.
+ * TxnOffsetCommit (28) goes to the group's coordinator, this node too.
+ *
+ * Otherwise (the door closed, and always for WriteTxnMarkers, which a
+ * coordinator on one node does not send) a final error in every partition
+ * of the request rather than a closed connection.
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what librdkafka and kafkajs
  * give up on at once; WriteTxnMarkers, which only brokers send, gets
  * CLUSTER_AUTHORIZATION_FAILED, as Kafka answers a non-broker.
@@ -23,6 +26,7 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/txn/coordinator.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/txn_state.h"
 
 bool
@@ -199,5 +203,93 @@ SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
 													  request.committed),
 											 req->api_version);
 	SlEndTxnResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+/*
+ * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
+ * offsets wait in the producer's transaction until EndTxn
+ * (storage/txn_offsets.h).  A partition of an unknown topic, or of one
+ * the producer may not READ, fails alone; the coordinator's check (the
+ * producer's epoch, the group added with AddOffsetsToTxn) goes to every
+ * partition.  The group generation fencing of KIP-447 (v3+
+ * generation_id, member_id) is not checked yet.
+ */
+bool
+SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlTxnOffsetCommitRequest request;
+	SlTxnOffsetCommitResponse resp;
+	char	   *tid;
+	char	   *group_id;
+	int16		error;
+	SlGroupOffset *offsets;
+	int			noffsets = 0;
+	int			total = 0;
+
+	if (!SlTxnCoordinatorEnabled())
+		return SlHandleTransactionApi(req, body, out);
+	if (!SlTxnOffsetCommitRequestDecode(body, req->api_version, &request))
+		return false;
+	SlTxnOffsetCommitResponseInit(&resp);
+	tid = transactional_id_from_wire(request.transactional_id);
+	group_id = SlGroupIdFromWire(request.group_id);
+	if (tid == NULL || group_id == NULL)
+		error = SL_ERR_INVALID_REQUEST;
+	else if (!SlMayGroup(group_id, SL_ACL_READ))
+		error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	else
+		error = SlTxnCheckOffsetCommit(tid, request.producer_id, request.producer_epoch,
+									   group_id);
+	if (error == SL_ERR_PRODUCER_FENCED && req->api_version < 3)
+		error = SL_ERR_INVALID_PRODUCER_EPOCH;
+
+	for (int i = 0; i < request.topics.n; i++)
+		total += Max(request.topics.items[i].partitions.n, 0);
+	offsets = palloc0(sizeof(SlGroupOffset) * Max(total, 1));
+	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
+	for (int i = 0; i < request.topics.n; i++)
+	{
+		SlTxnOffsetCommitRequestTxnOffsetCommitRequestTopic *t = &request.topics.items[i];
+		SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *r = &resp.topics.items[i];
+		char	   *name = SlTopicNameFromWire(t->name);
+		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+		bool		allowed = name != NULL && SlMayTopic(name, SL_ACL_READ);
+
+		SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopicInit(r);
+		r->name = t->name;
+		SL_ARRAY_ALLOC(r->partitions, Max(t->partitions.n, 0));
+		for (int j = 0; j < t->partitions.n; j++)
+		{
+			SlTxnOffsetCommitRequestTxnOffsetCommitRequestPartition *p = &t->partitions.items[j];
+			SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *pr = &r->partitions.items[j];
+
+			SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartitionInit(pr);
+			pr->partition_index = p->partition_index;
+			if (error != SL_ERR_NONE)
+				pr->error_code = error;
+			else if (!allowed)
+				pr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+			else if (topic == NULL || p->partition_index < 0 ||
+					 p->partition_index >= topic->partition_count)
+				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else if (p->committed_offset < 0)
+				pr->error_code = SL_ERR_INVALID_REQUEST;
+			else
+			{
+				SlGroupOffset *o = &offsets[noffsets++];
+
+				o->topic_id = topic->topic_id;
+				o->partition = p->partition_index;
+				o->committed_offset = p->committed_offset;
+				o->leader_epoch = p->committed_leader_epoch;
+				o->metadata = SlStrIsNull(p->committed_metadata) ? NULL :
+					pnstrdup(p->committed_metadata.data, p->committed_metadata.len);
+			}
+		}
+	}
+	if (noffsets > 0)
+		SlTxnOffsetsStage(request.producer_id, group_id, offsets, noffsets);
+	SlTxnOffsetCommitResponseEncode(out, req->api_version, &resp);
 	return true;
 }

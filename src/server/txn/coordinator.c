@@ -33,6 +33,7 @@
 #include "streamlog/server/txn/txn_machine.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/txn_state.h"
 
 bool
@@ -91,6 +92,23 @@ finish(const char *transactional_id, SlTxnStateRow *row)
 {
 	bool		commit = row->state == SL_TXN_PREPARE_COMMIT;
 
+	/*
+	 * The offsets of TxnOffsetCommit first: a group whose offsets another
+	 * transaction holds (an SQL consumer's) makes the whole end wait for a
+	 * retry, rolled back, rather than block this worker
+	 */
+	for (int i = 0; i < row->ngroups; i++)
+	{
+		if (!commit)
+			SlTxnOffsetsDiscard(row->producer_id, row->groups[i]);
+		else if (!SlTxnOffsetsCommit(row->producer_id, row->groups[i], true))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("cannot commit the offsets of transactional id \"%s\" for group \"%s\" now",
+							transactional_id, row->groups[i]),
+					 errdetail("Another transaction holds committed offsets of the group."),
+					 errhint("Retry: the transaction ends once that one does.")));
+	}
 	for (int i = 0; i < row->npartitions; i++)
 		write_marker(row->topic_ids[i], row->partitions[i], row, commit);
 	if (row->ngroups > 0)
@@ -358,4 +376,27 @@ SlTxnExpire(void)
 		changed++;
 	}
 	return changed;
+}
+
+int16
+SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
+					   int16 producer_epoch, const char *group_id)
+{
+	SlTxnStateRow row;
+	SlTxnMeta	cur;
+	int16		error;
+
+	if (!SlTxnStateRead(transactional_id, &row))
+		return SL_ERR_INVALID_PRODUCER_ID_MAPPING;
+	cur = meta_of(&row);
+	error = SlTxnCheckAddPartitions(&cur, producer_id, producer_epoch);
+	if (error != SL_ERR_NONE)
+		return error;
+	/* KIP-890's verification: the group must be in the open transaction */
+	if (cur.state != SL_TXN_ONGOING)
+		return SL_ERR_INVALID_TXN_STATE;
+	for (int i = 0; i < row.ngroups; i++)
+		if (strcmp(row.groups[i], group_id) == 0)
+			return SL_ERR_NONE;
+	return SL_ERR_INVALID_TXN_STATE;
 }

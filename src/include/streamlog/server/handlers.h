@@ -105,6 +105,7 @@ extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out
 extern bool SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */
 extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);

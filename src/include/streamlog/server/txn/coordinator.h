@@ -50,6 +50,13 @@ extern int16 SlTxnAddPartitions(const char *transactional_id, int64 producer_id,
 								int nparts);
 extern int16 SlTxnAddOffsets(const char *transactional_id, int64 producer_id,
 							 int16 producer_epoch, const char *group_id);
+/*
+ * TxnOffsetCommit's check: the producer is the id's current one and its
+ * open transaction holds the group (AddOffsetsToTxn came first).  Read
+ * only: the offsets are staged by the caller (storage/txn_offsets.h).
+ */
+extern int16 SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
+									int16 producer_epoch, const char *group_id);
 extern int16 SlTxnEnd(const char *transactional_id, int64 producer_id,
 					  int16 producer_epoch, bool commit);
 
