@@ -164,7 +164,8 @@ CREATE FUNCTION streamlog.topic_config(topic text,
 
 -- Live state of one partition (from shared memory)
 CREATE FUNCTION streamlog.partition_state(topic_id integer, partition integer,
-		OUT log_start_offset bigint, OUT high_watermark bigint)
+		OUT log_start_offset bigint, OUT high_watermark bigint,
+		OUT last_stable_offset bigint)
 	RETURNS record AS 'MODULE_PATHNAME', 'streamlog_partition_state' LANGUAGE C STRICT;
 
 -- May the role (NULL: the current one) do the operation on the
@@ -234,11 +235,15 @@ CREATE FUNCTION streamlog.produce_record(topic text, key bytea, value bytea,
 CREATE FUNCTION streamlog.partition_for(topic text, key "any")
 	RETURNS integer AS 'MODULE_PATHNAME', 'streamlog_partition_for' LANGUAGE C;
 
--- Reading
+-- Reading.  Readers skip transaction markers; by default (isolation
+-- 'read_committed') they stop at the last stable offset and skip the
+-- records of aborted Kafka transactions, with 'read_uncommitted' they read
+-- to the high watermark, aborted records included.
 
 CREATE FUNCTION streamlog.read(topic text, partition integer,
 							   from_offset bigint DEFAULT 0,
-							   max_records integer DEFAULT 1000)
+							   max_records integer DEFAULT 1000,
+							   isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_read' LANGUAGE C ROWS 1000;
@@ -251,7 +256,8 @@ CREATE FUNCTION streamlog.history(topic text,
 								  from_offset bigint DEFAULT NULL,
 								  to_offset bigint DEFAULT NULL,
 								  from_ts timestamptz DEFAULT NULL,
-								  to_ts timestamptz DEFAULT NULL)
+								  to_ts timestamptz DEFAULT NULL,
+								  isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_history' LANGUAGE C ROWS 10000;
@@ -294,7 +300,8 @@ SELECT pg_catalog.pg_extension_config_dump('streamlog.group_offset', '');
 -- other.  With a timeout, waits that long for records if there are none.
 CREATE FUNCTION streamlog.consume("group" text, topic text,
 								  max_records integer DEFAULT 100,
-								  timeout interval DEFAULT '0')
+								  timeout interval DEFAULT '0',
+								  isolation text DEFAULT 'read_committed')
 	RETURNS TABLE (partition integer, "offset" bigint, ts timestamptz,
 				   key bytea, value bytea, headers streamlog.header[])
 	AS 'MODULE_PATHNAME', 'streamlog_consume' LANGUAGE C ROWS 100;
@@ -318,13 +325,14 @@ CREATE FUNCTION streamlog.reset_offsets("group" text, topic text, reset_to times
 CREATE FUNCTION streamlog.delete_group("group" text, if_exists boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME', 'streamlog_delete_group' LANGUAGE C;
 
--- Lag per partition: how far each group is behind the high watermark.
+-- Lag per partition: how far each group is behind the last stable offset
+-- (the high watermark unless a Kafka transaction is open there).
 -- What Kafka's OffsetFetch shows: DESCRIBE on the group and on the topic
 -- (consumer_groups is made of these rows)
 CREATE VIEW streamlog.consumer_lag WITH (security_barrier) AS
 SELECT o.group_id, t.name AS topic, o.partition, o.committed_offset,
-	   s.high_watermark, s.high_watermark - o.committed_offset AS lag,
-	   o.committed_at
+	   s.high_watermark, s.last_stable_offset - o.committed_offset AS lag,
+	   o.committed_at, s.last_stable_offset
   FROM streamlog.group_offset o
   JOIN streamlog.topic t USING (topic_id)
  CROSS JOIN LATERAL streamlog.partition_state(o.topic_id, o.partition) s

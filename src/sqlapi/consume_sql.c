@@ -36,6 +36,7 @@
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
+#include "streamlog/sqlapi/isolation_arg.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -180,7 +181,7 @@ compare_candidates(const void *a, const void *b)
  */
 static int64
 read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 committed,
-			 int64 *remaining)
+			 int64 *remaining, bool read_committed)
 {
 	SlLogScanBounds bounds;
 	SlLogScan  *scan;
@@ -191,6 +192,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	SlSqlCheckPartitionLeader(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
+	bounds.read_committed = read_committed;
 	scan = SlLogScanBegin(topic, partition, &bounds);
 	next = Max(committed, SlLogScanLogStart(scan));
 	for (;;)
@@ -207,8 +209,9 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 		(*remaining)--;
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* Read_committed stops at the last stable offset: so does the group */
 	if (exhausted)
-		next = Max(next, SlLogScanHighWatermark(scan));
+		next = Max(next, SlLogScanReadLimit(scan));
 	SlLogScanEnd(scan);
 	return next;
 }
@@ -221,7 +224,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
  */
 static int64
 consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
-			 int64 max_records, int64 *hwms)
+			 int64 max_records, int64 *hwms, bool read_committed)
 {
 	int32		nparts = topic->partition_count;
 	int64	   *log_starts = palloc(sizeof(int64) * nparts);
@@ -293,7 +296,8 @@ consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 
 			if (!batch_claimed[i])
 				continue;
-			next_offset = read_claimed(rows, topic, batch_parts[i], batch_offsets[i], &remaining);
+			next_offset = read_claimed(rows, topic, batch_parts[i], batch_offsets[i], &remaining,
+									   read_committed);
 			if (next_offset != batch_offsets[i])
 			{
 				advance_parts[nadvance] = batch_parts[i];
@@ -329,6 +333,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 	SlTopic		topic;
 	int32		max_records;
 	int64		timeout_us;
+	bool		read_committed;
 	TimestampTz deadline;
 	int64	   *hwms;
 	SlRecordRows	rows;
@@ -344,6 +349,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be positive, not %d", max_records)));
 	timeout_us = timeout_micros(PG_GETARG_INTERVAL_P(3));
+	read_committed = SlIsolationArgReadCommitted(fcinfo, 4);
 	topic = *topic_arg(fcinfo, 1, SL_ACL_READ);
 
 	deadline = GetCurrentTimestamp();
@@ -358,7 +364,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 		int64		n;
 
 		oldcxt = MemoryContextSwitchTo(round_context);
-		n = consume_once(&rows, group_id, &topic, max_records, hwms);
+		n = consume_once(&rows, group_id, &topic, max_records, hwms, read_committed);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(round_context);
 		if (n > 0 || timeout_us == 0)

@@ -21,9 +21,11 @@
 
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
+#include "streamlog/sqlapi/isolation_arg.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
 
 PG_FUNCTION_INFO_V1(streamlog_read);
 PG_FUNCTION_INFO_V1(streamlog_history);
@@ -99,6 +101,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = from_offset;
 	bounds.error_below_start = true;
+	bounds.read_committed = SlIsolationArgReadCommitted(fcinfo, 4);
 	SlRecordRowsInit(&rows, fcinfo);
 	emit_partition(&rows, topic, partition, &bounds, max_records);
 	return (Datum) 0;
@@ -123,6 +126,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 		bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(4));
 	if (!PG_ARGISNULL(5))
 		bounds.to_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(5));
+	bounds.read_committed = SlIsolationArgReadCommitted(fcinfo, 6);
 
 	if (PG_ARGISNULL(1))
 	{
@@ -192,8 +196,8 @@ streamlog_partition_state(PG_FUNCTION_ARGS)
 {
 	SlPartitionOffsets state;
 	TupleDesc	desc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
 
 	const SlTopic *topic;
 
@@ -207,6 +211,10 @@ streamlog_partition_state(PG_FUNCTION_ARGS)
 	SlPartitionGetOffsets(PG_GETARG_INT32(0), PG_GETARG_INT32(1), &state);
 	values[0] = Int64GetDatum(state.log_start_offset);
 	values[1] = Int64GetDatum(state.high_watermark);
+	/* Read after the high watermark: never above the one shown */
+	values[2] = Int64GetDatum(Min(state.high_watermark,
+								  SlPartitionLastStableOffset(PG_GETARG_INT32(0),
+															  PG_GETARG_INT32(1))));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

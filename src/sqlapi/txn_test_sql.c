@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/protocol/records.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
@@ -40,6 +41,8 @@ locked_topic(FunctionCallInfo fcinfo, int32 partition)
 		SlTopicLookupAndLock(text_to_cstring(PG_GETARG_TEXT_PP(0)), AccessShareLock);
 
 	SlTopicCheckPartition(topic, partition);
+	/* Markers and transactional batches are the leader's to write */
+	SlSqlCheckPartitionLeader(topic, partition);
 	return topic;
 }
 
@@ -89,8 +92,11 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	}
 	initStringInfo(&data);
 	error = SlBatchBuilderFinish(&builder, &data);
+	/* With its CRC, as a producer sends it: the log keeps a producer's CRC */
 	if (error == NULL)
-		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, false);
+		SlBatchSeal((uint8 *) data.data, data.len, 0, -1);
+	if (error == NULL)
+		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, true);
 	if (error)
 		elog(ERROR, "could not build a transactional batch: %s", error);
 

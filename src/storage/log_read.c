@@ -20,6 +20,15 @@
  * The scan never returns offsets at or past the HWM it read.  Segment rows
  * are filtered on their offset and timestamp columns before any batch is
  * fetched or decoded.
+ *
+ * Transactions (transactions.h): a read_committed scan stops at the last
+ * stable offset instead, read after the HWM (so never above it).  Records
+ * (SlLogScanNext) never include control batches, the transaction markers;
+ * a read_committed scan also skips the batches of aborted transactions,
+ * by the partition's aborted-transaction index over the range it reads,
+ * judged from the batch header before the batch is decoded.  Stored
+ * batches (SlLogScanPeekBatch, for Fetch) come as they are: Kafka clients
+ * filter them themselves.
  */
 #include "postgres.h"
 
@@ -39,6 +48,8 @@
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_filter.h"
 
 /* Decompressed batches may not exceed this */
 #define SL_MAX_DECOMPRESSED_BATCH (MaxAllocSize - 1)
@@ -50,6 +61,8 @@ struct SlLogScan
 	SlLogScanBounds bounds;
 	bool		time_bounded;	/* records without a timestamp never match */
 	int64		high_watermark;
+	int64		read_limit;		/* the HWM, or the LSO if read_committed */
+	SlAbortedFilter aborted;	/* which batches records skip */
 	int64		log_start;
 	SlPartitionKey key;
 	int64		next_wanted;	/* offsets below it were passed over */
@@ -131,7 +144,7 @@ open_next_segment(SlLogScan *scan)
 		if (segment->max_timestamp >= 0 && segment->max_timestamp < scan->bounds.from_ts)
 			continue;
 		if (segment->base_offset > scan->bounds.to_offset ||
-			segment->base_offset >= scan->high_watermark)
+			segment->base_offset >= scan->read_limit)
 			return false;
 
 		/*
@@ -207,7 +220,7 @@ next_batch_row(SlLogScan *scan)
 		if (DatumGetInt32(values[Anum_segment_chunk - 1]) != 0)
 			continue;			/* the rest of a batch passed over */
 		base_offset = DatumGetInt64(values[Anum_segment_base_offset - 1]);
-		if (base_offset >= scan->high_watermark || base_offset > scan->bounds.to_offset)
+		if (base_offset >= scan->read_limit || base_offset > scan->bounds.to_offset)
 			return false;
 		if (DatumGetInt64(values[Anum_segment_max_timestamp - 1]) < scan->bounds.from_ts ||
 			DatumGetInt64(values[Anum_segment_min_timestamp - 1]) > scan->bounds.to_ts)
@@ -273,8 +286,14 @@ next_batch(SlLogScan *scan)
 	const char *error;
 	MemoryContext oldcxt;
 
-	if (!next_batch_row(scan))
-		return false;
+	do
+	{
+		if (!next_batch_row(scan))
+			return false;
+	} while (SlAbortedFilterSkips(&scan->aborted,
+								  SlLoadInt16(scan->first_piece + SL_BATCH_OFFSET_ATTRIBUTES),
+								  SlLoadInt64(scan->first_piece + SL_BATCH_OFFSET_PRODUCER_ID),
+								  scan->batch_base_offset));
 	MemoryContextReset(scan->batch_context);
 	oldcxt = MemoryContextSwitchTo(scan->batch_context);
 	if (scan->batch_len == scan->first_len)
@@ -313,6 +332,7 @@ SlLogScanBoundsInit(SlLogScanBounds *bounds)
 	bounds->from_ts = PG_INT64_MIN;
 	bounds->to_ts = PG_INT64_MAX;
 	bounds->error_below_start = false;
+	bounds->read_committed = false;
 }
 
 SlLogScan *
@@ -357,6 +377,24 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 						(long long) bounds->from_offset, partition, topic->name),
 				 errdetail("The high watermark is %lld.", (long long) scan->high_watermark)));
 
+	/*
+	 * A read_committed scan stops at the LSO, and skips the aborted
+	 * transactions it finds below it
+	 */
+	scan->read_limit = scan->high_watermark;
+	SlAbortedFilterInit(&scan->aborted, NULL, 0);
+	if (bounds->read_committed)
+	{
+		SlAbortedTxn *txns;
+		int			ntxns;
+
+		scan->read_limit = Min(scan->read_limit,
+							   SlPartitionLastStableOffset(topic->topic_id, partition));
+		txns = SlTxnAbortedInRange(topic->topic_id, partition, scan->bounds.from_offset,
+								   scan->read_limit, &ntxns);
+		SlAbortedFilterInit(&scan->aborted, txns, ntxns);
+	}
+
 	/* Start at the last segment that begins at or before from_offset */
 	scan->next_wanted = scan->bounds.from_offset;
 	scan->next_segment = 0;
@@ -368,7 +406,7 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 	scan->batch_context = AllocSetContextCreate(CurrentMemoryContext,
 												"streamlog batch",
 												ALLOCSET_DEFAULT_SIZES);
-	scan->done = scan->bounds.from_offset >= scan->high_watermark;
+	scan->done = scan->bounds.from_offset >= scan->read_limit;
 	return scan;
 }
 
@@ -406,6 +444,12 @@ SlLogScanHighWatermark(SlLogScan *scan)
 }
 
 int64
+SlLogScanReadLimit(SlLogScan *scan)
+{
+	return scan->read_limit;
+}
+
+int64
 SlLogScanLogStart(SlLogScan *scan)
 {
 	return scan->log_start;
@@ -433,7 +477,7 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 		}
 		if (rec->offset < scan->next_wanted)
 			continue;
-		if (rec->offset >= scan->high_watermark || rec->offset > scan->bounds.to_offset)
+		if (rec->offset >= scan->read_limit || rec->offset > scan->bounds.to_offset)
 		{
 			scan->done = true;
 			break;

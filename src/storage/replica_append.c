@@ -33,11 +33,13 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "streamlog/protocol/control_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/storage.h"
@@ -65,6 +67,8 @@ typedef struct BatchColumns
 	int64		producer_id;
 	int16		producer_epoch;
 	int32		base_sequence;
+	int16		attributes;
+	int16		control_type;	/* a marker's (control_records.h), else -1 */
 } BatchColumns;
 
 /*
@@ -102,6 +106,8 @@ check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
 	cols->producer_id = it.hdr.producer_id;
 	cols->producer_epoch = it.hdr.producer_epoch;
 	cols->base_sequence = it.hdr.base_sequence;
+	cols->attributes = it.hdr.attributes;
+	cols->control_type = -1;
 	cols->min_timestamp = -1;
 	cols->max_timestamp = -1;
 	while (SlRecordIterNext(&it, &rec))
@@ -112,6 +118,10 @@ check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
 			SlRecordIterFree(&it);
 			return "a record's offset is past the batch's last offset";
 		}
+		/* A marker the leader wrote: which end of a transaction */
+		if ((it.hdr.attributes & SL_BATCH_ATTR_CONTROL) && nrecords == 1 &&
+			!SlControlKeyDecode(rec.key, rec.key_len, &cols->control_type))
+			cols->control_type = -1;
 		if (rec.timestamp >= 0)
 		{
 			cols->min_timestamp = cols->min_timestamp < 0 ? rec.timestamp :
@@ -241,10 +251,32 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 		SlKeyIndexAddBatch(&writer, partition, batch->data, batch->len);
 		SlKeyIndexClose(&writer);
 	}
+	/*
+	 * The transaction state follows the log as on the leader
+	 * (transactions.h): so that this node's readers, and this node once
+	 * leader, see the same open and aborted transactions
+	 */
+	if ((cols.attributes & SL_BATCH_ATTR_TRANSACTIONAL) && cols.producer_id >= 0)
+	{
+		if (!(cols.attributes & SL_BATCH_ATTR_CONTROL))
+			SlTxnNoteAppend(topic->topic_id, partition, cols.producer_id,
+							cols.producer_epoch, batch->base_offset);
+		else if (cols.control_type >= 0)
+			SlTxnNoteMarker(topic->topic_id, partition, cols.producer_id,
+							cols.control_type == SL_CONTROL_TYPE_COMMIT,
+							batch->base_offset);
+		else
+			ereport(LOG,
+					(errmsg("replicated transaction marker at offset " INT64_FORMAT " of topic \"%s\" partition %d has no valid control record; its transaction stays open here",
+							batch->base_offset, topic->name, partition)));
+	}
 	PopActiveSnapshot();
 
-	/* So that this node, once leader, deduplicates retries as its leader did */
-	if (cols.producer_id >= 0)
+	/*
+	 * So that this node, once leader, deduplicates retries as its leader
+	 * did; a marker has no sequence
+	 */
+	if (cols.producer_id >= 0 && !(cols.attributes & SL_BATCH_ATTR_CONTROL))
 	{
 		base_offset = MemoryContextAlloc(TopTransactionContext, sizeof(int64));
 		*base_offset = batch->base_offset;

@@ -156,3 +156,186 @@ def test_drop_topic_removes_transaction_state(conn, unique_name):
                         (tid,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM streamlog.txn_aborted WHERE topic_id = %s",
                         (tid,)).fetchone()[0] == 0
+
+
+def values_read(conn, topic, isolation=None, from_offset=0):
+    if isolation is None:
+        rows = conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.read(%s, 0, %s)", (topic, from_offset))
+    else:
+        rows = conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.read(%s, 0, %s, isolation => %s)",
+                            (topic, from_offset, isolation))
+    return rows.fetchall()
+
+
+def history(conn, topic, isolation="read_committed"):
+    return conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                        "FROM streamlog.history(%s, isolation => %s)",
+                        (topic, isolation)).fetchall()
+
+
+def mixed_log(conn, topic):
+    """0 plain; 1-2 txn A (aborted at 6); 3 txn B (committed at 5); 4 plain;
+    5 COMMIT B; 6 ABORT A; 7 txn C (open); 8 plain."""
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(conn, topic, "p0")
+    append(conn, topic, 0, 100, 0, 0, ["a1", "a2"])
+    append(conn, topic, 0, 200, 0, 0, ["b1"])
+    produce(conn, topic, "p4")
+    assert marker(conn, topic, 0, 200, 0, True) == 5
+    assert marker(conn, topic, 0, 100, 0, False) == 6
+    append(conn, topic, 0, 300, 0, 0, ["c1"])
+    produce(conn, topic, "p8")
+
+
+def test_sql_readers_skip_markers_and_aborted_records(conn, unique_name):
+    topic = unique_name("txn")
+    mixed_log(conn, topic)
+    assert lso(conn, topic) == 7 and hwm(conn, topic) == 9
+    committed = [(0, "p0"), (3, "b1"), (4, "p4")]
+    assert values_read(conn, topic) == committed
+    assert values_read(conn, topic, "read_committed") == committed
+    assert history(conn, topic) == committed
+    # Aborted records are there for read_uncommitted, markers never are
+    uncommitted = [(0, "p0"), (1, "a1"), (2, "a2"), (3, "b1"), (4, "p4"), (7, "c1"), (8, "p8")]
+    assert values_read(conn, topic, "read_uncommitted") == uncommitted
+    assert history(conn, topic, "read_uncommitted") == uncommitted
+    # Starting inside the aborted transaction still skips the rest of it
+    assert values_read(conn, topic, from_offset=2) == [(3, "b1"), (4, "p4")]
+    # Once C commits, the reader goes on past it
+    assert marker(conn, topic, 0, 300, 0, True) == 9
+    assert values_read(conn, topic, from_offset=5) == [(7, "c1"), (8, "p8")]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="read_uncommitted"):
+        values_read(conn, topic, "serializable")
+
+
+def test_consume_stops_at_the_lso_and_lag_uses_it(conn, unique_name):
+    topic = unique_name("txn")
+    mixed_log(conn, topic)
+    group = unique_name("g")
+
+    def consume(isolation="read_committed"):
+        return conn.execute("SELECT \"offset\", convert_from(value, 'UTF8') "
+                            "FROM streamlog.consume(%s, %s, 100, isolation => %s)",
+                            (group, topic, isolation)).fetchall()
+
+    def lag():
+        return conn.execute("SELECT committed_offset, high_watermark, last_stable_offset, lag "
+                            "FROM streamlog.consumer_lag WHERE group_id = %s",
+                            (group,)).fetchone()
+
+    assert consume() == [(0, "p0"), (3, "b1"), (4, "p4")]
+    # The group stops at the open transaction, not past it
+    assert lag() == (7, 9, 7, 0)
+    assert consume() == []
+    assert marker(conn, topic, 0, 300, 0, False) == 9    # abort C
+    assert lag() == (7, 10, 10, 3)
+    assert consume() == [(8, "p8")]
+    assert lag() == (10, 10, 10, 0)
+    # read_uncommitted reads to the high watermark, aborted records included
+    append(conn, topic, 0, 400, 0, 0, ["d1"])
+    assert consume("read_uncommitted") == [(10, "d1")]
+
+
+# -- the Kafka door: raw Fetch v4 and ListOffsets v2 frames --------------------------
+
+import struct  # noqa: E402
+
+import kafka_helpers as kh  # noqa: E402
+
+
+def fetch_v4(cid, topic, partition, offset, isolation, max_wait_ms=0, min_bytes=1):
+    body = (kh.i32(-1) + kh.i32(max_wait_ms) + kh.i32(min_bytes) + kh.i32(50 << 20)
+            + kh.i8(isolation))
+    body += kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i64(offset) + kh.i32(10 << 20)))
+    return kh.request_frame(kh.FETCH, 4, cid, body)
+
+
+def parse_fetch_v4(body):
+    """(error, high_watermark, last_stable_offset, aborted, batches) of the
+    one partition; batches as (base_offset, last_offset, attributes, producer_id)"""
+    r = kh.Reader(body)
+    r.i32()
+    [(_, [(_, err, hw, lso, aborted, records)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64(),
+                   r.array(lambda r: (r.i64(), r.i64())), r.bytes()))))
+    batches = []
+    records = records or b""
+    pos = 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack(">qi", records[pos:pos + 12])
+        attributes, last_delta = struct.unpack(">hi", records[pos + 21:pos + 27])
+        pid = struct.unpack(">q", records[pos + 43:pos + 51])[0]
+        batches.append((base, base + last_delta, attributes, pid))
+        pos += 12 + length
+    return err, hw, lso, aborted, batches
+
+
+def list_offsets_v2(cid, topic, partition, timestamp, isolation):
+    body = kh.i32(-1) + kh.i8(isolation) + kh.array([topic], lambda t: kh.string(t) + kh.array(
+        [partition], lambda p: kh.i32(p) + kh.i64(timestamp)))
+    return kh.request_frame(kh.LIST_OFFSETS, 2, cid, body)
+
+
+def parse_list_offsets_v2(body):
+    r = kh.Reader(body)
+    r.i32()
+    [(_, [(_, err, _ts, off)])] = r.array(lambda r: (r.string(), r.array(
+        lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+    return err, off
+
+
+TXN = kh.BATCH_TRANSACTIONAL
+CONTROL = kh.BATCH_CONTROL | kh.BATCH_TRANSACTIONAL
+
+
+def test_fetch_read_committed_stops_at_lso_with_aborted_list(server, conn, unique_name):
+    topic = unique_name("txn")
+    mixed_log(conn, topic)
+    with kh.RawClient(server.kafka_bootstrap) as c:
+        err, hw, lso_, aborted_, batches = parse_fetch_v4(c.call(fetch_v4, topic, 0, 0, 1))
+        assert (err, hw, lso_) == (0, 9, 7)
+        # Every stored batch below the LSO, markers included, as stored
+        assert [(b[0], b[1], b[2] & 0x30, b[3]) for b in batches] == [
+            (0, 0, 0, -1), (1, 2, TXN, 100), (3, 3, TXN, 200), (4, 4, 0, -1),
+            (5, 5, CONTROL, 200), (6, 6, CONTROL, 100)]
+        assert aborted_ == [(100, 1)]
+        # From past the aborted transaction: not in the list any more
+        err, hw, lso_, aborted_, batches = parse_fetch_v4(c.call(fetch_v4, topic, 0, 7, 1))
+        assert (err, lso_, aborted_, batches) == (0, 7, [], [])
+        # read_uncommitted: to the high watermark, no aborted list
+        err, hw, lso_, aborted_, batches = parse_fetch_v4(c.call(fetch_v4, topic, 0, 0, 0))
+        assert (err, hw, lso_, aborted_) == (0, 9, 9, [])
+        assert [b[0] for b in batches] == [0, 1, 3, 4, 5, 6, 7, 8]
+        # ListOffsets latest honours the isolation level
+        assert parse_list_offsets_v2(c.call(list_offsets_v2, topic, 0, -1, 1)) == (0, 7)
+        assert parse_list_offsets_v2(c.call(list_offsets_v2, topic, 0, -1, 0)) == (0, 9)
+        # A record found by its timestamp lies below the LSO for read_committed
+        assert parse_list_offsets_v2(c.call(list_offsets_v2, topic, 0, 0, 1)) == (0, 0)
+        # Once C commits, the LSO moves to the high watermark
+        assert marker(conn, topic, 0, 300, 0, True) == 9
+        err, hw, lso_, aborted_, batches = parse_fetch_v4(c.call(fetch_v4, topic, 0, 7, 1))
+        assert (err, hw, lso_, aborted_) == (0, 10, 10, [])
+        assert [b[0] for b in batches] == [7, 8, 9]
+        assert parse_list_offsets_v2(c.call(list_offsets_v2, topic, 0, -1, 1)) == (0, 10)
+
+
+def test_parked_read_committed_fetch_wakes_on_the_marker(server, conn, unique_name):
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    append(conn, topic, 0, 77, 0, 0, ["open"])
+    with kh.RawClient(server.kafka_bootstrap, timeout=60) as c:
+        cid = c.next_correlation_id()
+        # Parked: nothing below the LSO (0) though the high watermark is 1
+        c.send(fetch_v4(cid, topic, 0, 0, 1, max_wait_ms=30000))
+        kh.wait_until(lambda: conn.execute(
+            "SELECT sum(parked_requests) FROM streamlog.broker_stats").fetchone()[0] == 1,
+            60, "the fetch to park")
+        marker(conn, topic, 0, 77, 0, True)
+        got, body = c.recv_frame()
+        assert got == cid
+        err, hw, lso_, aborted_, batches = parse_fetch_v4(body)
+        assert (err, hw, lso_) == (0, 2, 2)
+        assert [b[0] for b in batches] == [0, 1]

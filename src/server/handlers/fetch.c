@@ -5,9 +5,14 @@
  * for (the first batch is returned whole even if larger, KIP-74).
  * With fewer than min_bytes ready the request is parked until a high
  * watermark moves or max_wait_ms passes.  Versions 0-3 get the records
- * down-converted to the legacy message format they read.  No transactions are written, so
- * the last stable offset is the high watermark and no transaction was
- * aborted, for read_committed consumers too.
+ * down-converted to the legacy message format they read.
+ *
+ * A read_committed consumer (v4+, isolation_level 1) reads up to the last
+ * stable offset instead, and gets the aborted transactions that overlap
+ * the batches returned (storage/transactions.h): Kafka clients drop the
+ * records of those themselves, and every client skips control batches.
+ * Others get the high watermark as the last stable offset, as before
+ * transactions (computing it costs a query the hot path does without).
  */
 #include "postgres.h"
 
@@ -23,6 +28,7 @@
 #include "streamlog/storage/read_replica.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/transactions.h"
 
 /* Where a fetch reads one partition's stored batches to */
 typedef struct ReadBatchesArgs
@@ -33,7 +39,11 @@ typedef struct ReadBatchesArgs
 	int64		limit;			/* bytes at most, but the first batch of the response whole */
 	bool		first;			/* the first batch of the response, KIP-74 */
 	StringInfo	records;		/* appended to */
-	int64		high_watermark; /* that the read stopped at */
+	bool		read_committed; /* stop at the LSO */
+	int64		high_watermark; /* that the read saw */
+	int64		last_stable_offset; /* that it stopped at if read_committed */
+	SlAbortedTxn *aborted;		/* read_committed: over the batches read */
+	int			naborted;
 } ReadBatchesArgs;
 
 static void
@@ -46,10 +56,14 @@ read_batches(void *arg)
 	int64		base;
 	int64		last;
 
+	int64		end = a->fetch_offset;
+
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = a->fetch_offset;
+	bounds.read_committed = a->read_committed;
 	scan = SlLogScanBegin(a->topic, a->partition, &bounds);
 	a->high_watermark = SlLogScanHighWatermark(scan);
+	a->last_stable_offset = SlLogScanReadLimit(scan);
 	while (SlLogScanPeekBatch(scan, &len, &base, &last))
 	{
 		if ((int64) (a->records->len + len) > a->limit && !(a->first && a->records->len == 0))
@@ -59,10 +73,17 @@ read_batches(void *arg)
 		SlLogScanCopyBatch(scan, (uint8 *) a->records->data + a->records->len);
 		a->records->len += len;
 		a->records->data[a->records->len] = '\0';
+		end = last + 1;
 		if ((int64) a->records->len >= a->limit)
 			break;
 	}
 	SlLogScanEnd(scan);
+	/* Kafka's collectAbortedTxns(fetchOffset, upperBoundOffset) */
+	a->naborted = 0;
+	a->aborted = NULL;
+	if (a->read_committed)
+		a->aborted = SlTxnAbortedInRange(a->topic->topic_id, a->partition, a->fetch_offset,
+										 end, &a->naborted);
 }
 
 /*
@@ -159,7 +180,7 @@ preferred_read_replica(const SlTopic *topic, int32 partition, const char *client
 static int64
 fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartition *fp,
 				SlFetchResponsePartitionData *pr, int64 budget, bool first, int16 version,
-				bool from_consumer, const char *client_rack)
+				bool from_consumer, const char *client_rack, bool read_committed)
 {
 	SlPartitionOffsets state;
 	StringInfoData records;
@@ -244,7 +265,11 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	args.limit = limit;
 	args.first = first;
 	args.records = &records;
+	args.read_committed = read_committed;
 	args.high_watermark = pr->high_watermark;
+	args.last_stable_offset = pr->high_watermark;
+	args.aborted = NULL;
+	args.naborted = 0;
 	edata = SlRunInSubtransaction(read_batches, &args, true);
 	if (edata != NULL)
 	{
@@ -255,7 +280,16 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		records.len = 0;
 	}
 	pr->high_watermark = args.high_watermark;
-	pr->last_stable_offset = pr->high_watermark;
+	pr->last_stable_offset = read_committed ? args.last_stable_offset : pr->high_watermark;
+	if (args.naborted > 0 && edata == NULL)
+	{
+		SL_ARRAY_ALLOC(pr->aborted_transactions, args.naborted);
+		for (int i = 0; i < args.naborted; i++)
+		{
+			pr->aborted_transactions.items[i].producer_id = args.aborted[i].producer_id;
+			pr->aborted_transactions.items[i].first_offset = args.aborted[i].first_offset;
+		}
+	}
 
 	/* v0-3 readers take magic 0 (v0-1) or magic 1 (v2-3) message sets */
 	if (version < 4 && records.len > 0)
@@ -312,6 +346,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	int64		budget;
 	bool		errored = false;	/* a partition answered with an error */
 	bool		from_consumer;
+	bool		read_committed;
 	char	   *client_rack;
 
 	if (decoded == NULL)
@@ -327,6 +362,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	from_consumer = (req->api_version >= 15 ? request.replica_state.replica_id :
 					 request.replica_id) < 0;
 	client_rack = req->api_version >= 11 ? SlTopicNameFromWire(request.rack_id) : NULL;
+	/* Kafka's READ_COMMITTED; replicas read to the high watermark */
+	read_committed = from_consumer && req->api_version >= 4 && request.isolation_level == 1;
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
 	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
@@ -395,7 +432,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 			}
 			total += fetch_partition(req, topic, &ft->partitions.items[p], pr,
 									 budget - total, total == 0, req->api_version,
-									 from_consumer, client_rack);
+									 from_consumer, client_rack, read_committed);
 			errored |= pr->error_code != SL_ERR_NONE;
 		}
 	}

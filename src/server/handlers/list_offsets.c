@@ -3,6 +3,10 @@
  * watermark, and a timestamp the first offset whose record timestamp is at
  * or after it (offsetsForTimes), or -1 if there is none.  v0 answers with
  * an array of offsets, as Kafka did then.
+ *
+ * With isolation_level READ_COMMITTED (v2+) the end is the last stable
+ * offset instead (storage/transactions.h), and a record found by its
+ * timestamp must lie below it, as in Kafka's Partition.fetchOffsetForTimestamp.
  */
 #include "postgres.h"
 
@@ -10,15 +14,18 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/storage/replica_log.h"
+#include "streamlog/storage/transactions.h"
 
 #define LATEST_TIMESTAMP (-1)
 #define EARLIEST_TIMESTAMP (-2)
 
 static void
 list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *lp,
-			   SlListOffsetsResponseListOffsetsPartitionResponse *pr, int16 version)
+			   SlListOffsetsResponseListOffsetsPartitionResponse *pr, int16 version,
+			   bool read_committed)
 {
 	SlPartitionOffsets state;
+	int64		end;
 
 	pr->partition_index = lp->partition_index;
 	pr->timestamp = -1;
@@ -40,6 +47,10 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		pr->leader_epoch = SlPartitionLeaderEpoch(topic, lp->partition_index);
 	pr->error_code = SL_ERR_NONE;
 	SlPartitionGetOffsets(topic->topic_id, lp->partition_index, &state);
+	/* After the high watermark: never above it */
+	end = !read_committed ? state.high_watermark :
+		Min(state.high_watermark,
+			SlPartitionLastStableOffset(topic->topic_id, lp->partition_index));
 	/*
 	 * The epoch of the offset answered, as Kafka's leader: the current one
 	 * for the end, the stored batch's for the log start and for a record
@@ -47,7 +58,7 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 	 * its position against that epoch)
 	 */
 	if (lp->timestamp == LATEST_TIMESTAMP)
-		pr->offset = state.high_watermark;
+		pr->offset = end;
 	else if (lp->timestamp == EARLIEST_TIMESTAMP)
 	{
 		pr->offset = state.log_start_offset;
@@ -68,6 +79,7 @@ list_partition(const SlTopic *topic, SlListOffsetsRequestListOffsetsPartition *l
 		SlLogScanBoundsInit(&bounds);
 		bounds.from_offset = state.log_start_offset;
 		bounds.from_ts = lp->timestamp;
+		bounds.to_offset = end - 1;
 		scan = SlLogScanBegin(topic, lp->partition_index, &bounds);
 		if (SlLogScanNext(scan, &rec))
 		{
@@ -107,9 +119,11 @@ SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlListOffsetsRequest request;
 	SlListOffsetsResponse resp;
+	bool		read_committed;
 
 	if (!SlListOffsetsRequestDecode(body, req->api_version, &request))
 		return false;
+	read_committed = req->api_version >= 2 && request.isolation_level == 1;
 	SlListOffsetsResponseInit(&resp);
 	SL_ARRAY_ALLOC(resp.topics, request.topics.n);
 	for (int t = 0; t < request.topics.n; t++)
@@ -138,7 +152,8 @@ SlHandleListOffsets(SlRequest *req, SlReader *body, SlWriter *out)
 				SL_ARRAY_ALLOC(pr->old_style_offsets, 0);
 				continue;
 			}
-			list_partition(topic, &lt->partitions.items[p], pr, req->api_version);
+			list_partition(topic, &lt->partitions.items[p], pr, req->api_version,
+						   read_committed);
 		}
 	}
 	SlListOffsetsResponseEncode(out, req->api_version, &resp);

@@ -67,6 +67,7 @@
 #include "streamlog/server/topic_admin.h"
 #include "streamlog/storage/isr_changes.h"
 #include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/transactions.h"
 #include "streamlog/storage/wakeups.h"
 
 /*
@@ -236,11 +237,24 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partit
 		*why = "clients must not write control batches; transaction markers are the broker's";
 		return SL_ERR_INVALID_RECORD;
 	}
-	/* A final error, the one transactional clients get everywhere else */
 	if (hdr->attributes & SL_BATCH_ATTR_TRANSACTIONAL)
 	{
-		*why = SL_TRANSACTIONS_UNSUPPORTED;
-		return SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		/*
+		 * A final error, the one transactional clients get everywhere else,
+		 * until the transaction coordinator opens the door
+		 * (storage/transactions.h)
+		 */
+		if (!SL_TXN_PRODUCE_ACCEPTED)
+		{
+			*why = SL_TRANSACTIONS_UNSUPPORTED;
+			return SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+		}
+		/* Its transaction is its producer's: it must have one */
+		if (hdr->producer_id < 0 || hdr->producer_epoch < 0)
+		{
+			*why = "a transactional batch needs a producer id and epoch";
+			return SL_ERR_INVALID_RECORD;
+		}
 	}
 	/* Its records would all take the header's maxTimestamp, unchecked */
 	if (hdr->attributes & SL_BATCH_ATTR_LOG_APPEND_TIME)

@@ -501,6 +501,12 @@ typedef struct SlLogScanBounds
 	int64		from_ts;		/* ms, inclusive; PG_INT64_MIN = no bound */
 	int64		to_ts;			/* ms, inclusive; PG_INT64_MAX = no bound */
 	bool		error_below_start;	/* from below log start: error, else clamp */
+	/*
+	 * Kafka's read_committed (transactions.h): stop at the last stable
+	 * offset, and records skip aborted transactions.  Records never
+	 * include transaction markers, whatever this says.
+	 */
+	bool		read_committed;
 } SlLogScanBounds;
 
 /* Bounds of the whole log, from offset 0 (clamped to the log start) */
@@ -528,6 +534,8 @@ extern void SlLogScanCopyBatch(SlLogScan *scan, uint8 *dst);
 
 /* The HWM and log start offset the scan works with */
 extern int64 SlLogScanHighWatermark(SlLogScan *scan);
+/* Where it stops: the HWM, or the last stable offset if read_committed */
+extern int64 SlLogScanReadLimit(SlLogScan *scan);
 extern int64 SlLogScanLogStart(SlLogScan *scan);
 
 /* The append time of the batch SlLogScanPeekBatch found last */
