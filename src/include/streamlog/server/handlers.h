@@ -36,6 +36,11 @@ typedef struct SlHandler
 	SlHandlerFn handle;
 	/* answered (with an error) but not advertised: not implemented */
 	bool		unadvertised;
+	/*
+	 * A transaction API: advertised only while the transaction coordinator
+	 * serves them (streamlog.transaction_coordinator, server/txn/)
+	 */
+	bool		transactional;
 
 	/*
 	 * Batchable (Produce): the requests of this API read in one loop of the

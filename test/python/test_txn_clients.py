@@ -1,0 +1,124 @@
+"""Kafka transactions with a real client (issue 14): confluent-kafka
+(librdkafka) init_transactions / begin / produce /
+send_offsets_to_transaction / commit and abort against one node with
+streamlog.transaction_coordinator on; read_committed consumers see the
+committed records only, read_uncommitted ones all, and the group's offsets
+move only with a committed transaction."""
+
+import time
+
+import pytest
+
+import kafka_helpers as kh
+from pgserver import PgServer, wait_until
+
+CONF = {"streamlog.transaction_coordinator": "on"}
+
+
+@pytest.fixture(scope="module")
+def txn_server(tmp_path_factory):
+    srv = PgServer(tmp_path_factory.getbasetemp(), conf=CONF, name="txclients")
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
+    yield srv
+    srv.cleanup()
+
+
+def producer(server, tid, **conf):
+    from confluent_kafka import Producer
+    settings = {"bootstrap.servers": server.kafka_bootstrap, "transactional.id": tid,
+                "transaction.timeout.ms": 60000, "linger.ms": 5}
+    settings.update(conf)
+    return Producer(settings)
+
+
+def consume_all(server, topic, isolation, expect, timeout=30.0):
+    """Values of topic[0] read from the start by a consumer with the given
+    isolation level, once it has read expect of them and reached the end."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": server.kafka_bootstrap, "group.id": "unused",
+                  "enable.auto.commit": False, "isolation.level": isolation,
+                  "fetch.wait.max.ms": 100, "enable.partition.eof": True})
+    values = []
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"read {values}, wanted {expect}"
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == msg.error()._PARTITION_EOF and len(values) >= expect:
+                    return values
+                continue
+            values.append(msg.value().decode())
+    finally:
+        c.close()
+
+
+def test_commit_and_abort_with_confluent_kafka(txn_server, unique_name):
+    from confluent_kafka import TopicPartition
+    src, out, group, tid = (unique_name("in"), unique_name("out"), unique_name("g"),
+                            unique_name("tx"))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (src,))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (out,))
+
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": txn_server.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    p = producer(txn_server, tid)
+    p.init_transactions(30)
+
+    p.begin_transaction()
+    for v in ("a", "b", "c"):
+        p.produce(out, v.encode(), partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 3)],
+                                  consumer.consumer_group_metadata(), 30)
+    p.commit_transaction(30)
+
+    p.begin_transaction()
+    for v in ("x", "y"):
+        p.produce(out, v.encode(), partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 5)],
+                                  consumer.consumer_group_metadata(), 30)
+    p.abort_transaction(30)
+
+    p.begin_transaction()
+    p.produce(out, b"d", partition=0)
+    p.commit_transaction(30)
+
+    assert consume_all(txn_server, out, "read_committed", 4) == ["a", "b", "c", "d"]
+    assert consume_all(txn_server, out, "read_uncommitted", 6) == ["a", "b", "c", "x", "y", "d"]
+    committed = consumer.committed([TopicPartition(src, 0)], 30)
+    assert committed[0].offset == 3
+    consumer.close()
+    rows = txn_server.sql("SELECT state FROM streamlog.transactions WHERE transactional_id = %s",
+                          (tid,))
+    assert rows == [("CompleteCommit",)]
+
+
+def test_second_producer_fences_the_first(txn_server, unique_name):
+    from confluent_kafka import KafkaException
+    out, tid = unique_name("out"), unique_name("tx")
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (out,))
+    zombie = producer(txn_server, tid)
+    zombie.init_transactions(30)
+    zombie.begin_transaction()
+    zombie.produce(out, b"zombie", partition=0)
+    zombie.flush(30)
+
+    fresh = producer(txn_server, tid)
+    fresh.init_transactions(30)   # aborts the zombie's open transaction
+    fresh.begin_transaction()
+    fresh.produce(out, b"fresh", partition=0)
+    fresh.commit_transaction(30)
+
+    with pytest.raises(KafkaException) as e:
+        zombie.produce(out, b"late", partition=0)
+        zombie.commit_transaction(30)
+    assert e.value.args[0].fatal() or e.value.args[0].txn_requires_abort()
+    assert consume_all(txn_server, out, "read_committed", 1) == ["fresh"]
