@@ -122,3 +122,22 @@ def test_second_producer_fences_the_first(txn_server, unique_name):
         zombie.commit_transaction(30)
     assert e.value.args[0].fatal() or e.value.args[0].txn_requires_abort()
     assert consume_all(txn_server, out, "read_committed", 1) == ["fresh"]
+
+
+def test_commit_and_abort_with_kafkajs(txn_server, unique_name):
+    import json
+    import subprocess
+    from kafkajs import JS_DIR, ensure_kafkajs
+    src, out, group, tid = (unique_name("in"), unique_name("out"), unique_name("g"),
+                            unique_name("tx"))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (src,))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (out,))
+    node = ensure_kafkajs()
+    res = subprocess.run([node, "txn_commit.js", txn_server.kafka_bootstrap, tid, out, group, src],
+                         cwd=JS_DIR, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == {"ok": True}
+    assert consume_all(txn_server, out, "read_committed", 2) == ["k1", "k2"]
+    assert consume_all(txn_server, out, "read_uncommitted", 3) == ["k1", "k2", "k-aborted"]
+    assert txn_server.sql(
+        "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s", (group,)) == [(2,)]
