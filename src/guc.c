@@ -63,7 +63,7 @@ bool		sl_offsets_topic = true;
 int			sl_offsets_topic_num_partitions = 50;
 
 /* Kafka transactions, the coordinator */
-bool		sl_transaction_coordinator = false;
+bool		sl_transaction_coordinator = true;
 int			sl_transaction_max_timeout_ms = 900000;
 int			sl_transactional_id_expiration_ms = 604800000;
 int			sl_transaction_state_topic_num_partitions = 50;
@@ -1071,11 +1071,11 @@ SlDefineGucs(void)
 							 "Serve transactional producers: FindCoordinator for transactional ids, "
 							 "InitProducerId with a transactional.id, AddPartitionsToTxn, "
 							 "AddOffsetsToTxn and EndTxn.",
-							 "Off (the default until the whole path works with real clients), "
-							 "transactional producers are refused with "
-							 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED.",
+							 "Off, transactional producers are refused with "
+							 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as on a cluster, where the "
+							 "coordinator does not run yet.",
 							 &sl_transaction_coordinator,
-							 false,
+							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 

@@ -181,8 +181,9 @@ def create_topic(server, name, partitions=1):
 
 # -- tests -----------------------------------------------------------------------------
 
-def test_door_stays_closed_without_the_setting(server, unique_name):
-    """The default: transactional producers fail fast, as before."""
+def test_door_stays_closed_without_the_setting(make_server, unique_name):
+    """Off: transactional producers fail fast, as on a cluster."""
+    server = make_server(conf={"streamlog.transaction_coordinator": "off"})
     with kh.RawClient(server.kafka_bootstrap) as c:
         r = kh.Reader(c.call(init_request, unique_name("tx")))
         r.i32()
