@@ -1109,6 +1109,8 @@ CREATE TABLE streamlog.txn_state (
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (cardinality(topic_ids) = cardinality(partitions))
 );
+-- Produce checks a transactional batch's producer against it
+CREATE INDEX ON streamlog.txn_state (producer_id);
 SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_state', '');
 REVOKE ALL ON streamlog.txn_state FROM PUBLIC;
 

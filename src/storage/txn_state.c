@@ -57,7 +57,8 @@ typedef enum TxnQueryId
 {
 	Q_READ,
 	Q_DELETE,
-	Q_DUE
+	Q_DUE,
+	Q_HOLDS
 } TxnQueryId;
 
 static const SlNamedQuery txn_queries[] = {
@@ -78,6 +79,12 @@ static const SlNamedQuery txn_queries[] = {
 		"   OR (state IN (0, 4, 5) AND updated_at + $2 * interval '1 ms' < $1) "
 		"ORDER BY transactional_id",
 		2, {TIMESTAMPTZOID, INT8OID}
+	},
+	[Q_HOLDS] = {
+		"SELECT 1 FROM streamlog.txn_state s WHERE producer_id = $1 AND producer_epoch = $2 "
+		"AND state = $3 AND EXISTS (SELECT 1 FROM unnest(s.topic_ids, s.partitions) AS u(t, p) "
+		"                           WHERE u.t = $4 AND u.p = $5)",
+		5, {INT8OID, INT2OID, INT2OID, INT4OID, INT4OID}
 	},
 };
 
@@ -386,4 +393,22 @@ SlTxnStateDue(TimestampTz now, int64 expiration_ms)
 	ids = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return ids;
+}
+
+bool
+SlTxnStateProducerHolds(int64 producer_id, int16 producer_epoch, int8 state,
+						int32 topic_id, int32 partition)
+{
+	Datum		values[5];
+	uint64		n;
+
+	values[0] = Int64GetDatum(producer_id);
+	values[1] = Int16GetDatum(producer_epoch);
+	values[2] = Int16GetDatum(state);
+	values[3] = Int32GetDatum(topic_id);
+	values[4] = Int32GetDatum(partition);
+	SPI_connect();
+	n = SlCatalogRun(&txn_queries[Q_HOLDS], values, NULL);
+	SPI_finish();
+	return n > 0;
 }

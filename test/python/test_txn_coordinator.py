@@ -331,11 +331,12 @@ def test_timed_out_transaction_is_aborted_and_its_producer_fenced(txn_server, un
 
 
 def test_state_survives_kill9(make_server, unique_name):
-    srv = make_server(conf=dict(CONF, **{"streamlog.retention_check_interval": "1h"}))
+    srv = make_server(conf=CONF)
     topic, tid, idle = unique_name("t"), unique_name("tx"), unique_name("idle")
     create_topic(srv, topic)
     t = Txn(srv, tid)
-    assert t.init(timeout_ms=2000) == NONE
+    # the longest timeout: it cannot expire during the test
+    assert t.init(timeout_ms=900000) == NONE
     assert t.add({topic: [0]}) == {(topic, 0): NONE}
     txn_append(srv, topic, t.pid, t.epoch, 0, ["open"])
     i = Txn(srv, idle)
@@ -345,19 +346,23 @@ def test_state_survives_kill9(make_server, unique_name):
     srv.kill9()
     srv.start()
 
-    assert state(srv, tid)[:3] == (t.pid, t.epoch, "Ongoing")
+    # the open transaction is still open, and still holds the LSO
+    assert state(srv, tid)[:4] == (t.pid, t.epoch, "Ongoing", [f"{topic}-0"])
+    assert lso(srv, topic) == 0 < hwm(srv, topic)
     # the next instance of the idle id gets the next epoch of the same id
     i = Txn(srv, idle)
     assert i.init() == NONE
-    assert i.epoch == 1
-    # the open transaction times out after the restart and is aborted
-    srv.sql("ALTER SYSTEM SET streamlog.retention_check_interval = '100ms'")
-    srv.sql("SELECT pg_reload_conf()")
-    wait_until(lambda: state(srv, tid)[2] == "CompleteAbort", timeout=60,
-               what="the open transaction is aborted after the restart")
+    assert (i.pid, i.epoch) == (i.pid, 1)
+    # the next instance of the other one aborts the open transaction
+    t2 = Txn(srv, tid)
+    assert t2.init() == CONCURRENT_TRANSACTIONS
+    assert t2.init() == NONE
+    assert (t2.pid, t2.epoch) == (t.pid, t.epoch + 2)
     assert lso(srv, topic) == hwm(srv, topic)
-    assert txn_log(srv, tid) == [0, 1, 3, 5]
+    assert aborted(srv, topic) == [(t.pid, 0)]
+    assert txn_log(srv, tid) == [0, 1, 3, 5, 0]
     i.close()
+    t2.close()
 
 
 TXN_OFFSET_COMMIT = 28
@@ -412,4 +417,32 @@ def test_txn_offsets_are_the_groups_only_once_committed(txn_server, unique_name)
     assert t.add_offsets(group) == NONE
     assert t.end(True) == NONE
     assert group_offsets(txn_server, group) == [(topic, 0, 6), (topic, 1, 7)]
+    t.close()
+
+
+def test_produce_takes_transactional_batches_of_added_partitions_only(txn_server, unique_name):
+    """KIP-890's verification: a batch of a partition the coordinator did
+    not add would hold the last stable offset with no marker to come."""
+    topic, tid = unique_name("t"), unique_name("tx")
+    create_topic(txn_server, topic, 2)
+    t = Txn(txn_server, tid)
+    assert t.init() == NONE
+
+    def produce(partition, seq):
+        batch = kh.record_batch([(None, b"v", (), kh.now_ms())], producer=(t.pid, t.epoch, seq),
+                                attributes=kh.BATCH_TRANSACTIONAL)
+        err, base, _ = kh.parse_produce_v8(
+            t.client.call(kh.produce_v8_request, topic, partition, batch))[(topic, partition)]
+        return err
+
+    assert produce(0, 0) == INVALID_TXN_STATE
+    assert t.add({topic: [0]}) == {(topic, 0): NONE}
+    assert produce(0, 0) == NONE
+    assert produce(1, 0) == INVALID_TXN_STATE
+    assert lso(txn_server, topic, 0) == 0
+    assert t.end(True) == NONE
+    assert lso(txn_server, topic, 0) == hwm(txn_server, topic, 0) == 2
+    # after the end, the same epoch needs the partition added again
+    assert produce(0, 1) == INVALID_TXN_STATE
+    assert lso(txn_server, topic, 1) == hwm(txn_server, topic, 1) == 0
     t.close()

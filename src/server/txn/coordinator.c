@@ -400,3 +400,11 @@ SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
 			return SL_ERR_NONE;
 	return SL_ERR_INVALID_TXN_STATE;
 }
+
+bool
+SlTxnPartitionInTransaction(int64 producer_id, int16 producer_epoch, int32 topic_id,
+							int32 partition)
+{
+	return SlTxnStateProducerHolds(producer_id, producer_epoch, SL_TXN_ONGOING,
+								   topic_id, partition);
+}

@@ -70,6 +70,13 @@ extern void SlTxnStateRemove(const char *transactional_id);
  */
 extern List *SlTxnStateDue(TimestampTz now, int64 expiration_ms);
 
+/*
+ * Is there an id whose producer is (producer_id, producer_epoch), in the
+ * given state, with the partition in its transaction?
+ */
+extern bool SlTxnStateProducerHolds(int64 producer_id, int16 producer_epoch, int8 state,
+									int32 topic_id, int32 partition);
+
 /* The partition of __transaction_state that holds an id */
 extern int32 SlTxnStatePartition(const char *transactional_id);
 

@@ -57,6 +57,13 @@ extern int16 SlTxnAddOffsets(const char *transactional_id, int64 producer_id,
  */
 extern int16 SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
 									int16 producer_epoch, const char *group_id);
+/*
+ * Produce's check of a transactional batch (KIP-890 part 1): does the
+ * producer id, at this epoch, have an open transaction holding the
+ * partition?  Read only, with the committed state.
+ */
+extern bool SlTxnPartitionInTransaction(int64 producer_id, int16 producer_epoch,
+										int32 topic_id, int32 partition);
 extern int16 SlTxnEnd(const char *transactional_id, int64 producer_id,
 					  int16 producer_epoch, bool commit);
 
