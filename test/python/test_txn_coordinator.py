@@ -446,3 +446,44 @@ def test_produce_takes_transactional_batches_of_added_partitions_only(txn_server
     assert produce(0, 1) == INVALID_TXN_STATE
     assert lso(txn_server, topic, 1) == hwm(txn_server, topic, 1) == 0
     t.close()
+
+
+ILLEGAL_GENERATION = 22
+
+
+def txn_offset_commit_v3_request(cid, tid, group, pid, epoch, generation, member, topic, offsets):
+    from kafka_helpers import compact_string, uvarint
+    body = (compact_string(tid) + compact_string(group) + i64(pid) + i16(epoch) + i32(generation)
+            + compact_string(member) + compact_string(None) + uvarint(2) + compact_string(topic)
+            + uvarint(len(offsets) + 1))
+    for p, o in sorted(offsets.items()):
+        body += i32(p) + i64(o) + i32(-1) + compact_string(None) + uvarint(0)
+    body += uvarint(0) + uvarint(0)
+    return kh.request_frame(TXN_OFFSET_COMMIT, 3, cid, body, header_version=2)
+
+
+def test_txn_offset_commit_v3_fences_a_member_of_another_generation(txn_server, unique_name):
+    """KIP-447: a producer naming a consumer's member id and generation the
+    group does not have may not commit; without them nothing is checked."""
+    topic, tid, group = unique_name("t"), unique_name("tx"), unique_name("g")
+    create_topic(txn_server, topic)
+    t = Txn(txn_server, tid)
+    assert t.init() == NONE
+    assert t.add_offsets(group) == NONE
+
+    def commit(generation, member):
+        r = kh.Reader(t.client.call(txn_offset_commit_v3_request, tid, group, t.pid, t.epoch,
+                                    generation, member, topic, {0: 4}))
+        r.uvarint()
+        r.i32()
+        assert r.uvarint() == 2
+        assert r.take(r.uvarint() - 1).decode() == topic
+        assert r.uvarint() == 2
+        assert r.i32() == 0
+        return r.i16()
+
+    assert commit(5, "ghost-member") == ILLEGAL_GENERATION
+    assert commit(-1, "") == NONE
+    assert t.end(True) == NONE
+    assert group_offsets(txn_server, group) == [(topic, 0, 4)]
+    t.close()

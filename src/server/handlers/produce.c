@@ -245,7 +245,7 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partit
 		 * until the transaction coordinator opens the door
 		 * (storage/transactions.h)
 		 */
-		if (!SL_TXN_PRODUCE_ACCEPTED)
+		if (!SL_TXN_PRODUCE_ACCEPTED || !SlTxnCoordinatorEnabled())
 		{
 			*why = SL_TRANSACTIONS_UNSUPPORTED;
 			return SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;

@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "streamlog/server/authorize.h"
+#include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/txn/coordinator.h"
@@ -207,13 +208,35 @@ SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
 }
 
 /*
+ * KIP-447's fencing of TxnOffsetCommit v3+: a producer that names its
+ * consumer's member id and generation commits only while that member is
+ * in that generation of the group (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+ * FENCED_INSTANCE_ID), so that a zombie of a rebalance cannot commit
+ * offsets of partitions now someone else's.  Without them (member id "",
+ * generation -1) nothing is checked, as in Kafka.  A rebalance in progress
+ * does not stop it (Kafka checks no more).
+ */
+static int16
+check_group_member(const char *group_id, const SlTxnOffsetCommitRequest *request)
+{
+	char	   *member_id = pnstrdup(request->member_id.data, Max(request->member_id.len, 0));
+	char	   *instance_id = SlStrIsNull(request->group_instance_id) ? NULL :
+		pnstrdup(request->group_instance_id.data, request->group_instance_id.len);
+	int16		error;
+
+	if (member_id[0] == '\0' && request->generation_id < 0 && instance_id == NULL)
+		return SL_ERR_NONE;
+	error = SlGroupCheckCommit(group_id, member_id, instance_id, request->generation_id, 0);
+	return error == SL_ERR_REBALANCE_IN_PROGRESS ? SL_ERR_NONE : error;
+}
+
+/*
  * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
  * offsets wait in the producer's transaction until EndTxn
  * (storage/txn_offsets.h).  A partition of an unknown topic, or of one
  * the producer may not READ, fails alone; the coordinator's check (the
  * producer's epoch, the group added with AddOffsetsToTxn) goes to every
- * partition.  The group generation fencing of KIP-447 (v3+
- * generation_id, member_id) is not checked yet.
+ * partition, then the group's fencing of v3+ (check_group_member).
  */
 bool
 SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
@@ -241,6 +264,8 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	else
 		error = SlTxnCheckOffsetCommit(tid, request.producer_id, request.producer_epoch,
 									   group_id);
+	if (error == SL_ERR_NONE && req->api_version >= 3)
+		error = check_group_member(group_id, &request);
 	if (error == SL_ERR_PRODUCER_FENCED && req->api_version < 3)
 		error = SL_ERR_INVALID_PRODUCER_EPOCH;
 
