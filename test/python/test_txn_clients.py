@@ -141,3 +141,39 @@ def test_commit_and_abort_with_kafkajs(txn_server, unique_name):
     assert consume_all(txn_server, out, "read_uncommitted", 3) == ["k1", "k2", "k-aborted"]
     assert txn_server.sql(
         "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s", (group,)) == [(2,)]
+
+
+def test_consume_transform_produce_with_a_group_member(txn_server, unique_name):
+    """The exactly-once loop: a subscribed consumer's records, transformed
+    and produced in a transaction with its offsets (its member id and
+    generation, KIP-447); the group's offset moves with the commit."""
+    from confluent_kafka import Consumer, TopicPartition
+    src, out, group, tid = (unique_name("in"), unique_name("out"), unique_name("g"),
+                            unique_name("tx"))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (src,))
+    txn_server.sql("SELECT streamlog.create_topic(%s, 1)", (out,))
+    for v in ("1", "2", "3"):
+        txn_server.sql("SELECT streamlog.produce(%s, NULL, %s::text)", (src, v))
+    consumer = Consumer({"bootstrap.servers": txn_server.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([src])
+    p = producer(txn_server, tid)
+    p.init_transactions(30)
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, f"consumed {seen}"
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        seen.append(msg.value().decode())
+        p.begin_transaction()
+        p.produce(out, (msg.value().decode() * 2).encode(), partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, msg.offset() + 1)],
+                                      consumer.consumer_group_metadata(), 30)
+        p.commit_transaction(30)
+    consumer.close()
+    assert consume_all(txn_server, out, "read_committed", 3) == ["11", "22", "33"]
+    assert txn_server.sql(
+        "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s", (group,)) == [(3,)]
