@@ -167,7 +167,7 @@ SQL_CONSUME_CLUSTER_OBJS =
 REPLICA_MAINTENANCE_OBJS =
 SHARED_HELPER_OBJS =
 TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o \
-	src/sqlapi/isolation_arg.o
+	src/sqlapi/isolation_arg.o src/sqlapi/transactions_sql.o
 CODEC_OBJS += src/protocol/control_records.o src/storage/txn_filter.o
 TXN_COORDINATOR_OBJS = src/storage/txn_state.o src/storage/txn_offsets.o src/server/txn/coordinator.o \
 	src/bgworkers/txn_expiry.o

@@ -1067,14 +1067,16 @@ SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_open', '');
 SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_aborted', '');
 
 -- Internal, for tests until the transaction coordinator opens the Kafka
--- door: append a transactional batch of values (one record each) for a
--- producer, and write a COMMIT or ABORT marker, in the caller's transaction.
+-- door: append a transactional batch of values (one record each, with the
+-- keys if given) for a producer, and write a COMMIT or ABORT marker, in the
+-- caller's transaction.
 -- Superuser only (checked in C, and not granted).
 CREATE FUNCTION streamlog._txn_test_append(topic text, partition integer,
 										   producer_id bigint, producer_epoch smallint,
-										   base_sequence integer, "values" text[])
+										   base_sequence integer, "values" text[],
+										   keys text[] DEFAULT NULL)
 	RETURNS void
-	AS 'MODULE_PATHNAME', 'streamlog__txn_test_append' LANGUAGE C STRICT VOLATILE;
+	AS 'MODULE_PATHNAME', 'streamlog__txn_test_append' LANGUAGE C VOLATILE;
 CREATE FUNCTION streamlog._txn_test_marker(topic text, partition integer,
 										   producer_id bigint, producer_epoch smallint,
 										   commit boolean, coordinator_epoch integer DEFAULT 0)
@@ -1085,7 +1087,23 @@ CREATE FUNCTION streamlog._txn_test_marker(topic text, partition integer,
 CREATE FUNCTION streamlog.last_stable_offset(topic text, partition integer)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'streamlog_last_stable_offset' LANGUAGE C STRICT STABLE;
-REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[]),
+-- The open transactions of the partitions whose topic the role may
+-- describe: where each starts holds the last stable offset back
+CREATE VIEW streamlog.open_transactions WITH (security_barrier) AS
+SELECT t.name AS topic, o.partition, o.producer_id, o.producer_epoch, o.first_offset
+  FROM streamlog.txn_open o
+  JOIN streamlog.topic t USING (topic_id)
+ WHERE streamlog.has_privilege('describe', 'topic', t.name);
+GRANT SELECT ON streamlog.open_transactions TO PUBLIC;
+-- Abort a hanging transaction (Kafka's kafka-transactions.sh abort): the
+-- open transaction of a partition starting at start_offset gets its
+-- producer's ABORT marker; returns the marker's offset.  Needs
+-- CLUSTER_ACTION on the cluster, run on the partition's leader.
+CREATE FUNCTION streamlog.abort_transaction(topic text, partition integer,
+											start_offset bigint)
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'streamlog_abort_transaction' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[], text[]),
 	streamlog._txn_test_marker(text, integer, bigint, smallint, boolean, integer) FROM PUBLIC;
 -- Kafka transactions: the transaction coordinator (issue 14).
 -- One row per transactional id this node coordinates: its producer id and

@@ -1,8 +1,8 @@
 /*
- * SQL: the last stable offset of a partition, and the internal door that
- * tests drive the partition side of transactions through until the
- * transaction coordinator opens the Kafka one (transactions.h,
- * SL_TXN_PRODUCE_ACCEPTED): _txn_test_append and _txn_test_marker.
+ * SQL: the internal door that tests drive the partition side of
+ * transactions through until the transaction coordinator opens the Kafka
+ * one (transactions.h, SL_TXN_PRODUCE_ACCEPTED): _txn_test_append and
+ * _txn_test_marker.
  */
 #include "postgres.h"
 
@@ -15,13 +15,11 @@
 
 #include "streamlog/protocol/records.h"
 #include "streamlog/sqlapi/cluster_sql.h"
-#include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
 
 PG_FUNCTION_INFO_V1(streamlog__txn_test_append);
 PG_FUNCTION_INFO_V1(streamlog__txn_test_marker);
-PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
 
 static void
 require_superuser(const char *function)
@@ -53,15 +51,17 @@ locked_topic(FunctionCallInfo fcinfo, int32 partition)
 Datum
 streamlog__txn_test_append(PG_FUNCTION_ARGS)
 {
-	int32		partition = PG_GETARG_INT32(1);
-	int64		producer_id = PG_GETARG_INT64(2);
-	int16		epoch = PG_GETARG_INT16(3);
-	int32		base_sequence = PG_GETARG_INT32(4);
-	ArrayType  *values = PG_GETARG_ARRAYTYPE_P(5);
+	int32		partition;
+	int64		producer_id;
+	int16		epoch;
+	int32		base_sequence;
 	const SlTopic *topic;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nelems;
+	Datum	   *key_elems = NULL;
+	bool	   *key_nulls = NULL;
+	int			nkeys = 0;
 	SlBatchBuilder builder;
 	StringInfoData data;
 	SlBatchHeader hdr;
@@ -70,8 +70,25 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	const char *error;
 
 	require_superuser("_txn_test_append");
+	for (int i = 0; i <= 5; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("only keys may be NULL")));
+	partition = PG_GETARG_INT32(1);
+	producer_id = PG_GETARG_INT64(2);
+	epoch = PG_GETARG_INT16(3);
+	base_sequence = PG_GETARG_INT32(4);
 	topic = locked_topic(fcinfo, partition);
-	deconstruct_array(values, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(5), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	if (!PG_ARGISNULL(6))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), TEXTOID, -1, false, TYPALIGN_INT,
+						  &key_elems, &key_nulls, &nkeys);
+	if (nkeys != 0 && nkeys != nelems)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keys must have one element per value")));
 	if (nelems == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -85,8 +102,11 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nelems; i++)
 	{
 		text	   *t = nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+		text	   *k = nkeys == 0 || key_nulls[i] ? NULL : DatumGetTextPP(key_elems[i]);
 
-		SlBatchBuilderAdd(&builder, now_ms, NULL, -1,
+		SlBatchBuilderAdd(&builder, now_ms,
+						  k ? (const uint8 *) VARDATA_ANY(k) : NULL,
+						  k ? (int32) VARSIZE_ANY_EXHDR(k) : -1,
 						  t ? (const uint8 *) VARDATA_ANY(t) : NULL,
 						  t ? (int32) VARSIZE_ANY_EXHDR(t) : -1, NULL, 0);
 	}
@@ -135,17 +155,4 @@ streamlog__txn_test_marker(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, PG_GETARG_INT64(2),
 									 PG_GETARG_INT16(3), PG_GETARG_BOOL(4),
 									 PG_GETARG_INT32(5)));
-}
-
-Datum
-streamlog_last_stable_offset(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int32		partition = PG_GETARG_INT32(1);
-	const SlTopic *topic;
-
-	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
-	topic = SlTopicLookupAndLock(name, AccessShareLock);
-	SlTopicCheckPartition(topic, partition);
-	PG_RETURN_INT64(SlPartitionLastStableOffset(topic->topic_id, partition));
 }

@@ -52,8 +52,10 @@
  *
  * The per-batch filter has the shape of Kafka's (a decision per batch,
  * then one per record), so that transactions fit in: control batches are
- * kept whole today; once there are transactions, batch_retention decides
- * on aborted transactions' batches and on markers past their horizon.
+ * kept whole today (batch_retention may later decide on aborted
+ * transactions' batches and on markers past their horizon).  As Kafka's
+ * cleaner, a pass stops at the last stable offset, and the records of
+ * aborted transactions never enter the offset map.
  */
 #include "postgres.h"
 
@@ -88,6 +90,7 @@
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/offset_map.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
 
 /* Decompressed batches may not exceed this (as log_read.c) */
 #define SL_MAX_DECOMPRESSED_BATCH (MaxAllocSize - 1)
@@ -249,8 +252,15 @@ cleanable_range(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 				const CleanerState *st, CleanableRange *r)
 {
 	SlPartitionSnapshot snap;
+	int64		stable;
 
 	SlPartitionStateRead(SlPartitionStateGet(key), &snap);
+	/*
+	 * As Kafka's cleaner, nothing at or past the last stable offset: an open
+	 * transaction's records are not to be judged before it ends
+	 */
+	stable = Min(snap.high_watermark,
+				 SlPartitionLastStableOffset(key.topic_id, key.partition));
 	r->segments = SlSegmentList(key, &r->nsegments, &r->log_start);
 	r->log_start = Max(r->log_start, snap.log_start_offset);
 	r->ncleanable = 0;
@@ -260,8 +270,8 @@ cleanable_range(const SlTopic *topic, SlPartitionKey key, int64 now_ms,
 
 		if (r->segments[i].seq == snap.active_seq)
 			break;				/* never the active segment */
-		if (next_base < 0 || next_base > snap.high_watermark)
-			break;				/* some offsets of it may still be committing */
+		if (next_base < 0 || next_base > stable)
+			break;				/* still committing, or in an open transaction */
 		if (topic->config.min_compaction_lag_ms > 0 &&
 			segment_newest(key, &r->segments[i]) > now_ms - topic->config.min_compaction_lag_ms)
 			break;				/* too young: min.compaction.lag.ms */
@@ -504,6 +514,9 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 	size_t		len;
 	int64		base;
 	int64		last;
+	SlAbortedTxn *aborted;
+	int			naborted;
+	SlAbortedFilter filter;
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"streamlog cleaner map batch",
 													ALLOCSET_DEFAULT_SIZES);
@@ -511,6 +524,14 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 	pass->map_end = to;
 	if (from >= to)
 		return;
+	/*
+	 * Records of aborted transactions are no key's last record (Kafka's
+	 * cleaner leaves them out of the map too): a committed record they
+	 * follow stays
+	 */
+	aborted = SlTxnAbortedInRange(pass->topic->topic_id, pass->partition, from, to,
+								  &naborted);
+	SlAbortedFilterInit(&filter, aborted, naborted);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = from;
 	bounds.to_offset = to - 1;
@@ -529,7 +550,7 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 		error = SlRecordIterInit(&it, data, len, false, SL_MAX_DECOMPRESSED_BATCH);
 		if (error)
 			corrupt(pass, base, error);
-		if (!(it.hdr.attributes & SL_BATCH_ATTR_CONTROL))
+		if (!SlAbortedFilterSkips(&filter, it.hdr.attributes, it.hdr.producer_id, base))
 		{
 			while (SlRecordIterNext(&it, &rec))
 			{

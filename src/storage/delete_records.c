@@ -24,6 +24,7 @@
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/internal/xact.h"
 
@@ -146,6 +147,8 @@ SlPartitionDeleteRecords(const SlTopic *topic, int32 partition, int64 before_off
 		SPI_finish();
 	}
 	new_start = Max(catalog_start, snap.log_start_offset);
+	/* Aborted transactions wholly below it are gone with their records */
+	SlTxnPruneBelow(topic_id, partition, new_start);
 
 	/*
 	 * Drop the closed segments that hold nothing at or past the new start:

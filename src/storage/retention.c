@@ -22,6 +22,7 @@
 #include "streamlog/storage/internal/compaction.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/storage.h"
 
 /* Does retention.ms remove old segments of a topic with this config? */
@@ -188,6 +189,8 @@ SlRetentionApply(const SlTopic *topic, int32 partition, int64 now_ms,
 		SlCatalogQuery("UPDATE streamlog.partition SET log_start_offset = $3 "
 					   "WHERE topic_id = $1 AND partition = $2", 3, types, values, NULL);
 		SPI_finish();
+		/* Aborted transactions wholly below it are gone with their records */
+		SlTxnPruneBelow(key.topic_id, key.partition, new_start);
 		SlPartitionStateSetLogStart(state, new_start);
 	}
 	pfree(sizes);

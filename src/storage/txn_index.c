@@ -149,7 +149,12 @@ SlPartitionLastStableOffset(int32 topic_id, int32 partition)
 	run_txn_query(Q_OPEN_MIN, values);
 	first_open = SlCatalogInt64(0, 1, PG_INT64_MAX);
 	SPI_finish();
-	return Min(first_open, offsets.high_watermark);
+	/*
+	 * As Kafka (UnifiedLog.updateFirstUnstableOffset): an open transaction
+	 * whose start retention or DeleteRecords removed holds readers at the
+	 * log start, not below it
+	 */
+	return Min(Max(first_open, offsets.log_start_offset), offsets.high_watermark);
 }
 
 SlAbortedTxn *

@@ -4,6 +4,8 @@ batches open a producer's transaction on a partition, markers close it,
 the last stable offset (LSO) stops at the oldest open one, and aborted
 transactions are indexed."""
 
+import time
+
 import psycopg
 import pytest
 
@@ -156,6 +158,27 @@ def test_drop_topic_removes_transaction_state(conn, unique_name):
                         (tid,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM streamlog.txn_aborted WHERE topic_id = %s",
                         (tid,)).fetchone()[0] == 0
+
+
+def test_log_start_removes_aborted_transactions_below_it(conn, unique_name):
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    append(conn, topic, 0, 1, 0, 0, ["a"])                # 0, aborted at 1
+    marker(conn, topic, 0, 1, 0, False)
+    append(conn, topic, 0, 2, 0, 0, ["b"])                # 2, aborted at 4
+    append(conn, topic, 0, 3, 0, 0, ["c"])                # 3, open
+    marker(conn, topic, 0, 2, 0, False)
+    assert aborted(conn, topic) == [(1, 0, 1), (2, 2, 4)]
+    # A transaction that ends at or past the log start stays indexed
+    conn.execute("SELECT streamlog.delete_records(%s, 0, 4)", (topic,))
+    assert aborted(conn, topic) == [(2, 2, 4)]
+    conn.execute("SELECT streamlog.delete_records(%s, 0, 5)", (topic,))
+    assert aborted(conn, topic) == []
+    # Transaction 3 is still open, but its start is gone: readers wait at
+    # the log start, not below it (Kafka's updateFirstUnstableOffset)
+    assert lso(conn, topic) == hwm(conn, topic) == 5
+    append(conn, topic, 0, 4, 0, 0, ["d"])                # 5, open
+    assert lso(conn, topic) == 5
 
 
 def values_read(conn, topic, isolation=None, from_offset=0):
@@ -339,3 +362,112 @@ def test_parked_read_committed_fetch_wakes_on_the_marker(server, conn, unique_na
         err, hw, lso_, aborted_, batches = parse_fetch_v4(body)
         assert (err, hw, lso_) == (0, 2, 2)
         assert [b[0] for b in batches] == [0, 1]
+
+
+def test_compaction_stops_at_the_lso_and_keeps_aborted_records_out_of_the_map(
+        make_server, unique_name):
+    from psycopg.types.json import Jsonb
+    from test_compaction import CONF, produce_segment, rolled
+    srv = make_server(conf=CONF)
+    conn = srv.connect()
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1, %s)",
+                 (topic, Jsonb({"cleanup.policy": "compact", "segment.ms": 1})))
+
+    def txn(pid, keys, values):
+        conn.execute("SELECT streamlog._txn_test_append(%s, 0, %s, 0::smallint, 0, %s, %s)",
+                     (topic, pid, values, keys))
+
+    def kv(isolation):
+        return [(o, bytes(k).decode(), bytes(v).decode()) for o, k, v in conn.execute(
+            "SELECT \"offset\", key, value FROM streamlog.read(%s, 0, isolation => %s)",
+            (topic, isolation)).fetchall()]
+
+    produce_segment(conn, topic, [("k", "v1")])           # 0
+    txn(10, ["k"], ["aborted"])                           # 1
+    marker(conn, topic, 0, 10, 0, False)                  # 2
+    produce_segment(conn, topic, [("x", "x1")])           # 3, then a roll
+    txn(11, ["k"], ["open"])                              # 4, open
+    produce_segment(conn, topic, [("k", "v2")])           # 5, then a roll
+    assert rolled(conn, topic)
+    assert lso(conn, topic) == 4
+    partition, cleaned_offset, _removed, _ = conn.execute(
+        "SELECT * FROM streamlog.clean(%s)", (topic,)).fetchone()
+    # Not past the open transaction: its record at 4 is still there
+    assert cleaned_offset == 4
+    assert (4, "k", "open") in kv("read_uncommitted")
+    # The aborted record did not count as k's last: v1 stays for readers
+    assert kv("read_committed") == [(0, "k", "v1"), (3, "x", "x1")]
+    marker(conn, topic, 0, 11, 0, True)                   # 6
+    produce_segment(conn, topic, [("y", "y1")])           # 7, then a roll
+    conn.execute("SELECT * FROM streamlog.clean(%s)", (topic,))
+    assert kv("read_committed") == [(3, "x", "x1"), (5, "k", "v2"), (7, "y", "y1")]
+
+
+def test_kafka_read_committed_consumer_skips_aborted_and_stalls_at_open(
+        server, conn, unique_name):
+    """librdkafka's read_committed consumer filters with the aborted list
+    and stops at the LSO; its read_uncommitted one reads everything but
+    markers"""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = unique_name("txn")
+    mixed_log(conn, topic)          # LSO 7 (transaction C open at 7), HWM 9
+
+    def consumer(isolation):
+        c = Consumer({"bootstrap.servers": server.kafka_bootstrap, "group.id": unique_name("g"),
+                      "enable.auto.commit": False, "isolation.level": isolation})
+        c.assign([TopicPartition(topic, 0, 0)])
+        return c
+
+    def take(c, got, until):
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            for m in c.consume(10, timeout=0.2):
+                assert m.error() is None, m.error()
+                got.append((m.offset(), m.value().decode()))
+
+    committed, uncommitted = consumer("read_committed"), consumer("read_uncommitted")
+    try:
+        seen_c, seen_u = [], []
+        take(uncommitted, seen_u, lambda: len(seen_u) >= 7)
+        assert seen_u == [(0, "p0"), (1, "a1"), (2, "a2"), (3, "b1"), (4, "p4"),
+                          (7, "c1"), (8, "p8")]
+        take(committed, seen_c, lambda: len(seen_c) >= 3)
+        # Below the open transaction only, and no aborted record
+        assert seen_c == [(0, "p0"), (3, "b1"), (4, "p4")]
+        assert marker(conn, topic, 0, 300, 0, True) == 9
+        take(committed, seen_c, lambda: len(seen_c) >= 5)
+        assert seen_c == [(0, "p0"), (3, "b1"), (4, "p4"), (7, "c1"), (8, "p8")]
+    finally:
+        committed.close()
+        uncommitted.close()
+
+
+def test_abort_a_hanging_transaction(conn, unique_name):
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(conn, topic, "p0")
+    append(conn, topic, 0, 500, 3, 0, ["h1", "h2"])          # 1-2, hanging
+    produce(conn, topic, "p3")
+    assert conn.execute("SELECT partition, producer_id, producer_epoch, first_offset "
+                        "FROM streamlog.open_transactions WHERE topic = %s",
+                        (topic,)).fetchall() == [(0, 500, 3, 1)]
+    assert values_read(conn, topic) == [(0, "p0")]
+    with pytest.raises(psycopg.errors.UndefinedObject, match="open_transactions"):
+        conn.execute("SELECT streamlog.abort_transaction(%s, 0, 2)", (topic,))
+    role = unique_name("r")
+    conn.execute(f'CREATE ROLE "{role}"')
+    try:
+        with conn.transaction():
+            conn.execute(f'SET LOCAL ROLE "{role}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT streamlog.abort_transaction(%s, 0, 1)", (topic,))
+    finally:
+        conn.execute(f'DROP ROLE "{role}"')
+    assert conn.execute("SELECT streamlog.abort_transaction(%s, 0, 1)",
+                        (topic,)).fetchone()[0] == 4
+    assert conn.execute("SELECT count(*) FROM streamlog.open_transactions WHERE topic = %s",
+                        (topic,)).fetchone()[0] == 0
+    assert aborted(conn, topic) == [(500, 1, 4)]
+    assert values_read(conn, topic) == [(0, "p0"), (3, "p3")]

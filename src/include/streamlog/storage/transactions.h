@@ -56,8 +56,8 @@ extern int64 SlTxnWriteMarker(const SlTopic *topic, int32 partition, int64 produ
 
 /*
  * First offset of the oldest open transaction, or the high watermark if
- * none (never above the high watermark).  Reads the committed state with
- * the latest snapshot; needs a transaction.
+ * none (never above the high watermark, nor below the log start offset).
+ * Reads the committed state with the latest snapshot; needs a transaction.
  */
 extern int64 SlPartitionLastStableOffset(int32 topic_id, int32 partition);
 

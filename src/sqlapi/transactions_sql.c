@@ -1,0 +1,72 @@
+/*
+ * SQL: the partition side of transactions for users and operators: the
+ * last stable offset of a partition, and aborting a hanging transaction
+ * (Kafka's kafka-transactions.sh abort, KIP-664).
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "streamlog/sqlapi/cluster_sql.h"
+#include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/storage/acl.h"
+#include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
+
+PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
+PG_FUNCTION_INFO_V1(streamlog_abort_transaction);
+
+Datum
+streamlog_last_stable_offset(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		partition = PG_GETARG_INT32(1);
+	const SlTopic *topic;
+
+	SlAclCheck(SL_RESOURCE_TOPIC, name, SL_ACL_DESCRIBE);
+	topic = SlTopicLookupAndLock(name, AccessShareLock);
+	SlTopicCheckPartition(topic, partition);
+	PG_RETURN_INT64(SlPartitionLastStableOffset(topic->topic_id, partition));
+}
+
+/*
+ * Abort the open transaction that starts at start_offset of a partition
+ * (streamlog.open_transactions lists them): write its producer's ABORT
+ * marker, as Kafka's WriteTxnMarkers does for kafka-transactions.sh abort,
+ * for a transaction its coordinator lost track of.  Returns the marker's
+ * offset.  CLUSTER_ACTION on the cluster, as Kafka asks for it.
+ */
+Datum
+streamlog_abort_transaction(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int32		partition;
+	int64		start_offset;
+	const SlTopic *topic;
+	SlOpenTxn  *open;
+	int			nopen;
+
+	SlRequireArg(fcinfo, 0, "topic");
+	SlRequireArg(fcinfo, 1, "partition");
+	SlRequireArg(fcinfo, 2, "start_offset");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	partition = PG_GETARG_INT32(1);
+	start_offset = PG_GETARG_INT64(2);
+	SlAclCheck(SL_RESOURCE_CLUSTER, SL_CLUSTER_RESOURCE_NAME, SL_ACL_CLUSTER_ACTION);
+	topic = SlTopicLookupAndLock(name, AccessShareLock);
+	SlTopicCheckPartition(topic, partition);
+	SlSqlCheckPartitionLeader(topic, partition);
+
+	open = SlTxnOpenList(topic->topic_id, partition, &nopen);
+	for (int i = 0; i < nopen; i++)
+		if (open[i].first_offset == start_offset)
+			PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, open[i].producer_id,
+											 open[i].producer_epoch, false, -1));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no open transaction starts at offset %lld of partition %d of topic \"%s\"",
+					(long long) start_offset, partition, topic->name),
+			 errhint("streamlog.open_transactions lists the open transactions and where each starts.")));
+	PG_RETURN_NULL();
+}
