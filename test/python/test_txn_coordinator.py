@@ -487,3 +487,28 @@ def test_txn_offset_commit_v3_fences_a_member_of_another_generation(txn_server, 
     assert t.end(True) == NONE
     assert group_offsets(txn_server, group) == [(topic, 0, 4)]
     t.close()
+
+
+def test_idle_transactional_ids_expire(make_server, unique_name):
+    """transactional.id.expiration.ms: an id without a transaction for
+    longer is removed, its record tombstoned; one with an open transaction
+    stays (its timeout handles it)."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.transactional_id_expiration": "1s"}))
+    topic, idle, busy = unique_name("t"), unique_name("idle"), unique_name("busy")
+    create_topic(srv, topic)
+    i = Txn(srv, idle)
+    assert i.init() == NONE
+    b = Txn(srv, busy)
+    assert b.init(timeout_ms=900000) == NONE
+    assert b.add({topic: [0]}) == {(topic, 0): NONE}
+    wait_until(lambda: state(srv, idle) is None, timeout=60,
+               what="the idle transactional id expires")
+    assert txn_log(srv, idle) == [0, None]
+    assert state(srv, busy)[2] == "Ongoing"
+    # a new instance starts over with a new producer id
+    i2 = Txn(srv, idle)
+    assert i2.init() == NONE
+    assert i2.epoch == 0 and i2.pid != i.pid
+    i.close()
+    b.close()
+    i2.close()
