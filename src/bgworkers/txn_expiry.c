@@ -2,11 +2,13 @@
  * The transaction coordinator's periodic pass in a background worker
  * (txn_expiry.h): one transaction per pass; an error is logged and the
  * next pass tries again, never taking the worker down.  Nothing runs while
- * the coordinator is off, or while the extension is not installed.
+ * the coordinator is off, on a standby, or while the extension is not
+ * installed.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/extension.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -20,7 +22,8 @@ SlTransactionsExpire(void)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	MemoryContext pass;
 
-	if (!SlTxnCoordinatorEnabled())
+	/* A standby's coordinator state changes only by replaying the primary's */
+	if (!SlTxnCoordinatorEnabled() || RecoveryInProgress())
 		return;
 	pass = AllocSetContextCreate(TopMemoryContext, "streamlog transactions expiry",
 								 ALLOCSET_DEFAULT_SIZES);
