@@ -164,7 +164,7 @@ GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loade
 
 # One line per area; each area adds its objects on its own line
 SQL_CONSUME_CLUSTER_OBJS =
-REPLICA_MAINTENANCE_OBJS =
+REPLICA_MAINTENANCE_OBJS = src/replication/slot_cleanup.o src/server/groups/resign.o
 SHARED_HELPER_OBJS =
 TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o \
 	src/sqlapi/isolation_arg.o src/sqlapi/transactions_sql.o
@@ -204,6 +204,8 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_c
 
 ISOLATION = topic_admin_races commit_order idle_producer group_consumers retention_readers acl_grants \
 	key_index compaction_readers offsets_topic replica_truncate
+# Transactions, partition side (issue 14)
+ISOLATION += txn_markers
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

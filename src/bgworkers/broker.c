@@ -873,6 +873,7 @@ SlBrokerMain(Datum arg)
 		{
 			timeout = SlGroupCoordinatorTimers(timeout);
 			SlGroupMetadataStoreChanged();
+			timeout = SlGroupUnloadResigned(timeout);
 		}
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);

@@ -8,6 +8,8 @@
  * dynamic apply worker for each that has none, and stops the workers of
  * leaders it no longer follows.  A worker that exits (nothing left to
  * follow, or an error) is started again at the next round if still needed.
+ * As the leader's housekeeping, it also drops the slots of followers that
+ * no longer follow this node (slot_cleanup.c).
  * Only on a node of a cluster: a node of its own leads everything.  With
  * streamlog.replica_apply off it stops every worker and starts none.
  *
@@ -32,6 +34,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/replication/apply_worker.h"
+#include "streamlog/replication/slot_cleanup.h"
 #include "streamlog/storage/replica_followed.h"
 
 #define SL_LAUNCHER_INTERVAL_MS 500
@@ -185,6 +188,8 @@ SlReplicationLauncherMain(Datum arg)
 		PG_TRY();
 		{
 			launch_round();
+			/* The leader's side of replication: slots nobody follows */
+			SlDropUnfollowedSlots();
 		}
 		PG_CATCH();
 		{

@@ -352,6 +352,25 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 	SlPartitionStateRead(SlPartitionStateGet(key), &state);
 	scan->high_watermark = state.high_watermark;
 	scan->key = key;
+	/*
+	 * A read_committed scan stops at the LSO, read after the HWM, and skips
+	 * the aborted transactions it finds below it.  Both are read before the
+	 * segments are listed and the snapshot taken, as the HWM is: nothing
+	 * runs between the snapshot and the scan (see the file header).
+	 */
+	scan->read_limit = scan->high_watermark;
+	SlAbortedFilterInit(&scan->aborted, NULL, 0);
+	if (bounds->read_committed)
+	{
+		SlAbortedTxn *txns;
+		int			ntxns;
+
+		scan->read_limit = Min(scan->read_limit,
+							   SlPartitionLastStableOffset(topic->topic_id, partition));
+		txns = SlTxnAbortedInRange(topic->topic_id, partition, Max(bounds->from_offset, 0),
+								   scan->read_limit, &ntxns);
+		SlAbortedFilterInit(&scan->aborted, txns, ntxns);
+	}
 	log_start = list_segments(scan, Max(bounds->from_offset, 0));
 	log_start = Max(log_start, state.log_start_offset);
 	scan->log_start = log_start;
@@ -376,24 +395,6 @@ SlLogScanBegin(const SlTopic *topic, int32 partition, const SlLogScanBounds *bou
 				 errmsg("offset %lld is past the end of partition %d of topic \"%s\"",
 						(long long) bounds->from_offset, partition, topic->name),
 				 errdetail("The high watermark is %lld.", (long long) scan->high_watermark)));
-
-	/*
-	 * A read_committed scan stops at the LSO, and skips the aborted
-	 * transactions it finds below it
-	 */
-	scan->read_limit = scan->high_watermark;
-	SlAbortedFilterInit(&scan->aborted, NULL, 0);
-	if (bounds->read_committed)
-	{
-		SlAbortedTxn *txns;
-		int			ntxns;
-
-		scan->read_limit = Min(scan->read_limit,
-							   SlPartitionLastStableOffset(topic->topic_id, partition));
-		txns = SlTxnAbortedInRange(topic->topic_id, partition, scan->bounds.from_offset,
-								   scan->read_limit, &ntxns);
-		SlAbortedFilterInit(&scan->aborted, txns, ntxns);
-	}
 
 	/* Start at the last segment that begins at or before from_offset */
 	scan->next_wanted = scan->bounds.from_offset;
