@@ -169,7 +169,11 @@ SHARED_HELPER_OBJS = src/metadata/node_link.o src/worker.o src/storage/segment_r
 TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o \
 	src/sqlapi/isolation_arg.o src/sqlapi/transactions_sql.o
 CODEC_OBJS += src/protocol/control_records.o src/storage/txn_filter.o
-TXN_COORDINATOR_OBJS =
+TXN_COORDINATOR_OBJS = src/storage/txn_state.o src/storage/txn_offsets.o src/server/txn/coordinator.o \
+	src/bgworkers/txn_expiry.o
+# the transaction coordinator's pure part: __transaction_state records and
+# its state machine, unit-tested as frontend code
+CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \

@@ -1105,3 +1105,60 @@ CREATE FUNCTION streamlog.abort_transaction(topic text, partition integer,
 	AS 'MODULE_PATHNAME', 'streamlog_abort_transaction' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION streamlog._txn_test_append(text, integer, bigint, smallint, integer, text[], text[]),
 	streamlog._txn_test_marker(text, integer, bigint, smallint, boolean, integer) FROM PUBLIC;
+-- Kafka transactions: the transaction coordinator (issue 14).
+-- One row per transactional id this node coordinates: its producer id and
+-- epoch, the state of its transaction in Kafka's names (status numbers of
+-- __transaction_state: 0 Empty, 1 Ongoing, 2 PrepareCommit, 3 PrepareAbort,
+-- 4 CompleteCommit, 5 CompleteAbort) and the partitions in it.  Every
+-- change also appends the id's record to __transaction_state in the same
+-- transaction, as group_offset does to __consumer_offsets.
+CREATE TABLE streamlog.txn_state (
+	transactional_id text PRIMARY KEY CHECK (transactional_id <> ''),
+	producer_id bigint NOT NULL,
+	last_producer_id bigint NOT NULL DEFAULT -1,
+	producer_epoch smallint NOT NULL,
+	last_producer_epoch smallint NOT NULL DEFAULT -1,
+	timeout_ms integer NOT NULL CHECK (timeout_ms > 0),
+	state smallint NOT NULL CHECK (state BETWEEN 0 AND 7),
+	topic_ids integer[] NOT NULL DEFAULT '{}',
+	partitions integer[] NOT NULL DEFAULT '{}',
+	groups text[] NOT NULL DEFAULT '{}',
+	started_at timestamptz,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (cardinality(topic_ids) = cardinality(partitions))
+);
+-- Produce checks a transactional batch's producer against it
+CREATE INDEX ON streamlog.txn_state (producer_id);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_state', '');
+REVOKE ALL ON streamlog.txn_state FROM PUBLIC;
+
+-- Offsets a transactional producer committed for a group (TxnOffsetCommit),
+-- pending until its transaction ends: moved to group_offset by a commit,
+-- dropped by an abort (Kafka's pending transactional offsets, KIP-98)
+CREATE TABLE streamlog.txn_pending_offset (
+	producer_id bigint NOT NULL,
+	group_id text NOT NULL,
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
+	leader_epoch integer NOT NULL DEFAULT -1,
+	metadata text,
+	PRIMARY KEY (producer_id, group_id, topic_id, partition),
+	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.txn_pending_offset', '');
+REVOKE ALL ON streamlog.txn_pending_offset FROM PUBLIC;
+
+-- The transactional ids and their transactions, with topic names
+CREATE VIEW streamlog.transactions AS
+SELECT s.transactional_id, s.producer_id, s.producer_epoch,
+	   (ARRAY['Empty', 'Ongoing', 'PrepareCommit', 'PrepareAbort', 'CompleteCommit',
+			  'CompleteAbort', 'Dead', 'PrepareEpochFence'])[s.state + 1] AS state,
+	   s.timeout_ms, s.started_at, s.updated_at,
+	   ARRAY(SELECT t.name || '-' || u.p
+			   FROM unnest(s.topic_ids, s.partitions) WITH ORDINALITY AS u(t, p, i)
+			   JOIN streamlog.topic t ON t.topic_id = u.t
+			  ORDER BY u.i) AS partitions,
+	   s.groups
+  FROM streamlog.txn_state s;
+REVOKE ALL ON streamlog.transactions FROM PUBLIC;

@@ -61,6 +61,12 @@ int			sl_metadata_snapshot_entries = 1024;
 int			sl_node_id = 1;
 bool		sl_offsets_topic = true;
 int			sl_offsets_topic_num_partitions = 50;
+
+/* Kafka transactions, the coordinator */
+bool		sl_transaction_coordinator = true;
+int			sl_transaction_max_timeout_ms = 900000;
+int			sl_transactional_id_expiration_ms = 604800000;
+int			sl_transaction_state_topic_num_partitions = 50;
 int			sl_offsets_retention_minutes = 10080;
 int			sl_offsets_retention_check_interval = 600000;
 int			sl_port = 9092;
@@ -1057,6 +1063,45 @@ SlDefineGucs(void)
 							"take it; set it alike on every node of a cluster.",
 							&sl_default_replication_factor,
 							1, 1, 8,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	/* Kafka transactions, the coordinator (server/txn/coordinator.c) */
+	DefineCustomBoolVariable("streamlog.transaction_coordinator",
+							 "Serve transactional producers: FindCoordinator for transactional ids, "
+							 "InitProducerId with a transactional.id, AddPartitionsToTxn, "
+							 "AddOffsetsToTxn and EndTxn.",
+							 "Off, transactional producers are refused with "
+							 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as on a cluster, where the "
+							 "coordinator does not run yet.",
+							 &sl_transaction_coordinator,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.transaction_max_timeout",
+							"The longest transaction.timeout.ms a producer may ask for (transaction.max.timeout.ms).",
+							"A longer one is refused with INVALID_TRANSACTION_TIMEOUT.",
+							&sl_transaction_max_timeout_ms,
+							900000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.transactional_id_expiration",
+							"How long a transactional id without a transaction is kept "
+							"(transactional.id.expiration.ms).",
+							NULL,
+							&sl_transactional_id_expiration_ms,
+							604800000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.transaction_state_topic_num_partitions",
+							"Partitions of __transaction_state when it is created "
+							"(transaction.state.log.num.partitions).",
+							"Read once, when the first transactional producer creates the topic.",
+							&sl_transaction_state_topic_num_partitions,
+							50, 1, 1000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

@@ -26,6 +26,7 @@
 
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/offsets_expiry.h"
+#include "streamlog/bgworkers/txn_expiry.h"
 #include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/worker.h"
@@ -255,6 +256,7 @@ SlCleanerMain(Datum arg)
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
 		SlOffsetsExpire();
+		SlTransactionsExpire();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 }

@@ -37,12 +37,15 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_DESCRIBE_ACLS] = {0, 3, SlHandleDescribeAcls},
 	[SL_API_CREATE_ACLS] = {0, 3, SlHandleCreateAcls},
 	[SL_API_DELETE_ACLS] = {0, 3, SlHandleDeleteAcls},
-	/* Kafka transactions do not exist yet: a final error, not a hang */
-	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleTransactionApi, true},
-	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleTransactionApi, true},
-	[SL_API_END_TXN] = {0, 4, SlHandleTransactionApi, true},
+	/*
+	 * Kafka transactions: a final error, not a hang, until the coordinator
+	 * is on (streamlog.transaction_coordinator; handlers/transactions.c)
+	 */
+	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleAddPartitionsToTxn, .transactional = true},
+	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleAddOffsetsToTxn, .transactional = true},
+	[SL_API_END_TXN] = {0, 4, SlHandleEndTxn, .transactional = true},
 	[SL_API_WRITE_TXN_MARKERS] = {0, 1, SlHandleTransactionApi, true},
-	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTransactionApi, true},
+	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTxnOffsetCommit, .transactional = true},
 	[SL_API_OFFSET_COMMIT] = {0, 9, SlHandleOffsetCommit, .batchable = true,
 	.respond = SlRespondOffsetCommit, .recheck = SlRecheckOffsetCommit},
 	[SL_API_OFFSET_FETCH] = {0, 9, SlHandleOffsetFetch},

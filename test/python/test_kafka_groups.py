@@ -709,8 +709,8 @@ def test_raw_membership_and_commit_errors(make_server, unique_name):
         fc = parse_find_coordinator_v1(c.call(find_coordinator_v1, group, 0))
         assert fc["error"] == NONE and fc["port"] == srv.kafka_port
         fc = parse_find_coordinator_v1(c.call(find_coordinator_v1, "txn", 1))
-        # no transaction coordinator yet: a final error, never a retriable one
-        assert fc["error"] == TRANSACTIONAL_ID_AUTHORIZATION_FAILED and fc["node_id"] == -1
+        # a node of its own coordinates transactional ids too
+        assert fc["error"] == NONE and fc["port"] == srv.kafka_port
         assert parse_join_group_v5(c.call(join_group_v5, "", "", [topic]))["error"] == \
             INVALID_GROUP_ID
         assert parse_join_group_v5(c.call(join_group_v5, group, "", [topic],

@@ -1,10 +1,12 @@
-"""What streamlog does not have yet gets a final "no" at once, never a hang.
+"""What streamlog does not serve gets a final "no" at once, never a hang.
 
-Kafka transactions do not exist yet: a transactional producer must fail
-fast with an error its client treats as final (not retry until its
-timeout), and with a message saying why wherever the protocol carries one.
-The transaction APIs, which ApiVersions does not advertise, are answered
-with that error too, and the connection stays open.
+Kafka transactions where the coordinator does not run (here:
+streamlog.transaction_coordinator off, as on a node of a cluster): a
+transactional producer must fail fast with an error its client treats as
+final (not retry until its timeout), and with a message saying why
+wherever the protocol carries one.  The transaction APIs, which ApiVersions
+does not advertise then, are answered with that error too, and the
+connection stays open.
 """
 
 import json
@@ -16,6 +18,7 @@ import pytest
 import kafka_helpers as kh
 from kafka_helpers import array, i8, i16, i32, i64, string, uvarint
 from kafkajs import JS_DIR, ensure_kafkajs
+from pgserver import PgServer
 
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 INVALID_REQUEST = 42
@@ -27,6 +30,20 @@ END_TXN = 26
 TXN_OFFSET_COMMIT = 28
 
 NOT_SUPPORTED = "transactions are not supported"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A node whose transaction coordinator is off"""
+    srv = PgServer(tmp_path_factory.getbasetemp(), name="notxn",
+                   conf={"streamlog.transaction_coordinator": "off"})
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
+    yield srv
+    srv.cleanup()
 
 
 def find_coordinator_v1(cid, key, key_type):

@@ -174,6 +174,12 @@ extern int	sl_replica_lag_time_max_ms;
 /* Replicated partitions, the follower's side (replstream) */
 extern bool sl_replica_apply;
 
+/* Kafka transactions, the coordinator (server/txn/coordinator.c) */
+extern bool sl_transaction_coordinator;
+extern int	sl_transaction_max_timeout_ms;
+extern int	sl_transactional_id_expiration_ms;
+extern int	sl_transaction_state_topic_num_partitions;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */

@@ -6,6 +6,22 @@
 #include "postgres.h"
 
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/txn/coordinator.h"
+
+/*
+ * Is key advertised?  The transaction APIs only while the coordinator
+ * serves them: librdkafka and the Java client refuse a transactional
+ * producer at once when they are missing.
+ */
+static bool
+advertised(int key)
+{
+	const SlHandler *h = SlHandlerFor(key);
+
+	if (h == NULL || h->unadvertised)
+		return false;
+	return !h->transactional || SlTxnCoordinatorEnabled();
+}
 
 /* Fill resp's api_keys from the handler table */
 static void
@@ -14,7 +30,7 @@ fill_api_keys(SlApiVersionsResponse *resp)
 	int			n = 0;
 
 	for (int key = 0; key <= SL_API_KEY_MAX; key++)
-		if (SlHandlerFor(key) != NULL && !SlHandlerFor(key)->unadvertised)
+		if (advertised(key))
 			n++;
 	SL_ARRAY_ALLOC(resp->api_keys, n);
 	n = 0;
@@ -22,7 +38,7 @@ fill_api_keys(SlApiVersionsResponse *resp)
 	{
 		const SlHandler *h = SlHandlerFor(key);
 
-		if (h == NULL || h->unadvertised)
+		if (!advertised(key))
 			continue;
 		resp->api_keys.items[n].api_key = key;
 		resp->api_keys.items[n].min_version = h->min_version;

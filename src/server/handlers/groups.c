@@ -51,6 +51,7 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/server/txn/coordinator.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
@@ -307,6 +308,19 @@ find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 		*node_id = -1;
 		*host = "";
 		*port = -1;
+		return;
+	}
+	/* A transactional id: this node coordinates them all (server/txn/) */
+	if (key_type == KEY_TYPE_TRANSACTION && SlTxnCoordinatorEnabled())
+	{
+		if (key.len <= 0)
+		{
+			*error = SL_ERR_INVALID_REQUEST;
+			*message = "A transactional id must not be empty.";
+			*node_id = -1;
+			*host = "";
+			*port = -1;
+		}
 		return;
 	}
 	*error = key_type == KEY_TYPE_TRANSACTION ? SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED :

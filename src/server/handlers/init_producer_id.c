@@ -4,8 +4,12 @@
  * a block the controller allocated in cluster mode, so that no two nodes
  * hand out the same id) with epoch 0, or, when a producer
  * asks with its id and epoch (v3+, KIP-360), the same id with the next
- * epoch.  Transactional producers are not served: transactions are not
- * implemented.  An idempotent producer needs IDEMPOTENT_WRITE on the
+ * epoch.  A transactional producer is served by the transaction
+ * coordinator (server/txn/coordinator.c) when streamlog.
+ * transaction_coordinator is on, and refused with
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise; PRODUCER_FENCED (90)
+ * exists from v4 on, older versions get INVALID_PRODUCER_EPOCH as Kafka
+ * maps it.  An idempotent producer needs IDEMPOTENT_WRITE on the
  * cluster or WRITE on a topic (storage/authorize.h), as in Kafka 3.9;
  * CLUSTER_AUTHORIZATION_FAILED otherwise.
  */
@@ -14,6 +18,8 @@
 #include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
+#include "streamlog/server/txn/coordinator.h"
+#include "streamlog/storage/txn_state.h"
 
 bool
 SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
@@ -24,7 +30,25 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 	if (!SlInitProducerIdRequestDecode(body, req->api_version, &request))
 		return false;
 	SlInitProducerIdResponseInit(&resp);
-	if (!SlStrIsNull(request.transactional_id))
+	if (!SlStrIsNull(request.transactional_id) && SlTxnCoordinatorEnabled())
+	{
+		SlStr		id = request.transactional_id;
+
+		if (id.len <= 0 || id.len > SL_TRANSACTIONAL_ID_MAX)
+		{
+			resp.error_code = SL_ERR_INVALID_REQUEST;
+			resp.producer_id = -1;
+			resp.producer_epoch = -1;
+		}
+		else
+			resp.error_code = SlTxnInitProducerId(pnstrdup(id.data, id.len),
+												  request.transaction_timeout_ms,
+												  request.producer_id, request.producer_epoch,
+												  &resp.producer_id, &resp.producer_epoch);
+		if (resp.error_code == SL_ERR_PRODUCER_FENCED && req->api_version < 4)
+			resp.error_code = SL_ERR_INVALID_PRODUCER_EPOCH;
+	}
+	else if (!SlStrIsNull(request.transactional_id))
 	{
 		resp.error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 		resp.producer_id = -1;

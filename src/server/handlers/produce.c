@@ -65,6 +65,7 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/topic_admin.h"
+#include "streamlog/server/txn/coordinator.h"
 #include "streamlog/storage/isr_changes.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/transactions.h"
@@ -244,7 +245,7 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partit
 		 * until the transaction coordinator opens the door
 		 * (storage/transactions.h)
 		 */
-		if (!SL_TXN_PRODUCE_ACCEPTED)
+		if (!SL_TXN_PRODUCE_ACCEPTED || !SlTxnCoordinatorEnabled())
 		{
 			*why = SL_TRANSACTIONS_UNSUPPORTED;
 			return SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
@@ -254,6 +255,18 @@ validate_batch(const uint8 *data, size_t len, const SlTopic *topic, int32 partit
 		{
 			*why = "a transactional batch needs a producer id and epoch";
 			return SL_ERR_INVALID_RECORD;
+		}
+		/*
+		 * ... and the coordinator must have added the partition to it
+		 * (KIP-890's verification): a batch outside any transaction would
+		 * hold the last stable offset until no marker ever comes
+		 */
+		if (!SlTxnPartitionInTransaction(hdr->producer_id, hdr->producer_epoch,
+										 topic->topic_id, partition))
+		{
+			*why = "the partition is not in an open transaction of this producer id and epoch "
+				"(AddPartitionsToTxn first)";
+			return SL_ERR_INVALID_TXN_STATE;
 		}
 	}
 	/* Its records would all take the header's maxTimestamp, unchecked */

@@ -36,6 +36,11 @@ typedef struct SlHandler
 	SlHandlerFn handle;
 	/* answered (with an error) but not advertised: not implemented */
 	bool		unadvertised;
+	/*
+	 * A transaction API: advertised only while the transaction coordinator
+	 * serves them (streamlog.transaction_coordinator, server/txn/)
+	 */
+	bool		transactional;
 
 	/*
 	 * Batchable (Produce): the requests of this API read in one loop of the
@@ -101,6 +106,11 @@ extern bool SlHandleDeleteAcls(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* The transaction APIs, answered with a final error: handlers/transactions.c */
 extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out);
+/* ... and served by the transaction coordinator when it is on (server/txn/) */
+extern bool SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */
 extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);

@@ -16,9 +16,13 @@
  */
 extern int16 SlKafkaErrorForSqlstate(int sqlerrcode, int16 api_key);
 
-/* What transactional clients are told until Kafka transactions exist */
+/*
+ * What transactional clients are told where the transaction coordinator
+ * does not run (streamlog.transaction_coordinator off, or a cluster)
+ */
 #define SL_TRANSACTIONS_UNSUPPORTED \
-	"Kafka transactions are not supported by this broker yet (streamlog); " \
+	"Kafka transactions are not supported by this broker (streamlog: " \
+	"streamlog.transaction_coordinator is off, or the node is in a cluster); " \
 	"produce without transactional.id (idempotent producers are supported)"
 
 #endif							/* SL_KAFKA_ERRORS_H */

@@ -22,18 +22,19 @@
 #ifndef SL_STORAGE_TRANSACTIONS_H
 #define SL_STORAGE_TRANSACTIONS_H
 
+#include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/txn_filter.h"
 
 /*
- * Whether the Produce handler stores transactional batches.  Off until the
- * transaction coordinator (InitProducerId with a transactional id,
- * AddPartitionsToTxn, EndTxn) works end to end with a real client: until
- * then transactional producers fail fast with
+ * Whether the Produce handler stores transactional batches: while the
+ * transaction coordinator serves transactional producers
+ * (streamlog.transaction_coordinator; one switch for both halves).
+ * Otherwise transactional producers fail fast with
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED.  The storage below accepts them
  * either way (streamlog._txn_test_append drives it in tests).
  */
-#define SL_TXN_PRODUCE_ACCEPTED false
+#define SL_TXN_PRODUCE_ACCEPTED (sl_transaction_coordinator)
 
 /*
  * Append a COMMIT or ABORT control batch for (producer_id, producer_epoch)
