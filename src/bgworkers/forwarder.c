@@ -22,12 +22,15 @@
 
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/guc.h"
+#include "streamlog/metadata/group_remote.h"
 #include "streamlog/replication/produce_forward.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/forward_queue.h"
 
 /* Longest wait between passes while nothing wakes the worker */
 #define FORWARD_IDLE_MS 1000
+/* How often the consume() resolver runs here (metadata/group_remote.h) */
+#define CONSUME_RESOLVE_MS 2000
 
 void
 SlForwarderRegister(void)
@@ -50,6 +53,36 @@ forwarder_detach(int code, Datum arg)
 {
 	SlForwardQueueSetForwarder(-1);
 	SlForwardDisconnect();
+	SlRemoteGroupResolverDisconnect();
+}
+
+/*
+ * The in-doubt resolver of consume() on other nodes, at start and every
+ * CONSUME_RESOLVE_MS: its errors are logged, never raised
+ */
+static void
+resolve_consumes(MemoryContext pass_context, TimestampTz *last)
+{
+	if (!TimestampDifferenceExceeds(*last, GetCurrentTimestamp(), CONSUME_RESOLVE_MS))
+		return;
+	*last = GetCurrentTimestamp();
+	pgstat_report_activity(STATE_RUNNING, "resolving consumes");
+	PG_TRY();
+	{
+		SlRemoteGroupResolve();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(pass_context);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		SlRemoteGroupResolverDisconnect();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextReset(pass_context);
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 void
@@ -57,6 +90,7 @@ SlForwarderMain(Datum arg)
 {
 	MemoryContext pass_context;
 	bool		more = false;
+	TimestampTz last_resolve = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -100,5 +134,7 @@ SlForwarderMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(pass_context);
 		pgstat_report_activity(STATE_IDLE, NULL);
+		MemoryContextSwitchTo(pass_context);
+		resolve_consumes(pass_context, &last_resolve);
 	}
 }
