@@ -164,7 +164,7 @@ GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loade
 
 # One line per area; each area adds its objects on its own line
 SQL_CONSUME_CLUSTER_OBJS = src/storage/group_claim.o src/storage/group_remote_claims.o \
-	src/metadata/group_remote.o src/metadata/group_resolver.o
+	src/metadata/group_remote.o src/metadata/group_resolver.o src/storage/group_offsets_wait.o
 REPLICA_MAINTENANCE_OBJS =
 SHARED_HELPER_OBJS =
 TXN_LOG_OBJS =

@@ -322,6 +322,8 @@ write_topic_commits(const SlTopic *offsets_topic, const char *group_id, int32 to
 {
 	if (offsets_topic == NULL)
 		return;
+	if (n > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
@@ -466,6 +468,7 @@ SlGroupSettle(const char *group_id, int32 topic_id, const int32 *partitions,
 																   3, &isnull));
 
 				/* Already there: its record again, which may be missing */
+				SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 				SlOffsetsTopicWriteCommit(offsets_topic, group_id, topic_id, partition,
 										  committed, -1, NULL, at);
 			}
@@ -601,6 +604,8 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	values[5] = PointerGetDatum(construct_md_array(metas, meta_nulls, 1, dims, lbs,
 												   TEXTOID, -1, false, TYPALIGN_INT));
 	stored = run_group_query(Q_UPSERT, values, NULL);
+	if (stored > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (uint64 r = 0; offsets_topic != NULL && r < stored; r++)
 	{
 		bool		isnull;
@@ -674,6 +679,8 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 		}
 	}
 	deleted = (int64) run_group_query(Q_DELETE, values, NULL);
+	if (deleted > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (int64 r = 0; offsets_topic != NULL && r < deleted; r++)
 		SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_id, SlCatalogInt32(r, 1, -1),
 										   SlCatalogInt32(r, 2, -1));

@@ -29,6 +29,7 @@ typedef enum RemoteClaimQueryId
 	Q_INTENT_ADD,
 	Q_INTENT_LIST,
 	Q_INTENT_FORGET,
+	Q_INTENT_FORGET_SET,
 	Q_CLAIM_MARK,
 	Q_CLAIM_UNMARK,
 	Q_PREPARED,
@@ -51,6 +52,10 @@ static const SlNamedQuery remote_claim_queries[NUM_REMOTE_CLAIM_QUERIES] = {
 	[Q_INTENT_FORGET] = {
 		"DELETE FROM streamlog.consume_intent WHERE gid = $1",
 		1, {TEXTOID}
+	},
+	[Q_INTENT_FORGET_SET] = {
+		"DELETE FROM streamlog.consume_intent WHERE gid = $1 AND group_id = $2 AND topic_id = $3",
+		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[Q_CLAIM_MARK] = {
 		"INSERT INTO streamlog.remote_claim (gid, group_id, topic_id) VALUES ($1, $2, $3) "
@@ -211,4 +216,17 @@ SlXactStatus(uint64 full_xid)
 	}
 	SPI_finish();
 	return status;
+}
+
+void
+SlConsumeIntentForgetSet(const char *gid, const char *group_id, int32 topic_id)
+{
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(gid);
+	values[1] = CStringGetTextDatum(group_id);
+	values[2] = Int32GetDatum(topic_id);
+	SPI_connect();
+	SlCatalogRun(&remote_claim_queries[Q_INTENT_FORGET_SET], values, NULL);
+	SPI_finish();
 }

@@ -210,3 +210,27 @@ def test_consume_without_prepared_transactions_on_the_coordinator_says_why(make_
                 consume(c, group, topic, 10)
     assert "max_prepared_transactions" in str(e.value)
     assert e.value.diag.message_hint
+
+
+def test_sql_commit_on_the_coordinator_waits_for_replication(cluster, unique_name):
+    """A SQL offset commit on the coordinator returns once the group's
+    partition of __consumer_offsets holds it on the in-sync replicas (as
+    Kafka's OffsetCommit): with both followers gone (and the metadata
+    quorum with them, so the ISR cannot shrink) COMMIT returns at
+    streamlog.offsets_commit_timeout_ms with a WARNING, the commit durable
+    locally; with them back it returns without one."""
+    topic, group, values, coordinator, others = prepare_topic(cluster, unique_name,
+                                                              per_partition=3)
+    node = cluster.node(coordinator)
+    notices = []
+    with node.connect() as c:
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute("SELECT streamlog.seek(%s, %s, 0, 1)", (group, topic))
+        assert notices == []
+        for i in others:
+            cluster.kill9(i)
+        c.execute("SET streamlog.offsets_commit_timeout_ms = 1000")
+        c.execute("SELECT streamlog.seek(%s, %s, 0, 2)", (group, topic))
+        assert any("not replicated" in (n or "") for n in notices), notices
+    assert committed(node, group, topic)[0] == 2
+

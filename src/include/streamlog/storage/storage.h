@@ -809,6 +809,7 @@ extern void SlConsumeIntentAdd(const char *gid, int32 coordinator, const char *g
 /* Every intent, ordered by gid (a List of SlConsumeIntent *) */
 extern List *SlConsumeIntentList(void);
 extern void SlConsumeIntentForget(const char *gid);
+extern void SlConsumeIntentForgetSet(const char *gid, const char *group_id, int32 topic_id);
 
 /*
  * On the coordinator: a prepared transaction of a remote consumer marks its
@@ -824,6 +825,14 @@ extern bool SlPreparedXactExists(const char *gid);
  * "aborted" (also by a crash), "in progress", or NULL when too old to know
  */
 extern char *SlXactStatus(uint64 full_xid);
+
+/*
+ * group_offsets_wait.c: this transaction wrote records of group_id to
+ * offsets_topic (may be NULL); on a replicated partition, a backend's
+ * COMMIT then returns only once they are replicated, or a WARNING says
+ * why not (streamlog.offsets_commit_timeout_ms)
+ */
+extern void SlGroupOffsetsNoteWrite(const SlTopic *offsets_topic, const char *group_id);
 
 /*
  * Wait until the high watermark of some partition of topic passes hwms[]
