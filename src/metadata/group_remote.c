@@ -287,6 +287,8 @@ SlRemoteGroupGidPrefix(void)
 	return psprintf(GID_PREFIX "_%d_" UINT64_FORMAT "_", sl_node_id, GetSystemIdentifier());
 }
 
+static char *int64_array_text(const int64 *values, int count);
+static char *int32_array_text(const int32 *values, int count);
 static void remote_xact_callback(XactEvent event, void *arg);
 static void remote_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
@@ -295,8 +297,64 @@ static void remote_subxact_callback(SubXactEvent event, SubTransactionId mySubid
  * The link to coordinator with a transaction open there for the current
  * local transaction: connect and BEGIN as needed
  */
+/*
+ * Before claiming on a coordinator: this node's committed advances of the
+ * group that another node prepared, and that this one may not have seen
+ * (the group failed over while they were in doubt), are applied here first
+ * where the group is still at their from offset (streamlog._group_settle
+ * without gid), so that this node does not read those records again.  The
+ * caller's transaction forgets them; the resolver would do the same later.
+ */
+static void
+settle_moved_intents(RemoteLink *l, const char *group_id, int32 topic_id)
+{
+	List	   *intents = SlConsumeIntentList();
+	List	   *set = NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i <= list_length(intents); i++)
+	{
+		SlConsumeIntent *in = i < list_length(intents) ? list_nth(intents, i) : NULL;
+		SlConsumeIntent *first = set != NIL ? linitial(set) : NULL;
+
+		if (in != NULL && (in->coordinator == l->node_id || in->topic_id != topic_id ||
+						   strcmp(in->group_id, group_id) != 0))
+			in = NULL;
+		if (first != NULL && (in == NULL || strcmp(in->gid, first->gid) != 0))
+		{
+			int			n = list_length(set);
+			int32	   *parts = palloc(sizeof(int32) * n);
+			int64	   *from = palloc(sizeof(int64) * n);
+			int64	   *to = palloc(sizeof(int64) * n);
+			const char *params[6];
+			int			k = 0;
+
+			foreach(lc, set)
+			{
+				SlConsumeIntent *x = lfirst(lc);
+
+				parts[k] = x->partition;
+				from[k] = x->from_offset;
+				to[k++] = x->to_offset;
+			}
+			params[0] = NULL;
+			params[1] = group_id;
+			params[2] = psprintf("%d", topic_id);
+			params[3] = int32_array_text(parts, n);
+			params[4] = int64_array_text(from, n);
+			params[5] = int64_array_text(to, n);
+			PQclear(call_or_error(l, "SELECT streamlog._group_settle($1, $2, $3, $4, $5, $6)",
+								  6, params));
+			SlConsumeIntentForgetSet(first->gid, group_id, topic_id);
+			set = NIL;
+		}
+		if (in != NULL)
+			set = lappend(set, in);
+	}
+}
+
 static RemoteLink *
-open_link(int32 coordinator)
+open_link(int32 coordinator, const char *group_id, int32 topic_id)
 {
 	RemoteLink *l = NULL;
 	SlClusterNode node;
@@ -347,6 +405,7 @@ open_link(int32 coordinator)
 							 coordinator, node.sql_conninfo)));
 		strlcpy(l->conninfo, node.sql_conninfo, sizeof(l->conninfo));
 	}
+	settle_moved_intents(l, group_id, topic_id);
 	PQclear(call_or_error(l, "BEGIN", 0, NULL));
 	l->in_xact = true;
 	l->prepared = false;
@@ -387,7 +446,7 @@ SlRemoteGroupClaimNext(int32 coordinator, const char *group_id, const SlTopic *t
 					   const int64 *hwms, const int64 *log_starts, int64 wanted, bool *tried,
 					   int32 *partitions, int64 *offsets, bool *exhausted)
 {
-	RemoteLink *l = open_link(coordinator);
+	RemoteLink *l = open_link(coordinator, group_id, topic->topic_id);
 	int32	   *tried_list = palloc(sizeof(int32) * Max(topic->partition_count, 1));
 	int			ntried = 0;
 	const char *params[6];
@@ -439,7 +498,7 @@ SlRemoteGroupAdvance(int32 coordinator, const char *group_id, const SlTopic *top
 					 const int32 *partitions, const int64 *from_offsets,
 					 const int64 *to_offsets, int count)
 {
-	RemoteLink *l = open_link(coordinator);
+	RemoteLink *l = open_link(coordinator, group_id, topic->topic_id);
 	const char *params[5];
 	MemoryContext oldcxt;
 

@@ -234,3 +234,37 @@ def test_sql_commit_on_the_coordinator_waits_for_replication(cluster, unique_nam
         assert any("not replicated" in (n or "") for n in notices), notices
     assert committed(node, group, topic)[0] == 2
 
+
+def test_kill9_of_the_coordinator_consumes_each_record_once(cluster, unique_name):
+    """A stream of consuming transactions on another node while the
+    group's coordinator is killed and restarted: consume() fails while no
+    coordinator answers, then carries on; every record lands in the output
+    exactly once, or the resolver's WARNING names the window (README)."""
+    topic, group, values, coordinator, others = prepare_topic(cluster, unique_name,
+                                                              partitions=2, per_partition=60)
+    node = cluster.node(others[0])
+    node.sql("CREATE TABLE consumed (value bytea)")
+    stop = threading.Event()
+
+    def stream():
+        while not stop.is_set():
+            try:
+                consume_into_table(node, group, topic, 2)
+            except psycopg.Error:
+                time.sleep(0.1)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        cluster.wait_for(lambda: node.sql("SELECT count(*) FROM consumed")[0][0] >= 20, 60,
+                         "some records consumed")
+        cluster.kill9(coordinator)
+        cluster.node(coordinator).start()
+        cluster.wait_ready()
+        cluster.wait_for(lambda: node.sql("SELECT count(*) FROM consumed")[0][0]
+                         >= len(values), 180, "every record consumed", interval=0.2)
+    finally:
+        stop.set()
+        t.join(60)
+    got = sorted(bytes(v) for (v,) in node.sql("SELECT value FROM consumed"))
+    assert got == sorted(values)
