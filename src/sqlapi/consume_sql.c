@@ -228,11 +228,16 @@ consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 	int64		remaining = max_records;
 	bool		exhausted = false;
 
-	/* The high watermarks before the positions: see SlGroupWaitForRecords */
+	/*
+	 * The high watermarks before the positions: see SlGroupWaitForRecords.
+	 * Every partition is read here, from this node's copy: a node without
+	 * one cannot judge what there is to read, and says where they are.
+	 */
 	for (int32 p = 0; p < nparts; p++)
 	{
 		SlPartitionOffsets snap;
 
+		SlSqlCheckPartitionReplica(topic, p);
 		SlPartitionGetOffsets(topic->topic_id, p, &snap);
 		hwms[p] = snap.high_watermark;
 		log_starts[p] = snap.log_start_offset;

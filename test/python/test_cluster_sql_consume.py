@@ -268,3 +268,48 @@ def test_kill9_of_the_coordinator_consumes_each_record_once(cluster, unique_name
         t.join(60)
     got = sorted(bytes(v) for (v,) in node.sql("SELECT value FROM consumed"))
     assert got == sorted(values)
+
+
+def test_rolled_back_savepoint_after_a_remote_consume_cannot_commit(cluster, unique_name):
+    """The claim on the coordinator cannot be undone for a savepoint alone:
+    COMMIT after rolling back a savepoint that consumed is refused, the
+    whole transaction rolls back, and the records are there again."""
+    topic, group, values, coordinator, others = prepare_topic(cluster, unique_name,
+                                                              per_partition=3)
+    node = cluster.node(others[0])
+    with node.connect(autocommit=False) as c:
+        c.execute("SAVEPOINT s")
+        first = consume(c, group, topic, 4)
+        c.execute("ROLLBACK TO SAVEPOINT s")
+        with pytest.raises(psycopg.errors.InvalidTransactionState) as e:
+            c.commit()
+        assert e.value.diag.message_hint
+    with node.connect() as c:
+        with c.transaction():
+            again = consume(c, group, topic, 4)
+    assert len(first) == 4 and again == first
+
+
+def test_consume_on_a_node_without_a_replica_names_the_nodes_that_have_one(cluster,
+                                                                           unique_name):
+    """A topic of replication factor 1: a node that holds no copy of the
+    partition refuses to read it and says where it is."""
+    topic = unique_name("sqlc1")
+    group = unique_name("sqlcg1")
+    ensure_offsets_topic(cluster, group)
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
+    cluster.wait_topic_everywhere(topic)
+    leader = cluster.leaders(topic)[0]
+    produce_all(cluster, topic, 1, 3)
+    elsewhere = next(i for i in cluster.node_ids if i != leader)
+    with cluster.node(elsewhere).connect() as c:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as e:
+            with c.transaction():
+                consume(c, group, topic, 10)
+    assert "has no replica on this node" in str(e.value)
+    assert f"nodes {leader}" in (e.value.diag.message_detail or "")
+    # on the node that holds it, wherever the group is coordinated
+    with cluster.node(leader).connect() as c:
+        with c.transaction():
+            assert len(consume(c, group, topic, 10)) == 3
