@@ -694,6 +694,15 @@ abort_links(void)
 	}
 }
 
+/* The transaction's memory goes: so do the lists in it */
+static void
+forget_advances(void)
+{
+	for (int i = 0; i < nlinks; i++)
+		links[i].advances = NIL;
+	poisoned = false;
+}
+
 static void
 remote_xact_callback(XactEvent event, void *arg)
 {
@@ -711,11 +720,11 @@ remote_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			commit_links();
-			poisoned = false;
+			forget_advances();
 			break;
 		case XACT_EVENT_ABORT:
 			abort_links();
-			poisoned = false;
+			forget_advances();
 			break;
 		default:
 			break;
