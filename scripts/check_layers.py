@@ -35,7 +35,10 @@ ALLOWED = {
     # not depend on anything of ours (nor on a backend).
     "protocol": set(),
     # Settings (guc) and the struct of shared memory every layer reads
-    # (shmem): below every layer, so they know none of them.
+    # (shmem), and what every background worker does alike (worker: its
+    # registration, signals, wait and error recovery), for the workers of
+    # bgworkers and replication: below every layer, so they know none of
+    # them.
     "common": set(),
     # The only code touching the log relations.  It stores and returns the
     # bytes the codecs define (record batches), and reads settings and
@@ -88,7 +91,7 @@ READ_ONLY_VIEWS = {
 }
 
 # Where each layer's files are, relative to the root: .c files in src/<x>/,
-# headers in src/include/streamlog/<x>/; the two common modules and the
+# headers in src/include/streamlog/<x>/; the three common modules and the
 # entry point are single files.
 LAYER_DIRS = ("protocol", "cluster", "storage", "metadata", "server", "sqlapi", "bgworkers",
               "replication")
@@ -97,6 +100,8 @@ LAYER_FILES = {
     "src/shmem.c": "common",
     "src/include/streamlog/guc.h": "common",
     "src/include/streamlog/shmem.h": "common",
+    "src/worker.c": "common",
+    "src/include/streamlog/worker.h": "common",
     "src/streamlog.c": "entry",
 }
 INCLUDE_ROOT = "src/include"

@@ -38,6 +38,7 @@ TEST_PKGS=(
     clang-14
     libclang-rt-14-dev
     libfuzzer-14-dev
+    iproute2
 )
 
 usage() {

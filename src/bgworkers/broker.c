@@ -68,6 +68,7 @@
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
+#include "streamlog/worker.h"
 
 #define MAX_LISTEN_SOCKETS 32
 
@@ -110,15 +111,9 @@ SlBrokerRegister(void)
 	{
 		BackgroundWorker worker;
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = 1;
-		worker.bgw_main_arg = Int32GetDatum(i);
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlBrokerMain");
+		SlWorkerDescribe(&worker, "SlBrokerMain", "streamlog broker", 1);
 		snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog broker %d", i);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog broker");
+		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
 }
@@ -832,11 +827,7 @@ SlBrokerMain(Datum arg)
 
 	worker_index = DatumGetInt32(arg);
 	keep_large_allocations();
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname("streamlog broker");
+	SlWorkerStart("streamlog broker");
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
@@ -873,6 +864,7 @@ SlBrokerMain(Datum arg)
 		{
 			timeout = SlGroupCoordinatorTimers(timeout);
 			SlGroupMetadataStoreChanged();
+			timeout = SlGroupUnloadResigned(timeout);
 		}
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);

@@ -19,11 +19,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
 #include "storage/lmgr.h"
-#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -32,6 +28,7 @@
 #include "streamlog/bgworkers/offsets_expiry.h"
 #include "streamlog/guc.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 void
 SlCleanerRegister(void)
@@ -40,17 +37,9 @@ SlCleanerRegister(void)
 	{
 		BackgroundWorker worker;
 
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = 5;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlCleanerMain");
-		if (i == 0)
-			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner");
-		else
+		SlWorkerDescribe(&worker, "SlCleanerMain", "streamlog cleaner", SL_WORKER_RESTART_S);
+		if (i > 0)
 			snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog cleaner %d", i);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog cleaner");
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
@@ -78,21 +67,6 @@ extension_installed(void)
 	return OidIsValid(get_extension_oid("streamlog", true));
 }
 
-static void
-begin_step(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-static void
-end_step(void)
-{
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
-
 /* Set while a compaction pass runs, so that its error is noted */
 static bool compacting = false;
 
@@ -102,7 +76,7 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 {
 	const SlTopic *topic;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic != NULL && topic->config.compact && partition < topic->partition_count)
 	{
@@ -119,7 +93,7 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 				 partition, topic->name, (long long) result.cleaned_offset,
 				 (long long) result.records_removed);
 	}
-	end_step();
+	SlWorkerCommitTransaction();
 }
 
 /* Roll and trim one partition, in two transactions */
@@ -130,19 +104,19 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 	int32		roll_seq = 0;
 	Oid			roll_relid = InvalidOid;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic == NULL || partition >= topic->partition_count)
 	{
-		end_step();
+		SlWorkerCommitTransaction();
 		return;
 	}
 	topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
 	if (!SlRetentionPrepareRoll(topic, partition, now_ms, &roll_seq, &roll_relid))
 		roll_relid = InvalidOid;
-	end_step();
+	SlWorkerCommitTransaction();
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	topic = SlTopicLookupById(topic_id);
 	if (topic != NULL)
 	{
@@ -155,7 +129,7 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 			elog(DEBUG1, "streamlog cleaner dropped %d segments of partition %d of topic \"%s\"",
 				 dropped, partition, topic->name);
 	}
-	end_step();
+	SlWorkerCommitTransaction();
 }
 
 /* Note a compaction error in streamlog.compaction; never throws */
@@ -164,15 +138,13 @@ note_error(int32 topic_id, int32 partition, const char *message)
 {
 	PG_TRY();
 	{
-		begin_step();
+		SlWorkerBeginTransaction();
 		SlCompactionNoteError(topic_id, partition, message);
-		end_step();
+		SlWorkerCommitTransaction();
 	}
 	PG_CATCH();
 	{
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(NULL);
 	}
 	PG_END_TRY();
 }
@@ -183,17 +155,14 @@ drop_retired(MemoryContext pass_context)
 {
 	PG_TRY();
 	{
-		begin_step();
+		SlWorkerBeginTransaction();
 		if (extension_installed())
 			(void) SlCompactionDropRetired();
-		end_step();
+		SlWorkerCommitTransaction();
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(pass_context);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(pass_context);
 	}
 	PG_END_TRY();
 }
@@ -208,24 +177,24 @@ clean_all(MemoryContext pass_context)
 	MemoryContext oldcxt;
 
 	/* The transaction's memory is gone at commit: keep the list in ours */
-	begin_step();
+	SlWorkerBeginTransaction();
 	oldcxt = MemoryContextSwitchTo(pass_context);
 	topics = extension_installed() ? SlTopicListIds() : NIL;
 	MemoryContextSwitchTo(oldcxt);
-	end_step();
+	SlWorkerCommitTransaction();
 
 	foreach(lc, topics)
 	{
 		int32		topic_id = lfirst_int(lc);
 		int32		npartitions = 0;
 
-		begin_step();
+		SlWorkerBeginTransaction();
 		{
 			const SlTopic *topic = SlTopicLookupById(topic_id);
 
 			npartitions = topic ? topic->partition_count : 0;
 		}
-		end_step();
+		SlWorkerCommitTransaction();
 
 		for (int32 p = 0; p < npartitions; p++)
 		{
@@ -276,25 +245,13 @@ SlCleanerMain(Datum arg)
 	MemoryContext pass_context;
 
 	cleaner_index = DatumGetInt32(arg);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	SlWorkerStart(NULL);
 
 	pass_context = AllocSetContextCreate(TopMemoryContext, "streamlog cleaner pass",
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sl_retention_check_interval, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		SlWorkerWait(sl_retention_check_interval);
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
 		SlOffsetsExpire();

@@ -12,11 +12,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -26,6 +22,7 @@
 #include "streamlog/replication/produce_forward.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/forward_queue.h"
+#include "streamlog/worker.h"
 
 /* Longest wait between passes while nothing wakes the worker */
 #define FORWARD_IDLE_MS 1000
@@ -35,17 +32,7 @@
 void
 SlForwarderRegister(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlForwarderMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog forwarder");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog forwarder");
-	RegisterBackgroundWorker(&worker);
+	SlWorkerRegister("SlForwarderMain", "streamlog forwarder");
 }
 
 static void
@@ -73,10 +60,7 @@ resolve_consumes(MemoryContext pass_context, TimestampTz *last)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(pass_context);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(pass_context);
 		SlRemoteGroupResolverDisconnect();
 	}
 	PG_END_TRY();
@@ -92,11 +76,7 @@ SlForwarderMain(Datum arg)
 	bool		more = false;
 	TimestampTz last_resolve = 0;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	SlWorkerStart(NULL);
 	/* see SlForwardPass for why its commits need not wait for the flush */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SlForwardQueueSetForwarder(SL_MY_PROCNO);
@@ -106,16 +86,7 @@ SlForwarderMain(Datum arg)
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		if (!more)
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 FORWARD_IDLE_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		SlWorkerWait(more ? 0 : FORWARD_IDLE_MS);
 		pgstat_report_activity(STATE_RUNNING, "forwarding");
 		PG_TRY();
 		{
@@ -123,10 +94,7 @@ SlForwarderMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(pass_context);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+			SlWorkerRecover(pass_context);
 			SlForwardDisconnect();
 			more = false;
 		}

@@ -28,11 +28,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -42,6 +38,7 @@
 #include "streamlog/metadata/partition_change.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/isr_changes.h"
+#include "streamlog/worker.h"
 
 /* Changes asked for in one round, at most */
 #define MAX_CHANGES 64
@@ -100,17 +97,7 @@ note_refusal(const SlIsrChange *c)
 void
 SlIsrManagerRegister(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlIsrManagerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog ISR manager");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog ISR manager");
-	RegisterBackgroundWorker(&worker);
+	SlWorkerRegister("SlIsrManagerMain", "streamlog ISR manager");
 }
 
 static void
@@ -194,9 +181,7 @@ manage(bool *loaded, uint64 *generation)
 	int			n = 0;
 	uint64		now_generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		/* partitions this node came to lead are watched from the start */
@@ -206,8 +191,7 @@ manage(bool *loaded, uint64 *generation)
 		*generation = now_generation;
 		n = SlIsrChangesNeeded(sl_replica_lag_time_max_ms, changes, MAX_CHANGES);
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	MemoryContextSwitchTo(round);
 
 	for (int i = 0; i < n; i++)
@@ -225,11 +209,7 @@ SlIsrManagerMain(Datum arg)
 	bool		loaded = false;
 	uint64		generation = 0;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	SlWorkerStart(NULL);
 	SlIsrManagerSetProcno(SL_MY_PROCNO);
 	before_shmem_exit(unset_procno, (Datum) 0);
 
@@ -237,16 +217,7 @@ SlIsrManagerMain(Datum arg)
 										  ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(Max(sl_replica_lag_time_max_ms / 2, 10), 1000),
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		SlWorkerWait(Min(Max(sl_replica_lag_time_max_ms / 2, 10), 1000));
 		MemoryContextSwitchTo(round_context);
 		PG_TRY();
 		{
@@ -254,10 +225,7 @@ SlIsrManagerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(round_context);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+			SlWorkerRecover(round_context);
 			/* whatever came to lead meanwhile is looked at again */
 			loaded = false;
 		}

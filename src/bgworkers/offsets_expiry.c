@@ -29,6 +29,7 @@
 #include "streamlog/guc.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 /* Is the extension installed in this database?  (a syscache lookup) */
 static bool
@@ -75,9 +76,7 @@ SlOffsetsExpire(void)
 	{
 		int64		expired = 0;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		SlWorkerBeginTransaction();
 		MemoryContextSwitchTo(pass);
 		if (extension_installed())
 		{
@@ -86,8 +85,7 @@ SlOffsetsExpire(void)
 			foreach(lc, expire)
 				SlOffsetsTopicStoreGroup(lfirst(lc), NULL);
 		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		SlWorkerCommitTransaction();
 		MemoryContextSwitchTo(pass);
 		foreach(lc, expire)
 		{
@@ -101,10 +99,7 @@ SlOffsetsExpire(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(pass);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		SlWorkerRecover(pass);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);

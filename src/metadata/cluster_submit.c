@@ -35,13 +35,13 @@
 #include "libpq-fe.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/metadata/node_link.h"
 #include "streamlog/storage/storage.h"
 
 /* How long to wait for a new controller before trying the same one again */
@@ -53,9 +53,7 @@ static const char *const membership_query =
 "SELECT error_code, message, raft_index FROM streamlog._cluster_membership($1::text, $2::integer, $3::integer)";
 
 /* The connection kept to the controller node */
-static PGconn *fwd_conn = NULL;
-static int32 fwd_node_id = -1;
-static char fwd_conninfo[sizeof(((SlClusterNode *) 0)->sql_conninfo)];
+static SlNodeLink fwd_link = SL_NODE_LINK_INIT;
 
 /* Result of one attempt against one node */
 typedef enum AttemptOutcome
@@ -101,13 +99,7 @@ SlClusterMembershipActionFromName(const char *name, SlClusterSlotKind *kind)
 void
 SlClusterForwardingDisconnect(void)
 {
-	if (fwd_conn == NULL)
-		return;
-	PQfinish(fwd_conn);
-	ReleaseExternalFD();
-	fwd_conn = NULL;
-	fwd_node_id = -1;
-	fwd_conninfo[0] = '\0';
+	SlNodeLinkDrop(&fwd_link);
 }
 
 /* Milliseconds left until deadline, 0 once it passed */
@@ -117,29 +109,6 @@ ms_left(TimestampTz deadline)
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 }
 
-bool
-SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
-{
-	for (;;)
-	{
-		long		left = ms_left(deadline);
-		int			rc;
-
-		if (left <= 0)
-			return false;
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
-							   sock, left, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-			return true;
-	}
-}
-
 /*
  * The connection to node (conninfo), made now if the cached one is for
  * another node or broken.  NULL and *why on failure.
@@ -147,79 +116,9 @@ SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline)
 static PGconn *
 connect_node(int32 node_id, const char *conninfo, TimestampTz deadline, char **why)
 {
-	static const char *const keywords[] = {"dbname", "application_name", NULL};
-	const char *values[3];
-	PostgresPollingStatusType poll;
-	PGconn	   *conn;
-
-	if (fwd_conn != NULL && fwd_node_id == node_id &&
-		strcmp(fwd_conninfo, conninfo) == 0 && PQstatus(fwd_conn) == CONNECTION_OK &&
-		PQtransactionStatus(fwd_conn) == PQTRANS_IDLE)
-		return fwd_conn;
-	SlClusterForwardingDisconnect();
-
-	if (!AcquireExternalFD())
-	{
-		*why = pstrdup("out of file descriptors for a connection to the controller");
-		return NULL;
-	}
-	values[0] = conninfo;
-	values[1] = psprintf("streamlog node %d", sl_node_id);
-	values[2] = NULL;
-	conn = PQconnectStartParams(keywords, values, 1);
-	if (conn == NULL)
-	{
-		ReleaseExternalFD();
-		*why = pstrdup("out of memory");
-		return NULL;
-	}
-	/* From here on, SlClusterForwardingDisconnect releases both */
-	fwd_conn = conn;
-	fwd_node_id = node_id;
-	strlcpy(fwd_conninfo, conninfo, sizeof(fwd_conninfo));
-
-	poll = PGRES_POLLING_WRITING;
-	while (PQstatus(conn) != CONNECTION_BAD &&
-		   poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED)
-	{
-		int			events = poll == PGRES_POLLING_READING ?
-			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-
-		if (PQsocket(conn) < 0)
-			break;
-		if (!SlWaitSocketUntil(PQsocket(conn), events, deadline))
-		{
-			*why = pstrdup("connecting timed out");
-			SlClusterForwardingDisconnect();
-			return NULL;
-		}
-		poll = PQconnectPoll(conn);
-	}
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		*why = pchomp(PQerrorMessage(conn));
-		SlClusterForwardingDisconnect();
-		return NULL;
-	}
-	return conn;
-}
-
-/* A binary int of width bytes (4 or 8) from a result column */
-static bool
-result_int(const PGresult *res, int col, int width, int64 *out)
-{
-	const unsigned char *p;
-	uint64		v = 0;
-
-	if (PQgetisnull(res, 0, col))
-		return false;
-	if (PQgetlength(res, 0, col) != width)
-		return false;
-	p = (const unsigned char *) PQgetvalue(res, 0, col);
-	for (int i = 0; i < width; i++)
-		v = (v << 8) | p[i];
-	*out = width == 4 ? (int64) (int32) (uint32) v : (int64) v;
-	return true;
+	return SlNodeLinkOpen(&fwd_link, node_id, conninfo,
+						  psprintf("streamlog node %d", sl_node_id), NULL, NULL,
+						  deadline, why);
 }
 
 /*
@@ -232,61 +131,20 @@ collect_result(PGconn *conn, const char *query, int nparams, const char *const *
 			   const int *lengths, const int *formats, int result_format,
 			   TimestampTz deadline, PGresult **result, char **why)
 {
-	PGresult   *res;
-	PGresult   *last = NULL;
-	int			rc;
+	char	   *reason = NULL;
 
-	*result = NULL;
-	if (!PQsendQueryParams(conn, query, nparams, NULL, values, lengths, formats,
-						   result_format))
+	switch (SlNodeLinkQuery(conn, query, nparams, NULL, values, lengths, formats,
+							result_format, deadline, result, &reason))
 	{
-		*why = pchomp(PQerrorMessage(conn));
-		return ATTEMPT_RETRY;
-	}
-	while ((rc = PQflush(conn)) == 1)
-	{
-		if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, deadline))
-			return ATTEMPT_TIMED_OUT;
-		if (!PQconsumeInput(conn))
-		{
-			*why = pchomp(PQerrorMessage(conn));
+		case SL_NODE_LINK_ANSWERED:
+			return ATTEMPT_ANSWERED;
+		case SL_NODE_LINK_BROKEN:
+			*why = reason;
 			return ATTEMPT_RETRY;
-		}
-	}
-	if (rc < 0)
-	{
-		*why = pchomp(PQerrorMessage(conn));
-		return ATTEMPT_RETRY;
-	}
-	for (;;)
-	{
-		while (PQisBusy(conn))
-		{
-			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline))
-			{
-				PQclear(last);
-				return ATTEMPT_TIMED_OUT;
-			}
-			if (!PQconsumeInput(conn))
-			{
-				PQclear(last);
-				*why = pchomp(PQerrorMessage(conn));
-				return ATTEMPT_RETRY;
-			}
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
+		case SL_NODE_LINK_TIMED_OUT:
 			break;
-		PQclear(last);
-		last = res;
 	}
-	if (last == NULL)
-	{
-		*why = pstrdup("no answer");
-		return ATTEMPT_RETRY;
-	}
-	*result = last;
-	return ATTEMPT_ANSWERED;
+	return ATTEMPT_TIMED_OUT;
 }
 
 /*
@@ -329,8 +187,8 @@ run_remote(PGconn *conn, const char *query, int nparams, const char *const *valu
 		int64		idx = 0;
 
 		if (PQntuples(last) != 1 || PQnfields(last) != 3 ||
-			!result_int(last, 0, 4, &code) || code < PG_INT16_MIN || code > PG_INT16_MAX ||
-			(!PQgetisnull(last, 0, 2) && !result_int(last, 2, 8, &idx)))
+			!SlNodeLinkResultInt(last, 0, 0, 4, &code) || code < PG_INT16_MIN || code > PG_INT16_MAX ||
+			(!PQgetisnull(last, 0, 2) && !SlNodeLinkResultInt(last, 0, 2, 8, &idx)))
 		{
 			PQclear(last);
 			*why = pstrdup("malformed answer");

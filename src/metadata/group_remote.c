@@ -53,7 +53,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
-#include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/metadata/node_link.h"
 #include "streamlog/metadata/group_placement.h"
 #include "streamlog/metadata/group_remote.h"
 
@@ -99,116 +99,41 @@ close_link(RemoteLink *l)
 {
 	if (l->conn != NULL)
 	{
-		PQfinish(l->conn);
-		ReleaseExternalFD();
+		SlNodeLinkClose(l->conn);
 		l->conn = NULL;
 	}
 	l->in_xact = false;
 	l->prepared = false;
 }
 
-/*
- * Open a connection to node_id; NULL and *why when it cannot be had by
- * deadline
- */
+/* Open a connection to node_id (metadata/node_link.h); NULL and *why if not */
 PGconn *
 SlRemoteConnect(int32 node_id, const char *conninfo, const char *appname,
-			 TimestampTz deadline, char **why)
+				TimestampTz deadline, char **why)
 {
-	static const char *const keywords[] = {"dbname", "application_name", "options", NULL};
-	const char *values[4];
-	PGconn	   *conn;
-	PostgresPollingStatusType poll = PGRES_POLLING_WRITING;
-
-	if (!AcquireExternalFD())
-	{
-		*why = pstrdup("out of file descriptors");
-		return NULL;
-	}
-	values[0] = conninfo;
-	values[1] = appname;
 	/* the coordinator's answers must mean "stored durably" */
-	values[2] = "-c synchronous_commit=on";
-	values[3] = NULL;
-	conn = PQconnectStartParams(keywords, values, 1);
-	if (conn == NULL)
-	{
-		ReleaseExternalFD();
-		*why = pstrdup("out of memory");
-		return NULL;
-	}
-	while (PQstatus(conn) != CONNECTION_BAD &&
-		   poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED)
-	{
-		int			events = poll == PGRES_POLLING_READING ?
-			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-
-		if (PQsocket(conn) < 0 || !SlWaitSocketUntil(PQsocket(conn), events, deadline))
-			break;
-		poll = PQconnectPoll(conn);
-	}
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		*why = PQstatus(conn) == CONNECTION_BAD ? pchomp(PQerrorMessage(conn)) :
-			pstrdup("timed out");
-		PQfinish(conn);
-		ReleaseExternalFD();
-		return NULL;
-	}
-	return conn;
+	return SlNodeLinkConnect(conninfo, appname, "options", "-c synchronous_commit=on",
+							 deadline, why);
 }
 
 /*
  * Run sql on conn and return its last result (the caller PQclears it), or
  * NULL with *why when there was no answer by deadline (the connection is
- * then unusable).
+ * then unusable)
  */
 PGresult *
 SlRemoteRun(PGconn *conn, const char *sql, int nparams, const char *const *params,
-		   TimestampTz deadline, char **why)
+			TimestampTz deadline, char **why)
 {
-	PGresult   *res;
-	PGresult   *last = NULL;
+	PGresult   *res = NULL;
 
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
-		goto failed;
-	for (;;)
+	if (SlNodeLinkQuery(conn, sql, nparams, NULL, params, NULL, NULL, 0, deadline,
+						&res, why) != SL_NODE_LINK_ANSWERED)
 	{
-		int			rc = PQflush(conn);
-
-		if (rc == 0)
-			break;
-		if (rc < 0 ||
-			!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE,
-							   deadline) ||
-			!PQconsumeInput(conn))
-			goto failed;
+		PQclear(res);
+		return NULL;
 	}
-	for (;;)
-	{
-		while (PQisBusy(conn))
-		{
-			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline) ||
-				!PQconsumeInput(conn))
-			{
-				PQclear(last);
-				goto failed;
-			}
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
-			break;
-		PQclear(last);
-		last = res;
-	}
-	if (last == NULL)
-		goto failed;
-	return last;
-
-failed:
-	*why = PQstatus(conn) == CONNECTION_OK && PQerrorMessage(conn)[0] == '\0' ?
-		pstrdup("timed out") : pchomp(PQerrorMessage(conn));
-	return NULL;
+	return res;
 }
 
 static bool

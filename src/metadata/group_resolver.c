@@ -29,6 +29,7 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
 #include "streamlog/metadata/group_remote.h"
+#include "streamlog/metadata/node_link.h"
 
 #define RESOLVE_CALL_TIMEOUT_MS 10000
 #define RESOLVE_CONNECT_TIMEOUT_MS 3000
@@ -49,8 +50,7 @@ SlRemoteGroupResolverDisconnect(void)
 	for (int i = 0; i < nconns; i++)
 		if (conns[i].conn != NULL)
 		{
-			PQfinish(conns[i].conn);
-			ReleaseExternalFD();
+			SlNodeLinkClose(conns[i].conn);
 			conns[i].conn = NULL;
 		}
 	nconns = 0;
@@ -81,8 +81,7 @@ node_conn(int32 node_id)
 							 PQstatus(rc->conn) != CONNECTION_OK ||
 							 PQtransactionStatus(rc->conn) != PQTRANS_IDLE))
 	{
-		PQfinish(rc->conn);
-		ReleaseExternalFD();
+		SlNodeLinkClose(rc->conn);
 		rc->conn = NULL;
 	}
 	if (rc->conn == NULL)

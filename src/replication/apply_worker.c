@@ -70,6 +70,7 @@
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 #define SL_APPLY_RETRY_MS 1000
 #define SL_APPLY_CONNECT_TIMEOUT_MS 10000
@@ -77,6 +78,7 @@
 #define SL_APPLY_REFRESH_MS 1000
 #define SL_APPLY_FEEDBACK_MS 10000
 #define SL_APPLY_CATCH_UP_BYTES (1024 * 1024)
+#define SL_APPLY_LOG_START_MS 2000
 /*
  * Batches appended per catch-up transaction: each holds one of the
  * partition's in-flight reservations (64, partition_state.c) until the
@@ -133,6 +135,7 @@ static XLogRecPtr last_flushed = InvalidXLogRecPtr;
 static TimestampTz last_feedback = 0;
 static TimestampTz last_progress = 0;
 static TimestampTz last_refresh = 0;
+static TimestampTz last_log_start = 0;
 static bool progress_missing_logged = false;
 static bool progress_due = false;	/* applied since the last report */
 
@@ -149,16 +152,13 @@ static void
 begin_txn(void)
 {
 	txn_caller_context = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 }
 
 static void
 commit_txn(void)
 {
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	MemoryContextSwitchTo(txn_caller_context);
 }
 
@@ -348,6 +348,64 @@ truncate_to_leader(const char *conninfo, const Followed *f)
 }
 
 /*
+ * The leader's log start offset of a followed partition (what retention
+ * and DeleteRecords left it); ERROR if it gives none
+ */
+static int64
+leader_log_start(const char *conninfo, const Followed *f)
+{
+	char		args[2][16];
+	const char *values[2];
+	PGresult   *res;
+	int64		start;
+
+	snprintf(args[0], sizeof(args[0]), "%d", f->key.topic_id);
+	snprintf(args[1], sizeof(args[1]), "%d", f->key.partition);
+	values[0] = args[0];
+	values[1] = args[1];
+	res = side_query(conninfo,
+					 "SELECT log_start_offset FROM streamlog.partition_state($1, $2)",
+					 2, values);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+		!SlLeaderResultInt(res, 0, 0, 8, &start) || start < 0)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("leader %d gave no usable log start offset of topic id %d partition %d%s%s",
+						leader_id, f->key.topic_id, f->key.partition,
+						*msg ? ": " : "", msg)));
+	}
+	PQclear(res);
+	return start;
+}
+
+/*
+ * Kafka's truncateFullyAndStartAt, in the caller's transaction before it
+ * appends to the partition: the leader's log starts at leader_start, above
+ * this log's end, so what this log lacks is gone there.  This log is
+ * emptied to take next the leader's first batch, at next_offset (which
+ * holds leader_start, or is where the leader's log ends), and starts at
+ * leader_start, within that batch.
+ */
+static void
+start_at_leader_log_start(const SlTopic *topic, const Followed *f, int64 log_end,
+						  int64 next_offset, int64 leader_start)
+{
+	int64		removed = SlPartitionTruncateFullyAndStartAt(topic, f->key.partition,
+															 next_offset, leader_start);
+
+	ereport(LOG,
+			(errmsg("emptied partition %d of topic \"%s\" (" INT64_FORMAT " batches) to go on at offset "
+					INT64_FORMAT " with log start offset " INT64_FORMAT
+					": the log of leader %d starts above this log's end " INT64_FORMAT,
+					f->key.partition, topic->name, removed, next_offset, leader_start,
+					leader_id, log_end)));
+}
+
+/*
  * Read the leader's log from this log's end until it has nothing more,
  * appending what it sends in transactions of at most SL_APPLY_CATCH_UP_BATCHES
  * batches (reads of SL_APPLY_CATCH_UP_BYTES): what is older than
@@ -357,6 +415,13 @@ truncate_to_leader(const char *conninfo, const Followed *f)
 static bool
 catch_up(const char *conninfo, const Followed *f)
 {
+	/*
+	 * What lies below the leader's log start is deleted there, even while
+	 * its rows are still stored: a log that ends below it starts over at
+	 * the leader's batch holding it
+	 */
+	int64		leader_start = leader_log_start(conninfo, f);
+
 	for (;;)
 	{
 		const SlPartitionLeadership *l;
@@ -380,7 +445,7 @@ catch_up(const char *conninfo, const Followed *f)
 
 		snprintf(args[0], sizeof(args[0]), "%d", f->key.topic_id);
 		snprintf(args[1], sizeof(args[1]), "%d", f->key.partition);
-		snprintf(args[2], sizeof(args[2]), INT64_FORMAT, log_end);
+		snprintf(args[2], sizeof(args[2]), INT64_FORMAT, Max(log_end, leader_start));
 		snprintf(args[3], sizeof(args[3]), "%d", SL_APPLY_CATCH_UP_BYTES);
 		for (int i = 0; i < 4; i++)
 			values[i] = args[i];
@@ -402,6 +467,14 @@ catch_up(const char *conninfo, const Followed *f)
 		if (nrows == 0)
 		{
 			PQclear(res);
+			/* Nothing from there on: held, or every record is deleted there */
+			if (leader_start <= log_end)
+				return true;
+			begin_txn();
+			topic = lock_followed(f->key.topic_id, f->key.partition, &l);
+			if (topic != NULL && SlPartitionLogEnd(topic, f->key.partition) == log_end)
+				start_at_leader_log_start(topic, f, log_end, leader_start, leader_start);
+			commit_txn();
 			return true;
 		}
 
@@ -430,6 +503,26 @@ catch_up(const char *conninfo, const Followed *f)
 			b.data = (const uint8 *) PQgetvalue(res, i, 4);
 			b.len = PQgetlength(res, i, 4);
 			r = SlReplicaAppend(topic, f->key.partition, &b);
+			if (r == SL_REPLICA_GAP && i == 0)
+			{
+				/*
+				 * The first batch the leader has from log_end on starts
+				 * above it: if its log starts above log_end (now), what
+				 * this log lacks was deleted there, and this log starts
+				 * over at that batch (nothing appended yet in this
+				 * transaction)
+				 */
+				if (leader_start <= log_end)
+					leader_start = leader_log_start(conninfo, f);
+				if (leader_start > log_end &&
+					SlPartitionLogEnd(topic, f->key.partition) == log_end)
+				{
+					start_at_leader_log_start(topic, f, log_end, b.base_offset,
+											  Max(b.base_offset,
+												  Min(leader_start, b.last_offset + 1)));
+					r = SlReplicaAppend(topic, f->key.partition, &b);
+				}
+			}
 			if (r == SL_REPLICA_INVALID)
 			{
 				PQclear(res);
@@ -438,7 +531,7 @@ catch_up(const char *conninfo, const Followed *f)
 			}
 			if (r == SL_REPLICA_GAP)
 			{
-				/* The leader's log starts above ours: not ours to bridge */
+				/* A hole in the leader's log above its start: not ours to bridge */
 				PQclear(res);
 				abort_txn();
 				ereport(WARNING,
@@ -446,7 +539,7 @@ catch_up(const char *conninfo, const Followed *f)
 								INT64_FORMAT ", above this log's end " INT64_FORMAT,
 								leader_id, f->key.topic_id, f->key.partition,
 								b.base_offset, log_end),
-						 errhint("Its older records were deleted on the leader; this replica cannot catch up by reading them.")));
+						 errhint("The leader's log has no batch there above its log start offset; this replica cannot take a batch that does not start at its log end.")));
 				return false;
 			}
 			if (r == SL_REPLICA_APPENDED && ++appended % SL_APPLY_CATCH_UP_BATCHES == 0)
@@ -657,6 +750,112 @@ report_progress(const char *conninfo)
 			SlReplicaSetHighWatermark(topic, (int32) partition, hw);
 	}
 	commit_txn();
+	PQclear(res);
+done:
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(work_context);
+}
+
+/* ---- the leader's log start ---------------------------------------------- */
+
+/*
+ * Move this log's start up to the leader's where it is past it: records
+ * the leader deleted (DeleteRecords, its retention) must not come back
+ * from this replica, were it to lead (Kafka's follower takes the log
+ * start offset of each fetch response).  Up to the local high watermark
+ * only, as DeleteRecords; internal topics are left to their own
+ * retention and compaction.  A failure is logged and tried again later.
+ */
+static void
+follow_leader_log_start(const char *conninfo)
+{
+	HASH_SEQ_STATUS status;
+	Followed   *f;
+	StringInfoData topics,
+				partitions;
+	const char *values[2];
+	PGresult   *res;
+	int			n = 0;
+	MemoryContext oldcxt;
+
+	last_log_start = GetCurrentTimestamp();
+	oldcxt = MemoryContextSwitchTo(work_context);
+	initStringInfo(&topics);
+	initStringInfo(&partitions);
+	hash_seq_init(&status, followed);
+	while ((f = hash_seq_search(&status)) != NULL)
+	{
+		if (f->synced_epoch != f->leader_epoch)
+			continue;
+		appendStringInfo(&topics, "%s%d", n ? "," : "{", f->key.topic_id);
+		appendStringInfo(&partitions, "%s%d", n ? "," : "{", f->key.partition);
+		n++;
+	}
+	if (n == 0)
+		goto done;
+	appendStringInfoChar(&topics, '}');
+	appendStringInfoChar(&partitions, '}');
+	values[0] = topics.data;
+	values[1] = partitions.data;
+	res = side_query(conninfo,
+					 "SELECT u.t, u.p, s.log_start_offset "
+					 "FROM unnest($1::integer[], $2::integer[]) AS u(t, p), "
+					 "LATERAL streamlog.partition_state(u.t, u.p) s", 2, values);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 3)
+	{
+		/* A topic dropped on the leader meanwhile: the next round */
+		ereport(DEBUG1,
+				(errmsg("could not read the log start offsets of leader %d: %s",
+						leader_id, pchomp(PQresultErrorMessage(res)))));
+		PQclear(res);
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		int64		topic_id,
+					partition,
+					leader_start;
+		MemoryContext loopcxt = CurrentMemoryContext;
+
+		if (!SlLeaderResultInt(res, i, 0, 4, &topic_id) ||
+			!SlLeaderResultInt(res, i, 1, 4, &partition) ||
+			!SlLeaderResultInt(res, i, 2, 8, &leader_start))
+			continue;
+		begin_txn();
+		PG_TRY();
+		{
+			const SlTopic *topic = SlTopicLookupById((int32) topic_id);
+			SlPartitionOffsets offsets;
+			int64		target;
+
+			if (topic != NULL && !SlTopicNameIsInternal(topic->name) &&
+				partition >= 0 && partition < topic->partition_count)
+			{
+				SlPartitionGetOffsets((int32) topic_id, (int32) partition, &offsets);
+				target = Min(leader_start, offsets.high_watermark);
+				if (target > offsets.log_start_offset)
+				{
+					int64		start = SlPartitionDeleteRecords(topic, (int32) partition,
+																 target);
+
+					ereport(DEBUG1,
+							(errmsg("log start offset of partition %d of topic id %d moved to "
+									INT64_FORMAT " as on leader %d",
+									(int) partition, (int) topic_id, start, leader_id)));
+				}
+			}
+			commit_txn();
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(loopcxt);
+			EmitErrorReport();
+			FlushErrorState();
+			abort_txn();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(loopcxt);
+	}
 	PQclear(res);
 done:
 	MemoryContextSwitchTo(oldcxt);
@@ -1091,6 +1290,9 @@ run_session(void)
 			return SESSION_RETRY;
 		if (pending == NIL && TimestampDifferenceExceeds(last_progress, now, progress_ms))
 			report_progress(conninfo);
+		if (pending == NIL &&
+			TimestampDifferenceExceeds(last_log_start, now, SL_APPLY_LOG_START_MS))
+			follow_leader_log_start(conninfo);
 
 		(void) SlLeaderWait(repl_conn, WL_SOCKET_READABLE, Min(progress_ms, SL_APPLY_REFRESH_MS));
 		if (!PQconsumeInput(repl_conn))
@@ -1110,13 +1312,9 @@ SlApplyWorkerMain(Datum arg)
 	snprintf(slot_name, sizeof(slot_name), SL_REPLICATION_SLOT_FORMAT, sl_node_id);
 	snprintf(origin_name, sizeof(origin_name), SL_REPLICATION_ORIGIN_FORMAT, leader_id);
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
+	SlWorkerStart("streamlog apply");
 	/* An acknowledgement to the leader means durable here */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("streamlog apply");
 
 	session_context = AllocSetContextCreate(TopMemoryContext, "streamlog apply session",
 											ALLOCSET_DEFAULT_SIZES);
@@ -1139,7 +1337,7 @@ SlApplyWorkerMain(Datum arg)
 		info.hcxt = session_context;
 		followed = hash_create("streamlog followed partitions", 64, &info,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		last_refresh = last_progress = last_feedback = 0;
+		last_refresh = last_progress = last_feedback = last_log_start = 0;
 		progress_due = false;
 
 		PG_TRY();
@@ -1151,12 +1349,13 @@ SlApplyWorkerMain(Datum arg)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(TopMemoryContext);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+			SlWorkerRecover(TopMemoryContext);
 			replorigin_session_origin_lsn = InvalidXLogRecPtr;
 			replorigin_session_origin_timestamp = 0;
+			/* Say whose stream failed (a local failure, disk full, says not) */
+			ereport(LOG,
+					(errmsg("the stream from leader %d stopped on the error above; retrying in %d ms",
+							leader_id, SL_APPLY_RETRY_MS)));
 		}
 		PG_END_TRY();
 		disconnect_all();

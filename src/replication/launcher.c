@@ -8,6 +8,8 @@
  * dynamic apply worker for each that has none, and stops the workers of
  * leaders it no longer follows.  A worker that exits (nothing left to
  * follow, or an error) is started again at the next round if still needed.
+ * As the leader's housekeeping, it also drops the slots of followers that
+ * no longer follow this node (slot_cleanup.c).
  * Only on a node of a cluster: a node of its own leads everything.  With
  * streamlog.replica_apply off it stops every worker and starts none.
  *
@@ -22,17 +24,15 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/replication/apply_worker.h"
+#include "streamlog/replication/slot_cleanup.h"
 #include "streamlog/storage/replica_followed.h"
+#include "streamlog/worker.h"
 
 #define SL_LAUNCHER_INTERVAL_MS 500
 
@@ -48,17 +48,7 @@ static int	nworkers = 0;
 void
 SlReplicationLauncherRegister(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlReplicationLauncherMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog replication launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog replication launcher");
-	RegisterBackgroundWorker(&worker);
+	SlWorkerRegister("SlReplicationLauncherMain", "streamlog replication launcher");
 }
 
 /* The distinct leaders of the partitions this node follows */
@@ -69,9 +59,7 @@ followed_leaders(int32 *leaders, int max)
 	ListCell   *lc;
 	int			n = 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		list = SlFollowedPartitions(sl_node_id, -1);
@@ -87,8 +75,7 @@ followed_leaders(int32 *leaders, int max)
 				leaders[n++] = p->leader;
 		}
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	return n;
 }
 
@@ -97,14 +84,8 @@ start_worker(int32 leader, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "streamlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "SlApplyWorkerMain");
+	SlWorkerDescribe(&worker, "SlApplyWorkerMain", "streamlog apply", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "streamlog apply from node %d", leader);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog apply");
 	worker.bgw_main_arg = Int32GetDatum(leader);
 	worker.bgw_notify_pid = MyProcPid;
 	return RegisterDynamicBackgroundWorker(&worker, handle);
@@ -167,34 +148,21 @@ launch_round(void)
 void
 SlReplicationLauncherMain(Datum arg)
 {
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sl_database, NULL, 0);
-	pgstat_report_appname("streamlog replication launcher");
-
+	SlWorkerStart(NULL);
 	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
 		/* An error (the catalog not there yet) costs a round, never the workers' handles */
 		PG_TRY();
 		{
 			launch_round();
+			/* The leader's side of replication: slots nobody follows */
+			SlDropUnfollowedSlots();
 		}
 		PG_CATCH();
 		{
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
+			SlWorkerRecover(NULL);
 		}
 		PG_END_TRY();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 SL_LAUNCHER_INTERVAL_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		SlWorkerWait(SL_LAUNCHER_INTERVAL_MS);
 	}
 }

@@ -40,7 +40,6 @@
 #include "commands/extension.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -49,27 +48,21 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
-#include "streamlog/metadata/cluster_submit.h"
+#include "streamlog/metadata/node_link.h"
 #include "streamlog/metadata/producer_id_blocks.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/replication/produce_forward.h"
 #include "streamlog/storage/forward_queue.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/worker.h"
 
 /* How long one call to a leader may take, connecting included */
 #define FORWARD_CALL_TIMEOUT_MS 30000
 /* How long connecting may take (a paused node holds the whole pass) */
 #define FORWARD_CONNECT_TIMEOUT_MS 5000
 
-/* A connection to one leader's SQL */
-typedef struct LeaderConn
-{
-	int32		node_id;
-	char		conninfo[sizeof(((SlClusterNode *) 0)->sql_conninfo)];
-	PGconn	   *conn;
-} LeaderConn;
-
-static LeaderConn conns[SL_MAX_NODES];
+/* The connections kept to leaders' SQL, one per node */
+static SlNodeLink conns[SL_MAX_NODES];
 static int	nconns = 0;
 
 /* The pass's memory, where the work between transactions allocates */
@@ -83,38 +76,18 @@ typedef enum CallOutcome
 	CALL_FAILED					/* no answer (connection, timeout, other error) */
 } CallOutcome;
 
-static void
-close_conn(LeaderConn *lc)
-{
-	if (lc->conn != NULL)
-	{
-		PQfinish(lc->conn);
-		ReleaseExternalFD();
-		lc->conn = NULL;
-	}
-}
-
 void
 SlForwardDisconnect(void)
 {
 	for (int i = 0; i < nconns; i++)
-		close_conn(&conns[i]);
+		SlNodeLinkDrop(&conns[i]);
 	nconns = 0;
-}
-
-static void
-begin_step(void)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 static void
 end_step(void)
 {
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	SlWorkerCommitTransaction();
 	/* not TopMemoryContext, where a commit leaves us */
 	MemoryContextSwitchTo(pass_cxt);
 }
@@ -123,69 +96,29 @@ end_step(void)
 static PGconn *
 connect_leader(int32 node_id, const char *conninfo, TimestampTz deadline)
 {
-	static const char *const keywords[] = {"dbname", "application_name", "options", NULL};
-	const char *values[4];
-	LeaderConn *lc = NULL;
-	PostgresPollingStatusType poll;
+	SlNodeLink *link = NULL;
+	PGconn	   *conn;
+	char	   *why = NULL;
 
 	for (int i = 0; i < nconns; i++)
 		if (conns[i].node_id == node_id)
-			lc = &conns[i];
-	if (lc == NULL)
+			link = &conns[i];
+	if (link == NULL)
 	{
 		if (nconns == SL_MAX_NODES)
 			SlForwardDisconnect();
-		lc = &conns[nconns++];
-		lc->node_id = node_id;
-		lc->conninfo[0] = '\0';
-		lc->conn = NULL;
+		link = &conns[nconns++];
+		*link = (SlNodeLink) SL_NODE_LINK_INIT;
 	}
-	if (lc->conn != NULL && strcmp(lc->conninfo, conninfo) == 0 &&
-		PQstatus(lc->conn) == CONNECTION_OK &&
-		PQtransactionStatus(lc->conn) == PQTRANS_IDLE)
-		return lc->conn;
-	close_conn(lc);
-
-	if (!AcquireExternalFD())
-	{
-		elog(LOG, "streamlog forwarder: out of file descriptors for a connection to node %d",
-			 node_id);
-		return NULL;
-	}
-	values[0] = conninfo;
-	values[1] = psprintf("streamlog forwarder of node %d", sl_node_id);
 	/* the leader's answer must mean "stored durably" */
-	values[2] = "-c synchronous_commit=on";
-	values[3] = NULL;
-	lc->conn = PQconnectStartParams(keywords, values, 1);
-	if (lc->conn == NULL)
-	{
-		ReleaseExternalFD();
-		return NULL;
-	}
-	strlcpy(lc->conninfo, conninfo, sizeof(lc->conninfo));
-	poll = PGRES_POLLING_WRITING;
-	while (PQstatus(lc->conn) != CONNECTION_BAD &&
-		   poll != PGRES_POLLING_OK && poll != PGRES_POLLING_FAILED)
-	{
-		int			events = poll == PGRES_POLLING_READING ?
-			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-
-		if (PQsocket(lc->conn) < 0 ||
-			!SlWaitSocketUntil(PQsocket(lc->conn), events, deadline))
-			break;
-		poll = PQconnectPoll(lc->conn);
-	}
-	if (PQstatus(lc->conn) != CONNECTION_OK)
-	{
+	conn = SlNodeLinkOpen(link, node_id, conninfo,
+						  psprintf("streamlog forwarder of node %d", sl_node_id),
+						  "options", "-c synchronous_commit=on", deadline, &why);
+	if (conn == NULL)
 		ereport(LOG,
-				(errmsg("streamlog forwarder: could not connect to node %d: %s", node_id,
-						PQstatus(lc->conn) == CONNECTION_BAD ?
-						pchomp(PQerrorMessage(lc->conn)) : "timed out")));
-		close_conn(lc);
-		return NULL;
-	}
-	return lc->conn;
+				(errmsg("streamlog forwarder: could not connect to node %d: %s",
+						node_id, why)));
+	return conn;
 }
 
 static void
@@ -193,7 +126,7 @@ drop_conn(int32 node_id)
 {
 	for (int i = 0; i < nconns; i++)
 		if (conns[i].node_id == node_id)
-			close_conn(&conns[i]);
+			SlNodeLinkDrop(&conns[i]);
 }
 
 /*
@@ -209,8 +142,8 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   FORWARD_CALL_TIMEOUT_MS);
 	PGconn	   *conn;
-	PGresult   *res;
-	PGresult   *last = NULL;
+	PGresult   *last;
+	char	   *why = NULL;
 	CallOutcome outcome;
 
 	conn = connect_leader(leader, conninfo,
@@ -218,40 +151,21 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 																	FORWARD_CONNECT_TIMEOUT_MS)));
 	if (conn == NULL)
 		return CALL_FAILED;
-	if (!PQsendQueryParams(conn, sql, nparams, types, values, lengths, formats, 0))
-		goto failed;
-	for (;;)
+	if (SlNodeLinkQuery(conn, sql, nparams, types, values, lengths, formats, 0, deadline,
+						&last, &why) != SL_NODE_LINK_ANSWERED)
 	{
-		int			rc = PQflush(conn);
-
-		if (rc == 0)
-			break;
-		if (rc < 0 || !SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE,
-								   deadline) || !PQconsumeInput(conn))
-			goto failed;
+		ereport(LOG,
+				(errmsg("streamlog forwarder: no answer from node %d for partition %d of topic %d: %s",
+						leader, part->partition, part->topic_id, why)));
+		/* whatever it did, the stamp makes the resend safe */
+		drop_conn(leader);
+		return CALL_FAILED;
 	}
-	for (;;)
-	{
-		while (PQisBusy(conn))
-		{
-			if (!SlWaitSocketUntil(PQsocket(conn), WL_SOCKET_READABLE, deadline) ||
-				!PQconsumeInput(conn))
-			{
-				PQclear(last);
-				goto failed;
-			}
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
-			break;
-		PQclear(last);
-		last = res;
-	}
-	if (last != NULL && PQresultStatus(last) == PGRES_TUPLES_OK)
+	if (PQresultStatus(last) == PGRES_TUPLES_OK)
 		outcome = CALL_STORED;
 	else
 	{
-		const char *sqlstate = last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL;
+		const char *sqlstate = PQresultErrorField(last, PG_DIAG_SQLSTATE);
 
 		outcome = CALL_FAILED;
 		if (sqlstate != NULL && strlen(sqlstate) == 5 && sqlstate[0] == 'S' &&
@@ -265,18 +179,10 @@ run_on_leader(int32 leader, const char *conninfo, const SlForwardPartition *part
 			ereport(LOG,
 					(errmsg("streamlog forwarder: node %d failed a call for partition %d of topic %d: %s",
 							leader, part->partition, part->topic_id,
-							last ? pchomp(PQresultErrorMessage(last)) : "no answer")));
+							pchomp(PQresultErrorMessage(last)))));
 	}
 	PQclear(last);
 	return outcome;
-
-failed:
-	ereport(LOG,
-			(errmsg("streamlog forwarder: no answer from node %d for partition %d of topic %d: %s",
-					leader, part->partition, part->topic_id, pchomp(PQerrorMessage(conn)))));
-	/* whatever it did, the stamp makes the resend safe */
-	drop_conn(leader);
-	return CALL_FAILED;
 }
 
 /* Send part's batches to leader, which stores them when it commits */
@@ -353,7 +259,7 @@ forward_producer_id(void)
 
 	int32		node_id;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	id = SlForwardProducerGet(&node_id);
 	if (id >= 0 && node_id != sl_node_id)
 	{
@@ -453,7 +359,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 		if (part->batches[i].producer_epoch < 0)
 			unstamped = true;
 
-	begin_step();
+	SlWorkerBeginTransaction();
 	addr = leader_of(part->topic_id, part->partition);
 	if (!addr.topic_exists)
 	{
@@ -500,7 +406,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 		case CALL_STORED:
 			for (int i = 0; i < part->nbatches; i++)
 				positions[i] = part->batches[i].position;
-			begin_step();
+			SlWorkerBeginTransaction();
 			SlForwardQueueRemove(positions, part->nbatches);
 			end_step();
 			return true;
@@ -511,7 +417,7 @@ forward_partition(SlForwardPartition *part, int64 producer_id, MemoryContext pas
 				ereport(WARNING,
 						(errmsg("streamlog forwarder: node %d does not know where this node's producer is in partition %d of topic %d (Kafka error %d): the queue starts over in a new producer epoch",
 								addr.leader, part->partition, part->topic_id, code)));
-				begin_step();
+				SlWorkerBeginTransaction();
 				SlForwardQueueNewEpoch(part->topic_id, part->partition);
 				end_step();
 			}
@@ -561,7 +467,7 @@ SlForwardPass(MemoryContext pass_context)
 	nfailed_leaders = 0;
 	horizon = -1;
 	next_position = 0;
-	begin_step();
+	SlWorkerBeginTransaction();
 	if (OidIsValid(get_extension_oid("streamlog", true)))
 	{
 		/*

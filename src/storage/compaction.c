@@ -85,6 +85,7 @@
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/compaction.h"
 #include "streamlog/storage/internal/partition_state.h"
+#include "streamlog/storage/internal/segment_rows.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/offset_map.h"
 #include "streamlog/storage/storage.h"
@@ -616,58 +617,11 @@ typedef struct SegmentWriter
 	int64		bytes;
 } SegmentWriter;
 
-/* The columns of a batch's rows besides its bytes */
-typedef struct BatchRow
-{
-	int64		base_offset;
-	int64		last_offset;
-	int64		min_timestamp;
-	int64		max_timestamp;
-	int64		append_time;
-	int32		offsets;		/* lastOffsetDelta + 1, as log_append.c */
-	int64		producer_id;
-	int16		producer_epoch;
-	int32		base_sequence;
-} BatchRow;
-
+/* Write a batch to the new segment (segment_rows.h) and count it */
 static void
-write_batch(SegmentWriter *w, const BatchRow *row, const uint8 *data, size_t len)
+write_batch(SegmentWriter *w, const SlSegmentRow *row, const uint8 *data, size_t len)
 {
-	Datum		values[Natts_segment];
-	bool		nulls[Natts_segment] = {0};
-	Datum		key[2];
-	bool		key_null[2] = {false, false};
-	bytea	   *piece = palloc(VARHDRSZ + Min(len, (size_t) SL_SEGMENT_CHUNK_BYTES));
-
-	values[Anum_segment_base_offset - 1] = Int64GetDatum(row->base_offset);
-	values[Anum_segment_last_offset - 1] = Int64GetDatum(row->last_offset);
-	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(row->min_timestamp);
-	values[Anum_segment_max_timestamp - 1] = Int64GetDatum(row->max_timestamp);
-	values[Anum_segment_append_time - 1] = Int64GetDatum(row->append_time);
-	values[Anum_segment_record_count - 1] = Int32GetDatum(row->offsets);
-	values[Anum_segment_producer_id - 1] = Int64GetDatum(row->producer_id);
-	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(row->producer_epoch);
-	values[Anum_segment_base_sequence - 1] = Int32GetDatum(row->base_sequence);
-	key[0] = Int64GetDatum(row->last_offset);
-
-	/* One row per piece of at most SL_SEGMENT_CHUNK_BYTES (catalog.h) */
-	for (size_t pos = 0, chunk = 0; pos < len; pos += SL_SEGMENT_CHUNK_BYTES, chunk++)
-	{
-		size_t		n = Min(len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
-		HeapTuple	tuple;
-
-		SET_VARSIZE(piece, VARHDRSZ + n);
-		memcpy(VARDATA(piece), data + pos, n);
-		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
-		values[Anum_segment_batch - 1] = PointerGetDatum(piece);
-		tuple = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
-		simple_heap_insert(w->rel, tuple);
-		key[1] = Int32GetDatum((int32) chunk);
-		index_insert(w->index, key, key_null, &tuple->t_self, w->rel,
-					 UNIQUE_CHECK_YES, false, w->index_info);
-		heap_freetuple(tuple);
-	}
-	pfree(piece);
+	SlSegmentInsertBatch(w->rel, w->index, w->index_info, row, data, len);
 	w->newest = Max(w->newest, SlTimestampOrAppendTime(row->max_timestamp, row->append_time));
 	w->bytes += len;
 }
@@ -680,7 +634,7 @@ write_batch(SegmentWriter *w, const BatchRow *row, const uint8 *data, size_t len
  * no record timestamps (-1), so that time lookups pass it by.
  */
 static size_t
-write_empty_batch(SegmentWriter *w, BatchRow *row, const SlBatchHeader *hdr)
+write_empty_batch(SegmentWriter *w, SlSegmentRow *row, const SlBatchHeader *hdr)
 {
 	SlBatchBuilder b;
 	StringInfoData out;
@@ -707,7 +661,7 @@ write_empty_batch(SegmentWriter *w, BatchRow *row, const SlBatchHeader *hdr)
 	SlStoreInt32((uint8 *) out.data + SL_BATCH_OFFSET_LEADER_EPOCH,
 				 hdr->partition_leader_epoch);
 	row->last_offset = hdr->base_offset + hdr->last_offset_delta;
-	row->offsets = hdr->last_offset_delta + 1;
+	row->record_count = hdr->last_offset_delta + 1;
 	row->min_timestamp = -1;
 	row->max_timestamp = -1;
 	write_batch(w, row, (const uint8 *) out.data, out.len);
@@ -735,7 +689,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	bool		tombstones = false;
 	int64		horizon;
 	int			codec;
-	BatchRow	row;
+	SlSegmentRow	row;
 	BatchRetention retention;
 	size_t		written;
 	const char *error;
@@ -763,7 +717,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	{
 		/* As it is: a control batch is never rewritten nor compressed */
 		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
-		row.offsets = it.hdr.last_offset_delta + 1;
+		row.record_count = it.hdr.last_offset_delta + 1;
 		row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
 		write_batch(w, &row, data, len);
 		SlRecordIterFree(&it);
@@ -821,7 +775,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	{
 		/* Nothing to change: the stored bytes, as Kafka keeps the batch */
 		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
-		row.offsets = it.hdr.last_offset_delta + 1;
+		row.record_count = it.hdr.last_offset_delta + 1;
 		if (it.hdr.attributes & SL_BATCH_ATTR_LOG_APPEND_TIME)
 			row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
 		write_batch(w, &row, data, len);
@@ -873,7 +827,7 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 		SlStoreInt32((uint8 *) out.data + SL_BATCH_OFFSET_LEADER_EPOCH,
 					 it.hdr.partition_leader_epoch);
 		row.last_offset = it.hdr.base_offset + b.last_offset_delta;
-		row.offsets = b.last_offset_delta + 1;
+		row.record_count = b.last_offset_delta + 1;
 		write_batch(w, &row, (const uint8 *) out.data, out.len);
 		written = out.len;
 		pfree(out.data);

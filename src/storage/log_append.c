@@ -50,6 +50,7 @@
 #include "streamlog/storage/internal/log_append.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/segment_rows.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 
@@ -519,58 +520,26 @@ compare_pending(const void *a, const void *b)
 }
 
 /*
- * Write one sealed batch to segment rel: one row, or one row per
- * SL_SEGMENT_CHUNK_BYTES piece of it (see catalog.h), each with the batch's
- * columns and its piece number.
+ * Write one sealed batch to segment rel (segment_rows.h), in place: its
+ * bytes have the room before them that batch_data_init left
  */
 static void
 insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 			 PendingBatch *batch, int64 base_offset, int64 append_time)
 {
-	Datum		values[Natts_segment];
-	bool		nulls[Natts_segment] = {0};
-	Datum		key[2];
-	bool		key_null[2] = {false, false};
-	int64		last_offset = base_offset + batch->record_count - 1;
-	uint8	   *raw = batch_bytes(batch);
-	size_t		len = batch_len(batch);
+	SlSegmentRow row;
 
-	values[Anum_segment_base_offset - 1] = Int64GetDatum(base_offset);
-	values[Anum_segment_last_offset - 1] = Int64GetDatum(last_offset);
-	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(batch->min_timestamp);
-	values[Anum_segment_max_timestamp - 1] = Int64GetDatum(batch->max_timestamp);
-	values[Anum_segment_append_time - 1] = Int64GetDatum(append_time);
-	values[Anum_segment_record_count - 1] = Int32GetDatum(batch->record_count);
-	values[Anum_segment_producer_id - 1] = Int64GetDatum(batch->producer_id);
-	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(batch->producer_epoch);
-	values[Anum_segment_base_sequence - 1] = Int32GetDatum(batch->base_sequence);
-	key[0] = Int64GetDatum(last_offset);
-
-	for (size_t pos = 0, chunk = 0; pos < len; pos += SL_SEGMENT_CHUNK_BYTES, chunk++)
-	{
-		size_t		n = Min(len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
-		uint8	   *header = raw + pos - VARHDRSZ;
-		uint8		saved[VARHDRSZ];
-		HeapTuple	tuple;
-
-		/*
-		 * The piece becomes a bytea in place: its length word goes over the
-		 * 4 bytes before it (the end of the previous piece, or the room
-		 * batch_data_init left) until the tuple has copied it.
-		 */
-		memcpy(saved, header, VARHDRSZ);
-		SET_VARSIZE(header, VARHDRSZ + n);
-		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
-		values[Anum_segment_batch - 1] = PointerGetDatum(header);
-		tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-		memcpy(header, saved, VARHDRSZ);
-
-		simple_heap_insert(rel, tuple);
-		key[1] = Int32GetDatum((int32) chunk);
-		index_insert(index, key, key_null, &tuple->t_self, rel,
-					 UNIQUE_CHECK_YES, false, index_info);
-		heap_freetuple(tuple);
-	}
+	row.base_offset = base_offset;
+	row.last_offset = base_offset + batch->record_count - 1;
+	row.min_timestamp = batch->min_timestamp;
+	row.max_timestamp = batch->max_timestamp;
+	row.append_time = append_time;
+	row.record_count = batch->record_count;
+	row.producer_id = batch->producer_id;
+	row.producer_epoch = batch->producer_epoch;
+	row.base_sequence = batch->base_sequence;
+	SlSegmentInsertBatchInPlace(rel, index, index_info, &row, batch_bytes(batch),
+								batch_len(batch));
 }
 
 /*

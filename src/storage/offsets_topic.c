@@ -35,6 +35,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "streamlog/guc.h"
@@ -138,15 +139,11 @@ SlOffsetsTopicCreate(void)
 #define CREATOR_RETRY_MS 100
 #define CREATOR_ATTEMPTS 100
 
-/*
- * Start the worker that creates the topic and wait until it is done;
- * false if no worker could be started.
- */
+/* Register the worker that creates the topic; false if none could be */
 static bool
-start_creator(void)
+register_creator(BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -158,7 +155,19 @@ start_creator(void)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "streamlog topic creator");
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
 	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/*
+ * Start the worker that creates the topic and wait until it is done;
+ * false if no worker could be started.
+ */
+static bool
+start_creator(void)
+{
+	BackgroundWorkerHandle *handle;
+
+	if (!register_creator(&handle))
 		return false;
 	(void) WaitForBackgroundWorkerShutdown(handle);
 	/* The wait may have eaten a wakeup meant for the caller's own loop */
@@ -213,10 +222,45 @@ SlOffsetsTopicOpen(void)
 	return topic;
 }
 
+/* A creator this process started in the background, and when */
+static BackgroundWorkerHandle *background_creator = NULL;
+static TimestampTz background_started = 0;
+
+/* Not more often than this per process: a failing creation logs each time */
+#define BACKGROUND_CREATOR_INTERVAL_MS 1000
+
 bool
-SlOffsetsTopicEnsure(void)
+SlOffsetsTopicCreateInBackground(void)
 {
-	return SlOffsetsTopicOpen() != NULL;
+	pid_t		pid;
+	TimestampTz now;
+	MemoryContext oldcxt;
+	bool		started;
+
+	if (!sl_offsets_topic || SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
+		return true;
+	if (background_creator != NULL)
+	{
+		if (GetBackgroundWorkerPid(background_creator, &pid) != BGWH_STOPPED)
+			return false;		/* still at it */
+		pfree(background_creator);
+		background_creator = NULL;
+	}
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(background_started, now, BACKGROUND_CREATOR_INTERVAL_MS))
+		return false;
+	background_started = now;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	started = register_creator(&background_creator);
+	MemoryContextSwitchTo(oldcxt);
+	if (!started)
+	{
+		background_creator = NULL;
+		ereport(LOG,
+				(errmsg("could not start a worker to create %s", SL_OFFSETS_TOPIC_NAME),
+				 errhint("Raise max_worker_processes.")));
+	}
+	return false;
 }
 
 /* Buffer one record (value NULL: a tombstone) in the group's partition */

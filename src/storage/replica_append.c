@@ -38,6 +38,7 @@
 #include "streamlog/storage/internal/key_index.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
+#include "streamlog/storage/internal/segment_rows.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/storage.h"
@@ -130,49 +131,23 @@ check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
 	return err;
 }
 
-/*
- * Write the batch to segment rel as log_append.c does: one row per
- * SL_SEGMENT_CHUNK_BYTES piece, each with the batch's columns.
- */
+/* Write the batch to segment rel (segment_rows.h) */
 static void
 insert_rows(Relation rel, const SlReplicaBatch *batch, const BatchColumns *cols)
 {
 	Relation	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
-	IndexInfo  *index_info = BuildIndexInfo(index);
-	Datum		values[Natts_segment];
-	bool		nulls[Natts_segment] = {0};
-	Datum		key[2];
-	bool		key_null[2] = {false, false};
-	bytea	   *piece = palloc(VARHDRSZ + Min(batch->len, (size_t) SL_SEGMENT_CHUNK_BYTES));
+	SlSegmentRow row;
 
-	values[Anum_segment_base_offset - 1] = Int64GetDatum(batch->base_offset);
-	values[Anum_segment_last_offset - 1] = Int64GetDatum(batch->last_offset);
-	values[Anum_segment_min_timestamp - 1] = Int64GetDatum(cols->min_timestamp);
-	values[Anum_segment_max_timestamp - 1] = Int64GetDatum(cols->max_timestamp);
-	values[Anum_segment_append_time - 1] = Int64GetDatum(batch->append_time);
-	values[Anum_segment_record_count - 1] = Int32GetDatum(cols->offsets);
-	values[Anum_segment_producer_id - 1] = Int64GetDatum(cols->producer_id);
-	values[Anum_segment_producer_epoch - 1] = Int16GetDatum(cols->producer_epoch);
-	values[Anum_segment_base_sequence - 1] = Int32GetDatum(cols->base_sequence);
-	key[0] = Int64GetDatum(batch->last_offset);
-
-	for (size_t pos = 0, chunk = 0; pos < batch->len; pos += SL_SEGMENT_CHUNK_BYTES, chunk++)
-	{
-		size_t		n = Min(batch->len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
-		HeapTuple	tuple;
-
-		SET_VARSIZE(piece, VARHDRSZ + n);
-		memcpy(VARDATA(piece), batch->data + pos, n);
-		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
-		values[Anum_segment_batch - 1] = PointerGetDatum(piece);
-		tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-		simple_heap_insert(rel, tuple);
-		key[1] = Int32GetDatum((int32) chunk);
-		index_insert(index, key, key_null, &tuple->t_self, rel,
-					 UNIQUE_CHECK_YES, false, index_info);
-		heap_freetuple(tuple);
-	}
-	pfree(piece);
+	row.base_offset = batch->base_offset;
+	row.last_offset = batch->last_offset;
+	row.min_timestamp = cols->min_timestamp;
+	row.max_timestamp = cols->max_timestamp;
+	row.append_time = batch->append_time;
+	row.record_count = cols->offsets;
+	row.producer_id = cols->producer_id;
+	row.producer_epoch = cols->producer_epoch;
+	row.base_sequence = cols->base_sequence;
+	SlSegmentInsertBatch(rel, index, BuildIndexInfo(index), &row, batch->data, batch->len);
 	index_close(index, RowExclusiveLock);
 }
 

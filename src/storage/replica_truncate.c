@@ -9,6 +9,11 @@
  *   switched to yet (it switches to it later, at the log's new end).  The
  *   segment left last is the active one again, its max_timestamp unknown.
  * - Below the log start: the log is emptied and starts at the offset.
+ * - Fully (SlPartitionTruncateFullyAndStartAt, Kafka's
+ *   truncateFullyAndStartAt): the log is emptied wherever the offset is,
+ *   even above its end, and its next batch is expected there; the log
+ *   start offset may be set above it, into that batch.  For a follower
+ *   whose leader's log starts above its log end.
  * - The key index loses the partition's entries at or past the offset, and
  *   the cleaner's checkpoint moves back to it if it was past it.
  * - Shared state: the partition is fenced first (no reservation in flight,
@@ -102,7 +107,8 @@ delete_rows(Oid relid, int64 from, bool do_delete, int64 count_from)
 
 /* The key index entries and the cleaner's checkpoint follow the log */
 static void
-truncate_followers(const SlTopic *topic, int32 partition, int64 offset, bool empty)
+truncate_followers(const SlTopic *topic, int32 partition, int64 offset, bool empty,
+				   int64 log_start)
 {
 	Oid			key_index = SlKeyIndexRelid(topic->topic_id);
 	Oid			types[3] = {INT4OID, INT4OID, INT8OID};
@@ -121,13 +127,21 @@ truncate_followers(const SlTopic *topic, int32 partition, int64 offset, bool emp
 				   "WHERE topic_id = $1 AND partition = $2 AND cleaned_offset > $3",
 				   3, types, values, NULL);
 	if (empty)
+	{
+		values[2] = Int64GetDatum(log_start);
 		SlCatalogQuery("UPDATE streamlog.partition SET log_start_offset = $3 "
 					   "WHERE topic_id = $1 AND partition = $2", 3, types, values, NULL);
+	}
 	SPI_finish();
 }
 
-int64
-SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
+/*
+ * Remove every batch at or above offset; fully, every batch, the next one
+ * expected at offset and the log starting at log_start (>= offset).
+ */
+static int64
+truncate_log(const SlTopic *topic, int32 partition, int64 offset, bool fully,
+			 int64 log_start)
 {
 	SlPartitionKey key = SlMakePartitionKey(topic->topic_id, partition);
 	SlPartitionState *state;
@@ -145,12 +159,6 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	int64		count_from;
 	Truncation *t;
 
-	if (offset < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot truncate partition %d of topic \"%s\" to offset %lld",
-						partition, topic->name, (long long) offset),
-				 errhint("Offsets are 0 or more.")));
 	SlTopicCheckPartition(topic, partition);
 	state = SlPartitionStateGet(key);
 
@@ -164,14 +172,16 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	t->before = before;
 
 	log_end = SlPartitionStateLogEnd(state);
-	empty = offset < before.log_start_offset;
+	empty = fully || offset < before.log_start_offset;
 	if (offset >= log_end && !empty)
 		return 0;				/* fenced until the end all the same: cheap */
 
 	sb = SlStoredBatchesOpen(key);
 	segments = SlStoredBatchesSegments(sb, &nsegments, &catalog_start);
 	empty |= offset < catalog_start;
-	count_from = Max(offset, Max(before.log_start_offset, catalog_start));
+	count_from = Max(fully ? PG_INT64_MIN : offset, Max(before.log_start_offset, catalog_start));
+	if (!fully)
+		log_start = offset;
 	if (!empty)
 		for (int i = 0; i < nsegments; i++)
 			if (segments[i].base_offset >= 0 && segments[i].base_offset <= offset)
@@ -195,16 +205,17 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	}
 	if (empty)
 		SlSegmentSetBase(key, segments[keep].seq, offset);
-	truncate_followers(topic, partition, offset, empty);
+	truncate_followers(topic, partition, offset, empty, log_start);
 	CommandCounterIncrement();
 
 	/* The state of the log that is left (partition_load's rules) */
 	after = before;
 	after.next_offset = offset;
 	after.log_end = offset;
-	after.high_watermark = Min(before.high_watermark, offset);
+	/* As Kafka, a log emptied to start further on has its watermark there */
+	after.high_watermark = fully ? offset : Min(before.high_watermark, offset);
 	if (empty)
-		after.log_start_offset = offset;
+		after.log_start_offset = log_start;
 	after.active_relid = segments[active].relid;
 	after.active_seq = segments[active].seq;
 	if (empty)
@@ -221,6 +232,31 @@ SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
 	SlPartitionStateReset(state, &after);
 	SlStoredBatchesClose(sb);
 	return removed;
+}
+
+int64
+SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset)
+{
+	if (offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot truncate partition %d of topic \"%s\" to offset %lld",
+						partition, topic->name, (long long) offset),
+				 errhint("Offsets are 0 or more.")));
+	return truncate_log(topic, partition, offset, false, offset);
+}
+
+int64
+SlPartitionTruncateFullyAndStartAt(const SlTopic *topic, int32 partition, int64 offset,
+								   int64 log_start)
+{
+	if (offset < 0 || log_start < offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot empty partition %d of topic \"%s\" to start at offset %lld with log start offset %lld",
+						partition, topic->name, (long long) offset, (long long) log_start),
+				 errhint("Offsets are 0 or more, and the log start offset is at least the offset the log restarts at.")));
+	return truncate_log(topic, partition, offset, true, log_start);
 }
 
 /*

@@ -163,11 +163,11 @@ class ClusterNode(PgServer):
 
     @property
     def raft_address(self):
-        return f"{HOST}:{self.raft_port}"
+        return f"{self.host}:{self.raft_port}"
 
     @property
     def sql_conninfo(self):
-        return f"host={HOST} port={self.port} user={self.user} dbname=postgres"
+        return f"host={self.host} port={self.port} user={self.user} dbname=postgres"
 
     def cluster_settings(self):
         """The settings that make this server a node of the cluster."""

@@ -12,7 +12,9 @@ Three parts, usable on their own:
   on hand-made histories in test_jepsen_checker.py).  Anomalies, named as in
   Jepsen's Kafka workload:
     lost-write           an acknowledged value missing from a final read
-    duplicate            one value at two offsets of a partition
+    duplicate            one value at two offsets of a partition, or one
+                         producer's sequence stored twice in a replica
+                         (a broker fault)
     inconsistent-offset  one offset of a partition holding two values
                          (across acknowledgements, polls and replicas)
     gap                  a final read skips offsets between its first and
@@ -30,11 +32,24 @@ Three parts, usable on their own:
                          leader kept after its successor's)
     wrong-partition      a value read in another partition than it was
                          sent to
+  Classified apart, counted and shown but not a broker fault:
+    resent-after-epoch-bump  one value at two offsets, the later copy
+                         stored by the same producer id under a higher
+                         producer epoch while the earlier copy was never
+                         acknowledged: librdkafka's idempotent producer,
+                         after a local message timeout, bumps its epoch and
+                         sends what it still holds again from sequence 0,
+                         records possibly stored included (a broker cannot
+                         tell them apart: Kafka stores them too)
+  The stored batches' headers (producer id, producer epoch, base sequence,
+  partition leader epoch) say who wrote each copy.
 - Workload and Nemesis: the run on a cluster.Cluster: idempotent acks=all
   producers of unique values on every partition, one consumer per
   partition, a sampler of the catalogs' leaders, and a seeded schedule of
   faults (kill -9 of a partition leader, of the controller, of two nodes
-  one after another, a paused node, kill -9 of every node); then heal,
+  one after another, a paused node, kill -9 of every node; with the
+  nodes in network namespaces, a leader or the controller cut from the
+  other nodes: jepsen_network.py); then heal,
   wait for every partition to have its leader (and its full ISR when
   replicas exist), and read everything back.
 
@@ -51,7 +66,9 @@ run).
 
 import collections
 import hashlib
+import logging
 import random
+import re
 import threading
 import time
 
@@ -76,7 +93,9 @@ class History:
         self.polls = []           # (consumer, partition, offset, value) | (consumer, partition, "seek", offset)
         self.leaders = []         # (observer, partition, epoch, leader)
         self.final_reads = {}     # source -> {partition: [(offset, value)]}
-        self.replica_batches = {}  # node -> {partition: [(base_offset, digest)]}
+        self.replica_batches = {}  # node -> {partition: [(base_offset, digest, leader epoch)]}
+        self.replica_headers = {}  # node -> {partition: [(base_offset, BatchHeader)]}
+        self.client_events = []   # (time, client, text): what a client's library said
         self.faults = []          # (time, description), for the report
         self.info = collections.Counter()  # errors seen by clients, by kind
 
@@ -89,6 +108,11 @@ class History:
             self.sends[value] = partition
 
     def ack(self, value, offset):
+        """offset None: acknowledged at an offset the client was not told
+        (librdkafka acknowledges a request whose answer it lost once a
+        later request of the producer succeeds); negative means the same."""
+        if offset is not None and offset < 0:
+            offset = None
         with self._lock:
             self.outcomes[value] = (ACKED, offset)
 
@@ -122,16 +146,20 @@ class History:
 
     def replica(self, node, partition, batches):
         """batches: [(base_offset, batch bytes or their digest[, leader
-        epoch])] of one replica, in offset order.  Without an epoch, a
-        RecordBatch v2's own partitionLeaderEpoch is used."""
+        epoch[, BatchHeader]])] of one replica, in offset order.  Without
+        them, a RecordBatch v2's own header is read."""
         entries = []
+        headers = []
         for item in batches:
             base, b = item[0], item[1]
-            epoch = item[2] if len(item) > 2 else batch_leader_epoch(b)
+            header = item[3] if len(item) > 3 else batch_header(b)
+            epoch = item[2] if len(item) > 2 else (header.leader_epoch if header else None)
             digest = b if isinstance(b, str) else hashlib.sha256(b).hexdigest()
             entries.append((base, digest, epoch))
+            headers.append((base, header))
         with self._lock:
             self.replica_batches.setdefault(node, {})[partition] = entries
+            self.replica_headers.setdefault(node, {})[partition] = headers
 
     def fault(self, description):
         with self._lock:
@@ -141,13 +169,49 @@ class History:
         with self._lock:
             self.info[kind] += 1
 
+    def client_event(self, client, text, kind=None):
+        """A line a client library logged that the analysis may need as
+        evidence (an error a broker answered, an epoch bump); the first
+        CLIENT_EVENTS are kept, every one is counted by kind."""
+        with self._lock:
+            if kind:
+                self.info[kind] += 1
+            if len(self.client_events) < CLIENT_EVENTS:
+                self.client_events.append((time.time(), client, text))
 
-def batch_leader_epoch(batch):
-    """The partitionLeaderEpoch of a RecordBatch v2 (bytes 12-15 after the
-    base offset and length; magic 2 at byte 16), or None."""
-    if isinstance(batch, (bytes, bytearray)) and len(batch) >= 17 and batch[16] == 2:
-        return int.from_bytes(batch[12:16], "big", signed=True)
-    return None
+
+# How many client log lines a history keeps (all are counted)
+CLIENT_EVENTS = 5000
+
+
+class BatchHeader(collections.namedtuple(
+        "BatchHeader", "producer_id producer_epoch base_sequence last_offset_delta leader_epoch")):
+    """Who wrote a stored batch: the fields of a RecordBatch v2 header
+    that say which producer, in which of its epochs, from which sequence,
+    under which partition leader epoch.  base_sequence -1: not idempotent."""
+
+    def writer_of(self, base_offset, offset):
+        """(producer id, producer epoch, sequence, leader epoch) of the
+        record at offset of this batch."""
+        seq = self.base_sequence + (offset - base_offset) if self.base_sequence >= 0 else -1
+        return (self.producer_id, self.producer_epoch, seq, self.leader_epoch)
+
+
+def batch_header(batch):
+    """The BatchHeader of a RecordBatch v2's bytes (magic 2 at byte 16),
+    or None: baseOffset 0-7, length 8-11, partitionLeaderEpoch 12-15,
+    magic 16, crc 17-20, attributes 21-22, lastOffsetDelta 23-26,
+    timestamps 27-42, producerId 43-50, producerEpoch 51-52, baseSequence
+    53-56.  A header cut short gives what it holds (-1 for the rest)."""
+    if not isinstance(batch, (bytes, bytearray)) or len(batch) < 17 or batch[16] != 2:
+        return None
+
+    def field(start, size):
+        if len(batch) < start + size:
+            return -1
+        return int.from_bytes(batch[start:start + size], "big", signed=True)
+    return BatchHeader(field(43, 8), field(51, 2), field(53, 4), max(field(23, 4), 0),
+                       field(12, 4))
 
 
 # ---------------------------------------------------------------------------
@@ -158,15 +222,20 @@ ANOMALIES = ("lost-write", "duplicate", "inconsistent-offset", "gap", "poll-skip
              "nonmonotonic-poll", "aborted-read", "unexpected-read", "leader-conflict",
              "replica-divergence", "epoch-regress", "wrong-partition")
 
+# What the analysis counts and shows without calling the history invalid
+CLASSIFIED = ("resent-after-epoch-bump",)
+
 # How many examples of each anomaly a report shows
 EXAMPLES = 10
 
 
 class Result:
-    """The anomalies found: {name: [example, ...]}; valid if none."""
+    """The anomalies found: {name: [example, ...]}; valid if none.
+    classified: {name in CLASSIFIED: [example, ...]}, not broker faults."""
 
-    def __init__(self, anomalies, stats):
+    def __init__(self, anomalies, stats, classified=None):
         self.anomalies = {k: v for k, v in anomalies.items() if v}
+        self.classified = {k: v for k, v in (classified or {}).items() if v}
         self.stats = stats
 
     @property
@@ -180,7 +249,99 @@ class Result:
             found = self.anomalies.get(name)
             if found:
                 lines.append(f"  {name}: {len(found)}, e.g. {found[:EXAMPLES]}")
+        for name in CLASSIFIED:
+            found = self.classified.get(name)
+            if found:
+                lines.append(f"  {name} (a client's doing, not a broker fault): "
+                             f"{len(found)}, e.g. {found[:EXAMPLES]}")
         return "\n".join(lines)
+
+
+def record_writers(history):
+    """(partition, offset) -> (producer id, producer epoch, sequence,
+    leader epoch) of the stored record, from the replicas' batch headers
+    (the first replica that names one)."""
+    writers = {}
+    for node in sorted(history.replica_headers, key=str):
+        for partition, batches in history.replica_headers[node].items():
+            for base, header in batches:
+                if header is None:
+                    continue
+                for offset in range(base, base + header.last_offset_delta + 1):
+                    writers.setdefault((partition, offset), header.writer_of(base, offset))
+    return writers
+
+
+def classify_duplicate(partition, value, offsets, writers, acked_offset):
+    """A value stored at several offsets: "resent-after-epoch-bump" if
+    each later copy was written by the same producer id under a higher
+    producer epoch than the copy before it, which the client was never
+    told had been written (it was not the acknowledged one); "duplicate"
+    (the broker's fault) otherwise, or when a copy's writer is unknown.
+    Returns (class, example)."""
+    copies = [(o, writers.get((partition, o))) for o in sorted(offsets)]
+    example = {"partition": partition, "value": value,
+               "copies": {o: _writer_dict(w) for o, w in copies}}
+    if acked_offset is not None:
+        example["acked_offset"] = acked_offset
+    for (o1, w1), (o2, w2) in zip(copies, copies[1:]):
+        if w1 is None or w2 is None or w1[0] < 0:
+            return "duplicate", example
+        if not (w1[0] == w2[0] and w2[1] > w1[1] and o1 != acked_offset):
+            return "duplicate", example
+    return "resent-after-epoch-bump", example
+
+
+_ANSWER = re.compile(r"\[(\d+)\]: MessageSet with (\d+) message\(s\) \(MsgId \d+, "
+                     r"BaseSeq (-?\d+)\) encountered error: (.*?) \(actions")
+
+
+def client_answers(history, partition, sequence):
+    """What the brokers answered, per the clients' logs, to the requests
+    that carried a sequence of a partition (any producer epoch): [(time,
+    client, error)]."""
+    out = []
+    for when, client, text in history.client_events:
+        m = _ANSWER.search(text)
+        if m and int(m.group(1)) == partition and \
+                int(m.group(3)) <= sequence < int(m.group(3)) + int(m.group(2)):
+            out.append((round(when, 3), client, m.group(4)))
+    return out
+
+
+def _writer_dict(writer):
+    if writer is None:
+        return None
+    pid, pepoch, seq, lepoch = writer
+    return {"producer": pid, "producer_epoch": pepoch, "sequence": seq, "leader_epoch": lepoch}
+
+
+def sequences_stored_twice(history):
+    """Broker duplicates seen in the batch headers alone: two batches of
+    one replica from one producer id and epoch whose sequence ranges
+    overlap (Kafka's idempotence refuses or deduplicates the second)."""
+    found = []
+    seen = set()
+    for node in sorted(history.replica_headers, key=str):
+        for partition, batches in sorted(history.replica_headers[node].items()):
+            by_producer = collections.defaultdict(list)
+            for base, header in batches:
+                if header is None or header.producer_id < 0 or header.base_sequence < 0:
+                    continue
+                by_producer[(header.producer_id, header.producer_epoch)].append(
+                    (header.base_sequence, header.base_sequence + header.last_offset_delta,
+                     base))
+            for producer, ranges in sorted(by_producer.items()):
+                ranges.sort()
+                for (first1, last1, base1), (first2, last2, base2) in zip(ranges, ranges[1:]):
+                    key = (partition, producer, first2)
+                    if first2 <= last1 and key not in seen:
+                        seen.add(key)
+                        found.append({"partition": partition, "node": node,
+                                      "producer": producer[0], "producer_epoch": producer[1],
+                                      "sequences": ((first1, last1), (first2, last2)),
+                                      "offsets": (base1, base2)})
+    return found
 
 
 def check(history):
@@ -195,7 +356,8 @@ def check(history):
     # Every observation of (partition, offset, value), and where it came from
     observations = []
     for value, offset in acked.items():
-        observations.append((sends.get(value), offset, value, "ack"))
+        if offset is not None:
+            observations.append((sends.get(value), offset, value, "ack"))
     for entry in h.polls:
         consumer, partition, offset, value = entry
         if offset != "seek":
@@ -216,11 +378,31 @@ def check(history):
         if len(values) > 1:
             found["inconsistent-offset"].append(
                 {"partition": partition, "offset": offset, "values": dict(values)})
+    # A value at two offsets: the stored copies' writers say whose doing
+    # it is (see classify_duplicate)
+    writers = record_writers(h)
+    stored_at = collections.defaultdict(set)    # (partition, value) -> offsets in final reads
+    for parts in h.final_reads.values():
+        for partition, records in parts.items():
+            for offset, value in records:
+                stored_at[(partition, value)].add(offset)
+    classified = {name: [] for name in CLASSIFIED}
     for (partition, value), offsets in sorted(by_value.items(), key=lambda kv: (
             str(kv[0][0]), str(kv[0][1]))):
         if len(offsets) > 1:
-            found["duplicate"].append(
-                {"partition": partition, "value": value, "offsets": dict(offsets)})
+            stored = stored_at.get((partition, value), set())
+            if len(stored) > 1 and set(offsets) == stored:
+                kind, example = classify_duplicate(partition, value, stored, writers,
+                                                   acked.get(value))
+                example["offsets"] = dict(offsets)
+                first = writers.get((partition, min(stored)))
+                if first is not None and h.client_events:
+                    example["first_copy_answers"] = client_answers(h, partition, first[2])
+                (found if kind in found else classified)[kind].append(example)
+            else:
+                found["duplicate"].append(
+                    {"partition": partition, "value": value, "offsets": dict(offsets)})
+    found["duplicate"].extend(sequences_stored_twice(h))
     # Twice in one read is a duplicate even at one offset's worth of sources
     for source, parts in h.final_reads.items():
         for partition, records in parts.items():
@@ -347,8 +529,12 @@ def check(history):
         "polled": sum(1 for e in h.polls if e[2] != "seek"),
         "final_sources": len(h.final_reads),
         "faults": len(h.faults),
+        "resent_after_epoch_bump": len(classified["resent-after-epoch-bump"]),
+        # librdkafka's fatal idempotence errors (a producer recreated): not
+        # an anomaly of the data, but a sign to read the client events for
+        "producer_fatal": h.info.get("producer-fatal", 0),
     }
-    return Result(found, stats)
+    return Result(found, stats, classified)
 
 
 # ---------------------------------------------------------------------------
@@ -360,6 +546,36 @@ def check(history):
 _DEFINITE_FAILURES = {"_PURGE_QUEUE", "MSG_SIZE_TOO_LARGE", "INVALID_RECORD",
                       "CORRUPT_MESSAGE", "RECORD_LIST_TOO_LARGE", "_MSG_SIZE_TOO_LARGE",
                       "TOPIC_AUTHORIZATION_FAILED", "_INVALID_ARG"}
+
+
+class ClientLog(logging.Handler):
+    """librdkafka's debug lines (debug=eos,msg) that a history keeps as
+    evidence: each error a broker answered to a ProduceRequest ("MessageSet
+    with N message(s) (MsgId M, BaseSeq S) encountered error: E"), and each
+    idempotent-producer epoch bump or producer id change with its reason.
+    The rest (one line per request) is dropped here."""
+
+    def __init__(self, history, client):
+        super().__init__(logging.DEBUG)
+        self.history = history
+        self.client = client
+        self.logger = logging.getLogger(f"jepsen.client.{client}.{id(self)}")
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record):
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        if "encountered error: " in text:
+            error = text.split("encountered error: ", 1)[1].split(" (actions", 1)[0]
+            self.history.client_event(self.client, text, f"produce-answer:{error}")
+        elif "epoch bump" in text and "Beginning partition drain" in text:
+            self.history.client_event(self.client, text, "producer-epoch-bump")
+        elif "NEWPID" in text or "Beginning partition drain" in text:
+            self.history.client_event(self.client, text)
 
 
 def _error_name(err):
@@ -375,7 +591,7 @@ class Workload:
     per producer (the machine is shared: keep it modest)."""
 
     def __init__(self, cluster, history, topic, partitions=6, replication_factor=1,
-                 producers=2, rate=150, log=print):
+                 producers=2, rate=150, message_timeout_ms=300000, log=print):
         self.cluster = cluster
         self.history = history
         self.topic = topic
@@ -383,6 +599,7 @@ class Workload:
         self.replication_factor = replication_factor
         self.nproducers = producers
         self.rate = rate
+        self.message_timeout_ms = message_timeout_ms
         self.log = log
         self._stop_producing = threading.Event()
         self._stop_consuming = threading.Event()
@@ -425,21 +642,43 @@ class Workload:
         t.start()
         self._threads.append((fn.__name__, t))
 
-    def _new_producer(self, name):
+    def _new_producer(self, name, fatal):
         from confluent_kafka import Producer
+
+        def error(err):
+            # librdkafka's own errors; a fatal one ends this producer
+            self.history.note(f"producer-error:{_error_name(err)}")
+            if err.fatal():
+                self.history.client_event(name, f"FATAL {err.str()}", "producer-fatal")
+                fatal.append(err)
         return Producer({
+            "error_cb": error,
             "bootstrap.servers": self.bootstrap(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
-            "message.timeout.ms": 20000,
+            # As a careful user sets it: longer than any outage of the
+            # schedule.  A message that times out locally makes librdkafka
+            # bump its idempotent producer's epoch (rdkafka_broker.c,
+            # "Message timeouts will lead to gaps") and send what it still
+            # holds again from sequence 0 of the new epoch, records whose
+            # earlier request may have been stored included
+            # (rd_kafka_toppar_pid_change): duplicates no broker can
+            # refuse.  The checker classifies those apart
+            # (resent-after-epoch-bump); this keeps them rare.
+            "message.timeout.ms": self.message_timeout_ms,
             "client.id": f"jepsen-{name}",
+            # what the brokers answered each request, and epoch bumps:
+            # the evidence for classifying duplicates (ClientLog)
+            "debug": "eos,msg",
+            "logger": ClientLog(self.history, name).logger,
         })
 
     def _produce(self, name):
+        from confluent_kafka import KafkaException
         h = self.history
-        producer = self._new_producer(name)
         fatal = []
+        producer = self._new_producer(name, fatal)
 
         def report(err, msg, value):
             if err is None:
@@ -458,11 +697,14 @@ class Workload:
             if fatal:
                 # an idempotent producer's fatal error: its queue is lost;
                 # a new producer (a new producer id) carries on
-                producer.purge()
-                producer.flush(5)
+                try:
+                    producer.purge()
+                    producer.flush(5)
+                except KafkaException:
+                    pass        # the same fatal error, raised again
                 h.note("producer-recreated")
                 fatal.clear()
-                producer = self._new_producer(name)
+                producer = self._new_producer(name, fatal)
             value = f"{name}-{i}"
             partition = i % self.partitions
             h.send(value, partition)
@@ -477,8 +719,14 @@ class Workload:
             i += 1
             next_send += interval
             delay = next_send - time.monotonic()
-            producer.poll(max(0.0, delay))
-        left = producer.flush(60)
+            try:
+                producer.poll(max(0.0, delay))
+            except KafkaException as e:     # a fatal error raised from a callback
+                fatal.append(e)
+        try:
+            left = producer.flush(60)
+        except KafkaException:
+            left = len(producer)
         if left:
             h.note("unflushed-at-end")
 
@@ -572,12 +820,24 @@ class Workload:
             out[p] = rows[0][0]
         return out
 
-    def stop_consuming(self, deadline=180):
-        """Let the consumers reach the high watermarks, then stop them."""
+    def stop_consuming(self, stall=120):
+        """Let the consumers reach the high watermarks, then stop them.
+        A long run leaves them a backlog: they get as long as they move,
+        and fail (saying where each one stands, and the errors consumers
+        saw) once none has moved for stall seconds."""
         ends = self.high_watermarks()
-        self.cluster.wait_for(
-            lambda: all(self._consumed[p] >= ends[p] for p in ends), deadline,
-            f"the consumers to reach the high watermarks {ends}")
+        last = None
+        moved = time.monotonic()
+        while not all(self._consumed[p] >= ends[p] for p in ends):
+            now = dict(self._consumed)
+            if now != last:
+                last, moved = now, time.monotonic()
+            elif time.monotonic() - moved > stall:
+                errors = {k: v for k, v in self.history.info.items() if k.startswith("consume:")}
+                raise AssertionError(
+                    f"the consumers stopped short of the high watermarks {ends}: "
+                    f"at {dict(sorted(now.items()))} for {stall} s; consumer errors {errors}")
+            time.sleep(0.2)
         self._stop_consuming.set()
         self._stop_sampling.set()
         for _, t in self._threads:
@@ -685,27 +945,47 @@ KILL_TWO = "kill-two"                # kill -9 of two nodes, one after another
 PAUSE = "pause"                      # freeze a node (freezer cgroup or SIGSTOP)
 RESTART_ALL = "restart-all"          # kill -9 of every node, then start them
 FAULTS = (KILL_LEADER, KILL_CONTROLLER, KILL_TWO, PAUSE, RESTART_ALL)
+# With the nodes in network namespaces (jepsen_network.NetworkCuts)
+CUT_LEADER = "cut-leader"            # the leader of a partition cut from the other nodes
+CUT_CONTROLLER = "cut-controller"    # the controller cut from the other nodes
+NETWORK_FAULTS = (CUT_LEADER, CUT_CONTROLLER)
 
 
 class Nemesis:
     """Plays a seeded schedule of faults on a cluster, each followed by its
-    heal.  schedule(steps) is a pure function of the seed."""
+    heal.  schedule(steps) is a pure function of the seed (and of whether
+    there is a network to cut: network, a jepsen_network.NetworkCuts the
+    cluster was placed with, adds NETWORK_FAULTS to the draw)."""
 
-    def __init__(self, cluster, workload, seed, log=print):
+    def __init__(self, cluster, workload, seed, log=print, network=None, faults=None):
         self.cluster = cluster
         self.workload = workload
         self.seed = seed
         self.log = log
+        self.network = network
+        self._faults = tuple(faults) if faults else None
+        if self.network is None and set(self.faults()) & set(NETWORK_FAULTS):
+            raise ValueError("network faults need the cluster placed with a NetworkCuts")
+
+    def faults(self):
+        """The faults the schedule draws from (all it can play by default)."""
+        if self._faults:
+            return self._faults
+        return FAULTS + (NETWORK_FAULTS if self.network is not None else ())
 
     def schedule(self, steps):
         """[(fault, argument, seconds faulty, seconds healthy after)]"""
         rng = random.Random(self.seed)
         out = []
+        faults = self.faults()
         for _ in range(steps):
-            fault = rng.choice(FAULTS)
-            arg = rng.randrange(self.workload.partitions) if fault == KILL_LEADER else \
-                rng.randrange(1, len(self.cluster) + 1)
-            out.append((fault, arg, round(rng.uniform(1.0, 6.0), 1),
+            fault = rng.choice(faults)
+            arg = rng.randrange(self.workload.partitions) if fault in (KILL_LEADER, CUT_LEADER) \
+                else rng.randrange(1, len(self.cluster) + 1)
+            # a cut lasts longer: past the session timeout (the controller
+            # fences the cut node) and, now and then, replica.lag.time.max.ms
+            low, high = (3.0, 12.0) if fault in NETWORK_FAULTS else (1.0, 6.0)
+            out.append((fault, arg, round(rng.uniform(low, high), 1),
                         round(rng.uniform(2.0, 5.0), 1)))
         return out
 
@@ -768,6 +1048,18 @@ class Nemesis:
             for n in list(c.running()):
                 c.kill9(n)
             return [("start-all", None)]
+        if fault in NETWORK_FAULTS:
+            if fault == CUT_LEADER:
+                node, why = self._leader_of(arg), f"leader of partition {arg}"
+            else:
+                try:
+                    node = c.controller() or arg
+                except Exception:
+                    node = arg
+                why = "controller"
+            self._note(f"cut node {node} ({why}) from the other nodes")
+            self.network.cut(node)
+            return [("reconnect", node)]
         raise ValueError(f"unknown fault {fault}")
 
     def _heal(self, victims):
@@ -776,6 +1068,9 @@ class Nemesis:
             if action == "resume":
                 self._note(f"resume node {node}")
                 c.resume(node)
+            elif action == "reconnect":
+                self._note(f"reconnect node {node}")
+                self.network.heal()
             elif action == "start":
                 self._note(f"start node {node}")
                 c.start(node)
@@ -786,6 +1081,8 @@ class Nemesis:
     def heal(self):
         """Everything up again, whatever happened."""
         c = self.cluster
+        if self.network is not None:
+            self.network.heal()
         for n in c:
             n.resume()
         stopped = [n.node_id for n in c if not n.is_running()]

@@ -227,6 +227,9 @@ class PgServer:
 
     def __init__(self, base_dir=None, conf=None, create_extension=True, name="pg"):
         self.host = HOST
+        # a network namespace (ip netns) the server runs in, or None; its
+        # listeners are then on self.host inside it (jepsen_network.py)
+        self.netns = None
         self.user = SUPERUSER
         self.port = free_port()
         # The Kafka listener gets a port of its own too: broker workers of
@@ -280,13 +283,13 @@ class PgServer:
     def settings(self):
         """The settings written to the server's configuration."""
         merged = {
-            "listen_addresses": HOST,
+            "listen_addresses": self.host,
             "port": self.port,
             "unix_socket_directories": self.sockdir,
             "shared_preload_libraries": "streamlog",
             "streamlog.database": "postgres",
             "streamlog.port": self.kafka_port,
-            "streamlog.listen_addresses": HOST,
+            "streamlog.listen_addresses": self.host,
             "logging_collector": False,
         }
         merged.update(self.conf)
@@ -307,8 +310,10 @@ class PgServer:
             self._write_conf()
 
     def _run(self, cmd, check=True):
+        # the postmaster inherits the namespace pg_ctl starts in
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         res = subprocess.run(
-            _as_server_user(cmd),
+            prefix + _as_server_user(cmd),
             cwd=self.base_dir,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -394,7 +399,7 @@ class PgServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.is_running():
             try:
-                socket.create_connection((HOST, self.kafka_port), timeout=1).close()
+                socket.create_connection((self.host, self.kafka_port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -484,7 +489,7 @@ class PgServer:
     @property
     def kafka_bootstrap(self):
         """bootstrap.servers for Kafka clients of this server."""
-        return f"{HOST}:{self.kafka_port}"
+        return f"{self.host}:{self.kafka_port}"
 
     @property
     def dsn(self):

@@ -105,6 +105,37 @@ def test_clean_keeps_last_record_of_each_key(make_server, unique_name):
     assert history(conn, topic) == after
 
 
+def segments_bytes(conn, topic):
+    """Disk bytes of the topic's segment tables, as clean() counts them"""
+    return conn.execute(
+        "SELECT sum(pg_total_relation_size(s.relid))::bigint FROM streamlog.segment s "
+        "JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s", (topic,)).fetchone()[0]
+
+
+def test_clean_counts_the_disk_space_it_reclaims(make_server, unique_name):
+    # no autovacuum: it would add free-space maps to the segments between
+    # the two measurements
+    srv = make_server(conf={**CONF, "autovacuum": "off"})
+    conn = srv.connect()
+    topic = unique_name("cmp")
+    create_topic(conn, topic, {"cleanup.policy": "compact", "segment.ms": 1})
+    value = "x" * 1024
+    for round_ in range(3):
+        produce_segment(conn, topic, [("k%d" % (i % 5), value) for i in range(300)])
+    before = segments_bytes(conn, topic)
+
+    [(_, cleaned_offset, removed, reclaimed)] = conn.execute(
+        "SELECT * FROM streamlog.clean(%s)", (topic,)).fetchall()
+    assert (cleaned_offset, removed) == (900, 895)
+    after = segments_bytes(conn, topic)
+    # 895 records of 1 KiB went: far more than a page
+    assert reclaimed > 800 * 1024, (before, after, reclaimed)
+    assert reclaimed == before - after
+    [(total,)] = conn.execute("SELECT bytes_reclaimed FROM streamlog.compaction "
+                              "WHERE topic = %s", (topic,)).fetchall()
+    assert total == reclaimed
+
+
 def test_clean_errors(make_server, unique_name):
     srv = make_server(conf=CONF)
     conn = srv.connect()

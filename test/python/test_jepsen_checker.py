@@ -2,7 +2,7 @@
 history passes, and each anomaly is found (and only it)."""
 
 import pytest
-from jepsen_checker import ANOMALIES, History, check
+from jepsen_checker import ANOMALIES, BatchHeader, History, batch_header, check
 
 
 def clean_history():
@@ -68,6 +68,17 @@ def test_an_acknowledged_value_missing_from_one_replica_is_a_lost_write():
     assert set(found) == {"lost-write", "gap"}  # a3's offset is missing too
     assert [f["value"] for f in found["lost-write"]] == ["a3"]
     assert found["lost-write"][0]["source"] == "sql@2"
+
+
+def test_an_acknowledgement_without_an_offset_still_needs_its_value_read():
+    h, logs = clean_history()
+    h.ack("c0", None)       # c0 was maybe-written: now acknowledged, offset unknown
+    h.ack("a2", -1)
+    assert check(h).valid, check(h).report()
+    h.send("e0", 1)
+    h.ack("e0", None)
+    found = only(check(h), "lost-write")
+    assert {f["value"] for f in found} == {"e0"}
 
 
 def test_a_value_at_two_offsets_is_a_duplicate():
@@ -152,10 +163,89 @@ def test_a_replica_missing_its_tail_diverges():
     assert found[0]["batches"] == (5, 4)
 
 
-def batch_v2(base_offset, epoch, payload=b"records"):
-    """Enough of a RecordBatch v2 header for the epoch to be read."""
-    return (base_offset.to_bytes(8, "big") + (len(payload) + 9).to_bytes(4, "big")
-            + epoch.to_bytes(4, "big", signed=True) + b"\x02" + payload)
+def batch_v2(base_offset, epoch, payload=b"records", producer=(-1, -1, -1), count=1):
+    """A RecordBatch v2 header (leader epoch, producer id, producer epoch,
+    base sequence, count) and a payload in place of the records."""
+    pid, pepoch, seq = producer
+    rest = (epoch.to_bytes(4, "big", signed=True) + b"\x02" + bytes(4) + bytes(2)
+            + (count - 1).to_bytes(4, "big") + bytes(16)
+            + pid.to_bytes(8, "big", signed=True) + pepoch.to_bytes(2, "big", signed=True)
+            + seq.to_bytes(4, "big", signed=True) + count.to_bytes(4, "big") + payload)
+    return base_offset.to_bytes(8, "big") + len(rest).to_bytes(4, "big") + rest
+
+
+def test_a_batch_header_names_its_writer():
+    header = batch_header(batch_v2(10, 4, producer=(7, 2, 30), count=3))
+    assert header == BatchHeader(producer_id=7, producer_epoch=2, base_sequence=30,
+                                 last_offset_delta=2, leader_epoch=4)
+    assert header.writer_of(10, 12) == (7, 2, 32, 4)
+    assert batch_header(b"not a batch") is None
+
+
+def stored_twice(first_writer, second_writer, acked_at):
+    """clean_history's partition 1 with b1 stored again at offset 3 by
+    second_writer (producer id, producer epoch, sequence), b1's first copy
+    by first_writer, the other records by producer 7 epoch 0 from sequence
+    0; b1 acknowledged at acked_at."""
+    h, logs = clean_history()
+    log = logs[1] + ["b1"]
+    writers = [(7, 0, 0), first_writer, (7, 0, 2), second_writer]
+    h.ack("b1", acked_at)
+    for source in ("sql@1", "sql@2", "kafka"):
+        h.final_read(source, 1, list(enumerate(log)))
+    for node in (1, 2):
+        h.replica(node, 1, [(o, batch_v2(o, 1, v.encode(), w)) for o, (v, w)
+                            in enumerate(zip(log, writers))])
+    return h
+
+
+def test_a_value_stored_twice_by_one_producer_epoch_is_a_broker_duplicate():
+    result = check(stored_twice((7, 0, 1), (7, 0, 1), acked_at=1))
+    found = only(result, "duplicate")
+    by_value = [f for f in found if f.get("value") == "b1"]
+    assert by_value[0]["copies"][3] == {"producer": 7, "producer_epoch": 0, "sequence": 1,
+                                        "leader_epoch": 1}
+    # the headers alone show sequence 1 of producer 7 epoch 0 stored twice
+    by_sequence = [f for f in found if "sequences" in f]
+    assert by_sequence and by_sequence[0]["offsets"] == (1, 3)
+    assert not result.classified
+
+
+def test_a_value_resent_under_a_bumped_producer_epoch_is_classified_not_invalid():
+    # the first copy was never acknowledged; the client bumped its epoch
+    # and sent b1 again from sequence 0, acknowledged at offset 3
+    result = check(stored_twice((7, 0, 1), (7, 1, 0), acked_at=3))
+    assert result.valid, result.report()
+    resent = result.classified["resent-after-epoch-bump"]
+    assert [(f["value"], sorted(f["copies"])) for f in resent] == [("b1", [1, 3])]
+    assert resent[0]["copies"][3]["producer_epoch"] == 1
+    assert result.stats["resent_after_epoch_bump"] == 1
+    assert "resent-after-epoch-bump" in result.report()
+
+
+def test_a_duplicate_shows_what_the_broker_answered_the_first_copy():
+    h = stored_twice((7, 0, 1), (7, 1, 0), acked_at=3)
+    h.client_event("p0", "MSGSET [p0]: 127.0.0.1:1/1: t [1]: MessageSet with 2 message(s) "
+                   "(MsgId 1, BaseSeq 0) encountered error: Local: Broker transport failure "
+                   "(actions Refresh,MsgPossiblyPersisted)", "produce-answer:transport")
+    h.client_event("p0", "MSGSET [p0]: 127.0.0.1:1/1: t [0]: MessageSet with 2 message(s) "
+                   "(MsgId 1, BaseSeq 0) encountered error: other partition (actions Retry)")
+    resent = check(h).classified["resent-after-epoch-bump"]
+    assert [a[1:] for a in resent[0]["first_copy_answers"]] == [
+        ("p0", "Local: Broker transport failure")]
+    assert h.info["produce-answer:transport"] == 1
+
+
+def test_an_acknowledged_value_stored_again_after_an_epoch_bump_is_a_broker_duplicate():
+    # the client was told b1 was written at offset 1: it had no reason to
+    # send it again, whatever its epoch
+    result = check(stored_twice((7, 0, 1), (7, 1, 0), acked_at=1))
+    assert [f["value"] for f in only(result, "duplicate")] == ["b1"]
+
+
+def test_a_value_stored_again_by_another_producer_id_is_a_broker_duplicate():
+    result = check(stored_twice((7, 0, 1), (8, 0, 0), acked_at=3))
+    assert [f["value"] for f in only(result, "duplicate")] == ["b1"]
 
 
 def test_leader_epochs_going_down_along_a_replica_are_an_epoch_regress():

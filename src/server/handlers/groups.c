@@ -192,50 +192,36 @@ join_note_remember(SlRequest *req, const char *member_id)
 /* FindCoordinator */
 
 /*
- * The coordinator of a group on a cluster: this node (its endpoint as the
- * client sees it, already in *host and *port), another node with its
- * advertised Kafka endpoint, or COORDINATOR_NOT_AVAILABLE while none is
- * (the group's partition of __consumer_offsets is offline), which clients
- * retry.
- */
-static void
-ensure_offsets_topic(void *arg)
-{
-	(void) SlOffsetsTopicEnsure();
-}
-
-/*
  * Kafka creates __consumer_offsets at the first FindCoordinator, so that
  * the coordinator it names stays.  Without it, a group's first coordinator
  * was the node at its hash over the live nodes, and the group moved as
  * soon as its first generation, stored, created the topic: its members saw
  * NOT_COORDINATOR in the middle of their first rebalance (librdkafka tells
- * the application, for its OffsetFetch).  The wait is once per node (a
- * creator started here waits for the topic another node's made).  false
- * if it could not be created (logged) or no controller is known: the
- * client is told COORDINATOR_NOT_AVAILABLE, which it retries.
+ * the application, for its OffsetFetch).  As Kafka, the creation runs in
+ * the background (a creator worker has the controller create it) and the
+ * client is told COORDINATOR_NOT_AVAILABLE meanwhile, which it retries:
+ * waiting for it here would hold up every connection of this broker
+ * worker.  Also COORDINATOR_NOT_AVAILABLE while no controller is known.
  */
 static bool
 offsets_topic_ready(void)
 {
-	ErrorData  *edata;
-
 	if (!SlClusterEnabled() || !sl_offsets_topic ||
 		SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) != NULL)
 		return true;
-	/* No controller to create it: not worth a worker's wait */
+	/* No controller to create it: not worth a worker */
 	if (SlClusterControllerId() < 0)
 		return false;
-	edata = SlRunInSubtransaction(ensure_offsets_topic, NULL, true);
-	if (edata == NULL)
-		return true;
-	ereport(LOG,
-			(errmsg("streamlog broker: FindCoordinator could not create %s: %s",
-					SL_OFFSETS_TOPIC_NAME, edata->message)));
-	FreeErrorData(edata);
-	return false;
+	return SlOffsetsTopicCreateInBackground();
 }
 
+/*
+ * The coordinator of a group on a cluster: this node (its endpoint as the
+ * client sees it, already in *host and *port), another node with its
+ * advertised Kafka endpoint, or COORDINATOR_NOT_AVAILABLE while none is
+ * (the group's partition of __consumer_offsets is offline, or the topic
+ * is being created), which clients retry.
+ */
 static void
 coordinator_of(const char *group_id, int16 *error, const char **message,
 			   int32 *node_id, const char **host, int32 *port)
@@ -781,6 +767,13 @@ in_filter(const SlListGroupsRequest *request, int16 version, const char *state)
 	return state_ok && type_ok;
 }
 
+/*
+ * ListGroups: the groups this node coordinates, as Kafka's broker lists
+ * its own (clients ask every broker and merge): on a cluster, a group
+ * another node coordinates is left out, both one with state here not yet
+ * unloaded (server/groups/resign.c) and one with offsets left in this
+ * node's table from when it led the group's partition.
+ */
 bool
 SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 {
@@ -809,7 +802,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		SlListGroupsResponseListedGroup *g = &resp.groups.items[n];
 
 		if (!in_filter(&request, req->api_version, SlGroupStateName(l->state)) ||
-			(!all && !SlMayGroup(l->group_id, SL_ACL_DESCRIBE)))
+			(!all && !SlMayGroup(l->group_id, SL_ACL_DESCRIBE)) ||
+			!SlGroupCoordinatedHere(l->group_id))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(l->group_id);
@@ -829,7 +823,8 @@ SlHandleListGroups(SlRequest *req, SlReader *body, SlWriter *out)
 		foreach(k, known)
 			dup = dup || strcmp(((SlGroupListing *) lfirst(k))->group_id, id) == 0;
 		if (dup || !in_filter(&request, req->api_version, SlGroupStateName(SL_GROUP_EMPTY)) ||
-			(!all && !SlMayGroup(id, SL_ACL_DESCRIBE)))
+			(!all && !SlMayGroup(id, SL_ACL_DESCRIBE)) ||
+			!SlGroupCoordinatedHere(id))
 			continue;
 		SlListGroupsResponseListedGroupInit(g);
 		g->group_id = SlStrFromCString(id);

@@ -10,8 +10,6 @@
 #ifndef SL_METADATA_CLUSTER_SUBMIT_H
 #define SL_METADATA_CLUSTER_SUBMIT_H
 
-#include "datatype/timestamp.h"
-
 #include "streamlog/metadata/cluster_state.h"
 
 /* Kafka error codes the forwarding answers with itself */
@@ -20,13 +18,6 @@
 #define SL_CLUSTER_ERR_TOPIC_ALREADY_EXISTS 36
 #define SL_CLUSTER_ERR_NOT_CONTROLLER 41
 #define SL_CLUSTER_ERR_INVALID_REQUEST 42
-
-/*
- * Wait until sock is ready for events (WL_SOCKET_*) or deadline passes
- * (false), serving interrupts on the latch meanwhile: the one wait of every
- * libpq link between nodes (forwarding, the replication side channel).
- */
-extern bool SlWaitSocketUntil(pgsocket sock, int events, TimestampTz deadline);
 
 /* The default bound of a forwarded request, as Kafka's request.timeout.ms */
 #define SL_CLUSTER_SUBMIT_TIMEOUT_MS 30000

@@ -34,9 +34,10 @@ extern void SlRemoteGroupAdvance(int32 coordinator, const char *group_id,
 extern char *SlRemoteGroupGidPrefix(void);
 
 /*
- * The libpq link both use: connect to node_id by deadline (NULL and *why
- * if not), run one statement and return its last result (NULL and *why
- * when there was no answer: the connection is then unusable)
+ * The libpq link both use, over metadata/node_link.h: connect to node_id by
+ * deadline (NULL and *why if not), run one statement and return its last
+ * result (NULL and *why when there was no answer: the connection is then
+ * unusable; close it with SlNodeLinkClose)
  */
 extern PGconn *SlRemoteConnect(int32 node_id, const char *conninfo, const char *appname,
 							   TimestampTz deadline, char **why);

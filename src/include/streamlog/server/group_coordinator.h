@@ -238,6 +238,16 @@ extern void SlGroupMetadataStored(const char *group_id, uint32 change);
 #define SL_GROUP_TIMER_MS 500
 extern long SlGroupCoordinatorTimers(long timeout_ms);
 
+/*
+ * Broker worker 0 calls this each time round its loop too, outside any
+ * transaction: at most every second, on a cluster, the groups this node
+ * holds state for but no longer coordinates (their partition of
+ * __consumer_offsets is led elsewhere) are unloaded, as Kafka's
+ * onResignation does (server/groups/resign.c).  Returns the wait timeout
+ * to use, as SlGroupCoordinatorTimers: lowered while groups are held.
+ */
+extern long SlGroupUnloadResigned(long timeout_ms);
+
 extern Size SlGroupCoordinatorShmemSize(void);
 extern void SlGroupCoordinatorShmemInit(void);
 

@@ -109,6 +109,20 @@ extern int32 SlPartitionEpochAt(const SlTopic *topic, int32 partition, int64 off
  */
 extern int64 SlPartitionTruncate(const SlTopic *topic, int32 partition, int64 offset);
 
+/*
+ * Kafka's truncateFullyAndStartAt, for a follower whose leader's log starts
+ * above this log's end (retention or DeleteRecords removed what it lacks):
+ * remove every batch, whatever offset is, so that the next batch appended
+ * must start at offset, and set the log start offset to log_start (at
+ * least offset: the leader's log start may fall inside the first batch it
+ * still holds, which starts at offset).  The high watermark becomes
+ * offset.  Atomic and fenced as SlPartitionTruncate, in the caller's
+ * transaction, before any append of it to the partition.  Returns the
+ * number of batches removed.
+ */
+extern int64 SlPartitionTruncateFullyAndStartAt(const SlTopic *topic, int32 partition,
+												int64 offset, int64 log_start);
+
 /* replica_read.c (owner: replicalog) */
 
 /*

@@ -862,12 +862,13 @@ extern bool SlGroupWaitForRecords(const SlTopic *topic, const int64 *hwms,
 extern void SlOffsetsTopicCreate(void);
 
 /*
- * Make sure __consumer_offsets exists, creating it as on first use (by a
- * worker the caller waits for); false if streamlog.offsets_topic is off.
- * For FindCoordinator on a cluster, which names the leader of a group's
- * partition of the topic, as Kafka creates it there.
+ * Kafka's FindCoordinator on a cluster: true if __consumer_offsets exists
+ * (or streamlog.offsets_topic is off); if not, starts the worker that
+ * creates it, without waiting for it (one at a time per process, at most
+ * once a second), and returns false: the caller answers
+ * COORDINATOR_NOT_AVAILABLE, which clients retry, until the topic is here.
  */
-extern bool SlOffsetsTopicEnsure(void);
+extern bool SlOffsetsTopicCreateInBackground(void);
 
 /*
  * The topic's explicit config as it is created with, for a node of a
