@@ -163,7 +163,8 @@ PRODUCE_FORWARD_OBJS = src/storage/forward_queue.o src/sqlapi/forward_sql.o \
 GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loader.o
 
 # One line per area; each area adds its objects on its own line
-SQL_CONSUME_CLUSTER_OBJS =
+SQL_CONSUME_CLUSTER_OBJS = src/storage/group_claim.o src/storage/group_remote_claims.o \
+	src/metadata/group_remote.o src/metadata/group_resolver.o src/storage/group_offsets_wait.o
 REPLICA_MAINTENANCE_OBJS = src/replication/slot_cleanup.o src/server/groups/resign.o
 SHARED_HELPER_OBJS = src/metadata/node_link.o src/worker.o src/storage/segment_rows.o
 TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o \

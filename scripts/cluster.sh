@@ -141,6 +141,9 @@ wal_level = logical
 max_replication_slots = 16
 max_wal_senders = 16
 max_worker_processes = 24
+# consume() on a node that does not coordinate the group prepares its claim
+# on the coordinator (two-phase commit with the caller's transaction)
+max_prepared_transactions = 64
 streamlog.database = 'postgres'
 streamlog.listen_addresses = '$HOST'
 streamlog.port = $(kafka_port "$i")

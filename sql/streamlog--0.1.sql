@@ -1162,3 +1162,65 @@ SELECT s.transactional_id, s.producer_id, s.producer_epoch,
 	   s.groups
   FROM streamlog.txn_state s;
 REVOKE ALL ON streamlog.transactions FROM PUBLIC;
+
+-- SQL consume() on any node of a cluster (README, "SQL consume() on any
+-- node").  A node that does not coordinate the group claims and advances
+-- the group's partitions in a transaction on the coordinator, prepared at
+-- the caller's commit and committed after it.
+--
+-- On the consuming node: what each committed consume() advanced, under the
+-- gid of the coordinator's prepared transaction, until the resolver (in
+-- the forwarder worker) has settled it there.
+CREATE TABLE streamlog.consume_intent (
+	gid text NOT NULL,
+	coordinator integer NOT NULL,
+	group_id text NOT NULL,
+	topic_id integer NOT NULL,
+	partition integer NOT NULL,
+	from_offset bigint NOT NULL,
+	to_offset bigint NOT NULL,
+	PRIMARY KEY (gid, topic_id, partition)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.consume_intent', '');
+-- On the coordinator: the gids of remote consumers' transactions that
+-- committed here and whose __consumer_offsets records are still to write.
+CREATE TABLE streamlog.remote_claim (
+	gid text NOT NULL,
+	group_id text NOT NULL,
+	topic_id integer NOT NULL,
+	PRIMARY KEY (gid, group_id, topic_id)
+);
+SELECT pg_catalog.pg_extension_config_dump('streamlog.remote_claim', '');
+-- The side channel a consuming node calls on the coordinator, inside its
+-- remote transaction.  Superuser only (checked in C, and not granted): the
+-- caller's node checked the caller's privileges.
+--
+-- Claim partitions for the group as a local consume() would (SKIP LOCKED,
+-- least recently served first), judged by the high watermarks and log
+-- starts of the reading node; partitions in tried are not tried again.
+-- Returns every partition tried, committed_offset -1 for one not claimed.
+CREATE FUNCTION streamlog._group_claim(group_id text, topic_id integer, hwms bigint[],
+									   log_starts bigint[], wanted bigint, tried integer[])
+	RETURNS TABLE (partition integer, committed_offset bigint)
+	AS 'MODULE_PATHNAME', 'streamlog__group_claim' LANGUAGE C STRICT VOLATILE;
+-- Advance claimed partitions in the transaction that will be prepared
+-- (their __consumer_offsets records come with _group_settle), marking gid.
+CREATE FUNCTION streamlog._group_advance(gid text, group_id text, topic_id integer,
+										 partitions integer[], offsets bigint[])
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog__group_advance' LANGUAGE C STRICT VOLATILE;
+-- After the prepared transaction gid committed (gid NULL: after it was lost
+-- with a coordinator that failed over), write the records of the advance
+-- from from_offsets to to_offsets, advancing where the group is still at the
+-- from offset.  Returns 'settled', 'done' (nothing left for gid here),
+-- 'moved' (this node no longer coordinates the group) or 'conflict' (some
+-- partition was at neither offset: the WARNING names it).
+CREATE FUNCTION streamlog._group_settle(gid text, group_id text, topic_id integer,
+										partitions integer[], from_offsets bigint[],
+										to_offsets bigint[])
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'streamlog__group_settle' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION
+	streamlog._group_claim(text, integer, bigint[], bigint[], bigint, integer[]),
+	streamlog._group_advance(text, text, integer, integer[], bigint[]),
+	streamlog._group_settle(text, text, integer, integer[], bigint[], bigint[]) FROM PUBLIC;

@@ -89,6 +89,8 @@ int			sl_ssl_min_protocol_version = SL_TLS_VERSION_1_2;
 /* Replicated partitions, the leader's side */
 int			sl_min_insync_replicas = 1;
 int			sl_replica_lag_time_max_ms = 10000;
+/* SQL consume() on any node (issue 13): offsets.commit.timeout.ms */
+int			sl_offsets_commit_timeout_ms = 5000;
 
 /* Replicated partitions, the follower's side */
 bool		sl_replica_apply = true;
@@ -1030,6 +1032,17 @@ SlDefineGucs(void)
 							&sl_replica_lag_time_max_ms,
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* SQL consume() on any node (issue 13) */
+	DefineCustomIntVariable("streamlog.offsets_commit_timeout_ms",
+							"How long a SQL offset commit waits for its replication (offsets.commit.timeout.ms).",
+							"On a cluster, COMMIT of a transaction that moved a group's offsets returns "
+							"once the group's partition of __consumer_offsets holds them on its in-sync "
+							"replicas, or after this long with a WARNING.",
+							&sl_offsets_commit_timeout_ms,
+							5000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	/* Replicated partitions, the follower's side (issue 13) */

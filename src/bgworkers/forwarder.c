@@ -18,6 +18,7 @@
 
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/guc.h"
+#include "streamlog/metadata/group_remote.h"
 #include "streamlog/replication/produce_forward.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/forward_queue.h"
@@ -25,6 +26,8 @@
 
 /* Longest wait between passes while nothing wakes the worker */
 #define FORWARD_IDLE_MS 1000
+/* How often the consume() resolver runs here (metadata/group_remote.h) */
+#define CONSUME_RESOLVE_MS 2000
 
 void
 SlForwarderRegister(void)
@@ -37,6 +40,33 @@ forwarder_detach(int code, Datum arg)
 {
 	SlForwardQueueSetForwarder(-1);
 	SlForwardDisconnect();
+	SlRemoteGroupResolverDisconnect();
+}
+
+/*
+ * The in-doubt resolver of consume() on other nodes, at start and every
+ * CONSUME_RESOLVE_MS: its errors are logged, never raised
+ */
+static void
+resolve_consumes(MemoryContext pass_context, TimestampTz *last)
+{
+	if (!TimestampDifferenceExceeds(*last, GetCurrentTimestamp(), CONSUME_RESOLVE_MS))
+		return;
+	*last = GetCurrentTimestamp();
+	pgstat_report_activity(STATE_RUNNING, "resolving consumes");
+	PG_TRY();
+	{
+		SlRemoteGroupResolve();
+	}
+	PG_CATCH();
+	{
+		SlWorkerRecover(pass_context);
+		SlRemoteGroupResolverDisconnect();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextReset(pass_context);
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 void
@@ -44,6 +74,7 @@ SlForwarderMain(Datum arg)
 {
 	MemoryContext pass_context;
 	bool		more = false;
+	TimestampTz last_resolve = 0;
 
 	SlWorkerStart(NULL);
 	/* see SlForwardPass for why its commits need not wait for the flush */
@@ -71,5 +102,7 @@ SlForwarderMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(pass_context);
 		pgstat_report_activity(STATE_IDLE, NULL);
+		MemoryContextSwitchTo(pass_context);
+		resolve_consumes(pass_context, &last_resolve);
 	}
 }

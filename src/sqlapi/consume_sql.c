@@ -6,15 +6,18 @@
  * delete_group() move or remove a group's offsets.
  *
  * consume() claims partitions one batch at a time, taking only as many as
- * the records it is asked for need (judged from the committed offsets and
- * high watermarks), so that concurrent consumers of a group find the other
- * partitions free.  Partitions are tried least recently served first
- * (never served, then by the time of their last commit), so a busy
- * partition does not starve the others.
+ * the records it is asked for need (storage/group_claim.c), so that
+ * concurrent consumers of a group find the other partitions free.  It
+ * reads the records from this node's copy of each partition, below its
+ * high watermark.  On a cluster, a group coordinated by another node is
+ * claimed and advanced there, in a remote transaction tied to the
+ * caller's by two-phase commit (metadata/group_remote.c); the functions
+ * the coordinator runs for it are at the end of this file.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/twophase.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
@@ -31,8 +34,10 @@
 #include "utils/typcache.h"
 #include "utils/wait_event.h"
 
+#include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/metadata/group_placement.h"
+#include "streamlog/metadata/group_remote.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
@@ -46,16 +51,9 @@ PG_FUNCTION_INFO_V1(streamlog_seek);
 PG_FUNCTION_INFO_V1(streamlog_reset_offsets);
 PG_FUNCTION_INFO_V1(streamlog_reset_offsets_to_time);
 PG_FUNCTION_INFO_V1(streamlog_delete_group);
-
-/* A partition consume() may read from */
-typedef struct Candidate
-{
-	int32		partition;
-	int64		estimate;		/* records below the high watermark */
-	int64		create_at;		/* no row yet: create it here; else -1 */
-	bool		served;			/* the group has a row */
-	TimestampTz served_at;		/* its last commit */
-} Candidate;
+PG_FUNCTION_INFO_V1(streamlog__group_claim);
+PG_FUNCTION_INFO_V1(streamlog__group_advance);
+PG_FUNCTION_INFO_V1(streamlog__group_settle);
 
 /* How long a SQL consumer waits for its new coordinator to load the group */
 #define GROUP_LOAD_WAIT_MS 30000
@@ -97,14 +95,14 @@ wait_for_group_load(const char *group_id)
  * names that node and how to reach it.  A new coordinator answers once it
  * loaded them.
  */
-static void
-check_coordinator(const char *group_id)
+static int32
+check_coordinator(const char *group_id, bool remote_ok)
 {
 	int32		coordinator;
 	SlClusterNode node;
 
 	if (SlGroupCoordinatedHere(group_id) && wait_for_group_load(group_id))
-		return;
+		return sl_node_id;
 	coordinator = SlGroupCoordinatorNode(group_id);
 	if (coordinator < 0)
 		ereport(ERROR,
@@ -113,6 +111,9 @@ check_coordinator(const char *group_id)
 				 errdetail("The partition of %s that holds the group has no leader.",
 						   SL_OFFSETS_TOPIC_NAME),
 				 errhint("Retry once the node that leads it is back (streamlog.nodes).")));
+	/* consume() claims on the coordinator: see group_remote.c */
+	if (remote_ok && coordinator != sl_node_id)
+		return coordinator;
 	if (!SlClusterGetNode(coordinator, &node))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -127,18 +128,23 @@ check_coordinator(const char *group_id)
 
 /*
  * The group named by argument argno, once the caller may do op on it (as
- * Kafka's group APIs: READ to consume and commit, DELETE to delete)
+ * Kafka's group APIs: READ to consume and commit, DELETE to delete);
+ * *coordinator gets the node that coordinates it, when the caller can
+ * work with another node's (else NULL: this node must coordinate it)
  */
 static char *
-group_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op)
+group_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op, int32 *coordinator)
 {
 	char	   *group_id;
+	int32		node;
 
 	SlRequireArg(fcinfo, argno, "group");
 	group_id = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	SlGroupValidateId(group_id);
 	SlAclCheck(SL_RESOURCE_GROUP, group_id, op);
-	check_coordinator(group_id);
+	node = check_coordinator(group_id, coordinator != NULL);
+	if (coordinator != NULL)
+		*coordinator = node;
 	return group_id;
 }
 
@@ -158,20 +164,6 @@ topic_arg(FunctionCallInfo fcinfo, int argno, SlAclOperation op)
 	return SlTopicLookupAndLock(name, AccessShareLock);
 }
 
-/* Least recently served first: never served, then oldest commit, then partition */
-static int
-compare_candidates(const void *a, const void *b)
-{
-	const Candidate *x = a;
-	const Candidate *y = b;
-
-	if (x->served != y->served)
-		return x->served ? 1 : -1;
-	if (x->served && x->served_at != y->served_at)
-		return x->served_at < y->served_at ? -1 : 1;
-	return x->partition < y->partition ? -1 : (x->partition > y->partition ? 1 : 0);
-}
-
 /*
  * read_claimed emits up to *remaining records of a claimed partition from
  * its committed offset and returns the offset to commit next: after the
@@ -189,7 +181,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	int64		next;
 	bool		exhausted = false;
 
-	SlSqlCheckPartitionLeader(topic, partition);
+	SlSqlCheckPartitionReplica(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
 	bounds.read_committed = read_committed;
@@ -217,95 +209,75 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 }
 
 /*
- * consume_once claims partitions with records for the group, emits up to
- * max_records of them and advances the claimed partitions' committed
- * offsets.  Returns how many records it emitted; hwms[] gets the high
- * watermarks it started from.
+ * consume_once claims partitions with records for the group (on
+ * coordinator, this node or another), emits up to max_records of them and
+ * advances the claimed partitions' committed offsets.  Returns how many
+ * records it emitted; hwms[] gets the high watermarks it started from.
  */
 static int64
 consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
-			 int64 max_records, int64 *hwms, bool read_committed)
+			 int32 coordinator, int64 max_records, int64 *hwms, bool read_committed)
 {
 	int32		nparts = topic->partition_count;
+	bool		remote = coordinator != sl_node_id;
 	int64	   *log_starts = palloc(sizeof(int64) * nparts);
-	SlGroupPosition *positions;
-	Candidate  *candidates = palloc(sizeof(Candidate) * nparts);
-	int			ncandidates = 0;
-	int32	   *batch_parts = palloc(sizeof(int32) * nparts);
-	int64	   *batch_create = palloc(sizeof(int64) * nparts);
-	bool	   *batch_claimed = palloc(sizeof(bool) * nparts);
-	int64	   *batch_offsets = palloc(sizeof(int64) * nparts);
+	bool	   *tried = palloc0(sizeof(bool) * nparts);
+	int32	   *claimed_parts = palloc(sizeof(int32) * nparts);
+	int64	   *claimed_offsets = palloc(sizeof(int64) * nparts);
 	int32	   *advance_parts = palloc(sizeof(int32) * nparts);
-	int64	   *advance_offsets = palloc(sizeof(int64) * nparts);
+	int64	   *advance_from = palloc(sizeof(int64) * nparts);
+	int64	   *advance_to = palloc(sizeof(int64) * nparts);
 	int			nadvance = 0;
 	int64		remaining = max_records;
-	int			next = 0;
+	bool		exhausted = false;
 
-	/* The high watermarks before the positions: see SlGroupWaitForRecords */
+	/*
+	 * The high watermarks before the positions: see SlGroupWaitForRecords.
+	 * Every partition is read here, from this node's copy: a node without
+	 * one cannot judge what there is to read, and says where they are.
+	 */
 	for (int32 p = 0; p < nparts; p++)
 	{
 		SlPartitionOffsets snap;
 
+		SlSqlCheckPartitionReplica(topic, p);
 		SlPartitionGetOffsets(topic->topic_id, p, &snap);
 		hwms[p] = snap.high_watermark;
 		log_starts[p] = snap.log_start_offset;
 	}
-	positions = SlGroupPositions(group_id, topic);
-
-	for (int32 p = 0; p < nparts; p++)
-	{
-		SlGroupPosition *pos = &positions[p];
-		int64		from = pos->exists ? Max(pos->committed_offset, log_starts[p]) : log_starts[p];
-
-		/* Records to read, or an offset that retention left behind */
-		if (hwms[p] > from || (pos->exists && pos->committed_offset < log_starts[p]))
-		{
-			Candidate  *c = &candidates[ncandidates++];
-
-			c->partition = p;
-			c->estimate = Max(hwms[p] - from, 0);
-			c->create_at = pos->exists ? -1 : log_starts[p];
-			c->served = pos->exists;
-			c->served_at = pos->committed_at;
-		}
-	}
-	if (ncandidates == 0)
-		return 0;
-	qsort(candidates, ncandidates, sizeof(Candidate), compare_candidates);
 
 	/* Claim the fewest partitions that can fill max_records, then more if short */
-	while (remaining > 0 && next < ncandidates)
+	while (remaining > 0 && !exhausted)
 	{
-		int			nbatch = 0;
-		int64		expected = 0;
+		int			nclaimed;
 
-		do
+		if (remote)
+			nclaimed = SlRemoteGroupClaimNext(coordinator, group_id, topic, hwms, log_starts,
+											  remaining, tried, claimed_parts,
+											  claimed_offsets, &exhausted);
+		else
+			nclaimed = SlGroupClaimNext(group_id, topic, hwms, log_starts, remaining, tried,
+										true, claimed_parts, claimed_offsets, &exhausted);
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < nclaimed; i++)
 		{
-			Candidate  *c = &candidates[next++];
+			int64		next_offset = read_claimed(rows, topic, claimed_parts[i],
+												   claimed_offsets[i], &remaining,
+												   read_committed);
 
-			batch_parts[nbatch] = c->partition;
-			batch_create[nbatch++] = c->create_at;
-			expected += c->estimate;
-		} while (next < ncandidates && expected < remaining);
-
-		SlGroupClaim(group_id, topic->topic_id, batch_parts, batch_create, nbatch,
-					 batch_claimed, batch_offsets);
-		for (int i = 0; i < nbatch; i++)
-		{
-			int64		next_offset;
-
-			if (!batch_claimed[i])
-				continue;
-			next_offset = read_claimed(rows, topic, batch_parts[i], batch_offsets[i], &remaining,
-									   read_committed);
-			if (next_offset != batch_offsets[i])
+			if (next_offset != claimed_offsets[i])
 			{
-				advance_parts[nadvance] = batch_parts[i];
-				advance_offsets[nadvance++] = next_offset;
+				advance_parts[nadvance] = claimed_parts[i];
+				advance_from[nadvance] = claimed_offsets[i];
+				advance_to[nadvance++] = next_offset;
 			}
 		}
 	}
-	SlGroupAdvance(group_id, topic->topic_id, advance_parts, advance_offsets, nadvance);
+	if (remote)
+		SlRemoteGroupAdvance(coordinator, group_id, topic, advance_parts, advance_from,
+							 advance_to, nadvance);
+	else
+		SlGroupAdvance(group_id, topic->topic_id, advance_parts, advance_to, nadvance, true);
 	return max_records - remaining;
 }
 
@@ -329,7 +301,8 @@ timeout_micros(const Interval *timeout)
 Datum
 streamlog_consume(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
+	int32		coordinator;
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ, &coordinator);
 	SlTopic		topic;
 	int32		max_records;
 	int64		timeout_us;
@@ -364,7 +337,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 		int64		n;
 
 		oldcxt = MemoryContextSwitchTo(round_context);
-		n = consume_once(&rows, group_id, &topic, max_records, hwms, read_committed);
+		n = consume_once(&rows, group_id, &topic, coordinator, max_records, hwms, read_committed);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(round_context);
 		if (n > 0 || timeout_us == 0)
@@ -386,7 +359,7 @@ checked_offset_arg(FunctionCallInfo fcinfo, int argno)
 Datum
 streamlog_seek(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ, NULL);
 	const SlTopic *topic;
 	int32		partition;
 	int64		offset;
@@ -456,7 +429,7 @@ commit_reset_offsets(FunctionCallInfo fcinfo, const char *group_id, const SlTopi
 Datum
 streamlog_reset_offsets(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ, NULL);
 	const SlTopic *topic;
 	char	   *reset_to;
 	bool		earliest;
@@ -492,7 +465,7 @@ streamlog_reset_offsets(PG_FUNCTION_ARGS)
 Datum
 streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_READ, NULL);
 	SlTopic		topic;
 	SlLogScanBounds bounds;
 	int64	   *offsets;
@@ -520,7 +493,7 @@ streamlog_reset_offsets_to_time(PG_FUNCTION_ARGS)
 Datum
 streamlog_delete_group(PG_FUNCTION_ARGS)
 {
-	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_DELETE);
+	char	   *group_id = group_arg(fcinfo, 0, SL_ACL_DELETE, NULL);
 	bool		if_exists;
 
 	SlRequireArg(fcinfo, 1, "if_exists");
@@ -530,4 +503,266 @@ streamlog_delete_group(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer group \"%s\" does not exist", group_id)));
 	PG_RETURN_VOID();
+}
+
+/*
+ * The coordinator's side of consume() on another node
+ * (metadata/group_remote.c).  Superuser only: the consuming node checked
+ * the caller's privileges, and calls these as streamlog's node role.
+ */
+
+static void
+require_superuser(const char *function)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", function),
+				 errdetail("It claims and moves a group's offsets for a consumer on another node."),
+				 errhint("Nodes call it on each other as a superuser; use streamlog.consume().")));
+}
+
+/* The topic with id topic_id, locked for reading */
+static const SlTopic *
+topic_by_id(int32 topic_id)
+{
+	const SlTopic *topic = SlTopicLookupById(topic_id);
+
+	if (topic != NULL)
+		topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
+	if (topic == NULL || topic->topic_id != topic_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic id %d does not exist", topic_id),
+				 errhint("Topic ids are in streamlog.topics; a dropped topic's are not reused.")));
+	return topic;
+}
+
+/* The elements of a one-dimensional int4[]/int8[] argument, checked */
+static Datum *
+array_arg(FunctionCallInfo fcinfo, int argno, Oid type, int *count)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	Datum	   *elems;
+	bool	   *nulls;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument %d must be a one-dimensional array", argno + 1)));
+	deconstruct_array(a, type, type == INT4OID ? 4 : 8, type == INT4OID ? true : FLOAT8PASSBYVAL,
+					  type == INT4OID ? TYPALIGN_INT : TYPALIGN_DOUBLE, &elems, &nulls, count);
+	for (int i = 0; i < *count; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d must not hold NULLs", argno + 1)));
+	return elems;
+}
+
+/* This node coordinates group_id: else an error a consuming node relays */
+static void
+require_coordinator(const char *group_id)
+{
+	if (check_coordinator(group_id, true) != sl_node_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node %d no longer coordinates consumer group \"%s\"", sl_node_id,
+						group_id),
+				 errhint("Retry: the group's coordinator moved (streamlog.nodes).")));
+}
+
+Datum
+streamlog__group_claim(PG_FUNCTION_ARGS)
+{
+	char	   *group_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		topic_id = PG_GETARG_INT32(1);
+	int64		wanted = PG_GETARG_INT64(4);
+	const SlTopic *topic;
+	Datum	   *hwm_elems;
+	Datum	   *start_elems;
+	Datum	   *tried_elems;
+	int			nhwms;
+	int			nstarts;
+	int			ntried;
+	int64	   *hwms;
+	int64	   *log_starts;
+	bool	   *tried;
+	bool	   *tried_before;
+	int32	   *parts;
+	int64	   *offsets;
+	int			nclaimed;
+	bool		exhausted;
+	ReturnSetInfo *rsinfo;
+
+	require_superuser("_group_claim");
+	if (max_prepared_xacts <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node %d cannot coordinate consume() on other nodes: max_prepared_transactions is 0",
+						sl_node_id),
+				 errdetail("A consumer on another node prepares its claim here and commits it with its own transaction."),
+				 errhint("Set max_prepared_transactions (for instance to 64) on every node and restart it, or consume on node %d.",
+						 sl_node_id)));
+	SlGroupValidateId(group_id);
+	require_coordinator(group_id);
+	topic = topic_by_id(topic_id);
+	hwm_elems = array_arg(fcinfo, 2, INT8OID, &nhwms);
+	start_elems = array_arg(fcinfo, 3, INT8OID, &nstarts);
+	tried_elems = array_arg(fcinfo, 5, INT4OID, &ntried);
+	if (nhwms != topic->partition_count || nstarts != topic->partition_count)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hwms and log_starts must have one element per partition of topic \"%s\" (%d)",
+						topic->name, topic->partition_count)));
+	hwms = palloc(sizeof(int64) * Max(nhwms, 1));
+	log_starts = palloc(sizeof(int64) * Max(nhwms, 1));
+	tried = palloc0(sizeof(bool) * Max(nhwms, 1));
+	tried_before = palloc0(sizeof(bool) * Max(nhwms, 1));
+	for (int i = 0; i < nhwms; i++)
+	{
+		hwms[i] = DatumGetInt64(hwm_elems[i]);
+		log_starts[i] = DatumGetInt64(start_elems[i]);
+	}
+	for (int i = 0; i < ntried; i++)
+	{
+		int32		p = DatumGetInt32(tried_elems[i]);
+
+		if (p >= 0 && p < topic->partition_count)
+			tried[p] = tried_before[p] = true;
+	}
+	parts = palloc(sizeof(int32) * Max(nhwms, 1));
+	offsets = palloc(sizeof(int64) * Max(nhwms, 1));
+	/* No __consumer_offsets records: this transaction will be prepared */
+	nclaimed = SlGroupClaimNext(group_id, topic, hwms, log_starts, wanted, tried, false,
+								parts, offsets, &exhausted);
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	for (int32 p = 0; p < topic->partition_count; p++)
+	{
+		Datum		values[2] = {Int32GetDatum(p), Int64GetDatum(-1)};
+		bool		nulls[2] = {false, false};
+
+		if (!tried[p] || tried_before[p])
+			continue;
+		for (int i = 0; i < nclaimed; i++)
+			if (parts[i] == p)
+				values[1] = Int64GetDatum(offsets[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+streamlog__group_advance(PG_FUNCTION_ARGS)
+{
+	char	   *gid = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *group_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int32		topic_id = PG_GETARG_INT32(2);
+	const SlTopic *topic;
+	Datum	   *part_elems;
+	Datum	   *offset_elems;
+	int			nparts;
+	int			noffsets;
+	int32	   *parts;
+	int64	   *offsets;
+
+	require_superuser("_group_advance");
+	SlGroupValidateId(group_id);
+	require_coordinator(group_id);
+	topic = topic_by_id(topic_id);
+	part_elems = array_arg(fcinfo, 3, INT4OID, &nparts);
+	offset_elems = array_arg(fcinfo, 4, INT8OID, &noffsets);
+	if (nparts != noffsets)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions and offsets must have as many elements")));
+	parts = palloc(sizeof(int32) * Max(nparts, 1));
+	offsets = palloc(sizeof(int64) * Max(nparts, 1));
+	for (int i = 0; i < nparts; i++)
+	{
+		parts[i] = DatumGetInt32(part_elems[i]);
+		offsets[i] = DatumGetInt64(offset_elems[i]);
+		SlTopicCheckPartition(topic, parts[i]);
+		if (offsets[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset %lld to commit for partition %d is negative",
+							(long long) offsets[i], parts[i])));
+	}
+	SlRemoteClaimMark(gid, group_id, topic_id);
+	SlGroupAdvance(group_id, topic_id, parts, offsets, nparts, false);
+	PG_RETURN_VOID();
+}
+
+Datum
+streamlog__group_settle(PG_FUNCTION_ARGS)
+{
+	char	   *gid;
+	char	   *group_id;
+	int32		topic_id;
+	const SlTopic *topic;
+	Datum	   *part_elems;
+	Datum	   *from_elems;
+	Datum	   *to_elems;
+	int			nparts;
+	int			nfrom;
+	int			nto;
+	int32	   *parts;
+	int64	   *from;
+	int64	   *to;
+	int64	   *found;
+	bool		conflict = false;
+
+	require_superuser("_group_settle");
+	for (int i = 1; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_NULL();
+	gid = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	group_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	topic_id = PG_GETARG_INT32(2);
+	SlGroupValidateId(group_id);
+	if (!(SlGroupCoordinatedHere(group_id) && wait_for_group_load(group_id)))
+		PG_RETURN_TEXT_P(cstring_to_text("moved"));
+	if (gid != NULL && SlPreparedXactExists(gid))
+		PG_RETURN_TEXT_P(cstring_to_text("prepared"));
+	if (gid != NULL && !SlRemoteClaimUnmark(gid, group_id, topic_id))
+		PG_RETURN_TEXT_P(cstring_to_text("done"));
+	topic = topic_by_id(topic_id);
+	part_elems = array_arg(fcinfo, 3, INT4OID, &nparts);
+	from_elems = array_arg(fcinfo, 4, INT8OID, &nfrom);
+	to_elems = array_arg(fcinfo, 5, INT8OID, &nto);
+	if (nparts != nfrom || nparts != nto)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions, from_offsets and to_offsets must have as many elements")));
+	parts = palloc(sizeof(int32) * Max(nparts, 1));
+	from = palloc(sizeof(int64) * Max(nparts, 1));
+	to = palloc(sizeof(int64) * Max(nparts, 1));
+	found = palloc(sizeof(int64) * Max(nparts, 1));
+	for (int i = 0; i < nparts; i++)
+	{
+		parts[i] = DatumGetInt32(part_elems[i]);
+		from[i] = DatumGetInt64(from_elems[i]);
+		to[i] = DatumGetInt64(to_elems[i]);
+		SlTopicCheckPartition(topic, parts[i]);
+	}
+	SlGroupSettle(group_id, topic_id, parts, from, to, nparts, found);
+
+	/*
+	 * Settling what a lost coordinator had prepared: a partition at neither
+	 * offset was consumed here meanwhile, from the old offset
+	 */
+	for (int i = 0; gid == NULL && i < nparts; i++)
+		if (found[i] != to[i])
+		{
+			conflict = true;
+			ereport(WARNING,
+					(errmsg("consumer group \"%s\", partition %d of topic \"%s\": a consume() on another node committed offsets %lld to %lld, but the group is at %lld",
+							group_id, parts[i], topic->name, (long long) from[i],
+							(long long) to[i], (long long) found[i]),
+					 errdetail("Its coordinator failed over while the commit was in doubt; a consumer here may have read those records again.")));
+		}
+	PG_RETURN_TEXT_P(cstring_to_text(conflict ? "conflict" : "settled"));
 }

@@ -75,6 +75,7 @@ typedef enum GroupQueryId
 	Q_DELETE_TOPIC,
 	Q_GROUPS,
 	Q_GROUP_EXISTS,
+	Q_SETTLE_LOCK,
 	NUM_GROUP_QUERIES
 } GroupQueryId;
 
@@ -165,6 +166,12 @@ static const SlNamedQuery group_queries[NUM_GROUP_QUERIES] = {
 	[Q_GROUP_EXISTS] = {
 		"SELECT 1 FROM streamlog.group_offset WHERE group_id = $1 LIMIT 1",
 		1, {TEXTOID}
+	},
+	[Q_SETTLE_LOCK] = {
+		"SELECT partition, committed_offset, committed_at FROM streamlog.group_offset "
+		"WHERE group_id = $1 AND topic_id = $2 AND partition = ANY ($3) "
+		"ORDER BY partition FOR UPDATE",
+		3, {TEXTOID, INT4OID, INT4ARRAYOID}
 	},
 };
 
@@ -315,6 +322,8 @@ write_topic_commits(const SlTopic *offsets_topic, const char *group_id, int32 to
 {
 	if (offsets_topic == NULL)
 		return;
+	if (n > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
@@ -330,7 +339,8 @@ write_topic_commits(const SlTopic *offsets_topic, const char *group_id, int32 to
 
 int
 SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
-			 const int64 *create_at, int count, bool *claimed, int64 *offsets)
+			 const int64 *create_at, int count, bool write_records, bool *claimed,
+			 int64 *offsets)
 {
 	int32	   *existing = palloc(sizeof(int32) * Max(count, 1));
 	int32	   *missing = palloc(sizeof(int32) * Max(count, 1));
@@ -364,7 +374,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 	}
 
 	/* Rows created here are commits of their first offset */
-	if (nmissing > 0)
+	if (nmissing > 0 && write_records)
 		offsets_topic = SlOffsetsTopicOpen();
 
 	values[0] = CStringGetTextDatum(group_id);
@@ -391,7 +401,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 
 void
 SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
-			   const int64 *offsets, int count)
+			   const int64 *offsets, int count, bool write_records)
 {
 	Datum		values[4];
 	const SlTopic *offsets_topic;
@@ -400,7 +410,7 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 	refuse_on_standby(group_id);
 	if (count == 0)
 		return;
-	offsets_topic = SlOffsetsTopicOpen();
+	offsets_topic = write_records ? SlOffsetsTopicOpen() : NULL;
 	values[0] = CStringGetTextDatum(group_id);
 	values[1] = Int32GetDatum(topic_id);
 	values[2] = int32_array_datum(partitions, count);
@@ -408,6 +418,73 @@ SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
 	SPI_connect();
 	n = run_group_query(Q_ADVANCE, values, NULL);
 	write_topic_commits(offsets_topic, group_id, topic_id, n);
+	SPI_finish();
+}
+
+void
+SlGroupSettle(const char *group_id, int32 topic_id, const int32 *partitions,
+			  const int64 *from_offsets, const int64 *to_offsets, int count,
+			  int64 *found)
+{
+	const SlTopic *offsets_topic;
+	int32	   *advance_parts = palloc(sizeof(int32) * Max(count, 1));
+	int64	   *advance_offsets = palloc(sizeof(int64) * Max(count, 1));
+	int			nadvance = 0;
+	Datum		values[4];
+	uint64		n;
+
+	refuse_on_standby(group_id);
+	for (int i = 0; i < count; i++)
+		found[i] = -1;
+	if (count == 0)
+		return;
+	offsets_topic = SlOffsetsTopicOpen();
+	values[0] = CStringGetTextDatum(group_id);
+	values[1] = Int32GetDatum(topic_id);
+	values[2] = int32_array_datum(partitions, count);
+	SPI_connect();
+	/* Waits for a consumer's claim: what it commits decides */
+	n = run_group_query(Q_SETTLE_LOCK, values, NULL);
+	for (uint64 r = 0; r < n; r++)
+	{
+		int32		partition = SlCatalogInt32(r, 1, -1);
+		int64		committed = SlCatalogInt64(r, 2, -1);
+
+		for (int i = 0; i < count; i++)
+		{
+			if (partitions[i] != partition)
+				continue;
+			found[i] = committed;
+			if (committed == from_offsets[i] && committed != to_offsets[i])
+			{
+				advance_parts[nadvance] = partition;
+				advance_offsets[nadvance++] = to_offsets[i];
+			}
+			else if (committed == to_offsets[i] && offsets_topic != NULL)
+			{
+				bool		isnull;
+				TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
+																   SPI_tuptable->tupdesc,
+																   3, &isnull));
+
+				/* Already there: its record again, which may be missing */
+				SlGroupOffsetsNoteWrite(offsets_topic, group_id);
+				SlOffsetsTopicWriteCommit(offsets_topic, group_id, topic_id, partition,
+										  committed, -1, NULL, at);
+			}
+		}
+	}
+	if (nadvance > 0)
+	{
+		values[2] = int32_array_datum(advance_parts, nadvance);
+		values[3] = int64_array_datum(advance_offsets, nadvance);
+		n = run_group_query(Q_ADVANCE, values, NULL);
+		write_topic_commits(offsets_topic, group_id, topic_id, n);
+		for (int i = 0; i < count; i++)
+			for (int j = 0; j < nadvance; j++)
+				if (advance_parts[j] == partitions[i])
+					found[i] = to_offsets[i];
+	}
 	SPI_finish();
 }
 
@@ -527,6 +604,8 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	values[5] = PointerGetDatum(construct_md_array(metas, meta_nulls, 1, dims, lbs,
 												   TEXTOID, -1, false, TYPALIGN_INT));
 	stored = run_group_query(Q_UPSERT, values, NULL);
+	if (stored > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (uint64 r = 0; offsets_topic != NULL && r < stored; r++)
 	{
 		bool		isnull;
@@ -600,6 +679,8 @@ SlGroupOffsetsDelete(const char *group_id, int32 topic_id, int32 partition, bool
 		}
 	}
 	deleted = (int64) run_group_query(Q_DELETE, values, NULL);
+	if (deleted > 0)
+		SlGroupOffsetsNoteWrite(offsets_topic, group_id);
 	for (int64 r = 0; offsets_topic != NULL && r < deleted; r++)
 		SlOffsetsTopicWriteOffsetTombstone(offsets_topic, group_id, SlCatalogInt32(r, 1, -1),
 										   SlCatalogInt32(r, 2, -1));

@@ -109,6 +109,10 @@ def replication_settings():
         "max_replication_slots": 16,
         "max_wal_senders": 16,
         "max_worker_processes": 24,
+        # SQL consume() on a node that does not coordinate the group ties
+        # its claim on the coordinator to the caller's commit by two-phase
+        # commit (README, "SQL consume() on any node")
+        "max_prepared_transactions": 64,
     }
     if server_knows_setting("output_plugin_libraries"):
         settings["output_plugin_libraries"] = "pgoutput, test_decoding, streamlog"

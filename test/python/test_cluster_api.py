@@ -352,7 +352,9 @@ def test_find_coordinator_same_from_every_node(trio):
         assert trio.node(coordinator).kafka_port == port
 
 
-def test_sql_consume_on_another_node_names_the_coordinator(trio, unique_name):
+def test_sql_seek_on_another_node_names_the_coordinator(trio, unique_name):
+    """seek() (like reset_offsets() and delete_group()) runs on the group's
+    coordinator; consume() runs anywhere (test_cluster_sql_consume.py)."""
     topic = unique_name("grp_sql")
     trio.node(1).sql("SELECT streamlog.create_topic(%s, 1)", (topic,))
     wait_same_everywhere(trio, topic, 1)
@@ -364,7 +366,7 @@ def test_sql_consume_on_another_node_names_the_coordinator(trio, unique_name):
     other = next(n for n in trio.node_ids if n != coordinator)
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
                        match=f"coordinated by node {coordinator}") as e:
-        trio.node(other).sql("SELECT * FROM streamlog.consume(%s, %s)", (group, topic))
+        trio.node(other).sql("SELECT streamlog.seek(%s, %s, 0, 0)", (group, topic))
     assert f"port={trio.node(coordinator).port}" in e.value.diag.message_hint
 
 

@@ -40,8 +40,8 @@ def whole(cluster):
 
 def topic_and_group_of(c, node_id, unique_name):
     """An empty one-partition topic led by node_id and a consumer group
-    node_id coordinates, for a SQL consumer there (SQL consumers use the
-    group's coordinator)."""
+    node_id coordinates, for a SQL consumer there that waits on this node
+    alone."""
     node = c.node(node_id)
     for _ in range(50):
         name = unique_name("waitfor")
@@ -53,7 +53,8 @@ def topic_and_group_of(c, node_id, unique_name):
     for i in range(200):
         group = f"{name}-g{i}"
         try:
-            node.sql("SELECT count(*) FROM streamlog.consume(%s, %s, 10, '0')", (group, name))
+            # seek() runs only on the coordinator (consume() runs anywhere)
+            node.sql("SELECT streamlog.seek(%s, %s, 0, 0)", (group, name))
             return name, group
         except psycopg.errors.ObjectNotInPrerequisiteState:
             continue    # coordinated by another node

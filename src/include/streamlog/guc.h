@@ -170,6 +170,7 @@ extern const SlQuorumVoters *SlQuorumVotersGet(void);
 #define SL_MAX_REPLICAS_GUC 8	/* SL_MAX_REPLICAS */
 extern int	sl_min_insync_replicas;
 extern int	sl_replica_lag_time_max_ms;
+extern int	sl_offsets_commit_timeout_ms;
 
 /* Replicated partitions, the follower's side (replstream) */
 extern bool sl_replica_apply;

@@ -751,14 +751,96 @@ extern SlGroupPosition *SlGroupPositions(const char *group_id, const SlTopic *to
  * partitions[i]: it is created at that offset, unless another transaction
  * is creating it.  Sets claimed[i], and offsets[i] to the committed offset
  * of each claimed partition; returns how many were claimed.  Claims last
- * until the transaction ends.
+ * until the transaction ends.  write_records false leaves out the
+ * __consumer_offsets records of created rows: a transaction that will be
+ * prepared cannot carry them (SlGroupSettle writes them afterwards).
  */
 extern int	SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
-						 const int64 *create_at, int count, bool *claimed, int64 *offsets);
+						 const int64 *create_at, int count, bool write_records,
+						 bool *claimed, int64 *offsets);
 
-/* Set the committed offsets of partitions this transaction claimed */
+/*
+ * group_claim.c: the selection of consume().  Claim for group_id, in one
+ * step, the fewest partitions of topic not yet tried[] whose records
+ * (estimated from hwms[] and log_starts[], by partition, as the reading
+ * node sees them) fill wanted, least recently served first.  Marks the
+ * partitions tried; fills partitions[]/offsets[] (room for every
+ * partition) with the claimed ones and their committed offsets and returns
+ * how many; *exhausted when no untried candidate is left.
+ */
+extern int	SlGroupClaimNext(const char *group_id, const SlTopic *topic, const int64 *hwms,
+							 const int64 *log_starts, int64 wanted, bool *tried,
+							 bool write_records, int32 *partitions, int64 *offsets,
+							 bool *exhausted);
+
+/*
+ * Set the committed offsets of partitions this transaction claimed;
+ * write_records as for SlGroupClaim
+ */
 extern void SlGroupAdvance(const char *group_id, int32 topic_id, const int32 *partitions,
-						   const int64 *offsets, int count);
+						   const int64 *offsets, int count, bool write_records);
+
+/*
+ * A consumer on another node moved these partitions from from_offsets[]
+ * to to_offsets[] (README, "SQL consume() on any node"): lock their rows
+ * (waiting), and where the committed offset is still the from offset
+ * advance it; where it is already the to offset, write its
+ * __consumer_offsets record again (a prepared advance carries none).
+ * found[i] gets the committed offset afterwards, -1 if there is no row:
+ * anything but to_offsets[i] means someone else moved it meanwhile.
+ */
+extern void SlGroupSettle(const char *group_id, int32 topic_id, const int32 *partitions,
+						  const int64 *from_offsets, const int64 *to_offsets, int count,
+						  int64 *found);
+
+/*
+ * group_remote_claims.c: what a consume() crossing nodes leaves behind
+ * (README, "SQL consume() on any node").  On the consuming node, its
+ * intents, in the caller's transaction: partitions advanced from_offsets
+ * -> to_offsets under the gid of the coordinator's prepared transaction.
+ */
+typedef struct SlConsumeIntent
+{
+	char	   *gid;
+	int32		coordinator;	/* the node that prepared it */
+	char	   *group_id;
+	int32		topic_id;
+	int32		partition;
+	int64		from_offset;
+	int64		to_offset;
+} SlConsumeIntent;
+
+extern void SlConsumeIntentAdd(const char *gid, int32 coordinator, const char *group_id,
+							   int32 topic_id, const int32 *partitions,
+							   const int64 *from_offsets, const int64 *to_offsets,
+							   int count);
+/* Every intent, ordered by gid (a List of SlConsumeIntent *) */
+extern List *SlConsumeIntentList(void);
+extern void SlConsumeIntentForget(const char *gid);
+extern void SlConsumeIntentForgetSet(const char *gid, const char *group_id, int32 topic_id);
+
+/*
+ * On the coordinator: a prepared transaction of a remote consumer marks its
+ * gid, so that the mark exists exactly when it committed here; unmarking
+ * says whether it was there.
+ */
+extern void SlRemoteClaimMark(const char *gid, const char *group_id, int32 topic_id);
+extern bool SlRemoteClaimUnmark(const char *gid, const char *group_id, int32 topic_id);
+/* A transaction prepared under gid waits on this node */
+extern bool SlPreparedXactExists(const char *gid);
+/*
+ * pg_xact_status() of a full transaction id of this node: "committed",
+ * "aborted" (also by a crash), "in progress", or NULL when too old to know
+ */
+extern char *SlXactStatus(uint64 full_xid);
+
+/*
+ * group_offsets_wait.c: this transaction wrote records of group_id to
+ * offsets_topic (may be NULL); on a replicated partition, a backend's
+ * COMMIT then returns only once they are replicated, or a WARNING says
+ * why not (streamlog.offsets_commit_timeout_ms)
+ */
+extern void SlGroupOffsetsNoteWrite(const SlTopic *offsets_topic, const char *group_id);
 
 /*
  * Wait until the high watermark of some partition of topic passes hwms[]
