@@ -261,7 +261,7 @@ $(UNIT_OUT)/obj/%.o: %.c $(wildcard $(PROTOCOL_HEADERS) src/include/streamlog/st
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -c -o $@ $<
 
-$(UNIT_OUT)/%: test/unit/%.c test/unit/unit.h $(UNIT_OBJS) $(CLUSTER_HEADERS)
+$(UNIT_OUT)/%: test/unit/%.c test/unit/unit.h test/unit/unit_hex.h $(UNIT_OBJS) $(CLUSTER_HEADERS)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_OBJS) $(UNIT_LIBS)
 
 .PHONY: unit

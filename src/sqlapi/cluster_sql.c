@@ -169,3 +169,18 @@ SlSqlCheckTopicLeader(const SlTopic *topic)
 	for (int32 p = 0; p < topic->partition_count; p++)
 		SlSqlCheckPartitionLeader(topic, p);
 }
+
+const SlTopic *
+SlSqlTopicByIdLocked(int32 topic_id, LOCKMODE mode)
+{
+	const SlTopic *topic = SlTopicLookupById(topic_id);
+
+	if (topic != NULL)
+		topic = SlTopicTryLookupAndLock(topic->name, mode);
+	if (topic == NULL || topic->topic_id != topic_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("topic id %d does not exist", topic_id),
+				 errhint("Topic ids are in streamlog.topics; a dropped topic's are not reused.")));
+	return topic;
+}

@@ -522,22 +522,6 @@ require_superuser(const char *function)
 				 errhint("Nodes call it on each other as a superuser; use streamlog.consume().")));
 }
 
-/* The topic with id topic_id, locked for reading */
-static const SlTopic *
-topic_by_id(int32 topic_id)
-{
-	const SlTopic *topic = SlTopicLookupById(topic_id);
-
-	if (topic != NULL)
-		topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
-	if (topic == NULL || topic->topic_id != topic_id)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic id %d does not exist", topic_id),
-				 errhint("Topic ids are in streamlog.topics; a dropped topic's are not reused.")));
-	return topic;
-}
-
 /* The elements of a one-dimensional int4[]/int8[] argument, checked */
 static Datum *
 array_arg(FunctionCallInfo fcinfo, int argno, Oid type, int *count)
@@ -606,7 +590,7 @@ streamlog__group_claim(PG_FUNCTION_ARGS)
 						 sl_node_id)));
 	SlGroupValidateId(group_id);
 	require_coordinator(group_id);
-	topic = topic_by_id(topic_id);
+	topic = SlSqlTopicByIdLocked(topic_id, AccessShareLock);
 	hwm_elems = array_arg(fcinfo, 2, INT8OID, &nhwms);
 	start_elems = array_arg(fcinfo, 3, INT8OID, &nstarts);
 	tried_elems = array_arg(fcinfo, 5, INT4OID, &ntried);
@@ -671,7 +655,7 @@ streamlog__group_advance(PG_FUNCTION_ARGS)
 	require_superuser("_group_advance");
 	SlGroupValidateId(group_id);
 	require_coordinator(group_id);
-	topic = topic_by_id(topic_id);
+	topic = SlSqlTopicByIdLocked(topic_id, AccessShareLock);
 	part_elems = array_arg(fcinfo, 3, INT4OID, &nparts);
 	offset_elems = array_arg(fcinfo, 4, INT8OID, &noffsets);
 	if (nparts != noffsets)
@@ -729,7 +713,7 @@ streamlog__group_settle(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text("prepared"));
 	if (gid != NULL && !SlRemoteClaimUnmark(gid, group_id, topic_id))
 		PG_RETURN_TEXT_P(cstring_to_text("done"));
-	topic = topic_by_id(topic_id);
+	topic = SlSqlTopicByIdLocked(topic_id, AccessShareLock);
 	part_elems = array_arg(fcinfo, 3, INT4OID, &nparts);
 	from_elems = array_arg(fcinfo, 4, INT8OID, &nfrom);
 	to_elems = array_arg(fcinfo, 5, INT8OID, &nto);

@@ -14,6 +14,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/storage.h"
 
@@ -36,15 +37,8 @@ require_superuser(const char *function)
 static const SlTopic *
 lock_topic(int32 topic_id, int32 partition, LOCKMODE mode)
 {
-	const SlTopic *topic = SlTopicLookupById(topic_id);
+	const SlTopic *topic = SlSqlTopicByIdLocked(topic_id, mode);
 
-	if (topic != NULL)
-		topic = SlTopicTryLookupAndLock(topic->name, mode);
-	if (topic == NULL || topic->topic_id != topic_id)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("topic id %d does not exist", topic_id),
-				 errhint("Topic ids are in streamlog.topics; a dropped topic's are not reused.")));
 	SlTopicCheckPartition(topic, partition);
 	return topic;
 }

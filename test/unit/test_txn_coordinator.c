@@ -10,24 +10,7 @@
 #include "streamlog/protocol/txn_log_records.h"
 #include "streamlog/server/txn/txn_machine.h"
 #include "unit.h"
-
-static char *
-hex_of(StringInfo buf)
-{
-	char	   *out = palloc(buf->len * 2 + 1);
-
-	for (int i = 0; i < buf->len; i++)
-		snprintf(out + 2 * i, 3, "%02x", (uint8) buf->data[i]);
-	out[buf->len * 2] = '\0';
-	return out;
-}
-
-#define CHECK_HEX(buf, want) \
-	do { \
-		char	   *got_ = hex_of(buf); \
-		CHECK_MSG(strcmp(got_, (want)) == 0, "got %s, want %s", got_, (want)); \
-		pfree(got_); \
-	} while (0)
+#include "unit_hex.h"
 
 static void
 test_key(void)

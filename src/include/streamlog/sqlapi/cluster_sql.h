@@ -37,4 +37,10 @@ extern bool SlSqlPartitionLedElsewhere(const SlTopic *topic, int32 partition);
 /* The same for every partition of topic, for calls that read them all */
 extern void SlSqlCheckTopicLeader(const SlTopic *topic);
 
+/*
+ * The topic with id topic_id, locked in mode: the functions nodes call on
+ * each other name topics by id.  An unknown id is an error.
+ */
+extern const SlTopic *SlSqlTopicByIdLocked(int32 topic_id, LOCKMODE mode);
+
 #endif							/* SL_SQLAPI_CLUSTER_SQL_H */
