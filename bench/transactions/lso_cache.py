@@ -39,7 +39,8 @@ def kafka_consume(bootstrap, topic, isolation, expected):
     from confluent_kafka import Consumer, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time()}",
                   "enable.auto.commit": False, "isolation.level": isolation,
-                  "max.partition.fetch.bytes": 16 << 10, "fetch.max.bytes": 128 << 10})
+                  "max.partition.fetch.bytes": 16 << 10, "fetch.max.bytes": 128 << 10,
+                  "message.max.bytes": 64 << 10})
     t0 = time.perf_counter()
     c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     n = 0
