@@ -175,11 +175,12 @@ TXN_COORDINATOR_OBJS = src/storage/txn_state.o src/storage/txn_offsets.o src/ser
 # the transaction coordinator's pure part: __transaction_state records and
 # its state machine, unit-tested as frontend code
 CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
+LSO_CACHE_OBJS = src/sqlapi/lso_cache_sql.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \
 	$(SQL_CONSUME_CLUSTER_OBJS) $(REPLICA_MAINTENANCE_OBJS) $(SHARED_HELPER_OBJS) \
-	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS)
+	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS)
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 
@@ -207,6 +208,7 @@ ISOLATION = topic_admin_races commit_order idle_producer group_consumers retenti
 	key_index compaction_readers offsets_topic replica_truncate
 # Transactions, partition side (issue 14)
 ISOLATION += txn_markers
+ISOLATION += lso_cache
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -1224,3 +1224,16 @@ REVOKE EXECUTE ON FUNCTION
 	streamlog._group_claim(text, integer, bigint[], bigint[], bigint, integer[]),
 	streamlog._group_advance(text, text, integer, integer[], bigint[]),
 	streamlog._group_settle(text, text, integer, integer[], bigint[], bigint[]) FROM PUBLIC;
+
+-- The last stable offset without a query (lsocache): what a partition's
+-- shared state knows of its transactions (known false on a standby, which
+-- always queries), open_transactions an upper bound, and how many LSOs
+-- were computed with the query on streamlog.txn_open and without it since
+-- the state was loaded.
+CREATE FUNCTION streamlog.partition_lso_cache(topic text, partition integer,
+											  OUT known boolean,
+											  OUT open_transactions integer,
+											  OUT may_have_aborted boolean,
+											  OUT lso_queries bigint,
+											  OUT lso_skipped bigint)
+	AS 'MODULE_PATHNAME', 'streamlog_partition_lso_cache' LANGUAGE C STRICT VOLATILE;

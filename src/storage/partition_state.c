@@ -49,6 +49,7 @@
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/replica_view.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/storage_init.h"
 #include "streamlog/storage/wakeups.h"
@@ -84,6 +85,17 @@ struct SlPartitionState
 	pg_atomic_uint64 view_generation;
 	SlReplicaView view;			/* guarded by mutex */
 	int			truncating_pid; /* a truncation's backend, or 0 (below) */
+	/*
+	 * The last stable offset without a query (transactions.h, see
+	 * SlPartitionStateReadTxn): an upper bound of the partition's open
+	 * transactions, and whether it may have aborted ones; both guarded by
+	 * mutex, meaningless unless txn_known.
+	 */
+	bool		txn_known;
+	int32		open_txns;
+	bool		may_have_aborted;
+	pg_atomic_uint64 lso_queries;	/* LSOs that needed the query */
+	pg_atomic_uint64 lso_skipped;	/* LSOs that did without */
 };
 
 static HTAB *partition_map = NULL;
@@ -218,6 +230,11 @@ partition_entry(SlPartitionKey key)
 				state->loaded = false;
 				state->loaded_in_recovery = false;
 				state->truncating_pid = 0;
+				state->txn_known = false;
+				state->open_txns = 0;
+				state->may_have_aborted = true;
+				pg_atomic_init_u64(&state->lso_queries, 0);
+				pg_atomic_init_u64(&state->lso_skipped, 0);
 				ConditionVariableInit(&state->changed);
 				pg_atomic_init_u64(&state->view_generation, 0);
 				SlReplicaViewInit(&state->view);
@@ -311,8 +328,19 @@ partition_load(SlPartitionState *state, bool in_recovery)
 	uint64		generation = pg_atomic_read_u64(&sl_shared->catalog_generation);
 	SlReplicaLeadership leadership;
 	bool		replicated = in_cluster() && catalog_leadership(state->key, &leadership);
+	int32		open_txns = 0;
+	bool		any_aborted = true;
 
 	segments = SlSegmentList(state->key, &nsegments, &log_start);
+	/*
+	 * Counted before the state is loaded: whatever opens a transaction
+	 * after that finds it loaded and counts itself (txn_index.c).  A
+	 * standby's tables grow by replay, which counts nothing: there the LSO
+	 * is always queried.
+	 */
+	if (!in_recovery)
+		SlTxnCountForLoad(state->key.topic_id, state->key.partition, &open_txns,
+						  &any_aborted);
 	if (nsegments == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -383,6 +411,9 @@ partition_load(SlPartitionState *state, bool in_recovery)
 		state->active_base = active_base;
 		state->ring_head = 0;
 		state->ring_count = 0;
+		state->txn_known = !in_recovery;
+		state->open_txns = open_txns;
+		state->may_have_aborted = any_aborted;
 		state->loaded_in_recovery = in_recovery;
 		state->loaded = true;
 	}
@@ -843,4 +874,59 @@ SlPartitionStateLogEnd(SlPartitionState *state)
 	end = state->log_end;
 	SpinLockRelease(&state->mutex);
 	return end;
+}
+
+/*
+ * The last stable offset without a query (txn_index.c).  open_txns is
+ * raised by the append that opens a transaction, before its commit makes
+ * the row in streamlog.txn_open visible, and before it releases its
+ * reservation, which is what moves the high watermark past the
+ * transaction's first offset; it is lowered only once a marker that closed
+ * one has committed.  So a reader that sees both under the mutex with
+ * open_txns at zero knows every transaction below the high watermark it
+ * sees is closed.  A count too high only costs a query.
+ */
+void
+SlPartitionStateReadTxn(SlPartitionState *state, SlPartitionTxnSnapshot *snap)
+{
+	SpinLockAcquire(&state->mutex);
+	snap->high_watermark = state->high_watermark;
+	snap->log_start_offset = state->log_start_offset;
+	snap->none_open = state->txn_known && state->open_txns == 0;
+	snap->none_aborted = state->txn_known && !state->may_have_aborted;
+	SpinLockRelease(&state->mutex);
+}
+
+void
+SlPartitionStateCountLso(SlPartitionState *state, bool skipped)
+{
+	pg_atomic_fetch_add_u64(skipped ? &state->lso_skipped : &state->lso_queries, 1);
+}
+
+void
+SlPartitionStateTxnOpened(SlPartitionState *state, int32 delta)
+{
+	SpinLockAcquire(&state->mutex);
+	state->open_txns = Max(state->open_txns + delta, 0);
+	SpinLockRelease(&state->mutex);
+}
+
+void
+SlPartitionStateTxnAborted(SlPartitionState *state)
+{
+	SpinLockAcquire(&state->mutex);
+	state->may_have_aborted = true;
+	SpinLockRelease(&state->mutex);
+}
+
+void
+SlPartitionStateTxnStats(SlPartitionState *state, SlPartitionTxnStats *stats)
+{
+	SpinLockAcquire(&state->mutex);
+	stats->known = state->txn_known;
+	stats->open_txns = state->open_txns;
+	stats->may_have_aborted = state->may_have_aborted;
+	SpinLockRelease(&state->mutex);
+	stats->lso_queries = (int64) pg_atomic_read_u64(&state->lso_queries);
+	stats->lso_skipped = (int64) pg_atomic_read_u64(&state->lso_skipped);
 }

@@ -15,15 +15,33 @@
  * the latest snapshot: the high watermark moves past an append only once
  * its transaction is visible, so every transaction below the high
  * watermark read is seen.
+ *
+ * Most partitions have no open transaction most of the time (and most
+ * topics never see one), while read_committed is what Kafka consumers
+ * read by default: so the partition's shared state keeps an upper bound
+ * of its open transactions (partition_state.c), and with none the LSO is
+ * the high watermark, without a query.  The bound is counted from
+ * streamlog.txn_open when the state is loaded, raised by an append that
+ * inserts a row there (before its commit makes the row visible, and
+ * before it releases the reservation that lets the high watermark past
+ * the row's first offset), lowered again if that append aborts, and
+ * lowered by a marker that deleted a row only once it has committed.
+ * Anything that goes wrong leaves it too high, which costs a query.  The
+ * same state knows whether the partition ever indexed an aborted
+ * transaction (raised before the marker commits, never lowered until the
+ * next load), which spares a read_committed fetch the range query.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/memutils.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
+#include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/txn.h"
+#include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
 
@@ -36,6 +54,7 @@ enum
 	Q_ABORTED_RANGE,
 	Q_OPEN_LIST,
 	Q_ABORTED_PRUNE,
+	Q_COUNT_FOR_LOAD,
 	NUM_TXN_QUERIES
 };
 
@@ -52,7 +71,8 @@ static const SlNamedQuery txn_queries[NUM_TXN_QUERIES] = {
 		"SET first_offset = least(t.first_offset, excluded.first_offset), "
 		"producer_epoch = greatest(t.producer_epoch, excluded.producer_epoch) "
 		"WHERE excluded.first_offset < t.first_offset "
-		"OR excluded.producer_epoch > t.producer_epoch",
+		"OR excluded.producer_epoch > t.producer_epoch "
+		"RETURNING xmax = 0",		/* inserted, not updated */
 		5, {INT4OID, INT4OID, INT8OID, INT2OID, INT8OID}
 	},
 	[Q_OPEN_MIN] = {
@@ -88,6 +108,13 @@ static const SlNamedQuery txn_queries[NUM_TXN_QUERIES] = {
 		"WHERE topic_id = $1 AND partition = $2 AND last_offset < $3",
 		3, {INT4OID, INT4OID, INT8OID}
 	},
+	[Q_COUNT_FOR_LOAD] = {
+		"SELECT (SELECT count(*)::int4 FROM streamlog.txn_open "
+		"        WHERE topic_id = $1 AND partition = $2), "
+		"       EXISTS (SELECT 1 FROM streamlog.txn_aborted "
+		"               WHERE topic_id = $1 AND partition = $2)",
+		2, {INT4OID, INT4OID}
+	},
 };
 
 static uint64
@@ -96,11 +123,124 @@ run_txn_query(int q, Datum *values)
 	return SlCatalogRun(&txn_queries[q], values, NULL);
 }
 
+/* A boolean column of the first row of the last query; NULL as true */
+static bool
+column_bool(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull || DatumGetBool(d);
+}
+
+/*
+ * Changes of the count of open transactions (partition_state.c) that wait
+ * for the end of the transaction: a raise to take back if it aborts, a
+ * close to apply once it commits
+ */
+typedef struct TxnCountChange
+{
+	SlPendingWork work;
+	SlPartitionKey key;
+	bool		raised;			/* else closed */
+} TxnCountChange;
+
+static List *count_changes = NIL;
+
+static void
+change_count(SlPartitionKey key, int32 delta)
+{
+	SlPartitionState *state = SlPartitionStateFind(key);
+
+	/* Not loaded (forgotten since): its next load counts afresh */
+	if (state != NULL)
+		SlPartitionStateTxnOpened(state, delta);
+}
+
+static void
+undo_change(SlPendingWork *work)
+{
+	TxnCountChange *c = (TxnCountChange *) work;
+
+	if (c->raised)
+		change_count(c->key, -1);
+}
+
+void
+SlTxnIndexXactEvent(XactEvent event)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			foreach(lc, count_changes)
+			{
+				TxnCountChange *c = lfirst(lc);
+
+				if (!c->raised)
+					change_count(c->key, -1);
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			foreach(lc, count_changes)
+				undo_change(lfirst(lc));
+			break;
+		case XACT_EVENT_PREPARE:
+			/* Committed or not later, elsewhere: the count stays high */
+			break;
+		default:
+			return;
+	}
+	/* The list lived in TopTransactionContext, gone with it */
+	count_changes = NIL;
+}
+
+void
+SlTxnIndexSubXactAbort(SubTransactionId subid)
+{
+	SlPendingWorkAbortSub(&count_changes, subid, undo_change);
+}
+
+static void
+note_count_change(SlPartitionKey key, bool raised)
+{
+	TxnCountChange *c = SlPendingWorkAdd(&count_changes, sizeof(TxnCountChange));
+
+	c->key = key;
+	c->raised = raised;
+}
+
+void
+SlTxnCountForLoad(int32 topic_id, int32 partition, int32 *open_txns, bool *any_aborted)
+{
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	SPI_connect();
+	run_txn_query(Q_COUNT_FOR_LOAD, values);
+	*open_txns = SlCatalogInt32(0, 1, 0);
+	*any_aborted = column_bool(2);
+	SPI_finish();
+}
+
+void
+SlPartitionTxnStatsGet(int32 topic_id, int32 partition, SlPartitionTxnStats *stats)
+{
+	SlPartitionStateTxnStats(SlPartitionStateGet(SlMakePartitionKey(topic_id, partition)),
+							 stats);
+}
+
+
 void
 SlTxnNoteAppend(int32 topic_id, int32 partition, int64 producer_id, int16 producer_epoch,
 				int64 first_offset)
 {
 	Datum		values[5];
+	bool		inserted;
 
 	values[0] = Int32GetDatum(topic_id);
 	values[1] = Int32GetDatum(partition);
@@ -108,8 +248,16 @@ SlTxnNoteAppend(int32 topic_id, int32 partition, int64 producer_id, int16 produc
 	values[3] = Int16GetDatum(producer_epoch);
 	values[4] = Int64GetDatum(first_offset);
 	SPI_connect();
-	run_txn_query(Q_OPEN_NOTE, values);
+	inserted = run_txn_query(Q_OPEN_NOTE, values) > 0 && column_bool(1);
 	SPI_finish();
+	/* Before the commit that makes the row visible: see the head comment */
+	if (inserted)
+	{
+		SlPartitionKey key = SlMakePartitionKey(topic_id, partition);
+
+		SlPartitionStateTxnOpened(SlPartitionStateGet(key), 1);
+		note_count_change(key, true);
+	}
 }
 
 void
@@ -124,9 +272,14 @@ SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id, bool commit,
 	values[2] = Int64GetDatum(producer_id);
 	SPI_connect();
 	n = run_txn_query(Q_OPEN_CLOSE, values);
+	if (n > 0)
+		note_count_change(SlMakePartitionKey(topic_id, partition), false);
 	/* An abort of a transaction that wrote nothing here aborts nothing */
 	if (n > 0 && !commit)
 	{
+		/* Before the commit that makes the index row visible */
+		SlPartitionStateTxnAborted(SlPartitionStateGet(SlMakePartitionKey(topic_id,
+																		  partition)));
 		values[3] = Int64GetDatum(SlCatalogInt64(0, 1, marker_offset));
 		values[4] = Int64GetDatum(marker_offset);
 		run_txn_query(Q_ABORTED_ADD, values);
@@ -137,12 +290,16 @@ SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id, bool commit,
 int64
 SlPartitionLastStableOffset(int32 topic_id, int32 partition)
 {
-	SlPartitionOffsets offsets;
+	SlPartitionState *state = SlPartitionStateGet(SlMakePartitionKey(topic_id, partition));
+	SlPartitionTxnSnapshot offsets;
 	Datum		values[2];
 	int64		first_open;
 
 	/* The high watermark first: see the head comment */
-	SlPartitionGetOffsets(topic_id, partition, &offsets);
+	SlPartitionStateReadTxn(state, &offsets);
+	SlPartitionStateCountLso(state, offsets.none_open);
+	if (offsets.none_open)
+		return offsets.high_watermark;
 	values[0] = Int32GetDatum(topic_id);
 	values[1] = Int32GetDatum(partition);
 	SPI_connect();
@@ -163,11 +320,20 @@ SlTxnAbortedInRange(int32 topic_id, int32 partition, int64 from_offset, int64 to
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	SlAbortedTxn *txns = NULL;
+	SlPartitionTxnSnapshot snap;
 	Datum		values[4];
 	uint64		n;
 
 	*count = 0;
 	if (from_offset >= to_offset)
+		return NULL;
+	/*
+	 * The caller read the LSO before: a marker that aborted below it had
+	 * marked the partition before it committed
+	 */
+	SlPartitionStateReadTxn(SlPartitionStateGet(SlMakePartitionKey(topic_id, partition)),
+							&snap);
+	if (snap.none_aborted)
 		return NULL;
 	values[0] = Int32GetDatum(topic_id);
 	values[1] = Int32GetDatum(partition);

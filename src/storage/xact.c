@@ -29,6 +29,9 @@
  *    forget their producers' state (rebuilt from the log that is left);
  *    at abort, put back the partition state it changed, after log_append
  *    released this transaction's own reservations.
+ * 3c. txn_index: lower the count of open transactions of the partitions
+ *    whose markers committed, or that this transaction's aborted appends
+ *    had raised; before topics forgets partition states.
  * 4. topics: forget the shared state of dropped (at commit) or added (at
  *    abort) partitions, once log_append has released its reservations on
  *    them, and publish the catalog generation.
@@ -58,6 +61,7 @@ storage_xact_callback(XactEvent event, void *arg)
 	SlLogAppendXactEvent(event);
 	SlReplicaAppendXactEvent(event);
 	SlReplicaTruncateXactEvent(event);
+	SlTxnIndexXactEvent(event);
 	SlTopicsXactEvent(event);
 }
 
@@ -72,6 +76,7 @@ storage_subxact_callback(SubXactEvent event, SubTransactionId subid,
 	SlLogAppendSubXactAbort(subid);
 	SlReplicaAppendSubXactAbort(subid);
 	SlReplicaTruncateSubXactAbort(subid);
+	SlTxnIndexSubXactAbort(subid);
 	SlTopicsSubXactAbort(subid);
 }
 

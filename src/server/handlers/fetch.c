@@ -11,8 +11,9 @@
  * stable offset instead, and gets the aborted transactions that overlap
  * the batches returned (storage/transactions.h): Kafka clients drop the
  * records of those themselves, and every client skips control batches.
- * Others get the high watermark as the last stable offset, as before
- * transactions (computing it costs a query the hot path does without).
+ * Every fetch reports the partition's last stable offset, as Kafka's
+ * leader does, read_uncommitted ones too: it costs a query only while the
+ * partition has open transactions (storage/transactions.h).
  */
 #include "postgres.h"
 
@@ -227,7 +228,9 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 																 fp->partition)));
 	SlPartitionGetOffsets(topic->topic_id, fp->partition, &state);
 	pr->high_watermark = state.high_watermark;
-	pr->last_stable_offset = state.high_watermark;
+	/* After the high watermark: never above it */
+	pr->last_stable_offset = Min(state.high_watermark,
+								 SlPartitionLastStableOffset(topic->topic_id, fp->partition));
 	pr->log_start_offset = state.log_start_offset;
 	if (version >= 12 && fp->last_fetched_epoch >= 0 &&
 		fp->fetch_offset >= state.log_start_offset &&
@@ -280,7 +283,8 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 		records.len = 0;
 	}
 	pr->high_watermark = args.high_watermark;
-	pr->last_stable_offset = read_committed ? args.last_stable_offset : pr->high_watermark;
+	if (read_committed)
+		pr->last_stable_offset = args.last_stable_offset;
 	if (args.naborted > 0 && edata == NULL)
 	{
 		SL_ARRAY_ALLOC(pr->aborted_transactions, args.naborted);

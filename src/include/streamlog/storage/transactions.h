@@ -71,6 +71,26 @@ extern SlAbortedTxn *SlTxnAbortedInRange(int32 topic_id, int32 partition,
 										 int64 from_offset, int64 to_offset,
 										 int *count);
 
+/*
+ * What a partition's shared state knows of its transactions, so that the
+ * LSO of a partition without open transactions costs no query (known:
+ * counted at load; false on a standby, which always queries).
+ * open_txns is an upper bound of the open transactions, lso_queries and
+ * lso_skipped count the LSOs computed with and without the query since
+ * the state was loaded.
+ */
+typedef struct SlPartitionTxnStats
+{
+	bool		known;
+	int32		open_txns;
+	bool		may_have_aborted;
+	int64		lso_queries;
+	int64		lso_skipped;
+} SlPartitionTxnStats;
+
+extern void SlPartitionTxnStatsGet(int32 topic_id, int32 partition,
+								   SlPartitionTxnStats *stats);
+
 /* An open transaction of a partition (streamlog.txn_open) */
 typedef struct SlOpenTxn
 {

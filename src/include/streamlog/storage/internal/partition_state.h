@@ -9,6 +9,7 @@
 
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/internal/replica_view.h"
+#include "streamlog/storage/transactions.h"
 
 typedef struct SlPartitionState SlPartitionState;
 
@@ -118,5 +119,33 @@ extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
  */
 extern bool SlPartitionStateExtend(SlPartitionState *state, int64 start, int64 end,
 								   int64 count, Oid *relid);
+
+/*
+ * Transactions (txn_index.c): the high watermark, read with whether the
+ * partition surely has no open transaction (then it is the last stable
+ * offset) and surely no aborted one; counts which of the two cases the
+ * LSO is in (SlPartitionStateTxnStats).
+ */
+typedef struct SlPartitionTxnSnapshot
+{
+	int64		high_watermark;
+	int64		log_start_offset;
+	bool		none_open;
+	bool		none_aborted;
+} SlPartitionTxnSnapshot;
+
+extern void SlPartitionStateReadTxn(SlPartitionState *state,
+									SlPartitionTxnSnapshot *snap);
+extern void SlPartitionStateCountLso(SlPartitionState *state, bool skipped);
+
+/*
+ * Raise (delta > 0, before the opening append commits) or lower (once the
+ * closing marker has committed, or the opening append has aborted) the
+ * count of open transactions; mark the partition as having aborted
+ * transactions (before the marker commits).
+ */
+extern void SlPartitionStateTxnOpened(SlPartitionState *state, int32 delta);
+extern void SlPartitionStateTxnAborted(SlPartitionState *state);
+extern void SlPartitionStateTxnStats(SlPartitionState *state, SlPartitionTxnStats *stats);
 
 #endif							/* SL_STORAGE_INTERNAL_PARTITION_STATE_H */

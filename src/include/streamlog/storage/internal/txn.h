@@ -23,6 +23,14 @@ extern void SlTxnNoteAppend(int32 topic_id, int32 partition, int64 producer_id,
 extern void SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id,
 							bool commit, int64 marker_offset);
 
+/*
+ * For the shared state of a partition being loaded (partition_state.c):
+ * how many transactions are open on it, and whether it has any aborted
+ * transaction indexed
+ */
+extern void SlTxnCountForLoad(int32 topic_id, int32 partition, int32 *open_txns,
+							  bool *any_aborted);
+
 /* Forget aborted transactions that end below the log start offset */
 extern void SlTxnPruneBelow(int32 topic_id, int32 partition, int64 log_start);
 

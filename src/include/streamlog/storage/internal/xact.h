@@ -48,5 +48,7 @@ extern void SlDeleteRecordsXactEvent(XactEvent event);
 extern void SlDeleteRecordsSubXactAbort(SubTransactionId subid);
 extern void SlReplicaAppendXactEvent(XactEvent event);
 extern void SlReplicaAppendSubXactAbort(SubTransactionId subid);
+extern void SlTxnIndexXactEvent(XactEvent event);
+extern void SlTxnIndexSubXactAbort(SubTransactionId subid);
 
 #endif							/* SL_STORAGE_XACT_H */
