@@ -10,12 +10,14 @@ import pytest
 import kafka_helpers as kh
 from kafka_helpers import i16, i64, uvarint
 from pgserver import PgServer
-from test_txn_coordinator import CONF, Txn, create_topic
+from test_txn_coordinator import CONF, Txn, create_topic, txn_append
 
+DESCRIBE_PRODUCERS = 61
 DESCRIBE_TRANSACTIONS = 65
 LIST_TRANSACTIONS = 66
 
 NONE = 0
+UNKNOWN_TOPIC_OR_PARTITION = 3
 TRANSACTIONAL_ID_NOT_FOUND = 105
 
 
@@ -117,6 +119,43 @@ def list_transactions(server, **filters):
     return error, unknown, states
 
 
+def producers_request(cid, topics):
+    body = carray(list(topics.items()),
+                  lambda t: cstring(t[0]) + carray(t[1], kh.i32) + uvarint(0))
+    return kh.request_frame(DESCRIBE_PRODUCERS, 0, cid, body + uvarint(0), header_version=2)
+
+
+def describe_producers(server, topics):
+    """{(topic, partition): (error, {pid: (epoch, last_seq, last_ts, coord_epoch,
+    txn_start)})}"""
+    with kh.RawClient(server.kafka_bootstrap) as c:
+        r = kh.Reader(c.call(producers_request, topics))
+    r_tags(r)
+    r.i32()
+    out = {}
+
+    def producer(r):
+        pid, epoch, seq, ts, cepoch, start = r.i64(), r.i32(), r.i32(), r.i64(), r.i32(), r.i64()
+        r_tags(r)
+        return pid, (epoch, seq, ts, cepoch, start)
+
+    def partition(r):
+        index, error, _ = r.i32(), r.i16(), r_cstring(r)
+        producers = dict(r_carray(r, producer))
+        r_tags(r)
+        return index, (error, producers)
+
+    def topic(r):
+        name = r_cstring(r)
+        for index, answer in r_carray(r, partition):
+            out[(name, index)] = answer
+        r_tags(r)
+    r_carray(r, topic)
+    r_tags(r)
+    assert r.at_end()
+    return out
+
+
 # -- tests -----------------------------------------------------------------------------
 
 def test_advertised_only_with_the_coordinator(txn_server, make_server):
@@ -189,3 +228,34 @@ def test_list_filters(txn_server, unique_name):
     finally:
         ongoing.close()
         empty.close()
+
+
+def test_describe_producers_shows_open_transactions(txn_server, unique_name):
+    topic = unique_name("t")
+    create_topic(txn_server, topic, 2)
+    p = Txn(txn_server, unique_name("tx"))
+    try:
+        assert p.init() == NONE
+        assert set(p.add({topic: [1]}).values()) == {NONE}
+        txn_append(txn_server, topic, p.pid, p.epoch, 0, ["a", "b", "c"], partition=1)
+        txn_append(txn_server, topic, p.pid, p.epoch, 3, ["d"], partition=1)
+
+        d = describe_producers(txn_server, {topic: [0, 1, 7]})
+        assert d[(topic, 0)] == (NONE, {})
+        assert d[(topic, 7)][0] == UNKNOWN_TOPIC_OR_PARTITION
+        error, producers = d[(topic, 1)]
+        assert error == NONE
+        epoch, seq, _, _, start = producers[p.pid]
+        assert (epoch, seq, start) == (p.epoch, 3, 0)
+
+        assert p.end(commit=True) == NONE
+        _, producers = describe_producers(txn_server, {topic: [1]})[(topic, 1)]
+        assert producers[p.pid][4] == -1
+    finally:
+        p.close()
+
+
+def test_describe_producers_unknown_topic(txn_server, unique_name):
+    topic = unique_name("missing")
+    d = describe_producers(txn_server, {topic: [0]})
+    assert d[(topic, 0)][0] == UNKNOWN_TOPIC_OR_PARTITION

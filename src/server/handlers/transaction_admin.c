@@ -1,6 +1,6 @@
 /*
- * The transaction admin APIs of the coordinator: DescribeTransactions (65)
- * and ListTransactions (66), read from its durable state
+ * The transaction admin APIs: DescribeTransactions (65) and
+ * ListTransactions (66) of the coordinator, read from its durable state
  * (storage/txn_state.h), as Kafka 3.9's TransactionCoordinator answers
  * them.  Advertised, like the other transaction APIs, only while the
  * coordinator runs (handlers.c, .transactional).
@@ -10,6 +10,9 @@
  * DESCRIBE, and leaves out of an id's partitions the topics the caller may
  * not DESCRIBE; ListTransactions leaves out the ids the caller may not
  * DESCRIBE.
+ *
+ * DescribeProducers (61) is a partition leader's: the producers of its
+ * partitions, served with or without the coordinator.
  */
 #include "postgres.h"
 
@@ -19,9 +22,11 @@
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/partition_leader.h"
 #include "streamlog/server/txn/coordinator.h"
 #include "streamlog/server/txn/txn_machine.h"
 #include "streamlog/storage/storage.h"
+#include "streamlog/storage/transactions.h"
 #include "streamlog/storage/txn_state.h"
 
 /* A PostgreSQL timestamp as Kafka's milliseconds since the Unix epoch */
@@ -206,5 +211,95 @@ SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out)
 		st->transaction_state = SlStrFromCString(state);
 	}
 	SlListTransactionsResponseEncode(out, req->api_version, &resp);
+	return true;
+}
+
+/* A partition's active producers: sequence state and open transactions */
+static void
+fill_producers(SlDescribeProducersResponsePartitionResponse *pr, const SlTopic *topic,
+			   int32 partition)
+{
+	int			nproducers;
+	int			nopen;
+	SlProducerState *producers = SlProducersOfPartition(topic, partition, &nproducers);
+	SlOpenTxn  *open = SlTxnOpenList(topic->topic_id, partition, &nopen);
+	int			n = 0;
+
+	SL_ARRAY_ALLOC(pr->active_producers, nproducers + nopen);
+	for (int i = 0; i < nproducers; i++)
+	{
+		SlDescribeProducersResponseProducerState *ps = &pr->active_producers.items[n++];
+
+		SlDescribeProducersResponseProducerStateInit(ps);
+		ps->producer_id = producers[i].producer_id;
+		ps->producer_epoch = producers[i].producer_epoch;
+		ps->last_sequence = producers[i].last_sequence;
+		ps->coordinator_epoch = -1;
+	}
+	/* an open transaction's start; a producer the checks forgot still counts */
+	for (int j = 0; j < nopen; j++)
+	{
+		SlDescribeProducersResponseProducerState *ps = NULL;
+
+		for (int i = 0; i < n; i++)
+			if (pr->active_producers.items[i].producer_id == open[j].producer_id)
+				ps = &pr->active_producers.items[i];
+		if (ps == NULL)
+		{
+			ps = &pr->active_producers.items[n++];
+			SlDescribeProducersResponseProducerStateInit(ps);
+			ps->producer_id = open[j].producer_id;
+			ps->producer_epoch = open[j].producer_epoch;
+			ps->coordinator_epoch = -1;
+		}
+		ps->current_txn_start_offset = open[j].first_offset;
+	}
+	pr->active_producers.n = n;
+}
+
+/*
+ * DescribeProducers v0 (KIP-664): per partition the producers its
+ * sequence checks know, with the start of each one's open transaction.
+ * The caller needs READ on the topic, as in Kafka; a partition this node
+ * does not lead says so.  Last timestamps are not kept (-1), nor
+ * coordinator epochs (-1).
+ */
+bool
+SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out)
+{
+	SlDescribeProducersRequest request;
+	SlDescribeProducersResponse resp;
+
+	if (!SlDescribeProducersRequestDecode(body, req->api_version, &request))
+		return false;
+	SlDescribeProducersResponseInit(&resp);
+	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
+	for (int i = 0; i < request.topics.n; i++)
+	{
+		SlDescribeProducersRequestTopicRequest *t = &request.topics.items[i];
+		SlDescribeProducersResponseTopicResponse *r = &resp.topics.items[i];
+		char	   *name = SlTopicNameFromWire(t->name);
+		bool		allowed = name != NULL && SlMayTopic(name, SL_ACL_READ);
+		const SlTopic *topic = allowed ? SlTopicLookup(name, true) : NULL;
+
+		SlDescribeProducersResponseTopicResponseInit(r);
+		r->name = t->name;
+		SL_ARRAY_ALLOC(r->partitions, Max(t->partition_indexes.n, 0));
+		for (int j = 0; j < t->partition_indexes.n; j++)
+		{
+			SlDescribeProducersResponsePartitionResponse *pr = &r->partitions.items[j];
+			int32		p = t->partition_indexes.items[j];
+
+			SlDescribeProducersResponsePartitionResponseInit(pr);
+			pr->partition_index = p;
+			if (!allowed)
+				pr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
+			else if (topic == NULL || p < 0 || p >= topic->partition_count)
+				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else if ((pr->error_code = SlPartitionLeaderError(topic, p)) == SL_ERR_NONE)
+				fill_producers(pr, topic, p);
+		}
+	}
+	SlDescribeProducersResponseEncode(out, req->api_version, &resp);
 	return true;
 }

@@ -111,6 +111,7 @@ extern bool SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter 
 extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeTransactions(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
