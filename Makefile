@@ -175,7 +175,7 @@ TXN_COORDINATOR_OBJS = src/storage/txn_state.o src/storage/txn_offsets.o src/ser
 # the transaction coordinator's pure part: __transaction_state records and
 # its state machine, unit-tested as frontend code
 CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
-TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o
+TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sql.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \

@@ -247,10 +247,18 @@ def test_describe_producers_shows_open_transactions(txn_server, unique_name):
         assert error == NONE
         epoch, seq, _, _, start = producers[p.pid]
         assert (epoch, seq, start) == (p.epoch, 3, 0)
+        # the SQL view says the same
+        assert txn_server.sql(
+            "SELECT partition, producer_epoch, last_sequence, current_txn_start_offset "
+            "FROM streamlog.producers WHERE topic = %s AND producer_id = %s",
+            (topic, p.pid)) == [(1, p.epoch, 3, 0)]
 
         assert p.end(commit=True) == NONE
         _, producers = describe_producers(txn_server, {topic: [1]})[(topic, 1)]
         assert producers[p.pid][4] == -1
+        assert txn_server.sql(
+            "SELECT current_txn_start_offset FROM streamlog.producers "
+            "WHERE topic = %s AND producer_id = %s", (topic, p.pid)) == [(None,)]
     finally:
         p.close()
 
