@@ -2,9 +2,9 @@
 transactional id to use it (InitProducerId, AddPartitionsToTxn,
 AddOffsetsToTxn, TxnOffsetCommit, EndTxn), DESCRIBE to see it
 (DescribeTransactions refuses, ListTransactions leaves out), answered
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED.  The Kafka clients act as a plain
-role (streamlog.anonymous_role), granted and revoked through
-streamlog.grant / revoke."""
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED.  Raw frames act as a plain role
+(streamlog.anonymous_role); librdkafka logs in over SASL as a plain role;
+privileges are granted and revoked through streamlog.grant / revoke."""
 
 import uuid
 
@@ -105,3 +105,30 @@ def test_describe_and_list_need_describe(server):
         assert describe(server, [other])[other][0] == TRANSACTIONAL_ID_NOT_FOUND
     finally:
         p.close()
+
+
+def test_sasl_user_needs_write_with_a_real_client(make_server):
+    """librdkafka's init_transactions as a SASL user: refused for good
+    without WRITE on its transactional id, served once granted."""
+    from confluent_kafka import KafkaError, KafkaException, Producer
+    from test_sasl import PASSWORD, ck_conf, sasl_server_with
+
+    srv = sasl_server_with(make_server, **CONF)
+    srv.sql(f"CREATE ROLE carol LOGIN PASSWORD '{PASSWORD}'")
+    tid = fresh("tx")
+
+    def producer():
+        return Producer(dict(ck_conf("SCRAM-SHA-256", "carol"),
+                             **{"bootstrap.servers": srv.sasl_bootstrap,
+                                "transactional.id": tid}))
+    p = producer()
+    with pytest.raises(KafkaException) as refused:
+        p.init_transactions(60)
+    assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    del p
+
+    srv.sql("SELECT streamlog.grant('write', 'transactional_id', %s, 'carol')", (tid,))
+    p = producer()
+    p.init_transactions(60)
+    assert srv.sql("SELECT state FROM streamlog.transactions WHERE transactional_id = %s",
+                   (tid,)) == [("Empty",)]
