@@ -13,7 +13,7 @@ import pytest
 import kafka_helpers as kh
 from pgserver import PgServer
 from test_txn_admin import describe, list_transactions
-from test_txn_coordinator import CONF, Txn, create_topic
+from test_txn_coordinator import CONF, Txn, create_topic, txn_offset_commit
 
 ROLE = "txn_authz_user"
 NONE = 0
@@ -77,6 +77,9 @@ def test_transaction_calls_need_write_on_the_transactional_id(server):
         revoke(server, "write", "transactional_id", tid)
         assert set(p.add({topic: [0]}).values()) == {TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
         assert p.add_offsets(group) == TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        grant(server, "read", "topic", topic)
+        assert txn_offset_commit(p, group, topic, {0: 1}) == {
+            (topic, 0): TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
         assert p.end(commit=True) == TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         grant(server, "write", "transactional_id", tid)
         assert p.end(commit=False) == NONE
