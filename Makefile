@@ -176,11 +176,12 @@ TXN_COORDINATOR_OBJS = src/storage/txn_state.o src/storage/txn_offsets.o src/ser
 # its state machine, unit-tested as frontend code
 CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
 LSO_CACHE_OBJS = src/sqlapi/lso_cache_sql.o
+TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sql.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \
 	$(SQL_CONSUME_CLUSTER_OBJS) $(REPLICA_MAINTENANCE_OBJS) $(SHARED_HELPER_OBJS) \
-	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS)
+	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS) $(TXN_ADMIN_OBJS)
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

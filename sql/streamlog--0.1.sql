@@ -1237,3 +1237,23 @@ CREATE FUNCTION streamlog.partition_lso_cache(topic text, partition integer,
 											  OUT lso_queries bigint,
 											  OUT lso_skipped bigint)
 	AS 'MODULE_PATHNAME', 'streamlog_partition_lso_cache' LANGUAGE C STRICT VOLATILE;
+
+-- Transaction admin (issue 14): the producers of every partition, as
+-- DescribeProducers (KIP-664) answers them: the producers each
+-- partition's sequence checks know, and where each one's open transaction
+-- starts (NULL without one).  Topics the caller may READ, as the Kafka API.
+CREATE FUNCTION streamlog._partition_producers(
+	OUT topic_id integer, OUT partition integer, OUT producer_id bigint,
+	OUT producer_epoch smallint, OUT last_sequence integer)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_partition_producers' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog._partition_producers() FROM PUBLIC;
+CREATE VIEW streamlog.producers WITH (security_barrier) AS
+SELECT t.name AS topic, p.partition, p.producer_id, p.producer_epoch, p.last_sequence,
+	   o.first_offset AS current_txn_start_offset
+  FROM streamlog._partition_producers() p
+  JOIN streamlog.topic t USING (topic_id)
+  LEFT JOIN streamlog.txn_open o
+	ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
+ WHERE streamlog.has_privilege('read', 'topic', t.name);
+GRANT SELECT ON streamlog.producers TO PUBLIC;

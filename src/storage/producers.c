@@ -368,6 +368,44 @@ SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
 	return known;
 }
 
+/*
+ * Every producer the partition knows (DescribeProducers): a scan of the
+ * whole table under the shared lock, which only admin requests make
+ */
+SlProducerState *
+SlProducersOfPartition(const SlTopic *topic, int32 partition, int *count)
+{
+	SlPartitionKey pkey = SlMakePartitionKey(topic->topic_id, partition);
+	HASH_SEQ_STATUS scan;
+	ProducerEntry *entry;
+	SlProducerState *out;
+	int			n = 0;
+	int			cap = 8;
+
+	rebuild_partition(pkey);
+	out = palloc(sizeof(SlProducerState) * cap);
+	LWLockAcquire(producers_lock, LW_SHARED);
+	hash_seq_init(&scan, producers);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (memcmp(&entry->key.partition, &pkey, sizeof(pkey)) != 0)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			out = repalloc(out, sizeof(SlProducerState) * cap);
+		}
+		out[n].producer_id = entry->key.producer_id;
+		out[n].producer_epoch = entry->epoch;
+		out[n].last_sequence = entry->nbatches > 0 ?
+			entry->batches[entry->nbatches - 1].last_seq : -1;
+		n++;
+	}
+	LWLockRelease(producers_lock);
+	*count = n;
+	return out;
+}
+
 void
 SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 					int32 first_seq, int32 last_seq, int64 *base_offset)

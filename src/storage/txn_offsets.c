@@ -28,7 +28,8 @@ typedef enum PendingQueryId
 {
 	Q_STAGE,
 	Q_TAKE,
-	Q_DISCARD
+	Q_DISCARD,
+	Q_PENDING
 } PendingQueryId;
 
 static const SlNamedQuery pending_queries[] = {
@@ -50,6 +51,11 @@ static const SlNamedQuery pending_queries[] = {
 	[Q_DISCARD] = {
 		"DELETE FROM streamlog.txn_pending_offset WHERE producer_id = $1 AND group_id = $2",
 		2, {INT8OID, TEXTOID}
+	},
+	[Q_PENDING] = {
+		"SELECT 1 FROM streamlog.txn_pending_offset "
+		"WHERE group_id = $1 AND topic_id = $2 AND partition = $3 LIMIT 1",
+		3, {TEXTOID, INT4OID, INT4OID}
 	},
 };
 
@@ -132,4 +138,19 @@ SlTxnOffsetsDiscard(int64 producer_id, const char *group_id)
 	SPI_connect();
 	(void) SlCatalogRun(&pending_queries[Q_DISCARD], values, NULL);
 	SPI_finish();
+}
+
+bool
+SlTxnOffsetsPending(const char *group_id, int32 topic_id, int32 partition)
+{
+	Datum		values[3];
+	uint64		n;
+
+	values[0] = CStringGetTextDatum(group_id);
+	values[1] = Int32GetDatum(topic_id);
+	values[2] = Int32GetDatum(partition);
+	SPI_connect();
+	n = SlCatalogRun(&pending_queries[Q_PENDING], values, NULL);
+	SPI_finish();
+	return n > 0;
 }

@@ -58,7 +58,8 @@ typedef enum TxnQueryId
 	Q_READ,
 	Q_DELETE,
 	Q_DUE,
-	Q_HOLDS
+	Q_HOLDS,
+	Q_IDS
 } TxnQueryId;
 
 static const SlNamedQuery txn_queries[] = {
@@ -85,6 +86,10 @@ static const SlNamedQuery txn_queries[] = {
 		"AND state = $3 AND EXISTS (SELECT 1 FROM unnest(s.topic_ids, s.partitions) AS u(t, p) "
 		"                           WHERE u.t = $4 AND u.p = $5)",
 		5, {INT8OID, INT2OID, INT2OID, INT4OID, INT4OID}
+	},
+	[Q_IDS] = {
+		"SELECT transactional_id FROM streamlog.txn_state ORDER BY transactional_id",
+		0, {InvalidOid}
 	},
 };
 
@@ -411,4 +416,18 @@ SlTxnStateProducerHolds(int64 producer_id, int16 producer_epoch, int8 state,
 	n = SlCatalogRun(&txn_queries[Q_HOLDS], values, NULL);
 	SPI_finish();
 	return n > 0;
+}
+
+List *
+SlTxnStateIds(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		n;
+	List	   *ids;
+
+	SPI_connect();
+	n = SlCatalogRun(&txn_queries[Q_IDS], NULL, NULL);
+	ids = SlCatalogTexts(n, 1, caller);
+	SPI_finish();
+	return ids;
 }

@@ -69,6 +69,10 @@ static void DecodeDescribeConfigsResponseDescribeConfigsResult(SlReader *r, int1
 static void DecodeDescribeConfigsResponseDescribeConfigsSynonym(SlReader *r, int16 version, SlDescribeConfigsResponseDescribeConfigsSynonym *out);
 static void DecodeDescribeGroupsResponseDescribedGroup(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroup *out);
 static void DecodeDescribeGroupsResponseDescribedGroupMember(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroupMember *out);
+static void DecodeDescribeProducersRequestTopicRequest(SlReader *r, int16 version, SlDescribeProducersRequestTopicRequest *out);
+static void DecodeDescribeProducersResponsePartitionResponse(SlReader *r, int16 version, SlDescribeProducersResponsePartitionResponse *out);
+static void DecodeDescribeProducersResponseProducerState(SlReader *r, int16 version, SlDescribeProducersResponseProducerState *out);
+static void DecodeDescribeProducersResponseTopicResponse(SlReader *r, int16 version, SlDescribeProducersResponseTopicResponse *out);
 static void DecodeDescribeQuorumRequestPartitionData(SlReader *r, int16 version, SlDescribeQuorumRequestPartitionData *out);
 static void DecodeDescribeQuorumRequestTopicData(SlReader *r, int16 version, SlDescribeQuorumRequestTopicData *out);
 static void DecodeDescribeQuorumResponseListener(SlReader *r, int16 version, SlDescribeQuorumResponseListener *out);
@@ -81,6 +85,8 @@ static void DecodeDescribeTopicPartitionsRequestTopicRequest(SlReader *r, int16 
 static void DecodeDescribeTopicPartitionsResponseCursor(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseCursor *out);
 static void DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *out);
 static void DecodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlReader *r, int16 version, SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *out);
+static void DecodeDescribeTransactionsResponseTopicData(SlReader *r, int16 version, SlDescribeTransactionsResponseTopicData *out);
+static void DecodeDescribeTransactionsResponseTransactionState(SlReader *r, int16 version, SlDescribeTransactionsResponseTransactionState *out);
 static void DecodeDescribeUserScramCredentialsRequestUserName(SlReader *r, int16 version, SlDescribeUserScramCredentialsRequestUserName *out);
 static void DecodeDescribeUserScramCredentialsResponseCredentialInfo(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseCredentialInfo *out);
 static void DecodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlReader *r, int16 version, SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *out);
@@ -114,6 +120,7 @@ static void DecodeListOffsetsResponseListOffsetsTopicResponse(SlReader *r, int16
 static void DecodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlReader *r, int16 version, SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *out);
 static void DecodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingPartitionReassignment *out);
 static void DecodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlReader *r, int16 version, SlListPartitionReassignmentsResponseOngoingTopicReassignment *out);
+static void DecodeListTransactionsResponseTransactionState(SlReader *r, int16 version, SlListTransactionsResponseTransactionState *out);
 static void DecodeMetadataRequestMetadataRequestTopic(SlReader *r, int16 version, SlMetadataRequestMetadataRequestTopic *out);
 static void DecodeMetadataResponseMetadataResponseBroker(SlReader *r, int16 version, SlMetadataResponseMetadataResponseBroker *out);
 static void DecodeMetadataResponseMetadataResponsePartition(SlReader *r, int16 version, SlMetadataResponseMetadataResponsePartition *out);
@@ -212,6 +219,10 @@ static void EncodeDescribeConfigsResponseDescribeConfigsResult(SlWriter *w, int1
 static void EncodeDescribeConfigsResponseDescribeConfigsSynonym(SlWriter *w, int16 version, const SlDescribeConfigsResponseDescribeConfigsSynonym *in);
 static void EncodeDescribeGroupsResponseDescribedGroup(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroup *in);
 static void EncodeDescribeGroupsResponseDescribedGroupMember(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroupMember *in);
+static void EncodeDescribeProducersRequestTopicRequest(SlWriter *w, int16 version, const SlDescribeProducersRequestTopicRequest *in);
+static void EncodeDescribeProducersResponsePartitionResponse(SlWriter *w, int16 version, const SlDescribeProducersResponsePartitionResponse *in);
+static void EncodeDescribeProducersResponseProducerState(SlWriter *w, int16 version, const SlDescribeProducersResponseProducerState *in);
+static void EncodeDescribeProducersResponseTopicResponse(SlWriter *w, int16 version, const SlDescribeProducersResponseTopicResponse *in);
 static void EncodeDescribeQuorumRequestPartitionData(SlWriter *w, int16 version, const SlDescribeQuorumRequestPartitionData *in);
 static void EncodeDescribeQuorumRequestTopicData(SlWriter *w, int16 version, const SlDescribeQuorumRequestTopicData *in);
 static void EncodeDescribeQuorumResponseListener(SlWriter *w, int16 version, const SlDescribeQuorumResponseListener *in);
@@ -224,6 +235,8 @@ static void EncodeDescribeTopicPartitionsRequestTopicRequest(SlWriter *w, int16 
 static void EncodeDescribeTopicPartitionsResponseCursor(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseCursor *in);
 static void EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *in);
 static void EncodeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlWriter *w, int16 version, const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *in);
+static void EncodeDescribeTransactionsResponseTopicData(SlWriter *w, int16 version, const SlDescribeTransactionsResponseTopicData *in);
+static void EncodeDescribeTransactionsResponseTransactionState(SlWriter *w, int16 version, const SlDescribeTransactionsResponseTransactionState *in);
 static void EncodeDescribeUserScramCredentialsRequestUserName(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsRequestUserName *in);
 static void EncodeDescribeUserScramCredentialsResponseCredentialInfo(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseCredentialInfo *in);
 static void EncodeDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlWriter *w, int16 version, const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *in);
@@ -257,6 +270,7 @@ static void EncodeListOffsetsResponseListOffsetsTopicResponse(SlWriter *w, int16
 static void EncodeListPartitionReassignmentsRequestListPartitionReassignmentsTopics(SlWriter *w, int16 version, const SlListPartitionReassignmentsRequestListPartitionReassignmentsTopics *in);
 static void EncodeListPartitionReassignmentsResponseOngoingPartitionReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingPartitionReassignment *in);
 static void EncodeListPartitionReassignmentsResponseOngoingTopicReassignment(SlWriter *w, int16 version, const SlListPartitionReassignmentsResponseOngoingTopicReassignment *in);
+static void EncodeListTransactionsResponseTransactionState(SlWriter *w, int16 version, const SlListTransactionsResponseTransactionState *in);
 static void EncodeMetadataRequestMetadataRequestTopic(SlWriter *w, int16 version, const SlMetadataRequestMetadataRequestTopic *in);
 static void EncodeMetadataResponseMetadataResponseBroker(SlWriter *w, int16 version, const SlMetadataResponseMetadataResponseBroker *in);
 static void EncodeMetadataResponseMetadataResponsePartition(SlWriter *w, int16 version, const SlMetadataResponseMetadataResponsePartition *in);
@@ -337,12 +351,17 @@ static void SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16
 static void SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeTransactionsResponse(SlDescribeTransactionsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsElectLeadersResponse(SlElectLeadersResponse *v, int16 version, int16 error_code, SlStr message);
@@ -366,6 +385,7 @@ static void SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version
 static void SetErrorsListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsListTransactionsResponse(SlListTransactionsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataResponseTopic *v, int16 version, int16 error_code, SlStr message);
@@ -10257,6 +10277,485 @@ SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClus
 	SlWriteUvarint(w, 0);
 }
 
+/* DescribeProducersRequest */
+
+void
+SlDescribeProducersRequestTopicRequestInit(SlDescribeProducersRequestTopicRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeProducersRequestInit(SlDescribeProducersRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeProducersRequestTopicRequest(SlReader *r, int16 version, SlDescribeProducersRequestTopicRequest *out)
+{
+	SlDescribeProducersRequestTopicRequestInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partition_indexes.items = SlReadArray(r, true, false, 4, sizeof(*out->partition_indexes.items), &out->partition_indexes.n);
+	for (int32 i = 0; i < out->partition_indexes.n && SlReaderOk(r); i++)
+		out->partition_indexes.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersRequest.TopicRequest");
+}
+
+static void
+EncodeDescribeProducersRequestTopicRequest(SlWriter *w, int16 version, const SlDescribeProducersRequestTopicRequest *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partition_indexes.n);
+	for (int32 i = 0; i < in->partition_indexes.n; i++)
+		SlWriteInt32(w, in->partition_indexes.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeProducersRequestDecode(SlReader *r, int16 version, SlDescribeProducersRequest *out)
+{
+	SlDescribeProducersRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeProducersRequest: unsupported version");
+		return false;
+	}
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeProducersRequestTopicRequest(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeProducersRequestEncode(SlWriter *w, int16 version, const SlDescribeProducersRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeProducersRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeProducersRequestTopicRequest(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeProducersResponse */
+
+void
+SlDescribeProducersResponseProducerStateInit(SlDescribeProducersResponseProducerState *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->last_sequence = -1;
+	v->last_timestamp = -1;
+	v->current_txn_start_offset = -1;
+}
+
+void
+SlDescribeProducersResponsePartitionResponseInit(SlDescribeProducersResponsePartitionResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->error_message = SL_STR_NULL;
+}
+
+void
+SlDescribeProducersResponseTopicResponseInit(SlDescribeProducersResponseTopicResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeProducersResponseInit(SlDescribeProducersResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeProducersResponseProducerState(SlReader *r, int16 version, SlDescribeProducersResponseProducerState *out)
+{
+	SlDescribeProducersResponseProducerStateInit(out);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt32(r);
+	out->last_sequence = SlReadInt32(r);
+	out->last_timestamp = SlReadInt64(r);
+	out->coordinator_epoch = SlReadInt32(r);
+	out->current_txn_start_offset = SlReadInt64(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersResponse.ProducerState");
+}
+
+static void
+EncodeDescribeProducersResponseProducerState(SlWriter *w, int16 version, const SlDescribeProducersResponseProducerState *in)
+{
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt32(w, in->producer_epoch);
+	SlWriteInt32(w, in->last_sequence);
+	SlWriteInt64(w, in->last_timestamp);
+	SlWriteInt32(w, in->coordinator_epoch);
+	SlWriteInt64(w, in->current_txn_start_offset);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeProducersResponsePartitionResponse(SlReader *r, int16 version, SlDescribeProducersResponsePartitionResponse *out)
+{
+	SlDescribeProducersResponsePartitionResponseInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->error_message = SlReadString(r, true, true);
+	out->active_producers.items = SlReadArray(r, true, false, 37, sizeof(*out->active_producers.items), &out->active_producers.n);
+	for (int32 i = 0; i < out->active_producers.n && SlReaderOk(r); i++)
+		DecodeDescribeProducersResponseProducerState(r, version, &out->active_producers.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersResponse.PartitionResponse");
+}
+
+static void
+EncodeDescribeProducersResponsePartitionResponse(SlWriter *w, int16 version, const SlDescribeProducersResponsePartitionResponse *in)
+{
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, true, in->error_message);
+	SlWriteArrayLen(w, true, false, in->active_producers.n);
+	for (int32 i = 0; i < in->active_producers.n; i++)
+		EncodeDescribeProducersResponseProducerState(w, version, &in->active_producers.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeProducersResponseTopicResponse(SlReader *r, int16 version, SlDescribeProducersResponseTopicResponse *out)
+{
+	SlDescribeProducersResponseTopicResponseInit(out);
+	out->name = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 9, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeDescribeProducersResponsePartitionResponse(r, version, &out->partitions.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersResponse.TopicResponse");
+}
+
+static void
+EncodeDescribeProducersResponseTopicResponse(SlWriter *w, int16 version, const SlDescribeProducersResponseTopicResponse *in)
+{
+	SlWriteString(w, true, false, in->name);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeDescribeProducersResponsePartitionResponse(w, version, &in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeProducersResponseDecode(SlReader *r, int16 version, SlDescribeProducersResponse *out)
+{
+	SlDescribeProducersResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeProducersResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeProducersResponseTopicResponse(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeProducersResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeProducersResponseEncode(SlWriter *w, int16 version, const SlDescribeProducersResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeProducersResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeProducersResponseTopicResponse(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeTransactionsRequest */
+
+void
+SlDescribeTransactionsRequestInit(SlDescribeTransactionsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+bool
+SlDescribeTransactionsRequestDecode(SlReader *r, int16 version, SlDescribeTransactionsRequest *out)
+{
+	SlDescribeTransactionsRequestInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeTransactionsRequest: unsupported version");
+		return false;
+	}
+	out->transactional_ids.items = SlReadArray(r, true, false, 1, sizeof(*out->transactional_ids.items), &out->transactional_ids.n);
+	for (int32 i = 0; i < out->transactional_ids.n && SlReaderOk(r); i++)
+		out->transactional_ids.items[i] = SlReadString(r, true, false);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTransactionsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeTransactionsRequestEncode(SlWriter *w, int16 version, const SlDescribeTransactionsRequest *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeTransactionsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->transactional_ids.n);
+	for (int32 i = 0; i < in->transactional_ids.n; i++)
+		SlWriteString(w, true, false, in->transactional_ids.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* DescribeTransactionsResponse */
+
+void
+SlDescribeTransactionsResponseTopicDataInit(SlDescribeTransactionsResponseTopicData *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeTransactionsResponseTransactionStateInit(SlDescribeTransactionsResponseTransactionState *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeTransactionsResponseInit(SlDescribeTransactionsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeTransactionsResponseTopicData(SlReader *r, int16 version, SlDescribeTransactionsResponseTopicData *out)
+{
+	SlDescribeTransactionsResponseTopicDataInit(out);
+	out->topic = SlReadString(r, true, false);
+	out->partitions.items = SlReadArray(r, true, false, 4, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		out->partitions.items[i] = SlReadInt32(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTransactionsResponse.TopicData");
+}
+
+static void
+EncodeDescribeTransactionsResponseTopicData(SlWriter *w, int16 version, const SlDescribeTransactionsResponseTopicData *in)
+{
+	SlWriteString(w, true, false, in->topic);
+	SlWriteArrayLen(w, true, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		SlWriteInt32(w, in->partitions.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeTransactionsResponseTransactionState(SlReader *r, int16 version, SlDescribeTransactionsResponseTransactionState *out)
+{
+	SlDescribeTransactionsResponseTransactionStateInit(out);
+	out->error_code = SlReadInt16(r);
+	out->transactional_id = SlReadString(r, true, false);
+	out->transaction_state = SlReadString(r, true, false);
+	out->transaction_timeout_ms = SlReadInt32(r);
+	out->transaction_start_time_ms = SlReadInt64(r);
+	out->producer_id = SlReadInt64(r);
+	out->producer_epoch = SlReadInt16(r);
+	out->topics.items = SlReadArray(r, true, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeTransactionsResponseTopicData(r, version, &out->topics.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTransactionsResponse.TransactionState");
+}
+
+static void
+EncodeDescribeTransactionsResponseTransactionState(SlWriter *w, int16 version, const SlDescribeTransactionsResponseTransactionState *in)
+{
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, true, false, in->transactional_id);
+	SlWriteString(w, true, false, in->transaction_state);
+	SlWriteInt32(w, in->transaction_timeout_ms);
+	SlWriteInt64(w, in->transaction_start_time_ms);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteInt16(w, in->producer_epoch);
+	SlWriteArrayLen(w, true, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeTransactionsResponseTopicData(w, version, &in->topics.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeTransactionsResponseDecode(SlReader *r, int16 version, SlDescribeTransactionsResponse *out)
+{
+	SlDescribeTransactionsResponseInit(out);
+	if (version < 0 || version > 0)
+	{
+		SlReaderFail(r, "DescribeTransactionsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->transaction_states.items = SlReadArray(r, true, false, 28, sizeof(*out->transaction_states.items), &out->transaction_states.n);
+	for (int32 i = 0; i < out->transaction_states.n && SlReaderOk(r); i++)
+		DecodeDescribeTransactionsResponseTransactionState(r, version, &out->transaction_states.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeTransactionsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeTransactionsResponseEncode(SlWriter *w, int16 version, const SlDescribeTransactionsResponse *in)
+{
+	if (version < 0 || version > 0)
+	{
+		SlWriterFail(w, "DescribeTransactionsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteArrayLen(w, true, false, in->transaction_states.n);
+	for (int32 i = 0; i < in->transaction_states.n; i++)
+		EncodeDescribeTransactionsResponseTransactionState(w, version, &in->transaction_states.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
+/* ListTransactionsRequest */
+
+void
+SlListTransactionsRequestInit(SlListTransactionsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->duration_filter = -1;
+}
+
+bool
+SlListTransactionsRequestDecode(SlReader *r, int16 version, SlListTransactionsRequest *out)
+{
+	SlListTransactionsRequestInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "ListTransactionsRequest: unsupported version");
+		return false;
+	}
+	out->state_filters.items = SlReadArray(r, true, false, 1, sizeof(*out->state_filters.items), &out->state_filters.n);
+	for (int32 i = 0; i < out->state_filters.n && SlReaderOk(r); i++)
+		out->state_filters.items[i] = SlReadString(r, true, false);
+	out->producer_id_filters.items = SlReadArray(r, true, false, 8, sizeof(*out->producer_id_filters.items), &out->producer_id_filters.n);
+	for (int32 i = 0; i < out->producer_id_filters.n && SlReaderOk(r); i++)
+		out->producer_id_filters.items[i] = SlReadInt64(r);
+	if (version >= 1)
+		out->duration_filter = SlReadInt64(r);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListTransactionsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlListTransactionsRequestEncode(SlWriter *w, int16 version, const SlListTransactionsRequest *in)
+{
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "ListTransactionsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, true, false, in->state_filters.n);
+	for (int32 i = 0; i < in->state_filters.n; i++)
+		SlWriteString(w, true, false, in->state_filters.items[i]);
+	SlWriteArrayLen(w, true, false, in->producer_id_filters.n);
+	for (int32 i = 0; i < in->producer_id_filters.n; i++)
+		SlWriteInt64(w, in->producer_id_filters.items[i]);
+	if (version >= 1)
+		SlWriteInt64(w, in->duration_filter);
+	else if (in->duration_filter != -1)
+		SlWriterFail(w, "ListTransactionsRequest.DurationFilter: not in this version");
+	SlWriteUvarint(w, 0);
+}
+
+/* ListTransactionsResponse */
+
+void
+SlListTransactionsResponseTransactionStateInit(SlListTransactionsResponseTransactionState *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlListTransactionsResponseInit(SlListTransactionsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeListTransactionsResponseTransactionState(SlReader *r, int16 version, SlListTransactionsResponseTransactionState *out)
+{
+	SlListTransactionsResponseTransactionStateInit(out);
+	out->transactional_id = SlReadString(r, true, false);
+	out->producer_id = SlReadInt64(r);
+	out->transaction_state = SlReadString(r, true, false);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListTransactionsResponse.TransactionState");
+}
+
+static void
+EncodeListTransactionsResponseTransactionState(SlWriter *w, int16 version, const SlListTransactionsResponseTransactionState *in)
+{
+	SlWriteString(w, true, false, in->transactional_id);
+	SlWriteInt64(w, in->producer_id);
+	SlWriteString(w, true, false, in->transaction_state);
+	SlWriteUvarint(w, 0);
+}
+
+bool
+SlListTransactionsResponseDecode(SlReader *r, int16 version, SlListTransactionsResponse *out)
+{
+	SlListTransactionsResponseInit(out);
+	if (version < 0 || version > 1)
+	{
+		SlReaderFail(r, "ListTransactionsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	out->error_code = SlReadInt16(r);
+	out->unknown_state_filters.items = SlReadArray(r, true, false, 1, sizeof(*out->unknown_state_filters.items), &out->unknown_state_filters.n);
+	for (int32 i = 0; i < out->unknown_state_filters.n && SlReaderOk(r); i++)
+		out->unknown_state_filters.items[i] = SlReadString(r, true, false);
+	out->transaction_states.items = SlReadArray(r, true, false, 11, sizeof(*out->transaction_states.items), &out->transaction_states.n);
+	for (int32 i = 0; i < out->transaction_states.n && SlReaderOk(r); i++)
+		DecodeListTransactionsResponseTransactionState(r, version, &out->transaction_states.items[i]);
+	SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "ListTransactionsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlListTransactionsResponseEncode(SlWriter *w, int16 version, const SlListTransactionsResponse *in)
+{
+	if (version < 0 || version > 1)
+	{
+		SlWriterFail(w, "ListTransactionsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	SlWriteInt16(w, in->error_code);
+	SlWriteArrayLen(w, true, false, in->unknown_state_filters.n);
+	for (int32 i = 0; i < in->unknown_state_filters.n; i++)
+		SlWriteString(w, true, false, in->unknown_state_filters.items[i]);
+	SlWriteArrayLen(w, true, false, in->transaction_states.n);
+	for (int32 i = 0; i < in->transaction_states.n; i++)
+		EncodeListTransactionsResponseTransactionState(w, version, &in->transaction_states.items[i]);
+	SlWriteUvarint(w, 0);
+}
+
 /* DescribeTopicPartitionsRequest */
 
 void
@@ -11391,6 +11890,46 @@ SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, in
 }
 
 static void
+SetErrorsDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+	v->error_message = message;
+}
+
+static void
+SetErrorsDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		SetErrorsDescribeProducersResponsePartitionResponse(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		SetErrorsDescribeProducersResponseTopicResponse(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDescribeTransactionsResponse(SlDescribeTransactionsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	for (int32 i = 0; i < v->transaction_states.n; i++)
+		SetErrorsDescribeTransactionsResponseTransactionState(&v->transaction_states.items[i], version, error_code, message);
+}
+
+static void
+SetErrorsListTransactionsResponse(SlListTransactionsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
 SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -12393,6 +12932,65 @@ SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 versio
 }
 
 void
+SlDescribeProducersErrorResponse(const SlDescribeProducersRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeProducersResponse *resp)
+{
+	SlDescribeProducersResponseInit(resp);
+	if (req->topics.n > 0)
+	{
+		resp->topics.n = req->topics.n;
+		resp->topics.items = palloc(sizeof(*resp->topics.items) * req->topics.n);
+		for (int32 i0 = 0; i0 < req->topics.n; i0++)
+		{
+			SlDescribeProducersResponseTopicResponse *r0 = &resp->topics.items[i0];
+			const SlDescribeProducersRequestTopicRequest *q0 = &req->topics.items[i0];
+
+			SlDescribeProducersResponseTopicResponseInit(r0);
+			r0->name = q0->name;
+			if (q0->partition_indexes.n > 0)
+			{
+				r0->partitions.n = q0->partition_indexes.n;
+				r0->partitions.items = palloc(sizeof(*r0->partitions.items) * q0->partition_indexes.n);
+				for (int32 i2 = 0; i2 < q0->partition_indexes.n; i2++)
+				{
+					SlDescribeProducersResponsePartitionResponse *r2 = &r0->partitions.items[i2];
+
+					SlDescribeProducersResponsePartitionResponseInit(r2);
+					r2->partition_index = q0->partition_indexes.items[i2];
+				}
+			}
+		}
+	}
+	SetErrorsDescribeProducersResponse(resp, version, error_code, message);
+}
+
+void
+SlDescribeTransactionsErrorResponse(const SlDescribeTransactionsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeTransactionsResponse *resp)
+{
+	SlDescribeTransactionsResponseInit(resp);
+	if (req->transactional_ids.n > 0)
+	{
+		resp->transaction_states.n = req->transactional_ids.n;
+		resp->transaction_states.items = palloc(sizeof(*resp->transaction_states.items) * req->transactional_ids.n);
+		for (int32 i0 = 0; i0 < req->transactional_ids.n; i0++)
+		{
+			SlDescribeTransactionsResponseTransactionState *r0 = &resp->transaction_states.items[i0];
+
+			SlDescribeTransactionsResponseTransactionStateInit(r0);
+			r0->transactional_id = req->transactional_ids.items[i0];
+		}
+	}
+	SetErrorsDescribeTransactionsResponse(resp, version, error_code, message);
+}
+
+void
+SlListTransactionsErrorResponse(const SlListTransactionsRequest *req, int16 version, int16 error_code, SlStr message, SlListTransactionsResponse *resp)
+{
+	(void) req;
+	SlListTransactionsResponseInit(resp);
+	SetErrorsListTransactionsResponse(resp, version, error_code, message);
+}
+
+void
 SlDescribeTopicPartitionsErrorResponse(const SlDescribeTopicPartitionsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeTopicPartitionsResponse *resp)
 {
 	(void) req;
@@ -12903,6 +13501,39 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlDescribeClusterErrorResponse(&req, version, error_code, message, &resp);
 				SlDescribeClusterResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 61:
+			{
+				SlDescribeProducersRequest req;
+				SlDescribeProducersResponse resp;
+
+				if (!SlDescribeProducersRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeProducersErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeProducersResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 65:
+			{
+				SlDescribeTransactionsRequest req;
+				SlDescribeTransactionsResponse resp;
+
+				if (!SlDescribeTransactionsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeTransactionsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeTransactionsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 66:
+			{
+				SlListTransactionsRequest req;
+				SlListTransactionsResponse resp;
+
+				if (!SlListTransactionsRequestDecode(request_body, version, &req))
+					return false;
+				SlListTransactionsErrorResponse(&req, version, error_code, message, &resp);
+				SlListTransactionsResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 75:

@@ -7,7 +7,8 @@
  * epoch.  A transactional producer is served by the transaction
  * coordinator (server/txn/coordinator.c) when streamlog.
  * transaction_coordinator is on, and refused with
- * TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise; PRODUCER_FENCED (90)
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, and when the caller
+ * may not WRITE the transactional id, as in Kafka; PRODUCER_FENCED (90)
  * exists from v4 on, older versions get INVALID_PRODUCER_EPOCH as Kafka
  * maps it.  An idempotent producer needs IDEMPOTENT_WRITE on the
  * cluster or WRITE on a topic (storage/authorize.h), as in Kafka 3.9;
@@ -34,14 +35,18 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 	{
 		SlStr		id = request.transactional_id;
 
-		if (id.len <= 0 || id.len > SL_TRANSACTIONAL_ID_MAX)
+		char	   *tid = id.len > 0 && id.len <= SL_TRANSACTIONAL_ID_MAX ?
+			pnstrdup(id.data, id.len) : NULL;
+
+		if (tid == NULL || !SlMayTransactionalId(tid, SL_ACL_WRITE))
 		{
-			resp.error_code = SL_ERR_INVALID_REQUEST;
+			resp.error_code = tid == NULL ? SL_ERR_INVALID_REQUEST :
+				SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 			resp.producer_id = -1;
 			resp.producer_epoch = -1;
 		}
 		else
-			resp.error_code = SlTxnInitProducerId(pnstrdup(id.data, id.len),
+			resp.error_code = SlTxnInitProducerId(tid,
 												  request.transaction_timeout_ms,
 												  request.producer_id, request.producer_epoch,
 												  &resp.producer_id, &resp.producer_epoch);

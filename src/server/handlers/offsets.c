@@ -58,6 +58,7 @@
 #include "streamlog/storage/isr_changes.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/wakeups.h"
 
 /*
@@ -401,6 +402,7 @@ typedef struct FetchedTopic
 	int64	   *offsets;
 	int32	   *epochs;
 	char	  **metadata;
+	int16	   *errors;			/* per partition, or NULL: see mark_unstable */
 } FetchedTopic;
 
 /* The committed offsets of one topic's partitions (asked: NULL = all committed) */
@@ -539,11 +541,47 @@ fetch_all(const char *group_id)
 				(array).items[t_].partitions.items[p_].metadata = \
 					SlStrFromCString(ft_->metadata[p_]); \
 				(array).items[t_].partitions.items[p_].error_code = \
-					(partition_error) != SL_ERR_NONE ? (partition_error) : ft_->error; \
+					(partition_error) != SL_ERR_NONE ? (partition_error) : \
+					ft_->errors != NULL && ft_->errors[p_] != SL_ERR_NONE ? ft_->errors[p_] : \
+					ft_->error; \
 			} \
 			t_++; \
 		} \
 	} while (0)
+
+/*
+ * OffsetFetch v7+ with require_stable, as Kafka: a partition with an
+ * offset pending in an open transaction (TxnOffsetCommit, KIP-447) answers
+ * UNSTABLE_OFFSET_COMMIT and no offset, so that a consumer of a
+ * read_committed group waits for the transaction rather than starting
+ * from an offset about to change.
+ */
+static void
+mark_unstable(const char *group_id, List *topics)
+{
+	ListCell   *lc;
+
+	foreach(lc, topics)
+	{
+		FetchedTopic *ft = lfirst(lc);
+		char	   *name = ft->error == SL_ERR_NONE ? SlTopicNameFromWire(ft->name) : NULL;
+		const SlTopic *topic = name ? SlTopicLookup(name, true) : NULL;
+
+		if (topic == NULL)
+			continue;
+		for (int i = 0; i < ft->npartitions; i++)
+		{
+			if (!SlTxnOffsetsPending(group_id, topic->topic_id, ft->partitions[i]))
+				continue;
+			if (ft->errors == NULL)
+				ft->errors = palloc0(sizeof(int16) * ft->npartitions);
+			ft->errors[i] = SL_ERR_UNSTABLE_OFFSET_COMMIT;
+			ft->offsets[i] = -1;
+			ft->epochs[i] = -1;
+			ft->metadata[i] = "";
+		}
+	}
+}
 
 /* The answer for one group in the v0-7 layout */
 static void
@@ -563,6 +601,8 @@ fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 versio
 	if (group_error != SL_ERR_GROUP_AUTHORIZATION_FAILED || version < 2)
 		FETCH_ASKED_TOPICS(topics, group_error == SL_ERR_NONE ? group_id : NULL,
 						   request->topics);
+	if (group_error == SL_ERR_NONE && version >= 7 && request->require_stable)
+		mark_unstable(group_id, topics);
 	/* v0-1 have no group-level error: each partition carries it */
 	FILL_FETCHED_TOPICS(resp->topics, topics,
 						SlOffsetFetchResponseOffsetFetchResponseTopicInit,
@@ -575,7 +615,7 @@ fetch_group_v0(const char *group_id, SlOffsetFetchRequest *request, int16 versio
 /* The answer for one group of a v8+ request */
 static void
 fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
-			   SlOffsetFetchResponseOffsetFetchResponseGroup *gr)
+			   SlOffsetFetchResponseOffsetFetchResponseGroup *gr, bool require_stable)
 {
 	char	   *group_id = SlGroupIdFromWire(rg->group_id);
 	List	   *topics = NIL;
@@ -589,6 +629,8 @@ fetch_group_v8(SlOffsetFetchRequestOffsetFetchRequestGroup *rg,
 		gr->error_code = coordinator_error;
 	if (gr->error_code == SL_ERR_NONE)
 		FETCH_ASKED_TOPICS(topics, group_id, rg->topics);
+	if (gr->error_code == SL_ERR_NONE && require_stable)
+		mark_unstable(group_id, topics);
 	FILL_FETCHED_TOPICS(gr->topics, topics,
 						SlOffsetFetchResponseOffsetFetchResponseTopicsInit,
 						SlOffsetFetchResponseOffsetFetchResponsePartitionsInit,
@@ -616,7 +658,8 @@ SlHandleOffsetFetch(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = SL_ERR_NONE;
 		SL_ARRAY_ALLOC(resp.groups, Max(request.groups.n, 0));
 		for (int g = 0; g < request.groups.n; g++)
-			fetch_group_v8(&request.groups.items[g], &resp.groups.items[g]);
+			fetch_group_v8(&request.groups.items[g], &resp.groups.items[g],
+						   request.require_stable);
 	}
 	SlOffsetFetchResponseEncode(out, req->api_version, &resp);
 	return true;

@@ -12,6 +12,10 @@
  *
  * TxnOffsetCommit (28) goes to the group's coordinator, this node too.
  *
+ * Each needs WRITE on the transactional id, as in Kafka
+ * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without it), before the group's
+ * and the topics' privileges are asked.
+ *
  * Otherwise (the door closed, and always for WriteTxnMarkers, which a
  * coordinator on one node does not send) a final error in every partition
  * of the request rather than a closed connection.
@@ -126,8 +130,17 @@ SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 	}
 
+	/*
+	 * As Kafka: without WRITE on the transactional id every partition is
+	 * refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+	 */
+	if (tid != NULL && !SlMayTransactionalId(tid, SL_ACL_WRITE))
+	{
+		failed = false;
+		answer = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+	}
 	/* One answer for every partition */
-	if (!failed)
+	else if (!failed)
 		answer = tid == NULL ? SL_ERR_INVALID_REQUEST :
 			fenced_for_version(SlTxnAddPartitions(tid, request.v3_and_below_producer_id,
 												  request.v3_and_below_producer_epoch,
@@ -173,6 +186,8 @@ SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 	group_id = SlGroupIdFromWire(request.group_id);
 	if (tid == NULL || group_id == NULL)
 		resp.error_code = SL_ERR_INVALID_REQUEST;
+	else if (!SlMayTransactionalId(tid, SL_ACL_WRITE))
+		resp.error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		resp.error_code = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else
@@ -198,6 +213,8 @@ SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
 	tid = transactional_id_from_wire(request.transactional_id);
 	if (tid == NULL)
 		resp.error_code = SL_ERR_INVALID_REQUEST;
+	else if (!SlMayTransactionalId(tid, SL_ACL_WRITE))
+		resp.error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else
 		resp.error_code = fenced_for_version(SlTxnEnd(tid, request.producer_id,
 													  request.producer_epoch,
@@ -259,6 +276,8 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 	group_id = SlGroupIdFromWire(request.group_id);
 	if (tid == NULL || group_id == NULL)
 		error = SL_ERR_INVALID_REQUEST;
+	else if (!SlMayTransactionalId(tid, SL_ACL_WRITE))
+		error = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
 	else

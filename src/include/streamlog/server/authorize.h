@@ -31,6 +31,12 @@ SlMayGroup(const char *group_id, SlAclOperation op)
 }
 
 static inline bool
+SlMayTransactionalId(const char *transactional_id, SlAclOperation op)
+{
+	return SlAclAllowed(GetUserId(), SL_RESOURCE_TRANSACTIONAL_ID, transactional_id, op);
+}
+
+static inline bool
 SlMayCluster(SlAclOperation op)
 {
 	return SlAclAllowed(GetUserId(), SL_RESOURCE_CLUSTER, SL_CLUSTER_RESOURCE_NAME, op);

@@ -110,6 +110,9 @@ extern bool SlHandleTransactionApi(SlRequest *req, SlReader *body, SlWriter *out
 extern bool SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeTransactions(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out);
+extern bool SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */

@@ -477,6 +477,21 @@ extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partitio
 extern bool SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
 								  int16 *epoch, int32 *last_seq, int64 *end_offset);
 
+/* One producer of a partition: its epoch and newest sequence (-1: none) */
+typedef struct SlProducerState
+{
+	int64		producer_id;
+	int16		producer_epoch;
+	int32		last_sequence;
+} SlProducerState;
+
+/*
+ * The producers a partition's sequence checks know, in no order;
+ * palloc'd, *count says how many (DescribeProducers)
+ */
+extern SlProducerState *SlProducersOfPartition(const SlTopic *topic, int32 partition,
+											   int *count);
+
 /* producer_ids.c */
 
 /*

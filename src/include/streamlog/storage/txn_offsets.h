@@ -29,4 +29,10 @@ extern bool SlTxnOffsetsCommit(int64 producer_id, const char *group_id, bool now
 /* Drop producer_id's pending offsets of the group */
 extern void SlTxnOffsetsDiscard(int64 producer_id, const char *group_id);
 
+/*
+ * Has a producer's open transaction committed an offset of the partition
+ * for the group (OffsetFetch's require_stable, KIP-447)?
+ */
+extern bool SlTxnOffsetsPending(const char *group_id, int32 topic_id, int32 partition);
+
 #endif							/* SL_STORAGE_TXN_OFFSETS_H */

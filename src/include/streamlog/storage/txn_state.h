@@ -77,6 +77,12 @@ extern List *SlTxnStateDue(TimestampTz now, int64 expiration_ms);
 extern bool SlTxnStateProducerHolds(int64 producer_id, int16 producer_epoch, int8 state,
 									int32 topic_id, int32 partition);
 
+/*
+ * Every transactional id, in order (ListTransactions); strings palloc'd
+ * in the caller's context
+ */
+extern List *SlTxnStateIds(void);
+
 /* The partition of __transaction_state that holds an id */
 extern int32 SlTxnStatePartition(const char *transactional_id);
 

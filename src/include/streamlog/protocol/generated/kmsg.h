@@ -2380,6 +2380,142 @@ extern void SlDescribeClusterResponseInit(SlDescribeClusterResponse *v);
 extern bool SlDescribeClusterResponseDecode(SlReader *r, int16 version, SlDescribeClusterResponse *out);
 extern void SlDescribeClusterResponseEncode(SlWriter *w, int16 version, const SlDescribeClusterResponse *in);
 
+/* DescribeProducersRequest.TopicRequest (v0) */
+typedef struct SlDescribeProducersRequestTopicRequest
+{
+	SlStr		name;
+	struct { int32 n; int32 *items; } partition_indexes;
+} SlDescribeProducersRequestTopicRequest;
+
+/* DescribeProducersRequest: api key 61, v0, flexible v0+ */
+typedef struct SlDescribeProducersRequest
+{
+	struct { int32 n; SlDescribeProducersRequestTopicRequest *items; } topics;
+} SlDescribeProducersRequest;
+
+extern void SlDescribeProducersRequestTopicRequestInit(SlDescribeProducersRequestTopicRequest *v);
+extern void SlDescribeProducersRequestInit(SlDescribeProducersRequest *v);
+extern bool SlDescribeProducersRequestDecode(SlReader *r, int16 version, SlDescribeProducersRequest *out);
+extern void SlDescribeProducersRequestEncode(SlWriter *w, int16 version, const SlDescribeProducersRequest *in);
+
+/* DescribeProducersResponse.ProducerState (v0) */
+typedef struct SlDescribeProducersResponseProducerState
+{
+	int64		producer_id;
+	int32		producer_epoch;
+	int32		last_sequence;	/* default -1 */
+	int64		last_timestamp;	/* default -1 */
+	int32		coordinator_epoch;
+	int64		current_txn_start_offset;	/* default -1 */
+} SlDescribeProducersResponseProducerState;
+
+/* DescribeProducersResponse.PartitionResponse (v0) */
+typedef struct SlDescribeProducersResponsePartitionResponse
+{
+	int32		partition_index;
+	int16		error_code;
+	SlStr		error_message;	/* nullable, default null */
+	struct { int32 n; SlDescribeProducersResponseProducerState *items; } active_producers;
+} SlDescribeProducersResponsePartitionResponse;
+
+/* DescribeProducersResponse.TopicResponse (v0) */
+typedef struct SlDescribeProducersResponseTopicResponse
+{
+	SlStr		name;
+	struct { int32 n; SlDescribeProducersResponsePartitionResponse *items; } partitions;
+} SlDescribeProducersResponseTopicResponse;
+
+/* DescribeProducersResponse: api key 61, v0, flexible v0+ */
+typedef struct SlDescribeProducersResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlDescribeProducersResponseTopicResponse *items; } topics;
+} SlDescribeProducersResponse;
+
+extern void SlDescribeProducersResponseProducerStateInit(SlDescribeProducersResponseProducerState *v);
+extern void SlDescribeProducersResponsePartitionResponseInit(SlDescribeProducersResponsePartitionResponse *v);
+extern void SlDescribeProducersResponseTopicResponseInit(SlDescribeProducersResponseTopicResponse *v);
+extern void SlDescribeProducersResponseInit(SlDescribeProducersResponse *v);
+extern bool SlDescribeProducersResponseDecode(SlReader *r, int16 version, SlDescribeProducersResponse *out);
+extern void SlDescribeProducersResponseEncode(SlWriter *w, int16 version, const SlDescribeProducersResponse *in);
+
+/* DescribeTransactionsRequest: api key 65, v0, flexible v0+ */
+typedef struct SlDescribeTransactionsRequest
+{
+	struct { int32 n; SlStr *items; } transactional_ids;
+} SlDescribeTransactionsRequest;
+
+extern void SlDescribeTransactionsRequestInit(SlDescribeTransactionsRequest *v);
+extern bool SlDescribeTransactionsRequestDecode(SlReader *r, int16 version, SlDescribeTransactionsRequest *out);
+extern void SlDescribeTransactionsRequestEncode(SlWriter *w, int16 version, const SlDescribeTransactionsRequest *in);
+
+/* DescribeTransactionsResponse.TopicData (v0) */
+typedef struct SlDescribeTransactionsResponseTopicData
+{
+	SlStr		topic;
+	struct { int32 n; int32 *items; } partitions;
+} SlDescribeTransactionsResponseTopicData;
+
+/* DescribeTransactionsResponse.TransactionState (v0) */
+typedef struct SlDescribeTransactionsResponseTransactionState
+{
+	int16		error_code;
+	SlStr		transactional_id;
+	SlStr		transaction_state;
+	int32		transaction_timeout_ms;
+	int64		transaction_start_time_ms;
+	int64		producer_id;
+	int16		producer_epoch;
+	struct { int32 n; SlDescribeTransactionsResponseTopicData *items; } topics;
+} SlDescribeTransactionsResponseTransactionState;
+
+/* DescribeTransactionsResponse: api key 65, v0, flexible v0+ */
+typedef struct SlDescribeTransactionsResponse
+{
+	int32		throttle_time_ms;
+	struct { int32 n; SlDescribeTransactionsResponseTransactionState *items; } transaction_states;
+} SlDescribeTransactionsResponse;
+
+extern void SlDescribeTransactionsResponseTopicDataInit(SlDescribeTransactionsResponseTopicData *v);
+extern void SlDescribeTransactionsResponseTransactionStateInit(SlDescribeTransactionsResponseTransactionState *v);
+extern void SlDescribeTransactionsResponseInit(SlDescribeTransactionsResponse *v);
+extern bool SlDescribeTransactionsResponseDecode(SlReader *r, int16 version, SlDescribeTransactionsResponse *out);
+extern void SlDescribeTransactionsResponseEncode(SlWriter *w, int16 version, const SlDescribeTransactionsResponse *in);
+
+/* ListTransactionsRequest: api key 66, v0-1, flexible v0+ */
+typedef struct SlListTransactionsRequest
+{
+	struct { int32 n; SlStr *items; } state_filters;
+	struct { int32 n; int64 *items; } producer_id_filters;
+	int64		duration_filter;	/* v1+, default -1 */
+} SlListTransactionsRequest;
+
+extern void SlListTransactionsRequestInit(SlListTransactionsRequest *v);
+extern bool SlListTransactionsRequestDecode(SlReader *r, int16 version, SlListTransactionsRequest *out);
+extern void SlListTransactionsRequestEncode(SlWriter *w, int16 version, const SlListTransactionsRequest *in);
+
+/* ListTransactionsResponse.TransactionState (v0-1) */
+typedef struct SlListTransactionsResponseTransactionState
+{
+	SlStr		transactional_id;
+	int64		producer_id;
+	SlStr		transaction_state;
+} SlListTransactionsResponseTransactionState;
+
+/* ListTransactionsResponse: api key 66, v0-1, flexible v0+ */
+typedef struct SlListTransactionsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;
+	struct { int32 n; SlStr *items; } unknown_state_filters;
+	struct { int32 n; SlListTransactionsResponseTransactionState *items; } transaction_states;
+} SlListTransactionsResponse;
+
+extern void SlListTransactionsResponseTransactionStateInit(SlListTransactionsResponseTransactionState *v);
+extern void SlListTransactionsResponseInit(SlListTransactionsResponse *v);
+extern bool SlListTransactionsResponseDecode(SlReader *r, int16 version, SlListTransactionsResponse *out);
+extern void SlListTransactionsResponseEncode(SlWriter *w, int16 version, const SlListTransactionsResponse *in);
+
 /* DescribeTopicPartitionsRequest.TopicRequest (v0) */
 typedef struct SlDescribeTopicPartitionsRequestTopicRequest
 {
@@ -2616,6 +2752,12 @@ extern void SlDescribeQuorumErrorResponse(const SlDescribeQuorumRequest *req, in
 								 SlStr message, SlDescribeQuorumResponse *resp);
 extern void SlDescribeClusterErrorResponse(const SlDescribeClusterRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeClusterResponse *resp);
+extern void SlDescribeProducersErrorResponse(const SlDescribeProducersRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeProducersResponse *resp);
+extern void SlDescribeTransactionsErrorResponse(const SlDescribeTransactionsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeTransactionsResponse *resp);
+extern void SlListTransactionsErrorResponse(const SlListTransactionsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlListTransactionsResponse *resp);
 extern void SlDescribeTopicPartitionsErrorResponse(const SlDescribeTopicPartitionsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlDescribeTopicPartitionsResponse *resp);
 extern void SlAddRaftVoterErrorResponse(const SlAddRaftVoterRequest *req, int16 version, int16 error_code,

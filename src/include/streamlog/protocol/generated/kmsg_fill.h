@@ -202,6 +202,12 @@ static void FillDescribeGroupsRequest(SlDescribeGroupsRequest *v, int16 version,
 static void FillDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroupMember(SlDescribeGroupsResponseDescribedGroupMember *v, int16 version, uint64 *rng);
+static void FillDescribeProducersRequest(SlDescribeProducersRequest *v, int16 version, uint64 *rng);
+static void FillDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v, int16 version, uint64 *rng);
+static void FillDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, uint64 *rng);
+static void FillDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v, int16 version, uint64 *rng);
+static void FillDescribeProducersResponseProducerState(SlDescribeProducersResponseProducerState *v, int16 version, uint64 *rng);
+static void FillDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, uint64 *rng);
 static void FillDescribeQuorumRequest(SlDescribeQuorumRequest *v, int16 version, uint64 *rng);
 static void FillDescribeQuorumRequestPartitionData(SlDescribeQuorumRequestPartitionData *v, int16 version, uint64 *rng);
 static void FillDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v, int16 version, uint64 *rng);
@@ -218,6 +224,10 @@ static void FillDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsRespons
 static void FillDescribeTopicPartitionsResponseCursor(SlDescribeTopicPartitionsResponseCursor *v, int16 version, uint64 *rng);
 static void FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, uint64 *rng);
 static void FillDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, uint64 *rng);
+static void FillDescribeTransactionsRequest(SlDescribeTransactionsRequest *v, int16 version, uint64 *rng);
+static void FillDescribeTransactionsResponse(SlDescribeTransactionsResponse *v, int16 version, uint64 *rng);
+static void FillDescribeTransactionsResponseTopicData(SlDescribeTransactionsResponseTopicData *v, int16 version, uint64 *rng);
+static void FillDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequest(SlDescribeUserScramCredentialsRequest *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsRequestUserName(SlDescribeUserScramCredentialsRequestUserName *v, int16 version, uint64 *rng);
 static void FillDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResponse *v, int16 version, uint64 *rng);
@@ -277,6 +287,9 @@ static void FillListPartitionReassignmentsRequestListPartitionReassignmentsTopic
 static void FillListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, uint64 *rng);
 static void FillListPartitionReassignmentsResponseOngoingPartitionReassignment(SlListPartitionReassignmentsResponseOngoingPartitionReassignment *v, int16 version, uint64 *rng);
 static void FillListPartitionReassignmentsResponseOngoingTopicReassignment(SlListPartitionReassignmentsResponseOngoingTopicReassignment *v, int16 version, uint64 *rng);
+static void FillListTransactionsRequest(SlListTransactionsRequest *v, int16 version, uint64 *rng);
+static void FillListTransactionsResponse(SlListTransactionsResponse *v, int16 version, uint64 *rng);
+static void FillListTransactionsResponseTransactionState(SlListTransactionsResponseTransactionState *v, int16 version, uint64 *rng);
 static void FillMetadataRequest(SlMetadataRequest *v, int16 version, uint64 *rng);
 static void FillMetadataRequestMetadataRequestTopic(SlMetadataRequestMetadataRequestTopic *v, int16 version, uint64 *rng);
 static void FillMetadataResponse(SlMetadataResponse *v, int16 version, uint64 *rng);
@@ -368,12 +381,17 @@ static void ReleaseDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfi
 static void ReleaseDescribeConfigsResponseDescribeConfigsResourceResult(SlDescribeConfigsResponseDescribeConfigsResourceResult *v);
 static void ReleaseDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v);
 static void ReleaseDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v);
+static void ReleaseDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v);
+static void ReleaseDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v);
+static void ReleaseDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v);
 static void ReleaseDescribeQuorumRequestTopicData(SlDescribeQuorumRequestTopicData *v);
 static void ReleaseDescribeQuorumResponseNode(SlDescribeQuorumResponseNode *v);
 static void ReleaseDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionData *v);
 static void ReleaseDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v);
 static void ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v);
 static void ReleaseDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v);
+static void ReleaseDescribeTransactionsResponseTopicData(SlDescribeTransactionsResponseTopicData *v);
+static void ReleaseDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v);
 static void ReleaseDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v);
 static void ReleaseElectLeadersRequestTopicPartitions(SlElectLeadersRequestTopicPartitions *v);
 static void ReleaseElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v);
@@ -6757,6 +6775,411 @@ KgEncodeDescribeClusterResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersRequestTopicRequestInit(v);
+	v->name = KgStr(rng, false);
+	v->partition_indexes.n = KgCount(rng, false);
+	v->partition_indexes.items = KgAlloc(v->partition_indexes.n, sizeof(*v->partition_indexes.items));
+	for (int32 i = 0; i < v->partition_indexes.n; i++)
+		v->partition_indexes.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeProducersRequest(SlDescribeProducersRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersRequestInit(v);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeProducersRequestTopicRequest(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v)
+{
+	if (v->partition_indexes.items != NULL)
+		pfree(v->partition_indexes.items);
+}
+
+static void
+KgInitDescribeProducersRequest(void *v)
+{
+	SlDescribeProducersRequestInit(v);
+}
+
+static void
+KgReleaseDescribeProducersRequest(void *p)
+{
+	SlDescribeProducersRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeProducersRequestTopicRequest(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeProducersRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeProducersRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeProducersRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeProducersRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeProducersRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeProducersRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeProducersResponseProducerState(SlDescribeProducersResponseProducerState *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersResponseProducerStateInit(v);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int32) KgRand(rng);
+	v->last_sequence = (int32) KgRand(rng);
+	v->last_timestamp = (int64) KgRand(rng);
+	v->coordinator_epoch = (int32) KgRand(rng);
+	v->current_txn_start_offset = (int64) KgRand(rng);
+}
+
+static void
+FillDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersResponsePartitionResponseInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->error_message = KgStr(rng, true);
+	v->active_producers.n = KgCount(rng, false);
+	v->active_producers.items = KgAlloc(v->active_producers.n, sizeof(*v->active_producers.items));
+	for (int32 i = 0; i < v->active_producers.n; i++)
+		FillDescribeProducersResponseProducerState(&v->active_producers.items[i], version, rng);
+}
+
+static void
+FillDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersResponseTopicResponseInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillDescribeProducersResponsePartitionResponse(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeProducersResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeProducersResponseTopicResponse(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v)
+{
+	if (v->active_producers.items != NULL)
+		pfree(v->active_producers.items);
+}
+
+static void
+ReleaseDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		ReleaseDescribeProducersResponsePartitionResponse(&v->partitions.items[i]);
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitDescribeProducersResponse(void *v)
+{
+	SlDescribeProducersResponseInit(v);
+}
+
+static void
+KgReleaseDescribeProducersResponse(void *p)
+{
+	SlDescribeProducersResponse *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeProducersResponseTopicResponse(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeProducersResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeProducersResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeProducersResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeProducersResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeProducersResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeProducersResponseEncode(w, version, in);
+}
+
+static void
+FillDescribeTransactionsRequest(SlDescribeTransactionsRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeTransactionsRequestInit(v);
+	v->transactional_ids.n = KgCount(rng, false);
+	v->transactional_ids.items = KgAlloc(v->transactional_ids.n, sizeof(*v->transactional_ids.items));
+	for (int32 i = 0; i < v->transactional_ids.n; i++)
+		v->transactional_ids.items[i] = KgStr(rng, false);
+}
+
+static void
+KgInitDescribeTransactionsRequest(void *v)
+{
+	SlDescribeTransactionsRequestInit(v);
+}
+
+static void
+KgReleaseDescribeTransactionsRequest(void *p)
+{
+	SlDescribeTransactionsRequest *v = p;
+
+	if (v->transactional_ids.items != NULL)
+		pfree(v->transactional_ids.items);
+}
+
+static void
+KgFillDescribeTransactionsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeTransactionsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeTransactionsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeTransactionsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeTransactionsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeTransactionsRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeTransactionsResponseTopicData(SlDescribeTransactionsResponseTopicData *v, int16 version, uint64 *rng)
+{
+	SlDescribeTransactionsResponseTopicDataInit(v);
+	v->topic = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		v->partitions.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v, int16 version, uint64 *rng)
+{
+	SlDescribeTransactionsResponseTransactionStateInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->transactional_id = KgStr(rng, false);
+	v->transaction_state = KgStr(rng, false);
+	v->transaction_timeout_ms = (int32) KgRand(rng);
+	v->transaction_start_time_ms = (int64) KgRand(rng);
+	v->producer_id = (int64) KgRand(rng);
+	v->producer_epoch = (int16) KgRand(rng);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeTransactionsResponseTopicData(&v->topics.items[i], version, rng);
+}
+
+static void
+FillDescribeTransactionsResponse(SlDescribeTransactionsResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeTransactionsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->transaction_states.n = KgCount(rng, false);
+	v->transaction_states.items = KgAlloc(v->transaction_states.n, sizeof(*v->transaction_states.items));
+	for (int32 i = 0; i < v->transaction_states.n; i++)
+		FillDescribeTransactionsResponseTransactionState(&v->transaction_states.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeTransactionsResponseTopicData(SlDescribeTransactionsResponseTopicData *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+ReleaseDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeTransactionsResponseTopicData(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgInitDescribeTransactionsResponse(void *v)
+{
+	SlDescribeTransactionsResponseInit(v);
+}
+
+static void
+KgReleaseDescribeTransactionsResponse(void *p)
+{
+	SlDescribeTransactionsResponse *v = p;
+
+	for (int32 i = 0; i < v->transaction_states.n; i++)
+		ReleaseDescribeTransactionsResponseTransactionState(&v->transaction_states.items[i]);
+	if (v->transaction_states.items != NULL)
+		pfree(v->transaction_states.items);
+}
+
+static void
+KgFillDescribeTransactionsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeTransactionsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeTransactionsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeTransactionsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeTransactionsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeTransactionsResponseEncode(w, version, in);
+}
+
+static void
+FillListTransactionsRequest(SlListTransactionsRequest *v, int16 version, uint64 *rng)
+{
+	SlListTransactionsRequestInit(v);
+	v->state_filters.n = KgCount(rng, false);
+	v->state_filters.items = KgAlloc(v->state_filters.n, sizeof(*v->state_filters.items));
+	for (int32 i = 0; i < v->state_filters.n; i++)
+		v->state_filters.items[i] = KgStr(rng, false);
+	v->producer_id_filters.n = KgCount(rng, false);
+	v->producer_id_filters.items = KgAlloc(v->producer_id_filters.n, sizeof(*v->producer_id_filters.items));
+	for (int32 i = 0; i < v->producer_id_filters.n; i++)
+		v->producer_id_filters.items[i] = (int64) KgRand(rng);
+	if (version >= 1)
+		v->duration_filter = (int64) KgRand(rng);
+}
+
+static void
+KgInitListTransactionsRequest(void *v)
+{
+	SlListTransactionsRequestInit(v);
+}
+
+static void
+KgReleaseListTransactionsRequest(void *p)
+{
+	SlListTransactionsRequest *v = p;
+
+	if (v->state_filters.items != NULL)
+		pfree(v->state_filters.items);
+	if (v->producer_id_filters.items != NULL)
+		pfree(v->producer_id_filters.items);
+}
+
+static void
+KgFillListTransactionsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillListTransactionsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeListTransactionsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlListTransactionsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeListTransactionsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlListTransactionsRequestEncode(w, version, in);
+}
+
+static void
+FillListTransactionsResponseTransactionState(SlListTransactionsResponseTransactionState *v, int16 version, uint64 *rng)
+{
+	SlListTransactionsResponseTransactionStateInit(v);
+	v->transactional_id = KgStr(rng, false);
+	v->producer_id = (int64) KgRand(rng);
+	v->transaction_state = KgStr(rng, false);
+}
+
+static void
+FillListTransactionsResponse(SlListTransactionsResponse *v, int16 version, uint64 *rng)
+{
+	SlListTransactionsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	v->error_code = (int16) KgRand(rng);
+	v->unknown_state_filters.n = KgCount(rng, false);
+	v->unknown_state_filters.items = KgAlloc(v->unknown_state_filters.n, sizeof(*v->unknown_state_filters.items));
+	for (int32 i = 0; i < v->unknown_state_filters.n; i++)
+		v->unknown_state_filters.items[i] = KgStr(rng, false);
+	v->transaction_states.n = KgCount(rng, false);
+	v->transaction_states.items = KgAlloc(v->transaction_states.n, sizeof(*v->transaction_states.items));
+	for (int32 i = 0; i < v->transaction_states.n; i++)
+		FillListTransactionsResponseTransactionState(&v->transaction_states.items[i], version, rng);
+}
+
+static void
+KgInitListTransactionsResponse(void *v)
+{
+	SlListTransactionsResponseInit(v);
+}
+
+static void
+KgReleaseListTransactionsResponse(void *p)
+{
+	SlListTransactionsResponse *v = p;
+
+	if (v->unknown_state_filters.items != NULL)
+		pfree(v->unknown_state_filters.items);
+	if (v->transaction_states.items != NULL)
+		pfree(v->transaction_states.items);
+}
+
+static void
+KgFillListTransactionsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillListTransactionsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeListTransactionsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlListTransactionsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeListTransactionsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlListTransactionsResponseEncode(w, version, in);
+}
+
+static void
 FillDescribeTopicPartitionsRequestTopicRequest(SlDescribeTopicPartitionsRequestTopicRequest *v, int16 version, uint64 *rng)
 {
 	SlDescribeTopicPartitionsRequestTopicRequestInit(v);
@@ -7205,6 +7628,12 @@ static const KgMessage kg_messages[] = {
 	{"DescribeQuorumResponse", 55, 0, 2, sizeof(SlDescribeQuorumResponse), KgInitDescribeQuorumResponse, KgFillDescribeQuorumResponse, KgDecodeDescribeQuorumResponse, KgEncodeDescribeQuorumResponse, KgReleaseDescribeQuorumResponse},
 	{"DescribeClusterRequest", 60, 0, 1, sizeof(SlDescribeClusterRequest), KgInitDescribeClusterRequest, KgFillDescribeClusterRequest, KgDecodeDescribeClusterRequest, KgEncodeDescribeClusterRequest, KgReleaseDescribeClusterRequest},
 	{"DescribeClusterResponse", 60, 0, 1, sizeof(SlDescribeClusterResponse), KgInitDescribeClusterResponse, KgFillDescribeClusterResponse, KgDecodeDescribeClusterResponse, KgEncodeDescribeClusterResponse, KgReleaseDescribeClusterResponse},
+	{"DescribeProducersRequest", 61, 0, 0, sizeof(SlDescribeProducersRequest), KgInitDescribeProducersRequest, KgFillDescribeProducersRequest, KgDecodeDescribeProducersRequest, KgEncodeDescribeProducersRequest, KgReleaseDescribeProducersRequest},
+	{"DescribeProducersResponse", 61, 0, 0, sizeof(SlDescribeProducersResponse), KgInitDescribeProducersResponse, KgFillDescribeProducersResponse, KgDecodeDescribeProducersResponse, KgEncodeDescribeProducersResponse, KgReleaseDescribeProducersResponse},
+	{"DescribeTransactionsRequest", 65, 0, 0, sizeof(SlDescribeTransactionsRequest), KgInitDescribeTransactionsRequest, KgFillDescribeTransactionsRequest, KgDecodeDescribeTransactionsRequest, KgEncodeDescribeTransactionsRequest, KgReleaseDescribeTransactionsRequest},
+	{"DescribeTransactionsResponse", 65, 0, 0, sizeof(SlDescribeTransactionsResponse), KgInitDescribeTransactionsResponse, KgFillDescribeTransactionsResponse, KgDecodeDescribeTransactionsResponse, KgEncodeDescribeTransactionsResponse, KgReleaseDescribeTransactionsResponse},
+	{"ListTransactionsRequest", 66, 0, 1, sizeof(SlListTransactionsRequest), KgInitListTransactionsRequest, KgFillListTransactionsRequest, KgDecodeListTransactionsRequest, KgEncodeListTransactionsRequest, KgReleaseListTransactionsRequest},
+	{"ListTransactionsResponse", 66, 0, 1, sizeof(SlListTransactionsResponse), KgInitListTransactionsResponse, KgFillListTransactionsResponse, KgDecodeListTransactionsResponse, KgEncodeListTransactionsResponse, KgReleaseListTransactionsResponse},
 	{"DescribeTopicPartitionsRequest", 75, 0, 0, sizeof(SlDescribeTopicPartitionsRequest), KgInitDescribeTopicPartitionsRequest, KgFillDescribeTopicPartitionsRequest, KgDecodeDescribeTopicPartitionsRequest, KgEncodeDescribeTopicPartitionsRequest, KgReleaseDescribeTopicPartitionsRequest},
 	{"DescribeTopicPartitionsResponse", 75, 0, 0, sizeof(SlDescribeTopicPartitionsResponse), KgInitDescribeTopicPartitionsResponse, KgFillDescribeTopicPartitionsResponse, KgDecodeDescribeTopicPartitionsResponse, KgEncodeDescribeTopicPartitionsResponse, KgReleaseDescribeTopicPartitionsResponse},
 	{"AddRaftVoterRequest", 80, 0, 0, sizeof(SlAddRaftVoterRequest), KgInitAddRaftVoterRequest, KgFillAddRaftVoterRequest, KgDecodeAddRaftVoterRequest, KgEncodeAddRaftVoterRequest, KgReleaseAddRaftVoterRequest},
