@@ -1,0 +1,101 @@
+"""SQL consume() and read() on a node that holds no copy of a partition
+(README, "SQL consume() on any node"): such a partition is read through
+its leader, below the leader's high watermark, so that one node can
+consume a whole topic of replication factor 1 whose partitions are spread
+over the cluster, exactly once with the caller's transaction.
+
+Three real nodes; the topic has replication factor 1 and six partitions,
+so every node leads some and holds no copy of the others."""
+
+import psycopg
+import pytest
+
+from test_cluster_groups import ensure_offsets_topic
+from test_cluster_sql_consume import CONF, consume, produce_all
+
+PARTITIONS = 6
+PER_PARTITION = 8
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    return make_cluster(3, conf=CONF)
+
+
+def spread_topic(cluster, unique_name):
+    """An RF=1 topic led by every node, with its records produced"""
+    topic = unique_name("rr")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, %s, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic, PARTITIONS))
+    cluster.wait_topic_everywhere(topic)
+    leaders = cluster.leaders(topic)
+    assert set(leaders.values()) == set(cluster.node_ids), leaders
+    values = produce_all(cluster, topic, PARTITIONS, PER_PARTITION)
+    return topic, leaders, values
+
+
+def test_consume_reads_every_partition_exactly_once_across_rollbacks(cluster, unique_name):
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    node = cluster.node(1)
+    got = []
+    with node.connect(autocommit=False) as c:
+        for round_ in range(100):
+            rows = consume(c, group, topic, 5)
+            if not rows:
+                c.commit()
+                break
+            if round_ % 3 == 1:
+                # the same records come back after a rollback
+                c.rollback()
+                again = consume(c, group, topic, 5)
+                assert sorted(again) == sorted(rows)
+                rows = again
+            c.commit()
+            got.extend(rows)
+    assert sorted(bytes(v) for _, _, v in got) == sorted(values)
+    assert len({(p, o) for p, o, _ in got}) == len(values)
+    # nothing is left for anyone, on any node
+    for n in cluster.node_ids:
+        with cluster.node(n).connect() as c:
+            with c.transaction():
+                assert consume(c, group, topic, 100) == []
+
+
+def test_read_on_a_node_without_a_copy_is_the_leaders_read(cluster, unique_name):
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    q = ("SELECT partition, \"offset\", ts, key, value, headers "
+         "FROM streamlog.read(%s, %s, %s, %s, %s)")
+    for p, leader in leaders.items():
+        elsewhere = next(i for i in cluster.node_ids if i != leader)
+        for isolation in ("read_committed", "read_uncommitted"):
+            for frm, n in ((0, 1000), (3, 2), (PER_PARTITION, 10)):
+                there = cluster.node(leader).sql(q, (topic, p, frm, n, isolation))
+                here = cluster.node(elsewhere).sql(q, (topic, p, frm, n, isolation))
+                assert here == there
+                assert len(here) == min(n, PER_PARTITION - frm)
+    # an offset beyond the leader's log end is refused as on the leader
+    p, leader = next(iter(leaders.items()))
+    elsewhere = next(i for i in cluster.node_ids if i != leader)
+    with pytest.raises(psycopg.Error) as e:
+        cluster.node(elsewhere).sql(q, (topic, p, PER_PARTITION + 5, 10, "read_committed"))
+    assert f"node {leader}" in str(e.value)
+
+
+def test_an_unreachable_leader_is_a_retryable_error_naming_it(cluster, unique_name):
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    gone = 3
+    reader = next(i for i in cluster.node_ids if i != gone)
+    p = next(q for q, leader in leaders.items() if leader == gone)
+    cluster.stop(gone, mode="immediate")
+    with cluster.node(reader).connect() as c:
+        with pytest.raises(psycopg.Error) as e:
+            c.execute("SELECT * FROM streamlog.read(%s, %s, 0, 10)", (topic, p)).fetchall()
+    # connection failure (08xxx) before the node is declared gone, offline after
+    assert e.value.sqlstate[:2] in ("08", "55"), e.value.sqlstate
+    assert f"node {gone}" in str(e.value) or "offline" in str(e.value)
+    # and the reader's server is still up
+    assert cluster.node(reader).sql("SELECT 1") == [(1,)]
