@@ -99,3 +99,39 @@ def test_an_unreachable_leader_is_a_retryable_error_naming_it(cluster, unique_na
     assert f"node {gone}" in str(e.value) or "offline" in str(e.value)
     # and the reader's server is still up
     assert cluster.node(reader).sql("SELECT 1") == [(1,)]
+
+
+def test_read_committed_through_the_leader_stops_at_its_lso_and_skips_aborts(cluster,
+                                                                            unique_name):
+    """An open Kafka transaction on the leader holds read_committed readers
+    on another node at the leader's last stable offset; once aborted, its
+    records are skipped there and consume() moves past them."""
+    from test_txn_log import append, marker
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic = unique_name("rrt")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
+    cluster.wait_topic_everywhere(topic)
+    leader = cluster.leaders(topic)[0]
+    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
+    produce_all(cluster, topic, 1, 3)                       # offsets 0..2
+    with cluster.node(leader).connect(autocommit=True) as c:
+        append(c, topic, 0, 9001, 0, 0, ["t1", "t2"])       # 3..4, open
+    produce_all(cluster, topic, 1, 2)                       # 5..6, above the LSO
+    q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, %s)"
+    assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2]
+    assert [o for o, in reader.sql(q, (topic, "read_uncommitted"))] == [0, 1, 2, 3, 4, 5, 6]
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [0, 1, 2]
+        with c.transaction():
+            assert consume(c, group, topic, 100) == []
+    with cluster.node(leader).connect(autocommit=True) as c:
+        marker(c, topic, 0, 9001, 0, False)                 # abort: marker at 7
+    assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2, 5, 6]
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [5, 6]
+        with c.transaction():
+            assert consume(c, group, topic, 100) == []
