@@ -135,3 +135,49 @@ def test_read_committed_through_the_leader_stops_at_its_lso_and_skips_aborts(clu
             assert [o for _, o, _ in consume(c, group, topic, 100)] == [5, 6]
         with c.transaction():
             assert consume(c, group, topic, 100) == []
+
+
+def test_never_above_the_leaders_high_watermark(make_cluster, unique_name):
+    """A batch on the leader that its follower has not taken yet (the
+    follower is paused; the ISR cannot shrink within the test) is above
+    the leader's high watermark: a node without a copy does not return it,
+    neither read() nor consume(), until the follower caught up."""
+    conf = dict(CONF)
+    conf["streamlog.broker_session_timeout_ms"] = 120000
+    conf["streamlog.replica_lag_time_max_ms"] = 120000
+    cluster = make_cluster(3, conf=conf)
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic = unique_name("rrh")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 2)", (topic,))
+    state = cluster.wait_topic_everywhere(topic, check=lambda s: len(s[4][0][4]) == 2)
+    leader, _, _, replicas, _ = state[4][0]
+    follower = next(i for i in replicas if i != leader)
+    reader = cluster.node(next(i for i in cluster.node_ids if i not in replicas))
+    produce_all(cluster, topic, 1, 3)                       # 0..2, replicated
+    q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, 'read_uncommitted')"
+    assert [o for o, in reader.sql(q, (topic,))] == [0, 1, 2]
+    cluster.pause(follower)
+    try:
+        with cluster.node(leader).connect(autocommit=True) as c:
+            c.execute("SET statement_timeout = '60s'")
+            for i in range(2):
+                c.execute("SELECT streamlog.produce(%s, NULL::text, %s, partition => 0)",
+                          (topic, f"above-{i}"))
+            hw, = c.execute("SELECT high_watermark FROM streamlog.partitions "
+                            "WHERE topic = %s AND partition = 0", (topic,)).fetchone()
+        assert hw == 3
+        assert [o for o, in reader.sql(q, (topic,))] == [0, 1, 2]
+        with reader.connect() as c:
+            with c.transaction():
+                assert [o for _, o, _ in consume(c, group, topic, 100)] == [0, 1, 2]
+            with c.transaction():
+                assert consume(c, group, topic, 100) == []
+    finally:
+        cluster.resume(follower)
+    cluster.wait_for(lambda: len(reader.sql(q, (topic,))) == 5, 60,
+                     "the batch above the high watermark readable once replicated")
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [3, 4]
