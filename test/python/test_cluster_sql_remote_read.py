@@ -10,7 +10,7 @@ so every node leads some and holds no copy of the others."""
 import psycopg
 import pytest
 
-from test_cluster_groups import ensure_offsets_topic
+from test_cluster_groups import coordinator_of, ensure_offsets_topic
 from test_cluster_sql_consume import CONF, consume, produce_all
 
 PARTITIONS = 6
@@ -155,6 +155,9 @@ def test_never_above_the_leaders_high_watermark(make_cluster, unique_name):
     leader, _, _, replicas, _ = state[4][0]
     follower = next(i for i in replicas if i != leader)
     reader = cluster.node(next(i for i in cluster.node_ids if i not in replicas))
+    # a group the paused follower does not coordinate
+    group = next(g for g in (f"{group}-{k}" for k in range(100))
+                 if coordinator_of(cluster, g) != follower)
     produce_all(cluster, topic, 1, 3)                       # 0..2, replicated
     q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, 'read_uncommitted')"
     assert [o for o, in reader.sql(q, (topic,))] == [0, 1, 2]
