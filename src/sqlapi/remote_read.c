@@ -166,21 +166,28 @@ leader_query(const SlTopic *topic, int32 partition, const char *sql, int nparams
 	return NULL;				/* keep the compiler quiet */
 }
 
-/* A non-NULL int8 text column of a leader's answer, checked */
+/*
+ * A non-NULL, non-negative int8 text column of a leader's answer, checked
+ * (answers from other nodes are as hostile as any input); else ERROR,
+ * after clearing res
+ */
 static int64
-result_int8(const PGresult *res, int row, int col, const SlTopic *topic, int32 partition)
+result_int8(PGresult *res, int row, int col, const SlTopic *topic, int32 partition)
 {
 	const char *s = PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-	char	   *end;
+	char	   *end = NULL;
 	long long	v;
 
 	errno = 0;
 	v = s ? strtoll(s, &end, 10) : 0;
 	if (s == NULL || errno != 0 || *end != '\0' || end == s || v < 0)
+	{
+		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("the leader of partition %d of topic \"%s\" answered an invalid offset",
 						partition, topic->name)));
+	}
 	return (int64) v;
 }
 
