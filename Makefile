@@ -166,6 +166,7 @@ GROUPS_CLUSTER_OBJS = src/storage/group_offsets_load.o src/bgworkers/group_loade
 SQL_CONSUME_CLUSTER_OBJS = src/storage/group_claim.o src/storage/group_remote_claims.o \
 	src/metadata/group_remote.o src/metadata/group_resolver.o src/storage/group_offsets_wait.o
 REPLICA_MAINTENANCE_OBJS = src/replication/slot_cleanup.o src/server/groups/resign.o
+REMOTE_READ_OBJS = src/sqlapi/remote_read.o
 SHARED_HELPER_OBJS = src/metadata/node_link.o src/worker.o src/storage/segment_rows.o
 TXN_LOG_OBJS = src/storage/txn_index.o src/storage/txn_markers.o src/sqlapi/txn_test_sql.o \
 	src/sqlapi/isolation_arg.o src/sqlapi/transactions_sql.o
@@ -181,7 +182,8 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \
 	$(SQL_CONSUME_CLUSTER_OBJS) $(REPLICA_MAINTENANCE_OBJS) $(SHARED_HELPER_OBJS) \
-	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS) $(TXN_ADMIN_OBJS)
+	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS) $(TXN_ADMIN_OBJS) \
+	$(REMOTE_READ_OBJS)
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

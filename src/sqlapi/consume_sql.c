@@ -41,6 +41,7 @@
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
+#include "streamlog/sqlapi/remote_read.h"
 #include "streamlog/sqlapi/isolation_arg.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
@@ -54,6 +55,12 @@ PG_FUNCTION_INFO_V1(streamlog_delete_group);
 PG_FUNCTION_INFO_V1(streamlog__group_claim);
 PG_FUNCTION_INFO_V1(streamlog__group_advance);
 PG_FUNCTION_INFO_V1(streamlog__group_settle);
+
+/*
+ * How often consume() with a timeout asks again the leaders of partitions
+ * it reads through them (no wake-up comes from another node)
+ */
+#define REMOTE_POLL_MS 100
 
 /* How long a SQL consumer waits for its new coordinator to load the group */
 #define GROUP_LOAD_WAIT_MS 30000
@@ -181,6 +188,26 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	int64		next;
 	bool		exhausted = false;
 
+	if (SlSqlPartitionReadRemotely(topic, partition))
+	{
+		int64		log_start;
+		int64		hwm;
+		int64		lso;
+		int64		limit;
+		int64		n;
+
+		/* The same rule through the leader: its bounds, then its records */
+		SlRemotePartitionState(topic, partition, &log_start, &hwm, &lso);
+		limit = read_committed ? lso : hwm;
+		next = Max(committed, log_start);
+		n = SlRemoteReadRecords(rows, topic, partition, next, *remaining, read_committed,
+								limit, &next);
+		*remaining -= n;
+		/* Fewer than asked for: everything below the bound was read */
+		if (*remaining > 0)
+			next = Max(next, limit);
+		return next;
+	}
 	SlSqlCheckPartitionReplica(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_offset = committed;
@@ -212,12 +239,15 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
  * consume_once claims partitions with records for the group (on
  * coordinator, this node or another), emits up to max_records of them and
  * advances the claimed partitions' committed offsets.  Returns how many
- * records it emitted; hwms[] gets the high watermarks it started from.
+ * records it emitted; wait_hwms[] gets this node's high watermarks it
+ * started from, *any_remote whether it read a partition through its leader.
  */
 static int64
 consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
-			 int32 coordinator, int64 max_records, int64 *hwms, bool read_committed)
+			 int32 coordinator, int64 max_records, int64 *wait_hwms, bool *any_remote,
+			 bool read_committed)
 {
+	int64	   *hwms = palloc(sizeof(int64) * topic->partition_count);
 	int32		nparts = topic->partition_count;
 	bool		remote = coordinator != sl_node_id;
 	int64	   *log_starts = palloc(sizeof(int64) * nparts);
@@ -233,15 +263,27 @@ consume_once(SlRecordRows *rows, const char *group_id, const SlTopic *topic,
 
 	/*
 	 * The high watermarks before the positions: see SlGroupWaitForRecords.
-	 * Every partition is read here, from this node's copy: a node without
-	 * one cannot judge what there is to read, and says where they are.
+	 * Every partition is read here, from this node's copy, or through its
+	 * leader when this node holds none (remote_read.h).  wait_hwms[] gets
+	 * this node's own, which are what SlGroupWaitForRecords watches;
+	 * *any_remote whether a partition is read through its leader.
 	 */
+	*any_remote = false;
 	for (int32 p = 0; p < nparts; p++)
 	{
 		SlPartitionOffsets snap;
 
-		SlSqlCheckPartitionReplica(topic, p);
 		SlPartitionGetOffsets(topic->topic_id, p, &snap);
+		wait_hwms[p] = snap.high_watermark;
+		if (SlSqlPartitionReadRemotely(topic, p))
+		{
+			int64		lso;
+
+			SlRemotePartitionState(topic, p, &log_starts[p], &hwms[p], &lso);
+			*any_remote = true;
+			continue;
+		}
+		SlSqlCheckPartitionReplica(topic, p);
 		hwms[p] = snap.high_watermark;
 		log_starts[p] = snap.log_start_offset;
 	}
@@ -309,6 +351,7 @@ streamlog_consume(PG_FUNCTION_ARGS)
 	bool		read_committed;
 	TimestampTz deadline;
 	int64	   *hwms;
+	bool		any_remote = false;
 	SlRecordRows	rows;
 	MemoryContext round_context;
 	MemoryContext oldcxt;
@@ -337,11 +380,23 @@ streamlog_consume(PG_FUNCTION_ARGS)
 		int64		n;
 
 		oldcxt = MemoryContextSwitchTo(round_context);
-		n = consume_once(&rows, group_id, &topic, coordinator, max_records, hwms, read_committed);
+		n = consume_once(&rows, group_id, &topic, coordinator, max_records, hwms,
+						 &any_remote, read_committed);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(round_context);
 		if (n > 0 || timeout_us == 0)
 			break;
+		if (any_remote)
+		{
+			/* No wake-up from a leader: ask it again after a while */
+			TimestampTz poll = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   REMOTE_POLL_MS);
+
+			(void) SlGroupWaitForRecords(&topic, hwms, Min(poll, deadline));
+			if (GetCurrentTimestamp() >= deadline)
+				break;
+			continue;
+		}
 		if (!SlGroupWaitForRecords(&topic, hwms, deadline))
 			break;
 	}

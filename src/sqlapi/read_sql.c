@@ -22,6 +22,7 @@
 #include "streamlog/sqlapi/record_rows.h"
 #include "streamlog/sqlapi/cluster_sql.h"
 #include "streamlog/sqlapi/isolation_arg.h"
+#include "streamlog/sqlapi/remote_read.h"
 #include "streamlog/sqlapi/sql_args.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
@@ -49,15 +50,30 @@ topic_arg(FunctionCallInfo fcinfo, SlAclOperation op)
 	return SlTopicLookupAndLock(name, AccessShareLock);
 }
 
-/* Emit up to max_records records of one partition; returns how many */
+/*
+ * Emit up to max_records records of one partition; returns how many.  With
+ * through_leader (read()), a partition this node has no copy of is read
+ * through its leader; history()'s bounds are not passed on, so it refuses.
+ */
 static int64
 emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
-			   const SlLogScanBounds *bounds, int64 max_records)
+			   const SlLogScanBounds *bounds, int64 max_records, bool through_leader)
 {
 	SlLogScan  *scan;
 	SlRecord	rec;
 	int64		n = 0;
 
+	/*
+	 * No copy here: the leader's read() stops at its own high watermark
+	 * (and LSO), and refuses an offset out of its range itself
+	 */
+	if (through_leader && SlSqlPartitionReadRemotely(topic, partition))
+	{
+		int64		next;
+
+		return SlRemoteReadRecords(rows, topic, partition, bounds->from_offset, max_records,
+								   bounds->read_committed, PG_INT64_MAX, &next);
+	}
 	SlSqlCheckPartitionReplica(topic, partition);
 	scan = SlLogScanBegin(topic, partition, bounds);
 
@@ -103,7 +119,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	bounds.error_below_start = true;
 	bounds.read_committed = SlIsolationArgReadCommitted(fcinfo, 4);
 	SlRecordRowsInit(&rows, fcinfo);
-	emit_partition(&rows, topic, partition, &bounds, max_records);
+	emit_partition(&rows, topic, partition, &bounds, max_records, true);
 	return (Datum) 0;
 }
 
@@ -156,7 +172,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 
 	SlRecordRowsInit(&rows, fcinfo);
 	for (int i = 0; i < npartitions; i++)
-		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX);
+		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX, false);
 	return (Datum) 0;
 }
 

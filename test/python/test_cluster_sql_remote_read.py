@@ -1,0 +1,186 @@
+"""SQL consume() and read() on a node that holds no copy of a partition
+(README, "SQL consume() on any node"): such a partition is read through
+its leader, below the leader's high watermark, so that one node can
+consume a whole topic of replication factor 1 whose partitions are spread
+over the cluster, exactly once with the caller's transaction.
+
+Three real nodes; the topic has replication factor 1 and six partitions,
+so every node leads some and holds no copy of the others."""
+
+import psycopg
+import pytest
+
+from test_cluster_groups import coordinator_of, ensure_offsets_topic
+from test_cluster_sql_consume import CONF, consume, produce_all
+
+PARTITIONS = 6
+PER_PARTITION = 8
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    return make_cluster(3, conf=CONF)
+
+
+def spread_topic(cluster, unique_name):
+    """An RF=1 topic led by every node, with its records produced"""
+    topic = unique_name("rr")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, %s, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic, PARTITIONS))
+    cluster.wait_topic_everywhere(topic)
+    leaders = cluster.leaders(topic)
+    assert set(leaders.values()) == set(cluster.node_ids), leaders
+    values = produce_all(cluster, topic, PARTITIONS, PER_PARTITION)
+    return topic, leaders, values
+
+
+def test_consume_reads_every_partition_exactly_once_across_rollbacks(cluster, unique_name):
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    node = cluster.node(1)
+    got = []
+    with node.connect(autocommit=False) as c:
+        for round_ in range(100):
+            rows = consume(c, group, topic, 5)
+            if not rows:
+                c.commit()
+                break
+            if round_ % 3 == 1:
+                # the same records come back after a rollback
+                c.rollback()
+                again = consume(c, group, topic, 5)
+                assert sorted(again) == sorted(rows)
+                rows = again
+            c.commit()
+            got.extend(rows)
+    assert sorted(bytes(v) for _, _, v in got) == sorted(values)
+    assert len({(p, o) for p, o, _ in got}) == len(values)
+    # nothing is left for anyone, on any node
+    for n in cluster.node_ids:
+        with cluster.node(n).connect() as c:
+            with c.transaction():
+                assert consume(c, group, topic, 100) == []
+
+
+def test_read_on_a_node_without_a_copy_is_the_leaders_read(cluster, unique_name):
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    q = ("SELECT partition, \"offset\", ts, key, value, headers "
+         "FROM streamlog.read(%s, %s, %s, %s, %s)")
+    for p, leader in leaders.items():
+        elsewhere = next(i for i in cluster.node_ids if i != leader)
+        for isolation in ("read_committed", "read_uncommitted"):
+            for frm, n in ((0, 1000), (3, 2), (PER_PARTITION, 10)):
+                there = cluster.node(leader).sql(q, (topic, p, frm, n, isolation))
+                here = cluster.node(elsewhere).sql(q, (topic, p, frm, n, isolation))
+                assert here == there
+                assert len(here) == min(n, PER_PARTITION - frm)
+    # an offset beyond the leader's log end is refused as on the leader
+    p, leader = next(iter(leaders.items()))
+    elsewhere = next(i for i in cluster.node_ids if i != leader)
+    with pytest.raises(psycopg.Error) as e:
+        cluster.node(elsewhere).sql(q, (topic, p, PER_PARTITION + 5, 10, "read_committed"))
+    assert f"node {leader}" in str(e.value)
+
+
+def test_an_unreachable_leader_is_a_retryable_error_naming_it(cluster, unique_name):
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    gone = 3
+    reader = next(i for i in cluster.node_ids if i != gone)
+    p = next(q for q, leader in leaders.items() if leader == gone)
+    cluster.stop(gone, mode="immediate")
+    with cluster.node(reader).connect() as c:
+        with pytest.raises(psycopg.Error) as e:
+            c.execute("SELECT * FROM streamlog.read(%s, %s, 0, 10)", (topic, p)).fetchall()
+    # connection failure (08xxx) before the node is declared gone, offline after
+    assert e.value.sqlstate[:2] in ("08", "55"), e.value.sqlstate
+    assert f"node {gone}" in str(e.value) or "offline" in str(e.value)
+    # and the reader's server is still up
+    assert cluster.node(reader).sql("SELECT 1") == [(1,)]
+
+
+def test_read_committed_through_the_leader_stops_at_its_lso_and_skips_aborts(cluster,
+                                                                            unique_name):
+    """An open Kafka transaction on the leader holds read_committed readers
+    on another node at the leader's last stable offset; once aborted, its
+    records are skipped there and consume() moves past them."""
+    from test_txn_log import append, marker
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic = unique_name("rrt")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
+    cluster.wait_topic_everywhere(topic)
+    leader = cluster.leaders(topic)[0]
+    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
+    produce_all(cluster, topic, 1, 3)                       # offsets 0..2
+    with cluster.node(leader).connect(autocommit=True) as c:
+        append(c, topic, 0, 9001, 0, 0, ["t1", "t2"])       # 3..4, open
+    produce_all(cluster, topic, 1, 2)                       # 5..6, above the LSO
+    q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, %s)"
+    assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2]
+    assert [o for o, in reader.sql(q, (topic, "read_uncommitted"))] == [0, 1, 2, 3, 4, 5, 6]
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [0, 1, 2]
+        with c.transaction():
+            assert consume(c, group, topic, 100) == []
+    with cluster.node(leader).connect(autocommit=True) as c:
+        marker(c, topic, 0, 9001, 0, False)                 # abort: marker at 7
+    assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2, 5, 6]
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [5, 6]
+        with c.transaction():
+            assert consume(c, group, topic, 100) == []
+
+
+def test_never_above_the_leaders_high_watermark(make_cluster, unique_name):
+    """A batch on the leader that its follower has not taken yet (the
+    follower is paused; the ISR cannot shrink within the test) is above
+    the leader's high watermark: a node without a copy does not return it,
+    neither read() nor consume(), until the follower caught up."""
+    conf = dict(CONF)
+    conf["streamlog.broker_session_timeout_ms"] = 120000
+    conf["streamlog.replica_lag_time_max_ms"] = 120000
+    cluster = make_cluster(3, conf=conf)
+    group = unique_name("rrg")
+    ensure_offsets_topic(cluster, group)
+    topic = unique_name("rrh")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 2)", (topic,))
+    state = cluster.wait_topic_everywhere(topic, check=lambda s: len(s[4][0][4]) == 2)
+    leader, _, _, replicas, _ = state[4][0]
+    follower = next(i for i in replicas if i != leader)
+    reader = cluster.node(next(i for i in cluster.node_ids if i not in replicas))
+    # a group the paused follower does not coordinate
+    group = next(g for g in (f"{group}-{k}" for k in range(100))
+                 if coordinator_of(cluster, g) != follower)
+    produce_all(cluster, topic, 1, 3)                       # 0..2, replicated
+    q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, 'read_uncommitted')"
+    assert [o for o, in reader.sql(q, (topic,))] == [0, 1, 2]
+    cluster.pause(follower)
+    try:
+        with cluster.node(leader).connect(autocommit=True) as c:
+            c.execute("SET statement_timeout = '60s'")
+            for i in range(2):
+                c.execute("SELECT streamlog.produce(%s, NULL::text, %s, partition => 0)",
+                          (topic, f"above-{i}"))
+            hw, = c.execute("SELECT high_watermark FROM streamlog.partitions "
+                            "WHERE topic = %s AND partition = 0", (topic,)).fetchone()
+        assert hw == 3
+        assert [o for o, in reader.sql(q, (topic,))] == [0, 1, 2]
+        with reader.connect() as c:
+            with c.transaction():
+                assert [o for _, o, _ in consume(c, group, topic, 100)] == [0, 1, 2]
+            with c.transaction():
+                assert consume(c, group, topic, 100) == []
+    finally:
+        cluster.resume(follower)
+    cluster.wait_for(lambda: len(reader.sql(q, (topic,))) == 5, 60,
+                     "the batch above the high watermark readable once replicated")
+    with reader.connect() as c:
+        with c.transaction():
+            assert [o for _, o, _ in consume(c, group, topic, 100)] == [3, 4]
