@@ -307,8 +307,15 @@ check_sequence(SlPartitionKey partition, int64 producer_id, int16 epoch,
 		entry_add_batch(&state, note->epoch, note->first_seq, note->last_seq, -1);
 	}
 
+	/*
+	 * A producer this partition has no state for may be one whose batches
+	 * retention removed, or older than a rebuild looks back: like Kafka
+	 * (KIP-360) take any sequence from it, since refusing one is fatal to
+	 * the client.  A retry of such a producer's lost batch is not
+	 * recognised, as in Kafka.
+	 */
 	if (!known)
-		return first_seq == 0 ? SL_SEQUENCE_OK : SL_SEQUENCE_OUT_OF_ORDER;
+		return SL_SEQUENCE_OK;
 	if (epoch < state.epoch)
 		return SL_SEQUENCE_FENCED;
 	if (epoch > state.epoch)

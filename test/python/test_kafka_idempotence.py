@@ -81,6 +81,40 @@ def test_sequence_state_survives_a_crash(make_server, unique_name):
     assert stored_values(srv, topic) == ["x-0", "x-1", "y-0", "y-1", "z-0"]
 
 
+def test_producer_the_partition_forgot_goes_on(make_server, unique_name):
+    """After a restart a partition rebuilds its producers' sequence state
+    from its newest stored batches only; a producer idle for longer than
+    that (or whose records retention removed) is unknown again, and its
+    next batch does not start at sequence 0.  Kafka (KIP-360) takes any
+    sequence from a producer it has no state for: refusing it is fatal to
+    the client's idempotent producer."""
+    srv = make_server()
+    topic = unique_name("idem-forgot")
+    new_topic(srv, topic)
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        pid, epoch = init_producer(c)
+        assert produce(c, topic, batch(pid, epoch, 0, 3, "old")) == (kh.NONE, 0)
+    # more batches by other writers than a rebuild looks at: a SQL
+    # transaction stores its records of a partition as one batch
+    with srv.connect(autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")
+        conn.execute(f"""DO $$ BEGIN FOR i IN 1..10050 LOOP
+                           PERFORM streamlog.produce('{topic}', NULL, 'x' || i, partition => 0);
+                           COMMIT;
+                         END LOOP; END $$""")
+        # their WAL durable before the crash
+        conn.execute("CHECKPOINT")
+    srv.kill9()
+    srv.start()
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        err, base = produce(c, topic, batch(pid, epoch, 3, 2, "new"))
+        assert (err, base) == (kh.NONE, 10053)
+        # from there on its sequence is known again: a gap is refused
+        err, _ = produce(c, topic, batch(pid, epoch, 9, 1, "gap"))
+        assert err == kh.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert kh.high_watermark(srv, topic) == 10055
+
+
 def test_old_epoch_is_fenced(make_server, unique_name):
     srv = make_server()
     topic = unique_name("idem-epoch")
