@@ -21,10 +21,10 @@
  * producer check takes what it already stored for a duplicate.  A leader
  * that moved answers NOT_LEADER_OR_FOLLOWER and the next pass asks the
  * new one (which rebuilt the producer's state from its log).  A leader
- * that does not know the producer's last sequence (OUT_OF_ORDER: it lost
- * its producer state, e.g. the batches aged out of the newest ones it
- * rebuilds from) gets the partition's queue again from sequence 0 of the
- * next epoch, as a Kafka producer bumps its epoch.
+ * with no state for the producer (its batches aged out of the newest ones
+ * it rebuilds from) takes any sequence, as Kafka does; one whose state
+ * disagrees with the queue (OUT_OF_ORDER) gets the partition's queue again
+ * from sequence 0 of the next epoch, as a Kafka producer bumps its epoch.
  *
  * All waiting on sockets goes through the latch (WaitLatchOrSocket), with
  * a deadline per call.
