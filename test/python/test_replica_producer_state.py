@@ -12,10 +12,13 @@ sent with Produce v3 over raw sockets, so that a retry is the same bytes."""
 
 import os
 import signal
+import threading
+import time
 
 import kafka_helpers as kh
 from replstream import create_topic_with_assignment, stored_batches, wait_replicas_identical
 
+NOT_LEADER_OR_FOLLOWER = 6
 REQUEST_TIMED_OUT = 7
 
 
@@ -25,10 +28,10 @@ def batch(pid, epoch, seq, n, tag):
                            producer=(pid, epoch, seq))
 
 
-def produce(node, topic, data, timeout_ms=30000):
-    """(error_code, base_offset) of a Produce v3 acks=all to partition 0"""
+def produce(node, topic, data, timeout_ms=30000, acks=-1):
+    """(error_code, base_offset) of a Produce v3 (acks=all) to partition 0"""
     with kh.RawClient(node.kafka_bootstrap, timeout=timeout_ms / 1000 + 30) as c:
-        body = c.call(kh.produce_request, topic, [(0, data)], -1, timeout_ms)
+        body = c.call(kh.produce_request, topic, [(0, data)], acks, timeout_ms)
     return kh.parse_produce_v3(body)[(topic, 0)]
 
 
@@ -148,3 +151,71 @@ def test_returning_leader_forgets_what_it_truncated_and_leads_again(make_cluster
     assert produce(old, topic, batch(pid, epoch, 11, 1, "c")) == (kh.NONE, 11)
     err, _ = produce(old, topic, batch(pid, epoch, 6, 1, "old"))
     assert err == kh.OUT_OF_ORDER_SEQUENCE_NUMBER
+
+
+def retry_until_led(node, topic, data, answers, deadline=60):
+    end = time.monotonic() + deadline
+    while True:
+        answers.append(produce(node, topic, data, acks=1))
+        if answers[-1][0] != NOT_LEADER_OR_FOLLOWER or time.monotonic() > end:
+            return
+        time.sleep(0.1)
+
+
+def segment_table(node, topic):
+    return node.sql("SELECT g.relid::regclass::text FROM streamlog.segment g "
+                    "JOIN streamlog.topic t USING (topic_id) WHERE t.name = %s "
+                    "ORDER BY g.seq DESC LIMIT 1", (topic,))[0][0]
+
+
+def lock_waiters(node, table):
+    return node.sql("SELECT count(*) FROM pg_locks WHERE relation = %s::regclass "
+                    "AND NOT granted", (table,))[0][0]
+
+
+def test_batch_applied_after_this_node_leads_is_not_taken_twice(make_cluster, unique_name):
+    """A follower's apply of its old leader's batch still runs when the
+    follower becomes leader (here it waits on a lock of the segment table
+    the test holds; anywhere between its leadership check and its commit
+    would do).  The producer's retry of that batch reaches the new leader
+    meanwhile: it must be answered with the offset of the one copy, never
+    stored a second time, or the producer state of the new leader ends at
+    whichever copy commits last and refuses the sequence the client sends
+    next (librdkafka: "sequence desynchronization")."""
+    cluster = make_cluster(3)
+    controller = cluster.wait_for(lambda: cluster.controller(), 60, "a controller")
+    first, second = [i for i in (1, 2, 3) if i != controller]
+    topic = unique_name("pstate")
+    make_topic(cluster, topic, [first, second])
+    old, new = cluster.node(first), cluster.node(second)
+    pid, epoch = init_producer(old)
+    for i in range(2):
+        assert produce(old, topic, batch(pid, epoch, 2 * i, 2, f"a{i}")) == (kh.NONE, 2 * i)
+    wait_replicas_identical(cluster, topic, 0, [first, second], min_batches=2)
+
+    table = segment_table(new, topic)
+    blocker = new.connect(autocommit=False)
+    try:
+        blocker.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        last = batch(pid, epoch, 4, 2, "last")
+        assert produce(old, topic, last, acks=1) == (kh.NONE, 4)
+        cluster.wait_for(lambda: lock_waiters(new, table) >= 1, 60,
+                         "the follower's apply waiting on the segment table")
+        cluster.kill9(first)
+        leader_among(cluster, topic, [second], via=second)
+
+        # the client retries on NOT_LEADER_OR_FOLLOWER, as Kafka's clients do
+        answers = []
+        retry = threading.Thread(target=retry_until_led, args=(new, topic, last, answers))
+        retry.start()
+        # answered now, or told to retry while the apply is in flight
+        cluster.wait_for(lambda: answers, 60, "an answer from the new leader")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    retry.join(90)
+    assert answers[-1] == (kh.NONE, 4), answers
+    assert all(a[0] == NOT_LEADER_OR_FOLLOWER for a in answers[:-1]), answers
+    values = [v for _o, _t, _k, v, _h in kh.sql_records(new, topic, 0)]
+    assert values == [b"a0-0", b"a0-1", b"a1-0", b"a1-1", b"last-0", b"last-1"]
+    assert produce(new, topic, batch(pid, epoch, 6, 1, "next"), acks=1) == (kh.NONE, 6)
