@@ -195,12 +195,20 @@ def test_batch_applied_after_this_node_leads_is_not_taken_twice(make_cluster, un
 
     table = segment_table(new, topic)
     blocker = new.connect(autocommit=False)
+    applier = None
     try:
         blocker.execute(f"LOCK TABLE {table} IN SHARE MODE")
         last = batch(pid, epoch, 4, 2, "last")
         assert produce(old, topic, last, acks=1) == (kh.NONE, 4)
         cluster.wait_for(lambda: lock_waiters(new, table) >= 1, 60,
                          "the follower's apply waiting on the segment table")
+        # The launcher stops the apply worker of a leader no longer followed,
+        # and a lock wait gives way to that stop: held stopped, the apply
+        # stays in flight past the change of leader, as one caught between
+        # its last interrupt check and its commit would.
+        applier = new.sql("SELECT pid FROM pg_locks WHERE relation = %s::regclass "
+                          "AND NOT granted", (table,))[0][0]
+        os.kill(applier, signal.SIGSTOP)
         cluster.kill9(first)
         leader_among(cluster, topic, [second], via=second)
 
@@ -213,6 +221,8 @@ def test_batch_applied_after_this_node_leads_is_not_taken_twice(make_cluster, un
     finally:
         blocker.rollback()
         blocker.close()
+        if applier is not None:
+            os.kill(applier, signal.SIGCONT)
     retry.join(90)
     assert answers[-1] == (kh.NONE, 4), answers
     assert all(a[0] == NOT_LEADER_OR_FOLLOWER for a in answers[:-1]), answers
