@@ -200,6 +200,18 @@ lock_followed(int32 topic_id, int32 partition, const SlPartitionLeadership **lea
 	return topic;
 }
 
+/*
+ * This node leads a partition since the leadership this worker followed:
+ * the stream stops (it starts again from the catalog it then reads)
+ */
+static void
+log_fenced(int32 topic_id, int32 partition)
+{
+	ereport(LOG,
+			(errmsg("stopping the stream from leader %d: this node now leads topic id %d partition %d",
+					leader_id, topic_id, partition)));
+}
+
 /* ---- the side channel ---------------------------------------------------- */
 
 /* The side channel, connected now if needed; ERROR if it cannot be */
@@ -525,10 +537,12 @@ catch_up(const char *conninfo, const Followed *f)
 					r = SlReplicaAppend(topic, f->key.partition, &b);
 				}
 			}
-			if (r == SL_REPLICA_INVALID)
+			if (r == SL_REPLICA_INVALID || r == SL_REPLICA_FENCED)
 			{
 				PQclear(res);
 				abort_txn();
+				if (r == SL_REPLICA_FENCED)
+					log_fenced(f->key.topic_id, f->key.partition);
 				return false;
 			}
 			if (r == SL_REPLICA_GAP)
@@ -1007,6 +1021,12 @@ apply_transaction(const char *conninfo, const SlStreamCommit *commit)
 			rb.data = b->data;
 			rb.len = b->len;
 			r = SlReplicaAppend(topic, b->partition, &rb);
+			if (r == SL_REPLICA_FENCED)
+			{
+				abort_txn();
+				log_fenced(topic->topic_id, b->partition);
+				return false;
+			}
 			if (r == SL_REPLICA_INVALID)
 			{
 				ereport(LOG,

@@ -52,6 +52,7 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/protocol/records.h"
+#include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/storage.h"
 
 PG_FUNCTION_INFO_V1(streamlog__forward_append);
@@ -199,6 +200,10 @@ streamlog__forward_append(PG_FUNCTION_ARGS)
 			   source_node, topic_id, partition);
 	if ((code = leader_error(topic, partition)) != SL_ERR_NONE)
 		refuse(code, "this node does not lead it", source_node, topic_id, partition);
+	/* Leading since moments ago: the last follower appends come first */
+	if (!SlPartitionLeaderReady(topic, partition))
+		refuse(SL_ERR_NOT_LEADER_OR_FOLLOWER, "this node is becoming its leader",
+			   source_node, topic_id, partition);
 	/*
 	 * As an acks=all Produce: too few in-sync replicas, nothing written
 	 * (the batches wait in the sending node's queue)

@@ -62,6 +62,7 @@ typedef struct SlReservation
 	int64		start;
 	int64		end;
 	bool		done;
+	bool		replica;		/* a follower's append (SlPartitionStateReserveAt) */
 } SlReservation;
 
 struct SlPartitionState
@@ -96,6 +97,8 @@ struct SlPartitionState
 	bool		may_have_aborted;
 	pg_atomic_uint64 lso_queries;	/* LSOs that needed the query */
 	pg_atomic_uint64 lso_skipped;	/* LSOs that did without */
+	int32		led_epoch;		/* newest epoch this node led it in, -1 none
+								 * (SlPartitionStateLeadAt) */
 };
 
 static HTAB *partition_map = NULL;
@@ -235,6 +238,7 @@ partition_entry(SlPartitionKey key)
 				state->may_have_aborted = true;
 				pg_atomic_init_u64(&state->lso_queries, 0);
 				pg_atomic_init_u64(&state->lso_skipped, 0);
+				state->led_epoch = -1;
 				ConditionVariableInit(&state->changed);
 				pg_atomic_init_u64(&state->view_generation, 0);
 				SlReplicaViewInit(&state->view);
@@ -534,7 +538,7 @@ SlPartitionStateReserve(SlPartitionState *state, int64 count, Oid *relid)
 	start = state->next_offset;
 	state->next_offset += count;
 	state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
-		(SlReservation) {start, start + count, false};
+		(SlReservation) {start, start + count, false, false};
 	state->ring_count++;
 	*relid = state->active_relid;
 	SpinLockRelease(&state->mutex);
@@ -697,12 +701,54 @@ SlPartitionStateListLoaded(SlPartitionKey *keys, int max)
 }
 
 /*
+ * Whether this node led the partition in followed_epoch or later: then a
+ * batch its leader of followed_epoch sent comes too late (under the mutex)
+ */
+static bool
+led_since(SlPartitionState *state, int32 followed_epoch)
+{
+	return state->led_epoch >= 0 && state->led_epoch >= followed_epoch;
+}
+
+/*
+ * A leader's door (SlPartitionLeaderReady), leading in epoch: from now on
+ * no follower append made under a leadership of epoch or older may start
+ * (SlPartitionStateReserveAt refuses it), and false while one made before
+ * is still in flight.  Kafka stops a partition's fetcher before it makes
+ * the partition leader; here the apply worker learns of the new leadership
+ * only from its next catalog read, and one of its transactions may have
+ * checked the old leadership and reserved already.  Its batches, and the
+ * producer sequences they carry, must be in place before the new leader
+ * checks a producer's batch against them, or a retry of a batch it is
+ * applying would be stored twice.
+ */
+bool
+SlPartitionStateLeadAt(SlPartitionState *state, int32 epoch)
+{
+	bool		ready = true;
+
+	SpinLockAcquire(&state->mutex);
+	if (epoch > state->led_epoch)
+		state->led_epoch = epoch;
+	for (int i = 0; i < state->ring_count; i++)
+	{
+		SlReservation *r = &state->ring[(state->ring_head + i) % SL_MAX_INFLIGHT];
+
+		if (r->replica && !r->done)
+			ready = false;
+	}
+	SpinLockRelease(&state->mutex);
+	return ready;
+}
+
+/*
  * Replication (replica_append.c): a follower appends at the offsets its
  * leader gave, so it reserves exactly where the log ends or not at all.
  */
 bool
 SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
-						  Oid *relid, int64 *next_offset)
+						  int32 followed_epoch, Oid *relid, int64 *next_offset,
+						  bool *fenced)
 {
 	bool		slept = false;
 	bool		reserved = false;
@@ -721,11 +767,12 @@ SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
 		slept = true;
 	}
 	*next_offset = state->next_offset;
-	if (state->next_offset == start)
+	*fenced = led_since(state, followed_epoch);
+	if (state->next_offset == start && !*fenced)
 	{
 		state->next_offset += count;
 		state->ring[(state->ring_head + state->ring_count) % SL_MAX_INFLIGHT] =
-			(SlReservation) {start, start + count, false};
+			(SlReservation) {start, start + count, false, true};
 		state->ring_count++;
 		*relid = state->active_relid;
 		reserved = true;
@@ -748,13 +795,14 @@ SlPartitionStateReserveAt(SlPartitionState *state, int64 start, int64 count,
  */
 bool
 SlPartitionStateExtend(SlPartitionState *state, int64 start, int64 end,
-					   int64 count, Oid *relid)
+					   int64 count, int32 followed_epoch, Oid *relid)
 {
 	bool		done = false;
 
 	Assert(count > 0);
 	SpinLockAcquire(&state->mutex);
-	if (state->ring_count > 0 && state->next_offset == end)
+	if (state->ring_count > 0 && state->next_offset == end &&
+		!led_since(state, followed_epoch))
 	{
 		SlReservation *last =
 			&state->ring[(state->ring_head + state->ring_count - 1) % SL_MAX_INFLIGHT];

@@ -13,6 +13,12 @@
  * the log's end where the stored batches end and the retry appends at the
  * same offsets.
  *
+ * Once this node leads the partition, a follower append under an older
+ * leadership is refused (SL_REPLICA_FENCED), and the leader's door waits
+ * until those started before have ended (SlPartitionLeaderReady): the
+ * producer sequences they carry must be known before the new leader checks
+ * a retry against them, or it would store the retry a second time.
+ *
  * The batch is checked as a produce's would be (magic 2, CRC32C, length,
  * offsets, records decodable) and stored as it came: the same bytes at the
  * same offsets on every replica (P9).
@@ -33,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "streamlog/guc.h"
 #include "streamlog/protocol/control_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/internal/catalog.h"
@@ -170,6 +177,8 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 	ReplicaReservation *r;
 	const char *err;
 	int64		next_offset;
+	int32		followed_epoch;
+	bool		fenced;
 	int64	   *base_offset;	/* where producers.c finds the batch */
 	Oid			relid;
 	Oid			key_index_relid;
@@ -184,20 +193,27 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 		return SL_REPLICA_INVALID;
 	}
 
+	/* The leadership the caller follows, read with topic */
+	followed_epoch = topic->partitions != NULL ?
+		SlTopicPartitionLeadership(topic, partition)->leader_epoch : -1;
 	state = SlPartitionStateGet(key);
 	r = reservations != NIL ? llast(reservations) : NULL;
 	if (r != NULL && r->state == state && r->end == batch->base_offset &&
 		r->subid == GetCurrentSubTransactionId() &&
-		SlPartitionStateExtend(state, r->start, r->end, cols.offsets, &relid))
+		SlPartitionStateExtend(state, r->start, r->end, cols.offsets, followed_epoch, &relid))
 	{
 		/* The next batch of this transaction's run: one in-flight slot */
 		r->end = batch->last_offset + 1;
 	}
 	else
 	{
-		if (!SlPartitionStateReserveAt(state, batch->base_offset, cols.offsets, &relid,
-									   &next_offset))
+		if (!SlPartitionStateReserveAt(state, batch->base_offset, cols.offsets, followed_epoch,
+									   &relid, &next_offset, &fenced))
+		{
+			if (fenced)
+				return SL_REPLICA_FENCED;
 			return batch->base_offset < next_offset ? SL_REPLICA_HAVE : SL_REPLICA_GAP;
+		}
 
 		r = MemoryContextAlloc(TopTransactionContext, sizeof(ReplicaReservation));
 		r->state = state;
@@ -261,6 +277,21 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 							base_offset);
 	}
 	return SL_REPLICA_APPENDED;
+}
+
+bool
+SlPartitionLeaderReady(const SlTopic *topic, int32 partition)
+{
+	const SlPartitionLeadership *l;
+
+	if (topic->partitions == NULL)
+		return true;
+	l = SlTopicPartitionLeadership(topic, partition);
+	if (l->leader != sl_node_id)
+		return true;			/* not ours to answer: the caller refuses it */
+	return SlPartitionStateLeadAt(SlPartitionStateGet(SlMakePartitionKey(topic->topic_id,
+																		 partition)),
+								  l->leader_epoch);
 }
 
 /* Take back (or, if others follow it, give up) the reservations of aborted work */

@@ -67,6 +67,7 @@
 #include "streamlog/server/topic_admin.h"
 #include "streamlog/server/txn/coordinator.h"
 #include "streamlog/storage/isr_changes.h"
+#include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/transactions.h"
 #include "streamlog/storage/wakeups.h"
@@ -409,6 +410,13 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 	}
 	if ((pr->error_code = SlPartitionLeaderError(topic, pd->index)) != SL_ERR_NONE)
 		return;
+	/* Leading since moments ago: the last follower appends come first */
+	if (!SlPartitionLeaderReady(topic, pd->index))
+	{
+		pr->error_code = SL_ERR_NOT_LEADER_OR_FOLLOWER;
+		pr->error_message = SlStrFromCString("this broker is becoming the partition's leader; retry");
+		return;
+	}
 	if (job->request.acks == -1 && !enough_replicas(topic, pd->index, pr))
 		return;
 	if (len == 0)

@@ -44,17 +44,31 @@ typedef struct SlReplicaBatch
  * stored epoch equal to leader_epoch) and SL_REPLICA_INVALID changes
  * nothing.  Idempotent-producer state follows the appended batches, so a
  * follower that becomes leader deduplicates retries as its predecessor did.
+ * SL_REPLICA_FENCED: this node has led the partition since the epoch in
+ * which topic (as the caller read it) says the sender leads: too late,
+ * nothing appended; the caller stops following that leader.
  */
 typedef enum SlReplicaAppendResult
 {
 	SL_REPLICA_APPENDED,
 	SL_REPLICA_HAVE,
 	SL_REPLICA_GAP,
-	SL_REPLICA_INVALID
+	SL_REPLICA_INVALID,
+	SL_REPLICA_FENCED
 } SlReplicaAppendResult;
 
 extern SlReplicaAppendResult SlReplicaAppend(const SlTopic *topic, int32 partition,
 											 const SlReplicaBatch *batch);
+
+/*
+ * A leader's door, before it checks or appends a batch of partition
+ * (produce, forwarded SQL produce): false while an append this node began
+ * as a follower, before it led, is still in flight (answer a retriable
+ * error: NOT_LEADER_OR_FOLLOWER, as Kafka while a partition becomes
+ * leader); none may begin afterwards.  True where this node does not lead
+ * the partition as topic says, and on a node of its own.
+ */
+extern bool SlPartitionLeaderReady(const SlTopic *topic, int32 partition);
 
 /* leader_epochs.c (owner: replicalog) */
 

@@ -104,11 +104,15 @@ extern int	SlPartitionStateListLoaded(SlPartitionKey *keys, int max);
 /*
  * A follower's append (replica_append.c): reserve count offsets from start
  * only if the next offset is start (*next_offset says what it is either
- * way); and take back an aborted append's reservation if it is still the
- * partition's last one (false if not: release it then, leaving a hole).
+ * way) and this node has not led the partition since followed_epoch, the
+ * epoch in which the batch's sender leads it as the caller's catalog says
+ * (*fenced if it has: the batch comes too late); and take back an aborted
+ * append's reservation if it is still the partition's last one (false if
+ * not: release it then, leaving a hole).
  */
 extern bool SlPartitionStateReserveAt(SlPartitionState *state, int64 start,
-									  int64 count, Oid *relid, int64 *next_offset);
+									  int64 count, int32 followed_epoch, Oid *relid,
+									  int64 *next_offset, bool *fenced);
 extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
 									  int64 end);
 
@@ -118,7 +122,13 @@ extern bool SlPartitionStateUnreserve(SlPartitionState *state, int64 start,
  * of many batches takes one in-flight slot on a follower.
  */
 extern bool SlPartitionStateExtend(SlPartitionState *state, int64 start, int64 end,
-								   int64 count, Oid *relid);
+								   int64 count, int32 followed_epoch, Oid *relid);
+
+/*
+ * This node leads the partition in epoch: fence follower appends of that
+ * epoch's or older leaderships off; false while one is still in flight.
+ */
+extern bool SlPartitionStateLeadAt(SlPartitionState *state, int32 epoch);
 
 /*
  * Transactions (txn_index.c): the high watermark, read with whether the
