@@ -278,3 +278,86 @@ def test_bounded_cache_evicts_as_kafka(make_server, unique_name):
         for c in (a, b, d, e):
             c.close()
     kh.assert_server_healthy(srv, topic)
+
+
+def fetch_v13(cid, session_id, epoch, partitions, forgotten=()):
+    """Fetch v13 (flexible, topic ids): partitions = [(topic_id bytes,
+    partition, offset)], forgotten = [(topic_id, partition)]"""
+    from kafka_primitives import uvarint
+
+    def compact_array(items, encode):
+        return uvarint(len(items) + 1) + b"".join(encode(x) for x in items)
+
+    topics = {}
+    for tid, p, offset in partitions:
+        topics.setdefault(tid, []).append((p, offset))
+    gone = {}
+    for tid, p in forgotten:
+        gone.setdefault(tid, []).append(p)
+    body = i32(-1) + i32(0) + i32(1) + i32(50 * 1024 * 1024) + i8(0) + i32(session_id) + i32(epoch)
+    body += compact_array(list(topics.items()), lambda t: t[0] + compact_array(
+        t[1], lambda po: i32(po[0]) + i32(-1) + i64(po[1]) + i32(-1) + i64(-1)
+        + i32(1024 * 1024) + uvarint(0)) + uvarint(0))
+    body += compact_array(list(gone.items()), lambda t: t[0] + compact_array(t[1], i32) + uvarint(0))
+    body += uvarint(1)          # rack_id ""
+    body += uvarint(0)          # tagged fields
+    return kh.request_frame(kh.FETCH, 13, cid, body, header_version=2)
+
+
+def parse_fetch_v13(body):
+    """(error, session_id, [(topic_id, partition, high_watermark, records)])"""
+    r = kh.Reader(body)
+    assert r.uvarint() == 0     # response header's tagged fields
+    r.i32()                     # throttle_time_ms
+    error = r.i16()
+    session_id = r.i32()
+    out = []
+    for _ in range(r.uvarint() - 1):
+        tid = r.take(16)
+        for _ in range(r.uvarint() - 1):
+            p = r.i32()
+            r.i16()             # error
+            hw = r.i64()
+            r.i64()             # last stable offset
+            r.i64()             # log start offset
+            n = r.uvarint() - 1
+            for _ in range(max(n, 0)):
+                r.i64(), r.i64(), r.uvarint()
+            r.i32()             # preferred read replica
+            n = r.uvarint() - 1
+            records = r.take(n) if n > 0 else b""
+            for _ in range(r.uvarint()):   # partition tagged fields
+                r.uvarint()
+                r.take(r.uvarint())
+            out.append((tid, p, hw, records))
+        r.uvarint()             # topic tagged fields
+    return error, session_id, out
+
+
+def test_sessions_by_topic_id(make_server, unique_name):
+    """v13+ sessions name topics by id; a session of one kind used with the
+    other is FETCH_SESSION_TOPIC_ID_ERROR"""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("sessid")
+    new_topic(conn, topic, 2)
+    tid = srv.sql("SELECT topic_uuid FROM streamlog.topic WHERE name = %s", (topic,))[0][0].bytes
+    produce(conn, topic, 1, 2)
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        err, sid, parts = parse_fetch_v13(c.call(fetch_v13, 0, 0, [(tid, 0, 0), (tid, 1, 0)]))
+        assert err == kh.NONE and sid != 0
+        assert [(t, p, hw) for t, p, hw, _ in parts] == [(tid, 0, 0), (tid, 1, 2)]
+        err, sid2, parts = parse_fetch_v13(c.call(fetch_v13, sid, 1, [(tid, 1, 2)]))
+        assert (err, sid2, parts) == (kh.NONE, sid, [])
+        produce(conn, topic, 0)
+        err, _, parts = parse_fetch_v13(c.call(fetch_v13, sid, 2, []))
+        assert err == kh.NONE
+        assert [(t, p, hw) for t, p, hw, _ in parts] == [(tid, 0, 1)] and parts[0][3]
+
+        # a v11 fetch (topic names) in this session
+        assert call(c, sid, 3, []) == (FETCH_SESSION_TOPIC_ID_ERROR, 0, {})
+        # and a v13 one in a session made by names
+        _, sid_names, _ = call(c, 0, 0, [(topic, 0, 0)])
+        err, sid3, parts = parse_fetch_v13(c.call(fetch_v13, sid_names, 1, []))
+        assert (err, sid3, parts) == (FETCH_SESSION_TOPIC_ID_ERROR, 0, [])
