@@ -28,6 +28,13 @@
  *   that had lived longer than the eviction time when last used, a
  *   replica also every consumer's session.  Otherwise there is no session
  *   and the answer says id 0.
+ *
+ * A session never holds more partitions than the server may have
+ * (streamlog.max_partitions): a client cannot fill a worker's memory with
+ * partitions that cannot exist.  A full fetch of more gets no session; an
+ * incremental one that would grow past it (before its forgotten ones go)
+ * ends its session, answered FETCH_SESSION_ID_NOT_FOUND: the client then
+ * fetches in full, without a session.
  */
 #include "postgres.h"
 
@@ -282,6 +289,29 @@ add_partitions(FetchSession *s, const SlFetchRequest *request)
 	}
 }
 
+/* How many of the request's partitions s does not hold yet */
+static long
+new_partitions(FetchSession *s, const SlFetchRequest *request)
+{
+	long		n = 0;
+
+	for (int t = 0; t < request->topics.n; t++)
+	{
+		const SlFetchRequestFetchTopic *ft = &request->topics.items[t];
+
+		for (int p = 0; p < ft->partitions.n; p++)
+		{
+			CachedPartitionKey key;
+
+			make_key(&key, s->uses_topic_ids, ft->topic, &ft->topic_id,
+					 ft->partitions.items[p].partition);
+			if (hash_search(s->partitions, &key, HASH_FIND, NULL) == NULL)
+				n++;
+		}
+	}
+	return n;
+}
+
 static void
 forget_partitions(FetchSession *s, const SlFetchRequest *request)
 {
@@ -421,6 +451,17 @@ SlFetchSessionBegin(SlFetchRequest *request, int16 version, bool privileged,
 		ctx->error = SL_ERR_FETCH_SESSION_TOPIC_ID_ERROR;
 		return;
 	}
+	if (hash_get_num_entries(s->partitions) + new_partitions(s, request) > sl_max_partitions)
+	{
+		/*
+		 * More partitions than the server can have: a client filling our
+		 * memory.  The session goes; its full fetch gets none (below).
+		 */
+		remove_session_at(i);
+		ctx->kind = SL_FETCH_SESSION_ERROR;
+		ctx->error = SL_ERR_FETCH_SESSION_ID_NOT_FOUND;
+		return;
+	}
 	add_partitions(s, request);
 	forget_partitions(s, request);
 	if (hash_get_num_entries(s->partitions) == 0)
@@ -482,7 +523,8 @@ create_session(const SlFetchSessionContext *ctx, const SlFetchRequest *request,
 
 	for (int t = 0; t < request->topics.n; t++)
 		size += request->topics.items[t].partitions.n;
-	if (size == 0 || slots == 0)
+	/* no session for more partitions than the server can have */
+	if (size == 0 || slots == 0 || size > sl_max_partitions)
 		return SL_FETCH_SESSION_INVALID_ID;
 	if (nsessions >= slots && !try_evict(ctx->privileged, size, now))
 		return SL_FETCH_SESSION_INVALID_ID;

@@ -361,3 +361,27 @@ def test_sessions_by_topic_id(make_server, unique_name):
         _, sid_names, _ = call(c, 0, 0, [(topic, 0, 0)])
         err, sid3, parts = parse_fetch_v13(c.call(fetch_v13, sid_names, 1, []))
         assert (err, sid3, parts) == (FETCH_SESSION_TOPIC_ID_ERROR, 0, [])
+
+
+def test_a_session_holds_no_more_partitions_than_the_server_may_have(make_server, unique_name):
+    """streamlog.max_partitions bounds a session: a client cannot fill a
+    worker's memory with partitions that cannot exist"""
+    srv = make_server(conf={"streamlog.max_partitions": "16"})
+    conn = srv.connect()
+    topic = unique_name("sessbig")
+    new_topic(conn, topic, 2)
+    ghost = unique_name("ghost")   # no such topic: its partitions answer errors
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        err, sid, parts = call(c, 0, 0, [(ghost, p, 0) for p in range(17)])
+        assert (err, sid, len(parts)) == (kh.NONE, 0, 17)
+
+        _, sid, _ = call(c, 0, 0, [(topic, 0, 0), (topic, 1, 0)] + [(ghost, p, 0) for p in range(8)])
+        assert sid != 0
+        # updating those it holds is fine
+        assert call(c, sid, 1, [(topic, 0, 0), (ghost, 3, 0)])[0] == kh.NONE
+        # 7 more would make 17
+        err, _, parts = call(c, sid, 2, [(ghost, p, 0) for p in range(8, 15)])
+        assert (err, parts) == (FETCH_SESSION_ID_NOT_FOUND, {})
+        assert call(c, sid, 3, [])[0] == FETCH_SESSION_ID_NOT_FOUND
+    kh.assert_server_healthy(srv, topic)
