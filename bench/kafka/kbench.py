@@ -73,6 +73,7 @@ class CpuMeter:
         self.postmaster = postmaster
         self.brokers = brokers
         self.seen = {}
+        self.written = {}
         self.sampling = None
 
     @staticmethod
@@ -108,9 +109,22 @@ class CpuMeter:
                 pids.append(int(d))
         return pids + [self.postmaster]
 
+    @staticmethod
+    def proc_written(pid):
+        """bytes the process caused to be written to storage (/proc/<pid>/io)"""
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("write_bytes:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
     def sample(self):
         for pid in self.server_pids():
             self.seen[pid] = self.proc_cpu(pid)
+            self.written[pid] = self.proc_written(pid)
 
     def sampler(self, stop):
         while not stop.wait(0.2):
@@ -118,8 +132,10 @@ class CpuMeter:
 
     def snapshot(self):
         self.seen = {}
+        self.written = {}
         self.sample()
         per = dict(self.seen)
+        self.written0 = dict(self.written)
         stop = threading.Event()
         thread = threading.Thread(target=self.sampler, args=(stop,), daemon=True)
         thread.start()
@@ -144,7 +160,9 @@ class CpuMeter:
             on, wait = self.sched(p)
             sched.append(((on - sched0[p][0]) / 1e9, (wait - sched0[p][1]) / 1e9))
         busiest = max(sched, key=lambda x: x[0], default=(0.0, 0.0))
+        written = sum(v - self.written0.get(p, 0) for p, v in self.written.items())
         return {"server_pct": 100 * server / wall,
+                "disk_mb": written / MB,
                 "broker_pct": 100 * sum(broker) / wall,
                 "busiest_on_pct": 100 * busiest[0] / wall,
                 "busiest_wait_pct": 100 * busiest[1] / wall,
@@ -381,15 +399,16 @@ class KBench(Driver):
             brk = CpuMeter.fmt_broker
             rows.append([size_label(size), "streamlog, Kafka Produce", fmt_int(sl["records_per_s"]),
                          fmt_mb(sl["mb_per_s"]), f"{sl['seconds']:.2f}", srv(sl_cpu), brk(sl_cpu),
-                         f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal), fmt_mb(sl_stored),
-                         fmt_ratio(ratio, TARGET_PRODUCE),
+                         f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal), fmt_mb(sl_cpu["disk_mb"]),
+                         fmt_mb(sl_stored), fmt_ratio(ratio, TARGET_PRODUCE),
                          f">= {TARGET_PRODUCE:.1f}x {verdict(ratio >= TARGET_PRODUCE)}"])
             rows.append([size_label(size), "librdkafka mock cluster", fmt_int(mock["records_per_s"]),
                          fmt_mb(mock["mb_per_s"]), f"{mock['seconds']:.2f}", "-", "-",
-                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "1.00x", ""])
+                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "-", "1.00x", ""])
             rows.append([size_label(size), "COPY FROM STDIN, 1 transaction", fmt_int(copy_rps),
                          fmt_mb(copy_rps * size / MB), f"{secs:.2f}", srv(copy_cpu), "-",
-                         f"{copy_cpu['client_pct']:.0f}", fmt_mb(copy_wal), fmt_mb(copy_stored),
+                         f"{copy_cpu['client_pct']:.0f}", fmt_mb(copy_wal), fmt_mb(copy_cpu["disk_mb"]),
+                         fmt_mb(copy_stored),
                          fmt_ratio(copy_rps / mock["records_per_s"]), ""])
             if st and st["requests"]:
                 client_rows.append([size_label(size), fmt_int(st["requests"]),
@@ -401,9 +420,12 @@ class KBench(Driver):
         self.emit("1. Produce throughput: acks=all, no compression, librdkafka default batching "
                   f"(linger.ms=5, batch.size=1000000), one producer, {PARTITIONS} partitions")
         self.emit(table(["size", "method", "records/s", "MB/s", "s", "server CPU%", "broker CPU% (busiest)",
-                         "client CPU%", "WAL MB", "stored MB", "vs mock", "target"], rows, "ll" + "r" * 10))
+                         "client CPU%", "WAL MB", "disk MB", "stored MB", "vs mock", "target"], rows,
+                        "ll" + "r" * 11))
         self.emit("  (stored MB: the topic's segments, streamlog.partitions.bytes, or the table with its "
-                  "TOAST and index, pg_total_relation_size)")
+                  "TOAST and index, pg_total_relation_size; disk MB: what the server's processes wrote "
+                  "to storage meanwhile, /proc/<pid>/io write_bytes: the WAL, new WAL segments "
+                  "zero-filled, pages written out)")
         self.emit("  streamlog / mock cluster, records/s: " + "; ".join(verdicts))
         if client_rows:
             self.emit("  client view of the streamlog runs (librdkafka statistics, last 1 s window "
@@ -469,14 +491,14 @@ class KBench(Driver):
             rows.append([size_label(size), f"streamlog, {MULTI_PRODUCERS} producers", fmt_int(sl_rps),
                          fmt_mb(sl_rps * size / MB), f"{sl_secs:.2f}", f"{sl_cpu['server_pct']:.0f}",
                          CpuMeter.fmt_broker(sl_cpu), f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal),
-                         fmt_ratio(sl_rps / mock_rps)])
+                         fmt_mb(sl_cpu["disk_mb"]), fmt_ratio(sl_rps / mock_rps)])
             rows.append([size_label(size), f"{MULTI_PRODUCERS} mock clusters", fmt_int(mock_rps),
                          fmt_mb(mock_rps * size / MB), f"{mock_secs:.2f}", "-", "-",
-                         f"{mock_cpu['client_pct']:.0f}", "-", "1.00x"])
+                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "1.00x"])
         self.emit(f"1b. Produce throughput, {MULTI_PRODUCERS} producers at once (a process and a "
                   f"connection each), one topic of {MULTI_PARTITIONS} partitions, as in 1")
         self.emit(table(["size", "method", "records/s", "MB/s", "s", "server CPU%", "broker CPU% (busiest)",
-                         "client CPU%", "WAL MB", "vs mock"], rows, "ll" + "r" * 8))
+                         "client CPU%", "WAL MB", "disk MB", "vs mock"], rows, "ll" + "r" * 9))
         self.emit("  (records/s: all records over the slowest producer's time; the mock clusters run "
                   "in the producers' processes, one each; server CPU% above 100 uses both cores)")
         self.emit()
