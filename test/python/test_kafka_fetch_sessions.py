@@ -385,3 +385,32 @@ def test_a_session_holds_no_more_partitions_than_the_server_may_have(make_server
         assert (err, parts) == (FETCH_SESSION_ID_NOT_FOUND, {})
         assert call(c, sid, 3, [])[0] == FETCH_SESSION_ID_NOT_FOUND
     kh.assert_server_healthy(srv, topic)
+
+
+def test_evicted_sessions_give_their_memory_back(make_server, unique_name):
+    """Sessions made and evicted over and over (every one stale at once:
+    streamlog.fetch_session_eviction_ms = 0) leave the worker's memory where
+    it was after the first rounds"""
+    srv = make_server(conf={"streamlog.broker_workers": "1",
+                            "streamlog.fetch_session_cache_slots": "4",
+                            "streamlog.fetch_session_eviction_ms": "0"})
+    conn = srv.connect()
+    topic = unique_name("sesschurn")
+    new_topic(conn, topic, 64)
+    pid = kh.broker_pids(srv)[0]
+    wanted = [(topic, p, 0) for p in range(64)]
+
+    with kh.RawClient(srv.kafka_bootstrap) as c:
+        ids = set()
+        for _ in range(200):   # the allocator's pools are filled by now
+            ids.add(call(c, 0, 0, wanted)[1])
+        rss_before = kh.rss_kb(pid)
+        for _ in range(2000):
+            err, sid, parts = call(c, 0, 0, wanted)
+            assert err == kh.NONE and sid != 0 and len(parts) == 64
+            ids.add(sid)
+        # each a new session, evicting the oldest of the 4
+        assert len(ids) == 2200
+        assert kh.rss_kb(pid) - rss_before < 8 * 1024, "evicted sessions kept their memory"
+        # the last four are still there
+        assert call(c, sid, 1, [])[0] == kh.NONE
