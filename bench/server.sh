@@ -93,8 +93,9 @@ bench_server_cleanup() {
 }
 
 bench_server_start() {
+	# shellcheck disable=SC2086  # BENCH_INITDB_ARGS: several words
 	"${as_pg[@]}" "$pgbin/initdb" -D "$data" -U "$pguser" --auth=trust \
-		--encoding=UTF8 --locale=C >"$tmp/initdb.log" 2>&1 || {
+		--encoding=UTF8 --locale=C ${BENCH_INITDB_ARGS:-} >"$tmp/initdb.log" 2>&1 || {
 		cat "$tmp/initdb.log" >&2; exit 1; }
 
 	cat >>"$data/postgresql.conf" <<EOF

@@ -35,6 +35,8 @@ int			sl_default_replication_factor = 1;
 int			sl_connections_max_idle = 600000;
 int			sl_connections_max_reauth = 0;
 int			sl_fetch_max_bytes = 55 * 1024 * 1024;
+int			sl_fetch_session_cache_slots = 1000;
+int			sl_fetch_session_eviction_ms = 120000;
 int			sl_group_initial_rebalance_delay = 3000;
 int			sl_group_max_session_timeout = 1800000;
 int			sl_group_min_session_timeout = 6000;
@@ -826,6 +828,25 @@ SlDefineGucs(void)
 							&sl_fetch_max_bytes,
 							55 * 1024 * 1024, 1024, SL_FETCH_MAX_BYTES_LIMIT,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.fetch_session_cache_slots",
+							"Incremental fetch sessions the broker keeps "
+							"(max.incremental.fetch.session.cache.slots, KIP-227); 0 = none.",
+							"Split evenly over the broker workers, each of which keeps the "
+							"sessions of its own connections; a full cache evicts as Kafka's does.",
+							&sl_fetch_session_cache_slots,
+							1000, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.fetch_session_eviction_ms",
+							"A fetch session unused this long may be evicted for a new one; "
+							"consumers' sessions younger than this are kept.",
+							"Kafka's fixed minimum incremental fetch session eviction time.",
+							&sl_fetch_session_eviction_ms,
+							120000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.max_request_size",

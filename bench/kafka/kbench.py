@@ -44,6 +44,8 @@ TARGET_CONSUME = 2_000_000  # records/s
 TARGET_LATENCY = 3.0        # streamlog p99 / NOTIFY round trip p99
 
 PARTITIONS = 4              # throughput topics
+MULTI_PRODUCERS = 4         # producers of the several-producer run (1b)
+MULTI_PARTITIONS = 8        # and the partitions of its topic
 LAT_RATE = 10_000           # records/s in the latency runs
 NOTIFY_BATCH = 1000         # most records per NOTIFY transaction (grouped peer)
 NOTIFY_CONNS = 32           # connections of the one-transaction-per-record run
@@ -71,6 +73,7 @@ class CpuMeter:
         self.postmaster = postmaster
         self.brokers = brokers
         self.seen = {}
+        self.written = {}
         self.sampling = None
 
     @staticmethod
@@ -106,9 +109,22 @@ class CpuMeter:
                 pids.append(int(d))
         return pids + [self.postmaster]
 
+    @staticmethod
+    def proc_written(pid):
+        """bytes the process caused to be written to storage (/proc/<pid>/io)"""
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("write_bytes:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
     def sample(self):
         for pid in self.server_pids():
             self.seen[pid] = self.proc_cpu(pid)
+            self.written[pid] = self.proc_written(pid)
 
     def sampler(self, stop):
         while not stop.wait(0.2):
@@ -116,8 +132,10 @@ class CpuMeter:
 
     def snapshot(self):
         self.seen = {}
+        self.written = {}
         self.sample()
         per = dict(self.seen)
+        self.written0 = dict(self.written)
         stop = threading.Event()
         thread = threading.Thread(target=self.sampler, args=(stop,), daemon=True)
         thread.start()
@@ -142,7 +160,9 @@ class CpuMeter:
             on, wait = self.sched(p)
             sched.append(((on - sched0[p][0]) / 1e9, (wait - sched0[p][1]) / 1e9))
         busiest = max(sched, key=lambda x: x[0], default=(0.0, 0.0))
+        written = sum(v - self.written0.get(p, 0) for p, v in self.written.items())
         return {"server_pct": 100 * server / wall,
+                "disk_mb": written / MB,
                 "broker_pct": 100 * sum(broker) / wall,
                 "busiest_on_pct": 100 * busiest[0] / wall,
                 "busiest_wait_pct": 100 * busiest[1] / wall,
@@ -269,6 +289,7 @@ class KBench(Driver):
         for size in self.sizes:
             self.q("SELECT streamlog.create_topic(%s, %s)", (f"kb_{size}", PARTITIONS))
             self.q("SELECT streamlog.create_topic(%s, 1)", (f"kb_lat_{size}",))
+            self.q("SELECT streamlog.create_topic(%s, %s)", (f"kb_multi_{size}", MULTI_PARTITIONS))
         self.q("CREATE TABLE plain (id bigserial PRIMARY KEY, k text, v text)")
         self.q("CREATE TABLE notify_events (id bigserial PRIMARY KEY, v text)")
         brokers = self.broker_pids()
@@ -287,7 +308,8 @@ class KBench(Driver):
     def facts(self):
         settings = self.pg_settings(
             "max_wal_size", "checkpoint_timeout", "synchronous_commit", "fsync", "wal_sync_method",
-            "full_page_writes", "streamlog.broker_workers", "commit_delay")
+            "full_page_writes", "streamlog.broker_workers", "commit_delay", "wal_init_zero",
+            "wal_recycle", "wal_segment_size", "wal_compression")
         ext = self.q1("SELECT extversion FROM pg_extension WHERE extname = 'streamlog'")
 
         facts = self.emit_head("streamlog Kafka-protocol benchmark")
@@ -301,7 +323,10 @@ class KBench(Driver):
                   f"checkpoint_timeout={settings['checkpoint_timeout']} "
                   f"synchronous_commit={settings['synchronous_commit']} fsync={settings['fsync']} "
                   f"wal_sync_method={settings['wal_sync_method']} "
-                  f"full_page_writes={settings['full_page_writes']} commit_delay={settings['commit_delay']}")
+                  f"full_page_writes={settings['full_page_writes']} commit_delay={settings['commit_delay']}\n"
+                  f"              wal_init_zero={settings['wal_init_zero']} wal_recycle={settings['wal_recycle']} "
+                  f"wal_segment_size={settings['wal_segment_size']} "
+                  f"wal_compression={settings['wal_compression']}")
         self.emit(f"  sizes       produce/consume {fmt_int(self.records[100])} x 100 B and "
                   f"{fmt_int(self.records[1024])} x 1 KiB, {PARTITIONS} partitions; latency "
                   f"{fmt_int(LAT_RATE)} records/s for {self.lat_secs} s (after 1 s warm-up), 1 partition; "
@@ -374,15 +399,16 @@ class KBench(Driver):
             brk = CpuMeter.fmt_broker
             rows.append([size_label(size), "streamlog, Kafka Produce", fmt_int(sl["records_per_s"]),
                          fmt_mb(sl["mb_per_s"]), f"{sl['seconds']:.2f}", srv(sl_cpu), brk(sl_cpu),
-                         f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal), fmt_mb(sl_stored),
-                         fmt_ratio(ratio, TARGET_PRODUCE),
+                         f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal), fmt_mb(sl_cpu["disk_mb"]),
+                         fmt_mb(sl_stored), fmt_ratio(ratio, TARGET_PRODUCE),
                          f">= {TARGET_PRODUCE:.1f}x {verdict(ratio >= TARGET_PRODUCE)}"])
             rows.append([size_label(size), "librdkafka mock cluster", fmt_int(mock["records_per_s"]),
                          fmt_mb(mock["mb_per_s"]), f"{mock['seconds']:.2f}", "-", "-",
-                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "1.00x", ""])
+                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "-", "1.00x", ""])
             rows.append([size_label(size), "COPY FROM STDIN, 1 transaction", fmt_int(copy_rps),
                          fmt_mb(copy_rps * size / MB), f"{secs:.2f}", srv(copy_cpu), "-",
-                         f"{copy_cpu['client_pct']:.0f}", fmt_mb(copy_wal), fmt_mb(copy_stored),
+                         f"{copy_cpu['client_pct']:.0f}", fmt_mb(copy_wal), fmt_mb(copy_cpu["disk_mb"]),
+                         fmt_mb(copy_stored),
                          fmt_ratio(copy_rps / mock["records_per_s"]), ""])
             if st and st["requests"]:
                 client_rows.append([size_label(size), fmt_int(st["requests"]),
@@ -394,15 +420,87 @@ class KBench(Driver):
         self.emit("1. Produce throughput: acks=all, no compression, librdkafka default batching "
                   f"(linger.ms=5, batch.size=1000000), one producer, {PARTITIONS} partitions")
         self.emit(table(["size", "method", "records/s", "MB/s", "s", "server CPU%", "broker CPU% (busiest)",
-                         "client CPU%", "WAL MB", "stored MB", "vs mock", "target"], rows, "ll" + "r" * 10))
+                         "client CPU%", "WAL MB", "disk MB", "stored MB", "vs mock", "target"], rows,
+                        "ll" + "r" * 11))
         self.emit("  (stored MB: the topic's segments, streamlog.partitions.bytes, or the table with its "
-                  "TOAST and index, pg_total_relation_size)")
+                  "TOAST and index, pg_total_relation_size; disk MB: what the server's processes wrote "
+                  "to storage meanwhile, /proc/<pid>/io write_bytes: the WAL, new WAL segments "
+                  "zero-filled, pages written out)")
         self.emit("  streamlog / mock cluster, records/s: " + "; ".join(verdicts))
         if client_rows:
             self.emit("  client view of the streamlog runs (librdkafka statistics, last 1 s window "
                       "for the round trips):")
             self.emit(table(["size", "Produce requests", "records/request", "kB/request",
                              "rtt avg ms", "rtt p99 ms", "queue-full waits"], client_rows))
+        self.emit()
+
+    # -- 1b. several producers ----------------------------------------------
+
+    def run_clients(self, what, cmds, profile=None):
+        """Run several slbench processes at once; (their results, cpu dict)."""
+        prof = self.profiler.start(profile) if profile and self.profiler else None
+        snap = self.cpu.snapshot()
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in cmds]
+        outs = [p.communicate() for p in procs]
+        cpu = self.cpu.since(snap)
+        if prof:
+            self.profiler.stop(prof)
+        self.note_log(what)
+        results = []
+        for p, (out, err) in zip(procs, outs):
+            res = parse_result(out)
+            if res is None:
+                raise RuntimeError(f"{what}: no result (exit {p.returncode})\n{out}\n{err}")
+            if p.returncode != 0:
+                self.notes.append(f"{what}: a client reported errors (exit {p.returncode}): "
+                                  + "; ".join(err.splitlines()[:3]))
+            results.append(res)
+        return results, cpu
+
+    def bench_produce_many(self):
+        """MULTI_PRODUCERS producers at once, each its own process and
+        connection, on a topic of MULTI_PARTITIONS partitions; records/s is
+        all records over the slowest producer's time"""
+        rows = []
+        for size in self.sizes:
+            n = self.records[size] // MULTI_PRODUCERS
+            total = n * MULTI_PRODUCERS
+            self.settle()
+            log(f"1b. produce {MULTI_PRODUCERS} x {fmt_int(n)} x {size_label(size)} to streamlog")
+            lsn = self.wal_lsn()
+            sl, sl_cpu = self.run_clients(
+                f"produce x{MULTI_PRODUCERS} {size_label(size)}",
+                [self.slbench("produce", "--brokers", self.args.brokers, "--topic", f"kb_multi_{size}",
+                              "--records", n, "--size", size, "--acks", "all", "--compression", "none")
+                 for _ in range(MULTI_PRODUCERS)],
+                profile=f"produce, {MULTI_PRODUCERS} producers, {size_label(size)} values")
+            sl_wal = self.wal_since(lsn) / MB
+            self.settle()
+            log(f"1b. produce {MULTI_PRODUCERS} x {fmt_int(n)} x {size_label(size)} to mock clusters")
+            mock, mock_cpu = self.run_clients(
+                f"produce x{MULTI_PRODUCERS} {size_label(size)} (mock)",
+                [self.slbench("produce", "--mock", "--partitions", MULTI_PARTITIONS,
+                              "--topic", f"kb_multi_{size}", "--records", n, "--size", size,
+                              "--acks", "all", "--compression", "none")
+                 for _ in range(MULTI_PRODUCERS)])
+            sl_secs = max(r["seconds"] for r in sl)
+            mock_secs = max(r["seconds"] for r in mock)
+            sl_rps, mock_rps = total / sl_secs, total / mock_secs
+            self.results[("produce_many", size)] = sl_rps
+            rows.append([size_label(size), f"streamlog, {MULTI_PRODUCERS} producers", fmt_int(sl_rps),
+                         fmt_mb(sl_rps * size / MB), f"{sl_secs:.2f}", f"{sl_cpu['server_pct']:.0f}",
+                         CpuMeter.fmt_broker(sl_cpu), f"{sl_cpu['client_pct']:.0f}", fmt_mb(sl_wal),
+                         fmt_mb(sl_cpu["disk_mb"]), fmt_ratio(sl_rps / mock_rps)])
+            rows.append([size_label(size), f"{MULTI_PRODUCERS} mock clusters", fmt_int(mock_rps),
+                         fmt_mb(mock_rps * size / MB), f"{mock_secs:.2f}", "-", "-",
+                         f"{mock_cpu['client_pct']:.0f}", "-", "-", "1.00x"])
+        self.emit(f"1b. Produce throughput, {MULTI_PRODUCERS} producers at once (a process and a "
+                  f"connection each), one topic of {MULTI_PARTITIONS} partitions, as in 1")
+        self.emit(table(["size", "method", "records/s", "MB/s", "s", "server CPU%", "broker CPU% (busiest)",
+                         "client CPU%", "WAL MB", "disk MB", "vs mock"], rows, "ll" + "r" * 9))
+        self.emit("  (records/s: all records over the slowest producer's time; the mock clusters run "
+                  "in the producers' processes, one each; server CPU% above 100 uses both cores)")
         self.emit()
 
     # -- 2. consume ------------------------------------------------------
@@ -548,8 +646,10 @@ class KBench(Driver):
         self.setup()
         self.facts()
         self.bench_produce()
-        self.bench_consume()
-        self.bench_latency()
+        self.bench_produce_many()
+        if not self.args.produce_only:
+            self.bench_consume()
+            self.bench_latency()
         self.finish(t0, f"targets (reported, not asserted): produce >= {TARGET_PRODUCE}x the mock "
                     f"cluster's records/s; consume >= {fmt_int(TARGET_CONSUME)} records/s; "
                     f"end-to-end p99 <= {TARGET_LATENCY:.0f}x the INSERT + NOTIFY round trip p99")
@@ -583,6 +683,8 @@ def main():
     ap.add_argument("--brokers", required=True, help="host:port of the streamlog Kafka listener")
     ap.add_argument("--slbench", required=True, help="the built slbench program")
     ap.add_argument("--work-dir", required=True, help="scratch directory (statistics, profiles)")
+    ap.add_argument("--produce-only", action="store_true",
+                    help="sections 1 and 1b only (comparing server settings)")
     args = ap.parse_args()
     if args.profile and not shutil.which("perf"):
         sys.exit("kbench: --profile needs perf")

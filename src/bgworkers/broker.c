@@ -61,6 +61,7 @@
 #include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
 #include "streamlog/server/auth.h"
+#include "streamlog/server/fetch_sessions.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/group_metadata.h"
 #include "streamlog/server/listeners.h"
@@ -833,6 +834,7 @@ SlBrokerMain(Datum arg)
 	SlBrokerStatsStart(worker_index);
 	SlRoleSessionsAttach(worker_index);
 	SlConnLimitsStart(worker_index);
+	SlFetchSessionsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
 	/* The certificate as the files are now, which a reload may have changed */

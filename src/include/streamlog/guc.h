@@ -37,6 +37,8 @@ extern char *sl_database;
 extern int	sl_connections_max_idle;
 extern int	sl_connections_max_reauth;
 extern int	sl_fetch_max_bytes;
+extern int	sl_fetch_session_cache_slots;
+extern int	sl_fetch_session_eviction_ms;
 extern int	sl_default_partitions;
 extern int	sl_default_replication_factor;
 extern int	sl_group_initial_rebalance_delay;

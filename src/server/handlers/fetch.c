@@ -23,6 +23,7 @@
 #include "streamlog/metadata/cluster_state.h"
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
+#include "streamlog/server/fetch_sessions.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/subtransaction.h"
@@ -316,34 +317,51 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 	return records.len;
 }
 
+/* What a Fetch keeps between looks, in its request's context */
+typedef struct FetchState
+{
+	SlFetchRequest request;		/* as served: a session's whole list if incremental */
+	SlFetchSessionContext session;
+} FetchState;
+
 /*
  * The request, decoded on the first look and kept with the request (its
  * strings point into the frame): a parked Fetch looked at again only reads.
+ * The first look also applies its session fields (KIP-227): once, however
+ * often the request is looked at.
  */
-static SlFetchRequest *
+static FetchState *
 decoded_request(SlRequest *req, SlReader *body)
 {
-	SlFetchRequest *request = req->handler_state;
+	FetchState *state = req->handler_state;
 
-	if (request == NULL)
+	if (state == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
 		bool		ok;
+		bool		from_consumer;
 
-		request = palloc(sizeof(SlFetchRequest));
-		ok = SlFetchRequestDecode(body, req->api_version, request);
+		state = palloc0(sizeof(FetchState));
+		ok = SlFetchRequestDecode(body, req->api_version, &state->request);
+		if (ok)
+		{
+			from_consumer = (req->api_version >= 15 ? state->request.replica_state.replica_id :
+							 state->request.replica_id) < 0;
+			SlFetchSessionBegin(&state->request, req->api_version, !from_consumer,
+								&state->session);
+		}
 		MemoryContextSwitchTo(oldcxt);
 		if (!ok)
 			return NULL;
-		req->handler_state = request;
+		req->handler_state = state;
 	}
-	return request;
+	return state;
 }
 
 bool
 SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 {
-	SlFetchRequest *decoded = decoded_request(req, body);
+	FetchState *state = decoded_request(req, body);
 	SlFetchRequest request;
 	SlFetchResponse resp;
 	int64		total = 0;
@@ -353,9 +371,9 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	bool		read_committed;
 	char	   *client_rack;
 
-	if (decoded == NULL)
+	if (state == NULL)
 		return false;
-	request = *decoded;
+	request = state->request;
 	/* what the client asks, within what the broker gives (fetch.max.bytes) */
 	budget = request.max_bytes > 0 ? Min(request.max_bytes, sl_fetch_max_bytes) : sl_fetch_max_bytes;
 	/* and within the room the worker has for answers not yet sent */
@@ -370,7 +388,15 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	read_committed = from_consumer && req->api_version >= 4 && request.isolation_level == 1;
 	SlFetchResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
-	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
+	resp.session_id = 0;
+	/* a session's error is the whole answer, at once */
+	if (state->session.kind == SL_FETCH_SESSION_ERROR)
+	{
+		SL_ARRAY_ALLOC(resp.responses, 0);
+		SlFetchSessionFinish(&state->session, &request, &resp);
+		SlFetchResponseEncode(out, req->api_version, &resp);
+		return true;
+	}
 	SL_ARRAY_ALLOC(resp.responses, request.topics.n);
 	for (int t = 0; t < request.topics.n; t++)
 	{
@@ -459,6 +485,8 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 			return true;
 		}
 	}
+	/* a new session, or an incremental answer's changes only */
+	SlFetchSessionFinish(&state->session, &request, &resp);
 	SlFetchResponseEncode(out, req->api_version, &resp);
 	return true;
 }
