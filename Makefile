@@ -181,7 +181,7 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 
 TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
-TXN_CLEAN_OBJS =
+TXN_CLEAN_OBJS = src/storage/txn_truncate.o
 METRICS_OBJS =
 PROMHTTP_OBJS =
 KAFKA_WRITE_OBJS =
