@@ -182,6 +182,8 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
 TXN_CLEAN_OBJS = src/storage/txn_truncate.o
+# the cleaner's view of transactions is pure: unit-tested as frontend code
+CODEC_OBJS += src/storage/txn_cleaner.o
 METRICS_OBJS =
 PROMHTTP_OBJS =
 KAFKA_WRITE_OBJS =
