@@ -273,6 +273,10 @@ rebuild_partition(SlPartitionKey key)
 	LWLockAcquire(producers_lock, LW_EXCLUSIVE);
 	if (hash_search(rebuilt, &key, HASH_FIND, NULL) == NULL)
 	{
+		/*
+		 * Data batches first, as before markers were read: a marker
+		 * changes nothing of a producer's epoch and sequences
+		 */
 		for (int i = 0; i < count; i++)
 		{
 			StoredBatch *batch = &batches[i];
@@ -280,6 +284,8 @@ rebuild_partition(SlPartitionKey key)
 			ProducerEntry *entry;
 			bool		entry_found;
 
+			if (batch->first_seq < 0)
+				continue;
 			entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
 			if (entry == NULL)
 				break;			/* full: the rest stays unknown */
@@ -290,15 +296,7 @@ rebuild_partition(SlPartitionKey key)
 				entry->last_timestamp = -1;
 				entry->coordinator_epoch = -1;
 			}
-			/* Newest first: the first seen is the newest */
-			if (entry->last_timestamp < 0)
-				entry->last_timestamp = batch->timestamp;
-			if (batch->first_seq < 0)
-			{
-				if (entry->coordinator_epoch < 0)
-					entry->coordinator_epoch = batch->coordinator_epoch;
-				continue;
-			}
+			entry->last_timestamp = Max(entry->last_timestamp, batch->timestamp);
 			/* Older than what we have: goes in front, if there is room */
 			if (batch->epoch == entry->epoch && entry->nbatches < SL_PRODUCER_BATCHES &&
 				(entry->nbatches == 0 || batch->base_offset < entry->batches[0].base_offset))
@@ -312,6 +310,30 @@ rebuild_partition(SlPartitionKey key)
 				};
 				entry->nbatches++;
 			}
+		}
+		/* Then markers: the newest (first met) has the coordinator epoch */
+		for (int i = 0; i < count; i++)
+		{
+			StoredBatch *batch = &batches[i];
+			ProducerKey pkey = make_key(key, batch->producer_id);
+			ProducerEntry *entry;
+			bool		entry_found;
+
+			if (batch->first_seq >= 0)
+				continue;
+			entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
+			if (entry == NULL)
+				break;
+			if (!entry_found)
+			{
+				entry->epoch = batch->epoch;
+				entry->nbatches = 0;
+				entry->last_timestamp = -1;
+				entry->coordinator_epoch = batch->coordinator_epoch;
+			}
+			else if (entry->coordinator_epoch < 0)
+				entry->coordinator_epoch = batch->coordinator_epoch;
+			entry->last_timestamp = Max(entry->last_timestamp, batch->timestamp);
 		}
 		hash_search(rebuilt, &key, HASH_ENTER_NULL, NULL);
 	}
