@@ -224,6 +224,8 @@ ISOLATION = topic_admin_races commit_order idle_producer group_consumers retenti
 # Transactions, partition side (issue 14)
 ISOLATION += txn_markers
 ISOLATION += lso_cache
+# Transactions through compaction (issue 14)
+ISOLATION += txn_compaction
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
