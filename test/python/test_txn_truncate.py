@@ -93,6 +93,15 @@ def test_truncation_rolled_back_leaves_the_state(conn, unique_name):
         pass
     assert state(conn, topic) == ([], [(100, 0, 1)])
     assert lso(conn, topic) == hwm(conn, topic) == 2
+    # No transaction open, so the LSO cache answers without a query: the
+    # one the truncation re-opens must hold the LSO all the same
+    cache = conn.execute("SELECT known, open_transactions FROM "
+                         "streamlog.partition_lso_cache(%s, 0)", (topic,)).fetchone()
+    assert cache == (True, 0)
+    conn.execute("SELECT streamlog._truncate_partition(%s, 0, 1)", (tid,))
+    assert state(conn, topic) == ([(100, 0, 0)], [])
+    assert hwm(conn, topic) == 1 and lso(conn, topic) == 0
+    assert values(conn, topic, "read_committed") == []
 
 
 def test_truncated_old_leader_has_its_successors_transactions(make_cluster, unique_name):
