@@ -6,6 +6,11 @@ the aborted-transaction index.  First through the replica door
 (streamlog._truncate_partition) on one node, then on a 3-node cluster
 whose cut-off leader took batches and markers its successor never got."""
 
+import os
+import signal
+
+import pytest
+
 from replstream import create_topic_with_assignment, stored_batches, wait_replicas_identical
 from test_replication_failover import kill_with_senders, new_leader, stop_senders
 from test_txn_log import append, hwm, lso, marker, produce
@@ -104,12 +109,16 @@ def test_truncation_rolled_back_leaves_the_state(conn, unique_name):
     assert values(conn, topic, "read_committed") == []
 
 
-def test_truncated_old_leader_has_its_successors_transactions(make_cluster, unique_name):
+@pytest.mark.parametrize("how", ["kill", "pause"])
+def test_truncated_old_leader_has_its_successors_transactions(make_cluster, unique_name, how):
     """The leader takes a COMMIT, an ABORT and a transactional batch its
-    followers never get, and dies; its successor ends the transactions the
-    other way round.  The old leader returns, truncates by epoch and ends
-    with the new leader's open transactions and aborted index, and both
-    read the same committed records."""
+    followers never get, and is cut off: killed (kill -9, then restarted)
+    or paused (every process stopped, then resumed: its partition state in
+    shared memory, the LSO cache's count included, lives on).  Its
+    successor ends the transactions the other way round.  The old leader
+    returns, truncates by epoch and ends with the new leader's open
+    transactions and aborted index, and both read the same committed
+    records."""
     cluster = make_cluster(3, conf={"streamlog.broker_session_timeout_ms": 3000,
                                     "streamlog.min_insync_replicas": 2})
     topic = unique_name("txtrunc")
@@ -131,14 +140,25 @@ def test_truncated_old_leader_has_its_successors_transactions(make_cluster, uniq
         assert marker(c, topic, 0, 100, 0, False) == 4    # aborts 100
         append(c, topic, 0, 300, 0, 0, ["c1"])            # 5: opens 300
         assert state(c, topic) == ([(300, 0, 5)], [(100, 1, 4)])
-    kill_with_senders(cluster, first, senders)
+    if how == "kill":
+        kill_with_senders(cluster, first, senders)
+    else:
+        cluster.pause(first)
     others = [i for i in (1, 2, 3) if i != first]
     second = new_leader(cluster, topic, others)
     with cluster.node(second).connect() as c:
         assert marker(c, topic, 0, 200, 0, False) == 3    # aborts 200
         append(c, topic, 0, 400, 0, 0, ["d1"])            # 4: opens 400
         produce(c, topic, "p5")                           # 5
-    cluster.start(first)
+    if how == "kill":
+        cluster.start(first)
+    else:
+        cluster.resume(first)
+        for pid in senders:         # a thawed freezer leaves them stopped
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     expected = stored_batches(cluster.node(second), topic)
     logs = wait_replicas_identical(cluster, topic, 0, [1, 2, 3], min_batches=len(expected),
                                    deadline=180)
