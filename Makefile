@@ -181,7 +181,9 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 
 TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
-TXN_CLEAN_OBJS =
+TXN_CLEAN_OBJS = src/storage/txn_truncate.o
+# the cleaner's view of transactions is pure: unit-tested as frontend code
+CODEC_OBJS += src/storage/txn_cleaner.o
 METRICS_OBJS =
 PROMHTTP_OBJS =
 KAFKA_WRITE_OBJS = src/server/fetch_sessions.o
@@ -222,6 +224,8 @@ ISOLATION = topic_admin_races commit_order idle_producer group_consumers retenti
 # Transactions, partition side (issue 14)
 ISOLATION += txn_markers
 ISOLATION += lso_cache
+# Transactions through compaction (issue 14)
+ISOLATION += txn_compaction
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 

@@ -1240,17 +1240,19 @@ CREATE FUNCTION streamlog.partition_lso_cache(topic text, partition integer,
 
 -- Transaction admin (issue 14): the producers of every partition, as
 -- DescribeProducers (KIP-664) answers them: the producers each
--- partition's sequence checks know, and where each one's open transaction
--- starts (NULL without one).  Topics the caller may READ, as the Kafka API.
+-- partition's sequence checks know, where each one's open transaction
+-- starts (NULL without one), the time of its newest batch or marker and
+-- the coordinator epoch of its newest marker (NULL if not known).  Topics the caller may READ, as the Kafka API.
 CREATE FUNCTION streamlog._partition_producers(
 	OUT topic_id integer, OUT partition integer, OUT producer_id bigint,
-	OUT producer_epoch smallint, OUT last_sequence integer)
+	OUT producer_epoch smallint, OUT last_sequence integer,
+	OUT last_timestamp timestamptz, OUT coordinator_epoch integer)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'streamlog_partition_producers' LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION streamlog._partition_producers() FROM PUBLIC;
 CREATE VIEW streamlog.producers WITH (security_barrier) AS
 SELECT t.name AS topic, p.partition, p.producer_id, p.producer_epoch, p.last_sequence,
-	   o.first_offset AS current_txn_start_offset
+	   o.first_offset AS current_txn_start_offset, p.last_timestamp, p.coordinator_epoch
   FROM streamlog._partition_producers() p
   JOIN streamlog.topic t USING (topic_id)
   LEFT JOIN streamlog.txn_open o

@@ -17,7 +17,10 @@
 
 PG_FUNCTION_INFO_V1(streamlog_partition_producers);
 
-/* (topic_id, partition, producer_id, producer_epoch, last_sequence) */
+/*
+ * (topic_id, partition, producer_id, producer_epoch, last_sequence,
+ * last_timestamp, coordinator_epoch); unknown ones NULL
+ */
 Datum
 streamlog_partition_producers(PG_FUNCTION_ARGS)
 {
@@ -41,14 +44,18 @@ streamlog_partition_producers(PG_FUNCTION_ARGS)
 
 			for (int i = 0; i < n; i++)
 			{
-				Datum		values[5];
-				bool		nulls[5] = {0};
+				Datum		values[7];
+				bool		nulls[7] = {0};
 
 				values[0] = Int32GetDatum(topic->topic_id);
 				values[1] = Int32GetDatum(p);
 				values[2] = Int64GetDatum(producers[i].producer_id);
 				values[3] = Int16GetDatum(producers[i].producer_epoch);
 				values[4] = Int32GetDatum(producers[i].last_sequence);
+				values[5] = TimestampTzGetDatum(SlKafkaToTimestamp(producers[i].last_timestamp));
+				nulls[5] = producers[i].last_timestamp < 0;
+				values[6] = Int32GetDatum(producers[i].coordinator_epoch);
+				nulls[6] = producers[i].coordinator_epoch < 0;
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 			pfree(producers);

@@ -50,12 +50,16 @@
  * One transaction at a time changes a partition's closed segments: the
  * partition lock (SlCompactionLockPartition), which retention takes too.
  *
- * The per-batch filter has the shape of Kafka's (a decision per batch,
- * then one per record), so that transactions fit in: control batches are
- * kept whole today (batch_retention may later decide on aborted
- * transactions' batches and on markers past their horizon).  As Kafka's
- * cleaner, a pass stops at the last stable offset, and the records of
- * aborted transactions never enter the offset map.
+ * Transactions (as Kafka's cleaner, txn_cleaner.h).  A pass stops at the
+ * last stable offset, and the records of aborted transactions never enter
+ * the offset map.  The batches of an aborted transaction go whole (a
+ * producer's last batch stays, emptied, as above).  A marker stays while
+ * any batch of its transaction is met in the pass; the first pass that
+ * meets none gives it a delete horizon (now + delete.retention.ms, as a
+ * tombstone's), and a pass after the horizon removes it.  An ABORT's entry
+ * in the aborted-transaction index goes in the pass that first finds its
+ * batches gone (not in the one that removes them), in the transaction that
+ * swaps the segments.
  */
 #include "postgres.h"
 
@@ -83,15 +87,18 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/protocol/control_records.h"
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/internal/compaction.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segment_rows.h"
 #include "streamlog/storage/internal/segments.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/offset_map.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_cleaner.h"
 
 /* Decompressed batches may not exceed this (as log_read.c) */
 #define SL_MAX_DECOMPRESSED_BATCH (MaxAllocSize - 1)
@@ -149,6 +156,12 @@ typedef struct CleanerPass
 	HTAB	   *last_batches;	/* ProducerLastBatch by producer id */
 	int64		log_end;		/* the high watermark if the pass reaches it,
 								 * else -1 */
+	MemoryContext cxt;			/* the pass's: batches have one of their own */
+	SlTxnCleaner txns;			/* transactions met in the rewrite */
+	int64	   *dropped_aborted;	/* ABORT offsets whose index entries go */
+	int			ndropped;
+	int			dropped_cap;
+	int64		aborted_batches_removed;	/* whole, not kept empty */
 
 	/* output of the pass */
 	int64		records_removed;
@@ -403,7 +416,12 @@ producers_last_batches(const CleanableRange *r)
 
 			slot_getsomeattrs(slot, Anum_segment_producer_id);
 			producer_id = DatumGetInt64(slot->tts_values[Anum_segment_producer_id - 1]);
-			if (producer_id < 0)
+			/*
+			 * A marker has no sequence: the producer's last data batch is
+			 * what its state is rebuilt from (Kafka's lastDataOffset)
+			 */
+			if (producer_id < 0 ||
+				DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]) < 0)
 				continue;
 			last_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
 			entry = hash_search(last_batches, &producer_id, HASH_ENTER, &found);
@@ -584,25 +602,25 @@ build_offset_map(CleanerPass *pass, int64 from, int64 to)
 
 typedef enum BatchRetention
 {
-	BATCH_KEEP,					/* whole, as it is */
 	BATCH_DISCARD,				/* whole: none of its records is kept */
 	BATCH_FILTER				/* record by record */
 } BatchRetention;
 
 /*
- * The decision on a whole batch before its records: Kafka's
- * checkBatchRetention.  Control batches (transaction markers) are kept
- * whole until transactions exist; then a marker whose transaction is
- * cleaned away goes after its delete horizon (BATCH_DISCARD), and the
- * batches of an aborted transaction go whole (BATCH_DISCARD), which needs
- * the aborted transactions of the range, collected as the map is built.
+ * The decision on a whole data batch before its records: Kafka's
+ * checkBatchRetention.  The batches of an aborted transaction go whole;
+ * markers are judged by clean_marker().
  */
 static BatchRetention
 batch_retention(CleanerPass *pass, const SlBatchHeader *hdr)
 {
-	if (hdr->attributes & SL_BATCH_ATTR_CONTROL)
-		return BATCH_KEEP;
-	return BATCH_FILTER;
+	MemoryContext oldcxt = MemoryContextSwitchTo(pass->cxt);
+	bool		aborted = SlTxnCleanerDataBatch(&pass->txns, hdr->attributes,
+												hdr->producer_id,
+												hdr->base_offset + hdr->last_offset_delta);
+
+	MemoryContextSwitchTo(oldcxt);
+	return aborted ? BATCH_DISCARD : BATCH_FILTER;
 }
 
 /*
@@ -692,6 +710,127 @@ write_empty_batch(SegmentWriter *w, SlSegmentRow *row, const SlBatchHeader *hdr)
 	return written;
 }
 
+/* The offset of an ABORT whose index entry goes with this pass */
+static void
+note_dropped_abort(CleanerPass *pass, int64 offset)
+{
+	if (pass->ndropped == pass->dropped_cap)
+	{
+		pass->dropped_cap = pass->dropped_cap == 0 ? 16 : pass->dropped_cap * 2;
+		pass->dropped_aborted = pass->dropped_aborted == NULL ?
+			palloc(sizeof(int64) * pass->dropped_cap) :
+			repalloc(pass->dropped_aborted, sizeof(int64) * pass->dropped_cap);
+	}
+	pass->dropped_aborted[pass->ndropped++] = offset;
+}
+
+/* Write a control batch as it is: never rewritten nor compressed */
+static size_t
+keep_marker(SegmentWriter *w, SlRecordIter *it, SlSegmentRow *row, const uint8 *data,
+			size_t len)
+{
+	row->last_offset = it->hdr.base_offset + it->hdr.last_offset_delta;
+	row->record_count = it->hdr.last_offset_delta + 1;
+	row->min_timestamp = row->max_timestamp = it->hdr.max_timestamp;
+	write_batch(w, row, data, len);
+	SlRecordIterFree(it);
+	return len;
+}
+
+/*
+ * Clean a control batch (a transaction marker), as Kafka's cleaner: kept
+ * while a batch of its transaction was met in this pass; else given a
+ * delete horizon by the first pass, removed by one after it (unless it
+ * holds the log end: see the head comment).  Returns the bytes written.
+ */
+static size_t
+clean_marker(CleanerPass *pass, SegmentWriter *w, SlRecordIter *it, SlSegmentRow *row,
+			 const uint8 *data, size_t len)
+{
+	SlRecord	rec;
+	int16		type = -1;
+	bool		has_record = SlRecordIterNext(it, &rec);
+	bool		has_horizon = (it->hdr.attributes & SL_BATCH_ATTR_DELETE_HORIZON) != 0;
+	int64		horizon = has_horizon ? it->hdr.base_timestamp : -1;
+	bool		holds_end = it->hdr.base_offset + it->hdr.last_offset_delta + 1 == pass->log_end;
+	SlTxnMarkerVerdict v;
+	SlBatchBuilder b;
+	StringInfoData out;
+	const char *error;
+
+	if (it->error)
+		corrupt(pass, it->hdr.base_offset, it->error);
+	if (has_record && !SlControlKeyDecode(rec.key, rec.key_len, &type))
+		return keep_marker(w, it, row, data, len);	/* unknown: as Kafka, kept */
+	if (has_record)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(pass->cxt);
+
+		v = SlTxnCleanerMarker(&pass->txns, it->hdr.producer_id, it->hdr.base_offset,
+							   type == SL_CONTROL_TYPE_ABORT);
+		if (v.drop_index)
+			note_dropped_abort(pass, it->hdr.base_offset);
+		MemoryContextSwitchTo(oldcxt);
+		if (!v.can_discard)
+		{
+			/*
+			 * An ABORT met after its batches, which go in this pass: the
+			 * next pass may remove it, so it is due at once (Kafka's waits
+			 * for the log to be dirty again).  Only if this pass removed
+			 * some: a producer's last batch, kept empty, is met by every
+			 * pass, which must not make every round due.
+			 */
+			if (type == SL_CONTROL_TYPE_ABORT && pass->aborted_batches_removed > 0)
+				pass->next_horizon = min_horizon(pass->next_horizon, pass->now_ms);
+			return keep_marker(w, it, row, data, len);
+		}
+	}
+	/* Its transaction is gone (or, empty, it was cleaned before) */
+	if (holds_end)
+		return keep_marker(w, it, row, data, len);
+	if (!has_record || (has_horizon && horizon <= pass->now_ms))
+	{
+		pass->records_removed += it->hdr.record_count;
+		SlRecordIterFree(it);
+		return 0;
+	}
+	if (has_horizon)
+	{
+		pass->next_horizon = min_horizon(pass->next_horizon, horizon);
+		return keep_marker(w, it, row, data, len);
+	}
+
+	/* The first pass that may remove it sets its horizon (KIP-534) */
+	horizon = pass->now_ms + pass->topic->config.delete_retention_ms;
+	if (horizon < pass->now_ms)
+		horizon = PG_INT64_MAX;
+	pass->next_horizon = min_horizon(pass->next_horizon, horizon);
+	SlBatchBuilderInit(&b, SL_COMPRESSION_NONE);
+	b.producer_id = it->hdr.producer_id;
+	b.producer_epoch = it->hdr.producer_epoch;
+	b.base_sequence = it->hdr.base_sequence;
+	SlBatchBuilderSetBase(&b, (it->hdr.attributes & ~SL_BATCH_ATTR_COMPRESSION_MASK) |
+						  SL_BATCH_ATTR_DELETE_HORIZON, true, horizon);
+	SlBatchBuilderAddRecord(&b, (int32) (rec.offset - it->hdr.base_offset), &rec);
+	b.last_offset_delta = it->hdr.last_offset_delta;
+	initStringInfo(&out);
+	error = SlBatchBuilderFinish(&b, &out);
+	if (error)
+		elog(ERROR, "could not write a transaction marker: %s", error);
+	SlBatchSeal((uint8 *) out.data, out.len, it->hdr.base_offset, -1);
+	SlStoreInt32((uint8 *) out.data + SL_BATCH_OFFSET_LEADER_EPOCH,
+				 it->hdr.partition_leader_epoch);
+	row->last_offset = it->hdr.base_offset + it->hdr.last_offset_delta;
+	row->record_count = it->hdr.last_offset_delta + 1;
+	row->min_timestamp = row->max_timestamp = it->hdr.max_timestamp;
+	write_batch(w, row, (const uint8 *) out.data, out.len);
+	len = out.len;
+	pfree(out.data);
+	SlBatchBuilderFree(&b);
+	SlRecordIterFree(it);
+	return len;
+}
+
 /*
  * Clean one stored batch into w: keep it, rebuild it with the records it
  * keeps, or leave it out.  Returns the bytes written.
@@ -727,22 +866,21 @@ clean_batch(CleanerPass *pass, SegmentWriter *w, const uint8 *data, size_t len,
 	row.min_timestamp = -1;
 	row.max_timestamp = -1;
 
+	if (it.hdr.attributes & SL_BATCH_ATTR_CONTROL)
+		return clean_marker(pass, w, &it, &row, data, len);
 	retention = batch_retention(pass, &it.hdr);
 	if (retention == BATCH_DISCARD)
 	{
+		/* An aborted transaction's: emptied if it must stay, as above */
+		written = 0;
 		pass->records_removed += it.hdr.record_count;
+		if (is_producers_last_batch(pass, &it.hdr, append_time) ||
+			it.hdr.base_offset + it.hdr.last_offset_delta + 1 == pass->log_end)
+			written = write_empty_batch(w, &row, &it.hdr);
+		else
+			pass->aborted_batches_removed++;
 		SlRecordIterFree(&it);
-		return 0;
-	}
-	if (retention == BATCH_KEEP)
-	{
-		/* As it is: a control batch is never rewritten nor compressed */
-		row.last_offset = it.hdr.base_offset + it.hdr.last_offset_delta;
-		row.record_count = it.hdr.last_offset_delta + 1;
-		row.min_timestamp = row.max_timestamp = it.hdr.max_timestamp;
-		write_batch(w, &row, data, len);
-		SlRecordIterFree(&it);
-		return len;
+		return written;
 	}
 
 	has_horizon = (it.hdr.attributes & SL_BATCH_ATTR_DELETE_HORIZON) != 0;
@@ -1008,6 +1146,7 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	pass.target_codec = topic->config.compression;
 	pass.next_horizon = -1;
 	pass.io_start = GetCurrentTimestamp();
+	pass.cxt = pass_cxt;
 
 	/*
 	 * The dirty part into the map; the pass ends where the map does.  The
@@ -1035,6 +1174,18 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 	if (r.checkpoint >= r.end)
 		nrewrite = r.ncleanable;	/* only tombstones past their horizon */
 
+	/* The aborted transactions the rewrite meets, by first offset */
+	if (nrewrite > 0)
+	{
+		int64		from = Max(r.segments[0].base_offset, r.log_start);
+		int			naborted;
+		SlAbortedTxn *aborted = SlTxnAbortedInRange(topic->topic_id, partition, from,
+													r.segments[nrewrite].base_offset,
+													&naborted);
+
+		SlTxnCleanerInit(&pass.txns, aborted, naborted);
+	}
+
 	for (int first = 0; first < nrewrite;)
 	{
 		int			last = first;
@@ -1056,6 +1207,10 @@ SlCompactPartition(const SlTopic *topic, int32 partition, int64 now_ms,
 		new_bytes += SlSegmentBytes(relid);
 		first = last + 1;
 	}
+
+	/* Index entries of aborted transactions whose batches are all gone */
+	if (pass.ndropped > 0)
+		SlTxnAbortedForget(topic->topic_id, partition, pass.dropped_aborted, pass.ndropped);
 
 	/* Tombstones left in segments this pass did not rewrite keep theirs */
 	if (st.delete_horizon > now_ms && nrewrite < r.ncleanable)

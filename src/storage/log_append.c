@@ -433,7 +433,9 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 		SlProducerNoteBatch(pp->key, hdr->producer_id, hdr->producer_epoch,
 							hdr->base_sequence,
 							hdr->base_sequence + hdr->last_offset_delta,
-							base_offset_out);
+							base_offset_out,
+							(hdr->attributes & SL_BATCH_ATTR_LOG_APPEND_TIME) ? -1 :
+							max_timestamp);
 }
 
 /* Does the transaction still have records to append? */

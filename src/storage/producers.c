@@ -10,6 +10,11 @@
  * buffered reaches shared memory only when it commits, so an abort leaves
  * no sequence behind that was never stored.  After a restart a partition's
  * state is rebuilt from the producer columns of its newest stored batches.
+ *
+ * Each producer also has the time of its newest batch or transaction
+ * marker and the coordinator epoch of its newest marker, as Kafka's
+ * ProducerStateEntry (lastTimestamp, coordinatorEpoch), for
+ * DescribeProducers.  Markers change nothing else: they have no sequence.
  */
 #include "postgres.h"
 
@@ -25,8 +30,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/protocol/control_records.h"
+#include "streamlog/protocol/records.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/producers.h"
@@ -60,6 +68,8 @@ typedef struct ProducerEntry
 	int16		epoch;
 	int			nbatches;		/* newest last */
 	ProducerBatch batches[SL_PRODUCER_BATCHES];
+	int64		last_timestamp; /* of its newest batch or marker; -1 */
+	int32		coordinator_epoch;	/* of its newest marker; -1 */
 } ProducerEntry;
 
 /* A batch this transaction buffered, for shared memory at commit */
@@ -71,6 +81,9 @@ typedef struct PendingNote
 	int32		first_seq;
 	int32		last_seq;
 	int64	   *base_offset;	/* filled in by the log at commit */
+	int64		timestamp;		/* its max timestamp; -1: its append time */
+	bool		marker;			/* a transaction marker: no sequence */
+	int32		coordinator_epoch;	/* a marker's */
 } PendingNote;
 
 /* Partitions whose producers were rebuilt since the start */
@@ -142,10 +155,33 @@ typedef struct StoredBatch
 {
 	int64		producer_id;
 	int16		epoch;
-	int32		first_seq;
+	int32		first_seq;		/* -1: a transaction marker */
 	int64		base_offset;
 	int64		last_offset;
+	int64		timestamp;		/* newest record's, else its append time */
+	int32		coordinator_epoch;	/* a marker's, -1 if unreadable */
 } StoredBatch;
+
+/* The coordinator epoch a stored marker carries (one piece: it is small) */
+static int32
+marker_coordinator_epoch(TupleTableSlot *slot)
+{
+	bytea	   *data;
+	SlRecordIter it;
+	SlRecord	rec;
+	int32		epoch = -1;
+
+	slot_getallattrs(slot);
+	data = DatumGetByteaPP(slot->tts_values[Anum_segment_batch - 1]);
+	if (SlRecordIterInit(&it, (const uint8 *) VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+						 false, 1024 * 1024) != NULL)
+		return -1;
+	if (!(it.hdr.attributes & SL_BATCH_ATTR_CONTROL) || !SlRecordIterNext(&it, &rec) ||
+		!SlControlValueDecode(rec.value, rec.value_len, &epoch))
+		epoch = -1;
+	SlRecordIterFree(&it);
+	return epoch;
+}
 
 /*
  * Read the newest stored batches of idempotent producers in a partition,
@@ -193,11 +229,13 @@ read_newest_batches(SlPartitionKey key, StoredBatch *batches)
 				continue;
 			batch->epoch = DatumGetInt16(slot->tts_values[Anum_segment_producer_epoch - 1]);
 			batch->first_seq = DatumGetInt32(slot->tts_values[Anum_segment_base_sequence - 1]);
-			/* A transaction marker has no sequence: the producer's go on */
-			if (batch->first_seq < 0)
-				continue;
 			batch->base_offset = DatumGetInt64(slot->tts_values[Anum_segment_base_offset - 1]);
 			batch->last_offset = DatumGetInt64(slot->tts_values[Anum_segment_last_offset - 1]);
+			batch->timestamp = DatumGetInt64(slot->tts_values[Anum_segment_max_timestamp - 1]);
+			if (batch->timestamp < 0)
+				batch->timestamp = DatumGetInt64(slot->tts_values[Anum_segment_append_time - 1]);
+			/* A transaction marker has no sequence: the producer's go on */
+			batch->coordinator_epoch = batch->first_seq < 0 ? marker_coordinator_epoch(slot) : -1;
 			count++;
 		}
 		index_endscan(scan);
@@ -235,6 +273,10 @@ rebuild_partition(SlPartitionKey key)
 	LWLockAcquire(producers_lock, LW_EXCLUSIVE);
 	if (hash_search(rebuilt, &key, HASH_FIND, NULL) == NULL)
 	{
+		/*
+		 * Data batches first, as before markers were read: a marker
+		 * changes nothing of a producer's epoch and sequences
+		 */
 		for (int i = 0; i < count; i++)
 		{
 			StoredBatch *batch = &batches[i];
@@ -242,6 +284,8 @@ rebuild_partition(SlPartitionKey key)
 			ProducerEntry *entry;
 			bool		entry_found;
 
+			if (batch->first_seq < 0)
+				continue;
 			entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
 			if (entry == NULL)
 				break;			/* full: the rest stays unknown */
@@ -249,7 +293,10 @@ rebuild_partition(SlPartitionKey key)
 			{
 				entry->epoch = batch->epoch;
 				entry->nbatches = 0;
+				entry->last_timestamp = -1;
+				entry->coordinator_epoch = -1;
 			}
+			entry->last_timestamp = Max(entry->last_timestamp, batch->timestamp);
 			/* Older than what we have: goes in front, if there is room */
 			if (batch->epoch == entry->epoch && entry->nbatches < SL_PRODUCER_BATCHES &&
 				(entry->nbatches == 0 || batch->base_offset < entry->batches[0].base_offset))
@@ -263,6 +310,30 @@ rebuild_partition(SlPartitionKey key)
 				};
 				entry->nbatches++;
 			}
+		}
+		/* Then markers: the newest (first met) has the coordinator epoch */
+		for (int i = 0; i < count; i++)
+		{
+			StoredBatch *batch = &batches[i];
+			ProducerKey pkey = make_key(key, batch->producer_id);
+			ProducerEntry *entry;
+			bool		entry_found;
+
+			if (batch->first_seq >= 0)
+				continue;
+			entry = hash_search(producers, &pkey, HASH_ENTER_NULL, &entry_found);
+			if (entry == NULL)
+				break;
+			if (!entry_found)
+			{
+				entry->epoch = batch->epoch;
+				entry->nbatches = 0;
+				entry->last_timestamp = -1;
+				entry->coordinator_epoch = batch->coordinator_epoch;
+			}
+			else if (entry->coordinator_epoch < 0)
+				entry->coordinator_epoch = batch->coordinator_epoch;
+			entry->last_timestamp = Max(entry->last_timestamp, batch->timestamp);
 		}
 		hash_search(rebuilt, &key, HASH_ENTER_NULL, NULL);
 	}
@@ -296,7 +367,7 @@ check_sequence(SlPartitionKey partition, int64 producer_id, int16 epoch,
 	{
 		PendingNote *note = lfirst(lc);
 
-		if (memcmp(&note->key, &key, sizeof(key)) != 0)
+		if (note->marker || memcmp(&note->key, &key, sizeof(key)) != 0)
 			continue;
 		if (!known)
 		{
@@ -406,6 +477,8 @@ SlProducersOfPartition(const SlTopic *topic, int32 partition, int *count)
 		out[n].producer_epoch = entry->epoch;
 		out[n].last_sequence = entry->nbatches > 0 ?
 			entry->batches[entry->nbatches - 1].last_seq : -1;
+		out[n].last_timestamp = entry->last_timestamp;
+		out[n].coordinator_epoch = entry->coordinator_epoch;
 		n++;
 	}
 	LWLockRelease(producers_lock);
@@ -415,7 +488,7 @@ SlProducersOfPartition(const SlTopic *topic, int32 partition, int *count)
 
 void
 SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
-					int32 first_seq, int32 last_seq, int64 *base_offset)
+					int32 first_seq, int32 last_seq, int64 *base_offset, int64 timestamp)
 {
 	PendingNote *note = SlPendingWorkAdd(&pending_notes, sizeof(PendingNote));
 
@@ -424,6 +497,24 @@ SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 	note->first_seq = first_seq;
 	note->last_seq = last_seq;
 	note->base_offset = base_offset;
+	note->timestamp = timestamp;
+	note->marker = false;
+	note->coordinator_epoch = -1;
+}
+
+void
+SlProducerNoteMarker(SlPartitionKey partition, int64 producer_id, int16 epoch,
+					 int32 coordinator_epoch, int64 timestamp)
+{
+	PendingNote *note = SlPendingWorkAdd(&pending_notes, sizeof(PendingNote));
+
+	note->key = make_key(partition, producer_id);
+	note->epoch = epoch;
+	note->first_seq = note->last_seq = -1;
+	note->base_offset = NULL;
+	note->timestamp = timestamp;
+	note->marker = true;
+	note->coordinator_epoch = coordinator_epoch;
 }
 
 /*
@@ -439,6 +530,8 @@ SlProducersXactEvent(XactEvent event)
 		return;
 	if (event == XACT_EVENT_COMMIT)
 	{
+		int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+
 		LWLockAcquire(producers_lock, LW_EXCLUSIVE);
 		foreach(lc, pending_notes)
 		{
@@ -453,6 +546,13 @@ SlProducersXactEvent(XactEvent event)
 			{
 				entry->epoch = note->epoch;
 				entry->nbatches = 0;
+				entry->coordinator_epoch = -1;
+			}
+			entry->last_timestamp = note->timestamp >= 0 ? note->timestamp : now_ms;
+			if (note->marker)
+			{
+				entry->coordinator_epoch = note->coordinator_epoch;
+				continue;
 			}
 			entry_add_batch(entry, note->epoch, note->first_seq, note->last_seq,
 							note->base_offset ? *note->base_offset : -1);

@@ -77,6 +77,7 @@ typedef struct BatchColumns
 	int32		base_sequence;
 	int16		attributes;
 	int16		control_type;	/* a marker's (control_records.h), else -1 */
+	int32		coordinator_epoch;	/* a marker's, else -1 */
 } BatchColumns;
 
 /*
@@ -116,6 +117,7 @@ check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
 	cols->base_sequence = it.hdr.base_sequence;
 	cols->attributes = it.hdr.attributes;
 	cols->control_type = -1;
+	cols->coordinator_epoch = -1;
 	cols->min_timestamp = -1;
 	cols->max_timestamp = -1;
 	while (SlRecordIterNext(&it, &rec))
@@ -130,6 +132,9 @@ check_batch(const SlReplicaBatch *batch, BatchColumns *cols)
 		if ((it.hdr.attributes & SL_BATCH_ATTR_CONTROL) && nrecords == 1 &&
 			!SlControlKeyDecode(rec.key, rec.key_len, &cols->control_type))
 			cols->control_type = -1;
+		if ((it.hdr.attributes & SL_BATCH_ATTR_CONTROL) && nrecords == 1 &&
+			!SlControlValueDecode(rec.value, rec.value_len, &cols->coordinator_epoch))
+			cols->coordinator_epoch = -1;
 		if (rec.timestamp >= 0)
 		{
 			cols->min_timestamp = cols->min_timestamp < 0 ? rec.timestamp :
@@ -274,8 +279,11 @@ SlReplicaAppend(const SlTopic *topic, int32 partition, const SlReplicaBatch *bat
 		SlProducerNoteBatch(key, cols.producer_id, cols.producer_epoch,
 							cols.base_sequence,
 							cols.base_sequence + (int32) (cols.offsets - 1),
-							base_offset);
+							base_offset, cols.max_timestamp);
 	}
+	else if (cols.producer_id >= 0)
+		SlProducerNoteMarker(key, cols.producer_id, cols.producer_epoch,
+							 cols.coordinator_epoch, cols.max_timestamp);
 	return SL_REPLICA_APPENDED;
 }
 

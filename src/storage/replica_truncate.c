@@ -16,6 +16,8 @@
  *   whose leader's log starts above its log end.
  * - The key index loses the partition's entries at or past the offset, and
  *   the cleaner's checkpoint moves back to it if it was past it.
+ * - The open transactions and the aborted-transaction index follow the
+ *   log (txn_truncate.c): a transaction whose marker goes is open again.
  * - Shared state: the partition is fenced first (no reservation in flight,
  *   none made by others until the transaction ends: partition_state.c),
  *   its next offset is the offset and its high watermark at most that,
@@ -53,6 +55,7 @@
 #include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/internal/stored_batches.h"
+#include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/replica_log.h"
 
@@ -179,6 +182,8 @@ truncate_log(const SlTopic *topic, int32 partition, int64 offset, bool fully,
 	sb = SlStoredBatchesOpen(key);
 	segments = SlStoredBatchesSegments(sb, &nsegments, &catalog_start);
 	empty |= offset < catalog_start;
+	/* Before the batches go: it reads the markers that go */
+	SlTxnTruncate(topic->topic_id, partition, offset, empty);
 	count_from = Max(fully ? PG_INT64_MIN : offset, Max(before.log_start_offset, catalog_start));
 	if (!fully)
 		log_start = offset;

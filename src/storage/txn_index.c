@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "streamlog/storage/internal/catalog_query.h"
@@ -55,6 +56,7 @@ enum
 	Q_OPEN_LIST,
 	Q_ABORTED_PRUNE,
 	Q_COUNT_FOR_LOAD,
+	Q_ABORTED_FORGET,
 	NUM_TXN_QUERIES
 };
 
@@ -114,6 +116,11 @@ static const SlNamedQuery txn_queries[NUM_TXN_QUERIES] = {
 		"       EXISTS (SELECT 1 FROM streamlog.txn_aborted "
 		"               WHERE topic_id = $1 AND partition = $2)",
 		2, {INT4OID, INT4OID}
+	},
+	[Q_ABORTED_FORGET] = {
+		"DELETE FROM streamlog.txn_aborted "
+		"WHERE topic_id = $1 AND partition = $2 AND last_offset = ANY ($3)",
+		3, {INT4OID, INT4OID, INT8ARRAYOID}
 	},
 };
 
@@ -394,4 +401,22 @@ SlTxnPruneBelow(int32 topic_id, int32 partition, int64 log_start)
 	SPI_connect();
 	run_txn_query(Q_ABORTED_PRUNE, values);
 	SPI_finish();
+}
+
+void
+SlTxnAbortedForget(int32 topic_id, int32 partition, const int64 *last_offsets, int count)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+	Datum		values[3];
+
+	for (int i = 0; i < count; i++)
+		elems[i] = Int64GetDatum(last_offsets[i]);
+	values[0] = Int32GetDatum(topic_id);
+	values[1] = Int32GetDatum(partition);
+	values[2] = PointerGetDatum(construct_array(elems, count, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	SPI_connect();
+	run_txn_query(Q_ABORTED_FORGET, values);
+	SPI_finish();
+	pfree(elems);
 }

@@ -16,6 +16,7 @@
 #include "streamlog/protocol/control_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/internal/log_append.h"
+#include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
@@ -61,6 +62,8 @@ SlTxnWriteMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 									 (size_t) data.len, producer_id, producer_epoch,
 									 now_ms);
 	SlTxnNoteMarker(topic->topic_id, partition, producer_id, commit, offset);
+	SlProducerNoteMarker(SlMakePartitionKey(topic->topic_id, partition), producer_id,
+						 producer_epoch, coordinator_epoch, now_ms);
 	pfree(data.data);
 	return offset;
 }

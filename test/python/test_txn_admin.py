@@ -245,8 +245,11 @@ def test_describe_producers_shows_open_transactions(txn_server, unique_name):
         assert d[(topic, 7)][0] == UNKNOWN_TOPIC_OR_PARTITION
         error, producers = d[(topic, 1)]
         assert error == NONE
-        epoch, seq, _, _, start = producers[p.pid]
+        epoch, seq, appended, coordinator_epoch, start = producers[p.pid]
         assert (epoch, seq, start) == (p.epoch, 3, 0)
+        # the newest batch's time (its records', sent now); no marker yet
+        assert abs(appended - time.time() * 1000) < 600_000
+        assert coordinator_epoch == -1
         # the SQL view says the same
         assert txn_server.sql(
             "SELECT partition, producer_epoch, last_sequence, current_txn_start_offset "
@@ -256,6 +259,9 @@ def test_describe_producers_shows_open_transactions(txn_server, unique_name):
         assert p.end(commit=True) == NONE
         _, producers = describe_producers(txn_server, {topic: [1]})[(topic, 1)]
         assert producers[p.pid][4] == -1
+        # the COMMIT marker's time and coordinator epoch
+        assert producers[p.pid][2] >= appended
+        assert producers[p.pid][3] >= 0
         assert txn_server.sql(
             "SELECT current_txn_start_offset FROM streamlog.producers "
             "WHERE topic = %s AND producer_id = %s", (topic, p.pid)) == [(None,)]

@@ -234,7 +234,8 @@ fill_producers(SlDescribeProducersResponsePartitionResponse *pr, const SlTopic *
 		ps->producer_id = producers[i].producer_id;
 		ps->producer_epoch = producers[i].producer_epoch;
 		ps->last_sequence = producers[i].last_sequence;
-		ps->coordinator_epoch = -1;
+		ps->last_timestamp = producers[i].last_timestamp;
+		ps->coordinator_epoch = producers[i].coordinator_epoch;
 	}
 	/* an open transaction's start; a producer the checks forgot still counts */
 	for (int j = 0; j < nopen; j++)

@@ -477,12 +477,18 @@ extern SlSequenceCheck SlProducerCheckBatch(const SlTopic *topic, int32 partitio
 extern bool SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
 								  int16 *epoch, int32 *last_seq, int64 *end_offset);
 
-/* One producer of a partition: its epoch and newest sequence (-1: none) */
+/*
+ * One producer of a partition: its epoch and newest sequence (-1: none),
+ * the time of its newest batch or marker and the coordinator epoch of its
+ * newest marker (-1: none known)
+ */
 typedef struct SlProducerState
 {
 	int64		producer_id;
 	int16		producer_epoch;
 	int32		last_sequence;
+	int64		last_timestamp;
+	int32		coordinator_epoch;
 } SlProducerState;
 
 /*

@@ -9,10 +9,20 @@
 
 #include "streamlog/storage/storage.h"
 
-/* A checked batch was buffered; base_offset is filled in at commit */
+/*
+ * A checked batch was buffered; base_offset is filled in at commit.
+ * timestamp is its newest record's (-1: the commit's time, its append time)
+ */
 extern void SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id,
 								int16 epoch, int32 first_seq, int32 last_seq,
-								int64 *base_offset);
+								int64 *base_offset, int64 timestamp);
+
+/*
+ * A transaction marker was appended in this transaction: at commit, the
+ * producer's newest time and coordinator epoch (nothing of its sequence)
+ */
+extern void SlProducerNoteMarker(SlPartitionKey partition, int64 producer_id,
+								 int16 epoch, int32 coordinator_epoch, int64 timestamp);
 
 /*
  * Forget the producer states of a partition whose log was truncated; they

@@ -31,7 +31,22 @@ extern void SlTxnNoteMarker(int32 topic_id, int32 partition, int64 producer_id,
 extern void SlTxnCountForLoad(int32 topic_id, int32 partition, int32 *open_txns,
 							  bool *any_aborted);
 
+/*
+ * Forget the aborted transactions whose ABORT markers are at these offsets
+ * (the cleaner removed all their batches: compaction.c)
+ */
+extern void SlTxnAbortedForget(int32 topic_id, int32 partition, const int64 *last_offsets,
+							   int count);
+
 /* Forget aborted transactions that end below the log start offset */
 extern void SlTxnPruneBelow(int32 topic_id, int32 partition, int64 log_start);
+
+/*
+ * A replica's log loses every batch ending at or past offset, or every
+ * batch if empty (txn_truncate.c): the open transactions and the
+ * aborted-transaction index follow it, in the caller's transaction.  Call
+ * before the batches are deleted.
+ */
+extern void SlTxnTruncate(int32 topic_id, int32 partition, int64 offset, bool empty);
 
 #endif							/* SL_STORAGE_INTERNAL_TXN_H */
