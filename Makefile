@@ -180,7 +180,7 @@ LSO_CACHE_OBJS = src/sqlapi/lso_cache_sql.o
 TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sql.o
 
 TXN_CLUSTER_OBJS =
-TXN_FAULTS_OBJS =
+TXN_FAULTS_OBJS = src/server/txn/coordinator_test_door.o
 TXN_CLEAN_OBJS =
 METRICS_OBJS =
 PROMHTTP_OBJS =
@@ -222,6 +222,8 @@ ISOLATION = topic_admin_races commit_order idle_producer group_consumers retenti
 # Transactions, partition side (issue 14)
 ISOLATION += txn_markers
 ISOLATION += lso_cache
+# Transactions under faults: concurrent calls on one transactional id
+ISOLATION += txn_coordinator_races
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
