@@ -86,4 +86,15 @@ extern List *SlTxnStateIds(void);
 /* The partition of __transaction_state that holds an id */
 extern int32 SlTxnStatePartition(const char *transactional_id);
 
+/*
+ * Does this node's coordinator hold the partition in a transaction of the
+ * producer id that is open or being ended (Ongoing, PrepareCommit,
+ * PrepareAbort)?  Its transactional id (palloc'd) if so, else NULL.  Locks
+ * the producer's rows FOR SHARE until the caller's transaction ends, after
+ * waiting for a coordinator call changing them: a coordinator call on the
+ * id meanwhile waits in turn.  For abort_transaction(), which may abort
+ * only what no coordinator will end.
+ */
+extern char *SlTxnStateCoordinatorHolds(int64 producer_id, int32 topic_id, int32 partition);
+
 #endif							/* SL_STORAGE_TXN_STATE_H */
