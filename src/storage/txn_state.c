@@ -81,10 +81,14 @@ static const SlNamedQuery txn_queries[] = {
 		"ORDER BY transactional_id",
 		2, {TIMESTAMPTZOID, INT8OID}
 	},
+	/*
+	 * FOR SHARE: the row stays as it was seen until the caller's
+	 * transaction ends (see SlTxnStateProducerHolds)
+	 */
 	[Q_HOLDS] = {
 		"SELECT 1 FROM streamlog.txn_state s WHERE producer_id = $1 AND producer_epoch = $2 "
 		"AND state = $3 AND EXISTS (SELECT 1 FROM unnest(s.topic_ids, s.partitions) AS u(t, p) "
-		"                           WHERE u.t = $4 AND u.p = $5)",
+		"                           WHERE u.t = $4 AND u.p = $5) FOR SHARE OF s",
 		5, {INT8OID, INT2OID, INT2OID, INT4OID, INT4OID}
 	},
 	[Q_IDS] = {

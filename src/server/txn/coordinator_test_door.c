@@ -18,7 +18,10 @@
  * op is 'init' (InitProducerId with the timeout), 'add' (AddPartitionsToTxn
  * of one partition), 'commit' or 'abort' (EndTxn): each returns the Kafka
  * error code it answers.  'expire' runs the periodic pass and returns how
- * many ids it changed.
+ * many ids it changed.  'verify' is Produce's check of a transactional
+ * batch for the partition (1 if the producer may write it, else 0), which
+ * a spec follows with streamlog._txn_test_append in the same transaction,
+ * as a Produce request appends after its check.
  *
  * IDENTIFICATION
  *	  src/server/txn/coordinator_test_door.c
@@ -73,7 +76,7 @@ streamlog_test_txn_coordinator(PG_FUNCTION_ARGS)
 	}
 	if (strcmp(op, "commit") == 0 || strcmp(op, "abort") == 0)
 		PG_RETURN_INT32(SlTxnEnd(tid, producer_id, producer_epoch, strcmp(op, "commit") == 0));
-	if (strcmp(op, "add") == 0)
+	if (strcmp(op, "add") == 0 || strcmp(op, "verify") == 0)
 	{
 		SlTxnPartitionRef ref;
 		const SlTopic *topic;
@@ -81,16 +84,19 @@ streamlog_test_txn_coordinator(PG_FUNCTION_ARGS)
 		if (PG_ARGISNULL(4) || PG_ARGISNULL(5))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("op \"add\" needs a topic and a partition")));
+					 errmsg("op \"%s\" needs a topic and a partition", op)));
 		topic = SlTopicLookup(text_to_cstring(PG_GETARG_TEXT_PP(4)), false);
 		ref.topic_id = topic->topic_id;
 		ref.partition = PG_GETARG_INT32(5);
 		SlTopicCheckPartition(topic, ref.partition);
+		if (strcmp(op, "verify") == 0)
+			PG_RETURN_INT32(SlTxnPartitionInTransaction(producer_id, producer_epoch,
+														ref.topic_id, ref.partition) ? 1 : 0);
 		PG_RETURN_INT32(SlTxnAddPartitions(tid, producer_id, producer_epoch, &ref, 1));
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown op \"%s\"", op),
-			 errhint("Use init, add, commit, abort or expire.")));
+			 errhint("Use init, add, verify, commit, abort or expire.")));
 	PG_RETURN_NULL();
 }
