@@ -32,9 +32,15 @@ CONF = {"streamlog.transaction_coordinator": "on"}
 @pytest.fixture
 def paused_server(make_server):
     """A server whose periodic pass (run by the cleaner after each of its
-    own) waits an hour, so that a Prepare state stays until the test lets
-    the pass run."""
-    return make_server(conf=dict(CONF, **{"streamlog.retention_check_interval": "1h"}))
+    own) waits an hour after the one it makes as it starts, so that a
+    Prepare state stays until the test lets the pass run."""
+    srv = make_server(conf=dict(CONF, **{"streamlog.retention_check_interval": "1h"}))
+    # the cleaner makes one pass as it starts, then waits
+    wait_until(lambda: srv.sql(
+        "SELECT state = 'idle' AND query = 'enforcing retention' FROM pg_stat_activity "
+        "WHERE backend_type = 'streamlog cleaner'") == [(True,)],
+        timeout=60, what="the cleaner's first pass")
+    return srv
 
 
 def end_v(t, commit, version, epoch=None):
