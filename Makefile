@@ -180,7 +180,7 @@ LSO_CACHE_OBJS = src/sqlapi/lso_cache_sql.o
 TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sql.o
 
 TXN_CLUSTER_OBJS =
-TXN_FAULTS_OBJS =
+TXN_FAULTS_OBJS = src/server/txn/coordinator_test_door.o
 TXN_CLEAN_OBJS = src/storage/txn_truncate.o
 # the cleaner's view of transactions is pure: unit-tested as frontend code
 CODEC_OBJS += src/storage/txn_cleaner.o
@@ -226,6 +226,8 @@ ISOLATION += txn_markers
 ISOLATION += lso_cache
 # Transactions through compaction (issue 14)
 ISOLATION += txn_compaction
+# Transactions under faults: concurrent calls on one transactional id
+ISOLATION += txn_coordinator_races
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=streamlog \
 	--temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check_iso
 
@@ -346,7 +348,7 @@ ifeq ($(FUZZ_LEGACY),)
 FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata fuzz_stream_message $(if $(FUZZ_LEGACY),fuzz_legacy)
+FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata fuzz_stream_message fuzz_txn_log fuzz_control_records $(if $(FUZZ_LEGACY),fuzz_legacy)
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \

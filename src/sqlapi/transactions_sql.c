@@ -13,6 +13,7 @@
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_state.h"
 
 PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
 PG_FUNCTION_INFO_V1(streamlog_abort_transaction);
@@ -61,8 +62,26 @@ streamlog_abort_transaction(PG_FUNCTION_ARGS)
 	open = SlTxnOpenList(topic->topic_id, partition, &nopen);
 	for (int i = 0; i < nopen; i++)
 		if (open[i].first_offset == start_offset)
-			PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, open[i].producer_id,
-											 open[i].producer_epoch, false, -1));
+		{
+			char	   *holder = SlTxnStateCoordinatorHolds(open[i].producer_id,
+															topic->topic_id, partition);
+
+			if (holder != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the transaction starting at offset %lld of partition %d of topic \"%s\" is not hanging",
+								(long long) start_offset, partition, topic->name),
+						 errdetail("The transaction coordinator holds it for transactional id \"%s\" and ends it on every partition at once.",
+								   holder),
+						 errhint("It ends with its producer's EndTxn, or is aborted once transaction.timeout.ms passes; abort_transaction() is for transactions no coordinator tracks.")));
+			/* The coordinator may have ended it while we waited */
+			open = SlTxnOpenList(topic->topic_id, partition, &nopen);
+			for (int j = 0; j < nopen; j++)
+				if (open[j].first_offset == start_offset)
+					PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, open[j].producer_id,
+													 open[j].producer_epoch, false, -1));
+			break;
+		}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("no open transaction starts at offset %lld of partition %d of topic \"%s\"",

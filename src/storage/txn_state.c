@@ -81,10 +81,14 @@ static const SlNamedQuery txn_queries[] = {
 		"ORDER BY transactional_id",
 		2, {TIMESTAMPTZOID, INT8OID}
 	},
+	/*
+	 * FOR SHARE: the row stays as it was seen until the caller's
+	 * transaction ends (see SlTxnStateProducerHolds)
+	 */
 	[Q_HOLDS] = {
 		"SELECT 1 FROM streamlog.txn_state s WHERE producer_id = $1 AND producer_epoch = $2 "
 		"AND state = $3 AND EXISTS (SELECT 1 FROM unnest(s.topic_ids, s.partitions) AS u(t, p) "
-		"                           WHERE u.t = $4 AND u.p = $5)",
+		"                           WHERE u.t = $4 AND u.p = $5) FOR SHARE OF s",
 		5, {INT8OID, INT2OID, INT2OID, INT4OID, INT4OID}
 	},
 	[Q_IDS] = {
@@ -430,4 +434,48 @@ SlTxnStateIds(void)
 	ids = SlCatalogTexts(n, 1, caller);
 	SPI_finish();
 	return ids;
+}
+
+/*
+ * Rows of a producer id, locked FOR SHARE, with whether each holds the
+ * partition in a transaction still open or being ended.  The lock waits
+ * for a coordinator call changing the row, and the flag is computed on the
+ * version it left (READ COMMITTED rechecks a locked row's latest version).
+ */
+static const SlNamedQuery coordinator_holds_query = {
+	"SELECT transactional_id, state IN (1, 2, 3) AND EXISTS ("
+	"         SELECT 1 FROM unnest(s.topic_ids, s.partitions) AS u(t, p) "
+	"          WHERE u.t = $2 AND u.p = $3) "
+	"  FROM streamlog.txn_state s WHERE producer_id = $1 FOR SHARE",
+	3, {INT8OID, INT4OID, INT4OID}
+};
+
+char *
+SlTxnStateCoordinatorHolds(int64 producer_id, int32 topic_id, int32 partition)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum		values[3];
+	char	   *holder = NULL;
+	uint64		n;
+
+	values[0] = Int64GetDatum(producer_id);
+	values[1] = Int32GetDatum(topic_id);
+	values[2] = Int32GetDatum(partition);
+	SPI_connect();
+	n = SlCatalogRun(&coordinator_holds_query, values, NULL);
+	for (uint64 i = 0; i < n && holder == NULL; i++)
+	{
+		bool		isnull;
+		Datum		held = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+										 &isnull);
+
+		if (!isnull && DatumGetBool(held))
+		{
+			char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			holder = MemoryContextStrdup(caller, id);
+		}
+	}
+	SPI_finish();
+	return holder;
 }

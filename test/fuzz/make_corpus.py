@@ -531,6 +531,28 @@ def seeds(compress):
                     producer_epoch=1, base_sequence=5, leader_epoch=9), 9, 1)
     sm["commit"] = b"C\x01" + i64(0x16B3A28) + i64(0x16B3A60) + i64(1700000000999)
     out["fuzz_stream_message"] = sm
+
+    # __transaction_state records: first byte 0 a key, 1 a value
+    def txn_value(status, topics, start_ms):
+        parts = None if topics is None else [string(t) + array([i32(p) for p in ps])
+                                             for t, ps in topics]
+        return (b"\1" + i16(0) + i64(4000) + i16(3) + i32(60000) + i8(status) + array(parts)
+                + i64(1700000000500) + i64(start_ms))
+
+    tl = {}
+    tl["key"] = b"\0" + i16(0) + string("orders-etl-1")
+    tl["value_empty"] = txn_value(0, [], -1)
+    tl["value_ongoing"] = txn_value(1, [("orders", [0, 2]), ("payments.eu", [7])],
+                                    1700000000000)
+    tl["value_null_topics"] = txn_value(4, None, 1700000000000)
+    out["fuzz_txn_log"] = tl
+
+    # transaction markers: control batches as a leader writes them
+    cr = {}
+    cr["commit"] = control_batch(10, commit=True)
+    cr["abort"] = control_batch(0, commit=False)
+    cr["abort_then_commit"] = control_batch(5, commit=False) + control_batch(6, commit=True)
+    out["fuzz_control_records"] = cr
     return out
 
 

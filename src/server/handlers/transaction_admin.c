@@ -72,90 +72,149 @@ fill_topics(SlDescribeTransactionsResponseTransactionState *st, const SlTxnState
 	st->topics.n = ntopics;
 }
 
+/* One id's answer */
+static void
+describe_one(SlDescribeTransactionsResponseTransactionState *st, SlStr wire)
+{
+	char	   *tid = wire.len > 0 && wire.len <= SL_TRANSACTIONAL_ID_MAX ?
+		pnstrdup(wire.data, wire.len) : NULL;
+	SlTxnStateRow row;
+
+	SlDescribeTransactionsResponseTransactionStateInit(st);
+	st->transactional_id = wire;
+	st->transaction_state = SlStrFromCString("");
+	st->transaction_start_time_ms = -1;
+	st->producer_id = -1;
+	st->producer_epoch = -1;
+	if (tid == NULL)
+		st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
+	else if (!SlMayTransactionalId(tid, SL_ACL_DESCRIBE))
+		st->error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+	else if (!SlTxnStateRead(tid, &row))
+		st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
+	else
+	{
+		st->transaction_state = SlStrFromCString(SlTxnStateName(row.state));
+		st->transaction_timeout_ms = row.timeout_ms;
+		st->transaction_start_time_ms = row.started_at == 0 ? -1 : unix_ms(row.started_at);
+		st->producer_id = row.producer_id;
+		st->producer_epoch = row.producer_epoch;
+		fill_topics(st, &row);
+	}
+}
+
+/* Order of the request's ids (an index into them) by their bytes */
+static const SlStr *sort_ids;
+
+static int
+id_index_cmp(const void *a, const void *b)
+{
+	SlStr		x = sort_ids[*(const int *) a];
+	SlStr		y = sort_ids[*(const int *) b];
+	int			common = Min(Max(x.len, 0), Max(y.len, 0));
+	int			c = common > 0 ? memcmp(x.data, y.data, common) : 0;
+
+	if (c != 0)
+		return c;
+	return x.len < y.len ? -1 : x.len > y.len;
+}
+
+/*
+ * DescribeTransactions v0: each id's state.  An id the request names more
+ * than once is looked up once (the ids are sorted first), so that what a
+ * request costs is bounded by how many different ids it names.
+ */
 bool
 SlHandleDescribeTransactions(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlDescribeTransactionsRequest request;
 	SlDescribeTransactionsResponse resp;
+	int			n;
+	int		   *order;
 
 	if (!SlTxnCoordinatorEnabled())
 		return SlHandleTransactionApi(req, body, out);
 	if (!SlDescribeTransactionsRequestDecode(body, req->api_version, &request))
 		return false;
 	SlDescribeTransactionsResponseInit(&resp);
-	SL_ARRAY_ALLOC(resp.transaction_states, Max(request.transactional_ids.n, 0));
-	for (int i = 0; i < request.transactional_ids.n; i++)
+	n = Max(request.transactional_ids.n, 0);
+	SL_ARRAY_ALLOC(resp.transaction_states, n);
+	order = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	sort_ids = request.transactional_ids.items;
+	qsort(order, n, sizeof(int), id_index_cmp);
+	sort_ids = NULL;
+	for (int k = 0; k < n; k++)
 	{
+		int			i = order[k];
 		SlDescribeTransactionsResponseTransactionState *st = &resp.transaction_states.items[i];
-		SlStr		wire = request.transactional_ids.items[i];
-		char	   *tid = wire.len > 0 && wire.len <= SL_TRANSACTIONAL_ID_MAX ?
-			pnstrdup(wire.data, wire.len) : NULL;
-		SlTxnStateRow row;
 
-		SlDescribeTransactionsResponseTransactionStateInit(st);
-		st->transactional_id = wire;
-		st->transaction_state = SlStrFromCString("");
-		st->transaction_start_time_ms = -1;
-		st->producer_id = -1;
-		st->producer_epoch = -1;
-		if (tid == NULL)
-			st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
-		else if (!SlMayTransactionalId(tid, SL_ACL_DESCRIBE))
-			st->error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-		else if (!SlTxnStateRead(tid, &row))
-			st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
-		else
+		if (k > 0)
 		{
-			st->transaction_state = SlStrFromCString(SlTxnStateName(row.state));
-			st->transaction_timeout_ms = row.timeout_ms;
-			st->transaction_start_time_ms = row.started_at == 0 ? -1 : unix_ms(row.started_at);
-			st->producer_id = row.producer_id;
-			st->producer_epoch = row.producer_epoch;
-			fill_topics(st, &row);
+			SlStr		a = request.transactional_ids.items[order[k - 1]];
+			SlStr		b = request.transactional_ids.items[i];
+
+			if (a.len == b.len && (a.len <= 0 || memcmp(a.data, b.data, a.len) == 0))
+			{
+				*st = resp.transaction_states.items[order[k - 1]];
+				continue;
+			}
 		}
+		describe_one(st, request.transactional_ids.items[i]);
 	}
 	SlDescribeTransactionsResponseEncode(out, req->api_version, &resp);
 	return true;
 }
 
-/* Is name one of Kafka's transaction state names? */
-static bool
-known_state_name(SlStr name)
+/* The SlTxnState of a state name, or -1 if Kafka knows no such state */
+static int
+state_of_name(SlStr name)
 {
 	for (int s = 0; s <= SL_TXN_STATE_MAX; s++)
 	{
 		const char *known = SlTxnStateName(s);
 
 		if (name.len == (int) strlen(known) && memcmp(name.data, known, name.len) == 0)
-			return true;
+			return s;
 	}
-	return false;
+	return -1;
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A request's filters, read once: the filters' counts come from the wire,
+ * so that matching an id costs a bit test and a binary search rather than
+ * a walk over every filter for every id
+ */
+typedef struct ListFilters
+{
+	bool		any_state;		/* no state filter */
+	uint32		states;			/* bit (1 << state) per state asked */
+	int			nproducers;		/* 0: no producer id filter */
+	int64	   *producers;		/* sorted */
+} ListFilters;
+
+static bool
+state_matches(const ListFilters *f, int state)
+{
+	return f->any_state || (state >= 0 && state <= SL_TXN_STATE_MAX &&
+							(f->states & (1u << state)) != 0);
 }
 
 static bool
-state_matches(const SlListTransactionsRequest *request, const char *state)
+producer_matches(const ListFilters *f, int64 producer_id)
 {
-	if (request->state_filters.n <= 0)
-		return true;
-	for (int i = 0; i < request->state_filters.n; i++)
-	{
-		SlStr		f = request->state_filters.items[i];
-
-		if (f.len == (int) strlen(state) && memcmp(f.data, state, f.len) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool
-producer_matches(const SlListTransactionsRequest *request, int64 producer_id)
-{
-	if (request->producer_id_filters.n <= 0)
-		return true;
-	for (int i = 0; i < request->producer_id_filters.n; i++)
-		if (request->producer_id_filters.items[i] == producer_id)
-			return true;
-	return false;
+	return f->nproducers == 0 ||
+		bsearch(&producer_id, f->producers, f->nproducers, sizeof(int64), int64_cmp) != NULL;
 }
 
 /*
@@ -173,6 +232,7 @@ SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out)
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
 	int			nunknown = 0;
+	ListFilters filters;
 
 	if (!SlTxnCoordinatorEnabled())
 		return SlHandleTransactionApi(req, body, out);
@@ -180,10 +240,24 @@ SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out)
 		return false;
 	SlListTransactionsResponseInit(&resp);
 	SL_ARRAY_ALLOC(resp.unknown_state_filters, Max(request.state_filters.n, 0));
+	filters.any_state = request.state_filters.n <= 0;
+	filters.states = 0;
 	for (int i = 0; i < request.state_filters.n; i++)
-		if (!known_state_name(request.state_filters.items[i]))
+	{
+		int			state = state_of_name(request.state_filters.items[i]);
+
+		if (state < 0)
 			resp.unknown_state_filters.items[nunknown++] = request.state_filters.items[i];
+		else
+			filters.states |= 1u << state;
+	}
 	resp.unknown_state_filters.n = nunknown;
+	filters.nproducers = Max(request.producer_id_filters.n, 0);
+	filters.producers = palloc(sizeof(int64) * Max(filters.nproducers, 1));
+	if (filters.nproducers > 0)
+		memcpy(filters.producers, request.producer_id_filters.items,
+			   sizeof(int64) * filters.nproducers);
+	qsort(filters.producers, filters.nproducers, sizeof(int64), int64_cmp);
 
 	ids = SlTxnStateIds();
 	SL_ARRAY_ALLOC(resp.transaction_states, list_length(ids));
@@ -198,7 +272,7 @@ SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out)
 		if (!SlMayTransactionalId(tid, SL_ACL_DESCRIBE) || !SlTxnStateRead(tid, &row))
 			continue;
 		state = SlTxnStateName(row.state);
-		if (!state_matches(&request, state) || !producer_matches(&request, row.producer_id))
+		if (!state_matches(&filters, row.state) || !producer_matches(&filters, row.producer_id))
 			continue;
 		/* as Kafka: an id with no transaction started counts as running */
 		if (request.duration_filter >= 0 && row.started_at != 0 &&
@@ -258,23 +332,53 @@ fill_producers(SlDescribeProducersResponsePartitionResponse *pr, const SlTopic *
 	pr->active_producers.n = n;
 }
 
+/* A partition a DescribeProducers request names, and where */
+typedef struct ProducersRef
+{
+	const SlTopic *topic;
+	int32		partition;
+	SlDescribeProducersResponsePartitionResponse *answer;
+	int			index;			/* order in the request */
+} ProducersRef;
+
+static int
+producers_ref_cmp(const void *a, const void *b)
+{
+	const ProducersRef *x = a;
+	const ProducersRef *y = b;
+
+	if (x->topic->topic_id != y->topic->topic_id)
+		return x->topic->topic_id < y->topic->topic_id ? -1 : 1;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
 /*
  * DescribeProducers v0 (KIP-664): per partition the producers its
  * sequence checks know, with the start of each one's open transaction.
  * The caller needs READ on the topic, as in Kafka; a partition this node
  * does not lead says so.  Last timestamps are not kept (-1), nor
- * coordinator epochs (-1).
+ * coordinator epochs (-1).  A partition named more than once (in one topic
+ * entry or in several of the same topic) is read once and its answer
+ * copied: what a request costs is bounded by the partitions that exist.
  */
 bool
 SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out)
 {
 	SlDescribeProducersRequest request;
 	SlDescribeProducersResponse resp;
+	ProducersRef *refs;
+	int			nrefs = 0;
+	int			total = 0;
 
 	if (!SlDescribeProducersRequestDecode(body, req->api_version, &request))
 		return false;
 	SlDescribeProducersResponseInit(&resp);
 	SL_ARRAY_ALLOC(resp.topics, Max(request.topics.n, 0));
+	for (int i = 0; i < request.topics.n; i++)
+		total += Max(request.topics.items[i].partition_indexes.n, 0);
+	refs = palloc(sizeof(ProducersRef) * Max(total, 1));
 	for (int i = 0; i < request.topics.n; i++)
 	{
 		SlDescribeProducersRequestTopicRequest *t = &request.topics.items[i];
@@ -297,9 +401,30 @@ SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->error_code = SL_ERR_TOPIC_AUTHORIZATION_FAILED;
 			else if (topic == NULL || p < 0 || p >= topic->partition_count)
 				pr->error_code = SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-			else if ((pr->error_code = SlPartitionLeaderError(topic, p)) == SL_ERR_NONE)
-				fill_producers(pr, topic, p);
+			else
+			{
+				refs[nrefs].topic = topic;
+				refs[nrefs].partition = p;
+				refs[nrefs].answer = pr;
+				refs[nrefs].index = nrefs;
+				nrefs++;
+			}
 		}
+	}
+	qsort(refs, nrefs, sizeof(ProducersRef), producers_ref_cmp);
+	for (int k = 0; k < nrefs; k++)
+	{
+		SlDescribeProducersResponsePartitionResponse *pr = refs[k].answer;
+
+		if (k > 0 && refs[k - 1].topic->topic_id == refs[k].topic->topic_id &&
+			refs[k - 1].partition == refs[k].partition)
+		{
+			*pr = *refs[k - 1].answer;
+			continue;
+		}
+		if ((pr->error_code = SlPartitionLeaderError(refs[k].topic, refs[k].partition)) ==
+			SL_ERR_NONE)
+			fill_producers(pr, refs[k].topic, refs[k].partition);
 	}
 	SlDescribeProducersResponseEncode(out, req->api_version, &resp);
 	return true;

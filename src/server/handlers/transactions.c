@@ -247,6 +247,56 @@ check_group_member(const char *group_id, const SlTxnOffsetCommitRequest *request
 	return error == SL_ERR_REBALANCE_IN_PROGRESS ? SL_ERR_NONE : error;
 }
 
+/* An offset to stage and where it was in the request */
+typedef struct StagedRef
+{
+	int32		topic_id;
+	int32		partition;
+	int			index;
+} StagedRef;
+
+static int
+staged_ref_cmp(const void *a, const void *b)
+{
+	const StagedRef *x = a;
+	const StagedRef *y = b;
+
+	if (x->topic_id != y->topic_id)
+		return x->topic_id < y->topic_id ? -1 : 1;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Keep one offset per partition, the last the request names (Kafka reads
+ * the request into a map): a request naming one partition a million times
+ * stages one row, not a million.  Returns how many are left in offsets.
+ */
+static int
+last_offset_per_partition(SlGroupOffset *offsets, int n)
+{
+	StagedRef  *refs = palloc(sizeof(StagedRef) * Max(n, 1));
+	SlGroupOffset *kept = palloc(sizeof(SlGroupOffset) * Max(n, 1));
+	int			nkept = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		refs[i].topic_id = offsets[i].topic_id;
+		refs[i].partition = offsets[i].partition;
+		refs[i].index = i;
+	}
+	qsort(refs, n, sizeof(StagedRef), staged_ref_cmp);
+	for (int i = 0; i < n; i++)
+		if (i + 1 == n || refs[i + 1].topic_id != refs[i].topic_id ||
+			refs[i + 1].partition != refs[i].partition)
+			kept[nkept++] = offsets[refs[i].index];
+	memcpy(offsets, kept, sizeof(SlGroupOffset) * nkept);
+	pfree(kept);
+	pfree(refs);
+	return nkept;
+}
+
 /*
  * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
  * offsets wait in the producer's transaction until EndTxn
@@ -332,6 +382,7 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 			}
 		}
 	}
+	noffsets = last_offset_per_partition(offsets, noffsets);
 	if (noffsets > 0)
 		SlTxnOffsetsStage(request.producer_id, group_id, offsets, noffsets);
 	SlTxnOffsetCommitResponseEncode(out, req->api_version, &resp);

@@ -224,6 +224,48 @@ begin_if_needed(SlTxnStateRow *row)
 	row->ngroups = 0;
 }
 
+/* Order of partitions by topic id, then partition */
+static int
+partition_ref_cmp(const void *a, const void *b)
+{
+	const SlTxnPartitionRef *x = a;
+	const SlTxnPartitionRef *y = b;
+
+	if (x->topic_id != y->topic_id)
+		return x->topic_id < y->topic_id ? -1 : 1;
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The transaction's partitions and the request's, each once, sorted: a
+ * request may name a partition any number of times, so the merge sorts
+ * rather than compares every pair.  Returns how many there are.
+ */
+static int
+merge_partitions(const SlTxnStateRow *row, const SlTxnPartitionRef *parts, int nparts,
+				 SlTxnPartitionRef **merged)
+{
+	SlTxnPartitionRef *all = palloc(sizeof(SlTxnPartitionRef) *
+									(row->npartitions + nparts + 1));
+	int			n = 0;
+
+	for (int i = 0; i < row->npartitions; i++)
+	{
+		all[i].topic_id = row->topic_ids[i];
+		all[i].partition = row->partitions[i];
+	}
+	if (nparts > 0)
+		memcpy(all + row->npartitions, parts, sizeof(SlTxnPartitionRef) * nparts);
+	qsort(all, row->npartitions + nparts, sizeof(SlTxnPartitionRef), partition_ref_cmp);
+	for (int i = 0; i < row->npartitions + nparts; i++)
+		if (n == 0 || partition_ref_cmp(&all[n - 1], &all[i]) != 0)
+			all[n++] = all[i];
+	*merged = all;
+	return n;
+}
+
 int16
 SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 producer_epoch,
 				   const SlTxnPartitionRef *parts, int nparts)
@@ -232,10 +274,8 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
 	SlTxnMeta	cur;
 	bool		found;
 	int16		error = lock_and_read(transactional_id, &row, &found);
-	int32	   *topic_ids;
-	int32	   *partitions;
+	SlTxnPartitionRef *merged;
 	int			n;
-	bool		added = false;
 
 	if (error != SL_ERR_NONE)
 		return error;
@@ -244,32 +284,17 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
 	if (error != SL_ERR_NONE)
 		return error;
 	begin_if_needed(&row);
-	topic_ids = palloc(sizeof(int32) * (row.npartitions + nparts + 1));
-	partitions = palloc(sizeof(int32) * (row.npartitions + nparts + 1));
-	n = row.npartitions;
-	if (n > 0)
-	{
-		memcpy(topic_ids, row.topic_ids, sizeof(int32) * n);
-		memcpy(partitions, row.partitions, sizeof(int32) * n);
-	}
-	for (int i = 0; i < nparts; i++)
-	{
-		bool		have = false;
-
-		for (int j = 0; j < n && !have; j++)
-			have = topic_ids[j] == parts[i].topic_id && partitions[j] == parts[i].partition;
-		if (have)
-			continue;
-		topic_ids[n] = parts[i].topic_id;
-		partitions[n] = parts[i].partition;
-		n++;
-		added = true;
-	}
+	n = merge_partitions(&row, parts, nparts, &merged);
 	/* All in it already: nothing to store (Kafka's answer without a write) */
-	if (!added && cur.state == SL_TXN_ONGOING)
+	if (n == row.npartitions && cur.state == SL_TXN_ONGOING)
 		return SL_ERR_NONE;
-	row.topic_ids = topic_ids;
-	row.partitions = partitions;
+	row.topic_ids = palloc(sizeof(int32) * Max(n, 1));
+	row.partitions = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		row.topic_ids[i] = merged[i].topic_id;
+		row.partitions[i] = merged[i].partition;
+	}
 	row.npartitions = n;
 	SlTxnStateWrite(transactional_id, &row);
 	return SL_ERR_NONE;

@@ -72,7 +72,13 @@ extern List *SlTxnStateDue(TimestampTz now, int64 expiration_ms);
 
 /*
  * Is there an id whose producer is (producer_id, producer_epoch), in the
- * given state, with the partition in its transaction?
+ * given state, with the partition in its transaction?  If so, its row is
+ * locked FOR SHARE until the caller's transaction ends: Produce's check of
+ * a transactional batch holds until the batch is appended, so that an
+ * EndTxn or a fencing InitProducerId changing the row waits for it and
+ * its marker comes after the batch (KIP-890's verification).  One that
+ * was changing the row meanwhile is waited for, and its result is what
+ * the check sees.
  */
 extern bool SlTxnStateProducerHolds(int64 producer_id, int16 producer_epoch, int8 state,
 									int32 topic_id, int32 partition);
@@ -85,5 +91,16 @@ extern List *SlTxnStateIds(void);
 
 /* The partition of __transaction_state that holds an id */
 extern int32 SlTxnStatePartition(const char *transactional_id);
+
+/*
+ * Does this node's coordinator hold the partition in a transaction of the
+ * producer id that is open or being ended (Ongoing, PrepareCommit,
+ * PrepareAbort)?  Its transactional id (palloc'd) if so, else NULL.  Locks
+ * the producer's rows FOR SHARE until the caller's transaction ends, after
+ * waiting for a coordinator call changing them: a coordinator call on the
+ * id meanwhile waits in turn.  For abort_transaction(), which may abort
+ * only what no coordinator will end.
+ */
+extern char *SlTxnStateCoordinatorHolds(int64 producer_id, int32 topic_id, int32 partition);
 
 #endif							/* SL_STORAGE_TXN_STATE_H */
