@@ -10,7 +10,10 @@
  * (90) exists from v2 of these APIs: older versions get
  * INVALID_PRODUCER_EPOCH, as Kafka maps it.
  *
- * TxnOffsetCommit (28) goes to the group's coordinator, this node too.
+ * TxnOffsetCommit (28) goes to the group's coordinator: this node
+ * standalone, on a cluster the leader of the group's partition of
+ * __consumer_offsets, which need not be the transaction's coordinator
+ * (server/txn/coordinator_cluster.h).
  *
  * Each needs WRITE on the transactional id, as in Kafka
  * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without it), before the group's
@@ -25,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
@@ -280,6 +284,9 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		error = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	/* On a cluster: to the group's coordinator, loaded (group_placement.h) */
+	else if ((error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+		;
 	else
 		error = SlTxnCheckOffsetCommit(tid, request.producer_id, request.producer_epoch,
 									   group_id);

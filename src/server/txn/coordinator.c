@@ -30,16 +30,18 @@
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/protocol/offsets_records.h"
 #include "streamlog/server/txn/coordinator.h"
+#include "streamlog/server/txn/coordinator_cluster.h"
 #include "streamlog/server/txn/txn_machine.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_cluster.h"
 #include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/txn_state.h"
 
 bool
 SlTxnCoordinatorEnabled(void)
 {
-	return sl_transaction_coordinator && !SlClusterEnabled();
+	return sl_transaction_coordinator;
 }
 
 static SlTxnMeta
@@ -126,12 +128,23 @@ finish(const char *transactional_id, SlTxnStateRow *row)
 	SlTxnStateWrite(transactional_id, row);
 }
 
-/* End the open transaction of row: Prepare, markers, Complete */
+/*
+ * End the open transaction of row: Prepare, markers, Complete.  On a
+ * cluster only Prepare: the coordinator's worker has the partitions'
+ * leaders write the markers and then stores Complete
+ * (coordinator_cluster.h), as Kafka answers EndTxn once PrepareCommit is in
+ * its log.
+ */
 static void
 end_transaction(const char *transactional_id, SlTxnStateRow *row, bool commit)
 {
 	row->state = commit ? SL_TXN_PREPARE_COMMIT : SL_TXN_PREPARE_ABORT;
 	SlTxnStateWrite(transactional_id, row);
+	if (SlClusterEnabled())
+	{
+		SlTxnCoordinatorWake();
+		return;
+	}
 	finish(transactional_id, row);
 }
 
@@ -147,6 +160,8 @@ SlTxnInitProducerId(const char *transactional_id, int32 timeout_ms,
 
 	*producer_id = -1;
 	*producer_epoch = -1;
+	if ((error = SlTxnCoordinatorError(transactional_id)) != SL_ERR_NONE)
+		return error;
 	if (timeout_ms <= 0 || timeout_ms > sl_transaction_max_timeout_ms)
 		return SL_ERR_INVALID_TRANSACTION_TIMEOUT;
 	if (!SlTxnStateTryLock(transactional_id))
@@ -203,6 +218,12 @@ SlTxnInitProducerId(const char *transactional_id, int32 timeout_ms,
 static int16
 lock_and_read(const char *transactional_id, SlTxnStateRow *row, bool *found)
 {
+	int16		error = SlTxnCoordinatorError(transactional_id);
+
+	*found = false;
+	memset(row, 0, sizeof(*row));
+	if (error != SL_ERR_NONE)
+		return error;
 	if (!SlTxnStateTryLock(transactional_id))
 		return SL_ERR_CONCURRENT_TRANSACTIONS;
 	*found = SlTxnStateRead(transactional_id, row);
@@ -224,33 +245,24 @@ begin_if_needed(SlTxnStateRow *row)
 	row->ngroups = 0;
 }
 
-int16
-SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 producer_epoch,
-				   const SlTxnPartitionRef *parts, int nparts)
+/* Add parts to the open transaction of row (checked), starting it if needed */
+static int16
+add_partitions(const char *transactional_id, SlTxnStateRow *row, const SlTxnMeta *cur,
+			   const SlTxnPartitionRef *parts, int nparts)
 {
-	SlTxnStateRow row;
-	SlTxnMeta	cur;
-	bool		found;
-	int16		error = lock_and_read(transactional_id, &row, &found);
 	int32	   *topic_ids;
 	int32	   *partitions;
 	int			n;
 	bool		added = false;
 
-	if (error != SL_ERR_NONE)
-		return error;
-	cur = meta_of(&row);
-	error = SlTxnCheckAddPartitions(found ? &cur : NULL, producer_id, producer_epoch);
-	if (error != SL_ERR_NONE)
-		return error;
-	begin_if_needed(&row);
-	topic_ids = palloc(sizeof(int32) * (row.npartitions + nparts + 1));
-	partitions = palloc(sizeof(int32) * (row.npartitions + nparts + 1));
-	n = row.npartitions;
+	begin_if_needed(row);
+	topic_ids = palloc(sizeof(int32) * (row->npartitions + nparts + 1));
+	partitions = palloc(sizeof(int32) * (row->npartitions + nparts + 1));
+	n = row->npartitions;
 	if (n > 0)
 	{
-		memcpy(topic_ids, row.topic_ids, sizeof(int32) * n);
-		memcpy(partitions, row.partitions, sizeof(int32) * n);
+		memcpy(topic_ids, row->topic_ids, sizeof(int32) * n);
+		memcpy(partitions, row->partitions, sizeof(int32) * n);
 	}
 	for (int i = 0; i < nparts; i++)
 	{
@@ -266,13 +278,55 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
 		added = true;
 	}
 	/* All in it already: nothing to store (Kafka's answer without a write) */
-	if (!added && cur.state == SL_TXN_ONGOING)
+	if (!added && cur->state == SL_TXN_ONGOING)
 		return SL_ERR_NONE;
-	row.topic_ids = topic_ids;
-	row.partitions = partitions;
-	row.npartitions = n;
-	SlTxnStateWrite(transactional_id, &row);
+	row->topic_ids = topic_ids;
+	row->partitions = partitions;
+	row->npartitions = n;
+	SlTxnStateWrite(transactional_id, row);
 	return SL_ERR_NONE;
+}
+
+int16
+SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 producer_epoch,
+				   const SlTxnPartitionRef *parts, int nparts)
+{
+	SlTxnStateRow row;
+	SlTxnMeta	cur;
+	bool		found;
+	int16		error = lock_and_read(transactional_id, &row, &found);
+
+	if (error != SL_ERR_NONE)
+		return error;
+	cur = meta_of(&row);
+	error = SlTxnCheckAddPartitions(found ? &cur : NULL, producer_id, producer_epoch);
+	if (error != SL_ERR_NONE)
+		return error;
+	return add_partitions(transactional_id, &row, &cur, parts, nparts);
+}
+
+/*
+ * AddOffsetsToTxn on a cluster, as Kafka: the group's partition of
+ * __consumer_offsets joins the transaction's partitions, so that its
+ * marker, written by the group's coordinator (its leader), makes the
+ * offsets of TxnOffsetCommit visible there; and it survives a change of
+ * transaction coordinator in __transaction_state, which holds partitions.
+ */
+static int16
+add_offsets_partition(const char *transactional_id, SlTxnStateRow *row,
+					  const SlTxnMeta *cur, const char *group_id)
+{
+	const SlTopic *offsets = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
+	SlTxnPartitionRef part;
+
+	if (offsets == NULL || offsets->partition_count <= 0)
+	{
+		(void) SlOffsetsTopicCreateInBackground();
+		return SL_ERR_COORDINATOR_NOT_AVAILABLE;
+	}
+	part.topic_id = offsets->topic_id;
+	part.partition = SlOffsetsPartitionFor(group_id, offsets->partition_count);
+	return add_partitions(transactional_id, row, cur, &part, 1);
 }
 
 int16
@@ -291,6 +345,8 @@ SlTxnAddOffsets(const char *transactional_id, int64 producer_id, int16 producer_
 	error = SlTxnCheckAddPartitions(found ? &cur : NULL, producer_id, producer_epoch);
 	if (error != SL_ERR_NONE)
 		return error;
+	if (SlClusterEnabled())
+		return add_offsets_partition(transactional_id, &row, &cur, group_id);
 	begin_if_needed(&row);
 	for (int i = 0; i < row.ngroups; i++)
 		if (strcmp(row.groups[i], group_id) == 0 && cur.state == SL_TXN_ONGOING)
@@ -342,6 +398,12 @@ SlTxnExpire(void)
 		SlTxnStateRow row;
 		SlTxnMeta	cur;
 
+		/*
+		 * On a cluster, only ids this node coordinates (a row of an id whose
+		 * partition moved is unloaded by the worker)
+		 */
+		if (SlTxnCoordinatorError(id) != SL_ERR_NONE)
+			continue;
 		/* Busy: a request is changing it; the next pass looks again */
 		if (!SlTxnStateTryLock(id) || !SlTxnStateRead(id, &row))
 			continue;
@@ -361,6 +423,9 @@ SlTxnExpire(void)
 				break;
 			case SL_TXN_PREPARE_COMMIT:
 			case SL_TXN_PREPARE_ABORT:
+				/* On a cluster the coordinator's worker completes them */
+				if (SlClusterEnabled())
+					continue;
 				finish(id, &row);
 				break;
 			case SL_TXN_EMPTY:
@@ -386,6 +451,14 @@ SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
 	SlTxnMeta	cur;
 	int16		error;
 
+	/*
+	 * On a cluster the group's coordinator is not the transaction's, whose
+	 * state it does not hold: as Kafka 3.9 without KIP-890's verification
+	 * of offset commits, it takes the offsets, and the transaction's marker
+	 * decides their fate
+	 */
+	if (SlClusterEnabled())
+		return SL_ERR_NONE;
 	if (!SlTxnStateRead(transactional_id, &row))
 		return SL_ERR_INVALID_PRODUCER_ID_MAPPING;
 	cur = meta_of(&row);
@@ -405,6 +478,13 @@ bool
 SlTxnPartitionInTransaction(int64 producer_id, int16 producer_epoch, int32 topic_id,
 							int32 partition)
 {
+	/*
+	 * On a cluster the partition's leader does not hold the coordinator's
+	 * state (Kafka asks the coordinator with AddPartitionsToTxn v4
+	 * verify_only, KIP-890): the batch is taken, as by Kafka before 3.6
+	 */
+	if (SlClusterEnabled())
+		return true;
 	return SlTxnStateProducerHolds(producer_id, producer_epoch, SL_TXN_ONGOING,
 								   topic_id, partition);
 }
