@@ -181,6 +181,7 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 
 TXN_CLUSTER_OBJS = src/storage/txn_state_load.o src/storage/txn_marker_apply.o \
 	src/server/txn/coordinator_cluster.o src/sqlapi/txn_marker_sql.o \
+	src/server/handlers/txn_answer.o \
 	src/bgworkers/txn_coordinator_worker.o
 TXN_FAULTS_OBJS =
 TXN_CLEAN_OBJS =

@@ -1,8 +1,10 @@
 /*
  * The transaction APIs of the coordinator: AddPartitionsToTxn (24),
  * AddOffsetsToTxn (25), EndTxn (26) and TxnOffsetCommit (28), served by
- * server/txn/coordinator.c
- * while streamlog.transaction_coordinator is on, on a node of its own.
+ * server/txn/coordinator.c while streamlog.transaction_coordinator is on
+ * (on a cluster, for the ids this node coordinates:
+ * server/txn/coordinator_cluster.h).  The first three are answered once
+ * their change is replicated (txn_answer.c).
  *
  * AddPartitionsToTxn v0-3 is what producers send; v4+ (KIP-890, batched
  * by brokers, verify_only) is a broker's call and gets
@@ -19,8 +21,9 @@
  * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without it), before the group's
  * and the topics' privileges are asked.
  *
- * Otherwise (the door closed, and always for WriteTxnMarkers, which a
- * coordinator on one node does not send) a final error in every partition
+ * Otherwise (the door closed, and always for WriteTxnMarkers, which no
+ * coordinator here sends: markers to other nodes go over the SQL side
+ * channel) a final error in every partition
  * of the request rather than a closed connection.
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what librdkafka and kafkajs
  * give up on at once; WriteTxnMarkers, which only brokers send, gets
@@ -71,8 +74,10 @@ transactional_id_from_wire(SlStr s)
  * answer goes to every partition.
  */
 bool
-SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlAddPartitionsToTxnRequest request;
 	SlAddPartitionsToTxnResponse resp;
 	char	   *tid;
@@ -169,13 +174,17 @@ SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->partition_error_code = answer;
 		}
 	}
+	if (!failed && answer == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlAddPartitionsToTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
 
 bool
-SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlAddOffsetsToTxnRequest request;
 	SlAddOffsetsToTxnResponse resp;
 	char	   *tid;
@@ -198,13 +207,17 @@ SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = fenced_for_version(SlTxnAddOffsets(tid, request.producer_id,
 															 request.producer_epoch, group_id),
 											 req->api_version);
+	if (resp.error_code == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlAddOffsetsToTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
 
 bool
-SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlEndTxnRequest request;
 	SlEndTxnResponse resp;
 	char	   *tid;
@@ -224,6 +237,8 @@ SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
 													  request.producer_epoch,
 													  request.committed),
 											 req->api_version);
+	if (resp.error_code == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlEndTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
