@@ -9,8 +9,9 @@
  * partitions of this node, in the same PostgreSQL transaction as the
  * Prepare and Complete records, so the answer comes when all of it is
  * durable and no Prepare state outlives a crash.  The periodic pass still
- * finishes any Prepare state it finds (a coordinator whose markers go to
- * other nodes will leave them).
+ * finishes any Prepare state it finds.  On a cluster EndTxn stores the
+ * Prepare state only, and the coordinator's worker has the partitions'
+ * leaders write the markers (coordinator_cluster.c).
  *
  * AddOffsetsToTxn records the group; the group's partition of
  * __consumer_offsets gets a marker at the end too, as in Kafka, when that
