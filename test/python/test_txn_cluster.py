@@ -269,3 +269,59 @@ def test_partition_leader_killed_during_markers(cluster, unique_name):
     via = cluster.node(coordinator).kafka_bootstrap
     for i in range(3):
         assert read_partition(via, topic, i, "read_committed", 1) == [f"w{i}"]
+
+
+def test_coordinator_killed_while_transactions_commit(cluster, unique_name):
+    """kill -9 of the coordinator while a producer commits transactions over
+    the three leaders: every commit_transaction() that returned is on every
+    partition after the failover (the coordinator answered only once its
+    state was replicated), and no transaction is there in part"""
+    import threading
+    from confluent_kafka import KafkaException
+    topic, tid = unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, topic)
+    coordinator_box = []
+    committed = []
+    stop = threading.Event()
+
+    def run():
+        p = producer(cluster, tid, **{"transaction.timeout.ms": 10000})
+        p.init_transactions(60)
+        coordinator_box.append(txn_coordinator(cluster, tid))
+        n = 0
+        while not stop.is_set():
+            try:
+                p.begin_transaction()
+                for i in range(3):
+                    p.produce(topic, f"{n}-{i}".encode(), partition=i)
+                p.commit_transaction(60)
+                committed.append(n)
+            except KafkaException as e:
+                if e.args[0].txn_requires_abort():
+                    try:
+                        p.abort_transaction(60)
+                    except KafkaException:
+                        return
+                elif not e.args[0].retriable():
+                    return
+            n += 1
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    cluster.wait_for(lambda: len(committed) >= 5, 90, "a few transactions commit")
+    coordinator = coordinator_box[0]
+    cluster.kill9(coordinator)
+    before = len(committed)
+    cluster.wait_for(lambda: len(committed) >= before + 5 or not t.is_alive(), 120,
+                     "transactions commit on the next coordinator")
+    stop.set()
+    t.join(120)
+    assert len(committed) >= before + 5, "the producer gave up after the failover"
+    via = cluster.node(other_node(cluster, coordinator)).kafka_bootstrap
+    seen = []
+    for i in range(3):
+        values = read_partition(via, topic, i, "read_committed", len(committed), timeout=120)
+        seen.append({int(v.split("-")[0]) for v in values})
+        assert all(v.endswith(f"-{i}") for v in values)
+    assert seen[0] == seen[1] == seen[2], "a transaction is on some partitions only"
+    assert set(committed) <= seen[0], "an acknowledged commit is missing"

@@ -452,6 +452,14 @@ typedef struct LoadAction
 	int32		epoch;			/* to load for; -1: unload */
 } LoadAction;
 
+/*
+ * Whether this process dropped, once since it started, the rows of every
+ * partition this node does not lead: rows a node kept from before a
+ * restart, when it led partitions that moved meanwhile (the loads in
+ * shared memory start empty, so they look never loaded)
+ */
+static bool swept = false;
+
 int
 SlTxnCoordinatorSyncLoads(void)
 {
@@ -478,10 +486,11 @@ SlTxnCoordinatorSyncLoads(void)
 
 		if (l->leader == sl_node_id && loaded != l->leader_epoch)
 			actions[nactions++] = (LoadAction) {p, l->leader_epoch};
-		else if (l->leader != sl_node_id && loaded != -1)
+		else if (l->leader != sl_node_id && (loaded != -1 || !swept))
 			actions[nactions++] = (LoadAction) {p, -1};
 	}
 	commit(cxt);
+	swept = true;
 
 	for (int i = 0; i < nactions; i++)
 	{
