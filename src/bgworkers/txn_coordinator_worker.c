@@ -97,7 +97,7 @@ complete_due(MemoryContext pass)
 		const char *id = lfirst(lc);
 		SlTxnCompletion plan;
 		bool		planned;
-		bool		delivered = true;
+		bool		delivered;
 		bool		finished = false;
 
 		SlWorkerBeginTransaction();
@@ -108,8 +108,7 @@ complete_due(MemoryContext pass)
 		/* The test hook: a transaction stays in its Prepare state */
 		if (!planned || sl_transaction_markers_hold)
 			continue;
-		for (int i = 0; i < plan.npartitions && delivered; i++)
-			delivered = SlTxnDeliverMarker(&plan, i);
+		delivered = SlTxnDeliverMarkers(&plan);
 		if (!delivered)
 			continue;
 		SlWorkerBeginTransaction();

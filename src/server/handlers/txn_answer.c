@@ -31,6 +31,7 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
+#include "streamlog/storage/txn_cluster.h"
 #include "streamlog/storage/txn_state.h"
 #include "streamlog/storage/wakeups.h"
 
@@ -115,6 +116,13 @@ SlRespondTxnAnswer(SlRequest *req, SlWriter *out, ErrorData *error, bool own_err
 					 error->message);
 		return;
 	}
+	/*
+	 * A Prepare state stored (EndTxn, or InitProducerId fencing a zombie):
+	 * the coordinator's worker writes the markers, woken now that it can see
+	 * the state (before the commit it would find nothing, and sleep)
+	 */
+	if (req->api_key == SL_API_END_TXN || req->api_key == SL_API_INIT_PRODUCER_ID)
+		SlTxnCoordinatorWake();
 	if (a->wait)
 	{
 		req->state = SL_REQUEST_PARKED;

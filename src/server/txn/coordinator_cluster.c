@@ -327,37 +327,55 @@ remote_query(int32 node_id, const char *conninfo, const char *query, int nparams
 	return res;
 }
 
-/* The marker written and replicated on another node, its leader */
-static bool
-deliver_remote(const SlTxnCompletion *plan, int32 topic_id, int32 partition, int32 leader)
+/* One partition's marker on its way */
+typedef struct MarkerTrip
+{
+	int32		topic_id;
+	int32		partition;
+	int32		leader;			/* -1: nothing to do (topic dropped) */
+	int32		leader_epoch;	/* the epoch it was written in */
+	int64		offset;			/* -1: not written yet */
+} MarkerTrip;
+
+/* node's SQL conninfo, or NULL (logged) */
+static const char *
+conninfo_of(int32 node_id)
 {
 	SlClusterNode node;
+
+	if (!SlClusterGetNode(node_id, &node) || node.sql_conninfo[0] == '\0')
+	{
+		ereport(LOG,
+				(errmsg("streamlog transaction coordinator: node %d, leader of a partition of a transaction, has no known SQL address",
+						node_id)));
+		return NULL;
+	}
+	return pstrdup(node.sql_conninfo);
+}
+
+/* The marker of trip written by its leader, another node */
+static bool
+write_remote(const SlTxnCompletion *plan, MarkerTrip *trip)
+{
+	const char *conninfo = conninfo_of(trip->leader);
 	char		args[6][32];
 	const char *params[6];
-	char		check[5][32];
-	const char *check_params[5];
 	PGresult   *res;
 	char	   *why = NULL;
 	int64		offset;
 	int64		epoch;
-	int64		replicated;
 
-	if (!SlClusterGetNode(leader, &node) || node.sql_conninfo[0] == '\0')
-	{
-		ereport(LOG,
-				(errmsg("streamlog transaction coordinator: node %d, leader of a partition of a transaction, has no known SQL address",
-						leader)));
+	if (conninfo == NULL)
 		return false;
-	}
-	snprintf(args[0], 32, "%d", topic_id);
-	snprintf(args[1], 32, "%d", partition);
+	snprintf(args[0], 32, "%d", trip->topic_id);
+	snprintf(args[1], 32, "%d", trip->partition);
 	snprintf(args[2], 32, INT64_FORMAT, plan->producer_id);
 	snprintf(args[3], 32, "%d", plan->producer_epoch);
 	snprintf(args[4], 32, "%s", plan->state == SL_TXN_PREPARE_COMMIT ? "true" : "false");
 	snprintf(args[5], 32, "%d", plan->coordinator_epoch);
 	for (int i = 0; i < 6; i++)
 		params[i] = args[i];
-	res = remote_query(leader, node.sql_conninfo,
+	res = remote_query(trip->leader, conninfo,
 					   "SELECT marker_offset, leader_epoch FROM "
 					   "streamlog._txn_write_marker($1::integer, $2::integer, $3::bigint, "
 					   "$4::smallint, $5::boolean, $6::integer)",
@@ -368,82 +386,132 @@ deliver_remote(const SlTxnCompletion *plan, int32 topic_id, int32 partition, int
 		PQclear(res);
 		ereport(LOG,
 				(errmsg("streamlog transaction coordinator: node %d did not write the marker of producer %lld on partition %d of topic %d: %s",
-						leader, (long long) plan->producer_id, partition, topic_id,
+						trip->leader, (long long) plan->producer_id, trip->partition,
+						trip->topic_id,
 						why ? why : "an answer that is not a marker's offset and epoch")));
 		return false;
 	}
 	PQclear(res);
+	trip->offset = offset;
+	trip->leader_epoch = (int32) epoch;
+	return true;
+}
 
-	snprintf(check[0], 32, "%d", topic_id);
-	snprintf(check[1], 32, "%d", partition);
-	snprintf(check[2], 32, "%d", (int32) epoch);
-	snprintf(check[3], 32, INT64_FORMAT, offset);
-	snprintf(check[4], 32, "%d", MARKER_REPLICATED_TIMEOUT_MS);
+/* Wait until the in-sync replicas of trip's leader, another node, hold it */
+static bool
+replicated_remote(const SlTxnCompletion *plan, const MarkerTrip *trip)
+{
+	const char *conninfo = conninfo_of(trip->leader);
+	char		args[5][32];
+	const char *params[5];
+	PGresult   *res;
+	char	   *why = NULL;
+	int64		replicated;
+
+	if (conninfo == NULL)
+		return false;
+	snprintf(args[0], 32, "%d", trip->topic_id);
+	snprintf(args[1], 32, "%d", trip->partition);
+	snprintf(args[2], 32, "%d", trip->leader_epoch);
+	snprintf(args[3], 32, INT64_FORMAT, trip->offset);
+	snprintf(args[4], 32, "%d", MARKER_REPLICATED_TIMEOUT_MS);
 	for (int i = 0; i < 5; i++)
-		check_params[i] = check[i];
-	res = remote_query(leader, node.sql_conninfo,
+		params[i] = args[i];
+	res = remote_query(trip->leader, conninfo,
 					   "SELECT streamlog._txn_marker_replicated($1::integer, $2::integer, "
 					   "$3::integer, $4::bigint, $5::integer)::integer",
-					   5, check_params, MARKER_REPLICATED_TIMEOUT_MS + MARKER_QUERY_SLACK_MS,
-					   &why);
+					   5, params, MARKER_REPLICATED_TIMEOUT_MS + MARKER_QUERY_SLACK_MS, &why);
 	if (res == NULL || !result_int(res, 0, &replicated) || replicated != 1)
 	{
 		PQclear(res);
 		ereport(LOG,
 				(errmsg("streamlog transaction coordinator: the marker of producer %lld at offset %lld of partition %d of topic %d is not on node %d's in-sync replicas yet%s%s",
-						(long long) plan->producer_id, (long long) offset, partition, topic_id,
-						leader, why ? ": " : "", why ? why : "")));
+						(long long) plan->producer_id, (long long) trip->offset,
+						trip->partition, trip->topic_id, trip->leader,
+						why ? ": " : "", why ? why : "")));
 		return false;
 	}
 	PQclear(res);
 	return true;
 }
 
+/*
+ * Three steps, so that the replication of the markers overlaps: the
+ * markers of the partitions led here, in one transaction; then those of
+ * other nodes, one call each; then the waits for their in-sync replicas,
+ * which by then have mostly been at it meanwhile (the total is about the
+ * slowest partition's, not their sum)
+ */
 bool
-SlTxnDeliverMarker(const SlTxnCompletion *plan, int i)
+SlTxnDeliverMarkers(const SlTxnCompletion *plan)
 {
-	int32		topic_id = plan->topic_ids[i];
-	int32		partition = plan->partitions[i];
-	const SlTopic *topic;
-	int32		leader;
-	int32		epoch = 0;
-	int64		offset;
-	bool		ok;
+	MarkerTrip *trips = palloc0(sizeof(MarkerTrip) * Max(plan->npartitions, 1));
 	MemoryContext cxt;
 
 	cxt = begin();
-	topic = SlTopicLookupById(topic_id);
-	if (topic != NULL)
-		topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
-	/* A topic dropped since: nothing left to mark */
-	if (topic == NULL || topic->topic_id != topic_id || partition >= topic->partition_count)
+	for (int i = 0; i < plan->npartitions; i++)
 	{
-		commit(cxt);
-		return true;
-	}
-	leader = topic->partitions != NULL ?
-		SlTopicPartitionLeadership(topic, partition)->leader : sl_node_id;
-	if (leader != sl_node_id)
-	{
-		commit(cxt);
-		if (leader < 0)
+		MarkerTrip *trip = &trips[i];
+		const SlTopic *topic;
+
+		trip->topic_id = plan->topic_ids[i];
+		trip->partition = plan->partitions[i];
+		trip->leader = -1;
+		trip->offset = -1;
+		topic = SlTopicLookupById(trip->topic_id);
+		if (topic != NULL)
+			topic = SlTopicTryLookupAndLock(topic->name, AccessShareLock);
+		/* A topic dropped since: nothing left to mark */
+		if (topic == NULL || topic->topic_id != trip->topic_id ||
+			trip->partition >= topic->partition_count)
+			continue;
+		trip->leader = topic->partitions != NULL ?
+			SlTopicPartitionLeadership(topic, trip->partition)->leader : sl_node_id;
+		if (trip->leader < 0)
+		{
+			commit(cxt);
 			return false;		/* offline: the next pass looks again */
-		return deliver_remote(plan, topic_id, partition, leader);
+		}
+		if (trip->leader == sl_node_id)
+			trip->offset = SlTxnApplyMarker(topic, trip->partition, plan->producer_id,
+											plan->producer_epoch,
+											plan->state == SL_TXN_PREPARE_COMMIT,
+											plan->coordinator_epoch, &trip->leader_epoch);
 	}
-	offset = SlTxnApplyMarker(topic, partition, plan->producer_id, plan->producer_epoch,
-							  plan->state == SL_TXN_PREPARE_COMMIT, plan->coordinator_epoch,
-							  &epoch);
 	commit(cxt);
 
-	cxt = begin();
-	ok = SlTxnWaitReplicated(topic_id, partition, epoch, offset, MARKER_REPLICATED_TIMEOUT_MS);
-	commit(cxt);
-	if (!ok)
-		ereport(LOG,
-				(errmsg("streamlog transaction coordinator: the marker of producer %lld at offset %lld of partition %d of topic %d is not on its in-sync replicas yet",
-						(long long) plan->producer_id, (long long) offset, partition,
-						topic_id)));
-	return ok;
+	for (int i = 0; i < plan->npartitions; i++)
+		if (trips[i].leader >= 0 && trips[i].leader != sl_node_id &&
+			!write_remote(plan, &trips[i]))
+			return false;
+
+	for (int i = 0; i < plan->npartitions; i++)
+	{
+		MarkerTrip *trip = &trips[i];
+		bool		ok;
+
+		if (trip->leader < 0)
+			continue;
+		if (trip->leader != sl_node_id)
+		{
+			if (!replicated_remote(plan, trip))
+				return false;
+			continue;
+		}
+		cxt = begin();
+		ok = SlTxnWaitReplicated(trip->topic_id, trip->partition, trip->leader_epoch,
+								 trip->offset, MARKER_REPLICATED_TIMEOUT_MS);
+		commit(cxt);
+		if (!ok)
+		{
+			ereport(LOG,
+					(errmsg("streamlog transaction coordinator: the marker of producer %lld at offset %lld of partition %d of topic %d is not on its in-sync replicas yet",
+							(long long) plan->producer_id, (long long) trip->offset,
+							trip->partition, trip->topic_id)));
+			return false;
+		}
+	}
+	return true;
 }
 
 typedef struct LoadAction

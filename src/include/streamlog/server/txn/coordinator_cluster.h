@@ -69,12 +69,13 @@ typedef struct SlTxnCompletion
 extern bool SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan);
 
 /*
- * Have the marker of partition i of plan written by its leader and wait
- * for its in-sync replicas.  Manages its own transactions (the marker
+ * Have the marker of every partition of plan written by its leader and
+ * wait for their in-sync replicas.  Manages its own transactions (a marker
  * must be committed before its replicas are waited for): call it outside
- * one.  False (logged) if it did not get there: the next pass retries.
+ * one.  False (logged) if one did not get there: the next pass retries
+ * them all (a marker written twice closes nothing the second time).
  */
-extern bool SlTxnDeliverMarker(const SlTxnCompletion *plan, int i);
+extern bool SlTxnDeliverMarkers(const SlTxnCompletion *plan);
 
 /*
  * In the caller's transaction: store Complete for the id if it is still in
