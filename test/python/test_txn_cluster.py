@@ -11,11 +11,13 @@ Three real nodes, replication factor 3, min.insync.replicas 2, with
 confluent-kafka producers and read_committed consumers bootstrapped on
 nodes other than the partitions' leaders."""
 
+import struct
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+import kafka_helpers as kh
 from replstream import create_topic_with_assignment
 
 TXN_TOPIC = "__transaction_state"
@@ -130,6 +132,31 @@ def cluster(make_cluster):
     return make_cluster(3, conf=CONF)
 
 
+NOT_COORDINATOR = 16
+FIND_COORDINATOR = 10
+END_TXN = 26
+
+
+def find_txn_coordinator_raw(node, tid):
+    """FindCoordinator v1 for a transaction key, sent to node: (error, node id)"""
+    body = kh.string(tid) + struct.pack(">b", 1)
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(FIND_COORDINATOR, 1, cid, body)))
+    r.i32()
+    error = r.i16()
+    r.string()
+    return error, r.i32()
+
+
+def end_txn_raw(node, tid, producer_id, epoch):
+    """EndTxn v1 (commit) sent to node: its error code"""
+    body = kh.string(tid) + struct.pack(">qhb", producer_id, epoch, 1)
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(END_TXN, 1, cid, body)))
+    r.i32()
+    return r.i16()
+
+
 def test_commit_and_abort_over_leaders_on_three_nodes(cluster, unique_name):
     topic, tid = unique_name("out"), unique_name("tx")
     create_spread_topic(cluster, topic)
@@ -155,6 +182,14 @@ def test_commit_and_abort_over_leaders_on_three_nodes(cluster, unique_name):
         assert read_partition(via, topic, i, "read_committed", 2) == [f"a{i}", f"b{i}"]
         assert read_partition(via, topic, i, "read_uncommitted", 3) == [f"a{i}", f"x{i}",
                                                                          f"b{i}"]
+    # every node names the coordinator; the others answer NOT_COORDINATOR
+    (pid, epoch), = cluster.node(coordinator).sql(
+        "SELECT producer_id, producer_epoch FROM streamlog.txn_state "
+        "WHERE transactional_id = %s", (tid,))
+    for n in cluster:
+        assert find_txn_coordinator_raw(n, tid) == (0, coordinator)
+        if n.node_id != coordinator:
+            assert end_txn_raw(n, tid, pid, epoch) == NOT_COORDINATOR
 
 
 def group_coordinated_elsewhere(cluster, unique_name, tid):
