@@ -23,6 +23,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/protocol/offsets_records.h"
+#include "streamlog/storage/group_load.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/transactions.h"
@@ -78,6 +79,17 @@ SlTxnApplyMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 	*leader_epoch = l != NULL ? l->leader_epoch : 0;
 	if (strcmp(topic->name, SL_OFFSETS_TOPIC_NAME) == 0)
 	{
+		/*
+		 * The committed offsets this makes must not be overwritten by a load
+		 * of the partition that read its log before them (group_load.h)
+		 */
+		if (l != NULL && !SlGroupOffsetsLoaded(topic, partition, l->leader_epoch))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("node %d still loads partition %d of %s", sl_node_id, partition,
+							SL_OFFSETS_TOPIC_NAME),
+					 errhint("The transaction coordinator retries the marker once it is loaded.")));
+
 		List	   *groups = SlTxnOffsetsGroupsOf(producer_id, partition,
 												  topic->partition_count);
 		ListCell   *lc;

@@ -360,3 +360,30 @@ def test_coordinator_killed_while_transactions_commit(cluster, unique_name):
         assert all(v.endswith(f"-{i}") for v in values)
     assert seen[0] == seen[1] == seen[2], "a transaction is on some partitions only"
     assert set(committed) <= seen[0], "an acknowledged commit is missing"
+
+
+def test_kafkajs_transaction_on_a_cluster(cluster, unique_name):
+    """kafkajs' transaction(), sendOffsets, commit and abort, bootstrapped on
+    one node, with the topic led by another"""
+    import json
+    import subprocess
+    from kafkajs import JS_DIR, ensure_kafkajs
+    src, out, group, tid = (unique_name("in"), unique_name("out"), unique_name("g"),
+                            unique_name("tx"))
+    for name in (src, out):
+        error, message = create_topic_with_assignment(cluster.node(1), name, {0: [2, 3, 1]})
+        assert error == 0, message
+        cluster.wait_topic_everywhere(name)
+    node = ensure_kafkajs()
+    res = subprocess.run([node, "txn_commit.js", cluster.node(1).kafka_bootstrap, tid, out,
+                          group, src],
+                         cwd=JS_DIR, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == {"ok": True}
+    via = cluster.node(3).kafka_bootstrap
+    assert read_partition(via, out, 0, "read_committed", 2) == ["k1", "k2"]
+    assert read_partition(via, out, 0, "read_uncommitted", 3) == ["k1", "k2", "k-aborted"]
+    group_node = agreed_leader(cluster, OFFSETS_TOPIC, java_hash_partition(group, PARTITIONS))
+    cluster.wait_for(lambda: cluster.node(group_node).sql(
+        "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s",
+        (group,)) == [(2,)], 60, "the group's offset committed by the transaction")

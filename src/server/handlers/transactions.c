@@ -267,6 +267,23 @@ check_group_member(const char *group_id, const SlTxnOffsetCommitRequest *request
 }
 
 /*
+ * Is this node the group's coordinator?  NOT_COORDINATOR if not.  A
+ * coordinator still loading the group's committed offsets takes the
+ * offsets all the same: they wait in streamlog.txn_pending_offset, apart
+ * from what the load rebuilds, and the marker that makes them committed
+ * offsets waits for the load (storage/txn_cluster.h).  Kafka loads a
+ * partition as soon as it leads it, so that clients hardly ever see
+ * COORDINATOR_LOAD_IN_PROGRESS here, and kafkajs does not retry it.
+ */
+static int16
+txn_offset_commit_coordinator_error(const char *group_id)
+{
+	int16		error = SlGroupCoordinatorError(group_id);
+
+	return error == SL_ERR_COORDINATOR_LOAD_IN_PROGRESS ? SL_ERR_NONE : error;
+}
+
+/*
  * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
  * offsets wait in the producer's transaction until EndTxn
  * (storage/txn_offsets.h).  A partition of an unknown topic, or of one
@@ -299,8 +316,8 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		error = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
-	/* On a cluster: to the group's coordinator, loaded (group_placement.h) */
-	else if ((error = SlGroupCoordinatorError(group_id)) != SL_ERR_NONE)
+	/* On a cluster: to the group's coordinator (group_placement.h) */
+	else if ((error = txn_offset_commit_coordinator_error(group_id)) != SL_ERR_NONE)
 		;
 	else
 		error = SlTxnCheckOffsetCommit(tid, request.producer_id, request.producer_epoch,

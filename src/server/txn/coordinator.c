@@ -312,22 +312,42 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
  * marker, written by the group's coordinator (its leader), makes the
  * offsets of TxnOffsetCommit visible there; and it survives a change of
  * transaction coordinator in __transaction_state, which holds partitions.
+ * Before that topic exists (the group's FindCoordinator creates it, after
+ * this call in the clients' order) the group alone is kept, and its
+ * partition is added when the transaction ends (coordinator_cluster.c),
+ * as Kafka adds a partition its configuration names.  True if it added
+ * the partition to row.
  */
-static int16
-add_offsets_partition(const char *transactional_id, SlTxnStateRow *row,
-					  const SlTxnMeta *cur, const char *group_id)
+static bool
+add_offsets_partition(SlTxnStateRow *row, const char *group_id)
 {
 	const SlTopic *offsets = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
-	SlTxnPartitionRef part;
+	int32		p;
+	int32	   *topic_ids;
+	int32	   *partitions;
 
 	if (offsets == NULL || offsets->partition_count <= 0)
 	{
 		(void) SlOffsetsTopicCreateInBackground();
-		return SL_ERR_COORDINATOR_NOT_AVAILABLE;
+		return false;
 	}
-	part.topic_id = offsets->topic_id;
-	part.partition = SlOffsetsPartitionFor(group_id, offsets->partition_count);
-	return add_partitions(transactional_id, row, cur, &part, 1);
+	p = SlOffsetsPartitionFor(group_id, offsets->partition_count);
+	for (int i = 0; i < row->npartitions; i++)
+		if (row->topic_ids[i] == offsets->topic_id && row->partitions[i] == p)
+			return false;
+	topic_ids = palloc(sizeof(int32) * (row->npartitions + 1));
+	partitions = palloc(sizeof(int32) * (row->npartitions + 1));
+	if (row->npartitions > 0)
+	{
+		memcpy(topic_ids, row->topic_ids, sizeof(int32) * row->npartitions);
+		memcpy(partitions, row->partitions, sizeof(int32) * row->npartitions);
+	}
+	topic_ids[row->npartitions] = offsets->topic_id;
+	partitions[row->npartitions] = p;
+	row->topic_ids = topic_ids;
+	row->partitions = partitions;
+	row->npartitions++;
+	return true;
 }
 
 int16
@@ -339,6 +359,7 @@ SlTxnAddOffsets(const char *transactional_id, int64 producer_id, int16 producer_
 	bool		found;
 	int16		error = lock_and_read(transactional_id, &row, &found);
 	char	  **groups;
+	bool		added;
 
 	if (error != SL_ERR_NONE)
 		return error;
@@ -346,11 +367,10 @@ SlTxnAddOffsets(const char *transactional_id, int64 producer_id, int16 producer_
 	error = SlTxnCheckAddPartitions(found ? &cur : NULL, producer_id, producer_epoch);
 	if (error != SL_ERR_NONE)
 		return error;
-	if (SlClusterEnabled())
-		return add_offsets_partition(transactional_id, &row, &cur, group_id);
 	begin_if_needed(&row);
+	added = SlClusterEnabled() && add_offsets_partition(&row, group_id);
 	for (int i = 0; i < row.ngroups; i++)
-		if (strcmp(row.groups[i], group_id) == 0 && cur.state == SL_TXN_ONGOING)
+		if (strcmp(row.groups[i], group_id) == 0 && cur.state == SL_TXN_ONGOING && !added)
 			return SL_ERR_NONE;
 	groups = palloc(sizeof(char *) * (row.ngroups + 1));
 	for (int i = 0; i < row.ngroups; i++)

@@ -201,6 +201,44 @@ SlTxnCompletionsDue(void)
 	return out;
 }
 
+/*
+ * The partitions of __consumer_offsets of the groups of AddOffsetsToTxn
+ * that were not added with them (the topic did not exist yet: see
+ * coordinator.c, add_offsets_partition)
+ */
+static void
+add_group_partitions(SlTxnCompletion *plan, const SlTxnStateRow *row)
+{
+	const SlTopic *offsets = row->ngroups > 0 ?
+		SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true) : NULL;
+	int32	   *topic_ids;
+	int32	   *partitions;
+
+	if (offsets == NULL || offsets->partition_count <= 0)
+		return;
+	topic_ids = palloc(sizeof(int32) * (plan->npartitions + row->ngroups));
+	partitions = palloc(sizeof(int32) * (plan->npartitions + row->ngroups));
+	if (plan->npartitions > 0)
+	{
+		memcpy(topic_ids, plan->topic_ids, sizeof(int32) * plan->npartitions);
+		memcpy(partitions, plan->partitions, sizeof(int32) * plan->npartitions);
+	}
+	plan->topic_ids = topic_ids;
+	plan->partitions = partitions;
+	for (int g = 0; g < row->ngroups; g++)
+	{
+		int32		p = SlOffsetsGroupPartition(row->groups[g], offsets->partition_count);
+		bool		have = false;
+
+		for (int i = 0; i < plan->npartitions && !have; i++)
+			have = topic_ids[i] == offsets->topic_id && partitions[i] == p;
+		if (have)
+			continue;
+		topic_ids[plan->npartitions] = offsets->topic_id;
+		partitions[plan->npartitions++] = p;
+	}
+}
+
 bool
 SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan)
 {
@@ -219,6 +257,7 @@ SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan)
 	plan->npartitions = row.npartitions;
 	plan->topic_ids = row.topic_ids;
 	plan->partitions = row.partitions;
+	add_group_partitions(plan, &row);
 	return true;
 }
 
