@@ -387,3 +387,32 @@ def test_kafkajs_transaction_on_a_cluster(cluster, unique_name):
     cluster.wait_for(lambda: cluster.node(group_node).sql(
         "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s",
         (group,)) == [(2,)], 60, "the group's offset committed by the transaction")
+
+
+def test_ongoing_transaction_times_out_on_the_next_coordinator(cluster, unique_name):
+    """kill -9 of the coordinator while a transaction is open (records on
+    three leaders, no EndTxn): the next coordinator loads it Ongoing and
+    aborts it at its timeout, which moves every partition's last stable
+    offset to its high watermark"""
+    topic, tid = unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, topic)
+    p = producer(cluster, tid, **{"transaction.timeout.ms": 5000})
+    p.init_transactions(60)
+    coordinator = txn_coordinator(cluster, tid)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, f"o{i}".encode(), partition=i)
+    p.flush(60)
+    cluster.kill9(coordinator)
+    successor = txn_coordinator(cluster, tid, exclude=(coordinator,))
+    cluster.wait_for(lambda: txn_state(cluster.node(successor), tid) == "CompleteAbort", 90,
+                     "the next coordinator aborts the transaction at its timeout")
+    for i in range(3):
+        leader = cluster.node(agreed_leader(cluster, topic, i, exclude=(coordinator,)))
+        cluster.wait_for(lambda: leader.sql("SELECT streamlog.last_stable_offset(%s, %s)",
+                                            (topic, i))[0][0]
+                         == kh.high_watermark(leader, topic, i), 60,
+                         f"partition {i}'s last stable offset past the aborted transaction")
+        via = cluster.node(other_node(cluster, coordinator, leader.node_id)).kafka_bootstrap
+        assert read_partition(via, topic, i, "read_committed", 0) == []
+        assert read_partition(via, topic, i, "read_uncommitted", 1) == [f"o{i}"]
