@@ -37,6 +37,7 @@
 #include "streamlog/protocol/txn_log_records.h"
 #include "streamlog/server/txn/coordinator_cluster.h"
 #include "streamlog/server/txn/txn_machine.h"
+#include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/txn_cluster.h"
 #include "streamlog/storage/txn_state.h"
@@ -239,6 +240,20 @@ add_group_partitions(SlTxnCompletion *plan, const SlTxnStateRow *row)
 	}
 }
 
+/*
+ * Where the id's Prepare state is in its partition of __transaction_state:
+ * below the log end now, as it is committed
+ */
+static void
+state_position(const char *transactional_id, SlTxnCompletion *plan)
+{
+	const SlTopic *topic = SlTopicLookup(SL_TRANSACTION_STATE_TOPIC_NAME, true);
+
+	plan->state_topic_id = topic->topic_id;
+	plan->state_partition = SlTxnLogPartitionFor(transactional_id, topic->partition_count);
+	plan->state_log_end = SlPartitionLogEnd(topic, plan->state_partition);
+}
+
 bool
 SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan)
 {
@@ -258,6 +273,7 @@ SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan)
 	plan->topic_ids = row.topic_ids;
 	plan->partitions = row.partitions;
 	add_group_partitions(plan, &row);
+	state_position(transactional_id, plan);
 	return true;
 }
 
@@ -486,6 +502,30 @@ SlTxnDeliverMarkers(const SlTxnCompletion *plan)
 {
 	MarkerTrip *trips = palloc0(sizeof(MarkerTrip) * Max(plan->npartitions, 1));
 	MemoryContext cxt;
+	bool		decided;
+
+	/*
+	 * Not one marker before the decision is on the in-sync replicas of
+	 * __transaction_state, as Kafka writes markers only once PrepareCommit
+	 * is appended with acks=all: a coordinator killed after a marker but
+	 * before that would leave a successor that finds the transaction
+	 * Ongoing, aborts it at its timeout, and the partition that got the
+	 * COMMIT marker committed alone
+	 */
+	cxt = begin();
+	decided = plan->state_log_end <= 0 ||
+		SlTxnWaitReplicated(plan->state_topic_id, plan->state_partition,
+							plan->coordinator_epoch, plan->state_log_end - 1,
+							MARKER_REPLICATED_TIMEOUT_MS);
+	commit(cxt);
+	if (!decided)
+	{
+		ereport(LOG,
+				(errmsg("streamlog transaction coordinator: the end of producer %lld's transaction is not on the in-sync replicas of %s-%d yet",
+						(long long) plan->producer_id, SL_TRANSACTION_STATE_TOPIC_NAME,
+						plan->state_partition)));
+		return false;
+	}
 
 	cxt = begin();
 	for (int i = 0; i < plan->npartitions; i++)

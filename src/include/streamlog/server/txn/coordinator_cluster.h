@@ -64,13 +64,18 @@ typedef struct SlTxnCompletion
 	int			npartitions;
 	int32	   *topic_ids;
 	int32	   *partitions;
+	/* the id's partition of __transaction_state and its log end at the plan */
+	int32		state_topic_id;
+	int32		state_partition;
+	int64		state_log_end;
 } SlTxnCompletion;
 
 extern bool SlTxnCompletionPlan(const char *transactional_id, SlTxnCompletion *plan);
 
 /*
- * Have the marker of every partition of plan written by its leader and
- * wait for their in-sync replicas.  Manages its own transactions (a marker
+ * Once the in-sync replicas of __transaction_state hold the Prepare state
+ * (never a marker before), have the marker of every partition of plan
+ * written by its leader and wait for their in-sync replicas.  Manages its own transactions (a marker
  * must be committed before its replicas are waited for): call it outside
  * one.  False (logged) if one did not get there: the next pass retries
  * them all (a marker written twice closes nothing the second time).
