@@ -179,7 +179,10 @@ CODEC_OBJS += src/protocol/txn_log_records.o src/server/txn/txn_machine.o
 LSO_CACHE_OBJS = src/sqlapi/lso_cache_sql.o
 TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sql.o
 
-TXN_CLUSTER_OBJS =
+TXN_CLUSTER_OBJS = src/storage/txn_state_load.o src/storage/txn_marker_apply.o \
+	src/server/txn/coordinator_cluster.o src/sqlapi/txn_marker_sql.o \
+	src/server/handlers/txn_answer.o \
+	src/bgworkers/txn_coordinator_worker.o
 TXN_FAULTS_OBJS = src/server/txn/coordinator_test_door.o
 TXN_CLEAN_OBJS = src/storage/txn_truncate.o
 # the cleaner's view of transactions is pure: unit-tested as frontend code

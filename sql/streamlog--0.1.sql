@@ -1259,3 +1259,23 @@ SELECT t.name AS topic, p.partition, p.producer_id, p.producer_epoch, p.last_seq
 	ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
  WHERE streamlog.has_privilege('read', 'topic', t.name);
 GRANT SELECT ON streamlog.producers TO PUBLIC;
+
+-- Transactions on a cluster (issue 14): the transaction coordinator's side
+-- channel to a partition's leader (README, "Transactions on a cluster").
+-- _txn_write_marker writes a transaction's marker on a partition this node
+-- leads (and, on a partition of __consumer_offsets, makes the producer's
+-- offsets of TxnOffsetCommit visible); _txn_marker_replicated waits until
+-- the partition's in-sync replicas hold it.  Internal: superusers only.
+CREATE FUNCTION streamlog._txn_write_marker(topic_id integer, partition integer,
+											producer_id bigint, producer_epoch smallint,
+											commit boolean, coordinator_epoch integer,
+											OUT marker_offset bigint, OUT leader_epoch integer)
+	AS 'MODULE_PATHNAME', 'streamlog__txn_write_marker' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION streamlog._txn_marker_replicated(topic_id integer, partition integer,
+												 leader_epoch integer, marker_offset bigint,
+												 timeout_ms integer)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'streamlog__txn_marker_replicated' LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION
+	streamlog._txn_write_marker(integer, integer, bigint, smallint, boolean, integer),
+	streamlog._txn_marker_replicated(integer, integer, integer, bigint, integer) FROM PUBLIC;

@@ -69,6 +69,7 @@ bool		sl_transaction_coordinator = true;
 int			sl_transaction_max_timeout_ms = 900000;
 int			sl_transactional_id_expiration_ms = 604800000;
 int			sl_transaction_state_topic_num_partitions = 50;
+bool		sl_transaction_markers_hold = false;
 int			sl_offsets_retention_minutes = 10080;
 int			sl_offsets_retention_check_interval = 600000;
 int			sl_port = 9092;
@@ -1106,10 +1107,21 @@ SlDefineGucs(void)
 							 "InitProducerId with a transactional.id, AddPartitionsToTxn, "
 							 "AddOffsetsToTxn and EndTxn.",
 							 "Off, transactional producers are refused with "
-							 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as on a cluster, where the "
-							 "coordinator does not run yet.",
+							 "TRANSACTIONAL_ID_AUTHORIZATION_FAILED.",
 							 &sl_transaction_coordinator,
 							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.transaction_markers_hold",
+							 "For tests of faults: the transaction coordinator of a cluster "
+							 "writes no markers, so that transactions stay in PrepareCommit or "
+							 "PrepareAbort.",
+							 "A test hook (README, \"Transactions on a cluster\"): a node "
+							 "killed meanwhile leaves the ends of its transactions to the next "
+							 "coordinator.  Never set it in production.",
+							 &sl_transaction_markers_hold,
+							 false,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
 

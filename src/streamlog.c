@@ -27,9 +27,11 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/forwarder.h"
+#include "streamlog/bgworkers/txn_coordinator_worker.h"
 #include "streamlog/bgworkers/raft_worker.h"
 #include "streamlog/bgworkers/isr_manager.h"
 #include "streamlog/storage/group_load.h"
+#include "streamlog/storage/txn_cluster.h"
 #include "streamlog/replication/apply_worker.h"
 
 PG_MODULE_MAGIC;
@@ -71,6 +73,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlForwardQueueShmemSize());
 	RequestNamedLWLockTranche("streamlog forward", 1);
 	RequestAddinShmemSpace(SlGroupLoadShmemSize());
+	RequestAddinShmemSpace(SlTxnClusterShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -97,6 +100,7 @@ sl_shmem_startup(void)
 	SlForwardQueueShmemInit();
 	SlReplicaProgressShmemInit();
 	SlGroupLoadShmemInit();
+	SlTxnClusterShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -141,5 +145,8 @@ _PG_init(void)
 	/* the ISR of the partitions this node leads (issue 13) */
 	if (SlClusterEnabled())
 		SlIsrManagerRegister();
+	/* the transaction coordinator's loads, markers and timeouts (issue 14) */
+	if (SlClusterEnabled())
+		SlTxnCoordinatorWorkerRegister();
 	SlRoleSessionsInstallHook();
 }

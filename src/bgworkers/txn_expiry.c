@@ -14,6 +14,7 @@
 #include "utils/snapmgr.h"
 
 #include "streamlog/bgworkers/txn_expiry.h"
+#include "streamlog/metadata/cluster_state.h"
 #include "streamlog/server/txn/coordinator.h"
 
 void
@@ -22,8 +23,12 @@ SlTransactionsExpire(void)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	MemoryContext pass;
 
-	/* A standby's coordinator state changes only by replaying the primary's */
-	if (!SlTxnCoordinatorEnabled() || RecoveryInProgress())
+	/*
+	 * A standby's coordinator state changes only by replaying the primary's;
+	 * on a cluster the coordinator's worker runs this pass
+	 * (txn_coordinator_worker.c)
+	 */
+	if (!SlTxnCoordinatorEnabled() || RecoveryInProgress() || SlClusterEnabled())
 		return;
 	pass = AllocSetContextCreate(TopMemoryContext, "streamlog transactions expiry",
 								 ALLOCSET_DEFAULT_SIZES);

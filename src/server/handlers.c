@@ -33,7 +33,8 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_DESCRIBE_QUORUM] = {0, 2, SlHandleDescribeQuorum},
 	[SL_API_ADD_RAFT_VOTER] = {0, 0, SlHandleAddRaftVoter},
 	[SL_API_REMOVE_RAFT_VOTER] = {0, 0, SlHandleRemoveRaftVoter},
-	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId},
+	[SL_API_INIT_PRODUCER_ID] = {0, 5, SlHandleInitProducerId, .batchable = true,
+	.respond = SlRespondTxnAnswer, .recheck = SlRecheckTxnAnswer},
 	[SL_API_DESCRIBE_ACLS] = {0, 3, SlHandleDescribeAcls},
 	[SL_API_CREATE_ACLS] = {0, 3, SlHandleCreateAcls},
 	[SL_API_DELETE_ACLS] = {0, 3, SlHandleDeleteAcls},
@@ -41,9 +42,12 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	 * Kafka transactions: a final error, not a hang, until the coordinator
 	 * is on (streamlog.transaction_coordinator; handlers/transactions.c)
 	 */
-	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleAddPartitionsToTxn, .transactional = true},
-	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleAddOffsetsToTxn, .transactional = true},
-	[SL_API_END_TXN] = {0, 4, SlHandleEndTxn, .transactional = true},
+	[SL_API_ADD_PARTITIONS_TO_TXN] = {0, 5, SlHandleAddPartitionsToTxn, .transactional = true, .batchable = true,
+	.respond = SlRespondTxnAnswer, .recheck = SlRecheckTxnAnswer},
+	[SL_API_ADD_OFFSETS_TO_TXN] = {0, 4, SlHandleAddOffsetsToTxn, .transactional = true, .batchable = true,
+	.respond = SlRespondTxnAnswer, .recheck = SlRecheckTxnAnswer},
+	[SL_API_END_TXN] = {0, 4, SlHandleEndTxn, .transactional = true, .batchable = true,
+	.respond = SlRespondTxnAnswer, .recheck = SlRecheckTxnAnswer},
 	[SL_API_WRITE_TXN_MARKERS] = {0, 1, SlHandleTransactionApi, true},
 	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTxnOffsetCommit, .transactional = true},
 	[SL_API_DESCRIBE_TRANSACTIONS] = {0, 0, SlHandleDescribeTransactions, .transactional = true},

@@ -153,6 +153,17 @@ open_topic(void)
 	topic = SlTopicTryLookupAndLock(SL_TRANSACTION_STATE_TOPIC_NAME, AccessShareLock);
 	if (topic != NULL)
 		return topic;
+
+	/*
+	 * On a cluster the controller creates it, replicated, before any node
+	 * coordinates an id (FindCoordinator asks for it): a topic of this
+	 * node's own would hold state no other node could take over
+	 */
+	if (SlQuorumVotersGet()->n > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s does not exist on this node yet", SL_TRANSACTION_STATE_TOPIC_NAME),
+				 errhint("Transactional producers find their coordinator first, which creates it.")));
 	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, catalog_oid(), 0, TXN_TOPIC_CREATE_LOCK_SUBID);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	/* Whoever held the lock may have created it meanwhile */
@@ -342,14 +353,12 @@ SlTxnStateRead(const char *transactional_id, SlTxnStateRow *row)
  * SlCatalogRun runs as the catalogue's owner, with SPI's read-write
  * snapshot: the row written is the one the next read sees.
  */
-void
-SlTxnStateWrite(const char *transactional_id, SlTxnStateRow *row)
+static void
+upsert_row(const char *transactional_id, const SlTxnStateRow *row)
 {
 	Datum		values[UPSERT_NARGS];
 	char		nulls[UPSERT_NARGS];
-	StringInfoData value;
 
-	row->updated_at = GetCurrentTimestamp();
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(transactional_id);
 	values[1] = Int64GetDatum(row->producer_id);
@@ -368,11 +377,36 @@ SlTxnStateWrite(const char *transactional_id, SlTxnStateRow *row)
 	SPI_connect();
 	(void) SlCatalogQuery(upsert_sql, UPSERT_NARGS, upsert_types, values, nulls);
 	SPI_finish();
+}
 
+void
+SlTxnStateWrite(const char *transactional_id, SlTxnStateRow *row)
+{
+	StringInfoData value;
+
+	row->updated_at = GetCurrentTimestamp();
+	upsert_row(transactional_id, row);
 	initStringInfo(&value);
 	encode_value(&value, transactional_id, row);
 	write_record(transactional_id, &value, row->updated_at);
 	pfree(value.data);
+}
+
+void
+SlTxnStateRestore(const char *transactional_id, const SlTxnStateRow *row)
+{
+	upsert_row(transactional_id, row);
+}
+
+void
+SlTxnStateForget(const char *transactional_id)
+{
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(transactional_id);
+	SPI_connect();
+	(void) SlCatalogRun(&txn_queries[Q_DELETE], values, NULL);
+	SPI_finish();
 }
 
 void

@@ -1,7 +1,7 @@
 """What streamlog does not serve gets a final "no" at once, never a hang.
 
 Kafka transactions where the coordinator does not run (here:
-streamlog.transaction_coordinator off, as on a node of a cluster): a
+streamlog.transaction_coordinator off): a
 transactional producer must fail fast with an error its client treats as
 final (not retry until its timeout), and with a message saying why
 wherever the protocol carries one.  The transaction APIs, which ApiVersions

@@ -182,7 +182,7 @@ def create_topic(server, name, partitions=1):
 # -- tests -----------------------------------------------------------------------------
 
 def test_door_stays_closed_without_the_setting(make_server, unique_name):
-    """Off: transactional producers fail fast, as on a cluster."""
+    """Off: transactional producers fail fast."""
     server = make_server(conf={"streamlog.transaction_coordinator": "off"})
     with kh.RawClient(server.kafka_bootstrap) as c:
         r = kh.Reader(c.call(init_request, unique_name("tx")))

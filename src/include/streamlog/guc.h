@@ -182,6 +182,7 @@ extern bool sl_transaction_coordinator;
 extern int	sl_transaction_max_timeout_ms;
 extern int	sl_transactional_id_expiration_ms;
 extern int	sl_transaction_state_topic_num_partitions;
+extern bool sl_transaction_markers_hold;
 
 extern void SlDefineGucs(void);
 

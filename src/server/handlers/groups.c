@@ -52,6 +52,8 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/subtransaction.h"
 #include "streamlog/server/txn/coordinator.h"
+#include "streamlog/server/txn/coordinator_cluster.h"
+#include "streamlog/storage/txn_state.h"
 
 #define KEY_TYPE_GROUP 0
 #define KEY_TYPE_TRANSACTION 1
@@ -247,6 +249,36 @@ coordinator_of(const char *group_id, int16 *error, const char **message,
 }
 
 /*
+ * The coordinator of a transactional id on a cluster, as coordinator_of
+ * for a group: COORDINATOR_NOT_AVAILABLE while __transaction_state is
+ * being created (in the background, as Kafka) or the id's partition has
+ * no leader
+ */
+static void
+transaction_coordinator_of(const char *transactional_id, int16 *error, const char **message,
+						   int32 *node_id, const char **host, int32 *port)
+{
+	int32		coordinator = SlTxnStateTopicReady() ?
+		SlTxnCoordinatorNode(transactional_id) : -1;
+	SlClusterNode node;
+
+	if (coordinator == sl_node_id)
+		return;
+	if (coordinator >= 0 && SlClusterGetNode(coordinator, &node) && !node.fenced)
+	{
+		*node_id = coordinator;
+		*host = pstrdup(node.kafka_host);
+		*port = node.kafka_port;
+		return;
+	}
+	*error = SL_ERR_COORDINATOR_NOT_AVAILABLE;
+	*message = "The coordinator is not available.";
+	*node_id = -1;
+	*host = "";
+	*port = -1;
+}
+
+/*
  * Kafka's answer to a group request sent to a node that does not
  * coordinate the group (NOT_COORDINATOR: the client finds the coordinator
  * again), left in coordinator_error.  A new coordinator still loading the
@@ -310,10 +342,14 @@ find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 		*port = -1;
 		return;
 	}
-	/* A transactional id: this node coordinates them all (server/txn/) */
+	/*
+	 * A transactional id: standalone this node coordinates them all; on a
+	 * cluster the leader of the id's partition of __transaction_state
+	 * (server/txn/coordinator_cluster.h)
+	 */
 	if (key_type == KEY_TYPE_TRANSACTION && SlTxnCoordinatorEnabled())
 	{
-		if (key.len <= 0)
+		if (key.len <= 0 || key.len > SL_TRANSACTIONAL_ID_MAX)
 		{
 			*error = SL_ERR_INVALID_REQUEST;
 			*message = "A transactional id must not be empty.";
@@ -321,6 +357,9 @@ find_key(const SlSession *session, int8 key_type, SlStr key, int16 *error,
 			*host = "";
 			*port = -1;
 		}
+		else if (SlClusterEnabled())
+			transaction_coordinator_of(pnstrdup(key.data, key.len), error, message,
+									   node_id, host, port);
 		return;
 	}
 	*error = key_type == KEY_TYPE_TRANSACTION ? SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED :

@@ -23,8 +23,10 @@
 #include "streamlog/storage/txn_state.h"
 
 bool
-SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlInitProducerIdRequest request;
 	SlInitProducerIdResponse resp;
 
@@ -50,6 +52,8 @@ SlHandleInitProducerId(SlRequest *req, SlReader *body, SlWriter *out)
 												  request.transaction_timeout_ms,
 												  request.producer_id, request.producer_epoch,
 												  &resp.producer_id, &resp.producer_epoch);
+		if (resp.error_code == SL_ERR_NONE)
+			SlTxnAnswerWaitFor(req, tid);
 		if (resp.error_code == SL_ERR_PRODUCER_FENCED && req->api_version < 4)
 			resp.error_code = SL_ERR_INVALID_PRODUCER_EPOCH;
 	}

@@ -24,6 +24,7 @@
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/txn/coordinator.h"
+#include "streamlog/server/txn/coordinator_cluster.h"
 #include "streamlog/server/txn/txn_machine.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
@@ -90,6 +91,9 @@ describe_one(SlDescribeTransactionsResponseTransactionState *st, SlStr wire)
 		st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
 	else if (!SlMayTransactionalId(tid, SL_ACL_DESCRIBE))
 		st->error_code = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+	/* On a cluster, only the id's coordinator knows it (coordinator_cluster.h) */
+	else if ((st->error_code = SlTxnCoordinatorError(tid)) != SL_ERR_NONE)
+		;
 	else if (!SlTxnStateRead(tid, &row))
 		st->error_code = SL_ERR_TRANSACTIONAL_ID_NOT_FOUND;
 	else

@@ -1,8 +1,10 @@
 /*
  * The transaction APIs of the coordinator: AddPartitionsToTxn (24),
  * AddOffsetsToTxn (25), EndTxn (26) and TxnOffsetCommit (28), served by
- * server/txn/coordinator.c
- * while streamlog.transaction_coordinator is on, on a node of its own.
+ * server/txn/coordinator.c while streamlog.transaction_coordinator is on
+ * (on a cluster, for the ids this node coordinates:
+ * server/txn/coordinator_cluster.h).  The first three are answered once
+ * their change is replicated (txn_answer.c).
  *
  * AddPartitionsToTxn v0-3 is what producers send; v4+ (KIP-890, batched
  * by brokers, verify_only) is a broker's call and gets
@@ -10,14 +12,18 @@
  * (90) exists from v2 of these APIs: older versions get
  * INVALID_PRODUCER_EPOCH, as Kafka maps it.
  *
- * TxnOffsetCommit (28) goes to the group's coordinator, this node too.
+ * TxnOffsetCommit (28) goes to the group's coordinator: this node
+ * standalone, on a cluster the leader of the group's partition of
+ * __consumer_offsets, which need not be the transaction's coordinator
+ * (server/txn/coordinator_cluster.h).
  *
  * Each needs WRITE on the transactional id, as in Kafka
  * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED without it), before the group's
  * and the topics' privileges are asked.
  *
- * Otherwise (the door closed, and always for WriteTxnMarkers, which a
- * coordinator on one node does not send) a final error in every partition
+ * Otherwise (the door closed, and always for WriteTxnMarkers, which no
+ * coordinator here sends: markers to other nodes go over the SQL side
+ * channel) a final error in every partition
  * of the request rather than a closed connection.
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what librdkafka and kafkajs
  * give up on at once; WriteTxnMarkers, which only brokers send, gets
@@ -25,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "streamlog/metadata/group_placement.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/handlers.h"
@@ -67,8 +74,10 @@ transactional_id_from_wire(SlStr s)
  * answer goes to every partition.
  */
 bool
-SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlAddPartitionsToTxnRequest request;
 	SlAddPartitionsToTxnResponse resp;
 	char	   *tid;
@@ -165,13 +174,17 @@ SlHandleAddPartitionsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 				pr->partition_error_code = answer;
 		}
 	}
+	if (!failed && answer == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlAddPartitionsToTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
 
 bool
-SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlAddOffsetsToTxnRequest request;
 	SlAddOffsetsToTxnResponse resp;
 	char	   *tid;
@@ -194,13 +207,17 @@ SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *out)
 		resp.error_code = fenced_for_version(SlTxnAddOffsets(tid, request.producer_id,
 															 request.producer_epoch, group_id),
 											 req->api_version);
+	if (resp.error_code == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlAddOffsetsToTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
 
 bool
-SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlEndTxnRequest request;
 	SlEndTxnResponse resp;
 	char	   *tid;
@@ -220,6 +237,8 @@ SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out)
 													  request.producer_epoch,
 													  request.committed),
 											 req->api_version);
+	if (resp.error_code == SL_ERR_NONE)
+		SlTxnAnswerWaitFor(req, tid);
 	SlEndTxnResponseEncode(out, req->api_version, &resp);
 	return true;
 }
@@ -298,6 +317,23 @@ last_offset_per_partition(SlGroupOffset *offsets, int n)
 }
 
 /*
+ * Is this node the group's coordinator?  NOT_COORDINATOR if not.  A
+ * coordinator still loading the group's committed offsets takes the
+ * offsets all the same: they wait in streamlog.txn_pending_offset, apart
+ * from what the load rebuilds, and the marker that makes them committed
+ * offsets waits for the load (storage/txn_cluster.h).  Kafka loads a
+ * partition as soon as it leads it, so that clients hardly ever see
+ * COORDINATOR_LOAD_IN_PROGRESS here, and kafkajs does not retry it.
+ */
+static int16
+txn_offset_commit_coordinator_error(const char *group_id)
+{
+	int16		error = SlGroupCoordinatorError(group_id);
+
+	return error == SL_ERR_COORDINATOR_LOAD_IN_PROGRESS ? SL_ERR_NONE : error;
+}
+
+/*
  * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
  * offsets wait in the producer's transaction until EndTxn
  * (storage/txn_offsets.h).  A partition of an unknown topic, or of one
@@ -330,6 +366,9 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		error = SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
 	else if (!SlMayGroup(group_id, SL_ACL_READ))
 		error = SL_ERR_GROUP_AUTHORIZATION_FAILED;
+	/* On a cluster: to the group's coordinator (group_placement.h) */
+	else if ((error = txn_offset_commit_coordinator_error(group_id)) != SL_ERR_NONE)
+		;
 	else
 		error = SlTxnCheckOffsetCommit(tid, request.producer_id, request.producer_epoch,
 									   group_id);

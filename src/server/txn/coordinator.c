@@ -9,8 +9,9 @@
  * partitions of this node, in the same PostgreSQL transaction as the
  * Prepare and Complete records, so the answer comes when all of it is
  * durable and no Prepare state outlives a crash.  The periodic pass still
- * finishes any Prepare state it finds (a coordinator whose markers go to
- * other nodes will leave them).
+ * finishes any Prepare state it finds.  On a cluster EndTxn stores the
+ * Prepare state only, and the coordinator's worker has the partitions'
+ * leaders write the markers (coordinator_cluster.c).
  *
  * AddOffsetsToTxn records the group; the group's partition of
  * __consumer_offsets gets a marker at the end too, as in Kafka, when that
@@ -30,16 +31,18 @@
 #include "streamlog/protocol/generated/kapi.h"
 #include "streamlog/protocol/offsets_records.h"
 #include "streamlog/server/txn/coordinator.h"
+#include "streamlog/server/txn/coordinator_cluster.h"
 #include "streamlog/server/txn/txn_machine.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_cluster.h"
 #include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/txn_state.h"
 
 bool
 SlTxnCoordinatorEnabled(void)
 {
-	return sl_transaction_coordinator && !SlClusterEnabled();
+	return sl_transaction_coordinator;
 }
 
 static SlTxnMeta
@@ -126,12 +129,23 @@ finish(const char *transactional_id, SlTxnStateRow *row)
 	SlTxnStateWrite(transactional_id, row);
 }
 
-/* End the open transaction of row: Prepare, markers, Complete */
+/*
+ * End the open transaction of row: Prepare, markers, Complete.  On a
+ * cluster only Prepare: the coordinator's worker has the partitions'
+ * leaders write the markers and then stores Complete
+ * (coordinator_cluster.h), as Kafka answers EndTxn once PrepareCommit is in
+ * its log.
+ */
 static void
 end_transaction(const char *transactional_id, SlTxnStateRow *row, bool commit)
 {
 	row->state = commit ? SL_TXN_PREPARE_COMMIT : SL_TXN_PREPARE_ABORT;
 	SlTxnStateWrite(transactional_id, row);
+	if (SlClusterEnabled())
+	{
+		SlTxnCoordinatorWake();
+		return;
+	}
 	finish(transactional_id, row);
 }
 
@@ -147,6 +161,8 @@ SlTxnInitProducerId(const char *transactional_id, int32 timeout_ms,
 
 	*producer_id = -1;
 	*producer_epoch = -1;
+	if ((error = SlTxnCoordinatorError(transactional_id)) != SL_ERR_NONE)
+		return error;
 	if (timeout_ms <= 0 || timeout_ms > sl_transaction_max_timeout_ms)
 		return SL_ERR_INVALID_TRANSACTION_TIMEOUT;
 	if (!SlTxnStateTryLock(transactional_id))
@@ -203,6 +219,12 @@ SlTxnInitProducerId(const char *transactional_id, int32 timeout_ms,
 static int16
 lock_and_read(const char *transactional_id, SlTxnStateRow *row, bool *found)
 {
+	int16		error = SlTxnCoordinatorError(transactional_id);
+
+	*found = false;
+	memset(row, 0, sizeof(*row));
+	if (error != SL_ERR_NONE)
+		return error;
 	if (!SlTxnStateTryLock(transactional_id))
 		return SL_ERR_CONCURRENT_TRANSACTIONS;
 	*found = SlTxnStateRead(transactional_id, row);
@@ -266,6 +288,31 @@ merge_partitions(const SlTxnStateRow *row, const SlTxnPartitionRef *parts, int n
 	return n;
 }
 
+/* Add parts to the open transaction of row (checked), starting it if needed */
+static int16
+add_partitions(const char *transactional_id, SlTxnStateRow *row, const SlTxnMeta *cur,
+			   const SlTxnPartitionRef *parts, int nparts)
+{
+	SlTxnPartitionRef *merged;
+	int			n;
+
+	begin_if_needed(row);
+	n = merge_partitions(row, parts, nparts, &merged);
+	/* All in it already: nothing to store (Kafka's answer without a write) */
+	if (n == row->npartitions && cur->state == SL_TXN_ONGOING)
+		return SL_ERR_NONE;
+	row->topic_ids = palloc(sizeof(int32) * Max(n, 1));
+	row->partitions = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		row->topic_ids[i] = merged[i].topic_id;
+		row->partitions[i] = merged[i].partition;
+	}
+	row->npartitions = n;
+	SlTxnStateWrite(transactional_id, row);
+	return SL_ERR_NONE;
+}
+
 int16
 SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 producer_epoch,
 				   const SlTxnPartitionRef *parts, int nparts)
@@ -274,8 +321,6 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
 	SlTxnMeta	cur;
 	bool		found;
 	int16		error = lock_and_read(transactional_id, &row, &found);
-	SlTxnPartitionRef *merged;
-	int			n;
 
 	if (error != SL_ERR_NONE)
 		return error;
@@ -283,21 +328,51 @@ SlTxnAddPartitions(const char *transactional_id, int64 producer_id, int16 produc
 	error = SlTxnCheckAddPartitions(found ? &cur : NULL, producer_id, producer_epoch);
 	if (error != SL_ERR_NONE)
 		return error;
-	begin_if_needed(&row);
-	n = merge_partitions(&row, parts, nparts, &merged);
-	/* All in it already: nothing to store (Kafka's answer without a write) */
-	if (n == row.npartitions && cur.state == SL_TXN_ONGOING)
-		return SL_ERR_NONE;
-	row.topic_ids = palloc(sizeof(int32) * Max(n, 1));
-	row.partitions = palloc(sizeof(int32) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	return add_partitions(transactional_id, &row, &cur, parts, nparts);
+}
+
+/*
+ * AddOffsetsToTxn on a cluster, as Kafka: the group's partition of
+ * __consumer_offsets joins the transaction's partitions, so that its
+ * marker, written by the group's coordinator (its leader), makes the
+ * offsets of TxnOffsetCommit visible there; and it survives a change of
+ * transaction coordinator in __transaction_state, which holds partitions.
+ * Before that topic exists (the group's FindCoordinator creates it, after
+ * this call in the clients' order) the group alone is kept, and its
+ * partition is added when the transaction ends (coordinator_cluster.c),
+ * as Kafka adds a partition its configuration names.  True if it added
+ * the partition to row.
+ */
+static bool
+add_offsets_partition(SlTxnStateRow *row, const char *group_id)
+{
+	const SlTopic *offsets = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
+	int32		p;
+	int32	   *topic_ids;
+	int32	   *partitions;
+
+	if (offsets == NULL || offsets->partition_count <= 0)
 	{
-		row.topic_ids[i] = merged[i].topic_id;
-		row.partitions[i] = merged[i].partition;
+		(void) SlOffsetsTopicCreateInBackground();
+		return false;
 	}
-	row.npartitions = n;
-	SlTxnStateWrite(transactional_id, &row);
-	return SL_ERR_NONE;
+	p = SlOffsetsPartitionFor(group_id, offsets->partition_count);
+	for (int i = 0; i < row->npartitions; i++)
+		if (row->topic_ids[i] == offsets->topic_id && row->partitions[i] == p)
+			return false;
+	topic_ids = palloc(sizeof(int32) * (row->npartitions + 1));
+	partitions = palloc(sizeof(int32) * (row->npartitions + 1));
+	if (row->npartitions > 0)
+	{
+		memcpy(topic_ids, row->topic_ids, sizeof(int32) * row->npartitions);
+		memcpy(partitions, row->partitions, sizeof(int32) * row->npartitions);
+	}
+	topic_ids[row->npartitions] = offsets->topic_id;
+	partitions[row->npartitions] = p;
+	row->topic_ids = topic_ids;
+	row->partitions = partitions;
+	row->npartitions++;
+	return true;
 }
 
 int16
@@ -309,6 +384,7 @@ SlTxnAddOffsets(const char *transactional_id, int64 producer_id, int16 producer_
 	bool		found;
 	int16		error = lock_and_read(transactional_id, &row, &found);
 	char	  **groups;
+	bool		added;
 
 	if (error != SL_ERR_NONE)
 		return error;
@@ -317,8 +393,9 @@ SlTxnAddOffsets(const char *transactional_id, int64 producer_id, int16 producer_
 	if (error != SL_ERR_NONE)
 		return error;
 	begin_if_needed(&row);
+	added = SlClusterEnabled() && add_offsets_partition(&row, group_id);
 	for (int i = 0; i < row.ngroups; i++)
-		if (strcmp(row.groups[i], group_id) == 0 && cur.state == SL_TXN_ONGOING)
+		if (strcmp(row.groups[i], group_id) == 0 && cur.state == SL_TXN_ONGOING && !added)
 			return SL_ERR_NONE;
 	groups = palloc(sizeof(char *) * (row.ngroups + 1));
 	for (int i = 0; i < row.ngroups; i++)
@@ -367,6 +444,12 @@ SlTxnExpire(void)
 		SlTxnStateRow row;
 		SlTxnMeta	cur;
 
+		/*
+		 * On a cluster, only ids this node coordinates (a row of an id whose
+		 * partition moved is unloaded by the worker)
+		 */
+		if (SlTxnCoordinatorError(id) != SL_ERR_NONE)
+			continue;
 		/* Busy: a request is changing it; the next pass looks again */
 		if (!SlTxnStateTryLock(id) || !SlTxnStateRead(id, &row))
 			continue;
@@ -386,6 +469,9 @@ SlTxnExpire(void)
 				break;
 			case SL_TXN_PREPARE_COMMIT:
 			case SL_TXN_PREPARE_ABORT:
+				/* On a cluster the coordinator's worker completes them */
+				if (SlClusterEnabled())
+					continue;
 				finish(id, &row);
 				break;
 			case SL_TXN_EMPTY:
@@ -411,6 +497,14 @@ SlTxnCheckOffsetCommit(const char *transactional_id, int64 producer_id,
 	SlTxnMeta	cur;
 	int16		error;
 
+	/*
+	 * On a cluster the group's coordinator is not the transaction's, whose
+	 * state it does not hold: as Kafka 3.9 without KIP-890's verification
+	 * of offset commits, it takes the offsets, and the transaction's marker
+	 * decides their fate
+	 */
+	if (SlClusterEnabled())
+		return SL_ERR_NONE;
 	if (!SlTxnStateRead(transactional_id, &row))
 		return SL_ERR_INVALID_PRODUCER_ID_MAPPING;
 	cur = meta_of(&row);
@@ -430,6 +524,13 @@ bool
 SlTxnPartitionInTransaction(int64 producer_id, int16 producer_epoch, int32 topic_id,
 							int32 partition)
 {
+	/*
+	 * On a cluster the partition's leader does not hold the coordinator's
+	 * state (Kafka asks the coordinator with AddPartitionsToTxn v4
+	 * verify_only, KIP-890): the batch is taken, as by Kafka before 3.6
+	 */
+	if (SlClusterEnabled())
+		return true;
 	return SlTxnStateProducerHolds(producer_id, producer_epoch, SL_TXN_ONGOING,
 								   topic_id, partition);
 }

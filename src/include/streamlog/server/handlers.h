@@ -115,6 +115,19 @@ extern bool SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *
 extern bool SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
+/*
+ * handlers/txn_answer.c: the coordinator's state-changing APIs are
+ * batchable, answered once the id's partition of __transaction_state holds
+ * the change on its in-sync replicas.  A handler encodes its answer into
+ * the writer SlTxnAnswerStart gives, and names the id it changed with
+ * SlTxnAnswerWaitFor.
+ */
+extern SlWriter *SlTxnAnswerStart(SlRequest *req, const SlReader *body);
+extern void SlTxnAnswerWaitFor(SlRequest *req, const char *transactional_id);
+extern void SlRespondTxnAnswer(SlRequest *req, SlWriter *out, ErrorData *error,
+							   bool own_error);
+extern void SlRecheckTxnAnswer(SlRequest *req, SlWriter *out);
+
 /* Consumer groups: handlers/groups.c, handlers/offsets.c */
 extern bool SlHandleFindCoordinator(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleJoinGroup(SlRequest *req, SlReader *body, SlWriter *out);

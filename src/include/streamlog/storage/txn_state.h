@@ -59,6 +59,13 @@ extern bool SlTxnStateRead(const char *transactional_id, SlTxnStateRow *row);
  */
 extern void SlTxnStateWrite(const char *transactional_id, SlTxnStateRow *row);
 
+/*
+ * The row alone, as a load from __transaction_state found it (no record:
+ * the log holds it already), or its removal: txn_state_load.c
+ */
+extern void SlTxnStateRestore(const char *transactional_id, const SlTxnStateRow *row);
+extern void SlTxnStateForget(const char *transactional_id);
+
 /* Remove the id: its row, and a tombstone for its record */
 extern void SlTxnStateRemove(const char *transactional_id);
 

@@ -10,10 +10,12 @@
  * Every call runs in the caller's transaction and changes one id under
  * its transition lock, taken without waiting: a second request for the
  * same id meanwhile is answered CONCURRENT_TRANSACTIONS, which clients
- * retry.  EndTxn writes PrepareCommit/PrepareAbort, every marker and
- * CompleteCommit/CompleteAbort in that one transaction, so a crash at any
- * point leaves the transaction either whole or not ended at all (its
- * timeout then aborts it).
+ * retry.  Standalone, EndTxn writes PrepareCommit/PrepareAbort, every
+ * marker and CompleteCommit/CompleteAbort in that one transaction, so a
+ * crash at any point leaves the transaction either whole or not ended at
+ * all (its timeout then aborts it).  On a cluster it writes the Prepare
+ * state only; the coordinator's worker writes the markers on the
+ * partitions' leaders and then Complete (coordinator_cluster.h).
  *
  * IDENTIFICATION
  *	  src/include/streamlog/server/txn/coordinator.h
@@ -26,8 +28,10 @@
 
 /*
  * Does this node serve transactional producers?  streamlog.
- * transaction_coordinator is on and the node runs on its own (the
- * coordinator of a cluster, with markers to other nodes, is not done).
+ * transaction_coordinator is on.  On a cluster each id is this node's only
+ * while it leads the id's partition of __transaction_state: the calls
+ * below answer NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS otherwise
+ * (coordinator_cluster.h).
  */
 extern bool SlTxnCoordinatorEnabled(void);
 
