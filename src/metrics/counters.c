@@ -120,8 +120,8 @@ static const char *const metric_names[SL_METRIC_COUNT] = {
 	[SL_METRIC_CLEANER_RUNS] = "cleaner_runs",
 	[SL_METRIC_CLEANER_SEGMENTS_DELETED] = "cleaner_segments_deleted",
 	[SL_METRIC_CLEANER_PARTITIONS_CLEANED] = "cleaner_partitions_cleaned",
-	[SL_METRIC_CLEANER_BYTES_READ] = "cleaner_bytes_read",
-	[SL_METRIC_CLEANER_BYTES_WRITTEN] = "cleaner_bytes_written",
+	[SL_METRIC_CLEANER_RECORDS_REMOVED] = "cleaner_records_removed",
+	[SL_METRIC_CLEANER_BYTES_RECLAIMED] = "cleaner_bytes_reclaimed",
 	[SL_METRIC_CLEANER_LAST_RUN_END] = "cleaner_last_run_end_ms",
 	[SL_METRIC_SLOW_REQUESTS] = "slow_requests",
 	[SL_METRIC_CONNECTION_SLOTS_FULL] = "connection_slots_full",
@@ -508,6 +508,20 @@ door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
 	if (reserved)
 		pg_atomic_fetch_sub_u32(&shared->partitions_used, 1);
 	return &shared->overflow[door];
+}
+
+static SlMetricsDoor process_door = SL_DOOR_SQL;
+
+void
+SlMetricsSetProcessDoor(SlMetricsDoor door)
+{
+	process_door = door;
+}
+
+SlMetricsDoor
+SlMetricsProcessDoor(void)
+{
+	return process_door;
 }
 
 void
