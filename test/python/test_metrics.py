@@ -27,6 +27,14 @@ def api_requests(srv, api):
     return rows[0][0], rows[0][1]
 
 
+def wait_requests(srv, api, predicate, what):
+    """Wait for stat_api's (requests, errors) of api to satisfy predicate: a
+    request is counted once its answer is sent, a moment after the client
+    read it"""
+    wait_until(lambda: predicate(api_requests(srv, api)), 30, what)
+    return api_requests(srv, api)
+
+
 def watcher(srv):
     return psycopg.connect(host=srv.host, port=srv.port, user="metrics_watcher",
                            dbname="postgres", autocommit=True)
@@ -74,11 +82,12 @@ def test_kafka_produce_and_consume_are_counted(make_server, unique_name):
     rows = topic_rows(srv, topic)
     assert rows[(0, "kafka")][2:4] == (2 * len(stored), 2 * n)
 
-    produce_requests, produce_errors = api_requests(srv, "Produce")
-    assert produce_requests >= 1 and produce_errors == 0
-    assert api_requests(srv, "Fetch")[0] >= 2
-    assert api_requests(srv, "Metadata")[0] >= 1
-    assert api_requests(srv, "ApiVersions")[0] >= 2
+    produce_requests, produce_errors = wait_requests(srv, "Produce", lambda r: r[0] >= 1,
+                                                     "Produce requests to be counted")
+    assert produce_errors == 0
+    wait_requests(srv, "Fetch", lambda r: r[0] >= 2, "Fetch requests to be counted")
+    wait_requests(srv, "Metadata", lambda r: r[0] >= 1, "Metadata requests to be counted")
+    wait_requests(srv, "ApiVersions", lambda r: r[0] >= 2, "ApiVersions requests to be counted")
     # latencies come from the histograms: present, ordered, split
     p50, p90, p99, mean, queue, local, remote, send = srv.sql(
         "SELECT max(p50_ms), max(p90_ms), max(p99_ms), max(mean_ms), max(queue_mean_ms), "
@@ -154,8 +163,8 @@ def test_errors_are_counted_by_code(make_server, unique_name):
     with kh.RawClient(srv.kafka_bootstrap) as c:
         for _ in range(3):
             c.call(kh.produce_request, topic, [(7, batch)])
-    produce_requests, produce_errors = api_requests(srv, "Produce")
-    assert (produce_requests, produce_errors) == (3, 3)
+    wait_requests(srv, "Produce", lambda r: r[0] >= 3, "the requests to be counted")
+    assert api_requests(srv, "Produce") == (3, 3)
     count = srv.sql("SELECT count FROM streamlog.stat_api_errors "
                     "WHERE api = 'Produce' AND error = 'UNKNOWN_TOPIC_OR_PARTITION'")
     assert count == [(3,)]
@@ -212,7 +221,7 @@ def test_slow_request_log_is_off_by_default(make_server, unique_name):
     offset = len(srv.log_text())
     with kh.RawClient(srv.kafka_bootstrap) as c:
         c.call(kh.api_versions_request, 0)
-    assert api_requests(srv, "ApiVersions")[0] >= 1
+    wait_requests(srv, "ApiVersions", lambda r: r[0] >= 1, "the request to be counted")
     assert "Kafka request took" not in kh.log_since(srv, offset)
 
 
