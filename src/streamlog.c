@@ -33,6 +33,8 @@
 #include "streamlog/storage/group_load.h"
 #include "streamlog/storage/txn_cluster.h"
 #include "streamlog/replication/apply_worker.h"
+#include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/counters.h"
 
 PG_MODULE_MAGIC;
 
@@ -74,6 +76,8 @@ sl_shmem_request(void)
 	RequestNamedLWLockTranche("streamlog forward", 1);
 	RequestAddinShmemSpace(SlGroupLoadShmemSize());
 	RequestAddinShmemSpace(SlTxnClusterShmemSize());
+	RequestAddinShmemSpace(SlMetricsShmemSize());
+	RequestAddinShmemSpace(SlConnActivityShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -101,6 +105,8 @@ sl_shmem_startup(void)
 	SlReplicaProgressShmemInit();
 	SlGroupLoadShmemInit();
 	SlTxnClusterShmemInit();
+	SlMetricsShmemInit();
+	SlConnActivityShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
