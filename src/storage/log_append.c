@@ -525,7 +525,7 @@ compare_pending(const void *a, const void *b)
  * bytes have the room before them that batch_data_init left
  */
 static void
-insert_batch(Relation rel, Relation index, IndexInfo *index_info,
+insert_batch(Relation rel, Relation index, IndexInfo *index_info, SlSegmentPages *pages,
 			 PendingBatch *batch, int64 base_offset, int64 append_time)
 {
 	SlSegmentRow row;
@@ -539,7 +539,7 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	row.producer_id = batch->producer_id;
 	row.producer_epoch = batch->producer_epoch;
 	row.base_sequence = batch->base_sequence;
-	SlSegmentInsertBatchInPlace(rel, index, index_info, &row, batch_bytes(batch),
+	SlSegmentInsertBatchInPlace(rel, index, index_info, pages, &row, batch_bytes(batch),
 								batch_len(batch));
 }
 
@@ -643,6 +643,7 @@ append_pending(void)
 		SlKeyIndexWriter key_index;
 		Oid			key_index_relid;
 		int64		noted_producer;
+		SlSegmentPages *pages;
 
 		pp = sorted[i];
 		if (pp->forward)
@@ -656,6 +657,8 @@ append_pending(void)
 		rel = table_open(relid, RowExclusiveLock);
 		index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
 		index_info = BuildIndexInfo(index);
+		/* Pieces that fill a page are written as whole pages */
+		pages = SlSegmentPagesBegin(rel, index, index_info);
 		/*
 		 * Looked up now, not when the records were buffered: key.index
 		 * turned on or off later in this transaction counts
@@ -694,7 +697,7 @@ append_pending(void)
 				if (batch->log_append_time_out)
 					*batch->log_append_time_out = now_ms;
 			}
-			insert_batch(rel, index, index_info, batch, offset, now_ms);
+			insert_batch(rel, index, index_info, pages, batch, offset, now_ms);
 			/* In this transaction: exactly as visible as the records */
 			if (OidIsValid(key_index_relid))
 				SlKeyIndexAddBatch(&key_index, pp->key.partition,
@@ -718,6 +721,7 @@ append_pending(void)
 			pfree(batch->data.data);
 			batch->data.data = NULL;
 		}
+		SlSegmentPagesEnd(pages);
 		if (OidIsValid(key_index_relid))
 			SlKeyIndexClose(&key_index);
 		index_close(index, RowExclusiveLock);
@@ -780,7 +784,7 @@ SlLogAppendControlBatch(const SlTopic *topic, int32 partition, const uint8 *data
 	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
 	index_info = BuildIndexInfo(index);
 	/* Never in the key index: a marker's key is no record's */
-	insert_batch(rel, index, index_info, &batch, offset, now_ms);
+	insert_batch(rel, index, index_info, NULL, &batch, offset, now_ms);
 	index_close(index, RowExclusiveLock);
 	table_close(rel, RowExclusiveLock);
 	pfree(batch.data.data);
