@@ -80,7 +80,7 @@ SlSegmentPagesBegin(Relation rel, Relation index, IndexInfo *index_info)
 	pages->xid = GetCurrentTransactionId();
 	pages->cid = GetCurrentCommandId(true);
 	pages->start_redo = GetRedoRecPtr();
-	pages->pages = palloc((size_t) PAGES_PER_WRITE * BLCKSZ);
+	/* pages: at the first piece that takes one, not for a commit of a record */
 	return pages;
 }
 
@@ -164,6 +164,8 @@ SlSegmentPagesAdd(SlSegmentPages *pages, HeapTuple tuple, int64 last_offset, int
 	HeapTupleHeader htup = tuple->t_data;
 
 	Assert(SlSegmentPagesTakes(pages, tuple));
+	if (pages->pages == NULL)
+		pages->pages = palloc((size_t) PAGES_PER_WRITE * BLCKSZ);
 	if (pages->npages == PAGES_PER_WRITE)
 		write_pages(pages);
 
@@ -198,6 +200,7 @@ SlSegmentPagesEnd(SlSegmentPages *pages)
 	 */
 	if (pages->written > 0 && pages->start_redo != GetRedoRecPtr())
 		smgrimmedsync(RelationGetSmgr(pages->rel), MAIN_FORKNUM);
-	pfree(pages->pages);
+	if (pages->pages != NULL)
+		pfree(pages->pages);
 	pfree(pages);
 }
