@@ -23,9 +23,13 @@ SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	/*
+	 * Reset after every row: its first block stays, so it should hold a
+	 * row's values (1 KiB ones included) without a malloc each time
+	 */
 	rows->row_context = AllocSetContextCreate(CurrentMemoryContext,
 											  "streamlog record row",
-											  ALLOCSET_SMALL_SIZES);
+											  ALLOCSET_DEFAULT_SIZES);
 	header_array_type = TupleDescAttr(rows->rsinfo->setDesc, RECORD_COLUMNS - 1)->atttypid;
 	rows->header_type = get_element_type(header_array_type);
 	rows->header_desc = lookup_rowtype_tupdesc_copy(rows->header_type, -1);
