@@ -185,7 +185,7 @@ TXN_CLEAN_OBJS =
 METRICS_OBJS =
 PROMHTTP_OBJS =
 KAFKA_WRITE_OBJS =
-SQL_WRITE_OBJS = src/storage/segment_pages.o src/storage/batch_cache.o
+SQL_WRITE_OBJS = src/storage/segment_pages.o src/storage/batch_cache.o src/storage/spill_file.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \

@@ -34,12 +34,10 @@
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "nodes/execnodes.h"
-#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -51,6 +49,7 @@
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/internal/segment_rows.h"
+#include "streamlog/storage/internal/spill_file.h"
 #include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
@@ -63,8 +62,7 @@
 typedef struct PendingBatch
 {
 	StringInfoData data;
-	bool		spilled;		/* in spill_file at spill_fileno/offset */
-	int			spill_fileno;
+	bool		spilled;		/* in spill at spill_offset */
 	off_t		spill_offset;
 	size_t		len;			/* of the batch, without the room in data */
 	bool		client_crc;		/* a producer's valid CRC: keep it */
@@ -121,7 +119,7 @@ typedef struct Reservation
 
 static HTAB *pending = NULL;	/* PendingPartition by key; in xact memory */
 static MemoryContext pending_context = NULL;
-static BufFile *spill_file = NULL;	/* in pending_context */
+static SlSpillFile spill = SL_SPILL_FILE_INIT;
 static size_t pending_memory = 0;	/* bytes of sealed batches in memory */
 static PendingPartition *last_pending = NULL;	/* the one used last */
 
@@ -137,7 +135,9 @@ pending_reset(void)
 	pending = NULL;
 	pending_context = NULL;
 	last_pending = NULL;
-	spill_file = NULL;
+	/* Closed by now, or by the resource owner of the aborting transaction */
+	spill.file = -1;
+	spill.end = 0;
 	pending_memory = 0;
 }
 
@@ -155,17 +155,7 @@ keep_batch(PendingPartition *pp, PendingBatch *batch)
 	batch->spilled = false;
 	if (pending_memory + batch->len > (size_t) sl_produce_memory * 1024)
 	{
-		if (spill_file == NULL)
-		{
-			ResourceOwner oldowner = CurrentResourceOwner;
-
-			CurrentResourceOwner = TopTransactionResourceOwner;
-			spill_file = BufFileCreateTemp(false);
-			CurrentResourceOwner = oldowner;
-		}
-		/* Only written to before commit: the position is the end */
-		BufFileTell(spill_file, &batch->spill_fileno, &batch->spill_offset);
-		BufFileWrite(spill_file, batch_bytes(batch), batch->len);
+		batch->spill_offset = SlSpillWrite(&spill, batch_bytes(batch), batch->len);
 		pfree(batch->data.data);
 		batch->data.data = NULL;
 		batch->spilled = true;
@@ -198,19 +188,7 @@ load_batch(PendingBatch *batch)
 		return;
 	batch_data_init(batch);
 	enlargeStringInfo(&batch->data, batch->len);
-	if (BufFileSeek(spill_file, batch->spill_fileno, batch->spill_offset, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not seek in the temporary file of produced records")));
-#if PG_VERSION_NUM >= 160000
-	BufFileReadExact(spill_file, batch_bytes(batch), batch->len);
-#else
-	if (BufFileRead(spill_file, batch_bytes(batch), batch->len) != batch->len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read %zu bytes from the temporary file of produced records",
-						batch->len)));
-#endif
+	SlSpillRead(&spill, batch->spill_offset, batch_bytes(batch), batch->len);
 	batch->data.len += batch->len;
 	batch->spilled = false;
 }
@@ -730,11 +708,7 @@ append_pending(void)
 	PopActiveSnapshot();
 	pfree(sorted);
 	/* Read back in full: closing it now spares a leak warning at commit */
-	if (spill_file != NULL)
-	{
-		BufFileClose(spill_file);
-		spill_file = NULL;
-	}
+	SlSpillClose(&spill);
 }
 
 int64
