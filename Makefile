@@ -193,7 +193,7 @@ METRICS_OBJS = src/metrics/counters.o src/metrics/partition_counters.o src/metri
 CODEC_OBJS += src/metrics/histogram.o src/metrics/record_counts.o
 PROMHTTP_OBJS =
 KAFKA_WRITE_OBJS = src/server/fetch_sessions.o
-SQL_WRITE_OBJS =
+SQL_WRITE_OBJS = src/storage/segment_pages.o src/storage/batch_cache.o src/storage/spill_file.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \

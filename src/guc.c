@@ -19,6 +19,7 @@ char	   *sl_advertised_listeners = NULL;
 int			sl_advertised_port = 0;
 bool		sl_auto_create_topics = true;
 int			sl_batch_bytes = 256 * 1024;
+bool		sl_page_writes = true;
 char	   *sl_advertised_sql_conninfo = NULL;
 int			sl_broker_heartbeat_interval_ms = 500;
 char	   *sl_broker_rack = NULL;
@@ -550,6 +551,17 @@ SlDefineGucs(void)
 							256 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.page_writes",
+							 "Writes the pieces of batches that fill a page as whole pages.",
+							 "Appended batches are built into pages in memory, WAL-logged "
+							 "as page images and added to the segment in one extension, "
+							 "instead of one heap insert per piece. Never with "
+							 "wal_level = logical, whose decoding needs heap inserts.",
+							 &sl_page_writes,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("streamlog.broker_heartbeat_interval_ms",
 							"Time between two heartbeats of this node to the controller (broker.heartbeat.interval.ms).",

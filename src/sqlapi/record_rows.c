@@ -23,14 +23,44 @@ SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	/*
+	 * Reset after every row: its first block stays, so it should hold a
+	 * row's values (1 KiB ones included) without a malloc each time
+	 */
 	rows->row_context = AllocSetContextCreate(CurrentMemoryContext,
 											  "streamlog record row",
-											  ALLOCSET_SMALL_SIZES);
+											  ALLOCSET_DEFAULT_SIZES);
 	header_array_type = TupleDescAttr(rows->rsinfo->setDesc, RECORD_COLUMNS - 1)->atttypid;
 	rows->header_type = get_element_type(header_array_type);
 	rows->header_desc = lookup_rowtype_tupdesc_copy(rows->header_type, -1);
 	get_typlenbyvalalign(rows->header_type, &rows->header_typlen,
 						 &rows->header_typbyval, &rows->header_typalign);
+	rows->key_buf = NULL;
+	rows->value_buf = NULL;
+	rows->key_cap = 0;
+	rows->value_cap = 0;
+}
+
+/*
+ * The bytes as a bytea in *buf, grown as needed in the caller's memory,
+ * not the row context: a row then allocates nothing, and its reset is
+ * free.  tuplestore_putvalues copies it into the row.
+ */
+static bytea *
+reuse_bytea(bytea **buf, size_t *cap, MemoryContext cxt, const uint8 *data, int32 len)
+{
+	if (*buf == NULL || *cap < VARHDRSZ + (size_t) len)
+	{
+		size_t		want = Max(VARHDRSZ + (size_t) len, 1024);
+
+		if (*buf != NULL)
+			pfree(*buf);
+		*buf = MemoryContextAlloc(cxt, want);
+		*cap = want;
+	}
+	SET_VARSIZE(*buf, VARHDRSZ + len);
+	memcpy(VARDATA(*buf), data, len);
+	return *buf;
 }
 
 static bytea *
@@ -97,11 +127,15 @@ SlRecordRowsPut(SlRecordRows *rows, int32 partition, const SlRecord *rec)
 	if (rec->key_len < 0)
 		nulls[3] = true;
 	else
-		values[3] = PointerGetDatum(make_bytea(rec->key, rec->key_len));
+		values[3] = PointerGetDatum(reuse_bytea(&rows->key_buf, &rows->key_cap,
+												MemoryContextGetParent(rows->row_context),
+												rec->key, rec->key_len));
 	if (rec->value_len < 0)
 		nulls[4] = true;
 	else
-		values[4] = PointerGetDatum(make_bytea(rec->value, rec->value_len));
+		values[4] = PointerGetDatum(reuse_bytea(&rows->value_buf, &rows->value_cap,
+												MemoryContextGetParent(rows->row_context),
+												rec->value, rec->value_len));
 	if (rec->header_count == 0)
 		nulls[5] = true;
 	else

@@ -34,12 +34,10 @@
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "nodes/execnodes.h"
-#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -52,6 +50,7 @@
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/producers.h"
 #include "streamlog/storage/internal/segment_rows.h"
+#include "streamlog/storage/internal/spill_file.h"
 #include "streamlog/storage/internal/txn.h"
 #include "streamlog/storage/internal/xact.h"
 #include "streamlog/storage/storage.h"
@@ -64,8 +63,7 @@
 typedef struct PendingBatch
 {
 	StringInfoData data;
-	bool		spilled;		/* in spill_file at spill_fileno/offset */
-	int			spill_fileno;
+	bool		spilled;		/* in spill at spill_offset */
 	off_t		spill_offset;
 	size_t		len;			/* of the batch, without the room in data */
 	bool		client_crc;		/* a producer's valid CRC: keep it */
@@ -122,7 +120,7 @@ typedef struct Reservation
 
 static HTAB *pending = NULL;	/* PendingPartition by key; in xact memory */
 static MemoryContext pending_context = NULL;
-static BufFile *spill_file = NULL;	/* in pending_context */
+static SlSpillFile spill = SL_SPILL_FILE_INIT;
 static size_t pending_memory = 0;	/* bytes of sealed batches in memory */
 static PendingPartition *last_pending = NULL;	/* the one used last */
 
@@ -138,7 +136,9 @@ pending_reset(void)
 	pending = NULL;
 	pending_context = NULL;
 	last_pending = NULL;
-	spill_file = NULL;
+	/* Closed by now, or by the resource owner of the aborting transaction */
+	spill.file = -1;
+	spill.end = 0;
 	pending_memory = 0;
 }
 
@@ -156,17 +156,7 @@ keep_batch(PendingPartition *pp, PendingBatch *batch)
 	batch->spilled = false;
 	if (pending_memory + batch->len > (size_t) sl_produce_memory * 1024)
 	{
-		if (spill_file == NULL)
-		{
-			ResourceOwner oldowner = CurrentResourceOwner;
-
-			CurrentResourceOwner = TopTransactionResourceOwner;
-			spill_file = BufFileCreateTemp(false);
-			CurrentResourceOwner = oldowner;
-		}
-		/* Only written to before commit: the position is the end */
-		BufFileTell(spill_file, &batch->spill_fileno, &batch->spill_offset);
-		BufFileWrite(spill_file, batch_bytes(batch), batch->len);
+		batch->spill_offset = SlSpillWrite(&spill, batch_bytes(batch), batch->len);
 		pfree(batch->data.data);
 		batch->data.data = NULL;
 		batch->spilled = true;
@@ -199,19 +189,7 @@ load_batch(PendingBatch *batch)
 		return;
 	batch_data_init(batch);
 	enlargeStringInfo(&batch->data, batch->len);
-	if (BufFileSeek(spill_file, batch->spill_fileno, batch->spill_offset, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not seek in the temporary file of produced records")));
-#if PG_VERSION_NUM >= 160000
-	BufFileReadExact(spill_file, batch_bytes(batch), batch->len);
-#else
-	if (BufFileRead(spill_file, batch_bytes(batch), batch->len) != batch->len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read %zu bytes from the temporary file of produced records",
-						batch->len)));
-#endif
+	SlSpillRead(&spill, batch->spill_offset, batch_bytes(batch), batch->len);
 	batch->data.len += batch->len;
 	batch->spilled = false;
 }
@@ -528,7 +506,7 @@ compare_pending(const void *a, const void *b)
  * bytes have the room before them that batch_data_init left
  */
 static void
-insert_batch(Relation rel, Relation index, IndexInfo *index_info,
+insert_batch(Relation rel, Relation index, IndexInfo *index_info, SlSegmentPages *pages,
 			 PendingBatch *batch, int64 base_offset, int64 append_time)
 {
 	SlSegmentRow row;
@@ -542,7 +520,7 @@ insert_batch(Relation rel, Relation index, IndexInfo *index_info,
 	row.producer_id = batch->producer_id;
 	row.producer_epoch = batch->producer_epoch;
 	row.base_sequence = batch->base_sequence;
-	SlSegmentInsertBatchInPlace(rel, index, index_info, &row, batch_bytes(batch),
+	SlSegmentInsertBatchInPlace(rel, index, index_info, pages, &row, batch_bytes(batch),
 								batch_len(batch));
 }
 
@@ -647,6 +625,7 @@ append_pending(void)
 		Oid			key_index_relid;
 		int64		noted_producer;
 		uint64		bytes = 0;
+		SlSegmentPages *pages;
 
 		pp = sorted[i];
 		if (pp->forward)
@@ -660,6 +639,8 @@ append_pending(void)
 		rel = table_open(relid, RowExclusiveLock);
 		index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
 		index_info = BuildIndexInfo(index);
+		/* Pieces that fill a page are written as whole pages */
+		pages = SlSegmentPagesBegin(rel, index, index_info);
 		/*
 		 * Looked up now, not when the records were buffered: key.index
 		 * turned on or off later in this transaction counts
@@ -698,7 +679,7 @@ append_pending(void)
 				if (batch->log_append_time_out)
 					*batch->log_append_time_out = now_ms;
 			}
-			insert_batch(rel, index, index_info, batch, offset, now_ms);
+			insert_batch(rel, index, index_info, pages, batch, offset, now_ms);
 			/* In this transaction: exactly as visible as the records */
 			if (OidIsValid(key_index_relid))
 				SlKeyIndexAddBatch(&key_index, pp->key.partition,
@@ -723,6 +704,7 @@ append_pending(void)
 			pfree(batch->data.data);
 			batch->data.data = NULL;
 		}
+		SlSegmentPagesEnd(pages);
 		if (OidIsValid(key_index_relid))
 			SlKeyIndexClose(&key_index);
 		index_close(index, RowExclusiveLock);
@@ -740,11 +722,7 @@ append_pending(void)
 	PopActiveSnapshot();
 	pfree(sorted);
 	/* Read back in full: closing it now spares a leak warning at commit */
-	if (spill_file != NULL)
-	{
-		BufFileClose(spill_file);
-		spill_file = NULL;
-	}
+	SlSpillClose(&spill);
 }
 
 int64
@@ -794,7 +772,7 @@ SlLogAppendControlBatch(const SlTopic *topic, int32 partition, const uint8 *data
 	index = index_open(SlSegmentIndexOid(rel), RowExclusiveLock);
 	index_info = BuildIndexInfo(index);
 	/* Never in the key index: a marker's key is no record's */
-	insert_batch(rel, index, index_info, &batch, offset, now_ms);
+	insert_batch(rel, index, index_info, NULL, &batch, offset, now_ms);
 	index_close(index, RowExclusiveLock);
 	table_close(rel, RowExclusiveLock);
 	pfree(batch.data.data);

@@ -44,6 +44,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "streamlog/storage/internal/batch_cache.h"
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/partition_state.h"
 #include "streamlog/storage/internal/segments.h"
@@ -80,6 +81,7 @@ struct SlLogScan
 	/* the row that begins the batch found last (next_batch_row) */
 	const uint8 *first_piece;	/* in scan->slot */
 	size_t		first_len;
+	ItemPointerData first_tid;	/* of its row */
 	size_t		batch_len;		/* of the whole batch */
 	int64		batch_last_offset;
 	int64		batch_append_time;
@@ -89,6 +91,10 @@ struct SlLogScan
 	MemoryContext batch_context;
 	bool		in_batch;
 	int64		batch_base_offset;
+	const uint8 *batch_data;	/* the whole batch, maybe the cached one */
+	const uint8 *returned_pos;	/* after the last record returned, */
+	int64		returned_after; /* its offset (-1: none yet) */
+	int32		returned_remaining;
 	SlRecordIter iter;
 	bool		done;
 };
@@ -230,6 +236,7 @@ next_batch_row(SlLogScan *scan)
 		scan->batch_last_offset = DatumGetInt64(values[Anum_segment_last_offset - 1]);
 		scan->batch_append_time = DatumGetInt64(values[Anum_segment_append_time - 1]);
 		scan->have_batch = true;
+		scan->first_tid = scan->slot->tts_tid;
 		/* STORAGE PLAIN: the piece is in the row, never compressed */
 		piece = DatumGetByteaPP(values[Anum_segment_batch - 1]);
 		scan->first_piece = (const uint8 *) VARDATA_ANY(piece);
@@ -285,6 +292,9 @@ next_batch(SlLogScan *scan)
 	const uint8 *data;
 	const char *error;
 	MemoryContext oldcxt;
+	bool		verify_crc = true;
+	bool		cached = false;
+	SlBatchCacheResume resume;
 
 	do
 	{
@@ -296,16 +306,35 @@ next_batch(SlLogScan *scan)
 								  scan->batch_base_offset));
 	MemoryContextReset(scan->batch_context);
 	oldcxt = MemoryContextSwitchTo(scan->batch_context);
+	resume.after = -1;
 	if (scan->batch_len == scan->first_len)
 		data = scan->first_piece;	/* in the slot, until the next row is read */
 	else
 	{
-		uint8	   *whole = palloc(scan->batch_len);
+		SlBatchCacheKey key;
 
-		copy_batch(scan, whole);
-		data = whole;
+		key.relid = RelationGetRelid(scan->rel);
+		key.tid = scan->first_tid;
+		key.base_offset = scan->batch_base_offset;
+		key.last_offset = scan->batch_last_offset;
+		key.len = scan->batch_len;
+		/* Put together and checked by an earlier scan (batch_cache.h) */
+		data = SlBatchCacheLookup(&key, scan->first_piece, &resume,
+								  scan->batch_context);
+		if (data != NULL)
+			verify_crc = false;
+		else
+		{
+			uint8	   *whole = SlBatchCacheFill(&key, scan->batch_context);
+
+			cached = whole != NULL;
+			if (whole == NULL)
+				whole = palloc(scan->batch_len);
+			copy_batch(scan, whole);
+			data = whole;
+		}
 	}
-	error = SlRecordIterInit(&scan->iter, data, scan->batch_len, true,
+	error = SlRecordIterInit(&scan->iter, data, scan->batch_len, verify_crc,
 							 SL_MAX_DECOMPRESSED_BATCH);
 	MemoryContextSwitchTo(oldcxt);
 	if (error == sl_err_decompressed_too_large)
@@ -318,8 +347,23 @@ next_batch(SlLogScan *scan)
 				 errhint("Kafka clients can fetch the batch: Fetch returns stored batches without decompressing them.")));
 	if (error)
 		corrupt_batch(scan, error);
+	if (cached)
+		SlBatchCacheFilled();
 	if (scan->iter.hdr.base_offset != scan->batch_base_offset)
 		corrupt_batch(scan, "stored base offset differs from the row's");
+	/*
+	 * An earlier scan stopped before the offset this one wants: go on from
+	 * there rather than decode the records before it again (uncompressed
+	 * only: the iterator then reads the batch's own bytes)
+	 */
+	if (resume.after >= 0 && resume.after < scan->next_wanted &&
+		scan->iter.decompressed.data == NULL)
+	{
+		scan->iter.pos = data + resume.pos;
+		scan->iter.remaining = resume.remaining;
+	}
+	scan->batch_data = data;
+	scan->returned_after = -1;
 	scan->in_batch = true;
 	return true;
 }
@@ -488,6 +532,9 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 		/* -1 is "no timestamp", not a time in 1969 */
 		if (rec->timestamp < 0 && scan->time_bounded)
 			continue;
+		scan->returned_after = rec->offset;
+		scan->returned_pos = scan->iter.pos;
+		scan->returned_remaining = scan->iter.remaining;
 		return true;
 	}
 	return false;
@@ -496,6 +543,17 @@ SlLogScanNext(SlLogScan *scan, SlRecord *rec)
 void
 SlLogScanEnd(SlLogScan *scan)
 {
+	/* The next scan may go on where this one stopped (batch_cache.h) */
+	if (scan->in_batch && scan->returned_after >= 0 &&
+		scan->iter.decompressed.data == NULL)
+	{
+		SlBatchCacheResume resume;
+
+		resume.after = scan->returned_after;
+		resume.pos = scan->returned_pos - scan->batch_data;
+		resume.remaining = scan->returned_remaining;
+		SlBatchCacheStopped(scan->batch_data, &resume);
+	}
 	close_segment(scan);
 	UnregisterSnapshot(scan->snapshot);
 	MemoryContextDelete(scan->batch_context);

@@ -17,6 +17,7 @@
 #include "access/htup_details.h"
 
 #include "streamlog/storage/internal/catalog.h"
+#include "streamlog/storage/internal/segment_pages.h"
 #include "streamlog/storage/internal/segment_rows.h"
 
 /*
@@ -25,8 +26,8 @@
  * each is copied into one bytea of this function's.
  */
 static void
-insert_rows(Relation rel, Relation index, IndexInfo *index_info, const SlSegmentRow *row,
-			const uint8 *data, size_t len, uint8 *in_place)
+insert_rows(Relation rel, Relation index, IndexInfo *index_info, SlSegmentPages *pages,
+			const SlSegmentRow *row, const uint8 *data, size_t len, uint8 *in_place)
 {
 	Datum		values[Natts_segment];
 	bool		nulls[Natts_segment] = {0};
@@ -71,10 +72,15 @@ insert_rows(Relation rel, Relation index, IndexInfo *index_info, const SlSegment
 			values[Anum_segment_batch - 1] = PointerGetDatum(piece);
 			tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 		}
-		simple_heap_insert(rel, tuple);
-		key[1] = Int32GetDatum((int32) chunk);
-		index_insert(index, key, key_null, &tuple->t_self, rel,
-					 UNIQUE_CHECK_YES, false, index_info);
+		if (SlSegmentPagesTakes(pages, tuple))
+			SlSegmentPagesAdd(pages, tuple, row->last_offset, (int32) chunk);
+		else
+		{
+			simple_heap_insert(rel, tuple);
+			key[1] = Int32GetDatum((int32) chunk);
+			index_insert(index, key, key_null, &tuple->t_self, rel,
+						 UNIQUE_CHECK_YES, false, index_info);
+		}
 		heap_freetuple(tuple);
 	}
 	if (piece != NULL)
@@ -85,12 +91,13 @@ void
 SlSegmentInsertBatch(Relation rel, Relation index, IndexInfo *index_info,
 					 const SlSegmentRow *row, const uint8 *data, size_t len)
 {
-	insert_rows(rel, index, index_info, row, data, len, NULL);
+	insert_rows(rel, index, index_info, NULL, row, data, len, NULL);
 }
 
 void
 SlSegmentInsertBatchInPlace(Relation rel, Relation index, IndexInfo *index_info,
-							const SlSegmentRow *row, uint8 *data, size_t len)
+							SlSegmentPages *pages, const SlSegmentRow *row,
+							uint8 *data, size_t len)
 {
-	insert_rows(rel, index, index_info, row, data, len, data);
+	insert_rows(rel, index, index_info, pages, row, data, len, data);
 }

@@ -25,6 +25,7 @@ extern int	sl_advertised_port;
 extern char *sl_anonymous_role;
 extern bool sl_auto_create_topics;
 extern int	sl_batch_bytes;
+extern bool sl_page_writes;
 extern char *sl_advertised_sql_conninfo;
 extern int	sl_broker_heartbeat_interval_ms;
 extern char *sl_broker_rack;

@@ -21,6 +21,11 @@ typedef struct SlRecordRows
 	int16		header_typlen;
 	bool		header_typbyval;
 	char		header_typalign;
+	/* the key's and value's bytea of the row being put, reused */
+	bytea	   *key_buf;
+	bytea	   *value_buf;
+	size_t		key_cap;		/* bytes allocated at key_buf */
+	size_t		value_cap;
 } SlRecordRows;
 
 /* Set up fcinfo's materialized result for records */

@@ -13,6 +13,8 @@
 #include "nodes/execnodes.h"
 #include "utils/rel.h"
 
+#include "streamlog/storage/internal/segment_pages.h"
+
 /* The columns of a batch's rows besides its bytes and piece number */
 typedef struct SlSegmentRow
 {
@@ -40,9 +42,12 @@ extern void SlSegmentInsertBatch(Relation rel, Relation index, IndexInfo *index_
  * VARHDRSZ bytes of the caller's that may be written.  Each piece becomes
  * a bytea in place, its length word written over the 4 bytes before it
  * (the end of the previous piece, or that room) until its tuple is formed,
- * then put back: data is unchanged on return.
+ * then put back: data is unchanged on return.  With pages (or NULL), the
+ * pieces that fill a page go to it (segment_pages.h), the rest are heap
+ * inserts.
  */
 extern void SlSegmentInsertBatchInPlace(Relation rel, Relation index, IndexInfo *index_info,
-										const SlSegmentRow *row, uint8 *data, size_t len);
+										SlSegmentPages *pages, const SlSegmentRow *row,
+										uint8 *data, size_t len);
 
 #endif							/* SL_STORAGE_INTERNAL_SEGMENT_ROWS_H */
