@@ -183,7 +183,13 @@ TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
 TXN_CLEAN_OBJS =
 METRICS_OBJS =
-PROMHTTP_OBJS =
+PROMHTTP_OBJS = src/storage/metrics_partitions.o src/storage/metrics_groups.o \
+	src/storage/metrics_cleaner.o src/storage/metrics_raft.o \
+	src/bgworkers/metrics_scrape.o src/bgworkers/metrics_http.o
+# the endpoint's pure part: the HTTP request parser, the metric table and
+# the exposition writer, unit-tested and fuzzed as frontend code
+CODEC_OBJS += src/protocol/http_request.o src/protocol/metric_table.o \
+	src/protocol/metrics_exposition.o
 KAFKA_WRITE_OBJS =
 SQL_WRITE_OBJS =
 

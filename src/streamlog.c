@@ -29,6 +29,7 @@
 #include "streamlog/bgworkers/forwarder.h"
 #include "streamlog/bgworkers/raft_worker.h"
 #include "streamlog/bgworkers/isr_manager.h"
+#include "streamlog/bgworkers/metrics_http.h"
 #include "streamlog/storage/group_load.h"
 #include "streamlog/replication/apply_worker.h"
 
@@ -141,5 +142,7 @@ _PG_init(void)
 	/* the ISR of the partitions this node leads (issue 13) */
 	if (SlClusterEnabled())
 		SlIsrManagerRegister();
+	/* the Prometheus endpoint (issue 15), if streamlog.metrics_listen is set */
+	SlMetricsHttpRegister();
 	SlRoleSessionsInstallHook();
 }

@@ -181,6 +181,10 @@ extern int	sl_transaction_max_timeout_ms;
 extern int	sl_transactional_id_expiration_ms;
 extern int	sl_transaction_state_topic_num_partitions;
 
+/* The Prometheus endpoint (bgworkers/metrics_http.c) */
+extern char *sl_metrics_listen;
+extern int	sl_metrics_request_timeout_ms;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */

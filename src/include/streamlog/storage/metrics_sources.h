@@ -1,0 +1,25 @@
+/*
+ * What the Prometheus endpoint reads from the catalog and the partition
+ * state, each source adding its families to an exposition (metric
+ * table in protocol/metric_table.h): the partitions' logs and replicas
+ * with the controller's counts, the consumer groups' lag, the cleaner's
+ * progress, the metadata quorum.  Read from the SQL views an operator
+ * sees (streamlog.partitions, consumer_lag, compaction, raft_status), so
+ * that the metrics and the views agree.
+ *
+ * Each runs inside the caller's transaction, read only, connected to SPI
+ * by itself; an error is an ERROR, for the caller to catch.
+ */
+#ifndef SL_STORAGE_METRICS_SOURCES_H
+#define SL_STORAGE_METRICS_SOURCES_H
+
+#include "postgres.h"
+
+#include "streamlog/protocol/metrics_exposition.h"
+
+extern void SlMetricsAddPartitions(SlExposition *e);
+extern void SlMetricsAddConsumerGroups(SlExposition *e);
+extern void SlMetricsAddCleaner(SlExposition *e);
+extern void SlMetricsAddRaft(SlExposition *e);
+
+#endif							/* SL_STORAGE_METRICS_SOURCES_H */
