@@ -190,6 +190,21 @@ open_listen_sockets(void)
 				 errhint("Check streamlog.metrics_listen: is the port free, is the address this machine's?")));
 }
 
+/*
+ * Read and drop what a client sent that was not read, so that closing
+ * does not answer it with a reset, which may make its system discard our
+ * last answer before the client read it.  Bounded: what is left is left.
+ */
+static void
+drain_unread(pgsocket sock)
+{
+	char		buf[4096];
+
+	for (int i = 0; i < 16; i++)
+		if (recv(sock, buf, sizeof(buf), 0) <= 0)
+			break;
+}
+
 static void
 close_conn(int i, const char *why, uint64 *counter)
 {
@@ -200,6 +215,8 @@ close_conn(int i, const char *why, uint64 *counter)
 				(errmsg("streamlog metrics closed the connection from %s: %s", c->peer, why)));
 	if (counter != NULL)
 		(*counter)++;
+	shutdown(c->sock, SHUT_WR);
+	drain_unread(c->sock);
 	closesocket(c->sock);
 	ReleaseExternalFD();
 	if (c->out.data)

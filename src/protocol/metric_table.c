@@ -74,8 +74,9 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 
 	M(SL_M_CLEANER_MAX_DIRTY, "kafka_log_logcleanermanager_max_dirty_percent", SL_METRIC_GAUGE, "",
 	  "Largest share of a compacted partition's bytes not compacted yet, in percent."),
-	M(SL_M_CLEANER_UNCLEANABLE, "kafka_log_logcleanermanager_uncleanable_partitions_count",
-	  SL_METRIC_GAUGE, "", "Compacted partitions whose last compaction failed."),
+	M(SL_M_CLEANER_UNCLEANABLE, "kafka_log_logcleanermanager_uncleanable_partitions",
+	  SL_METRIC_GAUGE, "",
+	  "Compacted partitions whose last compaction failed (Kafka's uncleanable-partitions-count; a gauge may not end in _count)."),
 	M(SL_M_CLEANER_CLEANED_OFFSET, "kafka_log_logcleaner_cleaned_offset", SL_METRIC_GAUGE,
 	  "topic,partition",
 	  "Offset up to which the cleaner compacted the partition (compacted topics)."),

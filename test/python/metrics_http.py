@@ -42,30 +42,54 @@ def wait_listening(port, timeout=60):
             time.sleep(0.1)
 
 
-def read_response(sock, timeout=30):
-    """One HTTP response from sock: (status, headers dict, body bytes);
-    None if the server closed first"""
+class Reader:
+    """HTTP responses read one after the other from a socket, keeping what
+    came after one for the next (pipelined answers arrive together)"""
+
+    def __init__(self, sock, timeout=30):
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def _more(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def response(self, head_only=False):
+        """(status, headers dict, body bytes); None if the server closed first"""
+        while b"\r\n\r\n" not in self.buf:
+            if not self._more():
+                return None
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        length = 0 if head_only else int(headers.get("content-length", "0"))
+        while len(self.buf) < length:
+            if not self._more():
+                break
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return status, headers, body
+
+
+def read_response(sock, timeout=30, head_only=False):
+    """One HTTP response from sock (nothing must follow it)"""
+    return Reader(sock, timeout).response(head_only)
+
+
+def closed_by_server(sock, timeout=60):
+    """Did the server close sock (EOF, or a reset for bytes it left unread)?"""
     sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, v = line.split(":", 1)
-        headers[k.strip().lower()] = v.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return status, headers, rest[:length]
+    try:
+        return sock.recv(10) == b""
+    except ConnectionResetError:
+        return True
 
 
 def request(port, raw, timeout=30):
