@@ -182,7 +182,8 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
 TXN_CLEAN_OBJS =
-METRICS_OBJS =
+METRICS_OBJS = src/metrics/counters.o src/metrics/connections.o
+CODEC_OBJS += src/metrics/histogram.o
 PROMHTTP_OBJS = src/storage/metrics_partitions.o src/storage/metrics_groups.o \
 	src/storage/metrics_cleaner.o src/storage/metrics_raft.o \
 	src/bgworkers/metrics_scrape.o src/bgworkers/metrics_http.o

@@ -40,11 +40,17 @@ ALLOWED = {
     # bgworkers and replication: below every layer, so they know none of
     # them.
     "common": set(),
+    # The counters every door and worker adds to (requests, bytes in and
+    # out, connections, the cleaner's progress) and the histograms of their
+    # latencies: shared memory and plain arithmetic, read by the views and
+    # the metrics endpoint.  Below everything that counts, so it knows none
+    # of them but settings and the Kafka API table (names and versions).
+    "metrics": {"common", "protocol"},
     # The only code touching the log relations.  It stores and returns the
     # bytes the codecs define (record batches), and reads settings and
     # shared memory; it knows nothing of who calls it (DESIGN section 1:
     # "nothing below it knows about sockets or the Kafka framing").
-    "storage": {"protocol", "common", "cluster"},
+    "storage": {"protocol", "common", "cluster", "metrics"},
     # The cluster's metadata (CLUSTER.md section 2): the records of the
     # Raft log, the image they build, the controller's decisions and the
     # wrapper of the Raft library.  Pure code that runs inside libraft's
@@ -54,27 +60,27 @@ ALLOWED = {
     # in shared memory, and requests handed to the controller (locally or
     # forwarded to it over libpq), waited on until the local catalog
     # applied them.  Storage below it writes that catalog.
-    "metadata": {"cluster", "storage", "common"},
+    "metadata": {"cluster", "storage", "common", "metrics"},
     # The Kafka front door: decodes requests with protocol, serves them
     # through the storage API.
-    "server": {"protocol", "storage", "common", "cluster", "metadata"},
+    "server": {"protocol", "storage", "common", "cluster", "metadata", "metrics"},
     # The SQL front door: one storage API for both doors (DESIGN section
     # 1), never the Kafka server; record types come from the codecs.
-    "sqlapi": {"protocol", "storage", "common", "cluster", "metadata"},
+    "sqlapi": {"protocol", "storage", "common", "cluster", "metadata", "metrics"},
     # Partition data between nodes (CLUSTER.md section 3): the output
     # plugin that decodes appends from the WAL, the apply side that writes
     # them on a follower through storage, and SQL produce forwarded to a
     # leader.  The doors do not call it; its workers run it.
-    "replication": {"protocol", "storage", "common", "cluster", "metadata"},
+    "replication": {"protocol", "storage", "common", "cluster", "metadata", "metrics"},
     # Worker main loops: the broker runs the server's dispatch, the cleaner
     # runs storage's retention, the Raft worker runs the quorum and the
     # controller.  Nothing calls into them.
     "bgworkers": {"server", "storage", "protocol", "common", "cluster", "metadata",
-                  "replication"},
+                  "replication", "metrics"},
     # _PG_init: wires every layer's settings, shared memory, callbacks and
     # workers, so it may use all of them; nothing may use it.
     "entry": {"protocol", "common", "storage", "server", "sqlapi", "bgworkers",
-              "cluster", "metadata", "replication"},
+              "cluster", "metadata", "replication", "metrics"},
 }
 
 # The one way a layer may look up past the table: read-only views.  Kafka
@@ -94,7 +100,7 @@ READ_ONLY_VIEWS = {
 # headers in src/include/streamlog/<x>/; the three common modules and the
 # entry point are single files.
 LAYER_DIRS = ("protocol", "cluster", "storage", "metadata", "server", "sqlapi", "bgworkers",
-              "replication")
+              "replication", "metrics")
 LAYER_FILES = {
     "src/guc.c": "common",
     "src/shmem.c": "common",

@@ -58,6 +58,12 @@ int			sl_producer_id_expiration_ms = 86400000;
 int			sl_max_request_size = 100 * 1024 * 1024;
 int			sl_max_unsent_bytes_per_worker = 256 * 1024 * 1024;
 int			sl_metadata_snapshot_entries = 1024;
+
+/* Observability: the counters, their views and the slow request log */
+int			sl_log_min_request_duration = -1;
+int			sl_metrics_max_connections = 1000;
+int			sl_metrics_max_partitions = 4096;
+bool		sl_track_metrics = true;
 int			sl_node_id = 1;
 bool		sl_offsets_topic = true;
 int			sl_offsets_topic_num_partitions = 50;
@@ -864,6 +870,41 @@ SlDefineGucs(void)
 							1024, 16, INT_MAX,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+
+	/* Observability (metrics/counters.c, metrics/connections.c) */
+	DefineCustomIntVariable("streamlog.log_min_request_duration",
+							"Log Kafka requests that took at least this long, with their client, "
+							"topics and time split (like log_min_duration_statement).",
+							"-1 logs none, 0 logs every request.",
+							&sl_log_min_request_duration,
+							-1, -1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.metrics_max_connections",
+							"Kafka connections streamlog.stat_connections can show, over all broker workers.",
+							"Connections beyond are served all the same, only not shown.",
+							&sl_metrics_max_connections,
+							1000, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.metrics_max_partitions",
+							"Partitions, over all databases, that the shared counters count one by one.",
+							"What is counted for partitions beyond goes to one overflow row of streamlog.stat_topics.",
+							&sl_metrics_max_partitions,
+							4096, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.track_metrics",
+							 "Count requests, bytes, records and connections in shared memory "
+							 "(streamlog.stat_* views, metrics endpoint).",
+							 NULL,
+							 &sl_track_metrics,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	/* __consumer_offsets (storage/offsets_topic.c) */
 	DefineCustomBoolVariable("streamlog.offsets_topic",

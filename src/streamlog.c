@@ -32,6 +32,8 @@
 #include "streamlog/bgworkers/metrics_http.h"
 #include "streamlog/storage/group_load.h"
 #include "streamlog/replication/apply_worker.h"
+#include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/counters.h"
 
 PG_MODULE_MAGIC;
 
@@ -72,6 +74,8 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlForwardQueueShmemSize());
 	RequestNamedLWLockTranche("streamlog forward", 1);
 	RequestAddinShmemSpace(SlGroupLoadShmemSize());
+	RequestAddinShmemSpace(SlMetricsShmemSize());
+	RequestAddinShmemSpace(SlConnActivityShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -98,6 +102,8 @@ sl_shmem_startup(void)
 	SlForwardQueueShmemInit();
 	SlReplicaProgressShmemInit();
 	SlGroupLoadShmemInit();
+	SlMetricsShmemInit();
+	SlConnActivityShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

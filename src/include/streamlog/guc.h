@@ -59,6 +59,11 @@ extern int	sl_producer_id_expiration_ms;
 extern int	sl_max_request_size;
 extern int	sl_max_unsent_bytes_per_worker;
 extern int	sl_metadata_snapshot_entries;
+/* Observability: the counters, their views and the slow request log */
+extern int	sl_log_min_request_duration;	/* ms, -1 off */
+extern int	sl_metrics_max_connections;
+extern int	sl_metrics_max_partitions;
+extern bool sl_track_metrics;
 extern int	sl_node_id;
 extern bool sl_offsets_topic;
 extern int	sl_offsets_topic_num_partitions;
