@@ -19,6 +19,7 @@
 #include "utils/resowner.h"
 
 #include "streamlog/worker.h"
+#include "streamlog/bgworkers/metrics_counter_sources.h"
 #include "streamlog/bgworkers/metrics_scrape.h"
 #include "streamlog/storage/metrics_sources.h"
 
@@ -43,6 +44,9 @@ static const struct
 	{"consumer groups", SlMetricsAddConsumerGroups},
 	{"cleaner", SlMetricsAddCleaner},
 	{"metadata quorum", SlMetricsAddRaft},
+	{"topics' traffic", SlMetricsAddTraffic},
+	{"Kafka requests", SlMetricsAddRequests},
+	{"connections", SlMetricsAddConnections},
 };
 
 /* Run one source in a subtransaction; on an error, log it and go on */

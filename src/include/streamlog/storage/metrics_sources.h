@@ -3,7 +3,8 @@
  * state, each source adding its families to an exposition (metric
  * table in protocol/metric_table.h): the partitions' logs and replicas
  * with the controller's counts, the consumer groups' lag, the cleaner's
- * progress, the metadata quorum.  Read from the SQL views an operator
+ * progress, the metadata quorum, the traffic the shared counters
+ * counted per topic.  Read from the SQL views an operator
  * sees (streamlog.partitions, consumer_lag, compaction, raft_status), so
  * that the metrics and the views agree.
  *
@@ -21,5 +22,12 @@ extern void SlMetricsAddPartitions(SlExposition *e);
 extern void SlMetricsAddConsumerGroups(SlExposition *e);
 extern void SlMetricsAddCleaner(SlExposition *e);
 extern void SlMetricsAddRaft(SlExposition *e);
+
+/*
+ * Bytes, records, produce and fetch requests per topic and door, from the
+ * shared counters (metrics/counters.h), summed over the topic's
+ * partitions; the names of the topics from the catalog
+ */
+extern void SlMetricsAddTraffic(SlExposition *e);
 
 #endif							/* SL_STORAGE_METRICS_SOURCES_H */
