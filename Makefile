@@ -352,6 +352,8 @@ FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata fuzz_stream_message $(if $(FUZZ_LEGACY),fuzz_legacy)
+# the metrics endpoint's HTTP request parser
+FUZZ_TARGETS += fuzz_http_request
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \

@@ -67,8 +67,6 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 
 	M(SL_M_GROUP_LAG, "kafka_consumergroup_lag", SL_METRIC_GAUGE, "consumergroup,topic,partition",
 	  "Records between the group's committed offset and the partition's last stable offset."),
-	M(SL_M_GROUP_LAG_SUM, "kafka_consumergroup_lag_sum", SL_METRIC_GAUGE, "consumergroup,topic",
-	  "The group's lag summed over the topic's partitions."),
 	M(SL_M_GROUP_OFFSET, "kafka_consumergroup_current_offset", SL_METRIC_GAUGE,
 	  "consumergroup,topic,partition", "The group's committed offset on the partition."),
 
@@ -115,8 +113,9 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 	M(SL_M_THROTTLE_TIME, "kafka_network_requestmetrics_throttletimems", SL_METRIC_COUNTER,
 	  "request", "Throttle time told to clients in responses (quotas), summed, in milliseconds."),
 
-	M(SL_M_CONNECTIONS, "kafka_server_socketservermetrics_connection_count", SL_METRIC_GAUGE,
-	  "listener", "Kafka client connections open on the listener."),
+	M(SL_M_CONNECTIONS, "kafka_server_socketservermetrics_connections", SL_METRIC_GAUGE,
+	  "listener",
+	  "Kafka client connections open on the listener (Kafka's connection-count; a gauge may not end in _count)."),
 	M(SL_M_CONNECTIONS_OPENED, "kafka_server_socketservermetrics_connection_creation",
 	  SL_METRIC_COUNTER, "listener", "Kafka client connections accepted on the listener."),
 	M(SL_M_CONNECTIONS_CLOSED, "kafka_server_socketservermetrics_connection_close",

@@ -3,7 +3,7 @@
  *	  Metrics of the consumer groups (metrics_sources.h), named as
  *	  kafka-exporter names them: each group's committed offset and lag per
  *	  partition (lag to the last stable offset, as streamlog.consumer_lag
- *	  measures it) and the lag summed per topic.
+ *	  measures it).  Sums per topic are PromQL's to make.
  *
  * IDENTIFICATION
  *	  src/storage/metrics_groups.c
@@ -16,7 +16,6 @@
 #include "streamlog/storage/metrics_sources.h"
 #include "streamlog/storage/internal/catalog_query.h"
 
-/* Ordered by group and topic, so that each topic's sum is one run of rows */
 static const SlNamedQuery lag_query = {
 	"SELECT group_id, topic, partition::text, committed_offset, greatest(lag, 0)"
 	" FROM streamlog.consumer_lag ORDER BY group_id, topic, partition",
@@ -27,7 +26,6 @@ void
 SlMetricsAddConsumerGroups(SlExposition *e)
 {
 	uint64		n;
-	int64		sum = 0;
 
 	SPI_connect();
 	n = SlCatalogRun(&lag_query, NULL, NULL);
@@ -40,18 +38,9 @@ SlMetricsAddConsumerGroups(SlExposition *e)
 			{"topic", SPI_getvalue(tuple, desc, 2)},
 			{"partition", SPI_getvalue(tuple, desc, 3)}
 		};
-		int64		lag = SlCatalogInt64(i, 5, 0);
 
 		SlExpositionAdd(e, SL_M_GROUP_OFFSET, labels, 3, (double) SlCatalogInt64(i, 4, 0));
-		SlExpositionAdd(e, SL_M_GROUP_LAG, labels, 3, (double) lag);
-		sum += lag;
-		if (i + 1 == n ||
-			strcmp(labels[0].value, SPI_getvalue(SPI_tuptable->vals[i + 1], desc, 1)) != 0 ||
-			strcmp(labels[1].value, SPI_getvalue(SPI_tuptable->vals[i + 1], desc, 2)) != 0)
-		{
-			SlExpositionAdd(e, SL_M_GROUP_LAG_SUM, labels, 2, (double) sum);
-			sum = 0;
-		}
+		SlExpositionAdd(e, SL_M_GROUP_LAG, labels, 3, (double) SlCatalogInt64(i, 5, 0));
 	}
 	SPI_finish();
 }

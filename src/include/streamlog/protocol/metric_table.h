@@ -57,7 +57,6 @@ typedef enum SlMetricId
 	SL_M_RAFT_APPLIED_OFFSET,
 	/* consumer groups */
 	SL_M_GROUP_LAG,
-	SL_M_GROUP_LAG_SUM,
 	SL_M_GROUP_OFFSET,
 	/* the cleaner */
 	SL_M_CLEANER_MAX_DIRTY,
