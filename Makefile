@@ -182,8 +182,10 @@ TXN_ADMIN_OBJS = src/server/handlers/transaction_admin.o src/sqlapi/producers_sq
 TXN_CLUSTER_OBJS =
 TXN_FAULTS_OBJS =
 TXN_CLEAN_OBJS =
-METRICS_OBJS = src/metrics/counters.o src/metrics/connections.o
-CODEC_OBJS += src/metrics/histogram.o
+METRICS_OBJS = src/metrics/counters.o src/metrics/partition_counters.o src/metrics/connections.o src/server/request_metrics.o \
+	src/sqlapi/sql_read_metrics.o src/sqlapi/stat_api_sql.o src/sqlapi/stat_topics_sql.o \
+	src/sqlapi/stat_connections_sql.o src/sqlapi/stat_broker_sql.o
+CODEC_OBJS += src/metrics/histogram.o src/metrics/record_counts.o
 PROMHTTP_OBJS = src/storage/metrics_partitions.o src/storage/metrics_groups.o \
 	src/storage/metrics_cleaner.o src/storage/metrics_raft.o \
 	src/bgworkers/metrics_scrape.o src/bgworkers/metrics_http.o \

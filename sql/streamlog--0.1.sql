@@ -1257,3 +1257,129 @@ SELECT t.name AS topic, p.partition, p.producer_id, p.producer_epoch, p.last_seq
 	ON o.topic_id = p.topic_id AND o.partition = p.partition AND o.producer_id = p.producer_id
  WHERE streamlog.has_privilege('read', 'topic', t.name);
 GRANT SELECT ON streamlog.producers TO PUBLIC;
+
+-- Observability (issue 15): counters kept in shared memory by the Kafka
+-- broker, the SQL functions and the workers (streamlog.track_metrics), in
+-- PostgreSQL's pg_stat_* style.  Since the last streamlog.stat_reset();
+-- nothing is stored in tables.  The operators' (streamlog_admin and
+-- pg_monitor), as broker_stats.
+CREATE FUNCTION streamlog._stat_api(
+	OUT api_key smallint, OUT api text, OUT api_version smallint,
+	OUT requests bigint, OUT errors bigint, OUT throttle_time_ms bigint,
+	OUT p50_ms double precision, OUT p90_ms double precision,
+	OUT p99_ms double precision, OUT mean_ms double precision,
+	OUT queue_mean_ms double precision, OUT queue_p99_ms double precision,
+	OUT local_mean_ms double precision, OUT local_p99_ms double precision,
+	OUT remote_mean_ms double precision, OUT remote_p99_ms double precision,
+	OUT send_mean_ms double precision, OUT send_p99_ms double precision,
+	OUT total_time_ms bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_api' LANGUAGE C VOLATILE;
+
+-- Per Kafka API and version: requests answered, those with an error, and
+-- their latency from the histograms (milliseconds, within a factor of
+-- two: buckets double), split as Kafka's RequestMetrics: queue (read to
+-- handled), local (in the handler), remote (parked: Fetch waiting for
+-- data, JoinGroup for its group, acks=all Produce for replicas), send
+CREATE VIEW streamlog.stat_api AS
+SELECT api, api_version, requests, errors, p50_ms, p90_ms, p99_ms, mean_ms,
+	   queue_mean_ms, queue_p99_ms, local_mean_ms, local_p99_ms,
+	   remote_mean_ms, remote_p99_ms, send_mean_ms, send_p99_ms,
+	   throttle_time_ms, total_time_ms, api_key
+  FROM streamlog._stat_api();
+
+CREATE FUNCTION streamlog._stat_api_errors(
+	OUT api_key smallint, OUT api text, OUT error_code smallint,
+	OUT error text, OUT count bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_api_errors' LANGUAGE C VOLATILE;
+
+-- Per Kafka API: the error codes answered, one per failed partition
+-- (Kafka's ErrorsPerSec)
+CREATE VIEW streamlog.stat_api_errors AS
+SELECT api, error, count, api_key, error_code FROM streamlog._stat_api_errors();
+
+CREATE FUNCTION streamlog._stat_partitions(
+	OUT database oid, OUT catalog oid, OUT topic_id integer, OUT partition integer,
+	OUT door text, OUT bytes_in bigint, OUT records_in bigint,
+	OUT bytes_out bigint, OUT records_out bigint,
+	OUT produce_requests bigint, OUT produce_failed bigint,
+	OUT fetch_requests bigint, OUT fetch_failed bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_partitions' LANGUAGE C VOLATILE;
+
+-- Per partition and door (kafka, sql): bytes and records appended (in)
+-- and handed out (out), produce and fetch requests and those that failed.
+-- Kafka's bytes are record batches as sent; SQL's in are the batches
+-- stored, out the keys, values and headers returned.  Partitions beyond
+-- streamlog.metrics_max_partitions count in one row without topic.
+CREATE VIEW streamlog.stat_topics AS
+SELECT t.name AS topic, CASE WHEN s.topic_id >= 0 THEN s.partition END AS partition,
+	   s.door, s.bytes_in, s.records_in, s.bytes_out, s.records_out,
+	   s.produce_requests, s.produce_failed, s.fetch_requests, s.fetch_failed
+  FROM streamlog._stat_partitions() s
+  LEFT JOIN streamlog.topic t
+	ON t.topic_id = s.topic_id
+   AND s.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+   AND s.catalog = 'streamlog.topic'::regclass
+ WHERE t.topic_id IS NOT NULL OR s.topic_id = -1;
+
+CREATE FUNCTION streamlog._stat_connections(
+	OUT pid integer, OUT listener text, OUT client_addr text, OUT client_id text,
+	OUT client_software_name text, OUT client_software_version text,
+	OUT principal text, OUT connected_since timestamptz, OUT request text,
+	OUT request_api_key smallint, OUT request_api_version smallint,
+	OUT request_since timestamptz, OUT state text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_connections' LANGUAGE C VOLATILE;
+
+-- The Kafka client connections open now, like pg_stat_activity: the
+-- broker worker serving each, the client's address, id and software
+-- (ApiVersions v3+), its principal once authenticated, and the oldest
+-- request it waits an answer for
+CREATE VIEW streamlog.stat_connections AS
+SELECT * FROM streamlog._stat_connections();
+
+CREATE FUNCTION streamlog._stat_listeners(
+	OUT listener text, OUT connections_opened bigint, OUT connections_closed bigint,
+	OUT connections_refused bigint, OUT authentications_succeeded bigint,
+	OUT authentications_failed bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_listeners' LANGUAGE C VOLATILE;
+
+-- Per listener: connections accepted, closed and refused (limits), logins
+-- that succeeded and failed (Kafka's failed-authentication-total)
+CREATE VIEW streamlog.stat_listeners AS
+SELECT l.*, (SELECT count(*) FROM streamlog._stat_connections() c
+			  WHERE c.listener = l.listener) AS connections
+  FROM streamlog._stat_listeners() l;
+
+CREATE FUNCTION streamlog._stat_broker(OUT name text, OUT value bigint, OUT kind text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'streamlog_stat_broker' LANGUAGE C VOLATILE;
+
+-- Broker-wide counters: ISR shrinks and expands, throttle time, the
+-- cleaner's passes and what they removed, slow requests logged
+CREATE VIEW streamlog.stat_broker AS
+SELECT * FROM streamlog._stat_broker();
+
+-- When the counters were last reset (or the server started)
+CREATE FUNCTION streamlog.stat_reset_time() RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'streamlog_stat_reset_time' LANGUAGE C VOLATILE;
+
+-- Every counter back to zero, as pg_stat_reset(): superusers, and roles
+-- granted EXECUTE on it
+CREATE FUNCTION streamlog.stat_reset() RETURNS void
+	AS 'MODULE_PATHNAME', 'streamlog_stat_reset' LANGUAGE C VOLATILE;
+REVOKE EXECUTE ON FUNCTION streamlog.stat_reset() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION streamlog._stat_api(), streamlog._stat_api_errors(),
+	streamlog._stat_partitions(), streamlog._stat_connections(),
+	streamlog._stat_listeners(), streamlog._stat_broker() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION streamlog._stat_api(), streamlog._stat_api_errors(),
+	streamlog._stat_partitions(), streamlog._stat_connections(),
+	streamlog._stat_listeners(), streamlog._stat_broker()
+	TO streamlog_admin, pg_monitor;
+GRANT SELECT ON streamlog.stat_api, streamlog.stat_api_errors, streamlog.stat_topics,
+	streamlog.stat_connections, streamlog.stat_listeners, streamlog.stat_broker
+	TO streamlog_admin, pg_monitor;

@@ -60,11 +60,14 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
+#include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/group_coordinator.h"
 #include "streamlog/server/group_metadata.h"
 #include "streamlog/server/listeners.h"
 #include "streamlog/server/quotas.h"
+#include "streamlog/server/request_metrics.h"
 #include "streamlog/server/server.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/wakeups.h"
@@ -346,6 +349,8 @@ accept_connections(int listen_pos)
 					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
 							host, serv)));
 			closesocket(s);
+			SlMetricsCountListener(listen_listener[listen_pos], l->name,
+								   SL_LISTENER_CONNECTION_REFUSED);
 			continue;
 		}
 		if (!SlPeerMayConnect(l->protocol, is_loopback(&addr), &why))
@@ -354,6 +359,8 @@ accept_connections(int listen_pos)
 					(errmsg("streamlog broker refused a connection from %s:%s on listener %s: %s",
 							host, serv, l->name, why)));
 			closesocket(s);
+			SlMetricsCountListener(listen_listener[listen_pos], l->name,
+								   SL_LISTENER_CONNECTION_REFUSED);
 			continue;
 		}
 		if (!SlConnLimitsAdmit(&addr, &count, &limit))
@@ -368,6 +375,8 @@ accept_connections(int listen_pos)
 								host, serv, count),
 						 errhint("Raise streamlog.max_connections_per_ip, or give this address its own limit in streamlog.max_connections_per_ip_overrides.")));
 			closesocket(s);
+			SlMetricsCountListener(listen_listener[listen_pos], l->name,
+								   SL_LISTENER_CONNECTION_REFUSED);
 			continue;
 		}
 		pg_set_noblock(s);
@@ -381,6 +390,8 @@ accept_connections(int listen_pos)
 							host, serv, count, l->name)));
 			SlConnLimitsRelease(&addr);
 			closesocket(s);
+			SlMetricsCountListener(listen_listener[listen_pos], l->name,
+								   SL_LISTENER_CONNECTION_REFUSED);
 			continue;
 		}
 		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
@@ -393,8 +404,15 @@ accept_connections(int listen_pos)
 							host, serv, sl_max_unauthenticated_connections)));
 			release_counts(conn);
 			SlConnClose(conn);
+			SlMetricsCountListener(listen_listener[listen_pos], l->name,
+								   SL_LISTENER_CONNECTION_REFUSED);
 			continue;
 		}
+		conn->session.listener_index = listen_listener[listen_pos];
+		conn->session.activity_slot = SlConnActivityOpen(listen_listener[listen_pos],
+														 l->name, conn->peer);
+		SlMetricsCountListener(listen_listener[listen_pos], l->name,
+							   SL_LISTENER_CONNECTION_OPENED);
 		add_conn(conn);
 	}
 }
@@ -513,6 +531,7 @@ note_throttle(SlConn *conn, SlRequest *req)
 {
 	if (req->state == SL_REQUEST_DONE && req->throttle_ms > 0)
 	{
+		SlRequestMetricsNoteThrottle(req, req->throttle_ms);
 		conn->throttled_until = Max(conn->throttled_until,
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 																req->throttle_ms));
@@ -580,12 +599,16 @@ process_requests(void)
 						break;
 				}
 				else
+				{
+					pgstat_report_activity(STATE_RUNNING, SlRequestMetricsActivity(req));
 					SlServerHandle(req);
+				}
 			}
 			else if (req->state == SL_REQUEST_PARKED &&
 					 (now >= req->deadline || SlWaitSetOverlaps(&req->waiting_on, &changed)))
 			{
 				SlBrokerStatsCountParkedAttempt();
+				pgstat_report_activity(STATE_RUNNING, SlRequestMetricsActivity(req));
 				SlServerRetryParked(req, now >= req->deadline);
 			}
 			note_throttle(conns[i], req);
@@ -599,6 +622,7 @@ process_requests(void)
 	{
 		serving_produces = produces;
 		serving_nproduces = nproduces;
+		pgstat_report_activity(STATE_RUNNING, SlRequestMetricsActivity(produces[0]));
 		SlServerHandleBatch(produces, nproduces);
 		serving_produces = NULL;
 		serving_nproduces = 0;
@@ -831,6 +855,7 @@ SlBrokerMain(Datum arg)
 
 	sl_shared->broker_procno[worker_index] = SL_MY_PROCNO;
 	SlBrokerStatsStart(worker_index);
+	SlMetricsSetProcessDoor(SL_DOOR_KAFKA);
 	SlRoleSessionsAttach(worker_index);
 	SlConnLimitsStart(worker_index);
 	SlWaitSubscribe(worker_index);

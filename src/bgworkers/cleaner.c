@@ -28,6 +28,7 @@
 #include "streamlog/bgworkers/offsets_expiry.h"
 #include "streamlog/bgworkers/txn_expiry.h"
 #include "streamlog/guc.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/worker.h"
 
@@ -90,6 +91,12 @@ compact_partition(int32 topic_id, int32 partition, int64 now_ms)
 		compacting = false;
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		if (result.cleaned)
+		{
+			SlMetricsAdd(SL_METRIC_CLEANER_PARTITIONS_CLEANED, 1);
+			SlMetricsAdd(SL_METRIC_CLEANER_RECORDS_REMOVED, (uint64) Max(result.records_removed, 0));
+			SlMetricsAdd(SL_METRIC_CLEANER_BYTES_RECLAIMED, (uint64) Max(result.bytes_reclaimed, 0));
+		}
+		if (result.cleaned)
 			elog(DEBUG1, "streamlog cleaner compacted partition %d of topic \"%s\" up to offset %lld: %lld records removed",
 				 partition, topic->name, (long long) result.cleaned_offset,
 				 (long long) result.records_removed);
@@ -126,6 +133,8 @@ clean_partition(int32 topic_id, int32 partition, int64 now_ms)
 		topic = SlTopicLookupAndLock(topic->name, AccessShareLock);
 		dropped = SlRetentionApply(topic, partition, now_ms, roll_seq, roll_relid);
 		SlKeyIndexPrune(topic, partition);
+		if (dropped > 0)
+			SlMetricsAdd(SL_METRIC_CLEANER_SEGMENTS_DELETED, (uint64) dropped);
 		if (dropped > 0)
 			elog(DEBUG1, "streamlog cleaner dropped %d segments of partition %d of topic \"%s\"",
 				 dropped, partition, topic->name);
@@ -236,6 +245,9 @@ clean_all(MemoryContext pass_context)
 	}
 	if (cleaner_index == 0)
 		drop_retired(pass_context);
+	SlMetricsAdd(SL_METRIC_CLEANER_RUNS, 1);
+	SlMetricsSet(SL_METRIC_CLEANER_LAST_RUN_END,
+				 (uint64) SlTimestampToKafka(GetCurrentTimestamp()));
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextReset(pass_context);
 }

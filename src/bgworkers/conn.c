@@ -31,7 +31,10 @@
 
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/guc.h"
+#include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/server/auth.h"
+#include "streamlog/server/request_metrics.h"
 #include "streamlog/server/server.h"
 
 /*
@@ -84,6 +87,8 @@ SlConnCreate(pgsocket sock, char *peer, bool peer_is_loopback, const SlListener 
 	conn->session.peer = conn->peer;
 	conn->session.peer_is_loopback = peer_is_loopback;
 	conn->session.role = InvalidOid;
+	conn->session.listener_index = -1;
+	conn->session.activity_slot = -1;
 	if (SlSecurityProtocolUsesTls(listener->protocol))
 	{
 		/* No TLS context: closed at once, SlTlsCreate said why */
@@ -224,10 +229,16 @@ request_queue(SlConn *conn, SlRequest *req)
 	oldcxt = MemoryContextSwitchTo(req->context);
 	initStringInfo(&req->response);
 	MemoryContextSwitchTo(oldcxt);
+	SlRequestMetricsReceived(req, GetCurrentTimestamp());
 	if (conn->tail)
 		conn->tail->next = req;
 	else
+	{
 		conn->head = req;
+		/* stat_connections shows the oldest request not yet answered */
+		SlConnActivityRequestStart(conn->session.activity_slot, req->api_key,
+								   req->api_version, req->received_at);
+	}
 	conn->tail = req;
 	conn->nrequests++;
 	return true;
@@ -412,7 +423,13 @@ request_free(SlConn *conn, SlRequest *req)
 		conn->tail = NULL;
 	conn->nrequests--;
 	conn->head_sent = 0;
+	SlRequestMetricsFinish(req);
 	MemoryContextDelete(req->context);
+	if (conn->head != NULL)
+		SlConnActivityRequestStart(conn->session.activity_slot, conn->head->api_key,
+								   conn->head->api_version, conn->head->received_at);
+	else
+		SlConnActivityRequestEnd(conn->session.activity_slot);
 }
 
 /*
@@ -727,6 +744,10 @@ SlConnClose(SlConn *conn)
 	while (conn->head != NULL)
 		request_free(conn, conn->head);
 	SlSessionEnd(&conn->session);
+	SlConnActivityClose(conn->session.activity_slot);
+	if (conn->session.listener_index >= 0)
+		SlMetricsCountListener(conn->session.listener_index, conn->listener->name,
+							   SL_LISTENER_CONNECTION_CLOSED);
 	if (conn->tls)
 		SlTlsFree(conn->tls, !conn->peer_gone);
 	closesocket(conn->sock);

@@ -36,6 +36,7 @@
 #include "streamlog/bgworkers/isr_manager.h"
 #include "streamlog/guc.h"
 #include "streamlog/metadata/partition_change.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/shmem.h"
 #include "streamlog/storage/isr_changes.h"
 #include "streamlog/worker.h"
@@ -161,6 +162,11 @@ ask(const SlIsrChange *c)
 
 	if (error != 0)
 		note_refusal(c);
+	/* Kafka's IsrShrinksPerSec and IsrExpandsPerSec */
+	if (error == 0 && c->nisr < c->nisr_before)
+		SlMetricsAdd(SL_METRIC_ISR_SHRINKS, 1);
+	else if (error == 0 && c->nisr > c->nisr_before)
+		SlMetricsAdd(SL_METRIC_ISR_EXPANDS, 1);
 	if (error == 0)
 		ereport(LOG,
 				(errmsg("streamlog: the ISR of partition %d of topic id %d is now [%s] (leader epoch %d)",

@@ -233,11 +233,16 @@ SlConnActivitySnapshot(int *count)
 	for (int i = 0; i < conn_shared->slots; i++)
 	{
 		ConnSlot   *s = &conn_shared->slot[i];
+		int			tries;
 
 		if (pg_atomic_read_u32(&s->owner) == 0)
 			continue;
-		/* a writer changes a slot for a few instructions: retry until stable */
-		for (;;)
+		/*
+		 * A writer changes a slot for a few instructions: retry until
+		 * stable.  Bounded, so that no reader can hang on a slot whatever
+		 * happened to its writer: such a slot is left out this time.
+		 */
+		for (tries = 0;; tries++)
 		{
 			uint32		before = pg_atomic_read_u32(&s->changecount);
 			uint32		after;
@@ -248,6 +253,11 @@ SlConnActivitySnapshot(int *count)
 			after = pg_atomic_read_u32(&s->changecount);
 			if (before == after && (before & 1) == 0)
 				break;
+			if (tries == 10000)
+			{
+				rows[n].pid = 0;
+				break;
+			}
 			CHECK_FOR_INTERRUPTS();
 			pg_spin_delay();
 		}

@@ -3,9 +3,8 @@
  *
  * Four families, each a fixed array of atomics sized at startup: Kafka
  * requests per API key and version (with their latency histograms) and
- * error codes per API key; partitions per door, in an open-addressing
- * hash table that is never shrunk, so that an increment finds its
- * partition's slot without a lock; listeners; and broker-wide counters.
+ * error codes per API key; listeners; broker-wide counters; and the
+ * partitions, whose table is partition_counters.c's.
  * An increment is an atomic add on a counter that few processes share (each
  * broker worker and each SQL backend counts its own requests' partitions),
  * which is what PostgreSQL's own shared counters do where per-backend slots
@@ -21,6 +20,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metrics/counters.h"
+#include "streamlog/metrics/internal/partition_counters.h"
 #include "streamlog/protocol/generated/kapi.h"
 
 typedef struct SlAtomicHistogram
@@ -44,37 +44,10 @@ StaticAssertDecl(sizeof(ApiCell) % sizeof(pg_atomic_uint64) == 0,
 /* Error codes -1 .. SL_METRICS_MAX_ERROR_CODE, then the others */
 #define ERROR_SLOTS (SL_METRICS_MAX_ERROR_CODE + 3)
 
-typedef struct DoorCounters
-{
-	pg_atomic_uint64 bytes_in;
-	pg_atomic_uint64 records_in;
-	pg_atomic_uint64 bytes_out;
-	pg_atomic_uint64 records_out;
-	pg_atomic_uint64 produce_requests;
-	pg_atomic_uint64 produce_failed;
-	pg_atomic_uint64 fetch_requests;
-	pg_atomic_uint64 fetch_failed;
-} DoorCounters;
-
-/*
- * Counters are zeroed as flat arrays of pg_atomic_uint64: the structs of
- * counters hold nothing else
- */
-#define DOOR_ATOMICS (SL_DOOR_COUNT * (sizeof(DoorCounters) / sizeof(pg_atomic_uint64)))
-StaticAssertDecl(sizeof(DoorCounters) % sizeof(pg_atomic_uint64) == 0,
-				 "DoorCounters holds only 64-bit counters");
-
-/* Slot states of the partition table: a slot is claimed once, for good */
+/* Slot states of the listeners' names: a name is written once */
 #define SLOT_EMPTY 0
-#define SLOT_CLAIMING 1			/* its key is being written */
+#define SLOT_CLAIMING 1			/* its name is being written */
 #define SLOT_READY 2
-
-typedef struct PartitionSlot
-{
-	pg_atomic_uint32 state;
-	SlMetricsPartition key;		/* written once, before state is READY */
-	DoorCounters door[SL_DOOR_COUNT];
-} PartitionSlot;
 
 typedef struct ListenerCounters
 {
@@ -90,18 +63,12 @@ typedef struct SlMetricsShared
 	ListenerCounters listeners[SL_METRICS_MAX_LISTENERS];
 	/* error codes per API key */
 	pg_atomic_uint64 api_errors[SL_API_KEY_MAX + 1][ERROR_SLOTS];
-	/* partitions claimed in the table, at most partition_capacity */
-	pg_atomic_uint32 partitions_used;
-	uint32		partition_capacity;
-	uint32		partition_slots;	/* a power of two */
-	DoorCounters overflow[SL_DOOR_COUNT];
 	int			api_cells;
-	/* then ApiCell[api_cells], then PartitionSlot[partition_slots] */
+	/* then ApiCell[api_cells] */
 } SlMetricsShared;
 
 static SlMetricsShared *shared = NULL;
 static ApiCell *api_cells = NULL;
-static PartitionSlot *partition_slots = NULL;
 
 /*
  * The API cells: one per version of each generated API key (versions as the
@@ -120,8 +87,8 @@ static const char *const metric_names[SL_METRIC_COUNT] = {
 	[SL_METRIC_CLEANER_RUNS] = "cleaner_runs",
 	[SL_METRIC_CLEANER_SEGMENTS_DELETED] = "cleaner_segments_deleted",
 	[SL_METRIC_CLEANER_PARTITIONS_CLEANED] = "cleaner_partitions_cleaned",
-	[SL_METRIC_CLEANER_BYTES_READ] = "cleaner_bytes_read",
-	[SL_METRIC_CLEANER_BYTES_WRITTEN] = "cleaner_bytes_written",
+	[SL_METRIC_CLEANER_RECORDS_REMOVED] = "cleaner_records_removed",
+	[SL_METRIC_CLEANER_BYTES_RECLAIMED] = "cleaner_bytes_reclaimed",
 	[SL_METRIC_CLEANER_LAST_RUN_END] = "cleaner_last_run_end_ms",
 	[SL_METRIC_SLOW_REQUESTS] = "slow_requests",
 	[SL_METRIC_CONNECTION_SLOTS_FULL] = "connection_slots_full",
@@ -162,17 +129,6 @@ api_cell_of(int16 api_key, int16 api_version)
 	return api_first_cell[api_key] + api_version - info->min_version;
 }
 
-static uint32
-partition_slot_count(void)
-{
-	uint32		slots = 16;
-
-	/* at most two thirds full, so that a miss finds an empty slot soon */
-	while (slots < (uint32) sl_metrics_max_partitions + (uint32) sl_metrics_max_partitions / 2)
-		slots <<= 1;
-	return slots;
-}
-
 static Size
 header_size(void)
 {
@@ -185,16 +141,8 @@ SlMetricsShmemSize(void)
 	Size		size = header_size();
 
 	compute_api_cells();
-	size = add_size(size, MAXALIGN(mul_size(api_cell_count, sizeof(ApiCell))));
-	size = add_size(size, mul_size(partition_slot_count(), sizeof(PartitionSlot)));
-	return size;
-}
-
-static void
-init_atomics(pg_atomic_uint64 *a, Size n)
-{
-	for (Size i = 0; i < n; i++)
-		pg_atomic_init_u64(&a[i], 0);
+	size = add_size(size, mul_size(api_cell_count, sizeof(ApiCell)));
+	return add_size(size, SlPartitionCountersShmemSize());
 }
 
 void
@@ -203,40 +151,27 @@ SlMetricsShmemInit(void)
 	bool		found;
 
 	compute_api_cells();
-	shared = ShmemInitStruct("streamlog metrics", SlMetricsShmemSize(), &found);
+	shared = ShmemInitStruct("streamlog metrics",
+							 add_size(header_size(), mul_size(api_cell_count, sizeof(ApiCell))),
+							 &found);
 	api_cells = (ApiCell *) ((char *) shared + header_size());
-	partition_slots = (PartitionSlot *) ((char *) api_cells +
-										 MAXALIGN(api_cell_count * sizeof(ApiCell)));
+	SlPartitionCountersShmemInit();
 	if (found)
 		return;
 
-	/* every counter is a pg_atomic_uint64 but the slots' and listeners' states */
+	/* every counter is a pg_atomic_uint64 but the listeners' states */
 	pg_atomic_init_u64(&shared->reset_time, (uint64) GetCurrentTimestamp());
-	init_atomics(shared->globals, SL_METRIC_COUNT);
+	SlAtomicsInit(shared->globals, SL_METRIC_COUNT);
 	for (int i = 0; i < SL_METRICS_MAX_LISTENERS; i++)
 	{
 		pg_atomic_init_u32(&shared->listeners[i].state, SLOT_EMPTY);
 		shared->listeners[i].name[0] = '\0';
-		init_atomics(shared->listeners[i].events, SL_LISTENER_EVENT_COUNT);
+		SlAtomicsInit(shared->listeners[i].events, SL_LISTENER_EVENT_COUNT);
 	}
-	init_atomics(&shared->api_errors[0][0], (SL_API_KEY_MAX + 1) * ERROR_SLOTS);
-	pg_atomic_init_u32(&shared->partitions_used, 0);
-	shared->partition_capacity = sl_metrics_max_partitions;
-	shared->partition_slots = partition_slot_count();
-	init_atomics((pg_atomic_uint64 *) shared->overflow,
-				 DOOR_ATOMICS);
+	SlAtomicsInit(&shared->api_errors[0][0], (SL_API_KEY_MAX + 1) * ERROR_SLOTS);
 	shared->api_cells = api_cell_count;
-	init_atomics((pg_atomic_uint64 *) api_cells,
+	SlAtomicsInit((pg_atomic_uint64 *) api_cells,
 				 api_cell_count * sizeof(ApiCell) / sizeof(pg_atomic_uint64));
-	for (uint32 i = 0; i < shared->partition_slots; i++)
-	{
-		PartitionSlot *slot = &partition_slots[i];
-
-		pg_atomic_init_u32(&slot->state, SLOT_EMPTY);
-		memset(&slot->key, 0, sizeof(slot->key));
-		init_atomics((pg_atomic_uint64 *) slot->door,
-					 DOOR_ATOMICS);
-	}
 }
 
 /* Counting is off, or shared memory is not there (not preloaded) */
@@ -254,13 +189,6 @@ SlMetricsResetTime(void)
 	return (TimestampTz) pg_atomic_read_u64(&shared->reset_time);
 }
 
-static void
-zero_atomics(pg_atomic_uint64 *a, Size n)
-{
-	for (Size i = 0; i < n; i++)
-		pg_atomic_write_u64(&a[i], 0);
-}
-
 void
 SlMetricsReset(void)
 {
@@ -270,17 +198,13 @@ SlMetricsReset(void)
 	 * Counter by counter: an increment racing with the reset is either
 	 * kept or lost, as with pg_stat_reset.  Partitions keep their slots.
 	 */
-	zero_atomics(shared->globals, SL_METRIC_COUNT);
+	SlAtomicsZero(shared->globals, SL_METRIC_COUNT);
 	for (int i = 0; i < SL_METRICS_MAX_LISTENERS; i++)
-		zero_atomics(shared->listeners[i].events, SL_LISTENER_EVENT_COUNT);
-	zero_atomics(&shared->api_errors[0][0], (SL_API_KEY_MAX + 1) * ERROR_SLOTS);
-	zero_atomics((pg_atomic_uint64 *) shared->overflow,
-				 DOOR_ATOMICS);
-	zero_atomics((pg_atomic_uint64 *) api_cells,
+		SlAtomicsZero(shared->listeners[i].events, SL_LISTENER_EVENT_COUNT);
+	SlAtomicsZero(&shared->api_errors[0][0], (SL_API_KEY_MAX + 1) * ERROR_SLOTS);
+	SlAtomicsZero((pg_atomic_uint64 *) api_cells,
 				 shared->api_cells * sizeof(ApiCell) / sizeof(pg_atomic_uint64));
-	for (uint32 i = 0; i < shared->partition_slots; i++)
-		zero_atomics((pg_atomic_uint64 *) partition_slots[i].door,
-					 DOOR_ATOMICS);
+	SlPartitionCountersReset();
 	pg_atomic_write_u64(&shared->reset_time, (uint64) GetCurrentTimestamp());
 }
 
@@ -421,196 +345,6 @@ SlMetricsApiErrorSnapshot(int *count)
 			rows[n].count = v;
 			n++;
 		}
-	*count = n;
-	return rows;
-}
-
-/* ---- partitions ---- */
-
-static inline uint32
-partition_hash(const SlMetricsPartition *key)
-{
-	uint32		h = murmurhash32((uint32) key->topic_id);
-
-	h = hash_combine(h, murmurhash32((uint32) key->partition));
-	h = hash_combine(h, murmurhash32(key->database));
-	return hash_combine(h, murmurhash32(key->catalog));
-}
-
-static inline bool
-partition_equal(const SlMetricsPartition *a, const SlMetricsPartition *b)
-{
-	return a->topic_id == b->topic_id && a->partition == b->partition &&
-		a->database == b->database && a->catalog == b->catalog;
-}
-
-/* Wait out the few instructions between a slot's claim and its key */
-static uint32
-slot_state_settled(PartitionSlot *slot)
-{
-	uint32		state;
-
-	while ((state = pg_atomic_read_u32(&slot->state)) == SLOT_CLAIMING)
-		pg_spin_delay();
-	pg_read_barrier();
-	return state;
-}
-
-/*
- * The counters of key, door: its slot's, claimed on first use; the overflow
- * row's when the table holds as many partitions as it may.  Linear probing
- * from the key's hash; slots are never given back, so a probe that reaches
- * an empty slot knows the key is not further on.
- */
-static DoorCounters *
-door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
-{
-	uint32		mask = shared->partition_slots - 1;
-	uint32		i = partition_hash(key) & mask;
-	bool		reserved = false;
-
-	for (uint32 probes = 0; probes <= mask; probes++, i = (i + 1) & mask)
-	{
-		PartitionSlot *slot = &partition_slots[i];
-		uint32		state = slot_state_settled(slot);
-
-		if (state == SLOT_EMPTY)
-		{
-			uint32		expected = SLOT_EMPTY;
-
-			if (!reserved)
-			{
-				if (pg_atomic_fetch_add_u32(&shared->partitions_used, 1) >=
-					shared->partition_capacity)
-				{
-					pg_atomic_fetch_sub_u32(&shared->partitions_used, 1);
-					break;
-				}
-				reserved = true;
-			}
-			if (pg_atomic_compare_exchange_u32(&slot->state, &expected, SLOT_CLAIMING))
-			{
-				slot->key = *key;
-				pg_write_barrier();
-				pg_atomic_write_u32(&slot->state, SLOT_READY);
-				return &slot->door[door];
-			}
-			/* another process claimed it first: for the same key? */
-			state = slot_state_settled(slot);
-		}
-		if (partition_equal(&slot->key, key))
-		{
-			if (reserved)
-				pg_atomic_fetch_sub_u32(&shared->partitions_used, 1);
-			return &slot->door[door];
-		}
-	}
-	if (reserved)
-		pg_atomic_fetch_sub_u32(&shared->partitions_used, 1);
-	return &shared->overflow[door];
-}
-
-void
-SlMetricsCountIn(const SlMetricsPartition *key, SlMetricsDoor door,
-				 uint64 bytes, uint64 records)
-{
-	DoorCounters *c;
-
-	if (not_counting())
-		return;
-	c = door_counters(key, door);
-	pg_atomic_fetch_add_u64(&c->bytes_in, bytes);
-	pg_atomic_fetch_add_u64(&c->records_in, records);
-}
-
-void
-SlMetricsCountOut(const SlMetricsPartition *key, SlMetricsDoor door,
-				  uint64 bytes, uint64 records)
-{
-	DoorCounters *c;
-
-	if (not_counting())
-		return;
-	c = door_counters(key, door);
-	pg_atomic_fetch_add_u64(&c->bytes_out, bytes);
-	pg_atomic_fetch_add_u64(&c->records_out, records);
-}
-
-void
-SlMetricsCountProduce(const SlMetricsPartition *key, SlMetricsDoor door, bool failed)
-{
-	DoorCounters *c;
-
-	if (not_counting())
-		return;
-	c = door_counters(key, door);
-	pg_atomic_fetch_add_u64(&c->produce_requests, 1);
-	if (failed)
-		pg_atomic_fetch_add_u64(&c->produce_failed, 1);
-}
-
-void
-SlMetricsCountFetch(const SlMetricsPartition *key, SlMetricsDoor door, bool failed)
-{
-	DoorCounters *c;
-
-	if (not_counting())
-		return;
-	c = door_counters(key, door);
-	pg_atomic_fetch_add_u64(&c->fetch_requests, 1);
-	if (failed)
-		pg_atomic_fetch_add_u64(&c->fetch_failed, 1);
-}
-
-static bool
-door_read(SlPartitionDoorStats *out, DoorCounters *c)
-{
-	out->bytes_in = pg_atomic_read_u64(&c->bytes_in);
-	out->records_in = pg_atomic_read_u64(&c->records_in);
-	out->bytes_out = pg_atomic_read_u64(&c->bytes_out);
-	out->records_out = pg_atomic_read_u64(&c->records_out);
-	out->produce_requests = pg_atomic_read_u64(&c->produce_requests);
-	out->produce_failed = pg_atomic_read_u64(&c->produce_failed);
-	out->fetch_requests = pg_atomic_read_u64(&c->fetch_requests);
-	out->fetch_failed = pg_atomic_read_u64(&c->fetch_failed);
-	return out->bytes_in || out->records_in || out->bytes_out || out->records_out ||
-		out->produce_requests || out->fetch_requests;
-}
-
-SlPartitionStats *
-SlMetricsPartitionSnapshot(int *count)
-{
-	SlPartitionStats *rows;
-	SlPartitionStats overflow;
-	bool		overflowed = false;
-	int			capacity;
-	int			n = 0;
-
-	*count = 0;
-	if (shared == NULL)
-		return NULL;
-	capacity = (int) Min(pg_atomic_read_u32(&shared->partitions_used),
-						 shared->partition_capacity);
-	rows = palloc0(sizeof(SlPartitionStats) * (capacity + 1));
-	for (uint32 i = 0; i < shared->partition_slots && n < capacity; i++)
-	{
-		PartitionSlot *slot = &partition_slots[i];
-
-		if (pg_atomic_read_u32(&slot->state) != SLOT_READY)
-			continue;
-		pg_read_barrier();
-		rows[n].key = slot->key;
-		for (int d = 0; d < SL_DOOR_COUNT; d++)
-			door_read(&rows[n].door[d], &slot->door[d]);
-		n++;
-	}
-	memset(&overflow, 0, sizeof(overflow));
-	overflow.key.topic_id = -1;
-	overflow.key.partition = -1;
-	for (int d = 0; d < SL_DOOR_COUNT; d++)
-		overflowed |= door_read(&overflow.door[d], &shared->overflow[d]);
-	if (overflowed)
-		rows[n++] = overflow;
 	*count = n;
 	return rows;
 }

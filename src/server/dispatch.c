@@ -45,6 +45,7 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/quotas.h"
+#include "streamlog/server/request_metrics.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/subtransaction.h"
 
@@ -89,6 +90,7 @@ SlRequestNotePartition(SlRequest *req, const char *topic, int32 partition)
 {
 	req->log_topic = topic;
 	req->log_partition = partition;
+	SlRequestMetricsNoteTopic(req, topic);
 }
 
 void
@@ -200,6 +202,7 @@ answer_with_error(SlRequest *req, ErrorData *edata)
 		request_abandon(req, psprintf("SASL authentication failed: %s", edata->message));
 		return;
 	}
+	SlRequestMetricsNoteError(req, error);
 	ereport(LOG,
 			(errmsg("streamlog broker: request failed, answered with %s: %s",
 					SlKafkaErrorName(error), edata->message),
@@ -546,8 +549,9 @@ run_requests(SlRequest **reqs, int n, const SlHandler *h)
 	pfree(runs);
 }
 
-void
-SlServerHandle(SlRequest *req)
+/* Handle req (see SlServerHandle), untimed */
+static void
+handle_request(SlRequest *req)
 {
 	const SlHandler *h = SlHandlerFor(req->api_key);
 	MemoryContext oldcxt = MemoryContextSwitchTo(req->context);
@@ -579,9 +583,19 @@ SlServerHandle(SlRequest *req)
 }
 
 void
+SlServerHandle(SlRequest *req)
+{
+	TimestampTz started = GetCurrentTimestamp();
+
+	handle_request(req);
+	SlRequestMetricsLooked(&req, 1, started);
+}
+
+void
 SlServerRetryParked(SlRequest *req, bool deadline_passed)
 {
 	const SlHandler *h = SlHandlerFor(req->api_key);
+	TimestampTz started = GetCurrentTimestamp();
 
 	req->final_attempt = deadline_passed;
 	if (h != NULL && h->batchable && h->recheck != NULL)
@@ -591,10 +605,13 @@ SlServerRetryParked(SlRequest *req, bool deadline_passed)
 		SlRequestErrorContextPush(req, &callback);
 		recheck_parked(req, h);
 		SlRequestErrorContextPop(&callback);
-		return;
 	}
-	req->state = SL_REQUEST_NEW;
-	SlServerHandle(req);
+	else
+	{
+		req->state = SL_REQUEST_NEW;
+		handle_request(req);
+	}
+	SlRequestMetricsLooked(&req, 1, started);
 }
 
 void
@@ -603,6 +620,7 @@ SlServerHandleBatch(SlRequest **reqs, int n)
 	MemoryContext oldcxt = CurrentMemoryContext;
 	SlRequest **same = palloc(sizeof(SlRequest *) * n);
 	bool	   *taken = palloc0(sizeof(bool) * n);
+	TimestampTz started;
 
 	/* one transaction per API (Produce, OffsetCommit), in arrival order */
 	for (int i = 0; i < n; i++)
@@ -619,7 +637,9 @@ SlServerHandleBatch(SlRequest **reqs, int n)
 				taken[j] = true;
 			}
 		}
+		started = GetCurrentTimestamp();
 		run_requests(same, m, SlHandlerFor(reqs[i]->api_key));
+		SlRequestMetricsLooked(same, m, started);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	pfree(same);

@@ -44,6 +44,7 @@
 #include "streamlog/sqlapi/remote_read.h"
 #include "streamlog/sqlapi/isolation_arg.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/sqlapi/sql_read_metrics.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 
@@ -187,6 +188,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	SlRecord	rec;
 	int64		next;
 	bool		exhausted = false;
+	SlSqlReadCount count = {0, 0};
 
 	if (SlSqlPartitionReadRemotely(topic, partition))
 	{
@@ -224,6 +226,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 			break;
 		}
 		SlRecordRowsPut(rows, partition, &rec);
+		SlSqlReadCountAdd(&count, &rec);
 		next = rec.offset + 1;
 		(*remaining)--;
 		CHECK_FOR_INTERRUPTS();
@@ -232,6 +235,7 @@ read_claimed(SlRecordRows *rows, const SlTopic *topic, int32 partition, int64 co
 	if (exhausted)
 		next = Max(next, SlLogScanReadLimit(scan));
 	SlLogScanEnd(scan);
+	SlSqlReadCountDone(topic, partition, &count);
 	return next;
 }
 

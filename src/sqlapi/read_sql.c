@@ -24,6 +24,7 @@
 #include "streamlog/sqlapi/isolation_arg.h"
 #include "streamlog/sqlapi/remote_read.h"
 #include "streamlog/sqlapi/sql_args.h"
+#include "streamlog/sqlapi/sql_read_metrics.h"
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
@@ -62,6 +63,7 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	SlLogScan  *scan;
 	SlRecord	rec;
 	int64		n = 0;
+	SlSqlReadCount count = {0, 0};
 
 	/*
 	 * No copy here: the leader's read() stops at its own high watermark
@@ -80,10 +82,12 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	while (n < max_records && SlLogScanNext(scan, &rec))
 	{
 		SlRecordRowsPut(rows, partition, &rec);
+		SlSqlReadCountAdd(&count, &rec);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
 	SlLogScanEnd(scan);
+	SlSqlReadCountDone(topic, partition, &count);
 	return n;
 }
 

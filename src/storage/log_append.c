@@ -44,6 +44,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/storage/internal/catalog.h"
 #include "streamlog/storage/internal/forward_queue.h"
 #include "streamlog/storage/internal/key_index.h"
@@ -643,6 +644,7 @@ append_pending(void)
 		SlKeyIndexWriter key_index;
 		Oid			key_index_relid;
 		int64		noted_producer;
+		uint64		bytes = 0;
 
 		pp = sorted[i];
 		if (pp->forward)
@@ -714,6 +716,7 @@ append_pending(void)
 				noted_producer = batch->producer_id;
 			}
 			offset += batch->record_count;
+			bytes += batch_len(batch);
 			/* Written: its memory can go, which bounds a spilled commit's */
 			pfree(batch->data.data);
 			batch->data.data = NULL;
@@ -722,6 +725,15 @@ append_pending(void)
 			SlKeyIndexClose(&key_index);
 		index_close(index, RowExclusiveLock);
 		table_close(rel, RowExclusiveLock);
+		/* by the door of this process: the broker's are Kafka's */
+		{
+			SlMetricsPartition mkey = {pp->key.database, pp->key.catalog,
+			pp->key.topic_id, pp->key.partition};
+
+			SlMetricsCountIn(&mkey, SlMetricsProcessDoor(), bytes, (uint64) count);
+			if (SlMetricsProcessDoor() == SL_DOOR_SQL)
+				SlMetricsCountProduce(&mkey, SL_DOOR_SQL, false);
+		}
 	}
 	PopActiveSnapshot();
 	pfree(sorted);

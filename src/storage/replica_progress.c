@@ -275,6 +275,9 @@ SlIsrChangesNeeded(int64 lag_ms, SlIsrChange *out, int max)
 		c->partition = keys[i].partition;
 		c->leader_epoch = view.leader_epoch;
 		c->partition_epoch = view.partition_epoch;
+		c->nisr_before = 0;
+		for (int r = 0; r < view.nreplicas && r < SL_REPLICA_VIEW_MAX; r++)
+			c->nisr_before += view.replicas[r].in_isr ? 1 : 0;
 		n++;
 	}
 	pfree(keys);

@@ -45,6 +45,8 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/counters.h"
 #include "streamlog/protocol/scram.h"
 #include "streamlog/server/auth.h"
 #include "streamlog/server/handlers.h"
@@ -594,6 +596,8 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 	if (step.failed)
 	{
 		log_failure(req, state, &step);
+		SlMetricsCountListener(session->listener_index, session->listener_name,
+							   SL_LISTENER_AUTH_FAILED);
 		MemoryContextReset(state->exchange_context);
 		state->phase = PHASE_FAILED;
 		state->raw = false;
@@ -627,6 +631,9 @@ SlHandleSaslAuthenticate(SlRequest *req, SlReader *body, SlWriter *out)
 				(errmsg("streamlog broker: %s from %s as role \"%s\" with SASL %s",
 						reauth ? "re-authenticated" : "authenticated",
 						req->peer, step.user, mechanism_names[state->mechanism])));
+		SlMetricsCountListener(session->listener_index, session->listener_name,
+							   SL_LISTENER_AUTH_SUCCEEDED);
+		SlConnActivitySetPrincipal(session->activity_slot, psprintf("User:%s", step.user));
 		MemoryContextReset(state->exchange_context);
 	}
 	if (req->sasl_raw)

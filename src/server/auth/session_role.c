@@ -22,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metrics/connections.h"
 #include "streamlog/server/auth.h"
 
 /* Why a client from another machine without credentials is refused */
@@ -402,6 +403,13 @@ SlSessionRole(SlRequest *req, const char **why)
 			return InvalidOid;
 		}
 		session->role = role;
+		if (OidIsValid(role) && session->activity_slot >= 0)
+		{
+			char	   *name = GetUserNameFromId(role, true);
+
+			SlConnActivitySetPrincipal(session->activity_slot,
+									   psprintf("User:%s", name ? name : "?"));
+		}
 		return session->role;
 	}
 

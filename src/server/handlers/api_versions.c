@@ -5,6 +5,7 @@
  */
 #include "postgres.h"
 
+#include "streamlog/metrics/connections.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/txn/coordinator.h"
 
@@ -55,6 +56,15 @@ SlHandleApiVersions(SlRequest *req, SlReader *body, SlWriter *out)
 
 	if (!SlApiVersionsRequestDecode(body, req->api_version, &request))
 		return false;
+	/* KIP-511: who the client is, for streamlog.stat_connections */
+	if (req->api_version >= 3 && req->session->activity_slot >= 0)
+		SlConnActivitySetSoftware(req->session->activity_slot,
+								  request.client_software_name.len >= 0 ?
+								  pnstrdup(request.client_software_name.data,
+										   request.client_software_name.len) : "",
+								  request.client_software_version.len >= 0 ?
+								  pnstrdup(request.client_software_version.data,
+										   request.client_software_version.len) : "");
 	SlApiVersionsResponseInit(&resp);
 	resp.error_code = SL_ERR_NONE;
 	fill_api_keys(&resp);

@@ -21,11 +21,14 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metadata/cluster_state.h"
+#include "streamlog/metrics/record_counts.h"
 #include "streamlog/protocol/legacy_records.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
+#include "streamlog/server/request_metrics.h"
 #include "streamlog/server/subtransaction.h"
+#include "streamlog/storage/partition_metrics.h"
 #include "streamlog/storage/read_replica.h"
 #include "streamlog/storage/replica_log.h"
 #include "streamlog/storage/replica_progress.h"
@@ -317,6 +320,36 @@ fetch_partition(SlRequest *req, const SlTopic *topic, SlFetchRequestFetchPartiti
 }
 
 /*
+ * A consumer's fetch is answered: count what each partition gave (bytes as
+ * sent, records of the batches), and the errors.  topic_ids[t] is the id of
+ * the request's t-th topic, -1 if unknown.
+ */
+static void
+count_fetch(SlRequest *req, const SlFetchResponse *resp, const int32 *topic_ids,
+			bool from_consumer)
+{
+	for (int t = 0; t < resp->responses.n; t++)
+	{
+		const SlFetchResponseFetchableTopicResponse *tr = &resp->responses.items[t];
+
+		for (int p = 0; p < tr->partitions.n; p++)
+		{
+			const SlFetchResponsePartitionData *pr = &tr->partitions.items[p];
+			SlMetricsPartition key;
+
+			SlRequestMetricsNoteError(req, pr->error_code);
+			if (topic_ids[t] < 0 || !from_consumer)
+				continue;
+			key = SlPartitionMetricsKey(topic_ids[t], pr->partition_index);
+			SlMetricsCountFetch(&key, SL_DOOR_KAFKA, pr->error_code != SL_ERR_NONE);
+			if (pr->records.len > 0)
+				SlMetricsCountOut(&key, SL_DOOR_KAFKA, (uint64) pr->records.len,
+								  SlRecordCountOfBatches(pr->records.data, pr->records.len));
+		}
+	}
+}
+
+/*
  * The request, decoded on the first look and kept with the request (its
  * strings point into the frame): a parked Fetch looked at again only reads.
  */
@@ -349,6 +382,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	int64		total = 0;
 	int64		budget;
 	bool		errored = false;	/* a partition answered with an error */
+	int32	   *topic_ids;		/* of each topic of the request, -1 unknown */
 	bool		from_consumer;
 	bool		read_committed;
 	char	   *client_rack;
@@ -372,6 +406,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 	resp.error_code = SL_ERR_NONE;
 	resp.session_id = 0;		/* sessionless (KIP-227 sessions not offered) */
 	SL_ARRAY_ALLOC(resp.responses, request.topics.n);
+	topic_ids = palloc(sizeof(int32) * Max(request.topics.n, 1));
 	for (int t = 0; t < request.topics.n; t++)
 	{
 		SlFetchRequestFetchTopic *ft = &request.topics.items[t];
@@ -418,6 +453,9 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 					SL_ERR_UNKNOWN_TOPIC_ID : SL_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 		}
 
+		topic_ids[t] = topic != NULL ? topic->topic_id : -1;
+		if (topic != NULL)
+			SlRequestMetricsNoteTopic(req, topic->name);
 		SL_ARRAY_ALLOC(tr->partitions, ft->partitions.n);
 		for (int p = 0; p < ft->partitions.n; p++)
 		{
@@ -459,6 +497,7 @@ SlHandleFetch(SlRequest *req, SlReader *body, SlWriter *out)
 			return true;
 		}
 	}
+	count_fetch(req, &resp, topic_ids, from_consumer);
 	SlFetchResponseEncode(out, req->api_version, &resp);
 	return true;
 }

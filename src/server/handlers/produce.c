@@ -63,10 +63,12 @@
 #include "streamlog/server/handlers.h"
 #include "streamlog/server/partition_leader.h"
 #include "streamlog/server/kafka_errors.h"
+#include "streamlog/server/request_metrics.h"
 #include "streamlog/server/server.h"
 #include "streamlog/server/topic_admin.h"
 #include "streamlog/server/txn/coordinator.h"
 #include "streamlog/storage/isr_changes.h"
+#include "streamlog/storage/partition_metrics.h"
 #include "streamlog/storage/replica_progress.h"
 #include "streamlog/storage/transactions.h"
 #include "streamlog/storage/wakeups.h"
@@ -615,8 +617,24 @@ produce_request(ProduceJob *job)
 				continue;
 			}
 			produce_partition(job, topic, &td->partition_data.items[p], pr);
+			/* Kafka's per-topic produce requests, failed or not */
+			{
+				SlMetricsPartition key = SlPartitionMetricsKey(topic->topic_id, pr->index);
+
+				SlMetricsCountProduce(&key, SL_DOOR_KAFKA, pr->error_code != SL_ERR_NONE);
+			}
 		}
 	}
+}
+
+/* The request is answered: its partitions' errors, for the request metrics */
+static void
+note_errors(ProduceJob *job)
+{
+	for (int t = 0; t < job->resp.responses.n; t++)
+		for (int p = 0; p < job->resp.responses.items[t].partition_responses.n; p++)
+			SlRequestMetricsNoteError(job->req,
+									  job->resp.responses.items[t].partition_responses.items[p].error_code);
 }
 
 /*
@@ -696,6 +714,7 @@ SlRespondProduce(SlRequest *req, SlWriter *out, ErrorData *error, bool own_error
 													Max(job->request.timeout_ms, 0));
 		return;
 	}
+	note_errors(job);
 	if (job->request.acks == 0)
 	{
 		/* No answer is due; as Kafka, an error closes the connection */
@@ -774,5 +793,6 @@ SlRecheckProduce(SlRequest *req, SlWriter *out)
 	}
 	SlWaitSetClear(&req->waiting_on);
 	req->state = SL_REQUEST_DONE;
+	note_errors(job);
 	SlProduceResponseEncode(out, req->api_version, &job->resp);
 }

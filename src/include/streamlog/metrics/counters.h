@@ -138,6 +138,13 @@ typedef struct SlMetricsPartition
 	int32		partition;
 } SlMetricsPartition;
 
+/*
+ * The door of this process: what storage counts its appends under.  SQL
+ * unless the process says otherwise (the broker workers: Kafka).
+ */
+extern void SlMetricsSetProcessDoor(SlMetricsDoor door);
+extern SlMetricsDoor SlMetricsProcessDoor(void);
+
 /* Records and bytes appended to a partition (produce), by door */
 extern void SlMetricsCountIn(const SlMetricsPartition *key, SlMetricsDoor door,
 							 uint64 bytes, uint64 records);
@@ -226,8 +233,8 @@ typedef enum SlMetric
 	SL_METRIC_CLEANER_SEGMENTS_DELETED,	/* segments dropped by retention */
 	SL_METRIC_CLEANER_PARTITIONS_CLEANED,	/* compaction passes over a
 											 * partition */
-	SL_METRIC_CLEANER_BYTES_READ,	/* bytes compaction read */
-	SL_METRIC_CLEANER_BYTES_WRITTEN,	/* bytes compaction kept */
+	SL_METRIC_CLEANER_RECORDS_REMOVED,	/* records compaction removed */
+	SL_METRIC_CLEANER_BYTES_RECLAIMED,	/* bytes compaction freed */
 	SL_METRIC_CLEANER_LAST_RUN_END,	/* gauge: end of the last pass, Unix ms */
 	SL_METRIC_SLOW_REQUESTS,	/* requests logged as slow */
 	SL_METRIC_CONNECTION_SLOTS_FULL,	/* connections stat_connections could

@@ -12,6 +12,7 @@
 
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 #include "streamlog/protocol/wire.h"
 #include "streamlog/server/session.h"
@@ -97,6 +98,21 @@ typedef struct SlRequest
 	/* the partition being worked on, for log lines; NULL / -1 if none */
 	const char *log_topic;
 	int32		log_partition;
+
+	/*
+	 * For the request metrics and the slow request log
+	 * (server/request_metrics.h): when its frame was read, when its handler
+	 * first ran and when its answer was ready; how long its handlers ran
+	 * over all its looks; the first error it answered with; the topics it
+	 * worked on (only while streamlog.log_min_request_duration is on)
+	 */
+	TimestampTz received_at;
+	TimestampTz handled_at;
+	TimestampTz answered_at;
+	int64		local_us;
+	int16		error_code;
+	int32		throttled_ms;	/* what its answer told the client to wait */
+	List	   *topics;
 } SlRequest;
 
 /*

@@ -47,6 +47,14 @@ typedef struct SlSession
 	TimestampTz auth_expiry;
 	/* the server layer's own state of a SASL exchange under way */
 	void	   *sasl_state;
+
+	/*
+	 * For the metrics (metrics/counters.h, metrics/connections.h): the
+	 * listener's index in the listener table, and the connection's slot in
+	 * streamlog.stat_connections (-1: not shown)
+	 */
+	int			listener_index;
+	int			activity_slot;
 } SlSession;
 
 #endif							/* SL_SESSION_H */

@@ -21,6 +21,7 @@ typedef struct SlIsrChange
 	int32		partition_epoch;
 	int32		nisr;
 	int32		isr[SL_MAX_REPLICAS];	/* the ISR to ask for, leader included */
+	int32		nisr_before;	/* the ISR's size when it was computed */
 } SlIsrChange;
 
 /*
