@@ -185,7 +185,7 @@ def test_prometheus_sees_what_clients_did(make_server, prometheus_for, unique_na
                 got += 1
         assert got == first
         c.commit(asynchronous=False)
-        c.close()
+        # the consumer stays: its long-poll Fetch requests go on meanwhile
 
         prom.wait_value(f'sum(kafka_log_log_logendoffset{{topic="{topic}"}})', first)
         prom.wait_value(f'sum(kafka_consumergroup_lag{{consumergroup="{group}",topic="{topic}"}})',
@@ -206,6 +206,33 @@ def test_prometheus_sees_what_clients_did(make_server, prometheus_for, unique_na
         lag_view = srv.sql("SELECT sum(lag) FROM streamlog.consumer_lag WHERE group_id = %s",
                            (group,))[0][0]
         assert lag_view == more
+        # the traffic counters: every record the producer sent, once, by the Kafka door;
+        # the consumer's records out; and the same numbers as streamlog.stat_topics
+        total = first + more
+        prom.wait_value(f'sum(kafka_server_brokertopicmetrics_messagesin_total'
+                        f'{{topic="{topic}",door="kafka"}})', total)
+        prom.wait_value(f'sum(kafka_server_brokertopicmetrics_messagesin_total'
+                        f'{{topic="{topic}",door="sql"}})', 0)
+        bytes_in = srv.sql("SELECT sum(bytes_in) FROM streamlog.stat_topics"
+                           " WHERE topic = %s AND door = 'kafka'", (topic,))[0][0]
+        assert bytes_in >= first * 100 + more
+        prom.wait_value(f'sum(kafka_server_brokertopicmetrics_bytesin_total{{topic="{topic}"}})',
+                        bytes_in)
+        assert prom.query(f'sum(kafka_server_brokertopicmetrics_messagesout_total'
+                          f'{{topic="{topic}",door="kafka"}})') >= first
+        # requests per API, and their time as histograms
+        produces = prom.query('sum(kafka_network_requestmetrics_requests_total'
+                              '{request="Produce"})')
+        assert produces >= 1
+        assert prom.query('sum(kafka_network_requestmetrics_totaltimems_count'
+                          '{request="Produce"})') >= 1
+        assert prom.query('histogram_quantile(0.5, sum by (le) (kafka_network_requestmetrics_'
+                          'totaltimems_bucket{request="Fetch"}))') > 0
+        # the consumer's long polls: a rate of Fetch requests over the last seconds
+        wait_until(lambda: (prom.query('sum(rate(kafka_network_requestmetrics_requests_total'
+                                       '{request="Fetch"}[5s]))') or 0) > 0,
+                   60, "a rate of Fetch requests")
+        c.close()
         # the log's size grew with what was written
         assert prom.query(f'sum(kafka_log_log_size{{topic="{topic}"}})') > 0
         # every scrape of the last 20 s succeeded while the disturbers ran
