@@ -221,3 +221,14 @@ def test_no_endpoint_by_default(make_server):
     srv = make_server()
     assert srv.sql("SHOW streamlog.metrics_listen") == [("",)]
     assert "streamlog metrics listening" not in srv.log_text()
+
+
+@pytest.mark.parametrize("bad", ["9644", "localhost:", "localhost:99999", "[::1:9644",
+                                 "host:port"])
+def test_a_bad_listen_value_stops_the_server_with_its_reason(make_server, bad):
+    srv = make_server(start=False)
+    srv.update_conf({"streamlog.metrics_listen": bad})
+    with pytest.raises(RuntimeError) as raised:
+        srv.start()
+    assert 'invalid value for parameter "streamlog.metrics_listen"' in str(raised.value)
+    assert "host:port" in str(raised.value)
