@@ -69,6 +69,7 @@ class MetricsBench(Driver):
         self.rounds = 3 if self.quick else 6
         self.runs = {}          # (measure, mode) -> [(records/s, CPU us per record)]
         self.topic_seq = 0
+        self.requests = {}      # api -> [requests of each run with counters on]
 
     def run_client(self, what, cmd):
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -87,6 +88,10 @@ class MetricsBench(Driver):
             s.sendall(api_versions_frame())
             size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
             s.recv(size, socket.MSG_WAITALL)
+
+    def api_requests(self, api):
+        return self.q1("SELECT coalesce(sum(requests), 0) FROM streamlog.stat_api "
+                       "WHERE api = %s", (api,))
 
     def counted_api_versions(self):
         return self.q1("SELECT coalesce(sum(requests), 0) FROM streamlog.stat_api "
@@ -123,25 +128,33 @@ class MetricsBench(Driver):
 
     def one_round(self, mode):
         on = mode == "on"
-        self.set_mode(on)
+        # --same-both: an A/A run, counters on in both columns, to show the
+        # noise of the method on this machine
+        self.set_mode(on or self.args.same_both)
         brokers = self.broker_pids()
         n = self.kafka_records
         topic = self.new_topic("mb_kafka", PARTITIONS)
         self.settle()
         log(f"Kafka produce {fmt_int(n)} x {SIZE} B, counters {mode}")
+        reqs0 = self.api_requests("Produce")
         cpu0 = cpu_seconds(brokers)
         res = self.run_client("produce", self.slbench(
             "produce", "--brokers", self.args.brokers, "--topic", topic, "--records", n,
             "--size", SIZE, "--acks", "all", "--compression", "none"))
         self.record("Kafka produce", mode, res["records_per_s"], cpu_seconds(brokers) - cpu0, n)
+        if on:
+            self.requests.setdefault("Produce", []).append(self.api_requests("Produce") - reqs0)
         self.settle()
         log(f"Kafka consume {fmt_int(n)}, counters {mode}")
+        reqs0 = self.api_requests("Fetch")
         cpu0 = cpu_seconds(brokers)
         res = self.run_client("consume", self.slbench(
             "consume", "--brokers", self.args.brokers, "--topic", topic,
             "--partitions", PARTITIONS, "--records", n))
         self.record("Kafka consume", mode, res["steady_records_per_s"],
                     cpu_seconds(brokers) - cpu0, n)
+        if on:
+            self.requests.setdefault("Fetch", []).append(self.api_requests("Fetch") - reqs0)
 
         m = self.sql_records
         topic = self.new_topic("mb_sql", 1)
@@ -167,7 +180,9 @@ class MetricsBench(Driver):
 
     def run(self):
         self.q("CREATE EXTENSION IF NOT EXISTS streamlog")
-        facts = self.emit_head("streamlog counters benchmark: track_metrics on vs off")
+        facts = self.emit_head("streamlog counters benchmark: track_metrics on vs off"
+                               + (" (--same-both: on in both columns, an A/A run)"
+                                  if self.args.same_both else ""))
         self.emit(f"  sizes       Kafka {fmt_int(self.kafka_records)} records of {SIZE} B "
                   f"({PARTITIONS} partitions, acks=all), SQL {fmt_int(self.sql_records)} records; "
                   f"{self.rounds} rounds of each mode, alternating; medians")
@@ -201,6 +216,9 @@ class MetricsBench(Driver):
         self.emit("  cost = median over the rounds of (on - off) / off, one run of each per round")
         self.emit("  (for records/s: the rate lost); negative: on did better, i.e. noise.  CPU =")
         self.emit("  the time the broker workers (Kafka) or the backend (SQL) ran on a CPU.")
+        for api, runs in sorted(self.requests.items()):
+            self.emit(f"  {api} requests per run (counters on): median {fmt_int(median(runs))}, "
+                      f"{fmt_int(self.kafka_records / median(runs))} records per request")
         for v in verdicts:
             self.emit("  " + v)
         for n in self.notes:
@@ -213,6 +231,8 @@ def main():
     ap.add_argument("--brokers", required=True, help="the Kafka listener, host:port")
     ap.add_argument("--slbench", required=True, help="the built slbench program")
     ap.add_argument("--work-dir", required=True, help="a scratch directory")
+    ap.add_argument("--same-both", action="store_true",
+                    help="counters on in both columns (an A/A run: the method's noise)")
     args = ap.parse_args()
     MetricsBench(args).run()
 

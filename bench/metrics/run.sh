@@ -4,10 +4,11 @@
 # with streamlog.track_metrics on and off, alternating, in one run on one
 # private, throw-away PostgreSQL 15 server.
 #
-#   bench/metrics/run.sh [--quick]
+#   bench/metrics/run.sh [--quick] [--same-both]
 #
-# --quick runs reduced sizes.  The results table is printed and written to
-# bench/results/metrics-latest.txt.
+# --quick runs reduced sizes; --same-both keeps the counters on in both
+# columns (an A/A run, showing the noise of the method).  The results
+# table is printed and written to bench/results/metrics-latest.txt.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +17,7 @@ repo=$(dirname "$bench")
 
 # shellcheck source=bench/server.sh
 . "$bench/server.sh"
-bench_options --quick -- "$@"
+bench_options --quick --same-both -- "$@"
 bench_server_prepare mbench
 bench_build_client slbench "$bench/kafka/slbench.c"
 
