@@ -191,7 +191,8 @@ PROMHTTP_OBJS = src/storage/metrics_partitions.o src/storage/metrics_groups.o \
 	src/bgworkers/metrics_scrape.o src/bgworkers/metrics_http.o \
 	src/storage/metrics_traffic.o src/bgworkers/metrics_requests.o \
 	src/bgworkers/metrics_connections.o \
-	src/storage/log_dirs.o src/server/handlers/describe_log_dirs.o
+	src/storage/log_dirs.o src/server/handlers/describe_log_dirs.o \
+	src/storage/metrics_brokers.o
 # the endpoint's pure part: the HTTP request parser, the metric table and
 # the exposition writer, unit-tested and fuzzed as frontend code
 CODEC_OBJS += src/protocol/http_request.o src/protocol/metric_table.o \

@@ -45,6 +45,7 @@ static const struct
 	{"cleaner", SlMetricsAddCleaner},
 	{"metadata quorum", SlMetricsAddRaft},
 	{"topics' traffic", SlMetricsAddTraffic},
+	{"broker workers", SlMetricsAddBrokerWorkers},
 	{"Kafka requests", SlMetricsAddRequests},
 	{"connections", SlMetricsAddConnections},
 };

@@ -131,6 +131,15 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 	  "listener,principal",
 	  "Kafka client connections open now, by listener and principal (empty before login)."),
 
+	M(SL_M_WORKER_PARKED, "streamlog_broker_parked_requests", SL_METRIC_GAUGE, "worker",
+	  "Requests a broker worker holds parked now: Fetch waiting for data, JoinGroup and SyncGroup waiting for their group, acks=all produces waiting for followers (Kafka's purgatories)."),
+	M(SL_M_WORKER_PARKED_BYTES, "streamlog_broker_parked_request_bytes", SL_METRIC_GAUGE, "worker",
+	  "Memory the parked requests of a broker worker hold, in bytes."),
+	M(SL_M_WORKER_UNSENT_BYTES, "streamlog_broker_unsent_bytes", SL_METRIC_GAUGE, "worker",
+	  "Bytes of answers a broker worker wrote that its clients have not taken yet."),
+	M(SL_M_WORKER_MUTED, "streamlog_broker_muted_connections", SL_METRIC_GAUGE, "worker",
+	  "Connections a broker worker stopped reading for holding too many unsent answers (streamlog.max_unsent_bytes_per_worker)."),
+
 	M(SL_M_ISR_SHRINKS, "kafka_server_replicamanager_isrshrinks", SL_METRIC_COUNTER, "",
 	  "Times a partition's ISR lost a replica."),
 	M(SL_M_ISR_EXPANDS, "kafka_server_replicamanager_isrexpands", SL_METRIC_COUNTER, "",

@@ -232,6 +232,9 @@ def test_prometheus_sees_what_clients_did(make_server, prometheus_for, unique_na
         wait_until(lambda: (prom.query('sum(rate(kafka_network_requestmetrics_requests_total'
                                        '{request="Fetch"}[5s]))') or 0) > 0,
                    60, "a rate of Fetch requests")
+        # and they wait parked in a broker worker, at the high watermark
+        wait_until(lambda: (prom.query('sum(streamlog_broker_parked_requests)') or 0) > 0,
+                   60, "a parked Fetch")
         c.close()
         # the log's size grew with what was written
         assert prom.query(f'sum(kafka_log_log_size{{topic="{topic}"}})') > 0

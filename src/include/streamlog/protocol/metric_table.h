@@ -88,6 +88,11 @@ typedef enum SlMetricId
 	SL_M_AUTH_SUCCEEDED,
 	SL_M_AUTH_FAILED,
 	SL_M_CONNECTIONS_BY_PRINCIPAL,
+	/* the broker workers now */
+	SL_M_WORKER_PARKED,
+	SL_M_WORKER_PARKED_BYTES,
+	SL_M_WORKER_UNSENT_BYTES,
+	SL_M_WORKER_MUTED,
 	/* replicas and the cleaner, counted */
 	SL_M_ISR_SHRINKS,
 	SL_M_ISR_EXPANDS,

@@ -30,4 +30,10 @@ extern void SlMetricsAddRaft(SlExposition *e);
  */
 extern void SlMetricsAddTraffic(SlExposition *e);
 
+/*
+ * What each broker worker holds now (streamlog.broker_stats): parked
+ * requests and their memory, unsent answers, muted connections
+ */
+extern void SlMetricsAddBrokerWorkers(SlExposition *e);
+
 #endif							/* SL_STORAGE_METRICS_SOURCES_H */
