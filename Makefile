@@ -191,7 +191,17 @@ METRICS_OBJS = src/metrics/counters.o src/metrics/partition_counters.o src/metri
 	src/sqlapi/sql_read_metrics.o src/sqlapi/stat_api_sql.o src/sqlapi/stat_topics_sql.o \
 	src/sqlapi/stat_connections_sql.o src/sqlapi/stat_broker_sql.o
 CODEC_OBJS += src/metrics/histogram.o src/metrics/record_counts.o
-PROMHTTP_OBJS =
+PROMHTTP_OBJS = src/storage/metrics_partitions.o src/storage/metrics_groups.o \
+	src/storage/metrics_cleaner.o src/storage/metrics_raft.o \
+	src/bgworkers/metrics_scrape.o src/bgworkers/metrics_http.o \
+	src/storage/metrics_traffic.o src/bgworkers/metrics_requests.o \
+	src/bgworkers/metrics_connections.o \
+	src/storage/log_dirs.o src/server/handlers/describe_log_dirs.o \
+	src/storage/metrics_brokers.o
+# the endpoint's pure part: the HTTP request parser, the metric table and
+# the exposition writer, unit-tested and fuzzed as frontend code
+CODEC_OBJS += src/protocol/http_request.o src/protocol/metric_table.o \
+	src/protocol/metrics_exposition.o
 KAFKA_WRITE_OBJS = src/server/fetch_sessions.o
 SQL_WRITE_OBJS = src/storage/segment_pages.o src/storage/batch_cache.o src/storage/spill_file.o
 
@@ -355,6 +365,8 @@ FUZZ_SRCS := $(filter-out src/protocol/legacy_records.c,$(FUZZ_SRCS))
 endif
 FUZZ_OBJS = $(patsubst %.c,$(FUZZ_BIN)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TARGETS = fuzz_request fuzz_record_batch fuzz_decompress fuzz_consumer_protocol fuzz_scram fuzz_metadata fuzz_stream_message fuzz_txn_log fuzz_control_records $(if $(FUZZ_LEGACY),fuzz_legacy)
+# the metrics endpoint's HTTP request parser
+FUZZ_TARGETS += fuzz_http_request
 FUZZ_CFLAGS = -DFRONTEND -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wno-ignored-attributes -I$(srcdir)/src/include -I$(srcdir)/$(FUZZ_DIR) \

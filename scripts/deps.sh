@@ -39,6 +39,7 @@ TEST_PKGS=(
     libclang-rt-14-dev
     libfuzzer-14-dev
     iproute2
+    prometheus
 )
 
 usage() {

@@ -105,6 +105,10 @@ int			sl_offsets_commit_timeout_ms = 5000;
 /* Replicated partitions, the follower's side */
 bool		sl_replica_apply = true;
 
+/* The Prometheus endpoint (bgworkers/metrics_http.c) */
+char	   *sl_metrics_listen = NULL;
+int			sl_metrics_request_timeout_ms = 10000;
+
 /* streamlog.replica_selector (reads from the nearest replica) */
 static const struct config_enum_entry replica_selector_options[] = {
 	{"none", SL_REPLICA_SELECTOR_NONE, false},
@@ -1202,6 +1206,25 @@ SlDefineGucs(void)
 							&sl_transaction_state_topic_num_partitions,
 							50, 1, 1000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	/* The Prometheus endpoint (issue 15) */
+	DefineCustomStringVariable("streamlog.metrics_listen",
+							   "Address and port of the Prometheus endpoint (HTTP GET /metrics), "
+							   "as host:port, [ipv6]:port or *:port.",
+							   "Empty: no endpoint.",
+							   &sl_metrics_listen,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("streamlog.metrics_request_timeout",
+							"How long the Prometheus endpoint waits for a whole request, or for "
+							"a client to take a whole answer, before it closes the connection.",
+							NULL,
+							&sl_metrics_request_timeout_ms,
+							10000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("streamlog");

@@ -30,6 +30,7 @@
 #include "streamlog/bgworkers/txn_coordinator_worker.h"
 #include "streamlog/bgworkers/raft_worker.h"
 #include "streamlog/bgworkers/isr_manager.h"
+#include "streamlog/bgworkers/metrics_http.h"
 #include "streamlog/storage/group_load.h"
 #include "streamlog/storage/txn_cluster.h"
 #include "streamlog/replication/apply_worker.h"
@@ -154,5 +155,7 @@ _PG_init(void)
 	/* the transaction coordinator's loads, markers and timeouts (issue 14) */
 	if (SlClusterEnabled())
 		SlTxnCoordinatorWorkerRegister();
+	/* the Prometheus endpoint (issue 15), if streamlog.metrics_listen is set */
+	SlMetricsHttpRegister();
 	SlRoleSessionsInstallHook();
 }

@@ -52,6 +52,7 @@ static const SlHandler handlers[SL_API_KEY_MAX + 1] = {
 	[SL_API_TXN_OFFSET_COMMIT] = {0, 4, SlHandleTxnOffsetCommit, .transactional = true},
 	[SL_API_DESCRIBE_TRANSACTIONS] = {0, 0, SlHandleDescribeTransactions, .transactional = true},
 	[SL_API_DESCRIBE_PRODUCERS] = {0, 0, SlHandleDescribeProducers},
+	[SL_API_DESCRIBE_LOG_DIRS] = {0, 4, SlHandleDescribeLogDirs},
 	[SL_API_LIST_TRANSACTIONS] = {0, 1, SlHandleListTransactions, .transactional = true},
 	[SL_API_OFFSET_COMMIT] = {0, 9, SlHandleOffsetCommit, .batchable = true,
 	.respond = SlRespondOffsetCommit, .recheck = SlRecheckOffsetCommit},

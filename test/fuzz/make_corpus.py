@@ -553,6 +553,23 @@ def seeds(compress):
     cr["abort"] = control_batch(0, commit=False)
     cr["abort_then_commit"] = control_batch(5, commit=False) + control_batch(6, commit=True)
     out["fuzz_control_records"] = cr
+
+    # the metrics endpoint's HTTP request heads: first byte 3, the largest
+    # bounds (8 kB, 64 header lines)
+    hr = {}
+    hr["prometheus"] = (b"\3GET /metrics HTTP/1.1\r\nHost: localhost:9644\r\n"
+                        b"User-Agent: Prometheus/2.42.0\r\n"
+                        b"Accept: application/openmetrics-text;version=1.0.0,"
+                        b"application/openmetrics-text;version=0.0.1;q=0.75,"
+                        b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n"
+                        b"Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n")
+    hr["curl"] = (b"\3GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9644\r\n"
+                  b"User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n")
+    hr["http10-close"] = (b"\3HEAD /metrics?x=1 HTTP/1.0\nConnection: keep-alive\n"
+                          b"Content-Length: 0\n\n")
+    hr["pipelined"] = (b"\3\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n"
+                       b"GET / HTTP/1.1\r\n\r\n")
+    out["fuzz_http_request"] = hr
     return out
 
 

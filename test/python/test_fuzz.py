@@ -22,7 +22,7 @@ SECONDS = int(os.environ.get("STREAMLOG_FUZZ_SECONDS", "20"))
 
 TARGETS = ["fuzz_request", "fuzz_record_batch", "fuzz_decompress", "fuzz_consumer_protocol",
            "fuzz_scram", "fuzz_metadata", "fuzz_stream_message", "fuzz_txn_log",
-           "fuzz_control_records"]
+           "fuzz_control_records", "fuzz_http_request"]
 if os.path.exists(os.path.join(ROOT, "src", "protocol", "legacy_records.h")):
     TARGETS.append("fuzz_legacy")
 

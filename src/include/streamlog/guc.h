@@ -190,6 +190,10 @@ extern int	sl_transactional_id_expiration_ms;
 extern int	sl_transaction_state_topic_num_partitions;
 extern bool sl_transaction_markers_hold;
 
+/* The Prometheus endpoint (bgworkers/metrics_http.c) */
+extern char *sl_metrics_listen;
+extern int	sl_metrics_request_timeout_ms;
+
 extern void SlDefineGucs(void);
 
 #endif							/* SL_GUC_H */

@@ -38,6 +38,7 @@ const SlApiInfo sl_kafka_apis[SL_API_KEY_MAX + 1] = {
 	[SL_API_DELETE_ACLS] = {"DeleteAcls", 0, 3, 2},
 	[SL_API_DESCRIBE_CONFIGS] = {"DescribeConfigs", 0, 4, 4},
 	[SL_API_ALTER_CONFIGS] = {"AlterConfigs", 0, 2, 2},
+	[SL_API_DESCRIBE_LOG_DIRS] = {"DescribeLogDirs", 0, 4, 2},
 	[SL_API_SASL_AUTHENTICATE] = {"SaslAuthenticate", 0, 2, 2},
 	[SL_API_CREATE_PARTITIONS] = {"CreatePartitions", 0, 3, 2},
 	[SL_API_DELETE_GROUPS] = {"DeleteGroups", 0, 2, 2},

@@ -69,6 +69,10 @@ static void DecodeDescribeConfigsResponseDescribeConfigsResult(SlReader *r, int1
 static void DecodeDescribeConfigsResponseDescribeConfigsSynonym(SlReader *r, int16 version, SlDescribeConfigsResponseDescribeConfigsSynonym *out);
 static void DecodeDescribeGroupsResponseDescribedGroup(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroup *out);
 static void DecodeDescribeGroupsResponseDescribedGroupMember(SlReader *r, int16 version, SlDescribeGroupsResponseDescribedGroupMember *out);
+static void DecodeDescribeLogDirsRequestDescribableLogDirTopic(SlReader *r, int16 version, SlDescribeLogDirsRequestDescribableLogDirTopic *out);
+static void DecodeDescribeLogDirsResponseDescribeLogDirsPartition(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsPartition *out);
+static void DecodeDescribeLogDirsResponseDescribeLogDirsResult(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsResult *out);
+static void DecodeDescribeLogDirsResponseDescribeLogDirsTopic(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsTopic *out);
 static void DecodeDescribeProducersRequestTopicRequest(SlReader *r, int16 version, SlDescribeProducersRequestTopicRequest *out);
 static void DecodeDescribeProducersResponsePartitionResponse(SlReader *r, int16 version, SlDescribeProducersResponsePartitionResponse *out);
 static void DecodeDescribeProducersResponseProducerState(SlReader *r, int16 version, SlDescribeProducersResponseProducerState *out);
@@ -219,6 +223,10 @@ static void EncodeDescribeConfigsResponseDescribeConfigsResult(SlWriter *w, int1
 static void EncodeDescribeConfigsResponseDescribeConfigsSynonym(SlWriter *w, int16 version, const SlDescribeConfigsResponseDescribeConfigsSynonym *in);
 static void EncodeDescribeGroupsResponseDescribedGroup(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroup *in);
 static void EncodeDescribeGroupsResponseDescribedGroupMember(SlWriter *w, int16 version, const SlDescribeGroupsResponseDescribedGroupMember *in);
+static void EncodeDescribeLogDirsRequestDescribableLogDirTopic(SlWriter *w, int16 version, const SlDescribeLogDirsRequestDescribableLogDirTopic *in);
+static void EncodeDescribeLogDirsResponseDescribeLogDirsPartition(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsPartition *in);
+static void EncodeDescribeLogDirsResponseDescribeLogDirsResult(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsResult *in);
+static void EncodeDescribeLogDirsResponseDescribeLogDirsTopic(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsTopic *in);
 static void EncodeDescribeProducersRequestTopicRequest(SlWriter *w, int16 version, const SlDescribeProducersRequestTopicRequest *in);
 static void EncodeDescribeProducersResponsePartitionResponse(SlWriter *w, int16 version, const SlDescribeProducersResponsePartitionResponse *in);
 static void EncodeDescribeProducersResponseProducerState(SlWriter *w, int16 version, const SlDescribeProducersResponseProducerState *in);
@@ -351,6 +359,8 @@ static void SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16
 static void SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeLogDirsResponse(SlDescribeLogDirsResponse *v, int16 version, int16 error_code, SlStr message);
+static void SetErrorsDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v, int16 version, int16 error_code, SlStr message);
 static void SetErrorsDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, int16 error_code, SlStr message);
@@ -7645,6 +7655,250 @@ SlAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlAlterConfigsRes
 		SlWriteUvarint(w, 0);
 }
 
+/* DescribeLogDirsRequest */
+
+void
+SlDescribeLogDirsRequestDescribableLogDirTopicInit(SlDescribeLogDirsRequestDescribableLogDirTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeLogDirsRequestInit(SlDescribeLogDirsRequest *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeLogDirsRequestDescribableLogDirTopic(SlReader *r, int16 version, SlDescribeLogDirsRequestDescribableLogDirTopic *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsRequestDescribableLogDirTopicInit(out);
+	out->topic = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 4, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		out->partitions.items[i] = SlReadInt32(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsRequest.DescribableLogDirTopic");
+}
+
+static void
+EncodeDescribeLogDirsRequestDescribableLogDirTopic(SlWriter *w, int16 version, const SlDescribeLogDirsRequestDescribableLogDirTopic *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteString(w, flexible, false, in->topic);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		SlWriteInt32(w, in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeLogDirsRequestDecode(SlReader *r, int16 version, SlDescribeLogDirsRequest *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsRequestInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "DescribeLogDirsRequest: unsupported version");
+		return false;
+	}
+	out->topics.items = SlReadArray(r, flexible, true, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeLogDirsRequestDescribableLogDirTopic(r, version, &out->topics.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsRequest");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeLogDirsRequestEncode(SlWriter *w, int16 version, const SlDescribeLogDirsRequest *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "DescribeLogDirsRequest: unsupported version");
+		return;
+	}
+	SlWriteArrayLen(w, flexible, true, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeLogDirsRequestDescribableLogDirTopic(w, version, &in->topics.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+/* DescribeLogDirsResponse */
+
+void
+SlDescribeLogDirsResponseDescribeLogDirsPartitionInit(SlDescribeLogDirsResponseDescribeLogDirsPartition *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeLogDirsResponseDescribeLogDirsTopicInit(SlDescribeLogDirsResponseDescribeLogDirsTopic *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+void
+SlDescribeLogDirsResponseDescribeLogDirsResultInit(SlDescribeLogDirsResponseDescribeLogDirsResult *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->total_bytes = -1;
+	v->usable_bytes = -1;
+}
+
+void
+SlDescribeLogDirsResponseInit(SlDescribeLogDirsResponse *v)
+{
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+DecodeDescribeLogDirsResponseDescribeLogDirsPartition(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsPartition *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsResponseDescribeLogDirsPartitionInit(out);
+	out->partition_index = SlReadInt32(r);
+	out->partition_size = SlReadInt64(r);
+	out->offset_lag = SlReadInt64(r);
+	out->is_future_key = SlReadBool(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsResponse.DescribeLogDirsPartition");
+}
+
+static void
+EncodeDescribeLogDirsResponseDescribeLogDirsPartition(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsPartition *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt32(w, in->partition_index);
+	SlWriteInt64(w, in->partition_size);
+	SlWriteInt64(w, in->offset_lag);
+	SlWriteBool(w, in->is_future_key);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeLogDirsResponseDescribeLogDirsTopic(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsTopic *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsResponseDescribeLogDirsTopicInit(out);
+	out->name = SlReadString(r, flexible, false);
+	out->partitions.items = SlReadArray(r, flexible, false, 21, sizeof(*out->partitions.items), &out->partitions.n);
+	for (int32 i = 0; i < out->partitions.n && SlReaderOk(r); i++)
+		DecodeDescribeLogDirsResponseDescribeLogDirsPartition(r, version, &out->partitions.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsResponse.DescribeLogDirsTopic");
+}
+
+static void
+EncodeDescribeLogDirsResponseDescribeLogDirsTopic(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsTopic *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteString(w, flexible, false, in->name);
+	SlWriteArrayLen(w, flexible, false, in->partitions.n);
+	for (int32 i = 0; i < in->partitions.n; i++)
+		EncodeDescribeLogDirsResponseDescribeLogDirsPartition(w, version, &in->partitions.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+static void
+DecodeDescribeLogDirsResponseDescribeLogDirsResult(SlReader *r, int16 version, SlDescribeLogDirsResponseDescribeLogDirsResult *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsResponseDescribeLogDirsResultInit(out);
+	out->error_code = SlReadInt16(r);
+	out->log_dir = SlReadString(r, flexible, false);
+	out->topics.items = SlReadArray(r, flexible, false, 3, sizeof(*out->topics.items), &out->topics.n);
+	for (int32 i = 0; i < out->topics.n && SlReaderOk(r); i++)
+		DecodeDescribeLogDirsResponseDescribeLogDirsTopic(r, version, &out->topics.items[i]);
+	if (version >= 4)
+		out->total_bytes = SlReadInt64(r);
+	if (version >= 4)
+		out->usable_bytes = SlReadInt64(r);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsResponse.DescribeLogDirsResult");
+}
+
+static void
+EncodeDescribeLogDirsResponseDescribeLogDirsResult(SlWriter *w, int16 version, const SlDescribeLogDirsResponseDescribeLogDirsResult *in)
+{
+	bool		flexible = version >= 2;
+
+	SlWriteInt16(w, in->error_code);
+	SlWriteString(w, flexible, false, in->log_dir);
+	SlWriteArrayLen(w, flexible, false, in->topics.n);
+	for (int32 i = 0; i < in->topics.n; i++)
+		EncodeDescribeLogDirsResponseDescribeLogDirsTopic(w, version, &in->topics.items[i]);
+	if (version >= 4)
+		SlWriteInt64(w, in->total_bytes);
+	if (version >= 4)
+		SlWriteInt64(w, in->usable_bytes);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
+bool
+SlDescribeLogDirsResponseDecode(SlReader *r, int16 version, SlDescribeLogDirsResponse *out)
+{
+	bool		flexible = version >= 2;
+
+	SlDescribeLogDirsResponseInit(out);
+	if (version < 0 || version > 4)
+	{
+		SlReaderFail(r, "DescribeLogDirsResponse: unsupported version");
+		return false;
+	}
+	out->throttle_time_ms = SlReadInt32(r);
+	if (version >= 3)
+		out->error_code = SlReadInt16(r);
+	out->results.items = SlReadArray(r, flexible, false, 5, sizeof(*out->results.items), &out->results.n);
+	for (int32 i = 0; i < out->results.n && SlReaderOk(r); i++)
+		DecodeDescribeLogDirsResponseDescribeLogDirsResult(r, version, &out->results.items[i]);
+	if (flexible)
+		SlReadTaggedFields(r);
+	SlReaderNoteWhere(r, "DescribeLogDirsResponse");
+	return SlReaderOk(r);
+}
+
+void
+SlDescribeLogDirsResponseEncode(SlWriter *w, int16 version, const SlDescribeLogDirsResponse *in)
+{
+	bool		flexible = version >= 2;
+
+	if (version < 0 || version > 4)
+	{
+		SlWriterFail(w, "DescribeLogDirsResponse: unsupported version");
+		return;
+	}
+	SlWriteInt32(w, in->throttle_time_ms);
+	if (version >= 3)
+		SlWriteInt16(w, in->error_code);
+	SlWriteArrayLen(w, flexible, false, in->results.n);
+	for (int32 i = 0; i < in->results.n; i++)
+		EncodeDescribeLogDirsResponseDescribeLogDirsResult(w, version, &in->results.items[i]);
+	if (flexible)
+		SlWriteUvarint(w, 0);
+}
+
 /* SaslAuthenticateRequest */
 
 void
@@ -11685,6 +11939,21 @@ SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 er
 }
 
 static void
+SetErrorsDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, int16 error_code, SlStr message)
+{
+	v->error_code = error_code;
+}
+
+static void
+SetErrorsDescribeLogDirsResponse(SlDescribeLogDirsResponse *v, int16 version, int16 error_code, SlStr message)
+{
+	if (version >= 3)
+		v->error_code = error_code;
+	for (int32 i = 0; i < v->results.n; i++)
+		SetErrorsDescribeLogDirsResponseDescribeLogDirsResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
 SetErrorsSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -12648,6 +12917,14 @@ SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int
 }
 
 void
+SlDescribeLogDirsErrorResponse(const SlDescribeLogDirsRequest *req, int16 version, int16 error_code, SlStr message, SlDescribeLogDirsResponse *resp)
+{
+	(void) req;
+	SlDescribeLogDirsResponseInit(resp);
+	SetErrorsDescribeLogDirsResponse(resp, version, error_code, message);
+}
+
+void
 SlSaslAuthenticateErrorResponse(const SlSaslAuthenticateRequest *req, int16 version, int16 error_code, SlStr message, SlSaslAuthenticateResponse *resp)
 {
 	(void) req;
@@ -13347,6 +13624,17 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 					return false;
 				SlAlterConfigsErrorResponse(&req, version, error_code, message, &resp);
 				SlAlterConfigsResponseEncode(out, version, &resp);
+				return true;
+			}
+		case 35:
+			{
+				SlDescribeLogDirsRequest req;
+				SlDescribeLogDirsResponse resp;
+
+				if (!SlDescribeLogDirsRequestDecode(request_body, version, &req))
+					return false;
+				SlDescribeLogDirsErrorResponse(&req, version, error_code, message, &resp);
+				SlDescribeLogDirsResponseEncode(out, version, &resp);
 				return true;
 			}
 		case 36:

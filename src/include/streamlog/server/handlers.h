@@ -112,6 +112,8 @@ extern bool SlHandleAddOffsetsToTxn(SlRequest *req, SlReader *body, SlWriter *ou
 extern bool SlHandleEndTxn(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeTransactions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleDescribeProducers(SlRequest *req, SlReader *body, SlWriter *out);
+/* DescribeLogDirs: the data directory and the partitions' sizes (describe_log_dirs.c) */
+extern bool SlHandleDescribeLogDirs(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *out);
 extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 

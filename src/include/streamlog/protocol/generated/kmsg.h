@@ -1675,6 +1675,65 @@ extern void SlAlterConfigsResponseInit(SlAlterConfigsResponse *v);
 extern bool SlAlterConfigsResponseDecode(SlReader *r, int16 version, SlAlterConfigsResponse *out);
 extern void SlAlterConfigsResponseEncode(SlWriter *w, int16 version, const SlAlterConfigsResponse *in);
 
+/* DescribeLogDirsRequest.DescribableLogDirTopic (v0-4) */
+typedef struct SlDescribeLogDirsRequestDescribableLogDirTopic
+{
+	SlStr		topic;
+	struct { int32 n; int32 *items; } partitions;
+} SlDescribeLogDirsRequestDescribableLogDirTopic;
+
+/* DescribeLogDirsRequest: api key 35, v0-4, flexible v2+ */
+typedef struct SlDescribeLogDirsRequest
+{
+	struct { int32 n; SlDescribeLogDirsRequestDescribableLogDirTopic *items; } topics;	/* nullable */
+} SlDescribeLogDirsRequest;
+
+extern void SlDescribeLogDirsRequestDescribableLogDirTopicInit(SlDescribeLogDirsRequestDescribableLogDirTopic *v);
+extern void SlDescribeLogDirsRequestInit(SlDescribeLogDirsRequest *v);
+extern bool SlDescribeLogDirsRequestDecode(SlReader *r, int16 version, SlDescribeLogDirsRequest *out);
+extern void SlDescribeLogDirsRequestEncode(SlWriter *w, int16 version, const SlDescribeLogDirsRequest *in);
+
+/* DescribeLogDirsResponse.DescribeLogDirsPartition (v0-4) */
+typedef struct SlDescribeLogDirsResponseDescribeLogDirsPartition
+{
+	int32		partition_index;
+	int64		partition_size;
+	int64		offset_lag;
+	bool		is_future_key;
+} SlDescribeLogDirsResponseDescribeLogDirsPartition;
+
+/* DescribeLogDirsResponse.DescribeLogDirsTopic (v0-4) */
+typedef struct SlDescribeLogDirsResponseDescribeLogDirsTopic
+{
+	SlStr		name;
+	struct { int32 n; SlDescribeLogDirsResponseDescribeLogDirsPartition *items; } partitions;
+} SlDescribeLogDirsResponseDescribeLogDirsTopic;
+
+/* DescribeLogDirsResponse.DescribeLogDirsResult (v0-4) */
+typedef struct SlDescribeLogDirsResponseDescribeLogDirsResult
+{
+	int16		error_code;
+	SlStr		log_dir;
+	struct { int32 n; SlDescribeLogDirsResponseDescribeLogDirsTopic *items; } topics;
+	int64		total_bytes;	/* v4+, default -1, ignorable */
+	int64		usable_bytes;	/* v4+, default -1, ignorable */
+} SlDescribeLogDirsResponseDescribeLogDirsResult;
+
+/* DescribeLogDirsResponse: api key 35, v0-4, flexible v2+ */
+typedef struct SlDescribeLogDirsResponse
+{
+	int32		throttle_time_ms;
+	int16		error_code;	/* v3+, ignorable */
+	struct { int32 n; SlDescribeLogDirsResponseDescribeLogDirsResult *items; } results;
+} SlDescribeLogDirsResponse;
+
+extern void SlDescribeLogDirsResponseDescribeLogDirsPartitionInit(SlDescribeLogDirsResponseDescribeLogDirsPartition *v);
+extern void SlDescribeLogDirsResponseDescribeLogDirsTopicInit(SlDescribeLogDirsResponseDescribeLogDirsTopic *v);
+extern void SlDescribeLogDirsResponseDescribeLogDirsResultInit(SlDescribeLogDirsResponseDescribeLogDirsResult *v);
+extern void SlDescribeLogDirsResponseInit(SlDescribeLogDirsResponse *v);
+extern bool SlDescribeLogDirsResponseDecode(SlReader *r, int16 version, SlDescribeLogDirsResponse *out);
+extern void SlDescribeLogDirsResponseEncode(SlWriter *w, int16 version, const SlDescribeLogDirsResponse *in);
+
 /* SaslAuthenticateRequest: api key 36, v0-2, flexible v2+ */
 typedef struct SlSaslAuthenticateRequest
 {
@@ -2724,6 +2783,8 @@ extern void SlDescribeConfigsErrorResponse(const SlDescribeConfigsRequest *req, 
 								 SlStr message, SlDescribeConfigsResponse *resp);
 extern void SlAlterConfigsErrorResponse(const SlAlterConfigsRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlAlterConfigsResponse *resp);
+extern void SlDescribeLogDirsErrorResponse(const SlDescribeLogDirsRequest *req, int16 version, int16 error_code,
+								 SlStr message, SlDescribeLogDirsResponse *resp);
 extern void SlSaslAuthenticateErrorResponse(const SlSaslAuthenticateRequest *req, int16 version, int16 error_code,
 								 SlStr message, SlSaslAuthenticateResponse *resp);
 extern void SlCreatePartitionsErrorResponse(const SlCreatePartitionsRequest *req, int16 version, int16 error_code,

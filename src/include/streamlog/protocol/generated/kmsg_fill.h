@@ -202,6 +202,12 @@ static void FillDescribeGroupsRequest(SlDescribeGroupsRequest *v, int16 version,
 static void FillDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, uint64 *rng);
 static void FillDescribeGroupsResponseDescribedGroupMember(SlDescribeGroupsResponseDescribedGroupMember *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsRequest(SlDescribeLogDirsRequest *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsRequestDescribableLogDirTopic(SlDescribeLogDirsRequestDescribableLogDirTopic *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsResponse(SlDescribeLogDirsResponse *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsResponseDescribeLogDirsPartition(SlDescribeLogDirsResponseDescribeLogDirsPartition *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, uint64 *rng);
+static void FillDescribeLogDirsResponseDescribeLogDirsTopic(SlDescribeLogDirsResponseDescribeLogDirsTopic *v, int16 version, uint64 *rng);
 static void FillDescribeProducersRequest(SlDescribeProducersRequest *v, int16 version, uint64 *rng);
 static void FillDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v, int16 version, uint64 *rng);
 static void FillDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version, uint64 *rng);
@@ -381,6 +387,9 @@ static void ReleaseDescribeConfigsRequestDescribeConfigsResource(SlDescribeConfi
 static void ReleaseDescribeConfigsResponseDescribeConfigsResourceResult(SlDescribeConfigsResponseDescribeConfigsResourceResult *v);
 static void ReleaseDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseDescribeConfigsResult *v);
 static void ReleaseDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v);
+static void ReleaseDescribeLogDirsRequestDescribableLogDirTopic(SlDescribeLogDirsRequestDescribableLogDirTopic *v);
+static void ReleaseDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v);
+static void ReleaseDescribeLogDirsResponseDescribeLogDirsTopic(SlDescribeLogDirsResponseDescribeLogDirsTopic *v);
 static void ReleaseDescribeProducersRequestTopicRequest(SlDescribeProducersRequestTopicRequest *v);
 static void ReleaseDescribeProducersResponsePartitionResponse(SlDescribeProducersResponsePartitionResponse *v);
 static void ReleaseDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v);
@@ -4867,6 +4876,170 @@ KgEncodeAlterConfigsResponse(SlWriter *w, int16 version, const void *in)
 }
 
 static void
+FillDescribeLogDirsRequestDescribableLogDirTopic(SlDescribeLogDirsRequestDescribableLogDirTopic *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsRequestDescribableLogDirTopicInit(v);
+	v->topic = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		v->partitions.items[i] = (int32) KgRand(rng);
+}
+
+static void
+FillDescribeLogDirsRequest(SlDescribeLogDirsRequest *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsRequestInit(v);
+	v->topics.n = KgCount(rng, true);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeLogDirsRequestDescribableLogDirTopic(&v->topics.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeLogDirsRequestDescribableLogDirTopic(SlDescribeLogDirsRequestDescribableLogDirTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+KgInitDescribeLogDirsRequest(void *v)
+{
+	SlDescribeLogDirsRequestInit(v);
+}
+
+static void
+KgReleaseDescribeLogDirsRequest(void *p)
+{
+	SlDescribeLogDirsRequest *v = p;
+
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeLogDirsRequestDescribableLogDirTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgFillDescribeLogDirsRequest(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeLogDirsRequest(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeLogDirsRequest(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeLogDirsRequestDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeLogDirsRequest(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeLogDirsRequestEncode(w, version, in);
+}
+
+static void
+FillDescribeLogDirsResponseDescribeLogDirsPartition(SlDescribeLogDirsResponseDescribeLogDirsPartition *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsResponseDescribeLogDirsPartitionInit(v);
+	v->partition_index = (int32) KgRand(rng);
+	v->partition_size = (int64) KgRand(rng);
+	v->offset_lag = (int64) KgRand(rng);
+	v->is_future_key = (KgRand(rng) & 1) != 0;
+}
+
+static void
+FillDescribeLogDirsResponseDescribeLogDirsTopic(SlDescribeLogDirsResponseDescribeLogDirsTopic *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsResponseDescribeLogDirsTopicInit(v);
+	v->name = KgStr(rng, false);
+	v->partitions.n = KgCount(rng, false);
+	v->partitions.items = KgAlloc(v->partitions.n, sizeof(*v->partitions.items));
+	for (int32 i = 0; i < v->partitions.n; i++)
+		FillDescribeLogDirsResponseDescribeLogDirsPartition(&v->partitions.items[i], version, rng);
+}
+
+static void
+FillDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsResponseDescribeLogDirsResultInit(v);
+	v->error_code = (int16) KgRand(rng);
+	v->log_dir = KgStr(rng, false);
+	v->topics.n = KgCount(rng, false);
+	v->topics.items = KgAlloc(v->topics.n, sizeof(*v->topics.items));
+	for (int32 i = 0; i < v->topics.n; i++)
+		FillDescribeLogDirsResponseDescribeLogDirsTopic(&v->topics.items[i], version, rng);
+	if (version >= 4)
+		v->total_bytes = (int64) KgRand(rng);
+	if (version >= 4)
+		v->usable_bytes = (int64) KgRand(rng);
+}
+
+static void
+FillDescribeLogDirsResponse(SlDescribeLogDirsResponse *v, int16 version, uint64 *rng)
+{
+	SlDescribeLogDirsResponseInit(v);
+	v->throttle_time_ms = (int32) KgRand(rng);
+	if (version >= 3)
+		v->error_code = (int16) KgRand(rng);
+	v->results.n = KgCount(rng, false);
+	v->results.items = KgAlloc(v->results.n, sizeof(*v->results.items));
+	for (int32 i = 0; i < v->results.n; i++)
+		FillDescribeLogDirsResponseDescribeLogDirsResult(&v->results.items[i], version, rng);
+}
+
+static void
+ReleaseDescribeLogDirsResponseDescribeLogDirsTopic(SlDescribeLogDirsResponseDescribeLogDirsTopic *v)
+{
+	if (v->partitions.items != NULL)
+		pfree(v->partitions.items);
+}
+
+static void
+ReleaseDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		ReleaseDescribeLogDirsResponseDescribeLogDirsTopic(&v->topics.items[i]);
+	if (v->topics.items != NULL)
+		pfree(v->topics.items);
+}
+
+static void
+KgInitDescribeLogDirsResponse(void *v)
+{
+	SlDescribeLogDirsResponseInit(v);
+}
+
+static void
+KgReleaseDescribeLogDirsResponse(void *p)
+{
+	SlDescribeLogDirsResponse *v = p;
+
+	for (int32 i = 0; i < v->results.n; i++)
+		ReleaseDescribeLogDirsResponseDescribeLogDirsResult(&v->results.items[i]);
+	if (v->results.items != NULL)
+		pfree(v->results.items);
+}
+
+static void
+KgFillDescribeLogDirsResponse(void *v, int16 version, uint64 *rng)
+{
+	FillDescribeLogDirsResponse(v, version, rng);
+}
+
+static bool
+KgDecodeDescribeLogDirsResponse(SlReader *r, int16 version, void *out)
+{
+	return SlDescribeLogDirsResponseDecode(r, version, out);
+}
+
+static void
+KgEncodeDescribeLogDirsResponse(SlWriter *w, int16 version, const void *in)
+{
+	SlDescribeLogDirsResponseEncode(w, version, in);
+}
+
+static void
 FillSaslAuthenticateRequest(SlSaslAuthenticateRequest *v, int16 version, uint64 *rng)
 {
 	SlSaslAuthenticateRequestInit(v);
@@ -7600,6 +7773,8 @@ static const KgMessage kg_messages[] = {
 	{"DescribeConfigsResponse", 32, 0, 4, sizeof(SlDescribeConfigsResponse), KgInitDescribeConfigsResponse, KgFillDescribeConfigsResponse, KgDecodeDescribeConfigsResponse, KgEncodeDescribeConfigsResponse, KgReleaseDescribeConfigsResponse},
 	{"AlterConfigsRequest", 33, 0, 2, sizeof(SlAlterConfigsRequest), KgInitAlterConfigsRequest, KgFillAlterConfigsRequest, KgDecodeAlterConfigsRequest, KgEncodeAlterConfigsRequest, KgReleaseAlterConfigsRequest},
 	{"AlterConfigsResponse", 33, 0, 2, sizeof(SlAlterConfigsResponse), KgInitAlterConfigsResponse, KgFillAlterConfigsResponse, KgDecodeAlterConfigsResponse, KgEncodeAlterConfigsResponse, KgReleaseAlterConfigsResponse},
+	{"DescribeLogDirsRequest", 35, 0, 4, sizeof(SlDescribeLogDirsRequest), KgInitDescribeLogDirsRequest, KgFillDescribeLogDirsRequest, KgDecodeDescribeLogDirsRequest, KgEncodeDescribeLogDirsRequest, KgReleaseDescribeLogDirsRequest},
+	{"DescribeLogDirsResponse", 35, 0, 4, sizeof(SlDescribeLogDirsResponse), KgInitDescribeLogDirsResponse, KgFillDescribeLogDirsResponse, KgDecodeDescribeLogDirsResponse, KgEncodeDescribeLogDirsResponse, KgReleaseDescribeLogDirsResponse},
 	{"SaslAuthenticateRequest", 36, 0, 2, sizeof(SlSaslAuthenticateRequest), KgInitSaslAuthenticateRequest, KgFillSaslAuthenticateRequest, KgDecodeSaslAuthenticateRequest, KgEncodeSaslAuthenticateRequest, KgReleaseSaslAuthenticateRequest},
 	{"SaslAuthenticateResponse", 36, 0, 2, sizeof(SlSaslAuthenticateResponse), KgInitSaslAuthenticateResponse, KgFillSaslAuthenticateResponse, KgDecodeSaslAuthenticateResponse, KgEncodeSaslAuthenticateResponse, KgReleaseSaslAuthenticateResponse},
 	{"CreatePartitionsRequest", 37, 0, 3, sizeof(SlCreatePartitionsRequest), KgInitCreatePartitionsRequest, KgFillCreatePartitionsRequest, KgDecodeCreatePartitionsRequest, KgEncodeCreatePartitionsRequest, KgReleaseCreatePartitionsRequest},

@@ -1,0 +1,234 @@
+"""The Prometheus endpoint (streamlog.metrics_listen) over real sockets:
+the text format and OpenMetrics, what other paths and methods get, and
+clients that send garbage, too much, too slowly or nothing at all, which
+must disturb neither the worker nor a real scrape."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from metrics_http import (Reader, closed_by_server, get, parse_samples, read_response,
+                          request, scrape, start_with_endpoint, value)
+from pgserver import wait_until
+
+PROMTOOL = shutil.which("promtool")
+
+
+def test_partitions_in_text_format_pass_promtool(make_server, unique_name):
+    srv, port = start_with_endpoint(make_server)
+    topic = unique_name("m")
+    srv.sql("SELECT streamlog.create_topic(%s, 3)", (topic,))
+    for i in range(7):
+        srv.sql("SELECT streamlog.produce(%s, NULL, %s, partition => %s)",
+                (topic, f"v{i}", i % 2))
+    status, headers, body = get(port)
+    assert status == 200
+    assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = body.decode()
+    samples = parse_samples(text)
+    rows = srv.sql("SELECT partition, high_watermark, log_start_offset, bytes, segments"
+                   " FROM streamlog.partitions WHERE topic = %s", (topic,))
+    assert len(rows) == 3
+    for partition, hwm, start, size, segments in rows:
+        assert value(samples, "kafka_log_log_logendoffset", topic=topic, partition=partition) == hwm
+        assert value(samples, "kafka_log_log_logstartoffset", topic=topic,
+                     partition=partition) == start
+        assert value(samples, "kafka_log_log_numlogsegments", topic=topic,
+                     partition=partition) == segments
+        assert value(samples, "kafka_log_log_size", topic=topic, partition=partition) > 0
+    assert value(samples, "kafka_log_log_logendoffset", topic=topic, partition=0) == 4
+    assert value(samples, "kafka_log_log_logendoffset", topic=topic, partition=1) == 3
+    assert value(samples, "kafka_controller_kafkacontroller_activecontrollercount") == 1
+    assert value(samples, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
+    assert value(samples, "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    assert value(samples, "kafka_server_raftmetrics_current_state", state="standalone") == 1
+    assert value(samples, "kafka_server_kafkaserver_brokerstate") == 3
+    # counters: TYPE names the family with _total in this format
+    assert "# TYPE streamlog_metrics_http_requests_total counter" in text
+    if PROMTOOL is None:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=body,
+                           capture_output=True, timeout=60)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+def test_openmetrics_on_request(make_server, unique_name):
+    srv, port = start_with_endpoint(make_server)
+    topic = unique_name("om")
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    # what Prometheus 2.x sends
+    accept = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+              "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+    status, headers, body = get(port, accept=accept)
+    assert status == 200
+    assert headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = body.decode()
+    assert text.endswith("# EOF\n")
+    assert text.count("# EOF") == 1
+    # a counter family is named without _total, its samples with it
+    assert "# TYPE streamlog_metrics_http_requests counter\n" in text
+    assert 'streamlog_metrics_http_requests_total{code="200"}' in text
+    samples = parse_samples(text.replace("# EOF\n", ""))
+    assert value(samples, "kafka_log_log_logendoffset", topic=topic, partition=0) == 0
+    # text/plain preferred: the text format
+    status, headers, _ = get(port, accept="application/openmetrics-text;q=0.2,text/plain")
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_other_paths_and_methods(make_server):
+    srv, port = start_with_endpoint(make_server)
+    assert get(port, "/")[0] == 404
+    assert get(port, "/metricsx")[0] == 404
+    status, headers, body = get(port, method="POST")
+    assert status == 405
+    assert headers["allow"] == "GET, HEAD"
+    assert get(port, method="DELETE")[0] == 405
+    # HEAD: the headers of GET, no body
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\n\r\n")
+        r = Reader(s)
+        status, headers, _ = r.response(head_only=True)
+        assert status == 200 and int(headers["content-length"]) > 0
+        # the next answer starts right after the head: no body was sent
+        assert r.response()[0] == 404
+    # the query string is not part of the path
+    assert get(port, "/metrics?x=1")[0] == 200
+
+
+def test_keep_alive_and_pipelining(make_server):
+    srv, port = start_with_endpoint(make_server)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        s.sendall(req * 3)
+        r = Reader(s)
+        for _ in range(3):
+            status, headers, body = r.response()
+            assert status == 200 and headers["connection"] == "keep-alive"
+            assert b"kafka_server_kafkaserver_brokerstate 3" in body
+        # still open for more
+        s.sendall(b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
+        status, headers, _ = r.response()
+        assert status == 200 and headers["connection"] == "close"
+        assert closed_by_server(s)
+    # HTTP/1.0 closes unless asked otherwise
+    status, headers, _ = request(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+    assert headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64), 400),  # TLS hello
+    (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
+    (b"GET metrics HTTP/1.1\r\n\r\n", 400),
+    (b"GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+    (b"GET /metrics HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400),
+    (b"GET /metrics HTTP/1.1\r\n folded: x\r\n\r\n", 400),
+    (b"POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413),
+    (b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 413),
+    (b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET /metrics HTTP/1.1\r\n" + b"X-A: b\r\n" * 65 + b"\r\n", 431),
+    (b"GET /metrics HTTP/1.1\r\nX-A: " + b"b" * 9000 + b"\r\n\r\n", 431),
+], ids=["garbage", "tls", "http2", "relative", "header", "control", "folded", "body",
+        "chunked", "long-path", "huge-line", "headers", "huge-header"])
+def test_malformed_requests_are_refused_and_closed(make_server, raw, status):
+    srv, port = start_with_endpoint(make_server)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        try:
+            s.sendall(raw)
+        except OSError:
+            pass                # the server may close before taking it all
+        got = read_response(s)
+        assert got is not None and got[0] == status, got
+        assert got[1]["connection"] == "close"
+        assert closed_by_server(s)
+    assert scrape(port)                 # the endpoint serves on
+    assert "streamlog metrics refused a request from 127.0.0.1" in srv.log_text()
+
+
+def test_slow_and_silent_clients_are_closed_without_blocking_others(make_server):
+    srv, port = start_with_endpoint(make_server, timeout_ms=2000)
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /metr")
+    # a scrape goes through while they hang on
+    samples = scrape(port)
+    assert value(samples, "kafka_server_kafkaserver_brokerstate") == 3
+    # a client that trickles its head in is closed at the deadline all the same
+    deadline = time.monotonic() + 60
+    closed = False
+    while time.monotonic() < deadline:
+        try:
+            slow.sendall(b"i")
+        except OSError:
+            closed = True
+            break
+        slow.settimeout(0.3)
+        try:
+            if slow.recv(100) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            pass
+    assert closed, "the slow client was never closed"
+    for s in silent:
+        assert closed_by_server(s)
+        s.close()
+    slow.close()
+    wait_until(lambda: srv.log_text().count("timed out sending a request") >= 6, 30,
+               "log lines of the closed clients")
+    samples = scrape(port)
+    assert value(samples, "streamlog_metrics_http_closed_total", reason="timeout") >= 6
+
+
+def test_connection_hoarders_do_not_lock_out_a_scraper(make_server):
+    srv, port = start_with_endpoint(make_server)
+    hoard = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    try:
+        for _ in range(3):
+            samples = scrape(port)
+            assert value(samples, "kafka_server_kafkaserver_brokerstate") == 3
+        samples = scrape(port)
+        assert value(samples, "streamlog_metrics_http_closed_total", reason="too_many") >= 8
+    finally:
+        for s in hoard:
+            s.close()
+
+
+def test_a_client_that_does_not_read_its_answer(make_server, unique_name):
+    """A client that asks and never reads: the answer waits in its socket,
+    the worker serves the others and closes it at the deadline"""
+    srv, port = start_with_endpoint(make_server, timeout_ms=2000)
+    topic = unique_name("big")
+    srv.sql("SELECT streamlog.create_topic(%s, 200)", (topic,))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    # answers of ~100 kB each, more than the kernel's buffers hold
+    s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n" * 250)
+    assert scrape(port)
+    wait_until(lambda: "timed out taking the answer" in srv.log_text(), 60,
+               "the client that does not read is closed")
+    s.close()
+    assert scrape(port)
+
+
+def test_no_endpoint_by_default(make_server):
+    srv = make_server()
+    assert srv.sql("SHOW streamlog.metrics_listen") == [("",)]
+    assert "streamlog metrics listening" not in srv.log_text()
+
+
+@pytest.mark.parametrize("bad", ["9644", "localhost:", "localhost:99999", "[::1:9644",
+                                 "host:port"])
+def test_a_bad_listen_value_stops_the_server_with_its_reason(make_server, bad):
+    srv = make_server(start=False)
+    srv.update_conf({"streamlog.metrics_listen": bad})
+    with pytest.raises(RuntimeError) as raised:
+        srv.start()
+    assert 'invalid value for parameter "streamlog.metrics_listen"' in str(raised.value)
+    assert "host:port" in str(raised.value)
