@@ -124,7 +124,7 @@ OBJS = \
 	src/bgworkers/cleaner.o \
 	src/bgworkers/offsets_expiry.o \
 	src/bgworkers/offsets_topic_creator.o \
-	src/bgworkers/broker.o \
+	src/bgworkers/broker.o src/bgworkers/listen_socket.o \
 	src/bgworkers/broker_stats.o \
 	src/bgworkers/conn.o \
 	src/bgworkers/tls.o \

@@ -58,6 +58,7 @@
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
 #include "streamlog/bgworkers/conn_limits.h"
+#include "streamlog/bgworkers/listen_socket.h"
 #include "streamlog/bgworkers/tls.h"
 #include "streamlog/guc.h"
 #include "streamlog/metrics/connections.h"
@@ -157,28 +158,20 @@ open_listener_sockets(int index)
 		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
 		{
 			pgsocket	s;
-			int			one = 1;
 
 			if (nlisten == MAX_LISTEN_SOCKETS)
 				ereport(FATAL,
 						(errmsg("streamlog broker cannot listen on more than %d sockets",
 								MAX_LISTEN_SOCKETS),
 						 errhint("Name fewer addresses in streamlog.listeners or streamlog.listen_addresses.")));
-			s = socket(ai->ai_family, SOCK_STREAM, 0);
+			/* every broker worker listens on the port: the kernel shares out */
+			s = SlListenSocketOpen(ai, true, 128);
 			if (s == PGINVALID_SOCKET)
-				continue;
-			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-			if (ai->ai_family == AF_INET6)
-				setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-			if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 128) < 0 ||
-				!pg_set_noblock(s))
 			{
 				ereport(LOG,
 						(errcode_for_socket_access(),
 						 errmsg("streamlog broker could not listen on %s port %d for listener %s: %m",
 								wildcard ? "*" : host, l->port, l->name)));
-				closesocket(s);
 				continue;
 			}
 			listen_listener[nlisten] = index;

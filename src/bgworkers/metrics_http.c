@@ -40,6 +40,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/worker.h"
+#include "streamlog/bgworkers/listen_socket.h"
 #include "streamlog/bgworkers/metrics_http.h"
 #include "streamlog/bgworkers/metrics_scrape.h"
 #include "streamlog/protocol/http_request.h"
@@ -163,22 +164,14 @@ open_listen_sockets(void)
 						sl_metrics_listen, gai_strerror(rc))));
 	for (struct addrinfo *ai = res; ai != NULL && nlisten < MAX_LISTEN; ai = ai->ai_next)
 	{
-		pgsocket	s = socket(ai->ai_family, SOCK_STREAM, 0);
-		int			one = 1;
+		pgsocket	s = SlListenSocketOpen(ai, false, 64);
 
 		if (s == PGINVALID_SOCKET)
-			continue;
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6)
-			setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 64) < 0 ||
-			!pg_set_noblock(s))
 		{
 			ereport(LOG,
 					(errcode_for_socket_access(),
 					 errmsg("streamlog metrics could not listen on an address of \"%s\": %m",
 							sl_metrics_listen)));
-			closesocket(s);
 			continue;
 		}
 		listen_sockets[nlisten++] = s;

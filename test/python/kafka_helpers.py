@@ -659,3 +659,29 @@ def admin_results(futures, timeout):
         except KafkaException as e:
             out[key] = e.args[0]
     return out
+
+
+def read_values(bootstrap, topic, partition, isolation, expect, timeout=90.0):
+    """Values of topic[partition] from its start, read by a librdkafka
+    consumer with the given isolation level, once expect of them were read
+    and the end was reached."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
+                  "enable.auto.commit": False, "isolation.level": isolation,
+                  "fetch.wait.max.ms": 100, "enable.partition.eof": True})
+    values = []
+    try:
+        c.assign([TopicPartition(topic, partition, 0)])
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"read {values}, wanted {expect}"
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == msg.error()._PARTITION_EOF and len(values) >= expect:
+                    return values
+                continue
+            values.append(msg.value().decode())
+    finally:
+        c.close()

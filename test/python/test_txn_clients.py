@@ -36,28 +36,7 @@ def producer(server, tid, **conf):
 
 
 def consume_all(server, topic, isolation, expect, timeout=30.0):
-    """Values of topic[0] read from the start by a consumer with the given
-    isolation level, once it has read expect of them and reached the end."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": server.kafka_bootstrap, "group.id": "unused",
-                  "enable.auto.commit": False, "isolation.level": isolation,
-                  "fetch.wait.max.ms": 100, "enable.partition.eof": True})
-    values = []
-    try:
-        c.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + timeout
-        while True:
-            assert time.monotonic() < deadline, f"read {values}, wanted {expect}"
-            msg = c.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == msg.error()._PARTITION_EOF and len(values) >= expect:
-                    return values
-                continue
-            values.append(msg.value().decode())
-    finally:
-        c.close()
+    return kh.read_values(server.kafka_bootstrap, topic, 0, isolation, expect, timeout)
 
 
 def test_commit_and_abort_with_confluent_kafka(txn_server, unique_name):

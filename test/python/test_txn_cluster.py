@@ -80,30 +80,6 @@ def producer(cluster, tid, **conf):
     return Producer(settings)
 
 
-def read_partition(bootstrap, topic, partition, isolation, expect, timeout=90.0):
-    """Values of topic[partition] from the start, once expect of them were
-    read and the end reached"""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
-                  "enable.auto.commit": False, "isolation.level": isolation,
-                  "fetch.wait.max.ms": 100, "enable.partition.eof": True})
-    values = []
-    try:
-        c.assign([TopicPartition(topic, partition, 0)])
-        deadline = time.monotonic() + timeout
-        while True:
-            assert time.monotonic() < deadline, f"read {values}, wanted {expect}"
-            msg = c.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == msg.error()._PARTITION_EOF and len(values) >= expect:
-                    return values
-                continue
-            values.append(msg.value().decode())
-    finally:
-        c.close()
-
-
 def txn_coordinator(cluster, tid, exclude=()):
     return agreed_leader(cluster, TXN_TOPIC, java_hash_partition(tid, PARTITIONS), exclude)
 
@@ -179,8 +155,8 @@ def test_commit_and_abort_over_leaders_on_three_nodes(cluster, unique_name):
     for i in range(3):
         # read through a node that does not lead the partition
         via = cluster.node(other_node(cluster, i + 1)).kafka_bootstrap
-        assert read_partition(via, topic, i, "read_committed", 2) == [f"a{i}", f"b{i}"]
-        assert read_partition(via, topic, i, "read_uncommitted", 3) == [f"a{i}", f"x{i}",
+        assert kh.read_values(via, topic, i, "read_committed", 2) == [f"a{i}", f"b{i}"]
+        assert kh.read_values(via, topic, i, "read_uncommitted", 3) == [f"a{i}", f"x{i}",
                                                                          f"b{i}"]
     # every node names the coordinator; the others answer NOT_COORDINATOR
     (pid, epoch), = cluster.node(coordinator).sql(
@@ -244,7 +220,7 @@ def test_send_offsets_to_a_group_coordinated_by_another_node(cluster, unique_nam
     assert cluster.node(group_node).sql(
         "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s", (group,)) == [(0,)]
     via = cluster.node(other_node(cluster, 2)).kafka_bootstrap
-    assert read_partition(via, out, 1, "read_committed", 1) == ["c"]
+    assert kh.read_values(via, out, 1, "read_committed", 1) == ["c"]
 
 
 def test_coordinator_killed_between_prepare_and_markers(cluster, unique_name):
@@ -268,14 +244,14 @@ def test_coordinator_killed_between_prepare_and_markers(cluster, unique_name):
     via = cluster.node(live[0]).kafka_bootstrap
     # no marker yet: read_committed readers stop at the open transaction
     for i in range(3):
-        assert read_partition(via, topic, i, "read_committed", 0, timeout=30) == []
+        assert kh.read_values(via, topic, i, "read_committed", 0, timeout=30) == []
 
     cluster.kill9(coordinator)
     successor = txn_coordinator(cluster, tid, exclude=(coordinator,))
     cluster.wait_for(lambda: txn_state(cluster.node(successor), tid) == "CompleteCommit", 90,
                      "the new coordinator completes the transaction")
     for i in range(3):
-        assert read_partition(via, topic, i, "read_committed", 1) == [f"v{i}"]
+        assert kh.read_values(via, topic, i, "read_committed", 1) == [f"v{i}"]
 
 
 def test_partition_leader_killed_during_markers(cluster, unique_name):
@@ -303,7 +279,7 @@ def test_partition_leader_killed_during_markers(cluster, unique_name):
     assert agreed_leader(cluster, topic, victim_partition, exclude=(victim,)) != victim
     via = cluster.node(coordinator).kafka_bootstrap
     for i in range(3):
-        assert read_partition(via, topic, i, "read_committed", 1) == [f"w{i}"]
+        assert kh.read_values(via, topic, i, "read_committed", 1) == [f"w{i}"]
 
 
 def test_coordinator_killed_while_transactions_commit(cluster, unique_name):
@@ -355,7 +331,7 @@ def test_coordinator_killed_while_transactions_commit(cluster, unique_name):
     via = cluster.node(other_node(cluster, coordinator)).kafka_bootstrap
     seen = []
     for i in range(3):
-        values = read_partition(via, topic, i, "read_committed", len(committed), timeout=120)
+        values = kh.read_values(via, topic, i, "read_committed", len(committed), timeout=120)
         seen.append({int(v.split("-")[0]) for v in values})
         assert all(v.endswith(f"-{i}") for v in values)
     assert seen[0] == seen[1] == seen[2], "a transaction is on some partitions only"
@@ -381,8 +357,8 @@ def test_kafkajs_transaction_on_a_cluster(cluster, unique_name):
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.strip().splitlines()[-1]) == {"ok": True}
     via = cluster.node(3).kafka_bootstrap
-    assert read_partition(via, out, 0, "read_committed", 2) == ["k1", "k2"]
-    assert read_partition(via, out, 0, "read_uncommitted", 3) == ["k1", "k2", "k-aborted"]
+    assert kh.read_values(via, out, 0, "read_committed", 2) == ["k1", "k2"]
+    assert kh.read_values(via, out, 0, "read_uncommitted", 3) == ["k1", "k2", "k-aborted"]
     group_node = agreed_leader(cluster, OFFSETS_TOPIC, java_hash_partition(group, PARTITIONS))
     cluster.wait_for(lambda: cluster.node(group_node).sql(
         "SELECT committed_offset FROM streamlog.group_offset WHERE group_id = %s",
@@ -414,5 +390,5 @@ def test_ongoing_transaction_times_out_on_the_next_coordinator(cluster, unique_n
                          == kh.high_watermark(leader, topic, i), 60,
                          f"partition {i}'s last stable offset past the aborted transaction")
         via = cluster.node(other_node(cluster, coordinator, leader.node_id)).kafka_bootstrap
-        assert read_partition(via, topic, i, "read_committed", 0) == []
-        assert read_partition(via, topic, i, "read_uncommitted", 1) == [f"o{i}"]
+        assert kh.read_values(via, topic, i, "read_committed", 0) == []
+        assert kh.read_values(via, topic, i, "read_uncommitted", 1) == [f"o{i}"]
