@@ -52,13 +52,14 @@ topic_arg(FunctionCallInfo fcinfo, SlAclOperation op)
 }
 
 /*
- * Emit up to max_records records of one partition; returns how many.  With
- * through_leader (read()), a partition this node has no copy of is read
- * through its leader; history()'s bounds are not passed on, so it refuses.
+ * Emit up to max_records records of one partition; returns how many.  A
+ * partition this node has no copy of is read through its leader: read()
+ * (history = false) by the leader's read(), history() by its history(),
+ * which takes the time bounds too.
  */
 static int64
 emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
-			   const SlLogScanBounds *bounds, int64 max_records, bool through_leader)
+			   const SlLogScanBounds *bounds, int64 max_records, bool history)
 {
 	SlLogScan  *scan;
 	SlRecord	rec;
@@ -69,9 +70,12 @@ emit_partition(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	 * No copy here: the leader's read() stops at its own high watermark
 	 * (and LSO), and refuses an offset out of its range itself
 	 */
-	if (through_leader && SlSqlPartitionReadRemotely(topic, partition))
+	if (SlSqlPartitionReadRemotely(topic, partition))
 	{
 		int64		next;
+
+		if (history)
+			return SlRemoteHistoryRecords(rows, topic, partition, bounds);
 
 		return SlRemoteReadRecords(rows, topic, partition, bounds->from_offset, max_records,
 								   bounds->read_committed, PG_INT64_MAX, &next);
@@ -123,7 +127,7 @@ streamlog_read(PG_FUNCTION_ARGS)
 	bounds.error_below_start = true;
 	bounds.read_committed = SlIsolationArgReadCommitted(fcinfo, 4);
 	SlRecordRowsInit(&rows, fcinfo);
-	emit_partition(&rows, topic, partition, &bounds, max_records, true);
+	emit_partition(&rows, topic, partition, &bounds, max_records, false);
 	return (Datum) 0;
 }
 
@@ -176,7 +180,7 @@ streamlog_history(PG_FUNCTION_ARGS)
 
 	SlRecordRowsInit(&rows, fcinfo);
 	for (int i = 0; i < npartitions; i++)
-		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX, false);
+		emit_partition(&rows, topic, partitions[i], &bounds, PG_INT64_MAX, true);
 	return (Datum) 0;
 }
 
@@ -198,9 +202,16 @@ streamlog_offset_for_time(PG_FUNCTION_ARGS)
 	topic = topic_arg(fcinfo, SL_ACL_DESCRIBE);
 	partition = PG_GETARG_INT32(1);
 	SlTopicCheckPartition(topic, partition);
-	SlSqlCheckPartitionReplica(topic, partition);
 	SlLogScanBoundsInit(&bounds);
 	bounds.from_ts = SlTimestampToKafka(PG_GETARG_TIMESTAMPTZ(2));
+	/* No copy here: the leader answers, below its own high watermark */
+	if (SlSqlPartitionReadRemotely(topic, partition))
+	{
+		if (!SlRemoteOffsetForTime(topic, partition, bounds.from_ts, &offset))
+			PG_RETURN_NULL();
+		PG_RETURN_INT64(offset);
+	}
+	SlSqlCheckPartitionReplica(topic, partition);
 	scan = SlLogScanBegin(topic, partition, &bounds);
 	found = SlLogScanNext(scan, &rec);
 	if (found)

@@ -32,6 +32,9 @@
 #define REMOTE_READ_TIMEOUT_MS 30000
 #define REMOTE_CONNECT_TIMEOUT_MS 5000
 
+/* Offsets of a partition one call to the leader's history() spans */
+#define REMOTE_HISTORY_CHUNK 10000
+
 /* One kept link per leader this backend read from */
 static SlNodeLink links[SL_MAX_NODES];
 static int	nlinks = 0;
@@ -217,37 +220,30 @@ SlRemotePartitionState(const SlTopic *topic, int32 partition, int64 *log_start,
 	PQclear(res);
 }
 
-int64
-SlRemoteReadRecords(SlRecordRows *rows, const SlTopic *topic, int32 partition,
-					int64 from_offset, int64 max_records, bool read_committed, int64 limit,
-					int64 *next_offset)
+/*
+ * Copy the rows of res (a leader's read() or history(), the columns of
+ * rows' result) into rows: up to max_records, none at or above limit;
+ * *next_offset is the offset after the last copied.  Clears res.
+ */
+static int64
+put_leader_rows(SlRecordRows *rows, PGresult *res, const SlTopic *topic, int32 partition,
+				int64 max_records, int64 limit, int64 *next_offset)
 {
-	const char *params[5];
-	PGresult   *res;
 	ReturnSetInfo *rsinfo = rows->rsinfo;
 	AttInMetadata *attinmeta;
 	int			ncols = rsinfo->setDesc->natts;
 	char	  **values;
 	int64		n = 0;
 
-	*next_offset = from_offset;
-	if (max_records <= 0 || from_offset >= limit)
-		return 0;
-	params[0] = topic->name;
-	params[1] = psprintf("%d", partition);
-	params[2] = psprintf(INT64_FORMAT, from_offset);
-	params[3] = psprintf("%d", (int) Min(max_records, (int64) PG_INT32_MAX));
-	params[4] = read_committed ? "read_committed" : "read_uncommitted";
-	res = leader_query(topic, partition,
-					   "SELECT * FROM streamlog.read($1::text, $2::integer, $3::bigint, "
-					   "$4::integer, $5::text)", 5, params);
 	if (PQnfields(res) != ncols)
 	{
+		int			nfields = PQnfields(res);
+
 		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("the leader of partition %d of topic \"%s\" answered %d columns, not %d",
-						partition, topic->name, PQnfields(res), ncols),
+						partition, topic->name, nfields, ncols),
 				 errhint("Every node must run the same version of streamlog.")));
 	}
 	attinmeta = TupleDescGetAttInMetadata(rsinfo->setDesc);
@@ -283,4 +279,136 @@ SlRemoteReadRecords(SlRecordRows *rows, const SlTopic *topic, int32 partition,
 	}
 	PQclear(res);
 	return n;
+}
+
+int64
+SlRemoteReadRecords(SlRecordRows *rows, const SlTopic *topic, int32 partition,
+					int64 from_offset, int64 max_records, bool read_committed, int64 limit,
+					int64 *next_offset)
+{
+	const char *params[5];
+	PGresult   *res;
+
+	*next_offset = from_offset;
+	if (max_records <= 0 || from_offset >= limit)
+		return 0;
+	params[0] = topic->name;
+	params[1] = psprintf("%d", partition);
+	params[2] = psprintf(INT64_FORMAT, from_offset);
+	params[3] = psprintf("%d", (int) Min(max_records, (int64) PG_INT32_MAX));
+	params[4] = read_committed ? "read_committed" : "read_uncommitted";
+	res = leader_query(topic, partition,
+					   "SELECT * FROM streamlog.read($1::text, $2::integer, $3::bigint, "
+					   "$4::integer, $5::text)", 5, params);
+	return put_leader_rows(rows, res, topic, partition, max_records, limit, next_offset);
+}
+
+/*
+ * Kafka timestamps (ms since 1970) passed to a leader are clamped to years
+ * about 1200 BC .. 33600 AD, inside PostgreSQL's timestamptz range, so
+ * that neither node overflows turning them back; a bound beyond that range
+ * (such as 'infinity') matches the same records as the clamped one unless
+ * a record's own timestamp lies out there.
+ */
+#define REMOTE_TS_MIN_MS INT64CONST(-100000000000000)
+#define REMOTE_TS_MAX_MS INT64CONST(1000000000000000)
+
+/*
+ * A Kafka timestamp as a parameter the leader turns back into the same
+ * timestamptz whatever its session's DateStyle and TimeZone: whole
+ * microseconds since the Unix epoch; NULL for none (no bound)
+ */
+static const char *
+ts_param(int64 kafka_ms, int64 none)
+{
+	if (kafka_ms == none)
+		return NULL;
+	kafka_ms = Max(Min(kafka_ms, REMOTE_TS_MAX_MS), REMOTE_TS_MIN_MS);
+	return psprintf(INT64_FORMAT, kafka_ms * 1000);
+}
+
+#define LEADER_TS(n) "(timestamptz 'epoch' + $" #n "::bigint * interval '1 microsecond')"
+
+int64
+SlRemoteHistoryRecords(SlRecordRows *rows, const SlTopic *topic, int32 partition,
+					   const SlLogScanBounds *bounds)
+{
+	int64		log_start;
+	int64		high_watermark;
+	int64		last_stable;
+	int64		end;
+	int64		from;
+	int64		n = 0;
+	const char *params[7];
+
+	/*
+	 * One bound for the whole call, taken before the first chunk: the
+	 * leader's high watermark (LSO under read_committed), so that chunks
+	 * asked later do not reach records that came after this call began
+	 */
+	SlRemotePartitionState(topic, partition, &log_start, &high_watermark, &last_stable);
+	end = bounds->read_committed ? last_stable : high_watermark;
+	if (bounds->to_offset < end)
+		end = bounds->to_offset + 1;	/* to_offset is inclusive */
+	from = Max(bounds->from_offset, log_start);
+	params[0] = topic->name;
+	params[1] = psprintf("{%d}", partition);
+	params[4] = ts_param(bounds->from_ts, PG_INT64_MIN);
+	params[5] = ts_param(bounds->to_ts, PG_INT64_MAX);
+	params[6] = bounds->read_committed ? "read_committed" : "read_uncommitted";
+
+	/*
+	 * The leader's history() in ranges of offsets, so that neither node
+	 * holds more than one range's rows in memory at once
+	 */
+	while (from < end)
+	{
+		int64		to = end - 1;
+		int64		next = from;
+		PGresult   *res;
+
+		if (to - from >= REMOTE_HISTORY_CHUNK)
+			to = from + REMOTE_HISTORY_CHUNK - 1;
+		params[2] = psprintf(INT64_FORMAT, from);
+		params[3] = psprintf(INT64_FORMAT, to);
+		res = leader_query(topic, partition,
+						   "SELECT * FROM streamlog.history($1::text, $2::integer[], "
+						   "$3::bigint, $4::bigint, " LEADER_TS(5) ", " LEADER_TS(6) ", $7::text)",
+						   7, params);
+		n += put_leader_rows(rows, res, topic, partition, PG_INT64_MAX, to + 1, &next);
+		from = to + 1;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return n;
+}
+
+bool
+SlRemoteOffsetForTime(const SlTopic *topic, int32 partition, int64 ts_ms, int64 *offset)
+{
+	const char *params[3];
+	PGresult   *res;
+	bool		found;
+
+	params[0] = topic->name;
+	params[1] = psprintf("%d", partition);
+	params[2] = ts_param(ts_ms, PG_INT64_MIN);
+	res = leader_query(topic, partition,
+					   "SELECT streamlog.offset_for_time($1::text, $2::integer, " LEADER_TS(3) ")",
+					   3, params);
+	if (PQntuples(res) != 1 || PQnfields(res) != 1)
+	{
+		int			ntuples = PQntuples(res);
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the leader of partition %d of topic \"%s\" answered offset_for_time() with %d rows",
+						partition, topic->name, ntuples),
+				 errhint("Every node must run the same version of streamlog.")));
+	}
+	found = !PQgetisnull(res, 0, 0);
+	if (found)
+		*offset = result_int8(res, 0, 0, topic, partition);
+	PQclear(res);
+	return found;
 }
