@@ -1,11 +1,13 @@
 /*
  * Reading a partition through its leader (sqlapi/remote_read.h), for SQL
- * read() and consume() on a node that holds no replica of it.
+ * read(), consume(), history() and offset_for_time() on a node that holds
+ * no replica of it.
  *
- * The leader runs its own streamlog.partition_state() and streamlog.read()
- * for us, as the node role of its advertised SQL conninfo (a superuser):
- * its read() stops at its high watermark and, under read_committed, at its
- * last stable offset and skips its aborted transactions, so what comes
+ * The leader runs its own streamlog.partition_state(), read(), history()
+ * and offset_for_time() for us, as the node role of its advertised SQL
+ * conninfo (a superuser): its read() and history() stop at its high
+ * watermark and, under read_committed, at its last stable offset and skip
+ * its aborted transactions, so what comes
  * back is what a reader on the leader would see.  The caller's privilege
  * on the topic was checked on this node before: that check is the gate,
  * as for every other read here.  The consumer's claim and advance stay as
