@@ -300,3 +300,35 @@ def test_history_and_offset_for_time_with_a_paused_leader_fail_naming_it(cluster
             cluster.resume(gone)
         # the reader's session and server are still up
         assert c.execute("SELECT 1").fetchall() == [(1,)]
+
+
+def test_history_through_the_leader_across_its_ranges_of_offsets(cluster, unique_name):
+    """More records than one call to the leader's history() spans (10,000
+    offsets): the ranges join without a gap or a duplicate, with offset and
+    time bounds that cut through them."""
+    topic = unique_name("rrt")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
+    cluster.wait_topic_everywhere(topic)
+    leader = cluster.node(cluster.leaders(topic)[0])
+    reader = cluster.node(next(i for i in cluster.node_ids if i != leader.node_id))
+    total = 25000
+    # record g stamped 2024-01-01 + g ms
+    leader.sql("SELECT streamlog.produce(%s, NULL::text, 'v' || g, partition => 0, "
+               "ts => timestamptz '2024-01-01 00:00:00+00' + g * interval '1 millisecond') "
+               "FROM generate_series(0, %s) g", (topic, total - 1))
+    h = ("SELECT \"offset\", ts, value FROM streamlog.history(%s, from_offset => %s, "
+         "to_offset => %s, from_ts => timestamptz '2024-01-01 00:00:00+00' "
+         "+ %s * interval '1 millisecond')")
+    for args in ((topic, None, None, None), (topic, 9999, 20001, None),
+                 (topic, 5, None, 10000), (topic, None, 19999, 12345)):
+        here = reader.sql(h, args)
+        assert here == leader.sql(h, args), args[1:]
+    assert [r[0] for r in reader.sql(h, (topic, None, None, None))] == list(range(total))
+    assert [r[0] for r in reader.sql(h, (topic, 9999, 20001, None))] == \
+        list(range(9999, 20002))
+    assert [r[0] for r in reader.sql(h, (topic, None, 19999, 12345))] == \
+        list(range(12345, 20000))
+    assert reader.sql("SELECT streamlog.offset_for_time(%s, 0, timestamptz "
+                      "'2024-01-01 00:00:00+00' + interval '17.5 seconds')", (topic,)) \
+        == [(17500,)]
