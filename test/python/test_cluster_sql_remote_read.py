@@ -332,3 +332,31 @@ def test_history_through_the_leader_across_its_ranges_of_offsets(cluster, unique
     assert reader.sql("SELECT streamlog.offset_for_time(%s, 0, timestamptz "
                       "'2024-01-01 00:00:00+00' + interval '17.5 seconds')", (topic,)) \
         == [(17500,)]
+
+
+def test_history_and_offset_for_time_through_the_leader_check_the_callers_privilege_here(
+        cluster, unique_name):
+    """The gate is the reading node's own privileges (ACLs are per node):
+    without READ (history) or DESCRIBE (offset_for_time) there, 42501
+    without asking the leader (it is paused meanwhile); granted there only,
+    the leader answers."""
+    from test_authorization import connect_as, grant, make_role, sqlstate_of
+    topic, leaders, values = spread_topic(cluster, unique_name)
+    p, leader = next(iter(leaders.items()))
+    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
+    role = make_role(reader)
+    h = ("SELECT \"offset\" FROM streamlog.history(%s, %s)", (topic, [p]))
+    t = ("SELECT streamlog.offset_for_time(%s, %s, now() - interval '1 hour')", (topic, p))
+    # the leader paused: refused here, not 08006 from asking it
+    cluster.pause(leader)
+    try:
+        with connect_as(reader, role) as c:
+            assert sqlstate_of(c, *h) == "42501"
+            assert sqlstate_of(c, *t) == "42501"
+    finally:
+        cluster.resume(leader)
+    grant(reader, "read", "topic", topic, role)
+    grant(reader, "describe", "topic", topic, role)
+    with connect_as(reader, role) as c:
+        assert [o for o, in c.execute(*h).fetchall()] == list(range(PER_PARTITION))
+        assert c.execute(*t).fetchall() == [(0,)]
