@@ -64,6 +64,8 @@ def test_commit_and_abort_with_confluent_kafka(txn_server, unique_name):
         p.produce(out, v.encode(), partition=0)
     p.send_offsets_to_transaction([TopicPartition(src, 0, 5)],
                                   consumer.consumer_group_metadata(), 30)
+    # on the broker before the abort: librdkafka purges what it has not sent yet
+    p.flush(30)
     p.abort_transaction(30)
 
     p.begin_transaction()
