@@ -222,6 +222,7 @@ def test_slow_request_log_is_off_by_default(make_server, unique_name):
     with kh.RawClient(srv.kafka_bootstrap) as c:
         c.call(kh.api_versions_request, 0)
     wait_requests(srv, "ApiVersions", lambda r: r[0] >= 1, "the request to be counted")
+    assert srv.sql("SELECT value FROM streamlog.stat_broker WHERE name = 'slow_requests'")[0][0] == 0
     assert "Kafka request took" not in kh.log_since(srv, offset)
 
 

@@ -20,28 +20,82 @@
  */
 #include "postgres.h"
 
+#include "utils/hsearch.h"
+
 #include "streamlog/guc.h"
 #include "streamlog/server/authorize.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/storage/log_dirs.h"
 
-/* Did the request ask for this partition (all when topics is null)? */
-static bool
-asked_for(const SlDescribeLogDirsRequest *request, const SlLogDirPartition *p)
+/* A partition the request asks for, as a key of the set below */
+typedef struct AskedPartition
 {
+	char		topic[SL_TOPIC_NAME_MAX + 1];
+	int32		partition;
+} AskedPartition;
+
+/*
+ * The partitions the request asks for, or NULL for all (topics null).  A
+ * set, so that matching costs the request's size plus this node's
+ * partitions, whatever a client repeats; names longer than a topic's can
+ * name none and are left out.
+ */
+static HTAB *
+asked_set(const SlDescribeLogDirsRequest *request)
+{
+	HASHCTL		ctl;
+	HTAB	   *set;
+
 	if (request->topics.n < 0)
-		return true;
+		return NULL;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(AskedPartition);
+	ctl.entrysize = sizeof(AskedPartition);
+	ctl.hcxt = CurrentMemoryContext;
+	set = hash_create("DescribeLogDirs partitions", 64, &ctl,
+					  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (int i = 0; i < request->topics.n; i++)
 	{
 		const SlDescribeLogDirsRequestDescribableLogDirTopic *t = &request->topics.items[i];
+		AskedPartition key;
 
-		if (!SlStrEqualCString(t->topic, p->topic))
+		if (t->topic.len <= 0 || t->topic.len > SL_TOPIC_NAME_MAX)
 			continue;
+		memset(&key, 0, sizeof(key));
+		memcpy(key.topic, t->topic.data, t->topic.len);
 		for (int j = 0; j < t->partitions.n; j++)
-			if (t->partitions.items[j] == p->partition)
-				return true;
+		{
+			key.partition = t->partitions.items[j];
+			hash_search(set, &key, HASH_ENTER, NULL);
+		}
 	}
-	return false;
+	return set;
+}
+
+static bool
+asked_for(HTAB *asked, const SlLogDirPartition *p)
+{
+	AskedPartition key;
+
+	if (asked == NULL)
+		return true;
+	if (strlen(p->topic) > SL_TOPIC_NAME_MAX)
+		return false;
+	memset(&key, 0, sizeof(key));
+	strcpy(key.topic, p->topic);
+	key.partition = p->partition;
+	return hash_search(asked, &key, HASH_FIND, NULL) != NULL;
+}
+
+/* Partitions of parts[from..] in the topic of parts[from] (rows come by topic) */
+static int
+partitions_of_topic(const SlLogDirPartition *parts, int nparts, int from)
+{
+	int			n = 1;
+
+	while (from + n < nparts && strcmp(parts[from + n].topic, parts[from].topic) == 0)
+		n++;
+	return n;
 }
 
 bool
@@ -53,6 +107,7 @@ SlHandleDescribeLogDirs(SlRequest *req, SlReader *body, SlWriter *out)
 	SlLogDirPartition *parts;
 	int			nparts;
 	int			ntopics = 0;
+	HTAB	   *asked;
 
 	if (!SlDescribeLogDirsRequestDecode(body, req->api_version, &request))
 		return false;
@@ -73,13 +128,14 @@ SlHandleDescribeLogDirs(SlRequest *req, SlReader *body, SlWriter *out)
 	(void) SlLogDirSpace(&dir->total_bytes, &dir->usable_bytes);
 
 	parts = SlLogDirPartitions(sl_node_id, &nparts);
+	asked = asked_set(&request);
 	SL_ARRAY_ALLOC(dir->topics, nparts);
 	for (int i = 0; i < nparts; i++)
 	{
 		SlDescribeLogDirsResponseDescribeLogDirsTopic *topic;
 		SlDescribeLogDirsResponseDescribeLogDirsPartition *p;
 
-		if (!asked_for(&request, &parts[i]))
+		if (!asked_for(asked, &parts[i]))
 			continue;
 		/* rows come ordered by topic: a new topic starts an entry */
 		if (ntopics == 0 ||
@@ -89,7 +145,8 @@ SlHandleDescribeLogDirs(SlRequest *req, SlReader *body, SlWriter *out)
 			SlDescribeLogDirsResponseDescribeLogDirsTopicInit(topic);
 			topic->name = SlStrFromCString(parts[i].topic);
 			SL_ARRAY_ALLOC(topic->partitions, 0);
-			topic->partitions.items = palloc0(sizeof(*topic->partitions.items) * nparts);
+			topic->partitions.items = palloc0(sizeof(*topic->partitions.items) *
+											  partitions_of_topic(parts, nparts, i));
 		}
 		topic = &dir->topics.items[ntopics - 1];
 		p = &topic->partitions.items[topic->partitions.n++];
