@@ -34,6 +34,24 @@ def spread_topic(cluster, unique_name):
     return topic, leaders, values
 
 
+def topic_with_an_open_transaction(cluster, unique_name):
+    """A one-partition topic on one node: offsets 0..2 committed, 3..4 an
+    open transaction of producer 9001, 5..6 above its LSO; (topic, its
+    leader's id, a node without a copy)"""
+    from test_txn_log import append
+    topic = unique_name("rrt")
+    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
+                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
+    cluster.wait_topic_everywhere(topic)
+    leader = cluster.leaders(topic)[0]
+    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
+    produce_all(cluster, topic, 1, 3)
+    with cluster.node(leader).connect(autocommit=True) as c:
+        append(c, topic, 0, 9001, 0, 0, ["t1", "t2"])
+    produce_all(cluster, topic, 1, 2)
+    return topic, leader, reader
+
+
 def test_consume_reads_every_partition_exactly_once_across_rollbacks(cluster, unique_name):
     group = unique_name("rrg")
     ensure_offsets_topic(cluster, group)
@@ -106,19 +124,10 @@ def test_read_committed_through_the_leader_stops_at_its_lso_and_skips_aborts(clu
     """An open Kafka transaction on the leader holds read_committed readers
     on another node at the leader's last stable offset; once aborted, its
     records are skipped there and consume() moves past them."""
-    from test_txn_log import append, marker
+    from test_txn_log import marker
     group = unique_name("rrg")
     ensure_offsets_topic(cluster, group)
-    topic = unique_name("rrt")
-    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
-                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
-    cluster.wait_topic_everywhere(topic)
-    leader = cluster.leaders(topic)[0]
-    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
-    produce_all(cluster, topic, 1, 3)                       # offsets 0..2
-    with cluster.node(leader).connect(autocommit=True) as c:
-        append(c, topic, 0, 9001, 0, 0, ["t1", "t2"])       # 3..4, open
-    produce_all(cluster, topic, 1, 2)                       # 5..6, above the LSO
+    topic, leader, reader = topic_with_an_open_transaction(cluster, unique_name)
     q = "SELECT \"offset\" FROM streamlog.read(%s, 0, 0, 100, %s)"
     assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2]
     assert [o for o, in reader.sql(q, (topic, "read_uncommitted"))] == [0, 1, 2, 3, 4, 5, 6]
@@ -254,17 +263,8 @@ def test_history_through_the_leader_stops_at_its_lso(cluster, unique_name):
     """An open Kafka transaction on the leader: history() under
     read_committed on a node without a copy stops at the leader's LSO, and
     skips the aborted records once aborted."""
-    from test_txn_log import append, marker
-    topic = unique_name("rrt")
-    cluster.node(1).sql("SELECT streamlog.create_topic(%s, 1, "
-                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic,))
-    cluster.wait_topic_everywhere(topic)
-    leader = cluster.leaders(topic)[0]
-    reader = cluster.node(next(i for i in cluster.node_ids if i != leader))
-    produce_all(cluster, topic, 1, 3)                       # offsets 0..2
-    with cluster.node(leader).connect(autocommit=True) as c:
-        append(c, topic, 0, 9001, 0, 0, ["t1", "t2"])       # 3..4, open
-    produce_all(cluster, topic, 1, 2)                       # 5..6, above the LSO
+    from test_txn_log import marker
+    topic, leader, reader = topic_with_an_open_transaction(cluster, unique_name)
     q = "SELECT \"offset\" FROM streamlog.history(%s, isolation => %s)"
     assert [o for o, in reader.sql(q, (topic, "read_committed"))] == [0, 1, 2]
     assert [o for o, in reader.sql(q, (topic, "read_uncommitted"))] == [0, 1, 2, 3, 4, 5, 6]
