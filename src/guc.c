@@ -1171,8 +1171,8 @@ SlDefineGucs(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("streamlog.transaction_markers_hold",
-							 "For tests of faults: the transaction coordinator of a cluster "
-							 "writes no markers, so that transactions stay in PrepareCommit or "
+							 "For tests of faults: the transaction coordinator writes no "
+							 "markers, so that transactions stay in PrepareCommit or "
 							 "PrepareAbort.",
 							 "A test hook (README, \"Transactions on a cluster\"): a node "
 							 "killed meanwhile leaves the ends of its transactions to the next "

@@ -31,16 +31,16 @@ CONF = {"streamlog.transaction_coordinator": "on"}
 
 @pytest.fixture
 def paused_server(make_server):
-    """A server whose periodic pass (run by the cleaner after each of its
-    own) waits an hour after the one it makes as it starts, so that a
-    Prepare state stays until the test lets the pass run."""
-    srv = make_server(conf=dict(CONF, **{"streamlog.retention_check_interval": "1h"}))
-    # the cleaner makes one pass as it starts, then waits
-    wait_until(lambda: srv.sql(
-        "SELECT state = 'idle' AND query = 'enforcing retention' FROM pg_stat_activity "
-        "WHERE backend_type = 'streamlog cleaner'") == [(True,)],
-        timeout=60, what="the cleaner's first pass")
-    return srv
+    """A server whose transaction coordinator writes no markers
+    (streamlog.transaction_markers_hold), so that a Prepare state stays
+    until the test lets the periodic pass finish it: the pass itself may
+    run at any time (an invalidation catch-up signal wakes the cleaner)."""
+    return make_server(conf=dict(CONF, **{"streamlog.transaction_markers_hold": "on"}))
+
+
+def cleaner_runs(srv):
+    """Passes of the cleaner, each followed by the coordinator's"""
+    return srv.sql("SELECT value FROM streamlog.stat_broker WHERE name = 'cleaner_runs'")[0][0]
 
 
 def end_v(t, commit, version, epoch=None):
@@ -118,7 +118,16 @@ def test_calls_while_markers_are_pending(paused_server, unique_name):
     # nothing of it is readable yet: the LSO stays at the transaction
     assert lso(srv, topic) == 0
 
+    # periodic passes with the hold on leave the Prepare state as it is
+    runs = cleaner_runs(srv)
     srv.update_conf({"streamlog.retention_check_interval": "100ms"})
+    srv.reload()
+    wait_until(lambda: cleaner_runs(srv) >= runs + 2, timeout=60,
+               what="two periodic passes with the hold on")
+    assert state(srv, tid)[2] == "PrepareCommit"
+    assert lso(srv, topic) == 0
+
+    srv.update_conf({"streamlog.transaction_markers_hold": "off"})
     srv.reload()
     wait_until(lambda: state(srv, tid)[2] == "CompleteCommit", timeout=60,
                what="the periodic pass writes the pending markers")

@@ -469,8 +469,11 @@ SlTxnExpire(void)
 				break;
 			case SL_TXN_PREPARE_COMMIT:
 			case SL_TXN_PREPARE_ABORT:
-				/* On a cluster the coordinator's worker completes them */
-				if (SlClusterEnabled())
+				/*
+				 * On a cluster the coordinator's worker completes them; the
+				 * test hook keeps them in their Prepare state
+				 */
+				if (SlClusterEnabled() || sl_transaction_markers_hold)
 					continue;
 				finish(id, &row);
 				break;
