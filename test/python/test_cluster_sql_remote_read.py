@@ -214,8 +214,11 @@ def produce_timed(cluster, topic, partitions, per_partition, base_ms):
 def test_history_and_offset_for_time_on_a_node_without_a_copy_are_the_leaders(
         cluster, unique_name):
     topic = unique_name("rrt")
+    # records stamped in 2023: kept whatever their age (the default
+    # retention.ms would let the cleaner delete them midway)
     cluster.node(1).sql("SELECT streamlog.create_topic(%s, %s, "
-                        "'{\"min.insync.replicas\": \"1\"}', 1)", (topic, PARTITIONS))
+                        "'{\"min.insync.replicas\": \"1\", \"retention.ms\": \"-1\"}', 1)",
+                        (topic, PARTITIONS))
     cluster.wait_topic_everywhere(topic)
     leaders = cluster.leaders(topic)
     base_ms = 1700000000000
