@@ -57,7 +57,7 @@ SlWorkerStart(const char *appname)
 	pgstat_report_appname(appname != NULL ? appname : MyBgworkerEntry->bgw_name);
 }
 
-void
+bool
 SlWorkerWait(long timeout_ms)
 {
 	if (timeout_ms > 0)
@@ -65,11 +65,11 @@ SlWorkerWait(long timeout_ms)
 						 timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
-	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
-	}
+	if (!ConfigReloadPending)
+		return false;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	return true;
 }
 
 void

@@ -252,10 +252,24 @@ clean_all(MemoryContext pass_context)
 	MemoryContextReset(pass_context);
 }
 
+/* Milliseconds until the pass after the one that ended at last_end is due */
+static long
+until_next_pass(TimestampTz last_end)
+{
+	TimestampTz due = TimestampTzPlusMilliseconds(last_end, sl_retention_check_interval);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (last_end == 0 || due <= now)
+		return 0;
+	/* Rounded up: a wait that ends a little early would only loop */
+	return (long) ((due - now + 999) / 1000);
+}
+
 void
 SlCleanerMain(Datum arg)
 {
 	MemoryContext pass_context;
+	TimestampTz last_pass_end = 0;
 
 	cleaner_index = DatumGetInt32(arg);
 	SlWorkerStart(NULL);
@@ -264,11 +278,21 @@ SlCleanerMain(Datum arg)
 										 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		SlWorkerWait(sl_retention_check_interval);
+		long		wait_ms = until_next_pass(last_pass_end);
+
+		/*
+		 * A pass when one is due, and after each reload (a test shortens
+		 * the interval that way); not on any other wakeup: a backend that
+		 * falls behind on invalidations signals every idle process, so
+		 * the latch says nothing about the schedule
+		 */
+		if (!SlWorkerWait(wait_ms) && wait_ms > 0 && until_next_pass(last_pass_end) > 0)
+			continue;
 		pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 		clean_all(pass_context);
 		SlOffsetsExpire();
 		SlTransactionsExpire();
+		last_pass_end = GetCurrentTimestamp();
 		pgstat_report_activity(STATE_IDLE, NULL);
 	}
 }

@@ -215,3 +215,30 @@ def test_records_produced_while_segments_roll_are_all_kept(make_server, unique_n
             assert first >= base and (next_base is None or last < next_base), \
                 (name, base, next_base, first, last)
     conn.close()
+
+
+def test_the_cleaner_keeps_its_schedule_whatever_wakes_it(make_server):
+    """The cleaner makes a pass every streamlog.retention_check_interval
+    (and after a reload), not whenever its latch is set: a backend that
+    falls behind on invalidations signals every idle process, and a pass
+    at such a moment deleted records a test (or an operator who set a long
+    interval) expected to find.  Here the signal is a request to log the
+    cleaner's memory contexts, which sets its latch the same way; each
+    request is served before the next one, so two of them logged mean that
+    a pass the first one started has ended."""
+    srv = make_server(conf={"streamlog.retention_check_interval": "1h"})
+
+    def runs():
+        return srv.sql("SELECT value FROM streamlog.stat_broker WHERE name = 'cleaner_runs'")[0][0]
+    wait_until(lambda: runs() >= 1, timeout=60, what="the cleaner's pass as it starts")
+    before = runs()
+    pid = srv.sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'streamlog cleaner'")[0][0]
+    marker = f"logging memory contexts of PID {pid}"
+    for n in (1, 2):
+        assert srv.sql("SELECT pg_log_backend_memory_contexts(%s)", (pid,)) == [(True,)]
+        wait_until(lambda: srv.log_text().count(marker) >= n, timeout=60,
+                   what=f"the cleaner served signal {n}")
+    assert runs() == before
+    # a reload still starts a pass at once, as tests that shorten the interval expect
+    srv.reload()
+    wait_until(lambda: runs() > before, timeout=60, what="a pass after the reload")

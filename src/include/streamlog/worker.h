@@ -44,8 +44,11 @@ extern void SlWorkerStart(const char *appname);
  * Wait until the latch is set or timeout_ms passes (0: no wait), then
  * serve what came meanwhile: interrupts (a SIGTERM ends the worker here)
  * and a reload of the configuration.  Exits if the postmaster died.
+ * True if the configuration was reloaded.  The latch is also set by
+ * signals meant for something else (a catch-up of invalidations, say): a
+ * worker with a schedule checks the time, not only that it woke.
  */
-extern void SlWorkerWait(long timeout_ms);
+extern bool SlWorkerWait(long timeout_ms);
 
 /*
  * A transaction of the worker's own with a snapshot for its reads, begun
