@@ -311,7 +311,10 @@ rebuild_partition(SlPartitionKey key)
 				entry->nbatches++;
 			}
 		}
-		/* Then markers: the newest (first met) has the coordinator epoch */
+		/*
+		 * Then markers: the highest coordinator epoch is the newest
+		 * coordinator's (an operator's abort writes -1, SlProducerMarkerFenced)
+		 */
 		for (int i = 0; i < count; i++)
 		{
 			StoredBatch *batch = &batches[i];
@@ -331,8 +334,9 @@ rebuild_partition(SlPartitionKey key)
 				entry->last_timestamp = -1;
 				entry->coordinator_epoch = batch->coordinator_epoch;
 			}
-			else if (entry->coordinator_epoch < 0)
-				entry->coordinator_epoch = batch->coordinator_epoch;
+			else
+				entry->coordinator_epoch = Max(entry->coordinator_epoch,
+											   batch->coordinator_epoch);
 			entry->last_timestamp = Max(entry->last_timestamp, batch->timestamp);
 		}
 		hash_search(rebuilt, &key, HASH_ENTER_NULL, NULL);
@@ -446,6 +450,32 @@ SlProducerNewestBatch(const SlTopic *topic, int32 partition, int64 producer_id,
 	return known;
 }
 
+bool
+SlProducerMarkerFenced(const SlTopic *topic, int32 partition, int64 producer_id,
+					   int16 producer_epoch, int32 coordinator_epoch,
+					   int16 *known_epoch, int32 *known_coordinator_epoch)
+{
+	SlPartitionKey pkey = SlMakePartitionKey(topic->topic_id, partition);
+	ProducerKey key = make_key(pkey, producer_id);
+	ProducerEntry *shared;
+	bool		fenced = false;
+
+	if (coordinator_epoch < 0)
+		return false;
+	rebuild_partition(pkey);
+	LWLockAcquire(producers_lock, LW_SHARED);
+	shared = hash_search(producers, &key, HASH_FIND, NULL);
+	if (shared != NULL)
+	{
+		*known_epoch = shared->epoch;
+		*known_coordinator_epoch = shared->coordinator_epoch;
+		fenced = producer_epoch < shared->epoch ||
+			coordinator_epoch < shared->coordinator_epoch;
+	}
+	LWLockRelease(producers_lock);
+	return fenced;
+}
+
 /*
  * Every producer the partition knows (DescribeProducers): a scan of the
  * whole table under the shared lock, which only admin requests make
@@ -551,7 +581,8 @@ SlProducersXactEvent(XactEvent event)
 			entry->last_timestamp = note->timestamp >= 0 ? note->timestamp : now_ms;
 			if (note->marker)
 			{
-				entry->coordinator_epoch = note->coordinator_epoch;
+				entry->coordinator_epoch = Max(entry->coordinator_epoch,
+											   note->coordinator_epoch);
 				continue;
 			}
 			entry_add_batch(entry, note->epoch, note->first_seq, note->last_seq,

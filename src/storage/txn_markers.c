@@ -32,6 +32,8 @@ SlTxnWriteMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
 	int64		offset;
 	const char *error;
+	int16		known_epoch;
+	int32		known_coordinator_epoch;
 
 	if (producer_id < 0 || producer_epoch < 0)
 		ereport(ERROR,
@@ -39,6 +41,16 @@ SlTxnWriteMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 				 errmsg("a transaction marker needs a producer id and epoch, not %lld and %d",
 						(long long) producer_id, producer_epoch)));
 	SlTopicCheckPartition(topic, partition);
+	if (SlProducerMarkerFenced(topic, partition, producer_id, producer_epoch,
+							   coordinator_epoch, &known_epoch, &known_coordinator_epoch))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a transaction marker of producer %lld epoch %d from coordinator epoch %d is older than partition %d of topic \"%s\"",
+						(long long) producer_id, producer_epoch, coordinator_epoch,
+						partition, topic->name),
+				 errdetail("The partition holds producer epoch %d and markers of coordinator epoch %d.",
+						   known_epoch, known_coordinator_epoch),
+				 errhint("The coordinator that sent it was replaced; the current one ends the transaction.")));
 
 	SlControlKeyEncode(key, commit ? SL_CONTROL_TYPE_COMMIT : SL_CONTROL_TYPE_ABORT);
 	SlControlValueEncode(value, coordinator_epoch);

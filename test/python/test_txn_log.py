@@ -72,6 +72,44 @@ def test_marker_without_open_transaction_is_written(conn, unique_name):
     assert aborted(conn, topic) == []
 
 
+def test_markers_from_a_replaced_coordinator_or_an_older_epoch_are_refused(
+        conn, unique_name):
+    """As Kafka's leader (TRANSACTION_COORDINATOR_FENCED,
+    INVALID_PRODUCER_EPOCH): a late marker of a coordinator that was
+    replaced (a lower coordinator epoch than the partition has seen) would
+    end the producer's next transaction; one of an older producer epoch
+    would end the transaction of its newer epoch.  Both are refused and the
+    open transaction stays open; an operator's abort (coordinator epoch
+    -1) is not fenced."""
+    topic = unique_name("txn")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    append(conn, topic, 0, 5000, 0, 0, ["a"])             # 0
+    assert marker(conn, topic, 0, 5000, 0, True, coordinator_epoch=3) == 1
+    append(conn, topic, 0, 5000, 0, 1, ["b"])             # 2: the next transaction
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                       match="coordinator epoch 2 is older"):
+        marker(conn, topic, 0, 5000, 0, False, coordinator_epoch=2)
+    assert lso(conn, topic) == 2
+    # the current coordinator commits it; then the producer moves on to
+    # epoch 1 (InitProducerId) and opens a transaction there
+    assert marker(conn, topic, 0, 5000, 0, True, coordinator_epoch=3) == 3
+    append(conn, topic, 0, 5000, 1, 0, ["c"])             # 4
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                       match="producer 5000 epoch 0"):
+        marker(conn, topic, 0, 5000, 0, False, coordinator_epoch=3)
+    assert lso(conn, topic) == 4
+    # the current coordinator ends it
+    assert marker(conn, topic, 0, 5000, 1, False, coordinator_epoch=4) == 5
+    assert lso(conn, topic) == hwm(conn, topic) == 6
+    assert aborted(conn, topic) == [(5000, 4, 5)]
+    # an operator's abort of a hanging transaction is never fenced
+    append(conn, topic, 0, 5000, 1, 1, ["d"])             # 6
+    assert marker(conn, topic, 0, 5000, 1, False, coordinator_epoch=-1) == 7
+    # and leaves the fence where the newest coordinator put it
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        marker(conn, topic, 0, 5000, 1, True, coordinator_epoch=3)
+
+
 def test_marker_rolled_back_with_its_transaction(conn, unique_name):
     topic = unique_name("txn")
     conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))

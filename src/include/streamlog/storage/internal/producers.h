@@ -25,6 +25,22 @@ extern void SlProducerNoteMarker(SlPartitionKey partition, int64 producer_id,
 								 int16 epoch, int32 coordinator_epoch, int64 timestamp);
 
 /*
+ * True if a marker of producer_id written now would come from the past, as
+ * Kafka's leader refuses it (TRANSACTION_COORDINATOR_FENCED,
+ * INVALID_PRODUCER_EPOCH): the partition holds batches of a newer epoch of
+ * the producer, or a marker from a newer coordinator (a higher coordinator
+ * epoch: the coordinator that sends this one was replaced, and a late
+ * marker of its would end the producer's next transaction).  Then
+ * *known_epoch and *known_coordinator_epoch are what the partition holds.
+ * coordinator_epoch -1, an operator's abort of a hanging transaction, is
+ * never fenced.
+ */
+extern bool SlProducerMarkerFenced(const SlTopic *topic, int32 partition,
+								   int64 producer_id, int16 producer_epoch,
+								   int32 coordinator_epoch, int16 *known_epoch,
+								   int32 *known_coordinator_epoch);
+
+/*
  * Forget the producer states of a partition whose log was truncated; they
  * are rebuilt from its stored batches when next needed
  */
