@@ -111,7 +111,12 @@ def test_reads_go_to_any_node_holding_a_replica(cluster, unique_name):
     cluster.wait_topic_everywhere(name, deadline=DEADLINE)
     cluster.node(leader).sql("SELECT streamlog.produce(%s, 'k', 'v0', partition => 0)", (name,))
     # below the high watermark: what every in-sync replica holds (the
-    # record once its follower reported it)
+    # record once its follower reported it).  Both high watermarks are
+    # waited for, so that no read below races with one moving
+    hwm = "SELECT high_watermark FROM streamlog.partitions WHERE topic = %s AND partition = 0"
+    for n in (leader, follower):
+        cluster.wait_for(lambda: cluster.node(n).sql(hwm, (name,)) == [(1,)], DEADLINE,
+                         f"node {n}'s high watermark past the record")
     on_leader = cluster.node(leader).sql(
         "SELECT \"offset\", value FROM streamlog.read(%s, 0)", (name,))
 
