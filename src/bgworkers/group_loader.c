@@ -42,6 +42,7 @@ SlGroupLoaderMain(Datum arg)
 	const SlTopic *topic;
 	const SlPartitionLeadership *l;
 	int64		loaded = 0;
+	int64		pending = 0;
 	bool		leads;
 
 	memcpy(args, MyBgworkerEntry->bgw_extra, sizeof(args));
@@ -68,7 +69,7 @@ SlGroupLoaderMain(Datum arg)
 		leads = l->leader == sl_node_id && l->leader_epoch == load_epoch;
 	}
 	if (leads)
-		loaded = SlGroupOffsetsLoadPartition(topic, load_partition);
+		loaded = SlGroupOffsetsLoadPartition(topic, load_partition, load_epoch, &pending);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
@@ -76,7 +77,8 @@ SlGroupLoaderMain(Datum arg)
 	{
 		SlGroupOffsetsLoadDone(load_topic_id, load_partition, load_epoch, true);
 		ereport(LOG,
-				(errmsg("streamlog: loaded %lld committed offsets of %s-%d as its leader in epoch %d",
-						(long long) loaded, SL_OFFSETS_TOPIC_NAME, load_partition, load_epoch)));
+				(errmsg("streamlog: loaded %lld committed offsets and %lld pending in open transactions of %s-%d as its leader in epoch %d",
+						(long long) loaded, (long long) pending, SL_OFFSETS_TOPIC_NAME,
+						load_partition, load_epoch)));
 	}
 }

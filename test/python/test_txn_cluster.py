@@ -392,3 +392,88 @@ def test_ongoing_transaction_times_out_on_the_next_coordinator(cluster, unique_n
         via = cluster.node(other_node(cluster, coordinator, leader.node_id)).kafka_bootstrap
         assert kh.read_values(via, topic, i, "read_committed", 0) == []
         assert kh.read_values(via, topic, i, "read_uncommitted", 1) == [f"o{i}"]
+
+
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+def test_pending_offsets_survive_a_failover_of_the_group_coordinator(cluster, unique_name,
+                                                                      outcome):
+    """send_offsets_to_transaction stages offsets on the group's
+    coordinator, which writes them as a transactional batch to the group's
+    partition of __consumer_offsets; the markers are held, the group's
+    coordinator (not the transaction's) is killed with kill -9: the node
+    that takes over the group rebuilds the pending offsets from its replica
+    of the partition, and the marker then makes them the group's committed
+    offsets (commit) or drops them, the earlier ones staying (abort)"""
+    src, out, tid = unique_name("in"), unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, src)
+    create_spread_topic(cluster, out)
+    p = producer(cluster, tid)
+    p.init_transactions(60)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    group, group_node = group_coordinated_elsewhere(cluster, unique_name, tid)
+    offsets_partition = java_hash_partition(group, PARTITIONS)
+    txn_node = txn_coordinator(cluster, tid)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                         "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+
+    # committed offsets before: those of an earlier transaction
+    p.begin_transaction()
+    p.produce(out, b"first", partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 5)], metadata, 60)
+    p.commit_transaction(60)
+    cluster.wait_for(lambda: txn_state(cluster.node(txn_node), tid) == "CompleteCommit", 60,
+                     "the first transaction complete")
+
+    set_markers_hold(cluster.node(txn_node), True)
+    p.begin_transaction()
+    p.produce(out, b"second", partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 9), TopicPartition(src, 2, 4)],
+                                  metadata, 60)
+    if outcome == "commit":
+        p.commit_transaction(60)
+    else:
+        p.flush(60)
+        p.abort_transaction(60)
+    prepared = "PrepareCommit" if outcome == "commit" else "PrepareAbort"
+    assert txn_state(cluster.node(txn_node), tid) == prepared
+    assert cluster.node(group_node).sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+    consumer.close()
+
+    cluster.kill9(group_node)
+    successor = agreed_leader(cluster, OFFSETS_TOPIC, offsets_partition, exclude=(group_node,))
+    # read_uncommitted: no require_stable, which would wait for the marker
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+
+    def committed(c):
+        got = c.committed([TopicPartition(src, 0), TopicPartition(src, 2)], 60)
+        return [tp.offset for tp in got]
+    # the successor loaded the partition: the offsets are pending there, not committed
+    assert committed(reader) == [5, -1001]
+    reader.close()
+    assert cluster.node(successor).sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+
+    set_markers_hold(cluster.node(txn_node), False)
+    completed = "CompleteCommit" if outcome == "commit" else "CompleteAbort"
+    cluster.wait_for(lambda: txn_state(cluster.node(txn_node), tid) == completed, 90,
+                     "the marker written on the group's new coordinator")
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False})
+    expected = [9, 4] if outcome == "commit" else [5, -1001]
+    cluster.wait_for(lambda: committed(reader) == expected, 60, "the group's committed offsets")
+    reader.close()
+    assert cluster.node(successor).sql(
+        "SELECT partition, committed_offset FROM streamlog.group_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == \
+        ([(0, 9), (2, 4)] if outcome == "commit" else [(0, 5)])
+    assert cluster.node(successor).sql(
+        "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+        (group,)) == [(0,)]
