@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "utils/snapmgr.h"
 
@@ -51,6 +52,8 @@ SlGroupLoaderMain(Datum arg)
 	load_epoch = args[2];
 	before_shmem_exit(loader_exit, (Datum) 0);
 
+	/* for the test hook streamlog.group_load_hold, which waits for a reload */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pgstat_report_appname("streamlog group loader");

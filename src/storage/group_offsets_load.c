@@ -36,14 +36,19 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
+#include "streamlog/guc.h"
 #include "streamlog/protocol/control_records.h"
 #include "streamlog/protocol/offsets_records.h"
 #include "streamlog/protocol/records.h"
@@ -590,6 +595,34 @@ load_pending(LoadState *st, int32 leader_epoch)
 	return n;
 }
 
+/*
+ * The test hook streamlog.group_load_hold: wait here, between reading the
+ * log and writing what it said, while it is on (the loader reloads the
+ * configuration), showing it in pg_stat_activity.query
+ */
+static void
+hold_if_asked(int32 partition)
+{
+	if (!sl_group_load_hold)
+		return;
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("holding the load of %s-%d", SL_OFFSETS_TOPIC_NAME,
+									partition));
+	while (sl_group_load_hold)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	pgstat_report_activity(STATE_RUNNING, "");
+}
+
 int64
 SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition,
 							int32 leader_epoch, int64 *pending)
@@ -626,6 +659,8 @@ SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition,
 		ereport(LOG,
 				(errmsg("streamlog: %lld records of %s-%d were not offsets Kafka writes; skipped",
 						(long long) st.skipped, SL_OFFSETS_TOPIC_NAME, partition)));
+
+	hold_if_asked(partition);
 
 	SPI_connect();
 	delete_partition_groups(&st);

@@ -477,3 +477,117 @@ def test_pending_offsets_survive_a_failover_of_the_group_coordinator(cluster, un
     assert cluster.node(successor).sql(
         "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
         (group,)) == [(0,)]
+
+
+OFFSET_FETCH = 9
+COORDINATOR_LOAD_IN_PROGRESS = 14
+
+
+def offset_fetch_error(node, group, topic):
+    """The error of a raw OffsetFetch v1 of topic's partition 0 sent to
+    node: it starts the load of the group's partition there"""
+    body = (kh.string(group) + struct.pack(">i", 1) + kh.string(topic)
+            + struct.pack(">ii", 1, 0))
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(OFFSET_FETCH, 1, cid, body)))
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    r.i32(), r.i64(), r.string()
+    return r.i16()
+
+
+def set_load_hold(node, on):
+    value = "on" if on else "off"
+    node.sql("ALTER SYSTEM SET streamlog.group_load_hold = %s" % value)
+    node.sql("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 30
+    while node.sql("SHOW streamlog.group_load_hold")[0][0] != value:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_pending_offsets_staged_while_the_new_coordinator_loads(cluster, unique_name):
+    """The race of a TxnOffsetCommit with the load of the group's partition
+    on its new coordinator: the load is held (streamlog.group_load_hold)
+    after it read the partition, which holds the offsets of a transaction
+    whose group coordinator was killed; a second transaction stages offsets
+    for the group meanwhile (taken while the load runs).  The load keeps
+    what was staged after the point it read, and rebuilds what the log
+    holds, and replaces a row left from an earlier time the node
+    coordinated the group (a transaction settled elsewhere since, written
+    here by hand as such a node keeps it); both commits then make their
+    offsets the group's"""
+    src, out, tid = unique_name("in"), unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, src)
+    create_spread_topic(cluster, out)
+    p1 = producer(cluster, tid)
+    p1.init_transactions(60)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    group, group_node = group_coordinated_elsewhere(cluster, unique_name, tid)
+    offsets_partition = java_hash_partition(group, PARTITIONS)
+    txn_node = txn_coordinator(cluster, tid)
+    # a second producer, whose coordinator survives too
+    tid2 = next(t for t in (unique_name(f"tx2-{i}") for i in range(50))
+                if txn_coordinator(cluster, t) != group_node)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                         "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+    consumer.close()
+
+    set_markers_hold(cluster.node(txn_node), True)
+    p1.begin_transaction()
+    p1.produce(out, b"one", partition=0)
+    p1.send_offsets_to_transaction([TopicPartition(src, 0, 9)], metadata, 60)
+    p1.commit_transaction(60)
+    assert txn_state(cluster.node(txn_node), tid) == "PrepareCommit"
+
+    for i in cluster.reachable():
+        if i != group_node:
+            set_load_hold(cluster.node(i), True)
+            cluster.node(i).sql(
+                "INSERT INTO streamlog.txn_pending_offset (producer_id, group_id, topic_id, "
+                "  partition, committed_offset, staged_epoch) "
+                "SELECT 424242, %s, topic_id, 1, 77, 0 FROM streamlog.topic WHERE name = %s",
+                (group, src))
+    cluster.kill9(group_node)
+    successor = cluster.node(agreed_leader(cluster, OFFSETS_TOPIC, offsets_partition,
+                                           exclude=(group_node,)))
+    assert offset_fetch_error(successor, group, src) == COORDINATOR_LOAD_IN_PROGRESS
+    holding = f"holding the load of {OFFSETS_TOPIC}-{offsets_partition}"
+    cluster.wait_for(lambda: successor.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query = %s", (holding,))[0][0] == 1,
+        60, "the load held after reading the partition")
+
+    p2 = producer(cluster, tid2)
+    p2.init_transactions(60)
+    p2.begin_transaction()
+    p2.produce(out, b"two", partition=1)
+    p2.send_offsets_to_transaction([TopicPartition(src, 2, 4)], metadata, 60)
+    assert offset_fetch_error(successor, group, src) == COORDINATOR_LOAD_IN_PROGRESS
+
+    for i in cluster.reachable():
+        set_load_hold(cluster.node(i), False)
+    cluster.wait_for(lambda: offset_fetch_error(successor, group, src) == 0, 60,
+                     "the group's partition loaded")
+    assert successor.sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+
+    set_markers_hold(cluster.node(txn_node), False)
+    p2.commit_transaction(60)
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False})
+
+    def committed():
+        got = reader.committed([TopicPartition(src, 0), TopicPartition(src, 2)], 60)
+        return [tp.offset for tp in got]
+    cluster.wait_for(lambda: committed() == [9, 4], 90, "both transactions' offsets committed")
+    reader.close()
+    assert successor.sql(
+        "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+        (group,)) == [(0,)]
+
