@@ -591,3 +591,56 @@ def test_pending_offsets_staged_while_the_new_coordinator_loads(cluster, unique_
         "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
         (group,)) == [(0,)]
 
+
+def test_marker_of_an_older_coordinator_epoch_is_refused(cluster, unique_name):
+    """Markers carry the coordinator's epoch (the leader epoch of its
+    partition of __transaction_state).  After a failover of that partition
+    the new coordinator's markers have a newer epoch; a marker the old
+    coordinator delivers late, with its older epoch, is refused by the
+    partition's leader (Kafka's TRANSACTION_COORDINATOR_FENCED), and
+    writes nothing"""
+    import psycopg
+    topic, tid = unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, topic)
+    p = producer(cluster, tid)
+    p.init_transactions(60)
+    coordinator = txn_coordinator(cluster, tid)
+    victim_partition = next(i for i in range(3) if i + 1 != coordinator)
+    leader = cluster.node(victim_partition + 1)
+
+    def coordinator_epoch():
+        rows = leader.sql("SELECT coordinator_epoch FROM streamlog.producers "
+                          "WHERE topic = %s AND partition = %s", (topic, victim_partition))
+        return rows[0][0] if rows else None
+
+    p.begin_transaction()
+    p.produce(topic, b"a", partition=victim_partition)
+    p.commit_transaction(60)
+    cluster.wait_for(lambda: txn_state(cluster.node(coordinator), tid) == "CompleteCommit", 60,
+                     "the first transaction complete")
+    old_epoch = coordinator_epoch()
+    assert old_epoch is not None and old_epoch >= 0
+
+    set_markers_hold(cluster.node(coordinator), True)
+    p.begin_transaction()
+    p.produce(topic, b"b", partition=victim_partition)
+    p.commit_transaction(60)
+    cluster.kill9(coordinator)
+    successor = txn_coordinator(cluster, tid, exclude=(coordinator,))
+    cluster.wait_for(lambda: txn_state(cluster.node(successor), tid) == "CompleteCommit", 90,
+                     "the new coordinator completes the transaction")
+    cluster.wait_for(lambda: (coordinator_epoch() or -1) > old_epoch, 60,
+                     "the new coordinator's epoch on the partition")
+
+    (topic_id,), = leader.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (topic,))
+    (pid, epoch), = cluster.node(successor).sql(
+        "SELECT producer_id, producer_epoch FROM streamlog.txn_state "
+        "WHERE transactional_id = %s", (tid,))
+    end = kh.high_watermark(leader, topic, victim_partition)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                       match="coordinator epoch"):
+        leader.sql("SELECT * FROM streamlog._txn_write_marker(%s, %s, %s, %s::smallint, "
+                   "false, %s)", (topic_id, victim_partition, pid, epoch, old_epoch))
+    assert kh.high_watermark(leader, topic, victim_partition) == end
+    assert kh.read_values(leader.kafka_bootstrap, topic, victim_partition,
+                          "read_committed", 2) == ["a", "b"]
