@@ -644,3 +644,58 @@ def test_marker_of_an_older_coordinator_epoch_is_refused(cluster, unique_name):
     assert kh.high_watermark(leader, topic, victim_partition) == end
     assert kh.read_values(leader.kafka_bootstrap, topic, victim_partition,
                           "read_committed", 2) == ["a", "b"]
+
+
+TXN_OFFSET_COMMIT = 28
+
+
+def txn_offset_commit_raw(node, tid, group, producer_id, epoch, topic, partition, offset):
+    """TxnOffsetCommit v2 of one partition sent to node: its error code"""
+    body = (kh.string(tid) + kh.string(group) + struct.pack(">qh", producer_id, epoch)
+            + struct.pack(">i", 1) + kh.string(topic) + struct.pack(">i", 1)
+            + struct.pack(">iqi", partition, offset, -1) + kh.string(""))
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(TXN_OFFSET_COMMIT, 2, cid, body)))
+    r.i32()
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    r.i32()
+    return r.i16()
+
+
+def test_hanging_transaction_of_consumer_offsets_aborted_by_hand(cluster, unique_name):
+    """A TxnOffsetCommit whose transaction never gets a marker there (a
+    raw client that skipped AddOffsetsToTxn: on a cluster the group's
+    coordinator does not ask the transaction's) leaves an open transaction
+    in the group's partition of __consumer_offsets, holding its last
+    stable offset back; abort_transaction() on its leader aborts it and
+    drops the offsets it left pending"""
+    src, group = unique_name("in"), unique_name("g")
+    create_spread_topic(cluster, src)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    partition = java_hash_partition(group, PARTITIONS)
+    leader = cluster.node(agreed_leader(cluster, OFFSETS_TOPIC, partition))
+    producer_id = 987654321
+
+    cluster.wait_for(lambda: txn_offset_commit_raw(leader, unique_name("tx"), group, producer_id,
+                                                    0, src, 0, 12) == 0,
+                     60, "the offsets staged (once the group's partition is loaded)")
+    rows = leader.sql("SELECT producer_id, first_offset FROM streamlog.open_transactions "
+                      "WHERE topic = %s AND partition = %s", (OFFSETS_TOPIC, partition))
+    assert [r[0] for r in rows] == [producer_id]
+    assert leader.sql("SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+                      (group,)) == [(1,)]
+    assert leader.sql("SELECT streamlog.last_stable_offset(%s, %s)",
+                      (OFFSETS_TOPIC, partition))[0][0] == rows[0][1]
+
+    leader.sql("SELECT streamlog.abort_transaction(%s, %s, start_offset => %s)",
+               (OFFSETS_TOPIC, partition, rows[0][1]))
+    assert leader.sql("SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+                      (group,)) == [(0,)]
+    assert leader.sql("SELECT streamlog.last_stable_offset(%s, %s)",
+                      (OFFSETS_TOPIC, partition))[0][0] == \
+        kh.high_watermark(leader, OFFSETS_TOPIC, partition)
