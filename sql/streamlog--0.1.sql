@@ -1143,6 +1143,11 @@ CREATE TABLE streamlog.txn_pending_offset (
 	committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
 	leader_epoch integer NOT NULL DEFAULT -1,
 	metadata text,
+	-- on a cluster, the leader epoch of the group's partition of
+	-- __consumer_offsets in which this node staged the row (-1 standalone):
+	-- a node that starts leading the partition rebuilds the rows of older
+	-- epochs from its log and keeps those staged since
+	staged_epoch integer NOT NULL DEFAULT -1,
 	PRIMARY KEY (producer_id, group_id, topic_id, partition),
 	FOREIGN KEY (topic_id, partition) REFERENCES streamlog.partition ON DELETE CASCADE
 );

@@ -77,6 +77,7 @@ int			sl_transaction_max_timeout_ms = 900000;
 int			sl_transactional_id_expiration_ms = 604800000;
 int			sl_transaction_state_topic_num_partitions = 50;
 bool		sl_transaction_markers_hold = false;
+bool		sl_group_load_hold = false;
 int			sl_offsets_retention_minutes = 10080;
 int			sl_offsets_retention_check_interval = 600000;
 int			sl_port = 9092;
@@ -1178,6 +1179,17 @@ SlDefineGucs(void)
 							 "killed meanwhile leaves the ends of its transactions to the next "
 							 "coordinator.  Never set it in production.",
 							 &sl_transaction_markers_hold,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("streamlog.group_load_hold",
+							 "For tests of races: a loader of a partition of __consumer_offsets "
+							 "waits after reading the partition, before writing what it read.",
+							 "A test hook (README, \"Transactions on a cluster\"): what is "
+							 "committed meanwhile comes after the point the load read.  Never "
+							 "set it in production.",
+							 &sl_group_load_hold,
 							 false,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "utils/snapmgr.h"
 
@@ -42,6 +43,7 @@ SlGroupLoaderMain(Datum arg)
 	const SlTopic *topic;
 	const SlPartitionLeadership *l;
 	int64		loaded = 0;
+	int64		pending = 0;
 	bool		leads;
 
 	memcpy(args, MyBgworkerEntry->bgw_extra, sizeof(args));
@@ -50,6 +52,8 @@ SlGroupLoaderMain(Datum arg)
 	load_epoch = args[2];
 	before_shmem_exit(loader_exit, (Datum) 0);
 
+	/* for the test hook streamlog.group_load_hold, which waits for a reload */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	pgstat_report_appname("streamlog group loader");
@@ -68,7 +72,7 @@ SlGroupLoaderMain(Datum arg)
 		leads = l->leader == sl_node_id && l->leader_epoch == load_epoch;
 	}
 	if (leads)
-		loaded = SlGroupOffsetsLoadPartition(topic, load_partition);
+		loaded = SlGroupOffsetsLoadPartition(topic, load_partition, load_epoch, &pending);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 
@@ -76,7 +80,8 @@ SlGroupLoaderMain(Datum arg)
 	{
 		SlGroupOffsetsLoadDone(load_topic_id, load_partition, load_epoch, true);
 		ereport(LOG,
-				(errmsg("streamlog: loaded %lld committed offsets of %s-%d as its leader in epoch %d",
-						(long long) loaded, SL_OFFSETS_TOPIC_NAME, load_partition, load_epoch)));
+				(errmsg("streamlog: loaded %lld committed offsets and %lld pending in open transactions of %s-%d as its leader in epoch %d",
+						(long long) loaded, (long long) pending, SL_OFFSETS_TOPIC_NAME,
+						load_partition, load_epoch)));
 	}
 }

@@ -13,6 +13,8 @@
 #include "streamlog/storage/acl.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/transactions.h"
+#include "streamlog/storage/txn_cluster.h"
+#include "streamlog/storage/txn_offsets.h"
 #include "streamlog/storage/txn_state.h"
 
 PG_FUNCTION_INFO_V1(streamlog_last_stable_offset);
@@ -29,6 +31,21 @@ streamlog_last_stable_offset(PG_FUNCTION_ARGS)
 	topic = SlTopicLookupAndLock(name, AccessShareLock);
 	SlTopicCheckPartition(topic, partition);
 	PG_RETURN_INT64(SlPartitionLastStableOffset(topic->topic_id, partition));
+}
+
+/*
+ * A hanging transaction of __consumer_offsets holds offsets of
+ * TxnOffsetCommit pending on this node, the group's coordinator: its ABORT
+ * drops them, as one the transaction coordinator writes does
+ * (txn_cluster.h), or they would wait for a marker that never comes
+ */
+static void
+discard_pending_offsets(const SlTopic *topic, int32 partition, int64 producer_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, SlTxnOffsetsGroupsOf(producer_id, partition, topic->partition_count))
+		SlTxnOffsetsDiscard(producer_id, lfirst(lc));
 }
 
 /*
@@ -78,8 +95,12 @@ streamlog_abort_transaction(PG_FUNCTION_ARGS)
 			open = SlTxnOpenList(topic->topic_id, partition, &nopen);
 			for (int j = 0; j < nopen; j++)
 				if (open[j].first_offset == start_offset)
+				{
+					if (strcmp(topic->name, SL_OFFSETS_TOPIC_NAME) == 0)
+						discard_pending_offsets(topic, partition, open[j].producer_id);
 					PG_RETURN_INT64(SlTxnWriteMarker(topic, partition, open[j].producer_id,
 													 open[j].producer_epoch, false, -1));
+				}
 			break;
 		}
 	ereport(ERROR,

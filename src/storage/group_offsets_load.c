@@ -18,20 +18,38 @@
  * deletes the rows of every group of the partition and inserts what the
  * log says, in one transaction.  Offsets of topics this node does not know
  * (dropped since) are left out, as the table's foreign key wants.
+ *
+ * Offsets of Kafka transactions (TxnOffsetCommit, txn_offsets.h) are
+ * transactional batches of their producer, settled by the producer's
+ * marker, as Kafka's loader reads them: a COMMIT marker makes the
+ * producer's pending offsets committed ones, an ABORT drops them, and
+ * those of producers without a marker yet are the rows of
+ * streamlog.txn_pending_offset the marker will settle on this node.  Rows
+ * of that table staged in an earlier leader epoch (this node coordinated
+ * the group before) are replaced by what the log says; rows staged in
+ * this epoch are kept, as TxnOffsetCommit is taken while the load runs:
+ * one staged after the point the load read is newer than the log it read,
+ * and one staged before it is what the log holds.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
+#include "streamlog/guc.h"
+#include "streamlog/protocol/control_records.h"
 #include "streamlog/protocol/offsets_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/group_load.h"
@@ -193,9 +211,23 @@ typedef struct LoadEntry
 	int64		commit_timestamp;
 } LoadEntry;
 
+/* An offset of a producer's transaction that no marker settled yet */
+typedef struct PendingKey
+{
+	int64		producer_id;
+	LoadKey		key;
+} PendingKey;
+
+typedef struct PendingEntry
+{
+	PendingKey	key;
+	LoadEntry	value;			/* its key unused */
+} PendingEntry;
+
 typedef struct LoadState
 {
 	HTAB	   *entries;
+	HTAB	   *pending;		/* PendingEntry by producer and key */
 	int32		partition;
 	int32		partitions;		/* of the topic, to tell a group's partition */
 	int64		next_offset;
@@ -226,14 +258,101 @@ forget_group(LoadState *st, const char *group_id)
 			e->live = false;
 }
 
+/* Set an entry's value from a record's; false if it is no committed offset */
+static bool
+set_value(LoadEntry *e, bool found, const SlRecord *rec)
+{
+	SlOffsetCommitValue v;
+	int32		metadata_len;
+
+	if (SlDecodeOffsetCommitValue(rec->value, rec->value_len, &v, &metadata_len) != NULL ||
+		v.offset < 0)
+		return false;
+	e->live = true;
+	e->offset = v.offset;
+	e->leader_epoch = v.leader_epoch;
+	e->commit_timestamp = v.commit_timestamp;
+	if (found && e->metadata)
+		pfree(e->metadata);
+	e->metadata = NULL;
+	if (v.metadata != NULL && metadata_len > 0 &&
+		memchr(v.metadata, '\0', metadata_len) == NULL)
+		e->metadata = pnstrdup(v.metadata, metadata_len);
+	return true;
+}
+
+/*
+ * A record of a producer's transaction: pending until its marker.  Kafka's
+ * coordinator writes only committed offsets there.
+ */
 static void
-load_record(LoadState *st, const SlRecord *rec)
+load_txn_record(LoadState *st, int64 producer_id, const LoadKey *key, const SlRecord *rec)
+{
+	PendingKey	pk;
+	PendingEntry *p;
+	bool		found;
+
+	memset(&pk, 0, sizeof(pk));
+	pk.producer_id = producer_id;
+	pk.key = *key;
+	if (rec->value == NULL)
+	{
+		st->skipped++;
+		return;
+	}
+	p = hash_search(st->pending, &pk, HASH_ENTER, &found);
+	if (!found)
+		p->value.metadata = NULL;
+	if (!set_value(&p->value, found, rec))
+	{
+		if (!found)
+			hash_search(st->pending, &pk, HASH_REMOVE, NULL);
+		st->skipped++;
+	}
+}
+
+/*
+ * A producer's marker: COMMIT makes its pending offsets committed ones
+ * (the coordinator made them so in the marker's transaction), ABORT drops
+ * them
+ */
+static void
+settle_producer(LoadState *st, int64 producer_id, bool commit)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *p;
+
+	hash_seq_init(&seq, st->pending);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		if (p->key.producer_id != producer_id)
+			continue;
+		if (commit)
+		{
+			bool		found;
+			LoadEntry  *e = hash_search(st->entries, &p->key.key, HASH_ENTER, &found);
+
+			if (found && e->metadata)
+				pfree(e->metadata);
+			e->live = true;
+			e->offset = p->value.offset;
+			e->leader_epoch = p->value.leader_epoch;
+			e->commit_timestamp = p->value.commit_timestamp;
+			e->metadata = p->value.metadata;
+		}
+		else if (p->value.metadata)
+			pfree(p->value.metadata);
+		/* dynahash allows removing the entry a scan just returned */
+		hash_search(st->pending, &p->key, HASH_REMOVE, NULL);
+	}
+}
+
+static void
+load_record(LoadState *st, const SlRecord *rec, int64 txn_producer_id)
 {
 	SlOffsetsKey k;
 	LoadKey		key;
 	LoadEntry  *e;
-	SlOffsetCommitValue v;
-	int32		metadata_len;
 	bool		found;
 
 	if (SlDecodeOffsetsKey(rec->key, rec->key_len < 0 ? 0 : rec->key_len, &k) != NULL)
@@ -259,6 +378,11 @@ load_record(LoadState *st, const SlRecord *rec)
 		return;
 	}
 	key.partition = k.partition;
+	if (txn_producer_id >= 0)
+	{
+		load_txn_record(st, txn_producer_id, &key, rec);
+		return;
+	}
 	if (rec->value == NULL)
 	{
 		e = hash_search(st->entries, &key, HASH_FIND, NULL);
@@ -266,23 +390,15 @@ load_record(LoadState *st, const SlRecord *rec)
 			e->live = false;
 		return;
 	}
-	if (SlDecodeOffsetCommitValue(rec->value, rec->value_len, &v, &metadata_len) != NULL ||
-		v.offset < 0)
-	{
-		st->skipped++;
-		return;
-	}
 	e = hash_search(st->entries, &key, HASH_ENTER, &found);
-	e->live = true;
-	e->offset = v.offset;
-	e->leader_epoch = v.leader_epoch;
-	e->commit_timestamp = v.commit_timestamp;
-	if (found && e->metadata)
-		pfree(e->metadata);
-	e->metadata = NULL;
-	if (v.metadata != NULL && metadata_len > 0 &&
-		memchr(v.metadata, '\0', metadata_len) == NULL)
-		e->metadata = pnstrdup(v.metadata, metadata_len);
+	if (!found)
+		e->metadata = NULL;
+	if (!set_value(e, found, rec))
+	{
+		if (!found)
+			hash_search(st->entries, &key, HASH_REMOVE, NULL);
+		st->skipped++;
+	}
 }
 
 static void
@@ -298,26 +414,38 @@ load_batch(const SlReplicaBatch *batch, void *arg)
 		st->skipped++;
 		return;
 	}
+	if (it.hdr.attributes & SL_BATCH_ATTR_CONTROL)
+	{
+		int16		type;
+
+		/* A transaction marker: its one record says which */
+		if (it.hdr.producer_id >= 0 && SlRecordIterNext(&it, &rec) &&
+			SlControlKeyDecode(rec.key, rec.key_len, &type) &&
+			(type == SL_CONTROL_TYPE_COMMIT || type == SL_CONTROL_TYPE_ABORT))
+			settle_producer(st, it.hdr.producer_id, type == SL_CONTROL_TYPE_COMMIT);
+		SlRecordIterFree(&it);
+		return;
+	}
 	while (SlRecordIterNext(&it, &rec))
-		load_record(st, &rec);
+		load_record(st, &rec, (it.hdr.attributes & SL_BATCH_ATTR_TRANSACTIONAL) ?
+					it.hdr.producer_id : -1);
 	if (it.error)
 		st->skipped++;
 	SlRecordIterFree(&it);
 }
 
-/* Delete the rows of every group of this partition */
-static void
-delete_partition_groups(LoadState *st)
+/* The groups of this partition among a query's first column */
+static Datum
+partition_groups(LoadState *st, const char *query)
 {
 	List	   *groups = NIL;
 	Datum	   *elems;
 	int			n = 0;
 	ListCell   *lc;
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
 
-	if (SPI_execute("SELECT DISTINCT group_id FROM streamlog.group_offset", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the groups of streamlog.group_offset");
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the groups of %s-%d", SL_OFFSETS_TOPIC_NAME,
+			 st->partition);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *g = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -325,12 +453,20 @@ delete_partition_groups(LoadState *st)
 		if (g != NULL && SlOffsetsPartitionFor(g, st->partitions) == st->partition)
 			groups = lappend(groups, g);
 	}
-	if (groups == NIL)
-		return;
-	elems = palloc(sizeof(Datum) * list_length(groups));
+	elems = palloc(sizeof(Datum) * Max(list_length(groups), 1));
 	foreach(lc, groups)
 		elems[n++] = CStringGetTextDatum(lfirst(lc));
-	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Delete the rows of every group of this partition */
+static void
+delete_partition_groups(LoadState *st)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+
+	values[0] = partition_groups(st, "SELECT DISTINCT group_id FROM streamlog.group_offset");
 	if (SPI_execute_with_args("DELETE FROM streamlog.group_offset WHERE group_id = ANY ($1)",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete the offsets of the groups of %s-%d",
@@ -388,8 +524,108 @@ insert_entries(LoadState *st)
 	return n;
 }
 
+/*
+ * Replace the pending offsets this node staged in earlier leader epochs
+ * for the partition's groups by those of transactions the log leaves open;
+ * rows staged in this epoch stay (see the top of the file).  Returns the
+ * rows inserted.
+ */
+static int64
+load_pending(LoadState *st, int32 leader_epoch)
+{
+	static const char *insert_sql =
+		"INSERT INTO streamlog.txn_pending_offset "
+		"(producer_id, group_id, topic_id, partition, committed_offset, leader_epoch, "
+		" metadata, staged_epoch) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+		"ON CONFLICT DO NOTHING";
+	Oid			delete_types[2] = {TEXTARRAYOID, INT4OID};
+	Oid			insert_types[8] = {INT8OID, TEXTOID, INT4OID, INT4OID, INT8OID, INT4OID,
+		TEXTOID, INT4OID};
+	Datum		delete_values[2];
+	SPIPlanPtr	plan;
+	HASH_SEQ_STATUS seq;
+	PendingEntry *p;
+	int64		n = 0;
+
+	delete_values[0] = partition_groups(st, "SELECT DISTINCT group_id "
+										"FROM streamlog.txn_pending_offset");
+	delete_values[1] = Int32GetDatum(leader_epoch);
+	if (SPI_execute_with_args("DELETE FROM streamlog.txn_pending_offset "
+							  "WHERE group_id = ANY ($1) AND staged_epoch < $2",
+							  2, delete_types, delete_values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the pending offsets of the groups of %s-%d",
+			 SL_OFFSETS_TOPIC_NAME, st->partition);
+
+	if (hash_get_num_entries(st->pending) == 0)
+		return 0;
+	plan = SPI_prepare(insert_sql, 8, insert_types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the load of pending offsets: %s",
+			 SPI_result_code_string(SPI_result));
+	hash_seq_init(&seq, st->pending);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		const SlTopic *topic = SlTopicLookup(p->key.key.topic, true);
+		Datum		values[8];
+		char		nulls[8] = "        ";
+
+		if (topic == NULL || p->key.key.partition < 0 ||
+			p->key.key.partition >= topic->partition_count)
+			continue;
+		values[0] = Int64GetDatum(p->key.producer_id);
+		values[1] = CStringGetTextDatum(p->key.key.group_id);
+		values[2] = Int32GetDatum(topic->topic_id);
+		values[3] = Int32GetDatum(p->key.key.partition);
+		values[4] = Int64GetDatum(p->value.offset);
+		values[5] = Int32GetDatum(p->value.leader_epoch);
+		if (p->value.metadata)
+			values[6] = CStringGetTextDatum(p->value.metadata);
+		else
+		{
+			values[6] = (Datum) 0;
+			nulls[6] = 'n';
+		}
+		values[7] = Int32GetDatum(leader_epoch);
+		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not load a pending offset of group \"%s\"",
+				 p->key.key.group_id);
+		n += SPI_processed;
+	}
+	return n;
+}
+
+/*
+ * The test hook streamlog.group_load_hold: wait here, between reading the
+ * log and writing what it said, while it is on (the loader reloads the
+ * configuration), showing it in pg_stat_activity.query
+ */
+static void
+hold_if_asked(int32 partition)
+{
+	if (!sl_group_load_hold)
+		return;
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("holding the load of %s-%d", SL_OFFSETS_TOPIC_NAME,
+									partition));
+	while (sl_group_load_hold)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	pgstat_report_activity(STATE_RUNNING, "");
+}
+
 int64
-SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition)
+SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition,
+							int32 leader_epoch, int64 *pending)
 {
 	LoadState	st;
 	HASHCTL		info;
@@ -401,6 +637,10 @@ SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition)
 	info.entrysize = sizeof(LoadEntry);
 	info.hcxt = CurrentMemoryContext;
 	st.entries = hash_create("streamlog group offsets load", 256, &info,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	info.keysize = sizeof(PendingKey);
+	info.entrysize = sizeof(PendingEntry);
+	st.pending = hash_create("streamlog pending offsets load", 16, &info,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	st.partition = partition;
 	st.partitions = offsets_topic->partition_count;
@@ -420,10 +660,14 @@ SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition)
 				(errmsg("streamlog: %lld records of %s-%d were not offsets Kafka writes; skipped",
 						(long long) st.skipped, SL_OFFSETS_TOPIC_NAME, partition)));
 
+	hold_if_asked(partition);
+
 	SPI_connect();
 	delete_partition_groups(&st);
 	loaded = insert_entries(&st);
+	*pending = load_pending(&st, leader_epoch);
 	SPI_finish();
+	hash_destroy(st.pending);
 	hash_destroy(st.entries);
 	return loaded;
 }

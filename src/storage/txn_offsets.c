@@ -6,8 +6,20 @@
  * __consumer_offsets as transactional records the marker settles; here
  * they wait in a table of their own, and the commit goes through the
  * group offsets' own path (SlGroupOffsetsCommit), which writes the
- * __consumer_offsets records, so that readers of group_offset and of the
- * topic never see an offset of a transaction that has not committed.
+ * __consumer_offsets records, so that readers of group_offset never see
+ * an offset of a transaction that has not committed.
+ *
+ * On a cluster the table is the coordinator's working copy, as
+ * group_offset is: what survives the coordinator is the log.  Staging
+ * therefore also appends the offsets to the group's partition of
+ * __consumer_offsets as Kafka's coordinator does, one transactional batch
+ * (the producer's id and epoch, no sequence) of OffsetCommit records, in
+ * the same transaction as the rows; the marker the transaction
+ * coordinator writes into that partition settles them.  A node that
+ * starts leading the partition rebuilds the rows of transactions still
+ * open from its replica (group_offsets_load.c).  Standalone there is no
+ * other node to replay the log, and the rows are as durable as it: no
+ * batch, and __consumer_offsets holds only committed offsets, as before.
  *
  * IDENTIFICATION
  *	  src/storage/txn_offsets.c
@@ -19,7 +31,11 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
+#include "streamlog/guc.h"
+#include "streamlog/protocol/offsets_records.h"
+#include "streamlog/protocol/records.h"
 #include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/storage.h"
 #include "streamlog/storage/txn_offsets.h"
@@ -35,12 +51,13 @@ typedef enum PendingQueryId
 static const SlNamedQuery pending_queries[] = {
 	[Q_STAGE] = {
 		"INSERT INTO streamlog.txn_pending_offset AS o (producer_id, group_id, topic_id, "
-		"  partition, committed_offset, leader_epoch, metadata) "
-		"VALUES ($1, $2, $3, $4, $5, $6, $7) "
+		"  partition, committed_offset, leader_epoch, metadata, staged_epoch) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
 		"ON CONFLICT (producer_id, group_id, topic_id, partition) DO UPDATE SET "
 		"  committed_offset = excluded.committed_offset, "
-		"  leader_epoch = excluded.leader_epoch, metadata = excluded.metadata",
-		7, {INT8OID, TEXTOID, INT4OID, INT4OID, INT8OID, INT4OID, TEXTOID}
+		"  leader_epoch = excluded.leader_epoch, metadata = excluded.metadata, "
+		"  staged_epoch = excluded.staged_epoch",
+		8, {INT8OID, TEXTOID, INT4OID, INT4OID, INT8OID, INT4OID, TEXTOID, INT4OID}
 	},
 	[Q_TAKE] = {
 		"SELECT topic_id, partition, committed_offset, leader_epoch, metadata "
@@ -59,12 +76,112 @@ static const SlNamedQuery pending_queries[] = {
 	},
 };
 
-void
-SlTxnOffsetsStage(int64 producer_id, const char *group_id, const SlGroupOffset *offsets,
-				  int count)
+/*
+ * The group's partition of __consumer_offsets, locked, if the offsets go
+ * there too (a cluster that has the topic, and this node leads the
+ * partition), with the leader epoch it leads it in; else NULL
+ */
+static const SlTopic *
+logged_partition(const char *group_id, int32 *partition, int32 *leader_epoch)
 {
-	Datum		values[7];
-	char		nulls[7];
+	const SlTopic *topic;
+	const SlPartitionLeadership *l;
+
+	if (!sl_offsets_topic)
+		return NULL;
+	topic = SlTopicTryLookupAndLock(SL_OFFSETS_TOPIC_NAME, AccessShareLock);
+	/* partitions: the leaders of a cluster's topic (NULL standalone) */
+	if (topic == NULL || topic->partitions == NULL || topic->partition_count <= 0)
+		return NULL;
+	*partition = SlOffsetsPartitionFor(group_id, topic->partition_count);
+	l = SlTopicPartitionLeadership(topic, *partition);
+	if (l->leader != sl_node_id)
+		return NULL;
+	*leader_epoch = l->leader_epoch;
+	return topic;
+}
+
+/*
+ * Buffer the offsets as one transactional batch of producer (id, epoch)
+ * for the group's partition: appended at commit, gone with a rollback
+ */
+static void
+append_batch(const SlTopic *offsets_topic, int32 partition, int64 producer_id,
+			 int16 producer_epoch, const char *group_id, const SlGroupOffset *offsets,
+			 int count)
+{
+	SlBatchBuilder builder;
+	StringInfoData key;
+	StringInfoData value;
+	StringInfoData data;
+	SlBatchHeader hdr;
+	int64		now_ms = SlTimestampToKafka(GetCurrentTimestamp());
+	const char *error = NULL;
+	int			nrecords = 0;
+
+	SlBatchBuilderInit(&builder, SL_COMPRESSION_NONE);
+	builder.producer_id = producer_id;
+	builder.producer_epoch = producer_epoch;
+	builder.base_sequence = SL_NO_SEQUENCE;
+	SlBatchBuilderSetBase(&builder, SL_BATCH_ATTR_TRANSACTIONAL, false, 0);
+	initStringInfo(&key);
+	initStringInfo(&value);
+	for (int i = 0; i < count && error == NULL; i++)
+	{
+		const SlTopic *topic = SlTopicLookupById(offsets[i].topic_id);
+		SlOffsetCommitValue v;
+
+		if (topic == NULL)
+			continue;
+		resetStringInfo(&key);
+		resetStringInfo(&value);
+		v.offset = offsets[i].committed_offset;
+		v.leader_epoch = offsets[i].leader_epoch;
+		v.metadata = offsets[i].metadata;
+		v.commit_timestamp = now_ms;
+		error = SlEncodeOffsetCommitKey(&key, group_id, topic->name, offsets[i].partition);
+		if (error == NULL)
+			error = SlEncodeOffsetCommitValue(&value, &v);
+		if (error == NULL)
+		{
+			SlBatchBuilderAdd(&builder, now_ms, (const uint8 *) key.data, key.len,
+							  (const uint8 *) value.data, value.len, NULL, 0);
+			nrecords++;
+		}
+	}
+	if (error != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot write the pending offsets of group \"%s\" to %s: %s",
+						group_id, SL_OFFSETS_TOPIC_NAME, error),
+				 errhint("Kafka's record layouts limit group ids, topic names and metadata to 32767 bytes.")));
+	if (nrecords == 0)
+		return;
+	initStringInfo(&data);
+	error = SlBatchBuilderFinish(&builder, &data);
+	if (error == NULL)
+		SlBatchSeal((uint8 *) data.data, data.len, 0, -1);
+	if (error == NULL)
+		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, true);
+	if (error)
+		elog(ERROR, "could not build the batch of pending offsets of group \"%s\": %s",
+			 group_id, error);
+	SlBatchBuilderFree(&builder);
+	SlLogBufferBatch(offsets_topic, partition, (const uint8 *) data.data, data.len, &hdr,
+					 now_ms, now_ms, NULL, NULL);
+	pfree(key.data);
+	pfree(value.data);
+}
+
+bool
+SlTxnOffsetsStage(int64 producer_id, int16 producer_epoch, const char *group_id,
+				  const SlGroupOffset *offsets, int count)
+{
+	Datum		values[8];
+	char		nulls[8];
+	int32		partition = -1;
+	int32		staged_epoch = -1;
+	const SlTopic *offsets_topic = logged_partition(group_id, &partition, &staged_epoch);
 
 	SPI_connect();
 	for (int i = 0; i < count; i++)
@@ -83,9 +200,15 @@ SlTxnOffsetsStage(int64 producer_id, const char *group_id, const SlGroupOffset *
 			values[6] = (Datum) 0;
 			nulls[6] = 'n';
 		}
+		values[7] = Int32GetDatum(staged_epoch);
 		(void) SlCatalogRun(&pending_queries[Q_STAGE], values, nulls);
 	}
 	SPI_finish();
+	if (offsets_topic == NULL || count == 0)
+		return false;
+	append_batch(offsets_topic, partition, producer_id, producer_epoch, group_id, offsets,
+				 count);
+	return true;
 }
 
 bool

@@ -392,3 +392,310 @@ def test_ongoing_transaction_times_out_on_the_next_coordinator(cluster, unique_n
         via = cluster.node(other_node(cluster, coordinator, leader.node_id)).kafka_bootstrap
         assert kh.read_values(via, topic, i, "read_committed", 0) == []
         assert kh.read_values(via, topic, i, "read_uncommitted", 1) == [f"o{i}"]
+
+
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+def test_pending_offsets_survive_a_failover_of_the_group_coordinator(cluster, unique_name,
+                                                                      outcome):
+    """send_offsets_to_transaction stages offsets on the group's
+    coordinator, which writes them as a transactional batch to the group's
+    partition of __consumer_offsets; the markers are held, the group's
+    coordinator (not the transaction's) is killed with kill -9: the node
+    that takes over the group rebuilds the pending offsets from its replica
+    of the partition, and the marker then makes them the group's committed
+    offsets (commit) or drops them, the earlier ones staying (abort)"""
+    src, out, tid = unique_name("in"), unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, src)
+    create_spread_topic(cluster, out)
+    p = producer(cluster, tid)
+    p.init_transactions(60)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    group, group_node = group_coordinated_elsewhere(cluster, unique_name, tid)
+    offsets_partition = java_hash_partition(group, PARTITIONS)
+    txn_node = txn_coordinator(cluster, tid)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                         "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+
+    # committed offsets before: those of an earlier transaction
+    p.begin_transaction()
+    p.produce(out, b"first", partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 5)], metadata, 60)
+    p.commit_transaction(60)
+    cluster.wait_for(lambda: txn_state(cluster.node(txn_node), tid) == "CompleteCommit", 60,
+                     "the first transaction complete")
+
+    set_markers_hold(cluster.node(txn_node), True)
+    p.begin_transaction()
+    p.produce(out, b"second", partition=0)
+    p.send_offsets_to_transaction([TopicPartition(src, 0, 9), TopicPartition(src, 2, 4)],
+                                  metadata, 60)
+    if outcome == "commit":
+        p.commit_transaction(60)
+    else:
+        p.flush(60)
+        p.abort_transaction(60)
+    prepared = "PrepareCommit" if outcome == "commit" else "PrepareAbort"
+    assert txn_state(cluster.node(txn_node), tid) == prepared
+    assert cluster.node(group_node).sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+    consumer.close()
+
+    cluster.kill9(group_node)
+    successor = agreed_leader(cluster, OFFSETS_TOPIC, offsets_partition, exclude=(group_node,))
+    # read_uncommitted: no require_stable, which would wait for the marker
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+
+    def committed(c):
+        got = c.committed([TopicPartition(src, 0), TopicPartition(src, 2)], 60)
+        return [tp.offset for tp in got]
+    # the successor loaded the partition: the offsets are pending there, not committed
+    assert committed(reader) == [5, -1001]
+    reader.close()
+    assert cluster.node(successor).sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+
+    set_markers_hold(cluster.node(txn_node), False)
+    completed = "CompleteCommit" if outcome == "commit" else "CompleteAbort"
+    cluster.wait_for(lambda: txn_state(cluster.node(txn_node), tid) == completed, 90,
+                     "the marker written on the group's new coordinator")
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False})
+    expected = [9, 4] if outcome == "commit" else [5, -1001]
+    cluster.wait_for(lambda: committed(reader) == expected, 60, "the group's committed offsets")
+    reader.close()
+    assert cluster.node(successor).sql(
+        "SELECT partition, committed_offset FROM streamlog.group_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == \
+        ([(0, 9), (2, 4)] if outcome == "commit" else [(0, 5)])
+    assert cluster.node(successor).sql(
+        "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+        (group,)) == [(0,)]
+
+
+OFFSET_FETCH = 9
+COORDINATOR_LOAD_IN_PROGRESS = 14
+
+
+def offset_fetch_error(node, group, topic):
+    """The error of a raw OffsetFetch v1 of topic's partition 0 sent to
+    node: it starts the load of the group's partition there"""
+    body = (kh.string(group) + struct.pack(">i", 1) + kh.string(topic)
+            + struct.pack(">ii", 1, 0))
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(OFFSET_FETCH, 1, cid, body)))
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    r.i32(), r.i64(), r.string()
+    return r.i16()
+
+
+def set_load_hold(node, on):
+    value = "on" if on else "off"
+    node.sql("ALTER SYSTEM SET streamlog.group_load_hold = %s" % value)
+    node.sql("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 30
+    while node.sql("SHOW streamlog.group_load_hold")[0][0] != value:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_pending_offsets_staged_while_the_new_coordinator_loads(cluster, unique_name):
+    """The race of a TxnOffsetCommit with the load of the group's partition
+    on its new coordinator: the load is held (streamlog.group_load_hold)
+    after it read the partition, which holds the offsets of a transaction
+    whose group coordinator was killed; a second transaction stages offsets
+    for the group meanwhile (taken while the load runs).  The load keeps
+    what was staged after the point it read, and rebuilds what the log
+    holds, and replaces a row left from an earlier time the node
+    coordinated the group (a transaction settled elsewhere since, written
+    here by hand as such a node keeps it); both commits then make their
+    offsets the group's"""
+    src, out, tid = unique_name("in"), unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, src)
+    create_spread_topic(cluster, out)
+    p1 = producer(cluster, tid)
+    p1.init_transactions(60)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    group, group_node = group_coordinated_elsewhere(cluster, unique_name, tid)
+    offsets_partition = java_hash_partition(group, PARTITIONS)
+    txn_node = txn_coordinator(cluster, tid)
+    # a second producer, whose coordinator survives too
+    tid2 = next(t for t in (unique_name(f"tx2-{i}") for i in range(50))
+                if txn_coordinator(cluster, t) != group_node)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                         "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+    consumer.close()
+
+    set_markers_hold(cluster.node(txn_node), True)
+    p1.begin_transaction()
+    p1.produce(out, b"one", partition=0)
+    p1.send_offsets_to_transaction([TopicPartition(src, 0, 9)], metadata, 60)
+    p1.commit_transaction(60)
+    assert txn_state(cluster.node(txn_node), tid) == "PrepareCommit"
+
+    for i in cluster.reachable():
+        if i != group_node:
+            set_load_hold(cluster.node(i), True)
+            cluster.node(i).sql(
+                "INSERT INTO streamlog.txn_pending_offset (producer_id, group_id, topic_id, "
+                "  partition, committed_offset, staged_epoch) "
+                "SELECT 424242, %s, topic_id, 1, 77, 0 FROM streamlog.topic WHERE name = %s",
+                (group, src))
+    cluster.kill9(group_node)
+    successor = cluster.node(agreed_leader(cluster, OFFSETS_TOPIC, offsets_partition,
+                                           exclude=(group_node,)))
+    assert offset_fetch_error(successor, group, src) == COORDINATOR_LOAD_IN_PROGRESS
+    holding = f"holding the load of {OFFSETS_TOPIC}-{offsets_partition}"
+    cluster.wait_for(lambda: successor.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query = %s", (holding,))[0][0] == 1,
+        60, "the load held after reading the partition")
+
+    p2 = producer(cluster, tid2)
+    p2.init_transactions(60)
+    p2.begin_transaction()
+    p2.produce(out, b"two", partition=1)
+    p2.send_offsets_to_transaction([TopicPartition(src, 2, 4)], metadata, 60)
+    assert offset_fetch_error(successor, group, src) == COORDINATOR_LOAD_IN_PROGRESS
+
+    for i in cluster.reachable():
+        set_load_hold(cluster.node(i), False)
+    cluster.wait_for(lambda: offset_fetch_error(successor, group, src) == 0, 60,
+                     "the group's partition loaded")
+    assert successor.sql(
+        "SELECT partition, committed_offset FROM streamlog.txn_pending_offset "
+        "WHERE group_id = %s ORDER BY 1", (group,)) == [(0, 9), (2, 4)]
+
+    set_markers_hold(cluster.node(txn_node), False)
+    p2.commit_transaction(60)
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers(), "group.id": group,
+                       "enable.auto.commit": False})
+
+    def committed():
+        got = reader.committed([TopicPartition(src, 0), TopicPartition(src, 2)], 60)
+        return [tp.offset for tp in got]
+    cluster.wait_for(lambda: committed() == [9, 4], 90, "both transactions' offsets committed")
+    reader.close()
+    assert successor.sql(
+        "SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+        (group,)) == [(0,)]
+
+
+def test_marker_of_an_older_coordinator_epoch_is_refused(cluster, unique_name):
+    """Markers carry the coordinator's epoch (the leader epoch of its
+    partition of __transaction_state).  After a failover of that partition
+    the new coordinator's markers have a newer epoch; a marker the old
+    coordinator delivers late, with its older epoch, is refused by the
+    partition's leader (Kafka's TRANSACTION_COORDINATOR_FENCED), and
+    writes nothing"""
+    import psycopg
+    topic, tid = unique_name("out"), unique_name("tx")
+    create_spread_topic(cluster, topic)
+    p = producer(cluster, tid)
+    p.init_transactions(60)
+    coordinator = txn_coordinator(cluster, tid)
+    victim_partition = next(i for i in range(3) if i + 1 != coordinator)
+    leader = cluster.node(victim_partition + 1)
+
+    def coordinator_epoch():
+        rows = leader.sql("SELECT coordinator_epoch FROM streamlog.producers "
+                          "WHERE topic = %s AND partition = %s", (topic, victim_partition))
+        return rows[0][0] if rows else None
+
+    p.begin_transaction()
+    p.produce(topic, b"a", partition=victim_partition)
+    p.commit_transaction(60)
+    cluster.wait_for(lambda: txn_state(cluster.node(coordinator), tid) == "CompleteCommit", 60,
+                     "the first transaction complete")
+    old_epoch = coordinator_epoch()
+    assert old_epoch is not None and old_epoch >= 0
+
+    set_markers_hold(cluster.node(coordinator), True)
+    p.begin_transaction()
+    p.produce(topic, b"b", partition=victim_partition)
+    p.commit_transaction(60)
+    cluster.kill9(coordinator)
+    successor = txn_coordinator(cluster, tid, exclude=(coordinator,))
+    cluster.wait_for(lambda: txn_state(cluster.node(successor), tid) == "CompleteCommit", 90,
+                     "the new coordinator completes the transaction")
+    cluster.wait_for(lambda: (coordinator_epoch() or -1) > old_epoch, 60,
+                     "the new coordinator's epoch on the partition")
+
+    (topic_id,), = leader.sql("SELECT topic_id FROM streamlog.topic WHERE name = %s", (topic,))
+    (pid, epoch), = cluster.node(successor).sql(
+        "SELECT producer_id, producer_epoch FROM streamlog.txn_state "
+        "WHERE transactional_id = %s", (tid,))
+    end = kh.high_watermark(leader, topic, victim_partition)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                       match="coordinator epoch"):
+        leader.sql("SELECT * FROM streamlog._txn_write_marker(%s, %s, %s, %s::smallint, "
+                   "false, %s)", (topic_id, victim_partition, pid, epoch, old_epoch))
+    assert kh.high_watermark(leader, topic, victim_partition) == end
+    assert kh.read_values(leader.kafka_bootstrap, topic, victim_partition,
+                          "read_committed", 2) == ["a", "b"]
+
+
+TXN_OFFSET_COMMIT = 28
+
+
+def txn_offset_commit_raw(node, tid, group, producer_id, epoch, topic, partition, offset):
+    """TxnOffsetCommit v2 of one partition sent to node: its error code"""
+    body = (kh.string(tid) + kh.string(group) + struct.pack(">qh", producer_id, epoch)
+            + struct.pack(">i", 1) + kh.string(topic) + struct.pack(">i", 1)
+            + struct.pack(">iqi", partition, offset, -1) + kh.string(""))
+    with kh.RawClient(node.kafka_bootstrap) as client:
+        r = kh.Reader(client.call(lambda cid: kh.request_frame(TXN_OFFSET_COMMIT, 2, cid, body)))
+    r.i32()
+    assert r.i32() == 1
+    r.string()
+    assert r.i32() == 1
+    r.i32()
+    return r.i16()
+
+
+def test_hanging_transaction_of_consumer_offsets_aborted_by_hand(cluster, unique_name):
+    """A TxnOffsetCommit whose transaction never gets a marker there (a
+    raw client that skipped AddOffsetsToTxn: on a cluster the group's
+    coordinator does not ask the transaction's) leaves an open transaction
+    in the group's partition of __consumer_offsets, holding its last
+    stable offset back; abort_transaction() on its leader aborts it and
+    drops the offsets it left pending"""
+    src, group = unique_name("in"), unique_name("g")
+    create_spread_topic(cluster, src)
+    probe = Consumer({"bootstrap.servers": cluster.bootstrap_servers(),
+                      "group.id": unique_name("probe"), "enable.auto.commit": False})
+    probe.committed([TopicPartition(src, 0)], 60)   # creates __consumer_offsets
+    probe.close()
+    partition = java_hash_partition(group, PARTITIONS)
+    leader = cluster.node(agreed_leader(cluster, OFFSETS_TOPIC, partition))
+    producer_id = 987654321
+
+    cluster.wait_for(lambda: txn_offset_commit_raw(leader, unique_name("tx"), group, producer_id,
+                                                    0, src, 0, 12) == 0,
+                     60, "the offsets staged (once the group's partition is loaded)")
+    rows = leader.sql("SELECT producer_id, first_offset FROM streamlog.open_transactions "
+                      "WHERE topic = %s AND partition = %s", (OFFSETS_TOPIC, partition))
+    assert [r[0] for r in rows] == [producer_id]
+    assert leader.sql("SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+                      (group,)) == [(1,)]
+    assert leader.sql("SELECT streamlog.last_stable_offset(%s, %s)",
+                      (OFFSETS_TOPIC, partition))[0][0] == rows[0][1]
+
+    leader.sql("SELECT streamlog.abort_transaction(%s, %s, start_offset => %s)",
+               (OFFSETS_TOPIC, partition, rows[0][1]))
+    assert leader.sql("SELECT count(*) FROM streamlog.txn_pending_offset WHERE group_id = %s",
+                      (group,)) == [(0,)]
+    assert leader.sql("SELECT streamlog.last_stable_offset(%s, %s)",
+                      (OFFSETS_TOPIC, partition))[0][0] == \
+        kh.high_watermark(leader, OFFSETS_TOPIC, partition)

@@ -189,6 +189,7 @@ extern int	sl_transaction_max_timeout_ms;
 extern int	sl_transactional_id_expiration_ms;
 extern int	sl_transaction_state_topic_num_partitions;
 extern bool sl_transaction_markers_hold;
+extern bool sl_group_load_hold;
 
 /* The Prometheus endpoint (bgworkers/metrics_http.c) */
 extern char *sl_metrics_listen;

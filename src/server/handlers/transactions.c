@@ -336,14 +336,18 @@ txn_offset_commit_coordinator_error(const char *group_id)
 /*
  * TxnOffsetCommit v0-4, to the group's coordinator (this node): the
  * offsets wait in the producer's transaction until EndTxn
- * (storage/txn_offsets.h).  A partition of an unknown topic, or of one
+ * (storage/txn_offsets.h); on a cluster the answer waits until the
+ * group's partition of __consumer_offsets holds them on its in-sync
+ * replicas, as Kafka's coordinator answers after its acks=all append.  A partition of an unknown topic, or of one
  * the producer may not READ, fails alone; the coordinator's check (the
  * producer's epoch, the group added with AddOffsetsToTxn) goes to every
  * partition, then the group's fencing of v3+ (check_group_member).
  */
 bool
-SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
+SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *reply)
 {
+	/* answered after the commit, once replicated (txn_answer.c) */
+	SlWriter   *out = SlTxnAnswerStart(req, body);
 	SlTxnOffsetCommitRequest request;
 	SlTxnOffsetCommitResponse resp;
 	char	   *tid;
@@ -422,8 +426,10 @@ SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out)
 		}
 	}
 	noffsets = last_offset_per_partition(offsets, noffsets);
-	if (noffsets > 0)
-		SlTxnOffsetsStage(request.producer_id, group_id, offsets, noffsets);
+	if (noffsets > 0 &&
+		SlTxnOffsetsStage(request.producer_id, request.producer_epoch, group_id, offsets,
+						  noffsets))
+		SlTxnAnswerWaitForGroup(req, group_id);
 	SlTxnOffsetCommitResponseEncode(out, req->api_version, &resp);
 	return true;
 }

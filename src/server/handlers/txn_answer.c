@@ -4,7 +4,9 @@
  * AddOffsetsToTxn, EndTxn) on a cluster: sent only once the id's partition
  * of __transaction_state holds the change on its in-sync replicas, as
  * Kafka's coordinator answers after its acks=all append
- * (transaction.state.log.min.isr).  Otherwise a coordinator killed right
+ * (transaction.state.log.min.isr).  TxnOffsetCommit, on the group's
+ * coordinator, waits the same way for the group's partition of
+ * __consumer_offsets, which holds the pending offsets (txn_offsets.h).  Otherwise a coordinator killed right
  * after answering EndTxn could leave its successor a transaction still
  * Ongoing, which its timeout would abort: a commit acknowledged, then
  * lost.
@@ -65,27 +67,46 @@ SlTxnAnswerStart(SlRequest *req, const SlReader *body)
 	return &a->out;
 }
 
-void
-SlTxnAnswerWaitFor(SlRequest *req, const char *transactional_id)
+/* Wait for the in-sync replicas of a partition this node leads, if it has others */
+static void
+wait_for_partition(SlRequest *req, const SlTopic *topic, int32 partition)
 {
 	TxnAnswer  *a = req->handler_state;
-	const SlTopic *topic;
-	const SlPartitionLeadership *l;
-	int32		p;
+	const SlPartitionLeadership *l = SlTopicPartitionLeadership(topic, partition);
 
-	if (a == NULL || !SlClusterEnabled())
-		return;
-	topic = SlTopicLookup(SL_TRANSACTION_STATE_TOPIC_NAME, true);
-	if (topic == NULL || topic->partitions == NULL || topic->partition_count <= 0)
-		return;
-	p = SlTxnLogPartitionFor(transactional_id, topic->partition_count);
-	l = SlTopicPartitionLeadership(topic, p);
 	if (l->leader != sl_node_id || l->nreplicas <= 1)
 		return;
 	a->wait = true;
 	a->topic_id = topic->topic_id;
-	a->partition = p;
+	a->partition = partition;
 	a->leader_epoch = l->leader_epoch;
+}
+
+void
+SlTxnAnswerWaitFor(SlRequest *req, const char *transactional_id)
+{
+	const SlTopic *topic;
+
+	if (req->handler_state == NULL || !SlClusterEnabled())
+		return;
+	topic = SlTopicLookup(SL_TRANSACTION_STATE_TOPIC_NAME, true);
+	if (topic == NULL || topic->partitions == NULL || topic->partition_count <= 0)
+		return;
+	wait_for_partition(req, topic,
+					   SlTxnLogPartitionFor(transactional_id, topic->partition_count));
+}
+
+void
+SlTxnAnswerWaitForGroup(SlRequest *req, const char *group_id)
+{
+	const SlTopic *topic;
+
+	if (req->handler_state == NULL || !SlClusterEnabled())
+		return;
+	topic = SlTopicLookup(SL_OFFSETS_TOPIC_NAME, true);
+	if (topic == NULL || topic->partitions == NULL || topic->partition_count <= 0)
+		return;
+	wait_for_partition(req, topic, SlOffsetsGroupPartition(group_id, topic->partition_count));
 }
 
 static void
@@ -167,6 +188,6 @@ SlRecheckTxnAnswer(SlRequest *req, SlWriter *out)
 	answer_error(req, out,
 				 still_leader ? SL_ERR_COORDINATOR_NOT_AVAILABLE : SL_ERR_NOT_COORDINATOR,
 				 still_leader ?
-				 "The transaction state was not replicated in time." :
-				 "This node stopped coordinating the transactional id.");
+				 "The change was not replicated in time." :
+				 "This node stopped leading the partition that holds the change.");
 }

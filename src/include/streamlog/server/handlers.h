@@ -118,14 +118,16 @@ extern bool SlHandleListTransactions(SlRequest *req, SlReader *body, SlWriter *o
 extern bool SlHandleTxnOffsetCommit(SlRequest *req, SlReader *body, SlWriter *out);
 
 /*
- * handlers/txn_answer.c: the coordinator's state-changing APIs are
- * batchable, answered once the id's partition of __transaction_state holds
- * the change on its in-sync replicas.  A handler encodes its answer into
+ * handlers/txn_answer.c: the coordinator's state-changing APIs (and
+ * TxnOffsetCommit) are batchable, answered once the id's partition of
+ * __transaction_state holds the change on its in-sync replicas.  A handler encodes its answer into
  * the writer SlTxnAnswerStart gives, and names the id it changed with
  * SlTxnAnswerWaitFor.
  */
 extern SlWriter *SlTxnAnswerStart(SlRequest *req, const SlReader *body);
 extern void SlTxnAnswerWaitFor(SlRequest *req, const char *transactional_id);
+/* TxnOffsetCommit: the group's partition of __consumer_offsets instead */
+extern void SlTxnAnswerWaitForGroup(SlRequest *req, const char *group_id);
 extern void SlRespondTxnAnswer(SlRequest *req, SlWriter *out, ErrorData *error,
 							   bool own_error);
 extern void SlRecheckTxnAnswer(SlRequest *req, SlWriter *out);

@@ -36,9 +36,13 @@ extern bool SlGroupOffsetsLoaded(const SlTopic *offsets_topic, int32 partition,
  * The loader's work, in the caller's transaction: replace the rows of
  * streamlog.group_offset of every group of partition by what this node's
  * replica of the partition says (the last record of each key, tombstones
- * deleting).  Returns the number of committed offsets loaded.
+ * deleting), and the pending offsets of transactions (TxnOffsetCommit)
+ * staged here before leader_epoch by those of the transactions the log
+ * leaves without a marker.  Returns the number of committed offsets
+ * loaded, and *pending the number of pending ones.
  */
-extern int64 SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition);
+extern int64 SlGroupOffsetsLoadPartition(const SlTopic *offsets_topic, int32 partition,
+										 int32 leader_epoch, int64 *pending);
 
 /*
  * The loader's end: loaded for leader_epoch (after its commit), or failed

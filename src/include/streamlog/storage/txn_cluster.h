@@ -75,7 +75,9 @@ extern int64 SlTxnStateDropPartition(const SlTopic *topic, int32 partition);
  * groups (TxnOffsetCommit), as Kafka's group coordinator does when the
  * marker reaches it.  *leader_epoch is the epoch the marker was written in.
  * Returns the marker's offset.  ERROR (SQLSTATE 55000) if this node does
- * not lead the partition.
+ * not lead the partition, or if the producer's newest marker here came
+ * from a newer coordinator epoch (the sender was fenced by a failover of
+ * its partition of __transaction_state).
  */
 extern int64 SlTxnApplyMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 							  int16 producer_epoch, bool commit, int32 coordinator_epoch,

@@ -15,8 +15,15 @@
 
 #include "streamlog/storage/storage.h"
 
-/* Store offsets pending in producer_id's transaction (the last one wins) */
-extern void SlTxnOffsetsStage(int64 producer_id, const char *group_id,
+/*
+ * Store offsets pending in producer_id's transaction (the last one wins).
+ * On a cluster, where this node leads the group's partition of
+ * __consumer_offsets, also buffers them there as a transactional batch of
+ * the producer (Kafka's TxnOffsetCommit records), which the transaction's
+ * marker settles and a new coordinator replays: returns true, and the
+ * caller answers once the partition's in-sync replicas hold it.
+ */
+extern bool SlTxnOffsetsStage(int64 producer_id, int16 producer_epoch, const char *group_id,
 							  const SlGroupOffset *offsets, int count);
 
 /*
