@@ -516,23 +516,6 @@ SlProducersOfPartition(const SlTopic *topic, int32 partition, int *count)
 	return out;
 }
 
-int32
-SlProducerCoordinatorEpoch(const SlTopic *topic, int32 partition, int64 producer_id)
-{
-	SlPartitionKey pkey = SlMakePartitionKey(topic->topic_id, partition);
-	ProducerKey key = make_key(pkey, producer_id);
-	ProducerEntry *entry;
-	int32		epoch = -1;
-
-	rebuild_partition(pkey);
-	LWLockAcquire(producers_lock, LW_SHARED);
-	entry = hash_search(producers, &key, HASH_FIND, NULL);
-	if (entry != NULL)
-		epoch = entry->coordinator_epoch;
-	LWLockRelease(producers_lock);
-	return epoch;
-}
-
 void
 SlProducerNoteBatch(SlPartitionKey partition, int64 producer_id, int16 epoch,
 					int32 first_seq, int32 last_seq, int64 *base_offset, int64 timestamp)

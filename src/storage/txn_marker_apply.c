@@ -7,11 +7,12 @@
  * replicas.
  *
  * A marker of an older coordinator epoch than the producer's newest one
- * here is refused (Kafka's coordinator fencing).  A marker written twice
- * (the coordinator retries after a timeout or a change of leader) closes
- * nothing the second time: the producer has no
- * open transaction on the partition any more (txn_index.c), and its
- * pending offsets were taken by the first.  Readers skip control batches.
+ * here is refused (Kafka's coordinator fencing, in SlTxnWriteMarker: the
+ * offsets it would have made visible roll back with it).  A marker
+ * written twice (the coordinator retries after a timeout or a change of
+ * leader) closes nothing the second time: the producer has no open
+ * transaction on the partition any more (txn_index.c), and its pending
+ * offsets were taken by the first.  Readers skip control batches.
  */
 #include "postgres.h"
 
@@ -79,26 +80,6 @@ SlTxnApplyMarker(const SlTopic *topic, int32 partition, int64 producer_id,
 				 errdetail("Its leader is node %d.", l->leader),
 				 errhint("The transaction coordinator writes the marker on the partition's leader; it retries there.")));
 	*leader_epoch = l != NULL ? l->leader_epoch : 0;
-
-	/*
-	 * A coordinator that lost its partition of __transaction_state may
-	 * still deliver markers: refuse those of an older coordinator epoch
-	 * than the newest marker of the producer here, as Kafka's leader
-	 * answers TRANSACTION_COORDINATOR_FENCED.  The successor decided the
-	 * transaction since, and may have decided otherwise.
-	 */
-	{
-		int32		newest = SlProducerCoordinatorEpoch(topic, partition, producer_id);
-
-		if (newest > coordinator_epoch)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the marker of producer %lld on partition %d of topic \"%s\" comes from coordinator epoch %d, older than %d",
-							(long long) producer_id, partition, topic->name,
-							coordinator_epoch, newest),
-					 errdetail("A newer coordinator of the transactional id wrote a marker here since."),
-					 errhint("The coordinator that sent it no longer coordinates the transactional id.")));
-	}
 	if (strcmp(topic->name, SL_OFFSETS_TOPIC_NAME) == 0)
 	{
 		/*

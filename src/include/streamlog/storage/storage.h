@@ -498,14 +498,6 @@ typedef struct SlProducerState
 extern SlProducerState *SlProducersOfPartition(const SlTopic *topic, int32 partition,
 											   int *count);
 
-/*
- * The coordinator epoch of the newest marker of producer_id in partition
- * (-1: none known), for the check that refuses a marker of an older
- * coordinator (txn_cluster.h)
- */
-extern int32 SlProducerCoordinatorEpoch(const SlTopic *topic, int32 partition,
-										int64 producer_id);
-
 /* producer_ids.c */
 
 /*
