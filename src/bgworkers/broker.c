@@ -61,6 +61,7 @@
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/listen_socket.h"
 #include "streamlog/bgworkers/tls.h"
+#include "streamlog/bgworkers/wal_prealloc.h"
 #include "streamlog/guc.h"
 #include "streamlog/metrics/connections.h"
 #include "streamlog/metrics/counters.h"
@@ -694,6 +695,8 @@ process_requests(void)
 		SlServerHandleBatch(produces, nproduces);
 		serving_produces = NULL;
 		serving_nproduces = 0;
+		/* the next WAL segments, made by another worker meanwhile */
+		SlWalPreallocAsk(worker_index);
 		/* acks=all produces wait for their replicas' high watermarks */
 		for (int i = 0; i < nproduces; i++)
 			if (produces[i]->state == SL_REQUEST_PARKED)
@@ -965,6 +968,8 @@ SlBrokerMain(Datum arg)
 								   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		/* WAL segments another worker asked for (wal_prealloc.h) */
+		SlWalPreallocWork(worker_index);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
