@@ -24,8 +24,12 @@
 #include "streamlog/bgworkers/wal_prealloc.h"
 #include "streamlog/shmem.h"
 
-/* Segments kept ready past the one being written */
-#define SEGMENTS_AHEAD 2
+/*
+ * Segments kept ready past the one being written: at 2 the producing
+ * broker still made one in ten itself at 1 KiB records (the helper, busy
+ * making the one before, came late); 4 are 64 MB of WAL files made early
+ */
+#define SEGMENTS_AHEAD 4
 
 typedef struct SlWalPrealloc
 {

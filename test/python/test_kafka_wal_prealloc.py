@@ -31,4 +31,4 @@ def test_next_segments_are_made_ahead(make_server, unique_name):
     for i in range(3000):
         p.produce(topic, value=bytes(1000))
     assert p.flush(60) == 0
-    wait_until(lambda: segments_ahead(srv) >= 2, 60, "two WAL segments made ahead")
+    wait_until(lambda: segments_ahead(srv) >= 4, 60, "four WAL segments made ahead")

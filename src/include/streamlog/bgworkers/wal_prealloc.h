@@ -7,7 +7,7 @@
  * segment.  A broker appending a producer's batches at hundreds of MB/s
  * spent up to a third of its time doing that, on the core that serves the
  * producer.  So a broker, after a commit that entered a new segment, asks
- * the least busy other broker worker to make the next few; the WAL
+ * the least busy other broker worker to make the next four; the WAL
  * written is the same, and the making is done beside the producer's work
  * rather than inside it.
  */
