@@ -1,12 +1,15 @@
 /*
  * Handing accepted connections between broker workers, see conn_handoff.h.
  *
- * Each worker binds a datagram socket in Linux's abstract namespace, named
- * after the postmaster's pid and the worker's index, so that it is gone
- * with the worker and needs no file.  Anyone on the machine may send to
- * such a name: the receiver takes a descriptor only from a process of its
- * own user (SO_PASSCRED: the kernel says who sent it), and only a stream
- * socket.  Elsewhere than Linux there is no hand-off.
+ * Each worker binds a datagram socket at pg_stat_tmp/streamlog_broker_<n>
+ * in the data directory (the workers' working directory), which no other
+ * user can reach: not in Linux's abstract namespace, where any local user
+ * could take a worker's name before it starts and be handed clients'
+ * connections.  A socket file left by a crash is removed before the bind;
+ * pg_stat_tmp is left out of base backups.  The receiver still takes a
+ * descriptor only from a process of its own user (SO_PASSCRED: the kernel
+ * says who sent it), and only a stream socket.  Elsewhere than Linux there
+ * is no hand-off.
  */
 #include "postgres.h"
 
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "pgstat.h"
 
 #include "streamlog/bgworkers/conn_handoff.h"
 
@@ -22,18 +26,15 @@
 
 static pgsocket handoff_sock = PGINVALID_SOCKET;
 
-/* The abstract address of worker index; its length */
+/* The address of worker index, relative to the data directory; its length */
 static socklen_t
 handoff_address(int index, struct sockaddr_un *addr)
 {
-	int			n;
-
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
-	/* sun_path[0] = '\0': the abstract namespace */
-	n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1,
-				 "streamlog-broker-%d-%d", (int) PostmasterPid, index);
-	return (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	snprintf(addr->sun_path, sizeof(addr->sun_path), "%s/streamlog_broker_%d",
+			 PG_STAT_TMP_DIR, index);
+	return (socklen_t) sizeof(*addr);
 }
 
 pgsocket
@@ -46,6 +47,8 @@ SlConnHandoffOpen(int worker_index)
 
 	if (s == PGINVALID_SOCKET)
 		return PGINVALID_SOCKET;
+	/* left by an earlier run of this worker, which stopped without removing it */
+	unlink(addr.sun_path);
 	if (setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
 		bind(s, (struct sockaddr *) &addr, len) < 0)
 	{

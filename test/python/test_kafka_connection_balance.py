@@ -6,6 +6,9 @@ while it serves more than another hands it over (conn_handoff.h), so the
 workers' counts never differ by more than one as connections arrive one
 after the other; a handed connection is served as any other."""
 
+import os
+import stat
+
 import confluent_kafka as ck
 
 import kafka_helpers as kh
@@ -61,3 +64,17 @@ def test_producers_on_handed_connections(make_server, unique_name):
     rows = srv.sql("SELECT count(*) FROM generate_series(0, 3) AS p, "
                    "LATERAL streamlog.read(%s, p, 0, 100000) AS r", (topic,))
     assert rows[0][0] == 1000
+
+
+def test_handoff_sockets_are_the_servers_alone(make_server):
+    """The workers' hand-off sockets are in the data directory, which only
+    the server's user reaches, not in Linux's abstract namespace, where any
+    local user could bind a worker's name first and be handed the clients'
+    connections"""
+    srv = make_server(conf={"streamlog.broker_workers": 2})
+    paths = [os.path.join(srv.datadir, "pg_stat_tmp", f"streamlog_broker_{i}") for i in (0, 1)]
+    wait_until(lambda: all(os.path.exists(p) for p in paths), 60, "both hand-off sockets")
+    assert all(stat.S_ISSOCK(os.stat(p).st_mode) for p in paths)
+    with open("/proc/net/unix") as f:
+        abstract = [line for line in f if "@streamlog" in line]
+    assert abstract == []
