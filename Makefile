@@ -204,6 +204,7 @@ CODEC_OBJS += src/protocol/http_request.o src/protocol/metric_table.o \
 	src/protocol/metrics_exposition.o
 KAFKA_WRITE_OBJS = src/server/fetch_sessions.o
 SQL_WRITE_OBJS = src/storage/segment_pages.o src/storage/batch_cache.o src/storage/spill_file.o
+KAFKA_PRODUCE_OBJS = src/bgworkers/conn_handoff.o src/bgworkers/wal_prealloc.o
 
 OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(PARTITION_CHANGE_OBJS) $(PRODUCE_FORWARD_OBJS) $(GROUPS_CLUSTER_OBJS) \
@@ -211,7 +212,8 @@ OBJS += $(REPLICA_LOG_OBJS) $(REPLICA_PROGRESS_OBJS) $(REPLICA_STREAM_OBJS) \
 	$(TXN_LOG_OBJS) $(TXN_COORDINATOR_OBJS) $(LSO_CACHE_OBJS) $(TXN_ADMIN_OBJS) \
 	$(REMOTE_READ_OBJS) \
 	$(TXN_CLUSTER_OBJS) $(TXN_FAULTS_OBJS) $(TXN_CLEAN_OBJS) \
-	$(METRICS_OBJS) $(PROMHTTP_OBJS) $(KAFKA_WRITE_OBJS) $(SQL_WRITE_OBJS)
+	$(METRICS_OBJS) $(PROMHTTP_OBJS) $(KAFKA_WRITE_OBJS) $(SQL_WRITE_OBJS) \
+	$(KAFKA_PRODUCE_OBJS)
 
 DATA = sql/streamlog--$(EXTVERSION).sql
 

@@ -24,6 +24,7 @@
 #include "streamlog/storage/isr_changes.h"
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
+#include "streamlog/bgworkers/wal_prealloc.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/cleaner.h"
 #include "streamlog/bgworkers/forwarder.h"
@@ -65,6 +66,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlGroupCoordinatorShmemSize());
 	RequestAddinShmemSpace(SlWakeupsShmemSize());
 	RequestAddinShmemSpace(SlBrokerStatsShmemSize());
+	RequestAddinShmemSpace(SlWalPreallocShmemSize());
 	RequestAddinShmemSpace(SlRoleSessionsShmemSize());
 	RequestAddinShmemSpace(SlConnLimitsShmemSize());
 	RequestNamedLWLockTranche("streamlog connections", 1);
@@ -97,6 +99,7 @@ sl_shmem_startup(void)
 	SlGroupCoordinatorShmemInit();
 	SlWakeupsShmemInit();
 	SlBrokerStatsShmemInit();
+	SlWalPreallocShmemInit();
 	SlRoleSessionsShmemInit();
 	SlConnLimitsShmemInit();
 	SlProducerIdBlocksShmemInit();

@@ -57,9 +57,11 @@
 #include "streamlog/bgworkers/broker.h"
 #include "streamlog/bgworkers/broker_stats.h"
 #include "streamlog/bgworkers/conn.h"
+#include "streamlog/bgworkers/conn_handoff.h"
 #include "streamlog/bgworkers/conn_limits.h"
 #include "streamlog/bgworkers/listen_socket.h"
 #include "streamlog/bgworkers/tls.h"
+#include "streamlog/bgworkers/wal_prealloc.h"
 #include "streamlog/guc.h"
 #include "streamlog/metrics/connections.h"
 #include "streamlog/metrics/counters.h"
@@ -83,10 +85,15 @@ static int	listen_listener[MAX_LISTEN_SOCKETS];
 static int	nlisten = 0;
 static int	worker_index = 0;
 
+/* Where other workers hand this one connections (conn_handoff.h) */
+static pgsocket handoff_sock = PGINVALID_SOCKET;
+
 static SlConn **conns = NULL;	/* open connections */
 static int	nconns = 0;
 static bool wait_set_stale = true;
 static WaitEventSet *wait_set = NULL;
+
+static void report_stats(void);
 
 /* What is being served, to be closed if an ERROR escapes to the loop */
 static SlConn *serving_conn = NULL;
@@ -313,102 +320,165 @@ admit_unauthenticated(const SlConn *conn)
 	return waiting < sl_max_unauthenticated_connections;
 }
 
+/*
+ * Serve s, a connection accepted on listener listener_index (here, or by
+ * another worker that handed it over), or refuse it with a log line
+ */
+static void
+admit_connection(pgsocket s, int listener_index)
+{
+	const SlListener *l = SlListenerAt(listener_index);
+	struct sockaddr_storage addr;
+	socklen_t	addrlen = sizeof(addr);
+	char		host[NI_MAXHOST] = "?";
+	char		serv[NI_MAXSERV] = "?";
+	int			one = 1;
+	int			count;
+	int			limit;
+	int			listener_limit;
+	const char *why;
+	SlConn	   *conn;
+
+	if (getpeername(s, (struct sockaddr *) &addr, &addrlen) < 0)
+	{
+		closesocket(s);			/* gone already */
+		return;
+	}
+	getnameinfo((struct sockaddr *) &addr, addrlen, host, sizeof(host),
+				serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+	if (nconns >= connection_fds)
+	{
+		ereport(LOG,
+				(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
+						host, serv)));
+		closesocket(s);
+		SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_REFUSED);
+		return;
+	}
+	if (!SlPeerMayConnect(l->protocol, is_loopback(&addr), &why))
+	{
+		ereport(LOG,
+				(errmsg("streamlog broker refused a connection from %s:%s on listener %s: %s",
+						host, serv, l->name, why)));
+		closesocket(s);
+		SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_REFUSED);
+		return;
+	}
+	if (!SlConnLimitsAdmit(&addr, &count, &limit))
+	{
+		if (limit < 0)
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: too many client addresses to count",
+							host, serv)));
+		else
+			ereport(LOG,
+					(errmsg("streamlog broker refused a connection from %s:%s: %d connections from this address (streamlog.max_connections_per_ip)",
+							host, serv, count),
+					 errhint("Raise streamlog.max_connections_per_ip, or give this address its own limit in streamlog.max_connections_per_ip_overrides.")));
+		closesocket(s);
+		SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_REFUSED);
+		return;
+	}
+	pg_set_noblock(s);
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	listener_limit = SlListenerMaxConnections(l->name);
+	if (listener_limit >= 0 &&
+		!SlConnLimitsAdmitListener(listener_index, listener_limit, &count))
+	{
+		ereport(LOG,
+				(errmsg("streamlog broker refused a connection from %s:%s: %d connections on listener %s (streamlog.listener_max_connections)",
+						host, serv, count, l->name)));
+		SlConnLimitsRelease(&addr);
+		closesocket(s);
+		SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_REFUSED);
+		return;
+	}
+	conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
+	conn->peer_addr = addr;
+	conn->counted_listener = listener_limit >= 0 ? listener_index : -1;
+	if (!admit_unauthenticated(conn))
+	{
+		ereport(LOG,
+				(errmsg("streamlog broker refused a connection from %s:%s: %d connections are not authenticated yet (streamlog.max_unauthenticated_connections)",
+						host, serv, sl_max_unauthenticated_connections)));
+		release_counts(conn);
+		SlConnClose(conn);
+		SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_REFUSED);
+		return;
+	}
+	conn->session.listener_index = listener_index;
+	conn->session.activity_slot = SlConnActivityOpen(listener_index, l->name, conn->peer);
+	SlMetricsCountListener(listener_index, l->name, SL_LISTENER_CONNECTION_OPENED);
+	add_conn(conn);
+}
+
+/*
+ * Hand s to the worker serving the fewest connections if that is fewer
+ * than this one serves: the kernel's SO_REUSEPORT hash may put every
+ * connection of a few busy clients on one worker while the others idle.
+ * The count of the receiver goes up at once, so that a burst of
+ * connections is shared out rather than all sent to the same worker.
+ */
+static bool
+hand_off(pgsocket s, int listener_index)
+{
+	uint32		fewest = 0;
+	int			target;
+
+	if (handoff_sock == PGINVALID_SOCKET)
+		return false;
+	target = SlBrokerStatsFewestConnections(worker_index, &fewest);
+	if (target < 0 || (uint32) nconns <= fewest)
+		return false;
+	/*
+	 * Counted before it goes: the receiver, once it has it, reports its
+	 * count as it then is, which an increment after the send could
+	 * overstate until its next wake-up
+	 */
+	SlBrokerStatsAddConnection(target, 1);
+	if (!SlConnHandoffSend(target, s, listener_index))
+	{
+		SlBrokerStatsAddConnection(target, -1);
+		return false;
+	}
+	closesocket(s);				/* the receiver has its own descriptor */
+	return true;
+}
+
 static void
 accept_connections(int listen_pos)
 {
 	pgsocket	listener = listen_sockets[listen_pos];
-	const SlListener *l = SlListenerAt(listen_listener[listen_pos]);
 
 	for (;;)
 	{
-		struct sockaddr_storage addr;
-		socklen_t	addrlen = sizeof(addr);
-		pgsocket	s = accept(listener, (struct sockaddr *) &addr, &addrlen);
-		char		host[NI_MAXHOST] = "?";
-		char		serv[NI_MAXSERV] = "?";
-		int			one = 1;
-		int			count;
-		int			limit;
-		int			listener_limit;
-		const char *why;
-		SlConn	   *conn;
+		pgsocket	s = accept(listener, NULL, NULL);
 
 		if (s == PGINVALID_SOCKET)
 			return;				/* EAGAIN, or an error: try again later */
-		getnameinfo((struct sockaddr *) &addr, addrlen, host, sizeof(host),
-					serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (nconns >= connection_fds)
-		{
-			ereport(LOG,
-					(errmsg("streamlog broker refused a connection from %s:%s: too many connections",
-							host, serv)));
-			closesocket(s);
-			SlMetricsCountListener(listen_listener[listen_pos], l->name,
-								   SL_LISTENER_CONNECTION_REFUSED);
-			continue;
-		}
-		if (!SlPeerMayConnect(l->protocol, is_loopback(&addr), &why))
-		{
-			ereport(LOG,
-					(errmsg("streamlog broker refused a connection from %s:%s on listener %s: %s",
-							host, serv, l->name, why)));
-			closesocket(s);
-			SlMetricsCountListener(listen_listener[listen_pos], l->name,
-								   SL_LISTENER_CONNECTION_REFUSED);
-			continue;
-		}
-		if (!SlConnLimitsAdmit(&addr, &count, &limit))
-		{
-			if (limit < 0)
-				ereport(LOG,
-						(errmsg("streamlog broker refused a connection from %s:%s: too many client addresses to count",
-								host, serv)));
-			else
-				ereport(LOG,
-						(errmsg("streamlog broker refused a connection from %s:%s: %d connections from this address (streamlog.max_connections_per_ip)",
-								host, serv, count),
-						 errhint("Raise streamlog.max_connections_per_ip, or give this address its own limit in streamlog.max_connections_per_ip_overrides.")));
-			closesocket(s);
-			SlMetricsCountListener(listen_listener[listen_pos], l->name,
-								   SL_LISTENER_CONNECTION_REFUSED);
-			continue;
-		}
-		pg_set_noblock(s);
-		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		listener_limit = SlListenerMaxConnections(l->name);
-		if (listener_limit >= 0 &&
-			!SlConnLimitsAdmitListener(listen_listener[listen_pos], listener_limit, &count))
-		{
-			ereport(LOG,
-					(errmsg("streamlog broker refused a connection from %s:%s: %d connections on listener %s (streamlog.listener_max_connections)",
-							host, serv, count, l->name)));
-			SlConnLimitsRelease(&addr);
-			closesocket(s);
-			SlMetricsCountListener(listen_listener[listen_pos], l->name,
-								   SL_LISTENER_CONNECTION_REFUSED);
-			continue;
-		}
-		conn = SlConnCreate(s, psprintf("%s:%s", host, serv), is_loopback(&addr), l);
-		conn->peer_addr = addr;
-		conn->counted_listener = listener_limit >= 0 ? listen_listener[listen_pos] : -1;
-		if (!admit_unauthenticated(conn))
-		{
-			ereport(LOG,
-					(errmsg("streamlog broker refused a connection from %s:%s: %d connections are not authenticated yet (streamlog.max_unauthenticated_connections)",
-							host, serv, sl_max_unauthenticated_connections)));
-			release_counts(conn);
-			SlConnClose(conn);
-			SlMetricsCountListener(listen_listener[listen_pos], l->name,
-								   SL_LISTENER_CONNECTION_REFUSED);
-			continue;
-		}
-		conn->session.listener_index = listen_listener[listen_pos];
-		conn->session.activity_slot = SlConnActivityOpen(listen_listener[listen_pos],
-														 l->name, conn->peer);
-		SlMetricsCountListener(listen_listener[listen_pos], l->name,
-							   SL_LISTENER_CONNECTION_OPENED);
-		add_conn(conn);
+		if (!hand_off(s, listen_listener[listen_pos]))
+			admit_connection(s, listen_listener[listen_pos]);
 	}
+}
+
+/* Serve the connections other workers handed to this one */
+static void
+receive_handed_connections(void)
+{
+	pgsocket	s;
+	int			listener_index;
+
+	while ((s = SlConnHandoffReceive(&listener_index)) != PGINVALID_SOCKET)
+	{
+		if (listener_index < 0 || listener_index >= SlListenerCount())
+		{
+			closesocket(s);		/* from a server of other listeners? */
+			continue;
+		}
+		admit_connection(s, listener_index);
+	}
+	/* counted as it came by the giver: now as it is */
+	report_stats();
 }
 
 static void
@@ -422,7 +492,10 @@ close_conn(int i)
 	wait_set_stale = true;
 }
 
-/* Positions in the wait set: latch, postmaster death, listeners, conns */
+/*
+ * Positions in the wait set: latch, postmaster death, listeners, the
+ * hand-off socket if any, conns
+ */
 #define WAIT_POS_LATCH 0
 #define WAIT_POS_PM 1
 #define WAIT_POS_FIRST_LISTENER 2
@@ -433,11 +506,13 @@ rebuild_wait_set(void)
 	if (wait_set)
 		FreeWaitEventSet(wait_set);
 	wait_set = NULL;
-	wait_set = CreateWaitEventSet(TopMemoryContext, 2 + nlisten + nconns);
+	wait_set = CreateWaitEventSet(TopMemoryContext, 3 + nlisten + nconns);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < nlisten; i++)
 		AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, listen_sockets[i], NULL, NULL);
+	if (handoff_sock != PGINVALID_SOCKET)
+		AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, handoff_sock, NULL, NULL);
 	for (int i = 0; i < nconns; i++)
 	{
 		conns[i]->wait_pos = AddWaitEventToSet(wait_set, SlConnWaitEvents(conns[i]),
@@ -620,6 +695,8 @@ process_requests(void)
 		SlServerHandleBatch(produces, nproduces);
 		serving_produces = NULL;
 		serving_nproduces = 0;
+		/* the next WAL segments, made by another worker meanwhile */
+		SlWalPreallocAsk(worker_index);
 		/* acks=all produces wait for their replicas' high watermarks */
 		for (int i = 0; i < nproduces; i++)
 			if (produces[i]->state == SL_REQUEST_PARKED)
@@ -855,6 +932,7 @@ SlBrokerMain(Datum arg)
 	SlFetchSessionsStart(worker_index);
 	SlWaitSubscribe(worker_index);
 	open_listen_sockets();
+	handoff_sock = SlConnHandoffOpen(worker_index);
 	/* The certificate as the files are now, which a reload may have changed */
 	if (any_tls_listener())
 		SlTlsLoad(false);
@@ -890,6 +968,8 @@ SlBrokerMain(Datum arg)
 								   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		/* WAL segments another worker asked for (wal_prealloc.h) */
+		SlWalPreallocWork(worker_index);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -906,6 +986,9 @@ SlBrokerMain(Datum arg)
 			if (events[e].pos >= WAIT_POS_FIRST_LISTENER &&
 				events[e].pos < WAIT_POS_FIRST_LISTENER + nlisten)
 				accept_connections(events[e].pos - WAIT_POS_FIRST_LISTENER);
+			else if (handoff_sock != PGINVALID_SOCKET &&
+					 events[e].pos == WAIT_POS_FIRST_LISTENER + nlisten)
+				receive_handed_connections();
 			else if (events[e].user_data != NULL &&
 					 (events[e].events & WL_SOCKET_READABLE))
 			{

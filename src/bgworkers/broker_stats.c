@@ -103,6 +103,33 @@ SlBrokerStatsReport(int connections, uint64 input_buffer_bytes, int parked_reque
 	pg_atomic_write_u64(&my_stats->parked_request_bytes, parked_request_bytes);
 }
 
+int
+SlBrokerStatsFewestConnections(int me, uint32 *connections)
+{
+	int			best = -1;
+
+	for (int i = 0; i < SL_MAX_BROKERS; i++)
+	{
+		uint32		n;
+
+		if (i == me || pg_atomic_read_u32(&worker_stats[i].pid) == 0)
+			continue;
+		n = pg_atomic_read_u32(&worker_stats[i].connections);
+		if (best < 0 || n < *connections)
+		{
+			best = i;
+			*connections = n;
+		}
+	}
+	return best;
+}
+
+void
+SlBrokerStatsAddConnection(int worker, int n)
+{
+	pg_atomic_fetch_add_u32(&worker_stats[worker].connections, n);
+}
+
 PG_FUNCTION_INFO_V1(streamlog_broker_stats);
 
 /* streamlog.broker_stats(): one row per running broker worker */

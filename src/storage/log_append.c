@@ -58,11 +58,13 @@
 /*
  * A finished batch waiting for its offsets.  data starts with room for a
  * varlena header, so that it is stored as the bytea it already is; or the
- * batch is in the spill file (data empty) until commit loads it back.
+ * batch is in the spill file (data empty) until commit loads it back; or
+ * it stays where its caller holds it (borrowed, SlLogBufferBatchInPlace).
  */
 typedef struct PendingBatch
 {
 	StringInfoData data;
+	uint8	   *borrowed;		/* the caller's bytes, else NULL */
 	bool		spilled;		/* in spill at spill_offset */
 	off_t		spill_offset;
 	size_t		len;			/* of the batch, without the room in data */
@@ -101,7 +103,7 @@ typedef struct PendingPartition
 	bool		given_batches;	/* SlLogBufferBatch's: a leader's, never queued */
 } PendingPartition;
 
-#define batch_bytes(b) ((uint8 *) (b)->data.data + VARHDRSZ)
+#define batch_bytes(b) ((b)->borrowed ? (b)->borrowed : (uint8 *) (b)->data.data + VARHDRSZ)
 #define batch_len(b) ((b)->len)
 
 static void
@@ -152,8 +154,15 @@ keep_batch(PendingPartition *pp, PendingBatch *batch)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(pending_context);
 
-	batch->len = (size_t) batch->data.len - VARHDRSZ;
 	batch->spilled = false;
+	if (batch->borrowed)
+	{
+		/* the caller's memory, held until the end of the transaction */
+		pp->batches = lappend(pp->batches, batch);
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+	batch->len = (size_t) batch->data.len - VARHDRSZ;
 	if (pending_memory + batch->len > (size_t) sl_produce_memory * 1024)
 	{
 		batch->spill_offset = SlSpillWrite(&spill, batch_bytes(batch), batch->len);
@@ -175,10 +184,21 @@ forget_batches(PendingPartition *pp, int keep)
 	{
 		PendingBatch *batch = list_nth(pp->batches, i);
 
-		if (!batch->spilled)
+		if (!batch->spilled && !batch->borrowed)
 			pending_memory -= batch->len;
 	}
 	pp->batches = keep == 0 ? NIL : list_truncate(pp->batches, keep);
+}
+
+/* A copy of a borrowed batch, of its own, with room for a varlena header */
+static void
+own_batch(PendingBatch *batch)
+{
+	if (!batch->borrowed)
+		return;
+	batch_data_init(batch);
+	appendBinaryStringInfo(&batch->data, (const char *) batch->borrowed, batch->len);
+	batch->borrowed = NULL;
 }
 
 /* Bring a spilled batch back into memory, to be appended */
@@ -256,7 +276,7 @@ close_batch(PendingPartition *pp)
 	if (pp->builder.record_count == 0)
 		return;
 	oldcxt = MemoryContextSwitchTo(pending_context);
-	batch = palloc(sizeof(PendingBatch));
+	batch = palloc0(sizeof(PendingBatch));
 	batch_data_init(batch);
 	batch->client_crc = false;
 	error = SlBatchBuilderFinish(&pp->builder, &batch->data);
@@ -367,11 +387,12 @@ SlLogForwardRecord(const SlTopic *topic, int32 partition,
 	buffer_record(topic, partition, record, true);
 }
 
-void
-SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
-				 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
-				 int64 max_timestamp, int64 *base_offset_out,
-				 int64 *log_append_time_out)
+/* SlLogBufferBatch, the batch copied, or borrowed where it is */
+static void
+buffer_batch(const SlTopic *topic, int32 partition, uint8 *data, bool borrow,
+			 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
+			 int64 max_timestamp, int64 *base_offset_out,
+			 int64 *log_append_time_out)
 {
 	PendingPartition *pp = pending_partition(topic, partition);
 	PendingBatch *batch;
@@ -383,10 +404,16 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 	close_batch(pp);
 
 	oldcxt = MemoryContextSwitchTo(pending_context);
-	batch = palloc(sizeof(PendingBatch));
-	batch_data_init(batch);
+	batch = palloc0(sizeof(PendingBatch));
 	batch->client_crc = true;
-	appendBinaryStringInfo(&batch->data, (const char *) data, len);
+	batch->len = len;
+	if (borrow)
+		batch->borrowed = data;
+	else
+	{
+		batch_data_init(batch);
+		appendBinaryStringInfo(&batch->data, (const char *) data, len);
+	}
 	/*
 	 * Some producers write -1 or a stale value for maxTimestamp: as Kafka's
 	 * log validator, store the one the records have, under a new CRC.  A
@@ -415,6 +442,26 @@ SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
 							base_offset_out,
 							(hdr->attributes & SL_BATCH_ATTR_LOG_APPEND_TIME) ? -1 :
 							max_timestamp);
+}
+
+void
+SlLogBufferBatch(const SlTopic *topic, int32 partition, const uint8 *data,
+				 size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
+				 int64 max_timestamp, int64 *base_offset_out,
+				 int64 *log_append_time_out)
+{
+	buffer_batch(topic, partition, unconstify(uint8 *, data), false, len, hdr,
+				 min_timestamp, max_timestamp, base_offset_out, log_append_time_out);
+}
+
+void
+SlLogBufferBatchInPlace(const SlTopic *topic, int32 partition, uint8 *data,
+						size_t len, const SlBatchHeader *hdr, int64 min_timestamp,
+						int64 max_timestamp, int64 *base_offset_out,
+						int64 *log_append_time_out)
+{
+	buffer_batch(topic, partition, data, true, len, hdr, min_timestamp,
+				 max_timestamp, base_offset_out, log_append_time_out);
 }
 
 /* Does the transaction still have records to append? */
@@ -572,6 +619,7 @@ queue_forwarded(PendingPartition **sorted, int n)
 			PendingBatch *batch = lfirst(lc);
 
 			load_batch(batch);
+			own_batch(batch);
 			SET_VARSIZE(batch->data.data, VARHDRSZ + batch_len(batch));
 			SlForwardQueueInsert(position++, pp->key.topic_id, pp->key.partition,
 								 batch->record_count, (bytea *) batch->data.data);
@@ -701,7 +749,8 @@ append_pending(void)
 			offset += batch->record_count;
 			bytes += batch_len(batch);
 			/* Written: its memory can go, which bounds a spilled commit's */
-			pfree(batch->data.data);
+			if (!batch->borrowed)
+				pfree(batch->data.data);
 			batch->data.data = NULL;
 		}
 		SlSegmentPagesEnd(pages);

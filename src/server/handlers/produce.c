@@ -545,9 +545,16 @@ produce_partition(ProduceJob *job, const SlTopic *topic,
 		 * retry of an idempotent one finds its offset in offset_out
 		 */
 		SlBatchParseHeader(data + pos, len - pos, &hdr, false);
-		SlLogBufferBatch(topic, pd->index, data + pos, SlBatchSize(&hdr), &hdr,
-						 timestamps[i].min_timestamp, timestamps[i].max_timestamp,
-						 offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
+
+		/*
+		 * Left in the request's frame (or the converted message set), ours
+		 * until the request is answered, after the commit: its offsets are
+		 * written there rather than into a copy
+		 */
+		SlLogBufferBatchInPlace(topic, pd->index, unconstify(uint8 *, data + pos),
+								SlBatchSize(&hdr), &hdr,
+								timestamps[i].min_timestamp, timestamps[i].max_timestamp,
+								offset_out, i == 0 ? &pr->log_append_time_ms : NULL);
 		pos += SlBatchSize(&hdr);
 		records += (int64) hdr.last_offset_delta + 1;
 	}

@@ -3,7 +3,9 @@
  * streamlog.broker_stats view: its connections, the bytes their input
  * buffers hold, its parked requests, the memory they hold and how often it
  * looked at them again.
- * Each worker writes only its own slot.
+ * Each worker writes only its own slot, but for the connections another
+ * worker hands it (conn_handoff.h), counted at once by the giver so that a
+ * burst of connections is not all sent to the same worker.
  */
 #ifndef SL_BROKER_STATS_H
 #define SL_BROKER_STATS_H
@@ -27,5 +29,17 @@ extern void SlBrokerStatsCountParkedAttempt(void);
 extern void SlBrokerStatsReport(int connections, uint64 input_buffer_bytes,
 								int parked_requests, uint64 parked_request_bytes,
 								uint64 unsent_bytes, int muted_connections);
+
+/*
+ * The running broker worker other than me that serves the fewest
+ * connections, and their number; -1 if there is no other
+ */
+extern int	SlBrokerStatsFewestConnections(int me, uint32 *connections);
+
+/*
+ * n connections (1, or -1 when it did not go) are handed to worker: count
+ * them there until it reports
+ */
+extern void SlBrokerStatsAddConnection(int worker, int n);
 
 #endif							/* SL_BROKER_STATS_H */

@@ -444,6 +444,20 @@ extern void SlLogBufferBatch(const SlTopic *topic, int32 partition,
 							 int64 max_timestamp, int64 *base_offset_out,
 							 int64 *log_append_time_out);
 
+/*
+ * SlLogBufferBatch without the copy: the batch stays where data is, which
+ * must stay valid and writable until the transaction ends (a Kafka
+ * request's frame, held until it is answered); its base offset, leader
+ * epoch and, if they need it, maxTimestamp and CRC are written there.
+ * Saves copying every byte a producer sends once more before it is
+ * written.
+ */
+extern void SlLogBufferBatchInPlace(const SlTopic *topic, int32 partition,
+									uint8 *data, size_t len,
+									const SlBatchHeader *hdr, int64 min_timestamp,
+									int64 max_timestamp, int64 *base_offset_out,
+									int64 *log_append_time_out);
+
 /* producers.c: idempotent producers (P6) */
 
 typedef enum SlSequenceCheck
