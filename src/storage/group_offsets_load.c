@@ -53,6 +53,7 @@
 #include "streamlog/protocol/offsets_records.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/storage/group_load.h"
+#include "streamlog/worker.h"
 #include "streamlog/storage/replica_log.h"
 
 /* streamlog.offsets_topic_num_partitions's largest value */
@@ -609,17 +610,7 @@ hold_if_asked(int32 partition)
 						   psprintf("holding the load of %s-%d", SL_OFFSETS_TOPIC_NAME,
 									partition));
 	while (sl_group_load_hold)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-	}
+		(void) SlWorkerWait(50);
 	pgstat_report_activity(STATE_RUNNING, "");
 }
 
