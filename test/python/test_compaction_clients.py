@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from psycopg.types.json import Jsonb
 from compaction_model import (
     CONF, LogModel, Rec, clean, compacted_config, create_topic, high_watermarks, history,
     make_rng, now_ms, random_records, sql_produce, wait_all_rolled)
@@ -272,7 +273,10 @@ def test_log_append_time_survives_the_rewrite(make_server, unique_name):
     srv = make_server(conf=CONF)
     conn = srv.connect()
     topic = unique_name("append-time")
-    create_topic(conn, topic, 1, compacted_config(message_timestamp_type="LogAppendTime"))
+    # an hour's compaction lag keeps the background cleaner away (the append
+    # times are now) until the records have been read as they were written
+    create_topic(conn, topic, 1, compacted_config(message_timestamp_type="LogAppendTime",
+                                                  min_compaction_lag_ms=3_600_000))
     producer = Producer({"bootstrap.servers": srv.kafka_bootstrap, "linger.ms": 5})
     old = now_ms() - 86_400_000
     for i in range(60):
@@ -282,6 +286,8 @@ def test_log_append_time_survives_the_rewrite(make_server, unique_name):
     before = ck_consume(srv.kafka_bootstrap, topic, 0, 60)
     assert {t for *_, (t, _) in before} == {2}          # TIMESTAMP_LOG_APPEND_TIME
     assert all(ts > old + 3_600_000 for *_, (_, ts) in before)
+    conn.execute("SELECT streamlog.alter_topic(%s, %s)",
+                 (topic, Jsonb({"min.compaction.lag.ms": 0})))
     wait_all_rolled(conn, topic)
     clean(conn, topic)
     rows = history(conn, topic)
