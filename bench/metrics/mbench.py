@@ -52,6 +52,7 @@ counters off (taking the times a request is counted by, which the slow
 request log needs too): an upper bound of the cost of counting.
 """
 
+import collections
 import os
 import random
 import shutil
@@ -164,6 +165,7 @@ class MetricsBench(Driver):
         self.topic_seq = 0
         self.mode = None
         self.profile = None     # while profiling: load -> [counting samples, all samples]
+        self.profile_syms = {}  # load -> Counter of the counting samples' functions
         self.perf = shutil.which("perf")
 
     def run_client(self, what, cmd):
@@ -270,7 +272,9 @@ class MetricsBench(Driver):
         lines = subprocess.run([self.perf, "script", "-i", data, "-F", "ip,sym"],
                                capture_output=True, text=True).stdout.splitlines()
         syms = [(ln.split(None, 1) + [""])[1].strip() for ln in lines if ln.strip()]
-        counting = sum(1 for sym in syms if sym.startswith(COUNTING))
+        counting = [sym for sym in syms if sym.startswith(COUNTING)]
+        self.profile_syms.setdefault(load, collections.Counter()).update(counting)
+        counting = len(counting)
         seen = self.profile.setdefault(load, [0, 0])
         seen[0] += counting
         seen[1] += len(syms)
@@ -408,10 +412,12 @@ class MetricsBench(Driver):
                 counting, total = self.profile.get(load, (0, 0))
                 share = counting / total * 100 if total else 0.0
                 lo, hi = wilson_interval(counting, total)
+                top = self.profile_syms.get(load, collections.Counter()).most_common(3)
                 rows.append([load, fmt_int(total), fmt_int(counting), f"{share:.2f}%",
-                             f"{lo:.2f} .. {hi:.2f}"])
+                             f"{lo:.2f} .. {hi:.2f}",
+                             " ".join(f"{sym} {k / total * 100:.2f}" for sym, k in top)])
             self.emit(table(["load (counters on, under perf)", "samples", "in counting",
-                             "share", "95% CI"], rows))
+                             "share", "95% CI", "most in"], rows, align="lrrrrl"))
             self.emit()
             self.emit(f"  {self.args.profile_rounds} rounds under perf record -e cpu-clock "
                       f"-F {PERF_HZ} of the same processes; share: of their samples, those in")
