@@ -151,6 +151,16 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 	M(SL_M_SLOW_REQUESTS, "streamlog_slow_requests", SL_METRIC_COUNTER, "",
 	  "Kafka requests logged as slow (streamlog.log_min_request_duration)."),
 
+	M(SL_M_FETCH_SESSIONS, "kafka_server_fetchsessioncache_numincrementalfetchsessions",
+	  SL_METRIC_GAUGE, "",
+	  "Incremental fetch sessions (KIP-227) the broker workers hold now."),
+	M(SL_M_FETCH_SESSION_PARTITIONS,
+	  "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached", SL_METRIC_GAUGE, "",
+	  "Partitions the incremental fetch sessions hold now, summed over the sessions."),
+	M(SL_M_FETCH_SESSION_EVICTIONS,
+	  "kafka_server_fetchsessioncache_incrementalfetchsessionevictions", SL_METRIC_COUNTER, "",
+	  "Incremental fetch sessions evicted to make room for another (streamlog.fetch_session_cache_slots)."),
+
 	M(SL_M_SCRAPE_SECONDS, "streamlog_metrics_scrape_duration_seconds", SL_METRIC_GAUGE, "",
 	  "Time the endpoint took to read the metrics it served last."),
 	M(SL_M_HTTP_REQUESTS, "streamlog_metrics_http_requests", SL_METRIC_COUNTER, "code",

@@ -385,3 +385,45 @@ def test_cluster_metrics_on_every_node(tmp_path):
         raise
     finally:
         c.cleanup()
+
+
+def test_fetch_session_cache_metrics(make_server, unique_name):
+    """Kafka's FetchSessionCache metrics: the sessions and the partitions
+    they hold follow what clients open, narrow and close, and a session
+    evicted for another is counted (raw Fetch v11: the clients installed
+    here do not use sessions)"""
+    from test_kafka_fetch_sessions import call
+
+    import kafka_helpers as kh
+
+    srv, port = start_with_endpoint(make_server, conf={
+        "streamlog.broker_workers": "1", "streamlog.fetch_session_cache_slots": "2"})
+    topic = unique_name("fsm")
+    srv.sql("SELECT streamlog.create_topic(%s, 4)", (topic,))
+
+    def counts():
+        s = scrape(port)
+        return (value(s, "kafka_server_fetchsessioncache_numincrementalfetchsessions"),
+                value(s, "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached"),
+                value(s, "kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total"))
+
+    assert counts() == (0, 0, 0)
+    a, b, e = (kh.RawClient(srv.kafka_bootstrap) for _ in range(3))
+    try:
+        _, sa, _ = call(a, 0, 0, [(topic, 0, 0)])
+        _, sb, _ = call(b, 0, 0, [(topic, p, 0) for p in range(1, 4)])
+        assert 0 not in (sa, sb)
+        assert counts() == (2, 4, 0)
+        # b forgets a partition
+        assert call(b, sb, 1, [], forgotten=[(topic, 3)])[0] == kh.NONE
+        assert counts() == (2, 3, 0)
+        # a replica's session evicts the smallest, a's
+        _, se, _ = call(e, 0, 0, [(topic, 0, 0)], replica_id=7)
+        assert se != 0
+        assert counts() == (2, 3, 1)
+        # b closes its session (a full fetch with the final epoch)
+        call(b, sb, -1, [(topic, 1, 0)])
+        assert counts() == (1, 1, 1)
+    finally:
+        for c in (a, b, e):
+            c.close()
