@@ -99,7 +99,7 @@ const SlMetricDef sl_metric_defs[SL_M_COUNT] = {
 	M(SL_M_REQUESTS, "kafka_network_requestmetrics_requests", SL_METRIC_COUNTER, "request,version",
 	  "Kafka requests answered, by API and version."),
 	M(SL_M_REQUEST_ERRORS, "kafka_network_requestmetrics_errors", SL_METRIC_COUNTER, "request,error",
-	  "Error codes in Kafka responses, by API and Kafka's name of the error (one per failed partition)."),
+	  "Error codes in Kafka responses, by API and Kafka's name of the error (one per error field: a partition's, a topic's, a group's, the response's)."),
 	M(SL_M_TOTAL_TIME, "kafka_network_requestmetrics_totaltimems", SL_METRIC_HISTOGRAM, "request",
 	  "Time from a request received to its response sent, in milliseconds."),
 	M(SL_M_QUEUE_TIME, "kafka_network_requestmetrics_requestqueuetimems", SL_METRIC_HISTOGRAM,
