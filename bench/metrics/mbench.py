@@ -83,7 +83,16 @@ SMALL_FETCH_BYTES = 2048
 # and src/sqlapi/sql_read_metrics.c (by name: the static ones inline into these)
 COUNTING = ("SlMetrics", "SlHistogram", "SlRequestMetrics", "SlRecordCountOfBatches",
             "SlSqlReadCount", "SlPartitionMetricsKey", "SlConnActivity", "door_counters",
-            "histogram_add", "partition_hash", "slot_state_settled", "api_cell_of")
+            "histogram_add", "partition_hash", "slot_state_settled", "api_cell_of",
+            "find_slot", "count_answer_errors", "note_error_code", "SlResponseErrorCodes",
+            "CountErrors")
+
+
+def is_counting(sym):
+    """A function of the counting code; on one node, response decoders run
+    only to read answers back for their error codes (request_metrics.c)"""
+    return sym.startswith(COUNTING) or (sym.startswith("Sl") and sym.endswith("ResponseDecode")) \
+        or (sym.startswith("Decode") and "Response" in sym)
 PERF_HZ = 10000
 MIN_ROUNDS_SHOWN = 5        # rounds for the CPU time comparison to show anything
 # every arm in every place once in three rounds
@@ -157,7 +166,9 @@ class MetricsBench(Driver):
         self.kafka_records = int(300_000 * scale)  # --librdkafka
         self.rounds = args.rounds or (3 if self.quick else 12)
         self.loads = ["Kafka produce, large", "Kafka produce, small",
-                      "Kafka fetch, large", "Kafka fetch, small", "SQL produce", "SQL read"]
+                      "Kafka fetch, large", "Kafka fetch, small", "Kafka metadata",
+                      "SQL produce", "SQL read"]
+        self.metadata_requests = int(2000 * scale)
         if args.librdkafka:
             self.loads += ["librdkafka produce", "librdkafka consume"]
         self.runs = {}          # (load, arm) -> [(records/s, CPU us per record)], by round
@@ -293,7 +304,7 @@ class MetricsBench(Driver):
         lines = subprocess.run([self.perf, "script", "-i", data, "-F", "ip,sym"],
                                capture_output=True, text=True).stdout.splitlines()
         syms = [(ln.split(None, 1) + [""])[1].strip() for ln in lines if ln.strip()]
-        counting = [sym for sym in syms if sym.startswith(COUNTING)]
+        counting = [sym for sym in syms if is_counting(sym)]
         self.profile_syms.setdefault(load, collections.Counter()).update(counting)
         counting = len(counting)
         seen = self.profile.setdefault(load, [0, 0])
@@ -317,6 +328,9 @@ class MetricsBench(Driver):
                       lambda: rawload.fetch(b, large, PARTITIONS, n_large, LARGE_FETCH_BYTES))
         self.measured("Kafka fetch, small", arm, brokers, n_small * PARTITIONS,
                       lambda: rawload.fetch(b, small, PARTITIONS, n_small, SMALL_FETCH_BYTES))
+        # per request, not record: the answer of one topic of 4 partitions
+        self.measured("Kafka metadata", arm, brokers, self.metadata_requests,
+                      lambda: rawload.metadata(b, large, self.metadata_requests))
 
     def sql_loads(self, arm):
         m = self.sql_records
@@ -428,7 +442,7 @@ class MetricsBench(Driver):
         self.emit("  of (on - off) / off, each round's two runs paired; 95% CI: bootstrap interval")
         self.emit("  of that median; IQR: the middle half of the rounds' values.  on' vs on: the")
         self.emit("  same for two runs with the counters on, the noise floor.  rec/s: wall clock,")
-        self.emit("  one request at a time; not what is compared.")
+        self.emit("  one request at a time; not what is compared.  Kafka metadata: per request.")
         for load in self.loads:
             if load in self.requests:
                 reqs = median(self.requests[load])
@@ -449,7 +463,8 @@ class MetricsBench(Driver):
             self.emit()
             self.emit(f"  {self.args.profile_rounds} rounds under perf record -e cpu-clock "
                       f"-F {PERF_HZ} of the same processes; share: of their samples, those in")
-            self.emit("  the counting code (functions named " + ", ".join(COUNTING) + "*)")
+            self.emit("  the counting code (functions named " + ", ".join(COUNTING) + "*, and the")
+            self.emit("  response decoders, which on one node only read answers back for their errors)")
             profile_ok = [load for load in self.loads
                           if wilson_interval(*self.profile.get(load, (0, 0)))[1] <= TARGET_OVERHEAD]
             self.emit(f"  counting share <= {TARGET_OVERHEAD:.0f}% shown (upper end of the 95% CI): "

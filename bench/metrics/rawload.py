@@ -26,6 +26,7 @@ from kafka_primitives import crc32c, i8, i16, i32, i64, varint  # noqa: E402
 
 PRODUCE = 0
 FETCH = 1
+METADATA = 3
 
 
 def string(s):
@@ -181,6 +182,19 @@ def fetch(brokers, topic, partitions, end, partition_max_bytes):
                     offsets[p] = next_offset(records, offsets[p])
             if requests > 100 * end:
                 raise RuntimeError(f"Fetch from {topic}: no progress at {offsets}")
+    finally:
+        conn.close()
+    return requests
+
+
+def metadata(brokers, topic, requests):
+    """Send the same Metadata v1 request for topic `requests` times (an
+    API whose answers the counters read back for their error codes)"""
+    request = frame(METADATA, 1, i32(1) + string(topic))
+    conn = Connection(brokers)
+    try:
+        for _ in range(requests):
+            conn.call(request)
     finally:
         conn.close()
     return requests
