@@ -21,6 +21,8 @@ noise floor to read "on vs off" against.  Each arm, into topics of its own:
       partition and request
   Kafka fetch, small: of what the small produce wrote, 2 KiB per partition
       and request (about one batch of 10)
+  Kafka metadata: the same Metadata v1 request for the large topic (an
+      API whose answers are read back for their error codes); per request
   SQL produce: N records in one transaction
   SQL read: of what SQL produce wrote, one read() per 10,000 records
   (--librdkafka adds slbench produce and consume, real clients, whose
