@@ -188,6 +188,7 @@ TXN_CLEAN_OBJS = src/storage/txn_truncate.o
 # the cleaner's view of transactions is pure: unit-tested as frontend code
 CODEC_OBJS += src/storage/txn_cleaner.o
 METRICS_OBJS = src/metrics/counters.o src/metrics/partition_counters.o src/metrics/connections.o src/server/request_metrics.o \
+	src/metrics/fetch_session_counts.o \
 	src/sqlapi/sql_read_metrics.o src/sqlapi/stat_api_sql.o src/sqlapi/stat_topics_sql.o \
 	src/sqlapi/stat_connections_sql.o src/sqlapi/stat_broker_sql.o
 CODEC_OBJS += src/metrics/histogram.o src/metrics/record_counts.o

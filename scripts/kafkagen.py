@@ -1470,6 +1470,34 @@ class ErrorResponseGen:
                              % (t.elem.struct.suffix, f.cname))
         return lines
 
+    def count_errors(self, s):
+        """Body of CountErrors<Struct>: every error code field that the
+        version has and that is not 0, to sink (the metrics' errors per
+        API and code)"""
+        lines = []
+        for f in s.fields:
+            t = f.type
+            c = cond(f.versions, s.reach)
+            if c == "false":
+                continue
+            if t.kind == "prim" and f.name in ERROR_CODE_FIELDS:
+                test = "v->%s != 0" % f.cname
+                if c != "true":
+                    test = "(%s) && %s" % (c, test)
+                lines += ["\tif (%s)" % test, "\t\tsink(v->%s, arg);" % f.cname]
+            elif t.kind == "struct" and self.carries_errors(t.struct):
+                lines += ([] if c == "true" else ["\tif (%s)" % c]) + [
+                    ("\t" if c == "true" else "\t\t")
+                    + "CountErrors%s(&v->%s, version, sink, arg);" % (t.struct.suffix, f.cname)]
+            elif (t.kind == "array" and t.elem.kind == "struct" and
+                  self.carries_errors(t.elem.struct)):
+                lines.append("\tfor (int32 i = 0; i < v->%s.n; i++)" % f.cname)
+                lines.append("\t\tCountErrors%s(&v->%s.items[i], version, sink, arg);"
+                             % (t.elem.struct.suffix, f.cname))
+        if not any("version" in ln for ln in lines):
+            lines.insert(0, "\t(void) version;")
+        return lines
+
     @staticmethod
     def field(s, name, what):
         for f in s.fields:
@@ -1592,7 +1620,16 @@ def generate(messages, apis):
         h.append("\t\t\t\t\t\t\t\t SlStr message, Sl%sResponse *resp);" % name)
     h += ["extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,",
           "\t\t\t\t\t\t\t\t  int16 version, int16 error_code, SlStr message,",
-          "\t\t\t\t\t\t\t\t  SlWriter *out);", ""]
+          "\t\t\t\t\t\t\t\t  SlWriter *out);", "",
+          "/*",
+          " * SlResponseErrorCodes decodes a response body (after its header) of",
+          " * any generated API and gives sink every error code in it that is not",
+          " * 0, one per error code field (a topic's, a partition's, the",
+          " * response's own); false if the body cannot be decoded.",
+          " */",
+          "typedef void (*SlErrorCodeSink) (int16 error_code, void *arg);",
+          "extern bool SlResponseErrorCodes(SlReader *response_body, int16 api_key,",
+          "\t\t\t\t\t\t\t\t int16 version, SlErrorCodeSink sink, void *arg);", ""]
     h.append("#endif\t\t\t\t\t\t\t/* SL_KMSG_H */")
     files["kmsg.h"] = h
 
@@ -1673,6 +1710,10 @@ def generate(messages, apis):
             args = "%s *v, int16 version, int16 error_code, SlStr message" % st.cname
             protos.append("static void %s(%s);" % (name, args))
             errdefs += function("static void", name, args, eg.set_errors(st))
+            name = "CountErrors" + st.suffix
+            args = "const %s *v, int16 version, SlErrorCodeSink sink, void *arg" % st.cname
+            protos.append("static void %s(%s);" % (name, args))
+            errdefs += function("static void", name, args, eg.count_errors(st))
     for key, name in apis:
         req = by_name[name + "Request"]
         resp = by_name[name + "Response"]
@@ -1709,6 +1750,25 @@ def generate(messages, apis):
     errdefs += function("bool", "SlErrorResponseEncode",
                         "SlReader *request_body, int16 api_key, int16 version, "
                         "int16 error_code, SlStr message, SlWriter *out", body)
+    body = ["\tswitch (api_key)", "\t{"]
+    for key, name in apis:
+        resp = by_name[name + "Response"]
+        body += ["\t\tcase %d:" % key,
+                 "\t\t\t{",
+                 "\t\t\t\tSl%sResponse resp;" % name,
+                 "",
+                 "\t\t\t\tif (!Sl%sResponseDecode(response_body, version, &resp))" % name,
+                 "\t\t\t\t\treturn false;"]
+        if eg.carries_errors(resp.root) and not resp.root.reach.empty:
+            body.append("\t\t\t\tCountErrors%s(&resp, version, sink, arg);"
+                        % resp.root.suffix)
+        body += ["\t\t\t\treturn true;", "\t\t\t}"]
+    body += ["\t}",
+             "\tSlReaderFail(response_body, \"no such API\");",
+             "\treturn false;"]
+    errdefs += function("bool", "SlResponseErrorCodes",
+                        "SlReader *response_body, int16 api_key, int16 version, "
+                        "SlErrorCodeSink sink, void *arg", body)
     defs += errdefs
     protos_sorted = sorted(set(protos))
 

@@ -36,6 +36,7 @@
 #include "streamlog/storage/txn_cluster.h"
 #include "streamlog/replication/apply_worker.h"
 #include "streamlog/metrics/connections.h"
+#include "streamlog/metrics/fetch_session_counts.h"
 #include "streamlog/metrics/counters.h"
 
 PG_MODULE_MAGIC;
@@ -81,6 +82,7 @@ sl_shmem_request(void)
 	RequestAddinShmemSpace(SlTxnClusterShmemSize());
 	RequestAddinShmemSpace(SlMetricsShmemSize());
 	RequestAddinShmemSpace(SlConnActivityShmemSize());
+	RequestAddinShmemSpace(SlFetchSessionCountsShmemSize());
 	/* 0: the partition map, 1: the producer states, 2: the group coordinator */
 	RequestNamedLWLockTranche("streamlog", 3);
 }
@@ -111,6 +113,7 @@ sl_shmem_startup(void)
 	SlTxnClusterShmemInit();
 	SlMetricsShmemInit();
 	SlConnActivityShmemInit();
+	SlFetchSessionCountsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -13,6 +13,7 @@
 #include "streamlog/bgworkers/metrics_counter_sources.h"
 #include "streamlog/metrics/connections.h"
 #include "streamlog/metrics/counters.h"
+#include "streamlog/metrics/fetch_session_counts.h"
 
 /* Connections open now, counted per (listener, principal) */
 static void
@@ -49,6 +50,9 @@ SlMetricsAddConnections(SlExposition *e)
 	int			count;
 	SlListenerStats *listeners = SlMetricsListenerSnapshot(&count);
 	uint64		global[SL_METRIC_COUNT];
+	uint64		sessions;
+	uint64		partitions;
+	uint64		evictions;
 
 	for (int i = 0; i < count; i++)
 	{
@@ -78,4 +82,9 @@ SlMetricsAddConnections(SlExposition *e)
 	SlExpositionAdd(e, SL_M_CLEANER_SEGMENTS_DELETED, NULL, 0,
 					(double) global[SL_METRIC_CLEANER_SEGMENTS_DELETED]);
 	SlExpositionAdd(e, SL_M_SLOW_REQUESTS, NULL, 0, (double) global[SL_METRIC_SLOW_REQUESTS]);
+
+	SlFetchSessionCountsSnapshot(&sessions, &partitions, &evictions);
+	SlExpositionAdd(e, SL_M_FETCH_SESSIONS, NULL, 0, (double) sessions);
+	SlExpositionAdd(e, SL_M_FETCH_SESSION_PARTITIONS, NULL, 0, (double) partitions);
+	SlExpositionAdd(e, SL_M_FETCH_SESSION_EVICTIONS, NULL, 0, (double) evictions);
 }

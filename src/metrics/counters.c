@@ -20,6 +20,7 @@
 
 #include "streamlog/guc.h"
 #include "streamlog/metrics/counters.h"
+#include "streamlog/metrics/fetch_session_counts.h"
 #include "streamlog/metrics/internal/partition_counters.h"
 #include "streamlog/protocol/generated/kapi.h"
 
@@ -205,6 +206,7 @@ SlMetricsReset(void)
 	SlAtomicsZero((pg_atomic_uint64 *) api_cells,
 				 shared->api_cells * sizeof(ApiCell) / sizeof(pg_atomic_uint64));
 	SlPartitionCountersReset();
+	SlFetchSessionCountsReset();
 	pg_atomic_write_u64(&shared->reset_time, (uint64) GetCurrentTimestamp());
 }
 

@@ -67,6 +67,24 @@ typedef struct PartitionCounters
 
 static PartitionCounters *parts = NULL;
 
+/*
+ * The slots this process found last, by partition: a slot is claimed for
+ * good (kept by resets, given back only with shared memory, which no
+ * process outlives), so a slot once found stays the partition's.  Direct
+ * mapped on a cheap hash of the key: a hit spares the murmur hash and the
+ * probe through the shared table, whose cache lines every counting
+ * process reads; a collision only costs the next lookup its probe.
+ */
+#define SLOT_CACHE_SIZE 256		/* a power of two */
+
+typedef struct SlotCacheEntry
+{
+	SlMetricsPartition key;
+	PartitionSlot *slot;		/* NULL: empty */
+} SlotCacheEntry;
+
+static SlotCacheEntry slot_cache[SLOT_CACHE_SIZE];
+
 /* The door of this process's appends */
 static SlMetricsDoor process_door = SL_DOOR_SQL;
 
@@ -158,13 +176,13 @@ slot_state_settled(PartitionSlot *slot)
 }
 
 /*
- * The counters of key, door: its slot's, claimed on first use; the overflow
- * row's when the table holds as many partitions as it may.  Linear probing
- * from the key's hash; slots are never given back, so a probe that reaches
- * an empty slot knows the key is not further on.
+ * The slot of key, claimed on first use; NULL when the table holds as many
+ * partitions as it may.  Linear probing from the key's hash; slots are
+ * never given back, so a probe that reaches an empty slot knows the key is
+ * not further on.
  */
-static DoorCounters *
-door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
+static PartitionSlot *
+find_slot(const SlMetricsPartition *key)
 {
 	uint32		mask = parts->slots - 1;
 	uint32		i = partition_hash(key) & mask;
@@ -194,7 +212,7 @@ door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
 				slot->key = *key;
 				pg_write_barrier();
 				pg_atomic_write_u32(&slot->state, SLOT_READY);
-				return &slot->door[door];
+				return slot;
 			}
 			/* another process claimed it first: for the same key? */
 			state = slot_state_settled(slot);
@@ -203,12 +221,34 @@ door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
 		{
 			if (reserved)
 				pg_atomic_fetch_sub_u32(&parts->used, 1);
-			return &slot->door[door];
+			return slot;
 		}
 	}
 	if (reserved)
 		pg_atomic_fetch_sub_u32(&parts->used, 1);
-	return &parts->overflow[door];
+	return NULL;
+}
+
+/*
+ * The counters of key, door: its slot's, found through this process's
+ * cache first; the overflow row's when the table has no room for it (not
+ * cached: each such count looks again, as before)
+ */
+static inline DoorCounters *
+door_counters(const SlMetricsPartition *key, SlMetricsDoor door)
+{
+	SlotCacheEntry *e = &slot_cache[((uint32) key->topic_id * 31 + (uint32) key->partition) &
+									(SLOT_CACHE_SIZE - 1)];
+	PartitionSlot *slot;
+
+	if (e->slot != NULL && partition_equal(&e->key, key))
+		return &e->slot->door[door];
+	slot = find_slot(key);
+	if (slot == NULL)
+		return &parts->overflow[door];
+	e->key = *key;
+	e->slot = slot;
+	return &slot->door[door];
 }
 
 void

@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "streamlog/guc.h"
+#include "streamlog/metrics/fetch_session_counts.h"
 #include "streamlog/server/fetch_sessions.h"
 #include "streamlog/server/handlers.h"
 #include "streamlog/shmem.h"
@@ -104,8 +105,27 @@ static int	nsessions = 0;
 static int	shard_index = -1;
 static pg_prng_state id_state;
 
+/*
+ * Partitions the shard's sessions hold in all, and what the metrics were
+ * last told (fetch_session_counts.h): told again only when it changes
+ */
+static int64 cached_partitions = 0;
+static int	told_sessions = -1;
+static int64 told_partitions = -1;
+
 /* Session ids of one worker: its own range of the positive int32 */
 #define SESSION_ID_RANGE	(PG_INT32_MAX / SL_MAX_BROKERS)
+
+/* The shard's sessions and partitions to the metrics, if they changed */
+static void
+tell_counts(void)
+{
+	if (nsessions == told_sessions && cached_partitions == told_partitions)
+		return;
+	SlFetchSessionCountsSet(shard_index, nsessions, cached_partitions);
+	told_sessions = nsessions;
+	told_partitions = cached_partitions;
+}
 
 void
 SlFetchSessionsStart(int worker_index)
@@ -118,6 +138,9 @@ SlFetchSessionsStart(int worker_index)
 										  ALLOCSET_DEFAULT_SIZES);
 	sessions = MemoryContextAllocZero(cache_context, sizeof(FetchSession *) * 16);
 	nsessions = 0;
+	cached_partitions = 0;
+	told_sessions = -1;
+	tell_counts();
 }
 
 /* The slots of this worker's shard (0: no sessions) */
@@ -144,7 +167,9 @@ remove_session_at(int i)
 	FetchSession *s = sessions[i];
 
 	sessions[i] = sessions[--nsessions];
+	cached_partitions -= hash_get_num_entries(s->partitions);
 	MemoryContextDelete(s->context);
+	tell_counts();
 }
 
 static void
@@ -198,6 +223,7 @@ try_evict(bool privileged, int32 size, TimestampTz now)
 								   sl_fetch_session_eviction_ms))
 	{
 		remove_session_at(oldest);
+		SlFetchSessionCountsEvicted();
 		return true;
 	}
 	for (int i = 0; i < nsessions; i++)
@@ -213,6 +239,7 @@ try_evict(bool privileged, int32 size, TimestampTz now)
 	if (smallest < 0 || evictable_cmp(size, privileged, 0, sessions[smallest]) < 0)
 		return false;
 	remove_session_at(smallest);
+	SlFetchSessionCountsEvicted();
 	return true;
 }
 
@@ -280,6 +307,7 @@ add_partitions(FetchSession *s, const SlFetchRequest *request)
 			cp = hash_search(s->partitions, &key, HASH_ENTER, &found);
 			if (!found)
 			{
+				cached_partitions++;
 				cp->high_watermark = -1;
 				cp->local_log_start_offset = -1;
 				dlist_push_tail(&s->order, &cp->order);
@@ -330,6 +358,7 @@ forget_partitions(FetchSession *s, const SlFetchRequest *request)
 			{
 				dlist_delete(&cp->order);
 				hash_search(s->partitions, &key, HASH_REMOVE, NULL);
+				cached_partitions--;
 			}
 		}
 	}
@@ -464,6 +493,7 @@ SlFetchSessionBegin(SlFetchRequest *request, int16 version, bool privileged,
 	}
 	add_partitions(s, request);
 	forget_partitions(s, request);
+	tell_counts();
 	if (hash_get_num_entries(s->partitions) == 0)
 	{
 		/* nothing left to follow: the session ends, this fetch is sessionless */
@@ -560,6 +590,7 @@ create_session(const SlFetchSessionContext *ctx, const SlFetchRequest *request,
 	if (nsessions > 0 && nsessions % 16 == 0)
 		sessions = repalloc(sessions, sizeof(FetchSession *) * (nsessions + 16));
 	sessions[nsessions++] = s;
+	tell_counts();
 	return s->id;
 }
 

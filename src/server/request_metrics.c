@@ -17,7 +17,9 @@
 #include "streamlog/guc.h"
 #include "streamlog/metrics/connections.h"
 #include "streamlog/metrics/counters.h"
+#include "streamlog/protocol/codec_base.h"
 #include "streamlog/protocol/generated/kapi.h"
+#include "streamlog/protocol/generated/kmsg.h"
 #include "streamlog/server/kafka_errors.h"
 #include "streamlog/server/request_metrics.h"
 
@@ -44,6 +46,51 @@ SlRequestMetricsReceived(SlRequest *req, TimestampTz now)
 	SlConnActivitySetClientId(req->session->activity_slot, req->client_id);
 }
 
+/* Memory of the responses read back for their error codes, reset after each */
+static MemoryContext error_scan_context = NULL;
+
+static void
+note_error_code(int16 error_code, void *arg)
+{
+	SlRequestMetricsNoteError((SlRequest *) arg, error_code);
+}
+
+/*
+ * The error codes of req's answer, counted per API and code
+ * (stat_api_errors): read back from the answer itself, through the
+ * generated decoder, so that every API's are counted, whatever its handler
+ * does.  Produce and Fetch count their partitions' errors as they answer
+ * (and a Fetch answer may not be whole here: its records are sent from
+ * elsewhere); an answer of a failed handler has its error noted already.
+ */
+static void
+count_answer_errors(SlRequest *req)
+{
+	SlReader	body;
+	size_t		header;
+	MemoryContext oldcxt;
+
+	if (!sl_track_metrics || !req->send_response || req->response_nrefs > 0 ||
+		req->error_code != SL_ERR_NONE ||
+		req->api_key == SL_API_PRODUCE || req->api_key == SL_API_FETCH ||
+		SlApiLookup(req->api_key) == NULL)
+		return;
+	/* the header as SlWriteResponseHeader wrote it: no tagged fields */
+	header = SlResponseHeaderVersion(req->api_key, req->api_version) >= 1 ? 5 : 4;
+	if ((size_t) req->response.len <= header)
+		return;
+	if (error_scan_context == NULL)
+		error_scan_context = AllocSetContextCreate(TopMemoryContext,
+												   "streamlog answer errors",
+												   ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(error_scan_context);
+	SlReaderInit(&body, (const uint8 *) req->response.data + header,
+				 (size_t) req->response.len - header);
+	(void) SlResponseErrorCodes(&body, req->api_key, req->api_version, note_error_code, req);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(error_scan_context);
+}
+
 void
 SlRequestMetricsLooked(SlRequest **reqs, int n, TimestampTz started)
 {
@@ -57,7 +104,10 @@ SlRequestMetricsLooked(SlRequest **reqs, int n, TimestampTz started)
 			req->handled_at = started;
 		req->local_us += us_between(started, now);
 		if (req->state == SL_REQUEST_DONE && req->answered_at == 0)
+		{
 			req->answered_at = now;
+			count_answer_errors(req);
+		}
 	}
 }
 

@@ -170,6 +170,35 @@ def test_errors_are_counted_by_code(make_server, unique_name):
     assert count == [(3,)]
 
 
+def test_errors_of_every_api_are_counted_by_code(make_server, unique_name):
+    """Not only Produce's and Fetch's: the error codes of any API's answers,
+    one per error field (a topic's, a partition's), and the request once in
+    stat_api's errors"""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    srv = make_server()
+    a, b, c = unique_name("err_a"), unique_name("err_b"), unique_name("err_c")
+    for t in (a, b):
+        srv.sql("SELECT streamlog.create_topic(%s, 1)", (t,))
+    admin = AdminClient({"bootstrap.servers": srv.kafka_bootstrap})
+    results = kh.admin_results(admin.create_topics([NewTopic(t, 1) for t in (a, b, c)]), 60)
+    assert results[c] is None and results[a] is not None and results[b] is not None
+    assert kh.admin_results(admin.delete_topics([unique_name("err_missing")]), 60) != {}
+    with kh.RawClient(srv.kafka_bootstrap) as client:
+        client.call(kh.list_offsets_request, a, 7, -1)   # no partition 7
+
+    def errors(api):
+        return dict(srv.sql("SELECT error, count FROM streamlog.stat_api_errors "
+                            "WHERE api = %s", (api,)))
+    assert errors("CreateTopics") == {"TOPIC_ALREADY_EXISTS": 2}
+    assert errors("DeleteTopics") == {"UNKNOWN_TOPIC_OR_PARTITION": 1}
+    assert errors("ListOffsets") == {"UNKNOWN_TOPIC_OR_PARTITION": 1}
+    assert errors("Metadata") == {}
+    # the one CreateTopics request with errors counts once among its requests
+    wait_requests(srv, "CreateTopics", lambda r: r[1] >= 1, "CreateTopics to be counted")
+    assert api_requests(srv, "CreateTopics")[1] == 1
+
+
 def test_stat_reset(make_server, unique_name):
     srv = make_server()
     topic = unique_name("metrics_reset")

@@ -232,3 +232,198 @@ def test_a_bad_listen_value_stops_the_server_with_its_reason(make_server, bad):
         srv.start()
     assert 'invalid value for parameter "streamlog.metrics_listen"' in str(raised.value)
     assert "host:port" in str(raised.value)
+
+
+def test_cluster_metrics_on_every_node(tmp_path):
+    """Three nodes, each with its endpoint: the controller, Raft and
+    replica metrics agree with the cluster on every node; a paused follower
+    makes its partitions under-replicated (the leaders shrink their ISRs)
+    and its own partition offline (on the controller only), and once back
+    it is taken in again (ISR expands) and every count returns to 0."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    import kafka_helpers as kh
+    from cluster import Cluster, require_cluster_mode
+    from metrics_http import wait_listening
+    from pgserver import free_port
+
+    ports = {i: free_port() for i in (1, 2, 3)}
+    c = Cluster(3, str(tmp_path), name="metrics",
+                # the leaders drop a silent follower from their ISRs (and
+                # count it) before the controller fences its node (and
+                # drops it from the ISRs it is left in, which Kafka's leaders
+                # do not count as their shrinks either)
+                conf={"streamlog.broker_session_timeout_ms": 8000,
+                      "streamlog.replica_lag_time_max_ms": 1500},
+                node_conf={i: {"streamlog.metrics_listen": f"127.0.0.1:{p}"}
+                           for i, p in ports.items()})
+    try:
+        c.start()
+        require_cluster_mode(c.node(1))
+        c.wait_ready()
+        for p in ports.values():
+            wait_listening(p)
+        controller = c.wait_for_controller()
+        # pause neither the controller nor the Raft leader: the two others
+        # must go on deciding without it
+        raft_leader = c.raft_status(controller)["leader_id"]
+        paused = max(i for i in (1, 2, 3) if i not in (controller, raft_leader))
+
+        shared, solo = "metrics_shared", "metrics_solo"
+        admin = AdminClient({"bootstrap.servers": c.node(controller).kafka_bootstrap})
+        topics = [NewTopic(shared, 3, replication_factor=3),
+                  NewTopic(solo, 1, replica_assignment=[[paused]])]
+        assert kh.admin_results(admin.create_topics(topics), 60) == {shared: None, solo: None}
+        for name in (shared, solo):
+            c.wait_topic_everywhere(name)
+
+        def scrape_all(ids):
+            return {i: scrape(ports[i]) for i in ids}
+
+        def count(samples, name):
+            return value(samples, name)
+
+        total = c.node(controller).sql("SELECT count(*) FROM streamlog.partitions")[0][0]
+
+        def healthy(ids):
+            s = scrape_all(ids)
+            if any(count(x, "kafka_server_replicamanager_underreplicatedpartitions") != 0
+                   or count(x, "kafka_controller_kafkacontroller_offlinepartitionscount") != 0
+                   for x in s.values()):
+                return None
+            return s
+
+        s = c.wait_for(lambda: healthy((1, 2, 3)), 60, "no under-replicated partition")
+        # one active controller, the one the nodes agree on; it alone
+        # counts the cluster's topics and partitions
+        assert [i for i in s if count(s[i], "kafka_controller_kafkacontroller_"
+                                      "activecontrollercount") == 1] == [controller]
+        for i, x in s.items():
+            mine = i == controller
+            assert count(x, "kafka_controller_kafkacontroller_activecontrollercount") == \
+                (1 if mine else 0)
+            assert count(x, "kafka_controller_kafkacontroller_globalpartitioncount") == \
+                (total if mine else 0)
+            assert count(x, "kafka_server_kafkaserver_brokerstate") == 3
+            assert value(x, "kafka_cluster_partition_insyncreplicascount",
+                         topic=shared, partition=0) == 3
+            assert value(x, "kafka_cluster_partition_replicascount",
+                         topic=shared, partition=2) == 3
+        # every partition is led by one node
+        assert sum(count(x, "kafka_server_replicamanager_leadercount") for x in s.values()) \
+            == total
+        for i, x in s.items():
+            assert count(x, "kafka_server_replicamanager_partitioncount") == \
+                c.node(i).sql("SELECT count(*) FROM streamlog.partitions "
+                              "WHERE %s = ANY (replicas)", (i,))[0][0]
+        # Raft: every node knows the same leader and term, one leads, the
+        # others follow, all applied some metadata
+        leaders = {count(x, "kafka_server_raftmetrics_current_leader") for x in s.values()}
+        epochs = {count(x, "kafka_server_raftmetrics_current_epoch") for x in s.values()}
+        assert len(leaders) == 1 and leaders.pop() in (1, 2, 3)
+        assert len(epochs) == 1 and epochs.pop() >= 1
+        roles = sorted(next(dict(labels)["state"] for (n, labels), v in x.items()
+                            if n == "kafka_server_raftmetrics_current_state" and v == 1)
+                       for x in s.values())
+        assert roles == ["follower", "follower", "leader"]
+        for x in s.values():
+            assert count(x, "kafka_server_raftmetrics_applied_offset") > 0
+            assert count(x, "kafka_server_raftmetrics_high_watermark") >= \
+                count(x, "kafka_server_raftmetrics_applied_offset")
+        shrinks_before = sum(count(x, "kafka_server_replicamanager_isrshrinks_total") for x in s.values())
+        expands_before = sum(count(x, "kafka_server_replicamanager_isrexpands_total") for x in s.values())
+
+        live = [i for i in (1, 2, 3) if i != paused]
+        c.node(paused).pause()
+        try:
+            # records it does not get: its leaders see it fall behind
+            producer = Producer({"bootstrap.servers": c.bootstrap_servers(live), "acks": 1})
+            for p in range(3):
+                producer.produce(shared, b"behind", partition=p)
+            assert producer.flush(60) == 0
+
+            def degraded():
+                s = scrape_all(live)
+                under = sum(count(x, "kafka_server_replicamanager_underreplicatedpartitions")
+                            for x in s.values())
+                # the three partitions of the shared topic, led by the live nodes
+                shrinks = sum(count(x, "kafka_server_replicamanager_isrshrinks_total")
+                              for x in s.values())
+                if under < 3 or shrinks <= shrinks_before or \
+                        count(s[controller], "kafka_controller_kafkacontroller_"
+                              "offlinepartitionscount") != 1:
+                    return None
+                return s
+            s = c.wait_for(degraded, 90, f"node {paused}'s partitions under-replicated "
+                           f"(ISRs shrunk by their leaders), its own offline")
+            for i, x in s.items():
+                assert count(x, "kafka_server_replicamanager_underreplicatedpartitions") == \
+                    c.node(i).sql("SELECT count(*) FROM streamlog.partitions WHERE leader = %s "
+                                  "AND under_replicated", (i,))[0][0]
+                assert value(x, "kafka_cluster_partition_underreplicated",
+                             topic=shared, partition=1) == 1
+                assert value(x, "kafka_cluster_partition_insyncreplicascount",
+                             topic=shared, partition=1) == 2
+                if i != controller:
+                    assert count(x, "kafka_controller_kafkacontroller_"
+                                 "offlinepartitionscount") == 0
+        finally:
+            c.node(paused).resume()
+
+        s = c.wait_for(lambda: healthy((1, 2, 3)), 120,
+                       f"node {paused} back in every ISR")
+        assert sum(count(x, "kafka_server_replicamanager_isrexpands_total")
+                   for x in s.values()) > expands_before
+        for x in s.values():
+            assert value(x, "kafka_cluster_partition_insyncreplicascount",
+                         topic=shared, partition=1) == 3
+        assert len({count(x, "kafka_server_raftmetrics_current_leader")
+                    for x in s.values()}) == 1
+    except BaseException:
+        print(c.logs())
+        raise
+    finally:
+        c.cleanup()
+
+
+def test_fetch_session_cache_metrics(make_server, unique_name):
+    """Kafka's FetchSessionCache metrics: the sessions and the partitions
+    they hold follow what clients open, narrow and close, and a session
+    evicted for another is counted (raw Fetch v11: the clients installed
+    here do not use sessions)"""
+    from test_kafka_fetch_sessions import call
+
+    import kafka_helpers as kh
+
+    srv, port = start_with_endpoint(make_server, conf={
+        "streamlog.broker_workers": "1", "streamlog.fetch_session_cache_slots": "2"})
+    topic = unique_name("fsm")
+    srv.sql("SELECT streamlog.create_topic(%s, 4)", (topic,))
+
+    def counts():
+        s = scrape(port)
+        return (value(s, "kafka_server_fetchsessioncache_numincrementalfetchsessions"),
+                value(s, "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached"),
+                value(s, "kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total"))
+
+    assert counts() == (0, 0, 0)
+    a, b, e = (kh.RawClient(srv.kafka_bootstrap) for _ in range(3))
+    try:
+        _, sa, _ = call(a, 0, 0, [(topic, 0, 0)])
+        _, sb, _ = call(b, 0, 0, [(topic, p, 0) for p in range(1, 4)])
+        assert 0 not in (sa, sb)
+        assert counts() == (2, 4, 0)
+        # b forgets a partition
+        assert call(b, sb, 1, [], forgotten=[(topic, 3)])[0] == kh.NONE
+        assert counts() == (2, 3, 0)
+        # a replica's session evicts the smallest, a's
+        _, se, _ = call(e, 0, 0, [(topic, 0, 0)], replica_id=7)
+        assert se != 0
+        assert counts() == (2, 3, 1)
+        # b closes its session (a full fetch with the final epoch)
+        call(b, sb, -1, [(topic, 1, 0)])
+        assert counts() == (1, 1, 1)
+    finally:
+        for c in (a, b, e):
+            c.close()

@@ -709,10 +709,24 @@ test_api_table(void)
 		CHECK_MSG(SlKafkaErrorName(code) != NULL, "no name for %d", code);
 }
 
+/* What SlResponseErrorCodes gave: how many codes, the last one */
+static int	codes_seen;
+static int16 last_code_seen;
+
+static void
+see_code(int16 error_code, void *arg)
+{
+	(void) arg;
+	codes_seen++;
+	last_code_seen = error_code;
+}
+
 /*
  * Error responses: for every API and version, the error response of a
- * random request encodes and decodes again; a Produce error response
- * mirrors the request's topics and partitions with the error in each.
+ * random request encodes and decodes again, and the error codes read back
+ * from it (SlResponseErrorCodes, what the metrics count) are all the one
+ * it was made with; a Produce error response mirrors the request's topics
+ * and partitions with the error in each, one code read back per partition.
  */
 static void
 test_error_responses(void)
@@ -747,6 +761,13 @@ test_error_responses(void)
 					  "%s v%d: %s %s", req->name, v, w.error ? w.error : "", r.error ? r.error : "");
 			CHECK_MSG(decode(resp, v, (const uint8 *) out.data, out.len, &back, &r) &&
 					  r.pos == (size_t) out.len, "%s v%d", resp->name, v);
+			SlReaderInit(&r, (const uint8 *) out.data, out.len);
+			codes_seen = 0;
+			last_code_seen = SL_ERR_UNKNOWN_SERVER_ERROR;
+			CHECK_MSG(SlResponseErrorCodes(&r, req->api_key, v, see_code, NULL),
+					  "%s v%d: %s", resp->name, v, r.error ? r.error : "");
+			CHECK_MSG(last_code_seen == SL_ERR_UNKNOWN_SERVER_ERROR, "%s v%d: %d",
+					  resp->name, v, last_code_seen);
 		}
 	}
 
@@ -779,6 +800,20 @@ test_error_responses(void)
 			CHECK_EQ_INT(resp.responses.items[0].partition_responses.items[p].error_code,
 						 SL_ERR_KAFKA_STORAGE_ERROR);
 			CHECK(SlStrEqualCString(resp.responses.items[0].partition_responses.items[p].error_message, "m"));
+		}
+		{
+			StringInfoData out;
+			SlWriter	w;
+			SlReader	r;
+
+			initStringInfo(&out);
+			SlWriterInit(&w, &out);
+			SlProduceResponseEncode(&w, 8, &resp);
+			SlReaderInit(&r, (const uint8 *) out.data, out.len);
+			codes_seen = 0;
+			CHECK(SlResponseErrorCodes(&r, SL_API_PRODUCE, 8, see_code, NULL));
+			CHECK_EQ_INT(codes_seen, 2);
+			CHECK_EQ_INT(last_code_seen, SL_ERR_KAFKA_STORAGE_ERROR);
 		}
 	}
 }

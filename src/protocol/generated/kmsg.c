@@ -12,6 +12,114 @@ static bool IsDefaultFetchResponseEpochEndOffset(const SlFetchResponseEpochEndOf
 static bool IsDefaultFetchResponseLeaderIdAndEpoch(const SlFetchResponseLeaderIdAndEpoch *v);
 static bool IsDefaultFetchResponseSnapshotId(const SlFetchResponseSnapshotId *v);
 static bool IsDefaultProduceResponseLeaderIdAndEpoch(const SlProduceResponseLeaderIdAndEpoch *v);
+static void CountErrorsAddOffsetsToTxnResponse(const SlAddOffsetsToTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAddPartitionsToTxnResponse(const SlAddPartitionsToTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAddRaftVoterResponse(const SlAddRaftVoterResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterClientQuotasResponse(const SlAlterClientQuotasResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterClientQuotasResponseEntryData(const SlAlterClientQuotasResponseEntryData *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterConfigsResponse(const SlAlterConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterConfigsResponseAlterConfigsResourceResponse(const SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterPartitionReassignmentsResponse(const SlAlterPartitionReassignmentsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(const SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(const SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterUserScramCredentialsResponse(const SlAlterUserScramCredentialsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(const SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsApiVersionsResponse(const SlApiVersionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreateAclsResponse(const SlCreateAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreateAclsResponseAclCreationResult(const SlCreateAclsResponseAclCreationResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreatePartitionsResponse(const SlCreatePartitionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreatePartitionsResponseCreatePartitionsTopicResult(const SlCreatePartitionsResponseCreatePartitionsTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreateTopicsResponse(const SlCreateTopicsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsCreateTopicsResponseCreatableTopicResult(const SlCreateTopicsResponseCreatableTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteAclsResponse(const SlDeleteAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteAclsResponseDeleteAclsFilterResult(const SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteAclsResponseDeleteAclsMatchingAcl(const SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteGroupsResponse(const SlDeleteGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteGroupsResponseDeletableGroupResult(const SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteRecordsResponse(const SlDeleteRecordsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(const SlDeleteRecordsResponseDeleteRecordsPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteRecordsResponseDeleteRecordsTopicResult(const SlDeleteRecordsResponseDeleteRecordsTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteTopicsResponse(const SlDeleteTopicsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDeleteTopicsResponseDeletableTopicResult(const SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeAclsResponse(const SlDescribeAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeClientQuotasResponse(const SlDescribeClientQuotasResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeClusterResponse(const SlDescribeClusterResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeConfigsResponse(const SlDescribeConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeConfigsResponseDescribeConfigsResult(const SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeGroupsResponse(const SlDescribeGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeGroupsResponseDescribedGroup(const SlDescribeGroupsResponseDescribedGroup *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeLogDirsResponse(const SlDescribeLogDirsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeLogDirsResponseDescribeLogDirsResult(const SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeProducersResponse(const SlDescribeProducersResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeProducersResponsePartitionResponse(const SlDescribeProducersResponsePartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeProducersResponseTopicResponse(const SlDescribeProducersResponseTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeQuorumResponse(const SlDescribeQuorumResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeQuorumResponsePartitionData(const SlDescribeQuorumResponsePartitionData *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeQuorumResponseTopicData(const SlDescribeQuorumResponseTopicData *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeTopicPartitionsResponse(const SlDescribeTopicPartitionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeTransactionsResponse(const SlDescribeTransactionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeTransactionsResponseTransactionState(const SlDescribeTransactionsResponseTransactionState *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeUserScramCredentialsResponse(const SlDescribeUserScramCredentialsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsElectLeadersResponse(const SlElectLeadersResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsElectLeadersResponsePartitionResult(const SlElectLeadersResponsePartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsElectLeadersResponseReplicaElectionResult(const SlElectLeadersResponseReplicaElectionResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsEndTxnResponse(const SlEndTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsFetchResponse(const SlFetchResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsFetchResponseFetchableTopicResponse(const SlFetchResponseFetchableTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsFetchResponsePartitionData(const SlFetchResponsePartitionData *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsFindCoordinatorResponse(const SlFindCoordinatorResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsFindCoordinatorResponseCoordinator(const SlFindCoordinatorResponseCoordinator *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsHeartbeatResponse(const SlHeartbeatResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsIncrementalAlterConfigsResponse(const SlIncrementalAlterConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(const SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsInitProducerIdResponse(const SlInitProducerIdResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsJoinGroupResponse(const SlJoinGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsLeaveGroupResponse(const SlLeaveGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsLeaveGroupResponseMemberResponse(const SlLeaveGroupResponseMemberResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListGroupsResponse(const SlListGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListOffsetsResponse(const SlListOffsetsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListOffsetsResponseListOffsetsPartitionResponse(const SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListOffsetsResponseListOffsetsTopicResponse(const SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListPartitionReassignmentsResponse(const SlListPartitionReassignmentsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsListTransactionsResponse(const SlListTransactionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsMetadataResponse(const SlMetadataResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsMetadataResponseMetadataResponsePartition(const SlMetadataResponseMetadataResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsMetadataResponseMetadataResponseTopic(const SlMetadataResponseMetadataResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetCommitResponse(const SlOffsetCommitResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetCommitResponseOffsetCommitResponsePartition(const SlOffsetCommitResponseOffsetCommitResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetCommitResponseOffsetCommitResponseTopic(const SlOffsetCommitResponseOffsetCommitResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetDeleteResponse(const SlOffsetDeleteResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(const SlOffsetDeleteResponseOffsetDeleteResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(const SlOffsetDeleteResponseOffsetDeleteResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponse(const SlOffsetFetchResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponseOffsetFetchResponseGroup(const SlOffsetFetchResponseOffsetFetchResponseGroup *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponseOffsetFetchResponsePartition(const SlOffsetFetchResponseOffsetFetchResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponseOffsetFetchResponsePartitions(const SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponseOffsetFetchResponseTopic(const SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetFetchResponseOffsetFetchResponseTopics(const SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetForLeaderEpochResponse(const SlOffsetForLeaderEpochResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetForLeaderEpochResponseEpochEndOffset(const SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(const SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsProduceResponse(const SlProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsProduceResponsePartitionProduceResponse(const SlProduceResponsePartitionProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsProduceResponseTopicProduceResponse(const SlProduceResponseTopicProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsRemoveRaftVoterResponse(const SlRemoveRaftVoterResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsSaslAuthenticateResponse(const SlSaslAuthenticateResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsSaslHandshakeResponse(const SlSaslHandshakeResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsSyncGroupResponse(const SlSyncGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsTxnOffsetCommitResponse(const SlTxnOffsetCommitResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(const SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(const SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsWriteTxnMarkersResponse(const SlWriteTxnMarkersResponse *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(const SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(const SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, SlErrorCodeSink sink, void *arg);
+static void CountErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(const SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg);
 static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTopic(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTopic *out);
 static void DecodeAddPartitionsToTxnRequestAddPartitionsToTxnTransaction(SlReader *r, int16 version, SlAddPartitionsToTxnRequestAddPartitionsToTxnTransaction *out);
 static void DecodeAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlReader *r, int16 version, SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *out);
@@ -11478,10 +11586,25 @@ SetErrorsProduceResponsePartitionProduceResponse(SlProduceResponsePartitionProdu
 }
 
 static void
+CountErrorsProduceResponsePartitionProduceResponse(const SlProduceResponsePartitionProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsProduceResponseTopicProduceResponse(SlProduceResponseTopicProduceResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partition_responses.n; i++)
 		SetErrorsProduceResponsePartitionProduceResponse(&v->partition_responses.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsProduceResponseTopicProduceResponse(const SlProduceResponseTopicProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partition_responses.n; i++)
+		CountErrorsProduceResponsePartitionProduceResponse(&v->partition_responses.items[i], version, sink, arg);
 }
 
 static void
@@ -11492,9 +11615,24 @@ SetErrorsProduceResponse(SlProduceResponse *v, int16 version, int16 error_code, 
 }
 
 static void
+CountErrorsProduceResponse(const SlProduceResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsProduceResponseTopicProduceResponse(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsFetchResponsePartitionData(SlFetchResponsePartitionData *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsFetchResponsePartitionData(const SlFetchResponsePartitionData *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11502,6 +11640,13 @@ SetErrorsFetchResponseFetchableTopicResponse(SlFetchResponseFetchableTopicRespon
 {
 	for (int32 i = 0; i < v->partitions.n; i++)
 		SetErrorsFetchResponsePartitionData(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsFetchResponseFetchableTopicResponse(const SlFetchResponseFetchableTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsFetchResponsePartitionData(&v->partitions.items[i], version, sink, arg);
 }
 
 static void
@@ -11514,9 +11659,26 @@ SetErrorsFetchResponse(SlFetchResponse *v, int16 version, int16 error_code, SlSt
 }
 
 static void
+CountErrorsFetchResponse(const SlFetchResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if ((version >= 7) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsFetchResponseFetchableTopicResponse(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsListOffsetsResponseListOffsetsPartitionResponse(SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsListOffsetsResponseListOffsetsPartitionResponse(const SlListOffsetsResponseListOffsetsPartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11527,6 +11689,13 @@ SetErrorsListOffsetsResponseListOffsetsTopicResponse(SlListOffsetsResponseListOf
 }
 
 static void
+CountErrorsListOffsetsResponseListOffsetsTopicResponse(const SlListOffsetsResponseListOffsetsTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsListOffsetsResponseListOffsetsPartitionResponse(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
@@ -11534,9 +11703,24 @@ SetErrorsListOffsetsResponse(SlListOffsetsResponse *v, int16 version, int16 erro
 }
 
 static void
+CountErrorsListOffsetsResponse(const SlListOffsetsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsListOffsetsResponseListOffsetsTopicResponse(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsMetadataResponseMetadataResponsePartition(SlMetadataResponseMetadataResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsMetadataResponseMetadataResponsePartition(const SlMetadataResponseMetadataResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11548,6 +11732,15 @@ SetErrorsMetadataResponseMetadataResponseTopic(SlMetadataResponseMetadataRespons
 }
 
 static void
+CountErrorsMetadataResponseMetadataResponseTopic(const SlMetadataResponseMetadataResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsMetadataResponseMetadataResponsePartition(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
@@ -11555,9 +11748,24 @@ SetErrorsMetadataResponse(SlMetadataResponse *v, int16 version, int16 error_code
 }
 
 static void
+CountErrorsMetadataResponse(const SlMetadataResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsMetadataResponseMetadataResponseTopic(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetCommitResponseOffsetCommitResponsePartition(SlOffsetCommitResponseOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsOffsetCommitResponseOffsetCommitResponsePartition(const SlOffsetCommitResponseOffsetCommitResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11568,6 +11776,13 @@ SetErrorsOffsetCommitResponseOffsetCommitResponseTopic(SlOffsetCommitResponseOff
 }
 
 static void
+CountErrorsOffsetCommitResponseOffsetCommitResponseTopic(const SlOffsetCommitResponseOffsetCommitResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsOffsetCommitResponseOffsetCommitResponsePartition(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetCommitResponse(SlOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
@@ -11575,9 +11790,24 @@ SetErrorsOffsetCommitResponse(SlOffsetCommitResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsOffsetCommitResponse(const SlOffsetCommitResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsOffsetCommitResponseOffsetCommitResponseTopic(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetFetchResponseOffsetFetchResponsePartition(SlOffsetFetchResponseOffsetFetchResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsOffsetFetchResponseOffsetFetchResponsePartition(const SlOffsetFetchResponseOffsetFetchResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11588,9 +11818,24 @@ SetErrorsOffsetFetchResponseOffsetFetchResponseTopic(SlOffsetFetchResponseOffset
 }
 
 static void
+CountErrorsOffsetFetchResponseOffsetFetchResponseTopic(const SlOffsetFetchResponseOffsetFetchResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsOffsetFetchResponseOffsetFetchResponsePartition(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetFetchResponseOffsetFetchResponsePartitions(SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsOffsetFetchResponseOffsetFetchResponsePartitions(const SlOffsetFetchResponseOffsetFetchResponsePartitions *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11601,11 +11846,27 @@ SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(SlOffsetFetchResponseOffse
 }
 
 static void
+CountErrorsOffsetFetchResponseOffsetFetchResponseTopics(const SlOffsetFetchResponseOffsetFetchResponseTopics *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsOffsetFetchResponseOffsetFetchResponsePartitions(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetFetchResponseOffsetFetchResponseGroup(SlOffsetFetchResponseOffsetFetchResponseGroup *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsOffsetFetchResponseOffsetFetchResponseTopics(&v->topics.items[i], version, error_code, message);
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsOffsetFetchResponseOffsetFetchResponseGroup(const SlOffsetFetchResponseOffsetFetchResponseGroup *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsOffsetFetchResponseOffsetFetchResponseTopics(&v->topics.items[i], version, sink, arg);
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11620,10 +11881,29 @@ SetErrorsOffsetFetchResponse(SlOffsetFetchResponse *v, int16 version, int16 erro
 }
 
 static void
+CountErrorsOffsetFetchResponse(const SlOffsetFetchResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsOffsetFetchResponseOffsetFetchResponseTopic(&v->topics.items[i], version, sink, arg);
+	if ((version >= 2 && version <= 7) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->groups.n; i++)
+		CountErrorsOffsetFetchResponseOffsetFetchResponseGroup(&v->groups.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsFindCoordinatorResponseCoordinator(SlFindCoordinatorResponseCoordinator *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsFindCoordinatorResponseCoordinator(const SlFindCoordinatorResponseCoordinator *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11638,9 +11918,26 @@ SetErrorsFindCoordinatorResponse(SlFindCoordinatorResponse *v, int16 version, in
 }
 
 static void
+CountErrorsFindCoordinatorResponse(const SlFindCoordinatorResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if ((version <= 3) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->coordinators.n; i++)
+		CountErrorsFindCoordinatorResponseCoordinator(&v->coordinators.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsJoinGroupResponse(SlJoinGroupResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsJoinGroupResponse(const SlJoinGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11650,9 +11947,25 @@ SetErrorsHeartbeatResponse(SlHeartbeatResponse *v, int16 version, int16 error_co
 }
 
 static void
+CountErrorsHeartbeatResponse(const SlHeartbeatResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsLeaveGroupResponseMemberResponse(SlLeaveGroupResponseMemberResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsLeaveGroupResponseMemberResponse(const SlLeaveGroupResponseMemberResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11664,15 +11977,40 @@ SetErrorsLeaveGroupResponse(SlLeaveGroupResponse *v, int16 version, int16 error_
 }
 
 static void
+CountErrorsLeaveGroupResponse(const SlLeaveGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->members.n; i++)
+		CountErrorsLeaveGroupResponseMemberResponse(&v->members.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsSyncGroupResponse(SlSyncGroupResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 }
 
 static void
+CountErrorsSyncGroupResponse(const SlSyncGroupResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDescribeGroupsResponseDescribedGroup(SlDescribeGroupsResponseDescribedGroup *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDescribeGroupsResponseDescribedGroup(const SlDescribeGroupsResponseDescribedGroup *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11683,9 +12021,24 @@ SetErrorsDescribeGroupsResponse(SlDescribeGroupsResponse *v, int16 version, int1
 }
 
 static void
+CountErrorsDescribeGroupsResponse(const SlDescribeGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->groups.n; i++)
+		CountErrorsDescribeGroupsResponseDescribedGroup(&v->groups.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsListGroupsResponse(SlListGroupsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsListGroupsResponse(const SlListGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11695,9 +12048,25 @@ SetErrorsSaslHandshakeResponse(SlSaslHandshakeResponse *v, int16 version, int16 
 }
 
 static void
+CountErrorsSaslHandshakeResponse(const SlSaslHandshakeResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsApiVersionsResponse(SlApiVersionsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsApiVersionsResponse(const SlApiVersionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11709,10 +12078,25 @@ SetErrorsCreateTopicsResponseCreatableTopicResult(SlCreateTopicsResponseCreatabl
 }
 
 static void
+CountErrorsCreateTopicsResponseCreatableTopicResult(const SlCreateTopicsResponseCreatableTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsCreateTopicsResponse(SlCreateTopicsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsCreateTopicsResponseCreatableTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsCreateTopicsResponse(const SlCreateTopicsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsCreateTopicsResponseCreatableTopicResult(&v->topics.items[i], version, sink, arg);
 }
 
 static void
@@ -11724,6 +12108,14 @@ SetErrorsDeleteTopicsResponseDeletableTopicResult(SlDeleteTopicsResponseDeletabl
 }
 
 static void
+CountErrorsDeleteTopicsResponseDeletableTopicResult(const SlDeleteTopicsResponseDeletableTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->responses.n; i++)
@@ -11731,9 +12123,24 @@ SetErrorsDeleteTopicsResponse(SlDeleteTopicsResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsDeleteTopicsResponse(const SlDeleteTopicsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsDeleteTopicsResponseDeletableTopicResult(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(SlDeleteRecordsResponseDeleteRecordsPartitionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(const SlDeleteRecordsResponseDeleteRecordsPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11744,10 +12151,24 @@ SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(SlDeleteRecordsResponseDe
 }
 
 static void
+CountErrorsDeleteRecordsResponseDeleteRecordsTopicResult(const SlDeleteRecordsResponseDeleteRecordsTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsDeleteRecordsResponseDeleteRecordsPartitionResult(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDeleteRecordsResponse(SlDeleteRecordsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsDeleteRecordsResponseDeleteRecordsTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDeleteRecordsResponse(const SlDeleteRecordsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsDeleteRecordsResponseDeleteRecordsTopicResult(&v->topics.items[i], version, sink, arg);
 }
 
 static void
@@ -11757,9 +12178,25 @@ SetErrorsInitProducerIdResponse(SlInitProducerIdResponse *v, int16 version, int1
 }
 
 static void
+CountErrorsInitProducerIdResponse(const SlInitProducerIdResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsOffsetForLeaderEpochResponseEpochEndOffset(SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsOffsetForLeaderEpochResponseEpochEndOffset(const SlOffsetForLeaderEpochResponseEpochEndOffset *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11770,6 +12207,13 @@ SetErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(SlOffsetForLeade
 }
 
 static void
+CountErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(const SlOffsetForLeaderEpochResponseOffsetForLeaderTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsOffsetForLeaderEpochResponseEpochEndOffset(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
@@ -11777,9 +12221,24 @@ SetErrorsOffsetForLeaderEpochResponse(SlOffsetForLeaderEpochResponse *v, int16 v
 }
 
 static void
+CountErrorsOffsetForLeaderEpochResponse(const SlOffsetForLeaderEpochResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsOffsetForLeaderEpochResponseOffsetForLeaderTopicResult(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->partition_error_code = error_code;
+}
+
+static void
+CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->partition_error_code != 0)
+		sink(v->partition_error_code, arg);
 }
 
 static void
@@ -11790,10 +12249,24 @@ SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(SlAddPartitions
 }
 
 static void
+CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results_by_partition.n; i++)
+		CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(&v->results_by_partition.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topic_results.n; i++)
 		SetErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->topic_results.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(const SlAddPartitionsToTxnResponseAddPartitionsToTxnResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topic_results.n; i++)
+		CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->topic_results.items[i], version, sink, arg);
 }
 
 static void
@@ -11808,9 +12281,28 @@ SetErrorsAddPartitionsToTxnResponse(SlAddPartitionsToTxnResponse *v, int16 versi
 }
 
 static void
+CountErrorsAddPartitionsToTxnResponse(const SlAddPartitionsToTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if ((version >= 4) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->results_by_transaction.n; i++)
+		CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnResult(&v->results_by_transaction.items[i], version, sink, arg);
+	for (int32 i = 0; i < v->results_by_topic_v3_and_below.n; i++)
+		CountErrorsAddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(&v->results_by_topic_v3_and_below.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsAddOffsetsToTxnResponse(SlAddOffsetsToTxnResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsAddOffsetsToTxnResponse(const SlAddOffsetsToTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11820,9 +12312,25 @@ SetErrorsEndTxnResponse(SlEndTxnResponse *v, int16 version, int16 error_code, Sl
 }
 
 static void
+CountErrorsEndTxnResponse(const SlEndTxnResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(const SlWriteTxnMarkersResponseWritableTxnMarkerPartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11833,10 +12341,24 @@ SetErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(SlWriteTxnMarkersRe
 }
 
 static void
+CountErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(const SlWriteTxnMarkersResponseWritableTxnMarkerTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsWriteTxnMarkersResponseWritableTxnMarkerPartitionResult(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(const SlWriteTxnMarkersResponseWritableTxnMarkerResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsWriteTxnMarkersResponseWritableTxnMarkerTopicResult(&v->topics.items[i], version, sink, arg);
 }
 
 static void
@@ -11847,9 +12369,24 @@ SetErrorsWriteTxnMarkersResponse(SlWriteTxnMarkersResponse *v, int16 version, in
 }
 
 static void
+CountErrorsWriteTxnMarkersResponse(const SlWriteTxnMarkersResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->markers.n; i++)
+		CountErrorsWriteTxnMarkersResponseWritableTxnMarkerResult(&v->markers.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(const SlTxnOffsetCommitResponseTxnOffsetCommitResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11860,10 +12397,24 @@ SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(SlTxnOffsetCommitRe
 }
 
 static void
+CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(const SlTxnOffsetCommitResponseTxnOffsetCommitResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsTxnOffsetCommitResponse(SlTxnOffsetCommitResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsTxnOffsetCommitResponse(const SlTxnOffsetCommitResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(&v->topics.items[i], version, sink, arg);
 }
 
 static void
@@ -11874,10 +12425,26 @@ SetErrorsDescribeAclsResponse(SlDescribeAclsResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsDescribeAclsResponse(const SlDescribeAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsCreateAclsResponseAclCreationResult(SlCreateAclsResponseAclCreationResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsCreateAclsResponseAclCreationResult(const SlCreateAclsResponseAclCreationResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11888,10 +12455,25 @@ SetErrorsCreateAclsResponse(SlCreateAclsResponse *v, int16 version, int16 error_
 }
 
 static void
+CountErrorsCreateAclsResponse(const SlCreateAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsCreateAclsResponseAclCreationResult(&v->results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDeleteAclsResponseDeleteAclsMatchingAcl(SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsDeleteAclsResponseDeleteAclsMatchingAcl(const SlDeleteAclsResponseDeleteAclsMatchingAcl *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11904,10 +12486,26 @@ SetErrorsDeleteAclsResponseDeleteAclsFilterResult(SlDeleteAclsResponseDeleteAcls
 }
 
 static void
+CountErrorsDeleteAclsResponseDeleteAclsFilterResult(const SlDeleteAclsResponseDeleteAclsFilterResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->matching_acls.n; i++)
+		CountErrorsDeleteAclsResponseDeleteAclsMatchingAcl(&v->matching_acls.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDeleteAclsResponse(SlDeleteAclsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->filter_results.n; i++)
 		SetErrorsDeleteAclsResponseDeleteAclsFilterResult(&v->filter_results.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDeleteAclsResponse(const SlDeleteAclsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->filter_results.n; i++)
+		CountErrorsDeleteAclsResponseDeleteAclsFilterResult(&v->filter_results.items[i], version, sink, arg);
 }
 
 static void
@@ -11918,10 +12516,25 @@ SetErrorsDescribeConfigsResponseDescribeConfigsResult(SlDescribeConfigsResponseD
 }
 
 static void
+CountErrorsDescribeConfigsResponseDescribeConfigsResult(const SlDescribeConfigsResponseDescribeConfigsResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDescribeConfigsResponse(SlDescribeConfigsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->results.n; i++)
 		SetErrorsDescribeConfigsResponseDescribeConfigsResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDescribeConfigsResponse(const SlDescribeConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsDescribeConfigsResponseDescribeConfigsResult(&v->results.items[i], version, sink, arg);
 }
 
 static void
@@ -11932,6 +12545,14 @@ SetErrorsAlterConfigsResponseAlterConfigsResourceResponse(SlAlterConfigsResponse
 }
 
 static void
+CountErrorsAlterConfigsResponseAlterConfigsResourceResponse(const SlAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->responses.n; i++)
@@ -11939,9 +12560,24 @@ SetErrorsAlterConfigsResponse(SlAlterConfigsResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsAlterConfigsResponse(const SlAlterConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeLogDirsResponseDescribeLogDirsResult(SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDescribeLogDirsResponseDescribeLogDirsResult(const SlDescribeLogDirsResponseDescribeLogDirsResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11954,10 +12590,27 @@ SetErrorsDescribeLogDirsResponse(SlDescribeLogDirsResponse *v, int16 version, in
 }
 
 static void
+CountErrorsDescribeLogDirsResponse(const SlDescribeLogDirsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if ((version >= 3) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsDescribeLogDirsResponseDescribeLogDirsResult(&v->results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsSaslAuthenticateResponse(SlSaslAuthenticateResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsSaslAuthenticateResponse(const SlSaslAuthenticateResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11968,6 +12621,14 @@ SetErrorsCreatePartitionsResponseCreatePartitionsTopicResult(SlCreatePartitionsR
 }
 
 static void
+CountErrorsCreatePartitionsResponseCreatePartitionsTopicResult(const SlCreatePartitionsResponseCreatePartitionsTopicResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsCreatePartitionsResponse(SlCreatePartitionsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->results.n; i++)
@@ -11975,9 +12636,24 @@ SetErrorsCreatePartitionsResponse(SlCreatePartitionsResponse *v, int16 version, 
 }
 
 static void
+CountErrorsCreatePartitionsResponse(const SlCreatePartitionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsCreatePartitionsResponseCreatePartitionsTopicResult(&v->results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDeleteGroupsResponseDeletableGroupResult(SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDeleteGroupsResponseDeletableGroupResult(const SlDeleteGroupsResponseDeletableGroupResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -11988,6 +12664,13 @@ SetErrorsDeleteGroupsResponse(SlDeleteGroupsResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsDeleteGroupsResponse(const SlDeleteGroupsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsDeleteGroupsResponseDeletableGroupResult(&v->results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -11995,10 +12678,25 @@ SetErrorsElectLeadersResponsePartitionResult(SlElectLeadersResponsePartitionResu
 }
 
 static void
+CountErrorsElectLeadersResponsePartitionResult(const SlElectLeadersResponsePartitionResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsElectLeadersResponseReplicaElectionResult(SlElectLeadersResponseReplicaElectionResult *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partition_result.n; i++)
 		SetErrorsElectLeadersResponsePartitionResult(&v->partition_result.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsElectLeadersResponseReplicaElectionResult(const SlElectLeadersResponseReplicaElectionResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partition_result.n; i++)
+		CountErrorsElectLeadersResponsePartitionResult(&v->partition_result.items[i], version, sink, arg);
 }
 
 static void
@@ -12011,10 +12709,27 @@ SetErrorsElectLeadersResponse(SlElectLeadersResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsElectLeadersResponse(const SlElectLeadersResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if ((version >= 1) && v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->replica_election_results.n; i++)
+		CountErrorsElectLeadersResponseReplicaElectionResult(&v->replica_election_results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(const SlIncrementalAlterConfigsResponseAlterConfigsResourceResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12025,6 +12740,13 @@ SetErrorsIncrementalAlterConfigsResponse(SlIncrementalAlterConfigsResponse *v, i
 }
 
 static void
+CountErrorsIncrementalAlterConfigsResponse(const SlIncrementalAlterConfigsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsIncrementalAlterConfigsResponseAlterConfigsResourceResponse(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -12032,10 +12754,25 @@ SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(SlAlte
 }
 
 static void
+CountErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(const SlAlterPartitionReassignmentsResponseReassignablePartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partitions.n; i++)
 		SetErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(const SlAlterPartitionReassignmentsResponseReassignableTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsAlterPartitionReassignmentsResponseReassignablePartitionResponse(&v->partitions.items[i], version, sink, arg);
 }
 
 static void
@@ -12048,10 +12785,27 @@ SetErrorsAlterPartitionReassignmentsResponse(SlAlterPartitionReassignmentsRespon
 }
 
 static void
+CountErrorsAlterPartitionReassignmentsResponse(const SlAlterPartitionReassignmentsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->responses.n; i++)
+		CountErrorsAlterPartitionReassignmentsResponseReassignableTopicResponse(&v->responses.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsListPartitionReassignmentsResponse(SlListPartitionReassignmentsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsListPartitionReassignmentsResponse(const SlListPartitionReassignmentsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12061,10 +12815,25 @@ SetErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(SlOffsetDeleteRespons
 }
 
 static void
+CountErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(const SlOffsetDeleteResponseOffsetDeleteResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(SlOffsetDeleteResponseOffsetDeleteResponseTopic *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partitions.n; i++)
 		SetErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(const SlOffsetDeleteResponseOffsetDeleteResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsOffsetDeleteResponseOffsetDeleteResponsePartition(&v->partitions.items[i], version, sink, arg);
 }
 
 static void
@@ -12076,10 +12845,27 @@ SetErrorsOffsetDeleteResponse(SlOffsetDeleteResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsOffsetDeleteResponse(const SlOffsetDeleteResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsOffsetDeleteResponseOffsetDeleteResponseTopic(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeClientQuotasResponse(SlDescribeClientQuotasResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsDescribeClientQuotasResponse(const SlDescribeClientQuotasResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12090,6 +12876,14 @@ SetErrorsAlterClientQuotasResponseEntryData(SlAlterClientQuotasResponseEntryData
 }
 
 static void
+CountErrorsAlterClientQuotasResponseEntryData(const SlAlterClientQuotasResponseEntryData *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->entries.n; i++)
@@ -12097,10 +12891,25 @@ SetErrorsAlterClientQuotasResponse(SlAlterClientQuotasResponse *v, int16 version
 }
 
 static void
+CountErrorsAlterClientQuotasResponse(const SlAlterClientQuotasResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->entries.n; i++)
+		CountErrorsAlterClientQuotasResponseEntryData(&v->entries.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(const SlDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12113,6 +12922,15 @@ SetErrorsDescribeUserScramCredentialsResponse(SlDescribeUserScramCredentialsResp
 }
 
 static void
+CountErrorsDescribeUserScramCredentialsResponse(const SlDescribeUserScramCredentialsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsDescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(&v->results.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
@@ -12120,10 +12938,25 @@ SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(SlAlte
 }
 
 static void
+CountErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(const SlAlterUserScramCredentialsResponseAlterUserScramCredentialsResult *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsAlterUserScramCredentialsResponse(SlAlterUserScramCredentialsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->results.n; i++)
 		SetErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(&v->results.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsAlterUserScramCredentialsResponse(const SlAlterUserScramCredentialsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->results.n; i++)
+		CountErrorsAlterUserScramCredentialsResponseAlterUserScramCredentialsResult(&v->results.items[i], version, sink, arg);
 }
 
 static void
@@ -12135,10 +12968,25 @@ SetErrorsDescribeQuorumResponsePartitionData(SlDescribeQuorumResponsePartitionDa
 }
 
 static void
+CountErrorsDescribeQuorumResponsePartitionData(const SlDescribeQuorumResponsePartitionData *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDescribeQuorumResponseTopicData(SlDescribeQuorumResponseTopicData *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partitions.n; i++)
 		SetErrorsDescribeQuorumResponsePartitionData(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDescribeQuorumResponseTopicData(const SlDescribeQuorumResponseTopicData *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsDescribeQuorumResponsePartitionData(&v->partitions.items[i], version, sink, arg);
 }
 
 static void
@@ -12152,10 +13000,27 @@ SetErrorsDescribeQuorumResponse(SlDescribeQuorumResponse *v, int16 version, int1
 }
 
 static void
+CountErrorsDescribeQuorumResponse(const SlDescribeQuorumResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsDescribeQuorumResponseTopicData(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeClusterResponse(SlDescribeClusterResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsDescribeClusterResponse(const SlDescribeClusterResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12166,10 +13031,25 @@ SetErrorsDescribeProducersResponsePartitionResponse(SlDescribeProducersResponseP
 }
 
 static void
+CountErrorsDescribeProducersResponsePartitionResponse(const SlDescribeProducersResponsePartitionResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDescribeProducersResponseTopicResponse(SlDescribeProducersResponseTopicResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->partitions.n; i++)
 		SetErrorsDescribeProducersResponsePartitionResponse(&v->partitions.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDescribeProducersResponseTopicResponse(const SlDescribeProducersResponseTopicResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsDescribeProducersResponsePartitionResponse(&v->partitions.items[i], version, sink, arg);
 }
 
 static void
@@ -12180,9 +13060,24 @@ SetErrorsDescribeProducersResponse(SlDescribeProducersResponse *v, int16 version
 }
 
 static void
+CountErrorsDescribeProducersResponse(const SlDescribeProducersResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsDescribeProducersResponseTopicResponse(&v->topics.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeTransactionsResponseTransactionState(SlDescribeTransactionsResponseTransactionState *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDescribeTransactionsResponseTransactionState(const SlDescribeTransactionsResponseTransactionState *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12193,15 +13088,38 @@ SetErrorsDescribeTransactionsResponse(SlDescribeTransactionsResponse *v, int16 v
 }
 
 static void
+CountErrorsDescribeTransactionsResponse(const SlDescribeTransactionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->transaction_states.n; i++)
+		CountErrorsDescribeTransactionsResponseTransactionState(&v->transaction_states.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsListTransactionsResponse(SlListTransactionsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 }
 
 static void
+CountErrorsListTransactionsResponse(const SlListTransactionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
+}
+
+static void
+CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 static void
@@ -12213,10 +13131,26 @@ SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(SlD
 }
 
 static void
+CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(const SlDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+	for (int32 i = 0; i < v->partitions.n; i++)
+		CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(&v->partitions.items[i], version, sink, arg);
+}
+
+static void
 SetErrorsDescribeTopicPartitionsResponse(SlDescribeTopicPartitionsResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	for (int32 i = 0; i < v->topics.n; i++)
 		SetErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(&v->topics.items[i], version, error_code, message);
+}
+
+static void
+CountErrorsDescribeTopicPartitionsResponse(const SlDescribeTopicPartitionsResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	for (int32 i = 0; i < v->topics.n; i++)
+		CountErrorsDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(&v->topics.items[i], version, sink, arg);
 }
 
 static void
@@ -12227,10 +13161,26 @@ SetErrorsAddRaftVoterResponse(SlAddRaftVoterResponse *v, int16 version, int16 er
 }
 
 static void
+CountErrorsAddRaftVoterResponse(const SlAddRaftVoterResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
+}
+
+static void
 SetErrorsRemoveRaftVoterResponse(SlRemoveRaftVoterResponse *v, int16 version, int16 error_code, SlStr message)
 {
 	v->error_code = error_code;
 	v->error_message = message;
+}
+
+static void
+CountErrorsRemoveRaftVoterResponse(const SlRemoveRaftVoterResponse *v, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	(void) version;
+	if (v->error_code != 0)
+		sink(v->error_code, arg);
 }
 
 void
@@ -13859,5 +14809,474 @@ SlErrorResponseEncode(SlReader *request_body, int16 api_key, int16 version, int1
 			}
 	}
 	SlReaderFail(request_body, "no such API");
+	return false;
+}
+
+bool
+SlResponseErrorCodes(SlReader *response_body, int16 api_key, int16 version, SlErrorCodeSink sink, void *arg)
+{
+	switch (api_key)
+	{
+		case 0:
+			{
+				SlProduceResponse resp;
+
+				if (!SlProduceResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsProduceResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 1:
+			{
+				SlFetchResponse resp;
+
+				if (!SlFetchResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsFetchResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 2:
+			{
+				SlListOffsetsResponse resp;
+
+				if (!SlListOffsetsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsListOffsetsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 3:
+			{
+				SlMetadataResponse resp;
+
+				if (!SlMetadataResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsMetadataResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 8:
+			{
+				SlOffsetCommitResponse resp;
+
+				if (!SlOffsetCommitResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsOffsetCommitResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 9:
+			{
+				SlOffsetFetchResponse resp;
+
+				if (!SlOffsetFetchResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsOffsetFetchResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 10:
+			{
+				SlFindCoordinatorResponse resp;
+
+				if (!SlFindCoordinatorResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsFindCoordinatorResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 11:
+			{
+				SlJoinGroupResponse resp;
+
+				if (!SlJoinGroupResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsJoinGroupResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 12:
+			{
+				SlHeartbeatResponse resp;
+
+				if (!SlHeartbeatResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsHeartbeatResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 13:
+			{
+				SlLeaveGroupResponse resp;
+
+				if (!SlLeaveGroupResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsLeaveGroupResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 14:
+			{
+				SlSyncGroupResponse resp;
+
+				if (!SlSyncGroupResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsSyncGroupResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 15:
+			{
+				SlDescribeGroupsResponse resp;
+
+				if (!SlDescribeGroupsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeGroupsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 16:
+			{
+				SlListGroupsResponse resp;
+
+				if (!SlListGroupsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsListGroupsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 17:
+			{
+				SlSaslHandshakeResponse resp;
+
+				if (!SlSaslHandshakeResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsSaslHandshakeResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 18:
+			{
+				SlApiVersionsResponse resp;
+
+				if (!SlApiVersionsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsApiVersionsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 19:
+			{
+				SlCreateTopicsResponse resp;
+
+				if (!SlCreateTopicsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsCreateTopicsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 20:
+			{
+				SlDeleteTopicsResponse resp;
+
+				if (!SlDeleteTopicsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDeleteTopicsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 21:
+			{
+				SlDeleteRecordsResponse resp;
+
+				if (!SlDeleteRecordsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDeleteRecordsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 22:
+			{
+				SlInitProducerIdResponse resp;
+
+				if (!SlInitProducerIdResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsInitProducerIdResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 23:
+			{
+				SlOffsetForLeaderEpochResponse resp;
+
+				if (!SlOffsetForLeaderEpochResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsOffsetForLeaderEpochResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 24:
+			{
+				SlAddPartitionsToTxnResponse resp;
+
+				if (!SlAddPartitionsToTxnResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAddPartitionsToTxnResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 25:
+			{
+				SlAddOffsetsToTxnResponse resp;
+
+				if (!SlAddOffsetsToTxnResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAddOffsetsToTxnResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 26:
+			{
+				SlEndTxnResponse resp;
+
+				if (!SlEndTxnResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsEndTxnResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 27:
+			{
+				SlWriteTxnMarkersResponse resp;
+
+				if (!SlWriteTxnMarkersResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsWriteTxnMarkersResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 28:
+			{
+				SlTxnOffsetCommitResponse resp;
+
+				if (!SlTxnOffsetCommitResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsTxnOffsetCommitResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 29:
+			{
+				SlDescribeAclsResponse resp;
+
+				if (!SlDescribeAclsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeAclsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 30:
+			{
+				SlCreateAclsResponse resp;
+
+				if (!SlCreateAclsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsCreateAclsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 31:
+			{
+				SlDeleteAclsResponse resp;
+
+				if (!SlDeleteAclsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDeleteAclsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 32:
+			{
+				SlDescribeConfigsResponse resp;
+
+				if (!SlDescribeConfigsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeConfigsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 33:
+			{
+				SlAlterConfigsResponse resp;
+
+				if (!SlAlterConfigsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAlterConfigsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 35:
+			{
+				SlDescribeLogDirsResponse resp;
+
+				if (!SlDescribeLogDirsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeLogDirsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 36:
+			{
+				SlSaslAuthenticateResponse resp;
+
+				if (!SlSaslAuthenticateResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsSaslAuthenticateResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 37:
+			{
+				SlCreatePartitionsResponse resp;
+
+				if (!SlCreatePartitionsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsCreatePartitionsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 42:
+			{
+				SlDeleteGroupsResponse resp;
+
+				if (!SlDeleteGroupsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDeleteGroupsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 43:
+			{
+				SlElectLeadersResponse resp;
+
+				if (!SlElectLeadersResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsElectLeadersResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 44:
+			{
+				SlIncrementalAlterConfigsResponse resp;
+
+				if (!SlIncrementalAlterConfigsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsIncrementalAlterConfigsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 45:
+			{
+				SlAlterPartitionReassignmentsResponse resp;
+
+				if (!SlAlterPartitionReassignmentsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAlterPartitionReassignmentsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 46:
+			{
+				SlListPartitionReassignmentsResponse resp;
+
+				if (!SlListPartitionReassignmentsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsListPartitionReassignmentsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 47:
+			{
+				SlOffsetDeleteResponse resp;
+
+				if (!SlOffsetDeleteResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsOffsetDeleteResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 48:
+			{
+				SlDescribeClientQuotasResponse resp;
+
+				if (!SlDescribeClientQuotasResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeClientQuotasResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 49:
+			{
+				SlAlterClientQuotasResponse resp;
+
+				if (!SlAlterClientQuotasResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAlterClientQuotasResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 50:
+			{
+				SlDescribeUserScramCredentialsResponse resp;
+
+				if (!SlDescribeUserScramCredentialsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeUserScramCredentialsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 51:
+			{
+				SlAlterUserScramCredentialsResponse resp;
+
+				if (!SlAlterUserScramCredentialsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAlterUserScramCredentialsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 55:
+			{
+				SlDescribeQuorumResponse resp;
+
+				if (!SlDescribeQuorumResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeQuorumResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 60:
+			{
+				SlDescribeClusterResponse resp;
+
+				if (!SlDescribeClusterResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeClusterResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 61:
+			{
+				SlDescribeProducersResponse resp;
+
+				if (!SlDescribeProducersResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeProducersResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 65:
+			{
+				SlDescribeTransactionsResponse resp;
+
+				if (!SlDescribeTransactionsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeTransactionsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 66:
+			{
+				SlListTransactionsResponse resp;
+
+				if (!SlListTransactionsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsListTransactionsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 75:
+			{
+				SlDescribeTopicPartitionsResponse resp;
+
+				if (!SlDescribeTopicPartitionsResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsDescribeTopicPartitionsResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 80:
+			{
+				SlAddRaftVoterResponse resp;
+
+				if (!SlAddRaftVoterResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsAddRaftVoterResponse(&resp, version, sink, arg);
+				return true;
+			}
+		case 81:
+			{
+				SlRemoveRaftVoterResponse resp;
+
+				if (!SlRemoveRaftVoterResponseDecode(response_body, version, &resp))
+					return false;
+				CountErrorsRemoveRaftVoterResponse(&resp, version, sink, arg);
+				return true;
+			}
+	}
+	SlReaderFail(response_body, "no such API");
 	return false;
 }

@@ -99,6 +99,10 @@ typedef enum SlMetricId
 	SL_M_CLEANER_RUNS,
 	SL_M_CLEANER_SEGMENTS_DELETED,
 	SL_M_SLOW_REQUESTS,
+	/* the broker workers' incremental fetch sessions */
+	SL_M_FETCH_SESSIONS,
+	SL_M_FETCH_SESSION_PARTITIONS,
+	SL_M_FETCH_SESSION_EVICTIONS,
 	/* the endpoint itself */
 	SL_M_SCRAPE_SECONDS,
 	SL_M_HTTP_REQUESTS,

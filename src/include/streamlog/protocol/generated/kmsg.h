@@ -2829,4 +2829,14 @@ extern bool SlErrorResponseEncode(SlReader *request_body, int16 api_key,
 								  int16 version, int16 error_code, SlStr message,
 								  SlWriter *out);
 
+/*
+ * SlResponseErrorCodes decodes a response body (after its header) of
+ * any generated API and gives sink every error code in it that is not
+ * 0, one per error code field (a topic's, a partition's, the
+ * response's own); false if the body cannot be decoded.
+ */
+typedef void (*SlErrorCodeSink) (int16 error_code, void *arg);
+extern bool SlResponseErrorCodes(SlReader *response_body, int16 api_key,
+								 int16 version, SlErrorCodeSink sink, void *arg);
+
 #endif							/* SL_KMSG_H */
