@@ -5,6 +5,8 @@ topic read in between or the compression of the batches."""
 
 import random
 
+import pytest
+
 
 def produce(conn, topic, first, n):
     conn.execute("SELECT count(streamlog.produce(%s, 'k' || g, "
@@ -149,3 +151,41 @@ def test_pages_pass_aborted_batches_of_many_pieces(make_server, unique_name):
                 got += page
                 offset = page[-1][0] + 1
             assert got == whole, (isolation, size)
+
+
+def test_each_call_checks_privileges_and_finds_the_topic(make_server, unique_name):
+    """What one call of a session cached (the topic, the privileges, the
+    batch it stopped in) never outlives a change: a REVOKE refuses the
+    session's next call, a GRANT lets it read again, and a topic dropped
+    and created again under the same name reads as the new one."""
+    import psycopg
+
+    srv = make_server()
+    admin = srv.connect()
+    topic = unique_name("paging_acl")
+    role = unique_name("pager").replace("-", "_")
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    admin.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(admin, topic, 0, 5000)
+    admin.execute("SELECT streamlog.grant('read', 'topic', %s, %s)", (topic, role))
+    reader = psycopg.connect(host=srv.host, port=srv.port, user=role, dbname="postgres",
+                             autocommit=True)
+    whole = read(admin, topic, 0, 100000)
+    assert read(reader, topic, 0, 1000) == whole[:1000]
+
+    admin.execute("SELECT streamlog.revoke('read', 'topic', %s, %s)", (topic, role))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        read(reader, topic, 1000, 1000)
+    admin.execute("SELECT streamlog.grant('read', 'topic', %s, %s)", (topic, role))
+    assert read(reader, topic, 1000, 1000) == whole[1000:2000]
+
+    # the same name again, other records: none of the old ones come back
+    admin.execute("SELECT streamlog.drop_topic(%s)", (topic,))
+    admin.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce(admin, topic, 100000, 5000)
+    admin.execute("SELECT streamlog.grant('read', 'topic', %s, %s)", (topic, role))
+    renewed = read(admin, topic, 0, 100000)
+    assert renewed != whole and len(renewed) == 5000
+    assert read(reader, topic, 2000, 1000) == renewed[2000:3000]
+    assert read(reader, topic, 0, 1000) == renewed[:1000]
+    reader.close()
