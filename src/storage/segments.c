@@ -12,6 +12,7 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -51,7 +52,7 @@ catalog_table(const char *name)
 SlSegment *
 SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)
 {
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	Snapshot	snapshot;
 	ScanKeyData keys[2];
 	Relation	rel;
 	SysScanDesc scan;
@@ -59,6 +60,15 @@ SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)
 	SlSegment  *segments;
 	int			n = 0;
 	int			cap = 8;
+
+	/*
+	 * See the rows this transaction wrote so far, as the SPI queries did
+	 * (SPI counts a command before each query): the segment a caller
+	 * created a moment ago in this command, say, when a partition's log
+	 * is first set up on a node.  A no-op when nothing was written.
+	 */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	ScanKeyInit(&keys[0], Anum_catalog_partition_topic_id, BTEqualStrategyNumber,
 				F_INT4EQ, Int32GetDatum(key.topic_id));
