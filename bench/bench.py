@@ -29,6 +29,7 @@ COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip")
 TARGET_SINGLE = 0.8     # single-row produce / plain INSERT, same client count
 TARGET_SET = 2.0        # set-based produce / INSERT ... SELECT
 TARGET_READ = 1_000_000  # records/s through streamlog.read
+TARGET_READ_VS_SCAN = 0.5  # paged read() summing values / plain seq scan summing them
 READ_PAGE = 1000         # records per streamlog.read() call when paging (its default)
 
 
@@ -359,6 +360,7 @@ class Bench(Driver):
         m = self.m
         rows = []
         verdicts = []
+        ratios = []
         for size in self.sizes:
             base = self.set_base[size]
 
@@ -393,12 +395,17 @@ class Bench(Driver):
             worst = m / max(t_pg_count, t_pg_sum)
             verdicts.append(f"{size} B: {fmt_int(worst)} records/s "
                             f"(target >= {fmt_int(TARGET_READ)} {verdict(worst >= TARGET_READ)})")
+            ratio = t_pl_sum / t_pg_sum
+            ratios.append(f"{size} B: {ratio:.2f}x "
+                          f"(target >= {TARGET_READ_VS_SCAN}x {verdict(ratio >= TARGET_READ_VS_SCAN)})")
         par = self.q1("SELECT setting FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'")
         self.emit(f"c. SQL read throughput, {fmt_int(m)} records, warm cache, median of 3 "
                   f"(plain scans may use parallel workers: max_parallel_workers_per_gather={par})")
         self.emit(table(["query", "records/s", "MB/s", "s"], rows))
         self.emit(f"  streamlog.read in pages of {fmt_int(READ_PAGE)} (its default max_records), "
                   "slower of the two queries: " + "; ".join(verdicts))
+        self.emit("  pages of " + fmt_int(READ_PAGE) + ", sum(length(value)) / plain seq scan "
+                  "sum(octet_length(v)), records/s: " + "; ".join(ratios))
         self.emit("  (one call for every record: a set-returning function in FROM is first "
                   "materialised into a tuplestore, which spills to temp files past work_mem)")
         self.emit()

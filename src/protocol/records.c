@@ -7,6 +7,7 @@
 
 #include "port/pg_crc32c.h"
 #include "streamlog/protocol/compression.h"
+#include "streamlog/protocol/crc32c.h"
 #include "streamlog/protocol/records.h"
 #include "streamlog/protocol/varint.h"
 
@@ -134,8 +135,8 @@ SlBatchComputeCrc(const uint8 *batch, size_t len)
 
 	INIT_CRC32C(crc);
 	if (len > SL_BATCH_OFFSET_ATTRIBUTES)
-		COMP_CRC32C(crc, batch + SL_BATCH_OFFSET_ATTRIBUTES,
-					len - SL_BATCH_OFFSET_ATTRIBUTES);
+		crc = SlCrc32cUpdate(crc, batch + SL_BATCH_OFFSET_ATTRIBUTES,
+							 len - SL_BATCH_OFFSET_ATTRIBUTES);
 	FIN_CRC32C(crc);
 	return (uint32) crc;
 }

@@ -4,6 +4,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -15,6 +16,33 @@
 #include "streamlog/sqlapi/record_rows.h"
 
 #define RECORD_COLUMNS 6
+
+/* Types of the row's columns, in order (the last one, headers, an array) */
+static const Oid record_column_types[RECORD_COLUMNS - 1] = {
+	INT4OID, INT8OID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID
+};
+
+/*
+ * Can rows be formed by form_record_tuple?  Only for the result type it
+ * was written for: any other (a changed function definition, say) goes
+ * through heap_form_tuple's general path.
+ */
+static bool
+desc_is_record_row(TupleDesc desc)
+{
+	if (desc->natts != RECORD_COLUMNS)
+		return false;
+	for (int i = 0; i < RECORD_COLUMNS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			return false;
+		if (i < RECORD_COLUMNS - 1 ? att->atttypid != record_column_types[i] : att->attlen != -1)
+			return false;
+	}
+	return true;
+}
 
 void
 SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
@@ -39,6 +67,10 @@ SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
 	rows->value_buf = NULL;
 	rows->key_cap = 0;
 	rows->value_cap = 0;
+	rows->direct = desc_is_record_row(rows->rsinfo->setDesc);
+	rows->headers_align = TupleDescAttr(rows->rsinfo->setDesc, RECORD_COLUMNS - 1)->attalign;
+	rows->tuple_buf = NULL;
+	rows->tuple_cap = 0;
 }
 
 /*
@@ -110,13 +142,155 @@ headers_array(SlRecordRows *rows, const SlRecord *rec)
 										   rows->header_typalign));
 }
 
+/*
+ * Room for a varlena of len data bytes at offset off of a tuple's data:
+ * returns the offset after it.  A short one (that fits a 1-byte header)
+ * takes no alignment, as heap_fill_tuple stores it; a longer one is
+ * aligned by align.
+ */
+static inline size_t
+varlena_room(size_t off, size_t len, char align)
+{
+	if (len + VARHDRSZ_SHORT <= VARATT_SHORT_MAX)
+		return off + VARHDRSZ_SHORT + len;
+	return att_align_nominal(off, align) + VARHDRSZ + len;
+}
+
+/*
+ * Write the varlena at offset off of data (padding before it zeroed, as a
+ * reader finds a short varlena by a nonzero first byte); returns the
+ * offset after it.
+ */
+static inline size_t
+varlena_put(char *data, size_t off, const void *bytes, size_t len, char align)
+{
+	if (len + VARHDRSZ_SHORT <= VARATT_SHORT_MAX)
+	{
+		SET_VARSIZE_SHORT(data + off, VARHDRSZ_SHORT + len);
+		memcpy(data + off + VARHDRSZ_SHORT, bytes, len);
+		return off + VARHDRSZ_SHORT + len;
+	}
+	else
+	{
+		size_t		start = att_align_nominal(off, align);
+
+		memset(data + off, 0, start - off);
+		SET_VARSIZE(data + start, VARHDRSZ + len);
+		memcpy(data + start + VARHDRSZ, bytes, len);
+		return start + VARHDRSZ + len;
+	}
+}
+
+/*
+ * Add the row of a record to the result, formed straight from the
+ * record's bytes into a tuple: the general path (heap_form_tuple through
+ * tuplestore_putvalues) first copies key and value into datums, then
+ * walks the tuple descriptor twice for every row, which cost as much as
+ * decoding the record.  The layout is heap_fill_tuple's for these column
+ * types (desc_is_record_row): int4, int8 and timestamptz aligned, bytea
+ * short when they fit a 1-byte header, an all-nonzero null bitmap left out.
+ * tuplestore_puttuple copies the tuple into the result.
+ */
+static void
+put_record_tuple(SlRecordRows *rows, int32 partition, const SlRecord *rec)
+{
+	bool		has_ts = rec->timestamp >= 0;
+	bool		has_key = rec->key_len >= 0;
+	bool		has_value = rec->value_len >= 0;
+	bool		has_headers = rec->header_count > 0;
+	struct varlena *headers = NULL;
+	size_t		headers_len = 0;
+	bool		hasnull = !has_ts || !has_key || !has_value || !has_headers;
+	size_t		hoff;
+	size_t		off;
+	size_t		len;
+	HeapTupleHeader td;
+	char	   *data;
+	HeapTupleData tuple;
+
+	if (has_headers)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(rows->row_context);
+
+		headers = (struct varlena *) DatumGetPointer(headers_array(rows, rec));
+		MemoryContextSwitchTo(oldcxt);
+		headers_len = VARSIZE(headers) - VARHDRSZ;
+	}
+
+	/* The size first: int4 at 0, int8 at 8, timestamptz at 16 */
+	hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(RECORD_COLUMNS) : 0));
+	off = has_ts ? 24 : 16;
+	if (has_key)
+		off = varlena_room(off, rec->key_len, TYPALIGN_INT);
+	if (has_value)
+		off = varlena_room(off, rec->value_len, TYPALIGN_INT);
+	if (has_headers)
+		off = varlena_room(off, headers_len, rows->headers_align);
+	len = hoff + off;
+	if (len > rows->tuple_cap)
+	{
+		size_t		want = Max(len, 2048);
+
+		if (rows->tuple_buf != NULL)
+			pfree(rows->tuple_buf);
+		rows->tuple_buf = MemoryContextAlloc(MemoryContextGetParent(rows->row_context), want);
+		rows->tuple_cap = want;
+	}
+
+	td = (HeapTupleHeader) rows->tuple_buf;
+	memset(td, 0, hoff);
+	HeapTupleHeaderSetNatts(td, RECORD_COLUMNS);
+	td->t_hoff = hoff;
+	if (hasnull)
+	{
+		td->t_infomask |= HEAP_HASNULL;
+		td->t_bits[0] = 0x03 | (has_ts ? 0x04 : 0) | (has_key ? 0x08 : 0) |
+			(has_value ? 0x10 : 0) | (has_headers ? 0x20 : 0);
+	}
+	if (has_key || has_value || has_headers)
+		td->t_infomask |= HEAP_HASVARWIDTH;
+
+	data = (char *) td + hoff;
+	*(int32 *) data = partition;
+	memset(data + 4, 0, 4);
+	*(int64 *) (data + 8) = rec->offset;
+	off = 16;
+	if (has_ts)
+	{
+		*(TimestampTz *) (data + 16) = SlKafkaToTimestamp(rec->timestamp);
+		off = 24;
+	}
+	if (has_key)
+		off = varlena_put(data, off, rec->key, rec->key_len, TYPALIGN_INT);
+	if (has_value)
+		off = varlena_put(data, off, rec->value, rec->value_len, TYPALIGN_INT);
+	if (has_headers)
+	{
+		off = varlena_put(data, off, VARDATA(headers), headers_len, rows->headers_align);
+		MemoryContextReset(rows->row_context);
+	}
+	Assert(hoff + off == len);
+
+	tuple.t_len = len;
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = td;
+	tuplestore_puttuple(rows->rsinfo->setResult, &tuple);
+}
+
 void
 SlRecordRowsPut(SlRecordRows *rows, int32 partition, const SlRecord *rec)
 {
 	Datum		values[RECORD_COLUMNS];
 	bool		nulls[RECORD_COLUMNS] = {0};
-	MemoryContext oldcxt = MemoryContextSwitchTo(rows->row_context);
+	MemoryContext oldcxt;
 
+	if (rows->direct)
+	{
+		put_record_tuple(rows, partition, rec);
+		return;
+	}
+	oldcxt = MemoryContextSwitchTo(rows->row_context);
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(rec->offset);
 	/* A record without a timestamp (-1: a v0 message, say) has none */

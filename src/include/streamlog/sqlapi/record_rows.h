@@ -26,6 +26,11 @@ typedef struct SlRecordRows
 	bytea	   *value_buf;
 	size_t		key_cap;		/* bytes allocated at key_buf */
 	size_t		value_cap;
+	/* rows formed straight from the records (the usual result type) */
+	bool		direct;
+	char		headers_align;	/* of the headers column */
+	char	   *tuple_buf;		/* the row being put, reused */
+	size_t		tuple_cap;
 } SlRecordRows;
 
 /* Set up fcinfo's materialized result for records */

@@ -22,6 +22,19 @@
 #define Anum_segment_chunk 10
 #define Anum_segment_batch 11
 
+/* streamlog.partition, as far as it is read directly */
+#define Anum_catalog_partition_topic_id 1
+#define Anum_catalog_partition_partition 2
+#define Anum_catalog_partition_log_start_offset 3
+
+/* streamlog.segment, the catalogue of segment tables */
+#define Anum_catalog_segment_topic_id 1
+#define Anum_catalog_segment_partition 2
+#define Anum_catalog_segment_seq 3
+#define Anum_catalog_segment_relid 4
+#define Anum_catalog_segment_base_offset 5
+#define Anum_catalog_segment_max_timestamp 6
+
 /*
  * The bytes of a batch one segment row holds at most: what is left of the
  * largest heap tuple after the row's other columns, so that no piece is
