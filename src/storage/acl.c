@@ -52,6 +52,7 @@
 #include "utils/syscache.h"
 
 #include "streamlog/storage/acl.h"
+#include "streamlog/storage/internal/catalog_query.h"
 #include "streamlog/storage/storage.h"
 
 /* Columns of streamlog.acl */
@@ -217,17 +218,7 @@ acl_table(void)
 		acl_callback_registered = true;
 	}
 	if (!OidIsValid(acl_relid))
-	{
-		Oid			nsp = get_namespace_oid("streamlog", true);
-
-		if (OidIsValid(nsp))
-			acl_relid = get_relname_relid("acl", nsp);
-		if (!OidIsValid(acl_relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("extension \"streamlog\" is not installed in this database"),
-					 errhint("Run CREATE EXTENSION streamlog.")));
-	}
+		acl_relid = SlCatalogRelid("acl");
 	return acl_relid;
 }
 

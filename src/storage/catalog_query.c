@@ -79,6 +79,20 @@ plan_for(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
+Oid
+SlCatalogRelid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("streamlog", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"streamlog\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION streamlog.")));
+	return relid;
+}
+
 /*
  * The role that owns streamlog.topic: the one that ran CREATE EXTENSION,
  * which owns every table of the extension and the segment tables (created
@@ -88,16 +102,10 @@ plan_for(const char *sql, int nargs, Oid *types)
 static Oid
 catalog_owner(void)
 {
-	Oid			nsp = get_namespace_oid("streamlog", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("topic", nsp) : InvalidOid;
+	Oid			relid = SlCatalogRelid("topic");
 	HeapTuple	tuple;
 	Oid			owner;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"streamlog\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION streamlog.")));
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);

@@ -203,21 +203,6 @@ int64_array_datum(const int64 *values, int count)
 										   TYPALIGN_DOUBLE));
 }
 
-/* OID of streamlog.group_offset, the class of the row-creation locks */
-static Oid
-group_offset_relid(void)
-{
-	Oid			nsp = get_namespace_oid("streamlog", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid("group_offset", nsp) : InvalidOid;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"streamlog\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION streamlog.")));
-	return relid;
-}
-
 /*
  * A standby's group offsets change only by replaying the primary's: say so,
  * rather than let PostgreSQL refuse a lock or a row lock in its own words.
@@ -363,7 +348,7 @@ SlGroupClaim(const char *group_id, int32 topic_id, const int32 *partitions,
 		else
 		{
 			if (!OidIsValid(relid))
-				relid = group_offset_relid();
+				relid = SlCatalogRelid("group_offset");
 			/* Someone else is creating it: theirs for now */
 			if (lock_row_creation(relid, group_id, topic_id, partitions[i], false))
 			{
@@ -580,7 +565,7 @@ SlGroupOffsetsCommit(const char *group_id, const SlGroupOffset *offsets, int cou
 	 * No row of these partitions can be created by anyone else from here on,
 	 * so the upsert below never waits on another transaction's insert.
 	 */
-	relid = group_offset_relid();
+	relid = SlCatalogRelid("group_offset");
 	for (int i = 0; i < n; i++)
 		if (!lock_row_creation(relid, group_id, topics[i], parts[i], !nowait))
 			return false;

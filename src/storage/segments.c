@@ -27,21 +27,6 @@
 #include "streamlog/storage/internal/segments.h"
 #include "streamlog/storage/storage.h"
 
-/* OID of streamlog.<name>; ERROR if the extension is not installed */
-static Oid
-catalog_table(const char *name)
-{
-	Oid			nsp = get_namespace_oid("streamlog", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"streamlog\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION streamlog.")));
-	return relid;
-}
-
 /*
  * Read straight from the catalogue tables through their primary keys,
  * with the latest snapshot (as the queries this replaced did): every
@@ -76,7 +61,7 @@ SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)
 				F_INT4EQ, Int32GetDatum(key.partition));
 
 	*log_start = 0;
-	rel = table_open(catalog_table("partition"), AccessShareLock);
+	rel = table_open(SlCatalogRelid("partition"), AccessShareLock);
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 2, keys);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
@@ -93,7 +78,7 @@ SlSegmentList(SlPartitionKey key, int *count, int64 *log_start)
 
 	/* Index order: (topic_id, partition, seq) */
 	segments = palloc(sizeof(SlSegment) * cap);
-	rel = table_open(catalog_table("segment"), AccessShareLock);
+	rel = table_open(SlCatalogRelid("segment"), AccessShareLock);
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 2, keys);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{

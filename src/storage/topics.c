@@ -80,17 +80,7 @@ static Oid
 topic_class(void)
 {
 	if (!OidIsValid(topic_class_oid))
-	{
-		Oid			nsp = get_namespace_oid("streamlog", true);
-
-		if (OidIsValid(nsp))
-			topic_class_oid = get_relname_relid("topic", nsp);
-		if (!OidIsValid(topic_class_oid))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("extension \"streamlog\" is not installed in this database"),
-					 errhint("Run CREATE EXTENSION streamlog.")));
-	}
+		topic_class_oid = SlCatalogRelid("topic");
 	return topic_class_oid;
 }
 

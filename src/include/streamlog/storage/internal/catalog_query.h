@@ -47,6 +47,13 @@ extern int32 SlCatalogInt32(uint64 row, int col, int32 dflt);
 /* Column col of the first n result rows as a List of strings, made in cxt */
 extern List *SlCatalogTexts(uint64 n, int col, MemoryContext cxt);
 
+/*
+ * OID of the catalogue table streamlog.<name>; an ERROR that says to run
+ * CREATE EXTENSION if there is none.  Looked up each time (a syscache
+ * probe or two), so a dropped and re-created extension is followed.
+ */
+extern Oid	SlCatalogRelid(const char *name);
+
 /* Run a utility statement (DDL) built by the caller */
 extern void SlCatalogExec(const char *sql);
 
