@@ -52,8 +52,18 @@ void
 SlRecordRowsInit(SlRecordRows *rows, FunctionCallInfo fcinfo)
 {
 	Oid			header_array_type;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bits32		flags = 0;
 
-	InitMaterializedSRF(fcinfo, 0);
+	/*
+	 * The executor describes the result it expects once per query (from
+	 * the function's OUT parameters, as get_call_result_type would): taken
+	 * as it is, a call does not build it again from pg_proc, which cost a
+	 * read() of 100 records 6% of its time
+	 */
+	if (rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != NULL)
+		flags |= MAT_SRF_USE_EXPECTED_DESC;
+	InitMaterializedSRF(fcinfo, flags);
 	rows->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	/*
 	 * Reset after every row: its first block stays, so it should hold a

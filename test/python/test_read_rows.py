@@ -104,3 +104,32 @@ def test_rows_spilled_to_disk(make_server, unique_name):
     after = conn.execute("SELECT temp_files FROM pg_stat_database "
                          "WHERE datname = current_database()").fetchone()[0]
     assert after > before
+
+
+def test_rows_in_every_call_form(make_server, unique_name):
+    """The rows take the result's shape from what the executor expects of
+    the call: the same rows in FROM, in the select list, expanded with .*,
+    beside another function in ROWS FROM and WITH ORDINALITY."""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("forms")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    for key, value, headers in expected_rows():
+        conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
+                     "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
+                     "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
+                     (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+    n = len(LENGTHS)
+    cols = "partition, \"offset\", ts, key, value, headers::text"
+    want = conn.execute(f"SELECT {cols} FROM streamlog.read(%s, 0, 0, 100)", (topic,)).fetchall()
+    assert len(want) == n
+    assert conn.execute(f"SELECT {cols} FROM (SELECT (streamlog.read(%s, 0, 0, 100)).*) r",
+                        (topic,)).fetchall() == want
+    assert conn.execute(f"SELECT {cols} FROM (SELECT streamlog.read(%s, 0, 0, 100) AS r) s, "
+                        "LATERAL (SELECT (s.r).*) x", (topic,)).fetchall() == want
+    got = conn.execute(f"SELECT {cols}, n FROM ROWS FROM (streamlog.read(%s, 0, 0, 100), "
+                       "generate_series(1, %s)) WITH ORDINALITY AS r(partition, \"offset\", ts, "
+                       "key, value, headers, g, n)", (topic, n + 2)).fetchall()
+    assert [row[:6] for row in got[:n]] == want
+    assert [row[6] for row in got] == list(range(1, n + 3))
+    assert all(v is None for row in got[n:] for v in row[:6])
