@@ -66,3 +66,70 @@ def test_rows_byte_for_byte(make_server, unique_name):
     assert fetch("streamlog.history(%s)", topic) == want
     with conn.transaction():
         assert fetch("streamlog.consume('rows_group', %s, 100)", topic) == want
+
+
+def test_rows_spilled_to_disk(make_server, unique_name):
+    """Rows are formed straight into the result's memory; a result larger
+    than work_mem goes to a temporary file and comes back from it the same,
+    read forwards and backwards through a scrollable cursor."""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("spill")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    rows = expected_rows() * 20
+    with conn.transaction():
+        for key, value, headers in rows:
+            conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
+                         "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
+                         "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
+                         (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+    want = [(o, k, v, h) for o, (k, v, h) in enumerate(rows)]
+    conn.execute("SET work_mem = 64")
+    before = conn.execute("SELECT temp_files FROM pg_stat_database "
+                          "WHERE datname = current_database()").fetchone()[0]
+    with conn.transaction():
+        conn.execute("DECLARE c SCROLL CURSOR FOR SELECT \"offset\", key, value, "
+                     "(SELECT array_agg(u.k ORDER BY n) FROM unnest(headers) WITH ORDINALITY AS u(k, v, n)), "
+                     "(SELECT array_agg(u.v ORDER BY n) FROM unnest(headers) WITH ORDINALITY AS u(k, v, n)) "
+                     "FROM streamlog.read(%s, 0, 0, 10000)", (topic,))
+
+        def as_rows(fetched):
+            return [(o, None if k is None else bytes(k), None if v is None else bytes(v),
+                     list(zip(hk, [None if x is None else bytes(x) for x in hv])) if hk else [])
+                    for o, k, v, hk, hv in fetched]
+
+        assert as_rows(conn.execute("FETCH ALL FROM c").fetchall()) == want
+        assert as_rows(conn.execute("FETCH BACKWARD ALL FROM c").fetchall()) == want[::-1]
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    after = conn.execute("SELECT temp_files FROM pg_stat_database "
+                         "WHERE datname = current_database()").fetchone()[0]
+    assert after > before
+
+
+def test_rows_in_every_call_form(make_server, unique_name):
+    """The rows take the result's shape from what the executor expects of
+    the call: the same rows in FROM, in the select list, expanded with .*,
+    beside another function in ROWS FROM and WITH ORDINALITY."""
+    srv = make_server()
+    conn = srv.connect()
+    topic = unique_name("forms")
+    conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    for key, value, headers in expected_rows():
+        conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
+                     "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
+                     "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
+                     (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+    n = len(LENGTHS)
+    cols = "partition, \"offset\", ts, key, value, headers::text"
+    want = conn.execute(f"SELECT {cols} FROM streamlog.read(%s, 0, 0, 100)", (topic,)).fetchall()
+    assert len(want) == n
+    assert conn.execute(f"SELECT {cols} FROM (SELECT (streamlog.read(%s, 0, 0, 100)).*) r",
+                        (topic,)).fetchall() == want
+    assert conn.execute(f"SELECT {cols} FROM (SELECT streamlog.read(%s, 0, 0, 100) AS r) s, "
+                        "LATERAL (SELECT (s.r).*) x", (topic,)).fetchall() == want
+    got = conn.execute(f"SELECT {cols}, n FROM ROWS FROM (streamlog.read(%s, 0, 0, 100), "
+                       "generate_series(1, %s)) WITH ORDINALITY AS r(partition, \"offset\", ts, "
+                       "key, value, headers, g, n)", (topic, n + 2)).fetchall()
+    assert [row[:6] for row in got[:n]] == want
+    assert [row[6] for row in got] == list(range(1, n + 3))
+    assert all(v is None for row in got[n:] for v in row[:6])

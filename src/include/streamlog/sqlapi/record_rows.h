@@ -29,8 +29,8 @@ typedef struct SlRecordRows
 	/* rows formed straight from the records (the usual result type) */
 	bool		direct;
 	char		headers_align;	/* of the headers column */
-	char	   *tuple_buf;		/* the row being put, reused */
-	size_t		tuple_cap;
+	/* hands the row being put to the result (record_rows.c) */
+	struct TupleTableSlot *record_slot;
 } SlRecordRows;
 
 /* Set up fcinfo's materialized result for records */
