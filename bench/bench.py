@@ -26,8 +26,10 @@ from benchlib import Driver, driver_arguments, log, fmt_int, fmt_mb, fmt_ratio, 
 MB = 1_000_000
 COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip")
 
-TARGET_SINGLE = 0.8     # single-row produce / plain INSERT, same client count
-TARGET_SET = 2.0        # set-based produce / INSERT ... SELECT
+TARGET_SINGLE = 0.9     # single-row produce / plain INSERT, same client count
+# set-based produce / INSERT ... SELECT, by value size: at 1 KiB both write
+# about the value bytes to the WAL, so the WAL bounds both alike
+TARGET_SET = {100: 2.5, 1024: 1.0}
 TARGET_READ = 1_000_000  # records/s through streamlog.read
 TARGET_READ_VS_SCAN = 0.5  # paged read() summing values / plain seq scan summing them
 READ_PAGE = 1000         # records per streamlog.read() call when paging (its default)
@@ -305,7 +307,8 @@ class Bench(Driver):
                     f"FROM {gs}", (size, m)),
                 m, size)
             ratio = sl["rps"] / ins["rps"]
-            verdicts.append(f"{size} B: {fmt_ratio(ratio)} (target >= {TARGET_SET:.1f}x {verdict(ratio >= TARGET_SET)})")
+            target = TARGET_SET.get(size, TARGET_SET[1024])
+            verdicts.append(f"{size} B: {fmt_ratio(ratio)} (target >= {target:.1f}x {verdict(ratio >= target)})")
             self.emit()
             self.emit(f"  {size}-byte values")
             self.emit(table(headers, self.set_rows([sl, ins, heap, cp, pq], ins)))
@@ -427,7 +430,8 @@ class Bench(Driver):
         if "c" in only:
             self.bench_read()
         self.emit(f"targets (reported, not asserted): single-row produce >= {TARGET_SINGLE}x plain INSERT at the "
-                  f"same client count; set-based produce >= {TARGET_SET:.0f}x INSERT...SELECT; "
+                  f"same client count; set-based produce >= {TARGET_SET[100]:.1f}x INSERT...SELECT at 100 B, "
+                  f">= {TARGET_SET[1024]:.1f}x at 1 KiB; "
                   f"streamlog.read >= {fmt_int(TARGET_READ)} records/s")
         for i in self.incidents:
             self.emit(f"note: {i}")

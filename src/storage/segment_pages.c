@@ -84,17 +84,6 @@ SlSegmentPagesBegin(Relation rel, Relation index, IndexInfo *index_info)
 	return pages;
 }
 
-bool
-SlSegmentPagesTakes(SlSegmentPages *pages, HeapTuple tuple)
-{
-	/*
-	 * Only a piece that leaves a page nearly full: a smaller one shares a
-	 * page with others through a heap insert
-	 */
-	return pages != NULL && MAXALIGN(tuple->t_len) <= MaxHeapTupleSize &&
-		MAXALIGN(tuple->t_len) + BLCKSZ / 8 > MaxHeapTupleSize;
-}
-
 /* Extend the relation by the pages built, WAL-logged, then index them */
 static void
 write_pages(SlSegmentPages *pages)
@@ -157,19 +146,92 @@ write_pages(SlSegmentPages *pages)
 	pages->npages = 0;
 }
 
-void
-SlSegmentPagesAdd(SlSegmentPages *pages, HeapTuple tuple, int64 last_offset, int32 chunk)
+/*
+ * Only a piece that leaves a page nearly full: a smaller one shares a page
+ * with others through a heap insert
+ */
+static bool
+takes_len(SlSegmentPages *pages, Size len)
 {
-	Page		page;
-	HeapTupleHeader htup = tuple->t_data;
+	return pages != NULL && MAXALIGN(len) <= MaxHeapTupleSize &&
+		MAXALIGN(len) + BLCKSZ / 8 > MaxHeapTupleSize;
+}
 
-	Assert(SlSegmentPagesTakes(pages, tuple));
+/*
+ * The tuple is formed where it lies on the page, as heap_form_tuple would
+ * form it elsewhere (same header, same data), rather than formed, then
+ * copied onto the page: the piece's bytes are copied once, and there is
+ * no zeroed tuple to allocate and free for each 8 kB.
+ */
+bool
+SlSegmentPagesAddRow(SlSegmentPages *pages, TupleDesc desc, const Datum *values,
+					 const bool *nulls, int64 last_offset, int32 chunk)
+{
+	bool		hasnull = false;
+	Size		hoff;
+	Size		data_len;
+	Size		len;
+	Page		page;
+	PageHeader	phdr;
+	HeapTupleHeader htup;
+	uint16		upper;
+	Form_pg_attribute last;
+	Size		last_size = 0;
+
+	if (pages == NULL)
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+		hasnull |= nulls[i];
+	hoff = offsetof(HeapTupleHeaderData, t_bits);
+	if (hasnull)
+		hoff += BITMAPLEN(desc->natts);
+	hoff = MAXALIGN(hoff);
+	data_len = heap_compute_data_size(desc, unconstify(Datum *, values), unconstify(bool *, nulls));
+	len = hoff + data_len;
+	if (!takes_len(pages, len))
+		return false;
+
 	if (pages->pages == NULL)
 		pages->pages = palloc((size_t) PAGES_PER_WRITE * BLCKSZ);
 	if (pages->npages == PAGES_PER_WRITE)
 		write_pages(pages);
+	page = page_at(pages, pages->npages);
 
-	/* What heap_prepare_insert makes of a tuple */
+	/*
+	 * What PageInit and PageAddItem make of an empty page and one item.
+	 * The page is zeroed as PageInit and heap_form_tuple's palloc0 zero
+	 * theirs (heap_fill_tuple skips alignment padding), all but the bytes
+	 * the last attribute, a varlena not null, fills by itself at the end.
+	 */
+	upper = (uint16) (BLCKSZ - MAXALIGN(len));
+	last = TupleDescAttr(desc, desc->natts - 1);
+	if (last->attlen == -1 && !nulls[desc->natts - 1])
+		last_size = VARSIZE_ANY(DatumGetPointer(values[desc->natts - 1]));
+	/* A small one may be stored with a shorter header than it has */
+	if (last_size <= BLCKSZ / 8)
+		last_size = 0;
+	memset(page, 0, upper + len - last_size);
+	if (MAXALIGN(len) > len)
+		memset((char *) page + upper + len, 0, MAXALIGN(len) - len);
+	phdr = (PageHeader) page;
+	phdr->pd_lower = SizeOfPageHeaderData + sizeof(ItemIdData);
+	phdr->pd_upper = upper;
+	phdr->pd_special = BLCKSZ;
+	PageSetPageSizeAndVersion(page, BLCKSZ, PG_PAGE_LAYOUT_VERSION);
+	ItemIdSetNormal(PageGetItemId(page, FirstOffsetNumber), upper, len);
+
+	/*
+	 * heap_form_tuple's datum length, type and typmod share their place
+	 * with xmin, xmax and cmin, set below as heap_insert sets them
+	 */
+	htup = (HeapTupleHeader) ((char *) page + upper);
+	HeapTupleHeaderSetNatts(htup, desc->natts);
+	htup->t_hoff = hoff;
+	heap_fill_tuple(desc, unconstify(Datum *, values), unconstify(bool *, nulls),
+					(char *) htup + hoff, data_len, &htup->t_infomask,
+					hasnull ? htup->t_bits : NULL);
+
+	/* What heap_prepare_insert makes of a tuple; t_ctid is set when written */
 	htup->t_infomask &= ~(HEAP_XACT_MASK);
 	htup->t_infomask2 &= ~(HEAP2_XACT_MASK);
 	htup->t_infomask |= HEAP_XMAX_INVALID;
@@ -177,14 +239,10 @@ SlSegmentPagesAdd(SlSegmentPages *pages, HeapTuple tuple, int64 last_offset, int
 	HeapTupleHeaderSetCmin(htup, pages->cid);
 	HeapTupleHeaderSetXmax(htup, 0);
 
-	page = page_at(pages, pages->npages);
-	PageInit(page, BLCKSZ, 0);
-	if (PageAddItem(page, (Item) htup, tuple->t_len, FirstOffsetNumber, false, true) !=
-		FirstOffsetNumber)
-		elog(ERROR, "could not add a piece of %u bytes to a new page", tuple->t_len);
 	pages->last_offset[pages->npages] = last_offset;
 	pages->chunk[pages->npages] = chunk;
 	pages->npages++;
+	return true;
 }
 
 void

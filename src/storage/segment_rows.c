@@ -53,35 +53,36 @@ insert_rows(Relation rel, Relation index, IndexInfo *index_info, SlSegmentPages 
 		size_t		n = Min(len - pos, (size_t) SL_SEGMENT_CHUNK_BYTES);
 		HeapTuple	tuple;
 
+		uint8	   *header = NULL;
+		uint8		saved[VARHDRSZ];
+
 		values[Anum_segment_chunk - 1] = Int32GetDatum((int32) chunk);
 		if (in_place != NULL)
 		{
-			uint8	   *header = in_place + pos - VARHDRSZ;
-			uint8		saved[VARHDRSZ];
-
+			header = in_place + pos - VARHDRSZ;
 			memcpy(saved, header, VARHDRSZ);
 			SET_VARSIZE(header, VARHDRSZ + n);
 			values[Anum_segment_batch - 1] = PointerGetDatum(header);
-			tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-			memcpy(header, saved, VARHDRSZ);
 		}
 		else
 		{
 			SET_VARSIZE(piece, VARHDRSZ + n);
 			memcpy(VARDATA(piece), data + pos, n);
 			values[Anum_segment_batch - 1] = PointerGetDatum(piece);
-			tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 		}
-		if (SlSegmentPagesTakes(pages, tuple))
-			SlSegmentPagesAdd(pages, tuple, row->last_offset, (int32) chunk);
-		else
+		if (!SlSegmentPagesAddRow(pages, RelationGetDescr(rel), values, nulls,
+								  row->last_offset, (int32) chunk))
 		{
+			tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 			simple_heap_insert(rel, tuple);
 			key[1] = Int32GetDatum((int32) chunk);
 			index_insert(index, key, key_null, &tuple->t_self, rel,
 						 UNIQUE_CHECK_YES, false, index_info);
+			heap_freetuple(tuple);
 		}
-		heap_freetuple(tuple);
+		/* the bytes before this piece are the end of the previous one */
+		if (header != NULL)
+			memcpy(header, saved, VARHDRSZ);
 	}
 	if (piece != NULL)
 		pfree(piece);

@@ -116,3 +116,80 @@ def test_page_images_survive_kill9(make_server, unique_name):
     srv.sql("CREATE EXTENSION IF NOT EXISTS amcheck")
     for table in segment_tables(srv, topic):
         assert srv.sql(f"SELECT * FROM verify_heapam('{table}')") == []
+
+
+def full_piece_pages(srv, table):
+    """The pages of table (as on disk after a CHECKPOINT) that hold one
+    piece filling the page: (block, page bytes, tuple offset, tuple length)."""
+    import struct
+    data = bytes(srv.sql("SELECT pg_read_binary_file(pg_relation_filepath(%s))", (table,))[0][0])
+    pages = []
+    for blk in range(len(data) // 8192):
+        page = data[blk * 8192:(blk + 1) * 8192]
+        lower, upper = struct.unpack_from("<HH", page, 12)
+        if lower != 24 + 4:
+            continue
+        lp, = struct.unpack_from("<I", page, 24)
+        off, flags, length = lp & 0x7FFF, (lp >> 15) & 3, lp >> 17
+        if flags == 1 and length > 8192 - 8192 // 8:
+            pages.append((blk, page, off, length))
+    return pages
+
+
+def tuple_padding(srv, table, page, off, length):
+    """The bytes of the tuple at off that no column fills: alignment
+    padding between the columns, as the table's attributes lay them out."""
+    import struct
+    hoff = page[off + 22]
+    attrs = srv.sql("SELECT attlen, attalign FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,))
+    align = {"c": 1, "s": 2, "i": 4, "d": 8}
+    pos, pad = 0, b""
+    for attlen, attalign in attrs:
+        if attlen == -1 and page[off + hoff + pos] & 1 == 0:
+            a = align[attalign]      # a 4-byte varlena header is aligned
+        elif attlen == -1:
+            a = 1                    # a 1-byte header is not
+        else:
+            a = align[attalign]
+        start = (pos + a - 1) // a * a
+        pad += page[off + hoff + pos:off + hoff + start]
+        size = struct.unpack_from("<I", page, off + hoff + start)[0] >> 2 if attlen == -1 else attlen
+        pos = start + size
+    assert hoff + pos == length, (hoff, pos, length)
+    return pad
+
+
+def test_page_written_tuples_are_laid_out_as_heap_inserts(make_server, unique_name):
+    """A piece written on a page of its own is laid out byte for byte as a
+    heap insert leaves it, but for what differs by nature (xmin, ctid):
+    the same page header and line pointer, the same tuple header flags,
+    the hole and the padding between columns zero."""
+    import struct
+    srv = make_server()
+    topic = unique_name("pages_layout")
+    srv.sql("SELECT streamlog.create_topic(%s, 1)", (topic,))
+    produce_big(srv, topic, page_writes=False)
+    produce_big(srv, topic, page_writes=True, first=ROWS)
+    # the heap-inserted pages reach the file, and hint bits are set alike
+    read_values(srv, topic)
+    srv.sql("CHECKPOINT")
+
+    def shape(page, off, length):
+        lower, upper, special, size_version, prune = struct.unpack_from("<HHHHI", page, 12)
+        flags = struct.unpack_from("<H", page, 10)[0]
+        infomask2, infomask, hoff = struct.unpack_from("<HHB", page, off + 18)
+        return (lower, upper, special, size_version, prune, flags, off, length,
+                infomask2, infomask & ~0x0F00, hoff)   # less the xmin/xmax hint bits
+
+    by_xmin = {}
+    for table in segment_tables(srv, topic):
+        for blk, page, off, length in full_piece_pages(srv, table):
+            xmin = struct.unpack_from("<I", page, off)[0]
+            by_xmin.setdefault(xmin, set()).add(shape(page, off, length))
+            assert page[24 + 4:off] == bytes(off - 28), (xmin, blk, "hole")
+            assert set(tuple_padding(srv, table, page, off, length)) <= {0}, (xmin, blk, "padding")
+    # the first transaction's heap inserts, the second one's page images
+    assert len(by_xmin) == 2, by_xmin.keys()
+    heap, paged = (by_xmin[x] for x in sorted(by_xmin))
+    assert paged == heap, (heap, paged)

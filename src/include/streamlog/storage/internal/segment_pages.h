@@ -17,7 +17,7 @@
 #ifndef SL_STORAGE_INTERNAL_SEGMENT_PAGES_H
 #define SL_STORAGE_INTERNAL_SEGMENT_PAGES_H
 
-#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "nodes/execnodes.h"
 #include "utils/rel.h"
 
@@ -32,15 +32,15 @@ typedef struct SlSegmentPages SlSegmentPages;
 extern SlSegmentPages *SlSegmentPagesBegin(Relation rel, Relation index,
 										   IndexInfo *index_info);
 
-/* Is the formed tuple of a piece one to write as a page of its own? */
-extern bool SlSegmentPagesTakes(SlSegmentPages *pages, HeapTuple tuple);
-
 /*
- * Put the piece's tuple on a page of its own, to be written with the
- * next ones; its index entry (last_offset, chunk) goes in when it is.
+ * Put the row of a piece (desc, values, nulls) on a page of its own, to
+ * be written with the next ones, its index entry (last_offset, chunk) when
+ * it is; false, and nothing done, if the row is not one that fills a page
+ * (or pages is NULL): the caller inserts it.
  */
-extern void SlSegmentPagesAdd(SlSegmentPages *pages, HeapTuple tuple,
-							  int64 last_offset, int32 chunk);
+extern bool SlSegmentPagesAddRow(SlSegmentPages *pages, TupleDesc desc,
+								 const Datum *values, const bool *nulls,
+								 int64 last_offset, int32 chunk);
 
 /* Write what is left and make the pages as durable as heap inserts' */
 extern void SlSegmentPagesEnd(SlSegmentPages *pages);
