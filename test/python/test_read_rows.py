@@ -21,6 +21,15 @@ def expected_rows():
     return rows
 
 
+def produce_row(conn, topic, key, value, headers):
+    """One record into partition 0 through produce_record(), headers as
+    [(name, bytes or None), ...]"""
+    conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
+                 "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
+                 "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
+                 (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+
+
 def test_rows_byte_for_byte(make_server, unique_name):
     srv = make_server()
     conn = srv.connect()
@@ -28,17 +37,11 @@ def test_rows_byte_for_byte(make_server, unique_name):
     conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
     rows = expected_rows()
     for key, value, headers in rows:
-        conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
-                     "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
-                     "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
-                     (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+        produce_row(conn, topic, key, value, headers)
     # all the rows in one batch too, after the single-row batches
     with conn.transaction():
         for key, value, headers in rows:
-            conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
-                         "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
-                         "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
-                         (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+            produce_row(conn, topic, key, value, headers)
     want = [(o, k, v, h) for o, (k, v, h) in enumerate(rows + rows)]
 
     def fetch(sql, *args):
@@ -79,10 +82,7 @@ def test_rows_spilled_to_disk(make_server, unique_name):
     rows = expected_rows() * 20
     with conn.transaction():
         for key, value, headers in rows:
-            conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
-                         "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
-                         "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
-                         (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+            produce_row(conn, topic, key, value, headers)
     want = [(o, k, v, h) for o, (k, v, h) in enumerate(rows)]
     conn.execute("SET work_mem = 64")
     before = conn.execute("SELECT temp_files FROM pg_stat_database "
@@ -115,10 +115,7 @@ def test_rows_in_every_call_form(make_server, unique_name):
     topic = unique_name("forms")
     conn.execute("SELECT streamlog.create_topic(%s, 1)", (topic,))
     for key, value, headers in expected_rows():
-        conn.execute("SELECT streamlog.produce_record(%s, %s::bytea, %s::bytea, partition => 0, "
-                     "headers => (SELECT array_agg(ROW(k, v)::streamlog.header) "
-                     "FROM unnest(%s::text[], %s::bytea[]) AS h(k, v)))",
-                     (topic, key, value, [h[0] for h in headers], [h[1] for h in headers]))
+        produce_row(conn, topic, key, value, headers)
     n = len(LENGTHS)
     cols = "partition, \"offset\", ts, key, value, headers::text"
     want = conn.execute(f"SELECT {cols} FROM streamlog.read(%s, 0, 0, 100)", (topic,)).fetchall()
