@@ -628,6 +628,20 @@ SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out)
 	return NULL;
 }
 
+const char *
+SlBatchBuilderFinishSealed(SlBatchBuilder *b, StringInfo out, SlBatchHeader *hdr)
+{
+	int			start = out->len;
+	const char *error = SlBatchBuilderFinish(b, out);
+	uint8	   *batch = (uint8 *) out->data + start;
+	size_t		len = (size_t) (out->len - start);
+
+	if (error != NULL)
+		return error;
+	SlBatchSeal(batch, len, 0, -1);
+	return SlBatchParseHeader(batch, len, hdr, true);
+}
+
 void
 SlBatchSeal(uint8 *batch, size_t len, int64 base_offset,
 			int64 log_append_time)

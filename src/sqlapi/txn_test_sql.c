@@ -111,12 +111,7 @@ streamlog__txn_test_append(PG_FUNCTION_ARGS)
 						  t ? (int32) VARSIZE_ANY_EXHDR(t) : -1, NULL, 0);
 	}
 	initStringInfo(&data);
-	error = SlBatchBuilderFinish(&builder, &data);
-	/* With its CRC, as a producer sends it: the log keeps a producer's CRC */
-	if (error == NULL)
-		SlBatchSeal((uint8 *) data.data, data.len, 0, -1);
-	if (error == NULL)
-		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, true);
+	error = SlBatchBuilderFinishSealed(&builder, &data, &hdr);
 	if (error)
 		elog(ERROR, "could not build a transactional batch: %s", error);
 

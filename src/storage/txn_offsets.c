@@ -158,11 +158,7 @@ append_batch(const SlTopic *offsets_topic, int32 partition, int64 producer_id,
 	if (nrecords == 0)
 		return;
 	initStringInfo(&data);
-	error = SlBatchBuilderFinish(&builder, &data);
-	if (error == NULL)
-		SlBatchSeal((uint8 *) data.data, data.len, 0, -1);
-	if (error == NULL)
-		error = SlBatchParseHeader((const uint8 *) data.data, data.len, &hdr, true);
+	error = SlBatchBuilderFinishSealed(&builder, &data, &hdr);
 	if (error)
 		elog(ERROR, "could not build the batch of pending offsets of group \"%s\": %s",
 			 group_id, error);

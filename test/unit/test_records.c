@@ -848,12 +848,49 @@ test_set_producer(void)
 	}
 }
 
+/*
+ * A batch finished as a producer sends it: appended after what out held,
+ * sealed at offset 0 with a CRC that verifies, its header parsed
+ */
+static void
+test_finish_sealed(void)
+{
+	for (int c = 0; c < NCODECS; c++)
+	{
+		SlBatchBuilder b;
+		StringInfoData out;
+		SlBatchHeader hdr;
+		int			n = 1 + (int) (unit_rand(&seed) % 50);
+
+		SlBatchBuilderInit(&b, codecs[c]);
+		for (int i = 0; i < n; i++)
+		{
+			TestRecord r;
+
+			make_record(i, &r);
+			add_record(&b, &r);
+		}
+		initStringInfo(&out);
+		appendStringInfoString(&out, "before");
+		CHECK_NULL_ERR(SlBatchBuilderFinishSealed(&b, &out, &hdr));
+		CHECK(memcmp(out.data, "before", 6) == 0);
+		CHECK_EQ_INT(SlBatchSize(&hdr), out.len - 6);
+		CHECK_EQ_INT(hdr.base_offset, 0);
+		CHECK_EQ_INT(hdr.record_count, n);
+		CHECK_EQ_UINT(hdr.crc, SlBatchComputeCrc((uint8 *) out.data + 6, out.len - 6));
+		verify_batch((uint8 *) out.data + 6, out.len - 6, n, 0, -1);
+		pfree(out.data);
+		SlBatchBuilderFree(&b);
+	}
+}
+
 int
 main(void)
 {
 	seed = unit_seed(UINT64CONST(0x0123456789abcdef));
 	test_golden();
 	test_roundtrips();
+	test_finish_sealed();
 	test_malformed();
 	test_hostile();
 	test_rebuild_with_horizon();

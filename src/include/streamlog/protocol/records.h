@@ -226,6 +226,15 @@ extern void SlBatchBuilderAddRecord(SlBatchBuilder *b, int32 offset_delta,
 extern const char *SlBatchBuilderFinish(SlBatchBuilder *b, StringInfo out);
 
 /*
+ * SlBatchBuilderFinish, then the batch as a producer sends it: sealed at
+ * base offset 0 with its CRC (the log keeps a producer's CRC), and its
+ * header parsed into hdr.  Returns NULL on success, else a static error
+ * message.
+ */
+extern const char *SlBatchBuilderFinishSealed(SlBatchBuilder *b, StringInfo out,
+											  SlBatchHeader *hdr);
+
+/*
  * Give a batch its place in the log: write base_offset and, if
  * log_append_time >= 0, switch the batch to LogAppendTime with that
  * max timestamp.  Then recompute the CRC.  batch must hold a whole batch
